@@ -1,0 +1,148 @@
+"""`carewatch`: the command line of CONTRACT §6. Only commands that exist are offered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import click
+from pydantic import ValidationError
+
+from carewatch.runtime import NotConfiguredError, endpoints, local_stack
+from carewatch.stack import StackError
+from gateway.config import Settings, mask_url
+from gateway.errors import ContractError
+from gateway.registry import load_registry_file
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise click.ClickException(f"configuration error: {err}") from err
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except NotConfiguredError as err:
+        raise click.ClickException(str(err)) from err
+    except (OSError, asyncpg.PostgresError) as err:
+        raise click.ClickException(f"database error: {err}") from err
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """CareWatch: IoT safety monitoring for childcare facilities (托育机构安全监管)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- stack -----------------------------------------------------------------------------------------
+@main.group()
+def stack() -> None:
+    """Private local Mosquitto and PostgreSQL+TimescaleDB under the state directory."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Install what is missing, start the servers (idempotent), print their URLs."""
+    try:
+        info = local_stack(_settings()).up()
+    except StackError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"database: {mask_url(info.database_url)}")
+    click.echo(f"mqtt:     {info.mqtt_url}")
+    click.echo(f"state:    {info.state_dir}  (full URLs in stack.json)")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the servers this state directory started (and nothing else)."""
+    stopped = local_stack(_settings()).down()
+    click.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@stack.command("status")
+def stack_status() -> None:
+    click.echo(json.dumps(local_stack(_settings()).status(), indent=2))
+
+
+# -- database ------------------------------------------------------------------------------------
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(endpoints(settings).database_url)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending schema migrations."""
+    from ingest.migrate import detect_features
+    from ingest.migrate import migrate as do_migrate
+
+    async def go() -> tuple[list[str], Any]:
+        conn = await _connect(_settings())
+        try:
+            return await do_migrate(conn), await detect_features(conn)
+        finally:
+            await conn.close()
+
+    applied, features = _run(go)
+    click.echo(f"applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    click.echo(f"timescaledb {features.version} ({features.license} edition)")
+
+
+@main.group()
+def registry() -> None:
+    """The facility registry (CONTRACT §3)."""
+
+
+@registry.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def registry_load(file: Path) -> None:
+    """Load FILE (YAML or JSON); idempotent."""
+    from ingest.registry_store import load_registry
+
+    try:
+        reg = load_registry_file(file)
+    except ContractError as err:
+        raise click.ClickException(f"{file}: {err}") from err
+
+    async def go() -> Any:
+        conn = await _connect(_settings())
+        try:
+            return await load_registry(conn, reg)
+        finally:
+            await conn.close()
+
+    s = _run(go)
+    click.echo(f"loaded {s.facilities} facilities, {s.devices} devices, {s.staff} staff, {s.children} children")
+
+
+# -- contract --------------------------------------------------------------------------------------
+@main.group()
+def schema() -> None:
+    """JSON Schema of the MQTT payloads and the registry."""
+
+
+@schema.command("export")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schemas"),
+              show_default=True)
+def schema_export(out: Path) -> None:
+    """Write one JSON Schema file per channel (for device vendors)."""
+    from gateway.schema_export import write_schemas
+
+    for p in write_schemas(out):
+        click.echo(str(p))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

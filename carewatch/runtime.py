@@ -1,0 +1,35 @@
+"""Resolving where the services are: the environment when set, else the local stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carewatch.stack import DEFAULT_STATE_DIR, LocalStack
+from gateway.config import Settings
+
+
+class NotConfiguredError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    database_url: str
+    mqtt_url: str
+
+
+def local_stack(settings: Settings) -> LocalStack:
+    return LocalStack(settings.state_dir or DEFAULT_STATE_DIR)
+
+
+def endpoints(settings: Settings) -> Endpoints:
+    """CAREWATCH_DATABASE_URL / CAREWATCH_MQTT_URL when set, else the local stack's URLs."""
+    info = local_stack(settings).read_info()
+    db = settings.database_url or (info.database_url if info else None)
+    mqtt = settings.mqtt_url or (info.mqtt_url if info else None)
+    if not db or not mqtt:
+        raise NotConfiguredError(
+            "no database/broker configured: run `carewatch stack up` or set CAREWATCH_DATABASE_URL "
+            "and CAREWATCH_MQTT_URL"
+        )
+    return Endpoints(db, mqtt)

@@ -1,0 +1,329 @@
+"""The local stack: private Mosquitto and PostgreSQL+TimescaleDB instances under a state directory.
+
+`up` is idempotent: it installs what is missing (scripts/install-system-deps.sh), initialises
+the data directories once, starts the servers unless they already run, and records their URLs in
+`stack.json`. `down` stops only the processes this state directory started (by pid, after
+checking the pid still belongs to our own server). The machine's own services on 1883/5432 are
+never touched or used.
+
+Why the Mosquitto queue limits are what they are: the broker's default `max_queued_messages`
+is 1000 per client, and when a QoS 1 subscriber (ingest, whose persistent session is the
+buffer while it restarts or waits for the database) falls further behind, Mosquitto discards
+messages silently. We set it to 1,000,000 (hours of a city's traffic, a bounded few hundred MB
+of broker memory at worst) so that nothing is dropped in any outage we plan for, and abandoned
+sessions expire after 7 days so the queue cannot grow forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-system-deps.sh"
+DEFAULT_STATE_DIR = REPO_ROOT / ".state"
+DEFAULT_PG_PORT = 55432
+DEFAULT_MQTT_PORT = 51883
+DB_USER = "carewatch"
+DB_NAME = "carewatch"
+MOSQUITTO_QUEUE_LIMIT = 1_000_000
+
+
+class StackError(RuntimeError):
+    """The local stack could not be installed, started or stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    database_url: str
+    mqtt_url: str
+    pg_port: int
+    mqtt_port: int
+    state_dir: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def pg_bindir() -> Path:
+    """PostgreSQL 15 where present, else the newest major that has TimescaleDB installed."""
+    base = Path("/usr/lib/postgresql")
+    majors = sorted((p for p in base.glob("*") if (p / "bin" / "postgres").exists()),
+                    key=lambda p: int(p.name) if p.name.isdigit() else 0, reverse=True)
+    with_tsdb = [p for p in majors if Path(f"/usr/share/postgresql/{p.name}/extension/timescaledb.control").exists()]
+    for p in with_tsdb:
+        if p.name == "15":
+            return p / "bin"
+    if with_tsdb:
+        return with_tsdb[0] / "bin"
+    raise StackError("no PostgreSQL with TimescaleDB found: run scripts/install-system-deps.sh")
+
+
+def install(browser: bool = False) -> None:
+    """Run the idempotent system installer (apt + TimescaleDB build when missing)."""
+    args = ["bash", str(INSTALL_SCRIPT)] + (["--browser"] if browser else [])
+    if subprocess.run(args, check=False).returncode != 0:
+        raise StackError(f"{INSTALL_SCRIPT} failed")
+
+
+def _needs_install() -> bool:
+    try:
+        pg_bindir()
+    except StackError:
+        return True
+    return shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists()
+
+
+def _mosquitto_bin() -> str:
+    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def _pid_alive(pid: int, must_contain: str) -> bool:
+    """True when pid runs and its command line mentions must_contain (our data dir or config)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return must_contain in cmdline
+
+
+class LocalStack:
+    """One state directory's private Mosquitto and PostgreSQL."""
+
+    def __init__(self, state_dir: Path, *, fsync: bool = True) -> None:
+        self.state_dir = state_dir.resolve()
+        self.fsync = fsync
+        self.pg_data = self.state_dir / "pg" / "data"
+        self.pg_run = self.state_dir / "pg" / "run"
+        self.pg_log = self.state_dir / "pg" / "postgres.log"
+        self.mq_dir = self.state_dir / "mosquitto"
+        self.mq_conf = self.mq_dir / "mosquitto.conf"
+        self.mq_pid = self.mq_dir / "mosquitto.pid"
+        self.info_file = self.state_dir / "stack.json"
+        self.secret_file = self.state_dir / "db-password"
+
+    # -- public ---------------------------------------------------------------------------------
+    def up(self, *, pg_port: int | None = None, mqtt_port: int | None = None, install_missing: bool = True) -> StackInfo:
+        if install_missing and _needs_install():
+            install()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        old = self.read_info()
+        pg_port = pg_port or (old.pg_port if old else None) or self._pick(DEFAULT_PG_PORT)
+        mqtt_port = mqtt_port or (old.mqtt_port if old else None) or self._pick(DEFAULT_MQTT_PORT)
+        password = self._password()
+        self._start_postgres(pg_port, password)
+        self._start_mosquitto(mqtt_port)
+        info = StackInfo(
+            database_url=f"postgresql://{DB_USER}:{password}@127.0.0.1:{pg_port}/{DB_NAME}",
+            mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
+            pg_port=pg_port, mqtt_port=mqtt_port, state_dir=str(self.state_dir),
+        )
+        self.info_file.write_text(json.dumps(asdict(info), indent=2))
+        self.info_file.chmod(0o600)
+        return info
+
+    def down(self) -> list[str]:
+        """Stop what this state dir started; return what was stopped."""
+        stopped = []
+        if self._pg_pid() is not None:
+            self._as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w", "stop"])
+            stopped.append("postgresql")
+        pid = self._mq_running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _pid_alive(pid, str(self.mq_conf)):
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            self.mq_pid.unlink(missing_ok=True)
+            stopped.append("mosquitto")
+        return stopped
+
+    def status(self) -> dict[str, object]:
+        info = self.read_info()
+        return {
+            "state_dir": str(self.state_dir),
+            "postgresql": "running" if self._pg_pid() else "stopped",
+            "mosquitto": "running" if self._mq_running_pid() else "stopped",
+            "pg_port": info.pg_port if info else None,
+            "mqtt_port": info.mqtt_port if info else None,
+        }
+
+    def read_info(self) -> StackInfo | None:
+        try:
+            return StackInfo(**json.loads(self.info_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # -- PostgreSQL -----------------------------------------------------------------------------
+    def _password(self) -> str:
+        if self.secret_file.exists():
+            return self.secret_file.read_text().strip()
+        pw = secrets.token_urlsafe(18)
+        self.secret_file.write_text(pw)
+        self.secret_file.chmod(0o600)
+        return pw
+
+    @staticmethod
+    def _pick(preferred: int) -> int:
+        return preferred if port_is_free(preferred) else free_port()
+
+    def _as_pg_user(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user."""
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+        if res.returncode != 0:
+            raise StackError(f"{' '.join(cmd)} failed: {res.stderr.strip() or res.stdout.strip()}")
+        return res
+
+    def _chown_for(self, user: str, path: Path) -> None:
+        if os.geteuid() != 0:
+            return
+        shutil.chown(path, user, user)
+        for p in path.rglob("*"):
+            shutil.chown(p, user, user)
+
+    def _pg_pid(self) -> int | None:
+        pidfile = self.pg_data / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _pid_alive(pid, str(self.pg_data)) else None
+
+    def _start_postgres(self, port: int, password: str) -> None:
+        bindir = pg_bindir()
+        pg_root = self.pg_data.parent
+        if not (self.pg_data / "PG_VERSION").exists():
+            pg_root.mkdir(parents=True, exist_ok=True)
+            self.pg_run.mkdir(parents=True, exist_ok=True)
+            pwfile = pg_root / "initpw"
+            pwfile.write_text(password)
+            self._chown_for("postgres", pg_root)
+            pg_root.chmod(0o700)
+            self._as_pg_user([str(bindir / "initdb"), "-D", str(self.pg_data), "-U", DB_USER,
+                              f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"])
+            pwfile.unlink()
+            with (self.pg_data / "postgresql.conf").open("a") as f:
+                f.write("\ninclude 'carewatch.conf'\n")
+        conf = [
+            "listen_addresses = '127.0.0.1'",
+            f"port = {port}",
+            f"unix_socket_directories = '{self.pg_run}'",
+            "shared_preload_libraries = 'timescaledb'",
+            "timescaledb.telemetry_level = off",
+            "timescaledb.max_background_workers = 4",
+            "max_worker_processes = 12",
+            "max_connections = 200",
+            "shared_buffers = 256MB",
+            f"fsync = {'on' if self.fsync else 'off'}",
+            f"synchronous_commit = {'on' if self.fsync else 'off'}",
+            f"full_page_writes = {'on' if self.fsync else 'off'}",
+        ]
+        (self.pg_data / "carewatch.conf").write_text("\n".join(conf) + "\n")
+        self._chown_for("postgres", pg_root)
+        if self._pg_pid() is None:
+            self._as_pg_user([str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_log),
+                              "-w", "-t", "60", "start"])
+        env = {"PGPASSWORD": password}
+        exists = self._as_pg_user([str(bindir / "psql"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER,
+                                   "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{DB_NAME}'"],
+                                  env).stdout.strip()
+        if exists != "1":
+            self._as_pg_user([str(bindir / "createdb"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER,
+                              DB_NAME], env)
+
+    # -- Mosquitto ------------------------------------------------------------------------------
+    def _mq_running_pid(self) -> int | None:
+        try:
+            pid = int(self.mq_pid.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid, str(self.mq_conf)) else None
+
+    def _start_mosquitto(self, port: int) -> None:
+        self.mq_dir.mkdir(parents=True, exist_ok=True)
+        (self.mq_dir / "data").mkdir(exist_ok=True)
+        conf_d = self.mq_dir / "conf.d"
+        conf_d.mkdir(exist_ok=True)
+        auth = conf_d / "auth.conf"
+        if not auth.exists():
+            # Replaced by `carewatch provision` with password and ACL files.
+            auth.write_text("allow_anonymous true\n")
+        conf = [
+            "# Written by carewatch stack up; see carewatch/stack.py for why the limits are set.",
+            "per_listener_settings false",
+            f"listener {port} 127.0.0.1",
+            "persistence true",
+            f"persistence_location {self.mq_dir / 'data'}/",
+            "autosave_interval 30",
+            f"max_queued_messages {MOSQUITTO_QUEUE_LIMIT}",
+            "max_queued_bytes 0",
+            "persistent_client_expiration 7d",
+            "message_size_limit 1048576",
+            f"log_dest file {self.mq_dir / 'mosquitto.log'}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "connection_messages true",
+            f"include_dir {conf_d}",
+        ]
+        self.mq_conf.write_text("\n".join(conf) + "\n")
+        if os.geteuid() == 0:
+            # Mosquitto started as root drops to the `mosquitto` user: let it write its files.
+            try:
+                self._chown_for("mosquitto", self.mq_dir)
+            except (KeyError, LookupError):
+                pass
+        if self._mq_running_pid() is not None:
+            return
+        log = (self.mq_dir / "stdout.log").open("ab")
+        proc = subprocess.Popen([_mosquitto_bin(), "-c", str(self.mq_conf)], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.mq_pid.write_text(str(proc.pid))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"mosquitto exited with {proc.returncode}; see {self.mq_dir / 'mosquitto.log'}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise StackError(f"mosquitto did not listen on 127.0.0.1:{port} within 10 s")
+
+    def reload_mosquitto(self) -> None:
+        """SIGHUP: re-read password and ACL files (used after provisioning)."""
+        pid = self._mq_running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+
+    def destroy(self) -> None:
+        """Stop and delete the state directory (tests)."""
+        self.down()
+        shutil.rmtree(self.state_dir, ignore_errors=True)

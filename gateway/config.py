@@ -1,0 +1,41 @@
+"""Configuration of CONTRACT §6, read once at start-up from the environment and `.env`.
+
+Nothing here reads the environment at import time: call `Settings()` in a service's entry
+point and pass the value down. Secrets never appear in `repr` (SecretStr / masked URLs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by `***`, for logs and banners."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CAREWATCH_", env_file=".env", env_file_encoding="utf-8", extra="forbid",
+    )
+
+    database_url: str | None = Field(default=None, repr=False)
+    mqtt_url: str | None = Field(default=None, repr=False)
+    rules: Path | None = None
+    http: str = "127.0.0.1:8080"
+    # Where the local stack keeps its data, logs and URLs (git-ignored).
+    state_dir: Path | None = None
+    # MQTT topic root; tests use a unique root per test.
+    topic_root: str = "cw/v1"
+
+    def http_host_port(self) -> tuple[str, int]:
+        host, _, port = self.http.rpartition(":")
+        return (host or "127.0.0.1").strip("[]"), int(port)

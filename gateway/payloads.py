@@ -1,0 +1,212 @@
+"""Payload models for every MQTT channel of CONTRACT §2, and the one parser that uses them.
+
+Unknown fields are kept (`extra="allow"`), never rejected. Every invalid payload raises
+ContractError with a specific, human-readable reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from gateway.errors import ContractError
+from gateway.ids import DeviceId, MetricName, MsgId, PersonId
+from gateway.topics import Channel
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_SAMPLES = 1000
+
+# A JSON number (int or float, finite); booleans and numeric strings are rejected.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Readings = Annotated[dict[MetricName, Number], Field(min_length=1)]
+
+KNOWN_METRICS = frozenset({
+    "temperature_c", "humidity_pct", "co2_ppm", "pm25_ugm3", "co_ppm", "gas_lel_pct",
+    "extinguisher_pressure_mpa", "water_pressure_mpa", "battery_pct", "signal_dbm",
+})
+
+
+class EventType(StrEnum):
+    FIRE_ALARM = "fire_alarm"
+    GAS_ALARM = "gas_alarm"
+    CO_ALARM = "co_alarm"
+    PANIC = "panic"
+    FAULT = "fault"
+    TAMPER = "tamper"
+    POWER_FAIL = "power_fail"
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD_OPEN = "door_held_open"
+    EXIT_LOCKED = "exit_locked"
+    EXIT_BLOCKED = "exit_blocked"
+    SELF_TEST = "self_test"
+
+
+# Conditions carry `state`; one-off events do not (CONTRACT §2 event).
+ONE_OFF_EVENTS = frozenset({EventType.PANIC, EventType.DOOR_FORCED, EventType.SELF_TEST})
+
+
+class AccessType(StrEnum):
+    STAFF_IN = "staff_in"
+    STAFF_OUT = "staff_out"
+    CHILD_IN = "child_in"
+    CHILD_OUT = "child_out"
+    VISITOR_IN = "visitor_in"
+    VISITOR_OUT = "visitor_out"
+    DENIED = "denied"
+    PATROL = "patrol"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Sample(_Payload):
+    ts: AwareDatetime
+    readings: Readings
+
+
+class Telemetry(_Payload):
+    """Either one sample (`ts` + `readings`) or `samples` (1 to 1,000)."""
+
+    msg_id: MsgId
+    ts: AwareDatetime | None = None
+    readings: Readings | None = None
+    samples: Annotated[list[Sample], Field(min_length=1, max_length=MAX_SAMPLES)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Telemetry:
+        single = self.readings is not None
+        if single and self.samples is not None:
+            raise ValueError("give either readings (with ts) or samples, not both")
+        if not single and self.samples is None:
+            raise ValueError("telemetry needs readings (with ts) or samples")
+        if single and self.ts is None:
+            raise ValueError("readings need a ts")
+        return self
+
+    def iter_samples(self) -> list[tuple[datetime, dict[str, float]]]:
+        if self.samples is not None:
+            return [(s.ts, s.readings) for s in self.samples]
+        assert self.ts is not None and self.readings is not None  # noqa: S101 - guaranteed by _one_form
+        return [(self.ts, self.readings)]
+
+
+class Event(_Payload):
+    msg_id: MsgId
+    ts: AwareDatetime
+    type: EventType
+    state: Literal["active", "cleared"] | None = None
+    detail: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _state_fits_type(self) -> Event:
+        if self.type in ONE_OFF_EVENTS and self.state is not None:
+            raise ValueError(f"{self.type.value} is a one-off event and carries no state")
+        if self.type not in ONE_OFF_EVENTS and self.state is None:
+            raise ValueError(f"{self.type.value} is a condition: state must be 'active' or 'cleared'")
+        return self
+
+
+class Access(_Payload):
+    msg_id: MsgId
+    ts: AwareDatetime
+    type: AccessType
+    person_id: PersonId | None = None
+    guardian_id: PersonId | None = None
+    credential: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_type(self) -> Access:
+        if self.type is AccessType.DENIED:
+            if self.credential is None:
+                raise ValueError("denied needs credential (what was presented)")
+        elif self.person_id is None:
+            raise ValueError(f"{self.type.value} needs person_id")
+        # child_out without guardian_id is valid input: the unauthorized_pickup rule flags it.
+        return self
+
+
+class Status(_Payload):
+    """Retained device status; `{"online": false}` alone is the Last Will (no ts)."""
+
+    ts: AwareDatetime | None = None
+    online: StrictBool
+    battery_pct: Annotated[Number, Field(ge=0, le=100)] | None = None
+    heartbeat_s: Annotated[StrictInt, Field(gt=0, le=86400)] | None = None
+    firmware: Annotated[str, Field(max_length=64)] | None = None
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    device_id: DeviceId
+    channel: Literal["telemetry", "event", "access", "status"]
+    payload: dict[str, Any]
+
+
+class Batch(_Payload):
+    msg_id: MsgId
+    messages: Annotated[list[BatchItem], Field(min_length=1)]
+
+
+Payload = Telemetry | Event | Access | Status | Batch
+
+CHANNEL_MODELS: dict[Channel, type[_Payload]] = {
+    Channel.TELEMETRY: Telemetry,
+    Channel.EVENT: Event,
+    Channel.ACCESS: Access,
+    Channel.STATUS: Status,
+    Channel.BATCH: Batch,
+}
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line naming each failing field and why, e.g. `msg_id: Field required`."""
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "payload"
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_payload(channel: Channel, raw: bytes) -> Payload:
+    """Validate raw bytes for a channel. Raises ContractError(field, reason) on any fault.
+
+    field is one of `size`, `json`, `schema`.
+    """
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ContractError("size", f"payload is {len(raw)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit")
+    model = CHANNEL_MODELS[channel]
+    try:
+        return model.model_validate_json(raw)  # type: ignore[return-value]
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        if first["type"] in {"json_invalid", "json_type"}:
+            raise ContractError("json", f"not valid JSON: {first['msg']}") from err
+        if first["type"] == "model_type":
+            raise ContractError("json", "payload must be a JSON object") from err
+        raise ContractError("schema", f"{channel.value}: {describe_validation_error(err)}") from err
+
+
+def parse_item(item: BatchItem) -> Payload:
+    """Validate one inner message of a batch exactly as if published on its own topic."""
+    channel = Channel(item.channel)
+    model = CHANNEL_MODELS[channel]
+    try:
+        return model.model_validate(item.payload)  # type: ignore[return-value]
+    except ValidationError as err:
+        raise ContractError("schema", f"{channel.value}: {describe_validation_error(err)}") from err

@@ -1,0 +1,198 @@
+"""The facility registry of CONTRACT §3: models, required-equipment check, file loading."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.errors import ContractError
+from gateway.ids import CountyCode, DeviceId, FacilityId, PersonId, TownshipCode
+from gateway.payloads import describe_validation_error
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceType(StrEnum):
+    SMOKE_DETECTOR = "smoke_detector"
+    HEAT_DETECTOR = "heat_detector"
+    GAS_DETECTOR = "gas_detector"
+    CO_DETECTOR = "co_detector"
+    EXTINGUISHER_GAUGE = "extinguisher_gauge"
+    WATER_PRESSURE = "water_pressure"
+    EMERGENCY_LIGHT = "emergency_light"
+    EXIT_DOOR = "exit_door"
+    ACCESS_CONTROLLER = "access_controller"
+    PANIC_BUTTON = "panic_button"
+    CAMERA = "camera"
+    ENV_SENSOR = "env_sensor"
+    PATROL_POINT = "patrol_point"
+    GATEWAY = "gateway"
+
+
+# Life-safety types: their silence is a major alert (CONTRACT §4 device_offline).
+LIFE_SAFETY_TYPES = frozenset({
+    DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR, DeviceType.GAS_DETECTOR,
+    DeviceType.CO_DETECTOR, DeviceType.PANIC_BUTTON, DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR,
+})
+
+
+class AgeGroup(StrEnum):
+    INFANT = "infant"    # 乳儿班 6–12 months
+    TODDLER = "toddler"  # 托小班 12–24 months
+    OLDER = "older"      # 托大班 24–36 months
+    MIXED = "mixed"      # 混合班
+
+
+class StaffRole(StrEnum):
+    CAREGIVER = "caregiver"
+    TEACHER = "teacher"
+    HEALTH = "health"
+    GUARD = "guard"
+    COOK = "cook"
+    MANAGER = "manager"
+    OTHER = "other"
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Location(_Model):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class OpeningHours(_Model):
+    days: Annotated[list[Weekday], Field(min_length=1)] = ["mon", "tue", "wed", "thu", "fri"]
+    open: time = time(7, 30)
+    close: time = time(17, 30)
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> OpeningHours:
+        if self.open >= self.close:
+            raise ValueError("opening_hours.open must be before close")
+        return self
+
+
+class ClassInfo(_Model):
+    id: PersonId
+    age_group: AgeGroup
+    capacity: Annotated[int, Field(ge=1, le=200)]
+
+
+class Staff(_Model):
+    id: PersonId
+    role: StaffRole
+    qualified: bool = False
+    licensed: bool = False
+    banned: bool = False
+    health_cert_expires: date | None = None
+
+
+class Child(_Model):
+    id: PersonId
+    class_: Annotated[PersonId, Field(alias="class")]
+    guardians: list[PersonId] = []
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Device(_Model):
+    id: DeviceId
+    type: DeviceType
+    location: Annotated[str, Field(max_length=200)] = ""
+    heartbeat_s: Annotated[int, Field(gt=0, le=86400)] = 60
+    # cameras: the view covers a child area; env sensors: the room is a child area.
+    covers_child_area: bool = False
+
+
+class Facility(_Model):
+    id: FacilityId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    county: CountyCode
+    township: TownshipCode
+    location: Location | None = None
+    kind: Literal["inclusive", "for_profit", "employer", "kindergarten_class", "home"] = "inclusive"
+    timezone: str = "Asia/Shanghai"
+    opening_hours: OpeningHours = OpeningHours()
+    classes: list[ClassInfo] = []
+    staff: list[Staff] = []
+    children: list[Child] = []
+    devices: list[Device] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Facility:
+        if not self.township.startswith(self.county):
+            raise ValueError(f"township {self.township} is not in county {self.county}")
+        for what, ids in (("class", [c.id for c in self.classes]), ("staff", [s.id for s in self.staff]),
+                          ("child", [c.id for c in self.children]), ("device", [d.id for d in self.devices])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"duplicate {what} id(s): {', '.join(sorted(dup))}")
+        classes = {c.id for c in self.classes}
+        for child in self.children:
+            if child.class_ not in classes:
+                raise ValueError(f"child {child.id} is in unknown class {child.class_!r}")
+        return self
+
+    def missing_equipment(self) -> list[str]:
+        """Required equipment of CONTRACT §3 that this facility lacks (empty when complete)."""
+        types = {d.type for d in self.devices}
+        missing = []
+        if not types & {DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR}:
+            missing.append("smoke_or_heat_detector")
+        for t in (DeviceType.EXTINGUISHER_GAUGE, DeviceType.PANIC_BUTTON, DeviceType.ACCESS_CONTROLLER):
+            if t not in types:
+                missing.append(t.value)
+        if not any(d.type is DeviceType.CAMERA and d.covers_child_area for d in self.devices):
+            missing.append("camera_covering_child_area")
+        if any("kitchen" in d.location.lower() for d in self.devices) and DeviceType.GAS_DETECTOR not in types:
+            missing.append("gas_detector_in_kitchen")
+        return missing
+
+
+class Registry(_Model):
+    facilities: list[Facility]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Registry:
+        ids = [f.id for f in self.facilities]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate facility id(s): {', '.join(sorted(dup))}")
+        return self
+
+
+def parse_registry(data: Any) -> Registry:
+    try:
+        return Registry.model_validate(data)
+    except ValidationError as err:
+        raise ContractError("registry", describe_validation_error(err)) from err
+
+
+def load_registry_file(path: Path) -> Registry:
+    """Read a registry from YAML or JSON (by extension; YAML otherwise)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ContractError("registry", f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from err
+    return parse_registry(data)

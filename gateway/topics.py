@@ -1,0 +1,70 @@
+"""MQTT topic names of CONTRACT §2: `{root}/{facility_id}/{device_id}/{channel}`.
+
+The root is `cw/v1` in production; tests give each test its own root so that
+concurrent tests never see each other's traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.errors import ContractError
+from gateway.ids import DEVICE_ID_RE, FACILITY_ID_RE
+
+DEFAULT_ROOT = "cw/v1"
+ALERTS_LEAF = "_alerts"
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    ACCESS = "access"
+    STATUS = "status"
+    BATCH = "batch"
+
+
+# QoS and retain flag per channel (CONTRACT §2 table).
+CHANNEL_QOS = dict.fromkeys(Channel, 1)
+CHANNEL_RETAINED = {c: c is Channel.STATUS for c in Channel}
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    facility_id: str
+    device_id: str
+    channel: Channel
+
+    def render(self, root: str = DEFAULT_ROOT) -> str:
+        return f"{root}/{self.facility_id}/{self.device_id}/{self.channel.value}"
+
+
+def parse_topic(topic: str, root: str = DEFAULT_ROOT) -> Topic:
+    """Split a device topic into its parts; raise ContractError naming what is wrong."""
+    prefix = root + "/"
+    if not topic.startswith(prefix):
+        raise ContractError("topic", f"topic {topic!r} is not under {root}/")
+    parts = topic[len(prefix):].split("/")
+    if len(parts) != 3:
+        raise ContractError("topic", f"topic {topic!r} must be {root}/{{facility_id}}/{{device_id}}/{{channel}}")
+    facility_id, device_id, channel = parts
+    if not FACILITY_ID_RE.match(facility_id):
+        raise ContractError("facility_id", f"facility id {facility_id!r} does not match {FACILITY_ID_RE.pattern}")
+    if not DEVICE_ID_RE.match(device_id):
+        raise ContractError("device_id", f"device id {device_id!r} does not match {DEVICE_ID_RE.pattern}")
+    try:
+        ch = Channel(channel)
+    except ValueError:
+        known = ", ".join(c.value for c in Channel)
+        raise ContractError("channel", f"unknown channel {channel!r} (known: {known})") from None
+    return Topic(facility_id, device_id, ch)
+
+
+def subscription(root: str = DEFAULT_ROOT) -> str:
+    """The wildcard that matches every device topic under root."""
+    return f"{root}/+/+/+"
+
+
+def alerts_topic(facility_id: str, root: str = DEFAULT_ROOT) -> str:
+    """Where the alert engine tells on-site displays about alerts (not retained)."""
+    return f"{root}/{facility_id}/{ALERTS_LEAF}"

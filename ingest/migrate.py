@@ -1,0 +1,110 @@
+"""Schema migrations: numbered SQL files in ingest/migrations, tracked in `schema_migrations`.
+
+Each file is applied once, in its own transaction, under an advisory lock so that several
+services starting together never race. After the SQL files, TimescaleDB features that only the
+Timescale-License edition has (compression, continuous aggregates, policies) are set up when the
+server has them; the Apache edition gets the same results from ingest's maintenance job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 7_240_001  # advisory lock id, arbitrary but fixed
+RETENTION = {  # table -> retention; see 002_timeseries.sql for why
+    "readings": "180 days",
+    "events": "400 days",
+    "access_events": "400 days",
+    "device_status": "120 days",
+}
+ROLLUP_RETENTION = "800 days"
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the connected TimescaleDB can do."""
+
+    version: str
+    license: str  # 'apache' or 'timescale'
+
+    @property
+    def community(self) -> bool:
+        """Compression, continuous aggregates and policies need the Timescale License."""
+        return self.license == "timescale"
+
+
+async def detect_features(conn: asyncpg.Connection) -> Features:
+    version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    lic = await conn.fetchval("SELECT current_setting('timescaledb.license', true)")
+    return Features(version=version or "", license=lic or "apache")
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    files = []
+    for entry in resources.files("ingest.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            files.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(files)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in _migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+            logger.info("applied migration %s", name)
+            applied.append(name)
+        await _ensure_rollup_and_policies(conn, await detect_features(conn))
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied
+
+
+async def _ensure_rollup_and_policies(conn: asyncpg.Connection, features: Features) -> None:
+    """readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max), either way."""
+    exists = await conn.fetchval("SELECT to_regclass('readings_hourly') IS NOT NULL")
+    if features.community:
+        if not exists:
+            await conn.execute(
+                "CREATE MATERIALIZED VIEW readings_hourly WITH (timescaledb.continuous) AS"
+                " SELECT time_bucket(INTERVAL '1 hour', time) AS bucket, facility_id, device_id, metric,"
+                " count(*) AS n, sum(value) AS sum, min(value) AS min, max(value) AS max"
+                " FROM readings GROUP BY 1, 2, 3, 4 WITH NO DATA"
+            )
+            await conn.execute(
+                "SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => INTERVAL '3 days',"
+                " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true)"
+            )
+        for table, keep in RETENTION.items():
+            await conn.execute(f"SELECT add_retention_policy('{table}', INTERVAL '{keep}', if_not_exists => true)")
+        await conn.execute("ALTER TABLE readings SET (timescaledb.compress,"
+                           " timescaledb.compress_segmentby = 'facility_id, device_id, metric')")
+        await conn.execute("SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
+        return
+    if not exists:
+        await conn.execute(
+            "CREATE TABLE readings_hourly ("
+            " bucket timestamptz NOT NULL, facility_id text NOT NULL, device_id text NOT NULL, metric text NOT NULL,"
+            " n bigint NOT NULL, sum double precision NOT NULL, min double precision NOT NULL,"
+            " max double precision NOT NULL, PRIMARY KEY (facility_id, device_id, metric, bucket))"
+        )
+        await conn.execute("SELECT create_hypertable('readings_hourly', by_range('bucket', INTERVAL '30 days'))")

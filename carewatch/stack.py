@@ -292,6 +292,7 @@ class LocalStack:
             "log_type warning",
             "log_type notice",
             "connection_messages true",
+            f"pid_file {self.mq_pid}",
             f"include_dir {conf_d}",
         ]
         self.mq_conf.write_text("\n".join(conf) + "\n")
@@ -303,14 +304,16 @@ class LocalStack:
                 pass
         if self._mq_running_pid() is not None:
             return
-        log = (self.mq_dir / "stdout.log").open("ab")
-        proc = subprocess.Popen([_mosquitto_bin(), "-c", str(self.mq_conf)], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        self.mq_pid.write_text(str(proc.pid))
+        # -d: mosquitto daemonises itself after reading its config (config errors still fail here)
+        # and writes pid_file; we keep no child process object that would outlive this call.
+        self.mq_pid.unlink(missing_ok=True)
+        with (self.mq_dir / "stdout.log").open("ab") as log:
+            res = subprocess.run([_mosquitto_bin(), "-d", "-c", str(self.mq_conf)], stdout=log, stderr=log,
+                                 stdin=subprocess.DEVNULL, check=False)
+        if res.returncode != 0:
+            raise StackError(f"mosquitto exited with {res.returncode}; see {self.mq_dir / 'stdout.log'}")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise StackError(f"mosquitto exited with {proc.returncode}; see {self.mq_dir / 'mosquitto.log'}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     return

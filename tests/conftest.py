@@ -1,0 +1,152 @@
+"""Session-scoped real Mosquitto and TimescaleDB, a fresh database and topic root per test.
+
+Set CAREWATCH_TEST_DATABASE_URL (a server where we may CREATE DATABASE) and
+CAREWATCH_TEST_MQTT_URL to use existing services; otherwise a private stack is started on free
+loopback ports in a temporary state directory and destroyed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from carewatch.stack import LocalStack, free_port
+from ingest.migrate import migrate
+from tests.faultproxy import FaultProxy
+
+TEMPLATE_DB = "cw_test_template"
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str  # admin database on the test server
+    mqtt_url: str
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int]:
+        u = urlsplit(self.mqtt_url)
+        return u.hostname or "127.0.0.1", u.port or 1883
+
+    def db_url(self, name: str) -> str:
+        return urlunsplit(urlsplit(self.database_url)._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    db, mq = os.environ.get("CAREWATCH_TEST_DATABASE_URL"), os.environ.get("CAREWATCH_TEST_MQTT_URL")
+    if db and mq:
+        yield Services(db, mq)
+        return
+    state = Path(tempfile.mkdtemp(prefix="carewatch-test-"))
+    state.chmod(0o755)  # the postgres and mosquitto users must reach their directories
+    stack = LocalStack(state, fsync=False)
+    try:
+        info = stack.up(pg_port=free_port(), mqtt_port=free_port())
+        yield Services(info.database_url, info.mqtt_url)
+    finally:
+        stack.destroy()
+
+
+@pytest.fixture(scope="session")
+async def template_db(services: Services) -> str:
+    """A database with all migrations applied, copied for each test (fast: a file copy)."""
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        conn = await asyncpg.connect(services.db_url(TEMPLATE_DB))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        # TimescaleDB's scheduler connects to every database with the extension; a template that
+        # allows no connections can be copied at any time.
+        await admin.execute(f"ALTER DATABASE {TEMPLATE_DB} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEMPLATE_DB)
+    finally:
+        await admin.close()
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def db_url(services: Services, template_db: str) -> AsyncIterator[str]:
+    """A fresh migrated database for this test."""
+    name = f"cw_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        for attempt in range(20):
+            try:
+                await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+                break
+            except asyncpg.ObjectInUseError:
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.1)
+        yield services.db_url(name)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def topic_root() -> str:
+    """A unique MQTT topic root per test: tests never see each other's traffic."""
+    return f"t{uuid.uuid4().hex[:10]}/cw/v1"
+
+
+@pytest.fixture
+async def fault_proxy_factory() -> AsyncIterator[object]:
+    proxies: list[FaultProxy] = []
+
+    async def make(host: str, port: int) -> FaultProxy:
+        p = await FaultProxy(host, port).start()
+        proxies.append(p)
+        return p
+
+    yield make
+    for p in proxies:
+        await p.stop()
+
+
+class _LoopErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_unhandled_loop_errors() -> Iterator[None]:
+    """A test fails if asyncio logged an unhandled exception (a task died unseen)."""
+    handler = _LoopErrors()
+    log = logging.getLogger("asyncio")
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+    if handler.records:
+        msgs = "\n".join(r.getMessage() for r in handler.records)
+        pytest.fail(f"asyncio logged unhandled errors:\n{msgs}")

@@ -1,0 +1,66 @@
+"""The local stack: idempotent up, down stops exactly what it started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from carewatch.stack import LocalStack, free_port
+
+
+def _pids_mentioning(text: str) -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.add(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _other_servers() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "mosquitto|postgres"], capture_output=True, text=True, check=False)
+    return {int(p) for p in out.stdout.split()}
+
+
+def test_up_is_idempotent_and_down_leaves_nothing() -> None:
+    state = Path(tempfile.mkdtemp(prefix="carewatch-stacktest-"))
+    state.chmod(0o755)
+    before_others = _other_servers()
+    stack = LocalStack(state, fsync=False)
+    try:
+        info = stack.up(pg_port=free_port(), mqtt_port=free_port())
+        ours = _pids_mentioning(str(state))
+        assert len(ours) >= 2, "postgres and mosquitto should run from the state dir"
+        again = stack.up()
+        assert again == info, "a second up reuses ports and servers"
+        assert _pids_mentioning(str(state)) == ours, "a second up starts nothing new"
+        assert stack.status()["postgresql"] == "running"
+        assert sorted(stack.down()) == ["mosquitto", "postgresql"]
+        assert _pids_mentioning(str(state)) == set()
+        assert stack.status() == {**stack.status(), "postgresql": "stopped", "mosquitto": "stopped"}
+        assert stack.down() == []
+        # the servers that were running before (the machine's own, other test stacks) still run
+        assert before_others - _other_servers() - ours == set()
+    finally:
+        stack.destroy()
+
+
+def test_down_never_kills_a_foreign_pid() -> None:
+    state = Path(tempfile.mkdtemp(prefix="carewatch-stacktest-"))
+    stack = LocalStack(state)
+    (state / "mosquitto").mkdir()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (state / "mosquitto" / "mosquitto.pid").write_text(str(sleeper.pid))  # stale pid reused by another process
+        assert stack.down() == []
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        stack.destroy()
+    assert os.path.exists(state) is False

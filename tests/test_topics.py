@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import ContractError
+from gateway.topics import Channel, Topic, alerts_topic, parse_topic, subscription
+
+
+def test_round_trip() -> None:
+    t = parse_topic("cw/v1/xz-140902-0001/smoke-nap1/event")
+    assert t == Topic("xz-140902-0001", "smoke-nap1", Channel.EVENT)
+    assert t.render() == "cw/v1/xz-140902-0001/smoke-nap1/event"
+    assert parse_topic(t.render("t1/cw/v1"), root="t1/cw/v1") == t
+
+
+@pytest.mark.parametrize(("topic", "field", "fragment"), [
+    ("cw/v1/xz-1/smoke/gossip", "channel", "unknown channel 'gossip'"),
+    ("cw/v1/XZ-1/smoke/event", "facility_id", "facility id 'XZ-1'"),
+    ("cw/v1/xz-1/-smoke/event", "device_id", "device id '-smoke'"),
+    ("cw/v1/xz-1/event", "topic", "must be"),
+    ("cw/v2/xz-1/d/event", "topic", "not under"),
+    ("cw/v1/xz-1/d/event/extra", "topic", "must be"),
+])
+def test_rejects(topic: str, field: str, fragment: str) -> None:
+    with pytest.raises(ContractError) as info:
+        parse_topic(topic)
+    assert info.value.field == field
+    assert fragment in str(info.value)
+
+
+def test_subscription_and_alerts_topic_do_not_overlap() -> None:
+    assert subscription() == "cw/v1/+/+/+"
+    # the alerts topic has one level fewer than device topics: ingest never consumes it
+    assert alerts_topic("xz-1").count("/") == subscription().count("/") - 1

@@ -127,6 +127,40 @@ def registry_load(file: Path) -> None:
     click.echo(f"loaded {s.facilities} facilities, {s.devices} devices, {s.staff} staff, {s.children} children")
 
 
+# -- services --------------------------------------------------------------------------------------
+async def _serve(service: Any) -> None:
+    """Run a service until SIGINT/SIGTERM, then let it stop gracefully."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    await service.run()
+
+
+@main.command()
+@click.option("--client-id", default="carewatch-ingest-1", show_default=True,
+              help="MQTT client id: the persistent session that holds messages while ingest is down.")
+@click.option("--metrics", "metrics_addr", default="127.0.0.1:9101", show_default=True,
+              help="host:port for /metrics and /healthz ('' to disable).")
+@click.option("--batch-size", default=5000, show_default=True)
+@click.option("--flush-interval", default=0.2, show_default=True, help="seconds")
+def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: float) -> None:
+    """MQTT → TimescaleDB: validate, dead-letter, store exactly once."""
+    from ingest.service import IngestConfig, IngestService
+
+    settings = _settings()
+
+    async def go() -> None:
+        ep = endpoints(settings)
+        cfg = IngestConfig(database_url=ep.database_url, mqtt_url=ep.mqtt_url, topic_root=settings.topic_root,
+                           client_id=client_id, batch_size=batch_size, flush_interval_s=flush_interval,
+                           http=metrics_addr or None)
+        await _serve(IngestService(cfg))
+
+    _run(go)
+
+
 # -- contract --------------------------------------------------------------------------------------
 @main.group()
 def schema() -> None:

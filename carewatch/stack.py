@@ -16,6 +16,7 @@ sessions expire after 7 days so the queue cannot grow forever.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -126,7 +127,8 @@ class LocalStack:
         self.secret_file = self.state_dir / "db-password"
 
     # -- public ---------------------------------------------------------------------------------
-    def up(self, *, pg_port: int | None = None, mqtt_port: int | None = None, install_missing: bool = True) -> StackInfo:
+    def up(self, *, pg_port: int | None = None, mqtt_port: int | None = None,
+           install_missing: bool = True) -> StackInfo:
         if install_missing and _needs_install():
             install()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -298,10 +300,8 @@ class LocalStack:
         self.mq_conf.write_text("\n".join(conf) + "\n")
         if os.geteuid() == 0:
             # Mosquitto started as root drops to the `mosquitto` user: let it write its files.
-            try:
+            with contextlib.suppress(KeyError, LookupError):
                 self._chown_for("mosquitto", self.mq_dir)
-            except (KeyError, LookupError):
-                pass
         if self._mq_running_pid() is not None:
             return
         # -d: mosquitto daemonises itself after reading its config (config errors still fail here)

@@ -1,0 +1,298 @@
+"""`carewatch ingest`: MQTT → TimescaleDB, lossless, idempotent, in batches.
+
+Lifecycle: one `IngestService.run()` owns the pool, the MQTT session, the maintenance task and
+the metrics endpoint through an AsyncExitStack/TaskGroup; `stop()` (SIGTERM/SIGINT) ends the
+consumer after a last flush, so everything received is committed and acknowledged before exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.decode import Decoded, Received, decode_batch
+from ingest.maintenance import apply_retention, refresh_rollup
+from ingest.metrics import IngestMetrics
+from ingest.migrate import Features, detect_features
+from ingest.mqtt_source import MqttSource
+from ingest.registry_store import fetch_device_keys
+from ingest.writer import write_batch
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+             asyncpg.exceptions.OperatorInterventionError)
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field(repr=False)
+    mqtt_url: str = Field(repr=False)
+    topic_root: str = "cw/v1"
+    client_id: str = "carewatch-ingest-1"
+    share_group: str = "carewatch-ingest"
+    batch_size: int = Field(5000, ge=1)
+    flush_interval_s: float = Field(0.2, gt=0)
+    receive_maximum: int = Field(20000, ge=1, le=65535)
+    session_expiry_s: int = 7 * 24 * 3600
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    registry_refresh_s: float = 30.0
+    maintenance_interval_s: float = 300.0
+    http: str | None = None  # host:port for /metrics and /healthz
+
+
+Sink = Callable[[Decoded], Awaitable[None]]
+
+
+class IngestService:
+    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None,
+                 sinks: list[Sink] | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or IngestMetrics()
+        self.sinks = sinks or []  # called with each committed batch (e.g. an in-process alert engine)
+        self._stopping = asyncio.Event()
+        self._devices: set[tuple[str, str]] = set()
+        self._facilities: set[str] = set()
+        self._registry_loaded_at = 0.0
+        self._registry_dirty = True
+        self.pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.features: Features | None = None
+        self.source: MqttSource | None = None
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.source is not None:
+            self.source.wake()
+
+    async def run(self) -> None:
+        cfg = self.config
+        async with contextlib.AsyncExitStack() as stack:
+            self.pool = await self._connect_pool()
+            stack.push_async_callback(self.pool.close)
+            async with self.pool.acquire() as conn:
+                self.features = await detect_features(conn)
+            stack.push_async_callback(self._close_listener)
+            await self._refresh_registry()
+            if cfg.http:
+                await self._start_http(stack)
+            share = f"$share/{cfg.share_group}/{cfg.topic_root}/+/+/+"
+            self.source = MqttSource(cfg.mqtt_url, cfg.client_id, share, receive_maximum=cfg.receive_maximum,
+                                     session_expiry_s=cfg.session_expiry_s, on_state=self._on_mqtt_state)
+            self.source.start(wake_at=cfg.batch_size)
+            stack.callback(self.source.stop)
+            self.ready.set()
+            async with asyncio.TaskGroup() as tg:
+                maint = tg.create_task(self._maintenance(), name="ingest-maintenance")
+                await self._consume()
+                maint.cancel()
+
+    async def _connect_pool(self) -> asyncpg.Pool:
+        delay = self.config.backoff_initial_s
+        while True:
+            try:
+                return await asyncpg.create_pool(self.config.database_url, min_size=2, max_size=4,
+                                                 command_timeout=60)
+            except RETRYABLE as err:
+                if self._stopping.is_set():
+                    raise
+                logger.warning("database not reachable (%s); retrying in %.1fs", err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.backoff_max_s)
+
+    # -- the consumer ----------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        cfg, src = self.config, self.source
+        assert src is not None  # noqa: S101
+        while not self._stopping.is_set():
+            if src.pending() < cfg.batch_size:
+                await src.wait(cfg.flush_interval_s)
+            batch = src.take(cfg.batch_size)
+            self.metrics.queue_depth.set(src.pending())
+            if batch:
+                await self._flush(batch)
+        # Last flush of what had arrived by the stop; anything later is unacknowledged and the
+        # broker redelivers it to the next ingest (dedup makes that harmless).
+        for _ in range(-(-src.pending() // cfg.batch_size)):
+            await self._flush(src.take(cfg.batch_size))
+
+    async def _flush(self, batch: list[Received]) -> None:
+        self.metrics.received.inc(len(batch))
+        decoded = await self._decode(batch)
+        t0 = time.perf_counter()
+        result = await self._write_with_retry(decoded, batch)
+        took = time.perf_counter() - t0
+        self.metrics.flush_seconds.observe(took)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.stored.inc(result.stored_messages)
+        self.metrics.rows.inc(result.stored_rows)
+        self.metrics.duplicates.inc(result.duplicates)
+        for reason in decoded.dead_reasons:
+            self.metrics.dead.labels(reason).inc()
+        now = datetime.now(UTC)
+        for lag in decoded.lags[:: max(1, len(decoded.lags) // 200)]:
+            self.metrics.lag.observe(max(0.0, lag + (now - batch[-1].received_at).total_seconds()))
+        assert self.source is not None  # noqa: S101
+        self.source.ack(batch)
+        for sink in self.sinks:
+            await sink(_only_new(decoded, result.new_keys))
+
+    async def _decode(self, batch: list[Received]) -> Decoded:
+        if self._registry_dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
+            await self._try_refresh_registry()
+        decoded = decode_batch(batch, self._known, self.config.topic_root)
+        unknown = any(r in {"unknown_device", "unknown_facility"} for r in decoded.dead_reasons)
+        # a device registered a moment ago: look again before dead-lettering it
+        if unknown and time.monotonic() - self._registry_loaded_at > 1.0 and await self._try_refresh_registry():
+            decoded = decode_batch(batch, self._known, self.config.topic_root)
+        return decoded
+
+    async def _try_refresh_registry(self) -> bool:
+        """Refresh the device cache; with the database down, keep using the cached registry."""
+        try:
+            await self._refresh_registry()
+        except RETRYABLE as err:
+            logger.debug("registry refresh failed (%s); using the cached registry", err)
+            return False
+        return True
+
+    async def _write_with_retry(self, decoded: Decoded, batch: list[Received]):  # type: ignore[no-untyped-def]
+        assert self.pool is not None  # noqa: S101
+        delay = self.config.backoff_initial_s
+        failures = 0
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    result = await write_batch(conn, decoded)
+                self.metrics.db_up.set(1)
+                if failures:
+                    logger.info("database writes resumed after %d failed attempts", failures)
+                return result
+            except RETRYABLE as err:
+                failures += 1
+                self.metrics.db_errors.inc()
+                self.metrics.db_up.set(0)
+                log = logger.warning if failures == 1 else logger.debug
+                log("batch of %d not stored (%s: %s); retrying in %.1fs", len(batch), type(err).__name__, err,
+                    delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+                delay = min(delay * 2, self.config.backoff_max_s)
+            except asyncpg.PostgresError as err:
+                logger.warning("batch rejected by the database (%s); storing message by message", err)
+                return await self._write_one_by_one(batch)
+
+    async def _write_one_by_one(self, batch: list[Received]):  # type: ignore[no-untyped-def]
+        """A poison message (e.g. text PostgreSQL cannot store) must not block the rest."""
+        from ingest.writer import WriteResult
+
+        assert self.pool is not None  # noqa: S101
+        stored = rows = dups = dead = 0
+        new: set[tuple[str, str, str]] = set()
+        for m in batch:
+            d = decode_batch([m], self._known, self.config.topic_root)
+            async with self.pool.acquire() as conn:
+                try:
+                    r = await write_batch(conn, d)
+                except asyncpg.PostgresError as err:
+                    if isinstance(err, asyncpg.PostgresConnectionError):
+                        raise
+                    poison = Decoded()
+                    poison.dead.append((m.received_at, m.topic, m.payload, "storage", f"database refused: {err}",
+                                        None))
+                    poison.dead_reasons.append("storage")
+                    r = await write_batch(conn, poison)
+                    self.metrics.dead.labels("storage").inc()
+            stored, rows, dups, dead = stored + r.stored_messages, rows + r.stored_rows, dups + r.duplicates, \
+                dead + r.dead_letters
+            new |= r.new_keys
+        return WriteResult(stored, rows, dups, dead, frozenset(new))
+
+    # -- registry cache --------------------------------------------------------------------------
+    def _known(self, facility_id: str, device_id: str) -> bool:
+        if device_id == "":
+            return facility_id in self._facilities
+        return (facility_id, device_id) in self._devices
+
+    def _on_registry_changed(self, *_: object) -> None:
+        self._registry_dirty = True
+
+    async def _ensure_listener(self) -> None:
+        """LISTEN registry_changed on a connection of its own; if it dies, periodic refresh covers."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.config.database_url, timeout=5)
+            await self._listener.add_listener("registry_changed", self._on_registry_changed)
+        except RETRYABLE as err:
+            logger.debug("registry listener not connected: %s", err)
+            self._listener = None
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+
+    async def _refresh_registry(self) -> None:
+        assert self.pool is not None  # noqa: S101
+        await self._ensure_listener()
+        async with self.pool.acquire() as conn:
+            self._devices = await fetch_device_keys(conn)
+        self._facilities = {f for f, _ in self._devices}
+        self._registry_loaded_at = time.monotonic()
+        self._registry_dirty = False
+
+    # -- maintenance, metrics --------------------------------------------------------------------
+    async def _maintenance(self) -> None:
+        """Retention and the hourly rollup, on a schedule (policies do it where the server has them)."""
+        assert self.pool is not None and self.features is not None  # noqa: S101
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    dropped = await apply_retention(conn, self.features)
+                    upserted = await refresh_rollup(conn, self.features, datetime.now(UTC))
+                logger.debug("maintenance: %d chunks dropped, %d rollup rows", dropped, upserted)
+            except RETRYABLE as err:
+                logger.warning("maintenance skipped: %s", err)
+            await asyncio.sleep(self.config.maintenance_interval_s)
+
+    def _on_mqtt_state(self, up: bool) -> None:
+        self.metrics.mqtt_connected.set(1 if up else 0)
+
+    async def _start_http(self, stack: contextlib.AsyncExitStack) -> None:
+        app = web.Application()
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(body=generate_latest(self.metrics.registry), content_type="text/plain")
+
+        async def healthz(_: web.Request) -> web.Response:
+            ok = bool(self.source and self.source.connected)
+            return web.json_response({"mqtt": ok, "pending": self.source.pending() if self.source else 0},
+                                     status=200 if ok else 503)
+
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        assert self.config.http is not None  # noqa: S101
+        host, _, port = self.config.http.rpartition(":")
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+
+
+def _only_new(d: Decoded, new: frozenset[tuple[str, str, str]]) -> Decoded:
+    """The batch as downstream consumers should see it: without messages stored before."""
+    out = Decoded(devices=d.devices)
+    out.accepted = [a for a in d.accepted if a[2] == "status" or (a[0], a[1], getattr(a[3], "msg_id", "")) in new]
+    return out

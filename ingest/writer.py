@@ -1,0 +1,82 @@
+"""Writing one decoded batch in one transaction: dedup keys, COPY, dead letters, device state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from ingest.decode import Decoded
+
+READING_COLS = ["time", "facility_id", "device_id", "metric", "value", "msg_id"]
+EVENT_COLS = ["time", "facility_id", "device_id", "msg_id", "type", "state", "payload", "received_at"]
+ACCESS_COLS = ["time", "facility_id", "device_id", "msg_id", "type", "person_id", "guardian_id", "payload",
+               "received_at"]
+STATUS_COLS = ["time", "facility_id", "device_id", "online", "battery_pct", "heartbeat_s", "firmware", "payload"]
+DEAD_COLS = ["received_at", "topic", "payload", "reason", "detail", "facility_id"]
+
+_CLAIM = """
+INSERT INTO msg_seen (facility_id, device_id, msg_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+RETURNING facility_id, device_id, msg_id
+"""
+
+# Rows are sorted by key so that concurrent ingest workers lock device_state rows in one order.
+_DEVICE_STATE = """
+INSERT INTO device_state AS s (facility_id, device_id, last_seen_at, online, status_at, battery_pct, heartbeat_s,
+                               firmware)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bool[], $5::timestamptz[], $6::float8[],
+                     $7::int[], $8::text[])
+ON CONFLICT (facility_id, device_id) DO UPDATE SET
+    last_seen_at = greatest(s.last_seen_at, EXCLUDED.last_seen_at),
+    online = CASE WHEN EXCLUDED.last_seen_at >= s.last_seen_at THEN EXCLUDED.online ELSE s.online END,
+    status_at = coalesce(EXCLUDED.status_at, s.status_at),
+    battery_pct = coalesce(EXCLUDED.battery_pct, s.battery_pct),
+    heartbeat_s = coalesce(EXCLUDED.heartbeat_s, s.heartbeat_s),
+    firmware = coalesce(EXCLUDED.firmware, s.firmware)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored_messages: int
+    stored_rows: int
+    duplicates: int
+    dead_letters: int
+    new_keys: frozenset[tuple[str, str, str]]
+
+
+async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
+    """Store a batch exactly once. Raises asyncpg/OS errors on failure; the caller retries."""
+    keys = sorted(d.keys())
+    rows = 0
+    async with conn.transaction():
+        new: frozenset[tuple[str, str, str]] = frozenset()
+        if keys:
+            claimed = await conn.fetch(_CLAIM, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+            new = frozenset((r[0], r[1], r[2]) for r in claimed)
+        readings = [row for k, rs in d.readings.items() if k in new for row in rs]
+        for table, cols, recs in (
+            ("readings", READING_COLS, readings),
+            ("events", EVENT_COLS, [r for k, r in d.events.items() if k in new]),
+            ("access_events", ACCESS_COLS, [r for k, r in d.access.items() if k in new]),
+            ("device_status", STATUS_COLS, [r for k, r in d.status.items() if k in new]),
+            ("dead_letters", DEAD_COLS, d.dead),
+        ):
+            if recs:
+                await conn.copy_records_to_table(table, records=recs, columns=cols)
+                if table != "dead_letters":
+                    rows += len(recs)
+        if d.devices:
+            items = sorted(d.devices.items())
+            await conn.execute(
+                _DEVICE_STATE,
+                [k[0] for k, _ in items], [k[1] for k, _ in items], [v.last_seen_at for _, v in items],
+                [v.online for _, v in items], [v.status_at for _, v in items], [v.battery_pct for _, v in items],
+                [v.heartbeat_s for _, v in items], [v.firmware for _, v in items],
+            )
+    return WriteResult(
+        stored_messages=len(new), stored_rows=rows, duplicates=len(keys) - len(new) + d.duplicates_in_batch,
+        dead_letters=len(d.dead), new_keys=new,
+    )

@@ -1,0 +1,75 @@
+"""Test helpers: a windowed MQTT publisher and waiting for database state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from gateway.registry import parse_registry
+from tests.test_registry import FACILITY
+
+FAC = FACILITY["id"]
+
+
+def registry_obj(extra_devices: int = 0) -> Any:
+    devices = list(FACILITY["devices"]) + [{"id": f"env-{i}", "type": "env_sensor", "location": "classroom"}
+                                           for i in range(extra_devices)]
+    return parse_registry({"facilities": [{**FACILITY, "devices": devices}]})
+
+
+def payload(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Publisher:
+    """A QoS 1 publisher with a bounded in-flight window (paho loses messages beyond 65,535)."""
+
+    def __init__(self, host: str, port: int, window: int = 1000, client_id: str = "") -> None:
+        self._sem = threading.Semaphore(window)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.max_inflight_messages_set(window)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = lambda *_a: self._sem.release()
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self._window = window
+
+    def publish(self, topic: str, data: bytes, qos: int = 1, retain: bool = False) -> None:
+        self._sem.acquire()
+        self.client.publish(topic, data, qos=qos, retain=retain)
+
+    def publish_all(self, msgs: Iterable[tuple[str, bytes]]) -> int:
+        n = 0
+        for topic, data in msgs:
+            self.publish(topic, data)
+            n += 1
+        return n
+
+    def flush(self, timeout: float = 60) -> None:
+        """Wait until every published message was acknowledged by the broker."""
+        deadline = time.monotonic() + timeout
+        for _ in range(self._window):
+            if not self._sem.acquire(timeout=max(0.01, deadline - time.monotonic())):
+                raise TimeoutError("broker did not acknowledge every message")
+        for _ in range(self._window):
+            self._sem.release()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], limit: float = 30, what: str = "condition") -> None:
+    """Poll check until it is true; fail the test after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")

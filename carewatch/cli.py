@@ -161,6 +161,23 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
     _run(go)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks: figures as ratios against baselines measured in the same run."""
+
+
+@bench.command("ingest")
+@click.option("-n", default=200_000, show_default=True, help="telemetry messages")
+@click.option("--naive", "naive_n", default=20_000, show_default=True, help="messages for the naive consumer")
+@click.option("--batches", default=2_000, show_default=True, help="gateway batches of 100 readings")
+def bench_ingest(n: int, naive_n: int, batches: int) -> None:
+    """MQTT → TimescaleDB throughput against the broker relay, a naive consumer and raw COPY."""
+    from carewatch.bench import run_ingest_bench
+
+    result = asyncio.run(run_ingest_bench(n=n, naive_n=naive_n, batches=batches))
+    click.echo(json.dumps(result))
+
+
 # -- contract --------------------------------------------------------------------------------------
 @main.group()
 def schema() -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.errors import ContractError
-from gateway.payloads import Access, Batch, Event, Payload, Status, Telemetry, parse_item, parse_payload
+from gateway.payloads import Access, Batch, Event, Payload, Status, Telemetry, TypedBatch, parse_item, parse_payload
 from gateway.topics import Channel, parse_topic
 
 
@@ -53,7 +53,7 @@ class Decoded:
     accepted: list[tuple[str, str, str, Payload]] = field(default_factory=list)  # for downstream consumers
     lags: list[float] = field(default_factory=list)
 
-    def keys(self) -> set[tuple[str, str, str]]:
+    def message_keys(self) -> set[tuple[str, str, str]]:
         return set(self.readings) | set(self.events) | set(self.access) | set(self.status)
 
     def row_count(self) -> int:
@@ -89,11 +89,29 @@ def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str) ->
             out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
             out.dead_reasons.append(err.field)
             continue
-        if isinstance(payload, Batch):
+        if isinstance(payload, TypedBatch):
+            _add_typed_batch(out, m, fac, dev, payload, known)
+        elif isinstance(payload, Batch):
             _add_batch(out, m, fac, dev, payload, known)
         else:
             _add(out, m, fac, dev, topic.channel, payload)
     return out
+
+
+def _add_typed_batch(out: Decoded, m: Received, fac: str, gw: str, batch: TypedBatch, known: KnownDevice) -> None:
+    _seen(out, fac, gw, m.received_at)
+    for i, item in enumerate(batch.messages):
+        if known(fac, item.device_id):
+            _add(out, m, fac, item.device_id, Channel(item.channel), item.payload)
+        else:
+            _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload.model_dump(mode="json"))
+
+
+def _dead_unknown_item(out: Decoded, m: Received, fac: str, i: int, dev: str, channel: str,
+                       payload: dict[str, object]) -> None:
+    out.dead.append((m.received_at, f"{m.topic}#{i}:{dev}/{channel}", json.dumps(payload).encode(), "unknown_device",
+                     f"batch item {i}: device {dev!r} of facility {fac!r} is not in the registry", fac))
+    out.dead_reasons.append("unknown_device")
 
 
 def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known: KnownDevice) -> None:
@@ -101,10 +119,7 @@ def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known
     for i, item in enumerate(batch.messages):
         inner_topic = f"{m.topic}#{i}:{item.device_id}/{item.channel}"
         if not known(fac, item.device_id):
-            out.dead.append((m.received_at, inner_topic, json.dumps(item.payload).encode(), "unknown_device",
-                             f"batch item {i}: device {item.device_id!r} of facility {fac!r} is not in the registry",
-                             fac))
-            out.dead_reasons.append("unknown_device")
+            _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload)
             continue
         try:
             payload = parse_item(item)

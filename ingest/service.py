@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -80,6 +81,9 @@ class IngestService:
 
     async def run(self) -> None:
         cfg = self.config
+        # Each batch makes ~10 short-lived objects per row; with the default gen-0 threshold (700)
+        # the collector ran thousands of times per batch and halved decode speed (measured 2x).
+        gc.set_threshold(100_000, 50, 50)
         async with contextlib.AsyncExitStack() as stack:
             self.pool = await self._connect_pool()
             stack.push_async_callback(self.pool.close)
@@ -115,23 +119,38 @@ class IngestService:
 
     # -- the consumer ----------------------------------------------------------------------------
     async def _consume(self) -> None:
+        """Two stages: decode batch N+1 while batch N is being committed (the database works on
+        the other core meanwhile). Acknowledgements stay in order, after each commit."""
+        queue: asyncio.Queue[tuple[list[Received], Decoded] | None] = asyncio.Queue(maxsize=1)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._write_stage(queue), name="ingest-writer")
+            await self._decode_stage(queue)
+
+    async def _decode_stage(self, queue: asyncio.Queue[tuple[list[Received], Decoded] | None]) -> None:
         cfg, src = self.config, self.source
         assert src is not None  # noqa: S101
-        while not self._stopping.is_set():
-            if src.pending() < cfg.batch_size:
-                await src.wait(cfg.flush_interval_s)
-            batch = src.take(cfg.batch_size)
-            self.metrics.queue_depth.set(src.pending())
-            if batch:
-                await self._flush(batch)
-        # Last flush of what had arrived by the stop; anything later is unacknowledged and the
-        # broker redelivers it to the next ingest (dedup makes that harmless).
-        for _ in range(-(-src.pending() // cfg.batch_size)):
-            await self._flush(src.take(cfg.batch_size))
+        try:
+            while not self._stopping.is_set():
+                if src.pending() < cfg.batch_size:
+                    await src.wait(cfg.flush_interval_s)
+                batch = src.take(cfg.batch_size)
+                self.metrics.queue_depth.set(src.pending())
+                if batch:
+                    await queue.put((batch, await self._decode(batch)))
+            # Last flush of what had arrived by the stop; anything later is unacknowledged and
+            # the broker redelivers it to the next ingest (dedup makes that harmless).
+            for _ in range(-(-src.pending() // cfg.batch_size)):
+                batch = src.take(cfg.batch_size)
+                await queue.put((batch, await self._decode(batch)))
+        finally:
+            await queue.put(None)
 
-    async def _flush(self, batch: list[Received]) -> None:
+    async def _write_stage(self, queue: asyncio.Queue[tuple[list[Received], Decoded] | None]) -> None:
+        while (item := await queue.get()) is not None:
+            await self._flush(*item)
+
+    async def _flush(self, batch: list[Received], decoded: Decoded) -> None:
         self.metrics.received.inc(len(batch))
-        decoded = await self._decode(batch)
         t0 = time.perf_counter()
         result = await self._write_with_retry(decoded, batch)
         took = time.perf_counter() - t0

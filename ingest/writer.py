@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import asyncpg
@@ -16,11 +17,15 @@ STATUS_COLS = ["time", "facility_id", "device_id", "online", "battery_pct", "hea
 DEAD_COLS = ["received_at", "topic", "payload", "reason", "detail", "facility_id"]
 
 _CLAIM = """
-INSERT INTO msg_seen (facility_id, device_id, msg_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+INSERT INTO msg_seen (key) SELECT unnest($1::bytea[])
 ON CONFLICT DO NOTHING
-RETURNING facility_id, device_id, msg_id
+RETURNING key
 """
+
+
+def dedup_key(facility_id: str, device_id: str, msg_id: str) -> bytes:
+    """The 16-byte key of msg_seen for one message (ids cannot contain NUL)."""
+    return hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=16).digest()
 
 # Rows are sorted by key so that concurrent ingest workers lock device_state rows in one order.
 _DEVICE_STATE = """
@@ -49,13 +54,14 @@ class WriteResult:
 
 async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
     """Store a batch exactly once. Raises asyncpg/OS errors on failure; the caller retries."""
-    keys = sorted(d.keys())
+    by_digest = {dedup_key(*k): k for k in d.message_keys()}
     rows = 0
     async with conn.transaction():
         new: frozenset[tuple[str, str, str]] = frozenset()
-        if keys:
-            claimed = await conn.fetch(_CLAIM, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
-            new = frozenset((r[0], r[1], r[2]) for r in claimed)
+        if by_digest:
+            # sorted: concurrent ingest workers take the index locks in one order
+            claimed = await conn.fetch(_CLAIM, sorted(by_digest))
+            new = frozenset(by_digest[r[0]] for r in claimed)
         readings = [row for k, rs in d.readings.items() if k in new for row in rs]
         for table, cols, recs in (
             ("readings", READING_COLS, readings),
@@ -77,6 +83,6 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
                 [v.heartbeat_s for _, v in items], [v.firmware for _, v in items],
             )
     return WriteResult(
-        stored_messages=len(new), stored_rows=rows, duplicates=len(keys) - len(new) + d.duplicates_in_batch,
+        stored_messages=len(new), stored_rows=rows, duplicates=len(by_digest) - len(new) + d.duplicates_in_batch,
         dead_letters=len(d.dead), new_keys=new,
     )

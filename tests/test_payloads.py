@@ -15,6 +15,7 @@ from gateway.payloads import (
     Event,
     Status,
     Telemetry,
+    TypedBatch,
     parse_item,
     parse_payload,
 )
@@ -154,8 +155,16 @@ def test_batch_envelope() -> None:
     inner = {"msg_id": "e-1", "ts": TS, "type": "fire_alarm", "state": "active"}
     b = parse_payload(Channel.BATCH, raw({"msg_id": "b-5", "messages": [
         {"device_id": "smoke-nap1", "channel": "event", "payload": inner}]}))
-    assert isinstance(b, Batch)
-    assert isinstance(parse_item(b.messages[0]), Event)
+    assert isinstance(b, TypedBatch)  # all items valid: one pass, items already typed
+    assert isinstance(b.messages[0].payload, Event)
+    # one bad item: the envelope still parses (loosely), so only that item is dead-lettered
+    mixed = parse_payload(Channel.BATCH, raw({"msg_id": "b-6", "messages": [
+        {"device_id": "smoke-nap1", "channel": "event", "payload": inner},
+        {"device_id": "smoke-nap1", "channel": "event", "payload": {**inner, "state": "on"}}]}))
+    assert isinstance(mixed, Batch)
+    assert isinstance(parse_item(mixed.messages[0]), Event)
+    with pytest.raises(ContractError, match="state"):
+        parse_item(mixed.messages[1])
     rejects(Channel.BATCH, raw({"msg_id": "b", "messages": []}), "schema", "messages")
     rejects(Channel.BATCH, raw({"msg_id": "b", "messages": [{"device_id": "d", "channel": "batch",
                                                               "payload": {}}]}), "schema", "channel")

@@ -1,0 +1,115 @@
+"""A load publisher: pre-built contract messages published as fast as the broker takes them.
+
+Runs as its own process (`python -m simulators.loadgen ...`) so that benchmarks measure the
+system, not a publisher sharing its interpreter. Prints one JSON line: {"published": n, "seconds": s}.
+Knows only the contract (topics and payload shapes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+
+from gateway.topics import Channel, Topic
+
+
+def facility_ids(n: int) -> list[str]:
+    return [f"load-{i:04d}" for i in range(n)]
+
+
+def device_ids(n: int) -> list[str]:
+    return [f"dev-{j:03d}" for j in range(n)]
+
+
+def telemetry_messages(root: str, n: int, facilities: int, devices: int, run: str) -> Iterator[tuple[str, bytes]]:
+    """n single-sample telemetry messages, round-robin over facilities × devices."""
+    fids, dids = facility_ids(facilities), device_ids(devices)
+    t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    for i in range(n):
+        f, d = fids[i % facilities], dids[(i // facilities) % devices]
+        ts = (t0 + timedelta(milliseconds=i)).isoformat().replace("+00:00", "Z")
+        body = {"msg_id": f"{run}-{i}", "ts": ts, "readings": {"temperature_c": 20 + (i % 50) / 10}}
+        yield Topic(f, d, Channel.TELEMETRY).render(root), json.dumps(body, separators=(",", ":")).encode()
+
+
+def batch_messages(root: str, n: int, facilities: int, devices: int, run: str,
+                   per_batch: int = 100) -> Iterator[tuple[str, bytes]]:
+    """n gateway `batch` messages of per_batch telemetry readings each (gateway = device 0)."""
+    fids, dids = facility_ids(facilities), device_ids(devices)
+    t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    for i in range(n):
+        f = fids[i % facilities]
+        items = []
+        for k in range(per_batch):
+            ts = (t0 + timedelta(milliseconds=i * per_batch + k)).isoformat().replace("+00:00", "Z")
+            items.append({"device_id": dids[1 + k % (devices - 1)], "channel": "telemetry",
+                          "payload": {"msg_id": f"{run}-{i}-{k}", "ts": ts, "readings": {"co2_ppm": 400 + k}}})
+        body = {"msg_id": f"{run}-b{i}", "messages": items}
+        yield Topic(f, dids[0], Channel.BATCH).render(root), json.dumps(body, separators=(",", ":")).encode()
+
+
+def publish(host: str, port: int, messages: list[tuple[str, bytes]], window: int = 2000,
+            username: str | None = None, password: str | None = None) -> float:
+    """Publish QoS 1 with a bounded in-flight window; return seconds until the broker acked all."""
+    sem = threading.Semaphore(window)
+    done = threading.Event()
+    acked = 0
+    lock = threading.Lock()
+
+    def on_publish(*_a: object) -> None:
+        nonlocal acked
+        sem.release()
+        with lock:
+            acked += 1
+            if acked == len(messages):
+                done.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if username:
+        client.username_pw_set(username, password)
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        t0 = time.perf_counter()
+        for topic, body in messages:
+            sem.acquire()
+            client.publish(topic, body, qos=1)
+        if messages and not done.wait(600):
+            raise TimeoutError("broker did not acknowledge every message")
+        return time.perf_counter() - t0
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--root", default="cw/v1")
+    p.add_argument("--kind", choices=["telemetry", "batch"], default="telemetry")
+    p.add_argument("-n", type=int, default=10000)
+    p.add_argument("--facilities", type=int, default=50)
+    p.add_argument("--devices", type=int, default=40)
+    p.add_argument("--run", default="r0", help="msg_id prefix (distinct per run)")
+    a = p.parse_args(argv)
+    gen = telemetry_messages if a.kind == "telemetry" else batch_messages
+    msgs = list(gen(a.root, a.n, a.facilities, a.devices, a.run))
+    print(json.dumps({"ready": len(msgs)}), flush=True)
+    secs = publish(a.host, a.port, msgs)
+    print(json.dumps({"published": len(msgs), "seconds": round(secs, 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -244,6 +244,12 @@ class LocalStack:
             "max_worker_processes = 12",
             "max_connections = 200",
             "shared_buffers = 256MB",
+            # Fewer checkpoints, so fewer full-page images in the WAL: the dedup index takes
+            # inserts at random places, and each page's first change after a checkpoint is
+            # logged whole.
+            "max_wal_size = 4GB",
+            "checkpoint_timeout = 15min",
+            "wal_compression = on",
             f"fsync = {'on' if self.fsync else 'off'}",
             f"synchronous_commit = {'on' if self.fsync else 'off'}",
             f"full_page_writes = {'on' if self.fsync else 'off'}",

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import select
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,47 +40,82 @@ def mqtt_params(url: str) -> tuple[str, int, str | None, str | None]:
     return u.hostname or "127.0.0.1", u.port or 1883, u.username, u.password
 
 
+class _DrainingClient(mqtt.Client):
+    """paho reads one packet per select() wake-up for a QoS 1 stream; this reads what is there.
+
+    Measured (FIELD-NOTES): draining up to 200 packets per wake-up consumed 27.3k msg/s against
+    24.4k with the stock loop, and the stock loop spends a select() per message under load.
+    Relies on paho 2.x's `_packet_read` (pinned <3 in pyproject); falls back to the stock loop.
+    """
+
+    DRAIN = 200
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        read_one = getattr(self, "_packet_read", None)
+        if read_one is None or self._sock is None:
+            return super().loop_read(max_packets)
+        for _ in range(self.DRAIN):
+            if self._sock is None:
+                return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = read_one()
+            if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
+                return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+            if rc > 0:
+                return self._loop_rc_handle(rc)  # type: ignore[no-any-return]
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
 class MqttSource:
-    """A persistent MQTT 5 session on a shared subscription, buffering into a thread-safe list."""
+    """A persistent MQTT 5 session on a shared subscription, buffering into a thread-safe list.
+
+    Its network thread runs paho's external-loop API (select, loop_read, loop_write, loop_misc)
+    with an explicit reconnect loop (capped, jittered backoff; a refused login backs off to the
+    maximum). Acknowledgements are queued by the asyncio side and sent from the network thread:
+    measured, an ack sent from the asyncio thread cost ~30 µs there (a wake-up write per ack).
+    """
 
     def __init__(self, url: str, client_id: str, subscription: str, *, receive_maximum: int,
-                 session_expiry_s: int, on_state: Callable[[bool], None] | None = None) -> None:
+                 session_expiry_s: int, on_state: Callable[[bool], None] | None = None,
+                 backoff_max_s: float = 30.0) -> None:
         self.host, self.port, user, password = mqtt_params(url)
         self.subscription = subscription
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
+        self.backoff_max_s = backoff_max_s
         self._on_state = on_state
         self._lock = threading.Lock()
         self._buffer: list[Received] = []
+        self._acks: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.generation = 0
         self.connected = False
         self.refused: str | None = None
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv5, manual_ack=True)
+        self._client = _DrainingClient(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                       protocol=mqtt.MQTTv5, manual_ack=True)
         if user:
             self._client.username_pw_set(user, password)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        # Writes are flushed by the network thread (not one send per queued packet by the caller).
+        self._client.on_socket_register_write = lambda *_a: None
 
     # -- lifecycle (asyncio side) ----------------------------------------------------------------
     def start(self, wake_at: int) -> None:
-        """Connect (asynchronously; paho retries with capped backoff) and start the network thread."""
+        """Start the network thread; it connects and reconnects on its own."""
         self._loop = asyncio.get_running_loop()
         self._wake_at = wake_at
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = self.receive_maximum
-        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
-        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="ingest-mqtt", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
     async def wait(self, seconds: float) -> None:
         """Until at least wake_at messages wait, `wake()` is called, or `seconds` pass."""
@@ -89,9 +126,16 @@ class MqttSource:
     def wake(self) -> None:
         self._wakeup.set()
 
-    def take(self, limit: int) -> list[Received]:
+    def take(self, limit: int, max_bytes: int) -> list[Received]:
+        """Up to `limit` messages and about `max_bytes` of payload (a gateway batch holds many rows)."""
         with self._lock:
-            taken, self._buffer = self._buffer[:limit], self._buffer[limit:]
+            n, size = 0, 0
+            for m in self._buffer[:limit]:
+                n += 1
+                size += len(m.payload)
+                if size >= max_bytes:
+                    break
+            taken, self._buffer = self._buffer[:n], self._buffer[n:]
             if len(self._buffer) >= self._wake_at:
                 self._wakeup.set()
         return taken
@@ -100,16 +144,73 @@ class MqttSource:
         return len(self._buffer)
 
     def ack(self, messages: list[Received]) -> int:
-        """Acknowledge messages delivered on the current connection; return how many."""
-        n = 0
+        """Queue acknowledgements for messages delivered on the current connection; return how many."""
         gen = self.generation
-        for m in messages:
-            if m.generation == gen and m.mid:
-                self._client.ack(m.mid, 1)
-                n += 1
-        return n
+        mids = [m.mid for m in messages if m.generation == gen and m.mid]
+        with self._lock:
+            self._acks.extend(mids)
+        return len(mids)
 
-    # -- paho thread -----------------------------------------------------------------------------
+    # -- network thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        delay, warned = 0.5, False
+        while not self._stop.is_set():
+            if self._client.socket() is None:
+                if self._connect():
+                    delay, warned = 0.5, False
+                else:
+                    (logger.debug if warned else logger.warning)(
+                        "MQTT broker %s:%s not reachable; retrying in %.1fs", self.host, self.port, delay)
+                    warned = True
+                    self._stop.wait(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+                    delay = min(delay * 2, self.backoff_max_s)
+                    continue
+            if self.refused is not None:  # the broker said no: back off to the maximum
+                self._client.disconnect()
+                self._stop.wait(self.backoff_max_s)
+                self.refused = None
+                continue
+            self._pump()
+        with contextlib.suppress(OSError):
+            self._send_acks()
+            self._client.disconnect()
+            self._client.loop_write()
+
+    def _connect(self) -> bool:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = self.receive_maximum
+        try:
+            self._client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        except OSError:
+            return False
+        return True
+
+    def _send_acks(self) -> None:
+        with self._lock:
+            acks, self._acks = self._acks, []
+        for mid in acks:
+            self._client.ack(mid, 1)
+
+    def _pump(self) -> None:
+        self._send_acks()
+        sock = self._client.socket()
+        if sock is None:
+            return
+        try:
+            readable, _, _ = select.select([sock], [], [], 0.01)
+        except (OSError, ValueError):
+            readable = []
+        rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        if readable:
+            rc = self._client.loop_read()
+        if rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._client.want_write():
+            rc = self._client.loop_write()
+        if rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS:
+            rc = self._client.loop_misc()
+        if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._client.socket() is not None:
+            self._client._sock_close()
+
     def _on_connect(self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode,
                     _p: Properties | None) -> None:
         if rc.is_failure:
@@ -117,7 +218,9 @@ class MqttSource:
             logger.warning("MQTT connection refused: %s", rc)
             return
         self.refused = None
-        self.generation += 1
+        with self._lock:
+            self._acks.clear()  # packet ids of the old connection mean nothing on this one
+            self.generation += 1
         self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
         client.subscribe(self.subscription, qos=1)

@@ -44,6 +44,7 @@ class IngestConfig(BaseModel):
     client_id: str = "carewatch-ingest-1"
     share_group: str = "carewatch-ingest"
     batch_size: int = Field(5000, ge=1)
+    batch_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # also bounds rows per batch for gateway batches
     flush_interval_s: float = Field(0.2, gt=0)
     receive_maximum: int = Field(20000, ge=1, le=65535)
     session_expiry_s: int = 7 * 24 * 3600
@@ -133,14 +134,15 @@ class IngestService:
             while not self._stopping.is_set():
                 if src.pending() < cfg.batch_size:
                     await src.wait(cfg.flush_interval_s)
-                batch = src.take(cfg.batch_size)
+                batch = src.take(cfg.batch_size, cfg.batch_bytes)
                 self.metrics.queue_depth.set(src.pending())
                 if batch:
                     await queue.put((batch, await self._decode(batch)))
             # Last flush of what had arrived by the stop; anything later is unacknowledged and
             # the broker redelivers it to the next ingest (dedup makes that harmless).
-            for _ in range(-(-src.pending() // cfg.batch_size)):
-                batch = src.take(cfg.batch_size)
+            remaining = src.pending()
+            while remaining > 0 and (batch := src.take(min(remaining, cfg.batch_size), cfg.batch_bytes)):
+                remaining -= len(batch)
                 await queue.put((batch, await self._decode(batch)))
         finally:
             await queue.put(None)

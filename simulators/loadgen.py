@@ -74,7 +74,7 @@ def publish(host: str, port: int, messages: list[tuple[str, bytes]], window: int
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     if username:
         client.username_pw_set(username, password)
-    client.max_inflight_messages_set(window)
+    client.max_inflight_messages_set(0)  # unlimited: the semaphore keeps the window (paho's own is slow)
     client.max_queued_messages_set(0)
     client.on_publish = on_publish
     client.connect(host, port)

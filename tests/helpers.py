@@ -33,7 +33,7 @@ class Publisher:
     def __init__(self, host: str, port: int, window: int = 1000, client_id: str = "") -> None:
         self._sem = threading.Semaphore(window)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.client.max_inflight_messages_set(window)
+        self.client.max_inflight_messages_set(0)  # the semaphore keeps the window; paho's own is slow
         self.client.max_queued_messages_set(0)
         self.client.on_publish = lambda *_a: self._sem.release()
         self.client.connect(host, port)

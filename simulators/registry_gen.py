@@ -1,0 +1,193 @@
+"""A realistic, deterministic facility registry for Xinzhou (忻州市), CONTRACT §3.
+
+Facilities are spread over Xinzhou's 14 counties and districts by their GB/T 2260 codes, with
+plausible coordinates, kinds, classes within the class-size limits of 托育机构设置标准(试行)
+(乳儿班 ≤ 10, 托小班 ≤ 15, 托大班 ≤ 20), staff meeting the carer ratios with slack, guards, children
+with guardians, every required device and typical extras.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, time
+
+from gateway.registry import (
+    AgeGroup,
+    Child,
+    ClassInfo,
+    Device,
+    DeviceType,
+    Facility,
+    Location,
+    OpeningHours,
+    Registry,
+    Staff,
+    StaffRole,
+)
+
+# (code, name, centre lat, lon, weight ~ population share)
+COUNTIES: list[tuple[str, str, float, float, int]] = [
+    ("140902", "忻府区", 38.417, 112.734, 20),
+    ("140981", "原平市", 38.731, 112.711, 14),
+    ("140921", "定襄县", 38.473, 112.957, 7),
+    ("140922", "五台县", 38.728, 113.253, 8),
+    ("140923", "代县", 39.067, 112.960, 6),
+    ("140924", "繁峙县", 39.189, 113.265, 6),
+    ("140925", "宁武县", 39.001, 112.304, 5),
+    ("140926", "静乐县", 38.359, 111.940, 4),
+    ("140927", "神池县", 39.090, 112.211, 3),
+    ("140928", "五寨县", 38.910, 111.846, 3),
+    ("140929", "岢岚县", 38.704, 111.574, 2),
+    ("140930", "河曲县", 39.384, 111.138, 4),
+    ("140931", "保德县", 39.022, 111.086, 4),
+    ("140932", "偏关县", 39.436, 111.508, 2),
+]
+COUNTY_NAMES = {c[0]: c[1] for c in COUNTIES}
+TOWNSHIPS_PER_COUNTY = 8
+NAME_WORDS = ["阳光", "彩虹", "启航", "小太阳", "童心", "蓓蕾", "贝贝", "爱心", "成长", "春苗", "星星", "乐乐",
+              "小橡树", "向日葵", "花朵", "禾苗"]
+KIND_WEIGHTS = [("inclusive", 5), ("for_profit", 3), ("employer", 1), ("kindergarten_class", 2), ("home", 1)]
+# Children per caregiver (CONTRACT §4 ratio_breach) and class-size limits.
+RATIO = {AgeGroup.INFANT: 3, AgeGroup.TODDLER: 5, AgeGroup.OLDER: 7, AgeGroup.MIXED: 5}
+CLASS_LIMIT = {AgeGroup.INFANT: 10, AgeGroup.TODDLER: 15, AgeGroup.OLDER: 20, AgeGroup.MIXED: 18}
+
+
+def township_code(county: str, n: int) -> str:
+    return f"{county}{n:03d}"
+
+
+def _weighted(rng: random.Random, items: list[tuple[str, int]]) -> str:
+    return rng.choices([i for i, _ in items], weights=[w for _, w in items])[0]
+
+
+def generate_registry(n: int, seed: int = 1) -> Registry:
+    rng = random.Random(seed)
+    counties = rng.choices(COUNTIES, weights=[c[4] for c in COUNTIES], k=n)
+    per_county: dict[str, int] = {}
+    facilities = []
+    for i, county in enumerate(counties):
+        code = county[0]
+        per_county[code] = per_county.get(code, 0) + 1
+        # The first facility is always a full inclusive one: scenarios and the demo name its devices.
+        facilities.append(_facility(rng, county, per_county[code], kind="inclusive" if i == 0 else None))
+    return Registry(facilities=facilities)
+
+
+def _facility(rng: random.Random, county: tuple[str, str, float, float, int], seq: int,
+              kind: str | None = None) -> Facility:
+    code, cname, lat, lon, _ = county
+    fid = f"xz-{code}-{seq:04d}"
+    kind = kind or _weighted(rng, KIND_WEIGHTS)
+    classes = _classes(rng, kind)
+    children = _children(rng, classes)
+    staff = _staff(rng, classes, len(children))
+    devices = _devices(rng, classes)
+    r, a = 0.12 * math.sqrt(rng.random()), rng.random() * 2 * math.pi
+    return Facility(
+        id=fid, name=f"{cname}{rng.choice(NAME_WORDS)}托育园{seq}号", county=code,
+        township=township_code(code, rng.randint(1, TOWNSHIPS_PER_COUNTY)),
+        location=Location(lat=round(lat + r * math.sin(a), 5), lon=round(lon + r * math.cos(a), 5)),
+        kind=kind,  # type: ignore[arg-type]
+        opening_hours=OpeningHours(days=["mon", "tue", "wed", "thu", "fri"], open=time(7, 30), close=time(17, 30)),
+        classes=classes, staff=staff, children=children, devices=devices,
+    )
+
+
+def _classes(rng: random.Random, kind: str) -> list[ClassInfo]:
+    if kind == "home":
+        return [ClassInfo(id="mixed-1", age_group=AgeGroup.MIXED, capacity=rng.randint(5, 10))]
+    counts = {AgeGroup.INFANT: rng.randint(0, 1), AgeGroup.TODDLER: rng.randint(1, 2),
+              AgeGroup.OLDER: rng.randint(1, 2)}
+    if kind == "kindergarten_class":
+        counts = {AgeGroup.OLDER: rng.randint(1, 2)}
+    out = []
+    for group, k in counts.items():
+        limit = CLASS_LIMIT[group]
+        for i in range(1, k + 1):
+            out.append(ClassInfo(id=f"{group.value}-{i}", age_group=group, capacity=rng.randint(limit - 4, limit)))
+    return out
+
+
+def _children(rng: random.Random, classes: list[ClassInfo]) -> list[Child]:
+    out = []
+    n = 0
+    for c in classes:
+        for _ in range(rng.randint(max(1, c.capacity - 5), c.capacity)):
+            n += 1
+            cid = f"c-{n:04d}"
+            guardians = [f"g-{n:04d}a"] + ([f"g-{n:04d}b"] if rng.random() < 0.8 else [])
+            out.append(Child(id=cid, class_=c.id, guardians=guardians))
+    return out
+
+
+def required_guards(enrolled: int) -> int:
+    """GB/T 29315-2022 as in CONTRACT §4: 1 below 100 children, 2 up to 1,000, +1 per further 500."""
+    if enrolled < 100:
+        return 1
+    if enrolled <= 1000:
+        return 2
+    return 2 + math.ceil((enrolled - 1000) / 500)
+
+
+def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[Staff]:
+    out = []
+    n = 0
+
+    def add(role: StaffRole, **kw: object) -> None:
+        nonlocal n
+        n += 1
+        expires = date(2027, 1, 1).replace(month=rng.randint(1, 12), day=rng.randint(1, 28))
+        out.append(Staff(id=f"s-{n:04d}", role=role, health_cert_expires=expires, **kw))  # type: ignore[arg-type]
+
+    for c in classes:
+        for _ in range(math.ceil(c.capacity / RATIO[c.age_group]) + 1):  # the ratio at full capacity, plus one
+            add(StaffRole.CAREGIVER, qualified=True)
+    for _ in range(required_guards(enrolled)):
+        add(StaffRole.GUARD, licensed=True)
+    add(StaffRole.HEALTH, qualified=True)
+    add(StaffRole.COOK, qualified=True)
+    add(StaffRole.MANAGER, qualified=True)
+    # Records every facility keeps but who never badge in on a normal day: a former employee under
+    # a lifetime ban (从业禁止), and a cook on leave whose health certificate has lapsed.
+    out.append(Staff(id="s-9001", role=StaffRole.OTHER, banned=True))
+    out.append(Staff(id="s-9002", role=StaffRole.COOK, qualified=True, health_cert_expires=date(2025, 6, 30)))
+    return out
+
+
+def _devices(rng: random.Random, classes: list[ClassInfo]) -> list[Device]:
+    d: list[Device] = []
+
+    def add(did: str, t: DeviceType, loc: str, hb: int = 60, child: bool = False) -> None:
+        d.append(Device(id=did, type=t, location=loc, heartbeat_s=hb, covers_child_area=child))
+
+    add("gw-1", DeviceType.GATEWAY, "equipment room", 30)
+    add("door-main", DeviceType.ACCESS_CONTROLLER, "main entrance")
+    add("exit-1", DeviceType.EXIT_DOOR, "east fire exit")
+    add("exit-2", DeviceType.EXIT_DOOR, "west fire exit")
+    add("panic-office", DeviceType.PANIC_BUTTON, "office", 300)
+    add("panic-gate", DeviceType.PANIC_BUTTON, "guard room", 300)
+    add("cam-entrance", DeviceType.CAMERA, "main entrance")
+    add("smoke-kitchen", DeviceType.HEAT_DETECTOR, "kitchen", 120)
+    add("gas-kitchen", DeviceType.GAS_DETECTOR, "kitchen", 120)
+    add("cam-kitchen", DeviceType.CAMERA, "kitchen")
+    add("co-boiler", DeviceType.CO_DETECTOR, "boiler room", 120)
+    add("water-1", DeviceType.WATER_PRESSURE, "hydrant riser", 300)
+    floors = 1 if len(classes) <= 2 else 2
+    for f in range(1, floors + 1):
+        add(f"ext-f{f}", DeviceType.EXTINGUISHER_GAUGE, f"floor {f} hall", 300)
+        add(f"elight-f{f}", DeviceType.EMERGENCY_LIGHT, f"floor {f} stairs", 300)
+        add(f"smoke-hall-f{f}", DeviceType.SMOKE_DETECTOR, f"floor {f} hall", 120)
+    for i, c in enumerate(classes, 1):
+        add(f"smoke-class{i}", DeviceType.SMOKE_DETECTOR, f"classroom {i} ({c.id})", 120)
+        add(f"smoke-nap{i}", DeviceType.SMOKE_DETECTOR, f"nap room {i} ({c.id})", 120)
+        add(f"cam-class{i}", DeviceType.CAMERA, f"classroom {i} ({c.id})", child=True)
+        add(f"cam-nap{i}", DeviceType.CAMERA, f"nap room {i} ({c.id})", child=True)
+        add(f"env-class{i}", DeviceType.ENV_SENSOR, f"classroom {i} ({c.id})", child=True)
+        add(f"env-nap{i}", DeviceType.ENV_SENSOR, f"nap room {i} ({c.id})", child=True)
+    add("cam-yard", DeviceType.CAMERA, "play yard", child=True)
+    for p in range(1, 4):
+        add(f"patrol-{p}", DeviceType.PATROL_POINT, ["main gate", "play yard", "kitchen back door"][p - 1], 300)
+    if rng.random() < 0.5:
+        add("env-hall", DeviceType.ENV_SENSOR, "entrance hall")
+    return d

@@ -1,0 +1,138 @@
+"""Driving a simulation: on an accelerated clock or as fast as possible, into MQTT or a file."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import IO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.registry import Registry
+from gateway.topics import Channel, Topic
+from simulators.engine import CitySim, SimEvent, SimMessage, Uplink, encode
+
+logger = logging.getLogger(__name__)
+
+Sink = Callable[[SimEvent], None]
+
+
+def drive(sim: CitySim, until: datetime, sink: Sink, *, speed: float | None, stop: threading.Event | None = None,
+          step: timedelta = timedelta(seconds=1)) -> int:
+    """Run the simulation up to `until`, handing every event to sink; return how many.
+
+    speed=None runs as fast as possible; speed=60 makes one simulated hour last a real minute.
+    """
+    n = 0
+    t = sim.now
+    wall0, sim0 = time.monotonic(), sim.now
+    while t < until and not (stop and stop.is_set()):
+        t = min(t + step, until)
+        for ev in sim.run(t):
+            sink(ev)
+            n += 1
+        if speed:
+            due = wall0 + (t - sim0).total_seconds() / speed
+            delay = due - time.monotonic()
+            if delay > 0 and stop is not None:
+                stop.wait(delay)
+            elif delay > 0:
+                time.sleep(delay)
+    return n
+
+
+class FileSink:
+    """One line per event: `topic<TAB>retain<TAB>payload` (for byte-for-byte determinism checks)."""
+
+    def __init__(self, out: IO[bytes], root: str = "cw/v1") -> None:
+        self.out, self.root = out, root
+
+    def __call__(self, ev: SimEvent) -> None:
+        if isinstance(ev, SimMessage):
+            topic = Topic(ev.facility_id, ev.device_id, Channel(ev.channel)).render(self.root)
+            self.out.write(topic.encode() + b"\t" + (b"1" if ev.retain else b"0") + b"\t" + ev.payload + b"\n")
+        else:
+            self.out.write(f"#uplink\t{ev.facility_id}\t{'up' if ev.up else 'down'}\n".encode())
+
+
+class MqttSink:
+    """Publishes events, QoS 1, with a bounded in-flight window.
+
+    per_facility=True: one connection per facility, each with a Last Will on the facility
+    gateway's status topic, so a dropped uplink looks to the broker like the real thing.
+    Otherwise `connections` shared connections without wills (load mode).
+    """
+
+    def __init__(self, host: str, port: int, registry: Registry, *, root: str = "cw/v1", per_facility: bool = True,
+                 connections: int = 4, window: int = 2000, credentials: tuple[str, str] | None = None) -> None:
+        self.root = root
+        self._sem = threading.Semaphore(window)
+        self._window = window
+        self._clients: dict[str, mqtt.Client] = {}
+        self._shared: list[mqtt.Client] = []
+        self._host, self._port, self._creds = host, port, credentials
+        if per_facility:
+            for f in registry.facilities:
+                gw = next((d.id for d in f.devices if d.type.value == "gateway"), None)
+                self._clients[f.id] = self._connect(f"sim-{f.id}", f.id, gw)
+        else:
+            self._shared = [self._connect(f"sim-shared-{i}", None, None) for i in range(connections)]
+        self.published = 0
+
+    def _connect(self, client_id: str, facility_id: str | None, gateway: str | None) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if self._creds:
+            c.username_pw_set(*self._creds)
+        if facility_id and gateway:
+            c.will_set(Topic(facility_id, gateway, Channel.STATUS).render(self.root), encode({"online": False}),
+                       qos=1, retain=True)
+        c.max_inflight_messages_set(0)  # the shared semaphore keeps the window
+        c.max_queued_messages_set(0)
+        c.on_publish = lambda *_a: self._sem.release()
+        c.connect(self._host, self._port, keepalive=30)
+        c.loop_start()
+        return c
+
+    def __call__(self, ev: SimEvent) -> None:
+        if isinstance(ev, Uplink):
+            self._uplink(ev)
+            return
+        client = self._clients.get(ev.facility_id) or self._shared[hash(ev.facility_id) % len(self._shared)]
+        topic = Topic(ev.facility_id, ev.device_id, Channel(ev.channel)).render(self.root)
+        self._sem.acquire()
+        client.publish(topic, ev.payload, qos=1, retain=ev.retain)
+        self.published += 1
+
+    def _uplink(self, ev: Uplink) -> None:
+        c = self._clients.get(ev.facility_id)
+        if c is None:
+            return
+        if ev.up:
+            c.reconnect()
+            c.loop_start()
+        else:  # MQTT 5 "disconnect with Will message": the broker publishes the gateway's will
+            c.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
+            c.loop_stop()
+
+    def flush(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        got = 0
+        try:
+            for _ in range(self._window):
+                if not self._sem.acquire(timeout=max(0.01, deadline - time.monotonic())):
+                    raise TimeoutError("broker did not acknowledge every message")
+                got += 1
+        finally:
+            for _ in range(got):
+                self._sem.release()
+
+    def close(self) -> None:
+        for c in [*self._clients.values(), *self._shared]:
+            c.disconnect()
+            c.loop_stop()
+

@@ -263,6 +263,16 @@ def bench_ingest(n: int, naive_n: int, batches: int) -> None:
     click.echo(json.dumps(result))
 
 
+@bench.command("simulate")
+@click.option("--facilities", default=1000, show_default=True)
+@click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")
+def bench_simulate(facilities: int, minutes: float) -> None:
+    """The simulator as fast as possible against a bare paho publish loop."""
+    from carewatch.bench import run_simulate_bench
+
+    click.echo(json.dumps(run_simulate_bench(facilities, minutes)))
+
+
 # -- contract --------------------------------------------------------------------------------------
 @main.group()
 def schema() -> None:

@@ -1,0 +1,12 @@
+FROM python:3.11-slim-bookworm
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY carewatch carewatch
+COPY gateway gateway
+COPY ingest ingest
+COPY alerts alerts
+COPY web web
+COPY simulators simulators
+COPY deploy deploy
+RUN pip install --no-cache-dir .
+USER nobody

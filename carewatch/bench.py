@@ -53,9 +53,28 @@ def _log(msg: str) -> None:
 def _loadgen(env: Env, root: str, kind: str, n: int, facilities: int, devices: int, run: str) -> subprocess.Popen[str]:
     """Start the publisher process; return once its messages are built and it starts publishing."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.loadgen", "--port", str(env.mqtt_port), "--root", root, "--kind", kind,
-         "-n", str(n), "--facilities", str(facilities), "--devices", str(devices), "--run", run],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "simulators.loadgen",
+            "--port",
+            str(env.mqtt_port),
+            "--root",
+            root,
+            "--kind",
+            kind,
+            "-n",
+            str(n),
+            "--facilities",
+            str(facilities),
+            "--devices",
+            str(devices),
+            "--run",
+            run,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None  # noqa: S101
     ready = proc.stdout.readline()
     if '"ready"' not in ready:
@@ -121,6 +140,7 @@ async def _stored(port: int) -> int:
             return -1
         m = re.search(r"^carewatch_ingest_stored_total (\S+)$", text, re.M)
         return int(float(m.group(1))) if m else 0
+
     return await asyncio.to_thread(get)
 
 
@@ -169,8 +189,14 @@ async def bench_naive(env: Env, n: int, facilities: int, devices: int) -> float:
                 for metric, value in readings.items():
                     await conn.execute(
                         "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
-                        " VALUES ($1, $2, $3, $4, $5, $6)", ts, t.facility_id, t.device_id, metric, value,
-                        p.msg_id)  # type: ignore[union-attr]
+                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        ts,
+                        t.facility_id,
+                        t.device_id,
+                        metric,
+                        value,
+                        p.msg_id,
+                    )  # type: ignore[union-attr]
         elapsed = time.perf_counter() - t0
         await asyncio.to_thread(_finish, proc)
         return n / elapsed
@@ -188,8 +214,11 @@ async def bench_copy(env: Env, rows: int) -> float:
     try:
         start = time.perf_counter()
         for i in range(0, rows, 5000):
-            await conn.copy_records_to_table("readings", records=recs[i:i + 5000],
-                                             columns=["time", "facility_id", "device_id", "metric", "value", "msg_id"])
+            await conn.copy_records_to_table(
+                "readings",
+                records=recs[i : i + 5000],
+                columns=["time", "facility_id", "device_id", "metric", "value", "msg_id"],
+            )
         return rows / (time.perf_counter() - start)
     finally:
         await conn.close()
@@ -197,12 +226,22 @@ async def bench_copy(env: Env, rows: int) -> float:
 
 def bench_registry(facilities: int, devices: int) -> Registry:
     hours = OpeningHours(days=["mon", "tue", "wed", "thu", "fri"], open=dtime(7, 30), close=dtime(17, 30))
-    return Registry(facilities=[
-        Facility(id=f, name=f"压测托育园 {i}", county="140902", township="140902001", opening_hours=hours,
-                 devices=[Device(id=d, type=DeviceType.GATEWAY if j == 0 else DeviceType.ENV_SENSOR)
-                          for j, d in enumerate(device_ids(devices))])
-        for i, f in enumerate(facility_ids(facilities))
-    ])
+    return Registry(
+        facilities=[
+            Facility(
+                id=f,
+                name=f"压测托育园 {i}",
+                county="140902",
+                township="140902001",
+                opening_hours=hours,
+                devices=[
+                    Device(id=d, type=DeviceType.GATEWAY if j == 0 else DeviceType.ENV_SENSOR)
+                    for j, d in enumerate(device_ids(devices))
+                ],
+            )
+            for i, f in enumerate(facility_ids(facilities))
+        ]
+    )
 
 
 async def _prepare_db(admin_url: str, name: str, facilities: int, devices: int) -> str:
@@ -222,8 +261,9 @@ async def _prepare_db(admin_url: str, name: str, facilities: int, devices: int) 
     return url
 
 
-async def run_ingest_bench(n: int = 200_000, naive_n: int = 20_000, batches: int = 2_000,
-                           facilities: int = 50, devices: int = 40) -> dict[str, Any]:
+async def run_ingest_bench(
+    n: int = 200_000, naive_n: int = 20_000, batches: int = 2_000, facilities: int = 50, devices: int = 40
+) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="carewatch-bench-"))
     state.chmod(0o755)
     stack = LocalStack(state, fsync=True)
@@ -238,10 +278,18 @@ async def run_ingest_bench(n: int = 200_000, naive_n: int = 20_000, batches: int
         _log(f"(b) CareWatch ingest, {n} messages")
         root = "bench-ingest/cw/v1"
         port = free_port()
-        ingest_env = {**os.environ, "CAREWATCH_DATABASE_URL": db_url, "CAREWATCH_MQTT_URL": info.mqtt_url,
-                      "CAREWATCH_TOPIC_ROOT": root}
-        ingest = subprocess.Popen([sys.executable, "-m", "carewatch.cli", "ingest", "--metrics", f"127.0.0.1:{port}"],
-                                  env=ingest_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ingest_env = {
+            **os.environ,
+            "CAREWATCH_DATABASE_URL": db_url,
+            "CAREWATCH_MQTT_URL": info.mqtt_url,
+            "CAREWATCH_TOPIC_ROOT": root,
+        }
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "carewatch.cli", "ingest", "--metrics", f"127.0.0.1:{port}"],
+            env=ingest_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while await _stored(port) < 0:
                 await asyncio.sleep(0.1)
@@ -274,11 +322,18 @@ async def run_ingest_bench(n: int = 200_000, naive_n: int = 20_000, batches: int
     finally:
         await asyncio.to_thread(stack.destroy)
     return {
-        "bench": "ingest", "msgs_per_s": round(ingest_rate), "lost": lost,
-        "vs_relay": round(ingest_rate / relay, 3), "vs_naive": round(ingest_rate / naive, 2),
-        "rows_per_s_batched": round(rows_batched), "vs_copy": round(rows_batched / copy_rate, 3),
-        "rss_mb": round(rss, 1), "relay_msgs_per_s": round(relay), "naive_msgs_per_s": round(naive),
-        "copy_rows_per_s": round(copy_rate), "n": n,
+        "bench": "ingest",
+        "msgs_per_s": round(ingest_rate),
+        "lost": lost,
+        "vs_relay": round(ingest_rate / relay, 3),
+        "vs_naive": round(ingest_rate / naive, 2),
+        "rows_per_s_batched": round(rows_batched),
+        "vs_copy": round(rows_batched / copy_rate, 3),
+        "rss_mb": round(rss, 1),
+        "relay_msgs_per_s": round(relay),
+        "naive_msgs_per_s": round(naive),
+        "copy_rows_per_s": round(copy_rate),
+        "n": n,
     }
 
 
@@ -309,8 +364,7 @@ def run_simulate_bench(facilities: int = 1000, minutes: float = 5.0) -> dict[str
         sink = MqttSink("127.0.0.1", info.mqtt_port, reg, root="bench-sim/cw/v1", per_facility=False, connections=1)
         try:
             t0 = time.perf_counter()
-            n = drive(sim, sim.now + timedelta(minutes=minutes), sink, speed=None,
-                      step=timedelta(seconds=10))
+            n = drive(sim, sim.now + timedelta(minutes=minutes), sink, speed=None, step=timedelta(seconds=10))
             sink.flush()
             sim_secs = time.perf_counter() - t0
         finally:
@@ -321,9 +375,14 @@ def run_simulate_bench(facilities: int = 1000, minutes: float = 5.0) -> dict[str
         _log(f"bare paho loop: {len(msgs)} messages in {bare_secs:.2f}s")
     finally:
         stack.destroy()
-    return {"bench": "simulate", "msgs_per_s": round(n / sim_secs), "facilities": facilities,
-            "devices": sum(len(f.devices) for f in reg.facilities), "bare_msgs_per_s": round(n / bare_secs),
-            "vs_bare": round((n / sim_secs) / (n / bare_secs), 3)}
+    return {
+        "bench": "simulate",
+        "msgs_per_s": round(n / sim_secs),
+        "facilities": facilities,
+        "devices": sum(len(f.devices) for f in reg.facilities),
+        "bare_msgs_per_s": round(n / bare_secs),
+        "vs_bare": round((n / sim_secs) / (n / bare_secs), 3),
+    }
 
 
 def telemetry_messages_for_bench(n: int) -> list[tuple[str, bytes]]:

@@ -43,8 +43,9 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """CareWatch: IoT safety monitoring for childcare facilities (托育机构安全监管)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 # -- stack -----------------------------------------------------------------------------------------
@@ -139,10 +140,19 @@ async def _serve(service: Any) -> None:
 
 
 @main.command()
-@click.option("--client-id", default="carewatch-ingest-1", show_default=True,
-              help="MQTT client id: the persistent session that holds messages while ingest is down.")
-@click.option("--metrics", "metrics_addr", default="127.0.0.1:9101", show_default=True,
-              help="host:port for /metrics and /healthz ('' to disable).")
+@click.option(
+    "--client-id",
+    default="carewatch-ingest-1",
+    show_default=True,
+    help="MQTT client id: the persistent session that holds messages while ingest is down.",
+)
+@click.option(
+    "--metrics",
+    "metrics_addr",
+    default="127.0.0.1:9101",
+    show_default=True,
+    help="host:port for /metrics and /healthz ('' to disable).",
+)
 @click.option("--batch-size", default=5000, show_default=True)
 @click.option("--flush-interval", default=0.2, show_default=True, help="seconds")
 def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: float) -> None:
@@ -153,9 +163,15 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
 
     async def go() -> None:
         ep = endpoints(settings)
-        cfg = IngestConfig(database_url=ep.database_url, mqtt_url=ep.mqtt_url, topic_root=settings.topic_root,
-                           client_id=client_id, batch_size=batch_size, flush_interval_s=flush_interval,
-                           http=metrics_addr or None)
+        cfg = IngestConfig(
+            database_url=ep.database_url,
+            mqtt_url=ep.mqtt_url,
+            topic_root=settings.topic_root,
+            client_id=client_id,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval,
+            http=metrics_addr or None,
+        )
         await _serve(IngestService(cfg))
 
     _run(go)
@@ -181,8 +197,9 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
     from simulators.registry_gen import generate_registry
 
     reg = generate_registry(facilities, seed)
-    text = yaml.safe_dump(reg.model_dump(mode="json", by_alias=True, exclude_defaults=True), allow_unicode=True,
-                          sort_keys=False)
+    text = yaml.safe_dump(
+        reg.model_dump(mode="json", by_alias=True, exclude_defaults=True), allow_unicode=True, sort_keys=False
+    )
     if out is None:
         click.echo(text)
     else:
@@ -191,8 +208,12 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
 
 
 @simulate.command("run")
-@click.option("--registry", "registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="registry file (default: generate --facilities with --seed)")
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="registry file (default: generate --facilities with --seed)",
+)
 @click.option("--facilities", "-n", default=60, show_default=True)
 @click.option("--seed", default=1, show_default=True)
 @click.option("--speed", default=1.0, show_default=True, help="simulated seconds per real second")
@@ -202,9 +223,18 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
 @click.option("--scenario", "scenarios", multiple=True, help="built-in scenario name or YAML file (repeatable)")
 @click.option("--gateway-share", default=0.3, show_default=True, help="share of facilities publishing batches")
 @click.option("--dump", type=click.Path(dir_okay=False, path_type=Path), help="write events to a file, not MQTT")
-def simulate_run(registry_file: Path | None, facilities: int, seed: int, speed: float, asap: bool,
-                 start_at: str | None, hours: float, scenarios: tuple[str, ...], gateway_share: float,
-                 dump: Path | None) -> None:
+def simulate_run(
+    registry_file: Path | None,
+    facilities: int,
+    seed: int,
+    speed: float,
+    asap: bool,
+    start_at: str | None,
+    hours: float,
+    scenarios: tuple[str, ...],
+    gateway_share: float,
+    dump: Path | None,
+) -> None:
     """Run simulated facilities and publish their messages."""
     from datetime import UTC, datetime, timedelta
 
@@ -232,10 +262,19 @@ def simulate_run(registry_file: Path | None, facilities: int, seed: int, speed: 
     from ingest.mqtt_source import mqtt_params
 
     host, port, user, password = mqtt_params(endpoints(settings).mqtt_url)
-    sink = MqttSink(host, port, reg, root=settings.topic_root, per_facility=len(reg.facilities) <= 200,
-                    credentials=(user, password or "") if user else None)
-    click.echo(f"simulating {len(reg.facilities)} facilities from {start.isoformat()} "
-               f"({'as fast as possible' if asap else f'speed {speed}x'})", err=True)
+    sink = MqttSink(
+        host,
+        port,
+        reg,
+        root=settings.topic_root,
+        per_facility=len(reg.facilities) <= 200,
+        credentials=(user, password or "") if user else None,
+    )
+    click.echo(
+        f"simulating {len(reg.facilities)} facilities from {start.isoformat()} "
+        f"({'as fast as possible' if asap else f'speed {speed}x'})",
+        err=True,
+    )
     try:
         n = drive(sim, until, sink, speed=None if asap else speed)
         sink.flush()
@@ -280,8 +319,9 @@ def schema() -> None:
 
 
 @schema.command("export")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schemas"),
-              show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schemas"), show_default=True
+)
 def schema_export(out: Path) -> None:
     """Write one JSON Schema file per channel (for device vendors)."""
     from gateway.schema_export import write_schemas

@@ -72,8 +72,11 @@ def port_is_free(port: int) -> bool:
 def pg_bindir() -> Path:
     """PostgreSQL 15 where present, else the newest major that has TimescaleDB installed."""
     base = Path("/usr/lib/postgresql")
-    majors = sorted((p for p in base.glob("*") if (p / "bin" / "postgres").exists()),
-                    key=lambda p: int(p.name) if p.name.isdigit() else 0, reverse=True)
+    majors = sorted(
+        (p for p in base.glob("*") if (p / "bin" / "postgres").exists()),
+        key=lambda p: int(p.name) if p.name.isdigit() else 0,
+        reverse=True,
+    )
     with_tsdb = [p for p in majors if Path(f"/usr/share/postgresql/{p.name}/extension/timescaledb.control").exists()]
     for p in with_tsdb:
         if p.name == "15":
@@ -127,8 +130,9 @@ class LocalStack:
         self.secret_file = self.state_dir / "db-password"
 
     # -- public ---------------------------------------------------------------------------------
-    def up(self, *, pg_port: int | None = None, mqtt_port: int | None = None,
-           install_missing: bool = True) -> StackInfo:
+    def up(
+        self, *, pg_port: int | None = None, mqtt_port: int | None = None, install_missing: bool = True
+    ) -> StackInfo:
         if install_missing and _needs_install():
             install()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +145,9 @@ class LocalStack:
         info = StackInfo(
             database_url=f"postgresql://{DB_USER}:{password}@127.0.0.1:{pg_port}/{DB_NAME}",
             mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
-            pg_port=pg_port, mqtt_port=mqtt_port, state_dir=str(self.state_dir),
+            pg_port=pg_port,
+            mqtt_port=mqtt_port,
+            state_dir=str(self.state_dir),
         )
         self.info_file.write_text(json.dumps(asdict(info), indent=2))
         self.info_file.chmod(0o600)
@@ -229,8 +235,20 @@ class LocalStack:
             pwfile.write_text(password)
             self._chown_for("postgres", pg_root)
             pg_root.chmod(0o700)
-            self._as_pg_user([str(bindir / "initdb"), "-D", str(self.pg_data), "-U", DB_USER,
-                              f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"])
+            self._as_pg_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.pg_data),
+                    "-U",
+                    DB_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ]
+            )
             pwfile.unlink()
             with (self.pg_data / "postgresql.conf").open("a") as f:
                 f.write("\ninclude 'carewatch.conf'\n")
@@ -257,15 +275,30 @@ class LocalStack:
         (self.pg_data / "carewatch.conf").write_text("\n".join(conf) + "\n")
         self._chown_for("postgres", pg_root)
         if self._pg_pid() is None:
-            self._as_pg_user([str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_log),
-                              "-w", "-t", "60", "start"])
+            self._as_pg_user(
+                [str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_log), "-w", "-t", "60", "start"]
+            )
         env = {"PGPASSWORD": password}
-        exists = self._as_pg_user([str(bindir / "psql"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER,
-                                   "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{DB_NAME}'"],
-                                  env).stdout.strip()
+        exists = self._as_pg_user(
+            [
+                str(bindir / "psql"),
+                "-h",
+                str(self.pg_run),
+                "-p",
+                str(port),
+                "-U",
+                DB_USER,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname='{DB_NAME}'",
+            ],
+            env,
+        ).stdout.strip()
         if exists != "1":
-            self._as_pg_user([str(bindir / "createdb"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER,
-                              DB_NAME], env)
+            self._as_pg_user(
+                [str(bindir / "createdb"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER, DB_NAME], env
+            )
 
     # -- Mosquitto ------------------------------------------------------------------------------
     def _mq_running_pid(self) -> int | None:
@@ -314,8 +347,13 @@ class LocalStack:
         # and writes pid_file; we keep no child process object that would outlive this call.
         self.mq_pid.unlink(missing_ok=True)
         with (self.mq_dir / "stdout.log").open("ab") as log:
-            res = subprocess.run([_mosquitto_bin(), "-d", "-c", str(self.mq_conf)], stdout=log, stderr=log,
-                                 stdin=subprocess.DEVNULL, check=False)
+            res = subprocess.run(
+                [_mosquitto_bin(), "-d", "-c", str(self.mq_conf)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         if res.returncode != 0:
             raise StackError(f"mosquitto exited with {res.returncode}; see {self.mq_dir / 'stdout.log'}")
         deadline = time.monotonic() + 10

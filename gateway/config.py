@@ -24,7 +24,10 @@ def mask_url(url: str) -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CAREWATCH_", env_file=".env", env_file_encoding="utf-8", extra="forbid",
+        env_prefix="CAREWATCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
     )
 
     database_url: str | None = Field(default=None, repr=False)

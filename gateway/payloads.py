@@ -33,10 +33,20 @@ MAX_SAMPLES = 1000
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Readings = Annotated[dict[MetricName, Number], Field(min_length=1)]
 
-KNOWN_METRICS = frozenset({
-    "temperature_c", "humidity_pct", "co2_ppm", "pm25_ugm3", "co_ppm", "gas_lel_pct",
-    "extinguisher_pressure_mpa", "water_pressure_mpa", "battery_pct", "signal_dbm",
-})
+KNOWN_METRICS = frozenset(
+    {
+        "temperature_c",
+        "humidity_pct",
+        "co2_ppm",
+        "pm25_ugm3",
+        "co_ppm",
+        "gas_lel_pct",
+        "extinguisher_pressure_mpa",
+        "water_pressure_mpa",
+        "battery_pct",
+        "signal_dbm",
+    }
+)
 
 
 class EventType(StrEnum):

@@ -39,17 +39,24 @@ class DeviceType(StrEnum):
 
 
 # Life-safety types: their silence is a major alert (CONTRACT §4 device_offline).
-LIFE_SAFETY_TYPES = frozenset({
-    DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR, DeviceType.GAS_DETECTOR,
-    DeviceType.CO_DETECTOR, DeviceType.PANIC_BUTTON, DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR,
-})
+LIFE_SAFETY_TYPES = frozenset(
+    {
+        DeviceType.SMOKE_DETECTOR,
+        DeviceType.HEAT_DETECTOR,
+        DeviceType.GAS_DETECTOR,
+        DeviceType.CO_DETECTOR,
+        DeviceType.PANIC_BUTTON,
+        DeviceType.ACCESS_CONTROLLER,
+        DeviceType.EXIT_DOOR,
+    }
+)
 
 
 class AgeGroup(StrEnum):
-    INFANT = "infant"    # 乳儿班 6–12 months
+    INFANT = "infant"  # 乳儿班 6–12 months
     TODDLER = "toddler"  # 托小班 12–24 months
-    OLDER = "older"      # 托大班 24–36 months
-    MIXED = "mixed"      # 混合班
+    OLDER = "older"  # 托大班 24–36 months
+    MIXED = "mixed"  # 混合班
 
 
 class StaffRole(StrEnum):
@@ -142,8 +149,12 @@ class Facility(_Model):
     def _consistent(self) -> Facility:
         if not self.township.startswith(self.county):
             raise ValueError(f"township {self.township} is not in county {self.county}")
-        for what, ids in (("class", [c.id for c in self.classes]), ("staff", [s.id for s in self.staff]),
-                          ("child", [c.id for c in self.children]), ("device", [d.id for d in self.devices])):
+        for what, ids in (
+            ("class", [c.id for c in self.classes]),
+            ("staff", [s.id for s in self.staff]),
+            ("child", [c.id for c in self.children]),
+            ("device", [d.id for d in self.devices]),
+        ):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"duplicate {what} id(s): {', '.join(sorted(dup))}")

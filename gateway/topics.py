@@ -44,7 +44,7 @@ def parse_topic(topic: str, root: str = DEFAULT_ROOT) -> Topic:
     prefix = root + "/"
     if not topic.startswith(prefix):
         raise ContractError("topic", f"topic {topic!r} is not under {root}/")
-    parts = topic[len(prefix):].split("/")
+    parts = topic[len(prefix) :].split("/")
     if len(parts) != 3:
         raise ContractError("topic", f"topic {topic!r} must be {root}/{{facility_id}}/{{device_id}}/{{channel}}")
     facility_id, device_id, channel = parts

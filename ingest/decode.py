@@ -107,10 +107,19 @@ def _add_typed_batch(out: Decoded, m: Received, fac: str, gw: str, batch: TypedB
             _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload.model_dump(mode="json"))
 
 
-def _dead_unknown_item(out: Decoded, m: Received, fac: str, i: int, dev: str, channel: str,
-                       payload: dict[str, object]) -> None:
-    out.dead.append((m.received_at, f"{m.topic}#{i}:{dev}/{channel}", json.dumps(payload).encode(), "unknown_device",
-                     f"batch item {i}: device {dev!r} of facility {fac!r} is not in the registry", fac))
+def _dead_unknown_item(
+    out: Decoded, m: Received, fac: str, i: int, dev: str, channel: str, payload: dict[str, object]
+) -> None:
+    out.dead.append(
+        (
+            m.received_at,
+            f"{m.topic}#{i}:{dev}/{channel}",
+            json.dumps(payload).encode(),
+            "unknown_device",
+            f"batch item {i}: device {dev!r} of facility {fac!r} is not in the registry",
+            fac,
+        )
+    )
     out.dead_reasons.append("unknown_device")
 
 
@@ -124,8 +133,16 @@ def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known
         try:
             payload = parse_item(item)
         except ContractError as err:
-            out.dead.append((m.received_at, inner_topic, json.dumps(item.payload).encode(), err.field,
-                             f"batch item {i}: {err}", fac))
+            out.dead.append(
+                (
+                    m.received_at,
+                    inner_topic,
+                    json.dumps(item.payload).encode(),
+                    err.field,
+                    f"batch item {i}: {err}",
+                    fac,
+                )
+            )
             out.dead_reasons.append(err.field)
             continue
         _add(out, m, fac, item.device_id, Channel(item.channel), payload)

@@ -50,7 +50,10 @@ async def refresh_rollup(conn: asyncpg.Connection, features: Features, now: date
         n = await refresh_rollup_range(conn, start, now)
         await conn.execute(
             "INSERT INTO job_state (name, watermark) VALUES ($1, $2)"
-            " ON CONFLICT (name) DO UPDATE SET watermark = $2, updated_at = now()", ROLLUP_JOB, now)
+            " ON CONFLICT (name) DO UPDATE SET watermark = $2, updated_at = now()",
+            ROLLUP_JOB,
+            now,
+        )
     return n
 
 
@@ -64,6 +67,7 @@ async def refresh_rollup_range(conn: asyncpg.Connection, start: datetime, end: d
            GROUP BY 1, 2, 3, 4
            ON CONFLICT (facility_id, device_id, metric, bucket)
            DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max""",
-        start, end,
+        start,
+        end,
     )
     return int(result.split()[-1])

@@ -96,8 +96,10 @@ async def _ensure_rollup_and_policies(conn: asyncpg.Connection, features: Featur
             )
         for table, keep in RETENTION.items():
             await conn.execute(f"SELECT add_retention_policy('{table}', INTERVAL '{keep}', if_not_exists => true)")
-        await conn.execute("ALTER TABLE readings SET (timescaledb.compress,"
-                           " timescaledb.compress_segmentby = 'facility_id, device_id, metric')")
+        await conn.execute(
+            "ALTER TABLE readings SET (timescaledb.compress,"
+            " timescaledb.compress_segmentby = 'facility_id, device_id, metric')"
+        )
         await conn.execute("SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
         return
     if not exists:

@@ -74,9 +74,17 @@ class MqttSource:
     measured, an ack sent from the asyncio thread cost ~30 µs there (a wake-up write per ack).
     """
 
-    def __init__(self, url: str, client_id: str, subscription: str, *, receive_maximum: int,
-                 session_expiry_s: int, on_state: Callable[[bool], None] | None = None,
-                 backoff_max_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        subscription: str,
+        *,
+        receive_maximum: int,
+        session_expiry_s: int,
+        on_state: Callable[[bool], None] | None = None,
+        backoff_max_s: float = 30.0,
+    ) -> None:
         self.host, self.port, user, password = mqtt_params(url)
         self.subscription = subscription
         self.receive_maximum = receive_maximum
@@ -94,8 +102,9 @@ class MqttSource:
         self.generation = 0
         self.connected = False
         self.refused: str | None = None
-        self._client = _DrainingClient(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                       protocol=mqtt.MQTTv5, manual_ack=True)
+        self._client = _DrainingClient(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         if user:
             self._client.username_pw_set(user, password)
         self._client.on_connect = self._on_connect
@@ -160,7 +169,8 @@ class MqttSource:
                     delay, warned = 0.5, False
                 else:
                     (logger.debug if warned else logger.warning)(
-                        "MQTT broker %s:%s not reachable; retrying in %.1fs", self.host, self.port, delay)
+                        "MQTT broker %s:%s not reachable; retrying in %.1fs", self.host, self.port, delay
+                    )
                     warned = True
                     self._stop.wait(delay * (0.5 + random.random()))  # noqa: S311 - jitter
                     delay = min(delay * 2, self.backoff_max_s)
@@ -211,8 +221,9 @@ class MqttSource:
         if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._client.socket() is not None:
             self._client._sock_close()
 
-    def _on_connect(self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode,
-                    _p: Properties | None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: Properties | None
+    ) -> None:
         if rc.is_failure:
             self.refused = str(rc)
             logger.warning("MQTT connection refused: %s", rc)
@@ -226,8 +237,9 @@ class MqttSource:
         client.subscribe(self.subscription, qos=1)
         self._notify(True)
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags, rc: ReasonCode,
-                       _p: Properties | None) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags, rc: ReasonCode, _p: Properties | None
+    ) -> None:
         if self.connected:
             logger.warning("MQTT disconnected: %s", rc)
         self.connected = False

@@ -42,8 +42,17 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
            ON CONFLICT (id) DO UPDATE SET name = $2, county = $3, township = $4, lat = $5, lon = $6, kind = $7,
                timezone = $8, open_days = $9, open_time = $10, close_time = $11, updated_at = now()""",
-        f.id, f.name, f.county, f.township, f.location.lat if f.location else None,
-        f.location.lon if f.location else None, f.kind, f.timezone, list(oh.days), oh.open, oh.close,
+        f.id,
+        f.name,
+        f.county,
+        f.township,
+        f.location.lat if f.location else None,
+        f.location.lon if f.location else None,
+        f.kind,
+        f.timezone,
+        list(oh.days),
+        oh.open,
+        oh.close,
     )
     # Replace the facility's members. Children (and their guardians) go first: they reference classes.
     await conn.execute("DELETE FROM children WHERE facility_id = $1", f.id)

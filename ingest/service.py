@@ -31,8 +31,13 @@ from ingest.writer import write_batch
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-             asyncpg.exceptions.OperatorInterventionError)
+RETRYABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 
 class IngestConfig(BaseModel):
@@ -59,8 +64,9 @@ Sink = Callable[[Decoded], Awaitable[None]]
 
 
 class IngestService:
-    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None,
-                 sinks: list[Sink] | None = None) -> None:
+    def __init__(
+        self, config: IngestConfig, metrics: IngestMetrics | None = None, sinks: list[Sink] | None = None
+    ) -> None:
         self.config = config
         self.metrics = metrics or IngestMetrics()
         self.sinks = sinks or []  # called with each committed batch (e.g. an in-process alert engine)
@@ -95,8 +101,14 @@ class IngestService:
             if cfg.http:
                 await self._start_http(stack)
             share = f"$share/{cfg.share_group}/{cfg.topic_root}/+/+/+"
-            self.source = MqttSource(cfg.mqtt_url, cfg.client_id, share, receive_maximum=cfg.receive_maximum,
-                                     session_expiry_s=cfg.session_expiry_s, on_state=self._on_mqtt_state)
+            self.source = MqttSource(
+                cfg.mqtt_url,
+                cfg.client_id,
+                share,
+                receive_maximum=cfg.receive_maximum,
+                session_expiry_s=cfg.session_expiry_s,
+                on_state=self._on_mqtt_state,
+            )
             self.source.start(wake_at=cfg.batch_size)
             stack.callback(self.source.stop)
             self.ready.set()
@@ -109,8 +121,7 @@ class IngestService:
         delay = self.config.backoff_initial_s
         while True:
             try:
-                return await asyncpg.create_pool(self.config.database_url, min_size=2, max_size=4,
-                                                 command_timeout=60)
+                return await asyncpg.create_pool(self.config.database_url, min_size=2, max_size=4, command_timeout=60)
             except RETRYABLE as err:
                 if self._stopping.is_set():
                     raise
@@ -207,8 +218,7 @@ class IngestService:
                 self.metrics.db_errors.inc()
                 self.metrics.db_up.set(0)
                 log = logger.warning if failures == 1 else logger.debug
-                log("batch of %d not stored (%s: %s); retrying in %.1fs", len(batch), type(err).__name__, err,
-                    delay)
+                log("batch of %d not stored (%s: %s); retrying in %.1fs", len(batch), type(err).__name__, err, delay)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
                 delay = min(delay * 2, self.config.backoff_max_s)
             except asyncpg.PostgresError as err:
@@ -231,13 +241,16 @@ class IngestService:
                     if isinstance(err, asyncpg.PostgresConnectionError):
                         raise
                     poison = Decoded()
-                    poison.dead.append((m.received_at, m.topic, m.payload, "storage", f"database refused: {err}",
-                                        None))
+                    poison.dead.append((m.received_at, m.topic, m.payload, "storage", f"database refused: {err}", None))
                     poison.dead_reasons.append("storage")
                     r = await write_batch(conn, poison)
                     self.metrics.dead.labels("storage").inc()
-            stored, rows, dups, dead = stored + r.stored_messages, rows + r.stored_rows, dups + r.duplicates, \
-                dead + r.dead_letters
+            stored, rows, dups, dead = (
+                stored + r.stored_messages,
+                rows + r.stored_rows,
+                dups + r.duplicates,
+                dead + r.dead_letters,
+            )
             new |= r.new_keys
         return WriteResult(stored, rows, dups, dead, frozenset(new))
 
@@ -299,8 +312,9 @@ class IngestService:
 
         async def healthz(_: web.Request) -> web.Response:
             ok = bool(self.source and self.source.connected)
-            return web.json_response({"mqtt": ok, "pending": self.source.pending() if self.source else 0},
-                                     status=200 if ok else 503)
+            return web.json_response(
+                {"mqtt": ok, "pending": self.source.pending() if self.source else 0}, status=200 if ok else 503
+            )
 
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/healthz", healthz)

@@ -11,8 +11,17 @@ from ingest.decode import Decoded
 
 READING_COLS = ["time", "facility_id", "device_id", "metric", "value", "msg_id"]
 EVENT_COLS = ["time", "facility_id", "device_id", "msg_id", "type", "state", "payload", "received_at"]
-ACCESS_COLS = ["time", "facility_id", "device_id", "msg_id", "type", "person_id", "guardian_id", "payload",
-               "received_at"]
+ACCESS_COLS = [
+    "time",
+    "facility_id",
+    "device_id",
+    "msg_id",
+    "type",
+    "person_id",
+    "guardian_id",
+    "payload",
+    "received_at",
+]
 STATUS_COLS = ["time", "facility_id", "device_id", "online", "battery_pct", "heartbeat_s", "firmware", "payload"]
 DEAD_COLS = ["received_at", "topic", "payload", "reason", "detail", "facility_id"]
 
@@ -26,6 +35,7 @@ RETURNING key
 def dedup_key(facility_id: str, device_id: str, msg_id: str) -> bytes:
     """The 16-byte key of msg_seen for one message (ids cannot contain NUL)."""
     return hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=16).digest()
+
 
 # Rows are sorted by key so that concurrent ingest workers lock device_state rows in one order.
 _DEVICE_STATE = """
@@ -78,11 +88,19 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
             items = sorted(d.devices.items())
             await conn.execute(
                 _DEVICE_STATE,
-                [k[0] for k, _ in items], [k[1] for k, _ in items], [v.last_seen_at for _, v in items],
-                [v.online for _, v in items], [v.status_at for _, v in items], [v.battery_pct for _, v in items],
-                [v.heartbeat_s for _, v in items], [v.firmware for _, v in items],
+                [k[0] for k, _ in items],
+                [k[1] for k, _ in items],
+                [v.last_seen_at for _, v in items],
+                [v.online for _, v in items],
+                [v.status_at for _, v in items],
+                [v.battery_pct for _, v in items],
+                [v.heartbeat_s for _, v in items],
+                [v.firmware for _, v in items],
             )
     return WriteResult(
-        stored_messages=len(new), stored_rows=rows, duplicates=len(by_digest) - len(new) + d.duplicates_in_batch,
-        dead_letters=len(d.dead), new_keys=new,
+        stored_messages=len(new),
+        stored_rows=rows,
+        duplicates=len(by_digest) - len(new) + d.duplicates_in_batch,
+        dead_letters=len(d.dead),
+        new_keys=new,
     )

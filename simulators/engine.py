@@ -19,9 +19,16 @@ from zoneinfo import ZoneInfo
 from gateway.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, StaffRole
 
 BATTERY_TYPES = LIFE_SAFETY_TYPES - {DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR} | {
-    DeviceType.PATROL_POINT, DeviceType.ENV_SENSOR}
-TELEMETRY_EVERY = {DeviceType.ENV_SENSOR: 60, DeviceType.EXTINGUISHER_GAUGE: 300, DeviceType.WATER_PRESSURE: 300,
-                   DeviceType.GAS_DETECTOR: 120, DeviceType.CO_DETECTOR: 120}
+    DeviceType.PATROL_POINT,
+    DeviceType.ENV_SENSOR,
+}
+TELEMETRY_EVERY = {
+    DeviceType.ENV_SENSOR: 60,
+    DeviceType.EXTINGUISHER_GAUGE: 300,
+    DeviceType.WATER_PRESSURE: 300,
+    DeviceType.GAS_DETECTOR: 120,
+    DeviceType.CO_DETECTOR: 120,
+}
 BATCH_FLUSH_S = 10
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -105,8 +112,10 @@ class CitySim:
         self.facilities: dict[str, FacilityState] = {}
         for i, f in enumerate(registry.facilities):
             frng = random.Random(f"{seed}:{f.id}")
-            devices = {d.id: DeviceState(d, random.Random(f"{seed}:{f.id}:{d.id}"), battery=frng.uniform(60, 100))
-                       for d in f.devices}
+            devices = {
+                d.id: DeviceState(d, random.Random(f"{seed}:{f.id}:{d.id}"), battery=frng.uniform(60, 100))
+                for d in f.devices
+            }
             has_gw = any(d.type is DeviceType.GATEWAY for d in f.devices)
             fs = FacilityState(f, i, ZoneInfo(f.timezone), devices, has_gw and frng.random() < gateway_share)
             self.facilities[f.id] = fs
@@ -141,8 +150,9 @@ class CitySim:
         self._at(t, fn)
 
     # -- emission --------------------------------------------------------------------------------
-    def emit(self, fs: FacilityState, device_id: str, channel: str, body: dict[str, object],
-             retain: bool = False) -> None:
+    def emit(
+        self, fs: FacilityState, device_id: str, channel: str, body: dict[str, object], retain: bool = False
+    ) -> None:
         if fs.uplink_down_until is not None and self.now < fs.uplink_down_until:
             return  # the uplink is down: nothing reaches the broker (store-and-forward is the gateway's job)
         if fs.gateway_mode and device_id != "gw-1":
@@ -164,6 +174,7 @@ class CitySim:
         def fn() -> None:
             self._flush_batch(fs)
             self._at(self.now + timedelta(seconds=BATCH_FLUSH_S), fn)
+
         return fn
 
     def uplink(self, fs: FacilityState, up: bool, until: datetime | None = None) -> None:
@@ -194,6 +205,7 @@ class CitySim:
                     body["firmware"] = "2.3.1"
                 self.emit(fs, d.id, "status", body, retain=True)
             self._at(self.now + timedelta(seconds=d.heartbeat_s), fn)
+
         return fn
 
     def _telemetry_fn(self, fs: FacilityState, ds: DeviceState, every: int) -> Callable[[], None]:
@@ -201,9 +213,14 @@ class CitySim:
             if self._alive(ds):
                 readings = self._readings(fs, ds)
                 if readings:
-                    self.emit(fs, ds.device.id, "telemetry",
-                              {"msg_id": ds.next_id("t"), "ts": wire_ts(self.now), "readings": readings})
+                    self.emit(
+                        fs,
+                        ds.device.id,
+                        "telemetry",
+                        {"msg_id": ds.next_id("t"), "ts": wire_ts(self.now), "readings": readings},
+                    )
             self._at(self.now + timedelta(seconds=every), fn)
+
         return fn
 
     def _readings(self, fs: FacilityState, ds: DeviceState) -> dict[str, float]:
@@ -254,8 +271,9 @@ class CitySim:
         closes = datetime.combine(day, f.opening_hours.close, fs.tz)
 
         def at(t: datetime, fn: Callable[[], None]) -> None:
-            if t >= self.now:
-                self._at(t.astimezone(UTC), fn)
+            # Started mid-day: what should already have happened happens at the start, in order
+            # (an arrival and its departure both past: in, then out), so the day is consistent.
+            self._at(max(t.astimezone(UTC), self.now), fn)
 
         regular = [s for s in f.staff if not s.banned and s.id < "s-9000"]
         for s in regular:
@@ -270,8 +288,14 @@ class CitySim:
         for g in (s for s in regular if s.role is StaffRole.GUARD):
             t = opens + timedelta(minutes=rng.uniform(5, 30))
             while t < closes:
-                at(t, self._patrol_fn(fs, g.id, rng.choice([d for d in fs.devices
-                                                            if fs.devices[d].device.type is DeviceType.PATROL_POINT])))
+                at(
+                    t,
+                    self._patrol_fn(
+                        fs,
+                        g.id,
+                        rng.choice([d for d in fs.devices if fs.devices[d].device.type is DeviceType.PATROL_POINT]),
+                    ),
+                )
                 t += timedelta(minutes=rng.uniform(60, 100))
         for c in f.children:
             if rng.random() < 0.06:
@@ -287,8 +311,9 @@ class CitySim:
             at(vin, self._access_fn(fs, "visitor_in", vid))
             at(vin + timedelta(minutes=rng.uniform(10, 45)), self._access_fn(fs, "visitor_out", vid))
 
-    def access(self, fs: FacilityState, kind: str, person: str | None, device: str = "door-main",
-               **extra: object) -> None:
+    def access(
+        self, fs: FacilityState, kind: str, person: str | None, device: str = "door-main", **extra: object
+    ) -> None:
         body: dict[str, object] = {"msg_id": fs.devices[device].next_id("a"), "ts": wire_ts(self.now), "type": kind}
         if person is not None:
             body["person_id"] = person
@@ -302,6 +327,7 @@ class CitySim:
         def fn() -> None:
             if fs.patrol_paused_until is None or self.now >= fs.patrol_paused_until:
                 self.access(fs, "patrol", guard, device=point)
+
         return fn
 
     def _child_fn(self, fs: FacilityState, kind: str, child: str, cls: str, guardian: str | None) -> Callable[[], None]:
@@ -314,4 +340,5 @@ class CitySim:
                 del fs.on_site_children[child]
             extra = {"guardian_id": guardian} if guardian else {}
             self.access(fs, kind, child, **extra)
+
         return fn

@@ -39,8 +39,9 @@ def telemetry_messages(root: str, n: int, facilities: int, devices: int, run: st
         yield Topic(f, d, Channel.TELEMETRY).render(root), json.dumps(body, separators=(",", ":")).encode()
 
 
-def batch_messages(root: str, n: int, facilities: int, devices: int, run: str,
-                   per_batch: int = 100) -> Iterator[tuple[str, bytes]]:
+def batch_messages(
+    root: str, n: int, facilities: int, devices: int, run: str, per_batch: int = 100
+) -> Iterator[tuple[str, bytes]]:
     """n gateway `batch` messages of per_batch telemetry readings each (gateway = device 0)."""
     fids, dids = facility_ids(facilities), device_ids(devices)
     t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
@@ -49,14 +50,25 @@ def batch_messages(root: str, n: int, facilities: int, devices: int, run: str,
         items = []
         for k in range(per_batch):
             ts = (t0 + timedelta(milliseconds=i * per_batch + k)).isoformat().replace("+00:00", "Z")
-            items.append({"device_id": dids[1 + k % (devices - 1)], "channel": "telemetry",
-                          "payload": {"msg_id": f"{run}-{i}-{k}", "ts": ts, "readings": {"co2_ppm": 400 + k}}})
+            items.append(
+                {
+                    "device_id": dids[1 + k % (devices - 1)],
+                    "channel": "telemetry",
+                    "payload": {"msg_id": f"{run}-{i}-{k}", "ts": ts, "readings": {"co2_ppm": 400 + k}},
+                }
+            )
         body = {"msg_id": f"{run}-b{i}", "messages": items}
         yield Topic(f, dids[0], Channel.BATCH).render(root), json.dumps(body, separators=(",", ":")).encode()
 
 
-def publish(host: str, port: int, messages: list[tuple[str, bytes]], window: int = 2000,
-            username: str | None = None, password: str | None = None) -> float:
+def publish(
+    host: str,
+    port: int,
+    messages: list[tuple[str, bytes]],
+    window: int = 2000,
+    username: str | None = None,
+    password: str | None = None,
+) -> float:
     """Publish QoS 1 with a bounded in-flight window; return seconds until the broker acked all."""
     sem = threading.Semaphore(window)
     done = threading.Event()

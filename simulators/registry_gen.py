@@ -45,8 +45,24 @@ COUNTIES: list[tuple[str, str, float, float, int]] = [
 ]
 COUNTY_NAMES = {c[0]: c[1] for c in COUNTIES}
 TOWNSHIPS_PER_COUNTY = 8
-NAME_WORDS = ["阳光", "彩虹", "启航", "小太阳", "童心", "蓓蕾", "贝贝", "爱心", "成长", "春苗", "星星", "乐乐",
-              "小橡树", "向日葵", "花朵", "禾苗"]
+NAME_WORDS = [
+    "阳光",
+    "彩虹",
+    "启航",
+    "小太阳",
+    "童心",
+    "蓓蕾",
+    "贝贝",
+    "爱心",
+    "成长",
+    "春苗",
+    "星星",
+    "乐乐",
+    "小橡树",
+    "向日葵",
+    "花朵",
+    "禾苗",
+]
 KIND_WEIGHTS = [("inclusive", 5), ("for_profit", 3), ("employer", 1), ("kindergarten_class", 2), ("home", 1)]
 # Children per caregiver (CONTRACT §4 ratio_breach) and class-size limits.
 RATIO = {AgeGroup.INFANT: 3, AgeGroup.TODDLER: 5, AgeGroup.OLDER: 7, AgeGroup.MIXED: 5}
@@ -74,8 +90,9 @@ def generate_registry(n: int, seed: int = 1) -> Registry:
     return Registry(facilities=facilities)
 
 
-def _facility(rng: random.Random, county: tuple[str, str, float, float, int], seq: int,
-              kind: str | None = None) -> Facility:
+def _facility(
+    rng: random.Random, county: tuple[str, str, float, float, int], seq: int, kind: str | None = None
+) -> Facility:
     code, cname, lat, lon, _ = county
     fid = f"xz-{code}-{seq:04d}"
     kind = kind or _weighted(rng, KIND_WEIGHTS)
@@ -85,20 +102,28 @@ def _facility(rng: random.Random, county: tuple[str, str, float, float, int], se
     devices = _devices(rng, classes)
     r, a = 0.12 * math.sqrt(rng.random()), rng.random() * 2 * math.pi
     return Facility(
-        id=fid, name=f"{cname}{rng.choice(NAME_WORDS)}托育园{seq}号", county=code,
+        id=fid,
+        name=f"{cname}{rng.choice(NAME_WORDS)}托育园{seq}号",
+        county=code,
         township=township_code(code, rng.randint(1, TOWNSHIPS_PER_COUNTY)),
         location=Location(lat=round(lat + r * math.sin(a), 5), lon=round(lon + r * math.cos(a), 5)),
         kind=kind,  # type: ignore[arg-type]
         opening_hours=OpeningHours(days=["mon", "tue", "wed", "thu", "fri"], open=time(7, 30), close=time(17, 30)),
-        classes=classes, staff=staff, children=children, devices=devices,
+        classes=classes,
+        staff=staff,
+        children=children,
+        devices=devices,
     )
 
 
 def _classes(rng: random.Random, kind: str) -> list[ClassInfo]:
     if kind == "home":
         return [ClassInfo(id="mixed-1", age_group=AgeGroup.MIXED, capacity=rng.randint(5, 10))]
-    counts = {AgeGroup.INFANT: rng.randint(0, 1), AgeGroup.TODDLER: rng.randint(1, 2),
-              AgeGroup.OLDER: rng.randint(1, 2)}
+    counts = {
+        AgeGroup.INFANT: rng.randint(0, 1),
+        AgeGroup.TODDLER: rng.randint(1, 2),
+        AgeGroup.OLDER: rng.randint(1, 2),
+    }
     if kind == "kindergarten_class":
         counts = {AgeGroup.OLDER: rng.randint(1, 2)}
     out = []

@@ -22,8 +22,15 @@ logger = logging.getLogger(__name__)
 Sink = Callable[[SimEvent], None]
 
 
-def drive(sim: CitySim, until: datetime, sink: Sink, *, speed: float | None, stop: threading.Event | None = None,
-          step: timedelta = timedelta(seconds=1)) -> int:
+def drive(
+    sim: CitySim,
+    until: datetime,
+    sink: Sink,
+    *,
+    speed: float | None,
+    stop: threading.Event | None = None,
+    step: timedelta = timedelta(seconds=1),
+) -> int:
     """Run the simulation up to `until`, handing every event to sink; return how many.
 
     speed=None runs as fast as possible; speed=60 makes one simulated hour last a real minute.
@@ -68,8 +75,18 @@ class MqttSink:
     Otherwise `connections` shared connections without wills (load mode).
     """
 
-    def __init__(self, host: str, port: int, registry: Registry, *, root: str = "cw/v1", per_facility: bool = True,
-                 connections: int = 4, window: int = 2000, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: Registry,
+        *,
+        root: str = "cw/v1",
+        per_facility: bool = True,
+        connections: int = 4,
+        window: int = 2000,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.root = root
         self._sem = threading.Semaphore(window)
         self._window = window
@@ -89,8 +106,12 @@ class MqttSink:
         if self._creds:
             c.username_pw_set(*self._creds)
         if facility_id and gateway:
-            c.will_set(Topic(facility_id, gateway, Channel.STATUS).render(self.root), encode({"online": False}),
-                       qos=1, retain=True)
+            c.will_set(
+                Topic(facility_id, gateway, Channel.STATUS).render(self.root),
+                encode({"online": False}),
+                qos=1,
+                retain=True,
+            )
         c.max_inflight_messages_set(0)  # the shared semaphore keeps the window
         c.max_queued_messages_set(0)
         c.on_publish = lambda *_a: self._sem.release()
@@ -135,4 +156,3 @@ class MqttSink:
         for c in [*self._clients.values(), *self._shared]:
             c.disconnect()
             c.loop_stop()
-

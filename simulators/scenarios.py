@@ -67,8 +67,9 @@ def apply_registry_patch(registry: Registry, scenario: Scenario) -> Registry:
     children = list(f.children)
     for cls, n in patch.add_children.items():
         children += [Child(id=f"c-extra-{cls}-{k}", class_=cls, guardians=[f"g-extra-{cls}-{k}"]) for k in range(n)]
-    facilities[i] = f.model_copy(update={
-        "devices": [d for d in f.devices if d.id not in patch.remove_devices], "children": children})
+    facilities[i] = f.model_copy(
+        update={"devices": [d for d in f.devices if d.id not in patch.remove_devices], "children": children}
+    )
     return Registry(facilities=facilities)
 
 
@@ -130,8 +131,16 @@ def _condition(sim: CitySim, fs: FacilityState, device: str, kind: str, minutes:
     ds = fs.devices[device]
     sim.emit(fs, device, "event", {"msg_id": ds.next_id("e"), "ts": wire_ts(sim.now), "type": kind, "state": "active"})
     if minutes:
-        _later(sim, minutes, lambda: sim.emit(fs, device, "event", {
-            "msg_id": ds.next_id("e"), "ts": wire_ts(sim.now), "type": kind, "state": "cleared"}))
+        _later(
+            sim,
+            minutes,
+            lambda: sim.emit(
+                fs,
+                device,
+                "event",
+                {"msg_id": ds.next_id("e"), "ts": wire_ts(sim.now), "type": kind, "state": "cleared"},
+            ),
+        )
 
 
 def smoke_alarm(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
@@ -153,30 +162,37 @@ def one_off(kind: str, *types: DeviceType) -> Fault:
     def fault(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
         dev = _device(fs, p, *types)
         sim.emit(fs, dev, "event", {"msg_id": fs.devices[dev].next_id("e"), "ts": wire_ts(sim.now), "type": kind})
+
     return fault
 
 
 def condition(kind: str, *types: DeviceType) -> Fault:
     def fault(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
         _condition(sim, fs, _device(fs, p, *types), kind, p.get("minutes"))
+
     return fault
 
 
 def staff_leave(role: StaffRole, keep: int) -> Fault:
     """Staff of a role leave (badge out) and come back after `minutes`; `keep` of them stay."""
+
     def fault(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
         people = [s.id for s in fs.facility.staff if s.role is role and not s.banned and s.id < "s-9000"]
-        leaving = people[p.get("keep", keep):]
+        leaving = people[p.get("keep", keep) :]
         for s in leaving:
             sim.access(fs, "staff_out", s)
         if p.get("minutes"):
             _later(sim, p["minutes"], lambda: [sim.access(fs, "staff_in", s) for s in leaving] and None)
+
     return fault
 
 
 def camera_offline(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
-    dev = next(d for d, s in fs.devices.items() if s.device.type is DeviceType.CAMERA and s.device.covers_child_area) \
-        if "device" not in p else p["device"]
+    dev = (
+        next(d for d, s in fs.devices.items() if s.device.type is DeviceType.CAMERA and s.device.covers_child_area)
+        if "device" not in p
+        else p["device"]
+    )
     ds = fs.devices[dev]
     ds.offline_until = sim.now + timedelta(minutes=p.get("minutes", 30))
     sim.emit(fs, dev, "status", {"ts": wire_ts(sim.now), "online": False}, retain=True)
@@ -211,6 +227,7 @@ def unauthorized_pickup(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> N
 def badge_in(person: str) -> Fault:
     def fault(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
         sim.access(fs, "staff_in", p.get("person", person))
+
     return fault
 
 

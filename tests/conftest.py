@@ -72,8 +72,7 @@ async def template_db(services: Services) -> str:
         # TimescaleDB's scheduler connects to every database with the extension; a template that
         # allows no connections can be copied at any time.
         await admin.execute(f"ALTER DATABASE {TEMPLATE_DB} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true")
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEMPLATE_DB)
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", TEMPLATE_DB)
     finally:
         await admin.close()
     return TEMPLATE_DB

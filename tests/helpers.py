@@ -18,8 +18,9 @@ FAC = FACILITY["id"]
 
 
 def registry_obj(extra_devices: int = 0) -> Any:
-    devices = list(FACILITY["devices"]) + [{"id": f"env-{i}", "type": "env_sensor", "location": "classroom"}
-                                           for i in range(extra_devices)]
+    devices = list(FACILITY["devices"]) + [
+        {"id": f"env-{i}", "type": "env_sensor", "location": "classroom"} for i in range(extra_devices)
+    ]
     return parse_registry({"facilities": [{**FACILITY, "devices": devices}]})
 
 

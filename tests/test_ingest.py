@@ -22,8 +22,9 @@ async def running(service: IngestService) -> AsyncIterator[IngestService]:
     task = asyncio.create_task(service.run(), name="test-ingest")
     try:
         await asyncio.wait_for(service.ready.wait(), 15)
-        await wait_for(lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10,
-                       "ingest connected")
+        await wait_for(
+            lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10, "ingest connected"
+        )
         await asyncio.sleep(0.2)  # subscription established
         yield service
     finally:
@@ -33,9 +34,16 @@ async def running(service: IngestService) -> AsyncIterator[IngestService]:
 
 def make_service(services: Services, db_url: str, topic_root: str, **kw: object) -> IngestService:
     prefix = topic_root.split("/", maxsplit=1)[0]
-    cfg = IngestConfig(database_url=db_url, mqtt_url=services.mqtt_url, topic_root=topic_root,
-                       client_id=f"ingest-{prefix}", share_group=prefix,
-                       flush_interval_s=0.05, maintenance_interval_s=3600, **kw)  # type: ignore[arg-type]
+    cfg = IngestConfig(
+        database_url=db_url,
+        mqtt_url=services.mqtt_url,
+        topic_root=topic_root,
+        client_id=f"ingest-{prefix}",
+        share_group=prefix,
+        flush_interval_s=0.05,
+        maintenance_interval_s=3600,
+        **kw,
+    )  # type: ignore[arg-type]
     return IngestService(cfg)
 
 
@@ -50,26 +58,51 @@ async def count(db: asyncpg.Connection, sql: str) -> int:
 
 
 async def test_every_channel_stored_and_bad_input_dead_lettered(
-        services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str) -> None:
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
     db = registered
     t = f"{topic_root}/{FAC}"
     good = [
         (f"{t}/env-x/telemetry", None),  # unknown device (not in registry)
         (f"{t}/smoke-nap1/telemetry", {"msg_id": "m1", "ts": TS, "readings": {"temperature_c": 22.5, "co2_ppm": 820}}),
-        (f"{t}/smoke-nap1/telemetry", {"msg_id": "m2", "samples": [{"ts": TS, "readings": {"co2_ppm": 800}},
-                                                                   {"ts": "2026-11-28T08:01:00Z",
-                                                                    "readings": {"co2_ppm": 810}}]}),
-        (f"{t}/smoke-nap1/event", {"msg_id": "e1", "ts": TS, "type": "fire_alarm", "state": "active",
-                                   "detail": {"zone": "nap room 1"}}),
-        (f"{t}/door-main/access", {"msg_id": "a1", "ts": TS, "type": "child_out", "person_id": "c-0107",
-                                   "guardian_id": "g-0107a"}),
+        (
+            f"{t}/smoke-nap1/telemetry",
+            {
+                "msg_id": "m2",
+                "samples": [
+                    {"ts": TS, "readings": {"co2_ppm": 800}},
+                    {"ts": "2026-11-28T08:01:00Z", "readings": {"co2_ppm": 810}},
+                ],
+            },
+        ),
+        (
+            f"{t}/smoke-nap1/event",
+            {"msg_id": "e1", "ts": TS, "type": "fire_alarm", "state": "active", "detail": {"zone": "nap room 1"}},
+        ),
+        (
+            f"{t}/door-main/access",
+            {"msg_id": "a1", "ts": TS, "type": "child_out", "person_id": "c-0107", "guardian_id": "g-0107a"},
+        ),
         (f"{t}/panic-1/status", {"ts": TS, "online": True, "battery_pct": 87, "heartbeat_s": 60}),
-        (f"{t}/door-main/batch", {"msg_id": "b1", "messages": [
-            {"device_id": "ext-1", "channel": "telemetry",
-             "payload": {"msg_id": "x1", "ts": TS, "readings": {"extinguisher_pressure_mpa": 1.2}}},
-            {"device_id": "ext-1", "channel": "event", "payload": {"msg_id": "x2", "ts": TS, "type": "fire_alarm"}},
-            {"device_id": "ghost", "channel": "event", "payload": {"msg_id": "x3", "ts": TS, "type": "panic"}},
-        ]}),
+        (
+            f"{t}/door-main/batch",
+            {
+                "msg_id": "b1",
+                "messages": [
+                    {
+                        "device_id": "ext-1",
+                        "channel": "telemetry",
+                        "payload": {"msg_id": "x1", "ts": TS, "readings": {"extinguisher_pressure_mpa": 1.2}},
+                    },
+                    {
+                        "device_id": "ext-1",
+                        "channel": "event",
+                        "payload": {"msg_id": "x2", "ts": TS, "type": "fire_alarm"},
+                    },
+                    {"device_id": "ghost", "channel": "event", "payload": {"msg_id": "x3", "ts": TS, "type": "panic"}},
+                ],
+            },
+        ),
     ]
     pub = Publisher(*services.mqtt_host_port)
     try:
@@ -78,11 +111,12 @@ async def test_every_channel_stored_and_bad_input_dead_lettered(
             for topic, obj in good[1:]:
                 pub.publish(topic, payload(obj))
             pub.publish(f"{t}/smoke-nap1/event", b'{"msg_id": "broken"')  # bad JSON
-            pub.publish(f"{topic_root}/no-such-facility/d1/event",
-                        payload({"msg_id": "e", "ts": TS, "type": "panic"}))
+            pub.publish(f"{topic_root}/no-such-facility/d1/event", payload({"msg_id": "e", "ts": TS, "type": "panic"}))
             pub.publish(f"{t}/smoke-nap1/gossip", b"{}")  # unknown channel
-            pub.publish(f"{t}/smoke-nap1/telemetry", payload({"msg_id": "big", "ts": TS, "readings": {"co2_ppm": 1},
-                                                              "pad": "x" * 70000}))
+            pub.publish(
+                f"{t}/smoke-nap1/telemetry",
+                payload({"msg_id": "big", "ts": TS, "readings": {"co2_ppm": 1}, "pad": "x" * 70000}),
+            )
             pub.flush()
             await wait_for(lambda: _ready(db), 20, "all rows")
     finally:
@@ -101,21 +135,35 @@ async def test_every_channel_stored_and_bad_input_dead_lettered(
 
 
 async def _ready(db: asyncpg.Connection) -> bool:
-    return await count(db, "SELECT count(*) FROM dead_letters") >= 7 and \
-        await count(db, "SELECT count(*) FROM readings") >= 5
+    return (
+        await count(db, "SELECT count(*) FROM dead_letters") >= 7
+        and await count(db, "SELECT count(*) FROM readings") >= 5
+    )
 
 
-async def test_duplicates_are_stored_once(services: Services, db_url: str, registered: asyncpg.Connection,
-                                          topic_root: str) -> None:
+async def test_duplicates_are_stored_once(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
     db = registered
     t = f"{topic_root}/{FAC}"
     msg = payload({"msg_id": "dup-1", "ts": TS, "readings": {"co2_ppm": 900}})
-    batch = payload({"msg_id": "b-dup", "messages": [
-        {"device_id": "ext-1", "channel": "telemetry", "payload": {"msg_id": "r1", "ts": TS,
-                                                                   "readings": {"extinguisher_pressure_mpa": 1.1}}},
-        {"device_id": "ext-1", "channel": "telemetry", "payload": {"msg_id": "r1", "ts": TS,
-                                                                   "readings": {"extinguisher_pressure_mpa": 1.1}}},
-    ]})
+    batch = payload(
+        {
+            "msg_id": "b-dup",
+            "messages": [
+                {
+                    "device_id": "ext-1",
+                    "channel": "telemetry",
+                    "payload": {"msg_id": "r1", "ts": TS, "readings": {"extinguisher_pressure_mpa": 1.1}},
+                },
+                {
+                    "device_id": "ext-1",
+                    "channel": "telemetry",
+                    "payload": {"msg_id": "r1", "ts": TS, "readings": {"extinguisher_pressure_mpa": 1.1}},
+                },
+            ],
+        }
+    )
     pub = Publisher(*services.mqtt_host_port)
     service = make_service(services, db_url, topic_root)
     try:
@@ -126,8 +174,9 @@ async def test_duplicates_are_stored_once(services: Services, db_url: str, regis
             await wait_for(lambda: _count_at_least(db, "SELECT count(*) FROM msg_seen", 2), 10, "first copies")
             pub.publish(f"{t}/smoke-nap1/telemetry", msg)  # the same message again, later
             pub.flush()
-            await wait_for(lambda: asyncio.sleep(0, result=service.metrics.received._value.get() >= 3), 10,
-                           "the repeat received")
+            await wait_for(
+                lambda: asyncio.sleep(0, result=service.metrics.received._value.get() >= 3), 10, "the repeat received"
+            )
     finally:
         pub.close()
     assert await count(db, "SELECT count(*) FROM readings WHERE msg_id = 'dup-1'") == 1

@@ -58,15 +58,35 @@ async def assert_exactly_once(db: asyncpg.Connection, n: int) -> None:
     assert row["rows"] == n, f"{row['rows'] - n} duplicate rows"
 
 
-def start_ingest(services: Services, db_url: str, root: str, client_id: str, port: int,
-                 log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CAREWATCH_DATABASE_URL": db_url, "CAREWATCH_MQTT_URL": services.mqtt_url,
-           "CAREWATCH_TOPIC_ROOT": root}
+def start_ingest(
+    services: Services, db_url: str, root: str, client_id: str, port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CAREWATCH_DATABASE_URL": db_url,
+        "CAREWATCH_MQTT_URL": services.mqtt_url,
+        "CAREWATCH_TOPIC_ROOT": root,
+    }
     with log.open("ab") as f:
         return subprocess.Popen(
-            [sys.executable, "-m", "carewatch.cli", "ingest", "--client-id", client_id,
-             "--metrics", f"127.0.0.1:{port}", "--flush-interval", "0.05", "--batch-size", "1000"],
-            env=env, stdout=subprocess.DEVNULL, stderr=f)
+            [
+                sys.executable,
+                "-m",
+                "carewatch.cli",
+                "ingest",
+                "--client-id",
+                client_id,
+                "--metrics",
+                f"127.0.0.1:{port}",
+                "--flush-interval",
+                "0.05",
+                "--batch-size",
+                "1000",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+        )
 
 
 async def healthy(port: int) -> bool:
@@ -76,11 +96,13 @@ async def healthy(port: int) -> bool:
                 return bool(r.status == 200)
         except OSError:
             return False
+
     return await asyncio.to_thread(get)
 
 
-async def test_sigkill_mid_stream_loses_nothing(services: Services, db_url: str, db: asyncpg.Connection,
-                                                topic_root: str, tmp_path: Path) -> None:
+async def test_sigkill_mid_stream_loses_nothing(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, tmp_path: Path
+) -> None:
     log = tmp_path / "ingest.log"
     await load_registry(db, registry_obj(extra_devices=DEVICES))
     n = 20_000
@@ -123,14 +145,16 @@ def _via(url: str, port: int) -> str:
     return urlunsplit(u._replace(netloc=netloc))
 
 
-async def test_database_cut_for_10s_loses_nothing(services: Services, db_url: str, db: asyncpg.Connection,
-                                                  topic_root: str, fault_proxy_factory: object) -> None:
+async def test_database_cut_for_10s_loses_nothing(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, fault_proxy_factory: object
+) -> None:
     await load_registry(db, registry_obj(extra_devices=DEVICES))
     u = urlsplit(db_url)
     proxy = await fault_proxy_factory(u.hostname, u.port)  # type: ignore[operator]
     n, window = 12_000, 2_000
-    service = make_service(services, _via(db_url, proxy.port), topic_root, receive_maximum=window,
-                           batch_size=500, backoff_max_s=1.0)
+    service = make_service(
+        services, _via(db_url, proxy.port), topic_root, receive_maximum=window, batch_size=500, backoff_max_s=1.0
+    )
     max_pending = 0
     async with running(service):
         publisher = asyncio.create_task(asyncio.to_thread(publish_stream, services, topic_root, n, 1000.0))

@@ -38,8 +38,9 @@ def rejects(channel: Channel, payload: bytes, field: str, *fragments: str) -> Co
 
 
 def test_telemetry_single_sample_valid() -> None:
-    m = parse_payload(Channel.TELEMETRY, raw({"msg_id": "m-1", "ts": TS, "readings": {"temperature_c": 22.5,
-                                                                                      "co2_ppm": 820}}))
+    m = parse_payload(
+        Channel.TELEMETRY, raw({"msg_id": "m-1", "ts": TS, "readings": {"temperature_c": 22.5, "co2_ppm": 820}})
+    )
     assert isinstance(m, Telemetry)
     [(ts, readings)] = m.iter_samples()
     assert readings == {"temperature_c": 22.5, "co2_ppm": 820.0}
@@ -51,8 +52,13 @@ def test_telemetry_samples_valid_and_limited() -> None:
     m = parse_payload(Channel.TELEMETRY, raw({"msg_id": "m-2", "samples": samples}))
     assert isinstance(m, Telemetry)
     assert len(m.iter_samples()) == 1000
-    rejects(Channel.TELEMETRY, raw({"msg_id": "m-3", "samples": [*samples, samples[0]]}), "schema",
-            "samples", "at most 1000")
+    rejects(
+        Channel.TELEMETRY,
+        raw({"msg_id": "m-3", "samples": [*samples, samples[0]]}),
+        "schema",
+        "samples",
+        "at most 1000",
+    )
 
 
 def test_bad_json_is_rejected() -> None:
@@ -76,21 +82,37 @@ def test_msg_id_length() -> None:
 
 
 def test_wrong_type() -> None:
-    rejects(Channel.TELEMETRY, raw({"msg_id": "m", "ts": TS, "readings": {"co2_ppm": "820"}}), "schema",
-            "readings.co2_ppm", "valid number")
-    rejects(Channel.TELEMETRY, raw({"msg_id": "m", "ts": TS, "readings": {"co2_ppm": True}}), "schema",
-            "readings.co2_ppm")
+    rejects(
+        Channel.TELEMETRY,
+        raw({"msg_id": "m", "ts": TS, "readings": {"co2_ppm": "820"}}),
+        "schema",
+        "readings.co2_ppm",
+        "valid number",
+    )
+    rejects(
+        Channel.TELEMETRY, raw({"msg_id": "m", "ts": TS, "readings": {"co2_ppm": True}}), "schema", "readings.co2_ppm"
+    )
     rejects(Channel.STATUS, raw({"ts": TS, "online": "yes"}), "schema", "online")
 
 
 def test_timestamp_needs_offset() -> None:
-    rejects(Channel.TELEMETRY, raw({"msg_id": "m", "ts": "2026-11-28T08:00:00", "readings": {"co2_ppm": 1}}),
-            "schema", "ts", "timezone")
+    rejects(
+        Channel.TELEMETRY,
+        raw({"msg_id": "m", "ts": "2026-11-28T08:00:00", "readings": {"co2_ppm": 1}}),
+        "schema",
+        "ts",
+        "timezone",
+    )
 
 
 def test_metric_name_pattern() -> None:
-    rejects(Channel.TELEMETRY, raw({"msg_id": "m", "ts": TS, "readings": {"Temp C": 1}}), "schema",
-            "readings.Temp C", "pattern")
+    rejects(
+        Channel.TELEMETRY,
+        raw({"msg_id": "m", "ts": TS, "readings": {"Temp C": 1}}),
+        "schema",
+        "readings.Temp C",
+        "pattern",
+    )
     # unknown but well-formed metrics are kept
     m = parse_payload(Channel.TELEMETRY, raw({"msg_id": "m", "ts": TS, "readings": {"noise_db": 40}}))
     assert isinstance(m, Telemetry) and m.readings == {"noise_db": 40.0}
@@ -114,8 +136,10 @@ def test_unknown_fields_are_kept() -> None:
 
 
 def test_event_types_and_state() -> None:
-    e = parse_payload(Channel.EVENT, raw({"msg_id": "e-77", "ts": TS, "type": "fire_alarm", "state": "active",
-                                          "detail": {"zone": "nap room 1"}}))
+    e = parse_payload(
+        Channel.EVENT,
+        raw({"msg_id": "e-77", "ts": TS, "type": "fire_alarm", "state": "active", "detail": {"zone": "nap room 1"}}),
+    )
     assert isinstance(e, Event) and e.state == "active"
     rejects(Channel.EVENT, raw({"msg_id": "e", "ts": TS, "type": "earthquake", "state": "active"}), "schema", "type")
     rejects(Channel.EVENT, raw({"msg_id": "e", "ts": TS, "type": "fire_alarm"}), "schema", "condition")
@@ -124,8 +148,10 @@ def test_event_types_and_state() -> None:
 
 
 def test_access_types() -> None:
-    a = parse_payload(Channel.ACCESS, raw({"msg_id": "a-9", "ts": TS, "type": "child_out", "person_id": "c-0107",
-                                           "guardian_id": "g-0107a"}))
+    a = parse_payload(
+        Channel.ACCESS,
+        raw({"msg_id": "a-9", "ts": TS, "type": "child_out", "person_id": "c-0107", "guardian_id": "g-0107a"}),
+    )
     assert isinstance(a, Access) and a.guardian_id == "g-0107a"
     d = parse_payload(Channel.ACCESS, raw({"msg_id": "a", "ts": TS, "type": "denied", "credential": "card:99"}))
     assert isinstance(d, Access)
@@ -135,15 +161,22 @@ def test_access_types() -> None:
 
 
 def test_person_id_pattern() -> None:
-    rejects(Channel.ACCESS, raw({"msg_id": "a", "ts": TS, "type": "staff_in", "person_id": "张三"}), "schema",
-            "person_id", "pattern")
-    rejects(Channel.ACCESS, raw({"msg_id": "a", "ts": TS, "type": "staff_in", "person_id": "s" * 65}), "schema",
-            "person_id")
+    rejects(
+        Channel.ACCESS,
+        raw({"msg_id": "a", "ts": TS, "type": "staff_in", "person_id": "张三"}),
+        "schema",
+        "person_id",
+        "pattern",
+    )
+    rejects(
+        Channel.ACCESS, raw({"msg_id": "a", "ts": TS, "type": "staff_in", "person_id": "s" * 65}), "schema", "person_id"
+    )
 
 
 def test_status_and_last_will() -> None:
-    s = parse_payload(Channel.STATUS, raw({"ts": TS, "online": True, "battery_pct": 87, "heartbeat_s": 60,
-                                           "firmware": "1.4.2"}))
+    s = parse_payload(
+        Channel.STATUS, raw({"ts": TS, "online": True, "battery_pct": 87, "heartbeat_s": 60, "firmware": "1.4.2"})
+    )
     assert isinstance(s, Status) and s.battery_pct == 87
     will = parse_payload(Channel.STATUS, raw({"online": False}))
     assert isinstance(will, Status) and will.online is False and will.ts is None
@@ -153,23 +186,42 @@ def test_status_and_last_will() -> None:
 
 def test_batch_envelope() -> None:
     inner = {"msg_id": "e-1", "ts": TS, "type": "fire_alarm", "state": "active"}
-    b = parse_payload(Channel.BATCH, raw({"msg_id": "b-5", "messages": [
-        {"device_id": "smoke-nap1", "channel": "event", "payload": inner}]}))
+    b = parse_payload(
+        Channel.BATCH,
+        raw({"msg_id": "b-5", "messages": [{"device_id": "smoke-nap1", "channel": "event", "payload": inner}]}),
+    )
     assert isinstance(b, TypedBatch)  # all items valid: one pass, items already typed
     assert isinstance(b.messages[0].payload, Event)
     # one bad item: the envelope still parses (loosely), so only that item is dead-lettered
-    mixed = parse_payload(Channel.BATCH, raw({"msg_id": "b-6", "messages": [
-        {"device_id": "smoke-nap1", "channel": "event", "payload": inner},
-        {"device_id": "smoke-nap1", "channel": "event", "payload": {**inner, "state": "on"}}]}))
+    mixed = parse_payload(
+        Channel.BATCH,
+        raw(
+            {
+                "msg_id": "b-6",
+                "messages": [
+                    {"device_id": "smoke-nap1", "channel": "event", "payload": inner},
+                    {"device_id": "smoke-nap1", "channel": "event", "payload": {**inner, "state": "on"}},
+                ],
+            }
+        ),
+    )
     assert isinstance(mixed, Batch)
     assert isinstance(parse_item(mixed.messages[0]), Event)
     with pytest.raises(ContractError, match="state"):
         parse_item(mixed.messages[1])
     rejects(Channel.BATCH, raw({"msg_id": "b", "messages": []}), "schema", "messages")
-    rejects(Channel.BATCH, raw({"msg_id": "b", "messages": [{"device_id": "d", "channel": "batch",
-                                                              "payload": {}}]}), "schema", "channel")
-    rejects(Channel.BATCH, raw({"msg_id": "b", "messages": [{"device_id": "BAD ID", "channel": "event",
-                                                              "payload": inner}]}), "schema", "device_id")
+    rejects(
+        Channel.BATCH,
+        raw({"msg_id": "b", "messages": [{"device_id": "d", "channel": "batch", "payload": {}}]}),
+        "schema",
+        "channel",
+    )
+    rejects(
+        Channel.BATCH,
+        raw({"msg_id": "b", "messages": [{"device_id": "BAD ID", "channel": "event", "payload": inner}]}),
+        "schema",
+        "device_id",
+    )
 
 
 def test_batch_inner_message_validated_like_its_own_topic() -> None:

@@ -9,8 +9,13 @@ from gateway.errors import ContractError
 from gateway.registry import load_registry_file, parse_registry
 
 FACILITY: dict[str, Any] = {
-    "id": "xz-140902-0001", "name": "忻府区阳光托育园", "county": "140902", "township": "140902001",
-    "location": {"lat": 38.4167, "lon": 112.7333}, "kind": "inclusive", "timezone": "Asia/Shanghai",
+    "id": "xz-140902-0001",
+    "name": "忻府区阳光托育园",
+    "county": "140902",
+    "township": "140902001",
+    "location": {"lat": 38.4167, "lon": 112.7333},
+    "kind": "inclusive",
+    "timezone": "Asia/Shanghai",
     "opening_hours": {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "07:30", "close": "17:30"},
     "classes": [{"id": "infant-1", "age_group": "infant", "capacity": 10}],
     "staff": [{"id": "s-0001", "role": "caregiver", "qualified": True, "health_cert_expires": "2027-03-31"}],
@@ -38,8 +43,9 @@ def test_valid_registry() -> None:
 
 def test_yaml_file(tmp_path: Path) -> None:
     p = tmp_path / "r.yaml"
-    p.write_text("facilities:\n  - id: xz-1\n    name: 测试\n    county: '140902'\n    township: '140902001'\n",
-                 encoding="utf-8")
+    p.write_text(
+        "facilities:\n  - id: xz-1\n    name: 测试\n    county: '140902'\n    township: '140902001'\n", encoding="utf-8"
+    )
     reg = load_registry_file(p)
     assert reg.facilities[0].opening_hours.open.hour == 7
     p.write_text("facilities: [", encoding="utf-8")
@@ -47,18 +53,21 @@ def test_yaml_file(tmp_path: Path) -> None:
         load_registry_file(p)
 
 
-@pytest.mark.parametrize(("change", "fragment"), [
-    ({"id": "XZ_1"}, "id"),
-    ({"county": "14090"}, "county"),
-    ({"township": "140981001"}, "not in county 140902"),
-    ({"timezone": "Mars/Olympus"}, "unknown time zone"),
-    ({"kind": "castle"}, "kind"),
-    ({"opening_hours": {"open": "18:00", "close": "07:00"}}, "before close"),
-    ({"children": [{"id": "c-1", "class": "nope"}]}, "unknown class 'nope'"),
-    ({"devices": [{"id": "d", "type": "toaster"}]}, "type"),
-    ({"staff": [{"id": "s-1", "role": "guard"}, {"id": "s-1", "role": "cook"}]}, "duplicate staff id"),
-    ({"classes": [{"id": "infant-1", "age_group": "infant", "capacity": 0}]}, "capacity"),
-])
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"id": "XZ_1"}, "id"),
+        ({"county": "14090"}, "county"),
+        ({"township": "140981001"}, "not in county 140902"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"kind": "castle"}, "kind"),
+        ({"opening_hours": {"open": "18:00", "close": "07:00"}}, "before close"),
+        ({"children": [{"id": "c-1", "class": "nope"}]}, "unknown class 'nope'"),
+        ({"devices": [{"id": "d", "type": "toaster"}]}, "type"),
+        ({"staff": [{"id": "s-1", "role": "guard"}, {"id": "s-1", "role": "cook"}]}, "duplicate staff id"),
+        ({"classes": [{"id": "infant-1", "age_group": "infant", "capacity": 0}]}, "capacity"),
+    ],
+)
 def test_invalid_registry(change: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ContractError) as info:
         parse_registry(with_(**change))
@@ -66,10 +75,16 @@ def test_invalid_registry(change: dict[str, Any], fragment: str) -> None:
 
 
 def test_required_equipment() -> None:
-    devices = [{"id": "k1", "type": "env_sensor", "location": "kitchen"},
-               {"id": "cam", "type": "camera", "location": "hall", "covers_child_area": False}]
+    devices = [
+        {"id": "k1", "type": "env_sensor", "location": "kitchen"},
+        {"id": "cam", "type": "camera", "location": "hall", "covers_child_area": False},
+    ]
     f = parse_registry(with_(devices=devices)).facilities[0]
     assert set(f.missing_equipment()) == {
-        "smoke_or_heat_detector", "extinguisher_gauge", "panic_button", "access_controller",
-        "camera_covering_child_area", "gas_detector_in_kitchen",
+        "smoke_or_heat_detector",
+        "extinguisher_gauge",
+        "panic_button",
+        "access_controller",
+        "camera_covering_child_area",
+        "gas_detector_in_kitchen",
     }

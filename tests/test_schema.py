@@ -37,11 +37,13 @@ async def test_features_detected(db: asyncpg.Connection) -> None:
 async def test_time_bucket_works(db: asyncpg.Connection) -> None:
     t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     rows = [(t0.replace(minute=m), "f-1", "d-1", "co2_ppm", float(600 + m), f"m{m}") for m in range(0, 20)]
-    await db.copy_records_to_table("readings", records=rows,
-                                   columns=["time", "facility_id", "device_id", "metric", "value", "msg_id"])
+    await db.copy_records_to_table(
+        "readings", records=rows, columns=["time", "facility_id", "device_id", "metric", "value", "msg_id"]
+    )
     buckets = await db.fetch(
         "SELECT time_bucket(INTERVAL '5 minutes', time) AS b, min(value), avg(value), max(value)"
-        " FROM readings GROUP BY b ORDER BY b")
+        " FROM readings GROUP BY b ORDER BY b"
+    )
     assert len(buckets) == 4
     assert buckets[0]["min"] == 600 and buckets[0]["max"] == 604 and buckets[0]["avg"] == 602
 
@@ -53,7 +55,8 @@ async def _insert_alert(url: str, barrier: asyncio.Event) -> str:
         try:
             await conn.execute(
                 "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
-                " VALUES ('fire_alarm', 'critical', 'xz-140902-0001', 'smoke-nap1', now(), now())")
+                " VALUES ('fire_alarm', 'critical', 'xz-140902-0001', 'smoke-nap1', now(), now())"
+            )
         except asyncpg.UniqueViolationError:
             return "duplicate"
         return "inserted"
@@ -72,8 +75,10 @@ async def test_one_active_alert_per_key(db: asyncpg.Connection, db_url: str) -> 
     assert await db.fetchval("SELECT count(*) FROM alerts WHERE status = 'active'") == 1
     # once cleared, the same key may open again
     await db.execute("UPDATE alerts SET status = 'cleared', cleared_at = now()")
-    await db.execute("INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
-                     " VALUES ('fire_alarm', 'critical', 'xz-140902-0001', 'smoke-nap1', now(), now())")
+    await db.execute(
+        "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
+        " VALUES ('fire_alarm', 'critical', 'xz-140902-0001', 'smoke-nap1', now(), now())"
+    )
     assert await db.fetchval("SELECT count(*) FROM alerts") == 2
 
 
@@ -90,5 +95,7 @@ async def test_registry_load_is_idempotent(db: asyncpg.Connection) -> None:
 
 async def test_township_must_be_in_county(db: asyncpg.Connection) -> None:
     with pytest.raises(asyncpg.CheckViolationError):
-        await db.execute("INSERT INTO facilities (id, name, county, township, kind, open_days, open_time, close_time)"
-                         " VALUES ('x', 'x', '140902', '140981001', 'home', '{mon}', '07:30', '17:30')")
+        await db.execute(
+            "INSERT INTO facilities (id, name, county, township, kind, open_days, open_time, close_time)"
+            " VALUES ('x', 'x', '140902', '140981001', 'home', '{mon}', '07:30', '17:30')"
+        )

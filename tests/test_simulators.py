@@ -21,11 +21,30 @@ from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=SHANGHAI)
-RULES = {"fire_alarm", "gas_alarm", "panic_button", "unauthorized_pickup", "banned_staff_on_site",
-         "unqualified_staff_on_site", "guard_absent", "ratio_breach", "class_over_capacity", "child_not_collected",
-         "device_offline", "camera_blind_spot", "device_fault", "low_battery", "extinguisher_pressure",
-         "exit_obstructed", "door_forced", "repeated_access_denied", "after_hours_entry", "patrol_missed",
-         "environment_out_of_range", "equipment_missing"}
+RULES = {
+    "fire_alarm",
+    "gas_alarm",
+    "panic_button",
+    "unauthorized_pickup",
+    "banned_staff_on_site",
+    "unqualified_staff_on_site",
+    "guard_absent",
+    "ratio_breach",
+    "class_over_capacity",
+    "child_not_collected",
+    "device_offline",
+    "camera_blind_spot",
+    "device_fault",
+    "low_battery",
+    "extinguisher_pressure",
+    "exit_obstructed",
+    "door_forced",
+    "repeated_access_denied",
+    "after_hours_entry",
+    "patrol_missed",
+    "environment_out_of_range",
+    "equipment_missing",
+}
 
 
 def stream(n: int, seed: int, hours: float, start: datetime = MONDAY) -> bytes:
@@ -165,8 +184,11 @@ def _is_alarm(ev: object) -> bool:
 def test_batch_items_parse_like_their_own_topics() -> None:
     reg = generate_registry(4, seed=2)
     sim = CitySim(reg, 2, MONDAY.astimezone(UTC), gateway_share=1.0)
-    batches = [e for e in sim.run(MONDAY.astimezone(UTC) + timedelta(hours=2))
-               if isinstance(e, SimMessage) and e.channel == "batch"]
+    batches = [
+        e
+        for e in sim.run(MONDAY.astimezone(UTC) + timedelta(hours=2))
+        if isinstance(e, SimMessage) and e.channel == "batch"
+    ]
     assert batches
     b = parse_payload(Channel.BATCH, batches[0].payload)
     assert isinstance(b, TypedBatch)

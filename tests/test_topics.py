@@ -13,14 +13,17 @@ def test_round_trip() -> None:
     assert parse_topic(t.render("t1/cw/v1"), root="t1/cw/v1") == t
 
 
-@pytest.mark.parametrize(("topic", "field", "fragment"), [
-    ("cw/v1/xz-1/smoke/gossip", "channel", "unknown channel 'gossip'"),
-    ("cw/v1/XZ-1/smoke/event", "facility_id", "facility id 'XZ-1'"),
-    ("cw/v1/xz-1/-smoke/event", "device_id", "device id '-smoke'"),
-    ("cw/v1/xz-1/event", "topic", "must be"),
-    ("cw/v2/xz-1/d/event", "topic", "not under"),
-    ("cw/v1/xz-1/d/event/extra", "topic", "must be"),
-])
+@pytest.mark.parametrize(
+    ("topic", "field", "fragment"),
+    [
+        ("cw/v1/xz-1/smoke/gossip", "channel", "unknown channel 'gossip'"),
+        ("cw/v1/XZ-1/smoke/event", "facility_id", "facility id 'XZ-1'"),
+        ("cw/v1/xz-1/-smoke/event", "device_id", "device id '-smoke'"),
+        ("cw/v1/xz-1/event", "topic", "must be"),
+        ("cw/v2/xz-1/d/event", "topic", "not under"),
+        ("cw/v1/xz-1/d/event/extra", "topic", "must be"),
+    ],
+)
 def test_rejects(topic: str, field: str, fragment: str) -> None:
     with pytest.raises(ContractError) as info:
         parse_topic(topic)

@@ -1,0 +1,61 @@
+"""The alert engine's pure core over many facilities: messages and ticks in, decisions out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from alerts.config import RuleConfig
+from alerts.rules import Decision, FacilityRuntime, Key, Tracker
+from gateway.payloads import Payload, Status, Telemetry
+from gateway.registry import Facility
+
+URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
+
+
+def urgent(payload: Payload) -> bool:
+    """Whether a message must be evaluated at once rather than on the next tick: events, access,
+    a Last Will, gas and CO readings. Heartbeats and slow readings wait for the tick."""
+    if isinstance(payload, Status):
+        return not payload.online
+    if isinstance(payload, Telemetry):
+        return any(URGENT_METRICS.intersection(r) for _, r in payload.iter_samples())
+    return True
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        facilities: Iterable[Facility],
+        rules: dict[str, RuleConfig],
+        started: datetime,
+        pending: dict[str, dict[Key, datetime]] | None = None,
+        firing: dict[str, set[Key]] | None = None,
+    ) -> None:
+        self.rules = rules
+        self.runtimes: dict[str, FacilityRuntime] = {}
+        self.trackers: dict[str, Tracker] = {}
+        for f in facilities:
+            self.add_facility(f, started, (pending or {}).get(f.id), (firing or {}).get(f.id))
+
+    def add_facility(
+        self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
+    ) -> None:
+        self.runtimes[f.id] = FacilityRuntime(f, self.rules, started)
+        self.trackers[f.id] = Tracker(pending, firing)
+
+    def on_message(self, facility_id: str, device_id: str, payload: Payload, at: datetime) -> list[Decision]:
+        rt = self.runtimes.get(facility_id)
+        if rt is None:
+            return []
+        rt.apply(device_id, payload, at)
+        if not urgent(payload):
+            return []  # the next tick (a second later in the service) evaluates it; keeps the hot path cheap
+        return self._step(facility_id, rt, at)
+
+    def on_tick(self, now: datetime) -> list[tuple[str, Decision]]:
+        return [(fid, d) for fid, rt in self.runtimes.items() for d in self._step(fid, rt, now)]
+
+    def _step(self, facility_id: str, rt: FacilityRuntime, now: datetime) -> list[Decision]:
+        retriggered, rt.retriggered = rt.retriggered, []
+        return self.trackers[facility_id].step(rt.conditions(now), now, retriggered)

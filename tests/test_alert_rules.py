@@ -1,0 +1,177 @@
+"""Rule boundaries, clearing, hysteresis, re-triggers and timers, on the pure engine with a driven clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.config import RulesConfigError, load_rules, parse_duration
+from alerts.engine import AlertEngine
+from alerts.rules import Decision, Key, Tracker
+from gateway.payloads import Access, Event, Status, Telemetry
+from gateway.registry import Facility
+from simulators.registry_gen import generate_registry
+
+T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Xinzhou: open
+
+
+def facility() -> Facility:
+    return generate_registry(1, seed=5).facilities[0]
+
+
+def staff_all_in(engine: AlertEngine, f: Facility, at: datetime) -> None:
+    for s in f.staff:
+        if s.id < "s-9000":
+            engine.on_message(f.id, "door-main", access("staff_in", s.id, at), at)
+
+
+def access(kind: str, person: str, at: datetime, **kw: str) -> Access:
+    return Access(msg_id=f"a-{kind}-{person}-{at.timestamp()}", ts=at, type=kind, person_id=person, **kw)
+
+
+def opened(ds: list[Decision] | list[tuple[str, Decision]], rule: str) -> list[Decision]:
+    out = [d[1] if isinstance(d, tuple) else d for d in ds]
+    return [d for d in out if d.action == "open" and d.key.rule == rule]
+
+
+def run_ticks(engine: AlertEngine, start: datetime, minutes: float, step_s: float = 30) -> list[tuple[str, Decision]]:
+    out = []
+    t = start
+    while t <= start + timedelta(minutes=minutes):
+        # keep every device fresh so only the rule under test speaks
+        for fid, rt in engine.runtimes.items():
+            for d in rt.devices.values():
+                d.last_seen = t
+            rt.last_patrol = t
+            _ = fid
+        out += engine.on_tick(t)
+        t += timedelta(seconds=step_s)
+    return out
+
+
+@pytest.mark.parametrize(("away_min", "fires"), [(9, False), (11, True)])
+def test_guard_absent_boundary(away_min: int, fires: bool) -> None:
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0 - timedelta(hours=1))
+    staff_all_in(engine, f, T0 - timedelta(minutes=30))
+    guard = next(s.id for s in f.staff if s.role.value == "guard")
+    engine.on_message(f.id, "door-main", access("staff_out", guard, T0), T0)
+    ds = run_ticks(engine, T0, away_min - 0.5)
+    back = T0 + timedelta(minutes=away_min)
+    ds += [(f.id, d) for d in engine.on_message(f.id, "door-main", access("staff_in", guard, back), back)]
+    ds += run_ticks(engine, back, 5)
+    assert bool(opened(ds, "guard_absent")) is fires
+    if fires:
+        assert any(d.action == "clear" and d.key.rule == "guard_absent" for _, d in ds), "clears when the guard is back"
+
+
+def test_fire_alarm_opens_at_once_clears_and_counts_retriggers() -> None:
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0)
+    ev = Event(msg_id="e1", ts=T0, type="fire_alarm", state="active")
+    ds = engine.on_message(f.id, "smoke-nap1", ev, T0)
+    assert [(d.action, d.key) for d in ds] == [("open", Key("fire_alarm", "smoke-nap1"))]
+    assert ds[0].condition is not None
+    assert ds[0].condition.severity == "critical"
+    again = engine.on_message(f.id, "smoke-nap1", Event(msg_id="e2", ts=T0, type="fire_alarm", state="active"), T0)
+    assert [d.action for d in again] == ["bump"]
+    cleared = engine.on_message(f.id, "smoke-nap1", Event(msg_id="e3", ts=T0, type="fire_alarm", state="cleared"), T0)
+    assert [(d.action, d.key.rule) for d in cleared] == [("clear", "fire_alarm")]
+
+
+def test_reading_hysteresis() -> None:
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0)
+    seq = [1.2, 0.99, 1.01, 0.995, 1.01, 1.05]  # hovers at the 1.0 threshold, then recovers
+    actions = []
+    for i, p in enumerate(seq):
+        t = T0 + timedelta(minutes=i)
+        engine.on_message(f.id, "ext-f1", Telemetry(msg_id=f"t{i}", ts=t, readings={"extinguisher_pressure_mpa": p}), t)
+        actions += [d.action for _, d in engine.on_tick(t) if d.key.rule == "extinguisher_pressure"]
+    assert actions == ["open", "clear"], "one alert while hovering, cleared only once back in the band"
+
+
+def test_unauthorized_pickup_and_guardian_pickup() -> None:
+    f = facility()
+    child = f.children[0]
+    engine = AlertEngine([f], load_rules(None), T0)
+    engine.on_message(f.id, "door-main", access("child_in", child.id, T0), T0)
+    ok = engine.on_message(f.id, "door-main", access("child_out", child.id, T0, guardian_id=child.guardians[0]), T0)
+    assert opened(ok, "unauthorized_pickup") == []
+    bad = engine.on_message(f.id, "door-main", access("child_out", child.id, T0, guardian_id="g-stranger"), T0)
+    assert [d.key.subject for d in opened(bad, "unauthorized_pickup")] == [child.id]
+    none = engine.on_message(f.id, "door-main", access("child_out", f.children[1].id, T0), T0)
+    assert [d.key.subject for d in opened(none, "unauthorized_pickup")] == [f.children[1].id]
+
+
+def test_ratio_breach_needs_its_window() -> None:
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0)
+    staff_all_in(engine, f, T0)
+    for c in f.children:
+        engine.on_message(f.id, "door-main", access("child_in", c.id, T0), T0)
+    assert opened(run_ticks(engine, T0, 20), "ratio_breach") == []
+    carers = [s.id for s in f.staff if s.role.value == "caregiver"]
+    t = T0 + timedelta(minutes=21)
+    for s in carers[1:]:
+        engine.on_message(f.id, "door-main", access("staff_out", s, t), t)
+    ds = run_ticks(engine, t, 9)
+    assert opened(ds, "ratio_breach") == []
+    ds = run_ticks(engine, t + timedelta(minutes=9.5), 2)
+    assert len(opened(ds, "ratio_breach")) == 1
+
+
+def test_last_will_and_gateway_holds_back_device_alerts() -> None:
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0)
+    ds = engine.on_message(f.id, "gw-1", Status(online=False), T0)
+    assert [d.key for d in opened(ds, "device_offline")] == [Key("device_offline", "gw-1")]
+    later = T0 + timedelta(minutes=30)  # every device is silent behind the dead gateway
+    device_rules = {"device_offline", "camera_blind_spot"}
+    assert [d.key for _, d in engine.on_tick(later) if d.key.rule in device_rules] == []
+    back = engine.on_message(f.id, "gw-1", Status(ts=later, online=True), later)
+    assert back == []
+    ticks = engine.on_tick(later + timedelta(seconds=1))
+    assert [(d.action, d.key.device_id) for _, d in ticks if d.key.rule in device_rules] == [("clear", "gw-1")]
+
+
+def test_tracker_restart_mid_window_fires_on_time() -> None:
+    key = Key("guard_absent")
+    from alerts.rules import Condition
+
+    cond = {key: Condition("major", "zh", "en", for_s=600)}
+    t = Tracker()
+    assert t.step(cond, T0) == []
+    assert t.step(cond, T0 + timedelta(minutes=5)) == []
+    restored = Tracker(pending=dict(t.pending), firing=set(t.firing))  # what the service persists and reloads
+    assert restored.step(cond, T0 + timedelta(minutes=9, seconds=59)) == []
+    fired = restored.step(cond, T0 + timedelta(minutes=10))
+    assert [d.action for d in fired] == ["open"]
+
+
+def test_rules_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "rules.yaml"
+    p.write_text(
+        "guard_absent: {for: 10s, severity: critical}\nlow_battery: {threshold: 30}\n"
+        "environment_out_of_range: {threshold: {co2_ppm: 800}, for: 1m}\n"
+    )
+    rules = load_rules(p)
+    assert rules["guard_absent"].for_s == 10
+    assert rules["guard_absent"].severity == "critical"
+    assert rules["low_battery"].thresholds == {"battery_pct": 30}
+    assert rules["environment_out_of_range"].thresholds["co2_ppm"] == 800
+    assert rules["environment_out_of_range"].thresholds["temp_min"] == 18
+    assert parse_duration("2h") == 7200
+    for bad, msg in [
+        ("nope: {for: 1s}", "unknown rule"),
+        ("fire_alarm: {for: soon}", "not a duration"),
+        ("fire_alarm: {severity: urgent}", "severity"),
+        ("ratio_breach: {threshold: 3}", "mapping"),
+        ("gas_alarm: {threshold: {lel: 3}}", "unknown threshold"),
+        ("fire_alarm: {colour: red}", "unknown key"),
+    ]:
+        p.write_text(bad)
+        with pytest.raises(RulesConfigError, match=msg):
+            load_rules(p)

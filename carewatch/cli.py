@@ -285,6 +285,38 @@ def simulate_run(
     click.echo(f"published {n} events", err=True)
 
 
+@main.command()
+@click.option("--client-id", default="carewatch-alerts-1", show_default=True)
+@click.option("--facility", "facilities", multiple=True, help="own only these facilities (repeatable); default all")
+@click.option("--webhook", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
+@click.option("--webhook-secret", envvar="CAREWATCH_WEBHOOK_SECRET", default=None, help="HMAC key (env)")
+def alerts(client_id: str, facilities: tuple[str, ...], webhook: str | None, webhook_secret: str | None) -> None:
+    """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
+    from alerts.config import RulesConfigError, load_rules
+    from alerts.service import AlertsConfig, AlertService
+
+    settings = _settings()
+    try:
+        rules = load_rules(settings.rules)
+    except RulesConfigError as err:
+        raise click.ClickException(str(err)) from err
+
+    async def go() -> None:
+        ep = endpoints(settings)
+        cfg = AlertsConfig(
+            database_url=ep.database_url,
+            mqtt_url=ep.mqtt_url,
+            topic_root=settings.topic_root,
+            client_id=client_id,
+            facilities=list(facilities) or None,
+            webhook_url=webhook,
+            webhook_secret=webhook_secret,
+        )
+        await _serve(AlertService(cfg, rules))
+
+    _run(go)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: figures as ratios against baselines measured in the same run."""

@@ -149,6 +149,10 @@ class MqttSource:
                 self._wakeup.set()
         return taken
 
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publication; the network thread sends it."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
     def pending(self) -> int:
         return len(self._buffer)
 
@@ -234,7 +238,8 @@ class MqttSource:
             self.generation += 1
         self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
-        client.subscribe(self.subscription, qos=1)
+        subs = [self.subscription] if isinstance(self.subscription, str) else self.subscription
+        client.subscribe([(s, 1) for s in subs])
         self._notify(True)
 
     def _on_disconnect(

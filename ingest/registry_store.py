@@ -86,3 +86,74 @@ async def fetch_device_keys(conn: asyncpg.Connection) -> set[tuple[str, str]]:
     """Every registered (facility_id, device_id)."""
     rows = await conn.fetch("SELECT facility_id, id FROM devices")
     return {(r["facility_id"], r["id"]) for r in rows}
+
+
+async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | None = None) -> Registry:
+    """The registry as stored (all facilities, or those named), as contract models."""
+    where = "WHERE id = ANY($1::text[])" if facility_ids is not None else ""
+    args = [facility_ids] if facility_ids is not None else []
+    facs = await conn.fetch(f"SELECT * FROM facilities {where} ORDER BY id", *args)
+    ids = [f["id"] for f in facs]
+
+    async def by_facility(sql: str) -> dict[str, list[asyncpg.Record]]:
+        out: dict[str, list[asyncpg.Record]] = {}
+        for r in await conn.fetch(sql, ids):
+            out.setdefault(r["facility_id"], []).append(r)
+        return out
+
+    classes = await by_facility("SELECT * FROM classes WHERE facility_id = ANY($1::text[]) ORDER BY id")
+    staff = await by_facility("SELECT * FROM staff WHERE facility_id = ANY($1::text[]) ORDER BY id")
+    devices = await by_facility("SELECT * FROM devices WHERE facility_id = ANY($1::text[]) ORDER BY id")
+    children = await by_facility(
+        "SELECT c.facility_id, c.id, c.class_id, coalesce(array_agg(g.guardian_id ORDER BY g.guardian_id)"
+        " FILTER (WHERE g.guardian_id IS NOT NULL), '{}') AS guardians FROM children c LEFT JOIN guardians g"
+        " ON g.facility_id = c.facility_id AND g.child_id = c.id WHERE c.facility_id = ANY($1::text[])"
+        " GROUP BY c.facility_id, c.id, c.class_id ORDER BY c.id"
+    )
+    out = []
+    for f in facs:
+        fid = f["id"]
+        out.append(
+            Facility.model_validate(
+                {
+                    "id": fid,
+                    "name": f["name"],
+                    "county": f["county"],
+                    "township": f["township"],
+                    "location": {"lat": f["lat"], "lon": f["lon"]} if f["lat"] is not None else None,
+                    "kind": f["kind"],
+                    "timezone": f["timezone"],
+                    "opening_hours": {"days": f["open_days"], "open": f["open_time"], "close": f["close_time"]},
+                    "classes": [
+                        {"id": c["id"], "age_group": c["age_group"], "capacity": c["capacity"]}
+                        for c in classes.get(fid, [])
+                    ],
+                    "staff": [
+                        {
+                            "id": s["id"],
+                            "role": s["role"],
+                            "qualified": s["qualified"],
+                            "licensed": s["licensed"],
+                            "banned": s["banned"],
+                            "health_cert_expires": s["health_cert_expires"],
+                        }
+                        for s in staff.get(fid, [])
+                    ],
+                    "children": [
+                        {"id": c["id"], "class": c["class_id"], "guardians": list(c["guardians"])}
+                        for c in children.get(fid, [])
+                    ],
+                    "devices": [
+                        {
+                            "id": d["id"],
+                            "type": d["type"],
+                            "location": d["location"],
+                            "heartbeat_s": d["heartbeat_s"],
+                            "covers_child_area": d["covers_child_area"],
+                        }
+                        for d in devices.get(fid, [])
+                    ],
+                }
+            )
+        )
+    return Registry(facilities=out)

@@ -1,0 +1,291 @@
+"""`carewatch alerts`: the alert engine as a service.
+
+Why it subscribes to MQTT itself rather than taking ingest's stream: detection latency. A
+message reaches the rules as soon as the broker relays it, without waiting for ingest's batch
+window and commit; and rule state is per facility, so each alert worker subscribes to the topic
+prefixes of the facilities it owns (`--facility` or all), which shares a province between
+workers without any coordination. Redelivered copies are recognised by their msg_id.
+On start it seeds its state from what ingest stored (device state, today's access events,
+conditions still active), and reloads rule timers and active alerts, so a restart neither loses
+a half-elapsed `for` window nor opens a duplicate alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.config import ESCALATION_S, RuleConfig
+from alerts.engine import AlertEngine
+from alerts.rules import Decision
+from alerts.store import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
+from gateway.errors import ContractError
+from gateway.payloads import Access, Batch, Event, Payload, TypedBatch, parse_item, parse_payload
+from gateway.topics import Channel, alerts_topic, parse_topic
+from ingest.mqtt_source import MqttSource
+from ingest.registry_store import fetch_registry
+
+logger = logging.getLogger(__name__)
+RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class AlertsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field(repr=False)
+    mqtt_url: str = Field(repr=False)
+    topic_root: str = "cw/v1"
+    client_id: str = "carewatch-alerts-1"
+    facilities: list[str] | None = None  # owned facilities; None = all
+    tick_s: float = 1.0
+    escalation_check_s: float = 5.0
+    escalation_s: dict[str, tuple[float, float, float]] = Field(default_factory=lambda: dict(ESCALATION_S))
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
+    webhook_retries: int = 5
+
+
+class AlertMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.evaluations = Counter("carewatch_alerts_evaluations", "messages and ticks evaluated", registry=r)
+        self.opened = Counter("carewatch_alerts_opened", "alerts opened", ["rule", "severity"], registry=r)
+        self.cleared = Counter("carewatch_alerts_cleared", "alerts cleared", ["rule", "severity"], registry=r)
+        self.notify_failures = Counter(
+            "carewatch_alerts_notification_failures", "failed notifications", ["channel"], registry=r
+        )
+        self.latency = Histogram(
+            "carewatch_alerts_detection_seconds",
+            "message timestamp to alert committed",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+
+
+class AlertService:
+    def __init__(self, config: AlertsConfig, rules: dict[str, RuleConfig]) -> None:
+        self.config = config
+        self.rules = rules
+        self.metrics = AlertMetrics()
+        self.engine: AlertEngine | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.source: MqttSource | None = None
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
+        self._saved_timers: dict[str, dict[object, datetime]] = {}
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.source is not None:
+            self.source.wake()
+
+    async def run(self) -> None:
+        cfg = self.config
+        async with contextlib.AsyncExitStack() as stack:
+            self.pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=4)
+            stack.push_async_callback(self.pool.close)
+            now = datetime.now(UTC)
+            async with self.pool.acquire() as conn:
+                reg = await fetch_registry(conn, cfg.facilities)
+                pending, firing = await load_state(conn)
+                self.engine = AlertEngine(reg.facilities, self.rules, now, pending, firing)
+                await self._seed(conn, now)
+            self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
+            root = cfg.topic_root
+            subs = [f"{root}/+/+/+"] if cfg.facilities is None else [f"{root}/{f}/+/+" for f in cfg.facilities]
+            self.source = MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600)
+            self.source.start(wake_at=1)
+            stack.callback(self.source.stop)
+            http = aiohttp.ClientSession()
+            stack.push_async_callback(http.close)
+            self.ready.set()
+            async with asyncio.TaskGroup() as tg:
+                ticker = tg.create_task(self._ticker(), name="alerts-ticker")
+                notifier = tg.create_task(self._notifier(http), name="alerts-notifier")
+                await self._consume()
+                ticker.cancel()
+                notifier.cancel()
+
+    # -- state from storage --------------------------------------------------------------------------
+    async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
+        """What ingest stored: device state, today's access events, conditions still active."""
+        assert self.engine is not None  # noqa: S101
+        for r in await conn.fetch("SELECT * FROM device_state"):
+            rt = self.engine.runtimes.get(r["facility_id"])
+            d = rt.devices.get(r["device_id"]) if rt else None
+            if d is not None:
+                d.last_seen, d.online = max(r["last_seen_at"], now - timedelta(seconds=d.heartbeat_s)), r["online"]
+                d.battery = r["battery_pct"]
+        since = now - timedelta(hours=24)
+        for r in await conn.fetch("SELECT * FROM events WHERE time > $1 ORDER BY time", since):
+            self._replay(r, "event", now)
+        for r in await conn.fetch(
+            "SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time", since
+        ):
+            self._replay(r, "access", now)
+
+    def _replay(self, r: asyncpg.Record, channel: str, now: datetime) -> None:
+        assert self.engine is not None  # noqa: S101
+        rt = self.engine.runtimes.get(r["facility_id"])
+        if rt is None or (rt.local(r["time"]).date() != rt.local(now).date() and channel == "access"):
+            return
+        try:
+            p = parse_payload(Channel(channel), r["payload"].encode())
+        except ContractError:
+            return
+        if isinstance(p, Event) and p.state is None:
+            return  # one-off events already raised their alerts
+        if isinstance(p, Access | Event):
+            rt.apply(r["device_id"], p, r["time"])
+            rt.pulses.clear()
+            rt.retriggered.clear()
+
+    # -- messages ----------------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        src = self.source
+        assert src is not None  # noqa: S101
+        while not self._stopping.is_set():
+            await src.wait(0.05)
+            batch = src.take(500, 1 << 20)
+            for m in batch:
+                await self._handle(m.topic, m.payload, m.received_at)
+            src.ack(batch)
+
+    async def _handle(self, topic_s: str, raw: bytes, received: datetime) -> None:
+        assert self.engine is not None  # noqa: S101
+        try:
+            topic = parse_topic(topic_s, self.config.topic_root)
+            payload = parse_payload(topic.channel, raw)
+        except ContractError:
+            return  # ingest dead-letters it; the rules only see valid input
+        items: list[tuple[str, Payload]]
+        if isinstance(payload, TypedBatch):
+            items = [(i.device_id, i.payload) for i in payload.messages]
+        elif isinstance(payload, Batch):
+            items = []
+            for i in payload.messages:
+                with contextlib.suppress(ContractError):
+                    items.append((i.device_id, parse_item(i)))
+        else:
+            items = [(topic.device_id, payload)]
+        for dev, p in items:
+            msg_id = getattr(p, "msg_id", None)
+            if msg_id is not None:
+                key = (topic.facility_id, dev, msg_id)
+                if key in self._seen:
+                    continue
+                self._seen[key] = None
+                if len(self._seen) > 200_000:
+                    self._seen.popitem(last=False)
+            self.metrics.evaluations.inc()
+            decisions = self.engine.on_message(topic.facility_id, dev, p, received)
+            if decisions:
+                await self._persist(topic.facility_id, decisions, getattr(p, "ts", None) or received)
+
+    # -- decisions -----------------------------------------------------------------------------------
+    async def _persist(self, facility_id: str, decisions: list[Decision], source_ts: datetime | None) -> None:
+        assert self.pool is not None  # noqa: S101
+        for d in decisions:
+            change = await self._write(facility_id, d)
+            if change is None:
+                continue
+            if change.action in {"opened", "reopened"}:
+                self.metrics.opened.labels(change.rule, change.severity).inc()
+                if source_ts is not None:
+                    self.metrics.latency.observe(max(0.0, (datetime.now(UTC) - source_ts).total_seconds()))
+            elif change.action == "cleared":
+                self.metrics.cleared.labels(change.rule, change.severity).inc()
+            if change.action in {"opened", "reopened", "escalated"} and not change.muted:
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._notify_q.put_nowait(change)
+
+    async def _write(self, facility_id: str, d: Decision) -> Change | None:
+        assert self.pool is not None  # noqa: S101
+        delay = 0.2
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    if d.action == "open" and d.condition is not None:
+                        return await open_alert(conn, facility_id, d.key, d.condition, d.at)
+                    if d.action == "bump":
+                        return await bump_alert(conn, facility_id, d.key, d.at)
+                    return await clear_alert(conn, facility_id, d.key, d.at)
+            except RETRYABLE as err:
+                if self._stopping.is_set():
+                    raise
+                logger.warning("alert %s %s not stored (%s); retrying", d.action, d.key, err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    async def _ticker(self) -> None:
+        assert self.engine is not None and self.pool is not None  # noqa: S101
+        last_escalation = 0.0
+        while True:
+            now = datetime.now(UTC)
+            for fid, d in self.engine.on_tick(now):
+                await self._persist(fid, [d], None)
+            with contextlib.suppress(*RETRYABLE):
+                await self._save_timers()
+                if time.monotonic() - last_escalation >= self.config.escalation_check_s:
+                    last_escalation = time.monotonic()
+                    async with self.pool.acquire() as conn:
+                        for change in await escalate(conn, now, self.config.escalation_s):
+                            if not change.muted:
+                                self._notify_q.put_nowait(change)
+            await asyncio.sleep(self.config.tick_s)
+
+    async def _save_timers(self) -> None:
+        assert self.engine is not None and self.pool is not None  # noqa: S101
+        for fid, tracker in self.engine.trackers.items():
+            if tracker.pending != self._saved_timers.get(fid, {}):
+                async with self.pool.acquire() as conn:
+                    await save_timers(conn, fid, tracker.pending)
+                self._saved_timers[fid] = dict(tracker.pending)
+
+    # -- notifications (never block evaluation) ------------------------------------------------------
+    async def _notifier(self, http: aiohttp.ClientSession) -> None:
+        while True:
+            change = await self._notify_q.get()
+            body = change.as_json().encode()
+            if self.source is not None:
+                self.source.publish(alerts_topic(change.facility_id, self.config.topic_root), body, qos=1)
+            if self.config.webhook_url:
+                await self._webhook(http, body)
+
+    async def _webhook(self, http: aiohttp.ClientSession, body: bytes) -> None:
+        cfg = self.config
+        headers = {"Content-Type": "application/json"}
+        if cfg.webhook_secret:
+            sig = hmac.new(cfg.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-CareWatch-Signature"] = f"sha256={sig}"
+        delay = 0.5
+        for attempt in range(cfg.webhook_retries):
+            try:
+                async with http.post(
+                    cfg.webhook_url,
+                    data=body,
+                    headers=headers,  # type: ignore[arg-type]
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as resp:
+                    if resp.status < 300:
+                        return
+                    logger.warning("webhook answered %s (attempt %d)", resp.status, attempt + 1)
+            except (aiohttp.ClientError, TimeoutError) as err:
+                logger.warning("webhook failed: %s (attempt %d)", err, attempt + 1)
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
+            delay = min(delay * 2, 30)
+        self.metrics.notify_failures.labels("webhook").inc()

@@ -1,0 +1,278 @@
+"""Alerts in the database (CONTRACT §5): open, bump, clear, escalate, timers; NOTIFY on every change.
+
+"One active alert per (rule, facility_id, device_id or subject)" is the partial unique index
+`alerts_one_active`; `open_alert` is a single upsert against it, so two messages a millisecond
+apart (or two workers) never make two alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from alerts.config import ESCALATION_S, LEVELS
+from alerts.rules import Condition, Key
+
+NOTIFY_CHANNEL = "carewatch_alerts"
+
+_OPEN = """
+INSERT INTO alerts (rule, severity, facility_id, device_id, subject, opened_at, last_seen_at, muted, summary,
+                    summary_en, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)
+ON CONFLICT (rule, facility_id, alert_key) WHERE status = 'active'
+DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, count = alerts.count + 1
+RETURNING id, (xmax = 0) AS created, escalation, muted
+"""
+
+# A latched alert (cleared, not yet acknowledged) whose condition comes back is the same alert again.
+_REOPEN = """
+UPDATE alerts SET status = 'active', cleared_at = NULL, last_seen_at = $4, count = count + 1
+WHERE id = (SELECT id FROM alerts WHERE rule = $1 AND facility_id = $2 AND alert_key = $3
+            AND status = 'cleared' AND NOT acknowledged AND severity IN ('critical', 'major')
+            ORDER BY opened_at DESC LIMIT 1)
+RETURNING id, escalation, muted
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What happened to an alert, for notifications."""
+
+    alert_id: int
+    action: str  # opened | reopened | bumped | cleared | escalated
+    facility_id: str
+    rule: str
+    severity: str
+    escalation: str
+    muted: bool
+    summary: str = ""
+    summary_en: str = ""
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.alert_id,
+                "action": self.action,
+                "facility_id": self.facility_id,
+                "rule": self.rule,
+                "severity": self.severity,
+                "escalation": self.escalation,
+                "muted": self.muted,
+                "summary": self.summary,
+                "summary_en": self.summary_en,
+            },
+            ensure_ascii=False,
+        )
+
+
+def alert_key(key: Key) -> str:
+    return f"{key.device_id or ''}|{key.subject or ''}"
+
+
+async def in_maintenance(conn: asyncpg.Connection, facility_id: str, device_id: str | None, at: datetime) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM maintenance_windows WHERE facility_id = $1"
+            " AND (device_id IS NULL OR device_id = $2) AND starts_at <= $3 AND ends_at > $3)",
+            facility_id,
+            device_id,
+            at,
+        )
+    )
+
+
+async def _history(conn: asyncpg.Connection, alert_id: int, action: str, detail: dict[str, object]) -> None:
+    await conn.execute(
+        "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, $2, 'engine', $3)",
+        alert_id,
+        action,
+        json.dumps(detail, default=str),
+    )
+
+
+async def open_alert(conn: asyncpg.Connection, facility_id: str, key: Key, cond: Condition, at: datetime) -> Change:
+    async with conn.transaction():
+        muted = await in_maintenance(conn, facility_id, key.device_id, at)
+        row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)
+        if row is not None:
+            change = Change(
+                row["id"],
+                "reopened",
+                facility_id,
+                key.rule,
+                cond.severity,
+                row["escalation"],
+                row["muted"] or muted,
+                cond.summary,
+                cond.summary_en,
+            )
+        else:
+            row = await conn.fetchrow(
+                _OPEN,
+                key.rule,
+                cond.severity,
+                facility_id,
+                key.device_id,
+                key.subject,
+                at,
+                muted,
+                cond.summary,
+                cond.summary_en,
+                "{}",
+            )
+            change = Change(
+                row["id"],
+                "opened" if row["created"] else "bumped",
+                facility_id,
+                key.rule,
+                cond.severity,
+                row["escalation"],
+                row["muted"],
+                cond.summary,
+                cond.summary_en,
+            )
+        await _history(conn, change.alert_id, change.action, {"at": at})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+        await conn.execute(
+            "DELETE FROM rule_timers WHERE facility_id = $1 AND rule = $2 AND alert_key = $3",
+            facility_id,
+            key.rule,
+            alert_key(key),
+        )
+    return change
+
+
+async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE alerts SET count = count + 1, last_seen_at = $4 WHERE rule = $1 AND facility_id = $2"
+            " AND alert_key = $3 AND status = 'active' RETURNING id, severity, escalation, muted, summary, summary_en",
+            key.rule,
+            facility_id,
+            alert_key(key),
+            at,
+        )
+        if row is None:
+            return None
+        change = Change(
+            row["id"],
+            "bumped",
+            facility_id,
+            key.rule,
+            row["severity"],
+            row["escalation"],
+            row["muted"],
+            row["summary"],
+            row["summary_en"],
+        )
+        await _history(conn, change.alert_id, "bumped", {"at": at})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+    return change
+
+
+async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE alerts SET status = 'cleared', cleared_at = $4 WHERE rule = $1 AND facility_id = $2"
+            " AND alert_key = $3 AND status = 'active' RETURNING id, severity, escalation, muted, summary, summary_en",
+            key.rule,
+            facility_id,
+            alert_key(key),
+            at,
+        )
+        await conn.execute(
+            "DELETE FROM rule_timers WHERE facility_id = $1 AND rule = $2 AND alert_key = $3",
+            facility_id,
+            key.rule,
+            alert_key(key),
+        )
+        if row is None:
+            return None
+        change = Change(
+            row["id"],
+            "cleared",
+            facility_id,
+            key.rule,
+            row["severity"],
+            row["escalation"],
+            row["muted"],
+            row["summary"],
+            row["summary_en"],
+        )
+        await _history(conn, change.alert_id, "cleared", {"at": at})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+    return change
+
+
+def escalation_due(severity: str, level: str, opened_s: float, delays: dict[str, tuple[float, ...]]) -> str | None:
+    """The level an unacknowledged alert should be at after opened_s seconds, if above `level`."""
+    steps = delays["critical"] if severity == "critical" else delays["default"]
+    target = 0
+    for i, d in enumerate(steps, start=1):
+        if opened_s >= d:
+            target = i
+    return LEVELS[target] if target > LEVELS.index(level) else None
+
+
+async def escalate(
+    conn: asyncpg.Connection, now: datetime, delays: dict[str, tuple[float, ...]] = ESCALATION_S
+) -> list[Change]:
+    """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step."""
+    changes = []
+    rows = await conn.fetch(
+        "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en"
+        " FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
+    )
+    for r in rows:
+        level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)
+        if level is None:
+            continue
+        async with conn.transaction():
+            done = await conn.fetchval(
+                "UPDATE alerts SET escalation = $2, escalated_at = $3 WHERE id = $1 AND escalation = $4"
+                " AND NOT acknowledged RETURNING id",
+                r["id"],
+                level,
+                now,
+                r["escalation"],
+            )
+            if done is None:
+                continue  # acknowledged or escalated meanwhile
+            change = Change(
+                r["id"],
+                "escalated",
+                r["facility_id"],
+                r["rule"],
+                r["severity"],
+                level,
+                r["muted"],
+                r["summary"],
+                r["summary_en"],
+            )
+            await _history(conn, r["id"], "escalated", {"to": level, "at": now})
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+        changes.append(change)
+    return changes
+
+
+async def save_timers(conn: asyncpg.Connection, facility_id: str, pending: dict[Key, datetime]) -> None:
+    async with conn.transaction():
+        await conn.execute("DELETE FROM rule_timers WHERE facility_id = $1", facility_id)
+        await conn.executemany(
+            "INSERT INTO rule_timers (facility_id, rule, device_id, subject, since) VALUES ($1, $2, $3, $4, $5)",
+            [(facility_id, k.rule, k.device_id, k.subject, since) for k, since in pending.items()],
+        )
+
+
+async def load_state(conn: asyncpg.Connection) -> tuple[dict[str, dict[Key, datetime]], dict[str, set[Key]]]:
+    """Timers and active alerts, as the engine's trackers hold them."""
+    pending: dict[str, dict[Key, datetime]] = {}
+    for r in await conn.fetch("SELECT facility_id, rule, device_id, subject, since FROM rule_timers"):
+        pending.setdefault(r["facility_id"], {})[Key(r["rule"], r["device_id"], r["subject"])] = r["since"]
+    firing: dict[str, set[Key]] = {}
+    for r in await conn.fetch("SELECT facility_id, rule, device_id, subject FROM alerts WHERE status = 'active'"):
+        firing.setdefault(r["facility_id"], set()).add(Key(r["rule"], r["device_id"], r["subject"]))
+    return pending, firing

@@ -1,0 +1,201 @@
+"""The alert service against real Mosquitto and TimescaleDB: lifecycle, restart, concurrency, notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+
+import asyncpg
+import paho.mqtt.client as mqtt
+import pytest
+from aiohttp import web
+
+from alerts.config import load_rules
+from alerts.rules import Condition, Key
+from alerts.service import AlertsConfig, AlertService
+from alerts.store import NOTIFY_CHANNEL, escalate, open_alert
+from carewatch.stack import free_port
+from gateway.registry import WEEKDAYS, OpeningHours, Registry
+from ingest.registry_store import load_registry
+from simulators.registry_gen import generate_registry
+from tests.conftest import Services
+from tests.helpers import Publisher, payload, wait_for
+
+REG = generate_registry(1, seed=5)
+FAC = REG.facilities[0]
+
+
+@contextlib.asynccontextmanager
+async def running(service: AlertService) -> AsyncIterator[AlertService]:
+    task = asyncio.create_task(service.run(), name="test-alerts")
+    try:
+        await asyncio.wait_for(service.ready.wait(), 15)
+        await wait_for(lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10,
+                       "alerts connected")
+        await asyncio.sleep(0.3)
+        yield service
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, 20)
+
+
+def make(services: Services, db_url: str, root: str, client: str = "a1", **kw: object) -> AlertService:
+    cfg = AlertsConfig(database_url=db_url, mqtt_url=services.mqtt_url, topic_root=root,
+                       client_id=f"alerts-{client}-{root.split('/')[0]}", tick_s=0.2, **kw)  # type: ignore[arg-type]
+    rules = load_rules(None)
+    rules["guard_absent"] = replace(rules["guard_absent"], for_s=4)
+    return AlertService(cfg, rules)
+
+
+def now_ts() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def alerts(db: asyncpg.Connection, rule: str) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT * FROM alerts WHERE rule = $1 ORDER BY id", rule)
+
+
+@pytest.fixture
+async def registered(db: asyncpg.Connection) -> asyncpg.Connection:
+    await load_registry(db, REG)
+    return db
+
+
+async def test_fire_alarm_opens_notifies_and_latches(services: Services, db_url: str, registered: asyncpg.Connection,
+                                                     topic_root: str) -> None:
+    db = registered
+    hook_bodies: list[tuple[bytes, str]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hook_bodies.append((await request.read(), request.headers.get("X-CareWatch-Signature", "")))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    notes: list[str] = []
+    listener = await asyncpg.connect(db_url)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *a: notes.append(a[3]))
+    on_site: list[bytes] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = lambda _c, _u, m: on_site.append(m.payload)
+    sub.connect(*services.mqtt_host_port)
+    sub.subscribe(f"{topic_root}/{FAC.id}/_alerts", qos=1)
+    sub.loop_start()
+    pub = Publisher(*services.mqtt_host_port)
+    t = f"{topic_root}/{FAC.id}/smoke-nap1/event"
+    try:
+        svc = make(services, db_url, topic_root, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_secret="k3y")
+        async with running(svc):
+            pub.publish(t, payload({"msg_id": "e1", "ts": now_ts(), "type": "fire_alarm", "state": "active"}))
+            await wait_for(lambda: _count(db, "fire_alarm", 1), 10, "the alert")
+            pub.publish(t, payload({"msg_id": "e1", "ts": now_ts(), "type": "fire_alarm", "state": "active"}))  # copy
+            pub.publish(t, payload({"msg_id": "e2", "ts": now_ts(), "type": "fire_alarm", "state": "active"}))
+            await wait_for(lambda: _field(db, "fire_alarm", "count", 2), 10, "the re-trigger counted")
+            pub.publish(t, payload({"msg_id": "e3", "ts": now_ts(), "type": "fire_alarm", "state": "cleared"}))
+            await wait_for(lambda: _field(db, "fire_alarm", "status", "cleared"), 10, "cleared")
+            await wait_for(lambda: asyncio.sleep(0, result=bool(hook_bodies and on_site)), 10, "notifications")
+    finally:
+        pub.close()
+        sub.disconnect()
+        sub.loop_stop()
+        await listener.close()
+        await runner.cleanup()
+    [a] = await alerts(db, "fire_alarm")
+    assert a["severity"] == "critical"
+    assert a["device_id"] == "smoke-nap1"
+    assert "火灾" in a["summary"]
+    assert a["summary_en"]
+    assert a["count"] == 2, "the duplicate e1 is not a re-trigger; e2 is"
+    # latched: cleared but unacknowledged, so still open
+    assert await db.fetchval("SELECT count(*) FROM alerts WHERE status = 'cleared' AND NOT acknowledged") == 1
+    actions = [json.loads(n)["action"] for n in notes]
+    assert actions[:3] == ["opened", "bumped", "cleared"]
+    body, sig = hook_bodies[0]
+    assert sig == "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
+    assert json.loads(body)["rule"] == "fire_alarm"
+    assert json.loads(on_site[0])["facility_id"] == FAC.id
+
+
+async def _count(db: asyncpg.Connection, rule: str, n: int) -> bool:
+    return len(await alerts(db, rule)) >= n
+
+
+async def _field(db: asyncpg.Connection, rule: str, col: str, value: object) -> bool:
+    rows = await alerts(db, rule)
+    return bool(rows) and rows[-1][col] == value
+
+
+async def test_timer_survives_restart(services: Services, db_url: str, db: asyncpg.Connection,
+                                      topic_root: str) -> None:
+    """guard_absent with `for: 4s`: the guard leaves, the service restarts 2 s in, the alert fires on time."""
+    always_open = OpeningHours(days=list(WEEKDAYS), open=time(0, 0), close=time(23, 59, 59))
+    await load_registry(db, Registry(facilities=[FAC.model_copy(update={"opening_hours": always_open})]))
+    pub = Publisher(*services.mqtt_host_port)
+    door = f"{topic_root}/{FAC.id}/door-main/access"
+    guard = next(s.id for s in FAC.staff if s.role.value == "guard")
+    try:
+        async with running(make(services, db_url, topic_root)):
+            pub.publish(door, payload({"msg_id": "in", "ts": now_ts(), "type": "staff_in", "person_id": guard}))
+            await asyncio.sleep(1)
+            left = datetime.now(UTC)
+            pub.publish(door, payload({"msg_id": "out", "ts": now_ts(), "type": "staff_out", "person_id": guard}))
+            await wait_for(lambda: _timer(db, "guard_absent"), 5, "the timer saved")
+        await asyncio.sleep(0.5)
+        assert await alerts(db, "guard_absent") == []
+        async with running(make(services, db_url, topic_root)):
+            await wait_for(lambda: _count(db, "guard_absent", 1), 10, "the alert after the restart")
+    finally:
+        pub.close()
+    [a] = await alerts(db, "guard_absent")
+    assert timedelta(seconds=3.5) <= a["opened_at"] - left <= timedelta(seconds=7)
+
+
+async def _timer(db: asyncpg.Connection, rule: str) -> bool:
+    return bool(await db.fetchval("SELECT count(*) FROM rule_timers WHERE rule = $1", rule))
+
+
+async def test_two_workers_same_condition_one_alert(services: Services, db_url: str,
+                                                    registered: asyncpg.Connection, topic_root: str) -> None:
+    db = registered
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with running(make(services, db_url, topic_root, "w1")), running(make(services, db_url, topic_root, "w2")):
+            pub.publish(f"{topic_root}/{FAC.id}/panic-gate/event",
+                        payload({"msg_id": "p1", "ts": now_ts(), "type": "panic"}))
+            await wait_for(lambda: _field(db, "panic_button", "count", 2), 10, "both workers seen")
+    finally:
+        pub.close()
+    rows = await alerts(db, "panic_button")
+    assert len(rows) == 1, "the database keeps one active alert per key"
+
+
+async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
+    await load_registry(db, REG)
+    t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    crit = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火", "fire"), t0)
+    major = await open_alert(db, FAC.id, Key("door_forced", "exit-1"), Condition("major", "门", "door"), t0)
+    levels = []
+    for secs in (59, 61, 179, 181, 299, 301, 900, 1800):
+        changes = await escalate(db, t0 + timedelta(seconds=secs))
+        levels.append(sorted((c.rule, c.escalation) for c in changes))
+    assert levels == [
+        [], [("fire_alarm", "township")], [], [("fire_alarm", "county")], [],
+        [("door_forced", "township"), ("fire_alarm", "city")], [("door_forced", "county")], [("door_forced", "city")],
+    ]
+    history = await db.fetchval("SELECT count(*) FROM alert_history WHERE alert_id = $1 AND action = 'escalated'",
+                                crit.alert_id)
+    assert history == 3, "re-notified at each step"
+    other = await open_alert(db, FAC.id, Key("door_forced", "exit-2"), Condition("major", "门", "door"), t0)
+    await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_at = now() WHERE id = $1", other.alert_id)
+    assert await escalate(db, t0 + timedelta(hours=2)) == [], "acknowledgement stops escalation"
+    assert major.action == "opened"

@@ -317,6 +317,69 @@ def alerts(client_id: str, facilities: tuple[str, ...], webhook: str | None, web
     _run(go)
 
 
+def _session_key(settings: Settings) -> bytes:
+    """The session cookies' key: kept in the state directory (created once, mode 0600)."""
+    import secrets
+
+    path = local_stack(settings).state_dir / "session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+@main.command("web")
+def web_cmd() -> None:
+    """The supervision web app and the HTTP API (CAREWATCH_HTTP, default 127.0.0.1:8080)."""
+    from aiohttp import web as aioweb
+
+    from web.app import create_app
+
+    settings = _settings()
+    host, port = settings.http_host_port()
+    try:
+        ep = endpoints(settings)
+    except NotConfiguredError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"CareWatch web on http://{host}:{port}/", err=True)
+    aioweb.run_app(create_app(ep.database_url, _session_key(settings)), host=host, port=port, print=None)
+
+
+@main.group()
+def users() -> None:
+    """People who use the web and the API."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "inspector", "operator"]), required=True)
+@click.option("--county", default=None, help="inspector scope: 6-digit county code")
+@click.option("--township", default=None, help="inspector scope: 9-digit township code")
+@click.option("--facility", default=None, help="operator scope: facility id")
+@click.option("--password", default=None, help="for browser login (omit for an API-only user)")
+def users_create(
+    username: str, role: str, county: str | None, township: str | None, facility: str | None, password: str | None
+) -> None:
+    """Create or update a user; prints a new API token (shown once)."""
+    from web.auth import AuthError, create_user
+
+    async def go() -> str:
+        conn = await _connect(_settings())
+        try:
+            _uid, token = await create_user(
+                conn, username, role, password, county=county, township=township, facility=facility
+            )
+            return token
+        finally:
+            await conn.close()
+
+    try:
+        click.echo(_run(go))
+    except AuthError as err:
+        raise click.ClickException(str(err)) from err
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: figures as ratios against baselines measured in the same run."""

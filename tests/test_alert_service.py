@@ -36,8 +36,9 @@ async def running(service: AlertService) -> AsyncIterator[AlertService]:
     task = asyncio.create_task(service.run(), name="test-alerts")
     try:
         await asyncio.wait_for(service.ready.wait(), 15)
-        await wait_for(lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10,
-                       "alerts connected")
+        await wait_for(
+            lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10, "alerts connected"
+        )
         await asyncio.sleep(0.3)
         yield service
     finally:
@@ -46,8 +47,14 @@ async def running(service: AlertService) -> AsyncIterator[AlertService]:
 
 
 def make(services: Services, db_url: str, root: str, client: str = "a1", **kw: object) -> AlertService:
-    cfg = AlertsConfig(database_url=db_url, mqtt_url=services.mqtt_url, topic_root=root,
-                       client_id=f"alerts-{client}-{root.split('/')[0]}", tick_s=0.2, **kw)  # type: ignore[arg-type]
+    cfg = AlertsConfig(
+        database_url=db_url,
+        mqtt_url=services.mqtt_url,
+        topic_root=root,
+        client_id=f"alerts-{client}-{root.split('/', maxsplit=1)[0]}",
+        tick_s=0.2,
+        **kw,
+    )  # type: ignore[arg-type]
     rules = load_rules(None)
     rules["guard_absent"] = replace(rules["guard_absent"], for_s=4)
     return AlertService(cfg, rules)
@@ -67,8 +74,9 @@ async def registered(db: asyncpg.Connection) -> asyncpg.Connection:
     return db
 
 
-async def test_fire_alarm_opens_notifies_and_latches(services: Services, db_url: str, registered: asyncpg.Connection,
-                                                     topic_root: str) -> None:
+async def test_fire_alarm_opens_notifies_and_latches(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
     db = registered
     hook_bodies: list[tuple[bytes, str]] = []
 
@@ -135,8 +143,7 @@ async def _field(db: asyncpg.Connection, rule: str, col: str, value: object) -> 
     return bool(rows) and rows[-1][col] == value
 
 
-async def test_timer_survives_restart(services: Services, db_url: str, db: asyncpg.Connection,
-                                      topic_root: str) -> None:
+async def test_timer_survives_restart(services: Services, db_url: str, db: asyncpg.Connection, topic_root: str) -> None:
     """guard_absent with `for: 4s`: the guard leaves, the service restarts 2 s in, the alert fires on time."""
     always_open = OpeningHours(days=list(WEEKDAYS), open=time(0, 0), close=time(23, 59, 59))
     await load_registry(db, Registry(facilities=[FAC.model_copy(update={"opening_hours": always_open})]))
@@ -164,14 +171,16 @@ async def _timer(db: asyncpg.Connection, rule: str) -> bool:
     return bool(await db.fetchval("SELECT count(*) FROM rule_timers WHERE rule = $1", rule))
 
 
-async def test_two_workers_same_condition_one_alert(services: Services, db_url: str,
-                                                    registered: asyncpg.Connection, topic_root: str) -> None:
+async def test_two_workers_same_condition_one_alert(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
     db = registered
     pub = Publisher(*services.mqtt_host_port)
     try:
         async with running(make(services, db_url, topic_root, "w1")), running(make(services, db_url, topic_root, "w2")):
-            pub.publish(f"{topic_root}/{FAC.id}/panic-gate/event",
-                        payload({"msg_id": "p1", "ts": now_ts(), "type": "panic"}))
+            pub.publish(
+                f"{topic_root}/{FAC.id}/panic-gate/event", payload({"msg_id": "p1", "ts": now_ts(), "type": "panic"})
+            )
             await wait_for(lambda: _field(db, "panic_button", "count", 2), 10, "both workers seen")
     finally:
         pub.close()
@@ -189,11 +198,18 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
         changes = await escalate(db, t0 + timedelta(seconds=secs))
         levels.append(sorted((c.rule, c.escalation) for c in changes))
     assert levels == [
-        [], [("fire_alarm", "township")], [], [("fire_alarm", "county")], [],
-        [("door_forced", "township"), ("fire_alarm", "city")], [("door_forced", "county")], [("door_forced", "city")],
+        [],
+        [("fire_alarm", "township")],
+        [],
+        [("fire_alarm", "county")],
+        [],
+        [("door_forced", "township"), ("fire_alarm", "city")],
+        [("door_forced", "county")],
+        [("door_forced", "city")],
     ]
-    history = await db.fetchval("SELECT count(*) FROM alert_history WHERE alert_id = $1 AND action = 'escalated'",
-                                crit.alert_id)
+    history = await db.fetchval(
+        "SELECT count(*) FROM alert_history WHERE alert_id = $1 AND action = 'escalated'", crit.alert_id
+    )
     assert history == 3, "re-notified at each step"
     other = await open_alert(db, FAC.id, Key("door_forced", "exit-2"), Condition("major", "门", "door"), t0)
     await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_at = now() WHERE id = $1", other.alert_id)

@@ -1,0 +1,228 @@
+"""The HTTP JSON API of CONTRACT §6 under /api/v1. Every 4xx carries a JSON reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from alerts.store import NOTIFY_CHANNEL
+from web import queries
+from web.auth import User, audit
+from web.keys import HUB, POOL
+from web.openapi import OPENAPI
+
+routes = web.RouteTableDef()
+_DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def bad_request(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+def not_found(what: str = "not found") -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
+
+
+def user_of(request: web.Request) -> User:
+    user: User | None = request.get("user")
+    if user is None:
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "authentication required"}), content_type="application/json"
+        )
+    return user
+
+
+def _time(q: str, name: str) -> datetime | None:
+    if not q:
+        return None
+    try:
+        t = datetime.fromisoformat(q.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"{name} must be an RFC 3339 time, e.g. 2026-11-28T08:00:00Z") from None
+    if t.tzinfo is None:
+        raise bad_request(f"{name} needs a UTC offset")
+    return t
+
+
+def _enum(q: str, name: str, allowed: set[str]) -> str | None:
+    if q and q not in allowed:
+        raise bad_request(f"{name} must be one of {', '.join(sorted(allowed))}")
+    return q or None
+
+
+def _code(q: str, name: str, digits: int) -> str | None:
+    if q and not re.fullmatch(rf"[0-9]{{{digits}}}", q):
+        raise bad_request(f"{name} must be {digits} digits")
+    return q or None
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(_: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+@routes.get("/api/v1/facilities")
+async def list_facilities(request: web.Request) -> web.Response:
+    user = user_of(request)
+    county = _code(request.query.get("county", ""), "county", 6)
+    township = _code(request.query.get("township", ""), "township", 9)
+    async with request.app[POOL].acquire() as conn:
+        return web.json_response({"facilities": await queries.facilities(conn, user.scope, county, township)})
+
+
+@routes.get("/api/v1/facilities/{facility_id}/status")
+async def facility_status(request: web.Request) -> web.Response:
+    user = user_of(request)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+        if f is None:
+            raise not_found("no such facility")
+        return web.json_response(await queries.facility_status(conn, f))
+
+
+@routes.get("/api/v1/facilities/{facility_id}/readings")
+async def facility_readings(request: web.Request) -> web.Response:
+    user = user_of(request)
+    q = request.query
+    metric = q.get("metric", "")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", metric):
+        raise bad_request("metric is required, e.g. metric=co2_ppm")
+    m = _DURATION.match(q.get("bucket", "5m"))
+    if not m:
+        raise bad_request("bucket must look like 30s, 5m, 1h or 1d")
+    bucket = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    if bucket <= timedelta(0):
+        raise bad_request("bucket must be positive")
+    end = _time(q.get("to", ""), "to") or datetime.now(UTC)
+    start = _time(q.get("from", ""), "from") or end - timedelta(hours=24)
+    if start >= end:
+        raise bad_request("from must be before to")
+    if (end - start) / bucket > 5000:
+        raise bad_request("too many buckets: widen bucket or narrow from/to (at most 5,000)")
+    device = q.get("device_id") or None
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+        if f is None:
+            raise not_found("no such facility")
+        rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket)
+    return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
+
+
+@routes.get("/api/v1/alerts")
+async def list_alerts(request: web.Request) -> web.Response:
+    user = user_of(request)
+    q = request.query
+    status = _enum(q.get("status", ""), "status", {"active", "cleared", "open", "all"}) or "open"
+    severity = _enum(q.get("severity", ""), "severity", set(queries.SEVERITY_RANK))
+    async with request.app[POOL].acquire() as conn:
+        rows = await queries.alerts(
+            conn,
+            user.scope,
+            facility_id=q.get("facility_id") or None,
+            county=_code(q.get("county", ""), "county", 6),
+            township=_code(q.get("township", ""), "township", 9),
+            status=status,
+            rule=q.get("rule") or None,
+            severity=severity,
+            since=_time(q.get("since", ""), "since"),
+        )
+    return web.json_response({"alerts": rows})
+
+
+async def acknowledge(request: web.Request, alert_id: int, note: str, user: User) -> dict[str, Any]:
+    """Shared by the API and the pages: scope-checked, audited, announced on the stream."""
+    if len(note) > 2000:
+        raise bad_request("note is at most 2,000 characters")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1",
+            alert_id,
+        )
+        if row is None or not user.scope.allows(
+            {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
+        ):
+            raise not_found("no such alert")
+        updated = await conn.fetchrow(
+            "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, now()),"
+            " acknowledged_by = $2, note = $3 WHERE id = $1 RETURNING *",
+            alert_id,
+            user.username,
+            note,
+        )
+        await conn.execute(
+            "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, 'acknowledged', $2, $3)",
+            alert_id,
+            user.username,
+            json.dumps({"note": note}, ensure_ascii=False),
+        )
+        await audit(conn, user.username, "alert.ack", str(alert_id), {"note": note})
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            NOTIFY_CHANNEL,
+            json.dumps(
+                {
+                    "id": alert_id,
+                    "action": "acknowledged",
+                    "facility_id": row["facility_id"],
+                    "rule": row["rule"],
+                    "severity": row["severity"],
+                    "escalation": row["escalation"],
+                    "muted": row["muted"],
+                    "summary": row["summary"],
+                    "summary_en": row["summary_en"],
+                },
+                ensure_ascii=False,
+            ),
+        )
+    return queries.alert_json(updated)
+
+
+@routes.post("/api/v1/alerts/{alert_id}/ack")
+async def ack_alert(request: web.Request) -> web.Response:
+    user = user_of(request)
+    try:
+        alert_id = int(request.match_info["alert_id"])
+    except ValueError:
+        raise not_found("no such alert") from None
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request('body must be JSON: {"note": "..."}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
+        raise bad_request("body must be a JSON object with a string note")
+    return web.json_response(await acknowledge(request, alert_id, body.get("note", ""), user))
+
+
+@routes.get("/api/v1/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: `alert` (every change in scope) and `facility_status` (its new state)."""
+    user = user_of(request)
+    hub = request.app[HUB]
+    queue = hub.subscribe()
+    try:
+        async with sse_response(request) as resp:
+            while resp.is_connected():
+                try:
+                    payload = await asyncio.wait_for(queue.get(), 15)
+                except TimeoutError:
+                    await resp.send("", event="ping")
+                    continue
+                change = json.loads(payload)
+                async with request.app[POOL].acquire() as conn:
+                    f = await queries.facility_row(conn, user.scope, change.get("facility_id", ""))
+                    if f is None:
+                        continue  # outside this user's scope: never on their stream
+                    [state] = [x for x in await queries.facilities(conn, user.scope) if x["id"] == f["id"]] or [None]
+                await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
+                if state is not None:
+                    await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")
+            return resp
+    finally:
+        hub.unsubscribe(queue)

@@ -1,0 +1,157 @@
+"""Users, passwords (argon2id), API tokens, and the one place where scope is enforced.
+
+Roles (CONTRACT §6): `admin` sees everything; `inspector` is scoped to the city (no county), a
+county or a township; `operator` to one facility. Anything outside a user's scope answers 404
+and never appears in lists, counts or the stream: every query that reads facilities or alerts
+goes through `Scope.sql()` or `Scope.allows()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()
+
+
+class AuthError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: str
+    county: str | None = None
+    township: str | None = None
+    facility: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.role, self.county, self.township, self.facility)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    role: str
+    county: str | None
+    township: str | None
+    facility: str | None
+
+    def sql(self, column: str = "f", start: int = 1) -> tuple[str, list[str]]:
+        """A WHERE fragment over a facilities row aliased `column`, with its parameters."""
+        if self.role == "operator":
+            return f"{column}.id = ${start}", [self.facility or ""]
+        if self.role == "inspector" and self.township:
+            return f"{column}.township = ${start}", [self.township]
+        if self.role == "inspector" and self.county:
+            return f"{column}.county = ${start}", [self.county]
+        return "TRUE", []
+
+    def allows(self, facility: asyncpg.Record | dict[str, str]) -> bool:
+        if self.role == "operator":
+            return facility["id"] == self.facility
+        if self.role == "inspector" and self.township:
+            return facility["township"] == self.township
+        if self.role == "inspector" and self.county:
+            return facility["county"] == self.county
+        return True
+
+    def describe(self) -> str:
+        if self.role == "operator":
+            return f"facility {self.facility}"
+        return f"township {self.township}" if self.township else f"county {self.county}" if self.county else "city"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    username: str,
+    role: str,
+    password: str | None,
+    *,
+    county: str | None = None,
+    township: str | None = None,
+    facility: str | None = None,
+    actor: str = "cli",
+) -> tuple[int, str]:
+    """Create (or update) a user and issue a fresh API token; return (user id, token)."""
+    if role not in {"admin", "inspector", "operator"}:
+        raise AuthError("role must be admin, inspector or operator")
+    if role == "operator" and not facility:
+        raise AuthError("an operator needs --facility")
+    if township and not county:
+        county = township[:6]
+    token = "cw_" + secrets.token_urlsafe(32)
+    async with conn.transaction():
+        uid = await conn.fetchval(
+            "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET"
+            " password_hash = coalesce(EXCLUDED.password_hash, users.password_hash), role = $3,"
+            " scope_county = $4, scope_township = $5, scope_facility = $6 RETURNING id",
+            username,
+            _hasher.hash(password) if password else None,
+            role,
+            county,
+            township,
+            facility,
+        )
+        await conn.execute("INSERT INTO api_tokens (user_id, token_hash) VALUES ($1, $2)", uid, hash_token(token))
+        await audit(
+            conn,
+            actor,
+            "user.create",
+            username,
+            {"role": role, "county": county, "township": township, "facility": facility},
+        )
+    return uid, token
+
+
+def _user(r: asyncpg.Record) -> User:
+    return User(r["id"], r["username"], r["role"], r["scope_county"], r["scope_township"], r["scope_facility"])
+
+
+async def check_password(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+    r = await conn.fetchrow("SELECT * FROM users WHERE username = $1 AND NOT disabled", username)
+    if r is None or not r["password_hash"]:
+        _hasher.hash(password)  # same work either way: no user enumeration by timing
+        return None
+    try:
+        _hasher.verify(r["password_hash"], password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return _user(r)
+
+
+async def user_by_token(conn: asyncpg.Connection, token: str) -> User | None:
+    r = await conn.fetchrow(
+        "UPDATE api_tokens t SET last_used_at = now() FROM users u WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        " AND u.id = t.user_id AND NOT u.disabled RETURNING u.*",
+        hash_token(token),
+    )
+    return _user(r) if r else None
+
+
+async def user_by_id(conn: asyncpg.Connection, uid: int) -> User | None:
+    r = await conn.fetchrow("SELECT * FROM users WHERE id = $1 AND NOT disabled", uid)
+    return _user(r) if r else None
+
+
+async def audit(conn: asyncpg.Connection, actor: str, action: str, target: str, detail: dict[str, object]) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, $2, $3, $4)",
+        actor,
+        action,
+        target,
+        json.dumps(detail, ensure_ascii=False, default=str),
+    )

@@ -1,0 +1,34 @@
+"""Typed application keys and the live-stream hub."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+
+class Hub:
+    """Fans PostgreSQL NOTIFY payloads out to every open stream (each with a bounded queue)."""
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[str]] = set()
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        q: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+        self._queues.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[str]) -> None:
+        self._queues.discard(q)
+
+    def publish(self, payload: str) -> None:
+        for q in self._queues:
+            if q.full():
+                q.get_nowait()  # a stalled client loses its oldest event, not the server its memory
+            q.put_nowait(payload)
+
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+HUB = web.AppKey("hub", Hub)
+DATABASE_URL = web.AppKey("database_url", str)

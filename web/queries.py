@@ -1,0 +1,244 @@
+"""Read models for the API and pages, every one filtered by the caller's scope."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from web.auth import Scope
+
+SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
+RATIO = {"infant": 3, "toddler": 5, "older": 7, "mixed": 5}
+# "Open" (CONTRACT §5): not yet closed. Critical and major alerts latch until acknowledged;
+# minor and warning ones close when their condition clears.
+OPEN_SQL = "(a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ('critical', 'major')))"
+
+
+async def facilities(
+    conn: asyncpg.Connection, scope: Scope, county: str | None = None, township: str | None = None
+) -> list[dict[str, Any]]:
+    where, args = scope.sql("f")
+    conds = [where]
+    if county:
+        args.append(county)
+        conds.append(f"f.county = ${len(args)}")
+    if township:
+        args.append(township)
+        conds.append(f"f.township = ${len(args)}")
+    rows = await conn.fetch(
+        f"""SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind,
+                   (SELECT min(CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1
+                                               WHEN 'minor' THEN 2 ELSE 3 END)
+                      FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}) AS worst,
+                   (SELECT count(*) FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}) AS open_alerts,
+                   (SELECT s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s)
+                      FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
+                      WHERE d.facility_id = f.id AND d.type = 'gateway' LIMIT 1) AS gateway_online,
+                   (SELECT array_agg(DISTINCT a.rule) FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}
+                      AND a.rule IN ('guard_absent', 'ratio_breach')) AS staffing
+            FROM facilities f WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
+        *args,
+    )
+    out = []
+    for r in rows:
+        worst = r["worst"]
+        state = (
+            "grey"
+            if r["gateway_online"] is False
+            else "red"
+            if worst is not None and worst <= 1
+            else "amber"
+            if worst is not None
+            else "green"
+        )
+        out.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "county": r["county"],
+                "township": r["township"],
+                "location": {"lat": r["lat"], "lon": r["lon"]} if r["lat"] is not None else None,
+                "kind": r["kind"],
+                "state": state,
+                "open_alerts": r["open_alerts"],
+                "staffing_alerts": list(r["staffing"] or []),
+            }
+        )
+    return out
+
+
+async def facility_row(conn: asyncpg.Connection, scope: Scope, facility_id: str) -> asyncpg.Record | None:
+    """The facility if the scope may see it, else None (the caller answers 404)."""
+    r = await conn.fetchrow("SELECT * FROM facilities WHERE id = $1", facility_id)
+    return r if r is not None and scope.allows(r) else None
+
+
+async def facility_status(conn: asyncpg.Connection, f: asyncpg.Record) -> dict[str, Any]:
+    fid = f["id"]
+    tz = ZoneInfo(f["timezone"])
+    day_start = datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
+    devices = await conn.fetch(
+        """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct,
+                  coalesce(s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s), false)
+                    AS online
+           FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
+           WHERE d.facility_id = $1 ORDER BY d.id""",
+        fid,
+    )
+    people = await conn.fetch(
+        """SELECT DISTINCT ON (person_id) person_id, type FROM access_events
+           WHERE facility_id = $1 AND time >= $2 AND type IN ('staff_in', 'staff_out', 'child_in', 'child_out')
+           ORDER BY person_id, time DESC""",
+        fid,
+        day_start,
+    )
+    staff_roles = {
+        r["id"]: r["role"] for r in await conn.fetch("SELECT id, role FROM staff WHERE facility_id = $1", fid)
+    }
+    child_class = {
+        r["id"]: r["class_id"]
+        for r in await conn.fetch("SELECT id, class_id FROM children WHERE facility_id = $1", fid)
+    }
+    classes = {r["id"]: r for r in await conn.fetch("SELECT * FROM classes WHERE facility_id = $1", fid)}
+    by_role: dict[str, int] = {}
+    per_class: dict[str, int] = {}
+    for p in people:
+        if p["type"] == "staff_in":
+            role = staff_roles.get(p["person_id"], "unknown")
+            by_role[role] = by_role.get(role, 0) + 1
+        elif p["type"] == "child_in" and p["person_id"] in child_class:
+            c = child_class[p["person_id"]]
+            per_class[c] = per_class.get(c, 0) + 1
+    required = sum(math.ceil(n / RATIO[classes[c]["age_group"]]) for c, n in per_class.items() if c in classes)
+    sev = await conn.fetch(
+        f"SELECT a.severity, count(*) FROM alerts a WHERE a.facility_id = $1 AND {OPEN_SQL} GROUP BY a.severity", fid
+    )
+    return {
+        "facility_id": fid,
+        "devices": {
+            "online": sum(1 for d in devices if d["online"]),
+            "offline": sum(1 for d in devices if not d["online"]),
+        },
+        "device_list": [
+            {
+                "id": d["id"],
+                "type": d["type"],
+                "location": d["location"],
+                "online": d["online"],
+                "battery_pct": d["battery_pct"],
+                "last_seen_at": d["last_seen_at"].isoformat() if d["last_seen_at"] else None,
+            }
+            for d in devices
+        ],
+        "open_alerts": dict.fromkeys(SEVERITY_RANK, 0) | {r["severity"]: r["count"] for r in sev},
+        "staff_on_site": by_role,
+        "children_present": sum(per_class.values()),
+        "children_by_class": {c: {"present": per_class.get(c, 0), "capacity": classes[c]["capacity"]} for c in classes},
+        "caregivers_required": required,
+        "caregivers_on_site": by_role.get("caregiver", 0),
+        "guards_on_site": by_role.get("guard", 0),
+    }
+
+
+def alert_json(r: asyncpg.Record) -> dict[str, Any]:
+    def ts(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return {
+        "id": r["id"],
+        "rule": r["rule"],
+        "severity": r["severity"],
+        "facility_id": r["facility_id"],
+        "device_id": r["device_id"],
+        "subject": r["subject"],
+        "status": r["status"],
+        "acknowledged": r["acknowledged"],
+        "opened_at": ts(r["opened_at"]),
+        "last_seen_at": ts(r["last_seen_at"]),
+        "cleared_at": ts(r["cleared_at"]),
+        "acknowledged_at": ts(r["acknowledged_at"]),
+        "acknowledged_by": r["acknowledged_by"],
+        "note": r["note"],
+        "escalation": r["escalation"],
+        "count": r["count"],
+        "summary": r["summary"],
+        "summary_en": r["summary_en"],
+        "muted": r["muted"],
+    }
+
+
+async def alerts(
+    conn: asyncpg.Connection,
+    scope: Scope,
+    *,
+    facility_id: str | None = None,
+    county: str | None = None,
+    township: str | None = None,
+    status: str = "open",
+    rule: str | None = None,
+    severity: str | None = None,
+    since: datetime | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    where, args = scope.sql("f")
+    conds = [where]
+    for col, val in (
+        ("a.facility_id", facility_id),
+        ("f.county", county),
+        ("f.township", township),
+        ("a.rule", rule),
+        ("a.severity", severity),
+    ):
+        if val:
+            args.append(val)
+            conds.append(f"{col} = ${len(args)}")
+    if since:
+        args.append(since)
+        conds.append(f"a.opened_at >= ${len(args)}")
+    if status == "open":
+        conds.append(OPEN_SQL)
+    elif status in {"active", "cleared"}:
+        args.append(status)
+        conds.append(f"a.status = ${len(args)}")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT a.* FROM alerts a JOIN facilities f ON f.id = a.facility_id"
+        f" WHERE {' AND '.join(conds)} ORDER BY a.opened_at DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [alert_json(r) for r in rows]
+
+
+async def readings(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    metric: str,
+    device_id: str | None,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+) -> list[dict[str, Any]]:
+    """time_bucket min/avg/max; from the hourly rollup when buckets are an hour or longer."""
+    args: list[Any] = [bucket, facility_id, metric, start, end]
+    dev = ""
+    if device_id:
+        args.append(device_id)
+        dev = " AND device_id = $6"
+    if bucket >= timedelta(hours=1):
+        sql = (
+            "SELECT time_bucket($1, bucket) AS b, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max"
+            " FROM readings_hourly WHERE facility_id = $2 AND metric = $3 AND bucket >= $4 AND bucket < $5"
+            f"{dev} GROUP BY b ORDER BY b"
+        )
+    else:
+        sql = (
+            "SELECT time_bucket($1, time) AS b, min(value) AS min, avg(value) AS avg, max(value) AS max"
+            f" FROM readings WHERE facility_id = $2 AND metric = $3 AND time >= $4 AND time < $5{dev}"
+            " GROUP BY b ORDER BY b"
+        )
+    rows = await conn.fetch(sql, *args)
+    return [{"t": r["b"].astimezone(UTC).isoformat(), "min": r["min"], "avg": r["avg"], "max": r["max"]} for r in rows]

@@ -14,7 +14,7 @@ from aiohttp_sse import sse_response
 from alerts.store import NOTIFY_CHANNEL
 from web import queries
 from web.auth import User, audit
-from web.keys import HUB, POOL
+from web.keys import HUB, POOL, USER
 from web.openapi import OPENAPI
 
 routes = web.RouteTableDef()
@@ -31,7 +31,7 @@ def not_found(what: str = "not found") -> web.HTTPNotFound:
 
 
 def user_of(request: web.Request) -> User:
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:
         raise web.HTTPUnauthorized(
             text=json.dumps({"error": "authentication required"}), content_type="application/json"

@@ -5,7 +5,6 @@ Scope is enforced in one place (web.auth.Scope) for pages, API and stream.
 
 from __future__ import annotations
 
-import base64
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +26,7 @@ from web.api import acknowledge, not_found
 from web.api import routes as api_routes
 from web.auth import User, check_password, user_by_id, user_by_token
 from web.i18n import TEXT, county_name
-from web.keys import DATABASE_URL, HUB, POOL, Hub
+from web.keys import DATABASE_URL, HUB, POOL, USER, Hub
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -62,7 +61,7 @@ async def authenticate(
             session = await get_session(request)
             if "uid" in session:
                 user = await user_by_id(conn, int(session["uid"]))
-    request["user"] = user
+    request[USER] = user
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
     if user is None and not public and not request.path.startswith("/api/"):
         raise web.HTTPFound("/login")
@@ -82,7 +81,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
     base = {
         "t": TEXT[lang],
         "lang": lang,
-        "user": request.get("user"),
+        "user": request.get(USER),
         "csrf": session["csrf"],
         "county_name": county_name,
         "path": request.path_qs,
@@ -127,7 +126,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @page_routes.get("/")
 async def overview(request: web.Request) -> web.Response:
-    user: User = request["user"]
+    user: User = request[USER]
     async with request.app[POOL].acquire() as conn:
         facs = await queries.facilities(conn, user.scope)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=200)
@@ -155,7 +154,7 @@ async def overview(request: web.Request) -> web.Response:
 
 @page_routes.get("/facilities/{facility_id}")
 async def facility_page(request: web.Request) -> web.Response:
-    user: User = request["user"]
+    user: User = request[USER]
     async with request.app[POOL].acquire() as conn:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
@@ -167,7 +166,7 @@ async def facility_page(request: web.Request) -> web.Response:
 
 @page_routes.get("/alerts")
 async def alert_inbox(request: web.Request) -> web.Response:
-    user: User = request["user"]
+    user: User = request[USER]
     q = request.query
     status = q.get("status") if q.get("status") in {"open", "active", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
@@ -191,7 +190,7 @@ async def ack_form(request: web.Request) -> web.Response:
         alert_id = int(request.match_info["alert_id"])
     except ValueError:
         raise not_found() from None
-    await acknowledge(request, alert_id, str(form.get("note", "")), request["user"])
+    await acknowledge(request, alert_id, str(form.get("note", "")), request[USER])
     raise web.HTTPFound(str(form.get("back") or "/alerts"))
 
 
@@ -236,7 +235,7 @@ def create_app(database_url: str, session_key: bytes) -> web.Application:
     setup_session(
         app,
         EncryptedCookieStorage(
-            base64.urlsafe_b64encode(session_key),
+            session_key,  # 32 raw bytes: the storage makes the Fernet key of them
             cookie_name="cw_session",
             httponly=True,
             samesite="Lax",

@@ -7,6 +7,8 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
+from web.auth import User
+
 
 class Hub:
     """Fans PostgreSQL NOTIFY payloads out to every open stream (each with a bounded queue)."""
@@ -32,3 +34,4 @@ class Hub:
 POOL = web.AppKey("pool", asyncpg.Pool)
 HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
+USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]

@@ -223,6 +223,13 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
 @click.option("--scenario", "scenarios", multiple=True, help="built-in scenario name or YAML file (repeatable)")
 @click.option("--gateway-share", default=0.3, show_default=True, help="share of facilities publishing batches")
 @click.option("--dump", type=click.Path(dir_okay=False, path_type=Path), help="write events to a file, not MQTT")
+@click.option(
+    "--inject",
+    "injections",
+    multiple=True,
+    metavar="SCENARIO@SECONDS",
+    help="inject a built-in scenario's fault N simulated seconds after the start (demo)",
+)
 def simulate_run(
     registry_file: Path | None,
     facilities: int,
@@ -234,6 +241,7 @@ def simulate_run(
     scenarios: tuple[str, ...],
     gateway_share: float,
     dump: Path | None,
+    injections: tuple[str, ...] = (),
 ) -> None:
     """Run simulated facilities and publish their messages."""
     from datetime import UTC, datetime, timedelta
@@ -241,7 +249,7 @@ def simulate_run(
     from simulators.engine import CitySim
     from simulators.registry_gen import generate_registry
     from simulators.runner import FileSink, MqttSink, drive
-    from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject, load_scenario
+    from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject, inject_at, load_scenario
 
     reg = load_registry_file(registry_file) if registry_file else generate_registry(facilities, seed)
     known = builtin_scenarios()
@@ -252,6 +260,11 @@ def simulate_run(
     sim = CitySim(reg, seed, start, gateway_share=gateway_share)
     for sc in chosen:
         inject(sim, sc)
+    for spec in injections:
+        name, _, secs = spec.partition("@")
+        if name not in known or not secs.replace(".", "", 1).isdigit():
+            raise click.BadParameter(f"{spec!r}: use SCENARIO@SECONDS with one of {', '.join(sorted(known))}")
+        inject_at(sim, known[name], start + timedelta(seconds=float(secs)))
     until = start + timedelta(hours=hours)
     settings = _settings()
     if dump:
@@ -377,6 +390,18 @@ def users_create(
     try:
         click.echo(_run(go))
     except AuthError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@main.command()
+def demo() -> None:
+    """Everything, with 60 simulated facilities; prints the URL and the demo logins."""
+    from carewatch.demo import run_demo
+
+    settings = _settings()
+    try:
+        sys.exit(run_demo(local_stack(settings), settings.http))
+    except StackError as err:
         raise click.ClickException(str(err)) from err
 
 

@@ -113,6 +113,16 @@ def inject(sim: CitySim, scenario: Scenario) -> tuple[FacilityState, datetime]:
     return fs, t
 
 
+def inject_at(sim: CitySim, scenario: Scenario, t: datetime) -> FacilityState:
+    """Inject the scenario's fault at time t instead of its `at` (the demo's timed faults)."""
+    fs = facility_state(sim, scenario.facility)
+    fault = FAULTS.get(scenario.fault or "")
+    if fault is None:
+        raise ValueError(f"scenario {scenario.name!r} has no fault to inject")
+    sim.schedule(t, lambda: fault(sim, fs, scenario.params))
+    return fs
+
+
 # -- faults ---------------------------------------------------------------------------------------
 Fault = Callable[[CitySim, FacilityState, dict[str, Any]], None]
 

@@ -37,8 +37,14 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, o
     server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
-        yield {"url": str(server.make_url("")).rstrip("/"), "insp": insp, "oper": oper, "admin": admin,
-               "alert_a": alert_a.alert_id, "alert_b": alert_b.alert_id}
+        yield {
+            "url": str(server.make_url("")).rstrip("/"),
+            "insp": insp,
+            "oper": oper,
+            "admin": admin,
+            "alert_a": alert_a.alert_id,
+            "alert_b": alert_b.alert_id,
+        }
     finally:
         await server.close()
 
@@ -58,8 +64,11 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
     assert A.id in ids
     assert B.id not in ids
     assert all(f["county"] == A.county for f in body["facilities"])  # type: ignore[index]
-    for path in (f"/api/v1/facilities/{B.id}/status", f"/api/v1/facilities/{B.id}/readings?metric=co2_ppm",
-                 f"/facilities/{B.id}"):
+    for path in (
+        f"/api/v1/facilities/{B.id}/status",
+        f"/api/v1/facilities/{B.id}/readings?metric=co2_ppm",
+        f"/facilities/{B.id}",
+    ):
         status, _ = await get(f"{url}{path}", tok)
         assert status == 404, path
         status, _ = await get(f"{url}{path.replace(B.id, A.id)}", tok)
@@ -69,11 +78,15 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
     status, body = await get(f"{url}/api/v1/alerts?facility_id={B.id}", tok)
     assert body == {"alerts": []}
     async with aiohttp.ClientSession() as s:
-        r = await s.post(f"{url}/api/v1/alerts/{site['alert_b']}/ack", json={"note": "x"},
-                         headers={"Authorization": f"Bearer {tok}"})
+        r = await s.post(
+            f"{url}/api/v1/alerts/{site['alert_b']}/ack", json={"note": "x"}, headers={"Authorization": f"Bearer {tok}"}
+        )
         assert r.status == 404
-        r = await s.post(f"{url}/api/v1/alerts/{site['alert_a']}/ack", json={"note": "已核实，误报"},
-                         headers={"Authorization": f"Bearer {tok}"})
+        r = await s.post(
+            f"{url}/api/v1/alerts/{site['alert_a']}/ack",
+            json={"note": "已核实，误报"},
+            headers={"Authorization": f"Bearer {tok}"},
+        )
         assert r.status == 200
         acked = await r.json()
     assert acked["acknowledged"] is True
@@ -92,17 +105,20 @@ async def test_operator_sees_only_their_facility(site: dict[str, object]) -> Non
     assert body["devices"]["online"] + body["devices"]["offline"] == len(B.devices)  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("/api/v1/alerts?status=maybe", "status must be one of"),
-    ("/api/v1/alerts?severity=loud", "severity must be one of"),
-    ("/api/v1/alerts?since=yesterday", "RFC 3339"),
-    ("/api/v1/alerts?county=14", "6 digits"),
-    ("/api/v1/facilities?township=x", "9 digits"),
-    ("/api/v1/facilities/{A}/readings", "metric is required"),
-    ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=fast", "bucket"),
-    ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=1s&from=2020-01-01T00:00:00Z", "too many buckets"),
-    ("/api/v1/nope", "Not Found"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/api/v1/alerts?status=maybe", "status must be one of"),
+        ("/api/v1/alerts?severity=loud", "severity must be one of"),
+        ("/api/v1/alerts?since=yesterday", "RFC 3339"),
+        ("/api/v1/alerts?county=14", "6 digits"),
+        ("/api/v1/facilities?township=x", "9 digits"),
+        ("/api/v1/facilities/{A}/readings", "metric is required"),
+        ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=fast", "bucket"),
+        ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=1s&from=2020-01-01T00:00:00Z", "too many buckets"),
+        ("/api/v1/nope", "Not Found"),
+    ],
+)
 async def test_bad_requests_get_a_reason(site: dict[str, object], path: str, reason: str) -> None:
     status, body = await get(f"{site['url']}{path.replace('{A}', A.id)}", str(site["admin"]))
     assert 400 <= status < 500
@@ -116,8 +132,11 @@ async def test_no_token_and_bad_token(site: dict[str, object]) -> None:
     assert status == 401
     assert "token" in body["error"]  # type: ignore[index]
     async with aiohttp.ClientSession() as s:
-        r = await s.post(f"{site['url']}/api/v1/alerts/{site['alert_a']}/ack", data=b"{not json",
-                         headers={"Authorization": f"Bearer {site['admin']}"})
+        r = await s.post(
+            f"{site['url']}/api/v1/alerts/{site['alert_a']}/ack",
+            data=b"{not json",
+            headers={"Authorization": f"Bearer {site['admin']}"},
+        )
         assert r.status == 400
         assert "JSON" in (await r.json())["error"]
 
@@ -148,8 +167,10 @@ async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: 
     got: list[tuple[str, dict[str, object]]] = []
 
     async def listen() -> None:
-        async with aiohttp.ClientSession() as s, s.get(f"{url}/api/v1/stream",
-                                                       headers={"Authorization": f"Bearer {tok}"}) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{url}/api/v1/stream", headers={"Authorization": f"Bearer {tok}"}) as r,
+        ):
             event = ""
             async for raw in r.content:
                 line = raw.decode().strip()

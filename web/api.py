@@ -214,6 +214,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 except TimeoutError:
                     await resp.send("", event="ping")
                     continue
+                if payload is None:
+                    break  # the server is shutting down
                 change = json.loads(payload)
                 async with request.app[POOL].acquire() as conn:
                     f = await queries.facility_row(conn, user.scope, change.get("facility_id", ""))

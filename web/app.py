@@ -229,6 +229,10 @@ async def _listen_ctx(app: web.Application) -> AsyncIterator[None]:
     await conn.close()
 
 
+async def _end_streams(app: web.Application) -> None:
+    app[HUB].close()
+
+
 def create_app(database_url: str, session_key: bytes) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies)."""
     app = web.Application(middlewares=[errors])
@@ -246,6 +250,7 @@ def create_app(database_url: str, session_key: bytes) -> web.Application:
     app[DATABASE_URL] = database_url
     app[HUB] = Hub()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
+    app.on_shutdown.append(_end_streams)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_routes(api_routes)
     app.router.add_routes(page_routes)

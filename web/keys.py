@@ -14,14 +14,14 @@ class Hub:
     """Fans PostgreSQL NOTIFY payloads out to every open stream (each with a bounded queue)."""
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[str]] = set()
+        self._queues: set[asyncio.Queue[str | None]] = set()
 
-    def subscribe(self) -> asyncio.Queue[str]:
-        q: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+    def subscribe(self) -> asyncio.Queue[str | None]:
+        q: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
         self._queues.add(q)
         return q
 
-    def unsubscribe(self, q: asyncio.Queue[str]) -> None:
+    def unsubscribe(self, q: asyncio.Queue[str | None]) -> None:
         self._queues.discard(q)
 
     def publish(self, payload: str) -> None:
@@ -29,6 +29,13 @@ class Hub:
             if q.full():
                 q.get_nowait()  # a stalled client loses its oldest event, not the server its memory
             q.put_nowait(payload)
+
+    def close(self) -> None:
+        """End every open stream (server shutdown): each gets None and returns."""
+        for q in self._queues:
+            if q.full():
+                q.get_nowait()
+            q.put_nowait(None)
 
 
 POOL = web.AppKey("pool", asyncpg.Pool)

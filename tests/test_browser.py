@@ -1,0 +1,136 @@
+"""In Debian's headless Chromium: an inspector watches a facility turn red, acknowledges, sees the latch.
+
+Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, async_playwright, expect
+
+from ingest.registry_store import load_registry
+from simulators.registry_gen import generate_registry
+from tests.conftest import Services
+from tests.helpers import Publisher, payload
+from tests.test_alert_service import make, running
+from web.app import create_app
+from web.auth import create_user
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+REG = generate_registry(12, seed=3)
+A = REG.facilities[0]
+B = next(f for f in REG.facilities if f.county != A.county)
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: scripts/install-system-deps.sh --browser installs it")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            ctx = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            yield await ctx.new_page()
+        finally:
+            await browser.close()
+
+
+async def login(page: Page, base: str, user: str, password: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", user)
+    await page.fill("input[name=password]", password)
+    await page.click("#login")
+    await page.wait_for_url(f"{base}/")
+
+
+def ts() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def test_inspector_sees_red_live_acknowledges_and_latch(
+    page: Page, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
+) -> None:
+    await load_registry(db, REG)
+    await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
+    server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    pub = Publisher(*services.mqtt_host_port)
+    topic = f"{topic_root}/{A.id}/smoke-nap1/event"
+    try:
+        async with running(make(services, db_url, topic_root, "browser")):
+            await login(page, base, "insp", "pw-insp")
+            row = page.locator(f'tr[data-facility="{A.id}"] [data-state]')
+            await expect(row).to_have_text("green")
+            assert await page.locator(f'tr[data-facility="{B.id}"]').count() == 0, "other counties are invisible"
+            await page.screenshot(path=str(ARTIFACTS / "1-overview.png"), full_page=True)
+
+            pub.publish(topic, payload({"msg_id": "e1", "ts": ts(), "type": "fire_alarm", "state": "active"}))
+            await expect(row).to_have_text("red", timeout=10_000)  # live, without a reload
+            await expect(page.locator("#banner")).to_be_visible()
+            await page.screenshot(path=str(ARTIFACTS / "2-red-live.png"), full_page=True)
+
+            pub.publish(topic, payload({"msg_id": "e2", "ts": ts(), "type": "fire_alarm", "state": "cleared"}))
+            await page.wait_for_timeout(1500)
+            await page.goto(f"{base}/alerts")
+            alert_row = page.locator("tr.sev-critical").first
+            await expect(alert_row).to_contain_text("fire_alarm")
+            await expect(alert_row).to_contain_text("已解除")  # cleared, but latched: still listed until acknowledged
+            await page.goto(f"{base}/")
+            await expect(row).to_have_text("red")
+            await page.goto(f"{base}/alerts")
+            await page.locator("tr.sev-critical input[name=note]").first.fill("现场核实：午睡室烟感误报，已复位")
+            await page.locator("tr.sev-critical button").first.click()
+            await page.wait_for_load_state()
+            await page.screenshot(path=str(ARTIFACTS / "3-acknowledged.png"), full_page=True)
+            await expect(page.locator("tr.sev-critical")).to_have_count(0)  # closed: cleared and acknowledged
+            await page.goto(f"{base}/")
+            await expect(row).to_have_text("green")
+    finally:
+        pub.close()
+        await server.close()
+    acked = await db.fetchrow("SELECT * FROM alerts WHERE rule = 'fire_alarm'")
+    assert acked["acknowledged_by"] == "insp"
+    assert acked["note"].startswith("现场核实")
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'") == 1
+
+
+async def test_operator_sees_only_their_facility(page: Page, db: asyncpg.Connection, db_url: str) -> None:
+    await load_registry(db, REG)
+    await create_user(db, "op", "operator", "pw-op", facility=B.id)
+    server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    try:
+        await login(page, base, "op", "pw-op")
+        assert await page.locator("tr[data-facility]").count() == 1
+        await expect(page.locator(f'tr[data-facility="{B.id}"]')).to_have_count(1)
+        resp = await page.goto(f"{base}/facilities/{A.id}")
+        assert resp is not None
+        assert resp.status == 404
+        await page.goto(f"{base}/facilities/{B.id}?lang=en")
+        await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
+        await expect(page.locator("h2").first).to_contain_text("Open alerts")
+    finally:
+        await server.close()

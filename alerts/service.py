@@ -34,6 +34,7 @@ from alerts.store import Change, bump_alert, clear_alert, escalate, load_state, 
 from gateway.errors import ContractError
 from gateway.payloads import Access, Batch, Event, Payload, TypedBatch, parse_item, parse_payload
 from gateway.topics import Channel, alerts_topic, parse_topic
+from ingest.http import serve_metrics
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_registry
 
@@ -55,6 +56,7 @@ class AlertsConfig(BaseModel):
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
     webhook_retries: int = 5
+    http: str | None = None  # host:port for /metrics and /healthz
 
 
 class AlertMetrics:
@@ -112,6 +114,8 @@ class AlertService:
             stack.callback(self.source.stop)
             http = aiohttp.ClientSession()
             stack.push_async_callback(http.close)
+            if cfg.http:
+                await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
                 ticker = tg.create_task(self._ticker(), name="alerts-ticker")
@@ -119,6 +123,10 @@ class AlertService:
                 await self._consume()
                 ticker.cancel()
                 notifier.cancel()
+
+    def _health(self) -> tuple[bool, dict[str, object]]:
+        ok = bool(self.source and self.source.connected)
+        return ok, {"mqtt": ok, "facilities": len(self.engine.runtimes) if self.engine else 0}
 
     # -- state from storage --------------------------------------------------------------------------
     async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:

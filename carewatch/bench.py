@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import subprocess
@@ -389,3 +390,159 @@ def telemetry_messages_for_bench(n: int) -> list[tuple[str, bytes]]:
     from simulators.loadgen import telemetry_messages
 
     return list(telemetry_messages("bench-bare/cw/v1", n, 1000, 40, "bare"))
+
+
+async def run_alerts_bench(facilities: int = 50, events: int = 40, background_rate: float = 4000.0) -> dict[str, Any]:
+    """Publish → alert committed (NOTIFY after commit) and publish → event on the web stream, under load.
+
+    Ingest, the alert engine and the web app run as separate processes on a private stack while a
+    load generator publishes telemetry in the background; critical events are injected one by one.
+    """
+    import aiohttp
+
+    from web.auth import create_user
+
+    state = Path(tempfile.mkdtemp(prefix="carewatch-bench-"))
+    state.chmod(0o755)
+    stack = LocalStack(state, fsync=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        info = await asyncio.to_thread(stack.up, pg_port=free_port(), mqtt_port=free_port())
+        db_url = await _prepare_db(info.database_url, "bench", facilities, 40)
+        conn = await asyncpg.connect(db_url)
+        _, token = await create_user(conn, "bench", "admin", None)
+        web_port, root = free_port(), "bench-alerts/cw/v1"
+        env = {
+            **os.environ,
+            "CAREWATCH_DATABASE_URL": db_url,
+            "CAREWATCH_MQTT_URL": info.mqtt_url,
+            "CAREWATCH_TOPIC_ROOT": root,
+            "CAREWATCH_HTTP": f"127.0.0.1:{web_port}",
+            "CAREWATCH_STATE_DIR": str(state),
+        }
+        for cmd in (["ingest", "--metrics", f"127.0.0.1:{free_port()}"], ["alerts", "--metrics", ""], ["web"]):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "carewatch.cli", *cmd],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        await asyncio.sleep(4)
+        committed: dict[str, float] = {}
+        await conn.add_listener("carewatch_alerts", lambda *a: _note(committed, a[3], time.perf_counter()))
+        streamed: dict[str, float] = {}
+        session = aiohttp.ClientSession()
+        sse = asyncio.create_task(
+            _follow_stream(session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, streamed)
+        )
+        background_n = int(background_rate * (events * 1.2 + 10))
+        env_load = Env(db_url, "127.0.0.1", info.mqtt_port)
+        load = await asyncio.to_thread(_loadgen_paced, env_load, root, background_n, facilities, background_rate)
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", info.mqtt_port)
+        pub.loop_start()
+        lat, stream_lat = [], []
+        try:
+            await asyncio.sleep(2)
+            for i in range(events):
+                fac = facility_ids(facilities)[i % facilities]
+                topic = f"{root}/{fac}/dev-001/event"
+                for state_ in ("active", "cleared"):
+                    body = json.dumps(
+                        {
+                            "msg_id": f"crit-{i}-{state_}",
+                            "ts": datetime.now(UTC).isoformat(),
+                            "type": "fire_alarm",
+                            "state": state_,
+                        }
+                    ).encode()
+                    t0 = time.perf_counter()
+                    pub.publish(topic, body, qos=1)
+                    key = f"{fac}:{'opened' if state_ == 'active' else 'cleared'}"
+                    for _ in range(500):
+                        if key in committed and (state_ == "cleared" or key in streamed):
+                            break
+                        await asyncio.sleep(0.005)
+                    if state_ == "active":
+                        lat.append(committed.pop(key, float("nan")) - t0)
+                        stream_lat.append(streamed.pop(key, float("nan")) - t0)
+                    committed.pop(key, None)
+                    streamed.pop(key, None)
+                await asyncio.sleep(0.5)
+            published = await asyncio.to_thread(_finish, load)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+            sse.cancel()
+            await asyncio.gather(sse, return_exceptions=True)
+            await session.close()
+            await conn.close()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        await asyncio.to_thread(stack.destroy)
+    return {
+        "bench": "alerts",
+        "p50_ms": round(_pct(lat, 50) * 1000, 1),
+        "p99_ms": round(_pct(lat, 99) * 1000, 1),
+        "stream_p99_ms": round(_pct(stream_lat, 99) * 1000, 1),
+        "background_msgs_per_s": round(published["published"] / published["seconds"]),
+        "events": events,
+    }
+
+
+def _note(target: dict[str, float], payload: str, at: float) -> None:
+    change = json.loads(payload)
+    target.setdefault(f"{change['facility_id']}:{change['action']}", at)
+
+
+async def _follow_stream(session: Any, url: str, token: str, seen: dict[str, float]) -> None:
+    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+        event = ""
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "alert":
+                _note(seen, line.split(":", 1)[1], time.perf_counter())
+
+
+def _loadgen_paced(env: Env, root: str, n: int, facilities: int, rate: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulators.loadgen",
+            "--port",
+            str(env.mqtt_port),
+            "--root",
+            root,
+            "-n",
+            str(n),
+            "--facilities",
+            str(facilities),
+            "--devices",
+            "40",
+            "--run",
+            "bg",
+            "--rate",
+            str(rate),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None  # noqa: S101
+    proc.stdout.readline()
+    return proc
+
+
+def _pct(values: list[float], p: float) -> float:
+    vals = sorted(v for v in values if not math.isnan(v))  # NaN: timed out
+    if len(vals) < len(values):
+        return float("inf")
+    k = min(len(vals) - 1, max(0, round(p / 100 * (len(vals) - 1))))
+    return vals[k]

@@ -303,7 +303,16 @@ def simulate_run(
 @click.option("--facility", "facilities", multiple=True, help="own only these facilities (repeatable); default all")
 @click.option("--webhook", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
 @click.option("--webhook-secret", envvar="CAREWATCH_WEBHOOK_SECRET", default=None, help="HMAC key (env)")
-def alerts(client_id: str, facilities: tuple[str, ...], webhook: str | None, webhook_secret: str | None) -> None:
+@click.option(
+    "--metrics",
+    "metrics_addr",
+    default="127.0.0.1:9102",
+    show_default=True,
+    help="host:port for /metrics and /healthz ('' to disable).",
+)
+def alerts(
+    client_id: str, facilities: tuple[str, ...], webhook: str | None, webhook_secret: str | None, metrics_addr: str
+) -> None:
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
     from alerts.config import RulesConfigError, load_rules
     from alerts.service import AlertsConfig, AlertService
@@ -324,6 +333,7 @@ def alerts(client_id: str, facilities: tuple[str, ...], webhook: str | None, web
             facilities=list(facilities) or None,
             webhook_url=webhook,
             webhook_secret=webhook_secret,
+            http=metrics_addr or None,
         )
         await _serve(AlertService(cfg, rules))
 
@@ -420,6 +430,16 @@ def bench_ingest(n: int, naive_n: int, batches: int) -> None:
 
     result = asyncio.run(run_ingest_bench(n=n, naive_n=naive_n, batches=batches))
     click.echo(json.dumps(result))
+
+
+@bench.command("alerts")
+@click.option("--events", default=40, show_default=True, help="critical events injected")
+@click.option("--rate", default=4000.0, show_default=True, help="background telemetry, messages a second")
+def bench_alerts(events: int, rate: float) -> None:
+    """Publish → alert committed and → web stream, under background load."""
+    from carewatch.bench import run_alerts_bench
+
+    click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
 
 
 @bench.command("simulate")

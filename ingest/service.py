@@ -17,11 +17,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from aiohttp import web
-from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.decode import Decoded, Received, decode_batch
+from ingest.http import serve_metrics
 from ingest.maintenance import apply_retention, refresh_rollup
 from ingest.metrics import IngestMetrics
 from ingest.migrate import Features, detect_features
@@ -99,7 +98,7 @@ class IngestService:
             stack.push_async_callback(self._close_listener)
             await self._refresh_registry()
             if cfg.http:
-                await self._start_http(stack)
+                await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
             share = f"$share/{cfg.share_group}/{cfg.topic_root}/+/+/+"
             self.source = MqttSource(
                 cfg.mqtt_url,
@@ -304,26 +303,9 @@ class IngestService:
     def _on_mqtt_state(self, up: bool) -> None:
         self.metrics.mqtt_connected.set(1 if up else 0)
 
-    async def _start_http(self, stack: contextlib.AsyncExitStack) -> None:
-        app = web.Application()
-
-        async def metrics(_: web.Request) -> web.Response:
-            return web.Response(body=generate_latest(self.metrics.registry), content_type="text/plain")
-
-        async def healthz(_: web.Request) -> web.Response:
-            ok = bool(self.source and self.source.connected)
-            return web.json_response(
-                {"mqtt": ok, "pending": self.source.pending() if self.source else 0}, status=200 if ok else 503
-            )
-
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/healthz", healthz)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        assert self.config.http is not None  # noqa: S101
-        host, _, port = self.config.http.rpartition(":")
-        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    def _health(self) -> tuple[bool, dict[str, object]]:
+        ok = bool(self.source and self.source.connected)
+        return ok, {"mqtt": ok, "pending": self.source.pending() if self.source else 0}
 
 
 def _only_new(d: Decoded, new: frozenset[tuple[str, str, str]]) -> Decoded:

@@ -68,6 +68,7 @@ def publish(
     window: int = 2000,
     username: str | None = None,
     password: str | None = None,
+    rate: float | None = None,
 ) -> float:
     """Publish QoS 1 with a bounded in-flight window; return seconds until the broker acked all."""
     sem = threading.Semaphore(window)
@@ -93,7 +94,11 @@ def publish(
     client.loop_start()
     try:
         t0 = time.perf_counter()
-        for topic, body in messages:
+        for i, (topic, body) in enumerate(messages):
+            if rate and i % 100 == 0:  # pace to about `rate` messages a second
+                ahead = i / rate - (time.perf_counter() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
             sem.acquire()
             client.publish(topic, body, qos=1)
         if messages and not done.wait(600):
@@ -114,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--facilities", type=int, default=50)
     p.add_argument("--devices", type=int, default=40)
     p.add_argument("--run", default="r0", help="msg_id prefix (distinct per run)")
+    p.add_argument("--rate", type=float, default=None, help="messages a second (default: as fast as possible)")
     a = p.parse_args(argv)
     gen = telemetry_messages if a.kind == "telemetry" else batch_messages
     msgs = list(gen(a.root, a.n, a.facilities, a.devices, a.run))
     print(json.dumps({"ready": len(msgs)}), flush=True)
-    secs = publish(a.host, a.port, msgs)
+    secs = publish(a.host, a.port, msgs, rate=a.rate)
     print(json.dumps({"published": len(msgs), "seconds": round(secs, 3)}))
     return 0
 

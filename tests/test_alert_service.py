@@ -215,3 +215,17 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
     await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_at = now() WHERE id = $1", other.alert_id)
     assert await escalate(db, t0 + timedelta(hours=2)) == [], "acknowledgement stops escalation"
     assert major.action == "opened"
+
+
+async def test_maintenance_window_mutes_but_records(db: asyncpg.Connection) -> None:
+    await load_registry(db, REG)
+    t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    await db.execute("INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
+                     " VALUES ($1, 'smoke-nap1', $2, $3, '年度消防检测 / annual fire test', 'insp')",
+                     FAC.id, t0 - timedelta(minutes=5), t0 + timedelta(hours=1))
+    during = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火", "fire"), t0)
+    other = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap2"), Condition("critical", "火", "fire"), t0)
+    after = await open_alert(db, FAC.id, Key("device_fault", "smoke-nap1"), Condition("major", "障", "fault"),
+                             t0 + timedelta(hours=2))
+    assert (during.muted, other.muted, after.muted) == (True, False, False)
+    assert await db.fetchval("SELECT count(*) FROM alerts") == 3, "what fired is recorded either way"

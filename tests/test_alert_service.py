@@ -229,3 +229,29 @@ async def test_maintenance_window_mutes_but_records(db: asyncpg.Connection) -> N
                              t0 + timedelta(hours=2))
     assert (during.muted, other.muted, after.muted) == (True, False, False)
     assert await db.fetchval("SELECT count(*) FROM alerts") == 3, "what fired is recorded either way"
+
+
+async def test_restart_with_active_alert_neither_duplicates_nor_loses(
+        services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str) -> None:
+    """Across a restart the engine rebuilds its state from what ingest stored and from active alerts."""
+    db = registered
+    topic = f"{topic_root}/{FAC.id}/smoke-nap1/event"
+    active = {"msg_id": "e1", "ts": now_ts(), "type": "fire_alarm", "state": "active"}
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with running(make(services, db_url, topic_root)):
+            pub.publish(topic, payload(active))
+            await wait_for(lambda: _count(db, "fire_alarm", 1), 10, "the alert")
+        # what ingest stored meanwhile (it runs beside the engine in production)
+        await db.execute("INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+                         " VALUES (now(), $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', $2)", FAC.id,
+                         json.dumps(active))
+        async with running(make(services, db_url, topic_root)):
+            await asyncio.sleep(1.5)  # several ticks: nothing may clear or reopen
+            rows = await alerts(db, "fire_alarm")
+            assert [(r["status"], r["count"]) for r in rows] == [("active", 1)]
+            pub.publish(topic, payload({**active, "msg_id": "e2", "state": "cleared"}))
+            await wait_for(lambda: _field(db, "fire_alarm", "status", "cleared"), 10, "cleared after the restart")
+    finally:
+        pub.close()
+    assert len(await alerts(db, "fire_alarm")) == 1

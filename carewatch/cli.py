@@ -404,6 +404,56 @@ def users_create(
 
 
 @main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where new secrets are written (mode 0600); default: <state dir>/credentials",
+)
+@click.option(
+    "--broker-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the broker's passwd, acl and conf.d/auth.conf go; default: the local stack's",
+)
+@click.option("--rotate", multiple=True, help="make a new secret for this username (repeatable)")
+@click.option("--revoke", multiple=True, help="revoke this username (repeatable)")
+def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...], revoke: tuple[str, ...]) -> None:
+    """Device, facility and service credentials, and the broker's password and ACL files."""
+    from carewatch.provision import provision as do_provision
+
+    settings = _settings()
+    stack = local_stack(settings)
+
+    async def go() -> Any:
+        conn = await _connect(settings)
+        try:
+            return await do_provision(
+                conn,
+                broker_dir or stack.mq_dir,
+                out or stack.state_dir / "credentials",
+                root=settings.topic_root,
+                rotate=rotate,
+                revoke=revoke,
+            )
+        finally:
+            await conn.close()
+
+    try:
+        res = _run(go)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    if broker_dir is None:
+        stack.reload_mosquitto()
+    click.echo(
+        f"credentials: {len(res.created)} created, {len(res.rotated)} rotated, {len(res.revoked)} revoked,"
+        f" {res.active} active"
+    )
+    for p in res.secrets_files:
+        click.echo(f"new secrets in {p} (shown nowhere else)")
+
+
+@main.command()
 def demo() -> None:
     """Everything, with 60 simulated facilities; prints the URL and the demo logins."""
     from carewatch.demo import run_demo

@@ -131,7 +131,12 @@ class LocalStack:
 
     # -- public ---------------------------------------------------------------------------------
     def up(
-        self, *, pg_port: int | None = None, mqtt_port: int | None = None, install_missing: bool = True
+        self,
+        *,
+        pg_port: int | None = None,
+        mqtt_port: int | None = None,
+        install_missing: bool = True,
+        postgres: bool = True,
     ) -> StackInfo:
         if install_missing and _needs_install():
             install()
@@ -140,7 +145,8 @@ class LocalStack:
         pg_port = pg_port or (old.pg_port if old else None) or self._pick(DEFAULT_PG_PORT)
         mqtt_port = mqtt_port or (old.mqtt_port if old else None) or self._pick(DEFAULT_MQTT_PORT)
         password = self._password()
-        self._start_postgres(pg_port, password)
+        if postgres:
+            self._start_postgres(pg_port, password)
         self._start_mosquitto(mqtt_port)
         info = StackInfo(
             database_url=f"postgresql://{DB_USER}:{password}@127.0.0.1:{pg_port}/{DB_NAME}",

@@ -220,19 +220,25 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
 async def test_maintenance_window_mutes_but_records(db: asyncpg.Connection) -> None:
     await load_registry(db, REG)
     t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
-    await db.execute("INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
-                     " VALUES ($1, 'smoke-nap1', $2, $3, '年度消防检测 / annual fire test', 'insp')",
-                     FAC.id, t0 - timedelta(minutes=5), t0 + timedelta(hours=1))
+    await db.execute(
+        "INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
+        " VALUES ($1, 'smoke-nap1', $2, $3, '年度消防检测 / annual fire test', 'insp')",
+        FAC.id,
+        t0 - timedelta(minutes=5),
+        t0 + timedelta(hours=1),
+    )
     during = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火", "fire"), t0)
     other = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap2"), Condition("critical", "火", "fire"), t0)
-    after = await open_alert(db, FAC.id, Key("device_fault", "smoke-nap1"), Condition("major", "障", "fault"),
-                             t0 + timedelta(hours=2))
+    after = await open_alert(
+        db, FAC.id, Key("device_fault", "smoke-nap1"), Condition("major", "障", "fault"), t0 + timedelta(hours=2)
+    )
     assert (during.muted, other.muted, after.muted) == (True, False, False)
     assert await db.fetchval("SELECT count(*) FROM alerts") == 3, "what fired is recorded either way"
 
 
 async def test_restart_with_active_alert_neither_duplicates_nor_loses(
-        services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str) -> None:
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
     """Across a restart the engine rebuilds its state from what ingest stored and from active alerts."""
     db = registered
     topic = f"{topic_root}/{FAC.id}/smoke-nap1/event"
@@ -243,9 +249,12 @@ async def test_restart_with_active_alert_neither_duplicates_nor_loses(
             pub.publish(topic, payload(active))
             await wait_for(lambda: _count(db, "fire_alarm", 1), 10, "the alert")
         # what ingest stored meanwhile (it runs beside the engine in production)
-        await db.execute("INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
-                         " VALUES (now(), $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', $2)", FAC.id,
-                         json.dumps(active))
+        await db.execute(
+            "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+            " VALUES (now(), $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', $2)",
+            FAC.id,
+            json.dumps(active),
+        )
         async with running(make(services, db_url, topic_root)):
             await asyncio.sleep(1.5)  # several ticks: nothing may clear or reopen
             rows = await alerts(db, "fire_alarm")

@@ -1,0 +1,122 @@
+"""`carewatch provision`: broker credentials from the registry, and the broker's password and ACL files.
+
+Secrets are generated here, shown once (written to files of mode 0600 under --out, never logged),
+and only their mosquitto-format hashes are kept (table mqtt_credentials). Rotating a credential
+makes a new secret; revoking one removes it from the password file, so after the broker reloads
+(SIGHUP, done here for the local stack) that device can no longer connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import yaml
+
+from gateway.provision import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
+
+
+@dataclass
+class ProvisionResult:
+    created: list[str] = field(default_factory=list)
+    rotated: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    active: int = 0
+    secrets_files: list[Path] = field(default_factory=list)
+
+
+async def provision(
+    conn: asyncpg.Connection,
+    broker_dir: Path,
+    out_dir: Path,
+    *,
+    root: str = "cw/v1",
+    rotate: tuple[str, ...] = (),
+    revoke: tuple[str, ...] = (),
+) -> ProvisionResult:
+    res = ProvisionResult()
+    facilities: dict[str, list[str]] = {}
+    for r in await conn.fetch(
+        "SELECT f.id, array_remove(array_agg(d.id ORDER BY d.id), NULL) AS devices"
+        " FROM facilities f LEFT JOIN devices d ON d.facility_id = f.id GROUP BY f.id"
+    ):
+        facilities[r["id"]] = list(r["devices"])
+    want = {c.username: c for c in wanted(facilities)}
+    have = {r["username"]: r for r in await conn.fetch("SELECT * FROM mqtt_credentials")}
+    unknown = [u for u in (*rotate, *revoke) if u not in want and u not in have]
+    if unknown:
+        raise ValueError(f"no such credential: {', '.join(unknown)}")
+    new: dict[str, tuple[Credential, str]] = {}
+    async with conn.transaction():
+        for user, c in want.items():
+            if user not in have or user in rotate:
+                secret = new_secret()
+                new[user] = (c, secret)
+                await conn.execute(
+                    "INSERT INTO mqtt_credentials (username, kind, facility_id, device_id, role, password_hash)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET password_hash = $6,"
+                    " created_at = now(), revoked_at = NULL",
+                    user,
+                    c.kind,
+                    c.facility_id,
+                    c.device_id,
+                    c.role,
+                    mosquitto_hash(secret),
+                )
+                (res.rotated if user in have else res.created).append(user)
+        gone = [u for u in have if u not in want and have[u]["revoked_at"] is None]
+        for user in (*revoke, *gone):
+            await conn.execute("UPDATE mqtt_credentials SET revoked_at = now() WHERE username = $1", user)
+            res.revoked.append(user)
+        rows = await conn.fetch("SELECT * FROM mqtt_credentials WHERE revoked_at IS NULL ORDER BY username")
+    res.active = len(rows)
+    creds = [Credential(r["username"], r["kind"], r["facility_id"], r["device_id"], r["role"]) for r in rows]
+    _write_broker_files(broker_dir, {r["username"]: r["password_hash"] for r in rows}, acl_file(creds, root))
+    res.secrets_files = _write_secrets(out_dir, new)
+    return res
+
+
+def _private_write(path: Path, text: str, mode: int, group: str | None = None) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    if group is not None and os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            os.chown(tmp, 0, grp.getgrnam(group).gr_gid)  # the broker reads it after dropping privileges
+    os.replace(tmp, path)
+
+
+def _write_broker_files(broker_dir: Path, hashes: dict[str, str], acl: str) -> None:
+    conf_d = broker_dir / "conf.d"
+    conf_d.mkdir(parents=True, exist_ok=True)
+    _private_write(broker_dir / "passwd", password_file(hashes), 0o640, "mosquitto")
+    _private_write(broker_dir / "acl", acl, 0o640, "mosquitto")
+    _private_write(
+        conf_d / "auth.conf",
+        f"allow_anonymous false\npassword_file {broker_dir / 'passwd'}\nacl_file {broker_dir / 'acl'}\n",
+        0o644,
+    )
+
+
+def _write_secrets(out_dir: Path, new: dict[str, tuple[Credential, str]]) -> list[Path]:
+    """One file per facility (its gateway and devices) and one for services; mode 0600."""
+    if not new:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.chmod(0o700)
+    groups: dict[str, dict[str, str]] = {}
+    for user, (c, secret) in new.items():
+        groups.setdefault(c.facility_id or "services", {})[user] = secret
+    written = []
+    for name, entries in sorted(groups.items()):
+        path = out_dir / f"{name}.yaml"
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        merged = {**(old or {}), **entries}
+        _private_write(path, yaml.safe_dump(merged, sort_keys=True), 0o600)
+        written.append(path)
+    return written

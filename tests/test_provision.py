@@ -1,0 +1,122 @@
+"""Provisioning against a real Mosquitto using the generated password and ACL files."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+from carewatch.provision import provision
+from carewatch.stack import LocalStack, free_port
+from gateway.provision import mosquitto_hash
+from ingest.registry_store import load_registry
+from simulators.registry_gen import generate_registry
+
+REG = generate_registry(2, seed=9)
+A, B = REG.facilities
+ROOT = "cw/v1"
+
+
+@pytest.fixture
+def broker() -> Iterator[tuple[LocalStack, int]]:
+    state = Path(tempfile.mkdtemp(prefix="carewatch-prov-"))
+    state.chmod(0o755)
+    stack = LocalStack(state)
+    port = free_port()
+    stack.up(mqtt_port=port, postgres=False)
+    try:
+        yield stack, port
+    finally:
+        stack.destroy()
+
+
+def connect(port: int, user: str | None, password: str | None, client_id: str = "") -> tuple[mqtt.Client, str]:
+    """Connect and wait for the CONNACK; return the client and the reason ('Success' when accepted)."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if user:
+        c.username_pw_set(user, password)
+    result: list[str] = []
+    done = threading.Event()
+
+    def on_connect(_c: object, _u: object, _f: object, rc: object, _p: object) -> None:
+        result.append(str(rc))
+        done.set()
+
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(5)
+    rc = result[0] if result else "timeout"
+    if rc != "Success":  # no background reconnect attempts after a refusal
+        c.disconnect()
+        c.loop_stop()
+    return c, rc
+
+
+def test_hash_matches_mosquitto_passwd(tmp_path: Path) -> None:
+    f = tmp_path / "pw"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(f), "u", "s3cret"], check=True)
+    theirs = f.read_text().strip().split(":", 1)[1]
+    salt = __import__("base64").b64decode(theirs.split("$")[3])
+    assert mosquitto_hash("s3cret", salt) == theirs
+
+
+async def test_broker_enforces_the_contract(broker: tuple[LocalStack, int], db: asyncpg.Connection,
+                                            tmp_path: Path) -> None:
+    stack, port = broker
+    await load_registry(db, REG)
+    out = tmp_path / "creds"
+    res = await provision(db, stack.mq_dir, out, root=ROOT)
+    stack.reload_mosquitto()
+    time.sleep(0.5)
+    assert res.active == 3 + 2 + len(A.devices) + len(B.devices)
+    secrets_a = yaml.safe_load((out / f"{A.id}.yaml").read_text())
+    services = yaml.safe_load((out / "services.yaml").read_text())
+    assert stat.S_IMODE((out / f"{A.id}.yaml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((stack.mq_dir / "passwd").stat().st_mode) == 0o640
+    assert "carewatch-ingest" in services
+
+    _, rc = connect(port, None, None)
+    assert rc != "Success", "nothing anonymous"
+    _, rc = connect(port, f"{A.id}/smoke-nap1", "wrong")
+    assert rc != "Success", "a wrong password is refused"
+
+    got: list[str] = []
+    sub, rc = connect(port, "carewatch-ingest", services["carewatch-ingest"], "ingest-test")
+    assert rc == "Success"
+    sub.on_message = lambda _c, _u, m: got.append(m.topic)
+    sub.subscribe(f"{ROOT}/#", qos=1)
+    time.sleep(0.3)
+    dev, rc = connect(port, f"{A.id}/smoke-nap1", secrets_a[f"{A.id}/smoke-nap1"])
+    assert rc == "Success"
+    dev.publish(f"{ROOT}/{B.id}/smoke-nap1/event", b"{}", qos=1)  # another facility's topic
+    dev.publish(f"{ROOT}/{A.id}/panic-gate/event", b"{}", qos=1)  # another device of its own facility
+    dev.publish(f"{ROOT}/{A.id}/smoke-nap1/event", b"{}", qos=1)  # its own
+    time.sleep(1.0)
+    assert got == [f"{ROOT}/{A.id}/smoke-nap1/event"]
+    dev.disconnect()
+    dev.loop_stop()
+
+    res = await provision(db, stack.mq_dir, out, root=ROOT, revoke=(f"{A.id}/smoke-nap1",))
+    assert res.revoked == [f"{A.id}/smoke-nap1"]
+    stack.reload_mosquitto()
+    time.sleep(0.5)
+    _, rc = connect(port, f"{A.id}/smoke-nap1", secrets_a[f"{A.id}/smoke-nap1"])
+    assert rc != "Success", "a revoked device cannot connect after the reload"
+    gw, rc = connect(port, A.id, secrets_a[A.id])
+    assert rc == "Success", "the others still can"
+    for c in (gw, sub):
+        c.disconnect()
+        c.loop_stop()
+    assert "s3cret" not in (stack.mq_dir / "passwd").read_text()
+    with pytest.raises(ValueError, match="no such credential"):
+        await provision(db, stack.mq_dir, out, root=ROOT, rotate=("nobody",))

@@ -16,8 +16,11 @@ import sys
 import time
 
 import asyncpg
+import yaml
 
+from carewatch.provision import provision
 from carewatch.stack import LocalStack, StackInfo
+from gateway.provision import SERVICE_ROLES, service_user
 from ingest.migrate import migrate
 from ingest.registry_store import load_registry
 from simulators.registry_gen import generate_registry
@@ -33,19 +36,28 @@ DEMO_USERS = [  # username, role, scope, password
 INJECT = ["smoke_alarm@45", "panic_button@120", "camera_blind_spot@180"]
 
 
-async def _prepare(info: StackInfo) -> tuple[list[tuple[str, str, str]], str]:
+async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, str, str]], str, dict[str, str]]:
     reg = generate_registry(FACILITIES, SEED)
     conn = await asyncpg.connect(info.database_url)
     try:
         await migrate(conn)
         await load_registry(conn, reg)
+        # Nothing anonymous: every service and the simulator connect with their own credentials.
+        creds_dir = stack.state_dir / "credentials"
+        services_file = creds_dir / "services.yaml"
+        known = yaml.safe_load(services_file.read_text()) if services_file.exists() else {}
+        rotate = tuple(service_user(r) for r in SERVICE_ROLES if service_user(r) not in (known or {}))
+        have = {r["username"] for r in await conn.fetch("SELECT username FROM mqtt_credentials")}
+        await provision(conn, stack.mq_dir, creds_dir, rotate=tuple(u for u in rotate if u in have))
+        stack.reload_mosquitto()
+        secrets_ = yaml.safe_load(services_file.read_text())
         logins = []
         for username, role, base_scope, password in DEMO_USERS:
             scope = {"facility": reg.facilities[0].id} if role == "operator" else base_scope
             await create_user(conn, username, role, password, actor="demo", **scope)  # type: ignore[arg-type]
             where = scope.get("county") or scope.get("facility") or "city"
             logins.append((username, password, f"{role} ({where})"))
-        return logins, reg.facilities[0].name
+        return logins, reg.facilities[0].name, secrets_
     finally:
         await conn.close()
 
@@ -53,20 +65,24 @@ async def _prepare(info: StackInfo) -> tuple[list[tuple[str, str, str]], str]:
 def run_demo(stack: LocalStack, http: str) -> int:
     print("[demo] starting the local stack (first run installs packages and builds TimescaleDB)...", flush=True)
     info = stack.up()
-    logins, first = asyncio.run(_prepare(info))
+    logins, first, secrets_ = asyncio.run(_prepare(info, stack))
     env = {
         **os.environ,
         "CAREWATCH_DATABASE_URL": info.database_url,
-        "CAREWATCH_MQTT_URL": info.mqtt_url,
         "CAREWATCH_HTTP": http,
         "CAREWATCH_STATE_DIR": str(stack.state_dir),
     }
+
+    def mqtt_for(role: str) -> dict[str, str]:
+        user = service_user(role)
+        return {"CAREWATCH_MQTT_URL": f"mqtt://{user}:{secrets_[user]}@127.0.0.1:{info.mqtt_port}"}
+
     logs = stack.state_dir / "logs"
     logs.mkdir(exist_ok=True)
     cli = [sys.executable, "-m", "carewatch.cli"]
     commands = {
         "ingest": [*cli, "ingest", "--metrics", "127.0.0.1:9101"],
-        "alerts": [*cli, "alerts"],
+        "alerts": [*cli, "alerts", "--metrics", "127.0.0.1:9102"],
         "web": [*cli, "web"],
         "simulator": [
             *cli,
@@ -84,8 +100,14 @@ def run_demo(stack: LocalStack, http: str) -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, cmd in commands.items():
+            role = {"ingest": "ingest", "alerts": "alerts", "simulator": "simulator"}.get(name)
             with (logs / f"{name}.log").open("ab") as log:
-                procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)  # noqa: S603
+                procs[name] = subprocess.Popen(
+                    cmd,
+                    env={**env, **(mqtt_for(role) if role else {})},
+                    stdout=log,
+                    stderr=log,
+                )
             time.sleep(1.0 if name != "web" else 2.0)
         host, _, port = http.rpartition(":")
         print(f"\n  CareWatch is running: open http://{host}:{port}/\n")
@@ -93,8 +115,15 @@ def run_demo(stack: LocalStack, http: str) -> int:
             print(f"  login {username:<9} password {password:<14} {what}")
         print(f"\n  A smoke alarm fires in {first} about 45 s after the start; logs in {logs}.")
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)
+        ticks = 0
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)
+            ticks += 1
+            if ticks % 5 == 0 and stack.status()["mosquitto"] != "running":
+                # Seen once here: Debian's Mosquitto 2.0.11 died of a segfault under the demo's load.
+                # Bring it back; ingest, alerts and the simulator reconnect by themselves.
+                print("[demo] the broker stopped; restarting it", file=sys.stderr, flush=True)
+                stack.up()
         dead = [n for n, p in procs.items() if p.poll() is not None]
         print(f"[demo] {', '.join(dead)} stopped; see {logs}", file=sys.stderr)
         return 1

@@ -70,8 +70,9 @@ def test_hash_matches_mosquitto_passwd(tmp_path: Path) -> None:
     assert mosquitto_hash("s3cret", salt) == theirs
 
 
-async def test_broker_enforces_the_contract(broker: tuple[LocalStack, int], db: asyncpg.Connection,
-                                            tmp_path: Path) -> None:
+async def test_broker_enforces_the_contract(
+    broker: tuple[LocalStack, int], db: asyncpg.Connection, tmp_path: Path
+) -> None:
     stack, port = broker
     await load_registry(db, REG)
     out = tmp_path / "creds"

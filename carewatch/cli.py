@@ -453,6 +453,57 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
         click.echo(f"new secrets in {p} (shown nowhere else)")
 
 
+@main.command("gateway")
+@click.option("--facility", required=True, help="this facility's id")
+@click.option("--gateway-id", default="gw-1", show_default=True)
+@click.option(
+    "--local",
+    "local_url",
+    default="mqtt://127.0.0.1:1883",
+    show_default=True,
+    help="the facility's own broker (Zigbee2MQTT, Tasmota, native devices)",
+)
+@click.option(
+    "--spool",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("gateway-spool.sqlite3"),
+    show_default=True,
+    help="on-disk store-and-forward queue",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML {zigbee2mqtt: {name: device_id}, tasmota: {topic: device_id}}",
+)
+@click.option("--max-queued", default=100_000, show_default=True, help="spool bound (rows)")
+def gateway_cmd(
+    facility: str, gateway_id: str, local_url: str, spool: Path, mapping: Path | None, max_queued: int
+) -> None:
+    """The facility edge agent: local devices → on-disk spool → upstream batches (CAREWATCH_MQTT_URL)."""
+    import signal
+
+    from gateway.agent import AgentConfig, GatewayAgent, load_mapping
+
+    settings = _settings()
+    upstream = settings.mqtt_url or endpoints(settings).mqtt_url
+    agent = GatewayAgent(
+        AgentConfig(
+            facility_id=facility,
+            gateway_id=gateway_id,
+            upstream_url=upstream,
+            local_url=local_url,
+            root=settings.topic_root,
+            spool_path=spool,
+            spool_max_rows=max_queued,
+            mapping=load_mapping(mapping),
+        )
+    )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: agent.stop())
+    agent.run()
+
+
 @main.command()
 def demo() -> None:
     """Everything, with 60 simulated facilities; prints the URL and the demo logins."""

@@ -1,0 +1,222 @@
+"""`carewatch gateway`: the agent that runs at a facility.
+
+It reads local devices from the facility's own MQTT broker (Zigbee2MQTT and Tasmota through the
+mapping file, and native CareWatch topics passed through), keeps every message in an on-disk
+spool, and forwards the spool upstream, oldest first, as `batch` messages (QoS 1, with its own
+Last Will). A spool row is deleted only after the upstream broker acknowledged its batch, and
+message ids are fixed when a message is spooled, so a retransmission after an outage or a restart
+is recognised upstream as the same message: nothing is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.adapters import AdapterError, Mapping, Tasmota, Zigbee2Mqtt
+from gateway.errors import ContractError
+from gateway.payloads import parse_payload
+from gateway.spool import Spool
+from gateway.topics import Channel, Topic, parse_topic
+
+logger = logging.getLogger(__name__)
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    facility_id: str
+    gateway_id: str = "gw-1"
+    upstream_url: str = Field(repr=False)
+    local_url: str = Field(repr=False)
+    root: str = "cw/v1"  # upstream topic root
+    local_root: str = "cw/v1"  # native CareWatch topics on the local broker
+    z2m_prefix: str = "zigbee2mqtt"
+    tasmota_prefix: str = "tele"
+    spool_path: Path
+    spool_max_rows: int = 100_000
+    batch_max: int = Field(100, ge=1, le=1000)
+    ack_timeout_s: float = 10.0
+    mapping: Mapping = Field(default_factory=Mapping)
+
+
+def load_mapping(path: Path | None) -> Mapping:
+    if path is None:
+        return Mapping()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Mapping(zigbee2mqtt=dict(data.get("zigbee2mqtt") or {}), tasmota=dict(data.get("tasmota") or {}))
+
+
+def _params(url: str) -> tuple[str, int, str | None, str | None]:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return u.hostname or "127.0.0.1", u.port or 1883, u.username, u.password
+
+
+class GatewayAgent:
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.spool = Spool(cfg.spool_path, cfg.spool_max_rows)
+        self.z2m = Zigbee2Mqtt(cfg.mapping.zigbee2mqtt)
+        self.tasmota = Tasmota(cfg.mapping.tasmota)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.registry = r = CollectorRegistry()
+        self.m_queued = Gauge("carewatch_gateway_queued", "messages in the spool", registry=r)
+        self.m_forwarded = Counter("carewatch_gateway_forwarded", "messages acknowledged upstream", registry=r)
+        self.m_evicted = Gauge("carewatch_gateway_evicted", "telemetry/status evicted from a full spool", registry=r)
+        self.m_malformed = Counter(
+            "carewatch_gateway_malformed", "local payloads not forwarded", ["source"], registry=r
+        )
+        self.m_uplink = Gauge("carewatch_gateway_uplink_up", "1 when connected upstream", registry=r)
+        self.upstream_connected = threading.Event()
+        self._local = self._client(cfg.local_url, f"cwgw-local-{cfg.facility_id}", upstream=False)
+        self._up = self._client(cfg.upstream_url, f"cwgw-{cfg.facility_id}-{cfg.gateway_id}", upstream=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def _client(self, url: str, client_id: str, *, upstream: bool) -> mqtt.Client:
+        host, port, user, password = _params(url)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if user:
+            c.username_pw_set(user, password)
+        c.reconnect_delay_set(1, 5)
+        if upstream:
+            status = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.STATUS).render(self.cfg.root)
+            c.will_set(status, json.dumps({"online": False}), qos=1, retain=True)
+            c.on_connect = self._on_up_connect
+            c.on_disconnect = self._on_up_disconnect
+        else:
+            c.on_connect = self._on_local_connect
+            c.on_message = self._on_local_message
+        if upstream:
+            c.connect_async(host, port, keepalive=15)
+        else:
+            # A persistent local session: while the agent restarts, the local broker keeps the devices'
+            # messages for it (QoS 1), so a restart loses nothing on the local side either.
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 7 * 24 * 3600
+            c.connect_async(host, port, keepalive=15, clean_start=False, properties=props)
+        return c
+
+    def run(self) -> None:
+        """Until stop(): read local devices, forward the spool."""
+        self._local.loop_start()
+        self._up.loop_start()
+        try:
+            while not self._stop.is_set():
+                if not self._forward_once():
+                    self._stop.wait(0.05)
+        finally:
+            self._local.disconnect()
+            self._local.loop_stop()
+            self._up.disconnect()
+            self._up.loop_stop()
+            self.spool.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- local side -----------------------------------------------------------------------------------
+    def _on_local_connect(self, client: mqtt.Client, *_a: object) -> None:
+        client.subscribe(
+            [
+                (f"{self.cfg.z2m_prefix}/+", 1),
+                (f"{self.cfg.tasmota_prefix}/+/SENSOR", 1),
+                (f"{self.cfg.local_root}/{self.cfg.facility_id}/+/+", 1),
+            ]
+        )
+
+    def _convert(self, topic_s: str, raw: bytes) -> list[tuple[str, str, dict[str, object]]]:
+        parts = topic_s.split("/")
+        if topic_s.startswith(self.cfg.z2m_prefix + "/") and len(parts) == 2:
+            return self.z2m.convert(parts[1], raw)
+        if topic_s.startswith(self.cfg.tasmota_prefix + "/") and len(parts) == 3:
+            return self.tasmota.convert(parts[1], raw)
+        topic = parse_topic(topic_s, self.cfg.local_root)
+        if topic.channel is Channel.BATCH:
+            raise AdapterError("a local batch is not forwarded: publish per-device topics")
+        parse_payload(topic.channel, raw)  # raises when invalid: nothing invalid goes upstream
+        return [(topic.device_id, topic.channel.value, json.loads(raw))]
+
+    def _on_local_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            items = self._convert(msg.topic, msg.payload)
+        except (AdapterError, ContractError) as err:
+            label = (
+                "zigbee2mqtt"
+                if msg.topic.startswith(self.cfg.z2m_prefix)
+                else "tasmota"
+                if msg.topic.startswith(self.cfg.tasmota_prefix)
+                else "native"
+            )
+            self.m_malformed.labels(label).inc()
+            logger.warning("not forwarded: %s: %s (payload %.80r)", msg.topic, err, msg.payload)
+            return
+        with self._lock:
+            for device, channel, payload in items:
+                self.spool.put(device, channel, payload)
+            self.m_queued.set(len(self.spool))
+            self.m_evicted.set(self.spool.evicted)
+
+    # -- upstream -------------------------------------------------------------------------------------
+    def _on_up_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        if getattr(rc, "is_failure", False):
+            logger.warning("upstream refused the connection: %s", rc)
+            return
+        status = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.STATUS).render(self.cfg.root)
+        client.publish(
+            status,
+            json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "online": True, "heartbeat_s": 30}),
+            qos=1,
+            retain=True,
+        )
+        self.upstream_connected.set()
+        self.m_uplink.set(1)
+        logger.info("uplink connected")
+
+    def _on_up_disconnect(self, *_a: object) -> None:
+        if self.upstream_connected.is_set():
+            logger.warning("uplink lost; spooling to disk")
+        self.upstream_connected.clear()
+        self.m_uplink.set(0)
+
+    def _forward_once(self) -> bool:
+        """Publish the oldest spooled messages as one batch; True when something was acknowledged."""
+        if not self.upstream_connected.is_set():
+            return False
+        with self._lock:
+            rows = self.spool.peek(self.cfg.batch_max)
+        if not rows:
+            return False
+        items = []
+        for q in rows:
+            payload = dict(q.payload)
+            if q.channel != "status":
+                payload.setdefault("msg_id", f"{self.cfg.gateway_id}-{q.seq}")  # fixed at spool time
+            items.append({"device_id": q.device_id, "channel": q.channel, "payload": payload})
+        body = {"msg_id": f"b-{rows[0].seq}-{rows[-1].seq}", "messages": items}
+        topic = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.BATCH).render(self.cfg.root)
+        info = self._up.publish(topic, json.dumps(body, ensure_ascii=False, separators=(",", ":")), qos=1)
+        deadline = time.monotonic() + self.cfg.ack_timeout_s
+        while not info.is_published() and time.monotonic() < deadline and not self._stop.is_set():
+            if not self.upstream_connected.is_set():
+                return False  # kept in the spool; sent again (same ids) after the reconnect
+            time.sleep(0.005)
+        if not info.is_published():
+            return False
+        with self._lock:
+            self.spool.remove_through(rows[-1].seq)
+            self.m_queued.set(len(self.spool))
+        self.m_forwarded.inc(len(rows))
+        return True

@@ -1,0 +1,194 @@
+"""The edge gateway: adapters on realistic payloads, the spool's eviction policy, and a 30 s uplink cut
+with a restart in the middle: every message stored exactly once, in per-device order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import paho.mqtt.client as mqtt
+import pytest
+
+from gateway.adapters import AdapterError, Tasmota, Zigbee2Mqtt
+from gateway.agent import AgentConfig, GatewayAgent
+from gateway.payloads import BatchItem, Event, Telemetry, parse_item, parse_payload
+from gateway.registry import Device, DeviceType, Registry
+from gateway.spool import Spool
+from gateway.topics import Channel
+from ingest.registry_store import load_registry
+from tests.conftest import Services
+from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
+from tests.test_ingest import make_service, running
+
+
+def as_contract(device: str, channel: str, body: dict[str, object]) -> object:
+    return parse_item(BatchItem(device_id=device, channel=channel, payload={"msg_id": "x", **body}))  # type: ignore[arg-type]
+
+
+def test_zigbee2mqtt_smoke_detector_and_sensor() -> None:
+    z = Zigbee2Mqtt({"nap-smoke": "smoke-nap1", "class-th": "env-class1", "sos": "panic-gate"})
+    first = z.convert("nap-smoke", b'{"smoke":false,"tamper":false,"battery":87,"linkquality":120}')
+    assert [(d, c) for d, c, _ in first] == [
+        ("smoke-nap1", "event"),
+        ("smoke-nap1", "event"),
+        ("smoke-nap1", "telemetry"),
+    ]
+    again = z.convert("nap-smoke", b'{"smoke":false,"tamper":false,"battery":87}')
+    assert [c for _, c, _ in again] == ["telemetry"], "only changes become events"
+    alarm = z.convert("nap-smoke", b'{"smoke":true,"tamper":false,"battery":86}')
+    ev = as_contract(*alarm[0])
+    assert isinstance(ev, Event)
+    assert (ev.type.value, ev.state) == ("fire_alarm", "active")
+    th = z.convert("class-th", b'{"temperature":22.4,"humidity":41,"battery":90,"voltage":2900}')
+    t = as_contract(*th[0])
+    assert isinstance(t, Telemetry)
+    assert t.readings == {"temperature_c": 22.4, "humidity_pct": 41.0, "battery_pct": 90.0}
+    sos = z.convert("sos", b'{"action":"emergency","battery":100}')
+    assert as_contract(*sos[0]).type.value == "panic"  # type: ignore[union-attr]
+    for bad, why in [
+        (b"not json", "JSON"),
+        (b"[1]", "object"),
+        (b'{"smoke":"yes"}', "true or false"),
+        (b'{"temperature":"hot"}', "number"),
+    ]:
+        with pytest.raises(AdapterError, match=why):
+            z.convert("nap-smoke" if b"smoke" in bad else "class-th", bad)
+    with pytest.raises(AdapterError, match="not in the mapping"):
+        z.convert("unknown-thing", b"{}")
+
+
+def test_tasmota_sensor() -> None:
+    t = Tasmota({"kitchen-th": "env-kitchen"})
+    [(dev, ch, body)] = t.convert(
+        "kitchen-th", b'{"Time":"2026-11-28T08:00:00","AM2301":{"Temperature":24.1,"Humidity":55.0},"TempUnit":"C"}'
+    )
+    assert (dev, ch) == ("env-kitchen", "telemetry")
+    assert body["readings"] == {"temperature_c": 24.1, "humidity_pct": 55.0}
+    with pytest.raises(AdapterError, match="no known sensor"):
+        t.convert("kitchen-th", b'{"Time":"2026-11-28T08:00:00"}')
+    with pytest.raises(AdapterError, match="number"):
+        t.convert("kitchen-th", b'{"AM2301":{"Temperature":"n/a"}}')
+
+
+def test_spool_never_evicts_alarms(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "q.sqlite3", max_rows=3)
+    assert s.put("d", "telemetry", {"n": 1})
+    assert s.put("d", "event", {"n": 2})
+    assert s.put("d", "telemetry", {"n": 3})
+    assert s.put("d", "event", {"n": 4})  # full: the oldest telemetry goes
+    assert s.put("d", "access", {"n": 5})  # full: the other telemetry goes
+    assert not s.put("d", "status", {"n": 6}), "only alarms left: new telemetry/status is refused"
+    assert s.put("d", "event", {"n": 7}), "an alarm is never refused"
+    assert [q.payload["n"] for q in s.peek(10)] == [2, 4, 5, 7]
+    assert (s.evicted, s.refused) == (2, 1)
+    s.close()
+    again = Spool(tmp_path / "q.sqlite3", max_rows=3)
+    assert len(again) == 4, "survives a restart"
+    again.close()
+
+
+def start_agent(cfg: AgentConfig) -> tuple[GatewayAgent, threading.Thread]:
+    agent = GatewayAgent(cfg)
+    t = threading.Thread(target=agent.run, name="test-gateway-agent", daemon=True)
+    t.start()
+    return agent, t
+
+
+@pytest.mark.slow
+async def test_uplink_cut_30s_with_restart_loses_nothing(
+    services: Services,
+    db_url: str,
+    db: asyncpg.Connection,
+    topic_root: str,
+    tmp_path: Path,
+    fault_proxy_factory: object,
+) -> None:
+    devices = 10
+    reg = registry_obj(extra_devices=devices)
+    gw = reg.facilities[0].model_copy(
+        update={"devices": [*reg.facilities[0].devices, Device(id="gw-1", type=DeviceType.GATEWAY)]}
+    )
+    await load_registry(db, Registry(facilities=[gw]))
+    host, port = services.mqtt_host_port
+    proxy = await fault_proxy_factory(host, port)  # type: ignore[operator]
+    local_root = f"local-{uuid.uuid4().hex[:8]}/cw/v1"
+    cfg = AgentConfig(
+        facility_id=FAC,
+        upstream_url=f"mqtt://127.0.0.1:{proxy.port}",
+        local_url=services.mqtt_url,
+        root=topic_root,
+        local_root=local_root,
+        spool_path=tmp_path / "spool.sqlite3",
+        z2m_prefix=f"{local_root}-z2m",
+        tasmota_prefix=f"{local_root}-tele",
+    )
+    seen: list[tuple[str, str]] = []  # (device, msg_id) in the order they arrived upstream
+    watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watch.on_message = lambda _c, _u, m: seen.extend(
+        (i["device_id"], i["payload"].get("msg_id", "")) for i in json.loads(m.payload)["messages"]
+    )
+    watch.connect(host, port)
+    watch.subscribe(f"{topic_root}/{FAC}/gw-1/batch", qos=1)
+    watch.loop_start()
+    n, rate = 8000, 200.0
+    pub = Publisher(host, port)
+
+    def devices_publish() -> None:
+        t0 = time.monotonic()
+        for i in range(n):
+            ahead = i / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+            dev = f"env-{i % devices}"
+            pub.publish(
+                f"{local_root}/{FAC}/{dev}/telemetry",
+                payload({"msg_id": f"m{i:05d}", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": i}}),
+            )
+        pub.flush()
+
+    agent, thread = start_agent(cfg)
+    try:
+        async with running(make_service(services, db_url, topic_root)):
+            stream = asyncio.create_task(asyncio.to_thread(devices_publish))
+            await asyncio.sleep(5)
+            proxy.cut()
+            await asyncio.sleep(10)
+            agent.stop()  # the gateway restarts during the outage
+            await asyncio.to_thread(thread.join, 10)
+            agent, thread = start_agent(cfg)
+            await asyncio.sleep(20)
+            queued_during = len(Spool(cfg.spool_path))
+            proxy.restore()
+            await stream
+            try:
+                await wait_for(lambda: _stored(db, n), 90, "every message stored after the outage")
+            except AssertionError:
+                got = await db.fetchval("SELECT count(*) FROM msg_seen")
+                raise AssertionError(f"stored {got} of {n}; spool holds {len(Spool(cfg.spool_path))}") from None
+    finally:
+        agent.stop()
+        await asyncio.to_thread(thread.join, 10)
+        pub.close()
+        watch.disconnect()
+        watch.loop_stop()
+    assert queued_during > 1000, "messages were spooled on disk while the uplink was down"
+    row = await db.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT msg_id) AS ids FROM readings WHERE device_id LIKE 'env-%'"
+    )
+    assert (row["n"], row["ids"]) == (n, n), "exactly once"
+    for d in range(devices):
+        ids = [m for dev, m in dict.fromkeys(seen) if dev == f"env-{d}"]
+        assert ids == sorted(ids), f"env-{d} forwarded out of order"
+        assert len(ids) == n // devices
+    assert parse_payload(
+        Channel.TELEMETRY, payload({"msg_id": "ok", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}})
+    )
+
+
+async def _stored(db: asyncpg.Connection, n: int) -> bool:
+    return int(await db.fetchval("SELECT count(*) FROM msg_seen")) >= n

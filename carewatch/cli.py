@@ -477,8 +477,15 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
     help="YAML {zigbee2mqtt: {name: device_id}, tasmota: {topic: device_id}}",
 )
 @click.option("--max-queued", default=100_000, show_default=True, help="spool bound (rows)")
+@click.option("--metrics", "metrics_port", default=9103, show_default=True, help="/metrics port on 127.0.0.1 (0: off)")
 def gateway_cmd(
-    facility: str, gateway_id: str, local_url: str, spool: Path, mapping: Path | None, max_queued: int
+    facility: str,
+    gateway_id: str,
+    local_url: str,
+    spool: Path,
+    mapping: Path | None,
+    max_queued: int,
+    metrics_port: int,
 ) -> None:
     """The facility edge agent: local devices → on-disk spool → upstream batches (CAREWATCH_MQTT_URL)."""
     import signal
@@ -499,6 +506,10 @@ def gateway_cmd(
             mapping=load_mapping(mapping),
         )
     )
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=agent.registry)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_a: agent.stop())
     agent.run()

@@ -153,6 +153,10 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
 
     agent, thread = start_agent(cfg)
     try:
+        await wait_for(lambda: asyncio.sleep(0, result=agent.upstream_connected.is_set()), 10, "agent up")
+        pub.publish(f"{local_root}/{FAC}/env-0/telemetry", b'{"msg_id": "bad", "readings": 3}')  # malformed
+        pub.publish(f"{local_root}-z2m/stranger", b'{"smoke": true}')  # not in the mapping file
+        await wait_for(lambda: asyncio.sleep(0, result=_malformed(agent) == 2), 10, "malformed counted")
         async with running(make_service(services, db_url, topic_root)):
             stream = asyncio.create_task(asyncio.to_thread(devices_publish))
             await asyncio.sleep(5)
@@ -188,6 +192,10 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
     assert parse_payload(
         Channel.TELEMETRY, payload({"msg_id": "ok", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}})
     )
+
+
+def _malformed(agent: GatewayAgent) -> float:
+    return sum(agent.m_malformed.labels(k)._value.get() for k in ("native", "zigbee2mqtt"))
 
 
 async def _stored(db: asyncpg.Connection, n: int) -> bool:

@@ -8,5 +8,6 @@ COPY alerts alerts
 COPY web web
 COPY simulators simulators
 COPY deploy deploy
+RUN chmod +x deploy/with-mqtt-credentials.sh
 RUN pip install --no-cache-dir .
 USER nobody

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.config import ESCALATION_S, RuleConfig
 from alerts.engine import AlertEngine
-from alerts.rules import Decision
+from alerts.rules import Decision, Key
 from alerts.store import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
 from gateway.errors import ContractError
 from gateway.payloads import Access, Batch, Event, Payload, TypedBatch, parse_item, parse_payload
@@ -88,7 +88,7 @@ class AlertService:
         self._stopping = asyncio.Event()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
-        self._saved_timers: dict[str, dict[object, datetime]] = {}
+        self._saved_timers: dict[str, dict[Key, datetime]] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -276,6 +276,8 @@ class AlertService:
 
     async def _webhook(self, http: aiohttp.ClientSession, body: bytes) -> None:
         cfg = self.config
+        if cfg.webhook_url is None:
+            return
         headers = {"Content-Type": "application/json"}
         if cfg.webhook_secret:
             sig = hmac.new(cfg.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
@@ -286,7 +288,7 @@ class AlertService:
                 async with http.post(
                     cfg.webhook_url,
                     data=body,
-                    headers=headers,  # type: ignore[arg-type]
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as resp:
                     if resp.status < 300:

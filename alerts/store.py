@@ -8,6 +8,7 @@ apart (or two workers) never make two alerts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -207,7 +208,7 @@ async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: 
     return change
 
 
-def escalation_due(severity: str, level: str, opened_s: float, delays: dict[str, tuple[float, ...]]) -> str | None:
+def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]]) -> str | None:
     """The level an unacknowledged alert should be at after opened_s seconds, if above `level`."""
     steps = delays["critical"] if severity == "critical" else delays["default"]
     target = 0
@@ -218,7 +219,7 @@ def escalation_due(severity: str, level: str, opened_s: float, delays: dict[str,
 
 
 async def escalate(
-    conn: asyncpg.Connection, now: datetime, delays: dict[str, tuple[float, ...]] = ESCALATION_S
+    conn: asyncpg.Connection, now: datetime, delays: Mapping[str, tuple[float, ...]] = ESCALATION_S
 ) -> list[Change]:
     """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step."""
     changes = []

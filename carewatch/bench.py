@@ -32,7 +32,7 @@ import asyncpg
 import paho.mqtt.client as mqtt
 
 from carewatch.stack import LocalStack, free_port
-from gateway.payloads import parse_payload
+from gateway.payloads import Telemetry, parse_payload
 from gateway.registry import Device, DeviceType, Facility, OpeningHours, Registry
 from gateway.topics import parse_topic
 from ingest.migrate import migrate
@@ -173,7 +173,11 @@ async def bench_naive(env: Env, n: int, facilities: int, devices: int) -> float:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.on_message = lambda _c, _u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, m.payload))
+
+    def on_message(_c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (m.topic, bytes(m.payload)))
+
+    c.on_message = on_message
     c.connect(env.mqtt_host, env.mqtt_port)
     c.subscribe(f"{root}/+/+/+", qos=1)
     c.loop_start()
@@ -186,7 +190,8 @@ async def bench_naive(env: Env, n: int, facilities: int, devices: int) -> float:
             topic, raw = await asyncio.wait_for(queue.get(), 120)
             t = parse_topic(topic, root)
             p = parse_payload(t.channel, raw)
-            for ts, readings in p.iter_samples():  # type: ignore[union-attr]
+            assert isinstance(p, Telemetry)  # noqa: S101 - the load generator sends telemetry
+            for ts, readings in p.iter_samples():
                 for metric, value in readings.items():
                     await conn.execute(
                         "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
@@ -197,7 +202,7 @@ async def bench_naive(env: Env, n: int, facilities: int, devices: int) -> float:
                         metric,
                         value,
                         p.msg_id,
-                    )  # type: ignore[union-attr]
+                    )
         elapsed = time.perf_counter() - t0
         await asyncio.to_thread(_finish, proc)
         return n / elapsed

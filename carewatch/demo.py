@@ -28,10 +28,10 @@ from web.auth import create_user
 
 FACILITIES = 60
 SEED = 1
-DEMO_USERS = [  # username, role, scope, password
+DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, scope, password
     ("xinfu", "inspector", {"county": "140902"}, "xinfu-demo"),
     ("city", "inspector", {}, "city-demo"),
-    ("operator", "operator", {"facility": None}, "operator-demo"),
+    ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
 ]
 INJECT = ["smoke_alarm@45", "panic_button@120", "camera_blind_spot@180"]
 
@@ -53,8 +53,8 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         secrets_ = yaml.safe_load(services_file.read_text())
         logins = []
         for username, role, base_scope, password in DEMO_USERS:
-            scope = {"facility": reg.facilities[0].id} if role == "operator" else base_scope
-            await create_user(conn, username, role, password, actor="demo", **scope)  # type: ignore[arg-type]
+            scope: dict[str, str] = {"facility": reg.facilities[0].id} if role == "operator" else dict(base_scope)
+            await create_user(conn, username, role, password, actor="demo", **scope)
             where = scope.get("county") or scope.get("facility") or "city"
             logins.append((username, password, f"{role} ({where})"))
         return logins, reg.facilities[0].name, secrets_

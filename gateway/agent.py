@@ -151,7 +151,7 @@ class GatewayAgent:
 
     def _on_local_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            items = self._convert(msg.topic, msg.payload)
+            items = self._convert(msg.topic, bytes(msg.payload))
         except (AdapterError, ContractError) as err:
             label = (
                 "zigbee2mqtt"

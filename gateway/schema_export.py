@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from gateway.payloads import CHANNEL_MODELS
 from gateway.registry import Registry
 
@@ -12,7 +14,7 @@ from gateway.registry import Registry
 def write_schemas(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    models = {f"{ch.value}.schema.json": m for ch, m in CHANNEL_MODELS.items()}
+    models: dict[str, type[BaseModel]] = {f"{ch.value}.schema.json": m for ch, m in CHANNEL_MODELS.items()}
     models["registry.schema.json"] = Registry
     for name, model in models.items():
         schema = model.model_json_schema()

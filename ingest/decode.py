@@ -178,7 +178,7 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Pay
         return
     _seen(out, fac, dev, at)
     if isinstance(p, Telemetry):
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for ts, readings in p.iter_samples():
             rows.extend((ts, fac, dev, metric, value, p.msg_id) for metric, value in readings.items())
             out.lags.append((at - ts).total_seconds())

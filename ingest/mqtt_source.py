@@ -61,7 +61,7 @@ class _DrainingClient(mqtt.Client):
             if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
                 return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
             if rc > 0:
-                return self._loop_rc_handle(rc)  # type: ignore[no-any-return]
+                return self._loop_rc_handle(rc)
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
@@ -78,7 +78,7 @@ class MqttSource:
         self,
         url: str,
         client_id: str,
-        subscription: str,
+        subscription: str | list[str],
         *,
         receive_maximum: int,
         session_expiry_s: int,
@@ -251,7 +251,7 @@ class MqttSource:
         self._notify(False)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        rec = Received(msg.topic, msg.payload, datetime.now(UTC), msg.mid if msg.qos else 0, self.generation)
+        rec = Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid if msg.qos else 0, self.generation)
         with self._lock:
             self._buffer.append(rec)
             wake = len(self._buffer) == self._wake_at

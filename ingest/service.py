@@ -26,7 +26,7 @@ from ingest.metrics import IngestMetrics
 from ingest.migrate import Features, detect_features
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_device_keys
-from ingest.writer import write_batch
+from ingest.writer import WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class IngestService:
             return False
         return True
 
-    async def _write_with_retry(self, decoded: Decoded, batch: list[Received]):  # type: ignore[no-untyped-def]
+    async def _write_with_retry(self, decoded: Decoded, batch: list[Received]) -> WriteResult:
         assert self.pool is not None  # noqa: S101
         delay = self.config.backoff_initial_s
         failures = 0
@@ -224,10 +224,8 @@ class IngestService:
                 logger.warning("batch rejected by the database (%s); storing message by message", err)
                 return await self._write_one_by_one(batch)
 
-    async def _write_one_by_one(self, batch: list[Received]):  # type: ignore[no-untyped-def]
+    async def _write_one_by_one(self, batch: list[Received]) -> WriteResult:
         """A poison message (e.g. text PostgreSQL cannot store) must not block the rest."""
-        from ingest.writer import WriteResult
-
         assert self.pool is not None  # noqa: S101
         stored = rows = dups = dead = 0
         new: set[tuple[str, str, str]] = set()

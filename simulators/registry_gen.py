@@ -107,7 +107,7 @@ def _facility(
         county=code,
         township=township_code(code, rng.randint(1, TOWNSHIPS_PER_COUNTY)),
         location=Location(lat=round(lat + r * math.sin(a), 5), lon=round(lon + r * math.cos(a), 5)),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         opening_hours=OpeningHours(days=["mon", "tue", "wed", "thu", "fri"], open=time(7, 30), close=time(17, 30)),
         classes=classes,
         staff=staff,
@@ -163,7 +163,7 @@ def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[
         nonlocal n
         n += 1
         expires = date(2027, 1, 1).replace(month=rng.randint(1, 12), day=rng.randint(1, 28))
-        out.append(Staff(id=f"s-{n:04d}", role=role, health_cert_expires=expires, **kw))  # type: ignore[arg-type]
+        out.append(Staff(id=f"s-{n:04d}", role=role, health_cert_expires=expires, **kw))
 
     for c in classes:
         for _ in range(math.ceil(c.capacity / RATIO[c.age_group]) + 1):  # the ratio at full capacity, plus one

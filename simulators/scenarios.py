@@ -192,7 +192,12 @@ def staff_leave(role: StaffRole, keep: int) -> Fault:
         for s in leaving:
             sim.access(fs, "staff_out", s)
         if p.get("minutes"):
-            _later(sim, p["minutes"], lambda: [sim.access(fs, "staff_in", s) for s in leaving] and None)
+
+            def back() -> None:
+                for s in leaving:
+                    sim.access(fs, "staff_in", s)
+
+            _later(sim, p["minutes"], back)
 
     return fault
 
@@ -223,9 +228,13 @@ def extinguisher_leak(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> Non
     ds.leak_per_min = p.get("mpa_per_min", 0.03)
 
 
+def _denied(sim: CitySim, fs: FacilityState, credential: str) -> Callable[[], None]:
+    return lambda: sim.access(fs, "denied", None, credential=credential)
+
+
 def denied_cards(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
     for i in range(p.get("count", 3)):
-        _later(sim, i * 0.5, lambda i=i: sim.access(fs, "denied", None, credential=f"card:unknown-{i}"))
+        _later(sim, i * 0.5, _denied(sim, fs, f"card:unknown-{i}"))
 
 
 def unauthorized_pickup(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:

@@ -221,7 +221,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     f = await queries.facility_row(conn, user.scope, change.get("facility_id", ""))
                     if f is None:
                         continue  # outside this user's scope: never on their stream
-                    [state] = [x for x in await queries.facilities(conn, user.scope) if x["id"] == f["id"]] or [None]
+                    states = [x for x in await queries.facilities(conn, user.scope) if x["id"] == f["id"]]
+                    state = states[0] if states else None
                 await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
                 if state is not None:
                     await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")

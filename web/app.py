@@ -68,6 +68,14 @@ async def authenticate(
     return await handler(request)
 
 
+def _user(request: web.Request) -> User:
+    """The signed-in user of a page (the middleware sent everyone else to /login)."""
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPFound("/login")
+    return user
+
+
 def lang_of(request: web.Request) -> str:
     lang = request.query.get("lang") or request.cookies.get("lang") or "zh"
     return lang if lang in TEXT else "zh"
@@ -126,7 +134,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @page_routes.get("/")
 async def overview(request: web.Request) -> web.Response:
-    user: User = request[USER]
+    user = _user(request)
     async with request.app[POOL].acquire() as conn:
         facs = await queries.facilities(conn, user.scope)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=200)
@@ -154,7 +162,7 @@ async def overview(request: web.Request) -> web.Response:
 
 @page_routes.get("/facilities/{facility_id}")
 async def facility_page(request: web.Request) -> web.Response:
-    user: User = request[USER]
+    user = _user(request)
     async with request.app[POOL].acquire() as conn:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
@@ -166,7 +174,7 @@ async def facility_page(request: web.Request) -> web.Response:
 
 @page_routes.get("/alerts")
 async def alert_inbox(request: web.Request) -> web.Response:
-    user: User = request[USER]
+    user = _user(request)
     q = request.query
     status = q.get("status") if q.get("status") in {"open", "active", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
@@ -190,7 +198,7 @@ async def ack_form(request: web.Request) -> web.Response:
         alert_id = int(request.match_info["alert_id"])
     except ValueError:
         raise not_found() from None
-    await acknowledge(request, alert_id, str(form.get("note", "")), request[USER])
+    await acknowledge(request, alert_id, str(form.get("note", "")), _user(request))
     raise web.HTTPFound(str(form.get("back") or "/alerts"))
 
 

@@ -184,7 +184,8 @@ async def alerts(
     since: datetime | None = None,
     limit: int = 500,
 ) -> list[dict[str, Any]]:
-    where, args = scope.sql("f")
+    where, scope_args = scope.sql("f")
+    args: list[Any] = list(scope_args)
     conds = [where]
     for col, val in (
         ("a.facility_id", facility_id),

@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 
 from alerts.config import RuleConfig
 from gateway.payloads import Access, Event, Payload, Status, Telemetry
-from gateway.registry import LIFE_SAFETY_TYPES, Child, ClassInfo, DeviceType, Facility, Staff, StaffRole
+from gateway.registry import (
+    LIFE_SAFETY_TYPES,
+    Child,
+    ClassInfo,
+    DeviceType,
+    Facility,
+    Staff,
+    StaffRole,
+    required_guards,
+)
 
 CONDITION_EVENTS = {
     "fire_alarm",
@@ -414,15 +423,6 @@ class FacilityRuntime:
         since = max(t for t in (self.last_patrol, opened, self.started) if t is not None)
         if (now - since).total_seconds() > interval:
             out[Key("patrol_missed")] = self._c("patrol_missed", "超过两小时未巡更", "no patrol scan for over 2 h")
-
-
-def required_guards(enrolled: int) -> int:
-    """1 below 100 enrolled children, 2 up to 1,000, +1 per further 500 (GB/T 29315-2022)."""
-    if enrolled < 100:
-        return 1
-    if enrolled <= 1000:
-        return 2
-    return 2 + math.ceil((enrolled - 1000) / 500)
 
 
 @dataclass(frozen=True, slots=True)

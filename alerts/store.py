@@ -146,6 +146,26 @@ async def open_alert(conn: asyncpg.Connection, facility_id: str, key: Key, cond:
     return change
 
 
+async def _record(
+    conn: asyncpg.Connection, action: str, facility_id: str, key: Key, row: asyncpg.Record, at: datetime
+) -> Change:
+    """History and NOTIFY for a change to an existing alert (inside the caller's transaction)."""
+    change = Change(
+        row["id"],
+        action,
+        facility_id,
+        key.rule,
+        row["severity"],
+        row["escalation"],
+        row["muted"],
+        row["summary"],
+        row["summary_en"],
+    )
+    await _history(conn, change.alert_id, action, {"at": at})
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+    return change
+
+
 async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -158,20 +178,7 @@ async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: d
         )
         if row is None:
             return None
-        change = Change(
-            row["id"],
-            "bumped",
-            facility_id,
-            key.rule,
-            row["severity"],
-            row["escalation"],
-            row["muted"],
-            row["summary"],
-            row["summary_en"],
-        )
-        await _history(conn, change.alert_id, "bumped", {"at": at})
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
-    return change
+        return await _record(conn, "bumped", facility_id, key, row, at)
 
 
 async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
@@ -192,20 +199,7 @@ async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: 
         )
         if row is None:
             return None
-        change = Change(
-            row["id"],
-            "cleared",
-            facility_id,
-            key.rule,
-            row["severity"],
-            row["escalation"],
-            row["muted"],
-            row["summary"],
-            row["summary_en"],
-        )
-        await _history(conn, change.alert_id, "cleared", {"at": at})
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
-    return change
+        return await _record(conn, "cleared", facility_id, key, row, at)
 
 
 def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]]) -> str | None:

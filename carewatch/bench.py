@@ -51,7 +51,9 @@ def _log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def _loadgen(env: Env, root: str, kind: str, n: int, facilities: int, devices: int, run: str) -> subprocess.Popen[str]:
+def _loadgen(
+    env: Env, root: str, kind: str, n: int, facilities: int, devices: int, run: str, rate: float | None = None
+) -> subprocess.Popen[str]:
     """Start the publisher process; return once its messages are built and it starts publishing."""
     proc = subprocess.Popen(
         [
@@ -72,6 +74,7 @@ def _loadgen(env: Env, root: str, kind: str, n: int, facilities: int, devices: i
             str(devices),
             "--run",
             run,
+            *(["--rate", str(rate)] if rate else []),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -517,32 +520,7 @@ async def _follow_stream(session: Any, url: str, token: str, seen: dict[str, flo
 
 
 def _loadgen_paced(env: Env, root: str, n: int, facilities: int, rate: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulators.loadgen",
-            "--port",
-            str(env.mqtt_port),
-            "--root",
-            root,
-            "-n",
-            str(n),
-            "--facilities",
-            str(facilities),
-            "--devices",
-            "40",
-            "--run",
-            "bg",
-            "--rate",
-            str(rate),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None  # noqa: S101
-    proc.stdout.readline()
-    return proc
+    return _loadgen(env, root, "telemetry", n, facilities, 40, "bg", rate=rate)
 
 
 def _pct(values: list[float], p: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
@@ -178,6 +179,16 @@ class Facility(_Model):
         if any("kitchen" in d.location.lower() for d in self.devices) and DeviceType.GAS_DETECTOR not in types:
             missing.append("gas_detector_in_kitchen")
         return missing
+
+
+def required_guards(enrolled: int) -> int:
+    """Guards a facility needs (CONTRACT §4, GB/T 29315-2022): 1 below 100 enrolled children,
+    2 up to 1,000, +1 per further 500."""
+    if enrolled < 100:
+        return 1
+    if enrolled <= 1000:
+        return 2
+    return 2 + math.ceil((enrolled - 1000) / 500)
 
 
 class Registry(_Model):

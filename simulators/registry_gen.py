@@ -24,6 +24,7 @@ from gateway.registry import (
     Registry,
     Staff,
     StaffRole,
+    required_guards,
 )
 
 # (code, name, centre lat, lon, weight ~ population share)
@@ -144,15 +145,6 @@ def _children(rng: random.Random, classes: list[ClassInfo]) -> list[Child]:
             guardians = [f"g-{n:04d}a"] + ([f"g-{n:04d}b"] if rng.random() < 0.8 else [])
             out.append(Child(id=cid, class_=c.id, guardians=guardians))
     return out
-
-
-def required_guards(enrolled: int) -> int:
-    """GB/T 29315-2022 as in CONTRACT §4: 1 below 100 children, 2 up to 1,000, +1 per further 500."""
-    if enrolled < 100:
-        return 1
-    if enrolled <= 1000:
-        return 2
-    return 2 + math.ceil((enrolled - 1000) / 500)
 
 
 def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[Staff]:

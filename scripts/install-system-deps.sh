@@ -62,11 +62,8 @@ install_pkgs mosquitto mosquitto-clients "postgresql-$PGV" "postgresql-client-$P
 
 PG_CONFIG=/usr/lib/postgresql/$PGV/bin/pg_config
 timescaledb_present() {
-  local share lib
-  share=$(/usr/lib/postgresql/"$PGV"/bin/postgres --version >/dev/null 2>&1; \
-          ls /usr/share/postgresql/"$PGV"/extension/timescaledb.control 2>/dev/null || true)
-  lib=$(ls /usr/lib/postgresql/"$PGV"/lib/timescaledb*.so 2>/dev/null | head -n1 || true)
-  [ -n "$share" ] && [ -n "$lib" ]
+  [ -f "/usr/share/postgresql/$PGV/extension/timescaledb.control" ] &&
+    ls /usr/lib/postgresql/"$PGV"/lib/timescaledb*.so >/dev/null 2>&1
 }
 
 if timescaledb_present; then
@@ -96,9 +93,8 @@ SRC
     BUILD=$(mktemp -d /tmp/carewatch-tsdb.XXXXXX)
     (
       cd "$BUILD"
-      apt-get source -qq --download-only timescaledb >/dev/null 2>&1 || apt-get source -qq timescaledb
-      [ -d timescaledb-*/ ] || dpkg-source -x ./*.dsc >/dev/null
-      cd timescaledb-*/
+      apt-get source -qq timescaledb >/dev/null 2>&1 || apt-get source timescaledb
+      cd "$(find . -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)"
       cmake -S . -B build -DPG_CONFIG="$PG_CONFIG" -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF \
         -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
       cmake --build build -j"$(nproc)" >/dev/null

@@ -7,7 +7,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -18,6 +18,7 @@ from alerts.rules import Condition, Key
 from alerts.store import open_alert
 from ingest.registry_store import load_registry
 from simulators.registry_gen import generate_registry
+from web import reports
 from web.app import create_app
 from web.auth import create_user
 
@@ -160,6 +161,10 @@ async def test_browser_login_csrf_and_pages(site: dict[str, object]) -> None:
         assert "English" in text
         en = await (await s.get(f"{url}/?lang=en")).text()
         assert "Overview" in en
+        rep = await (await s.get(f"{url}/reports?lang=zh")).text()
+        assert "评分方法" in rep
+        assert A.name in rep
+        assert B.name not in rep
 
 
 async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: asyncpg.Connection) -> None:
@@ -192,3 +197,47 @@ async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: 
     await asyncio.gather(task, return_exceptions=True)
     assert [d["facility_id"] for e, d in got if e == "alert"] == [A.id]
     assert [(d["id"], d["state"]) for e, d in got if e == "facility_status"] == [(A.id, "red")]
+
+
+async def test_report_minutes_score_and_csv(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """A known day: 30 min without a guard, one acknowledged critical alert 6 min after opening."""
+    day_start = datetime(2026, 11, 23, 0, 0, tzinfo=reports.CITY_TZ)  # a past Monday
+    t = day_start + timedelta(hours=10)
+    guard = await open_alert(db, A.id, Key("guard_absent"), Condition("major", "保安", "guard"), t)
+    await db.execute(
+        "UPDATE alerts SET status = 'cleared', cleared_at = $2 WHERE id = $1", guard.alert_id, t + timedelta(minutes=30)
+    )
+    fire = await open_alert(db, A.id, Key("fire_alarm", "smoke-class1"), Condition("critical", "火", "fire"), t)
+    await db.execute(
+        "UPDATE alerts SET acknowledged = true, acknowledged_at = $2 WHERE id = $1",
+        fire.alert_id,
+        t + timedelta(minutes=6),
+    )
+    url, tok = site["url"], str(site["insp"])
+    status, body = await get(f"{url}/api/v1/reports?period=day&date=2026-11-23", tok)
+    assert status == 200
+    rows = {r["facility_id"]: r for r in body["facilities"]}  # type: ignore[index]
+    assert B.id not in rows, "scope holds for reports too"
+    a = rows[A.id]
+    assert (a["alerts"], a["critical"], a["major"]) == (2, 1, 1)
+    assert a["minutes_without_guard"] == 30.0
+    assert a["mean_ack_minutes"] == 6.0
+    assert a["device_availability_pct"] == 100.0
+    assert a["score"] == 100 - 10 - 5 - 3.0
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
+            f"{url}/api/v1/reports?period=month&date=2026-11-23&format=csv", headers={"Authorization": f"Bearer {tok}"}
+        ) as r,
+    ):
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/csv")
+        text = await r.text()
+    header, *lines = text.strip().splitlines()
+    assert header.startswith("facility_id,name,county")
+    assert any(line.startswith(A.id) for line in lines)
+    status, body = await get(f"{url}/api/v1/reports?period=year", tok)
+    assert status == 400
+    assert "period" in body["error"]  # type: ignore[index]
+    status, body = await get(f"{url}/api/v1/reports?date=30/11/2026", tok)
+    assert status == 400

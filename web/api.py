@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 from alerts.store import NOTIFY_CHANNEL
-from web import queries
+from web import queries, reports
 from web.auth import User, audit
 from web.keys import HUB, POOL, USER
 from web.openapi import OPENAPI
@@ -113,6 +113,36 @@ async def facility_readings(request: web.Request) -> web.Response:
             raise not_found("no such facility")
         rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket)
     return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
+
+
+def report_params(request: web.Request) -> tuple[str, datetime, datetime, str | None, str | None]:
+    q = request.query
+    period = _enum(q.get("period", ""), "period", {"day", "month"}) or "day"
+    try:
+        day = date.fromisoformat(q["date"]) if q.get("date") else datetime.now(reports.CITY_TZ).date()
+    except ValueError:
+        raise bad_request("date must be YYYY-MM-DD") from None
+    start, end = reports.period_bounds(period, day)
+    return period, start, end, _code(q.get("county", ""), "county", 6), _code(q.get("township", ""), "township", 9)
+
+
+@routes.get("/api/v1/reports")
+async def report(request: web.Request) -> web.StreamResponse:
+    """Per facility, for a day or a month (Asia/Shanghai): JSON, or CSV with format=csv."""
+    user = user_of(request)
+    period, start, end, county, township = report_params(request)
+    fmt = _enum(request.query.get("format", ""), "format", {"json", "csv"}) or "json"
+    async with request.app[POOL].acquire() as conn:
+        rows = await reports.facility_report(conn, user.scope, start, end, county, township)
+    if fmt == "csv":
+        name = f"carewatch-{period}-{start.date().isoformat()}.csv"
+        return web.Response(
+            text=reports.to_csv(rows),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return web.json_response({"period": period, "from": start.isoformat(), "to": end.isoformat(), "facilities": rows})
 
 
 @routes.get("/api/v1/alerts")

@@ -21,8 +21,8 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
 from alerts.store import NOTIFY_CHANNEL
-from web import queries
-from web.api import acknowledge, not_found
+from web import queries, reports
+from web.api import acknowledge, not_found, report_params
 from web.api import routes as api_routes
 from web.auth import User, check_password, user_by_id, user_by_token
 from web.i18n import TEXT, county_name
@@ -157,6 +157,18 @@ async def overview(request: web.Request) -> web.Response:
             "scope": user.scope.describe(),
             "understaffed": [f for f in facs if f["staffing_alerts"]],
         },
+    )
+
+
+@page_routes.get("/reports")
+async def reports_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    period, start, end, county, township = report_params(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await reports.facility_report(conn, user.scope, start, end, county, township)
+    formula = (reports.__doc__ or "").split("\n\n", 1)[-1]
+    return await render(
+        request, "reports.html", {"rows": rows, "period": period, "day": start.date().isoformat(), "formula": formula}
     )
 
 

@@ -125,3 +125,34 @@ TEXT: dict[str, dict[str, str]] = {
         "map": "Facilities by location",
     },
 }
+
+TEXT["zh"].update(
+    {
+        "reports": "报表",
+        "period": "周期",
+        "day": "日",
+        "month": "月",
+        "date": "日期",
+        "mean_ack": "平均确认用时（分钟）",
+        "availability": "设备在线率",
+        "no_guard": "无保安在岗（分钟）",
+        "below_ratio": "师幼比不达标（分钟）",
+        "score": "机构评分",
+        "score_how": "评分方法（用于诚信评价）",
+    }
+)
+TEXT["en"].update(
+    {
+        "reports": "Reports",
+        "period": "Period",
+        "day": "day",
+        "month": "month",
+        "date": "Date",
+        "mean_ack": "Mean time to acknowledge (min)",
+        "availability": "Device availability",
+        "no_guard": "Minutes without a guard",
+        "below_ratio": "Minutes below ratio",
+        "score": "Score",
+        "score_how": "How the score is computed (credit evaluation, 诚信评价)",
+    }
+)

@@ -144,6 +144,26 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/reports": {
+            "get": {
+                "summary": "Per-facility report for a day or a month, with the facility score",
+                "parameters": [
+                    _q("period", "day or month", enum=["day", "month"]),
+                    _q("date", "YYYY-MM-DD (Asia/Shanghai); default today", format="date"),
+                    _q("county", "county", pattern="^[0-9]{6}$"),
+                    _q("township", "township", pattern="^[0-9]{9}$"),
+                    _q("format", "json or csv", enum=["json", "csv"]),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "report",
+                        "content": {**_JSON_OBJ, "text/csv": {"schema": {"type": "string"}}},
+                    },
+                    "400": _ERR,
+                    "401": _ERR,
+                },
+            }
+        },
         "/api/v1/stream": {
             "get": {
                 "summary": "Server-Sent Events: alert, facility_status",

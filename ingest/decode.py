@@ -50,14 +50,10 @@ class Decoded:
     dead_reasons: list[str] = field(default_factory=list)
     devices: dict[tuple[str, str], DeviceSeen] = field(default_factory=dict)
     duplicates_in_batch: int = 0
-    accepted: list[tuple[str, str, str, Payload]] = field(default_factory=list)  # for downstream consumers
     lags: list[float] = field(default_factory=list)
 
     def message_keys(self) -> set[tuple[str, str, str]]:
         return set(self.readings) | set(self.events) | set(self.access) | set(self.status)
-
-    def row_count(self) -> int:
-        return sum(len(v) for v in self.readings.values()) + len(self.events) + len(self.access) + len(self.status)
 
 
 KnownDevice = Callable[[str, str], bool]
@@ -169,7 +165,6 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Pay
         out.status[key] = (ts, fac, dev, p.online, p.battery_pct, p.heartbeat_s, p.firmware, _json(p))
         d = _seen(out, fac, dev, at, p.online)
         d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
-        out.accepted.append((fac, dev, channel.value, p))
         return
     assert isinstance(p, Telemetry | Event | Access)  # noqa: S101 - Batch handled by the caller
     key = (fac, dev, p.msg_id)
@@ -189,4 +184,3 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Pay
     else:
         out.access[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.person_id, p.guardian_id, _json(p), at)
         out.lags.append((at - p.ts).total_seconds())
-    out.accepted.append((fac, dev, channel.value, p))

@@ -13,7 +13,6 @@ import gc
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -59,16 +58,10 @@ class IngestConfig(BaseModel):
     http: str | None = None  # host:port for /metrics and /healthz
 
 
-Sink = Callable[[Decoded], Awaitable[None]]
-
-
 class IngestService:
-    def __init__(
-        self, config: IngestConfig, metrics: IngestMetrics | None = None, sinks: list[Sink] | None = None
-    ) -> None:
+    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or IngestMetrics()
-        self.sinks = sinks or []  # called with each committed batch (e.g. an in-process alert engine)
         self._stopping = asyncio.Event()
         self._devices: set[tuple[str, str]] = set()
         self._facilities: set[str] = set()
@@ -178,8 +171,6 @@ class IngestService:
             self.metrics.lag.observe(max(0.0, lag + (now - batch[-1].received_at).total_seconds()))
         assert self.source is not None  # noqa: S101
         self.source.ack(batch)
-        for sink in self.sinks:
-            await sink(_only_new(decoded, result.new_keys))
 
     async def _decode(self, batch: list[Received]) -> Decoded:
         if self._registry_dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
@@ -304,10 +295,3 @@ class IngestService:
     def _health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
         return ok, {"mqtt": ok, "pending": self.source.pending() if self.source else 0}
-
-
-def _only_new(d: Decoded, new: frozenset[tuple[str, str, str]]) -> Decoded:
-    """The batch as downstream consumers should see it: without messages stored before."""
-    out = Decoded(devices=d.devices)
-    out.accepted = [a for a in d.accepted if a[2] == "status" or (a[0], a[1], getattr(a[3], "msg_id", "")) in new]
-    return out

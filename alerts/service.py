@@ -34,12 +34,12 @@ from alerts.store import Change, bump_alert, clear_alert, escalate, load_state, 
 from gateway.errors import ContractError
 from gateway.payloads import Access, Batch, Event, Payload, TypedBatch, parse_item, parse_payload
 from gateway.topics import Channel, alerts_topic, parse_topic
+from ingest.errors import RETRYABLE
 from ingest.http import serve_metrics
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_registry
 
 logger = logging.getLogger(__name__)
-RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
 class AlertsConfig(BaseModel):

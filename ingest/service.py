@@ -19,6 +19,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.decode import Decoded, Received, decode_batch
+from ingest.errors import RETRYABLE
 from ingest.http import serve_metrics
 from ingest.maintenance import apply_retention, refresh_rollup
 from ingest.metrics import IngestMetrics
@@ -28,14 +29,6 @@ from ingest.registry_store import fetch_device_keys
 from ingest.writer import WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
 
 
 class IngestConfig(BaseModel):

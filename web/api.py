@@ -251,7 +251,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     f = await queries.facility_row(conn, user.scope, change.get("facility_id", ""))
                     if f is None:
                         continue  # outside this user's scope: never on their stream
-                    states = [x for x in await queries.facilities(conn, user.scope) if x["id"] == f["id"]]
+                    states = await queries.facilities(conn, user.scope, facility_id=f["id"])
                     state = states[0] if states else None
                 await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
                 if state is not None:

@@ -19,16 +19,18 @@ OPEN_SQL = "(a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ('crit
 
 
 async def facilities(
-    conn: asyncpg.Connection, scope: Scope, county: str | None = None, township: str | None = None
+    conn: asyncpg.Connection,
+    scope: Scope,
+    county: str | None = None,
+    township: str | None = None,
+    facility_id: str | None = None,
 ) -> list[dict[str, Any]]:
     where, args = scope.sql("f")
     conds = [where]
-    if county:
-        args.append(county)
-        conds.append(f"f.county = ${len(args)}")
-    if township:
-        args.append(township)
-        conds.append(f"f.township = ${len(args)}")
+    for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
+        if val:
+            args.append(val)
+            conds.append(f"{col} = ${len(args)}")
     rows = await conn.fetch(
         f"""SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind,
                    (SELECT min(CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1

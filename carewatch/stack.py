@@ -278,8 +278,10 @@ class LocalStack:
             f"synchronous_commit = {'on' if self.fsync else 'off'}",
             f"full_page_writes = {'on' if self.fsync else 'off'}",
         ]
-        (self.pg_data / "carewatch.conf").write_text("\n".join(conf) + "\n")
-        self._chown_for("postgres", pg_root)
+        conf_file = self.pg_data / "carewatch.conf"
+        conf_file.write_text("\n".join(conf) + "\n")
+        if os.geteuid() == 0:  # the rest of the data dir is the server's since initdb: no tree walk per start
+            shutil.chown(conf_file, "postgres", "postgres")
         if self._pg_pid() is None:
             self._as_pg_user(
                 [str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_log), "-w", "-t", "60", "start"]

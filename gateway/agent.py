@@ -208,15 +208,25 @@ class GatewayAgent:
         body = {"msg_id": f"b-{rows[0].seq}-{rows[-1].seq}", "messages": items}
         topic = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.BATCH).render(self.cfg.root)
         info = self._up.publish(topic, json.dumps(body, ensure_ascii=False, separators=(",", ":")), qos=1)
+        if info.rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False  # the link dropped just now: kept in the spool, sent again (same ids) later
         deadline = time.monotonic() + self.cfg.ack_timeout_s
-        while not info.is_published() and time.monotonic() < deadline and not self._stop.is_set():
+        while not _acked(info) and time.monotonic() < deadline and not self._stop.is_set():
             if not self.upstream_connected.is_set():
                 return False  # kept in the spool; sent again (same ids) after the reconnect
             time.sleep(0.005)
-        if not info.is_published():
+        if not _acked(info):
             return False
         with self._lock:
             self.spool.remove_through(rows[-1].seq)
             self.m_queued.set(len(self.spool))
         self.m_forwarded.inc(len(rows))
         return True
+
+
+def _acked(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho raises from is_published() once the connection is gone; for us that is simply "not yet"."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False

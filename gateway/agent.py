@@ -122,6 +122,10 @@ class GatewayAgent:
             self._local.loop_stop()
             self._up.disconnect()
             self._up.loop_stop()
+            for c in (self._local, self._up):
+                # paho closes its wake-up socket pair only in __del__, which the reference cycle through
+                # our callbacks postpones past the sockets' own finalizers (ResourceWarning): close it now.
+                c._reset_sockets()
             self.spool.close()
 
     def stop(self) -> None:

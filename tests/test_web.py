@@ -50,6 +50,18 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, o
         await server.close()
 
 
+IN_SCOPE_PATHS = (
+    "/api/v1/facilities/{f}/status",
+    "/api/v1/facilities/{f}/readings?metric=co2_ppm",
+    "/api/v1/facilities/{f}/timeline",
+    "/api/v1/facilities/{f}/registry",
+    "/api/v1/facilities/{f}/maintenance",
+    "/api/v1/alerts/{a}",
+    "/facilities/{f}",
+    "/alerts/{a}",
+)
+
+
 async def get(url: str, token: str | None) -> tuple[int, object]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as s, s.get(url, headers=headers, allow_redirects=False) as r:
@@ -65,15 +77,21 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
     assert A.id in ids
     assert B.id not in ids
     assert all(f["county"] == A.county for f in body["facilities"])  # type: ignore[index]
-    for path in (
-        f"/api/v1/facilities/{B.id}/status",
-        f"/api/v1/facilities/{B.id}/readings?metric=co2_ppm",
-        f"/facilities/{B.id}",
-    ):
-        status, _ = await get(f"{url}{path}", tok)
+    for path in IN_SCOPE_PATHS:  # every GET that names a facility or an alert, pages and API
+        status, _ = await get(f"{url}{path.format(f=B.id, a=site['alert_b'])}", tok)
         assert status == 404, path
-        status, _ = await get(f"{url}{path.replace(B.id, A.id)}", tok)
+        status, _ = await get(f"{url}{path.format(f=A.id, a=site['alert_a'])}", tok)
         assert status == 200, path
+    async with aiohttp.ClientSession() as s:
+        r = await s.post(
+            f"{url}/api/v1/facilities/{B.id}/maintenance",
+            json={"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T01:00:00Z", "reason": "x"},
+            headers={"Authorization": f"Bearer {tok}"},
+        )
+        assert r.status == 404, "outside the scope: 404 before any role or body check"
+    status, body = await get(f"{url}/api/v1/summary", tok)
+    assert body["by_severity"]["critical"] == 1, "B's critical alert is not counted"  # type: ignore[index]
+    assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == A.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts?status=all", tok)
     assert {a["facility_id"] for a in body["alerts"]} == {A.id}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts?facility_id={B.id}", tok)
@@ -118,6 +136,11 @@ async def test_operator_sees_only_their_facility(site: dict[str, object]) -> Non
         ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=fast", "bucket"),
         ("/api/v1/facilities/{A}/readings?metric=co2_ppm&bucket=1s&from=2020-01-01T00:00:00Z", "too many buckets"),
         ("/api/v1/nope", "Not Found"),
+        ("/api/v1/alerts/99999999999999999999", "no such alert"),
+        ("/api/v1/alerts?rule=a%00b", "invalid value"),
+        ("/api/v1/facilities/{A}/timeline?since=noon", "RFC 3339"),
+        ("/api/v1/facilities/{A}/maintenance?past=maybe", "past must be one of"),
+        ("/api/v1/audit?before=x", "audit entry id"),
     ],
 )
 async def test_bad_requests_get_a_reason(site: dict[str, object], path: str, reason: str) -> None:
@@ -241,3 +264,119 @@ async def test_report_minutes_score_and_csv(site: dict[str, object], db: asyncpg
     assert "period" in body["error"]  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/reports?date=30/11/2026", tok)
     assert status == 400
+
+
+async def post(url: str, token: str, **kw: object) -> tuple[int, object]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url, headers={"Authorization": f"Bearer {token}"}, **kw) as r,  # type: ignore[arg-type]
+    ):
+        return r.status, await r.json()
+
+
+async def test_maintenance_window_roles_validation_and_audit(site: dict[str, object], db: asyncpg.Connection) -> None:
+    url = site["url"]
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    good = {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=2)).isoformat(), "reason": "换电池"}
+    path = f"{url}/api/v1/facilities/{B.id}/maintenance"
+    for body, reason in (
+        ({**good, "reason": " "}, "reason is required"),
+        ({**good, "ends_at": good["starts_at"]}, "ends_at must be after"),
+        ({**good, "ends_at": "2020-01-01T00:00:00+08:00", "starts_at": "2019-12-31T00:00:00+08:00"}, "past"),
+        ({**good, "device_id": "no-such-device"}, "not a device of this facility"),
+        ({**good, "starts_at": "tomorrow"}, "RFC 3339"),
+        ([1, 2], "JSON object"),
+    ):
+        status, err = await post(path, str(site["oper"]), json=body)
+        assert status == 400, body
+        assert reason in err["error"], err  # type: ignore[index]
+    status, err = await post(f"{url}/api/v1/facilities/{A.id}/maintenance", str(site["insp"]), json=good)
+    assert status == 403, "an inspector supervises; they do not mute a facility's alerts"
+    assert "operator" in err["error"]  # type: ignore[index]
+    device = B.devices[0].id
+    status, made = await post(path, str(site["oper"]), json={**good, "device_id": device})
+    assert status == 201
+    assert made["author"] == "oper-b"  # type: ignore[index]
+    status, listed = await get(path, str(site["oper"]))
+    assert [w["id"] for w in listed["windows"]] == [made["id"]]  # type: ignore[index]
+    # the alert engine's own check now mutes that device, not the others
+    from alerts.store import in_maintenance
+
+    assert await in_maintenance(db, B.id, device, datetime.now(UTC))
+    assert not await in_maintenance(db, B.id, B.devices[1].id, datetime.now(UTC))
+    status, log = await get(f"{url}/api/v1/audit?action=maintenance.create", str(site["admin"]))
+    assert status == 200
+    assert [(e["actor"], e["target"], e["detail"]["reason"]) for e in log["entries"]] == [  # type: ignore[index]
+        ("oper-b", B.id, "换电池")
+    ]
+    assert (await get(f"{url}/api/v1/audit", str(site["insp"])))[0] == 403
+
+
+async def test_registry_load_by_admin_only_with_reasons(site: dict[str, object], db: asyncpg.Connection) -> None:
+    import yaml
+
+    url = site["url"]
+    new = generate_registry(14, seed=3).facilities[13]
+    assert new.id not in {f.id for f in REG.facilities}
+    doc = yaml.safe_dump({"facilities": [new.model_dump(mode="json", by_alias=True, exclude_none=True)]})
+    status, err = await post(f"{url}/api/v1/registry", str(site["insp"]), data=doc)
+    assert status == 403
+    for bad, reason in (("facilities: [", "not valid YAML"), ("facilities: [{id: X}]", "registry"), ("\xff", "UTF-8")):
+        status, err = await post(f"{url}/api/v1/registry", str(site["admin"]), data=bad.encode("latin-1"))
+        assert status == 400, bad
+        assert reason in err["error"], err  # type: ignore[index]
+    assert not await db.fetchval("SELECT count(*) FROM facilities WHERE id = $1", new.id), "a bad file changes nothing"
+    status, out = await post(f"{url}/api/v1/registry", str(site["admin"]), data=doc.encode())
+    assert status == 200
+    assert out == {"facilities": 1, "devices": len(new.devices), "staff": len(new.staff), "children": len(new.children)}
+    status, reg = await get(f"{url}/api/v1/facilities/{new.id}/registry", str(site["admin"]))
+    assert status == 200
+    assert {d["id"] for d in reg["devices"]} == {d.id for d in new.devices}  # type: ignore[index]
+    status, log = await get(f"{url}/api/v1/audit?action=registry.load", str(site["admin"]))
+    assert log["entries"][0]["detail"]["ids"] == [new.id]  # type: ignore[index]
+
+
+async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asyncpg.Connection) -> None:
+    url, tok = site["url"], str(site["insp"])
+    now = datetime.now(UTC)
+    await db.execute(
+        "INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, guardian_id, payload)"
+        " VALUES ($1, $2, 'door-main', 'm1', 'child_out', 'c-1', NULL, '{}')",
+        now - timedelta(minutes=2),
+        A.id,
+    )
+    await db.execute(
+        "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+        " VALUES ($1, $2, 'smoke-nap1', 'm2', 'smoke', true, '{}')",
+        now - timedelta(minutes=1),
+        A.id,
+    )
+    status, body = await get(f"{url}/api/v1/facilities/{A.id}/timeline", tok)
+    assert [(i["kind"], i["type"]) for i in body["items"]] == [("event", "smoke"), ("access", "child_out")]  # type: ignore[index]
+    status, _ = await post(f"{url}/api/v1/alerts/{site['alert_a']}/ack", tok, json={"note": "已到场"})
+    assert status == 200
+    status, a = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
+    assert [h["action"] for h in a["history"]] == ["opened", "acknowledged"]  # type: ignore[index]
+    assert a["history"][1]["actor"] == "insp-a"  # type: ignore[index]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        page = await (await s.get(f"{url}/login")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        await s.post(f"{url}/login", data={"username": "insp-a", "password": "pw-a", "csrf": csrf})
+        text = await (await s.get(f"{url}/alerts/{site['alert_a']}")).text()
+        assert 'data-action="acknowledged"' in text
+        assert "已到场" in text
+        text = await (await s.get(f"{url}/facilities/{A.id}")).text()
+        assert 'data-kind="event"' in text
+        assert 'id="maintenance-form"' not in text, "no maintenance form for an inspector"
+        assert "/static/vendor/uplot/uPlot.iife.min.js" in text
+        js = await s.get(f"{url}/static/vendor/uplot/uPlot.iife.min.js")
+        assert js.status == 200
+        text = await (await s.get(f"{url}/alerts?rule=fire_alarm&status=all")).text()
+        assert f'data-alert="{site["alert_a"]}"' in text
+        text = await (await s.get(f"{url}/alerts?rule=panic_button&status=all")).text()
+        assert f'data-alert="{site["alert_a"]}"' not in text
+        assert (await s.get(f"{url}/audit", allow_redirects=False)).status == 404, "admins only"
+        text = await (await s.get(f"{url}/registry")).text()
+        assert A.id in text
+        assert B.id not in text
+        assert 'name="file"' not in text, "only admins load a registry"

@@ -8,10 +8,14 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import yaml
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 from alerts.store import NOTIFY_CHANNEL
+from gateway.errors import ContractError
+from gateway.registry import parse_registry
+from ingest.registry_store import fetch_registry, load_registry
 from web import queries, reports
 from web.auth import User, audit
 from web.keys import HUB, POOL, USER
@@ -28,6 +32,10 @@ def bad_request(reason: str) -> web.HTTPBadRequest:
 
 def not_found(what: str = "not found") -> web.HTTPNotFound:
     return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
+
+
+def forbidden(reason: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"error": reason}), content_type="application/json")
 
 
 def user_of(request: web.Request) -> User:
@@ -217,10 +225,7 @@ async def acknowledge(request: web.Request, alert_id: int, note: str, user: User
 @routes.post("/api/v1/alerts/{alert_id}/ack")
 async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
-    try:
-        alert_id = int(request.match_info["alert_id"])
-    except ValueError:
-        raise not_found("no such alert") from None
+    alert_id = path_id(request.match_info["alert_id"])
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -259,3 +264,189 @@ async def stream(request: web.Request) -> web.StreamResponse:
             return resp
     finally:
         hub.unsubscribe(queue)
+
+
+async def in_scope(request: web.Request, conn: Any, user: User) -> Any:
+    f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+    if f is None:
+        raise not_found("no such facility")
+    return f
+
+
+@routes.get("/api/v1/summary")
+async def summary(request: web.Request) -> web.Response:
+    """Open alerts in scope by severity and rule, and facilities by state per area."""
+    user = user_of(request)
+    async with request.app[POOL].acquire() as conn:
+        out = await queries.summary(conn, user.scope)
+        facs = await queries.facilities(conn, user.scope)
+    out["areas"] = queries.areas(facs, by_township=bool(user.county or user.township or user.facility))
+    out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
+    return web.json_response(out)
+
+
+@routes.get("/api/v1/alerts/{alert_id}")
+async def get_alert(request: web.Request) -> web.Response:
+    user = user_of(request)
+    alert_id = path_id(request.match_info["alert_id"])
+    async with request.app[POOL].acquire() as conn:
+        a = await queries.alert_detail(conn, user.scope, alert_id)
+    if a is None:
+        raise not_found("no such alert")
+    return web.json_response(a)
+
+
+def path_id(s: str) -> int:
+    """A path id: anything that is not a 63-bit positive integer cannot exist."""
+    if not s.isdigit() or len(s) > 18:
+        raise not_found("no such alert")
+    return int(s)
+
+
+@routes.get("/api/v1/facilities/{facility_id}/timeline")
+async def facility_timeline(request: web.Request) -> web.Response:
+    """Events and access since `since` (default: the facility's local midnight), newest first."""
+    user = user_of(request)
+    since = _time(request.query.get("since", ""), "since")
+    async with request.app[POOL].acquire() as conn:
+        f = await in_scope(request, conn, user)
+        items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f))
+    return web.json_response({"items": items})
+
+
+@routes.get("/api/v1/facilities/{facility_id}/registry")
+async def facility_registry(request: web.Request) -> web.Response:
+    """The facility as the registry describes it (CONTRACT §3), staff certificate expiry included."""
+    user = user_of(request)
+    async with request.app[POOL].acquire() as conn:
+        f = await in_scope(request, conn, user)
+        reg = await fetch_registry(conn, [f["id"]])
+    return web.json_response(reg.facilities[0].model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def may_set_maintenance(user: User) -> bool:
+    """Admins, and a facility's own operator (scope already limits them to it). Inspectors supervise:
+    a window mutes notifications, so they do not set one."""
+    return user.role in {"admin", "operator"}
+
+
+async def set_maintenance(request: web.Request, user: User, body: Any) -> dict[str, Any]:
+    """Shared by the API and the facility page's form: scope first (404), then role (403), then the
+    body (400 with the reason); audited."""
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        f = await in_scope(request, conn, user)
+        if not may_set_maintenance(user):
+            raise forbidden("only an admin or the facility's operator may set a maintenance window")
+        device, start, end, reason = _window(body)
+        if device and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE facility_id = $1 AND id = $2)", f["id"], device
+        ):
+            raise bad_request(f"device_id {device!r} is not a device of this facility")
+        row = await conn.fetchrow(
+            "INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            f["id"],
+            device,
+            start,
+            end,
+            reason,
+            user.username,
+        )
+        out = queries.maintenance_json(row)
+        await audit(conn, user.username, "maintenance.create", f["id"], out)
+    return out
+
+
+def _window(body: Any) -> tuple[str | None, datetime, datetime, str]:
+    if not isinstance(body, dict):
+        raise bad_request("body must be a JSON object")
+    for name in ("starts_at", "ends_at", "reason"):
+        if not isinstance(body.get(name), str) or not body[name].strip():
+            raise bad_request(f"{name} is required")
+    device = body.get("device_id") or None
+    if device is not None and not isinstance(device, str):
+        raise bad_request("device_id must be a string")
+    reason = body["reason"].strip()
+    if len(reason) > 500 or "\x00" in reason:
+        raise bad_request("reason is at most 500 characters of text")
+    start = _time(body["starts_at"], "starts_at")
+    end = _time(body["ends_at"], "ends_at")
+    if start is None or end is None:
+        raise bad_request("starts_at and ends_at are required")
+    if end <= start:
+        raise bad_request("ends_at must be after starts_at")
+    if end - start > timedelta(days=31):
+        raise bad_request("a maintenance window is at most 31 days")
+    if end <= datetime.now(UTC):
+        raise bad_request("ends_at is in the past")
+    return device, start, end, reason
+
+
+@routes.get("/api/v1/facilities/{facility_id}/maintenance")
+async def list_maintenance(request: web.Request) -> web.Response:
+    user = user_of(request)
+    past = _enum(request.query.get("past", ""), "past", {"true", "false"}) == "true"
+    async with request.app[POOL].acquire() as conn:
+        f = await in_scope(request, conn, user)
+        return web.json_response({"windows": await queries.maintenance(conn, f["id"], include_past=past)})
+
+
+@routes.post("/api/v1/facilities/{facility_id}/maintenance")
+async def create_maintenance(request: web.Request) -> web.Response:
+    user = user_of(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request('body must be JSON: {"starts_at": ..., "ends_at": ..., "reason": ...}') from None
+    return web.json_response(await set_maintenance(request, user, body), status=201)
+
+
+MAX_REGISTRY_BYTES = 8 * 1024 * 1024
+
+
+async def load_registry_text(request: web.Request, user: User, text: str, source: str) -> dict[str, Any]:
+    """Admins load a registry file (YAML or JSON, CONTRACT §3); the facilities it names are replaced."""
+    if user.role != "admin":
+        raise forbidden("only an admin may load a registry")
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as err:
+        raise bad_request(f"not valid YAML or JSON: {str(err).splitlines()[0]}") from None
+    try:
+        reg = parse_registry(data)
+    except ContractError as err:
+        raise bad_request(f"registry: {err}") from None
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        s = await load_registry(conn, reg)
+        out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
+        await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
+    return out
+
+
+@routes.post("/api/v1/registry")
+async def post_registry(request: web.Request) -> web.Response:
+    user = user_of(request)
+    if request.content_length is not None and request.content_length > MAX_REGISTRY_BYTES:
+        raise bad_request("a registry file is at most 8 MiB")
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request("the registry must be UTF-8 text") from None
+    return web.json_response(await load_registry_text(request, user, text, "api"))
+
+
+@routes.get("/api/v1/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    user = user_of(request)
+    if user.role != "admin":
+        raise forbidden("only an admin may read the audit log")
+    q = request.query
+    before = q.get("before", "")
+    if before and (not before.isdigit() or len(before) > 18):
+        raise bad_request("before must be an audit entry id")
+    async with request.app[POOL].acquire() as conn:
+        rows = await queries.audit_log(
+            conn, q.get("actor") or None, q.get("action") or None, int(before) if before else None
+        )
+    return web.json_response({"entries": rows})

@@ -5,11 +5,15 @@ Scope is enforced in one place (web.auth.Scope) for pages, API and stream.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import asyncpg
@@ -20,9 +24,19 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
+from alerts.config import DEFAULTS as RULES
 from alerts.store import NOTIFY_CHANNEL
 from web import queries, reports
-from web.api import acknowledge, not_found, report_params
+from web.api import (
+    MAX_REGISTRY_BYTES,
+    acknowledge,
+    bad_request,
+    load_registry_text,
+    may_set_maintenance,
+    path_id,
+    report_params,
+    set_maintenance,
+)
 from web.api import routes as api_routes
 from web.auth import User, check_password, user_by_id, user_by_token
 from web.i18n import TEXT, county_name
@@ -37,13 +51,21 @@ page_routes = web.RouteTableDef()
 async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """API errors are JSON with a reason; unknown paths under /api answer JSON 404 too."""
+    """API errors are JSON with a reason; unknown paths under /api answer JSON 404 too; a value the
+    database refuses is the client's error (400)."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.content_type != "application/json" and exc.status >= 400:
             return web.json_response({"error": exc.reason}, status=exc.status)
         raise
+    except asyncpg.DataError as exc:
+        # A value PostgreSQL cannot take (a NUL character in text, a number out of range): the
+        # client's input, so a 400 with the reason, never a 500.
+        reason = f"invalid value: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": reason}, status=400)
+        return web.Response(text=reason, status=400)
 
 
 @web.middleware
@@ -137,23 +159,22 @@ async def overview(request: web.Request) -> web.Response:
     user = _user(request)
     async with request.app[POOL].acquire() as conn:
         facs = await queries.facilities(conn, user.scope)
-        open_alerts = await queries.alerts(conn, user.scope, status="open", limit=200)
+        summary = await queries.summary(conn, user.scope)
+        open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20)
     by_county: dict[str, list[dict[str, Any]]] = {}
     for f in facs:
         by_county.setdefault(f["county"], []).append(f)
-    severity_counts = {s: sum(1 for a in open_alerts if a["severity"] == s) for s in queries.SEVERITY_RANK}
-    rule_counts: dict[str, int] = {}
-    for a in open_alerts:
-        rule_counts[a["rule"]] = rule_counts.get(a["rule"], 0) + 1
+    by_township = bool(user.county or user.township or user.facility)
     return await render(
         request,
         "overview.html",
         {
             "by_county": by_county,
             "facilities": facs,
-            "severity_counts": severity_counts,
-            "rule_counts": sorted(rule_counts.items(), key=lambda kv: -kv[1]),
-            "alerts": open_alerts[:20],
+            "summary": summary,
+            "areas": queries.areas(facs, by_township),
+            "by_township": by_township,
+            "alerts": open_alerts,
             "scope": user.scope.describe(),
             "understaffed": [f for f in facs if f["staffing_alerts"]],
         },
@@ -172,6 +193,24 @@ async def reports_page(request: web.Request) -> web.Response:
     )
 
 
+async def _facility_ctx(conn: asyncpg.Connection, user: User, f: asyncpg.Record) -> dict[str, Any]:
+    status = await queries.facility_status(conn, f)
+    latest = await queries.latest_readings(conn, f["id"])
+    for d in status["device_list"]:
+        d["latest"] = latest.get(d["id"], {})
+    return {
+        "f": f,
+        "status": status,
+        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="open"),
+        "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f), limit=100),
+        "metrics": await queries.metrics_of(conn, f["id"]),
+        "staff": await queries.staff(conn, f["id"]),
+        "windows": await queries.maintenance(conn, f["id"]),
+        "can_maintain": may_set_maintenance(user),
+        "error": None,
+    }
+
+
 @page_routes.get("/facilities/{facility_id}")
 async def facility_page(request: web.Request) -> web.Response:
     user = _user(request)
@@ -179,37 +218,179 @@ async def facility_page(request: web.Request) -> web.Response:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
             raise web.HTTPNotFound(text="not found")
-        status = await queries.facility_status(conn, f)
-        alerts = await queries.alerts(conn, user.scope, facility_id=f["id"], status="open")
-    return await render(request, "facility.html", {"f": f, "status": status, "alerts": alerts})
+        ctx = await _facility_ctx(conn, user, f)
+    return await render(request, "facility.html", ctx)
+
+
+def _reason(exc: web.HTTPException) -> str:
+    try:
+        return str(json.loads(exc.text or "")["error"])
+    except (ValueError, KeyError, TypeError):
+        return exc.reason
+
+
+@page_routes.post("/facilities/{facility_id}/maintenance")
+async def maintenance_form(request: web.Request) -> web.Response:
+    """The facility page's form: local date-times in the facility's time zone."""
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+    if f is None:
+        raise web.HTTPNotFound(text="not found")
+    tz = ZoneInfo(f["timezone"])
+
+    def when(name: str) -> str:
+        v = str(form.get(name, "")).strip()
+        try:
+            return datetime.fromisoformat(v).replace(tzinfo=tz).isoformat() if v else ""
+        except ValueError:
+            return v  # set_maintenance answers with the reason
+
+    body = {
+        "starts_at": when("starts_at"),
+        "ends_at": when("ends_at"),
+        "reason": str(form.get("reason", "")),
+        "device_id": str(form.get("device_id", "")) or None,
+    }
+    try:
+        await set_maintenance(request, user, body)
+    except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
+        async with request.app[POOL].acquire() as conn:
+            ctx = await _facility_ctx(conn, user, f)
+        resp = await render(request, "facility.html", ctx | {"error": _reason(exc)})
+        resp.set_status(exc.status)
+        return resp
+    raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
+
+
+@page_routes.get("/alerts/{alert_id}")
+async def alert_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    alert_id = path_id(request.match_info["alert_id"])
+    async with request.app[POOL].acquire() as conn:
+        a = await queries.alert_detail(conn, user.scope, alert_id)
+    if a is None:
+        raise web.HTTPNotFound(text="not found")
+    return await render(request, "alert.html", {"a": a, "alerts": [a]})
+
+
+async def _registry_rows(request: web.Request, user: User) -> list[asyncpg.Record]:
+    where, args = user.scope.sql("f")
+    async with request.app[POOL].acquire() as conn:
+        return await conn.fetch(
+            f"""SELECT f.id, f.name, f.county, f.township, f.kind,
+                   (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices,
+                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id) AS staff,
+                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id
+                       AND s.health_cert_expires < current_date) AS expired,
+                   (SELECT count(*) FROM classes c WHERE c.facility_id = f.id) AS classes,
+                   (SELECT count(*) FROM children c WHERE c.facility_id = f.id) AS children,
+                   (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id
+                       AND m.starts_at <= now() AND m.ends_at > now()) AS windows_now
+                FROM facilities f WHERE {where} ORDER BY f.county, f.township, f.id""",
+            *args,
+        )
+
+
+@page_routes.get("/registry")
+async def registry_page(request: web.Request) -> web.Response:
+    """Facilities in scope from the registry; admins load a registry file here."""
+    user = _user(request)
+    loaded = request.query.get("loaded", "")
+    return await render(
+        request,
+        "registry.html",
+        {"rows": await _registry_rows(request, user), "loaded": loaded if loaded.isdigit() else None, "error": None},
+    )
+
+
+@page_routes.post("/registry")
+async def registry_upload(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, web.FileField):
+            raise bad_request("choose a registry file (YAML or JSON)")
+        try:
+            text = upload.file.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_request("the registry must be UTF-8 text") from None
+        result = await load_registry_text(request, user, text, upload.filename or "upload")
+    except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
+        ctx = {"rows": await _registry_rows(request, user), "loaded": None, "error": _reason(exc)}
+        resp = await render(request, "registry.html", ctx)
+        resp.set_status(exc.status)
+        return resp
+    raise web.HTTPFound(f"/registry?loaded={result['facilities']}")
+
+
+@page_routes.get("/audit")
+async def audit_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    if user.role != "admin":
+        raise web.HTTPNotFound(text="not found")
+    before = request.query.get("before", "")
+    async with request.app[POOL].acquire() as conn:
+        rows = await queries.audit_log(
+            conn,
+            request.query.get("actor") or None,
+            request.query.get("action") or None,
+            int(before) if before.isdigit() and len(before) < 18 else None,
+        )
+    return await render(request, "audit.html", {"rows": rows})
 
 
 @page_routes.get("/alerts")
 async def alert_inbox(request: web.Request) -> web.Response:
+    """Filter by area, facility, rule, severity and state; a bad filter value is simply ignored."""
     user = _user(request)
     q = request.query
     status = q.get("status") if q.get("status") in {"open", "active", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
+    rule = q.get("rule") if q.get("rule") in RULES else None
+    county = q.get("county") if re.fullmatch(r"[0-9]{6}", q.get("county", "")) else None
+    township = q.get("township") if re.fullmatch(r"[0-9]{9}", q.get("township", "")) else None
+    facility_id = q.get("facility_id") or None
     async with request.app[POOL].acquire() as conn:
+        facs = await queries.facilities(conn, user.scope)
         alerts = await queries.alerts(
             conn,
             user.scope,
             status=status or "open",
             severity=severity,
-            rule=q.get("rule") or None,
-            facility_id=q.get("facility_id") or None,
+            rule=rule,
+            county=county,
+            township=township,
+            facility_id=facility_id,
         )
-    return await render(request, "alerts.html", {"alerts": alerts, "status": status, "severity": severity})
+    return await render(
+        request,
+        "alerts.html",
+        {
+            "alerts": alerts,
+            "status": status,
+            "severity": severity,
+            "rule": rule,
+            "rules": sorted(RULES),
+            "county": county,
+            "township": township,
+            "facility_id": facility_id,
+            "counties": sorted({f["county"] for f in facs}),
+            "townships": sorted({f["township"] for f in facs}),
+            "facilities": facs,
+        },
+    )
 
 
 @page_routes.post("/alerts/{alert_id}/ack")
 async def ack_form(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
-    try:
-        alert_id = int(request.match_info["alert_id"])
-    except ValueError:
-        raise not_found() from None
+    alert_id = path_id(request.match_info["alert_id"])
     await acknowledge(request, alert_id, str(form.get("note", "")), _user(request))
     raise web.HTTPFound(str(form.get("back") or "/alerts"))
 
@@ -255,7 +436,7 @@ async def _end_streams(app: web.Application) -> None:
 
 def create_app(database_url: str, session_key: bytes) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies)."""
-    app = web.Application(middlewares=[errors])
+    app = web.Application(middlewares=[errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
     setup_session(
         app,
         EncryptedCookieStorage(
@@ -271,7 +452,8 @@ def create_app(database_url: str, session_key: bytes) -> web.Application:
     app[HUB] = Hub()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}  # Chinese stays readable
     app.router.add_routes(api_routes)
     app.router.add_routes(page_routes)
     app.router.add_static("/static/", HERE / "static")

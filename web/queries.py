@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,10 +80,15 @@ async def facility_row(conn: asyncpg.Connection, scope: Scope, facility_id: str)
     return r if r is not None and scope.allows(r) else None
 
 
+def local_midnight(f: asyncpg.Record) -> datetime:
+    """The start of today in the facility's own time zone."""
+    tz = ZoneInfo(f["timezone"])
+    return datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
+
+
 async def facility_status(conn: asyncpg.Connection, f: asyncpg.Record) -> dict[str, Any]:
     fid = f["id"]
-    tz = ZoneInfo(f["timezone"])
-    day_start = datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
+    day_start = local_midnight(f)
     devices = await conn.fetch(
         """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct,
                   coalesce(s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s), false)
@@ -245,3 +251,189 @@ async def readings(
         )
     rows = await conn.fetch(sql, *args)
     return [{"t": r["b"].astimezone(UTC).isoformat(), "min": r["min"], "avg": r["avg"], "max": r["max"]} for r in rows]
+
+
+async def summary(conn: asyncpg.Connection, scope: Scope) -> dict[str, Any]:
+    """Open alerts in scope by severity and rule, and per area (townships for a county or township
+    inspector, counties above that): facilities by state and open alerts by severity."""
+    where, args = scope.sql("f")
+    rows = await conn.fetch(
+        f"SELECT a.severity, a.rule, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id"
+        f" WHERE {where} AND {OPEN_SQL}",
+        *args,
+    )
+    by_sev = dict.fromkeys(SEVERITY_RANK, 0)
+    by_rule: dict[str, int] = {}
+    for r in rows:
+        by_sev[r["severity"]] += 1
+        by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + 1
+    return {
+        "by_severity": by_sev,
+        "by_rule": dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "open_alerts": len(rows),
+    }
+
+
+def areas(facs: list[dict[str, Any]], by_township: bool) -> list[dict[str, Any]]:
+    """Per area: facilities by state; `by_township` for inspectors below the city."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in facs:
+        code = f["township"] if by_township else f["county"]
+        a = out.setdefault(
+            code,
+            {"code": code, "facilities": 0, "open_alerts": 0} | dict.fromkeys(("red", "amber", "grey", "green"), 0),
+        )
+        a["facilities"] += 1
+        a[f["state"]] += 1
+        a["open_alerts"] += f["open_alerts"]
+    return sorted(out.values(), key=lambda a: a["code"])
+
+
+async def timeline(
+    conn: asyncpg.Connection, facility_id: str, since: datetime, limit: int = 300
+) -> list[dict[str, Any]]:
+    """The facility's events and access since `since`, newest first."""
+    rows = await conn.fetch(
+        """(SELECT time, 'event' AS kind, device_id, type, state, NULL AS person_id, NULL AS guardian_id
+              FROM events WHERE facility_id = $1 AND time >= $2 ORDER BY time DESC LIMIT $3)
+           UNION ALL
+           (SELECT time, 'access', device_id, type, NULL, person_id, guardian_id
+              FROM access_events WHERE facility_id = $1 AND time >= $2 ORDER BY time DESC LIMIT $3)
+           ORDER BY time DESC LIMIT $3""",
+        facility_id,
+        since,
+        limit,
+    )
+    return [
+        {
+            "time": r["time"].isoformat(),
+            "kind": r["kind"],
+            "device_id": r["device_id"],
+            "type": r["type"],
+            "state": r["state"],
+            "person_id": r["person_id"],
+            "guardian_id": r["guardian_id"],
+        }
+        for r in rows
+    ]
+
+
+async def latest_readings(conn: asyncpg.Connection, facility_id: str) -> dict[str, dict[str, Any]]:
+    """Each device's latest value per metric over the last day: {device: {metric: value, "_at": time}}."""
+    rows = await conn.fetch(
+        """SELECT d.id AS device_id, r.metric, r.value, r.time
+           FROM devices d
+           CROSS JOIN LATERAL (
+               SELECT DISTINCT ON (metric) metric, value, time FROM readings
+               WHERE facility_id = d.facility_id AND device_id = d.id AND time > now() - interval '1 day'
+               ORDER BY metric, time DESC) r
+           WHERE d.facility_id = $1""",
+        facility_id,
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        out.setdefault(r["device_id"], {})[r["metric"]] = round(r["value"], 2)
+    return out
+
+
+async def metrics_of(conn: asyncpg.Connection, facility_id: str) -> list[str]:
+    """The metrics this facility reported in the last week (from the hourly rollup)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT metric FROM readings_hourly WHERE facility_id = $1 AND bucket > now() - interval '7 days'"
+        " UNION SELECT DISTINCT metric FROM readings WHERE facility_id = $1 AND time > now() - interval '2 hours'"
+        " ORDER BY 1",
+        facility_id,
+    )
+    return [r[0] for r in rows]
+
+
+async def staff(conn: asyncpg.Connection, facility_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT id, role, qualified, licensed, banned, health_cert_expires FROM staff WHERE facility_id = $1"
+        " ORDER BY role, id",
+        facility_id,
+    )
+    today = datetime.now(UTC).date()
+    return [
+        {
+            "id": r["id"],
+            "role": r["role"],
+            "qualified": r["qualified"],
+            "licensed": r["licensed"],
+            "banned": r["banned"],
+            "health_cert_expires": r["health_cert_expires"].isoformat() if r["health_cert_expires"] else None,
+            "cert_expired": r["health_cert_expires"] is not None and r["health_cert_expires"] < today,
+        }
+        for r in rows
+    ]
+
+
+def maintenance_json(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "facility_id": r["facility_id"],
+        "device_id": r["device_id"],
+        "starts_at": r["starts_at"].isoformat(),
+        "ends_at": r["ends_at"].isoformat(),
+        "reason": r["reason"],
+        "author": r["author"],
+        "created_at": r["created_at"].isoformat(),
+    }
+
+
+async def maintenance(conn: asyncpg.Connection, facility_id: str, include_past: bool = False) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM maintenance_windows WHERE facility_id = $1"
+        + ("" if include_past else " AND ends_at > now()")
+        + " ORDER BY starts_at DESC LIMIT 200",
+        facility_id,
+    )
+    return [maintenance_json(r) for r in rows]
+
+
+async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) -> dict[str, Any] | None:
+    """One alert with its history (openings, escalations, acknowledgements), if in scope."""
+    where, args = scope.sql("f", start=2)
+    r = await conn.fetchrow(
+        f"SELECT a.* FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1 AND {where}",
+        alert_id,
+        *args,
+    )
+    if r is None:
+        return None
+    hist = await conn.fetch(
+        "SELECT at, action, actor, detail FROM alert_history WHERE alert_id = $1 ORDER BY at, id", alert_id
+    )
+    return alert_json(r) | {
+        "escalated_at": r["escalated_at"].isoformat() if r["escalated_at"] else None,
+        "history": [
+            {"at": h["at"].isoformat(), "action": h["action"], "actor": h["actor"], "detail": json.loads(h["detail"])}
+            for h in hist
+        ],
+    }
+
+
+async def audit_log(
+    conn: asyncpg.Connection, actor: str | None, action: str | None, before: int | None, limit: int = 200
+) -> list[dict[str, Any]]:
+    args: list[Any] = []
+    conds = ["TRUE"]
+    for col, val in (("actor", actor), ("action", action), ("id <", before)):
+        if val is not None:
+            args.append(val)
+            conds.append(f"{col} = ${len(args)}" if not col.endswith("<") else f"{col} ${len(args)}")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT * FROM audit_log WHERE {' AND '.join(conds)} ORDER BY id DESC LIMIT ${len(args)}", *args
+    )
+    return [
+        {
+            "id": r["id"],
+            "at": r["at"].isoformat(),
+            "actor": r["actor"],
+            "action": r["action"],
+            "target": r["target"],
+            "detail": json.loads(r["detail"]),
+        }
+        for r in rows
+    ]

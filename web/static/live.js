@@ -1,9 +1,43 @@
-// Live updates from /api/v1/stream: repaint facility states in place; a critical alert cannot be missed.
+// Live updates from /api/v1/stream: repaint facility states and the overview's counters in place;
+// a critical alert cannot be missed.
 (function () {
   const me = document.currentScript;
   const banner = document.getElementById("banner");
   const lang = me.dataset.lang;
   const es = new EventSource("/api/v1/stream");
+  let summaryTimer = null;
+
+  async function refreshSummary() {
+    // counters by severity, by rule, per area and the understaffed list, from one scoped call
+    summaryTimer = null;
+    const r = await fetch("/api/v1/summary", { credentials: "same-origin" });
+    if (!r.ok) return;
+    const s = await r.json();
+    for (const [sev, n] of Object.entries(s.by_severity)) {
+      const el = document.querySelector(`[data-sev-count="${sev}"]`);
+      if (el) el.textContent = n;
+    }
+    const rules = document.querySelector("[data-rule-counts]");
+    if (rules) {
+      rules.replaceChildren(...Object.entries(s.by_rule).map(([rule, n]) => {
+        const div = document.createElement("div");
+        const a = document.createElement("a");
+        a.href = `/alerts?rule=${encodeURIComponent(rule)}`;
+        a.textContent = rule;
+        div.append(a, `: ${n}`);
+        return div;
+      }));
+    }
+    for (const a of s.areas) {
+      const row = document.querySelector(`[data-area="${a.code}"]`);
+      if (!row) continue;
+      for (const k of ["red", "amber", "grey", "green", "open_alerts"]) {
+        const cell = row.querySelector(`[data-n="${k}"]`);
+        if (cell) cell.textContent = a[k];
+      }
+    }
+  }
+
   es.addEventListener("facility_status", (e) => {
     const f = JSON.parse(e.data);
     document.querySelectorAll(`[data-facility="${f.id}"]`).forEach((row) => {
@@ -14,6 +48,9 @@
     });
     const dot = document.getElementById("dot-" + f.id);
     if (dot) dot.setAttribute("class", "dot " + f.state);
+    if (document.getElementById("summary") && summaryTimer === null) {
+      summaryTimer = setTimeout(refreshSummary, 250);  // one refresh for a burst of changes
+    }
   });
   es.addEventListener("alert", (e) => {
     const a = JSON.parse(e.data);
@@ -23,8 +60,9 @@
       banner.dataset.alert = a.id;
     }
     const page = document.querySelector("[data-facility-page]");
-    if (page && page.dataset.facilityPage === a.facility_id) {
-      // the facility page shows the alert list: refresh it when this facility changes
+    const alertPage = document.querySelector("[data-alert-page]");
+    if ((page && page.dataset.facilityPage === a.facility_id) || (alertPage && alertPage.dataset.alertPage === String(a.id))) {
+      // the facility and alert pages list this alert: refresh them when it changes
       setTimeout(() => window.location.reload(), 300);
     }
   });

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import yaml
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -47,15 +49,35 @@ def user_of(request: web.Request) -> User:
     return user
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # nothing CareWatch stores is older; keeps arithmetic in range
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _qp(query: Mapping[str, str], name: str) -> str:
+    """A query parameter: "" when absent; present but empty is a 400 (the document gives each a
+    pattern, enum or format that "" does not meet)."""
+    v = query.get(name)
+    if v == "":
+        raise bad_request(f"{name} is empty: leave it out or give a value")
+    return v or ""
+
+
 def _time(q: str, name: str) -> datetime | None:
+    """An RFC 3339 time with its offset (the OpenAPI `date-time` format), between 2000 and 2100."""
     if not q:
         return None
+    if not _RFC3339.fullmatch(q):
+        raise bad_request(f"{name} must be an RFC 3339 time, e.g. 2026-11-28T08:00:00Z")
+    frac = re.search(r"\.(\d+)", q)
+    if frac and len(frac.group(1)) > 6:  # Python keeps microseconds
+        q = q.replace(frac.group(0), frac.group(0)[:7])
     try:
-        t = datetime.fromisoformat(q.replace("Z", "+00:00"))
+        t = datetime.fromisoformat(q.replace("Z", "+00:00").replace("z", "+00:00").replace("t", "T"))
     except ValueError:
         raise bad_request(f"{name} must be an RFC 3339 time, e.g. 2026-11-28T08:00:00Z") from None
-    if t.tzinfo is None:
-        raise bad_request(f"{name} needs a UTC offset")
+    if not _EARLIEST <= t < _LATEST:
+        raise bad_request(f"{name} must be between 2000 and 2100")
     return t
 
 
@@ -79,8 +101,8 @@ async def openapi(_: web.Request) -> web.Response:
 @routes.get("/api/v1/facilities")
 async def list_facilities(request: web.Request) -> web.Response:
     user = user_of(request)
-    county = _code(request.query.get("county", ""), "county", 6)
-    township = _code(request.query.get("township", ""), "township", 9)
+    county = _code(_qp(request.query, "county"), "county", 6)
+    township = _code(_qp(request.query, "township"), "township", 9)
     async with request.app[POOL].acquire() as conn:
         return web.json_response({"facilities": await queries.facilities(conn, user.scope, county, township)})
 
@@ -102,14 +124,14 @@ async def facility_readings(request: web.Request) -> web.Response:
     metric = q.get("metric", "")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", metric):
         raise bad_request("metric is required, e.g. metric=co2_ppm")
-    m = _DURATION.match(q.get("bucket", "5m"))
+    m = _DURATION.match(_qp(q, "bucket") or "5m")
     if not m:
         raise bad_request("bucket must look like 30s, 5m, 1h or 1d")
     bucket = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
     if bucket <= timedelta(0):
         raise bad_request("bucket must be positive")
-    end = _time(q.get("to", ""), "to") or datetime.now(UTC)
-    start = _time(q.get("from", ""), "from") or end - timedelta(hours=24)
+    end = _time(_qp(q, "to"), "to") or datetime.now(UTC)
+    start = _time(_qp(q, "from"), "from") or end - timedelta(hours=24)
     if start >= end:
         raise bad_request("from must be before to")
     if (end - start) / bucket > 5000:
@@ -123,15 +145,22 @@ async def facility_readings(request: web.Request) -> web.Response:
     return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
 
 
-def report_params(request: web.Request) -> tuple[str, datetime, datetime, str | None, str | None]:
-    q = request.query
-    period = _enum(q.get("period", ""), "period", {"day", "month"}) or "day"
+def report_params(
+    request: web.Request, query: Mapping[str, str] | None = None
+) -> tuple[str, datetime, datetime, str | None, str | None]:
+    q = request.query if query is None else query
+    period = _enum(_qp(q, "period"), "period", {"day", "month"}) or "day"
+    raw = _qp(q, "date")
+    if raw and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise bad_request("date must be YYYY-MM-DD")
     try:
-        day = date.fromisoformat(q["date"]) if q.get("date") else datetime.now(reports.CITY_TZ).date()
+        day = date.fromisoformat(raw) if raw else datetime.now(reports.CITY_TZ).date()
     except ValueError:
         raise bad_request("date must be YYYY-MM-DD") from None
+    if not 2000 <= day.year < 2100:
+        raise bad_request("date must be between 2000 and 2100")
     start, end = reports.period_bounds(period, day)
-    return period, start, end, _code(q.get("county", ""), "county", 6), _code(q.get("township", ""), "township", 9)
+    return period, start, end, _code(_qp(q, "county"), "county", 6), _code(_qp(q, "township"), "township", 9)
 
 
 @routes.get("/api/v1/reports")
@@ -139,7 +168,7 @@ async def report(request: web.Request) -> web.StreamResponse:
     """Per facility, for a day or a month (Asia/Shanghai): JSON, or CSV with format=csv."""
     user = user_of(request)
     period, start, end, county, township = report_params(request)
-    fmt = _enum(request.query.get("format", ""), "format", {"json", "csv"}) or "json"
+    fmt = _enum(_qp(request.query, "format"), "format", {"json", "csv"}) or "json"
     async with request.app[POOL].acquire() as conn:
         rows = await reports.facility_report(conn, user.scope, start, end, county, township)
     if fmt == "csv":
@@ -157,19 +186,19 @@ async def report(request: web.Request) -> web.StreamResponse:
 async def list_alerts(request: web.Request) -> web.Response:
     user = user_of(request)
     q = request.query
-    status = _enum(q.get("status", ""), "status", {"active", "cleared", "open", "all"}) or "open"
-    severity = _enum(q.get("severity", ""), "severity", set(queries.SEVERITY_RANK))
+    status = _enum(_qp(q, "status"), "status", {"active", "cleared", "open", "all"}) or "open"
+    severity = _enum(_qp(q, "severity"), "severity", set(queries.SEVERITY_RANK))
     async with request.app[POOL].acquire() as conn:
         rows = await queries.alerts(
             conn,
             user.scope,
             facility_id=q.get("facility_id") or None,
-            county=_code(q.get("county", ""), "county", 6),
-            township=_code(q.get("township", ""), "township", 9),
+            county=_code(_qp(q, "county"), "county", 6),
+            township=_code(_qp(q, "township"), "township", 9),
             status=status,
             rule=q.get("rule") or None,
             severity=severity,
-            since=_time(q.get("since", ""), "since"),
+            since=_time(_qp(q, "since"), "since"),
         )
     return web.json_response({"alerts": rows})
 
@@ -307,7 +336,7 @@ def path_id(s: str) -> int:
 async def facility_timeline(request: web.Request) -> web.Response:
     """Events and access since `since` (default: the facility's local midnight), newest first."""
     user = user_of(request)
-    since = _time(request.query.get("since", ""), "since")
+    since = _time(_qp(request.query, "since"), "since")
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f))
@@ -385,7 +414,7 @@ def _window(body: Any) -> tuple[str | None, datetime, datetime, str]:
 @routes.get("/api/v1/facilities/{facility_id}/maintenance")
 async def list_maintenance(request: web.Request) -> web.Response:
     user = user_of(request)
-    past = _enum(request.query.get("past", ""), "past", {"true", "false"}) == "true"
+    past = _enum(_qp(request.query, "past"), "past", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         return web.json_response({"windows": await queries.maintenance(conn, f["id"], include_past=past)})
@@ -416,10 +445,14 @@ async def load_registry_text(request: web.Request, user: User, text: str, source
         reg = parse_registry(data)
     except ContractError as err:
         raise bad_request(f"registry: {err}") from None
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        s = await load_registry(conn, reg)
-        out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
-        await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            s = await load_registry(conn, reg)
+            out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
+            await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
+    except asyncpg.IntegrityConstraintViolationError as err:
+        # what the schema cannot say alone (a township outside its county, a class that does not exist)
+        raise bad_request(f"registry: {err.__class__.__name__}: {str(err).splitlines()[0]}") from None
     return out
 
 
@@ -442,7 +475,7 @@ async def audit_log(request: web.Request) -> web.Response:
     if user.role != "admin":
         raise forbidden("only an admin may read the audit log")
     q = request.query
-    before = q.get("before", "")
+    before = _qp(q, "before")
     if before and (not before.isdigit() or len(before) > 18):
         raise bad_request("before must be an audit entry id")
     async with request.app[POOL].acquire() as conn:

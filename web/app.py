@@ -184,7 +184,8 @@ async def overview(request: web.Request) -> web.Response:
 @page_routes.get("/reports")
 async def reports_page(request: web.Request) -> web.Response:
     user = _user(request)
-    period, start, end, county, township = report_params(request)
+    # the page's form sends empty fields; they mean "not set" here
+    period, start, end, county, township = report_params(request, {k: v for k, v in request.query.items() if v})
     async with request.app[POOL].acquire() as conn:
         rows = await reports.facility_report(conn, user.scope, start, end, county, township)
     formula = (reports.__doc__ or "").split("\n\n", 1)[-1]

@@ -1,22 +1,393 @@
-"""The OpenAPI document served at /api/v1/openapi.json (kept beside the handlers it describes)."""
+"""The OpenAPI document served at /api/v1/openapi.json (kept beside the handlers it describes).
+
+tests/test_api_schema.py runs Schemathesis against it: every status, content type and body the
+server sends must be the one written here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-_ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_JSON_OBJ = {"application/json": {"schema": {"type": "object"}}}
+_ERR = {
+    "description": "error, with the reason",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_ID_PATTERN = "^[a-z0-9][a-z0-9-]{0,63}$"
+_STR = {"type": "string"}
+_NSTR = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time"}
+_NTIME = {"type": "string", "format": "date-time", "nullable": True}
+_NUM = {"type": "number"}
+_NNUM = {"type": "number", "nullable": True}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_SEVERITIES = ["critical", "major", "minor", "warning"]
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _arr(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def _ok(desc: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    return {status: {"description": desc, "content": {"application/json": {"schema": schema}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    """401 always (every operation needs a token); the others as the operation can answer them."""
+    return {str(c): _ERR for c in sorted({401, *codes})}
 
 
 def _q(name: str, desc: str, **schema: Any) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": "string", **schema}}
 
 
-_FID = {
-    "name": "facility_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+_FID = {"name": "facility_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": _ID_PATTERN}}
+_AID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_COUNTY = _q("county", "6-digit county code", pattern="^[0-9]{6}$")
+_TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj(["error"], error=_STR),
+    "Facility": _obj(
+        ["id", "name", "county", "township", "state", "open_alerts", "staffing_alerts"],
+        id=_STR,
+        name=_STR,
+        county=_STR,
+        township=_STR,
+        location={**_obj(["lat", "lon"], lat=_NUM, lon=_NUM), "nullable": True},
+        kind=_STR,
+        state={"type": "string", "enum": ["green", "amber", "red", "grey"]},
+        open_alerts=_INT,
+        staffing_alerts=_arr(_STR),
+    ),
+    "FacilityStatus": _obj(
+        [
+            "facility_id",
+            "devices",
+            "open_alerts",
+            "staff_on_site",
+            "children_present",
+            "caregivers_required",
+            "guards_on_site",
+        ],
+        facility_id=_STR,
+        devices=_obj(["online", "offline"], online=_INT, offline=_INT),
+        device_list=_arr(
+            _obj(
+                ["id", "type", "online"],
+                id=_STR,
+                type=_STR,
+                location=_STR,
+                online=_BOOL,
+                battery_pct=_NNUM,
+                last_seen_at=_NTIME,
+            )
+        ),
+        open_alerts={"type": "object", "additionalProperties": _INT},
+        staff_on_site={"type": "object", "additionalProperties": _INT},
+        children_present=_INT,
+        children_by_class={
+            "type": "object",
+            "additionalProperties": _obj(["present", "capacity"], present=_INT, capacity=_INT),
+        },
+        caregivers_required=_INT,
+        caregivers_on_site=_INT,
+        guards_on_site=_INT,
+    ),
+    "Alert": _obj(
+        ["id", "rule", "severity", "facility_id", "status", "acknowledged", "opened_at", "escalation", "count"],
+        id=_INT,
+        rule=_STR,
+        severity={"type": "string", "enum": _SEVERITIES},
+        facility_id=_STR,
+        device_id=_NSTR,
+        subject=_NSTR,
+        status={"type": "string", "enum": ["active", "cleared"]},
+        acknowledged=_BOOL,
+        opened_at=_TIME,
+        last_seen_at=_NTIME,
+        cleared_at=_NTIME,
+        acknowledged_at=_NTIME,
+        acknowledged_by=_NSTR,
+        note=_NSTR,
+        escalation={"type": "string", "enum": ["facility", "township", "county", "city"]},
+        count=_INT,
+        summary=_STR,
+        summary_en=_STR,
+        muted=_BOOL,
+    ),
+    "AlertDetail": {
+        "allOf": [
+            _ref("Alert"),
+            _obj(
+                ["history"],
+                escalated_at=_NTIME,
+                history=_arr(_obj(["at", "action"], at=_TIME, action=_STR, actor=_NSTR, detail={"type": "object"})),
+            ),
+        ]
+    },
+    "Points": _obj(
+        ["metric", "bucket", "points"],
+        metric=_STR,
+        bucket=_STR,
+        points=_arr(_obj(["t", "min", "avg", "max"], t=_TIME, min=_NNUM, avg=_NNUM, max=_NNUM)),
+    ),
+    "Timeline": _obj(
+        ["items"],
+        items=_arr(
+            _obj(
+                ["time", "kind", "device_id", "type"],
+                time=_TIME,
+                kind={"type": "string", "enum": ["event", "access"]},
+                device_id=_STR,
+                type=_STR,
+                state={"type": "boolean", "nullable": True},
+                person_id=_NSTR,
+                guardian_id=_NSTR,
+            )
+        ),
+    ),
+    "MaintenanceIn": {
+        **_obj(
+            ["starts_at", "ends_at", "reason"],
+            starts_at=_TIME,
+            ends_at=_TIME,
+            reason={"type": "string", "minLength": 1, "maxLength": 500},
+            device_id={"type": "string", "nullable": True, "description": "one device; omit for the whole facility"},
+        ),
+        "description": "At most 31 days, ending in the future. Alerts in the window are recorded, not notified.",
+    },
+    "Maintenance": _obj(
+        ["id", "facility_id", "starts_at", "ends_at", "reason", "author"],
+        id=_INT,
+        facility_id=_STR,
+        device_id=_NSTR,
+        starts_at=_TIME,
+        ends_at=_TIME,
+        reason=_STR,
+        author=_STR,
+        created_at=_TIME,
+    ),
+    "Summary": _obj(
+        ["by_severity", "by_rule", "open_alerts", "areas", "understaffed"],
+        by_severity={"type": "object", "additionalProperties": _INT},
+        by_rule={"type": "object", "additionalProperties": _INT},
+        open_alerts=_INT,
+        areas=_arr(
+            _obj(
+                ["code", "facilities", "open_alerts", "red", "amber", "grey", "green"],
+                code=_STR,
+                facilities=_INT,
+                open_alerts=_INT,
+                red=_INT,
+                amber=_INT,
+                grey=_INT,
+                green=_INT,
+            )
+        ),
+        understaffed=_arr(_obj(["id", "rules"], id=_STR, rules=_arr(_STR))),
+    ),
+    "ReportRow": _obj(
+        ["facility_id", "alerts", "score"],
+        facility_id=_STR,
+        name=_STR,
+        county=_STR,
+        township=_STR,
+        alerts=_INT,
+        critical=_INT,
+        major=_INT,
+        minor=_INT,
+        warning=_INT,
+        mean_ack_minutes=_NNUM,
+        device_availability_pct=_NUM,
+        minutes_without_guard=_NUM,
+        minutes_below_ratio=_NUM,
+        score=_NUM,
+    ),
+    "LoadSummary": _obj(
+        ["facilities", "devices", "staff", "children"], facilities=_INT, devices=_INT, staff=_INT, children=_INT
+    ),
+    "AuditEntry": _obj(
+        ["id", "at", "actor", "action", "target", "detail"],
+        id=_INT,
+        at=_TIME,
+        actor=_STR,
+        action=_STR,
+        target=_STR,
+        detail={"type": "object"},
+    ),
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/facilities": {
+        "get": {
+            "summary": "Facilities in scope with their state (green/amber/red/grey)",
+            "parameters": [_COUNTY, _TOWNSHIP],
+            "responses": _ok("facilities", _obj(["facilities"], facilities=_arr(_ref("Facility")))) | _errors(400),
+        }
+    },
+    "/api/v1/summary": {
+        "get": {
+            "summary": "Open alerts in scope by severity and rule; facilities by state per area",
+            "responses": _ok("summary", _ref("Summary")) | _errors(),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/status": {
+        "get": {
+            "summary": "Devices online/offline, open alerts by severity, staffing, children present",
+            "parameters": [_FID],
+            "responses": _ok("status", _ref("FacilityStatus")) | _errors(404),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/readings": {
+        "get": {
+            "summary": "Time-bucketed min/avg/max of one metric (hourly rollup for buckets of an hour or more)",
+            "parameters": [
+                _FID,
+                {**_q("metric", "metric name", pattern="^[a-z][a-z0-9_]{0,63}$"), "required": True},
+                _q("device_id", "one device"),
+                _q("from", "RFC 3339 (default: 24 h before `to`)", format="date-time"),
+                _q("to", "RFC 3339 (default: now)", format="date-time"),
+                _q("bucket", "e.g. 30s, 5m, 1h, 1d; at most 5,000 buckets", pattern="^[0-9]{1,5}[smhd]$"),
+            ],
+            "responses": _ok("points", _ref("Points")) | _errors(400, 404),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/timeline": {
+        "get": {
+            "summary": "Events and access since `since` (default: the facility's local midnight), newest first",
+            "parameters": [_FID, _q("since", "RFC 3339", format="date-time")],
+            "responses": _ok("timeline", _ref("Timeline")) | _errors(400, 404),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/registry": {
+        "get": {
+            "summary": "The facility as the registry describes it (CONTRACT §3)",
+            "parameters": [_FID],
+            "responses": _ok("facility", {"type": "object", "required": ["id", "devices"]}) | _errors(404),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/maintenance": {
+        "get": {
+            "summary": "Maintenance windows (current and future; past=true for all)",
+            "parameters": [_FID, _q("past", "include past windows", enum=["true", "false"])],
+            "responses": _ok("windows", _obj(["windows"], windows=_arr(_ref("Maintenance")))) | _errors(400, 404),
+        },
+        "post": {
+            "summary": "Set a maintenance window (admin, or the facility's operator); audited",
+            "parameters": [_FID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("MaintenanceIn")}}},
+            "responses": _ok("the window", _ref("Maintenance"), "201") | _errors(400, 403, 404),
+        },
+    },
+    "/api/v1/alerts": {
+        "get": {
+            "summary": "Alerts in scope (default: open = not yet closed), newest first",
+            "parameters": [
+                _q("facility_id", "facility"),
+                _COUNTY,
+                _TOWNSHIP,
+                _q("status", "which alerts", enum=["active", "cleared", "open", "all"]),
+                _q("rule", "rule id"),
+                _q("severity", "severity", enum=_SEVERITIES),
+                _q("since", "opened at or after (RFC 3339)", format="date-time"),
+            ],
+            "responses": _ok("alerts", _obj(["alerts"], alerts=_arr(_ref("Alert")))) | _errors(400),
+        }
+    },
+    "/api/v1/alerts/{alert_id}": {
+        "get": {
+            "summary": "One alert with its history (openings, escalations, acknowledgements)",
+            "parameters": [_AID],
+            "responses": _ok("the alert", _ref("AlertDetail")) | _errors(404),
+        }
+    },
+    "/api/v1/alerts/{alert_id}/ack": {
+        "post": {
+            "summary": "Acknowledge an alert with a note (audited)",
+            "parameters": [_AID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}}
+                    }
+                },
+            },
+            "responses": _ok("the alert", _ref("Alert")) | _errors(400, 404),
+        }
+    },
+    "/api/v1/reports": {
+        "get": {
+            "summary": "Per-facility report for a day or a month, with the facility score",
+            "parameters": [
+                _q("period", "day or month", enum=["day", "month"]),
+                _q("date", "YYYY-MM-DD (Asia/Shanghai); default today", format="date"),
+                _COUNTY,
+                _TOWNSHIP,
+                _q("format", "json or csv", enum=["json", "csv"]),
+            ],
+            "responses": {
+                "200": {
+                    "description": "report",
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                ["period", "from", "to", "facilities"],
+                                period=_STR,
+                                **{"from": _TIME},
+                                to=_TIME,
+                                facilities=_arr(_ref("ReportRow")),
+                            )
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400),
+            },
+        }
+    },
+    "/api/v1/registry": {
+        "post": {
+            "summary": "Load a registry file (admin); the facilities it names are replaced; audited",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["facilities"]}},
+                    "application/yaml": {"schema": {"type": "string"}},
+                },
+            },
+            "responses": _ok("what was loaded", _ref("LoadSummary")) | _errors(400, 403, 413),
+        }
+    },
+    "/api/v1/audit": {
+        "get": {
+            "summary": "The audit log, newest first, 200 a page (admin)",
+            "parameters": [
+                _q("actor", "who"),
+                _q("action", "e.g. alert.ack, maintenance.create, registry.load, user.create"),
+                _q("before", "entries older than this id (paging)", pattern="^[0-9]{1,18}$"),
+            ],
+            "responses": _ok("entries", _obj(["entries"], entries=_arr(_ref("AuditEntry")))) | _errors(400, 403),
+        }
+    },
+    "/api/v1/stream": {
+        "get": {
+            "summary": "Server-Sent Events: `alert` (each change in scope), `facility_status` (that facility's state)",
+            "responses": {
+                "200": {"description": "an event stream", "content": {"text/event-stream": {"schema": _STR}}},
+                **_errors(),
+            },
+        }
+    },
 }
 
 OPENAPI: dict[str, Any] = {
@@ -25,150 +396,10 @@ OPENAPI: dict[str, Any] = {
         "title": "CareWatch API",
         "version": "v1",
         "description": "Supervision of childcare facilities (托育机构). Everything outside the caller's scope "
-        "answers 404.",
+        "answers 404; every 4xx is JSON with a reason.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-            "Alert": {
-                "type": "object",
-                "required": ["id", "rule", "severity", "facility_id", "status"],
-                "properties": {
-                    "id": {"type": "integer"},
-                    "rule": {"type": "string"},
-                    "severity": {"type": "string", "enum": ["critical", "major", "minor", "warning"]},
-                    "facility_id": {"type": "string"},
-                    "device_id": {"type": "string", "nullable": True},
-                    "subject": {"type": "string", "nullable": True},
-                    "status": {"type": "string", "enum": ["active", "cleared"]},
-                    "acknowledged": {"type": "boolean"},
-                    "escalation": {"type": "string"},
-                    "count": {"type": "integer"},
-                    "summary": {"type": "string"},
-                    "summary_en": {"type": "string"},
-                },
-            },
-        },
-    },
-    "paths": {
-        "/api/v1/facilities": {
-            "get": {
-                "summary": "Facilities in scope with their state (green/amber/red/grey)",
-                "parameters": [
-                    _q("county", "6-digit county code", pattern="^[0-9]{6}$"),
-                    _q("township", "9-digit township code", pattern="^[0-9]{9}$"),
-                ],
-                "responses": {"200": {"description": "facilities", "content": _JSON_OBJ}, "400": _ERR, "401": _ERR},
-            }
-        },
-        "/api/v1/facilities/{facility_id}/status": {
-            "get": {
-                "summary": "Devices online/offline, open alerts by severity, staffing, children present",
-                "parameters": [_FID],
-                "responses": {"200": {"description": "status", "content": _JSON_OBJ}, "401": _ERR, "404": _ERR},
-            }
-        },
-        "/api/v1/facilities/{facility_id}/readings": {
-            "get": {
-                "summary": "Time-bucketed min/avg/max of one metric",
-                "parameters": [
-                    _FID,
-                    {**_q("metric", "metric name", pattern="^[a-z][a-z0-9_]{0,63}$"), "required": True},
-                    _q("device_id", "one device"),
-                    _q("from", "RFC 3339", format="date-time"),
-                    _q("to", "RFC 3339", format="date-time"),
-                    _q("bucket", "e.g. 5m, 1h"),
-                ],
-                "responses": {
-                    "200": {"description": "points", "content": _JSON_OBJ},
-                    "400": _ERR,
-                    "401": _ERR,
-                    "404": _ERR,
-                },
-            }
-        },
-        "/api/v1/alerts": {
-            "get": {
-                "summary": "Alerts in scope (default: open = not yet closed)",
-                "parameters": [
-                    _q("facility_id", "facility"),
-                    _q("county", "county", pattern="^[0-9]{6}$"),
-                    _q("township", "township", pattern="^[0-9]{9}$"),
-                    _q("status", "which alerts", enum=["active", "cleared", "open", "all"]),
-                    _q("rule", "rule id"),
-                    _q("severity", "severity", enum=["critical", "major", "minor", "warning"]),
-                    _q("since", "opened at or after (RFC 3339)", format="date-time"),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "alerts",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "400": _ERR,
-                    "401": _ERR,
-                },
-            }
-        },
-        "/api/v1/alerts/{alert_id}/ack": {
-            "post": {
-                "summary": "Acknowledge an alert with a note (audited)",
-                "parameters": [{"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}}
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "the alert",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Alert"}}},
-                    },
-                    "400": _ERR,
-                    "401": _ERR,
-                    "404": _ERR,
-                },
-            }
-        },
-        "/api/v1/reports": {
-            "get": {
-                "summary": "Per-facility report for a day or a month, with the facility score",
-                "parameters": [
-                    _q("period", "day or month", enum=["day", "month"]),
-                    _q("date", "YYYY-MM-DD (Asia/Shanghai); default today", format="date"),
-                    _q("county", "county", pattern="^[0-9]{6}$"),
-                    _q("township", "township", pattern="^[0-9]{9}$"),
-                    _q("format", "json or csv", enum=["json", "csv"]),
-                ],
-                "responses": {
-                    "200": {
-                        "description": "report",
-                        "content": {**_JSON_OBJ, "text/csv": {"schema": {"type": "string"}}},
-                    },
-                    "400": _ERR,
-                    "401": _ERR,
-                },
-            }
-        },
-        "/api/v1/stream": {
-            "get": {
-                "summary": "Server-Sent Events: alert, facility_status",
-                "responses": {"200": {"description": "text/event-stream"}, "401": _ERR},
-            }
-        },
-    },
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+    "paths": PATHS,
 }

@@ -46,7 +46,9 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 async def server(db: asyncpg.Connection, db_url: str) -> AsyncIterator[tuple[str, str, str]]:
     await load_registry(db, REG)
     f = REG.facilities[0]
-    await open_alert(db, f.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火警", "fire"), datetime.now(UTC))
+    await open_alert(
+        db, f.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火警", "fire"), datetime.now(UTC)
+    )
     _, admin = await create_user(db, "admin", "admin", None)
     _, insp = await create_user(db, "insp", "inspector", None, county=f.county)
     srv = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -89,6 +90,9 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             pub.publish(topic, payload({"msg_id": "e1", "ts": ts(), "type": "fire_alarm", "state": "active"}))
             await expect(row).to_have_text("red", timeout=10_000)  # live, without a reload
             await expect(page.locator("#banner")).to_be_visible()
+            await expect(page.locator('[data-sev-count="critical"]')).to_have_text("1")  # counters, live too
+            area = page.locator(f'tr[data-area="{A.township}"] [data-n="red"]')
+            await expect(area).to_have_text("1")
             await page.screenshot(path=str(ARTIFACTS / "2-red-live.png"), full_page=True)
 
             pub.publish(topic, payload({"msg_id": "e2", "ts": ts(), "type": "fire_alarm", "state": "cleared"}))
@@ -129,8 +133,37 @@ async def test_operator_sees_only_their_facility(page: Page, db: asyncpg.Connect
         resp = await page.goto(f"{base}/facilities/{A.id}")
         assert resp is not None
         assert resp.status == 404
+        env = next(d.id for d in B.devices if d.type.value == "env_sensor")
+        now = datetime.now(UTC)
+        await db.executemany(
+            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [(now - timedelta(minutes=5 * i), B.id, env, "co2_ppm", 600.0 + 3 * i, f"r{i}") for i in range(60)],
+        )
         await page.goto(f"{base}/facilities/{B.id}?lang=en")
-        await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
         await expect(page.locator("h2").first).to_contain_text("Open alerts")
+        await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
+        assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
+        await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("co2_ppm 600")
+        await page.select_option("#maintenance-form select[name=device_id]", env)
+        await page.fill("#maintenance-form input[name=starts_at]", "2026-01-01T08:00")
+        await page.fill("#maintenance-form input[name=ends_at]", "2026-01-01T09:00")
+        await page.fill("#maintenance-form input[name=reason]", "更换传感器")
+        await page.click("#maintenance-form button")
+        await expect(page.locator("[data-error]")).to_contain_text("past")  # a reason, on the page
+        await expect(page.locator("#maintenance-form select[name=device_id]")).to_have_value(env)  # input kept
+        start = datetime.now(ZoneInfo(B.timezone)).replace(second=0, microsecond=0)
+        await page.fill("#maintenance-form input[name=starts_at]", start.strftime("%Y-%m-%dT%H:%M"))
+        await page.fill(
+            "#maintenance-form input[name=ends_at]", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+        )
+        await page.fill("#maintenance-form input[name=reason]", "更换传感器")
+        await page.click("#maintenance-form button")
+        await expect(page.locator("tr[data-window]")).to_contain_text("更换传感器")
+        await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
+        windows = await db.fetch("SELECT * FROM maintenance_windows")
+        assert [(w["device_id"], w["author"], w["ends_at"] - w["starts_at"]) for w in windows] == [
+            (env, "op", timedelta(hours=2))
+        ]
     finally:
         await server.close()

@@ -209,6 +209,7 @@ async def _facility_ctx(conn: asyncpg.Connection, user: User, f: asyncpg.Record)
         "windows": await queries.maintenance(conn, f["id"]),
         "can_maintain": may_set_maintenance(user),
         "error": None,
+        "kept": {},  # the maintenance form's values, kept when it comes back with an error
     }
 
 
@@ -260,7 +261,8 @@ async def maintenance_form(request: web.Request) -> web.Response:
     except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
         async with request.app[POOL].acquire() as conn:
             ctx = await _facility_ctx(conn, user, f)
-        resp = await render(request, "facility.html", ctx | {"error": _reason(exc)})
+        kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
+        resp = await render(request, "facility.html", ctx | {"error": _reason(exc), "kept": kept})
         resp.set_status(exc.status)
         return resp
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from alerts.config import RuleConfig
@@ -43,6 +44,44 @@ class AlertEngine:
     ) -> None:
         self.runtimes[f.id] = FacilityRuntime(f, self.rules, started)
         self.trackers[f.id] = Tracker(pending, firing)
+
+    # What the rules have learnt about a facility, kept across a registry reload.
+    _LEARNT = (
+        "active_events",
+        "pulses",
+        "staff_on_site",
+        "children_present",
+        "last_patrol",
+        "denied",
+        "latched_readings",
+        "retriggered",
+    )
+
+    def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
+        """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
+        children and hours but keeps what the rules have learnt (device state, people on site, active
+        events, `for` timers) for what still exists. Returns how many facilities changed."""
+        changed = 0
+        for f in facilities:
+            old = self.runtimes.get(f.id)
+            if old is None:
+                self.add_facility(f, now)
+                changed += 1
+                continue
+            if old.facility == f:
+                continue
+            rt = FacilityRuntime(f, self.rules, old.started)
+            for dev_id, fresh in rt.devices.items():
+                prev = old.devices.get(dev_id)
+                if prev is not None:
+                    rt.devices[dev_id] = replace(
+                        prev, type=fresh.type, heartbeat_s=fresh.heartbeat_s, child_area=fresh.child_area
+                    )
+            for name in self._LEARNT:
+                setattr(rt, name, getattr(old, name))
+            self.runtimes[f.id] = rt
+            changed += 1
+        return changed
 
     def on_message(self, facility_id: str, device_id: str, payload: Payload, at: datetime) -> list[Decision]:
         rt = self.runtimes.get(facility_id)

@@ -88,6 +88,8 @@ class AlertService:
         self._stopping = asyncio.Event()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
+        self._listener: asyncpg.Connection | None = None
+        self._registry_dirty = False
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
 
     def stop(self) -> None:
@@ -116,6 +118,9 @@ class AlertService:
             stack.push_async_callback(http.close)
             if cfg.http:
                 await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
+            stack.push_async_callback(self._close_listener)
+            await self._ensure_listener()
+            self._registry_dirty = False  # just loaded above
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
                 ticker = tg.create_task(self._ticker(), name="alerts-ticker")
@@ -244,6 +249,8 @@ class AlertService:
         last_escalation = 0.0
         while True:
             now = datetime.now(UTC)
+            with contextlib.suppress(*RETRYABLE):
+                await self._reload_registry_if_changed(now)
             for fid, d in self.engine.on_tick(now):
                 await self._persist(fid, [d], None)
             with contextlib.suppress(*RETRYABLE):
@@ -255,6 +262,39 @@ class AlertService:
                             if not change.muted:
                                 self._notify_q.put_nowait(change)
             await asyncio.sleep(self.config.tick_s)
+
+    # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
+    def _on_registry_changed(self, *_: object) -> None:
+        self._registry_dirty = True
+
+    async def _ensure_listener(self) -> None:
+        """LISTEN registry_changed on a connection of its own; reconnected by the ticker if it dies."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.config.database_url, timeout=5)
+            await self._listener.add_listener("registry_changed", self._on_registry_changed)
+        except RETRYABLE as err:
+            logger.debug("registry listener not connected: %s", err)
+            self._listener = None
+            return
+        self._registry_dirty = True  # whatever changed while it was not listening
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+
+    async def _reload_registry_if_changed(self, now: datetime) -> None:
+        assert self.engine is not None and self.pool is not None  # noqa: S101
+        await self._ensure_listener()
+        if not self._registry_dirty:
+            return
+        self._registry_dirty = False
+        async with self.pool.acquire() as conn:
+            reg = await fetch_registry(conn, self.config.facilities)
+        changed = self.engine.update_registry(reg.facilities, now)
+        if changed:
+            logger.info("registry reloaded: %d facilities changed", changed)
 
     async def _save_timers(self) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101

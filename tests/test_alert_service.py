@@ -264,3 +264,48 @@ async def test_restart_with_active_alert_neither_duplicates_nor_loses(
     finally:
         pub.close()
     assert len(await alerts(db, "fire_alarm")) == 1
+
+
+async def test_registry_loaded_while_running_takes_effect(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """A device and a facility added to the registry (as the web's registry load does) are watched
+    without a restart; what the engine already knew of the facility is kept."""
+    from gateway.registry import Device, DeviceType
+
+    db = registered
+    other = generate_registry(2, seed=5).facilities[1]
+    assert other.id != FAC.id
+    grown = FAC.model_copy(update={"devices": [*FAC.devices, Device(id="smoke-new", type=DeviceType.SMOKE_DETECTOR)]})
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with running(make(services, db_url, topic_root, "reg")) as svc:
+            assert svc.engine is not None
+            before = svc.engine.runtimes[FAC.id]
+            before.staff_on_site["s-0001"] = None  # something the engine learnt
+            pub.publish(
+                f"{topic_root}/{FAC.id}/smoke-new/event",
+                payload({"msg_id": "n0", "ts": now_ts(), "type": "fire_alarm", "state": "active"}),
+            )
+            await asyncio.sleep(1.0)
+            assert await alerts(db, "fire_alarm") == [], "not in the registry yet: not watched"
+            await load_registry(db, Registry(facilities=[grown, other]))
+            await wait_for(
+                lambda: asyncio.sleep(0, result=other.id in svc.engine.runtimes),  # type: ignore[union-attr]
+                10,
+                "the new facility watched",
+            )
+            assert "smoke-new" in svc.engine.runtimes[FAC.id].devices
+            assert svc.engine.runtimes[FAC.id].staff_on_site == {"s-0001": None}, "learnt state kept"
+            for fac, dev in ((FAC.id, "smoke-new"), (other.id, "smoke-nap1")):
+                pub.publish(
+                    f"{topic_root}/{fac}/{dev}/event",
+                    payload({"msg_id": "n1", "ts": now_ts(), "type": "fire_alarm", "state": "active"}),
+                )
+            await wait_for(lambda: _count(db, "fire_alarm", 2), 10, "alerts from both")
+    finally:
+        pub.close()
+    assert {(a["facility_id"], a["device_id"]) for a in await alerts(db, "fire_alarm")} == {
+        (FAC.id, "smoke-new"),
+        (other.id, "smoke-nap1"),
+    }

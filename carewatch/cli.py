@@ -554,6 +554,18 @@ def bench_alerts(events: int, rate: float) -> None:
     click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
 
 
+@bench.command("web")
+@click.option("--facilities", default=1000, show_default=True)
+@click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")
+@click.option("--seconds", default=15.0, show_default=True, help="load per page")
+@click.option("--concurrency", default=4, show_default=True, help="clients of the load process")
+def bench_web(facilities: int, every: int, seconds: float, concurrency: int) -> None:
+    """Overview and facility pages with a week of data, loaded from another process."""
+    from carewatch.bench import run_web_bench
+
+    click.echo(json.dumps(asyncio.run(run_web_bench(facilities, every, 2, seconds, concurrency))))
+
+
 @bench.command("simulate")
 @click.option("--facilities", default=1000, show_default=True)
 @click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")

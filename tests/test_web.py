@@ -347,7 +347,7 @@ async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asy
     )
     await db.execute(
         "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
-        " VALUES ($1, $2, 'smoke-nap1', 'm2', 'smoke', true, '{}')",
+        " VALUES ($1, $2, 'smoke-nap1', 'm2', 'smoke', 'active', '{}')",
         now - timedelta(minutes=1),
         A.id,
     )
@@ -380,3 +380,17 @@ async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asy
         assert A.id in text
         assert B.id not in text
         assert 'name="file"' not in text, "only admins load a registry"
+
+
+async def test_city_overview_lists_facilities_needing_attention_and_drills_down(site: dict[str, object]) -> None:
+    url, tok = site["url"], str(site["admin"])
+    green = next(f for f in REG.facilities if f.id not in {A.id, B.id})
+    status, page = await get(f"{url}/", tok)
+    assert status == 200
+    assert f'data-facility="{A.id}"' in str(page), "red: listed"
+    assert f'data-facility="{green.id}"' not in str(page), "green: on the map only"
+    assert f'id="dot-{green.id}"' in str(page)
+    assert f'href="/?county={green.county}"' in str(page)
+    status, page = await get(f"{url}/?county={green.county}", tok)
+    assert f'data-facility="{green.id}"' in str(page), "a county's list has every facility"
+    assert f'data-facility="{B.id}"' not in str(page) or B.county == green.county

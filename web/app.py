@@ -157,14 +157,19 @@ async def logout(request: web.Request) -> web.Response:
 @page_routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     user = _user(request)
+    raw_county = request.query.get("county", "")
+    county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope)
+        facs = await queries.facilities(conn, user.scope, county=county)
         summary = await queries.summary(conn, user.scope)
-        open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20)
+        open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
+    by_township = bool(user.county or user.township or user.facility or county)
+    # A city-wide view lists the facilities that need attention (red, amber, grey); the green ones
+    # are on the map and one click away in their county's list (city → county → township).
+    listed = facs if by_township else [f for f in facs if f["state"] != "green"]
     by_county: dict[str, list[dict[str, Any]]] = {}
-    for f in facs:
+    for f in listed:
         by_county.setdefault(f["county"], []).append(f)
-    by_township = bool(user.county or user.township or user.facility)
     return await render(
         request,
         "overview.html",
@@ -174,6 +179,8 @@ async def overview(request: web.Request) -> web.Response:
             "summary": summary,
             "areas": queries.areas(facs, by_township),
             "by_township": by_township,
+            "county": county,
+            "only_attention": not by_township,
             "alerts": open_alerts,
             "scope": user.scope.describe(),
             "understaffed": [f for f in facs if f["staffing_alerts"]],

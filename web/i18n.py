@@ -212,6 +212,12 @@ _MORE = {
     "no_data": ("该时段无数据", "No data in this range"),
     "details": ("详情", "Details"),
     "older": ("更早", "Older"),
+    "whole_city": ("返回全市", "whole city"),
+    "attention": ("需关注的机构", "Facilities needing attention"),
+    "attention_help": (
+        "全市视图只列出红色、黄色和灰色机构；绿色机构见地图，或点击区县查看全部。",
+        "The city view lists red, amber and grey facilities; green ones are on the map, or click a county for all.",
+    ),
 }
 for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh

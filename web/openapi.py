@@ -149,7 +149,7 @@ SCHEMAS: dict[str, Any] = {
                 kind={"type": "string", "enum": ["event", "access"]},
                 device_id=_STR,
                 type=_STR,
-                state={"type": "boolean", "nullable": True},
+                state=_NSTR,
                 person_id=_NSTR,
                 guardian_id=_NSTR,
             )

@@ -16,7 +16,12 @@ SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
 RATIO = {"infant": 3, "toddler": 5, "older": 7, "mixed": 5}
 # "Open" (CONTRACT §5): not yet closed. Critical and major alerts latch until acknowledged;
 # minor and warning ones close when their condition clears.
-OPEN_SQL = "(a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ('critical', 'major')))"
+# The first clause is implied by the second; it is written out so that the planner uses the
+# alerts_open partial index (whose predicate it is) instead of reading every alert of the week.
+OPEN_SQL = (
+    "(NOT (a.status = 'cleared' AND a.acknowledged)"
+    " AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ('critical', 'major'))))"
+)
 
 
 async def facilities(
@@ -32,18 +37,31 @@ async def facilities(
         if val:
             args.append(val)
             conds.append(f"{col} = ${len(args)}")
+    # One pass over the open alerts (through the alerts_open partial index) and one over the
+    # gateways, joined to the facilities in scope: cheaper than four subqueries per facility
+    # (bench web, 1,000 facilities).
     rows = await conn.fetch(
-        f"""SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind,
-                   (SELECT min(CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1
-                                               WHEN 'minor' THEN 2 ELSE 3 END)
-                      FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}) AS worst,
-                   (SELECT count(*) FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}) AS open_alerts,
-                   (SELECT s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s)
-                      FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
-                      WHERE d.facility_id = f.id AND d.type = 'gateway' LIMIT 1) AS gateway_online,
-                   (SELECT array_agg(DISTINCT a.rule) FROM alerts a WHERE a.facility_id = f.id AND {OPEN_SQL}
-                      AND a.rule IN ('guard_absent', 'ratio_breach')) AS staffing
-            FROM facilities f WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
+        f"""WITH open AS (
+                SELECT a.facility_id,
+                       min(CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1
+                                           WHEN 'minor' THEN 2 ELSE 3 END) AS worst,
+                       count(*) AS open_alerts,
+                       array_agg(DISTINCT a.rule) FILTER (WHERE a.rule IN ('guard_absent', 'ratio_breach'))
+                         AS staffing
+                FROM alerts a
+                WHERE {OPEN_SQL}
+                GROUP BY a.facility_id),
+            gw AS (
+                SELECT d.facility_id,
+                       bool_or(s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s))
+                         AS gateway_online
+                FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
+                WHERE d.type = 'gateway'
+                GROUP BY d.facility_id)
+            SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind, o.worst,
+                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, g.gateway_online
+            FROM facilities f LEFT JOIN open o ON o.facility_id = f.id LEFT JOIN gw g ON g.facility_id = f.id
+            WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
         *args,
     )
     out = []

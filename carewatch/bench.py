@@ -674,31 +674,19 @@ async def run_web_bench(
                     pass
                 await asyncio.sleep(0.2)
 
-        def load(token: str, paths: list[str]) -> dict[str, dict[str, float]]:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "carewatch.webload",
-                    base,
-                    token,
-                    *paths,
-                    "--seconds",
-                    str(seconds),
-                    "--concurrency",
-                    str(concurrency),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+        def load(token: str, paths: list[str], clients: int) -> dict[str, dict[str, float]]:
+            cmd = [sys.executable, "-m", "carewatch.webload", base, token, *paths]
+            cmd += ["--seconds", str(seconds), "--concurrency", str(clients)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
-        city_r = await asyncio.to_thread(load, city, ["/healthz", "/", f"/facilities/{fac}", "/api/v1/facilities"])
-        county_r = await asyncio.to_thread(load, county_tok, ["/"])
-        _log(json.dumps({"city": city_r, "county": county_r}))
+        pages = ["/healthz", "/", f"/facilities/{fac}", "/api/v1/facilities"]
+        city_r = await asyncio.to_thread(load, city, pages, 1)  # one inspector at a time: the page's own time
+        busy_r = await asyncio.to_thread(load, city, pages[:2], concurrency)  # several at once: queueing too
+        county_r = await asyncio.to_thread(load, county_tok, ["/"], 1)
+        _log(json.dumps({"city": city_r, "city_concurrent": busy_r, "county": county_r}))
         base_p95 = city_r["/healthz"]["p95_ms"]
-        errors = sum(int(v["errors"]) for r in (city_r, county_r) for v in r.values())
+        errors = sum(int(v["errors"]) for r in (city_r, busy_r, county_r) for v in r.values())
         return {
             "bench": "web",
             "facilities": facilities,
@@ -709,7 +697,10 @@ async def run_web_bench(
             "healthz_p95_ms": base_p95,
             "overview_vs_healthz": round(city_r["/"]["p95_ms"] / base_p95, 1),
             "facility_vs_healthz": round(city_r[f"/facilities/{fac}"]["p95_ms"] / base_p95, 1),
-            "concurrency": concurrency,
+            f"overview_p95_ms_{concurrency}_clients": busy_r["/"]["p95_ms"],
+            f"overview_vs_healthz_{concurrency}_clients": round(
+                busy_r["/"]["p95_ms"] / busy_r["/healthz"]["p95_ms"], 1
+            ),
             "errors": errors,
             "rows": counts,
         }

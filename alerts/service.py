@@ -38,6 +38,7 @@ from ingest.errors import RETRYABLE
 from ingest.http import serve_metrics
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_registry
+from ingest.registry_watch import RegistryWatch
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,7 @@ class AlertService:
         self._stopping = asyncio.Event()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
-        self._listener: asyncpg.Connection | None = None
-        self._registry_dirty = False
+        self._registry = RegistryWatch(config.database_url)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
 
     def stop(self) -> None:
@@ -118,9 +118,9 @@ class AlertService:
             stack.push_async_callback(http.close)
             if cfg.http:
                 await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
-            stack.push_async_callback(self._close_listener)
-            await self._ensure_listener()
-            self._registry_dirty = False  # just loaded above
+            stack.push_async_callback(self._registry.close)
+            await self._registry.ensure()
+            self._registry.dirty = False  # just loaded above
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
                 ticker = tg.create_task(self._ticker(), name="alerts-ticker")
@@ -264,32 +264,12 @@ class AlertService:
             await asyncio.sleep(self.config.tick_s)
 
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
-    def _on_registry_changed(self, *_: object) -> None:
-        self._registry_dirty = True
-
-    async def _ensure_listener(self) -> None:
-        """LISTEN registry_changed on a connection of its own; reconnected by the ticker if it dies."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(self.config.database_url, timeout=5)
-            await self._listener.add_listener("registry_changed", self._on_registry_changed)
-        except RETRYABLE as err:
-            logger.debug("registry listener not connected: %s", err)
-            self._listener = None
-            return
-        self._registry_dirty = True  # whatever changed while it was not listening
-
-    async def _close_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
-
     async def _reload_registry_if_changed(self, now: datetime) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101
-        await self._ensure_listener()
-        if not self._registry_dirty:
+        await self._registry.ensure()
+        if not self._registry.dirty:
             return
-        self._registry_dirty = False
+        self._registry.dirty = False
         async with self.pool.acquire() as conn:
             reg = await fetch_registry(conn, self.config.facilities)
         changed = self.engine.update_registry(reg.facilities, now)

@@ -26,6 +26,7 @@ from ingest.metrics import IngestMetrics
 from ingest.migrate import Features, detect_features
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_device_keys
+from ingest.registry_watch import RegistryWatch
 from ingest.writer import WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,8 @@ class IngestService:
         self._devices: set[tuple[str, str]] = set()
         self._facilities: set[str] = set()
         self._registry_loaded_at = 0.0
-        self._registry_dirty = True
+        self._registry = RegistryWatch(config.database_url)
         self.pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
         self.features: Features | None = None
         self.source: MqttSource | None = None
         self.ready = asyncio.Event()
@@ -81,7 +81,7 @@ class IngestService:
             stack.push_async_callback(self.pool.close)
             async with self.pool.acquire() as conn:
                 self.features = await detect_features(conn)
-            stack.push_async_callback(self._close_listener)
+            stack.push_async_callback(self._registry.close)
             await self._refresh_registry()
             if cfg.http:
                 await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
@@ -166,7 +166,7 @@ class IngestService:
         self.source.ack(batch)
 
     async def _decode(self, batch: list[Received]) -> Decoded:
-        if self._registry_dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
+        if self._registry.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
             await self._try_refresh_registry()
         decoded = decode_batch(batch, self._known, self.config.topic_root)
         unknown = any(r in {"unknown_device", "unknown_facility"} for r in decoded.dead_reasons)
@@ -241,32 +241,14 @@ class IngestService:
             return facility_id in self._facilities
         return (facility_id, device_id) in self._devices
 
-    def _on_registry_changed(self, *_: object) -> None:
-        self._registry_dirty = True
-
-    async def _ensure_listener(self) -> None:
-        """LISTEN registry_changed on a connection of its own; if it dies, periodic refresh covers."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            self._listener = await asyncpg.connect(self.config.database_url, timeout=5)
-            await self._listener.add_listener("registry_changed", self._on_registry_changed)
-        except RETRYABLE as err:
-            logger.debug("registry listener not connected: %s", err)
-            self._listener = None
-
-    async def _close_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
-
     async def _refresh_registry(self) -> None:
         assert self.pool is not None  # noqa: S101
-        await self._ensure_listener()
+        await self._registry.ensure()
         async with self.pool.acquire() as conn:
             self._devices = await fetch_device_keys(conn)
         self._facilities = {f for f, _ in self._devices}
         self._registry_loaded_at = time.monotonic()
-        self._registry_dirty = False
+        self._registry.dirty = False
 
     # -- maintenance, metrics --------------------------------------------------------------------
     async def _maintenance(self) -> None:

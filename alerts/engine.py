@@ -45,18 +45,6 @@ class AlertEngine:
         self.runtimes[f.id] = FacilityRuntime(f, self.rules, started)
         self.trackers[f.id] = Tracker(pending, firing)
 
-    # What the rules have learnt about a facility, kept across a registry reload.
-    _LEARNT = (
-        "active_events",
-        "pulses",
-        "staff_on_site",
-        "children_present",
-        "last_patrol",
-        "denied",
-        "latched_readings",
-        "retriggered",
-    )
-
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
         children and hours but keeps what the rules have learnt (device state, people on site, active
@@ -70,15 +58,16 @@ class AlertEngine:
                 continue
             if old.facility == f:
                 continue
-            rt = FacilityRuntime(f, self.rules, old.started)
+            # replace() re-runs __post_init__, which rebuilds everything derived from the registry
+            # (devices, staff, children, classes, time zone); every other field, all that the rules
+            # have learnt, is carried over as it is.
+            rt = replace(old, facility=f)
             for dev_id, fresh in rt.devices.items():
                 prev = old.devices.get(dev_id)
                 if prev is not None:
                     rt.devices[dev_id] = replace(
                         prev, type=fresh.type, heartbeat_s=fresh.heartbeat_s, child_area=fresh.child_area
                     )
-            for name in self._LEARNT:
-                setattr(rt, name, getattr(old, name))
             self.runtimes[f.id] = rt
             changed += 1
         return changed

@@ -532,16 +532,16 @@ def _pct(values: list[float], p: float) -> float:
 
 
 # -- web --------------------------------------------------------------------------------------------
-_WEEK_SQL = [
-    # readings: `sensors` env sensors per facility, co2/temperature every `every` minutes, 7 days
-    """INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)
+# readings: $2 env sensors per facility, co2/temperature every $1 minutes, 7 days
+_WEEK_READINGS = """INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)
        SELECT t, d.facility_id, d.id, m, CASE m WHEN 'co2_ppm' THEN 600 + 300 * random() ELSE 18 + 6 * random() END,
               'w' || extract(epoch FROM t)::bigint
        FROM (SELECT facility_id, id, row_number() OVER (PARTITION BY facility_id ORDER BY id) AS k
                FROM devices WHERE type = 'env_sensor') d
        CROSS JOIN generate_series(now() - interval '7 days', now(), make_interval(mins => $1)) t
        CROSS JOIN unnest(ARRAY['co2_ppm', 'temp_c']) m
-       WHERE d.k <= $2""",
+       WHERE d.k <= $2"""
+_WEEK_SQL = [
     # access: every child in and out each weekday (with a guardian), every staff member in and out
     """INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, guardian_id, payload)
        SELECT day + interval '7 hours 40 minutes' + random() * interval '50 minutes' + (io * interval '9 hours'),
@@ -596,9 +596,10 @@ async def _fill_week(url: str, facilities: int, every_min: int, sensors: int) ->
     try:
         await conn.execute("SET synchronous_commit = off")
         await load_registry(conn, generate_registry(facilities, seed=2026))
+        await conn.execute(_WEEK_READINGS, every_min, sensors)
         for sql in _WEEK_SQL:
             t0 = time.perf_counter()
-            await conn.execute(sql, every_min, sensors) if "$1" in sql else await conn.execute(sql)
+            await conn.execute(sql)
             _log(f"  {sql.split()[2]}: {time.perf_counter() - t0:.1f} s")
         now = datetime.now(UTC)
         await refresh_rollup_range(conn, now - timedelta(days=8), now)

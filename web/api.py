@@ -93,6 +93,14 @@ def _code(q: str, name: str, digits: int) -> str | None:
     return q or None
 
 
+async def in_scope(request: web.Request, conn: asyncpg.Connection, user: User) -> asyncpg.Record:
+    """The facility named in the path if the user may see it; else the 404 of CONTRACT §6."""
+    f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+    if f is None:
+        raise not_found("no such facility")
+    return f
+
+
 @routes.get("/api/v1/openapi.json")
 async def openapi(_: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
@@ -111,9 +119,7 @@ async def list_facilities(request: web.Request) -> web.Response:
 async def facility_status(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-        if f is None:
-            raise not_found("no such facility")
+        f = await in_scope(request, conn, user)
         return web.json_response(await queries.facility_status(conn, f))
 
 
@@ -138,9 +144,7 @@ async def facility_readings(request: web.Request) -> web.Response:
         raise bad_request("too many buckets: widen bucket or narrow from/to (at most 5,000)")
     device = q.get("device_id") or None
     async with request.app[POOL].acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-        if f is None:
-            raise not_found("no such facility")
+        f = await in_scope(request, conn, user)
         rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket)
     return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
 
@@ -282,24 +286,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     break  # the server is shutting down
                 change = json.loads(payload)
                 async with request.app[POOL].acquire() as conn:
-                    f = await queries.facility_row(conn, user.scope, change.get("facility_id", ""))
-                    if f is None:
-                        continue  # outside this user's scope: never on their stream
-                    states = await queries.facilities(conn, user.scope, facility_id=f["id"])
-                    state = states[0] if states else None
+                    states = await queries.facilities(conn, user.scope, facility_id=change.get("facility_id", ""))
+                if not states:
+                    continue  # outside this user's scope: never on their stream
                 await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
-                if state is not None:
-                    await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")
+                await resp.send(json.dumps(states[0], ensure_ascii=False), event="facility_status")
             return resp
     finally:
         hub.unsubscribe(queue)
-
-
-async def in_scope(request: web.Request, conn: Any, user: User) -> Any:
-    f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-    if f is None:
-        raise not_found("no such facility")
-    return f
 
 
 @routes.get("/api/v1/summary")

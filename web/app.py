@@ -231,11 +231,17 @@ async def facility_page(request: web.Request) -> web.Response:
     return await render(request, "facility.html", ctx)
 
 
-def _reason(exc: web.HTTPException) -> str:
+async def _form_refused(
+    request: web.Request, template: str, ctx: dict[str, Any], exc: web.HTTPException
+) -> web.Response:
+    """A form the shared API logic refused: the page again, with the API's reason and status."""
     try:
-        return str(json.loads(exc.text or "")["error"])
+        reason = str(json.loads(exc.text or "")["error"])
     except (ValueError, KeyError, TypeError):
-        return exc.reason
+        reason = exc.reason
+    resp = await render(request, template, ctx | {"error": reason})
+    resp.set_status(exc.status)
+    return resp
 
 
 @page_routes.post("/facilities/{facility_id}/maintenance")
@@ -269,9 +275,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
         async with request.app[POOL].acquire() as conn:
             ctx = await _facility_ctx(conn, user, f)
         kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
-        resp = await render(request, "facility.html", ctx | {"error": _reason(exc), "kept": kept})
-        resp.set_status(exc.status)
-        return resp
+        return await _form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
 
 
@@ -331,10 +335,8 @@ async def registry_upload(request: web.Request) -> web.Response:
             raise bad_request("the registry must be UTF-8 text") from None
         result = await load_registry_text(request, user, text, upload.filename or "upload")
     except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
-        ctx = {"rows": await _registry_rows(request, user), "loaded": None, "error": _reason(exc)}
-        resp = await render(request, "registry.html", ctx)
-        resp.set_status(exc.status)
-        return resp
+        ctx = {"rows": await _registry_rows(request, user), "loaded": None}
+        return await _form_refused(request, "registry.html", ctx, exc)
     raise web.HTTPFound(f"/registry?loaded={result['facilities']}")
 
 
@@ -366,7 +368,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
     township = q.get("township") if re.fullmatch(r"[0-9]{9}", q.get("township", "")) else None
     facility_id = q.get("facility_id") or None
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope)
+        facs = await queries.facility_names(conn, user.scope)
         alerts = await queries.alerts(
             conn,
             user.scope,

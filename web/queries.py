@@ -92,6 +92,14 @@ async def facilities(
     return out
 
 
+async def facility_names(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """id, name, county, township of the facilities in scope (for filters; no state computed)."""
+    where, args = scope.sql("f")
+    return await conn.fetch(
+        f"SELECT f.id, f.name, f.county, f.township FROM facilities f WHERE {where} ORDER BY f.county, f.id", *args
+    )
+
+
 async def facility_row(conn: asyncpg.Connection, scope: Scope, facility_id: str) -> asyncpg.Record | None:
     """The facility if the scope may see it, else None (the caller answers 404)."""
     r = await conn.fetchrow("SELECT * FROM facilities WHERE id = $1", facility_id)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from alerts.config import ESCALATION_S, RuleConfig
 from alerts.engine import AlertEngine
@@ -39,16 +39,12 @@ from ingest.http import serve_metrics
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_registry
 from ingest.registry_watch import RegistryWatch
+from ingest.service_config import ServiceConfig
 
 logger = logging.getLogger(__name__)
 
 
-class AlertsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    database_url: str = Field(repr=False)
-    mqtt_url: str = Field(repr=False)
-    topic_root: str = "cw/v1"
+class AlertsConfig(ServiceConfig):
     client_id: str = "carewatch-alerts-1"
     facilities: list[str] | None = None  # owned facilities; None = all
     tick_s: float = 1.0
@@ -57,7 +53,6 @@ class AlertsConfig(BaseModel):
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
     webhook_retries: int = 5
-    http: str | None = None  # host:port for /metrics and /healthz
 
 
 class AlertMetrics:

@@ -14,7 +14,7 @@ import asyncpg
 import click
 from pydantic import ValidationError
 
-from carewatch.runtime import NotConfiguredError, endpoints, local_stack
+from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from carewatch.stack import StackError
 from gateway.config import Settings, mask_url
 from gateway.errors import ContractError
@@ -28,6 +28,16 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as err:
         raise click.ClickException(f"configuration error: {err}") from err
+
+
+def _service_fields(settings: Settings, ep: Endpoints, metrics_addr: str) -> dict[str, Any]:
+    """The ServiceConfig fields of ingest and alerts, from the settings and the resolved endpoints."""
+    return {
+        "database_url": ep.database_url,
+        "mqtt_url": ep.mqtt_url,
+        "topic_root": settings.topic_root,
+        "http": metrics_addr or None,
+    }
 
 
 def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
@@ -164,13 +174,10 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
     async def go() -> None:
         ep = endpoints(settings)
         cfg = IngestConfig(
-            database_url=ep.database_url,
-            mqtt_url=ep.mqtt_url,
-            topic_root=settings.topic_root,
+            **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
             batch_size=batch_size,
             flush_interval_s=flush_interval,
-            http=metrics_addr or None,
         )
         await _serve(IngestService(cfg))
 
@@ -326,14 +333,11 @@ def alerts(
     async def go() -> None:
         ep = endpoints(settings)
         cfg = AlertsConfig(
-            database_url=ep.database_url,
-            mqtt_url=ep.mqtt_url,
-            topic_root=settings.topic_root,
+            **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
             facilities=list(facilities) or None,
             webhook_url=webhook,
             webhook_secret=webhook_secret,
-            http=metrics_addr or None,
         )
         await _serve(AlertService(cfg, rules))
 

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ingest.decode import Decoded, Received, decode_batch
 from ingest.errors import RETRYABLE
@@ -27,17 +27,13 @@ from ingest.migrate import Features, detect_features
 from ingest.mqtt_source import MqttSource
 from ingest.registry_store import fetch_device_keys
 from ingest.registry_watch import RegistryWatch
+from ingest.service_config import ServiceConfig
 from ingest.writer import WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
 
 
-class IngestConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    database_url: str = Field(repr=False)
-    mqtt_url: str = Field(repr=False)
-    topic_root: str = "cw/v1"
+class IngestConfig(ServiceConfig):
     client_id: str = "carewatch-ingest-1"
     share_group: str = "carewatch-ingest"
     batch_size: int = Field(5000, ge=1)
@@ -49,7 +45,6 @@ class IngestConfig(BaseModel):
     backoff_max_s: float = 10.0
     registry_refresh_s: float = 30.0
     maintenance_interval_s: float = 300.0
-    http: str | None = None  # host:port for /metrics and /healthz
 
 
 class IngestService:

@@ -303,7 +303,7 @@ async def summary(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         out = await queries.summary(conn, user.scope)
         facs = await queries.facilities(conn, user.scope)
-    out["areas"] = queries.areas(facs, by_township=bool(user.county or user.township or user.facility))
+    out["areas"] = queries.areas(facs, by_township=user.scope.below_city)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)
 
@@ -390,11 +390,10 @@ def _window(body: Any) -> tuple[str | None, datetime, datetime, str]:
     if device is not None and not isinstance(device, str):
         raise bad_request("device_id must be a string")
     reason = body["reason"].strip()
-    if len(reason) > 500 or "\x00" in reason:
-        raise bad_request("reason is at most 500 characters of text")
-    start = _time(body["starts_at"], "starts_at")
-    end = _time(body["ends_at"], "ends_at")
-    if start is None or end is None:
+    if len(reason) > 500:
+        raise bad_request("reason is at most 500 characters")
+    start, end = _time(body["starts_at"], "starts_at"), _time(body["ends_at"], "ends_at")
+    if start is None or end is None:  # for the type checker: both are non-empty here
         raise bad_request("starts_at and ends_at are required")
     if end <= start:
         raise bad_request("ends_at must be after starts_at")

@@ -163,7 +163,7 @@ async def overview(request: web.Request) -> web.Response:
         facs = await queries.facilities(conn, user.scope, county=county)
         summary = await queries.summary(conn, user.scope)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
-    by_township = bool(user.county or user.township or user.facility or county)
+    by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey); the green ones
     # are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green"]

@@ -64,6 +64,11 @@ class Scope:
             return facility["county"] == self.county
         return True
 
+    @property
+    def below_city(self) -> bool:
+        """A county, township or facility scope (areas are then townships, not counties)."""
+        return bool(self.county or self.township or self.facility)
+
     def describe(self) -> str:
         if self.role == "operator":
             return f"facility {self.facility}"

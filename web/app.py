@@ -180,7 +180,6 @@ async def overview(request: web.Request) -> web.Response:
             "areas": queries.areas(facs, by_township),
             "by_township": by_township,
             "county": county,
-            "only_attention": not by_township,
             "alerts": open_alerts,
             "scope": user.scope.describe(),
             "understaffed": [f for f in facs if f["staffing_alerts"]],

@@ -32,6 +32,7 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
     ("xinfu", "inspector", {"county": "140902"}, "xinfu-demo"),
     ("city", "inspector", {}, "city-demo"),
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
+    ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log
 ]
 INJECT = ["smoke_alarm@45", "panic_button@120", "camera_blind_spot@180"]
 
@@ -55,7 +56,7 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         for username, role, base_scope, password in DEMO_USERS:
             scope: dict[str, str] = {"facility": reg.facilities[0].id} if role == "operator" else dict(base_scope)
             await create_user(conn, username, role, password, actor="demo", **scope)
-            where = scope.get("county") or scope.get("facility") or "city"
+            where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
             logins.append((username, password, f"{role} ({where})"))
         return logins, reg.facilities[0].name, secrets_
     finally:

@@ -710,3 +710,70 @@ async def run_web_bench(
             web_proc.terminate()
             web_proc.wait(10)
         await asyncio.to_thread(stack.down)
+
+
+# -- dedup keys -------------------------------------------------------------------------------------
+async def run_dedup_bench(preloaded: int = 5_000_000, n: int = 200_000, batch: int = 5000) -> dict[str, Any]:
+    """The cost of claiming a dedup key once msg_seen holds `preloaded` keys (steady state: a city's
+    last hours or days), for the keys ingest uses (hour of the message, then a 96-bit digest) against
+    random 16-byte keys with a received_at index (the earlier design), in the same run. Each round
+    starts after a CHECKPOINT, so full-page WAL images count as they do in production."""
+    import hashlib
+
+    state = Path(tempfile.mkdtemp(prefix="carewatch-bench-"))
+    state.chmod(0o755)
+    stack = LocalStack(state, fsync=True)
+    try:
+        info = await asyncio.to_thread(stack.up, pg_port=free_port(), mqtt_port=free_port())
+        conn = await asyncpg.connect(info.database_url)
+        try:
+            await conn.execute(
+                "CREATE TABLE seen_random (key bytea PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now());"
+                "CREATE INDEX ON seen_random (received_at);"
+                "CREATE TABLE seen_hour (key bytea PRIMARY KEY)"
+            )
+            _log(f"preloading {preloaded:,} keys into each table")
+            await conn.execute(
+                "INSERT INTO seen_random (key) SELECT substr(sha256(i::text::bytea), 1, 16)"
+                " FROM generate_series(1, $1) i",
+                preloaded,
+            )
+            # the last 14 days' hours, evenly
+            await conn.execute(
+                "INSERT INTO seen_hour (key) SELECT int4send(400000 + i % 336) || substr(sha256(i::text::bytea), 1, 12)"
+                " FROM generate_series(1, $1) i",
+                preloaded,
+            )
+            await conn.execute("VACUUM ANALYZE")
+            us: dict[str, list[float]] = {"random": [], "hour": []}
+            for rnd in range(2):
+                for table in ("random", "hour"):
+                    if table == "random":
+                        keys = [hashlib.blake2b(f"{rnd}-{i}".encode(), digest_size=16).digest() for i in range(n)]
+                    else:
+                        prefix = (400336 + rnd).to_bytes(4, "big")  # the current hour
+                        keys = [
+                            prefix + hashlib.blake2b(f"{rnd}-{i}".encode(), digest_size=12).digest() for i in range(n)
+                        ]
+                    await conn.execute("CHECKPOINT")
+                    t0 = time.perf_counter()
+                    for j in range(0, n, batch):
+                        async with conn.transaction():
+                            await conn.fetch(
+                                f"INSERT INTO seen_{table} (key) SELECT unnest($1::bytea[])"
+                                " ON CONFLICT DO NOTHING RETURNING key",
+                                sorted(keys[j : j + batch]),
+                            )
+                    us[table].append((time.perf_counter() - t0) / n * 1e6)
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(stack.destroy)
+    random_us, hour_us = min(us["random"]), min(us["hour"])
+    return {
+        "bench": "dedup",
+        "preloaded_keys": preloaded,
+        "us_per_key_random": round(random_us, 2),
+        "us_per_key_hour_prefixed": round(hour_us, 2),
+        "hour_prefixed_vs_random": round(random_us / hour_us, 1),
+    }

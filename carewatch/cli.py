@@ -558,6 +558,15 @@ def bench_alerts(events: int, rate: float) -> None:
     click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
 
 
+@bench.command("dedup")
+@click.option("--preloaded", default=5_000_000, show_default=True, help="keys already in the table")
+def bench_dedup(preloaded: int) -> None:
+    """Claiming dedup keys in a full table: hour-prefixed keys against random ones."""
+    from carewatch.bench import run_dedup_bench
+
+    click.echo(json.dumps(asyncio.run(run_dedup_bench(preloaded))))
+
+
 @bench.command("web")
 @click.option("--facilities", default=1000, show_default=True)
 @click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")

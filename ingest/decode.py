@@ -46,6 +46,7 @@ class Decoded:
     events: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
     access: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
     status: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
+    times: dict[tuple[str, str, str], datetime] = field(default_factory=dict)  # each message's own time
     dead: list[tuple[object, ...]] = field(default_factory=list)  # (received_at, topic, raw, reason, detail, fac)
     dead_reasons: list[str] = field(default_factory=list)
     devices: dict[tuple[str, str], DeviceSeen] = field(default_factory=dict)
@@ -163,6 +164,7 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Pay
             out.duplicates_in_batch += 1
             return
         out.status[key] = (ts, fac, dev, p.online, p.battery_pct, p.heartbeat_s, p.firmware, _json(p))
+        out.times[key] = ts
         d = _seen(out, fac, dev, at, p.online)
         d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
         return
@@ -174,13 +176,17 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Pay
     _seen(out, fac, dev, at)
     if isinstance(p, Telemetry):
         rows: list[tuple[object, ...]] = []
-        for ts, readings in p.iter_samples():
+        samples = p.iter_samples()
+        for ts, readings in samples:
             rows.extend((ts, fac, dev, metric, value, p.msg_id) for metric, value in readings.items())
             out.lags.append((at - ts).total_seconds())
         out.readings[key] = rows
+        out.times[key] = samples[0][0]
     elif isinstance(p, Event):
         out.events[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.state, _json(p), at)
+        out.times[key] = p.ts
         out.lags.append((at - p.ts).total_seconds())
     else:
         out.access[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.person_id, p.guardian_id, _json(p), at)
+        out.times[key] = p.ts
         out.lags.append((at - p.ts).total_seconds())

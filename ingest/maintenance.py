@@ -7,15 +7,16 @@ functions only prune CareWatch's own plain tables.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from ingest.migrate import RETENTION, ROLLUP_RETENTION, Features
+from ingest.writer import key_prefix
 
 logger = logging.getLogger(__name__)
 
-DEDUP_WINDOW = "14 days"
+DEDUP_WINDOW = timedelta(days=14)
 DEAD_LETTER_RETENTION = "90 days"
 ROLLUP_JOB = "readings_hourly"
 ROLLUP_OVERLAP = timedelta(hours=2)  # re-aggregate this much before the watermark: late samples
@@ -29,7 +30,8 @@ async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
         for table, keep in tables.items():
             rows = await conn.fetch(f"SELECT drop_chunks('{table}', older_than => now() - INTERVAL '{keep}')")
             dropped += len(rows)
-    await conn.execute(f"DELETE FROM msg_seen WHERE received_at < now() - INTERVAL '{DEDUP_WINDOW}'")
+    # keys begin with the message's hour (ingest/writer.py): the window is one key range
+    await conn.execute("DELETE FROM msg_seen WHERE key < $1", key_prefix(datetime.now(UTC) - DEDUP_WINDOW))
     await conn.execute(f"DELETE FROM dead_letters WHERE received_at < now() - INTERVAL '{DEAD_LETTER_RETENTION}'")
     return dropped
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -32,9 +33,18 @@ RETURNING key
 """
 
 
-def dedup_key(facility_id: str, device_id: str, msg_id: str) -> bytes:
-    """The 16-byte key of msg_seen for one message (ids cannot contain NUL)."""
-    return hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=16).digest()
+def key_prefix(at: datetime) -> bytes:
+    """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
+    hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
+    return max(0, int(at.timestamp()) // 3600).to_bytes(4, "big")
+
+
+def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
+    """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
+    96-bit BLAKE2b digest of the triple (ids cannot contain NUL). A redelivered copy has the same
+    time, so the same key."""
+    digest = hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
+    return key_prefix(at) + digest
 
 
 # Rows are sorted by key so that concurrent ingest workers lock device_state rows in one order.
@@ -64,7 +74,7 @@ class WriteResult:
 
 async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
     """Store a batch exactly once. Raises asyncpg/OS errors on failure; the caller retries."""
-    by_digest = {dedup_key(*k): k for k in d.message_keys()}
+    by_digest = {dedup_key(*k, d.times[k]): k for k in d.message_keys()}
     rows = 0
     async with conn.transaction():
         new: frozenset[tuple[str, str, str]] = frozenset()

@@ -186,3 +186,32 @@ async def test_duplicates_are_stored_once(
 
 async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:
     return await count(db, sql) >= n
+
+
+async def test_dedup_keys_sort_by_message_hour_and_retention_drops_a_key_range(db: asyncpg.Connection) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.maintenance import DEDUP_WINDOW, apply_retention
+    from ingest.migrate import detect_features
+    from ingest.writer import dedup_key
+
+    now = datetime.now(UTC)
+    same = dedup_key("f", "d", "m1", now)
+    assert same == dedup_key("f", "d", "m1", now.replace(minute=0 if now.minute else 1)), "same hour, same key"
+    assert same != dedup_key("f", "d", "m2", now)
+    keys = {
+        age: dedup_key("f", "d", f"m-{age}", now - timedelta(hours=age))
+        for age in (
+            0,
+            1,
+            24,
+            int(DEDUP_WINDOW.total_seconds() // 3600) - 1,
+            int(DEDUP_WINDOW.total_seconds() // 3600) + 2,
+        )
+    }
+    assert sorted(keys.values()) == [keys[a] for a in sorted(keys, reverse=True)], "older messages sort first"
+    await db.execute("INSERT INTO msg_seen (key) SELECT unnest($1::bytea[])", list(keys.values()))
+    await apply_retention(db, await detect_features(db))
+    kept = {bytes(r["key"]) for r in await db.fetch("SELECT key FROM msg_seen")}
+    oldest = max(keys)
+    assert kept == {k for a, k in keys.items() if a != oldest}, "only the key beyond the 14-day window goes"

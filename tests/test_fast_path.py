@@ -1,0 +1,182 @@
+"""The ingest fast path (gateway.payloads.parse_fast) accepts exactly what the contract's models
+accept for single-sample telemetry, with the same values, and never accepts a batch they refuse.
+
+Property-based: hypothesis builds payloads near every boundary of the schema (lengths, time zones,
+metric names, number types, the one-form rule, unknown fields, item shapes) and each is parsed both
+ways.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.errors import ContractError
+from gateway.payloads import (
+    Batch,
+    BatchItem,
+    Telemetry,
+    TypedBatch,
+    parse_fast,
+    parse_item,
+    parse_payload,
+)
+from gateway.topics import Channel
+
+MISSING = object()
+
+msg_ids = st.one_of(
+    st.text(min_size=0, max_size=66),
+    st.sampled_from(["m-1", "x" * 64, "x" * 65, ""]),
+    st.integers(),
+    st.none(),
+)
+timestamps = st.one_of(
+    st.sampled_from(
+        [
+            "2026-11-28T08:00:00Z",
+            "2026-11-28T08:00:00.123456Z",
+            "2026-11-28T16:00:00+08:00",
+            "2026-11-28T13:30:00+05:30",
+            "2026-11-28T08:00:00",  # no offset: refused
+            "2026-11-28",
+            "yesterday",
+            "",
+            "0001-01-01T00:00:00Z",
+        ]
+    ),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.none(),
+)
+metric_names = st.one_of(
+    st.sampled_from(["co2_ppm", "temperature_c", "rh", "Bad", "1abc", "a" * 64, "a" * 65, "", "co2-ppm"]),
+    st.from_regex(r"[a-z][a-z0-9_]{0,5}", fullmatch=True),
+)
+values: st.SearchStrategy[object] = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.booleans(),
+    st.sampled_from(["1.5", None, [], {}]),
+)
+readings: st.SearchStrategy[object] = st.one_of(
+    st.dictionaries(metric_names, values, max_size=3), st.none(), st.just([])
+)
+samples: st.SearchStrategy[object] = st.one_of(
+    st.none(),
+    st.just([]),
+    st.lists(st.fixed_dictionaries({"ts": timestamps, "readings": readings}), min_size=1, max_size=2),
+)
+extras = st.dictionaries(st.sampled_from(["unit", "seq", "note"]), st.integers(), max_size=2)
+
+
+@st.composite
+def telemetry(draw: st.DrawFn) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, strategy in (("msg_id", msg_ids), ("ts", timestamps), ("readings", readings), ("samples", samples)):
+        value = draw(st.one_of(st.just(MISSING), strategy))
+        if value is not MISSING:
+            body[key] = value
+    body.update(draw(extras))
+    return body
+
+
+@st.composite
+def items(draw: st.DrawFn) -> object:
+    kind = draw(st.sampled_from(["telemetry", "other", "junk"]))
+    if kind == "junk":
+        return draw(st.sampled_from([1, "x", None, [], {"device_id": "d-1"}]))
+    device = draw(st.sampled_from(["smoke-1", "env-2", "BAD ID", ""]))
+    if kind == "telemetry":
+        return {"device_id": device, "channel": "telemetry", "payload": draw(telemetry())}
+    channel = draw(st.sampled_from(["event", "status", "access", "batch", "nope"]))
+    payload = draw(
+        st.sampled_from(
+            [
+                {"msg_id": "e-1", "ts": "2026-11-28T08:00:00Z", "type": "fire_alarm", "state": "active"},
+                {"online": True},
+                {"msg_id": "a-1", "ts": "2026-11-28T08:00:00Z", "type": "staff_in", "person_id": "s-1"},
+                {"msg_id": "e-2"},
+                [],
+            ]
+        )
+    )
+    return {"device_id": device, "channel": channel, "payload": payload}
+
+
+def raw(obj: object) -> bytes:
+    return json.dumps(obj).encode()  # allow_nan: NaN/Infinity literals are tried too
+
+
+def model_telemetry(body: bytes) -> Telemetry | None:
+    try:
+        t = parse_payload(Channel.TELEMETRY, body)
+    except ContractError:
+        return None
+    assert isinstance(t, Telemetry)
+    return t
+
+
+def same_values(fast: Any, model: Telemetry) -> None:
+    assert model.samples is None, "the fast path took a payload the model reads as the samples form"
+    assert fast["msg_id"] == model.msg_id
+    assert model.ts is not None
+    assert fast["ts"] == model.ts and fast["ts"].utcoffset() == model.ts.utcoffset()
+    assert fast["readings"] == model.readings
+    assert all(type(v) is float and math.isfinite(v) for v in fast["readings"].values())
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(telemetry())
+def test_fast_telemetry_accepts_exactly_what_the_model_accepts(body: dict[str, Any]) -> None:
+    data = raw(body)
+    fast = parse_fast(Channel.TELEMETRY, data)
+    model = model_telemetry(data)
+    if fast is not None:
+        assert model is not None, f"fast path accepted what the model refuses: {body}"
+        same_values(fast, model)
+    elif model is not None:
+        assert model.samples is not None, f"a single-sample telemetry missed the fast path: {body}"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(msg_ids, st.just(MISSING)),
+    st.one_of(st.lists(items(), min_size=0, max_size=4), st.just({}), st.none()),
+)
+def test_fast_batch_agrees_with_the_models_item_by_item(batch_id: object, messages: object) -> None:
+    body: dict[str, Any] = {"messages": messages}
+    if batch_id is not MISSING:
+        body["msg_id"] = batch_id
+    data = raw(body)
+    fast = parse_fast(Channel.BATCH, data)
+    try:
+        model = parse_payload(Channel.BATCH, data)
+    except ContractError:
+        assert fast is None, f"fast path accepted a batch the models refuse: {body}"
+        return
+    assert fast is not None, f"a batch the models accept missed the fast path: {body}"
+    assert isinstance(model, Batch | TypedBatch)
+    assert fast["msg_id"] == model.msg_id
+    fast_items = fast["messages"]  # type: ignore[typeddict-item]
+    wanted: list[Any] = list(model.messages)
+    assert len(fast_items) == len(wanted)
+    for got, want in zip(fast_items, wanted, strict=True):
+        if isinstance(got, BatchItem):
+            assert got.device_id == want.device_id and got.channel == want.channel
+            continue
+        # a fast item: the model must see a valid single-sample telemetry with the same values
+        assert want.device_id == got["device_id"] and want.channel == "telemetry"
+        parsed = parse_item(want) if isinstance(want, BatchItem) else want.payload
+        assert isinstance(parsed, Telemetry)
+        same_values(got["payload"], parsed)
+
+
+def test_fast_path_refuses_oversize_and_other_channels() -> None:
+    body = {"msg_id": "m", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}, "pad": "x" * 70_000}
+    assert parse_fast(Channel.TELEMETRY, raw(body)) is None
+    assert parse_fast(Channel.EVENT, raw({"msg_id": "e"})) is None
+    assert parse_fast(Channel.TELEMETRY, raw({**body, "pad": ""})) is not None

@@ -7,13 +7,30 @@ batch are removed here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from gateway.errors import ContractError
-from gateway.payloads import Access, Batch, Event, Payload, Status, Telemetry, TypedBatch, parse_item, parse_payload
+from gateway.payloads import (
+    Access,
+    Batch,
+    BatchItem,
+    Event,
+    FastBatch,
+    FastTelemetry,
+    Payload,
+    Status,
+    Telemetry,
+    TypedBatch,
+    fast_telemetry_json,
+    parse_fast,
+    parse_item,
+    parse_payload,
+)
 from gateway.topics import Channel, parse_topic
 
 
@@ -46,26 +63,49 @@ class Decoded:
     events: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
     access: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
     status: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
-    times: dict[tuple[str, str, str], datetime] = field(default_factory=dict)  # each message's own time
+    # every message's msg_seen key (dedup_key); also finds a repeat within the batch
+    keys: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
     dead: list[tuple[object, ...]] = field(default_factory=list)  # (received_at, topic, raw, reason, detail, fac)
     dead_reasons: list[str] = field(default_factory=list)
     devices: dict[tuple[str, str], DeviceSeen] = field(default_factory=dict)
     duplicates_in_batch: int = 0
-    lags: list[float] = field(default_factory=list)
-
-    def message_keys(self) -> set[tuple[str, str, str]]:
-        return set(self.readings) | set(self.events) | set(self.access) | set(self.status)
+    times: list[datetime] = field(default_factory=list)  # each sample's own time, for the lag metric
 
 
 KnownDevice = Callable[[str, str], bool]
+_FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
+
+_blake2b = hashlib.blake2b
+_prefixes: dict[int, bytes] = {}
+
+
+def key_prefix(at: datetime) -> bytes:
+    """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
+    hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
+    hour = max(0, int(at.timestamp()) // 3600)
+    prefix = _prefixes.get(hour)
+    if prefix is None:
+        if len(_prefixes) > 10_000:
+            _prefixes.clear()
+        prefix = _prefixes[hour] = hour.to_bytes(4, "big")
+    return prefix
+
+
+def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
+    """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
+    96-bit BLAKE2b digest of the triple (facility and device ids cannot contain NUL, so the
+    joined form is unambiguous). A redelivered copy has the same time, so the same key."""
+    return key_prefix(at) + _blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
 
 
 def _json(p: Payload) -> str:
     return json.dumps(p.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str) -> Decoded:
-    out = Decoded()
+def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str, into: Decoded | None = None) -> Decoded:
+    """Decode messages into `into` (a new Decoded by default); a batch may be decoded in slices into
+    one Decoded, duplicates across slices are still found."""
+    out = Decoded() if into is None else into
     for m in messages:
         try:
             topic = parse_topic(m.topic, root)
@@ -80,6 +120,12 @@ def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str) ->
             out.dead.append((m.received_at, m.topic, m.payload, reason, f"{what} is not in the registry", fac))
             out.dead_reasons.append(reason)
             continue
+        if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
+            if "messages" in fast:
+                _add_fast_batch(out, m, fac, dev, cast("FastBatch", fast), known)
+            else:
+                _add_reading(out, m.received_at, fac, dev, cast("FastTelemetry", fast))
+            continue
         try:
             payload = parse_payload(topic.channel, m.payload)
         except ContractError as err:
@@ -91,17 +137,18 @@ def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str) ->
         elif isinstance(payload, Batch):
             _add_batch(out, m, fac, dev, payload, known)
         else:
-            _add(out, m, fac, dev, topic.channel, payload)
+            _add(out, m, fac, dev, payload)
     return out
 
 
 def _add_typed_batch(out: Decoded, m: Received, fac: str, gw: str, batch: TypedBatch, known: KnownDevice) -> None:
     _seen(out, fac, gw, m.received_at)
     for i, item in enumerate(batch.messages):
-        if known(fac, item.device_id):
-            _add(out, m, fac, item.device_id, Channel(item.channel), item.payload)
+        dev = item.device_id
+        if known(fac, dev):
+            _add(out, m, fac, dev, item.payload)
         else:
-            _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload.model_dump(mode="json"))
+            _dead_unknown_item(out, m, fac, i, dev, item.channel, item.payload.model_dump(mode="json"))
 
 
 def _dead_unknown_item(
@@ -123,26 +170,42 @@ def _dead_unknown_item(
 def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known: KnownDevice) -> None:
     _seen(out, fac, gw, m.received_at)
     for i, item in enumerate(batch.messages):
-        inner_topic = f"{m.topic}#{i}:{item.device_id}/{item.channel}"
-        if not known(fac, item.device_id):
-            _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload)
-            continue
-        try:
-            payload = parse_item(item)
-        except ContractError as err:
-            out.dead.append(
-                (
-                    m.received_at,
-                    inner_topic,
-                    json.dumps(item.payload).encode(),
-                    err.field,
-                    f"batch item {i}: {err}",
-                    fac,
-                )
+        _add_item(out, m, fac, i, item, known)
+
+
+def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBatch, known: KnownDevice) -> None:
+    at = m.received_at
+    _seen(out, fac, gw, at)
+    for i, item in enumerate(batch["messages"]):
+        if isinstance(item, BatchItem):  # not single-sample telemetry: validated on its own
+            _add_item(out, m, fac, i, item, known)
+        elif known(fac, dev := item["device_id"]):
+            _add_reading(out, at, fac, dev, item["payload"])
+        else:
+            _dead_unknown_item(out, m, fac, i, dev, "telemetry", fast_telemetry_json(item["payload"]))
+
+
+def _add_item(out: Decoded, m: Received, fac: str, i: int, item: BatchItem, known: KnownDevice) -> None:
+    """One inner message of a batch, validated exactly as if published on its own topic."""
+    if not known(fac, item.device_id):
+        _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload)
+        return
+    try:
+        payload = parse_item(item)
+    except ContractError as err:
+        out.dead.append(
+            (
+                m.received_at,
+                f"{m.topic}#{i}:{item.device_id}/{item.channel}",
+                json.dumps(item.payload).encode(),
+                err.field,
+                f"batch item {i}: {err}",
+                fac,
             )
-            out.dead_reasons.append(err.field)
-            continue
-        _add(out, m, fac, item.device_id, Channel(item.channel), payload)
+        )
+        out.dead_reasons.append(err.field)
+        return
+    _add(out, m, fac, item.device_id, payload)
 
 
 def _seen(out: Decoded, fac: str, dev: str, at: datetime, online: bool = True) -> DeviceSeen:
@@ -155,38 +218,67 @@ def _seen(out: Decoded, fac: str, dev: str, at: datetime, online: bool = True) -
     return d
 
 
-def _add(out: Decoded, m: Received, fac: str, dev: str, channel: Channel, p: Payload) -> None:
-    at = m.received_at
-    if isinstance(p, Status):
-        ts = p.ts or at
-        key = (fac, dev, f"status:{ts.isoformat()}")
-        if key in out.status:
-            out.duplicates_in_batch += 1
-            return
-        out.status[key] = (ts, fac, dev, p.online, p.battery_pct, p.heartbeat_s, p.firmware, _json(p))
-        out.times[key] = ts
-        d = _seen(out, fac, dev, at, p.online)
-        d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
-        return
-    assert isinstance(p, Telemetry | Event | Access)  # noqa: S101 - Batch handled by the caller
-    key = (fac, dev, p.msg_id)
-    if key in out.readings or key in out.events or key in out.access:
+def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetry) -> None:
+    """One single-sample telemetry message (the bulk of the traffic), from the fast path."""
+    msg_id = p["msg_id"]
+    key = (fac, dev, msg_id)
+    if key in out.keys:
         out.duplicates_in_batch += 1
         return
     _seen(out, fac, dev, at)
-    if isinstance(p, Telemetry):
-        rows: list[tuple[object, ...]] = []
-        samples = p.iter_samples()
-        for ts, readings in samples:
-            rows.extend((ts, fac, dev, metric, value, p.msg_id) for metric, value in readings.items())
-            out.lags.append((at - ts).total_seconds())
-        out.readings[key] = rows
-        out.times[key] = samples[0][0]
-    elif isinstance(p, Event):
+    ts = p["ts"]
+    out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p["readings"].items()]
+    out.times.append(ts)
+    out.keys[key] = dedup_key(fac, dev, msg_id, ts)
+
+
+def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
+    """Add one message's rows under its dedup key (the common case, one telemetry sample, first)."""
+    at = m.received_at
+    cls = type(p)
+    if cls is Telemetry:
+        assert isinstance(p, Telemetry)  # noqa: S101 - for the type checker
+        msg_id = p.msg_id
+        key = (fac, dev, msg_id)
+        if key in out.keys:
+            out.duplicates_in_batch += 1
+            return
+        _seen(out, fac, dev, at)
+        if p.samples is None:
+            ts = p.ts
+            assert ts is not None and p.readings is not None  # noqa: S101 - guaranteed by the model
+            out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p.readings.items()]
+            out.times.append(ts)
+        else:
+            rows: list[tuple[object, ...]] = []
+            for s in p.samples:
+                rows.extend((s.ts, fac, dev, metric, value, msg_id) for metric, value in s.readings.items())
+                out.times.append(s.ts)
+            out.readings[key] = rows
+            ts = p.samples[0].ts
+        out.keys[key] = dedup_key(fac, dev, msg_id, ts)
+        return
+    if cls is Status:
+        assert isinstance(p, Status)  # noqa: S101
+        ts = p.ts or at
+        key = (fac, dev, f"status:{ts.isoformat()}")
+        if key in out.keys:
+            out.duplicates_in_batch += 1
+            return
+        out.status[key] = (ts, fac, dev, p.online, p.battery_pct, p.heartbeat_s, p.firmware, _json(p))
+        out.keys[key] = dedup_key(*key, ts)
+        d = _seen(out, fac, dev, at, p.online)
+        d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
+        return
+    assert isinstance(p, Event | Access)  # noqa: S101 - Batch handled by the caller
+    key = (fac, dev, p.msg_id)
+    if key in out.keys:
+        out.duplicates_in_batch += 1
+        return
+    _seen(out, fac, dev, at)
+    if isinstance(p, Event):
         out.events[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.state, _json(p), at)
-        out.times[key] = p.ts
-        out.lags.append((at - p.ts).total_seconds())
     else:
         out.access[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.person_id, p.guardian_id, _json(p), at)
-        out.times[key] = p.ts
-        out.lags.append((at - p.ts).total_seconds())
+    out.keys[key] = dedup_key(fac, dev, p.msg_id, p.ts)
+    out.times.append(p.ts)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from ingest.decode import key_prefix
 from ingest.migrate import RETENTION, ROLLUP_RETENTION, Features
-from ingest.writer import key_prefix
 
 logger = logging.getLogger(__name__)
 

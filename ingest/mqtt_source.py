@@ -97,6 +97,8 @@ class MqttSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
+        self._wake_bytes = 1 << 62
+        self._pending_bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.generation = 0
@@ -114,10 +116,13 @@ class MqttSource:
         self._client.on_socket_register_write = lambda *_a: None
 
     # -- lifecycle (asyncio side) ----------------------------------------------------------------
-    def start(self, wake_at: int) -> None:
-        """Start the network thread; it connects and reconnects on its own."""
+    def start(self, wake_at: int, wake_bytes: int | None = None) -> None:
+        """Start the network thread; it connects and reconnects on its own. `wait()` returns once
+        wake_at messages or wake_bytes of payload are pending (gateway batches fill the bytes first)."""
         self._loop = asyncio.get_running_loop()
         self._wake_at = wake_at
+        if wake_bytes is not None:
+            self._wake_bytes = wake_bytes
         self._thread = threading.Thread(target=self._run, name="ingest-mqtt", daemon=True)
         self._thread.start()
 
@@ -127,7 +132,7 @@ class MqttSource:
             self._thread.join(10)
 
     async def wait(self, seconds: float) -> None:
-        """Until at least wake_at messages wait, `wake()` is called, or `seconds` pass."""
+        """Until wake_at messages or wake_bytes wait, `wake()` is called, or `seconds` pass."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
@@ -145,7 +150,8 @@ class MqttSource:
                 if size >= max_bytes:
                     break
             taken, self._buffer = self._buffer[:n], self._buffer[n:]
-            if len(self._buffer) >= self._wake_at:
+            self._pending_bytes -= sum(len(m.payload) for m in taken)
+            if self._full():
                 self._wakeup.set()
         return taken
 
@@ -155,6 +161,12 @@ class MqttSource:
 
     def pending(self) -> int:
         return len(self._buffer)
+
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def _full(self) -> bool:
+        return len(self._buffer) >= self._wake_at or self._pending_bytes >= self._wake_bytes
 
     def ack(self, messages: list[Received]) -> int:
         """Queue acknowledgements for messages delivered on the current connection; return how many."""
@@ -253,8 +265,10 @@ class MqttSource:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         rec = Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid if msg.qos else 0, self.generation)
         with self._lock:
+            was_full = self._full()
             self._buffer.append(rec)
-            wake = len(self._buffer) == self._wake_at
+            self._pending_bytes += len(rec.payload)
+            wake = not was_full and self._full()
         if wake and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wakeup.set)
 

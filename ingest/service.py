@@ -32,6 +32,8 @@ from ingest.writer import WriteResult, write_batch
 
 logger = logging.getLogger(__name__)
 
+DECODE_SLICE_BYTES = 64 * 1024  # ~3 ms of decoding between two looks at the event loop
+
 
 class IngestConfig(ServiceConfig):
     client_id: str = "carewatch-ingest-1"
@@ -39,6 +41,7 @@ class IngestConfig(ServiceConfig):
     batch_size: int = Field(5000, ge=1)
     batch_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # also bounds rows per batch for gateway batches
     flush_interval_s: float = Field(0.2, gt=0)
+    writers: int = Field(2, ge=1, le=8)  # batches written at once, each on its own connection
     receive_maximum: int = Field(20000, ge=1, le=65535)
     session_expiry_s: int = 7 * 24 * 3600
     backoff_initial_s: float = 0.2
@@ -89,7 +92,7 @@ class IngestService:
                 session_expiry_s=cfg.session_expiry_s,
                 on_state=self._on_mqtt_state,
             )
-            self.source.start(wake_at=cfg.batch_size)
+            self.source.start(wake_at=cfg.batch_size, wake_bytes=cfg.batch_bytes)
             stack.callback(self.source.stop)
             self.ready.set()
             async with asyncio.TaskGroup() as tg:
@@ -101,7 +104,9 @@ class IngestService:
         delay = self.config.backoff_initial_s
         while True:
             try:
-                return await asyncpg.create_pool(self.config.database_url, min_size=2, max_size=4, command_timeout=60)
+                return await asyncpg.create_pool(
+                    self.config.database_url, min_size=2, max_size=self.config.writers + 2, command_timeout=60
+                )
             except RETRYABLE as err:
                 if self._stopping.is_set():
                     raise
@@ -123,7 +128,7 @@ class IngestService:
         assert src is not None  # noqa: S101
         try:
             while not self._stopping.is_set():
-                if src.pending() < cfg.batch_size:
+                if src.pending() < cfg.batch_size and src.pending_bytes() < cfg.batch_bytes:
                     await src.wait(cfg.flush_interval_s)
                 batch = src.take(cfg.batch_size, cfg.batch_bytes)
                 self.metrics.queue_depth.set(src.pending())
@@ -139,14 +144,35 @@ class IngestService:
             await queue.put(None)
 
     async def _write_stage(self, queue: asyncio.Queue[tuple[list[Received], Decoded] | None]) -> None:
-        while (item := await queue.get()) is not None:
-            await self._flush(*item)
+        """Up to `writers` batches are written at once, each in its own transaction on its own
+        connection, so that one batch's claim and COPY run while another's commit waits for its WAL
+        flush. Each flush acknowledges only after the one before it has, so acknowledgements stay in
+        order. Concurrent writers are safe for the same reasons concurrent ingest processes are (keys
+        and device rows are locked in sorted order)."""
+        slots = asyncio.Semaphore(self.config.writers)
+        previous: asyncio.Task[None] | None = None
+        async with asyncio.TaskGroup() as tg:
+            while (item := await queue.get()) is not None:
+                await slots.acquire()
+                previous = tg.create_task(self._flush(*item, after=previous, slots=slots))
 
-    async def _flush(self, batch: list[Received], decoded: Decoded) -> None:
+    async def _flush(
+        self,
+        batch: list[Received],
+        decoded: Decoded,
+        after: asyncio.Task[None] | None = None,
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        try:
+            t0 = time.perf_counter()
+            result = await self._write_with_retry(decoded, batch)
+            took = time.perf_counter() - t0
+            if after is not None:
+                await after
+        finally:
+            if slots is not None:
+                slots.release()
         self.metrics.received.inc(len(batch))
-        t0 = time.perf_counter()
-        result = await self._write_with_retry(decoded, batch)
-        took = time.perf_counter() - t0
         self.metrics.flush_seconds.observe(took)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.stored.inc(result.stored_messages)
@@ -154,21 +180,38 @@ class IngestService:
         self.metrics.duplicates.inc(result.duplicates)
         for reason in decoded.dead_reasons:
             self.metrics.dead.labels(reason).inc()
+        # end-to-end lag (the device's time to committed) of up to 200 samples of the batch
         now = datetime.now(UTC)
-        for lag in decoded.lags[:: max(1, len(decoded.lags) // 200)]:
-            self.metrics.lag.observe(max(0.0, lag + (now - batch[-1].received_at).total_seconds()))
+        for ts in decoded.times[:: max(1, len(decoded.times) // 200)]:
+            self.metrics.lag.observe(max(0.0, (now - ts).total_seconds()))
         assert self.source is not None  # noqa: S101
         self.source.ack(batch)
 
     async def _decode(self, batch: list[Received]) -> Decoded:
         if self._registry.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
             await self._try_refresh_registry()
-        decoded = decode_batch(batch, self._known, self.config.topic_root)
+        decoded = await self._decode_in_slices(batch)
         unknown = any(r in {"unknown_device", "unknown_facility"} for r in decoded.dead_reasons)
         # a device registered a moment ago: look again before dead-lettering it
         if unknown and time.monotonic() - self._registry_loaded_at > 1.0 and await self._try_refresh_registry():
-            decoded = decode_batch(batch, self._known, self.config.topic_root)
+            decoded = await self._decode_in_slices(batch)
         return decoded
+
+    async def _decode_in_slices(self, batch: list[Received]) -> Decoded:
+        """Decode in slices of about DECODE_SLICE_BYTES, yielding to the event loop between them, so
+        that the writer's next round trip (claim, COPY, commit of the previous batch) goes out while
+        this one is decoded. Measured: decoding a 2 MiB batch in one go kept the writer waiting
+        ~100 ms per round trip, and both cores sat a third idle."""
+        out = Decoded()
+        start, size = 0, 0
+        for i, m in enumerate(batch):
+            size += len(m.payload)
+            if size >= DECODE_SLICE_BYTES:
+                decode_batch(batch[start : i + 1], self._known, self.config.topic_root, out)
+                start, size = i + 1, 0
+                await asyncio.sleep(0)
+        decode_batch(batch[start:], self._known, self.config.topic_root, out)
+        return out
 
     async def _try_refresh_registry(self) -> bool:
         """Refresh the device cache; with the database down, keep using the cached registry."""

@@ -37,7 +37,7 @@ from gateway.registry import Device, DeviceType, Facility, OpeningHours, Registr
 from gateway.topics import parse_topic
 from ingest.migrate import migrate
 from ingest.registry_store import load_registry
-from simulators.loadgen import device_ids, facility_ids
+from simulators.loadgen import batch_messages, device_ids, facility_ids
 
 
 @dataclass(frozen=True)
@@ -215,20 +215,32 @@ async def bench_naive(env: Env, n: int, facilities: int, devices: int) -> float:
         c.loop_stop()
 
 
-async def bench_copy(env: Env, rows: int) -> float:
-    """Raw asyncpg COPY of pre-built rows into readings, in batches of 5,000."""
-    t0 = datetime(2026, 11, 29, tzinfo=UTC)
-    recs = [(t0, "load-0000", "dev-001", "co2_ppm", float(i), f"copy-{i // 100}") for i in range(rows)]
+def batched_rows(n: int, facilities: int, devices: int, run: str) -> list[tuple[object, ...]]:
+    """The readings rows of the batched workload (n gateway batches of 100), as ingest stores them."""
+    rows: list[tuple[object, ...]] = []
+    for topic, body in batch_messages("bench/cw/v1", n, facilities, devices, run):
+        facility = parse_topic(topic, "bench/cw/v1").facility_id
+        for item in json.loads(body)["messages"]:
+            p = item["payload"]
+            ts = datetime.fromisoformat(p["ts"])
+            rows.extend((ts, facility, item["device_id"], m, float(v), p["msg_id"]) for m, v in p["readings"].items())
+    return rows
+
+
+async def bench_copy(env: Env, batches: int, facilities: int, devices: int) -> float:
+    """Raw asyncpg COPY into readings, in COPYs of 5,000, of the same rows as the batched workload
+    (same facilities, devices, metric and times; msg_ids of their own). Rows built beforehand."""
+    recs = batched_rows(batches, facilities, devices, "copy")
     conn = await asyncpg.connect(env.db_url)
     try:
         start = time.perf_counter()
-        for i in range(0, rows, 5000):
+        for i in range(0, len(recs), 5000):
             await conn.copy_records_to_table(
                 "readings",
                 records=recs[i : i + 5000],
                 columns=["time", "facility_id", "device_id", "metric", "value", "msg_id"],
             )
-        return rows / (time.perf_counter() - start)
+        return len(recs) / (time.perf_counter() - start)
     finally:
         await conn.close()
 
@@ -326,8 +338,8 @@ async def run_ingest_bench(
 
         _log(f"(c) naive per-message INSERT, {naive_n} messages")
         naive = await bench_naive(env, naive_n, facilities, devices)
-        _log(f"    raw COPY of {batches * 100} rows")
-        copy_rate = await bench_copy(env, batches * 100)
+        _log(f"    raw COPY of the batched workload's {batches * 100} rows")
+        copy_rate = await bench_copy(env, batches, facilities, devices)
     finally:
         await asyncio.to_thread(stack.destroy)
     return {

@@ -49,6 +49,66 @@ class _DrainingClient(mqtt.Client):
     """
 
     DRAIN = 200
+    RECV_CHUNK = 256 * 1024
+
+    _rbuf = b""
+    _rpos = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """paho asks for 1 byte (command), 1 byte at a time (length), then the rest of each packet:
+        three or more recv() calls a message. Measured (py-spy, 16k msg/s of small telemetry),
+        those calls were a quarter of the ingest process's time. One recv() of up to 256 KiB now
+        serves many packets from memory."""
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            buf = super()._sock_recv(max(bufsize, self.RECV_CHUNK))  # BlockingIOError when nothing is there
+            if not buf:
+                return buf  # the connection closed
+            pos = 0
+        chunk = buf[pos : pos + bufsize]
+        self._rbuf, self._rpos = buf, pos + len(chunk)
+        return chunk
+
+    def has_buffered(self) -> bool:
+        """Bytes already read from the socket and not yet parsed (select() would not report them)."""
+        return self._rpos < len(self._rbuf)
+
+    def _sock_close(self) -> None:
+        self._rbuf, self._rpos = b"", 0  # nothing of an old connection may be parsed on a new one
+        super()._sock_close()
+
+    # Set by MqttSource: (topic, payload, packet id or 0) for each PUBLISH without properties.
+    on_plain_publish: Callable[[str, bytes, int], None] | None = None
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        """A QoS 0/1 PUBLISH without MQTT 5 properties (what devices and gateways send) goes
+        straight to `on_plain_publish`; anything else takes paho's own path.
+
+        Measured (py-spy, 18k msg/s of small telemetry): paho builds a Properties object for every
+        v5 PUBLISH, empty or not (a dict of 27 names, cleared attribute by attribute), then an
+        MQTTMessage and a topic-filter match: ~15 µs a message, a third of the network thread.
+        The wire format read here is MQTT 5 §3.3: topic (2-byte length + UTF-8), packet id (QoS > 0),
+        property length (variable byte integer; 0 here), payload. With manual acks paho would not
+        acknowledge here either."""
+        deliver = self.on_plain_publish
+        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if deliver is None or qos > 1 or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        try:
+            end = 2 + int.from_bytes(packet[0:2], "big")
+            topic = packet[2:end].decode()
+            mid = 0
+            if qos:
+                mid = int.from_bytes(packet[end : end + 2], "big")
+                end += 2
+            plain = packet[end] == 0  # no properties
+        except (IndexError, UnicodeDecodeError):
+            plain = False
+        if not plain or not topic:
+            return super()._handle_publish()
+        deliver(topic, bytes(packet[end + 1 :]), mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         read_one = getattr(self, "_packet_read", None)
@@ -112,6 +172,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_plain_publish = self._deliver
         # Writes are flushed by the network thread (not one send per queued packet by the caller).
         self._client.on_socket_register_write = lambda *_a: None
 
@@ -223,12 +284,13 @@ class MqttSource:
         sock = self._client.socket()
         if sock is None:
             return
+        buffered = self._client.has_buffered()
         try:
-            readable, _, _ = select.select([sock], [], [], 0.01)
+            readable, _, _ = select.select([sock], [], [], 0 if buffered else 0.01)
         except (OSError, ValueError):
             readable = []
         rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-        if readable:
+        if readable or buffered:
             rc = self._client.loop_read()
         if rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._client.want_write():
             rc = self._client.loop_write()
@@ -263,7 +325,10 @@ class MqttSource:
         self._notify(False)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        rec = Received(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid if msg.qos else 0, self.generation)
+        self._deliver(msg.topic, bytes(msg.payload), msg.mid if msg.qos else 0)
+
+    def _deliver(self, topic: str, payload: bytes, mid: int) -> None:
+        rec = Received(topic, payload, datetime.now(UTC), mid, self.generation)
         with self._lock:
             was_full = self._full()
             self._buffer.append(rec)

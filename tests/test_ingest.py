@@ -134,6 +134,47 @@ async def test_every_channel_stored_and_bad_input_dead_lettered(
     assert state["online"] is True and state["battery_pct"] == 87
 
 
+async def test_publications_with_properties_qos0_and_non_ascii_topics_take_the_right_path(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """ingest reads a plain PUBLISH itself and hands anything with MQTT 5 properties to paho: both
+    must store the same thing, QoS 0 included, and a topic's UTF-8 must survive into dead letters."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    db = registered
+    t = f"{topic_root}/{FAC}"
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("site", "忻州")]
+    props.ContentType = "application/json"
+    props.MessageExpiryInterval = 3600
+    sent = [
+        (f"{t}/smoke-nap1/telemetry", {"msg_id": "plain", "ts": TS, "readings": {"co2_ppm": 1}}, 1, None),
+        (f"{t}/smoke-nap1/telemetry", {"msg_id": "props", "ts": TS, "readings": {"co2_ppm": 2}}, 1, props),
+        (f"{t}/smoke-nap1/telemetry", {"msg_id": "qos0", "ts": TS, "readings": {"co2_ppm": 3}}, 0, None),
+        (f"{t}/smoke-nap1/telemetry", {"msg_id": "qos0-props", "ts": TS, "readings": {"co2_ppm": 4}}, 0, props),
+        (f"{t}/烟感-1/telemetry", {"msg_id": "cjk", "ts": TS, "readings": {"co2_ppm": 5}}, 1, None),
+    ]
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with running(make_service(services, db_url, topic_root)):
+            for topic, obj, qos, p in sent:
+                pub.client.publish(topic, payload(obj), qos=qos, properties=p)
+            await wait_for(
+                lambda: _count_at_least(
+                    db, "SELECT (SELECT count(*) FROM readings) + (SELECT count(*) FROM dead_letters)", 5
+                ),
+                20,
+                "every publication stored or dead-lettered",
+            )
+    finally:
+        pub.close()
+    rows = {r["msg_id"]: r["value"] for r in await db.fetch("SELECT msg_id, value FROM readings")}
+    assert rows == {"plain": 1.0, "props": 2.0, "qos0": 3.0, "qos0-props": 4.0}
+    [dead] = await db.fetch("SELECT topic, reason FROM dead_letters")
+    assert dead["topic"] == f"{t}/烟感-1/telemetry"
+
+
 async def _ready(db: asyncpg.Connection) -> bool:
     return (
         await count(db, "SELECT count(*) FROM dead_letters") >= 7

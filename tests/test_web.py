@@ -394,3 +394,15 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     status, page = await get(f"{url}/?county={green.county}", tok)
     assert f'data-facility="{green.id}"' in str(page), "a county's list has every facility"
     assert f'data-facility="{B.id}"' not in str(page) or B.county == green.county
+    # the counters follow the drill-down: A's county counts A's critical alert, not B's
+    status, page = await get(f"{url}/?county={A.county}", tok)
+    assert f'data-county="{A.county}"' in str(page), "live.js refreshes the same county's counters"
+    assert '<b data-sev-count="critical">1</b>' in str(page)
+    status, page = await get(f"{url}/", tok)
+    assert '<b data-sev-count="critical">2</b>' in str(page)
+    status, body = await get(f"{url}/api/v1/summary?county={B.county}", tok)
+    assert status == 200
+    assert body["by_severity"]["critical"] == 1  # type: ignore[index]
+    assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == B.county}  # type: ignore[index]
+    status, body = await get(f"{url}/api/v1/summary?county=14", tok)
+    assert status == 400

@@ -298,12 +298,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/summary")
 async def summary(request: web.Request) -> web.Response:
-    """Open alerts in scope by severity and rule, and facilities by state per area."""
+    """Open alerts in scope (and in `county`, when given) by severity and rule, and facilities by
+    state per area: townships below the city level or within one county, else counties."""
     user = user_of(request)
+    county = _code(_qp(request.query, "county"), "county", 6)
     async with request.app[POOL].acquire() as conn:
-        out = await queries.summary(conn, user.scope)
-        facs = await queries.facilities(conn, user.scope)
-    out["areas"] = queries.areas(facs, by_township=user.scope.below_city)
+        out = await queries.summary(conn, user.scope, county)
+        facs = await queries.facilities(conn, user.scope, county)
+    out["areas"] = queries.areas(facs, by_township=user.scope.below_city or county is not None)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)
 

@@ -161,7 +161,7 @@ async def overview(request: web.Request) -> web.Response:
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     async with request.app[POOL].acquire() as conn:
         facs = await queries.facilities(conn, user.scope, county=county)
-        summary = await queries.summary(conn, user.scope)
+        summary = await queries.summary(conn, user.scope, county)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey); the green ones

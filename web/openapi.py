@@ -237,7 +237,9 @@ PATHS: dict[str, Any] = {
     "/api/v1/summary": {
         "get": {
             "summary": "Open alerts in scope by severity and rule; facilities by state per area",
-            "responses": _ok("summary", _ref("Summary")) | _errors(),
+            "description": "With `county`, only that county, its areas being townships.",
+            "parameters": [_COUNTY],
+            "responses": _ok("summary", _ref("Summary")) | _errors(400),
         }
     },
     "/api/v1/facilities/{facility_id}/status": {

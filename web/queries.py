@@ -279,12 +279,14 @@ async def readings(
     return [{"t": r["b"].astimezone(UTC).isoformat(), "min": r["min"], "avg": r["avg"], "max": r["max"]} for r in rows]
 
 
-async def summary(conn: asyncpg.Connection, scope: Scope) -> dict[str, Any]:
-    """Open alerts in scope by severity and rule, and per area (townships for a county or township
-    inspector, counties above that): facilities by state and open alerts by severity."""
+async def summary(conn: asyncpg.Connection, scope: Scope, county: str | None = None) -> dict[str, Any]:
+    """Open alerts in scope (and in `county`, when given) by severity and by rule."""
     where, args = scope.sql("f")
+    if county is not None:
+        args = [*args, county]
+        where += f" AND f.county = ${len(args)}"
     rows = await conn.fetch(
-        f"SELECT a.severity, a.rule, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id"
+        "SELECT a.severity, a.rule FROM alerts a JOIN facilities f ON f.id = a.facility_id"
         f" WHERE {where} AND {OPEN_SQL}",
         *args,
     )

@@ -10,7 +10,9 @@
   async function refreshSummary() {
     // counters by severity, by rule, per area and the understaffed list, from one scoped call
     summaryTimer = null;
-    const r = await fetch("/api/v1/summary", { credentials: "same-origin" });
+    const county = document.getElementById("summary").dataset.county;  // set on a county's drill-down
+    const url = county ? `/api/v1/summary?county=${encodeURIComponent(county)}` : "/api/v1/summary";
+    const r = await fetch(url, { credentials: "same-origin" });
     if (!r.ok) return;
     const s = await r.json();
     for (const [sev, n] of Object.entries(s.by_severity)) {

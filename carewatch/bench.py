@@ -704,29 +704,36 @@ async def run_web_bench(
         finally:
             await conn.close()
         port = free_port()
-        web_proc = subprocess.Popen(
-            [sys.executable, "-m", "carewatch.cli", "web"],
-            env={
-                **os.environ,
-                "CAREWATCH_DATABASE_URL": url,
-                "CAREWATCH_HTTP": f"127.0.0.1:{port}",
-                "CAREWATCH_STATE_DIR": str(state),
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         base = f"http://127.0.0.1:{port}"
-        import aiohttp
 
-        async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
+        async def start_web(workers: int) -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "carewatch.cli", "web", "--workers", str(workers)],
+                env={
+                    **os.environ,
+                    "CAREWATCH_DATABASE_URL": url,
+                    "CAREWATCH_MQTT_URL": info.mqtt_url,
+                    "CAREWATCH_HTTP": f"127.0.0.1:{port}",
+                    "CAREWATCH_STATE_DIR": str(state),
+                },
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            import aiohttp
+
+            async with aiohttp.ClientSession() as http:
+                for _ in range(100):
+                    try:
+                        async with http.get(f"{base}/healthz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0 if workers > 1 else 0)  # the other workers bind a moment later
+            return proc
+
+        web_proc = await start_web(1)
 
         def load(token: str, paths: list[str], clients: int) -> dict[str, dict[str, float]]:
             cmd = [sys.executable, "-m", "carewatch.webload", base, token, *paths]
@@ -738,9 +745,13 @@ async def run_web_bench(
         city_r = await asyncio.to_thread(load, city, pages, 1)  # one inspector at a time: the page's own time
         busy_r = await asyncio.to_thread(load, city, pages[:2], concurrency)  # several at once: queueing too
         county_r = await asyncio.to_thread(load, county_tok, ["/"], 1)
-        _log(json.dumps({"city": city_r, "city_concurrent": busy_r, "county": county_r}))
+        web_proc.terminate()
+        web_proc.wait(10)
+        web_proc = await start_web(2)  # the same load on two web processes (carewatch web --workers 2)
+        busy2_r = await asyncio.to_thread(load, city, pages[:2], concurrency)
+        _log(json.dumps({"city": city_r, "city_concurrent": busy_r, "county": county_r, "two_workers": busy2_r}))
         base_p95 = city_r["/healthz"]["p95_ms"]
-        errors = sum(int(v["errors"]) for r in (city_r, busy_r, county_r) for v in r.values())
+        errors = sum(int(v["errors"]) for r in (city_r, busy_r, county_r, busy2_r) for v in r.values())
         return {
             "bench": "web",
             "facilities": facilities,
@@ -755,6 +766,8 @@ async def run_web_bench(
             f"overview_vs_healthz_{concurrency}_clients": round(
                 busy_r["/"]["p95_ms"] / busy_r["/healthz"]["p95_ms"], 1
             ),
+            f"overview_p95_ms_{concurrency}_clients_2_workers": busy2_r["/"]["p95_ms"],
+            "two_workers_vs_one": round(busy_r["/"]["p95_ms"] / busy2_r["/"]["p95_ms"], 2),
             "errors": errors,
             "rows": counts,
         }

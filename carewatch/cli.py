@@ -364,12 +364,52 @@ def _session_key(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
-@main.command("web")
-def web_cmd() -> None:
-    """The supervision web app and the HTTP API (CAREWATCH_HTTP, default 127.0.0.1:8080)."""
+def _serve_web(
+    database_url: str, session_key: bytes, host: str, port: int, reuse_port: bool, parent: int | None = None
+) -> None:
+    """One web process (a top-level function: worker processes are started with `spawn`). A worker
+    (`parent` set) stops by itself once its parent is gone, even a parent killed with SIGKILL."""
+    import os
+    import signal
+    from collections.abc import AsyncIterator
+
     from aiohttp import web as aioweb
 
     from web.app import create_app
+
+    app = create_app(database_url, session_key)
+    if parent is not None:
+
+        async def follow_parent(_app: aioweb.Application) -> AsyncIterator[None]:
+            async def watch() -> None:
+                while os.getppid() == parent:  # noqa: ASYNC110 - no event tells us: the kernel reparents
+                    await asyncio.sleep(1)
+                os.kill(os.getpid(), signal.SIGTERM)  # run_app's graceful shutdown
+
+            task = asyncio.create_task(watch())
+            yield
+            task.cancel()
+
+        app.cleanup_ctx.append(follow_parent)
+    aioweb.run_app(app, host=host, port=port, print=None, reuse_port=reuse_port or None)
+
+
+@main.command("web")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="processes serving the same port (SO_REUSEPORT; the kernel spreads connections over them).",
+)
+def web_cmd(workers: int) -> None:
+    """The supervision web app and the HTTP API (CAREWATCH_HTTP, default 127.0.0.1:8080).
+
+    Each worker is a whole app with its own database pool and its own LISTEN for the live stream;
+    sessions are encrypted cookies and tokens live in the database, so any worker serves any user.
+    """
+    import multiprocessing
+    import os
 
     settings = _settings()
     host, port = settings.http_host_port()
@@ -377,8 +417,24 @@ def web_cmd() -> None:
         ep = endpoints(settings)
     except NotConfiguredError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"CareWatch web on http://{host}:{port}/", err=True)
-    aioweb.run_app(create_app(ep.database_url, _session_key(settings)), host=host, port=port, print=None)
+    key = _session_key(settings)
+    click.echo(f"CareWatch web on http://{host}:{port}/ ({workers} process{'es' if workers > 1 else ''})", err=True)
+    spawn = multiprocessing.get_context("spawn")
+    others = [
+        spawn.Process(
+            target=_serve_web, args=(ep.database_url, key, host, port, True, os.getpid()), name=f"carewatch-web-{i}"
+        )
+        for i in range(1, workers)
+    ]
+    for p in others:
+        p.start()
+    try:
+        _serve_web(ep.database_url, key, host, port, workers > 1)
+    finally:
+        for p in others:
+            p.terminate()
+        for p in others:
+            p.join(10)
 
 
 @main.group()

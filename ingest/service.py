@@ -200,8 +200,8 @@ class IngestService:
     async def _decode_in_slices(self, batch: list[Received]) -> Decoded:
         """Decode in slices of about DECODE_SLICE_BYTES, yielding to the event loop between them, so
         that the writer's next round trip (claim, COPY, commit of the previous batch) goes out while
-        this one is decoded. Measured: decoding a 2 MiB batch in one go kept the writer waiting
-        ~100 ms per round trip, and both cores sat a third idle."""
+        this one is decoded (a 2 MiB batch takes ~100 ms to decode). Measured with two writers,
+        gateway batches of 100 readings: 101k rows/s against 92k when decoded in one go."""
         out = Decoded()
         start, size = 0, 0
         for i, m in enumerate(batch):

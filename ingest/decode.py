@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,6 +73,8 @@ class Decoded:
     times: list[datetime] = field(default_factory=list)  # each sample's own time, for the lag metric
 
 
+logger = logging.getLogger(__name__)
+
 KnownDevice = Callable[[str, str], bool]
 _FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
 
@@ -108,37 +111,46 @@ def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str, in
     out = Decoded() if into is None else into
     for m in messages:
         try:
-            topic = parse_topic(m.topic, root)
-        except ContractError as err:
-            out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), None))
-            out.dead_reasons.append(err.field)
-            continue
-        fac, dev = topic.facility_id, topic.device_id
-        if not known(fac, dev):
-            reason = "unknown_device" if known(fac, "") else "unknown_facility"
-            what = f"device {dev!r} of facility {fac!r}" if reason == "unknown_device" else f"facility {fac!r}"
-            out.dead.append((m.received_at, m.topic, m.payload, reason, f"{what} is not in the registry", fac))
-            out.dead_reasons.append(reason)
-            continue
-        if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
-            if "messages" in fast:
-                _add_fast_batch(out, m, fac, dev, cast("FastBatch", fast), known)
-            else:
-                _add_reading(out, m.received_at, fac, dev, cast("FastTelemetry", fast))
-            continue
-        try:
-            payload = parse_payload(topic.channel, m.payload)
-        except ContractError as err:
-            out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
-            out.dead_reasons.append(err.field)
-            continue
-        if isinstance(payload, TypedBatch):
-            _add_typed_batch(out, m, fac, dev, payload, known)
-        elif isinstance(payload, Batch):
-            _add_batch(out, m, fac, dev, payload, known)
-        else:
-            _add(out, m, fac, dev, payload)
+            _decode_one(out, m, known, root)
+        except Exception as err:  # a bug of ours must neither stop ingest nor lose the message
+            logger.exception("could not decode a message on %s; dead-lettered", m.topic)
+            out.dead.append((m.received_at, m.topic, m.payload, "internal", f"{type(err).__name__}: {err}", None))
+            out.dead_reasons.append("internal")
     return out
+
+
+def _decode_one(out: Decoded, m: Received, known: KnownDevice, root: str) -> None:
+    try:
+        topic = parse_topic(m.topic, root)
+    except ContractError as err:
+        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), None))
+        out.dead_reasons.append(err.field)
+        return
+    fac, dev = topic.facility_id, topic.device_id
+    if not known(fac, dev):
+        reason = "unknown_device" if known(fac, "") else "unknown_facility"
+        what = f"device {dev!r} of facility {fac!r}" if reason == "unknown_device" else f"facility {fac!r}"
+        out.dead.append((m.received_at, m.topic, m.payload, reason, f"{what} is not in the registry", fac))
+        out.dead_reasons.append(reason)
+        return
+    if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
+        if topic.channel is Channel.BATCH:
+            _add_fast_batch(out, m, fac, dev, cast("FastBatch", fast), known)
+        else:
+            _add_reading(out, m.received_at, fac, dev, cast("FastTelemetry", fast))
+        return
+    try:
+        payload = parse_payload(topic.channel, m.payload)
+    except ContractError as err:
+        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
+        out.dead_reasons.append(err.field)
+        return
+    if isinstance(payload, TypedBatch):
+        _add_typed_batch(out, m, fac, dev, payload, known)
+    elif isinstance(payload, Batch):
+        _add_batch(out, m, fac, dev, payload, known)
+    else:
+        _add(out, m, fac, dev, payload)
 
 
 def _add_typed_batch(out: Decoded, m: Received, fac: str, gw: str, batch: TypedBatch, known: KnownDevice) -> None:

@@ -180,3 +180,38 @@ def test_fast_path_refuses_oversize_and_other_channels() -> None:
     assert parse_fast(Channel.TELEMETRY, raw(body)) is None
     assert parse_fast(Channel.EVENT, raw({"msg_id": "e"})) is None
     assert parse_fast(Channel.TELEMETRY, raw({**body, "pad": ""})) is not None
+
+
+def test_decoding_dispatches_on_the_channel_not_on_field_names() -> None:
+    """Unknown fields are kept: a telemetry payload may carry one named `messages`."""
+    from datetime import UTC, datetime
+
+    from ingest.decode import Received, decode_batch
+
+    body = {"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}, "messages": [1, 2]}
+    d = decode_batch(
+        [Received("r/cw/v1/fac-1/env-1/telemetry", raw(body), datetime.now(UTC))], lambda _f, _d: True, "r/cw/v1"
+    )
+    assert not d.dead, d.dead
+    assert [row[3:5] for row in d.readings[("fac-1", "env-1", "m-1")]] == [("co2_ppm", 1.0)]
+
+
+def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
+    """Not bad input but a fault of ours (here the registry lookup raises for one device): the
+    message is kept as a dead letter with reason `internal`, the others are decoded."""
+    from datetime import UTC, datetime
+
+    from ingest.decode import Received, decode_batch
+
+    def known(_f: str, d: str) -> bool:
+        if d == "env-bad":
+            raise RuntimeError("registry cache broken")
+        return True
+
+    body = raw({"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}})
+    msgs = [Received(f"r/cw/v1/fac-1/{d}/telemetry", body, datetime.now(UTC)) for d in ("env-1", "env-bad", "env-2")]
+    d = decode_batch(msgs, known, "r/cw/v1")
+    assert set(d.readings) == {("fac-1", "env-1", "m-1"), ("fac-1", "env-2", "m-1")}
+    assert d.dead_reasons == ["internal"]
+    assert d.dead[0][1].endswith("/env-bad/telemetry") and d.dead[0][2] == body
+    assert "registry cache broken" in str(d.dead[0][4])

@@ -59,6 +59,9 @@ class AlertMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.evaluations = Counter("carewatch_alerts_evaluations", "messages and ticks evaluated", registry=r)
+        self.evaluation_errors = Counter(
+            "carewatch_alerts_evaluation_errors", "messages the rules failed on (a bug; logged)", registry=r
+        )
         self.opened = Counter("carewatch_alerts_opened", "alerts opened", ["rule", "severity"], registry=r)
         self.cleared = Counter("carewatch_alerts_cleared", "alerts cleared", ["rule", "severity"], registry=r)
         self.notify_failures = Counter(
@@ -200,7 +203,12 @@ class AlertService:
                 if len(self._seen) > 200_000:
                     self._seen.popitem(last=False)
             self.metrics.evaluations.inc()
-            decisions = self.engine.on_message(topic.facility_id, dev, p, received)
+            try:
+                decisions = self.engine.on_message(topic.facility_id, dev, p, received)
+            except Exception:  # a bug in a rule must not stop every facility's supervision
+                logger.exception("rules failed on a message of %s/%s; skipped", topic.facility_id, dev)
+                self.metrics.evaluation_errors.inc()
+                continue
             if decisions:
                 await self._persist(topic.facility_id, decisions, getattr(p, "ts", None) or received)
 

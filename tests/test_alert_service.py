@@ -309,3 +309,34 @@ async def test_registry_loaded_while_running_takes_effect(
         (FAC.id, "smoke-new"),
         (other.id, "smoke-nap1"),
     }
+
+
+async def test_a_rule_failing_on_one_message_does_not_stop_the_service(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the engine raises on one device's message (standing in for a bug in a rule).
+    That message is counted and logged; the next device's fire alarm still opens its alert."""
+    db = registered
+    pub = Publisher(*services.mqtt_host_port)
+    svc = make(services, db_url, topic_root)
+    try:
+        async with running(svc):
+            assert svc.engine is not None
+            real = svc.engine.on_message
+
+            def flaky(facility_id: str, device_id: str, *a: object) -> object:
+                if device_id == "smoke-nap1":
+                    raise RuntimeError("injected rule fault")
+                return real(facility_id, device_id, *a)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(svc.engine, "on_message", flaky)
+            event = {"msg_id": "e1", "ts": now_ts(), "type": "fire_alarm", "state": "active"}
+            pub.publish(f"{topic_root}/{FAC.id}/smoke-nap1/event", payload(event))
+            other = next(d.id for d in FAC.devices if d.id != "smoke-nap1" and d.type.value == "smoke_detector")
+            pub.publish(f"{topic_root}/{FAC.id}/{other}/event", payload({**event, "msg_id": "e2"}))
+            await wait_for(lambda: _count(db, "fire_alarm", 1), 10, "the second detector's alert")
+            assert svc.metrics.evaluation_errors._value.get() == 1
+    finally:
+        pub.close()
+    [alert] = await alerts(db, "fire_alarm")
+    assert alert["device_id"] == other

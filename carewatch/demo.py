@@ -19,7 +19,7 @@ import asyncpg
 import yaml
 
 from carewatch.provision import provision
-from carewatch.stack import LocalStack, StackInfo
+from carewatch.stack import LocalStack, StackInfo, free_port, port_is_free
 from gateway.provision import SERVICE_ROLES, service_user
 from ingest.migrate import migrate
 from ingest.registry_store import load_registry
@@ -81,9 +81,11 @@ def run_demo(stack: LocalStack, http: str) -> int:
     logs = stack.state_dir / "logs"
     logs.mkdir(exist_ok=True)
     cli = [sys.executable, "-m", "carewatch.cli"]
+    # the usual metrics ports, or free ones when something else has them
+    metrics = {name: p if port_is_free(p) else free_port() for name, p in (("ingest", 9101), ("alerts", 9102))}
     commands = {
-        "ingest": [*cli, "ingest", "--metrics", "127.0.0.1:9101"],
-        "alerts": [*cli, "alerts", "--metrics", "127.0.0.1:9102"],
+        "ingest": [*cli, "ingest", "--metrics", f"127.0.0.1:{metrics['ingest']}"],
+        "alerts": [*cli, "alerts", "--metrics", f"127.0.0.1:{metrics['alerts']}"],
         "web": [*cli, "web"],
         "simulator": [
             *cli,
@@ -115,6 +117,7 @@ def run_demo(stack: LocalStack, http: str) -> int:
         for username, password, what in logins:
             print(f"  login {username:<9} password {password:<14} {what}")
         print(f"\n  A smoke alarm fires in {first} about 45 s after the start; logs in {logs}.")
+        print("  Metrics: " + ", ".join(f"{n} http://127.0.0.1:{p}/metrics" for n, p in metrics.items()))
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)
         ticks = 0
         while all(p.poll() is None for p in procs.values()):

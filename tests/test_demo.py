@@ -1,0 +1,91 @@
+"""The README's first command: `carewatch demo` brings everything up, prints the URL and the logins,
+and the injected smoke alarm reaches the city inspector's view. Runs the real thing on a private
+stack of its own (about a minute: the alarm is injected 45 s after the start)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from carewatch.stack import LocalStack, free_port
+
+
+async def _lines_until(stream: asyncio.StreamReader, marker: str, limit: float, seen: list[str]) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, "demo did not print " + repr(marker) + ":\n" + "".join(seen)
+        line = (await asyncio.wait_for(stream.readline(), remaining)).decode()
+        assert line, "demo exited:\n" + "".join(seen)
+        seen.append(line)
+        if marker in line:
+            return
+
+
+async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspector() -> None:
+    state = Path(tempfile.mkdtemp(prefix="carewatch-demo-test-"))
+    state.chmod(0o755)  # PostgreSQL runs as the postgres user when we are root
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "carewatch.cli",
+        "demo",
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")},
+            "CAREWATCH_STATE_DIR": str(state),
+            "CAREWATCH_HTTP": f"127.0.0.1:{port}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        await _lines_until(proc.stdout, "Press Ctrl-C", 300, seen)
+        text = "".join(seen)
+        assert f"open http://127.0.0.1:{port}/" in text
+        assert re.search(r"login city\s+password city-demo", text)
+        first = re.search(r"A smoke alarm fires in (\S+) ", text)
+        assert first, text
+        name = first.group(1)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:  # cookies for an IP host
+            page = await (await s.get(f"{base}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf, page
+            r = await s.post(f"{base}/login", data={"username": "city", "password": "city-demo", "csrf": csrf.group(1)})
+            assert r.status == 200 and str(r.url) == f"{base}/", "logged in, on the overview"
+            async with s.get(f"{base}/api/v1/facilities") as r:
+                facility = next(f["id"] for f in (await r.json())["facilities"] if f["name"] == name)
+            deadline = time.monotonic() + 150
+            rules: set[str] = set()
+            while "fire_alarm" not in rules:
+                assert time.monotonic() < deadline, f"no fire alarm for {facility}; open: {rules}"
+                await asyncio.sleep(2)
+                async with s.get(f"{base}/api/v1/alerts", params={"facility_id": facility}) as r:
+                    assert r.status == 200
+                    rules = {a["rule"] for a in (await r.json())["alerts"]}
+            overview = await (await s.get(f"{base}/")).text()
+            assert f'data-facility="{facility}"' in overview, "the facility is listed as needing attention"
+        assert proc.returncode is None, "every process of the demo still running"
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C does: the demo stops its processes
+            try:
+                await asyncio.wait_for(proc.wait(), 40)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(LocalStack(state).destroy)
+    assert proc.returncode == 0, "".join(seen)

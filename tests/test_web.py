@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -406,3 +407,41 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == B.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/summary?county=14", tok)
     assert status == 400
+
+
+async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
+    db: asyncpg.Connection, db_url: str, fault_proxy_factory: Any
+) -> None:
+    """The app reaches PostgreSQL through a fault proxy; cut, every page and API call answers 503
+    with Retry-After and a reason (never a 500); restored, the same calls answer 200 again."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    await load_registry(db, REG)
+    _, tok = await create_user(db, "insp-city", "inspector", None)
+    u = urlsplit(db_url)
+    proxy = await fault_proxy_factory(u.hostname, u.port)
+    via = urlunsplit(u._replace(netloc=u.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
+    server = TestServer(create_app(via, secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    paths = ["/api/v1/facilities", f"/api/v1/facilities/{A.id}/status", "/api/v1/summary", "/", f"/facilities/{A.id}"]
+    try:
+        for path in paths:
+            assert (await get(url + path, tok))[0] == 200, path
+        proxy.cut()
+        for path in paths:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(url + path, headers={"Authorization": f"Bearer {tok}"}, allow_redirects=False) as r,
+            ):
+                assert r.status == 503, (path, r.status, await r.text())
+                assert r.headers["Retry-After"] == "5"
+                body = await r.json() if path.startswith("/api/") else {"error": await r.text()}
+                assert "database is unavailable" in body["error"]
+        status, _ = await get(f"{url}/healthz", None)
+        assert status == 503
+        proxy.restore()
+        for path in paths:
+            assert (await get(url + path, tok))[0] == 200, path
+    finally:
+        await server.close()

@@ -17,6 +17,7 @@ from aiohttp_sse import sse_response
 from alerts.store import NOTIFY_CHANNEL
 from gateway.errors import ContractError
 from gateway.registry import parse_registry
+from ingest.errors import RETRYABLE
 from ingest.registry_store import fetch_registry, load_registry
 from web import queries, reports
 from web.auth import User, audit
@@ -285,8 +286,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if payload is None:
                     break  # the server is shutting down
                 change = json.loads(payload)
-                async with request.app[POOL].acquire() as conn:
-                    states = await queries.facilities(conn, user.scope, facility_id=change.get("facility_id", ""))
+                try:
+                    async with request.app[POOL].acquire() as conn:
+                        states = await queries.facilities(conn, user.scope, facility_id=change.get("facility_id", ""))
+                except RETRYABLE:
+                    break  # the database went away: end the stream; EventSource reconnects by itself
                 if not states:
                     continue  # outside this user's scope: never on their stream
                 await resp.send(json.dumps(change, ensure_ascii=False), event="alert")

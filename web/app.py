@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from alerts.config import DEFAULTS as RULES
 from alerts.store import NOTIFY_CHANNEL
+from ingest.errors import RETRYABLE
 from web import queries, reports
 from web.api import (
     MAX_REGISTRY_BYTES,
@@ -52,7 +53,8 @@ async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """API errors are JSON with a reason; unknown paths under /api answer JSON 404 too; a value the
-    database refuses is the client's error (400)."""
+    database refuses is the client's error (400); the database out of reach is a 503 that says so
+    (with Retry-After), not a 500."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -66,6 +68,13 @@ async def errors(
         if request.path.startswith("/api/"):
             return web.json_response({"error": reason}, status=400)
         return web.Response(text=reason, status=400)
+    except RETRYABLE as exc:
+        logger.warning("%s %s: database unavailable (%s: %s)", request.method, request.path, type(exc).__name__, exc)
+        reason = "the database is unavailable; try again shortly (数据库暂不可用，请稍后重试)"
+        headers = {"Retry-After": "5"}
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": reason}, status=503, headers=headers)
+        return web.Response(text=reason, status=503, headers=headers)
 
 
 @web.middleware

@@ -19,6 +19,7 @@ from alerts.rules import Condition, Key
 from alerts.store import open_alert
 from ingest.registry_store import load_registry
 from simulators.registry_gen import generate_registry
+from tests.helpers import wait_for
 from web import reports
 from web.app import create_app
 from web.auth import create_user
@@ -444,4 +445,62 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
         for path in paths:
             assert (await get(url + path, tok))[0] == 200, path
     finally:
+        await server.close()
+
+
+async def test_live_stream_survives_a_database_cut_and_resyncs(
+    db: asyncpg.Connection, db_url: str, fault_proxy_factory: Any
+) -> None:
+    """The app's LISTEN connection goes through a fault proxy. Cut and restored, it is made again:
+    the open stream first gets every in-scope facility's state (changes of the gap are lost), then
+    new alerts as before. Before, the LISTEN connection died with the cut and the stream went quiet."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    await load_registry(db, REG)
+    _, tok = await create_user(db, "insp-a2", "inspector", None, county=A.county)
+    in_scope = {f.id for f in REG.facilities if f.county == A.county}
+    u = urlsplit(db_url)
+    proxy = await fault_proxy_factory(u.hostname, u.port)
+    via = urlunsplit(u._replace(netloc=u.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
+    server = TestServer(create_app(via, secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    got: list[tuple[str, dict[str, Any]]] = []
+
+    async def listen() -> None:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{url}/api/v1/stream", headers={"Authorization": f"Bearer {tok}"}) as r,
+        ):
+            event = ""
+            async for raw in r.content:
+                line = raw.decode().strip()
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event in {"alert", "facility_status"}:
+                    got.append((event, json.loads(line.split(":", 1)[1])))
+
+    task = asyncio.create_task(listen())
+    try:
+        await asyncio.sleep(0.5)
+        proxy.cut()
+        await asyncio.sleep(1.5)
+        proxy.restore()
+        await wait_for(
+            lambda: asyncio.sleep(0, result={d["id"] for e, d in got if e == "facility_status"} == in_scope),
+            20,
+            "a resync of every facility in scope",
+        )
+        assert not task.done(), "the browser's stream stayed open"
+        await open_alert(
+            db, A.id, Key("panic_button", "panic-gate"), Condition("critical", "报警", "panic"), datetime.now(UTC)
+        )
+        await wait_for(
+            lambda: asyncio.sleep(0, result=any(e == "alert" and d["facility_id"] == A.id for e, d in got)),
+            10,
+            "the new alert on the stream",
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await server.close()

@@ -21,7 +21,7 @@ from ingest.errors import RETRYABLE
 from ingest.registry_store import fetch_registry, load_registry
 from web import queries, reports
 from web.auth import User, audit
-from web.keys import HUB, POOL, USER
+from web.keys import HUB, POOL, RESYNC, USER
 from web.openapi import OPENAPI
 
 routes = web.RouteTableDef()
@@ -286,15 +286,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if payload is None:
                     break  # the server is shutting down
                 change = json.loads(payload)
+                resync = payload == RESYNC  # changes may have been missed: send every facility's state
+                only = {} if resync else {"facility_id": change.get("facility_id", "")}
                 try:
                     async with request.app[POOL].acquire() as conn:
-                        states = await queries.facilities(conn, user.scope, facility_id=change.get("facility_id", ""))
+                        states = await queries.facilities(conn, user.scope, **only)
                 except RETRYABLE:
                     break  # the database went away: end the stream; EventSource reconnects by itself
-                if not states:
-                    continue  # outside this user's scope: never on their stream
-                await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
-                await resp.send(json.dumps(states[0], ensure_ascii=False), event="facility_status")
+                if not resync:
+                    if not states:
+                        continue  # outside this user's scope: never on their stream
+                    await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
+                for state in states:
+                    await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")
             return resp
     finally:
         hub.unsubscribe(queue)

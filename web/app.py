@@ -5,6 +5,8 @@ Scope is enforced in one place (web.auth.Scope) for pages, API and stream.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -41,7 +43,7 @@ from web.api import (
 from web.api import routes as api_routes
 from web.auth import User, check_password, user_by_id, user_by_token
 from web.i18n import TEXT, county_name
-from web.keys import DATABASE_URL, HUB, POOL, USER, Hub
+from web.keys import DATABASE_URL, HUB, POOL, RESYNC, USER, Hub
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -431,23 +433,62 @@ async def metrics(_: web.Request) -> web.Response:
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = await asyncpg.create_pool(app[DATABASE_URL], min_size=1, max_size=8)
+    # min_size=0: the app starts without the database and answers 503 until it is reachable
+    app[POOL] = await asyncpg.create_pool(app[DATABASE_URL], min_size=0, max_size=8)
     yield
     await app[POOL].close()
 
 
-async def _listen_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One LISTEN connection feeds every open stream."""
+LISTEN_CHECK_S = 15.0  # how often a quiet LISTEN connection is checked (a dead peer can be silent)
+
+
+async def _listen_forever(app: web.Application) -> None:
+    """One LISTEN connection feeds every open stream; lost (a database restart, a network cut), it is
+    made again with capped backoff, and the hub then publishes RESYNC so that each stream sends its
+    user the current state of every facility in scope: notifications of the gap are gone for good."""
     hub = app[HUB]
-    conn = await asyncpg.connect(app[DATABASE_URL])
 
     def on_notify(_c: object, _pid: int, _ch: str, payload: str) -> None:
         hub.publish(payload)
 
-    await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+    delay, lost_before = 0.5, False
+    while True:
+        try:
+            conn = await asyncpg.connect(app[DATABASE_URL], timeout=10)
+        except RETRYABLE as err:
+            if not lost_before:
+                logger.warning("live stream: database not reachable (%s); retrying", err)
+            lost_before = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+        try:
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+            if lost_before:
+                logger.info("live stream: LISTEN connection back; resyncing open streams")
+                hub.publish(RESYNC)
+            delay, lost_before = 0.5, False
+            while not closed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closed.wait(), LISTEN_CHECK_S)
+                if not closed.is_set():
+                    await conn.fetchval("SELECT 1", timeout=10)
+        except RETRYABLE as err:
+            logger.warning("live stream: LISTEN connection lost (%s); reconnecting", err)
+        finally:
+            if not conn.is_closed():
+                conn.terminate()
+        lost_before = True
+
+
+async def _listen_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_listen_forever(app), name="web-listen")
     yield
-    await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
-    await conn.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _end_streams(app: web.Application) -> None:

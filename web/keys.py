@@ -9,6 +9,8 @@ from aiohttp import web
 
 from web.auth import User
 
+RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
+
 
 class Hub:
     """Fans PostgreSQL NOTIFY payloads out to every open stream (each with a bounded queue)."""

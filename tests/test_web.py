@@ -192,24 +192,38 @@ async def test_browser_login_csrf_and_pages(site: dict[str, object]) -> None:
         assert B.name not in rep
 
 
+async def collect_stream(url: str, token: str, got: list[tuple[str, Any]]) -> None:
+    """Read /api/v1/stream as a browser would, appending (event, data) of alerts and states."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{url}/api/v1/stream", headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        event = ""
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in {"alert", "facility_status"}:
+                got.append((event, json.loads(line.split(":", 1)[1])))
+
+
+async def app_via_proxy(db_url: str, fault_proxy_factory: Any) -> tuple[TestServer, Any]:
+    """The web app reaching PostgreSQL through a fault proxy (cut() / restore())."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    u = urlsplit(db_url)
+    proxy = await fault_proxy_factory(u.hostname, u.port)
+    via = urlunsplit(u._replace(netloc=u.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
+    server = TestServer(create_app(via, secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    return server, proxy
+
+
 async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: asyncpg.Connection) -> None:
     url, tok = site["url"], str(site["insp"])
     got: list[tuple[str, dict[str, object]]] = []
 
-    async def listen() -> None:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"{url}/api/v1/stream", headers={"Authorization": f"Bearer {tok}"}) as r,
-        ):
-            event = ""
-            async for raw in r.content:
-                line = raw.decode().strip()
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event in {"alert", "facility_status"}:
-                    got.append((event, json.loads(line.split(":", 1)[1])))
-
-    task = asyncio.create_task(listen())
+    task = asyncio.create_task(collect_stream(url, tok, got))
     await asyncio.sleep(0.5)
     now = datetime.now(UTC)
     await open_alert(db, B.id, Key("panic_button", "panic-gate"), Condition("critical", "报警", "panic"), now)
@@ -415,15 +429,9 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
 ) -> None:
     """The app reaches PostgreSQL through a fault proxy; cut, every page and API call answers 503
     with Retry-After and a reason (never a 500); restored, the same calls answer 200 again."""
-    from urllib.parse import urlsplit, urlunsplit
-
     await load_registry(db, REG)
     _, tok = await create_user(db, "insp-city", "inspector", None)
-    u = urlsplit(db_url)
-    proxy = await fault_proxy_factory(u.hostname, u.port)
-    via = urlunsplit(u._replace(netloc=u.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
-    server = TestServer(create_app(via, secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
+    server, proxy = await app_via_proxy(db_url, fault_proxy_factory)
     url = str(server.make_url("")).rstrip("/")
     paths = ["/api/v1/facilities", f"/api/v1/facilities/{A.id}/status", "/api/v1/summary", "/", f"/facilities/{A.id}"]
     try:
@@ -454,33 +462,14 @@ async def test_live_stream_survives_a_database_cut_and_resyncs(
     """The app's LISTEN connection goes through a fault proxy. Cut and restored, it is made again:
     the open stream first gets every in-scope facility's state (changes of the gap are lost), then
     new alerts as before. Before, the LISTEN connection died with the cut and the stream went quiet."""
-    from urllib.parse import urlsplit, urlunsplit
-
     await load_registry(db, REG)
     _, tok = await create_user(db, "insp-a2", "inspector", None, county=A.county)
     in_scope = {f.id for f in REG.facilities if f.county == A.county}
-    u = urlsplit(db_url)
-    proxy = await fault_proxy_factory(u.hostname, u.port)
-    via = urlunsplit(u._replace(netloc=u.netloc.rsplit(":", 1)[0] + f":{proxy.port}"))
-    server = TestServer(create_app(via, secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
+    server, proxy = await app_via_proxy(db_url, fault_proxy_factory)
     url = str(server.make_url("")).rstrip("/")
     got: list[tuple[str, dict[str, Any]]] = []
 
-    async def listen() -> None:
-        async with (
-            aiohttp.ClientSession() as s,
-            s.get(f"{url}/api/v1/stream", headers={"Authorization": f"Bearer {tok}"}) as r,
-        ):
-            event = ""
-            async for raw in r.content:
-                line = raw.decode().strip()
-                if line.startswith("event:"):
-                    event = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and event in {"alert", "facility_status"}:
-                    got.append((event, json.loads(line.split(":", 1)[1])))
-
-    task = asyncio.create_task(listen())
+    task = asyncio.create_task(collect_stream(url, tok, got))
     try:
         await asyncio.sleep(0.5)
         proxy.cut()

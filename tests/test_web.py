@@ -220,9 +220,8 @@ async def app_via_proxy(db_url: str, fault_proxy_factory: Any) -> tuple[TestServ
 
 
 async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: asyncpg.Connection) -> None:
-    url, tok = site["url"], str(site["insp"])
-    got: list[tuple[str, dict[str, object]]] = []
-
+    url, tok = str(site["url"]), str(site["insp"])
+    got: list[tuple[str, Any]] = []
     task = asyncio.create_task(collect_stream(url, tok, got))
     await asyncio.sleep(0.5)
     now = datetime.now(UTC)
@@ -467,8 +466,7 @@ async def test_live_stream_survives_a_database_cut_and_resyncs(
     in_scope = {f.id for f in REG.facilities if f.county == A.county}
     server, proxy = await app_via_proxy(db_url, fault_proxy_factory)
     url = str(server.make_url("")).rstrip("/")
-    got: list[tuple[str, dict[str, Any]]] = []
-
+    got: list[tuple[str, Any]] = []
     task = asyncio.create_task(collect_stream(url, tok, got))
     try:
         await asyncio.sleep(0.5)

@@ -95,6 +95,7 @@ class _DrainingClient(mqtt.Client):
         qos = (header & 0x06) >> 1
         if deliver is None or qos > 1 or self._protocol != mqtt.MQTTv5:
             return super()._handle_publish()
+        topic = ""
         try:
             end = 2 + int.from_bytes(packet[0:2], "big")
             topic = packet[2:end].decode()

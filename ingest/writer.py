@@ -51,11 +51,12 @@ async def _claim(conn: asyncpg.Connection, d: Decoded) -> tuple[frozenset[tuple[
     """Record the batch's keys in msg_seen; return the messages not stored before, and whether that is
     all of them.
 
-    Optimistic: a plain COPY of the keys (inside a savepoint) costs about half of INSERT ... ON
-    CONFLICT DO NOTHING RETURNING (measured 1.9 against 3.8 µs a key: no speculative insertion, no
-    rows sent back). Only a batch holding a message seen before (a redelivery) fails the COPY on the
-    primary key, and is then claimed key by key with ON CONFLICT. The keys go in sorted so that
-    concurrent ingest workers take the index's locks in one order.
+    Optimistic: a plain COPY of the keys (inside a savepoint) costs less than INSERT ... ON CONFLICT
+    DO NOTHING RETURNING (no speculative insertion, no rows sent back): measured 1.9 against 3.8 µs
+    a key on an empty table, 4.1 against 4.6 µs with 5 M keys held, after a checkpoint (bench dedup).
+    Only a batch holding a message seen before (a redelivery) fails the COPY on the primary key, and
+    is then claimed key by key with ON CONFLICT. The keys go in sorted so that concurrent ingest
+    workers take the index's locks in one order.
     """
     if not d.keys:
         return frozenset(), True

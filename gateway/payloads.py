@@ -224,7 +224,7 @@ Payload = Telemetry | Event | Access | Status | Batch | TypedBatch
 # structure stands in for Telemetry's `_one_form` check: `ts` and `readings` are required and
 # `samples` may only be null. Anything else is not "fast": a batch item falls back to BatchItem and is
 # validated by parse_item like any other; a message that fits neither is handed to parse_payload,
-# which gives the reason. tests/test_payloads.py checks that the fast path accepts exactly what the
+# which gives the reason. tests/test_fast_path.py checks that the fast path accepts exactly what the
 # models accept, with the same values.
 
 

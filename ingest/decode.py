@@ -26,7 +26,6 @@ from gateway.payloads import (
     Payload,
     Status,
     Telemetry,
-    TypedBatch,
     fast_telemetry_json,
     parse_fast,
     parse_item,
@@ -78,27 +77,18 @@ logger = logging.getLogger(__name__)
 KnownDevice = Callable[[str, str], bool]
 _FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
 
-_blake2b = hashlib.blake2b
-_prefixes: dict[int, bytes] = {}
-
 
 def key_prefix(at: datetime) -> bytes:
     """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
     hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
-    hour = max(0, int(at.timestamp()) // 3600)
-    prefix = _prefixes.get(hour)
-    if prefix is None:
-        if len(_prefixes) > 10_000:
-            _prefixes.clear()
-        prefix = _prefixes[hour] = hour.to_bytes(4, "big")
-    return prefix
+    return max(0, int(at.timestamp()) // 3600).to_bytes(4, "big")
 
 
 def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
     """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
     96-bit BLAKE2b digest of the triple (facility and device ids cannot contain NUL, so the
     joined form is unambiguous). A redelivered copy has the same time, so the same key."""
-    return key_prefix(at) + _blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
+    return key_prefix(at) + hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
 
 
 def _json(p: Payload) -> str:
@@ -145,22 +135,11 @@ def _decode_one(out: Decoded, m: Received, known: KnownDevice, root: str) -> Non
         out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
         out.dead_reasons.append(err.field)
         return
-    if isinstance(payload, TypedBatch):
-        _add_typed_batch(out, m, fac, dev, payload, known)
-    elif isinstance(payload, Batch):
+    # A TypedBatch never gets here: whatever it accepts parse_fast accepts too (tests/test_fast_path.py).
+    if isinstance(payload, Batch):
         _add_batch(out, m, fac, dev, payload, known)
     else:
         _add(out, m, fac, dev, payload)
-
-
-def _add_typed_batch(out: Decoded, m: Received, fac: str, gw: str, batch: TypedBatch, known: KnownDevice) -> None:
-    _seen(out, fac, gw, m.received_at)
-    for i, item in enumerate(batch.messages):
-        dev = item.device_id
-        if known(fac, dev):
-            _add(out, m, fac, dev, item.payload)
-        else:
-            _dead_unknown_item(out, m, fac, i, dev, item.channel, item.payload.model_dump(mode="json"))
 
 
 def _dead_unknown_item(
@@ -245,33 +224,9 @@ def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetr
 
 
 def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
-    """Add one message's rows under its dedup key (the common case, one telemetry sample, first)."""
+    """Add one message validated by the models (single-sample telemetry mostly takes _add_reading)."""
     at = m.received_at
-    cls = type(p)
-    if cls is Telemetry:
-        assert isinstance(p, Telemetry)  # noqa: S101 - for the type checker
-        msg_id = p.msg_id
-        key = (fac, dev, msg_id)
-        if key in out.keys:
-            out.duplicates_in_batch += 1
-            return
-        _seen(out, fac, dev, at)
-        if p.samples is None:
-            ts = p.ts
-            assert ts is not None and p.readings is not None  # noqa: S101 - guaranteed by the model
-            out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p.readings.items()]
-            out.times.append(ts)
-        else:
-            rows: list[tuple[object, ...]] = []
-            for s in p.samples:
-                rows.extend((s.ts, fac, dev, metric, value, msg_id) for metric, value in s.readings.items())
-                out.times.append(s.ts)
-            out.readings[key] = rows
-            ts = p.samples[0].ts
-        out.keys[key] = dedup_key(fac, dev, msg_id, ts)
-        return
-    if cls is Status:
-        assert isinstance(p, Status)  # noqa: S101
+    if isinstance(p, Status):
         ts = p.ts or at
         key = (fac, dev, f"status:{ts.isoformat()}")
         if key in out.keys:
@@ -282,15 +237,23 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
         d = _seen(out, fac, dev, at, p.online)
         d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
         return
-    assert isinstance(p, Event | Access)  # noqa: S101 - Batch handled by the caller
+    assert isinstance(p, Telemetry | Event | Access)  # noqa: S101 - batches are expanded by the caller
     key = (fac, dev, p.msg_id)
     if key in out.keys:
         out.duplicates_in_batch += 1
         return
     _seen(out, fac, dev, at)
-    if isinstance(p, Event):
+    if isinstance(p, Telemetry):
+        samples = p.iter_samples()
+        out.readings[key] = [
+            (ts, fac, dev, metric, value, p.msg_id) for ts, rs in samples for metric, value in rs.items()
+        ]
+        out.times.extend(ts for ts, _ in samples)
+        first = samples[0][0]
+    elif isinstance(p, Event):
         out.events[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.state, _json(p), at)
+        out.times.append(first := p.ts)
     else:
         out.access[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.person_id, p.guardian_id, _json(p), at)
-    out.keys[key] = dedup_key(fac, dev, p.msg_id, p.ts)
-    out.times.append(p.ts)
+        out.times.append(first := p.ts)
+    out.keys[key] = dedup_key(fac, dev, p.msg_id, first)

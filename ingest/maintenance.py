@@ -30,7 +30,7 @@ async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
         for table, keep in tables.items():
             rows = await conn.fetch(f"SELECT drop_chunks('{table}', older_than => now() - INTERVAL '{keep}')")
             dropped += len(rows)
-    # keys begin with the message's hour (ingest/writer.py): the window is one key range
+    # keys begin with the message's hour (ingest/decode.py, dedup_key): the window is one key range
     await conn.execute("DELETE FROM msg_seen WHERE key < $1", key_prefix(datetime.now(UTC) - DEDUP_WINDOW))
     await conn.execute(f"DELETE FROM dead_letters WHERE received_at < now() - INTERVAL '{DEAD_LETTER_RETENTION}'")
     return dropped

@@ -47,9 +47,8 @@ ON CONFLICT (facility_id, device_id) DO UPDATE SET
 """
 
 
-async def _claim(conn: asyncpg.Connection, d: Decoded) -> tuple[frozenset[tuple[str, str, str]], bool]:
-    """Record the batch's keys in msg_seen; return the messages not stored before, and whether that is
-    all of them.
+async def _claim(conn: asyncpg.Connection, d: Decoded) -> frozenset[tuple[str, str, str]]:
+    """Record the batch's keys in msg_seen; return the messages not stored before.
 
     Optimistic: a plain COPY of the keys (inside a savepoint) costs less than INSERT ... ON CONFLICT
     DO NOTHING RETURNING (no speculative insertion, no rows sent back): measured 1.9 against 3.8 µs
@@ -59,7 +58,7 @@ async def _claim(conn: asyncpg.Connection, d: Decoded) -> tuple[frozenset[tuple[
     workers take the index's locks in one order.
     """
     if not d.keys:
-        return frozenset(), True
+        return frozenset()
     by_digest = {digest: k for k, digest in d.keys.items()}
     digests = sorted(by_digest)
     try:
@@ -67,8 +66,8 @@ async def _claim(conn: asyncpg.Connection, d: Decoded) -> tuple[frozenset[tuple[
             await conn.copy_records_to_table("msg_seen", records=[(k,) for k in digests], columns=["key"])
     except asyncpg.UniqueViolationError:
         claimed = await conn.fetch(_CLAIM, digests)
-        return frozenset(by_digest[r[0]] for r in claimed), len(claimed) == len(digests)
-    return frozenset(by_digest.values()), True
+        return frozenset(by_digest[r[0]] for r in claimed)
+    return frozenset(by_digest.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +83,8 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
     """Store a batch exactly once. Raises asyncpg/OS errors on failure; the caller retries."""
     rows = 0
     async with conn.transaction():
-        new, everything = await _claim(conn, d)
-        if everything:
+        new = await _claim(conn, d)
+        if len(new) == len(d.keys):  # the usual case: no membership test per row
             readings = [row for rs in d.readings.values() for row in rs]
         else:
             readings = [row for k, rs in d.readings.items() if k in new for row in rs]

@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY, generate_latest
 from alerts.config import DEFAULTS as RULES
 from alerts.store import NOTIFY_CHANNEL
 from ingest.errors import RETRYABLE
+from ingest.registry_watch import Listener
 from web import queries, reports
 from web.api import (
     MAX_REGISTRY_BYTES,
@@ -447,40 +448,27 @@ async def _listen_forever(app: web.Application) -> None:
     made again with capped backoff, and the hub then publishes RESYNC so that each stream sends its
     user the current state of every facility in scope: notifications of the gap are gone for good."""
     hub = app[HUB]
-
-    def on_notify(_c: object, _pid: int, _ch: str, payload: str) -> None:
-        hub.publish(payload)
-
-    delay, lost_before = 0.5, False
-    while True:
-        try:
-            conn = await asyncpg.connect(app[DATABASE_URL], timeout=10)
-        except RETRYABLE as err:
-            if not lost_before:
-                logger.warning("live stream: database not reachable (%s); retrying", err)
-            lost_before = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            continue
-        closed = asyncio.Event()
-        conn.add_termination_listener(lambda _c, ev=closed: ev.set())
-        try:
-            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-            if lost_before:
-                logger.info("live stream: LISTEN connection back; resyncing open streams")
-                hub.publish(RESYNC)
-            delay, lost_before = 0.5, False
-            while not closed.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closed.wait(), LISTEN_CHECK_S)
-                if not closed.is_set():
-                    await conn.fetchval("SELECT 1", timeout=10)
-        except RETRYABLE as err:
-            logger.warning("live stream: LISTEN connection lost (%s); reconnecting", err)
-        finally:
-            if not conn.is_closed():
-                conn.terminate()
-        lost_before = True
+    listener = Listener(app[DATABASE_URL], NOTIFY_CHANNEL, hub.publish)
+    delay, ever = 0.5, False
+    try:
+        while True:
+            if await listener.ensure():
+                if ever:
+                    logger.info("live stream: LISTEN connection back; resyncing open streams")
+                    hub.publish(RESYNC)
+                delay, ever = 0.5, True
+            if not listener.connected:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            for _ in range(int(LISTEN_CHECK_S)):  # a reset is seen within a second
+                await asyncio.sleep(1)
+                if not listener.connected:
+                    break
+            else:
+                await listener.probe()
+    finally:
+        await listener.close()
 
 
 async def _listen_ctx(app: web.Application) -> AsyncIterator[None]:

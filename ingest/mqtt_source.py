@@ -212,7 +212,7 @@ class MqttSource:
                 if size >= max_bytes:
                     break
             taken, self._buffer = self._buffer[:n], self._buffer[n:]
-            self._pending_bytes -= sum(len(m.payload) for m in taken)
+            self._pending_bytes -= size  # the payload bytes of `taken`, summed just above
             if self._full():
                 self._wakeup.set()
         return taken

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from alerts.config import RuleConfig
 from alerts.rules import Decision, FacilityRuntime, Key, Tracker
-from gateway.payloads import Payload, Status, Telemetry
-from gateway.registry import Facility
+from contract.payloads import Payload, Status, Telemetry
+from contract.registry import Facility
+from contract.rules import RuleConfig
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.config import RuleConfig
-from gateway.payloads import Access, Event, Payload, Status, Telemetry
-from gateway.registry import (
+from contract.payloads import Access, Event, Payload, Status, Telemetry
+from contract.registry import (
     LIFE_SAFETY_TYPES,
     Child,
     ClassInfo,
@@ -25,6 +24,7 @@ from gateway.registry import (
     StaffRole,
     required_guards,
 )
+from contract.rules import Condition, Key, RuleConfig
 
 CONDITION_EVENTS = {
     "fire_alarm",
@@ -47,21 +47,6 @@ EVENT_RULE = {
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CAREGIVER_ROLES = {StaffRole.CAREGIVER}
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    rule: str
-    device_id: str | None = None
-    subject: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    severity: str
-    summary: str
-    summary_en: str
-    for_s: float = 0.0
 
 
 @dataclass(slots=True)

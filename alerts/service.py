@@ -27,19 +27,19 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import Field
 
-from alerts.config import ESCALATION_S, RuleConfig
 from alerts.engine import AlertEngine
 from alerts.rules import Decision, Key
-from alerts.store import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
-from gateway.errors import ContractError
-from gateway.payloads import Access, Batch, Event, Payload, TypedBatch, parse_item, parse_payload
-from gateway.topics import Channel, alerts_topic, parse_topic
-from ingest.errors import RETRYABLE
-from ingest.http import serve_metrics
-from ingest.mqtt_source import MqttSource
-from ingest.registry_store import fetch_registry
-from ingest.registry_watch import RegistryWatch
-from ingest.service_config import ServiceConfig
+from contract.errors import ContractError
+from contract.payloads import Access, Batch, Event, Payload, TypedBatch, expand_batch, parse_payload
+from contract.rules import ESCALATION_S, RuleConfig
+from contract.topics import Channel, alerts_topic, parse_topic
+from runtime.config import ServiceConfig
+from runtime.http import serve_metrics
+from runtime.mqtt_source import MqttSource
+from storage.alerts import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
+from storage.errors import RETRYABLE
+from storage.listen import RegistryWatch
+from storage.registry import fetch_registry
 
 logger = logging.getLogger(__name__)
 
@@ -184,13 +184,8 @@ class AlertService:
         except ContractError:
             return  # ingest dead-letters it; the rules only see valid input
         items: list[tuple[str, Payload]]
-        if isinstance(payload, TypedBatch):
-            items = [(i.device_id, i.payload) for i in payload.messages]
-        elif isinstance(payload, Batch):
-            items = []
-            for i in payload.messages:
-                with contextlib.suppress(ContractError):
-                    items.append((i.device_id, parse_item(i)))
+        if isinstance(payload, Batch | TypedBatch):  # invalid items are ingest's to dead-letter
+            items = [(u.device_id, u.payload) for u in expand_batch(payload) if u.payload is not None]
         else:
             items = [(topic.device_id, payload)]
         for dev, p in items:

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from carewatch.stack import StackError
-from gateway.config import Settings, mask_url
-from gateway.errors import ContractError
-from gateway.registry import load_registry_file
+from contract.config import Settings, mask_url
+from contract.errors import ContractError
+from contract.registry import load_registry_file
 
 T = TypeVar("T")
 
@@ -96,8 +96,8 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
 @main.command()
 def migrate() -> None:
     """Apply pending schema migrations."""
-    from ingest.migrate import detect_features
-    from ingest.migrate import migrate as do_migrate
+    from storage.migrate import detect_features
+    from storage.migrate import migrate as do_migrate
 
     async def go() -> tuple[list[str], Any]:
         conn = await _connect(_settings())
@@ -120,7 +120,7 @@ def registry() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def registry_load(file: Path) -> None:
     """Load FILE (YAML or JSON); idempotent."""
-    from ingest.registry_store import load_registry
+    from storage.registry import load_registry
 
     try:
         reg = load_registry_file(file)
@@ -287,7 +287,7 @@ def simulate_run(
             n = drive(sim, until, FileSink(f, settings.topic_root), speed=None)
         click.echo(f"{n} events written to {dump}", err=True)
         return
-    from ingest.mqtt_source import mqtt_params
+    from runtime.mqtt_source import mqtt_params
 
     host, port, user, password = mqtt_params(endpoints(settings).mqtt_url)
     sink = MqttSink(
@@ -329,8 +329,8 @@ def alerts(
     client_id: str, facilities: tuple[str, ...], webhook: str | None, webhook_secret: str | None, metrics_addr: str
 ) -> None:
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
-    from alerts.config import RulesConfigError, load_rules
     from alerts.service import AlertsConfig, AlertService
+    from contract.rules import RulesConfigError, load_rules
 
     settings = _settings()
     try:
@@ -365,7 +365,13 @@ def _session_key(settings: Settings) -> bytes:
 
 
 def _serve_web(
-    database_url: str, session_key: bytes, host: str, port: int, reuse_port: bool, parent: int | None = None
+    database_url: str,
+    session_key: bytes,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    parent: int | None = None,
+    rules_path: Path | None = None,
 ) -> None:
     """One web process (a top-level function: worker processes are started with `spawn`). A worker
     (`parent` set) stops by itself once its parent is gone, even a parent killed with SIGKILL."""
@@ -375,9 +381,10 @@ def _serve_web(
 
     from aiohttp import web as aioweb
 
+    from contract.rules import load_rules
     from web.app import create_app
 
-    app = create_app(database_url, session_key)
+    app = create_app(database_url, session_key, load_rules(rules_path))
     if parent is not None:
 
         async def follow_parent(_app: aioweb.Application) -> AsyncIterator[None]:
@@ -418,18 +425,26 @@ def web_cmd(workers: int) -> None:
     except NotConfiguredError as err:
         raise click.ClickException(str(err)) from err
     key = _session_key(settings)
+    from contract.rules import RulesConfigError, load_rules
+
+    try:
+        load_rules(settings.rules)  # the pages show the engine's thresholds: refuse a bad file up front
+    except RulesConfigError as err:
+        raise click.ClickException(str(err)) from err
     click.echo(f"CareWatch web on http://{host}:{port}/ ({workers} process{'es' if workers > 1 else ''})", err=True)
     spawn = multiprocessing.get_context("spawn")
     others = [
         spawn.Process(
-            target=_serve_web, args=(ep.database_url, key, host, port, True, os.getpid()), name=f"carewatch-web-{i}"
+            target=_serve_web,
+            args=(ep.database_url, key, host, port, True, os.getpid(), settings.rules),
+            name=f"carewatch-web-{i}",
         )
         for i in range(1, workers)
     ]
     for p in others:
         p.start()
     try:
-        _serve_web(ep.database_url, key, host, port, workers > 1)
+        _serve_web(ep.database_url, key, host, port, workers > 1, None, settings.rules)
     finally:
         for p in others:
             p.terminate()
@@ -453,7 +468,7 @@ def users_create(
     username: str, role: str, county: str | None, township: str | None, facility: str | None, password: str | None
 ) -> None:
     """Create or update a user; prints a new API token (shown once)."""
-    from web.auth import AuthError, create_user
+    from storage.users import AuthError, create_user
 
     async def go() -> str:
         conn = await _connect(_settings())
@@ -595,64 +610,6 @@ def demo() -> None:
         raise click.ClickException(str(err)) from err
 
 
-@main.group()
-def bench() -> None:
-    """Benchmarks: figures as ratios against baselines measured in the same run."""
-
-
-@bench.command("ingest")
-@click.option("-n", default=200_000, show_default=True, help="telemetry messages")
-@click.option("--naive", "naive_n", default=20_000, show_default=True, help="messages for the naive consumer")
-@click.option("--batches", default=2_000, show_default=True, help="gateway batches of 100 readings")
-def bench_ingest(n: int, naive_n: int, batches: int) -> None:
-    """MQTT → TimescaleDB throughput against the broker relay, a naive consumer and raw COPY."""
-    from carewatch.bench import run_ingest_bench
-
-    result = asyncio.run(run_ingest_bench(n=n, naive_n=naive_n, batches=batches))
-    click.echo(json.dumps(result))
-
-
-@bench.command("alerts")
-@click.option("--events", default=40, show_default=True, help="critical events injected")
-@click.option("--rate", default=4000.0, show_default=True, help="background telemetry, messages a second")
-def bench_alerts(events: int, rate: float) -> None:
-    """Publish → alert committed and → web stream, under background load."""
-    from carewatch.bench import run_alerts_bench
-
-    click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
-
-
-@bench.command("dedup")
-@click.option("--preloaded", default=5_000_000, show_default=True, help="keys already in the table")
-def bench_dedup(preloaded: int) -> None:
-    """Claiming dedup keys in a full table: hour-prefixed keys against random ones."""
-    from carewatch.bench import run_dedup_bench
-
-    click.echo(json.dumps(asyncio.run(run_dedup_bench(preloaded))))
-
-
-@bench.command("web")
-@click.option("--facilities", default=1000, show_default=True)
-@click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")
-@click.option("--seconds", default=15.0, show_default=True, help="load per page")
-@click.option("--concurrency", default=4, show_default=True, help="clients of the load process")
-def bench_web(facilities: int, every: int, seconds: float, concurrency: int) -> None:
-    """Overview and facility pages with a week of data, loaded from another process."""
-    from carewatch.bench import run_web_bench
-
-    click.echo(json.dumps(asyncio.run(run_web_bench(facilities, every, 2, seconds, concurrency))))
-
-
-@bench.command("simulate")
-@click.option("--facilities", default=1000, show_default=True)
-@click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")
-def bench_simulate(facilities: int, minutes: float) -> None:
-    """The simulator as fast as possible against a bare paho publish loop."""
-    from carewatch.bench import run_simulate_bench
-
-    click.echo(json.dumps(run_simulate_bench(facilities, minutes)))
-
-
 # -- contract --------------------------------------------------------------------------------------
 @main.group()
 def schema() -> None:
@@ -665,7 +622,7 @@ def schema() -> None:
 )
 def schema_export(out: Path) -> None:
     """Write one JSON Schema file per channel (for device vendors)."""
-    from gateway.schema_export import write_schemas
+    from contract.schema_export import write_schemas
 
     for p in write_schemas(out):
         click.echo(str(p))
@@ -673,3 +630,15 @@ def schema_export(out: Path) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _attach_benchmarks() -> None:
+    """`carewatch bench …` where the checkout's bench/ package is there (it is not a service)."""
+    try:
+        from bench.cli import bench
+    except ImportError:  # an install without the benchmarks
+        return
+    main.add_command(bench)
+
+
+_attach_benchmarks()

@@ -20,11 +20,11 @@ import yaml
 
 from carewatch.provision import provision
 from carewatch.stack import LocalStack, StackInfo, free_port, port_is_free
-from gateway.provision import SERVICE_ROLES, service_user
-from ingest.migrate import migrate
-from ingest.registry_store import load_registry
+from contract.broker_acl import SERVICE_ROLES, service_user
 from simulators.registry_gen import generate_registry
-from web.auth import create_user
+from storage.migrate import migrate
+from storage.registry import load_registry
+from storage.users import create_user
 
 FACILITIES = 60
 SEED = 1

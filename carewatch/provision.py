@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import yaml
 
-from gateway.provision import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
+from contract.broker_acl import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carewatch.stack import DEFAULT_STATE_DIR, LocalStack
-from gateway.config import Settings
+from contract.config import Settings
 
 
 class NotConfiguredError(RuntimeError):

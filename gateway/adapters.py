@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.errors import ContractError
+from contract.errors import ContractError
 
 Z2M_CONDITIONS = {"smoke": "fire_alarm", "gas": "gas_alarm", "carbon_monoxide": "co_alarm", "tamper": "tamper"}
 Z2M_READINGS = {

@@ -23,11 +23,11 @@ from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.errors import ContractError
+from contract.payloads import parse_payload
+from contract.topics import Channel, Topic, parse_topic
 from gateway.adapters import AdapterError, Mapping, Tasmota, Zigbee2Mqtt
-from gateway.errors import ContractError
-from gateway.payloads import parse_payload
 from gateway.spool import Spool
-from gateway.topics import Channel, Topic, parse_topic
 
 logger = logging.getLogger(__name__)
 

@@ -7,16 +7,14 @@ batch are removed here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from gateway.errors import ContractError
-from gateway.payloads import (
+from contract.errors import ContractError
+from contract.payloads import (
     Access,
     Batch,
     BatchItem,
@@ -26,69 +24,21 @@ from gateway.payloads import (
     Payload,
     Status,
     Telemetry,
+    Unpacked,
+    expand_batch,
     fast_telemetry_json,
     parse_fast,
-    parse_item,
     parse_payload,
+    unpack_item,
 )
-from gateway.topics import Channel, parse_topic
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One MQTT message as it came off the wire."""
-
-    topic: str
-    payload: bytes
-    received_at: datetime
-    mid: int = 0
-    generation: int = 0  # which broker connection delivered it (acks go only to the same one)
-
-
-@dataclass(slots=True)
-class DeviceSeen:
-    last_seen_at: datetime
-    online: bool = True
-    status_at: datetime | None = None
-    battery_pct: float | None = None
-    heartbeat_s: int | None = None
-    firmware: str | None = None
-
-
-@dataclass(slots=True)
-class Decoded:
-    """Rows of one batch, keyed by their dedup key (facility_id, device_id, msg_id)."""
-
-    readings: dict[tuple[str, str, str], list[tuple[object, ...]]] = field(default_factory=dict)
-    events: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
-    access: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
-    status: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
-    # every message's msg_seen key (dedup_key); also finds a repeat within the batch
-    keys: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
-    dead: list[tuple[object, ...]] = field(default_factory=list)  # (received_at, topic, raw, reason, detail, fac)
-    dead_reasons: list[str] = field(default_factory=list)
-    devices: dict[tuple[str, str], DeviceSeen] = field(default_factory=dict)
-    duplicates_in_batch: int = 0
-    times: list[datetime] = field(default_factory=list)  # each sample's own time, for the lag metric
-
+from contract.topics import Channel, parse_topic
+from runtime.mqtt_source import Received
+from storage.messages import Decoded, DeviceSeen, dedup_key
 
 logger = logging.getLogger(__name__)
 
 KnownDevice = Callable[[str, str], bool]
 _FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
-
-
-def key_prefix(at: datetime) -> bytes:
-    """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
-    hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
-    return max(0, int(at.timestamp()) // 3600).to_bytes(4, "big")
-
-
-def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
-    """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
-    96-bit BLAKE2b digest of the triple (facility and device ids cannot contain NUL, so the
-    joined form is unambiguous). A redelivered copy has the same time, so the same key."""
-    return key_prefix(at) + hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
 
 
 def _json(p: Payload) -> str:
@@ -160,8 +110,8 @@ def _dead_unknown_item(
 
 def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known: KnownDevice) -> None:
     _seen(out, fac, gw, m.received_at)
-    for i, item in enumerate(batch.messages):
-        _add_item(out, m, fac, i, item, known)
+    for u in expand_batch(batch):
+        _add_unpacked(out, m, fac, u, known)
 
 
 def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBatch, known: KnownDevice) -> None:
@@ -169,34 +119,33 @@ def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBat
     _seen(out, fac, gw, at)
     for i, item in enumerate(batch["messages"]):
         if isinstance(item, BatchItem):  # not single-sample telemetry: validated on its own
-            _add_item(out, m, fac, i, item, known)
+            _add_unpacked(out, m, fac, unpack_item(i, item), known)
         elif known(fac, dev := item["device_id"]):
             _add_reading(out, at, fac, dev, item["payload"])
         else:
             _dead_unknown_item(out, m, fac, i, dev, "telemetry", fast_telemetry_json(item["payload"]))
 
 
-def _add_item(out: Decoded, m: Received, fac: str, i: int, item: BatchItem, known: KnownDevice) -> None:
-    """One inner message of a batch, validated exactly as if published on its own topic."""
-    if not known(fac, item.device_id):
-        _dead_unknown_item(out, m, fac, i, item.device_id, item.channel, item.payload)
+def _add_unpacked(out: Decoded, m: Received, fac: str, u: Unpacked, known: KnownDevice) -> None:
+    """One inner message of a batch, as if published on its own topic."""
+    if not known(fac, u.device_id):
+        _dead_unknown_item(out, m, fac, u.index, u.device_id, u.channel, u.raw)
         return
-    try:
-        payload = parse_item(item)
-    except ContractError as err:
+    if u.error is not None:
         out.dead.append(
             (
                 m.received_at,
-                f"{m.topic}#{i}:{item.device_id}/{item.channel}",
-                json.dumps(item.payload).encode(),
-                err.field,
-                f"batch item {i}: {err}",
+                f"{m.topic}#{u.index}:{u.device_id}/{u.channel}",
+                json.dumps(u.raw).encode(),
+                u.error.field,
+                f"batch item {u.index}: {u.error}",
                 fac,
             )
         )
-        out.dead_reasons.append(err.field)
+        out.dead_reasons.append(u.error.field)
         return
-    _add(out, m, fac, item.device_id, payload)
+    assert u.payload is not None  # noqa: S101 (Unpacked holds a payload or an error)
+    _add(out, m, fac, u.device_id, u.payload)
 
 
 def _seen(out: Decoded, fac: str, dev: str, at: datetime, online: bool = True) -> DeviceSeen:

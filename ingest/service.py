@@ -18,17 +18,17 @@ from datetime import UTC, datetime
 import asyncpg
 from pydantic import Field
 
-from ingest.decode import Decoded, Received, decode_batch
-from ingest.errors import RETRYABLE
-from ingest.http import serve_metrics
-from ingest.maintenance import apply_retention, refresh_rollup
+from ingest.decode import decode_batch
 from ingest.metrics import IngestMetrics
-from ingest.migrate import Features, detect_features
-from ingest.mqtt_source import MqttSource
-from ingest.registry_store import fetch_device_keys
-from ingest.registry_watch import RegistryWatch
-from ingest.service_config import ServiceConfig
-from ingest.writer import WriteResult, write_batch
+from runtime.config import ServiceConfig
+from runtime.http import serve_metrics
+from runtime.mqtt_source import MqttSource, Received
+from storage.errors import RETRYABLE
+from storage.listen import RegistryWatch
+from storage.messages import Decoded, WriteResult, write_batch
+from storage.migrate import Features, detect_features
+from storage.registry import fetch_device_keys
+from storage.retention import apply_retention, refresh_rollup
 
 logger = logging.getLogger(__name__)
 

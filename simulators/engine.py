@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from gateway.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, StaffRole
+from contract.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, StaffRole
 
 BATTERY_TYPES = LIFE_SAFETY_TYPES - {DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR} | {
     DeviceType.PATROL_POINT,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
-from gateway.topics import Channel, Topic
+from contract.topics import Channel, Topic
 
 
 def facility_ids(n: int) -> list[str]:

@@ -12,7 +12,7 @@ import math
 import random
 from datetime import date, time
 
-from gateway.registry import (
+from contract.registry import (
     AgeGroup,
     Child,
     ClassInfo,

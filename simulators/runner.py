@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.registry import Registry
-from gateway.topics import Channel, Topic
+from contract.registry import Registry
+from contract.topics import Channel, Topic
 from simulators.engine import CitySim, SimEvent, SimMessage, Uplink, encode
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.registry import Child, DeviceType, Registry, StaffRole
+from contract.registry import Child, DeviceType, Registry, StaffRole
 from simulators.engine import CitySim, FacilityState, wire_ts
 
 

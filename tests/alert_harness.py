@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.config import RuleConfig, load_rules
 from alerts.engine import AlertEngine
 from alerts.rules import Decision
-from gateway.payloads import Batch, Payload, Status, TypedBatch, parse_item, parse_payload
-from gateway.registry import Registry
-from gateway.topics import Channel
+from contract.payloads import Batch, Payload, Status, TypedBatch, parse_item, parse_payload
+from contract.registry import Registry
+from contract.rules import RuleConfig, load_rules
+from contract.topics import Channel
 from simulators.engine import CitySim, SimMessage, Uplink
 
 MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from carewatch.stack import LocalStack, free_port
-from ingest.migrate import migrate
+from storage.migrate import migrate
 from tests.faultproxy import FaultProxy
 
 TEMPLATE_DB = "cw_test_template"

@@ -11,7 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from gateway.registry import parse_registry
+from contract.registry import parse_registry
 from tests.test_registry import FACILITY
 
 FAC = FACILITY["id"]

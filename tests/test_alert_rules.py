@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import RulesConfigError, load_rules, parse_duration
 from alerts.engine import AlertEngine
 from alerts.rules import Decision, Key, Tracker
-from gateway.payloads import Access, Event, Status, Telemetry
-from gateway.registry import Facility
+from contract.payloads import Access, Event, Status, Telemetry
+from contract.registry import Facility
+from contract.rules import RulesConfigError, load_rules, parse_duration
 from simulators.registry_gen import generate_registry
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Xinzhou: open
@@ -139,7 +139,7 @@ def test_last_will_and_gateway_holds_back_device_alerts() -> None:
 
 def test_tracker_restart_mid_window_fires_on_time() -> None:
     key = Key("guard_absent")
-    from alerts.rules import Condition
+    from contract.rules import Condition
 
     cond = {key: Condition("major", "zh", "en", for_s=600)}
     t = Tracker()

@@ -16,14 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiohttp import web
 
-from alerts.config import load_rules
-from alerts.rules import Condition, Key
 from alerts.service import AlertsConfig, AlertService
-from alerts.store import NOTIFY_CHANNEL, escalate, open_alert
 from carewatch.stack import free_port
-from gateway.registry import WEEKDAYS, OpeningHours, Registry
-from ingest.registry_store import load_registry
+from contract.registry import WEEKDAYS, OpeningHours, Registry
+from contract.rules import Condition, Key, load_rules
 from simulators.registry_gen import generate_registry
+from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
+from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import Publisher, payload, wait_for
 
@@ -271,7 +270,7 @@ async def test_registry_loaded_while_running_takes_effect(
 ) -> None:
     """A device and a facility added to the registry (as the web's registry load does) are watched
     without a restart; what the engine already knew of the facility is kept."""
-    from gateway.registry import Device, DeviceType
+    from contract.registry import Device, DeviceType
 
     db = registered
     other = generate_registry(2, seed=5).facilities[1]

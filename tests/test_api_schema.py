@@ -20,12 +20,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
-from alerts.rules import Condition, Key
-from alerts.store import open_alert
-from ingest.registry_store import load_registry
+from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
+from storage.alerts import open_alert
+from storage.registry import load_registry
+from storage.users import create_user
 from web.app import create_app
-from web.auth import create_user
 
 REG = generate_registry(4, seed=11)
 CHECKS = ",".join(

@@ -16,13 +16,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright, expect
 
-from ingest.registry_store import load_registry
 from simulators.registry_gen import generate_registry
+from storage.registry import load_registry
+from storage.users import create_user
 from tests.conftest import Services
 from tests.helpers import Publisher, payload
 from tests.test_alert_service import make, running
 from web.app import create_app
-from web.auth import create_user
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -1,4 +1,4 @@
-"""The ingest fast path (gateway.payloads.parse_fast) accepts exactly what the contract's models
+"""The ingest fast path (contract.payloads.parse_fast) accepts exactly what the contract's models
 accept for single-sample telemetry, with the same values, and never accepts a batch they refuse.
 
 Property-based: hypothesis builds payloads near every boundary of the schema (lengths, time zones,
@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import ContractError
-from gateway.payloads import (
+from contract.errors import ContractError
+from contract.payloads import (
     Batch,
     BatchItem,
     Telemetry,
@@ -25,7 +25,7 @@ from gateway.payloads import (
     parse_item,
     parse_payload,
 )
-from gateway.topics import Channel
+from contract.topics import Channel
 
 MISSING = object()
 
@@ -186,7 +186,8 @@ def test_decoding_dispatches_on_the_channel_not_on_field_names() -> None:
     """Unknown fields are kept: a telemetry payload may carry one named `messages`."""
     from datetime import UTC, datetime
 
-    from ingest.decode import Received, decode_batch
+    from ingest.decode import decode_batch
+    from runtime.mqtt_source import Received
 
     body = {"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}, "messages": [1, 2]}
     d = decode_batch(
@@ -201,7 +202,8 @@ def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
     message is kept as a dead letter with reason `internal`, the others are decoded."""
     from datetime import UTC, datetime
 
-    from ingest.decode import Received, decode_batch
+    from ingest.decode import decode_batch
+    from runtime.mqtt_source import Received
 
     def known(_f: str, d: str) -> bool:
         if d == "env-bad":

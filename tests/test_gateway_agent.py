@@ -14,13 +14,13 @@ import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
 
+from contract.payloads import BatchItem, Event, Telemetry, parse_item, parse_payload
+from contract.registry import Device, DeviceType, Registry
+from contract.topics import Channel
 from gateway.adapters import AdapterError, Tasmota, Zigbee2Mqtt
 from gateway.agent import AgentConfig, GatewayAgent
-from gateway.payloads import BatchItem, Event, Telemetry, parse_item, parse_payload
-from gateway.registry import Device, DeviceType, Registry
 from gateway.spool import Spool
-from gateway.topics import Channel
-from ingest.registry_store import load_registry
+from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
 from tests.test_ingest import make_service, running

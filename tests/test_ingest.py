@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from ingest.registry_store import load_registry
 from ingest.service import IngestConfig, IngestService
+from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
 
@@ -232,9 +232,9 @@ async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:
 async def test_dedup_keys_sort_by_message_hour_and_retention_drops_a_key_range(db: asyncpg.Connection) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from ingest.decode import dedup_key
-    from ingest.maintenance import DEDUP_WINDOW, apply_retention
-    from ingest.migrate import detect_features
+    from storage.messages import dedup_key
+    from storage.migrate import detect_features
+    from storage.retention import DEDUP_WINDOW, apply_retention
 
     now = datetime.now(UTC)
     same = dedup_key("f", "d", "m1", now)

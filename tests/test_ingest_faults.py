@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from carewatch.stack import free_port
-from ingest.registry_store import load_registry
+from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
 from tests.test_ingest import make_service, running

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from ingest.decode import Decoded, Received, decode_batch
-from ingest.registry_store import load_registry
-from ingest.writer import write_batch
+from ingest.decode import decode_batch
+from runtime.mqtt_source import Received
+from storage.messages import Decoded, write_batch
+from storage.registry import load_registry
 from tests.helpers import FAC, payload, registry_obj
 
 ROOT = "w/cw/v1"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gateway.errors import ContractError
-from gateway.payloads import (
+from contract.errors import ContractError
+from contract.payloads import (
     MAX_PAYLOAD_BYTES,
     Access,
     Batch,
@@ -19,7 +19,7 @@ from gateway.payloads import (
     parse_item,
     parse_payload,
 )
-from gateway.topics import Channel
+from contract.topics import Channel
 
 TS = "2026-11-28T08:00:00.120Z"
 

@@ -17,9 +17,9 @@ import yaml
 
 from carewatch.provision import provision
 from carewatch.stack import LocalStack, free_port
-from gateway.provision import mosquitto_hash
-from ingest.registry_store import load_registry
+from contract.broker_acl import mosquitto_hash
 from simulators.registry_gen import generate_registry
+from storage.registry import load_registry
 
 REG = generate_registry(2, seed=9)
 A, B = REG.facilities

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ContractError
-from gateway.registry import load_registry_file, parse_registry
+from contract.errors import ContractError
+from contract.registry import load_registry_file, parse_registry
 
 FACILITY: dict[str, Any] = {
     "id": "xz-140902-0001",

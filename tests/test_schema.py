@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from gateway.registry import parse_registry
-from ingest.migrate import detect_features, migrate
-from ingest.registry_store import load_registry
+from contract.registry import parse_registry
+from storage.migrate import detect_features, migrate
+from storage.registry import load_registry
 from tests.test_registry import with_
 
 

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.payloads import Access, Batch, Event, TypedBatch, parse_item, parse_payload
-from gateway.registry import AgeGroup, StaffRole, required_guards
-from gateway.topics import Channel, parse_topic
+from contract.payloads import Access, Batch, Event, TypedBatch, parse_item, parse_payload
+from contract.registry import AgeGroup, StaffRole, required_guards
+from contract.topics import Channel, parse_topic
 from simulators.engine import CitySim, SimMessage, Uplink
 from simulators.registry_gen import CLASS_LIMIT, COUNTIES, RATIO, generate_registry
 from simulators.runner import FileSink, drive

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import ContractError
-from gateway.topics import Channel, Topic, alerts_topic, parse_topic, subscription
+from contract.errors import ContractError
+from contract.topics import Channel, Topic, alerts_topic, parse_topic, subscription
 
 
 def test_round_trip() -> None:

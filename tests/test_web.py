@@ -15,14 +15,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
-from alerts.rules import Condition, Key
-from alerts.store import open_alert
-from ingest.registry_store import load_registry
+from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
+from storage.alerts import open_alert
+from storage.registry import load_registry
+from storage.users import create_user
 from tests.helpers import wait_for
 from web import reports
 from web.app import create_app
-from web.auth import create_user
 
 REG = generate_registry(12, seed=3)
 A, B = REG.facilities[0], next(f for f in REG.facilities if f.county != REG.facilities[0].county)
@@ -315,7 +315,7 @@ async def test_maintenance_window_roles_validation_and_audit(site: dict[str, obj
     status, listed = await get(path, str(site["oper"]))
     assert [w["id"] for w in listed["windows"]] == [made["id"]]  # type: ignore[index]
     # the alert engine's own check now mutes that device, not the others
-    from alerts.store import in_maintenance
+    from storage.alerts import in_maintenance
 
     assert await in_maintenance(db, B.id, device, datetime.now(UTC))
     assert not await in_maintenance(db, B.id, B.devices[1].id, datetime.now(UTC))

@@ -14,14 +14,15 @@ import yaml
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from alerts.store import NOTIFY_CHANNEL
-from gateway.errors import ContractError
-from gateway.registry import parse_registry
-from ingest.errors import RETRYABLE
-from ingest.registry_store import fetch_registry, load_registry
-from web import queries, reports
-from web.auth import User, audit
-from web.keys import HUB, POOL, RESYNC, USER
+from contract.errors import ContractError
+from contract.registry import parse_registry
+from storage import queries
+from storage.alerts import NOTIFY_CHANNEL
+from storage.errors import RETRYABLE
+from storage.registry import fetch_registry, load_registry
+from storage.users import User, audit
+from web import reports
+from web.keys import HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 
 routes = web.RouteTableDef()
@@ -113,7 +114,9 @@ async def list_facilities(request: web.Request) -> web.Response:
     county = _code(_qp(request.query, "county"), "county", 6)
     township = _code(_qp(request.query, "township"), "township", 9)
     async with request.app[POOL].acquire() as conn:
-        return web.json_response({"facilities": await queries.facilities(conn, user.scope, county, township)})
+        return web.json_response(
+            {"facilities": await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES])}
+        )
 
 
 @routes.get("/api/v1/facilities/{facility_id}/status")
@@ -121,7 +124,7 @@ async def facility_status(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(await queries.facility_status(conn, f))
+        return web.json_response(await queries.facility_status(conn, f, rules=request.app[RULES]))
 
 
 @routes.get("/api/v1/facilities/{facility_id}/readings")
@@ -290,7 +293,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 only = {} if resync else {"facility_id": change.get("facility_id", "")}
                 try:
                     async with request.app[POOL].acquire() as conn:
-                        states = await queries.facilities(conn, user.scope, **only)
+                        states = await queries.facilities(conn, user.scope, **only, rules=request.app[RULES])
                 except RETRYABLE:
                     break  # the database went away: end the stream; EventSource reconnects by itself
                 if not resync:
@@ -312,7 +315,7 @@ async def summary(request: web.Request) -> web.Response:
     county = _code(_qp(request.query, "county"), "county", 6)
     async with request.app[POOL].acquire() as conn:
         out = await queries.summary(conn, user.scope, county)
-        facs = await queries.facilities(conn, user.scope, county)
+        facs = await queries.facilities(conn, user.scope, county, rules=request.app[RULES])
     out["areas"] = queries.areas(facs, by_township=user.scope.below_city or county is not None)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)

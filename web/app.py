@@ -1,6 +1,6 @@
 """`carewatch web`: the aiohttp application factory, auth middleware and pages.
 
-Scope is enforced in one place (web.auth.Scope) for pages, API and stream.
+Scope is enforced in one place (storage.users.Scope) for pages, API and stream.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
-from alerts.config import DEFAULTS as RULES
-from alerts.store import NOTIFY_CHANNEL
-from ingest.errors import RETRYABLE
-from ingest.registry_watch import Listener
-from web import queries, reports
+from contract.rules import RuleConfig, RuleId, load_rules
+from storage import queries
+from storage.alerts import NOTIFY_CHANNEL
+from storage.errors import RETRYABLE
+from storage.listen import Listener
+from storage.users import User, check_password, user_by_id, user_by_token
+from web import reports
 from web.api import (
     MAX_REGISTRY_BYTES,
     acknowledge,
@@ -42,9 +44,8 @@ from web.api import (
     set_maintenance,
 )
 from web.api import routes as api_routes
-from web.auth import User, check_password, user_by_id, user_by_token
 from web.i18n import TEXT, county_name
-from web.keys import DATABASE_URL, HUB, POOL, RESYNC, USER, Hub
+from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, USER, Hub
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -172,7 +173,7 @@ async def overview(request: web.Request) -> web.Response:
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, county=county)
+        facs = await queries.facilities(conn, user.scope, county=county, rules=request.app[RULES])
         summary = await queries.summary(conn, user.scope, county)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
     by_township = user.scope.below_city or county is not None
@@ -212,8 +213,10 @@ async def reports_page(request: web.Request) -> web.Response:
     )
 
 
-async def _facility_ctx(conn: asyncpg.Connection, user: User, f: asyncpg.Record) -> dict[str, Any]:
-    status = await queries.facility_status(conn, f)
+async def _facility_ctx(
+    conn: asyncpg.Connection, user: User, f: asyncpg.Record, rules: Mapping[str, RuleConfig]
+) -> dict[str, Any]:
+    status = await queries.facility_status(conn, f, rules=rules)
     latest = await queries.latest_readings(conn, f["id"])
     for d in status["device_list"]:
         d["latest"] = latest.get(d["id"], {})
@@ -238,7 +241,7 @@ async def facility_page(request: web.Request) -> web.Response:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
             raise web.HTTPNotFound(text="not found")
-        ctx = await _facility_ctx(conn, user, f)
+        ctx = await _facility_ctx(conn, user, f, request.app[RULES])
     return await render(request, "facility.html", ctx)
 
 
@@ -284,7 +287,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
         await set_maintenance(request, user, body)
     except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
         async with request.app[POOL].acquire() as conn:
-            ctx = await _facility_ctx(conn, user, f)
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
         kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
         return await _form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
@@ -374,7 +377,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
     q = request.query
     status = q.get("status") if q.get("status") in {"open", "active", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
-    rule = q.get("rule") if q.get("rule") in RULES else None
+    rule = q.get("rule") if q.get("rule") in RuleId.__members__.values() else None
     county = q.get("county") if re.fullmatch(r"[0-9]{6}", q.get("county", "")) else None
     township = q.get("township") if re.fullmatch(r"[0-9]{9}", q.get("township", "")) else None
     facility_id = q.get("facility_id") or None
@@ -398,7 +401,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
             "status": status,
             "severity": severity,
             "rule": rule,
-            "rules": sorted(RULES),
+            "rules": sorted(r.value for r in RuleId),
             "county": county,
             "township": township,
             "facility_id": facility_id,
@@ -483,8 +486,9 @@ async def _end_streams(app: web.Application) -> None:
     app[HUB].close()
 
 
-def create_app(database_url: str, session_key: bytes) -> web.Application:
-    """session_key: 32 random bytes (the Fernet key of the session cookies)."""
+def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleConfig] | None = None) -> web.Application:
+    """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
+    configuration the alert engine runs with (the defaults when None)."""
     app = web.Application(middlewares=[errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
     setup_session(
         app,
@@ -498,6 +502,7 @@ def create_app(database_url: str, session_key: bytes) -> web.Application:
     )
     app.middlewares.append(authenticate)
     app[DATABASE_URL] = database_url
+    app[RULES] = rules if rules is not None else load_rules(None)
     app[HUB] = Hub()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)

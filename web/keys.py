@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import asyncpg
 from aiohttp import web
 
-from web.auth import User
+from contract.rules import RuleConfig
+from storage.users import User
 
 RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
 
@@ -43,4 +45,6 @@ class Hub:
 POOL = web.AppKey("pool", asyncpg.Pool)
 HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
+# The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.
+RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]

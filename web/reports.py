@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from web.auth import Scope
+from storage.users import Scope
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 WEIGHTS = {"critical": 10.0, "major": 5.0, "minor": 2.0, "warning": 0.5}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from ingest.errors import RETRYABLE
+from storage.errors import RETRYABLE
 
 logger = logging.getLogger(__name__)
 

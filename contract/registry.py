@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway.errors import ContractError
-from gateway.ids import CountyCode, DeviceId, FacilityId, PersonId, TownshipCode
-from gateway.payloads import describe_validation_error
+from contract.errors import ContractError
+from contract.ids import CountyCode, DeviceId, FacilityId, PersonId, TownshipCode
+from contract.payloads import describe_validation_error
 
 
 class _Model(BaseModel):

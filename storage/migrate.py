@@ -47,7 +47,7 @@ async def detect_features(conn: asyncpg.Connection) -> Features:
 
 def _migration_files() -> list[tuple[int, str, str]]:
     files = []
-    for entry in resources.files("ingest.migrations").iterdir():
+    for entry in resources.files("storage.migrations").iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:3].isdigit():
             files.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))

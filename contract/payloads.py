@@ -6,6 +6,8 @@ ContractError with a specific, human-readable reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NotRequired
@@ -25,9 +27,9 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from gateway.errors import ContractError
-from gateway.ids import DeviceId, MetricName, MsgId, PersonId
-from gateway.topics import Channel
+from contract.errors import ContractError
+from contract.ids import DeviceId, MetricName, MsgId, PersonId
+from contract.topics import Channel
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_SAMPLES = 1000
@@ -173,9 +175,6 @@ class BatchItem(BaseModel):
 class Batch(_Payload):
     msg_id: MsgId
     messages: Annotated[list[BatchItem], Field(min_length=1)]
-
-    def items(self) -> list[tuple[int, BatchItem]]:
-        return list(enumerate(self.messages))
 
 
 class _TelemetryItem(BaseModel):
@@ -327,3 +326,36 @@ def parse_item(item: BatchItem) -> Payload:
         return model.model_validate(item.payload)  # type: ignore[return-value]
     except ValidationError as err:
         raise ContractError("schema", f"{channel.value}: {describe_validation_error(err)}") from err
+
+
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    """One inner message of a batch: its position, device and channel, and either its validated
+    payload or the ContractError that says why it is not valid (never both)."""
+
+    index: int
+    device_id: str
+    channel: str
+    payload: Payload | None
+    error: ContractError | None
+    raw: dict[str, Any]
+
+
+def unpack_item(index: int, item: BatchItem) -> Unpacked:
+    """One loose batch item, validated exactly as if published on its own topic."""
+    try:
+        return Unpacked(index, item.device_id, item.channel, parse_item(item), None, item.payload)
+    except ContractError as err:
+        return Unpacked(index, item.device_id, item.channel, None, err, item.payload)
+
+
+def expand_batch(batch: Batch | TypedBatch) -> Iterator[Unpacked]:
+    """The batch expansion of CONTRACT §2 (batch), the one every consumer uses: each inner message in
+    order, as if it had been published on `{root}/{facility}/{item.device_id}/{item.channel}`. An
+    invalid item is yielded with its error, so a consumer dead-letters or skips only that item."""
+    if isinstance(batch, TypedBatch):
+        for i, t in enumerate(batch.messages):
+            yield Unpacked(i, t.device_id, t.channel, t.payload, None, {})
+    else:
+        for i, item in enumerate(batch.messages):
+            yield unpack_item(i, item)

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from web.auth import Scope
+from contract.rules import (
+    LATCHING,
+    SEVERITIES,
+    STAFFING_RULES,
+    RuleConfig,
+    Severity,
+    carers_needed,
+    offline_heartbeats,
+)
+from storage.users import Scope
 
-SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
-RATIO = {"infant": 3, "toddler": 5, "older": 7, "mixed": 5}
+SEVERITY_RANK = {s.value: s.rank for s in Severity}
+_LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
+_STAFFING_SQL = ", ".join(f"'{r.value}'" for r in sorted(STAFFING_RULES))
 # "Open" (CONTRACT §5): not yet closed. Critical and major alerts latch until acknowledged;
 # minor and warning ones close when their condition clears.
 # The first clause is implied by the second; it is written out so that the planner uses the
 # alerts_open partial index (whose predicate it is) instead of reading every alert of the week.
 OPEN_SQL = (
     "(NOT (a.status = 'cleared' AND a.acknowledged)"
-    " AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ('critical', 'major'))))"
+    f" AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ({_LATCHING_SQL}))))"
 )
 
 
@@ -30,8 +40,12 @@ async def facilities(
     county: str | None = None,
     township: str | None = None,
     facility_id: str | None = None,
+    *,
+    rules: Mapping[str, RuleConfig],
 ) -> list[dict[str, Any]]:
-    where, args = scope.sql("f")
+    where, scope_args = scope.sql("f")
+    args: list[object] = [*scope_args, list(SEVERITIES), offline_heartbeats(rules)]
+    sev_p, beats_p = len(args) - 1, len(args)
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
@@ -43,17 +57,16 @@ async def facilities(
     rows = await conn.fetch(
         f"""WITH open AS (
                 SELECT a.facility_id,
-                       min(CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1
-                                           WHEN 'minor' THEN 2 ELSE 3 END) AS worst,
+                       min(array_position(${sev_p}::text[], a.severity)) - 1 AS worst,
                        count(*) AS open_alerts,
-                       array_agg(DISTINCT a.rule) FILTER (WHERE a.rule IN ('guard_absent', 'ratio_breach'))
+                       array_agg(DISTINCT a.rule) FILTER (WHERE a.rule IN ({_STAFFING_SQL}))
                          AS staffing
                 FROM alerts a
                 WHERE {OPEN_SQL}
                 GROUP BY a.facility_id),
             gw AS (
                 SELECT d.facility_id,
-                       bool_or(s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s))
+                       bool_or(s.online AND s.last_seen_at > now() - make_interval(secs => ${beats_p} * d.heartbeat_s))
                          AS gateway_online
                 FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
                 WHERE d.type = 'gateway'
@@ -71,7 +84,7 @@ async def facilities(
             "grey"
             if r["gateway_online"] is False
             else "red"
-            if worst is not None and worst <= 1
+            if worst is not None and worst <= Severity.MAJOR.rank
             else "amber"
             if worst is not None
             else "green"
@@ -112,16 +125,19 @@ def local_midnight(f: asyncpg.Record) -> datetime:
     return datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
 
 
-async def facility_status(conn: asyncpg.Connection, f: asyncpg.Record) -> dict[str, Any]:
+async def facility_status(
+    conn: asyncpg.Connection, f: asyncpg.Record, *, rules: Mapping[str, RuleConfig]
+) -> dict[str, Any]:
     fid = f["id"]
     day_start = local_midnight(f)
     devices = await conn.fetch(
         """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct,
-                  coalesce(s.online AND s.last_seen_at > now() - make_interval(secs => 3 * d.heartbeat_s), false)
+                  coalesce(s.online AND s.last_seen_at > now() - make_interval(secs => $2 * d.heartbeat_s), false)
                     AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
         fid,
+        offline_heartbeats(rules),
     )
     people = await conn.fetch(
         """SELECT DISTINCT ON (person_id) person_id, type FROM access_events
@@ -147,7 +163,7 @@ async def facility_status(conn: asyncpg.Connection, f: asyncpg.Record) -> dict[s
         elif p["type"] == "child_in" and p["person_id"] in child_class:
             c = child_class[p["person_id"]]
             per_class[c] = per_class.get(c, 0) + 1
-    required = sum(math.ceil(n / RATIO[classes[c]["age_group"]]) for c, n in per_class.items() if c in classes)
+    required = sum(carers_needed(rules, classes[c]["age_group"], n) for c, n in per_class.items() if c in classes)
     sev = await conn.fetch(
         f"SELECT a.severity, count(*) FROM alerts a WHERE a.facility_id = $1 AND {OPEN_SQL} GROUP BY a.severity", fid
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.errors import ContractError
-from gateway.ids import DEVICE_ID_RE, FACILITY_ID_RE
+from contract.errors import ContractError
+from contract.ids import DEVICE_ID_RE, FACILITY_ID_RE
 
 DEFAULT_ROOT = "cw/v1"
 ALERTS_LEAF = "_alerts"

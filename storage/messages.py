@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 
-from ingest.decode import Decoded
+
+@dataclass(slots=True)
+class DeviceSeen:
+    last_seen_at: datetime
+    online: bool = True
+    status_at: datetime | None = None
+    battery_pct: float | None = None
+    heartbeat_s: int | None = None
+    firmware: str | None = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Rows of one batch, keyed by their dedup key (facility_id, device_id, msg_id)."""
+
+    readings: dict[tuple[str, str, str], list[tuple[object, ...]]] = field(default_factory=dict)
+    events: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
+    access: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
+    status: dict[tuple[str, str, str], tuple[object, ...]] = field(default_factory=dict)
+    # every message's msg_seen key (dedup_key); also finds a repeat within the batch
+    keys: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+    dead: list[tuple[object, ...]] = field(default_factory=list)  # (received_at, topic, raw, reason, detail, fac)
+    dead_reasons: list[str] = field(default_factory=list)
+    devices: dict[tuple[str, str], DeviceSeen] = field(default_factory=dict)
+    duplicates_in_batch: int = 0
+    times: list[datetime] = field(default_factory=list)  # each sample's own time, for the lag metric
+
+
+def key_prefix(at: datetime) -> bytes:
+    """The first 4 bytes of a msg_seen key: the hour since the epoch, big-endian, so that keys sort by
+    hour (retention deletes a key range) and new claims land at the index's right-hand edge."""
+    return max(0, int(at.timestamp()) // 3600).to_bytes(4, "big")
+
+
+def dedup_key(facility_id: str, device_id: str, msg_id: str, at: datetime) -> bytes:
+    """The 16-byte key of msg_seen for one message: the hour of the message's own time, then a
+    96-bit BLAKE2b digest of the triple (facility and device ids cannot contain NUL, so the
+    joined form is unambiguous). A redelivered copy has the same time, so the same key."""
+    return key_prefix(at) + hashlib.blake2b(f"{facility_id}\0{device_id}\0{msg_id}".encode(), digest_size=12).digest()
+
 
 READING_COLS = ["time", "facility_id", "device_id", "metric", "value", "msg_id"]
 EVENT_COLS = ["time", "facility_id", "device_id", "msg_id", "type", "state", "payload", "received_at"]

@@ -1,6 +1,6 @@
 """An HTTP load process for `carewatch bench web`: closed-loop clients on keep-alive connections.
 
-Runs as its own process (`python -m carewatch.webload ...`) so that the web app is measured, not a
+Runs as its own process (`python -m bench.webload ...`) so that the web app is measured, not a
 client sharing its interpreter. For each path in turn: a warm-up, then `--seconds` of requests from
 `--concurrency` clients; every response must be 200 (anything else is counted as an error).
 Prints one JSON line: {path: {"n", "errors", "p50_ms", "p95_ms", "p99_ms", "rps"}}.

@@ -14,8 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from alerts.config import ESCALATION_S, LEVELS
-from alerts.rules import Condition, Key
+from contract.rules import ESCALATION_S, LEVELS, Condition, Key
 
 NOTIFY_CHANNEL = "carewatch_alerts"
 

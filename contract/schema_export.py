@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from gateway.payloads import CHANNEL_MODELS
-from gateway.registry import Registry
+from contract.payloads import CHANNEL_MODELS
+from contract.registry import Registry
 
 
 def write_schemas(out_dir: Path) -> list[Path]:

@@ -20,6 +20,7 @@ import random
 import select
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -28,9 +29,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.decode import Received
-
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One MQTT message as it came off the wire."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    generation: int = 0  # which broker connection delivered it (acks go only to the same one)
 
 
 def mqtt_params(url: str) -> tuple[str, int, str | None, str | None]:

@@ -6,14 +6,65 @@ Overrides (`CAREWATCH_RULES=path`, YAML): `{rule_id: {for: 10s, severity: major,
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-SEVERITIES = ("critical", "major", "minor", "warning")
+
+class Severity(StrEnum):
+    """Alert severities, most severe first (CONTRACT §4)."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical … 3 for warning: the one order every list and count uses."""
+        return _RANK[self]
+
+
+_RANK = {s: i for i, s in enumerate(Severity)}
+SEVERITIES = tuple(s.value for s in Severity)
+# Critical and major alerts latch until acknowledged; minor and warning ones close when they clear.
+LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
+
+
+class RuleId(StrEnum):
+    """The 22 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
+
+    FIRE_ALARM = "fire_alarm"
+    GAS_ALARM = "gas_alarm"
+    PANIC_BUTTON = "panic_button"
+    UNAUTHORIZED_PICKUP = "unauthorized_pickup"
+    BANNED_STAFF_ON_SITE = "banned_staff_on_site"
+    UNQUALIFIED_STAFF_ON_SITE = "unqualified_staff_on_site"
+    GUARD_ABSENT = "guard_absent"
+    RATIO_BREACH = "ratio_breach"
+    CLASS_OVER_CAPACITY = "class_over_capacity"
+    CHILD_NOT_COLLECTED = "child_not_collected"
+    DEVICE_OFFLINE = "device_offline"
+    CAMERA_BLIND_SPOT = "camera_blind_spot"
+    DEVICE_FAULT = "device_fault"
+    LOW_BATTERY = "low_battery"
+    EXTINGUISHER_PRESSURE = "extinguisher_pressure"
+    EXIT_OBSTRUCTED = "exit_obstructed"
+    DOOR_FORCED = "door_forced"
+    REPEATED_ACCESS_DENIED = "repeated_access_denied"
+    AFTER_HOURS_ENTRY = "after_hours_entry"
+    PATROL_MISSED = "patrol_missed"
+    ENVIRONMENT_OUT_OF_RANGE = "environment_out_of_range"
+    EQUIPMENT_MISSING = "equipment_missing"
+
+
+STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
 
 
 class RulesConfigError(ValueError):
@@ -22,16 +73,18 @@ class RulesConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
-    severity: str
+    severity: Severity
     for_s: float = 0.0
     thresholds: dict[str, float] = field(default_factory=dict)
     hold_s: float = 900.0  # how long a one-off event's alert stays active before it clears
 
 
 def _r(severity: str, for_s: float = 0, **thresholds: float) -> RuleConfig:
-    return RuleConfig(severity, for_s, dict(thresholds))
+    return RuleConfig(Severity(severity), for_s, dict(thresholds))
 
 
+# Sources of the defaults are given per rule in docs/contract.md §4 (the national childcare
+# standards for ratios and guards, GB 25201 / GB 50016 for fire equipment, the plan's "no blind spots").
 DEFAULTS: dict[str, RuleConfig] = {
     "fire_alarm": _r("critical"),
     "gas_alarm": _r("critical", gas_lel_pct=10, co_ppm=50),
@@ -77,7 +130,7 @@ def parse_duration(v: Any) -> float:
 
 def load_rules(path: Path | None) -> dict[str, RuleConfig]:
     """Defaults with the overrides file applied; raises RulesConfigError naming what is wrong."""
-    rules = dict(DEFAULTS)
+    rules: dict[str, RuleConfig] = dict(DEFAULTS)
     if path is None:
         return rules
     try:
@@ -107,7 +160,7 @@ def _apply(rule: str, base: RuleConfig, over: dict[str, Any], path: Path) -> Rul
     if "severity" in over:
         if over["severity"] not in SEVERITIES:
             raise RulesConfigError(f"{path}: {rule}: severity must be one of {', '.join(SEVERITIES)}")
-        cfg = replace(cfg, severity=over["severity"])
+        cfg = replace(cfg, severity=Severity(over["severity"]))
     if "threshold" in over:
         t = over["threshold"]
         if isinstance(t, dict):
@@ -133,3 +186,38 @@ def _num(v: Any, path: Path, rule: str) -> float:
         return parse_duration(v) if isinstance(v, str) else float(v)
     except RulesConfigError as err:
         raise RulesConfigError(f"{path}: {rule}: threshold {v!r} is not a number") from err
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    rule: str
+    device_id: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    severity: str
+    summary: str
+    summary_en: str
+    for_s: float = 0.0
+
+
+# -- thresholds that more than the engine shows -------------------------------------------------------
+# The engine and the pages read these from the same rules mapping (overrides included), so the
+# "online" dot and the caregiver count on a page never disagree with the alerts.
+
+
+def offline_after_s(rules: Mapping[str, RuleConfig], heartbeat_s: float) -> float:
+    """Seconds of silence after which a device with this heartbeat counts as offline."""
+    return rules[RuleId.DEVICE_OFFLINE].thresholds["heartbeats"] * heartbeat_s
+
+
+def offline_heartbeats(rules: Mapping[str, RuleConfig]) -> float:
+    """How many missed heartbeats make a device offline (for SQL that multiplies per device)."""
+    return rules[RuleId.DEVICE_OFFLINE].thresholds["heartbeats"]
+
+
+def carers_needed(rules: Mapping[str, RuleConfig], age_group: str, children: int) -> int:
+    """Caregivers a class of `children` of this age group needs by the ratio rule."""
+    return math.ceil(children / rules[RuleId.RATIO_BREACH].thresholds[age_group])

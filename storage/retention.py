@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ingest.decode import key_prefix
-from ingest.migrate import RETENTION, ROLLUP_RETENTION, Features
+from storage.messages import key_prefix
+from storage.migrate import RETENTION, ROLLUP_RETENTION, Features
 
 logger = logging.getLogger(__name__)
 

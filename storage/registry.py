@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from gateway.registry import Facility, Registry
+from contract.registry import Facility, Registry
 
 
 @dataclass(frozen=True, slots=True)

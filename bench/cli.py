@@ -1,0 +1,66 @@
+"""`carewatch bench …`: the benchmark commands (each prints one JSON line)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks: figures as ratios against baselines measured in the same run."""
+
+
+@bench.command("ingest")
+@click.option("-n", default=200_000, show_default=True, help="telemetry messages")
+@click.option("--naive", "naive_n", default=20_000, show_default=True, help="messages for the naive consumer")
+@click.option("--batches", default=2_000, show_default=True, help="gateway batches of 100 readings")
+def bench_ingest(n: int, naive_n: int, batches: int) -> None:
+    """MQTT → TimescaleDB throughput against the broker relay, a naive consumer and raw COPY."""
+    from bench.ingest import run_ingest_bench
+
+    result = asyncio.run(run_ingest_bench(n=n, naive_n=naive_n, batches=batches))
+    click.echo(json.dumps(result))
+
+
+@bench.command("alerts")
+@click.option("--events", default=40, show_default=True, help="critical events injected")
+@click.option("--rate", default=4000.0, show_default=True, help="background telemetry, messages a second")
+def bench_alerts(events: int, rate: float) -> None:
+    """Publish → alert committed and → web stream, under background load."""
+    from bench.alerts import run_alerts_bench
+
+    click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
+
+
+@bench.command("dedup")
+@click.option("--preloaded", default=5_000_000, show_default=True, help="keys already in the table")
+def bench_dedup(preloaded: int) -> None:
+    """Claiming dedup keys in a full table: hour-prefixed keys against random ones."""
+    from bench.dedup import run_dedup_bench
+
+    click.echo(json.dumps(asyncio.run(run_dedup_bench(preloaded))))
+
+
+@bench.command("web")
+@click.option("--facilities", default=1000, show_default=True)
+@click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")
+@click.option("--seconds", default=15.0, show_default=True, help="load per page")
+@click.option("--concurrency", default=4, show_default=True, help="clients of the load process")
+def bench_web(facilities: int, every: int, seconds: float, concurrency: int) -> None:
+    """Overview and facility pages with a week of data, loaded from another process."""
+    from bench.web import run_web_bench
+
+    click.echo(json.dumps(asyncio.run(run_web_bench(facilities, every, 2, seconds, concurrency))))
+
+
+@bench.command("simulate")
+@click.option("--facilities", default=1000, show_default=True)
+@click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")
+def bench_simulate(facilities: int, minutes: float) -> None:
+    """The simulator as fast as possible against a bare paho publish loop."""
+    from bench.simulate import run_simulate_bench
+
+    click.echo(json.dumps(run_simulate_bench(facilities, minutes)))

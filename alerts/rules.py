@@ -45,7 +45,6 @@ EVENT_RULE = {
     "tamper": "device_fault",
     "power_fail": "device_fault",
 }
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CAREGIVER_ROLES = {StaffRole.CAREGIVER}
 
 
@@ -97,13 +96,11 @@ class FacilityRuntime:
         return t.astimezone(self.tz)
 
     def is_open(self, t: datetime) -> bool:
-        lt = self.local(t)
-        oh = self.facility.opening_hours
-        return WEEKDAYS[lt.weekday()] in oh.days and oh.open <= lt.time() < oh.close
+        return self.facility.opening_hours.is_open_at(self.local(t))
 
     def _close_of(self, day: date) -> datetime | None:
         oh = self.facility.opening_hours
-        if WEEKDAYS[day.weekday()] not in oh.days:
+        if not oh.opens_on(day):
             return None
         return datetime.combine(day, oh.close, self.tz)
 

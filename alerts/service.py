@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import random
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -34,14 +33,19 @@ from contract.payloads import Access, Batch, Event, Payload, TypedBatch, expand_
 from contract.rules import ESCALATION_S, RuleConfig
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
-from runtime.http import serve_metrics
 from runtime.mqtt_source import MqttSource
+from runtime.retry import Backoff, retry
+from runtime.service import Service
+from storage import messages
 from storage.alerts import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
 from storage.errors import RETRYABLE
-from storage.listen import RegistryWatch
 from storage.registry import fetch_registry
 
 logger = logging.getLogger(__name__)
+
+
+class WebhookRefusedError(Exception):
+    """The webhook's receiver answered with a status other than 2xx."""
 
 
 class AlertsConfig(ServiceConfig):
@@ -75,59 +79,54 @@ class AlertMetrics:
         )
 
 
-class AlertService:
+class AlertService(Service):
+    name = "alerts"
+    config: AlertsConfig
+
     def __init__(self, config: AlertsConfig, rules: dict[str, RuleConfig]) -> None:
-        self.config = config
+        super().__init__(config)
         self.rules = rules
         self.metrics = AlertMetrics()
         self.engine: AlertEngine | None = None
-        self.pool: asyncpg.Pool | None = None
-        self.source: MqttSource | None = None
-        self.ready = asyncio.Event()
-        self._stopping = asyncio.Event()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
-        self._registry = RegistryWatch(config.database_url)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
+        self._http: aiohttp.ClientSession | None = None
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.source is not None:
-            self.source.wake()
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        return self.metrics.registry
 
-    async def run(self) -> None:
+    async def setup(self, stack: contextlib.AsyncExitStack) -> None:
+        assert self.pool is not None  # noqa: S101
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            reg = await fetch_registry(conn, self.config.facilities)
+            pending, firing = await load_state(conn)
+            self.engine = AlertEngine(reg.facilities, self.rules, now, pending, firing)
+            await self._seed(conn, now)
+        self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
+        self._http = aiohttp.ClientSession()
+        stack.push_async_callback(self._http.close)
+        await self.registry_watch.ensure()
+        self.registry_watch.dirty = False  # just loaded above
+
+    def make_source(self) -> tuple[MqttSource, int, int | None]:
         cfg = self.config
-        async with contextlib.AsyncExitStack() as stack:
-            self.pool = await asyncpg.create_pool(cfg.database_url, min_size=1, max_size=4)
-            stack.push_async_callback(self.pool.close)
-            now = datetime.now(UTC)
-            async with self.pool.acquire() as conn:
-                reg = await fetch_registry(conn, cfg.facilities)
-                pending, firing = await load_state(conn)
-                self.engine = AlertEngine(reg.facilities, self.rules, now, pending, firing)
-                await self._seed(conn, now)
-            self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
-            root = cfg.topic_root
-            subs = [f"{root}/+/+/+"] if cfg.facilities is None else [f"{root}/{f}/+/+" for f in cfg.facilities]
-            self.source = MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600)
-            self.source.start(wake_at=1)
-            stack.callback(self.source.stop)
-            http = aiohttp.ClientSession()
-            stack.push_async_callback(http.close)
-            if cfg.http:
-                await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
-            stack.push_async_callback(self._registry.close)
-            await self._registry.ensure()
-            self._registry.dirty = False  # just loaded above
-            self.ready.set()
-            async with asyncio.TaskGroup() as tg:
-                ticker = tg.create_task(self._ticker(), name="alerts-ticker")
-                notifier = tg.create_task(self._notifier(http), name="alerts-notifier")
-                await self._consume()
-                ticker.cancel()
-                notifier.cancel()
+        root = cfg.topic_root
+        subs = [f"{root}/+/+/+"] if cfg.facilities is None else [f"{root}/{f}/+/+" for f in cfg.facilities]
+        return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
 
-    def _health(self) -> tuple[bool, dict[str, object]]:
+    async def main(self) -> None:
+        assert self._http is not None  # noqa: S101
+        async with asyncio.TaskGroup() as tg:
+            ticker = tg.create_task(self._ticker(), name="alerts-ticker")
+            notifier = tg.create_task(self._notifier(self._http), name="alerts-notifier")
+            await self._consume()
+            ticker.cancel()
+            notifier.cancel()
+
+    def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
         return ok, {"mqtt": ok, "facilities": len(self.engine.runtimes) if self.engine else 0}
 
@@ -135,18 +134,16 @@ class AlertService:
     async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
         """What ingest stored: device state, today's access events, conditions still active."""
         assert self.engine is not None  # noqa: S101
-        for r in await conn.fetch("SELECT * FROM device_state"):
+        for r in await messages.device_states(conn):
             rt = self.engine.runtimes.get(r["facility_id"])
             d = rt.devices.get(r["device_id"]) if rt else None
             if d is not None:
                 d.last_seen, d.online = max(r["last_seen_at"], now - timedelta(seconds=d.heartbeat_s)), r["online"]
                 d.battery = r["battery_pct"]
         since = now - timedelta(hours=24)
-        for r in await conn.fetch("SELECT * FROM events WHERE time > $1 ORDER BY time", since):
+        for r in await messages.events_since(conn, since):
             self._replay(r, "event", now)
-        for r in await conn.fetch(
-            "SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time", since
-        ):
+        for r in await messages.access_since(conn, since):
             self._replay(r, "access", now)
 
     def _replay(self, r: asyncpg.Record, channel: str, now: datetime) -> None:
@@ -169,7 +166,7 @@ class AlertService:
     async def _consume(self) -> None:
         src = self.source
         assert src is not None  # noqa: S101
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             await src.wait(0.05)
             batch = src.take(500, 1 << 20)
             for m in batch:
@@ -226,21 +223,24 @@ class AlertService:
 
     async def _write(self, facility_id: str, d: Decision) -> Change | None:
         assert self.pool is not None  # noqa: S101
-        delay = 0.2
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    if d.action == "open" and d.condition is not None:
-                        return await open_alert(conn, facility_id, d.key, d.condition, d.at)
-                    if d.action == "bump":
-                        return await bump_alert(conn, facility_id, d.key, d.at)
-                    return await clear_alert(conn, facility_id, d.key, d.at)
-            except RETRYABLE as err:
-                if self._stopping.is_set():
-                    raise
-                logger.warning("alert %s %s not stored (%s); retrying", d.action, d.key, err)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+        pool = self.pool
+
+        async def write() -> Change | None:
+            async with pool.acquire() as conn:
+                if d.action == "open" and d.condition is not None:
+                    return await open_alert(conn, facility_id, d.key, d.condition, d.at)
+                if d.action == "bump":
+                    return await bump_alert(conn, facility_id, d.key, d.at)
+                return await clear_alert(conn, facility_id, d.key, d.at)
+
+        return await retry(
+            write,
+            retry_on=RETRYABLE,
+            backoff=self.backoff,
+            logger=logger,
+            what=f"storing alert {d.action} {d.key.rule}",
+            stop=self.stopping,
+        )
 
     async def _ticker(self) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101
@@ -264,10 +264,10 @@ class AlertService:
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
     async def _reload_registry_if_changed(self, now: datetime) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101
-        await self._registry.ensure()
-        if not self._registry.dirty:
+        await self.registry_watch.ensure()
+        if not self.registry_watch.dirty:
             return
-        self._registry.dirty = False
+        self.registry_watch.dirty = False
         async with self.pool.acquire() as conn:
             reg = await fetch_registry(conn, self.config.facilities)
         changed = self.engine.update_registry(reg.facilities, now)
@@ -300,20 +300,21 @@ class AlertService:
         if cfg.webhook_secret:
             sig = hmac.new(cfg.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-CareWatch-Signature"] = f"sha256={sig}"
-        delay = 0.5
-        for attempt in range(cfg.webhook_retries):
-            try:
-                async with http.post(
-                    cfg.webhook_url,
-                    data=body,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=5),
-                ) as resp:
-                    if resp.status < 300:
-                        return
-                    logger.warning("webhook answered %s (attempt %d)", resp.status, attempt + 1)
-            except (aiohttp.ClientError, TimeoutError) as err:
-                logger.warning("webhook failed: %s (attempt %d)", err, attempt + 1)
-            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
-            delay = min(delay * 2, 30)
+        url = cfg.webhook_url
+
+        async def post() -> None:
+            async with http.post(url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                if resp.status >= 300:
+                    raise WebhookRefusedError(f"the webhook answered {resp.status}")
+
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, WebhookRefusedError):
+            await retry(
+                post,
+                retry_on=(aiohttp.ClientError, TimeoutError, WebhookRefusedError),
+                backoff=Backoff(0.5, 30.0),
+                logger=logger,
+                what="webhook",
+                attempts=cfg.webhook_retries,
+            )
+            return
         self.metrics.notify_failures.labels("webhook").inc()

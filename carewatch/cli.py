@@ -140,13 +140,10 @@ def registry_load(file: Path) -> None:
 
 # -- services --------------------------------------------------------------------------------------
 async def _serve(service: Any) -> None:
-    """Run a service until SIGINT/SIGTERM, then let it stop gracefully."""
-    import signal
+    """Run a service until SIGTERM, SIGINT or SIGHUP; it is gone within runtime.service.STOP_DEADLINE_S."""
+    from runtime.service import serve
 
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, service.stop)
-    await service.run()
+    await serve(service)
 
 
 @main.command()
@@ -398,7 +395,10 @@ def _serve_web(
             task.cancel()
 
         app.cleanup_ctx.append(follow_parent)
-    aioweb.run_app(app, host=host, port=port, print=None, reuse_port=reuse_port or None)
+    # run_app stops gracefully on SIGINT and SIGTERM; SIGHUP does the same here. Open requests get
+    # 5 s (the live streams are ended at once on shutdown), inside the 10 s every process promises.
+    signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    aioweb.run_app(app, host=host, port=port, print=None, reuse_port=reuse_port or None, shutdown_timeout=5)
 
 
 @main.command("web")

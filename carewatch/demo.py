@@ -9,11 +9,14 @@ minutes so that something visibly happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
 import asyncpg
 import yaml
@@ -21,12 +24,15 @@ import yaml
 from carewatch.provision import provision
 from carewatch.stack import LocalStack, StackInfo, free_port, port_is_free
 from contract.broker_acl import SERVICE_ROLES, service_user
+from runtime.service import STOP_DEADLINE_S
 from simulators.registry_gen import generate_registry
+from storage import credentials
 from storage.migrate import migrate
 from storage.registry import load_registry
 from storage.users import create_user
 
 FACILITIES = 60
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SEED = 1
 DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, scope, password
     ("xinfu", "inspector", {"county": "140902"}, "xinfu-demo"),
@@ -48,7 +54,7 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         services_file = creds_dir / "services.yaml"
         known = yaml.safe_load(services_file.read_text()) if services_file.exists() else {}
         rotate = tuple(service_user(r) for r in SERVICE_ROLES if service_user(r) not in (known or {}))
-        have = {r["username"] for r in await conn.fetch("SELECT username FROM mqtt_credentials")}
+        have = await credentials.usernames(conn)
         await provision(conn, stack.mq_dir, creds_dir, rotate=tuple(u for u in rotate if u in have))
         stack.reload_mosquitto()
         secrets_ = yaml.safe_load(services_file.read_text())
@@ -101,6 +107,8 @@ def run_demo(stack: LocalStack, http: str) -> int:
         ],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    group = 0  # the services' own process group (0: the first service starts it)
+    previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for name, cmd in commands.items():
             role = {"ingest": "ingest", "alerts": "alerts", "simulator": "simulator"}.get(name)
@@ -110,7 +118,10 @@ def run_demo(stack: LocalStack, http: str) -> int:
                     env={**env, **(mqtt_for(role) if role else {})},
                     stdout=log,
                     stderr=log,
+                    process_group=group,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - the demo is single-threaded here
                 )
+            group = group or procs[name].pid
             time.sleep(1.0 if name != "web" else 2.0)
         host, _, port = http.rpartition(":")
         print(f"\n  CareWatch is running: open http://{host}:{port}/\n")
@@ -134,12 +145,37 @@ def run_demo(stack: LocalStack, http: str) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_group(group, procs.values())
+
+
+def _stop_requested(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP stop the demo as Ctrl-C does."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _die_with_parent() -> None:
+    """In a service, before exec: the kernel sends it SIGTERM when the demo dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the demo is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _stop_group(group: int, procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to the services' process group; whatever is left after the services' own stop
+    deadline gets SIGKILL. Returns once every service has exited."""
+    procs = list(procs)
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_DEADLINE_S
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(max(0.1, deadline - time.monotonic()))
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)  # anything of the group still there, workers included
+    for p in procs:
+        p.wait()

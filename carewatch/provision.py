@@ -18,6 +18,7 @@ import asyncpg
 import yaml
 
 from contract.broker_acl import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
+from storage import credentials
 
 
 @dataclass
@@ -39,14 +40,9 @@ async def provision(
     revoke: tuple[str, ...] = (),
 ) -> ProvisionResult:
     res = ProvisionResult()
-    facilities: dict[str, list[str]] = {}
-    for r in await conn.fetch(
-        "SELECT f.id, array_remove(array_agg(d.id ORDER BY d.id), NULL) AS devices"
-        " FROM facilities f LEFT JOIN devices d ON d.facility_id = f.id GROUP BY f.id"
-    ):
-        facilities[r["id"]] = list(r["devices"])
+    facilities = await credentials.devices_by_facility(conn)
     want = {c.username: c for c in wanted(facilities)}
-    have = {r["username"]: r for r in await conn.fetch("SELECT * FROM mqtt_credentials")}
+    have = await credentials.all_credentials(conn)
     unknown = [u for u in (*rotate, *revoke) if u not in want and u not in have]
     if unknown:
         raise ValueError(f"no such credential: {', '.join(unknown)}")
@@ -56,23 +52,13 @@ async def provision(
             if user not in have or user in rotate:
                 secret = new_secret()
                 new[user] = (c, secret)
-                await conn.execute(
-                    "INSERT INTO mqtt_credentials (username, kind, facility_id, device_id, role, password_hash)"
-                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET password_hash = $6,"
-                    " created_at = now(), revoked_at = NULL",
-                    user,
-                    c.kind,
-                    c.facility_id,
-                    c.device_id,
-                    c.role,
-                    mosquitto_hash(secret),
-                )
+                await credentials.put_credential(conn, c, mosquitto_hash(secret))
                 (res.rotated if user in have else res.created).append(user)
         gone = [u for u in have if u not in want and have[u]["revoked_at"] is None]
         for user in (*revoke, *gone):
-            await conn.execute("UPDATE mqtt_credentials SET revoked_at = now() WHERE username = $1", user)
+            await credentials.revoke_credential(conn, user)
             res.revoked.append(user)
-        rows = await conn.fetch("SELECT * FROM mqtt_credentials WHERE revoked_at IS NULL ORDER BY username")
+        rows = await credentials.active_credentials(conn)
     res.active = len(rows)
     creds = [Credential(r["username"], r["kind"], r["facility_id"], r["device_id"], r["role"]) for r in rows]
     _write_broker_files(broker_dir, {r["username"]: r["password_hash"] for r in rows}, acl_file(creds, root))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -89,6 +89,14 @@ class OpeningHours(_Model):
         if self.open >= self.close:
             raise ValueError("opening_hours.open must be before close")
         return self
+
+    def opens_on(self, day: date) -> bool:
+        """Whether the facility opens on this (local) calendar day."""
+        return WEEKDAYS[day.weekday()] in self.days
+
+    def is_open_at(self, local: datetime) -> bool:
+        """Whether a local wall-clock time falls within opening hours."""
+        return self.opens_on(local.date()) and self.open <= local.time() < self.close
 
 
 class ClassInfo(_Model):

@@ -1,8 +1,10 @@
 """`carewatch ingest`: MQTT → TimescaleDB, lossless, idempotent, in batches.
 
-Lifecycle: one `IngestService.run()` owns the pool, the MQTT session, the maintenance task and
-the metrics endpoint through an AsyncExitStack/TaskGroup; `stop()` (SIGTERM/SIGINT) ends the
-consumer after a last flush, so everything received is committed and acknowledged before exit.
+Lifecycle: the service skeleton (runtime.service) owns the pool, the registry watch, the metrics
+endpoint and the MQTT session; ingest adds its maintenance task and the two-stage consumer. A stop
+(SIGTERM, SIGINT, SIGHUP) ends the consumer after a last flush, so everything received is committed
+and acknowledged before exit; while the database is down the flush gives up at once instead, and
+the broker redelivers the unacknowledged batch to the next run.
 """
 
 from __future__ import annotations
@@ -11,20 +13,20 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 import time
 from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from ingest.decode import decode_batch
 from ingest.metrics import IngestMetrics
 from runtime.config import ServiceConfig
-from runtime.http import serve_metrics
 from runtime.mqtt_source import MqttSource, Received
+from runtime.retry import retry
+from runtime.service import Service
 from storage.errors import RETRYABLE
-from storage.listen import RegistryWatch
 from storage.messages import Decoded, WriteResult, write_batch
 from storage.migrate import Features, detect_features
 from storage.registry import fetch_device_keys
@@ -44,75 +46,54 @@ class IngestConfig(ServiceConfig):
     writers: int = Field(2, ge=1, le=8)  # batches written at once, each on its own connection
     receive_maximum: int = Field(20000, ge=1, le=65535)
     session_expiry_s: int = 7 * 24 * 3600
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 10.0
     registry_refresh_s: float = 30.0
     maintenance_interval_s: float = 300.0
 
 
-class IngestService:
+class IngestService(Service):
+    name = "ingest"
+    config: IngestConfig
+
     def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
-        self.config = config
+        super().__init__(config)
+        self.pool_max = config.writers + 2
         self.metrics = metrics or IngestMetrics()
-        self._stopping = asyncio.Event()
         self._devices: set[tuple[str, str]] = set()
         self._facilities: set[str] = set()
         self._registry_loaded_at = 0.0
-        self._registry = RegistryWatch(config.database_url)
-        self.pool: asyncpg.Pool | None = None
         self.features: Features | None = None
-        self.source: MqttSource | None = None
-        self.ready = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self.source is not None:
-            self.source.wake()
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        return self.metrics.registry
 
-    async def run(self) -> None:
-        cfg = self.config
+    async def setup(self, stack: contextlib.AsyncExitStack) -> None:
         # Each batch makes ~10 short-lived objects per row; with the default gen-0 threshold (700)
         # the collector ran thousands of times per batch and halved decode speed (measured 2x).
         gc.set_threshold(100_000, 50, 50)
-        async with contextlib.AsyncExitStack() as stack:
-            self.pool = await self._connect_pool()
-            stack.push_async_callback(self.pool.close)
-            async with self.pool.acquire() as conn:
-                self.features = await detect_features(conn)
-            stack.push_async_callback(self._registry.close)
-            await self._refresh_registry()
-            if cfg.http:
-                await serve_metrics(stack, cfg.http, self.metrics.registry, self._health)
-            share = f"$share/{cfg.share_group}/{cfg.topic_root}/+/+/+"
-            self.source = MqttSource(
-                cfg.mqtt_url,
-                cfg.client_id,
-                share,
-                receive_maximum=cfg.receive_maximum,
-                session_expiry_s=cfg.session_expiry_s,
-                on_state=self._on_mqtt_state,
-            )
-            self.source.start(wake_at=cfg.batch_size, wake_bytes=cfg.batch_bytes)
-            stack.callback(self.source.stop)
-            self.ready.set()
-            async with asyncio.TaskGroup() as tg:
-                maint = tg.create_task(self._maintenance(), name="ingest-maintenance")
-                await self._consume()
-                maint.cancel()
+        assert self.pool is not None  # noqa: S101
+        async with self.pool.acquire() as conn:
+            self.features = await detect_features(conn)
+        await self._refresh_registry()
 
-    async def _connect_pool(self) -> asyncpg.Pool:
-        delay = self.config.backoff_initial_s
-        while True:
-            try:
-                return await asyncpg.create_pool(
-                    self.config.database_url, min_size=2, max_size=self.config.writers + 2, command_timeout=60
-                )
-            except RETRYABLE as err:
-                if self._stopping.is_set():
-                    raise
-                logger.warning("database not reachable (%s); retrying in %.1fs", err, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.backoff_max_s)
+    def make_source(self) -> tuple[MqttSource, int, int | None]:
+        cfg = self.config
+        share = f"$share/{cfg.share_group}/{cfg.topic_root}/+/+/+"
+        source = MqttSource(
+            cfg.mqtt_url,
+            cfg.client_id,
+            share,
+            receive_maximum=cfg.receive_maximum,
+            session_expiry_s=cfg.session_expiry_s,
+            on_state=self._on_mqtt_state,
+        )
+        return source, cfg.batch_size, cfg.batch_bytes
+
+    async def main(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            maint = tg.create_task(self._maintenance(), name="ingest-maintenance")
+            await self._consume()
+            maint.cancel()
 
     # -- the consumer ----------------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -127,7 +108,7 @@ class IngestService:
         cfg, src = self.config, self.source
         assert src is not None  # noqa: S101
         try:
-            while not self._stopping.is_set():
+            while not self.stopping.is_set():
                 if src.pending() < cfg.batch_size and src.pending_bytes() < cfg.batch_bytes:
                     await src.wait(cfg.flush_interval_s)
                 batch = src.take(cfg.batch_size, cfg.batch_bytes)
@@ -188,7 +169,7 @@ class IngestService:
         self.source.ack(batch)
 
     async def _decode(self, batch: list[Received]) -> Decoded:
-        if self._registry.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
+        if self.registry_watch.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
             await self._try_refresh_registry()
         decoded = await self._decode_in_slices(batch)
         unknown = any(r in {"unknown_device", "unknown_facility"} for r in decoded.dead_reasons)
@@ -223,28 +204,35 @@ class IngestService:
         return True
 
     async def _write_with_retry(self, decoded: Decoded, batch: list[Received]) -> WriteResult:
+        """Write until it is stored, however long the database is away; a stop during the outage
+        raises runtime.retry.Stopped (the batch stays unacknowledged). A batch the database refuses
+        is stored message by message, so that one poison message does not block the rest."""
         assert self.pool is not None  # noqa: S101
-        delay = self.config.backoff_initial_s
-        failures = 0
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    result = await write_batch(conn, decoded)
-                self.metrics.db_up.set(1)
-                if failures:
-                    logger.info("database writes resumed after %d failed attempts", failures)
-                return result
-            except RETRYABLE as err:
-                failures += 1
-                self.metrics.db_errors.inc()
-                self.metrics.db_up.set(0)
-                log = logger.warning if failures == 1 else logger.debug
-                log("batch of %d not stored (%s: %s); retrying in %.1fs", len(batch), type(err).__name__, err, delay)
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter
-                delay = min(delay * 2, self.config.backoff_max_s)
-            except asyncpg.PostgresError as err:
-                logger.warning("batch rejected by the database (%s); storing message by message", err)
-                return await self._write_one_by_one(batch)
+        pool = self.pool
+
+        async def write() -> WriteResult:
+            async with pool.acquire() as conn:
+                return await write_batch(conn, decoded)
+
+        def failed(_err: BaseException) -> None:
+            self.metrics.db_errors.inc()
+            self.metrics.db_up.set(0)
+
+        try:
+            result = await retry(
+                write,
+                retry_on=RETRYABLE,
+                backoff=self.backoff,
+                logger=logger,
+                what=f"storing a batch of {len(batch)}",
+                stop=self.stopping,
+                on_failure=failed,
+            )
+        except asyncpg.PostgresError as err:
+            logger.warning("batch rejected by the database (%s); storing message by message", err)
+            return await self._write_one_by_one(batch)
+        self.metrics.db_up.set(1)
+        return result
 
     async def _write_one_by_one(self, batch: list[Received]) -> WriteResult:
         """A poison message (e.g. text PostgreSQL cannot store) must not block the rest."""
@@ -281,12 +269,12 @@ class IngestService:
 
     async def _refresh_registry(self) -> None:
         assert self.pool is not None  # noqa: S101
-        await self._registry.ensure()
+        await self.registry_watch.ensure()
         async with self.pool.acquire() as conn:
             self._devices = await fetch_device_keys(conn)
         self._facilities = {f for f, _ in self._devices}
         self._registry_loaded_at = time.monotonic()
-        self._registry.dirty = False
+        self.registry_watch.dirty = False
 
     # -- maintenance, metrics --------------------------------------------------------------------
     async def _maintenance(self) -> None:
@@ -305,6 +293,6 @@ class IngestService:
     def _on_mqtt_state(self, up: bool) -> None:
         self.metrics.mqtt_connected.set(1 if up else 0)
 
-    def _health(self) -> tuple[bool, dict[str, object]]:
+    def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
         return ok, {"mqtt": ok, "pending": self.source.pending() if self.source else 0}

@@ -14,3 +14,6 @@ class ServiceConfig(BaseModel):
     mqtt_url: str = Field(repr=False)
     topic_root: str = "cw/v1"
     http: str | None = None  # host:port for /metrics and /healthz
+    # the shared backoff (runtime.retry) for reconnects and retried writes
+    backoff_initial_s: float = Field(0.2, gt=0)
+    backoff_max_s: float = Field(10.0, gt=0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import select
 import threading
 from collections.abc import Callable
@@ -28,6 +27,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from runtime.retry import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -250,18 +251,17 @@ class MqttSource:
 
     # -- network thread --------------------------------------------------------------------------
     def _run(self) -> None:
-        delay, warned = 0.5, False
+        backoff = Backoff(0.5, self.backoff_max_s)
         while not self._stop.is_set():
             if self._client.socket() is None:
                 if self._connect():
-                    delay, warned = 0.5, False
+                    backoff.succeeded()
                 else:
-                    (logger.debug if warned else logger.warning)(
-                        "MQTT broker %s:%s not reachable; retrying in %.1fs", self.host, self.port, delay
+                    delay = backoff.failed()
+                    backoff.log(
+                        logger, "MQTT broker %s:%s not reachable; retrying in %.1fs", self.host, self.port, delay
                     )
-                    warned = True
-                    self._stop.wait(delay * (0.5 + random.random()))  # noqa: S311 - jitter
-                    delay = min(delay * 2, self.backoff_max_s)
+                    self._stop.wait(delay)
                     continue
             if self.refused is not None:  # the broker said no: back off to the maximum
                 self._client.disconnect()

@@ -30,7 +30,6 @@ TELEMETRY_EVERY = {
     DeviceType.CO_DETECTOR: 120,
 }
 BATCH_FLUSH_S = 10
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def wire_ts(t: datetime) -> str:
@@ -264,7 +263,7 @@ class CitySim:
         f = fs.facility
         tomorrow = datetime.combine(day + timedelta(days=1), datetime.min.time(), fs.tz)
         self._at(max(self.now, tomorrow.astimezone(UTC)), lambda: self._plan_day(fs, day + timedelta(days=1)))
-        if WEEKDAYS[day.weekday()] not in f.opening_hours.days:
+        if not f.opening_hours.opens_on(day):
             return
         rng = random.Random(f"{self.seed}:{f.id}:{day.isoformat()}")
         opens = datetime.combine(day, f.opening_hours.open, fs.tz)

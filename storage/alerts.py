@@ -15,6 +15,8 @@ from datetime import datetime
 import asyncpg
 
 from contract.rules import ESCALATION_S, LEVELS, Condition, Key
+from storage.maintenance import in_maintenance
+from storage.users import Scope, audit
 
 NOTIFY_CHANNEL = "carewatch_alerts"
 
@@ -70,18 +72,6 @@ class Change:
 
 def alert_key(key: Key) -> str:
     return f"{key.device_id or ''}|{key.subject or ''}"
-
-
-async def in_maintenance(conn: asyncpg.Connection, facility_id: str, device_id: str | None, at: datetime) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM maintenance_windows WHERE facility_id = $1"
-            " AND (device_id IS NULL OR device_id = $2) AND starts_at <= $3 AND ends_at > $3)",
-            facility_id,
-            device_id,
-            at,
-        )
-    )
 
 
 async def _history(conn: asyncpg.Connection, alert_id: int, action: str, detail: dict[str, object]) -> None:
@@ -270,3 +260,52 @@ async def load_state(conn: asyncpg.Connection) -> tuple[dict[str, dict[Key, date
     for r in await conn.fetch("SELECT facility_id, rule, device_id, subject FROM alerts WHERE status = 'active'"):
         firing.setdefault(r["facility_id"], set()).add(Key(r["rule"], r["device_id"], r["subject"]))
     return pending, firing
+
+
+async def acknowledge(
+    conn: asyncpg.Connection, scope: Scope, alert_id: int, actor: str, note: str
+) -> asyncpg.Record | None:
+    """Acknowledge an alert the scope may see: recorded in its history and the audit log, announced
+    on the live stream. Returns the updated alert, or None when there is no such alert in scope."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1",
+            alert_id,
+        )
+        if row is None or not scope.allows(
+            {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
+        ):
+            return None
+        updated = await conn.fetchrow(
+            "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, now()),"
+            " acknowledged_by = $2, note = $3 WHERE id = $1 RETURNING *",
+            alert_id,
+            actor,
+            note,
+        )
+        await conn.execute(
+            "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, 'acknowledged', $2, $3)",
+            alert_id,
+            actor,
+            json.dumps({"note": note}, ensure_ascii=False),
+        )
+        await audit(conn, actor, "alert.ack", str(alert_id), {"note": note})
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            NOTIFY_CHANNEL,
+            json.dumps(
+                {
+                    "id": alert_id,
+                    "action": "acknowledged",
+                    "facility_id": row["facility_id"],
+                    "rule": row["rule"],
+                    "severity": row["severity"],
+                    "escalation": row["escalation"],
+                    "muted": row["muted"],
+                    "summary": row["summary"],
+                    "summary_en": row["summary_en"],
+                },
+                ensure_ascii=False,
+            ),
+        )
+    return updated

@@ -160,3 +160,20 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded) -> WriteResult:
         dead_letters=len(d.dead),
         new_keys=new,
     )
+
+
+# -- reading back (the alert engine seeds its state from these at start) ------------------------------
+async def device_states(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every device's last-seen time, online flag and battery, as ingest keeps them."""
+    return list(await conn.fetch("SELECT * FROM device_state"))
+
+
+async def events_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM events WHERE time > $1 ORDER BY time", since))
+
+
+async def access_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
+    """Access events after `since` in time order, refusals left out (they change no one's presence)."""
+    return list(
+        await conn.fetch("SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time", since)
+    )

@@ -412,29 +412,6 @@ async def staff(conn: asyncpg.Connection, facility_id: str) -> list[dict[str, An
     ]
 
 
-def maintenance_json(r: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "facility_id": r["facility_id"],
-        "device_id": r["device_id"],
-        "starts_at": r["starts_at"].isoformat(),
-        "ends_at": r["ends_at"].isoformat(),
-        "reason": r["reason"],
-        "author": r["author"],
-        "created_at": r["created_at"].isoformat(),
-    }
-
-
-async def maintenance(conn: asyncpg.Connection, facility_id: str, include_past: bool = False) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT * FROM maintenance_windows WHERE facility_id = $1"
-        + ("" if include_past else " AND ends_at > now()")
-        + " ORDER BY starts_at DESC LIMIT 200",
-        facility_id,
-    )
-    return [maintenance_json(r) for r in rows]
-
-
 async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) -> dict[str, Any] | None:
     """One alert with its history (openings, escalations, acknowledgements), if in scope."""
     where, args = scope.sql("f", start=2)
@@ -481,3 +458,8 @@ async def audit_log(
         }
         for r in rows
     ]
+
+
+async def ping(conn: asyncpg.Connection) -> None:
+    """One round trip: raises when the database is out of reach (for /healthz)."""
+    await conn.fetchval("SELECT 1")

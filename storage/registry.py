@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from contract.registry import Facility, Registry
+from storage.users import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +158,31 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
             )
         )
     return Registry(facilities=out)
+
+
+async def has_device(conn: asyncpg.Connection, facility_id: str, device_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE facility_id = $1 AND id = $2)", facility_id, device_id
+        )
+    )
+
+
+async def overview(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Facilities in scope with the counts the registry page shows."""
+    where, args = scope.sql("f")
+    return list(
+        await conn.fetch(
+            f"""SELECT f.id, f.name, f.county, f.township, f.kind,
+                   (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices,
+                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id) AS staff,
+                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id
+                       AND s.health_cert_expires < current_date) AS expired,
+                   (SELECT count(*) FROM classes c WHERE c.facility_id = f.id) AS classes,
+                   (SELECT count(*) FROM children c WHERE c.facility_id = f.id) AS children,
+                   (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id
+                       AND m.starts_at <= now() AND m.ends_at > now()) AS windows_now
+                FROM facilities f WHERE {where} ORDER BY f.county, f.township, f.id""",
+            *args,
+        )
+    )

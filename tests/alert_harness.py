@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine
 from alerts.rules import Decision
-from contract.payloads import Batch, Payload, Status, TypedBatch, parse_item, parse_payload
+from contract.payloads import Batch, Payload, Status, TypedBatch, expand_batch, parse_payload
 from contract.registry import Registry
 from contract.rules import RuleConfig, load_rules
 from contract.topics import Channel
@@ -19,12 +19,10 @@ MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).astimezo
 
 def payloads(ev: SimMessage) -> Iterator[tuple[str, Payload]]:
     p = parse_payload(Channel(ev.channel), ev.payload)
-    if isinstance(p, TypedBatch):
-        for item in p.messages:
-            yield item.device_id, item.payload
-    elif isinstance(p, Batch):
-        for item in p.messages:
-            yield item.device_id, parse_item(item)
+    if isinstance(p, Batch | TypedBatch):
+        for u in expand_batch(p):
+            assert u.payload is not None, u.error  # the simulator sends only valid items
+            yield u.device_id, u.payload
     else:
         yield ev.device_id, p
 

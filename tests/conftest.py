@@ -8,9 +8,12 @@ loopback ports in a temporary state directory and destroyed at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ import pytest
 
 from carewatch.stack import LocalStack, free_port
 from storage.migrate import migrate
+from tests import processes
 from tests.faultproxy import FaultProxy
 
 TEMPLATE_DB = "cw_test_template"
@@ -134,6 +138,23 @@ class _LoopErrors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_processes_left_running() -> Iterator[None]:
+    """A test fails if it leaves a process running: a child of the test process, or any CareWatch
+    process started during it. Set up after the session's servers (higher-scoped fixtures come
+    first), so those are not counted. Leftovers get 5 s to exit, then are killed (they are ours)."""
+    before = set(processes.live())
+    yield
+    deadline = time.monotonic() + 5
+    while (left := processes.ours(before)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pytest.fail("the test left processes running:\n" + "\n".join(f"{p} {c}" for p, c in left.items()))
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 import aiohttp
 
 from carewatch.stack import LocalStack, free_port
+from runtime.service import STOP_DEADLINE_S
+from tests import processes
 
 
 async def _lines_until(stream: asyncio.StreamReader, marker: str, limit: float, seen: list[str]) -> None:
@@ -79,13 +81,35 @@ async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspecto
             assert f'data-facility="{facility}"' in overview, "the facility is listed as needing attention"
         assert proc.returncode is None, "every process of the demo still running"
     finally:
+        left: dict[int, str] = {}
         if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # what Ctrl-C does: the demo stops its processes
+            proc.send_signal(signal.SIGTERM)  # `kill`: the demo stops its services, as on Ctrl-C
             try:
-                await asyncio.wait_for(proc.wait(), 40)
+                await asyncio.wait_for(proc.wait(), STOP_DEADLINE_S + 5)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+            left = services_of(state)
+            for pid in left:  # ours: the test started the demo that started them
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(LocalStack(state).destroy)
     assert proc.returncode == 0, "".join(seen)
+    assert left == {}, f"the demo left its services running: {left}"
+
+
+def services_of(state: Path) -> dict[int, str]:
+    """CareWatch processes of the demo with this state directory (they carry it in their environment)."""
+    marker = f"CAREWATCH_STATE_DIR={state}".encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found[int(entry)] = processes.cmdline(int(entry))
+    return found

@@ -315,7 +315,7 @@ async def test_maintenance_window_roles_validation_and_audit(site: dict[str, obj
     status, listed = await get(path, str(site["oper"]))
     assert [w["id"] for w in listed["windows"]] == [made["id"]]  # type: ignore[index]
     # the alert engine's own check now mutes that device, not the others
-    from storage.alerts import in_maintenance
+    from storage.maintenance import in_maintenance
 
     assert await in_maintenance(db, B.id, device, datetime.now(UTC))
     assert not await in_maintenance(db, B.id, B.devices[1].id, datetime.now(UTC))

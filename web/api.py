@@ -16,12 +16,15 @@ from aiohttp_sse import sse_response
 
 from contract.errors import ContractError
 from contract.registry import parse_registry
+from storage import alerts as alert_store
+from storage import maintenance as maintenance_store
 from storage import queries
-from storage.alerts import NOTIFY_CHANNEL
+from storage import registry as registry_store
 from storage.errors import RETRYABLE
 from storage.registry import fetch_registry, load_registry
 from storage.users import User, audit
 from web import reports
+from web.errors import Forbidden, Invalid, NotFound
 from web.keys import HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 
@@ -30,16 +33,7 @@ _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def bad_request(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
-
-
-def not_found(what: str = "not found") -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=json.dumps({"error": what}), content_type="application/json")
-
-
-def forbidden(reason: str) -> web.HTTPForbidden:
-    return web.HTTPForbidden(text=json.dumps({"error": reason}), content_type="application/json")
+bad_request, not_found, forbidden = Invalid, NotFound, Forbidden  # raised; web.app.errors maps them to HTTP
 
 
 def user_of(request: web.Request) -> User:
@@ -215,47 +209,10 @@ async def acknowledge(request: web.Request, alert_id: int, note: str, user: User
     """Shared by the API and the pages: scope-checked, audited, announced on the stream."""
     if len(note) > 2000:
         raise bad_request("note is at most 2,000 characters")
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1",
-            alert_id,
-        )
-        if row is None or not user.scope.allows(
-            {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
-        ):
-            raise not_found("no such alert")
-        updated = await conn.fetchrow(
-            "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, now()),"
-            " acknowledged_by = $2, note = $3 WHERE id = $1 RETURNING *",
-            alert_id,
-            user.username,
-            note,
-        )
-        await conn.execute(
-            "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, 'acknowledged', $2, $3)",
-            alert_id,
-            user.username,
-            json.dumps({"note": note}, ensure_ascii=False),
-        )
-        await audit(conn, user.username, "alert.ack", str(alert_id), {"note": note})
-        await conn.execute(
-            "SELECT pg_notify($1, $2)",
-            NOTIFY_CHANNEL,
-            json.dumps(
-                {
-                    "id": alert_id,
-                    "action": "acknowledged",
-                    "facility_id": row["facility_id"],
-                    "rule": row["rule"],
-                    "severity": row["severity"],
-                    "escalation": row["escalation"],
-                    "muted": row["muted"],
-                    "summary": row["summary"],
-                    "summary_en": row["summary_en"],
-                },
-                ensure_ascii=False,
-            ),
-        )
+    async with request.app[POOL].acquire() as conn:
+        updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
+    if updated is None:
+        raise not_found("no such alert")
     return queries.alert_json(updated)
 
 
@@ -374,21 +331,10 @@ async def set_maintenance(request: web.Request, user: User, body: Any) -> dict[s
         if not may_set_maintenance(user):
             raise forbidden("only an admin or the facility's operator may set a maintenance window")
         device, start, end, reason = _window(body)
-        if device and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM devices WHERE facility_id = $1 AND id = $2)", f["id"], device
-        ):
+        if device and not await registry_store.has_device(conn, f["id"], device):
             raise bad_request(f"device_id {device!r} is not a device of this facility")
-        row = await conn.fetchrow(
-            "INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-            f["id"],
-            device,
-            start,
-            end,
-            reason,
-            user.username,
-        )
-        out = queries.maintenance_json(row)
+        row = await maintenance_store.create_window(conn, f["id"], device, start, end, reason, user.username)
+        out = maintenance_store.window_json(row)
         await audit(conn, user.username, "maintenance.create", f["id"], out)
     return out
 
@@ -423,7 +369,7 @@ async def list_maintenance(request: web.Request) -> web.Response:
     past = _enum(_qp(request.query, "past"), "past", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response({"windows": await queries.maintenance(conn, f["id"], include_past=past)})
+        return web.json_response({"windows": await maintenance_store.windows(conn, f["id"], include_past=past)})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -27,7 +26,9 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
 from contract.rules import RuleConfig, RuleId, load_rules
+from storage import maintenance as maintenance_store
 from storage import queries
+from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
@@ -44,6 +45,7 @@ from web.api import (
     set_maintenance,
 )
 from web.api import routes as api_routes
+from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, USER, Hub
 
@@ -61,6 +63,10 @@ async def errors(
     (with Retry-After), not a 500."""
     try:
         return await handler(request)
+    except Refused as exc:  # the domain's refusals, mapped here and nowhere else
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        return web.Response(text=exc.reason, status=exc.status)
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.content_type != "application/json" and exc.status >= 400:
             return web.json_response({"error": exc.reason}, status=exc.status)
@@ -227,7 +233,7 @@ async def _facility_ctx(
         "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f), limit=100),
         "metrics": await queries.metrics_of(conn, f["id"]),
         "staff": await queries.staff(conn, f["id"]),
-        "windows": await queries.maintenance(conn, f["id"]),
+        "windows": await maintenance_store.windows(conn, f["id"]),
         "can_maintain": may_set_maintenance(user),
         "error": None,
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
@@ -245,15 +251,9 @@ async def facility_page(request: web.Request) -> web.Response:
     return await render(request, "facility.html", ctx)
 
 
-async def _form_refused(
-    request: web.Request, template: str, ctx: dict[str, Any], exc: web.HTTPException
-) -> web.Response:
-    """A form the shared API logic refused: the page again, with the API's reason and status."""
-    try:
-        reason = str(json.loads(exc.text or "")["error"])
-    except (ValueError, KeyError, TypeError):
-        reason = exc.reason
-    resp = await render(request, template, ctx | {"error": reason})
+async def _form_refused(request: web.Request, template: str, ctx: dict[str, Any], exc: Refused) -> web.Response:
+    """A form the shared action refused: the page again, with the reason and its status."""
+    resp = await render(request, template, ctx | {"error": exc.reason})
     resp.set_status(exc.status)
     return resp
 
@@ -285,7 +285,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
     }
     try:
         await set_maintenance(request, user, body)
-    except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
+    except (Invalid, Forbidden) as exc:
         async with request.app[POOL].acquire() as conn:
             ctx = await _facility_ctx(conn, user, f, request.app[RULES])
         kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
@@ -305,21 +305,8 @@ async def alert_page(request: web.Request) -> web.Response:
 
 
 async def _registry_rows(request: web.Request, user: User) -> list[asyncpg.Record]:
-    where, args = user.scope.sql("f")
     async with request.app[POOL].acquire() as conn:
-        return await conn.fetch(
-            f"""SELECT f.id, f.name, f.county, f.township, f.kind,
-                   (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices,
-                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id) AS staff,
-                   (SELECT count(*) FROM staff s WHERE s.facility_id = f.id
-                       AND s.health_cert_expires < current_date) AS expired,
-                   (SELECT count(*) FROM classes c WHERE c.facility_id = f.id) AS classes,
-                   (SELECT count(*) FROM children c WHERE c.facility_id = f.id) AS children,
-                   (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id
-                       AND m.starts_at <= now() AND m.ends_at > now()) AS windows_now
-                FROM facilities f WHERE {where} ORDER BY f.county, f.township, f.id""",
-            *args,
-        )
+        return await registry_store.overview(conn, user.scope)
 
 
 @page_routes.get("/registry")
@@ -348,7 +335,7 @@ async def registry_upload(request: web.Request) -> web.Response:
         except UnicodeDecodeError:
             raise bad_request("the registry must be UTF-8 text") from None
         result = await load_registry_text(request, user, text, upload.filename or "upload")
-    except (web.HTTPBadRequest, web.HTTPForbidden) as exc:
+    except (Invalid, Forbidden) as exc:
         ctx = {"rows": await _registry_rows(request, user), "loaded": None}
         return await _form_refused(request, "registry.html", ctx, exc)
     raise web.HTTPFound(f"/registry?loaded={result['facilities']}")
@@ -425,7 +412,7 @@ async def ack_form(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     try:
         async with request.app[POOL].acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await queries.ping(conn)
     except (OSError, asyncpg.PostgresError):
         return web.json_response({"database": False}, status=503)
     return web.json_response({"database": True})

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from storage import reports as report_store
 from storage.users import Scope
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -61,39 +62,7 @@ async def facility_report(
     county: str | None = None,
     township: str | None = None,
 ) -> list[dict[str, Any]]:
-    where, scope_args = scope.sql("f", start=3)
-    args: list[Any] = [start, end, *scope_args]
-    conds = [where]
-    for col, val in (("f.county", county), ("f.township", township)):
-        if val:
-            args.append(val)
-            conds.append(f"{col} = ${len(args)}")
-    overlap = (
-        "greatest(0, extract(epoch FROM least(coalesce(a.cleared_at, now()), $2) - greatest(a.opened_at, $1)) / 60)"
-    )
-    rows = await conn.fetch(
-        f"""SELECT f.id, f.name, f.county, f.township,
-                   count(a.id) FILTER (WHERE a.opened_at >= $1 AND a.opened_at < $2) AS alerts,
-                   count(a.id) FILTER (WHERE a.opened_at >= $1 AND a.opened_at < $2 AND a.severity = 'critical')
-                     AS critical,
-                   count(a.id) FILTER (WHERE a.opened_at >= $1 AND a.opened_at < $2 AND a.severity = 'major') AS major,
-                   count(a.id) FILTER (WHERE a.opened_at >= $1 AND a.opened_at < $2 AND a.severity = 'minor') AS minor,
-                   count(a.id) FILTER (WHERE a.opened_at >= $1 AND a.opened_at < $2 AND a.severity = 'warning')
-                     AS warning,
-                   avg(extract(epoch FROM a.acknowledged_at - a.opened_at) / 60)
-                     FILTER (WHERE a.acknowledged AND a.opened_at >= $1 AND a.opened_at < $2) AS mean_ack_minutes,
-                   coalesce(sum({overlap}) FILTER (WHERE a.rule = 'guard_absent'), 0) AS minutes_without_guard,
-                   coalesce(sum({overlap}) FILTER (WHERE a.rule = 'ratio_breach'), 0) AS minutes_below_ratio,
-                   coalesce(sum({overlap}) FILTER (WHERE a.rule IN ('device_offline', 'camera_blind_spot')), 0)
-                     AS offline_minutes,
-                   (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices
-            FROM facilities f
-            LEFT JOIN alerts a ON a.facility_id = f.id AND a.opened_at < $2
-                 AND coalesce(a.cleared_at, greatest(now(), a.opened_at)) > $1
-            WHERE {" AND ".join(conds)}
-            GROUP BY f.id ORDER BY f.county, f.township, f.id""",
-        *args,
-    )
+    rows = await report_store.alert_totals(conn, scope, start, end, county, township)
     minutes = (min(end, datetime.now(CITY_TZ)) - start).total_seconds() / 60
     out = []
     for r in rows:

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from alerts.rules import Decision, FacilityRuntime, Key, Tracker
+from alerts.facility import FacilityRuntime
+from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import RuleConfig
+from contract.rules import Key, RuleConfig
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 

@@ -27,10 +27,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import Field
 
 from alerts.engine import AlertEngine
-from alerts.rules import Decision, Key
+from alerts.tracker import Decision
 from contract.errors import ContractError
 from contract.payloads import Access, Batch, Event, Payload, TypedBatch, expand_batch, parse_payload
-from contract.rules import ESCALATION_S, RuleConfig
+from contract.rules import ESCALATION_S, Key, RuleConfig
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource

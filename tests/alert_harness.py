@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine
-from alerts.rules import Decision
+from alerts.tracker import Decision
 from contract.payloads import Batch, Payload, Status, TypedBatch, expand_batch, parse_payload
 from contract.registry import Registry
 from contract.rules import RuleConfig, load_rules

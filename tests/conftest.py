@@ -29,6 +29,8 @@ from tests import processes
 from tests.faultproxy import FaultProxy
 
 TEMPLATE_DB = "cw_test_template"
+# Every process this session starts inherits the marker: a leftover is found even once daemonized.
+os.environ.setdefault(processes.MARKER, uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,10 @@ class _LoopErrors(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def _fail_on_processes_left_running() -> Iterator[None]:
-    """A test fails if it leaves a process running: a child of the test process, or any CareWatch
-    process started during it. Set up after the session's servers (higher-scoped fixtures come
-    first), so those are not counted. Leftovers get 5 s to exit, then are killed (they are ours)."""
+    """A test fails if it leaves a process running: a child of the test process, or any process
+    started during it that carries this session's marker (tests/processes.py). Set up after the
+    session's servers (higher-scoped fixtures come first), so those are not counted. Leftovers get
+    5 s to exit, then are killed (they are ours)."""
     before = set(processes.live())
     yield
     deadline = time.monotonic() + 5

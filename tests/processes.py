@@ -1,5 +1,6 @@
-"""Which processes a test left behind: the test process's live descendants, and any CareWatch
-process (its command line names carewatch) that was not there before the test."""
+"""Which processes a test left behind: the test process's live descendants, and any process that
+carries this test session's marker in its environment (inherited through every fork, so a server
+that daemonized away from its parent is still found; another test session's are not)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,19 @@ def live() -> dict[int, tuple[int, str]]:
     return out
 
 
+MARKER = "CAREWATCH_TEST_SESSION"
+
+
+def marked(pid: int, value: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{MARKER}={value}".encode() in environ.split(b"\0")
+
+
 def ours(before: set[int], me: int | None = None) -> dict[int, str]:
-    """Processes started since `before` that are ours: descendants of this process, or CareWatch's."""
+    """Processes started since `before` that are ours: descendants of this process, or marked."""
     me = os.getpid() if me is None else me
     procs = live()
     found = {}
@@ -48,7 +60,6 @@ def ours(before: set[int], me: int | None = None) -> dict[int, str]:
             if p not in procs or p <= 1:
                 break
             p = procs[p][0]
-        cmd = cmdline(pid)
-        if descendant or "carewatch" in cmd:
-            found[pid] = cmd
+        if descendant or marked(pid, os.environ.get(MARKER, "-")):
+            found[pid] = cmdline(pid)
     return found

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from alerts.engine import AlertEngine
-from alerts.rules import Decision, Key, Tracker
+from alerts.tracker import Decision, Tracker
 from contract.payloads import Access, Event, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import RulesConfigError, load_rules, parse_duration
+from contract.rules import Key, RulesConfigError, load_rules, parse_duration
 from simulators.registry_gen import generate_registry
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Xinzhou: open

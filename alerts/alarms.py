@@ -1,0 +1,71 @@
+"""Alarms and doors (CONTRACT §4): fire, gas and CO alarms, device faults, exits locked or held open,
+panic buttons and forced doors, as conditions while active or pulses after a one-off event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from contract.payloads import Event
+from contract.registry import DeviceType
+from contract.rules import Condition, Key
+
+if TYPE_CHECKING:
+    from alerts.facility import FacilityRuntime
+
+CONDITION_EVENTS = {
+    "fire_alarm",
+    "gas_alarm",
+    "co_alarm",
+    "fault",
+    "tamper",
+    "power_fail",
+    "door_held_open",
+    "exit_locked",
+    "exit_blocked",
+}
+EVENT_RULE = {
+    "fire_alarm": "fire_alarm",
+    "gas_alarm": "gas_alarm",
+    "co_alarm": "gas_alarm",
+    "fault": "device_fault",
+    "tamper": "device_fault",
+    "power_fail": "device_fault",
+}
+
+
+def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
+    t = e.type.value
+    if t in CONDITION_EVENTS:
+        if e.state == "active":
+            if (dev, t) in rt.active_events and t in EVENT_RULE:
+                rt.retriggered.append(Key(EVENT_RULE[t], dev))
+            rt.active_events.add((dev, t))
+        else:
+            rt.active_events.discard((dev, t))
+    elif t == "panic":
+        rt.pulse(Key("panic_button", dev), at, f"一键报警被按下（{dev}）", f"panic button pressed ({dev})")
+    elif t == "door_forced":
+        rt.pulse(Key("door_forced", dev), at, f"门被强行打开（{dev}）", f"door forced open ({dev})")
+
+
+def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
+    open_now = rt.is_open(now)
+    for dev, t in rt.active_events:
+        if t == "fire_alarm":
+            out[Key("fire_alarm", dev)] = rt.cond("fire_alarm", f"火灾报警（{dev}）", f"fire alarm ({dev})")
+        elif t in {"gas_alarm", "co_alarm"}:
+            out[Key("gas_alarm", dev)] = rt.cond("gas_alarm", f"燃气/一氧化碳报警（{dev}）", f"gas/CO alarm ({dev})")
+        elif t in {"fault", "tamper", "power_fail"}:
+            out[Key("device_fault", dev)] = rt.cond("device_fault", f"设备故障：{t}（{dev}）", f"device {t} ({dev})")
+        elif t in {"exit_locked", "exit_blocked"} and open_now:
+            out[Key("exit_obstructed", dev)] = rt.cond(
+                "exit_obstructed",
+                f"开放时间安全出口受阻（{dev}）",
+                f"fire exit obstructed during opening hours ({dev})",
+            )
+        elif t == "door_held_open" and rt.devices.get(dev) and rt.devices[dev].type is DeviceType.EXIT_DOOR:
+            held = rt.rules["exit_obstructed"].thresholds["held_open_s"]
+            out[Key("exit_obstructed", dev)] = rt.cond(
+                "exit_obstructed", f"安全出口长时间未关（{dev}）", f"fire exit held open ({dev})", for_s=held
+            )

@@ -1,6 +1,9 @@
 FROM python:3.11-slim-bookworm
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY contract contract
+COPY storage storage
+COPY runtime runtime
 COPY carewatch carewatch
 COPY gateway gateway
 COPY ingest ingest

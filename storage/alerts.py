@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from contract.rules import ESCALATION_S, LEVELS, Condition, Key
+from contract.rules import ESCALATION_S, LATCHING, LEVELS, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
 
@@ -29,11 +29,14 @@ DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, count = alerts.count + 1
 RETURNING id, (xmax = 0) AS created, escalation, muted
 """
 
+# Critical and major alerts latch until acknowledged (CONTRACT §5): the SQL list of those severities.
+LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
+
 # A latched alert (cleared, not yet acknowledged) whose condition comes back is the same alert again.
-_REOPEN = """
+_REOPEN = f"""
 UPDATE alerts SET status = 'active', cleared_at = NULL, last_seen_at = $4, count = count + 1
 WHERE id = (SELECT id FROM alerts WHERE rule = $1 AND facility_id = $2 AND alert_key = $3
-            AND status = 'cleared' AND NOT acknowledged AND severity IN ('critical', 'major')
+            AND status = 'cleared' AND NOT acknowledged AND severity IN ({LATCHING_SQL})
             ORDER BY opened_at DESC LIMIT 1)
 RETURNING id, escalation, muted
 """

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from contract.rules import (
-    LATCHING,
     SEVERITIES,
     STAFFING_RULES,
     RuleConfig,
@@ -19,10 +18,10 @@ from contract.rules import (
     carers_needed,
     offline_heartbeats,
 )
+from storage.alerts import LATCHING_SQL
 from storage.users import Scope
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
-_LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
 _STAFFING_SQL = ", ".join(f"'{r.value}'" for r in sorted(STAFFING_RULES))
 # "Open" (CONTRACT §5): not yet closed. Critical and major alerts latch until acknowledged;
 # minor and warning ones close when their condition clears.
@@ -30,7 +29,7 @@ _STAFFING_SQL = ", ".join(f"'{r.value}'" for r in sorted(STAFFING_RULES))
 # alerts_open partial index (whose predicate it is) instead of reading every alert of the week.
 OPEN_SQL = (
     "(NOT (a.status = 'cleared' AND a.acknowledged)"
-    f" AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ({_LATCHING_SQL}))))"
+    f" AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ({LATCHING_SQL}))))"
 )
 
 

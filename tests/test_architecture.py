@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"contract", "storage"},
     "ingest": {"contract", "storage", "runtime"},
     "alerts": {"contract", "storage", "runtime"},
-    "web": {"contract", "storage"},
+    "web": {"contract", "storage", "runtime"},
     "gateway": {"contract"},
     "simulators": {"contract"},
     # the composition root; it attaches bench's commands when the checkout has them
@@ -117,3 +117,10 @@ def test_the_sql_check_catches_a_query_in_a_service(monkeypatch: pytest.MonkeyPa
         __import__(__name__, fromlist=["_modules"]), "_modules", lambda: [*real, ("web", Path("web/probe.py"), probe)]
     )
     assert sql_violations() == ["web/probe.py:2: SQL outside storage/ (fetch)"]
+
+
+def test_the_image_holds_every_package_but_the_benchmarks() -> None:
+    """The Dockerfile copies each package a service imports (no Docker engine runs here to try it)."""
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    assert PACKAGES - {"bench"} <= copied, f"missing from the image: {sorted(PACKAGES - {'bench'} - copied)}"
+    assert "bench" not in copied, "the benchmarks are not part of the services"

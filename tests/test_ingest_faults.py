@@ -58,9 +58,8 @@ async def assert_exactly_once(db: asyncpg.Connection, n: int) -> None:
     assert row["rows"] == n, f"{row['rows'] - n} duplicate rows"
 
 
-def start_ingest(
-    services: Services, db_url: str, root: str, client_id: str, port: int, log: Path
-) -> subprocess.Popen[bytes]:
+def start_cli(services: Services, db_url: str, root: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """`carewatch ARGS…` as its own process against these servers, its stderr appended to `log`."""
     env = {
         **os.environ,
         "CAREWATCH_DATABASE_URL": db_url,
@@ -69,24 +68,16 @@ def start_ingest(
     }
     with log.open("ab") as f:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "carewatch.cli",
-                "ingest",
-                "--client-id",
-                client_id,
-                "--metrics",
-                f"127.0.0.1:{port}",
-                "--flush-interval",
-                "0.05",
-                "--batch-size",
-                "1000",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=f,
+            [sys.executable, "-m", "carewatch.cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=f
         )
+
+
+def start_ingest(
+    services: Services, db_url: str, root: str, client_id: str, port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    args = ["ingest", "--client-id", client_id, "--metrics", f"127.0.0.1:{port}"]
+    args += ["--flush-interval", "0.05", "--batch-size", "1000"]
+    return start_cli(services, db_url, root, args, log)
 
 
 async def healthy(port: int) -> bool:

@@ -5,10 +5,8 @@ restart (the broker redelivers what was never acknowledged)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +27,12 @@ from tests.test_ingest_faults import (
     assert_exactly_once,
     healthy,
     publish_stream,
+    start_cli,
     start_ingest,
     stored,
 )
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "carewatch.cli"]
 
 
 def stop_within(proc: subprocess.Popen[bytes], sig: signal.Signals) -> float:
@@ -95,28 +93,9 @@ async def test_sigterm_during_a_database_outage_stops_ingest_and_loses_nothing(
 def start_alerts(
     services: Services, db_url: str, root: str, client_id: str, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CAREWATCH_DATABASE_URL": db_url,
-        "CAREWATCH_MQTT_URL": services.mqtt_url,
-        "CAREWATCH_TOPIC_ROOT": root,
-    }
-    with log.open("ab") as f:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "carewatch.cli",
-                "alerts",
-                "--client-id",
-                client_id,
-                "--metrics",
-                f"127.0.0.1:{port}",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=f,
-        )
+    return start_cli(
+        services, db_url, root, ["alerts", "--client-id", client_id, "--metrics", f"127.0.0.1:{port}"], log
+    )
 
 
 async def _fire_alarms(db: asyncpg.Connection) -> int:

@@ -26,6 +26,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
 from contract.rules import RuleConfig, RuleId, load_rules
+from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import registry as registry_store
@@ -34,20 +35,13 @@ from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User, check_password, user_by_id, user_by_token
 from web import reports
-from web.api import (
-    MAX_REGISTRY_BYTES,
-    acknowledge,
-    bad_request,
-    load_registry_text,
-    may_set_maintenance,
-    path_id,
-    report_params,
-    set_maintenance,
-)
+from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
+from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, USER, Hub
+from web.params import path_id
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -284,7 +278,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
         "device_id": str(form.get("device_id", "")) or None,
     }
     try:
-        await set_maintenance(request, user, body)
+        await set_maintenance(request.app[POOL], user, f["id"], body)
     except (Invalid, Forbidden) as exc:
         async with request.app[POOL].acquire() as conn:
             ctx = await _facility_ctx(conn, user, f, request.app[RULES])
@@ -321,6 +315,16 @@ async def registry_page(request: web.Request) -> web.Response:
     )
 
 
+def _uploaded_text(upload: object) -> tuple[str, str]:
+    """The uploaded registry file's text and name."""
+    if not isinstance(upload, web.FileField):
+        raise Invalid("choose a registry file (YAML or JSON)")
+    try:
+        return upload.file.read().decode("utf-8"), upload.filename or "upload"
+    except UnicodeDecodeError:
+        raise Invalid("the registry must be UTF-8 text") from None
+
+
 @page_routes.post("/registry")
 async def registry_upload(request: web.Request) -> web.Response:
     user = _user(request)
@@ -328,13 +332,8 @@ async def registry_upload(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     upload = form.get("file")
     try:
-        if not isinstance(upload, web.FileField):
-            raise bad_request("choose a registry file (YAML or JSON)")
-        try:
-            text = upload.file.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise bad_request("the registry must be UTF-8 text") from None
-        result = await load_registry_text(request, user, text, upload.filename or "upload")
+        text, name = _uploaded_text(upload)
+        result = await load_registry_text(request.app[POOL], user, text, name)
     except (Invalid, Forbidden) as exc:
         ctx = {"rows": await _registry_rows(request, user), "loaded": None}
         return await _form_refused(request, "registry.html", ctx, exc)
@@ -404,7 +403,7 @@ async def ack_form(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
     alert_id = path_id(request.match_info["alert_id"])
-    await acknowledge(request, alert_id, str(form.get("note", "")), _user(request))
+    await acknowledge(request.app[POOL], _user(request), alert_id, str(form.get("note", "")))
     raise web.HTTPFound(str(form.get("back") or "/alerts"))
 
 
@@ -439,17 +438,17 @@ async def _listen_forever(app: web.Application) -> None:
     user the current state of every facility in scope: notifications of the gap are gone for good."""
     hub = app[HUB]
     listener = Listener(app[DATABASE_URL], NOTIFY_CHANNEL, hub.publish)
-    delay, ever = 0.5, False
+    backoff, ever = Backoff(0.5, 10.0), False
     try:
         while True:
             if await listener.ensure():
                 if ever:
                     logger.info("live stream: LISTEN connection back; resyncing open streams")
                     hub.publish(RESYNC)
-                delay, ever = 0.5, True
+                backoff.succeeded()
+                ever = True
             if not listener.connected:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await asyncio.sleep(backoff.failed())
                 continue
             for _ in range(int(LISTEN_CHECK_S)):  # a reset is seen within a second
                 await asyncio.sleep(1)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.rules import SEVERITIES
+
 _ERR = {
     "description": "error, with the reason",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -21,7 +23,7 @@ _NUM = {"type": "number"}
 _NNUM = {"type": "number", "nullable": True}
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
-_SEVERITIES = ["critical", "major", "minor", "warning"]
+_SEVERITIES = list(SEVERITIES)
 
 
 def _obj(required: list[str], **props: Any) -> dict[str, Any]:

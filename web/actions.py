@@ -1,0 +1,104 @@
+"""What people do through the web, shared by the API and the pages: acknowledge an alert, set a
+maintenance window, load a registry. Each checks scope (NotFound), role (Forbidden) and input
+(Invalid) in that order, writes through storage, and is audited; none knows about HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import yaml
+
+from contract.errors import ContractError
+from contract.registry import parse_registry
+from storage import alerts as alert_store
+from storage import maintenance as maintenance_store
+from storage import queries
+from storage import registry as registry_store
+from storage.registry import load_registry
+from storage.users import User, audit
+from web.errors import Forbidden, Invalid, NotFound
+from web.params import parse_time
+
+
+async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str) -> dict[str, Any]:
+    """Shared by the API and the pages: scope-checked, audited, announced on the stream."""
+    if len(note) > 2000:
+        raise Invalid("note is at most 2,000 characters")
+    async with pool.acquire() as conn:
+        updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
+    if updated is None:
+        raise NotFound("no such alert")
+    return queries.alert_json(updated)
+
+
+def may_set_maintenance(user: User) -> bool:
+    """Admins, and a facility's own operator (scope already limits them to it). Inspectors supervise:
+    a window mutes notifications, so they do not set one."""
+    return user.role in {"admin", "operator"}
+
+
+async def set_maintenance(pool: asyncpg.Pool, user: User, facility_id: str, body: Any) -> dict[str, Any]:
+    """Shared by the API and the facility page's form: scope first (404), then role (403), then the
+    body (400 with the reason); audited."""
+    async with pool.acquire() as conn, conn.transaction():
+        f = await queries.facility_row(conn, user.scope, facility_id)
+        if f is None:
+            raise NotFound("no such facility")
+        if not may_set_maintenance(user):
+            raise Forbidden("only an admin or the facility's operator may set a maintenance window")
+        device, start, end, reason = window(body)
+        if device and not await registry_store.has_device(conn, f["id"], device):
+            raise Invalid(f"device_id {device!r} is not a device of this facility")
+        row = await maintenance_store.create_window(conn, f["id"], device, start, end, reason, user.username)
+        out = maintenance_store.window_json(row)
+        await audit(conn, user.username, "maintenance.create", f["id"], out)
+    return out
+
+
+def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
+    if not isinstance(body, dict):
+        raise Invalid("body must be a JSON object")
+    for name in ("starts_at", "ends_at", "reason"):
+        if not isinstance(body.get(name), str) or not body[name].strip():
+            raise Invalid(f"{name} is required")
+    device = body.get("device_id") or None
+    if device is not None and not isinstance(device, str):
+        raise Invalid("device_id must be a string")
+    reason = body["reason"].strip()
+    if len(reason) > 500:
+        raise Invalid("reason is at most 500 characters")
+    start, end = parse_time(body["starts_at"], "starts_at"), parse_time(body["ends_at"], "ends_at")
+    if start is None or end is None:  # for the type checker: both are non-empty here
+        raise Invalid("starts_at and ends_at are required")
+    if end <= start:
+        raise Invalid("ends_at must be after starts_at")
+    if end - start > timedelta(days=31):
+        raise Invalid("a maintenance window is at most 31 days")
+    if end <= datetime.now(UTC):
+        raise Invalid("ends_at is in the past")
+    return device, start, end, reason
+
+
+async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: str) -> dict[str, Any]:
+    """Admins load a registry file (YAML or JSON, CONTRACT §3); the facilities it names are replaced."""
+    if user.role != "admin":
+        raise Forbidden("only an admin may load a registry")
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as err:
+        raise Invalid(f"not valid YAML or JSON: {str(err).splitlines()[0]}") from None
+    try:
+        reg = parse_registry(data)
+    except ContractError as err:
+        raise Invalid(f"registry: {err}") from None
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            s = await load_registry(conn, reg)
+            out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
+            await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
+    except asyncpg.IntegrityConstraintViolationError as err:
+        # what the schema cannot say alone (a township outside its county, a class that does not exist)
+        raise Invalid(f"registry: {err.__class__.__name__}: {str(err).splitlines()[0]}") from None
+    return out

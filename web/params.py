@@ -1,0 +1,60 @@
+"""Reading request input: query parameters, times, codes and ids. Each refusal is an Invalid (400)
+or NotFound (404) with the reason, which web.app.errors turns into the response."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from web.errors import Invalid, NotFound
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # nothing CareWatch stores is older; keeps arithmetic in range
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def qp(query: Mapping[str, str], name: str) -> str:
+    """A query parameter: "" when absent; present but empty is a 400 (the document gives each a
+    pattern, enum or format that "" does not meet)."""
+    v = query.get(name)
+    if v == "":
+        raise Invalid(f"{name} is empty: leave it out or give a value")
+    return v or ""
+
+
+def parse_time(q: str, name: str) -> datetime | None:
+    """An RFC 3339 time with its offset (the OpenAPI `date-time` format), between 2000 and 2100."""
+    if not q:
+        return None
+    if not _RFC3339.fullmatch(q):
+        raise Invalid(f"{name} must be an RFC 3339 time, e.g. 2026-11-28T08:00:00Z")
+    frac = re.search(r"\.(\d+)", q)
+    if frac and len(frac.group(1)) > 6:  # Python keeps microseconds
+        q = q.replace(frac.group(0), frac.group(0)[:7])
+    try:
+        t = datetime.fromisoformat(q.replace("Z", "+00:00").replace("z", "+00:00").replace("t", "T"))
+    except ValueError:
+        raise Invalid(f"{name} must be an RFC 3339 time, e.g. 2026-11-28T08:00:00Z") from None
+    if not _EARLIEST <= t < _LATEST:
+        raise Invalid(f"{name} must be between 2000 and 2100")
+    return t
+
+
+def one_of(q: str, name: str, allowed: set[str]) -> str | None:
+    if q and q not in allowed:
+        raise Invalid(f"{name} must be one of {', '.join(sorted(allowed))}")
+    return q or None
+
+
+def code(q: str, name: str, digits: int) -> str | None:
+    if q and not re.fullmatch(rf"[0-9]{{{digits}}}", q):
+        raise Invalid(f"{name} must be {digits} digits")
+    return q or None
+
+
+def path_id(s: str) -> int:
+    """A path id: anything that is not a 63-bit positive integer cannot exist."""
+    if not s.isdigit() or len(s) > 18:
+        raise NotFound("no such alert")
+    return int(s)

@@ -100,7 +100,9 @@ async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspecto
 
 
 def services_of(state: Path) -> dict[int, str]:
-    """CareWatch processes of the demo with this state directory (they carry it in their environment)."""
+    """The demo's services for this state directory (they carry it in their environment). The private
+    servers under it are not services: they keep running after the demo, as the README says, until
+    `carewatch stack down` (the test destroys them below)."""
     marker = f"CAREWATCH_STATE_DIR={state}".encode()
     found = {}
     for entry in os.listdir("/proc"):
@@ -110,6 +112,7 @@ def services_of(state: Path) -> dict[int, str]:
             environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if marker in environ.split(b"\0"):
-            found[int(entry)] = processes.cmdline(int(entry))
+        cmd = processes.cmdline(int(entry))
+        if marker in environ.split(b"\0") and str(state) not in cmd:
+            found[int(entry)] = cmd
     return found

@@ -16,7 +16,9 @@ import abc
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
 from typing import Any
 
 import asyncpg
@@ -33,7 +35,8 @@ from storage.queries import ping
 logger = logging.getLogger(__name__)
 
 STOP_DEADLINE_S = 10.0  # the promise (README, CONTRACT §6): every CareWatch process is gone by then
-GRACE_S = 6.0  # a graceful stop gets this long before its task is cancelled
+GRACE_S = 6.0  # a graceful stop gets this long before its task is cancelled and its connections dropped
+EXIT_S = 9.5  # the backstop: whatever still holds the process then, it exits
 CLOSE_S = 1.5  # closing the pool after that: then its connections are dropped
 CONNECT_TIMEOUT_S = 5.0  # one connection attempt to the database
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -82,6 +85,12 @@ class Service(abc.ABC):
         self.stopping.set()
         if self.source is not None:
             self.source.wake()
+
+    def abort(self) -> None:
+        """Drop every database connection at once. A cancelled write can otherwise wait for ever: its
+        transaction's ROLLBACK waits for an answer that a partitioned database never sends."""
+        if self.pool is not None:
+            self.pool.terminate()
 
     async def run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -133,21 +142,29 @@ class Service(abc.ABC):
             pool.terminate()  # the database is not answering: drop the connections
 
 
-async def serve(service: Service, grace_s: float = GRACE_S) -> int:
-    """Run `service` until it ends or a stop signal; return the process's exit code (0 for a stop)."""
+async def serve(service: Service, grace_s: float = GRACE_S) -> None:
+    """Run `service` until it ends or a stop signal. A stop, graceful or cut short at the grace
+    period, returns normally (exit code 0); any other failure propagates."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None  # noqa: S101
     deadline: asyncio.TimerHandle | None = None
 
+    def cut_short() -> None:
+        task.cancel()
+        service.abort()
+
     def on_signal(signum: int) -> None:
         nonlocal deadline
         if deadline is not None:  # a second signal: no more patience
-            task.cancel()
+            cut_short()
             return
         logger.info("%s: %s received, stopping (at most %.0fs)", service.name, signal.Signals(signum).name, grace_s)
         service.stop()
-        deadline = loop.call_later(grace_s, task.cancel)
+        deadline = loop.call_later(grace_s, cut_short)
+        backstop = threading.Timer(EXIT_S, _exit_now, (service.name,))  # a thread: fires even if the loop is stuck
+        backstop.daemon = True
+        backstop.start()
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
@@ -155,7 +172,7 @@ async def serve(service: Service, grace_s: float = GRACE_S) -> int:
         try:
             await service.run()
         except* Stopped as group:
-            logger.warning("%s: stopped before its work in hand was stored: %s", service.name, group.exceptions[0])
+            logger.warning("%s: stopped before its work in hand was stored: %s", service.name, _leaf(group))
     except asyncio.CancelledError:
         if deadline is None:
             raise
@@ -168,4 +185,17 @@ async def serve(service: Service, grace_s: float = GRACE_S) -> int:
             deadline.cancel()
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
-    return 0
+
+
+def _exit_now(name: str) -> None:
+    logger.error("%s: still not stopped %.1fs after the signal; exiting now", name, EXIT_S)
+    logging.shutdown()
+    os._exit(0)
+
+
+def _leaf(group: BaseExceptionGroup[Stopped]) -> BaseException:
+    """The first exception of a (possibly nested) exception group, for the log."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first

@@ -10,13 +10,17 @@ from carewatch.stack import free_port
 
 class FaultProxy:
     """Listens on 127.0.0.1:port and relays to target. `cut()` drops every connection and refuses
-    new ones (accepts then closes at once) until `restore()`."""
+    new ones (accepts then closes at once) until `restore()`. `stall()` is the network partition a
+    refusal is not: connections stay open but nothing passes either way, and new ones are accepted
+    and never answered, until `restore()`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._cut = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -26,6 +30,7 @@ class FaultProxy:
 
     async def stop(self) -> None:
         self.cut()
+        self._flowing.set()  # connections waiting in a stall wake up to the cut
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -41,10 +46,18 @@ class FaultProxy:
             w.transport.abort()
         self._writers.clear()
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         self._cut = False
+        self._flowing.set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            writer.transport.abort()
+            return
+        await self._flowing.wait()  # while stalled: accepted, never answered
         if self._cut:
             writer.transport.abort()
             return
@@ -62,6 +75,8 @@ class FaultProxy:
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(65536):
+                if not self._flowing.is_set():
+                    continue  # lost in the partition
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, OSError):

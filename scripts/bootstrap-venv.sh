@@ -8,7 +8,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.carewatch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # PYTHONWARNINGS: setuptools' notices about editable installs would bury the demo's URL
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --upgrade pip
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi

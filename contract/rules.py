@@ -83,29 +83,30 @@ def _r(severity: str, for_s: float = 0, **thresholds: float) -> RuleConfig:
     return RuleConfig(Severity(severity), for_s, dict(thresholds))
 
 
-# Sources of the defaults are given per rule in docs/contract.md §4 (the national childcare
-# standards for ratios and guards, GB 25201 / GB 50016 for fire equipment, the plan's "no blind spots").
 DEFAULTS: dict[str, RuleConfig] = {
-    "fire_alarm": _r("critical"),
+    # Sources: docs/contract.md §4; each standard is named beside the figure it sets.
+    "fire_alarm": _r("critical"),  # to the monitoring centre within 10 s: GB 26875.1-2011
     "gas_alarm": _r("critical", gas_lel_pct=10, co_ppm=50),
     "panic_button": _r("critical"),
     "unauthorized_pickup": _r("critical"),
     "banned_staff_on_site": _r("critical"),
     "unqualified_staff_on_site": _r("major"),
-    "guard_absent": _r("major", 600),
+    "guard_absent": _r("major", 600),  # guard numbers: GB/T 29315-2022
+    # carer ratios by age group: 托育机构设置标准(试行) (2019)
     "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5),
     "class_over_capacity": _r("minor"),
     "child_not_collected": _r("major", after_close_min=30),
     "device_offline": _r("major", heartbeats=3),  # major for life-safety types, minor otherwise
-    "camera_blind_spot": _r("major", 120, heartbeats=3),
+    "camera_blind_spot": _r("major", 120, heartbeats=3),  # video over child areas: 托育机构管理规范(试行)
     "device_fault": _r("major"),
     "low_battery": _r("warning", battery_pct=20),
-    "extinguisher_pressure": _r("major", min_mpa=1.0, max_mpa=1.4),
+    "extinguisher_pressure": _r("major", min_mpa=1.0, max_mpa=1.4),  # the green band of dry-powder gauges
     "exit_obstructed": _r("major", held_open_s=300),
     "door_forced": _r("major"),
     "repeated_access_denied": _r("minor", count=3, window_s=300),
     "after_hours_entry": _r("minor"),
-    "patrol_missed": _r("warning", interval_s=7200),
+    "patrol_missed": _r("warning", interval_s=7200),  # >= 5 patrols a day: GB/T 29315-2022
+    # CO2 <= 1000 ppm and the comfort ranges: GB/T 18883 (indoor air quality)
     "environment_out_of_range": _r("warning", 900, co2_ppm=1000, temp_min=18, temp_max=28, rh_min=30, rh_max=70),
     "equipment_missing": _r("major"),
 }

@@ -175,3 +175,24 @@ def test_rules_overrides(tmp_path: Path) -> None:
         p.write_text(bad)
         with pytest.raises(RulesConfigError, match=msg):
             load_rules(p)
+
+
+def test_the_catalogue_has_every_rule_once_with_a_default() -> None:
+    from contract.rules import DEFAULTS, LATCHING, RuleId, Severity
+
+    assert set(DEFAULTS) == {r.value for r in RuleId}
+    assert [s.rank for s in Severity] == [0, 1, 2, 3]
+    assert Severity.CRITICAL.rank < Severity.WARNING.rank
+    assert {s.value for s in LATCHING} == {"critical", "major"}
+
+
+def test_the_thresholds_the_web_shows_follow_the_overrides(tmp_path: Path) -> None:
+    from contract.rules import carers_needed, load_rules, offline_after_s
+
+    over = tmp_path / "rules.yaml"
+    over.write_text("device_offline: {threshold: 5}\nratio_breach: {threshold: {toddler: 4}}\n")
+    default, local = load_rules(None), load_rules(over)
+    assert offline_after_s(default, 60) == 180
+    assert offline_after_s(local, 60) == 300
+    assert carers_needed(default, "toddler", 9) == 2
+    assert carers_needed(local, "toddler", 9) == 3

@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -491,3 +492,40 @@ async def test_live_stream_survives_a_database_cut_and_resyncs(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await server.close()
+
+
+async def test_the_page_and_the_engine_share_the_offline_threshold(
+    db: asyncpg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    """A device last heard 4 heartbeats ago is offline by the default rules (3) and online where
+    the deployment's rules file allows 5: the status the web shows follows the engine's rules."""
+    from contract.rules import load_rules
+
+    await load_registry(db, REG)
+    _, admin = await create_user(db, "admin", "admin", None)
+    dev = B.devices[0]
+    heard = datetime.now(UTC) - timedelta(seconds=4 * dev.heartbeat_s)
+    await db.execute(
+        "INSERT INTO device_state (facility_id, device_id, last_seen_at, online) VALUES ($1, $2, $3, true)",
+        B.id,
+        dev.id,
+        heard,
+    )
+    over = tmp_path / "rules.yaml"
+    over.write_text("device_offline: {threshold: 5}\n")
+    seen = {}
+    for name, rules in (("default", load_rules(None)), ("override", load_rules(over))):
+        server = TestServer(create_app(db_url, secrets.token_bytes(32), rules), host="127.0.0.1")
+        await server.start_server()
+        try:
+            url = f"{str(server.make_url('')).rstrip('/')}/api/v1/facilities/{B.id}/status"
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(url, headers={"Authorization": f"Bearer {admin}"}) as r,
+            ):
+                assert r.status == 200
+                body = await r.json()
+            seen[name] = next(d["online"] for d in body["device_list"] if d["id"] == dev.id)
+        finally:
+            await server.close()
+    assert seen == {"default": False, "override": True}

@@ -25,7 +25,7 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
-from contract.rules import RuleConfig, RuleId, load_rules
+from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
 from storage import queries
@@ -388,6 +388,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
             "severity": severity,
             "rule": rule,
             "rules": sorted(r.value for r in RuleId),
+            "severities": SEVERITIES,
             "county": county,
             "township": township,
             "facility_id": facility_id,

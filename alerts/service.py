@@ -29,7 +29,16 @@ from pydantic import Field
 from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from contract.errors import ContractError
-from contract.payloads import Access, Batch, Event, Payload, TypedBatch, expand_batch, parse_payload
+from contract.payloads import (
+    Access,
+    Batch,
+    Event,
+    Payload,
+    TypedBatch,
+    batch_origin_error,
+    expand_batch,
+    parse_payload,
+)
 from contract.rules import ESCALATION_S, Key, RuleConfig
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
@@ -182,6 +191,9 @@ class AlertService(Service):
             return  # ingest dead-letters it; the rules only see valid input
         items: list[tuple[str, Payload]]
         if isinstance(payload, Batch | TypedBatch):  # invalid items are ingest's to dead-letter
+            rt = self.engine.runtimes.get(topic.facility_id)
+            if batch_origin_error(topic.device_id, rt is not None and rt.gateway == topic.device_id):
+                return  # ingest dead-letters it (reason `origin`)
             items = [(u.device_id, u.payload) for u in expand_batch(payload) if u.payload is not None]
         else:
             items = [(topic.device_id, payload)]

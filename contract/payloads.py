@@ -359,3 +359,12 @@ def expand_batch(batch: Batch | TypedBatch) -> Iterator[Unpacked]:
     else:
         for i, item in enumerate(batch.messages):
             yield unpack_item(i, item)
+
+
+def batch_origin_error(device_id: str, from_gateway: bool) -> ContractError | None:
+    """CONTRACT §2 batch: only a facility's gateway publishes batches. A batch on any other device's
+    topic would let that device speak for every other device of the facility (a smoke detector
+    publishing a panic press as the panic button), undoing the broker's per-device ACL."""
+    if from_gateway:
+        return None
+    return ContractError("origin", f"batch on the topic of {device_id!r}, which is not the facility's gateway")

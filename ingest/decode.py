@@ -25,6 +25,7 @@ from contract.payloads import (
     Status,
     Telemetry,
     Unpacked,
+    batch_origin_error,
     expand_batch,
     fast_telemetry_json,
     parse_fast,
@@ -45,13 +46,20 @@ def _json(p: Payload) -> str:
     return json.dumps(p.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str, into: Decoded | None = None) -> Decoded:
+def decode_batch(
+    messages: Iterable[Received],
+    known: KnownDevice,
+    root: str,
+    into: Decoded | None = None,
+    *,
+    gateway: KnownDevice,
+) -> Decoded:
     """Decode messages into `into` (a new Decoded by default); a batch may be decoded in slices into
     one Decoded, duplicates across slices are still found."""
     out = Decoded() if into is None else into
     for m in messages:
         try:
-            _decode_one(out, m, known, root)
+            _decode_one(out, m, known, gateway, root)
         except Exception as err:  # a bug of ours must neither stop ingest nor lose the message
             logger.exception("could not decode a message on %s; dead-lettered", m.topic)
             out.dead.append((m.received_at, m.topic, m.payload, "internal", f"{type(err).__name__}: {err}", None))
@@ -59,7 +67,7 @@ def decode_batch(messages: Iterable[Received], known: KnownDevice, root: str, in
     return out
 
 
-def _decode_one(out: Decoded, m: Received, known: KnownDevice, root: str) -> None:
+def _decode_one(out: Decoded, m: Received, known: KnownDevice, gateway: KnownDevice, root: str) -> None:
     try:
         topic = parse_topic(m.topic, root)
     except ContractError as err:
@@ -72,6 +80,10 @@ def _decode_one(out: Decoded, m: Received, known: KnownDevice, root: str) -> Non
         what = f"device {dev!r} of facility {fac!r}" if reason == "unknown_device" else f"facility {fac!r}"
         out.dead.append((m.received_at, m.topic, m.payload, reason, f"{what} is not in the registry", fac))
         out.dead_reasons.append(reason)
+        return
+    if topic.channel is Channel.BATCH and (refused := batch_origin_error(dev, gateway(fac, dev))) is not None:
+        out.dead.append((m.received_at, m.topic, m.payload, refused.field, str(refused), fac))
+        out.dead_reasons.append(refused.field)
         return
     if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
         if topic.channel is Channel.BATCH:

@@ -20,6 +20,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 from pydantic import Field
 
+from contract.registry import DeviceType
 from ingest.decode import decode_batch
 from ingest.metrics import IngestMetrics
 from runtime.config import ServiceConfig
@@ -58,7 +59,7 @@ class IngestService(Service):
         super().__init__(config)
         self.pool_max = config.writers + 2
         self.metrics = metrics or IngestMetrics()
-        self._devices: set[tuple[str, str]] = set()
+        self._devices: dict[tuple[str, str], str] = {}  # (facility, device) -> device type
         self._facilities: set[str] = set()
         self._registry_loaded_at = 0.0
         self.features: Features | None = None
@@ -188,10 +189,10 @@ class IngestService(Service):
         for i, m in enumerate(batch):
             size += len(m.payload)
             if size >= DECODE_SLICE_BYTES:
-                decode_batch(batch[start : i + 1], self._known, self.config.topic_root, out)
+                decode_batch(batch[start : i + 1], self._known, self.config.topic_root, out, gateway=self._gateway)
                 start, size = i + 1, 0
                 await asyncio.sleep(0)
-        decode_batch(batch[start:], self._known, self.config.topic_root, out)
+        decode_batch(batch[start:], self._known, self.config.topic_root, out, gateway=self._gateway)
         return out
 
     async def _try_refresh_registry(self) -> bool:
@@ -240,7 +241,7 @@ class IngestService(Service):
         stored = rows = dups = dead = 0
         new: set[tuple[str, str, str]] = set()
         for m in batch:
-            d = decode_batch([m], self._known, self.config.topic_root)
+            d = decode_batch([m], self._known, self.config.topic_root, gateway=self._gateway)
             async with self.pool.acquire() as conn:
                 try:
                     r = await write_batch(conn, d)
@@ -266,6 +267,9 @@ class IngestService(Service):
         if device_id == "":
             return facility_id in self._facilities
         return (facility_id, device_id) in self._devices
+
+    def _gateway(self, facility_id: str, device_id: str) -> bool:
+        return self._devices.get((facility_id, device_id)) == DeviceType.GATEWAY.value
 
     async def _refresh_registry(self) -> None:
         assert self.pool is not None  # noqa: S101

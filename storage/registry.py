@@ -83,10 +83,10 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
     )
 
 
-async def fetch_device_keys(conn: asyncpg.Connection) -> set[tuple[str, str]]:
-    """Every registered (facility_id, device_id)."""
-    rows = await conn.fetch("SELECT facility_id, id FROM devices")
-    return {(r["facility_id"], r["id"]) for r in rows}
+async def fetch_device_keys(conn: asyncpg.Connection) -> dict[tuple[str, str], str]:
+    """Every registered (facility_id, device_id), with its device type."""
+    rows = await conn.fetch("SELECT facility_id, id, type FROM devices")
+    return {(r["facility_id"], r["id"]): r["type"] for r in rows}
 
 
 async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | None = None) -> Registry:

@@ -191,7 +191,10 @@ def test_decoding_dispatches_on_the_channel_not_on_field_names() -> None:
 
     body = {"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}, "messages": [1, 2]}
     d = decode_batch(
-        [Received("r/cw/v1/fac-1/env-1/telemetry", raw(body), datetime.now(UTC))], lambda _f, _d: True, "r/cw/v1"
+        [Received("r/cw/v1/fac-1/env-1/telemetry", raw(body), datetime.now(UTC))],
+        lambda _f, _d: True,
+        "r/cw/v1",
+        gateway=lambda _f, _d: False,
     )
     assert not d.dead, d.dead
     assert [row[3:5] for row in d.readings[("fac-1", "env-1", "m-1")]] == [("co2_ppm", 1.0)]
@@ -212,7 +215,7 @@ def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
 
     body = raw({"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}})
     msgs = [Received(f"r/cw/v1/fac-1/{d}/telemetry", body, datetime.now(UTC)) for d in ("env-1", "env-bad", "env-2")]
-    d = decode_batch(msgs, known, "r/cw/v1")
+    d = decode_batch(msgs, known, "r/cw/v1", gateway=lambda _f, _d: False)
     assert set(d.readings) == {("fac-1", "env-1", "m-1"), ("fac-1", "env-2", "m-1")}
     assert d.dead_reasons == ["internal"]
     assert d.dead[0][1].endswith("/env-bad/telemetry") and d.dead[0][2] == body

@@ -15,7 +15,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract.payloads import BatchItem, Event, Telemetry, parse_item, parse_payload
-from contract.registry import Device, DeviceType, Registry
 from contract.topics import Channel
 from gateway.adapters import AdapterError, Tasmota, Zigbee2Mqtt
 from gateway.agent import AgentConfig, GatewayAgent
@@ -109,11 +108,7 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
     fault_proxy_factory: object,
 ) -> None:
     devices = 10
-    reg = registry_obj(extra_devices=devices)
-    gw = reg.facilities[0].model_copy(
-        update={"devices": [*reg.facilities[0].devices, Device(id="gw-1", type=DeviceType.GATEWAY)]}
-    )
-    await load_registry(db, Registry(facilities=[gw]))
+    await load_registry(db, registry_obj(extra_devices=devices))  # the test facility has its gateway, gw-1
     host, port = services.mqtt_host_port
     proxy = await fault_proxy_factory(host, port)  # type: ignore[operator]
     local_root = f"local-{uuid.uuid4().hex[:8]}/cw/v1"

@@ -85,7 +85,7 @@ async def test_every_channel_stored_and_bad_input_dead_lettered(
         ),
         (f"{t}/panic-1/status", {"ts": TS, "online": True, "battery_pct": 87, "heartbeat_s": 60}),
         (
-            f"{t}/door-main/batch",
+            f"{t}/gw-1/batch",
             {
                 "msg_id": "b1",
                 "messages": [
@@ -210,7 +210,7 @@ async def test_duplicates_are_stored_once(
     try:
         async with running(service):
             pub.publish(f"{t}/smoke-nap1/telemetry", msg)
-            pub.publish(f"{t}/door-main/batch", batch)
+            pub.publish(f"{t}/gw-1/batch", batch)
             pub.flush()
             await wait_for(lambda: _count_at_least(db, "SELECT count(*) FROM msg_seen", 2), 10, "first copies")
             pub.publish(f"{t}/smoke-nap1/telemetry", msg)  # the same message again, later

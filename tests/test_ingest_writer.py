@@ -32,13 +32,11 @@ def gateway_batch(ns: list[int], batch_id: str) -> Received:
         }
         for n in ns
     ]
-    return Received(
-        f"{ROOT}/{FAC}/door-main/batch", payload({"msg_id": batch_id, "messages": items}), datetime.now(UTC)
-    )
+    return Received(f"{ROOT}/{FAC}/gw-1/batch", payload({"msg_id": batch_id, "messages": items}), datetime.now(UTC))
 
 
 def decode(messages: list[Received]) -> Decoded:
-    return decode_batch(messages, lambda _f, _d: True, ROOT)
+    return decode_batch(messages, lambda _f, _d: True, ROOT, gateway=lambda _f, d: d == "gw-1")
 
 
 async def stored_ids(db: asyncpg.Connection) -> list[str]:

@@ -26,6 +26,7 @@ FACILITY: dict[str, Any] = {
         {"id": "door-main", "type": "access_controller", "location": "main entrance"},
         {"id": "ext-1", "type": "extinguisher_gauge", "location": "hall"},
         {"id": "panic-1", "type": "panic_button", "location": "office"},
+        {"id": "gw-1", "type": "gateway", "location": "office"},
     ],
 }
 

@@ -1,0 +1,63 @@
+"""Attacks, each written as the attacker would try it (issue: security hardening), against real
+Mosquitto and PostgreSQL and the real services. Each failed on the code before its fix."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from alerts.service import AlertService
+from ingest.service import IngestService
+from storage.registry import load_registry
+from tests.conftest import Services
+from tests.helpers import Publisher, payload, wait_for
+from tests.test_alert_service import REG, alerts, make, now_ts
+from tests.test_alert_service import running as alerts_running
+from tests.test_ingest import make_service
+from tests.test_ingest import running as ingest_running
+
+FAC = REG.facilities[0]
+
+
+async def test_a_device_cannot_publish_a_batch_that_speaks_for_another_device(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str
+) -> None:
+    """With a smoke detector's credential (the ACL lets it publish only under its own topic), the
+    attacker sends a `batch` holding a panic press 'from' the panic button. Only the gateway may
+    speak for other devices: ingest dead-letters it (reason `origin`), the engine ignores it."""
+    await load_registry(db, REG)
+    smoke = next(d.id for d in FAC.devices if d.type.value == "smoke_detector")
+    panic = next(d.id for d in FAC.devices if d.type.value == "panic_button")
+    gateway = next(d.id for d in FAC.devices if d.type.value == "gateway")
+    forged = {"device_id": panic, "channel": "event", "payload": {"msg_id": "p-1", "ts": now_ts(), "type": "panic"}}
+    honest = {"device_id": panic, "channel": "event", "payload": {"msg_id": "p-2", "ts": now_ts(), "type": "panic"}}
+    ingest: IngestService = make_service(services, db_url, topic_root)
+    engine: AlertService = make(services, db_url, topic_root)
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with ingest_running(ingest), alerts_running(engine):
+            base = f"{topic_root}/{FAC.id}"
+            pub.publish_all([(f"{base}/{smoke}/batch", payload({"msg_id": "b-evil", "messages": [forged]}))])
+            pub.flush()
+            await wait_for(lambda: _dead(db, "origin"), 20, "the forged batch dead-lettered")
+            assert await alerts(db, "panic_button") == [], "a smoke detector raised a panic as the panic button"
+            # the same batch from the facility's gateway is what gateways are for
+            pub.publish_all([(f"{base}/{gateway}/batch", payload({"msg_id": "b-ok", "messages": [honest]}))])
+            pub.flush()
+            await wait_for(lambda: _opened(db, "panic_button"), 20, "the gateway's batch raised the panic")
+    finally:
+        pub.close()
+    [dead] = await db.fetch("SELECT topic, reason, detail FROM dead_letters WHERE reason = 'origin'")
+    assert dead["topic"].endswith(f"/{smoke}/batch")
+    assert "not the facility's gateway" in dead["detail"]
+    assert await db.fetchval("SELECT count(*) FROM events WHERE msg_id = 'p-1'") == 0
+
+
+async def _dead(db: asyncpg.Connection, reason: str) -> bool:
+    return bool(await db.fetchval("SELECT count(*) FROM dead_letters WHERE reason = $1", reason))
+
+
+async def _opened(db: asyncpg.Connection, rule: str) -> bool:
+    await asyncio.sleep(0)
+    return bool(await alerts(db, rule))

@@ -197,7 +197,10 @@ class AlertService(Service):
             items = [(u.device_id, u.payload) for u in expand_batch(payload) if u.payload is not None]
         else:
             items = [(topic.device_id, payload)]
+        bounds = self.config.time_bounds
         for dev, p in items:
+            if bounds.check(p, received) is not None:
+                continue  # a broken device clock: ingest dead-letters it (reason `time`)
             msg_id = getattr(p, "msg_id", None)
             if msg_id is not None:
                 key = (topic.facility_id, dev, msg_id)

@@ -37,6 +37,8 @@ def _service_fields(settings: Settings, ep: Endpoints, metrics_addr: str) -> dic
         "mqtt_url": ep.mqtt_url,
         "topic_root": settings.topic_root,
         "http": metrics_addr or None,
+        "max_clock_ahead_s": settings.max_clock_ahead_s,
+        "max_age_s": settings.max_age_s,
     }
 
 

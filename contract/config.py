@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     state_dir: Path | None = None
     # MQTT topic root; tests use a unique root per test.
     topic_root: str = "cw/v1"
+    # How far a message's own time may lie from its arrival (contract.payloads.TimeBounds).
+    max_clock_ahead_s: float = Field(600.0, gt=0)
+    max_age_s: float = Field(366 * 86400.0, gt=0)
 
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

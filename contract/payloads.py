@@ -355,7 +355,7 @@ def expand_batch(batch: Batch | TypedBatch) -> Iterator[Unpacked]:
     invalid item is yielded with its error, so a consumer dead-letters or skips only that item."""
     if isinstance(batch, TypedBatch):
         for i, t in enumerate(batch.messages):
-            yield Unpacked(i, t.device_id, t.channel, t.payload, None, {})
+            yield Unpacked(i, t.device_id, t.channel, t.payload, None, t.payload.model_dump(mode="json"))
     else:
         for i, item in enumerate(batch.messages):
             yield unpack_item(i, item)
@@ -368,3 +368,42 @@ def batch_origin_error(device_id: str, from_gateway: bool) -> ContractError | No
     if from_gateway:
         return None
     return ContractError("origin", f"batch on the topic of {device_id!r}, which is not the facility's gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """How far a message's own time may lie from its arrival (CONTRACT §2 Bad input, `time`).
+
+    `future_s`: a device clock ahead by more than this is wrong (a reading dated 2099 would stay the
+    "latest" for ever, and its dedup key would never expire). `past_s`: a time older than this is a
+    broken clock (year 0001), not late data. Between 14 days (how long ingest keeps dedup keys) and
+    `past_s` a message is stored, but a second copy of it would be stored again."""
+
+    future_s: float = 600.0
+    past_s: float = 366 * 86400.0
+
+    def error(self, t: datetime, arrived: datetime) -> ContractError | None:
+        ahead = (t - arrived).total_seconds()
+        if ahead > self.future_s:
+            return ContractError(
+                "time", f"ts {t.isoformat()} is {ahead:.0f} s ahead of its arrival (limit {self.future_s:.0f} s)"
+            )
+        if -ahead > self.past_s:
+            return ContractError(
+                "time", f"ts {t.isoformat()} is {-ahead / 86400:.1f} days old (limit {self.past_s / 86400:.0f} days)"
+            )
+        return None
+
+    def check(self, p: Payload | FastTelemetry, arrived: datetime) -> ContractError | None:
+        """The first of a payload's own times (ts, or each sample's) out of bounds, as an error."""
+        if isinstance(p, dict):
+            return self.error(p["ts"], arrived)
+        if isinstance(p, Telemetry):
+            times = [t for t, _ in p.iter_samples()]
+        else:
+            ts = getattr(p, "ts", None)
+            times = [ts] if ts is not None else []
+        for t in times:
+            if (err := self.error(t, arrived)) is not None:
+                return err
+        return None

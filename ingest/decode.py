@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -24,6 +25,7 @@ from contract.payloads import (
     Payload,
     Status,
     Telemetry,
+    TimeBounds,
     Unpacked,
     batch_origin_error,
     expand_batch,
@@ -39,7 +41,16 @@ from storage.messages import Decoded, DeviceSeen, dedup_key
 logger = logging.getLogger(__name__)
 
 KnownDevice = Callable[[str, str], bool]
+DEFAULT_BOUNDS = TimeBounds()
 _FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    known: KnownDevice
+    gateway: KnownDevice
+    root: str
+    bounds: TimeBounds
 
 
 def _json(p: Payload) -> str:
@@ -53,13 +64,16 @@ def decode_batch(
     into: Decoded | None = None,
     *,
     gateway: KnownDevice,
+    bounds: TimeBounds = DEFAULT_BOUNDS,
 ) -> Decoded:
     """Decode messages into `into` (a new Decoded by default); a batch may be decoded in slices into
-    one Decoded, duplicates across slices are still found."""
+    one Decoded, duplicates across slices are still found. `known` says whether a device (or, with
+    device "", a facility) is registered, `gateway` whether a device is its facility's gateway."""
     out = Decoded() if into is None else into
+    ctx = _Ctx(known, gateway, root, bounds)
     for m in messages:
         try:
-            _decode_one(out, m, known, gateway, root)
+            _decode_one(out, m, ctx)
         except Exception as err:  # a bug of ours must neither stop ingest nor lose the message
             logger.exception("could not decode a message on %s; dead-lettered", m.topic)
             out.dead.append((m.received_at, m.topic, m.payload, "internal", f"{type(err).__name__}: {err}", None))
@@ -67,9 +81,10 @@ def decode_batch(
     return out
 
 
-def _decode_one(out: Decoded, m: Received, known: KnownDevice, gateway: KnownDevice, root: str) -> None:
+def _decode_one(out: Decoded, m: Received, ctx: _Ctx) -> None:
+    known = ctx.known
     try:
-        topic = parse_topic(m.topic, root)
+        topic = parse_topic(m.topic, ctx.root)
     except ContractError as err:
         out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), None))
         out.dead_reasons.append(err.field)
@@ -81,14 +96,14 @@ def _decode_one(out: Decoded, m: Received, known: KnownDevice, gateway: KnownDev
         out.dead.append((m.received_at, m.topic, m.payload, reason, f"{what} is not in the registry", fac))
         out.dead_reasons.append(reason)
         return
-    if topic.channel is Channel.BATCH and (refused := batch_origin_error(dev, gateway(fac, dev))) is not None:
+    if topic.channel is Channel.BATCH and (refused := batch_origin_error(dev, ctx.gateway(fac, dev))) is not None:
         out.dead.append((m.received_at, m.topic, m.payload, refused.field, str(refused), fac))
         out.dead_reasons.append(refused.field)
         return
     if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
         if topic.channel is Channel.BATCH:
-            _add_fast_batch(out, m, fac, dev, cast("FastBatch", fast), known)
-        else:
+            _add_fast_batch(out, m, fac, dev, cast("FastBatch", fast), ctx)
+        elif not _late_or_early(out, m, fac, cast("FastTelemetry", fast), ctx):
             _add_reading(out, m.received_at, fac, dev, cast("FastTelemetry", fast))
         return
     try:
@@ -99,65 +114,66 @@ def _decode_one(out: Decoded, m: Received, known: KnownDevice, gateway: KnownDev
         return
     # A TypedBatch never gets here: whatever it accepts parse_fast accepts too (tests/test_fast_path.py).
     if isinstance(payload, Batch):
-        _add_batch(out, m, fac, dev, payload, known)
-    else:
+        _add_batch(out, m, fac, dev, payload, ctx)
+    elif not _late_or_early(out, m, fac, payload, ctx):
         _add(out, m, fac, dev, payload)
 
 
-def _dead_unknown_item(
-    out: Decoded, m: Received, fac: str, i: int, dev: str, channel: str, payload: dict[str, object]
-) -> None:
-    out.dead.append(
-        (
-            m.received_at,
-            f"{m.topic}#{i}:{dev}/{channel}",
-            json.dumps(payload).encode(),
-            "unknown_device",
-            f"batch item {i}: device {dev!r} of facility {fac!r} is not in the registry",
-            fac,
-        )
-    )
-    out.dead_reasons.append("unknown_device")
+def _late_or_early(out: Decoded, m: Received, fac: str, p: Payload | FastTelemetry, ctx: _Ctx) -> bool:
+    """Dead-letter a message whose own time is out of bounds (reason `time`); True if it was."""
+    err = ctx.bounds.check(p, m.received_at)
+    if err is not None:
+        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
+        out.dead_reasons.append(err.field)
+    return err is not None
 
 
-def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, known: KnownDevice) -> None:
+def _dead_item(out: Decoded, m: Received, fac: str, u: Unpacked, reason: str, detail: str) -> None:
+    """A batch item refused alone, under the topic `{batch topic}#{index}:{device_id}/{channel}`."""
+    topic = f"{m.topic}#{u.index}:{u.device_id}/{u.channel}"
+    out.dead.append((m.received_at, topic, json.dumps(u.raw).encode(), reason, f"batch item {u.index}: {detail}", fac))
+    out.dead_reasons.append(reason)
+
+
+def _add_batch(out: Decoded, m: Received, fac: str, gw: str, batch: Batch, ctx: _Ctx) -> None:
     _seen(out, fac, gw, m.received_at)
     for u in expand_batch(batch):
-        _add_unpacked(out, m, fac, u, known)
+        _add_unpacked(out, m, fac, u, ctx)
 
 
-def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBatch, known: KnownDevice) -> None:
+def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBatch, ctx: _Ctx) -> None:
     at = m.received_at
     _seen(out, fac, gw, at)
     for i, item in enumerate(batch["messages"]):
         if isinstance(item, BatchItem):  # not single-sample telemetry: validated on its own
-            _add_unpacked(out, m, fac, unpack_item(i, item), known)
-        elif known(fac, dev := item["device_id"]):
-            _add_reading(out, at, fac, dev, item["payload"])
+            _add_unpacked(out, m, fac, unpack_item(i, item), ctx)
+        elif not ctx.known(fac, dev := item["device_id"]):
+            u = Unpacked(i, dev, "telemetry", None, None, fast_telemetry_json(item["payload"]))
+            _dead_item(out, m, fac, u, "unknown_device", _unknown(fac, dev))
+        elif (err := ctx.bounds.check(item["payload"], at)) is not None:
+            u = Unpacked(i, dev, "telemetry", None, None, fast_telemetry_json(item["payload"]))
+            _dead_item(out, m, fac, u, err.field, str(err))
         else:
-            _dead_unknown_item(out, m, fac, i, dev, "telemetry", fast_telemetry_json(item["payload"]))
+            _add_reading(out, at, fac, dev, item["payload"])
 
 
-def _add_unpacked(out: Decoded, m: Received, fac: str, u: Unpacked, known: KnownDevice) -> None:
+def _add_unpacked(out: Decoded, m: Received, fac: str, u: Unpacked, ctx: _Ctx) -> None:
     """One inner message of a batch, as if published on its own topic."""
-    if not known(fac, u.device_id):
-        _dead_unknown_item(out, m, fac, u.index, u.device_id, u.channel, u.raw)
+    if not ctx.known(fac, u.device_id):
+        _dead_item(out, m, fac, u, "unknown_device", _unknown(fac, u.device_id))
         return
     if u.error is not None:
-        out.dead.append(
-            (
-                m.received_at,
-                f"{m.topic}#{u.index}:{u.device_id}/{u.channel}",
-                json.dumps(u.raw).encode(),
-                u.error.field,
-                f"batch item {u.index}: {u.error}",
-                fac,
-            )
-        )
-        out.dead_reasons.append(u.error.field)
+        _dead_item(out, m, fac, u, u.error.field, str(u.error))
         return
     assert u.payload is not None  # noqa: S101 (Unpacked holds a payload or an error)
+    if (err := ctx.bounds.check(u.payload, m.received_at)) is not None:
+        _dead_item(out, m, fac, u, err.field, str(err))
+        return
     _add(out, m, fac, u.device_id, u.payload)
+
+
+def _unknown(fac: str, dev: str) -> str:
+    return f"device {dev!r} of facility {fac!r} is not in the registry"
 
 
 def _seen(out: Decoded, fac: str, dev: str, at: datetime, online: bool = True) -> DeviceSeen:

@@ -189,11 +189,29 @@ class IngestService(Service):
         for i, m in enumerate(batch):
             size += len(m.payload)
             if size >= DECODE_SLICE_BYTES:
-                decode_batch(batch[start : i + 1], self._known, self.config.topic_root, out, gateway=self._gateway)
+                decode_batch(
+                    batch[start : i + 1],
+                    self._known,
+                    self.config.topic_root,
+                    out,
+                    gateway=self._gateway,
+                    bounds=self.config.time_bounds,
+                )
                 start, size = i + 1, 0
                 await asyncio.sleep(0)
-        decode_batch(batch[start:], self._known, self.config.topic_root, out, gateway=self._gateway)
+        decode_batch(
+            batch[start:],
+            self._known,
+            self.config.topic_root,
+            out,
+            gateway=self._gateway,
+            bounds=self.config.time_bounds,
+        )
         return out
+
+    def _decode_into(self, messages: list[Received], out: Decoded) -> Decoded:
+        cfg = self.config
+        return decode_batch(messages, self._known, cfg.topic_root, out, gateway=self._gateway, bounds=cfg.time_bounds)
 
     async def _try_refresh_registry(self) -> bool:
         """Refresh the device cache; with the database down, keep using the cached registry."""
@@ -241,7 +259,9 @@ class IngestService(Service):
         stored = rows = dups = dead = 0
         new: set[tuple[str, str, str]] = set()
         for m in batch:
-            d = decode_batch([m], self._known, self.config.topic_root, gateway=self._gateway)
+            d = decode_batch(
+                [m], self._known, self.config.topic_root, gateway=self._gateway, bounds=self.config.time_bounds
+            )
             async with self.pool.acquire() as conn:
                 try:
                     r = await write_batch(conn, d)

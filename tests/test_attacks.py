@@ -61,3 +61,47 @@ async def _dead(db: asyncpg.Connection, reason: str) -> bool:
 async def _opened(db: asyncpg.Connection, rule: str) -> bool:
     await asyncio.sleep(0)
     return bool(await alerts(db, rule))
+
+
+async def test_readings_from_a_broken_clock_do_not_become_the_latest_for_ever(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str
+) -> None:
+    """A device (or an attacker with its credential) sends readings dated 2099, 9999 and 0001, alone
+    and inside a gateway batch. They are dead-lettered with reason `time`; the facility's latest
+    reading stays the true one; the same reading at the true time is stored."""
+    await load_registry(db, REG)
+    env = next(d.id for d in FAC.devices if d.type.value == "env_sensor")
+    gateway = next(d.id for d in FAC.devices if d.type.value == "gateway")
+    base = f"{topic_root}/{FAC.id}"
+
+    def reading(msg_id: str, ts: str, co2: float) -> dict[str, object]:
+        return {"msg_id": msg_id, "ts": ts, "readings": {"co2_ppm": co2}}
+
+    item = {"device_id": env, "channel": "telemetry", "payload": reading("f-3", "9999-12-31T23:59:59Z", 3)}
+    ingest = make_service(services, db_url, topic_root)
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with ingest_running(ingest):
+            pub.publish_all(
+                [
+                    (f"{base}/{env}/telemetry", payload(reading("f-1", "2099-01-01T00:00:00Z", 1))),
+                    (f"{base}/{env}/telemetry", payload(reading("f-2", "0001-01-01T00:00:00Z", 2))),
+                    (f"{base}/{gateway}/batch", payload({"msg_id": "b-1", "messages": [item]})),
+                    (f"{base}/{env}/telemetry", payload(reading("ok-1", now_ts(), 612))),
+                ]
+            )
+            pub.flush()
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM readings"), 20, "the true reading stored")
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM dead_letters", 3), 20, "three dead letters")
+    finally:
+        pub.close()
+    assert [r["value"] for r in await db.fetch("SELECT value FROM readings")] == [612]
+    dead = await db.fetch("SELECT topic, reason, detail FROM dead_letters ORDER BY id")
+    assert {d["reason"] for d in dead} == {"time"}
+    assert any(d["topic"].endswith(f"/{gateway}/batch#0:{env}/telemetry") for d in dead)
+    assert any("ahead of its arrival" in d["detail"] for d in dead)
+    assert any("days old" in d["detail"] for d in dead)
+
+
+async def _count(db: asyncpg.Connection, sql: str, at_least: int = 1) -> bool:
+    return int(await db.fetchval(sql)) >= at_least

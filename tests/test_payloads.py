@@ -229,3 +229,17 @@ def test_batch_inner_message_validated_like_its_own_topic() -> None:
     with pytest.raises(ContractError) as info:
         parse_item(bad)
     assert "condition" in str(info.value)
+
+
+def test_time_bounds_at_their_limits() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from contract.payloads import TimeBounds
+
+    b = TimeBounds(future_s=600, past_s=86400)
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert b.error(now + timedelta(seconds=600), now) is None
+    assert b.error(now + timedelta(seconds=601), now) is not None
+    assert b.error(now - timedelta(seconds=86400), now) is None
+    err = b.error(now - timedelta(seconds=86401), now)
+    assert err is not None and err.field == "time"

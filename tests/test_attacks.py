@@ -4,7 +4,9 @@ Mosquitto and PostgreSQL and the real services. Each failed on the code before i
 from __future__ import annotations
 
 import asyncio
+import re
 
+import aiohttp
 import asyncpg
 
 from alerts.service import AlertService
@@ -16,6 +18,7 @@ from tests.test_alert_service import REG, alerts, make, now_ts
 from tests.test_alert_service import running as alerts_running
 from tests.test_ingest import make_service
 from tests.test_ingest import running as ingest_running
+from tests.test_web import site  # noqa: F401 - the fixture, requested by name below
 
 FAC = REG.facilities[0]
 
@@ -105,3 +108,86 @@ async def test_readings_from_a_broken_clock_do_not_become_the_latest_for_ever(
 
 async def _count(db: asyncpg.Connection, sql: str, at_least: int = 1) -> bool:
     return int(await db.fetchval(sql)) >= at_least
+
+
+# -- the web ----------------------------------------------------------------------------------------
+async def _session(url: str, user: str, password: str) -> aiohttp.ClientSession:
+    """A browser-like session signed in through the login form."""
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, page
+    r = await s.post(f"{url}/login", data={"username": user, "password": password, "csrf": csrf.group(1)})
+    assert str(r.url) == f"{url}/", "signed in"
+    return s
+
+
+async def test_another_site_cannot_write_through_the_api_with_the_inspectors_cookie(site: dict[str, object]) -> None:
+    """A page elsewhere posts text/plain to the API (a 'simple' request: no preflight) while the
+    inspector's browser holds a session: the cookie rides along, but the write is refused."""
+    url, alert = str(site["url"]), site["alert_a"]
+    s = await _session(url, "insp-a", "pw-a")
+    try:
+        forged = await s.post(
+            f"{url}/api/v1/alerts/{alert}/ack",
+            data='{"note": "muted by evil.example"}',
+            headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        )
+        assert forged.status == 403
+        assert "Origin" in (await forged.json())["error"]
+        no_origin = await s.post(f"{url}/api/v1/alerts/{alert}/ack", json={"note": "x"})
+        assert no_origin.status == 403
+        async with s.get(f"{url}/api/v1/alerts/{alert}") as r:
+            assert (await r.json())["acknowledged"] is False, "nothing was acknowledged"
+        host = url.split("//", 1)[1]
+        own = await s.post(
+            f"{url}/api/v1/alerts/{alert}/ack", json={"note": "seen"}, headers={"Origin": f"http://{host}"}
+        )
+        assert own.status == 200, await own.text()
+    finally:
+        await s.close()
+
+
+async def test_the_acknowledge_form_does_not_redirect_off_site(site: dict[str, object]) -> None:
+    url, alert = str(site["url"]), site["alert_a"]
+    s = await _session(url, "insp-a", "pw-a")
+    try:
+        page = await (await s.get(f"{url}/alerts/{alert}")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page
+        for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
+            r = await s.post(
+                f"{url}/alerts/{alert}/ack",
+                data={"note": "ok", "csrf": csrf.group(1), "back": evil},
+                allow_redirects=False,
+            )
+            assert r.status == 302
+            assert r.headers["Location"] == "/alerts", evil
+    finally:
+        await s.close()
+
+
+async def test_odd_input_answers_4xx_with_a_reason_never_a_500(site: dict[str, object]) -> None:
+    url, alert = str(site["url"]), site["alert_a"]
+    auth = {"Authorization": f"Bearer {site['admin']}"}
+    async with aiohttp.ClientSession(headers=auth) as s:
+        for path in ("/api/v1/alerts/²", "/api/v1/alerts/①", "/api/v1/audit?before=²"):
+            async with s.get(url + path) as r:
+                assert r.status in {400, 404}, (path, r.status)
+        nested = "[" * 100_000 + "]" * 100_000
+        async with s.post(f"{url}/api/v1/alerts/{alert}/ack", data=nested) as r:
+            assert r.status == 400, await r.text()
+        async with s.post(f"{url}/api/v1/alerts/{alert}/ack", json={"note": "a\u0000b"}) as r:
+            body = await r.text()
+            assert r.status == 400, body
+            assert "Error" not in body, "no internal error class names in replies"
+
+
+async def test_pages_carry_security_headers_and_no_version_banner(site: dict[str, object]) -> None:
+    async with aiohttp.ClientSession() as s, s.get(f"{site['url']}/login") as r:
+        assert r.status == 200
+        csp = r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert "aiohttp" not in r.headers.get("Server", "").lower()
+        assert "python" not in r.headers.get("Server", "").lower()

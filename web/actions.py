@@ -100,5 +100,5 @@ async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: 
             await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
     except asyncpg.IntegrityConstraintViolationError as err:
         # what the schema cannot say alone (a township outside its county, a class that does not exist)
-        raise Invalid(f"registry: {err.__class__.__name__}: {str(err).splitlines()[0]}") from None
+        raise Invalid(f"registry: {str(err).splitlines()[0]}") from None
     return out

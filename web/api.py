@@ -22,7 +22,7 @@ from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.keys import HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
-from web.params import code, one_of, parse_time, path_id, qp
+from web.params import code, json_body, one_of, parse_time, path_id, qp
 
 routes = web.RouteTableDef()
 _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
@@ -158,10 +158,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid('body must be JSON: {"note": "..."}') from None
+    body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
         raise Invalid("body must be a JSON object with a string note")
     return web.json_response(await acknowledge(request.app[POOL], user, alert_id, body.get("note", "")))
@@ -260,10 +257,7 @@ async def list_maintenance(request: web.Request) -> web.Response:
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")
 async def create_maintenance(request: web.Request) -> web.Response:
     user = user_of(request)
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid('body must be JSON: {"starts_at": ..., "ends_at": ..., "reason": ...}') from None
+    body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     return web.json_response(
         await set_maintenance(request.app[POOL], user, request.match_info["facility_id"], body), status=201
     )
@@ -292,7 +286,7 @@ async def audit_log(request: web.Request) -> web.Response:
         raise Forbidden("only an admin may read the audit log")
     q = request.query
     before = qp(q, "before")
-    if before and (not before.isdigit() or len(before) > 18):
+    if before and (not (before.isascii() and before.isdigit()) or len(before) > 18):
         raise Invalid("before must be an audit entry id")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.audit_log(

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -41,7 +42,7 @@ from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, USER, Hub
-from web.params import path_id
+from web.params import local_path, path_id
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -68,7 +69,10 @@ async def errors(
     except asyncpg.DataError as exc:
         # A value PostgreSQL cannot take (a NUL character in text, a number out of range): the
         # client's input, so a 400 with the reason, never a 500.
-        reason = f"invalid value: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        logger.info(
+            "%s %s: the database refused a value (%s: %s)", request.method, request.path, type(exc).__name__, exc
+        )
+        reason = "invalid value: the database cannot store it (a NUL character, a number out of range)"
         if request.path.startswith("/api/"):
             return web.json_response({"error": reason}, status=400)
         return web.Response(text=reason, status=400)
@@ -96,11 +100,40 @@ async def authenticate(
             session = await get_session(request)
             if "uid" in session:
                 user = await user_by_id(conn, int(session["uid"]))
+            if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+                _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
     if user is None and not public and not request.path.startswith("/api/"):
         raise web.HTTPFound("/login")
     return await handler(request)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY_HEADERS = {
+    # Everything the pages load is served here; no inline script or style; never framed.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Server": "CareWatch",  # not aiohttp's version banner
+}
+
+
+def _same_origin(request: web.Request) -> None:
+    """A write through the API with a session cookie must come from this site's own pages: an
+    Origin header naming this host (browsers send it on every cross-site POST). Token clients are
+    not affected; the pages' own forms carry a CSRF token instead."""
+    origin = request.headers.get("Origin")
+    if origin is None or urlsplit(origin).netloc != request.host:
+        raise Forbidden("a write with a session cookie must come from this site (Origin); API clients use a token")
+
+
+async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 def _user(request: web.Request) -> User:
@@ -311,7 +344,11 @@ async def registry_page(request: web.Request) -> web.Response:
     return await render(
         request,
         "registry.html",
-        {"rows": await _registry_rows(request, user), "loaded": loaded if loaded.isdigit() else None, "error": None},
+        {
+            "rows": await _registry_rows(request, user),
+            "loaded": loaded if loaded.isascii() and loaded.isdigit() else None,
+            "error": None,
+        },
     )
 
 
@@ -351,7 +388,7 @@ async def audit_page(request: web.Request) -> web.Response:
             conn,
             request.query.get("actor") or None,
             request.query.get("action") or None,
-            int(before) if before.isdigit() and len(before) < 18 else None,
+            int(before) if before.isascii() and before.isdigit() and len(before) < 18 else None,
         )
     return await render(request, "audit.html", {"rows": rows})
 
@@ -405,7 +442,7 @@ async def ack_form(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     alert_id = path_id(request.match_info["alert_id"])
     await acknowledge(request.app[POOL], _user(request), alert_id, str(form.get("note", "")))
-    raise web.HTTPFound(str(form.get("back") or "/alerts"))
+    raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
 
 
 @page_routes.get("/healthz")
@@ -488,6 +525,7 @@ def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleCo
         ),
     )
     app.middlewares.append(authenticate)
+    app.on_response_prepare.append(_security_headers)
     app[DATABASE_URL] = database_url
     app[RULES] = rules if rules is not None else load_rules(None)
     app[HUB] = Hub()

@@ -3,9 +3,13 @@ or NotFound (404) with the reason, which web.app.errors turns into the response.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
 
 from web.errors import Invalid, NotFound
 
@@ -55,6 +59,23 @@ def code(q: str, name: str, digits: int) -> str | None:
 
 def path_id(s: str) -> int:
     """A path id: anything that is not a 63-bit positive integer cannot exist."""
-    if not s.isdigit() or len(s) > 18:
+    if not (s.isascii() and s.isdigit()) or len(s) > 18:  # "²".isdigit() is True, int("²") fails
         raise NotFound("no such alert")
     return int(s)
+
+
+async def json_body(request: web.Request, shape: str) -> Any:
+    """The request's JSON body; a 400 naming the expected `shape` when it is not JSON (or is nested
+    too deeply to parse, which would otherwise raise RecursionError: a 500)."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise Invalid(f"body must be JSON: {shape}") from None
+
+
+def local_path(target: str, default: str) -> str:
+    """A redirect target from a form: a path on this site, else `default` (no open redirect to
+    `//evil.example`, `https://…` or `/\\evil`)."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target and ":" not in target:
+        return target
+    return default

@@ -466,17 +466,24 @@ def users() -> None:
 @click.option("--township", default=None, help="inspector scope: 9-digit township code")
 @click.option("--facility", default=None, help="operator scope: facility id")
 @click.option("--password", default=None, help="for browser login (omit for an API-only user)")
+@click.option("--update", is_flag=True, help="change an existing user (refused without it)")
 def users_create(
-    username: str, role: str, county: str | None, township: str | None, facility: str | None, password: str | None
+    username: str,
+    role: str,
+    county: str | None,
+    township: str | None,
+    facility: str | None,
+    password: str | None,
+    update: bool,
 ) -> None:
-    """Create or update a user; prints a new API token (shown once)."""
+    """Create a user (or --update one); prints a new API token (shown once)."""
     from storage.users import AuthError, create_user
 
     async def go() -> str:
         conn = await _connect(_settings())
         try:
             _uid, token = await create_user(
-                conn, username, role, password, county=county, township=township, facility=facility
+                conn, username, role, password, county=county, township=township, facility=facility, update=update
             )
             return token
         finally:

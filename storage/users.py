@@ -17,6 +17,8 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from contract.ids import COUNTY_RE, TOWNSHIP_RE
+
 _hasher = PasswordHasher()
 
 
@@ -89,16 +91,22 @@ async def create_user(
     township: str | None = None,
     facility: str | None = None,
     actor: str = "cli",
+    update: bool = False,
 ) -> tuple[int, str]:
-    """Create (or update) a user and issue a fresh API token; return (user id, token)."""
-    if role not in {"admin", "inspector", "operator"}:
-        raise AuthError("role must be admin, inspector or operator")
-    if role == "operator" and not facility:
-        raise AuthError("an operator needs --facility")
-    if township and not county:
-        county = township[:6]
+    """Create a user (or, with `update`, change an existing one) and issue a fresh API token; return
+    (user id, token). The scope is checked: a code that is given must be a real code of the right
+    form (an empty `--county ""` is refused, not read as the whole city), a township lies in its
+    county, an operator's facility exists, and only the role that uses a scope may have it."""
+    county, township = _check_scope(role, county, township, facility)
     token = "cw_" + secrets.token_urlsafe(32)
     async with conn.transaction():
+        exists = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)", username)
+        if exists and not update:
+            raise AuthError(f"user {username!r} exists: give --update to change its role, scope or password")
+        if facility is not None and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM facilities WHERE id = $1)", facility
+        ):
+            raise AuthError(f"no facility {facility!r} in the registry")
         uid = await conn.fetchval(
             "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET"
@@ -120,6 +128,28 @@ async def create_user(
             {"role": role, "county": county, "township": township, "facility": facility},
         )
     return uid, token
+
+
+def _check_scope(
+    role: str, county: str | None, township: str | None, facility: str | None
+) -> tuple[str | None, str | None]:
+    if role not in {"admin", "inspector", "operator"}:
+        raise AuthError("role must be admin, inspector or operator")
+    if county is not None and not COUNTY_RE.fullmatch(county):
+        raise AuthError(f"county must be a 6-digit code, not {county!r} (leave it out for the whole city)")
+    if township is not None and not TOWNSHIP_RE.fullmatch(township):
+        raise AuthError(f"township must be a 9-digit code, not {township!r}")
+    if township is not None and county is not None and not township.startswith(county):
+        raise AuthError(f"township {township} is not in county {county}")
+    if role == "operator" and not facility:
+        raise AuthError("an operator needs --facility")
+    if role != "operator" and facility is not None:
+        raise AuthError("only an operator is scoped to a facility")
+    if role != "inspector" and (county is not None or township is not None):
+        raise AuthError("only an inspector is scoped to a county or township")
+    if township is not None and county is None:
+        county = township[:6]
+    return county, township
 
 
 def _user(r: asyncpg.Record) -> User:

@@ -8,10 +8,12 @@ import re
 
 import aiohttp
 import asyncpg
+import pytest
 
 from alerts.service import AlertService
 from ingest.service import IngestService
 from storage.registry import load_registry
+from storage.users import AuthError, create_user
 from tests.conftest import Services
 from tests.helpers import Publisher, payload, wait_for
 from tests.test_alert_service import REG, alerts, make, now_ts
@@ -191,3 +193,23 @@ async def test_pages_carry_security_headers_and_no_version_banner(site: dict[str
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         assert "aiohttp" not in r.headers.get("Server", "").lower()
         assert "python" not in r.headers.get("Server", "").lower()
+
+
+async def test_users_create_neither_overwrites_an_account_nor_reads_an_empty_county_as_the_city(
+    db: asyncpg.Connection,
+) -> None:
+    """An operator with CLI access re-creates the admin as an operator of their own facility, or
+    makes a city-wide inspector with `--county ""`: both refused, with the reason."""
+    await load_registry(db, REG)
+    await create_user(db, "chief", "admin", "pw")
+    with pytest.raises(AuthError, match="exists: give --update"):
+        await create_user(db, "chief", "operator", None, facility=FAC.id)
+    assert await db.fetchval("SELECT role FROM users WHERE username = 'chief'") == "admin"
+    with pytest.raises(AuthError, match="6-digit code"):
+        await create_user(db, "insp", "inspector", None, county="")
+    with pytest.raises(AuthError, match="not in county"):
+        await create_user(db, "insp", "inspector", None, county="140902", township="140981001")
+    with pytest.raises(AuthError, match="no facility"):
+        await create_user(db, "op", "operator", None, facility="xz-nowhere")
+    assert await db.fetchval("SELECT count(*) FROM users") == 1
+    await create_user(db, "chief", "admin", "new-pw", update=True)  # on purpose: allowed

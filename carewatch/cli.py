@@ -355,11 +355,12 @@ def _session_key(settings: Settings) -> bytes:
     """The session cookies' key: kept in the state directory (created once, mode 0600)."""
     import secrets
 
+    from carewatch.stack import private_write
+
     path = local_stack(settings).state_dir / "session.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+        private_write(path, secrets.token_bytes(32))
     return path.read_bytes()
 
 

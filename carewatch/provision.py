@@ -8,15 +8,13 @@ makes a new secret; revoking one removes it from the password file, so after the
 
 from __future__ import annotations
 
-import contextlib
-import grp
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import yaml
 
+from carewatch.stack import private_write
 from contract.broker_acl import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
 from storage import credentials
 
@@ -66,23 +64,12 @@ async def provision(
     return res
 
 
-def _private_write(path: Path, text: str, mode: int, group: str | None = None) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    if group is not None and os.geteuid() == 0:
-        with contextlib.suppress(KeyError):
-            os.chown(tmp, 0, grp.getgrnam(group).gr_gid)  # the broker reads it after dropping privileges
-    os.replace(tmp, path)
-
-
 def _write_broker_files(broker_dir: Path, hashes: dict[str, str], acl: str) -> None:
     conf_d = broker_dir / "conf.d"
     conf_d.mkdir(parents=True, exist_ok=True)
-    _private_write(broker_dir / "passwd", password_file(hashes), 0o640, "mosquitto")
-    _private_write(broker_dir / "acl", acl, 0o640, "mosquitto")
-    _private_write(
+    private_write(broker_dir / "passwd", password_file(hashes), 0o640, "mosquitto")
+    private_write(broker_dir / "acl", acl, 0o640, "mosquitto")
+    private_write(
         conf_d / "auth.conf",
         f"allow_anonymous false\npassword_file {broker_dir / 'passwd'}\nacl_file {broker_dir / 'acl'}\n",
         0o644,
@@ -103,6 +90,6 @@ def _write_secrets(out_dir: Path, new: dict[str, tuple[Credential, str]]) -> lis
         path = out_dir / f"{name}.yaml"
         old = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
         merged = {**(old or {}), **entries}
-        _private_write(path, yaml.safe_dump(merged, sort_keys=True), 0o600)
+        private_write(path, yaml.safe_dump(merged, sort_keys=True), 0o600)
         written.append(path)
     return written

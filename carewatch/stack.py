@@ -17,6 +17,7 @@ sessions expire after 7 days so the queue cannot grow forever.
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import logging
 import os
@@ -39,6 +40,21 @@ DEFAULT_MQTT_PORT = 51883
 DB_USER = "carewatch"
 DB_NAME = "carewatch"
 MOSQUITTO_QUEUE_LIMIT = 1_000_000
+
+
+def private_write(path: Path, text: str | bytes, mode: int = 0o600, group: str | None = None) -> None:
+    """Write a file that holds a secret: created with `mode` (never briefly world-readable), in
+    full or not at all (a temporary file renamed into place)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a leftover of a crash keeps its old mode: start afresh
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+    if group is not None and os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            os.chown(tmp, 0, grp.getgrnam(group).gr_gid)  # the broker reads it after dropping privileges
+    os.replace(tmp, path)
 
 
 class StackError(RuntimeError):
@@ -155,8 +171,7 @@ class LocalStack:
             mqtt_port=mqtt_port,
             state_dir=str(self.state_dir),
         )
-        self.info_file.write_text(json.dumps(asdict(info), indent=2))
-        self.info_file.chmod(0o600)
+        private_write(self.info_file, json.dumps(asdict(info), indent=2))
         return info
 
     def down(self) -> list[str]:
@@ -199,8 +214,7 @@ class LocalStack:
         if self.secret_file.exists():
             return self.secret_file.read_text().strip()
         pw = secrets.token_urlsafe(18)
-        self.secret_file.write_text(pw)
-        self.secret_file.chmod(0o600)
+        private_write(self.secret_file, pw)
         return pw
 
     @staticmethod
@@ -238,7 +252,7 @@ class LocalStack:
             pg_root.mkdir(parents=True, exist_ok=True)
             self.pg_run.mkdir(parents=True, exist_ok=True)
             pwfile = pg_root / "initpw"
-            pwfile.write_text(password)
+            private_write(pwfile, password)
             self._chown_for("postgres", pg_root)
             pg_root.chmod(0o700)
             self._as_pg_user(

@@ -213,3 +213,68 @@ async def test_users_create_neither_overwrites_an_account_nor_reads_an_empty_cou
         await create_user(db, "op", "operator", None, facility="xz-nowhere")
     assert await db.fetchval("SELECT count(*) FROM users") == 1
     await create_user(db, "chief", "admin", "new-pw", update=True)  # on purpose: allowed
+
+
+async def _login_form(s: aiohttp.ClientSession, url: str) -> str:
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, page
+    return csrf.group(1)
+
+
+async def test_guessing_a_password_is_throttled_and_audited(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """Five wrong passwords for one inspector: the sixth try is refused (429, Retry-After) even
+    with the right password, without checking it; every failure is in the audit log."""
+    url = str(site["url"])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        csrf = await _login_form(s, url)
+        for i in range(5):
+            r = await s.post(f"{url}/login", data={"username": "insp-a", "password": f"guess-{i}", "csrf": csrf})
+            assert r.status == 200 and str(r.url) == f"{url}/login"
+        r = await s.post(f"{url}/login", data={"username": "insp-a", "password": "pw-a", "csrf": csrf})
+        assert r.status == 429
+        assert int(r.headers["Retry-After"]) > 0
+        # another person's login from elsewhere is not held up by it
+        other = await s.post(f"{url}/login", data={"username": "oper-b", "password": "pw-b", "csrf": csrf})
+        assert other.status == 200 and str(other.url) == f"{url}/"
+    failed = await db.fetch("SELECT actor, target FROM audit_log WHERE action = 'login.failed'")
+    assert [r["actor"] for r in failed] == ["insp-a"] * 5
+
+
+async def test_a_login_does_not_stall_other_requests(site: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Password hashing runs off the event loop: while a login's hash is being checked (made slow
+    here), the server still answers other requests."""
+    import time
+
+    from storage import users
+
+    real = users._hasher
+    slow_started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class SlowHasher:
+        def hash(self, pw: str) -> str:
+            return real.hash(pw)
+
+        def verify(self, h: str, pw: str) -> bool:
+            loop.call_soon_threadsafe(slow_started.set)
+            time.sleep(2)  # where login calls it, in a worker thread, this blocks nothing else
+            return real.verify(h, pw)
+
+    monkeypatch.setattr(users, "_hasher", SlowHasher())
+    url = str(site["url"])
+    order: list[str] = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        csrf = await _login_form(s, url)
+
+        async def login() -> None:
+            await s.post(f"{url}/login", data={"username": "insp-a", "password": "pw-a", "csrf": csrf})
+            order.append("login")
+
+        task = asyncio.create_task(login())
+        await asyncio.wait_for(slow_started.wait(), 30)
+        async with aiohttp.ClientSession() as other, other.get(f"{url}/healthz") as r:
+            assert r.status == 200
+            order.append("healthz")
+        await task
+    assert order == ["healthz", "login"]

@@ -34,15 +34,16 @@ from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
-from storage.users import User, check_password, user_by_id, user_by_token
+from storage.users import User, audit, check_password, user_by_id, user_by_token
 from web import reports
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
-from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, USER, Hub
+from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, THROTTLE, USER, Hub
 from web.params import local_path, path_id
+from web.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -183,10 +184,22 @@ async def login_page(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
+    username, address = str(form.get("username", ""))[:200], request.remote or "-"
+    throttle = request.app[THROTTLE]
+    wait = throttle.retry_after(username, address)
+    if wait > 0:  # refused without checking the password: guessing gains nothing and costs nothing
+        resp = await render(request, "login.html", {"error": TEXT[lang_of(request)]["too_many_logins"]})
+        resp.set_status(429)
+        resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp
     async with request.app[POOL].acquire() as conn:
-        user = await check_password(conn, str(form.get("username", "")), str(form.get("password", "")))
+        user = await check_password(conn, username, str(form.get("password", "")))
+        if user is None:
+            throttle.failed(username, address)
+            await audit(conn, username or "-", "login.failed", address, {})
     if user is None:
         return await render(request, "login.html", {"error": TEXT[lang_of(request)]["bad_login"]})
+    throttle.succeeded(username)
     session = await new_session(request)
     session["uid"] = user.id
     session["csrf"] = secrets.token_urlsafe(24)
@@ -529,6 +542,7 @@ def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleCo
     app[DATABASE_URL] = database_url
     app[RULES] = rules if rules is not None else load_rules(None)
     app[HUB] = Hub()
+    app[THROTTLE] = LoginThrottle()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)

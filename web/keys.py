@@ -10,6 +10,7 @@ from aiohttp import web
 
 from contract.rules import RuleConfig
 from storage.users import User
+from web.throttle import LoginThrottle
 
 RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
 
@@ -47,4 +48,5 @@ HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.
 RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
+THROTTLE = web.AppKey("throttle", LoginThrottle)
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]

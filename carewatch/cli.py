@@ -468,6 +468,7 @@ def users() -> None:
 @click.option("--facility", default=None, help="operator scope: facility id")
 @click.option("--password", default=None, help="for browser login (omit for an API-only user)")
 @click.option("--update", is_flag=True, help="change an existing user (refused without it)")
+@click.option("--token-days", default=365, show_default=True, type=click.IntRange(1, 3650), help="the token expires")
 def users_create(
     username: str,
     role: str,
@@ -476,6 +477,7 @@ def users_create(
     facility: str | None,
     password: str | None,
     update: bool,
+    token_days: int,
 ) -> None:
     """Create a user (or --update one); prints a new API token (shown once)."""
     from storage.users import AuthError, create_user
@@ -484,7 +486,15 @@ def users_create(
         conn = await _connect(_settings())
         try:
             _uid, token = await create_user(
-                conn, username, role, password, county=county, township=township, facility=facility, update=update
+                conn,
+                username,
+                role,
+                password,
+                county=county,
+                township=township,
+                facility=facility,
+                update=update,
+                token_days=token_days,
             )
             return token
         finally:
@@ -494,6 +504,100 @@ def users_create(
         click.echo(_run(go))
     except AuthError as err:
         raise click.ClickException(str(err)) from err
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user: role, scope, whether disabled."""
+    from storage.users import list_users
+
+    async def go() -> list[Any]:
+        conn = await _connect(_settings())
+        try:
+            return await list_users(conn)
+        finally:
+            await conn.close()
+
+    for r in _run(go):
+        scope = (
+            r["scope_facility"]
+            or r["scope_township"]
+            or r["scope_county"]
+            or ("all" if r["role"] == "admin" else "city")
+        )
+        click.echo(f"{r['username']:<20} {r['role']:<10} {scope:<16} {'disabled' if r['disabled'] else 'active'}")
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    from storage.users import set_disabled
+
+    async def go() -> bool:
+        conn = await _connect(_settings())
+        try:
+            return await set_disabled(conn, username, disabled, "cli")
+        finally:
+            await conn.close()
+
+    if not _run(go):
+        raise click.ClickException(f"no user {username!r}")
+    click.echo(f"{username}: {'disabled (its sessions and tokens stop working now)' if disabled else 'enabled'}")
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Lock a user out: sessions and tokens stop working at once."""
+    _set_disabled(username, True)
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    _set_disabled(username, False)
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens (issued by `users create`)."""
+
+
+@tokens.command("list")
+@click.option("--user", "username", default=None)
+def tokens_list(username: str | None) -> None:
+    """Tokens with their user, last use, expiry and revocation (never the token itself)."""
+    from storage.users import list_tokens
+
+    async def go() -> list[Any]:
+        conn = await _connect(_settings())
+        try:
+            return await list_tokens(conn, username)
+        finally:
+            await conn.close()
+
+    for r in _run(go):
+        state = "revoked" if r["revoked_at"] else "active"
+        click.echo(
+            f"{r['id']:>6} {r['username']:<20} {state:<8} used {r['last_used_at'] or 'never'}"
+            f"  expires {r['expires_at'] or 'never'}"
+        )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by its id (`tokens list`): it stops working at once."""
+    from storage.users import revoke_token
+
+    async def go() -> bool:
+        conn = await _connect(_settings())
+        try:
+            return await revoke_token(conn, token_id, "cli")
+        finally:
+            await conn.close()
+
+    if not _run(go):
+        raise click.ClickException(f"no token {token_id}")
+    click.echo(f"token {token_id} revoked")
 
 
 @main.command()

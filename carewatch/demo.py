@@ -61,7 +61,16 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         logins = []
         for username, role, base_scope, password in DEMO_USERS:
             scope: dict[str, str] = {"facility": reg.facilities[0].id} if role == "operator" else dict(base_scope)
-            await create_user(conn, username, role, password, actor="demo", update=True, **scope)
+            await create_user(
+                conn,
+                username,
+                role,
+                password,
+                actor="demo",
+                update=True,
+                county=scope.get("county"),
+                facility=scope.get("facility"),
+            )
             where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
             logins.append((username, password, f"{role} ({where})"))
         return logins, reg.facilities[0].name, secrets_

@@ -93,6 +93,7 @@ async def create_user(
     facility: str | None = None,
     actor: str = "cli",
     update: bool = False,
+    token_days: int | None = 365,
 ) -> tuple[int, str]:
     """Create a user (or, with `update`, change an existing one) and issue a fresh API token; return
     (user id, token). The scope is checked: a code that is given must be a real code of the right
@@ -120,7 +121,13 @@ async def create_user(
             township,
             facility,
         )
-        await conn.execute("INSERT INTO api_tokens (user_id, token_hash) VALUES ($1, $2)", uid, hash_token(token))
+        await conn.execute(
+            "INSERT INTO api_tokens (user_id, token_hash, expires_at)"
+            " VALUES ($1, $2, now() + make_interval(days => $3::int))",
+            uid,
+            hash_token(token),
+            token_days,
+        )
         await audit(
             conn,
             actor,
@@ -172,17 +179,71 @@ async def check_password(conn: asyncpg.Connection, username: str, password: str)
 
 
 async def user_by_token(conn: asyncpg.Connection, token: str) -> User | None:
+    """The token's user, unless the token is revoked or expired or the user disabled."""
     r = await conn.fetchrow(
         "UPDATE api_tokens t SET last_used_at = now() FROM users u WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
-        " AND u.id = t.user_id AND NOT u.disabled RETURNING u.*",
+        " AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.id = t.user_id AND NOT u.disabled RETURNING u.*",
         hash_token(token),
     )
     return _user(r) if r else None
 
 
-async def user_by_id(conn: asyncpg.Connection, uid: int) -> User | None:
-    r = await conn.fetchrow("SELECT * FROM users WHERE id = $1 AND NOT disabled", uid)
+async def user_by_session(conn: asyncpg.Connection, uid: int, issued_at: float) -> User | None:
+    """The session's user, unless disabled or the session was issued before the user's last logout."""
+    r = await conn.fetchrow(
+        "SELECT * FROM users WHERE id = $1 AND NOT disabled AND sessions_valid_after < to_timestamp($2)",
+        uid,
+        issued_at,
+    )
     return _user(r) if r else None
+
+
+async def end_sessions(conn: asyncpg.Connection, uid: int) -> None:
+    """Logout: every session of this user issued until now stops working, on every device."""
+    await conn.execute("UPDATE users SET sessions_valid_after = now() WHERE id = $1", uid)
+
+
+async def set_disabled(conn: asyncpg.Connection, username: str, disabled: bool, actor: str) -> bool:
+    """Disable (or enable) a user: a disabled user's sessions and tokens stop working at once."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE users SET disabled = $2 WHERE username = $1 RETURNING true", username, disabled
+        )
+        if done:
+            await audit(conn, actor, "user.disable" if disabled else "user.enable", username, {})
+    return bool(done)
+
+
+async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT username, role, scope_county, scope_township, scope_facility, disabled, created_at"
+            " FROM users ORDER BY username"
+        )
+    )
+
+
+async def list_tokens(conn: asyncpg.Connection, username: str | None = None) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT t.id, u.username, t.created_at, t.last_used_at, t.expires_at, t.revoked_at"
+            " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE $1::text IS NULL OR u.username = $1"
+            " ORDER BY t.id",
+            username,
+        )
+    )
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int, actor: str) -> bool:
+    async with conn.transaction():
+        user = await conn.fetchval(
+            "UPDATE api_tokens t SET revoked_at = coalesce(t.revoked_at, now()) FROM users u"
+            " WHERE t.id = $1 AND u.id = t.user_id RETURNING u.username",
+            token_id,
+        )
+        if user is not None:
+            await audit(conn, actor, "token.revoke", user, {"token_id": token_id})
+    return user is not None
 
 
 async def audit(conn: asyncpg.Connection, actor: str, action: str, target: str, detail: dict[str, object]) -> None:

@@ -278,3 +278,49 @@ async def test_a_login_does_not_stall_other_requests(site: dict[str, object], mo
             order.append("healthz")
         await task
     assert order == ["healthz", "login"]
+
+
+async def test_a_stolen_session_cookie_dies_at_logout(site: dict[str, object]) -> None:
+    """The inspector logs out on a shared computer; someone kept a copy of the session cookie."""
+    url = str(site["url"])
+    s = await _session(url, "insp-a", "pw-a")
+    stolen = {c.key: c.value for c in s.cookie_jar}
+    try:
+        page = await (await s.get(f"{url}/")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, "the overview carries the logout form"
+        await s.post(f"{url}/logout", data={"csrf": csrf.group(1)})
+    finally:
+        await s.close()
+    async with aiohttp.ClientSession(cookies=stolen) as thief, thief.get(f"{url}/", allow_redirects=False) as r:
+        assert r.status == 302 and r.headers["Location"] == "/login"
+
+
+async def test_disabled_users_revoked_and_expired_tokens_are_refused(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    from storage.users import revoke_token, set_disabled
+
+    url = str(site["url"])
+
+    async def status(token: object) -> int:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{url}/api/v1/alerts", headers={"Authorization": f"Bearer {token}"}) as r,
+        ):
+            return r.status
+
+    assert await status(site["insp"]) == 200
+    assert await set_disabled(db, "insp-a", True, "test")
+    assert await status(site["insp"]) == 401
+    await set_disabled(db, "insp-a", False, "test")
+    assert await status(site["insp"]) == 200
+    [(tid,)] = await db.fetch(
+        "SELECT t.id FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'oper-b'"
+    )
+    assert await revoke_token(db, tid, "test")
+    assert await status(site["oper"]) == 401
+    await db.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id <> $1", tid)
+    assert await status(site["admin"]) == 401
+    actions = {r["action"] for r in await db.fetch("SELECT action FROM audit_log")}
+    assert {"user.disable", "user.enable", "token.revoke"} <= actions

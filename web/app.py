@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
-from storage.users import User, audit, check_password, user_by_id, user_by_token
+from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
 from web import reports
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, report_params
@@ -100,7 +101,7 @@ async def authenticate(
         else:
             session = await get_session(request)
             if "uid" in session:
-                user = await user_by_id(conn, int(session["uid"]))
+                user = await user_by_session(conn, int(session["uid"]), float(session.get("at", 0)))
             if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
                 _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
@@ -202,6 +203,7 @@ async def login(request: web.Request) -> web.Response:
     throttle.succeeded(username)
     session = await new_session(request)
     session["uid"] = user.id
+    session["at"] = time.time()  # a logout ends every session issued before it (storage.users.end_sessions)
     session["csrf"] = secrets.token_urlsafe(24)
     raise web.HTTPFound("/")
 
@@ -209,6 +211,10 @@ async def login(request: web.Request) -> web.Response:
 @page_routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     await check_csrf(request, await request.post())
+    user = request.get(USER)
+    if user is not None:
+        async with request.app[POOL].acquire() as conn:
+            await end_sessions(conn, user.id)  # a copy of the cookie is worthless from now on
     (await get_session(request)).invalidate()
     raise web.HTTPFound("/login")
 

@@ -23,8 +23,20 @@ def _pids_mentioning(text: str) -> set[int]:
 
 
 def _other_servers() -> set[int]:
+    """Running Mosquitto brokers and PostgreSQL postmasters. A postgres process whose parent is a
+    postgres is a backend or helper of a server: those come and go with connections (another test
+    session's, say), so they are not counted."""
     out = subprocess.run(["pgrep", "-x", "mosquitto|postgres"], capture_output=True, text=True, check=False)
-    return {int(p) for p in out.stdout.split()}
+    pids = {int(p) for p in out.stdout.split()}
+    return {p for p in pids if _parent(p) not in pids}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def test_up_is_idempotent_and_down_leaves_nothing() -> None:

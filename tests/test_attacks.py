@@ -324,3 +324,21 @@ async def test_disabled_users_revoked_and_expired_tokens_are_refused(
     assert await status(site["admin"]) == 401
     actions = {r["action"] for r in await db.fetch("SELECT action FROM audit_log")}
     assert {"user.disable", "user.enable", "token.revoke"} <= actions
+
+
+async def test_forbidden_attempts_are_audited(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """An inspector tries to load a registry (an admin's job): refused, and the audit log says so."""
+    url = str(site["url"])
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{url}/api/v1/registry",
+            data="facilities: []",
+            headers={"Authorization": f"Bearer {site['insp']}"},
+        ) as r,
+    ):
+        assert r.status == 403
+    [row] = await db.fetch("SELECT actor, target, detail FROM audit_log WHERE action = 'forbidden'")
+    assert row["actor"] == "insp-a"
+    assert row["target"] == "POST /api/v1/registry"
+    assert "admin" in row["detail"]

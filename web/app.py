@@ -61,6 +61,8 @@ async def errors(
     try:
         return await handler(request)
     except Refused as exc:  # the domain's refusals, mapped here and nowhere else
+        if isinstance(exc, Forbidden):
+            await _audit_forbidden(request, exc)
         if request.path.startswith("/api/"):
             return web.json_response({"error": exc.reason}, status=exc.status)
         return web.Response(text=exc.reason, status=exc.status)
@@ -85,6 +87,20 @@ async def errors(
         if request.path.startswith("/api/"):
             return web.json_response({"error": reason}, status=503, headers=headers)
         return web.Response(text=reason, status=503, headers=headers)
+
+
+async def _audit_forbidden(request: web.Request, exc: Forbidden) -> None:
+    """Someone tried what their role does not allow: the audit log says who, what and where."""
+    user = request.get(USER)
+    with contextlib.suppress(*RETRYABLE):  # the refusal stands even if the log cannot be written
+        async with request.app[POOL].acquire() as conn:
+            await audit(
+                conn,
+                user.username if user else "-",
+                "forbidden",
+                f"{request.method} {request.path}",
+                {"reason": exc.reason, "address": request.remote},
+            )
 
 
 @web.middleware

@@ -462,3 +462,43 @@ async def audit_log(
 async def ping(conn: asyncpg.Connection) -> None:
     """One round trip: raises when the database is out of reach (for /healthz)."""
     await conn.fetchval("SELECT 1")
+
+
+DEAD_PAYLOAD_CHARS = 500
+
+
+async def dead_letters(
+    conn: asyncpg.Connection, scope: Scope, reason: str | None, before: int | None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Refused messages, newest first, of the facilities in scope; those that named no known
+    facility only for admins. The payload as text (invalid UTF-8 replaced), cut to 500 characters."""
+    where, scope_args = scope.sql("f")
+    args: list[object] = list(scope_args)
+    known = f"(d.facility_id IS NOT NULL AND {where})"
+    conds = [f"({known} OR d.facility_id IS NULL)" if scope.role == "admin" else known]
+    for cond, val in (("d.reason = ${}", reason), ("d.id < ${}", before)):
+        if val is not None:
+            args.append(val)
+            conds.append(cond.format(len(args)))
+    args.append(limit)
+    rows = await conn.fetch(
+        f"""SELECT d.* FROM dead_letters d LEFT JOIN facilities f ON f.id = d.facility_id
+            WHERE {" AND ".join(conds)} ORDER BY d.id DESC LIMIT ${len(args)}""",
+        *args,
+    )
+    out = []
+    for r in rows:
+        text = bytes(r["payload"]).decode("utf-8", errors="replace")
+        out.append(
+            {
+                "id": r["id"],
+                "received_at": r["received_at"].isoformat(),
+                "facility_id": r["facility_id"],
+                "topic": r["topic"],
+                "reason": r["reason"],
+                "detail": r["detail"],
+                "payload": text[:DEAD_PAYLOAD_CHARS],
+                "truncated": len(text) > DEAD_PAYLOAD_CHARS,
+            }
+        )
+    return out

@@ -342,3 +342,44 @@ async def test_forbidden_attempts_are_audited(site: dict[str, object], db: async
     assert row["actor"] == "insp-a"
     assert row["target"] == "POST /api/v1/registry"
     assert "admin" in row["detail"]
+
+
+async def test_refused_messages_are_visible_to_their_facility_only_and_escaped(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Dead letters were visible only in SQL. Now the API and a page show them, in scope: the
+    operator of B sees B's, not A's; what names no known facility only an admin sees; a payload
+    that is a script is shown as text, cut to 500 characters."""
+    from tests.test_web import A, B
+
+    script = b"<script>alert(1)</script>" + b"x" * 600
+    await db.executemany(
+        "INSERT INTO dead_letters (topic, payload, reason, detail, facility_id) VALUES ($1, $2, $3, $4, $5)",
+        [
+            (f"cw/v1/{A.id}/d/telemetry", b"{", "json", "not valid JSON", A.id),
+            (f"cw/v1/{B.id}/d/telemetry", script, "schema", "telemetry: ts: Field required", B.id),
+            ("cw/v1/nowhere/d/event", b"{}", "unknown_facility", "facility 'nowhere' is not in the registry", None),
+        ],
+    )
+    url = str(site["url"])
+
+    async def api(token: object) -> list[dict[str, object]]:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{url}/api/v1/dead-letters", headers={"Authorization": f"Bearer {token}"}) as r,
+        ):
+            assert r.status == 200
+            return list((await r.json())["dead_letters"])
+
+    oper = await api(site["oper"])
+    assert [d["facility_id"] for d in oper] == [B.id]
+    assert oper[0]["truncated"] is True and len(str(oper[0]["payload"])) == 500
+    assert {d["reason"] for d in await api(site["admin"])} == {"json", "schema", "unknown_facility"}
+    assert [d["facility_id"] for d in await api(site["insp"])] == [A.id]
+    s = await _session(url, "oper-b", "pw-b")
+    try:
+        page = await (await s.get(f"{url}/dead-letters")).text()
+    finally:
+        await s.close()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert "nowhere" not in page and A.id not in page

@@ -293,3 +293,19 @@ async def audit_log(request: web.Request) -> web.Response:
             conn, q.get("actor") or None, q.get("action") or None, int(before) if before else None
         )
     return web.json_response({"entries": rows})
+
+
+@routes.get("/api/v1/dead-letters")
+async def dead_letters(request: web.Request) -> web.Response:
+    """Messages ingest refused, with the reason (CONTRACT §2 Bad input), for the facilities in scope."""
+    user = user_of(request)
+    q = request.query
+    reason = qp(q, "reason") or None
+    if reason is not None and not re.fullmatch(r"[a-z_]{1,32}", reason):
+        raise Invalid("reason must be a dead-letter reason such as schema, json, time, origin")
+    before = qp(q, "before")
+    if before and (not (before.isascii() and before.isdigit()) or len(before) > 18):
+        raise Invalid("before must be a dead letter id")
+    async with request.app[POOL].acquire() as conn:
+        rows = await queries.dead_letters(conn, user.scope, reason, int(before) if before else None)
+    return web.json_response({"dead_letters": rows})

@@ -412,6 +412,25 @@ async def registry_upload(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/registry?loaded={result['facilities']}")
 
 
+@page_routes.get("/dead-letters")
+async def dead_letters_page(request: web.Request) -> web.Response:
+    """What ingest refused from the facilities in scope, and why: a device sending a wrong format or
+    a clock gone wrong shows up here rather than as silence."""
+    user = _user(request)
+    reason = request.query.get("reason") or None
+    if reason is not None and not re.fullmatch(r"[a-z_]{1,32}", reason):
+        reason = None
+    before = request.query.get("before", "")
+    async with request.app[POOL].acquire() as conn:
+        rows = await queries.dead_letters(
+            conn,
+            user.scope,
+            reason,
+            int(before) if before.isascii() and before.isdigit() and len(before) < 18 else None,
+        )
+    return await render(request, "dead_letters.html", {"rows": rows, "reason": reason or ""})
+
+
 @page_routes.get("/audit")
 async def audit_page(request: web.Request) -> web.Response:
     user = _user(request)

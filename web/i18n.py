@@ -163,6 +163,13 @@ _MORE = {
     # key: (中文, English)
     "registry": ("机构档案", "Registry"),
     "audit": ("操作日志", "Audit log"),
+    "dead_letters": ("异常数据", "Refused messages"),
+    "dead_letters_help": (
+        "设备发来但未被接收的消息及原因（格式错误、时钟错误、未登记设备等）。",
+        "Messages from devices that were not accepted, and why (wrong format, wrong clock, unregistered device…).",
+    ),
+    "topic": ("主题", "Topic"),
+    "payload": ("内容", "Payload"),
     "readings": ("监测数据", "Readings"),
     "metric": ("指标", "Metric"),
     "range": ("时间范围", "Range"),

@@ -218,6 +218,17 @@ SCHEMAS: dict[str, Any] = {
     "LoadSummary": _obj(
         ["facilities", "devices", "staff", "children"], facilities=_INT, devices=_INT, staff=_INT, children=_INT
     ),
+    "DeadLetter": _obj(
+        ["id", "received_at", "facility_id", "topic", "reason", "detail", "payload", "truncated"],
+        id=_INT,
+        received_at=_TIME,
+        facility_id={"type": "string", "nullable": True},
+        topic=_STR,
+        reason=_STR,
+        detail=_STR,
+        payload=_STR,
+        truncated={"type": "boolean"},
+    ),
     "AuditEntry": _obj(
         ["id", "at", "actor", "action", "target", "detail"],
         id=_INT,
@@ -382,6 +393,18 @@ PATHS: dict[str, Any] = {
                 _q("before", "entries older than this id (paging)", pattern="^[0-9]{1,18}$"),
             ],
             "responses": _ok("entries", _obj(["entries"], entries=_arr(_ref("AuditEntry")))) | _errors(400, 403),
+        }
+    },
+    "/api/v1/dead-letters": {
+        "get": {
+            "summary": "Messages ingest refused, newest first, 100 a page, for the facilities in scope "
+            "(those naming no known facility: admins only); payload as text, cut to 500 characters",
+            "parameters": [
+                _q("reason", "e.g. json, schema, time, origin, unknown_device", pattern="^[a-z_]{1,32}$"),
+                _q("before", "entries older than this id (paging)", pattern="^[0-9]{1,18}$"),
+            ],
+            "responses": _ok("dead letters", _obj(["dead_letters"], dead_letters=_arr(_ref("DeadLetter"))))
+            | _errors(400),
         }
     },
     "/api/v1/stream": {

@@ -225,7 +225,7 @@ class IngestService(Service):
     async def _write_with_retry(self, decoded: Decoded, batch: list[Received]) -> WriteResult:
         """Write until it is stored, however long the database is away; a stop during the outage
         raises runtime.retry.Stopped (the batch stays unacknowledged). A batch the database refuses
-        is stored message by message, so that one poison message does not block the rest."""
+        is stored in halves, so that one poison message does not block the rest."""
         assert self.pool is not None  # noqa: S101
         pool = self.pool
 
@@ -248,39 +248,44 @@ class IngestService(Service):
                 on_failure=failed,
             )
         except asyncpg.PostgresError as err:
-            logger.warning("batch rejected by the database (%s); storing message by message", err)
-            return await self._write_one_by_one(batch)
+            logger.warning("batch rejected by the database (%s); storing it in halves", err)
+            return await self._write_split(batch)
         self.metrics.db_up.set(1)
         return result
 
-    async def _write_one_by_one(self, batch: list[Received]) -> WriteResult:
-        """A poison message (e.g. text PostgreSQL cannot store) must not block the rest."""
+    async def _write_split(self, batch: list[Received]) -> WriteResult:
+        """A batch the database refused (a value it cannot store, such as a NUL character in text):
+        written again in halves, and the halves of a refused half, so that one poison message costs
+        about 2·log2(n) transactions instead of n. A message refused alone is dead-lettered."""
+        mid = len(batch) // 2
+        first, second = await self._write_part(batch[:mid]), await self._write_part(batch[mid:])
+        return WriteResult(
+            first.stored_messages + second.stored_messages,
+            first.stored_rows + second.stored_rows,
+            first.duplicates + second.duplicates,
+            first.dead_letters + second.dead_letters,
+            first.new_keys | second.new_keys,
+        )
+
+    async def _write_part(self, part: list[Received]) -> WriteResult:
         assert self.pool is not None  # noqa: S101
-        stored = rows = dups = dead = 0
-        new: set[tuple[str, str, str]] = set()
-        for m in batch:
-            d = decode_batch(
-                [m], self._known, self.config.topic_root, gateway=self._gateway, bounds=self.config.time_bounds
-            )
-            async with self.pool.acquire() as conn:
-                try:
-                    r = await write_batch(conn, d)
-                except asyncpg.PostgresError as err:
-                    if isinstance(err, asyncpg.PostgresConnectionError):
-                        raise
+        async with self.pool.acquire() as conn:
+            try:
+                return await write_batch(conn, self._decode_into(part, Decoded()))
+            except asyncpg.PostgresError as err:
+                if isinstance(err, asyncpg.PostgresConnectionError):
+                    raise
+                if len(part) > 1:
+                    refused = err
+                else:
+                    m = part[0]
                     poison = Decoded()
                     poison.dead.append((m.received_at, m.topic, m.payload, "storage", f"database refused: {err}", None))
                     poison.dead_reasons.append("storage")
-                    r = await write_batch(conn, poison)
                     self.metrics.dead.labels("storage").inc()
-            stored, rows, dups, dead = (
-                stored + r.stored_messages,
-                rows + r.stored_rows,
-                dups + r.duplicates,
-                dead + r.dead_letters,
-            )
-            new |= r.new_keys
-        return WriteResult(stored, rows, dups, dead, frozenset(new))
+                    return await write_batch(conn, poison)
+        logger.debug("a part of %d refused (%s); halving it", len(part), refused)
+        return await self._write_split(part)
 
     # -- registry cache --------------------------------------------------------------------------
     def _known(self, facility_id: str, device_id: str) -> bool:

@@ -383,3 +383,53 @@ async def test_refused_messages_are_visible_to_their_facility_only_and_escaped(
         await s.close()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert "nowhere" not in page and A.id not in page
+
+
+async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three events whose text the database cannot store (a NUL character) among 300: each is
+    dead-lettered (reason `storage`), the 297 others are stored, and what the database refused is
+    written again in halves, not message by message (ingest's writes are counted)."""
+    from ingest import service as ingest_service
+
+    await load_registry(db, REG)
+    door = next(d.id for d in FAC.devices if d.type.value == "access_controller")
+    ts = now_ts()
+    msgs = [
+        (
+            f"{topic_root}/{FAC.id}/{door}/event",
+            payload(
+                {
+                    "msg_id": f"e-{i}",
+                    "ts": ts,
+                    "type": "door_held_open",
+                    "state": "active",
+                    "note": "nul \x00 here" if i in {5, 150, 290} else "fine",
+                }
+            ),
+        )
+        for i in range(300)
+    ]
+    writes = 0
+    real_write = ingest_service.write_batch
+
+    async def counting(conn: asyncpg.Connection, d: object) -> object:
+        nonlocal writes
+        writes += 1
+        return await real_write(conn, d)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_service, "write_batch", counting)
+    ingest = make_service(services, db_url, topic_root, batch_size=1000)
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with ingest_running(ingest):
+            pub.publish_all(msgs)
+            pub.flush()
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM events", 297), 30, "the good events stored")
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM dead_letters", 3), 30, "the poison dead-lettered")
+    finally:
+        pub.close()
+    assert await db.fetchval("SELECT count(*) FROM events") == 297
+    assert {r["reason"] for r in await db.fetch("SELECT reason FROM dead_letters")} == {"storage"}
+    assert writes < 100, f"{writes} writes for 300 messages: one by one?"

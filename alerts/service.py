@@ -57,6 +57,9 @@ class WebhookRefusedError(Exception):
     """The webhook's receiver answered with a status other than 2xx."""
 
 
+WEBHOOK_ERRORS = (aiohttp.ClientError, TimeoutError, WebhookRefusedError)
+
+
 class AlertsConfig(ServiceConfig):
     client_id: str = "carewatch-alerts-1"
     facilities: list[str] | None = None  # owned facilities; None = all
@@ -322,10 +325,10 @@ class AlertService(Service):
                 if resp.status >= 300:
                     raise WebhookRefusedError(f"the webhook answered {resp.status}")
 
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError, WebhookRefusedError):
+        with contextlib.suppress(*WEBHOOK_ERRORS):
             await retry(
                 post,
-                retry_on=(aiohttp.ClientError, TimeoutError, WebhookRefusedError),
+                retry_on=WEBHOOK_ERRORS,
                 backoff=Backoff(0.5, 30.0),
                 logger=logger,
                 what="webhook",

@@ -86,8 +86,7 @@ def _decode_one(out: Decoded, m: Received, ctx: _Ctx) -> None:
     try:
         topic = parse_topic(m.topic, ctx.root)
     except ContractError as err:
-        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), None))
-        out.dead_reasons.append(err.field)
+        _dead(out, m, err, None)
         return
     fac, dev = topic.facility_id, topic.device_id
     if not known(fac, dev):
@@ -97,8 +96,7 @@ def _decode_one(out: Decoded, m: Received, ctx: _Ctx) -> None:
         out.dead_reasons.append(reason)
         return
     if topic.channel is Channel.BATCH and (refused := batch_origin_error(dev, ctx.gateway(fac, dev))) is not None:
-        out.dead.append((m.received_at, m.topic, m.payload, refused.field, str(refused), fac))
-        out.dead_reasons.append(refused.field)
+        _dead(out, m, refused, fac)
         return
     if topic.channel in _FAST_CHANNELS and (fast := parse_fast(topic.channel, m.payload)) is not None:
         if topic.channel is Channel.BATCH:
@@ -109,8 +107,7 @@ def _decode_one(out: Decoded, m: Received, ctx: _Ctx) -> None:
     try:
         payload = parse_payload(topic.channel, m.payload)
     except ContractError as err:
-        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
-        out.dead_reasons.append(err.field)
+        _dead(out, m, err, fac)
         return
     # A TypedBatch never gets here: whatever it accepts parse_fast accepts too (tests/test_fast_path.py).
     if isinstance(payload, Batch):
@@ -123,9 +120,14 @@ def _late_or_early(out: Decoded, m: Received, fac: str, p: Payload | FastTelemet
     """Dead-letter a message whose own time is out of bounds (reason `time`); True if it was."""
     err = ctx.bounds.check(p, m.received_at)
     if err is not None:
-        out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
-        out.dead_reasons.append(err.field)
+        _dead(out, m, err, fac)
     return err is not None
+
+
+def _dead(out: Decoded, m: Received, err: ContractError, fac: str | None) -> None:
+    """Dead-letter a whole message with the contract's reason for refusing it."""
+    out.dead.append((m.received_at, m.topic, m.payload, err.field, str(err), fac))
+    out.dead_reasons.append(err.field)
 
 
 def _dead_item(out: Decoded, m: Received, fac: str, u: Unpacked, reason: str, detail: str) -> None:

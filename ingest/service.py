@@ -189,24 +189,10 @@ class IngestService(Service):
         for i, m in enumerate(batch):
             size += len(m.payload)
             if size >= DECODE_SLICE_BYTES:
-                decode_batch(
-                    batch[start : i + 1],
-                    self._known,
-                    self.config.topic_root,
-                    out,
-                    gateway=self._gateway,
-                    bounds=self.config.time_bounds,
-                )
+                self._decode_into(batch[start : i + 1], out)
                 start, size = i + 1, 0
                 await asyncio.sleep(0)
-        decode_batch(
-            batch[start:],
-            self._known,
-            self.config.topic_root,
-            out,
-            gateway=self._gateway,
-            bounds=self.config.time_bounds,
-        )
+        self._decode_into(batch[start:], out)
         return out
 
     def _decode_into(self, messages: list[Received], out: Decoded) -> Decoded:

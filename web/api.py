@@ -22,7 +22,7 @@ from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.keys import HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
-from web.params import code, json_body, one_of, parse_time, path_id, qp
+from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
 routes = web.RouteTableDef()
 _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
@@ -285,13 +285,9 @@ async def audit_log(request: web.Request) -> web.Response:
     if user.role != "admin":
         raise Forbidden("only an admin may read the audit log")
     q = request.query
-    before = qp(q, "before")
-    if before and (not (before.isascii() and before.isdigit()) or len(before) > 18):
-        raise Invalid("before must be an audit entry id")
+    before = cursor(q, "before", "an audit entry id")
     async with request.app[POOL].acquire() as conn:
-        rows = await queries.audit_log(
-            conn, q.get("actor") or None, q.get("action") or None, int(before) if before else None
-        )
+        rows = await queries.audit_log(conn, q.get("actor") or None, q.get("action") or None, before)
     return web.json_response({"entries": rows})
 
 
@@ -301,11 +297,9 @@ async def dead_letters(request: web.Request) -> web.Response:
     user = user_of(request)
     q = request.query
     reason = qp(q, "reason") or None
-    if reason is not None and not re.fullmatch(r"[a-z_]{1,32}", reason):
+    if reason is not None and not DEAD_LETTER_REASON.fullmatch(reason):
         raise Invalid("reason must be a dead-letter reason such as schema, json, time, origin")
-    before = qp(q, "before")
-    if before and (not (before.isascii() and before.isdigit()) or len(before) > 18):
-        raise Invalid("before must be a dead letter id")
+    before = cursor(q, "before", "a dead letter id")
     async with request.app[POOL].acquire() as conn:
-        rows = await queries.dead_letters(conn, user.scope, reason, int(before) if before else None)
+        rows = await queries.dead_letters(conn, user.scope, reason, before)
     return web.json_response({"dead_letters": rows})

@@ -43,7 +43,7 @@ from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, THROTTLE, USER, Hub
-from web.params import local_path, path_id
+from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ async def registry_page(request: web.Request) -> web.Response:
         "registry.html",
         {
             "rows": await _registry_rows(request, user),
-            "loaded": loaded if loaded.isascii() and loaded.isdigit() else None,
+            "loaded": loaded if as_id(loaded) is not None else None,
             "error": None,
         },
     )
@@ -417,18 +417,11 @@ async def dead_letters_page(request: web.Request) -> web.Response:
     """What ingest refused from the facilities in scope, and why: a device sending a wrong format or
     a clock gone wrong shows up here rather than as silence."""
     user = _user(request)
-    reason = request.query.get("reason") or None
-    if reason is not None and not re.fullmatch(r"[a-z_]{1,32}", reason):
-        reason = None
-    before = request.query.get("before", "")
+    reason = request.query.get("reason", "")
+    reason_ok = reason if DEAD_LETTER_REASON.fullmatch(reason) else None
     async with request.app[POOL].acquire() as conn:
-        rows = await queries.dead_letters(
-            conn,
-            user.scope,
-            reason,
-            int(before) if before.isascii() and before.isdigit() and len(before) < 18 else None,
-        )
-    return await render(request, "dead_letters.html", {"rows": rows, "reason": reason or ""})
+        rows = await queries.dead_letters(conn, user.scope, reason_ok, as_id(request.query.get("before", "")))
+    return await render(request, "dead_letters.html", {"rows": rows, "reason": reason_ok or ""})
 
 
 @page_routes.get("/audit")
@@ -436,13 +429,12 @@ async def audit_page(request: web.Request) -> web.Response:
     user = _user(request)
     if user.role != "admin":
         raise web.HTTPNotFound(text="not found")
-    before = request.query.get("before", "")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.audit_log(
             conn,
             request.query.get("actor") or None,
             request.query.get("action") or None,
-            int(before) if before.isascii() and before.isdigit() and len(before) < 18 else None,
+            as_id(request.query.get("before", "")),
         )
     return await render(request, "audit.html", {"rows": rows})
 

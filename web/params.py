@@ -57,11 +57,32 @@ def code(q: str, name: str, digits: int) -> str | None:
     return q or None
 
 
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is True, and int("²") fails
+DEAD_LETTER_REASON = re.compile(r"[a-z_]{1,32}")
+
+
+def as_id(s: str) -> int | None:
+    """A row id (a 63-bit positive integer) written in ASCII digits, or None."""
+    return int(s) if _ID.fullmatch(s) else None
+
+
 def path_id(s: str) -> int:
     """A path id: anything that is not a 63-bit positive integer cannot exist."""
-    if not (s.isascii() and s.isdigit()) or len(s) > 18:  # "²".isdigit() is True, int("²") fails
+    found = as_id(s)
+    if found is None:
         raise NotFound("no such alert")
-    return int(s)
+    return found
+
+
+def cursor(query: Mapping[str, str], name: str, what: str) -> int | None:
+    """A paging parameter (`before`): absent is None, anything but an id is a 400."""
+    raw = qp(query, name)
+    if not raw:
+        return None
+    found = as_id(raw)
+    if found is None:
+        raise Invalid(f"{name} must be {what}")
+    return found
 
 
 async def json_body(request: web.Request, shape: str) -> Any:
@@ -76,6 +97,6 @@ async def json_body(request: web.Request, shape: str) -> Any:
 def local_path(target: str, default: str) -> str:
     """A redirect target from a form: a path on this site, else `default` (no open redirect to
     `//evil.example`, `https://…` or `/\\evil`)."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target and ":" not in target:
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and ":" not in target:
         return target
     return default

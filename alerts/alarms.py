@@ -37,6 +37,10 @@ EVENT_RULE = {
 def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
     t = e.type.value
     if t in CONDITION_EVENTS:
+        last = rt.event_last.get((dev, t))
+        if last is not None and at < last:
+            return  # a state change older than one already applied (a late replay): history, not now
+        rt.event_last[(dev, t)] = at
         if e.state == "active":
             if (dev, t) in rt.active_events and t in EVENT_RULE:
                 rt.retriggered.append(Key(EVENT_RULE[t], dev))

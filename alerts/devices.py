@@ -1,5 +1,6 @@
-"""Devices (CONTRACT §4): devices offline, cameras over child areas blind; devices behind a dead
-gateway are held back behind the gateway's one alert. Also equipment the registry says is missing."""
+"""Devices (CONTRACT §4): devices offline, cameras over child areas blind (watched around the clock:
+设防 does not end at closing); devices behind a dead gateway are held back behind the gateway's one
+alert. Also equipment the registry says is missing."""
 
 from __future__ import annotations
 
@@ -7,20 +8,19 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from contract.registry import LIFE_SAFETY_TYPES, DeviceType
-from contract.rules import Condition, Key, offline_after_s
+from contract.rules import Condition, Key
 
 if TYPE_CHECKING:
-    from alerts.facility import DeviceRt, FacilityRuntime
+    from alerts.facility import FacilityRuntime
 
 
 def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
     gw = rt.devices.get(rt.gateway) if rt.gateway else None
-    gw_down = gw is not None and _silent(rt, gw, now)
-    open_now = rt.is_open(now)
+    gw_down = gw is not None and rt.silent(gw, now)
     for dev, d in rt.devices.items():
-        silent = _silent(rt, d, now)
+        silent = rt.silent(d, now)
         if d.type is DeviceType.CAMERA:
-            if silent and d.child_area and open_now and not (gw_down and dev != rt.gateway):
+            if silent and d.child_area and not (gw_down and dev != rt.gateway):
                 out[Key("camera_blind_spot", dev)] = rt.cond(
                     "camera_blind_spot", f"儿童区域摄像头离线（{dev}）", f"camera over a child area offline ({dev})"
                 )
@@ -31,11 +31,6 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         out[Key("device_offline", dev)] = rt.cond(
             "device_offline", f"设备离线（{dev}）", f"device offline ({dev})", severity=severity
         )
-
-
-def _silent(rt: FacilityRuntime, d: DeviceRt, now: datetime) -> bool:
-    """Offline: it said so (a Last Will, a status), or it missed the rule's number of heartbeats."""
-    return not d.online or (now - d.last_seen).total_seconds() > offline_after_s(rt.rules, d.heartbeat_s)
 
 
 def equipment_conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:

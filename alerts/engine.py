@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -13,6 +14,16 @@ from contract.registry import Facility
 from contract.rules import Key, RuleConfig
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
+SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
+
+
+def event_time(payload: Payload, received: datetime) -> datetime:
+    """When it happened, by the device's clock: its `ts` (the last sample's for a bundle of samples);
+    the arrival time only for what carries none (a Last Will)."""
+    if isinstance(payload, Telemetry) and payload.ts is None:
+        return max(t for t, _ in payload.iter_samples())
+    ts = getattr(payload, "ts", None)
+    return ts if isinstance(ts, datetime) else received
 
 
 def urgent(payload: Payload) -> bool:
@@ -35,6 +46,7 @@ class AlertEngine:
         firing: dict[str, set[Key]] | None = None,
     ) -> None:
         self.rules = rules
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
         for f in facilities:
@@ -73,14 +85,25 @@ class AlertEngine:
             changed += 1
         return changed
 
-    def on_message(self, facility_id: str, device_id: str, payload: Payload, at: datetime) -> list[Decision]:
+    def on_message(self, facility_id: str, device_id: str, payload: Payload, received: datetime) -> list[Decision]:
+        """A message that arrived at `received`; the rules judge it at its own time (`event_time`).
+        A copy already seen (same msg_id from the same device: a QoS 1 redelivery, a replayed spool)
+        is dropped."""
         rt = self.runtimes.get(facility_id)
         if rt is None:
             return []
-        rt.apply(device_id, payload, at)
+        msg_id = getattr(payload, "msg_id", None)
+        if msg_id is not None:
+            key = (facility_id, device_id, msg_id)
+            if key in self._seen:
+                return []
+            self._seen[key] = None
+            if len(self._seen) > SEEN_MAX:
+                self._seen.popitem(last=False)
+        rt.apply(device_id, payload, event_time(payload, received), received)
         if not urgent(payload):
             return []  # the next tick (a second later in the service) evaluates it; keeps the hot path cheap
-        return self._step(facility_id, rt, at)
+        return self._step(facility_id, rt, received)
 
     def on_tick(self, now: datetime) -> list[tuple[str, Decision]]:
         return [(fid, d) for fid, rt in self.runtimes.items() for d in self._step(fid, rt, now)]

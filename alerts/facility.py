@@ -1,8 +1,17 @@
 """What the rules know about one facility, and the rule families that read it (CONTRACT §4).
 
-No I/O here. `FacilityRuntime.apply()` folds one accepted message into the state; `conditions(now)`
-asks each rule family — alarms, readings, devices, people — which alert conditions hold right now.
-`alerts.tracker.Tracker` turns conditions into open/clear decisions after each rule's `for`.
+No I/O here. `FacilityRuntime.apply()` folds one accepted message into the state at the message's
+own time (event time); `conditions(now)` asks each rule family — alarms, readings, devices, people —
+which alert conditions hold. `alerts.tracker.Tracker` turns conditions into open/clear decisions.
+
+Event time. What happened is judged by the message's `ts`: a badge-out replayed from a gateway's
+spool two hours late still happened before closing. The rules that judge a span of time ("no guard
+for ten minutes", "still here after closing", the ratio, patrols, attendance) read the facility's
+*clock*: the time up to which its data is complete. A live facility's clock is now - LATE_WAIT_S.
+While its uplink is dark (the gateway, or every door controller, silent) the clock stops at the last
+contact; after the uplink returns, or while late messages are still arriving, it waits LATE_WAIT_S
+of quiet before it moves on. Device liveness is judged by arrival (CLOCK_SKEW_S); alarms and
+one-off events count at once.
 """
 
 from __future__ import annotations
@@ -14,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from alerts import alarms, devices, people, readings
 from contract.payloads import Access, Event, Payload, Status, Telemetry
-from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff, StaffRole
-from contract.rules import Condition, Key, RuleConfig
+from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
+from contract.rules import CLOCK_SKEW_S, LATE_WAIT_S, Condition, Key, RuleConfig, offline_after_s
 
 
 @dataclass(slots=True)
@@ -39,9 +48,19 @@ class FacilityRuntime:
     tz: ZoneInfo = field(init=False)
     devices: dict[str, DeviceRt] = field(init=False)
     active_events: set[tuple[str, str]] = field(default_factory=set)  # (device, type)
-    pulses: dict[Key, tuple[datetime, Condition]] = field(default_factory=dict)  # one-off alerts, until
-    staff_on_site: dict[str, StaffRole | None] = field(default_factory=dict)
+    event_last: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (device, type) -> latest ts
+    # one-off alerts: key -> (active until, condition, reported at least once)
+    pulses: dict[Key, tuple[datetime, Condition, bool]] = field(default_factory=dict)
+    staff_on_site: dict[str, Staff | None] = field(default_factory=dict)
     children_present: dict[str, str] = field(default_factory=dict)  # child -> class
+    person_last: dict[str, datetime] = field(default_factory=dict)  # latest access event applied, per person
+    day: date | None = None  # the local day the people state is of
+    child_scans: int = 0  # child_in/child_out scans on `day`
+    patrols: list[tuple[datetime, str]] = field(default_factory=list)  # (time, checkpoint) on `day`
+    patrols_judged: date | None = None
+    clock: datetime = field(init=False)  # data complete up to here (event time)
+    settle_until: datetime | None = None  # the clock waits for late data until then
+    was_dark: bool = False
     last_patrol: datetime | None = None
     denied: dict[str, deque[datetime]] = field(default_factory=dict)
     latched_readings: set[tuple[str, str]] = field(default_factory=set)
@@ -50,6 +69,8 @@ class FacilityRuntime:
     children: dict[str, Child] = field(init=False)
     classes: dict[str, ClassInfo] = field(init=False)
     gateway: str | None = field(init=False)
+    doors: list[str] = field(init=False)
+    patrol_points: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.facility.timezone)
@@ -60,6 +81,10 @@ class FacilityRuntime:
         self.children = {c.id: c for c in self.facility.children}
         self.classes = {c.id: c for c in self.facility.classes}
         self.gateway = next((d.id for d in self.facility.devices if d.type is DeviceType.GATEWAY), None)
+        self.doors = [d.id for d in self.facility.devices if d.type is DeviceType.ACCESS_CONTROLLER]
+        self.patrol_points = {d.id for d in self.facility.devices if d.type is DeviceType.PATROL_POINT}
+        if not hasattr(self, "clock"):
+            self.clock = self.started - timedelta(seconds=LATE_WAIT_S)
 
     # -- time ------------------------------------------------------------------------------------
     def local(self, t: datetime) -> datetime:
@@ -68,30 +93,70 @@ class FacilityRuntime:
     def is_open(self, t: datetime) -> bool:
         return self.facility.opening_hours.is_open_at(self.local(t))
 
-    def close_of(self, day: date) -> datetime | None:
-        oh = self.facility.opening_hours
-        if not oh.opens_on(day):
+    def hours_of(self, day: date) -> tuple[datetime, datetime] | None:
+        """Opening and closing time on a local day (calendar, holidays and exceptions applied)."""
+        h = self.facility.opening_hours.hours_on(day)
+        if h is None:
             return None
-        return datetime.combine(day, oh.close, self.tz)
+        return datetime.combine(day, h[0], self.tz), datetime.combine(day, h[1], self.tz)
+
+    def close_of(self, day: date) -> datetime | None:
+        h = self.hours_of(day)
+        return h[1] if h else None
+
+    # -- the facility's clock (event time) ---------------------------------------------------------
+    def silent(self, d: DeviceRt, now: datetime) -> bool:
+        """Offline: it said so (a Last Will, a status), or it missed the rule's number of heartbeats."""
+        return not d.online or (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.heartbeat_s)
+
+    def dark(self, now: datetime) -> bool:
+        """Whether the facility's people data may be missing: its gateway or every door controller is silent."""
+        gw = self.devices.get(self.gateway) if self.gateway else None
+        if gw is not None and self.silent(gw, now):
+            return True
+        doors = [self.devices[d] for d in self.doors]
+        return bool(doors) and all(self.silent(d, now) for d in doors)
+
+    def advance(self, now: datetime) -> datetime:
+        """Move the clock as far as the data is complete; returns it."""
+        dark = self.dark(now)
+        if self.was_dark and not dark:  # the uplink is back: its spool replays first
+            self.settle(now)
+        self.was_dark = dark
+        if not dark and (self.settle_until is None or now >= self.settle_until):
+            self.clock = max(self.clock, now - timedelta(seconds=LATE_WAIT_S))
+        return self.clock
+
+    def settle(self, arrival: datetime) -> None:
+        until = arrival + timedelta(seconds=LATE_WAIT_S)
+        self.settle_until = until if self.settle_until is None else max(self.settle_until, until)
 
     # -- folding messages in -----------------------------------------------------------------------
-    def apply(self, device_id: str, payload: Payload, at: datetime) -> None:
+    def apply(self, device_id: str, payload: Payload, at: datetime, received: datetime | None = None) -> None:
+        """Fold in a message that happened at `at` (its own ts) and arrived at `received` (default `at`)."""
         d = self.devices.get(device_id)
         if d is None:
             return
-        d.last_seen = max(d.last_seen, at)
+        received = received or at
+        late = (received - at).total_seconds() > CLOCK_SKEW_S
+        d.last_seen = max(d.last_seen, at if late else received)
+        if late:
+            self.settle(received)
         if isinstance(payload, Status):
+            if late:
+                return  # an old status says nothing about the device now
             if device_id == self.gateway and payload.online and not d.online:
                 # the uplink is back: give the devices behind it a fresh grace period to report
                 for other in self.devices.values():
-                    other.last_seen = max(other.last_seen, at)
+                    other.last_seen = max(other.last_seen, received)
             d.online = payload.online
             if payload.battery_pct is not None:
                 d.battery = payload.battery_pct
             if payload.heartbeat_s:
                 d.heartbeat_s = payload.heartbeat_s
             return
-        d.online = True
+        if not late:
+            d.online = True
         if isinstance(payload, Telemetry):
             for _ts, readings in payload.iter_samples():
                 d.readings.update(readings)
@@ -103,24 +168,30 @@ class FacilityRuntime:
             people.on_access(self, device_id, payload, at)
 
     def pulse(self, key: Key, at: datetime, zh: str, en: str) -> None:
-        """A one-off event's alert: active for the rule's `hold`; again while active is a re-trigger."""
+        """A one-off event's alert: active for the rule's `hold` from the event's own time, and reported
+        at least once even when it arrives later than that; again while active is a re-trigger."""
         cfg = self.rules[key.rule]
+        until, reported = at + timedelta(seconds=cfg.hold_s), False
         if key in self.pulses and at < self.pulses[key][0]:
             self.retriggered.append(key)
-        self.pulses[key] = (at + timedelta(seconds=cfg.hold_s), Condition(cfg.severity, zh, en))
+            until, reported = max(until, self.pulses[key][0]), self.pulses[key][2]
+        self.pulses[key] = (until, Condition(cfg.severity, zh, en), reported)
 
     # -- conditions --------------------------------------------------------------------------------
     def conditions(self, now: datetime) -> dict[Key, Condition]:
+        clock = self.advance(now)
+        people.roll_day(self, clock)
         out: dict[Key, Condition] = {}
-        for key, (until, cond) in list(self.pulses.items()):
-            if now < until:
+        for key, (until, cond, reported) in list(self.pulses.items()):
+            if now < until or not reported:
                 out[key] = cond
+                self.pulses[key] = (until, cond, True)
             else:
                 del self.pulses[key]
         alarms.conditions(self, out, now)
         readings.conditions(self, out)
         devices.conditions(self, out, now)
-        people.conditions(self, out, now)
+        people.conditions(self, out, clock)
         devices.equipment_conditions(self, out)
         return out
 

@@ -1,12 +1,18 @@
 """People (CONTRACT §4): who is on site from access events; banned and unqualified staff, classes over
-capacity, guards and the caregiver ratio while open, patrols, children not collected after closing,
-entries outside opening hours, pick-ups by someone who is not a guardian, repeated refusals."""
+capacity, guards and the carer ratio while open, patrols, children not collected after closing,
+entries outside opening hours, pick-ups by someone who is not a guardian, repeated refusals, and the
+data-quality signals an operator needs (no attendance scans, badge-ins never badged out).
+
+Access events are applied in event time: for each person the latest event wins, ties at the same
+timestamp going to the one that arrived later (a device's own order: MQTT keeps it per connection
+and a batch keeps it per item). Who is on site belongs to one local day and resets at its end.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from contract.payloads import Access
@@ -16,15 +22,27 @@ from contract.rules import Condition, Key
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
 
-CAREGIVER_ROLES = {StaffRole.CAREGIVER}
+PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
 
 
 def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
     t, person = a.type.value, a.person_id
+    day = rt.local(at).date()
+    if rt.day is None or day > rt.day:
+        roll_day(rt, at)
+    current = day == rt.day
+    if t in PRESENCE and person:
+        last = rt.person_last.get(person)
+        if last is not None and at < last:
+            current = False  # older than what we know of this person: its pulses count, not its presence
+        else:
+            rt.person_last[person] = at
     if t == "staff_in" and person:
         staff = rt.staff.get(person)
-        rt.staff_on_site[person] = staff.role if staff else None
-        if not rt.is_open(at) and not (staff and staff.role is StaffRole.GUARD):
+        if current:
+            rt.staff_on_site[person] = staff
+        allowed = _staff_may_enter(rt, at) if staff is not None else rt.is_open(at)  # unknown persons: no margin
+        if not allowed and not (staff and staff.role is StaffRole.GUARD):
             rt.pulse(
                 Key("after_hours_entry", subject=person),
                 at,
@@ -32,7 +50,8 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
                 f"entry outside opening hours ({person})",
             )
     elif t == "staff_out" and person:
-        rt.staff_on_site.pop(person, None)
+        if current:
+            rt.staff_on_site.pop(person, None)
     elif t == "visitor_in" and person and not rt.is_open(at):
         rt.pulse(
             Key("after_hours_entry", subject=person),
@@ -42,10 +61,15 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
         )
     elif t == "child_in" and person:
         child = rt.children.get(person)
-        if child is not None:
+        if day == rt.day:
+            rt.child_scans += 1
+        if child is not None and current:
             rt.children_present[person] = child.class_
     elif t == "child_out" and person:
-        rt.children_present.pop(person, None)
+        if day == rt.day:
+            rt.child_scans += 1
+        if current:
+            rt.children_present.pop(person, None)
         child = rt.children.get(person)
         if child is None or a.guardian_id is None or a.guardian_id not in child.guardians:
             who = a.guardian_id or "无登记 / none"
@@ -56,7 +80,9 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
                 f"child {person} released to a non-guardian ({who})",
             )
     elif t == "patrol":
-        rt.last_patrol = at
+        rt.last_patrol = at if rt.last_patrol is None else max(rt.last_patrol, at)
+        if day == rt.day:
+            rt.patrols.append((at, dev))
     elif t == "denied":
         cfg = rt.rules["repeated_access_denied"]
         q = rt.denied.setdefault(dev, deque())
@@ -72,10 +98,69 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
             )
 
 
-def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
-    today = rt.local(now).date()
-    for person, _role in rt.staff_on_site.items():
-        s = rt.staff.get(person)
+def _staff_may_enter(rt: FacilityRuntime, at: datetime) -> bool:
+    """Staff may badge in from `staff_margin_min` before opening until as long after closing."""
+    hours = rt.hours_of(rt.local(at).date())
+    if hours is None:
+        return False
+    margin = timedelta(minutes=rt.rules["after_hours_entry"].thresholds["staff_margin_min"])
+    return hours[0] - margin <= at < hours[1] + margin
+
+
+def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
+    """At the facility's local day end, who is on site starts afresh: whoever badged in and never out is
+    a data-quality signal for the operator (`badge_out_missing`), never occupancy for the next day."""
+    day = rt.local(clock).date()
+    if rt.day is not None and day <= rt.day:
+        return
+    if rt.day is not None:
+        end = datetime.combine(rt.day + timedelta(days=1), time(0), rt.tz)
+        _judge_patrols(rt, rt.day)
+        watch = rt.facility.night_watch
+        stayed = [p for p, s in rt.staff_on_site.items() if not (watch and s and s.role is StaffRole.GUARD)]
+        for person in [*stayed, *rt.children_present]:
+            rt.pulse(
+                Key("badge_out_missing", subject=person),
+                end,
+                f"有进无出：{person} 当日未刷卡离开",
+                f"{person} badged in but never out that day",
+            )
+        for person in stayed:
+            rt.staff_on_site.pop(person, None)
+        rt.children_present.clear()
+    rt.day = day
+    rt.child_scans = 0
+    rt.patrols = []
+
+
+def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
+    """Once a day, at closing: enough patrols, and every checkpoint scanned (GB/T 29315-2022)."""
+    if rt.patrols_judged == day or not rt.patrol_points:
+        return
+    hours = rt.hours_of(day)
+    if hours is None or hours[0] < rt.started:
+        return  # closed, or we did not see the whole day
+    rt.patrols_judged = day
+    cfg = rt.rules["patrol_missed"].thresholds
+    span = (hours[1] - hours[0]).total_seconds()
+    needed = min(int(cfg["per_day"]), int(span // cfg["interval_s"]) + 1)
+    done = [p for p in rt.patrols if hours[0] <= p[0] <= hours[1]]
+    missing = sorted(rt.patrol_points - {dev for _, dev in done})
+    if len(done) >= needed and not missing:
+        return
+    rt.pulse(
+        Key("patrol_missed", subject=f"day:{day.isoformat()}"),
+        hours[1],
+        f"{day} 巡更 {len(done)}/{needed} 次" + (f"，未巡检查点：{'、'.join(missing)}" if missing else ""),
+        f"{day}: {len(done)} of {needed} patrols"
+        + (f"; checkpoints never scanned: {', '.join(missing)}" if missing else ""),
+    )
+
+
+def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) -> None:
+    """`clock` is the facility's event-time clock: how far its data is complete."""
+    today = rt.local(clock).date()
+    for person, s in rt.staff_on_site.items():
         if s is not None and s.banned:
             out[Key("banned_staff_on_site", subject=person)] = rt.cond(
                 "banned_staff_on_site",
@@ -107,11 +192,15 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
                 f"班级超额：{cls} {n}/{info.capacity}",
                 f"class {cls} over capacity {n}/{info.capacity}",
             )
-    if rt.is_open(now):
-        staffing(rt, out, now, per_class)
-    close = rt.close_of(today)
+    hours = rt.hours_of(today)
+    if hours is not None and hours[0] <= clock < hours[1]:
+        staffing(rt, out, clock, hours[0], per_class)
+    elif rt.facility.night_watch:
+        _patrol_gap(rt, out, clock, rt.started)
+    if hours is not None and clock >= hours[1]:
+        _judge_patrols(rt, today)
     grace = rt.rules["child_not_collected"].thresholds["after_close_min"]
-    if close is not None and now >= close + timedelta(minutes=grace):
+    if hours is not None and clock >= hours[1] + timedelta(minutes=grace):
         for child in rt.children_present:
             out[Key("child_not_collected", subject=child)] = rt.cond(
                 "child_not_collected",
@@ -120,24 +209,43 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             )
 
 
-def staffing(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime, per_class: dict[str, int]) -> None:
-    guards = sum(1 for r in rt.staff_on_site.values() if r is StaffRole.GUARD)
+def staffing(
+    rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime, opened: datetime, per_class: dict[str, int]
+) -> None:
+    guards = sum(1 for s in rt.staff_on_site.values() if s is not None and s.role is StaffRole.GUARD)
     need_guards = required_guards(len(rt.facility.children))
     if guards < need_guards:
         out[Key("guard_absent")] = rt.cond(
             "guard_absent", f"保安在岗 {guards}/{need_guards}", f"guards on site {guards} of {need_guards} required"
         )
+    attendance_after = timedelta(minutes=rt.rules["attendance_missing"].thresholds["after_open_min"])
+    basis = per_class
+    if rt.facility.children and rt.child_scans == 0 and clock >= max(opened, rt.started) + attendance_after:
+        out[Key("attendance_missing")] = rt.cond(
+            "attendance_missing",
+            "开园后无幼儿刷卡记录，按在册人数核定师幼比",
+            "no child scanned in since opening; the carer ratio is judged on enrolment",
+        )
+        basis = {}
+        for c in rt.facility.children:
+            basis[c.class_] = basis.get(c.class_, 0) + 1
     ratio = rt.rules["ratio_breach"].thresholds
-    need = sum(math.ceil(n / ratio[rt.classes[c].age_group.value]) for c, n in per_class.items() if c in rt.classes)
-    carers = sum(1 for r in rt.staff_on_site.values() if r in CAREGIVER_ROLES)
+    need = sum(math.ceil(n / ratio[rt.classes[c].age_group.value]) for c, n in basis.items() if c in rt.classes)
+    carers = sum(1 for s in rt.staff_on_site.values() if s is not None and s.cares and not s.banned)
     if carers < need:
         out[Key("ratio_breach")] = rt.cond(
             "ratio_breach",
             f"保育人员 {carers}/{need}，师幼比不达标",
-            f"caregivers on site {carers} of {need} required",
+            f"carers on site {carers} of {need} required",
         )
+    _patrol_gap(rt, out, clock, max(opened, rt.started))
+
+
+def _patrol_gap(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime, since: datetime) -> None:
     interval = rt.rules["patrol_missed"].thresholds["interval_s"]
-    opened = datetime.combine(rt.local(now).date(), rt.facility.opening_hours.open, rt.tz)
-    since = max(t for t in (rt.last_patrol, opened, rt.started) if t is not None)
-    if (now - since).total_seconds() > interval:
-        out[Key("patrol_missed")] = rt.cond("patrol_missed", "超过两小时未巡更", "no patrol scan for over 2 h")
+    since = max(since, rt.last_patrol) if rt.last_patrol is not None else since
+    if (clock - since).total_seconds() > interval:
+        hours = interval / 3600
+        out[Key("patrol_missed")] = rt.cond(
+            "patrol_missed", f"超过 {hours:g} 小时未巡更", f"no patrol scan for over {hours:g} h"
+        )

@@ -4,10 +4,11 @@ Why it subscribes to MQTT itself rather than taking ingest's stream: detection l
 message reaches the rules as soon as the broker relays it, without waiting for ingest's batch
 window and commit; and rule state is per facility, so each alert worker subscribes to the topic
 prefixes of the facilities it owns (`--facility` or all), which shares a province between
-workers without any coordination. Redelivered copies are recognised by their msg_id.
+workers without any coordination.
 On start it seeds its state from what ingest stored (device state, today's access events,
 conditions still active), and reloads rule timers and active alerts, so a restart neither loses
-a half-elapsed `for` window nor opens a duplicate alert.
+a half-elapsed `for` window nor opens a duplicate alert. Redelivered copies are dropped by the
+engine (by msg_id); every message is judged at its own time (`alerts.engine.event_time`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -100,7 +100,6 @@ class AlertService(Service):
         self.rules = rules
         self.metrics = AlertMetrics()
         self.engine: AlertEngine | None = None
-        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -204,14 +203,6 @@ class AlertService(Service):
         for dev, p in items:
             if bounds.check(p, received) is not None:
                 continue  # a broken device clock: ingest dead-letters it (reason `time`)
-            msg_id = getattr(p, "msg_id", None)
-            if msg_id is not None:
-                key = (topic.facility_id, dev, msg_id)
-                if key in self._seen:
-                    continue
-                self._seen[key] = None
-                if len(self._seen) > 200_000:
-                    self._seen.popitem(last=False)
             self.metrics.evaluations.inc()
             try:
                 decisions = self.engine.on_message(topic.facility_id, dev, p, received)

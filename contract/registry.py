@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.calendar import DayKind, day_kind
 from contract.errors import ContractError
 from contract.ids import CountyCode, DeviceId, FacilityId, PersonId, TownshipCode
 from contract.payloads import describe_validation_error
@@ -70,6 +71,31 @@ class StaffRole(StrEnum):
     OTHER = "other"
 
 
+# Roles that count towards the carer ratio unless a staff record says otherwise: 托育机构设置标准(试行)
+# counts 保育人员 (caregivers) and the 育婴员/teachers who care for a class; health staff, cooks and
+# managers do not. A registry marks exceptions per person with `cares_for_children`.
+CARING_ROLES = frozenset({StaffRole.CAREGIVER, StaffRole.TEACHER})
+
+
+class RoomType(StrEnum):
+    """What a device's room is, independent of the language its `location` is written in."""
+
+    KITCHEN = "kitchen"
+    CLASSROOM = "classroom"
+    NAP_ROOM = "nap_room"
+    PLAY_AREA = "play_area"
+    ENTRANCE = "entrance"
+    HALL = "hall"
+    OFFICE = "office"
+    EQUIPMENT = "equipment"
+    BOILER = "boiler"
+    OTHER = "other"
+
+
+# For registries written before `room` existed: words of a location that name a kitchen.
+KITCHEN_WORDS = ("kitchen", "厨房", "伙房", "食堂", "灶间")
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -79,24 +105,82 @@ class Location(_Model):
     lon: Annotated[float, Field(ge=-180, le=180)]
 
 
+class Hours(_Model):
+    open: time
+    close: time
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> Hours:
+        if self.open >= self.close:
+            raise ValueError("open must be before close")
+        return self
+
+
+class DayException(_Model):
+    """A dated change: a closure (`closed: true`) or other hours on that day (a shortened day)."""
+
+    date: date
+    closed: bool = False
+    open: time | None = None
+    close: time | None = None
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+    @model_validator(mode="after")
+    def _hours_or_closed(self) -> DayException:
+        if not self.closed and (self.open is None or self.close is None or self.open >= self.close):
+            raise ValueError(f"exception on {self.date}: give closed: true, or open before close")
+        return self
+
+
 class OpeningHours(_Model):
+    """When a facility is open, in its own time zone (CONTRACT §3).
+
+    `days` with `open`/`close` is the usual week; `weekly` gives a weekday other hours (a Saturday
+    morning); `exceptions` change one date; with `public_holidays` (the default) China's statutory
+    holidays are closed and the make-up working days (调休) open with the usual weekday hours.
+    """
+
     days: Annotated[list[Weekday], Field(min_length=1)] = ["mon", "tue", "wed", "thu", "fri"]
     open: time = time(7, 30)
     close: time = time(17, 30)
+    weekly: dict[Weekday, Hours] = {}
+    exceptions: list[DayException] = []
+    public_holidays: bool = True
 
     @model_validator(mode="after")
     def _open_before_close(self) -> OpeningHours:
         if self.open >= self.close:
             raise ValueError("opening_hours.open must be before close")
+        dates = [e.date for e in self.exceptions]
+        if len(set(dates)) != len(dates):
+            raise ValueError("opening_hours.exceptions: one entry per date")
         return self
+
+    def hours_on(self, day: date) -> tuple[time, time] | None:
+        """(open, close) on this local calendar day, or None when closed."""
+        for e in self.exceptions:
+            if e.date == day:
+                return None if e.closed or e.open is None or e.close is None else (e.open, e.close)
+        if self.public_holidays:
+            kind = day_kind(day)
+            if kind is DayKind.HOLIDAY:
+                return None
+            if kind is DayKind.MAKEUP:
+                return self.open, self.close
+        wd = WEEKDAYS[day.weekday()]
+        if wd in self.weekly:
+            h = self.weekly[wd]
+            return h.open, h.close
+        return (self.open, self.close) if wd in self.days else None
 
     def opens_on(self, day: date) -> bool:
         """Whether the facility opens on this (local) calendar day."""
-        return WEEKDAYS[day.weekday()] in self.days
+        return self.hours_on(day) is not None
 
     def is_open_at(self, local: datetime) -> bool:
         """Whether a local wall-clock time falls within opening hours."""
-        return self.opens_on(local.date()) and self.open <= local.time() < self.close
+        h = self.hours_on(local.date())
+        return h is not None and h[0] <= local.time() < h[1]
 
 
 class ClassInfo(_Model):
@@ -112,6 +196,12 @@ class Staff(_Model):
     licensed: bool = False
     banned: bool = False
     health_cert_expires: date | None = None
+    # Counts towards the carer ratio; None: by role (CARING_ROLES).
+    cares_for_children: bool | None = None
+
+    @property
+    def cares(self) -> bool:
+        return self.role in CARING_ROLES if self.cares_for_children is None else self.cares_for_children
 
 
 class Child(_Model):
@@ -129,6 +219,14 @@ class Device(_Model):
     heartbeat_s: Annotated[int, Field(gt=0, le=86400)] = 60
     # cameras: the view covers a child area; env sensors: the room is a child area.
     covers_child_area: bool = False
+    room: RoomType | None = None
+
+    @property
+    def in_kitchen(self) -> bool:
+        if self.room is not None:
+            return self.room is RoomType.KITCHEN
+        loc = self.location.lower()
+        return any(w in loc for w in KITCHEN_WORDS)
 
 
 class Facility(_Model):
@@ -140,6 +238,8 @@ class Facility(_Model):
     kind: Literal["inclusive", "for_profit", "employer", "kindergarten_class", "home"] = "inclusive"
     timezone: str = "Asia/Shanghai"
     opening_hours: OpeningHours = OpeningHours()
+    # Declares a night watch (值夜): patrols are then required around the clock, not only while open.
+    night_watch: bool = False
     classes: list[ClassInfo] = []
     staff: list[Staff] = []
     children: list[Child] = []
@@ -184,7 +284,9 @@ class Facility(_Model):
                 missing.append(t.value)
         if not any(d.type is DeviceType.CAMERA and d.covers_child_area for d in self.devices):
             missing.append("camera_covering_child_area")
-        if any("kitchen" in d.location.lower() for d in self.devices) and DeviceType.GAS_DETECTOR not in types:
+        if any(d.in_kitchen for d in self.devices) and not any(
+            d.type is DeviceType.GAS_DETECTOR and d.in_kitchen for d in self.devices
+        ):
             missing.append("gas_detector_in_kitchen")
         return missing
 

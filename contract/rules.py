@@ -38,7 +38,7 @@ LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
 
 
 class RuleId(StrEnum):
-    """The 22 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
+    """The 24 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
 
     FIRE_ALARM = "fire_alarm"
     GAS_ALARM = "gas_alarm"
@@ -62,9 +62,18 @@ class RuleId(StrEnum):
     PATROL_MISSED = "patrol_missed"
     ENVIRONMENT_OUT_OF_RANGE = "environment_out_of_range"
     EQUIPMENT_MISSING = "equipment_missing"
+    # Data quality, for the operator: what the people rules cannot see
+    ATTENDANCE_MISSING = "attendance_missing"
+    BADGE_OUT_MISSING = "badge_out_missing"
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
+# Event time (CONTRACT §4). A live facility's data counts as complete up to now − LATE_WAIT_S: a
+# gateway flushes its batch every 10 s and device clocks skew by seconds, so a minute covers both.
+LATE_WAIT_S = 60.0
+# A message whose own time is within CLOCK_SKEW_S of its arrival is a sign of life *now* (a device
+# clock a minute off must not look offline); an older one (a replayed spool) counts at its own time.
+CLOCK_SKEW_S = 120.0
 
 
 class RulesConfigError(ValueError):
@@ -104,11 +113,20 @@ DEFAULTS: dict[str, RuleConfig] = {
     "exit_obstructed": _r("major", held_open_s=300),
     "door_forced": _r("major"),
     "repeated_access_denied": _r("minor", count=3, window_s=300),
-    "after_hours_entry": _r("minor"),
-    "patrol_missed": _r("warning", interval_s=7200),  # >= 5 patrols a day: GB/T 29315-2022
+    # staff_margin_min: staff arriving for an early shift or leaving after the last pick-up; 60 min unless
+    # the facility's shift plan says otherwise (issue #13). Visitors and unknown persons have no margin.
+    "after_hours_entry": _r("minor", staff_margin_min=60),
+    # interval_s: no scan for 2 h while open; per_day: >= 5 patrols of the key areas a day, every
+    # checkpoint at least once (GB/T 29315-2022 中小学、幼儿园安全技术防范系统要求), judged at closing.
+    "patrol_missed": _r("warning", interval_s=7200, per_day=5),
     # CO2 <= 1000 ppm and the comfort ranges: GB/T 18883 (indoor air quality)
     "environment_out_of_range": _r("warning", 900, co2_ppm=1000, temp_min=18, temp_max=28, rh_min=30, rh_max=70),
     "equipment_missing": _r("major"),
+    # No child scanned in or out by after_open_min after opening on an open day: the ratio is then
+    # judged on enrolment, and the operator is told the attendance data is missing.
+    "attendance_missing": _r("minor", after_open_min=90),
+    # A badge-in with no badge-out at the facility's local day end (00:00): never occupancy tomorrow.
+    "badge_out_missing": _r("warning"),
 }
 
 # Escalation delays from the alert's opening: facility → township → county → city (CONTRACT §5).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +28,12 @@ def staff_all_in(engine: AlertEngine, f: Facility, at: datetime) -> None:
             engine.on_message(f.id, "door-main", access("staff_in", s.id, at), at)
 
 
+_ids = itertools.count(1)
+
+
 def access(kind: str, person: str, at: datetime, **kw: str) -> Access:
-    return Access(msg_id=f"a-{kind}-{person}-{at.timestamp()}", ts=at, type=kind, person_id=person, **kw)
+    """A scan with a msg_id of its own, as a door controller numbers them (the engine drops repeats)."""
+    return Access(msg_id=f"a-{next(_ids)}", ts=at, type=kind, person_id=person, **kw)
 
 
 def opened(ds: list[Decision] | list[tuple[str, Decision]], rule: str) -> list[Decision]:

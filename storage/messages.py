@@ -175,5 +175,8 @@ async def events_since(conn: asyncpg.Connection, since: datetime) -> list[asyncp
 async def access_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
     """Access events after `since` in time order, refusals left out (they change no one's presence)."""
     return list(
-        await conn.fetch("SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time", since)
+        await conn.fetch(
+            "SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time, arrival NULLS FIRST",
+            since,
+        )
     )

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from contract.registry import CARING_ROLES
 from contract.rules import (
     SEVERITIES,
     STAFFING_RULES,
@@ -141,12 +142,16 @@ async def facility_status(
     people = await conn.fetch(
         """SELECT DISTINCT ON (person_id) person_id, type FROM access_events
            WHERE facility_id = $1 AND time >= $2 AND type IN ('staff_in', 'staff_out', 'child_in', 'child_out')
-           ORDER BY person_id, time DESC""",
+           ORDER BY person_id, time DESC, arrival DESC NULLS LAST""",
         fid,
         day_start,
     )
-    staff_roles = {
-        r["id"]: r["role"] for r in await conn.fetch("SELECT id, role FROM staff WHERE facility_id = $1", fid)
+    staff_rows = await conn.fetch("SELECT id, role, cares_for_children FROM staff WHERE facility_id = $1", fid)
+    staff_roles = {r["id"]: r["role"] for r in staff_rows}
+    carers_ids = {
+        r["id"]
+        for r in staff_rows
+        if (r["role"] in CARING_ROLES if r["cares_for_children"] is None else r["cares_for_children"])
     }
     child_class = {
         r["id"]: r["class_id"]
@@ -155,8 +160,10 @@ async def facility_status(
     classes = {r["id"]: r for r in await conn.fetch("SELECT * FROM classes WHERE facility_id = $1", fid)}
     by_role: dict[str, int] = {}
     per_class: dict[str, int] = {}
+    carers = 0
     for p in people:
         if p["type"] == "staff_in":
+            carers += p["person_id"] in carers_ids
             role = staff_roles.get(p["person_id"], "unknown")
             by_role[role] = by_role.get(role, 0) + 1
         elif p["type"] == "child_in" and p["person_id"] in child_class:
@@ -188,7 +195,7 @@ async def facility_status(
         "children_present": sum(per_class.values()),
         "children_by_class": {c: {"present": per_class.get(c, 0), "capacity": classes[c]["capacity"]} for c in classes},
         "caregivers_required": required,
-        "caregivers_on_site": by_role.get("caregiver", 0),
+        "caregivers_on_site": carers,  # every caring role, as the ratio rule counts them
         "guards_on_site": by_role.get("guard", 0),
     }
 

@@ -7,6 +7,7 @@ alone, so a city can keep one file per county.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import asyncpg
@@ -39,10 +40,11 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
     oh = f.opening_hours
     await conn.execute(
         """INSERT INTO facilities (id, name, county, township, lat, lon, kind, timezone, open_days, open_time,
-                                   close_time, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+                                   close_time, calendar, night_watch, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, now())
            ON CONFLICT (id) DO UPDATE SET name = $2, county = $3, township = $4, lat = $5, lon = $6, kind = $7,
-               timezone = $8, open_days = $9, open_time = $10, close_time = $11, updated_at = now()""",
+               timezone = $8, open_days = $9, open_time = $10, close_time = $11, calendar = $12::jsonb,
+               night_watch = $13, updated_at = now()""",
         f.id,
         f.name,
         f.county,
@@ -54,6 +56,8 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         list(oh.days),
         oh.open,
         oh.close,
+        oh.model_dump_json(),
+        f.night_watch,
     )
     # Replace the facility's members. Children (and their guardians) go first: they reference classes.
     await conn.execute("DELETE FROM children WHERE facility_id = $1", f.id)
@@ -64,9 +68,12 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         [(f.id, c.id, c.age_group.value, c.capacity) for c in f.classes],
     )
     await conn.executemany(
-        "INSERT INTO staff (facility_id, id, role, qualified, licensed, banned, health_cert_expires)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(f.id, s.id, s.role.value, s.qualified, s.licensed, s.banned, s.health_cert_expires) for s in f.staff],
+        "INSERT INTO staff (facility_id, id, role, qualified, licensed, banned, health_cert_expires,"
+        " cares_for_children) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+            (f.id, s.id, s.role.value, s.qualified, s.licensed, s.banned, s.health_cert_expires, s.cares_for_children)
+            for s in f.staff
+        ],
     )
     await conn.executemany(
         "INSERT INTO children (facility_id, id, class_id) VALUES ($1, $2, $3)",
@@ -77,9 +84,12 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         [(f.id, c.id, g) for c in f.children for g in dict.fromkeys(c.guardians)],
     )
     await conn.executemany(
-        "INSERT INTO devices (facility_id, id, type, location, heartbeat_s, covers_child_area)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        [(f.id, d.id, d.type.value, d.location, d.heartbeat_s, d.covers_child_area) for d in f.devices],
+        "INSERT INTO devices (facility_id, id, type, location, heartbeat_s, covers_child_area, room)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (f.id, d.id, d.type.value, d.location, d.heartbeat_s, d.covers_child_area, d.room and d.room.value)
+            for d in f.devices
+        ],
     )
 
 
@@ -124,7 +134,10 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                     "location": {"lat": f["lat"], "lon": f["lon"]} if f["lat"] is not None else None,
                     "kind": f["kind"],
                     "timezone": f["timezone"],
-                    "opening_hours": {"days": f["open_days"], "open": f["open_time"], "close": f["close_time"]},
+                    "opening_hours": json.loads(f["calendar"])
+                    if f["calendar"]
+                    else {"days": f["open_days"], "open": f["open_time"], "close": f["close_time"]},
+                    "night_watch": f["night_watch"],
                     "classes": [
                         {"id": c["id"], "age_group": c["age_group"], "capacity": c["capacity"]}
                         for c in classes.get(fid, [])
@@ -137,6 +150,7 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                             "licensed": s["licensed"],
                             "banned": s["banned"],
                             "health_cert_expires": s["health_cert_expires"],
+                            "cares_for_children": s["cares_for_children"],
                         }
                         for s in staff.get(fid, [])
                     ],
@@ -151,6 +165,7 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                             "location": d["location"],
                             "heartbeat_s": d["heartbeat_s"],
                             "covers_child_area": d["covers_child_area"],
+                            "room": d["room"],
                         }
                         for d in devices.get(fid, [])
                     ],

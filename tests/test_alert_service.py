@@ -250,15 +250,16 @@ async def test_restart_with_active_alert_neither_duplicates_nor_loses(
         # what ingest stored meanwhile (it runs beside the engine in production)
         await db.execute(
             "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
-            " VALUES (now(), $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', $2)",
+            " VALUES ($3::text::timestamptz, $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', $2)",
             FAC.id,
             json.dumps(active),
+            active["ts"],
         )
         async with running(make(services, db_url, topic_root)):
             await asyncio.sleep(1.5)  # several ticks: nothing may clear or reopen
             rows = await alerts(db, "fire_alarm")
             assert [(r["status"], r["count"]) for r in rows] == [("active", 1)]
-            pub.publish(topic, payload({**active, "msg_id": "e2", "state": "cleared"}))
+            pub.publish(topic, payload({**active, "msg_id": "e2", "ts": now_ts(), "state": "cleared"}))
             await wait_for(lambda: _field(db, "fire_alarm", "status", "cleared"), 10, "cleared after the restart")
     finally:
         pub.close()

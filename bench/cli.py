@@ -56,6 +56,20 @@ def bench_web(facilities: int, every: int, seconds: float, concurrency: int) -> 
     click.echo(json.dumps(asyncio.run(run_web_bench(facilities, every, 2, seconds, concurrency))))
 
 
+@bench.command("truth")
+@click.option("--facilities", default=60, show_default=True)
+@click.option(
+    "--days", default=30, show_default=True, help="simulated days from Monday 21 Sep 2026 (National Day inside)"
+)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--workers", default=0, help="processes (0: one per CPU)")
+def bench_truth(facilities: int, days: int, seed: int, workers: int) -> None:
+    """A simulated month against the alert engine: false alerts and missed scenarios (target 0 and 0)."""
+    from bench.truth import run_truth_bench
+
+    click.echo(json.dumps(run_truth_bench(facilities, days, seed, workers or None), ensure_ascii=False))
+
+
 @bench.command("simulate")
 @click.option("--facilities", default=1000, show_default=True)
 @click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")

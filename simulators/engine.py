@@ -2,7 +2,18 @@
 
 Deterministic: every random choice comes from a generator seeded by (seed, facility, day) or
 (seed, facility, device), never from wall time, so the same seed gives byte-identical streams.
-Timestamps on the wire are simulated time.
+Timestamps on the wire are simulated time, and only ever the time a thing happened: started in the
+middle of a day, the day so far is backfilled with its own times (events before `start` come out
+first, in time order), never restamped with the start time.
+
+Realistic days (issue #13): each facility's own opening hours and China's holidays; staff arriving
+5–30 minutes before opening (cooks earlier, guards first); drop-off and pick-up peaks, some late
+pick-ups inside the grace period, pick-up by either registered guardian, absences; patrol rounds
+over every checkpoint. And the background faults of every real fleet (`faults=True`): missed
+heartbeats, duplicated messages, device clocks a few seconds off, staff who forget to badge out,
+and short uplink outages of gateway facilities whose spool is replayed on reconnect. What a fault
+legitimately raises is recorded in `truth` (rule, facility, device/subject, time), so that a
+benchmark can tell true alerts from false ones.
 """
 
 from __future__ import annotations
@@ -67,6 +78,26 @@ class Uplink:
 SimEvent = SimMessage | Uplink
 
 
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """An alert the simulated world deserves, caused by a background fault (not a scenario)."""
+
+    at: datetime
+    facility_id: str
+    rule: str
+    device_id: str | None = None
+    subject: str | None = None
+
+
+# Background faults, per day or per message (issue #13: what every real fleet has)
+MISSED_HEARTBEAT_P = 0.01
+DUPLICATE_P = 0.003
+FORGET_BADGE_OUT_P = 0.02
+OUTAGE_P_PER_DAY = 0.15  # a gateway facility's uplink drops for a few minutes
+LATE_PICKUP_P = 0.04
+CLOCK_SKEW_S = 3.0
+
+
 @dataclass(slots=True)
 class DeviceState:
     device: Device
@@ -80,6 +111,7 @@ class DeviceState:
     leak_per_min: float = 0.0
     gas_until: datetime | None = None
     temp_offset: float = 0.0
+    skew: timedelta = timedelta(0)  # its clock's error
 
     def next_id(self, prefix: str) -> str:
         self.seq += 1
@@ -97,17 +129,24 @@ class FacilityState:
     pending_batch: list[dict[str, object]] = field(default_factory=list)
     batch_seq: int = 0
     uplink_down_until: datetime | None = None
+    spool: list[dict[str, object]] = field(default_factory=list)  # what a gateway keeps while its uplink is down
     skip_collect: set[str] = field(default_factory=set)
     patrol_paused_until: datetime | None = None
+    scanner_off_until: datetime | None = None  # the children's attendance scanner is not used
+    no_badge_out: set[str] = field(default_factory=set)  # staff who leave without badging out
 
 
 class CitySim:
     """All facilities of a registry on one simulated clock."""
 
-    def __init__(self, registry: Registry, seed: int, start: datetime, *, gateway_share: float = 0.3) -> None:
+    def __init__(
+        self, registry: Registry, seed: int, start: datetime, *, gateway_share: float = 0.3, faults: bool = True
+    ) -> None:
         self.seed = seed
         self.start = start
         self.now = start
+        self.faults = faults
+        self.truth: list[Truth] = []
         self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
         self._seq = 0
         self._out: list[SimEvent] = []
@@ -121,6 +160,9 @@ class CitySim:
             has_gw = any(d.type is DeviceType.GATEWAY for d in f.devices)
             fs = FacilityState(f, i, ZoneInfo(f.timezone), devices, has_gw and frng.random() < gateway_share)
             self.facilities[f.id] = fs
+            if faults:
+                for ds in devices.values():
+                    ds.skew = timedelta(seconds=ds.rng.uniform(-CLOCK_SKEW_S, CLOCK_SKEW_S))
             for ds in devices.values():
                 phase = ds.rng.uniform(0, ds.device.heartbeat_s)
                 self._at(start + timedelta(seconds=phase), self._heartbeat_fn(fs, ds))
@@ -155,14 +197,22 @@ class CitySim:
     def emit(
         self, fs: FacilityState, device_id: str, channel: str, body: dict[str, object], retain: bool = False
     ) -> None:
-        if fs.uplink_down_until is not None and self.now < fs.uplink_down_until:
-            return  # the uplink is down: nothing reaches the broker (store-and-forward is the gateway's job)
+        down = fs.uplink_down_until is not None and self.now < fs.uplink_down_until
+        if down and not fs.gateway_mode:
+            return  # the uplink is down: nothing reaches the broker
+        if down:  # the gateway stores and forwards: kept in order, replayed on reconnect
+            if device_id != "gw-1" or channel != "status":
+                fs.spool.append({"device_id": device_id, "channel": channel, "payload": body})
+            return
         if fs.gateway_mode and device_id != "gw-1":
             fs.pending_batch.append({"device_id": device_id, "channel": channel, "payload": body})
             if len(fs.pending_batch) >= 100:
                 self._flush_batch(fs)
             return
-        self._out.append(SimMessage(self.now, fs.facility.id, device_id, channel, encode(body), retain))
+        msg = SimMessage(self.now, fs.facility.id, device_id, channel, encode(body), retain)
+        self._out.append(msg)
+        if self.faults and "msg_id" in body and fs.devices[device_id].rng.random() < DUPLICATE_P:
+            self._out.append(msg)  # a QoS 1 redelivery: the same message twice
 
     def _flush_batch(self, fs: FacilityState) -> None:
         if not fs.pending_batch:
@@ -181,13 +231,20 @@ class CitySim:
 
     def uplink(self, fs: FacilityState, up: bool, until: datetime | None = None) -> None:
         if not up:
+            if fs.gateway_mode:
+                fs.spool.extend(fs.pending_batch)
             fs.pending_batch.clear()
             fs.uplink_down_until = until
         else:
             fs.uplink_down_until = None
         self._out.append(Uplink(self.now, fs.facility.id, up))
-        if up:  # the gateway announces itself again
+        if up:  # the gateway announces itself again, then replays its spool in order
             self.emit(fs, "gw-1", "status", {"ts": wire_ts(self.now), "online": True, "heartbeat_s": 30}, retain=True)
+            spool, fs.spool = fs.spool, []
+            for i in range(0, len(spool), 100):
+                fs.batch_seq += 1
+                body = {"msg_id": f"b-{fs.batch_seq}", "messages": spool[i : i + 100]}
+                self._out.append(SimMessage(self.now, fs.facility.id, "gw-1", "batch", encode(body)))
 
     # -- devices ---------------------------------------------------------------------------------
     def _alive(self, ds: DeviceState) -> bool:
@@ -199,8 +256,13 @@ class CitySim:
         def fn() -> None:
             hours = d.heartbeat_s / 3600
             ds.battery = max(0.0, ds.battery - ds.battery_drain_per_h * hours)
-            if self._alive(ds) and not (ds.offline_until and self.now < ds.offline_until):
-                body: dict[str, object] = {"ts": wire_ts(self.now), "online": True, "heartbeat_s": d.heartbeat_s}
+            missed = self.faults and ds.rng.random() < MISSED_HEARTBEAT_P
+            if self._alive(ds) and not (ds.offline_until and self.now < ds.offline_until) and not missed:
+                body: dict[str, object] = {
+                    "ts": wire_ts(self.now + ds.skew),
+                    "online": True,
+                    "heartbeat_s": d.heartbeat_s,
+                }
                 if d.type in BATTERY_TYPES:
                     body["battery_pct"] = round(ds.battery, 1)
                 if d.type is DeviceType.CAMERA:
@@ -219,7 +281,7 @@ class CitySim:
                         fs,
                         ds.device.id,
                         "telemetry",
-                        {"msg_id": ds.next_id("t"), "ts": wire_ts(self.now), "readings": readings},
+                        {"msg_id": ds.next_id("t"), "ts": wire_ts(self.now + ds.skew), "readings": readings},
                     )
             self._at(self.now + timedelta(seconds=every), fn)
 
@@ -263,67 +325,90 @@ class CitySim:
         self._plan_day(fs, first)
 
     def _plan_day(self, fs: FacilityState, day: date) -> None:
+        """Everything the facility's people do on one local day. Started in the middle of the day,
+        what already happened is scheduled at its own (past) time: `run` hands it out first."""
         f = fs.facility
         tomorrow = datetime.combine(day + timedelta(days=1), datetime.min.time(), fs.tz)
         self._at(max(self.now, tomorrow.astimezone(UTC)), lambda: self._plan_day(fs, day + timedelta(days=1)))
-        if not f.opening_hours.opens_on(day):
-            return
+        hours = f.opening_hours.hours_on(day)
+        if hours is None:
+            return  # weekend, holiday or a dated closure
         rng = random.Random(f"{self.seed}:{f.id}:{day.isoformat()}")
-        opens = datetime.combine(day, f.opening_hours.open, fs.tz)
-        closes = datetime.combine(day, f.opening_hours.close, fs.tz)
+        opens = datetime.combine(day, hours[0], fs.tz)
+        closes = datetime.combine(day, hours[1], fs.tz)
 
         def at(t: datetime, fn: Callable[[], None]) -> None:
-            # Started mid-day: what should already have happened happens at the start, in order
-            # (an arrival and its departure both past: in, then out), so the day is consistent.
-            self._at(max(t.astimezone(UTC), self.now), fn)
+            self._at(t.astimezone(UTC), fn)
+
+        def minutes(lo: float, hi: float, mode: float | None = None) -> timedelta:
+            return timedelta(minutes=rng.triangular(lo, hi, mode) if mode is not None else rng.uniform(lo, hi))
 
         regular = [s for s in f.staff if not s.banned and s.id < "s-9000"]
         for s in regular:
-            if s.role is StaffRole.GUARD:
-                arrive = opens - timedelta(minutes=rng.uniform(20, 40))
-                leave = closes + timedelta(minutes=rng.uniform(20, 40))
-            else:
-                arrive = opens + timedelta(seconds=rng.uniform(0, 600))
-                leave = closes + timedelta(seconds=rng.uniform(60, 1200))
+            if s.role is StaffRole.GUARD:  # opens the gate, locks up
+                arrive, leave = opens - minutes(20, 40), closes + minutes(20, 40)
+            elif s.role is StaffRole.COOK:  # breakfast
+                arrive, leave = opens - minutes(35, 55), closes - minutes(0, 30)
+            else:  # carers, health, manager: 5-30 min before opening, after the last pick-up
+                arrive, leave = opens - minutes(5, 30), closes + minutes(5, 40)
             at(arrive, self._access_fn(fs, "staff_in", s.id))
+            if self.faults and rng.random() < FORGET_BADGE_OUT_P:
+                self.truth.append(Truth(tomorrow.astimezone(UTC), f.id, "badge_out_missing", subject=s.id))
+                continue  # walks out behind a colleague without badging
             at(leave, self._access_fn(fs, "staff_out", s.id))
+        points = sorted(d for d in fs.devices if fs.devices[d].device.type is DeviceType.PATROL_POINT)
         for g in (s for s in regular if s.role is StaffRole.GUARD):
-            t = opens + timedelta(minutes=rng.uniform(5, 30))
-            while t < closes:
-                at(
-                    t,
-                    self._patrol_fn(
-                        fs,
-                        g.id,
-                        rng.choice([d for d in fs.devices if fs.devices[d].device.type is DeviceType.PATROL_POINT]),
-                    ),
-                )
-                t += timedelta(minutes=rng.uniform(60, 100))
+            t = opens + minutes(5, 25)
+            while t < closes and points:  # rounds over every checkpoint, 70-90 min apart
+                for k, point in enumerate(points):
+                    at(t + timedelta(minutes=2 * k), self._patrol_fn(fs, g.id, point))
+                t += minutes(70, 90)
+        span = (closes - opens).total_seconds() / 60
         for c in f.children:
             if rng.random() < 0.06:
                 continue  # absent today
-            arrive = opens + timedelta(seconds=rng.uniform(10 * 60, 90 * 60))
-            leave = closes - timedelta(seconds=rng.uniform(5 * 60, 90 * 60))
-            guardian = rng.choice(c.guardians) if c.guardians else None
-            at(arrive, self._child_fn(fs, "child_in", c.id, c.class_, guardian))
+            arrive = opens + minutes(0, min(100, span / 3), 25)
+            if rng.random() < LATE_PICKUP_P:  # late, but inside the grace period
+                leave = closes + minutes(1, 20)
+            else:
+                leave = closes - minutes(0, min(120, span / 3), 30)
+            at(arrive, self._child_fn(fs, "child_in", c.id, c.class_, rng.choice(c.guardians) if c.guardians else None))
             at(leave, self._child_fn(fs, "child_out", c.id, c.class_, rng.choice(c.guardians) if c.guardians else None))
         for v in range(rng.choice([0, 0, 1, 1, 2])):
-            vin = opens + timedelta(seconds=rng.uniform(2 * 3600, 7 * 3600))
+            vin = opens + timedelta(seconds=rng.uniform(0.2, 0.7) * span * 60)
             vid = f"v-{day.strftime('%m%d')}-{v + 1}"
             at(vin, self._access_fn(fs, "visitor_in", vid))
-            at(vin + timedelta(minutes=rng.uniform(10, 45)), self._access_fn(fs, "visitor_out", vid))
+            at(vin + minutes(10, 45), self._access_fn(fs, "visitor_out", vid))
+        if self.faults and fs.gateway_mode and rng.random() < OUTAGE_P_PER_DAY:
+            down = opens + timedelta(seconds=rng.uniform(0, span * 60))
+            length = minutes(3, 15)
+            at(down, lambda: self._outage(fs, length))
+
+    def _outage(self, fs: FacilityState, length: timedelta) -> None:
+        """The uplink drops (the broker publishes the gateway's Last Will); the gateway spools."""
+        if fs.uplink_down_until is not None and self.now < fs.uplink_down_until:
+            return
+        self.truth.append(Truth(self.now, fs.facility.id, "device_offline", device_id="gw-1"))
+        self.uplink(fs, False, until=self.now + length)
+        self._at(self.now + length, lambda: self.uplink(fs, True))
 
     def access(
         self, fs: FacilityState, kind: str, person: str | None, device: str = "door-main", **extra: object
     ) -> None:
-        body: dict[str, object] = {"msg_id": fs.devices[device].next_id("a"), "ts": wire_ts(self.now), "type": kind}
+        ds = fs.devices[device]
+        body: dict[str, object] = {"msg_id": ds.next_id("a"), "ts": wire_ts(self.now + ds.skew), "type": kind}
         if person is not None:
             body["person_id"] = person
         body.update(extra)
         self.emit(fs, device, "access", body)
 
     def _access_fn(self, fs: FacilityState, kind: str, person: str) -> Callable[[], None]:
-        return lambda: self.access(fs, kind, person)
+        def fn() -> None:
+            if kind == "staff_out" and person in fs.no_badge_out:
+                return
+            self.access(fs, kind, person)
+
+        return fn
 
     def _patrol_fn(self, fs: FacilityState, guard: str, point: str) -> Callable[[], None]:
         def fn() -> None:
@@ -340,6 +425,8 @@ class CitySim:
                 if child in fs.skip_collect or child not in fs.on_site_children:
                     return
                 del fs.on_site_children[child]
+            if fs.scanner_off_until is not None and self.now < fs.scanner_off_until:
+                return  # nobody scans the children in or out
             extra = {"guardian_id": guardian} if guardian else {}
             self.access(fs, kind, child, **extra)
 

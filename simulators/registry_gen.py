@@ -16,12 +16,15 @@ from contract.registry import (
     AgeGroup,
     Child,
     ClassInfo,
+    DayException,
     Device,
     DeviceType,
     Facility,
+    Hours,
     Location,
     OpeningHours,
     Registry,
+    RoomType,
     Staff,
     StaffRole,
     required_guards,
@@ -87,12 +90,16 @@ def generate_registry(n: int, seed: int = 1) -> Registry:
         code = county[0]
         per_county[code] = per_county.get(code, 0) + 1
         # The first facility is always a full inclusive one: scenarios and the demo name its devices.
-        facilities.append(_facility(rng, county, per_county[code], kind="inclusive" if i == 0 else None))
+        facilities.append(_facility(rng, county, per_county[code], kind="inclusive" if i == 0 else None, first=i == 0))
     return Registry(facilities=facilities)
 
 
 def _facility(
-    rng: random.Random, county: tuple[str, str, float, float, int], seq: int, kind: str | None = None
+    rng: random.Random,
+    county: tuple[str, str, float, float, int],
+    seq: int,
+    kind: str | None = None,
+    first: bool = False,
 ) -> Facility:
     code, cname, lat, lon, _ = county
     fid = f"xz-{code}-{seq:04d}"
@@ -109,11 +116,29 @@ def _facility(
         township=township_code(code, rng.randint(1, TOWNSHIPS_PER_COUNTY)),
         location=Location(lat=round(lat + r * math.sin(a), 5), lon=round(lon + r * math.cos(a), 5)),
         kind=kind,
-        opening_hours=OpeningHours(days=["mon", "tue", "wed", "thu", "fri"], open=time(7, 30), close=time(17, 30)),
+        opening_hours=OpeningHours() if first else _hours(fid, kind),
         classes=classes,
         staff=staff,
         children=children,
         devices=devices,
+    )
+
+
+def _hours(fid: str, kind: str) -> OpeningHours:
+    """Each facility its own week: 7:00-8:00 to 17:00-18:30, some with Saturday mornings (family-run and
+    for-profit ones most), a few with a dated closure (a training day). A generator of its own, so the
+    rest of the registry is the same as before hours varied."""
+    rng = random.Random(f"hours:{fid}")
+    opens = rng.choice([time(7, 0), time(7, 30), time(7, 30), time(8, 0)])
+    closes = rng.choice([time(17, 0), time(17, 30), time(17, 30), time(18, 0), time(18, 30)])
+    weekly = {}
+    if rng.random() < (0.5 if kind in {"home", "for_profit"} else 0.15):
+        weekly["sat"] = Hours(open=time(8, 0), close=time(12, 0))
+    exceptions = []
+    if rng.random() < 0.1:
+        exceptions.append(DayException(date=date(2026, 12, 18), closed=True, reason="教职工培训 / staff training"))
+    return OpeningHours(
+        days=["mon", "tue", "wed", "thu", "fri"], open=opens, close=closes, weekly=weekly, exceptions=exceptions
     )
 
 
@@ -172,11 +197,33 @@ def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[
     return out
 
 
+ROOMS = {
+    "kitchen": RoomType.KITCHEN,
+    "classroom": RoomType.CLASSROOM,
+    "nap room": RoomType.NAP_ROOM,
+    "play yard": RoomType.PLAY_AREA,
+    "entrance": RoomType.ENTRANCE,
+    "main gate": RoomType.ENTRANCE,
+    "hall": RoomType.HALL,
+    "stairs": RoomType.HALL,
+    "fire exit": RoomType.HALL,
+    "office": RoomType.OFFICE,
+    "guard room": RoomType.OFFICE,
+    "equipment room": RoomType.EQUIPMENT,
+    "hydrant riser": RoomType.EQUIPMENT,
+    "boiler room": RoomType.BOILER,
+}
+
+
+def _room(location: str) -> RoomType:
+    return next((room for word, room in ROOMS.items() if word in location), RoomType.OTHER)
+
+
 def _devices(rng: random.Random, classes: list[ClassInfo]) -> list[Device]:
     d: list[Device] = []
 
     def add(did: str, t: DeviceType, loc: str, hb: int = 60, child: bool = False) -> None:
-        d.append(Device(id=did, type=t, location=loc, heartbeat_s=hb, covers_child_area=child))
+        d.append(Device(id=did, type=t, location=loc, heartbeat_s=hb, covers_child_area=child, room=_room(loc)))
 
     add("gw-1", DeviceType.GATEWAY, "equipment room", 30)
     add("door-main", DeviceType.ACCESS_CONTROLLER, "main entrance")

@@ -88,7 +88,7 @@ def builtin_scenarios() -> dict[str, Scenario]:
 
 def first_open_day(sim: CitySim, fs: FacilityState) -> date:
     day = sim.start.astimezone(fs.tz).date()
-    while day.strftime("%a").lower()[:3] not in fs.facility.opening_hours.days:
+    while not fs.facility.opening_hours.opens_on(day):
         day += timedelta(days=1)
     return day
 
@@ -244,8 +244,12 @@ def unauthorized_pickup(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> N
 
 
 def badge_in(person: str) -> Fault:
+    """Someone badges in, and out again after `minutes` (30): a visit, not a new day's occupant."""
+
     def fault(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
-        sim.access(fs, "staff_in", p.get("person", person))
+        who = p.get("person", person)
+        sim.access(fs, "staff_in", who)
+        _later(sim, p.get("minutes", 30), lambda: sim.access(fs, "staff_out", who))
 
     return fault
 
@@ -257,6 +261,7 @@ def child_not_collected(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> N
         fs.on_site_children[child] = cls
         sim.access(fs, "child_in", child)
     fs.skip_collect.add(child)
+    _later(sim, 20 * 60, lambda: fs.skip_collect.discard(child))  # that day only
 
 
 def gateway_uplink_drop(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
@@ -276,7 +281,19 @@ def heating_failure(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
     _later(sim, p.get("minutes", 60), lambda: setattr(ds, "temp_offset", 0.0))
 
 
+def scanner_off(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
+    fs.scanner_off_until = sim.now + timedelta(hours=p.get("hours", 12))
+
+
+def forgot_badge_out(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
+    person = p.get("person", "s-0001")
+    fs.no_badge_out.add(person)
+    _later(sim, 20 * 60, lambda: fs.no_badge_out.discard(person))  # that day only
+
+
 FAULTS: dict[str, Fault] = {
+    "scanner_off": scanner_off,
+    "forgot_badge_out": forgot_badge_out,
     "patrols_stop": patrols_stop,
     "heating_failure": heating_failure,
     "smoke_alarm": smoke_alarm,

@@ -35,8 +35,10 @@ def drive_engine(
     rules: dict[str, RuleConfig] | None = None,
     tick: timedelta = timedelta(seconds=10),
 ) -> list[tuple[str, Decision]]:
-    """Feed every simulated message to the engine at its simulated time, ticking the clock."""
+    """Feed every simulated message to the engine as it arrives, ticking the clock. What happened before
+    the start (the day so far, backfilled with its own times) arrives at the start."""
     engine = AlertEngine(registry.facilities, rules or load_rules(None), started=sim.now)
+    start = sim.now
     out: list[tuple[str, Decision]] = []
     t = sim.now
     while t < until:
@@ -55,7 +57,8 @@ def drive_engine(
                         (ev.facility_id, d) for d in engine.on_message(ev.facility_id, gw, Status(online=False), ev.at)
                     ]
                 continue
+            arrived = max(ev.at, start)
             for dev, p in payloads(ev):
-                out += [(ev.facility_id, d) for d in engine.on_message(ev.facility_id, dev, p, ev.at)]
+                out += [(ev.facility_id, d) for d in engine.on_message(ev.facility_id, dev, p, arrived)]
         out += engine.on_tick(t)
     return out

@@ -21,11 +21,13 @@ def test_scenario_fires_exactly_its_alert(name: str) -> None:
     sim = CitySim(reg, 5, MORNING, gateway_share=0.0)
     fs, at = inject(sim, sc)
     close = datetime.combine(first_open_day(sim, fs), fs.facility.opening_hours.close, fs.tz)
-    until = (
-        max(at + timedelta(hours=2), close + timedelta(hours=1))
-        if sc.expect[0].rule == "child_not_collected"
-        else at + timedelta(hours=2)
-    )
+    until = at + timedelta(hours=2)
+    if sc.expect[0].rule == "child_not_collected":
+        until = max(until, close + timedelta(hours=1))
+    elif sc.expect[0].rule == "attendance_missing":  # judged 90 min after opening
+        until = at + timedelta(hours=3)
+    elif sc.expect[0].rule == "badge_out_missing":  # judged at the facility's day end
+        until = datetime.combine(close.date() + timedelta(days=1), close.time(), fs.tz) - timedelta(hours=8)
     decisions = drive_engine(sim, reg, until)
     opened = {(fid, d.key.rule, d.key.device_id, d.key.subject) for fid, d in decisions if d.action == "open"}
     expected = {(fs.facility.id, e.rule, e.device, e.subject) for e in sc.expect}

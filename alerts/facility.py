@@ -60,6 +60,7 @@ class FacilityRuntime:
     patrols_judged: date | None = None
     clock: datetime = field(init=False)  # data complete up to here (event time)
     settle_until: datetime | None = None  # the clock waits for late data until then
+    windows: dict[Key, Condition] = field(default_factory=dict)  # the window rules' last decision
     was_dark: bool = False
     last_patrol: datetime | None = None
     denied: dict[str, deque[datetime]] = field(default_factory=dict)
@@ -84,7 +85,10 @@ class FacilityRuntime:
         self.doors = [d.id for d in self.facility.devices if d.type is DeviceType.ACCESS_CONTROLLER]
         self.patrol_points = {d.id for d in self.facility.devices if d.type is DeviceType.PATROL_POINT}
         if not hasattr(self, "clock"):
+            # just started: nothing is known yet; the first minute's data (retained statuses, a
+            # simulator's backfill, a gateway's spool) arrives before anything is judged
             self.clock = self.started - timedelta(seconds=LATE_WAIT_S)
+            self.settle(self.started)
 
     # -- time ------------------------------------------------------------------------------------
     def local(self, t: datetime) -> datetime:
@@ -117,15 +121,16 @@ class FacilityRuntime:
         doors = [self.devices[d] for d in self.doors]
         return bool(doors) and all(self.silent(d, now) for d in doors)
 
-    def advance(self, now: datetime) -> datetime:
-        """Move the clock as far as the data is complete; returns it."""
+    def advance(self, now: datetime) -> bool:
+        """Move the clock as far as the data is complete; whether it is complete (settled) now."""
         dark = self.dark(now)
         if self.was_dark and not dark:  # the uplink is back: its spool replays first
             self.settle(now)
         self.was_dark = dark
-        if not dark and (self.settle_until is None or now >= self.settle_until):
+        settled = not dark and (self.settle_until is None or now >= self.settle_until)
+        if settled:
             self.clock = max(self.clock, now - timedelta(seconds=LATE_WAIT_S))
-        return self.clock
+        return settled
 
     def settle(self, arrival: datetime) -> None:
         until = arrival + timedelta(seconds=LATE_WAIT_S)
@@ -179,7 +184,8 @@ class FacilityRuntime:
 
     # -- conditions --------------------------------------------------------------------------------
     def conditions(self, now: datetime) -> dict[Key, Condition]:
-        clock = self.advance(now)
+        settled = self.advance(now)
+        clock = self.clock
         people.roll_day(self, clock)
         out: dict[Key, Condition] = {}
         for key, (until, cond, reported) in list(self.pulses.items()):
@@ -192,6 +198,9 @@ class FacilityRuntime:
         readings.conditions(self, out)
         devices.conditions(self, out, now)
         people.conditions(self, out, clock)
+        if settled:
+            self.windows = people.window_conditions(self, clock)
+        out.update(self.windows)  # unsettled: what was decided on complete data stands, nothing new starts
         devices.equipment_conditions(self, out)
         return out
 

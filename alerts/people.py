@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
 
 PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
+ROUND_GAP = timedelta(minutes=20)
 
 
 def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
@@ -144,21 +145,23 @@ def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
     cfg = rt.rules["patrol_missed"].thresholds
     span = (hours[1] - hours[0]).total_seconds()
     needed = min(int(cfg["per_day"]), int(span // cfg["interval_s"]) + 1)
-    done = [p for p in rt.patrols if hours[0] <= p[0] <= hours[1]]
+    done = sorted(p for p in rt.patrols if hours[0] <= p[0] <= hours[1])
     missing = sorted(rt.patrol_points - {dev for _, dev in done})
-    if len(done) >= needed and not missing:
+    # a patrol is a round over the checkpoints: scans less than ROUND_GAP apart belong to one round
+    rounds = sum(1 for i, (t, _) in enumerate(done) if i == 0 or t - done[i - 1][0] > ROUND_GAP)
+    if rounds >= needed and not missing:
         return
     rt.pulse(
         Key("patrol_missed", subject=f"day:{day.isoformat()}"),
         hours[1],
-        f"{day} 巡更 {len(done)}/{needed} 次" + (f"，未巡检查点：{'、'.join(missing)}" if missing else ""),
-        f"{day}: {len(done)} of {needed} patrols"
+        f"{day} 巡更 {rounds}/{needed} 次" + (f"，未巡检查点：{'、'.join(missing)}" if missing else ""),
+        f"{day}: {rounds} of {needed} patrols"
         + (f"; checkpoints never scanned: {', '.join(missing)}" if missing else ""),
     )
 
 
 def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) -> None:
-    """`clock` is the facility's event-time clock: how far its data is complete."""
+    """Who is on site now: banned or unqualified staff, classes over capacity."""
     today = rt.local(clock).date()
     for person, s in rt.staff_on_site.items():
         if s is not None and s.banned:
@@ -192,7 +195,16 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
                 f"班级超额：{cls} {n}/{info.capacity}",
                 f"class {cls} over capacity {n}/{info.capacity}",
             )
+
+
+def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Condition]:
+    """The rules that judge a span of time, at the facility's clock: only on complete data."""
+    out: dict[Key, Condition] = {}
+    today = rt.local(clock).date()
     hours = rt.hours_of(today)
+    per_class: dict[str, int] = {}
+    for cls in rt.children_present.values():
+        per_class[cls] = per_class.get(cls, 0) + 1
     if hours is not None and hours[0] <= clock < hours[1]:
         staffing(rt, out, clock, hours[0], per_class)
     elif rt.facility.night_watch:
@@ -207,6 +219,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
                 f"闭园后幼儿未被接走（{child}）",
                 f"child not collected after closing ({child})",
             )
+    return out
 
 
 def staffing(

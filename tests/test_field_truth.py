@@ -1,0 +1,327 @@
+"""Field truth (issue #13): event time, late data, days that end, calendars, and the rules as the field
+needs them — each with its boundary, on the pure engine driven through a realistic day."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.engine import AlertEngine
+from alerts.tracker import Decision
+from contract.payloads import Access, Status
+from contract.registry import DayException, Device, DeviceType, Facility, Hours, OpeningHours, StaffRole
+from contract.rules import Key, load_rules
+from simulators.registry_gen import generate_registry
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_ids = itertools.count(1)
+
+
+def local(day: date, hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(day, time(hh, mm), SHANGHAI).astimezone(UTC)
+
+
+MONDAY = date(2026, 11, 30)
+
+
+def facility(**update: object) -> Facility:
+    f = generate_registry(1, seed=5).facilities[0]  # 07:30-17:30, Monday to Friday, China's holidays
+    return f.model_copy(update=update) if update else f
+
+
+class World:
+    """One facility, the engine, and a minute clock; devices report unless they are `dead`."""
+
+    def __init__(self, f: Facility | None = None, start: datetime | None = None) -> None:
+        self.f = f or facility()
+        self.now = start or local(MONDAY, 6, 0)
+        self.engine = AlertEngine([self.f], load_rules(None), self.now)
+        self.rt = self.engine.runtimes[self.f.id]
+        self.decisions: list[Decision] = []
+        self.dead: set[str] = set()
+
+    def scan(
+        self, kind: str, person: str, at: datetime | None = None, received: datetime | None = None, **kw: str
+    ) -> None:
+        at = at or self.now
+        a = Access(msg_id=f"a-{next(_ids)}", ts=at, type=kind, person_id=person, **kw)
+        self.decisions += self.engine.on_message(self.f.id, kw.pop("device", "door-main"), a, received or self.now)
+
+    def send(self, device: str, payload: Status) -> None:
+        self.decisions += self.engine.on_message(self.f.id, device, payload, self.now)
+
+    def run_until(self, t: datetime, step_s: float = 60) -> None:
+        while self.now < t:
+            self.now = min(t, self.now + timedelta(seconds=step_s))
+            for dev, d in self.rt.devices.items():
+                if dev not in self.dead and "gw-1" not in self.dead:
+                    d.last_seen = self.now
+            self.decisions += [d for _, d in self.engine.on_tick(self.now)]
+
+    def opened(self, rule: str) -> list[Key]:
+        return [d.key for d in self.decisions if d.action == "open" and d.key.rule == rule]
+
+    # -- a normal day's people --------------------------------------------------------------------
+    def staff(self, role: StaffRole | None = None) -> list[str]:
+        return [s.id for s in self.f.staff if s.id < "s-9000" and (role is None or s.role is role)]
+
+    def morning(self, day: date = MONDAY) -> None:
+        """Staff in before opening, children in after it, patrol rounds until noon."""
+        self.run_until(local(day, 7, 0))
+        for s in self.staff():
+            self.scan("staff_in", s)
+        self.run_until(local(day, 7, 40))
+        for c in self.f.children:
+            self.scan("child_in", c.id, guardian_id=c.guardians[0])
+
+    def patrol_round(self) -> None:
+        guard = self.staff(StaffRole.GUARD)[0]
+        for p in sorted(self.rt.patrol_points):
+            self.decisions += self.engine.on_message(
+                self.f.id, p, Access(msg_id=f"a-{next(_ids)}", ts=self.now, type="patrol", person_id=guard), self.now
+            )
+
+    def day_with_rounds(self, day: date, rounds: list[tuple[int, int]]) -> None:
+        for hh, mm in rounds:
+            self.run_until(local(day, hh, mm))
+            self.patrol_round()
+
+
+# -- 1. event time and late data --------------------------------------------------------------------------
+@pytest.mark.parametrize("all_in_spool", [True, False])
+def test_spool_replayed_two_hours_late_with_on_time_pickups_gives_no_alert(all_in_spool: bool) -> None:
+    """The uplink drops at 15:00; pick-ups happen on time but reach us in the gateway's spool at 19:30.
+    Nothing may say a child was left behind — unless the spool shows one really was."""
+    w = World()
+    w.morning()
+    w.day_with_rounds(MONDAY, [(9, 0), (10, 50), (12, 40), (14, 30)])
+    w.run_until(local(MONDAY, 15, 0))
+    w.send("gw-1", Status(online=False))  # the broker delivers the gateway's Last Will
+    w.dead.add("gw-1")
+    w.run_until(local(MONDAY, 19, 30))
+    assert w.opened("child_not_collected") == [], "nothing is decided while the facility is dark"
+    w.dead.clear()
+    w.send("gw-1", Status(ts=w.now, online=True, heartbeat_s=30))
+    kept_back = w.f.children[0].id
+    for i, c in enumerate(w.f.children):
+        if c.id == kept_back and not all_in_spool:
+            continue
+        w.scan("child_out", c.id, at=local(MONDAY, 16, 30) + timedelta(minutes=i), guardian_id=c.guardians[0])
+    for s in w.staff():
+        w.scan("staff_out", s, at=local(MONDAY, 17, 50))
+    w.run_until(local(MONDAY, 19, 40))
+    expected = [] if all_in_spool else [Key("child_not_collected", subject=kept_back)]
+    assert w.opened("child_not_collected") == expected
+    assert w.opened("device_offline") == [Key("device_offline", "gw-1")], "the outage itself is true"
+
+
+@pytest.mark.parametrize(("order", "fires"), [(("child_in", "child_out"), False), (("child_out", "child_in"), True)])
+def test_same_timestamp_follows_the_devices_order(order: tuple[str, str], fires: bool) -> None:
+    """Two scans in one second: the one the device sent last wins, whatever their kinds."""
+    w = World()
+    w.morning()
+    child = w.f.children[0]
+    t = local(MONDAY, 17, 0)
+    w.run_until(t)
+    for c in w.f.children[1:]:
+        w.scan("child_out", c.id, guardian_id=c.guardians[0])
+    for kind in order:
+        w.scan(kind, child.id, at=t, guardian_id=child.guardians[0])
+    w.run_until(local(MONDAY, 18, 10))
+    assert bool(w.opened("child_not_collected")) is fires
+
+
+def test_a_late_badge_out_does_not_undo_a_later_badge_in() -> None:
+    w = World()
+    w.morning()
+    carer = w.staff(StaffRole.CAREGIVER)[0]
+    w.run_until(local(MONDAY, 12, 0))
+    w.scan("staff_out", carer, at=local(MONDAY, 11, 0))
+    assert carer not in w.rt.staff_on_site
+    w.scan("staff_in", carer, at=local(MONDAY, 11, 30))
+    w.scan("staff_out", carer, at=local(MONDAY, 11, 10), received=w.now)  # arrives after, happened before
+    assert carer in w.rt.staff_on_site, "the latest event by its own time wins"
+
+
+def test_a_device_clock_a_minute_slow_is_not_offline() -> None:
+    w = World()
+    w.run_until(local(MONDAY, 6, 30))
+    smoke = "smoke-nap1"
+    w.dead.add(smoke)
+    for _ in range(20):
+        w.now += timedelta(seconds=120)
+        w.send(smoke, Status(ts=w.now - timedelta(seconds=90), online=True, heartbeat_s=120))
+        w.run_until(w.now)
+    w.run_until(w.now + timedelta(seconds=60))
+    assert w.opened("device_offline") == []
+
+
+# -- 2. days and calendars ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("badged_out", [True, False])
+def test_who_is_on_site_resets_at_the_local_day_end(badged_out: bool) -> None:
+    w = World()
+    w.morning()
+    cook = w.staff(StaffRole.COOK)[0]
+    w.run_until(local(MONDAY, 17, 0))
+    for c in w.f.children:
+        w.scan("child_out", c.id, guardian_id=c.guardians[0])
+    for s in w.staff():
+        if s != cook or badged_out:
+            w.scan("staff_out", s)
+    w.run_until(local(MONDAY + timedelta(days=1), 0, 5))
+    assert w.opened("badge_out_missing") == ([] if badged_out else [Key("badge_out_missing", subject=cook)])
+    assert cook not in w.rt.staff_on_site, "never occupancy for the next day"
+
+
+@pytest.mark.parametrize(
+    ("day", "hh", "mm", "fires", "why"),
+    [
+        (date(2026, 10, 1), 8, 0, True, "National Day: closed"),
+        (date(2026, 10, 10), 7, 0, False, "make-up working Saturday (调休): open"),
+        (date(2026, 11, 28), 7, 0, True, "an ordinary Saturday: closed"),
+        (date(2026, 12, 1), 7, 0, False, "an ordinary Tuesday, 30 min before opening"),
+    ],
+)
+def test_opening_follows_chinas_calendar(day: date, hh: int, mm: int, fires: bool, why: str) -> None:
+    w = World(start=local(day, 5, 0))
+    w.run_until(local(day, hh, mm))
+    w.scan("staff_in", w.staff(StaffRole.CAREGIVER)[0])
+    w.run_until(w.now + timedelta(minutes=1))
+    assert bool(w.opened("after_hours_entry")) is fires, why
+
+
+def test_weekly_hours_and_dated_exceptions() -> None:
+    hours = OpeningHours(
+        weekly={"sat": Hours(open=time(8, 0), close=time(12, 0))},
+        exceptions=[DayException(date=date(2026, 12, 2), closed=True, reason="培训")],
+    )
+    assert hours.hours_on(date(2026, 12, 5)) == (time(8, 0), time(12, 0))
+    assert hours.hours_on(date(2026, 12, 2)) is None
+    assert hours.hours_on(date(2026, 12, 3)) == (time(7, 30), time(17, 30))
+    assert OpeningHours(public_holidays=False).hours_on(date(2026, 10, 1)) == (time(7, 30), time(17, 30))
+    w = World(facility(opening_hours=hours), start=local(date(2026, 12, 5), 6, 0))
+    w.run_until(local(date(2026, 12, 5), 7, 30))
+    w.scan("staff_in", w.staff(StaffRole.CAREGIVER)[0])  # 30 min before Saturday's 08:00
+    w.run_until(local(date(2026, 12, 5), 12, 45))
+    assert w.opened("after_hours_entry") == []
+    child = w.f.children[0]
+    w2 = World(facility(opening_hours=hours), start=local(date(2026, 12, 2), 6, 0))
+    w2.run_until(local(date(2026, 12, 2), 9, 0))
+    w2.scan("visitor_in", "v-1")
+    w2.run_until(local(date(2026, 12, 2), 9, 5))
+    assert w2.opened("after_hours_entry") == [Key("after_hours_entry", subject="v-1")], "closed for training"
+    assert child.id not in w2.rt.children_present
+
+
+# -- 3. rules as the field needs them -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("who", "hh", "mm", "fires"),
+    [
+        ("caregiver", 6, 31, False),  # 59 min before opening: an early shift
+        ("caregiver", 6, 29, True),  # 61 min before
+        ("caregiver", 18, 29, False),  # 59 min after closing
+        ("caregiver", 18, 31, True),
+        ("visitor", 7, 25, True),  # visitors have no margin
+        ("unknown", 7, 0, True),  # nor do persons the registry does not know
+        ("guard", 5, 0, False),  # guards open the gate
+    ],
+)
+def test_after_hours_entry_margin(who: str, hh: int, mm: int, fires: bool) -> None:
+    w = World(start=local(MONDAY, 5, 0))
+    w.run_until(local(MONDAY, hh, mm))
+    if who == "visitor":
+        w.scan("visitor_in", "v-1")
+    elif who == "unknown":
+        w.scan("staff_in", "s-unknown")
+    else:
+        w.scan("staff_in", w.staff(StaffRole(who))[0])
+    w.run_until(w.now + timedelta(minutes=1))
+    assert bool(w.opened("after_hours_entry")) is fires
+
+
+@pytest.mark.parametrize(("carers_in", "fires"), [("all", False), ("one", True)])
+def test_no_child_scans_is_visible_and_the_ratio_falls_back_to_enrolment(carers_in: str, fires: bool) -> None:
+    """A facility cannot pass the ratio by not scanning children."""
+    w = World()
+    w.run_until(local(MONDAY, 7, 0))
+    carers = w.staff(StaffRole.CAREGIVER)
+    for s in [s for s in w.staff() if s not in carers] + (carers if carers_in == "all" else carers[:1]):
+        w.scan("staff_in", s)
+    w.day_with_rounds(MONDAY, [(7, 40), (9, 0)])
+    assert w.opened("attendance_missing") == [] and w.opened("ratio_breach") == [], "not before 90 min"
+    w.day_with_rounds(MONDAY, [(9, 30), (9, 45)])
+    assert w.opened("attendance_missing") == [Key("attendance_missing")]
+    assert bool(w.opened("ratio_breach")) is fires
+
+
+def test_teachers_count_towards_the_ratio() -> None:
+    f = facility()
+    f = f.model_copy(
+        update={
+            "staff": [
+                s.model_copy(update={"role": StaffRole.TEACHER}) if s.role is StaffRole.CAREGIVER else s
+                for s in f.staff
+            ]
+        }
+    )
+    w = World(f)
+    w.morning()
+    w.day_with_rounds(MONDAY, [(8, 0), (9, 30), (10, 0)])
+    assert w.opened("ratio_breach") == []
+    assert w.opened("attendance_missing") == []
+
+
+@pytest.mark.parametrize(
+    ("kitchen", "gas", "missing"),
+    [
+        (("厨房", None), ("厨房", None), False),
+        (("厨房", None), ("办公室", None), True),  # a gas detector in the office does not guard the kitchen
+        (("後廚 kitchen", None), None, True),
+        (("餐厅", None), None, False),  # a dining room is not a kitchen
+        (("K-1", "kitchen"), None, True),  # the room type says so, whatever the location's language
+        (("K-1", "kitchen"), ("K-1", "kitchen"), False),
+    ],
+)
+def test_equipment_missing_reads_rooms_in_any_language(
+    kitchen: tuple[str, str | None], gas: tuple[str, str | None] | None, missing: bool
+) -> None:
+    f = facility()
+    devices = [d for d in f.devices if d.type is not DeviceType.GAS_DETECTOR and "kitchen" not in d.location]
+    devices.append(Device(id="heat-k", type=DeviceType.HEAT_DETECTOR, location=kitchen[0], room=kitchen[1]))
+    if gas:
+        devices.append(Device(id="gas-k", type=DeviceType.GAS_DETECTOR, location=gas[0], room=gas[1]))
+    f2 = f.model_copy(update={"devices": devices})
+    assert ("gas_detector_in_kitchen" in f2.missing_equipment()) is missing
+
+
+@pytest.mark.parametrize(
+    ("rounds", "skip_point", "fires"),
+    [
+        ([(8, 0), (9, 50), (11, 40), (13, 30), (15, 20), (17, 10)], False, False),
+        ([(8, 0), (9, 50), (11, 40), (13, 30)], False, True),  # 4 rounds: GB/T 29315 asks 5
+        ([(8, 0), (9, 50), (11, 40), (13, 30), (15, 20), (17, 10)], True, True),  # a checkpoint never scanned
+    ],
+)
+def test_patrols_are_counted_per_day_with_checkpoint_coverage(
+    rounds: list[tuple[int, int]], skip_point: bool, fires: bool
+) -> None:
+    w = World()
+    if skip_point:
+        w.rt.patrol_points = w.rt.patrol_points | {"patrol-9"}  # a checkpoint on the registry nobody visits
+    w.morning()
+    w.day_with_rounds(MONDAY, rounds)
+    w.run_until(local(MONDAY, 17, 45))
+    day = [k for k in w.opened("patrol_missed") if k.subject == f"day:{MONDAY.isoformat()}"]
+    assert bool(day) is fires
+
+
+def test_cameras_over_child_areas_are_watched_at_night() -> None:
+    w = World(start=local(MONDAY, 1, 0))
+    w.run_until(local(MONDAY, 2, 0))
+    w.send("cam-class1", Status(online=False))
+    w.dead.add("cam-class1")
+    w.run_until(local(MONDAY, 2, 5))
+    assert w.opened("camera_blind_spot") == [Key("camera_blind_spot", "cam-class1")]

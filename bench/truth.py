@@ -95,14 +95,14 @@ class Planned:
     at: datetime
 
 
-def plan(n_facilities: int, days: int) -> list[Planned]:
+def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START) -> list[Planned]:
     """Scenario k in facility k (mod n) on day k (mod days), at the scenario's local time (moved to the
     facility's next open day)."""
     out = []
     for k, name in enumerate(sorted(builtin_scenarios())):
         sc = builtin_scenarios()[name]
         fi = k % n_facilities
-        day = MONTH_START.date() + timedelta(days=k % max(1, days - 1))
+        day = month_start.date() + timedelta(days=k % max(1, days - 1))
         out.append(Planned(sc.model_copy(update={"facility": fi}), fi, datetime.combine(day, sc.at, SHANGHAI)))
     return out
 
@@ -119,15 +119,15 @@ def _open_day_at(reg: Registry, p: Planned) -> datetime:
     return t.astimezone(UTC)
 
 
-def _run_part(args: tuple[int, int, int, list[int]]) -> dict[str, Any]:
-    n, days, seed, mine = args
+def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str, Any]:
+    n, days, seed, mine, month_start, with_scenarios = args
     full = generate_registry(n, seed)
-    planned = [p for p in plan(n, days) if p.facility in mine]
+    planned = [p for p in plan(n, days, month_start) if p.facility in mine] if with_scenarios else []
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
     part = Registry(facilities=[reg.facilities[i] for i in mine])
-    start = MONTH_START.astimezone(UTC)
+    start = month_start.astimezone(UTC)
     sim = CitySim(part, seed, start, gateway_share=0.3, faults=True)
     expected: list[tuple[str, str, str | None, str | None, datetime]] = []
     for p in planned:
@@ -208,15 +208,23 @@ def _score(
     }
 
 
-def run_truth_bench(facilities: int = 60, days: int = 30, seed: int = 1, workers: int | None = None) -> dict[str, Any]:
+def run_truth_bench(
+    facilities: int = 60,
+    days: int = 30,
+    seed: int = 1,
+    workers: int | None = None,
+    *,
+    start: datetime = MONTH_START,
+    scenarios: bool = True,
+) -> dict[str, Any]:
     workers = workers or min(os.cpu_count() or 1, facilities)
     parts = [list(range(i, facilities, workers)) for i in range(workers)]
     t0 = time.monotonic()
     if workers == 1:
-        results = [_run_part((facilities, days, seed, parts[0]))]
+        results = [_run_part((facilities, days, seed, parts[0], start, scenarios))]
     else:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            results = pool.map(_run_part, [(facilities, days, seed, p) for p in parts])
+            results = pool.map(_run_part, [(facilities, days, seed, p, start, scenarios) for p in parts])
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     for r in results:

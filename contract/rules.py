@@ -105,7 +105,11 @@ DEFAULTS: dict[str, RuleConfig] = {
     "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5),
     "class_over_capacity": _r("minor"),
     "child_not_collected": _r("major", after_close_min=30),
-    "device_offline": _r("major", heartbeats=3),  # major for life-safety types, minor otherwise
+    # major for life-safety types, minor otherwise. Silent for `heartbeats` heartbeats and at least
+    # min_silence_s: a Last Will or an offline status reports at once, but silence alone needs five
+    # minutes, so that a fast device losing a few heartbeats in a row (1 in 500 lost, independently)
+    # does not page anyone; measured with `carewatch bench truth` (issue #13).
+    "device_offline": _r("major", heartbeats=3, min_silence_s=300),
     "camera_blind_spot": _r("major", 120, heartbeats=3),  # video over child areas: 托育机构管理规范(试行)
     "device_fault": _r("major"),
     "low_battery": _r("warning", battery_pct=20),
@@ -229,12 +233,15 @@ class Condition:
 
 def offline_after_s(rules: Mapping[str, RuleConfig], heartbeat_s: float) -> float:
     """Seconds of silence after which a device with this heartbeat counts as offline."""
-    return rules[RuleId.DEVICE_OFFLINE].thresholds["heartbeats"] * heartbeat_s
+    beats, floor = offline_params(rules)
+    return max(beats * heartbeat_s, floor)
 
 
-def offline_heartbeats(rules: Mapping[str, RuleConfig]) -> float:
-    """How many missed heartbeats make a device offline (for SQL that multiplies per device)."""
-    return rules[RuleId.DEVICE_OFFLINE].thresholds["heartbeats"]
+def offline_params(rules: Mapping[str, RuleConfig]) -> tuple[float, float]:
+    """(missed heartbeats, minimum seconds of silence) that make a device offline, for SQL that
+    computes `greatest(heartbeats * heartbeat_s, min_silence_s)` per device."""
+    t = rules[RuleId.DEVICE_OFFLINE].thresholds
+    return t["heartbeats"], t.get("min_silence_s", 0.0)
 
 
 def carers_needed(rules: Mapping[str, RuleConfig], age_group: str, children: int) -> int:

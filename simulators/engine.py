@@ -90,7 +90,7 @@ class Truth:
 
 
 # Background faults, per day or per message (issue #13: what every real fleet has)
-MISSED_HEARTBEAT_P = 0.01
+MISSED_HEARTBEAT_P = 0.002  # one heartbeat in 500 lost
 DUPLICATE_P = 0.003
 FORGET_BADGE_OUT_P = 0.02
 OUTAGE_P_PER_DAY = 0.15  # a gateway facility's uplink drops for a few minutes

@@ -17,7 +17,7 @@ from contract.rules import (
     RuleConfig,
     Severity,
     carers_needed,
-    offline_heartbeats,
+    offline_params,
 )
 from storage.alerts import LATCHING_SQL
 from storage.users import Scope
@@ -44,8 +44,8 @@ async def facilities(
     rules: Mapping[str, RuleConfig],
 ) -> list[dict[str, Any]]:
     where, scope_args = scope.sql("f")
-    args: list[object] = [*scope_args, list(SEVERITIES), offline_heartbeats(rules)]
-    sev_p, beats_p = len(args) - 1, len(args)
+    args: list[object] = [*scope_args, list(SEVERITIES), *offline_params(rules)]
+    sev_p, beats_p, floor_p = len(args) - 2, len(args) - 1, len(args)
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
@@ -66,7 +66,8 @@ async def facilities(
                 GROUP BY a.facility_id),
             gw AS (
                 SELECT d.facility_id,
-                       bool_or(s.online AND s.last_seen_at > now() - make_interval(secs => ${beats_p} * d.heartbeat_s))
+                       bool_or(s.online AND s.last_seen_at > now() - make_interval(
+                           secs => greatest(${beats_p} * d.heartbeat_s, ${floor_p})))
                          AS gateway_online
                 FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
                 WHERE d.type = 'gateway'
@@ -132,12 +133,12 @@ async def facility_status(
     day_start = local_midnight(f)
     devices = await conn.fetch(
         """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct,
-                  coalesce(s.online AND s.last_seen_at > now() - make_interval(secs => $2 * d.heartbeat_s), false)
-                    AS online
+                  coalesce(s.online AND s.last_seen_at
+                           > now() - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
         fid,
-        offline_heartbeats(rules),
+        *offline_params(rules),
     )
     people = await conn.fetch(
         """SELECT DISTINCT ON (person_id) person_id, type FROM access_events

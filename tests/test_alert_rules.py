@@ -195,9 +195,10 @@ def test_the_thresholds_the_web_shows_follow_the_overrides(tmp_path: Path) -> No
     from contract.rules import carers_needed, load_rules, offline_after_s
 
     over = tmp_path / "rules.yaml"
-    over.write_text("device_offline: {threshold: 5}\nratio_breach: {threshold: {toddler: 4}}\n")
+    over.write_text("device_offline: {threshold: {heartbeats: 5}}\nratio_breach: {threshold: {toddler: 4}}\n")
     default, local = load_rules(None), load_rules(over)
-    assert offline_after_s(default, 60) == 180
-    assert offline_after_s(local, 60) == 300
+    assert offline_after_s(default, 60) == 300, "five minutes of silence at least"
+    assert offline_after_s(default, 300) == 900
+    assert offline_after_s(local, 120) == 600
     assert carers_needed(default, "toddler", 9) == 2
     assert carers_needed(local, "toddler", 9) == 3

@@ -1,20 +1,22 @@
-"""False alarms make inspectors stop looking: a normal simulated week for 20 facilities yields none."""
+"""False alarms make inspectors stop looking: a realistic simulated week — National Day inside, each
+facility's own hours, staff before opening, late pick-ups, and a fleet's background faults (missed
+heartbeats, duplicates, skewed clocks, forgotten badge-outs, gateway outages with spool replay) —
+yields no alert the simulated world did not deserve. `carewatch bench truth` runs the month."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import timedelta
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulators.engine import CitySim
-from simulators.registry_gen import generate_registry
-from tests.alert_harness import MONDAY, drive_engine
+from bench.truth import run_truth_bench
+
+HOLIDAY_WEEK = datetime(2026, 9, 28, tzinfo=ZoneInfo("Asia/Shanghai"))  # Mon; 1-7 Oct off
 
 
 @pytest.mark.slow
-def test_normal_week_zero_alerts() -> None:
-    reg = generate_registry(20, seed=21)
-    sim = CitySim(reg, 21, MONDAY, gateway_share=0.3)
-    decisions = drive_engine(sim, reg, MONDAY + timedelta(days=7), tick=timedelta(seconds=30))
-    assert Counter((fid, d.key.rule) for fid, d in decisions if d.action == "open") == Counter()
+def test_realistic_holiday_week_has_no_false_alert() -> None:
+    r = run_truth_bench(facilities=8, days=7, seed=21, workers=1, start=HOLIDAY_WEEK, scenarios=False)
+    assert r["false_by_rule"] == {}, r["false_examples"]
+    assert r["true_background_by_rule"], "the faults happened and were seen (the check can tell them apart)"

@@ -497,14 +497,15 @@ async def test_live_stream_survives_a_database_cut_and_resyncs(
 async def test_the_page_and_the_engine_share_the_offline_threshold(
     db: asyncpg.Connection, db_url: str, tmp_path: Path
 ) -> None:
-    """A device last heard 4 heartbeats ago is offline by the default rules (3) and online where
-    the deployment's rules file allows 5: the status the web shows follows the engine's rules."""
+    """A device last heard 310 s ago is offline by the default rules (3 heartbeats, 5 min at least) and
+    online where the deployment's rules file allows 20 heartbeats: the web follows the engine's rules."""
     from contract.rules import load_rules
 
     await load_registry(db, REG)
     _, admin = await create_user(db, "admin", "admin", None)
     dev = B.devices[0]
-    heard = datetime.now(UTC) - timedelta(seconds=4 * dev.heartbeat_s)
+    assert dev.heartbeat_s * 20 > 310
+    heard = datetime.now(UTC) - timedelta(seconds=max(4 * dev.heartbeat_s, 310))
     await db.execute(
         "INSERT INTO device_state (facility_id, device_id, last_seen_at, online) VALUES ($1, $2, $3, true)",
         B.id,
@@ -512,7 +513,7 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
         heard,
     )
     over = tmp_path / "rules.yaml"
-    over.write_text("device_offline: {threshold: 5}\n")
+    over.write_text("device_offline: {threshold: {heartbeats: 20}}\n")
     seen = {}
     for name, rules in (("default", load_rules(None)), ("override", load_rules(over))):
         server = TestServer(create_app(db_url, secrets.token_bytes(32), rules), host="127.0.0.1")

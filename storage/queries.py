@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from contract.registry import CARING_ROLES
+from contract.registry import CARING_ROLES, OpeningHours, required_guards
 from contract.rules import (
     SEVERITIES,
     STAFFING_RULES,
@@ -198,7 +198,16 @@ async def facility_status(
         "caregivers_required": required,
         "caregivers_on_site": carers,  # every caring role, as the ratio rule counts them
         "guards_on_site": by_role.get("guard", 0),
+        "guards_required": required_guards(len(child_class)),
+        "open_now": _opening_hours(f).is_open_at(datetime.now(ZoneInfo(f["timezone"]))),
     }
+
+
+def _opening_hours(f: asyncpg.Record) -> OpeningHours:
+    """The facility's calendar as the rules read it (older rows: the usual week only)."""
+    if f["calendar"]:
+        return OpeningHours.model_validate_json(f["calendar"])
+    return OpeningHours(days=f["open_days"], open=f["open_time"], close=f["close_time"])
 
 
 def alert_json(r: asyncpg.Record) -> dict[str, Any]:

@@ -104,6 +104,8 @@ SCHEMAS: dict[str, Any] = {
         caregivers_required=_INT,
         caregivers_on_site=_INT,
         guards_on_site=_INT,
+        guards_required=_INT,
+        open_now=_BOOL,
     ),
     "Alert": _obj(
         ["id", "rule", "severity", "facility_id", "status", "acknowledged", "opened_at", "escalation", "count"],

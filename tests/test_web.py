@@ -530,3 +530,27 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
         finally:
             await server.close()
     assert seen == {"default": False, "override": True}
+
+
+@pytest.mark.parametrize(("order", "present"), [(("child_in", "child_out"), 0), (("child_out", "child_in"), 1)])
+async def test_on_site_now_breaks_same_second_ties_by_arrival(
+    site: dict[str, object], db: asyncpg.Connection, order: tuple[str, str], present: int
+) -> None:
+    """Two scans of one child in the same second: the one that arrived last decides, as in the engine."""
+    url, tok = site["url"], str(site["insp"])
+    child = A.children[0]
+    t = datetime.now(UTC).replace(microsecond=0)
+    for i, kind in enumerate(order):
+        await db.execute(
+            "INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, payload)"
+            " VALUES ($1, $2, 'door-main', $3, $4, $5, '{}')",
+            t,
+            A.id,
+            f"tie-{i}",
+            kind,
+            child.id,
+        )
+    status, body = await get(f"{url}/api/v1/facilities/{A.id}/status", tok)
+    assert status == 200
+    assert body["children_present"] == present  # type: ignore[index]
+    assert isinstance(body["open_now"], bool) and body["guards_required"] >= 1  # type: ignore[index]

@@ -95,6 +95,9 @@ def _r(severity: str, for_s: float = 0, **thresholds: float) -> RuleConfig:
 DEFAULTS: dict[str, RuleConfig] = {
     # Sources: docs/contract.md §4; each standard is named beside the figure it sets.
     "fire_alarm": _r("critical"),  # to the monitoring centre within 10 s: GB 26875.1-2011
+    # gas_lel_pct: the low alarm point of combustible-gas detectors (the GB 15322 series allows 3-25 %
+    # LEL; 10 % is the common factory setting); co_ppm 50: the lowest level CO alarms must sound at.
+    # Project defaults within those ranges: override per deployment.
     "gas_alarm": _r("critical", gas_lel_pct=10, co_ppm=50),
     "panic_button": _r("critical"),
     "unauthorized_pickup": _r("critical"),
@@ -104,6 +107,8 @@ DEFAULTS: dict[str, RuleConfig] = {
     # carer ratios by age group: 托育机构设置标准(试行) (2019)
     "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5),
     "class_over_capacity": _r("minor"),
+    # after_close_min: project default, the grace parents get after closing (the simulator's late
+    # pick-ups stay inside it); a facility's own rule may be shorter.
     "child_not_collected": _r("major", after_close_min=30),
     # major for life-safety types, minor otherwise. Silent for `heartbeats` heartbeats and at least
     # min_silence_s: a Last Will or an offline status reports at once, but silence alone needs five
@@ -112,11 +117,11 @@ DEFAULTS: dict[str, RuleConfig] = {
     "device_offline": _r("major", heartbeats=3, min_silence_s=300),
     "camera_blind_spot": _r("major", 120, heartbeats=3),  # video over child areas: 托育机构管理规范(试行)
     "device_fault": _r("major"),
-    "low_battery": _r("warning", battery_pct=20),
+    "low_battery": _r("warning", battery_pct=20),  # project default: weeks of life left on typical cells
     "extinguisher_pressure": _r("major", min_mpa=1.0, max_mpa=1.4),  # the green band of dry-powder gauges
-    "exit_obstructed": _r("major", held_open_s=300),
+    "exit_obstructed": _r("major", held_open_s=300),  # project default: 5 min, longer than any passage
     "door_forced": _r("major"),
-    "repeated_access_denied": _r("minor", count=3, window_s=300),
+    "repeated_access_denied": _r("minor", count=3, window_s=300),  # project default: 3 refusals in 5 min
     # staff_margin_min: staff arriving for an early shift or leaving after the last pick-up; 60 min unless
     # the facility's shift plan says otherwise (issue #13). Visitors and unknown persons have no margin.
     "after_hours_entry": _r("minor", staff_margin_min=60),

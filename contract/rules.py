@@ -95,9 +95,9 @@ def _r(severity: str, for_s: float = 0, **thresholds: float) -> RuleConfig:
 DEFAULTS: dict[str, RuleConfig] = {
     # Sources: docs/contract.md §4; each standard is named beside the figure it sets.
     "fire_alarm": _r("critical"),  # to the monitoring centre within 10 s: GB 26875.1-2011
-    # gas_lel_pct: the low alarm point of combustible-gas detectors (the GB 15322 series allows 3-25 %
-    # LEL; 10 % is the common factory setting); co_ppm 50: the lowest level CO alarms must sound at.
-    # Project defaults within those ranges: override per deployment.
+    # gas_lel_pct: combustible-gas detectors (GB 15322 series) alarm at no more than 25 % LEL; 10 % is
+    # a common low set point. co_ppm 50: the lowest level at which CO alarms must sound (EN 50291).
+    # Project defaults inside those limits: override per deployment.
     "gas_alarm": _r("critical", gas_lel_pct=10, co_ppm=50),
     "panic_button": _r("critical"),
     "unauthorized_pickup": _r("critical"),

@@ -11,7 +11,7 @@ from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import Key, RuleConfig
+from contract.rules import LATE_WAIT_S, Key, RuleConfig
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
@@ -44,8 +44,11 @@ class AlertEngine:
         started: datetime,
         pending: dict[str, dict[Key, datetime]] | None = None,
         firing: dict[str, set[Key]] | None = None,
+        *,
+        late_wait_s: float = LATE_WAIT_S,
     ) -> None:
         self.rules = rules
+        self.late_wait_s = late_wait_s
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
@@ -55,7 +58,7 @@ class AlertEngine:
     def add_facility(
         self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
     ) -> None:
-        self.runtimes[f.id] = FacilityRuntime(f, self.rules, started)
+        self.runtimes[f.id] = FacilityRuntime(f, self.rules, started, self.late_wait_s)
         self.trackers[f.id] = Tracker(pending, firing)
 
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:

@@ -45,6 +45,7 @@ class FacilityRuntime:
     facility: Facility
     rules: dict[str, RuleConfig]
     started: datetime
+    late_wait_s: float = LATE_WAIT_S  # the watermark's wait (CONTRACT §4); tests shrink it
     tz: ZoneInfo = field(init=False)
     devices: dict[str, DeviceRt] = field(init=False)
     active_events: set[tuple[str, str]] = field(default_factory=set)  # (device, type)
@@ -87,7 +88,7 @@ class FacilityRuntime:
         if not hasattr(self, "clock"):
             # just started: nothing is known yet; the first minute's data (retained statuses, a
             # simulator's backfill, a gateway's spool) arrives before anything is judged
-            self.clock = self.started - timedelta(seconds=LATE_WAIT_S)
+            self.clock = self.started - timedelta(seconds=self.late_wait_s)
             self.settle(self.started)
 
     # -- time ------------------------------------------------------------------------------------
@@ -129,11 +130,11 @@ class FacilityRuntime:
         self.was_dark = dark
         settled = not dark and (self.settle_until is None or now >= self.settle_until)
         if settled:
-            self.clock = max(self.clock, now - timedelta(seconds=LATE_WAIT_S))
+            self.clock = max(self.clock, now - timedelta(seconds=self.late_wait_s))
         return settled
 
     def settle(self, arrival: datetime) -> None:
-        until = arrival + timedelta(seconds=LATE_WAIT_S)
+        until = arrival + timedelta(seconds=self.late_wait_s)
         self.settle_until = until if self.settle_until is None else max(self.settle_until, until)
 
     # -- folding messages in -----------------------------------------------------------------------

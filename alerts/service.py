@@ -39,7 +39,7 @@ from contract.payloads import (
     expand_batch,
     parse_payload,
 )
-from contract.rules import ESCALATION_S, Key, RuleConfig
+from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource
@@ -64,6 +64,7 @@ class AlertsConfig(ServiceConfig):
     client_id: str = "carewatch-alerts-1"
     facilities: list[str] | None = None  # owned facilities; None = all
     tick_s: float = 1.0
+    late_wait_s: float = LATE_WAIT_S  # the watermark's wait for late data (CONTRACT §4)
     escalation_check_s: float = 5.0
     escalation_s: dict[str, tuple[float, float, float]] = Field(default_factory=lambda: dict(ESCALATION_S))
     webhook_url: str | None = None
@@ -114,7 +115,9 @@ class AlertService(Service):
         async with self.pool.acquire() as conn:
             reg = await fetch_registry(conn, self.config.facilities)
             pending, firing = await load_state(conn)
-            self.engine = AlertEngine(reg.facilities, self.rules, now, pending, firing)
+            self.engine = AlertEngine(
+                reg.facilities, self.rules, now, pending, firing, late_wait_s=self.config.late_wait_s
+            )
             await self._seed(conn, now)
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()

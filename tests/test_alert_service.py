@@ -52,6 +52,7 @@ def make(services: Services, db_url: str, root: str, client: str = "a1", **kw: o
         topic_root=root,
         client_id=f"alerts-{client}-{root.split('/', maxsplit=1)[0]}",
         tick_s=0.2,
+        late_wait_s=0.5,  # the watermark's minute, shrunk as the rules' minutes are
         **kw,
     )  # type: ignore[arg-type]
     rules = load_rules(None)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
 from alerts.service import AlertService
 from ingest.service import IngestService
@@ -433,3 +435,35 @@ async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
     assert await db.fetchval("SELECT count(*) FROM events") == 297
     assert {r["reason"] for r in await db.fetch("SELECT reason FROM dead_letters")} == {"storage"}
     assert writes < 100, f"{writes} writes for 300 messages: one by one?"
+
+
+@pytest.mark.parametrize("kind", ["idle", "absolute"])
+async def test_sessions_end_when_idle_and_after_their_lifetime(db: asyncpg.Connection, db_url: str, kind: str) -> None:
+    """A session left idle ends (idle limit), and a busy one ends at its absolute limit anyway. The
+    limits are shrunk from 2 h / 12 h to 2 s / 5 s here; the checks are the server's, not the cookie's."""
+    from web.app import create_app
+
+    await create_user(db, "insp-s", "inspector", "pw-s", county="140902")
+    server = TestServer(create_app(db_url, secrets.token_bytes(32), session_limits=(2.0, 5.0)), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    s = await _session(url, "insp-s", "pw-s")
+    try:
+        async with s.get(f"{url}/", allow_redirects=False) as r:
+            assert r.status == 200
+        if kind == "idle":
+            await asyncio.sleep(2.5)
+        else:
+            alive = 0
+            for _ in range(7):  # busy: a request every second keeps it from going idle...
+                await asyncio.sleep(1.0)
+                async with s.get(f"{url}/", allow_redirects=False) as r:
+                    if r.status != 200:
+                        break
+                    alive += 1
+            assert alive >= 3, "activity kept it past the idle limit"  # ...but never past its lifetime
+        async with s.get(f"{url}/", allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == "/login"
+    finally:
+        await s.close()
+        await server.close()

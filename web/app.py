@@ -22,7 +22,7 @@ import aiohttp_jinja2
 import asyncpg
 import jinja2
 from aiohttp import web
-from aiohttp_session import get_session, new_session
+from aiohttp_session import Session, get_session, new_session
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
@@ -42,7 +42,7 @@ from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import TEXT, county_name
-from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, THROTTLE, USER, Hub
+from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
 
@@ -117,7 +117,7 @@ async def authenticate(
         else:
             session = await get_session(request)
             if "uid" in session:
-                user = await user_by_session(conn, int(session["uid"]), float(session.get("at", 0)))
+                user = await _session_user(request, conn, session)
             if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
                 _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
@@ -125,6 +125,22 @@ async def authenticate(
     if user is None and not public and not request.path.startswith("/api/"):
         raise web.HTTPFound("/login")
     return await handler(request)
+
+
+async def _session_user(request: web.Request, conn: asyncpg.Connection, session: Session) -> User | None:
+    """The session's user, unless it has been idle or alive too long (the cookie's own lifetime is the
+    browser's business; these limits are checked here), or ended by a logout or a disabled account."""
+    idle_s, absolute_s = request.app[SESSION_LIMITS]
+    now = time.time()
+    at = float(session.get("at", 0))
+    seen = float(session.get("seen", at))
+    if now - at > absolute_s or now - seen > idle_s:
+        session.invalidate()
+        return None
+    user = await user_by_session(conn, int(session["uid"]), at)
+    if user is not None and now - seen > min(60.0, idle_s / 4):
+        session["seen"] = now  # a new cookie at most once a minute, not on every request
+    return user
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -556,9 +572,16 @@ async def _end_streams(app: web.Application) -> None:
     app[HUB].close()
 
 
-def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleConfig] | None = None) -> web.Application:
+def create_app(
+    database_url: str,
+    session_key: bytes,
+    rules: Mapping[str, RuleConfig] | None = None,
+    *,
+    session_limits: tuple[float, float] = (2 * 3600, 12 * 3600),
+) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
-    configuration the alert engine runs with (the defaults when None)."""
+    configuration the alert engine runs with (the defaults when None); session_limits: a browser
+    session's (idle, absolute) lifetime in seconds."""
     app = web.Application(middlewares=[errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
     setup_session(
         app,
@@ -567,7 +590,7 @@ def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleCo
             cookie_name="cw_session",
             httponly=True,
             samesite="Lax",
-            max_age=12 * 3600,
+            max_age=int(session_limits[1]),
         ),
     )
     app.middlewares.append(authenticate)
@@ -576,6 +599,7 @@ def create_app(database_url: str, session_key: bytes, rules: Mapping[str, RuleCo
     app[RULES] = rules if rules is not None else load_rules(None)
     app[HUB] = Hub()
     app[THROTTLE] = LoginThrottle()
+    app[SESSION_LIMITS] = session_limits
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)

@@ -49,4 +49,7 @@ DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.
 RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
+# Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
+# its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.
+SESSION_LIMITS = web.AppKey("session_limits", tuple)
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]

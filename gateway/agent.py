@@ -57,6 +57,9 @@ def load_mapping(path: Path | None) -> Mapping:
     return Mapping(zigbee2mqtt=dict(data.get("zigbee2mqtt") or {}), tasmota=dict(data.get("tasmota") or {}))
 
 
+HEARTBEAT_S = 30
+
+
 def _params(url: str) -> tuple[str, int, str | None, str | None]:
     from urllib.parse import urlsplit
 
@@ -79,7 +82,11 @@ class GatewayAgent:
         self.m_malformed = Counter(
             "carewatch_gateway_malformed", "local payloads not forwarded", ["source"], registry=r
         )
+        self.m_refused_keys = Counter(
+            "carewatch_gateway_refused_keys", "keys left out of a forwarded message (null-safe)", ["source"], registry=r
+        )
         self.m_uplink = Gauge("carewatch_gateway_uplink_up", "1 when connected upstream", registry=r)
+        self._last_status = 0.0
         self.upstream_connected = threading.Event()
         self._local = self._client(cfg.local_url, f"cwgw-local-{cfg.facility_id}", upstream=False)
         self._up = self._client(cfg.upstream_url, f"cwgw-{cfg.facility_id}-{cfg.gateway_id}", upstream=True)
@@ -115,6 +122,7 @@ class GatewayAgent:
         self._up.loop_start()
         try:
             while not self._stop.is_set():
+                self._heartbeat()
                 if not self._forward_once():
                     self._stop.wait(0.05)
         finally:
@@ -154,19 +162,30 @@ class GatewayAgent:
         return [(topic.device_id, topic.channel.value, json.loads(raw))]
 
     def _on_local_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        """Never raises: an exception here would end paho's network thread, and with it every
+        forwarding, while the uplink still looked up (issue #14). A message that cannot be used is
+        counted, logged and acknowledged (returning acknowledges it), so it is not redelivered forever."""
+        label = (
+            "zigbee2mqtt"
+            if msg.topic.startswith(self.cfg.z2m_prefix)
+            else "tasmota"
+            if msg.topic.startswith(self.cfg.tasmota_prefix)
+            else "native"
+        )
         try:
             items = self._convert(msg.topic, bytes(msg.payload))
         except (AdapterError, ContractError) as err:
-            label = (
-                "zigbee2mqtt"
-                if msg.topic.startswith(self.cfg.z2m_prefix)
-                else "tasmota"
-                if msg.topic.startswith(self.cfg.tasmota_prefix)
-                else "native"
-            )
             self.m_malformed.labels(label).inc()
             logger.warning("not forwarded: %s: %s (payload %.80r)", msg.topic, err, msg.payload)
             return
+        except Exception:  # a bug or an input nobody foresaw: this message only
+            self.m_malformed.labels(label).inc()
+            logger.exception("not forwarded (unexpected): %s (payload %.80r)", msg.topic, msg.payload)
+            return
+        refused = self.z2m.refused if label == "zigbee2mqtt" else self.tasmota.refused if label == "tasmota" else []
+        if refused:
+            self.m_refused_keys.labels(label).inc(len(refused))
+            logger.warning("forwarded without %s: %s", "; ".join(refused), msg.topic)
         with self._lock:
             for device, channel, payload in items:
                 self.spool.put(device, channel, payload)
@@ -174,17 +193,22 @@ class GatewayAgent:
             self.m_evicted.set(self.spool.evicted)
 
     # -- upstream -------------------------------------------------------------------------------------
+    def _publish_status(self, client: mqtt.Client) -> None:
+        status = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.STATUS).render(self.cfg.root)
+        body = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "online": True, "heartbeat_s": HEARTBEAT_S}
+        client.publish(status, json.dumps(body), qos=1, retain=True)
+        self._last_status = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        """The gateway's own status every HEARTBEAT_S: a facility with no local traffic is not offline."""
+        if self.upstream_connected.is_set() and time.monotonic() - self._last_status >= HEARTBEAT_S:
+            self._publish_status(self._up)
+
     def _on_up_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
         if getattr(rc, "is_failure", False):
             logger.warning("upstream refused the connection: %s", rc)
             return
-        status = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.STATUS).render(self.cfg.root)
-        client.publish(
-            status,
-            json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "online": True, "heartbeat_s": 30}),
-            qos=1,
-            retain=True,
-        )
+        self._publish_status(client)
         self.upstream_connected.set()
         self.m_uplink.set(1)
         logger.info("uplink connected")

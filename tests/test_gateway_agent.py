@@ -13,6 +13,8 @@ from pathlib import Path
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contract.payloads import BatchItem, Event, Telemetry, parse_item, parse_payload
 from contract.topics import Channel
@@ -197,3 +199,77 @@ async def _stored(db: asyncpg.Connection, n: int) -> bool:
     # Count the devices' readings only: msg_seen also holds the gateway's own status messages (one per
     # connection), which once let this wait end one reading early.
     return int(await db.fetchval("SELECT count(*) FROM readings WHERE device_id LIKE 'env-%'")) >= n
+
+
+# -- nothing kills it (issue #14, item 1) -------------------------------------------------------------------
+def test_a_null_beside_a_panic_loses_the_null_not_the_panic() -> None:
+    z = Zigbee2Mqtt({"sos": "panic-gate", "nap-smoke": "smoke-nap1"})
+    out = z.convert("sos", b'{"action":"emergency","battery":null,"linkquality":null,"voltage":null}')
+    assert [(d, c, p["type"]) for d, c, p in out] == [("panic-gate", "event", "panic")]
+    out = z.convert("sos", b'{"action":"sos","battery":"low","temperature":1e999}')
+    assert [c for _, c, _ in out] == ["event"], "the panic goes on without the bad keys"
+    assert z.refused == ["temperature must be a finite number", "battery must be a finite number"]
+
+
+def test_a_smoke_alarm_after_a_refused_message_still_fires() -> None:
+    """The state of a condition is remembered only for a message that was accepted."""
+    z = Zigbee2Mqtt({"nap-smoke": "smoke-nap1"})
+    z.convert("nap-smoke", b'{"smoke":false,"battery":90}')
+    with pytest.raises(AdapterError):
+        z.convert("nap-smoke", b'{"smoke":"true"}')  # nothing usable: refused whole
+    assert z.convert("nap-smoke", b'{"smoke":null,"battery":null,"tamper":null}') == []
+    alarm = z.convert("nap-smoke", b'{"smoke":true,"battery":89}')
+    assert [(c, p.get("state")) for _, c, p in alarm] == [("event", "active"), ("telemetry", None)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"temperature": ' + b"9" * 5000 + b"}", b'{"temperature": NaN}', b"x" * 70_000],
+)
+def test_hostile_payloads_are_refused_with_a_reason(raw: bytes) -> None:
+    z = Zigbee2Mqtt({"th": "env-class1"})
+    with pytest.raises(AdapterError):
+        z.convert("th", raw)
+
+
+def _agent(tmp_path: Path) -> GatewayAgent:
+    """An agent that is never started: its callback is pure logic over its spool."""
+    cfg = AgentConfig(
+        facility_id=FAC,
+        upstream_url="mqtt://127.0.0.1:9",
+        local_url="mqtt://127.0.0.1:9",
+        spool_path=tmp_path / "spool.db",
+        mapping={"zigbee2mqtt": {"sos": "panic-gate", "th": "env-class1"}, "tasmota": {"plug": "env-hall"}},
+    )
+    return GatewayAgent(cfg)
+
+
+def _msg(topic: str, raw: bytes) -> mqtt.MQTTMessage:
+    m = mqtt.MQTTMessage(topic=topic.encode())
+    m.payload = raw
+    return m
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    topic=st.sampled_from(["zigbee2mqtt/sos", "zigbee2mqtt/th", "tele/plug/SENSOR", f"cw/v1/{FAC}/smoke-nap1/event"]),
+    raw=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+)
+def test_no_local_message_escapes_the_callback(tmp_path: Path, topic: str, raw: bytes) -> None:
+    """Arbitrary bytes and JSON on every local topic: the callback returns, and the next real panic
+    is still forwarded (paho's network thread would have died with an exception)."""
+    agent = _agent(tmp_path)
+    try:
+        agent._on_local_message(None, None, _msg(topic, raw))  # type: ignore[arg-type]
+        before = len(agent.spool)
+        agent._on_local_message(None, None, _msg("zigbee2mqtt/sos", b'{"action":"emergency","battery":null}'))  # type: ignore[arg-type]
+        assert len(agent.spool) == before + 1
+    finally:
+        agent.spool.close()

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from contract.payloads import Batch, Payload, Status, TypedBatch, expand_batch, parse_payload
-from contract.registry import DeviceType, Registry
+from contract.registry import DeviceType, Facility, Registry
 from contract.rules import RuleConfig, load_rules
 from contract.topics import Channel
 from simulators.engine import CitySim, SimMessage, Truth, Uplink
@@ -95,16 +95,40 @@ class Planned:
     at: datetime
 
 
-def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START) -> list[Planned]:
-    """Scenario k in facility k (mod n) on day k (mod days), at the scenario's local time (moved to the
-    facility's next open day)."""
+def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START, seed: int = 1) -> list[Planned]:
+    """Scenario k on day k (mod days), at the scenario's local time (moved to the facility's next open
+    day), in the first facility from k (mod n) on that has what the scenario names (a class, a
+    device, a child): a kindergarten class has no toddlers to overfill."""
+    reg = generate_registry(n_facilities, seed)
     out = []
     for k, name in enumerate(sorted(builtin_scenarios())):
         sc = builtin_scenarios()[name]
-        fi = k % n_facilities
+        fi = next(
+            (i % n_facilities for i in range(k, k + n_facilities) if _fits(reg.facilities[i % n_facilities], sc)),
+            None,
+        )
+        if fi is None:
+            raise ValueError(f"no facility of the {n_facilities} generated fits scenario {name!r}")
         day = month_start.date() + timedelta(days=k % max(1, days - 1))
         out.append(Planned(sc.model_copy(update={"facility": fi}), fi, datetime.combine(day, sc.at, SHANGHAI)))
     return out
+
+
+def _fits(f: Facility, sc: Scenario) -> bool:
+    devices = {d.id for d in f.devices}
+    named = {str(sc.params["device"])} if "device" in sc.params else set()
+    named |= {e.device for e in sc.expect if e.device} | set(sc.registry.remove_devices)
+    classes = {c.id for c in f.classes}
+    children = {c.id for c in f.children}
+    return (
+        named <= devices
+        and set(sc.registry.add_children) <= classes
+        and all(str(sc.params[p]) in children for p in ("child",) if p in sc.params)
+        and all(e.subject in children | classes for e in sc.expect if e.rule in SUBJECT_IN_REGISTRY)
+    )
+
+
+SUBJECT_IN_REGISTRY = {"class_over_capacity", "child_not_collected", "unauthorized_pickup"}
 
 
 def _open_day_at(reg: Registry, p: Planned) -> datetime:
@@ -122,7 +146,7 @@ def _open_day_at(reg: Registry, p: Planned) -> datetime:
 def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str, Any]:
     n, days, seed, mine, month_start, with_scenarios = args
     full = generate_registry(n, seed)
-    planned = [p for p in plan(n, days, month_start) if p.facility in mine] if with_scenarios else []
+    planned = [p for p in plan(n, days, month_start, seed) if p.facility in mine] if with_scenarios else []
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
@@ -218,6 +242,8 @@ def run_truth_bench(
     scenarios: bool = True,
 ) -> dict[str, Any]:
     workers = workers or min(os.cpu_count() or 1, facilities)
+    if scenarios:
+        plan(facilities, days, start, seed)  # fails here, before an hour of simulation, if one cannot be placed
     parts = [list(range(i, facilities, workers)) for i in range(workers)]
     t0 = time.monotonic()
     if workers == 1:

@@ -345,6 +345,7 @@ def alerts(
             facilities=list(facilities) or None,
             webhook_url=webhook,
             webhook_secret=webhook_secret,
+            late_wait_s=settings.late_wait_s,
         )
         await _serve(AlertService(cfg, rules))
 

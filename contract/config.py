@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # How far a message's own time may lie from its arrival (contract.payloads.TimeBounds).
     max_clock_ahead_s: float = Field(600.0, gt=0)
     max_age_s: float = Field(366 * 86400.0, gt=0)
+    # The alert engine's wait for late data before judging time spans (CONTRACT §4, event time).
+    late_wait_s: float = Field(60.0, ge=0)
 
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

@@ -78,6 +78,7 @@ class AlertEngine:
             # (devices, staff, children, classes, time zone); every other field, all that the rules
             # have learnt, is carried over as it is.
             rt = replace(old, facility=f)
+            rt.clock = old.clock  # not an init field: the watermark carries over too
             for dev_id, fresh in rt.devices.items():
                 prev = old.devices.get(dev_id)
                 if prev is not None:

@@ -325,3 +325,15 @@ def test_cameras_over_child_areas_are_watched_at_night() -> None:
     w.dead.add("cam-class1")
     w.run_until(local(MONDAY, 2, 5))
     assert w.opened("camera_blind_spot") == [Key("camera_blind_spot", "cam-class1")]
+
+
+def test_a_registry_reload_keeps_the_day_and_the_watermark() -> None:
+    w = World()
+    w.morning()
+    w.run_until(local(MONDAY, 10, 0))
+    clock, present = w.rt.clock, dict(w.rt.children_present)
+    grown = w.f.model_copy(update={"devices": [*w.f.devices, Device(id="smoke-new", type=DeviceType.SMOKE_DETECTOR)]})
+    assert w.engine.update_registry([grown], w.now) == 1
+    rt = w.engine.runtimes[w.f.id]
+    assert rt.clock == clock and rt.children_present == present and rt.day == MONDAY
+    assert "smoke-new" in rt.devices

@@ -105,10 +105,6 @@ class FacilityRuntime:
             return None
         return datetime.combine(day, h[0], self.tz), datetime.combine(day, h[1], self.tz)
 
-    def close_of(self, day: date) -> datetime | None:
-        h = self.hours_of(day)
-        return h[1] if h else None
-
     # -- the facility's clock (event time) ---------------------------------------------------------
     def silent(self, d: DeviceRt, now: datetime) -> bool:
         """Offline: it said so (a Last Will, a status), or it missed the rule's number of heartbeats."""

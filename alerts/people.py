@@ -184,9 +184,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
             out[Key("unqualified_staff_on_site", subject=person)] = rt.cond(
                 "unqualified_staff_on_site", f"{why[0]}（{person}）", f"{why[1]} ({person})"
             )
-    per_class: dict[str, int] = {}
-    for cls in rt.children_present.values():
-        per_class[cls] = per_class.get(cls, 0) + 1
+    per_class = _per_class(rt)
     for cls, n in per_class.items():
         info = rt.classes.get(cls)
         if info is not None and n > info.capacity:
@@ -197,14 +195,20 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
             )
 
 
+def _per_class(rt: FacilityRuntime) -> dict[str, int]:
+    """Children on site per class."""
+    out: dict[str, int] = {}
+    for cls in rt.children_present.values():
+        out[cls] = out.get(cls, 0) + 1
+    return out
+
+
 def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Condition]:
     """The rules that judge a span of time, at the facility's clock: only on complete data."""
     out: dict[Key, Condition] = {}
     today = rt.local(clock).date()
     hours = rt.hours_of(today)
-    per_class: dict[str, int] = {}
-    for cls in rt.children_present.values():
-        per_class[cls] = per_class.get(cls, 0) + 1
+    per_class = _per_class(rt)
     if hours is not None and hours[0] <= clock < hours[1]:
         staffing(rt, out, clock, hours[0], per_class)
     elif rt.facility.night_watch:

@@ -37,7 +37,15 @@ def log(msg: str) -> None:
 
 
 def loadgen(
-    env: Env, root: str, kind: str, n: int, facilities: int, devices: int, run: str, rate: float | None = None
+    env: Env,
+    root: str,
+    kind: str,
+    n: int,
+    facilities: int,
+    devices: int,
+    run: str,
+    rate: float | None = None,
+    poison: float = 0.0,
 ) -> subprocess.Popen[str]:
     """Start the publisher process; return once its messages are built and it starts publishing."""
     proc = subprocess.Popen(
@@ -60,6 +68,7 @@ def loadgen(
             "--run",
             run,
             *(["--rate", str(rate)] if rate else []),
+            *(["--poison", str(poison)] if poison else []),
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -28,7 +28,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from contract.errors import ContractError
-from contract.ids import DeviceId, MetricName, MsgId, PersonId
+from contract.ids import NO_NUL, DeviceId, MetricName, MsgId, PersonId
 from contract.topics import Channel
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -84,8 +84,37 @@ class AccessType(StrEnum):
     PATROL = "patrol"
 
 
+def _nul_at(value: object, where: str) -> str | None:
+    """Where a NUL character sits in a JSON value (keys included), or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in str(k):
+                return f"{where}.<key>"
+            if (found := _nul_at(v, f"{where}.{k}")) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if (found := _nul_at(v, f"{where}.{i}")) is not None:
+                return found
+    return None
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> _Payload:
+        """Free text (extra fields, `detail`, `credential`, `firmware`) may not hold a NUL character,
+        which PostgreSQL cannot store; the typed fields' own patterns refuse it already."""
+        for name in ("credential", "firmware", "detail"):
+            if (found := _nul_at(getattr(self, name, None), name)) is not None:
+                raise ValueError(f"{found}: text holds a NUL character (\\u0000), which cannot be stored")
+        for name, value in (self.model_extra or {}).items():
+            if (found := _nul_at(value, name) if "\x00" not in name else name) is not None:
+                raise ValueError(f"{found}: text holds a NUL character (\\u0000), which cannot be stored")
+        return self
 
 
 class Sample(_Payload):
@@ -290,6 +319,8 @@ def describe_validation_error(err: ValidationError) -> str:
     for e in err.errors(include_url=False):
         loc = ".".join(str(p) for p in e["loc"]) or "payload"
         msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "string_pattern_mismatch" and (e.get("ctx") or {}).get("pattern") == NO_NUL:
+            msg = "text holds a NUL character (\\u0000), which cannot be stored"
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 

@@ -28,14 +28,38 @@ def device_ids(n: int) -> list[str]:
     return [f"dev-{j:03d}" for j in range(n)]
 
 
-def telemetry_messages(root: str, n: int, facilities: int, devices: int, run: str) -> Iterator[tuple[str, bytes]]:
-    """n single-sample telemetry messages, round-robin over facilities × devices."""
+def _start() -> datetime:
+    """The first message's time: 08:00 UTC two days ago, inside ingest's time bounds whenever it runs."""
+    return datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=2)
+
+
+def poisoned(i: int, poison: float) -> bool:
+    """Whether message i of a run with this fraction of poison messages is one of them (evenly spread)."""
+    if poison <= 0:
+        return False
+    every = max(1, round(1 / poison))
+    return i % every == every // 2
+
+
+def telemetry_messages(
+    root: str, n: int, facilities: int, devices: int, run: str, poison: float = 0.0
+) -> Iterator[tuple[str, bytes]]:
+    """n single-sample telemetry messages, round-robin over facilities × devices. With `poison`, that
+    fraction of them is what the issue "Security hardening" saw slow a whole batch down: half carry a
+    NUL character in their msg_id, half a broken clock's year-0001 timestamp."""
     fids, dids = facility_ids(facilities), device_ids(devices)
-    t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    t0 = _start()
+    bad = 0
     for i in range(n):
         f, d = fids[i % facilities], dids[(i // facilities) % devices]
         ts = (t0 + timedelta(milliseconds=i)).isoformat().replace("+00:00", "Z")
         body = {"msg_id": f"{run}-{i}", "ts": ts, "readings": {"temperature_c": 20 + (i % 50) / 10}}
+        if poisoned(i, poison):
+            bad += 1
+            if bad % 2:
+                body["msg_id"] = f"{run}-{i}\x00"
+            else:
+                body["ts"] = "0001-01-01T00:00:00Z"
         yield Topic(f, d, Channel.TELEMETRY).render(root), json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -44,7 +68,7 @@ def batch_messages(
 ) -> Iterator[tuple[str, bytes]]:
     """n gateway `batch` messages of per_batch telemetry readings each (gateway = device 0)."""
     fids, dids = facility_ids(facilities), device_ids(devices)
-    t0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    t0 = _start()
     for i in range(n):
         f = fids[i % facilities]
         items = []
@@ -120,9 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=40)
     p.add_argument("--run", default="r0", help="msg_id prefix (distinct per run)")
     p.add_argument("--rate", type=float, default=None, help="messages a second (default: as fast as possible)")
+    p.add_argument("--poison", type=float, default=0.0, help="fraction of poison messages (telemetry only)")
     a = p.parse_args(argv)
-    gen = telemetry_messages if a.kind == "telemetry" else batch_messages
-    msgs = list(gen(a.root, a.n, a.facilities, a.devices, a.run))
+    if a.kind == "telemetry":
+        msgs = list(telemetry_messages(a.root, a.n, a.facilities, a.devices, a.run, a.poison))
+    else:
+        msgs = list(batch_messages(a.root, a.n, a.facilities, a.devices, a.run))
     print(json.dumps({"ready": len(msgs)}), flush=True)
     secs = publish(a.host, a.port, msgs, rate=a.rate)
     print(json.dumps({"published": len(msgs), "seconds": round(secs, 3)}))

@@ -390,14 +390,18 @@ async def test_refused_messages_are_visible_to_their_facility_only_and_escaped(
 async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
     services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three events whose text the database cannot store (a NUL character) among 300: each is
-    dead-lettered (reason `storage`), the 297 others are stored, and what the database refused is
-    written again in halves, not message by message (ingest's writes are counted)."""
+    """Among 300 events, three carry a NUL character (which PostgreSQL cannot store) and three a
+    value this test's database refuses by a CHECK constraint (standing in for any refusal the
+    contract did not foresee). The NULs are refused at the door (reason `schema`, the database never
+    sees them); what the database refuses is written again in halves, not message by message
+    (reason `storage`); the 294 others are stored."""
     from ingest import service as ingest_service
 
     await load_registry(db, REG)
+    await db.execute("ALTER TABLE events ADD CONSTRAINT test_refuses CHECK (payload->>'note' <> 'refused')")
     door = next(d.id for d in FAC.devices if d.type.value == "access_controller")
     ts = now_ts()
+    notes = dict.fromkeys((5, 150, 290), "nul \x00 here") | dict.fromkeys((77, 201, 299), "refused")
     msgs = [
         (
             f"{topic_root}/{FAC.id}/{door}/event",
@@ -407,7 +411,7 @@ async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
                     "ts": ts,
                     "type": "door_held_open",
                     "state": "active",
-                    "note": "nul \x00 here" if i in {5, 150, 290} else "fine",
+                    "note": notes.get(i, "fine"),
                 }
             ),
         )
@@ -428,12 +432,14 @@ async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
         async with ingest_running(ingest):
             pub.publish_all(msgs)
             pub.flush()
-            await wait_for(lambda: _count(db, "SELECT count(*) FROM events", 297), 30, "the good events stored")
-            await wait_for(lambda: _count(db, "SELECT count(*) FROM dead_letters", 3), 30, "the poison dead-lettered")
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM events", 294), 30, "the good events stored")
+            await wait_for(lambda: _count(db, "SELECT count(*) FROM dead_letters", 6), 30, "the poison dead-lettered")
     finally:
         pub.close()
-    assert await db.fetchval("SELECT count(*) FROM events") == 297
-    assert {r["reason"] for r in await db.fetch("SELECT reason FROM dead_letters")} == {"storage"}
+    assert await db.fetchval("SELECT count(*) FROM events") == 294
+    dead = await db.fetch("SELECT reason, detail FROM dead_letters ORDER BY reason")
+    assert [r["reason"] for r in dead] == ["schema"] * 3 + ["storage"] * 3
+    assert all("NUL character" in r["detail"] for r in dead[:3]), dead
     assert writes < 100, f"{writes} writes for 300 messages: one by one?"
 
 

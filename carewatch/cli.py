@@ -12,13 +12,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 import click
+import yaml
 from pydantic import ValidationError
 
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from carewatch.stack import StackError
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
-from contract.registry import load_registry_file
+from contract.registry import Registry, load_registry_file
 
 T = TypeVar("T")
 
@@ -206,8 +207,6 @@ def simulate(ctx: click.Context) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="default: stdout")
 def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
     """Write a realistic Xinzhou registry (YAML)."""
-    import yaml
-
     from simulators.registry_gen import generate_registry
 
     reg = generate_registry(facilities, seed)
@@ -219,6 +218,21 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
     else:
         out.write_text(text, encoding="utf-8")
         click.echo(f"wrote {facilities} facilities to {out}", err=True)
+
+
+def _facility_credentials(folder: Path, reg: Registry) -> dict[str, tuple[str, str]]:
+    """Each facility's gateway credential from the files `carewatch provision` wrote."""
+    from contract.broker_acl import facility_user
+
+    out = {}
+    for f in reg.facilities:
+        path = folder / f"{f.id}.yaml"
+        try:
+            secrets_ = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            out[f.id] = (facility_user(f.id), str(secrets_[facility_user(f.id)]))
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
+            raise click.ClickException(f"{path}: no gateway credential for {f.id} ({err})") from err
+    return out
 
 
 @simulate.command("run")
@@ -238,6 +252,12 @@ def simulate_registry(facilities: int, seed: int, out: Path | None) -> None:
 @click.option("--gateway-share", default=0.3, show_default=True, help="share of facilities publishing batches")
 @click.option("--dump", type=click.Path(dir_okay=False, path_type=Path), help="write events to a file, not MQTT")
 @click.option(
+    "--credentials-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="connect each facility with its own gateway credential from DIR/<facility>.yaml"
+    " (written by `carewatch provision`), as real gateways do",
+)
+@click.option(
     "--inject",
     "injections",
     multiple=True,
@@ -255,6 +275,7 @@ def simulate_run(
     scenarios: tuple[str, ...],
     gateway_share: float,
     dump: Path | None,
+    credentials_dir: Path | None = None,
     injections: tuple[str, ...] = (),
 ) -> None:
     """Run simulated facilities and publish their messages."""
@@ -296,6 +317,7 @@ def simulate_run(
         root=settings.topic_root,
         per_facility=len(reg.facilities) <= 200,
         credentials=(user, password or "") if user else None,
+        facility_credentials=_facility_credentials(credentials_dir, reg) if credentials_dir else None,
     )
     click.echo(
         f"simulating {len(reg.facilities)} facilities from {start.isoformat()} "
@@ -642,7 +664,7 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     if broker_dir is None:
-        stack.reload_mosquitto()
+        stack.apply_auth()
     click.echo(
         f"credentials: {len(res.created)} created, {len(res.rotated)} rotated, {len(res.revoked)} revoked,"
         f" {res.active} active"

@@ -56,7 +56,7 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         rotate = tuple(service_user(r) for r in SERVICE_ROLES if service_user(r) not in (known or {}))
         have = await credentials.usernames(conn)
         await provision(conn, stack.mq_dir, creds_dir, rotate=tuple(u for u in rotate if u in have))
-        stack.reload_mosquitto()
+        stack.apply_auth()
         secrets_ = yaml.safe_load(services_file.read_text())
         logins = []
         for username, role, base_scope, password in DEMO_USERS:
@@ -112,6 +112,9 @@ def run_demo(stack: LocalStack, http: str) -> int:
             str(SEED),
             "--hours",
             "720",
+            # each facility signs in as its own gateway would (the broker binds client ids to usernames)
+            "--credentials-dir",
+            str(stack.state_dir / "credentials"),
             *[a for i in INJECT for a in ("--inject", i)],
         ],
     }

@@ -3,7 +3,7 @@
 Secrets are generated here, shown once (written to files of mode 0600 under --out, never logged),
 and only their mosquitto-format hashes are kept (table mqtt_credentials). Rotating a credential
 makes a new secret; revoking one removes it from the password file, so after the broker reloads
-(SIGHUP, done here for the local stack) that device can no longer connect.
+(LocalStack.apply_auth for the local stack) that device can no longer connect.
 """
 
 from __future__ import annotations
@@ -69,11 +69,13 @@ def _write_broker_files(broker_dir: Path, hashes: dict[str, str], acl: str) -> N
     conf_d.mkdir(parents=True, exist_ok=True)
     private_write(broker_dir / "passwd", password_file(hashes), 0o640, "mosquitto")
     private_write(broker_dir / "acl", acl, 0o640, "mosquitto")
-    private_write(
-        conf_d / "auth.conf",
-        f"allow_anonymous false\npassword_file {broker_dir / 'passwd'}\nacl_file {broker_dir / 'acl'}\n",
-        0o644,
-    )
+    private_write(conf_d / "auth.conf", auth_conf(broker_dir), 0o644)
+
+
+def auth_conf(broker_dir: Path) -> str:
+    """Mosquitto's authentication settings. The broker also binds each client id to its username
+    (`use_username_as_clientid`, in the main config: see carewatch.stack.broker_conf for why)."""
+    return f"allow_anonymous false\npassword_file {broker_dir / 'passwd'}\nacl_file {broker_dir / 'acl'}\n"
 
 
 def _write_secrets(out_dir: Path, new: dict[str, tuple[Credential, str]]) -> list[Path]:

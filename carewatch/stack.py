@@ -76,6 +76,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -130,6 +135,35 @@ def _pid_alive(pid: int, must_contain: str) -> bool:
     return must_contain in cmdline
 
 
+def broker_conf(port: int, mq_dir: Path, *, bind_client_ids: bool) -> str:
+    """The local stack's Mosquitto config. With bind_client_ids (once `carewatch provision` has made
+    the broker refuse anonymous clients) a client's id is its username, so one credential cannot take
+    over another client's session and its queued QoS 1 messages by connecting under that client's id.
+    The option must follow the `listener` line here: Mosquitto 2.0.11, finding it in an included
+    file, applies it to a default listener it then opens on port 1883 of every interface (measured)."""
+    conf = [
+        "# Written by carewatch stack up; see carewatch/stack.py for why the limits are set.",
+        "per_listener_settings false",
+        f"listener {port} 127.0.0.1",
+        *(["use_username_as_clientid true"] if bind_client_ids else []),
+        "persistence true",
+        f"persistence_location {mq_dir / 'data'}/",
+        "autosave_interval 30",
+        f"max_queued_messages {MOSQUITTO_QUEUE_LIMIT}",
+        "max_queued_bytes 0",
+        "persistent_client_expiration 7d",
+        "message_size_limit 1048576",
+        f"log_dest file {mq_dir / 'mosquitto.log'}",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "connection_messages true",
+        f"pid_file {mq_dir / 'mosquitto.pid'}",
+        f"include_dir {mq_dir / 'conf.d'}",
+    ]
+    return "\n".join(conf) + "\n"
+
+
 class LocalStack:
     """One state directory's private Mosquitto and PostgreSQL."""
 
@@ -182,14 +216,7 @@ class LocalStack:
             stopped.append("postgresql")
         pid = self._mq_running_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _pid_alive(pid, str(self.mq_conf)):
-                    break
-                time.sleep(0.05)
-            else:
-                os.kill(pid, signal.SIGKILL)
-            self.mq_pid.unlink(missing_ok=True)
+            self._stop_mosquitto(pid)
             stopped.append("mosquitto")
         return stopped
 
@@ -339,32 +366,13 @@ class LocalStack:
         if not auth.exists():
             # Replaced by `carewatch provision` with password and ACL files.
             auth.write_text("allow_anonymous true\n")
-        conf = [
-            "# Written by carewatch stack up; see carewatch/stack.py for why the limits are set.",
-            "per_listener_settings false",
-            f"listener {port} 127.0.0.1",
-            "persistence true",
-            f"persistence_location {self.mq_dir / 'data'}/",
-            "autosave_interval 30",
-            f"max_queued_messages {MOSQUITTO_QUEUE_LIMIT}",
-            "max_queued_bytes 0",
-            "persistent_client_expiration 7d",
-            "message_size_limit 1048576",
-            f"log_dest file {self.mq_dir / 'mosquitto.log'}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "connection_messages true",
-            f"pid_file {self.mq_pid}",
-            f"include_dir {conf_d}",
-        ]
-        self.mq_conf.write_text("\n".join(conf) + "\n")
+        if self._mq_running_pid() is not None:
+            return
+        self.mq_conf.write_text(self._broker_conf(port))
         if os.geteuid() == 0:
             # Mosquitto started as root drops to the `mosquitto` user: let it write its files.
             with contextlib.suppress(KeyError, LookupError):
                 self._chown_for("mosquitto", self.mq_dir)
-        if self._mq_running_pid() is not None:
-            return
         # -d: mosquitto daemonises itself after reading its config (config errors still fail here)
         # and writes pid_file; we keep no child process object that would outlive this call.
         self.mq_pid.unlink(missing_ok=True)
@@ -380,17 +388,47 @@ class LocalStack:
             raise StackError(f"mosquitto exited with {res.returncode}; see {self.mq_dir / 'stdout.log'}")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
+            if _listening(port):
+                return
             time.sleep(0.05)
         raise StackError(f"mosquitto did not listen on 127.0.0.1:{port} within 10 s")
 
-    def reload_mosquitto(self) -> None:
-        """SIGHUP: re-read password and ACL files (used after provisioning)."""
+    def _broker_conf(self, port: int) -> str:
+        auth = (self.mq_dir / "conf.d" / "auth.conf").read_text()
+        return broker_conf(port, self.mq_dir, bind_client_ids="allow_anonymous false" in auth)
+
+    def apply_auth(self) -> str:
+        """Make the running broker use the authentication files `carewatch provision` wrote: a SIGHUP
+        re-reads the password and ACL files; when the main config changes too (client ids bound to
+        usernames once nothing is anonymous), the broker is restarted on its port (persistence keeps
+        the queued messages; clients reconnect). Returns "reloaded", "restarted" or "not running"."""
         pid = self._mq_running_pid()
-        if pid is not None:
+        info = self.read_info()
+        if pid is None or info is None:
+            return "not running"
+        if self.mq_conf.read_text() == self._broker_conf(info.mqtt_port):
             os.kill(pid, signal.SIGHUP)
+            return "reloaded"
+        self._stop_mosquitto(pid)
+        # An exiting process loses its command line before its sockets close (the kernel releases
+        # its memory first): wait for the port itself, or the new broker finds it in use.
+        deadline = time.monotonic() + 10
+        while _listening(info.mqtt_port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._start_mosquitto(info.mqtt_port)
+        return "restarted"
+
+    def _stop_mosquitto(self, pid: int) -> None:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            if not _pid_alive(pid, str(self.mq_conf)):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid, str(self.mq_conf)):
+                time.sleep(0.05)
+        self.mq_pid.unlink(missing_ok=True)
 
     def destroy(self) -> None:
         """Stop and delete the state directory (tests)."""

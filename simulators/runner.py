@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import IO
 
@@ -71,8 +71,11 @@ class MqttSink:
     """Publishes events, QoS 1, with a bounded in-flight window.
 
     per_facility=True: one connection per facility, each with a Last Will on the facility
-    gateway's status topic, so a dropped uplink looks to the broker like the real thing.
-    Otherwise `connections` shared connections without wills (load mode).
+    gateway's status topic, so a dropped uplink looks to the broker like the real thing; with
+    `facility_credentials` each connects as its facility's gateway does (the broker binds a client
+    id to its username, so connections cannot share one credential).
+    Otherwise `connections` shared connections without wills (load mode): one only when it signs in
+    with `credentials`, for the same reason.
     """
 
     def __init__(
@@ -86,25 +89,30 @@ class MqttSink:
         connections: int = 4,
         window: int = 2000,
         credentials: tuple[str, str] | None = None,
+        facility_credentials: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.root = root
         self._sem = threading.Semaphore(window)
         self._window = window
         self._clients: dict[str, mqtt.Client] = {}
         self._shared: list[mqtt.Client] = []
-        self._host, self._port, self._creds = host, port, credentials
+        self._host, self._port = host, port
         if per_facility:
             for f in registry.facilities:
                 gw = next((d.id for d in f.devices if d.type.value == "gateway"), None)
-                self._clients[f.id] = self._connect(f"sim-{f.id}", f.id, gw)
+                creds = (facility_credentials or {}).get(f.id, credentials)
+                self._clients[f.id] = self._connect(f"sim-{f.id}", f.id, gw, creds)
         else:
-            self._shared = [self._connect(f"sim-shared-{i}", None, None) for i in range(connections)]
+            n = 1 if credentials else connections
+            self._shared = [self._connect(f"sim-shared-{i}", None, None, credentials) for i in range(n)]
         self.published = 0
 
-    def _connect(self, client_id: str, facility_id: str | None, gateway: str | None) -> mqtt.Client:
+    def _connect(
+        self, client_id: str, facility_id: str | None, gateway: str | None, creds: tuple[str, str] | None
+    ) -> mqtt.Client:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if self._creds:
-            c.username_pw_set(*self._creds)
+        if creds:
+            c.username_pw_set(*creds)
         if facility_id and gateway:
             c.will_set(
                 Topic(facility_id, gateway, Channel.STATUS).render(self.root),

@@ -6,13 +6,22 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import threading
+import time
+from pathlib import Path
 
 import aiohttp
 import asyncpg
+import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from aiohttp.test_utils import TestServer
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from alerts.service import AlertService
+from carewatch.provision import provision
+from carewatch.stack import LocalStack
 from ingest.service import IngestService
 from storage.registry import load_registry
 from storage.users import AuthError, create_user
@@ -22,9 +31,80 @@ from tests.test_alert_service import REG, alerts, make, now_ts
 from tests.test_alert_service import running as alerts_running
 from tests.test_ingest import make_service
 from tests.test_ingest import running as ingest_running
+from tests.test_provision import REG as PROV_REG
+from tests.test_provision import broker  # noqa: F401 - the fixture, requested by name below
 from tests.test_web import site  # noqa: F401 - the fixture, requested by name below
 
 FAC = REG.facilities[0]
+
+
+class _Session:
+    """A client with a persistent MQTT 5 session (what ingest and alerts keep at the broker)."""
+
+    def __init__(self, port: int, user: str, password: str, client_id: str, subscribe: str | None = None) -> None:
+        self.got: list[str] = []
+        self.connected, self.gone = threading.Event(), threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.c.username_pw_set(user, password)
+        self.c.on_connect = lambda *_a: self.connected.set()
+        self.c.on_message = lambda _c, _u, m: self.got.append(m.topic)
+        self.c.on_disconnect = lambda *_a: self.gone.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.c.loop_start()
+        if not self.connected.wait(10):
+            raise AssertionError(f"{user} could not connect")
+        if subscribe:
+            done = threading.Event()
+            self.c.on_subscribe = lambda *_a: done.set()
+            self.c.subscribe(subscribe, qos=1)
+            done.wait(10)
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+async def test_a_device_credential_cannot_take_over_a_services_broker_session(
+    broker: tuple[LocalStack, int],
+    db: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    """Finding 1: with one leaked device password, connect under ingest's client id. Before, the
+    broker handed over ingest's persistent session: ingest was thrown off and the QoS 1 messages
+    queued for it went to the attacker (ingest then got 0 of 3). Now a client id is its username."""
+    stack, port = broker
+    await load_registry(db, PROV_REG)
+    out = tmp_path / "creds"
+    await provision(db, stack.mq_dir, out)
+    stack.apply_auth()
+    fac = PROV_REG.facilities[0]
+    services = yaml.safe_load((out / "services.yaml").read_text())
+    device = f"{fac.id}/smoke-nap1"
+    leaked = yaml.safe_load((out / f"{fac.id}.yaml").read_text())[device]
+    victim = _Session(port, "carewatch-ingest", services["carewatch-ingest"], "carewatch-ingest-1", "cw/v1/#")
+    for client_id in ("carewatch-ingest-1", "carewatch-ingest"):  # the id it asks for, and its username
+        attacker = _Session(port, device, leaked, client_id)
+        time.sleep(0.5)
+        attacker.close()
+        assert not victim.gone.is_set(), f"the service was thrown off its connection by {client_id!r}"
+    victim.close()
+    sender = _Session(port, device, leaked, "")
+    for i in range(3):
+        sender.c.publish(f"cw/v1/{device}/event", f'{{"n": {i}}}'.encode(), qos=1).wait_for_publish(10)
+    sender.close()
+    for client_id in ("carewatch-ingest-1", "carewatch-ingest", ""):  # queued for the offline service
+        thief = _Session(port, device, leaked, client_id)
+        time.sleep(0.5)
+        thief.close()
+        assert thief.got == [], f"the service's queued messages went to the device under {client_id!r}"
+    victim = _Session(port, "carewatch-ingest", services["carewatch-ingest"], "carewatch-ingest-1")
+    deadline = time.monotonic() + 10
+    while len(victim.got) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim.close()
+    assert victim.got == [f"cw/v1/{device}/event"] * 3
 
 
 async def test_a_device_cannot_publish_a_batch_that_speaks_for_another_device(

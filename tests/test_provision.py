@@ -77,7 +77,7 @@ async def test_broker_enforces_the_contract(
     await load_registry(db, REG)
     out = tmp_path / "creds"
     res = await provision(db, stack.mq_dir, out, root=ROOT)
-    stack.reload_mosquitto()
+    stack.apply_auth()
     time.sleep(0.5)
     assert res.active == 3 + 2 + len(A.devices) + len(B.devices)
     secrets_a = yaml.safe_load((out / f"{A.id}.yaml").read_text())
@@ -109,7 +109,7 @@ async def test_broker_enforces_the_contract(
 
     res = await provision(db, stack.mq_dir, out, root=ROOT, revoke=(f"{A.id}/smoke-nap1",))
     assert res.revoked == [f"{A.id}/smoke-nap1"]
-    stack.reload_mosquitto()
+    stack.apply_auth()
     time.sleep(0.5)
     _, rc = connect(port, f"{A.id}/smoke-nap1", secrets_a[f"{A.id}/smoke-nap1"])
     assert rc != "Success", "a revoked device cannot connect after the reload"
@@ -121,3 +121,25 @@ async def test_broker_enforces_the_contract(
     assert "s3cret" not in (stack.mq_dir / "passwd").read_text()
     with pytest.raises(ValueError, match="no such credential"):
         await provision(db, stack.mq_dir, out, root=ROOT, rotate=("nobody",))
+
+
+def test_every_broker_config_binds_client_ids_right_after_its_listener(tmp_path: Path) -> None:
+    """Read, not run (no Docker here): the compose broker and the provisioned local broker bind a
+    client id to its username, on the line after `listener` (in an included file Mosquitto 2.0.11
+    opens a second listener on 1883 for it); the anonymous local broker does not (it would refuse
+    every client without a username)."""
+    from carewatch.provision import auth_conf
+    from carewatch.stack import REPO_ROOT, broker_conf
+
+    def after_listener(text: str) -> str:
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        return next(lines[i + 1] for i, ln in enumerate(lines) if ln.startswith("listener "))
+
+    bound = "use_username_as_clientid true"
+    assert after_listener((REPO_ROOT / "deploy/mosquitto/mosquitto.conf").read_text()) == bound
+    assert after_listener(broker_conf(1883, tmp_path, bind_client_ids=True)) == bound
+    assert "use_username_as_clientid" not in broker_conf(1883, tmp_path, bind_client_ids=False)
+    assert "use_username_as_clientid" not in auth_conf(tmp_path)
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    sim = compose["services"]["simulator"]["command"]
+    assert sim[sim.index("--credentials-dir") + 1] == "/secrets", "60 facilities cannot share one username"

@@ -97,15 +97,31 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
 
 
 @main.command()
-def migrate() -> None:
-    """Apply pending schema migrations."""
+@click.option(
+    "--role-passwords",
+    "role_passwords_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="let the services log in as their own database roles with the passwords in this JSON file"
+    " (made, mode 0600, when missing); the local stack's are kept in its state directory",
+)
+def migrate(role_passwords_file: Path | None) -> None:
+    """Apply pending schema migrations and the services' database grants."""
     from storage.migrate import detect_features
     from storage.migrate import migrate as do_migrate
 
+    settings = _settings()
+
     async def go() -> tuple[list[str], Any]:
-        conn = await _connect(_settings())
+        conn = await _connect(settings)
         try:
-            return await do_migrate(conn), await detect_features(conn)
+            applied = await do_migrate(conn)
+            if role_passwords_file or not settings.database_url:  # let the services log in as their roles
+                from carewatch.stack import role_passwords
+                from storage.roles import ensure_roles
+
+                path = role_passwords_file or local_stack(settings).state_dir / "db-roles.json"
+                await ensure_roles(conn, role_passwords(path))
+            return applied, await detect_features(conn)
         finally:
             await conn.close()
 
@@ -179,7 +195,7 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
     settings = _settings()
 
     async def go() -> None:
-        ep = endpoints(settings)
+        ep = endpoints(settings, "ingest")
         cfg = IngestConfig(
             **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
@@ -309,7 +325,7 @@ def simulate_run(
         return
     from runtime.mqtt_source import mqtt_params
 
-    host, port, user, password = mqtt_params(endpoints(settings).mqtt_url)
+    host, port, user, password = mqtt_params(settings.mqtt_url or endpoints(settings).mqtt_url)
     sink = MqttSink(
         host,
         port,
@@ -360,7 +376,7 @@ def alerts(
         raise click.ClickException(str(err)) from err
 
     async def go() -> None:
-        ep = endpoints(settings)
+        ep = endpoints(settings, "alerts")
         cfg = AlertsConfig(
             **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
@@ -447,7 +463,7 @@ def web_cmd(workers: int) -> None:
     settings = _settings()
     host, port = settings.http_host_port()
     try:
-        ep = endpoints(settings)
+        ep = endpoints(settings, "web")
     except NotConfiguredError as err:
         raise click.ClickException(str(err)) from err
     key = _session_key(settings)

@@ -29,6 +29,7 @@ from simulators.registry_gen import generate_registry
 from storage import credentials
 from storage.migrate import migrate
 from storage.registry import load_registry
+from storage.roles import SERVICES, ensure_roles
 from storage.users import create_user
 
 FACILITIES = 60
@@ -48,6 +49,8 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
     conn = await asyncpg.connect(info.database_url)
     try:
         await migrate(conn)
+        # the services connect as their own database roles, never as the owner (storage/roles.py)
+        await ensure_roles(conn, stack.role_passwords())
         await load_registry(conn, reg)
         # Nothing anonymous: every service and the simulator connect with their own credentials.
         creds_dir = stack.state_dir / "credentials"
@@ -93,6 +96,10 @@ def run_demo(stack: LocalStack, http: str) -> int:
         user = service_user(role)
         return {"CAREWATCH_MQTT_URL": f"mqtt://{user}:{secrets_[user]}@127.0.0.1:{info.mqtt_port}"}
 
+    def database_for(name: str) -> dict[str, str]:
+        url = stack.service_database_url(name) if name in SERVICES else None
+        return {"CAREWATCH_DATABASE_URL": url} if url else {}
+
     logs = stack.state_dir / "logs"
     logs.mkdir(exist_ok=True)
     cli = [sys.executable, "-m", "carewatch.cli"]
@@ -127,7 +134,7 @@ def run_demo(stack: LocalStack, http: str) -> int:
             with (logs / f"{name}.log").open("ab") as log:
                 procs[name] = subprocess.Popen(
                     cmd,
-                    env={**env, **(mqtt_for(role) if role else {})},
+                    env={**env, **(mqtt_for(role) if role else {}), **database_for(name)},
                     stdout=log,
                     stderr=log,
                     process_group=group,

@@ -22,10 +22,14 @@ def local_stack(settings: Settings) -> LocalStack:
     return LocalStack(settings.state_dir or DEFAULT_STATE_DIR)
 
 
-def endpoints(settings: Settings) -> Endpoints:
-    """CAREWATCH_DATABASE_URL / CAREWATCH_MQTT_URL when set, else the local stack's URLs."""
-    info = local_stack(settings).read_info()
-    db = settings.database_url or (info.database_url if info else None)
+def endpoints(settings: Settings, service: str | None = None) -> Endpoints:
+    """CAREWATCH_DATABASE_URL / CAREWATCH_MQTT_URL when set, else the local stack's URLs: for a
+    service (ingest, alerts, web) its own database role, for the administrators' commands the owner."""
+    stack = local_stack(settings)
+    info = stack.read_info()
+    db = settings.database_url or (
+        (stack.service_database_url(service) if service else info.database_url) if info else None
+    )
     mqtt = settings.mqtt_url or (info.mqtt_url if info else None)
     if not db or not mqtt:
         raise NotConfiguredError(

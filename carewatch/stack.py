@@ -30,6 +30,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from storage.roles import SERVICES, role_name
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def role_passwords(path: Path) -> dict[str, str]:
+    """The services' database role passwords (storage.roles) kept in `path`: made once, mode 0600."""
+    try:
+        known = dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        known = {}
+    if all(s in known for s in SERVICES):
+        return known
+    pw = {s: known.get(s) or secrets.token_urlsafe(18) for s in SERVICES}
+    private_write(path, json.dumps(pw, indent=2))
+    return pw
 
 
 def _listening(port: int) -> bool:
@@ -237,6 +252,18 @@ class LocalStack:
             return None
 
     # -- PostgreSQL -----------------------------------------------------------------------------
+    def role_passwords(self) -> dict[str, str]:
+        return role_passwords(self.state_dir / "db-roles.json")
+
+    def service_database_url(self, service: str) -> str | None:
+        """The database as a service's own role, once `carewatch migrate` (or the demo) has let the
+        role log in; None before the stack is up."""
+        info = self.read_info()
+        if info is None:
+            return None
+        password = self.role_passwords()[service]
+        return f"postgresql://{role_name(service)}:{password}@127.0.0.1:{info.pg_port}/{DB_NAME}"
+
     def _password(self) -> str:
         if self.secret_file.exists():
             return self.secret_file.read_text().strip()

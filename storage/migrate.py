@@ -74,6 +74,9 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             logger.info("applied migration %s", name)
             applied.append(name)
         await _ensure_rollup_and_policies(conn, await detect_features(conn))
+        from storage.roles import grant_service_roles  # here: storage.roles reads this module
+
+        await grant_service_roles(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied

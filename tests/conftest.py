@@ -25,10 +25,22 @@ import pytest
 
 from carewatch.stack import LocalStack, free_port
 from storage.migrate import migrate
+from storage.roles import SERVICES, ensure_roles, role_name
 from tests import processes
 from tests.faultproxy import FaultProxy
 
 TEMPLATE_DB = "cw_test_template"
+ROLE_PASSWORD = f"test-{uuid.uuid4().hex}"  # the service roles' password on the test server
+
+
+def as_role(db_url: str, service: str) -> str:
+    """The same database as a service's own role (storage.roles): the services under test hold only
+    the grants they hold in production, so a missing grant fails a test, not a deployment."""
+    u = urlsplit(db_url)
+    netloc = f"{role_name(service)}:{ROLE_PASSWORD}@{u.hostname}:{u.port or 5432}"
+    return urlunsplit(u._replace(netloc=netloc))
+
+
 # Every process this session starts inherits the marker: a leftover is found even once daemonized.
 os.environ.setdefault(processes.MARKER, uuid.uuid4().hex)
 
@@ -73,6 +85,7 @@ async def template_db(services: Services) -> str:
         conn = await asyncpg.connect(services.db_url(TEMPLATE_DB))
         try:
             await migrate(conn)
+            await ensure_roles(conn, dict.fromkeys(SERVICES, ROLE_PASSWORD))
         finally:
             await conn.close()
         # TimescaleDB's scheduler connects to every database with the extension; a template that

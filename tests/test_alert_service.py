@@ -23,7 +23,7 @@ from contract.rules import Condition, Key, load_rules
 from simulators.registry_gen import generate_registry
 from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
 from storage.registry import load_registry
-from tests.conftest import Services
+from tests.conftest import Services, as_role
 from tests.helpers import Publisher, payload, wait_for
 
 REG = generate_registry(1, seed=5)
@@ -47,7 +47,7 @@ async def running(service: AlertService) -> AsyncIterator[AlertService]:
 
 def make(services: Services, db_url: str, root: str, client: str = "a1", **kw: object) -> AlertService:
     cfg = AlertsConfig(
-        database_url=db_url,
+        database_url=as_role(db_url, "alerts"),
         mqtt_url=services.mqtt_url,
         topic_root=root,
         client_id=f"alerts-{client}-{root.split('/', maxsplit=1)[0]}",

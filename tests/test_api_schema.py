@@ -25,6 +25,7 @@ from simulators.registry_gen import generate_registry
 from storage.alerts import open_alert
 from storage.registry import load_registry
 from storage.users import create_user
+from tests.conftest import as_role
 from web.app import create_app
 
 REG = generate_registry(4, seed=11)
@@ -52,7 +53,7 @@ async def server(db: asyncpg.Connection, db_url: str) -> AsyncIterator[tuple[str
     _, admin = await create_user(db, "admin", "admin", None)
     _, insp = await create_user(db, "insp", "inspector", None, county=f.county)
     _, oper = await create_user(db, "op", "operator", None, facility=f.id)
-    srv = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    srv = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await srv.start_server()
     try:
         yield str(srv.make_url("")).rstrip("/"), {"admin": admin, "inspector": insp, "operator": oper}

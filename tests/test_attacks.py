@@ -8,6 +8,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +26,7 @@ from carewatch.stack import LocalStack
 from ingest.service import IngestService
 from storage.registry import load_registry
 from storage.users import AuthError, create_user
-from tests.conftest import Services
+from tests.conftest import Services, as_role
 from tests.helpers import Publisher, payload, wait_for
 from tests.test_alert_service import REG, alerts, make, now_ts
 from tests.test_alert_service import running as alerts_running
@@ -530,7 +531,9 @@ async def test_sessions_end_when_idle_and_after_their_lifetime(db: asyncpg.Conne
     from web.app import create_app
 
     await create_user(db, "insp-s", "inspector", "pw-s", county="140902")
-    server = TestServer(create_app(db_url, secrets.token_bytes(32), session_limits=(2.0, 5.0)), host="127.0.0.1")
+    server = TestServer(
+        create_app(as_role(db_url, "web"), secrets.token_bytes(32), session_limits=(2.0, 5.0)), host="127.0.0.1"
+    )
     await server.start_server()
     url = str(server.make_url("")).rstrip("/")
     s = await _session(url, "insp-s", "pw-s")
@@ -553,3 +556,61 @@ async def test_sessions_end_when_idle_and_after_their_lifetime(db: asyncpg.Conne
     finally:
         await s.close()
         await server.close()
+
+
+@pytest.mark.parametrize(
+    ("service", "attempt"),
+    [
+        ("ingest", "SELECT password_hash FROM users"),
+        ("ingest", "SELECT * FROM children"),
+        ("ingest", "DELETE FROM readings"),
+        ("ingest", "SELECT carewatch_drop_chunks('users')"),
+        ("alerts", "SELECT token_hash FROM api_tokens"),
+        (
+            "alerts",
+            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+            " VALUES (now(), 'f', 'd', 'm', 1, 'x')",
+        ),
+        ("web", "UPDATE users SET role = 'admin'"),
+        ("web", "SELECT password_hash FROM mqtt_credentials"),
+        (
+            "web",
+            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+            " VALUES (now(), 'f', 'd', 'm', 1, 'x')",
+        ),
+        ("web", "DROP TABLE alerts"),
+        ("web", "CREATE TABLE mine (x int)"),
+    ],
+)
+async def test_a_services_database_role_can_do_only_its_work(db_url: str, service: str, attempt: str) -> None:
+    """Finding 7: every service connected as a superuser, so one SQL injection or a stolen service
+    password was the whole database. Each service now has its own role (storage.roles): not a
+    superuser, owning nothing, refused what its work does not need."""
+    conn = await asyncpg.connect(as_role(db_url, service))
+    try:
+        assert (
+            await conn.fetchval(
+                "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+            )
+            is False
+        )
+        with pytest.raises(
+            asyncpg.PostgresError, match=r"permission denied|must be owner|not a table with a retention"
+        ):
+            await conn.execute(attempt)
+    finally:
+        await conn.close()
+
+
+async def test_ingest_prunes_by_age_only_through_the_owners_function(db: asyncpg.Connection, db_url: str) -> None:
+    """Retention needs the table owner's right to drop chunks: ingest gets it only through
+    carewatch_drop_chunks, which drops what is older than the retention and nothing younger."""
+    insert = "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+    for age, msg_id in ((timedelta(days=400), "old"), (timedelta(days=1), "new")):
+        await db.execute(f"{insert} VALUES (now() - $1::interval, 'f', 'd', 'm', 1, $2)", age, msg_id)
+    conn = await asyncpg.connect(as_role(db_url, "ingest"))
+    try:
+        assert await conn.fetchval("SELECT carewatch_drop_chunks('readings')") >= 1
+    finally:
+        await conn.close()
+    assert [r["msg_id"] for r in await db.fetch("SELECT msg_id FROM readings")] == ["new"]

@@ -19,7 +19,7 @@ from playwright.async_api import Page, async_playwright, expect
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from storage.users import create_user
-from tests.conftest import Services
+from tests.conftest import Services, as_role
 from tests.helpers import Publisher, payload
 from tests.test_alert_service import make, running
 from web.app import create_app
@@ -74,7 +74,7 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
 ) -> None:
     await load_registry(db, REG)
     await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
-    server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
     pub = Publisher(*services.mqtt_host_port)
@@ -123,7 +123,7 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
 async def test_operator_sees_only_their_facility(page: Page, db: asyncpg.Connection, db_url: str) -> None:
     await load_registry(db, REG)
     await create_user(db, "op", "operator", "pw-op", facility=B.id)
-    server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from ingest.service import IngestConfig, IngestService
 from storage.registry import load_registry
-from tests.conftest import Services
+from tests.conftest import Services, as_role
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
 
 TS = "2026-11-28T08:00:00Z"
@@ -35,7 +35,7 @@ async def running(service: IngestService) -> AsyncIterator[IngestService]:
 def make_service(services: Services, db_url: str, topic_root: str, **kw: object) -> IngestService:
     prefix = topic_root.split("/", maxsplit=1)[0]
     cfg = IngestConfig(
-        database_url=db_url,
+        database_url=as_role(db_url, "ingest"),
         mqtt_url=services.mqtt_url,
         topic_root=topic_root,
         client_id=f"ingest-{prefix}",

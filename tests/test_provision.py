@@ -143,3 +143,24 @@ def test_every_broker_config_binds_client_ids_right_after_its_listener(tmp_path:
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     sim = compose["services"]["simulator"]["command"]
     assert sim[sim.index("--credentials-dir") + 1] == "/secrets", "60 facilities cannot share one username"
+
+
+def test_compose_gives_the_owners_database_password_to_migrate_only() -> None:
+    """Read, not run: in docker-compose only `migrate` holds the schema owner's (a superuser's) URL;
+    ingest, alerts and web get their own roles through deploy/with-mqtt-credentials.sh, whose
+    passwords `migrate --role-passwords` writes into the secrets volume."""
+    from carewatch.stack import REPO_ROOT
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    owner_url = "postgresql://carewatch:carewatch@"
+    for name, svc in compose["services"].items():
+        env = svc.get("environment") or {}
+        holds_owner = any(owner_url in str(v) for v in env.values())
+        assert holds_owner == (name == "migrate"), name
+    migrate_cmd = " ".join(compose["services"]["migrate"]["command"])
+    assert "carewatch migrate --role-passwords /secrets/db-roles.json" in migrate_cmd
+    for name in ("ingest", "alerts", "web"):
+        cmd = compose["services"][name]["command"]
+        assert cmd[:2] == ["/app/deploy/with-mqtt-credentials.sh", name], name
+    script = (REPO_ROOT / "deploy/with-mqtt-credentials.sh").read_text()
+    assert "carewatch_${role}:${dbpw}@" in script and "/secrets/db-roles.json" in script

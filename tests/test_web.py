@@ -21,6 +21,7 @@ from simulators.registry_gen import generate_registry
 from storage.alerts import open_alert
 from storage.registry import load_registry
 from storage.users import create_user
+from tests.conftest import as_role
 from tests.helpers import wait_for
 from web import reports
 from web.app import create_app
@@ -38,7 +39,7 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, o
     _, insp = await create_user(db, "insp-a", "inspector", "pw-a", county=A.county)
     _, oper = await create_user(db, "oper-b", "operator", "pw-b", facility=B.id)
     _, admin = await create_user(db, "admin", "admin", None)
-    server = TestServer(create_app(db_url, secrets.token_bytes(32)), host="127.0.0.1")
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
         yield {
@@ -516,7 +517,7 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
     over.write_text("device_offline: {threshold: {heartbeats: 20}}\n")
     seen = {}
     for name, rules in (("default", load_rules(None)), ("override", load_rules(over))):
-        server = TestServer(create_app(db_url, secrets.token_bytes(32), rules), host="127.0.0.1")
+        server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), rules), host="127.0.0.1")
         await server.start_server()
         try:
             url = f"{str(server.make_url('')).rstrip('/')}/api/v1/facilities/{B.id}/status"

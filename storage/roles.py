@@ -1,0 +1,115 @@
+"""Least privilege in PostgreSQL: one role per service, with only the grants that service needs.
+
+The schema belongs to the role that runs `carewatch migrate` (the owner: also registry loads,
+`users`, `tokens` and `provision`, which are administrators' commands). The three services connect
+as their own roles and can do only this:
+
+- `carewatch_ingest` appends what devices send (readings, events, access, status, device state,
+  dead letters, dedup keys), keeps the hourly rollup, and prunes by age through
+  `carewatch_drop_chunks`, which refuses to drop anything younger than the retention below. It
+  reads the device registry and nothing of people: no users, tokens, credentials, children.
+- `carewatch_alerts` reads the registry and the time series and writes alerts, their history and
+  rule timers.
+- `carewatch_web` reads what the pages show and writes only what the pages do: acknowledgements,
+  maintenance windows, registry uploads, the audit log, a user's session cut-off and a token's
+  last use (those two columns only: it cannot change anyone's role, scope or password). It cannot
+  read the broker's credential hashes or write the time series.
+
+None is a superuser, none owns a table, none can create or drop one. Roles belong to the cluster,
+grants to each database: `grant_service_roles` runs at the end of every migration, so a new table
+never goes unguarded and a database copied from a template carries its grants.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from storage.migrate import RETENTION, ROLLUP_RETENTION
+
+SERVICES = ("ingest", "alerts", "web")
+
+_REGISTRY = ("facilities", "classes", "staff", "children", "guardians", "devices")
+_SERIES = ("readings", "events", "access_events", "device_status", "device_state")
+
+GRANTS: dict[str, list[str]] = {
+    "ingest": [
+        "GRANT SELECT ON facilities, devices, job_state, readings TO {role}",
+        "GRANT SELECT, INSERT ON readings, events, access_events, device_status, device_state, msg_seen,"
+        " dead_letters, readings_hourly, job_state TO {role}",
+        "GRANT UPDATE ON device_state, readings_hourly, job_state TO {role}",
+        "GRANT DELETE ON msg_seen, dead_letters TO {role}",
+    ],
+    "alerts": [
+        f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
+        "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers TO {role}",
+    ],
+    "web": [
+        f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers TO {{role}}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(_REGISTRY)}, maintenance_windows TO {{role}}",
+        "GRANT SELECT, UPDATE ON alerts TO {role}",
+        "GRANT SELECT, INSERT ON alert_history, audit_log TO {role}",
+        "GRANT SELECT ON users, api_tokens TO {role}",
+        "GRANT UPDATE (sessions_valid_after) ON users TO {role}",
+        "GRANT UPDATE (last_used_at) ON api_tokens TO {role}",
+    ],
+}
+
+# The oldest data ingest may drop, per table: the retention of storage.migrate, never less.
+_DROP_CHUNKS = """
+CREATE OR REPLACE FUNCTION carewatch_drop_chunks(tbl text) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+DECLARE
+    keep interval := CASE tbl {cases} END;
+    n integer;
+BEGIN
+    IF keep IS NULL THEN
+        RAISE EXCEPTION 'carewatch_drop_chunks: % is not a table with a retention', tbl;
+    END IF;
+    SELECT count(*) INTO n FROM drop_chunks(tbl::regclass, older_than => now() - keep);
+    RETURN n;
+END
+$fn$;
+REVOKE ALL ON FUNCTION carewatch_drop_chunks(text) FROM PUBLIC;
+"""
+
+
+def role_name(service: str) -> str:
+    return f"carewatch_{service}"
+
+
+def retention_of(table: str) -> str | None:
+    return {**RETENTION, "readings_hourly": ROLLUP_RETENTION}.get(table)
+
+
+async def ensure_roles(conn: asyncpg.Connection, passwords: dict[str, str] | None = None) -> None:
+    """Create the service roles where missing (this needs CREATEROLE); with passwords, let those
+    services log in with them. Never a superuser, never able to create roles or databases."""
+    for service in SERVICES:
+        role = role_name(service)
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        if not exists:
+            await conn.execute(f"CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT")
+        password = (passwords or {}).get(service)
+        if password is not None:
+            literal = await conn.fetchval("SELECT quote_literal($1)", password)
+            await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD {literal}")
+
+
+async def grant_service_roles(conn: asyncpg.Connection) -> None:
+    """Each service role's grants in this database, exactly (what it held before is revoked first)."""
+    await ensure_roles(conn)
+    cases = " ".join(
+        f"WHEN '{t}' THEN INTERVAL '{keep}'" for t in (*RETENTION, "readings_hourly") if (keep := retention_of(t))
+    )
+    async with conn.transaction():
+        await conn.execute(_DROP_CHUNKS.format(cases=cases))
+        for service in SERVICES:
+            role = role_name(service)
+            await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+            await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+            await conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+            for sql in GRANTS[service]:
+                await conn.execute(sql.format(role=role))
+            await conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        await conn.execute(f"GRANT EXECUTE ON FUNCTION carewatch_drop_chunks(text) TO {role_name('ingest')}")

@@ -23,6 +23,8 @@ CONDITION_EVENTS = {
     "door_held_open",
     "exit_locked",
     "exit_blocked",
+    "water_leak",
+    "battery_low",
 }
 EVENT_RULE = {
     "fire_alarm": "fire_alarm",
@@ -60,6 +62,12 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             out[Key("fire_alarm", dev)] = rt.cond("fire_alarm", f"火灾报警（{dev}）", f"fire alarm ({dev})")
         elif t in {"gas_alarm", "co_alarm"}:
             out[Key("gas_alarm", dev)] = rt.cond("gas_alarm", f"燃气/一氧化碳报警（{dev}）", f"gas/CO alarm ({dev})")
+        elif t == "water_leak":
+            out[Key("environment_out_of_range", dev)] = rt.cond(
+                "environment_out_of_range", f"漏水（{dev}）", f"water leak ({dev})", for_s=0
+            )
+        elif t == "battery_low":
+            out[Key("low_battery", dev)] = rt.cond("low_battery", f"电量低（{dev}）", f"battery low ({dev})")
         elif t in {"fault", "tamper", "power_fail"}:
             out[Key("device_fault", dev)] = rt.cond("device_fault", f"设备故障：{t}（{dev}）", f"device {t} ({dev})")
         elif t in {"exit_locked", "exit_blocked"} and open_now:

@@ -689,8 +689,8 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
         click.echo(f"new secrets in {p} (shown nowhere else)")
 
 
-@main.command("gateway")
-@click.option("--facility", required=True, help="this facility's id")
+@main.group("gateway", invoke_without_command=True)
+@click.option("--facility", help="this facility's id (required to run the agent)")
 @click.option("--gateway-id", default="gw-1", show_default=True)
 @click.option(
     "--local",
@@ -710,38 +710,67 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
     "--mapping",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="YAML {zigbee2mqtt: {name: device_id}, tasmota: {topic: device_id}}",
+    help="the facility's mapping file (YAML; docs/installers.md; check it with `gateway check`)",
 )
+@click.option("--z2m-base-topic", default=None, help="Zigbee2MQTT's base topic (overrides the mapping file)")
+@click.option("--tasmota-full-topic", default=None, help="Tasmota's FullTopic (overrides the mapping file)")
+@click.option("--heartbeat", "heartbeat_s", default=30, show_default=True, help="seconds between its own status")
 @click.option("--max-queued", default=100_000, show_default=True, help="spool bound (rows)")
 @click.option("--metrics", "metrics_port", default=9103, show_default=True, help="/metrics port on 127.0.0.1 (0: off)")
+@click.pass_context
 def gateway_cmd(
-    facility: str,
+    ctx: click.Context,
+    facility: str | None,
     gateway_id: str,
     local_url: str,
     spool: Path,
     mapping: Path | None,
+    z2m_base_topic: str | None,
+    tasmota_full_topic: str | None,
+    heartbeat_s: int,
     max_queued: int,
     metrics_port: int,
 ) -> None:
     """The facility edge agent: local devices → on-disk spool → upstream batches (CAREWATCH_MQTT_URL)."""
+    if ctx.invoked_subcommand is not None:
+        return
     import signal
 
-    from gateway.agent import AgentConfig, GatewayAgent, load_mapping
+    from gateway.agent import AgentConfig, GatewayAgent
+    from gateway.mapping import MappingError, load_mapping
 
+    if not facility:
+        raise click.UsageError("--facility is required to run the gateway")
+    try:
+        m = load_mapping(mapping)
+        if z2m_base_topic:
+            m = m.model_validate(
+                {**m.model_dump(), "zigbee2mqtt": {**m.zigbee2mqtt.model_dump(), "base_topic": z2m_base_topic}}
+            )
+        if tasmota_full_topic:
+            m = m.model_validate(
+                {**m.model_dump(), "tasmota": {**m.tasmota.model_dump(), "full_topic": tasmota_full_topic}}
+            )
+    except (MappingError, ValidationError) as err:
+        raise click.ClickException(str(err)) from err
     settings = _settings()
     upstream = settings.mqtt_url or endpoints(settings).mqtt_url
-    agent = GatewayAgent(
-        AgentConfig(
-            facility_id=facility,
-            gateway_id=gateway_id,
-            upstream_url=upstream,
-            local_url=local_url,
-            root=settings.topic_root,
-            spool_path=spool,
-            spool_max_rows=max_queued,
-            mapping=load_mapping(mapping),
+    try:
+        agent = GatewayAgent(
+            AgentConfig(
+                facility_id=facility,
+                gateway_id=gateway_id,
+                upstream_url=upstream,
+                local_url=local_url,
+                root=settings.topic_root,
+                spool_path=spool,
+                spool_max_rows=max_queued,
+                mapping=m,
+                heartbeat_s=heartbeat_s,
+            )
         )
-    )
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -749,6 +778,31 @@ def gateway_cmd(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_a: agent.stop())
     agent.run()
+
+
+@gateway_cmd.command("check")
+@click.argument("mapping_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--local", "local_url", default=None, help="also list devices on this local broker the file does not map")
+@click.option("--listen", "listen_s", default=3.0, show_default=True, help="seconds to collect retained records")
+def gateway_check(mapping_file: Path, local_url: str | None, listen_s: float) -> None:
+    """Validate a mapping file (errors name their line); with --local, list unmapped local devices."""
+    from gateway.mapping import MappingError, load_mapping, unmapped_devices
+
+    try:
+        m = load_mapping(mapping_file)
+    except MappingError as err:
+        for line in err.errors:
+            click.echo(line)
+        sys.exit(1)
+    n_z, n_t = len(m.zigbee2mqtt.devices), len(m.tasmota.devices)
+    click.echo(f"{mapping_file}: ok, {n_z} zigbee2mqtt and {n_t} tasmota devices")
+    if local_url:
+        missing = unmapped_devices(m, local_url, listen_s)
+        for source, names in missing.items():
+            for name in names:
+                click.echo(f"not mapped: {source} {name}")
+        if not any(missing.values()):
+            click.echo("every device seen on the local broker is mapped")
 
 
 @main.command()

@@ -67,6 +67,8 @@ class EventType(StrEnum):
     EXIT_LOCKED = "exit_locked"
     EXIT_BLOCKED = "exit_blocked"
     SELF_TEST = "self_test"
+    WATER_LEAK = "water_leak"
+    BATTERY_LOW = "battery_low"  # a device's own low-battery flag, when it reports no percentage
 
 
 # Conditions carry `state`; one-off events do not (CONTRACT §2 event).

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -26,10 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.errors import ContractError
 from contract.payloads import parse_payload
 from contract.topics import Channel, Topic, parse_topic
-from gateway.adapters import AdapterError, Mapping, Tasmota, Zigbee2Mqtt
+from gateway.adapters import AdapterError, Tasmota, Unsupported, Zigbee2Mqtt
+from gateway.mapping import Mapping, load_mapping
 from gateway.spool import Spool
 
+__all__ = ["AgentConfig", "GatewayAgent", "load_mapping"]
+
 logger = logging.getLogger(__name__)
+
+
+HEARTBEAT_S = 30  # the default: a gateway with no local traffic still says it is alive
 
 
 class AgentConfig(BaseModel):
@@ -41,23 +46,15 @@ class AgentConfig(BaseModel):
     local_url: str = Field(repr=False)
     root: str = "cw/v1"  # upstream topic root
     local_root: str = "cw/v1"  # native CareWatch topics on the local broker
-    z2m_prefix: str = "zigbee2mqtt"
-    tasmota_prefix: str = "tele"
     spool_path: Path
     spool_max_rows: int = 100_000
     batch_max: int = Field(100, ge=1, le=1000)
     ack_timeout_s: float = 10.0
-    mapping: Mapping = Field(default_factory=Mapping)
+    mapping: Mapping = Field(default_factory=Mapping)  # topic prefixes and FullTopic live in it
+    heartbeat_s: int = Field(HEARTBEAT_S, ge=5, le=3600)
 
 
-def load_mapping(path: Path | None) -> Mapping:
-    if path is None:
-        return Mapping()
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return Mapping(zigbee2mqtt=dict(data.get("zigbee2mqtt") or {}), tasmota=dict(data.get("tasmota") or {}))
-
-
-HEARTBEAT_S = 30
+WATCHDOG_S = 1.0
 
 
 def _params(url: str) -> tuple[str, int, str | None, str | None]:
@@ -71,7 +68,9 @@ class GatewayAgent:
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
         self.spool = Spool(cfg.spool_path, cfg.spool_max_rows)
-        self.z2m = Zigbee2Mqtt(cfg.mapping.zigbee2mqtt)
+        if cfg.mapping.facility is not None and cfg.mapping.facility != cfg.facility_id:
+            raise ValueError(f"the mapping file is for {cfg.mapping.facility}, not {cfg.facility_id}")
+        self.z2m = Zigbee2Mqtt(cfg.mapping.zigbee2mqtt, cfg.gateway_id)
         self.tasmota = Tasmota(cfg.mapping.tasmota)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -80,7 +79,16 @@ class GatewayAgent:
         self.m_forwarded = Counter("carewatch_gateway_forwarded", "messages acknowledged upstream", registry=r)
         self.m_evicted = Gauge("carewatch_gateway_evicted", "telemetry/status evicted from a full spool", registry=r)
         self.m_malformed = Counter(
-            "carewatch_gateway_malformed", "local payloads not forwarded", ["source"], registry=r
+            "carewatch_gateway_malformed", "local payloads refused as broken", ["source", "reason"], registry=r
+        )
+        self.m_unsupported = Counter(
+            "carewatch_gateway_unsupported",
+            "local messages that are not device output CareWatch reads",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.m_loop_restarts = Counter(
+            "carewatch_gateway_loop_restarts", "MQTT network loops found dead and restarted", ["side"], registry=r
         )
         self.m_refused_keys = Counter(
             "carewatch_gateway_refused_keys", "keys left out of a forwarded message (null-safe)", ["source"], registry=r
@@ -120,9 +128,13 @@ class GatewayAgent:
         """Until stop(): read local devices, forward the spool."""
         self._local.loop_start()
         self._up.loop_start()
+        checked = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._heartbeat()
+                if time.monotonic() - checked >= WATCHDOG_S:
+                    checked = time.monotonic()
+                    self._watchdog()
                 if not self._forward_once():
                     self._stop.wait(0.05)
         finally:
@@ -139,22 +151,33 @@ class GatewayAgent:
     def stop(self) -> None:
         self._stop.set()
 
+    def _watchdog(self) -> None:
+        """A network loop that died (an exception escaped a callback, a bug in a library) would leave
+        the agent up, its uplink looking connected, and nothing forwarded ever again: start it again.
+        paho clears its thread when the loop ends, so a dead loop is a client without one."""
+        for side, client in (("local", self._local), ("upstream", self._up)):
+            thread = client._thread
+            if (thread is None or not thread.is_alive()) and not self._stop.is_set():
+                logger.error("the %s MQTT loop had died; restarting it", side)
+                self.m_loop_restarts.labels(side).inc()
+                client._thread = None
+                client._reset_sockets(sockpair_only=True)  # the dead loop's wake-up pair; loop_start makes one
+                client.loop_start()
+
     # -- local side -----------------------------------------------------------------------------------
     def _on_local_connect(self, client: mqtt.Client, *_a: object) -> None:
-        client.subscribe(
-            [
-                (f"{self.cfg.z2m_prefix}/+", 1),
-                (f"{self.cfg.tasmota_prefix}/+/SENSOR", 1),
-                (f"{self.cfg.local_root}/{self.cfg.facility_id}/+/+", 1),
-            ]
-        )
+        topics = [*self.z2m.subscriptions(), *self.tasmota.subscriptions()]
+        topics.append(f"{self.cfg.local_root}/{self.cfg.facility_id}/+/+")
+        client.subscribe([(t, 1) for t in dict.fromkeys(topics)])
+
+    def _source(self, topic: str) -> str:
+        return "zigbee2mqtt" if self.z2m.handles(topic) else "tasmota" if self.tasmota.handles(topic) else "native"
 
     def _convert(self, topic_s: str, raw: bytes) -> list[tuple[str, str, dict[str, object]]]:
-        parts = topic_s.split("/")
-        if topic_s.startswith(self.cfg.z2m_prefix + "/") and len(parts) == 2:
-            return self.z2m.convert(parts[1], raw)
-        if topic_s.startswith(self.cfg.tasmota_prefix + "/") and len(parts) == 3:
-            return self.tasmota.convert(parts[1], raw)
+        if self.z2m.handles(topic_s):
+            return self.z2m.convert_topic(topic_s, raw)
+        if self.tasmota.handles(topic_s):
+            return self.tasmota.convert_topic(topic_s, raw)
         topic = parse_topic(topic_s, self.cfg.local_root)
         if topic.channel is Channel.BATCH:
             raise AdapterError("a local batch is not forwarded: publish per-device topics")
@@ -165,21 +188,24 @@ class GatewayAgent:
         """Never raises: an exception here would end paho's network thread, and with it every
         forwarding, while the uplink still looked up (issue #14). A message that cannot be used is
         counted, logged and acknowledged (returning acknowledges it), so it is not redelivered forever."""
-        label = (
-            "zigbee2mqtt"
-            if msg.topic.startswith(self.cfg.z2m_prefix)
-            else "tasmota"
-            if msg.topic.startswith(self.cfg.tasmota_prefix)
-            else "native"
-        )
+        label = "native"
         try:
+            label = self._source(msg.topic)
             items = self._convert(msg.topic, bytes(msg.payload))
-        except (AdapterError, ContractError) as err:
-            self.m_malformed.labels(label).inc()
+        except Unsupported as err:
+            self.m_unsupported.labels(label, err.reason).inc()
+            logger.debug("not read: %s", err)
+            return
+        except AdapterError as err:
+            self.m_malformed.labels(label, err.reason).inc()
+            logger.warning("not forwarded: %s: %s (payload %.80r)", msg.topic, err, msg.payload)
+            return
+        except ContractError as err:
+            self.m_malformed.labels(label, err.field).inc()
             logger.warning("not forwarded: %s: %s (payload %.80r)", msg.topic, err, msg.payload)
             return
         except Exception:  # a bug or an input nobody foresaw: this message only
-            self.m_malformed.labels(label).inc()
+            self.m_malformed.labels(label, "internal").inc()
             logger.exception("not forwarded (unexpected): %s (payload %.80r)", msg.topic, msg.payload)
             return
         refused = self.z2m.refused if label == "zigbee2mqtt" else self.tasmota.refused if label == "tasmota" else []
@@ -195,13 +221,17 @@ class GatewayAgent:
     # -- upstream -------------------------------------------------------------------------------------
     def _publish_status(self, client: mqtt.Client) -> None:
         status = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.STATUS).render(self.cfg.root)
-        body = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "online": True, "heartbeat_s": HEARTBEAT_S}
+        body = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "online": True,
+            "heartbeat_s": self.cfg.heartbeat_s,
+        }
         client.publish(status, json.dumps(body), qos=1, retain=True)
         self._last_status = time.monotonic()
 
     def _heartbeat(self) -> None:
-        """The gateway's own status every HEARTBEAT_S: a facility with no local traffic is not offline."""
-        if self.upstream_connected.is_set() and time.monotonic() - self._last_status >= HEARTBEAT_S:
+        """The gateway's own status every heartbeat_s: a facility with no local traffic is not offline."""
+        if self.upstream_connected.is_set() and time.monotonic() - self._last_status >= self.cfg.heartbeat_s:
             self._publish_status(self._up)
 
     def _on_up_connect(self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:

@@ -121,8 +121,10 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
         root=topic_root,
         local_root=local_root,
         spool_path=tmp_path / "spool.sqlite3",
-        z2m_prefix=f"{local_root}-z2m",
-        tasmota_prefix=f"{local_root}-tele",
+        mapping={
+            "zigbee2mqtt": {"base_topic": f"{local_root}-z2m"},
+            "tasmota": {"full_topic": f"{local_root}-tasmota/%prefix%/%topic%/"},
+        },
     )
     seen: list[tuple[str, str]] = []  # (device, msg_id) in the order they arrived upstream
     watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
@@ -153,7 +155,7 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
         await wait_for(lambda: asyncio.sleep(0, result=agent.upstream_connected.is_set()), 10, "agent up")
         pub.publish(f"{local_root}/{FAC}/env-0/telemetry", b'{"msg_id": "bad", "readings": 3}')  # malformed
         pub.publish(f"{local_root}-z2m/stranger", b'{"smoke": true}')  # not in the mapping file
-        await wait_for(lambda: asyncio.sleep(0, result=_malformed(agent) == 2), 10, "malformed counted")
+        await wait_for(lambda: asyncio.sleep(0, result=_counted(agent) == (1, 1)), 10, "malformed, unmapped counted")
         async with running(make_service(services, db_url, topic_root)):
             stream = asyncio.create_task(asyncio.to_thread(devices_publish))
             await asyncio.sleep(5)
@@ -191,8 +193,13 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
     )
 
 
-def _malformed(agent: GatewayAgent) -> float:
-    return sum(agent.m_malformed.labels(k)._value.get() for k in ("native", "zigbee2mqtt"))
+def _counted(agent: GatewayAgent) -> tuple[float, float]:
+    """(malformed, unsupported) local messages, every source and reason."""
+    totals = []
+    for name in ("carewatch_gateway_malformed", "carewatch_gateway_unsupported"):
+        samples = [s for m in agent.registry.collect() if m.name == name for s in m.samples]
+        totals.append(sum(s.value for s in samples if s.name.endswith("_total")))
+    return totals[0], totals[1]
 
 
 async def _stored(db: asyncpg.Connection, n: int) -> bool:

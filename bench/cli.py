@@ -78,3 +78,14 @@ def bench_simulate(facilities: int, minutes: float) -> None:
     from bench.simulate import run_simulate_bench
 
     click.echo(json.dumps(run_simulate_bench(facilities, minutes)))
+
+
+@bench.command("gateway")
+@click.option("-n", default=20_000, show_default=True, help="local messages, live")
+@click.option("--backlog-minutes", default=10.0, show_default=True, help="length of the uplink cut")
+@click.option("--facility-rate", default=20.0, show_default=True, help="local messages a second during the cut")
+def bench_gateway(n: int, backlog_minutes: float, facility_rate: float) -> None:
+    """The facility gateway live and replaying its spool after a cut, against a bare paho relay."""
+    from bench.gateway import run_gateway_bench
+
+    click.echo(json.dumps(run_gateway_bench(n, backlog_minutes, facility_rate)))

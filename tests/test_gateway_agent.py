@@ -259,7 +259,20 @@ def _msg(topic: str, raw: bytes) -> mqtt.MQTTMessage:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    topic=st.sampled_from(["zigbee2mqtt/sos", "zigbee2mqtt/th", "tele/plug/SENSOR", f"cw/v1/{FAC}/smoke-nap1/event"]),
+    topic=st.sampled_from(
+        [
+            "zigbee2mqtt/sos",
+            "zigbee2mqtt/th",
+            "zigbee2mqtt/th/availability",
+            "zigbee2mqtt/bridge/state",
+            "zigbee2mqtt/bridge/devices",
+            "tele/plug/SENSOR",
+            "tele/plug/LWT",
+            "tele/plug/STATE",
+            "stat/plug/STATUS10",
+            f"cw/v1/{FAC}/smoke-nap1/event",
+        ]
+    ),
     raw=st.one_of(
         st.binary(max_size=300),
         st.recursive(

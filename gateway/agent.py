@@ -27,7 +27,7 @@ from contract.payloads import parse_payload
 from contract.topics import Channel, Topic, parse_topic
 from gateway.adapters import AdapterError, Tasmota, Unsupported, Zigbee2Mqtt
 from gateway.mapping import Mapping, load_mapping
-from gateway.spool import Spool
+from gateway.spool import Queued, Spool
 
 __all__ = ["AgentConfig", "GatewayAgent", "load_mapping"]
 
@@ -94,6 +94,9 @@ class GatewayAgent:
             "carewatch_gateway_refused_keys", "keys left out of a forwarded message (null-safe)", ["source"], registry=r
         )
         self.m_uplink = Gauge("carewatch_gateway_uplink_up", "1 when connected upstream", registry=r)
+        self.m_inflight = Gauge(
+            "carewatch_gateway_inflight", "messages sent upstream and not yet acknowledged", registry=r
+        )
         self._last_status = 0.0
         self.upstream_connected = threading.Event()
         self._local = self._client(cfg.local_url, f"cwgw-local-{cfg.facility_id}", upstream=False)
@@ -266,6 +269,14 @@ class GatewayAgent:
         body = {"msg_id": f"b-{rows[0].seq}-{rows[-1].seq}", "messages": items}
         topic = Topic(self.cfg.facility_id, self.cfg.gateway_id, Channel.BATCH).render(self.cfg.root)
         info = self._up.publish(topic, json.dumps(body, ensure_ascii=False, separators=(",", ":")), qos=1)
+        self.m_inflight.set(len(rows))
+        try:
+            return self._settle(info, rows)
+        finally:
+            self.m_inflight.set(0)
+
+    def _settle(self, info: mqtt.MQTTMessageInfo, rows: list[Queued]) -> bool:
+        """Wait for the upstream acknowledgement of one batch; delete it from the spool only then."""
         if info.rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS:
             return False  # the link dropped just now: kept in the spool, sent again (same ids) later
         deadline = time.monotonic() + self.cfg.ack_timeout_s

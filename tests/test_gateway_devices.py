@@ -414,3 +414,37 @@ async def test_a_dead_network_loop_is_restarted_by_the_watchdog(
         pub.close()
     restarts = agent.registry.get_sample_value("carewatch_gateway_loop_restarts_total", {"side": "local"})
     assert restarts == 1
+
+
+def test_gateway_check_lists_local_devices_the_file_does_not_map(services: Services, tmp_path: Path) -> None:
+    """What the local broker knows (Zigbee2MQTT's retained device list, Tasmota's retained LWT and
+    discovery records) against the file: a detector paired but not mapped is one nobody hears."""
+    prefix = f"site-{uuid.uuid4().hex[:8]}"
+    m = yaml.safe_load(MAPPING.read_text(encoding="utf-8"))
+    m["zigbee2mqtt"]["base_topic"] = f"{prefix}/zigbee2mqtt"
+    m["tasmota"]["full_topic"] = f"{prefix}/%prefix%/%topic%/"
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump(m, allow_unicode=True), encoding="utf-8")
+    bridge_devices = [
+        {"friendly_name": "Coordinator", "type": "Coordinator", "ieee_address": "0x00124b0000000000"},
+        {"friendly_name": "午睡室/烟感", "type": "EndDevice", "ieee_address": "0x00158d0001000001"},
+        {"friendly_name": "0x00158d0001abcdef", "type": "EndDevice", "ieee_address": "0x00158d0001abcdef"},
+    ]
+    pub = Publisher(*services.mqtt_host_port)
+    retained = [
+        (f"{prefix}/zigbee2mqtt/bridge/devices", json.dumps(bridge_devices).encode()),
+        (f"{prefix}/tele/kitchen-th/LWT", b"Online"),
+        (f"{prefix}/tele/boiler-plug/LWT", b"Online"),
+    ]
+    try:
+        for topic, body in retained:
+            pub.client.publish(topic, body, qos=1, retain=True).wait_for_publish(10)
+        res = CliRunner().invoke(main, ["gateway", "check", str(path), "--local", services.mqtt_url, "--listen", "1.5"])
+    finally:
+        for topic, _ in retained:  # retained messages outlive the test: clear them
+            pub.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(10)
+        pub.close()
+    assert res.exit_code == 0, res.output
+    assert "not mapped: zigbee2mqtt 0x00158d0001abcdef" in res.output
+    assert "not mapped: tasmota boiler-plug" in res.output
+    assert "烟感" not in res.output and "kitchen-th" not in res.output and "Coordinator" not in res.output

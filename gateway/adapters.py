@@ -3,7 +3,8 @@
 Zigbee2MQTT (`{base_topic}/{friendly name}`, names may hold '/'), keys as its converters publish
 them (zigbee-herdsman-converters, IAS zone converters): `smoke` → fire_alarm, `gas` → gas_alarm,
 `carbon_monoxide` → co_alarm, `water_leak`, `tamper`, `battery_low`, `trouble`/`battery_defect` →
-fault, `contact` → door_held_open (polarity per device), all conditions sent on change; `test`
+fault, `contact` → door_held_open (polarity per device), a fire exit's lock (`lock_state`, or
+`state` LOCK/UNLOCK, where the mapping says `exit_lock`) → exit_locked, all conditions sent on change; `test`
 → self_test when it turns true; `action` → panic when the device's mapping says so;
 `temperature`, `humidity`, `co2`, `pm25`, `battery`, `power` → readings.
 `{name}/availability` (`online`/`offline`, or `{"state": "online"}` since 1.x's new format and in
@@ -166,6 +167,23 @@ class _Conditions:
             out.append((device, "event", {"ts": ts, "type": etype, "state": "active" if active else "cleared"}))
 
 
+def _lock_state(data: dict[str, Any], refused: list[str]) -> bool | None:
+    """A Zigbee lock's state: `lock_state` (locked / unlocked / not_fully_locked) where it reports
+    one, else `state` (LOCK / UNLOCK); None when neither is there. Not fully locked is not locked."""
+    ls = data.get("lock_state")
+    if ls is not None:
+        if ls in {"locked", "unlocked", "not_fully_locked"}:
+            return bool(ls == "locked")
+        refused.append("lock_state must be locked, unlocked or not_fully_locked")
+        return None
+    st = data.get("state")
+    if st in {"LOCK", "UNLOCK"}:
+        return bool(st == "LOCK")
+    if st is not None:
+        refused.append("state of a lock must be LOCK or UNLOCK")
+    return None
+
+
 class Zigbee2Mqtt:
     def __init__(self, section: Z2MSection | dict[str, str], gateway_id: str = "gw-1") -> None:
         self.section = section if isinstance(section, Z2MSection) else Z2MSection.model_validate({"devices": section})
@@ -231,6 +249,10 @@ class Zigbee2Mqtt:
                 flags["door_held_open"] = contact == dev.contact_open
             else:
                 refused.append("contact must be true or false")
+        if dev.exit_lock:
+            locked = _lock_state(data, refused)
+            if locked is not None:
+                flags["exit_locked"] = locked
         for etype, active in flags.items():
             self._cond.change(device, etype, active, ts, out, pending)
         test = data.get("test")

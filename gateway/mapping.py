@@ -13,6 +13,9 @@ zigbee2mqtt:
     消防通道门:
       device: exit-1
       contact_open: false           # the `contact` value that means "open" (Zigbee2MQTT: false)
+    消防通道门锁:
+      device: exit-1-lock
+      exit_lock: true               # a lock on a fire exit: locked while open is exit_locked
     hall-th: env-hall               # short form: the device id alone
 tasmota:
   full_topic: "%prefix%/%topic%/"   # Tasmota's FullTopic (`%prefix%` and `%topic%`)
@@ -55,6 +58,9 @@ class Z2MDevice(BaseModel):
     device: DeviceId
     panic_actions: tuple[str, ...] = DEFAULT_PANIC_ACTIONS
     contact_open: bool = False  # Zigbee2MQTT: `contact: true` is closed, false is open
+    # A lock on a fire exit: locked during opening hours is `exit_locked` (exit_obstructed). Opt-in,
+    # since a main entrance is locked all day on purpose and must not raise it.
+    exit_lock: bool = False
 
 
 class Z2MSection(BaseModel):

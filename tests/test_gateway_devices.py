@@ -40,6 +40,7 @@ EXTRA = {
     "leak-washroom": "env_sensor",
     "exit-1": "exit_door",
     "exit-2": "exit_door",
+    "exit-1-lock": "exit_door",
     "env-hall": "env_sensor",
     "plug-kitchen": "env_sensor",
     "env-kitchen": "env_sensor",
@@ -103,6 +104,14 @@ Z2M_EXPECTED: list[tuple[str, list[tuple[str, str, object]]]] = [
         ],
     ),
     ("exit_closed", [("exit-1", "event", "door_held_open:cleared"), ("exit-1", "telemetry", {"battery_pct": 91.0})]),
+    (
+        "exit_lock_locked",
+        [("exit-1-lock", "event", "exit_locked:active"), ("exit-1-lock", "telemetry", {"battery_pct": 80.0})],
+    ),
+    (
+        "exit_lock_unlocked",
+        [("exit-1-lock", "event", "exit_locked:cleared"), ("exit-1-lock", "telemetry", {"battery_pct": 80.0})],
+    ),
     ("climate", [("env-hall", "telemetry", {"temperature_c": 27.34, "humidity_pct": 44.72})]),
     ("plug", [("plug-kitchen", "telemetry", {"power_w": 12.5})]),
     ("availability_legacy_offline", [("smoke-nap1", "status", False)]),
@@ -220,7 +229,7 @@ def test_gateway_check_reports_errors_and_passes_a_good_file(tmp_path: Path) -> 
     runner = CliRunner()
     ok = runner.invoke(main, ["gateway", "check", str(MAPPING)])
     assert ok.exit_code == 0, ok.output
-    assert "8 zigbee2mqtt and 6 tasmota devices" in ok.output
+    assert "9 zigbee2mqtt and 6 tasmota devices" in ok.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("tasmota:\n  full_topic: '%topic%/'\n", encoding="utf-8")
     res = runner.invoke(main, ["gateway", "check", str(bad)])

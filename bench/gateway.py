@@ -50,6 +50,7 @@ def _messages(n: int, run: str) -> list[tuple[str, bytes]]:
 def publish(port: int, n: int, run: str) -> float:
     """Publish n local messages, QoS 1, windowed; seconds until the local broker acked them all."""
     msgs = _messages(n, run)
+    print(json.dumps({"ready": len(msgs)}), flush=True)
     sem, done, acked = threading.Semaphore(1000), threading.Event(), [0]
 
     def on_publish(*_a: object) -> None:
@@ -75,9 +76,28 @@ def publish(port: int, n: int, run: str) -> float:
 
 
 def _publisher(port: int, n: int, run: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    """The publisher process, returned once its messages are built (its start is not measured)."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.gateway", str(port), str(n), run], stdout=subprocess.PIPE, text=True
     )
+    assert proc.stdout is not None  # noqa: S101
+    if '"ready"' not in proc.stdout.readline():
+        raise RuntimeError("the local publisher did not start")
+    return proc
+
+
+def _live(local_port: int, up_port: int, n: int, run: str) -> float:
+    """Messages a second from the local publisher's start until the last one arrived upstream."""
+    counter = Counter(up_port)
+    try:
+        time.sleep(0.5)
+        pub = _publisher(local_port, n, run)
+        t0 = time.perf_counter()
+        rate = n / (counter.wait(n) - t0)
+        pub.communicate(timeout=600)
+        return rate
+    finally:
+        counter.close()
 
 
 class Relay:
@@ -159,15 +179,9 @@ def run_gateway_bench(n: int = 20_000, backlog_minutes: float = 10.0, facility_r
     try:
         # (a) live -----------------------------------------------------------------------------------
         log(f"(a) live: {n} local messages through a bare relay")
-        counter = Counter(up)
         relay = Relay(lp, up)
-        time.sleep(0.5)
-        t0 = time.perf_counter()
-        pub = _publisher(lp, n, "relay")
-        relay_rate = n / (counter.wait(n) - t0)
-        pub.communicate(timeout=600)
+        relay_rate = _live(lp, up, n, "relay")
         relay.close()
-        counter.close()
 
         log("    and through the gateway (adapters, disk spool, batches of 100)")
         mapping = {"zigbee2mqtt": {f"th-{i}": f"env-{i}" for i in range(DEVICES)}}
@@ -179,17 +193,11 @@ def run_gateway_bench(n: int = 20_000, backlog_minutes: float = 10.0, facility_r
             spool_max_rows=max(100_000, 2 * backlog),
             mapping=mapping,
         )
-        counter = Counter(up)
         agent = GatewayAgent(cfg)
         thread = threading.Thread(target=agent.run, daemon=True)
         thread.start()
         _wait(agent.upstream_connected.is_set, 30, "gateway uplink")
-        time.sleep(0.5)
-        t0 = time.perf_counter()
-        pub = _publisher(lp, n, "gateway")
-        gateway_rate = n / (counter.wait(n) - t0)
-        pub.communicate(timeout=600)
-        counter.close()
+        gateway_rate = _live(lp, up, n, "gateway")
 
         # (b) replay after a cut ---------------------------------------------------------------------
         log(f"(b) replay: uplink cut, {backlog} messages ({backlog_minutes:g} min at {facility_rate:g}/s), restored")

@@ -219,6 +219,7 @@ def alert_json(r: asyncpg.Record) -> dict[str, Any]:
         "rule": r["rule"],
         "severity": r["severity"],
         "facility_id": r["facility_id"],
+        "facility_name": r.get("facility_name"),
         "device_id": r["device_id"],
         "subject": r["subject"],
         "status": r["status"],
@@ -273,7 +274,7 @@ async def alerts(
         conds.append(f"a.status = ${len(args)}")
     args.append(limit)
     rows = await conn.fetch(
-        f"SELECT a.* FROM alerts a JOIN facilities f ON f.id = a.facility_id"
+        f"SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
         f" WHERE {' AND '.join(conds)} ORDER BY a.opened_at DESC LIMIT ${len(args)}",
         *args,
     )
@@ -432,7 +433,8 @@ async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) ->
     """One alert with its history (openings, escalations, acknowledgements), if in scope."""
     where, args = scope.sql("f", start=2)
     r = await conn.fetchrow(
-        f"SELECT a.* FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1 AND {where}",
+        "SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
+        f" WHERE a.id = $1 AND {where}",
         alert_id,
         *args,
     )

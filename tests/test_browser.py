@@ -83,12 +83,12 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
         async with running(make(services, db_url, topic_root, "browser")):
             await login(page, base, "insp", "pw-insp")
             row = page.locator(f'tr[data-facility="{A.id}"] [data-state]')
-            await expect(row).to_have_text("green")
+            await expect(row).to_have_text("正常")  # green, by its name
             assert await page.locator(f'tr[data-facility="{B.id}"]').count() == 0, "other counties are invisible"
             await page.screenshot(path=str(ARTIFACTS / "1-overview.png"), full_page=True)
 
             pub.publish(topic, payload({"msg_id": "e1", "ts": ts(), "type": "fire_alarm", "state": "active"}))
-            await expect(row).to_have_text("red", timeout=10_000)  # live, without a reload
+            await expect(row).to_have_text("告警", timeout=10_000)  # red, live, without a reload
             await expect(page.locator("#banner")).to_be_visible()
             await expect(page.locator('[data-sev-count="critical"]')).to_have_text("1")  # counters, live too
             area = page.locator(f'tr[data-area="{A.township}"] [data-n="red"]')
@@ -99,10 +99,10 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await page.wait_for_timeout(1500)
             await page.goto(f"{base}/alerts")
             alert_row = page.locator("tr.sev-critical").first
-            await expect(alert_row).to_contain_text("fire_alarm")
+            await expect(alert_row).to_contain_text("火灾报警")
             await expect(alert_row).to_contain_text("已解除")  # cleared, but latched: still listed until acknowledged
             await page.goto(f"{base}/")
-            await expect(row).to_have_text("red")
+            await expect(row).to_have_text("告警")
             await page.goto(f"{base}/alerts")
             await page.locator("tr.sev-critical input[name=note]").first.fill("现场核实：午睡室烟感误报，已复位")
             await page.locator("tr.sev-critical button").first.click()
@@ -110,7 +110,7 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await page.screenshot(path=str(ARTIFACTS / "3-acknowledged.png"), full_page=True)
             await expect(page.locator("tr.sev-critical")).to_have_count(0)  # closed: cleared and acknowledged
             await page.goto(f"{base}/")
-            await expect(row).to_have_text("green")
+            await expect(row).to_have_text("正常")  # green, by its name
     finally:
         pub.close()
         await server.close()

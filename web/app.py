@@ -41,7 +41,7 @@ from web.actions import acknowledge, load_registry_text, may_set_maintenance, se
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
-from web.i18n import TEXT, county_name
+from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, when
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
@@ -195,6 +195,11 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "csrf": session["csrf"],
         "county_name": county_name,
         "path": request.path_qs,
+        # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
+        "L": lambda kind, code: label(kind, code, lang),
+        "when": lambda value, tz=DEFAULT_TZ: when(value, lang, tz),
+        "details": lambda value: details(value, lang),
+        "labels": labels_for(lang),
     }
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:

@@ -113,6 +113,7 @@ SCHEMAS: dict[str, Any] = {
         rule=_STR,
         severity={"type": "string", "enum": _SEVERITIES},
         facility_id=_STR,
+        facility_name=_NSTR,
         device_id=_NSTR,
         subject=_NSTR,
         status={"type": "string", "enum": ["active", "cleared"]},

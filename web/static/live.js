@@ -4,6 +4,9 @@
   const me = document.currentScript;
   const banner = document.getElementById("banner");
   const lang = me.dataset.lang;
+  // the page's catalogue (web/i18n.py LABELS): codes are shown by their names, never bare
+  const labels = JSON.parse(document.getElementById("labels").textContent);
+  const name = (kind, code) => (labels[kind] && labels[kind][code]) || code;
   const es = new EventSource("/api/v1/stream");
   let summaryTimer = null;
 
@@ -25,7 +28,7 @@
         const div = document.createElement("div");
         const a = document.createElement("a");
         a.href = `/alerts?rule=${encodeURIComponent(rule)}`;
-        a.textContent = rule;
+        a.textContent = name("rule", rule);
         div.append(a, `: ${n}`);
         return div;
       }));
@@ -44,7 +47,7 @@
     const f = JSON.parse(e.data);
     document.querySelectorAll(`[data-facility="${f.id}"]`).forEach((row) => {
       const s = row.querySelector("[data-state]");
-      if (s) { s.className = "state " + f.state; s.textContent = f.state; }
+      if (s) { s.className = "state " + f.state; s.textContent = name("state", f.state); }
       const n = row.querySelector("[data-open]");
       if (n) n.textContent = f.open_alerts;
     });
@@ -58,7 +61,7 @@
     const a = JSON.parse(e.data);
     if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) {
       banner.hidden = false;
-      banner.textContent = `${me.dataset.critical}: ${a.facility_id} — ${lang === "zh" ? a.summary : a.summary_en}`;
+      banner.textContent = `${me.dataset.critical}: ${a.facility_name || a.facility_id} — ${lang === "zh" ? a.summary : a.summary_en}`;
       banner.dataset.alert = a.id;
     }
     const page = document.querySelector("[data-facility-page]");

@@ -1,0 +1,132 @@
+"""Chinese first, English complete (issue #17): every code of the contract has a name in both
+languages, and no page shows a bare rule id or a UTC time to a person."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import aiohttp
+import asyncpg
+import pytest
+
+from contract.payloads import AccessType, EventType
+from contract.registry import DeviceType, StaffRole
+from contract.rules import RuleId
+from storage.users import create_user
+from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
+from web.i18n import LABELS, TEXT, label, when
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+CODES = {
+    "rule": [r.value for r in RuleId],
+    "severity": ["critical", "major", "minor", "warning"],
+    "state": ["red", "amber", "grey", "green"],
+    "escalation": ["facility", "township", "county", "city"],
+    "staff_role": [r.value for r in StaffRole],
+    "user_role": ["admin", "inspector", "operator"],
+    "device_type": [d.value for d in DeviceType],
+    "event": [e.value for e in EventType],
+    "access": [a.value for a in AccessType],
+}
+
+
+def test_every_code_has_a_name_in_both_languages() -> None:
+    missing = [f"{kind}.{code}" for kind, codes in CODES.items() for code in codes if code not in LABELS.get(kind, {})]
+    assert missing == [], f"no name for {missing}"
+    for kind, names in LABELS.items():
+        for code, (zh, en) in names.items():
+            assert CJK.search(zh), f"{kind}.{code}: the Chinese name {zh!r} has no Chinese"
+            assert en and not CJK.search(en), f"{kind}.{code}: the English name {en!r}"
+    assert set(TEXT["zh"]) == set(TEXT["en"]), set(TEXT["zh"]) ^ set(TEXT["en"])
+    assert label("rule", "fire_alarm", "en") == "Fire alarm" and label("rule", "no_such", "zh") == "no_such"
+
+
+def test_times_read_as_people_read_them_in_the_facilitys_zone() -> None:
+    now = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 03:00 on 1 December in Xinzhou
+    cases = [
+        (now - timedelta(seconds=20), "刚刚", "just now"),
+        (now - timedelta(minutes=3), "3分钟前", "3 minutes ago"),
+        (now - timedelta(hours=2), "今天 01:00", "today 01:00"),  # already the next day there
+        (now - timedelta(hours=20), "昨天 07:00", "yesterday 07:00"),
+        (datetime(2026, 11, 28, 0, 30, tzinfo=UTC), "11月28日 08:30", "Nov 28 08:30"),
+        (datetime(2025, 10, 27, 0, 30, tzinfo=UTC), "2025年10月27日 08:30", "Oct 27, 2025 08:30"),
+    ]
+    for t, zh, en in cases:
+        assert f">{zh}</time>" in when(t, "zh", now=now), t
+        assert f">{en}</time>" in when(t, "en", now=now), t
+    html = when("2026-11-30T11:34:09.289720+00:00", "zh", now=now)
+    assert 'datetime="2026-11-30T19:34:09+08:00"' in html and "(UTC+8)" in html and "+00:00" not in html
+
+
+class _Text(HTMLParser):
+    """The text a person sees: no tags, attributes, scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, _attrs: object) -> None:
+        self._skip += tag in {"script", "style"}
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in {"script", "style"}
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    p = _Text()
+    p.feed(html)
+    return " ".join(p.parts)
+
+
+RULE_ID = re.compile(r"\b(" + "|".join(r.value for r in RuleId) + r")\b")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_no_page_shows_a_rule_id_or_a_utc_time(
+    site: dict[str, object],  # noqa: F811 - the fixture imported above
+    db: asyncpg.Connection,
+    lang: str,
+) -> None:
+    """The four demo roles' pages, with an alert, its history, a dead letter, a timeline and a
+    maintenance window on them: visible text holds no rule id and no page holds `+00:00`."""
+    _, city = await create_user(db, "city", "inspector", None)
+    await db.execute(
+        "INSERT INTO dead_letters (received_at, topic, payload, reason, detail, facility_id)"
+        " VALUES (now(), $1, $2, 'time', 'ts is 400 days old', $3)",
+        f"cw/v1/{A.id}/smoke-nap1/event",
+        b"{}",
+        A.id,
+    )
+    await db.execute(
+        "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+        " VALUES (now() - interval '5 minutes', $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', '{}')",
+        A.id,
+    )
+    await db.execute("UPDATE alerts SET escalation = 'county', escalated_at = now() WHERE id = $1", site["alert_a"])
+    url = str(site["url"])
+    pages = {
+        "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters"]),
+        "county": (site["insp"], ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports"]),
+        "operator": (site["oper"], ["/", "/alerts", "/dead-letters"]),
+        "admin": (site["admin"], ["/", "/alerts", "/audit", "/dead-letters", "/registry"]),
+    }
+    seen_time = False
+    async with aiohttp.ClientSession() as s:
+        for who, (token, paths) in pages.items():
+            for path in paths:
+                sep = "&" if "?" in path else "?"
+                async with s.get(f"{url}{path}{sep}lang={lang}", headers={"Authorization": f"Bearer {token}"}) as r:
+                    assert r.status == 200, (who, path)
+                    html = await r.text()
+                assert "+00:00" not in html, f"{who} {path}: a UTC time on the page"
+                found = RULE_ID.findall(visible_text(html))
+                assert found == [], f"{who} {path} ({lang}): rule ids shown as text: {sorted(set(found))}"
+                seen_time = seen_time or "<time datetime=" in html
+    assert seen_time, "the pages showed times at all"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -84,7 +85,10 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
 def run_demo(stack: LocalStack, http: str) -> int:
     print("[demo] starting the local stack (first run installs packages and builds TimescaleDB)...", flush=True)
     info = stack.up()
+    print("[demo] preparing the database, the registry of 60 facilities and broker credentials...", flush=True)
+    logging.getLogger("storage.migrate").setLevel(logging.WARNING)  # one line here, not one per migration
     logins, first, secrets_ = asyncio.run(_prepare(info, stack))
+    print("[demo] starting ingest, the alert engine, the web app and the simulator...", flush=True)
     env = {
         **os.environ,
         "CAREWATCH_DATABASE_URL": info.database_url,

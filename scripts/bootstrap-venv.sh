@@ -8,8 +8,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.carewatch-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  # PYTHONWARNINGS: setuptools' notices about editable installs would bury the demo's URL
-  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --upgrade pip
-  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[dev]"
+  # pip's and setuptools' own output goes to a log: it would bury the demo's URL (issue #17)
+  log=.venv/install.log
+  echo "[carewatch-setup] installing CareWatch's Python packages into .venv (details: $log)"
+  if ! { PYTHONWARNINGS=ignore .venv/bin/python -m pip install --upgrade pip \
+         && PYTHONWARNINGS=ignore .venv/bin/python -m pip install -e ".[dev]"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "[carewatch-setup] installing the Python packages failed; the whole log is $log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

@@ -56,6 +56,9 @@ async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspecto
         await _lines_until(proc.stdout, "Press Ctrl-C", 300, seen)
         text = "".join(seen)
         assert f"open http://127.0.0.1:{port}/" in text
+        before_url = text.split("CareWatch is running")[0].strip().splitlines()
+        assert all(ln.startswith("[demo]") for ln in before_url), f"a quiet start, progress lines only: {before_url}"
+        assert len(before_url) <= 5, before_url
         assert re.search(r"login city\s+password city-demo", text)
         first = re.search(r"A smoke alarm fires in (\S+) ", text)
         assert first, text

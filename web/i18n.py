@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -435,10 +436,8 @@ def when(value: object, lang: str = "zh", tz: str = DEFAULT_TZ, now: datetime | 
 def details(value: object, lang: str = "zh", tz: str = DEFAULT_TZ) -> Markup:
     """A history or audit detail (a JSON object) for people: `key: value` pairs, times as `when`."""
     if isinstance(value, str) and value.startswith("{"):
-        try:
+        with contextlib.suppress(ValueError):
             value = json.loads(value)
-        except ValueError:
-            pass
     if not isinstance(value, dict) or not value:
         return escape("" if value in (None, {}) else str(value))
     parts = []

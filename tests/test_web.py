@@ -125,7 +125,9 @@ async def test_operator_sees_only_their_facility(site: dict[str, object]) -> Non
     status, body = await get(f"{url}/api/v1/facilities/{B.id}/status", tok)
     assert status == 200
     assert body["open_alerts"]["critical"] == 1  # type: ignore[index]
-    assert body["devices"]["online"] + body["devices"]["offline"] == len(B.devices)  # type: ignore[index]
+    counts = body["devices"]  # type: ignore[index]
+    assert counts["online"] + counts["offline"] + counts["never_seen"] == len(B.devices)
+    assert counts["never_seen"] == len(B.devices), "nothing was ever heard from them: not shown as offline"
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,7 @@ _MORE = {
     "alert": ("告警", "Alert"),
     "escalated_at": ("上报时间", "Escalated at"),
     "no_data": ("该时段无数据", "No data in this range"),
+    "never_seen": ("尚未上报", "not heard yet"),
     "details": ("详情", "Details"),
     "older": ("更早", "Older"),
     "whole_city": ("返回全市", "whole city"),

@@ -82,7 +82,7 @@ SCHEMAS: dict[str, Any] = {
             "guards_on_site",
         ],
         facility_id=_STR,
-        devices=_obj(["online", "offline"], online=_INT, offline=_INT),
+        devices=_obj(["online", "offline"], online=_INT, offline=_INT, never_seen=_INT),
         device_list=_arr(
             _obj(
                 ["id", "type", "online"],

@@ -253,7 +253,11 @@ async def alerts(
     severity: str | None = None,
     since: datetime | None = None,
     limit: int = 500,
+    offset: int = 0,
+    order: str = "opened_at",
+    descending: bool = True,
 ) -> list[dict[str, Any]]:
+    """Alerts in scope, newest first unless `order` names another column of ALERT_ORDER."""
     where, scope_args = scope.sql("f")
     args: list[Any] = list(scope_args)
     conds = [where]
@@ -275,13 +279,26 @@ async def alerts(
     elif status in {"active", "cleared"}:
         args.append(status)
         conds.append(f"a.status = ${len(args)}")
-    args.append(limit)
+    args += [limit, max(0, offset)]
+    direction = "DESC" if descending else "ASC"
     rows = await conn.fetch(
         f"SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
-        f" WHERE {' AND '.join(conds)} ORDER BY a.opened_at DESC LIMIT ${len(args)}",
+        f" WHERE {' AND '.join(conds)} ORDER BY {ALERT_ORDER.get(order, ALERT_ORDER['opened_at'])} {direction},"
+        f" a.id {direction} LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args,
     )
     return [alert_json(r) for r in rows]
+
+
+# The alert inbox's sortable columns (names from the page, never SQL from it).
+ALERT_ORDER = {
+    "opened_at": "a.opened_at",
+    "severity": "CASE a.severity WHEN 'critical' THEN 4 WHEN 'major' THEN 3 WHEN 'minor' THEN 2 ELSE 1 END",
+    "facility": "f.name",
+    "rule": "a.rule",
+    "count": "a.count",
+    "escalation": "CASE a.escalation WHEN 'city' THEN 4 WHEN 'county' THEN 3 WHEN 'township' THEN 2 ELSE 1 END",
+}
 
 
 async def readings(

@@ -557,3 +557,29 @@ async def test_on_site_now_breaks_same_second_ties_by_arrival(
     assert status == 200
     assert body["children_present"] == present  # type: ignore[index]
     assert isinstance(body["open_now"], bool) and body["guards_required"] >= 1  # type: ignore[index]
+
+
+async def test_the_alert_inbox_is_paged_and_sorted(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """Issue #17 item 6: a city's inbox of hundreds of alerts in pages of 50, sortable by a column."""
+    t0 = datetime.now(UTC)
+    for i in range(58):  # with the fixture's two: 60 open alerts, 55 of them minor
+        sev = "major" if i < 3 else "minor"
+        await open_alert(db, A.id, Key("device_offline", f"dev-{i:02d}"), Condition(sev, "离线", "offline"), t0)
+    url, tok = str(site["url"]), str(site["admin"])
+    headers = {"Authorization": f"Bearer {tok}"}
+
+    async def rows(query: str) -> tuple[list[str], str]:
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/alerts?{query}", headers=headers) as r:
+            assert r.status == 200
+            html = await r.text()
+        return re.findall(r'<tr data-alert="\d+" class="sev-(\w+)">', html), html
+
+    first, html = await rows("sort=severity&order=desc")
+    assert len(first) == 50 and first[:5] == ["critical", "critical", "major", "major", "major"]
+    assert 'rel="next"' in html and 'rel="prev"' not in html
+    second, html = await rows("sort=severity&order=desc&page=2")
+    assert second == ["minor"] * 10 and 'rel="prev"' in html and 'rel="next"' not in html
+    ascending, _ = await rows("sort=severity&order=asc")
+    assert ascending[0] == "minor" and ascending.count("critical") == 0, "the two critical ones are on page 2"
+    _, html = await rows("sort=nonsense&page=0")  # odd values: the default order, page 1
+    assert 'data-page="1"' in html

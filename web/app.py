@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -462,6 +462,9 @@ async def audit_page(request: web.Request) -> web.Response:
     return await render(request, "audit.html", {"rows": rows})
 
 
+INBOX_PAGE = 50  # alerts a page of the inbox
+
+
 @page_routes.get("/alerts")
 async def alert_inbox(request: web.Request) -> web.Response:
     """Filter by area, facility, rule, severity and state; a bad filter value is simply ignored."""
@@ -473,6 +476,9 @@ async def alert_inbox(request: web.Request) -> web.Response:
     county = q.get("county") if re.fullmatch(r"[0-9]{6}", q.get("county", "")) else None
     township = q.get("township") if re.fullmatch(r"[0-9]{9}", q.get("township", "")) else None
     facility_id = q.get("facility_id") or None
+    sort = q.get("sort", "") if q.get("sort") in queries.ALERT_ORDER else "opened_at"
+    descending = q.get("order") != "asc"
+    page = int(q["page"]) if re.fullmatch(r"[1-9][0-9]{0,3}", q.get("page", "")) else 1
     async with request.app[POOL].acquire() as conn:
         facs = await queries.facility_names(conn, user.scope)
         alerts = await queries.alerts(
@@ -484,12 +490,25 @@ async def alert_inbox(request: web.Request) -> web.Response:
             county=county,
             township=township,
             facility_id=facility_id,
+            order=sort,
+            descending=descending,
+            limit=INBOX_PAGE + 1,  # one more: is there a next page?
+            offset=(page - 1) * INBOX_PAGE,
         )
+
+    def link(**changes: object) -> str:
+        """This inbox with the same filters and some parameters changed (sort, order, page)."""
+        params = {k: v for k, v in q.items() if k != "lang"} | {k: str(v) for k, v in changes.items()}
+        return "/alerts?" + urlencode(params)
+
+    def sort_link(col: str) -> str:
+        same = col == sort
+        return link(sort=col, order="asc" if same and descending else "desc", page=1)
+
     return await render(
         request,
         "alerts.html",
         {
-            "alerts": alerts,
             "status": status,
             "severity": severity,
             "rule": rule,
@@ -501,6 +520,14 @@ async def alert_inbox(request: web.Request) -> web.Response:
             "counties": sorted({f["county"] for f in facs}),
             "townships": sorted({f["township"] for f in facs}),
             "facilities": facs,
+            "alerts": alerts[:INBOX_PAGE],
+            "sortable": True,
+            "sort": sort,
+            "descending": descending,
+            "sort_link": sort_link,
+            "page": page,
+            "prev_link": link(page=page - 1) if page > 1 else None,
+            "next_link": link(page=page + 1) if len(alerts) > INBOX_PAGE else None,
         },
     )
 

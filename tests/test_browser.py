@@ -161,9 +161,53 @@ async def test_operator_sees_only_their_facility(page: Page, db: asyncpg.Connect
         await page.click("#maintenance-form button")
         await expect(page.locator("tr[data-window]")).to_contain_text("更换传感器")
         await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
+        await page.set_viewport_size({"width": 390, "height": 844})  # the operator's phone
+        await page.goto(f"{base}/facilities/{B.id}?lang=zh")
+        wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"the facility page is {wide} px wider than a phone"
+        await page.screenshot(path=str(ARTIFACTS / "5-operator-facility-phone.png"))
         windows = await db.fetch("SELECT * FROM maintenance_windows")
         assert [(w["device_id"], w["author"], w["ends_at"] - w["starts_at"]) for w in windows] == [
             (env, "op", timedelta(hours=2))
         ]
     finally:
+        await server.close()
+
+
+async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
+    page: Page, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
+) -> None:
+    """Issue #17 item 5: a county's wall, read-only, no scrolling at 1920 × 1080, a fire alarm on it
+    within seconds without a reload, and its connection loss shown, not silent."""
+    await load_registry(db, REG)
+    await create_user(db, "duty", "inspector", "pw-duty", county=A.county)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with running(make(services, db_url, topic_root, "wall")):
+            await page.set_viewport_size({"width": 1920, "height": 1080})
+            await login(page, base, "duty", "pw-duty")
+            await page.goto(f"{base}/wall")
+            green = sum(1 for f in REG.facilities if f.county == A.county)
+            await expect(page.locator('[data-count="green"] b')).to_have_text(str(green))
+            topic = f"{topic_root}/{A.id}/smoke-nap1/event"
+            pub.publish(topic, payload({"msg_id": "w1", "ts": ts(), "type": "fire_alarm", "state": "active"}))
+            await expect(page.locator(".wall-alerts li.sev-critical")).to_contain_text("火灾报警", timeout=15_000)
+            await expect(page.locator('[data-count="red"] b')).to_have_text("1")
+            await expect(page.locator(".wall-facilities")).to_contain_text(A.name)
+            fits = await page.evaluate(
+                "document.documentElement.scrollHeight <= window.innerHeight"
+                " && document.documentElement.scrollWidth <= window.innerWidth"
+            )
+            assert fits, "the wall scrolls at 1920 × 1080"
+            await page.screenshot(path=str(ARTIFACTS / "wall-1920x1080.png"))
+            await page.context.set_offline(True)  # the duty room's network drops
+            await page.evaluate("setTimeout(() => {}, 0)")
+            await expect(page.locator("#wall-conn")).to_be_visible(timeout=40_000)
+            await page.context.set_offline(False)
+            await expect(page.locator("#wall-conn")).to_be_hidden(timeout=40_000)
+    finally:
+        pub.close()
         await server.close()

@@ -112,9 +112,9 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
     await db.execute("UPDATE alerts SET escalation = 'county', escalated_at = now() WHERE id = $1", site["alert_a"])
     url = str(site["url"])
     pages = {
-        "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters"]),
+        "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters", "/wall"]),
         "county": (site["insp"], ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports"]),
-        "operator": (site["oper"], ["/", "/alerts", "/dead-letters"]),
+        "operator": (site["oper"], ["/", "/alerts", "/dead-letters", "/wall?fragment=1"]),
         "admin": (site["admin"], ["/", "/alerts", "/audit", "/dead-letters", "/registry"]),
     }
     seen_time = False

@@ -42,7 +42,7 @@ from web.actions import acknowledge, load_registry_text, may_set_maintenance, se
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
-from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, when
+from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, when
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
@@ -196,6 +196,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "csrf": session["csrf"],
         "county_name": county_name,
         "township_name": township_name,
+        "scope_name": lambda scope: scope_name(scope, lang),
         "path": request.path_qs,
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
@@ -285,10 +286,42 @@ async def overview(request: web.Request) -> web.Response:
             "by_township": by_township,
             "county": county,
             "alerts": open_alerts,
-            "scope": user.scope.describe(),
+            "scope": scope_name(user.scope, lang_of(request)),
             "understaffed": [f for f in facs if f["staffing_alerts"]],
         },
     )
+
+
+WALL_ALERTS = 8  # newest critical and major alerts on the duty-room wall
+WALL_FACILITIES = 12  # facilities needing attention on it
+STATE_RANK = {"red": 0, "amber": 1, "grey": 2, "green": 3}
+
+
+@page_routes.get("/wall")
+async def wall(request: web.Request) -> web.Response:
+    """The duty-room wall (值班大屏): read-only, full screen at 1920 × 1080 without scrolling, live.
+    `?fragment=1` answers its changing part only, which the page fetches on every change."""
+    user = _user(request)
+    async with request.app[POOL].acquire() as conn:
+        facs = await queries.facilities(conn, user.scope, rules=request.app[RULES])
+        newest = [
+            a
+            for sev in ("critical", "major")
+            for a in await queries.alerts(conn, user.scope, status="open", severity=sev, limit=WALL_ALERTS)
+        ]
+    newest.sort(key=lambda a: a["opened_at"], reverse=True)
+    counts = {s: sum(1 for f in facs if f["state"] == s) for s in STATE_RANK}
+    attention = sorted((f for f in facs if f["state"] != "green"), key=lambda f: (STATE_RANK[f["state"]], f["name"]))
+    ctx = {
+        "counts": counts,
+        "critical_open": sum(1 for a in newest if a["severity"] == "critical"),
+        "newest": newest[:WALL_ALERTS],
+        "attention": attention[:WALL_FACILITIES],
+        "attention_more": max(0, len(attention) - WALL_FACILITIES),
+        "scope": scope_name(user.scope, lang_of(request)),
+        "fragment": request.query.get("fragment") == "1",
+    }
+    return await render(request, "wall.html", ctx)
 
 
 @page_routes.get("/reports")

@@ -229,6 +229,11 @@ _MORE = {
     "no_data": ("该时段无数据", "No data in this range"),
     "never_seen": ("尚未上报", "not heard yet"),
     "prev_page": ("上一页", "Previous"),
+    "wall": ("值班大屏", "Duty-room wall"),
+    "wall_newest": ("最新紧急告警", "Newest urgent alerts"),
+    "reconnecting": ("连接中断，正在重连…", "Connection lost, reconnecting…"),
+    "enable_sound": ("启用提示音", "Enable sound"),
+    "and_more": ("另有 {} 家", "and {} more"),
     "next_page": ("下一页", "Next"),
     "page_n": ("第 {} 页", "page {}"),
     "details": ("详情", "Details"),
@@ -456,3 +461,16 @@ def details(value: object, lang: str = "zh", tz: str = DEFAULT_TZ) -> Markup:
             shown = json.dumps(v, ensure_ascii=False)
         parts.append(Markup("{}: {}").format(k, shown))
     return Markup(" · ").join(parts)
+
+
+def scope_name(scope: object, lang: str = "zh") -> str:
+    """Whose view this is, for people: 忻州市 / 忻府区 / 秀容街道 / 机构 xz-… (a Scope of storage.users)."""
+    from contract.places import township_name
+
+    if getattr(scope, "role", None) == "operator":
+        return f"{'机构' if lang == 'zh' else 'facility'} {getattr(scope, 'facility', '')}"
+    if township := getattr(scope, "township", None):
+        return township_name(township)
+    if county := getattr(scope, "county", None):
+        return county_name(county, lang)
+    return "忻州市" if lang == "zh" else "Xinzhou"

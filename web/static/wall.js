@@ -1,0 +1,68 @@
+// The duty-room wall: repaint on every change from /api/v1/stream, and every 30 s in any case; a
+// lost connection shows itself and heals by itself (EventSource reconnects; fetches retry).
+(function () {
+  const me = document.currentScript;
+  const lang = me.dataset.lang;
+  const body = document.getElementById("wall-body");
+  const conn = document.getElementById("wall-conn");
+  const clock = document.getElementById("wall-clock");
+  const soundButton = document.getElementById("wall-sound");
+  let audio = null;  // browsers allow sound only after a click on the page: the button gives it
+  let timer = null;
+
+  soundButton.addEventListener("click", () => {
+    audio = new (window.AudioContext || window.webkitAudioContext)();
+    soundButton.hidden = true;
+  });
+
+  function beep() {
+    if (!audio) return;
+    for (let i = 0; i < 3; i++) {
+      const o = audio.createOscillator();
+      const g = audio.createGain();
+      o.frequency.value = 880;
+      o.connect(g);
+      g.connect(audio.destination);
+      const t = audio.currentTime + i * 0.5;
+      g.gain.setValueAtTime(0.4, t);
+      g.gain.setValueAtTime(0, t + 0.3);
+      o.start(t);
+      o.stop(t + 0.35);
+    }
+  }
+
+  async function refresh() {
+    timer = null;
+    try {
+      const r = await fetch(`/wall?fragment=1&lang=${lang}`, { credentials: "same-origin" });
+      if (!r.ok) throw new Error(String(r.status));
+      body.innerHTML = await r.text();
+      conn.hidden = true;
+    } catch (e) {
+      conn.hidden = false;
+      schedule(5000);  // the server or the network is away: try again soon
+    }
+  }
+
+  function schedule(ms) {
+    if (timer === null) timer = setTimeout(refresh, ms);
+  }
+
+  function tick() {
+    clock.textContent = new Date().toLocaleString(lang === "zh" ? "zh-CN" : "en-GB",
+      { timeZone: "Asia/Shanghai", hour12: false, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+  tick();
+  setInterval(tick, 1000);
+  setInterval(() => schedule(0), 30000);
+
+  const es = new EventSource("/api/v1/stream");
+  es.onopen = () => { conn.hidden = true; };
+  es.onerror = () => { conn.hidden = false; };
+  es.addEventListener("facility_status", () => schedule(300));
+  es.addEventListener("alert", (e) => {
+    const a = JSON.parse(e.data);
+    if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) beep();
+    schedule(300);
+  });
+})();

@@ -314,7 +314,6 @@ async def wall(request: web.Request) -> web.Response:
     attention = sorted((f for f in facs if f["state"] != "green"), key=lambda f: (STATE_RANK[f["state"]], f["name"]))
     ctx = {
         "counts": counts,
-        "critical_open": sum(1 for a in newest if a["severity"] == "critical"),
         "newest": newest[:WALL_ALERTS],
         "attention": attention[:WALL_FACILITIES],
         "attention_more": max(0, len(attention) - WALL_FACILITIES),

@@ -265,6 +265,11 @@ async def load_state(conn: asyncpg.Connection) -> tuple[dict[str, dict[Key, date
     return pending, firing
 
 
+class NoteRequired(ValueError):
+    """Acknowledging a critical alert says what was found and done (issue #16: an operator must not
+    silence their own fire alarm with an empty click)."""
+
+
 async def acknowledge(
     conn: asyncpg.Connection, scope: Scope, alert_id: int, actor: str, note: str
 ) -> asyncpg.Record | None:
@@ -279,6 +284,8 @@ async def acknowledge(
             {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
         ):
             return None
+        if row["severity"] == "critical" and not note.strip():
+            raise NoteRequired("a critical alert is acknowledged with a note: what was found and what was done")
         updated = await conn.fetchrow(
             "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, now()),"
             " acknowledged_by = $2, note = $3 WHERE id = $1 RETURNING *",

@@ -583,3 +583,19 @@ async def test_the_alert_inbox_is_paged_and_sorted(site: dict[str, object], db: 
     assert ascending[0] == "minor" and ascending.count("critical") == 0, "the two critical ones are on page 2"
     _, html = await rows("sort=nonsense&page=0")  # odd values: the default order, page 1
     assert 'data-page="1"' in html
+
+
+async def test_a_critical_alert_is_not_acknowledged_without_a_note(site: dict[str, object]) -> None:
+    """Issue #16: an operator must not silence their own fire alarm with an empty click."""
+    url, tok = str(site["url"]), str(site["oper"])
+    headers = {"Authorization": f"Bearer {tok}"}
+    async with aiohttp.ClientSession() as s:
+        for note in ("", "   "):
+            async with s.post(f"{url}/api/v1/alerts/{site['alert_b']}/ack", json={"note": note}, headers=headers) as r:
+                assert r.status == 400
+                assert "note" in (await r.json())["error"]
+        async with s.post(
+            f"{url}/api/v1/alerts/{site['alert_b']}/ack", json={"note": "现场查看：厨房油烟，已通风"}, headers=headers
+        ) as r:
+            assert r.status == 200
+            assert (await r.json())["acknowledged"] is True

@@ -27,7 +27,10 @@ async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str) 
     if len(note) > 2000:
         raise Invalid("note is at most 2,000 characters")
     async with pool.acquire() as conn:
-        updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
+        try:
+            updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
+        except alert_store.NoteRequired as err:
+            raise Invalid(str(err)) from None
     if updated is None:
         raise NotFound("no such alert")
     return queries.alert_json(updated)

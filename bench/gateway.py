@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from bench.common import log
 from carewatch.stack import LocalStack, free_port
 from gateway.agent import AgentConfig, GatewayAgent
+from simulators.loadgen import publish as loadgen_publish
 
 DEVICES = 40
 FACILITY = "bench-fac"
@@ -48,31 +49,10 @@ def _messages(n: int, run: str) -> list[tuple[str, bytes]]:
 
 
 def publish(port: int, n: int, run: str) -> float:
-    """Publish n local messages, QoS 1, windowed; seconds until the local broker acked them all."""
+    """Build n local messages, say so, publish them (QoS 1, windowed); seconds until all acked."""
     msgs = _messages(n, run)
     print(json.dumps({"ready": len(msgs)}), flush=True)
-    sem, done, acked = threading.Semaphore(1000), threading.Event(), [0]
-
-    def on_publish(*_a: object) -> None:
-        sem.release()
-        acked[0] += 1
-        if acked[0] == len(msgs):
-            done.set()
-
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    c.max_inflight_messages_set(0)
-    c.max_queued_messages_set(0)
-    c.on_publish = on_publish
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    t0 = time.perf_counter()
-    for topic, body in msgs:
-        sem.acquire()
-        c.publish(topic, body, qos=1)
-    done.wait(600)
-    c.disconnect()
-    c.loop_stop()
-    return time.perf_counter() - t0
+    return loadgen_publish("127.0.0.1", port, msgs)
 
 
 def _publisher(port: int, n: int, run: str) -> subprocess.Popen[str]:

@@ -437,11 +437,6 @@ class LocalStack:
             os.kill(pid, signal.SIGHUP)
             return "reloaded"
         self._stop_mosquitto(pid)
-        # An exiting process loses its command line before its sockets close (the kernel releases
-        # its memory first): wait for the port itself, or the new broker finds it in use.
-        deadline = time.monotonic() + 10
-        while _listening(info.mqtt_port) and time.monotonic() < deadline:
-            time.sleep(0.05)
         self._start_mosquitto(info.mqtt_port)
         return "restarted"
 
@@ -456,6 +451,12 @@ class LocalStack:
             while _pid_alive(pid, str(self.mq_conf)):
                 time.sleep(0.05)
         self.mq_pid.unlink(missing_ok=True)
+        # An exiting process can lose its command line (what _pid_alive reads) before its sockets
+        # close: wait for the port too, so that a start right after this one finds it free.
+        info = self.read_info()
+        deadline = time.monotonic() + 10
+        while info is not None and _listening(info.mqtt_port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def destroy(self) -> None:
         """Stop and delete the state directory (tests)."""

@@ -86,6 +86,9 @@ class AccessType(StrEnum):
     PATROL = "patrol"
 
 
+NUL_REFUSED = "text holds a NUL character (\\u0000), which cannot be stored"
+
+
 def _nul_at(value: object, where: str) -> str | None:
     """Where a NUL character sits in a JSON value (keys included), or None."""
     if isinstance(value, str):
@@ -110,12 +113,10 @@ class _Payload(BaseModel):
     def _no_nul(self) -> _Payload:
         """Free text (extra fields, `detail`, `credential`, `firmware`) may not hold a NUL character,
         which PostgreSQL cannot store; the typed fields' own patterns refuse it already."""
-        for name in ("credential", "firmware", "detail"):
-            if (found := _nul_at(getattr(self, name, None), name)) is not None:
-                raise ValueError(f"{found}: text holds a NUL character (\\u0000), which cannot be stored")
-        for name, value in (self.model_extra or {}).items():
-            if (found := _nul_at(value, name) if "\x00" not in name else name) is not None:
-                raise ValueError(f"{found}: text holds a NUL character (\\u0000), which cannot be stored")
+        free = {name: getattr(self, name, None) for name in ("credential", "firmware", "detail")}
+        for name, value in (free | dict(self.model_extra or {})).items():
+            if (found := name if "\x00" in name else _nul_at(value, name)) is not None:
+                raise ValueError(f"{found}: {NUL_REFUSED}")
         return self
 
 
@@ -322,7 +323,7 @@ def describe_validation_error(err: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "payload"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "string_pattern_mismatch" and (e.get("ctx") or {}).get("pattern") == NO_NUL:
-            msg = "text holds a NUL character (\\u0000), which cannot be stored"
+            msg = NUL_REFUSED
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
 

@@ -173,14 +173,16 @@ class GatewayAgent:
         topics.append(f"{self.cfg.local_root}/{self.cfg.facility_id}/+/+")
         client.subscribe([(t, 1) for t in dict.fromkeys(topics)])
 
-    def _source(self, topic: str) -> str:
-        return "zigbee2mqtt" if self.z2m.handles(topic) else "tasmota" if self.tasmota.handles(topic) else "native"
+    def _adapter(self, topic: str) -> tuple[str, Zigbee2Mqtt | Tasmota | None]:
+        """Which ecosystem a local topic belongs to (the metrics' `source`), and its adapter."""
+        if self.z2m.handles(topic):
+            return "zigbee2mqtt", self.z2m
+        if self.tasmota.handles(topic):
+            return "tasmota", self.tasmota
+        return "native", None
 
-    def _convert(self, topic_s: str, raw: bytes) -> list[tuple[str, str, dict[str, object]]]:
-        if self.z2m.handles(topic_s):
-            return self.z2m.convert_topic(topic_s, raw)
-        if self.tasmota.handles(topic_s):
-            return self.tasmota.convert_topic(topic_s, raw)
+    def _native(self, topic_s: str, raw: bytes) -> list[tuple[str, str, dict[str, object]]]:
+        """A device of the facility speaking CareWatch's own contract on the local broker."""
         topic = parse_topic(topic_s, self.cfg.local_root)
         if topic.channel is Channel.BATCH:
             raise AdapterError("a local batch is not forwarded: publish per-device topics")
@@ -191,10 +193,11 @@ class GatewayAgent:
         """Never raises: an exception here would end paho's network thread, and with it every
         forwarding, while the uplink still looked up (issue #14). A message that cannot be used is
         counted, logged and acknowledged (returning acknowledges it), so it is not redelivered forever."""
-        label = "native"
+        label, adapter = "native", None
         try:
-            label = self._source(msg.topic)
-            items = self._convert(msg.topic, bytes(msg.payload))
+            label, adapter = self._adapter(msg.topic)
+            raw = bytes(msg.payload)
+            items = adapter.convert_topic(msg.topic, raw) if adapter else self._native(msg.topic, raw)
         except Unsupported as err:
             self.m_unsupported.labels(label, err.reason).inc()
             logger.debug("not read: %s", err)
@@ -211,7 +214,7 @@ class GatewayAgent:
             self.m_malformed.labels(label, "internal").inc()
             logger.exception("not forwarded (unexpected): %s (payload %.80r)", msg.topic, msg.payload)
             return
-        refused = self.z2m.refused if label == "zigbee2mqtt" else self.tasmota.refused if label == "tasmota" else []
+        refused = adapter.refused if adapter else []
         if refused:
             self.m_refused_keys.labels(label).inc(len(refused))
             logger.warning("forwarded without %s: %s", "; ".join(refused), msg.topic)

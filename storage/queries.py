@@ -12,6 +12,7 @@ import asyncpg
 
 from contract.registry import CARING_ROLES, OpeningHours, required_guards
 from contract.rules import (
+    LEVELS,
     SEVERITIES,
     STAFFING_RULES,
     RuleConfig,
@@ -290,14 +291,20 @@ async def alerts(
     return [alert_json(r) for r in rows]
 
 
-# The alert inbox's sortable columns (names from the page, never SQL from it).
+def _rank_sql(column: str, ranks: dict[str, int]) -> str:
+    """A column's values in a given order, for ORDER BY (descending: the highest first)."""
+    return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {r}" for v, r in ranks.items()) + " END"
+
+
+# The alert inbox's sortable columns (names from the page, never SQL from it). Severity descending is
+# critical first (SEVERITY_RANK counts 0 for critical), escalation descending is the city first.
 ALERT_ORDER = {
     "opened_at": "a.opened_at",
-    "severity": "CASE a.severity WHEN 'critical' THEN 4 WHEN 'major' THEN 3 WHEN 'minor' THEN 2 ELSE 1 END",
+    "severity": _rank_sql("a.severity", {s: -r for s, r in SEVERITY_RANK.items()}),
     "facility": "f.name",
     "rule": "a.rule",
     "count": "a.count",
-    "escalation": "CASE a.escalation WHEN 'city' THEN 4 WHEN 'county' THEN 3 WHEN 'township' THEN 2 ELSE 1 END",
+    "escalation": _rank_sql("a.escalation", {level: i for i, level in enumerate(LEVELS)}),
 }
 
 

@@ -57,6 +57,17 @@ async def page() -> AsyncIterator[Page]:
             await browser.close()
 
 
+@pytest.fixture
+async def base(db_url: str) -> AsyncIterator[str]:
+    """The web app on a free loopback port, as the web service's own database role; its base URL."""
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
 async def login(page: Page, base: str, user: str, password: str) -> None:
     await page.goto(f"{base}/login")
     await page.fill("input[name=username]", user)
@@ -70,13 +81,10 @@ def ts() -> str:
 
 
 async def test_inspector_sees_red_live_acknowledges_and_latch(
-    page: Page, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
+    page: Page, base: str, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
 ) -> None:
     await load_registry(db, REG)
     await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
-    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
     pub = Publisher(*services.mqtt_host_port)
     topic = f"{topic_root}/{A.id}/smoke-nap1/event"
     try:
@@ -113,77 +121,64 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await expect(row).to_have_text("正常")  # green, by its name
     finally:
         pub.close()
-        await server.close()
     acked = await db.fetchrow("SELECT * FROM alerts WHERE rule = 'fire_alarm'")
     assert acked["acknowledged_by"] == "insp"
     assert acked["note"].startswith("现场核实")
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'") == 1
 
 
-async def test_operator_sees_only_their_facility(page: Page, db: asyncpg.Connection, db_url: str) -> None:
+async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyncpg.Connection) -> None:
     await load_registry(db, REG)
     await create_user(db, "op", "operator", "pw-op", facility=B.id)
-    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
-    try:
-        await login(page, base, "op", "pw-op")
-        assert await page.locator("tr[data-facility]").count() == 1
-        await expect(page.locator(f'tr[data-facility="{B.id}"]')).to_have_count(1)
-        resp = await page.goto(f"{base}/facilities/{A.id}")
-        assert resp is not None
-        assert resp.status == 404
-        env = next(d.id for d in B.devices if d.type.value == "env_sensor")
-        now = datetime.now(UTC)
-        await db.executemany(
-            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            [(now - timedelta(minutes=5 * i), B.id, env, "co2_ppm", 600.0 + 3 * i, f"r{i}") for i in range(60)],
-        )
-        await page.goto(f"{base}/facilities/{B.id}?lang=en")
-        await expect(page.locator("h2").first).to_contain_text("Open alerts")
-        await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
-        assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
-        await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("co2_ppm 600")
-        await page.select_option("#maintenance-form select[name=device_id]", env)
-        await page.fill("#maintenance-form input[name=starts_at]", "2026-01-01T08:00")
-        await page.fill("#maintenance-form input[name=ends_at]", "2026-01-01T09:00")
-        await page.fill("#maintenance-form input[name=reason]", "更换传感器")
-        await page.click("#maintenance-form button")
-        await expect(page.locator("[data-error]")).to_contain_text("past")  # a reason, on the page
-        await expect(page.locator("#maintenance-form select[name=device_id]")).to_have_value(env)  # input kept
-        start = datetime.now(ZoneInfo(B.timezone)).replace(second=0, microsecond=0)
-        await page.fill("#maintenance-form input[name=starts_at]", start.strftime("%Y-%m-%dT%H:%M"))
-        await page.fill(
-            "#maintenance-form input[name=ends_at]", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
-        )
-        await page.fill("#maintenance-form input[name=reason]", "更换传感器")
-        await page.click("#maintenance-form button")
-        await expect(page.locator("tr[data-window]")).to_contain_text("更换传感器")
-        await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
-        await page.set_viewport_size({"width": 390, "height": 844})  # the operator's phone
-        await page.goto(f"{base}/facilities/{B.id}?lang=zh")
-        wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert wide <= 0, f"the facility page is {wide} px wider than a phone"
-        await page.screenshot(path=str(ARTIFACTS / "5-operator-facility-phone.png"))
-        windows = await db.fetch("SELECT * FROM maintenance_windows")
-        assert [(w["device_id"], w["author"], w["ends_at"] - w["starts_at"]) for w in windows] == [
-            (env, "op", timedelta(hours=2))
-        ]
-    finally:
-        await server.close()
+    await login(page, base, "op", "pw-op")
+    assert await page.locator("tr[data-facility]").count() == 1
+    await expect(page.locator(f'tr[data-facility="{B.id}"]')).to_have_count(1)
+    resp = await page.goto(f"{base}/facilities/{A.id}")
+    assert resp is not None
+    assert resp.status == 404
+    env = next(d.id for d in B.devices if d.type.value == "env_sensor")
+    now = datetime.now(UTC)
+    await db.executemany(
+        "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(now - timedelta(minutes=5 * i), B.id, env, "co2_ppm", 600.0 + 3 * i, f"r{i}") for i in range(60)],
+    )
+    await page.goto(f"{base}/facilities/{B.id}?lang=en")
+    await expect(page.locator("h2").first).to_contain_text("Open alerts")
+    await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
+    assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
+    await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("co2_ppm 600")
+    await page.select_option("#maintenance-form select[name=device_id]", env)
+    await page.fill("#maintenance-form input[name=starts_at]", "2026-01-01T08:00")
+    await page.fill("#maintenance-form input[name=ends_at]", "2026-01-01T09:00")
+    await page.fill("#maintenance-form input[name=reason]", "更换传感器")
+    await page.click("#maintenance-form button")
+    await expect(page.locator("[data-error]")).to_contain_text("past")  # a reason, on the page
+    await expect(page.locator("#maintenance-form select[name=device_id]")).to_have_value(env)  # input kept
+    start = datetime.now(ZoneInfo(B.timezone)).replace(second=0, microsecond=0)
+    await page.fill("#maintenance-form input[name=starts_at]", start.strftime("%Y-%m-%dT%H:%M"))
+    await page.fill("#maintenance-form input[name=ends_at]", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    await page.fill("#maintenance-form input[name=reason]", "更换传感器")
+    await page.click("#maintenance-form button")
+    await expect(page.locator("tr[data-window]")).to_contain_text("更换传感器")
+    await page.screenshot(path=str(ARTIFACTS / "4-operator-facility-en.png"), full_page=True)
+    await page.set_viewport_size({"width": 390, "height": 844})  # the operator's phone
+    await page.goto(f"{base}/facilities/{B.id}?lang=zh")
+    wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the facility page is {wide} px wider than a phone"
+    await page.screenshot(path=str(ARTIFACTS / "5-operator-facility-phone.png"))
+    windows = await db.fetch("SELECT * FROM maintenance_windows")
+    assert [(w["device_id"], w["author"], w["ends_at"] - w["starts_at"]) for w in windows] == [
+        (env, "op", timedelta(hours=2))
+    ]
 
 
 async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
-    page: Page, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
+    page: Page, base: str, services: Services, db: asyncpg.Connection, db_url: str, topic_root: str
 ) -> None:
     """Issue #17 item 5: a county's wall, read-only, no scrolling at 1920 × 1080, a fire alarm on it
     within seconds without a reload, and its connection loss shown, not silent."""
     await load_registry(db, REG)
     await create_user(db, "duty", "inspector", "pw-duty", county=A.county)
-    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
     pub = Publisher(*services.mqtt_host_port)
     try:
         async with running(make(services, db_url, topic_root, "wall")):
@@ -210,4 +205,3 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
             await expect(page.locator("#wall-conn")).to_be_hidden(timeout=40_000)
     finally:
         pub.close()
-        await server.close()

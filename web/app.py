@@ -27,7 +27,6 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
-from contract.places import township_name
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
@@ -42,7 +41,7 @@ from web.actions import acknowledge, load_registry_text, may_set_maintenance, se
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
-from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, when
+from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle

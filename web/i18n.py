@@ -5,27 +5,32 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton, format_timedelta
 from markupsafe import Markup, escape
 
-COUNTIES = {
-    "140902": ("忻府区", "Xinfu District"),
-    "140981": ("原平市", "Yuanping"),
-    "140921": ("定襄县", "Dingxiang"),
-    "140922": ("五台县", "Wutai"),
-    "140923": ("代县", "Dai County"),
-    "140924": ("繁峙县", "Fanshi"),
-    "140925": ("宁武县", "Ningwu"),
-    "140926": ("静乐县", "Jingle"),
-    "140927": ("神池县", "Shenchi"),
-    "140928": ("五寨县", "Wuzhai"),
-    "140929": ("岢岚县", "Kelan"),
-    "140930": ("河曲县", "Hequ"),
-    "140931": ("保德县", "Baode"),
-    "140932": ("偏关县", "Pianguan"),
+from contract.places import county_name_zh, township_name
+
+# Counties' Chinese names come from the divisions data (contract/places.py); their English names are ours.
+_COUNTIES_EN = {
+    "140902": "Xinfu District",
+    "140981": "Yuanping",
+    "140921": "Dingxiang",
+    "140922": "Wutai",
+    "140923": "Dai County",
+    "140924": "Fanshi",
+    "140925": "Ningwu",
+    "140926": "Jingle",
+    "140927": "Shenchi",
+    "140928": "Wuzhai",
+    "140929": "Kelan",
+    "140930": "Hequ",
+    "140931": "Baode",
+    "140932": "Pianguan",
 }
+COUNTIES = {code: (county_name_zh(code), en) for code, en in _COUNTIES_EN.items()}
 
 
 def county_name(code: str, lang: str = "zh") -> str:
@@ -398,6 +403,7 @@ def label(kind: str, code: object, lang: str = "zh") -> str:
     return pair[0] if lang == "zh" else pair[1]
 
 
+@cache
 def labels_for(lang: str) -> dict[str, dict[str, str]]:
     """The catalogue in one language, for the pages' scripts (live counters and states)."""
     i = 0 if lang == "zh" else 1
@@ -465,8 +471,6 @@ def details(value: object, lang: str = "zh", tz: str = DEFAULT_TZ) -> Markup:
 
 def scope_name(scope: object, lang: str = "zh") -> str:
     """Whose view this is, for people: 忻州市 / 忻府区 / 秀容街道 / 机构 xz-… (a Scope of storage.users)."""
-    from contract.places import township_name
-
     if getattr(scope, "role", None) == "operator":
         return f"{'机构' if lang == 'zh' else 'facility'} {getattr(scope, 'facility', '')}"
     if township := getattr(scope, "township", None):

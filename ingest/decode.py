@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -188,6 +188,13 @@ def _seen(out: Decoded, fac: str, dev: str, at: datetime, online: bool = True) -
     return d
 
 
+def _battery(d: DeviceSeen, readings: Mapping[str, float]) -> None:
+    """A battery reported as a reading (Zigbee devices through the gateway do) is the device's battery
+    too, as the alert engine already takes it: the facility page's battery column shows it."""
+    if (b := readings.get("battery_pct")) is not None:
+        d.battery_pct = b
+
+
 def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetry) -> None:
     """One single-sample telemetry message (the bulk of the traffic), from the fast path."""
     msg_id = p["msg_id"]
@@ -195,7 +202,7 @@ def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetr
     if key in out.keys:
         out.duplicates_in_batch += 1
         return
-    _seen(out, fac, dev, at)
+    _battery(_seen(out, fac, dev, at), p["readings"])
     ts = p["ts"]
     out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p["readings"].items()]
     out.times.append(ts)
@@ -221,9 +228,10 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
     if key in out.keys:
         out.duplicates_in_batch += 1
         return
-    _seen(out, fac, dev, at)
+    seen = _seen(out, fac, dev, at)
     if isinstance(p, Telemetry):
         samples = p.iter_samples()
+        _battery(seen, samples[-1][1])
         out.readings[key] = [
             (ts, fac, dev, metric, value, p.msg_id) for ts, rs in samples for metric, value in rs.items()
         ]

@@ -92,3 +92,28 @@ async def test_concurrent_writers_with_overlapping_batches_store_each_message_on
     assert sum(r.duplicates for r in results) == total - len(distinct)
     assert await db.fetchval("SELECT count(*) FROM readings") == len(distinct)
     assert await db.fetchval("SELECT count(DISTINCT msg_id) FROM readings") == len(distinct)
+
+
+async def test_a_battery_reported_as_a_reading_is_the_devices_battery(db: asyncpg.Connection) -> None:
+    """Found with the real gateway in the demo: Zigbee devices send `battery` as a reading, and the
+    facility page's battery column stayed empty, though the alert engine used it."""
+    await load_registry(db, registry_obj(extra_devices=2))
+    single = payload({"msg_id": "b-1", "ts": TS, "readings": {"battery_pct": 37.0, "co2_ppm": 500}})
+    samples = payload(
+        {
+            "msg_id": "b-2",
+            "samples": [{"ts": TS, "readings": {"battery_pct": 40.0}}, {"ts": TS, "readings": {"battery_pct": 39.0}}],
+        }
+    )
+    now = datetime.now(UTC)
+    await write_batch(
+        db,
+        decode(
+            [
+                Received(f"{ROOT}/{FAC}/env-0/telemetry", single, now),
+                Received(f"{ROOT}/{FAC}/env-1/telemetry", samples, now),
+            ]
+        ),
+    )
+    got = dict(await db.fetch("SELECT device_id, battery_pct FROM device_state WHERE device_id LIKE 'env-%'"))
+    assert got == {"env-0": 37.0, "env-1": 39.0}

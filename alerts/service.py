@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import Field
 
 from alerts.engine import AlertEngine
+from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from contract.errors import ContractError
 from contract.payloads import (
@@ -43,7 +44,7 @@ from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource
-from runtime.retry import Backoff, retry
+from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages
 from storage.alerts import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
@@ -70,6 +71,33 @@ class AlertsConfig(ServiceConfig):
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
     webhook_retries: int = 5
+    # people's own channels (alerts/notify.py): WeCom and DingTalk robots, e-mail
+    public_url: str = "http://127.0.0.1:8080"  # the web's address, for the links in messages
+    wecom_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_from: str = "carewatch@localhost"
+    notify_attempts: int = 6
+    notify_retry_s: float = 15.0
+
+    def notify_config(self) -> NotifyConfig:
+        return NotifyConfig(
+            public_url=self.public_url,
+            wecom_url=self.wecom_url,
+            dingtalk_url=self.dingtalk_url,
+            smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port,
+            smtp_starttls=self.smtp_starttls,
+            smtp_user=self.smtp_user,
+            smtp_password=self.smtp_password,
+            smtp_from=self.smtp_from,
+            attempts=self.notify_attempts,
+            retry_s=self.notify_retry_s,
+        )
 
 
 class AlertMetrics:
@@ -104,6 +132,7 @@ class AlertService(Service):
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
         self._http: aiohttp.ClientSession | None = None
+        self.outbox: Outbox | None = None
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -122,6 +151,12 @@ class AlertService(Service):
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()
         stack.push_async_callback(self._http.close)
+        self.outbox = Outbox(
+            self.config.notify_config(),
+            self.pool,
+            self._http,
+            lambda channel: self.metrics.notify_failures.labels(channel).inc(),
+        )
         await self.registry_watch.ensure()
         self.registry_watch.dirty = False  # just loaded above
 
@@ -132,13 +167,15 @@ class AlertService(Service):
         return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
 
     async def main(self) -> None:
-        assert self._http is not None  # noqa: S101
+        assert self._http is not None and self.outbox is not None  # noqa: S101
         async with asyncio.TaskGroup() as tg:
             ticker = tg.create_task(self._ticker(), name="alerts-ticker")
             notifier = tg.create_task(self._notifier(self._http), name="alerts-notifier")
+            sender = tg.create_task(self.outbox.run(), name="alerts-outbox")
             await self._consume()
             ticker.cancel()
             notifier.cancel()
+            sender.cancel()
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
@@ -301,8 +338,28 @@ class AlertService(Service):
             body = change.as_json().encode()
             if self.source is not None:
                 self.source.publish(alerts_topic(change.facility_id, self.config.topic_root), body, qos=1)
+            await self._queue_for_people(change)
             if self.config.webhook_url:
                 await self._webhook(http, body)
+
+    async def _queue_for_people(self, change: Change) -> None:
+        """The subscribers' messages go to the outbox first (sent by `Outbox.run`): nothing is lost
+        when a receiver or this process is down."""
+        outbox = self.outbox
+        assert outbox is not None  # noqa: S101
+        try:
+            await retry(
+                lambda: outbox.queue(change, datetime.now(UTC)),
+                retry_on=RETRYABLE,
+                backoff=Backoff(0.5, 10.0),
+                logger=logger,
+                what="queueing notifications",
+                attempts=10,
+                stop=self.stopping,
+            )
+        except (Stopped, *RETRYABLE):  # type: ignore[misc]  # a tuple of exception classes
+            logger.exception("notifications of alert %d could not be queued", change.alert_id)
+            self.metrics.notify_failures.labels("outbox").inc()
 
     async def _webhook(self, http: aiohttp.ClientSession, body: bytes) -> None:
         cfg = self.config

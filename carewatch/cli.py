@@ -356,6 +356,21 @@ def simulate_run(
 @click.option("--webhook", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
 @click.option("--webhook-secret", envvar="CAREWATCH_WEBHOOK_SECRET", default=None, help="HMAC key (env)")
 @click.option(
+    "--public-url",
+    envvar="CAREWATCH_PUBLIC_URL",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="the web's address as people reach it: the link in every notification",
+)
+@click.option("--wecom-url", default="https://qyapi.weixin.qq.com/cgi-bin/webhook/send", show_default=True)
+@click.option("--dingtalk-url", default="https://oapi.dingtalk.com/robot/send", show_default=True)
+@click.option("--smtp-host", envvar="CAREWATCH_SMTP_HOST", default=None, help="mail server for e-mail notifications")
+@click.option("--smtp-port", envvar="CAREWATCH_SMTP_PORT", default=25, show_default=True, type=int)
+@click.option("--smtp-starttls/--no-smtp-starttls", default=False, show_default=True)
+@click.option("--smtp-user", envvar="CAREWATCH_SMTP_USER", default=None)
+@click.option("--smtp-password", envvar="CAREWATCH_SMTP_PASSWORD", default=None, help="(env)")
+@click.option("--smtp-from", envvar="CAREWATCH_SMTP_FROM", default="carewatch@localhost", show_default=True)
+@click.option(
     "--metrics",
     "metrics_addr",
     default="127.0.0.1:9102",
@@ -363,7 +378,20 @@ def simulate_run(
     help="host:port for /metrics and /healthz ('' to disable).",
 )
 def alerts(
-    client_id: str, facilities: tuple[str, ...], webhook: str | None, webhook_secret: str | None, metrics_addr: str
+    client_id: str,
+    facilities: tuple[str, ...],
+    webhook: str | None,
+    webhook_secret: str | None,
+    public_url: str,
+    wecom_url: str,
+    dingtalk_url: str,
+    smtp_host: str | None,
+    smtp_port: int,
+    smtp_starttls: bool,
+    smtp_user: str | None,
+    smtp_password: str | None,
+    smtp_from: str,
+    metrics_addr: str,
 ) -> None:
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
     from alerts.service import AlertsConfig, AlertService
@@ -384,6 +412,15 @@ def alerts(
             webhook_url=webhook,
             webhook_secret=webhook_secret,
             late_wait_s=settings.late_wait_s,
+            public_url=public_url,
+            wecom_url=wecom_url,
+            dingtalk_url=dingtalk_url,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            smtp_starttls=smtp_starttls,
+            smtp_user=smtp_user,
+            smtp_password=smtp_password,
+            smtp_from=smtp_from,
         )
         await _serve(AlertService(cfg, rules))
 

@@ -111,7 +111,7 @@ def run_demo(stack: LocalStack, http: str) -> int:
     metrics = {name: p if port_is_free(p) else free_port() for name, p in (("ingest", 9101), ("alerts", 9102))}
     commands = {
         "ingest": [*cli, "ingest", "--metrics", f"127.0.0.1:{metrics['ingest']}"],
-        "alerts": [*cli, "alerts", "--metrics", f"127.0.0.1:{metrics['alerts']}"],
+        "alerts": [*cli, "alerts", "--metrics", f"127.0.0.1:{metrics['alerts']}", "--public-url", f"http://{http}"],
         "web": [*cli, "web"],
         "simulator": [
             *cli,

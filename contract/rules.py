@@ -141,6 +141,20 @@ DEFAULTS: dict[str, RuleConfig] = {
 # Escalation delays from the alert's opening: facility → township → county → city (CONTRACT §5).
 ESCALATION_S = {"default": (300.0, 900.0, 1800.0), "critical": (60.0, 180.0, 300.0)}
 LEVELS = ("facility", "township", "county", "city")
+# Alerts about a child's or a person's life and the ways out: a user's quiet hours never hold their
+# notifications back (issue #17), whatever severity a deployment gives them. Every critical alert too.
+LIFE_SAFETY_RULES = frozenset(
+    {
+        "fire_alarm",
+        "gas_alarm",
+        "panic_button",
+        "unauthorized_pickup",
+        "banned_staff_on_site",
+        "child_not_collected",
+        "exit_obstructed",
+        "door_forced",
+    }
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}

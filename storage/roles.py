@@ -9,7 +9,8 @@ as their own roles and can do only this:
   `carewatch_drop_chunks`, which refuses to drop anything younger than the retention below. It
   reads the device registry and nothing of people: no users, tokens, credentials, children.
 - `carewatch_alerts` reads the registry and the time series and writes alerts, their history and
-  rule timers.
+  rule timers; it reads users' notification subscriptions (of `users` only the scope columns) and
+  sends from the notification outbox.
 - `carewatch_web` reads what the pages show and writes only what the pages do: acknowledgements,
   maintenance windows, registry uploads, the audit log, a user's session cut-off and a token's
   last use (those two columns only: it cannot change anyone's role, scope or password). It cannot
@@ -43,6 +44,10 @@ GRANTS: dict[str, list[str]] = {
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers TO {role}",
+        # notifications: who subscribed (scope only, never a password hash), and the outbox it sends from
+        "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
+        "GRANT SELECT ON notification_subscriptions TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON notification_deliveries TO {role}",
     ],
     "web": [
         f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers TO {{role}}",
@@ -52,6 +57,8 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT ON users, api_tokens TO {role}",
         "GRANT UPDATE (sessions_valid_after) ON users TO {role}",
         "GRANT UPDATE (last_used_at) ON api_tokens TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON notification_subscriptions TO {role}",  # a user's own (web checks)
+        "GRANT SELECT, INSERT ON notification_deliveries TO {role}",  # the history; a test message
     ],
 }
 

@@ -566,6 +566,8 @@ async def test_sessions_end_when_idle_and_after_their_lifetime(db: asyncpg.Conne
         ("ingest", "DELETE FROM readings"),
         ("ingest", "SELECT carewatch_drop_chunks('users')"),
         ("alerts", "SELECT token_hash FROM api_tokens"),
+        ("alerts", "SELECT password_hash FROM users"),
+        ("alerts", "DELETE FROM notification_deliveries"),
         (
             "alerts",
             "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"

@@ -599,3 +599,66 @@ async def test_a_critical_alert_is_not_acknowledged_without_a_note(site: dict[st
         ) as r:
             assert r.status == 200
             assert (await r.json())["acknowledged"] is True
+
+
+async def _logged_in(url: str, username: str, password: str) -> tuple[aiohttp.ClientSession, str]:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies of an IP-address host
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = await s.post(f"{url}/login", data={"username": username, "password": password, "csrf": csrf})
+    assert r.status == 200 and "/login" not in str(r.url)
+    page = await (await s.get(f"{url}/settings/notifications")).text()
+    return s, re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+async def test_notification_settings_own_scope_reasons_and_audit(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A user manages their own channels; a bad key or a facility outside the scope is refused with the
+    reason in the page's language (400), another user's channel reads as none (404), every change and
+    test message is in the audit log, and only admins see everyone's deliveries."""
+    url = str(site["url"])
+    s, csrf = await _logged_in(url, "insp-a", "pw-a")
+    other, other_csrf = await _logged_in(url, "oper-b", "pw-b")
+    try:
+        form = {"csrf": csrf, "channel": "wecom", "min_severity": "major", "lang": "zh"}
+        r = await s.post(f"{url}/settings/notifications", data=form | {"target": "bad key!"})
+        assert r.status == 400 and "企业微信机器人的 key 不正确" in await r.text()
+        r = await s.post(
+            f"{url}/settings/notifications?lang=en", data=form | {"target": "abcd1234", "facilities": B.id}
+        )
+        assert r.status == 400 and "not in your scope" in await r.text()
+        r = await s.post(
+            f"{url}/settings/notifications?lang=zh", data=form | {"target": "abcd1234", "quiet_start": "22:00"}
+        )
+        assert r.status == 400 and "免打扰时段" in await r.text()
+        pasted = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
+        r = await s.post(
+            f"{url}/settings/notifications",
+            data=form | {"target": pasted, "facilities": A.id, "quiet_start": "22:00", "quiet_end": "07:00"},
+        )
+        assert r.status == 200
+        page = await r.text()
+        assert "693a…5aaa" in page and "693a91f6-7aaa" not in page, "the key is masked"
+        sub = await db.fetchrow("SELECT * FROM notification_subscriptions")
+        assert sub["target"] == "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa" and sub["facilities"] == [A.id]
+        r = await other.post(f"{url}/settings/notifications/{sub['id']}/delete", data={"csrf": other_csrf})
+        assert r.status == 404, "another user's channel"
+        r = await s.post(f"{url}/settings/notifications/{sub['id']}/test?lang=zh", data={"csrf": csrf})
+        assert r.status == 200 and "测试消息已排队" in await r.text()
+        assert await db.fetchval("SELECT event FROM notification_deliveries") == "test"
+        r = await s.get(f"{url}/admin/notifications")
+        assert r.status == 404, "admins only"
+        r = await s.post(f"{url}/settings/notifications/{sub['id']}/delete", data={"csrf": csrf})
+        assert r.status == 200
+        assert await db.fetchval("SELECT count(*) FROM notification_subscriptions") == 0
+        assert await db.fetchval("SELECT count(*) FROM notification_deliveries") == 1, "the history stays"
+        actions = [
+            r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE actor = 'insp-a' ORDER BY id")
+        ]
+        assert actions[-3:] == ["notification.subscribe", "notification.test", "notification.delete"]
+        r = await s.post(f"{url}/settings/notifications", data={k: v for k, v in form.items() if k != "csrf"})
+        assert r.status == 403, "no CSRF token"
+    finally:
+        await s.close()
+        await other.close()

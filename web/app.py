@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -30,13 +30,13 @@ from prometheus_client import REGISTRY, generate_latest
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
-from storage import queries
+from storage import notifications, queries
 from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
-from web import reports
+from web import reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import routes as api_routes
@@ -570,6 +570,85 @@ async def ack_form(request: web.Request) -> web.Response:
     alert_id = path_id(request.match_info["alert_id"])
     await acknowledge(request.app[POOL], _user(request), alert_id, str(form.get("note", "")))
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
+
+
+# -- notifications: a user's own channels (WeCom, DingTalk, e-mail) and what was sent -----------------------
+async def _subscriptions_ctx(conn: asyncpg.Connection, user: User) -> dict[str, Any]:
+    return {
+        "subs": await notifications.subscriptions_of(conn, user.id),
+        "sent": await notifications.deliveries(conn, user.id, limit=30),
+        "masked": subscriptions.masked,
+        "kept": {},
+        "error": None,
+    }
+
+
+@page_routes.get("/settings/notifications")
+async def notifications_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    async with request.app[POOL].acquire() as conn:
+        ctx = await _subscriptions_ctx(conn, user)
+    return await render(request, "notifications.html", ctx | {"queued": request.query.get("queued") == "1"})
+
+
+@page_routes.post("/settings/notifications")
+async def notifications_add(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    fields = {k: str(form.get(k, ""))[:2000] for k in subscriptions.FIELDS}
+    async with request.app[POOL].acquire() as conn:
+        in_scope = {r["id"] for r in await queries.facility_names(conn, user.scope)}
+        try:
+            sub = subscriptions.parse(fields, in_scope)
+        except Invalid as exc:
+            ctx = await _subscriptions_ctx(conn, user)
+            kept = {k: v for k, v in fields.items() if k != "secret"}
+            resp = await render(request, "notifications.html", ctx | {"kept": kept, "error": exc.reason})
+            resp.set_status(400)
+            return resp
+        sid = await notifications.add_subscription(
+            conn, user.id, sub.channel, sub.target, sub.secret, sub.facilities, sub.min_severity, sub.quiet, sub.lang
+        )
+        detail: dict[str, object] = {"channel": sub.channel, "severity": sub.min_severity, "facilities": sub.facilities}
+        await audit(conn, user.username, "notification.subscribe", f"subscription {sid}", detail)
+    raise web.HTTPFound("/settings/notifications")
+
+
+@page_routes.post("/settings/notifications/{sub_id}/{action:delete|test}")
+async def notifications_change(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    sub_id = path_id(request.match_info["sub_id"])
+    action = request.match_info["action"]
+    async with request.app[POOL].acquire() as conn:
+        sub = await notifications.own_subscription(conn, user.id, sub_id)
+        if sub is None:  # another user's reads the same as none
+            raise web.HTTPNotFound(text="not found")
+        if action == "delete":
+            await notifications.delete_subscription(conn, user.id, sub_id)
+        else:
+            texts = TEXT[sub.lang]
+            test = notifications.Outgoing(sub, None, None, "test", texts["test_title"], texts["test_body"])
+            await notifications.enqueue(conn, [test])
+        await audit(conn, user.username, f"notification.{action}", f"subscription {sub_id}", {"channel": sub.channel})
+    raise web.HTTPFound("/settings/notifications" + ("?queued=1" if action == "test" else ""))
+
+
+@page_routes.get("/admin/notifications")
+async def notification_log(request: web.Request) -> web.Response:
+    """Every delivery attempt's outcome, for admins: a receiver that is down shows here as failures."""
+    user = _user(request)
+    if user.role != "admin":
+        raise web.HTTPNotFound(text="not found")
+    status = request.query.get("status") or None
+    if status not in {None, "pending", "sent", "failed"}:
+        raise web.HTTPBadRequest(text="status: pending, sent or failed")
+    async with request.app[POOL].acquire() as conn:
+        rows = await notifications.deliveries(conn, None, status, as_id(request.query.get("before", "")), 200)
+        counts = await notifications.delivery_counts(conn, datetime.now(UTC) - timedelta(days=1))
+    return await render(request, "notification_log.html", {"rows": rows, "counts": counts, "status": status or ""})
 
 
 @page_routes.get("/healthz")

@@ -1,0 +1,312 @@
+"""Alerts that reach people (issue #17): who gets which alert change, the message, and sending it to
+WeCom (企业微信) and DingTalk (钉钉) group robots and e-mail.
+
+Who: `wants()` — pure, unit-tested. A subscription covers the facilities of its user's scope (or the
+ones it names), from a minimum severity; an opened or reopened alert goes to every such subscription,
+an escalation only to those whose user sits at the level it reached (督办: the county hears when it
+reaches the county). Quiet hours (the facility's local time) hold back nothing critical or
+life-safety (contract.rules.LIFE_SAFETY_RULES).
+
+Sending: `Sender` formats each channel's documented message and reads its documented answer —
+- WeCom robot: POST {wecom_url}?key=KEY, `{"msgtype": "markdown", "markdown": {"content": …}}`
+  (content ≤ 4096 bytes of UTF-8); answers `{"errcode": 0, "errmsg": "ok"}`. 20 messages a minute per
+  robot: errcode 45009 (too frequent) and -1 (busy) are retried, any other errcode is final.
+- DingTalk robot: POST {dingtalk_url}?access_token=T[&timestamp=ms&sign=S] with
+  `{"msgtype": "markdown", "markdown": {"title": …, "text": …}, "at": {"atMobiles": [], "isAtAll": false}}`;
+  S = urlencode(base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}"))) when the robot has a signing
+  secret. Answers `{"errcode": 0, "errmsg": "ok"}`; 130101 (too fast) and -1 are retried.
+- E-mail: SMTP (aiosmtplib), plain-text UTF-8, subject = title.
+An HTTP status other than 200, a timeout or a refused connection is retried with a doubling delay;
+after the last attempt the delivery is `failed` with its reason, on the admins' page and in
+`carewatch_alerts_notification_failures`. Each delivery has its own timeout and runs beside the others,
+so one receiver that is down delays nobody else's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time as clock
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import aiosmtplib
+import asyncpg
+
+from contract.labels import label
+from contract.places import county_name_zh, township_name
+from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
+from storage import notifications as store
+from storage.alerts import Change
+from storage.errors import RETRYABLE
+
+logger = logging.getLogger(__name__)
+
+WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
+WECOM_MAX_BYTES = 4096
+WECOM_RETRY = frozenset({45009, -1})  # API frequency limit; system busy
+DINGTALK_RETRY = frozenset({130101, -1})  # sending too fast; system busy
+
+
+def in_quiet_hours(local: time, start: time | None, end: time | None) -> bool:
+    """[start, end) in the facility's local time; a window may wrap midnight (22:00–07:00)."""
+    if start is None or end is None or start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def wants(sub: store.Subscription, change: Change, local: time) -> bool:
+    """Whether this alert change is a message for this subscription (scope and facility already matched)."""
+    if not sub.enabled or change.muted:
+        return False
+    if change.severity in SEVERITIES and SEVERITIES.index(change.severity) > SEVERITIES.index(sub.min_severity):
+        return False
+    if change.action == "escalated":
+        if change.escalation != sub.level:
+            return False
+    elif change.action not in {"opened", "reopened"}:
+        return False
+    urgent = change.severity == "critical" or change.rule in LIFE_SAFETY_RULES
+    return urgent or not in_quiet_hours(local, sub.quiet_start, sub.quiet_end)
+
+
+def event_of(change: Change) -> str:
+    return f"escalated:{change.escalation}" if change.action == "escalated" else change.action
+
+
+_T = {
+    "facility": ("机构", "Facility"),
+    "place": ("位置", "Where"),
+    "what": ("情况", "What"),
+    "time": ("时间", "When"),
+    "state": ("状态", "State"),
+    "open": ("查看告警", "Open the alert"),
+    "escalated": ("未确认，已上报至", "not acknowledged, escalated to"),
+}
+
+
+def _t(key: str, lang: str) -> str:
+    zh, en = _T[key]
+    return zh if lang == "zh" else en
+
+
+def render(
+    change: Change, aud: store.Audience, lang: str, public_url: str, now: datetime | None = None
+) -> tuple[str, str]:
+    """(title, body) of a message in plain text; the senders add each channel's markup."""
+    sev = label("severity", change.severity, lang)
+    rule = label("rule", change.rule, lang)
+    title = f"【{sev}】{rule} · {aud.facility_name}"
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(aud.timezone))
+    place = " ".join(p for p in (county_name_zh(aud.county), township_name(aud.township)) if p)
+    state = label("history", change.action, lang)
+    if change.action == "escalated":
+        state = f"{_t('escalated', lang)} {label('escalation', change.escalation, lang)}"
+    lines = [
+        f"{_t('facility', lang)}: {aud.facility_name} ({change.facility_id})",
+        f"{_t('place', lang)}: {place}",
+        f"{_t('what', lang)}: {change.summary if lang == 'zh' else change.summary_en or change.summary}",
+        f"{_t('time', lang)}: {local:%Y-%m-%d %H:%M} ({aud.timezone})",
+        f"{_t('state', lang)}: {state}",
+        f"{_t('open', lang)}: {public_url.rstrip('/')}/alerts/{change.alert_id}",
+    ]
+    return title, "\n".join(lines)
+
+
+def messages_for(change: Change, aud: store.Audience, public_url: str, now: datetime) -> list[store.Outgoing]:
+    local = now.astimezone(ZoneInfo(aud.timezone)).time()
+    out = []
+    for sub in aud.subscriptions:
+        if wants(sub, change, local):
+            title, body = render(change, aud, sub.lang, public_url, now)
+            out.append(store.Outgoing(sub, change.alert_id, change.facility_id, event_of(change), title, body))
+    return out
+
+
+# -- the channels' formats --------------------------------------------------------------------------------
+def _truncate_utf8(text: str, limit: int) -> str:
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    return raw[: limit - 3].decode(errors="ignore") + "…"
+
+
+def wecom_body(title: str, body: str) -> dict[str, object]:
+    content = f"**{title}**\n" + "\n".join(f"> {line}" for line in body.splitlines())
+    return {"msgtype": "markdown", "markdown": {"content": _truncate_utf8(content, WECOM_MAX_BYTES)}}
+
+
+def dingtalk_body(title: str, body: str) -> dict[str, object]:
+    text = f"#### {title}\n\n" + "\n\n".join(body.splitlines())
+    at: dict[str, object] = {"atMobiles": [], "isAtAll": False}
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at}
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return urllib.parse.quote_plus(base64.b64encode(digest).decode())
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    public_url: str = "http://127.0.0.1:8080"
+    wecom_url: str = WECOM_URL
+    dingtalk_url: str = DINGTALK_URL
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "carewatch@localhost"
+    attempts: int = 6
+    retry_s: float = 15.0  # first retry; doubles, at most 10 min
+    timeout_s: float = 10.0
+    poll_s: float = 1.0
+
+
+class Sender:
+    def __init__(self, cfg: NotifyConfig, http: aiohttp.ClientSession) -> None:
+        self.cfg = cfg
+        self.http = http
+
+    async def send(self, d: store.Delivery) -> None:
+        if d.target is None:
+            raise DeliveryError("the subscription was deleted", retry=False)
+        if d.channel == "wecom":
+            url = f"{self.cfg.wecom_url}?{urllib.parse.urlencode({'key': d.target})}"
+            await self._robot(url, wecom_body(d.title, d.body), WECOM_RETRY)
+        elif d.channel == "dingtalk":
+            query = f"access_token={urllib.parse.quote_plus(d.target)}"
+            if d.secret:
+                ts = int(clock.time() * 1000)
+                query += f"&timestamp={ts}&sign={dingtalk_sign(d.secret, ts)}"
+            await self._robot(f"{self.cfg.dingtalk_url}?{query}", dingtalk_body(d.title, d.body), DINGTALK_RETRY)
+        elif d.channel == "email":
+            await self._email(d.target, d.title, d.body)
+        else:
+            raise DeliveryError(f"unknown channel {d.channel}", retry=False)
+
+    async def _robot(self, url: str, body: dict[str, object], retry_codes: frozenset[int]) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s)
+        data = json.dumps(body, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        try:
+            async with self.http.post(url, data=data, headers=headers, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise DeliveryError(f"HTTP {resp.status}", retry=True)
+                answer = json.loads(await resp.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300], retry=True) from exc
+        except ValueError as exc:
+            raise DeliveryError("the answer is not JSON", retry=True) from exc
+        code = answer.get("errcode") if isinstance(answer, dict) else None
+        if code != 0:
+            msg = answer.get("errmsg", "") if isinstance(answer, dict) else ""
+            raise DeliveryError(f"errcode {code}: {msg}"[:300], retry=code in retry_codes)
+
+    async def _email(self, to: str, subject: str, body: str) -> None:
+        cfg = self.cfg
+        if not cfg.smtp_host:
+            raise DeliveryError("no SMTP server configured (carewatch alerts --smtp-host)", retry=False)
+        msg = EmailMessage()
+        msg["From"] = cfg.smtp_from
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg.set_content(body)  # UTF-8, the MIME headers encoded as RFC 2047 where needed
+        try:
+            await aiosmtplib.send(
+                msg,
+                hostname=cfg.smtp_host,
+                port=cfg.smtp_port,
+                start_tls=cfg.smtp_starttls,
+                username=cfg.smtp_user,
+                password=cfg.smtp_password,
+                timeout=cfg.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"the server refused the address: {exc}"[:300], retry=False) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300], retry=True) from exc
+
+
+class Outbox:
+    """Queues messages for alert changes and sends what is due, until cancelled."""
+
+    def __init__(
+        self,
+        cfg: NotifyConfig,
+        pool: asyncpg.Pool,
+        http: aiohttp.ClientSession,
+        on_failure: Callable[[str], None],
+    ) -> None:
+        self.cfg = cfg
+        self.pool = pool
+        self.sender = Sender(cfg, http)
+        self.on_failure = on_failure
+        self.wake = asyncio.Event()
+
+    async def queue(self, change: Change, now: datetime) -> int:
+        async with self.pool.acquire() as conn:
+            aud = await store.audience(conn, change.facility_id)
+            if aud is None or not aud.subscriptions:
+                return 0
+            n = await store.enqueue(conn, messages_for(change, aud, self.cfg.public_url, now))
+        if n:
+            self.wake.set()
+        return n
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(*RETRYABLE):
+                while await self._round():
+                    pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.cfg.poll_s)
+            self.wake.clear()
+
+    async def _round(self) -> int:
+        async with self.pool.acquire() as conn:
+            due = await store.claim(conn, datetime.now(UTC))
+        if due:
+            await asyncio.gather(*(self._deliver(d) for d in due))
+        return len(due)
+
+    async def _deliver(self, d: store.Delivery) -> None:
+        error: str | None = None
+        retry_at: datetime | None = None
+        try:
+            await self.sender.send(d)
+        except DeliveryError as exc:
+            error = exc.reason
+            if exc.retry and d.attempts < self.cfg.attempts:
+                delay = min(600.0, self.cfg.retry_s * 2 ** (d.attempts - 1))
+                retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+            logger.warning("notification %d by %s: %s (attempt %d)", d.id, d.channel, error, d.attempts)
+        except Exception as exc:  # a bug here must not stop the other deliveries
+            logger.exception("notification %d by %s failed", d.id, d.channel)
+            error = f"internal error: {type(exc).__name__}"
+        if error is not None and retry_at is None:
+            self.on_failure(d.channel)
+        with contextlib.suppress(*RETRYABLE):  # if this is lost, the lease expires and it is sent again
+            async with self.pool.acquire() as conn:
+                await store.finish(conn, d.id, datetime.now(UTC), error, retry_at)

@@ -1,0 +1,253 @@
+"""Alerts that reach people: users' subscriptions and the delivery outbox (migration 009).
+
+The alert service writes a delivery row for each subscription an alert change concerns, then sends
+and retries from the table, so a receiver that is down delays only its own rows, a restart loses
+nothing, and several alert workers share the work (rows are claimed with SKIP LOCKED). The web lets a
+user manage their own subscriptions, queue a test message, and lets admins see every attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+import asyncpg
+
+CHANNELS = ("wecom", "dingtalk", "email")
+LEASE = timedelta(seconds=60)  # a claimed row is retried after this if its worker died mid-send
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    user_id: int
+    channel: str
+    target: str
+    secret: str | None
+    facilities: list[str] | None
+    min_severity: str
+    quiet_start: time | None
+    quiet_end: time | None
+    lang: str
+    enabled: bool
+    level: str  # whose desk it is on: facility | township | county | city (the user's scope)
+
+    @classmethod
+    def of(cls, r: asyncpg.Record) -> Subscription:
+        return cls(
+            r["id"],
+            r["user_id"],
+            r["channel"],
+            r["target"],
+            r["secret"],
+            list(r["facilities"]) if r["facilities"] is not None else None,
+            r["min_severity"],
+            r["quiet_start"],
+            r["quiet_end"],
+            r["lang"],
+            r["enabled"],
+            r["level"],
+        )
+
+
+_LEVEL = """CASE WHEN u.role = 'operator' THEN 'facility' WHEN u.role = 'inspector' AND u.scope_township IS NOT NULL
+ THEN 'township' WHEN u.role = 'inspector' AND u.scope_county IS NOT NULL THEN 'county' ELSE 'city' END"""
+_COLUMNS = f"s.id, s.user_id, s.channel, s.target, s.secret, s.facilities, s.min_severity, s.quiet_start, s.quiet_end, s.lang, s.enabled, {_LEVEL} AS level"  # noqa: E501
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """A facility's subscribers (scope and the facility filter applied) and what messages need of it."""
+
+    facility_name: str
+    timezone: str
+    county: str
+    township: str
+    subscriptions: list[Subscription]
+
+
+async def audience(conn: asyncpg.Connection, facility_id: str) -> Audience | None:
+    """Enabled subscriptions of active users whose scope holds the facility (storage.users.Scope's rule)."""
+    f = await conn.fetchrow("SELECT name, timezone, county, township FROM facilities WHERE id = $1", facility_id)
+    if f is None:
+        return None
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM notification_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.enabled AND NOT u.disabled AND (s.facilities IS NULL OR $1 = ANY(s.facilities))"
+        " AND CASE WHEN u.role = 'operator' THEN u.scope_facility = $1"
+        " WHEN u.role = 'inspector' AND u.scope_township IS NOT NULL THEN u.scope_township = $3"
+        " WHEN u.role = 'inspector' AND u.scope_county IS NOT NULL THEN u.scope_county = $2 ELSE TRUE END"
+        " ORDER BY s.id",
+        facility_id,
+        f["county"],
+        f["township"],
+    )
+    return Audience(f["name"], f["timezone"], f["county"], f["township"], [Subscription.of(r) for r in rows])
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    subscription: Subscription
+    alert_id: int | None
+    facility_id: str | None
+    event: str  # opened | reopened | escalated:<level> | test
+    title: str
+    body: str
+
+
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int:
+    """Queue messages; a change already queued for a subscription is not queued twice. Returns the count."""
+    n = 0
+    for m in messages:
+        done = await conn.fetchval(
+            "INSERT INTO notification_deliveries (subscription_id, user_id, channel, alert_id, facility_id, event,"
+            " title, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (subscription_id, alert_id, event) WHERE alert_id IS NOT NULL DO NOTHING RETURNING id",
+            m.subscription.id,
+            m.subscription.user_id,
+            m.subscription.channel,
+            m.alert_id,
+            m.facility_id,
+            m.event,
+            m.title,
+            m.body,
+        )
+        n += done is not None
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    channel: str
+    target: str | None  # None: the subscription was deleted meanwhile
+    secret: str | None
+    title: str
+    body: str
+    attempts: int  # including this one
+
+
+async def claim(conn: asyncpg.Connection, now: datetime, limit: int = 50) -> list[Delivery]:
+    """Take due rows for sending: each counts an attempt and is leased, so another worker leaves it."""
+    rows = await conn.fetch(
+        "WITH c AS (UPDATE notification_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2"
+        " WHERE d.id IN (SELECT id FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= $1"
+        " ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        " RETURNING d.id, d.subscription_id, d.channel, d.title, d.body, d.attempts)"
+        " SELECT c.*, s.target, s.secret FROM c LEFT JOIN notification_subscriptions s ON s.id = c.subscription_id"
+        " ORDER BY c.id",
+        now,
+        now + LEASE,
+        limit,
+    )
+    return [
+        Delivery(r["id"], r["channel"], r["target"], r["secret"], r["title"], r["body"], r["attempts"]) for r in rows
+    ]
+
+
+async def finish(
+    conn: asyncpg.Connection, delivery_id: int, now: datetime, error: str | None, retry_at: datetime | None
+) -> None:
+    """Sent (error None), to be retried at retry_at, or failed for good (retry_at None)."""
+    if error is None:
+        await conn.execute(
+            "UPDATE notification_deliveries SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
+            delivery_id,
+            now,
+        )
+    elif retry_at is not None:
+        await conn.execute(
+            "UPDATE notification_deliveries SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
+            delivery_id,
+            retry_at,
+            error[:500],
+        )
+    else:
+        await conn.execute(
+            "UPDATE notification_deliveries SET status = 'failed', last_error = $2 WHERE id = $1",
+            delivery_id,
+            error[:500],
+        )
+
+
+# -- the web: a user's own subscriptions, and what was sent ------------------------------------------------
+async def subscriptions_of(conn: asyncpg.Connection, user_id: int) -> list[Subscription]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM notification_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.user_id = $1 ORDER BY s.id",
+        user_id,
+    )
+    return [Subscription.of(r) for r in rows]
+
+
+async def add_subscription(
+    conn: asyncpg.Connection,
+    user_id: int,
+    channel: str,
+    target: str,
+    secret: str | None,
+    facilities: list[str] | None,
+    min_severity: str,
+    quiet: tuple[time, time] | None,
+    lang: str,
+) -> int:
+    sid: int = await conn.fetchval(
+        "INSERT INTO notification_subscriptions (user_id, channel, target, secret, facilities, min_severity,"
+        " quiet_start, quiet_end, lang) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        user_id,
+        channel,
+        target,
+        secret,
+        facilities,
+        min_severity,
+        quiet[0] if quiet else None,
+        quiet[1] if quiet else None,
+        lang,
+    )
+    return sid
+
+
+async def delete_subscription(conn: asyncpg.Connection, user_id: int, subscription_id: int) -> bool:
+    """Only the user's own: another user's id deletes nothing (and the page answers 404)."""
+    done = await conn.fetchval(
+        "DELETE FROM notification_subscriptions WHERE id = $1 AND user_id = $2 RETURNING id", subscription_id, user_id
+    )
+    return done is not None
+
+
+async def own_subscription(conn: asyncpg.Connection, user_id: int, subscription_id: int) -> Subscription | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM notification_subscriptions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.id = $1 AND s.user_id = $2",
+        subscription_id,
+        user_id,
+    )
+    return Subscription.of(row) if row else None
+
+
+async def deliveries(
+    conn: asyncpg.Connection,
+    user_id: int | None,
+    status: str | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[asyncpg.Record]:
+    """Newest first; user_id None = everyone's (admins)."""
+    return await conn.fetch(
+        "SELECT d.id, d.channel, d.event, d.title, d.status, d.attempts, d.last_error, d.created_at, d.sent_at,"
+        " d.facility_id, d.alert_id, u.username FROM notification_deliveries d LEFT JOIN users u ON u.id = d.user_id"
+        " WHERE ($1::bigint IS NULL OR d.user_id = $1) AND ($2::text IS NULL OR d.status = $2)"
+        " AND ($3::bigint IS NULL OR d.id < $3) ORDER BY d.id DESC LIMIT $4",
+        user_id,
+        status,
+        before,
+        limit,
+    )
+
+
+async def delivery_counts(conn: asyncpg.Connection, since: datetime) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM notification_deliveries WHERE created_at >= $1 GROUP BY status", since
+    )
+    return {r["status"]: r["n"] for r in rows}

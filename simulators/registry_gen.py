@@ -12,7 +12,7 @@ import math
 import random
 from datetime import date, time
 
-from contract.places import townships_of
+from contract.places import in_county, townships_of
 from contract.registry import (
     AgeGroup,
     Child,
@@ -98,6 +98,21 @@ def generate_registry(n: int, seed: int = 1) -> Registry:
     return Registry(facilities=facilities)
 
 
+def _place(county: str, lat: float, lon: float, u1: float, u2: float) -> tuple[float, float]:
+    """A point within ~13 km of the county seat and inside the county's boundary (contract/places.py), so
+    that the map never shows a facility in the wrong county or outside the city. The first try uses the
+    generator's own two draws (as before, so the rest of a seeded registry stays the same); further
+    tries come from a generator seeded by them."""
+    tries = random.Random(f"{u1}-{u2}")
+    for _ in range(100):
+        r, a = 0.12 * math.sqrt(u1), u2 * 2 * math.pi
+        p_lat, p_lon = round(lat + r * math.sin(a), 5), round(lon + r * math.cos(a), 5)
+        if in_county(county, p_lon, p_lat):
+            return p_lat, p_lon
+        u1, u2 = tries.random(), tries.random()
+    return lat, lon  # the seat itself lies inside (tests/test_registry.py)
+
+
 def _facility(
     rng: random.Random,
     county: tuple[str, str, float, float, int],
@@ -112,13 +127,13 @@ def _facility(
     children = _children(rng, classes)
     staff = _staff(rng, classes, len(children))
     devices = _devices(rng, classes)
-    r, a = 0.12 * math.sqrt(rng.random()), rng.random() * 2 * math.pi
+    lat, lon = _place(code, lat, lon, rng.random(), rng.random())
     return Facility(
         id=fid,
         name=f"{cname}{rng.choice(NAME_WORDS)}托育园{seq}号",
         county=code,
         township=township_code(code, rng.randint(1, TOWNSHIPS_PER_COUNTY)),
-        location=Location(lat=round(lat + r * math.sin(a), 5), lon=round(lon + r * math.cos(a), 5)),
+        location=Location(lat=lat, lon=lon),
         kind=kind,
         opening_hours=OpeningHours() if first else _hours(fid, kind),
         classes=classes,

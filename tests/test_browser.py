@@ -73,7 +73,7 @@ async def login(page: Page, base: str, user: str, password: str) -> None:
     await page.fill("input[name=username]", user)
     await page.fill("input[name=password]", password)
     await page.click("#login")
-    await page.wait_for_url(f"{base}/")
+    await page.wait_for_url(lambda url: url.startswith(base) and "/login" not in url)
 
 
 def ts() -> str:
@@ -131,8 +131,8 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
     await load_registry(db, REG)
     await create_user(db, "op", "operator", "pw-op", facility=B.id)
     await login(page, base, "op", "pw-op")
-    assert await page.locator("tr[data-facility]").count() == 1
-    await expect(page.locator(f'tr[data-facility="{B.id}"]')).to_have_count(1)
+    assert page.url == f"{base}/facilities/{B.id}", "an operator lands on their own facility"
+    await expect(page.locator(f'[data-facility-page="{B.id}"]')).to_have_count(1)
     resp = await page.goto(f"{base}/facilities/{A.id}")
     assert resp is not None
     assert resp.status == 404

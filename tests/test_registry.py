@@ -89,3 +89,21 @@ def test_required_equipment() -> None:
         "camera_covering_child_area",
         "gas_detector_in_kitchen",
     }
+
+
+def test_generated_facilities_lie_inside_their_county() -> None:
+    """The map places facilities by their coordinates: a simulated facility in the wrong county (or
+    outside the city) is what an inspector would notice first. Checked against the county boundaries."""
+    from contract.places import county_at, county_shapes
+    from simulators.registry_gen import COUNTIES, generate_registry
+
+    assert set(county_shapes()) == {c[0] for c in COUNTIES}, "the 14 counties, by code"
+    assert all(county_at(lon, lat) == code for code, _, lat, lon, _ in COUNTIES), "every seat in its county"
+    assert county_at(116.4, 39.9) is None, "Beijing is not in Xinzhou"
+    reg = generate_registry(400, seed=11)
+    wrong = [
+        (f.id, county_at(f.location.lon, f.location.lat))
+        for f in reg.facilities
+        if county_at(f.location.lon, f.location.lat) != f.county
+    ]
+    assert wrong == []

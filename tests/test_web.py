@@ -238,6 +238,7 @@ async def test_stream_carries_only_in_scope_alerts(site: dict[str, object], db: 
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert [d["facility_id"] for e, d in got if e == "alert"] == [A.id]
+    assert [d["facility_name"] for e, d in got if e == "alert"] == [A.name], "the banner names the facility"
     assert [(d["id"], d["state"]) for e, d in got if e == "facility_status"] == [(A.id, "red")]
 
 
@@ -408,7 +409,11 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     assert status == 200
     assert f'data-facility="{A.id}"' in str(page), "red: listed"
     assert f'data-facility="{green.id}"' not in str(page), "green: on the map only"
-    assert f'id="dot-{green.id}"' in str(page)
+    points = json.loads(
+        re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S).group(1)
+    )  # type: ignore[union-attr]
+    assert {p["id"]: p["state"] for p in points}[green.id] == "green", "green: on the map"
+    assert all(p["lon"] and p["lat"] for p in points)
     assert f'href="/?county={green.county}"' in str(page)
     status, page = await get(f"{url}/?county={green.county}", tok)
     assert f'data-facility="{green.id}"' in str(page), "a county's list has every facility"

@@ -191,6 +191,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if not resync:
                     if not states:
                         continue  # outside this user's scope: never on their stream
+                    change.setdefault("facility_name", states[0].get("name"))  # people read names, not ids
                     await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
                 for state in states:
                     await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")

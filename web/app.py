@@ -27,6 +27,7 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.places import boundaries_geojson
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
@@ -261,6 +262,8 @@ async def logout(request: web.Request) -> web.Response:
 @page_routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     user = _user(request)
+    if user.role == "operator" and user.scope.facility:
+        raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     async with request.app[POOL].acquire() as conn:
@@ -268,29 +271,53 @@ async def overview(request: web.Request) -> web.Response:
         summary = await queries.summary(conn, user.scope, county)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
     by_township = user.scope.below_city or county is not None
-    # A city-wide view lists the facilities that need attention (red, amber, grey); the green ones
-    # are on the map and one click away in their county's list (city → county → township).
+    # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
+    # ones are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green"]
-    by_county: dict[str, list[dict[str, Any]]] = {}
-    for f in listed:
-        by_county.setdefault(f["county"], []).append(f)
+    listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
+    points = [
+        {
+            "id": f["id"],
+            "name": f["name"],
+            "lon": f["location"]["lon"],
+            "lat": f["location"]["lat"],
+            "state": f["state"],
+        }
+        for f in facs
+        if f["location"]
+    ]
     return await render(
         request,
         "overview.html",
         {
-            "by_county": by_county,
+            "listed": listed[:OVERVIEW_LIST],
+            "listed_more": max(0, len(listed) - OVERVIEW_LIST),
             "facilities": facs,
+            "map_points": points,
             "summary": summary,
             "areas": queries.areas(facs, by_township),
             "by_township": by_township,
             "county": county,
             "alerts": open_alerts,
-            "scope": scope_name(user.scope, lang_of(request)),
+            "scope": facs[0]["name"] if user.role == "operator" and facs else scope_name(user.scope, lang_of(request)),
             "understaffed": [f for f in facs if f["staffing_alerts"]],
+            # below the city, the map shows the user's own county (an operator's: their facility's)
+            "map_county": county
+            or user.scope.county
+            or (facs[0]["county"] if user.role == "operator" and facs else ""),
         },
     )
 
 
+@page_routes.get("/geo/counties.json")
+async def county_boundaries(_: web.Request) -> web.Response:
+    """Xinzhou's county boundaries for the overview's map (contract/places.py names the data's source)."""
+    return web.Response(
+        text=boundaries_geojson(), content_type="application/json", headers={"Cache-Control": "max-age=86400"}
+    )
+
+
+OVERVIEW_LIST = 300  # facilities listed on the overview (the rest: a county's drill-down, the map)
 WALL_ALERTS = 8  # newest critical and major alerts on the duty-room wall
 WALL_FACILITIES = 12  # facilities needing attention on it
 STATE_RANK = {"red": 0, "amber": 1, "grey": 2, "green": 3}

@@ -250,6 +250,11 @@ _MORE = {
         "全市视图只列出红色、黄色和灰色机构；绿色机构见地图，或点击区县查看全部。",
         "The city view lists red, amber and grey facilities; green ones are on the map, or click a county for all.",
     ),
+    "map_help_county": ("点击区县查看该县，点击圆点打开机构", "Click a county to open it, a dot to open a facility"),
+    "map_help": ("点击圆点打开机构；滚轮缩放", "Click a dot to open a facility; scroll to zoom"),
+    "all_alerts": ("全部告警", "all alerts"),
+    "escalated_to": ("已上报至", "escalated to"),
+    "facility_list": ("机构", "Facilities"),
     # notifications (issue #17, item 7)
     "notifications": ("通知设置", "Notifications"),
     "notifications_help": (

@@ -51,8 +51,7 @@
       const n = row.querySelector("[data-open]");
       if (n) n.textContent = f.open_alerts;
     });
-    const dot = document.getElementById("dot-" + f.id);
-    if (dot) dot.setAttribute("class", "dot " + f.state);
+    if (window.cwMap) window.cwMap.update(f.id, f.state);  // the overview's map (map.js)
     if (document.getElementById("summary") && summaryTimer === null) {
       summaryTimer = setTimeout(refreshSummary, 250);  // one refresh for a burst of changes
     }

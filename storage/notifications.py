@@ -236,7 +236,8 @@ async def deliveries(
     """Newest first; user_id None = everyone's (admins)."""
     return await conn.fetch(
         "SELECT d.id, d.channel, d.event, d.title, d.status, d.attempts, d.last_error, d.created_at, d.sent_at,"
-        " d.facility_id, d.alert_id, u.username FROM notification_deliveries d LEFT JOIN users u ON u.id = d.user_id"
+        " d.facility_id, d.alert_id, u.username, COALESCE(s.lang, 'zh') AS lang FROM notification_deliveries d"
+        " LEFT JOIN users u ON u.id = d.user_id LEFT JOIN notification_subscriptions s ON s.id = d.subscription_id"
         " WHERE ($1::bigint IS NULL OR d.user_id = $1) AND ($2::text IS NULL OR d.status = $2)"
         " AND ($3::bigint IS NULL OR d.id < $3) ORDER BY d.id DESC LIMIT $4",
         user_id,

@@ -17,6 +17,7 @@ from contract.rules import RuleId
 from storage.users import create_user
 from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
 from web.i18n import LABELS, TEXT, label, when
+from web.reports import COLUMNS
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CODES = {
@@ -29,6 +30,10 @@ CODES = {
     "device_type": [d.value for d in DeviceType],
     "event": [e.value for e in EventType],
     "access": [a.value for a in AccessType],
+    "channel": ["wecom", "dingtalk", "email"],
+    "delivery_status": ["pending", "sent", "failed"],
+    "delivery_event": ["opened", "reopened", "escalated:township", "escalated:county", "escalated:city", "test"],
+    "report_column": list(COLUMNS),
 }
 
 
@@ -115,7 +120,10 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
         "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters", "/wall"]),
         "county": (site["insp"], ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports"]),
         "operator": (site["oper"], ["/", "/alerts", "/dead-letters", "/wall?fragment=1"]),
-        "admin": (site["admin"], ["/", "/alerts", "/audit", "/dead-letters", "/registry"]),
+        "admin": (
+            site["admin"],
+            ["/", "/alerts", "/audit", "/dead-letters", "/registry", "/settings/notifications", "/admin/notifications"],
+        ),
     }
     seen_time = False
     async with aiohttp.ClientSession() as s:

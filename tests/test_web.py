@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from contract.places import township_name
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.alerts import open_alert
@@ -276,9 +277,19 @@ async def test_report_minutes_score_and_csv(site: dict[str, object], db: asyncpg
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/csv")
         text = await r.text()
-    header, *lines = text.strip().splitlines()
-    assert header.startswith("facility_id,name,county")
-    assert any(line.startswith(A.id) for line in lines)
+    assert text.startswith("\ufeff"), "a byte-order mark: Excel and WPS then read UTF-8"
+    header, *lines = text.lstrip("\ufeff").strip().splitlines()
+    assert header.startswith("机构编号,机构名称,县（市、区）,乡镇（街道）")
+    [line] = [line for line in lines if line.startswith(A.id)]
+    assert f"{A.id},{A.name}," in line and township_name(A.township) in line, "names, not codes"
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
+            f"{url}/api/v1/reports?period=month&date=2026-11-23&format=csv&lang=en",
+            headers={"Authorization": f"Bearer {tok}"},
+        ) as r,
+    ):
+        assert (await r.text()).lstrip("\ufeff").startswith("Facility ID,Facility,County,Township")
     status, body = await get(f"{url}/api/v1/reports?period=year", tok)
     assert status == 400
     assert "period" in body["error"]  # type: ignore[index]

@@ -20,6 +20,7 @@ from storage.users import User
 from web import reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
+from web.i18n import COUNTIES
 from web.keys import HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
@@ -120,12 +121,17 @@ async def report(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     period, start, end, county, township = report_params(request)
     fmt = one_of(qp(request.query, "format"), "format", {"json", "csv"}) or "json"
+    lang = one_of(qp(request.query, "lang"), "lang", {"zh", "en"}) or "zh"
     async with request.app[POOL].acquire() as conn:
         rows = await reports.facility_report(conn, user.scope, start, end, county, township)
     if fmt == "csv":
         name = f"carewatch-{period}-{start.date().isoformat()}.csv"
         return web.Response(
-            text=reports.to_csv(rows),
+            text=reports.to_csv(
+                rows,
+                lang,
+                {code: en for code, (_, en) in COUNTIES.items()},
+            ),
             content_type="text/csv",
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},

@@ -356,10 +356,7 @@ async def reports_page(request: web.Request) -> web.Response:
     period, start, end, county, township = report_params(request, {k: v for k, v in request.query.items() if v})
     async with request.app[POOL].acquire() as conn:
         rows = await reports.facility_report(conn, user.scope, start, end, county, township)
-    formula = (reports.__doc__ or "").split("\n\n", 1)[-1]
-    return await render(
-        request, "reports.html", {"rows": rows, "period": period, "day": start.date().isoformat(), "formula": formula}
-    )
+    return await render(request, "reports.html", {"rows": rows, "period": period, "day": start.date().isoformat()})
 
 
 async def _facility_ctx(

@@ -353,6 +353,7 @@ PATHS: dict[str, Any] = {
                 _COUNTY,
                 _TOWNSHIP,
                 _q("format", "json or csv", enum=["json", "csv"]),
+                _q("lang", "the CSV's headers and names: zh (default) or en", enum=["zh", "en"]),
             ],
             "responses": {
                 "200": {

@@ -1,9 +1,13 @@
 """Reports per facility for a day or a month: alerts by rule, time to acknowledge, device availability,
 minutes without a guard, minutes below ratio, and a facility score (for 诚信评价, credit evaluation).
 
-The score, written on the page too: start at 100; subtract 10 per critical, 5 per major, 2 per minor
-and 0.5 per warning alert opened in the period; 1 per 10 minutes without a guard and per 10 minutes
-below the carer ratio; and 1 per percentage point of device availability below 100 %. Never below 0.
+The score (the page shows it in both languages: web/i18n.py `score_method`): start at 100; subtract
+10 per critical, 5 per major, 2 per minor and 0.5 per warning alert opened in the period; 1 per 10
+minutes without a guard and per 10 minutes below the carer ratio; and 1 per percentage point of device
+availability below 100 %. Never below 0.
+
+CSV for people: UTF-8 with a byte-order mark and the catalogue's headers (Chinese unless `lang=en`),
+counties and townships by name, so that it opens cleanly in Excel and WPS.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from contract.labels import label
+from contract.places import county_name_zh, township_name
 from storage import reports as report_store
 from storage.users import Scope
 
@@ -87,9 +93,16 @@ async def facility_report(
     return out
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[dict[str, Any]], lang: str = "zh", county_en: dict[str, str] | None = None) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    buf.write("\ufeff")  # Excel and WPS read a UTF-8 file as UTF-8 only with the mark
+    w = csv.writer(buf)
+    w.writerow([label("report_column", c, lang) for c in COLUMNS])
+    for r in rows:
+        named = dict(r)
+        named["county"] = (
+            (county_en or {}).get(r["county"], r["county"]) if lang == "en" else county_name_zh(r["county"])
+        )
+        named["township"] = township_name(r["township"])
+        w.writerow(["" if named.get(c) is None else named[c] for c in COLUMNS])
     return buf.getvalue()

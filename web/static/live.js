@@ -1,6 +1,14 @@
 // Live updates from /api/v1/stream: repaint facility states and the overview's counters in place;
 // a critical alert cannot be missed.
 (function () {
+  // a table wider than a phone scrolls sideways (app.css): let the keyboard reach it too
+  function focusableScrollers() {
+    document.querySelectorAll("table").forEach((t) => {
+      if (t.scrollWidth > t.clientWidth + 1) t.tabIndex = 0; else t.removeAttribute("tabindex");
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
   const me = document.currentScript;
   const banner = document.getElementById("banner");
   const lang = me.dataset.lang;

@@ -5,7 +5,7 @@
 (function () {
   const el = document.getElementById("map");
   if (!el || typeof echarts === "undefined") return;
-  const COLORS = { red: "#c62828", amber: "#d98c00", grey: "#6b7680", green: "#2e8540" };
+  const COLORS = { red: "#c62828", amber: "#f2a900", grey: "#5f6b76", green: "#2e7d32" };  // as app.css
   const AREA = { red: "#f6d5d5", amber: "#fbecc9", grey: "#e3e6e9", green: "#e6f1e8" };
   const RANK = { red: 0, amber: 1, grey: 2, green: 3 };
   const county = el.dataset.county;

@@ -1,0 +1,252 @@
+"""Every page, as the four demo roles see it, in zh-CN and in English, in Debian's headless Chromium
+(issue #17, acceptance): a screenshot of each kept in test-artifacts/pages/, an accessibility check
+with the vendored axe-core (no serious or critical violation), no script error or CSP refusal, no
+English catalogue text on a Chinese page, the duty-room wall without scrolling at 1920 × 1080 and the
+facility page usable at 390 × 844 (a phone in the field: nothing wider than the screen)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright
+
+from contract.labels import LABELS
+from contract.rules import Condition, Key
+from storage.alerts import open_alert
+from storage.maintenance import create_window
+from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
+from storage.registry import load_registry
+from storage.users import create_user
+from tests.conftest import as_role
+from tests.test_browser import CHROMIUM, REG, A
+from web.app import create_app
+from web.i18n import TEXT
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "pages"
+AXE = (Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def catalogue_phrases(lang: str) -> set[str]:
+    """Catalogue text that would be a leak on a page of the other language: English phrases of two
+    words or more (a single word such as "key" may rightly appear in a Chinese help text), Chinese ones
+    of four characters or more (a facility's or township's own name stays Chinese on English pages)."""
+    i = 0 if lang == "zh" else 1
+    out = set(TEXT[lang].values()) | {pair[i] for names in LABELS.values() for pair in names.values()}
+    out = {s.split("{")[0].strip() for s in out}
+    if lang == "en":
+        return {s for s in out if " " in s and len(s) > 8}
+    return {s for s in out if len(CJK.findall(s)) >= 4}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: scripts/install-system-deps.sh --browser installs it")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+    """The demo's four roles over a registry with something on every page: open alerts of each
+    severity (one escalated, one acknowledged), a maintenance window, a refused message, today's
+    events, a notification channel with a sent and a failed delivery."""
+    await load_registry(db, REG)
+    now = datetime.now(UTC)
+    fire = await open_alert(
+        db,
+        A.id,
+        Key("fire_alarm", "smoke-nap1"),
+        Condition("critical", "火灾报警（午睡室1）", "fire alarm (nap room 1)"),
+        now - timedelta(minutes=3),
+    )
+    await open_alert(
+        db, A.id, Key("guard_absent"), Condition("major", "保安缺岗", "no guard on duty"), now - timedelta(hours=2)
+    )
+    await open_alert(
+        db,
+        A.id,
+        Key("low_battery", "smoke-class1"),
+        Condition("warning", "电量低（20%）", "battery low (20%)"),
+        now - timedelta(days=2),
+    )
+    await db.execute("UPDATE alerts SET escalation = 'county', escalated_at = now() WHERE id = $1", fire.alert_id)
+    await create_window(
+        db, A.id, None, now + timedelta(days=1), now + timedelta(days=1, hours=2), "年度消防检测", "admin"
+    )
+    await db.execute(
+        "INSERT INTO dead_letters (received_at, topic, payload, reason, detail, facility_id)"
+        " VALUES (now(), $1, $2, 'schema', 'temp_c: not a number', $3)",
+        f"cw/v1/{A.id}/env-class1/reading",
+        b'{"temp_c": "hot"}',
+        A.id,
+    )
+    await db.execute(
+        "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+        " VALUES (now() - interval '3 minutes', $1, 'smoke-nap1', 'e1', 'fire_alarm', 'active', '{}')",
+        A.id,
+    )
+    users = {
+        "city": await create_user(db, "city", "inspector", "city-pw-1"),
+        "county": await create_user(db, "county", "inspector", "county-pw-1", county=A.county),
+        "operator": await create_user(db, "operator", "operator", "operator-pw-1", facility=A.id),
+        "admin": await create_user(db, "admin", "admin", "admin-pw-1"),
+    }
+    op_id = users["operator"][0]
+    sid = await add_subscription(db, op_id, "wecom", "op-key-00000001", None, None, "major", (time(22), time(7)), "zh")
+    sub = await own_subscription(db, op_id, sid)
+    assert sub is not None
+    await enqueue(db, [Outgoing(sub, fire.alert_id, A.id, "opened", f"【危急】火灾报警 · {A.name}", "…")])
+    await enqueue(db, [Outgoing(sub, None, None, "test", "CareWatch 测试消息", "…")])
+    ids = [r["id"] for r in await db.fetch("SELECT id FROM notification_deliveries ORDER BY id")]
+    await finish(db, ids[0], now, None, None)
+    await db.execute("UPDATE notification_deliveries SET attempts = 6 WHERE id = $1", ids[1])
+    await finish(db, ids[1], now, "HTTP 502", None)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("")).rstrip("/"), "alert": fire.alert_id}
+    finally:
+        await server.close()
+
+
+def pages_of(role: str, alert: int) -> list[str]:
+    common = [
+        "/alerts",
+        f"/alerts/{alert}",
+        f"/facilities/{A.id}",
+        "/reports",
+        "/dead-letters",
+        "/settings/notifications",
+    ]
+    return {
+        "city": ["/", f"/?county={A.county}", *common, "/registry"],
+        "county": ["/", *common],
+        "operator": [*common],
+        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications"],
+    }[role]
+
+
+async def login(page: Page, url: str, role: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.fill("input[name=username]", role)
+    await page.fill("input[name=password]", f"{role}-pw-1")
+    await page.click("#login")
+    await page.wait_for_url(lambda u: "/login" not in u)
+
+
+async def axe_problems(page: Page) -> list[str]:
+    """Serious and critical WCAG 2.1 A/AA violations, as 'rule: target' lines."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.evaluate(AXE)  # through the DevTools protocol: the page's CSP does not apply to it
+    result = await page.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {n['target']} {n.get('failureSummary', '')[:160]}"
+        for v in result["violations"]
+        if v["impact"] in {"serious", "critical"}
+        for n in v["nodes"][:3]
+    ]
+
+
+@pytest.mark.parametrize("role", ["city", "county", "operator", "admin"])
+async def test_every_page_in_both_languages(browser: Browser, world: dict[str, Any], role: str) -> None:
+    url = world["url"]
+    leaks = {"zh": catalogue_phrases("en"), "en": catalogue_phrases("zh")}
+    problems: list[str] = []
+    for lang in ("zh", "en"):
+        ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        page = await ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(f"script error: {e}"))  # noqa: B023
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # noqa: B023
+        try:
+            await login(page, url, role)
+            for path in pages_of(role, world["alert"]):
+                sep = "&" if "?" in path else "?"
+                resp = await page.goto(f"{url}{path}{sep}lang={lang}")
+                assert resp is not None and resp.status == 200, (role, lang, path)
+                await page.wait_for_load_state("networkidle")
+                name = re.sub(r"[^a-z0-9]+", "-", path.strip("/").lower()) or "overview"
+                await page.screenshot(path=str(SHOTS / f"{role}-{lang}-{name}.png"), full_page=True)
+                # what the page says in its own language: parts marked with another `lang` (a message as
+                # it was sent to a Chinese group) are content, not the page's text
+                text = await page.evaluate(
+                    """(lang) => { const b = document.body.cloneNode(true);
+                       b.querySelectorAll('[lang]').forEach((e) => { if (!e.lang.startsWith(lang)) e.remove(); });
+                       document.documentElement.append(b); const t = b.innerText; b.remove(); return t; }""",
+                    lang,
+                )
+                where = f"{role} {lang} {path}"
+                assert "+00:00" not in text, f"{where}: a UTC time"
+                found = sorted(s for s in leaks[lang] if s in text)
+                assert found == [], f"{where}: the other language's text on the page: {found}"
+                problems += [f"{where}: {p}" for p in await axe_problems(page)]
+            assert errors == [], f"{role} {lang}: {errors}"
+        finally:
+            await ctx.close()
+    assert problems == [], "\n".join(problems)
+
+
+async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Browser, world: dict[str, Any]) -> None:
+    url = world["url"]
+    ctx = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page = await ctx.new_page()
+    try:
+        await login(page, url, "county")
+        await page.goto(f"{url}/wall")
+        await page.wait_for_load_state("networkidle")
+        await page.screenshot(path=str(SHOTS / "wall-1920x1080.png"))
+        size = await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        assert size == [1920, 1080], f"the wall scrolls: {size}"
+        assert await axe_problems(page) == []
+        await page.goto(f"{url}/?lang=zh")
+        await page.wait_for_load_state("networkidle")
+        await page.set_viewport_size({"width": 1400, "height": 1000})
+        await page.screenshot(path=str(SHOTS / "overview-1400x1000.png"))
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 1000 + 60, f"the overview is {height} px tall at 1400 x 1000 (one screen, the banner aside)"
+    finally:
+        await ctx.close()
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    page = await phone.new_page()
+    try:
+        await login(page, url, "operator")
+        for path in (f"/facilities/{A.id}", f"/alerts/{world['alert']}"):
+            await page.goto(f"{url}{path}?lang=zh")
+            await page.wait_for_load_state("networkidle")
+            name = path.strip("/").split("/")[0]
+            await page.screenshot(path=str(SHOTS / f"phone-390x844-{name}.png"), full_page=True)
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path}: the page is {width} px wide on a 390 px phone"
+            assert await axe_problems(page) == []
+    finally:
+        await phone.close()

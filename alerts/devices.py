@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from contract.labels import label
 from contract.registry import LIFE_SAFETY_TYPES, DeviceType
 from contract.rules import Condition, Key
 
@@ -36,5 +37,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
 def equipment_conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
     for missing in rt.facility.missing_equipment():
         out[Key("equipment_missing", subject=missing)] = rt.cond(
-            "equipment_missing", f"缺少必备设备：{missing}", f"required equipment missing: {missing}"
+            "equipment_missing",
+            f"缺少必备设备：{label('equipment', missing, 'zh')}",
+            f"required equipment missing: {label('equipment', missing, 'en')}",
         )

@@ -125,6 +125,14 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "retriggered": ("再次触发", "retriggered"),
         "muted": ("维护时段内", "in maintenance"),
     },
+    "equipment": {  # required equipment a facility lacks (contract.registry.Facility.missing_equipment)
+        "smoke_or_heat_detector": ("烟感或感温探测器", "smoke or heat detector"),
+        "extinguisher_gauge": ("灭火器压力表", "extinguisher gauge"),
+        "panic_button": ("一键报警按钮", "panic button"),
+        "access_controller": ("门禁", "access controller"),
+        "camera_covering_child_area": ("覆盖儿童区域的摄像头", "camera covering a child area"),
+        "gas_detector_in_kitchen": ("厨房燃气探测器", "gas detector in the kitchen"),
+    },
     "report_column": {  # the reports' table and CSV headers (web/reports.py)
         "facility_id": ("机构编号", "Facility ID"),
         "name": ("机构名称", "Facility"),

@@ -34,6 +34,14 @@ CODES = {
     "delivery_status": ["pending", "sent", "failed"],
     "delivery_event": ["opened", "reopened", "escalated:township", "escalated:county", "escalated:city", "test"],
     "report_column": list(COLUMNS),
+    "equipment": [
+        "smoke_or_heat_detector",
+        "extinguisher_gauge",
+        "panic_button",
+        "access_controller",
+        "camera_covering_child_area",
+        "gas_detector_in_kitchen",
+    ],
 }
 
 

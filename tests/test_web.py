@@ -678,3 +678,24 @@ async def test_notification_settings_own_scope_reasons_and_audit(
     finally:
         await s.close()
         await other.close()
+
+
+async def test_form_refusals_read_in_the_pages_language(site: dict[str, object]) -> None:
+    """A form the server refuses shows the page again with the reason in the page's language (the API
+    keeps its English reason): a critical alert acknowledged with a blank note, a maintenance window
+    that ends before it starts."""
+    url = str(site["url"])
+    s, csrf = await _logged_in(url, "oper-b", "pw-b")
+    try:
+        r = await s.post(f"{url}/alerts/{site['alert_b']}/ack?lang=zh", data={"csrf": csrf, "note": "   "})
+        text = await r.text()
+        assert r.status == 400 and "确认危急告警须填写现场核实和处置情况" in text and "data-alert-page=" in text
+        r = await s.post(f"{url}/alerts/{site['alert_b']}/ack?lang=en", data={"csrf": csrf, "note": ""})
+        assert r.status == 400 and "needs a note" in await r.text()
+        window = {"csrf": csrf, "starts_at": "2030-01-02T10:00", "ends_at": "2030-01-02T09:00", "reason": "检修"}
+        r = await s.post(f"{url}/facilities/{B.id}/maintenance?lang=zh", data=window)
+        assert r.status == 400 and "结束时间须晚于开始时间" in await r.text()
+        r = await s.post(f"{url}/alerts/{site['alert_a']}/ack", data={"csrf": csrf, "note": "x"})
+        assert r.status == 404, "outside the operator's scope"
+    finally:
+        await s.close()

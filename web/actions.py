@@ -25,12 +25,12 @@ from web.params import parse_time
 async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str) -> dict[str, Any]:
     """Shared by the API and the pages: scope-checked, audited, announced on the stream."""
     if len(note) > 2000:
-        raise Invalid("note is at most 2,000 characters")
+        raise Invalid("note is at most 2,000 characters", "err_note_long")
     async with pool.acquire() as conn:
         try:
             updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
         except alert_store.NoteRequired as err:
-            raise Invalid(str(err)) from None
+            raise Invalid(str(err), "err_note_required") from None
     if updated is None:
         raise NotFound("no such alert")
     return queries.alert_json(updated)
@@ -50,10 +50,10 @@ async def set_maintenance(pool: asyncpg.Pool, user: User, facility_id: str, body
         if f is None:
             raise NotFound("no such facility")
         if not may_set_maintenance(user):
-            raise Forbidden("only an admin or the facility's operator may set a maintenance window")
+            raise Forbidden("only an admin or the facility's operator may set a maintenance window", "err_window_who")
         device, start, end, reason = window(body)
         if device and not await registry_store.has_device(conn, f["id"], device):
-            raise Invalid(f"device_id {device!r} is not a device of this facility")
+            raise Invalid(f"device_id {device!r} is not a device of this facility", "err_no_device", device=device)
         row = await maintenance_store.create_window(conn, f["id"], device, start, end, reason, user.username)
         out = maintenance_store.window_json(row)
         await audit(conn, user.username, "maintenance.create", f["id"], out)
@@ -65,37 +65,39 @@ def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
         raise Invalid("body must be a JSON object")
     for name in ("starts_at", "ends_at", "reason"):
         if not isinstance(body.get(name), str) or not body[name].strip():
-            raise Invalid(f"{name} is required")
+            raise Invalid(f"{name} is required", "err_window_times")
     device = body.get("device_id") or None
     if device is not None and not isinstance(device, str):
         raise Invalid("device_id must be a string")
     reason = body["reason"].strip()
     if len(reason) > 500:
-        raise Invalid("reason is at most 500 characters")
+        raise Invalid("reason is at most 500 characters", "err_reason_long")
     start, end = parse_time(body["starts_at"], "starts_at"), parse_time(body["ends_at"], "ends_at")
     if start is None or end is None:  # for the type checker: both are non-empty here
-        raise Invalid("starts_at and ends_at are required")
+        raise Invalid("starts_at and ends_at are required", "err_window_times")
     if end <= start:
-        raise Invalid("ends_at must be after starts_at")
+        raise Invalid("ends_at must be after starts_at", "err_window_order")
     if end - start > timedelta(days=31):
-        raise Invalid("a maintenance window is at most 31 days")
+        raise Invalid("a maintenance window is at most 31 days", "err_window_long")
     if end <= datetime.now(UTC):
-        raise Invalid("ends_at is in the past")
+        raise Invalid("ends_at is in the past", "err_window_past")
     return device, start, end, reason
 
 
 async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: str) -> dict[str, Any]:
     """Admins load a registry file (YAML or JSON, CONTRACT §3); the facilities it names are replaced."""
     if user.role != "admin":
-        raise Forbidden("only an admin may load a registry")
+        raise Forbidden("only an admin may load a registry", "err_registry_who")
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as err:
-        raise Invalid(f"not valid YAML or JSON: {str(err).splitlines()[0]}") from None
+        raise Invalid(
+            f"not valid YAML or JSON: {str(err).splitlines()[0]}", "err_registry", detail=str(err).splitlines()[0]
+        ) from None
     try:
         reg = parse_registry(data)
     except ContractError as err:
-        raise Invalid(f"registry: {err}") from None
+        raise Invalid(f"registry: {err}", "err_registry", detail=str(err)) from None
     try:
         async with pool.acquire() as conn, conn.transaction():
             s = await load_registry(conn, reg)
@@ -103,5 +105,7 @@ async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: 
             await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
     except asyncpg.IntegrityConstraintViolationError as err:
         # what the schema cannot say alone (a township outside its county, a class that does not exist)
-        raise Invalid(f"registry: {str(err).splitlines()[0]}") from None
+        raise Invalid(
+            f"registry: {str(err).splitlines()[0]}", "err_registry", detail=str(err).splitlines()[0]
+        ) from None
     return out

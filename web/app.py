@@ -393,7 +393,7 @@ async def facility_page(request: web.Request) -> web.Response:
 
 async def _form_refused(request: web.Request, template: str, ctx: dict[str, Any], exc: Refused) -> web.Response:
     """A form the shared action refused: the page again, with the reason and its status."""
-    resp = await render(request, template, ctx | {"error": exc.reason})
+    resp = await render(request, template, ctx | {"error": exc.text(lang_of(request))})
     resp.set_status(exc.status)
     return resp
 
@@ -468,11 +468,11 @@ async def registry_page(request: web.Request) -> web.Response:
 def _uploaded_text(upload: object) -> tuple[str, str]:
     """The uploaded registry file's text and name."""
     if not isinstance(upload, web.FileField):
-        raise Invalid("choose a registry file (YAML or JSON)")
+        raise Invalid("choose a registry file (YAML or JSON)", "err_choose_file")
     try:
         return upload.file.read().decode("utf-8"), upload.filename or "upload"
     except UnicodeDecodeError:
-        raise Invalid("the registry must be UTF-8 text") from None
+        raise Invalid("the registry must be UTF-8 text", "err_not_utf8") from None
 
 
 @page_routes.post("/registry")
@@ -592,7 +592,15 @@ async def ack_form(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form)
     alert_id = path_id(request.match_info["alert_id"])
-    await acknowledge(request.app[POOL], _user(request), alert_id, str(form.get("note", "")))
+    user = _user(request)
+    try:
+        await acknowledge(request.app[POOL], user, alert_id, str(form.get("note", "")))
+    except Invalid as exc:  # the alert's page again, with the reason in the page's language
+        async with request.app[POOL].acquire() as conn:
+            a = await queries.alert_detail(conn, user.scope, alert_id)
+        if a is None:
+            raise web.HTTPNotFound(text="not found") from None
+        return await _form_refused(request, "alert.html", {"a": a, "alerts": [a]}, exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
 
 
@@ -628,7 +636,9 @@ async def notifications_add(request: web.Request) -> web.Response:
         except Invalid as exc:
             ctx = await _subscriptions_ctx(conn, user)
             kept = {k: v for k, v in fields.items() if k != "secret"}
-            resp = await render(request, "notifications.html", ctx | {"kept": kept, "error": exc.reason})
+            resp = await render(
+                request, "notifications.html", ctx | {"kept": kept, "error": exc.text(lang_of(request))}
+            )
             resp.set_status(400)
             return resp
         sid = await notifications.add_subscription(

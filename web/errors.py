@@ -6,13 +6,23 @@ from __future__ import annotations
 
 
 class Refused(Exception):
-    """An action refused for a reason the user can act on. `status` is its HTTP status."""
+    """An action refused for a reason the user can act on. `status` is its HTTP status. `reason` is
+    the API's (English) text; `key` names the page text (web/i18n.py TEXT, formatted with `args`) that a
+    form shows in the page's language."""
 
     status = 400
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, key: str | None = None, **args: object) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.key = key
+        self.args_ = args
+
+    def text(self, lang: str) -> str:
+        from web.i18n import TEXT  # the catalogue imports nothing of this module; late to keep errors light
+
+        template = TEXT.get(lang, {}).get(self.key or "")
+        return template.format(**self.args_) if template else self.reason
 
 
 class Invalid(Refused):

@@ -51,48 +51,48 @@ def _time(value: str) -> time:
     try:
         return time.fromisoformat(value)
     except ValueError as exc:
-        raise Invalid("err_quiet") from exc
+        raise Invalid("quiet hours need a start and an end (HH:MM), not the same", "err_quiet") from exc
 
 
 def parse(form: Mapping[str, str], in_scope: set[str]) -> SubscriptionForm:
     channel = form.get("channel", "")
     if channel not in CHANNELS:
-        raise Invalid("err_channel")
+        raise Invalid("choose a channel", "err_channel")
     target = form.get("target", "").strip()
     secret: str | None = None
     if channel == "wecom":
         target = _from_url(target, "key")
         if not WECOM_KEY.fullmatch(target):
-            raise Invalid("err_wecom_key")
+            raise Invalid("the WeCom robot key is not valid", "err_wecom_key")
     elif channel == "dingtalk":
         target = _from_url(target, "access_token")
         if not DINGTALK_TOKEN.fullmatch(target):
-            raise Invalid("err_dingtalk_token")
+            raise Invalid("the DingTalk access_token is not valid", "err_dingtalk_token")
         secret = form.get("secret", "").strip() or None
         if secret is not None and not DINGTALK_SECRET.fullmatch(secret):
-            raise Invalid("err_dingtalk_secret")
+            raise Invalid("the DingTalk signing secret is not valid", "err_dingtalk_secret")
     elif not EMAIL.fullmatch(target) or len(target) > 254:
-        raise Invalid("err_email")
+        raise Invalid("the e-mail address is not valid", "err_email")
     raw = [f for f in re.split(r"[\s,，、;；]+", form.get("facilities", "")) if f]
     facilities: list[str] | None = None
     if raw:
         if any(not FACILITY_ID.fullmatch(f) or f not in in_scope for f in raw) or len(raw) > 500:
-            raise Invalid("err_facilities")
+            raise Invalid("a facility id is not valid or not in your scope", "err_facilities")
         facilities = sorted(set(raw))
     severity = form.get("min_severity", "major")
     if severity not in SEVERITIES:
-        raise Invalid("err_severity")
+        raise Invalid("choose a minimum severity", "err_severity")
     start, end = form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()
     quiet: tuple[time, time] | None = None
     if start or end:
         if not (start and end):
-            raise Invalid("err_quiet")
+            raise Invalid("quiet hours need a start and an end (HH:MM), not the same", "err_quiet")
         quiet = (_time(start), _time(end))
         if quiet[0] == quiet[1]:
-            raise Invalid("err_quiet")
+            raise Invalid("quiet hours need a start and an end (HH:MM), not the same", "err_quiet")
     lang = form.get("lang", "zh")
     if lang not in {"zh", "en"}:
-        raise Invalid("err_lang")
+        raise Invalid("choose a message language", "err_lang")
     return SubscriptionForm(channel, target, secret, facilities, severity, quiet, lang)
 
 

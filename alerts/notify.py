@@ -49,6 +49,8 @@ from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
 from storage import notifications as store
 from storage.alerts import Change
 from storage.errors import RETRYABLE
+from storage.notifications import in_quiet_hours
+from storage.rectification import OrderChange
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +59,6 @@ DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 WECOM_MAX_BYTES = 4096
 WECOM_RETRY = frozenset({45009, -1})  # API frequency limit; system busy
 DINGTALK_RETRY = frozenset({130101, -1})  # sending too fast; system busy
-
-
-def in_quiet_hours(local: time, start: time | None, end: time | None) -> bool:
-    """[start, end) in the facility's local time; a window may wrap midnight (22:00–07:00)."""
-    if start is None or end is None or start == end:
-        return False
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
 
 
 def wants(sub: store.Subscription, change: Change, local: time) -> bool:
@@ -271,6 +264,17 @@ class Outbox:
             if aud is None or not aud.subscriptions:
                 return 0
             n = await store.enqueue(conn, messages_for(change, aud, self.cfg.public_url, now))
+        if n:
+            self.wake.set()
+        return n
+
+    async def queue_order(self, change: OrderChange, now: datetime) -> int:
+        """A rectification order's step (督办 from the ticker): to the level it concerns."""
+        async with self.pool.acquire() as conn:
+            aud = await store.audience(conn, change.facility_id)
+            if aud is None or not aud.subscriptions:
+                return 0
+            n = await store.enqueue(conn, store.order_messages(change, aud, self.cfg.public_url, now))
         if n:
             self.wake.set()
         return n

@@ -49,6 +49,7 @@ from runtime.service import Service
 from storage import messages
 from storage.alerts import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
 from storage.errors import RETRYABLE
+from storage.rectification import escalate_overdue
 from storage.registry import fetch_registry
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class AlertsConfig(ServiceConfig):
     smtp_from: str = "carewatch@localhost"
     notify_attempts: int = 6
     notify_retry_s: float = 15.0
+    order_step_s: float = 3 * 86400.0  # an overdue order unanswered this long after its last step goes up again
 
     def notify_config(self) -> NotifyConfig:
         return NotifyConfig(
@@ -292,7 +294,7 @@ class AlertService(Service):
         )
 
     async def _ticker(self) -> None:
-        assert self.engine is not None and self.pool is not None  # noqa: S101
+        assert self.engine is not None and self.pool is not None and self.outbox is not None  # noqa: S101
         last_escalation = 0.0
         while True:
             now = datetime.now(UTC)
@@ -308,6 +310,9 @@ class AlertService(Service):
                         for change in await escalate(conn, now, self.config.escalation_s):
                             if not change.muted:
                                 self._notify_q.put_nowait(change)
+                        orders = await escalate_overdue(conn, now, timedelta(seconds=self.config.order_step_s))
+                    for order in orders:  # 督办: the level an overdue order reached hears of it
+                        await self.outbox.queue_order(order, now)
             await asyncio.sleep(self.config.tick_s)
 
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------

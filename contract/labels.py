@@ -159,6 +159,24 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "sent": ("已发送", "sent"),
         "failed": ("失败", "failed"),
     },
+    "order_action": {  # rectification orders (整改通知)
+        "issued": ("已下发", "issued"),
+        "answered": ("已回复", "answered"),
+        "returned": ("已退回", "sent back"),
+        "accepted": ("已验收", "accepted"),
+        "escalated": ("逾期督办", "overdue, escalated"),
+    },
+    "order_status": {
+        "issued": ("待整改", "to rectify"),
+        "answered": ("待验收", "to review"),
+        "returned": ("退回重改", "sent back"),
+        "accepted": ("已验收", "accepted"),
+    },
+    "order_source": {
+        "alert": ("告警", "alert"),
+        "inspection": ("检查发现", "inspection finding"),
+        "manual": ("人工下发", "by hand"),
+    },
     "delivery_event": {
         "opened": ("告警产生", "alert opened"),
         "reopened": ("告警再次发生", "alert reopened"),
@@ -166,6 +184,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "escalated:county": ("上报至县（市、区）", "escalated to the county"),
         "escalated:city": ("上报至市", "escalated to the city"),
         "test": ("测试消息", "test message"),
+        "order:issued": ("整改通知下发", "order issued"),
+        "order:answered": ("整改已回复", "order answered"),
+        "order:returned": ("整改被退回", "order sent back"),
+        "order:accepted": ("整改已验收", "order accepted"),
+        "order:escalated": ("整改逾期督办", "order overdue, escalated"),
     },
     "message_lang": {
         "zh": ("中文", "Chinese"),

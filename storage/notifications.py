@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
+
+from contract.labels import label
 
 CHANNELS = ("wecom", "dingtalk", "email")
 LEASE = timedelta(seconds=60)  # a claimed row is retried after this if its worker died mid-send
@@ -49,6 +53,15 @@ class Subscription:
             r["enabled"],
             r["level"],
         )
+
+
+def in_quiet_hours(local: time, start: time | None, end: time | None) -> bool:
+    """[start, end) in the facility's local time; a window may wrap midnight (22:00–07:00)."""
+    if start is None or end is None or start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
 
 
 _LEVEL = """CASE WHEN u.role = 'operator' THEN 'facility' WHEN u.role = 'inspector' AND u.scope_township IS NOT NULL
@@ -91,19 +104,24 @@ class Outgoing:
     subscription: Subscription
     alert_id: int | None
     facility_id: str | None
-    event: str  # opened | reopened | escalated:<level> | test
+    event: str  # opened | reopened | escalated:<level> | test | order:<action>:<history id>
     title: str
     body: str
+    order_id: int | None = None
+    not_before: datetime | None = None  # held back until then (a user's quiet hours)
 
 
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int:
     """Queue messages; a change already queued for a subscription is not queued twice. Returns the count."""
     n = 0
     for m in messages:
+        target = "(subscription_id, alert_id, event) WHERE alert_id IS NOT NULL"
+        if m.order_id is not None:
+            target = "(subscription_id, order_id, event) WHERE order_id IS NOT NULL"
         done = await conn.fetchval(
             "INSERT INTO notification_deliveries (subscription_id, user_id, channel, alert_id, facility_id, event,"
-            " title, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (subscription_id, alert_id, event) WHERE alert_id IS NOT NULL DO NOTHING RETURNING id",
+            " title, body, order_id, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+            f" COALESCE($10, now())) ON CONFLICT {target} DO NOTHING RETURNING id",
             m.subscription.id,
             m.subscription.user_id,
             m.subscription.channel,
@@ -112,6 +130,8 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int
             m.event,
             m.title,
             m.body,
+            m.order_id,
+            m.not_before,
         )
         n += done is not None
     return n
@@ -236,7 +256,8 @@ async def deliveries(
     """Newest first; user_id None = everyone's (admins)."""
     return await conn.fetch(
         "SELECT d.id, d.channel, d.event, d.title, d.status, d.attempts, d.last_error, d.created_at, d.sent_at,"
-        " d.facility_id, d.alert_id, u.username, COALESCE(s.lang, 'zh') AS lang FROM notification_deliveries d"
+        " d.facility_id, d.alert_id, d.order_id, u.username, COALESCE(s.lang, 'zh') AS lang"
+        " FROM notification_deliveries d"
         " LEFT JOIN users u ON u.id = d.user_id LEFT JOIN notification_subscriptions s ON s.id = d.subscription_id"
         " WHERE ($1::bigint IS NULL OR d.user_id = $1) AND ($2::text IS NULL OR d.status = $2)"
         " AND ($3::bigint IS NULL OR d.id < $3) ORDER BY d.id DESC LIMIT $4",
@@ -252,3 +273,40 @@ async def delivery_counts(conn: asyncpg.Connection, since: datetime) -> dict[str
         "SELECT status, count(*) AS n FROM notification_deliveries WHERE created_at >= $1 GROUP BY status", since
     )
     return {r["status"]: r["n"] for r in rows}
+
+
+# -- messages about rectification orders (storage.rectification) ------------------------------------------
+_ORDER_TEXT = {
+    "zh": ("整改通知", "机构", "事项", "整改期限", "状态", "查看"),
+    "en": ("Rectification order", "Facility", "Subject", "Due", "State", "Open"),
+}
+
+
+def order_messages(change: Any, aud: Audience, public_url: str, now: datetime) -> list[Outgoing]:
+    """One message per subscription of the level the step concerns (the facility's operators for an
+    order issued, sent back or accepted; the issuing level for an answer; the level it reached for 督办).
+    Not urgent: inside a user's quiet hours it is held back until they end, never dropped."""
+    zone = ZoneInfo(aud.timezone)
+    local_now = now.astimezone(zone)
+    out = []
+    for sub in aud.subscriptions:
+        if not sub.enabled or sub.level != change.audience_level:
+            continue
+        head, fac, subj, due, state, link = _ORDER_TEXT[sub.lang]
+        status = label("order_action", change.action, sub.lang)
+        title = f"【{head}】{status} · {aud.facility_name}"
+        body = "\n".join(
+            [
+                f"{fac}: {aud.facility_name} ({change.facility_id})",
+                f"{subj}: {change.title}",
+                f"{due}: {change.due_at.astimezone(zone):%Y-%m-%d %H:%M} ({aud.timezone})",
+                f"{state}: {status}",
+                f"{link}: {public_url.rstrip('/')}/orders/{change.order_id}",
+            ]
+        )
+        not_before = None
+        if in_quiet_hours(local_now.time(), sub.quiet_start, sub.quiet_end) and sub.quiet_end is not None:
+            end = local_now.replace(hour=sub.quiet_end.hour, minute=sub.quiet_end.minute, second=0, microsecond=0)
+            not_before = end if end > local_now else end + timedelta(days=1)
+        out.append(Outgoing(sub, None, change.facility_id, change.event, title, body, change.order_id, not_before))
+    return out

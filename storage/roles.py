@@ -48,6 +48,9 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
         "GRANT SELECT ON notification_subscriptions TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON notification_deliveries TO {role}",
+        # 督办: overdue rectification orders go up a level, with a history row
+        "GRANT SELECT, UPDATE (supervision_level, escalated_at) ON rectification_orders TO {role}",
+        "GRANT SELECT, INSERT ON rectification_history TO {role}",
     ],
     "web": [
         f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers TO {{role}}",
@@ -59,6 +62,8 @@ GRANTS: dict[str, list[str]] = {
         "GRANT UPDATE (last_used_at) ON api_tokens TO {role}",
         "GRANT SELECT, INSERT, DELETE ON notification_subscriptions TO {role}",  # a user's own (web checks)
         "GRANT SELECT, INSERT ON notification_deliveries TO {role}",  # the history; a test message
+        "GRANT SELECT, INSERT, UPDATE ON rectification_orders TO {role}",  # issue, answer, review
+        "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
     ],
 }
 

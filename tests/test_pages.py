@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from contract.labels import LABELS
 from contract.rules import Condition, Key
+from storage import rectification
 from storage.alerts import open_alert
 from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
@@ -127,19 +128,48 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
     await finish(db, ids[0], now, None, None)
     await db.execute("UPDATE notification_deliveries SET attempts = 6 WHERE id = $1", ids[1])
     await finish(db, ids[1], now, "HTTP 502", None)
+    order = await rectification.issue(
+        db,
+        A.id,
+        source="alert",
+        alert_id=fire.alert_id,
+        title="午睡室烟感报警：排查火源并检测烟感",
+        detail="三日内提交检测报告",
+        due_at=now + timedelta(days=3),
+        actor="county",
+        level="county",
+    )
+    await rectification.answer(db, order.order_id, "operator", "已请维保单位检测，烟感正常", [])
+    overdue = await rectification.issue(
+        db,
+        A.id,
+        source="manual",
+        alert_id=None,
+        title="消防通道堆放杂物",
+        detail="",
+        due_at=now + timedelta(hours=1),
+        actor="county",
+        level="county",
+    )
+    await db.execute(
+        "UPDATE rectification_orders SET due_at = now() - interval '2 days' WHERE id = $1", overdue.order_id
+    )
+    await rectification.escalate_overdue(db, now)
     server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
-        yield {"url": str(server.make_url("")).rstrip("/"), "alert": fire.alert_id}
+        yield {"url": str(server.make_url("")).rstrip("/"), "alert": fire.alert_id, "order": order.order_id}
     finally:
         await server.close()
 
 
-def pages_of(role: str, alert: int) -> list[str]:
+def pages_of(role: str, alert: int, order: int) -> list[str]:
     common = [
         "/alerts",
         f"/alerts/{alert}",
         f"/facilities/{A.id}",
+        "/orders",
+        f"/orders/{order}",
         "/reports",
         "/dead-letters",
         "/settings/notifications",
@@ -188,7 +218,7 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # noqa: B023
         try:
             await login(page, url, role)
-            for path in pages_of(role, world["alert"]):
+            for path in pages_of(role, world["alert"], world["order"]):
                 sep = "&" if "?" in path else "?"
                 resp = await page.goto(f"{url}{path}{sep}lang={lang}")
                 assert resp is not None and resp.status == 200, (role, lang, path)

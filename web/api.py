@@ -14,10 +14,11 @@ from aiohttp_sse import sse_response
 
 from storage import maintenance as maintenance_store
 from storage import queries
+from storage import rectification as rectification_store
 from storage.errors import RETRYABLE
 from storage.registry import fetch_registry
 from storage.users import User
-from web import reports
+from web import orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
@@ -267,6 +268,79 @@ async def create_maintenance(request: web.Request) -> web.Response:
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     return web.json_response(
         await set_maintenance(request.app[POOL], user, request.match_info["facility_id"], body), status=201
+    )
+
+
+# -- rectification orders (整改通知, issue #16) ---------------------------------------------------------------
+def public_url(request: web.Request) -> str:
+    """The address people reach this site at, for the links in notifications about orders."""
+    return f"{request.scheme}://{request.host}"
+
+
+@routes.get("/api/v1/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    """Orders in scope, newest first; `supervised=true`: those whose 督办 has reached the caller's level."""
+    user = user_of(request)
+    q = request.query
+    status = one_of(qp(q, "status"), "status", {"open", "overdue", "issued", "answered", "returned", "accepted", "all"})
+    facility = qp(q, "facility_id") or None
+    supervised = one_of(qp(q, "supervised"), "supervised", {"true", "false"}) == "true"
+    level = rectification_store.level_of(user.scope)
+    async with request.app[POOL].acquire() as conn:
+        rows = await rectification_store.orders(
+            conn,
+            user.scope,
+            datetime.now(UTC),
+            status=None if status in {None, "all"} else status,
+            facility_id=facility,
+            supervised_at=level if supervised and level else None,
+        )
+    return web.json_response({"orders": rows})
+
+
+@routes.post("/api/v1/facilities/{facility_id}/orders")
+async def create_order(request: web.Request) -> web.Response:
+    user = user_of(request)
+    body = await json_body(request, '{"title": ..., "due_at": ..., "detail": ..., "alert_id": ...}')
+    out = await orders.issue(request.app[POOL], user, request.match_info["facility_id"], body, public_url(request))
+    return web.json_response(out, status=201)
+
+
+@routes.get("/api/v1/orders/{order_id}")
+async def get_order(request: web.Request) -> web.Response:
+    user = user_of(request)
+    order_id = path_id(request.match_info["order_id"])
+    async with request.app[POOL].acquire() as conn:
+        o = await rectification_store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+    if o is None:
+        raise NotFound("no such order")
+    return web.json_response(o)
+
+
+@routes.post("/api/v1/orders/{order_id}/answer")
+async def answer_order(request: web.Request) -> web.Response:
+    """The operator's answer (JSON: the measures taken); evidence files go through the order's page."""
+    user = user_of(request)
+    order_id = path_id(request.match_info["order_id"])
+    body = await json_body(request, '{"note": "..."}')
+    if not isinstance(body, dict):
+        raise Invalid("body must be a JSON object with a note")
+    return web.json_response(
+        await orders.answer(request.app[POOL], user, order_id, body.get("note"), [], public_url(request))
+    )
+
+
+@routes.post("/api/v1/orders/{order_id}/review")
+async def review_order(request: web.Request) -> web.Response:
+    user = user_of(request)
+    order_id = path_id(request.match_info["order_id"])
+    body = await json_body(request, '{"accept": true, "note": "..."}')
+    if not isinstance(body, dict):
+        raise Invalid("body must be a JSON object with accept and note")
+    return web.json_response(
+        await orders.review(
+            request.app[POOL], user, order_id, body.get("accept"), body.get("note", ""), public_url(request)
+        )
     )
 
 

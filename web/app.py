@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -32,14 +32,16 @@ from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
 from storage import maintenance as maintenance_store
 from storage import notifications, queries
+from storage import rectification as rectification_store
 from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
-from web import reports, subscriptions
+from web import orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, report_params
+from web.api import public_url as api_public_url
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
@@ -377,6 +379,12 @@ async def _facility_ctx(
         "can_maintain": may_set_maintenance(user),
         "error": None,
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
+        "facility_orders": await rectification_store.orders(
+            conn, user.scope, datetime.now(UTC), facility_id=f["id"], limit=20
+        ),
+        "may_issue": rectification_store.level_of(user.scope) is not None,
+        "order_kept": {},
+        "order_error": False,
     }
 
 
@@ -441,7 +449,8 @@ async def alert_page(request: web.Request) -> web.Response:
         a = await queries.alert_detail(conn, user.scope, alert_id)
     if a is None:
         raise web.HTTPNotFound(text="not found")
-    return await render(request, "alert.html", {"a": a, "alerts": [a]})
+    may_issue = rectification_store.level_of(user.scope) is not None
+    return await render(request, "alert.html", {"a": a, "alerts": [a], "may_issue": may_issue})
 
 
 async def _registry_rows(request: web.Request, user: User) -> list[asyncpg.Record]:
@@ -600,8 +609,128 @@ async def ack_form(request: web.Request) -> web.Response:
             a = await queries.alert_detail(conn, user.scope, alert_id)
         if a is None:
             raise web.HTTPNotFound(text="not found") from None
-        return await _form_refused(request, "alert.html", {"a": a, "alerts": [a]}, exc)
+        return await _form_refused(request, "alert.html", {"a": a, "alerts": [a], "may_issue": False}, exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
+
+
+# -- rectification orders (整改通知): the inbox, one order, and the forms of each side ----------------------
+@page_routes.get("/orders")
+async def orders_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    status = request.query.get("status") or "open"
+    if status not in {"open", "overdue", "issued", "answered", "returned", "accepted", "all"}:
+        raise web.HTTPBadRequest(text="status: open, overdue, issued, answered, returned, accepted or all")
+    level = rectification_store.level_of(user.scope)
+    now = datetime.now(UTC)
+    async with request.app[POOL].acquire() as conn:
+        rows = await rectification_store.orders(conn, user.scope, now, status=None if status == "all" else status)
+        supervised = (
+            await rectification_store.orders(conn, user.scope, now, status="overdue", supervised_at=level)
+            if level and level != "township"
+            else []
+        )
+    return await render(request, "orders.html", {"rows": rows, "status": status, "supervised": supervised})
+
+
+async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        o = await rectification_store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+    if o is None:
+        raise web.HTTPNotFound(text="not found")
+    level = rectification_store.level_of(user.scope)
+    may_review = level is not None and LEVEL_RANK[level] >= LEVEL_RANK[o["issued_level"]]
+    return {"o": o, "may_answer": user.role in {"operator", "admin"}, "may_review": may_review, "error": None}
+
+
+LEVEL_RANK = {lv: i for i, lv in enumerate(rectification_store.LEVELS)}
+
+
+@page_routes.get("/orders/{order_id}")
+async def order_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    return await render(request, "order.html", await _order_ctx(request, user, path_id(request.match_info["order_id"])))
+
+
+@page_routes.post("/facilities/{facility_id}/orders")
+async def order_issue_form(request: web.Request) -> web.Response:
+    """From the facility page or an alert's page: due date as the facility's local date and time."""
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+    if f is None:
+        raise web.HTTPNotFound(text="not found")
+    due = str(form.get("due_at", "")).strip()
+    with contextlib.suppress(ValueError):
+        due = datetime.fromisoformat(due).replace(tzinfo=ZoneInfo(f["timezone"])).isoformat() if due else ""
+    body: dict[str, Any] = {"title": str(form.get("title", "")), "detail": str(form.get("detail", "")), "due_at": due}
+    if str(form.get("alert_id", "")).isdigit():
+        body["alert_id"] = int(str(form["alert_id"]))
+    try:
+        o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request))
+    except Refused as exc:  # the facility's page again, the order's form kept, with the reason
+        async with request.app[POOL].acquire() as conn:
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+        kept = {k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")}
+        return await _form_refused(request, "facility.html", ctx | {"order_kept": kept, "order_error": True}, exc)
+    raise web.HTTPFound(f"/orders/{o['id']}")
+
+
+@page_routes.post("/orders/{order_id}/answer")
+async def order_answer_form(request: web.Request) -> web.Response:
+    """The operator's answer with evidence: multipart, files checked by their bytes (web/orders.py)."""
+    user = _user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    uploads = [
+        orders.Upload(str(getattr(v, "filename", "") or "evidence"), v.file.read())
+        for v in form.getall("evidence", [])
+        if hasattr(v, "file")
+    ]
+    try:
+        await orders.answer(
+            request.app[POOL], user, order_id, str(form.get("note", "")), uploads, api_public_url(request)
+        )
+    except Refused as exc:
+        return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+@page_routes.post("/orders/{order_id}/review")
+async def order_review_form(request: web.Request) -> web.Response:
+    user = _user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    accept = str(form.get("decision", "")) == "accept"
+    try:
+        await orders.review(
+            request.app[POOL], user, order_id, accept, str(form.get("note", "")), api_public_url(request)
+        )
+    except Refused as exc:
+        return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+@page_routes.get("/evidence/{file_id}")
+async def evidence_download(request: web.Request) -> web.Response:
+    """An evidence file of an order in scope, as a download (never rendered as a page of this site)."""
+    user = _user(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await rectification_store.evidence_file(conn, user.scope, path_id(request.match_info["file_id"]))
+    if row is None:
+        raise web.HTTPNotFound(text="not found")
+    disposition = "inline" if row["content_type"].startswith("image/") else "attachment"
+    return web.Response(
+        body=bytes(row["data"]),
+        content_type=row["content_type"],
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row['filename'])}",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 # -- notifications: a user's own channels (WeCom, DingTalk, e-mail) and what was sent -----------------------

@@ -57,8 +57,67 @@ _AID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "
 _COUNTY = _q("county", "6-digit county code", pattern="^[0-9]{6}$")
 _TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
 
+_OID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
+_ORDER_STATUS = {"type": "string", "enum": ["issued", "answered", "returned", "accepted"]}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj(["error"], error=_STR),
+    "Order": _obj(
+        ["id", "facility_id", "source", "title", "due_at", "issued_by", "issued_level", "status", "overdue"],
+        id=_INT,
+        facility_id=_STR,
+        facility_name=_STR,
+        source={"type": "string", "enum": ["alert", "inspection", "manual"]},
+        alert_id={"type": "integer", "nullable": True},
+        title=_STR,
+        detail=_STR,
+        due_at=_TIME,
+        issued_by=_STR,
+        issued_level=_LEVEL,
+        issued_at=_TIME,
+        status=_ORDER_STATUS,
+        overdue=_BOOL,
+        supervision_level=_LEVEL,
+        closed_at=_NTIME,
+    ),
+    "OrderDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Order"},
+            _obj(
+                ["history"],
+                history=_arr(
+                    _obj(
+                        ["at", "actor", "action"],
+                        at=_TIME,
+                        actor=_STR,
+                        action={"type": "string", "enum": ["issued", "answered", "returned", "accepted", "escalated"]},
+                        note=_STR,
+                        detail={"type": "object"},
+                        files=_arr(
+                            _obj(
+                                ["id", "filename", "content_type", "size_bytes"],
+                                id=_INT,
+                                filename=_STR,
+                                content_type=_STR,
+                                size_bytes=_INT,
+                            )
+                        ),
+                    )
+                ),
+            ),
+        ]
+    },
+    "OrderIn": {
+        "type": "object",
+        "required": ["title", "due_at"],
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "detail": {"type": "string", "maxLength": 4000},
+            "due_at": {"type": "string", "format": "date-time", "description": "within the coming year"},
+            "alert_id": {"type": "integer", "minimum": 1, "description": "an alert of this facility"},
+        },
+    },
     "Facility": _obj(
         ["id", "name", "county", "township", "state", "open_alerts", "staffing_alerts"],
         id=_STR,
@@ -409,6 +468,68 @@ PATHS: dict[str, Any] = {
             ],
             "responses": _ok("dead letters", _obj(["dead_letters"], dead_letters=_arr(_ref("DeadLetter"))))
             | _errors(400),
+        }
+    },
+    "/api/v1/orders": {
+        "get": {
+            "summary": "Rectification orders (整改通知) in scope, newest first",
+            "parameters": [
+                _q(
+                    "status",
+                    "open = not accepted; overdue = unanswered past due; or a status",
+                    enum=["open", "overdue", "issued", "answered", "returned", "accepted", "all"],
+                ),
+                _q("facility_id", "facility"),
+                _q(
+                    "supervised", "only those whose follow-up (督办) reached the caller's level", enum=["true", "false"]
+                ),
+            ],
+            "responses": _ok("orders", _obj(["orders"], orders=_arr(_ref("Order")))) | _errors(400),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/orders": {
+        "post": {
+            "summary": "Issue a rectification order (an inspector or an admin); audited and notified",
+            "parameters": [_FID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderIn")}}},
+            "responses": _ok("the order", _ref("OrderDetail"), "201") | _errors(400, 403, 404),
+        }
+    },
+    "/api/v1/orders/{order_id}": {
+        "get": {
+            "summary": "One order with its history and evidence files",
+            "parameters": [_OID],
+            "responses": _ok("the order", _ref("OrderDetail")) | _errors(404),
+        }
+    },
+    "/api/v1/orders/{order_id}/answer": {
+        "post": {
+            "summary": "The facility's answer: the measures taken (the operator); evidence files through the page",
+            "parameters": [_OID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(["note"], note={"type": "string", "minLength": 1, "maxLength": 4000})
+                    }
+                },
+            },
+            "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
+        }
+    },
+    "/api/v1/orders/{order_id}/review": {
+        "post": {
+            "summary": "Accept the answer (the order closes) or send it back with a note (the issuing level or above)",
+            "parameters": [_OID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(["accept"], accept=_BOOL, note={"type": "string", "maxLength": 4000})
+                    }
+                },
+            },
+            "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
         }
     },
     "/api/v1/stream": {

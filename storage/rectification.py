@@ -1,0 +1,307 @@
+"""Rectification orders (整改通知) and their follow-up up the chain (督办): migration 010.
+
+The lifecycle, enforced here in one place for the API, the pages and the alert service's ticker:
+issued -> answered (the facility's operator: measures and evidence) -> accepted (closed) or returned
+(back to the operator, who answers again). An order the facility has not answered by its due date is
+overdue and its supervision goes up a level (township -> county -> city): at the due date, then again
+every `step` while it stays unanswered. Every step is a history row; an acknowledgement of the alert
+it came from changes nothing here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from storage.users import Scope
+
+LEVELS = ("township", "county", "city")
+ESCALATION_STEP = timedelta(days=3)  # unanswered this long after the last step: up again
+
+
+class StateError(ValueError):
+    """The order is not in a state that allows this step (answered twice, accepted before an answer)."""
+
+
+def level_of(scope: Scope) -> str | None:
+    """The supervising level of a user: None for operators (they answer, they do not issue)."""
+    if scope.role == "operator":
+        return None
+    if scope.role == "inspector" and scope.township:
+        return "township"
+    if scope.role == "inspector" and scope.county:
+        return "county"
+    return "city"
+
+
+def next_level(level: str) -> str | None:
+    i = LEVELS.index(level)
+    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """What happened to an order, for notifications: who should hear is decided by `audience_level`."""
+
+    order_id: int
+    facility_id: str
+    action: str  # issued | answered | returned | accepted | escalated
+    title: str
+    due_at: datetime
+    audience_level: str  # facility | township | county | city
+    seq: int  # its history row: one message per step, however often the change is seen
+
+    @property
+    def event(self) -> str:
+        return f"order:{self.action}:{self.seq}"
+
+
+async def _history(
+    conn: asyncpg.Connection,
+    order_id: int,
+    actor: str,
+    action: str,
+    note: str = "",
+    detail: dict[str, Any] | None = None,
+) -> int:
+    hid: int = await conn.fetchval(
+        "INSERT INTO rectification_history (order_id, actor, action, note, detail) VALUES ($1, $2, $3, $4, $5)"
+        " RETURNING id",
+        order_id,
+        actor,
+        action,
+        note,
+        json.dumps(detail or {}, ensure_ascii=False, default=str),
+    )
+    return hid
+
+
+async def issue(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    *,
+    source: str,
+    alert_id: int | None,
+    title: str,
+    detail: str,
+    due_at: datetime,
+    actor: str,
+    level: str,
+) -> OrderChange:
+    async with conn.transaction():
+        oid: int = await conn.fetchval(
+            "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, issued_by,"
+            " issued_level, supervision_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            facility_id,
+            source,
+            alert_id,
+            title,
+            detail,
+            due_at,
+            actor,
+            level,
+        )
+        facts = {"due_at": due_at, "level": level, "alert_id": alert_id}
+        hid = await _history(conn, oid, actor, "issued", detail, facts)
+    return OrderChange(oid, facility_id, "issued", title, due_at, "facility", hid)
+
+
+async def _locked(conn: asyncpg.Connection, order_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM rectification_orders WHERE id = $1 FOR UPDATE", order_id)
+    if row is None:
+        raise StateError("no such order")
+    return row
+
+
+async def answer(
+    conn: asyncpg.Connection, order_id: int, actor: str, note: str, files: Sequence[Evidence] = ()
+) -> OrderChange:
+    """The operator's answer: measures taken, with evidence. Only an issued or returned order."""
+    async with conn.transaction():
+        o = await _locked(conn, order_id)
+        if o["status"] not in {"issued", "returned"}:
+            raise StateError(f"the order is {o['status']}: it takes an answer only when issued or sent back")
+        await conn.execute("UPDATE rectification_orders SET status = 'answered' WHERE id = $1", order_id)
+        hid = await _history(conn, order_id, actor, "answered", note, {"files": len(files)})
+        for f in files:
+            await conn.execute(
+                "INSERT INTO evidence_files (history_id, filename, content_type, size_bytes, sha256, data, uploaded_by)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                hid,
+                f.filename,
+                f.content_type,
+                len(f.data),
+                hashlib.sha256(f.data).hexdigest(),
+                f.data,
+                actor,
+            )
+    return OrderChange(order_id, o["facility_id"], "answered", o["title"], o["due_at"], o["issued_level"], hid)
+
+
+async def review(conn: asyncpg.Connection, order_id: int, actor: str, accept: bool, note: str) -> OrderChange:
+    """The issuing side accepts the answer (the order closes) or sends it back. Only an answered order."""
+    async with conn.transaction():
+        o = await _locked(conn, order_id)
+        if o["status"] != "answered":
+            raise StateError(f"the order is {o['status']}: only an answered order is accepted or sent back")
+        action = "accepted" if accept else "returned"
+        await conn.execute(
+            "UPDATE rectification_orders SET status = $2, closed_at = CASE WHEN $3 THEN now() END,"
+            " closed_by = CASE WHEN $3 THEN $4 END WHERE id = $1",
+            order_id,
+            action,
+            accept,
+            actor,
+        )
+        hid = await _history(conn, order_id, actor, action, note)
+    return OrderChange(order_id, o["facility_id"], action, o["title"], o["due_at"], "facility", hid)
+
+
+async def escalate_overdue(
+    conn: asyncpg.Connection, now: datetime, step: timedelta = ESCALATION_STEP
+) -> list[OrderChange]:
+    """督办: orders the facility has not answered by their due date go up a level, then up again every
+    `step` while still unanswered. An answered order waiting for review is not the facility's delay."""
+    changes = []
+    rows = await conn.fetch(
+        "SELECT id, facility_id, title, due_at, supervision_level, escalated_at FROM rectification_orders"
+        " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'",
+        now,
+    )
+    for r in rows:
+        since = r["escalated_at"]
+        if since is not None and now - since < step:
+            continue
+        up = next_level(r["supervision_level"])
+        if up is None:
+            continue
+        async with conn.transaction():
+            done = await conn.fetchval(
+                "UPDATE rectification_orders SET supervision_level = $2, escalated_at = $3"
+                " WHERE id = $1 AND supervision_level = $4 AND status IN ('issued', 'returned') RETURNING id",
+                r["id"],
+                up,
+                now,
+                r["supervision_level"],
+            )
+            if done is None:
+                continue  # answered or escalated meanwhile
+            hid = await _history(conn, r["id"], "system", "escalated", "", {"to": up, "due_at": r["due_at"]})
+        changes.append(OrderChange(r["id"], r["facility_id"], "escalated", r["title"], r["due_at"], up, hid))
+    return changes
+
+
+# -- reading, within a user's scope ----------------------------------------------------------------------
+def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "facility_id": r["facility_id"],
+        "facility_name": r["facility_name"],
+        "source": r["source"],
+        "alert_id": r["alert_id"],
+        "title": r["title"],
+        "detail": r["detail"],
+        "due_at": r["due_at"].isoformat(),
+        "issued_by": r["issued_by"],
+        "issued_level": r["issued_level"],
+        "issued_at": r["issued_at"].isoformat(),
+        "status": r["status"],
+        "overdue": r["status"] in {"issued", "returned"} and r["due_at"] < now,
+        "supervision_level": r["supervision_level"],
+        "closed_at": r["closed_at"].isoformat() if r["closed_at"] else None,
+    }
+
+
+async def orders(
+    conn: asyncpg.Connection,
+    scope: Scope,
+    now: datetime,
+    *,
+    status: str | None = None,
+    facility_id: str | None = None,
+    supervised_at: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Newest first. `status` 'open' = not accepted; 'overdue' = unanswered past due; or one status.
+    `supervised_at`: only the orders whose supervision has reached that level (a user's 督办 inbox)."""
+    where, args = scope.sql("f", start=1)
+    n = len(args)
+    conds = [where]
+    if status == "open":
+        conds.append("o.status <> 'accepted'")
+    elif status == "overdue":
+        args.append(now)  # type: ignore[arg-type]
+        conds.append(f"o.status IN ('issued', 'returned') AND o.due_at < ${n + 1}")
+    elif status is not None:
+        args.append(status)
+        conds.append(f"o.status = ${len(args)}")
+    if facility_id is not None:
+        args.append(facility_id)
+        conds.append(f"o.facility_id = ${len(args)}")
+    if supervised_at is not None:
+        args.append(supervised_at)
+        conds.append(f"o.supervision_level = ${len(args)}")
+    args.append(limit)  # type: ignore[arg-type]
+    rows = await conn.fetch(
+        "SELECT o.*, f.name AS facility_name FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id"
+        f" WHERE {' AND '.join(conds)} ORDER BY o.id DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [order_json(r, now) for r in rows]
+
+
+async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, now: datetime) -> dict[str, Any] | None:
+    where, args = scope.sql("f", start=2)
+    r = await conn.fetchrow(
+        "SELECT o.*, f.name AS facility_name FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id"
+        f" WHERE o.id = $1 AND {where}",
+        order_id,
+        *args,
+    )
+    if r is None:
+        return None
+    hist = await conn.fetch(
+        "SELECT h.id, h.at, h.actor, h.action, h.note, h.detail,"
+        " COALESCE(json_agg(json_build_object('id', e.id, 'filename', e.filename, 'content_type', e.content_type,"
+        " 'size_bytes', e.size_bytes) ORDER BY e.id) FILTER (WHERE e.id IS NOT NULL), '[]') AS files"
+        " FROM rectification_history h LEFT JOIN evidence_files e ON e.history_id = h.id"
+        " WHERE h.order_id = $1 GROUP BY h.id ORDER BY h.at, h.id",
+        order_id,
+    )
+    return order_json(r, now) | {
+        "history": [
+            {
+                "at": h["at"].isoformat(),
+                "actor": h["actor"],
+                "action": h["action"],
+                "note": h["note"],
+                "detail": json.loads(h["detail"]),
+                "files": json.loads(h["files"]),
+            }
+            for h in hist
+        ]
+    }
+
+
+async def evidence_file(conn: asyncpg.Connection, scope: Scope, file_id: int) -> asyncpg.Record | None:
+    where, args = scope.sql("f", start=2)
+    return await conn.fetchrow(
+        "SELECT e.filename, e.content_type, e.data FROM evidence_files e"
+        " JOIN rectification_history h ON h.id = e.history_id JOIN rectification_orders o ON o.id = h.order_id"
+        f" JOIN facilities f ON f.id = o.facility_id WHERE e.id = $1 AND {where}",
+        file_id,
+        *args,
+    )

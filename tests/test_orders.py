@@ -1,0 +1,223 @@
+"""Rectification orders (整改通知) and 督办 (issue #16, item 2) over real HTTP and TimescaleDB: who may do
+what, the lifecycle (answer, send back, answer again, accept), evidence checked by its bytes, scope (404
+outside it, for every new endpoint and page), the audit log, notifications, and overdue orders going
+up township -> county -> city."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import struct
+import zlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from contract.rules import Condition, Key
+from simulators.registry_gen import generate_registry
+from storage.alerts import open_alert
+from storage.notifications import add_subscription
+from storage.rectification import escalate_overdue
+from storage.registry import load_registry
+from storage.users import create_user
+from tests.conftest import as_role
+from web.app import create_app
+
+REG = generate_registry(12, seed=3)
+A = REG.facilities[0]
+B = next(f for f in REG.facilities if f.county != A.county)
+
+
+def png() -> bytes:
+    """A real 1x1 PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+    await load_registry(db, REG)
+    alert = await open_alert(
+        db, A.id, Key("guard_absent"), Condition("major", "保安缺岗", "no guard"), datetime.now(UTC)
+    )
+    users = {
+        "town": await create_user(db, "town", "inspector", "pw-town", county=A.county, township=A.township),
+        "county": await create_user(db, "county", "inspector", "pw-county", county=A.county),
+        "city": await create_user(db, "city", "inspector", "pw-city"),
+        "oper": await create_user(db, "oper", "operator", "pw-oper", facility=A.id),
+        "other": await create_user(db, "other", "inspector", "pw-other", county=B.county),
+        "oper_b": await create_user(db, "oper_b", "operator", "pw-oper-b", facility=B.id),
+    }
+    await add_subscription(db, users["oper"][0], "wecom", "oper-key-0001", None, None, "warning", None, "zh")
+    await add_subscription(db, users["county"][0], "wecom", "county-key-001", None, None, "critical", None, "zh")
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("")).rstrip("/"), "alert": alert.alert_id} | {
+            k: tok for k, (_, tok) in users.items()
+        }
+    finally:
+        await server.close()
+
+
+async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        return r.status, await r.json()
+
+
+def due(days: float = 7) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+async def test_an_order_from_issue_to_acceptance(site: dict[str, Any], db: asyncpg.Connection) -> None:
+    url = site["url"]
+    body = {"title": "保安缺岗：补齐门卫", "detail": "依据 GB/T 29315-2022", "due_at": due(), "alert_id": site["alert"]}
+    status, err = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["oper"], body)
+    assert status == 403, "an operator does not order themselves"
+    status, err = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], body | {"due_at": due(-1)})
+    assert status == 400 and "due_at" in err["error"]
+    status, err = await call("POST", f"{url}/api/v1/facilities/{B.id}/orders", site["town"], body)
+    assert status == 404, "outside the scope"
+    status, order = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], body)
+    assert status == 201, order
+    assert (order["status"], order["issued_level"], order["source"]) == ("issued", "township", "alert")
+    oid = order["id"]
+    # an acknowledgement of the alert changes nothing of the order
+    status, _ = await call("POST", f"{url}/api/v1/alerts/{site['alert']}/ack", site["oper"], {"note": "已安排"})
+    assert status == 200
+    status, o = await call("GET", f"{url}/api/v1/orders/{oid}", site["oper"])
+    assert o["status"] == "issued"
+    for who in ("other", "oper_b"):
+        status, _ = await call("GET", f"{url}/api/v1/orders/{oid}", site[who])
+        assert status == 404, who
+        status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site[who], {"note": "x"})
+        assert status == 404, who
+        status, listed = await call("GET", f"{url}/api/v1/orders?status=all", site[who])
+        assert listed == {"orders": []}, who
+    status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["town"], {"accept": True})
+    assert status == 409, "nothing to review before an answer"
+    status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["town"], {"note": "x"})
+    assert status == 403, "the facility answers"
+    status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "  "})
+    assert status == 400
+    status, o = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "已招聘保安一名"})
+    assert (status, o["status"]) == (200, "answered")
+    status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "again"})
+    assert status == 409, "answered once until it comes back"
+    status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["town"], {"accept": False, "note": ""})
+    assert status == 400, "a sending back says why"
+    status, o = await call(
+        "POST", f"{url}/api/v1/orders/{oid}/review", site["town"], {"accept": False, "note": "缺少上岗证明"}
+    )
+    assert o["status"] == "returned"
+    status, o = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "补充保安证"})
+    status, o = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["county"], {"accept": True})
+    assert (status, o["status"]) == (200, "accepted"), "the level above may review too"
+    assert [h["action"] for h in o["history"]] == ["issued", "answered", "returned", "answered", "accepted"]
+    assert o["closed_at"] is not None
+    audits = [
+        r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE action LIKE 'order.%' ORDER BY id")
+    ]
+    assert audits == ["order.issue", "order.answer", "order.returned", "order.answer", "order.accepted"]
+    # the operator's channel heard of the issue, the sending back and the acceptance; the answers went to
+    # the township (no channel there), the county's channel to nothing of this
+    events = [
+        (r["target"], r["event"].rsplit(":", 1)[0])
+        for r in await db.fetch(
+            "SELECT s.target, d.event FROM notification_deliveries d JOIN notification_subscriptions s"
+            " ON s.id = d.subscription_id ORDER BY d.id"
+        )
+    ]
+    assert events == [
+        ("oper-key-0001", "order:issued"),
+        ("oper-key-0001", "order:returned"),
+        ("oper-key-0001", "order:accepted"),
+    ]
+
+
+async def test_overdue_orders_go_up_the_chain(site: dict[str, Any], db: asyncpg.Connection) -> None:
+    url = site["url"]
+    body = {"title": "消防通道堆放杂物", "due_at": due(1)}
+    _, late = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], body)
+    _, answered = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], body)
+    await call("POST", f"{url}/api/v1/orders/{answered['id']}/answer", site["oper"], {"note": "已清理"})
+    now = datetime.now(UTC)
+    assert await escalate_overdue(db, now) == [], "not due yet"
+    step = timedelta(days=3)
+    [first] = await escalate_overdue(db, now + timedelta(days=1, hours=1), step)
+    assert (first.order_id, first.audience_level) == (late["id"], "county"), "answered in time: not escalated"
+    assert await escalate_overdue(db, now + timedelta(days=2), step) == [], "one step per period"
+    [second] = await escalate_overdue(db, now + timedelta(days=4, hours=2), step)
+    assert second.audience_level == "city"
+    assert await escalate_overdue(db, now + timedelta(days=30), step) == [], "the city is the top"
+    # the clock of the pages is the real one: let the due date be past for them too
+    await db.execute("UPDATE rectification_orders SET due_at = now() - interval '5 days'")
+    status, o = await call("GET", f"{url}/api/v1/orders/{late['id']}", site["city"])
+    assert status == 200 and o["supervision_level"] == "city" and o["overdue"] is True
+    assert [h["detail"].get("to") for h in o["history"] if h["action"] == "escalated"] == ["county", "city"]
+    # the county's 督办 inbox: overdue orders escalated to its level (now past it, at the city)
+    _, mine = await call("GET", f"{url}/api/v1/orders?status=overdue&supervised=true", site["city"])
+    assert [x["id"] for x in mine["orders"]] == [late["id"]]
+    _, mine = await call("GET", f"{url}/api/v1/orders?status=overdue&supervised=true", site["county"])
+    assert mine == {"orders": []}
+
+
+async def _page_session(url: str, user: str, password: str) -> tuple[aiohttp.ClientSession, str]:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    await s.post(f"{url}/login", data={"username": user, "password": password, "csrf": csrf})
+    page = await (await s.get(f"{url}/orders")).text()
+    return s, re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+async def test_evidence_is_checked_by_its_bytes_and_stays_in_scope(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    url = site["url"]
+    _, order = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["county"], {"title": "灭火器过期", "due_at": due()}
+    )
+    s, csrf = await _page_session(url, "oper", "pw-oper")
+    other, _ = await _page_session(url, "oper_b", "pw-oper-b")
+    try:
+        fake = aiohttp.FormData()
+        fake.add_field("csrf", csrf)
+        fake.add_field("note", "已更换")
+        fake.add_field("evidence", b"<script>alert(1)</script>", filename="photo.png", content_type="image/png")
+        r = await s.post(f"{url}/orders/{order['id']}/answer?lang=zh", data=fake)
+        assert r.status == 400 and "只接受 JPG、PNG 或 PDF" in await r.text(), "a name and a type are not a picture"
+        good = aiohttp.FormData()
+        good.add_field("csrf", csrf)
+        good.add_field("note", "已更换灭火器 4 具")
+        good.add_field("evidence", png(), filename="灭火器.png", content_type="application/octet-stream")
+        r = await s.post(f"{url}/orders/{order['id']}/answer", data=good)
+        page = await r.text()
+        assert r.status == 200 and "data-evidence" in page
+        file_id = int(re.search(r'href="/evidence/(\d+)"', page).group(1))  # type: ignore[union-attr]
+        r = await s.get(f"{url}/evidence/{file_id}")
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png" and await r.read() == png()
+        assert (await other.get(f"{url}/evidence/{file_id}")).status == 404, "another facility's operator"
+        assert (await other.get(f"{url}/orders/{order['id']}")).status == 404
+        row = await db.fetchrow("SELECT filename, size_bytes, sha256 FROM evidence_files")
+        assert row["filename"] == "灭火器.png" and row["size_bytes"] == len(png())
+    finally:
+        await s.close()
+        await other.close()

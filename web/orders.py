@@ -1,0 +1,169 @@
+"""Rectification orders (整改通知) for the API and the pages: scope first (404), then role (403), then
+the input (400) and the order's state (409); every step audited and sent to the people it concerns.
+
+Who may do what: an inspector (any level) or an admin issues an order for a facility in scope; the
+facility's operator (or an admin) answers it with measures and evidence; an inspector at the issuing
+level or above, in scope (or an admin), accepts or sends it back. storage.rectification keeps the
+lifecycle; the alert service's ticker does the 督办 of overdue orders."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import asyncpg
+
+from storage import notifications, queries
+from storage import rectification as store
+from storage.errors import RETRYABLE
+from storage.users import User, audit
+from web.errors import Forbidden, Invalid, NotFound, Refused
+from web.params import parse_time
+
+MAX_FILES = 3
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_DUE = timedelta(days=366)
+# what the bytes begin with, not what the name says
+MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
+
+
+class Conflict(Refused):
+    """The order is not in a state that allows this step (409)."""
+
+    status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+def evidence(files: list[Upload]) -> list[store.Evidence]:
+    """Photos (JPEG, PNG) or PDF scans, at most 3 of 5 MB each, recognised by their bytes."""
+    if len(files) > MAX_FILES:
+        raise Invalid(f"at most {MAX_FILES} files", "err_files_many", n=MAX_FILES)
+    out = []
+    for f in files:
+        if not f.data:
+            continue
+        if len(f.data) > MAX_FILE_BYTES:
+            raise Invalid(f"{f.filename}: a file is at most 5 MB", "err_file_big", name=f.filename)
+        kind = next((t for magic, t in MAGIC.items() if f.data.startswith(magic)), None)
+        if kind is None:
+            raise Invalid(f"{f.filename}: only JPEG, PNG or PDF", "err_file_type", name=f.filename)
+        raw = unquote(f.filename) if f.filename.isascii() else f.filename  # some clients percent-encode it
+        name = "".join(c for c in raw if c.isprintable() and c not in '/\\"')[-200:] or "evidence"
+        out.append(store.Evidence(name, kind, f.data))
+    return out
+
+
+def _text(body: Any, name: str, limit: int, required: bool, key: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a string", key)
+    value = value.strip()
+    if required and not value:
+        raise Invalid(f"{name} is required", key)
+    if len(value) > limit or "\x00" in value:
+        raise Invalid(f"{name} is at most {limit} characters", key)
+    return value
+
+
+async def _notify(conn: asyncpg.Connection, change: store.OrderChange, public_url: str) -> None:
+    """Queued for the alert service to send; a failure here never undoes the step itself."""
+    with contextlib.suppress(*RETRYABLE):
+        aud = await notifications.audience(conn, change.facility_id)
+        if aud is not None:
+            now = datetime.now(UTC)
+            await notifications.enqueue(conn, notifications.order_messages(change, aud, public_url, now))
+
+
+async def _visible(conn: asyncpg.Connection, user: User, order_id: int) -> dict[str, Any]:
+    o = await store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+    if o is None:
+        raise NotFound("no such order")
+    return o
+
+
+async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, public_url: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, facility_id)
+        if f is None:
+            raise NotFound("no such facility")
+        level = store.level_of(user.scope)
+        if level is None:
+            raise Forbidden("only an inspector or an admin issues a rectification order", "err_order_who")
+        if not isinstance(body, dict):
+            raise Invalid("body must be a JSON object")
+        title = _text(body, "title", 200, True, "err_order_title")
+        detail = _text(body, "detail", 4000, False, "err_order_detail")
+        raw_due = body.get("due_at")
+        due = parse_time(raw_due, "due_at") if isinstance(raw_due, str) else None
+        now = datetime.now(UTC)
+        if due is None or not now < due <= now + MAX_DUE:
+            raise Invalid("due_at must be a time in the coming year (RFC 3339)", "err_order_due")
+        alert_id = body.get("alert_id")
+        if alert_id is not None:
+            if not isinstance(alert_id, int) or isinstance(alert_id, bool) or not 0 < alert_id < 2**63:
+                raise Invalid("alert_id must be an alert's id", "err_order_alert")
+            a = await queries.alert_detail(conn, user.scope, alert_id)
+            if a is None or a["facility_id"] != f["id"]:
+                raise Invalid("alert_id is not an alert of this facility", "err_order_alert")
+        change = await store.issue(
+            conn,
+            f["id"],
+            source="alert" if alert_id is not None else "manual",
+            alert_id=alert_id,
+            title=title,
+            detail=detail,
+            due_at=due,
+            actor=user.username,
+            level=level,
+        )
+        await audit(
+            conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}
+        )
+        await _notify(conn, change, public_url)
+        return await _visible(conn, user, change.order_id)
+
+
+async def answer(
+    pool: asyncpg.Pool, user: User, order_id: int, note: Any, files: list[Upload], public_url: str
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        o = await _visible(conn, user, order_id)
+        if user.role not in {"operator", "admin"}:
+            raise Forbidden("the facility's operator answers an order", "err_answer_who")
+        text = _text({"note": note}, "note", 4000, True, "err_answer_note")
+        proofs = evidence(files)
+        try:
+            change = await store.answer(conn, o["id"], user.username, text, proofs)
+        except store.StateError as err:
+            raise Conflict(str(err), "err_order_state") from None
+        await audit(conn, user.username, "order.answer", f"order {o['id']}", {"files": len(proofs)})
+        await _notify(conn, change, public_url)
+        return await _visible(conn, user, o["id"])
+
+
+async def review(
+    pool: asyncpg.Pool, user: User, order_id: int, accept: Any, note: Any, public_url: str
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        o = await _visible(conn, user, order_id)
+        level = store.level_of(user.scope)
+        if level is None or store.LEVELS.index(level) < store.LEVELS.index(o["issued_level"]):
+            raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
+        if not isinstance(accept, bool):
+            raise Invalid("accept must be true or false")
+        text = _text({"note": note}, "note", 4000, not accept, "err_return_note")
+        try:
+            change = await store.review(conn, o["id"], user.username, accept, text)
+        except store.StateError as err:
+            raise Conflict(str(err), "err_order_state") from None
+        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", {"note": text[:200]})
+        await _notify(conn, change, public_url)
+        return await _visible(conn, user, o["id"])

@@ -205,3 +205,81 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
             await expect(page.locator("#wall-conn")).to_be_hidden(timeout=40_000)
     finally:
         pub.close()
+
+
+async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_escalated(
+    page: Page, base: str, db: asyncpg.Connection
+) -> None:
+    """Issue #16's flow in Chromium: the township inspector orders a facility to put a lapse right; the
+    operator answers with a photo; the inspector sends it back once and accepts the second answer; an
+    order left unanswered past its date appears in the county inspector's 督办 list."""
+    from storage.rectification import escalate_overdue
+    from tests.test_orders import png
+
+    await load_registry(db, REG)
+    await create_user(db, "town", "inspector", "pw-town", county=A.county, township=A.township)
+    await create_user(db, "county", "inspector", "pw-county", county=A.county)
+    await create_user(db, "op", "operator", "pw-op", facility=A.id)
+    browser = page.context.browser
+    assert browser is not None
+    op_ctx = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+    op = await op_ctx.new_page()
+    try:
+        await login(page, base, "town", "pw-town")
+        await page.goto(f"{base}/facilities/{A.id}")
+        await page.locator("details:has(#order-form) summary").click()
+        await page.fill("#order-form input[name=title]", "安全出口堆放杂物，立即清理")
+        await page.fill("#order-form textarea[name=detail]", "依据《托育机构管理规范（试行）》")
+        due = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+        await page.fill("#order-form input[name=due_at]", due)
+        await page.locator("#order-form button").click()
+        await expect(page.locator("[data-order-status]")).to_have_text("待整改")
+        order_url = page.url
+        await page.screenshot(path=str(ARTIFACTS / "order-1-issued.png"), full_page=True)
+
+        async def operator_answers(note: str) -> None:
+            await op.goto(order_url)
+            await op.fill("#answer-form textarea[name=note]", note)
+            await op.set_input_files(
+                "#answer-form input[name=evidence]", {"name": "现场照片.png", "mimeType": "image/png", "buffer": png()}
+            )
+            await op.locator("#answer-form button").click()
+            await expect(op.locator("[data-order-status]")).to_have_text("待验收")
+
+        await login(op, base, "op", "pw-op")
+        await operator_answers("已清理安全出口")
+        await expect(op.locator("[data-evidence]")).to_have_text("现场照片.png")
+        await op.screenshot(path=str(ARTIFACTS / "order-2-answered-phone.png"), full_page=True)
+
+        await page.goto(order_url)
+        await page.fill("#review-form textarea[name=note]", "照片未显示出口通道全貌，请补充")
+        await page.locator("#review-form button[value=return]").click()
+        await expect(page.locator("[data-order-status]")).to_have_text("退回重改")
+        await operator_answers("补充通道全景照片")
+        await page.goto(order_url)
+        await page.locator("#review-form button[value=accept]").click()
+        await expect(page.locator("[data-order-status]")).to_have_text("已验收")
+        steps = await page.locator("tr[data-step]").evaluate_all("rows => rows.map(r => r.dataset.step)")
+        assert steps == ["issued", "answered", "returned", "answered", "accepted"]
+        await page.screenshot(path=str(ARTIFACTS / "order-3-accepted.png"), full_page=True)
+
+        # an order nobody answers: past its date, the ticker's 督办 takes it to the county
+        await page.goto(f"{base}/facilities/{A.id}")
+        await page.locator("details:has(#order-form) summary").click()
+        await page.fill("#order-form input[name=title]", "晨检记录缺失")
+        await page.fill("#order-form input[name=due_at]", due)
+        await page.locator("#order-form button").click()
+        await expect(page.locator("[data-order-status]")).to_have_text("待整改")
+        late = int(page.url.rsplit("/", 1)[1])
+        await db.execute("UPDATE rectification_orders SET due_at = now() - interval '1 hour' WHERE id = $1", late)
+        await escalate_overdue(db, datetime.now(UTC))
+        county_ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        county = await county_ctx.new_page()
+        await login(county, base, "county", "pw-county")
+        await county.goto(f"{base}/orders")
+        await expect(county.locator("h2.bad")).to_be_visible()
+        await expect(county.locator(f'tr[data-order="{late}"]').first).to_contain_text("已逾期")
+        await county.screenshot(path=str(ARTIFACTS / "order-4-overdue-county.png"), full_page=True)
+        await county_ctx.close()
+    finally:
+        await op_ctx.close()

@@ -279,10 +279,13 @@ class Outbox:
             self.wake.set()
         return n
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: it ends between rounds rather than being cancelled inside one, since a
+        cancellation while asyncpg releases a connection the database just dropped leaves that release
+        running on its own, its error never retrieved (seen stopping during an outage)."""
+        while not stop.is_set():
             with contextlib.suppress(*RETRYABLE):
-                while await self._round():
+                while not stop.is_set() and await self._round():
                     pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.cfg.poll_s)

@@ -84,6 +84,7 @@ class AlertsConfig(ServiceConfig):
     smtp_from: str = "carewatch@localhost"
     notify_attempts: int = 6
     notify_retry_s: float = 15.0
+    notify_stop_s: float = 3.0  # how long a stop waits for the outbox's round in progress
     order_step_s: float = 3 * 86400.0  # an overdue order unanswered this long after its last step goes up again
 
     def notify_config(self) -> NotifyConfig:
@@ -173,11 +174,14 @@ class AlertService(Service):
         async with asyncio.TaskGroup() as tg:
             ticker = tg.create_task(self._ticker(), name="alerts-ticker")
             notifier = tg.create_task(self._notifier(self._http), name="alerts-notifier")
-            sender = tg.create_task(self.outbox.run(), name="alerts-outbox")
+            sender = tg.create_task(self.outbox.run(self.stopping), name="alerts-outbox")
             await self._consume()
             ticker.cancel()
             notifier.cancel()
-            sender.cancel()
+            # the outbox ends its round (a message being sent has a timeout of its own) within the stop budget
+            _, late = await asyncio.wait({sender}, timeout=max(1.0, self.config.notify_stop_s))
+            for task in late:
+                task.cancel()
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)

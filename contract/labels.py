@@ -159,6 +159,19 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "sent": ("已发送", "sent"),
         "failed": ("失败", "failed"),
     },
+    "inspection_kind": {
+        "visit": ("现场检查", "site visit"),
+        "remote": ("远程检查", "remote inspection"),
+    },
+    "inspection_status": {
+        "planned": ("待检查", "planned"),
+        "signed": ("已签字确认", "signed"),
+    },
+    "finding": {
+        "pass": ("符合", "meets"),
+        "fail": ("不符合", "fails"),
+        "na": ("不适用", "not applicable"),
+    },
     "order_action": {  # rectification orders (整改通知)
         "issued": ("已下发", "issued"),
         "answered": ("已回复", "answered"),

@@ -100,11 +100,13 @@ async def issue(
     due_at: datetime,
     actor: str,
     level: str,
+    inspection_id: int | None = None,
 ) -> OrderChange:
     async with conn.transaction():
         oid: int = await conn.fetchval(
             "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, issued_by,"
-            " issued_level, supervision_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            " issued_level, supervision_level, inspection_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
+            " RETURNING id",
             facility_id,
             source,
             alert_id,
@@ -113,6 +115,7 @@ async def issue(
             due_at,
             actor,
             level,
+            inspection_id,
         )
         facts = {"due_at": due_at, "level": level, "alert_id": alert_id}
         hid = await _history(conn, oid, actor, "issued", detail, facts)
@@ -212,6 +215,7 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "facility_name": r["facility_name"],
         "source": r["source"],
         "alert_id": r["alert_id"],
+        "inspection_id": r["inspection_id"],
         "title": r["title"],
         "detail": r["detail"],
         "due_at": r["due_at"].isoformat(),
@@ -300,8 +304,9 @@ async def evidence_file(conn: asyncpg.Connection, scope: Scope, file_id: int) ->
     where, args = scope.sql("f", start=2)
     return await conn.fetchrow(
         "SELECT e.filename, e.content_type, e.data FROM evidence_files e"
-        " JOIN rectification_history h ON h.id = e.history_id JOIN rectification_orders o ON o.id = h.order_id"
-        f" JOIN facilities f ON f.id = o.facility_id WHERE e.id = $1 AND {where}",
+        " LEFT JOIN rectification_history h ON h.id = e.history_id"
+        " LEFT JOIN rectification_orders o ON o.id = h.order_id LEFT JOIN inspections i ON i.id = e.inspection_id"
+        f" JOIN facilities f ON f.id = COALESCE(o.facility_id, i.facility_id) WHERE e.id = $1 AND {where}",
         file_id,
         *args,
     )

@@ -64,6 +64,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT ON notification_deliveries TO {role}",  # the history; a test message
         "GRANT SELECT, INSERT, UPDATE ON rectification_orders TO {role}",  # issue, answer, review
         "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON inspections TO {role}",  # plan, record, sign
     ],
 }
 

@@ -210,9 +210,10 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
 async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_escalated(
     page: Page, base: str, db: asyncpg.Connection
 ) -> None:
-    """Issue #16's flow in Chromium: the township inspector orders a facility to put a lapse right; the
-    operator answers with a photo; the inspector sends it back once and accepts the second answer; an
-    order left unanswered past its date appears in the county inspector's 督办 list."""
+    """Issue #16's flow in Chromium: the township inspector records an inspection with one failed item
+    and orders the facility to put it right; the operator answers with a photo; the inspector sends it
+    back once and accepts the second answer; an order left unanswered past its date appears in the
+    county inspector's 督办 list."""
     from storage.rectification import escalate_overdue
     from tests.test_orders import png
 
@@ -226,14 +227,29 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
     op = await op_ctx.new_page()
     try:
         await login(page, base, "town", "pw-town")
+        # the inspection: planned from the facility page, every checklist item judged, one failed, signed
         await page.goto(f"{base}/facilities/{A.id}")
-        await page.locator("details:has(#order-form) summary").click()
-        await page.fill("#order-form input[name=title]", "安全出口堆放杂物，立即清理")
-        await page.fill("#order-form textarea[name=detail]", "依据《托育机构管理规范（试行）》")
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        await page.fill("#plan-form input[name=planned_for]", today)
+        await page.locator("#plan-form button").click()
+        await expect(page.locator("[data-inspection-status]")).to_have_text("待检查")
+        await page.locator("#inspection-form button[value=sign]").click()
+        await expect(page.locator("p.error")).to_contain_text("未填写检查结果，不能签字")  # nothing judged yet
+        for row in await page.locator("tr[data-item]").all():
+            code = await row.get_attribute("data-item")
+            await row.locator(f"input[value={'fail' if code == 'exits' else 'pass'}]").check()
+        await page.fill("tr[data-item=exits] input[name=note_exits]", "二楼安全出口堆放床垫")
+        await page.locator("#inspection-form button[value=sign]").click()
+        await expect(page.locator("[data-inspection-status]")).to_have_text("已签字确认")
+        await expect(page.locator("tr[data-item=exits] .finding")).to_have_text("不符合")
+        await page.screenshot(path=str(ARTIFACTS / "order-0-inspection-signed.png"), full_page=True)
+        # the failed item becomes an order
+        await page.locator("tr[data-item=exits] details summary").click()
         due = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
-        await page.fill("#order-form input[name=due_at]", due)
-        await page.locator("#order-form button").click()
+        await page.fill("tr[data-item=exits] input[name=due_at]", due)
+        await page.locator("tr[data-item=exits] details button").click()
         await expect(page.locator("[data-order-status]")).to_have_text("待整改")
+        await expect(page.locator("h1 + section")).to_contain_text("检查发现")
         order_url = page.url
         await page.screenshot(path=str(ARTIFACTS / "order-1-issued.png"), full_page=True)
 

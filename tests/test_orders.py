@@ -221,3 +221,49 @@ async def test_evidence_is_checked_by_its_bytes_and_stays_in_scope(
     finally:
         await s.close()
         await other.close()
+
+
+async def test_an_inspection_planned_recorded_signed_and_its_failed_item_ordered(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    url = site["url"]
+    today = datetime.now(UTC).date().isoformat()
+    status, _ = await call("POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["oper"], {"planned_for": today})
+    assert status == 403, "operators are inspected, they do not inspect"
+    status, _ = await call("POST", f"{url}/api/v1/facilities/{B.id}/inspections", site["town"], {"planned_for": today})
+    assert status == 404
+    status, err = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], {"planned_for": "2020-01-01"}
+    )
+    assert status == 400 and "planned_for" in err["error"]
+    status, insp = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], {"planned_for": today, "kind": "remote"}
+    )
+    assert status == 201 and insp["status"] == "planned"
+    iid = insp["id"]
+    rec = f"{url}/api/v1/inspections/{iid}/record"
+    status, err = await call("POST", rec, site["town"], {"findings": {"no_such": {"result": "pass"}}})
+    assert status == 400
+    status, err = await call("POST", rec, site["town"], {"findings": {"exits": {"result": "fail"}}, "sign": True})
+    assert status == 400 and "no finding" in err["error"], "a record is signed complete or not at all"
+    from contract.inspection import ITEMS
+
+    findings = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
+    status, draft = await call("POST", rec, site["town"], {"findings": findings, "notes": "草稿"})
+    assert (status, draft["status"]) == (200, "planned"), "a draft can be saved and saved again"
+    status, signed = await call("POST", rec, site["town"], {"findings": findings, "notes": "复查", "sign": True})
+    assert (status, signed["status"], signed["failed"], signed["signed_by"]) == (200, "signed", ["exits"], "town")
+    status, _ = await call("POST", rec, site["county"], {"findings": findings, "sign": True})
+    assert status == 409, "a signed record does not change"
+    for who in ("other", "oper_b"):
+        status, _ = await call("GET", f"{url}/api/v1/inspections/{iid}", site[who])
+        assert status == 404, who
+        _, listed = await call("GET", f"{url}/api/v1/inspections", site[who])
+        assert listed == {"inspections": []}, who
+    body = {"title": "安全出口上锁", "due_at": due(3), "inspection_id": iid}
+    status, order = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], body)
+    assert status == 201 and (order["source"], order["inspection_id"]) == ("inspection", iid)
+    status, again = await call("GET", f"{url}/api/v1/inspections/{iid}", site["oper"])
+    assert status == 200 and [o["id"] for o in again["orders"]] == [order["id"]], "the operator sees it too"
+    audits = [r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE action LIKE 'inspection.%'")]
+    assert audits == ["inspection.plan", "inspection.record", "inspection.sign"]

@@ -18,9 +18,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
 
+from contract.inspection import ITEMS
 from contract.labels import LABELS
 from contract.rules import Condition, Key
-from storage import rectification
+from storage import inspections, rectification
 from storage.alerts import open_alert
 from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
@@ -155,21 +156,33 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
         "UPDATE rectification_orders SET due_at = now() - interval '2 days' WHERE id = $1", overdue.order_id
     )
     await rectification.escalate_overdue(db, now)
+    iid = await inspections.plan(db, A.id, "visit", now.date(), "county", "county")
+    findings = {code: {"result": "pass", "note": ""} for code in ITEMS} | {
+        "exits": {"result": "fail", "note": "二楼出口上锁"}
+    }
+    await inspections.record(db, iid, "county", findings, "整体良好", [], True, now)
     server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
-        yield {"url": str(server.make_url("")).rstrip("/"), "alert": fire.alert_id, "order": order.order_id}
+        yield {
+            "url": str(server.make_url("")).rstrip("/"),
+            "alert": fire.alert_id,
+            "order": order.order_id,
+            "inspection": iid,
+        }
     finally:
         await server.close()
 
 
-def pages_of(role: str, alert: int, order: int) -> list[str]:
+def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str]:
     common = [
         "/alerts",
         f"/alerts/{alert}",
         f"/facilities/{A.id}",
         "/orders",
         f"/orders/{order}",
+        "/inspections",
+        f"/inspections/{inspection}",
         "/reports",
         "/dead-letters",
         "/settings/notifications",
@@ -218,7 +231,7 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # noqa: B023
         try:
             await login(page, url, role)
-            for path in pages_of(role, world["alert"], world["order"]):
+            for path in pages_of(role, world["alert"], world["order"], world["inspection"]):
                 sep = "&" if "?" in path else "?"
                 resp = await page.goto(f"{url}{path}{sep}lang={lang}")
                 assert resp is not None and resp.status == 200, (role, lang, path)

@@ -12,13 +12,14 @@ import asyncpg
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.errors import RETRYABLE
 from storage.registry import fetch_registry
 from storage.users import User
-from web import orders, reports
+from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
@@ -342,6 +343,44 @@ async def review_order(request: web.Request) -> web.Response:
             request.app[POOL], user, order_id, body.get("accept"), body.get("note", ""), public_url(request)
         )
     )
+
+
+# -- inspections (检查记录, issue #16) ----------------------------------------------------------------------
+@routes.get("/api/v1/inspections")
+async def list_inspections(request: web.Request) -> web.Response:
+    user = user_of(request)
+    facility = qp(request.query, "facility_id") or None
+    async with request.app[POOL].acquire() as conn:
+        rows = await inspection_store.inspections(conn, user.scope, facility_id=facility)
+    return web.json_response({"inspections": rows})
+
+
+@routes.post("/api/v1/facilities/{facility_id}/inspections")
+async def plan_inspection(request: web.Request) -> web.Response:
+    user = user_of(request)
+    body = await json_body(request, '{"kind": "visit", "planned_for": "YYYY-MM-DD"}')
+    out = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body)
+    return web.json_response(out, status=201)
+
+
+@routes.get("/api/v1/inspections/{inspection_id}")
+async def get_inspection(request: web.Request) -> web.Response:
+    user = user_of(request)
+    iid = path_id(request.match_info["inspection_id"])
+    async with request.app[POOL].acquire() as conn:
+        out = await inspection_store.inspection_detail(conn, user.scope, iid)
+    if out is None:
+        raise NotFound("no such inspection")
+    return web.json_response(out)
+
+
+@routes.post("/api/v1/inspections/{inspection_id}/record")
+async def record_inspection(request: web.Request) -> web.Response:
+    """Findings per checklist item, notes, and `sign` to close the record (photos through the page)."""
+    user = user_of(request)
+    iid = path_id(request.match_info["inspection_id"])
+    body = await json_body(request, '{"findings": {"exits": {"result": "fail", "note": "..."}}, "sign": false}')
+    return web.json_response(await inspections.record(request.app[POOL], user, iid, body, []))
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

@@ -27,9 +27,12 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.inspection import AREAS as INSPECTION_AREAS
+from contract.inspection import CHECKLIST
 from contract.places import boundaries_geojson
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
+from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import notifications, queries
 from storage import rectification as rectification_store
@@ -38,12 +41,13 @@ from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
-from web import orders, reports, subscriptions
+from web import inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, report_params
 from web.api import public_url as api_public_url
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
+from web.errors import NotFound as NotFoundError
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
 from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
@@ -383,6 +387,7 @@ async def _facility_ctx(
             conn, user.scope, datetime.now(UTC), facility_id=f["id"], limit=20
         ),
         "may_issue": rectification_store.level_of(user.scope) is not None,
+        "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
         "order_error": False,
     }
@@ -665,8 +670,9 @@ async def order_issue_form(request: web.Request) -> web.Response:
     with contextlib.suppress(ValueError):
         due = datetime.fromisoformat(due).replace(tzinfo=ZoneInfo(f["timezone"])).isoformat() if due else ""
     body: dict[str, Any] = {"title": str(form.get("title", "")), "detail": str(form.get("detail", "")), "due_at": due}
-    if str(form.get("alert_id", "")).isdigit():
-        body["alert_id"] = int(str(form["alert_id"]))
+    for ref in ("alert_id", "inspection_id"):
+        if str(form.get(ref, "")).isdigit():
+            body[ref] = int(str(form[ref]))
     try:
         o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request))
     except Refused as exc:  # the facility's page again, the order's form kept, with the reason
@@ -712,6 +718,83 @@ async def order_review_form(request: web.Request) -> web.Response:
     except Refused as exc:
         return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
     raise web.HTTPFound(f"/orders/{order_id}")
+
+
+# -- inspections (检查记录) ------------------------------------------------------------------------------------
+@page_routes.get("/inspections")
+async def inspections_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await inspection_store.inspections(conn, user.scope)
+    return await render(request, "inspections.html", {"rows": rows})
+
+
+async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) -> dict[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
+    if i is None:
+        raise web.HTTPNotFound(text="not found")
+    return {
+        "i": i,
+        "checklist": CHECKLIST,
+        "areas": INSPECTION_AREAS,
+        "may_record": rectification_store.level_of(user.scope) is not None and i["status"] == "planned",
+        "may_issue": rectification_store.level_of(user.scope) is not None,
+        "error": None,
+    }
+
+
+@page_routes.get("/inspections/{inspection_id}")
+async def inspection_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    ctx = await _inspection_ctx(request, user, path_id(request.match_info["inspection_id"]))
+    return await render(request, "inspection.html", ctx)
+
+
+@page_routes.post("/facilities/{facility_id}/inspections")
+async def inspection_plan_form(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    try:
+        i = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body)
+    except NotFoundError:
+        raise web.HTTPNotFound(text="not found") from None
+    except Refused as exc:
+        async with request.app[POOL].acquire() as conn:
+            f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+        return await _form_refused(request, "facility.html", ctx, exc)
+    raise web.HTTPFound(f"/inspections/{i['id']}")
+
+
+@page_routes.post("/inspections/{inspection_id}/record")
+async def inspection_record_form(request: web.Request) -> web.Response:
+    """The checklist form: a result and a note per item, notes, photos; 'sign' closes the record."""
+    user = _user(request)
+    inspection_id = path_id(request.match_info["inspection_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    findings = {
+        item.code: {"result": str(form.get(f"result_{item.code}", "")), "note": str(form.get(f"note_{item.code}", ""))}
+        for item in CHECKLIST
+    }
+    body = {"findings": findings, "notes": str(form.get("notes", "")), "sign": form.get("action") == "sign"}
+    uploads = [
+        orders.Upload(str(getattr(v, "filename", "") or "photo"), v.file.read())
+        for v in form.getall("photos", [])
+        if hasattr(v, "file")
+    ]
+    try:
+        await inspections.record(request.app[POOL], user, inspection_id, body, uploads)
+    except NotFoundError:
+        raise web.HTTPNotFound(text="not found") from None
+    except Refused as exc:
+        ctx = await _inspection_ctx(request, user, inspection_id)
+        ctx["i"] = ctx["i"] | {"findings": {k: v for k, v in findings.items() if v["result"] or v["note"]}}
+        return await _form_refused(request, "inspection.html", ctx, exc)
+    raise web.HTTPFound(f"/inspections/{inspection_id}")
 
 
 @page_routes.get("/evidence/{file_id}")

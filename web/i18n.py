@@ -315,7 +315,6 @@ _MORE = {
     "last_24h": ("最近 24 小时", "Last 24 hours"),
     "user": ("用户", "User"),
     "message": ("消息", "Message"),
-    "all": ("全部", "All"),
     # rectification orders (整改通知, issue #16)
     "orders": ("整改通知", "Rectification orders"),
     "orders_help": (
@@ -350,6 +349,48 @@ _MORE = {
     "source": ("来源", "Source"),
     "order_status_filter": ("状态", "State"),
     "open_orders": ("未验收", "not accepted"),
+    "inspections": ("检查记录", "Inspections"),
+    "inspections_help": (
+        "监管人员计划并记录现场或远程检查：按检查清单逐项判定，填写说明、上传照片并签字确认；签字后记录不可更改。"
+        "不符合项可据此下发整改通知。",
+        "Inspectors plan and record site visits and remote inspections: a finding per checklist item, notes, "
+        "photos and a signature; a signed record does not change. A failed item can become a rectification order.",
+    ),
+    "inspection": ("检查记录", "Inspection"),
+    "inspect_kind": ("检查方式", "Kind"),
+    "planned_for": ("计划日期", "Planned for"),
+    "failed_items": ("不符合项", "Failed items"),
+    "inspector": ("检查人", "Inspector"),
+    "signed_by": ("签字确认", "Signed by"),
+    "check_item": ("检查项目", "Item"),
+    "finding": ("检查结果", "Finding"),
+    "item_note": ("说明", "Note"),
+    "basis": ("依据", "Basis"),
+    "notes": ("检查意见", "Notes"),
+    "photos": ("现场照片（JPG、PNG 或 PDF，最多 3 个）", "Photos (JPG, PNG or PDF, up to 3)"),
+    "save_draft": ("保存", "Save"),
+    "sign_off": ("签字确认", "Sign"),
+    "sign_help": (
+        "签字前须逐项填写检查结果；签字后不可更改。",
+        "Every item needs a finding before signing; signed, it does not change.",
+    ),
+    "plan_inspection": ("计划检查", "Plan an inspection"),
+    "err_inspect_who": (
+        "只有监管人员或系统管理员可以计划和记录检查",
+        "Only an inspector or an admin plans and records inspections",
+    ),
+    "err_inspect_kind": ("请选择检查方式", "Choose the kind of inspection"),
+    "err_inspect_date": ("计划日期须在一个月前至一年后之间", "The date must be from a month ago to a year ahead"),
+    "err_findings": (
+        "检查结果有误：每项为符合、不符合或不适用，说明最多 500 字",
+        "Each finding is meets, fails or not applicable, with a note of at most 500 characters",
+    ),
+    "err_sign_incomplete": ("还有 {n} 项未填写检查结果，不能签字", "{n} items have no finding yet: not signed"),
+    "err_inspection_signed": ("检查记录已签字确认，不能更改", "The inspection is signed: it does not change"),
+    "err_order_inspection": (
+        "该检查记录不属于此机构或尚未签字",
+        "That inspection is not a signed one of this facility",
+    ),
     "err_files_many": ("佐证材料最多 {n} 个", "At most {n} evidence files"),
     "err_file_big": ("{name}：文件不能超过 5 MB", "{name}: a file is at most 5 MB"),
     "err_file_type": ("{name}：只接受 JPG、PNG 或 PDF 文件", "{name}: only JPEG, PNG or PDF"),

@@ -59,6 +59,7 @@ _TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
 
 _OID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
+_IID = {"name": "inspection_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _ORDER_STATUS = {"type": "string", "enum": ["issued", "answered", "returned", "accepted"]}
 
 SCHEMAS: dict[str, Any] = {
@@ -70,6 +71,7 @@ SCHEMAS: dict[str, Any] = {
         facility_name=_STR,
         source={"type": "string", "enum": ["alert", "inspection", "manual"]},
         alert_id={"type": "integer", "nullable": True},
+        inspection_id={"type": "integer", "nullable": True},
         title=_STR,
         detail=_STR,
         due_at=_TIME,
@@ -108,6 +110,29 @@ SCHEMAS: dict[str, Any] = {
             ),
         ]
     },
+    "Inspection": _obj(
+        ["id", "facility_id", "kind", "planned_for", "planned_by", "level", "status", "findings", "failed"],
+        id=_INT,
+        facility_id=_STR,
+        facility_name=_STR,
+        kind={"type": "string", "enum": ["visit", "remote"]},
+        planned_for={"type": "string", "format": "date"},
+        planned_by=_STR,
+        level=_LEVEL,
+        status={"type": "string", "enum": ["planned", "signed"]},
+        findings={
+            "type": "object",
+            "additionalProperties": _obj(
+                ["result"], result={"type": "string", "enum": ["pass", "fail", "na"]}, note=_STR
+            ),
+        },
+        failed=_arr(_STR),
+        notes=_STR,
+        inspected_at=_NTIME,
+        signed_by=_NSTR,
+        files=_arr(_obj(["id", "filename"], id=_INT, filename=_STR, content_type=_STR, size_bytes=_INT)),
+        orders=_arr(_obj(["id", "title", "status"], id=_INT, title=_STR, status=_ORDER_STATUS)),
+    ),
     "OrderIn": {
         "type": "object",
         "required": ["title", "due_at"],
@@ -116,6 +141,7 @@ SCHEMAS: dict[str, Any] = {
             "detail": {"type": "string", "maxLength": 4000},
             "due_at": {"type": "string", "format": "date-time", "description": "within the coming year"},
             "alert_id": {"type": "integer", "minimum": 1, "description": "an alert of this facility"},
+            "inspection_id": {"type": "integer", "minimum": 1, "description": "a signed inspection of this facility"},
         },
     },
     "Facility": _obj(
@@ -530,6 +556,61 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
+        }
+    },
+    "/api/v1/inspections": {
+        "get": {
+            "summary": "Inspections (检查记录) in scope, latest first",
+            "parameters": [_q("facility_id", "facility")],
+            "responses": _ok("inspections", _obj(["inspections"], inspections=_arr(_ref("Inspection")))) | _errors(400),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/inspections": {
+        "post": {
+            "summary": "Plan a visit or a remote inspection (an inspector or an admin); audited",
+            "parameters": [_FID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(
+                            ["planned_for"],
+                            kind={"type": "string", "enum": ["visit", "remote"]},
+                            planned_for={"type": "string", "format": "date"},
+                        )
+                    }
+                },
+            },
+            "responses": _ok("the inspection", _ref("Inspection"), "201") | _errors(400, 403, 404),
+        }
+    },
+    "/api/v1/inspections/{inspection_id}": {
+        "get": {
+            "summary": "One inspection with its findings, photos and the orders issued from it",
+            "parameters": [_IID],
+            "responses": _ok("the inspection", _ref("Inspection")) | _errors(404),
+        }
+    },
+    "/api/v1/inspections/{inspection_id}/record": {
+        "post": {
+            "summary": "Record findings (pass / fail / na per checklist item), notes; sign=true closes the record",
+            "parameters": [_IID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "findings": {"type": "object"},
+                                "notes": {"type": "string", "maxLength": 4000},
+                                "sign": _BOOL,
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": _ok("the inspection", _ref("Inspection")) | _errors(400, 403, 404, 409),
         }
     },
     "/api/v1/stream": {

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import asyncpg
 
+from storage import inspections as inspection_store
 from storage import notifications, queries
 from storage import rectification as store
 from storage.errors import RETRYABLE
@@ -106,6 +107,13 @@ async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, pub
         now = datetime.now(UTC)
         if due is None or not now < due <= now + MAX_DUE:
             raise Invalid("due_at must be a time in the coming year (RFC 3339)", "err_order_due")
+        inspection_id = body.get("inspection_id")
+        if inspection_id is not None:
+            if not isinstance(inspection_id, int) or isinstance(inspection_id, bool) or not 0 < inspection_id < 2**63:
+                raise Invalid("inspection_id must be an inspection's id", "err_order_inspection")
+            insp = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
+            if insp is None or insp["facility_id"] != f["id"] or insp["status"] != "signed":
+                raise Invalid("inspection_id is not a signed inspection of this facility", "err_order_inspection")
         alert_id = body.get("alert_id")
         if alert_id is not None:
             if not isinstance(alert_id, int) or isinstance(alert_id, bool) or not 0 < alert_id < 2**63:
@@ -116,8 +124,9 @@ async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, pub
         change = await store.issue(
             conn,
             f["id"],
-            source="alert" if alert_id is not None else "manual",
+            source="inspection" if inspection_id is not None else "alert" if alert_id is not None else "manual",
             alert_id=alert_id,
+            inspection_id=inspection_id,
             title=title,
             detail=detail,
             due_at=due,

@@ -1,0 +1,105 @@
+"""Inspection records (检查记录) for the API and the pages: an inspector (or an admin) plans a visit or a
+remote inspection of a facility in scope, records a finding per checklist item (contract/inspection.py)
+with notes and photos, and signs it; a signed record does not change. Scope first (404), then role
+(403), then input (400) and state (409); audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from contract.inspection import ITEMS, RESULTS
+from storage import inspections as store
+from storage import queries
+from storage.rectification import StateError, level_of
+from storage.users import User, audit
+from web.errors import Forbidden, Invalid, NotFound
+from web.orders import Conflict, Upload, evidence
+
+
+def _inspector_level(user: User) -> str:
+    level = level_of(user.scope)
+    if level is None:
+        raise Forbidden("only an inspector or an admin plans and records inspections", "err_inspect_who")
+    return level
+
+
+async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, facility_id)
+        if f is None:
+            raise NotFound("no such facility")
+        level = _inspector_level(user)
+        if not isinstance(body, dict):
+            raise Invalid("body must be a JSON object")
+        kind = body.get("kind", "visit")
+        if kind not in {"visit", "remote"}:
+            raise Invalid("kind must be visit or remote", "err_inspect_kind")
+        raw = body.get("planned_for")
+        try:
+            when = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+        except ValueError:
+            when = None
+        today = datetime.now(UTC).date()
+        if when is None or not today - timedelta(days=31) <= when <= today + timedelta(days=366):
+            raise Invalid(
+                "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
+            )
+        iid = await store.plan(conn, f["id"], kind, when, user.username, level)
+        await audit(conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when})
+        out = await store.inspection_detail(conn, user.scope, iid)
+        assert out is not None  # noqa: S101 - just written, in scope
+        return out
+
+
+def findings_of(raw: Any) -> dict[str, dict[str, str]]:
+    """{code: {"result": pass|fail|na, "note": "..."}} for known items only."""
+    if not isinstance(raw, dict):
+        raise Invalid("findings must be an object of checklist items", "err_findings")
+    out = {}
+    for code, f in raw.items():
+        if code not in ITEMS or not isinstance(f, dict):
+            raise Invalid(f"findings: unknown item {str(code)[:40]!r}", "err_findings")
+        result, note = f.get("result", ""), f.get("note", "")
+        if result not in (*RESULTS, "") or not isinstance(note, str) or len(note) > 500 or "\x00" in note:
+            raise Invalid(
+                f"findings: {code}: result pass, fail or na; a note of at most 500 characters", "err_findings"
+            )
+        if result:
+            out[code] = {"result": result, "note": note.strip()}
+    return out
+
+
+async def record(pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload]) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        insp = await store.inspection_detail(conn, user.scope, inspection_id)
+        if insp is None:
+            raise NotFound("no such inspection")
+        _inspector_level(user)
+        if not isinstance(body, dict):
+            raise Invalid("body must be a JSON object")
+        findings = findings_of(body.get("findings", {}))
+        notes = body.get("notes", "")
+        if not isinstance(notes, str) or len(notes) > 4000 or "\x00" in notes:
+            raise Invalid("notes are at most 4,000 characters", "err_findings")
+        sign = body.get("sign", False)
+        if not isinstance(sign, bool):
+            raise Invalid("sign must be true or false")
+        if sign and set(findings) != set(ITEMS):
+            missing = len(set(ITEMS) - set(findings))
+            raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
+        proofs = evidence(files)
+        try:
+            await store.record(
+                conn, inspection_id, user.username, findings, notes.strip(), proofs, sign, datetime.now(UTC)
+            )
+        except StateError as err:
+            raise Conflict(str(err), "err_inspection_signed") from None
+        failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
+        action = "inspection.sign" if sign else "inspection.record"
+        await audit(conn, user.username, action, f"inspection {inspection_id}", {"failed": failed})
+        out = await store.inspection_detail(conn, user.scope, inspection_id)
+        assert out is not None  # noqa: S101
+        return out

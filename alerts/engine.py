@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from alerts import people
 from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
@@ -46,9 +47,11 @@ class AlertEngine:
         firing: dict[str, set[Key]] | None = None,
         *,
         late_wait_s: float = LATE_WAIT_S,
+        lapse_rules: frozenset[str] = frozenset(),
     ) -> None:
         self.rules = rules
         self.late_wait_s = late_wait_s
+        self.lapse_rules = lapse_rules  # conditions recorded as lapses even when too short to alert
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
@@ -59,7 +62,7 @@ class AlertEngine:
         self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
     ) -> None:
         self.runtimes[f.id] = FacilityRuntime(f, self.rules, started, self.late_wait_s)
-        self.trackers[f.id] = Tracker(pending, firing)
+        self.trackers[f.id] = Tracker(pending, firing, self.lapse_rules)
 
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
@@ -114,4 +117,6 @@ class AlertEngine:
 
     def _step(self, facility_id: str, rt: FacilityRuntime, now: datetime) -> list[Decision]:
         retriggered, rt.retriggered = rt.retriggered, []
-        return self.trackers[facility_id].step(rt.conditions(now), now, retriggered)
+        conds = rt.conditions(now)
+        hold = frozenset() if rt.settled_now else people.WINDOW_RULES
+        return self.trackers[facility_id].step(conds, now, retriggered, hold=hold)

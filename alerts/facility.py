@@ -63,6 +63,7 @@ class FacilityRuntime:
     settle_until: datetime | None = None  # the clock waits for late data until then
     windows: dict[Key, Condition] = field(default_factory=dict)  # the window rules' last decision
     was_dark: bool = False
+    settled_now: bool = True  # the last evaluation had complete data (conditions)
     last_patrol: datetime | None = None
     denied: dict[str, deque[datetime]] = field(default_factory=dict)
     latched_readings: set[tuple[str, str]] = field(default_factory=set)
@@ -182,6 +183,7 @@ class FacilityRuntime:
     # -- conditions --------------------------------------------------------------------------------
     def conditions(self, now: datetime) -> dict[Key, Condition]:
         settled = self.advance(now)
+        self.settled_now = settled  # unsettled: what is missing is unknown, not ended (Tracker.step's hold)
         clock = self.clock
         people.roll_day(self, clock)
         out: dict[Key, Condition] = {}

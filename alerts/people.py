@@ -203,6 +203,10 @@ def _per_class(rt: FacilityRuntime) -> dict[str, int]:
     return out
 
 
+# the rules window_conditions judges, only on complete data (Tracker.step holds them meanwhile)
+WINDOW_RULES = frozenset({"guard_absent", "ratio_breach", "child_not_collected", "attendance_missing"})
+
+
 def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Condition]:
     """The rules that judge a span of time, at the facility's clock: only on complete data."""
     out: dict[Key, Condition] = {}

@@ -29,6 +29,7 @@ from pydantic import Field
 from alerts.engine import AlertEngine
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
+from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
     Access,
@@ -47,7 +48,16 @@ from runtime.mqtt_source import MqttSource
 from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages
-from storage.alerts import Change, bump_alert, clear_alert, escalate, load_state, open_alert, save_timers
+from storage.alerts import (
+    Change,
+    bump_alert,
+    clear_alert,
+    escalate,
+    load_state,
+    open_alert,
+    record_lapse,
+    save_timers,
+)
 from storage.errors import RETRYABLE
 from storage.rectification import escalate_overdue
 from storage.registry import fetch_registry
@@ -148,7 +158,13 @@ class AlertService(Service):
             reg = await fetch_registry(conn, self.config.facilities)
             pending, firing = await load_state(conn)
             self.engine = AlertEngine(
-                reg.facilities, self.rules, now, pending, firing, late_wait_s=self.config.late_wait_s
+                reg.facilities,
+                self.rules,
+                now,
+                pending,
+                firing,
+                late_wait_s=self.config.late_wait_s,
+                lapse_rules=frozenset(LAPSE_CLASSES),
             )
             await self._seed(conn, now)
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
@@ -282,8 +298,11 @@ class AlertService(Service):
 
         async def write() -> Change | None:
             async with pool.acquire() as conn:
+                if d.action == "lapse" and d.since is not None:
+                    await record_lapse(conn, facility_id, d.key, d.since, d.at)
+                    return None
                 if d.action == "open" and d.condition is not None:
-                    return await open_alert(conn, facility_id, d.key, d.condition, d.at)
+                    return await open_alert(conn, facility_id, d.key, d.condition, d.at, d.since)
                 if d.action == "bump":
                     return await bump_alert(conn, facility_id, d.key, d.at)
                 return await clear_alert(conn, facility_id, d.key, d.at)

@@ -11,10 +11,11 @@ from contract.rules import Condition, Key
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    action: str  # "open" | "clear" | "bump" (re-triggered while active: count + 1)
+    action: str  # "open" | "clear" | "bump" (re-triggered while active: count + 1) | "lapse" (see below)
     key: Key
     condition: Condition | None
     at: datetime
+    since: datetime | None = None  # open, lapse: when the condition began (before its `for` window)
 
 
 class Tracker:
@@ -24,11 +25,29 @@ class Tracker:
     half-elapsed before a restart fires on time after it.
     """
 
-    def __init__(self, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None) -> None:
+    def __init__(
+        self,
+        pending: dict[Key, datetime] | None = None,
+        firing: set[Key] | None = None,
+        lapse_rules: frozenset[str] = frozenset(),
+    ) -> None:
         self.pending: dict[Key, datetime] = dict(pending or {})
         self.firing: set[Key] = set(firing or ())
+        # the credit evaluation's lapse classes (contract/credit.py): a condition of these rules that ends
+        # before its window still happened, and is reported as a "lapse" decision with its span
+        self.lapse_rules = lapse_rules
 
-    def step(self, conds: dict[Key, Condition], now: datetime, retriggered: list[Key] | None = None) -> list[Decision]:
+    def step(
+        self,
+        conds: dict[Key, Condition],
+        now: datetime,
+        retriggered: list[Key] | None = None,
+        hold: frozenset[str] = frozenset(),
+    ) -> list[Decision]:
+        """`hold`: rules judged only on complete data, while the facility's data is not complete (just
+        started, or its uplink replaying a spool): their conditions missing from `conds` are unknown, not
+        ended, so their timers are not dropped and their alerts not cleared (before, a restart dropped a
+        half-elapsed guard timer and cleared, then re-notified, an active guard alert)."""
         out = [Decision("bump", k, conds.get(k), now) for k in dict.fromkeys(retriggered or ()) if k in self.firing]
         for key, cond in conds.items():
             if key in self.firing:
@@ -37,10 +56,12 @@ class Tracker:
             if (now - since).total_seconds() >= cond.for_s:
                 self.firing.add(key)
                 del self.pending[key]
-                out.append(Decision("open", key, cond, now))
-        for key in [k for k in self.pending if k not in conds]:
-            del self.pending[key]  # the condition ended before its window: nothing fires
-        for key in [k for k in self.firing if k not in conds]:
+                out.append(Decision("open", key, cond, now, since))
+        for key in [k for k in self.pending if k not in conds and k.rule not in hold]:
+            since = self.pending.pop(key)  # the condition ended before its window: no alert...
+            if key.rule in self.lapse_rules and now > since:
+                out.append(Decision("lapse", key, None, now, since))  # ...but a lapse all the same
+        for key in [k for k in self.firing if k not in conds and k.rule not in hold]:
             self.firing.discard(key)
             out.append(Decision("clear", key, None, now))
         return out

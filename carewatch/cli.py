@@ -457,10 +457,12 @@ def _serve_web(
 
     from aiohttp import web as aioweb
 
+    from contract.config import Settings
+    from contract.credit import load_credit
     from contract.rules import load_rules
     from web.app import create_app
 
-    app = create_app(database_url, session_key, load_rules(rules_path))
+    app = create_app(database_url, session_key, load_rules(rules_path), credit=load_credit(Settings().credit))
     if parent is not None:
 
         async def follow_parent(_app: aioweb.Application) -> AsyncIterator[None]:

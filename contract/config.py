@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, repr=False)
     mqtt_url: str | None = Field(default=None, repr=False)
     rules: Path | None = None
+    # credit evaluation settings (YAML: grades and weights, contract/credit.py); defaults when unset
+    credit: Path | None = None
     http: str = "127.0.0.1:8080"
     # Where the local stack keeps its data, logs and URLs (git-ignored).
     state_dir: Path | None = None

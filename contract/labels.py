@@ -159,6 +159,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "sent": ("已发送", "sent"),
         "failed": ("失败", "failed"),
     },
+    "credit_part": {  # the parts of the credit evaluation (contract/credit.py)
+        "lapses": ("失职时长（含失联）", "Lapses (and going dark)"),
+        "devices": ("设备数据缺失", "Missing device data"),
+        "response": ("告警响应", "Response to alerts"),
+        "orders": ("整改逾期", "Orders answered late"),
+        "inspections": ("检查不符合项", "Failed inspection items"),
+    },
     "inspection_kind": {
         "visit": ("现场检查", "site visit"),
         "remote": ("远程检查", "remote inspection"),

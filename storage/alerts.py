@@ -14,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
+from contract.credit import LAPSE_CLASSES
 from contract.rules import ESCALATION_S, LATCHING, LEVELS, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
@@ -86,8 +87,26 @@ async def _history(conn: asyncpg.Connection, alert_id: int, action: str, detail:
     )
 
 
-async def open_alert(conn: asyncpg.Connection, facility_id: str, key: Key, cond: Condition, at: datetime) -> Change:
+async def open_alert(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    key: Key,
+    cond: Condition,
+    at: datetime,
+    since: datetime | None = None,
+) -> Change:
+    """`since`: when the condition began (before its rule's `for` window); a lapse class's interval
+    (contract/credit.py) is recorded from then until the alert clears."""
     async with conn.transaction():
+        if key.rule in LAPSE_CLASSES:
+            await conn.execute(
+                "INSERT INTO lapse_intervals (facility_id, rule, alert_key, started_at) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (facility_id, rule, alert_key) WHERE ended_at IS NULL DO NOTHING",
+                facility_id,
+                key.rule,
+                alert_key(key),
+                min(since or at, at),
+            )
         muted = await in_maintenance(conn, facility_id, key.device_id, at)
         row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)
         if row is not None:
@@ -173,8 +192,28 @@ async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: d
         return await _record(conn, "bumped", facility_id, key, row, at)
 
 
+async def record_lapse(conn: asyncpg.Connection, facility_id: str, key: Key, since: datetime, at: datetime) -> None:
+    """A lapse condition that ended before its alert's window: short, but it happened (credit evaluation)."""
+    await conn.execute(
+        "INSERT INTO lapse_intervals (facility_id, rule, alert_key, started_at, ended_at) VALUES ($1, $2, $3, $4, $5)",
+        facility_id,
+        key.rule,
+        alert_key(key),
+        since,
+        at,
+    )
+
+
 async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
     async with conn.transaction():
+        await conn.execute(
+            "UPDATE lapse_intervals SET ended_at = greatest($4, started_at) WHERE facility_id = $1 AND rule = $2"
+            " AND alert_key = $3 AND ended_at IS NULL",
+            facility_id,
+            key.rule,
+            alert_key(key),
+            at,
+        )
         row = await conn.fetchrow(
             "UPDATE alerts SET status = 'cleared', cleared_at = $4 WHERE rule = $1 AND facility_id = $2"
             " AND alert_key = $3 AND status = 'active' RETURNING id, severity, escalation, muted, summary, summary_en",

@@ -44,6 +44,7 @@ GRANTS: dict[str, list[str]] = {
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
         # notifications: who subscribed (scope only, never a password hash), and the outbox it sends from
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
         "GRANT SELECT ON notification_subscriptions TO {role}",
@@ -65,6 +66,8 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT, UPDATE ON rectification_orders TO {role}",  # issue, answer, review
         "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON inspections TO {role}",  # plan, record, sign
+        "GRANT SELECT ON lapse_intervals, maintenance_windows TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON credit_records TO {role}",  # monthly records, appeals
     ],
 }
 

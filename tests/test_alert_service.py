@@ -165,6 +165,10 @@ async def test_timer_survives_restart(services: Services, db_url: str, db: async
         pub.close()
     [a] = await alerts(db, "guard_absent")
     assert timedelta(seconds=3.5) <= a["opened_at"] - left <= timedelta(seconds=7)
+    # the credit evaluation's lapse: from when the guard left (the timer's start), not when the alert opened
+    lapses = await db.fetch("SELECT started_at, ended_at FROM lapse_intervals WHERE rule = 'guard_absent'")
+    [lapse] = lapses
+    assert lapse["ended_at"] is None and abs((lapse["started_at"] - left).total_seconds()) < 1.5
 
 
 async def _timer(db: asyncpg.Connection, rule: str) -> bool:

@@ -183,6 +183,8 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         f"/orders/{order}",
         "/inspections",
         f"/inspections/{inspection}",
+        "/credit",
+        "/credit?month=2026-10",
         "/reports",
         "/dead-letters",
         "/settings/notifications",

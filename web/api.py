@@ -12,18 +12,19 @@ import asyncpg
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from storage import credit as credit_store
 from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.errors import RETRYABLE
 from storage.registry import fetch_registry
-from storage.users import User
+from storage.users import User, audit
 from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import HUB, POOL, RESYNC, RULES, USER
+from web.keys import CREDIT, HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -381,6 +382,53 @@ async def record_inspection(request: web.Request) -> web.Response:
     iid = path_id(request.match_info["inspection_id"])
     body = await json_body(request, '{"findings": {"exits": {"result": "fail", "note": "..."}}, "sign": false}')
     return web.json_response(await inspections.record(request.app[POOL], user, iid, body, []))
+
+
+# -- the credit evaluation (诚信评价, issue #16) -------------------------------------------------------------
+_MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
+
+
+def month_param(raw: str) -> date:
+    """YYYY-MM (Asia/Shanghai); default the month in progress."""
+    if not raw:
+        return datetime.now(reports.CITY_TZ).date().replace(day=1)
+    m = _MONTH.fullmatch(raw)
+    if m is None:
+        raise Invalid("month must be YYYY-MM (2000-2099)")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+@routes.get("/api/v1/credit")
+async def credit_report(request: web.Request) -> web.Response:
+    """Each facility in scope: score, grade and the figures behind them for a month; a closed month's
+    record is stored the first time it is asked for (and never recomputed), the month in progress is
+    provisional."""
+    user = user_of(request)
+    month = month_param(qp(request.query, "month"))
+    async with request.app[POOL].acquire() as conn:
+        rows = await credit_store.month_report(conn, user.scope, month, datetime.now(UTC), request.app[CREDIT])
+    return web.json_response({"month": month.isoformat()[:7], "facilities": rows})
+
+
+@routes.post("/api/v1/facilities/{facility_id}/credit/{month}/appeal")
+async def credit_appeal(request: web.Request) -> web.Response:
+    """The facility's operator appeals a stored month's grade with a note (audited)."""
+    user = user_of(request)
+    month = month_param(request.match_info["month"])
+    body = await json_body(request, '{"note": "..."}')
+    if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
+        raise Invalid("body must be a JSON object with a note", "err_appeal_note")
+    note = body["note"].strip()
+    if len(note) > 4000 or "\x00" in note:
+        raise Invalid("the note is at most 4,000 characters", "err_appeal_note")
+    async with request.app[POOL].acquire() as conn:
+        f = await in_scope(request, conn, user)
+        if user.role not in {"operator", "admin"}:
+            raise Forbidden("the facility's operator appeals its grade", "err_appeal_who")
+        if not await credit_store.appeal(conn, f["id"], month, user.username, note):
+            raise NotFound("no stored record for that month (a month is recorded once it has ended)")
+        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
+    return web.json_response({"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note})
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

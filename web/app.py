@@ -27,11 +27,13 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.credit import CreditConfig
 from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from contract.places import boundaries_geojson
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
 from runtime.retry import Backoff
+from storage import credit as credit_store
 from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import notifications, queries
@@ -43,13 +45,13 @@ from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
 from web import inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
-from web.api import MAX_REGISTRY_BYTES, report_params
+from web.api import MAX_REGISTRY_BYTES, month_param, report_params
 from web.api import public_url as api_public_url
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.errors import NotFound as NotFoundError
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
-from web.keys import DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
+from web.keys import CREDIT, DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
 
@@ -720,6 +722,41 @@ async def order_review_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/orders/{order_id}")
 
 
+# -- the credit evaluation (诚信评价) -------------------------------------------------------------------------
+@page_routes.get("/credit")
+async def credit_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    try:
+        month = month_param(request.query.get("month", ""))
+    except Refused as exc:
+        raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
+    async with request.app[POOL].acquire() as conn:
+        rows = await credit_store.month_report(conn, user.scope, month, datetime.now(UTC), request.app[CREDIT])
+    rows.sort(key=lambda r: (r["score"], r["name"]))
+    grades = {g: sum(1 for r in rows if r["grade"] == g) for g, _ in request.app[CREDIT].grades}
+    ctx = {"rows": rows, "month": month.isoformat()[:7], "grades": grades, "cfg": request.app[CREDIT]}
+    return await render(request, "credit.html", ctx)
+
+
+@page_routes.post("/credit/{facility_id}/{month}/appeal")
+async def credit_appeal_form(request: web.Request) -> web.Response:
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    note = str(form.get("note", "")).strip()
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+        if f is None:
+            raise web.HTTPNotFound(text="not found")
+        month = month_param(request.match_info["month"])
+        if user.role not in {"operator", "admin"} or not note or len(note) > 4000:
+            raise web.HTTPBadRequest(text=TEXT[lang_of(request)]["err_appeal_note"])
+        if not await credit_store.appeal(conn, f["id"], month, user.username, note):
+            raise web.HTTPNotFound(text="not found")
+        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
+    raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
+
+
 # -- inspections (检查记录) ------------------------------------------------------------------------------------
 @page_routes.get("/inspections")
 async def inspections_page(request: web.Request) -> web.Response:
@@ -968,6 +1005,7 @@ def create_app(
     rules: Mapping[str, RuleConfig] | None = None,
     *,
     session_limits: tuple[float, float] = (2 * 3600, 12 * 3600),
+    credit: CreditConfig | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -990,6 +1028,7 @@ def create_app(
     app[HUB] = Hub()
     app[THROTTLE] = LoginThrottle()
     app[SESSION_LIMITS] = session_limits
+    app[CREDIT] = credit or CreditConfig()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)

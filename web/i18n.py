@@ -169,7 +169,7 @@ TEXT["en"].update(
         "no_guard": "Minutes without a guard",
         "below_ratio": "Minutes below ratio",
         "score": "Score",
-        "score_how": "How the score is computed (credit evaluation, 诚信评价)",
+        "score_how": "How the score is computed",
     }
 )
 
@@ -349,6 +349,45 @@ _MORE = {
     "source": ("来源", "Source"),
     "order_status_filter": ("状态", "State"),
     "open_orders": ("未验收", "not accepted"),
+    "credit": ("诚信评价", "Credit evaluation"),
+    "credit_month": ("月份", "Month"),
+    "grade": ("等级", "Grade"),
+    "provisional": ("本月尚未结束，评分为暂定", "The month is in progress: provisional"),
+    "by_grade": ("按等级", "By grade"),
+    "figures": ("依据", "Figures"),
+    "appeal": ("申诉", "Appeal"),
+    "appeal_help": (
+        "对本月评价有异议可提交申诉说明，由监管部门复核。",
+        "Disagree? Explain here; the supervising department reviews it.",
+    ),
+    "err_appeal_note": ("请填写申诉说明（最多 4000 字）", "Write the appeal (at most 4,000 characters)"),
+    "err_appeal_who": ("由本机构管理员提出申诉", "The facility's operator appeals its grade"),
+    "credit_method": (
+        "评价方法（{version}）：满分 100 分，只计机构自身可控的情况。① 失"
+        "职时长：缺保安、师幼比不达标、无资质或禁止从业人员在岗按开放时间的占比计分，安全"
+        "出口受阻、灭火器压力异常按全月时长占比计分（每 1% 分别扣 1、1、1.5、1"
+        ".5、1.5、0.25 分）；条件持续时间从发生起算，短于告警门槛的片段同样计入"
+        "，拆分无益。② 失联：机构全部设备均无数据的时段，按上述各项同时发生计分，断网不"
+        "会比如实上报得分更高；个别设备缺数据每缺 1% 设备小时扣 0.5 分（最多 1"
+        "5 分）。③ 告警响应：危急、严重告警须在首次上报时限内确认，逾时扣 1 分，未"
+        "确认扣 3 分（最多 20 分）；确认不终止失职时长。④ 整改：到期未回复的整改"
+        "通知每件扣 3 分（最多 20 分）。⑤ 检查：已签字检查记录的不符合项每项扣 "
+        "2 分（最多 20 分）。正确使用不扣分：及时确认并说明的一键报警、火警，自检，"
+        "以及事先登记的演练或维修（维护时段每月最多抵扣 {allowance} 小时，全"
+        "部公开）。① 与 ② 合计最多扣 60 分。等级：{grades}。",
+        "Method ({version}): from 100, only what the facility controls. (1) Lapses: minutes without a guard, below the "
+        "carer ratio, unqualified or banned staff on site, as a share of opening time; exits obstructed and "
+        "extinguishers out of range as a share of the month (1, 1, 1.5, 1.5, 1.5 and 0.25 points per 1 %); a "
+        "condition counts from when it began, and pieces too short to alert count too, so splitting gains nothing. "
+        "(2) Going dark: time with no data from any device counts as if every lapse held, so unplugging never "
+        "scores better than reporting; single silent devices cost 0.5 per 1 % of device-hours (at most 15). "
+        "(3) Response: critical and major alerts acknowledged within their first escalation step; later costs 1, "
+        "never 3 (at most 20); an acknowledgement does not stop a lapse's minutes. (4) Orders not answered by their "
+        "date: 3 each (at most 20). (5) Failed items of signed inspections: 2 each (at most 20). Correct use costs "
+        "nothing: a panic or fire alarm acknowledged in time with its note, self-tests, drills and repairs registered "
+        "in advance (maintenance windows excuse up to {allowance} h a month, all on the record). (1) and (2) together "
+        "at most 60. Grades: {grades}.",
+    ),
     "inspections": ("检查记录", "Inspections"),
     "inspections_help": (
         "监管人员计划并记录现场或远程检查：按检查清单逐项判定，填写说明、上传照片并签字确认；签字后记录不可更改。"

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import asyncpg
 from aiohttp import web
 
+from contract.credit import CreditConfig
 from contract.rules import RuleConfig
 from storage.users import User
 from web.throttle import LoginThrottle
@@ -49,6 +50,7 @@ DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.
 RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
+CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades and weights (CAREWATCH_CREDIT)
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
 # its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.
 SESSION_LIMITS = web.AppKey("session_limits", tuple)

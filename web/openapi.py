@@ -613,6 +613,72 @@ PATHS: dict[str, Any] = {
             "responses": _ok("the inspection", _ref("Inspection")) | _errors(400, 403, 404, 409),
         }
     },
+    "/api/v1/credit": {
+        "get": {
+            "summary": "The credit evaluation (诚信评价) of each facility in scope for a month: score, grade, figures",
+            "parameters": [
+                _q(
+                    "month",
+                    "YYYY-MM (Asia/Shanghai); default this month (provisional)",
+                    pattern="^20[0-9]{2}-(0[1-9]|1[0-2])$",
+                )
+            ],
+            "responses": _ok(
+                "the month's evaluations",
+                _obj(
+                    ["month", "facilities"],
+                    month=_STR,
+                    facilities=_arr(
+                        _obj(
+                            ["facility_id", "score", "grade", "parts", "facts", "provisional"],
+                            facility_id=_STR,
+                            name=_STR,
+                            county=_STR,
+                            township=_STR,
+                            score=_NUM,
+                            grade=_STR,
+                            parts={"type": "object", "additionalProperties": _NUM},
+                            lapse_points={"type": "object", "additionalProperties": _NUM},
+                            dark_points=_NUM,
+                            facts={"type": "object"},
+                            method=_STR,
+                            provisional=_BOOL,
+                            appeal_note=_NSTR,
+                            appeal_by=_NSTR,
+                        )
+                    ),
+                ),
+            )
+            | _errors(400),
+        }
+    },
+    "/api/v1/facilities/{facility_id}/credit/{month}/appeal": {
+        "post": {
+            "summary": "Appeal a stored month's grade with a note (the facility's operator); audited",
+            "parameters": [
+                _FID,
+                {
+                    "name": "month",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(["note"], note={"type": "string", "minLength": 1, "maxLength": 4000})
+                    }
+                },
+            },
+            "responses": _ok(
+                "the appeal",
+                _obj(["facility_id", "month", "appeal_note"], facility_id=_STR, month=_STR, appeal_note=_STR),
+            )
+            | _errors(400, 403, 404),
+        }
+    },
     "/api/v1/stream": {
         "get": {
             "summary": "Server-Sent Events: `alert` (each change in scope), `facility_status` (that facility's state)",

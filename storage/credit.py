@@ -1,0 +1,307 @@
+"""The month's facts of each facility for the credit evaluation (contract/credit.py has the method), and
+the stored monthly records with their appeals (migration 012).
+
+Measured, not estimated: lapse minutes from `lapse_intervals` (written by the alert service from the
+moment each condition began, short ones included), clipped to the month; whole-facility maintenance
+windows taken off up to the monthly allowance, earliest first; darkness and device gaps from the hours
+in which anything at all arrived (readings, events, access, status); acknowledgement times against
+each alert's first escalation step; orders answered by their due date or not; signed inspections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
+from contract.registry import OpeningHours
+from contract.rules import ESCALATION_S
+from storage.users import Scope
+
+CITY_TZ = ZoneInfo("Asia/Shanghai")
+Span = tuple[datetime, datetime]
+
+
+def month_bounds(month: date) -> Span:
+    start = datetime.combine(month.replace(day=1), time(0), CITY_TZ)
+    nxt = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start, nxt
+
+
+def _overlap(a: Span, b: Span) -> float:
+    return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds() / 60)
+
+
+def _open_spans(hours: OpeningHours, tz: ZoneInfo, period: Span) -> list[Span]:
+    out = []
+    day = period[0].astimezone(tz).date() - timedelta(days=1)
+    last = period[1].astimezone(tz).date()
+    while day <= last:
+        h = hours.hours_on(day)
+        if h is not None:
+            out.append((datetime.combine(day, h[0], tz), datetime.combine(day, h[1], tz)))
+        day += timedelta(days=1)
+    return out
+
+
+def _minutes_in(spans: list[Span], window: Span) -> float:
+    return sum(_overlap(s, window) for s in spans)
+
+
+def _excuse(intervals: list[Span], windows: list[Span], allowance: float) -> tuple[list[Span], float, float]:
+    """Take maintenance windows off the lapse intervals, earliest window first, until the allowance
+    (minutes of window) is spent: (the intervals' remaining spans, window minutes, excused minutes)."""
+    total = sum((w[1] - w[0]).total_seconds() / 60 for w in windows)
+    budget, excused_windows = allowance, []
+    for w in sorted(windows):
+        if budget <= 0:
+            break
+        length = (w[1] - w[0]).total_seconds() / 60
+        take = min(length, budget)
+        excused_windows.append((w[0], w[0] + timedelta(minutes=take)))
+        budget -= take
+    rest: list[Span] = []
+    for s in intervals:
+        pieces = [s]
+        for w in excused_windows:
+            nxt = []
+            for a, b in pieces:
+                if w[1] <= a or w[0] >= b:
+                    nxt.append((a, b))
+                    continue
+                if a < w[0]:
+                    nxt.append((a, w[0]))
+                if w[1] < b:
+                    nxt.append((w[1], b))
+            pieces = nxt
+        rest += pieces
+    return rest, total, allowance - budget
+
+
+async def month_facts(
+    conn: asyncpg.Connection, scope: Scope, month: date, now: datetime, cfg: CreditConfig
+) -> list[tuple[asyncpg.Record, Facts]]:
+    start, end = month_bounds(month)
+    end = min(end, max(start, now))
+    where, args = scope.sql("f", start=1)
+    facs = await conn.fetch(
+        "SELECT f.id, f.name, f.county, f.township, f.timezone, f.calendar, f.open_days, f.open_time, f.close_time,"
+        " f.registered_at,"
+        " (SELECT coalesce(sum(least(1.0, 3600.0 / greatest(d.heartbeat_s, 1))), 0) FROM devices d"
+        "  WHERE d.facility_id = f.id) AS device_rate"
+        f" FROM facilities f WHERE {where} AND f.registered_at < ${len(args) + 1} ORDER BY f.county, f.township, f.id",
+        *args,
+        end,
+    )
+    ids = [f["id"] for f in facs]
+    p = (ids, start, end)
+    lapses: dict[str, list[tuple[str, Span]]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT facility_id, rule, started_at, coalesce(ended_at, $3) AS ended_at FROM lapse_intervals"
+        " WHERE facility_id = ANY($1) AND started_at < $3 AND coalesce(ended_at, $3) > $2",
+        *p,
+    ):
+        lapses[r["facility_id"]].append((r["rule"], (max(r["started_at"], start), min(r["ended_at"], end))))
+    windows: dict[str, list[Span]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT facility_id, starts_at, ends_at FROM maintenance_windows WHERE facility_id = ANY($1)"
+        " AND device_id IS NULL AND starts_at < $3 AND ends_at > $2",
+        *p,
+    ):
+        windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
+    seen_hours, device_hours = await _activity(conn, p)
+    acks = await _responses(conn, p)
+    orders, inspected = await _orders_and_inspections(conn, p)
+    out = []
+    for f in facs:
+        # a facility registered during the month is evaluated from then
+        own = (max(start, f["registered_at"]), end)
+        hours_in_period = []
+        h = start
+        while h + timedelta(hours=1) <= end:
+            if h >= own[0]:
+                hours_in_period.append(h)
+            h += timedelta(hours=1)
+        tz = ZoneInfo(f["timezone"])
+        hours = _opening_hours(f)
+        opens = _open_spans(hours, tz, own)
+        open_minutes = _minutes_in(opens, own)
+        _, maint, excused = _excuse([], windows[f["id"]], cfg.maintenance_allowance_min)
+        minutes: dict[str, float] = defaultdict(float)
+        for rule, span in lapses[f["id"]]:
+            # the same excused windows (the earliest, up to the allowance) cut every span
+            pieces, _, _ = _excuse([span], windows[f["id"]], cfg.maintenance_allowance_min)
+            base = LAPSE_CLASSES.get(rule, ("all", 0.0))[0]
+            minutes[rule] += sum(
+                _minutes_in(opens, piece) if base == "open" else _overlap(piece, own) for piece in pieces
+            )
+        dark = [(hr, hr + timedelta(hours=1)) for hr in hours_in_period if hr not in seen_hours[f["id"]]]
+        dark_minutes = 60.0 * len(dark)
+        dark_open = sum(_minutes_in(opens, d) for d in dark)
+        lit_hours = len(hours_in_period) - len(dark)
+        expected = float(f["device_rate"]) * lit_hours
+        gap = max(0.0, 100.0 * (1 - device_hours[f["id"]] / expected)) if expected > 0 else 0.0
+        n_alerts, late, never = acks.get(f["id"], (0, 0, 0))
+        due, late_orders = orders.get(f["id"], (0, 0))
+        n_insp, failed = inspected.get(f["id"], (0, 0))
+        out.append(
+            (
+                f,
+                Facts(
+                    period_minutes=_overlap(own, own),
+                    open_minutes=open_minutes,
+                    lapse_minutes=dict(minutes),
+                    dark_minutes=dark_minutes,
+                    dark_open_minutes=dark_open,
+                    device_gap_pct=gap,
+                    maintenance_minutes=maint,
+                    excused_minutes=excused,
+                    alerts_to_answer=n_alerts,
+                    late_acks=late,
+                    unacked=never,
+                    orders_due=due,
+                    orders_late=late_orders,
+                    inspections=n_insp,
+                    failed_items=failed,
+                ),
+            )
+        )
+    return out
+
+
+async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> tuple[dict[str, set[datetime]], dict[str, int]]:
+    """Hours in which anything arrived, per facility, and device-hours (darkness, device gaps)."""
+    seen_hours: dict[str, set[datetime]] = defaultdict(set)
+    device_hours: dict[str, int] = defaultdict(int)
+    in_p = "facility_id = ANY($1) AND time >= $2 AND time < $3"
+    union = " UNION ALL ".join(
+        f"SELECT facility_id, device_id, time FROM {t} WHERE {in_p}"
+        for t in ("device_status", "readings", "events", "access_events")
+    )
+    for r in await conn.fetch(
+        f"SELECT facility_id, device_id, time_bucket('1 hour', time) AS hour FROM ({union}) m GROUP BY 1, 2, 3", *p
+    ):
+        seen_hours[r["facility_id"]].add(r["hour"])
+        device_hours[r["facility_id"]] += 1
+    return seen_hours, device_hours
+
+
+async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, tuple[int, int, int]]:
+    """Critical and major alerts opened in the period: (count, acknowledged late, never acknowledged)."""
+    first_step = {"critical": ESCALATION_S["critical"][0], "default": ESCALATION_S["default"][0]}
+    acks: dict[str, tuple[int, int, int]] = {}
+    for r in await conn.fetch(
+        "SELECT facility_id, severity, opened_at, acknowledged_at FROM alerts WHERE facility_id = ANY($1)"
+        " AND opened_at >= $2 AND opened_at < $3 AND severity IN ('critical', 'major') AND NOT muted",
+        *p,
+    ):
+        n, late, never = acks.get(r["facility_id"], (0, 0, 0))
+        limit = first_step["critical" if r["severity"] == "critical" else "default"]
+        if r["acknowledged_at"] is None:
+            never += 1
+        elif (r["acknowledged_at"] - r["opened_at"]).total_seconds() > limit:
+            late += 1
+        acks[r["facility_id"]] = (n + 1, late, never)
+    return acks
+
+
+async def _orders_and_inspections(
+    conn: asyncpg.Connection, p: tuple[Any, ...]
+) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """Orders due in the period (count, not answered by their date); signed inspections (count, failed items)."""
+    orders = {
+        r["facility_id"]: (r["due"], r["late"])
+        for r in await conn.fetch(
+            "SELECT o.facility_id, count(*) AS due, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM"
+            " rectification_history h WHERE h.order_id = o.id AND h.action = 'answered' AND h.at <= o.due_at)) AS late"
+            " FROM rectification_orders o WHERE o.facility_id = ANY($1) AND o.due_at >= $2 AND o.due_at < $3"
+            " GROUP BY 1",
+            *p,
+        )
+    }
+    inspected: dict[str, tuple[int, int]] = {}
+    for r in await conn.fetch(
+        "SELECT facility_id, findings FROM inspections WHERE facility_id = ANY($1) AND status = 'signed'"
+        " AND inspected_at >= $2 AND inspected_at < $3",
+        *p,
+    ):
+        found = json.loads(r["findings"]) if isinstance(r["findings"], str) else r["findings"]
+        n, failed = inspected.get(r["facility_id"], (0, 0))
+        inspected[r["facility_id"]] = (n + 1, failed + sum(1 for f in found.values() if f.get("result") == "fail"))
+    return orders, inspected
+
+
+def _opening_hours(f: asyncpg.Record) -> OpeningHours:
+    if f["calendar"]:
+        cal = json.loads(f["calendar"]) if isinstance(f["calendar"], str) else f["calendar"]
+        return OpeningHours.model_validate(cal)
+    return OpeningHours(days=list(f["open_days"]), open=f["open_time"], close=f["close_time"])
+
+
+async def month_report(
+    conn: asyncpg.Connection, scope: Scope, month: date, now: datetime, cfg: CreditConfig
+) -> list[dict[str, Any]]:
+    """Every facility in scope: its stored record for a closed month (computed and stored the first
+    time it is asked for), or a provisional evaluation of the month in progress."""
+    start, end = month_bounds(month)
+    closed = end <= now
+    stored = {}
+    if closed:
+        where, args = scope.sql("f", start=2)
+        stored = {
+            r["facility_id"]: r
+            for r in await conn.fetch(
+                "SELECT c.* FROM credit_records c JOIN facilities f ON f.id = c.facility_id"
+                f" WHERE c.month = $1 AND {where}",
+                start.date(),
+                *args,
+            )
+        }
+    rows = []
+    for f, facts in await month_facts(conn, scope, month, now, cfg):
+        if f["id"] in stored:
+            r = stored[f["id"]]
+            result = json.loads(r["figures"]) | {"appeal_note": r["appeal_note"], "appeal_by": r["appeal_by"]}
+        else:
+            result = evaluate(facts, cfg) | {"appeal_note": None, "appeal_by": None}
+            if closed:
+                await conn.execute(
+                    "INSERT INTO credit_records (facility_id, month, score, grade, figures, method)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    f["id"],
+                    start.date(),
+                    result["score"],
+                    result["grade"],
+                    json.dumps(evaluate(facts, cfg), ensure_ascii=False),
+                    result["method"],
+                )
+        rows.append(
+            {
+                "facility_id": f["id"],
+                "name": f["name"],
+                "county": f["county"],
+                "township": f["township"],
+                "provisional": not closed,
+                **result,
+            }
+        )
+    return rows
+
+
+async def appeal(conn: asyncpg.Connection, facility_id: str, month: date, actor: str, note: str) -> bool:
+    """An operator's appeal note on a stored record (the grade stands until an inspector revises it)."""
+    done = await conn.fetchval(
+        "UPDATE credit_records SET appeal_note = $3, appeal_by = $4, appeal_at = $5"
+        " WHERE facility_id = $1 AND month = $2 RETURNING facility_id",
+        facility_id,
+        month.replace(day=1),
+        note,
+        actor,
+        datetime.now(UTC),
+    )
+    return done is not None

@@ -1,0 +1,384 @@
+"""The credit evaluation (诚信评价, issue #16 item 3): a month of 60 facilities with known lapses injected
+into TimescaleDB gives the expected grades, and no way of gaming it raises a grade: going dark, never
+acknowledging, acknowledging without fixing, splitting a lapse into short pieces. Also the tracker's
+short lapses, the stored record and the appeal."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerts.tracker import Tracker
+from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
+from contract.rules import Condition, Key
+from simulators.registry_gen import generate_registry
+from storage.credit import month_bounds, month_facts, month_report
+from storage.inspections import plan, record
+from storage.rectification import answer, issue
+from storage.registry import load_registry
+from storage.users import Scope
+
+MONTH = date(2026, 10, 1)  # a closed month (the suite's clock is 2026-11 or later)
+START, END = month_bounds(MONTH)
+CITY = Scope("inspector", None, None, None)
+REG = generate_registry(60, seed=21)
+
+
+# -- the method (pure) ----------------------------------------------------------------------------------------
+def test_a_clean_month_is_an_a_and_lapses_cost_by_their_share() -> None:
+    base = Facts(period_minutes=44640, open_minutes=9000)
+    assert evaluate(base)["score"] == 100.0 and evaluate(base)["grade"] == "A"
+    guard = evaluate(Facts(44640, 9000, {"guard_absent": 900}))  # 10 % of the opening time
+    assert guard["score"] == 90.0 and guard["lapse_points"]["guard_absent"] == 10.0
+    # the same share costs the same in a short month and a long one, a big facility and a small one
+    assert evaluate(Facts(40320, 4500, {"guard_absent": 450}))["score"] == 90.0
+    cfg = CreditConfig.from_mapping({"grades": {"A": 95, "B": 80, "C": 60, "D": 0}})
+    assert evaluate(Facts(44640, 9000, {"guard_absent": 900}), cfg)["grade"] == "B"
+
+
+minutes = st.floats(min_value=0, max_value=3000, allow_nan=False)
+
+
+@given(
+    hidden=st.dictionaries(st.sampled_from(sorted(LAPSE_CLASSES)), minutes, max_size=6),
+    dark_open=minutes,
+    dark_rest=minutes,
+    seen=st.dictionaries(st.sampled_from(sorted(LAPSE_CLASSES)), minutes, max_size=6),
+)
+def test_going_dark_never_scores_better_than_showing_the_lapses(
+    hidden: dict[str, float], dark_open: float, dark_rest: float, seen: dict[str, float]
+) -> None:
+    """Any lapses that could have happened during the dark time (each at most as long as it, within
+    opening hours for the open-time classes) cost no more than the darkness itself."""
+    period, opening = 44640.0, 9000.0
+    dark_all = dark_open + dark_rest
+    capped = {rule: min(m, dark_open if LAPSE_CLASSES[rule][0] == "open" else dark_all) for rule, m in hidden.items()}
+    shown = Facts(period, opening, {r: seen.get(r, 0) + capped.get(r, 0) for r in set(seen) | set(capped)})
+    dark = Facts(period, opening, dict(seen), dark_minutes=dark_all, dark_open_minutes=dark_open)
+    assert evaluate(dark)["score"] <= evaluate(shown)["score"]
+
+
+def test_never_acknowledging_never_pays() -> None:
+    on_time = evaluate(Facts(44640, 9000, alerts_to_answer=5))
+    late = evaluate(Facts(44640, 9000, alerts_to_answer=5, late_acks=5))
+    never = evaluate(Facts(44640, 9000, alerts_to_answer=5, unacked=5))
+    assert on_time["score"] > late["score"] > never["score"]
+
+
+def test_a_short_lapse_is_still_a_lapse_and_a_long_one_counts_from_its_start() -> None:
+    """Splitting: a guard absence broken into 9-minute pieces (the rule needs 10 to alert) is reported
+    piece by piece; an absence that does alert reports when it began, not when the alert opened."""
+    key = Key("guard_absent")
+    cond = Condition("major", "保安缺岗", "no guard", for_s=600)
+    t0 = datetime(2026, 10, 12, 9, 0, tzinfo=UTC)
+    tracker = Tracker(lapse_rules=frozenset(LAPSE_CLASSES))
+    lapses = []
+    for i in range(3):
+        start = t0 + timedelta(minutes=10 * i)
+        tracker.step({key: cond}, start)
+        lapses += tracker.step({}, start + timedelta(minutes=9))
+    assert [(d.action, (d.at - d.since).total_seconds()) for d in lapses] == [("lapse", 540.0)] * 3
+    assert tracker.step({key: cond}, t0 + timedelta(hours=1)) == []
+    [opened] = tracker.step({key: cond}, t0 + timedelta(hours=1, minutes=10))
+    assert opened.action == "open" and opened.since == t0 + timedelta(hours=1)
+    assert Tracker().step({}, t0) == [], "without lapse rules (the engine's tests) nothing new is reported"
+
+
+# -- a month of 60 facilities in TimescaleDB ----------------------------------------------------------------
+def _open_day(f: Any, n: int) -> datetime:
+    """The n-th opening day of the month for the facility, at its opening time (local)."""
+    day, seen = MONTH, 0
+    while True:
+        h = f.opening_hours.hours_on(day)
+        if h is not None:
+            if seen == n:
+                return datetime.combine(day, h[0], START.tzinfo)
+            seen += 1
+        day += timedelta(days=1)
+
+
+async def _seed(db: asyncpg.Connection) -> dict[str, str]:
+    """Known lapses per group of facilities; returns facility id -> the grade a person would expect."""
+    await load_registry(db, REG)
+    await db.execute("UPDATE facilities SET registered_at = '2026-09-01T00:00:00+08:00'")  # before the month
+    keep = {f.id: [d.id for d in f.devices][:3] for f in REG.facilities}
+    await db.execute(
+        "DELETE FROM devices WHERE NOT (id || '@' || facility_id = ANY($1))",
+        [f"{d}@{fid}" for fid, ds in keep.items() for d in ds],
+    )
+    await db.execute("UPDATE devices SET heartbeat_s = 60")
+    # every device reports every hour of the month (status rows), unless a group below goes dark
+    await db.execute(
+        "INSERT INTO device_status (time, facility_id, device_id, online, payload)"
+        " SELECT h + interval '7 minutes', d.facility_id, d.id, true, '{}' FROM devices d,"
+        " generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h",
+        START,
+        END,
+    )
+    facs = REG.facilities
+    expect: dict[str, str] = {}
+    groups = {
+        "clean": facs[0:20],
+        "guard20": facs[20:30],
+        "exits10": facs[30:40],
+        "dark3days": facs[40:45],
+        "unacked": facs[45:50],
+        "orders_inspection": facs[50:55],
+        "maintenance_limited": facs[55:60],
+    }
+
+    async def lapse(fid: str, rule: str, start: datetime, end: datetime) -> None:
+        await db.execute(
+            "INSERT INTO lapse_intervals (facility_id, rule, started_at, ended_at) VALUES ($1, $2, $3, $4)",
+            fid,
+            rule,
+            start,
+            end,
+        )
+
+    for f in groups["clean"]:
+        expect[f.id] = "A"
+        # correct use: a panic press acknowledged with a note within the minute
+        opened = _open_day(f, 3) + timedelta(hours=2)
+        await db.execute(
+            "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at, status, cleared_at,"
+            " acknowledged, acknowledged_at, note) VALUES ('panic_button', 'critical', $1, 'panic-office', $2, $2,"
+            " 'cleared', $3, true, $4, '误触，已核实')",
+            f.id,
+            opened,
+            opened + timedelta(minutes=15),
+            opened + timedelta(seconds=40),
+        )
+    for f in groups["guard20"]:
+        expect[f.id] = "B"  # 20 % of the opening time without a guard: 80
+        for i in range(31):  # every opening day, the first fifth of its hours
+            d = MONTH + timedelta(days=i)
+            if (h := f.opening_hours.hours_on(d)) is not None:
+                opens, closes = (datetime.combine(d, t, START.tzinfo) for t in h)
+                await lapse(f.id, "guard_absent", opens, opens + (closes - opens) / 5)
+    for f in groups["exits10"]:
+        expect[f.id] = "B"  # exits obstructed 10 % of the month: 85
+        start = START + timedelta(days=10)
+        await lapse(f.id, "exit_obstructed", start, start + timedelta(minutes=0.1 * 44640))
+    for f in groups["dark3days"]:
+        expect[f.id] = "D"  # three opening days with nothing at all from the facility
+        first = _open_day(f, 5).replace(hour=0, minute=0)
+        await db.execute(
+            "DELETE FROM device_status WHERE facility_id = $1 AND time >= $2 AND time < $3",
+            f.id,
+            first,
+            _open_day(f, 7).replace(hour=23, minute=59),
+        )
+    for f in groups["unacked"]:
+        expect[f.id] = "B"  # five major alerts never acknowledged: 85
+        for i in range(5):
+            opened = _open_day(f, i) + timedelta(hours=3)
+            await db.execute(
+                "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
+                " VALUES ('door_forced', 'major', $1, $2, $3, $3)",
+                f.id,
+                f"door-{i}",
+                opened,
+            )
+    for f in groups["orders_inspection"]:
+        expect[f.id] = "B"  # two orders answered after their date (6) and three failed items (6): 88
+        for i in range(2):
+            due = START + timedelta(days=5 + i)
+            change = await issue(
+                db, f.id, source="manual", alert_id=None, title="整改", detail="", due_at=due, actor="t", level="county"
+            )
+            await answer(db, change.order_id, "op", "已整改")
+            await db.execute(
+                "UPDATE rectification_history SET at = $2 WHERE order_id = $1 AND action = 'answered'",
+                change.order_id,
+                due + timedelta(days=2),
+            )
+        iid = await plan(db, f.id, "visit", MONTH + timedelta(days=14), "t", "county")
+        findings = {c: {"result": "pass", "note": ""} for c in ("ratio", "exits")}
+        findings |= {c: {"result": "fail", "note": "x"} for c in ("patrols", "extinguishers", "pickup")}
+        await record(db, iid, "t", findings, "", [], True, START + timedelta(days=14, hours=3))
+    for f in groups["maintenance_limited"]:
+        expect[f.id] = "B"  # an 80 h repair window over an 80 h lapse: 8 h excused, 72 h count (85.5)
+        start = START + timedelta(days=3)
+        await lapse(f.id, "exit_obstructed", start, start + timedelta(hours=80))
+        await db.execute(
+            "INSERT INTO maintenance_windows (facility_id, starts_at, ends_at, reason, author)"
+            " VALUES ($1, $2, $3, '消防通道改造', 'op')",
+            f.id,
+            start,
+            start + timedelta(hours=80),
+        )
+    return expect
+
+
+async def test_a_month_of_60_facilities_gets_the_grades_a_person_expects(db: asyncpg.Connection) -> None:
+    expect = await _seed(db)
+    now = datetime.now(UTC)
+    rows = await month_report(db, CITY, MONTH, now, CreditConfig())
+    got = {r["facility_id"]: r for r in rows}
+    wrong = {fid: (g, got[fid]["grade"], got[fid]["score"]) for fid, g in expect.items() if got[fid]["grade"] != g}
+    assert wrong == {}, wrong
+    assert all(not r["provisional"] for r in rows)
+    limited = got[REG.facilities[55].id]
+    assert limited["facts"]["excused_minutes"] == 480.0 and limited["facts"]["maintenance_minutes"] == 4800.0
+    assert got[REG.facilities[40].id]["facts"]["dark_minutes"] >= 3 * 1440 - 60
+    # the record is stored: later data for the month changes nothing, the appeal is kept beside it
+    stored = await db.fetchval("SELECT count(*) FROM credit_records WHERE month = $1", MONTH)
+    assert stored == 60
+    await db.execute("DELETE FROM lapse_intervals")
+    again = {r["facility_id"]: r["score"] for r in await month_report(db, CITY, MONTH, now, CreditConfig())}
+    assert again == {fid: r["score"] for fid, r in got.items()}
+
+
+async def test_gaming_never_raises_a_grade(db: asyncpg.Connection) -> None:
+    """Pairs of facilities over the same month: the honest one of each pair never scores lower."""
+    await _seed(db)
+    f = REG.facilities[0:8]  # clean facilities of the seed, used in pairs here
+
+    def day(x: Any) -> datetime:
+        return _open_day(x, 9) + timedelta(hours=1)  # three hours from here lie within anyone's opening hours
+
+    async def lapse(fid: str, start: datetime, end: datetime) -> None:
+        await db.execute(
+            "INSERT INTO lapse_intervals (facility_id, rule, started_at, ended_at) VALUES ($1, 'guard_absent', $2, $3)",
+            fid,
+            start,
+            end,
+        )
+
+    # 1. going dark while the guard is away, against showing it
+    await lapse(f[0].id, day(f[0]), day(f[0]) + timedelta(hours=3))
+    await db.execute(
+        "DELETE FROM device_status WHERE facility_id = $1 AND time >= $2 AND time < $3",
+        f[1].id,
+        day(f[1]),
+        day(f[1]) + timedelta(hours=3),
+    )
+    # 2. one three-hour absence against the same three hours in six 30-minute pieces
+    await lapse(f[2].id, day(f[2]), day(f[2]) + timedelta(hours=3))
+    for i in range(6):
+        await lapse(f[3].id, day(f[3]) + timedelta(minutes=30 * i), day(f[3]) + timedelta(minutes=30 * i + 30))
+    # 3. acknowledging in time and fixing, against acknowledging and leaving it
+    for x, hours in ((f[4], 1), (f[5], 3)):
+        await lapse(x.id, day(x), day(x) + timedelta(hours=hours))
+        await db.execute(
+            "INSERT INTO alerts (rule, severity, facility_id, opened_at, last_seen_at, acknowledged, acknowledged_at,"
+            " note) VALUES ('guard_absent', 'major', $1, $2, $2, true, $3, '已安排')",
+            x.id,
+            day(x) + timedelta(minutes=10),
+            day(x) + timedelta(minutes=12),
+        )
+    # 4. acknowledging against never acknowledging the same alert
+    for x, acked in ((f[6], True), (f[7], False)):
+        await db.execute(
+            "INSERT INTO alerts (rule, severity, facility_id, opened_at, last_seen_at, acknowledged, acknowledged_at)"
+            " VALUES ('exit_obstructed', 'major', $1, $2, $2, $3, $4)",
+            x.id,
+            day(x),
+            acked,
+            day(x) + timedelta(minutes=2) if acked else None,
+        )
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    score = {fid: evaluate(fa)["score"] for fid, fa in facts.items()}
+    assert score[f[1].id] < score[f[0].id], "dark is worse than a guard's absence shown"
+    assert facts[f[3].id].lapse_minutes["guard_absent"] == facts[f[2].id].lapse_minutes["guard_absent"] == 180.0
+    assert score[f[5].id] < score[f[4].id], "an acknowledgement does not stop the minutes"
+    assert score[f[7].id] < score[f[6].id], "never acknowledging costs more"
+
+
+def test_month_bounds_are_the_citys_calendar_month() -> None:
+    start, end = month_bounds(MONTH)
+    assert start.isoformat() == "2026-10-01T00:00:00+08:00" and end.isoformat() == "2026-11-01T00:00:00+08:00"
+    assert month_bounds(date(2026, 2, 14))[1].isoformat() == "2026-03-01T00:00:00+08:00"
+
+
+async def test_a_facility_is_evaluated_from_its_registration(db: asyncpg.Connection) -> None:
+    """Registered on the 21st: its month starts then (no darkness before it existed); registered after
+    the month: no record for that month at all."""
+    await _seed(db)
+    late, never = REG.facilities[0], REG.facilities[1]
+    await db.execute("UPDATE facilities SET registered_at = $2 WHERE id = $1", late.id, START + timedelta(days=20))
+    await db.execute("UPDATE facilities SET registered_at = $2 WHERE id = $1", never.id, END + timedelta(days=3))
+    facts = {f["id"]: fa for f, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert never.id not in facts
+    assert facts[late.id].period_minutes == 11 * 1440 and facts[late.id].dark_minutes == 0
+    assert evaluate(facts[late.id])["grade"] == "A"
+
+
+async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db_url: str) -> None:
+    import secrets
+
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from storage.users import create_user
+    from tests.conftest import as_role
+    from web.app import create_app
+
+    await _seed(db)
+    a, b = REG.facilities[20], next(f for f in REG.facilities if f.county != REG.facilities[20].county)
+    _, county = await create_user(db, "county", "inspector", None, county=a.county)
+    _, oper = await create_user(db, "oper", "operator", None, facility=a.id)
+    _, oper_b = await create_user(db, "oper_b", "operator", None, facility=b.id)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+
+    async def call(method: str, path: str, token: str, body: object = None) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, f"{url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}) as r,
+        ):
+            return r.status, await r.json()
+
+    try:
+        status, body = await call("GET", "/api/v1/credit?month=2026-10", county)
+        assert status == 200 and {r["county"] for r in body["facilities"]} == {a.county}
+        mine = next(r for r in body["facilities"] if r["facility_id"] == a.id)
+        assert (mine["grade"], mine["provisional"]) == ("B", False), "the guard group: 80"
+        status, body = await call("GET", "/api/v1/credit?month=2026-13", county)
+        assert status == 400
+        status, now = await call("GET", "/api/v1/credit", oper)
+        assert [r["facility_id"] for r in now["facilities"]] == [a.id] and now["facilities"][0]["provisional"]
+        appeal = f"/api/v1/facilities/{a.id}/credit/2026-10/appeal"
+        status, _ = await call("POST", appeal, county, {"note": "x"})
+        assert status == 403, "the facility appeals, not its inspector"
+        status, _ = await call("POST", appeal, oper_b, {"note": "x"})
+        assert status == 404, "another facility's operator"
+        status, _ = await call("POST", appeal, oper, {"note": "  "})
+        assert status == 400
+        status, body = await call("POST", appeal, oper, {"note": "10月保安因病请假，已补充人员"})
+        assert status == 200
+        status, body = await call("GET", "/api/v1/credit?month=2026-10", oper)
+        assert body["facilities"][0]["appeal_note"] == "10月保安因病请假，已补充人员"
+        assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'credit.appeal'") == 1
+    finally:
+        await server.close()
+
+
+def test_a_restart_neither_drops_a_window_timer_nor_clears_a_window_alert() -> None:
+    """Just started, the engine waits for late data before judging guards and ratios: until then a
+    restored guard timer runs on and an active guard alert stays (before, the first tick dropped the
+    timer and cleared the alert, which re-opened and re-notified a moment later)."""
+    from alerts.engine import AlertEngine
+    from contract.rules import load_rules
+
+    fac = generate_registry(1, seed=5).facilities[0]
+    t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 in Xinzhou, a Monday: open
+    guard, ratio = Key("guard_absent"), Key("ratio_breach")
+    engine = AlertEngine(
+        [fac],
+        load_rules(None),
+        t0,
+        {fac.id: {guard: t0 - timedelta(minutes=3)}},
+        {fac.id: {ratio}},
+        lapse_rules=frozenset(LAPSE_CLASSES),
+    )
+    first = engine.on_tick(t0 + timedelta(seconds=1))
+    assert [(d.action, d.key.rule) for _, d in first if d.key in {guard, ratio}] == []
+    assert engine.trackers[fac.id].pending.get(guard) == t0 - timedelta(minutes=3)
+    assert ratio in engine.trackers[fac.id].firing

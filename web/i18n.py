@@ -254,12 +254,9 @@ _MORE = {
     "map_help": ("点击圆点打开机构；滚轮缩放", "Click a dot to open a facility; scroll to zoom"),
     "all_alerts": ("全部告警", "all alerts"),
     "download_csv": ("下载 CSV（Excel / WPS）", "Download CSV (Excel / WPS)"),
-    "score_method": (
-        "满分 100 分。统计期内每产生一条危急告警扣 10 分、严重告警扣 5 分、一般告警扣 2 分、提示告警扣 0.5 分；"
-        "缺保安、师幼比不达标的时长每 10 分钟各扣 1 分；设备在线率每低于 100% 一个百分点扣 1 分；最低 0 分。",
-        "Start at 100; subtract 10 per critical, 5 per major, 2 per minor and 0.5 per warning alert opened in the "
-        "period; 1 per 10 minutes without a guard and per 10 minutes below the carer ratio; and 1 per percentage "
-        "point of device availability below 100 %. Never below 0.",
+    "reports_credit_note": (
+        "机构的评分和等级见诚信评价（按失职时长、失联、响应、整改和检查计算）。",
+        "A facility's score and grade are the credit evaluation's (lapses, going dark, response, orders, inspections).",
     ),
     "escalated_to": ("已上报至", "escalated to"),
     "facility_list": ("机构", "Facilities"),

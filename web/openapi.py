@@ -287,7 +287,7 @@ SCHEMAS: dict[str, Any] = {
         understaffed=_arr(_obj(["id", "rules"], id=_STR, rules=_arr(_STR))),
     ),
     "ReportRow": _obj(
-        ["facility_id", "alerts", "score"],
+        ["facility_id", "alerts"],
         facility_id=_STR,
         name=_STR,
         county=_STR,
@@ -301,7 +301,6 @@ SCHEMAS: dict[str, Any] = {
         device_availability_pct=_NUM,
         minutes_without_guard=_NUM,
         minutes_below_ratio=_NUM,
-        score=_NUM,
     ),
     "LoadSummary": _obj(
         ["facilities", "devices", "staff", "children"], facilities=_INT, devices=_INT, staff=_INT, children=_INT
@@ -431,7 +430,7 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/reports": {
         "get": {
-            "summary": "Per-facility report for a day or a month, with the facility score",
+            "summary": "Per-facility report for a day or a month (grades: /api/v1/credit)",
             "parameters": [
                 _q("period", "day or month", enum=["day", "month"]),
                 _q("date", "YYYY-MM-DD (Asia/Shanghai); default today", format="date"),

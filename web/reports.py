@@ -1,10 +1,9 @@
 """Reports per facility for a day or a month: alerts by rule, time to acknowledge, device availability,
 minutes without a guard, minutes below ratio, and a facility score (for 诚信评价, credit evaluation).
 
-The score (the page shows it in both languages: web/i18n.py `score_method`): start at 100; subtract
-10 per critical, 5 per major, 2 per minor and 0.5 per warning alert opened in the period; 1 per 10
-minutes without a guard and per 10 minutes below the carer ratio; and 1 per percentage point of device
-availability below 100 %. Never below 0.
+The figures only: a facility's grade is the credit evaluation's (contract/credit.py, /credit), which
+replaced the score this report used to compute (100 minus points per alert opened: it hit 0 for a busy
+month, charged a long condition once and rewarded a facility that went dark).
 
 CSV for people: UTF-8 with a byte-order mark and the catalogue's headers (Chinese unless `lang=en`),
 counties and townships by name, so that it opens cleanly in Excel and WPS.
@@ -26,7 +25,6 @@ from storage import reports as report_store
 from storage.users import Scope
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
-WEIGHTS = {"critical": 10.0, "major": 5.0, "minor": 2.0, "warning": 0.5}
 COLUMNS = [
     "facility_id",
     "name",
@@ -41,7 +39,6 @@ COLUMNS = [
     "device_availability_pct",
     "minutes_without_guard",
     "minutes_below_ratio",
-    "score",
 ]
 
 
@@ -51,13 +48,6 @@ def period_bounds(period: str, day: date) -> tuple[datetime, datetime]:
         return start, start + timedelta(days=1)
     nxt = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
     return start, nxt
-
-
-def score(row: dict[str, Any]) -> float:
-    s = 100.0 - sum(WEIGHTS[k] * row[k] for k in WEIGHTS)
-    s -= (row["minutes_without_guard"] + row["minutes_below_ratio"]) / 10
-    s -= 100.0 - row["device_availability_pct"]
-    return round(max(0.0, s), 1)
 
 
 async def facility_report(
@@ -88,7 +78,6 @@ async def facility_report(
             "minutes_without_guard": round(float(r["minutes_without_guard"]), 1),
             "minutes_below_ratio": round(float(r["minutes_below_ratio"]), 1),
         }
-        row["score"] = score(row)
         out.append(row)
     return out
 

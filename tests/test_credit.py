@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from alerts.tracker import Tracker
 from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
+from contract.places import county_name_zh
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.credit import month_bounds, month_facts, month_report
@@ -104,7 +105,7 @@ def _open_day(f: Any, n: int) -> datetime:
 async def _seed(db: asyncpg.Connection) -> dict[str, str]:
     """Known lapses per group of facilities; returns facility id -> the grade a person would expect."""
     await load_registry(db, REG)
-    await db.execute("UPDATE facilities SET registered_at = '2026-09-01T00:00:00+08:00'")  # before the month
+    await db.execute("UPDATE facilities SET registered_at = $1", START)  # registered as the month began
     keep = {f.id: [d.id for d in f.devices][:3] for f in REG.facilities}
     await db.execute(
         "DELETE FROM devices WHERE NOT (id || '@' || facility_id = ANY($1))",
@@ -356,6 +357,39 @@ async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db
         status, body = await call("GET", "/api/v1/credit?month=2026-10", oper)
         assert body["facilities"][0]["appeal_note"] == "10月保安因病请假，已补充人员"
         assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'credit.appeal'") == 1
+        # the annual assessment: per county for the city, per township for a county, ranked; CSV for Excel
+        _, city = await create_user(db, "city", "inspector", None)
+        status, body = await call("GET", "/api/v1/assessment?year=2026", city)
+        assert status == 200 and body["by"] == "county", body
+        areas = {x["area"]: x for x in body["areas"]}
+        # a facility's year: the mean of its stored months (October here, and November once it has ended
+        # in Xinzhou: the suite may run after 16:00 UTC on the 30th), graded by the default thresholds
+        means: dict[str, list[float]] = {}
+        for rec in await db.fetch("SELECT facility_id, score FROM credit_records WHERE month >= '2026-01-01'"):
+            means.setdefault(rec["facility_id"], []).append(float(rec["score"]))
+
+        def grade(scores: list[float]) -> str:
+            m = sum(scores) / len(scores)
+            return "A" if m >= 90 else "B" if m >= 75 else "C" if m >= 60 else "D"
+
+        for code, area in areas.items():
+            mine = [f.id for f in REG.facilities if f.county == code]
+            assert area["facilities"] == len(mine)
+            counts = [area[f"grade_{g.lower()}"] for g in "ABCD"]
+            assert counts == [sum(grade(means[f]) == g for f in mine) for g in "ABCD"], area
+        ranked = [x["mean_score"] for x in body["areas"]]
+        assert ranked == sorted(ranked, reverse=True) and body["areas"][0]["rank"] == 1
+        status, body = await call("GET", f"/api/v1/assessment?year=2026&county={a.county}", city)
+        assert body["by"] == "township" and {x["area"][:6] for x in body["areas"]} == {a.county}
+        async with aiohttp.ClientSession() as s:
+            r = await s.get(
+                f"{url}/api/v1/assessment?year=2026&format=csv", headers={"Authorization": f"Bearer {city}"}
+            )
+            text = await r.text()
+        assert text.startswith("\ufeff排名,区域,机构数,平均得分,A 级")
+        assert county_name_zh(REG.facilities[0].county) in text
+        status, _ = await call("GET", "/api/v1/assessment?year=1999", city)
+        assert status == 400
     finally:
         await server.close()
 

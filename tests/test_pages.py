@@ -185,6 +185,7 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         f"/inspections/{inspection}",
         "/credit",
         "/credit?month=2026-10",
+        "/assessment",
         "/reports",
         "/dead-letters",
         "/settings/notifications",

@@ -7,11 +7,13 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from storage import assessment as assessment_store
 from storage import credit as credit_store
 from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
@@ -429,6 +431,50 @@ async def credit_appeal(request: web.Request) -> web.Response:
             raise NotFound("no stored record for that month (a month is recorded once it has ended)")
         await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
     return web.json_response({"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note})
+
+
+# -- the annual assessment (考核评估, issue #16) ------------------------------------------------------------
+async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, str | None, list[dict[str, Any]]]:
+    """(year, by, county, rows): the year's closed months are evaluated and stored first (once each)."""
+    raw = qp(request.query, "year")
+    now = datetime.now(UTC)
+    year = (
+        int(raw) if re.fullmatch(r"20[0-9]{2}", raw or "") else (now.astimezone(reports.CITY_TZ).year if not raw else 0)
+    )
+    if not 2000 <= year <= 2099:
+        raise Invalid("year must be YYYY (2000-2099)")
+    county = code(qp(request.query, "county"), "county", 6)
+    by = "township" if (user.scope.below_city or county) else "county"
+    start = datetime(year, 1, 1, tzinfo=reports.CITY_TZ)
+    end = min(datetime(year + 1, 1, 1, tzinfo=reports.CITY_TZ), now)
+    cfg = request.app[CREDIT]
+    async with request.app[POOL].acquire() as conn:
+        month = date(year, 1, 1)
+        while datetime(month.year, month.month, 1, tzinfo=reports.CITY_TZ) < end:
+            _, nxt = credit_store.month_bounds(month)
+            if nxt <= now:
+                await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
+            month = nxt.date()
+        rows = await assessment_store.assess(conn, user.scope, start, end, by, cfg, county)
+    return year, by, county, rows
+
+
+@routes.get("/api/v1/assessment")
+async def assessment(request: web.Request) -> web.StreamResponse:
+    """Per area for a year: facilities by grade, lapse hours by class, rectification and inspection counts,
+    ranked by mean score; JSON, or CSV (format=csv; lang=zh headers by default)."""
+    user = user_of(request)
+    fmt = one_of(qp(request.query, "format"), "format", {"json", "csv"}) or "json"
+    lang = one_of(qp(request.query, "lang"), "lang", {"zh", "en"}) or "zh"
+    year, by, _county, rows = await assessment_rows(request, user)
+    if fmt == "csv":
+        return web.Response(
+            text=reports.assessment_csv(rows, by, lang, {c: en for c, (_, en) in COUNTIES.items()}),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="carewatch-assessment-{year}.csv"'},
+        )
+    return web.json_response({"year": year, "by": by, "areas": rows})
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

@@ -45,7 +45,7 @@ from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
 from web import inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
-from web.api import MAX_REGISTRY_BYTES, month_param, report_params
+from web.api import MAX_REGISTRY_BYTES, assessment_rows, month_param, report_params
 from web.api import public_url as api_public_url
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
@@ -755,6 +755,20 @@ async def credit_appeal_form(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="not found")
         await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
     raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
+
+
+@page_routes.get("/assessment")
+async def assessment_page(request: web.Request) -> web.Response:
+    """The annual assessment (考核评估): a printable page (print CSS) and its CSV."""
+    user = _user(request)
+    try:
+        year, by, county, rows = await assessment_rows(request, user)
+    except Refused as exc:
+        raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
+    from storage.assessment import COLUMNS as ASSESSMENT
+
+    ctx = {"rows": rows, "year": year, "by": by, "county": county, "columns": ASSESSMENT}
+    return await render(request, "assessment.html", ctx)
 
 
 # -- inspections (检查记录) ------------------------------------------------------------------------------------

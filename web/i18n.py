@@ -347,6 +347,15 @@ _MORE = {
     "order_status_filter": ("状态", "State"),
     "open_orders": ("未验收", "not accepted"),
     "credit": ("诚信评价", "Credit evaluation"),
+    "assessment": ("年度考核评估", "Annual assessment"),
+    "year": ("年度", "Year"),
+    "assessment_help": (
+        "按区域汇总：各机构月度诚信评价的平均得分及等级分布、各类失职时长、整改下发与按期率、检查计划与完成情况，按平均得分排名。"
+        "已结束的月份按存档记录计算。",
+        "Per area: the mean of the facilities' monthly credit scores and their grades, lapse hours by class, orders "
+        "issued and answered on time, inspections planned and done; ranked by mean score. Closed months use their "
+        "stored records.",
+    ),
     "credit_month": ("月份", "Month"),
     "grade": ("等级", "Grade"),
     "provisional": ("本月尚未结束，评分为暂定", "The month is in progress: provisional"),

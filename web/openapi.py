@@ -678,6 +678,43 @@ PATHS: dict[str, Any] = {
             | _errors(400, 403, 404),
         }
     },
+    "/api/v1/assessment": {
+        "get": {
+            "summary": "The annual assessment (考核评估) per area, ranked; JSON or CSV (UTF-8 with BOM)",
+            "parameters": [
+                _q("year", "YYYY; default this year", pattern="^20[0-9]{2}$"),
+                _COUNTY,
+                _q("format", "json or csv", enum=["json", "csv"]),
+                _q("lang", "the CSV's headers: zh (default) or en", enum=["zh", "en"]),
+            ],
+            "responses": {
+                "200": {
+                    "description": "areas",
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                ["year", "by", "areas"],
+                                year=_INT,
+                                by={"type": "string", "enum": ["county", "township"]},
+                                areas=_arr(
+                                    _obj(
+                                        ["area", "facilities"],
+                                        rank={"type": "integer", "nullable": True},
+                                        area=_STR,
+                                        facilities=_INT,
+                                        mean_score=_NNUM,
+                                        orders_on_time_pct=_NNUM,
+                                    )
+                                ),
+                            )
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400),
+            },
+        }
+    },
     "/api/v1/stream": {
         "get": {
             "summary": "Server-Sent Events: `alert` (each change in scope), `facility_status` (that facility's state)",

@@ -95,3 +95,21 @@ def to_csv(rows: list[dict[str, Any]], lang: str = "zh", county_en: dict[str, st
         named["township"] = township_name(r["township"])
         w.writerow(["" if named.get(c) is None else named[c] for c in COLUMNS])
     return buf.getvalue()
+
+
+def assessment_csv(rows: list[dict[str, Any]], by: str, lang: str, county_en: dict[str, str]) -> str:
+    """The annual assessment for Excel and WPS: BOM, the catalogue's headers, areas by name."""
+    from storage.assessment import COLUMNS as ASSESSMENT
+
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf)
+    w.writerow([label("assessment_column", c, lang) for c in ASSESSMENT])
+    for r in rows:
+        code = r["area"]
+        if by == "county":
+            name = county_en.get(code, code) if lang == "en" else county_name_zh(code)
+        else:
+            name = township_name(code)
+        w.writerow(["" if r.get(c) is None else (name if c == "area" else r[c]) for c in ASSESSMENT])
+    return buf.getvalue()

@@ -267,3 +267,51 @@ async def test_an_inspection_planned_recorded_signed_and_its_failed_item_ordered
     assert status == 200 and [o["id"] for o in again["orders"]] == [order["id"]], "the operator sees it too"
     audits = [r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE action LIKE 'inspection.%'")]
     assert audits == ["inspection.plan", "inspection.record", "inspection.sign"]
+
+
+async def test_every_supervision_endpoint_and_page_is_404_outside_the_scope(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """An order, an inspection and an evidence file of facility A, asked for by the inspector and the
+    operator of another county's facility B: every page and endpoint answers 404, writes included."""
+    url = site["url"]
+    _, order = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], {"title": "t", "due_at": due()}
+    )
+    today = datetime.now(UTC).date().isoformat()
+    _, insp = await call("POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], {"planned_for": today})
+    s, csrf = await _page_session(url, "oper", "pw-oper")
+    try:
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("note", "已整改")
+        form.add_field("evidence", png(), filename="a.png", content_type="image/png")
+        await s.post(f"{url}/orders/{order['id']}/answer", data=form)
+    finally:
+        await s.close()
+    file_id = await db.fetchval("SELECT id FROM evidence_files")
+    oid, iid = order["id"], insp["id"]
+    for who in ("other", "oper_b"):
+        for path in (f"/api/v1/orders/{oid}", f"/api/v1/inspections/{iid}"):
+            status, _ = await call("GET", f"{url}{path}", site[who])
+            assert status == 404, (who, path)
+        writes = (
+            (f"/api/v1/orders/{oid}/answer", {"note": "x"}),
+            (f"/api/v1/orders/{oid}/review", {"accept": True}),
+            (f"/api/v1/inspections/{iid}/record", {"findings": {}}),
+            (f"/api/v1/facilities/{A.id}/orders", {"title": "t", "due_at": due()}),
+            (f"/api/v1/facilities/{A.id}/inspections", {"planned_for": today}),
+            (f"/api/v1/facilities/{A.id}/credit/2026-10/appeal", {"note": "x"}),
+        )
+        for path, body in writes:
+            status, _ = await call("POST", f"{url}{path}", site[who], body)
+            assert status == 404, (who, path)
+        async with aiohttp.ClientSession() as s:
+            for path in (f"/orders/{oid}", f"/inspections/{iid}", f"/evidence/{file_id}"):
+                r = await s.get(f"{url}{path}", headers={"Authorization": f"Bearer {site[who]}"}, allow_redirects=False)
+                assert r.status == 404, (who, path)
+        for listing, key in (("/api/v1/orders?status=all", "orders"), ("/api/v1/inspections", "inspections")):
+            _, body = await call("GET", f"{url}{listing}", site[who])
+            assert body[key] == [], (who, listing)
+        _, credit = await call("GET", f"{url}/api/v1/credit", site[who])
+        assert A.id not in {r["facility_id"] for r in credit["facilities"]}, who

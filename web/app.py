@@ -413,9 +413,9 @@ async def _form_refused(request: web.Request, template: str, ctx: dict[str, Any]
     return resp
 
 
-@page_routes.post("/facilities/{facility_id}/maintenance")
-async def maintenance_form(request: web.Request) -> web.Response:
-    """The facility page's form: local date-times in the facility's time zone."""
+async def _facility_form(request: web.Request) -> tuple[User, Any, asyncpg.Record]:
+    """A form posted to a facility's path: the user, the checked form (CSRF) and the facility in scope
+    (404 otherwise)."""
     user = _user(request)
     form = await request.post()
     await check_csrf(request, form)
@@ -423,6 +423,13 @@ async def maintenance_form(request: web.Request) -> web.Response:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
     if f is None:
         raise web.HTTPNotFound(text="not found")
+    return user, form, f
+
+
+@page_routes.post("/facilities/{facility_id}/maintenance")
+async def maintenance_form(request: web.Request) -> web.Response:
+    """The facility page's form: local date-times in the facility's time zone."""
+    user, form, f = await _facility_form(request)
     tz = ZoneInfo(f["timezone"])
 
     def when(name: str) -> str:
@@ -661,13 +668,7 @@ async def order_page(request: web.Request) -> web.Response:
 @page_routes.post("/facilities/{facility_id}/orders")
 async def order_issue_form(request: web.Request) -> web.Response:
     """From the facility page or an alert's page: due date as the facility's local date and time."""
-    user = _user(request)
-    form = await request.post()
-    await check_csrf(request, form)
-    async with request.app[POOL].acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-    if f is None:
-        raise web.HTTPNotFound(text="not found")
+    user, form, f = await _facility_form(request)
     due = str(form.get("due_at", "")).strip()
     with contextlib.suppress(ValueError):
         due = datetime.fromisoformat(due).replace(tzinfo=ZoneInfo(f["timezone"])).isoformat() if due else ""
@@ -804,17 +805,12 @@ async def inspection_page(request: web.Request) -> web.Response:
 
 @page_routes.post("/facilities/{facility_id}/inspections")
 async def inspection_plan_form(request: web.Request) -> web.Response:
-    user = _user(request)
-    form = await request.post()
-    await check_csrf(request, form)
+    user, form, f = await _facility_form(request)
     body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
     try:
-        i = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body)
-    except NotFoundError:
-        raise web.HTTPNotFound(text="not found") from None
+        i = await inspections.plan(request.app[POOL], user, f["id"], body)
     except Refused as exc:
         async with request.app[POOL].acquire() as conn:
-            f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
             ctx = await _facility_ctx(conn, user, f, request.app[RULES])
         return await _form_refused(request, "facility.html", ctx, exc)
     raise web.HTTPFound(f"/inspections/{i['id']}")

@@ -115,7 +115,7 @@ async def month_facts(
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
     seen_hours, device_hours = await _activity(conn, p)
-    acks = await _responses(conn, p)
+    acks = await _responses(conn, p, now)
     orders, inspected = await _orders_and_inspections(conn, p)
     out = []
     for f in facs:
@@ -191,7 +191,7 @@ async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> tuple[dict[
     return seen_hours, device_hours
 
 
-async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, tuple[int, int, int]]:
+async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime) -> dict[str, tuple[int, int, int]]:
     """Critical and major alerts opened in the period: (count, acknowledged late, never acknowledged)."""
     first_step = {"critical": ESCALATION_S["critical"][0], "default": ESCALATION_S["default"][0]}
     acks: dict[str, tuple[int, int, int]] = {}
@@ -203,7 +203,8 @@ async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, 
         n, late, never = acks.get(r["facility_id"], (0, 0, 0))
         limit = first_step["critical" if r["severity"] == "critical" else "default"]
         if r["acknowledged_at"] is None:
-            never += 1
+            if (min(now, p[2]) - r["opened_at"]).total_seconds() > limit:
+                never += 1  # (one opened a moment ago still has its time to be acknowledged)
         elif (r["acknowledged_at"] - r["opened_at"]).total_seconds() > limit:
             late += 1
         acks[r["facility_id"]] = (n + 1, late, never)

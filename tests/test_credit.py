@@ -273,6 +273,15 @@ async def test_gaming_never_raises_a_grade(db: asyncpg.Connection) -> None:
             day(x) + timedelta(minutes=10),
             day(x) + timedelta(minutes=12),
         )
+    # an alert opened a moment ago is not yet unacknowledged (the month in progress)
+    await db.execute(
+        "INSERT INTO alerts (rule, severity, facility_id, opened_at, last_seen_at) VALUES ('door_forced', 'major', $1,"
+        " now() - interval '1 minute', now() - interval '1 minute')",
+        f[4].id,
+    )
+    today = datetime.now(START.tzinfo).date()  # the city's month in progress
+    current = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, today, datetime.now(UTC), CreditConfig())}
+    assert (current[f[4].id].unacked, current[f[4].id].alerts_to_answer) == (0, 1)
     # 4. acknowledging against never acknowledging the same alert
     for x, acked in ((f[6], True), (f[7], False)):
         await db.execute(

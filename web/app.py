@@ -27,7 +27,7 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from prometheus_client import REGISTRY, generate_latest
 
-from contract.credit import CreditConfig
+from contract.credit import METHOD_VERSION, CreditConfig
 from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from contract.places import boundaries_geojson
@@ -735,7 +735,13 @@ async def credit_page(request: web.Request) -> web.Response:
         rows = await credit_store.month_report(conn, user.scope, month, datetime.now(UTC), request.app[CREDIT])
     rows.sort(key=lambda r: (r["score"], r["name"]))
     grades = {g: sum(1 for r in rows if r["grade"] == g) for g, _ in request.app[CREDIT].grades}
-    ctx = {"rows": rows, "month": month.isoformat()[:7], "grades": grades, "cfg": request.app[CREDIT]}
+    ctx = {
+        "rows": rows,
+        "month": month.isoformat()[:7],
+        "grades": grades,
+        "cfg": request.app[CREDIT],
+        "method": METHOD_VERSION,
+    }
     return await render(request, "credit.html", ctx)
 
 

@@ -349,6 +349,11 @@ _MORE = {
     "credit": ("诚信评价", "Credit evaluation"),
     "assessment": ("年度考核评估", "Annual assessment"),
     "year": ("年度", "Year"),
+    "assessment_no_months": (
+        "本年度尚无已结束并存档的月份：得分和等级将在月份结束后计入（进行中的月份见诚信评价）。",
+        "No month of this year has ended and been recorded yet: scores and grades count once a month ends "
+        "(the month in progress is on the credit page).",
+    ),
     "assessment_help": (
         "按区域汇总：各机构月度诚信评价的平均得分及等级分布、各类失职时长、整改下发与按期率、检查计划与完成情况，按平均得分排名。"
         "已结束的月份按存档记录计算。",

@@ -33,3 +33,6 @@ CREATE TABLE credit_records (
 -- When a facility entered the registry: its first month is evaluated from then, not from the 1st
 -- (a reload of the registry keeps it: facilities are upserted).
 ALTER TABLE facilities ADD COLUMN registered_at timestamptz NOT NULL DEFAULT now();
+-- facilities registered before this migration: since their first data, else their last registry load
+UPDATE facilities f SET registered_at = least(
+    f.updated_at, coalesce((SELECT min(d.time) FROM device_status d WHERE d.facility_id = f.id), f.updated_at));

@@ -21,6 +21,7 @@ import asyncpg
 from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
 from contract.registry import OpeningHours
 from contract.rules import ESCALATION_S
+from storage.queries import opening_hours
 from storage.users import Scope
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
@@ -53,34 +54,35 @@ def _minutes_in(spans: list[Span], window: Span) -> float:
     return sum(_overlap(s, window) for s in spans)
 
 
-def _excuse(intervals: list[Span], windows: list[Span], allowance: float) -> tuple[list[Span], float, float]:
-    """Take maintenance windows off the lapse intervals, earliest window first, until the allowance
-    (minutes of window) is spent: (the intervals' remaining spans, window minutes, excused minutes)."""
+def _excused_windows(windows: list[Span], allowance: float) -> tuple[list[Span], float, float]:
+    """The maintenance windows that excuse lapses: the earliest first, until the allowance (minutes of
+    window) is spent. Returns (those spans, all windows' minutes, excused minutes)."""
     total = sum((w[1] - w[0]).total_seconds() / 60 for w in windows)
-    budget, excused_windows = allowance, []
+    budget, excused = allowance, []
     for w in sorted(windows):
         if budget <= 0:
             break
-        length = (w[1] - w[0]).total_seconds() / 60
-        take = min(length, budget)
-        excused_windows.append((w[0], w[0] + timedelta(minutes=take)))
+        take = min((w[1] - w[0]).total_seconds() / 60, budget)
+        excused.append((w[0], w[0] + timedelta(minutes=take)))
         budget -= take
-    rest: list[Span] = []
-    for s in intervals:
-        pieces = [s]
-        for w in excused_windows:
-            nxt = []
-            for a, b in pieces:
-                if w[1] <= a or w[0] >= b:
-                    nxt.append((a, b))
-                    continue
-                if a < w[0]:
-                    nxt.append((a, w[0]))
-                if w[1] < b:
-                    nxt.append((w[1], b))
-            pieces = nxt
-        rest += pieces
-    return rest, total, allowance - budget
+    return excused, total, allowance - budget
+
+
+def _cut(span: Span, windows: list[Span]) -> list[Span]:
+    """What is left of a span once the windows are taken out of it."""
+    pieces = [span]
+    for w in windows:
+        nxt = []
+        for a, b in pieces:
+            if w[1] <= a or w[0] >= b:
+                nxt.append((a, b))
+                continue
+            if a < w[0]:
+                nxt.append((a, w[0]))
+            if w[1] < b:
+                nxt.append((w[1], b))
+        pieces = nxt
+    return pieces
 
 
 async def month_facts(
@@ -128,17 +130,15 @@ async def month_facts(
                 hours_in_period.append(h)
             h += timedelta(hours=1)
         tz = ZoneInfo(f["timezone"])
-        hours = _opening_hours(f)
+        hours = opening_hours(f)
         opens = _open_spans(hours, tz, own)
         open_minutes = _minutes_in(opens, own)
-        _, maint, excused = _excuse([], windows[f["id"]], cfg.maintenance_allowance_min)
+        excusing, maint, excused = _excused_windows(windows[f["id"]], cfg.maintenance_allowance_min)
         minutes: dict[str, float] = defaultdict(float)
         for rule, span in lapses[f["id"]]:
-            # the same excused windows (the earliest, up to the allowance) cut every span
-            pieces, _, _ = _excuse([span], windows[f["id"]], cfg.maintenance_allowance_min)
             base = LAPSE_CLASSES.get(rule, ("all", 0.0))[0]
             minutes[rule] += sum(
-                _minutes_in(opens, piece) if base == "open" else _overlap(piece, own) for piece in pieces
+                _minutes_in(opens, piece) if base == "open" else _overlap(piece, own) for piece in _cut(span, excusing)
             )
         dark = [(hr, hr + timedelta(hours=1)) for hr in hours_in_period if hr not in seen_hours[f["id"]]]
         dark_minutes = 60.0 * len(dark)
@@ -237,11 +237,14 @@ async def _orders_and_inspections(
     return orders, inspected
 
 
-def _opening_hours(f: asyncpg.Record) -> OpeningHours:
-    if f["calendar"]:
-        cal = json.loads(f["calendar"]) if isinstance(f["calendar"], str) else f["calendar"]
-        return OpeningHours.model_validate(cal)
-    return OpeningHours(days=list(f["open_days"]), open=f["open_time"], close=f["close_time"])
+def _report_row(f: asyncpg.Record, result: dict[str, Any], provisional: bool) -> dict[str, Any]:
+    keys = {k: f[k] for k in ("name", "county", "township")}
+    return {"facility_id": f["id"], **keys, "provisional": provisional, **result}
+
+
+def _stored_result(r: asyncpg.Record) -> dict[str, Any]:
+    figures: dict[str, Any] = json.loads(r["figures"])
+    return figures | {"appeal_note": r["appeal_note"], "appeal_by": r["appeal_by"]}
 
 
 async def month_report(
@@ -275,47 +278,25 @@ async def month_report(
             *args,
         )
         if all(f["id"] in stored for f in facs):
-            for f in facs:
-                r = stored[f["id"]]
-                result = json.loads(r["figures"]) | {"appeal_note": r["appeal_note"], "appeal_by": r["appeal_by"]}
-                rows.append(
-                    {
-                        "facility_id": f["id"],
-                        "name": f["name"],
-                        "county": f["county"],
-                        "township": f["township"],
-                        "provisional": False,
-                        **result,
-                    }
-                )
-            return rows
+            return [_report_row(f, _stored_result(stored[f["id"]]), False) for f in facs]
     for f, facts in await month_facts(conn, scope, month, now, cfg):
         if f["id"] in stored:
-            r = stored[f["id"]]
-            result = json.loads(r["figures"]) | {"appeal_note": r["appeal_note"], "appeal_by": r["appeal_by"]}
+            result = _stored_result(stored[f["id"]])
         else:
-            result = evaluate(facts, cfg) | {"appeal_note": None, "appeal_by": None}
+            figures = evaluate(facts, cfg)
+            result = figures | {"appeal_note": None, "appeal_by": None}
             if closed:
                 await conn.execute(
                     "INSERT INTO credit_records (facility_id, month, score, grade, figures, method)"
                     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                     f["id"],
                     start.date(),
-                    result["score"],
-                    result["grade"],
-                    json.dumps(evaluate(facts, cfg), ensure_ascii=False),
-                    result["method"],
+                    figures["score"],
+                    figures["grade"],
+                    json.dumps(figures, ensure_ascii=False),
+                    figures["method"],
                 )
-        rows.append(
-            {
-                "facility_id": f["id"],
-                "name": f["name"],
-                "county": f["county"],
-                "township": f["township"],
-                "provisional": not closed,
-                **result,
-            }
-        )
+        rows.append(_report_row(f, result, not closed))
     return rows
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from contract.labels import label
+from storage.rectification import OrderChange
 
 CHANNELS = ("wecom", "dingtalk", "email")
 LEASE = timedelta(seconds=60)  # a claimed row is retried after this if its worker died mid-send
@@ -282,7 +282,7 @@ _ORDER_TEXT = {
 }
 
 
-def order_messages(change: Any, aud: Audience, public_url: str, now: datetime) -> list[Outgoing]:
+def order_messages(change: OrderChange, aud: Audience, public_url: str, now: datetime) -> list[Outgoing]:
     """One message per subscription of the level the step concerns (the facility's operators for an
     order issued, sent back or accepted; the issuing level for an answer; the level it reached for 督办).
     Not urgent: inside a user's quiet hours it is held back until they end, never dropped."""

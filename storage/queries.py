@@ -203,11 +203,11 @@ async def facility_status(
         "caregivers_on_site": carers,  # every caring role, as the ratio rule counts them
         "guards_on_site": by_role.get("guard", 0),
         "guards_required": required_guards(len(child_class)),
-        "open_now": _opening_hours(f).is_open_at(datetime.now(ZoneInfo(f["timezone"]))),
+        "open_now": opening_hours(f).is_open_at(datetime.now(ZoneInfo(f["timezone"]))),
     }
 
 
-def _opening_hours(f: asyncpg.Record) -> OpeningHours:
+def opening_hours(f: asyncpg.Record) -> OpeningHours:
     """The facility's calendar as the rules read it (older rows: the usual week only)."""
     if f["calendar"]:
         return OpeningHours.model_validate_json(f["calendar"])

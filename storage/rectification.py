@@ -40,6 +40,12 @@ def level_of(scope: Scope) -> str | None:
     return "city"
 
 
+def may_review(scope: Scope, issued_level: str) -> bool:
+    """The issuing level or above accepts or sends back an order (admins are the city's level)."""
+    level = level_of(scope)
+    return level is not None and LEVELS.index(level) >= LEVELS.index(issued_level)
+
+
 def next_level(level: str) -> str | None:
     i = LEVELS.index(level)
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None

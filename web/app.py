@@ -651,12 +651,8 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
         o = await rectification_store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
     if o is None:
         raise web.HTTPNotFound(text="not found")
-    level = rectification_store.level_of(user.scope)
-    may_review = level is not None and LEVEL_RANK[level] >= LEVEL_RANK[o["issued_level"]]
+    may_review = rectification_store.may_review(user.scope, o["issued_level"])
     return {"o": o, "may_answer": user.role in {"operator", "admin"}, "may_review": may_review, "error": None}
-
-
-LEVEL_RANK = {lv: i for i, lv in enumerate(rectification_store.LEVELS)}
 
 
 @page_routes.get("/orders/{order_id}")
@@ -686,6 +682,15 @@ async def order_issue_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/orders/{o['id']}")
 
 
+def _uploads(form: Any, field: str) -> list[orders.Upload]:
+    """The files of a multipart form's field (web/orders.evidence checks them by their bytes)."""
+    return [
+        orders.Upload(str(getattr(v, "filename", "") or field), v.file.read())
+        for v in form.getall(field, [])
+        if hasattr(v, "file")
+    ]
+
+
 @page_routes.post("/orders/{order_id}/answer")
 async def order_answer_form(request: web.Request) -> web.Response:
     """The operator's answer with evidence: multipart, files checked by their bytes (web/orders.py)."""
@@ -693,11 +698,7 @@ async def order_answer_form(request: web.Request) -> web.Response:
     order_id = path_id(request.match_info["order_id"])
     form = await request.post()
     await check_csrf(request, form)
-    uploads = [
-        orders.Upload(str(getattr(v, "filename", "") or "evidence"), v.file.read())
-        for v in form.getall("evidence", [])
-        if hasattr(v, "file")
-    ]
+    uploads = _uploads(form, "evidence")
     try:
         await orders.answer(
             request.app[POOL], user, order_id, str(form.get("note", "")), uploads, api_public_url(request)
@@ -834,11 +835,7 @@ async def inspection_record_form(request: web.Request) -> web.Response:
         for item in CHECKLIST
     }
     body = {"findings": findings, "notes": str(form.get("notes", "")), "sign": form.get("action") == "sign"}
-    uploads = [
-        orders.Upload(str(getattr(v, "filename", "") or "photo"), v.file.read())
-        for v in form.getall("photos", [])
-        if hasattr(v, "file")
-    ]
+    uploads = _uploads(form, "photos")
     try:
         await inspections.record(request.app[POOL], user, inspection_id, body, uploads)
     except NotFoundError:

@@ -163,8 +163,7 @@ async def review(
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
         o = await _visible(conn, user, order_id)
-        level = store.level_of(user.scope)
-        if level is None or store.LEVELS.index(level) < store.LEVELS.index(o["issued_level"]):
+        if not store.may_review(user.scope, o["issued_level"]):
             raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
         if not isinstance(accept, bool):
             raise Invalid("accept must be true or false")

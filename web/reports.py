@@ -15,16 +15,15 @@ import csv
 import io
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from contract.labels import label
 from contract.places import county_name_zh, township_name
 from storage import reports as report_store
+from storage.credit import CITY_TZ, month_bounds
 from storage.users import Scope
 
-CITY_TZ = ZoneInfo("Asia/Shanghai")
 COLUMNS = [
     "facility_id",
     "name",
@@ -46,8 +45,7 @@ def period_bounds(period: str, day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day if period == "day" else day.replace(day=1), datetime.min.time(), CITY_TZ)
     if period == "day":
         return start, start + timedelta(days=1)
-    nxt = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, nxt
+    return month_bounds(day)
 
 
 async def facility_report(

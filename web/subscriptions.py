@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import time
 from urllib.parse import parse_qs, urlsplit
 
+from contract.ids import FACILITY_ID_RE
 from contract.rules import SEVERITIES
 from storage.notifications import CHANNELS
 from web.errors import Invalid
@@ -22,7 +23,6 @@ WECOM_KEY = re.compile(r"[A-Za-z0-9-]{8,64}")
 DINGTALK_TOKEN = re.compile(r"[A-Za-z0-9]{16,128}")
 DINGTALK_SECRET = re.compile(r"[A-Za-z0-9+/=]{8,200}")
 EMAIL = re.compile(r"[^@\s<>,;\"']{1,64}@[A-Za-z0-9.-]{1,180}\.[A-Za-z]{2,24}")
-FACILITY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 FIELDS = ("channel", "target", "secret", "facilities", "min_severity", "quiet_start", "quiet_end", "lang")
@@ -76,7 +76,7 @@ def parse(form: Mapping[str, str], in_scope: set[str]) -> SubscriptionForm:
     raw = [f for f in re.split(r"[\s,，、;；]+", form.get("facilities", "")) if f]
     facilities: list[str] | None = None
     if raw:
-        if any(not FACILITY_ID.fullmatch(f) or f not in in_scope for f in raw) or len(raw) > 500:
+        if any(not FACILITY_ID_RE.match(f) or f not in in_scope for f in raw) or len(raw) > 500:
             raise Invalid("a facility id is not valid or not in your scope", "err_facilities")
         facilities = sorted(set(raw))
     severity = form.get("min_severity", "major")

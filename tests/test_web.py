@@ -697,5 +697,13 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
         assert r.status == 400 and "结束时间须晚于开始时间" in await r.text()
         r = await s.post(f"{url}/alerts/{site['alert_a']}/ack", data={"csrf": csrf, "note": "x"})
         assert r.status == 404, "outside the operator's scope"
+        r = await s.get(f"{url}/credit?month=2026-1&lang=zh")
+        assert r.status == 400 and "月份格式应为" in await r.text()
+    finally:
+        await s.close()
+    s, csrf = await _logged_in(url, "insp-a", "pw-a")
+    try:  # a due date that is no date reads as the order form's own reason, not the API's
+        r = await s.post(f"{url}/facilities/{A.id}/orders?lang=zh", data={"csrf": csrf, "title": "x", "due_at": "明天"})
+        assert r.status == 400 and "整改期限须为今后一年内的时间" in await r.text()
     finally:
         await s.close()

@@ -396,7 +396,7 @@ def month_param(raw: str) -> date:
         return datetime.now(reports.CITY_TZ).date().replace(day=1)
     m = _MONTH.fullmatch(raw)
     if m is None:
-        raise Invalid("month must be YYYY-MM (2000-2099)")
+        raise Invalid("month must be YYYY-MM (2000-2099)", "err_month")
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
@@ -442,7 +442,7 @@ async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, s
         int(raw) if re.fullmatch(r"20[0-9]{2}", raw or "") else (now.astimezone(reports.CITY_TZ).year if not raw else 0)
     )
     if not 2000 <= year <= 2099:
-        raise Invalid("year must be YYYY (2000-2099)")
+        raise Invalid("year must be YYYY (2000-2099)", "err_year")
     county = code(qp(request.query, "county"), "county", 6)
     by = "township" if (user.scope.below_city or county) else "county"
     start = datetime(year, 1, 1, tzinfo=reports.CITY_TZ)

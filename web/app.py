@@ -666,8 +666,10 @@ async def order_issue_form(request: web.Request) -> web.Response:
     """From the facility page or an alert's page: due date as the facility's local date and time."""
     user, form, f = await _facility_form(request)
     due = str(form.get("due_at", "")).strip()
-    with contextlib.suppress(ValueError):
+    try:
         due = datetime.fromisoformat(due).replace(tzinfo=ZoneInfo(f["timezone"])).isoformat() if due else ""
+    except ValueError:
+        due = ""  # not a date: the action refuses it with the form's own reason
     body: dict[str, Any] = {"title": str(form.get("title", "")), "detail": str(form.get("detail", "")), "due_at": due}
     for ref in ("alert_id", "inspection_id"):
         if str(form.get(ref, "")).isdigit():

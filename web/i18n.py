@@ -371,6 +371,8 @@ _MORE = {
         "对本月评价有异议可提交申诉说明，由监管部门复核。",
         "Disagree? Explain here; the supervising department reviews it.",
     ),
+    "err_month": ("月份格式应为 年-月，例如 2026-11", "The month is YYYY-MM, e.g. 2026-11"),
+    "err_year": ("年度应为四位数字，例如 2026", "The year is four digits, e.g. 2026"),
     "err_appeal_note": ("请填写申诉说明（最多 4000 字）", "Write the appeal (at most 4,000 characters)"),
     "err_appeal_who": ("由本机构管理员提出申诉", "The facility's operator appeals its grade"),
     "credit_method": (

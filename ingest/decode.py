@@ -1,8 +1,8 @@
 """Turning received MQTT messages into rows (pure logic, no I/O).
 
 Every message becomes either rows for the time-series tables or a dead letter with a reason;
-nothing is dropped. Deduplication against history happens in the writer; duplicates within one
-batch are removed here.
+nothing is dropped. Deduplication against history happens in the writer (unique indexes);
+duplicates within one batch are removed here.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from contract.payloads import (
 )
 from contract.topics import Channel, parse_topic
 from runtime.mqtt_source import Received
-from storage.messages import Decoded, DeviceSeen, dedup_key
+from storage.messages import Decoded, DeviceSeen
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetr
     ts = p["ts"]
     out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p["readings"].items()]
     out.times.append(ts)
-    out.keys[key] = dedup_key(fac, dev, msg_id, ts)
+    out.keys.add(key)
 
 
 def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
@@ -219,7 +219,7 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
             out.duplicates_in_batch += 1
             return
         out.status[key] = (ts, fac, dev, p.online, p.battery_pct, p.heartbeat_s, p.firmware, _json(p))
-        out.keys[key] = dedup_key(*key, ts)
+        out.keys.add(key)
         d = _seen(out, fac, dev, at, p.online)
         d.status_at, d.battery_pct, d.heartbeat_s, d.firmware = ts, p.battery_pct, p.heartbeat_s, p.firmware
         return
@@ -236,11 +236,10 @@ def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:
             (ts, fac, dev, metric, value, p.msg_id) for ts, rs in samples for metric, value in rs.items()
         ]
         out.times.extend(ts for ts, _ in samples)
-        first = samples[0][0]
     elif isinstance(p, Event):
         out.events[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.state, _json(p), at)
-        out.times.append(first := p.ts)
+        out.times.append(p.ts)
     else:
         out.access[key] = (p.ts, fac, dev, p.msg_id, p.type.value, p.person_id, p.guardian_id, _json(p), at)
-        out.times.append(first := p.ts)
-    out.keys[key] = dedup_key(fac, dev, p.msg_id, first)
+        out.times.append(p.ts)
+    out.keys.add(key)

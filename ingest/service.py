@@ -28,7 +28,7 @@ from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import retry
 from runtime.service import Service
 from storage.errors import RETRYABLE
-from storage.messages import Decoded, WriteResult, write_batch
+from storage.messages import ActivityCache, Decoded, WriteResult, write_batch
 from storage.migrate import Features, detect_features
 from storage.registry import fetch_device_keys
 from storage.retention import apply_retention, refresh_rollup
@@ -63,6 +63,7 @@ class IngestService(Service):
         self._facilities: set[str] = set()
         self._registry_loaded_at = 0.0
         self.features: Features | None = None
+        self._activity = ActivityCache()
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -217,7 +218,7 @@ class IngestService(Service):
 
         async def write() -> WriteResult:
             async with pool.acquire() as conn:
-                return await write_batch(conn, decoded)
+                return await write_batch(conn, decoded, self._activity)
 
         def failed(_err: BaseException) -> None:
             self.metrics.db_errors.inc()
@@ -250,14 +251,13 @@ class IngestService(Service):
             first.stored_rows + second.stored_rows,
             first.duplicates + second.duplicates,
             first.dead_letters + second.dead_letters,
-            first.new_keys | second.new_keys,
         )
 
     async def _write_part(self, part: list[Received]) -> WriteResult:
         assert self.pool is not None  # noqa: S101
         async with self.pool.acquire() as conn:
             try:
-                return await write_batch(conn, self._decode_into(part, Decoded()))
+                return await write_batch(conn, self._decode_into(part, Decoded()), self._activity)
             except asyncpg.PostgresError as err:
                 if isinstance(err, asyncpg.PostgresConnectionError):
                     raise

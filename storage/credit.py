@@ -175,19 +175,25 @@ async def month_facts(
 
 
 async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> tuple[dict[str, set[datetime]], dict[str, int]]:
-    """Hours in which anything arrived, per facility, and device-hours (darkness, device gaps)."""
+    """Hours in which anything arrived, per facility, and device-hours (darkness, device gaps), from
+    device_activity (one bit per device and UTC hour, written by ingest)."""
     seen_hours: dict[str, set[datetime]] = defaultdict(set)
     device_hours: dict[str, int] = defaultdict(int)
-    in_p = "facility_id = ANY($1) AND time >= $2 AND time < $3"
-    union = " UNION ALL ".join(
-        f"SELECT facility_id, device_id, time FROM {t} WHERE {in_p}"
-        for t in ("device_status", "readings", "events", "access_events")
+    facilities, start, end = p
+    rows = await conn.fetch(
+        "SELECT facility_id, day, hours FROM device_activity WHERE facility_id = ANY($1)"
+        " AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($3::timestamptz AT TIME ZONE 'UTC')::date",
+        facilities,
+        start,
+        end,
     )
-    for r in await conn.fetch(
-        f"SELECT facility_id, device_id, time_bucket('1 hour', time) AS hour FROM ({union}) m GROUP BY 1, 2, 3", *p
-    ):
-        seen_hours[r["facility_id"]].add(r["hour"])
-        device_hours[r["facility_id"]] += 1
+    for r in rows:
+        midnight = datetime.combine(r["day"], time(0), UTC)
+        bits = r["hours"]
+        for h in range(24):
+            if bits >> h & 1 and start <= (hour := midnight + timedelta(hours=h)) < end:
+                seen_hours[r["facility_id"]].add(hour)
+                device_hours[r["facility_id"]] += 1
     return seen_hours, device_hours
 
 

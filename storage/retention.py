@@ -7,17 +7,16 @@ functions only prune CareWatch's own plain tables.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from storage.messages import key_prefix
 from storage.migrate import RETENTION, ROLLUP_RETENTION, Features
 
 logger = logging.getLogger(__name__)
 
-DEDUP_WINDOW = timedelta(days=14)
 DEAD_LETTER_RETENTION = "90 days"
+ACTIVITY_RETENTION = "400 days"  # device-hours: the credit evaluation's year, and its appeals
 ROLLUP_JOB = "readings_hourly"
 ROLLUP_OVERLAP = timedelta(hours=2)  # re-aggregate this much before the watermark: late samples
 
@@ -30,8 +29,7 @@ async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
         for table in tables:
             # a function of the schema's owner: ingest's own role may drop chunks, but never younger ones
             dropped += await conn.fetchval("SELECT carewatch_drop_chunks($1)", table)
-    # keys begin with the message's hour (ingest/decode.py, dedup_key): the window is one key range
-    await conn.execute("DELETE FROM msg_seen WHERE key < $1", key_prefix(datetime.now(UTC) - DEDUP_WINDOW))
+    await conn.execute(f"DELETE FROM device_activity WHERE day < current_date - INTERVAL '{ACTIVITY_RETENTION}'")
     await conn.execute(f"DELETE FROM dead_letters WHERE received_at < now() - INTERVAL '{DEAD_LETTER_RETENTION}'")
     return dropped
 

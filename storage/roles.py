@@ -30,15 +30,15 @@ from storage.migrate import RETENTION, ROLLUP_RETENTION
 SERVICES = ("ingest", "alerts", "web")
 
 _REGISTRY = ("facilities", "classes", "staff", "children", "guardians", "devices")
-_SERIES = ("readings", "events", "access_events", "device_status", "device_state")
+_SERIES = ("readings", "events", "access_events", "device_status", "device_state", "device_activity")
 
 GRANTS: dict[str, list[str]] = {
     "ingest": [
         "GRANT SELECT ON facilities, devices, job_state, readings TO {role}",
-        "GRANT SELECT, INSERT ON readings, events, access_events, device_status, device_state, msg_seen,"
+        "GRANT SELECT, INSERT ON readings, events, access_events, device_status, device_state, device_activity,"
         " dead_letters, readings_hourly, job_state TO {role}",
-        "GRANT UPDATE ON device_state, readings_hourly, job_state TO {role}",
-        "GRANT DELETE ON msg_seen, dead_letters TO {role}",
+        "GRANT UPDATE ON device_state, device_activity, readings_hourly, job_state TO {role}",
+        "GRANT DELETE ON device_activity, dead_letters TO {role}",
     ],
     "alerts": [
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",

@@ -501,10 +501,10 @@ async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
     writes = 0
     real_write = ingest_service.write_batch
 
-    async def counting(conn: asyncpg.Connection, d: object) -> object:
+    async def counting(conn: asyncpg.Connection, d: object, cache: object = None) -> object:
         nonlocal writes
         writes += 1
-        return await real_write(conn, d)  # type: ignore[arg-type]
+        return await real_write(conn, d, cache)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ingest_service, "write_batch", counting)
     ingest = make_service(services, db_url, topic_root, batch_size=1000)

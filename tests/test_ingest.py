@@ -212,7 +212,11 @@ async def test_duplicates_are_stored_once(
             pub.publish(f"{t}/smoke-nap1/telemetry", msg)
             pub.publish(f"{t}/gw-1/batch", batch)
             pub.flush()
-            await wait_for(lambda: _count_at_least(db, "SELECT count(*) FROM msg_seen", 2), 10, "first copies")
+            await wait_for(
+                lambda: _count_at_least(db, "SELECT count(*) FROM readings WHERE msg_id IN ('dup-1', 'r1')", 2),
+                10,
+                "first copies",
+            )
             pub.publish(f"{t}/smoke-nap1/telemetry", msg)  # the same message again, later
             pub.flush()
             await wait_for(
@@ -229,30 +233,18 @@ async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:
     return await count(db, sql) >= n
 
 
-async def test_dedup_keys_sort_by_message_hour_and_retention_drops_a_key_range(db: asyncpg.Connection) -> None:
-    from datetime import UTC, datetime, timedelta
+async def test_retention_keeps_a_year_of_device_hours_and_drops_older(db: asyncpg.Connection) -> None:
+    from datetime import date, timedelta
 
-    from storage.messages import dedup_key
     from storage.migrate import detect_features
-    from storage.retention import DEDUP_WINDOW, apply_retention
+    from storage.retention import apply_retention
 
-    now = datetime.now(UTC)
-    same = dedup_key("f", "d", "m1", now)
-    assert same == dedup_key("f", "d", "m1", now.replace(minute=0 if now.minute else 1)), "same hour, same key"
-    assert same != dedup_key("f", "d", "m2", now)
-    keys = {
-        age: dedup_key("f", "d", f"m-{age}", now - timedelta(hours=age))
-        for age in (
-            0,
-            1,
-            24,
-            int(DEDUP_WINDOW.total_seconds() // 3600) - 1,
-            int(DEDUP_WINDOW.total_seconds() // 3600) + 2,
-        )
-    }
-    assert sorted(keys.values()) == [keys[a] for a in sorted(keys, reverse=True)], "older messages sort first"
-    await db.execute("INSERT INTO msg_seen (key) SELECT unnest($1::bytea[])", list(keys.values()))
+    today = await db.fetchval("SELECT current_date")
+    days = [today - timedelta(days=n) for n in (0, 399, 401, 800)]
+    await db.executemany(
+        "INSERT INTO device_activity (facility_id, day, device_id, hours) VALUES ('f', $1, 'd', 1)",
+        [(d,) for d in days],
+    )
     await apply_retention(db, await detect_features(db))
-    kept = {bytes(r["key"]) for r in await db.fetch("SELECT key FROM msg_seen")}
-    oldest = max(keys)
-    assert kept == {k for a, k in keys.items() if a != oldest}, "only the key beyond the 14-day window goes"
+    kept = {r["day"] for r in await db.fetch("SELECT day FROM device_activity")}
+    assert kept == set(days[:2]) and all(isinstance(d, date) for d in kept)

@@ -47,13 +47,11 @@ async def test_a_batch_repeating_stored_messages_stores_only_the_new_ones(db: as
     await load_registry(db, registry_obj(extra_devices=3))
     first = await write_batch(db, decode([reading(1), reading(2)]))
     assert (first.stored_messages, first.duplicates) == (2, 0)
-    # m-2 again among new ones: the plain COPY of keys fails on the primary key inside its
-    # savepoint, and the batch is claimed key by key instead, in the same transaction
+    # m-2 again among new ones: the plain COPY fails on the unique index inside its savepoint, and
+    # the batch is inserted row by row with ON CONFLICT instead, in the same transaction
     second = await write_batch(db, decode([reading(3), reading(2), reading(4)]))
-    assert (second.stored_messages, second.duplicates) == (2, 1)
-    assert second.new_keys == {(FAC, "env-0", "m-3"), (FAC, "env-0", "m-4")}
+    assert (second.stored_messages, second.stored_rows, second.duplicates) == (2, 2, 1)
     assert await stored_ids(db) == ["m-1", "m-2", "m-3", "m-4"]
-    assert await db.fetchval("SELECT count(*) FROM msg_seen") == 4
     last_seen = await db.fetchval("SELECT last_seen_at FROM device_state WHERE device_id = 'env-0'")
     assert last_seen is not None, "device state written after the fallback too"
     # nothing new at all
@@ -117,3 +115,67 @@ async def test_a_battery_reported_as_a_reading_is_the_devices_battery(db: asyncp
     )
     got = dict(await db.fetch("SELECT device_id, battery_pct FROM device_state WHERE device_id LIKE 'env-%'"))
     assert got == {"env-0": 37.0, "env-1": 39.0}
+
+
+def status(device: str, ts: str, **fields: object) -> Received:
+    return Received(f"{ROOT}/{FAC}/{device}/status", payload({"ts": ts, **fields}), datetime.now(UTC))
+
+
+async def test_heartbeats_are_state_and_only_changes_are_logged(db: asyncpg.Connection) -> None:
+    """A device heard every minute for an hour: one device_status row for its first status, then one
+    per change of what it says of itself (offline, back, firmware, battery 5 points down), none for a
+    heartbeat repeating it or a battery wobbling, whichever batch each arrives in; its state follows
+    every heartbeat."""
+    await load_registry(db, registry_obj(extra_devices=2))
+
+    def battery(m: int) -> float:
+        return 87.4 if m < 30 else 86.6 if m < 35 else 87.1 if m < 45 else 82.3
+
+    hb = [
+        status("env-0", f"2026-11-28T08:{m:02d}:00Z", online=True, battery_pct=battery(m), heartbeat_s=60)
+        for m in range(60)
+    ]
+    hb[20] = status("env-0", "2026-11-28T08:20:00Z", online=False)  # went offline (a Last Will says no more)
+    hb[40] = status("env-0", "2026-11-28T08:40:00Z", online=True, battery_pct=87.1, heartbeat_s=60, firmware="2.1")
+    for part in (hb[:7], hb[7:25], hb[25:26], hb[26:]):  # batches of every size
+        await write_batch(db, decode(part))
+    logged = await db.fetch("SELECT time, online, battery_pct, firmware FROM device_status ORDER BY time")
+    assert [(r["time"].minute, r["online"]) for r in logged] == [
+        (0, True),
+        (20, False),
+        (21, True),
+        (40, True),
+        (45, True),
+    ]
+    assert [r["battery_pct"] for r in logged][-2:] == [87.1, 82.3] and logged[-2]["firmware"] == "2.1"
+    state = await db.fetchrow("SELECT * FROM device_state WHERE device_id = 'env-0'")
+    assert state["status_at"].minute == 59 and state["battery_pct"] == 82.3, "the state is the last heartbeat's"
+    # a second device's copy of the same heartbeat: its own first row; a redelivered batch: nothing
+    await write_batch(db, decode([status("env-1", "2026-11-28T08:00:00Z", online=True), *hb[50:]]))
+    assert await db.fetchval("SELECT count(*) FROM device_status") == len(logged) + 1
+
+
+async def test_device_hours_are_one_bit_per_hour_heard(db: asyncpg.Connection) -> None:
+    """Whatever a device sends marks its UTC hour in device_activity (the credit evaluation's
+    device-hours), across midnight, from a reading, an event, an access event or a heartbeat alike."""
+    from storage.messages import ActivityCache
+
+    await load_registry(db, registry_obj(extra_devices=2))
+    cache = ActivityCache()
+    await write_batch(db, decode([status("env-0", "2026-11-28T23:59:00Z", online=True)]), cache)
+    msgs = [
+        Received(
+            f"{ROOT}/{FAC}/env-0/telemetry",
+            payload({"msg_id": "t1", "ts": "2026-11-29T00:00:30Z", "readings": {"co2_ppm": 500}}),
+            datetime.now(UTC),
+        ),
+        Received(
+            f"{ROOT}/{FAC}/env-1/event",
+            payload({"msg_id": "e1", "ts": "2026-11-29T03:10:00+08:00", "type": "tamper", "state": "active"}),
+            datetime.now(UTC),
+        ),
+    ]
+    await write_batch(db, decode(msgs), cache)
+    await write_batch(db, decode([status("env-0", "2026-11-28T23:10:00Z", online=True)]), cache)  # nothing new
+    got = {(r["device_id"], str(r["day"])): r["hours"] for r in await db.fetch("SELECT * FROM device_activity")}
+    assert got == {("env-0", "2026-11-28"): 1 << 23, ("env-0", "2026-11-29"): 1 << 0, ("env-1", "2026-11-28"): 1 << 19}

@@ -35,15 +35,6 @@ def bench_alerts(events: int, rate: float) -> None:
     click.echo(json.dumps(asyncio.run(run_alerts_bench(events=events, background_rate=rate))))
 
 
-@bench.command("dedup")
-@click.option("--preloaded", default=5_000_000, show_default=True, help="keys already in the table")
-def bench_dedup(preloaded: int) -> None:
-    """Claiming dedup keys in a full table: hour-prefixed keys against random ones."""
-    from bench.dedup import run_dedup_bench
-
-    click.echo(json.dumps(asyncio.run(run_dedup_bench(preloaded))))
-
-
 @bench.command("web")
 @click.option("--facilities", default=1000, show_default=True)
 @click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")
@@ -89,3 +80,15 @@ def bench_gateway(n: int, backlog_minutes: float, facility_rate: float) -> None:
     from bench.gateway import run_gateway_bench
 
     click.echo(json.dumps(run_gateway_bench(n, backlog_minutes, facility_rate)))
+
+
+@bench.command("province")
+@click.option("--facilities", default=5000, show_default=True)
+@click.option("--minutes", default=10.0, show_default=True, help="of traffic (the documented long run: 60)")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--inject-every", default=20.0, show_default=True, help="seconds between life-safety scenarios")
+def bench_province(facilities: int, minutes: float, seed: int, inject_every: float) -> None:
+    """A province's traffic through ingest, alerts and the web on one box; storage per facility-day."""
+    from bench.province import run_province_bench
+
+    click.echo(json.dumps(asyncio.run(run_province_bench(facilities, minutes, seed, inject_every))))

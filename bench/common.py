@@ -168,7 +168,7 @@ def bench_registry(facilities: int, devices: int) -> Registry:
     )
 
 
-async def prepare_db(admin_url: str, name: str, facilities: int, devices: int) -> str:
+async def prepare_db(admin_url: str, name: str, facilities: int, devices: int, registry: Registry | None = None) -> str:
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -179,7 +179,7 @@ async def prepare_db(admin_url: str, name: str, facilities: int, devices: int) -
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        await load_registry(conn, bench_registry(facilities, devices))
+        await load_registry(conn, registry or bench_registry(facilities, devices))
     finally:
         await conn.close()
     return url

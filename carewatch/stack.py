@@ -291,6 +291,10 @@ class LocalStack:
         for p in path.rglob("*"):
             shutil.chown(p, user, user)
 
+    def server_pids(self) -> dict[str, int | None]:
+        """The stack's PostgreSQL postmaster and Mosquitto, where running (for a benchmark's accounting)."""
+        return {"postgres": self._pg_pid(), "mosquitto": self._mq_running_pid()}
+
     def _pg_pid(self) -> int | None:
         pidfile = self.pg_data / "postmaster.pid"
         try:

@@ -41,6 +41,7 @@ TELEMETRY_EVERY = {
     DeviceType.CO_DETECTOR: 120,
 }
 BATCH_FLUSH_S = 10
+URGENT_CHANNELS = frozenset({"event", "access"})
 
 
 def wire_ts(t: datetime) -> str:
@@ -206,7 +207,9 @@ class CitySim:
             return
         if fs.gateway_mode and device_id != "gw-1":
             fs.pending_batch.append({"device_id": device_id, "channel": channel, "payload": body})
-            if len(fs.pending_batch) >= 100:
+            # an alarm or a badge goes out at once, with what waited before it (gateway/agent.py forwards
+            # its spool as soon as it holds anything; the 10 s flush stands in for telemetry piling up)
+            if len(fs.pending_batch) >= 100 or channel in URGENT_CHANNELS:
                 self._flush_batch(fs)
             return
         msg = SimMessage(self.now, fs.facility.id, device_id, channel, encode(body), retain)

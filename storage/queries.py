@@ -21,6 +21,7 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
+from storage.migrate import retention_days
 from storage.users import Scope
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -317,7 +318,11 @@ async def readings(
     end: datetime,
     bucket: timedelta,
 ) -> list[dict[str, Any]]:
-    """time_bucket min/avg/max; from the hourly rollup when buckets are an hour or longer."""
+    """time_bucket min/avg/max; from the hourly rollup when buckets are an hour or longer, or when the
+    range begins before raw readings are kept (storage.migrate.RETENTION: then hourly buckets)."""
+    raw_kept = retention_days("readings")
+    if raw_kept is not None and start < datetime.now(UTC) - timedelta(days=raw_kept):
+        bucket = max(bucket, timedelta(hours=1))
     args: list[Any] = [bucket, facility_id, metric, start, end]
     dev = ""
     if device_id:

@@ -1,0 +1,442 @@
+"""`carewatch bench province`: a province's traffic through ingest, alerts and the web on one box.
+
+A private stack (fsync on) with the registry `generate_registry(facilities)` makes; ingest, the alert
+engine and the web as separate processes, as deployed; a separate publisher process
+(bench.provinceload) sending the simulator's traffic for that registry at its own rates, with
+life-safety scenarios injected every 20 s. Measured in the same run:
+  - offered and stored msg/s; every message received (ingest's counter against the publisher's);
+  - ingest lag: a probe reading published once a second through the same broker, from its publish
+    to its row being visible in the database (polled every 50 ms);
+  - alert latency of each injected scenario: from the moment its message was published to the alert
+    row committed (NOTIFY after commit) and to the event on the web's stream (SSE);
+  - the overview and a facility page, p95, from a separate load process in the middle of the run;
+  - CPU share and RSS of each process, RSS at minute 2 and at the end;
+  - bytes per facility-day of each table (its growth over the run, scaled to a day), and the disk a
+    province needs for 90 days and a year with each table's retention (storage.migrate.RETENTION).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import paho.mqtt.client as mqtt
+
+from bench.common import log, pct, prepare_db
+from carewatch.stack import LocalStack, free_port
+from simulators.registry_gen import generate_registry
+from storage.migrate import retention_days
+from storage.retention import ACTIVITY_RETENTION, DEAD_LETTER_RETENTION, refresh_rollup_range
+
+PROVINCE = 5000  # facilities the projection is for
+# tables pruned by ingest's maintenance rather than by chunk retention (storage.retention)
+KEPT = {
+    t: int(keep.split()[0])
+    for t, keep in (("device_activity", ACTIVITY_RETENTION), ("dead_letters", DEAD_LETTER_RETENTION))
+}
+TICK = os.sysconf("SC_CLK_TCK")
+RECEIVED = "carewatch_ingest_received_total"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- processes -------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
+    except OSError:
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+class Processes:
+    """CPU seconds (all of a service's processes) and RSS (its main process) per service."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+
+    def cpu(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in ps) for name, ps in self.pids.items()}
+
+    def rss(self) -> dict[str, float]:
+        return {name: round(rss_mb(ps[0]), 1) for name, ps in self.pids.items() if ps}
+
+
+# -- storage ---------------------------------------------------------------------------------------
+TABLES = (
+    "readings",
+    "readings_hourly",
+    "events",
+    "access_events",
+    "device_status",
+    "device_state",
+    "device_activity",
+    "dead_letters",
+)
+
+
+async def table_bytes(conn: asyncpg.Connection) -> dict[str, int]:
+    out = {}
+    for t in TABLES:
+        hyper = await conn.fetchval(
+            "SELECT count(*) > 0 FROM timescaledb_information.hypertables WHERE hypertable_name = $1", t
+        )
+        q = "SELECT hypertable_size($1::regclass)" if hyper else "SELECT pg_total_relation_size($1::regclass)"
+        out[t] = int(await conn.fetchval(q, t) or 0)
+    return out
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
+def metric(text: str, name: str) -> float:
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def labelled(text: str, name: str) -> dict[str, float]:
+    return {m.group(1): float(m.group(2)) for m in re.finditer(rf'^{name}{{reason="([^"]*)"}} (\S+)$', text, re.M)}
+
+
+# -- the run ---------------------------------------------------------------------------------------
+async def run_province_bench(
+    facilities: int = PROVINCE, minutes: float = 10.0, seed: int = 1, inject_every_s: float = 20.0
+) -> dict[str, Any]:
+    import aiohttp
+
+    from storage.users import create_user
+
+    state = Path(tempfile.mkdtemp(prefix="carewatch-bench-"))
+    state.chmod(0o755)
+    stack = LocalStack(state, fsync=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    load: subprocess.Popen[bytes] | None = None
+    try:
+        info = await asyncio.to_thread(stack.up, pg_port=free_port(), mqtt_port=free_port())
+        t_reg = time.perf_counter()
+        reg = await asyncio.to_thread(generate_registry, facilities, 1)
+        db_url = await prepare_db(info.database_url, "province", facilities, 0, registry=reg)
+        log(f"registry of {facilities} facilities loaded in {time.perf_counter() - t_reg:.0f}s")
+        conn = await asyncpg.connect(db_url)
+        _, token = await create_user(conn, "bench", "admin", None)
+        web_port, ingest_port, alerts_port = free_port(), free_port(), free_port()
+        env = {
+            **os.environ,
+            "CAREWATCH_DATABASE_URL": db_url,
+            "CAREWATCH_MQTT_URL": info.mqtt_url,
+            "CAREWATCH_HTTP": f"127.0.0.1:{web_port}",
+            "CAREWATCH_STATE_DIR": str(state),
+        }
+        for name, cmd in (
+            ("ingest", ["ingest", "--metrics", f"127.0.0.1:{ingest_port}"]),
+            ("alerts", ["alerts", "--metrics", f"127.0.0.1:{alerts_port}"]),
+            ("web", ["web"]),
+        ):
+            with (state / f"{name}.log").open("wb") as out:  # the services' own logs, beside the stack's
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "carewatch.cli", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
+                )
+        report = state / "load.json"
+        load = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.provinceload",
+                "--port",
+                str(info.mqtt_port),
+                "--facilities",
+                str(facilities),
+                "--seed",
+                str(seed),
+                "--minutes",
+                str(minutes),
+                "--inject-every",
+                str(inject_every_s),
+                "--report",
+                str(report),
+            ],
+            env=env,
+        )
+        while not report.exists():  # generating: minutes at 5,000 facilities
+            if load.poll() is not None:
+                raise RuntimeError(f"the publisher failed ({load.returncode})")
+            await asyncio.sleep(0.5)
+        started = json.loads(report.read_text())
+        log(f"publishing {started['messages']} messages over {minutes} min")
+        servers = stack.server_pids()
+        pg, mq = servers["postgres"], servers["mosquitto"]
+        pids = {
+            **{n: [proc.pid] for n, proc in procs.items()},
+            "postgres": [pg, *children(pg)] if pg else [],
+            "mosquitto": [mq] if mq else [],
+        }
+        watch = Processes(pids)
+        sizes0 = await table_bytes(conn)
+        text0 = scrape(ingest_port)
+        cpu0, wall0 = watch.cpu(), time.monotonic()
+        rss_start = watch.rss()
+        report.with_suffix(".go").touch()
+
+        committed: dict[str, float] = {}
+        await conn.add_listener("carewatch_alerts", lambda *a: _note(committed, a[3], time.time()))
+        streamed: dict[str, float] = {}
+        session = aiohttp.ClientSession()
+        sse = asyncio.create_task(_follow(session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, streamed))
+        probe = Probe(db_url, info.mqtt_port, reg.facilities[0].id, _probe_device(reg))
+        probe_task = asyncio.create_task(probe.run())
+        rss_min2: dict[str, float] = {}
+        # storage is measured after a warm-up: a fresh database logs every device's first status and
+        # opens its device-day rows in the first minutes, which a running one did long ago
+        warm_s = min(300.0, minutes * 30)
+        sizes_w: dict[str, int] = {}
+        wall_w = wall0
+        web: dict[str, Any] = {}
+        fac = reg.facilities[len(reg.facilities) // 2].id
+        try:
+            while load.poll() is None:  # the publisher's run
+                elapsed = time.monotonic() - wall0
+                if not rss_min2 and elapsed >= 120:
+                    rss_min2 = watch.rss()
+                if not sizes_w and elapsed >= warm_s:
+                    sizes_w, wall_w = await table_bytes(conn), time.monotonic()
+                if not web and elapsed >= minutes * 30:  # the middle of the run
+                    base = f"http://127.0.0.1:{web_port}"
+                    web = await asyncio.to_thread(_webload, base, token, ["/", f"/facilities/{fac}"])
+                await asyncio.sleep(1)
+            probe.stop = True
+            await asyncio.gather(probe_task, return_exceptions=True)
+            done = json.loads(report.read_text())
+            drain_s = await _drain(ingest_port, done["published"] + probe.sent + int(metric(text0, RECEIVED)))
+            await asyncio.sleep(3)  # the last alerts
+        finally:
+            probe.stop = True
+            await asyncio.gather(probe_task, return_exceptions=True)
+            sse.cancel()
+            await asyncio.gather(sse, return_exceptions=True)
+            await session.close()
+        cpu1, wall1 = watch.cpu(), time.monotonic()
+        rss_end = watch.rss()
+        text1 = scrape(ingest_port)
+        # the rollup as ingest's maintenance keeps it (the Apache edition: refreshed by ingest)
+        await refresh_rollup_range(conn, datetime.now(UTC) - timedelta(days=8), datetime.now(UTC) + timedelta(hours=1))
+        sizes1 = await table_bytes(conn)
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(DISTINCT (facility_id, device_id, metric)) FROM readings_hourly) AS series,"
+            " (SELECT count(*) FROM readings_hourly) AS rollup_rows,"
+            " (SELECT count(*) FROM device_activity) AS device_days,"
+            " (SELECT count(DISTINCT day) FROM device_activity) AS days"
+        )
+        measured_s = done["seconds"] - (wall_w - wall0)
+        storage = _storage(sizes_w or sizes0, sizes1, facilities, measured_s, dict(counts))
+        await conn.close()
+    finally:
+        if load is not None and load.poll() is None:
+            load.terminate()
+            load.wait(30)
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(30)
+        await asyncio.to_thread(stack.destroy)
+
+    received = metric(text1, RECEIVED) - metric(text0, RECEIVED)
+    stored = metric(text1, "carewatch_ingest_stored_total") - metric(text0, "carewatch_ingest_stored_total")
+    dead = {
+        k: v - labelled(text0, "carewatch_ingest_dead_letters_total").get(k, 0)
+        for k, v in labelled(text1, "carewatch_ingest_dead_letters_total").items()
+    }
+    alert_row, alert_sse, missed = [], [], []
+    for fid, rule, at in done["injected"]:
+        key = f"{fid}:{rule}"
+        if key not in committed:
+            missed.append(key)
+            continue
+        alert_row.append(committed[key] - at)
+        alert_sse.append(streamed.get(key, float("nan")) - at)
+    seconds = wall1 - wall0
+    growth = {n: round(rss_end[n] / rss_min2[n] - 1, 3) for n in ("ingest", "alerts", "web") if rss_min2.get(n)}
+    return {
+        "bench": "province",
+        "facilities": facilities,
+        "minutes": minutes,
+        "offered_msgs_per_s": round(done["published"] / done["seconds"]),
+        "received": int(received),
+        "published": done["published"] + probe.sent,
+        "lost": max(0, done["published"] + probe.sent - int(received)),
+        "stored_msgs_per_s": round(stored / seconds),
+        "dead_letters": dead,
+        "drain_after_publisher_s": round(drain_s, 1),
+        "ingest_lag_p99_s": round(pct(probe.lags, 99), 3),
+        "ingest_lag_p50_s": round(pct(probe.lags, 50), 3),
+        "probes_unseen": probe.sent - len(probe.lags),
+        "alert_row_p99_s": round(pct(alert_row, 99), 3),
+        "alert_sse_p99_s": round(pct(alert_sse, 99), 3),
+        "alerts_injected": len(done["injected"]),
+        "alerts_missed": missed,
+        "overview_p95_ms": web.get("/", {}).get("p95_ms"),
+        "facility_p95_ms": web.get(f"/facilities/{fac}", {}).get("p95_ms"),
+        "web_errors": sum(int(v["errors"]) for v in web.values()),
+        "cpu_share": {
+            **{n: round((cpu1[n] - cpu0[n]) / seconds, 3) for n in cpu0},
+            "publisher": round(done["cpu_s"] / seconds, 3),
+        },
+        "rss_mb_start": rss_start,
+        "rss_mb_min2": rss_min2,
+        "rss_mb_end": rss_end,
+        "rss_growth_min2_to_end": growth,
+        "by_channel": done["by_channel"],
+        **storage,
+    }
+
+
+def _storage(
+    before: dict[str, int], after: dict[str, int], facilities: int, seconds: float, counts: dict[str, int]
+) -> dict[str, Any]:
+    """Bytes per facility-day of each table (its growth after the warm-up, scaled to a day), and a
+    province's disk for 90 days and a year. The exceptions hold rows by the clock, not by traffic:
+    the rollup one row per series and hour (bytes a row × series × 24), device_activity one row per
+    device-day, device_state one row per device."""
+    days = seconds / 86400
+    per_device = {"device_state"}  # one row a device, whatever the days
+    by_clock = {"readings_hourly", "device_activity", *per_device}
+    per_fd = {t: (after[t] - before[t]) / facilities / days for t in TABLES if t not in by_clock}
+    if counts["series"]:
+        per_row = after["readings_hourly"] / counts["rollup_rows"]
+        per_fd["readings_hourly"] = per_row * counts["series"] / facilities * 24
+    if counts["device_days"]:
+        per_fd["device_activity"] = after["device_activity"] / facilities / max(1, counts["days"])
+    proj = {}
+    for horizon in (90, 365):
+        total = 0.0
+        for t, b in per_fd.items():
+            keep = KEPT.get(t) or retention_days(t)
+            total += max(0.0, b) * min(horizon, keep if keep is not None else horizon) * PROVINCE
+        proj[horizon] = total
+    return {
+        "bytes_per_facility_day": round(sum(max(0.0, b) for b in per_fd.values())),
+        "bytes_per_facility_day_by_table": {t: round(b) for t, b in sorted(per_fd.items(), key=lambda kv: -kv[1])},
+        "state_bytes_per_facility": round(sum(after[t] for t in per_device) / facilities),
+        "province_gb_90_days": round((proj[90] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
+        "province_gb_365_days": round((proj[365] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
+    }
+
+
+async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:
+    """Seconds until ingest has received `expected` messages and committed them (its queue empty)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        text = await asyncio.to_thread(scrape, ingest_port)
+        if metric(text, RECEIVED) >= expected and metric(text, "carewatch_ingest_queue_depth") == 0:
+            break
+        await asyncio.sleep(0.1)
+    return time.monotonic() - t0
+
+
+def _webload(base: str, token: str, paths: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.webload", base, token, *paths, "--seconds", "20", "--concurrency", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _note(target: dict[str, float], payload: str, at: float) -> None:
+    change = json.loads(payload)
+    if change.get("action") == "opened":
+        target.setdefault(f"{change['facility_id']}:{change['rule']}", at)
+
+
+async def _follow(session: Any, url: str, token: str, seen: dict[str, float]) -> None:
+    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+        event = ""
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "alert":
+                _note(seen, line.split(":", 1)[1], time.time())
+
+
+def _probe_device(reg: Any) -> str:
+    return next(d.id for d in reg.facilities[0].devices if d.type.value == "env_sensor")
+
+
+class Probe:
+    """A reading published once a second on the same broker; lag = publish → its row visible."""
+
+    def __init__(self, db_url: str, port: int, facility: str, device: str) -> None:
+        self.db_url, self.port, self.facility, self.device = db_url, port, facility, device
+        self.sent, self.stop = 0, False
+        self.lags: list[float] = []
+        self._at: dict[int, float] = {}
+
+    async def run(self) -> None:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-probe", protocol=mqtt.MQTTv5)
+        c.connect("127.0.0.1", self.port)
+        c.loop_start()
+        conn = await asyncpg.connect(self.db_url)
+        topic = f"cw/v1/{self.facility}/{self.device}/telemetry"
+        since = datetime.now(UTC) - timedelta(seconds=5)
+        next_send = time.monotonic()
+        try:
+            while not self.stop or (self._at and time.monotonic() < next_send + 30):
+                if not self.stop and time.monotonic() >= next_send:
+                    self.sent += 1
+                    now = datetime.now(UTC)
+                    body = {
+                        "msg_id": f"probe-{self.sent}",
+                        "ts": now.isoformat(),
+                        "readings": {"bench_probe": self.sent},
+                    }
+                    self._at[self.sent] = time.time()
+                    c.publish(topic, json.dumps(body).encode(), qos=1)
+                    next_send += 1.0
+                rows = await conn.fetch(
+                    "SELECT value FROM readings WHERE facility_id = $1 AND device_id = $2 AND metric = 'bench_probe'"
+                    " AND time > $3",
+                    self.facility,
+                    self.device,
+                    since,
+                )
+                seen = time.time()
+                for r in rows:
+                    at = self._at.pop(int(r["value"]), None)
+                    if at is not None:
+                        self.lags.append(seen - at)
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+            c.disconnect()
+            c.loop_stop()

@@ -42,6 +42,7 @@ from contract.payloads import (
     parse_payload,
 )
 from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
+from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource
@@ -60,7 +61,7 @@ from storage.alerts import (
 )
 from storage.errors import RETRYABLE
 from storage.rectification import escalate_overdue
-from storage.registry import fetch_registry
+from storage.registry import facility_ids, fetch_registry
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ WEBHOOK_ERRORS = (aiohttp.ClientError, TimeoutError, WebhookRefusedError)
 class AlertsConfig(ServiceConfig):
     client_id: str = "carewatch-alerts-1"
     facilities: list[str] | None = None  # owned facilities; None = all
+    shard: str | None = None  # k/M: own the facilities of that shard (contract.shards), of those above
     tick_s: float = 1.0
     late_wait_s: float = LATE_WAIT_S  # the watermark's wait for late data (CONTRACT §4)
     escalation_check_s: float = 5.0
@@ -146,17 +148,28 @@ class AlertService(Service):
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
+        self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
         return self.metrics.registry
 
+    async def _owned(self, conn: asyncpg.Connection) -> list[str] | None:
+        """The facilities this worker owns (None: all, with no shard or list given)."""
+        cfg = self.config
+        if cfg.shard is None:
+            return cfg.facilities
+        shard = Shard.parse(cfg.shard)
+        ids = cfg.facilities if cfg.facilities is not None else await facility_ids(conn)
+        return [f for f in ids if shard.owns(f)]
+
     async def setup(self, stack: contextlib.AsyncExitStack) -> None:
         assert self.pool is not None  # noqa: S101
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn:
-            reg = await fetch_registry(conn, self.config.facilities)
-            pending, firing = await load_state(conn)
+            self.owned = await self._owned(conn)
+            reg = await fetch_registry(conn, self.owned)
+            pending, firing = await load_state(conn, self.owned)
             self.engine = AlertEngine(
                 reg.facilities,
                 self.rules,
@@ -182,7 +195,7 @@ class AlertService(Service):
     def make_source(self) -> tuple[MqttSource, int, int | None]:
         cfg = self.config
         root = cfg.topic_root
-        subs = [f"{root}/+/+/+"] if cfg.facilities is None else [f"{root}/{f}/+/+" for f in cfg.facilities]
+        subs = [f"{root}/+/+/+"] if self.owned is None else [f"{root}/{f}/+/+" for f in self.owned]
         return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
 
     async def main(self) -> None:
@@ -207,16 +220,16 @@ class AlertService(Service):
     async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
         """What ingest stored: device state, today's access events, conditions still active."""
         assert self.engine is not None  # noqa: S101
-        for r in await messages.device_states(conn):
+        for r in await messages.device_states(conn, self.owned):
             rt = self.engine.runtimes.get(r["facility_id"])
             d = rt.devices.get(r["device_id"]) if rt else None
             if d is not None:
                 d.last_seen, d.online = max(r["last_seen_at"], now - timedelta(seconds=d.heartbeat_s)), r["online"]
                 d.battery = r["battery_pct"]
         since = now - timedelta(hours=24)
-        for r in await messages.events_since(conn, since):
+        for r in await messages.events_since(conn, since, self.owned):
             self._replay(r, "event", now)
-        for r in await messages.access_since(conn, since):
+        for r in await messages.access_since(conn, since, self.owned):
             self._replay(r, "access", now)
 
     def _replay(self, r: asyncpg.Record, channel: str, now: datetime) -> None:
@@ -330,10 +343,11 @@ class AlertService(Service):
                 if time.monotonic() - last_escalation >= self.config.escalation_check_s:
                     last_escalation = time.monotonic()
                     async with self.pool.acquire() as conn:
-                        for change in await escalate(conn, now, self.config.escalation_s):
+                        for change in await escalate(conn, now, self.config.escalation_s, self.owned):
                             if not change.muted:
                                 self._notify_q.put_nowait(change)
-                        orders = await escalate_overdue(conn, now, timedelta(seconds=self.config.order_step_s))
+                        step = timedelta(seconds=self.config.order_step_s)
+                        orders = await escalate_overdue(conn, now, step, self.owned)
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, now)
             await asyncio.sleep(self.config.tick_s)
@@ -346,7 +360,13 @@ class AlertService(Service):
             return
         self.registry_watch.dirty = False
         async with self.pool.acquire() as conn:
-            reg = await fetch_registry(conn, self.config.facilities)
+            owned = await self._owned(conn)
+            reg = await fetch_registry(conn, owned)
+        if owned is not None and self.source is not None:  # a facility registered since: its topics too
+            new = sorted(set(owned) - set(self.owned or ()))
+            if new:
+                self.source.subscribe([f"{self.config.topic_root}/{f}/+/+" for f in new])
+        self.owned = owned
         changed = self.engine.update_registry(reg.facilities, now)
         if changed:
             logger.info("registry reloaded: %d facilities changed", changed)

@@ -353,6 +353,12 @@ def simulate_run(
 @main.command()
 @click.option("--client-id", default="carewatch-alerts-1", show_default=True)
 @click.option("--facility", "facilities", multiple=True, help="own only these facilities (repeatable); default all")
+@click.option(
+    "--shard",
+    envvar="CAREWATCH_ALERTS_SHARD",
+    default=None,
+    help="own the facilities of shard k of M (k/M, e.g. 0/2): M workers share a province, no coordination",
+)
 @click.option("--webhook", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
 @click.option("--webhook-secret", envvar="CAREWATCH_WEBHOOK_SECRET", default=None, help="HMAC key (env)")
 @click.option(
@@ -380,6 +386,7 @@ def simulate_run(
 def alerts(
     client_id: str,
     facilities: tuple[str, ...],
+    shard: str | None,
     webhook: str | None,
     webhook_secret: str | None,
     public_url: str,
@@ -396,11 +403,14 @@ def alerts(
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
     from alerts.service import AlertsConfig, AlertService
     from contract.rules import RulesConfigError, load_rules
+    from contract.shards import Shard
 
     settings = _settings()
     try:
         rules = load_rules(settings.rules)
-    except RulesConfigError as err:
+        if shard is not None:
+            Shard.parse(shard)
+    except (RulesConfigError, ValueError) as err:
         raise click.ClickException(str(err)) from err
 
     async def go() -> None:
@@ -409,6 +419,7 @@ def alerts(
             **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
             facilities=list(facilities) or None,
+            shard=shard,
             webhook_url=webhook,
             webhook_secret=webhook_secret,
             late_wait_s=settings.late_wait_s,

@@ -228,6 +228,13 @@ class MqttSource:
                 self._wakeup.set()
         return taken
 
+    def subscribe(self, topics: list[str]) -> None:
+        """Add subscriptions: now if connected, and on every reconnect."""
+        subs = [self.subscription] if isinstance(self.subscription, str) else list(self.subscription)
+        self.subscription = subs + [t for t in topics if t not in subs]
+        if self.connected:
+            self._client.subscribe([(t, 1) for t in topics])
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Queue a publication; the network thread sends it."""
         self._client.publish(topic, payload, qos=qos, retain=retain)

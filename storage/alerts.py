@@ -244,13 +244,19 @@ def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[s
 
 
 async def escalate(
-    conn: asyncpg.Connection, now: datetime, delays: Mapping[str, tuple[float, ...]] = ESCALATION_S
+    conn: asyncpg.Connection,
+    now: datetime,
+    delays: Mapping[str, tuple[float, ...]] = ESCALATION_S,
+    facilities: list[str] | None = None,
 ) -> list[Change]:
-    """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step."""
+    """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step.
+    With `facilities`, only theirs (an alert worker escalates its own shard's)."""
     changes = []
     rows = await conn.fetch(
         "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en"
         " FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
+        + ("" if facilities is None else " AND facility_id = ANY($1::text[])"),
+        *([] if facilities is None else [facilities]),
     )
     for r in rows:
         level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)
@@ -293,13 +299,21 @@ async def save_timers(conn: asyncpg.Connection, facility_id: str, pending: dict[
         )
 
 
-async def load_state(conn: asyncpg.Connection) -> tuple[dict[str, dict[Key, datetime]], dict[str, set[Key]]]:
-    """Timers and active alerts, as the engine's trackers hold them."""
+async def load_state(
+    conn: asyncpg.Connection, facilities: list[str] | None = None
+) -> tuple[dict[str, dict[Key, datetime]], dict[str, set[Key]]]:
+    """Timers and active alerts, as the engine's trackers hold them (of those facilities; None: all)."""
+    where = "" if facilities is None else " AND facility_id = ANY($1::text[])"
+    args = [] if facilities is None else [facilities]
     pending: dict[str, dict[Key, datetime]] = {}
-    for r in await conn.fetch("SELECT facility_id, rule, device_id, subject, since FROM rule_timers"):
+    for r in await conn.fetch(
+        f"SELECT facility_id, rule, device_id, subject, since FROM rule_timers WHERE true{where}", *args
+    ):
         pending.setdefault(r["facility_id"], {})[Key(r["rule"], r["device_id"], r["subject"])] = r["since"]
     firing: dict[str, set[Key]] = {}
-    for r in await conn.fetch("SELECT facility_id, rule, device_id, subject FROM alerts WHERE status = 'active'"):
+    for r in await conn.fetch(
+        f"SELECT facility_id, rule, device_id, subject FROM alerts WHERE status = 'active'{where}", *args
+    ):
         firing.setdefault(r["facility_id"], set()).add(Key(r["rule"], r["device_id"], r["subject"]))
     return pending, firing
 

@@ -270,20 +270,36 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded, cache: ActivityCache
 
 
 # -- reading back (the alert engine seeds its state from these at start) ------------------------------
-async def device_states(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every device's last-seen time, online flag and battery, as ingest keeps them."""
-    return list(await conn.fetch("SELECT * FROM device_state"))
+def _of(facilities: list[str] | None, n: int) -> str:
+    """The SQL condition for a list of facilities ($n), or none for all."""
+    return "" if facilities is None else f" AND facility_id = ANY(${n}::text[])"
 
 
-async def events_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
-    return list(await conn.fetch("SELECT * FROM events WHERE time > $1 ORDER BY time", since))
+async def device_states(conn: asyncpg.Connection, facilities: list[str] | None = None) -> list[asyncpg.Record]:
+    """Every device's last-seen time, online flag and battery, as ingest keeps them (of those facilities)."""
+    args = [] if facilities is None else [facilities]
+    return list(await conn.fetch(f"SELECT * FROM device_state WHERE true{_of(facilities, 1)}", *args))
 
 
-async def access_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
+async def events_since(
+    conn: asyncpg.Connection, since: datetime, facilities: list[str] | None = None
+) -> list[asyncpg.Record]:
+    args = [] if facilities is None else [facilities]
+    return list(
+        await conn.fetch(f"SELECT * FROM events WHERE time > $1{_of(facilities, 2)} ORDER BY time", since, *args)
+    )
+
+
+async def access_since(
+    conn: asyncpg.Connection, since: datetime, facilities: list[str] | None = None
+) -> list[asyncpg.Record]:
     """Access events after `since` in time order, refusals left out (they change no one's presence)."""
+    args = [] if facilities is None else [facilities]
     return list(
         await conn.fetch(
-            "SELECT * FROM access_events WHERE time > $1 AND type <> 'denied' ORDER BY time, arrival NULLS FIRST",
+            f"SELECT * FROM access_events WHERE time > $1 AND type <> 'denied'{_of(facilities, 2)}"
+            " ORDER BY time, arrival NULLS FIRST",
             since,
+            *args,
         )
     )

@@ -180,15 +180,17 @@ async def review(conn: asyncpg.Connection, order_id: int, actor: str, accept: bo
 
 
 async def escalate_overdue(
-    conn: asyncpg.Connection, now: datetime, step: timedelta = ESCALATION_STEP
+    conn: asyncpg.Connection, now: datetime, step: timedelta = ESCALATION_STEP, facilities: list[str] | None = None
 ) -> list[OrderChange]:
     """督办: orders the facility has not answered by their due date go up a level, then up again every
     `step` while still unanswered. An answered order waiting for review is not the facility's delay."""
     changes = []
     rows = await conn.fetch(
         "SELECT id, facility_id, title, due_at, supervision_level, escalated_at FROM rectification_orders"
-        " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'",
+        " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'"
+        + ("" if facilities is None else " AND facility_id = ANY($2::text[])"),
         now,
+        *([] if facilities is None else [facilities]),
     )
     for r in rows:
         since = r["escalated_at"]

@@ -99,6 +99,10 @@ async def fetch_device_keys(conn: asyncpg.Connection) -> dict[tuple[str, str], s
     return {(r["facility_id"], r["id"]): r["type"] for r in rows}
 
 
+async def facility_ids(conn: asyncpg.Connection) -> list[str]:
+    return [r[0] for r in await conn.fetch("SELECT id FROM facilities ORDER BY id")]
+
+
 async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | None = None) -> Registry:
     """The registry as stored (all facilities, or those named), as contract models."""
     where = "WHERE id = ANY($1::text[])" if facility_ids is not None else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alerts import people
 from alerts.facility import FacilityRuntime
@@ -16,6 +16,13 @@ from contract.rules import LATE_WAIT_S, Key, RuleConfig
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
+# How often a tick evaluates a facility that heard no alarm: heartbeats and slow readings, and what
+# only the clock changes (a device falling silent, a guard's absence growing), have thresholds of
+# minutes. An alarm (an urgent message) is evaluated at once, and a facility with a `for` timer
+# running on every tick, so that a timer fires on its second. Measured at 5,000 facilities (bench
+# province): evaluating every facility every second was 43 % of the alert process.
+SWEEP_S = 5.0
+SWEEP_SLOTS = 10  # facilities' first sweeps spread over SWEEP_S in this many steps
 
 
 def event_time(payload: Payload, received: datetime) -> datetime:
@@ -53,6 +60,7 @@ class AlertEngine:
         self.late_wait_s = late_wait_s
         self.lapse_rules = lapse_rules  # conditions recorded as lapses even when too short to alert
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._sweep_at: dict[str, datetime] = {}  # next evaluation on a tick, whatever it hears
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
         for f in facilities:
@@ -63,6 +71,8 @@ class AlertEngine:
     ) -> None:
         self.runtimes[f.id] = FacilityRuntime(f, self.rules, started, self.late_wait_s)
         self.trackers[f.id] = Tracker(pending, firing, self.lapse_rules)
+        slot = len(self._sweep_at) % SWEEP_SLOTS
+        self._sweep_at[f.id] = started + timedelta(seconds=SWEEP_S * slot / SWEEP_SLOTS)
 
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
@@ -109,11 +119,21 @@ class AlertEngine:
                 self._seen.popitem(last=False)
         rt.apply(device_id, payload, event_time(payload, received), received)
         if not urgent(payload):
-            return []  # the next tick (a second later in the service) evaluates it; keeps the hot path cheap
+            return []  # the facility's next sweep (SWEEP_S at most) evaluates it; keeps the hot path cheap
         return self._step(facility_id, rt, received)
 
     def on_tick(self, now: datetime) -> list[tuple[str, Decision]]:
-        return [(fid, d) for fid, rt in self.runtimes.items() for d in self._step(fid, rt, now)]
+        """Evaluate the facilities due their sweep (SWEEP_S apart, spread over the ticks) and those with
+        a `for` timer running."""
+        out: list[tuple[str, Decision]] = []
+        sweep = timedelta(seconds=SWEEP_S)
+        for fid, rt in self.runtimes.items():
+            due = self._sweep_at.get(fid, now)
+            if now >= due or self.trackers[fid].pending:
+                if now >= due:
+                    self._sweep_at[fid] = max(due + sweep, now)
+                out += [(fid, d) for d in self._step(fid, rt, now)]
+        return out
 
     def _step(self, facility_id: str, rt: FacilityRuntime, now: datetime) -> list[Decision]:
         retriggered, rt.retriggered = rt.retriggered, []

@@ -92,3 +92,12 @@ def bench_province(facilities: int, minutes: float, seed: int, inject_every: flo
     from bench.province import run_province_bench
 
     click.echo(json.dumps(asyncio.run(run_province_bench(facilities, minutes, seed, inject_every))))
+
+
+@bench.command("drain")
+@click.option("-n", default=200_000, show_default=True, help="messages in the backlog")
+def bench_drain(n: int) -> None:
+    """A backlog drained by mosquitto_sub, ingest and the alert engine, one after another."""
+    from bench.drain import run_drain_bench
+
+    click.echo(json.dumps(run_drain_bench(n)))

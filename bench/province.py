@@ -214,7 +214,7 @@ async def run_province_bench(
         committed: dict[str, float] = {}
         await conn.add_listener("carewatch_alerts", lambda *a: _note(committed, a[3], time.time()))
         streamed: dict[str, float] = {}
-        session = aiohttp.ClientSession()
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
         sse = asyncio.create_task(_follow(session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, streamed))
         probe = Probe(db_url, info.mqtt_port, reg.facilities[0].id, _probe_device(reg))
         probe_task = asyncio.create_task(probe.run())
@@ -286,7 +286,8 @@ async def run_province_bench(
             missed.append(key)
             continue
         alert_row.append(committed[key] - at)
-        alert_sse.append(streamed.get(key, float("nan")) - at)
+        if key in streamed:
+            alert_sse.append(streamed[key] - at)
     seconds = wall1 - wall0
     growth = {n: round(rss_end[n] / rss_min2[n] - 1, 3) for n in ("ingest", "alerts", "web") if rss_min2.get(n)}
     return {
@@ -294,6 +295,7 @@ async def run_province_bench(
         "facilities": facilities,
         "minutes": minutes,
         "offered_msgs_per_s": round(done["published"] / done["seconds"]),
+        "publisher_behind_p99_s": round(done.get("late_p99_s", 0.0), 3),
         "received": int(received),
         "published": done["published"] + probe.sent,
         "lost": max(0, done["published"] + probe.sent - int(received)),
@@ -307,6 +309,7 @@ async def run_province_bench(
         "alert_sse_p99_s": round(pct(alert_sse, 99), 3),
         "alerts_injected": len(done["injected"]),
         "alerts_missed": missed,
+        "alerts_not_streamed": len(alert_row) - len(alert_sse),
         "overview_p95_ms": web.get("/", {}).get("p95_ms"),
         "facility_p95_ms": web.get(f"/facilities/{fac}", {}).get("p95_ms"),
         "web_errors": sum(int(v["errors"]) for v in web.values()),

@@ -27,12 +27,13 @@ import asyncpg
 
 from storage.migrate import RETENTION, ROLLUP_RETENTION
 
-SERVICES = ("ingest", "alerts", "web")
+SERVICES = ("ingest", "alerts", "web", "broker")  # broker: a broker reading credentials from here
 
 _REGISTRY = ("facilities", "classes", "staff", "children", "guardians", "devices")
 _SERIES = ("readings", "events", "access_events", "device_status", "device_state", "device_activity")
 
 GRANTS: dict[str, list[str]] = {
+    "broker": ["GRANT SELECT ON broker_users, broker_acl TO {role}"],  # migration 014; nothing else
     "ingest": [
         "GRANT SELECT ON facilities, devices, job_state, readings TO {role}",
         "GRANT SELECT, INSERT ON readings, events, access_events, device_status, device_state, device_activity,"

@@ -5,6 +5,7 @@ again. Every message stored once, every alert raised once, by the worker that ow
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import threading
@@ -151,3 +152,100 @@ def _opened(port: int) -> int:
 
 async def _count(db: asyncpg.Connection, sql: str, n: int) -> bool:
     return int(await db.fetchval(sql)) >= n
+
+
+# -- the scaled deployment: read, not run (no Docker engine on the project's machines) -------------
+def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> None:
+    import re
+
+    import yaml
+
+    from carewatch.stack import REPO_ROOT
+    from ingest.service import IngestConfig
+
+    here = REPO_ROOT / "deploy/scale"
+    compose = yaml.safe_load((here / "compose.yml").read_text())
+    services = compose["services"]
+    emqx = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("emqx/emqx:")}
+    assert len(emqx) == 3 and all(s["image"].startswith("emqx/emqx:5.") for s in emqx.values())
+    names = {s["environment"]["EMQX_NODE__NAME"] for s in emqx.values()}
+    seeds = {
+        x.strip() for s in emqx.values() for x in s["environment"]["EMQX_CLUSTER__STATIC__SEEDS"].strip("[]").split(",")
+    }
+    assert len(names) == 3 and seeds == names, "every node seeds the same three"
+    assert all(s["hostname"] == s["environment"]["EMQX_NODE__NAME"].split("@")[1] for s in emqx.values())
+    conf = (here / "emqx.conf").read_text()
+    assert re.search(r"shared_subscription_strategy\s*=\s*hash_topic", conf), "a device's stream stays in order"
+    assert "FROM broker_users WHERE username = ${username}" in conf and "FROM broker_acl WHERE" in conf
+    assert re.search(r"iterations\s*=\s*101", conf) and re.search(r"no_match\s*=\s*deny", conf)
+
+    def command(name: str) -> list[str]:
+        return [str(x) for x in services[name]["command"]]
+
+    ingest = [n for n in services if command(n)[2:4] == ["carewatch", "ingest"]] if services else []
+    assert len(ingest) >= 2
+    ids = [command(n)[command(n).index("--client-id") + 1] for n in ingest]
+    assert len(set(ids)) == len(ids), "each worker its own session"
+    assert all("--share-group" not in command(n) for n in ingest), (
+        "one group: " + IngestConfig.model_fields["share_group"].default
+    )
+    alerts = [n for n in services if command(n)[2:4] == ["carewatch", "alerts"]]
+    shards = sorted(command(n)[command(n).index("--shard") + 1] for n in alerts)
+    m = len(alerts)
+    assert shards == [f"{k}/{m}" for k in range(m)] and m >= 2, "a full set of shards, each once"
+    alert_ids = [command(n)[command(n).index("--client-id") + 1] for n in alerts]
+    assert len(set(alert_ids)) == m
+    webs = [n for n in services if command(n)[2:4] == ["carewatch", "web"]]
+    assert len(webs) >= 2 and all(services[w]["environment"]["CAREWATCH_STATE_DIR"] == "/webstate" for w in webs)
+    lb = (here / "haproxy.cfg").read_text()
+    assert all(f"{w}:8080" in lb for w in webs) and all(n["hostname"] in lb for n in emqx.values())
+    owner = "postgresql://carewatch:carewatch@"
+    holders = {n for n, s in services.items() if owner in json.dumps(s.get("environment"))}
+    assert holders == {"migrate"}, holders
+    assert all(services[n]["environment"]["BROKER_DB_PASSWORD"].startswith("${BROKER_DB_PASSWORD:?") for n in emqx)
+
+
+async def test_the_broker_views_say_what_the_mosquitto_files_say(db: asyncpg.Connection) -> None:
+    """EMQX reads credentials and ACL from migration 014's views: each secret checks the way EMQX's
+    pbkdf2 does it (hex of PBKDF2-SHA512 with the raw salt), and the ACL rows are the Mosquitto ACL
+    file's lines, for services, a facility and a device."""
+    import hashlib
+
+    from contract.broker_acl import PBKDF2_ITERATIONS, acl_file, mosquitto_hash, new_secret, wanted
+
+    reg = generate_registry(2, seed=5)
+    await load_registry(db, reg)
+    f = reg.facilities[0]
+    creds = [c for c in wanted({f.id: [f.devices[0].id]}) if c.kind != "device" or c.device_id == f.devices[0].id]
+    secrets = {c.username: new_secret() for c in creds}
+    for c in creds:
+        await db.execute(
+            "INSERT INTO mqtt_credentials (username, kind, facility_id, device_id, role, password_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            c.username,
+            c.kind,
+            c.facility_id,
+            c.device_id,
+            c.role,
+            mosquitto_hash(secrets[c.username]),
+        )
+    users = {r["username"]: r for r in await db.fetch("SELECT * FROM broker_users")}
+    assert set(users) == set(secrets)
+    for name, secret in secrets.items():
+        row = users[name]
+        mine = hashlib.pbkdf2_hmac("sha512", secret.encode(), bytes(row["salt"]), PBKDF2_ITERATIONS, 64).hex()
+        assert mine == row["password_hash"] and row["is_superuser"] is False
+    wrong = hashlib.pbkdf2_hmac("sha512", b"guess", bytes(users[f.id]["salt"]), PBKDF2_ITERATIONS, 64).hex()
+    assert wrong != users[f.id]["password_hash"]
+    want = set()
+    user = ""
+    for line in acl_file(creds).splitlines():
+        if line.startswith("user "):
+            user = line[5:]
+        elif line.startswith("topic "):
+            _, access, topic = line.split()
+            want.add((user, "allow", "subscribe" if access == "read" else "publish", topic))
+    got = {tuple(r) for r in await db.fetch("SELECT username, permission, action, topic FROM broker_acl")}
+    assert got == want
+    await db.execute("UPDATE mqtt_credentials SET revoked_at = now() WHERE username = $1", f.id)
+    assert f.id not in {r[0] for r in await db.fetch("SELECT username FROM broker_users")}

@@ -423,8 +423,9 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     points = json.loads(
         re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S).group(1)
     )  # type: ignore[union-attr]
-    assert {p["id"]: p["state"] for p in points}[green.id] == "green", "green: on the map"
-    assert all(p["lon"] and p["lat"] for p in points)
+    by_id = {p[0]: p for p in points}  # [id, name, lon, lat, state, county]
+    assert by_id[green.id][4] == "green" and by_id[green.id][5] == green.county, "green: on the map, in its county"
+    assert by_id[A.id][1] == A.name and all(p[2] and p[3] for p in points)
     assert f'href="/?county={green.county}"' in str(page)
     status, page = await get(f"{url}/?county={green.county}", tok)
     assert f'data-facility="{green.id}"' in str(page), "a county's list has every facility"
@@ -707,3 +708,16 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
         assert r.status == 400 and "整改期限须为今后一年内的时间" in await r.text()
     finally:
         await s.close()
+
+
+def test_map_points_cannot_break_out_of_their_script_element() -> None:
+    from web.app import map_points_json
+
+    name = "</script><img src=x onerror=alert(1)>'&托育"
+    out = str(
+        map_points_json(
+            [{"id": "f1", "name": name, "location": {"lon": 112.7, "lat": 38.4}, "state": "red", "county": "140902"}]
+        )
+    )
+    assert not any(c in out for c in "<>&'"), out
+    assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902"]]

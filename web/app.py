@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import secrets
@@ -25,6 +26,7 @@ from aiohttp import web
 from aiohttp_session import Session, get_session, new_session
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from markupsafe import Markup
 from prometheus_client import REGISTRY, generate_latest
 
 from contract.credit import METHOD_VERSION, CreditConfig
@@ -283,17 +285,9 @@ async def overview(request: web.Request) -> web.Response:
     # ones are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green"]
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
-    points = [
-        {
-            "id": f["id"],
-            "name": f["name"],
-            "lon": f["location"]["lon"],
-            "lat": f["location"]["lat"],
-            "state": f["state"],
-        }
-        for f in facs
-        if f["location"]
-    ]
+    # [id, name, lon, lat, state, county] a facility, as compact JSON made once (a province's 5,000
+    # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
+    points = map_points_json([f for f in facs if f["location"]])
     return await render(
         request,
         "overview.html",
@@ -315,6 +309,19 @@ async def overview(request: web.Request) -> web.Response:
             or (facs[0]["county"] if user.role == "operator" and facs else ""),
         },
     )
+
+
+_HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
+
+
+def map_points_json(facs: list[dict[str, Any]]) -> Markup:
+    """The map's facilities for a `<script type="application/json">`: escaped as jinja's tojson does
+    (no `<`, `>`, `&` or `'` survives), without its sorted keys and ASCII escapes."""
+    rows = [[f["id"], f["name"], f["location"]["lon"], f["location"]["lat"], f["state"], f["county"]] for f in facs]
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _HTML_SAFE:  # str.replace, not str.translate: 10x quicker on 500 kB
+        text = text.replace(char, escaped)
+    return Markup(text)  # noqa: S704
 
 
 @page_routes.get("/geo/counties.json")

@@ -10,7 +10,9 @@
   const RANK = { red: 0, amber: 1, grey: 2, green: 3 };
   const county = el.dataset.county;
   const clickCounty = el.dataset.clickCounty === "1";
-  const points = JSON.parse(document.getElementById("map-facilities").textContent);
+  // [id, name, lon, lat, state, county] a facility (web/app.py, map_points_json)
+  const points = JSON.parse(document.getElementById("map-facilities").textContent)
+    .map(([id, name, lon, lat, state, county]) => ({ id, name, lon, lat, state, county }));
   const byId = new Map(points.map((p) => [p.id, p]));
   const chart = echarts.init(el, null, { renderer: "canvas" });
   let codeOf = {};

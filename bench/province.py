@@ -85,6 +85,11 @@ class Processes:
         self.pids = pids
 
     def cpu(self) -> dict[str, float]:
+        """CPU seconds so far; a server's processes are looked up again each time (PostgreSQL starts
+        a backend per connection: the services' pools open theirs after the first look)."""
+        for name, ps in self.pids.items():
+            if name == "postgres" and ps:
+                ps[:] = [ps[0], *children(ps[0])]
         return {name: sum(cpu_seconds(p) for p in ps) for name, ps in self.pids.items()}
 
     def rss(self) -> dict[str, float]:

@@ -31,7 +31,7 @@ from storage.errors import RETRYABLE
 from storage.messages import ActivityCache, Decoded, WriteResult, write_batch
 from storage.migrate import Features, detect_features
 from storage.registry import fetch_device_keys
-from storage.retention import apply_retention, refresh_rollup
+from storage.retention import apply_retention, hour_start, refresh_rollup
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class IngestService(Service):
         self._registry_loaded_at = 0.0
         self.features: Features | None = None
         self._activity = ActivityCache()
+        # facility -> its earliest sample stored of an hour already complete: the rollup's late hours
+        self._late: dict[str, datetime] = {}
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -158,6 +160,7 @@ class IngestService(Service):
         self.metrics.received.inc(len(batch))
         self.metrics.flush_seconds.observe(took)
         self.metrics.batch_size.observe(len(batch))
+        self._note_late(decoded)
         self.metrics.stored.inc(result.stored_messages)
         self.metrics.rows.inc(result.stored_rows)
         self.metrics.duplicates.inc(result.duplicates)
@@ -297,13 +300,29 @@ class IngestService(Service):
         assert self.pool is not None and self.features is not None  # noqa: S101
         while True:
             try:
-                async with self.pool.acquire() as conn:
-                    dropped = await apply_retention(conn, self.features)
-                    upserted = await refresh_rollup(conn, self.features, datetime.now(UTC))
+                late, self._late = self._late, {}
+                try:
+                    async with self.pool.acquire() as conn:
+                        dropped = await apply_retention(conn, self.features)
+                        upserted = await refresh_rollup(conn, self.features, datetime.now(UTC), late)
+                except BaseException:
+                    for fac, t in late.items():  # kept for the next round
+                        self._late[fac] = min(t, self._late.get(fac, t))
+                    raise
                 logger.debug("maintenance: %d chunks dropped, %d rollup rows", dropped, upserted)
             except RETRYABLE as err:
                 logger.warning("maintenance skipped: %s", err)
             await asyncio.sleep(self.config.maintenance_interval_s)
+
+    def _note_late(self, decoded: Decoded) -> None:
+        """Remember facilities whose stored samples belong to an hour that has ended (storage.retention,
+        refresh_rollup). A message's samples lie close together; its first stands for them."""
+        cutoff = hour_start(datetime.now(UTC))
+        late = self._late
+        for (fac, _, _), rows in decoded.readings.items():
+            t = rows[0][0]
+            if t < cutoff and (fac not in late or t < late[fac]):  # type: ignore[operator]
+                late[fac] = t  # type: ignore[assignment]
 
     def _on_mqtt_state(self, up: bool) -> None:
         self.metrics.mqtt_connected.set(1 if up else 0)

@@ -22,6 +22,7 @@ from contract.rules import (
 )
 from storage.alerts import LATCHING_SQL
 from storage.migrate import retention_days
+from storage.retention import hour_start
 from storage.users import Scope
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -329,10 +330,19 @@ async def readings(
         args.append(device_id)
         dev = " AND device_id = $6"
     if bucket >= timedelta(hours=1):
+        # completed hours from the rollup, the current hour from the raw readings (storage.retention:
+        # an hour is aggregated once it has ended)
+        args.append(hour_start(datetime.now(UTC)))
+        h = len(args)
         sql = (
-            "SELECT time_bucket($1, bucket) AS b, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max"
-            " FROM readings_hourly WHERE facility_id = $2 AND metric = $3 AND bucket >= $4 AND bucket < $5"
-            f"{dev} GROUP BY b ORDER BY b"
+            "SELECT time_bucket($1, t) AS b, min(mn) AS min, sum(s) / sum(n) AS avg, max(mx) AS max FROM ("
+            " SELECT bucket AS t, n, sum AS s, min AS mn, max AS mx FROM readings_hourly"
+            f" WHERE facility_id = $2 AND metric = $3 AND bucket >= $4"
+            f" AND bucket < least($5::timestamptz, ${h}::timestamptz){dev}"
+            " UNION ALL SELECT time, 1, value, value, value FROM readings"
+            f" WHERE facility_id = $2 AND metric = $3 AND time >= greatest($4::timestamptz, ${h}::timestamptz)"
+            f" AND time < $5{dev}"
+            ") u GROUP BY b ORDER BY b"
         )
     else:
         sql = (

@@ -7,7 +7,8 @@ functions only prune CareWatch's own plain tables.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_RETENTION = "90 days"
 ACTIVITY_RETENTION = "400 days"  # device-hours: the credit evaluation's year, and its appeals
 ROLLUP_JOB = "readings_hourly"
-ROLLUP_OVERLAP = timedelta(hours=2)  # re-aggregate this much before the watermark: late samples
 
 
 async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
@@ -34,40 +34,62 @@ async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
     return dropped
 
 
-async def refresh_rollup(conn: asyncpg.Connection, features: Features, now: datetime) -> int:
-    """Incrementally (re)aggregate hourly buckets since the watermark; return rows upserted.
+def hour_start(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
-    Samples that arrive more than ROLLUP_OVERLAP behind the watermark are in `readings` but not
-    in the rollup until a full refresh (`refresh_rollup_range`).
+
+async def refresh_rollup(
+    conn: asyncpg.Connection, features: Features, now: datetime, late: Mapping[str, datetime] | None = None
+) -> int:
+    """Aggregate each completed hour once; return rows upserted.
+
+    Every facility's hours from the watermark to the start of the current hour, then, for the
+    facilities that sent samples of hours already aggregated (`late`: a replayed spool, a device
+    clock behind; ingest keeps them), those facilities' hours only. The current hour is not in the
+    rollup: charts read it from the raw readings (storage.queries.readings). Measured (bench
+    province): re-aggregating a fixed two hours of every facility every five minutes stalled ingest
+    for a hundred seconds at 5,000 facilities.
     """
     if features.community:
         return 0
+    end = hour_start(now)
+    n = 0
     async with conn.transaction():
         wm = await conn.fetchval("SELECT watermark FROM job_state WHERE name = $1 FOR UPDATE", ROLLUP_JOB)
-        start = (wm - ROLLUP_OVERLAP) if wm else await conn.fetchval("SELECT min(time) FROM readings")
+        start = wm if wm is not None else await conn.fetchval("SELECT min(time) FROM readings")
         if start is None:
             return 0
-        n = await refresh_rollup_range(conn, start, now)
+        start = hour_start(start)
+        if start < end:
+            n += await refresh_rollup_range(conn, start, end)
+        older = {f: t for f, t in (late or {}).items() if t < start}
+        if older:
+            n += await refresh_rollup_range(conn, hour_start(min(older.values())), start, list(older))
         await conn.execute(
             "INSERT INTO job_state (name, watermark) VALUES ($1, $2)"
-            " ON CONFLICT (name) DO UPDATE SET watermark = $2, updated_at = now()",
+            " ON CONFLICT (name) DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = now()",
             ROLLUP_JOB,
-            now,
+            end,
         )
     return n
 
 
-async def refresh_rollup_range(conn: asyncpg.Connection, start: datetime, end: datetime) -> int:
+async def refresh_rollup_range(
+    conn: asyncpg.Connection, start: datetime, end: datetime, facilities: list[str] | None = None
+) -> int:
+    """(Re)aggregate the hours from start to end (of those facilities only, when given)."""
     result = await conn.execute(
         """INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)
            SELECT time_bucket(INTERVAL '1 hour', time), facility_id, device_id, metric,
                   count(*), sum(value), min(value), max(value)
            FROM readings
            WHERE time >= time_bucket(INTERVAL '1 hour', $1::timestamptz) AND time < $2
+             AND ($3::text[] IS NULL OR facility_id = ANY($3::text[]))
            GROUP BY 1, 2, 3, 4
            ON CONFLICT (facility_id, device_id, metric, bucket)
            DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max""",
         start,
         end,
+        facilities,
     )
     return int(result.split()[-1])

@@ -248,3 +248,39 @@ async def test_retention_keeps_a_year_of_device_hours_and_drops_older(db: asyncp
     await apply_retention(db, await detect_features(db))
     kept = {r["day"] for r in await db.fetch("SELECT day FROM device_activity")}
     assert kept == set(days[:2]) and all(isinstance(d, date) for d in kept)
+
+
+async def test_the_rollup_aggregates_each_hour_once_and_a_late_facility_again(db: asyncpg.Connection) -> None:
+    """Completed hours go into the rollup once; the current hour stays raw (the chart reads it from
+    readings); a late sample of an hour already aggregated re-aggregates that facility's hour only."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage.migrate import detect_features
+    from storage.queries import readings as chart
+    from storage.retention import hour_start, refresh_rollup
+
+    features = await detect_features(db)
+    if features.community:
+        pytest.skip("the Timescale-License edition keeps the rollup by continuous aggregate")
+    now = datetime.now(UTC)
+    h0 = hour_start(now)
+    cols = ["time", "facility_id", "device_id", "metric", "value", "msg_id"]
+    rows = [
+        (h0 - timedelta(hours=2) + timedelta(minutes=10 * i), f, "d", "co2_ppm", 400.0 + i, f"{f}-{i}")
+        for i in range(12)
+        for f in ("f1", "f2")
+    ]
+    rows += [(h0 + timedelta(seconds=1), "f1", "d", "co2_ppm", 999.0, "now")]  # this hour: raw only
+    await db.copy_records_to_table("readings", records=rows, columns=cols)
+    assert await refresh_rollup(db, features, now) == 4  # two facilities × two completed hours
+    assert await refresh_rollup(db, features, now) == 0, "an hour is aggregated once"
+    late = h0 - timedelta(hours=2, minutes=-5)
+    await db.copy_records_to_table("readings", records=[(late, "f2", "d", "co2_ppm", 100.0, "late")], columns=cols)
+    assert await refresh_rollup(db, features, now, {"f2": late}) == 2, "f2's hours from the late one, not f1's"
+    got = {(r["facility_id"], r["bucket"]): (r["n"], r["min"]) for r in await db.fetch("SELECT * FROM readings_hourly")}
+    assert got[("f2", h0 - timedelta(hours=2))] == (7, 100.0) and got[("f1", h0 - timedelta(hours=2))] == (6, 400.0)
+    assert ("f1", h0) not in got
+    points = await chart(
+        db, "f1", "co2_ppm", None, h0 - timedelta(hours=3), now + timedelta(minutes=1), timedelta(hours=1)
+    )
+    assert [(p["min"], p["max"]) for p in points] == [(400.0, 405.0), (406.0, 411.0), (999.0, 999.0)]

@@ -4,7 +4,7 @@ duration, clears when it ends, and a re-triggered active condition bumps its cou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from contract.rules import Condition, Key
 
@@ -32,6 +32,9 @@ class Tracker:
         lapse_rules: frozenset[str] = frozenset(),
     ) -> None:
         self.pending: dict[Key, datetime] = dict(pending or {})
+        # when each pending timer fires (since + its condition's for_s); a timer reloaded from the
+        # database has none until the next step sees its condition
+        self.due: dict[Key, datetime] = {}
         self.firing: set[Key] = set(firing or ())
         # the credit evaluation's lapse classes (contract/credit.py): a condition of these rules that ends
         # before its window still happened, and is reported as a "lapse" decision with its span
@@ -56,12 +59,24 @@ class Tracker:
             if (now - since).total_seconds() >= cond.for_s:
                 self.firing.add(key)
                 del self.pending[key]
+                self.due.pop(key, None)
                 out.append(Decision("open", key, cond, now, since))
+            else:
+                self.due[key] = since + timedelta(seconds=cond.for_s)
         for key in [k for k in self.pending if k not in conds and k.rule not in hold]:
             since = self.pending.pop(key)  # the condition ended before its window: no alert...
+            self.due.pop(key, None)
             if key.rule in self.lapse_rules and now > since:
                 out.append(Decision("lapse", key, None, now, since))  # ...but a lapse all the same
         for key in [k for k in self.firing if k not in conds and k.rule not in hold]:
             self.firing.discard(key)
             out.append(Decision("clear", key, None, now))
         return out
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending timer fires (None: no timer; datetime.min: one not yet timed)."""
+        if not self.pending:
+            return None
+        if len(self.due) < len(self.pending):
+            return datetime.min.replace(tzinfo=UTC)
+        return min(self.due.values())

@@ -180,7 +180,7 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
     assert re.search(r"iterations\s*=\s*101", conf) and re.search(r"no_match\s*=\s*deny", conf)
 
     def command(name: str) -> list[str]:
-        return [str(x) for x in services[name]["command"]]
+        return [str(x) for x in services[name].get("command") or []]
 
     ingest = [n for n in services if command(n)[2:4] == ["carewatch", "ingest"]] if services else []
     assert len(ingest) >= 2

@@ -248,6 +248,8 @@ def run_truth_bench(
     else:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             results = pool.map(_run_part, [(facilities, days, seed, p, start, scenarios) for p in parts])
+            pool.close()  # and wait for the workers to exit: no process outlives the run
+            pool.join()
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     for r in results:

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import paho.mqtt.client as mqtt
 
-from bench.common import Env, finish_loadgen, loadgen, pct, prepare_db
+from bench.common import Env, finish_loadgen, follow_alert_stream, loadgen, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
 from simulators.loadgen import facility_ids
 
@@ -64,7 +64,12 @@ async def run_alerts_bench(facilities: int = 50, events: int = 40, background_ra
         streamed: dict[str, float] = {}
         session = aiohttp.ClientSession()
         sse = asyncio.create_task(
-            _follow_stream(session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, streamed)
+            follow_alert_stream(
+                session,
+                f"http://127.0.0.1:{web_port}/api/v1/stream",
+                token,
+                lambda d: _note(streamed, d, time.perf_counter()),
+            )
         )
         background_n = int(background_rate * (events * 1.2 + 10))
         env_load = Env(db_url, "127.0.0.1", info.mqtt_port)
@@ -127,17 +132,6 @@ async def run_alerts_bench(facilities: int = 50, events: int = 40, background_ra
 def _note(target: dict[str, float], payload: str, at: float) -> None:
     change = json.loads(payload)
     target.setdefault(f"{change['facility_id']}:{change['action']}", at)
-
-
-async def _follow_stream(session: Any, url: str, token: str, seen: dict[str, float]) -> None:
-    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
-        event = ""
-        async for raw in r.content:
-            line = raw.decode().strip()
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "alert":
-                _note(seen, line.split(":", 1)[1], time.perf_counter())
 
 
 def _loadgen_paced(env: Env, root: str, n: int, facilities: int, rate: float) -> subprocess.Popen[str]:

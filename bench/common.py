@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time as dtime
 from pathlib import Path
@@ -191,3 +192,15 @@ def pct(values: list[float], p: float) -> float:
         return float("inf")
     k = min(len(vals) - 1, max(0, round(p / 100 * (len(vals) - 1))))
     return vals[k]
+
+
+async def follow_alert_stream(session: Any, url: str, token: str, on_alert: Callable[[str], None]) -> None:
+    """Read the web's SSE stream and hand each `alert` event's data to on_alert, until cancelled."""
+    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+        event = ""
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "alert":
+                on_alert(line.split(":", 1)[1])

@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 import paho.mqtt.client as mqtt
 
-from bench.common import log, pct, prepare_db
+from bench.common import follow_alert_stream, log, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
 from simulators.registry_gen import generate_registry
 from storage.migrate import retention_days
@@ -220,7 +220,11 @@ async def run_province_bench(
         await conn.add_listener("carewatch_alerts", lambda *a: _note(committed, a[3], time.time()))
         streamed: dict[str, float] = {}
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
-        sse = asyncio.create_task(_follow(session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, streamed))
+        sse = asyncio.create_task(
+            follow_alert_stream(
+                session, f"http://127.0.0.1:{web_port}/api/v1/stream", token, lambda d: _note(streamed, d, time.time())
+            )
+        )
         probe = Probe(db_url, info.mqtt_port, reg.facilities[0].id, _probe_device(reg))
         probe_task = asyncio.create_task(probe.run())
         rss_min2: dict[str, float] = {}
@@ -384,17 +388,6 @@ def _note(target: dict[str, float], payload: str, at: float) -> None:
     change = json.loads(payload)
     if change.get("action") == "opened":
         target.setdefault(f"{change['facility_id']}:{change['rule']}", at)
-
-
-async def _follow(session: Any, url: str, token: str, seen: dict[str, float]) -> None:
-    async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
-        event = ""
-        async for raw in r.content:
-            line = raw.decode().strip()
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "alert":
-                _note(seen, line.split(":", 1)[1], time.time())
 
 
 def _probe_device(reg: Any) -> str:

@@ -182,7 +182,7 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
     def command(name: str) -> list[str]:
         return [str(x) for x in services[name].get("command") or []]
 
-    ingest = [n for n in services if command(n)[2:4] == ["carewatch", "ingest"]] if services else []
+    ingest = [n for n in services if command(n)[2:4] == ["carewatch", "ingest"]]
     assert len(ingest) >= 2
     ids = [command(n)[command(n).index("--client-id") + 1] for n in ingest]
     assert len(set(ids)) == len(ids), "each worker its own session"

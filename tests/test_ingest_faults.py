@@ -72,6 +72,18 @@ def start_cli(services: Services, db_url: str, root: str, args: list[str], log: 
         )
 
 
+def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM all at once, then wait for each (20 s, then SIGKILL): no process outlives its test."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def start_ingest(
     services: Services, db_url: str, root: str, client_id: str, port: int, log: Path
 ) -> subprocess.Popen[bytes]:
@@ -115,12 +127,7 @@ async def test_sigkill_mid_stream_loses_nothing(
         await wait_for(lambda: _at_least(db, n), 90, "every message stored")
         await asyncio.sleep(0.5)  # let any late duplicate land before counting
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes(proc)
     stderr = log.read_text(errors="replace")
     assert "Traceback" not in stderr, stderr[-3000:]
     await assert_exactly_once(db, n)

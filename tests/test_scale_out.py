@@ -22,7 +22,7 @@ from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import Publisher, payload, wait_for
-from tests.test_ingest_faults import healthy, start_cli, start_ingest
+from tests.test_ingest_faults import healthy, start_cli, start_ingest, stop_processes
 
 pytestmark = pytest.mark.slow
 
@@ -110,14 +110,7 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
     finally:
         stop.set()
         pub.close()
-        for p in ingest + alerts:
-            p.terminate()
-        for p in ingest + alerts:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(*ingest, *alerts)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
     rows = await db.fetchrow("SELECT count(*) AS rows, count(DISTINCT (device_id, msg_id)) AS ids FROM readings")

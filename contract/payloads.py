@@ -22,6 +22,7 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
     with_config,
 )
@@ -89,6 +90,15 @@ class AccessType(StrEnum):
 NUL_REFUSED = "text holds a NUL character (\\u0000), which cannot be stored"
 
 
+# Validation context of JSON bytes that cannot hold a NUL: JSON writes one only as the escape \u0000
+# (a raw NUL byte is not valid JSON inside a string, and is looked for too).
+_NUL_FREE = "nul_free"
+
+
+def _nul_context(raw: bytes) -> dict[str, bool] | None:
+    return None if b"\\u0000" in raw or b"\x00" in raw else {_NUL_FREE: True}
+
+
 def _nul_at(value: object, where: str) -> str | None:
     """Where a NUL character sits in a JSON value (keys included), or None."""
     if isinstance(value, str):
@@ -110,9 +120,13 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     @model_validator(mode="after")
-    def _no_nul(self) -> _Payload:
+    def _no_nul(self, info: ValidationInfo) -> _Payload:
         """Free text (extra fields, `detail`, `credential`, `firmware`) may not hold a NUL character,
-        which PostgreSQL cannot store; the typed fields' own patterns refuse it already."""
+        which PostgreSQL cannot store; the typed fields' own patterns refuse it already. `parse_payload`
+        skips the walk for JSON whose bytes hold no NUL at all (a fifth of the alert engine's and
+        ingest's parse time, measured by cProfile on the truth bench)."""
+        if info.context is not None and info.context.get(_NUL_FREE):
+            return self
         free = {name: getattr(self, name, None) for name in ("credential", "firmware", "detail")}
         for name, value in (free | dict(self.model_extra or {})).items():
             if (found := name if "\x00" in name else _nul_at(value, name)) is not None:
@@ -338,11 +352,11 @@ def parse_payload(channel: Channel, raw: bytes) -> Payload:
     model = CHANNEL_MODELS[channel]
     if channel is Channel.BATCH:
         try:
-            return TypedBatch.model_validate_json(raw)
+            return TypedBatch.model_validate_json(raw, context=_nul_context(raw))
         except ValidationError:
             pass  # the loose model below says what is wrong, item by item
     try:
-        return model.model_validate_json(raw)  # type: ignore[return-value]
+        return model.model_validate_json(raw, context=_nul_context(raw))  # type: ignore[return-value]
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         if first["type"] in {"json_invalid", "json_type"}:

@@ -135,6 +135,21 @@ def test_unknown_fields_are_kept() -> None:
     assert m.model_extra == {"vendor": {"x": 1}}
 
 
+def test_nul_is_refused_wherever_the_json_hides_it() -> None:
+    """PostgreSQL cannot store a NUL: refused in free text, extra fields, keys and batch items, while
+    text that only looks like one (an escaped backslash before `u0000`) passes."""
+    ev = {"msg_id": "e", "ts": TS, "type": "panic"}
+    rejects(Channel.EVENT, raw(ev | {"detail": {"zone": "nap\u0000room"}}), "schema", "detail.zone", "NUL")
+    rejects(Channel.EVENT, raw(ev | {"vendor": ["a", "b\u0000"]}), "schema", "vendor.1", "NUL")
+    rejects(Channel.EVENT, raw(ev | {"vendor": {"k\u0000": 1}}), "schema", "vendor.<key>", "NUL")
+    rejects(Channel.ACCESS, raw({"msg_id": "a", "ts": TS, "type": "denied", "credential": "c\u0000"}), "schema")
+    item = {"device_id": "panic-1", "channel": "event", "payload": ev | {"note": "\u0000"}}
+    b = parse_payload(Channel.BATCH, raw({"msg_id": "b", "messages": [item]}))
+    assert isinstance(b, Batch) and not isinstance(b, TypedBatch), "the NUL item makes the batch loose"
+    looks_like = parse_payload(Channel.EVENT, raw(ev | {"detail": {"path": "C:\\u0000"}}))
+    assert isinstance(looks_like, Event) and looks_like.detail == {"path": "C:\\u0000"}
+
+
 def test_event_types_and_state() -> None:
     e = parse_payload(
         Channel.EVENT,

@@ -14,8 +14,10 @@ every choice by facility, so the split changes nothing); the figures are exact, 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -163,6 +165,35 @@ def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str
     return _score(decisions, sim.truth, expected, start, days)
 
 
+def _run_parts(args: list[tuple[int, int, int, list[int], datetime, bool]]) -> list[dict[str, Any]]:
+    """Each part in a child Python of its own (`python -m bench.truth`, the part pickled in and the
+    result out). Not a multiprocessing pool: its spawn context leaves a resource-tracker process
+    behind for the rest of the caller's life, and the test suite calls this."""
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench.truth"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in args
+    ]
+    try:
+        for proc, a in zip(procs, args, strict=True):
+            assert proc.stdin is not None  # noqa: S101 (stdin=PIPE)
+            proc.stdin.write(pickle.dumps(a))
+            proc.stdin.close()
+        results = []
+        for proc in procs:
+            assert proc.stdout is not None  # noqa: S101 (stdout=PIPE)
+            with proc.stdout:
+                out = proc.stdout.read()
+            if proc.wait() != 0:
+                raise RuntimeError(f"a truth worker failed (exit {proc.returncode}); its error is above")
+            results.append(pickle.loads(out))  # noqa: S301 (our own child's output)
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def _score(
     decisions: list[tuple[str, Decision]],
     truth: list[Truth],
@@ -243,13 +274,8 @@ def run_truth_bench(
         plan(facilities, days, start, seed)  # fails here, before an hour of simulation, if one cannot be placed
     parts = [list(range(i, facilities, workers)) for i in range(workers)]
     t0 = time.monotonic()
-    if workers == 1:
-        results = [_run_part((facilities, days, seed, parts[0], start, scenarios))]
-    else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            results = pool.map(_run_part, [(facilities, days, seed, p, start, scenarios) for p in parts])
-            pool.close()  # and wait for the workers to exit: no process outlives the run
-            pool.join()
+    args = [(facilities, days, seed, p, start, scenarios) for p in parts]
+    results = [_run_part(args[0])] if workers == 1 else _run_parts(args)
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     for r in results:
@@ -269,3 +295,7 @@ def run_truth_bench(
         "seconds": round(time.monotonic() - t0, 1),
         "workers": workers,
     }
+
+
+if __name__ == "__main__":  # one part of `_run_parts`: pickled arguments in, pickled result out
+    sys.stdout.buffer.write(pickle.dumps(_run_part(pickle.loads(sys.stdin.buffer.read()))))  # noqa: S301 (our parent's)

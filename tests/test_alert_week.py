@@ -17,6 +17,6 @@ HOLIDAY_WEEK = datetime(2026, 9, 28, tzinfo=ZoneInfo("Asia/Shanghai"))  # Mon; 1
 
 @pytest.mark.slow
 def test_realistic_holiday_week_has_no_false_alert() -> None:
-    r = run_truth_bench(facilities=8, days=7, seed=21, workers=1, start=HOLIDAY_WEEK, scenarios=False)
+    r = run_truth_bench(facilities=8, days=7, seed=21, workers=2, start=HOLIDAY_WEEK, scenarios=False)
     assert r["false_by_rule"] == {}, r["false_examples"]
     assert r["true_background_by_rule"], "the faults happened and were seen (the check can tell them apart)"

@@ -856,13 +856,20 @@ def gateway_check(mapping_file: Path, local_url: str | None, listen_s: float) ->
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--alarm-after",
+    type=click.IntRange(0, 3600),
+    default=45,
+    show_default=True,
+    help="seconds after the start until the first injected alarm (a smoke alarm; two more follow)",
+)
+def demo(alarm_after: int) -> None:
     """Everything, with 60 simulated facilities; prints the URL and the demo logins."""
     from carewatch.demo import run_demo
 
     settings = _settings()
     try:
-        sys.exit(run_demo(local_stack(settings), settings.http))
+        sys.exit(run_demo(local_stack(settings), settings.http, alarm_after))
     except StackError as err:
         raise click.ClickException(str(err)) from err
 

@@ -42,7 +42,10 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
     ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log
 ]
-INJECT = ["smoke_alarm@45", "panic_button@120", "camera_blind_spot@180"]
+# The scenarios injected, at seconds after the start: the first alarm late enough for a newcomer to
+# have the overview open when it fires (`carewatch demo --alarm-after` moves them all).
+INJECT = [("smoke_alarm", 0), ("panic_button", 75), ("camera_blind_spot", 135)]
+ALARM_AFTER_S = 45
 
 
 async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, str, str]], str, dict[str, str]]:
@@ -82,7 +85,7 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
         await conn.close()
 
 
-def run_demo(stack: LocalStack, http: str) -> int:
+def run_demo(stack: LocalStack, http: str, alarm_after: int = ALARM_AFTER_S) -> int:
     print("[demo] starting the local stack (first run installs packages and builds TimescaleDB)...", flush=True)
     info = stack.up()
     print("[demo] preparing the database, the registry of 60 facilities and broker credentials...", flush=True)
@@ -126,7 +129,7 @@ def run_demo(stack: LocalStack, http: str) -> int:
             # each facility signs in as its own gateway would (the broker binds client ids to usernames)
             "--credentials-dir",
             str(stack.state_dir / "credentials"),
-            *[a for i in INJECT for a in ("--inject", i)],
+            *[a for name, t in INJECT for a in ("--inject", f"{name}@{alarm_after + t}")],
         ],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -150,7 +153,7 @@ def run_demo(stack: LocalStack, http: str) -> int:
         print(f"\n  CareWatch is running: open http://{host}:{port}/\n")
         for username, password, what in logins:
             print(f"  login {username:<9} password {password:<14} {what}")
-        print(f"\n  A smoke alarm fires in {first} about 45 s after the start; logs in {logs}.")
+        print(f"\n  A smoke alarm fires in {first} about {alarm_after} s after the start; logs in {logs}.")
         print("  Metrics: " + ", ".join(f"{n} http://127.0.0.1:{p}/metrics" for n, p in metrics.items()))
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)
         ticks = 0

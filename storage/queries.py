@@ -45,18 +45,27 @@ async def facilities(
     facility_id: str | None = None,
     *,
     rules: Mapping[str, RuleConfig],
+    gateways: Mapping[str, bool] | None = None,
 ) -> list[dict[str, Any]]:
+    """The facilities in scope with their state (red, amber, grey, green). `gateways`: each facility's
+    uplink state as `gateway_states` returned it a moment ago; without it, read here."""
     where, scope_args = scope.sql("f")
-    args: list[object] = [*scope_args, list(SEVERITIES), *offline_params(rules)]
-    sev_p, beats_p, floor_p = len(args) - 2, len(args) - 1, len(args)
+    args: list[object] = [*scope_args, list(SEVERITIES)]
+    sev_p = len(args)
+    gw_sql = "NULL::bool"
+    if gateways is None:
+        args += offline_params(rules)
+        gw_sql = f"({_GATEWAY_SQL.format(beats=len(args) - 1, floor=len(args))})"
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
             args.append(val)
             conds.append(f"{col} = ${len(args)}")
-    # One pass over the open alerts (through the alerts_open partial index) and one over the
-    # gateways, joined to the facilities in scope: cheaper than four subqueries per facility
-    # (bench web, 1,000 facilities).
+    # One pass over the open alerts (through the alerts_open partial index), joined to the facilities
+    # in scope: cheaper than subqueries per facility (bench web, 1,000 facilities). The gateway's state
+    # is a subquery per facility (the devices_gateway index, migration 015, and device_state's key),
+    # still ~25 ms of a province's overview (5,000 facilities): pages that list many facilities pass
+    # the web's snapshot of it instead (web/keys.py GatewaySnapshot).
     rows = await conn.fetch(
         f"""WITH open AS (
                 SELECT a.facility_id,
@@ -66,47 +75,49 @@ async def facilities(
                          AS staffing
                 FROM alerts a
                 WHERE {OPEN_SQL}
-                GROUP BY a.facility_id),
-            gw AS (
-                SELECT d.facility_id,
-                       bool_or(s.online AND s.last_seen_at > now() - make_interval(
-                           secs => greatest(${beats_p} * d.heartbeat_s, ${floor_p})))
-                         AS gateway_online
-                FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
-                WHERE d.type = 'gateway'
-                GROUP BY d.facility_id)
+                GROUP BY a.facility_id)
             SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind, o.worst,
-                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, g.gateway_online
-            FROM facilities f LEFT JOIN open o ON o.facility_id = f.id LEFT JOIN gw g ON g.facility_id = f.id
+                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, {gw_sql} AS gateway_online
+            FROM facilities f LEFT JOIN open o ON o.facility_id = f.id
             WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
         *args,
     )
+    major = Severity.MAJOR.rank
     out = []
-    for r in rows:
-        worst = r["worst"]
+    for fid, name, f_county, f_township, lat, lon, kind, worst, n_open, staffing, read_online in rows:
+        gateway_online = read_online if gateways is None else gateways.get(fid)
         state = (
-            "grey"
-            if r["gateway_online"] is False
-            else "red"
-            if worst is not None and worst <= Severity.MAJOR.rank
-            else "amber"
-            if worst is not None
-            else "green"
+            "grey" if gateway_online is False else "green" if worst is None else "red" if worst <= major else "amber"
         )
         out.append(
             {
-                "id": r["id"],
-                "name": r["name"],
-                "county": r["county"],
-                "township": r["township"],
-                "location": {"lat": r["lat"], "lon": r["lon"]} if r["lat"] is not None else None,
-                "kind": r["kind"],
+                "id": fid,
+                "name": name,
+                "county": f_county,
+                "township": f_township,
+                "location": {"lat": lat, "lon": lon} if lat is not None else None,
+                "kind": kind,
                 "state": state,
-                "open_alerts": r["open_alerts"],
-                "staffing_alerts": list(r["staffing"] or []),
+                "open_alerts": n_open,
+                "staffing_alerts": list(staffing or []),
             }
         )
     return out
+
+
+# Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f.
+_GATEWAY_SQL = """SELECT bool_or(s.online AND s.last_seen_at > now() - make_interval(
+                          secs => greatest(${beats} * d.heartbeat_s, ${floor})))
+                  FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
+                  WHERE d.facility_id = f.id AND d.type = 'gateway'"""
+
+
+async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
+    """Every facility's uplink: whether its gateway is online, for facilities with a gateway that reported."""
+    rows = await conn.fetch(
+        f"SELECT f.id, ({_GATEWAY_SQL.format(beats=1, floor=2)}) AS up FROM facilities f", *offline_params(rules)
+    )
+    return {r["id"]: r["up"] for r in rows if r["up"] is not None}
 
 
 async def facility_names(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
@@ -377,15 +388,18 @@ async def summary(conn: asyncpg.Connection, scope: Scope, county: str | None = N
     }
 
 
+STATES = ("red", "amber", "grey", "green")
+
+
 def areas(facs: list[dict[str, Any]], by_township: bool) -> list[dict[str, Any]]:
     """Per area: facilities by state; `by_township` for inspectors below the city."""
     out: dict[str, dict[str, Any]] = {}
+    key = "township" if by_township else "county"
     for f in facs:
-        code = f["township"] if by_township else f["county"]
-        a = out.setdefault(
-            code,
-            {"code": code, "facilities": 0, "open_alerts": 0} | dict.fromkeys(("red", "amber", "grey", "green"), 0),
-        )
+        code = f[key]
+        a = out.get(code)
+        if a is None:
+            a = out[code] = {"code": code, "facilities": 0, "open_alerts": 0} | dict.fromkeys(STATES, 0)
         a["facilities"] += 1
         a[f["state"]] += 1
         a["open_alerts"] += f["open_alerts"]

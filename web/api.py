@@ -26,7 +26,7 @@ from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, HUB, POOL, RESYNC, RULES, USER
+from web.keys import CREDIT, GATEWAYS, HUB, POOL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -217,9 +217,10 @@ async def summary(request: web.Request) -> web.Response:
     state per area: townships below the city level or within one county, else counties."""
     user = user_of(request)
     county = code(qp(request.query, "county"), "county", 6)
+    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])  # as the overview
     async with request.app[POOL].acquire() as conn:
         out = await queries.summary(conn, user.scope, county)
-        facs = await queries.facilities(conn, user.scope, county, rules=request.app[RULES])
+        facs = await queries.facilities(conn, user.scope, county, rules=request.app[RULES], gateways=gateways)
     out["areas"] = queries.areas(facs, by_township=user.scope.below_city or county is not None)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)

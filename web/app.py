@@ -53,7 +53,20 @@ from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
 from web.errors import NotFound as NotFoundError
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
-from web.keys import CREDIT, DATABASE_URL, HUB, POOL, RESYNC, RULES, SESSION_LIMITS, THROTTLE, USER, Hub
+from web.keys import (
+    CREDIT,
+    DATABASE_URL,
+    GATEWAYS,
+    HUB,
+    POOL,
+    RESYNC,
+    RULES,
+    SESSION_LIMITS,
+    THROTTLE,
+    USER,
+    GatewaySnapshot,
+    Hub,
+)
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
 
@@ -276,8 +289,9 @@ async def overview(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
+    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, county=county, rules=request.app[RULES])
+        facs = await queries.facilities(conn, user.scope, county=county, rules=request.app[RULES], gateways=gateways)
         summary = await queries.summary(conn, user.scope, county)
         open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
     by_township = user.scope.below_city or county is not None
@@ -343,8 +357,9 @@ async def wall(request: web.Request) -> web.Response:
     """The duty-room wall (值班大屏): read-only, full screen at 1920 × 1080 without scrolling, live.
     `?fragment=1` answers its changing part only, which the page fetches on every change."""
     user = _user(request)
+    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, rules=request.app[RULES])
+        facs = await queries.facilities(conn, user.scope, rules=request.app[RULES], gateways=gateways)
         newest = [
             a
             for sev in ("critical", "major")
@@ -1048,6 +1063,7 @@ def create_app(
     app[DATABASE_URL] = database_url
     app[RULES] = rules if rules is not None else load_rules(None)
     app[HUB] = Hub()
+    app[GATEWAYS] = GatewaySnapshot()
     app[THROTTLE] = LoginThrottle()
     app[SESSION_LIMITS] = session_limits
     app[CREDIT] = credit or CreditConfig()

@@ -59,7 +59,8 @@ class IngestService(Service):
         super().__init__(config)
         self.pool_max = config.writers + 2
         self.metrics = metrics or IngestMetrics()
-        self._devices: dict[tuple[str, str], str] = {}  # (facility, device) -> device type
+        self._devices: dict[tuple[str, str], int] = {}  # (facility, device) -> its number, in _types
+        self._types: list[str] = []  # device type by number
         self._facilities: set[str] = set()
         self._registry_loaded_at = 0.0
         self.features: Features | None = None
@@ -283,14 +284,19 @@ class IngestService(Service):
         return (facility_id, device_id) in self._devices
 
     def _gateway(self, facility_id: str, device_id: str) -> bool:
-        return self._devices.get((facility_id, device_id)) == DeviceType.GATEWAY.value
+        i = self._devices.get((facility_id, device_id))
+        return i is not None and self._types[i] == DeviceType.GATEWAY.value
 
     async def _refresh_registry(self) -> None:
         assert self.pool is not None  # noqa: S101
         await self.registry_watch.ensure()
         async with self.pool.acquire() as conn:
-            self._devices = await fetch_device_keys(conn)
-        self._facilities = {f for f, _ in self._devices}
+            keys = await fetch_device_keys(conn)
+        if keys.keys() != self._devices.keys():  # the same devices (most reloads) keep their numbers
+            self._devices = {k: i for i, k in enumerate(keys)}
+            self._facilities = {f for f, _ in self._devices}
+            self._activity.reindex(self._devices)
+        self._types = [keys[k] for k in self._devices]
         self._registry_loaded_at = time.monotonic()
         self.registry_watch.dirty = False
 

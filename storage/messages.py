@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -180,18 +182,41 @@ def activity(d: Decoded) -> dict[tuple[str, str, int], int]:
 
 class ActivityCache:
     """The device-hours this process has written, so that a batch writes only new ones (a device is
-    heard from ~60 times an hour; its hour's bit needs writing once). Keeps today and yesterday."""
+    heard from ~60 times an hour; its hour's bit needs writing once). Keeps today and yesterday.
 
-    def __init__(self) -> None:
-        self._days: dict[int, dict[int, int]] = {}
+    One 24-bit mask per registered device and day, in an array indexed by the device's number in
+    `index` (ingest's registry): 4 bytes a device, a day's array made whole when the day is first
+    seen. A dict keyed by device grew ingest's RSS by ~20 MB over a province's first ten minutes as
+    slow-heartbeat devices were first heard (bench province); this does not grow. A device not in
+    the index (a registry change not yet reloaded) is always written: the upsert is idempotent."""
+
+    def __init__(self, index: Mapping[tuple[str, str], int] | None = None) -> None:
+        self._index: Mapping[tuple[str, str], int] = index or {}
+        self._days: dict[int, array[int]] = {}
+
+    def reindex(self, index: Mapping[tuple[str, str], int]) -> None:
+        """A new registry numbering: what was remembered is forgotten (rewritten once, harmlessly)."""
+        self._index = index
+        self._days.clear()
 
     def new(self, act: dict[tuple[str, str, int], int]) -> dict[tuple[str, str, int], int]:
-        return {k: bits for k, bits in act.items() if bits & ~self._days.get(k[2], {}).get(hash(k[:2]), 0)}
+        out = {}
+        for k, bits in act.items():
+            i = self._index.get((k[0], k[1]))
+            day = self._days.get(k[2])
+            if i is None or day is None or bits & ~day[i]:
+                out[k] = bits
+        return out
 
     def remember(self, act: dict[tuple[str, str, int], int]) -> None:
         for k, bits in act.items():
-            day = self._days.setdefault(k[2], {})
-            day[hash(k[:2])] = day.get(hash(k[:2]), 0) | bits
+            i = self._index.get((k[0], k[1]))
+            if i is None:
+                continue
+            day = self._days.get(k[2])
+            if day is None:
+                day = self._days[k[2]] = array("I", bytes(4 * len(self._index)))
+            day[i] |= bits
         if len(self._days) > 2:
             for old in sorted(self._days)[:-2]:
                 del self._days[old]

@@ -160,8 +160,9 @@ async def test_device_hours_are_one_bit_per_hour_heard(db: asyncpg.Connection) -
     device-hours), across midnight, from a reading, an event, an access event or a heartbeat alike."""
     from storage.messages import ActivityCache
 
-    await load_registry(db, registry_obj(extra_devices=2))
-    cache = ActivityCache()
+    reg = registry_obj(extra_devices=2)
+    await load_registry(db, reg)
+    cache = ActivityCache({(FAC, d.id): i for i, d in enumerate(reg.facilities[0].devices)})
     await write_batch(db, decode([status("env-0", "2026-11-28T23:59:00Z", online=True)]), cache)
     msgs = [
         Received(
@@ -179,3 +180,32 @@ async def test_device_hours_are_one_bit_per_hour_heard(db: asyncpg.Connection) -
     await write_batch(db, decode([status("env-0", "2026-11-28T23:10:00Z", online=True)]), cache)  # nothing new
     got = {(r["device_id"], str(r["day"])): r["hours"] for r in await db.fetch("SELECT * FROM device_activity")}
     assert got == {("env-0", "2026-11-28"): 1 << 23, ("env-0", "2026-11-29"): 1 << 0, ("env-1", "2026-11-28"): 1 << 19}
+
+
+def test_the_device_hours_cache_passes_only_new_bits_and_does_not_grow() -> None:
+    """Pure logic: a device-hour written once is not written again; another hour, another day, a
+    device outside the index (a registry change not reloaded yet) are; two days kept; the memory is
+    one array per day, its size fixed by the registry, however many devices have been heard."""
+    from storage.messages import ActivityCache
+
+    index = {("f", f"d{i}"): i for i in range(1000)}
+    cache = ActivityCache(index)
+    day = 20_000
+    first = {("f", "d1", day): 1 << 8, ("f", "d2", day): 1 << 8}
+    assert cache.new(first) == first, "nothing remembered yet"
+    cache.remember(first)
+    sizes = [len(a) for a in cache._days.values()]
+    again = {("f", "d1", day): 1 << 8, ("f", "d2", day): 1 << 8 | 1 << 9, ("f", "d3", day): 1 << 8}
+    assert cache.new(again) == {("f", "d2", day): 1 << 8 | 1 << 9, ("f", "d3", day): 1 << 8}
+    stranger = {("f", "new-1", day): 1 << 8}
+    cache.remember(stranger)
+    assert cache.new(stranger) == stranger, "not in the index: always written (the upsert is idempotent)"
+    cache.remember({(f, d, day): 1 << 10 for f, d in index})
+    assert [len(a) for a in cache._days.values()] == sizes == [1000], "one fixed array a day"
+    assert cache.new({("f", "d999", day): 1 << 10}) == {}
+    for later in (day + 1, day + 2):
+        cache.remember({("f", "d1", later): 1})
+    assert sorted(cache._days) == [day + 1, day + 2], "today and yesterday kept"
+    assert cache.new({("f", "d1", day): 1 << 8}) == {("f", "d1", day): 1 << 8}, "a forgotten day is written again"
+    cache.reindex({("f", "d1"): 0})
+    assert cache.new({("f", "d1", day + 2): 1}) == {("f", "d1", day + 2): 1}, "a new numbering forgets"

@@ -10,8 +10,8 @@ life-safety scenarios injected every 20 s. Measured in the same run:
   - alert latency of each injected scenario: from the moment its message was published to the alert
     row committed (NOTIFY after commit) and to the event on the web's stream (SSE);
   - the overview and a facility page, p95, from a separate load process in the middle of the run;
-  - CPU share and RSS of each process, RSS at minute 2 and at the end (both pages served once at
-    minute 1, as a web in use has: its growth is then what it keeps, not its first page);
+  - CPU share and RSS of each process, RSS at minute 2 and at the end (both pages served at minute 1,
+    two at a time as the load does, as a web in use has: its growth is then what it keeps);
   - bytes per facility-day of each table (its growth over the run, scaled to a day), and the disk a
     province needs for 90 days and a year with each table's retention (storage.migrate.RETENTION).
 """
@@ -242,13 +242,18 @@ async def run_province_bench(
             while load.poll() is None:  # the publisher's run
                 elapsed = time.monotonic() - wall0
                 if not warmed and elapsed >= 60:
-                    # inspectors at work: the pages are served before minute 2, so that the web's RSS
-                    # growth from there measures what a running web keeps, not its first 5,000-row page
+                    # inspectors at work: the pages are served before minute 2 as the load serves them
+                    # (two at once), so that the web's RSS growth from there measures what a running
+                    # web keeps, not its first 5,000-row pages
+                    async def reader(path: str) -> None:
+                        for _ in range(3):
+                            async with session.get(
+                                f"http://127.0.0.1:{web_port}{path}", headers={"Authorization": f"Bearer {token}"}
+                            ) as r:
+                                await r.read()
+
                     for path in pages:
-                        async with session.get(
-                            f"http://127.0.0.1:{web_port}{path}", headers={"Authorization": f"Bearer {token}"}
-                        ) as r:
-                            await r.read()
+                        await asyncio.gather(reader(path), reader(path))
                     warmed = True
                 if not rss_min2 and elapsed >= 120:
                     rss_min2 = watch.rss()

@@ -45,7 +45,7 @@ from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
-from web import inspections, orders, reports, subscriptions
+from web import i18n, inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import MAX_REGISTRY_BYTES, assessment_rows, month_param, report_params
 from web.api import public_url as api_public_url
@@ -1062,6 +1062,7 @@ def create_app(
     app.on_response_prepare.append(_security_headers)
     app[DATABASE_URL] = database_url
     app[RULES] = rules if rules is not None else load_rules(None)
+    i18n.preload()
     app[HUB] = Hub()
     app[GATEWAYS] = GatewaySnapshot()
     app[THROTTLE] = LoginThrottle()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.truth import drive_engine
-from carewatch.demo import FACILITIES, INJECT, SEED
+from carewatch.demo import ALARM_AFTER_S, FACILITIES, INJECT, SEED
 from simulators.engine import CitySim, SimMessage
 from simulators.registry_gen import generate_registry
 from simulators.scenarios import builtin_scenarios, inject_at
@@ -25,10 +25,9 @@ def test_demo_city_at_any_hour(hhmm: str) -> None:
     reg = generate_registry(FACILITIES, SEED)
     sim = CitySim(reg, SEED, start, gateway_share=0.3)
     expected = set()
-    for spec in INJECT:
-        name, _, secs = spec.partition("@")
+    for name, after in INJECT:  # as `carewatch demo` injects them by default
         sc = builtin_scenarios()[name]
-        inject_at(sim, sc, start + timedelta(seconds=float(secs)))
+        inject_at(sim, sc, start + timedelta(seconds=ALARM_AFTER_S + after))
         expected |= {(reg.facilities[0].id, e.rule, e.device, e.subject) for e in sc.expect}
     decisions = drive_engine(sim, reg, start + timedelta(minutes=10))
     opened = {(fid, d.key.rule, d.key.device_id, d.key.subject) for fid, d in decisions if d.action == "open"}

@@ -67,6 +67,16 @@ IN_SCOPE_PATHS = (
 )
 
 
+async def last_heard(db: asyncpg.Connection, facility: str, device: str, at: datetime) -> None:
+    """A device's state as ingest keeps it: online, last heard from at `at`."""
+    await db.execute(
+        "INSERT INTO device_state (facility_id, device_id, last_seen_at, online) VALUES ($1, $2, $3, true)",
+        facility,
+        device,
+        at,
+    )
+
+
 async def get(url: str, token: str | None) -> tuple[int, object]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as s, s.get(url, headers=headers, allow_redirects=False) as r:
@@ -526,12 +536,7 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
     dev = B.devices[0]
     assert dev.heartbeat_s * 20 > 310
     heard = datetime.now(UTC) - timedelta(seconds=max(4 * dev.heartbeat_s, 310))
-    await db.execute(
-        "INSERT INTO device_state (facility_id, device_id, last_seen_at, online) VALUES ($1, $2, $3, true)",
-        B.id,
-        dev.id,
-        heard,
-    )
+    await last_heard(db, B.id, dev.id, heard)
     over = tmp_path / "rules.yaml"
     over.write_text("device_offline: {threshold: {heartbeats: 20}}\n")
     seen = {}
@@ -738,12 +743,7 @@ async def test_a_silent_gateway_greys_its_facility_on_every_view(
     )
     gw = next(d for d in quiet.devices if d.type.value == "gateway")
     long_ago = datetime.now(UTC) - timedelta(seconds=max(4 * gw.heartbeat_s, 400))
-    await db.execute(
-        "INSERT INTO device_state (facility_id, device_id, last_seen_at, online) VALUES ($1, $2, $3, true)",
-        quiet.id,
-        gw.id,
-        long_ago,
-    )
+    await last_heard(db, quiet.id, gw.id, long_ago)
 
     async def views() -> tuple[str, str, int]:
         _, page = await get(f"{url}/", tok)

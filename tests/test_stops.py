@@ -5,6 +5,7 @@ restart (the broker redelivers what was never acknowledged)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import subprocess
 import time
@@ -152,3 +153,35 @@ async def test_sigterm_during_a_database_outage_stops_alerts_and_the_alarm_is_ra
 
 async def _one_alarm(db: asyncpg.Connection) -> bool:
     return await _fire_alarms(db) == 1
+
+
+def test_a_connection_lost_on_its_way_back_to_the_pool_is_a_warning_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncpg's shielded release task failing on a lost connection after a stop: one warning line.
+    Any other unheard error keeps asyncio's default report (with its traceback)."""
+
+    from runtime.service import _lost_connection_released
+
+    loop = asyncio.new_event_loop()
+    try:
+        handle = _lost_connection_released("alerts")
+
+        async def release() -> None:  # the name asyncpg's task carries
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+
+        task = loop.create_task(release())
+        loop.run_until_complete(asyncio.wait([task]))
+        lost = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        defaults: list[dict[str, object]] = []
+        loop.default_exception_handler = defaults.append  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING):
+            handle(loop, {"message": "Task exception was never retrieved", "exception": lost, "future": task})
+            bug = {"message": "Task exception was never retrieved", "exception": ValueError("a bug")}
+            handle(loop, bug)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "lost while it went back to the pool" in warnings[0].getMessage()
+        assert defaults == [bug], "another error: asyncio's own report"
+        task.exception()  # retrieved: the test's own task leaves no report behind
+    finally:
+        loop.close()

@@ -82,7 +82,12 @@ def loadgen(
 
 
 def finish_loadgen(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = proc.communicate(timeout=900)
+    try:
+        out, _ = proc.communicate(timeout=900)
+    except BaseException:  # interrupted (Ctrl-C, kill) or timed out: the publisher goes too
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed ({proc.returncode})")
     return dict(json.loads(out.strip().splitlines()[-1]))

@@ -409,6 +409,35 @@ async def test_disabled_users_revoked_and_expired_tokens_are_refused(
     assert {"user.disable", "user.enable", "token.revoke"} <= actions
 
 
+async def test_a_tokens_last_use_is_recorded_to_the_minute(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """`carewatch token list` says when a token was last used; a request does not rewrite it (and wait
+    for the disk) when it was written less than a minute ago, and does once it is older."""
+    url = str(site["url"])
+
+    async def used() -> object:
+        return await db.fetchval(
+            "SELECT t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'insp-a'"
+        )
+
+    async def call() -> None:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"{url}/api/v1/alerts", headers={"Authorization": f"Bearer {site['insp']}"}) as r,
+        ):
+            assert r.status == 200
+
+    await db.execute("UPDATE api_tokens SET last_used_at = NULL")
+    await call()
+    first = await used()
+    assert first is not None, "the first use is recorded"
+    await call()
+    assert await used() == first, "a use within the minute does not rewrite it"
+    await db.execute("UPDATE api_tokens SET last_used_at = now() - interval '61 seconds'")
+    old = await used()
+    await call()
+    assert await used() > old  # type: ignore[operator]
+
+
 async def test_forbidden_attempts_are_audited(site: dict[str, object], db: asyncpg.Connection) -> None:
     """An inspector tries to load a registry (an admin's job): refused, and the audit log says so."""
     url = str(site["url"])

@@ -182,6 +182,20 @@ async def test_no_token_and_bad_token(site: dict[str, object]) -> None:
         assert "JSON" in (await r.json())["error"]
 
 
+async def test_the_overview_says_where_its_time_went(site: dict[str, object]) -> None:
+    """Server-Timing: the overview's phases, each a duration within the whole request's."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{site['url']}/", headers={"Authorization": f"Bearer {site['insp']}"}) as r,
+    ):
+        assert r.status == 200
+        phases = dict(p.split(";dur=") for p in r.headers["Server-Timing"].split(", "))
+    assert {"auth", "gateways", "facilities", "sql", "render", "app"} <= phases.keys()
+    spent = {name: float(ms) for name, ms in phases.items()}
+    assert all(ms >= 0 for ms in spent.values())
+    assert sum(ms for name, ms in spent.items() if name != "app") <= spent["app"] + 0.5  # rounding
+
+
 async def test_browser_login_csrf_and_pages(site: dict[str, object]) -> None:
     url = site["url"]
     # unsafe=True: keep cookies from an IP-address host (the test server), as browsers do

@@ -63,9 +63,11 @@ from web.keys import (
     RULES,
     SESSION_LIMITS,
     THROTTLE,
+    TIMING,
     USER,
     GatewaySnapshot,
     Hub,
+    Timing,
 )
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
@@ -73,6 +75,18 @@ from web.throttle import LoginThrottle
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 page_routes = web.RouteTableDef()
+
+
+@web.middleware
+async def server_timing(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every answer says where its time went (`Server-Timing`; pages add their own phases)."""
+    timing = request[TIMING] = Timing()
+    resp = await handler(request)
+    if not resp.prepared:  # a stream's headers left long ago
+        resp.headers["Server-Timing"] = timing.header()
+    return resp
 
 
 @web.middleware
@@ -133,17 +147,18 @@ async def authenticate(
 ) -> web.StreamResponse:
     auth = request.headers.get("Authorization", "")
     user: User | None = None
-    async with request.app[POOL].acquire() as conn:
-        if auth.startswith("Bearer "):
-            user = await user_by_token(conn, auth.removeprefix("Bearer ").strip())
-            if user is None:
-                return web.json_response({"error": "invalid or revoked token"}, status=401)
-        else:
-            session = await get_session(request)
-            if "uid" in session:
-                user = await _session_user(request, conn, session)
-            if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
-                _same_origin(request)  # a cookie rides along with any site's request: check where it came from
+    with request[TIMING]("auth"):
+        async with request.app[POOL].acquire() as conn:
+            if auth.startswith("Bearer "):
+                user = await user_by_token(conn, auth.removeprefix("Bearer ").strip())
+                if user is None:
+                    return web.json_response({"error": "invalid or revoked token"}, status=401)
+            else:
+                session = await get_session(request)
+                if "uid" in session:
+                    user = await _session_user(request, conn, session)
+                if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+                    _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
     if user is None and not public and not request.path.startswith("/api/"):
@@ -289,11 +304,17 @@ async def overview(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
-    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
+    timing = request[TIMING]
+    with timing("gateways"):
+        gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, county=county, rules=request.app[RULES], gateways=gateways)
-        summary = await queries.summary(conn, user.scope, county)
-        open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
+        with timing("facilities"):
+            facs = await queries.facilities(
+                conn, user.scope, county=county, rules=request.app[RULES], gateways=gateways
+            )
+        with timing("sql"):
+            summary = await queries.summary(conn, user.scope, county)
+            open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).
@@ -302,27 +323,30 @@ async def overview(request: web.Request) -> web.Response:
     # [id, name, lon, lat, state, county] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
     points = map_points_json([f for f in facs if f["location"]])
-    return await render(
-        request,
-        "overview.html",
-        {
-            "listed": listed[:OVERVIEW_LIST],
-            "listed_more": max(0, len(listed) - OVERVIEW_LIST),
-            "facilities": facs,
-            "map_points": points,
-            "summary": summary,
-            "areas": queries.areas(facs, by_township),
-            "by_township": by_township,
-            "county": county,
-            "alerts": open_alerts,
-            "scope": facs[0]["name"] if user.role == "operator" and facs else scope_name(user.scope, lang_of(request)),
-            "understaffed": [f for f in facs if f["staffing_alerts"]],
-            # below the city, the map shows the user's own county (an operator's: their facility's)
-            "map_county": county
-            or user.scope.county
-            or (facs[0]["county"] if user.role == "operator" and facs else ""),
-        },
-    )
+    with timing("render"):
+        return await render(
+            request,
+            "overview.html",
+            {
+                "listed": listed[:OVERVIEW_LIST],
+                "listed_more": max(0, len(listed) - OVERVIEW_LIST),
+                "facilities": facs,
+                "map_points": points,
+                "summary": summary,
+                "areas": queries.areas(facs, by_township),
+                "by_township": by_township,
+                "county": county,
+                "alerts": open_alerts,
+                "scope": facs[0]["name"]
+                if user.role == "operator" and facs
+                else scope_name(user.scope, lang_of(request)),
+                "understaffed": [f for f in facs if f["staffing_alerts"]],
+                # below the city, the map shows the user's own county (an operator's: their facility's)
+                "map_county": county
+                or user.scope.county
+                or (facs[0]["county"] if user.role == "operator" and facs else ""),
+            },
+        )
 
 
 _HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
@@ -1047,7 +1071,7 @@ def create_app(
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
     session's (idle, absolute) lifetime in seconds."""
-    app = web.Application(middlewares=[errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
+    app = web.Application(middlewares=[server_timing, errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
     setup_session(
         app,
         EncryptedCookieStorage(

@@ -337,6 +337,7 @@ async def run_province_bench(
         "alerts_missed": missed,
         "alerts_not_streamed": len(alert_row) - len(alert_sse),
         "overview_p95_ms": web.get("/", {}).get("p95_ms"),
+        "overview_slowest_ms": web.get("/", {}).get("slow"),  # its slowest 5 %: where the time went
         "facility_p95_ms": web.get(f"/facilities/{fac}", {}).get("p95_ms"),
         "web_errors": sum(int(v["errors"]) for v in web.values()),
         "cpu_share": {

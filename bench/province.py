@@ -229,6 +229,7 @@ async def run_province_bench(
         probe = Probe(db_url, info.mqtt_port, reg.facilities[0].id, _probe_device(reg))
         probe_task = asyncio.create_task(probe.run())
         rss_min2: dict[str, float] = {}
+        rss_series: dict[str, list[float]] = {n: [] for n in ("ingest", "alerts", "web")}  # every 30 s
         # storage is measured after a warm-up: a fresh database logs every device's first status and
         # opens its device-day rows in the first minutes, which a running one did long ago
         warm_s = min(300.0, minutes * 30)
@@ -257,6 +258,10 @@ async def run_province_bench(
                     warmed = True
                 if not rss_min2 and elapsed >= 120:
                     rss_min2 = watch.rss()
+                if elapsed >= 30 * len(rss_series["ingest"]):
+                    now_rss = watch.rss()
+                    for n, series in rss_series.items():
+                        series.append(now_rss.get(n, 0.0))
                 if not sizes_w and elapsed >= warm_s:
                     sizes_w, wall_w = await table_bytes(conn), time.monotonic()
                 if not web and elapsed >= minutes * 30:  # the middle of the run
@@ -348,6 +353,7 @@ async def run_province_bench(
         "rss_mb_min2": rss_min2,
         "rss_mb_end": rss_end,
         "rss_growth_min2_to_end": growth,
+        "rss_mb_every_30s": rss_series,  # a plateau or a slope: what the two figures above cannot tell
         "by_channel": done["by_channel"],
         **storage,
     }

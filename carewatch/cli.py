@@ -471,9 +471,15 @@ def _serve_web(
     from contract.config import Settings
     from contract.credit import load_credit
     from contract.rules import load_rules
+    from runtime.collector import settle
     from web.app import create_app
 
     app = create_app(database_url, session_key, load_rules(rules_path), credit=load_credit(Settings().credit))
+
+    async def loaded(_app: aioweb.Application) -> None:
+        settle()  # templates, Babel's data, the pool: out of the collector's full passes (runtime.collector)
+
+    app.on_startup.append(loaded)
     if parent is not None:
 
         async def follow_parent(_app: aioweb.Application) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import CollectorRegistry
 
+from runtime.collector import settle, watch_pauses
 from runtime.config import ServiceConfig
 from runtime.http import serve_metrics
 from runtime.mqtt_source import MqttSource
@@ -93,12 +94,17 @@ class Service(abc.ABC):
         if self.pool is not None:
             self.pool.terminate()
 
-    async def run(self) -> None:
+    async def run(self, *, settle_gc: bool = False) -> None:
+        """settle_gc: a process of its own (`serve`): once set up, what it loaded is frozen out of the
+        garbage collector's full passes (runtime.collector)."""
+        watch_pauses(self.metrics_registry)
         async with contextlib.AsyncExitStack() as stack:
             self.pool = await self._connect_pool()
             stack.push_async_callback(self._close_pool, self.pool)
             stack.push_async_callback(self.registry_watch.close)
             await self.setup(stack)
+            if settle_gc:
+                settle()
             if self.config.http:
                 await serve_metrics(stack, self.config.http, self.metrics_registry, self.health)
             self.source, wake_at, wake_bytes = self.make_source()
@@ -172,7 +178,7 @@ async def serve(service: Service, grace_s: float = GRACE_S) -> None:
     loop.set_exception_handler(_lost_connection_released(service.name))
     try:
         try:
-            await service.run()
+            await service.run(settle_gc=True)
         except* Stopped as group:
             logger.warning("%s: stopped before its work in hand was stored: %s", service.name, _leaf(group))
     except asyncio.CancelledError:

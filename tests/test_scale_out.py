@@ -107,6 +107,9 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
         await wait_for(lambda: _count(db, "SELECT count(*) FROM alerts WHERE rule = 'fire_alarm'", 36), 60, "alerts")
         await asyncio.sleep(1.0)  # anything doubled would land now
         opened_by = [await asyncio.to_thread(_opened, port) for port in alert_ports]
+        frozen = [
+            await asyncio.to_thread(_scrape, p, "carewatch_gc_frozen_objects") for p in ingest_ports + alert_ports
+        ]
     finally:
         stop.set()
         pub.close()
@@ -127,20 +130,20 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
     own = [sum(Shard(k, 2).owns(f) for f in smoke) for k in (0, 1)]
     assert min(own) > 0, "both shards own facilities of the twelve"
     assert opened_by == [3 * own[0], 2 * own[1]], (opened_by, own)
+    assert min(frozen) > 10_000, f"each worker settled what it loaded out of the collector's way: {frozen}"
 
 
 def _opened(port: int) -> int:
+    return int(_scrape(port, "carewatch_alerts_opened_total{"))
+
+
+def _scrape(port: int, prefix: str) -> float:
+    """The sum of a worker's metric lines that start with `prefix`."""
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return int(
-        sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("carewatch_alerts_opened_total{")
-        )
-    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 async def _count(db: asyncpg.Connection, sql: str, n: int) -> bool:

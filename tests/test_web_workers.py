@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +90,11 @@ async def test_workers_share_the_port_and_stop_together(services: Services, db_u
     workers = _workers(proc.pid)
     try:
         assert len(workers) == 2
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
+            text = await r.text()
+        frozen = re.search(r"^carewatch_gc_frozen_objects (\S+)$", text, re.M)
+        assert frozen and float(frozen.group(1)) > 10_000, "a worker settles what it loaded (runtime.collector)"
+        assert 'carewatch_gc_pause_seconds_count{generation="0"}' in text
         # one worker gone: the others still answer every new connection
         os.kill(workers[0], signal.SIGKILL)
         await wait_for(lambda: asyncio.sleep(0, result=_listeners(port) == 2), 10, "the killed worker's socket closed")

@@ -34,6 +34,7 @@ from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from contract.places import boundaries_geojson
 from contract.rules import SEVERITIES, RuleConfig, RuleId, load_rules
+from runtime.collector import watch_pauses
 from runtime.retry import Backoff
 from storage import credit as credit_store
 from storage import inspections as inspection_store
@@ -1087,6 +1088,7 @@ def create_app(
     app[DATABASE_URL] = database_url
     app[RULES] = rules if rules is not None else load_rules(None)
     i18n.preload()
+    watch_pauses(REGISTRY)
     app[HUB] = Hub()
     app[GATEWAYS] = GatewaySnapshot()
     app[THROTTLE] = LoginThrottle()

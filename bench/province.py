@@ -134,6 +134,12 @@ def metric(text: str, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+def gc_full(text: str) -> tuple[float, float]:
+    """(full collections, seconds paused in them) from a service's carewatch_gc_pause_seconds."""
+    found = dict(re.findall(r'^carewatch_gc_pause_seconds_(count|sum)\{generation="2"\} (\S+)$', text, re.M))
+    return float(found.get("count", 0)), float(found.get("sum", 0))
+
+
 def labelled(text: str, name: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in re.finditer(rf'^{name}{{reason="([^"]*)"}} (\S+)$', text, re.M)}
 
@@ -213,6 +219,8 @@ async def run_province_bench(
         watch = Processes(pids)
         sizes0 = await table_bytes(conn)
         text0 = scrape(ingest_port)
+        ports = {"ingest": ingest_port, "alerts": alerts_port, "web": web_port}
+        gc0 = {n: gc_full(scrape(p)) for n, p in ports.items()}
         cpu0, wall0 = watch.cpu(), time.monotonic()
         rss_start = watch.rss()
         report.with_suffix(".go").touch()
@@ -282,6 +290,7 @@ async def run_province_bench(
         cpu1, wall1 = watch.cpu(), time.monotonic()
         rss_end = watch.rss()
         text1 = scrape(ingest_port)
+        gc1 = {n: gc_full(scrape(p)) for n, p in ports.items()}
         # the rollup as ingest's maintenance keeps it (the Apache edition: refreshed by ingest)
         await refresh_rollup_range(conn, datetime.now(UTC) - timedelta(days=8), datetime.now(UTC) + timedelta(hours=1))
         sizes1 = await table_bytes(conn)
@@ -353,7 +362,12 @@ async def run_province_bench(
         "rss_mb_min2": rss_min2,
         "rss_mb_end": rss_end,
         "rss_growth_min2_to_end": growth,
-        "rss_mb_every_30s": rss_series,  # a plateau or a slope: what the two figures above cannot tell
+        "rss_mb_every_30s": rss_series,
+        # full collections during the run and their mean pause (runtime.collector settles startup's objects)
+        "gc_full_collections": {n: int(gc1[n][0] - gc0[n][0]) for n in gc0},
+        "gc_full_pause_ms_mean": {
+            n: round(1000 * (gc1[n][1] - gc0[n][1]) / max(1, gc1[n][0] - gc0[n][0]), 1) for n in gc0
+        },  # a plateau or a slope: what the two figures above cannot tell
         "by_channel": done["by_channel"],
         **storage,
     }

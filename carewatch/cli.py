@@ -158,6 +158,12 @@ def registry_load(file: Path) -> None:
 
 
 # -- services --------------------------------------------------------------------------------------
+def _share_group(value: str) -> str:
+    if not value or any(c in value for c in "/+#"):
+        raise click.BadParameter("a share group is a non-empty name without '/', '+' or '#' (MQTT 5 §4.8.2)")
+    return value
+
+
 async def _serve(service: Any) -> None:
     """Run a service until SIGTERM, SIGINT or SIGHUP; it is gone within runtime.service.STOP_DEADLINE_S."""
     from runtime.service import serve
@@ -179,6 +185,14 @@ async def _serve(service: Any) -> None:
     show_default=True,
     help="host:port for /metrics and /healthz ('' to disable).",
 )
+@click.option(
+    "--share-group",
+    default="carewatch-ingest",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _share_group(value),
+    help="MQTT 5 shared-subscription group: the workers of one group split the stream between them; "
+    "another group (a second deployment, a benchmark) gets a whole copy of its own.",
+)
 @click.option("--batch-size", default=5000, show_default=True)
 @click.option("--flush-interval", default=0.2, show_default=True, help="seconds")
 @click.option(
@@ -188,7 +202,9 @@ async def _serve(service: Any) -> None:
     type=click.IntRange(1, 8),
     help="batches written at once (one database connection each).",
 )
-def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: float, writers: int) -> None:
+def ingest(
+    client_id: str, metrics_addr: str, share_group: str, batch_size: int, flush_interval: float, writers: int
+) -> None:
     """MQTT → TimescaleDB: validate, dead-letter, store exactly once."""
     from ingest.service import IngestConfig, IngestService
 
@@ -199,6 +215,7 @@ def ingest(client_id: str, metrics_addr: str, batch_size: int, flush_interval: f
         cfg = IngestConfig(
             **_service_fields(settings, ep, metrics_addr),
             client_id=client_id,
+            share_group=share_group,
             batch_size=batch_size,
             flush_interval_s=flush_interval,
             writers=writers,

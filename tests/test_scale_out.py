@@ -245,3 +245,14 @@ async def test_the_broker_views_say_what_the_mosquitto_files_say(db: asyncpg.Con
     assert got == want
     await db.execute("UPDATE mqtt_credentials SET revoked_at = now() WHERE username = $1", f.id)
     assert f.id not in {r[0] for r in await db.fetch("SELECT username FROM broker_users")}
+
+
+def test_a_share_group_that_mqtt_cannot_carry_is_refused_before_anything_starts() -> None:
+    from click.testing import CliRunner
+
+    from carewatch.cli import main
+
+    for bad in ("a/b", "grp+", "#", ""):
+        res = CliRunner().invoke(main, ["ingest", "--share-group", bad, "--metrics", ""])
+        assert res.exit_code == 2, (bad, res.output)
+        assert "share group" in res.output

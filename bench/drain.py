@@ -6,15 +6,20 @@ publishes the backlog, which the broker queues for each session; then each consu
 machine connects and drains its copy:
   - `mosquitto_sub` (QoS 1, output to /dev/null): the rate the broker hands the backlog to a client
     that does nothing with it — the baseline;
+  - the same MQTT client ingest uses, receiving and acknowledging only (`bench.mqttsink`): what
+    Python and paho cost before ingest does any work of its own;
   - ingest: from its connection to the last message committed to TimescaleDB (its process start, a
     Python import and the registry load, is reported apart);
+  - two ingest workers sharing one copy of the backlog (an MQTT 5 shared-subscription group of
+    their own, `--share-group`), from the first one's connection: what a second worker adds;
   - the alert engine: from its connection to the last message evaluated by the rules.
-Ratios: ingest and alerts against mosquitto_sub; ingest's peak RSS.
+Ratios: ingest and alerts against mosquitto_sub and against the Python client; ingest's peak RSS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -28,6 +33,7 @@ from typing import Any
 
 from bench.common import Env, finish_loadgen, loadgen, log, prepare_db, rss_peak_mb
 from carewatch.stack import LocalStack, free_port
+from ingest.service import IngestConfig
 
 
 def _metric(port: int, name: str) -> float | None:
@@ -48,19 +54,19 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _service(name: str, client_id: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+def _service(
+    name: str, client_id: str, port: int, env: dict[str, str], log_dir: Path, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "carewatch.cli", name, "--client-id", client_id, "--metrics", f"127.0.0.1:{port}"]
     with (log_dir / f"{name}.log").open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "carewatch.cli", name, "--client-id", client_id, "--metrics", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen([*cmd, *extra], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _session(name: str, client_id: str, port: int, env: dict[str, str], log_dir: Path) -> None:
+def _session(
+    name: str, client_id: str, port: int, env: dict[str, str], log_dir: Path, extra: tuple[str, ...] = ()
+) -> None:
     """Start the service once so that the broker keeps its session, then stop it."""
-    p = _service(name, client_id, port, env, log_dir)
+    p = _service(name, client_id, port, env, log_dir, extra)
     try:
         deadline = time.monotonic() + 60
         while not _healthy(port):
@@ -73,20 +79,33 @@ def _session(name: str, client_id: str, port: int, env: dict[str, str], log_dir:
 
 
 def _drain(
-    name: str, client_id: str, port: int, env: dict[str, str], log_dir: Path, counter: str, n: int
+    name: str,
+    workers: dict[str, int],
+    env: dict[str, str],
+    log_dir: Path,
+    counter: str,
+    n: int,
+    extra: tuple[str, ...] = (),
 ) -> tuple[float, float, float]:
-    """(msgs/s from connected to the last counted, seconds from process start to connected, peak RSS MB)."""
+    """`workers` ({client id: metrics port}) drain their sessions' backlog together: (msgs/s from the
+    first one connected to the last message counted by any, seconds from start to connected, the
+    largest peak RSS MB)."""
     t_start = time.perf_counter()
-    p = _service(name, client_id, port, env, log_dir)
+    procs = [_service(name, cid, port, env, log_dir, extra) for cid, port in workers.items()]
     try:
-        while not _healthy(port):
-            if p.poll() is not None or time.perf_counter() - t_start > 60:
-                raise RuntimeError(f"{name} did not come up")
+        up: set[int] = set()
+        t_conn = 0.0
+        while len(up) < len(procs):  # from the first one connected: the others' start-up counts against them
+            for p, port in zip(procs, workers.values(), strict=True):
+                if port not in up and _healthy(port):
+                    up.add(port)
+                    t_conn = t_conn or time.perf_counter()
+                elif p.poll() is not None or time.perf_counter() - t_start > 60:
+                    raise RuntimeError(f"{name} did not come up")
             time.sleep(0.005)
-        t_conn = time.perf_counter()
         last, last_change = -1.0, time.monotonic()
         while True:
-            got = _metric(port, counter) or 0.0
+            got = sum(_metric(port, counter) or 0.0 for port in workers.values())
             if got >= n:
                 t_end = time.perf_counter()
                 break
@@ -95,11 +114,23 @@ def _drain(
             elif time.monotonic() - last_change > 60:
                 raise RuntimeError(f"{name} stalled at {got:.0f} of {n}")
             time.sleep(0.01)
-        rss = rss_peak_mb(p.pid)
+        rss = max(rss_peak_mb(p.pid) for p in procs)
     finally:
-        p.terminate()
-        p.wait(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
     return n / (t_end - t_conn), t_conn - t_start, rss
+
+
+def _sink(url: str, topic: str, n: int, session_only: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.mqttsink", url, "drain-py", topic, str(n)]
+    cmd += ["--receive-maximum", str(IngestConfig.model_fields["receive_maximum"].default)]
+    args = [*cmd, *(["--session-only"] if session_only else [])]
+    out = subprocess.run(args, check=False, capture_output=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the Python MQTT sink failed: {out.stderr.decode()[-500:]}")
+    return dict(json.loads(out.stdout.decode().splitlines()[-1]))
 
 
 def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -> dict[str, Any]:
@@ -124,10 +155,16 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         csub = [sub, "-h", "127.0.0.1", "-p", str(info.mqtt_port), "-V", "mqttv311", "-c", "-i", "drain-c", "-q", "1"]
         csub += ["-t", f"{root}/+/+/+"]
         subprocess.run([*csub, "-E"], check=True, timeout=30)  # the session, subscribed; then gone
+        _sink(info.mqtt_url, f"{root}/+/+/+", n, session_only=True)
         ports = {"ingest": free_port(), "alerts": free_port()}
         for name in ("ingest", "alerts"):
             _session(name, f"drain-{name}", ports[name], env, state)
-        log(f"publishing a backlog of {n} messages for three offline sessions")
+        # two ingest workers on a shared subscription of their own group: together one copy of the backlog
+        pair = {f"drain-pair-{k}": free_port() for k in (0, 1)}
+        pair_group = ("--share-group", "drain-pair")
+        for cid, port in pair.items():
+            _session("ingest", cid, port, env, state, pair_group)
+        log(f"publishing a backlog of {n} messages for six offline sessions")
         proc = loadgen(Env(db_url, "127.0.0.1", info.mqtt_port), root, "telemetry", n, facilities, devices, "drain")
         finish_loadgen(proc)
         time.sleep(2)  # the broker's queues settle
@@ -137,12 +174,15 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
             subprocess.run([*csub, "-C", str(n)], stdout=null, check=True, timeout=600)
         c_rate = n / (time.perf_counter() - t0)
         log(f"mosquitto_sub: {c_rate:.0f} msg/s")
-        i_rate, i_start, i_rss = _drain(
-            "ingest", "drain-ingest", ports["ingest"], env, state, "carewatch_ingest_stored_total", n
-        )
+        p_rate = _sink(info.mqtt_url, f"{root}/+/+/+", n)["msgs_per_s"]
+        log(f"the Python MQTT client alone: {p_rate:.0f} msg/s")
+        stored = "carewatch_ingest_stored_total"
+        i_rate, i_start, i_rss = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n)
         log(f"ingest: {i_rate:.0f} msg/s (start {i_start:.2f}s, peak RSS {i_rss:.0f} MB)")
+        i2_rate, _, i2_rss = _drain("ingest", pair, env, state, stored, n, pair_group)
+        log(f"two ingest workers: {i2_rate:.0f} msg/s (peak RSS {i2_rss:.0f} MB)")
         a_rate, a_start, a_rss = _drain(
-            "alerts", "drain-alerts", ports["alerts"], env, state, "carewatch_alerts_evaluations_total", n
+            "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n
         )
         log(f"alerts: {a_rate:.0f} msg/s (start {a_start:.2f}s, peak RSS {a_rss:.0f} MB)")
     finally:
@@ -151,13 +191,20 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         "bench": "drain",
         "n": n,
         "mosquitto_sub_msgs_per_s": round(c_rate),
+        "python_client_msgs_per_s": round(p_rate),
         "ingest_msgs_per_s": round(i_rate),
+        "ingest_two_workers_msgs_per_s": round(i2_rate),
         "alerts_msgs_per_s": round(a_rate),
         "ingest_vs_mosquitto_sub": round(i_rate / c_rate, 3),
         "alerts_vs_mosquitto_sub": round(a_rate / c_rate, 3),
+        "python_client_vs_mosquitto_sub": round(p_rate / c_rate, 3),
+        "ingest_vs_python_client": round(i_rate / p_rate, 3),
+        "ingest_two_workers_vs_mosquitto_sub": round(i2_rate / c_rate, 3),
+        "ingest_two_workers_vs_one": round(i2_rate / i_rate, 3),
         "alerts_vs_ingest": round(a_rate / i_rate, 3),
         "ingest_start_s": round(i_start, 2),
         "alerts_start_s": round(a_start, 2),
         "ingest_peak_rss_mb": round(i_rss),
+        "ingest_two_workers_peak_rss_mb": round(i2_rss),
         "alerts_peak_rss_mb": round(a_rss),
     }

@@ -14,6 +14,9 @@ life-safety scenarios injected every 20 s. Measured in the same run:
     two at a time as the load does, as a web in use has: its growth is then what it keeps);
   - bytes per facility-day of each table (its growth over the run, scaled to a day), and the disk a
     province needs for 90 days and a year with each table's retention (storage.migrate.RETENTION).
+    Access events come in two waves a day (drop-off, pick-up; none at weekends), so ten minutes of
+    them say nothing of a day: their bytes a row are measured, their rows a facility-day counted in
+    a simulated week of the same registry's facilities (the load's own simulator).
 """
 
 from __future__ import annotations
@@ -30,17 +33,21 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import paho.mqtt.client as mqtt
 
 from bench.common import follow_alert_stream, log, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
+from contract.registry import DeviceType, Registry
+from simulators.engine import CitySim, SimMessage
 from simulators.registry_gen import generate_registry
 from storage.migrate import retention_days
 from storage.retention import ACTIVITY_RETENTION, DEAD_LETTER_RETENTION, refresh_rollup_range
 
 PROVINCE = 5000  # facilities the projection is for
+MIN_ACCESS_ROWS = 2000  # stored access events that size a row well (a run at 18:30 local, pick-up time, stored 4,703)
 # tables pruned by ingest's maintenance rather than by chunk retention (storage.retention)
 KEPT = {
     t: int(keep.split()[0])
@@ -300,9 +307,13 @@ async def run_province_bench(
             " (SELECT count(*) FROM device_activity) AS device_days,"
             " (SELECT count(DISTINCT day) FROM device_activity) AS days"
         )
+        counts = {**dict(counts), "access_rows": await conn.fetchval("SELECT count(*) FROM access_events")}
         measured_s = done["seconds"] - (wall_w - wall0)
-        storage = _storage(sizes_w or sizes0, sizes1, facilities, measured_s, dict(counts))
         await conn.close()
+        for proc in procs.values():  # the week below is the bench's own CPU, after the measured run
+            proc.terminate()
+        counts["access_per_facility_day"] = await asyncio.to_thread(access_per_facility_day, reg)
+        storage = _storage(sizes_w or sizes0, sizes1, facilities, measured_s, counts)
     finally:
         if load is not None and load.poll() is None:
             load.terminate()
@@ -374,19 +385,27 @@ async def run_province_bench(
 
 
 def _storage(
-    before: dict[str, int], after: dict[str, int], facilities: int, seconds: float, counts: dict[str, int]
+    before: dict[str, int], after: dict[str, int], facilities: int, seconds: float, counts: dict[str, float]
 ) -> dict[str, Any]:
     """Bytes per facility-day of each table (its growth after the warm-up, scaled to a day), and a
     province's disk for 90 days and a year. The exceptions hold rows by the clock, not by traffic:
     the rollup one row per series and hour (bytes a row × series × 24), device_activity one row per
-    device-day, device_state one row per device."""
+    device-day, device_state one row per device; and access_events, by the people's day (bytes a row
+    × the rows of a simulated week's average day)."""
     days = seconds / 86400
     per_device = {"device_state"}  # one row a device, whatever the days
-    by_clock = {"readings_hourly", "device_activity", *per_device}
+    by_clock = {"readings_hourly", "device_activity", "access_events", *per_device}
     per_fd = {t: (after[t] - before[t]) / facilities / days for t in TABLES if t not in by_clock}
     if counts["series"]:
         per_row = after["readings_hourly"] / counts["rollup_rows"]
         per_fd["readings_hourly"] = per_row * counts["series"] / facilities * 24
+    # A row's bytes need rows enough to fill the chunks' pages: a run at night stores few access
+    # events, and then the run's own growth (as for the traffic tables) is all there is to say.
+    basis = "simulated week" if counts["access_rows"] >= MIN_ACCESS_ROWS else "this run's window"
+    if basis == "simulated week":
+        per_fd["access_events"] = after["access_events"] / counts["access_rows"] * counts["access_per_facility_day"]
+    else:
+        per_fd["access_events"] = (after["access_events"] - before["access_events"]) / facilities / days
     if counts["device_days"]:
         per_fd["device_activity"] = after["device_activity"] / facilities / max(1, counts["days"])
     proj = {}
@@ -399,10 +418,33 @@ def _storage(
     return {
         "bytes_per_facility_day": round(sum(max(0.0, b) for b in per_fd.values())),
         "bytes_per_facility_day_by_table": {t: round(b) for t, b in sorted(per_fd.items(), key=lambda kv: -kv[1])},
+        "access_events_basis": basis,
+        "access_events_per_facility_day": round(counts["access_per_facility_day"], 1),
         "state_bytes_per_facility": round(sum(after[t] for t in per_device) / facilities),
         "province_gb_90_days": round((proj[90] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
         "province_gb_365_days": round((proj[365] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
     }
+
+
+def access_per_facility_day(reg: Registry, sample: int = 200, seed: int = 1) -> float:
+    """Access events a facility-day, averaged over a simulated week (Monday to Sunday, the facilities'
+    own time) of every n-th facility of the registry (`sample` of them: sizes and kinds vary). Only
+    the devices that badge (the main door, the patrol points) are simulated: the others' heartbeats
+    and readings would cost minutes and change no access event."""
+    step = max(1, len(reg.facilities) // sample)
+    badging = [
+        f.model_copy(
+            update={"devices": [d for d in f.devices if d.id == "door-main" or d.type is DeviceType.PATROL_POINT]}
+        )
+        for f in reg.facilities[::step][:sample]
+    ]
+    tz = ZoneInfo(badging[0].timezone)
+    today = datetime.now(tz).date()
+    monday = datetime.combine(today - timedelta(days=today.weekday() + 7), datetime.min.time(), tz)
+    sim = CitySim(Registry(facilities=badging), seed, monday)
+    week = sim.run(monday + timedelta(days=7))
+    n = sum(1 for ev in week if isinstance(ev, SimMessage) and ev.channel == "access")
+    return n / len(badging) / 7
 
 
 async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:

@@ -23,12 +23,13 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
 
 from alerts.engine import AlertEngine
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
+from alerts.writers import DecisionWriters
 from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
@@ -127,6 +128,9 @@ class AlertMetrics:
         self.notify_failures = Counter(
             "carewatch_alerts_notification_failures", "failed notifications", ["channel"], registry=r
         )
+        self.write_queue = Gauge(
+            "carewatch_alerts_write_queue", "decisions made and waiting for a writer (alerts.writers)", registry=r
+        )
         self.latency = Histogram(
             "carewatch_alerts_detection_seconds",
             "message timestamp to alert committed",
@@ -138,6 +142,8 @@ class AlertMetrics:
 class AlertService(Service):
     name = "alerts"
     config: AlertsConfig
+    WRITERS = 4  # decisions stored at once (alerts.writers), each on a connection of its own
+    pool_max = WRITERS + 2  # and the ticker's timers and escalation, the outbox
 
     def __init__(self, config: AlertsConfig, rules: dict[str, RuleConfig]) -> None:
         super().__init__(config)
@@ -149,6 +155,8 @@ class AlertService(Service):
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
+        self.writers = DecisionWriters(self.WRITERS, self._persist)
+        self.metrics.write_queue.set_function(self.writers.depth)
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -204,9 +212,12 @@ class AlertService(Service):
             ticker = tg.create_task(self._ticker(), name="alerts-ticker")
             notifier = tg.create_task(self._notifier(self._http), name="alerts-notifier")
             sender = tg.create_task(self.outbox.run(self.stopping), name="alerts-outbox")
+            writers = [tg.create_task(self.writers.run(k), name=f"alerts-writer-{k}") for k in range(self.WRITERS)]
             await self._consume()
             ticker.cancel()
             notifier.cancel()
+            for w in writers:  # idle: the last batch's decisions were stored before it was acknowledged
+                w.cancel()
             # the outbox ends its round (a message being sent has a timeout of its own) within the stop budget
             _, late = await asyncio.wait({sender}, timeout=max(1.0, self.config.notify_stop_s))
             for task in late:
@@ -255,11 +266,15 @@ class AlertService(Service):
         while not self.stopping.is_set():
             await src.wait(0.05)
             batch = src.take(500, 1 << 20)
+            stored: list[asyncio.Future[None]] = []
             for m in batch:
-                await self._handle(m.topic, m.payload, m.received_at)
+                await self._handle(m.topic, m.payload, m.received_at, stored)
+            if stored:  # a batch is acknowledged once its decisions are stored: a crash before, and it comes again
+                await asyncio.gather(*stored)
             src.ack(batch)
 
-    async def _handle(self, topic_s: str, raw: bytes, received: datetime) -> None:
+    async def _handle(self, topic_s: str, raw: bytes, received: datetime, stored: list[asyncio.Future[None]]) -> None:
+        """Evaluate one message; its decisions go to the writers, their futures to `stored`."""
         assert self.engine is not None  # noqa: S101
         try:
             topic = parse_topic(topic_s, self.config.topic_root)
@@ -286,7 +301,9 @@ class AlertService(Service):
                 self.metrics.evaluation_errors.inc()
                 continue
             if decisions:
-                await self._persist(topic.facility_id, decisions, getattr(p, "ts", None) or received)
+                stored.append(
+                    await self.writers.submit(topic.facility_id, decisions, getattr(p, "ts", None) or received)
+                )
 
     # -- decisions -----------------------------------------------------------------------------------
     async def _persist(self, facility_id: str, decisions: list[Decision], source_ts: datetime | None) -> None:
@@ -336,8 +353,9 @@ class AlertService(Service):
             now = datetime.now(UTC)
             with contextlib.suppress(*RETRYABLE):
                 await self._reload_registry_if_changed(now)
-            for fid, d in self.engine.on_tick(now):
-                await self._persist(fid, [d], None)
+            due = [await self.writers.submit(fid, [d], None) for fid, d in self.engine.on_tick(now)]
+            if due:
+                await asyncio.gather(*due)
             with contextlib.suppress(*RETRYABLE):
                 await self._save_timers()
                 if time.monotonic() - last_escalation >= self.config.escalation_check_s:

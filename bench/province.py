@@ -231,6 +231,7 @@ async def run_province_bench(
         cpu0, wall0 = watch.cpu(), time.monotonic()
         rss_start = watch.rss()
         report.with_suffix(".go").touch()
+        go_wall = time.time()
 
         committed: dict[str, float] = {}
         await conn.add_listener("carewatch_alerts", lambda *a: _note(committed, a[3], time.time()))
@@ -331,12 +332,14 @@ async def run_province_bench(
         for k, v in labelled(text1, "carewatch_ingest_dead_letters_total").items()
     }
     alert_row, alert_sse, missed = [], [], []
+    slowest: list[tuple[float, int, str]] = []  # (to the row, seconds into the run, rule)
     for fid, rule, at in done["injected"]:
         key = f"{fid}:{rule}"
         if key not in committed:
             missed.append(key)
             continue
         alert_row.append(committed[key] - at)
+        slowest.append((round(committed[key] - at, 3), round(at - go_wall), rule))
         if key in streamed:
             alert_sse.append(streamed[key] - at)
     seconds = wall1 - wall0
@@ -359,6 +362,7 @@ async def run_province_bench(
         "alert_row_p99_s": round(pct(alert_row, 99), 3),
         "alert_sse_p99_s": round(pct(alert_sse, 99), 3),
         "alerts_injected": len(done["injected"]),
+        "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
         "alerts_not_streamed": len(alert_row) - len(alert_sse),
         "overview_p95_ms": web.get("/", {}).get("p95_ms"),

@@ -46,7 +46,7 @@ from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
 from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic
 from runtime.config import ServiceConfig
-from runtime.mqtt_source import MqttSource
+from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages
@@ -261,17 +261,34 @@ class AlertService(Service):
 
     # -- messages ----------------------------------------------------------------------------------
     async def _consume(self) -> None:
+        """Judge batch after batch; a batch is acknowledged once its decisions are stored (a crash before,
+        and the broker delivers it again), by a task of its own: the next batch is judged meanwhile,
+        so an alarm never waits for the writes of the decisions before it, only its facility's."""
         src = self.source
         assert src is not None  # noqa: S101
-        while not self.stopping.is_set():
-            await src.wait(0.05)
-            batch = src.take(500, 1 << 20)
-            stored: list[asyncio.Future[None]] = []
-            for m in batch:
-                await self._handle(m.topic, m.payload, m.received_at, stored)
-            if stored:  # a batch is acknowledged once its decisions are stored: a crash before, and it comes again
-                await asyncio.gather(*stored)
-            src.ack(batch)
+        acking: set[asyncio.Task[None]] = set()
+        try:
+            while not self.stopping.is_set():
+                await src.wait(0.05)
+                batch = src.take(500, 1 << 20)
+                stored: list[asyncio.Future[None]] = []
+                for m in batch:
+                    await self._handle(m.topic, m.payload, m.received_at, stored)
+                if not stored:
+                    src.ack(batch)
+                    continue
+                acking.add(asyncio.create_task(self._ack_when_stored(batch, stored)))
+                for done in [t for t in acking if t.done()]:
+                    acking.discard(done)
+                    done.result()  # a failed write (a stop during a retry) ends the loop as before
+        finally:
+            if acking:
+                await asyncio.gather(*acking)  # the last batches' decisions stored, then acknowledged
+
+    async def _ack_when_stored(self, batch: list[Received], stored: list[asyncio.Future[None]]) -> None:
+        assert self.source is not None  # noqa: S101
+        await asyncio.gather(*stored)
+        self.source.ack(batch)
 
     async def _handle(self, topic_s: str, raw: bytes, received: datetime, stored: list[asyncio.Future[None]]) -> None:
         """Evaluate one message; its decisions go to the writers, their futures to `stored`."""

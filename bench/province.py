@@ -15,8 +15,8 @@ life-safety scenarios injected every 20 s. Measured in the same run:
   - bytes per facility-day of each table (its growth over the run, scaled to a day), and the disk a
     province needs for 90 days and a year with each table's retention (storage.migrate.RETENTION).
     Access events come in two waves a day (drop-off, pick-up; none at weekends), so ten minutes of
-    them say nothing of a day: their bytes a row are measured, their rows a facility-day counted in
-    a simulated week of the same registry's facilities (the load's own simulator).
+    them say nothing of a day: they are counted in a simulated week of the same registry's
+    facilities (the load's own simulator), and an event's bytes measured by storing that week's.
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ import paho.mqtt.client as mqtt
 from bench.common import follow_alert_stream, log, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType, Registry
+from contract.topics import Channel, Topic
+from ingest.decode import decode_batch
+from runtime.mqtt_source import Received
 from simulators.engine import CitySim, SimMessage
 from simulators.registry_gen import generate_registry
+from storage.messages import ACCESS_COLS
 from storage.migrate import retention_days
 from storage.retention import ACTIVITY_RETENTION, DEAD_LETTER_RETENTION, refresh_rollup_range
 
 PROVINCE = 5000  # facilities the projection is for
-MIN_ACCESS_ROWS = 2000  # stored access events that size a row well (a run at 18:30 local, pick-up time, stored 4,703)
 # tables pruned by ingest's maintenance rather than by chunk retention (storage.retention)
 KEPT = {
     t: int(keep.split()[0])
@@ -228,6 +231,7 @@ async def run_province_bench(
         text0 = scrape(ingest_port)
         ports = {"ingest": ingest_port, "alerts": alerts_port, "web": web_port}
         gc0 = {n: gc_full(scrape(p)) for n, p in ports.items()}
+        alerts0 = scrape(alerts_port)
         cpu0, wall0 = watch.cpu(), time.monotonic()
         rss_start = watch.rss()
         report.with_suffix(".go").touch()
@@ -299,6 +303,7 @@ async def run_province_bench(
         rss_end = watch.rss()
         text1 = scrape(ingest_port)
         gc1 = {n: gc_full(scrape(p)) for n, p in ports.items()}
+        alerts1 = scrape(alerts_port)
         # the rollup as ingest's maintenance keeps it (the Apache edition: refreshed by ingest)
         await refresh_rollup_range(conn, datetime.now(UTC) - timedelta(days=8), datetime.now(UTC) + timedelta(hours=1))
         sizes1 = await table_bytes(conn)
@@ -308,12 +313,13 @@ async def run_province_bench(
             " (SELECT count(*) FROM device_activity) AS device_days,"
             " (SELECT count(DISTINCT day) FROM device_activity) AS days"
         )
-        counts = {**dict(counts), "access_rows": await conn.fetchval("SELECT count(*) FROM access_events")}
         measured_s = done["seconds"] - (wall_w - wall0)
-        await conn.close()
         for proc in procs.values():  # the week below is the bench's own CPU, after the measured run
             proc.terminate()
-        counts["access_per_facility_day"] = await asyncio.to_thread(access_per_facility_day, reg)
+        per_day, week = await asyncio.to_thread(access_week, reg)
+        counts = {**dict(counts), "access_per_facility_day": per_day}
+        counts["access_row_bytes"] = await access_row_bytes(conn, week, "cw/v1")
+        await conn.close()
         storage = _storage(sizes_w or sizes0, sizes1, facilities, measured_s, counts)
     finally:
         if load is not None and load.poll() is None:
@@ -362,6 +368,13 @@ async def run_province_bench(
         "alert_row_p99_s": round(pct(alert_row, 99), 3),
         "alert_sse_p99_s": round(pct(alert_sse, 99), 3),
         "alerts_injected": len(done["injected"]),
+        # all the engine opened and cleared meanwhile (people, devices, readings): what its writers stored
+        "alerts_opened_in_run": int(
+            metric(alerts1, "carewatch_alerts_opened_total") - metric(alerts0, "carewatch_alerts_opened_total")
+        ),
+        "alerts_cleared_in_run": int(
+            metric(alerts1, "carewatch_alerts_cleared_total") - metric(alerts0, "carewatch_alerts_cleared_total")
+        ),
         "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
         "alerts_not_streamed": len(alert_row) - len(alert_sse),
@@ -394,8 +407,8 @@ def _storage(
     """Bytes per facility-day of each table (its growth after the warm-up, scaled to a day), and a
     province's disk for 90 days and a year. The exceptions hold rows by the clock, not by traffic:
     the rollup one row per series and hour (bytes a row × series × 24), device_activity one row per
-    device-day, device_state one row per device; and access_events, by the people's day (bytes a row
-    × the rows of a simulated week's average day)."""
+    device-day, device_state one row per device; and access_events, by the people's day (an event's
+    bytes × the events of a simulated week's average day)."""
     days = seconds / 86400
     per_device = {"device_state"}  # one row a device, whatever the days
     by_clock = {"readings_hourly", "device_activity", "access_events", *per_device}
@@ -403,13 +416,7 @@ def _storage(
     if counts["series"]:
         per_row = after["readings_hourly"] / counts["rollup_rows"]
         per_fd["readings_hourly"] = per_row * counts["series"] / facilities * 24
-    # A row's bytes need rows enough to fill the chunks' pages: a run at night stores few access
-    # events, and then the run's own growth (as for the traffic tables) is all there is to say.
-    basis = "simulated week" if counts["access_rows"] >= MIN_ACCESS_ROWS else "this run's window"
-    if basis == "simulated week":
-        per_fd["access_events"] = after["access_events"] / counts["access_rows"] * counts["access_per_facility_day"]
-    else:
-        per_fd["access_events"] = (after["access_events"] - before["access_events"]) / facilities / days
+    per_fd["access_events"] = counts["access_row_bytes"] * counts["access_per_facility_day"]
     if counts["device_days"]:
         per_fd["device_activity"] = after["device_activity"] / facilities / max(1, counts["days"])
     proj = {}
@@ -422,19 +429,19 @@ def _storage(
     return {
         "bytes_per_facility_day": round(sum(max(0.0, b) for b in per_fd.values())),
         "bytes_per_facility_day_by_table": {t: round(b) for t, b in sorted(per_fd.items(), key=lambda kv: -kv[1])},
-        "access_events_basis": basis,
         "access_events_per_facility_day": round(counts["access_per_facility_day"], 1),
+        "access_event_bytes": round(counts["access_row_bytes"]),
         "state_bytes_per_facility": round(sum(after[t] for t in per_device) / facilities),
         "province_gb_90_days": round((proj[90] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
         "province_gb_365_days": round((proj[365] + sum(after[t] for t in per_device) / facilities * PROVINCE) / 1e9, 1),
     }
 
 
-def access_per_facility_day(reg: Registry, sample: int = 200, seed: int = 1) -> float:
+def access_week(reg: Registry, sample: int = 200, seed: int = 1) -> tuple[float, list[SimMessage]]:
     """Access events a facility-day, averaged over a simulated week (Monday to Sunday, the facilities'
-    own time) of every n-th facility of the registry (`sample` of them: sizes and kinds vary). Only
-    the devices that badge (the main door, the patrol points) are simulated: the others' heartbeats
-    and readings would cost minutes and change no access event."""
+    own time) of every n-th facility of the registry (`sample` of them: sizes and kinds vary), and
+    the week's access messages. Only the devices that badge (the main door, the patrol points) are
+    simulated: the others' heartbeats and readings would cost minutes and change no access event."""
     step = max(1, len(reg.facilities) // sample)
     badging = [
         f.model_copy(
@@ -446,9 +453,25 @@ def access_per_facility_day(reg: Registry, sample: int = 200, seed: int = 1) -> 
     today = datetime.now(tz).date()
     monday = datetime.combine(today - timedelta(days=today.weekday() + 7), datetime.min.time(), tz)
     sim = CitySim(Registry(facilities=badging), seed, monday)
-    week = sim.run(monday + timedelta(days=7))
-    n = sum(1 for ev in week if isinstance(ev, SimMessage) and ev.channel == "access")
-    return n / len(badging) / 7
+    week = [ev for ev in sim.run(monday + timedelta(days=7)) if isinstance(ev, SimMessage) and ev.channel == "access"]
+    return len(week) / len(badging) / 7, week
+
+
+async def access_row_bytes(conn: asyncpg.Connection, week: list[SimMessage], root: str) -> float:
+    """The bytes an access event takes on disk, with its indexes: the week's messages decoded as
+    ingest decodes them and copied into an empty table made like access_events (its chunks have the
+    same columns and indexes), whatever the hour of the run."""
+    now = datetime.now(UTC)
+    received = [Received(Topic(m.facility_id, m.device_id, Channel.ACCESS).render(root), m.payload, now) for m in week]
+    rows = list(decode_batch(received, lambda _f, _d: True, root, gateway=lambda _f, _d: False).access.values())
+    await conn.execute("CREATE TEMP TABLE bench_access (LIKE access_events INCLUDING ALL)")
+    try:
+        await conn.copy_records_to_table("bench_access", records=rows, columns=ACCESS_COLS)
+        await conn.execute("ANALYZE bench_access")
+        size = await conn.fetchval("SELECT pg_total_relation_size('bench_access')")
+    finally:
+        await conn.execute("DROP TABLE bench_access")
+    return float(size) / max(1, len(rows))
 
 
 async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:

@@ -159,11 +159,14 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         ports = {"ingest": free_port(), "alerts": free_port()}
         for name in ("ingest", "alerts"):
             _session(name, f"drain-{name}", ports[name], env, state)
-        # two ingest workers on a shared subscription of their own group: together one copy of the backlog
+        # two ingest workers on a shared subscription of their own group: together one copy of the backlog,
+        # stored into a database of their own (into the first one's, every message would be a duplicate)
         pair = {f"drain-pair-{k}": free_port() for k in (0, 1)}
         pair_group = ("--share-group", "drain-pair")
+        pair_db = asyncio.run(prepare_db(info.database_url, "drain_pair", facilities, devices))
+        pair_env = {**env, "CAREWATCH_DATABASE_URL": pair_db}
         for cid, port in pair.items():
-            _session("ingest", cid, port, env, state, pair_group)
+            _session("ingest", cid, port, pair_env, state, pair_group)
         log(f"publishing a backlog of {n} messages for six offline sessions")
         proc = loadgen(Env(db_url, "127.0.0.1", info.mqtt_port), root, "telemetry", n, facilities, devices, "drain")
         finish_loadgen(proc)
@@ -179,7 +182,7 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         stored = "carewatch_ingest_stored_total"
         i_rate, i_start, i_rss = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n)
         log(f"ingest: {i_rate:.0f} msg/s (start {i_start:.2f}s, peak RSS {i_rss:.0f} MB)")
-        i2_rate, _, i2_rss = _drain("ingest", pair, env, state, stored, n, pair_group)
+        i2_rate, _, i2_rss = _drain("ingest", pair, pair_env, state, stored, n, pair_group)
         log(f"two ingest workers: {i2_rate:.0f} msg/s (peak RSS {i2_rss:.0f} MB)")
         a_rate, a_start, a_rss = _drain(
             "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n

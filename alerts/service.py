@@ -216,7 +216,9 @@ class AlertService(Service):
             await self._consume()
             ticker.cancel()
             notifier.cancel()
-            for w in writers:  # idle: the last batch's decisions were stored before it was acknowledged
+            # The consumed batches' decisions are stored by now (_consume waited for them); a cancelled tick's
+            # may be dropped here, as a tick cut short always was: the saved timers bring them back on start.
+            for w in writers:
                 w.cancel()
             # the outbox ends its round (a message being sent has a timeout of its own) within the stop budget
             _, late = await asyncio.wait({sender}, timeout=max(1.0, self.config.notify_stop_s))

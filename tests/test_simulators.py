@@ -185,3 +185,28 @@ def test_batch_items_parse_like_their_own_topics() -> None:
     assert isinstance(b, TypedBatch)
     loose = Batch.model_validate_json(batches[0].payload)
     assert [type(parse_item(i)) for i in loose.messages] == [type(i.payload) for i in b.messages]
+
+
+def test_an_uplink_outage_over_before_the_start_is_not_replayed_as_a_last_will_now() -> None:
+    """Started in the evening, the simulator replays the day so far; a gateway outage that ended hours
+    ago must not reach the broker now (its Last Will would open a device_offline alert 'just now').
+    The same facilities simulated from midnight do have outages that day: the check can fail."""
+    from contract.registry import Registry
+
+    reg = generate_registry(150, seed=5)
+    slim = Registry(
+        facilities=[
+            f.model_copy(update={"devices": [d for d in f.devices if d.id in {"gw-1", "door-main"}]})
+            for f in reg.facilities
+        ]
+    )
+    tz = ZoneInfo("Asia/Shanghai")
+    day = datetime(2026, 11, 25, tzinfo=tz)  # a Wednesday: the facilities are open
+    whole = CitySim(slim, 3, day.astimezone(UTC), gateway_share=1.0)
+    drops = [e for e in whole.run((day + timedelta(days=1)).astimezone(UTC)) if isinstance(e, Uplink) and not e.up]
+    assert drops, "some gateways' uplinks drop during the day"
+    evening = (day + timedelta(hours=21)).astimezone(UTC)
+    late = CitySim(slim, 3, evening, gateway_share=1.0)
+    replayed = [e for e in late.run(evening + timedelta(minutes=1)) if isinstance(e, Uplink)]
+    assert replayed == [], f"outages over hours ago replayed at the start: {replayed[:3]}"
+    assert not [t for t in late.truth if t.rule == "device_offline"]

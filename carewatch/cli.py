@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -358,11 +357,6 @@ def simulate_run(
         f"({'as fast as possible' if asap else f'speed {speed}x'})",
         err=True,
     )
-    # SIGTERM (how `carewatch demo` stops its services) ends the run as Ctrl-C does: every simulated
-    # gateway disconnects cleanly. Killed instead, each one's Last Will fired and stayed retained, and a
-    # restarted demo opened "device offline" at every facility (a real gateway does not go down with
-    # the platform).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         n = drive(sim, until, sink, speed=None if asap else speed)
         sink.flush()

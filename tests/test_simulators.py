@@ -7,7 +7,6 @@ import json
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +19,6 @@ from simulators.engine import CitySim, SimMessage, Uplink
 from simulators.registry_gen import CLASS_LIMIT, COUNTIES, RATIO, generate_registry
 from simulators.runner import FileSink, drive
 from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject
-from tests.conftest import Services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=SHANGHAI)
@@ -212,45 +210,3 @@ def test_an_uplink_outage_over_before_the_start_is_not_replayed_as_a_last_will_n
     replayed = [e for e in late.run(evening + timedelta(minutes=1)) if isinstance(e, Uplink)]
     assert replayed == [], f"outages over hours ago replayed at the start: {replayed[:3]}"
     assert not [t for t in late.truth if t.rule == "device_offline"]
-
-
-def test_a_simulator_stopped_by_sigterm_leaves_no_last_will(
-    services: Services, topic_root: str, tmp_path: Path
-) -> None:
-    """`carewatch demo` stops its simulator with SIGTERM. Its gateways must disconnect cleanly: a Last
-    Will ({"online": false}, retained) for every gateway made a restarted demo open 'device offline' at
-    every facility. A kill (SIGKILL) does fire them: the check can fail."""
-    import signal
-    import time
-
-    import paho.mqtt.client as mqtt
-
-    from tests.test_ingest_faults import start_cli
-
-    def run(sig: int) -> list[bytes]:
-        seen: list[bytes] = []  # live publications only: a retained copy from an earlier run says nothing
-        sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        sub.on_message = lambda _c, _u, m: None if m.retain else seen.append(bytes(m.payload))
-        sub.connect(*services.mqtt_host_port)
-        sub.subscribe(f"{topic_root}/#", qos=1)
-        sub.loop_start()
-        log = tmp_path / "sim.log"
-        sim = start_cli(services, services.db_url("postgres"), topic_root, ["simulate", "run", "-n", "3"], log)
-        try:
-            deadline = time.monotonic() + 60
-            while not seen:  # publishing: every facility's connection is up
-                assert time.monotonic() < deadline and sim.poll() is None, log.read_text()[-2000:]
-                time.sleep(0.05)
-            sim.send_signal(sig)
-            sim.wait(20)
-            time.sleep(1.5)  # a will fires at once on an unclean end
-        finally:
-            if sim.poll() is None:
-                sim.kill()
-                sim.wait()
-            sub.loop_stop()
-            sub.disconnect()
-        return [p for p in seen if p == b'{"online":false}']  # a Last Will (simulators.runner)
-
-    assert run(signal.SIGTERM) == [], "no gateway's Last Will after a SIGTERM"
-    assert run(signal.SIGKILL), "a killed simulator's gateways do leave their Last Will"

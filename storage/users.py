@@ -13,7 +13,6 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -190,15 +189,16 @@ async def user_by_token(conn: asyncpg.Connection, token: str) -> User | None:
     call wait for a WAL flush behind ingest's writes (bench province)."""
     digest = hash_token(token)
     r = await conn.fetchrow(
-        "SELECT u.*, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        "SELECT u.*, (t.last_used_at IS NULL OR t.last_used_at <= now() - make_interval(secs => $2)) AS stale"
+        " FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
         " AND NOT u.disabled",
         digest,
+        TOKEN_USE_PRECISION_S,
     )
     if r is None:
         return None
-    used = r["last_used_at"]
-    if used is None or (datetime.now(UTC) - used).total_seconds() >= TOKEN_USE_PRECISION_S:
+    if r["stale"]:  # judged by the database's clock, the one that writes last_used_at
         async with conn.transaction():
             await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1", digest)

@@ -106,9 +106,14 @@ SRC
   fi
 fi
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  install_pkgs python3-venv
-fi
+# The distribution's interpreter is the one bootstrap-venv.sh prefers (it is built with PGO and LTO;
+# see there): give it venv and ensurepip, as well as whatever python3 is first on PATH.
+for py in /usr/bin/python3 python3; do
+  if command -v "$py" >/dev/null 2>&1 && ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    install_pkgs python3-venv
+    break
+  fi
+done
 
 if [ "$WANT_BROWSER" -eq 1 ]; then
   install_pkgs chromium chromium-driver fonts-noto-cjk

@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import logging
 import select
+import struct
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -33,9 +35,9 @@ from runtime.retry import Backoff
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One MQTT message as it came off the wire."""
+class Received(NamedTuple):
+    """One MQTT message as it came off the wire (a named tuple: made ~2.5x faster than a frozen dataclass,
+    and ingest makes one per message)."""
 
     topic: str
     payload: bytes
@@ -88,39 +90,72 @@ class _DrainingClient(mqtt.Client):
         self._rbuf, self._rpos = b"", 0  # nothing of an old connection may be parsed on a new one
         super()._sock_close()
 
-    # Set by MqttSource: (topic, payload, packet id or 0) for each PUBLISH without properties.
-    on_plain_publish: Callable[[str, bytes, int], None] | None = None
+    # Set by MqttSource: a list of (topic, payload, packet id or 0), one for each PUBLISH without properties.
+    on_plain_publishes: Callable[[list[tuple[str, bytes, int]]], None] | None = None
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         """A QoS 0/1 PUBLISH without MQTT 5 properties (what devices and gateways send) goes
-        straight to `on_plain_publish`; anything else takes paho's own path.
+        straight to `on_plain_publishes`; anything else takes paho's own path.
 
         Measured (py-spy, 18k msg/s of small telemetry): paho builds a Properties object for every
         v5 PUBLISH, empty or not (a dict of 27 names, cleared attribute by attribute), then an
         MQTTMessage and a topic-filter match: ~15 µs a message, a third of the network thread.
-        The wire format read here is MQTT 5 §3.3: topic (2-byte length + UTF-8), packet id (QoS > 0),
-        property length (variable byte integer; 0 here), payload. With manual acks paho would not
-        acknowledge here either."""
-        deliver = self.on_plain_publish
+        With manual acks paho would not acknowledge here either. Most PUBLISH packets do not come
+        through here at all but through `_read_plain`; this serves the one that straddles two reads."""
+        deliver = self.on_plain_publishes
         header, packet = self._in_packet["command"], self._in_packet["packet"]
         qos = (header & 0x06) >> 1
         if deliver is None or qos > 1 or self._protocol != mqtt.MQTTv5:
             return super()._handle_publish()
-        topic = ""
-        try:
-            end = 2 + int.from_bytes(packet[0:2], "big")
-            topic = packet[2:end].decode()
-            mid = 0
-            if qos:
-                mid = int.from_bytes(packet[end : end + 2], "big")
-                end += 2
-            plain = packet[end] == 0  # no properties
-        except (IndexError, UnicodeDecodeError):
-            plain = False
-        if not plain or not topic:
+        plain = plain_publish(packet, 0, len(packet), qos)
+        if plain is None:
             return super()._handle_publish()
-        deliver(topic, bytes(packet[end + 1 :]), mid)
+        deliver([plain])
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _read_plain(self) -> None:
+        """Take every whole plain PUBLISH (QoS 0/1, no properties) at the head of the read buffer,
+        without paho's per-packet state machine, and deliver them in one call. Stops at the first
+        packet that is anything else or not wholly read yet, which paho's own reader then takes.
+
+        Measured (py-spy, bench drain): paho's reader made four `_sock_recv` calls and a dict reset
+        per packet, and the delivery a lock and a clock read per message; the network thread was
+        half of ingest's process time. Wire format, MQTT 5 §3.3 and §1.5.5: a fixed header byte
+        (0x3_; QoS in bits 1-2), the remaining length as a variable byte integer, then the body that
+        `plain_publish` reads."""
+        deliver = self.on_plain_publishes
+        if deliver is None or self._protocol != mqtt.MQTTv5:
+            return
+        buf, pos = self._rbuf, self._rpos
+        end = len(buf)
+        out: list[tuple[str, bytes, int]] = []
+        while pos < end:
+            header = buf[pos]
+            qos = (header & 0x06) >> 1
+            if header & 0xF0 != 0x30 or qos > 1:
+                break
+            i, length, shift = pos + 1, 0, 0
+            while i < end and shift <= 21:  # at most 4 bytes
+                byte = buf[i]
+                length |= (byte & 0x7F) << shift
+                i += 1
+                if byte < 0x80:
+                    break
+                shift += 7
+            else:
+                break  # the length is not all here yet (or malformed: paho will say so)
+            if i + length > end:
+                break
+            plain = plain_publish(buf, i, i + length, qos)
+            if plain is None:
+                break
+            out.append(plain)
+            pos = i + length
+        if out:
+            self._rpos = pos
+            with self._msgtime_mutex:
+                self._last_bytes_received = time.monotonic()
+            deliver(out)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         read_one = getattr(self, "_packet_read", None)
@@ -129,12 +164,32 @@ class _DrainingClient(mqtt.Client):
         for _ in range(self.DRAIN):
             if self._sock is None:
                 return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+            if self._in_packet["command"] == 0 and self._rpos < len(self._rbuf):  # between two packets
+                self._read_plain()
             rc = read_one()
             if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
                 return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
             if rc > 0:
                 return self._loop_rc_handle(rc)
         return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+def plain_publish(body: bytes | bytearray, start: int, end: int, qos: int) -> tuple[str, bytes, int] | None:
+    """(topic, payload, packet id or 0) of the PUBLISH body `body[start:end]` if it has a topic name
+    and no properties, else None (MQTT 5 §3.3.2: topic as a 2-byte length and UTF-8, the packet id
+    when QoS > 0, the property length, 0 here, then the payload)."""
+    try:
+        t_end = start + 2 + ((body[start] << 8) | body[start + 1])
+        mid = 0
+        if qos:
+            mid = (body[t_end] << 8) | body[t_end + 1]
+        p_at = t_end + 2 * (qos > 0)
+        if p_at >= end or body[p_at] != 0 or t_end == start + 2:  # properties, or a topic alias only
+            return None
+        topic = body[start + 2 : t_end].decode()
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return topic, bytes(body[p_at + 1 : end]), mid
 
 
 class MqttSource:
@@ -184,7 +239,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._client.on_plain_publish = self._deliver
+        self._client.on_plain_publishes = self._deliver
         # Writes are flushed by the network thread (not one send per queued packet by the caller).
         self._client.on_socket_register_write = lambda *_a: None
 
@@ -292,10 +347,16 @@ class MqttSource:
         return True
 
     def _send_acks(self) -> None:
+        """All queued acknowledgements as one write: a PUBACK without reason code or properties (MQTT 5
+        §3.4.2.1: reason 0x00, success) is 4 bytes, 0x40 0x02 and the packet id, so n of them are one
+        big-endian array of n 32-bit words. paho queued and sent each on its own (a send() call per
+        4 bytes; py-spy: a tenth of ingest's time during a drain). Queued through paho's own outgoing
+        queue, so that they never interleave with another packet half written."""
         with self._lock:
             acks, self._acks = self._acks, []
-        for mid in acks:
-            self._client.ack(mid, 1)
+        if acks:
+            packets = struct.pack(f">{len(acks)}I", *[0x40020000 | mid for mid in acks])
+            self._client._packet_queue(mqtt.PUBACK, packets, 0, 0)
 
     def _pump(self) -> None:
         self._send_acks()
@@ -343,14 +404,17 @@ class MqttSource:
         self._notify(False)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._deliver(msg.topic, bytes(msg.payload), msg.mid if msg.qos else 0)
+        self._deliver([(msg.topic, bytes(msg.payload), msg.mid if msg.qos else 0)])
 
-    def _deliver(self, topic: str, payload: bytes, mid: int) -> None:
-        rec = Received(topic, payload, datetime.now(UTC), mid, self.generation)
+    def _deliver(self, messages: list[tuple[str, bytes, int]]) -> None:
+        """Messages read together (from one read of the socket) share their time of receipt."""
+        now, gen = datetime.now(UTC), self.generation
+        recs = [Received(topic, payload, now, mid, gen) for topic, payload, mid in messages]
+        size = sum(len(r.payload) for r in recs)
         with self._lock:
             was_full = self._full()
-            self._buffer.append(rec)
-            self._pending_bytes += len(rec.payload)
+            self._buffer.extend(recs)
+            self._pending_bytes += size
             wake = not was_full and self._full()
         if wake and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wakeup.set)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from contract.labels import label
 from contract.registry import LIFE_SAFETY_TYPES, DeviceType
-from contract.rules import Condition, Key
+from contract.rules import Condition, Key, reconnect_grace_s
 
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
@@ -29,8 +29,10 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         if not silent or (gw_down and dev != rt.gateway):
             continue  # behind a dead gateway: one alert on the gateway holds these back
         severity = "major" if d.type in LIFE_SAFETY_TYPES | {DeviceType.GATEWAY} else "minor"
+        # said offline (a Last Will) but not yet silent: an alert only if it does not reconnect in time
+        grace = None if rt.missed(d, now) else reconnect_grace_s(rt.rules)
         out[Key("device_offline", dev)] = rt.cond(
-            "device_offline", f"设备离线（{dev}）", f"device offline ({dev})", severity=severity
+            "device_offline", f"设备离线（{dev}）", f"device offline ({dev})", severity=severity, for_s=grace
         )
 
 

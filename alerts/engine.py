@@ -12,7 +12,7 @@ from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import LATE_WAIT_S, Key, RuleConfig
+from contract.rules import LATE_WAIT_S, Key, RuleConfig, RuleId
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
@@ -71,6 +71,11 @@ class AlertEngine:
         self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
     ) -> None:
         self.runtimes[f.id] = FacilityRuntime(f, self.rules, started, self.late_wait_s)
+        if pending:
+            # A device that said it was offline before this engine started gets its reconnect grace from
+            # the start: its reconnection (a retained online status) may be what arrives first now.
+            offline = RuleId.DEVICE_OFFLINE.value
+            pending = {k: max(since, started) if k.rule == offline else since for k, since in pending.items()}
         self.trackers[f.id] = Tracker(pending, firing, self.lapse_rules)
         slot = len(self._sweep_at) % SWEEP_SLOTS
         self._sweep_at[f.id] = started + timedelta(seconds=SWEEP_S * slot / SWEEP_SLOTS)

@@ -109,7 +109,11 @@ class FacilityRuntime:
     # -- the facility's clock (event time) ---------------------------------------------------------
     def silent(self, d: DeviceRt, now: datetime) -> bool:
         """Offline: it said so (a Last Will, a status), or it missed the rule's number of heartbeats."""
-        return not d.online or (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.heartbeat_s)
+        return not d.online or self.missed(d, now)
+
+    def missed(self, d: DeviceRt, now: datetime) -> bool:
+        """It missed the rule's number of heartbeats (and the minimum silence)."""
+        return (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.heartbeat_s)
 
     def dark(self, now: datetime) -> bool:
         """Whether the facility's people data may be missing: its gateway or every door controller is silent."""

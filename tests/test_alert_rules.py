@@ -131,8 +131,10 @@ def test_ratio_breach_needs_its_window() -> None:
 def test_last_will_and_gateway_holds_back_device_alerts() -> None:
     f = facility()
     engine = AlertEngine([f], load_rules(None), T0)
-    ds = engine.on_message(f.id, "gw-1", Status(online=False), T0)
-    assert [d.key for d in opened(ds, "device_offline")] == [Key("device_offline", "gw-1")]
+    assert opened(engine.on_message(f.id, "gw-1", Status(online=False), T0), "device_offline") == []
+    assert opened(engine.on_tick(T0 + timedelta(seconds=59)), "device_offline") == []  # it may reconnect
+    ds = engine.on_tick(T0 + timedelta(seconds=60))  # the reconnect grace is over
+    assert [(d.key, d.since) for d in opened(ds, "device_offline")] == [(Key("device_offline", "gw-1"), T0)]
     later = T0 + timedelta(minutes=30)  # every device is silent behind the dead gateway
     device_rules = {"device_offline", "camera_blind_spot"}
     assert [d.key for _, d in engine.on_tick(later) if d.key.rule in device_rules] == []
@@ -140,6 +142,53 @@ def test_last_will_and_gateway_holds_back_device_alerts() -> None:
     assert back == []
     ticks = engine.on_tick(later + timedelta(seconds=1))
     assert [(d.action, d.key.device_id) for _, d in ticks if d.key.rule in device_rules] == [("clear", "gw-1")]
+
+
+def offline_decisions(ds: list[Decision] | list[tuple[str, Decision]]) -> list[tuple[str, str | None]]:
+    out = [d[1] if isinstance(d, tuple) else d for d in ds]
+    return [(d.action, d.key.device_id) for d in out if d.key.rule == "device_offline"]
+
+
+@pytest.mark.parametrize(("back_after_s", "expected"), [(40, []), (90, [("open", "gw-1"), ("clear", "gw-1")])])
+def test_a_last_will_then_a_reconnection_within_the_grace_is_no_alert(
+    back_after_s: float, expected: list[tuple[str, str]]
+) -> None:
+    """A dropped connection fires the will; a gateway back within the grace (a Wi-Fi blip, a broker
+    restart) was never reported. Back later, it was offline: reported, then cleared."""
+    f = facility()
+    engine = AlertEngine([f], load_rules(None), T0)
+    t = T0 + timedelta(minutes=5)
+    ds = engine.on_message(f.id, "gw-1", Status(online=False), t)
+    ds += engine.on_tick(t + timedelta(seconds=20))
+    ds += run_ticks(engine, t + timedelta(seconds=30), (back_after_s - 30) / 60, step_s=10)
+    back = t + timedelta(seconds=back_after_s)
+    ds += engine.on_message(f.id, "gw-1", Status(ts=back, online=True), back)
+    ds += run_ticks(engine, back + timedelta(seconds=1), 10)
+    assert offline_decisions(ds) == expected
+
+
+@pytest.mark.parametrize("back", [True, False])
+def test_after_a_restart_a_device_that_said_offline_has_its_grace_again(back: bool) -> None:
+    """The demo stopped (its gateways' wills fired as it went) and started three hours later: the
+    engine knows each gateway as offline, with a timer from before the stop, and each gateway's online
+    status comes a second after the start. Nothing may be reported; a gateway that stays away is,
+    once the grace is over."""
+    f = facility()
+    rules = load_rules(None)
+    before = AlertEngine([f], rules, T0)
+    before.on_message(f.id, "gw-1", Status(online=False), T0)
+    pending = {f.id: dict(before.trackers[f.id].pending)}
+    assert Key("device_offline", "gw-1") in pending[f.id]  # persisted by the service at its stop
+    start = T0 + timedelta(hours=3)
+    after = AlertEngine([f], rules, start, pending, {f.id: set()})
+    after.runtimes[f.id].devices["gw-1"].online = False  # as seeded from device_state
+    ds = after.on_tick(start + timedelta(seconds=1))
+    if back:
+        ds += after.on_message(f.id, "gw-1", Status(ts=start, online=True), start + timedelta(seconds=2))
+    ds += run_ticks(after, start + timedelta(seconds=3), 10, step_s=10)
+    assert offline_decisions(ds) == ([] if back else [("open", "gw-1")])
+    if not back:
+        assert opened(ds, "device_offline")[0].at == start + timedelta(seconds=63)  # the first tick past 60 s
 
 
 def test_tracker_restart_mid_window_fires_on_time() -> None:

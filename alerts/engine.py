@@ -80,6 +80,23 @@ class AlertEngine:
         slot = len(self._sweep_at) % SWEEP_SLOTS
         self._sweep_at[f.id] = started + timedelta(seconds=SWEEP_S * slot / SWEEP_SLOTS)
 
+    def seed_device(
+        self, facility_id: str, device_id: str, last_seen: datetime, online: bool, battery: float | None, now: datetime
+    ) -> None:
+        """What ingest stored of a device, at this engine's start. Its silence counts from no earlier
+        than one heartbeat before the start (the whole platform may have been down: a silence that is
+        ours, not the device's), unless its offline alert was already raised: that alert was decided on
+        real silence, and forgetting it cleared, say, a dead smoke detector's alert at every restart of
+        the engine and raised it again hours later."""
+        rt = self.runtimes.get(facility_id)
+        d = rt.devices.get(device_id) if rt else None
+        if d is None:
+            return
+        firing = self.trackers[facility_id].firing
+        alerted = any(Key(rule, device_id) in firing for rule in ("device_offline", "camera_blind_spot"))
+        d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
+        d.online, d.battery = online, battery
+
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
         children and hours but keeps what the rules have learnt (device state, people on site, active

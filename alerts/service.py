@@ -234,11 +234,9 @@ class AlertService(Service):
         """What ingest stored: device state, today's access events, conditions still active."""
         assert self.engine is not None  # noqa: S101
         for r in await messages.device_states(conn, self.owned):
-            rt = self.engine.runtimes.get(r["facility_id"])
-            d = rt.devices.get(r["device_id"]) if rt else None
-            if d is not None:
-                d.last_seen, d.online = max(r["last_seen_at"], now - timedelta(seconds=d.heartbeat_s)), r["online"]
-                d.battery = r["battery_pct"]
+            self.engine.seed_device(
+                r["facility_id"], r["device_id"], r["last_seen_at"], r["online"], r["battery_pct"], now
+            )
         since = now - timedelta(hours=24)
         for r in await messages.events_since(conn, since, self.owned):
             self._replay(r, "event", now)

@@ -11,8 +11,8 @@ import pytest
 from alerts.engine import AlertEngine
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Access, Event, Status, Telemetry
-from contract.registry import Facility
-from contract.rules import Key, RulesConfigError, load_rules, parse_duration
+from contract.registry import DeviceType, Facility
+from contract.rules import Key, RulesConfigError, load_rules, offline_after_s, parse_duration
 from simulators.registry_gen import generate_registry
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Monday 10:00 in Xinzhou: open
@@ -189,6 +189,32 @@ def test_after_a_restart_a_device_that_said_offline_has_its_grace_again(back: bo
     assert offline_decisions(ds) == ([] if back else [("open", "gw-1")])
     if not back:
         assert opened(ds, "device_offline")[0].at == start + timedelta(seconds=63)  # the first tick past 60 s
+
+
+def test_a_restart_keeps_the_alert_of_a_device_long_silent() -> None:
+    """A smoke detector has been silent an hour longer than the rule allows and its alert is raised;
+    the engine restarts. The alert stays: not cleared at the start (the device's silence forgotten) to
+    be raised again hours later. A device without an alert gets one heartbeat's grace from the start."""
+    f = facility()
+    rules = load_rules(None)
+    smoke = next(d for d in f.devices if d.type is DeviceType.SMOKE_DETECTOR)
+    start = T0 + timedelta(hours=6)
+    key = Key("device_offline", smoke.id)
+    engine = AlertEngine([f], rules, start, {f.id: {}}, {f.id: {key}})
+    long_ago = start - timedelta(seconds=offline_after_s(rules, smoke.heartbeat_s) + 3600)
+    for d in f.devices:
+        engine.seed_device(f.id, d.id, long_ago if d.id in {smoke.id, "door-main"} else start, True, None, start)
+    door = engine.runtimes[f.id].devices["door-main"]
+    assert door.last_seen == start - timedelta(seconds=door.heartbeat_s)  # silent as long, but no alert yet
+    ds = []
+    for s in range(1, 3600, 30):
+        t = start + timedelta(seconds=s)
+        for dev, d in engine.runtimes[f.id].devices.items():
+            if dev != smoke.id and s > 60:
+                d.last_seen = t  # the rest of the facility heard from all along
+        ds += engine.on_tick(t)
+    assert [(d.action, d.key) for _, d in ds if d.key == key] == []
+    assert key in engine.trackers[f.id].firing
 
 
 def test_tracker_restart_mid_window_fires_on_time() -> None:

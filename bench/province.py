@@ -144,6 +144,14 @@ def metric(text: str, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+def by_rule(text: str, name: str) -> dict[str, float]:
+    """A counter labelled by rule (and severity), summed per rule."""
+    out: dict[str, float] = {}
+    for rule, value in re.findall(rf'^{name}\{{rule="([^"]*)"[^}}]*\}} (\S+)$', text, re.M):
+        out[rule] = out.get(rule, 0.0) + float(value)
+    return out
+
+
 def gc_full(text: str) -> tuple[float, float]:
     """(full collections, seconds paused in them) from a service's carewatch_gc_pause_seconds."""
     found = dict(re.findall(r'^carewatch_gc_pause_seconds_(count|sum)\{generation="2"\} (\S+)$', text, re.M))
@@ -349,6 +357,8 @@ async def run_province_bench(
         if key in streamed:
             alert_sse.append(streamed[key] - at)
     seconds = wall1 - wall0
+    opened0, opened1 = (by_rule(t, "carewatch_alerts_opened_total") for t in (alerts0, alerts1))
+    opened_by_rule = {r: int(n - opened0.get(r, 0)) for r, n in sorted(opened1.items()) if n > opened0.get(r, 0)}
     growth = {n: round(rss_end[n] / rss_min2[n] - 1, 3) for n in ("ingest", "alerts", "web") if rss_min2.get(n)}
     return {
         "bench": "province",
@@ -375,6 +385,7 @@ async def run_province_bench(
         "alerts_cleared_in_run": int(
             metric(alerts1, "carewatch_alerts_cleared_total") - metric(alerts0, "carewatch_alerts_cleared_total")
         ),
+        "alerts_opened_by_rule": opened_by_rule,  # the injected ones and whatever else the world gave
         "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
         "alerts_not_streamed": len(alert_row) - len(alert_sse),

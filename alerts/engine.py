@@ -93,7 +93,8 @@ class AlertEngine:
         if d is None:
             return
         firing = self.trackers[facility_id].firing
-        alerted = any(Key(rule, device_id) in firing for rule in ("device_offline", "camera_blind_spot"))
+        rules = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
+        alerted = any(Key(rule, device_id) in firing for rule in rules)
         d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
         d.online, d.battery = online, battery
 

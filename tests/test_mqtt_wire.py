@@ -76,8 +76,8 @@ def feed(client: mqtt.Client, stream: bytes, cuts: list[int]) -> None:
         ends = sorted({*(c % (len(stream) + 1) for c in cuts), *range(PIECE, len(stream), PIECE), len(stream)})
         for cut in ends:  # no piece larger than the socket's buffer: nobody reads while this one writes
             a.sendall(stream[at:cut])
-            at = cut
-            for _ in range(cut // 2 + 2):  # the stock client reads one packet a call
+            piece, at = cut - at, cut
+            for _ in range(piece // 2 + 2):  # the stock client reads one packet (of 2 bytes or more) a call
                 if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                     raise AssertionError("the client gave up on the stream")
         client._sock = None

@@ -83,8 +83,13 @@ def feed(client: mqtt.Client, stream: bytes, cuts: list[int]) -> None:
         client._sock = None
 
 
+def unconnected_source() -> MqttSource:
+    """A source whose network thread never starts: the test hands its client a socket itself."""
+    return MqttSource("mqtt://127.0.0.1:1", "t", "t/#", receive_maximum=10, session_expiry_s=0)
+
+
 def through_source(stream: bytes, cuts: list[int]) -> list[Message]:
-    src = MqttSource("mqtt://127.0.0.1:1", "t", "t/#", receive_maximum=10, session_expiry_s=0)
+    src = unconnected_source()
     feed(src._client, stream, cuts)
     return [(m.topic, m.payload, m.mid) for m in src._buffer]
 
@@ -112,7 +117,7 @@ def test_a_large_backlog() -> None:
     msgs = [(f"r/cw/v1/fac-{i % 7}/env-{i}/telemetry", b"%d" % i * (1 + i % 60), 1 + i % 65535) for i in range(5000)]
     stream = b"".join(publish(t, p, 1, mid, b"", 0) for t, p, mid in msgs)
     assert any(len(p) > 128 for _, p, _ in msgs)  # 2-byte remaining lengths too
-    src = MqttSource("mqtt://127.0.0.1:1", "t", "t/#", receive_maximum=10, session_expiry_s=0)
+    src = unconnected_source()
     deliver, calls = src._client.on_plain_publishes, []
     assert deliver is not None
     src._client.on_plain_publishes = lambda ms: (calls.append(len(ms)), deliver(ms))  # type: ignore[func-returns-value]
@@ -124,7 +129,7 @@ def test_a_large_backlog() -> None:
 
 def test_acknowledgements_are_the_bytes_paho_writes() -> None:
     mids = [1, 2, 255, 256, 4096, 65535, 7]
-    src = MqttSource("mqtt://127.0.0.1:1", "t", "t/#", receive_maximum=10, session_expiry_s=0)
+    src = unconnected_source()
     stock = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, manual_ack=True)
     written = []
     for client, ack in ((src._client, None), (stock, stock.ack)):

@@ -199,10 +199,11 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
             assert fits, "the wall scrolls at 1920 × 1080"
             await page.screenshot(path=str(ARTIFACTS / "wall-1920x1080.png"))
             await page.context.set_offline(True)  # the duty room's network drops
-            await page.evaluate("setTimeout(() => {}, 0)")
-            await expect(page.locator("#wall-conn")).to_be_visible(timeout=40_000)
+            # shown at once (the browser's offline event), not at the next 30 s repaint
+            await expect(page.locator("#wall-conn")).to_be_visible(timeout=10_000)
             await page.context.set_offline(False)
             await expect(page.locator("#wall-conn")).to_be_hidden(timeout=40_000)
+            await expect(page.locator('[data-count="red"] b')).to_have_text("1")  # repainted, still red
     finally:
         pub.close()
 

@@ -1,5 +1,6 @@
 // The duty-room wall: repaint on every change from /api/v1/stream, and every 30 s in any case; a
-// lost connection shows itself and heals by itself (EventSource reconnects; fetches retry).
+// lost connection shows itself at once (or after 40 s of a silent stream) and heals by itself
+// (EventSource reconnects; fetches retry).
 (function () {
   const me = document.currentScript;
   const lang = me.dataset.lang;
@@ -56,13 +57,34 @@
   setInterval(tick, 1000);
   setInterval(() => schedule(0), 30000);
 
-  const es = new EventSource("/api/v1/stream");
-  es.onopen = () => { conn.hidden = true; };
-  es.onerror = () => { conn.hidden = false; };
-  es.addEventListener("facility_status", () => schedule(300));
-  es.addEventListener("alert", (e) => {
-    const a = JSON.parse(e.data);
-    if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) beep();
-    schedule(300);
-  });
+  // A lost network must show at once, not at the next repaint: the browser says when its own link
+  // goes (offline/online); a link lost further away leaves the stream silent, and the server pings
+  // it every 15 s, so 40 s without a word means it is gone: it is shown and the stream reopened.
+  let es = null;
+  let heard = Date.now();
+  const alive = () => { heard = Date.now(); };
+
+  function connect() {
+    es = new EventSource("/api/v1/stream");
+    es.onopen = () => { alive(); conn.hidden = true; };
+    es.onerror = () => { conn.hidden = false; };
+    es.addEventListener("ping", alive);
+    es.addEventListener("facility_status", () => { alive(); schedule(300); });
+    es.addEventListener("alert", (e) => {
+      alive();
+      const a = JSON.parse(e.data);
+      if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) beep();
+      schedule(300);
+    });
+  }
+  connect();
+  setInterval(() => {
+    if (Date.now() - heard < 40000) return;
+    conn.hidden = false;
+    es.close();
+    alive();  // the next check is 40 s after this reopening
+    connect();
+  }, 5000);
+  window.addEventListener("offline", () => { conn.hidden = false; });
+  window.addEventListener("online", () => schedule(0));
 })();

@@ -191,15 +191,6 @@ async def run_province_bench(
             "CAREWATCH_HTTP": f"127.0.0.1:{web_port}",
             "CAREWATCH_STATE_DIR": str(state),
         }
-        for name, cmd in (
-            ("ingest", ["ingest", "--metrics", f"127.0.0.1:{ingest_port}"]),
-            ("alerts", ["alerts", "--metrics", f"127.0.0.1:{alerts_port}"]),
-            ("web", ["web"]),
-        ):
-            with (state / f"{name}.log").open("wb") as out:  # the services' own logs, beside the stack's
-                procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "carewatch.cli", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
-                )
         report = state / "load.json"
         load = subprocess.Popen(
             [
@@ -226,6 +217,20 @@ async def run_province_bench(
                 raise RuntimeError(f"the publisher failed ({load.returncode})")
             await asyncio.sleep(0.5)
         started = json.loads(report.read_text())
+        # The services start once the traffic is ready, as a province's would with its devices
+        # already reporting: started before the minutes of generation, the alert engine would count
+        # every device silent since its own start and rightly flag the ones whose first message comes
+        # after the silence limit (device_offline alerts the load did not cause).
+        for name, cmd in (
+            ("ingest", ["ingest", "--metrics", f"127.0.0.1:{ingest_port}"]),
+            ("alerts", ["alerts", "--metrics", f"127.0.0.1:{alerts_port}"]),
+            ("web", ["web"]),
+        ):
+            with (state / f"{name}.log").open("wb") as out:  # the services' own logs, beside the stack's
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "carewatch.cli", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
+                )
+        await _healthy(procs, {"ingest": ingest_port, "alerts": alerts_port, "web": web_port})
         log(f"publishing {started['messages']} messages over {minutes} min")
         servers = stack.server_pids()
         pg, mq = servers["postgres"], servers["mosquitto"]
@@ -236,6 +241,7 @@ async def run_province_bench(
         }
         watch = Processes(pids)
         sizes0 = await table_bytes(conn)
+        alert_id0 = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM alerts"))
         text0 = scrape(ingest_port)
         ports = {"ingest": ingest_port, "alerts": alerts_port, "web": web_port}
         gc0 = {n: gc_full(scrape(p)) for n, p in ports.items()}
@@ -322,6 +328,19 @@ async def run_province_bench(
             " (SELECT count(DISTINCT day) FROM device_activity) AS days"
         )
         measured_s = done["seconds"] - (wall_w - wall0)
+        # every alert the engine opened in the run that was not injected: the world the simulator
+        # made (a gateway's uplink cut, a sensor's reading) or a false alert, to be told apart by
+        # reading them, so they are listed, not only counted
+        injected_keys = {(fid, rule) for fid, rule, _ in done["injected"]}
+        others = [
+            [r["rule"], r["facility_id"], r["device_id"], round(r["opened"] - go_wall), r["summary_en"]]
+            for r in await conn.fetch(
+                "SELECT rule, facility_id, device_id, summary_en, extract(epoch FROM opened_at)::float8 AS opened"
+                " FROM alerts WHERE id > $1 ORDER BY id",
+                alert_id0,
+            )
+            if (r["facility_id"], r["rule"]) not in injected_keys
+        ]
         for proc in procs.values():  # the week below is the bench's own CPU, after the measured run
             proc.terminate()
         per_day, week = await asyncio.to_thread(access_week, reg)
@@ -386,6 +405,8 @@ async def run_province_bench(
             metric(alerts1, "carewatch_alerts_cleared_total") - metric(alerts0, "carewatch_alerts_cleared_total")
         ),
         "alerts_opened_by_rule": opened_by_rule,  # the injected ones and whatever else the world gave
+        # [rule, facility, device, opened (its own time, seconds from the start), summary], the first 20
+        "alerts_not_injected": others[:20],
         "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
         "alerts_not_streamed": len(alert_row) - len(alert_sse),
@@ -483,6 +504,31 @@ async def access_row_bytes(conn: asyncpg.Connection, week: list[SimMessage], roo
     finally:
         await conn.execute("DROP TABLE bench_access")
     return float(size) / max(1, len(rows))
+
+
+async def _healthy(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str, int], limit_s: float = 300) -> None:
+    """Until every service answers /healthz with 200 (connected to the broker; the web to the
+    database), then a second for the subscriptions the connections send."""
+    waiting = dict(ports)
+    deadline = time.monotonic() + limit_s
+    while waiting:
+        for name, port in list(waiting.items()):
+            if procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited ({procs[name].returncode}) before it was ready")
+            if await asyncio.to_thread(_healthz, port):
+                del waiting[name]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {limit_s:.0f} s: {sorted(waiting)}")
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1)
+
+
+def _healthz(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:

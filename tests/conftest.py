@@ -42,7 +42,12 @@ def as_role(db_url: str, service: str) -> str:
 
 
 # Every process this session starts inherits the marker: a leftover is found even once daemonized.
-os.environ.setdefault(processes.MARKER, uuid.uuid4().hex)
+# Each pytest-xdist worker is a session of its own (its own servers): it must not count the other
+# worker's processes as its leftovers, so it takes a marker of its own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ[processes.MARKER] = uuid.uuid4().hex
+else:
+    os.environ.setdefault(processes.MARKER, uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from contract.places import township_name
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
-from storage.alerts import open_alert
+from storage.alerts import clear_alert, open_alert
 from storage.registry import load_registry
 from storage.users import create_user
 from tests.conftest import as_role
@@ -435,6 +435,24 @@ async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asy
         assert A.id in text
         assert B.id not in text
         assert 'name="file"' not in text, "only admins load a registry"
+
+
+async def test_an_ended_alert_nobody_acknowledged_reads_as_ended_on_the_wall_and_the_overview(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A panic button released stays listed until someone acknowledges it, but must not read as a
+    panic going on: the duty room would send someone to a facility that is calm."""
+    url, tok = site["url"], str(site["insp"])
+    t0 = datetime.now(UTC)
+    key = Key("panic_button", "panic-gate")
+    panic = await open_alert(db, A.id, key, Condition("critical", "一键报警", "panic"), t0)
+    await clear_alert(db, A.id, key, t0 + timedelta(seconds=5))
+    for path in ("/wall?fragment=1", "/"):
+        status, text = await get(f"{url}{path}", tok)
+        assert status == 200, path
+        items = dict(re.findall(r'<li[^>]*data-alert="(\d+)"[^>]*>(.*?)</li>', str(text), re.S))
+        assert "已解除" in items[str(panic.alert_id)], f"{path}: the released panic button reads as ongoing"
+        assert "已解除" not in items[str(site["alert_a"])], f"{path}: the fire alarm still going reads as ended"
 
 
 async def test_city_overview_lists_facilities_needing_attention_and_drills_down(site: dict[str, object]) -> None:

@@ -313,6 +313,7 @@ def _rank_sql(column: str, ranks: dict[str, int]) -> str:
 # critical first (SEVERITY_RANK counts 0 for critical), escalation descending is the city first.
 ALERT_ORDER = {
     "opened_at": "a.opened_at",
+    "last_seen_at": "a.last_seen_at",  # the latest evidence: a reopening or a repeat moves an alert up
     "severity": _rank_sql("a.severity", {s: -r for s, r in SEVERITY_RANK.items()}),
     "facility": "f.name",
     "rule": "a.rule",

@@ -455,6 +455,28 @@ async def test_an_ended_alert_nobody_acknowledged_reads_as_ended_on_the_wall_and
         assert "已解除" not in items[str(site["alert_a"])], f"{path}: the fire alarm still going reads as ended"
 
 
+async def test_a_panic_pressed_again_comes_to_the_top_of_the_wall(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Pressed 40 minutes ago, released, pressed again now: its old alert reopens (latching) and the
+    wall's newest urgent alerts must show it first, with the time of the new press, above the fire
+    alarm that opened a minute after the site's start but before this press."""
+    url, tok = site["url"], str(site["insp"])
+    now = datetime.now(UTC)
+    key = Key("panic_button", "panic-gate")
+    cond = Condition("critical", "一键报警", "panic")
+    first = await open_alert(db, A.id, key, cond, now - timedelta(minutes=40))
+    await clear_alert(db, A.id, key, now - timedelta(minutes=39))
+    again = await open_alert(db, A.id, key, cond, now + timedelta(seconds=1))
+    assert (again.action, again.alert_id) == ("reopened", first.alert_id)
+    status, text = await get(f"{url}/wall?fragment=1", tok)
+    assert status == 200
+    order = re.findall(r'<li[^>]*data-alert="(\d+)"', str(text))
+    assert order[:2] == [str(first.alert_id), str(site["alert_a"])], order
+    item = re.search(rf'data-alert="{first.alert_id}"[^>]*>(.*?)</li>', str(text), re.S)
+    assert item is not None and "40分钟前" not in item.group(1) and "次数 2" in item.group(1), item
+
+
 async def test_city_overview_lists_facilities_needing_attention_and_drills_down(site: dict[str, object]) -> None:
     url, tok = site["url"], str(site["admin"])
     green = next(f for f in REG.facilities if f.id not in {A.id, B.id})

@@ -388,9 +388,13 @@ async def wall(request: web.Request) -> web.Response:
         newest = [
             a
             for sev in ("critical", "major")
-            for a in await queries.alerts(conn, user.scope, status="open", severity=sev, limit=WALL_ALERTS)
+            for a in await queries.alerts(
+                conn, user.scope, status="open", severity=sev, limit=WALL_ALERTS, order="last_seen_at"
+            )
         ]
-    newest.sort(key=lambda a: a["opened_at"], reverse=True)
+    # newest by their latest evidence: a panic button pressed again after it was released reopens its
+    # old alert (latching, docs/contract.md), and must come to the top, not stay where it first opened
+    newest.sort(key=lambda a: a["last_seen_at"], reverse=True)
     counts = {s: sum(1 for f in facs if f["state"] == s) for s in STATE_RANK}
     attention = sorted((f for f in facs if f["state"] != "green"), key=lambda f: (STATE_RANK[f["state"]], f["name"]))
     ctx = {

@@ -119,6 +119,15 @@ class CountingSubscriber:
         self.c.loop_stop()
 
 
+def healthy(port: int, timeout: float = 1) -> bool:
+    """A service's /healthz on loopback answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 async def stored_count(port: int) -> int:
     def get() -> int:
         try:

@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.common import Env, finish_loadgen, loadgen, log, prepare_db, rss_peak_mb
+from bench.common import Env, finish_loadgen, healthy, loadgen, log, prepare_db, rss_peak_mb
 from carewatch.stack import LocalStack, free_port
 from ingest.service import IngestConfig
 
@@ -44,14 +44,6 @@ def _metric(port: int, name: str) -> float | None:
         return None
     m = re.search(rf"^{name} (\S+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def _service(
@@ -69,7 +61,7 @@ def _session(
     p = _service(name, client_id, port, env, log_dir, extra)
     try:
         deadline = time.monotonic() + 60
-        while not _healthy(port):
+        while not healthy(port):
             if time.monotonic() > deadline or p.poll() is not None:
                 raise RuntimeError(f"{name} did not come up (see {log_dir / (name + '.log')})")
             time.sleep(0.05)
@@ -97,7 +89,7 @@ def _drain(
         t_conn = 0.0
         while len(up) < len(procs):  # from the first one connected: the others' start-up counts against them
             for p, port in zip(procs, workers.values(), strict=True):
-                if port not in up and _healthy(port):
+                if port not in up and healthy(port):
                     up.add(port)
                     t_conn = t_conn or time.perf_counter()
                 elif p.poll() is not None or time.perf_counter() - t_start > 60:

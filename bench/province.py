@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import paho.mqtt.client as mqtt
 
-from bench.common import follow_alert_stream, log, pct, prepare_db
+from bench.common import follow_alert_stream, healthy, log, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType, Registry
 from contract.topics import Channel, Topic
@@ -510,20 +510,12 @@ async def _healthy(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str, i
         for name, port in list(waiting.items()):
             if procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited ({procs[name].returncode}) before it was ready")
-            if await asyncio.to_thread(_healthz, port):
+            if await asyncio.to_thread(healthy, port, 5):
                 del waiting[name]
         if time.monotonic() > deadline:
             raise RuntimeError(f"not ready after {limit_s:.0f} s: {sorted(waiting)}")
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)
-
-
-def _healthz(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:

@@ -455,7 +455,7 @@ async def test_an_ended_alert_nobody_acknowledged_reads_as_ended_on_the_wall_and
         assert "已解除" not in items[str(site["alert_a"])], f"{path}: the fire alarm still going reads as ended"
 
 
-async def test_a_panic_pressed_again_comes_to_the_top_of_the_wall(
+async def test_a_panic_pressed_again_comes_to_the_top_of_the_wall_and_the_overview(
     site: dict[str, object], db: asyncpg.Connection
 ) -> None:
     """Pressed 40 minutes ago, released, pressed again now: its old alert reopens (latching) and the
@@ -469,12 +469,13 @@ async def test_a_panic_pressed_again_comes_to_the_top_of_the_wall(
     await clear_alert(db, A.id, key, now - timedelta(minutes=39))
     again = await open_alert(db, A.id, key, cond, now + timedelta(seconds=1))
     assert (again.action, again.alert_id) == ("reopened", first.alert_id)
-    status, text = await get(f"{url}/wall?fragment=1", tok)
-    assert status == 200
-    order = re.findall(r'<li[^>]*data-alert="(\d+)"', str(text))
-    assert order[:2] == [str(first.alert_id), str(site["alert_a"])], order
-    item = re.search(rf'data-alert="{first.alert_id}"[^>]*>(.*?)</li>', str(text), re.S)
-    assert item is not None and "40分钟前" not in item.group(1) and "次数 2" in item.group(1), item
+    for path in ("/wall?fragment=1", "/"):  # the duty room's wall and the inspector's overview
+        status, text = await get(f"{url}{path}", tok)
+        assert status == 200
+        order = re.findall(r'<li[^>]*data-alert="(\d+)"', str(text))
+        assert order[:2] == [str(first.alert_id), str(site["alert_a"])], (path, order)
+        item = re.search(rf'data-alert="{first.alert_id}"[^>]*>(.*?)</li>', str(text), re.S)
+        assert item is not None and "40分钟前" not in item.group(1) and "次数 2" in item.group(1), (path, item)
 
 
 async def test_city_overview_lists_facilities_needing_attention_and_drills_down(site: dict[str, object]) -> None:

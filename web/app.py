@@ -315,7 +315,10 @@ async def overview(request: web.Request) -> web.Response:
             )
         with timing("sql"):
             summary = await queries.summary(conn, user.scope, county)
-            open_alerts = await queries.alerts(conn, user.scope, status="open", limit=20, county=county)
+            # by their latest evidence, as the wall: a reopened alarm comes back to the top
+            open_alerts = await queries.alerts(
+                conn, user.scope, status="open", limit=20, county=county, order="last_seen_at"
+            )
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).

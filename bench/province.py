@@ -1,17 +1,17 @@
 """`carewatch bench province`: a province's traffic through ingest, alerts and the web on one box.
 
 A private stack (fsync on) with the registry `generate_registry(facilities)` makes; ingest, the alert
-engine and the web as separate processes, as deployed; a separate publisher process
-(bench.provinceload) sending the simulator's traffic for that registry at its own rates, with
-life-safety scenarios injected every 20 s. Measured in the same run:
+engine and the web as separate processes, as deployed, started once the load is generated; a separate
+publisher process (bench.provinceload) sending the simulator's traffic for that registry at its own
+rates, with life-safety scenarios injected every 20 s. Measured in the same run:
   - offered and stored msg/s; every message received (ingest's counter against the publisher's);
   - ingest lag: a probe reading published once a second through the same broker, from its publish
     to its row being visible in the database (polled every 50 ms);
   - alert latency of each injected scenario: from the moment its message was published to the alert
     row committed (NOTIFY after commit) and to the event on the web's stream (SSE);
   - the overview and a facility page, p95, from a separate load process in the middle of the run;
-  - CPU share and RSS of each process, RSS at minute 2 and at the end (both pages served at minute 1,
-    two at a time as the load does, as a web in use has: its growth is then what it keeps);
+  - CPU share and RSS of each process, RSS at minute 2 and at the end (both pages served at minute 1
+    by 10 s each of the same two-client load, as a web in use has: its growth is then what it keeps);
   - bytes per facility-day of each table (its growth over the run, scaled to a day), and the disk a
     province needs for 90 days and a year with each table's retention (storage.migrate.RETENTION).
     Access events come in two waves a day (drop-off, pick-up; none at weekends), so ten minutes of

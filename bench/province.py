@@ -230,7 +230,7 @@ async def run_province_bench(
                 procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "carewatch.cli", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
                 )
-        await _healthy(procs, {"ingest": ingest_port, "alerts": alerts_port, "web": web_port})
+        await _wait_ready(procs, {"ingest": ingest_port, "alerts": alerts_port, "web": web_port})
         log(f"publishing {started['messages']} messages over {minutes} min")
         servers = stack.server_pids()
         pg, mq = servers["postgres"], servers["mosquitto"]
@@ -501,7 +501,7 @@ async def access_row_bytes(conn: asyncpg.Connection, week: list[SimMessage], roo
     return float(size) / max(1, len(rows))
 
 
-async def _healthy(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str, int], limit_s: float = 300) -> None:
+async def _wait_ready(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str, int], limit_s: float = 300) -> None:
     """Until every service answers /healthz with 200 (connected to the broker; the web to the
     database), then a second for the subscriptions the connections send."""
     waiting = dict(ports)

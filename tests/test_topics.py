@@ -11,6 +11,10 @@ def test_round_trip() -> None:
     assert t == Topic("xz-140902-0001", "smoke-nap1", Channel.EVENT)
     assert t.render() == "cw/v1/xz-140902-0001/smoke-nap1/event"
     assert parse_topic(t.render("t1/cw/v1"), root="t1/cw/v1") == t
+    # a root is matched as text, not as a pattern (tests give each test a root of its own)
+    assert parse_topic("t.1/cw/v1/xz-1/d/status", root="t.1/cw/v1") == Topic("xz-1", "d", Channel.STATUS)
+    with pytest.raises(ContractError):
+        parse_topic("tx1/cw/v1/xz-1/d/status", root="t.1/cw/v1")
 
 
 @pytest.mark.parametrize(
@@ -22,6 +26,10 @@ def test_round_trip() -> None:
         ("cw/v1/xz-1/event", "topic", "must be"),
         ("cw/v2/xz-1/d/event", "topic", "not under"),
         ("cw/v1/xz-1/d/event/extra", "topic", "must be"),
+        ("cw/v1/xz-1\n/d/event", "facility_id", "facility id 'xz-1\\n'"),
+        ("cw/v1/xz-1/d\n/event", "device_id", "device id 'd\\n'"),
+        ("cw/v1/xz-1/d/event\n", "channel", "unknown channel 'event\\n'"),
+        ("cwxv1/xz-1/d/event", "topic", "not under"),
     ],
 )
 def test_rejects(topic: str, field: str, fragment: str) -> None:

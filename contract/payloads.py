@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -441,6 +441,11 @@ class TimeBounds:
                 "time", f"ts {t.isoformat()} is {-ahead / 86400:.1f} days old (limit {self.past_s / 86400:.0f} days)"
             )
         return None
+
+    def window(self, arrived: datetime) -> tuple[datetime, datetime]:
+        """The earliest and latest own time accepted for a message that arrived at `arrived`: a time
+        within it has no error (two comparisons, where `error` computes and compares a difference)."""
+        return arrived - timedelta(seconds=self.past_s), arrived + timedelta(seconds=self.future_s)
 
     def check(self, p: Payload | FastTelemetry, arrived: datetime) -> ContractError | None:
         """The first of a payload's own times (ts, or each sample's) out of bounds, as an error."""

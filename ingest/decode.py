@@ -45,12 +45,23 @@ DEFAULT_BOUNDS = TimeBounds()
 _FAST_CHANNELS = frozenset({Channel.TELEMETRY, Channel.BATCH})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ctx:
     known: KnownDevice
     gateway: KnownDevice
     root: str
     bounds: TimeBounds
+    # the bounds' window for the last time of receipt seen (messages read together share it)
+    arrived: datetime | None = None
+    earliest: datetime | None = None
+    latest: datetime | None = None
+
+    def in_bounds(self, t: datetime, arrived: datetime) -> bool:
+        """Whether `t` is certainly within the bounds (else ask `bounds.check`, which says why not)."""
+        if arrived is not self.arrived:
+            self.arrived = arrived
+            self.earliest, self.latest = self.bounds.window(arrived)
+        return self.earliest <= t <= self.latest  # type: ignore[operator]
 
 
 def _json(p: Payload) -> str:
@@ -118,6 +129,8 @@ def _decode_one(out: Decoded, m: Received, ctx: _Ctx) -> None:
 
 def _late_or_early(out: Decoded, m: Received, fac: str, p: Payload | FastTelemetry, ctx: _Ctx) -> bool:
     """Dead-letter a message whose own time is out of bounds (reason `time`); True if it was."""
+    if isinstance(p, dict) and ctx.in_bounds(p["ts"], m.received_at):
+        return False
     err = ctx.bounds.check(p, m.received_at)
     if err is not None:
         _dead(out, m, err, fac)
@@ -152,7 +165,7 @@ def _add_fast_batch(out: Decoded, m: Received, fac: str, gw: str, batch: FastBat
         elif not ctx.known(fac, dev := item["device_id"]):
             u = Unpacked(i, dev, "telemetry", None, None, fast_telemetry_json(item["payload"]))
             _dead_item(out, m, fac, u, "unknown_device", _unknown(fac, dev))
-        elif (err := ctx.bounds.check(item["payload"], at)) is not None:
+        elif not ctx.in_bounds(item["payload"]["ts"], at) and (err := ctx.bounds.check(item["payload"], at)):
             u = Unpacked(i, dev, "telemetry", None, None, fast_telemetry_json(item["payload"]))
             _dead_item(out, m, fac, u, err.field, str(err))
         else:
@@ -196,17 +209,27 @@ def _battery(d: DeviceSeen, readings: Mapping[str, float]) -> None:
 
 
 def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetry) -> None:
-    """One single-sample telemetry message (the bulk of the traffic), from the fast path."""
+    """One single-sample telemetry message (the bulk of the traffic), from the fast path: what _seen
+    and _battery do, written out (profiled: a tenth of this function's time was those calls)."""
     msg_id = p["msg_id"]
     key = (fac, dev, msg_id)
-    if key in out.keys:
+    keys = out.keys
+    if key in keys:
         out.duplicates_in_batch += 1
         return
-    _battery(_seen(out, fac, dev, at), p["readings"])
-    ts = p["ts"]
-    out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in p["readings"].items()]
+    readings, ts = p["readings"], p["ts"]
+    d = out.devices.get(key[:2])
+    if d is None:
+        d = out.devices[key[:2]] = DeviceSeen(at)
+    else:
+        if d.last_seen_at < at:
+            d.last_seen_at = at
+        d.online = True
+    if (b := readings.get("battery_pct")) is not None:
+        d.battery_pct = b
+    out.readings[key] = [(ts, fac, dev, metric, value, msg_id) for metric, value in readings.items()]
     out.times.append(ts)
-    out.keys.add(key)
+    keys.add(key)
 
 
 def _add(out: Decoded, m: Received, fac: str, dev: str, p: Payload) -> None:

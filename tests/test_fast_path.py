@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from contract.errors import ContractError
@@ -220,3 +220,51 @@ def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
     assert d.dead_reasons == ["internal"]
     assert d.dead[0][1].endswith("/env-bad/telemetry") and d.dead[0][2] == body
     assert "registry cache broken" in str(d.dead[0][4])
+
+
+@settings(max_examples=300, deadline=None)
+@example(ahead_us=600_000_000, offset_h=8, in_batch=False)
+@example(ahead_us=600_000_001, offset_h=8, in_batch=False)
+@example(ahead_us=-86_400_000_000, offset_h=0, in_batch=True)
+@example(ahead_us=-86_400_000_001, offset_h=-5, in_batch=True)
+@given(
+    ahead_us=st.one_of(
+        st.integers(-86_400_000_000 - 2_000_000, -86_400_000_000 + 2_000_000),
+        st.integers(600_000_000 - 2_000_000, 600_000_000 + 2_000_000),
+        st.integers(-(10**12), 10**12),
+    ),
+    offset_h=st.sampled_from([0, 8, -5]),
+    in_batch=st.booleans(),
+)
+def test_decoding_keeps_a_message_exactly_when_its_time_is_within_bounds(
+    ahead_us: int, offset_h: int, in_batch: bool
+) -> None:
+    """Ingest checks a message's own time against a window computed once per time of receipt, not
+    with TimeBounds.error per message: both must agree to the microsecond, whatever the offset the
+    device writes its time in, on its own topic and inside a gateway batch."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from contract.payloads import TimeBounds
+    from ingest.decode import decode_batch
+    from runtime.mqtt_source import Received
+
+    bounds = TimeBounds(future_s=600, past_s=86400)
+    arrived = datetime(2026, 11, 30, 12, 0, 0, 250_000, tzinfo=UTC)
+    ts = (arrived + timedelta(microseconds=ahead_us)).astimezone(timezone(timedelta(hours=offset_h)))
+    body = {"msg_id": "m-1", "ts": ts.isoformat(), "readings": {"co2_ppm": 1}}
+    if in_batch:
+        topic, payload = (
+            "r/cw/v1/fac-1/gw-1/batch",
+            {"msg_id": "b-1", "messages": [{"device_id": "env-1", "channel": "telemetry", "payload": body}]},
+        )
+    else:
+        topic, payload = "r/cw/v1/fac-1/env-1/telemetry", body
+    # the same time of receipt for a message before it, as for messages read together off the wire
+    ok = {"msg_id": "m-0", "ts": arrived.isoformat(), "readings": {"co2_ppm": 1}}
+    msgs = [Received("r/cw/v1/fac-1/env-1/telemetry", raw(ok), arrived), Received(topic, raw(payload), arrived)]
+    d = decode_batch(msgs, lambda _f, _d: True, "r/cw/v1", gateway=lambda _f, d: d == "gw-1", bounds=bounds)
+    expected = bounds.error(ts, arrived)
+    assert (("fac-1", "env-1", "m-1") in d.readings) is (expected is None)
+    assert d.dead_reasons == ([] if expected is None else ["time"])
+    if expected is not None:
+        assert d.dead[0][4].endswith(str(expected)), d.dead[0][4]

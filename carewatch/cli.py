@@ -193,7 +193,7 @@ async def _serve(service: Any) -> None:
     help="MQTT 5 shared-subscription group: the workers of one group split the stream between them; "
     "another group (a second deployment, a benchmark) gets a whole copy of its own.",
 )
-@click.option("--batch-size", default=5000, show_default=True)
+@click.option("--batch-size", default=10000, show_default=True)
 @click.option("--flush-interval", default=0.2, show_default=True, help="seconds")
 @click.option(
     "--writers",

@@ -41,7 +41,7 @@ DECODE_SLICE_BYTES = 64 * 1024  # ~3 ms of decoding between two looks at the eve
 class IngestConfig(ServiceConfig):
     client_id: str = "carewatch-ingest-1"
     share_group: str = Field("carewatch-ingest", pattern=r"^[^/+#]+$")  # MQTT 5 §4.8.2: no /, + or #
-    batch_size: int = Field(5000, ge=1)
+    batch_size: int = Field(10000, ge=1)
     batch_bytes: int = Field(2 * 1024 * 1024, ge=1024)  # also bounds rows per batch for gateway batches
     flush_interval_s: float = Field(0.2, gt=0)
     writers: int = Field(2, ge=1, le=8)  # batches written at once, each on its own connection

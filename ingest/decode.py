@@ -222,8 +222,7 @@ def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetr
     if d is None:
         d = out.devices[key[:2]] = DeviceSeen(at)
     else:
-        if d.last_seen_at < at:
-            d.last_seen_at = at
+        d.last_seen_at = max(d.last_seen_at, at)
         d.online = True
     if (b := readings.get("battery_pct")) is not None:
         d.battery_pct = b

@@ -209,3 +209,19 @@ def test_the_device_hours_cache_passes_only_new_bits_and_does_not_grow() -> None
     assert cache.new({("f", "d1", day): 1 << 8}) == {("f", "d1", day): 1 << 8}, "a forgotten day is written again"
     cache.reindex({("f", "d1"): 0})
     assert cache.new({("f", "d1", day + 2): 1}) == {("f", "d1", day + 2): 1}, "a new numbering forgets"
+
+
+async def test_a_devices_last_seen_is_updated_in_place(db: asyncpg.Connection) -> None:
+    """Every batch updates the device_state row of each device in it: with room left on its page
+    (migration 016), PostgreSQL updates the row there without writing its key again (a HOT update).
+    On full pages nearly every such update moved the row and rewrote the index (this test: 0 of 300)."""
+    await load_registry(db, registry_obj(extra_devices=300))
+    devices = [f"env-{i}" for i in range(300)]
+    await write_batch(db, decode([reading(1, d) for d in devices]))  # the rows, inserted
+    async with db.transaction():
+        await write_batch(db, decode([reading(2, d) for d in devices]))
+        updated, hot = await db.fetchrow(
+            "SELECT pg_stat_get_xact_tuples_updated(c), pg_stat_get_xact_tuples_hot_updated(c)"
+            " FROM CAST('device_state' AS regclass) AS c"
+        )
+    assert (updated, hot) == (300, 300)

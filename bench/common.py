@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -154,6 +155,34 @@ async def wait_stored(port: int, target: int, stall_s: float = 60) -> float:
         elif time.monotonic() - last_change > stall_s:
             raise RuntimeError(f"ingest stalled at {n} of {target}")
         await asyncio.sleep(0.02)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of a server and each of its child processes (PostgreSQL: a backend a connection)."""
+    return {p: cpu_seconds(p) for p in [pid, *children(pid)]}
 
 
 def rss_peak_mb(pid: int) -> float:

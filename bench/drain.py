@@ -14,6 +14,9 @@ machine connects and drains its copy:
     their own, `--share-group`), from the first one's connection: what a second worker adds;
   - the alert engine: from its connection to the last message evaluated by the rules.
 Ratios: ingest and alerts against mosquitto_sub and against the Python client; ingest's peak RSS.
+Also each consumer's CPU a message while draining, and PostgreSQL's for ingest's writes: the rates
+depend on the machine (mosquitto_sub's from 126k to 160k msg/s in one hour on one machine), where
+CPU a message says what a change to ingest's code bought.
 """
 
 from __future__ import annotations
@@ -29,9 +32,19 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from bench.common import Env, finish_loadgen, healthy, loadgen, log, prepare_db, rss_peak_mb
+from bench.common import (
+    Env,
+    cpu_seconds,
+    finish_loadgen,
+    healthy,
+    loadgen,
+    log,
+    prepare_db,
+    rss_peak_mb,
+    tree_cpu_seconds,
+)
 from carewatch.stack import LocalStack, free_port
 from ingest.service import IngestConfig
 
@@ -70,6 +83,14 @@ def _session(
         p.wait(30)
 
 
+class Drained(NamedTuple):
+    rate: float  # msgs/s from the first worker connected to the last message counted by any
+    start_s: float  # from the processes' start to the first one connected
+    rss_mb: float  # the largest peak RSS
+    cpu_us: float  # the workers' CPU a message, from their connection to the end (start-up apart)
+    db_cpu_us: float  # PostgreSQL's CPU a message (all its processes) over the same time
+
+
 def _drain(
     name: str,
     workers: dict[str, int],
@@ -77,21 +98,21 @@ def _drain(
     log_dir: Path,
     counter: str,
     n: int,
+    postmaster: int,
     extra: tuple[str, ...] = (),
-) -> tuple[float, float, float]:
-    """`workers` ({client id: metrics port}) drain their sessions' backlog together: (msgs/s from the
-    first one connected to the last message counted by any, seconds from start to connected, the
-    largest peak RSS MB)."""
+) -> Drained:
+    """`workers` ({client id: metrics port}) drain their sessions' backlog together."""
     t_start = time.perf_counter()
     procs = [_service(name, cid, port, env, log_dir, extra) for cid, port in workers.items()]
     try:
-        up: set[int] = set()
+        up: dict[int, float] = {}  # port -> the worker's CPU seconds when it was seen connected
         t_conn = 0.0
         while len(up) < len(procs):  # from the first one connected: the others' start-up counts against them
             for p, port in zip(procs, workers.values(), strict=True):
                 if port not in up and healthy(port):
-                    up.add(port)
-                    t_conn = t_conn or time.perf_counter()
+                    up[port] = cpu_seconds(p.pid)
+                    if not t_conn:
+                        t_conn, db0 = time.perf_counter(), tree_cpu_seconds(postmaster)
                 elif p.poll() is not None or time.perf_counter() - t_start > 60:
                     raise RuntimeError(f"{name} did not come up")
             time.sleep(0.005)
@@ -108,13 +129,16 @@ def _drain(
             # Each look is a scrape of the consumer's /metrics, which costs it CPU: at every 10 ms,
             # ~1 % of ingest's time (py-spy). 50 ms adds at most 0.5 % to a ~10 s drain.
             time.sleep(0.05)
+        db1 = tree_cpu_seconds(postmaster)
+        cpu = sum(cpu_seconds(p.pid) - up[port] for p, port in zip(procs, workers.values(), strict=True))
+        db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
         rss = max(rss_peak_mb(p.pid) for p in procs)
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
-    return n / (t_end - t_conn), t_conn - t_start, rss
+    return Drained(n / (t_end - t_conn), t_conn - t_start, rss, cpu / n * 1e6, db_cpu / n * 1e6)
 
 
 def _sink(url: str, topic: str, n: int, session_only: bool = False) -> dict[str, Any]:
@@ -174,16 +198,19 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         p_rate = _sink(info.mqtt_url, f"{root}/+/+/+", n)["msgs_per_s"]
         log(f"the Python MQTT client alone: {p_rate:.0f} msg/s")
         stored = "carewatch_ingest_stored_total"
-        i_rate, i_start, i_rss = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n)
-        log(f"ingest: {i_rate:.0f} msg/s (start {i_start:.2f}s, peak RSS {i_rss:.0f} MB)")
-        i2_rate, _, i2_rss = _drain("ingest", pair, pair_env, state, stored, n, pair_group)
-        log(f"two ingest workers: {i2_rate:.0f} msg/s (peak RSS {i2_rss:.0f} MB)")
-        a_rate, a_start, a_rss = _drain(
-            "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n
+        pg = stack.server_pids()["postgres"]
+        assert pg is not None  # noqa: S101 (the stack is up)
+        one = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n, pg)
+        log(f"ingest: {one.rate:.0f} msg/s (start {one.start_s:.2f}s, peak RSS {one.rss_mb:.0f} MB)")
+        two = _drain("ingest", pair, pair_env, state, stored, n, pg, pair_group)
+        log(f"two ingest workers: {two.rate:.0f} msg/s (peak RSS {two.rss_mb:.0f} MB)")
+        alerts = _drain(
+            "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n, pg
         )
-        log(f"alerts: {a_rate:.0f} msg/s (start {a_start:.2f}s, peak RSS {a_rss:.0f} MB)")
+        log(f"alerts: {alerts.rate:.0f} msg/s (start {alerts.start_s:.2f}s, peak RSS {alerts.rss_mb:.0f} MB)")
     finally:
         stack.destroy()
+    i_rate, i2_rate, a_rate = one.rate, two.rate, alerts.rate
     return {
         "bench": "drain",
         "n": n,
@@ -199,9 +226,14 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         "ingest_two_workers_vs_mosquitto_sub": round(i2_rate / c_rate, 3),
         "ingest_two_workers_vs_one": round(i2_rate / i_rate, 3),
         "alerts_vs_ingest": round(a_rate / i_rate, 3),
-        "ingest_start_s": round(i_start, 2),
-        "alerts_start_s": round(a_start, 2),
-        "ingest_peak_rss_mb": round(i_rss),
-        "ingest_two_workers_peak_rss_mb": round(i2_rss),
-        "alerts_peak_rss_mb": round(a_rss),
+        "ingest_start_s": round(one.start_s, 2),
+        "alerts_start_s": round(alerts.start_s, 2),
+        "ingest_peak_rss_mb": round(one.rss_mb),
+        "ingest_two_workers_peak_rss_mb": round(two.rss_mb),
+        "alerts_peak_rss_mb": round(alerts.rss_mb),
+        # CPU a message while draining (µs): the process's own, and the database's for its writes
+        "ingest_cpu_us_per_msg": round(one.cpu_us, 2),
+        "ingest_db_cpu_us_per_msg": round(one.db_cpu_us, 2),
+        "ingest_two_workers_cpu_us_per_msg": round(two.cpu_us, 2),
+        "alerts_cpu_us_per_msg": round(alerts.cpu_us, 2),
     }

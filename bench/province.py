@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import paho.mqtt.client as mqtt
 
-from bench.common import follow_alert_stream, healthy, log, pct, prepare_db
+from bench.common import children, cpu_seconds, follow_alert_stream, healthy, log, pct, prepare_db
 from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType, Registry
 from contract.topics import Channel, Topic
@@ -56,37 +56,16 @@ KEPT = {
     t: int(keep.split()[0])
     for t, keep in (("device_activity", ACTIVITY_RETENTION), ("dead_letters", DEAD_LETTER_RETENTION))
 }
-TICK = os.sysconf("SC_CLK_TCK")
 RECEIVED = "carewatch_ingest_received_total"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # -- processes -------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def rss_mb(pid: int) -> float:
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
     except OSError:
         return 0.0
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(d.name))
-            except (OSError, ValueError):
-                continue
-    return out
 
 
 class Processes:

@@ -117,8 +117,8 @@ BATTERY_STEP = 5.0  # percentage points
 
 async def _insert_once(
     conn: asyncpg.Connection, table: str, cols: list[str], rows: dict[tuple[str, str, str], list[tuple[object, ...]]]
-) -> set[tuple[str, str, str]]:
-    """Store the rows of messages not stored before; return those messages.
+) -> tuple[int, int]:
+    """Store the rows of messages not stored before; return how many messages and rows that was.
 
     Optimistic: one COPY inside a savepoint, the cheapest way in. Only a batch holding a copy of a
     message stored before (a redelivery) fails it on the unique index, and is then inserted with ON
@@ -126,7 +126,7 @@ async def _insert_once(
     """
     records = [r for rs in rows.values() for r in rs]
     if not records:
-        return set()
+        return 0, 0
     try:
         async with conn.transaction():
             await conn.copy_records_to_table(table, records=records, columns=cols)
@@ -134,8 +134,9 @@ async def _insert_once(
         columns = [list(c) for c in zip(*records, strict=True)]
         if table != "readings":  # payload: text to the statement, cast to jsonb there
             columns = [c if i != cols.index("payload") else [_text(v) for v in c] for i, c in enumerate(columns)]
-        return {(r[0], r[1], r[2]) for r in await conn.fetch(_INSERT_ONCE[table], *columns)}
-    return set(rows)
+        new = {(r[0], r[1], r[2]) for r in await conn.fetch(_INSERT_ONCE[table], *columns)}
+        return len(new), sum(len(rows[k]) for k in new)
+    return len(rows), len(records)
 
 
 def _text(v: object) -> str:
@@ -242,9 +243,9 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded, cache: ActivityCache
             ("events", EVENT_COLS, {k: [r] for k, r in d.events.items()}),
             ("access_events", ACCESS_COLS, {k: [r] for k, r in d.access.items()}),
         ):
-            new = await _insert_once(conn, table, cols, recs)
-            stored += len(new)
-            rows += sum(len(recs[k]) for k in new)
+            n_messages, n_rows = await _insert_once(conn, table, cols, recs)
+            stored += n_messages
+            rows += n_rows
         changed: dict[tuple[str, str], Logged] = {}
         if d.status:
             devs = sorted({(str(r[1]), str(r[2])) for r in d.status.values()})

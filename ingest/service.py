@@ -323,7 +323,12 @@ class IngestService(Service):
     def _note_late(self, decoded: Decoded) -> None:
         """Remember facilities whose stored samples belong to an hour that has ended (storage.retention,
         refresh_rollup). A message's samples lie close together; its first stands for them."""
-        cutoff = hour_start(datetime.now(UTC))
+        if not decoded.times:
+            return
+        # in the tzinfo most times carry (see ingest.decode._Ctx.in_bounds: then a cheap comparison)
+        cutoff = hour_start(datetime.now(UTC)).astimezone(decoded.times[0].tzinfo)
+        if min(decoded.times) >= cutoff:  # nothing of an hour that has ended (the live case)
+            return
         late = self._late
         for (fac, _, _), rows in decoded.readings.items():
             t = rows[0][0]

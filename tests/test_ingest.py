@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timezone
 
 import asyncpg
 import pytest
 
 from ingest.service import IngestConfig, IngestService
+from runtime.mqtt_source import Received
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
@@ -284,3 +288,35 @@ async def test_the_rollup_aggregates_each_hour_once_and_a_late_facility_again(db
         db, "f1", "co2_ppm", None, h0 - timedelta(hours=3), now + timedelta(minutes=1), timedelta(hours=1)
     )
     assert [(p["min"], p["max"]) for p in points] == [(400.0, 405.0), (406.0, 411.0), (999.0, 999.0)]
+
+
+def test_ingest_remembers_each_facilitys_earliest_sample_of_an_hour_already_ended() -> None:
+    """Pure logic: the rollup redoes a facility's ended hours from its earliest late sample. A batch
+    of the current hour only leaves nothing to redo; late samples count whatever offset their time
+    was written in (a device on +08:00), and the earliest of a facility's is kept."""
+    from datetime import timedelta
+
+    from ingest.decode import decode_batch
+    from storage.retention import hour_start
+
+    svc = IngestService(IngestConfig(database_url="postgresql://x@127.0.0.1/x", mqtt_url="mqtt://127.0.0.1:1"))
+    if hour_start(datetime.now(UTC) + timedelta(seconds=10)) != hour_start(datetime.now(UTC)):
+        time.sleep(11)  # not across an hour's end: "now" must be of the same hour for the service too
+    now = datetime.now(UTC)
+    this_hour = hour_start(now)
+    cst = timezone(timedelta(hours=8))
+
+    def tele(fac: str, dev: str, msg_id: str, ts: datetime) -> Received:
+        body = json.dumps({"msg_id": msg_id, "ts": ts.isoformat(), "readings": {"co2_ppm": 400}}).encode()
+        return Received(f"cw/v1/{fac}/{dev}/telemetry", body, now)
+
+    def note(*msgs: Received) -> None:
+        svc._note_late(decode_batch(list(msgs), lambda _f, _d: True, "cw/v1", gateway=lambda _f, _d: False))
+
+    note(tele("f1", "d1", "a", this_hour), tele("f2", "d1", "b", now))
+    assert svc._late == {}, "nothing of an ended hour"
+    early, earlier = this_hour - timedelta(microseconds=1), this_hour - timedelta(hours=3)
+    note(tele("f1", "d1", "c", now), tele("f2", "d1", "d", early.astimezone(cst)), tele("f2", "d2", "e", now))
+    assert svc._late == {"f2": early}
+    note(tele("f2", "d3", "f", earlier), tele("f2", "d3", "g", early), tele("f3", "d1", "h", earlier.astimezone(cst)))
+    assert svc._late == {"f2": earlier, "f3": earlier}

@@ -20,8 +20,11 @@ import select
 import struct
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import accumulate
+from operator import attrgetter
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -44,6 +47,9 @@ class Received(NamedTuple):
     received_at: datetime
     mid: int = 0
     generation: int = 0  # which broker connection delivered it (acks go only to the same one)
+
+
+_PAYLOAD = attrgetter("payload")
 
 
 def mqtt_params(url: str) -> tuple[str, int, str | None, str | None]:
@@ -271,13 +277,13 @@ class MqttSource:
     def take(self, limit: int, max_bytes: int) -> list[Received]:
         """Up to `limit` messages and about `max_bytes` of payload (a gateway batch holds many rows)."""
         with self._lock:
-            n, size = 0, 0
-            for m in self._buffer[:limit]:
-                n += 1
-                size += len(m.payload)
-                if size >= max_bytes:
-                    break
-            taken, self._buffer = self._buffer[:n], self._buffer[n:]
+            head = self._buffer[:limit]
+            # the running total of payload bytes, in C (a Python loop was 3-6 % of ingest's samples);
+            # the batch ends with the message that reaches max_bytes
+            sums = list(accumulate(map(len, map(_PAYLOAD, head))))
+            n = min(bisect_left(sums, max_bytes) + 1, len(head))
+            size = sums[n - 1] if n else 0
+            taken, self._buffer = head[:n], self._buffer[n:]
             self._pending_bytes -= size  # the payload bytes of `taken`, summed just above
             if self._full():
                 self._wakeup.set()

@@ -7,6 +7,8 @@ import random
 from datetime import UTC, datetime
 
 import asyncpg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.decode import decode_batch
 from runtime.mqtt_source import Received
@@ -225,3 +227,34 @@ async def test_a_devices_last_seen_is_updated_in_place(db: asyncpg.Connection) -
             " FROM CAST('device_state' AS regclass) AS c"
         )
     assert (updated, hot) == (300, 300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seconds=st.integers(0, 4_000_000_000),
+    micro=st.integers(0, 999_999),
+    offset_min=st.sampled_from([0, 480, -300, 345, 0]),
+    written=st.sampled_from(["Z", "+00:00", "offset"]),
+)
+def test_a_rows_device_hour_is_its_utc_hour_whatever_the_offset_it_came_in(
+    seconds: int, micro: int, offset_min: int, written: str
+) -> None:
+    """Pure logic: activity() reckons a row's hour from the epoch in the row's own tzinfo (cheaper
+    than timestamp() on pydantic's); the hour must be the UTC one, as timestamp() gives it, for times
+    validated from JSON in any offset and for datetime's own time zones."""
+    from datetime import timedelta, timezone
+
+    from contract.payloads import parse_fast
+    from contract.topics import Channel
+    from storage.messages import activity
+
+    t = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
+    tz = UTC if written != "offset" else timezone(timedelta(minutes=offset_min))
+    text = t.astimezone(tz).isoformat().replace("+00:00", "Z" if written == "Z" else "+00:00")
+    fast = parse_fast(Channel.TELEMETRY, payload({"msg_id": "m", "ts": text, "readings": {"x": 1}}))
+    assert fast is not None
+    for ts in (fast["ts"], t.astimezone(tz)):  # pydantic's tzinfo, and datetime's
+        d = Decoded()
+        d.readings[(FAC, "env-0", "m")] = [(ts, FAC, "env-0", "x", 1.0, "m")]
+        hour = seconds // 3600
+        assert activity(d) == {(FAC, "env-0", hour // 24): 1 << (hour % 24)}

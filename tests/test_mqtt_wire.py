@@ -151,3 +151,27 @@ def test_acknowledgements_are_the_bytes_paho_writes() -> None:
 def qos0() -> Received:
     """A QoS 0 message has no packet id and is not acknowledged."""
     return Received("t", b"", datetime.now(UTC), 0, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), max_size=60),
+    limit=st.integers(1, 80),
+    max_bytes=st.integers(1, 600),
+)
+def test_a_batch_taken_ends_at_its_count_or_at_the_message_that_reaches_its_bytes(
+    sizes: list[int], limit: int, max_bytes: int
+) -> None:
+    """take(limit, max_bytes): the first messages in order, at most `limit`, ending with the first one
+    whose payload brings the total to `max_bytes` (so a gateway batch larger than max_bytes is still
+    taken, alone); the pending byte count goes down by exactly what was taken."""
+    src = MqttSource("mqtt://127.0.0.1:1", "t", "t/#", receive_maximum=10, session_expiry_s=0)
+    now = datetime.now(UTC)
+    buffered = [Received(f"t/{i}", bytes(n), now, i + 1) for i, n in enumerate(sizes)]
+    src._buffer, src._pending_bytes = list(buffered), sum(sizes)
+    taken = src.take(limit, max_bytes)
+    n = len(taken)
+    assert taken == buffered[:n] and src._buffer == buffered[n:]
+    assert src.pending_bytes() == sum(sizes[n:])
+    assert n == len(sizes) or n == limit or sum(sizes[:n]) >= max_bytes
+    assert sum(sizes[: n - 1]) < max_bytes or n == 0, "it went on past the message that reached max_bytes"

@@ -133,6 +133,13 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
     await login(page, base, "op", "pw-op")
     assert page.url == f"{base}/facilities/{B.id}", "an operator lands on their own facility"
     await expect(page.locator(f'[data-facility-page="{B.id}"]')).to_have_count(1)
+    # a laptop's 1280 px: the title and the signed-in user each stay on one line (the nav may wrap)
+    lines = await page.evaluate(
+        """() => ['header strong', 'header .who'].map(s => {
+             const r = document.createRange(); r.selectNodeContents(document.querySelector(s));
+             return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; })"""
+    )
+    assert lines == [1, 1], f"lines of the header's title and user: {lines}"
     resp = await page.goto(f"{base}/facilities/{A.id}")
     assert resp is not None
     assert resp.status == 404

@@ -24,7 +24,17 @@ from zoneinfo import ZoneInfo
 from alerts import alarms, devices, people, readings
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
-from contract.rules import CLOCK_SKEW_S, LATE_WAIT_S, Condition, Key, RuleConfig, offline_after_s
+from contract.rules import (
+    CLOCK_SKEW_S,
+    LATE_WAIT_S,
+    SKEW_SPAN_S,
+    SKEW_STEADY_N,
+    SKEW_TOL_S,
+    Condition,
+    Key,
+    RuleConfig,
+    offline_after_s,
+)
 
 
 @dataclass(slots=True)
@@ -36,6 +46,36 @@ class DeviceRt:
     online: bool = True
     battery: float | None = None
     readings: dict[str, float] = field(default_factory=dict)
+    # late messages in a row, each as late as the one before: the lateness (s) and own time of the
+    # last, the arrival of the first, how many (contract.rules SKEW_*: the device's clock is wrong)
+    late_by: float | None = None
+    late_at: datetime | None = None
+    late_since: datetime | None = None
+    late_run: int = 0
+
+    def lateness(self, at: datetime, received: datetime) -> float:
+        """How late a message is, beyond a steady error of the device's clock (then 0)."""
+        off = (received - at).total_seconds()
+        if off <= CLOCK_SKEW_S:
+            self.late_by = self.late_at = self.late_since = None
+            self.late_run = 0
+            return off
+        prev, prev_at = self.late_by, self.late_at
+        steady = (
+            prev is not None
+            and prev_at is not None
+            and at > prev_at
+            and abs(off - prev) <= max(SKEW_TOL_S, 0.25 * (at - prev_at).total_seconds())
+        )
+        if steady:
+            self.late_run += 1
+        else:
+            self.late_run, self.late_since = 1, received
+        self.late_by, self.late_at = off, at
+        since = self.late_since or received
+        if self.late_run >= SKEW_STEADY_N and (received - since).total_seconds() >= SKEW_SPAN_S:
+            return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
+        return off
 
 
 @dataclass(slots=True)
@@ -145,7 +185,7 @@ class FacilityRuntime:
         if d is None:
             return
         received = received or at
-        late = (received - at).total_seconds() > CLOCK_SKEW_S
+        late = d.lateness(at, received) > CLOCK_SKEW_S
         d.last_seen = max(d.last_seen, at if late else received)
         if late:
             self.settle(received)

@@ -277,3 +277,66 @@ def test_the_thresholds_the_web_shows_follow_the_overrides(tmp_path: Path) -> No
     assert offline_after_s(local, 120) == 600
     assert carers_needed(default, "toddler", 9) == 2
     assert carers_needed(local, "toddler", 9) == 3
+
+
+def _env_sensor_alone(engine: AlertEngine, f: Facility, t: datetime, env: str) -> None:
+    """Every device of the facility but `env` heard from at `t` (only the sensor under test speaks)."""
+    for dev, d in engine.runtimes[f.id].devices.items():
+        if dev != env:
+            d.last_seen = t
+
+
+@pytest.mark.parametrize("slow_min", [6, 30])
+def test_a_device_whose_clock_is_minutes_slow_is_not_offline(slow_min: int) -> None:
+    """A sensor reporting every minute, its clock minutes slow (no NTP; an RTC drifts minutes a year):
+    every message looks late by the same amount. That is its clock, not a delivery from the past: no
+    alert for an hour (before: device_offline at 5.5 minutes, open for good). When it does stop, its
+    silence counts from its last message's arrival."""
+    f = facility()
+    rules = load_rules(None)
+    engine = AlertEngine([f], rules, T0)
+    env = next(d for d in f.devices if d.type is DeviceType.ENV_SENSOR)
+    slow = timedelta(minutes=slow_min)
+    ds: list[tuple[str, Decision]] = []
+    for s in range(0, 3600, 30):
+        t = T0 + timedelta(seconds=s)
+        _env_sensor_alone(engine, f, t, env.id)
+        if s % 60 == 0:
+            reading = Telemetry(msg_id=f"m{s}", ts=t - slow, readings={"co2_ppm": 500})
+            engine.on_message(f.id, env.id, reading, t + timedelta(seconds=s % 7 / 10))  # and some jitter
+        ds += engine.on_tick(t)
+    assert offline_decisions(ds) == []
+    last = T0 + timedelta(seconds=3540)
+    for s in range(3600, 4800, 30):
+        t = T0 + timedelta(seconds=s)
+        _env_sensor_alone(engine, f, t, env.id)
+        ds += engine.on_tick(t)
+    got = opened(ds, "device_offline")
+    assert [d.key.device_id for d in got] == [env.id]
+    assert got[0].at - last <= timedelta(seconds=offline_after_s(rules, env.heartbeat_s) + 30)
+
+
+def test_a_spool_replayed_in_a_burst_still_counts_at_its_own_times() -> None:
+    """A fast sensor (a message a second) went silent 15 minutes ago and is offline. Its gateway then
+    replays what it had spooled, 60 messages up to the silence, in one burst: each as late as the one
+    before within a second, as a slow clock would be. A burst is no live clock: they count at their own
+    times and the device stays offline."""
+    f = facility()
+    rules = load_rules(None)
+    engine = AlertEngine([f], rules, T0)
+    env = next(d for d in f.devices if d.type is DeviceType.ENV_SENSOR)
+    ds: list[tuple[str, Decision]] = []
+    for s in range(0, 1200, 30):
+        t = T0 + timedelta(seconds=s)
+        _env_sensor_alone(engine, f, t, env.id)
+        ds += engine.on_tick(t)
+    assert [d.key.device_id for d in opened(ds, "device_offline")] == [env.id]
+    burst = T0 + timedelta(seconds=1200)
+    for i in range(60):
+        ts = T0 + timedelta(seconds=240 + i)  # its last minute before the silence
+        engine.on_message(f.id, env.id, Telemetry(msg_id=f"r{i}", ts=ts, readings={"co2_ppm": 500}), burst)
+    for s in range(1200, 1800, 30):
+        t = T0 + timedelta(seconds=s)
+        _env_sensor_alone(engine, f, t, env.id)
+        ds += engine.on_tick(t)
+    assert offline_decisions(ds) == [("open", env.id)], "still offline: nothing since the replayed minute"

@@ -97,6 +97,31 @@ FORGET_BADGE_OUT_P = 0.02
 OUTAGE_P_PER_DAY = 0.15  # a gateway facility's uplink drops for a few minutes
 LATE_PICKUP_P = 0.04
 CLOCK_SKEW_S = 3.0
+# A sensor in 100 keeps a clock minutes slow (no NTP; a real-time clock drifting for months): every
+# message it sends is minutes "old" on arrival. Door controllers, patrol points and gateways keep time
+# here: a wrong clock on those shifts the people rules' day, a different fault.
+WRONG_CLOCK_P = 0.01
+WRONG_CLOCK_TYPES = frozenset(
+    {
+        DeviceType.SMOKE_DETECTOR,
+        DeviceType.HEAT_DETECTOR,
+        DeviceType.GAS_DETECTOR,
+        DeviceType.CO_DETECTOR,
+        DeviceType.EXTINGUISHER_GAUGE,
+        DeviceType.WATER_PRESSURE,
+        DeviceType.EMERGENCY_LIGHT,
+        DeviceType.ENV_SENSOR,
+    }
+)
+
+
+def wrong_clock(seed: object, facility_id: str, device: Device) -> timedelta | None:
+    """How far a device's clock runs slow when it is one of the wrong ones (3 to 20 minutes), else None.
+    Its own draw, apart from the device's random stream, so the rest of the simulation is unchanged."""
+    if device.type not in WRONG_CLOCK_TYPES:
+        return None
+    r = random.Random(f"{seed}:{facility_id}:{device.id}:clock")
+    return timedelta(minutes=r.uniform(3, 20)) if r.random() < WRONG_CLOCK_P else None
 
 
 @dataclass(slots=True)
@@ -164,6 +189,8 @@ class CitySim:
             if faults:
                 for ds in devices.values():
                     ds.skew = timedelta(seconds=ds.rng.uniform(-CLOCK_SKEW_S, CLOCK_SKEW_S))
+                    if (slow := wrong_clock(seed, f.id, ds.device)) is not None:
+                        ds.skew -= slow
             for ds in devices.values():
                 phase = ds.rng.uniform(0, ds.device.heartbeat_s)
                 self._at(start + timedelta(seconds=phase), self._heartbeat_fn(fs, ds))

@@ -46,10 +46,9 @@ class DeviceRt:
     online: bool = True
     battery: float | None = None
     readings: dict[str, float] = field(default_factory=dict)
-    # late messages in a row, each as late as the one before: the lateness (s) and own time of the
-    # last, the arrival of the first, how many (contract.rules SKEW_*: the device's clock is wrong)
+    # late messages in a row, each about as late as the first of them: its lateness (s), its arrival,
+    # how many (contract.rules SKEW_*: then the device's clock is wrong, the messages are not late)
     late_by: float | None = None
-    late_at: datetime | None = None
     late_since: datetime | None = None
     late_run: int = 0
 
@@ -57,9 +56,15 @@ class DeviceRt:
         """How late a message is, beyond a steady error of the device's clock (then 0)."""
         off = (received - at).total_seconds()
         if off <= CLOCK_SKEW_S:
-            self.late_by = self.late_at = self.late_since = None
-            self.late_run = 0
+            self.late_by, self.late_since, self.late_run = None, None, 0
             return off
+        if self.late_by is None or self.late_since is None or abs(off - self.late_by) > SKEW_TOL_S:
+            self.late_by, self.late_since, self.late_run = off, received, 1
+        else:
+            self.late_run += 1
+        if self.late_run >= SKEW_STEADY_N and (received - self.late_since).total_seconds() >= SKEW_SPAN_S:
+            return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
+        return off
         prev, prev_at = self.late_by, self.late_at
         steady = (
             prev is not None

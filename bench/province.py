@@ -38,7 +38,16 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import paho.mqtt.client as mqtt
 
-from bench.common import children, cpu_seconds, follow_alert_stream, healthy, log, pct, prepare_db
+from bench.common import (
+    children,
+    cpu_seconds,
+    follow_alert_stream,
+    healthy,
+    log,
+    pct,
+    prepare_db,
+    tree_cpu_seconds,
+)
 from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType, Registry
 from contract.topics import Channel, Topic
@@ -77,10 +86,10 @@ class Processes:
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far; a server's processes are looked up again each time (PostgreSQL starts
         a backend per connection: the services' pools open theirs after the first look)."""
-        for name, ps in self.pids.items():
-            if name == "postgres" and ps:
-                ps[:] = [ps[0], *children(ps[0])]
-        return {name: sum(cpu_seconds(p) for p in ps) for name, ps in self.pids.items()}
+        return {
+            name: sum(tree_cpu_seconds(ps[0]).values()) if name == "postgres" and ps else sum(map(cpu_seconds, ps))
+            for name, ps in self.pids.items()
+        }
 
     def rss(self) -> dict[str, float]:
         return {name: round(rss_mb(ps[0]), 1) for name, ps in self.pids.items() if ps}

@@ -219,7 +219,8 @@ def _battery(d: DeviceSeen, readings: Mapping[str, float]) -> None:
 
 def _add_reading(out: Decoded, at: datetime, fac: str, dev: str, p: FastTelemetry) -> None:
     """One single-sample telemetry message (the bulk of the traffic), from the fast path: what _seen
-    and _battery do, written out (profiled: a tenth of this function's time was those calls)."""
+    and _battery do, written out (decode of the drain's messages: 3.4-3.5 µs a message so, 3.8-4.1
+    µs calling them; the other paths call them)."""
     msg_id = p["msg_id"]
     key = (fac, dev, msg_id)
     keys = out.keys

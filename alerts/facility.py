@@ -65,22 +65,6 @@ class DeviceRt:
         if self.late_run >= SKEW_STEADY_N and (received - self.late_since).total_seconds() >= SKEW_SPAN_S:
             return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
         return off
-        prev, prev_at = self.late_by, self.late_at
-        steady = (
-            prev is not None
-            and prev_at is not None
-            and at > prev_at
-            and abs(off - prev) <= max(SKEW_TOL_S, 0.25 * (at - prev_at).total_seconds())
-        )
-        if steady:
-            self.late_run += 1
-        else:
-            self.late_run, self.late_since = 1, received
-        self.late_by, self.late_at = off, at
-        since = self.late_since or received
-        if self.late_run >= SKEW_STEADY_N and (received - since).total_seconds() >= SKEW_SPAN_S:
-            return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
-        return off
 
 
 @dataclass(slots=True)

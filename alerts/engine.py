@@ -12,7 +12,7 @@ from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import LATE_WAIT_S, Key, RuleConfig, RuleId
+from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, Key, RuleConfig, RuleId
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
@@ -43,6 +43,34 @@ def urgent(payload: Payload) -> bool:
     if isinstance(payload, Telemetry):
         return any(URGENT_METRICS.intersection(r) for _, r in payload.iter_samples())
     return True
+
+
+class InputClock:
+    """How far an engine has judged its input, by probes it sends itself through the broker
+    (CONTRACT §4, contract.rules INPUT_SLACK_S). The broker queues a probe behind every message it
+    already holds for the engine, and the engine judges its messages in order: once a probe sent at T
+    is judged, so is everything the broker had before T. `now()` is the time the engine may judge
+    silence at; an arrival stamp is worth no more (a message read from a backlog arrived at the broker
+    long before this process read it)."""
+
+    def __init__(self, started: datetime, slack_s: float = INPUT_SLACK_S) -> None:
+        self.heard = started  # nothing is known to be judged beyond the engine's start
+        self.slack = timedelta(seconds=slack_s)
+        # The broker's reason when it refuses the probes (an ACL from before them): then the wall clock
+        # judges, as before probes: never judging silence at all would miss every dead device.
+        self.refused: str | None = None
+
+    def probed(self, sent: datetime) -> None:
+        """A probe sent at `sent` has been judged, after everything before it."""
+        self.heard = max(self.heard, sent)
+        self.refused = None
+
+    def now(self, wall: datetime) -> datetime:
+        return wall if self.refused is not None else min(wall, self.heard + self.slack)
+
+    def behind_s(self, wall: datetime) -> float:
+        """How long ago the newest judged probe was sent: about one tick when the engine keeps up."""
+        return max(0.0, (wall - self.heard).total_seconds())
 
 
 class AlertEngine:
@@ -126,10 +154,13 @@ class AlertEngine:
             changed += 1
         return changed
 
-    def on_message(self, facility_id: str, device_id: str, payload: Payload, received: datetime) -> list[Decision]:
-        """A message that arrived at `received`; the rules judge it at its own time (`event_time`).
-        A copy already seen (same msg_id from the same device: a QoS 1 redelivery, a replayed spool)
-        is dropped."""
+    def on_message(
+        self, facility_id: str, device_id: str, payload: Payload, received: datetime, judged: datetime | None = None
+    ) -> list[Decision]:
+        """A message that this process read at `received`, judged when the engine's input is complete up
+        to `judged` (`InputClock.now`, no later than `received`; default `received`). The rules judge it at
+        its own time (`event_time`). A copy already seen (same msg_id from the same device: a QoS 1
+        redelivery, a replayed spool) is dropped."""
         rt = self.runtimes.get(facility_id)
         if rt is None:
             return []
@@ -141,10 +172,11 @@ class AlertEngine:
             self._seen[key] = None
             if len(self._seen) > SEEN_MAX:
                 self._seen.popitem(last=False)
-        rt.apply(device_id, payload, event_time(payload, received), received)
+        judged = received if judged is None else judged
+        rt.apply(device_id, payload, event_time(payload, judged), received, judged)
         if not urgent(payload):
             return []  # the facility's next sweep (SWEEP_S at most) evaluates it; keeps the hot path cheap
-        return self._step(facility_id, rt, received)
+        return self._step(facility_id, rt, judged)
 
     def on_tick(self, now: datetime) -> list[tuple[str, Decision]]:
         """Evaluate the facilities due their sweep (SWEEP_S apart, spread over the ticks) and those whose

@@ -168,16 +168,29 @@ class FacilityRuntime:
         self.settle_until = until if self.settle_until is None else max(self.settle_until, until)
 
     # -- folding messages in -----------------------------------------------------------------------
-    def apply(self, device_id: str, payload: Payload, at: datetime, received: datetime | None = None) -> None:
-        """Fold in a message that happened at `at` (its own ts) and arrived at `received` (default `at`)."""
+    def apply(
+        self,
+        device_id: str,
+        payload: Payload,
+        at: datetime,
+        received: datetime | None = None,
+        judged: datetime | None = None,
+    ) -> None:
+        """Fold in a message that happened at `at` (its own ts), read by the engine at `received` (default
+        `at`) while its input is complete up to `judged` (default `received`; `alerts.engine.InputClock`).
+        The broker had the message by `received` and, give or take the input clock's slack, not before
+        `judged`: its lateness is told from `judged` (an engine behind its input must not make messages
+        late), and as a sign of life it counts at `received` (an engine behind must not make a device
+        silent)."""
         d = self.devices.get(device_id)
         if d is None:
             return
         received = received or at
-        late = d.lateness(at, received) > CLOCK_SKEW_S
+        judged = judged or received
+        late = d.lateness(at, judged) > CLOCK_SKEW_S
         d.last_seen = max(d.last_seen, at if late else received)
         if late:
-            self.settle(received)
+            self.settle(judged)
         if isinstance(payload, Status):
             if late:
                 return  # an old status says nothing about the device now

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -26,7 +27,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
 
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, InputClock
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.writers import DecisionWriters
@@ -44,7 +45,7 @@ from contract.payloads import (
 )
 from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
 from contract.shards import Shard
-from contract.topics import Channel, alerts_topic, parse_topic
+from contract.topics import Channel, alerts_topic, parse_topic, probe_topic
 from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import Backoff, Stopped, retry
@@ -131,6 +132,12 @@ class AlertMetrics:
         self.write_queue = Gauge(
             "carewatch_alerts_write_queue", "decisions made and waiting for a writer (alerts.writers)", registry=r
         )
+        self.input_behind = Gauge(
+            "carewatch_alerts_input_behind_seconds",
+            "how long ago the newest probe this worker has judged was sent through the broker (about a tick"
+            " when it keeps up; CONTRACT §4)",
+            registry=r,
+        )
         self.latency = Histogram(
             "carewatch_alerts_detection_seconds",
             "message timestamp to alert committed",
@@ -155,8 +162,13 @@ class AlertService(Service):
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
+        self.input = InputClock(datetime.now(UTC))  # restarted by setup
+        self.probe_topic = probe_topic(config.client_id, config.topic_root)
+        self._warned_behind = 0.0
+        self._probes: deque[int] = deque(maxlen=20)  # packet ids of the latest probes, for the broker's refusals
         self.writers = DecisionWriters(self.WRITERS, self._persist)
         self.metrics.write_queue.set_function(self.writers.depth)
+        self.metrics.input_behind.set_function(lambda: self.input.behind_s(datetime.now(UTC)))
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -174,6 +186,7 @@ class AlertService(Service):
     async def setup(self, stack: contextlib.AsyncExitStack) -> None:
         assert self.pool is not None  # noqa: S101
         now = datetime.now(UTC)
+        self.input = InputClock(now)
         async with self.pool.acquire() as conn:
             self.owned = await self._owned(conn)
             reg = await fetch_registry(conn, self.owned)
@@ -204,6 +217,7 @@ class AlertService(Service):
         cfg = self.config
         root = cfg.topic_root
         subs = [f"{root}/+/+/+"] if self.owned is None else [f"{root}/{f}/+/+" for f in self.owned]
+        subs.append(self.probe_topic)  # its own probes, queued behind the facilities' messages
         return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
 
     async def main(self) -> None:
@@ -227,7 +241,13 @@ class AlertService(Service):
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
-        return ok, {"mqtt": ok, "facilities": len(self.engine.runtimes) if self.engine else 0}
+        behind = round(self.input.behind_s(datetime.now(UTC)), 1)
+        return ok, {
+            "mqtt": ok,
+            "facilities": len(self.engine.runtimes) if self.engine else 0,
+            "input_behind_s": behind,
+            "probes_refused": self.input.refused,  # the broker's reason, when it refuses them (CONTRACT §4)
+        }
 
     # -- state from storage --------------------------------------------------------------------------
     async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
@@ -273,6 +293,9 @@ class AlertService(Service):
                 batch = src.take(500, 1 << 20)
                 stored: list[asyncio.Future[None]] = []
                 for m in batch:
+                    if m.topic == self.probe_topic:
+                        self._probed(m.payload)
+                        continue
                     await self._handle(m.topic, m.payload, m.received_at, stored)
                 if not stored:
                     src.ack(batch)
@@ -284,6 +307,44 @@ class AlertService(Service):
         finally:
             if acking:
                 await asyncio.gather(*acking)  # the last batches' decisions stored, then acknowledged
+
+    def _probed(self, raw: bytes) -> None:
+        try:
+            sent = datetime.fromisoformat(raw.decode())
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("a probe that is not a time on %s: %r; ignored", self.probe_topic, raw[:64])
+            return
+        if sent.tzinfo is not None:
+            self.input.probed(sent)
+
+    def _probe(self, wall: datetime) -> datetime:
+        """Send the next probe through the broker; return the time this tick may judge at (CONTRACT §4)."""
+        src = self.source
+        if src is not None:
+            for mid in self._probes:
+                if (reason := src.refusal(mid)) is not None:
+                    self.input.refused = reason
+            if src.connected:
+                self._probes.append(src.publish(self.probe_topic, wall.isoformat().encode(), qos=1))
+        behind = self.input.behind_s(wall)
+        if behind >= 60 and time.monotonic() - self._warned_behind >= 60:
+            self._warned_behind = time.monotonic()
+            if self.input.refused is not None:
+                logger.error(
+                    "the broker refuses this worker's probes on %s (%s): silence is judged by the wall clock,"
+                    " also while the worker is behind its input; let the alerts service write there (re-run"
+                    " `carewatch provision`; with EMQX, `carewatch migrate`)",
+                    self.probe_topic,
+                    self.input.refused,
+                )
+            else:
+                logger.warning(
+                    "judging silence as of %s: the newest probe judged was sent %.0f s ago (this worker is"
+                    " behind its input or cut off from the broker)",
+                    self.input.now(wall).isoformat(timespec="seconds"),
+                    behind,
+                )
+        return self.input.now(wall)
 
     async def _ack_when_stored(self, batch: list[Received], stored: list[asyncio.Future[None]]) -> None:
         assert self.source is not None  # noqa: S101
@@ -307,12 +368,13 @@ class AlertService(Service):
         else:
             items = [(topic.device_id, payload)]
         bounds = self.config.time_bounds
+        judged = self.input.now(received)  # what silence may be judged at (CONTRACT §4, the engine's own clock)
         for dev, p in items:
             if bounds.check(p, received) is not None:
                 continue  # a broken device clock: ingest dead-letters it (reason `time`)
             self.metrics.evaluations.inc()
             try:
-                decisions = self.engine.on_message(topic.facility_id, dev, p, received)
+                decisions = self.engine.on_message(topic.facility_id, dev, p, received, judged)
             except Exception:  # a bug in a rule must not stop every facility's supervision
                 logger.exception("rules failed on a message of %s/%s; skipped", topic.facility_id, dev)
                 self.metrics.evaluation_errors.inc()
@@ -367,7 +429,8 @@ class AlertService(Service):
         assert self.engine is not None and self.pool is not None and self.outbox is not None  # noqa: S101
         last_escalation = 0.0
         while True:
-            now = datetime.now(UTC)
+            wall = datetime.now(UTC)
+            now = self._probe(wall)  # silence is judged no later than the input is
             with contextlib.suppress(*RETRYABLE):
                 await self._reload_registry_if_changed(now)
             due = [await self.writers.submit(fid, [d], None) for fid, d in self.engine.on_tick(now)]
@@ -378,13 +441,14 @@ class AlertService(Service):
                 if time.monotonic() - last_escalation >= self.config.escalation_check_s:
                     last_escalation = time.monotonic()
                     async with self.pool.acquire() as conn:
-                        for change in await escalate(conn, now, self.config.escalation_s, self.owned):
+                        # people's deadlines (acknowledging, rectifying) run on the wall clock
+                        for change in await escalate(conn, wall, self.config.escalation_s, self.owned):
                             if not change.muted:
                                 self._notify_q.put_nowait(change)
                         step = timedelta(seconds=self.config.order_step_s)
-                        orders = await escalate_overdue(conn, now, step, self.owned)
+                        orders = await escalate_overdue(conn, wall, step, self.owned)
                     for order in orders:  # 督办: the level an overdue order reached hears of it
-                        await self.outbox.queue_order(order, now)
+                        await self.outbox.queue_order(order, wall)
             await asyncio.sleep(self.config.tick_s)
 
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------

@@ -2,8 +2,8 @@
 
 A facility connection (its gateway) may publish only under `{root}/{facility}/#`; a device
 connection only under `{root}/{facility}/{device}/#`. Services: `ingest` reads everything;
-`alerts` reads everything and writes the on-site alert topics; `simulator` (demo and tests
-only) writes every facility's topics. Nothing is anonymous.
+`alerts` reads everything and writes the on-site alert topics and its own probes; `simulator`
+(demo and tests only) writes every facility's topics. Nothing is anonymous.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def acl_file(creds: list[Credential], root: str = "cw/v1") -> str:
         if c.kind == "service" and c.role == "ingest":
             lines.append(f"topic read {root}/#")
         elif c.kind == "service" and c.role == "alerts":
-            lines += [f"topic read {root}/#", f"topic write {root}/+/_alerts"]
+            # its on-site alert topics, and the probes it sends itself (CONTRACT §4, the engine's own clock)
+            lines += [f"topic read {root}/#", f"topic write {root}/+/_alerts", f"topic write {root}/_probe/#"]
         elif c.kind == "service" and c.role == "simulator":
             lines.append(f"topic write {root}/#")
         elif c.kind == "facility":

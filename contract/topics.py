@@ -16,6 +16,8 @@ from contract.ids import DEVICE_ID_RE, FACILITY_ID_RE
 
 DEFAULT_ROOT = "cw/v1"
 ALERTS_LEAF = "_alerts"
+PROBE_LEAF = "_probe"
+_RESERVED = re.compile(r"[/+#\x00]")  # not in a topic level
 
 
 class Channel(StrEnum):
@@ -85,3 +87,11 @@ def subscription(root: str = DEFAULT_ROOT) -> str:
 def alerts_topic(facility_id: str, root: str = DEFAULT_ROOT) -> str:
     """Where the alert engine tells on-site displays about alerts (not retained)."""
     return f"{root}/{facility_id}/{ALERTS_LEAF}"
+
+
+def probe_topic(client_id: str, root: str = DEFAULT_ROOT) -> str:
+    """Where an alert worker sends itself the probes that tell how far it has judged its input
+    (CONTRACT §4): `{root}/_probe/{client id}`. Two levels under the root, so no device subscription
+    (`{root}/+/+/+`) and no facility's alert topic sees it; MQTT's reserved characters in the client
+    id become `_`."""
+    return f"{root}/{PROBE_LEAF}/{_RESERVED.sub('_', client_id)}"

@@ -227,6 +227,7 @@ class MqttSource:
         self._lock = threading.Lock()
         self._buffer: list[Received] = []
         self._acks: list[int] = []
+        self._refused: dict[int, str] = {}  # packet id -> the broker's reason, for publications it refused
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
@@ -245,6 +246,7 @@ class MqttSource:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_publish = self._on_publish
         self._client.on_plain_publishes = self._deliver
         # Writes are flushed by the network thread (not one send per queued packet by the caller).
         self._client.on_socket_register_write = lambda *_a: None
@@ -296,9 +298,15 @@ class MqttSource:
         if self.connected:
             self._client.subscribe([(t, 1) for t in topics])
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        """Queue a publication; the network thread sends it."""
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Queue a publication; the network thread sends it. Returns its packet id (see `refusal`)."""
+        return self._client.publish(topic, payload, qos=qos, retain=retain).mid
+
+    def refusal(self, mid: int) -> str | None:
+        """The broker's reason if it refused the QoS 1 publication `mid` (MQTT 5: a PUBACK with a failure
+        code, such as Mosquitto's "Not authorized" for a topic its ACL does not allow); else None."""
+        with self._lock:
+            return self._refused.pop(mid, None)
 
     def pending(self) -> int:
         return len(self._buffer)
@@ -408,6 +416,15 @@ class MqttSource:
             logger.warning("MQTT disconnected: %s", rc)
         self.connected = False
         self._notify(False)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: ReasonCode, _p: Properties | None) -> None:
+        with self._lock:
+            if rc.is_failure:
+                self._refused[mid] = str(rc)
+                if len(self._refused) > 1000:  # nobody asked about these (packet ids wrap at 65,535)
+                    self._refused.pop(next(iter(self._refused)))
+            else:
+                self._refused.pop(mid, None)  # an old refusal of a packet id now reused
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._deliver([(msg.topic, bytes(msg.payload), msg.mid if msg.qos else 0)])

@@ -12,7 +12,8 @@ class FaultProxy:
     """Listens on 127.0.0.1:port and relays to target. `cut()` drops every connection and refuses
     new ones (accepts then closes at once) until `restore()`. `stall()` is the network partition a
     refusal is not: connections stay open but nothing passes either way, and new ones are accepted
-    and never answered, until `restore()`."""
+    and never answered, until `restore()`. `pause()` is a partition that heals before either side's
+    timeout: nothing passes, but nothing is lost either (TCP holds and retransmits), until `restore()`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -21,6 +22,8 @@ class FaultProxy:
         self._cut = False
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._passing = asyncio.Event()  # cleared by pause(): bytes wait, neither read nor dropped
+        self._passing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -31,6 +34,7 @@ class FaultProxy:
     async def stop(self) -> None:
         self.cut()
         self._flowing.set()  # connections waiting in a stall wake up to the cut
+        self._passing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -49,9 +53,13 @@ class FaultProxy:
     def stall(self) -> None:
         self._flowing.clear()
 
+    def pause(self) -> None:
+        self._passing.clear()
+
     def restore(self) -> None:
         self._cut = False
         self._flowing.set()
+        self._passing.set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._cut:
@@ -74,7 +82,7 @@ class FaultProxy:
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
-            while data := await src.read(65536):
+            while await self._passing.wait() and (data := await src.read(65536)):
                 if not self._flowing.is_set():
                     continue  # lost in the partition
                 dst.write(data)

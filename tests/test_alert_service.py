@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -48,7 +48,7 @@ async def running(service: AlertService) -> AsyncIterator[AlertService]:
 def make(services: Services, db_url: str, root: str, client: str = "a1", **kw: object) -> AlertService:
     cfg = AlertsConfig(
         database_url=as_role(db_url, "alerts"),
-        mqtt_url=services.mqtt_url,
+        mqtt_url=kw.pop("mqtt_url", services.mqtt_url),
         topic_root=root,
         client_id=f"alerts-{client}-{root.split('/', maxsplit=1)[0]}",
         tick_s=0.2,
@@ -345,3 +345,79 @@ async def test_a_rule_failing_on_one_message_does_not_stop_the_service(
         pub.close()
     [alert] = await alerts(db, "fire_alarm")
     assert alert["device_id"] == other
+
+
+async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """The engine's own link to the broker pauses (a partition that heals: the connection stays
+    open, nothing passes, nothing is lost), then drops and is refused for a while, as the devices go
+    on reporting every second to the broker. The engine must not take its own deafness for their
+    silence: none of them goes offline, during either outage or when what the broker queued arrives
+    after it (CONTRACT §4, the engine's own clock). It says it is behind meanwhile. After that, a
+    device that really falls silent still goes offline."""
+    from tests.faultproxy import FaultProxy
+
+    db = registered
+    live = ["gw-1", "door-main", "exit-1", "exit-2"]  # the gateway too: devices behind a dead one wait on its alert
+    assert {d.id for d in FAC.devices} >= set(live)
+    proxy = await FaultProxy(*services.mqtt_host_port).start()
+    svc = make(services, db_url, topic_root, "deaf", mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
+    offline = svc.rules["device_offline"]
+    svc.rules["device_offline"] = replace(
+        offline, thresholds={**offline.thresholds, "heartbeats": 0.01, "min_silence_s": 8}
+    )
+    reporting = set(live)
+    pub = Publisher(*services.mqtt_host_port)
+
+    async def report() -> None:
+        n = 0
+        while True:
+            n += 1
+            for dev in sorted(reporting):
+                body = {"msg_id": f"h{n}", "ts": now_ts(), "readings": {"battery_pct": 90}}
+                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
+            await asyncio.sleep(1.0)
+
+    async def offline_live() -> list[str]:
+        rows = await db.fetch(
+            "SELECT device_id FROM alerts WHERE rule = 'device_offline' AND device_id = ANY($1::text[])", live
+        )
+        return sorted(r["device_id"] for r in rows)
+
+    reporter = asyncio.create_task(report())
+    try:
+        async with running(svc):
+            await asyncio.sleep(3.0)
+            proxy.pause()
+            await asyncio.sleep(20.0)  # 2.5 times the silence that makes a device offline
+            assert svc.health()[1]["input_behind_s"] >= 15, svc.health()
+            assert await offline_live() == [], "its own paused link taken for the devices' silence"
+            proxy.restore()
+            await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 30, "caught up")
+            proxy.cut()
+            await asyncio.sleep(15.0)
+            assert await offline_live() == [], "its own lost connection taken for the devices' silence"
+            proxy.restore()
+            await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 60, "caught up")
+            await asyncio.sleep(3.0)  # the queued messages judged, and a few ticks
+            assert await offline_live() == [], "the queued messages, judged late, taken for silence"
+            reporting.discard("exit-2")  # now it really falls silent
+            await wait_for(_silent_offline(db, "exit-2"), 30, "the really silent device offline")
+            assert await offline_live() == ["exit-2"]
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        pub.close()
+        await proxy.stop()
+
+
+def _silent_offline(db: asyncpg.Connection, device: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        row = await db.fetchrow(
+            "SELECT 1 FROM alerts WHERE rule = 'device_offline' AND device_id = $1 AND status = 'active'", device
+        )
+        return row is not None
+
+    return check

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +20,7 @@ import yaml
 from carewatch.provision import provision
 from carewatch.stack import LocalStack, free_port
 from contract.broker_acl import mosquitto_hash
+from contract.topics import probe_topic
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 
@@ -104,8 +107,18 @@ async def test_broker_enforces_the_contract(
     dev.publish(f"{ROOT}/{A.id}/smoke-nap1/event", b"{}", qos=1)  # its own
     time.sleep(1.0)
     assert got == [f"{ROOT}/{A.id}/smoke-nap1/event"]
-    dev.disconnect()
-    dev.loop_stop()
+    # the alert engine's probes through the broker (CONTRACT §4): its own may pass, a device's may not
+    probe = probe_topic("alerts-test", ROOT)
+    got.clear()
+    eng, rc = connect(port, "carewatch-alerts", services["carewatch-alerts"], "alerts-test")
+    assert rc == "Success"
+    eng.publish(probe, b"2026-12-01T00:00:00+00:00", qos=1)
+    dev.publish(probe, b"2030-01-01T00:00:00+00:00", qos=1)
+    time.sleep(1.0)
+    assert got == [probe], "the engine's probe passes, the device's is refused"
+    for c in (dev, eng):
+        c.disconnect()
+        c.loop_stop()
 
     res = await provision(db, stack.mq_dir, out, root=ROOT, revoke=(f"{A.id}/smoke-nap1",))
     assert res.revoked == [f"{A.id}/smoke-nap1"]
@@ -164,3 +177,49 @@ def test_compose_gives_the_owners_database_password_to_migrate_only() -> None:
         assert cmd[:2] == ["/app/deploy/with-mqtt-credentials.sh", name], name
     script = (REPO_ROOT / "deploy/with-mqtt-credentials.sh").read_text()
     assert "carewatch_${role}:${dbpw}@" in script and "/secrets/db-roles.json" in script
+
+
+async def test_an_alert_worker_whose_probes_the_broker_refuses_judges_by_the_wall_clock(
+    broker: tuple[LocalStack, int], db: asyncpg.Connection, db_url: str, tmp_path: Path
+) -> None:
+    """A broker whose ACL predates the probes (CONTRACT §4) refuses them ("Not authorized"). Never
+    judging silence would miss every dead device, so the worker notices the refusal, judges by the wall
+    clock and says why; once the ACL allows the probes again, they come back and it uses them."""
+    from alerts.service import AlertsConfig, AlertService
+    from contract.rules import load_rules
+    from tests.conftest import as_role
+    from tests.helpers import wait_for
+
+    stack, port = broker
+    await load_registry(db, REG)
+    out = tmp_path / "creds"
+    await provision(db, stack.mq_dir, out, root=ROOT)
+    acl = stack.mq_dir / "acl"
+    current = acl.read_text()
+    assert f"topic write {ROOT}/_probe/#" in current
+    acl.write_text(current.replace(f"topic write {ROOT}/_probe/#\n", ""))  # an ACL from before the probes
+    assert stack.apply_auth() in {"reloaded", "restarted"}  # restarted the first time: client ids bound
+    secret = yaml.safe_load((out / "services.yaml").read_text())["carewatch-alerts"]
+    cfg = AlertsConfig(
+        database_url=as_role(db_url, "alerts"),
+        mqtt_url=f"mqtt://carewatch-alerts:{secret}@127.0.0.1:{port}",
+        topic_root=ROOT,
+        client_id="carewatch-alerts",
+        tick_s=0.2,
+    )  # type: ignore[call-arg]
+    svc = AlertService(cfg, load_rules(None))
+    task = asyncio.create_task(svc.run())
+    try:
+        await asyncio.wait_for(svc.ready.wait(), 15)
+        await wait_for(lambda: asyncio.sleep(0, result=svc.input.refused is not None), 15, "the refusal noticed")
+        assert "authori" in (svc.input.refused or "").lower(), svc.input.refused
+        wall = datetime.now(UTC)
+        assert svc.input.now(wall) == wall, "refused probes: the wall clock judges"
+        assert svc.health()[1]["probes_refused"] == svc.input.refused
+        acl.write_text(current)  # the ACL as `carewatch provision` writes it now
+        assert stack.apply_auth() == "reloaded"
+        await wait_for(lambda: asyncio.sleep(0, result=svc.input.refused is None), 15, "the probes allowed again")
+        await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 2), 15, "probes back")
+    finally:
+        svc.stop()
+        await asyncio.wait_for(task, 20)

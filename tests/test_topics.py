@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from contract.errors import ContractError
-from contract.topics import Channel, Topic, alerts_topic, parse_topic, subscription
+from contract.ids import FACILITY_ID_RE
+from contract.topics import PROBE_LEAF, Channel, Topic, alerts_topic, parse_topic, probe_topic, subscription
 
 
 def test_round_trip() -> None:
@@ -43,3 +45,17 @@ def test_subscription_and_alerts_topic_do_not_overlap() -> None:
     assert subscription() == "cw/v1/+/+/+"
     # the alerts topic has one level fewer than device topics: ingest never consumes it
     assert alerts_topic("xz-1").count("/") == subscription().count("/") - 1
+
+
+def test_an_alert_workers_probe_reaches_no_one_else() -> None:
+    """The probes an alert worker sends itself (CONTRACT §4) must not reach ingest (it would
+    dead-letter them) nor a facility's display, whatever the worker's client id."""
+    for client in ("carewatch-alerts-1", "a/b", "x+#y", "alerts"):
+        topic = probe_topic(client, "cw/v1")
+        assert topic.startswith("cw/v1/_probe/") and topic.count("/") == 3, topic
+        assert not any(c in topic.removeprefix("cw/v1/_probe/") for c in "/+#"), topic
+        assert not topic_matches_sub(subscription("cw/v1"), topic)
+        assert not topic_matches_sub("cw/v1/+/_alerts", topic)
+        with pytest.raises(ContractError):
+            parse_topic(topic)
+    assert FACILITY_ID_RE.match(PROBE_LEAF) is None, "no facility can be called _probe"

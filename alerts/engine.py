@@ -173,10 +173,15 @@ class AlertEngine:
             if len(self._seen) > SEEN_MAX:
                 self._seen.popitem(last=False)
         judged = received if judged is None else judged
-        rt.apply(device_id, payload, event_time(payload, judged), received, judged)
+        at = event_time(payload, judged)
+        rt.apply(device_id, payload, at, received, judged)
         if not urgent(payload):
             return []  # the facility's next sweep (SWEEP_S at most) evaluates it; keeps the hot path cheap
-        return self._step(facility_id, rt, judged)
+        decisions = self._step(facility_id, rt, judged)
+        # Judged at `judged`, which an engine behind its input holds back, but never dated before the
+        # message it was decided on: an alarm read from a backlog is not "opened" before it was raised.
+        floor = min(at, received)
+        return [replace(d, at=floor) if d.at < floor else d for d in decisions]
 
     def on_tick(self, now: datetime) -> list[tuple[str, Decision]]:
         """Evaluate the facilities due their sweep (SWEEP_S apart, spread over the ticks) and those whose

@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,8 +153,14 @@ def labelled(text: str, name: str) -> dict[str, float]:
 
 # -- the run ---------------------------------------------------------------------------------------
 async def run_province_bench(
-    facilities: int = PROVINCE, minutes: float = 10.0, seed: int = 1, inject_every_s: float = 20.0
+    facilities: int = PROVINCE,
+    minutes: float = 10.0,
+    seed: int = 1,
+    inject_every_s: float = 20.0,
+    stall_alerts_s: float = 0.0,
 ) -> dict[str, Any]:
+    """`stall_alerts_s`: the alert engine's process is stopped (SIGSTOP) that long from minute 2, as a
+    stalled host stops it, and then resumes: its backlog must not read as the devices' silence."""
     import aiohttp
 
     from storage.users import create_user
@@ -261,9 +268,18 @@ async def run_province_bench(
         fac = reg.facilities[len(reg.facilities) // 2].id
         pages = ["/", f"/facilities/{fac}"]
         warmed = False
+        stall: dict[str, float] = {}
         try:
             while load.poll() is None:  # the publisher's run
                 elapsed = time.monotonic() - wall0
+                if stall_alerts_s and not stall and elapsed >= 120:
+                    procs["alerts"].send_signal(signal.SIGSTOP)
+                    stall = {"from_s": round(elapsed), "stopped": time.monotonic()}
+                    log(f"alert engine stopped for {stall_alerts_s:.0f} s")
+                if stall.get("stopped") and time.monotonic() - stall["stopped"] >= stall_alerts_s:
+                    procs["alerts"].send_signal(signal.SIGCONT)
+                    stall["seconds"] = round(time.monotonic() - stall.pop("stopped"))
+                    log("alert engine resumed")
                 if not warmed and elapsed >= 60:
                     # inspectors at work: the pages are served before minute 2 the way the measured
                     # load serves them (two clients, 10 s a page; its figures are not kept), so that
@@ -291,6 +307,8 @@ async def run_province_bench(
             drain_s = await _drain(ingest_port, done["published"] + probe.sent + int(metric(text0, RECEIVED)))
             await asyncio.sleep(3)  # the last alerts
         finally:
+            if stall.get("stopped"):  # never leave it stopped (a stopped process ignores SIGTERM)
+                procs["alerts"].send_signal(signal.SIGCONT)
             probe.stop = True
             await asyncio.gather(probe_task, return_exceptions=True)
             sse.cancel()
@@ -392,6 +410,7 @@ async def run_province_bench(
         "alerts_not_injected": others[:20],
         "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
+        "alerts_stalled": {k: v for k, v in stall.items() if k != "stopped"},  # {from_s, seconds}: SIGSTOP
         "alerts_not_streamed": len(alert_row) - len(alert_sse),
         "overview_p95_ms": web.get("/", {}).get("p95_ms"),
         "overview_slowest_ms": web.get("/", {}).get("slow"),  # its slowest 5 %: where the time went

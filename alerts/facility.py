@@ -51,18 +51,20 @@ class DeviceRt:
     late_by: float | None = None
     late_since: datetime | None = None
     late_run: int = 0
+    skew_s: float = 0.0  # the clock's error so learnt (s its messages arrive after their ts); 0 once on time
 
     def lateness(self, at: datetime, received: datetime) -> float:
         """How late a message is, beyond a steady error of the device's clock (then 0)."""
         off = (received - at).total_seconds()
         if off <= CLOCK_SKEW_S:
-            self.late_by, self.late_since, self.late_run = None, None, 0
+            self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
             return off
         if self.late_by is None or self.late_since is None or abs(off - self.late_by) > SKEW_TOL_S:
             self.late_by, self.late_since, self.late_run = off, received, 1
         else:
             self.late_run += 1
         if self.late_run >= SKEW_STEADY_N and (received - self.late_since).total_seconds() >= SKEW_SPAN_S:
+            self.skew_s = self.late_by
             return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
         return off
 
@@ -179,16 +181,20 @@ class FacilityRuntime:
         """Fold in a message that happened at `at` (its own ts), read by the engine at `received` (default
         `at`) while its input is complete up to `judged` (default `received`; `alerts.engine.InputClock`).
         The broker had the message by `received` and, give or take the input clock's slack, not before
-        `judged`: its lateness is told from `judged` (an engine behind its input must not make messages
-        late), and as a sign of life it counts at `received` (an engine behind must not make a device
-        silent)."""
+        `judged`; within those bounds, when it is read from a backlog, it arrived when its own time says
+        (corrected by its clock's learnt error). Lateness and life are told from that arrival: an engine
+        behind its input must neither make messages late nor make a device silent. Keeping up, `judged`
+        is `received` and so is the arrival."""
         d = self.devices.get(device_id)
         if d is None:
             return
         received = received or at
         judged = judged or received
-        late = d.lateness(at, judged) > CLOCK_SKEW_S
-        d.last_seen = max(d.last_seen, at if late else received)
+        arrived = received
+        if judged < received:  # read from a backlog (CONTRACT §4, the engine's own clock)
+            arrived = min(received, max(judged, at + timedelta(seconds=d.skew_s)))
+        late = d.lateness(at, arrived) > CLOCK_SKEW_S
+        d.last_seen = max(d.last_seen, at if late else arrived)
         if late:
             self.settle(judged)
         if isinstance(payload, Status):

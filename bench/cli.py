@@ -96,14 +96,16 @@ def bench_gateway(n: int, backlog_minutes: float, facility_rate: float) -> None:
 @click.option("--minutes", default=10.0, show_default=True, help="of traffic (the documented long run: 60)")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--inject-every", default=20.0, show_default=True, help="seconds between life-safety scenarios")
-@click.option(
-    "--stall-alerts", default=0.0, show_default=True, help="seconds the alert engine is stopped (SIGSTOP) from minute 2"
-)
-def bench_province(facilities: int, minutes: float, seed: int, inject_every: float, stall_alerts: float) -> None:
+@click.option("--stall-alerts", default=0.0, show_default=True, help="seconds the alert engine is stopped (SIGSTOP)")
+@click.option("--stall-at", default=120.0, show_default=True, help="seconds into the run the stop begins")
+def bench_province(
+    facilities: int, minutes: float, seed: int, inject_every: float, stall_alerts: float, stall_at: float
+) -> None:
     """A province's traffic through ingest, alerts and the web on one box; storage per facility-day."""
     from bench.province import run_province_bench
 
-    click.echo(json.dumps(asyncio.run(run_province_bench(facilities, minutes, seed, inject_every, stall_alerts))))
+    run = run_province_bench(facilities, minutes, seed, inject_every, stall_alerts, stall_at)
+    click.echo(json.dumps(asyncio.run(run)))
 
 
 @bench.command("drain")

@@ -158,9 +158,11 @@ async def run_province_bench(
     seed: int = 1,
     inject_every_s: float = 20.0,
     stall_alerts_s: float = 0.0,
+    stall_at_s: float = 120.0,
 ) -> dict[str, Any]:
-    """`stall_alerts_s`: the alert engine's process is stopped (SIGSTOP) that long from minute 2, as a
-    stalled host stops it, and then resumes: its backlog must not read as the devices' silence."""
+    """`stall_alerts_s`: the alert engine's process is stopped (SIGSTOP) that long from `stall_at_s`
+    into the run, as a stalled host stops it, and then resumes: its backlog must not read as the
+    devices' silence."""
     import aiohttp
 
     from storage.users import create_user
@@ -272,7 +274,7 @@ async def run_province_bench(
         try:
             while load.poll() is None:  # the publisher's run
                 elapsed = time.monotonic() - wall0
-                if stall_alerts_s and not stall and elapsed >= 120:
+                if stall_alerts_s and not stall and elapsed >= stall_at_s:
                     procs["alerts"].send_signal(signal.SIGSTOP)
                     stall = {"from_s": round(elapsed), "stopped": time.monotonic()}
                     log(f"alert engine stopped for {stall_alerts_s:.0f} s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -47,11 +47,16 @@ def urgent(payload: Payload) -> bool:
 
 class InputClock:
     """How far an engine has judged its input, by probes it sends itself through the broker
-    (CONTRACT §4, contract.rules INPUT_SLACK_S). The broker queues a probe behind every message it
-    already holds for the engine, and the engine judges its messages in order: once a probe sent at T
-    is judged, so is everything the broker had before T. `now()` is the time the engine may judge
-    silence at; an arrival stamp is worth no more (a message read from a backlog arrived at the broker
-    long before this process read it)."""
+    (CONTRACT §4, contract.rules INPUT_SLACK_S). A probe that comes back shows the link works both
+    ways. It shows the input judged up to its sending only if nothing was queued for the engine at
+    the broker: Mosquitto 2.0 sends a new message at once while the engine's in-flight window has
+    room, ahead of what it queued while the engine was away (measured: a probe sent after a
+    reconnection came back before 0 to 370 of 100,000 queued messages). A backlog keeps that window
+    full, so a probe counts (`confirm`) only once the window has stayed below half full from its
+    return for CONFIRM_S; a probe that came back while it filled is dropped. `now()` is the time the
+    engine may judge silence at."""
+
+    CONFIRM_S = 0.5  # loopback or a LAN: a broker refills the window within milliseconds of an ack
 
     def __init__(self, started: datetime, slack_s: float = INPUT_SLACK_S) -> None:
         self.heard = started  # nothing is known to be judged beyond the engine's start
@@ -59,11 +64,25 @@ class InputClock:
         # The broker's reason when it refuses the probes (an ACL from before them): then the wall clock
         # judges, as before probes: never judging silence at all would miss every dead device.
         self.refused: str | None = None
+        self._back: deque[tuple[datetime, float]] = deque(maxlen=64)  # probes back: (sent, returned, monotonic)
 
-    def probed(self, sent: datetime) -> None:
-        """A probe sent at `sent` has been judged, after everything before it."""
-        self.heard = max(self.heard, sent)
+    def returned(self, sent: datetime, at: float) -> None:
+        """A probe sent at `sent` came back and was judged at monotonic time `at`."""
+        self._back.append((sent, at))
         self.refused = None
+
+    def confirm(self, now: float, full_at: float) -> None:
+        """Count the probes that came back once the in-flight window (full last at monotonic `full_at`)
+        has stayed below half full from their return for CONFIRM_S; drop those back before it filled."""
+        while self._back:
+            sent, at = self._back[0]
+            if full_at >= at:
+                self._back.popleft()  # a backlog was flowing: it may have overtaken it
+            elif now - at >= self.CONFIRM_S:
+                self.heard = max(self.heard, sent)
+                self._back.popleft()
+            else:
+                return
 
     def now(self, wall: datetime) -> datetime:
         return wall if self.refused is not None else min(wall, self.heard + self.slack)

@@ -315,12 +315,13 @@ class AlertService(Service):
             logger.warning("a probe that is not a time on %s: %r; ignored", self.probe_topic, raw[:64])
             return
         if sent.tzinfo is not None:
-            self.input.probed(sent)
+            self.input.returned(sent, time.monotonic())
 
     def _probe(self, wall: datetime) -> datetime:
         """Send the next probe through the broker; return the time this tick may judge at (CONTRACT §4)."""
         src = self.source
         if src is not None:
+            self.input.confirm(time.monotonic(), src.full_at)
             for mid in self._probes:
                 if (reason := src.refusal(mid)) is not None:
                     self.input.refused = reason

@@ -24,7 +24,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import accumulate
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -50,6 +50,7 @@ class Received(NamedTuple):
 
 
 _PAYLOAD = attrgetter("payload")
+_MID = itemgetter(2)  # of (topic, payload, mid) as read off the wire
 
 
 def mqtt_params(url: str) -> tuple[str, int, str | None, str | None]:
@@ -228,6 +229,8 @@ class MqttSource:
         self._buffer: list[Received] = []
         self._acks: list[int] = []
         self._refused: dict[int, str] = {}  # packet id -> the broker's reason, for publications it refused
+        self._inflight = 0  # QoS 1 messages delivered on this connection and not yet acknowledged
+        self.full_at = 0.0  # monotonic time the in-flight window was last half full or more (a backlog)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
@@ -323,6 +326,7 @@ class MqttSource:
         mids = [m.mid for m in messages if m.generation == gen and m.mid]
         with self._lock:
             self._acks.extend(mids)
+            self._inflight -= len(mids)
         return len(mids)
 
     # -- network thread --------------------------------------------------------------------------
@@ -403,6 +407,7 @@ class MqttSource:
         with self._lock:
             self._acks.clear()  # packet ids of the old connection mean nothing on this one
             self.generation += 1
+            self._inflight = 0
         self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
         subs = [self.subscription] if isinstance(self.subscription, str) else self.subscription
@@ -434,10 +439,14 @@ class MqttSource:
         now, gen = datetime.now(UTC), self.generation
         recs = [Received(topic, payload, now, mid, gen) for topic, payload, mid in messages]
         size = sum(len(r.payload) for r in recs)
+        acked_later = len(messages) - list(map(_MID, messages)).count(0)  # QoS 1: mid > 0 (counted in C)
         with self._lock:
             was_full = self._full()
             self._buffer.extend(recs)
             self._pending_bytes += size
+            self._inflight += acked_later
+            if self._inflight * 2 >= self.receive_maximum:
+                self.full_at = time.monotonic()
             wake = not was_full and self._full()
         if wake and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wakeup.set)

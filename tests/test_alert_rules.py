@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, InputClock
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Access, Event, Status, Telemetry
 from contract.registry import DeviceType, Facility
@@ -351,8 +351,6 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
     backlog's messages count as they arrived, the slow clock's too (bench province's stalled engine
     found 462 such sensors offline once its probes came back); the panic alert is dated no earlier
     than the press."""
-    from alerts.engine import InputClock
-
     f = facility()
     engine = AlertEngine([f], load_rules(None), T0)
     clock = InputClock(T0)
@@ -373,7 +371,7 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
 
     for s in range(0, 600, 30):  # keeping up: each tick's probe back at once
         t = T0 + timedelta(seconds=s)
-        clock.probed(t)
+        _probe_back(clock, t)
         others_heard(t)
         if s % 60 == 0:
             report(s, t)
@@ -386,10 +384,10 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
     pressed = T0 + timedelta(seconds=1200)
     press = Event(msg_id="p1", ts=pressed, type="panic")
     ds += [(f.id, d) for d in engine.on_message(f.id, panic.id, press, resume, clock.now(resume))]
-    clock.probed(resume)
+    _probe_back(clock, resume)
     for s in range(1800, 2400, 30):
         t = T0 + timedelta(seconds=s)
-        clock.probed(t)
+        _probe_back(clock, t)
         others_heard(t)
         if s % 60 == 0:
             report(s, t)
@@ -398,3 +396,26 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
     assert offline_decisions(ds) == []
     alarms = opened(ds, "panic_button")
     assert len(alarms) == 1 and pressed <= alarms[0].at <= resume, alarms
+
+
+def _probe_back(clock: InputClock, sent: datetime) -> None:
+    """A probe sent at `sent` came back and stayed unovertaken (no backlog filled the window)."""
+    clock.returned(sent, 100.0)
+    clock.confirm(100.0 + InputClock.CONFIRM_S, full_at=0.0)
+
+
+def test_a_probe_counts_only_once_no_backlog_could_have_let_it_overtake() -> None:
+    """Mosquitto sends a new message ahead of a queued backlog while the engine's in-flight window has
+    room: a probe back while the window filled says nothing of the backlog behind it."""
+    clock = InputClock(T0)
+    later = T0 + timedelta(seconds=300)
+    clock.returned(later, 10.0)
+    clock.confirm(10.2, full_at=0.0)
+    assert clock.heard == T0, "not yet: a backlog may still fill the window"
+    clock.confirm(10.6, full_at=10.3)
+    assert clock.heard == T0, "the window filled after it came back: dropped"
+    clock.confirm(20.0, full_at=10.3)
+    assert clock.heard == T0, "and not counted later either"
+    clock.returned(later, 30.0)
+    clock.confirm(30.6, full_at=10.3)
+    assert clock.heard == later and clock.now(later + timedelta(seconds=60)) == later + clock.slack

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -410,6 +411,10 @@ async def run_province_bench(
         "alerts_opened_by_rule": opened_by_rule,  # the injected ones and whatever else the world gave
         # [rule, facility, device, opened (its own time, seconds from the start), summary], the first 20
         "alerts_not_injected": others[:20],
+        # all of them by rule, the device's kind (its id's prefix) and the 10 s they opened in
+        "alerts_not_injected_by": dict(
+            Counter(f"{r}|{(d or '-').split('-')[0]}|{10 * (t // 10)}" for r, _, d, t, _ in others).most_common(30)
+        ),
         "alerts_slowest": sorted(slowest, reverse=True)[:3],  # [seconds to the row, seconds into the run, rule]
         "alerts_missed": missed,
         "alerts_stalled": {k: v for k, v in stall.items() if k != "stopped"},  # {from_s, seconds}: SIGSTOP

@@ -364,18 +364,20 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
             m = Telemetry(msg_id=f"m{s}", ts=ts, readings={"co2_ppm": 500})
             engine.on_message(f.id, dev, m, read, clock.now(read))
 
-    def others_heard(t: datetime) -> None:
-        for dev, d in engine.runtimes[f.id].devices.items():
-            if dev not in (env.id, slow.id):
-                d.last_seen = t
+    def keep_up(seconds: range) -> None:
+        """Keeping up: each tick's probe back at once, the other devices heard from."""
+        nonlocal ds
+        for s in seconds:
+            t = T0 + timedelta(seconds=s)
+            _probe_back(clock, t)
+            for dev, d in engine.runtimes[f.id].devices.items():
+                if dev not in (env.id, slow.id):
+                    d.last_seen = t
+            if s % 60 == 0:
+                report(s, t)
+            ds += engine.on_tick(clock.now(t))
 
-    for s in range(0, 600, 30):  # keeping up: each tick's probe back at once
-        t = T0 + timedelta(seconds=s)
-        _probe_back(clock, t)
-        others_heard(t)
-        if s % 60 == 0:
-            report(s, t)
-        ds += engine.on_tick(clock.now(t))
+    keep_up(range(0, 600, 30))
     assert engine.runtimes[f.id].devices[slow.id].skew_s >= 590, "the slow clock learnt while keeping up"
     resume = T0 + timedelta(seconds=1800)
     ds += engine.on_tick(clock.now(resume))  # its sleep long over, the ticker runs first
@@ -385,13 +387,7 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
     press = Event(msg_id="p1", ts=pressed, type="panic")
     ds += [(f.id, d) for d in engine.on_message(f.id, panic.id, press, resume, clock.now(resume))]
     _probe_back(clock, resume)
-    for s in range(1800, 2400, 30):
-        t = T0 + timedelta(seconds=s)
-        _probe_back(clock, t)
-        others_heard(t)
-        if s % 60 == 0:
-            report(s, t)
-        ds += engine.on_tick(clock.now(t))
+    keep_up(range(1800, 2400, 30))
     assert offline_after_s(engine.rules, env.heartbeat_s) < 1200 - 540
     assert offline_decisions(ds) == []
     alarms = opened(ds, "panic_button")

@@ -217,7 +217,7 @@ class AlertService(Service):
         cfg = self.config
         root = cfg.topic_root
         subs = [f"{root}/+/+/+"] if self.owned is None else [f"{root}/{f}/+/+" for f in self.owned]
-        subs.append(self.probe_topic)  # its own probes, queued behind the facilities' messages
+        subs.append(self.probe_topic)  # its own probes (CONTRACT §4; alerts.engine.InputClock)
         return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
 
     async def main(self) -> None:

@@ -84,8 +84,9 @@ SKEW_STEADY_N = 3
 SKEW_TOL_S = 15.0
 SKEW_SPAN_S = 30.0
 # The engine's own input (CONTRACT §4, "The engine's own clock"): each alert worker sends itself a
-# probe through the broker every tick, behind whatever the broker holds for it; a probe judged means
-# every message the broker had before it was sent has been judged too. Silence, arrival times and the
+# probe through the broker every tick; one that came back with no backlog queued for the worker
+# (alerts.engine.InputClock: a broker may send it ahead of a backlog) means every message the broker
+# had before it was sent has been judged too. Silence, arrival times and the
 # watermark are judged at no later than the newest such probe's sending + INPUT_SLACK_S: an engine
 # minutes behind its input (a stalled host, a backlog after a restart, a lost broker connection) must
 # not take the evidence still queued for it for the devices' silence. A caught-up engine's probes come

@@ -53,20 +53,38 @@ class DeviceRt:
     late_run: int = 0
     skew_s: float = 0.0  # the clock's error so learnt (s its messages arrive after their ts); 0 once on time
 
-    def lateness(self, at: datetime, received: datetime) -> float:
-        """How late a message is, beyond a steady error of the device's clock (then 0)."""
-        off = (received - at).total_seconds()
-        if off <= CLOCK_SKEW_S:
+    def lateness(self, at: datetime, received: datetime, earliest: datetime | None = None) -> float:
+        """How late a message is, beyond a steady error of the device's clock (then 0).
+
+        Read from a backlog, a message reached the broker between `earliest` and `received` (CONTRACT
+        §4, the engine's own clock), so its lateness is a range: it continues a run of late messages
+        when the run's lateness lies in that range (within SKEW_TOL_S), and it is late (at the range's
+        low end) otherwise. Only a message read as it arrives starts a run: a range is no measure of a
+        clock's error, and a spool replayed into the backlog, its messages late by different amounts,
+        would fit a wide one. Keeping up, the range is a point and this is the rule as it always was."""
+        hi = (received - at).total_seconds()
+        lo = hi if earliest is None else min(hi, (earliest - at).total_seconds())
+        if hi <= CLOCK_SKEW_S:  # on time whenever it reached the broker
             self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
-            return off
-        if self.late_by is None or self.late_since is None or abs(off - self.late_by) > SKEW_TOL_S:
-            self.late_by, self.late_since, self.late_run = off, received, 1
-        else:
+            return lo
+        if self.late_by is not None and lo - SKEW_TOL_S <= self.late_by <= hi + SKEW_TOL_S:
             self.late_run += 1
-        if self.late_run >= SKEW_STEADY_N and (received - self.late_since).total_seconds() >= SKEW_SPAN_S:
+        elif lo <= CLOCK_SKEW_S:  # it may have been on time, and no run of late ones says otherwise
+            self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
+            return lo
+        elif earliest is None:
+            self.late_by, self.late_since, self.late_run = hi, received, 1
+        else:  # late, and no run it continues: the run is broken, and a new one waits for a measure
+            self.late_by, self.late_since, self.late_run = None, None, 0
+        if (
+            self.late_by is not None
+            and self.late_since is not None
+            and self.late_run >= SKEW_STEADY_N
+            and ((earliest or received) - self.late_since).total_seconds() >= SKEW_SPAN_S
+        ):
             self.skew_s = self.late_by
             return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
-        return off
+        return lo
 
 
 @dataclass(slots=True)
@@ -190,10 +208,11 @@ class FacilityRuntime:
             return
         received = received or at
         judged = judged or received
+        earliest = judged if judged < received else None  # read from a backlog (CONTRACT §4, the engine's own clock)
+        late = d.lateness(at, received, earliest) > CLOCK_SKEW_S
         arrived = received
-        if judged < received:  # read from a backlog (CONTRACT §4, the engine's own clock)
-            arrived = min(received, max(judged, at + timedelta(seconds=d.skew_s)))
-        late = d.lateness(at, arrived) > CLOCK_SKEW_S
+        if earliest is not None:
+            arrived = min(received, max(earliest, at + timedelta(seconds=d.skew_s)))
         d.last_seen = max(d.last_seen, at if late else arrived)
         if late:
             self.settle(judged)

@@ -109,6 +109,8 @@ class AlertEngine:
         self.lapse_rules = lapse_rules  # conditions recorded as lapses even when too short to alert
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._sweep_at: dict[str, datetime] = {}  # next evaluation on a tick, whatever it hears
+        # device clocks learnt (seconds slow, since when) or forgotten (0 s) since the service last saved them
+        self.clocks_changed: dict[tuple[str, str], tuple[float, datetime]] = {}
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
         for f in facilities:
@@ -144,6 +146,14 @@ class AlertEngine:
         alerted = any(Key(rule, device_id) in firing for rule in rules)
         d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
         d.online, d.battery = online, battery
+
+    def seed_clock(self, facility_id: str, device_id: str, skew_s: float, since: datetime) -> None:
+        """A device clock learnt before this engine started (storage.alerts.load_clocks): its messages,
+        the backlog's first, continue the run of late ones that showed it (CONTRACT §4)."""
+        rt = self.runtimes.get(facility_id)
+        d = rt.devices.get(device_id) if rt else None
+        if d is not None:
+            d.learnt(skew_s, since)
 
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,
@@ -193,7 +203,11 @@ class AlertEngine:
                 self._seen.popitem(last=False)
         judged = received if judged is None else judged
         at = event_time(payload, judged)
+        d = rt.devices.get(device_id)
+        skew = d.skew_s if d is not None else 0.0
         rt.apply(device_id, payload, at, received, judged)
+        if d is not None and d.skew_s != skew:
+            self.clocks_changed[(facility_id, device_id)] = (d.skew_s, d.late_since or received)
         if not urgent(payload):
             return []  # the facility's next sweep (SWEEP_S at most) evaluates it; keeps the hot path cheap
         decisions = self._step(facility_id, rt, judged)

@@ -53,15 +53,22 @@ class DeviceRt:
     late_run: int = 0
     skew_s: float = 0.0  # the clock's error so learnt (s its messages arrive after their ts); 0 once on time
 
+    def learnt(self, skew_s: float, since: datetime) -> None:
+        """A clock learnt before (an engine's restart): its run of late messages, SKEW_STEADY_N long."""
+        self.skew_s = self.late_by = skew_s
+        self.late_since, self.late_run = since, SKEW_STEADY_N
+
     def lateness(self, at: datetime, received: datetime, earliest: datetime | None = None) -> float:
         """How late a message is, beyond a steady error of the device's clock (then 0).
 
-        Read from a backlog, a message reached the broker between `earliest` and `received` (CONTRACT
-        §4, the engine's own clock), so its lateness is a range: it continues a run of late messages
-        when the run's lateness lies in that range (within SKEW_TOL_S), and it is late (at the range's
-        low end) otherwise. Only a message read as it arrives starts a run: a range is no measure of a
-        clock's error, and a spool replayed into the backlog, its messages late by different amounts,
-        would fit a wide one. Keeping up, the range is a point and this is the rule as it always was."""
+        Read from a backlog, a message reached the broker by `received` and, if it was queued after the
+        last probe the engine counted, after `earliest` (CONTRACT §4, the engine's own clock): its
+        lateness is a range. It continues a run of late messages when the run's lateness lies in that
+        range (within SKEW_TOL_S), and is late (at the range's low end) otherwise. A range neither
+        starts a run nor breaks one: it is no measure of a clock's error (a spool replayed into the
+        backlog, its messages late by different amounts, would fit a wide one), and a message queued
+        before the engine started arrived before `earliest`. Keeping up, the range is a point and this
+        is the rule as it always was."""
         hi = (received - at).total_seconds()
         lo = hi if earliest is None else min(hi, (earliest - at).total_seconds())
         if hi <= CLOCK_SKEW_S:  # on time whenever it reached the broker
@@ -74,8 +81,8 @@ class DeviceRt:
             return lo
         elif earliest is None:
             self.late_by, self.late_since, self.late_run = hi, received, 1
-        else:  # late, and no run it continues: the run is broken, and a new one waits for a measure
-            self.late_by, self.late_since, self.late_run = None, None, 0
+        else:  # late, and a range that misses the run: no measure of the clock, the run stands
+            return lo
         if (
             self.late_by is not None
             and self.late_since is not None

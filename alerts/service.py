@@ -56,9 +56,11 @@ from storage.alerts import (
     bump_alert,
     clear_alert,
     escalate,
+    load_clocks,
     load_state,
     open_alert,
     record_lapse,
+    save_clocks,
     save_timers,
 )
 from storage.errors import RETRYABLE
@@ -257,6 +259,8 @@ class AlertService(Service):
             self.engine.seed_device(
                 r["facility_id"], r["device_id"], r["last_seen_at"], r["online"], r["battery_pct"], now
             )
+        for r in await load_clocks(conn, self.owned):
+            self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
         since = now - timedelta(hours=24)
         for r in await messages.events_since(conn, since, self.owned):
             self._replay(r, "event", now)
@@ -439,6 +443,7 @@ class AlertService(Service):
                 await asyncio.gather(*due)
             with contextlib.suppress(*RETRYABLE):
                 await self._save_timers()
+                await self._save_clocks()
                 if time.monotonic() - last_escalation >= self.config.escalation_check_s:
                     last_escalation = time.monotonic()
                     async with self.pool.acquire() as conn:
@@ -478,6 +483,19 @@ class AlertService(Service):
                 async with self.pool.acquire() as conn:
                     await save_timers(conn, fid, tracker.pending)
                 self._saved_timers[fid] = dict(tracker.pending)
+
+    async def _save_clocks(self) -> None:
+        """The device clocks learnt or forgotten since the last tick; kept for the next one if this fails."""
+        assert self.engine is not None and self.pool is not None  # noqa: S101
+        changed = self.engine.clocks_changed
+        if not changed:
+            return
+        batch = dict(changed)
+        async with self.pool.acquire() as conn:
+            await save_clocks(conn, batch)
+        for key, value in batch.items():
+            if changed.get(key) == value:
+                del changed[key]
 
     # -- notifications (never block evaluation) ------------------------------------------------------
     async def _notifier(self, http: aiohttp.ClientSession) -> None:

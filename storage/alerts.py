@@ -299,6 +299,32 @@ async def save_timers(conn: asyncpg.Connection, facility_id: str, pending: dict[
         )
 
 
+async def save_clocks(conn: asyncpg.Connection, clocks: Mapping[tuple[str, str], tuple[float, datetime]]) -> None:
+    """Device clocks learnt or forgotten ((facility, device) -> (seconds slow, since when their messages
+    have been that late); 0 s: forgotten, the device's messages on time again)."""
+    learnt = [(f, d, skew, at) for (f, d), (skew, at) in clocks.items() if skew > 0]
+    forgotten = [(f, d) for (f, d), (skew, _) in clocks.items() if skew <= 0]
+    async with conn.transaction():
+        if learnt:
+            await conn.executemany(
+                # a facility deleted meanwhile has no clocks to keep (its rows went with it)
+                "INSERT INTO device_clocks (facility_id, device_id, skew_s, since)"
+                " SELECT $1::text, $2::text, $3::float8, $4::timestamptz"
+                " WHERE EXISTS (SELECT 1 FROM facilities WHERE id = $1)"
+                " ON CONFLICT (facility_id, device_id) DO UPDATE SET skew_s = EXCLUDED.skew_s, since = EXCLUDED.since",
+                learnt,
+            )
+        if forgotten:
+            await conn.executemany("DELETE FROM device_clocks WHERE facility_id = $1 AND device_id = $2", forgotten)
+
+
+async def load_clocks(conn: asyncpg.Connection, facilities: list[str] | None = None) -> list[asyncpg.Record]:
+    """The device clocks learnt before (of those facilities; None: all)."""
+    where = "" if facilities is None else " WHERE facility_id = ANY($1::text[])"
+    args = [] if facilities is None else [facilities]
+    return list(await conn.fetch(f"SELECT facility_id, device_id, skew_s, since FROM device_clocks{where}", *args))
+
+
 async def load_state(
     conn: asyncpg.Connection, facilities: list[str] | None = None
 ) -> tuple[dict[str, dict[Key, datetime]], dict[str, set[Key]]]:

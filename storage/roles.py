@@ -8,9 +8,9 @@ as their own roles and can do only this:
   dead letters, dedup keys), keeps the hourly rollup, and prunes by age through
   `carewatch_drop_chunks`, which refuses to drop anything younger than the retention below. It
   reads the device registry and nothing of people: no users, tokens, credentials, children.
-- `carewatch_alerts` reads the registry and the time series and writes alerts, their history and
-  rule timers; it reads users' notification subscriptions (of `users` only the scope columns) and
-  sends from the notification outbox.
+- `carewatch_alerts` reads the registry and the time series and writes alerts, their history, rule
+  timers and the device clocks it has learnt; it reads users' notification subscriptions (of `users`
+  only the scope columns) and sends from the notification outbox.
 - `carewatch_web` reads what the pages show and writes only what the pages do: acknowledgements,
   maintenance windows, registry uploads, the audit log, a user's session cut-off and a token's
   last use (those two columns only: it cannot change anyone's role, scope or password). It cannot
@@ -44,7 +44,7 @@ GRANTS: dict[str, list[str]] = {
     "alerts": [
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
         # notifications: who subscribed (scope only, never a password hash), and the outbox it sends from
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
@@ -55,7 +55,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT ON rectification_history TO {role}",
     ],
     "web": [
-        f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers TO {{role}}",
+        f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers, device_clocks TO {{role}}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(_REGISTRY)}, maintenance_windows TO {{role}}",
         "GRANT SELECT, UPDATE ON alerts TO {role}",
         "GRANT SELECT, INSERT ON alert_history, audit_log TO {role}",

@@ -414,6 +414,60 @@ def test_an_engine_reading_its_backlog_after_a_stall_judges_as_far_as_its_input(
     assert len(alarms) == 1 and pressed <= alarms[0].at <= resume, alarms
 
 
+def test_a_restarted_engine_keeps_the_slow_clocks_it_learnt() -> None:
+    """An engine learnt that a sensor's clock is 10 minutes slow, then stopped for 10 minutes (a crash,
+    an upgrade) while ingest went on storing. The next engine starts from what ingest stored and from
+    the clocks the first one saved (storage.alerts.save_clocks), and spends 4 minutes on the backlog
+    queued for it, its probes unconfirmed meanwhile. Neither during that nor after is the sensor
+    silent: without the saved clock, its messages, late by 10 minutes, would be late data until three
+    of them had been heard live, and it would go offline before (300 s of silence at 60 s a message)."""
+    f = facility()
+    rules = load_rules(None)
+    env, slow = [d for d in f.devices if d.type is DeviceType.ENV_SENSOR][:2]
+    at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+
+    def report(engine: AlertEngine, clock: InputClock, s: int, read: datetime) -> None:
+        for dev, ts in ((env.id, at(s)), (slow.id, at(s - 600))):
+            m = Telemetry(msg_id=f"m{s}", ts=ts, readings={"co2_ppm": 500})
+            engine.on_message(f.id, dev, m, read, clock.now(read))
+
+    def others_heard(engine: AlertEngine, t: datetime) -> None:
+        for dev, d in engine.runtimes[f.id].devices.items():
+            if dev not in (env.id, slow.id):
+                d.last_seen = t
+
+    first, clock = AlertEngine([f], rules, T0), InputClock(T0)
+    for s in range(0, 600, 30):
+        _probe_back(clock, at(s))
+        others_heard(first, at(s))
+        if s % 60 == 0:
+            report(first, clock, s, at(s))
+        first.on_tick(clock.now(at(s)))
+    saved = first.clocks_changed
+    assert saved.keys() == {(f.id, slow.id)} and saved[(f.id, slow.id)][0] >= 590, saved
+
+    restart = at(1200)
+    engine, clock = AlertEngine([f], rules, restart), InputClock(restart)
+    for dev in engine.runtimes[f.id].devices:
+        engine.seed_device(f.id, dev, at(1190), True, None, restart)  # ingest's last-seen times
+    for (fid, dev), (skew, since) in saved.items():
+        engine.seed_clock(fid, dev, skew, since)
+    ds: list[tuple[str, Decision]] = []
+    for w in range(1200, 1440, 30):  # the catch-up: the ticker runs, no probe counts
+        ds += engine.on_tick(clock.now(at(w)))
+    caught_up = at(1440)
+    for s in range(600, 1440, 60):  # queued while it was down, then while it caught up
+        report(engine, clock, s, caught_up)
+    for s in range(1440, 2400, 30):
+        _probe_back(clock, at(s))
+        others_heard(engine, at(s))
+        if s % 60 == 0:
+            report(engine, clock, s, at(s))
+        ds += engine.on_tick(clock.now(at(s)))
+    assert offline_decisions(ds) == []
+    assert engine.runtimes[f.id].devices[slow.id].skew_s >= 590
+
+
 def _probe_back(clock: InputClock, sent: datetime) -> None:
     """A probe sent at `sent` came back and stayed unovertaken (no backlog filled the window)."""
     clock.returned(sent, 100.0)

@@ -413,6 +413,65 @@ async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices
         await proxy.stop()
 
 
+async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A door controller's clock is 10 minutes slow. The service learns it (three late messages, each
+    as late, over SKEW_SPAN_S: shrunk to 12 s here), saves it, and is restarted while the devices go
+    on reporting every second; the restarted one takes 6 s of silence for offline (the first one 30 s,
+    to learn the clock first). It starts from the saved clock: the controller's messages, the queued
+    ones first, are signs of life at once, and it does not go offline in the 12 s it would otherwise
+    take to learn the clock again."""
+    db = registered
+    monkeypatch.setattr("alerts.facility.SKEW_SPAN_S", 12.0)
+    slow = "exit-1"
+    live = ["gw-1", "door-main", slow]
+    assert {d.id for d in FAC.devices} >= set(live)
+
+    def service(silence_s: float) -> AlertService:
+        svc = make(services, db_url, topic_root, "clock")
+        offline = svc.rules["device_offline"]
+        thresholds = {**offline.thresholds, "heartbeats": 0.01, "min_silence_s": silence_s}
+        svc.rules["device_offline"] = replace(offline, thresholds=thresholds)
+        return svc
+
+    pub = Publisher(*services.mqtt_host_port)
+
+    async def report() -> None:
+        n = 0
+        while True:
+            n += 1
+            for dev in live:
+                ts = datetime.now(UTC) - timedelta(minutes=10 if dev == slow else 0)
+                body = {"msg_id": f"h{n}", "ts": ts.isoformat(), "readings": {"battery_pct": 90}}
+                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
+            await asyncio.sleep(1.0)
+
+    async def clock() -> float | None:
+        return await db.fetchval("SELECT skew_s FROM device_clocks WHERE device_id = $1", slow)  # type: ignore[no-any-return]
+
+    reporter = asyncio.create_task(report())
+    try:
+        async with running(service(30)):
+            await wait_for(lambda: _true(clock()), 25, "the slow clock learnt and saved")
+        assert 590 <= (await clock() or 0) <= 610
+        await asyncio.sleep(2.0)  # down: the broker queues what the devices send
+        async with running(service(6)) as svc:
+            await asyncio.sleep(14.0)  # past the 12 s a clock takes to learn, twice the silence of offline
+            assert svc.engine is not None and svc.engine.runtimes[FAC.id].devices[slow].skew_s >= 590
+        rows = await db.fetch("SELECT device_id FROM alerts WHERE rule = 'device_offline'")
+        assert [r["device_id"] for r in rows if r["device_id"] in live] == []
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        pub.close()
+
+
+async def _true(value: Awaitable[object]) -> bool:
+    return bool(await value)
+
+
 def _silent_offline(db: asyncpg.Connection, device: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         row = await db.fetchrow(

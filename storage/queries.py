@@ -146,10 +146,11 @@ async def facility_status(
     fid = f["id"]
     day_start = local_midnight(f)
     devices = await conn.fetch(
-        """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct,
+        """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
                   coalesce(s.online AND s.last_seen_at
                            > now() - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
+           LEFT JOIN device_clocks c ON c.facility_id = d.facility_id AND c.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
         fid,
         *offline_params(rules),
@@ -205,6 +206,8 @@ async def facility_status(
                 "online": d["online"],
                 "battery_pct": d["battery_pct"],
                 "last_seen_at": d["last_seen_at"].isoformat() if d["last_seen_at"] else None,
+                # how far its clock runs slow, as the alert engine learnt it (CONTRACT §4); None: on time
+                "clock_slow_s": round(d["skew_s"]) if d["skew_s"] else None,
             }
             for d in devices
         ],

@@ -612,6 +612,30 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
     assert seen == {"default": False, "override": True}
 
 
+async def test_a_device_clock_learnt_slow_is_shown_for_the_installer(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """The alert engine learnt that a sensor's clock runs 10 minutes 12 s slow (device_clocks): the
+    facility's status says so for that device alone, and its page asks, in the reader's language, for
+    the device's time to be set."""
+    url, tok = site["url"], str(site["insp"])
+    dev = next(d for d in A.devices if d.type.value == "env_sensor")
+    await db.execute(
+        "INSERT INTO device_clocks (facility_id, device_id, skew_s, since) VALUES ($1, $2, 612.4, now())", A.id, dev.id
+    )
+    status, body = await get(f"{url}/api/v1/facilities/{A.id}/status", tok)
+    assert status == 200
+    slow = {d["id"]: d["clock_slow_s"] for d in body["device_list"] if d["clock_slow_s"] is not None}  # type: ignore[index]
+    assert slow == {dev.id: 612}
+    status, page = await get(f"{url}/facilities/{A.id}", tok)
+    assert status == 200 and isinstance(page, str)
+    row = page[page.index(f'data-device="{dev.id}"') :].split("</tr>", 1)[0]
+    assert 'data-clock-slow="612"' in row and "设备时钟慢约 10 分钟" in row
+    assert page.count("data-clock-slow") == 1
+    _, en = await get(f"{url}/facilities/{A.id}?lang=en", tok)
+    assert "device clock about 10 min slow" in str(en)
+
+
 @pytest.mark.parametrize(("order", "present"), [(("child_in", "child_out"), 0), (("child_out", "child_in"), 1)])
 async def test_on_site_now_breaks_same_second_ties_by_arrival(
     site: dict[str, object], db: asyncpg.Connection, order: tuple[str, str], present: int

@@ -177,6 +177,7 @@ SCHEMAS: dict[str, Any] = {
                 online=_BOOL,
                 battery_pct=_NNUM,
                 last_seen_at=_NTIME,
+                clock_slow_s=_NNUM,
             )
         ),
         open_alerts={"type": "object", "additionalProperties": _INT},

@@ -1,7 +1,9 @@
 """`carewatch bench province`: a province's traffic through ingest, alerts and the web on one box.
 
 A private stack (fsync on) with the registry `generate_registry(facilities)` makes; ingest, the alert
-engine and the web as separate processes, as deployed, started once the load is generated; a separate
+engine and the web as separate processes, as deployed, started once the load is generated (ingest
+first, to store the day so far: the morning's badges and first statuses; the others then start from
+what is stored, as they would in a province running since the morning); a separate
 publisher process (bench.provinceload) sending the simulator's traffic for that registry at its own
 rates, with life-safety scenarios injected every 20 s. Measured in the same run:
   - offered and stored msg/s; every message received (ingest's counter against the publisher's);
@@ -215,20 +217,27 @@ async def run_province_bench(
                 raise RuntimeError(f"the publisher failed ({load.returncode})")
             await asyncio.sleep(0.5)
         started = json.loads(report.read_text())
+
         # The services start once the traffic is ready, as a province's would with its devices
         # already reporting: started before the minutes of generation, the alert engine would count
         # every device silent since its own start and rightly flag the ones whose first message comes
-        # after the silence limit (device_offline alerts the load did not cause).
-        for name, cmd in (
-            ("ingest", ["ingest", "--metrics", f"127.0.0.1:{ingest_port}"]),
-            ("alerts", ["alerts", "--metrics", f"127.0.0.1:{alerts_port}"]),
-            ("web", ["web"]),
-        ):
+        # after the silence limit (device_offline alerts the load did not cause). Ingest first, to
+        # store the day so far (the morning's badges: who is on site); the alert engine and the web
+        # then start from what is stored, as a province's do, and the people rules know the staff
+        # who badged in before the run (without it, the guards and carers of every open facility
+        # were unknown, and 10 minutes in, thousands of guard_absent and ratio_breach opened).
+        def start(name: str, cmd: list[str]) -> None:
             with (state / f"{name}.log").open("wb") as out:  # the services' own logs, beside the stack's
                 procs[name] = subprocess.Popen(
                     [sys.executable, "-m", "carewatch.cli", *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
                 )
-        await _wait_ready(procs, {"ingest": ingest_port, "alerts": alerts_port, "web": web_port})
+
+        start("ingest", ["ingest", "--metrics", f"127.0.0.1:{ingest_port}"])
+        await _wait_ready(procs, {"ingest": ingest_port})
+        morning = await _morning(load, report, ingest_port)
+        start("alerts", ["alerts", "--metrics", f"127.0.0.1:{alerts_port}"])
+        start("web", ["web"])
+        await _wait_ready(procs, {"alerts": alerts_port, "web": web_port})
         log(f"publishing {started['messages']} messages over {minutes} min")
         servers = stack.server_pids()
         pg, mq = servers["postgres"], servers["mosquitto"]
@@ -438,6 +447,7 @@ async def run_province_bench(
             n: round(1000 * (gc1[n][1] - gc0[n][1]) / max(1, gc1[n][0] - gc0[n][0]), 1) for n in gc0
         },  # a plateau or a slope: what the two figures above cannot tell
         "by_channel": done["by_channel"],
+        "morning": morning,  # the day so far, stored before the run (bench.provinceload)
         **storage,
     }
 
@@ -530,6 +540,21 @@ async def _wait_ready(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str
             raise RuntimeError(f"not ready after {limit_s:.0f} s: {sorted(waiting)}")
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)
+
+
+async def _morning(load: subprocess.Popen[bytes], report: Path, ingest_port: int) -> dict[str, float]:
+    """Have the publisher send the day so far (bench.provinceload) and ingest store it: how many, how long."""
+    t0 = time.monotonic()
+    base = metric(await asyncio.to_thread(scrape, ingest_port), RECEIVED)
+    report.with_suffix(".morning").touch()
+    while "morning_sent" not in (done := json.loads(report.read_text())):
+        if load.poll() is not None:
+            raise RuntimeError(f"the publisher failed ({load.returncode})")
+        await asyncio.sleep(0.5)
+    sent = int(done["morning_sent"])
+    await _drain(ingest_port, base + sent, limit_s=600)
+    log(f"the day so far: {sent} messages stored in {time.monotonic() - t0:.0f} s")
+    return {"messages": sent, "seconds": round(time.monotonic() - t0, 1)}
 
 
 async def _drain(ingest_port: int, expected: float, limit_s: float = 120) -> float:

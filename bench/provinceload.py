@@ -10,15 +10,21 @@ at another facility. Building all of it takes minutes at 5,000 facilities, so it
 first message goes out; the messages are then published at their own times shifted to now (every
 timestamp in a payload moves by the same shift), so ingest and the alert engine see today's clock.
 
-Writes `--report` (JSON) when the messages are ready, then waits for the file `<report>.go` (the
-harness takes its baseline meanwhile); at the end it rewrites the report with `published`, `seconds`,
-its own `cpu_s`, `by_channel` and `injected` ([facility, rule, wall time of the injected message]).
+The warm-up's messages are the day so far: the morning's badges (who is on site), the first statuses.
+They are sent apart, before the run (`morning`), as a real province's engine would know them from its
+database: writes `--report` (JSON) when the messages are ready, waits for the file `<report>.morning`
+(the harness has started ingest alone), sends the day so far at once and says so in the report
+(`morning_sent`); the harness lets ingest store it, starts the alert engine and the web, which start
+from what is stored, and takes its baseline. It then touches `<report>.go`; at the end the report is
+rewritten with `published`, `seconds`, its own `cpu_s`, `by_channel` and `injected` ([facility, rule,
+wall time of the injected message]).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import threading
 import time
@@ -35,17 +41,17 @@ from simulators.scenarios import builtin_scenarios, inject_at
 
 SCENARIOS = (("smoke_alarm", "fire_alarm"), ("gas_leak", "gas_alarm"), ("panic_button", "panic_button"))
 TS = re.compile(rb'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?)Z"')
-WARM_UP = timedelta(minutes=1)  # flushes the backfill of the day so far (simulators.engine)
+WARM_UP = timedelta(minutes=1)  # flushes the backfill of the day so far (simulators.engine): the morning
+Message = tuple[float, str, bytes, bool]  # offset from the start in seconds, topic, payload, retain
 
 
 def generate(
     facilities: int, seed: int, minutes: float, inject_every_s: float, start: datetime, root: str
-) -> tuple[list[tuple[float, str, bytes, bool]], list[tuple[str, str, float]]]:
-    """(offset from start in seconds, topic, payload, retain) in time order, and the injections."""
+) -> tuple[list[Message], list[tuple[str, str, float]], list[Message]]:
+    """The run's messages in time order, the injections, and the day before the start (the morning)."""
     reg = generate_registry(facilities, seed=seed)
     sim = CitySim(reg, seed, start - WARM_UP)
-    for _ in sim.run(start):
-        pass
+    morning = [_message(ev, start, root) for ev in sim.run(start) if isinstance(ev, SimMessage)]
     scenarios = builtin_scenarios()
     ids = [f.id for f in reg.facilities]
     injected: list[tuple[str, str, float]] = []
@@ -56,12 +62,22 @@ def generate(
         inject_at(sim, scenarios[name].model_copy(update={"facility": fid, "params": {}}), start + timedelta(seconds=t))
         injected.append((fid, rule, t))
         k, t = k + 1, t + inject_every_s
-    out: list[tuple[float, str, bytes, bool]] = []
-    for ev in sim.run(start + timedelta(minutes=minutes)):
-        if isinstance(ev, SimMessage):
-            topic = Topic(ev.facility_id, ev.device_id, Channel(ev.channel)).render(root)
-            out.append(((ev.at - start).total_seconds(), topic, ev.payload, ev.retain))
-    return out, injected
+    out = [
+        _message(ev, start, root) for ev in sim.run(start + timedelta(minutes=minutes)) if isinstance(ev, SimMessage)
+    ]
+    return out, injected, morning
+
+
+def _message(ev: SimMessage, start: datetime, root: str) -> Message:
+    topic = Topic(ev.facility_id, ev.device_id, Channel(ev.channel)).render(root)
+    return (ev.at - start).total_seconds(), topic, ev.payload, ev.retain
+
+
+def write_report(path: Path, report: dict[str, object]) -> None:
+    """Whole or not at all: the harness reads the report while this process runs."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report))
+    os.replace(tmp, path)
 
 
 def shift_payload(payload: bytes, shift: timedelta, cache: dict[bytes, bytes]) -> bytes:
@@ -82,9 +98,7 @@ def shift_payload(payload: bytes, shift: timedelta, cache: dict[bytes, bytes]) -
 LATE: list[float] = []  # how far behind its schedule the publisher was (every 100th message)
 
 
-def publish(
-    host: str, port: int, msgs: list[tuple[float, str, bytes, bool]], t0_wall: float, shift: timedelta
-) -> tuple[int, float]:
+def publish(host: str, port: int, msgs: list[Message], t0_wall: float, shift: timedelta) -> tuple[int, float]:
     """Send each message at its offset from t0_wall (monotonic), its timestamps moved by `shift`
     (one QoS 1 connection, a window of 5,000 in flight)."""
     window = threading.Semaphore(5000)
@@ -127,30 +141,35 @@ def main() -> None:
     a = ap.parse_args()
     # one week ago: the same weekday and about the same local hour as the run itself
     start = (datetime.now(UTC) - timedelta(days=7)).replace(microsecond=0)
-    msgs, injected = generate(a.facilities, a.seed, a.minutes, a.inject_every, start, a.root)
+    msgs, injected, morning = generate(a.facilities, a.seed, a.minutes, a.inject_every, start, a.root)
     by_channel = Counter(topic.rsplit("/", 1)[1] for _, topic, _, _ in msgs)
-    a.report.write_text(json.dumps({"ready": True, "messages": len(msgs)}))
-    go = a.report.with_suffix(".go")
+    ready: dict[str, object] = {"ready": True, "messages": len(msgs), "morning": len(morning)}
+    write_report(a.report, ready)
+    go, early = a.report.with_suffix(".go"), a.report.with_suffix(".morning")
+    while not go.exists() and not early.exists():
+        time.sleep(0.05)
+    if early.exists():  # the day so far, at once, its times moved to today's (a few seconds before the run's)
+        sent, _ = publish("127.0.0.1", a.port, morning, time.monotonic(), datetime.now(UTC) - start)
+        LATE.clear()  # hours "late" by design: not the publisher's lag
+        write_report(a.report, {**ready, "morning_sent": sent})
     while not go.exists():  # the harness takes its baseline first
         time.sleep(0.05)
     t0_mono, wall0 = time.monotonic() + 0.2, time.time() + 0.2
     shift = datetime.fromtimestamp(wall0, UTC) - start
     cpu0 = time.process_time()
     n, seconds = publish("127.0.0.1", a.port, msgs, t0_mono, shift)
-    a.report.write_text(
-        json.dumps(
-            {
-                "ready": True,
-                "messages": len(msgs),
-                "started": wall0,
-                "published": n,
-                "seconds": seconds,
-                "cpu_s": time.process_time() - cpu0,
-                "late_p99_s": sorted(LATE)[int(0.99 * (len(LATE) - 1))] if LATE else 0.0,
-                "by_channel": dict(by_channel),
-                "injected": [(f, r, wall0 + off) for f, r, off in injected],
-            }
-        )
+    write_report(
+        a.report,
+        {
+            **ready,
+            "started": wall0,
+            "published": n,
+            "seconds": seconds,
+            "cpu_s": time.process_time() - cpu0,
+            "late_p99_s": sorted(LATE)[int(0.99 * (len(LATE) - 1))] if LATE else 0.0,
+            "by_channel": dict(by_channel),
+            "injected": [(f, r, wall0 + off) for f, r, off in injected],
+        },
     )
 
 

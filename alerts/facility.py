@@ -64,7 +64,8 @@ class DeviceRt:
         Read from a backlog, a message reached the broker by `received` and, if it was queued after the
         last probe the engine counted, after `earliest` (CONTRACT §4, the engine's own clock): its
         lateness is a range. It continues a run of late messages when the run's lateness lies in that
-        range (within SKEW_TOL_S), and is late (at the range's low end) otherwise. A range neither
+        range (within SKEW_TOL_S), and is late (at the range's low end) otherwise; the run's span is
+        told to its reading (its probes stand still while a backlog is read). A range neither
         starts a run nor breaks one: it is no measure of a clock's error (a spool replayed into the
         backlog, its messages late by different amounts, would fit a wide one), and a message queued
         before the engine started arrived before `earliest`. Keeping up, the range is a point and this
@@ -87,7 +88,7 @@ class DeviceRt:
             self.late_by is not None
             and self.late_since is not None
             and self.late_run >= SKEW_STEADY_N
-            and ((earliest or received) - self.late_since).total_seconds() >= SKEW_SPAN_S
+            and (received - self.late_since).total_seconds() >= SKEW_SPAN_S
         ):
             self.skew_s = self.late_by
             return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery

@@ -416,7 +416,7 @@ async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices
 async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
     services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A door controller's clock is 10 minutes slow. The service learns it (three late messages, each
+    """A door controller's clock is 10 minutes slow. The service learns it (two late messages, each
     as late, over SKEW_SPAN_S: shrunk to 12 s here), saves it, and is restarted while the devices go
     on reporting every second; the restarted one takes 6 s of silence for offline (the first one 30 s,
     to learn the clock first). It starts from the saved clock: the controller's messages, the queued

@@ -259,13 +259,15 @@ class AlertService(Service):
             self.engine.seed_device(
                 r["facility_id"], r["device_id"], r["last_seen_at"], r["online"], r["battery_pct"], now
             )
-        for r in await load_clocks(conn, self.owned):
-            self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
         since = now - timedelta(hours=24)
         for r in await messages.events_since(conn, since, self.owned):
             self._replay(r, "event", now)
         for r in await messages.access_since(conn, since, self.owned):
             self._replay(r, "access", now)
+        # after the replay: a replayed message carries no arrival, counts as on time, and would forget
+        # the clock of a slow device with an event or a badge in the last day
+        for r in await load_clocks(conn, self.owned):
+            self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
 
     def _replay(self, r: asyncpg.Record, channel: str, now: datetime) -> None:
         assert self.engine is not None  # noqa: S101

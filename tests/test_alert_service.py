@@ -421,7 +421,8 @@ async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
     on reporting every second; the restarted one takes 6 s of silence for offline (the first one 30 s,
     to learn the clock first). It starts from the saved clock: the controller's messages, the queued
     ones first, are signs of life at once, and it does not go offline in the 12 s it would otherwise
-    take to learn the clock again."""
+    take to learn the clock again, nor once the day's events it replays at its start (a door held open
+    a while, ended) have counted as on time."""
     db = registered
     monkeypatch.setattr("alerts.facility.SKEW_SPAN_S", 12.0)
     slow = "exit-1"
@@ -455,6 +456,15 @@ async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
         async with running(service(30)):
             await wait_for(lambda: _true(clock()), 25, "the slow clock learnt and saved")
         assert 590 <= (await clock() or 0) <= 610
+        held = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+        await db.execute(  # as ingest stored it: the controller's own (slow) time
+            "INSERT INTO events (time, facility_id, device_id, msg_id, type, state, payload)"
+            " VALUES ($1::text::timestamptz, $2, $3, 'held', 'door_held_open', 'cleared', $4::jsonb)",
+            held,
+            FAC.id,
+            slow,
+            json.dumps({"msg_id": "held", "ts": held, "type": "door_held_open", "state": "cleared"}),
+        )
         await asyncio.sleep(2.0)  # down: the broker queues what the devices send
         async with running(service(6)) as svc:
             await asyncio.sleep(14.0)  # past the 12 s a clock takes to learn, twice the silence of offline

@@ -203,11 +203,12 @@ class AlertEngine:
                 self._seen.popitem(last=False)
         judged = received if judged is None else judged
         at = event_time(payload, judged)
-        d = rt.devices.get(device_id)
-        skew = d.skew_s if d is not None else 0.0
         rt.apply(device_id, payload, at, received, judged)
-        if d is not None and d.skew_s != skew:
-            self.clocks_changed[(facility_id, device_id)] = (d.skew_s, d.late_since or received)
+        if rt.clocks_changed:
+            for dev in rt.clocks_changed:
+                d = rt.devices[dev]
+                self.clocks_changed[(facility_id, dev)] = (d.skew_s, d.late_since or received)
+            rt.clocks_changed.clear()
         if not urgent(payload):
             return []  # the facility's next sweep (SWEEP_S at most) evaluates it; keeps the hot path cheap
         decisions = self._step(facility_id, rt, judged)

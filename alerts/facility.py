@@ -125,6 +125,7 @@ class FacilityRuntime:
     denied: dict[str, deque[datetime]] = field(default_factory=dict)
     latched_readings: set[tuple[str, str]] = field(default_factory=set)
     retriggered: list[Key] = field(default_factory=list)  # conditions that happened again while active
+    clocks_changed: set[str] = field(default_factory=set)  # devices whose clock was learnt or forgotten
     staff: dict[str, Staff] = field(init=False)
     children: dict[str, Child] = field(init=False)
     classes: dict[str, ClassInfo] = field(init=False)
@@ -217,7 +218,10 @@ class FacilityRuntime:
         received = received or at
         judged = judged or received
         earliest = judged if judged < received else None  # read from a backlog (CONTRACT §4, the engine's own clock)
+        skew = d.skew_s
         late = d.lateness(at, received, earliest) > CLOCK_SKEW_S
+        if d.skew_s != skew:
+            self.clocks_changed.add(device_id)
         arrived = received
         if earliest is not None:
             arrived = min(received, max(earliest, at + timedelta(seconds=d.skew_s)))

@@ -558,8 +558,9 @@ async def _morning(load: subprocess.Popen[bytes], report: Path, ingest_port: int
         await asyncio.sleep(0.5)
     sent = int(done["morning_sent"])
     await _drain(ingest_port, base + sent, limit_s=600)
-    log(f"the day so far: {sent} messages stored in {time.monotonic() - t0:.0f} s")
-    return {"messages": sent, "seconds": round(time.monotonic() - t0, 1)}
+    seconds = time.monotonic() - t0
+    log(f"the day so far: {sent} messages stored in {seconds:.0f} s")
+    return {"messages": sent, "seconds": round(seconds, 1)}
 
 
 async def _caught_up(alerts_port: int, limit_s: float = 600) -> float:

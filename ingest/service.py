@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry
@@ -27,6 +27,7 @@ from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import retry
 from runtime.service import Service
+from storage import intake
 from storage.errors import RETRYABLE
 from storage.messages import ActivityCache, Decoded, WriteResult, write_batch
 from storage.migrate import Features, detect_features
@@ -34,6 +35,9 @@ from storage.registry import fetch_device_keys
 from storage.retention import apply_retention, hour_start, refresh_rollup
 
 logger = logging.getLogger(__name__)
+
+# a batch, its decoding, and the time the worker had taken all the broker had sent it, if it had
+_Item = tuple[list[Received], Decoded, datetime | None]
 
 DECODE_SLICE_BYTES = 64 * 1024  # ~3 ms of decoding between two looks at the event loop
 
@@ -67,6 +71,11 @@ class IngestService(Service):
         self._activity = ActivityCache()
         # facility -> its earliest sample stored of an hour already complete: the rollup's late hours
         self._late: dict[str, datetime] = {}
+        # The intake's clock (storage.intake): everything the broker had sent by `caught_up_at` is stored.
+        self.caught_up_at: datetime | None = None
+        self._unflushed = 0  # batches taken and not yet stored
+        self._caught_up_after: datetime | None = None  # caught up once the batches in flight are stored
+        self._listened: dict[datetime, float] = {}  # seconds per UTC hour, not yet reported
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -97,19 +106,21 @@ class IngestService(Service):
     async def main(self) -> None:
         async with asyncio.TaskGroup() as tg:
             maint = tg.create_task(self._maintenance(), name="ingest-maintenance")
+            clock = tg.create_task(self._report_intake(), name="ingest-intake-clock")
             await self._consume()
             maint.cancel()
+            clock.cancel()
 
     # -- the consumer ----------------------------------------------------------------------------
     async def _consume(self) -> None:
         """Two stages: decode batch N+1 while batch N is being committed (the database works on
         the other core meanwhile). Acknowledgements stay in order, after each commit."""
-        queue: asyncio.Queue[tuple[list[Received], Decoded] | None] = asyncio.Queue(maxsize=1)
+        queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=1)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._write_stage(queue), name="ingest-writer")
             await self._decode_stage(queue)
 
-    async def _decode_stage(self, queue: asyncio.Queue[tuple[list[Received], Decoded] | None]) -> None:
+    async def _decode_stage(self, queue: asyncio.Queue[_Item | None]) -> None:
         cfg, src = self.config, self.source
         assert src is not None  # noqa: S101
         try:
@@ -117,19 +128,32 @@ class IngestService(Service):
                 if src.pending() < cfg.batch_size and src.pending_bytes() < cfg.batch_bytes:
                     await src.wait(cfg.flush_interval_s)
                 batch = src.take(cfg.batch_size, cfg.batch_bytes)
+                drained = datetime.now(UTC) if src.drained() else None
                 self.metrics.queue_depth.set(src.pending())
                 if batch:
-                    await queue.put((batch, await self._decode(batch)))
+                    self._unflushed += 1
+                    await queue.put((batch, await self._decode(batch), drained))
+                elif drained is not None:
+                    self._caught_up(drained)
             # Last flush of what had arrived by the stop; anything later is unacknowledged and
             # the broker redelivers it to the next ingest (dedup makes that harmless).
             remaining = src.pending()
             while remaining > 0 and (batch := src.take(min(remaining, cfg.batch_size), cfg.batch_bytes)):
                 remaining -= len(batch)
-                await queue.put((batch, await self._decode(batch)))
+                self._unflushed += 1
+                await queue.put((batch, await self._decode(batch), None))
         finally:
             await queue.put(None)
 
-    async def _write_stage(self, queue: asyncio.Queue[tuple[list[Received], Decoded] | None]) -> None:
+    def _caught_up(self, at: datetime) -> None:
+        """Nothing was left at the broker for this worker at `at` (MqttSource.drained): caught up then,
+        once the batches taken before it are stored."""
+        if self._unflushed == 0:
+            self.caught_up_at = at
+        else:
+            self._caught_up_after = at
+
+    async def _write_stage(self, queue: asyncio.Queue[_Item | None]) -> None:
         """Up to `writers` batches are written at once, each in its own transaction on its own
         connection, so that one batch's claim and COPY run while another's commit waits for its WAL
         flush. Each flush acknowledges only after the one before it has, so acknowledgements stay in
@@ -146,6 +170,7 @@ class IngestService(Service):
         self,
         batch: list[Received],
         decoded: Decoded,
+        drained: datetime | None = None,
         after: asyncio.Task[None] | None = None,
         slots: asyncio.Semaphore | None = None,
     ) -> None:
@@ -173,6 +198,11 @@ class IngestService(Service):
             self.metrics.lag.observe(max(0.0, (now - ts).total_seconds()))
         assert self.source is not None  # noqa: S101
         self.source.ack(batch)
+        self._unflushed -= 1  # flushes end in the order their batches were taken (`after`)
+        if drained is not None:
+            self.caught_up_at = drained
+        if self._unflushed == 0 and self._caught_up_after is not None:
+            self.caught_up_at, self._caught_up_after = self._caught_up_after, None
 
     async def _decode(self, batch: list[Received]) -> Decoded:
         if self.registry_watch.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
@@ -319,6 +349,28 @@ class IngestService(Service):
             except RETRYABLE as err:
                 logger.warning("maintenance skipped: %s", err)
             await asyncio.sleep(self.config.maintenance_interval_s)
+
+    async def _report_intake(self) -> None:
+        """Every few seconds, the intake's clock and the seconds listened (storage.intake): a stretch
+        counts as listened when the worker was caught up within it. A report that fails is made up
+        by the next one."""
+        assert self.pool is not None  # noqa: S101
+        last = datetime.now(UTC)
+        while True:
+            await asyncio.sleep(intake.BEAT_S)
+            now = datetime.now(UTC)
+            src = self.source
+            if src is not None and src.connected and self.caught_up_at is not None and self.caught_up_at >= last:
+                # at most a few reports' worth: a loop held up longer than that proves nothing
+                for hour, secs in intake.split_hours(max(last, now - timedelta(seconds=3 * intake.BEAT_S)), now):
+                    self._listened[hour] = self._listened.get(hour, 0.0) + secs
+            last = now
+            try:
+                async with self.pool.acquire() as conn:
+                    await intake.beat(conn, self.config.client_id, self.caught_up_at, self._listened.items())
+                self._listened = {}
+            except RETRYABLE as err:
+                logger.warning("the intake's clock not reported: %s", err)
 
     def _note_late(self, decoded: Decoded) -> None:
         """Remember facilities whose stored samples belong to an hour that has ended (storage.retention,

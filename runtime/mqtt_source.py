@@ -311,6 +311,20 @@ class MqttSource:
         with self._lock:
             return self._refused.pop(mid, None)
 
+    DRAINED_S = 0.5  # loopback or a LAN: a broker with a queue refills the window within milliseconds
+
+    def drained(self) -> bool:
+        """Whether the broker has nothing queued for this client: connected, nothing waiting here, and
+        the in-flight window below half full now and for DRAINED_S (a broker with a queue keeps it
+        full; see alerts.engine.InputClock)."""
+        with self._lock:
+            return (
+                self.connected
+                and not self._buffer
+                and self._inflight * 2 < self.receive_maximum
+                and time.monotonic() - self.full_at >= self.DRAINED_S
+            )
+
     def pending(self) -> int:
         return len(self._buffer)
 

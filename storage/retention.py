@@ -30,6 +30,7 @@ async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
             # a function of the schema's owner: ingest's own role may drop chunks, but never younger ones
             dropped += await conn.fetchval("SELECT carewatch_drop_chunks($1)", table)
     await conn.execute(f"DELETE FROM device_activity WHERE day < current_date - INTERVAL '{ACTIVITY_RETENTION}'")
+    await conn.execute(f"DELETE FROM intake_hours WHERE hour < now() - INTERVAL '{ACTIVITY_RETENTION}'")
     await conn.execute(f"DELETE FROM dead_letters WHERE received_at < now() - INTERVAL '{DEAD_LETTER_RETENTION}'")
     return dropped
 

@@ -40,6 +40,8 @@ GRANTS: dict[str, list[str]] = {
         " dead_letters, readings_hourly, job_state TO {role}",
         "GRANT UPDATE ON device_state, device_activity, readings_hourly, job_state TO {role}",
         "GRANT DELETE ON device_activity, dead_letters TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON intake_clock, intake_hours TO {role}",  # its own clock (migration 019)
+        "GRANT DELETE ON intake_hours TO {role}",  # retention
     ],
     "alerts": [
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
@@ -69,6 +71,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT, UPDATE ON inspections TO {role}",  # plan, record, sign
         "GRANT SELECT ON lapse_intervals, maintenance_windows TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON credit_records TO {role}",  # monthly records, appeals
+        "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
     ],
 }
 

@@ -14,6 +14,7 @@ import pytest
 
 from ingest.service import IngestConfig, IngestService
 from runtime.mqtt_source import Received
+from storage import intake
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
@@ -231,6 +232,54 @@ async def test_duplicates_are_stored_once(
     assert await count(db, "SELECT count(*) FROM readings WHERE msg_id = 'dup-1'") == 1
     assert await count(db, "SELECT count(*) FROM readings WHERE msg_id = 'r1'") == 1
     assert service.metrics.duplicates._value.get() == 2
+
+
+async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest reports how far it has stored what the broker had for it (storage.intake): the web judges
+    silence as of that time. Read back from a backlog queued while it was away, with an in-flight window
+    of 100 (so its own queue runs empty between windows while the broker still holds thousands), the
+    clock must not pass the backlog's last message before every message of it is stored; and once it
+    is, the clock reaches it, and the seconds listened are booked to the hour."""
+    monkeypatch.setattr(intake, "BEAT_S", 0.2)
+    db = registered
+    t = f"{topic_root}/{FAC}"
+    n = 3000
+
+    def service() -> IngestService:
+        return make_service(services, db_url, topic_root, receive_maximum=100, batch_size=50, writers=2)
+
+    async with running(service()):
+        pass  # the persistent session is now at the broker, which keeps what arrives for it
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        for i in range(n):
+            pub.publish(f"{t}/smoke-nap1/telemetry", payload({"msg_id": f"q{i}", "ts": TS, "readings": {"co2_ppm": i}}))
+        pub.flush()
+    finally:
+        pub.close()
+    sent_by = datetime.now(UTC)
+    seen: list[tuple[datetime | None, int]] = []
+    async with running(service()) as svc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            # the clock as last reported, and the rows stored now (no fewer than at the report)
+            row = await db.fetchrow(
+                "SELECT (SELECT caught_up_at FROM intake_clock WHERE worker = $1) AS c,"
+                " (SELECT count(*) FROM readings WHERE msg_id LIKE 'q%') AS stored",
+                svc.config.client_id,
+            )
+            seen.append((row["c"], row["stored"]))
+            if row["c"] is not None and row["c"] >= sent_by:
+                break
+            await asyncio.sleep(0.02)
+    early = [(c, k) for c, k in seen if c is not None and c >= sent_by and k < n]
+    assert not early, f"the clock passed the backlog with {early[0][1]} of {n} stored"
+    assert seen and seen[-1][0] is not None and seen[-1][0] >= sent_by, "the clock never reached the backlog's end"
+    assert sum(k < n for _, k in seen) >= 3, "the backlog was read before the clock could be watched"
+    listened = await db.fetchval("SELECT sum(up_s) FROM intake_hours WHERE worker = $1", svc.config.client_id)
+    assert listened is not None and listened > 0
 
 
 async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:

@@ -1,0 +1,125 @@
+"""The intake's clock (migration 019, CONTRACT §4): how far the platform has stored what the broker
+had, so that silence is judged as of what the platform could have heard.
+
+Ingest reports every few seconds (`beat`): the time up to which it had stored everything the broker
+had sent it, and the seconds of the hour it spent so. The web reads `state` and judges a gateway's or
+a device's silence as of `as_of`; the credit evaluation reads `listened` and charges darkness only
+for the part of an hour in which the platform listened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+BEAT_S = 5.0  # how often an ingest worker reports
+# Past this, the intake is shown as stopped (no worker reported) or behind (reporting, not caught up):
+# a worker reconnects to the broker within seconds, and a batch is stored within a second or two.
+STALE_S = 60.0
+
+
+# The same time in SQL, for queries that judge silence (storage.queries): the wall clock where no worker
+# ever reported. An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan).
+AS_OF_SQL = f"""(SELECT CASE WHEN max(beat_at) IS NULL THEN now()
+                  ELSE least(now(), coalesce(max(caught_up_at) + make_interval(secs => {BEAT_S}), max(beat_at))) END
+                 FROM intake_clock)"""
+
+
+@dataclass(frozen=True)
+class IntakeState:
+    caught_up_at: datetime | None  # the newest over the workers: everything sent before it is stored
+    beat_at: datetime  # the newest report of any worker
+    now: datetime  # the database's clock when read
+
+    @property
+    def as_of(self) -> datetime:
+        """The time silence may be judged at: the intake's, while it keeps up within a few seconds."""
+        if self.caught_up_at is None:
+            return self.beat_at
+        return min(self.now, self.caught_up_at + timedelta(seconds=BEAT_S))
+
+    @property
+    def condition(self) -> str:
+        """ "ok", "behind" (a worker reports but is reading a backlog) or "stopped" (none reports)."""
+        if (self.now - self.beat_at).total_seconds() > STALE_S:
+            return "stopped"
+        if (self.now - self.as_of).total_seconds() > STALE_S:
+            return "behind"
+        return "ok"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "state": self.condition,
+            "as_of": self.as_of.isoformat(),
+            "behind_s": round(max(0.0, (self.now - self.as_of).total_seconds())),
+        }
+
+
+async def state(conn: asyncpg.Connection) -> IntakeState | None:
+    """The intake's state, or None where no ingest worker has ever reported (judged by the wall clock,
+    as before migration 019)."""
+    r = await conn.fetchrow("SELECT max(caught_up_at) AS c, max(beat_at) AS b, now() AS n FROM intake_clock")
+    if r is None or r["b"] is None:
+        return None
+    return IntakeState(r["c"], r["b"], r["n"])
+
+
+async def as_of(conn: asyncpg.Connection) -> datetime:
+    """The time to judge silence at: the intake's clock, or the database's where there is none."""
+    s = await state(conn)
+    return s.as_of if s is not None else await conn.fetchval("SELECT now()")
+
+
+def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """[start, end) as (UTC hour, seconds of it)."""
+    out = []
+    t = start
+    while t < end:
+        hour = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        nxt = min(end, hour + timedelta(hours=1))
+        out.append((hour, (nxt - t).total_seconds()))
+        t = nxt
+    return out
+
+
+async def beat(
+    conn: asyncpg.Connection,
+    worker: str,
+    caught_up_at: datetime | None,
+    listened: Iterable[tuple[datetime, float]],
+) -> None:
+    """One worker's report: caught up to `caught_up_at` (None: not yet since it started), and the
+    seconds of each hour it listened since its last report."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ($1, $2, now())"
+            " ON CONFLICT (worker) DO UPDATE SET beat_at = now(),"
+            " caught_up_at = greatest(intake_clock.caught_up_at, EXCLUDED.caught_up_at)",
+            worker,
+            caught_up_at,
+        )
+        rows = [(h, worker, s) for h, s in listened if s > 0]
+        if rows:
+            await conn.executemany(
+                "INSERT INTO intake_hours (hour, worker, up_s) VALUES ($1, $2, least($3::real, 3600))"
+                " ON CONFLICT (hour, worker) DO UPDATE SET up_s = least(intake_hours.up_s + EXCLUDED.up_s, 3600)",
+                rows,
+            )
+
+
+async def listened(
+    conn: asyncpg.Connection, start: datetime, end: datetime
+) -> tuple[datetime | None, dict[datetime, float]]:
+    """(the first hour any worker ever reported, or None; the platform's listening seconds per UTC hour
+    of [start, end), the greatest over the workers). Hours before the first report are unknown."""
+    first = await conn.fetchval("SELECT min(hour) FROM intake_hours")
+    rows = await conn.fetch(
+        "SELECT hour, max(up_s) AS up FROM intake_hours WHERE hour >= date_trunc('hour', $1::timestamptz)"
+        " AND hour < $2 GROUP BY hour",
+        start,
+        end,
+    )
+    return first, {r["hour"]: float(r["up"]) for r in rows}

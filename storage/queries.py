@@ -21,6 +21,8 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
+from storage.intake import AS_OF_SQL
+from storage.intake import state as intake_state
 from storage.migrate import retention_days
 from storage.retention import hour_start
 from storage.users import Scope
@@ -106,10 +108,10 @@ async def facilities(
 
 
 # Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f.
-_GATEWAY_SQL = """SELECT bool_or(s.online AND s.last_seen_at > now() - make_interval(
+_GATEWAY_SQL = """SELECT bool_or(s.online AND s.last_seen_at > {as_of} - make_interval(
                           secs => greatest(${beats} * d.heartbeat_s, ${floor})))
                   FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
-                  WHERE d.facility_id = f.id AND d.type = 'gateway'"""
+                  WHERE d.facility_id = f.id AND d.type = 'gateway'""".replace("{as_of}", AS_OF_SQL)
 
 
 async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
@@ -146,9 +148,9 @@ async def facility_status(
     fid = f["id"]
     day_start = local_midnight(f)
     devices = await conn.fetch(
-        """SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
+        f"""SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
                   coalesce(s.online AND s.last_seen_at
-                           > now() - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
+                           > {AS_OF_SQL} - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            LEFT JOIN device_clocks c ON c.facility_id = d.facility_id AND c.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
@@ -212,6 +214,9 @@ async def facility_status(
             for d in devices
         ],
         "open_alerts": dict.fromkeys(SEVERITY_RANK, 0) | {r["severity"]: r["count"] for r in sev},
+        # the platform's own intake: devices' silence is judged as of `as_of` (storage.intake); None: no
+        # ingest worker has reported yet
+        "intake": intake.as_json() if (intake := await intake_state(conn)) is not None else None,
         "staff_on_site": by_role,
         "children_present": sum(per_class.values()),
         "children_by_class": {c: {"present": per_class.get(c, 0), "capacity": classes[c]["capacity"]} for c in classes},

@@ -843,3 +843,66 @@ async def test_a_silent_gateway_greys_its_facility_on_every_view(
     assert in_list == "green", "the list reads the gateway on every request"
     await asyncio.sleep(GatewaySnapshot.TTL_S + 0.2)
     assert await views() == ("green", "green", 0)
+
+
+async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
+    site: dict[str, object], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest stopped ten minutes ago (storage.intake): a gateway last stored 30 s before that is not
+    silent, the platform was. Its facility stays green on the map, in the list and in its status, and
+    every page says since when no data came in. Once ingest reports again, caught up, the same gateway
+    is grey; while it reads a backlog, pages say how far behind it is."""
+    from web.keys import GatewaySnapshot, IntakeSnapshot
+
+    monkeypatch.setattr(GatewaySnapshot, "TTL_S", 0.0)
+    monkeypatch.setattr(IntakeSnapshot, "TTL_S", 0.0)
+    url, tok = site["url"], str(site["admin"])
+    fac = next(
+        f for f in REG.facilities if f.id not in {A.id, B.id} and any(d.type.value == "gateway" for d in f.devices)
+    )
+    gw = next(d for d in fac.devices if d.type.value == "gateway")
+    stopped = datetime.now(UTC) - timedelta(minutes=10)
+    await last_heard(db, fac.id, gw.id, stopped - timedelta(seconds=30))
+
+    async def clock(caught_up_at: datetime, beat_at: datetime) -> None:
+        await db.execute(
+            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ('ingest-1', $1, $2) ON CONFLICT (worker)"
+            " DO UPDATE SET caught_up_at = EXCLUDED.caught_up_at, beat_at = EXCLUDED.beat_at",
+            caught_up_at,
+            beat_at,
+        )
+
+    async def views() -> tuple[str, str, bool, object, str, str]:
+        _, page = await get(f"{url}/", tok)
+        m = re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S)
+        assert m is not None
+        on_map = next(p[4] for p in json.loads(m.group(1)) if p[0] == fac.id)
+        _, listed = await get(f"{url}/api/v1/facilities?county={fac.county}", tok)
+        in_list = next(f["state"] for f in listed["facilities"] if f["id"] == fac.id)  # type: ignore[index]
+        _, status = await get(f"{url}/api/v1/facilities/{fac.id}/status", tok)
+        gw_online = next(d["online"] for d in status["device_list"] if d["id"] == gw.id)  # type: ignore[index]
+        assert status["intake"]["state"] == listed["intake"]["state"]  # type: ignore[index]
+        _, fpage = await get(f"{url}/facilities/{fac.id}", tok)
+        return on_map, in_list, gw_online, listed["intake"], str(page), str(fpage)  # type: ignore[index]
+
+    await clock(stopped, stopped)
+    on_map, in_list, gw_online, state, page, fpage = await views()
+    assert (on_map, in_list, gw_online) == ("green", "green", True)
+    assert isinstance(state, dict) and state["state"] == "stopped" and state["behind_s"] >= 590
+    for html in (page, fpage):
+        assert 'data-intake="stopped"' in html and "数据接收已中断" in html
+    _, en = await get(f"{url}/alerts?lang=en", tok)
+    assert 'data-intake="stopped"' in str(en) and "Data intake stopped" in str(en)
+
+    now = datetime.now(UTC)
+    await clock(stopped, now)  # reporting again, reading what the broker kept meanwhile
+    on_map, in_list, gw_online, state, page, _ = await views()
+    assert (on_map, in_list, gw_online) == ("green", "green", True)
+    assert isinstance(state, dict) and state["state"] == "behind"
+    assert 'data-intake="behind"' in page and "约落后 10 分钟" in page
+
+    await clock(now, now)  # caught up: the gateway really is silent
+    on_map, in_list, gw_online, state, page, fpage = await views()
+    assert (on_map, in_list, gw_online) == ("grey", "grey", False)
+    assert isinstance(state, dict) and state["state"] == "ok"
+    assert "data-intake" not in page and "data-intake" not in fpage

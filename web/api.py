@@ -20,6 +20,7 @@ from storage import maintenance as maintenance_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.errors import RETRYABLE
+from storage.intake import state as intake_state
 from storage.registry import fetch_registry
 from storage.users import User, audit
 from web import inspections, orders, reports
@@ -63,9 +64,10 @@ async def list_facilities(request: web.Request) -> web.Response:
     county = code(qp(request.query, "county"), "county", 6)
     township = code(qp(request.query, "township"), "township", 9)
     async with request.app[POOL].acquire() as conn:
-        return web.json_response(
-            {"facilities": await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES])}
-        )
+        facs = await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES])
+        intake = await intake_state(conn)
+    # `intake`: how far the platform has stored what devices sent; a grey facility is judged as of it
+    return web.json_response({"facilities": facs, "intake": intake.as_json() if intake is not None else None})
 
 
 @routes.get("/api/v1/facilities/{facility_id}/status")

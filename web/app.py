@@ -59,6 +59,7 @@ from web.keys import (
     DATABASE_URL,
     GATEWAYS,
     HUB,
+    INTAKE,
     POOL,
     RESYNC,
     RULES,
@@ -68,6 +69,7 @@ from web.keys import (
     USER,
     GatewaySnapshot,
     Hub,
+    IntakeSnapshot,
     Timing,
 )
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
@@ -242,6 +244,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "when": lambda value, tz=DEFAULT_TZ: when(value, lang, tz),
         "details": lambda value: details(value, lang),
         "labels": labels_for(lang),
+        # data intake stopped or behind: every page says so, and as of when states are known
+        "intake": await request.app[INTAKE].get(request.app[POOL]) if request.get(USER) else None,
     }
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
@@ -1098,6 +1102,7 @@ def create_app(
     watch_pauses(REGISTRY)
     app[HUB] = Hub()
     app[GATEWAYS] = GatewaySnapshot()
+    app[INTAKE] = IntakeSnapshot()
     app[THROTTLE] = LoginThrottle()
     app[SESSION_LIMITS] = session_limits
     app[CREDIT] = credit or CreditConfig()

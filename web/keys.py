@@ -12,6 +12,8 @@ from aiohttp import web
 
 from contract.credit import CreditConfig
 from contract.rules import RuleConfig
+from storage.intake import IntakeState
+from storage.intake import state as intake_state
 from storage.queries import gateway_states
 from storage.users import User
 from web.throttle import LoginThrottle
@@ -73,6 +75,28 @@ class GatewaySnapshot:
         return self._states
 
 
+class IntakeSnapshot:
+    """The intake's clock (storage.intake), read at most once every TTL_S by this web process for the
+    banner every page shows while data intake is stopped or behind."""
+
+    TTL_S = 5.0
+
+    def __init__(self) -> None:
+        self._state: IntakeState | None = None
+        self._at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, pool: asyncpg.Pool) -> IntakeState | None:
+        if time.monotonic() - self._at < self.TTL_S:
+            return self._state
+        async with self._lock:
+            if time.monotonic() - self._at >= self.TTL_S:
+                async with pool.acquire() as conn:
+                    self._state = await intake_state(conn)
+                self._at = time.monotonic()
+        return self._state
+
+
 class Timing:
     """A request's phases for its `Server-Timing` header (W3C; shown in the browser's developer tools):
     `auth;dur=1.2, sql;dur=15.0, render;dur=60.3, app;dur=80.1`. What made a slow page slow, read off
@@ -99,6 +123,7 @@ class Timing:
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 GATEWAYS = web.AppKey("gateways", GatewaySnapshot)
+INTAKE = web.AppKey("intake", IntakeSnapshot)
 HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.

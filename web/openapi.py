@@ -144,6 +144,17 @@ SCHEMAS: dict[str, Any] = {
             "inspection_id": {"type": "integer", "minimum": 1, "description": "a signed inspection of this facility"},
         },
     },
+    "Intake": {
+        **_obj(
+            ["state", "as_of", "behind_s"],
+            state={"type": "string", "enum": ["ok", "behind", "stopped"]},
+            as_of={"type": "string", "format": "date-time"},
+            behind_s=_INT,
+        ),
+        "nullable": True,
+        "description": "The platform's data intake: silence is judged as of `as_of`, the time up to which"
+        " everything the broker had was stored (null: no ingest worker has reported yet).",
+    },
     "Facility": _obj(
         ["id", "name", "county", "township", "state", "open_alerts", "staffing_alerts"],
         id=_STR,
@@ -192,6 +203,7 @@ SCHEMAS: dict[str, Any] = {
         guards_on_site=_INT,
         guards_required=_INT,
         open_now=_BOOL,
+        intake=_ref("Intake"),
     ),
     "Alert": _obj(
         ["id", "rule", "severity", "facility_id", "status", "acknowledged", "opened_at", "escalation", "count"],
@@ -333,7 +345,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Facilities in scope with their state (green/amber/red/grey)",
             "parameters": [_COUNTY, _TOWNSHIP],
-            "responses": _ok("facilities", _obj(["facilities"], facilities=_arr(_ref("Facility")))) | _errors(400),
+            "responses": _ok(
+                "facilities", _obj(["facilities"], facilities=_arr(_ref("Facility")), intake=_ref("Intake"))
+            )
+            | _errors(400),
         }
     },
     "/api/v1/summary": {

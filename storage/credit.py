@@ -4,8 +4,10 @@ the stored monthly records with their appeals (migration 012).
 Measured, not estimated: lapse minutes from `lapse_intervals` (written by the alert service from the
 moment each condition began, short ones included), clipped to the month; whole-facility maintenance
 windows taken off up to the monthly allowance, earliest first; darkness and device gaps from the hours
-in which anything at all arrived (readings, events, access, status); acknowledgement times against
-each alert's first escalation step; orders answered by their due date or not; signed inspections.
+in which anything at all arrived (readings, events, access, status), darkness only for the part of an
+hour in which the platform's intake was listening (storage.intake: its own outage is not the
+facility's); acknowledgement times against each alert's first escalation step; orders answered by
+their due date or not; signed inspections.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncpg
 from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
 from contract.registry import OpeningHours
 from contract.rules import ESCALATION_S
+from storage import intake
 from storage.queries import opening_hours
 from storage.users import Scope
 
@@ -117,6 +120,15 @@ async def month_facts(
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
     seen_hours, device_hours = await _activity(conn, p)
+    first_report, listened = await intake.listened(conn, start, end)
+
+    def heard(hour: datetime) -> float:
+        """The share of an hour in which the platform listened: all of it before ingest first reported
+        (not known), else what its workers reported, the greatest of them."""
+        if first_report is None or hour < first_report:
+            return 1.0
+        return min(1.0, listened.get(hour, 0.0) / 3600.0)
+
     acks = await _responses(conn, p, now)
     orders, inspected = await _orders_and_inspections(conn, p)
     out = []
@@ -141,8 +153,9 @@ async def month_facts(
                 _minutes_in(opens, piece) if base == "open" else _overlap(piece, own) for piece in _cut(span, excusing)
             )
         dark = [(hr, hr + timedelta(hours=1)) for hr in hours_in_period if hr not in seen_hours[f["id"]]]
-        dark_minutes = 60.0 * len(dark)
-        dark_open = sum(_minutes_in(opens, d) for d in dark)
+        # charged for the part of each hour in which the platform was listening (storage.intake)
+        dark_minutes = sum(60.0 * heard(d[0]) for d in dark)
+        dark_open = sum(heard(d[0]) * _minutes_in(opens, d) for d in dark)
         lit_hours = len(hours_in_period) - len(dark)
         expected = float(f["device_rate"]) * lit_hours
         gap = max(0.0, 100.0 * (1 - device_hours[f["id"]] / expected)) if expected > 0 else 0.0

@@ -431,3 +431,33 @@ def test_a_restart_neither_drops_a_window_timer_nor_clears_a_window_alert() -> N
     assert [(d.action, d.key.rule) for _, d in first if d.key in {guard, ratio}] == []
     assert engine.trackers[fac.id].pending.get(guard) == t0 - timedelta(minutes=3)
     assert ratio in engine.trackers[fac.id].firing
+
+
+async def test_the_platforms_own_outage_is_not_a_facilitys_darkness(db: asyncpg.Connection) -> None:
+    """Ingest reports the seconds of each hour it listened (storage.intake). Three hours in which the
+    platform heard nothing from anyone — two with ingest down, one half down — cost a facility that sent
+    nothing then only the half hour in which the platform listened; the same three silent hours at a time
+    the platform listened cost another facility all three. Hours before ingest first reported are
+    charged as before (unknown)."""
+    await _seed(db)
+    quiet, dark, before = REG.facilities[0], REG.facilities[1], REG.facilities[2]
+    outage = _open_day(quiet, 4).astimezone(UTC).replace(minute=0)
+    listening_from = START + timedelta(days=2)  # ingest's reports begin on the month's third day
+    hours, h = [], listening_from.astimezone(UTC)
+    while h < END:
+        up = 0.0 if outage <= h < outage + timedelta(hours=2) else 1800.0 if h == outage + timedelta(hours=2) else 3600
+        hours.append((h, "ingest-1", up))
+        h += timedelta(hours=1)
+    # a second worker listened a little in the outage's first hour: the greatest of the workers counts
+    hours.append((outage, "ingest-2", 900.0))
+    await db.executemany("INSERT INTO intake_hours (hour, worker, up_s) VALUES ($1, $2, $3)", hours)
+    await _dark(db, quiet.id, outage, outage + timedelta(hours=3))
+    elsewhere = _open_day(dark, 6).astimezone(UTC).replace(minute=0)
+    await _dark(db, dark.id, elsewhere, elsewhere + timedelta(hours=3))
+    early = START.astimezone(UTC).replace(minute=0) + timedelta(hours=30)  # before the first report
+    await _dark(db, before.id, early, early + timedelta(hours=3))
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert facts[quiet.id].dark_minutes == 15.0 + 30.0
+    assert facts[dark.id].dark_minutes == 180.0
+    assert facts[before.id].dark_minutes == 180.0
+    assert evaluate(facts[quiet.id])["score"] > evaluate(facts[dark.id])["score"]

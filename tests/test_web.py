@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from contract.places import township_name
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
+from storage import intake
 from storage.alerts import clear_alert, open_alert
 from storage.registry import load_registry
 from storage.users import create_user
@@ -889,8 +891,10 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     on_map, in_list, gw_online, state, page, fpage = await views()
     assert (on_map, in_list, gw_online) == ("green", "green", True)
     assert isinstance(state, dict) and state["state"] == "stopped" and state["behind_s"] >= 590
+    as_of = (stopped + timedelta(seconds=intake.BEAT_S)).astimezone(ZoneInfo("Asia/Shanghai"))
     for html in (page, fpage):
         assert 'data-intake="stopped"' in html and "数据接收已中断" in html
+        assert re.search(f"{as_of:%H:%M}（\\d+分钟前）", html), "since when, by the clock and how long ago"
     _, en = await get(f"{url}/alerts?lang=en", tok)
     assert 'data-intake="stopped"' in str(en) and "Data intake stopped" in str(en)
 

@@ -241,7 +241,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "path": request.path_qs,
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
-        "when": lambda value, tz=DEFAULT_TZ: when(value, lang, tz),
+        "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, clock=clock),
         "details": lambda value: details(value, lang),
         "labels": labels_for(lang),
         # data intake stopped or behind: every page says so, and as of when states are known

@@ -532,7 +532,9 @@ def preload() -> None:
             when(now - ago, lang, now=now)
 
 
-def when(value: object, lang: str = "zh", tz: str = DEFAULT_TZ, now: datetime | None = None) -> Markup:
+def when(
+    value: object, lang: str = "zh", tz: str = DEFAULT_TZ, now: datetime | None = None, *, clock: bool = False
+) -> Markup:
     """A time as people read it, in the facility's time zone: "刚刚", "3分钟前", "今天 08:12", "昨天 08:12",
     "11月28日 08:12", "2025年11月28日 08:12" (English alike). The exact local time is in the element's
     `datetime` and `title`. ISO 8601 stays in the API and CSV."""
@@ -561,6 +563,8 @@ def when(value: object, lang: str = "zh", tz: str = DEFAULT_TZ, now: datetime | 
         text = f"{format_skeleton('MMMd', local, locale=locale)} {hm}"
     else:
         text = f"{format_skeleton('yMMMd', local, locale=locale)} {hm}"
+    if clock and timedelta(0) <= ago < timedelta(hours=1):  # "since 19:51 (2 minutes ago)" reads better
+        text = f"{hm}（{text}）" if lang == "zh" else f"{hm} ({text})"
     z = local.strftime("%z")  # +0800
     offset = f"UTC{z[0]}{int(z[1:3])}" + (f":{z[3:]}" if z[3:] != "00" else "")
     full = local.strftime("%Y-%m-%d %H:%M:%S") + f" ({offset})"

@@ -327,7 +327,7 @@ class AlertService(Service):
         """Send the next probe through the broker; return the time this tick may judge at (CONTRACT §4)."""
         src = self.source
         if src is not None:
-            self.input.confirm(time.monotonic(), src.full_at)
+            self.input.confirm(time.monotonic(), src.backlog_at())
             for mid in self._probes:
                 if (reason := src.refusal(mid)) is not None:
                     self.input.refused = reason

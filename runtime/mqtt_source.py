@@ -313,17 +313,20 @@ class MqttSource:
 
     DRAINED_S = 0.5  # loopback or a LAN: a broker with a queue refills the window within milliseconds
 
+    def backlog_at(self) -> float:
+        """The monotonic time the in-flight window was last seen half full or more: now while it still
+        is. A broker with a queue for this client keeps the window full; `full_at` alone is the last
+        delivery, which stops while the window waits for acknowledgements (a slow write), so a window
+        full for seconds would look drained."""
+        with self._lock:
+            return time.monotonic() if self._inflight * 2 >= self.receive_maximum else self.full_at
+
     def drained(self) -> bool:
         """Whether the broker has nothing queued for this client: connected, nothing waiting here, and
-        the in-flight window below half full now and for DRAINED_S (a broker with a queue keeps it
-        full; see alerts.engine.InputClock)."""
+        the in-flight window below half full now and for DRAINED_S (see alerts.engine.InputClock)."""
         with self._lock:
-            return (
-                self.connected
-                and not self._buffer
-                and self._inflight * 2 < self.receive_maximum
-                and time.monotonic() - self.full_at >= self.DRAINED_S
-            )
+            buffered = bool(self._buffer)
+        return self.connected and not buffered and time.monotonic() - self.backlog_at() >= self.DRAINED_S
 
     def pending(self) -> int:
         return len(self._buffer)

@@ -478,6 +478,33 @@ def _probe_back(clock: InputClock, sent: datetime) -> None:
     clock.confirm(100.0 + InputClock.CONFIRM_S, full_at=0.0)
 
 
+def test_a_window_full_and_waiting_for_acknowledgements_is_still_a_backlog() -> None:
+    """While a slow write holds the acknowledgements, the broker sends nothing (the window is full) and
+    the last delivery's time grows old: a probe that came back with that backlog must not count then,
+    nor say that ingest has drained it (MqttSource.backlog_at, used by both). The source is real and
+    never connected: its window is set as deliveries would leave it."""
+    import time
+
+    from runtime.mqtt_source import MqttSource
+
+    src = MqttSource("mqtt://127.0.0.1:9", "t", "x/#", receive_maximum=100, session_expiry_s=0)
+    src.connected = True
+    src.full_at = time.monotonic() - 10  # the last delivery, ten seconds ago
+    src._inflight = 100  # ... which left the window full, waiting for acknowledgements
+    clock = InputClock(T0)
+    later = T0 + timedelta(seconds=300)
+    clock.returned(later, time.monotonic() - 5)  # the probe came back with that backlog
+    clock.confirm(time.monotonic(), src.backlog_at())
+    assert clock.heard == T0, "a full window is a backlog, however long ago its last delivery"
+    assert not src.drained()
+    src._inflight = 10  # acknowledged, and nothing more came: the broker had no more
+    src.full_at = time.monotonic() - 1
+    assert src.drained()
+    clock.returned(later, time.monotonic() - InputClock.CONFIRM_S)
+    clock.confirm(time.monotonic(), src.backlog_at())
+    assert clock.heard == later
+
+
 def test_a_probe_counts_only_once_no_backlog_could_have_let_it_overtake() -> None:
     """Mosquitto sends a new message ahead of a queued backlog while the engine's in-flight window has
     room: a probe back while the window filled says nothing of the backlog behind it."""

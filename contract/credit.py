@@ -1,5 +1,6 @@
 """The credit evaluation (诚信评价) of a facility for a month: the method, as a pure function of the
-month's facts (storage/credit.py gathers them; docs/credit.md explains the choices).
+month's facts (storage/credit.py gathers them; the README's Supervision section and the credit page
+show the method to people).
 
 What a facility controls, and nothing else, costs points:
 
@@ -11,8 +12,9 @@ What a facility controls, and nothing else, costs points:
   for the others. So a facility's size and the month's length do not change what a lapse costs.
 - **Going dark.** Minutes in which the facility sent nothing at all are charged as if every lapse class
   held during them (the same weights, the same bases): a facility that unplugs its monitoring can never
-  score better than one that shows its lapses. Single devices that fall silent while the rest report
-  cost a little per missing device-hour.
+  score better than one that shows its lapses. Only minutes in which the platform itself was receiving
+  count: an outage of the platform's intake is not the facility's darkness (storage/credit.py).
+  Single devices that fall silent while the rest report cost a little per missing device-hour.
 - **Response.** Critical and major alerts are acknowledged before their first escalation step; later
   costs a point, never costs three. An acknowledgement does not end the lapse's minutes.
 - **Rectification.** An order the facility did not answer by its due date costs three points.
@@ -36,7 +38,8 @@ from typing import Any
 
 import yaml
 
-METHOD_VERSION = "2026-11"
+# 2026-12: darkness only while the platform's intake was listening (storage.intake, migration 019)
+METHOD_VERSION = "2026-12"
 
 # rule -> (base, points per 1 % of the base). base "open": the month's opening minutes; "all": every minute.
 LAPSE_CLASSES: dict[str, tuple[str, float]] = {

@@ -21,25 +21,25 @@ BEAT_S = 5.0  # how often an ingest worker reports
 STALE_S = 60.0
 
 
-# The same time in SQL, for queries that judge silence (storage.queries): the wall clock where no worker
-# ever reported. An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan).
-AS_OF_SQL = f"""(SELECT CASE WHEN max(beat_at) IS NULL THEN now()
-                  ELSE least(now(), coalesce(max(caught_up_at) + make_interval(secs => {BEAT_S}), max(beat_at))) END
-                 FROM intake_clock)"""
+# The time silence may be judged at, from the workers' reports: the earliest caught-up time of the
+# workers still reporting (one behind holds back all: with a shared subscription, any facility's
+# messages may be in its backlog), else, with none reporting, the latest of any; plus one report's
+# interval, never past the wall clock. A worker reporting that has never caught up yet counts as none.
+_AS_OF = f"""CASE WHEN max(beat_at) IS NULL THEN now()
+     ELSE least(now(), coalesce(
+         coalesce(min(caught_up_at) FILTER (WHERE beat_at > now() - make_interval(secs => {STALE_S})),
+                  max(caught_up_at)) + make_interval(secs => {BEAT_S}),
+         max(beat_at))) END"""
+# The same in a query that judges silence (storage.queries): the wall clock where no worker ever
+# reported. An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan).
+AS_OF_SQL = f"(SELECT {_AS_OF} FROM intake_clock)"
 
 
 @dataclass(frozen=True)
 class IntakeState:
-    caught_up_at: datetime | None  # the newest over the workers: everything sent before it is stored
+    as_of: datetime  # everything the broker had by then is stored (AS_OF_SQL)
     beat_at: datetime  # the newest report of any worker
     now: datetime  # the database's clock when read
-
-    @property
-    def as_of(self) -> datetime:
-        """The time silence may be judged at: the intake's, while it keeps up within a few seconds."""
-        if self.caught_up_at is None:
-            return self.beat_at
-        return min(self.now, self.caught_up_at + timedelta(seconds=BEAT_S))
 
     @property
     def condition(self) -> str:
@@ -61,16 +61,10 @@ class IntakeState:
 async def state(conn: asyncpg.Connection) -> IntakeState | None:
     """The intake's state, or None where no ingest worker has ever reported (judged by the wall clock,
     as before migration 019)."""
-    r = await conn.fetchrow("SELECT max(caught_up_at) AS c, max(beat_at) AS b, now() AS n FROM intake_clock")
+    r = await conn.fetchrow(f"SELECT {_AS_OF} AS a, max(beat_at) AS b, now() AS n FROM intake_clock")
     if r is None or r["b"] is None:
         return None
-    return IntakeState(r["c"], r["b"], r["n"])
-
-
-async def as_of(conn: asyncpg.Connection) -> datetime:
-    """The time to judge silence at: the intake's clock, or the database's where there is none."""
-    s = await state(conn)
-    return s.as_of if s is not None else await conn.fetchval("SELECT now()")
+    return IntakeState(r["a"], r["b"], r["n"])
 
 
 def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, float]]:

@@ -866,12 +866,13 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     stopped = datetime.now(UTC) - timedelta(minutes=10)
     await last_heard(db, fac.id, gw.id, stopped - timedelta(seconds=30))
 
-    async def clock(caught_up_at: datetime, beat_at: datetime) -> None:
+    async def clock(caught_up_at: datetime, beat_at: datetime, worker: str = "ingest-1") -> None:
         await db.execute(
-            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ('ingest-1', $1, $2) ON CONFLICT (worker)"
+            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ($3, $1, $2) ON CONFLICT (worker)"
             " DO UPDATE SET caught_up_at = EXCLUDED.caught_up_at, beat_at = EXCLUDED.beat_at",
             caught_up_at,
             beat_at,
+            worker,
         )
 
     async def views() -> tuple[str, str, bool, object, str, str]:
@@ -897,6 +898,8 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
         assert re.search(f"{as_of:%H:%M}（\\d+分钟前）", html), "since when, by the clock and how long ago"
     _, en = await get(f"{url}/alerts?lang=en", tok)
     assert 'data-intake="stopped"' in str(en) and "Data intake stopped" in str(en)
+    _, wall = await get(f"{url}/wall?fragment=1", tok)  # the duty-room wall refreshes only this part
+    assert 'data-intake="stopped"' in str(wall)
 
     now = datetime.now(UTC)
     await clock(stopped, now)  # reporting again, reading what the broker kept meanwhile
@@ -904,6 +907,17 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     assert (on_map, in_list, gw_online) == ("green", "green", True)
     assert isinstance(state, dict) and state["state"] == "behind"
     assert 'data-intake="behind"' in page and "约落后 10 分钟" in page
+
+    await clock(now, now, "ingest-2")  # a second worker, caught up: the first, behind, still holds all back
+    on_map, in_list, gw_online, state, page, _ = await views()
+    assert (on_map, in_list, gw_online, state["state"]) == ("green", "green", True, "behind")  # type: ignore[index]
+
+    await clock(stopped, stopped)  # the first worker gone for good: its peers took its share, as of theirs
+    on_map, in_list, gw_online, state, page, fpage = await views()
+    assert (on_map, in_list, gw_online) == ("grey", "grey", False)
+    assert isinstance(state, dict) and state["state"] == "ok"
+    assert "data-intake" not in page and "data-intake" not in fpage
+    await db.execute("DELETE FROM intake_clock WHERE worker = 'ingest-2'")
 
     await clock(now, now)  # caught up: the gateway really is silent
     on_map, in_list, gw_online, state, page, fpage = await views()

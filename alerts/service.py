@@ -75,6 +75,10 @@ class WebhookRefusedError(Exception):
 
 
 WEBHOOK_ERRORS = (aiohttp.ClientError, TimeoutError, WebhookRefusedError)
+# Facilities a tick judges before it lets the loop read messages: a sweep of 5,000 facilities at once
+# held the loop 0.8-2.2 s on a 2-core machine (the first tick after a start judges them all), and an
+# alarm that came meanwhile waited as long (bench province: fire and gas alarms 1.4-2.0 s to the row).
+TICK_PART = 250
 
 
 class AlertsConfig(ServiceConfig):
@@ -440,7 +444,14 @@ class AlertService(Service):
             now = self._probe(wall)  # silence is judged no later than the input is
             with contextlib.suppress(*RETRYABLE):
                 await self._reload_registry_if_changed(now)
-            due = [await self.writers.submit(fid, [d], None) for fid, d in self.engine.on_tick(now)]
+            due = []
+            ids = list(self.engine.runtimes)
+            for i in range(0, len(ids), TICK_PART):  # a part at a time: an alarm waits for one part at most
+                due += [
+                    await self.writers.submit(fid, [d], None)
+                    for fid, d in self.engine.on_tick(now, ids[i : i + TICK_PART])
+                ]
+                await asyncio.sleep(0)
             if due:
                 await asyncio.gather(*due)
             with contextlib.suppress(*RETRYABLE):

@@ -238,13 +238,13 @@ _MORE = {
     "clock_slow": ("设备时钟慢约 {} 分钟，请校时", "device clock about {} min slow: set its time"),
     # the platform's own data intake (storage.intake): states are judged as of when it last kept up
     "intake_stopped": (
-        "数据接收已中断：平台自 {} 起未再收到设备数据。各机构的在线状态为当时所知，"
+        "数据接收已中断：平台自{}起未再收到设备数据。各机构的在线状态为当时所知，"
         "中断期间的沉默不计入机构；请联系平台运维。",
         "Data intake stopped: the platform has stored no device data since {}. Facilities' states are as"
         " known then, and the silence since is not charged to them; contact the platform's operators.",
     ),
     "intake_behind": (
-        "数据接收正在补传积压，约落后 {} 分钟：各机构的在线状态为 {} 时所知。",
+        "数据接收正在补传积压，约落后 {} 分钟：各机构的在线状态为{}时所知。",
         "Data intake is catching up on a backlog, about {} min behind: facilities' states are as known at {}.",
     ),
     "prev_page": ("上一页", "Previous"),

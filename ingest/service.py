@@ -149,9 +149,13 @@ class IngestService(Service):
         """Nothing was left at the broker for this worker at `at` (MqttSource.drained): caught up then,
         once the batches taken before it are stored."""
         if self._unflushed == 0:
-            self.caught_up_at = at
+            self._advance(at)
         else:
             self._caught_up_after = at
+
+    def _advance(self, at: datetime) -> None:
+        if self.caught_up_at is None or at > self.caught_up_at:
+            self.caught_up_at = at
 
     async def _write_stage(self, queue: asyncio.Queue[_Item | None]) -> None:
         """Up to `writers` batches are written at once, each in its own transaction on its own
@@ -200,9 +204,10 @@ class IngestService(Service):
         self.source.ack(batch)
         self._unflushed -= 1  # flushes end in the order their batches were taken (`after`)
         if drained is not None:
-            self.caught_up_at = drained
+            self._advance(drained)
         if self._unflushed == 0 and self._caught_up_after is not None:
-            self.caught_up_at, self._caught_up_after = self._caught_up_after, None
+            self._advance(self._caught_up_after)
+            self._caught_up_after = None
 
     async def _decode(self, batch: list[Received]) -> Decoded:
         if self.registry_watch.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
@@ -355,7 +360,7 @@ class IngestService(Service):
         counts as listened when the worker was caught up within it. A report that fails is made up
         by the next one."""
         assert self.pool is not None  # noqa: S101
-        last = datetime.now(UTC)
+        last, warned = datetime.now(UTC), float("-inf")
         while True:
             await asyncio.sleep(intake.BEAT_S)
             now = datetime.now(UTC)
@@ -371,6 +376,10 @@ class IngestService(Service):
                 self._listened = {}
             except RETRYABLE as err:
                 logger.warning("the intake's clock not reported: %s", err)
+            except asyncpg.PostgresError as err:  # a schema before migration 019: storing goes on regardless
+                if time.monotonic() - warned >= 60:
+                    warned = time.monotonic()
+                    logger.error("the intake's clock not reported (run `carewatch migrate`): %s", err)  # noqa: TRY400
 
     def _note_late(self, decoded: Decoded) -> None:
         """Remember facilities whose stored samples belong to an hour that has ended (storage.retention,

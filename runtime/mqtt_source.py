@@ -231,6 +231,7 @@ class MqttSource:
         self._refused: dict[int, str] = {}  # packet id -> the broker's reason, for publications it refused
         self._inflight = 0  # QoS 1 messages delivered on this connection and not yet acknowledged
         self.full_at = 0.0  # monotonic time the in-flight window was last half full or more (a backlog)
+        self.connected_at = float("-inf")  # monotonic time of the last connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
@@ -312,14 +313,20 @@ class MqttSource:
             return self._refused.pop(mid, None)
 
     DRAINED_S = 0.5  # loopback or a LAN: a broker with a queue refills the window within milliseconds
+    # after a connection, what the broker kept for the session may take a moment to start (a busy
+    # broker restoring it): the window counts as full until then
+    CONNECT_WAIT_S = 1.5
 
     def backlog_at(self) -> float:
         """The monotonic time the in-flight window was last seen half full or more: now while it still
-        is. A broker with a queue for this client keeps the window full; `full_at` alone is the last
-        delivery, which stops while the window waits for acknowledgements (a slow write), so a window
-        full for seconds would look drained."""
+        is, and up to CONNECT_WAIT_S after a connection (maybe ahead of now). A broker with a queue for
+        this client keeps the window full; `full_at` alone is the last delivery, which stops while the
+        window waits for acknowledgements (a slow write), so a window full for seconds would look
+        drained; and right after a connection the window is empty before the session's queue comes."""
         with self._lock:
-            return time.monotonic() if self._inflight * 2 >= self.receive_maximum else self.full_at
+            if self._inflight * 2 >= self.receive_maximum:
+                return time.monotonic()
+            return max(self.full_at, self.connected_at + self.CONNECT_WAIT_S)
 
     def drained(self) -> bool:
         """Whether the broker has nothing queued for this client: connected, nothing waiting here, and
@@ -425,6 +432,9 @@ class MqttSource:
             self._acks.clear()  # packet ids of the old connection mean nothing on this one
             self.generation += 1
             self._inflight = 0
+            # what the broker kept for the session comes right after this: until it has had time to,
+            # an empty window says nothing (a clock read "drained" here passed a whole backlog)
+            self.connected_at = time.monotonic()
         self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
         subs = [self.subscription] if isinstance(self.subscription, str) else self.subscription

@@ -239,16 +239,27 @@ async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
 ) -> None:
     """Ingest reports how far it has stored what the broker had for it (storage.intake): the web judges
     silence as of that time. Read back from a backlog queued while it was away, with an in-flight window
-    of 100 (so its own queue runs empty between windows while the broker still holds thousands), the
-    clock must not pass the backlog's last message before every message of it is stored; and once it
-    is, the clock reaches it, and the seconds listened are booked to the hour."""
-    monkeypatch.setattr(intake, "BEAT_S", 0.2)
+    of 20 (so its own queue runs empty between windows while the broker still holds thousands), no report
+    may put the clock past the backlog's last message before every message of it is stored; and once it
+    is, the clock reaches it, and the seconds listened are booked to the hour. Each report is watched as
+    it is made (the real `intake.beat`, with the rows stored counted just before it on its connection),
+    so the test does not depend on how fast it can poll."""
+    monkeypatch.setattr(intake, "BEAT_S", 0.05)
     db = registered
     t = f"{topic_root}/{FAC}"
-    n = 3000
+    n = 5000
+    reports: list[tuple[datetime | None, int]] = []
+    beat = intake.beat
+
+    async def watched(conn: asyncpg.Connection, worker: str, caught_up_at: datetime | None, *a: object) -> None:
+        stored = await conn.fetchval("SELECT count(*) FROM readings WHERE msg_id LIKE 'q%'")
+        reports.append((caught_up_at, stored))  # stored now: no fewer than by caught_up_at
+        await beat(conn, worker, caught_up_at, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "beat", watched)
 
     def service() -> IngestService:
-        return make_service(services, db_url, topic_root, receive_maximum=100, batch_size=50, writers=2)
+        return make_service(services, db_url, topic_root, receive_maximum=20, batch_size=10, writers=2)
 
     async with running(service()):
         pass  # the persistent session is now at the broker, which keeps what arrives for it
@@ -260,24 +271,16 @@ async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
     finally:
         pub.close()
     sent_by = datetime.now(UTC)
-    seen: list[tuple[datetime | None, int]] = []
+    reports.clear()
     async with running(service()) as svc:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            # the clock as last reported, and the rows stored now (no fewer than at the report)
-            row = await db.fetchrow(
-                "SELECT (SELECT caught_up_at FROM intake_clock WHERE worker = $1) AS c,"
-                " (SELECT count(*) FROM readings WHERE msg_id LIKE 'q%') AS stored",
-                svc.config.client_id,
-            )
-            seen.append((row["c"], row["stored"]))
-            if row["c"] is not None and row["c"] >= sent_by:
-                break
-            await asyncio.sleep(0.02)
-    early = [(c, k) for c, k in seen if c is not None and c >= sent_by and k < n]
-    assert not early, f"the clock passed the backlog with {early[0][1]} of {n} stored"
-    assert seen and seen[-1][0] is not None and seen[-1][0] >= sent_by, "the clock never reached the backlog's end"
-    assert sum(k < n for _, k in seen) >= 3, "the backlog was read before the clock could be watched"
+        await wait_for(
+            lambda: asyncio.sleep(0, result=any(c is not None and c >= sent_by for c, _ in reports)),
+            60,
+            "the clock past the backlog",
+        )
+    early = [(c, k) for c, k in reports if c is not None and c >= sent_by and k < n]
+    assert not early, f"the clock passed the backlog with {early[0][1]} of {n} stored (sent by {sent_by}): {reports}"
+    assert any(k < n for _, k in reports), "no report while the backlog was read: nothing was tested"
     listened = await db.fetchval("SELECT sum(up_s) FROM intake_hours WHERE worker = $1", svc.config.client_id)
     assert listened is not None and listened > 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from contract.credit import CreditConfig
 from contract.rules import RuleConfig
+from storage.errors import RETRYABLE
 from storage.intake import IntakeState
 from storage.intake import state as intake_state
 from storage.queries import gateway_states
@@ -91,8 +93,10 @@ class IntakeSnapshot:
             return self._state
         async with self._lock:
             if time.monotonic() - self._at >= self.TTL_S:
-                async with pool.acquire() as conn:
-                    self._state = await intake_state(conn)
+                # the banner never fails a page: with the database away the page says so itself
+                with contextlib.suppress(*RETRYABLE):
+                    async with pool.acquire() as conn:
+                        self._state = await intake_state(conn)
                 self._at = time.monotonic()
         return self._state
 

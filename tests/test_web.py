@@ -809,6 +809,17 @@ def test_map_points_cannot_break_out_of_their_script_element() -> None:
     assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902"]]
 
 
+async def map_and_list(url: str, tok: str, fac: Any) -> tuple[str, str, str, Any]:
+    """A facility's state on the overview's map and in the API's list; the overview and the list."""
+    _, page = await get(f"{url}/", tok)
+    m = re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S)
+    assert m is not None
+    on_map = next(p[4] for p in json.loads(m.group(1)) if p[0] == fac.id)
+    _, listed = await get(f"{url}/api/v1/facilities?county={fac.county}", tok)
+    in_list = next(f["state"] for f in listed["facilities"] if f["id"] == fac.id)  # type: ignore[index]
+    return on_map, in_list, str(page), listed
+
+
 async def test_a_silent_gateway_greys_its_facility_on_every_view(
     site: dict[str, object], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -827,12 +838,7 @@ async def test_a_silent_gateway_greys_its_facility_on_every_view(
     await last_heard(db, quiet.id, gw.id, long_ago)
 
     async def views() -> tuple[str, str, int]:
-        _, page = await get(f"{url}/", tok)
-        m = re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S)
-        assert m is not None
-        on_map = next(p[4] for p in json.loads(m.group(1)) if p[0] == quiet.id)
-        _, listed = await get(f"{url}/api/v1/facilities?county={quiet.county}", tok)
-        in_list = next(f["state"] for f in listed["facilities"] if f["id"] == quiet.id)  # type: ignore[index]
+        on_map, in_list, _, _ = await map_and_list(url, tok, quiet)
         _, summary = await get(f"{url}/api/v1/summary", tok)
         greys = sum(a["grey"] for a in summary["areas"])  # type: ignore[index]
         return on_map, in_list, greys
@@ -876,12 +882,7 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
         )
 
     async def views() -> tuple[str, str, bool, object, str, str]:
-        _, page = await get(f"{url}/", tok)
-        m = re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S)
-        assert m is not None
-        on_map = next(p[4] for p in json.loads(m.group(1)) if p[0] == fac.id)
-        _, listed = await get(f"{url}/api/v1/facilities?county={fac.county}", tok)
-        in_list = next(f["state"] for f in listed["facilities"] if f["id"] == fac.id)  # type: ignore[index]
+        on_map, in_list, page, listed = await map_and_list(url, tok, fac)
         _, status = await get(f"{url}/api/v1/facilities/{fac.id}/status", tok)
         gw_online = next(d["online"] for d in status["device_list"] if d["id"] == gw.id)  # type: ignore[index]
         assert status["intake"]["state"] == listed["intake"]["state"]  # type: ignore[index]

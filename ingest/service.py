@@ -365,7 +365,10 @@ class IngestService(Service):
             await asyncio.sleep(intake.BEAT_S)
             now = datetime.now(UTC)
             src = self.source
-            if src is not None and src.connected and self.caught_up_at is not None and self.caught_up_at >= last:
+            # caught up within the stretch, or just before it (a stamp taken before the last report whose
+            # batch was committed after it)
+            recent = last - timedelta(seconds=intake.BEAT_S)
+            if src is not None and src.connected and self.caught_up_at is not None and self.caught_up_at >= recent:
                 # at most a few reports' worth: a loop held up longer than that proves nothing
                 for hour, secs in intake.split_hours(max(last, now - timedelta(seconds=3 * intake.BEAT_S)), now):
                     self._listened[hour] = self._listened.get(hour, 0.0) + secs

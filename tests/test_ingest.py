@@ -278,11 +278,14 @@ async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
             60,
             "the clock past the backlog",
         )
+        await wait_for(lambda: _listened(db, svc.config.client_id), 30, "seconds listened booked")
     early = [(c, k) for c, k in reports if c is not None and c >= sent_by and k < n]
     assert not early, f"the clock passed the backlog with {early[0][1]} of {n} stored (sent by {sent_by}): {reports}"
     assert any(k < n for _, k in reports), "no report while the backlog was read: nothing was tested"
-    listened = await db.fetchval("SELECT sum(up_s) FROM intake_hours WHERE worker = $1", svc.config.client_id)
-    assert listened is not None and listened > 0
+
+
+async def _listened(db: asyncpg.Connection, worker: str) -> bool:
+    return bool(await db.fetchval("SELECT sum(up_s) > 0 FROM intake_hours WHERE worker = $1", worker))
 
 
 async def _count_at_least(db: asyncpg.Connection, sql: str, n: int) -> bool:

@@ -43,7 +43,7 @@ class IntakeState:
 
     @property
     def condition(self) -> str:
-        """ "ok", "behind" (a worker reports but is reading a backlog) or "stopped" (none reports)."""
+        """One of ok, behind (a worker reports but is reading a backlog) or stopped (none reports)."""
         if (self.now - self.beat_at).total_seconds() > STALE_S:
             return "stopped"
         if (self.now - self.as_of).total_seconds() > STALE_S:

@@ -57,7 +57,7 @@ async def facilities(
     gw_sql = "NULL::bool"
     if gateways is None:
         args += offline_params(rules)
-        gw_sql = f"({_GATEWAY_SQL.format(beats=len(args) - 1, floor=len(args))})"
+        gw_sql = f"({_GATEWAY_SQL.format(beats=len(args) - 1, floor=len(args), as_of=AS_OF_SQL)})"
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
@@ -111,13 +111,14 @@ async def facilities(
 _GATEWAY_SQL = """SELECT bool_or(s.online AND s.last_seen_at > {as_of} - make_interval(
                           secs => greatest(${beats} * d.heartbeat_s, ${floor})))
                   FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
-                  WHERE d.facility_id = f.id AND d.type = 'gateway'""".replace("{as_of}", AS_OF_SQL)
+                  WHERE d.facility_id = f.id AND d.type = 'gateway'"""
 
 
 async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
     """Every facility's uplink: whether its gateway is online, for facilities with a gateway that reported."""
     rows = await conn.fetch(
-        f"SELECT f.id, ({_GATEWAY_SQL.format(beats=1, floor=2)}) AS up FROM facilities f", *offline_params(rules)
+        f"SELECT f.id, ({_GATEWAY_SQL.format(beats=1, floor=2, as_of=AS_OF_SQL)}) AS up FROM facilities f",
+        *offline_params(rules),
     )
     return {r["id"]: r["up"] for r in rows if r["up"] is not None}
 

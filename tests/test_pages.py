@@ -7,6 +7,7 @@ facility page usable at 390 × 844 (a phone in the field: nothing wider than the
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 from contract.inspection import ITEMS
 from contract.labels import LABELS
@@ -231,11 +232,13 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
         ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
         page = await ctx.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(f"script error: {e}"))  # noqa: B023
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # noqa: B023
+        at = ["/login"]  # the page an error came from: scripts of the last page can still run after the next goto
+        page.on("pageerror", lambda e: errors.append(f"{at[0]}: script error: {e}\n{e.stack}"))  # noqa: B023
+        page.on("console", lambda m: errors.append(f"{at[0]}: {m.text}") if m.type == "error" else None)  # noqa: B023
         try:
             await login(page, url, role)
             for path in pages_of(role, world["alert"], world["order"], world["inspection"]):
+                at[0] = path
                 sep = "&" if "?" in path else "?"
                 resp = await page.goto(f"{url}{path}{sep}lang={lang}")
                 assert resp is not None and resp.status == 200, (role, lang, path)
@@ -257,10 +260,81 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
                 assert found == [], f"{where}: the other language's text on the page: {found}"
                 if lang == "zh":  # the structure and colours are the same in English: checked once per page
                     problems += [f"{where}: {p}" for p in await axe_problems(page)]
-            assert errors == [], f"{role} {lang}: {errors}"
+            assert errors == [], f"{role} {lang}: " + "\n".join(errors)
         finally:
             await ctx.close()
     assert problems == [], "\n".join(problems)
+
+
+async def test_a_state_change_before_the_map_is_drawn_is_drawn(browser: Browser, world: dict[str, Any]) -> None:
+    """A live change that comes while the county boundaries are still loading (a slow link, a burst
+    of changes as the page opens) is neither a script error nor lost: the first drawing shows it."""
+    url = world["url"]
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    release = asyncio.Event()
+
+    async def held(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    try:
+        await login(page, url, "county")
+        await page.route("**/geo/counties.json", held)
+        await page.goto(f"{url}/?lang=zh")
+        shown = await page.evaluate("JSON.parse(document.getElementById('map-facilities').textContent)")
+        was = {p[0]: p[4] for p in shown}[A.id]
+        now = "green" if was == "red" else "red"
+        await page.evaluate("([id, state]) => window.cwMap.update(id, state)", [A.id, now])
+        await asyncio.sleep(0.6)  # past the 300 ms a burst of changes waits for its redraw
+        release.set()
+        await page.wait_for_selector("#map[data-ready]")
+        colour = await page.evaluate(
+            "(id) => window.cwMap.chart.getOption().series[0].data.find((d) => d.id === id).itemStyle.color", A.id
+        )
+    finally:
+        release.set()
+        await ctx.close()
+    assert errors == []
+    assert colour == {"red": "#c62828", "green": "#2e7d32"}[now], (was, now, colour)
+
+
+async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dict[str, Any]) -> None:
+    """ECharts throws when it lays a map out in a box of no width (a window shrunk to nothing, a
+    hidden tab; a full-page screenshot makes the viewport 1 x 1 for a moment, which is how this was
+    found): the map waits for a size, then draws what changed meanwhile."""
+    url = world["url"]
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    colour = "(id) => window.cwMap.chart.getOption().series[0].data.find((d) => d.id === id).itemStyle.color"
+    try:
+        await login(page, url, "city")
+        await page.goto(f"{url}/?county={A.county}&lang=zh")
+        await page.wait_for_selector("#map[data-ready]")
+        await page.set_viewport_size({"width": 1, "height": 1})
+        await page.wait_for_function("document.getElementById('map').clientWidth === 0")
+        await page.evaluate("([id]) => window.cwMap.update(id, 'amber')", [A.id])
+        await asyncio.sleep(0.6)  # past the redraw's 300 ms
+        await page.set_viewport_size({"width": 1400, "height": 1000})
+        await page.wait_for_function(f"({colour})({A.id!r}) === '#f2a900'")
+        width = await page.evaluate("window.cwMap.chart.getWidth()")
+        assert width == await page.evaluate("document.getElementById('map').clientWidth") > 100
+        assert errors == [], "shrunk to nothing and back"
+        # opened in a window of no size: drawn once it has one
+        await page.set_viewport_size({"width": 1, "height": 1})
+        await page.goto(f"{url}/?county={A.county}&lang=zh")
+        await asyncio.sleep(1)  # the boundaries fetched meanwhile
+        assert await page.evaluate("document.getElementById('map').dataset.ready") is None
+        await page.set_viewport_size({"width": 1400, "height": 1000})
+        await page.wait_for_selector("#map[data-ready]")
+        assert await page.evaluate("window.cwMap.chart.getOption().series[0].data.length") > 0
+    finally:
+        await ctx.close()
+    assert errors == []
 
 
 async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Browser, world: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@
   const byId = new Map(points.map((p) => [p.id, p]));
   const chart = echarts.init(el, null, { renderer: "canvas" });
   let codeOf = {};
-  let shown = [];
+  let shown = null;  // the boundaries' features, once fetched
   let pending = null;
 
   function series() {
@@ -45,33 +45,61 @@
     }));
   }
 
+  // ECharts cannot lay a map out in a box of no width or height (its view matrix has no inverse and
+  // the drawing throws): a window shrunk to nothing, a hidden tab, a screenshot tool resizing the
+  // page. The map is drawn, redrawn and resized only while its box has a size.
+  const usable = () => el.clientWidth > 0 && el.clientHeight > 0;
+  let drawn = false;
+  let stale = false;  // a change came while the box had no size
+
+  function draw() {
+    if (drawn || shown === null || !usable()) return;
+    chart.resize();  // the box may have had no size when the chart was made
+    chart.setOption({
+      animation: false,
+      tooltip: { trigger: "item", renderMode: "richText" },  // no inline HTML: the pages' CSP has no unsafe-inline
+      geo: {
+        map: "cw",
+        roam: true,
+        layoutCenter: ["50%", "50%"],
+        layoutSize: "96%",  // of the panel's shorter side: the city fills the panel's width
+        scaleLimit: { min: 0.8, max: 12 },
+        label: { show: true, color: "#34495e", fontSize: 12 },
+        itemStyle: { borderColor: "#7f93a8", borderWidth: 1 },
+        emphasis: { label: { show: true, fontWeight: "bold" }, itemStyle: { areaColor: "#cfe0f1" } },
+        select: { disabled: true },
+        regions: regions(shown),
+        tooltip: { show: false },
+      },
+      series: series(),
+    });
+    drawn = true;
+    el.dataset.ready = "1";
+  }
+
+  function redraw() {
+    if (!drawn) { draw(); return; }  // changes before the first drawing are in byId already
+    if (!usable()) { stale = true; return; }
+    stale = false;
+    chart.setOption({ series: series(), geo: { regions: regions(shown) } });
+  }
+
   fetch("/geo/counties.json", { credentials: "same-origin" })
     .then((r) => r.json())
     .then((geo) => {
       const features = county ? geo.features.filter((f) => f.properties.code === county) : geo.features;
-      shown = features;
       codeOf = Object.fromEntries(features.map((f) => [f.properties.name, f.properties.code]));
       echarts.registerMap("cw", { type: "FeatureCollection", features });
-      chart.setOption({
-        animation: false,
-        tooltip: { trigger: "item", renderMode: "richText" },  // no inline HTML: the pages' CSP has no unsafe-inline
-        geo: {
-          map: "cw",
-          roam: true,
-          layoutCenter: ["50%", "50%"],
-          layoutSize: "96%",  // of the panel's shorter side: the city fills the panel's width
-          scaleLimit: { min: 0.8, max: 12 },
-          label: { show: true, color: "#34495e", fontSize: 12 },
-          itemStyle: { borderColor: "#7f93a8", borderWidth: 1 },
-          emphasis: { label: { show: true, fontWeight: "bold" }, itemStyle: { areaColor: "#cfe0f1" } },
-          select: { disabled: true },
-          regions: regions(features),
-          tooltip: { show: false },
-        },
-        series: series(),
-      });
-      el.dataset.ready = "1";
+      shown = features;
+      draw();
     });
+
+  new ResizeObserver(() => {
+    if (!usable()) return;
+    if (!drawn) { draw(); return; }
+    chart.resize();
+    if (stale) redraw();
+  }).observe(el);
 
   chart.on("click", (p) => {
     if (p.componentType === "series" && p.data && p.data.id) {
@@ -80,7 +108,6 @@
       window.location.href = "/?county=" + encodeURIComponent(codeOf[p.name]);
     }
   });
-  window.addEventListener("resize", () => chart.resize());
 
   window.cwMap = {
     update(id, state) {
@@ -90,7 +117,7 @@
       if (pending === null) {
         pending = setTimeout(() => {  // one redraw for a burst of changes
           pending = null;
-          chart.setOption({ series: series(), geo: { regions: regions(shown) } });
+          redraw();
         }, 300);
       }
     },

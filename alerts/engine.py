@@ -147,6 +147,17 @@ class AlertEngine:
         d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
         d.online, d.battery = online, battery
 
+    def seed_lateness(self, facility_id: str, device_id: str, received: datetime, status_at: datetime | None) -> None:
+        """How late the device's last status was (ingest's device_state: `received` its arrival, at
+        least as ingest saw the device last, and `status_at` its own time), when no clock was saved:
+        a smoke detector whose clock is slow, heard once before a first start, is learnt from its next
+        late message instead of the second one (every 2 minutes: after the 6 minutes of silence that
+        make it offline, when the first one came while the engine read its backlog)."""
+        rt = self.runtimes.get(facility_id)
+        d = rt.devices.get(device_id) if rt else None
+        if d is not None and status_at is not None:
+            d.heard_late((received - status_at).total_seconds(), received)
+
     def seed_clock(self, facility_id: str, device_id: str, skew_s: float, since: datetime) -> None:
         """A device clock learnt before this engine started (storage.alerts.load_clocks): its messages,
         the backlog's first, continue the run of late ones that showed it (CONTRACT §4)."""

@@ -58,6 +58,12 @@ class DeviceRt:
         self.skew_s = self.late_by = skew_s
         self.late_since, self.late_run = since, SKEW_STEADY_N
 
+    def heard_late(self, late_by: float, received: datetime) -> None:
+        """Its last status before this engine started arrived at `received`, `late_by` s after its own
+        time (ingest's device_state): a run of one late message, which the next ones may continue."""
+        if self.late_run == 0 and late_by > CLOCK_SKEW_S:
+            self.late_by, self.late_since, self.late_run = late_by, received, 1
+
     def lateness(self, at: datetime, received: datetime, earliest: datetime | None = None) -> float:
         """How late a message is, beyond a steady error of the device's clock (then 0).
 

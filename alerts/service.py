@@ -259,7 +259,8 @@ class AlertService(Service):
     async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
         """What ingest stored: device state, today's access events, conditions still active."""
         assert self.engine is not None  # noqa: S101
-        for r in await messages.device_states(conn, self.owned):
+        states = await messages.device_states(conn, self.owned)
+        for r in states:
             self.engine.seed_device(
                 r["facility_id"], r["device_id"], r["last_seen_at"], r["online"], r["battery_pct"], now
             )
@@ -269,7 +270,9 @@ class AlertService(Service):
         for r in await messages.access_since(conn, since, self.owned):
             self._replay(r, "access", now)
         # after the replay: a replayed message carries no arrival, counts as on time, and would forget
-        # the clock of a slow device with an event or a badge in the last day
+        # the clock of a slow device with an event or a badge in the last day; a saved clock, then, wins
+        for r in states:
+            self.engine.seed_lateness(r["facility_id"], r["device_id"], r["last_seen_at"], r["status_at"])
         for r in await load_clocks(conn, self.owned):
             self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
 

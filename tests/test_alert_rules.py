@@ -473,6 +473,55 @@ def test_a_restarted_engine_keeps_the_slow_clocks_it_learnt() -> None:
     assert engine.runtimes[f.id].devices[slow.id].skew_s >= 590
 
 
+@pytest.mark.parametrize("seeded", [True, False], ids=["its-last-status-seeded", "nothing-known"])
+def test_a_first_engine_learns_a_slow_clock_heard_once_before_its_start(seeded: bool) -> None:
+    """A smoke detector's clock is 10 minutes slow; it sends its status every 2 minutes. The first
+    engine ever (no clock saved) starts 100 s after its last status, and spends 150 s reading what
+    queued for it, its probes unconfirmed meanwhile: the status sent at 20 s is read then, a range of
+    lateness that cannot start a run. Ingest's device_state holds the last status's arrival and its
+    own time: that status, as late as the next ones, starts the run, and the detector is never offline.
+    Without it the run starts live at 260 s and the detector is offline at 260 s, 6 minutes after its
+    last status arrived (bench province's two `device_offline` of slow smoke detectors on a first start)."""
+    f = facility()
+    rules = load_rules(None)
+    smoke = next(d for d in f.devices if d.type is DeviceType.SMOKE_DETECTOR)
+    assert offline_after_s(rules, smoke.heartbeat_s) <= 360
+    at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+    slow = timedelta(minutes=10)
+    engine, clock = AlertEngine([f], rules, T0), InputClock(T0)
+    last = at(-100)
+    for dev in engine.runtimes[f.id].devices:
+        engine.seed_device(f.id, dev, last if dev == smoke.id else T0, True, None, T0)
+    if seeded:
+        engine.seed_lateness(f.id, smoke.id, last, last - slow)
+
+    def others_heard(t: datetime) -> None:
+        for dev, d in engine.runtimes[f.id].devices.items():
+            if dev != smoke.id:
+                d.last_seen = t
+
+    def status(s: int, read: datetime) -> None:
+        m = Status(ts=at(s) - slow, online=True, heartbeat_s=smoke.heartbeat_s)
+        engine.on_message(f.id, smoke.id, m, read, clock.now(read))
+
+    ds: list[tuple[str, Decision]] = []
+    for w in range(0, 150, 10):  # the catch-up: the ticker runs, no probe counts
+        ds += engine.on_tick(clock.now(at(w)))
+    status(20, at(150))
+    for s in range(150, 1200, 10):
+        _probe_back(clock, at(s))
+        others_heard(at(s))
+        if s % 120 == 20:
+            status(s, at(s))
+        ds += engine.on_tick(clock.now(at(s)))
+    d = engine.runtimes[f.id].devices[smoke.id]
+    if seeded:
+        assert offline_decisions(ds) == []
+        assert 590 <= d.skew_s <= 610
+    else:  # what the seed is for: the same engine, not told
+        assert ("open", smoke.id) in offline_decisions(ds)
+
+
 def _probe_back(clock: InputClock, sent: datetime) -> None:
     """A probe sent at `sent` came back and stayed unovertaken (no backlog filled the window)."""
     clock.returned(sent, 100.0)

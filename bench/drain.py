@@ -89,6 +89,7 @@ class Drained(NamedTuple):
     rss_mb: float  # the largest peak RSS
     cpu_us: float  # the workers' CPU a message, from their connection to the end (start-up apart)
     db_cpu_us: float  # PostgreSQL's CPU a message (all its processes) over the same time
+    broker_cpu_us: float  # Mosquitto's CPU a message over the same time
 
 
 def _drain(
@@ -99,6 +100,7 @@ def _drain(
     counter: str,
     n: int,
     postmaster: int,
+    broker: int,
     extra: tuple[str, ...] = (),
 ) -> Drained:
     """`workers` ({client id: metrics port}) drain their sessions' backlog together."""
@@ -112,7 +114,7 @@ def _drain(
                 if port not in up and healthy(port):
                     up[port] = cpu_seconds(p.pid)
                     if not t_conn:
-                        t_conn, db0 = time.perf_counter(), tree_cpu_seconds(postmaster)
+                        t_conn, db0, mq0 = time.perf_counter(), tree_cpu_seconds(postmaster), cpu_seconds(broker)
                 elif p.poll() is not None or time.perf_counter() - t_start > 60:
                     raise RuntimeError(f"{name} did not come up")
             time.sleep(0.005)
@@ -129,7 +131,7 @@ def _drain(
             # Each look is a scrape of the consumer's /metrics, which costs it CPU: at every 10 ms,
             # ~1 % of ingest's time (py-spy). 50 ms adds at most 0.5 % to a ~10 s drain.
             time.sleep(0.05)
-        db1 = tree_cpu_seconds(postmaster)
+        db1, mq1 = tree_cpu_seconds(postmaster), cpu_seconds(broker)
         cpu = sum(cpu_seconds(p.pid) - up[port] for p, port in zip(procs, workers.values(), strict=True))
         db_cpu = sum(t - db0.get(pid, 0.0) for pid, t in db1.items())
         rss = max(rss_peak_mb(p.pid) for p in procs)
@@ -138,7 +140,7 @@ def _drain(
             p.terminate()
         for p in procs:
             p.wait(30)
-    return Drained(n / (t_end - t_conn), t_conn - t_start, rss, cpu / n * 1e6, db_cpu / n * 1e6)
+    return Drained(n / (t_end - t_conn), t_conn - t_start, rss, cpu / n * 1e6, db_cpu / n * 1e6, (mq1 - mq0) / n * 1e6)
 
 
 def _sink(url: str, topic: str, n: int, session_only: bool = False) -> dict[str, Any]:
@@ -190,27 +192,34 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         finish_loadgen(proc)
         time.sleep(2)  # the broker's queues settle
 
-        t0 = time.perf_counter()
+        servers = stack.server_pids()
+        pg, mq = servers["postgres"], servers["mosquitto"]
+        assert pg is not None and mq is not None  # noqa: S101 (the stack is up)
+        t0, mq0 = time.perf_counter(), cpu_seconds(mq)
         with open(os.devnull, "wb") as null:
             subprocess.run([*csub, "-C", str(n)], stdout=null, check=True, timeout=600)
         c_rate = n / (time.perf_counter() - t0)
+        c_broker_us = (cpu_seconds(mq) - mq0) / n * 1e6
         log(f"mosquitto_sub: {c_rate:.0f} msg/s")
         p_rate = _sink(info.mqtt_url, f"{root}/+/+/+", n)["msgs_per_s"]
         log(f"the Python MQTT client alone: {p_rate:.0f} msg/s")
         stored = "carewatch_ingest_stored_total"
-        pg = stack.server_pids()["postgres"]
-        assert pg is not None  # noqa: S101 (the stack is up)
-        one = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n, pg)
+        one = _drain("ingest", {"drain-ingest": ports["ingest"]}, env, state, stored, n, pg, mq)
         log(f"ingest: {one.rate:.0f} msg/s (start {one.start_s:.2f}s, peak RSS {one.rss_mb:.0f} MB)")
-        two = _drain("ingest", pair, pair_env, state, stored, n, pg, pair_group)
+        two = _drain("ingest", pair, pair_env, state, stored, n, pg, mq, pair_group)
         log(f"two ingest workers: {two.rate:.0f} msg/s (peak RSS {two.rss_mb:.0f} MB)")
         alerts = _drain(
-            "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n, pg
+            "alerts", {"drain-alerts": ports["alerts"]}, env, state, "carewatch_alerts_evaluations_total", n, pg, mq
         )
         log(f"alerts: {alerts.rate:.0f} msg/s (start {alerts.start_s:.2f}s, peak RSS {alerts.rss_mb:.0f} MB)")
     finally:
         stack.destroy()
     i_rate, i2_rate, a_rate = one.rate, two.rate, alerts.rate
+    # What the whole pipeline costs a message on this machine: the worker, PostgreSQL and Mosquitto.
+    # Divided into the cores it is the rate no number of workers on this box can pass, even with
+    # nothing else running and perfect scaling: against mosquitto_sub, the ceiling of the ratio here.
+    cores = len(os.sched_getaffinity(0))
+    pipeline_us = one.cpu_us + one.db_cpu_us + one.broker_cpu_us
     return {
         "bench": "drain",
         "n": n,
@@ -236,4 +245,9 @@ def run_drain_bench(n: int = 200_000, facilities: int = 50, devices: int = 40) -
         "ingest_db_cpu_us_per_msg": round(one.db_cpu_us, 2),
         "ingest_two_workers_cpu_us_per_msg": round(two.cpu_us, 2),
         "alerts_cpu_us_per_msg": round(alerts.cpu_us, 2),
+        "broker_cpu_us_per_msg_to_mosquitto_sub": round(c_broker_us, 2),
+        "broker_cpu_us_per_msg_to_ingest": round(one.broker_cpu_us, 2),
+        "cores": cores,
+        "ingest_pipeline_cpu_us_per_msg": round(pipeline_us, 2),
+        "ingest_ceiling_on_these_cores_vs_mosquitto_sub": round(cores * 1e6 / pipeline_us / c_rate, 3),
     }

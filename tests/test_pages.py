@@ -355,6 +355,17 @@ async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Br
         await page.screenshot(path=str(SHOTS / "overview-1400x1000.png"))
         height = await page.evaluate("document.documentElement.scrollHeight")
         assert height <= 1000 + 60, f"the overview is {height} px tall at 1400 x 1000 (one screen, the banner aside)"
+        # a laptop's width: the areas' table whole (a county's townships, the city's counties), no column
+        # behind a scroll bar
+        for role in ("county", "city"):
+            if role == "city":
+                await login(page, url, role)
+            for lang in ("zh", "en"):
+                await page.goto(f"{url}/?lang={lang}")
+                widths = await page.evaluate(
+                    "[...document.querySelectorAll('.ov .scroll')].map((e) => [e.scrollWidth, e.clientWidth])"
+                )
+                assert widths and all(w <= c for w, c in widths), (role, lang, widths)
     finally:
         await ctx.close()
     phone = await browser.new_context(

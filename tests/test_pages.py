@@ -301,6 +301,35 @@ async def test_a_state_change_before_the_map_is_drawn_is_drawn(browser: Browser,
     assert colour == {"red": "#c62828", "green": "#2e7d32"}[now], (was, now, colour)
 
 
+async def test_a_page_left_open_says_when_the_platform_stops_hearing(
+    browser: Browser, world: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """An inspector's overview stays open all day. Ingest stops (its last report 10 minutes ago,
+    storage.intake): within its refresh (15 s) and the web's cache (5 s) the open page says so, in
+    its own language, without a reload; once ingest reports again, the banner goes."""
+    url = world["url"]
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    banner = "#intake .intake-banner"
+    try:
+        await login(page, url, "county")
+        await page.goto(f"{url}/alerts?lang=en")
+        assert await page.locator(banner).count() == 0
+        await db.execute(
+            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ('ingest-1', $1, $1)",
+            datetime.now(UTC) - timedelta(minutes=10),
+        )
+        await page.wait_for_selector(f"{banner}[data-intake=stopped]", timeout=40_000)
+        assert "Data intake stopped" in await page.inner_text(banner)
+        await db.execute("UPDATE intake_clock SET caught_up_at = now(), beat_at = now()")
+        await page.wait_for_selector(banner, state="detached", timeout=40_000)
+    finally:
+        await ctx.close()
+    assert errors == []
+
+
 async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dict[str, Any]) -> None:
     """ECharts throws when it lays a map out in a box of no width (a window shrunk to nothing, a
     hidden tab; a full-page screenshot makes the viewport 1 x 1 for a moment, which is how this was

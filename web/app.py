@@ -259,6 +259,13 @@ async def check_csrf(request: web.Request, form: Any) -> None:
         raise web.HTTPForbidden(text="CSRF token missing or wrong; reload the page")
 
 
+@page_routes.get("/intake-banner")
+async def intake_banner(request: web.Request) -> web.Response:
+    """The data-intake banner alone (empty while intake keeps up): open pages fetch it (live.js), so a
+    page left open says so when the platform stops hearing, and stops saying so when it hears again."""
+    return await render(request, "intake_banner.html", {})
+
+
 @page_routes.get("/login")
 async def login_page(request: web.Request) -> web.Response:
     return await render(request, "login.html", {"error": None})

@@ -16,6 +16,18 @@
   const labels = JSON.parse(document.getElementById("labels").textContent);
   const name = (kind, code) => (labels[kind] && labels[kind][code]) || code;
   const es = new EventSource("/api/v1/stream");
+
+  // the data-intake banner (web/templates/intake_banner.html): a page left open learns that the
+  // platform stopped hearing, or hears again, without a reload
+  const intake = document.getElementById("intake");
+  const INTAKE_EVERY_MS = 15000;
+  async function refreshIntake() {
+    const r = await fetch(`/intake-banner?lang=${encodeURIComponent(lang)}`, { credentials: "same-origin" });
+    if (!r.ok || r.redirected) return;  // signed out meanwhile: /login answered, not the banner
+    const html = (await r.text()).trim();
+    if (html !== intake.innerHTML.trim()) intake.innerHTML = html;
+  }
+  if (intake) setInterval(() => { refreshIntake().catch(() => {}); }, INTAKE_EVERY_MS);
   let summaryTimer = null;
 
   async function refreshSummary() {

@@ -95,10 +95,13 @@ SRC
       cd "$BUILD"
       apt-get source -qq timescaledb >/dev/null 2>&1 || apt-get source timescaledb
       cd "$(find . -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)"
-      cmake -S . -B build -DPG_CONFIG="$PG_CONFIG" -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF \
-        -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-      cmake --build build -j"$(nproc)" >/dev/null
-      $SUDO cmake --install build >/dev/null
+      # the build asks git for a commit id and, in an unpacked source tree, git answers "fatal: not a
+      # git repository" (harmless, but it reads as a failure): its output is shown only if a step fails
+      quiet() { "$@" >"$BUILD/step.log" 2>&1 || { cat "$BUILD/step.log" >&2; return 1; }; }
+      quiet cmake -S . -B build -DPG_CONFIG="$PG_CONFIG" -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF \
+        -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DUSE_TELEMETRY=OFF -DCMAKE_BUILD_TYPE=Release
+      quiet cmake --build build -j"$(nproc)"
+      quiet $SUDO cmake --install build
     )
     rm -rf "$BUILD"
     timescaledb_present || { log "TimescaleDB build finished but the extension is not installed"; exit 1; }

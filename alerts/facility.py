@@ -231,7 +231,11 @@ class FacilityRuntime:
         arrived = received
         if earliest is not None:
             arrived = min(received, max(earliest, at + timedelta(seconds=d.skew_s)))
-        d.last_seen = max(d.last_seen, at if late else arrived)
+        # when it happened: its own time corrected by its clock's learnt error, never after it was read (a
+        # door controller set up in UTC wall time stamps every scan 8 hours behind: its 07:00 badge-ins
+        # were the day before's, 19 after-hours entries a morning)
+        happened = min(received, at + timedelta(seconds=d.skew_s)) if d.skew_s else at
+        d.last_seen = max(d.last_seen, happened if late else arrived)
         if late:
             self.settle(judged)
         if isinstance(payload, Status):
@@ -255,9 +259,9 @@ class FacilityRuntime:
             if "battery_pct" in d.readings:
                 d.battery = d.readings["battery_pct"]
         elif isinstance(payload, Event):
-            alarms.on_event(self, device_id, payload, at)
+            alarms.on_event(self, device_id, payload, happened)
         elif isinstance(payload, Access):
-            people.on_access(self, device_id, payload, at)
+            people.on_access(self, device_id, payload, happened)
 
     def pulse(self, key: Key, at: datetime, zh: str, en: str) -> None:
         """A one-off event's alert: active for the rule's `hold` from the event's own time, and reported

@@ -264,22 +264,27 @@ class AlertService(Service):
             self.engine.seed_device(
                 r["facility_id"], r["device_id"], r["last_seen_at"], r["online"], r["battery_pct"], now
             )
-        since = now - timedelta(hours=24)
+        # the day is replayed at the times things happened: a device's stored `ts` corrected by its saved
+        # clock error (a door controller set to UTC stored this morning's badges under yesterday)
+        clocks = await load_clocks(conn, self.owned)
+        skews = {(r["facility_id"], r["device_id"]): timedelta(seconds=r["skew_s"]) for r in clocks}
+        since = now - timedelta(hours=24) - max(skews.values(), default=timedelta(0))
         for r in await messages.events_since(conn, since, self.owned):
-            self._replay(r, "event", now)
+            self._replay(r, "event", now, skews)
         for r in await messages.access_since(conn, since, self.owned):
-            self._replay(r, "access", now)
+            self._replay(r, "access", now, skews)
         # after the replay: a replayed message carries no arrival, counts as on time, and would forget
         # the clock of a slow device with an event or a badge in the last day; a saved clock, then, wins
         for r in states:
             self.engine.seed_lateness(r["facility_id"], r["device_id"], r["last_seen_at"], r["status_at"])
-        for r in await load_clocks(conn, self.owned):
+        for r in clocks:
             self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
 
-    def _replay(self, r: asyncpg.Record, channel: str, now: datetime) -> None:
+    def _replay(self, r: asyncpg.Record, channel: str, now: datetime, skews: dict[tuple[str, str], timedelta]) -> None:
         assert self.engine is not None  # noqa: S101
         rt = self.engine.runtimes.get(r["facility_id"])
-        if rt is None or (rt.local(r["time"]).date() != rt.local(now).date() and channel == "access"):
+        t = min(now, r["time"] + skews.get((r["facility_id"], r["device_id"]), timedelta(0)))
+        if rt is None or (rt.local(t).date() != rt.local(now).date() and channel == "access"):
             return
         try:
             p = parse_payload(Channel(channel), r["payload"].encode())
@@ -288,7 +293,7 @@ class AlertService(Service):
         if isinstance(p, Event) and p.state is None:
             return  # one-off events already raised their alerts
         if isinstance(p, Access | Event):
-            rt.apply(r["device_id"], p, r["time"])
+            rt.apply(r["device_id"], p, t)
             rt.pulses.clear()
             rt.retriggered.clear()
 

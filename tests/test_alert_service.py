@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import paho.mqtt.client as mqtt
@@ -476,6 +477,42 @@ async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
         pub.close()
+
+
+async def test_a_restart_replays_the_days_badges_at_the_times_they_happened(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """The door controller was set up in UTC wall time: its clock is 8 hours slow, and the engine had
+    learnt and saved that (device_clocks). The night guard badged in at 00:05 local; ingest stored the
+    scan under its own time, 16:05 the day before. A restarted engine replays the day's badges at the
+    times they happened: the guard is on site (replayed at its stored time it was yesterday's badge,
+    skipped, and the guard absent all night)."""
+    db = registered
+    zone = ZoneInfo(FAC.timezone)
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
+    real = min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
+    stored = real - timedelta(hours=8)
+    guard = next(s.id for s in FAC.staff if s.role.value == "guard")
+    await db.execute(
+        "INSERT INTO device_clocks (facility_id, device_id, skew_s, since) VALUES ($1, 'door-main', 28800, $2)",
+        FAC.id,
+        now - timedelta(days=3),
+    )
+    body = {"msg_id": "night-in", "ts": stored.isoformat(), "type": "staff_in", "person_id": guard}
+    await db.execute(
+        "INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, payload)"
+        " VALUES ($1, $2, 'door-main', 'night-in', 'staff_in', $3, $4::jsonb)",
+        stored,
+        FAC.id,
+        guard,
+        json.dumps(body),
+    )
+    async with running(make(services, db_url, topic_root, "replay")) as svc:
+        assert svc.engine is not None
+        rt = svc.engine.runtimes[FAC.id]
+        assert guard in rt.staff_on_site, "the guard's badge-in replayed at 00:05, not yesterday's 16:05"
+        assert rt.devices["door-main"].skew_s == 28800
 
 
 async def _true(value: Awaitable[object]) -> bool:

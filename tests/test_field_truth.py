@@ -159,6 +159,52 @@ def test_a_device_clock_a_minute_slow_is_not_offline() -> None:
     assert w.opened("device_offline") == []
 
 
+def _a_day_through_a_door_whose_clock_is(slow: timedelta) -> World:
+    """A Monday: staff in at 07:00, children from 07:40, patrol rounds, pick-ups from 16:30 but for one
+    child, staff out at 17:50, until the next morning. The door controller reports its status every minute; its
+    clock, and so every scan's `ts`, runs `slow` behind."""
+    w = World()
+    door = "door-main"
+    w.dead.add(door)  # heard only through its own messages below
+    real_scan, real_run = w.scan, w.run_until
+
+    def scan(kind: str, person: str, **kw: str) -> None:
+        real_scan(kind, person, at=w.now - slow, **kw)
+
+    def until(t: datetime) -> None:
+        while w.now < t:
+            real_run(min(t, w.now + timedelta(seconds=60)))
+            w.send(door, Status(ts=w.now - slow, online=True, heartbeat_s=60))
+
+    w.run_until = until  # type: ignore[method-assign]
+    w.scan = scan  # type: ignore[method-assign]
+    until(local(MONDAY, 6, 0) + timedelta(minutes=5))
+    w.morning()
+    w.day_with_rounds(MONDAY, [(9, 0), (10, 50), (12, 40), (14, 30), (16, 20)])
+    until(local(MONDAY, 16, 30))
+    for i, c in enumerate(w.f.children[1:]):  # the first child is never picked up: a true alert
+        until(local(MONDAY, 16, 30) + timedelta(minutes=i % 40))
+        scan("child_out", c.id, guardian_id=c.guardians[0])
+    until(local(MONDAY, 17, 50))
+    for st in w.staff():
+        scan("staff_out", st)
+    until(local(MONDAY + timedelta(days=1), 7, 0))
+    return w
+
+
+@pytest.mark.parametrize("slow", [timedelta(minutes=45), timedelta(hours=8)], ids=["45-min-slow", "set-to-utc"])
+def test_a_door_controller_whose_clock_is_wrong_gives_the_alerts_of_a_right_one(slow: timedelta) -> None:
+    """A door controller without NTP drifts (this one 45 minutes); one set up in UTC wall time stamps every scan 8
+    hours behind (its 07:00 badge-ins fall on the day before). The engine learns the clock from its
+    statuses (CONTRACT §4) and must judge the people by when the scans really happened: the day gives
+    exactly the alerts it gives through a door whose clock is right, at the same times."""
+    right = _a_day_through_a_door_whose_clock_is(timedelta(0))
+    assert {d.key.rule for d in right.decisions} == {"child_not_collected", "badge_out_missing"}  # that child
+    wrong = _a_day_through_a_door_whose_clock_is(slow)
+    assert wrong.rt.devices["door-main"].skew_s == pytest.approx(slow.total_seconds(), abs=5)
+    assert sorted(map(str, wrong.decisions)) == sorted(map(str, right.decisions))
+
+
 # -- 2. days and calendars ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("badged_out", [True, False])
 def test_who_is_on_site_resets_at_the_local_day_end(badged_out: bool) -> None:

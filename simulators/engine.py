@@ -97,10 +97,12 @@ FORGET_BADGE_OUT_P = 0.02
 OUTAGE_P_PER_DAY = 0.15  # a gateway facility's uplink drops for a few minutes
 LATE_PICKUP_P = 0.04
 CLOCK_SKEW_S = 3.0
-# A sensor in 100 keeps a clock minutes slow (no NTP; a real-time clock drifting for months): every
-# message it sends is minutes "old" on arrival. Door controllers, patrol points and gateways keep time
-# here: a wrong clock on those shifts the people rules' day, a different fault.
+# A device in 100 keeps a clock minutes slow (no NTP; a real-time clock drifting for months): every
+# message it sends is minutes "old" on arrival. A third of the wrong door controllers were set up in UTC
+# wall time instead (8 hours slow: this morning's badges stamped under yesterday). Gateways keep time
+# (Linux with NTP).
 WRONG_CLOCK_P = 0.01
+UTC_WALL_TIME = timedelta(hours=8)  # China Standard Time is UTC+8 all year
 WRONG_CLOCK_TYPES = frozenset(
     {
         DeviceType.SMOKE_DETECTOR,
@@ -111,17 +113,24 @@ WRONG_CLOCK_TYPES = frozenset(
         DeviceType.WATER_PRESSURE,
         DeviceType.EMERGENCY_LIGHT,
         DeviceType.ENV_SENSOR,
+        DeviceType.ACCESS_CONTROLLER,
+        DeviceType.PATROL_POINT,
     }
 )
 
 
 def wrong_clock(seed: object, facility_id: str, device: Device) -> timedelta | None:
-    """How far a device's clock runs slow when it is one of the wrong ones (3 to 20 minutes), else None.
+    """How far a device's clock runs slow when it is one of the wrong ones (3 to 20 minutes, or a door
+    controller's 8 hours), else None.
     Its own draw, apart from the device's random stream, so the rest of the simulation is unchanged."""
     if device.type not in WRONG_CLOCK_TYPES:
         return None
     r = random.Random(f"{seed}:{facility_id}:{device.id}:clock")
-    return timedelta(minutes=r.uniform(3, 20)) if r.random() < WRONG_CLOCK_P else None
+    if r.random() >= WRONG_CLOCK_P:
+        return None
+    if device.type is DeviceType.ACCESS_CONTROLLER and r.random() < 1 / 3:
+        return UTC_WALL_TIME
+    return timedelta(minutes=r.uniform(3, 20))
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ facility page usable at 390 × 844 (a phone in the field: nothing wider than the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -266,14 +267,23 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
     assert problems == [], "\n".join(problems)
 
 
-async def test_a_state_change_before_the_map_is_drawn_is_drawn(browser: Browser, world: dict[str, Any]) -> None:
-    """A live change that comes while the county boundaries are still loading (a slow link, a burst
-    of changes as the page opens) is neither a script error nor lost: the first drawing shows it."""
-    url = world["url"]
+@contextlib.asynccontextmanager
+async def watched(browser: Browser) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A page at a laptop's 1400 x 1000 whose script errors are collected, each with its stack."""
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    try:
+        yield page, errors
+    finally:
+        await ctx.close()
+
+
+async def test_a_state_change_before_the_map_is_drawn_is_drawn(browser: Browser, world: dict[str, Any]) -> None:
+    """A live change that comes while the county boundaries are still loading (a slow link, a burst
+    of changes as the page opens) is neither a script error nor lost: the first drawing shows it."""
+    url = world["url"]
     release = asyncio.Event()
 
     async def held(route: Route) -> None:
@@ -281,22 +291,22 @@ async def test_a_state_change_before_the_map_is_drawn_is_drawn(browser: Browser,
         await route.continue_()
 
     try:
-        await login(page, url, "county")
-        await page.route("**/geo/counties.json", held)
-        await page.goto(f"{url}/?lang=zh")
-        shown = await page.evaluate("JSON.parse(document.getElementById('map-facilities').textContent)")
-        was = {p[0]: p[4] for p in shown}[A.id]
-        now = "green" if was == "red" else "red"
-        await page.evaluate("([id, state]) => window.cwMap.update(id, state)", [A.id, now])
-        await asyncio.sleep(0.6)  # past the 300 ms a burst of changes waits for its redraw
-        release.set()
-        await page.wait_for_selector("#map[data-ready]")
-        colour = await page.evaluate(
-            "(id) => window.cwMap.chart.getOption().series[0].data.find((d) => d.id === id).itemStyle.color", A.id
-        )
+        async with watched(browser) as (page, errors):
+            await login(page, url, "county")
+            await page.route("**/geo/counties.json", held)
+            await page.goto(f"{url}/?lang=zh")
+            shown = await page.evaluate("JSON.parse(document.getElementById('map-facilities').textContent)")
+            was = {p[0]: p[4] for p in shown}[A.id]
+            now = "green" if was == "red" else "red"
+            await page.evaluate("([id, state]) => window.cwMap.update(id, state)", [A.id, now])
+            await asyncio.sleep(0.6)  # past the 300 ms a burst of changes waits for its redraw
+            release.set()
+            await page.wait_for_selector("#map[data-ready]")
+            colour = await page.evaluate(
+                "(id) => window.cwMap.chart.getOption().series[0].data.find((d) => d.id === id).itemStyle.color", A.id
+            )
     finally:
-        release.set()
-        await ctx.close()
+        release.set()  # a failure midway leaves no route handler waiting
     assert errors == []
     assert colour == {"red": "#c62828", "green": "#2e7d32"}[now], (was, now, colour)
 
@@ -308,12 +318,8 @@ async def test_a_page_left_open_says_when_the_platform_stops_hearing(
     storage.intake): within its refresh (15 s) and the web's cache (5 s) the open page says so, in
     its own language, without a reload; once ingest reports again, the banner goes."""
     url = world["url"]
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    page = await ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
     banner = "#intake .intake-banner"
-    try:
+    async with watched(browser) as (page, errors):
         await login(page, url, "county")
         await page.goto(f"{url}/alerts?lang=en")
         assert await page.locator(banner).count() == 0
@@ -325,8 +331,6 @@ async def test_a_page_left_open_says_when_the_platform_stops_hearing(
         assert "Data intake stopped" in await page.inner_text(banner)
         await db.execute("UPDATE intake_clock SET caught_up_at = now(), beat_at = now()")
         await page.wait_for_selector(banner, state="detached", timeout=40_000)
-    finally:
-        await ctx.close()
     assert errors == []
 
 
@@ -335,12 +339,8 @@ async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dic
     hidden tab; a full-page screenshot makes the viewport 1 x 1 for a moment, which is how this was
     found): the map waits for a size, then draws what changed meanwhile."""
     url = world["url"]
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    page = await ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
     colour = "(id) => window.cwMap.chart.getOption().series[0].data.find((d) => d.id === id).itemStyle.color"
-    try:
+    async with watched(browser) as (page, errors):
         await login(page, url, "city")
         await page.goto(f"{url}/?county={A.county}&lang=zh")
         await page.wait_for_selector("#map[data-ready]")
@@ -361,8 +361,6 @@ async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dic
         await page.set_viewport_size({"width": 1400, "height": 1000})
         await page.wait_for_selector("#map[data-ready]")
         assert await page.evaluate("window.cwMap.chart.getOption().series[0].data.length") > 0
-    finally:
-        await ctx.close()
     assert errors == []
 
 

@@ -143,6 +143,13 @@ def local_midnight(f: asyncpg.Record) -> datetime:
     return datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
 
 
+# when a stored event or scan `a` happened: its device's ts corrected by the clock error the alert engine
+# learnt for that device (device_clocks `c`, joined on the device; CONTRACT §4), never after it was stored
+_HAPPENED = (
+    "CASE WHEN c.skew_s IS NULL THEN a.time ELSE least(a.received_at, a.time + make_interval(secs => c.skew_s)) END"
+)
+
+
 async def facility_status(
     conn: asyncpg.Connection, f: asyncpg.Record, *, rules: Mapping[str, RuleConfig]
 ) -> dict[str, Any]:
@@ -158,10 +165,15 @@ async def facility_status(
         fid,
         *offline_params(rules),
     )
+    # who is on site: each person's latest scan today, by the time it happened, as the alert engine judges
+    # it (a door's stored ts corrected by its learnt clock error, CONTRACT §4: a door set up in UTC wall time
+    # stored this morning's badges under yesterday); a day further back at most, as the engine's replay
     people = await conn.fetch(
-        """SELECT DISTINCT ON (person_id) person_id, type FROM access_events
-           WHERE facility_id = $1 AND time >= $2 AND type IN ('staff_in', 'staff_out', 'child_in', 'child_out')
-           ORDER BY person_id, time DESC, arrival DESC NULLS LAST""",
+        f"""SELECT DISTINCT ON (a.person_id) a.person_id, a.type FROM access_events a
+           LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
+           WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+             AND a.type IN ('staff_in', 'staff_out', 'child_in', 'child_out')
+           ORDER BY a.person_id, {_HAPPENED} DESC, a.arrival DESC NULLS LAST""",
         fid,
         day_start,
     )
@@ -419,13 +431,19 @@ def areas(facs: list[dict[str, Any]], by_township: bool) -> list[dict[str, Any]]
 async def timeline(
     conn: asyncpg.Connection, facility_id: str, since: datetime, limit: int = 300
 ) -> list[dict[str, Any]]:
-    """The facility's events and access since `since`, newest first."""
+    """The facility's events and access since `since`, newest first, at the times they happened."""
     rows = await conn.fetch(
-        """(SELECT time, 'event' AS kind, device_id, type, state, NULL AS person_id, NULL AS guardian_id
-              FROM events WHERE facility_id = $1 AND time >= $2 ORDER BY time DESC LIMIT $3)
+        f"""(SELECT {_HAPPENED} AS time, 'event' AS kind, a.device_id, a.type, a.state, NULL AS person_id,
+                   NULL AS guardian_id
+              FROM events a LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
+              WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+              ORDER BY 1 DESC LIMIT $3)
            UNION ALL
-           (SELECT time, 'access', device_id, type, NULL, person_id, guardian_id
-              FROM access_events WHERE facility_id = $1 AND time >= $2 ORDER BY time DESC LIMIT $3)
+           (SELECT {_HAPPENED}, 'access', a.device_id, a.type, NULL, a.person_id, a.guardian_id
+              FROM access_events a
+              LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
+              WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+              ORDER BY 1 DESC LIMIT $3)
            ORDER BY time DESC LIMIT $3""",
         facility_id,
         since,

@@ -638,6 +638,40 @@ async def test_a_device_clock_learnt_slow_is_shown_for_the_installer(
     assert "device clock about 10 min slow" in str(en)
 
 
+async def test_a_door_set_up_in_utc_still_puts_the_night_guard_on_site(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """The door controller's clock is 8 hours slow (set up in UTC wall time) and the alert engine has
+    learnt it (device_clocks). The night guard badged in at 00:05 local; ingest stored the scan under
+    the door's own time, 16:05 the day before. The facility's status counts the guard on site, and its
+    timeline shows the badge at 00:05, as the engine judges it (before: no guard, and no badge today)."""
+    url, tok = site["url"], str(site["insp"])
+    guard = next(st.id for st in A.staff if st.role.value == "guard")
+    zone = ZoneInfo(A.timezone)
+    now = datetime.now(UTC).replace(microsecond=0)
+    midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone).astimezone(UTC)
+    real = min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
+    await db.execute(
+        "INSERT INTO device_clocks (facility_id, device_id, skew_s, since) VALUES ($1, 'door-main', 28800, $2)",
+        A.id,
+        now - timedelta(days=3),
+    )
+    await db.execute(
+        "INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, payload, received_at)"
+        " VALUES ($1, $2, 'door-main', 'night-in', 'staff_in', $3, '{}', $4)",
+        real - timedelta(hours=8),
+        A.id,
+        guard,
+        real + timedelta(seconds=1),
+    )
+    status, body = await get(f"{url}/api/v1/facilities/{A.id}/status", tok)
+    assert status == 200 and body["guards_on_site"] == 1, body  # type: ignore[index]
+    status, tl = await get(f"{url}/api/v1/facilities/{A.id}/timeline", tok)
+    assert status == 200
+    badges = [i for i in tl["items"] if i["person_id"] == guard]  # type: ignore[index]
+    assert [datetime.fromisoformat(i["time"]) for i in badges] == [real], badges
+
+
 @pytest.mark.parametrize(("order", "present"), [(("child_in", "child_out"), 0), (("child_out", "child_in"), 1)])
 async def test_on_site_now_breaks_same_second_ties_by_arrival(
     site: dict[str, object], db: asyncpg.Connection, order: tuple[str, str], present: int

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -332,6 +333,47 @@ async def test_a_page_left_open_says_when_the_platform_stops_hearing(
         await db.execute("UPDATE intake_clock SET caught_up_at = now(), beat_at = now()")
         await page.wait_for_selector(banner, state="detached", timeout=40_000)
     assert errors == []
+
+
+async def test_the_readings_chart_tells_time_by_the_facilitys_clock(
+    browser: Browser, world: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """An inspector's browser set to UTC (a cloud desktop, a laptop from abroad): the readings chart
+    gives the facility's times, in 24 hours, and its legend speaks the page's language, as the rest of
+    the page does (uPlot's own were the browser's zone and "3:30pm", under an English "Time")."""
+    env = next(d for d in A.devices if d.type.value == "env_sensor")
+    now = datetime.now(UTC)
+    last = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)  # the 15-minute bucket of now
+    for i, k in enumerate((2, 1, 0)):
+        await db.execute(
+            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+            " VALUES ($1, $2, $3, 'co2_ppm', $4, $5)",
+            min(now, last - timedelta(minutes=15 * k) + timedelta(seconds=1)),
+            A.id,
+            env.id,
+            450.0 + i,
+            f"chart-{i}",
+        )
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id="UTC")
+    page = await ctx.new_page()
+    try:
+        await login(page, world["url"], "county")
+        await page.goto(f"{world['url']}/facilities/{A.id}?lang=zh")
+        await page.wait_for_selector("#chart[data-points='3'] .u-over")
+        labels = await page.locator("#chart .u-legend .u-label").all_inner_texts()
+        assert labels == ["时间", "最小值", "平均值", "最大值"]
+        await page.locator("#chart").scroll_into_view_if_needed()
+        over = await page.locator("#chart .u-over").bounding_box()
+        assert over is not None
+        y = over["y"] + over["height"] / 2
+        await page.mouse.move(over["x"] + over["width"] / 2, y)
+        await page.mouse.move(over["x"] + over["width"] - 2, y, steps=5)  # the cursor on the newest point
+        value = page.locator("#chart .u-legend .u-value").first
+        await page.wait_for_function("(e) => e.textContent !== '--'", arg=await value.element_handle())
+        shown = await value.inner_text()
+    finally:
+        await ctx.close()
+    assert shown == last.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 
 async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dict[str, Any]) -> None:

@@ -233,6 +233,11 @@ _MORE = {
     "alert": ("告警", "Alert"),
     "escalated_at": ("上报时间", "Escalated at"),
     "no_data": ("该时段无数据", "No data in this range"),
+    # the readings chart's legend (web/static/chart.js)
+    "chart_time": ("时间", "Time"),
+    "chart_min": ("最小值", "min"),
+    "chart_avg": ("平均值", "avg"),
+    "chart_max": ("最大值", "max"),
     "never_seen": ("尚未上报", "not heard yet"),
     # a device clock the alert engine learnt to be slow (CONTRACT §4): its times read minutes early
     "clock_slow": ("设备时钟慢约 {} 分钟，请校时", "device clock about {} min slow: set its time"),

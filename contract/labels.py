@@ -107,6 +107,18 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "denied": ("刷卡被拒", "Access denied"),
         "patrol": ("巡查打卡", "Patrol scan"),
     },
+    "metric": {  # the readings' names and units (contract.payloads.KNOWN_METRICS; others show as their code)
+        "temperature_c": ("温度（°C）", "Temperature (°C)"),
+        "humidity_pct": ("湿度（%）", "Humidity (%)"),
+        "co2_ppm": ("二氧化碳（ppm）", "CO₂ (ppm)"),
+        "pm25_ugm3": ("细颗粒物 PM2.5（μg/m³）", "PM2.5 (μg/m³)"),
+        "co_ppm": ("一氧化碳（ppm）", "CO (ppm)"),
+        "gas_lel_pct": ("可燃气体（%LEL）", "Combustible gas (%LEL)"),
+        "extinguisher_pressure_mpa": ("灭火器压力（MPa）", "Extinguisher pressure (MPa)"),
+        "water_pressure_mpa": ("消防水压（MPa）", "Water pressure (MPa)"),
+        "battery_pct": ("电量（%）", "Battery (%)"),
+        "signal_dbm": ("信号强度（dBm）", "Signal (dBm)"),
+    },
     "timeline_kind": {
         "event": ("事件", "Event"),
         "access": ("出入", "Access"),

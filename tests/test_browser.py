@@ -153,7 +153,7 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
     await expect(page.locator("h2").first).to_contain_text("Open alerts")
     await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
     assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
-    await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("co2_ppm 600")
+    await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("CO₂ (ppm) 600")  # name and unit
     await page.select_option("#maintenance-form select[name=device_id]", env)
     await page.fill("#maintenance-form input[name=starts_at]", "2026-01-01T08:00")
     await page.fill("#maintenance-form input[name=ends_at]", "2026-01-01T09:00")

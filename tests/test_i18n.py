@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from contract.payloads import AccessType, EventType
+from contract.payloads import KNOWN_METRICS, AccessType, EventType
 from contract.registry import DeviceType, StaffRole
 from contract.rules import RuleId
 from storage.users import create_user
@@ -28,6 +28,7 @@ CODES = {
     "staff_role": [r.value for r in StaffRole],
     "user_role": ["admin", "inspector", "operator"],
     "device_type": [d.value for d in DeviceType],
+    "metric": sorted(KNOWN_METRICS),
     "event": [e.value for e in EventType],
     "access": [a.value for a in AccessType],
     "channel": ["wecom", "dingtalk", "email"],

@@ -360,6 +360,8 @@ async def test_the_readings_chart_tells_time_by_the_facilitys_clock(
         await login(page, world["url"], "county")
         await page.goto(f"{world['url']}/facilities/{A.id}?lang=zh")
         await page.wait_for_selector("#chart[data-points='3'] .u-over")
+        picked = await page.eval_on_selector("#chart-metric", "(s) => [s.value, s.options[s.selectedIndex].text]")
+        assert picked == ["co2_ppm", "二氧化碳（ppm）"], "the metric by its name and unit, asked for by its code"
         labels = await page.locator("#chart .u-legend .u-label").all_inner_texts()
         assert labels == ["时间", "最小值", "平均值", "最大值"]
         await page.locator("#chart").scroll_into_view_if_needed()

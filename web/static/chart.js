@@ -55,7 +55,7 @@
         { label: c.avg, stroke: "#2e8540", width: 2 },
         { label: c.max, stroke: "#c62828", width: 1 },
       ],
-      axes: [{ values: AXIS }, { label: metric }],
+      axes: [{ values: AXIS }, { label: metricSel.options[metricSel.selectedIndex].text }],  // its name and unit
     }, data, box);
   }
   metricSel.addEventListener("change", draw);

@@ -7,7 +7,9 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 
@@ -15,6 +17,14 @@ from contract.registry import parse_registry
 from tests.test_registry import FACILITY
 
 FAC = FACILITY["id"]
+
+
+def night_badge(timezone: str, now: datetime) -> datetime:
+    """The night guard's badge-in: 00:05 today on the facility's clock, or a second before `now` while
+    that is still ahead (8 hours before it, as a door set up in UTC stamps it, is always yesterday)."""
+    zone = ZoneInfo(timezone)
+    midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
+    return min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
 
 
 def registry_obj(extra_devices: int = 0) -> Any:

@@ -10,7 +10,6 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import paho.mqtt.client as mqtt
@@ -25,7 +24,7 @@ from simulators.registry_gen import generate_registry
 from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
-from tests.helpers import Publisher, payload, wait_for
+from tests.helpers import Publisher, night_badge, payload, wait_for
 
 REG = generate_registry(1, seed=5)
 FAC = REG.facilities[0]
@@ -488,10 +487,8 @@ async def test_a_restart_replays_the_days_badges_at_the_times_they_happened(
     times they happened: the guard is on site (replayed at its stored time it was yesterday's badge,
     skipped, and the guard absent all night)."""
     db = registered
-    zone = ZoneInfo(FAC.timezone)
     now = datetime.now(UTC)
-    midnight = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
-    real = min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
+    real = night_badge(FAC.timezone, now)
     stored = real - timedelta(hours=8)
     guard = next(s.id for s in FAC.staff if s.role.value == "guard")
     await db.execute(

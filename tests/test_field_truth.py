@@ -159,36 +159,43 @@ def test_a_device_clock_a_minute_slow_is_not_offline() -> None:
     assert w.opened("device_offline") == []
 
 
+class DoorClockWorld(World):
+    """The world whose door controller's clock, and so every scan's `ts`, runs `slow` behind; the door is
+    heard only through its own statuses, one a minute."""
+
+    DOOR = "door-main"
+
+    def __init__(self, slow: timedelta) -> None:
+        super().__init__()
+        self.slow = slow
+        self.dead.add(self.DOOR)
+
+    def scan(
+        self, kind: str, person: str, at: datetime | None = None, received: datetime | None = None, **kw: str
+    ) -> None:
+        super().scan(kind, person, (at or self.now) - self.slow, received, **kw)
+
+    def run_until(self, t: datetime, step_s: float = 60) -> None:
+        while self.now < t:
+            super().run_until(min(t, self.now + timedelta(seconds=step_s)), step_s)
+            self.send(self.DOOR, Status(ts=self.now - self.slow, online=True, heartbeat_s=60))
+
+
 def _a_day_through_a_door_whose_clock_is(slow: timedelta) -> World:
     """A Monday: staff in at 07:00, children from 07:40, patrol rounds, pick-ups from 16:30 but for one
-    child, staff out at 17:50, until the next morning. The door controller reports its status every minute; its
-    clock, and so every scan's `ts`, runs `slow` behind."""
-    w = World()
-    door = "door-main"
-    w.dead.add(door)  # heard only through its own messages below
-    real_scan, real_run = w.scan, w.run_until
-
-    def scan(kind: str, person: str, **kw: str) -> None:
-        real_scan(kind, person, at=w.now - slow, **kw)
-
-    def until(t: datetime) -> None:
-        while w.now < t:
-            real_run(min(t, w.now + timedelta(seconds=60)))
-            w.send(door, Status(ts=w.now - slow, online=True, heartbeat_s=60))
-
-    w.run_until = until  # type: ignore[method-assign]
-    w.scan = scan  # type: ignore[method-assign]
-    until(local(MONDAY, 6, 0) + timedelta(minutes=5))
+    child, staff out at 17:50, until the next morning, through a door whose clock runs `slow` behind."""
+    w = DoorClockWorld(slow)
+    w.run_until(local(MONDAY, 6, 0) + timedelta(minutes=5))
     w.morning()
     w.day_with_rounds(MONDAY, [(9, 0), (10, 50), (12, 40), (14, 30), (16, 20)])
-    until(local(MONDAY, 16, 30))
+    w.run_until(local(MONDAY, 16, 30))
     for i, c in enumerate(w.f.children[1:]):  # the first child is never picked up: a true alert
-        until(local(MONDAY, 16, 30) + timedelta(minutes=i % 40))
-        scan("child_out", c.id, guardian_id=c.guardians[0])
-    until(local(MONDAY, 17, 50))
+        w.run_until(local(MONDAY, 16, 30) + timedelta(minutes=i % 40))
+        w.scan("child_out", c.id, guardian_id=c.guardians[0])
+    w.run_until(local(MONDAY, 17, 50))
     for st in w.staff():
-        scan("staff_out", st)
-    until(local(MONDAY + timedelta(days=1), 7, 0))
+        w.scan("staff_out", st)
+    w.run_until(local(MONDAY + timedelta(days=1), 7, 0))
     return w
 
 

@@ -269,9 +269,10 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
 
 
 @contextlib.asynccontextmanager
-async def watched(browser: Browser) -> AsyncIterator[tuple[Page, list[str]]]:
-    """A page at a laptop's 1400 x 1000 whose script errors are collected, each with its stack."""
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+async def watched(browser: Browser, timezone_id: str | None = None) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A page at a laptop's 1400 x 1000 whose script errors are collected, each with its stack; its
+    browser's clock in `timezone_id` (default: the machine's)."""
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id=timezone_id)
     page = await ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
@@ -354,9 +355,7 @@ async def test_the_readings_chart_tells_time_by_the_facilitys_clock(
             450.0 + i,
             f"chart-{i}",
         )
-    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id="UTC")
-    page = await ctx.new_page()
-    try:
+    async with watched(browser, timezone_id="UTC") as (page, _):
         await login(page, world["url"], "county")
         await page.goto(f"{world['url']}/facilities/{A.id}?lang=zh")
         await page.wait_for_selector("#chart[data-points='3'] .u-over")
@@ -373,8 +372,6 @@ async def test_the_readings_chart_tells_time_by_the_facilitys_clock(
         value = page.locator("#chart .u-legend .u-value").first
         await page.wait_for_function("(e) => e.textContent !== '--'", arg=await value.element_handle())
         shown = await value.inner_text()
-    finally:
-        await ctx.close()
     assert shown == last.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 

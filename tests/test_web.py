@@ -25,7 +25,7 @@ from storage.alerts import clear_alert, open_alert
 from storage.registry import load_registry
 from storage.users import create_user
 from tests.conftest import as_role
-from tests.helpers import wait_for
+from tests.helpers import night_badge, wait_for
 from web import reports
 from web.app import create_app
 
@@ -647,10 +647,8 @@ async def test_a_door_set_up_in_utc_still_puts_the_night_guard_on_site(
     timeline shows the badge at 00:05, as the engine judges it (before: no guard, and no badge today)."""
     url, tok = site["url"], str(site["insp"])
     guard = next(st.id for st in A.staff if st.role.value == "guard")
-    zone = ZoneInfo(A.timezone)
     now = datetime.now(UTC).replace(microsecond=0)
-    midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone).astimezone(UTC)
-    real = min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
+    real = night_badge(A.timezone, now)
     await db.execute(
         "INSERT INTO device_clocks (facility_id, device_id, skew_s, since) VALUES ($1, 'door-main', 28800, $2)",
         A.id,

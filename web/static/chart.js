@@ -10,7 +10,7 @@
   const RANGES = { "6h": [6 * 3600, "5m"], "24h": [24 * 3600, "15m"], "7d": [7 * 86400, "1h"] };
   // Times on the facility's clock and in 24 hours, as everywhere else on the page: uPlot's own are the
   // browser's zone and "3:30pm" (a browser set to UTC showed 15:30 for the facility's 23:30).
-  const { tz, lang } = controls.dataset;
+  const { tz, lang, time, min, avg, max } = controls.dataset;  // the zone, and the legend's names
   const day = lang === "zh" ? "{M}月{D}日" : "{M}/{D}";
   const D = 86400;
   // uPlot's time-axis table: tick step (s), label, then the label's addition on a new year, month, day,
@@ -44,16 +44,15 @@
       pts.map((p) => p.avg),
       pts.map((p) => p.max),
     ];
-    const c = controls.dataset;
     plot = new uPlot({
       width: Math.max(320, box.clientWidth - 16),
       height: 300,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz),
       series: [
-        { label: c.time, value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
-        { label: c.min, stroke: "#1f77b4", width: 1 },
-        { label: c.avg, stroke: "#2e8540", width: 2 },
-        { label: c.max, stroke: "#c62828", width: 1 },
+        { label: time, value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
+        { label: min, stroke: "#1f77b4", width: 1 },
+        { label: avg, stroke: "#2e8540", width: 2 },
+        { label: max, stroke: "#c62828", width: 1 },
       ],
       axes: [{ values: AXIS }, { label: metricSel.options[metricSel.selectedIndex].text }],  // its name and unit
     }, data, box);

@@ -147,6 +147,26 @@ class AlertEngine:
         d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
         d.online, d.battery = online, battery
 
+    def resume(self, deaf_from: datetime, at: datetime) -> None:
+        """The engine's link to the broker came back at `at`, after it had judged its input up to
+        `deaf_from`. What was sent meanwhile may never have reached a broker (the broker itself was
+        down): that time is nobody's silence. A device's silence goes on from where it stood when the
+        link dropped (its last sign of life moved by the gap), or, after a gap longer than a heartbeat,
+        from one heartbeat before `at`, as at a start (whichever is earlier: a device that died just
+        before a long outage is not given the whole outage again). A device whose offline alert was
+        raised keeps it. The people rules wait for what gateways replay from their spools, as after a
+        start. The web counts the intake's gaps alike (storage.intake.heard_sql)."""
+        if at <= deaf_from:
+            return
+        rules = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
+        for fid, rt in self.runtimes.items():
+            firing = self.trackers[fid].firing
+            for device_id, d in rt.devices.items():
+                if d.last_seen < at and not any(Key(rule, device_id) in firing for rule in rules):
+                    shifted = d.last_seen + (at - max(deaf_from, d.last_seen))
+                    d.last_seen = min(shifted, max(d.last_seen, at - timedelta(seconds=d.heartbeat_s)))
+            rt.settle(at)
+
     def seed_lateness(self, facility_id: str, device_id: str, received: datetime, status_at: datetime | None) -> None:
         """How late the device's last status was (ingest's device_state: `received` its arrival, at
         least as ingest saw the device last, and `status_at` its own time), when no clock was saved:

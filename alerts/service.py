@@ -172,6 +172,7 @@ class AlertService(Service):
         self.input = InputClock(datetime.now(UTC))  # restarted by setup
         self.probe_topic = probe_topic(config.client_id, config.topic_root)
         self._warned_behind = 0.0
+        self._deaf_from: datetime | None = None  # judged up to here when the link to the broker dropped
         self._probes: deque[int] = deque(maxlen=20)  # packet ids of the latest probes, for the broker's refusals
         self.writers = DecisionWriters(self.WRITERS, self._persist)
         self.metrics.write_queue.set_function(self.writers.depth)
@@ -225,7 +226,26 @@ class AlertService(Service):
         root = cfg.topic_root
         subs = [f"{root}/+/+/+"] if self.owned is None else [f"{root}/{f}/+/+" for f in self.owned]
         subs.append(self.probe_topic)  # its own probes (CONTRACT §4; alerts.engine.InputClock)
-        return MqttSource(cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600), 1, None
+        source = MqttSource(
+            cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600, on_state=self._on_link
+        )
+        return source, 1, None
+
+    def _on_link(self, up: bool) -> None:
+        """The link to the broker dropped or came back. What was judged when it dropped is remembered;
+        when it is back, the engine counts the gap as nobody's silence (AlertEngine.resume)."""
+        wall = datetime.now(UTC)
+        if not up:
+            if self._deaf_from is None:
+                self._deaf_from = self.input.now(wall)
+            return
+        if self._deaf_from is not None and self.engine is not None:
+            logger.info(
+                "the broker is back after %.0f s unheard: that time is not counted as any device's silence",
+                (wall - self._deaf_from).total_seconds(),
+            )
+            self.engine.resume(self._deaf_from, wall)
+        self._deaf_from = None
 
     async def main(self) -> None:
         assert self._http is not None and self.outbox is not None  # noqa: S101

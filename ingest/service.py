@@ -76,6 +76,9 @@ class IngestService(Service):
         self._unflushed = 0  # batches taken and not yet stored
         self._caught_up_after: datetime | None = None  # caught up once the batches in flight are stored
         self._listened: dict[datetime, float] = {}  # seconds per UTC hour, not yet reported
+        # the intake's last gap (migration 020): connected since; caught up to when the link last dropped
+        self._listening_since: datetime | None = None
+        self._deaf_from: datetime | None = None
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -375,7 +378,14 @@ class IngestService(Service):
             last = now
             try:
                 async with self.pool.acquire() as conn:
-                    await intake.beat(conn, self.config.client_id, self.caught_up_at, self._listened.items())
+                    await intake.beat(
+                        conn,
+                        self.config.client_id,
+                        self.caught_up_at,
+                        self._listened.items(),
+                        self._listening_since,
+                        self._deaf_from,
+                    )
                 self._listened = {}
             except RETRYABLE as err:
                 logger.warning("the intake's clock not reported: %s", err)
@@ -401,6 +411,10 @@ class IngestService(Service):
 
     def _on_mqtt_state(self, up: bool) -> None:
         self.metrics.mqtt_connected.set(1 if up else 0)
+        if up:
+            self._listening_since = self._listening_since or datetime.now(UTC)
+        elif self._listening_since is not None:  # what the broker gets from now on may never reach it
+            self._listening_since, self._deaf_from = None, self.caught_up_at
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)

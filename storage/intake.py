@@ -34,6 +34,28 @@ _AS_OF = f"""CASE WHEN max(beat_at) IS NULL THEN now()
 # reported. An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan).
 AS_OF_SQL = f"(SELECT {_AS_OF} FROM intake_clock)"
 
+# The platform's last gap (migration 020): from the latest time any worker still reporting had stored
+# everything before it lost the broker (plus one report's interval, as `as_of` counts it), to the
+# earliest time one of them was connected again. Empty (no shift) where the gaps of two workers do not
+# overlap: one listened while the other could not.
+_LIVE = f"beat_at > now() - make_interval(secs => {STALE_S})"
+_HEARD_AGAIN = f"(SELECT min(listening_since) FROM intake_clock WHERE {_LIVE})"
+_DEAF_FROM = (
+    f"(SELECT coalesce(max(deaf_from) + make_interval(secs => {BEAT_S}), min(listening_since))"
+    f" FROM intake_clock WHERE {_LIVE})"
+)
+
+
+def heard_sql(last_seen: str, heartbeat_s: str) -> str:
+    """A device's last sign of life `last_seen` (an SQL expression) moved by the platform's last gap
+    that came after it: its silence goes on from where it stood when the platform went deaf, or, after
+    a gap longer than its heartbeat `heartbeat_s`, from one heartbeat before the platform heard again,
+    whichever is earlier, as the alert engine counts it (alerts.engine.AlertEngine.resume). NULL stays
+    NULL; with no gap, `last_seen` as it is."""
+    shifted = f"{last_seen} + greatest(interval '0', {_HEARD_AGAIN} - greatest({_DEAF_FROM}, {last_seen}))"
+    restarted = f"greatest({last_seen}, {_HEARD_AGAIN} - make_interval(secs => {heartbeat_s}))"
+    return f"least({shifted}, {restarted})"
+
 
 @dataclass(frozen=True)
 class IntakeState:
@@ -84,16 +106,27 @@ async def beat(
     worker: str,
     caught_up_at: datetime | None,
     listened: Iterable[tuple[datetime, float]],
+    listening_since: datetime | None = None,
+    deaf_from: datetime | None = None,
 ) -> None:
-    """One worker's report: caught up to `caught_up_at` (None: not yet since it started), and the
-    seconds of each hour it listened since its last report."""
+    """One worker's report: caught up to `caught_up_at` (None: not yet since it started), the seconds
+    of each hour it listened since its last report, since when it has been connected (None: it is
+    not), and up to when it had stored everything before it last lost the broker (None: this process
+    never has; then a new connection takes the last caught-up time its previous run reported)."""
     async with conn.transaction():
         await conn.execute(
-            "INSERT INTO intake_clock (worker, caught_up_at, beat_at) VALUES ($1, $2, now())"
+            "INSERT INTO intake_clock (worker, caught_up_at, beat_at, listening_since, deaf_from)"
+            " VALUES ($1, $2, now(), $3, $4)"
             " ON CONFLICT (worker) DO UPDATE SET beat_at = now(),"
-            " caught_up_at = greatest(intake_clock.caught_up_at, EXCLUDED.caught_up_at)",
+            " caught_up_at = greatest(intake_clock.caught_up_at, EXCLUDED.caught_up_at),"
+            " deaf_from = CASE WHEN EXCLUDED.listening_since IS DISTINCT FROM intake_clock.listening_since"
+            "   AND EXCLUDED.listening_since IS NOT NULL"
+            "   THEN coalesce(EXCLUDED.deaf_from, intake_clock.caught_up_at) ELSE intake_clock.deaf_from END,"
+            " listening_since = EXCLUDED.listening_since",
             worker,
             caught_up_at,
+            listening_since,
+            deaf_from,
         )
         rows = [(h, worker, s) for h, s in listened if s > 0]
         if rows:

@@ -21,7 +21,7 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
-from storage.intake import AS_OF_SQL
+from storage.intake import AS_OF_SQL, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
 from storage.retention import hour_start
@@ -108,10 +108,14 @@ async def facilities(
 
 
 # Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f.
-_GATEWAY_SQL = """SELECT bool_or(s.online AND s.last_seen_at > {as_of} - make_interval(
-                          secs => greatest(${beats} * d.heartbeat_s, ${floor})))
+# Its silence is what the platform listened to (storage.intake.heard_sql), as of what it has stored.
+_GATEWAY_SQL = (
+    "SELECT bool_or(s.online AND "
+    + heard_sql("s.last_seen_at", "d.heartbeat_s")
+    + """ > {as_of} - make_interval(secs => greatest(${beats} * d.heartbeat_s, ${floor})))
                   FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
                   WHERE d.facility_id = f.id AND d.type = 'gateway'"""
+)
 
 
 async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
@@ -157,7 +161,7 @@ async def facility_status(
     day_start = local_midnight(f)
     devices = await conn.fetch(
         f"""SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
-                  coalesce(s.online AND s.last_seen_at
+                  coalesce(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s")}
                            > {AS_OF_SQL} - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            LEFT JOIN device_clocks c ON c.facility_id = d.facility_id AND c.device_id = d.id

@@ -413,6 +413,79 @@ async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices
         await proxy.stop()
 
 
+async def test_a_broker_outage_is_not_the_devices_silence(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """The broker itself goes away for longer than the silence that makes a device offline: the engine's
+    connection drops and the devices' reports are lost, for there is no broker to take them (nothing
+    is queued). When it is back, the engine reconnects first and the devices some seconds later, as
+    real ones do (Tasmota retries every 10 s, a paho client backs off). The time no one could hear is
+    nobody's silence: no device goes offline then (CONTRACT §4, the engine's own clock). A device that
+    then really falls silent still goes offline, its silence counted from before the outage plus after."""
+    from tests.faultproxy import FaultProxy
+
+    db = registered
+    live = ["gw-1", "door-main", "exit-1", "exit-2"]
+    # the real rule's proportions, in seconds: offline after three missed heartbeats (here 15 s)
+    await db.execute("UPDATE devices SET heartbeat_s = 5 WHERE facility_id = $1", FAC.id)
+    proxy = await FaultProxy(*services.mqtt_host_port).start()
+    svc = make(services, db_url, topic_root, "outage", mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
+    offline = svc.rules["device_offline"]
+    svc.rules["device_offline"] = replace(
+        offline, thresholds={**offline.thresholds, "heartbeats": 3, "min_silence_s": 10}
+    )
+    reporting = set(live)
+    broker_up = asyncio.Event()
+    broker_up.set()
+    pub = Publisher(*services.mqtt_host_port)
+
+    async def report() -> None:
+        n = 0
+        while True:
+            await broker_up.wait()
+            n += 1
+            for dev in sorted(reporting):
+                body = {"msg_id": f"h{n}", "ts": now_ts(), "readings": {"battery_pct": 90}}
+                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
+            await asyncio.sleep(1.0)
+
+    async def offline_live() -> list[str]:
+        rows = await db.fetch(
+            "SELECT device_id FROM alerts WHERE rule = 'device_offline' AND device_id = ANY($1::text[])", live
+        )
+        return sorted(r["device_id"] for r in rows)
+
+    def caught_up() -> Awaitable[bool]:
+        src = svc.source
+        ok = src is not None and src.connected and svc.input.behind_s(datetime.now(UTC)) < 3
+        return asyncio.sleep(0, result=ok)
+
+    reporter = asyncio.create_task(report())
+    try:
+        async with running(svc):
+            await wait_for(caught_up, 30, "the engine caught up")
+            await asyncio.sleep(3.0)
+            broker_up.clear()  # no broker: what the devices send now is lost
+            proxy.cut()
+            await asyncio.sleep(20.0)
+            proxy.restore()  # the broker is back; the engine reconnects
+            await wait_for(caught_up, 60, "the engine back and caught up")
+            await asyncio.sleep(2.0)  # the devices take a few seconds longer
+            assert await offline_live() == [], "the broker's outage taken for the devices' silence"
+            broker_up.set()
+            await asyncio.sleep(3.0)
+            assert await offline_live() == []
+            reporting.discard("exit-2")  # now it really falls silent
+            await wait_for(_silent_offline(db, "exit-2"), 30, "the really silent device offline")
+            assert await offline_live() == ["exit-2"]
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        pub.close()
+        await proxy.stop()
+
+
 async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
     services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timezone
 
 import asyncpg
@@ -41,7 +41,7 @@ def make_service(services: Services, db_url: str, topic_root: str, **kw: object)
     prefix = topic_root.split("/", maxsplit=1)[0]
     cfg = IngestConfig(
         database_url=as_role(db_url, "ingest"),
-        mqtt_url=services.mqtt_url,
+        mqtt_url=kw.pop("mqtt_url", services.mqtt_url),
         topic_root=topic_root,
         client_id=f"ingest-{prefix}",
         share_group=prefix,
@@ -282,6 +282,61 @@ async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
     early = [(c, k) for c, k in reports if c is not None and c >= sent_by and k < n]
     assert not early, f"the clock passed the backlog with {early[0][1]} of {n} stored (sent by {sent_by}): {reports}"
     assert any(k < n for _, k in reports), "no report while the backlog was read: nothing was tested"
+
+
+async def test_the_intake_clock_keeps_the_gap_in_which_ingest_could_not_hear(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest loses the broker and gets it back: its reports say since when it has been connected, and
+    up to when it had stored everything before the link dropped (the web counts no device's silence in
+    between, storage.intake.heard_sql). A new run of the same worker takes the gap from what its
+    previous run last reported caught up."""
+    from tests.faultproxy import FaultProxy
+
+    monkeypatch.setattr(intake, "BEAT_S", 0.1)
+    db = registered
+    proxy = await FaultProxy(*services.mqtt_host_port).start()
+
+    def service() -> IngestService:
+        return make_service(services, db_url, topic_root, mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
+
+    worker = service().config.client_id
+
+    async def row() -> asyncpg.Record | None:
+        return await db.fetchrow("SELECT * FROM intake_clock WHERE worker = $1", worker)
+
+    def when(pred: Callable[[asyncpg.Record], bool]) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            r = await row()
+            return r is not None and pred(r)
+
+        return check
+
+    try:
+        async with running(service()):
+            await wait_for(
+                when(lambda r: r["caught_up_at"] is not None and r["listening_since"] is not None), 30, "caught up"
+            )
+            first = await row()
+            assert first is not None and first["deaf_from"] is None, "a first run: no gap known"
+            proxy.cut()
+            await wait_for(when(lambda r: r["listening_since"] is None), 30, "the drop reported")
+            await asyncio.sleep(1.0)
+            restored_at = datetime.now(UTC)
+            proxy.restore()
+            await wait_for(when(lambda r: r["listening_since"] is not None), 60, "connected again")
+            again = await row()
+            assert again is not None
+            assert first["caught_up_at"] <= again["deaf_from"] < restored_at, again  # caught up before the cut
+            assert again["listening_since"] >= restored_at, again
+        stopped = await row()
+        assert stopped is not None
+        async with running(service()):
+            await wait_for(when(lambda r: r["listening_since"] > restored_at), 30, "a new run connected")
+            new_run = await row()
+            assert new_run is not None and new_run["deaf_from"] == stopped["caught_up_at"], (stopped, new_run)
+    finally:
+        await proxy.stop()
 
 
 async def _listened(db: asyncpg.Connection, worker: str) -> bool:

@@ -885,6 +885,53 @@ async def test_a_silent_gateway_greys_its_facility_on_every_view(
     assert await views() == ("green", "green", 0)
 
 
+async def test_a_platform_outage_is_no_devices_silence_on_the_pages(
+    site: dict[str, object], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole platform was down for eleven minutes, the broker with it: what the devices sent
+    meanwhile reached no one. Ingest is back, connected a minute ago and caught up (each report made
+    by the real `intake.beat`, which takes the gap from its previous run's last caught-up time). A
+    gateway heard 30 s before the outage is not silent: the platform was, and the page counts its
+    silence as the alert engine does (CONTRACT §4), not as twelve minutes. A device silent for nearly
+    its whole offline threshold before the outage is offline: its silence went on before and after.
+    A second worker that listened all along makes the gap nobody's: then the gateway was silent."""
+    from web.keys import GatewaySnapshot, IntakeSnapshot
+
+    monkeypatch.setattr(GatewaySnapshot, "TTL_S", 0.0)
+    monkeypatch.setattr(IntakeSnapshot, "TTL_S", 0.0)
+    url, tok = site["url"], str(site["admin"])
+    fac = next(
+        f
+        for f in REG.facilities
+        if f.id not in {A.id, B.id} and any(d.type.value == "gateway" for d in f.devices) and len(f.devices) > 2
+    )
+    gw = next(d for d in fac.devices if d.type.value == "gateway")
+    dying = next(d for d in fac.devices if d.type.value != "gateway")
+    threshold = timedelta(seconds=max(3 * dying.heartbeat_s, 300))  # contract.rules device_offline
+    now = datetime.now(UTC)
+    deaf_from = now - timedelta(minutes=12)  # the last time ingest had stored everything
+    back = now - timedelta(minutes=1)
+    await last_heard(db, fac.id, gw.id, deaf_from - timedelta(seconds=30))
+    await last_heard(db, fac.id, dying.id, deaf_from - threshold + timedelta(seconds=20))
+
+    await intake.beat(db, "ingest-1", deaf_from, [], listening_since=now - timedelta(days=1))  # its last run
+    await intake.beat(db, "ingest-1", None, [], listening_since=back)  # a new run, connected, reading
+    await intake.beat(db, "ingest-1", now, [], listening_since=back)  # caught up
+
+    async def views() -> tuple[str, str, bool, bool]:
+        on_map, in_list, _, _ = await map_and_list(url, tok, fac)
+        _, status = await get(f"{url}/api/v1/facilities/{fac.id}/status", tok)
+        online = {d["id"]: d["online"] for d in status["device_list"]}  # type: ignore[index]
+        assert status["intake"]["state"] == "ok"  # type: ignore[index]
+        return on_map, in_list, online[gw.id], online[dying.id]
+
+    assert await views() == ("green", "green", True, False)
+
+    # another worker listened all along, caught up: the broker was up and nothing came from the gateway
+    await intake.beat(db, "ingest-2", now, [], listening_since=now - timedelta(days=1))
+    assert await views() == ("grey", "grey", False, False)
+
+
 async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     site: dict[str, object], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:

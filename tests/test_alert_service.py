@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
@@ -24,6 +24,7 @@ from simulators.registry_gen import generate_registry
 from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
+from tests.faultproxy import FaultProxy
 from tests.helpers import Publisher, night_badge, payload, wait_for
 
 REG = generate_registry(1, seed=5)
@@ -356,61 +357,23 @@ async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices
     silence: none of them goes offline, during either outage or when what the broker queued arrives
     after it (CONTRACT §4, the engine's own clock). It says it is behind meanwhile. After that, a
     device that really falls silent still goes offline."""
-    from tests.faultproxy import FaultProxy
-
     db = registered
-    live = ["gw-1", "door-main", "exit-1", "exit-2"]  # the gateway too: devices behind a dead one wait on its alert
-    assert {d.id for d in FAC.devices} >= set(live)
-    proxy = await FaultProxy(*services.mqtt_host_port).start()
-    svc = make(services, db_url, topic_root, "deaf", mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
-    offline = svc.rules["device_offline"]
-    svc.rules["device_offline"] = replace(
-        offline, thresholds={**offline.thresholds, "heartbeats": 0.01, "min_silence_s": 10}
-    )
-    reporting = set(live)
-    pub = Publisher(*services.mqtt_host_port)
-
-    async def report() -> None:
-        n = 0
-        while True:
-            n += 1
-            for dev in sorted(reporting):
-                body = {"msg_id": f"h{n}", "ts": now_ts(), "readings": {"battery_pct": 90}}
-                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
-            await asyncio.sleep(1.0)
-
-    async def offline_live() -> list[str]:
-        rows = await db.fetch(
-            "SELECT device_id FROM alerts WHERE rule = 'device_offline' AND device_id = ANY($1::text[])", live
-        )
-        return sorted(r["device_id"] for r in rows)
-
-    reporter = asyncio.create_task(report())
-    try:
-        async with running(svc):
-            await asyncio.sleep(3.0)
-            proxy.pause()
-            await asyncio.sleep(20.0)  # twice the silence that makes a device offline
-            assert svc.health()[1]["input_behind_s"] >= 15, svc.health()
-            assert await offline_live() == [], "its own paused link taken for the devices' silence"
-            proxy.restore()
-            await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 30, "caught up")
-            proxy.cut()
-            await asyncio.sleep(15.0)
-            assert await offline_live() == [], "its own lost connection taken for the devices' silence"
-            proxy.restore()
-            await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 60, "caught up")
-            await asyncio.sleep(3.0)  # the queued messages judged, and a few ticks
-            assert await offline_live() == [], "the queued messages, judged late, taken for silence"
-            reporting.discard("exit-2")  # now it really falls silent
-            await wait_for(_silent_offline(db, "exit-2"), 30, "the really silent device offline")
-            assert await offline_live() == ["exit-2"]
-    finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
-        pub.close()
-        await proxy.stop()
+    async with _reporting_behind_a_proxy(services, db_url, topic_root, "deaf", heartbeats=0.01) as (svc, proxy, on):
+        await asyncio.sleep(3.0)
+        proxy.pause()
+        await asyncio.sleep(20.0)  # twice the silence that makes a device offline
+        assert svc.health()[1]["input_behind_s"] >= 15, svc.health()
+        assert await _offline_among(db, LIVE) == [], "its own paused link taken for the devices' silence"
+        proxy.restore()
+        await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 30, "caught up")
+        proxy.cut()
+        await asyncio.sleep(15.0)
+        assert await _offline_among(db, LIVE) == [], "its own lost connection taken for the devices' silence"
+        proxy.restore()
+        await wait_for(lambda: asyncio.sleep(0, result=svc.input.behind_s(datetime.now(UTC)) < 3), 60, "caught up")
+        await asyncio.sleep(3.0)  # the queued messages judged, and a few ticks
+        assert await _offline_among(db, LIVE) == [], "the queued messages, judged late, taken for silence"
+        await _then_one_really_falls_silent(db, on)
 
 
 async def test_a_broker_outage_is_not_the_devices_silence(
@@ -422,68 +385,29 @@ async def test_a_broker_outage_is_not_the_devices_silence(
     real ones do (Tasmota retries every 10 s, a paho client backs off). The time no one could hear is
     nobody's silence: no device goes offline then (CONTRACT §4, the engine's own clock). A device that
     then really falls silent still goes offline, its silence counted from before the outage plus after."""
-    from tests.faultproxy import FaultProxy
-
     db = registered
-    live = ["gw-1", "door-main", "exit-1", "exit-2"]
     # the real rule's proportions, in seconds: offline after three missed heartbeats (here 15 s)
     await db.execute("UPDATE devices SET heartbeat_s = 5 WHERE facility_id = $1", FAC.id)
-    proxy = await FaultProxy(*services.mqtt_host_port).start()
-    svc = make(services, db_url, topic_root, "outage", mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
-    offline = svc.rules["device_offline"]
-    svc.rules["device_offline"] = replace(
-        offline, thresholds={**offline.thresholds, "heartbeats": 3, "min_silence_s": 10}
-    )
-    reporting = set(live)
-    broker_up = asyncio.Event()
-    broker_up.set()
-    pub = Publisher(*services.mqtt_host_port)
+    async with _reporting_behind_a_proxy(services, db_url, topic_root, "outage", heartbeats=3) as (svc, proxy, on):
 
-    async def report() -> None:
-        n = 0
-        while True:
-            await broker_up.wait()
-            n += 1
-            for dev in sorted(reporting):
-                body = {"msg_id": f"h{n}", "ts": now_ts(), "readings": {"battery_pct": 90}}
-                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
-            await asyncio.sleep(1.0)
+        def caught_up() -> Awaitable[bool]:
+            src = svc.source
+            ok = src is not None and src.connected and svc.input.behind_s(datetime.now(UTC)) < 3
+            return asyncio.sleep(0, result=ok)
 
-    async def offline_live() -> list[str]:
-        rows = await db.fetch(
-            "SELECT device_id FROM alerts WHERE rule = 'device_offline' AND device_id = ANY($1::text[])", live
-        )
-        return sorted(r["device_id"] for r in rows)
-
-    def caught_up() -> Awaitable[bool]:
-        src = svc.source
-        ok = src is not None and src.connected and svc.input.behind_s(datetime.now(UTC)) < 3
-        return asyncio.sleep(0, result=ok)
-
-    reporter = asyncio.create_task(report())
-    try:
-        async with running(svc):
-            await wait_for(caught_up, 30, "the engine caught up")
-            await asyncio.sleep(3.0)
-            broker_up.clear()  # no broker: what the devices send now is lost
-            proxy.cut()
-            await asyncio.sleep(20.0)
-            proxy.restore()  # the broker is back; the engine reconnects
-            await wait_for(caught_up, 60, "the engine back and caught up")
-            await asyncio.sleep(2.0)  # the devices take a few seconds longer
-            assert await offline_live() == [], "the broker's outage taken for the devices' silence"
-            broker_up.set()
-            await asyncio.sleep(3.0)
-            assert await offline_live() == []
-            reporting.discard("exit-2")  # now it really falls silent
-            await wait_for(_silent_offline(db, "exit-2"), 30, "the really silent device offline")
-            assert await offline_live() == ["exit-2"]
-    finally:
-        reporter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
-        pub.close()
-        await proxy.stop()
+        await wait_for(caught_up, 30, "the engine caught up")
+        await asyncio.sleep(3.0)
+        on.broker_up.clear()  # no broker: what the devices send now is lost
+        proxy.cut()
+        await asyncio.sleep(20.0)
+        proxy.restore()  # the broker is back; the engine reconnects
+        await wait_for(caught_up, 60, "the engine back and caught up")
+        await asyncio.sleep(2.0)  # the devices take a few seconds longer
+        assert await _offline_among(db, LIVE) == [], "the broker's outage taken for the devices' silence"
+        on.broker_up.set()
+        await asyncio.sleep(3.0)
+        assert await _offline_among(db, LIVE) == []
+        await _then_one_really_falls_silent(db, on)
 
 
 async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(
@@ -587,6 +511,69 @@ async def test_a_restart_replays_the_days_badges_at_the_times_they_happened(
 
 async def _true(value: Awaitable[object]) -> bool:
     return bool(await value)
+
+
+LIVE = ["gw-1", "door-main", "exit-1", "exit-2"]  # the gateway too: devices behind a dead one wait on its alert
+
+
+@dataclass
+class _Reporting:
+    """Which devices send a reading every second, and whether there is a broker to take them."""
+
+    devices: set[str] = field(default_factory=lambda: set(LIVE))
+    broker_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, pub: Publisher, topic_root: str) -> None:
+        self.broker_up.set()
+        n = 0
+        while True:
+            await self.broker_up.wait()
+            n += 1
+            for dev in sorted(self.devices):
+                body = {"msg_id": f"h{n}", "ts": now_ts(), "readings": {"battery_pct": 90}}
+                pub.publish(f"{topic_root}/{FAC.id}/{dev}/telemetry", payload(body))
+            await asyncio.sleep(1.0)
+
+
+@contextlib.asynccontextmanager
+async def _reporting_behind_a_proxy(
+    services: Services, db_url: str, topic_root: str, client: str, *, heartbeats: float
+) -> AsyncIterator[tuple[AlertService, FaultProxy, _Reporting]]:
+    """An alert service reaching the broker through a FaultProxy, offline after `heartbeats` missed (and
+    10 s), running while the LIVE devices report straight to the broker."""
+    assert {d.id for d in FAC.devices} >= set(LIVE)
+    proxy = await FaultProxy(*services.mqtt_host_port).start()
+    svc = make(services, db_url, topic_root, client, mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
+    offline = svc.rules["device_offline"]
+    svc.rules["device_offline"] = replace(
+        offline, thresholds={**offline.thresholds, "heartbeats": heartbeats, "min_silence_s": 10}
+    )
+    on = _Reporting()
+    pub = Publisher(*services.mqtt_host_port)
+    reporter = asyncio.create_task(on.run(pub, topic_root))
+    try:
+        async with running(svc):
+            yield svc, proxy, on
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        pub.close()
+        await proxy.stop()
+
+
+async def _then_one_really_falls_silent(db: asyncpg.Connection, on: _Reporting) -> None:
+    """After the outages, a device that really falls silent still goes offline, and only it."""
+    on.devices.discard("exit-2")
+    await wait_for(_silent_offline(db, "exit-2"), 30, "the really silent device offline")
+    assert await _offline_among(db, LIVE) == ["exit-2"]
+
+
+async def _offline_among(db: asyncpg.Connection, devices: list[str]) -> list[str]:
+    rows = await db.fetch(
+        "SELECT device_id FROM alerts WHERE rule = 'device_offline' AND device_id = ANY($1::text[])", devices
+    )
+    return sorted(r["device_id"] for r in rows)
 
 
 def _silent_offline(db: asyncpg.Connection, device: str) -> Callable[[], Awaitable[bool]]:

@@ -19,15 +19,21 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
     gw = rt.devices.get(rt.gateway) if rt.gateway else None
     gw_down = gw is not None and rt.silent(gw, now)
     for dev, d in rt.devices.items():
+        if gw_down and dev != rt.gateway:
+            # Behind a silent gateway: one alert on the gateway holds these back, and what they are now is
+            # unknown: an alert they had stays as it is (a camera's blind spot cleared by its gateway's
+            # Last Will, retained at the broker and read at a restart, was a false all-clear).
+            rt.unknown.update((Key("device_offline", dev), Key("camera_blind_spot", dev)))
+            continue
         silent = rt.silent(d, now)
         if d.type is DeviceType.CAMERA:
-            if silent and d.child_area and not (gw_down and dev != rt.gateway):
+            if silent and d.child_area:
                 out[Key("camera_blind_spot", dev)] = rt.cond(
                     "camera_blind_spot", f"儿童区域摄像头离线（{dev}）", f"camera over a child area offline ({dev})"
                 )
             continue
-        if not silent or (gw_down and dev != rt.gateway):
-            continue  # behind a dead gateway: one alert on the gateway holds these back
+        if not silent:
+            continue
         severity = "major" if d.type in LIFE_SAFETY_TYPES | {DeviceType.GATEWAY} else "minor"
         # said offline (a Last Will) but not yet silent: an alert only if it does not reconnect in time
         grace = None if rt.missed(d, now) else reconnect_grace_s(rt.rules)

@@ -274,4 +274,4 @@ class AlertEngine:
         retriggered, rt.retriggered = rt.retriggered, []
         conds = rt.conditions(now)
         hold = frozenset() if rt.settled_now else people.WINDOW_RULES
-        return self.trackers[facility_id].step(conds, now, retriggered, hold=hold)
+        return self.trackers[facility_id].step(conds, now, retriggered, hold=hold, unknown=rt.unknown)

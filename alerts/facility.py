@@ -132,6 +132,8 @@ class FacilityRuntime:
     latched_readings: set[tuple[str, str]] = field(default_factory=set)
     retriggered: list[Key] = field(default_factory=list)  # conditions that happened again while active
     clocks_changed: set[str] = field(default_factory=set)  # devices whose clock was learnt or forgotten
+    # device alerts unknown at the last evaluation (behind a silent gateway): neither raised nor cleared
+    unknown: set[Key] = field(default_factory=set)
     staff: dict[str, Staff] = field(init=False)
     children: dict[str, Child] = field(init=False)
     classes: dict[str, ClassInfo] = field(init=False)
@@ -280,6 +282,7 @@ class FacilityRuntime:
         clock = self.clock
         people.roll_day(self, clock)
         out: dict[Key, Condition] = {}
+        self.unknown = set()
         for key, (until, cond, reported) in list(self.pulses.items()):
             if now < until or not reported:
                 out[key] = cond

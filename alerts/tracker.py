@@ -46,11 +46,14 @@ class Tracker:
         now: datetime,
         retriggered: list[Key] | None = None,
         hold: frozenset[str] = frozenset(),
+        unknown: set[Key] | frozenset[Key] = frozenset(),
     ) -> list[Decision]:
         """`hold`: rules judged only on complete data, while the facility's data is not complete (just
         started, or its uplink replaying a spool): their conditions missing from `conds` are unknown, not
         ended, so their timers are not dropped and their alerts not cleared (before, a restart dropped a
-        half-elapsed guard timer and cleared, then re-notified, an active guard alert)."""
+        half-elapsed guard timer and cleared, then re-notified, an active guard alert). `unknown`: single
+        conditions whose alerts, if raised, stay as they are (a device behind a silent gateway); their
+        timers are dropped as before, to start afresh once the device can be heard."""
         out = [Decision("bump", k, conds.get(k), now) for k in dict.fromkeys(retriggered or ()) if k in self.firing]
         for key, cond in conds.items():
             if key in self.firing:
@@ -68,7 +71,7 @@ class Tracker:
             self.due.pop(key, None)
             if key.rule in self.lapse_rules and now > since:
                 out.append(Decision("lapse", key, None, now, since))  # ...but a lapse all the same
-        for key in [k for k in self.firing if k not in conds and k.rule not in hold]:
+        for key in [k for k in self.firing if k not in conds and k.rule not in hold and k not in unknown]:
             self.firing.discard(key)
             out.append(Decision("clear", key, None, now))
         return out

@@ -606,3 +606,35 @@ def test_a_probe_counts_only_once_no_backlog_could_have_let_it_overtake() -> Non
     clock.returned(later, 30.0)
     clock.confirm(30.6, full_at=10.3)
     assert clock.heard == later and clock.now(later + timedelta(seconds=60)) == later + clock.slack
+
+
+def test_a_gateway_that_goes_silent_clears_no_alert_of_a_device_behind_it() -> None:
+    """A camera over a child area is down and its blind-spot alert raised. Then the gateway says it is
+    offline (the demo restarted: its Last Will, retained at the broker, is the first thing read), and
+    comes back 20 s later. What the camera is meanwhile is unknown: its alert is neither cleared nor
+    raised again (before, it was cleared: a false all-clear for a camera that never came back). Once
+    the camera is back, the alert clears."""
+    f = facility()
+    cam = next(d.id for d in f.devices if d.type is DeviceType.CAMERA and d.covers_child_area)
+    engine = AlertEngine([f], load_rules(None), T0)
+    key = Key("camera_blind_spot", cam)
+    ds = engine.on_message(f.id, cam, Status(ts=T0, online=False), T0)
+    ds += [d for _, d in engine.on_tick(T0 + timedelta(seconds=120))]
+    assert [d.key for d in opened(ds, "camera_blind_spot")] == [key]
+
+    def camera(ds: list[tuple[str, Decision]] | list[Decision]) -> list[str]:
+        out = [d[1] if isinstance(d, tuple) else d for d in ds]
+        return [d.action for d in out if d.key == key]
+
+    t = T0 + timedelta(minutes=5)
+    down = engine.on_message(f.id, "gw-1", Status(online=False), t)
+    down += [d for s in range(0, 20, 2) for _, d in engine.on_tick(t + timedelta(seconds=s))]
+    assert camera(down) == [], "the gateway's Last Will cleared the camera's alert"
+    back = t + timedelta(seconds=20)
+    up = engine.on_message(f.id, "gw-1", Status(ts=back, online=True), back)
+    up += [d for s in range(1, 60, 2) for _, d in engine.on_tick(back + timedelta(seconds=s))]
+    assert camera(up) == [], "still down: neither cleared nor raised again"
+    fixed = back + timedelta(minutes=2)
+    ok = engine.on_message(f.id, cam, Status(ts=fixed, online=True), fixed)
+    ok += [d for s in range(1, 12, 2) for _, d in engine.on_tick(fixed + timedelta(seconds=s))]
+    assert camera(ok) == ["clear"]

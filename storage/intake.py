@@ -57,11 +57,27 @@ def heard_sql(last_seen: str, heartbeat_s: str) -> str:
     return f"least({shifted}, {restarted})"
 
 
+# How long after the platform heard again its last gap (of a minute or more) is told on the pages: a device
+# silent since before the gap shows online although its last report is older than its offline threshold.
+GAP_NOTE_S = 3600.0
+
+
 @dataclass(frozen=True)
 class IntakeState:
     as_of: datetime  # everything the broker had by then is stored (AS_OF_SQL)
     beat_at: datetime  # the newest report of any worker
     now: datetime  # the database's clock when read
+    deaf_from: datetime | None = None  # the platform's last gap (heard_sql): from, as the web counts it
+    heard_again: datetime | None = None  # ... to
+
+    @property
+    def gap(self) -> tuple[datetime, datetime] | None:
+        """The platform's last gap, while it is recent (GAP_NOTE_S) and a minute or longer (shorter, it
+        changes no device's state by more than that), else None."""
+        g, h = self.deaf_from, self.heard_again
+        if g is None or h is None or (h - g).total_seconds() < STALE_S or (self.now - h).total_seconds() > GAP_NOTE_S:
+            return None
+        return g, h
 
     @property
     def condition(self) -> str:
@@ -73,20 +89,25 @@ class IntakeState:
         return "ok"
 
     def as_json(self) -> dict[str, object]:
+        gap = self.gap
         return {
             "state": self.condition,
             "as_of": self.as_of.isoformat(),
             "behind_s": round(max(0.0, (self.now - self.as_of).total_seconds())),
+            # the platform's last gap, within the last hour: not counted as any device's silence
+            "gap": {"from": gap[0].isoformat(), "to": gap[1].isoformat()} if gap else None,
         }
 
 
 async def state(conn: asyncpg.Connection) -> IntakeState | None:
     """The intake's state, or None where no ingest worker has ever reported (judged by the wall clock,
     as before migration 019)."""
-    r = await conn.fetchrow(f"SELECT {_AS_OF} AS a, max(beat_at) AS b, now() AS n FROM intake_clock")
+    r = await conn.fetchrow(
+        f"SELECT {_AS_OF} AS a, max(beat_at) AS b, now() AS n, {_DEAF_FROM} AS g, {_HEARD_AGAIN} AS h FROM intake_clock"
+    )
     if r is None or r["b"] is None:
         return None
-    return IntakeState(r["a"], r["b"], r["n"])
+    return IntakeState(r["a"], r["b"], r["n"], r["g"], r["h"])
 
 
 def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, float]]:

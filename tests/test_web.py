@@ -926,10 +926,24 @@ async def test_a_platform_outage_is_no_devices_silence_on_the_pages(
         return on_map, in_list, online[gw.id], online[dying.id]
 
     assert await views() == ("green", "green", True, False)
+    # the page says why a gateway heard twelve minutes ago shows online: the gap, by the facility's clock
+    _, status = await get(f"{url}/api/v1/facilities/{fac.id}/status", tok)
+    gap = status["intake"]["gap"]  # type: ignore[index]
+    assert datetime.fromisoformat(gap["from"]) == deaf_from + timedelta(seconds=intake.BEAT_S), gap
+    assert datetime.fromisoformat(gap["to"]) == back, gap
+    local = ZoneInfo(fac.timezone)
+    for lang, words in (("zh", "未接收数据"), ("en", "received no data")):
+        _, page = await get(f"{url}/facilities/{fac.id}?lang={lang}", tok)
+        note = re.search(r"<p class=\"note\" data-intake-gap>(.*?)</p>", str(page), re.S)
+        assert note is not None and words in note.group(1), lang
+        for t in (deaf_from + timedelta(seconds=intake.BEAT_S), back):
+            assert f"{t.astimezone(local):%H:%M}" in note.group(1), (lang, note.group(1))
 
     # another worker listened all along, caught up: the broker was up and nothing came from the gateway
     await intake.beat(db, "ingest-2", now, [], listening_since=now - timedelta(days=1))
     assert await views() == ("grey", "grey", False, False)
+    _, page = await get(f"{url}/facilities/{fac.id}", tok)
+    assert "data-intake-gap" not in str(page), "no gap the platform as a whole had"
 
 
 async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(

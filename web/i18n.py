@@ -248,6 +248,13 @@ _MORE = {
         "Data intake stopped: the platform has stored no device data since {}. Facilities' states are as"
         " known then, and the silence since is not charged to them; contact the platform's operators.",
     ),
+    "intake_gap": (
+        "平台在{}至{}之间停机或与消息服务器断开，未接收数据。这段时间不计入设备的沉默："
+        "最近上报早于离线阈值的设备仍可能显示在线，直至其下次上报或阈值届满。",
+        "The platform received no data from {} to {}: it was down or cut off from the broker. That time is"
+        " not counted as any device's silence: a device last heard longer ago than its offline threshold may"
+        " still show online until it next reports or its threshold is reached.",
+    ),
     "intake_behind": (
         "数据接收正在补传积压，约落后 {} 分钟：各机构的在线状态为{}时所知。",
         "Data intake is catching up on a backlog, about {} min behind: facilities' states are as known at {}.",

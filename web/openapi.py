@@ -150,6 +150,12 @@ SCHEMAS: dict[str, Any] = {
             state={"type": "string", "enum": ["ok", "behind", "stopped"]},
             as_of={"type": "string", "format": "date-time"},
             behind_s=_INT,
+            gap={
+                **_obj(["from", "to"], **{"from": _TIME, "to": _TIME}),
+                "nullable": True,
+                "description": "The platform's last gap, in the last hour: no worker could hear from `from` to"
+                " `to`, and that time is counted as no device's silence (CONTRACT §4).",
+            },
         ),
         "nullable": True,
         "description": "The platform's data intake: silence is judged as of `as_of`, the time up to which"

@@ -195,6 +195,7 @@ class AlertService(Service):
         assert self.pool is not None  # noqa: S101
         now = datetime.now(UTC)
         self.input = InputClock(now)
+        self._deaf_from = now  # nothing heard until the first connection (the broker may be down at the start)
         async with self.pool.acquire() as conn:
             self.owned = await self._owned(conn)
             reg = await fetch_registry(conn, self.owned)
@@ -240,10 +241,11 @@ class AlertService(Service):
                 self._deaf_from = self.input.now(wall)
             return
         if self._deaf_from is not None and self.engine is not None:
-            logger.info(
-                "the broker is back after %.0f s unheard: that time is not counted as any device's silence",
-                (wall - self._deaf_from).total_seconds(),
-            )
+            if (unheard := (wall - self._deaf_from).total_seconds()) >= 5:
+                logger.info(
+                    "the broker is reached after %.0f s unheard: that time is not counted as any device's silence",
+                    unheard,
+                )
             self.engine.resume(self._deaf_from, wall)
         self._deaf_from = None
 

@@ -32,10 +32,14 @@ FAC = REG.facilities[0]
 
 
 @contextlib.asynccontextmanager
-async def running(service: AlertService) -> AsyncIterator[AlertService]:
+async def running(
+    service: AlertService, before_connected: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[AlertService]:
     task = asyncio.create_task(service.run(), name="test-alerts")
     try:
         await asyncio.wait_for(service.ready.wait(), 15)
+        if before_connected is not None:
+            await before_connected()
         await wait_for(
             lambda: asyncio.sleep(0, result=bool(service.source and service.source.connected)), 10, "alerts connected"
         )
@@ -376,6 +380,38 @@ async def test_an_engine_cut_off_from_its_input_takes_no_silence_for_the_devices
         await _then_one_really_falls_silent(db, on)
 
 
+async def test_an_engine_started_while_the_broker_is_down_takes_no_silence_for_the_devices(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """The alert service starts while the broker is down, and stays unable to reach it for longer than
+    the silence that makes a device offline. Until its first connection it has heard nothing: that time
+    is nobody's silence, as after a lost connection (CONTRACT §4). The devices come back a couple of
+    seconds after it; none goes offline, and one that then really falls silent does."""
+    db = registered
+    await db.execute("UPDATE devices SET heartbeat_s = 5 WHERE facility_id = $1", FAC.id)  # offline after 15 s
+    async with _reporting_behind_a_proxy(services, db_url, topic_root, "late", heartbeats=3, unreachable_s=20) as (
+        svc,
+        _proxy,
+        on,
+    ):
+        await wait_for(_caught_up(svc), 60, "the engine connected and caught up")
+        await asyncio.sleep(2.0)  # the devices take a few seconds longer
+        assert await _offline_among(db, LIVE) == [], "the time before its first connection taken for silence"
+        on.broker_up.set()
+        await asyncio.sleep(3.0)
+        assert await _offline_among(db, LIVE) == []
+        await _then_one_really_falls_silent(db, on)
+
+
+def _caught_up(svc: AlertService) -> Callable[[], Awaitable[bool]]:
+    def check() -> Awaitable[bool]:
+        src = svc.source
+        ok = src is not None and src.connected and svc.input.behind_s(datetime.now(UTC)) < 3
+        return asyncio.sleep(0, result=ok)
+
+    return check
+
+
 async def test_a_broker_outage_is_not_the_devices_silence(
     services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
 ) -> None:
@@ -389,12 +425,7 @@ async def test_a_broker_outage_is_not_the_devices_silence(
     # the real rule's proportions, in seconds: offline after three missed heartbeats (here 15 s)
     await db.execute("UPDATE devices SET heartbeat_s = 5 WHERE facility_id = $1", FAC.id)
     async with _reporting_behind_a_proxy(services, db_url, topic_root, "outage", heartbeats=3) as (svc, proxy, on):
-
-        def caught_up() -> Awaitable[bool]:
-            src = svc.source
-            ok = src is not None and src.connected and svc.input.behind_s(datetime.now(UTC)) < 3
-            return asyncio.sleep(0, result=ok)
-
+        caught_up = _caught_up(svc)
         await wait_for(caught_up, 30, "the engine caught up")
         await asyncio.sleep(3.0)
         on.broker_up.clear()  # no broker: what the devices send now is lost
@@ -523,8 +554,10 @@ class _Reporting:
     devices: set[str] = field(default_factory=lambda: set(LIVE))
     broker_up: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def run(self, pub: Publisher, topic_root: str) -> None:
+    def __post_init__(self) -> None:
         self.broker_up.set()
+
+    async def run(self, pub: Publisher, topic_root: str) -> None:
         n = 0
         while True:
             await self.broker_up.wait()
@@ -537,10 +570,12 @@ class _Reporting:
 
 @contextlib.asynccontextmanager
 async def _reporting_behind_a_proxy(
-    services: Services, db_url: str, topic_root: str, client: str, *, heartbeats: float
+    services: Services, db_url: str, topic_root: str, client: str, *, heartbeats: float, unreachable_s: float = 0
 ) -> AsyncIterator[tuple[AlertService, FaultProxy, _Reporting]]:
     """An alert service reaching the broker through a FaultProxy, offline after `heartbeats` missed (and
-    10 s), running while the LIVE devices report straight to the broker."""
+    10 s), running while the LIVE devices report straight to the broker. `unreachable_s`: the service
+    starts while the broker cannot be reached, for that long, and the devices' reports are lost
+    meanwhile (the broker itself down)."""
     assert {d.id for d in FAC.devices} >= set(LIVE)
     proxy = await FaultProxy(*services.mqtt_host_port).start()
     svc = make(services, db_url, topic_root, client, mqtt_url=f"mqtt://127.0.0.1:{proxy.port}")
@@ -551,8 +586,16 @@ async def _reporting_behind_a_proxy(
     on = _Reporting()
     pub = Publisher(*services.mqtt_host_port)
     reporter = asyncio.create_task(on.run(pub, topic_root))
+
+    async def broker_back() -> None:
+        await asyncio.sleep(unreachable_s)
+        proxy.restore()
+
     try:
-        async with running(svc):
+        if unreachable_s:
+            on.broker_up.clear()
+            proxy.cut()
+        async with running(svc, broker_back if unreachable_s else None):
             yield svc, proxy, on
     finally:
         reporter.cancel()

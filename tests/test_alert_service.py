@@ -394,13 +394,21 @@ async def test_an_engine_started_while_the_broker_is_down_takes_no_silence_for_t
         _proxy,
         on,
     ):
-        await wait_for(_caught_up(svc), 60, "the engine connected and caught up")
-        await asyncio.sleep(2.0)  # the devices take a few seconds longer
-        assert await _offline_among(db, LIVE) == [], "the time before its first connection taken for silence"
-        on.broker_up.set()
-        await asyncio.sleep(3.0)
-        assert await _offline_among(db, LIVE) == []
-        await _then_one_really_falls_silent(db, on)
+        await _the_devices_back_after_the_engine(db, svc, on, "the time before its first connection")
+
+
+async def _the_devices_back_after_the_engine(
+    db: asyncpg.Connection, svc: AlertService, on: _Reporting, gap: str
+) -> None:
+    """The broker is back: the engine reconnects and catches up, the devices report again a couple of
+    seconds later (as real ones do). No device may have gone offline; then one really falls silent."""
+    await wait_for(_caught_up(svc), 60, "the engine connected and caught up")
+    await asyncio.sleep(2.0)
+    assert await _offline_among(db, LIVE) == [], f"{gap} taken for the devices' silence"
+    on.broker_up.set()
+    await asyncio.sleep(3.0)
+    assert await _offline_among(db, LIVE) == []
+    await _then_one_really_falls_silent(db, on)
 
 
 def _caught_up(svc: AlertService) -> Callable[[], Awaitable[bool]]:
@@ -425,20 +433,13 @@ async def test_a_broker_outage_is_not_the_devices_silence(
     # the real rule's proportions, in seconds: offline after three missed heartbeats (here 15 s)
     await db.execute("UPDATE devices SET heartbeat_s = 5 WHERE facility_id = $1", FAC.id)
     async with _reporting_behind_a_proxy(services, db_url, topic_root, "outage", heartbeats=3) as (svc, proxy, on):
-        caught_up = _caught_up(svc)
-        await wait_for(caught_up, 30, "the engine caught up")
+        await wait_for(_caught_up(svc), 30, "the engine caught up")
         await asyncio.sleep(3.0)
         on.broker_up.clear()  # no broker: what the devices send now is lost
         proxy.cut()
         await asyncio.sleep(20.0)
         proxy.restore()  # the broker is back; the engine reconnects
-        await wait_for(caught_up, 60, "the engine back and caught up")
-        await asyncio.sleep(2.0)  # the devices take a few seconds longer
-        assert await _offline_among(db, LIVE) == [], "the broker's outage taken for the devices' silence"
-        on.broker_up.set()
-        await asyncio.sleep(3.0)
-        assert await _offline_among(db, LIVE) == []
-        await _then_one_really_falls_silent(db, on)
+        await _the_devices_back_after_the_engine(db, svc, on, "the broker's outage")
 
 
 async def test_a_restarted_service_keeps_the_slow_clocks_it_learnt(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from contract.labels import label
 from contract.registry import LIFE_SAFETY_TYPES, DeviceType
-from contract.rules import Condition, Key, reconnect_grace_s
+from contract.rules import SILENCE_RULES, Condition, Key, reconnect_grace_s
 
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
@@ -23,7 +23,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             # Behind a silent gateway: one alert on the gateway holds these back, and what they are now is
             # unknown: an alert they had stays as it is (a camera's blind spot cleared by its gateway's
             # Last Will, retained at the broker and read at a restart, was a false all-clear).
-            rt.unknown.update((Key("device_offline", dev), Key("camera_blind_spot", dev)))
+            rt.unknown.update(Key(rule, dev) for rule in SILENCE_RULES)
             continue
         silent = rt.silent(d, now)
         if d.type is DeviceType.CAMERA:

@@ -12,7 +12,7 @@ from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
 from contract.registry import Facility
-from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, Key, RuleConfig, RuleId
+from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, SILENCE_RULES, Key, RuleConfig, RuleId
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
@@ -141,9 +141,7 @@ class AlertEngine:
         d = rt.devices.get(device_id) if rt else None
         if d is None:
             return
-        firing = self.trackers[facility_id].firing
-        rules = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
-        alerted = any(Key(rule, device_id) in firing for rule in rules)
+        alerted = self._silence_alerted(facility_id, device_id)
         d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
         d.online, d.battery = online, battery
 
@@ -158,14 +156,17 @@ class AlertEngine:
         start. The web counts the intake's gaps alike (storage.intake.heard_sql)."""
         if at <= deaf_from:
             return
-        rules = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
         for fid, rt in self.runtimes.items():
-            firing = self.trackers[fid].firing
             for device_id, d in rt.devices.items():
-                if d.last_seen < at and not any(Key(rule, device_id) in firing for rule in rules):
+                if d.last_seen < at and not self._silence_alerted(fid, device_id):
                     shifted = d.last_seen + (at - max(deaf_from, d.last_seen))
                     d.last_seen = min(shifted, max(d.last_seen, at - timedelta(seconds=d.heartbeat_s)))
             rt.settle(at)
+
+    def _silence_alerted(self, facility_id: str, device_id: str) -> bool:
+        """Whether the device's offline or blind-spot alert is raised (decided on real silence)."""
+        firing = self.trackers[facility_id].firing
+        return any(Key(rule, device_id) in firing for rule in SILENCE_RULES)
 
     def seed_lateness(self, facility_id: str, device_id: str, received: datetime, status_at: datetime | None) -> None:
         """How late the device's last status was (ingest's device_state: `received` its arrival, at

@@ -43,7 +43,7 @@ from contract.payloads import (
     expand_batch,
     parse_payload,
 )
-from contract.rules import ESCALATION_S, LATE_WAIT_S, Key, RuleConfig
+from contract.rules import ESCALATION_S, LATE_WAIT_S, REPLAY_SKEW_MAX_S, Key, RuleConfig
 from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic, probe_topic
 from runtime.config import ServiceConfig
@@ -79,7 +79,6 @@ WEBHOOK_ERRORS = (aiohttp.ClientError, TimeoutError, WebhookRefusedError)
 # held the loop 0.8-2.2 s on a 2-core machine (the first tick after a start judges them all), and an
 # alarm that came meanwhile waited as long (bench province: fire and gas alarms 1.4-2.0 s to the row).
 TICK_PART = 250
-REPLAY_SKEW_MAX = timedelta(days=1)  # how far before the day a start's replay looks for a slow clock's rows
 
 
 class AlertsConfig(ServiceConfig):
@@ -291,9 +290,9 @@ class AlertService(Service):
         # clock error (a door controller set to UTC stored this morning's badges under yesterday)
         clocks = await load_clocks(conn, self.owned)
         skews = {(r["facility_id"], r["device_id"]): timedelta(seconds=r["skew_s"]) for r in clocks}
-        # (stored that much earlier: the query reaches back as far, a day more at most, so that a clock
-        # wrong by months does not read months of every facility's badges at each start)
-        since = now - timedelta(hours=24) - min(REPLAY_SKEW_MAX, max(skews.values(), default=timedelta(0)))
+        # (stored that much earlier: the query reaches back as far, REPLAY_SKEW_MAX_S at most)
+        reach = min(timedelta(seconds=REPLAY_SKEW_MAX_S), max(skews.values(), default=timedelta(0)))
+        since = now - timedelta(hours=24) - reach
         for r in await messages.events_since(conn, since, self.owned):
             self._replay(r, "event", now, skews)
         for r in await messages.access_since(conn, since, self.owned):

@@ -68,12 +68,18 @@ class RuleId(StrEnum):
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
+# The rules a device's silence raises: a restart or a gap in hearing keeps an alert of these once raised.
+SILENCE_RULES = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
 # Event time (CONTRACT §4). A live facility's data counts as complete up to now − LATE_WAIT_S: a
 # gateway flushes its batch every 10 s and device clocks skew by seconds, so a minute covers both.
 LATE_WAIT_S = 60.0
 # A message whose own time is within CLOCK_SKEW_S of its arrival is a sign of life *now* (a device
 # clock a minute off must not look offline); an older one (a replayed spool) counts at its own time.
 CLOCK_SKEW_S = 120.0
+# How far before a day a start's replay, and the web's view of the day, look for rows of a device whose
+# clock is slow (a door set up in UTC wall time stored this morning's badges under yesterday): a day at
+# most, so that a clock wrong by months does not read months of every facility's rows.
+REPLAY_SKEW_MAX_S = 86400.0
 # A device clock that is simply wrong (no NTP, an RTC drifting minutes a year) makes every message
 # look late by about the same amount, message after message, as they arrive; a replayed spool arrives
 # in a burst. SKEW_STEADY_N or more late messages in a row, each as late as the first of them within

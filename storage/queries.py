@@ -13,6 +13,7 @@ import asyncpg
 from contract.registry import CARING_ROLES, OpeningHours, required_guards
 from contract.rules import (
     LEVELS,
+    REPLAY_SKEW_MAX_S,
     SEVERITIES,
     STAFFING_RULES,
     RuleConfig,
@@ -152,6 +153,8 @@ def local_midnight(f: asyncpg.Record) -> datetime:
 _HAPPENED = (
     "CASE WHEN c.skew_s IS NULL THEN a.time ELSE least(a.received_at, a.time + make_interval(secs => c.skew_s)) END"
 )
+# ... at or after $2, looked for as far back as the alert engine's replay does (contract.rules)
+_HAPPENED_SINCE_2 = f"a.time >= $2::timestamptz - make_interval(secs => {REPLAY_SKEW_MAX_S}) AND {_HAPPENED} >= $2"
 
 
 async def facility_status(
@@ -175,7 +178,7 @@ async def facility_status(
     people = await conn.fetch(
         f"""SELECT DISTINCT ON (a.person_id) a.person_id, a.type FROM access_events a
            LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
-           WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+           WHERE a.facility_id = $1 AND {_HAPPENED_SINCE_2}
              AND a.type IN ('staff_in', 'staff_out', 'child_in', 'child_out')
            ORDER BY a.person_id, {_HAPPENED} DESC, a.arrival DESC NULLS LAST""",
         fid,
@@ -440,13 +443,13 @@ async def timeline(
         f"""(SELECT {_HAPPENED} AS time, 'event' AS kind, a.device_id, a.type, a.state, NULL AS person_id,
                    NULL AS guardian_id
               FROM events a LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
-              WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+              WHERE a.facility_id = $1 AND {_HAPPENED_SINCE_2}
               ORDER BY 1 DESC LIMIT $3)
            UNION ALL
            (SELECT {_HAPPENED}, 'access', a.device_id, a.type, NULL, a.person_id, a.guardian_id
               FROM access_events a
               LEFT JOIN device_clocks c ON c.facility_id = a.facility_id AND c.device_id = a.device_id
-              WHERE a.facility_id = $1 AND a.time >= $2::timestamptz - interval '1 day' AND {_HAPPENED} >= $2
+              WHERE a.facility_id = $1 AND {_HAPPENED_SINCE_2}
               ORDER BY 1 DESC LIMIT $3)
            ORDER BY time DESC LIMIT $3""",
         facility_id,

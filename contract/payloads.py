@@ -30,6 +30,7 @@ from typing_extensions import TypedDict
 
 from contract.errors import ContractError
 from contract.ids import NO_NUL, DeviceId, MetricName, MsgId, PersonId
+from contract.retention import READINGS_KEPT_S
 from contract.topics import Channel
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -420,17 +421,21 @@ def batch_origin_error(device_id: str, from_gateway: bool) -> ContractError | No
 
 @dataclass(frozen=True, slots=True)
 class TimeBounds:
-    """How far a message's own time may lie from its arrival (CONTRACT §2 Bad input, `time`).
+    """How far a message's own time may lie from its arrival (CONTRACT §2 Bad input, `time` and
+    `expired`).
 
     `future_s`: a device clock ahead by more than this is wrong (a reading dated 2099 would stay the
     "latest" for ever, and its dedup key would never expire). `past_s`: a time older than this is a
     broken clock (year 0001), not late data. Between 14 days (how long ingest keeps dedup keys) and
-    `past_s` a message is stored, but a second copy of it would be stored again."""
+    `past_s` a message is stored, but a second copy of it would be stored again. `readings_kept_s`:
+    a telemetry sample older than the readings' retention (contract.retention) would be stored and
+    dropped at the next maintenance; it is refused as `expired` instead (issue #35)."""
 
     future_s: float = 600.0
     past_s: float = 366 * 86400.0
+    readings_kept_s: float = READINGS_KEPT_S
 
-    def error(self, t: datetime, arrived: datetime) -> ContractError | None:
+    def error(self, t: datetime, arrived: datetime, telemetry: bool = False) -> ContractError | None:
         ahead = (t - arrived).total_seconds()
         if ahead > self.future_s:
             return ContractError(
@@ -440,23 +445,32 @@ class TimeBounds:
             return ContractError(
                 "time", f"ts {t.isoformat()} is {-ahead / 86400:.1f} days old (limit {self.past_s / 86400:.0f} days)"
             )
+        if telemetry and -ahead > self.readings_kept_s:
+            return ContractError(
+                "expired",
+                f"ts {t.isoformat()} is {-ahead / 86400:.1f} days old: readings are kept"
+                f" {self.readings_kept_s / 86400:.0f} days, so it would be dropped at the next maintenance",
+            )
         return None
 
-    def window(self, arrived: datetime) -> tuple[datetime, datetime]:
-        """The earliest and latest own time accepted for a message that arrived at `arrived`: a time
-        within it has no error (two comparisons, where `error` computes and compares a difference)."""
-        return arrived - timedelta(seconds=self.past_s), arrived + timedelta(seconds=self.future_s)
+    def window(self, arrived: datetime, telemetry: bool = False) -> tuple[datetime, datetime]:
+        """The earliest and latest own time accepted for a message (a telemetry sample, with
+        `telemetry`) that arrived at `arrived`: a time within it has no error (two comparisons, where
+        `error` computes and compares a difference)."""
+        past = min(self.past_s, self.readings_kept_s) if telemetry else self.past_s
+        return arrived - timedelta(seconds=past), arrived + timedelta(seconds=self.future_s)
 
     def check(self, p: Payload | FastTelemetry, arrived: datetime) -> ContractError | None:
         """The first of a payload's own times (ts, or each sample's) out of bounds, as an error."""
         if isinstance(p, dict):
-            return self.error(p["ts"], arrived)
-        if isinstance(p, Telemetry):
+            return self.error(p["ts"], arrived, telemetry=True)
+        telemetry = isinstance(p, Telemetry)
+        if telemetry:
             times = [t for t, _ in p.iter_samples()]
         else:
             ts = getattr(p, "ts", None)
             times = [ts] if ts is not None else []
         for t in times:
-            if (err := self.error(t, arrived)) is not None:
+            if (err := self.error(t, arrived, telemetry)) is not None:
                 return err
         return None

@@ -32,7 +32,7 @@ from storage.errors import RETRYABLE
 from storage.messages import ActivityCache, Decoded, WriteResult, write_batch
 from storage.migrate import Features, detect_features
 from storage.registry import fetch_device_keys
-from storage.retention import apply_retention, hour_start, refresh_rollup
+from storage.retention import hour_start, maintain
 
 logger = logging.getLogger(__name__)
 
@@ -340,15 +340,14 @@ class IngestService(Service):
 
     # -- maintenance, metrics --------------------------------------------------------------------
     async def _maintenance(self) -> None:
-        """Retention and the hourly rollup, on a schedule (policies do it where the server has them)."""
+        """The hourly rollup and retention, on a schedule (policies do it where the server has them)."""
         assert self.pool is not None and self.features is not None  # noqa: S101
         while True:
             try:
                 late, self._late = self._late, {}
                 try:
                     async with self.pool.acquire() as conn:
-                        dropped = await apply_retention(conn, self.features)
-                        upserted = await refresh_rollup(conn, self.features, datetime.now(UTC), late)
+                        upserted, dropped = await maintain(conn, self.features, datetime.now(UTC), late)
                 except BaseException:
                     for fac, t in late.items():  # kept for the next round
                         self._late[fac] = min(t, self._late.get(fac, t))

@@ -25,4 +25,4 @@ class ServiceConfig(BaseModel):
 
     @property
     def time_bounds(self) -> TimeBounds:
-        return TimeBounds(self.max_clock_ahead_s, self.max_age_s)
+        return TimeBounds(self.max_clock_ahead_s, self.max_age_s)  # readings' retention: contract.retention

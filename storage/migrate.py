@@ -14,22 +14,13 @@ from importlib import resources
 
 import asyncpg
 
+from contract.retention import RETENTION, ROLLUP_RETENTION, retention_days
+
+__all__ = ["RETENTION", "ROLLUP_RETENTION", "Features", "detect_features", "migrate", "retention_days"]
+
 logger = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 7_240_001  # advisory lock id, arbitrary but fixed
-RETENTION = {  # table -> retention; see 002_timeseries.sql and 013_storage_budget.sql (docs/storage.md) for why
-    "readings": "7 days",  # full rate; the hourly rollup keeps 800 days
-    "events": "400 days",
-    "access_events": "400 days",
-    "device_status": "400 days",  # a log of changes only (013), not every heartbeat
-}
-ROLLUP_RETENTION = "800 days"
-
-
-def retention_days(table: str) -> int | None:
-    """How many days a time-series table keeps (the rollup included); None: kept for good."""
-    keep = {**RETENTION, "readings_hourly": ROLLUP_RETENTION}.get(table)
-    return int(keep.split()[0]) if keep else None
 
 
 @dataclass(frozen=True, slots=True)

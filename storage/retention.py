@@ -12,13 +12,25 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from storage.migrate import RETENTION, ROLLUP_RETENTION, Features
+from contract.retention import RETENTION, ROLLUP_RETENTION
+from storage.migrate import Features
 
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER_RETENTION = "90 days"
 ACTIVITY_RETENTION = "400 days"  # device-hours: the credit evaluation's year, and its appeals
 ROLLUP_JOB = "readings_hourly"
+
+
+async def maintain(
+    conn: asyncpg.Connection, features: Features, now: datetime, late: Mapping[str, datetime] | None = None
+) -> tuple[int, int]:
+    """One round of maintenance: the rollup first, then retention; return (rollup rows upserted,
+    chunks dropped). In that order, a sample stored late in its last minutes of retention (the door
+    refuses older ones, contract.retention) is in its hour's rollup before its chunk goes."""
+    upserted = await refresh_rollup(conn, features, now, late)
+    dropped = await apply_retention(conn, features)
+    return upserted, dropped
 
 
 async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
@@ -78,7 +90,10 @@ async def refresh_rollup(
 async def refresh_rollup_range(
     conn: asyncpg.Connection, start: datetime, end: datetime, facilities: list[str] | None = None
 ) -> int:
-    """(Re)aggregate the hours from start to end (of those facilities only, when given)."""
+    """(Re)aggregate the hours from start to end (of those facilities only, when given).
+
+    An hour is never recomputed from fewer raw rows than it had (issue #35): raw rows only ever go by
+    retention, so fewer means its chunk has gone, and what the rollup holds is the whole hour."""
     result = await conn.execute(
         """INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)
            SELECT time_bucket(INTERVAL '1 hour', time), facility_id, device_id, metric,
@@ -88,7 +103,8 @@ async def refresh_rollup_range(
              AND ($3::text[] IS NULL OR facility_id = ANY($3::text[]))
            GROUP BY 1, 2, 3, 4
            ON CONFLICT (facility_id, device_id, metric, bucket)
-           DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max""",
+           DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max
+           WHERE EXCLUDED.n >= readings_hourly.n""",
         start,
         end,
         facilities,

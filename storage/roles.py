@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from storage.migrate import RETENTION, ROLLUP_RETENTION
+from contract.retention import RETENTION, kept
 
 SERVICES = ("ingest", "alerts", "web", "broker")  # broker: a broker reading credentials from here
 
@@ -99,7 +99,7 @@ def role_name(service: str) -> str:
 
 
 def retention_of(table: str) -> str | None:
-    return {**RETENTION, "readings_hourly": ROLLUP_RETENTION}.get(table)
+    return kept(table)
 
 
 async def ensure_roles(conn: asyncpg.Connection, passwords: dict[str, str] | None = None) -> None:

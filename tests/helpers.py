@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,35 @@ def night_badge(timezone: str, now: datetime) -> datetime:
     zone = ZoneInfo(timezone)
     midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
     return min(midnight + timedelta(minutes=5), now - timedelta(seconds=1))
+
+
+def iso_z(t: datetime) -> str:
+    """`t` as a device stamps it: ISO 8601 in UTC with a `Z`, to the millisecond."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ago(**delta: float) -> datetime:
+    """A time this long before the clock the test runs on, on the minute (so that messages made from
+    it fall into one hour together). Tests never name a calendar date for data that passes through
+    ingest: the bounds and the retention judge it against the clock (issue #35)."""
+    return (datetime.now(UTC) - timedelta(**delta)).replace(second=0, microsecond=0)
+
+
+def id_ranges(ids: Iterable[int], prefix: str = "") -> str:
+    """Numbers as ranges, `m0-m5196, m7000` with prefix "m" (what a loss test prints for the
+    messages missing)."""
+    out: list[str] = []
+    run: list[int] = []
+    for i in sorted(set(ids)):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            out.append(f"{prefix}{run[0]}-{prefix}{run[-1]}" if len(run) > 1 else f"{prefix}{run[0]}")
+        run = [i]
+    if run:
+        out.append(f"{prefix}{run[0]}-{prefix}{run[-1]}" if len(run) > 1 else f"{prefix}{run[0]}")
+    return ", ".join(out)
 
 
 def registry_obj(extra_devices: int = 0) -> Any:

@@ -17,9 +17,11 @@ from runtime.mqtt_source import Received
 from storage import intake
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
-from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
+from tests.helpers import FAC, Publisher, ago, iso_z, payload, registry_obj, wait_for
 
-TS = "2026-11-28T08:00:00Z"
+# an hour before the clock the tests run on: inside the bounds and the readings' retention (issue #35)
+TS = iso_z(ago(hours=1))
+TS_NEXT = iso_z(ago(minutes=59))
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +78,7 @@ async def test_every_channel_stored_and_bad_input_dead_lettered(
                 "msg_id": "m2",
                 "samples": [
                     {"ts": TS, "readings": {"co2_ppm": 800}},
-                    {"ts": "2026-11-28T08:01:00Z", "readings": {"co2_ppm": 810}},
+                    {"ts": TS_NEXT, "readings": {"co2_ppm": 810}},
                 ],
             },
         ),

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,7 +20,7 @@ import pytest
 from carewatch.stack import free_port
 from storage.registry import load_registry
 from tests.conftest import Services
-from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for
+from tests.helpers import FAC, Publisher, ago, id_ranges, iso_z, payload, registry_obj, wait_for
 from tests.test_ingest import make_service, running
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,9 @@ DEVICES = 20
 
 
 def stream(root: str, n: int, rate: float) -> Iterator[tuple[str, bytes]]:
-    """n telemetry messages spread over DEVICES devices, paced at about `rate` per second."""
+    """n telemetry messages spread over DEVICES devices, paced at about `rate` per second, stamped in
+    the hour before the clock the test runs on (a fixed date would meet the retention one day)."""
+    base = ago(hours=1)
     start = time.monotonic()
     for i in range(n):
         if i % 100 == 0:
@@ -35,7 +38,7 @@ def stream(root: str, n: int, rate: float) -> Iterator[tuple[str, bytes]]:
             if ahead > 0:
                 time.sleep(ahead)
         dev = f"env-{i % DEVICES}"
-        ts = f"2026-11-28T08:{(i // 1000) % 60:02d}:{(i // 10) % 60:02d}Z"
+        ts = iso_z(base + timedelta(minutes=(i // 1000) % 60, seconds=(i // 10) % 60))
         yield f"{root}/{FAC}/{dev}/telemetry", payload({"msg_id": f"m{i}", "ts": ts, "readings": {"co2_ppm": i}})
 
 
@@ -53,9 +56,19 @@ async def stored(db: asyncpg.Connection) -> int:
 
 
 async def assert_exactly_once(db: asyncpg.Connection, n: int) -> None:
-    row = await db.fetchrow("SELECT count(*) AS rows, count(DISTINCT msg_id) AS ids FROM readings")
-    assert row["ids"] == n, f"{n - row['ids']} messages lost"
-    assert row["rows"] == n, f"{row['rows'] - n} duplicate rows"
+    """Every message m0…m{n-1} stored exactly once; a failure names the ids missing and doubled (as
+    ranges), and how many rows the dead letters hold, so that it tells its cause at once."""
+    rows = await db.fetch("SELECT msg_id, count(*) AS c FROM readings GROUP BY msg_id")
+    counts = {int(r["msg_id"][1:]): int(r["c"]) for r in rows}
+    missing = [i for i in range(n) if i not in counts]
+    doubled = [i for i, c in counts.items() if c > 1]
+    strange = [i for i in counts if not 0 <= i < n]
+    dead = await db.fetch("SELECT reason, count(*) AS c FROM dead_letters GROUP BY reason")
+    reasons = {r["reason"]: r["c"] for r in dead}
+    why = f"; dead letters: {reasons}"
+    assert not missing, f"{len(missing)} of {n} messages lost: {id_ranges(missing, 'm')}{why}"
+    assert not doubled, f"{len(doubled)} messages stored more than once: {id_ranges(doubled, 'm')}"
+    assert not strange, f"rows of messages never sent: {id_ranges(strange, 'm')}"
 
 
 def start_cli(services: Services, db_url: str, root: str, args: list[str], log: Path) -> subprocess.Popen[bytes]:

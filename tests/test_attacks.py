@@ -645,3 +645,66 @@ async def test_ingest_prunes_by_age_only_through_the_owners_function(db: asyncpg
     finally:
         await conn.close()
     assert [r["msg_id"] for r in await db.fetch("SELECT msg_id FROM readings")] == ["new"]
+
+
+# -- round two (issue #38) --------------------------------------------------------------------------
+async def _csrf_of(s: aiohttp.ClientSession, url: str) -> str:
+    page = await (await s.get(url)).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, page
+    return csrf.group(1)
+
+
+async def test_l_a_unicode_digit_in_a_form_field_is_a_400_with_its_reason(site: dict[str, object]) -> None:
+    """Finding L: `alert_id=²` on the order form. Python's str.isdigit() says "²" is a digit and int()
+    refuses it: a 500. Now the form comes back with the reason, 400, and no order is issued."""
+    from tests.test_web import A
+
+    url = str(site["url"])
+    s = await _session(url, "insp-a", "pw-a")
+    try:
+        csrf = await _csrf_of(s, f"{url}/facilities/{A.id}")
+        for field, odd in (("alert_id", "²"), ("alert_id", "①"), ("inspection_id", "٣"), ("alert_id", "9" * 30)):
+            form = {"csrf": csrf, "title": "整改", "due_at": "2099-01-01T08:00", field: odd}
+            async with s.post(f"{url}/facilities/{A.id}/orders", data=form, allow_redirects=False) as r:
+                body = await r.text()
+                assert r.status == 400, (field, odd, r.status)
+                assert "Internal Server Error" not in body
+        async with s.get(f"{url}/api/v1/orders?status=all") as r:
+            assert (await r.json())["orders"] == [], "no order was issued"
+    finally:
+        await s.close()
+
+
+async def test_n_a_redirect_target_with_a_tab_or_whitespace_stays_on_the_site(site: dict[str, object]) -> None:
+    """Finding N: browsers drop a tab, CR or LF anywhere in a URL (and spaces around it), so
+    `/\\t/evil.example` became `//evil.example`: another site. Only a plain same-site path is kept."""
+    url, alert = str(site["url"]), site["alert_a"]
+    s = await _session(url, "insp-a", "pw-a")
+    try:
+        csrf = await _csrf_of(s, f"{url}/alerts/{alert}")
+        for evil in (
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            "/\\\\evil.example",
+            "\t//evil.example",
+            "/\x00/evil.example",
+        ):
+            r = await s.post(
+                f"{url}/alerts/{alert}/ack",
+                data={"note": "ok", "csrf": csrf, "back": evil},
+                allow_redirects=False,
+            )
+            assert r.status == 302, (evil, r.status)
+            assert r.headers["Location"] == "/alerts", (evil, r.headers["Location"])
+        r = await s.post(
+            f"{url}/alerts/{alert}/ack",
+            data={"note": "ok", "csrf": csrf, "back": "/alerts?status=all"},
+            allow_redirects=False,
+        )
+        assert r.headers["Location"] == "/alerts?status=all", "a same-site path is kept"
+    finally:
+        await s.close()

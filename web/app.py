@@ -737,8 +737,10 @@ async def order_issue_form(request: web.Request) -> web.Response:
         due = ""  # not a date: the action refuses it with the form's own reason
     body: dict[str, Any] = {"title": str(form.get("title", "")), "detail": str(form.get("detail", "")), "due_at": due}
     for ref in ("alert_id", "inspection_id"):
-        if str(form.get(ref, "")).isdigit():
-            body[ref] = int(str(form[ref]))
+        raw = str(form.get(ref, "")).strip()
+        if raw:  # an id in ASCII digits, or the raw text for orders.issue to refuse with its reason
+            found = as_id(raw)  # not str.isdigit(): "²" is a digit to Python and not to int()
+            body[ref] = raw if found is None else found
     try:
         o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request))
     except Refused as exc:  # the facility's page again, the order's form kept, with the reason

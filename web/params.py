@@ -94,9 +94,15 @@ async def json_body(request: web.Request, shape: str) -> Any:
         raise Invalid(f"body must be JSON: {shape}") from None
 
 
+# A path on this site: one "/" then printable ASCII, no backslash, no colon. Browsers drop tabs, CR and
+# LF anywhere in a URL and spaces around it, and read a backslash as "/": "/<tab>/evil.example" and
+# "/<backslash>evil" both lead to //evil.example, another site. No path the pages make has these.
+_LOCAL_PATH = re.compile(r"/(?![/\\])[!-~]*")
+
+
 def local_path(target: str, default: str) -> str:
     """A redirect target from a form: a path on this site, else `default` (no open redirect to
-    `//evil.example`, `https://…` or `/\\evil`)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target and ":" not in target:
+    `//evil.example`, `https://…`, `/\\evil` or `/<tab>/evil`)."""
+    if _LOCAL_PATH.fullmatch(target) and "\\" not in target and ":" not in target:
         return target
     return default

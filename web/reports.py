@@ -80,18 +80,32 @@ async def facility_report(
     return out
 
 
+# A cell a spreadsheet would read as a formula (=HYPERLINK(...), +, -, @, or behind a tab or CR): OWASP's
+# "CSV injection". Such text gets a leading apostrophe, which Excel and WPS show as text and do not run.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A value for a CSV cell: None as empty, numbers as they are, text never as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict[str, Any]], lang: str = "zh", county_en: dict[str, str] | None = None) -> str:
     buf = io.StringIO()
     buf.write("\ufeff")  # Excel and WPS read a UTF-8 file as UTF-8 only with the mark
     w = csv.writer(buf)
-    w.writerow([label("report_column", c, lang) for c in COLUMNS])
+    w.writerow([cell(label("report_column", c, lang)) for c in COLUMNS])
     for r in rows:
         named = dict(r)
         named["county"] = (
             (county_en or {}).get(r["county"], r["county"]) if lang == "en" else county_name_zh(r["county"])
         )
         named["township"] = township_name(r["township"])
-        w.writerow(["" if named.get(c) is None else named[c] for c in COLUMNS])
+        w.writerow([cell(named.get(c)) for c in COLUMNS])
     return buf.getvalue()
 
 
@@ -102,12 +116,12 @@ def assessment_csv(rows: list[dict[str, Any]], by: str, lang: str, county_en: di
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf)
-    w.writerow([label("assessment_column", c, lang) for c in ASSESSMENT])
+    w.writerow([cell(label("assessment_column", c, lang)) for c in ASSESSMENT])
     for r in rows:
         code = r["area"]
         if by == "county":
             name = county_en.get(code, code) if lang == "en" else county_name_zh(code)
         else:
             name = township_name(code)
-        w.writerow(["" if r.get(c) is None else (name if c == "area" else r[c]) for c in ASSESSMENT])
+        w.writerow([cell(name if c == "area" else r.get(c)) for c in ASSESSMENT])
     return buf.getvalue()

@@ -476,6 +476,8 @@ def _serve_web(
     reuse_port: bool,
     parent: int | None = None,
     rules_path: Path | None = None,
+    public_url: str = "http://127.0.0.1:8080",
+    secure_cookies: bool | None = None,
 ) -> None:
     """One web process (a top-level function: worker processes are started with `spawn`). A worker
     (`parent` set) stops by itself once its parent is gone, even a parent killed with SIGKILL."""
@@ -491,7 +493,14 @@ def _serve_web(
     from runtime.collector import settle
     from web.app import create_app
 
-    app = create_app(database_url, session_key, load_rules(rules_path), credit=load_credit(Settings().credit))
+    app = create_app(
+        database_url,
+        session_key,
+        load_rules(rules_path),
+        credit=load_credit(Settings().credit),
+        public_url=public_url,
+        secure_cookies=secure_cookies,
+    )
 
     async def loaded(_app: aioweb.Application) -> None:
         settle()  # templates, Babel's data, the pool: out of the collector's full passes (runtime.collector)
@@ -524,7 +533,18 @@ def _serve_web(
     type=click.IntRange(1, 32),
     help="processes serving the same port (SO_REUSEPORT; the kernel spreads connections over them).",
 )
-def web_cmd(workers: int) -> None:
+@click.option(
+    "--public-url",
+    default=None,
+    help="the site's address as people reach it, for the links in notifications "
+    "(CAREWATCH_PUBLIC_URL; default http://127.0.0.1:8080). https: the session cookie is Secure",
+)
+@click.option(
+    "--secure-cookies/--no-secure-cookies",
+    default=None,
+    help="session cookie only over HTTPS (CAREWATCH_SECURE_COOKIES; default: when the public URL is https)",
+)
+def web_cmd(workers: int, public_url: str | None, secure_cookies: bool | None) -> None:
     """The supervision web app and the HTTP API (CAREWATCH_HTTP, default 127.0.0.1:8080).
 
     Each worker is a whole app with its own database pool and its own LISTEN for the live stream;
@@ -533,8 +553,16 @@ def web_cmd(workers: int) -> None:
     import multiprocessing
     import os
 
+    from contract.config import check_public_url
+
     settings = _settings()
     host, port = settings.http_host_port()
+    try:
+        public_url = check_public_url(public_url or settings.public_url)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    if secure_cookies is None:
+        secure_cookies = settings.secure_cookies
     try:
         ep = endpoints(settings, "web")
     except NotConfiguredError as err:
@@ -551,7 +579,7 @@ def web_cmd(workers: int) -> None:
     others = [
         spawn.Process(
             target=_serve_web,
-            args=(ep.database_url, key, host, port, True, os.getpid(), settings.rules),
+            args=(ep.database_url, key, host, port, True, os.getpid(), settings.rules, public_url, secure_cookies),
             name=f"carewatch-web-{i}",
         )
         for i in range(1, workers)
@@ -559,7 +587,7 @@ def web_cmd(workers: int) -> None:
     for p in others:
         p.start()
     try:
-        _serve_web(ep.database_url, key, host, port, workers > 1, None, settings.rules)
+        _serve_web(ep.database_url, key, host, port, workers > 1, None, settings.rules, public_url, secure_cookies)
     finally:
         for p in others:
             p.terminate()

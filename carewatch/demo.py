@@ -115,7 +115,7 @@ def run_demo(stack: LocalStack, http: str, alarm_after: int = ALARM_AFTER_S) -> 
     commands = {
         "ingest": [*cli, "ingest", "--metrics", f"127.0.0.1:{metrics['ingest']}"],
         "alerts": [*cli, "alerts", "--metrics", f"127.0.0.1:{metrics['alerts']}", "--public-url", f"http://{http}"],
-        "web": [*cli, "web"],
+        "web": [*cli, "web", "--public-url", f"http://{http}"],
         "simulator": [
             *cli,
             "simulate",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,20 @@ def mask_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+
+
+def check_public_url(url: str) -> str:
+    """An http(s) address with a host and nothing after its path (no query, no fragment, no user),
+    without its trailing slash; ValueError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"public URL must be http(s)://host[:port][/path], not {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("public URL must not carry a user or password")
+    return urlunsplit(parts).rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -45,6 +59,16 @@ class Settings(BaseSettings):
     max_age_s: float = Field(366 * 86400.0, gt=0)
     # The alert engine's wait for late data before judging time spans (CONTRACT §4, event time).
     late_wait_s: float = Field(60.0, ge=0)
+    # The web's address as people reach it (scheme, host, port; a path prefix at most): the link in every
+    # notification. Never taken from a request's Host header, which its sender writes.
+    public_url: str = DEFAULT_PUBLIC_URL
+    # Session cookies sent over HTTPS only (`Secure`); unset: when public_url is https.
+    secure_cookies: bool | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        return check_public_url(v)
 
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -664,12 +664,14 @@ async def test_l_a_unicode_digit_in_a_form_field_is_a_400_with_its_reason(site: 
     s = await _session(url, "insp-a", "pw-a")
     try:
         csrf = await _csrf_of(s, f"{url}/facilities/{A.id}")
+        due = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+        reasons = {"alert_id": "该告警不属于此机构", "inspection_id": "检查"}
         for field, odd in (("alert_id", "²"), ("alert_id", "①"), ("inspection_id", "٣"), ("alert_id", "9" * 30)):
-            form = {"csrf": csrf, "title": "整改", "due_at": "2099-01-01T08:00", field: odd}
+            form = {"csrf": csrf, "title": "整改", "due_at": due, field: odd}
             async with s.post(f"{url}/facilities/{A.id}/orders", data=form, allow_redirects=False) as r:
                 body = await r.text()
                 assert r.status == 400, (field, odd, r.status)
-                assert "Internal Server Error" not in body
+                assert reasons[field] in body, (field, odd)
         async with s.get(f"{url}/api/v1/orders?status=all") as r:
             assert (await r.json())["orders"] == [], "no order was issued"
     finally:
@@ -743,3 +745,71 @@ async def test_m_no_csv_export_carries_a_live_formula(site: dict[str, object], d
             assert r.status == 200, await r.text()
             for row in csv.reader(io.StringIO((await r.text()).lstrip("\ufeff"))):
                 assert not any(c.startswith(live) for c in row), row
+
+
+async def test_e_the_link_in_a_notification_comes_from_the_configured_public_url(
+    db: asyncpg.Connection, db_url: str
+) -> None:
+    """Finding E: an order step with `Host: carewatch-gov.evil.example` made the message to the other
+    side read `查看: http://carewatch-gov.evil.example/orders/4`. The link is now the configured
+    public URL's, whatever the request's Host (API and form alike)."""
+    from storage.notifications import add_subscription
+    from tests.test_web import REG as WEB_REG
+    from tests.test_web import B
+    from web.app import create_app
+
+    await load_registry(db, WEB_REG)
+    _, admin = await create_user(db, "admin", "admin", "pw-admin")
+    oper, _ = await create_user(db, "oper-b", "operator", "pw-b", facility=B.id)
+    await add_subscription(db, oper, "wecom", "oper-key-0001", None, None, "warning", None, "zh")
+    public = "https://carewatch.xinzhou.example/cw"
+    app = create_app(as_role(db_url, "web"), secrets.token_bytes(32), public_url=public + "/")
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    evil = {"Authorization": f"Bearer {admin}", "Host": "carewatch-gov.evil.example"}
+    try:
+        async with aiohttp.ClientSession() as s:
+            body = {"title": "消防通道堵塞", "due_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()}
+            async with s.post(f"{url}/api/v1/facilities/{B.id}/orders", json=body, headers=evil) as r:
+                assert r.status == 201, await r.text()
+                order = (await r.json())["id"]
+    finally:
+        await server.close()
+    [message] = await db.fetch("SELECT body FROM notification_deliveries")
+    assert "evil.example" not in message["body"]
+    assert f"{public}/orders/{order}" in message["body"], message["body"]
+
+
+async def test_o_the_session_cookie_is_secure_behind_https(db: asyncpg.Connection, db_url: str) -> None:
+    """Finding O: the session cookie had no Secure flag and no setting for it, so a site behind TLS still
+    let the browser send it over plain HTTP. With an https public URL (or the setting) it is Secure."""
+    from web.app import create_app
+
+    await create_user(db, "insp-s", "inspector", "pw-s", county="140902")
+    for public, setting, secure in (
+        ("https://carewatch.xinzhou.example", None, True),
+        ("http://127.0.0.1:8080", True, True),
+        ("http://127.0.0.1:8080", None, False),
+    ):
+        app = create_app(as_role(db_url, "web"), secrets.token_bytes(32), public_url=public, secure_cookies=setting)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        url = str(server.make_url("")).rstrip("/")
+        try:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+                async with s.get(f"{url}/login") as r:
+                    set_cookie = r.headers.get("Set-Cookie", "")
+                    csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+                assert csrf and "cw_session=" in set_cookie
+                cookie = set_cookie.split(";", 1)[0]
+                form = {"username": "insp-s", "password": "pw-s", "csrf": csrf.group(1)}
+                async with s.post(f"{url}/login", data=form, headers={"Cookie": cookie}, allow_redirects=False) as r:
+                    assert r.status == 302, await r.text()
+                    signed_in = r.headers["Set-Cookie"]
+            for header in (set_cookie, signed_in):
+                flags = {f.strip().lower() for f in header.split(";")[1:]}
+                assert ("secure" in flags) is secure, (public, setting, header)
+                assert "httponly" in flags
+        finally:
+            await server.close()

@@ -27,7 +27,7 @@ from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, HUB, POOL, RESYNC, RULES, USER
+from web.keys import CREDIT, GATEWAYS, HUB, POOL, PUBLIC_URL, RESYNC, RULES, USER
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -280,8 +280,10 @@ async def create_maintenance(request: web.Request) -> web.Response:
 
 # -- rectification orders (整改通知, issue #16) ---------------------------------------------------------------
 def public_url(request: web.Request) -> str:
-    """The address people reach this site at, for the links in notifications about orders."""
-    return f"{request.scheme}://{request.host}"
+    """The address people reach this site at, for the links in notifications about orders: configured
+    (CAREWATCH_PUBLIC_URL), not the request's Host, which an operator's client may write as
+    `carewatch-gov.evil.example` and have the inspector's message link there."""
+    return request.app[PUBLIC_URL]
 
 
 @routes.get("/api/v1/orders")

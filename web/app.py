@@ -29,6 +29,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from markupsafe import Markup
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.config import DEFAULT_PUBLIC_URL, check_public_url
 from contract.credit import METHOD_VERSION, CreditConfig
 from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
@@ -61,6 +62,7 @@ from web.keys import (
     HUB,
     INTAKE,
     POOL,
+    PUBLIC_URL,
     RESYNC,
     RULES,
     SESSION_LIMITS,
@@ -1088,10 +1090,15 @@ def create_app(
     *,
     session_limits: tuple[float, float] = (2 * 3600, 12 * 3600),
     credit: CreditConfig | None = None,
+    public_url: str = DEFAULT_PUBLIC_URL,
+    secure_cookies: bool | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
-    session's (idle, absolute) lifetime in seconds."""
+    session's (idle, absolute) lifetime in seconds; public_url: the site's address as people reach it
+    (the links in notifications); secure_cookies: the session cookie only over HTTPS (None: when
+    public_url is https)."""
+    public_url = check_public_url(public_url)
     app = web.Application(middlewares=[server_timing, errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
     setup_session(
         app,
@@ -1101,6 +1108,8 @@ def create_app(
             httponly=True,
             samesite="Lax",
             max_age=int(session_limits[1]),
+            # behind TLS the browser never sends it over plain HTTP, where anyone on the path reads it
+            secure=public_url.startswith("https://") if secure_cookies is None else secure_cookies,
         ),
     )
     app.middlewares.append(authenticate)
@@ -1114,6 +1123,7 @@ def create_app(
     app[INTAKE] = IntakeSnapshot()
     app[THROTTLE] = LoginThrottle()
     app[SESSION_LIMITS] = session_limits
+    app[PUBLIC_URL] = public_url
     app[CREDIT] = credit or CreditConfig()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)

@@ -137,5 +137,8 @@ CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades an
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
 # its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.
 SESSION_LIMITS = web.AppKey("session_limits", tuple)
+# The site's address as people reach it (CAREWATCH_PUBLIC_URL): links in notifications come from it, never
+# from a request's Host header, which whoever sends the request writes.
+PUBLIC_URL = web.AppKey("public_url", str)
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
 TIMING = web.RequestKey("timing", Timing)

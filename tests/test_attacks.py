@@ -4,10 +4,13 @@ Mosquitto and PostgreSQL and the real services. Each failed on the code before i
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import re
 import secrets
 import threading
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -813,3 +816,63 @@ async def test_o_the_session_cookie_is_secure_behind_https(db: asyncpg.Connectio
                 assert "httponly" in flags
         finally:
             await server.close()
+
+
+async def _raw_post(url: str, path: str, length: int, cookie: str = "", wait: float = 5.0) -> tuple[int, str]:
+    """Send a POST's head declaring `length` bytes and none of them: the status line the server answers
+    with within `wait` s (0 if it waits for the body instead)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {length}\r\n{cookie and f'Cookie: {cookie}' + chr(13) + chr(10)}\r\n"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    try:
+        line = await asyncio.wait_for(reader.readline(), wait)
+    except TimeoutError:
+        return 0, ""
+    finally:
+        writer.close()
+    return int(line.split()[1]), line.decode()
+
+
+async def test_i_bodies_are_limited_per_route_and_forms_checked_before_they_are_read(site: dict[str, object]) -> None:
+    """Finding I: 8 MiB bodies were accepted on every route, and /login read its body before checking
+    CSRF (60 parallel 8 MiB posts: 91 MB → 1,080 MB). Now a body larger than its route takes is refused
+    before it is read, a form without a session's CSRF token is refused unread, JSON and forms take
+    256 KiB, and only the file routes take files' sizes."""
+    url, alert = str(site["url"]), site["alert_a"]
+    status, line = await _raw_post(url, "/login", 8 * 1024 * 1024)
+    assert status == 413, f"an 8 MiB login was waited for: {line!r}"
+    status, line = await _raw_post(url, "/login", 2000)
+    assert status == 403, f"a login without a session's CSRF token was read first: {line!r}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        csrf = await _login_form(s, url)
+        big = io.BytesIO(f"csrf={csrf}&username=insp-a&password={'x' * 1024 * 1024}".encode())
+        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with s.post(f"{url}/login", data=big, headers=form_type) as r:
+            assert r.status == 413, r.status
+        cookie = "; ".join(f"{c.key}={c.value}" for c in s.cookie_jar)
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: cut while it is read
+            yield f"csrf={csrf}&username=insp-a&password=".encode()
+            for _ in range(64):
+                yield b"x" * 16384
+
+        async with s.post(f"{url}/login", data=chunked(), headers=form_type) as r:
+            assert r.status == 413, r.status
+        forged = {"username": "insp-a", "password": "pw-a", "csrf": csrf}
+        async with s.post(f"{url}/login", data=forged, headers={"Origin": "https://evil.example"}) as r:
+            assert r.status == 403, "a form from another site"
+    assert cookie
+    auth = {"Authorization": f"Bearer {site['admin']}"}
+    async with aiohttp.ClientSession(headers=auth) as s:
+        note = io.BytesIO(json.dumps({"note": "n" * (1024 * 1024)}).encode())
+        async with s.post(f"{url}/api/v1/alerts/{alert}/ack", data=note) as r:
+            assert r.status == 413, r.status
+            assert "at most" in (await r.json())["error"]
+        registry = "# " + "x" * (2 * 1024 * 1024) + "\nfacilities: []\n"  # a registry file may be large
+        async with s.post(f"{url}/api/v1/registry", data=io.BytesIO(registry.encode())) as r:
+            assert r.status != 413, await r.text()

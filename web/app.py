@@ -49,7 +49,7 @@ from storage.listen import Listener
 from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
 from web import i18n, inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
-from web.api import MAX_REGISTRY_BYTES, assessment_rows, month_param, report_params
+from web.api import assessment_rows, month_param, report_params
 from web.api import public_url as api_public_url
 from web.api import routes as api_routes
 from web.errors import Forbidden, Invalid, Refused
@@ -74,6 +74,7 @@ from web.keys import (
     IntakeSnapshot,
     Timing,
 )
+from web.limits import DEFAULT_BYTES, body_limit
 from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
 from web.throttle import LoginThrottle
 
@@ -168,7 +169,21 @@ async def authenticate(
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
     if user is None and not public and not request.path.startswith("/api/"):
         raise web.HTTPFound("/login")
+    if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
+        await _form_origin(request)
     return await handler(request)
+
+
+async def _form_origin(request: web.Request) -> None:
+    """What can be checked of a page's form before its body is read (the CSRF token is in the body):
+    the session must hold a token (a page of this site was loaded), and a browser's Origin, when sent,
+    must be this site. A form from elsewhere, or a script without a session, is refused unread."""
+    session = await get_session(request)
+    origin = request.headers.get("Origin")
+    netloc = urlsplit(origin).netloc if origin and origin != "null" else None
+    own = {None, request.host, urlsplit(request.app[PUBLIC_URL]).netloc}
+    if not session.get("csrf") or origin == "null" or netloc not in own:
+        raise web.HTTPForbidden(text="CSRF token missing or wrong; reload the page")
 
 
 async def _session_user(request: web.Request, conn: asyncpg.Connection, session: Session) -> User | None:
@@ -1099,7 +1114,7 @@ def create_app(
     (the links in notifications); secure_cookies: the session cookie only over HTTPS (None: when
     public_url is https)."""
     public_url = check_public_url(public_url)
-    app = web.Application(middlewares=[server_timing, errors], client_max_size=MAX_REGISTRY_BYTES + 64 * 1024)
+    app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
         app,
         EncryptedCookieStorage(

@@ -876,3 +876,63 @@ async def test_i_bodies_are_limited_per_route_and_forms_checked_before_they_are_
         registry = "# " + "x" * (2 * 1024 * 1024) + "\nfacilities: []\n"  # a registry file may be large
         async with s.post(f"{url}/api/v1/registry", data=io.BytesIO(registry.encode())) as r:
             assert r.status != 413, await r.text()
+
+
+def _phone_photo() -> bytes:
+    """A JPEG as a phone writes it: 40 × 20 pixels stored sideways (left half red, right half blue) with
+    EXIF orientation 6 (turn 90° clockwise to show), a GPS position, the phone's make and a comment."""
+    from PIL import Image
+
+    img = Image.new("RGB", (40, 20), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    exif[0x010F] = "PhoneMaker-SECRET"  # Make
+    exif[0x8825] = {1: "N", 2: (38.0, 25.0, 1.5), 3: "E", 4: (112.0, 44.0, 2.5)}  # GPSInfo: Xinzhou
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif, comment=b"home-address-SECRET", quality=95)
+    return out.getvalue()
+
+
+async def test_j_stored_photos_carry_no_exif_and_stay_upright(site: dict[str, object]) -> None:
+    """Finding J: an evidence photo was served back byte for byte, EXIF and all (the GPS position where it
+    was taken, the phone). Now it is stored as its pixels only, turned upright first."""
+    from PIL import Image
+
+    from tests.test_web import B
+
+    url = str(site["url"])
+    admin = {"Authorization": f"Bearer {site['admin']}"}
+    due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    async with (
+        aiohttp.ClientSession(headers=admin) as api,
+        api.post(f"{url}/api/v1/facilities/{B.id}/orders", json={"title": "灭火器", "due_at": due}) as r,
+    ):
+        assert r.status == 201, await r.text()
+        order = (await r.json())["id"]
+    photo = _phone_photo()
+    assert b"SECRET" in photo
+    s = await _session(url, "oper-b", "pw-b")
+    try:
+        form = aiohttp.FormData()
+        form.add_field("csrf", await _csrf_of(s, f"{url}/orders/{order}"))
+        form.add_field("note", "已更换")
+        form.add_field("evidence", photo, filename="IMG_0001.jpg", content_type="image/jpeg")
+        async with s.post(f"{url}/orders/{order}/answer", data=form) as r:
+            page = await r.text()
+            assert r.status == 200, page
+        found = re.search(r'href="/evidence/(\d+)"', page)
+        assert found, page
+        async with s.get(f"{url}/evidence/{found.group(1)}") as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
+            stored = await r.read()
+    finally:
+        await s.close()
+    assert stored != photo
+    assert b"SECRET" not in stored and b"Exif" not in stored, "metadata went out with the photo"
+    with Image.open(io.BytesIO(stored)) as img:
+        assert not img.getexif(), dict(img.getexif())
+        assert img.size == (20, 40), "turned upright by its orientation before the EXIF went"
+        top, bottom = img.convert("RGB").getpixel((10, 5)), img.convert("RGB").getpixel((10, 35))
+    assert top[0] > 200 and top[2] < 60, top  # the red half on top: turned clockwise, as the phone meant
+    assert bottom[2] > 200 and bottom[0] < 60, bottom

@@ -5,6 +5,7 @@ up township -> county -> city."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import struct
@@ -17,6 +18,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from PIL import Image
 
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
@@ -213,11 +215,14 @@ async def test_evidence_is_checked_by_its_bytes_and_stays_in_scope(
         assert r.status == 200 and "data-evidence" in page
         file_id = int(re.search(r'href="/evidence/(\d+)"', page).group(1))  # type: ignore[union-attr]
         r = await s.get(f"{url}/evidence/{file_id}")
-        assert r.status == 200 and r.headers["Content-Type"] == "image/png" and await r.read() == png()
+        assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+        stored = await r.read()
+        with Image.open(io.BytesIO(stored)) as got, Image.open(io.BytesIO(png())) as sent:
+            assert got.size == sent.size and got.convert("RGB").getpixel((0, 0)) == sent.convert("RGB").getpixel((0, 0))
         assert (await other.get(f"{url}/evidence/{file_id}")).status == 404, "another facility's operator"
         assert (await other.get(f"{url}/orders/{order['id']}")).status == 404
         row = await db.fetchrow("SELECT filename, size_bytes, sha256 FROM evidence_files")
-        assert row["filename"] == "灭火器.png" and row["size_bytes"] == len(png())
+        assert row["filename"] == "灭火器.png" and row["size_bytes"] == len(stored)  # its pixels, re-encoded
     finally:
         await s.close()
         await other.close()

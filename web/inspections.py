@@ -16,7 +16,7 @@ from storage import queries
 from storage.rectification import StateError, level_of
 from storage.users import User, audit
 from web.errors import Forbidden, Invalid, NotFound
-from web.orders import Conflict, Upload, evidence
+from web.orders import Conflict, Upload, evidence, stripped
 
 
 def _inspector_level(user: User) -> str:
@@ -73,28 +73,11 @@ def findings_of(raw: Any) -> dict[str, dict[str, str]]:
 
 
 async def record(pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload]) -> dict[str, Any]:
+    findings, notes, sign = await _checked(pool, user, inspection_id, body)
+    proofs = await stripped(evidence(files))  # photos without their metadata; no connection held meanwhile
     async with pool.acquire() as conn:
-        insp = await store.inspection_detail(conn, user.scope, inspection_id)
-        if insp is None:
-            raise NotFound("no such inspection")
-        _inspector_level(user)
-        if not isinstance(body, dict):
-            raise Invalid("body must be a JSON object")
-        findings = findings_of(body.get("findings", {}))
-        notes = body.get("notes", "")
-        if not isinstance(notes, str) or len(notes) > 4000 or "\x00" in notes:
-            raise Invalid("notes are at most 4,000 characters", "err_findings")
-        sign = body.get("sign", False)
-        if not isinstance(sign, bool):
-            raise Invalid("sign must be true or false")
-        if sign and set(findings) != set(ITEMS):
-            missing = len(set(ITEMS) - set(findings))
-            raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
-        proofs = evidence(files)
         try:
-            await store.record(
-                conn, inspection_id, user.username, findings, notes.strip(), proofs, sign, datetime.now(UTC)
-            )
+            await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, datetime.now(UTC))
         except StateError as err:
             raise Conflict(str(err), "err_inspection_signed") from None
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
@@ -103,3 +86,27 @@ async def record(pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, 
         out = await store.inspection_detail(conn, user.scope, inspection_id)
         assert out is not None  # noqa: S101
         return out
+
+
+async def _checked(
+    pool: asyncpg.Pool, user: User, inspection_id: int, body: Any
+) -> tuple[dict[str, dict[str, str]], str, bool]:
+    """Scope (404), role (403), then the body (400): the findings, the notes (stripped) and `sign`."""
+    async with pool.acquire() as conn:
+        insp = await store.inspection_detail(conn, user.scope, inspection_id)
+    if insp is None:
+        raise NotFound("no such inspection")
+    _inspector_level(user)
+    if not isinstance(body, dict):
+        raise Invalid("body must be a JSON object")
+    findings = findings_of(body.get("findings", {}))
+    notes = body.get("notes", "")
+    if not isinstance(notes, str) or len(notes) > 4000 or "\x00" in notes:
+        raise Invalid("notes are at most 4,000 characters", "err_findings")
+    sign = body.get("sign", False)
+    if not isinstance(sign, bool):
+        raise Invalid("sign must be true or false")
+    if sign and set(findings) != set(ITEMS):
+        missing = len(set(ITEMS) - set(findings))
+        raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
+    return findings, notes.strip(), sign

@@ -8,6 +8,7 @@ lifecycle; the alert service's ticker does the 督办 of overdue orders."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from storage.errors import RETRYABLE
 from storage.users import User, audit
 from web.errors import Forbidden, Invalid, NotFound, Refused
 from web.params import parse_time
+from web.photos import without_metadata
 
 MAX_FILES = 3
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -60,6 +62,11 @@ def evidence(files: list[Upload]) -> list[store.Evidence]:
         name = "".join(c for c in raw if c.isprintable() and c not in '/\\"')[-200:] or "evidence"
         out.append(store.Evidence(name, kind, f.data))
     return out
+
+
+async def stripped(proofs: list[store.Evidence]) -> list[store.Evidence]:
+    """The photos without their metadata (web/photos.py), decoded and encoded in a worker thread."""
+    return [await asyncio.to_thread(without_metadata, p) for p in proofs]
 
 
 def _text(body: Any, name: str, limit: int, required: bool, key: str) -> str:
@@ -149,6 +156,8 @@ async def answer(
             raise Forbidden("the facility's operator answers an order", "err_answer_who")
         text = _text({"note": note}, "note", 4000, True, "err_answer_note")
         proofs = evidence(files)
+    proofs = await stripped(proofs)  # no connection held meanwhile
+    async with pool.acquire() as conn:
         try:
             change = await store.answer(conn, o["id"], user.username, text, proofs)
         except store.StateError as err:

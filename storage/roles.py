@@ -11,10 +11,12 @@ as their own roles and can do only this:
 - `carewatch_alerts` reads the registry and the time series and writes alerts, their history, rule
   timers and the device clocks it has learnt; it reads users' notification subscriptions (of `users`
   only the scope columns) and sends from the notification outbox.
-- `carewatch_web` reads what the pages show and writes only what the pages do: acknowledgements,
-  maintenance windows, registry uploads, the audit log, a user's session cut-off and a token's
-  last use (those two columns only: it cannot change anyone's role, scope or password). It cannot
-  read the broker's credential hashes or write the time series.
+- `carewatch_web` reads what the pages show and writes only what the pages do, column by column:
+  acknowledgements, maintenance windows, registry uploads (a facility upserted, never deleted), orders'
+  status, inspections' records, credit appeals, the audit log, a user's session cut-off and a token's
+  last use (it cannot change anyone's role, scope or password). It cannot read the broker's credential
+  hashes or write the time series. `tests/test_attacks.py` compares every role's privileges with an
+  explicit table.
 
 None is a superuser, none owns a table, none can create or drop one. Roles belong to the cluster,
 grants to each database: `grant_service_roles` runs at the end of every migration, so a new table
@@ -56,21 +58,29 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, UPDATE (supervision_level, escalated_at) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history TO {role}",
     ],
+    # What the web's statements do, column by column (issue #38 K: it could DELETE a facility, cascading into
+    # its orders, evidence and history, and set any order's status or any alert's fields).
     "web": [
         f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers, device_clocks TO {{role}}",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(_REGISTRY)}, maintenance_windows TO {{role}}",
-        "GRANT SELECT, UPDATE ON alerts TO {role}",
+        # a registry upload: a facility is upserted, never deleted; its members are replaced (delete, insert)
+        "GRANT SELECT, INSERT, UPDATE ON facilities TO {role}",
+        f"GRANT SELECT, INSERT, DELETE ON {', '.join(t for t in _REGISTRY if t != 'facilities')} TO {{role}}",
+        "GRANT SELECT, INSERT ON maintenance_windows TO {role}",  # set; they end by themselves
+        "GRANT SELECT, UPDATE (acknowledged, acknowledged_at, acknowledged_by, note) ON alerts TO {role}",
         "GRANT SELECT, INSERT ON alert_history, audit_log TO {role}",
         "GRANT SELECT ON users, api_tokens TO {role}",
         "GRANT UPDATE (sessions_valid_after) ON users TO {role}",
         "GRANT UPDATE (last_used_at) ON api_tokens TO {role}",
         "GRANT SELECT, INSERT, DELETE ON notification_subscriptions TO {role}",  # a user's own (web checks)
         "GRANT SELECT, INSERT ON notification_deliveries TO {role}",  # the history; a test message
-        "GRANT SELECT, INSERT, UPDATE ON rectification_orders TO {role}",  # issue, answer, review
+        # issue; answer and review move the status (never the facility, the due date, the 督办 level)
+        "GRANT SELECT, INSERT, UPDATE (status, closed_at, closed_by) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
-        "GRANT SELECT, INSERT, UPDATE ON inspections TO {role}",  # plan, record, sign
-        "GRANT SELECT ON lapse_intervals, maintenance_windows TO {role}",
-        "GRANT SELECT, INSERT, UPDATE ON credit_records TO {role}",  # monthly records, appeals
+        # plan; record and sign
+        "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by) ON inspections TO {role}",
+        "GRANT SELECT ON lapse_intervals TO {role}",
+        # a closed month's record is stored once; an operator's appeal is added to it
+        "GRANT SELECT, INSERT, UPDATE (appeal_note, appeal_by, appeal_at) ON credit_records TO {role}",
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
     ],
 }

@@ -936,3 +936,138 @@ async def test_j_stored_photos_carry_no_exif_and_stay_upright(site: dict[str, ob
         top, bottom = img.convert("RGB").getpixel((10, 5)), img.convert("RGB").getpixel((10, 35))
     assert top[0] > 200 and top[2] < 60, top  # the red half on top: turned clockwise, as the phone meant
     assert bottom[2] > 200 and bottom[0] < 60, bottom
+
+
+async def _privileges(db: asyncpg.Connection) -> dict[str, dict[str, str]]:
+    """{role: {table: "SELECT, INSERT, UPDATE (col, col)"}}: every privilege each service role holds on
+    every table and view of the schema, table-wide or on some columns, as PostgreSQL reports it."""
+    out: dict[str, dict[str, str]] = {}
+    for service in ("ingest", "alerts", "web", "broker"):
+        role = f"carewatch_{service}"
+        tables: dict[str, list[str]] = {}
+        whole = await db.fetch(
+            "SELECT table_name, privilege_type FROM information_schema.role_table_grants"
+            " WHERE grantee = $1 AND table_schema = 'public'",
+            role,
+        )
+        wide = {(r["table_name"], r["privilege_type"]) for r in whole}
+        cols = await db.fetch(
+            "SELECT table_name, privilege_type, column_name FROM information_schema.column_privileges"
+            " WHERE grantee = $1 AND table_schema = 'public' ORDER BY column_name",
+            role,
+        )
+        some: dict[tuple[str, str], list[str]] = {}
+        for r in cols:
+            if (r["table_name"], r["privilege_type"]) not in wide:
+                some.setdefault((r["table_name"], r["privilege_type"]), []).append(r["column_name"])
+        order = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
+        for verb in order:
+            for table, priv in sorted(wide):
+                if priv == verb:
+                    tables.setdefault(table, []).append(verb)
+            for (table, priv), names in sorted(some.items()):
+                if priv == verb:
+                    tables.setdefault(table, []).append(f"{verb} ({', '.join(names)})")
+        out[service] = {t: ", ".join(v) for t, v in sorted(tables.items())}
+    return out
+
+
+_REGISTRY_MEMBERS = ("children", "classes", "devices", "guardians", "staff")
+EXPECTED_PRIVILEGES = {
+    "broker": {"broker_acl": "SELECT", "broker_users": "SELECT"},
+    "ingest": {
+        "access_events": "SELECT, INSERT",
+        "dead_letters": "SELECT, INSERT, DELETE",
+        "device_activity": "SELECT, INSERT, UPDATE, DELETE",
+        "device_state": "SELECT, INSERT, UPDATE",
+        "device_status": "SELECT, INSERT",
+        "devices": "SELECT",
+        "events": "SELECT, INSERT",
+        "facilities": "SELECT",
+        "intake_clock": "SELECT, INSERT, UPDATE",
+        "intake_hours": "SELECT, INSERT, UPDATE, DELETE",
+        "job_state": "SELECT, INSERT, UPDATE",
+        "readings": "SELECT, INSERT",
+        "readings_hourly": "SELECT, INSERT, UPDATE",
+    },
+    "alerts": {
+        "access_events": "SELECT",
+        "alert_history": "SELECT, INSERT, UPDATE",
+        "alerts": "SELECT, INSERT, UPDATE",
+        "children": "SELECT",
+        "classes": "SELECT",
+        "device_activity": "SELECT",
+        "device_clocks": "SELECT, INSERT, UPDATE, DELETE",
+        "device_state": "SELECT",
+        "device_status": "SELECT",
+        "devices": "SELECT",
+        "events": "SELECT",
+        "facilities": "SELECT",
+        "guardians": "SELECT",
+        "lapse_intervals": "SELECT, INSERT, UPDATE",
+        "maintenance_windows": "SELECT",
+        "notification_deliveries": "SELECT, INSERT, UPDATE",
+        "notification_subscriptions": "SELECT",
+        "readings": "SELECT",
+        "rectification_history": "SELECT, INSERT",
+        "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
+        "rule_timers": "SELECT, INSERT, UPDATE, DELETE",
+        "staff": "SELECT",
+        "users": "SELECT (disabled, id, role, scope_county, scope_facility, scope_township)",
+    },
+    "web": {
+        "access_events": "SELECT",
+        "alert_history": "SELECT, INSERT",
+        "alerts": "SELECT, UPDATE (acknowledged, acknowledged_at, acknowledged_by, note)",
+        "api_tokens": "SELECT, UPDATE (last_used_at)",
+        "audit_log": "SELECT, INSERT",
+        **dict.fromkeys(_REGISTRY_MEMBERS, "SELECT, INSERT, DELETE"),
+        "credit_records": "SELECT, INSERT, UPDATE (appeal_at, appeal_by, appeal_note)",
+        "dead_letters": "SELECT",
+        "device_activity": "SELECT",
+        "device_clocks": "SELECT",
+        "device_state": "SELECT",
+        "device_status": "SELECT",
+        "events": "SELECT",
+        "evidence_files": "SELECT, INSERT",
+        "facilities": "SELECT, INSERT, UPDATE",
+        "inspections": "SELECT, INSERT, UPDATE (findings, inspected_at, notes, signed_by, status)",
+        "intake_clock": "SELECT",
+        "intake_hours": "SELECT",
+        "lapse_intervals": "SELECT",
+        "maintenance_windows": "SELECT, INSERT",
+        "notification_deliveries": "SELECT, INSERT",
+        "notification_subscriptions": "SELECT, INSERT, DELETE",
+        "readings": "SELECT",
+        "readings_hourly": "SELECT",
+        "rectification_history": "SELECT, INSERT",
+        "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, status)",
+        "rule_timers": "SELECT",
+        "users": "SELECT, UPDATE (sessions_valid_after)",
+    },
+}
+
+
+async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncpg.Connection, db_url: str) -> None:
+    """Finding K: the web's role could DELETE a facility (cascading into its orders, evidence, alerts and
+    history) and UPDATE any column of an order (its status, facility, due date, 督办 level) or an alert.
+    Every privilege of every service role is listed here; a new one fails this test until it is written
+    down. And the web, as itself, tries what it must not."""
+    assert await _privileges(db) == EXPECTED_PRIVILEGES
+    await load_registry(db, REG)
+    web = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        for attempt in (
+            f"DELETE FROM facilities WHERE id = '{FAC.id}'",
+            "UPDATE rectification_orders SET facility_id = 'x', due_at = now(), supervision_level = 'city'",
+            "UPDATE alerts SET status = 'cleared', severity = 'minor'",
+            "UPDATE maintenance_windows SET ends_at = now()",
+            "UPDATE credit_records SET score = 100, grade = 'A'",
+            "UPDATE inspections SET facility_id = 'x'",
+            "UPDATE users SET role = 'admin'",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await web.execute(attempt)
+    finally:
+        await web.close()
+    assert await db.fetchval("SELECT count(*) FROM facilities WHERE id = $1", FAC.id) == 1

@@ -10,7 +10,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -1071,3 +1071,48 @@ async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncp
     finally:
         await web.close()
     assert await db.fetchval("SELECT count(*) FROM facilities WHERE id = $1", FAC.id) == 1
+
+
+async def _stream_ends_within(s: aiohttp.ClientSession, url: str, act: Callable[[], Awaitable[object]]) -> float:
+    """Open the live stream, do `act` (revoke, disable, log out elsewhere), and return how many seconds
+    the server took to end the stream; fails if it is still open after 10 s."""
+    async with s.get(f"{url}/api/v1/stream", timeout=aiohttp.ClientTimeout(total=30)) as r:
+        assert r.status == 200
+        await asyncio.sleep(0.5)
+        await act()
+        t0 = time.monotonic()
+        try:
+            while await asyncio.wait_for(r.content.readany(), 10 - (time.monotonic() - t0)):
+                pass
+        except TimeoutError:
+            raise AssertionError("the live stream was still open 10 s after its credential ended") from None
+        return time.monotonic() - t0
+
+
+async def test_g_an_open_stream_ends_when_its_token_or_session_does(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Finding G: an open live stream outlived `tokens revoke` and `users disable` (a panic 20 s later
+    still arrived on it). It now asks every few seconds whether its credential still holds."""
+    from storage.users import end_sessions, revoke_token, set_disabled
+
+    url = str(site["url"])
+    [(tid,)] = await db.fetch(
+        "SELECT t.id FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'oper-b'"
+    )
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['oper']}"}) as s:
+        assert await _stream_ends_within(s, url, lambda: revoke_token(db, tid, "test")) < 8
+    s = await _session(url, "insp-a", "pw-a")
+    try:
+        assert await _stream_ends_within(s, url, lambda: set_disabled(db, "insp-a", True, "test")) < 8
+        await set_disabled(db, "insp-a", False, "test")
+    finally:
+        await s.close()
+    s = await _session(url, "insp-a", "pw-a")
+    uid = await db.fetchval("SELECT id FROM users WHERE username = 'insp-a'")
+    try:  # a logout on another computer ends this browser's session and its stream
+        assert await _stream_ends_within(s, url, lambda: end_sessions(db, uid)) < 8
+        async with s.get(f"{url}/api/v1/stream") as r:
+            assert r.status == 401, "and it does not come back"
+    finally:
+        await s.close()

@@ -27,7 +27,7 @@ from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, HUB, POOL, PUBLIC_URL, RESYNC, RULES, USER
+from web.keys import CREDIT, GATEWAYS, HUB, POOL, PUBLIC_URL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S, USER
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -177,19 +177,39 @@ async def ack_alert(request: web.Request) -> web.Response:
     return web.json_response(await acknowledge(request.app[POOL], user, alert_id, body.get("note", "")))
 
 
+PING_S = 15.0  # a quiet stream says it is alive (proxies close an idle connection)
+
+
 @routes.get("/api/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: `alert` (every change in scope) and `facility_status` (its new state)."""
     user = user_of(request)
     hub = request.app[HUB]
     queue = hub.subscribe()
+    loop = asyncio.get_running_loop()
+    check_s, still_valid = request.app[STREAM_CHECK_S], request[STILL_VALID]
     try:
         async with sse_response(request) as resp:
+            pinged = checked = loop.time()
             while resp.is_connected():
+                wait = min(pinged + PING_S, checked + check_s) - loop.time()
                 try:
-                    payload = await asyncio.wait_for(queue.get(), 15)
+                    payload = await asyncio.wait_for(queue.get(), max(0.0, wait))
                 except TimeoutError:
-                    await resp.send("", event="ping")
+                    payload = ""
+                if loop.time() >= checked + check_s:
+                    # a revoked token, a disabled user, a logout: the stream ends within check_s
+                    try:
+                        async with request.app[POOL].acquire() as conn:
+                            if not await still_valid(conn):
+                                break
+                    except RETRYABLE:
+                        break  # the database went away: end the stream; EventSource reconnects by itself
+                    checked = loop.time()
+                if payload == "":
+                    if loop.time() >= pinged + PING_S:
+                        await resp.send("", event="ping")
+                        pinged = loop.time()
                     continue
                 if payload is None:
                     break  # the server is shutting down

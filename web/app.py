@@ -66,6 +66,8 @@ from web.keys import (
     RESYNC,
     RULES,
     SESSION_LIMITS,
+    STILL_VALID,
+    STREAM_CHECK_S,
     THROTTLE,
     TIMING,
     USER,
@@ -156,13 +158,17 @@ async def authenticate(
     with request[TIMING]("auth"):
         async with request.app[POOL].acquire() as conn:
             if auth.startswith("Bearer "):
-                user = await user_by_token(conn, auth.removeprefix("Bearer ").strip())
+                token = auth.removeprefix("Bearer ").strip()
+                user = await user_by_token(conn, token)
                 if user is None:
                     return web.json_response({"error": "invalid or revoked token"}, status=401)
+                request[STILL_VALID] = _token_holds(token)
             else:
                 session = await get_session(request)
                 if "uid" in session:
                     user = await _session_user(request, conn, session)
+                    if user is not None:
+                        request[STILL_VALID] = _session_holds(request, user.id, float(session.get("at", 0)))
                 if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
                     _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
@@ -200,6 +206,24 @@ async def _session_user(request: web.Request, conn: asyncpg.Connection, session:
     if user is not None and now - seen > min(60.0, idle_s / 4):
         session["seen"] = now  # a new cookie at most once a minute, not on every request
     return user
+
+
+def _token_holds(token: str) -> Callable[[asyncpg.Connection], Awaitable[bool]]:
+    async def holds(conn: asyncpg.Connection) -> bool:
+        return await user_by_token(conn, token) is not None  # not revoked, not expired, user not disabled
+
+    return holds
+
+
+def _session_holds(request: web.Request, uid: int, at: float) -> Callable[[asyncpg.Connection], Awaitable[bool]]:
+    absolute_s = request.app[SESSION_LIMITS][1]
+
+    async def holds(conn: asyncpg.Connection) -> bool:
+        # within its lifetime, not ended by a logout, its user not disabled (the idle limit does not apply:
+        # an open stream is the duty-room wall in use)
+        return time.time() - at <= absolute_s and await user_by_session(conn, uid, at) is not None
+
+    return holds
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -1107,12 +1131,14 @@ def create_app(
     credit: CreditConfig | None = None,
     public_url: str = DEFAULT_PUBLIC_URL,
     secure_cookies: bool | None = None,
+    stream_check_s: float = 3.0,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
     session's (idle, absolute) lifetime in seconds; public_url: the site's address as people reach it
     (the links in notifications); secure_cookies: the session cookie only over HTTPS (None: when
-    public_url is https)."""
+    public_url is https); stream_check_s: how often an open live stream checks that its token or session
+    still holds."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -1139,6 +1165,7 @@ def create_app(
     app[THROTTLE] = LoginThrottle()
     app[SESSION_LIMITS] = session_limits
     app[PUBLIC_URL] = public_url
+    app[STREAM_CHECK_S] = stream_check_s
     app[CREDIT] = credit or CreditConfig()
     app.cleanup_ctx.extend([_pool_ctx, _listen_ctx])
     app.on_shutdown.append(_end_streams)

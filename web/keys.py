@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import asyncpg
@@ -141,4 +141,11 @@ SESSION_LIMITS = web.AppKey("session_limits", tuple)
 # from a request's Host header, which whoever sends the request writes.
 PUBLIC_URL = web.AppKey("public_url", str)
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
+# Whether the request's credential (its token, or its session) still holds: a long request (the live
+# stream) asks again every STREAM_CHECK_S, so a revoked token or a disabled user ends it within seconds.
+STILL_VALID: web.RequestKey[Callable[[asyncpg.Connection], Awaitable[bool]]] = web.RequestKey(
+    "still_valid",
+    object,  # type: ignore[arg-type]
+)
+STREAM_CHECK_S = web.AppKey("stream_check_s", float)
 TIMING = web.RequestKey("timing", Timing)

@@ -478,6 +478,7 @@ def _serve_web(
     rules_path: Path | None = None,
     public_url: str = "http://127.0.0.1:8080",
     secure_cookies: bool | None = None,
+    trusted_proxies: str = "",
 ) -> None:
     """One web process (a top-level function: worker processes are started with `spawn`). A worker
     (`parent` set) stops by itself once its parent is gone, even a parent killed with SIGKILL."""
@@ -500,6 +501,7 @@ def _serve_web(
         credit=load_credit(Settings().credit),
         public_url=public_url,
         secure_cookies=secure_cookies,
+        trusted_proxies=trusted_proxies,
     )
 
     async def loaded(_app: aioweb.Application) -> None:
@@ -579,7 +581,18 @@ def web_cmd(workers: int, public_url: str | None, secure_cookies: bool | None) -
     others = [
         spawn.Process(
             target=_serve_web,
-            args=(ep.database_url, key, host, port, True, os.getpid(), settings.rules, public_url, secure_cookies),
+            args=(
+                ep.database_url,
+                key,
+                host,
+                port,
+                True,
+                os.getpid(),
+                settings.rules,
+                public_url,
+                secure_cookies,
+                settings.trusted_proxies,
+            ),
             name=f"carewatch-web-{i}",
         )
         for i in range(1, workers)
@@ -587,7 +600,18 @@ def web_cmd(workers: int, public_url: str | None, secure_cookies: bool | None) -
     for p in others:
         p.start()
     try:
-        _serve_web(ep.database_url, key, host, port, workers > 1, None, settings.rules, public_url, secure_cookies)
+        _serve_web(
+            ep.database_url,
+            key,
+            host,
+            port,
+            workers > 1,
+            None,
+            settings.rules,
+            public_url,
+            secure_cookies,
+            settings.trusted_proxies,
+        )
     finally:
         for p in others:
             p.terminate()

@@ -6,6 +6,7 @@ point and pass the value down. Secrets never appear in `repr` (SecretStr / maske
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,6 +65,17 @@ class Settings(BaseSettings):
     public_url: str = DEFAULT_PUBLIC_URL
     # Session cookies sent over HTTPS only (`Secure`); unset: when public_url is https.
     secure_cookies: bool | None = None
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For the web believes
+    # for a client's address (the login throttle, the audit log); from anyone else the header is ignored.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, v: str) -> str:
+        for part in v.split(","):
+            if part.strip():
+                ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return v
 
     @field_validator("public_url")
     @classmethod

@@ -82,6 +82,8 @@ GRANTS: dict[str, list[str]] = {
         # a closed month's record is stored once; an operator's appeal is added to it
         "GRANT SELECT, INSERT, UPDATE (appeal_note, appeal_by, appeal_at) ON credit_records TO {role}",
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
+        # the login throttle's counts (storage.logins): reserved, finished, pruned
+        "GRANT SELECT, INSERT, UPDATE (outcome), DELETE ON login_attempts TO {role}",
     ],
 }
 

@@ -164,18 +164,23 @@ def _user(r: asyncpg.Record) -> User:
     return User(r["id"], r["username"], r["role"], r["scope_county"], r["scope_township"], r["scope_facility"])
 
 
-async def check_password(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+async def password_record(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
+    """The user's row for `verify_password` (None: no such user, or disabled)."""
+    return await conn.fetchrow("SELECT * FROM users WHERE username = $1 AND NOT disabled", username)
+
+
+async def verify_password(record: asyncpg.Record | None, password: str) -> User | None:
     """The user if the password is right. argon2 (about a third of a second of CPU) runs in a worker
-    thread, so that logins never stall the event loop and every other request with it."""
-    r = await conn.fetchrow("SELECT * FROM users WHERE username = $1 AND NOT disabled", username)
-    if r is None or not r["password_hash"]:
+    thread, so that logins never stall the event loop; it needs no database connection, and the caller
+    holds none meanwhile (a login flood held the pool's connections and stalled every other request)."""
+    if record is None or not record["password_hash"]:
         await asyncio.to_thread(_hasher.hash, password)  # same work either way: no user enumeration by timing
         return None
     try:
-        await asyncio.to_thread(_hasher.verify, r["password_hash"], password)
+        await asyncio.to_thread(_hasher.verify, record["password_hash"], password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
-    return _user(r)
+    return _user(record)
 
 
 TOKEN_USE_PRECISION_S = 60  # a token's last use is recorded to the minute, not on every request

@@ -1035,6 +1035,7 @@ EXPECTED_PRIVILEGES = {
         "intake_clock": "SELECT",
         "intake_hours": "SELECT",
         "lapse_intervals": "SELECT",
+        "login_attempts": "SELECT, INSERT, UPDATE (outcome), DELETE",
         "maintenance_windows": "SELECT, INSERT",
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
@@ -1116,3 +1117,124 @@ async def test_g_an_open_stream_ends_when_its_token_or_session_does(
             assert r.status == 401, "and it does not come back"
     finally:
         await s.close()
+
+
+class _CountingHasher:
+    """storage.users' hasher, counting the passwords checked (and, with `slow`, taking that long each)."""
+
+    def __init__(self, slow: float = 0.0) -> None:
+        from storage import users
+
+        self.real, self.slow, self.checked = users._hasher, slow, 0
+        self.lock = threading.Lock()
+
+    def hash(self, pw: str) -> str:
+        return self.verify("", pw) and self.real.hash(pw)  # type: ignore[return-value]
+
+    def verify(self, h: str, pw: str) -> bool:
+        with self.lock:
+            self.checked += 1
+        time.sleep(self.slow)
+        return self.real.verify(h, pw) if h else True
+
+
+async def _login(url: str, user: str, password: str, local: str = "127.0.0.1", **headers: str) -> int:
+    """One login as a browser from `local` (a loopback address of its own) would: the form, then the post."""
+    connector = aiohttp.TCPConnector(local_addr=(local, 0))
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        csrf = await _login_form(s, url)
+        form = {"username": user, "password": password, "csrf": csrf}
+        async with s.post(f"{url}/login", data=form, headers=headers, allow_redirects=False) as r:
+            return 200 if r.status == 302 else 401 if r.status == 200 else r.status
+
+
+async def test_a_parallel_and_cross_process_guesses_are_counted_before_they_are_checked(
+    site: dict[str, object], db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding A: the throttle checked the count before argon2 and counted the failure after it: 41
+    parallel logins for one name from one address had all 41 passwords checked, none refused, and each
+    web process counted for itself. Now each attempt is reserved in the database before its hash."""
+    from storage import users
+    from web.app import create_app
+
+    hasher = _CountingHasher()
+    monkeypatch.setattr(users, "_hasher", hasher)
+    url = str(site["url"])
+    answers = await asyncio.gather(
+        *(_login(url, "insp-a", f"guess-{i}") for i in range(40)), _login(url, "insp-a", "pw-a")
+    )
+    assert hasher.checked <= 5, f"{hasher.checked} of 41 parallel guesses were checked"
+    assert sum(a in {429, 503} for a in answers) >= 36, answers
+    # two web processes (two apps, one database): the count is theirs together
+    other = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await other.start_server()
+    try:
+        second = str(other.make_url("")).rstrip("/")
+        hasher.checked = 0
+        answers = [await _login(url if i % 2 else second, "oper-b", f"guess-{i}") for i in range(12)]
+    finally:
+        await other.close()
+    assert hasher.checked == 5, f"{hasher.checked} of 12 guesses over two processes were checked"
+    assert answers == [401] * 5 + [429] * 7
+
+
+async def test_b_a_login_flood_holds_no_database_connection_and_is_refused_beyond_the_hash_slots(
+    site: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding B: a login held one of the pool's 8 connections while argon2 ran, so 12 × 19 parallel
+    failed logins made a token request wait 61 s. Now no connection is held while hashing, a process
+    hashes a few passwords at a time, and a login beyond them is answered 503 at once."""
+    from storage import users
+
+    monkeypatch.setattr(users, "_hasher", _CountingHasher(slow=3.0))  # argon2 on a slow, busy machine
+    url = str(site["url"])
+    flood = [asyncio.create_task(_login(url, f"name-{i}", "guess", local=f"127.0.0.{2 + i % 12}")) for i in range(24)]
+    await asyncio.sleep(1.0)  # every login of the flood is in, hashing or refused
+    t0 = time.monotonic()
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['insp']}"}) as s,
+        s.get(f"{url}/api/v1/facilities") as r,
+    ):
+        assert r.status == 200
+    took = time.monotonic() - t0
+    answers = await asyncio.gather(*flood)
+    assert took < 1.0, f"a token request took {took:.1f} s during the login flood"
+    assert answers.count(503) >= 12, answers
+
+
+async def test_c_nobody_can_lock_a_real_user_out(site: dict[str, object], db_url: str) -> None:
+    """Finding C: 5 failures under a name (or 20 from one address) refused everyone for 15 minutes, and
+    behind a proxy every user shares its address. Now failures hold the name from that address only (and
+    the name from new addresses after many, never from one it has logged in from); a proxy's
+    X-Forwarded-For counts only from a configured proxy."""
+    from web.app import create_app
+
+    url = str(site["url"])
+    assert await _login(url, "insp-a", "pw-a", local="127.0.0.1") == 200  # the inspector's usual desk
+    for i in range(25):  # five addresses, five guesses each: the name's own limit (20) is passed
+        await _login(url, "insp-a", f"guess-{i}", local=f"127.0.0.{20 + i // 5}")
+    assert await _login(url, "insp-a", "guess", local="127.0.0.20") == 429, "the guessing pair is held"
+    assert await _login(url, "insp-a", "pw-a", local="127.0.0.30") == 429, "a new address waits for the name"
+    assert await _login(url, "insp-a", "pw-a", local="127.0.0.1") == 200, "the inspector is not locked out"
+    assert await _login(url, "oper-b", "pw-b", local="127.0.0.20") == 200, "nor another user at that address"
+    # behind a reverse proxy: its X-Forwarded-For names the client, but only when the proxy sends it
+    app = create_app(as_role(db_url, "web"), secrets.token_bytes(32), trusted_proxies="127.0.0.40")
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        behind = str(server.make_url("")).rstrip("/")
+        for i in range(5):
+            via = {"X-Forwarded-For": "198.51.100.7"}
+            assert await _login(behind, "oper-b", f"guess-{i}", local="127.0.0.40", **via) == 401
+        proxied = {"X-Forwarded-For": "198.51.100.7"}
+        assert await _login(behind, "oper-b", "pw-b", local="127.0.0.40", **proxied) == 429
+        other = {"X-Forwarded-For": "198.51.100.8"}
+        assert await _login(behind, "oper-b", "pw-b", local="127.0.0.40", **other) == 200, "another client"
+        spoofed = {"X-Forwarded-For": "198.51.100.9, 198.51.100.7"}  # the client's own header, then the proxy's
+        assert await _login(behind, "oper-b", "pw-b", local="127.0.0.40", **spoofed) == 429
+        for i in range(5):  # not from the proxy: the header is the sender's claim, the address its own
+            rotating = {"X-Forwarded-For": f"203.0.113.{i}"}
+            await _login(behind, "insp-a", f"guess-{i}", local="127.0.0.41", **rotating)
+        assert await _login(behind, "insp-a", "pw-a", local="127.0.0.41", **{"X-Forwarded-For": "203.0.113.99"}) == 429
+    finally:
+        await server.close()

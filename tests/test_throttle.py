@@ -1,33 +1,41 @@
-"""web.throttle on a driven clock."""
+"""web.throttle's decisions on given counts (the counts themselves: storage.logins, tried in
+tests/test_attacks.py against the database)."""
 
 from __future__ import annotations
 
-from web.throttle import LoginThrottle
+from datetime import UTC, datetime, timedelta
+
+from storage.logins import Counts
+from web.throttle import HashSlots, LoginLimits
+
+NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+LIMITS = LoginLimits(window=timedelta(minutes=15), per_pair=5, per_address=30, per_name=20)
 
 
-def test_five_failures_lock_the_name_for_the_rest_of_the_window() -> None:
-    now = [1000.0]
-    t = LoginThrottle(window_s=900, per_user=5, per_address=20, clock=lambda: now[0])
-    for _ in range(4):
-        t.failed("insp", "10.0.0.1")
-    assert t.retry_after("insp", "10.0.0.1") == 0
-    t.failed("insp", "10.0.0.1")
-    assert t.retry_after("insp", "10.0.0.1") == 900
-    assert t.retry_after("insp", "10.0.0.2") == 900, "the name is locked from anywhere"
-    assert t.retry_after("other", "10.0.0.2") == 0
-    now[0] += 600
-    assert t.retry_after("insp", "10.0.0.1") == 300
-    now[0] += 300
-    assert t.retry_after("insp", "10.0.0.1") == 0, "the window slid past the failures"
+def counts(pair: int = 0, address: int = 0, name: int = 0, known: bool = False, age_s: float = 600) -> Counts:
+    oldest = NOW - timedelta(seconds=age_s)
+    return Counts(pair, oldest, address, oldest, name, oldest, known, NOW)
 
 
-def test_an_address_spraying_names_is_locked_and_a_success_clears_the_name() -> None:
-    now = [0.0]
-    t = LoginThrottle(window_s=900, per_user=5, per_address=20, clock=lambda: now[0])
-    for i in range(20):
-        t.failed(f"name-{i}", "10.0.0.9")
-    assert t.retry_after("anyone", "10.0.0.9") == 900
-    assert t.retry_after("anyone", "10.0.0.8") == 0
-    t.failed("insp", "10.0.0.1")
-    t.succeeded("insp")
-    assert t._failures.get("u:insp") is None
+def test_five_failures_hold_the_pair_for_the_rest_of_the_window() -> None:
+    assert LIMITS.retry_after(counts(pair=4, address=4, name=4)) == 0
+    assert LIMITS.retry_after(counts(pair=5, address=5, name=5)) == 300  # the oldest leaves in 5 min
+    assert LIMITS.retry_after(counts(pair=5, address=5, name=5, age_s=899.5)) == 1, "at least a second"
+
+
+def test_an_address_spraying_names_is_held() -> None:
+    assert LIMITS.retry_after(counts(address=29)) == 0
+    assert LIMITS.retry_after(counts(address=30)) == 300
+
+
+def test_a_name_guessed_from_many_addresses_is_held_except_where_it_is_known() -> None:
+    assert LIMITS.retry_after(counts(name=20)) == 300, "a new address waits"
+    assert LIMITS.retry_after(counts(name=200, known=True)) == 0, "its usual address never does"
+
+
+def test_hash_slots_refuse_at_once_beyond_their_number() -> None:
+    slots = HashSlots(2)
+    assert slots.take() and slots.take()
+    assert not slots.take()
+    slots.give()
+    assert slots.take()

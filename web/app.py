@@ -39,14 +39,22 @@ from runtime.collector import watch_pauses
 from runtime.retry import Backoff
 from storage import credit as credit_store
 from storage import inspections as inspection_store
+from storage import logins, notifications, queries
 from storage import maintenance as maintenance_store
-from storage import notifications, queries
 from storage import rectification as rectification_store
 from storage import registry as registry_store
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
-from storage.users import User, audit, check_password, end_sessions, user_by_session, user_by_token
+from storage.users import (
+    User,
+    audit,
+    end_sessions,
+    password_record,
+    user_by_session,
+    user_by_token,
+    verify_password,
+)
 from web import i18n, inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import assessment_rows, month_param, report_params
@@ -59,8 +67,10 @@ from web.keys import (
     CREDIT,
     DATABASE_URL,
     GATEWAYS,
+    HASH_SLOTS,
     HUB,
     INTAKE,
+    LOGIN_LIMITS,
     POOL,
     PUBLIC_URL,
     RESYNC,
@@ -68,8 +78,8 @@ from web.keys import (
     SESSION_LIMITS,
     STILL_VALID,
     STREAM_CHECK_S,
-    THROTTLE,
     TIMING,
+    TRUSTED_PROXIES,
     USER,
     GatewaySnapshot,
     Hub,
@@ -77,8 +87,8 @@ from web.keys import (
     Timing,
 )
 from web.limits import DEFAULT_BYTES, body_limit
-from web.params import DEAD_LETTER_REASON, as_id, local_path, path_id
-from web.throttle import LoginThrottle
+from web.params import DEAD_LETTER_REASON, as_id, client_address, local_path, path_id, proxy_networks
+from web.throttle import HashSlots, LoginLimits
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -145,7 +155,7 @@ async def _audit_forbidden(request: web.Request, exc: Forbidden) -> None:
                 user.username if user else "-",
                 "forbidden",
                 f"{request.method} {request.path}",
-                {"reason": exc.reason, "address": request.remote},
+                {"reason": exc.reason, "address": client_address(request)},
             )
 
 
@@ -314,29 +324,44 @@ async def login_page(request: web.Request) -> web.Response:
 
 @page_routes.post("/login")
 async def login(request: web.Request) -> web.Response:
+    """The password is checked only once the attempt is reserved (web/throttle.py): refused tries cost no
+    hash; a hash runs in a worker thread with no database connection held, at most HASH_SLOTS at once."""
     form = await request.post()
     await check_csrf(request, form)
-    username, address = str(form.get("username", ""))[:200], request.remote or "-"
-    throttle = request.app[THROTTLE]
-    wait = throttle.retry_after(username, address)
-    if wait > 0:  # refused without checking the password: guessing gains nothing and costs nothing
-        resp = await render(request, "login.html", {"error": TEXT[lang_of(request)]["too_many_logins"]})
-        resp.set_status(429)
-        resp.headers["Retry-After"] = str(int(wait) + 1)
-        return resp
-    async with request.app[POOL].acquire() as conn:
-        user = await check_password(conn, username, str(form.get("password", "")))
+    username, address = str(form.get("username", ""))[:200], client_address(request)
+    limits, slots, pool = request.app[LOGIN_LIMITS], request.app[HASH_SLOTS], request.app[POOL]
+    if not slots.take():  # this process is hashing all it can: at once, rather than queue the flood
+        return await _login_refused(request, 503, "logins_busy", 1)
+    try:
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn:
+            attempt, wait = await logins.reserve(
+                conn, username, address, now, limits.window, limits.known_for, limits.retry_after
+            )
+            record = await password_record(conn, username) if attempt is not None else None
+        if attempt is None:  # refused without checking the password: guessing gains nothing, costs nothing
+            return await _login_refused(request, 429, "too_many_logins", wait)
+        user = await verify_password(record, str(form.get("password", "")))
+    finally:
+        slots.give()
+    async with pool.acquire() as conn:
+        await logins.finish(conn, attempt, user is not None, now, limits.window, limits.known_for)
         if user is None:
-            throttle.failed(username, address)
             await audit(conn, username or "-", "login.failed", address, {})
     if user is None:
         return await render(request, "login.html", {"error": TEXT[lang_of(request)]["bad_login"]})
-    throttle.succeeded(username)
     session = await new_session(request)
     session["uid"] = user.id
     session["at"] = time.time()  # a logout ends every session issued before it (storage.users.end_sessions)
     session["csrf"] = secrets.token_urlsafe(24)
     raise web.HTTPFound("/")
+
+
+async def _login_refused(request: web.Request, status: int, text: str, wait: float) -> web.Response:
+    resp = await render(request, "login.html", {"error": TEXT[lang_of(request)][text]})
+    resp.set_status(status)
+    resp.headers["Retry-After"] = str(int(wait) + 1)
+    return resp
 
 
 @page_routes.post("/logout")
@@ -1132,13 +1157,17 @@ def create_app(
     public_url: str = DEFAULT_PUBLIC_URL,
     secure_cookies: bool | None = None,
     stream_check_s: float = 3.0,
+    trusted_proxies: str = "",
+    login_limits: LoginLimits | None = None,
+    hash_slots: int | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
     session's (idle, absolute) lifetime in seconds; public_url: the site's address as people reach it
     (the links in notifications); secure_cookies: the session cookie only over HTTPS (None: when
     public_url is https); stream_check_s: how often an open live stream checks that its token or session
-    still holds."""
+    still holds; trusted_proxies: the addresses or networks (comma-separated) of the reverse proxies whose
+    X-Forwarded-For is believed; login_limits, hash_slots: the login throttle's (web/throttle.py)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -1162,7 +1191,9 @@ def create_app(
     app[HUB] = Hub()
     app[GATEWAYS] = GatewaySnapshot()
     app[INTAKE] = IntakeSnapshot()
-    app[THROTTLE] = LoginThrottle()
+    app[LOGIN_LIMITS] = login_limits or LoginLimits()
+    app[HASH_SLOTS] = HashSlots(hash_slots) if hash_slots else HashSlots()
+    app[TRUSTED_PROXIES] = proxy_networks(trusted_proxies)
     app[SESSION_LIMITS] = session_limits
     app[PUBLIC_URL] = public_url
     app[STREAM_CHECK_S] = stream_check_s

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from ipaddress import IPv4Network, IPv6Network
 
 import asyncpg
 from aiohttp import web
@@ -18,7 +19,7 @@ from storage.intake import IntakeState
 from storage.intake import state as intake_state
 from storage.queries import gateway_states
 from storage.users import User
-from web.throttle import LoginThrottle
+from web.throttle import HashSlots, LoginLimits
 
 RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
 
@@ -132,7 +133,11 @@ HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.
 RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
-THROTTLE = web.AppKey("throttle", LoginThrottle)
+LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)  # the login throttle's limits (web/throttle.py)
+HASH_SLOTS = web.AppKey("hash_slots", HashSlots)  # password hashes this process runs at once
+# Reverse proxies whose X-Forwarded-For is believed (CAREWATCH_TRUSTED_PROXIES); from anyone else it is
+# the sender's own claim, and the address is the connection's.
+TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey("trusted_proxies", tuple)
 CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades and weights (CAREWATCH_CREDIT)
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
 # its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.

@@ -7,11 +7,13 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from aiohttp import web
 
 from web.errors import Invalid, NotFound
+from web.keys import TRUSTED_PROXIES
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # nothing CareWatch stores is older; keeps arithmetic in range
@@ -106,3 +108,37 @@ def local_path(target: str, default: str) -> str:
     if _LOCAL_PATH.fullmatch(target) and "\\" not in target and ":" not in target:
         return target
     return default
+
+
+def proxy_networks(spec: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`10.0.0.5, 172.28.0.0/16` as networks; ValueError for anything that is not an address or network."""
+    return tuple(ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the connection's, unless it comes from a trusted reverse proxy; then the
+    nearest address in X-Forwarded-For that is not itself a trusted proxy (what the proxy appended, not
+    what the client wrote in front of it). Never the header of an untrusted peer: anyone can write one."""
+    peer = request.remote or "-"
+    trusted = request.app[TRUSTED_PROXIES]
+    if not _among(_address(peer), trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        ip = _address(hop)
+        if ip is None:
+            return peer  # not an address: nothing a trusted proxy wrote
+        if not _among(ip, trusted):
+            return str(ip)
+    return peer
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def _among(ip: IPv4Address | IPv6Address | None, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    return ip is not None and any(ip in n for n in networks)

@@ -1,51 +1,69 @@
-"""Login throttling: after too many failed logins for one user name or from one address within a
-window, further attempts are refused for the rest of the window without checking the password, so
-that guessing is slow and costs the server nothing. Per web process (each worker counts its own);
-the window slides."""
+"""Login throttling (issue #38 A-C): who may try a password now, decided before it is hashed.
+
+The counts are the database's (storage.logins), shared by every web process, and the attempt is
+reserved there atomically before argon2 runs: 41 parallel tries for one name get 5 checked, not 41.
+Limits, within a sliding window of 15 minutes:
+
+- 5 failures of one name from one address hold that pair: guessing one person's password from one
+  place is slow. The same person elsewhere is not held, so nobody can lock a real user out;
+- 30 failures from one address (any names) hold that address: a spray of names;
+- 20 failures of one name from anywhere hold that name, except from an address where it has logged in
+  within 30 days: many addresses guessing one password are slow, and the person, from their usual
+  address, is never held by them.
+
+A refusal costs nothing (no hash) and says when to come back (429, Retry-After). Each web process also
+hashes at most `HASH_SLOTS` passwords at once and answers 503 at once beyond them, so a flood of logins
+can take neither the CPU nor the database connections (none is held while hashing) from the others.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
+from datetime import timedelta
 
-WINDOW_S = 15 * 60
-PER_USER = 5  # a person who forgot a password gets five tries in a quarter of an hour
-PER_ADDRESS = 20  # a shared office address gets more
-MAX_KEYS = 100_000  # memory stays bounded under a spray of names
+from storage.logins import Counts
+
+WINDOW = timedelta(minutes=15)
+KNOWN_FOR = timedelta(days=30)
+PER_PAIR = 5  # a person who forgot a password gets five tries in a quarter of an hour
+PER_ADDRESS = 30  # a shared office address gets more
+PER_NAME = 20  # one name from many addresses (not from the ones it is known at)
+HASH_SLOTS = max(2, os.cpu_count() or 2)  # argon2 takes a core for ~0.3 s: more at once only queue
 
 
-@dataclass
-class LoginThrottle:
-    window_s: float = WINDOW_S
-    per_user: int = PER_USER
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    window: timedelta = WINDOW
+    known_for: timedelta = KNOWN_FOR
+    per_pair: int = PER_PAIR
     per_address: int = PER_ADDRESS
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    per_name: int = PER_NAME
 
-    def retry_after(self, username: str, address: str) -> float:
-        """Seconds until this user name from this address may try again (0: now)."""
-        return max(self._wait(f"u:{username}", self.per_user), self._wait(f"a:{address}", self.per_address))
+    def retry_after(self, c: Counts) -> float:
+        """Seconds until this attempt may be made (0: now), from the counts of its name and address."""
+        waits = [0.0]
+        held = [(c.pair, self.per_pair, c.pair_oldest), (c.address, self.per_address, c.address_oldest)]
+        if not c.known:
+            held.append((c.name, self.per_name, c.name_oldest))
+        for count, limit, oldest in held:
+            if count >= limit and oldest is not None:
+                waits.append(max(1.0, (oldest + self.window - c.now).total_seconds()))
+        return max(waits)
 
-    def failed(self, username: str, address: str) -> None:
-        now = self.clock()
-        if len(self._failures) >= MAX_KEYS:
-            self._failures.clear()
-        for key in (f"u:{username}", f"a:{address}"):
-            self._failures.setdefault(key, deque()).append(now)
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(f"u:{username}", None)
+class HashSlots:
+    """At most `n` password hashes at once in this process; `take` says no at once rather than queue."""
 
-    def _wait(self, key: str, limit: int) -> float:
-        q = self._failures.get(key)
-        if not q:
-            return 0.0
-        now = self.clock()
-        while q and now - q[0] >= self.window_s:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-            return 0.0
-        return 0.0 if len(q) < limit else self.window_s - (now - q[0])
+    def __init__(self, n: int = HASH_SLOTS) -> None:
+        self.n = n
+        self.busy = 0
+
+    def take(self) -> bool:
+        if self.busy >= self.n:
+            return False
+        self.busy += 1
+        return True
+
+    def give(self) -> None:
+        self.busy -= 1

@@ -1217,6 +1217,10 @@ async def test_c_nobody_can_lock_a_real_user_out(site: dict[str, object], db_url
     assert await _login(url, "insp-a", "pw-a", local="127.0.0.30") == 429, "a new address waits for the name"
     assert await _login(url, "insp-a", "pw-a", local="127.0.0.1") == 200, "the inspector is not locked out"
     assert await _login(url, "oper-b", "pw-b", local="127.0.0.20") == 200, "nor another user at that address"
+    for i in range(31):  # a colleague at the inspector's own office address sprays names
+        await _login(url, f"someone-{i}", "guess", local="127.0.0.1")
+    assert await _login(url, "newcomer", "guess", local="127.0.0.1") == 429, "the spraying address is held"
+    assert await _login(url, "insp-a", "pw-a", local="127.0.0.1") == 200, "but not for a name known there"
     # behind a reverse proxy: its X-Forwarded-For names the client, but only when the proxy sends it
     app = create_app(as_role(db_url, "web"), secrets.token_bytes(32), trusted_proxies="127.0.0.40")
     server = TestServer(app, host="127.0.0.1")

@@ -23,9 +23,11 @@ def test_five_failures_hold_the_pair_for_the_rest_of_the_window() -> None:
     assert LIMITS.retry_after(counts(pair=5, address=5, name=5, age_s=899.5)) == 1, "at least a second"
 
 
-def test_an_address_spraying_names_is_held() -> None:
+def test_an_address_spraying_names_is_held_except_for_names_known_there() -> None:
     assert LIMITS.retry_after(counts(address=29)) == 0
     assert LIMITS.retry_after(counts(address=30)) == 300
+    assert LIMITS.retry_after(counts(address=300, known=True)) == 0, "a colleague's spray at the office"
+    assert LIMITS.retry_after(counts(pair=5, known=True)) == 300, "but their own failures hold them"
 
 
 def test_a_name_guessed_from_many_addresses_is_held_except_where_it_is_known() -> None:

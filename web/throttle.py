@@ -7,9 +7,11 @@ Limits, within a sliding window of 15 minutes:
 - 5 failures of one name from one address hold that pair: guessing one person's password from one
   place is slow. The same person elsewhere is not held, so nobody can lock a real user out;
 - 30 failures from one address (any names) hold that address: a spray of names;
-- 20 failures of one name from anywhere hold that name, except from an address where it has logged in
-  within 30 days: many addresses guessing one password are slow, and the person, from their usual
-  address, is never held by them.
+- 20 failures of one name from anywhere hold that name: many addresses guessing one password are slow.
+
+The last two never hold a name at an address it has logged in from within 30 days: the person, from
+their usual desk, is held by their own failures only, whatever others do elsewhere or at the same
+office's address.
 
 A refusal costs nothing (no hash) and says when to come back (429, Retry-After). Each web process also
 hashes at most `HASH_SLOTS` passwords at once and answers 503 at once beyond them, so a flood of logins
@@ -43,9 +45,9 @@ class LoginLimits:
     def retry_after(self, c: Counts) -> float:
         """Seconds until this attempt may be made (0: now), from the counts of its name and address."""
         waits = [0.0]
-        held = [(c.pair, self.per_pair, c.pair_oldest), (c.address, self.per_address, c.address_oldest)]
-        if not c.known:
-            held.append((c.name, self.per_name, c.name_oldest))
+        held = [(c.pair, self.per_pair, c.pair_oldest)]
+        if not c.known:  # a name at an address it has logged in from is held by its own failures only
+            held += [(c.address, self.per_address, c.address_oldest), (c.name, self.per_name, c.name_oldest)]
         for count, limit, oldest in held:
             if count >= limit and oldest is not None:
                 waits.append(max(1.0, (oldest + self.window - c.now).total_seconds()))

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contract.clock import clock_from_spec
 
 
 def mask_url(url: str) -> str:
@@ -45,6 +47,15 @@ class Settings(BaseSettings):
     max_age_s: float = Field(366 * 86400.0, gt=0)
     # The alert engine's wait for late data before judging time spans (CONTRACT §4, event time).
     late_wait_s: float = Field(60.0, ge=0)
+    # The clock every service judges time by (contract.clock): `system`, or `scaled:SPEED:ANCHOR:START`
+    # as `carewatch demo --speed` hands it to its children.
+    clock: str = "system"
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_readable(cls, v: str) -> str:
+        clock_from_spec(v)  # a ValueError with the reason: the configuration error names the field
+        return v
 
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

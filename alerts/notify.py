@@ -35,7 +35,7 @@ import time as clock
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -43,6 +43,7 @@ import aiohttp
 import aiosmtplib
 import asyncpg
 
+from contract.clock import SYSTEM, Clock
 from contract.labels import label
 from contract.places import county_name_zh, township_name
 from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
@@ -96,14 +97,12 @@ def _t(key: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
-def render(
-    change: Change, aud: store.Audience, lang: str, public_url: str, now: datetime | None = None
-) -> tuple[str, str]:
+def render(change: Change, aud: store.Audience, lang: str, public_url: str, now: datetime) -> tuple[str, str]:
     """(title, body) of a message in plain text; the senders add each channel's markup."""
     sev = label("severity", change.severity, lang)
     rule = label("rule", change.rule, lang)
     title = f"【{sev}】{rule} · {aud.facility_name}"
-    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(aud.timezone))
+    local = now.astimezone(ZoneInfo(aud.timezone))
     place = " ".join(p for p in (county_name_zh(aud.county), township_name(aud.township)) if p)
     state = label("history", change.action, lang)
     if change.action == "escalated":
@@ -251,8 +250,12 @@ class Outbox:
         pool: asyncpg.Pool,
         http: aiohttp.ClientSession,
         on_failure: Callable[[str], None],
+        clock: Clock = SYSTEM,
     ) -> None:
         self.cfg = cfg
+        # what is due, and when a failed message is tried again: on the service's clock, as the messages
+        # are queued (a demo at 60x retries 60 times sooner, against local receivers only)
+        self.clock = clock
         self.pool = pool
         self.sender = Sender(cfg, http)
         self.on_failure = on_failure
@@ -263,7 +266,7 @@ class Outbox:
             aud = await store.audience(conn, change.facility_id)
             if aud is None or not aud.subscriptions:
                 return 0
-            n = await store.enqueue(conn, messages_for(change, aud, self.cfg.public_url, now))
+            n = await store.enqueue(conn, messages_for(change, aud, self.cfg.public_url, now), now)
         if n:
             self.wake.set()
         return n
@@ -274,7 +277,7 @@ class Outbox:
             aud = await store.audience(conn, change.facility_id)
             if aud is None or not aud.subscriptions:
                 return 0
-            n = await store.enqueue(conn, store.order_messages(change, aud, self.cfg.public_url, now))
+            n = await store.enqueue(conn, store.order_messages(change, aud, self.cfg.public_url, now), now)
         if n:
             self.wake.set()
         return n
@@ -287,13 +290,12 @@ class Outbox:
             with contextlib.suppress(*RETRYABLE):
                 while not stop.is_set() and await self._round():
                     pass
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.cfg.poll_s)
+            await self.clock.wait(self.wake, self.cfg.poll_s)
             self.wake.clear()
 
     async def _round(self) -> int:
         async with self.pool.acquire() as conn:
-            due = await store.claim(conn, datetime.now(UTC))
+            due = await store.claim(conn, self.clock.now())
         if due:
             await asyncio.gather(*(self._deliver(d) for d in due))
         return len(due)
@@ -307,7 +309,7 @@ class Outbox:
             error = exc.reason
             if exc.retry and d.attempts < self.cfg.attempts:
                 delay = min(600.0, self.cfg.retry_s * 2 ** (d.attempts - 1))
-                retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+                retry_at = self.clock.now() + timedelta(seconds=delay)
             logger.warning("notification %d by %s: %s (attempt %d)", d.id, d.channel, error, d.attempts)
         except Exception as exc:  # a bug here must not stop the other deliveries
             logger.exception("notification %d by %s failed", d.id, d.channel)
@@ -316,4 +318,4 @@ class Outbox:
             self.on_failure(d.channel)
         with contextlib.suppress(*RETRYABLE):  # if this is lost, the lease expires and it is sent again
             async with self.pool.acquire() as conn:
-                await store.finish(conn, d.id, datetime.now(UTC), error, retry_at)
+                await store.finish(conn, d.id, self.clock.now(), error, retry_at)

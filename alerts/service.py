@@ -20,7 +20,7 @@ import hmac
 import logging
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -31,6 +31,7 @@ from alerts.engine import AlertEngine, InputClock
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.writers import DecisionWriters
+from contract.clock import Clock
 from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
@@ -158,8 +159,8 @@ class AlertService(Service):
     WRITERS = 4  # decisions stored at once (alerts.writers), each on a connection of its own
     pool_max = WRITERS + 2  # and the ticker's timers and escalation, the outbox
 
-    def __init__(self, config: AlertsConfig, rules: dict[str, RuleConfig]) -> None:
-        super().__init__(config)
+    def __init__(self, config: AlertsConfig, rules: dict[str, RuleConfig], clock: Clock | None = None) -> None:
+        super().__init__(config, clock)
         self.rules = rules
         self.metrics = AlertMetrics()
         self.engine: AlertEngine | None = None
@@ -168,14 +169,14 @@ class AlertService(Service):
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
-        self.input = InputClock(datetime.now(UTC))  # restarted by setup
+        self.input = InputClock(self.clock.now())  # restarted by setup
         self.probe_topic = probe_topic(config.client_id, config.topic_root)
         self._warned_behind = 0.0
         self._deaf_from: datetime | None = None  # judged up to here when the link to the broker dropped
         self._probes: deque[int] = deque(maxlen=20)  # packet ids of the latest probes, for the broker's refusals
         self.writers = DecisionWriters(self.WRITERS, self._persist)
         self.metrics.write_queue.set_function(self.writers.depth)
-        self.metrics.input_behind.set_function(lambda: self.input.behind_s(datetime.now(UTC)))
+        self.metrics.input_behind.set_function(lambda: self.input.behind_s(self.clock.now()))
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -192,7 +193,7 @@ class AlertService(Service):
 
     async def setup(self, stack: contextlib.AsyncExitStack) -> None:
         assert self.pool is not None  # noqa: S101
-        now = datetime.now(UTC)
+        now = self.clock.now()
         self.input = InputClock(now)
         self._deaf_from = now  # nothing heard until the first connection (the broker may be down at the start)
         async with self.pool.acquire() as conn:
@@ -217,6 +218,7 @@ class AlertService(Service):
             self.pool,
             self._http,
             lambda channel: self.metrics.notify_failures.labels(channel).inc(),
+            self.clock,
         )
         await self.registry_watch.ensure()
         self.registry_watch.dirty = False  # just loaded above
@@ -227,14 +229,20 @@ class AlertService(Service):
         subs = [f"{root}/+/+/+"] if self.owned is None else [f"{root}/{f}/+/+" for f in self.owned]
         subs.append(self.probe_topic)  # its own probes (CONTRACT §4; alerts.engine.InputClock)
         source = MqttSource(
-            cfg.mqtt_url, cfg.client_id, subs, receive_maximum=2000, session_expiry_s=3600, on_state=self._on_link
+            cfg.mqtt_url,
+            cfg.client_id,
+            subs,
+            receive_maximum=2000,
+            session_expiry_s=3600,
+            on_state=self._on_link,
+            clock=self.clock,
         )
         return source, 1, None
 
     def _on_link(self, up: bool) -> None:
         """The link to the broker dropped or came back. What was judged when it dropped is remembered;
         when it is back, the engine counts the gap as nobody's silence (AlertEngine.resume)."""
-        wall = datetime.now(UTC)
+        wall = self.clock.now()
         if not up:
             if self._deaf_from is None:
                 self._deaf_from = self.input.now(wall)
@@ -269,7 +277,7 @@ class AlertService(Service):
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
-        behind = round(self.input.behind_s(datetime.now(UTC)), 1)
+        behind = round(self.input.behind_s(self.clock.now()), 1)
         return ok, {
             "mqtt": ok,
             "facilities": len(self.engine.runtimes) if self.engine else 0,
@@ -357,21 +365,21 @@ class AlertService(Service):
             logger.warning("a probe that is not a time on %s: %r; ignored", self.probe_topic, raw[:64])
             return
         if sent.tzinfo is not None:
-            self.input.returned(sent, time.monotonic())
+            self.input.returned(sent, time.monotonic())  # real time: the broker's round trip
 
     def _probe(self, wall: datetime) -> datetime:
         """Send the next probe through the broker; return the time this tick may judge at (CONTRACT §4)."""
         src = self.source
         if src is not None:
-            self.input.confirm(time.monotonic(), src.backlog_at())
+            self.input.confirm(time.monotonic(), src.backlog_at())  # real time: the broker's queue
             for mid in self._probes:
                 if (reason := src.refusal(mid)) is not None:
                     self.input.refused = reason
             if src.connected:
                 self._probes.append(src.publish(self.probe_topic, wall.isoformat().encode(), qos=1))
         behind = self.input.behind_s(wall)
-        if behind >= 60 and time.monotonic() - self._warned_behind >= 60:
-            self._warned_behind = time.monotonic()
+        if behind >= 60 and self.clock.monotonic() - self._warned_behind >= 60:
+            self._warned_behind = self.clock.monotonic()
             if self.input.refused is not None:
                 logger.error(
                     "the broker refuses this worker's probes on %s (%s): silence is judged by the wall clock,"
@@ -437,7 +445,7 @@ class AlertService(Service):
             if change.action in {"opened", "reopened"}:
                 self.metrics.opened.labels(change.rule, change.severity).inc()
                 if source_ts is not None:
-                    self.metrics.latency.observe(max(0.0, (datetime.now(UTC) - source_ts).total_seconds()))
+                    self.metrics.latency.observe(max(0.0, (self.clock.now() - source_ts).total_seconds()))
             elif change.action == "cleared":
                 self.metrics.cleared.labels(change.rule, change.severity).inc()
             if change.action in {"opened", "reopened", "escalated"} and not change.muted:
@@ -470,9 +478,9 @@ class AlertService(Service):
 
     async def _ticker(self) -> None:
         assert self.engine is not None and self.pool is not None and self.outbox is not None  # noqa: S101
-        last_escalation = 0.0
+        last_escalation = float("-inf")
         while True:
-            wall = datetime.now(UTC)
+            wall = self.clock.now()
             now = self._probe(wall)  # silence is judged no later than the input is
             with contextlib.suppress(*RETRYABLE):
                 await self._reload_registry_if_changed(now)
@@ -489,8 +497,8 @@ class AlertService(Service):
             with contextlib.suppress(*RETRYABLE):
                 await self._save_timers()
                 await self._save_clocks()
-                if time.monotonic() - last_escalation >= self.config.escalation_check_s:
-                    last_escalation = time.monotonic()
+                if self.clock.monotonic() - last_escalation >= self.config.escalation_check_s:
+                    last_escalation = self.clock.monotonic()
                     async with self.pool.acquire() as conn:
                         # people's deadlines (acknowledging, rectifying) run on the wall clock
                         for change in await escalate(conn, wall, self.config.escalation_s, self.owned):
@@ -500,7 +508,7 @@ class AlertService(Service):
                         orders = await escalate_overdue(conn, wall, step, self.owned)
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, wall)
-            await asyncio.sleep(self.config.tick_s)
+            await self.clock.sleep(self.config.tick_s)
 
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
     async def _reload_registry_if_changed(self, now: datetime) -> None:
@@ -560,7 +568,7 @@ class AlertService(Service):
         assert outbox is not None  # noqa: S101
         try:
             await retry(
-                lambda: outbox.queue(change, datetime.now(UTC)),
+                lambda: outbox.queue(change, self.clock.now()),
                 retry_on=RETRYABLE,
                 backoff=Backoff(0.5, 10.0),
                 logger=logger,

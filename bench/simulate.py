@@ -39,7 +39,7 @@ def run_simulate_bench(facilities: int = 1000, minutes: float = 5.0) -> dict[str
         sink = MqttSink("127.0.0.1", info.mqtt_port, reg, root="bench-sim/cw/v1", per_facility=False, connections=1)
         try:
             t0 = time.perf_counter()
-            n = drive(sim, sim.now + timedelta(minutes=minutes), sink, speed=None, step=timedelta(seconds=10))
+            n = drive(sim, sim.now + timedelta(minutes=minutes), sink, clock=None, step=timedelta(seconds=10))
             sink.flush()
             sim_secs = time.perf_counter() - t0
         finally:

@@ -40,6 +40,7 @@ def _service_fields(settings: Settings, ep: Endpoints, metrics_addr: str) -> dic
         "http": metrics_addr or None,
         "max_clock_ahead_s": settings.max_clock_ahead_s,
         "max_age_s": settings.max_age_s,
+        "clock": settings.clock,
     }
 
 
@@ -312,8 +313,9 @@ def simulate_run(
     injections: tuple[str, ...] = (),
 ) -> None:
     """Run simulated facilities and publish their messages."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta
 
+    from contract.clock import ScaledClock, clock_from_spec
     from simulators.engine import CitySim
     from simulators.registry_gen import generate_registry
     from simulators.runner import FileSink, MqttSink, drive
@@ -324,7 +326,16 @@ def simulate_run(
     chosen = [known[s] if s in known else load_scenario(Path(s)) for s in scenarios]
     for sc in chosen:
         reg = apply_registry_patch(reg, sc)
-    start = datetime.fromisoformat(start_at) if start_at else datetime.now(UTC).replace(microsecond=0)
+    settings = _settings()
+    try:
+        shared = clock_from_spec(settings.clock)  # the clock the services judge by (`carewatch demo --speed`)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="CAREWATCH_CLOCK") from err
+    start = datetime.fromisoformat(start_at) if start_at else shared.now().replace(microsecond=0)
+    if start.tzinfo is None:
+        raise click.BadParameter("the start needs its UTC offset, e.g. 2026-12-01T07:00:00+08:00", param_hint="--start")
+    # paced by the services' own clock when it is not the machine's; else from the start at --speed
+    clock = shared if shared.speed != 1.0 else ScaledClock(start, speed)
     sim = CitySim(reg, seed, start, gateway_share=gateway_share)
     for sc in chosen:
         inject(sim, sc)
@@ -334,10 +345,9 @@ def simulate_run(
             raise click.BadParameter(f"{spec!r}: use SCENARIO@SECONDS with one of {', '.join(sorted(known))}")
         inject_at(sim, known[name], start + timedelta(seconds=float(secs)))
     until = start + timedelta(hours=hours)
-    settings = _settings()
     if dump:
         with dump.open("wb") as f:
-            n = drive(sim, until, FileSink(f, settings.topic_root), speed=None)
+            n = drive(sim, until, FileSink(f, settings.topic_root), clock=None)
         click.echo(f"{n} events written to {dump}", err=True)
         return
     from runtime.mqtt_source import mqtt_params
@@ -354,11 +364,11 @@ def simulate_run(
     )
     click.echo(
         f"simulating {len(reg.facilities)} facilities from {start.isoformat()} "
-        f"({'as fast as possible' if asap else f'speed {speed}x'})",
+        f"({'as fast as possible' if asap else f'speed {clock.speed:g}x'})",
         err=True,
     )
     try:
-        n = drive(sim, until, sink, speed=None if asap else speed)
+        n = drive(sim, until, sink, clock=None if asap else clock)
         sink.flush()
     except KeyboardInterrupt:
         n = sink.published
@@ -488,17 +498,20 @@ def _serve_web(
 
     from aiohttp import web as aioweb
 
+    from contract.clock import clock_from_spec
     from contract.config import Settings
     from contract.credit import load_credit
     from contract.rules import load_rules
     from runtime.collector import settle
     from web.app import create_app
 
+    settings = Settings()
     app = create_app(
         database_url,
         session_key,
         load_rules(rules_path),
-        credit=load_credit(Settings().credit),
+        credit=load_credit(settings.credit),
+        clock=clock_from_spec(settings.clock),
         public_url=public_url,
         secure_cookies=secure_cookies,
         trusted_proxies=trusted_proxies,
@@ -938,13 +951,35 @@ def gateway_check(mapping_file: Path, local_url: str | None, listen_s: float) ->
     show_default=True,
     help="seconds after the start until the first injected alarm (a smoke alarm; two more follow)",
 )
-def demo(alarm_after: int) -> None:
+@click.option(
+    "--speed",
+    type=click.FloatRange(1.0, 3600.0),
+    default=1.0,
+    show_default=True,
+    help="play the facilities' day this many times as fast (60: an hour a minute)",
+)
+@click.option(
+    "--from",
+    "start_from",
+    default=None,
+    metavar="HH:MM",
+    help="start the demo's clock at the next HH:MM of the facilities' day (Asia/Shanghai), e.g. 07:00",
+)
+def demo(alarm_after: int, speed: float, start_from: str | None) -> None:
     """Everything, with 60 simulated facilities; prints the URL and the demo logins."""
+    import datetime as dt
+
     from carewatch.demo import run_demo
 
+    start: dt.time | None = None
+    if start_from is not None:
+        try:
+            start = dt.time.fromisoformat(start_from)
+        except ValueError:
+            raise click.BadParameter(f"{start_from!r}: use HH:MM, e.g. 07:00", param_hint="--from") from None
     settings = _settings()
     try:
-        sys.exit(run_demo(local_stack(settings), settings.http, alarm_after))
+        sys.exit(run_demo(local_stack(settings), settings.http, alarm_after, speed, start))
     except StackError as err:
         raise click.ClickException(str(err)) from err
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import datetime as dt
 import logging
 import os
 import signal
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import yaml
@@ -25,9 +28,11 @@ import yaml
 from carewatch.provision import provision
 from carewatch.stack import LocalStack, StackInfo, free_port, port_is_free
 from contract.broker_acl import SERVICE_ROLES, service_user
+from contract.clock import SYSTEM, Clock, ScaledClock
 from runtime.service import STOP_DEADLINE_S
 from simulators.registry_gen import generate_registry
 from storage import credentials
+from storage.messages import latest_time
 from storage.migrate import migrate
 from storage.registry import load_registry
 from storage.roles import SERVICES, ensure_roles
@@ -46,13 +51,34 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
 # have the overview open when it fires (`carewatch demo --alarm-after` moves them all).
 INJECT = [("smoke_alarm", 0), ("panic_button", 75), ("camera_blind_spot", 135)]
 ALARM_AFTER_S = 45
+CITY_TZ = ZoneInfo("Asia/Shanghai")  # the demo's facilities' zone (simulators.registry_gen)
 
 
-async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, str, str]], str, dict[str, str]]:
+def demo_clock(speed: float, start_from: dt.time | None, latest: datetime | None, real_now: datetime) -> Clock:
+    """The clock the whole demo runs on. At speed 1 and no `--from`, the machine's. Otherwise a clock at
+    `speed` from the next `start_from` (the facilities' local time, Asia/Shanghai) after the machine's
+    time and after anything a previous accelerated run stored ahead of it (`latest`), so that nothing
+    stored ever lies in the demo's future; without `start_from`, from that later of the two."""
+    if speed == 1.0 and start_from is None:
+        return SYSTEM
+    floor = max(real_now, latest or real_now)
+    if start_from is None:
+        return ScaledClock(floor.replace(microsecond=0), speed)
+    local = floor.astimezone(CITY_TZ)
+    start = datetime.combine(local.date(), start_from, CITY_TZ)
+    if start < floor:
+        start = datetime.combine(local.date() + dt.timedelta(days=1), start_from, CITY_TZ)
+    return ScaledClock(start, speed)
+
+
+async def _prepare(
+    info: StackInfo, stack: LocalStack
+) -> tuple[list[tuple[str, str, str]], str, dict[str, str], datetime | None]:
     reg = generate_registry(FACILITIES, SEED)
     conn = await asyncpg.connect(info.database_url)
     try:
         await migrate(conn)
+        latest = await latest_time(conn)
         # the services connect as their own database roles, never as the owner (storage/roles.py)
         await ensure_roles(conn, stack.role_passwords())
         await load_registry(conn, reg)
@@ -80,23 +106,34 @@ async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[list[tuple[str, 
             )
             where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
             logins.append((username, password, f"{role} ({where})"))
-        return logins, reg.facilities[0].name, secrets_
+        return logins, reg.facilities[0].name, secrets_, latest
     finally:
         await conn.close()
 
 
-def run_demo(stack: LocalStack, http: str, alarm_after: int = ALARM_AFTER_S) -> int:
+def run_demo(
+    stack: LocalStack,
+    http: str,
+    alarm_after: int = ALARM_AFTER_S,
+    speed: float = 1.0,
+    start_from: dt.time | None = None,
+) -> int:
+    """The demo; `speed` and `start_from` play a facility day faster (`carewatch demo --speed 60 --from
+    07:00`): every service, the web and the simulator run on one ScaledClock, handed to them as
+    CAREWATCH_CLOCK. `alarm_after` stays in real seconds at any speed."""
     print("[demo] starting the local stack (first run installs packages and builds TimescaleDB)...", flush=True)
     info = stack.up()
     print("[demo] preparing the database, the registry of 60 facilities and broker credentials...", flush=True)
     logging.getLogger("storage.migrate").setLevel(logging.WARNING)  # one line here, not one per migration
-    logins, first, secrets_ = asyncio.run(_prepare(info, stack))
+    logins, first, secrets_, latest = asyncio.run(_prepare(info, stack))
     print("[demo] starting ingest, the alert engine, the web app and the simulator...", flush=True)
+    clock = demo_clock(speed, start_from, latest, datetime.now(UTC))
     env = {
         **os.environ,
         "CAREWATCH_DATABASE_URL": info.database_url,
         "CAREWATCH_HTTP": http,
         "CAREWATCH_STATE_DIR": str(stack.state_dir),
+        "CAREWATCH_CLOCK": clock.spec(),
     }
 
     def mqtt_for(role: str) -> dict[str, str]:
@@ -129,7 +166,8 @@ def run_demo(stack: LocalStack, http: str, alarm_after: int = ALARM_AFTER_S) -> 
             # each facility signs in as its own gateway would (the broker binds client ids to usernames)
             "--credentials-dir",
             str(stack.state_dir / "credentials"),
-            *[a for name, t in INJECT for a in ("--inject", f"{name}@{alarm_after + t}")],
+            # simulated seconds after the start: the same real seconds at any speed
+            *[a for name, t in INJECT for a in ("--inject", f"{name}@{(alarm_after + t) * clock.speed:g}")],
         ],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -154,6 +192,9 @@ def run_demo(stack: LocalStack, http: str, alarm_after: int = ALARM_AFTER_S) -> 
         for username, password, what in logins:
             print(f"  login {username:<9} password {password:<14} {what}")
         print(f"\n  A smoke alarm fires in {first} about {alarm_after} s after the start; logs in {logs}.")
+        if clock.speed != 1.0 or start_from is not None:
+            local = clock.now().astimezone(CITY_TZ)
+            print(f"  Demo time: {local:%Y-%m-%d %H:%M} (Asia/Shanghai), running at {clock.speed:g}x.")
         print("  Metrics: " + ", ".join(f"{n} http://127.0.0.1:{p}/metrics" for n, p in metrics.items()))
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)
         ticks = 0

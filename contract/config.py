@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.clock import clock_from_spec
+
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by `***`, for logs and banners."""
@@ -81,6 +83,16 @@ class Settings(BaseSettings):
     @classmethod
     def _public_url(cls, v: str) -> str:
         return check_public_url(v)
+
+    # The clock every service judges time by (contract.clock): `system`, or `scaled:SPEED:ANCHOR:START`
+    # as `carewatch demo --speed` hands it to its children.
+    clock: str = "system"
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_readable(cls, v: str) -> str:
+        clock_from_spec(v)  # a ValueError with the reason: the configuration error names the field
+        return v
 
     def http_host_port(self) -> tuple[str, int]:
         host, _, port = self.http.rpartition(":")

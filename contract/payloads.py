@@ -465,7 +465,7 @@ class TimeBounds:
         if isinstance(p, dict):
             return self.error(p["ts"], arrived, telemetry=True)
         telemetry = isinstance(p, Telemetry)
-        if isinstance(p, Telemetry):  # not `if telemetry`: mypy 2 narrows only on the isinstance itself
+        if isinstance(p, Telemetry):
             times = [t for t, _ in p.iter_samples()]
         else:
             ts = getattr(p, "ts", None)

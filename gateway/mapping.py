@@ -24,6 +24,7 @@ tasmota:
     - {topic: kitchen-th, sensor: AM2301, device: env-kitchen}
     - {topic: fridge, sensor: DS18B20-1, device: fridge-top, offset: {temperature_c: -0.5}}
     - {topic: exit-2, switch: Switch1, device: exit-2, open_when: "ON"}
+    - {topic: zbbridge, zigbee: nap2-smoke, device: smoke-nap2}   # behind a Tasmota Zigbee bridge
 ```
 
 `carewatch gateway check FILE` validates it and names the line of each error.
@@ -92,6 +93,9 @@ class TasmotaDevice(BaseModel):
     sensor: str | None = None  # a key of the SENSOR payload (AM2301, DS18B20-1, …); none: all sensors
     switch: str | None = None  # Switch1…: a door contact read from SENSOR
     open_when: Literal["ON", "OFF"] = "ON"
+    # A Zigbee device behind a Tasmota Zigbee bridge: its short address (`0x8F20`) or its `ZbName`, as
+    # the bridge's `ZbReceived` names it (the key, `Device` or `Name`).
+    zigbee: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     scale: dict[MetricName, float] = Field(default_factory=dict)
     offset: dict[MetricName, float] = Field(default_factory=dict)
 
@@ -101,6 +105,12 @@ class TasmotaDevice(BaseModel):
         if not _TOPIC_LEVEL.match(v):
             raise ValueError("a Tasmota %topic% is one topic level: no '/', '#' or '+'")
         return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TasmotaDevice:
+        if self.zigbee is not None and (self.sensor is not None or self.switch is not None):
+            raise ValueError("a zigbee device behind the bridge takes no sensor or switch")
+        return self
 
 
 class TasmotaSection(BaseModel):
@@ -136,21 +146,32 @@ class TasmotaSection(BaseModel):
         return {"tele": "tele", "stat": "stat"} | v
 
     def pattern(self) -> re.Pattern[str]:
-        """FullTopic + suffix as a regex with groups prefix, topic and suffix."""
+        """FullTopic + suffix as a regex with groups prefix, topic and suffix, and `zb`: the level a
+        Zigbee bridge with `SetOption89 1` adds after %topic% (`tele/zbbridge/8F20/SENSOR`)."""
         parts = re.split(r"(%prefix%|%topic%)", self.full_topic.rstrip("/"))
         body = "".join(
-            "(?P<prefix>[^/]+)" if p == "%prefix%" else "(?P<topic>[^/]+)" if p == "%topic%" else re.escape(p)
+            "(?P<prefix>[^/]+)"
+            if p == "%prefix%"
+            else "(?P<topic>[^/]+)(?:/(?P<zb>[^/]+))?"
+            if p == "%topic%"
+            else re.escape(p)
             for p in parts
         )
         return re.compile(f"^{body}/(?P<suffix>[^/]+)$")
 
     def subscriptions(self) -> list[str]:
         """What the agent subscribes to: everything under the tele and stat prefixes, so that what it
-        does not read (RESULT, INFO1, an unmapped device) is counted, not invisible."""
-        return [
+        does not read (RESULT, INFO1, an unmapped device) is counted, not invisible; with Zigbee devices
+        mapped, also the per-device topics of a bridge with `SetOption89 1`."""
+        subs = [
             self.full_topic.replace("%prefix%", p).replace("%topic%", "+").rstrip("/") + "/+"
             for p in (self.prefixes["tele"], self.prefixes["stat"])
         ]
+        if any(d.zigbee is not None for d in self.devices):
+            subs.append(
+                self.full_topic.replace("%prefix%", self.prefixes["tele"]).replace("%topic%", "+/+").rstrip("/") + "/+"
+            )
+        return subs
 
 
 class Mapping(BaseModel):

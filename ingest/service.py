@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry
@@ -103,6 +103,7 @@ class IngestService(Service):
             receive_maximum=cfg.receive_maximum,
             session_expiry_s=cfg.session_expiry_s,
             on_state=self._on_mqtt_state,
+            clock=self.clock,
         )
         return source, cfg.batch_size, cfg.batch_bytes
 
@@ -131,7 +132,7 @@ class IngestService(Service):
                 if src.pending() < cfg.batch_size and src.pending_bytes() < cfg.batch_bytes:
                     await src.wait(cfg.flush_interval_s)
                 batch = src.take(cfg.batch_size, cfg.batch_bytes)
-                drained = datetime.now(UTC) if src.drained() else None
+                drained = self.clock.now() if src.drained() else None
                 self.metrics.queue_depth.set(src.pending())
                 if batch:
                     self._unflushed += 1
@@ -200,7 +201,7 @@ class IngestService(Service):
         for reason in decoded.dead_reasons:
             self.metrics.dead.labels(reason).inc()
         # end-to-end lag (the device's time to committed) of up to 200 samples of the batch
-        now = datetime.now(UTC)
+        now = self.clock.now()
         for ts in decoded.times[:: max(1, len(decoded.times) // 200)]:
             self.metrics.lag.observe(max(0.0, (now - ts).total_seconds()))
         assert self.source is not None  # noqa: S101
@@ -213,6 +214,7 @@ class IngestService(Service):
             self._caught_up_after = None
 
     async def _decode(self, batch: list[Received]) -> Decoded:
+        # real time: the age of a cached copy of the registry, not a judgement
         if self.registry_watch.dirty or time.monotonic() - self._registry_loaded_at > self.config.registry_refresh_s:
             await self._try_refresh_registry()
         decoded = await self._decode_in_slices(batch)
@@ -335,7 +337,7 @@ class IngestService(Service):
             self._facilities = {f for f, _ in self._devices}
             self._activity.reindex(self._devices)
         self._types = [keys[k] for k in self._devices]
-        self._registry_loaded_at = time.monotonic()
+        self._registry_loaded_at = time.monotonic()  # real time: the cache's age
         self.registry_watch.dirty = False
 
     # -- maintenance, metrics --------------------------------------------------------------------
@@ -347,7 +349,7 @@ class IngestService(Service):
                 late, self._late = self._late, {}
                 try:
                     async with self.pool.acquire() as conn:
-                        upserted, dropped = await maintain(conn, self.features, datetime.now(UTC), late)
+                        upserted, dropped = await maintain(conn, self.features, self.clock.now(), late)
                 except BaseException:
                     for fac, t in late.items():  # kept for the next round
                         self._late[fac] = min(t, self._late.get(fac, t))
@@ -355,17 +357,17 @@ class IngestService(Service):
                 logger.debug("maintenance: %d chunks dropped, %d rollup rows", dropped, upserted)
             except RETRYABLE as err:
                 logger.warning("maintenance skipped: %s", err)
-            await asyncio.sleep(self.config.maintenance_interval_s)
+            await self.clock.sleep(self.config.maintenance_interval_s)
 
     async def _report_intake(self) -> None:
         """Every few seconds, the intake's clock and the seconds listened (storage.intake): a stretch
         counts as listened when the worker was caught up within it. A report that fails is made up
         by the next one."""
         assert self.pool is not None  # noqa: S101
-        last, warned = datetime.now(UTC), float("-inf")
+        last, warned = self.clock.now(), float("-inf")
         while True:
-            await asyncio.sleep(intake.BEAT_S)
-            now = datetime.now(UTC)
+            await self.clock.sleep(intake.BEAT_S)
+            now = self.clock.now()
             src = self.source
             # caught up within the stretch, or just before it (a stamp taken before the last report whose
             # batch was committed after it)
@@ -384,13 +386,14 @@ class IngestService(Service):
                         self._listened.items(),
                         self._listening_since,
                         self._deaf_from,
+                        now=now,
                     )
                 self._listened = {}
             except RETRYABLE as err:
                 logger.warning("the intake's clock not reported: %s", err)
             except asyncpg.PostgresError as err:  # a schema before migration 019: storing goes on regardless
-                if time.monotonic() - warned >= 60:
-                    warned = time.monotonic()
+                if self.clock.monotonic() - warned >= 60:
+                    warned = self.clock.monotonic()
                     logger.error("the intake's clock not reported (run `carewatch migrate`): %s", err)  # noqa: TRY400
 
     def _note_late(self, decoded: Decoded) -> None:
@@ -399,7 +402,7 @@ class IngestService(Service):
         if not decoded.times:
             return
         # in the tzinfo most times carry (see ingest.decode._Ctx.in_bounds: then a cheap comparison)
-        cutoff = hour_start(datetime.now(UTC)).astimezone(decoded.times[0].tzinfo)
+        cutoff = hour_start(self.clock.now()).astimezone(decoded.times[0].tzinfo)
         if min(decoded.times) >= cutoff:  # nothing of an hour that has ended (the live case)
             return
         late = self._late
@@ -411,7 +414,7 @@ class IngestService(Service):
     def _on_mqtt_state(self, up: bool) -> None:
         self.metrics.mqtt_connected.set(1 if up else 0)
         if up:
-            self._listening_since = self._listening_since or datetime.now(UTC)
+            self._listening_since = self._listening_since or self.clock.now()
         elif self._listening_since is not None:  # what the broker gets from now on may never reach it
             self._listening_since, self._deaf_from = None, self.caught_up_at
 

@@ -22,6 +22,8 @@ class ServiceConfig(BaseModel):
     # how far a message's own time may lie from its arrival (contract.payloads.TimeBounds)
     max_clock_ahead_s: float = Field(600.0, gt=0)
     max_age_s: float = Field(366 * 86400.0, gt=0)
+    # the clock the service judges time by (contract.clock.clock_from_spec)
+    clock: str = "system"
 
     @property
     def time_bounds(self) -> TimeBounds:

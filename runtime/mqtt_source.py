@@ -22,7 +22,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import accumulate
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contract.clock import SYSTEM, Clock
 from runtime.retry import Backoff
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class _DrainingClient(mqtt.Client):
         if out:
             self._rpos = pos
             with self._msgtime_mutex:
-                self._last_bytes_received = time.monotonic()
+                self._last_bytes_received = time.monotonic()  # real time: paho's keepalive
             deliver(out)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
@@ -218,8 +219,10 @@ class MqttSource:
         session_expiry_s: int,
         on_state: Callable[[bool], None] | None = None,
         backoff_max_s: float = 30.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.host, self.port, user, password = mqtt_params(url)
+        self.clock = clock  # stamps each message's time of receipt; the window's timing stays real time
         self.subscription = subscription
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
@@ -325,7 +328,7 @@ class MqttSource:
         drained; and right after a connection the window is empty before the session's queue comes."""
         with self._lock:
             if self._inflight * 2 >= self.receive_maximum:
-                return time.monotonic()
+                return time.monotonic()  # real time: the broker's queue
             return max(self.full_at, self.connected_at + self.CONNECT_WAIT_S)
 
     def drained(self) -> bool:
@@ -333,7 +336,8 @@ class MqttSource:
         the in-flight window below half full now and for DRAINED_S (see alerts.engine.InputClock)."""
         with self._lock:
             buffered = bool(self._buffer)
-        return self.connected and not buffered and time.monotonic() - self.backlog_at() >= self.DRAINED_S
+        drained_for = time.monotonic() - self.backlog_at()  # real time: the broker's queue
+        return self.connected and not buffered and drained_for >= self.DRAINED_S
 
     def pending(self) -> int:
         return len(self._buffer)
@@ -434,7 +438,7 @@ class MqttSource:
             self._inflight = 0
             # what the broker kept for the session comes right after this: until it has had time to,
             # an empty window says nothing (a clock read "drained" here passed a whole backlog)
-            self.connected_at = time.monotonic()
+            self.connected_at = time.monotonic()  # real time: the broker's queue
         self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
         subs = [self.subscription] if isinstance(self.subscription, str) else self.subscription
@@ -463,7 +467,7 @@ class MqttSource:
 
     def _deliver(self, messages: list[tuple[str, bytes, int]]) -> None:
         """Messages read together (from one read of the socket) share their time of receipt."""
-        now, gen = datetime.now(UTC), self.generation
+        now, gen = self.clock.now(), self.generation
         recs = [Received(topic, payload, now, mid, gen) for topic, payload, mid in messages]
         size = sum(len(r.payload) for r in recs)
         acked_later = len(messages) - list(map(_MID, messages)).count(0)  # QoS 1: mid > 0 (counted in C)
@@ -473,7 +477,7 @@ class MqttSource:
             self._pending_bytes += size
             self._inflight += acked_later
             if self._inflight * 2 >= self.receive_maximum:
-                self.full_at = time.monotonic()
+                self.full_at = time.monotonic()  # real time: the broker's queue
             wake = not was_full and self._full()
         if wake and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wakeup.set)

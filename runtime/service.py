@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import CollectorRegistry
 
+from contract.clock import Clock, clock_from_spec
 from runtime.collector import settle, watch_pauses
 from runtime.config import ServiceConfig
 from runtime.http import serve_metrics
@@ -51,8 +52,10 @@ class Service(abc.ABC):
     name: str = "service"
     pool_max: int = 4
 
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceConfig, clock: Clock | None = None) -> None:
         self.config = config
+        # the one clock this service judges time by (contract.clock); tests hand in a ManualClock
+        self.clock = clock if clock is not None else clock_from_spec(config.clock)
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
         self.pool: asyncpg.Pool | None = None

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contract.clock import Clock
 from contract.registry import Registry
 from contract.topics import Channel, Topic
 from simulators.engine import CitySim, SimEvent, SimMessage, Uplink, encode
@@ -27,29 +28,29 @@ def drive(
     until: datetime,
     sink: Sink,
     *,
-    speed: float | None,
+    clock: Clock | None,
     stop: threading.Event | None = None,
     step: timedelta = timedelta(seconds=1),
 ) -> int:
     """Run the simulation up to `until`, handing every event to sink; return how many.
 
-    speed=None runs as fast as possible; speed=60 makes one simulated hour last a real minute.
+    Each simulated second is handed over once `clock` has reached it: the clock the services judge by
+    (contract.clock; a `ScaledClock` at 60 makes one simulated hour last a real minute). clock=None runs
+    as fast as possible.
     """
     n = 0
     t = sim.now
-    wall0, sim0 = time.monotonic(), sim.now
     while t < until and not (stop and stop.is_set()):
         t = min(t + step, until)
         for ev in sim.run(t):
             sink(ev)
             n += 1
-        if speed:
-            due = wall0 + (t - sim0).total_seconds() / speed
-            delay = due - time.monotonic()
+        if clock is not None:
+            delay = (t - clock.now()).total_seconds() / clock.speed  # in real seconds
             if delay > 0 and stop is not None:
                 stop.wait(delay)
             elif delay > 0:
-                time.sleep(delay)
+                time.sleep(delay)  # real time: the clock's seconds, scaled above
     return n
 
 

@@ -42,9 +42,13 @@ async def assess(
     by: str,
     cfg: CreditConfig,
     county: str | None = None,
+    *,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """One row per area (`by`: county or township), ranked by the mean of its facilities' mean monthly
-    score; closed months only count once their records are stored (storage.credit.month_report)."""
+    score; closed months only count once their records are stored (storage.credit.month_report). A
+    period not yet over counts up to `now` (a lapse still open, for one)."""
+    end = min(end, now)
     where, args = scope.sql("f", start=3)
     if county:
         args.append(county)
@@ -66,10 +70,10 @@ async def assess(
         scores[r["facility_id"]].append(float(r["score"]))
     lapse_h: dict[tuple[str, str], float] = defaultdict(float)
     for r in await conn.fetch(
-        "SELECT l.facility_id, l.rule, sum(extract(epoch FROM least(coalesce(l.ended_at, now()), $2)"
+        "SELECT l.facility_id, l.rule, sum(extract(epoch FROM least(coalesce(l.ended_at, $2), $2)"
         " - greatest(l.started_at, $1))) / 3600 AS hours"
         " FROM lapse_intervals l JOIN facilities f ON f.id = l.facility_id"
-        f" WHERE l.started_at < $2 AND coalesce(l.ended_at, now()) > $1 AND {where} GROUP BY 1, 2",
+        f" WHERE l.started_at < $2 AND coalesce(l.ended_at, $2) > $1 AND {where} GROUP BY 1, 2",
         *p,
     ):
         lapse_h[(r["facility_id"], r["rule"])] += float(r["hours"] or 0)

@@ -319,7 +319,7 @@ async def month_report(
     return rows
 
 
-async def appeal(conn: asyncpg.Connection, facility_id: str, month: date, actor: str, note: str) -> bool:
+async def appeal(conn: asyncpg.Connection, facility_id: str, month: date, actor: str, note: str, now: datetime) -> bool:
     """An operator's appeal note on a stored record (the grade stands until an inspector revises it)."""
     done = await conn.fetchval(
         "UPDATE credit_records SET appeal_note = $3, appeal_by = $4, appeal_at = $5"
@@ -328,6 +328,6 @@ async def appeal(conn: asyncpg.Connection, facility_id: str, month: date, actor:
         month.replace(day=1),
         note,
         actor,
-        datetime.now(UTC),
+        now,
     )
     return done is not None

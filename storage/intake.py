@@ -24,36 +24,50 @@ STALE_S = 60.0
 # The time silence may be judged at, from the workers' reports: the earliest caught-up time of the
 # workers still reporting (one behind holds back all: with a shared subscription, any facility's
 # messages may be in its backlog), else, with none reporting, the latest of any; plus one report's
-# interval, never past the wall clock. A worker reporting that has never caught up yet counts as none.
-_AS_OF = f"""CASE WHEN max(beat_at) IS NULL THEN now()
-     ELSE least(now(), coalesce(
-         coalesce(min(caught_up_at) FILTER (WHERE beat_at > now() - make_interval(secs => {STALE_S})),
+# interval, never past `now`. A worker reporting that has never caught up yet counts as none. `now` is
+# an SQL expression for the caller's one clock reading (contract.clock), usually a parameter `$N`.
+def _as_of(now: str) -> str:
+    return f"""CASE WHEN max(beat_at) IS NULL THEN {now}
+     ELSE least({now}, coalesce(
+         coalesce(min(caught_up_at) FILTER (WHERE beat_at > {now} - make_interval(secs => {STALE_S})),
                   max(caught_up_at)) + make_interval(secs => {BEAT_S}),
          max(beat_at))) END"""
-# The same in a query that judges silence (storage.queries): the wall clock where no worker ever
-# reported. An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan).
-AS_OF_SQL = f"(SELECT {_AS_OF} FROM intake_clock)"
+
+
+def as_of_sql(now: str) -> str:
+    """The same in a query that judges silence (storage.queries): `now` where no worker ever reported.
+    An uncorrelated subquery: PostgreSQL evaluates it once per query (an InitPlan)."""
+    return f"(SELECT {_as_of(now)} FROM intake_clock)"
+
 
 # The platform's last gap (migration 020): from the latest time any worker still reporting had stored
 # everything before it lost the broker (plus one report's interval, as `as_of` counts it), to the
 # earliest time one of them was connected again. Empty (no shift) where the gaps of two workers do not
 # overlap: one listened while the other could not.
-_LIVE = f"beat_at > now() - make_interval(secs => {STALE_S})"
-_HEARD_AGAIN = f"(SELECT min(listening_since) FROM intake_clock WHERE {_LIVE})"
-_DEAF_FROM = (
-    f"(SELECT coalesce(max(deaf_from) + make_interval(secs => {BEAT_S}), min(listening_since))"
-    f" FROM intake_clock WHERE {_LIVE})"
-)
+def _live(now: str) -> str:
+    return f"beat_at > {now} - make_interval(secs => {STALE_S})"
 
 
-def heard_sql(last_seen: str, heartbeat_s: str) -> str:
+def _heard_again(now: str) -> str:
+    return f"(SELECT min(listening_since) FROM intake_clock WHERE {_live(now)})"
+
+
+def _deaf_from(now: str) -> str:
+    return (
+        f"(SELECT coalesce(max(deaf_from) + make_interval(secs => {BEAT_S}), min(listening_since))"
+        f" FROM intake_clock WHERE {_live(now)})"
+    )
+
+
+def heard_sql(last_seen: str, heartbeat_s: str, now: str) -> str:
     """A device's last sign of life `last_seen` (an SQL expression) moved by the platform's last gap
     that came after it: its silence goes on from where it stood when the platform went deaf, or, after
     a gap longer than its heartbeat `heartbeat_s`, from one heartbeat before the platform heard again,
     whichever is earlier, as the alert engine counts it (alerts.engine.AlertEngine.resume). NULL stays
-    NULL; with no gap, `last_seen` as it is."""
-    shifted = f"{last_seen} + greatest(interval '0', {_HEARD_AGAIN} - greatest({_DEAF_FROM}, {last_seen}))"
-    restarted = f"greatest({last_seen}, {_HEARD_AGAIN} - make_interval(secs => {heartbeat_s}))"
+    NULL; with no gap, `last_seen` as it is. `now`: the caller's clock reading, as an SQL expression."""
+    again = _heard_again(now)
+    shifted = f"{last_seen} + greatest(interval '0', {again} - greatest({_deaf_from(now)}, {last_seen}))"
+    restarted = f"greatest({last_seen}, {again} - make_interval(secs => {heartbeat_s}))"
     return f"least({shifted}, {restarted})"
 
 
@@ -66,7 +80,7 @@ GAP_NOTE_S = 3600.0
 class IntakeState:
     as_of: datetime  # everything the broker had by then is stored (AS_OF_SQL)
     beat_at: datetime  # the newest report of any worker
-    now: datetime  # the database's clock when read
+    now: datetime  # the caller's clock reading it was judged at
     deaf_from: datetime | None = None  # the platform's last gap (heard_sql): from, as the web counts it
     heard_again: datetime | None = None  # ... to
 
@@ -99,15 +113,17 @@ class IntakeState:
         }
 
 
-async def state(conn: asyncpg.Connection) -> IntakeState | None:
-    """The intake's state, or None where no ingest worker has ever reported (judged by the wall clock,
-    as before migration 019)."""
+async def state(conn: asyncpg.Connection, now: datetime) -> IntakeState | None:
+    """The intake's state at `now`, or None where no ingest worker has ever reported (judged by the
+    clock alone, as before migration 019)."""
+    n = "$1::timestamptz"
     r = await conn.fetchrow(
-        f"SELECT {_AS_OF} AS a, max(beat_at) AS b, now() AS n, {_DEAF_FROM} AS g, {_HEARD_AGAIN} AS h FROM intake_clock"
+        f"SELECT {_as_of(n)} AS a, max(beat_at) AS b, {_deaf_from(n)} AS g, {_heard_again(n)} AS h FROM intake_clock",
+        now,
     )
     if r is None or r["b"] is None:
         return None
-    return IntakeState(r["a"], r["b"], r["n"], r["g"], r["h"])
+    return IntakeState(r["a"], r["b"], now, r["g"], r["h"])
 
 
 def split_hours(start: datetime, end: datetime) -> list[tuple[datetime, float]]:
@@ -129,16 +145,18 @@ async def beat(
     listened: Iterable[tuple[datetime, float]],
     listening_since: datetime | None = None,
     deaf_from: datetime | None = None,
+    *,
+    now: datetime,
 ) -> None:
-    """One worker's report: caught up to `caught_up_at` (None: not yet since it started), the seconds
-    of each hour it listened since its last report, since when it has been connected (None: it is
+    """One worker's report at `now`, by its clock: caught up to `caught_up_at` (None: not yet since it
+    started), the seconds of each hour it listened since its last report, since when it has been connected (None: it is
     not), and up to when it had stored everything before it last lost the broker (None: this process
     never has; then a new connection takes the last caught-up time its previous run reported)."""
     async with conn.transaction():
         await conn.execute(
             "INSERT INTO intake_clock (worker, caught_up_at, beat_at, listening_since, deaf_from)"
-            " VALUES ($1, $2, now(), $3, $4)"
-            " ON CONFLICT (worker) DO UPDATE SET beat_at = now(),"
+            " VALUES ($1, $2, $5, $3, $4)"
+            " ON CONFLICT (worker) DO UPDATE SET beat_at = EXCLUDED.beat_at,"
             " caught_up_at = greatest(intake_clock.caught_up_at, EXCLUDED.caught_up_at),"
             " deaf_from = CASE WHEN EXCLUDED.listening_since IS DISTINCT FROM intake_clock.listening_since"
             "   AND EXCLUDED.listening_since IS NOT NULL"
@@ -148,6 +166,7 @@ async def beat(
             caught_up_at,
             listening_since,
             deaf_from,
+            now,
         )
         rows = [(h, worker, s) for h, s in listened if s > 0]
         if rows:

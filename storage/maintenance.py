@@ -34,12 +34,16 @@ def window_json(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def windows(conn: asyncpg.Connection, facility_id: str, include_past: bool = False) -> list[dict[str, Any]]:
+async def windows(
+    conn: asyncpg.Connection, facility_id: str, now: datetime, include_past: bool = False
+) -> list[dict[str, Any]]:
+    """The facility's maintenance windows not yet ended at `now` (every one with `include_past`)."""
     rows = await conn.fetch(
         "SELECT * FROM maintenance_windows WHERE facility_id = $1"
-        + ("" if include_past else " AND ends_at > now()")
+        + ("" if include_past else " AND ends_at > $2")
         + " ORDER BY starts_at DESC LIMIT 200",
         facility_id,
+        *(() if include_past else (now,)),
     )
     return [window_json(r) for r in rows]
 

@@ -339,3 +339,12 @@ async def access_since(
             *args,
         )
     )
+
+
+async def latest_time(conn: asyncpg.Connection) -> datetime | None:
+    """The latest own time of anything stored (a reading, an event, a scan), or None when nothing is:
+    where an accelerated demo that ran ahead of the machine's clock left off (carewatch.demo)."""
+    return await conn.fetchval(
+        "SELECT greatest((SELECT max(time) FROM readings), (SELECT max(time) FROM events),"
+        " (SELECT max(time) FROM access_events))"
+    )

@@ -111,8 +111,9 @@ class Outgoing:
     not_before: datetime | None = None  # held back until then (a user's quiet hours)
 
 
-async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int:
-    """Queue messages; a change already queued for a subscription is not queued twice. Returns the count."""
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing], now: datetime) -> int:
+    """Queue messages, due at `now` (the queuer's clock, the one `claim` is asked with) or at their
+    `not_before`; a change already queued for a subscription is not queued twice. Returns the count."""
     n = 0
     for m in messages:
         target = "(subscription_id, alert_id, event) WHERE alert_id IS NOT NULL"
@@ -121,7 +122,7 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int
         done = await conn.fetchval(
             "INSERT INTO notification_deliveries (subscription_id, user_id, channel, alert_id, facility_id, event,"
             " title, body, order_id, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-            f" COALESCE($10, now())) ON CONFLICT {target} DO NOTHING RETURNING id",
+            f" COALESCE($10::timestamptz, $11::timestamptz)) ON CONFLICT {target} DO NOTHING RETURNING id",
             m.subscription.id,
             m.subscription.user_id,
             m.subscription.channel,
@@ -132,6 +133,7 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing]) -> int
             m.body,
             m.order_id,
             m.not_before,
+            now,
         )
         n += done is not None
     return n

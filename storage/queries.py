@@ -22,7 +22,7 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
-from storage.intake import AS_OF_SQL, heard_sql
+from storage.intake import as_of_sql, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
 from storage.retention import hour_start
@@ -48,17 +48,18 @@ async def facilities(
     facility_id: str | None = None,
     *,
     rules: Mapping[str, RuleConfig],
+    now: datetime,
     gateways: Mapping[str, bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """The facilities in scope with their state (red, amber, grey, green). `gateways`: each facility's
-    uplink state as `gateway_states` returned it a moment ago; without it, read here."""
+    """The facilities in scope with their state (red, amber, grey, green) at `now`. `gateways`: each
+    facility's uplink state as `gateway_states` returned it a moment ago; without it, read here."""
     where, scope_args = scope.sql("f")
     args: list[object] = [*scope_args, list(SEVERITIES)]
     sev_p = len(args)
     gw_sql = "NULL::bool"
     if gateways is None:
-        args += offline_params(rules)
-        gw_sql = f"({_GATEWAY_SQL.format(beats=len(args) - 1, floor=len(args), as_of=AS_OF_SQL)})"
+        args += [*offline_params(rules), now]
+        gw_sql = f"({_gateway_sql(beats=len(args) - 2, floor=len(args) - 1, now=len(args))})"
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
@@ -108,22 +109,24 @@ async def facilities(
     return out
 
 
-# Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f.
-# Its silence is what the platform listened to (storage.intake.heard_sql), as of what it has stored.
-_GATEWAY_SQL = (
-    "SELECT bool_or(s.online AND "
-    + heard_sql("s.last_seen_at", "d.heartbeat_s")
-    + """ > {as_of} - make_interval(secs => greatest(${beats} * d.heartbeat_s, ${floor})))
+def _gateway_sql(beats: int, floor: int, now: int) -> str:
+    """Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f,
+    with the offline parameters at $beats and $floor and the clock's reading at $now. Its silence is what
+    the platform listened to (storage.intake.heard_sql), as of what it has stored."""
+    n = f"${now}::timestamptz"
+    return f"""SELECT bool_or(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s", n)}
+                  > {as_of_sql(n)} - make_interval(secs => greatest(${beats} * d.heartbeat_s, ${floor})))
                   FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
                   WHERE d.facility_id = f.id AND d.type = 'gateway'"""
-)
 
 
-async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
-    """Every facility's uplink: whether its gateway is online, for facilities with a gateway that reported."""
+async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfig], now: datetime) -> dict[str, bool]:
+    """Every facility's uplink at `now`: whether its gateway is online, for facilities with a gateway
+    that reported."""
     rows = await conn.fetch(
-        f"SELECT f.id, ({_GATEWAY_SQL.format(beats=1, floor=2, as_of=AS_OF_SQL)}) AS up FROM facilities f",
+        f"SELECT f.id, ({_gateway_sql(beats=1, floor=2, now=3)}) AS up FROM facilities f",
         *offline_params(rules),
+        now,
     )
     return {r["id"]: r["up"] for r in rows if r["up"] is not None}
 
@@ -142,10 +145,10 @@ async def facility_row(conn: asyncpg.Connection, scope: Scope, facility_id: str)
     return r if r is not None and scope.allows(r) else None
 
 
-def local_midnight(f: asyncpg.Record) -> datetime:
-    """The start of today in the facility's own time zone."""
+def local_midnight(f: asyncpg.Record, now: datetime) -> datetime:
+    """The start of `now`'s day in the facility's own time zone."""
     tz = ZoneInfo(f["timezone"])
-    return datetime.combine(datetime.now(tz).date(), datetime.min.time(), tz)
+    return datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tz)
 
 
 # when a stored event or scan `a` happened: its device's ts corrected by the clock error the alert engine
@@ -158,19 +161,22 @@ _HAPPENED_SINCE_2 = f"a.time >= $2::timestamptz - make_interval(secs => {REPLAY_
 
 
 async def facility_status(
-    conn: asyncpg.Connection, f: asyncpg.Record, *, rules: Mapping[str, RuleConfig]
+    conn: asyncpg.Connection, f: asyncpg.Record, *, rules: Mapping[str, RuleConfig], now: datetime
 ) -> dict[str, Any]:
+    """The facility's state at `now`: devices, who is on site, open alerts, the intake."""
     fid = f["id"]
-    day_start = local_midnight(f)
+    day_start = local_midnight(f, now)
+    n = "$4::timestamptz"
     devices = await conn.fetch(
         f"""SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
-                  coalesce(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s")}
-                           > {AS_OF_SQL} - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
+                  coalesce(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s", n)}
+                           > {as_of_sql(n)} - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            LEFT JOIN device_clocks c ON c.facility_id = d.facility_id AND c.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
         fid,
         *offline_params(rules),
+        now,
     )
     # who is on site: each person's latest scan today, by the time it happened, as the alert engine judges
     # it (a door's stored ts corrected by its learnt clock error, CONTRACT §4: a door set up in UTC wall time
@@ -236,7 +242,7 @@ async def facility_status(
         "open_alerts": dict.fromkeys(SEVERITY_RANK, 0) | {r["severity"]: r["count"] for r in sev},
         # the platform's own intake: devices' silence is judged as of `as_of` (storage.intake); None: no
         # ingest worker has reported yet
-        "intake": intake.as_json() if (intake := await intake_state(conn)) is not None else None,
+        "intake": intake.as_json() if (intake := await intake_state(conn, now)) is not None else None,
         "staff_on_site": by_role,
         "children_present": sum(per_class.values()),
         "children_by_class": {c: {"present": per_class.get(c, 0), "capacity": classes[c]["capacity"]} for c in classes},
@@ -244,7 +250,7 @@ async def facility_status(
         "caregivers_on_site": carers,  # every caring role, as the ratio rule counts them
         "guards_on_site": by_role.get("guard", 0),
         "guards_required": required_guards(len(child_class)),
-        "open_now": opening_hours(f).is_open_at(datetime.now(ZoneInfo(f["timezone"]))),
+        "open_now": opening_hours(f).is_open_at(now.astimezone(ZoneInfo(f["timezone"]))),
     }
 
 
@@ -358,11 +364,12 @@ async def readings(
     start: datetime,
     end: datetime,
     bucket: timedelta,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """time_bucket min/avg/max; from the hourly rollup when buckets are an hour or longer, or when the
-    range begins before raw readings are kept (storage.migrate.RETENTION: then hourly buckets)."""
+    range begins before raw readings are kept at `now` (contract.retention: then hourly buckets)."""
     raw_kept = retention_days("readings")
-    if raw_kept is not None and start < datetime.now(UTC) - timedelta(days=raw_kept):
+    if raw_kept is not None and start < now - timedelta(days=raw_kept):
         bucket = max(bucket, timedelta(hours=1))
     args: list[Any] = [bucket, facility_id, metric, start, end]
     dev = ""
@@ -372,7 +379,7 @@ async def readings(
     if bucket >= timedelta(hours=1):
         # completed hours from the rollup, the current hour from the raw readings (storage.retention:
         # an hour is aggregated once it has ended)
-        args.append(hour_start(datetime.now(UTC)))
+        args.append(hour_start(now))
         h = len(args)
         sql = (
             "SELECT time_bucket($1, t) AS b, min(mn) AS min, sum(s) / sum(n) AS avg, max(mx) AS max FROM ("
@@ -470,17 +477,18 @@ async def timeline(
     ]
 
 
-async def latest_readings(conn: asyncpg.Connection, facility_id: str) -> dict[str, dict[str, Any]]:
-    """Each device's latest value per metric over the last day: {device: {metric: value, "_at": time}}."""
+async def latest_readings(conn: asyncpg.Connection, facility_id: str, now: datetime) -> dict[str, dict[str, Any]]:
+    """Each device's latest value per metric over the day before `now`: {device: {metric: value}}."""
     rows = await conn.fetch(
         """SELECT d.id AS device_id, r.metric, r.value, r.time
            FROM devices d
            CROSS JOIN LATERAL (
                SELECT DISTINCT ON (metric) metric, value, time FROM readings
-               WHERE facility_id = d.facility_id AND device_id = d.id AND time > now() - interval '1 day'
+               WHERE facility_id = d.facility_id AND device_id = d.id AND time > $2::timestamptz - interval '1 day'
                ORDER BY metric, time DESC) r
            WHERE d.facility_id = $1""",
         facility_id,
+        now,
     )
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -488,24 +496,26 @@ async def latest_readings(conn: asyncpg.Connection, facility_id: str) -> dict[st
     return out
 
 
-async def metrics_of(conn: asyncpg.Connection, facility_id: str) -> list[str]:
-    """The metrics this facility reported in the last week (from the hourly rollup)."""
+async def metrics_of(conn: asyncpg.Connection, facility_id: str, now: datetime) -> list[str]:
+    """The metrics this facility reported in the week before `now` (from the hourly rollup)."""
     rows = await conn.fetch(
-        "SELECT DISTINCT metric FROM readings_hourly WHERE facility_id = $1 AND bucket > now() - interval '7 days'"
-        " UNION SELECT DISTINCT metric FROM readings WHERE facility_id = $1 AND time > now() - interval '2 hours'"
-        " ORDER BY 1",
+        "SELECT DISTINCT metric FROM readings_hourly"
+        " WHERE facility_id = $1 AND bucket > $2::timestamptz - interval '7 days'"
+        " UNION SELECT DISTINCT metric FROM readings"
+        " WHERE facility_id = $1 AND time > $2::timestamptz - interval '2 hours' ORDER BY 1",
         facility_id,
+        now,
     )
     return [r[0] for r in rows]
 
 
-async def staff(conn: asyncpg.Connection, facility_id: str) -> list[dict[str, Any]]:
+async def staff(conn: asyncpg.Connection, facility_id: str, now: datetime) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, role, qualified, licensed, banned, health_cert_expires FROM staff WHERE facility_id = $1"
         " ORDER BY role, id",
         facility_id,
     )
-    today = datetime.now(UTC).date()
+    today = now.astimezone(UTC).date()
     return [
         {
             "id": r["id"],

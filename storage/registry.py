@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -187,21 +188,23 @@ async def has_device(conn: asyncpg.Connection, facility_id: str, device_id: str)
     )
 
 
-async def overview(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    """Facilities in scope with the counts the registry page shows."""
-    where, args = scope.sql("f")
+async def overview(conn: asyncpg.Connection, scope: Scope, now: datetime) -> list[asyncpg.Record]:
+    """Facilities in scope with the counts the registry page shows, at `now`."""
+    where, args = scope.sql("f", start=2)
+    n = "$1::timestamptz"
     return list(
         await conn.fetch(
             f"""SELECT f.id, f.name, f.county, f.township, f.kind,
                    (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices,
                    (SELECT count(*) FROM staff s WHERE s.facility_id = f.id) AS staff,
                    (SELECT count(*) FROM staff s WHERE s.facility_id = f.id
-                       AND s.health_cert_expires < current_date) AS expired,
+                       AND s.health_cert_expires < ({n} AT TIME ZONE f.timezone)::date) AS expired,
                    (SELECT count(*) FROM classes c WHERE c.facility_id = f.id) AS classes,
                    (SELECT count(*) FROM children c WHERE c.facility_id = f.id) AS children,
                    (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id
-                       AND m.starts_at <= now() AND m.ends_at > now()) AS windows_now
+                       AND m.starts_at <= {n} AND m.ends_at > {n}) AS windows_now
                 FROM facilities f WHERE {where} ORDER BY f.county, f.township, f.id""",
+            now,
             *args,
         )
     )

@@ -18,9 +18,13 @@ async def alert_totals(
     end: datetime,
     county: str | None = None,
     township: str | None = None,
+    *,
+    now: datetime,
 ) -> list[asyncpg.Record]:
     """Per facility in scope: alerts opened in [start, end) by severity, mean minutes to acknowledge,
-    and the minutes (clipped to the period) of guard absence, ratio breach and devices offline."""
+    and the minutes (clipped to the period, and to `now` for a period not yet over) of guard absence,
+    ratio breach and devices offline."""
+    end = min(end, now)  # an alert still open counts up to now, never into the future
     where, scope_args = scope.sql("f", start=3)
     args: list[Any] = [start, end, *scope_args]
     conds = [where]
@@ -28,9 +32,7 @@ async def alert_totals(
         if val:
             args.append(val)
             conds.append(f"{col} = ${len(args)}")
-    overlap = (
-        "greatest(0, extract(epoch FROM least(coalesce(a.cleared_at, now()), $2) - greatest(a.opened_at, $1)) / 60)"
-    )
+    overlap = "greatest(0, extract(epoch FROM least(coalesce(a.cleared_at, $2), $2) - greatest(a.opened_at, $1)) / 60)"
     guard, ratio, offline, camera = (
         RuleId.GUARD_ABSENT,
         RuleId.RATIO_BREACH,
@@ -55,7 +57,7 @@ async def alert_totals(
                    (SELECT count(*) FROM devices d WHERE d.facility_id = f.id) AS devices
             FROM facilities f
             LEFT JOIN alerts a ON a.facility_id = f.id AND a.opened_at < $2
-                 AND coalesce(a.cleared_at, greatest(now(), a.opened_at)) > $1
+                 AND coalesce(a.cleared_at, greatest($2, a.opened_at)) > $1
             WHERE {" AND ".join(conds)}
             GROUP BY f.id ORDER BY f.county, f.township, f.id""",
             *args,

@@ -29,21 +29,27 @@ async def maintain(
     chunks dropped). In that order, a sample stored late in its last minutes of retention (the door
     refuses older ones, contract.retention) is in its hour's rollup before its chunk goes."""
     upserted = await refresh_rollup(conn, features, now, late)
-    dropped = await apply_retention(conn, features)
+    dropped = await apply_retention(conn, features, now)
     return upserted, dropped
 
 
-async def apply_retention(conn: asyncpg.Connection, features: Features) -> int:
-    """Drop expired chunks and rows; return the number of chunks dropped."""
+async def apply_retention(conn: asyncpg.Connection, features: Features, now: datetime) -> int:
+    """Drop expired chunks and rows as of `now`; return the number of chunks dropped. The chunks go by
+    `carewatch_drop_chunks`, which judges by the database's own clock on purpose: it is the guard that
+    no caller (nor a clock handed to one) can make drop anything younger than its retention."""
     dropped = 0
     if not features.community:
         tables = {**RETENTION, "readings_hourly": ROLLUP_RETENTION}
         for table in tables:
             # a function of the schema's owner: ingest's own role may drop chunks, but never younger ones
             dropped += await conn.fetchval("SELECT carewatch_drop_chunks($1)", table)
-    await conn.execute(f"DELETE FROM device_activity WHERE day < current_date - INTERVAL '{ACTIVITY_RETENTION}'")
-    await conn.execute(f"DELETE FROM intake_hours WHERE hour < now() - INTERVAL '{ACTIVITY_RETENTION}'")
-    await conn.execute(f"DELETE FROM dead_letters WHERE received_at < now() - INTERVAL '{DEAD_LETTER_RETENTION}'")
+    await conn.execute(
+        f"DELETE FROM device_activity WHERE day < ($1::timestamptz - INTERVAL '{ACTIVITY_RETENTION}')::date", now
+    )
+    await conn.execute(f"DELETE FROM intake_hours WHERE hour < $1::timestamptz - INTERVAL '{ACTIVITY_RETENTION}'", now)
+    await conn.execute(
+        f"DELETE FROM dead_letters WHERE received_at < $1::timestamptz - INTERVAL '{DEAD_LETTER_RETENTION}'", now
+    )
     return dropped
 
 

@@ -124,3 +124,95 @@ def test_the_image_holds_every_package_but_the_benchmarks() -> None:
     copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
     assert PACKAGES - {"bench"} <= copied, f"missing from the image: {sorted(PACKAGES - {'bench'} - copied)}"
     assert "bench" not in copied, "the benchmarks are not part of the services"
+
+
+# -- one clock (issue #36) -------------------------------------------------------------------------------
+# Time is judged by the one clock a service, a request or a tick is handed (contract.clock), never by
+# reading the machine's clock where it happens to be needed. What may read it anyway, and why: each entry
+# is a file and the number of places in it, so a new read fails here until it is argued for.
+WALL_READS = {"datetime.now", "datetime.utcnow", "date.today", "time.time", "time.monotonic"}
+WALL_ALLOWED: dict[str, tuple[int, str]] = {
+    "contract/clock.py": (5, "the clocks themselves"),
+    "runtime/mqtt_source.py": (5, "real time: paho's keepalive and the broker's queue (I/O, not a judgement)"),
+    "ingest/service.py": (3, "real time: the age of the cached registry"),
+    "alerts/service.py": (2, "real time: the probe's round trip through the broker"),
+    "web/keys.py": (6, "real time: the age of a cached snapshot (5 s)"),
+    "web/app.py": (4, "real time: browser sessions, the live stream's check of them, the login throttle's window"),
+    "gateway/adapters.py": (1, "the edge: a gateway is a device and stamps by its own clock"),
+    "gateway/agent.py": (7, "the edge: the gateway's own watchdog, heartbeat and acknowledgement timeouts"),
+    "simulators/runner.py": (2, "real time: the publisher's flush timeout"),
+    "simulators/loadgen.py": (1, "the load generator's start, two days before the machine's time"),
+}
+# SQL that reads the database's clock: `now()` / `current_date` / `current_timestamp` in a query string.
+SQL_CLOCK = ("now()", "current_date", "current_timestamp", "localtimestamp")
+SQL_CLOCK_ALLOWED: dict[str, tuple[int, str]] = {
+    "storage/migrate.py": (1, "a column default: when the migration was applied"),
+    "storage/roles.py": (1, "carewatch_drop_chunks' guard: nothing younger than its retention, whatever a caller says"),
+    "storage/users.py": (6, "authentication on real time: token expiry, last use, logout"),
+    "storage/credentials.py": (2, "stamps of an admin's broker credential changes"),
+    "storage/registry.py": (2, "the registry's own load stamps"),
+    "storage/retention.py": (1, "the rollup job's own stamp"),
+    # people's acts stamped by the database; the alert lifecycle and the order workflow take `now` once
+    # they move above storage (issue #36, deliverable 3)
+    "storage/alerts.py": (1, "acknowledged_at"),
+    "storage/rectification.py": (1, "closed_at"),
+}
+
+
+def _wall_reads(tree: ast.Module) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+            if f"{name}.{node.func.attr}" in WALL_READS:
+                lines.append(node.lineno)
+    return lines
+
+
+def _sql_clock_reads(tree: ast.Module) -> list[int]:
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings and bare strings
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            low = node.value.lower()
+            lines += [node.lineno] * sum(low.count(f) for f in SQL_CLOCK)
+    return lines
+
+
+def clock_violations() -> list[str]:
+    bad = []
+    for pkg, path, tree in _modules():
+        if pkg in {"carewatch", "bench"}:  # the composition root and the benchmarks measure real time
+            continue
+        for reads, allowed, what in (
+            (_wall_reads(tree), WALL_ALLOWED, "reads the machine's clock"),
+            (_sql_clock_reads(tree), SQL_CLOCK_ALLOWED, "SQL reads the database's clock"),
+        ):
+            limit = allowed.get(str(path), (0, ""))[0]
+            if len(reads) != limit:
+                where = ", ".join(str(n) for n in reads)
+                bad.append(f"{path}: {what} {len(reads)} times (allowed {limit}): lines {where}")
+    return bad
+
+
+def test_time_is_judged_by_the_one_clock() -> None:
+    assert clock_violations() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expect"),
+    [
+        ("from datetime import UTC, datetime\nnow = datetime.now(UTC)\n", "reads the machine's clock 1 times"),
+        ("import time\nt = time.monotonic()\n", "reads the machine's clock 1 times"),
+        ("q = \"SELECT 1 FROM alerts WHERE opened_at > now() - interval '1 day'\"\n", "database's clock 1 times"),
+    ],
+)
+def test_the_clock_check_catches_a_stray_read(source: str, expect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _modules()
+    monkeypatch.setattr(
+        __import__(__name__, fromlist=["_modules"]),
+        "_modules",
+        lambda: [*real, ("alerts", Path("alerts/probe.py"), ast.parse(source))],
+    )
+    assert any(v.startswith("alerts/probe.py") and expect in v for v in clock_violations()), clock_violations()

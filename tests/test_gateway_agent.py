@@ -292,3 +292,63 @@ def test_no_local_message_escapes_the_callback(tmp_path: Path, topic: str, raw: 
         assert len(agent.spool) == before + 1
     finally:
         agent.spool.close()
+
+
+def _sample(agent: GatewayAgent, name: str, labels: dict[str, str]) -> float:
+    return agent.registry.get_sample_value(name, labels) or 0.0
+
+
+# -- what installers really have (issue #42, deliverable 7) --------------------------------------------------
+def test_an_empty_retained_availability_is_cleared_not_malformed(tmp_path: Path) -> None:
+    """Deleting a retained availability (an empty retained message) says nothing of the device: no
+    status is forwarded, and it is counted as `cleared`, not as a broken payload."""
+    agent = _agent(tmp_path)
+    try:
+        for topic in ("zigbee2mqtt/th/availability", "zigbee2mqtt/bridge/state", "tele/plug/LWT"):
+            agent._on_local_message(None, None, _msg(topic, b""))  # type: ignore[arg-type]
+        assert len(agent.spool) == 0
+        assert _counted(agent)[0] == 0, "nothing malformed"
+        assert (
+            _sample(agent, "carewatch_gateway_unsupported_total", {"source": "zigbee2mqtt", "reason": "cleared"}) == 2
+        )
+        assert _sample(agent, "carewatch_gateway_unsupported_total", {"source": "tasmota", "reason": "cleared"}) == 1
+    finally:
+        agent.spool.close()
+
+
+HUGE = b"9" * 5000  # json.loads raises ValueError past 4,300 digits (Python's int limit)
+
+
+@pytest.mark.parametrize(
+    ("raw", "refused"),
+    [
+        (b'{"action":"emergency","voltage":' + HUGE + b',"battery":90}', []),  # a key the gateway ignores
+        (b'{"action":"emergency","battery":-' + HUGE + b"}", ["battery must be a finite number"]),  # one it reads
+        (b'{"action":"emergency","update":' + b"[" * 5000 + b"]" * 5000 + b"}", ["update is nested deeper"]),
+        (b'{"action":"emergency","last_seen":"\xff\xfe"}', ["bytes that are not UTF-8 replaced"]),
+    ],
+)
+def test_a_bad_value_in_a_key_not_needed_never_refuses_the_keys_that_are(
+    tmp_path: Path, raw: bytes, refused: list[str]
+) -> None:
+    """Issue #42: a 5,000-digit number (or another bad value) beside a panic press used to refuse the
+    whole message; now it costs its own key, counted in refused keys when it is a key the gateway reads."""
+    agent = _agent(tmp_path)
+    try:
+        agent._on_local_message(None, None, _msg("zigbee2mqtt/sos", raw))  # type: ignore[arg-type]
+        [row] = [q for q in agent.spool.peek(10) if q.channel == "event"]
+        assert (row.device_id, row.payload["type"]) == ("panic-gate", "panic")
+        assert _counted(agent) == (0, 0)
+        assert [r[: len(w)] for r, w in zip(agent.z2m.refused, refused, strict=True)] == refused
+        n = _sample(agent, "carewatch_gateway_refused_keys_total", {"source": "zigbee2mqtt"})
+        assert n == len(refused)
+    finally:
+        agent.spool.close()
+
+
+def test_a_huge_number_beside_a_tasmota_reading_costs_that_key_only() -> None:
+    t = Tasmota({"kitchen-th": "env-kitchen"})
+    raw = b'{"Time":"2026-11-30T08:00:00","AM2301":{"Temperature":24.1,"Humidity":' + HUGE + b'},"TempUnit":"C"}'
+    [(dev, ch, body)] = t.convert("kitchen-th", raw)
+    assert (dev, ch, body["readings"]) == ("env-kitchen", "telemetry", {"temperature_c": 24.1})
+    assert t.refused == ["Humidity must be a finite number"]

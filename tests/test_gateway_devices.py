@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from carewatch.cli import main
 from contract.payloads import BatchItem, Event, Status, Telemetry, parse_item
 from contract.registry import Registry, parse_registry
-from gateway.adapters import Tasmota, Unsupported, Zigbee2Mqtt
+from gateway.adapters import AdapterError, Tasmota, Unsupported, Zigbee2Mqtt
 from gateway.agent import AgentConfig, GatewayAgent
-from gateway.mapping import MappingError, load_mapping
+from gateway.mapping import MappingError, TasmotaDevice, load_mapping
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import Publisher, wait_for
@@ -48,11 +48,21 @@ EXTRA = {
     "freezer": "env_sensor",
     "env-hall-f": "env_sensor",
     "env-class-co2": "env_sensor",
+    "env-nap2": "env_sensor",
+    "env-kitchen-zb": "env_sensor",
+    "smoke-nap2": "smoke_detector",
+    "leak-kitchen": "env_sensor",
+    "panic-2": "panic_button",
 }
 
 # sample -> what each becomes, in order (conditions are sent on change, so the order matters):
 # events as "type:state", statuses as online, telemetry as its readings.
 Z2M_EXPECTED: list[tuple[str, list[tuple[str, str, object]]]] = [
+    # `output: attribute`: one topic per key, read as the JSON form would be (before any JSON of the
+    # button, so that none of them is a copy of one)
+    ("sos_attribute_action", [("panic-1", "event", "panic")]),
+    ("sos_attribute_battery", [("panic-1", "telemetry", {"battery_pct": 100.0})]),
+    ("sos_attribute_null_voltage", []),
     (
         "smoke_on",
         [
@@ -133,7 +143,23 @@ TASMOTA_EXPECTED: list[tuple[str, list[tuple[str, str, object]]]] = [
     ("lwt_online", [("env-kitchen", "status", True)]),
     ("state", [("env-kitchen", "status", True)]),
     ("status10", [("env-kitchen", "telemetry", {"temperature_c": 24.3, "humidity_pct": 54.0})]),
+    # Zigbee devices behind a Tasmota Zigbee bridge, by short address or name
+    ("zb_snzb02", [("env-nap2", "telemetry", {"temperature_c": 26.27})]),
+    (
+        "zb_name_key",
+        [("env-kitchen-zb", "telemetry", {"temperature_c": 21.01, "humidity_pct": 53.68, "battery_pct": 98.0})],
+    ),
+    (
+        "zb_device_topic",
+        [("env-kitchen-zb", "telemetry", {"temperature_c": 21.4, "humidity_pct": 52.1, "battery_pct": 97.0})],
+    ),
+    ("zb_fire", [("smoke-nap2", "event", "fire_alarm:active")]),
+    ("zb_fire_over", [("smoke-nap2", "event", "fire_alarm:cleared")]),
+    ("zb_water", [("leak-kitchen", "event", "water_leak:active")]),
+    ("zb_sos", [("panic-2", "event", "panic")]),
 ]
+# Empty messages (a retained message deleted): nothing to forward, counted as `cleared`, never malformed.
+CLEARED = [("zigbee2mqtt", "availability_cleared"), ("zigbee2mqtt", "bridge_state_cleared"), ("tasmota", "lwt_cleared")]
 
 
 def summary(device: str, channel: str, body: dict[str, Any]) -> tuple[str, str, object]:
@@ -197,6 +223,95 @@ def test_out_of_range_and_odd_values_lose_that_key_only() -> None:
     assert t.refused == ["TempUnit 'K' is neither C nor F: temperatures left out"]
 
 
+def test_zigbee2mqtt_attribute_output_is_read_as_its_json_form() -> None:
+    """`output: attribute` (issue #42): `<name>/action` in plain text is a panic press like
+    `{"action": "emergency"}`, and every other key reads as in the JSON form, its checks included."""
+    z = Zigbee2Mqtt(load_mapping(MAPPING).zigbee2mqtt, "gw-1")
+    for name in ("smoke_attribute_on", "smoke_attribute_tamper"):
+        s = SAMPLES["zigbee2mqtt"][name]
+        [out] = z.convert_topic(z2m_topic(s), s["payload"].encode())
+        assert (
+            summary(*out)
+            == {
+                "smoke_attribute_on": ("smoke-nap1", "event", "fire_alarm:active"),
+                "smoke_attribute_tamper": ("smoke-nap1", "event", "tamper:cleared"),
+            }[name]
+        )
+    assert z.convert_topic("zigbee2mqtt/午睡室/烟感/smoke", b"true") == [], "unchanged: nothing new to say"
+    [press] = z.convert_topic("zigbee2mqtt/大门SOS/action", b"sos")
+    assert summary(*press) == ("panic-1", "event", "panic")
+    assert z.convert_topic("zigbee2mqtt/大门SOS/action", b"single") == [], "not one of this button's panic actions"
+    out = z.convert_topic("zigbee2mqtt/hall-th/temperature", b"21.5")
+    assert [summary(*o) for o in out] == [("env-hall", "telemetry", {"temperature_c": 21.5})]
+    with pytest.raises(AdapterError, match="smoke must be true or false"):
+        z.convert_topic("zigbee2mqtt/午睡室/烟感/smoke", b"yes")
+    with pytest.raises(Unsupported, match="not in the mapping") as err:
+        z.convert_topic("zigbee2mqtt/new-pairing/action", b"emergency")
+    assert err.value.reason == "unmapped"
+
+
+def test_attribute_copies_of_a_json_message_are_not_read_twice() -> None:
+    """`output: attribute_and_json` publishes the JSON and then each key again; with `output: json`
+    Home Assistant's device trigger repeats `action` on `<name>/action`. One press is one panic; a
+    press that comes only as an attribute is still read."""
+    z = Zigbee2Mqtt(load_mapping(MAPPING).zigbee2mqtt, "gw-1")
+    s = SAMPLES["zigbee2mqtt"]["sos_press"]
+    out = z.convert_topic(z2m_topic(s), s["payload"].encode())
+    assert [summary(*o) for o in out] == [
+        ("panic-1", "event", "panic"),
+        ("panic-1", "telemetry", {"battery_pct": 100.0}),
+    ]
+    for key, text in json.loads(s["payload"]).items():
+        with pytest.raises(Unsupported) as err:
+            z.convert_topic(f"zigbee2mqtt/大门SOS/{key}", str(text).encode())
+        assert err.value.reason == "attribute_copy"
+    [again] = z.convert_topic("zigbee2mqtt/大门SOS/action", b"emergency")  # no JSON before it: a press
+    assert summary(*again) == ("panic-1", "event", "panic")
+    z.convert_topic(z2m_topic(s), s["payload"].encode())
+    [other] = z.convert_topic("zigbee2mqtt/大门SOS/battery", b"99")  # not what the JSON said: read
+    assert summary(*other) == ("panic-1", "telemetry", {"battery_pct": 99.0})
+
+
+def test_tasmota_zigbee_bridge_devices_by_address_or_name() -> None:
+    """A Tasmota Zigbee bridge's ZbReceived: the device found by its key, `Device` or `Name` (short
+    addresses in any case); an unmapped device is counted, never guessed; `Power` is not watts; a bad
+    alarm value costs that key; the bridge's LWT and STATE speak for the bridge only."""
+    section = load_mapping(MAPPING).tasmota
+    t = Tasmota(section)
+    with pytest.raises(Unsupported, match="motion_sensor") as err:
+        t.convert_topic("tele/zbbridge/SENSOR", SAMPLES["tasmota"]["zb_motion"]["payload"].encode())
+    assert err.value.reason == "unmapped"
+    raw = (
+        b'{"ZbReceived":{"0x7E14":{"Device":"0x7E14","Water":"wet","Battery":55,"LinkQuality":9},'
+        b'"0x9999":{"Temperature":3}}}'
+    )
+    out = t.convert_topic("tele/zbbridge/SENSOR", raw)
+    assert [summary(*o) for o in out] == [("leak-kitchen", "telemetry", {"battery_pct": 55.0})]
+    assert t.refused == ["Water must be 0 or 1", "zigbee device 0x9999 is not in the mapping file"]
+    # SetOption100: the same without the ZbReceived wrapper
+    out = t.convert_topic("tele/zbbridge/SENSOR", b'{"0x2916":{"Device":"0x2916","Humidity":47.73}}')
+    assert [summary(*o) for o in out] == [("env-nap2", "telemetry", {"humidity_pct": 47.73})]
+    assert t.convert_topic("tele/zbbridge/LWT", b"Offline") == []
+    assert t.convert_topic("tele/zbbridge/STATE", SAMPLES["tasmota"]["state"]["payload"].encode()) == []
+    plug = section.model_copy(update={"devices": [TasmotaDevice(topic="zbbridge", zigbee="SHP15", device="plug-1")]})
+    with_plug = Tasmota(plug)
+    out = with_plug.convert_topic("tele/zbbridge/SENSOR", SAMPLES["tasmota"]["zb_plug_power"]["payload"].encode())
+    assert [summary(*o) for o in out] == [("plug-1", "telemetry", {"power_w": 0.0})]
+    with pytest.raises(ValueError, match="no sensor or switch"):
+        TasmotaDevice(topic="zbbridge", zigbee="0x1", sensor="AM2301", device="x-1")
+
+
+def test_empty_retained_messages_are_cleared() -> None:
+    z = Zigbee2Mqtt(load_mapping(MAPPING).zigbee2mqtt, "gw-1")
+    t = Tasmota(load_mapping(MAPPING).tasmota)
+    for source, name in CLEARED:
+        s = SAMPLES[source][name]
+        adapter, topic = (z, z2m_topic(s)) if source == "zigbee2mqtt" else (t, s["topic"])
+        with pytest.raises(Unsupported) as err:
+            adapter.convert_topic(topic, s["payload"].encode())
+        assert err.value.reason == "cleared", name
+
+
 def test_a_mapping_file_error_names_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "m.yaml"
     bad.write_text(
@@ -229,7 +344,7 @@ def test_gateway_check_reports_errors_and_passes_a_good_file(tmp_path: Path) -> 
     runner = CliRunner()
     ok = runner.invoke(main, ["gateway", "check", str(MAPPING)])
     assert ok.exit_code == 0, ok.output
-    assert "9 zigbee2mqtt and 6 tasmota devices" in ok.output
+    assert "9 zigbee2mqtt and 11 tasmota devices" in ok.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("tasmota:\n  full_topic: '%topic%/'\n", encoding="utf-8")
     res = runner.invoke(main, ["gateway", "check", str(bad)])
@@ -293,6 +408,10 @@ async def test_samples_go_end_to_end_into_the_database(
                 pub.publish(f"{prefix}/{s['topic']}", s["payload"].encode())
             s = SAMPLES["tasmota"]["result"]
             pub.publish(f"{prefix}/{s['topic']}", s["payload"].encode())
+            for source, name in CLEARED:
+                s = SAMPLES[source][name]
+                topic = f"{prefix}/zigbee2mqtt/{s['topic']}" if source == "zigbee2mqtt" else f"{prefix}/{s['topic']}"
+                pub.publish(topic, s["payload"].encode())
             pub.publish(f"{prefix}/zigbee2mqtt/bridge/logging", b'{"level":"info","message":"x"}')
             pub.publish(f"{prefix}/zigbee2mqtt/new-pairing", b'{"smoke":true}')
             pub.flush()
@@ -323,7 +442,15 @@ async def test_samples_go_end_to_end_into_the_database(
         for s in m.samples
         if s.name.endswith("_total") and s.value
     }
-    assert unsupported == {("tasmota", "topic"), ("zigbee2mqtt", "bridge"), ("zigbee2mqtt", "unmapped")}
+    assert unsupported == {
+        ("tasmota", "topic"),
+        ("tasmota", "cleared"),
+        ("zigbee2mqtt", "bridge"),
+        ("zigbee2mqtt", "unmapped"),
+        ("zigbee2mqtt", "cleared"),
+    }
+    malformed = [m for m in agent.registry.collect() if m.name == "carewatch_gateway_malformed"]
+    assert not [s for m in malformed for s in m.samples if s.value], "nothing above is malformed"
 
 
 CRASH_INPUTS = [

@@ -16,7 +16,7 @@ from contract.registry import DeviceType, StaffRole
 from contract.rules import RuleId
 from storage.users import create_user
 from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
-from web.i18n import LABELS, TEXT, label, when
+from web.i18n import DEFAULT_TZ, LABELS, TEXT, label, when
 from web.reports import COLUMNS
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -68,9 +68,9 @@ def test_times_read_as_people_read_them_in_the_facilitys_zone() -> None:
         (datetime(2025, 10, 27, 0, 30, tzinfo=UTC), "2025年10月27日 08:30", "Oct 27, 2025 08:30"),
     ]
     for t, zh, en in cases:
-        assert f">{zh}</time>" in when(t, "zh", now=now), t
-        assert f">{en}</time>" in when(t, "en", now=now), t
-    html = when("2026-11-30T11:34:09.289720+00:00", "zh", now=now)
+        assert f">{zh}</time>" in when(t, "zh", DEFAULT_TZ, now), t
+        assert f">{en}</time>" in when(t, "en", DEFAULT_TZ, now), t
+    html = when("2026-11-30T11:34:09.289720+00:00", "zh", DEFAULT_TZ, now)
     assert 'datetime="2026-11-30T19:34:09+08:00"' in html and "(UTC+8)" in html and "+00:00" not in html
 
 

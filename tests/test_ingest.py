@@ -253,10 +253,12 @@ async def test_the_intake_clock_passes_a_backlog_only_once_it_is_stored(
     reports: list[tuple[datetime | None, int]] = []
     beat = intake.beat
 
-    async def watched(conn: asyncpg.Connection, worker: str, caught_up_at: datetime | None, *a: object) -> None:
+    async def watched(
+        conn: asyncpg.Connection, worker: str, caught_up_at: datetime | None, *a: object, now: datetime
+    ) -> None:
         stored = await conn.fetchval("SELECT count(*) FROM readings WHERE msg_id LIKE 'q%'")
         reports.append((caught_up_at, stored))  # stored now: no fewer than by caught_up_at
-        await beat(conn, worker, caught_up_at, *a)  # type: ignore[arg-type]
+        await beat(conn, worker, caught_up_at, *a, now=now)  # type: ignore[arg-type]
 
     monkeypatch.setattr(intake, "beat", watched)
 
@@ -361,7 +363,7 @@ async def test_retention_keeps_a_year_of_device_hours_and_drops_older(db: asyncp
         "INSERT INTO device_activity (facility_id, day, device_id, hours) VALUES ('f', $1, 'd', 1)",
         [(d,) for d in days],
     )
-    await apply_retention(db, await detect_features(db))
+    await apply_retention(db, await detect_features(db), datetime.now(UTC))
     kept = {r["day"] for r in await db.fetch("SELECT day FROM device_activity")}
     assert kept == set(days[:2]) and all(isinstance(d, date) for d in kept)
 
@@ -397,7 +399,7 @@ async def test_the_rollup_aggregates_each_hour_once_and_a_late_facility_again(db
     assert got[("f2", h0 - timedelta(hours=2))] == (7, 100.0) and got[("f1", h0 - timedelta(hours=2))] == (6, 400.0)
     assert ("f1", h0) not in got
     points = await chart(
-        db, "f1", "co2_ppm", None, h0 - timedelta(hours=3), now + timedelta(minutes=1), timedelta(hours=1)
+        db, "f1", "co2_ppm", None, h0 - timedelta(hours=3), now + timedelta(minutes=1), timedelta(hours=1), now
     )
     assert [(p["min"], p["max"]) for p in points] == [(400.0, 405.0), (406.0, 411.0), (999.0, 999.0)]
 

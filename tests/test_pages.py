@@ -127,8 +127,9 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
     sid = await add_subscription(db, op_id, "wecom", "op-key-00000001", None, None, "major", (time(22), time(7)), "zh")
     sub = await own_subscription(db, op_id, sid)
     assert sub is not None
-    await enqueue(db, [Outgoing(sub, fire.alert_id, A.id, "opened", f"【危急】火灾报警 · {A.name}", "…")])
-    await enqueue(db, [Outgoing(sub, None, None, "test", "CareWatch 测试消息", "…")])
+    now = datetime.now(UTC)
+    await enqueue(db, [Outgoing(sub, fire.alert_id, A.id, "opened", f"【危急】火灾报警 · {A.name}", "…")], now)
+    await enqueue(db, [Outgoing(sub, None, None, "test", "CareWatch 测试消息", "…")], now)
     ids = [r["id"] for r in await db.fetch("SELECT id FROM notification_deliveries ORDER BY id")]
     await finish(db, ids[0], now, None, None)
     await db.execute("UPDATE notification_deliveries SET attempts = 6 WHERE id = $1", ids[1])

@@ -28,7 +28,7 @@ RULES = {r.value for r in RuleId}
 def stream(n: int, seed: int, hours: float, start: datetime = MONDAY) -> bytes:
     sim = CitySim(generate_registry(n, seed), seed, start.astimezone(UTC))
     buf = io.BytesIO()
-    drive(sim, start.astimezone(UTC) + timedelta(hours=hours), FileSink(buf), speed=None)
+    drive(sim, start.astimezone(UTC) + timedelta(hours=hours), FileSink(buf), clock=None)
     return buf.getvalue()
 
 

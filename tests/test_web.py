@@ -914,9 +914,9 @@ async def test_a_platform_outage_is_no_devices_silence_on_the_pages(
     await last_heard(db, fac.id, gw.id, deaf_from - timedelta(seconds=30))
     await last_heard(db, fac.id, dying.id, deaf_from - threshold + timedelta(seconds=20))
 
-    await intake.beat(db, "ingest-1", deaf_from, [], listening_since=now - timedelta(days=1))  # its last run
-    await intake.beat(db, "ingest-1", None, [], listening_since=back)  # a new run, connected, reading
-    await intake.beat(db, "ingest-1", now, [], listening_since=back)  # caught up
+    await intake.beat(db, "ingest-1", deaf_from, [], listening_since=now - timedelta(days=1), now=now)  # last run
+    await intake.beat(db, "ingest-1", None, [], listening_since=back, now=now)  # a new run, connected, reading
+    await intake.beat(db, "ingest-1", now, [], listening_since=back, now=now)  # caught up
 
     async def views() -> tuple[str, str, bool, bool]:
         on_map, in_list, _, _ = await map_and_list(url, tok, fac)
@@ -940,7 +940,7 @@ async def test_a_platform_outage_is_no_devices_silence_on_the_pages(
             assert f"{t.astimezone(local):%H:%M}" in note.group(1), (lang, note.group(1))
 
     # another worker listened all along, caught up: the broker was up and nothing came from the gateway
-    await intake.beat(db, "ingest-2", now, [], listening_since=now - timedelta(days=1))
+    await intake.beat(db, "ingest-2", now, [], listening_since=now - timedelta(days=1), now=datetime.now(UTC))
     assert await views() == ("grey", "grey", False, False)
     _, page = await get(f"{url}/facilities/{fac.id}", tok)
     assert "data-intake-gap" not in str(page), "no gap the platform as a whole had"

@@ -4,7 +4,7 @@ maintenance window, load a registry. Each checks scope (NotFound), role (Forbidd
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -42,7 +42,9 @@ def may_set_maintenance(user: User) -> bool:
     return user.role in {"admin", "operator"}
 
 
-async def set_maintenance(pool: asyncpg.Pool, user: User, facility_id: str, body: Any) -> dict[str, Any]:
+async def set_maintenance(
+    pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime
+) -> dict[str, Any]:
     """Shared by the API and the facility page's form: scope first (404), then role (403), then the
     body (400 with the reason); audited."""
     async with pool.acquire() as conn, conn.transaction():
@@ -51,7 +53,7 @@ async def set_maintenance(pool: asyncpg.Pool, user: User, facility_id: str, body
             raise NotFound("no such facility")
         if not may_set_maintenance(user):
             raise Forbidden("only an admin or the facility's operator may set a maintenance window", "err_window_who")
-        device, start, end, reason = window(body)
+        device, start, end, reason = window(body, now)
         if device and not await registry_store.has_device(conn, f["id"], device):
             raise Invalid(f"device_id {device!r} is not a device of this facility", "err_no_device", device=device)
         row = await maintenance_store.create_window(conn, f["id"], device, start, end, reason, user.username)
@@ -60,7 +62,7 @@ async def set_maintenance(pool: asyncpg.Pool, user: User, facility_id: str, body
     return out
 
 
-def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
+def window(body: Any, now: datetime) -> tuple[str | None, datetime, datetime, str]:
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object")
     for name in ("starts_at", "ends_at", "reason"):
@@ -79,7 +81,7 @@ def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
         raise Invalid("ends_at must be after starts_at", "err_window_order")
     if end - start > timedelta(days=31):
         raise Invalid("a maintenance window is at most 31 days", "err_window_long")
-    if end <= datetime.now(UTC):
+    if end <= now:
         raise Invalid("ends_at is in the past", "err_window_past")
     return device, start, end, reason
 

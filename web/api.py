@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,7 +27,20 @@ from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, HUB, POOL, PUBLIC_URL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S, USER
+from web.keys import (
+    CLOCK,
+    CREDIT,
+    GATEWAYS,
+    HUB,
+    POOL,
+    PUBLIC_URL,
+    RESYNC,
+    RULES,
+    STILL_VALID,
+    STREAM_CHECK_S,
+    USER,
+    now_of,
+)
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -64,8 +77,9 @@ async def list_facilities(request: web.Request) -> web.Response:
     county = code(qp(request.query, "county"), "county", 6)
     township = code(qp(request.query, "township"), "township", 9)
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES])
-        intake = await intake_state(conn)
+        now = now_of(request)
+        facs = await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES], now=now)
+        intake = await intake_state(conn, now)
     # `intake`: how far the platform has stored what devices sent; a grey facility is judged as of it
     return web.json_response({"facilities": facs, "intake": intake.as_json() if intake is not None else None})
 
@@ -75,7 +89,7 @@ async def facility_status(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(await queries.facility_status(conn, f, rules=request.app[RULES]))
+        return web.json_response(await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request)))
 
 
 @routes.get("/api/v1/facilities/{facility_id}/readings")
@@ -91,7 +105,7 @@ async def facility_readings(request: web.Request) -> web.Response:
     bucket = timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
     if bucket <= timedelta(0):
         raise Invalid("bucket must be positive")
-    end = parse_time(qp(q, "to"), "to") or datetime.now(UTC)
+    end = parse_time(qp(q, "to"), "to") or now_of(request)
     start = parse_time(qp(q, "from"), "from") or end - timedelta(hours=24)
     if start >= end:
         raise Invalid("from must be before to")
@@ -100,7 +114,7 @@ async def facility_readings(request: web.Request) -> web.Response:
     device = q.get("device_id") or None
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket)
+        rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket, now_of(request))
     return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
 
 
@@ -113,7 +127,7 @@ def report_params(
     if raw and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         raise Invalid("date must be YYYY-MM-DD")
     try:
-        day = date.fromisoformat(raw) if raw else datetime.now(reports.CITY_TZ).date()
+        day = date.fromisoformat(raw) if raw else now_of(request).astimezone(reports.CITY_TZ).date()
     except ValueError:
         raise Invalid("date must be YYYY-MM-DD") from None
     if not 2000 <= day.year < 2100:
@@ -130,7 +144,7 @@ async def report(request: web.Request) -> web.StreamResponse:
     fmt = one_of(qp(request.query, "format"), "format", {"json", "csv"}) or "json"
     lang = one_of(qp(request.query, "lang"), "lang", {"zh", "en"}) or "zh"
     async with request.app[POOL].acquire() as conn:
-        rows = await reports.facility_report(conn, user.scope, start, end, county, township)
+        rows = await reports.facility_report(conn, user.scope, start, end, county, township, now=now_of(request))
     if fmt == "csv":
         name = f"carewatch-{period}-{start.date().isoformat()}.csv"
         return web.Response(
@@ -218,7 +232,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 only = {} if resync else {"facility_id": change.get("facility_id", "")}
                 try:
                     async with request.app[POOL].acquire() as conn:
-                        states = await queries.facilities(conn, user.scope, **only, rules=request.app[RULES])
+                        # each change judged at its own time: a stream stays open for hours
+                        now = request.app[CLOCK].now()
+                        states = await queries.facilities(conn, user.scope, **only, rules=request.app[RULES], now=now)
                 except RETRYABLE:
                     break  # the database went away: end the stream; EventSource reconnects by itself
                 if not resync:
@@ -239,10 +255,14 @@ async def summary(request: web.Request) -> web.Response:
     state per area: townships below the city level or within one county, else counties."""
     user = user_of(request)
     county = code(qp(request.query, "county"), "county", 6)
-    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])  # as the overview
+    gateways = await request.app[GATEWAYS].get(
+        request.app[POOL], request.app[RULES], now_of(request)
+    )  # as the overview
     async with request.app[POOL].acquire() as conn:
         out = await queries.summary(conn, user.scope, county)
-        facs = await queries.facilities(conn, user.scope, county, rules=request.app[RULES], gateways=gateways)
+        facs = await queries.facilities(
+            conn, user.scope, county, rules=request.app[RULES], now=now_of(request), gateways=gateways
+        )
     out["areas"] = queries.areas(facs, by_township=user.scope.below_city or county is not None)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)
@@ -266,7 +286,7 @@ async def facility_timeline(request: web.Request) -> web.Response:
     since = parse_time(qp(request.query, "since"), "since")
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f))
+        items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f, now_of(request)))
     return web.json_response({"items": items})
 
 
@@ -286,7 +306,9 @@ async def list_maintenance(request: web.Request) -> web.Response:
     past = one_of(qp(request.query, "past"), "past", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response({"windows": await maintenance_store.windows(conn, f["id"], include_past=past)})
+        return web.json_response(
+            {"windows": await maintenance_store.windows(conn, f["id"], now_of(request), include_past=past)}
+        )
 
 
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")
@@ -294,7 +316,8 @@ async def create_maintenance(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     return web.json_response(
-        await set_maintenance(request.app[POOL], user, request.match_info["facility_id"], body), status=201
+        await set_maintenance(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request)),
+        status=201,
     )
 
 
@@ -319,7 +342,7 @@ async def list_orders(request: web.Request) -> web.Response:
         rows = await rectification_store.orders(
             conn,
             user.scope,
-            datetime.now(UTC),
+            now_of(request),
             status=None if status in {None, "all"} else status,
             facility_id=facility,
             supervised_at=level if supervised and level else None,
@@ -331,7 +354,9 @@ async def list_orders(request: web.Request) -> web.Response:
 async def create_order(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"title": ..., "due_at": ..., "detail": ..., "alert_id": ...}')
-    out = await orders.issue(request.app[POOL], user, request.match_info["facility_id"], body, public_url(request))
+    out = await orders.issue(
+        request.app[POOL], user, request.match_info["facility_id"], body, public_url(request), now=now_of(request)
+    )
     return web.json_response(out, status=201)
 
 
@@ -340,7 +365,7 @@ async def get_order(request: web.Request) -> web.Response:
     user = user_of(request)
     order_id = path_id(request.match_info["order_id"])
     async with request.app[POOL].acquire() as conn:
-        o = await rectification_store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+        o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
     if o is None:
         raise NotFound("no such order")
     return web.json_response(o)
@@ -355,7 +380,9 @@ async def answer_order(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object with a note")
     return web.json_response(
-        await orders.answer(request.app[POOL], user, order_id, body.get("note"), [], public_url(request))
+        await orders.answer(
+            request.app[POOL], user, order_id, body.get("note"), [], public_url(request), now=now_of(request)
+        )
     )
 
 
@@ -368,7 +395,13 @@ async def review_order(request: web.Request) -> web.Response:
         raise Invalid("body must be a JSON object with accept and note")
     return web.json_response(
         await orders.review(
-            request.app[POOL], user, order_id, body.get("accept"), body.get("note", ""), public_url(request)
+            request.app[POOL],
+            user,
+            order_id,
+            body.get("accept"),
+            body.get("note", ""),
+            public_url(request),
+            now=now_of(request),
         )
     )
 
@@ -387,7 +420,7 @@ async def list_inspections(request: web.Request) -> web.Response:
 async def plan_inspection(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"kind": "visit", "planned_for": "YYYY-MM-DD"}')
-    out = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body)
+    out = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request))
     return web.json_response(out, status=201)
 
 
@@ -408,17 +441,17 @@ async def record_inspection(request: web.Request) -> web.Response:
     user = user_of(request)
     iid = path_id(request.match_info["inspection_id"])
     body = await json_body(request, '{"findings": {"exits": {"result": "fail", "note": "..."}}, "sign": false}')
-    return web.json_response(await inspections.record(request.app[POOL], user, iid, body, []))
+    return web.json_response(await inspections.record(request.app[POOL], user, iid, body, [], now=now_of(request)))
 
 
 # -- the credit evaluation (诚信评价, issue #16) -------------------------------------------------------------
 _MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 
 
-def month_param(raw: str) -> date:
-    """YYYY-MM (Asia/Shanghai); default the month in progress."""
+def month_param(raw: str, now: datetime) -> date:
+    """YYYY-MM (Asia/Shanghai); default the month in progress at `now`."""
     if not raw:
-        return datetime.now(reports.CITY_TZ).date().replace(day=1)
+        return now.astimezone(reports.CITY_TZ).date().replace(day=1)
     m = _MONTH.fullmatch(raw)
     if m is None:
         raise Invalid("month must be YYYY-MM (2000-2099)", "err_month")
@@ -431,9 +464,9 @@ async def credit_report(request: web.Request) -> web.Response:
     record is stored the first time it is asked for (and never recomputed), the month in progress is
     provisional."""
     user = user_of(request)
-    month = month_param(qp(request.query, "month"))
+    month = month_param(qp(request.query, "month"), now_of(request))
     async with request.app[POOL].acquire() as conn:
-        rows = await credit_store.month_report(conn, user.scope, month, datetime.now(UTC), request.app[CREDIT])
+        rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
     return web.json_response({"month": month.isoformat()[:7], "facilities": rows})
 
 
@@ -441,7 +474,7 @@ async def credit_report(request: web.Request) -> web.Response:
 async def credit_appeal(request: web.Request) -> web.Response:
     """The facility's operator appeals a stored month's grade with a note (audited)."""
     user = user_of(request)
-    month = month_param(request.match_info["month"])
+    month = month_param(request.match_info["month"], now_of(request))
     body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
         raise Invalid("body must be a JSON object with a note", "err_appeal_note")
@@ -452,7 +485,7 @@ async def credit_appeal(request: web.Request) -> web.Response:
         f = await in_scope(request, conn, user)
         if user.role not in {"operator", "admin"}:
             raise Forbidden("the facility's operator appeals its grade", "err_appeal_who")
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note):
+        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
             raise NotFound("no stored record for that month (a month is recorded once it has ended)")
         await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
     return web.json_response({"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note})
@@ -462,7 +495,7 @@ async def credit_appeal(request: web.Request) -> web.Response:
 async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, str | None, list[dict[str, Any]]]:
     """(year, by, county, rows): the year's closed months are evaluated and stored first (once each)."""
     raw = qp(request.query, "year")
-    now = datetime.now(UTC)
+    now = now_of(request)
     year = (
         int(raw) if re.fullmatch(r"20[0-9]{2}", raw or "") else (now.astimezone(reports.CITY_TZ).year if not raw else 0)
     )
@@ -480,7 +513,7 @@ async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, s
             if nxt <= now:
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
-        rows = await assessment_store.assess(conn, user.scope, start, end, by, cfg, county)
+        rows = await assessment_store.assess(conn, user.scope, start, end, by, cfg, county, now=now)
     return year, by, county, rows
 
 

@@ -29,6 +29,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from markupsafe import Markup
 from prometheus_client import REGISTRY, generate_latest
 
+from contract.clock import SYSTEM, Clock
 from contract.config import DEFAULT_PUBLIC_URL, check_public_url
 from contract.credit import METHOD_VERSION, CreditConfig
 from contract.inspection import AREAS as INSPECTION_AREAS
@@ -64,6 +65,7 @@ from web.errors import Forbidden, Invalid, Refused
 from web.errors import NotFound as NotFoundError
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
 from web.keys import (
+    CLOCK,
     CREDIT,
     DATABASE_URL,
     GATEWAYS,
@@ -85,6 +87,7 @@ from web.keys import (
     Hub,
     IntakeSnapshot,
     Timing,
+    now_of,
 )
 from web.limits import DEFAULT_BYTES, body_limit
 from web.params import DEAD_LETTER_REASON, as_id, client_address, local_path, path_id, proxy_networks
@@ -276,6 +279,15 @@ def lang_of(request: web.Request) -> str:
     return lang if lang in TEXT else "zh"
 
 
+def _demo_clock(request: web.Request, lang: str) -> str | None:
+    """The demo's time on the city's clock and its speed, when the app runs on an accelerated clock."""
+    clock = request.app[CLOCK]
+    if clock.speed == 1.0:
+        return None
+    local = now_of(request).astimezone(ZoneInfo(DEFAULT_TZ))
+    return TEXT[lang]["demo_clock"].format(f"{local:%m-%d %H:%M}", f"{clock.speed:g}")
+
+
 async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> web.Response:
     lang = lang_of(request)
     session = await get_session(request)
@@ -292,11 +304,13 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "path": request.path_qs,
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
-        "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, clock=clock),
-        "details": lambda value: details(value, lang),
+        "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
+        "details": lambda value: details(value, lang, now_of(request)),
         "labels": labels_for(lang),
+        # an accelerated demo's clock (contract.clock): its time and speed in the header
+        "demo_clock": _demo_clock(request, lang),
         # data intake stopped or behind: every page says so, and as of when states are known
-        "intake": await request.app[INTAKE].get(request.app[POOL]) if request.get(USER) else None,
+        "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
@@ -384,11 +398,11 @@ async def overview(request: web.Request) -> web.Response:
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     timing = request[TIMING]
     with timing("gateways"):
-        gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
+        gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
     async with request.app[POOL].acquire() as conn:
         with timing("facilities"):
             facs = await queries.facilities(
-                conn, user.scope, county=county, rules=request.app[RULES], gateways=gateways
+                conn, user.scope, county=county, rules=request.app[RULES], now=now_of(request), gateways=gateways
             )
         with timing("sql"):
             summary = await queries.summary(conn, user.scope, county)
@@ -462,9 +476,11 @@ async def wall(request: web.Request) -> web.Response:
     """The duty-room wall (值班大屏): read-only, full screen at 1920 × 1080 without scrolling, live.
     `?fragment=1` answers its changing part only, which the page fetches on every change."""
     user = _user(request)
-    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES])
+    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
     async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(conn, user.scope, rules=request.app[RULES], gateways=gateways)
+        facs = await queries.facilities(
+            conn, user.scope, rules=request.app[RULES], now=now_of(request), gateways=gateways
+        )
         newest = [
             a
             for sev in ("critical", "major")
@@ -494,31 +510,29 @@ async def reports_page(request: web.Request) -> web.Response:
     # the page's form sends empty fields; they mean "not set" here
     period, start, end, county, township = report_params(request, {k: v for k, v in request.query.items() if v})
     async with request.app[POOL].acquire() as conn:
-        rows = await reports.facility_report(conn, user.scope, start, end, county, township)
+        rows = await reports.facility_report(conn, user.scope, start, end, county, township, now=now_of(request))
     return await render(request, "reports.html", {"rows": rows, "period": period, "day": start.date().isoformat()})
 
 
 async def _facility_ctx(
-    conn: asyncpg.Connection, user: User, f: asyncpg.Record, rules: Mapping[str, RuleConfig]
+    conn: asyncpg.Connection, user: User, f: asyncpg.Record, rules: Mapping[str, RuleConfig], now: datetime
 ) -> dict[str, Any]:
-    status = await queries.facility_status(conn, f, rules=rules)
-    latest = await queries.latest_readings(conn, f["id"])
+    status = await queries.facility_status(conn, f, rules=rules, now=now)
+    latest = await queries.latest_readings(conn, f["id"], now)
     for d in status["device_list"]:
         d["latest"] = latest.get(d["id"], {})
     return {
         "f": f,
         "status": status,
         "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="open"),
-        "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f), limit=100),
-        "metrics": await queries.metrics_of(conn, f["id"]),
-        "staff": await queries.staff(conn, f["id"]),
-        "windows": await maintenance_store.windows(conn, f["id"]),
+        "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f, now), limit=100),
+        "metrics": await queries.metrics_of(conn, f["id"], now),
+        "staff": await queries.staff(conn, f["id"], now),
+        "windows": await maintenance_store.windows(conn, f["id"], now),
         "can_maintain": may_set_maintenance(user),
         "error": None,
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
-        "facility_orders": await rectification_store.orders(
-            conn, user.scope, datetime.now(UTC), facility_id=f["id"], limit=20
-        ),
+        "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
         "may_issue": rectification_store.level_of(user.scope) is not None,
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
@@ -533,7 +547,7 @@ async def facility_page(request: web.Request) -> web.Response:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
             raise web.HTTPNotFound(text="not found")
-        ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+        ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
     return await render(request, "facility.html", ctx)
 
 
@@ -577,10 +591,10 @@ async def maintenance_form(request: web.Request) -> web.Response:
         "device_id": str(form.get("device_id", "")) or None,
     }
     try:
-        await set_maintenance(request.app[POOL], user, f["id"], body)
+        await set_maintenance(request.app[POOL], user, f["id"], body, now=now_of(request))
     except (Invalid, Forbidden) as exc:
         async with request.app[POOL].acquire() as conn:
-            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
         kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
         return await _form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
@@ -600,7 +614,7 @@ async def alert_page(request: web.Request) -> web.Response:
 
 async def _registry_rows(request: web.Request, user: User) -> list[asyncpg.Record]:
     async with request.app[POOL].acquire() as conn:
-        return await registry_store.overview(conn, user.scope)
+        return await registry_store.overview(conn, user.scope, now_of(request))
 
 
 @page_routes.get("/registry")
@@ -766,7 +780,7 @@ async def orders_page(request: web.Request) -> web.Response:
     if status not in {"open", "overdue", "issued", "answered", "returned", "accepted", "all"}:
         raise web.HTTPBadRequest(text="status: open, overdue, issued, answered, returned, accepted or all")
     level = rectification_store.level_of(user.scope)
-    now = datetime.now(UTC)
+    now = now_of(request)
     async with request.app[POOL].acquire() as conn:
         rows = await rectification_store.orders(conn, user.scope, now, status=None if status == "all" else status)
         supervised = (
@@ -779,7 +793,7 @@ async def orders_page(request: web.Request) -> web.Response:
 
 async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
-        o = await rectification_store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+        o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
     if o is None:
         raise web.HTTPNotFound(text="not found")
     may_review = rectification_store.may_review(user.scope, o["issued_level"])
@@ -808,10 +822,10 @@ async def order_issue_form(request: web.Request) -> web.Response:
             found = as_id(raw)  # not str.isdigit(): "²" is a digit to Python and not to int()
             body[ref] = raw if found is None else found
     try:
-        o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request))
+        o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request), now=now_of(request))
     except Refused as exc:  # the facility's page again, the order's form kept, with the reason
         async with request.app[POOL].acquire() as conn:
-            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
         kept = {k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")}
         return await _form_refused(request, "facility.html", ctx | {"order_kept": kept, "order_error": True}, exc)
     raise web.HTTPFound(f"/orders/{o['id']}")
@@ -836,7 +850,13 @@ async def order_answer_form(request: web.Request) -> web.Response:
     uploads = _uploads(form, "evidence")
     try:
         await orders.answer(
-            request.app[POOL], user, order_id, str(form.get("note", "")), uploads, api_public_url(request)
+            request.app[POOL],
+            user,
+            order_id,
+            str(form.get("note", "")),
+            uploads,
+            api_public_url(request),
+            now=now_of(request),
         )
     except Refused as exc:
         return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
@@ -852,7 +872,13 @@ async def order_review_form(request: web.Request) -> web.Response:
     accept = str(form.get("decision", "")) == "accept"
     try:
         await orders.review(
-            request.app[POOL], user, order_id, accept, str(form.get("note", "")), api_public_url(request)
+            request.app[POOL],
+            user,
+            order_id,
+            accept,
+            str(form.get("note", "")),
+            api_public_url(request),
+            now=now_of(request),
         )
     except Refused as exc:
         return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
@@ -864,11 +890,11 @@ async def order_review_form(request: web.Request) -> web.Response:
 async def credit_page(request: web.Request) -> web.Response:
     user = _user(request)
     try:
-        month = month_param(request.query.get("month", ""))
+        month = month_param(request.query.get("month", ""), now_of(request))
     except Refused as exc:
         raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
     async with request.app[POOL].acquire() as conn:
-        rows = await credit_store.month_report(conn, user.scope, month, datetime.now(UTC), request.app[CREDIT])
+        rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
     rows.sort(key=lambda r: (r["score"], r["name"]))
     grades = {g: sum(1 for r in rows if r["grade"] == g) for g, _ in request.app[CREDIT].grades}
     ctx = {
@@ -891,10 +917,10 @@ async def credit_appeal_form(request: web.Request) -> web.Response:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
             raise web.HTTPNotFound(text="not found")
-        month = month_param(request.match_info["month"])
+        month = month_param(request.match_info["month"], now_of(request))
         if user.role not in {"operator", "admin"} or not note or len(note) > 4000:
             raise web.HTTPBadRequest(text=TEXT[lang_of(request)]["err_appeal_note"])
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note):
+        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
             raise web.HTTPNotFound(text="not found")
         await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
     raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
@@ -950,10 +976,10 @@ async def inspection_plan_form(request: web.Request) -> web.Response:
     user, form, f = await _facility_form(request)
     body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
     try:
-        i = await inspections.plan(request.app[POOL], user, f["id"], body)
+        i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
     except Refused as exc:
         async with request.app[POOL].acquire() as conn:
-            ctx = await _facility_ctx(conn, user, f, request.app[RULES])
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
         return await _form_refused(request, "facility.html", ctx, exc)
     raise web.HTTPFound(f"/inspections/{i['id']}")
 
@@ -972,7 +998,7 @@ async def inspection_record_form(request: web.Request) -> web.Response:
     body = {"findings": findings, "notes": str(form.get("notes", "")), "sign": form.get("action") == "sign"}
     uploads = _uploads(form, "photos")
     try:
-        await inspections.record(request.app[POOL], user, inspection_id, body, uploads)
+        await inspections.record(request.app[POOL], user, inspection_id, body, uploads, now=now_of(request))
     except NotFoundError:
         raise web.HTTPNotFound(text="not found") from None
     except Refused as exc:
@@ -1062,7 +1088,7 @@ async def notifications_change(request: web.Request) -> web.Response:
         else:
             texts = TEXT[sub.lang]
             test = notifications.Outgoing(sub, None, None, "test", texts["test_title"], texts["test_body"])
-            await notifications.enqueue(conn, [test])
+            await notifications.enqueue(conn, [test], now_of(request))
         await audit(conn, user.username, f"notification.{action}", f"subscription {sub_id}", {"channel": sub.channel})
     raise web.HTTPFound("/settings/notifications" + ("?queued=1" if action == "test" else ""))
 
@@ -1078,7 +1104,7 @@ async def notification_log(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="status: pending, sent or failed")
     async with request.app[POOL].acquire() as conn:
         rows = await notifications.deliveries(conn, None, status, as_id(request.query.get("before", "")), 200)
-        counts = await notifications.delivery_counts(conn, datetime.now(UTC) - timedelta(days=1))
+        counts = await notifications.delivery_counts(conn, now_of(request) - timedelta(days=1))
     return await render(request, "notification_log.html", {"rows": rows, "counts": counts, "status": status or ""})
 
 
@@ -1154,6 +1180,7 @@ def create_app(
     *,
     session_limits: tuple[float, float] = (2 * 3600, 12 * 3600),
     credit: CreditConfig | None = None,
+    clock: Clock = SYSTEM,
     public_url: str = DEFAULT_PUBLIC_URL,
     secure_cookies: bool | None = None,
     stream_check_s: float = 3.0,
@@ -1163,11 +1190,13 @@ def create_app(
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
-    session's (idle, absolute) lifetime in seconds; public_url: the site's address as people reach it
-    (the links in notifications); secure_cookies: the session cookie only over HTTPS (None: when
-    public_url is https); stream_check_s: how often an open live stream checks that its token or session
-    still holds; trusted_proxies: the addresses or networks (comma-separated) of the reverse proxies whose
-    X-Forwarded-For is believed; login_limits, hash_slots: the login throttle's (web/throttle.py)."""
+    session's (idle, absolute) lifetime in seconds; clock: what pages judge time by (contract.clock;
+    sessions and tokens keep to real time, so a demo at 60x logs nobody out sooner); public_url: the
+    site's address as people reach it (the links in notifications); secure_cookies: the session cookie
+    only over HTTPS (None: when public_url is https); stream_check_s: how often an open live stream
+    checks that its token or session still holds; trusted_proxies: the addresses or networks
+    (comma-separated) of the reverse proxies whose X-Forwarded-For is believed; login_limits,
+    hash_slots: the login throttle's (web/throttle.py)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -1185,6 +1214,7 @@ def create_app(
     app.middlewares.append(authenticate)
     app.on_response_prepare.append(_security_headers)
     app[DATABASE_URL] = database_url
+    app[CLOCK] = clock
     app[RULES] = rules if rules is not None else load_rules(None)
     i18n.preload()
     watch_pauses(REGISTRY)

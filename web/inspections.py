@@ -26,7 +26,7 @@ def _inspector_level(user: User) -> str:
     return level
 
 
-async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any) -> dict[str, Any]:
+async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime) -> dict[str, Any]:
     async with pool.acquire() as conn:
         f = await queries.facility_row(conn, user.scope, facility_id)
         if f is None:
@@ -42,7 +42,7 @@ async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any) -> d
             when = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
         except ValueError:
             when = None
-        today = datetime.now(UTC).date()
+        today = now.astimezone(UTC).date()
         if when is None or not today - timedelta(days=31) <= when <= today + timedelta(days=366):
             raise Invalid(
                 "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
@@ -72,12 +72,14 @@ def findings_of(raw: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-async def record(pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload]) -> dict[str, Any]:
+async def record(
+    pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload], *, now: datetime
+) -> dict[str, Any]:
     findings, notes, sign = await _checked(pool, user, inspection_id, body)
     proofs = await stripped(evidence(files))  # photos without their metadata; no connection held meanwhile
     async with pool.acquire() as conn:
         try:
-            await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, datetime.now(UTC))
+            await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now)
         except StateError as err:
             raise Conflict(str(err), "err_inspection_signed") from None
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")

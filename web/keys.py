@@ -7,11 +7,13 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 
 import asyncpg
 from aiohttp import web
 
+from contract.clock import Clock
 from contract.credit import CreditConfig
 from contract.rules import RuleConfig
 from storage.errors import RETRYABLE
@@ -67,13 +69,15 @@ class GatewaySnapshot:
         self._at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def get(self, pool: asyncpg.Pool, rules: Mapping[str, RuleConfig]) -> dict[str, bool]:
+    async def get(self, pool: asyncpg.Pool, rules: Mapping[str, RuleConfig], now: datetime) -> dict[str, bool]:
+        """The states as judged at the `now` of the request that read them, within TTL_S of real time
+        (the age of a cached copy, not a judgement)."""
         if time.monotonic() - self._at < self.TTL_S:
             return self._states
         async with self._lock:  # one read at a time; the others take its result
             if time.monotonic() - self._at >= self.TTL_S:
                 async with pool.acquire() as conn:
-                    self._states = await gateway_states(conn, rules)
+                    self._states = await gateway_states(conn, rules, now)
                 self._at = time.monotonic()
         return self._states
 
@@ -89,15 +93,15 @@ class IntakeSnapshot:
         self._at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def get(self, pool: asyncpg.Pool) -> IntakeState | None:
-        if time.monotonic() - self._at < self.TTL_S:
+    async def get(self, pool: asyncpg.Pool, now: datetime) -> IntakeState | None:
+        if time.monotonic() - self._at < self.TTL_S:  # real time: the age of a cached copy
             return self._state
         async with self._lock:
             if time.monotonic() - self._at >= self.TTL_S:
                 # the banner never fails a page: with the database away the page says so itself
                 with contextlib.suppress(*RETRYABLE):
                     async with pool.acquire() as conn:
-                        self._state = await intake_state(conn)
+                        self._state = await intake_state(conn, now)
                 self._at = time.monotonic()
         return self._state
 
@@ -127,6 +131,19 @@ class Timing:
 
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+CLOCK = web.AppKey("clock", Clock)  # the one clock pages judge time by (contract.clock)
+NOW: web.RequestKey[datetime] = web.RequestKey("now", datetime)
+
+
+def now_of(request: web.Request) -> datetime:
+    """The request's one reading of the app's clock, taken at its first use: every judgement a request
+    makes (which facility is grey, what is overdue, which day "today" is) is made at the same instant."""
+    now = request.get(NOW)
+    if now is None:
+        now = request[NOW] = request.app[CLOCK].now()
+    return now
+
+
 GATEWAYS = web.AppKey("gateways", GatewaySnapshot)
 INTAKE = web.AppKey("intake", IntakeSnapshot)
 HUB = web.AppKey("hub", Hub)

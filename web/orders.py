@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -81,23 +81,24 @@ def _text(body: Any, name: str, limit: int, required: bool, key: str) -> str:
     return value
 
 
-async def _notify(conn: asyncpg.Connection, change: store.OrderChange, public_url: str) -> None:
+async def _notify(conn: asyncpg.Connection, change: store.OrderChange, public_url: str, now: datetime) -> None:
     """Queued for the alert service to send; a failure here never undoes the step itself."""
     with contextlib.suppress(*RETRYABLE):
         aud = await notifications.audience(conn, change.facility_id)
         if aud is not None:
-            now = datetime.now(UTC)
-            await notifications.enqueue(conn, notifications.order_messages(change, aud, public_url, now))
+            await notifications.enqueue(conn, notifications.order_messages(change, aud, public_url, now), now)
 
 
-async def _visible(conn: asyncpg.Connection, user: User, order_id: int) -> dict[str, Any]:
-    o = await store.order_detail(conn, user.scope, order_id, datetime.now(UTC))
+async def _visible(conn: asyncpg.Connection, user: User, order_id: int, now: datetime) -> dict[str, Any]:
+    o = await store.order_detail(conn, user.scope, order_id, now)
     if o is None:
         raise NotFound("no such order")
     return o
 
 
-async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, public_url: str) -> dict[str, Any]:
+async def issue(
+    pool: asyncpg.Pool, user: User, facility_id: str, body: Any, public_url: str, *, now: datetime
+) -> dict[str, Any]:
     async with pool.acquire() as conn:
         f = await queries.facility_row(conn, user.scope, facility_id)
         if f is None:
@@ -111,7 +112,6 @@ async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, pub
         detail = _text(body, "detail", 4000, False, "err_order_detail")
         raw_due = body.get("due_at")
         due = parse_time(raw_due, "due_at") if isinstance(raw_due, str) else None
-        now = datetime.now(UTC)
         if due is None or not now < due <= now + MAX_DUE:
             raise Invalid("due_at must be a time in the coming year (RFC 3339)", "err_order_due")
         inspection_id = body.get("inspection_id")
@@ -143,15 +143,15 @@ async def issue(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, pub
         await audit(
             conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}
         )
-        await _notify(conn, change, public_url)
-        return await _visible(conn, user, change.order_id)
+        await _notify(conn, change, public_url, now)
+        return await _visible(conn, user, change.order_id, now)
 
 
 async def answer(
-    pool: asyncpg.Pool, user: User, order_id: int, note: Any, files: list[Upload], public_url: str
+    pool: asyncpg.Pool, user: User, order_id: int, note: Any, files: list[Upload], public_url: str, *, now: datetime
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        o = await _visible(conn, user, order_id)
+        o = await _visible(conn, user, order_id, now)
         if user.role not in {"operator", "admin"}:
             raise Forbidden("the facility's operator answers an order", "err_answer_who")
         text = _text({"note": note}, "note", 4000, True, "err_answer_note")
@@ -163,15 +163,15 @@ async def answer(
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         await audit(conn, user.username, "order.answer", f"order {o['id']}", {"files": len(proofs)})
-        await _notify(conn, change, public_url)
-        return await _visible(conn, user, o["id"])
+        await _notify(conn, change, public_url, now)
+        return await _visible(conn, user, o["id"], now)
 
 
 async def review(
-    pool: asyncpg.Pool, user: User, order_id: int, accept: Any, note: Any, public_url: str
+    pool: asyncpg.Pool, user: User, order_id: int, accept: Any, note: Any, public_url: str, *, now: datetime
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
-        o = await _visible(conn, user, order_id)
+        o = await _visible(conn, user, order_id, now)
         if not store.may_review(user.scope, o["issued_level"]):
             raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
         if not isinstance(accept, bool):
@@ -182,5 +182,5 @@ async def review(
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", {"note": text[:200]})
-        await _notify(conn, change, public_url)
-        return await _visible(conn, user, o["id"])
+        await _notify(conn, change, public_url, now)
+        return await _visible(conn, user, o["id"], now)

@@ -55,9 +55,11 @@ async def facility_report(
     end: datetime,
     county: str | None = None,
     township: str | None = None,
+    *,
+    now: datetime,
 ) -> list[dict[str, Any]]:
-    rows = await report_store.alert_totals(conn, scope, start, end, county, township)
-    minutes = (min(end, datetime.now(CITY_TZ)) - start).total_seconds() / 60
+    rows = await report_store.alert_totals(conn, scope, start, end, county, township, now=now)
+    minutes = (min(end, now) - start).total_seconds() / 60
     out = []
     for r in rows:
         device_minutes = max(1.0, r["devices"] * max(minutes, 1.0))

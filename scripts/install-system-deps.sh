@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what CareWatch needs from Debian's packages, idempotently:
-#   Mosquitto, PostgreSQL (15 where Debian ships it) with TimescaleDB, chromium for browser tests,
-#   python3-venv.
+#   Mosquitto, PostgreSQL (15 where Debian ships it) with TimescaleDB, python3-venv; with --browser
+#   chromium for the browser tests; with --tests both of those and faketime (the suite runs its
+#   time-sensitive tests a second time with the clock a year ahead, issue #35).
 # TimescaleDB: bookworm has no binary package, so we build Debian trixie's source package
 # (Apache-2 edition) against the local PostgreSQL. A built extension is reused, never rebuilt.
 # Never starts, stops or reconfigures the machine's own services.
@@ -18,9 +19,11 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 WANT_BROWSER=0
+WANT_FAKETIME=0
 for arg in "$@"; do
   case "$arg" in
     --browser) WANT_BROWSER=1 ;;
+    --tests) WANT_BROWSER=1; WANT_FAKETIME=1 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
 done
@@ -120,5 +123,8 @@ done
 
 if [ "$WANT_BROWSER" -eq 1 ]; then
   install_pkgs chromium chromium-driver fonts-noto-cjk
+fi
+if [ "$WANT_FAKETIME" -eq 1 ]; then
+  install_pkgs faketime  # libfaketime: LD_PRELOAD moves the clock of a process and its children
 fi
 log "system dependencies ready"

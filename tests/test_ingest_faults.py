@@ -23,7 +23,7 @@ from tests.conftest import Services
 from tests.helpers import FAC, Publisher, ago, id_ranges, iso_z, payload, registry_obj, wait_for
 from tests.test_ingest import make_service, running
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.clock]
 DEVICES = 20
 
 

@@ -33,7 +33,7 @@ from tests.test_ingest_faults import (
     stored,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.clock]
 
 
 def stop_within(proc: subprocess.Popen[bytes], sig: signal.Signals) -> float:

@@ -4,6 +4,7 @@ COPY pyproject.toml README.md ./
 COPY contract contract
 COPY storage storage
 COPY runtime runtime
+COPY supervision supervision
 COPY carewatch carewatch
 COPY gateway gateway
 COPY ingest ingest

@@ -65,8 +65,8 @@ from storage.alerts import (
     save_timers,
 )
 from storage.errors import RETRYABLE
-from storage.rectification import escalate_overdue
 from storage.registry import facility_ids, fetch_registry
+from supervision.orders import escalate_overdue
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""The contract package's one exception base."""
+"""The contract's exceptions: ContractError for messages that do not fit it, and DomainError, the one
+base of every business refusal (an order in the wrong state, a critical alert acknowledged without a
+note, a user that cannot be made), which the web maps to HTTP in one place (web.app.errors)."""
 
 from __future__ import annotations
 
@@ -17,3 +19,10 @@ class ContractError(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class DomainError(ValueError):
+    """A business rule refused an action. `kind` says how a caller should read it: `invalid` (the
+    input breaks a rule: 400), `conflict` (the thing is not in a state for it: 409)."""
+
+    kind = "invalid"

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from contract.credit import LAPSE_CLASSES
+from contract.errors import DomainError
 from contract.rules import ESCALATION_S, LATCHING, LEVELS, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
@@ -344,7 +345,7 @@ async def load_state(
     return pending, firing
 
 
-class NoteRequired(ValueError):
+class NoteRequired(DomainError):
     """Acknowledging a critical alert says what was found and done (issue #16: an operator must not
     silence their own fire alarm with an empty click)."""
 

@@ -14,41 +14,19 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from contract.errors import DomainError
 from storage.users import Scope
 
-LEVELS = ("township", "county", "city")
-ESCALATION_STEP = timedelta(days=3)  # unanswered this long after the last step: up again
 
-
-class StateError(ValueError):
+class StateError(DomainError):
     """The order is not in a state that allows this step (answered twice, accepted before an answer)."""
 
-
-def level_of(scope: Scope) -> str | None:
-    """The supervising level of a user: None for operators (they answer, they do not issue)."""
-    if scope.role == "operator":
-        return None
-    if scope.role == "inspector" and scope.township:
-        return "township"
-    if scope.role == "inspector" and scope.county:
-        return "county"
-    return "city"
-
-
-def may_review(scope: Scope, issued_level: str) -> bool:
-    """The issuing level or above accepts or sends back an order (admins are the city's level)."""
-    level = level_of(scope)
-    return level is not None and LEVELS.index(level) >= LEVELS.index(issued_level)
-
-
-def next_level(level: str) -> str | None:
-    i = LEVELS.index(level)
-    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+    kind = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,40 +157,39 @@ async def review(conn: asyncpg.Connection, order_id: int, actor: str, accept: bo
     return OrderChange(order_id, o["facility_id"], action, o["title"], o["due_at"], "facility", hid)
 
 
-async def escalate_overdue(
-    conn: asyncpg.Connection, now: datetime, step: timedelta = ESCALATION_STEP, facilities: list[str] | None = None
-) -> list[OrderChange]:
-    """督办: orders the facility has not answered by their due date go up a level, then up again every
-    `step` while still unanswered. An answered order waiting for review is not the facility's delay."""
-    changes = []
-    rows = await conn.fetch(
-        "SELECT id, facility_id, title, due_at, supervision_level, escalated_at FROM rectification_orders"
-        " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'"
-        + ("" if facilities is None else " AND facility_id = ANY($2::text[])"),
-        now,
-        *([] if facilities is None else [facilities]),
+async def overdue(conn: asyncpg.Connection, now: datetime, facilities: list[str] | None = None) -> list[asyncpg.Record]:
+    """Orders the facility has not answered by their due date (issued or returned, due before `now`)
+    and not yet supervised by the city: what supervision.orders decides 督办 for."""
+    return list(
+        await conn.fetch(
+            "SELECT id, facility_id, title, due_at, supervision_level, escalated_at FROM rectification_orders"
+            " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'"
+            + ("" if facilities is None else " AND facility_id = ANY($2::text[])"),
+            now,
+            *([] if facilities is None else [facilities]),
+        )
     )
-    for r in rows:
-        since = r["escalated_at"]
-        if since is not None and now - since < step:
-            continue
-        up = next_level(r["supervision_level"])
-        if up is None:
-            continue
-        async with conn.transaction():
-            done = await conn.fetchval(
-                "UPDATE rectification_orders SET supervision_level = $2, escalated_at = $3"
-                " WHERE id = $1 AND supervision_level = $4 AND status IN ('issued', 'returned') RETURNING id",
-                r["id"],
-                up,
-                now,
-                r["supervision_level"],
-            )
-            if done is None:
-                continue  # answered or escalated meanwhile
-            hid = await _history(conn, r["id"], "system", "escalated", "", {"to": up, "due_at": r["due_at"]})
-        changes.append(OrderChange(r["id"], r["facility_id"], "escalated", r["title"], r["due_at"], up, hid))
-    return changes
+
+
+async def raise_supervision(
+    conn: asyncpg.Connection, order_id: int, level: str, up: str, now: datetime
+) -> OrderChange | None:
+    """Move an order's supervision from `level` to `up` at `now`, with its history row; None when it was
+    answered or moved meanwhile (nothing written)."""
+    async with conn.transaction():
+        r = await conn.fetchrow(
+            "UPDATE rectification_orders SET supervision_level = $2, escalated_at = $3"
+            " WHERE id = $1 AND supervision_level = $4 AND status IN ('issued', 'returned')"
+            " RETURNING id, facility_id, title, due_at",
+            order_id,
+            up,
+            now,
+            level,
+        )
+        if r is None:
+            return None
+        hid = await _history(conn, order_id, "system", "escalated", "", {"to": up, "due_at": r["due_at"]})
+    return OrderChange(order_id, r["facility_id"], "escalated", r["title"], r["due_at"], up, hid)
 
 
 # -- reading, within a user's scope ----------------------------------------------------------------------

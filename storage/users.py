@@ -18,12 +18,13 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from contract.errors import DomainError
 from contract.ids import COUNTY_RE, TOWNSHIP_RE
 
 _hasher = PasswordHasher()
 
 
-class AuthError(ValueError):
+class AuthError(DomainError):
     pass
 
 

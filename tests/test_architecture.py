@@ -18,13 +18,37 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"contract"},
     "runtime": {"contract", "storage"},
     "ingest": {"contract", "storage", "runtime"},
-    "alerts": {"contract", "storage", "runtime"},
-    "web": {"contract", "storage", "runtime"},
+    "alerts": {"contract", "storage", "runtime", "supervision"},
+    "web": {"contract", "storage", "runtime", "supervision"},
+    # the government side's business rules (issue #36): above storage, below the web and the services
+    "supervision": {"contract", "storage"},
     "gateway": {"contract"},
     "simulators": {"contract"},
     # the composition root; it attaches bench's commands when the checkout has them
-    "carewatch": {"contract", "storage", "runtime", "ingest", "alerts", "web", "gateway", "simulators", "bench"},
-    "bench": {"contract", "storage", "runtime", "ingest", "alerts", "web", "gateway", "simulators", "carewatch"},
+    "carewatch": {
+        "contract",
+        "storage",
+        "runtime",
+        "supervision",
+        "ingest",
+        "alerts",
+        "web",
+        "gateway",
+        "simulators",
+        "bench",
+    },
+    "bench": {
+        "contract",
+        "storage",
+        "runtime",
+        "supervision",
+        "ingest",
+        "alerts",
+        "web",
+        "gateway",
+        "simulators",
+        "carewatch",
+    },
 }
 PACKAGES = set(ALLOWED)
 # Only storage/ holds SQL against the database. gateway/spool.py is the edge agent's own SQLite file.

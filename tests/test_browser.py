@@ -222,7 +222,7 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
     and orders the facility to put it right; the operator answers with a photo; the inspector sends it
     back once and accepts the second answer; an order left unanswered past its date appears in the
     county inspector's 督办 list."""
-    from storage.rectification import escalate_overdue
+    from supervision.orders import escalate_overdue
     from tests.test_orders import png
 
     await load_registry(db, REG)

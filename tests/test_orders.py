@@ -24,9 +24,9 @@ from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.alerts import open_alert
 from storage.notifications import add_subscription
-from storage.rectification import escalate_overdue
 from storage.registry import load_registry
 from storage.users import create_user
+from supervision.orders import escalate_overdue
 from tests.conftest import as_role
 from web.app import create_app
 

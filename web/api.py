@@ -23,6 +23,7 @@ from storage.errors import RETRYABLE
 from storage.intake import state as intake_state
 from storage.registry import fetch_registry
 from storage.users import User, audit
+from supervision import orders as order_rules
 from web import inspections, orders, reports
 from web.actions import acknowledge, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
@@ -337,7 +338,7 @@ async def list_orders(request: web.Request) -> web.Response:
     status = one_of(qp(q, "status"), "status", {"open", "overdue", "issued", "answered", "returned", "accepted", "all"})
     facility = qp(q, "facility_id") or None
     supervised = one_of(qp(q, "supervised"), "supervised", {"true", "false"}) == "true"
-    level = rectification_store.level_of(user.scope)
+    level = order_rules.level_of(user.scope)
     async with request.app[POOL].acquire() as conn:
         rows = await rectification_store.orders(
             conn,

@@ -13,8 +13,9 @@ import asyncpg
 from contract.inspection import ITEMS, RESULTS
 from storage import inspections as store
 from storage import queries
-from storage.rectification import StateError, level_of
+from storage.rectification import StateError
 from storage.users import User, audit
+from supervision.orders import level_of
 from web.errors import Forbidden, Invalid, NotFound
 from web.orders import Conflict, Upload, evidence, stripped
 

@@ -22,6 +22,7 @@ from storage import notifications, queries
 from storage import rectification as store
 from storage.errors import RETRYABLE
 from storage.users import User, audit
+from supervision import orders as order_rules
 from web.errors import Forbidden, Invalid, NotFound, Refused
 from web.params import parse_time
 from web.photos import without_metadata
@@ -103,7 +104,7 @@ async def issue(
         f = await queries.facility_row(conn, user.scope, facility_id)
         if f is None:
             raise NotFound("no such facility")
-        level = store.level_of(user.scope)
+        level = order_rules.level_of(user.scope)
         if level is None:
             raise Forbidden("only an inspector or an admin issues a rectification order", "err_order_who")
         if not isinstance(body, dict):
@@ -172,7 +173,7 @@ async def review(
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
         o = await _visible(conn, user, order_id, now)
-        if not store.may_review(user.scope, o["issued_level"]):
+        if not order_rules.may_review(user.scope, o["issued_level"]):
             raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
         if not isinstance(accept, bool):
             raise Invalid("accept must be true or false")

@@ -963,23 +963,28 @@ def gateway_check(mapping_file: Path, local_url: str | None, listen_s: float) ->
     "start_from",
     default=None,
     metavar="HH:MM",
-    help="start the demo's clock at the next HH:MM of the facilities' day (Asia/Shanghai), e.g. 07:00",
+    help="start the demo's clock at the next HH:MM of the facilities' day (Asia/Shanghai), e.g. 07:00;"
+    " or at a whole local date and time, 'YYYY-MM-DD HH:MM'",
 )
 def demo(alarm_after: int, speed: float, start_from: str | None) -> None:
     """Everything, with 60 simulated facilities; prints the URL and the demo logins."""
     import datetime as dt
 
-    from carewatch.demo import run_demo
+    from carewatch.demo import DemoStartError, run_demo
 
-    start: dt.time | None = None
+    start: dt.time | dt.datetime | None = None
     if start_from is not None:
         try:
-            start = dt.time.fromisoformat(start_from)
+            start = dt.time.fromisoformat(start_from) if len(start_from) <= 5 else dt.datetime.fromisoformat(start_from)
         except ValueError:
-            raise click.BadParameter(f"{start_from!r}: use HH:MM, e.g. 07:00", param_hint="--from") from None
+            raise click.BadParameter(
+                f"{start_from!r}: use HH:MM (07:00) or 'YYYY-MM-DD HH:MM'", param_hint="--from"
+            ) from None
     settings = _settings()
     try:
         sys.exit(run_demo(local_stack(settings), settings.http, alarm_after, speed, start))
+    except DemoStartError as err:
+        raise click.ClickException(str(err)) from err
     except StackError as err:
         raise click.ClickException(str(err)) from err
 

@@ -54,13 +54,29 @@ ALARM_AFTER_S = 45
 CITY_TZ = ZoneInfo("Asia/Shanghai")  # the demo's facilities' zone (simulators.registry_gen)
 
 
-def demo_clock(speed: float, start_from: dt.time | None, latest: datetime | None, real_now: datetime) -> Clock:
+class DemoStartError(ValueError):
+    """A demo start that would put stored data in the demo's future."""
+
+
+def demo_clock(
+    speed: float, start_from: dt.time | datetime | None, latest: datetime | None, real_now: datetime
+) -> Clock:
     """The clock the whole demo runs on. At speed 1 and no `--from`, the machine's. Otherwise a clock at
-    `speed` from the next `start_from` (the facilities' local time, Asia/Shanghai) after the machine's
-    time and after anything a previous accelerated run stored ahead of it (`latest`), so that nothing
-    stored ever lies in the demo's future; without `start_from`, from that later of the two."""
+    `speed` from the next `start_from` (HH:MM, the facilities' local time, Asia/Shanghai) after the
+    machine's time and after anything a previous accelerated run stored ahead of it (`latest`), so that
+    nothing stored ever lies in the demo's future; without `start_from`, from that later of the two. A
+    whole date and time (any day, past or future) is taken as it is, unless something stored lies
+    after it (DemoStartError)."""
     if speed == 1.0 and start_from is None:
         return SYSTEM
+    if isinstance(start_from, datetime):
+        start = start_from if start_from.tzinfo else start_from.replace(tzinfo=CITY_TZ)
+        if latest is not None and latest > start:
+            raise DemoStartError(
+                f"data stored by an earlier run reaches {latest.astimezone(CITY_TZ):%Y-%m-%d %H:%M}, after the"
+                " demo's start: choose a later start, or `carewatch stack down` and remove the state directory"
+            )
+        return ScaledClock(start, speed)
     floor = max(real_now, latest or real_now)
     if start_from is None:
         return ScaledClock(floor.replace(microsecond=0), speed)
@@ -116,7 +132,7 @@ def run_demo(
     http: str,
     alarm_after: int = ALARM_AFTER_S,
     speed: float = 1.0,
-    start_from: dt.time | None = None,
+    start_from: dt.time | datetime | None = None,
 ) -> int:
     """The demo; `speed` and `start_from` play a facility day faster (`carewatch demo --speed 60 --from
     07:00`): every service, the web and the simulator run on one ScaledClock, handed to them as

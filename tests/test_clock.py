@@ -91,3 +91,14 @@ def test_the_demo_starts_at_the_next_hh_mm_after_the_machine_and_after_what_a_ru
     assert demo_clock(1.0, None, left, real) is SYSTEM, "no --speed and no --from: the machine's clock"
     sped = demo_clock(30, None, left, real).now()
     assert left <= sped < left + timedelta(minutes=5), "no --from: from where the stored data ends"
+
+
+def test_a_whole_start_date_is_taken_as_it_is_unless_stored_data_lies_after_it() -> None:
+    from carewatch.demo import DemoStartError
+
+    real = datetime(2031, 5, 4, 23, 7, tzinfo=CITY_TZ)
+    tuesday = datetime(2031, 5, 13, 16, 40)  # naive: the facilities' local time
+    c = demo_clock(60, tuesday, None, real)
+    assert c.now().astimezone(CITY_TZ).replace(tzinfo=None) - tuesday < timedelta(minutes=1)
+    with pytest.raises(DemoStartError, match="2031-05-14 09:00"):
+        demo_clock(60, tuesday, datetime(2031, 5, 14, 9, 0, tzinfo=CITY_TZ), real)

@@ -12,11 +12,15 @@ import signal
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import aiohttp
 
+from carewatch.demo import CITY_TZ
 from carewatch.stack import LocalStack, free_port
+from contract.calendar import DayKind, day_kind
 from runtime.service import STOP_DEADLINE_S
 from tests import processes
 
@@ -121,3 +125,104 @@ def services_of(state: Path) -> dict[int, str]:
         if marker in environ.split(b"\0") and str(state) not in cmd:
             found[int(entry)] = cmd
     return found
+
+
+def _a_working_afternoon(after: datetime) -> datetime:
+    """16:40 on the first ordinary weekday (China's calendar) at least two days after `after`: chosen
+    relative to the clock the test runs on, so that it never depends on today's date."""
+    day = after.astimezone(CITY_TZ).date() + timedelta(days=2)
+    while day.weekday() >= 5 or day_kind(day) is not DayKind.ORDINARY:
+        day += timedelta(days=1)
+    return datetime.combine(day, dtime(16, 40), CITY_TZ)
+
+
+async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
+    """`carewatch demo --speed 60 --from …` (issue #36): ingest, the engine, the web and the simulator on
+    one clock. Started at 16:40 of a working day, the first facilities have children on site; the header
+    shows the demo's time going at 60x; by 19:00 every child of them is collected and none is "not
+    collected". A service left on the machine's clock would refuse the simulator's messages as an hour
+    ahead (ingest), or judge pick-ups against the wrong day (the engine): children would stay on site,
+    or be reported not collected."""
+    start = _a_working_afternoon(datetime.now(UTC))
+    state = Path(tempfile.mkdtemp(prefix="carewatch-demo-fast-"))
+    state.chmod(0o755)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "carewatch.cli",
+        "demo",
+        "--speed",
+        "60",
+        "--from",
+        f"{start:%Y-%m-%d %H:%M}",
+        "--alarm-after",
+        "600",  # the injected alarms after the test: this one is about the day
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")},
+            "CAREWATCH_STATE_DIR": str(state),
+            "CAREWATCH_HTTP": f"127.0.0.1:{port}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        await _lines_until(proc.stdout, "Press Ctrl-C", 300, seen)
+        assert f"Demo time: {start:%Y-%m-%d} 16:4" in "".join(seen), "".join(seen)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+            page = await (await s.get(f"{base}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf, page
+            r = await s.post(f"{base}/login", data={"username": "city", "password": "city-demo", "csrf": csrf.group(1)})
+            assert r.status == 200
+
+            async def demo_time() -> datetime:
+                page = await (await s.get(f"{base}/alerts?lang=en")).text()
+                m = re.search(r"Demo time (\d\d)-(\d\d) (\d\d):(\d\d) \(60x\)", page)
+                assert m, "the header shows the demo's time"
+                month, day, hh, mm = map(int, m.groups())
+                return datetime(start.year, month, day, hh, mm, tzinfo=CITY_TZ)
+
+            async with s.get(f"{base}/api/v1/facilities") as r:
+                # the first facilities of a county in the demo's registry: children in several classes
+                watched = [f["id"] for f in (await r.json())["facilities"]][:6]
+
+            async def on_site() -> tuple[int, set[str]]:
+                present, rules = 0, set()
+                for fid in watched:
+                    async with s.get(f"{base}/api/v1/facilities/{fid}/status") as r:
+                        present += (await r.json())["children_present"]
+                    async with s.get(f"{base}/api/v1/alerts", params={"facility_id": fid}) as r:
+                        rules |= {a["rule"] for a in (await r.json())["alerts"]}
+                return present, rules
+
+            first, t0 = await demo_time(), time.monotonic()
+            present, _ = await on_site()
+            assert present > 0, f"children on site at {first:%H:%M} of a working day"
+            deadline = time.monotonic() + 240
+            while (now := await demo_time()) < datetime.combine(start.date(), dtime(19, 0), CITY_TZ):
+                assert time.monotonic() < deadline, f"the demo's clock reached only {now:%H:%M}"
+                await asyncio.sleep(5)
+            real = time.monotonic() - t0
+            assert (now - first).total_seconds() >= 60 * real * 0.8 - 120, "60x, give or take a minute a side"
+            present, rules = await on_site()
+            assert present == 0, f"every child collected by {now:%H:%M}"
+            assert "child_not_collected" not in rules, rules
+        assert proc.returncode is None, "every process of the demo still running"
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_DEADLINE_S + 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+            for pid in services_of(state):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(LocalStack(state).destroy)
+    assert proc.returncode == 0, "".join(seen)

@@ -37,17 +37,15 @@ async def _lines_until(stream: asyncio.StreamReader, marker: str, limit: float, 
             return
 
 
-async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspector() -> None:
-    state = Path(tempfile.mkdtemp(prefix="carewatch-demo-test-"))
+async def _start_demo(state: Path, port: int, *args: str) -> asyncio.subprocess.Process:
+    """`carewatch demo ARGS…` on a private stack under `state`, serving on `port`; stdout piped."""
     state.chmod(0o755)  # PostgreSQL runs as the postgres user when we are root
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "carewatch.cli",
         "demo",
-        "--alarm-after",
-        "5",
+        *args,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")},
             "CAREWATCH_STATE_DIR": str(state),
@@ -56,6 +54,12 @@ async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspecto
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def test_demo_prints_the_url_and_the_smoke_alarm_reaches_the_city_inspector() -> None:
+    state = Path(tempfile.mkdtemp(prefix="carewatch-demo-test-"))
+    port = free_port()
+    proc = await _start_demo(state, port, "--alarm-after", "5")
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -145,27 +149,9 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
     or be reported not collected."""
     start = _a_working_afternoon(datetime.now(UTC))
     state = Path(tempfile.mkdtemp(prefix="carewatch-demo-fast-"))
-    state.chmod(0o755)
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "carewatch.cli",
-        "demo",
-        "--speed",
-        "60",
-        "--from",
-        f"{start:%Y-%m-%d %H:%M}",
-        "--alarm-after",
-        "600",  # the injected alarms after the test: this one is about the day
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")},
-            "CAREWATCH_STATE_DIR": str(state),
-            "CAREWATCH_HTTP": f"127.0.0.1:{port}",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    # the injected alarms come after the test (--alarm-after): this one is about the day
+    proc = await _start_demo(state, port, "--speed", "60", "--from", f"{start:%Y-%m-%d %H:%M}", "--alarm-after", "600")
     assert proc.stdout is not None
     seen: list[str] = []
     try:

@@ -4,11 +4,14 @@ Mosquitto and PostgreSQL and the real services. Each failed on the code before i
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -645,3 +648,76 @@ async def test_ingest_prunes_by_age_only_through_the_owners_function(db: asyncpg
     finally:
         await conn.close()
     assert [r["msg_id"] for r in await db.fetch("SELECT msg_id FROM readings")] == ["new"]
+
+
+async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_other_off(
+    broker: tuple[LocalStack, int],
+    services: Services,
+    db: asyncpg.Connection,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """Issue #38 F: the broker binds a client id to its username, and every ingest worker logged in as
+    `carewatch-ingest`, so two workers (docs/scaling.md) took the one session from each other for ever:
+    356 "already connected, closing old connection" in 20 s, 0 of 2,000 messages stored. Now
+    `carewatch provision --ingest-workers 2` makes a login per worker and `carewatch ingest --worker k`
+    logs in as its own."""
+    from carewatch.stack import free_port
+    from contract.registry import DeviceType
+    from tests.test_ingest_faults import healthy, start_cli, stop_processes
+
+    stack, port = broker
+    await load_registry(db, PROV_REG)
+    out = tmp_path / "creds"
+    env = {**os.environ, "CAREWATCH_DATABASE_URL": db_url, "CAREWATCH_MQTT_URL": "mqtt://x"}
+    cmd = [sys.executable, "-m", "carewatch.cli", "provision", "--ingest-workers", "2"]
+    done = subprocess.run(
+        [*cmd, "--broker-dir", str(stack.mq_dir), "--out", str(out)], env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    stack.apply_auth()
+    secrets_ = yaml.safe_load((out / "services.yaml").read_text())
+    # the mechanism: one login twice is one session handed back and forth (what the log below counts)
+    first = _Session(port, "carewatch-ingest", secrets_["carewatch-ingest"], "a")
+    second = _Session(port, "carewatch-ingest", secrets_["carewatch-ingest"], "b")
+    assert first.gone.wait(5), "the broker binds a client id to its username"
+    for s in (first, second):
+        s.close()
+    log_file = stack.mq_dir / "mosquitto.log"
+    kicked_before = log_file.read_text(errors="replace").count("already connected, closing old connection")
+    broker_url = Services(services.database_url, f"mqtt://127.0.0.1:{port}")  # no user: each takes its own
+    log = tmp_path / "ingest.log"
+    ports = [free_port(), free_port()]
+    own = ["--mqtt-credentials", str(out / "services.yaml")]
+    workers = [
+        start_cli(
+            broker_url, db_url, "cw/v1", ["ingest", "--worker", str(k + 1), *own, "--metrics", f"127.0.0.1:{p}"], log
+        )
+        for k, p in enumerate(ports)
+    ]
+    sensor = next(d.id for d in PROV_REG.facilities[0].devices if d.type is DeviceType.ENV_SENSOR)
+    fac = PROV_REG.facilities[0].id
+    pub = Publisher("127.0.0.1", port, auth=("carewatch-simulator", secrets_["carewatch-simulator"]))
+    try:
+        for p in ports:
+            await wait_for(lambda p=p: healthy(p), 30, f"ingest on {p} up")
+        await asyncio.sleep(1.0)
+        ts = datetime.now(UTC).isoformat()
+        for i in range(2000):
+            body = {"msg_id": f"f38-{i}", "ts": ts, "readings": {"co2_ppm": 600 + i % 50}}
+            pub.publish(f"cw/v1/{fac}/{sensor}/telemetry", payload(body))
+        pub.flush()
+
+        async def stored() -> bool:
+            return int(await db.fetchval("SELECT count(*) FROM readings WHERE metric = 'co2_ppm'")) >= 2000
+
+        await wait_for(stored, 30, "2,000 readings stored")
+        await asyncio.sleep(2.0)
+        alive = [await healthy(p) for p in ports]
+    finally:
+        pub.close()
+        stop_processes(*workers)
+    kicked = log_file.read_text(errors="replace").count("already connected, closing old connection") - kicked_before
+    assert kicked == 0, f"{kicked} times a worker took the other's session"
+    assert alive == [True, True]
+    assert await db.fetchval("SELECT count(DISTINCT msg_id) FROM readings WHERE metric = 'co2_ppm'") == 2000

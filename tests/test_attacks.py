@@ -4,6 +4,7 @@ Mosquitto and PostgreSQL and the real services. Each failed on the code before i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -721,3 +722,78 @@ async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_ot
     assert kicked == 0, f"{kicked} times a worker took the other's session"
     assert alive == [True, True]
     assert await db.fetchval("SELECT count(DISTINCT msg_id) FROM readings WHERE metric = 'co2_ppm'") == 2000
+
+
+async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
+    site: dict[str, object], db: asyncpg.Connection, db_url: str
+) -> None:
+    """Issue #38 D: an operator queued 300 test messages in 0.9 s, and against a WeCom robot answering
+    in 150 ms with WeCom's 20 messages a minute, the outbox sent them in queue order: a critical fire
+    alarm reached the robot after 75.7 s (refused 45009 on the way). Now a user queues a few tests an
+    hour (429 with the reason), the outbox sends the most urgent first and keeps each robot under its
+    limit with room left for alarms: the alarm arrives in seconds behind 300 queued messages, and the
+    robot never has to refuse one."""
+    from alerts.notify import NotifyConfig, Outbox
+    from bench.wecom import FakeWeCom
+    from storage.alerts import Change
+    from storage.notifications import add_subscription
+    from tests.test_web import B
+
+    url = str(site["url"])
+    user_id = await db.fetchval("SELECT id FROM users WHERE username = 'oper-b'")
+    robot = "city-robot-0038"
+    sid = await add_subscription(db, user_id, "wecom", robot, None, None, "warning", None, "zh")
+    s = await _session(url, "oper-b", "pw-b")
+    try:
+        page = await (await s.get(f"{url}/settings/notifications")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page
+
+        async def test_once() -> tuple[int, str]:
+            r = await s.post(
+                f"{url}/settings/notifications/{sid}/test", data={"csrf": csrf.group(1)}, allow_redirects=False
+            )
+            return r.status, await r.text()
+
+        answers = await asyncio.gather(*(test_once() for _ in range(300)))
+    finally:
+        await s.close()
+    statuses = [st for st, _ in answers]
+    assert statuses.count(302) <= 5 and statuses.count(429) == 300 - statuses.count(302), sorted(set(statuses))
+    refusal = next(text for st, text in answers if st == 429)
+    assert "测试消息每小时最多" in refusal, refusal[:500]
+    assert await db.fetchval("SELECT count(*) FROM notification_deliveries WHERE event = 'test'") <= 5
+    # a backlog such a flood (or sixty users' tests) leaves for the city's robot
+    await db.execute(
+        "INSERT INTO notification_deliveries (subscription_id, user_id, channel, event, title, body)"
+        " SELECT $1, $2, 'wecom', 'test', 'CareWatch 测试消息', '测试 ' || g FROM generate_series(1, 300) g",
+        sid,
+        user_id,
+    )
+    fake = FakeWeCom()
+    await fake.start()
+    pool = await asyncpg.create_pool(as_role(db_url, "alerts"), min_size=1, max_size=4)
+    http = aiohttp.ClientSession()
+    outbox = Outbox(NotifyConfig(wecom_url=fake.url, poll_s=0.2), pool, http, lambda _c: None)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(outbox.run(stop))
+    try:
+        await asyncio.sleep(2.0)  # the robot's minute is already taken by the backlog
+        sent_before = len(fake.received)
+        t0 = time.monotonic()
+        fire = Change(int(str(site["alert_b"])), "opened", B.id, "fire_alarm", "critical", "facility", False, "火警")
+        assert await outbox.queue(fire, datetime.now(UTC)) == 1
+        arrived = None
+        with contextlib.suppress(AssertionError):  # reported below, with what the robot refused
+            await wait_for(lambda: asyncio.sleep(0, result=fake.arrived(robot, "火灾报警") is not None), 10, "alarm")
+            arrived = fake.arrived(robot, "火灾报警")
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 20)
+        await http.close()
+        await pool.close()
+        await fake.stop()
+    assert arrived is not None, f"the fire alarm did not reach the robot in 10 s ({len(fake.refused)} refused)"
+    assert arrived - t0 < 5.0, f"the fire alarm took {arrived - t0:.1f} s behind the backlog"
+    assert sent_before >= 10, "the backlog was being sent meanwhile"
+    assert fake.refused == [], f"the robot refused {len(fake.refused)} requests over its 20 a minute"

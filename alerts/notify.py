@@ -16,6 +16,11 @@ Sending: `Sender` formats each channel's documented message and reads its docume
   S = urlencode(base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}"))) when the robot has a signing
   secret. Answers `{"errcode": 0, "errmsg": "ok"}`; 130101 (too fast) and -1 are retried.
 - E-mail: SMTP (aiosmtplib), plain-text UTF-8, subject = title.
+Order and pace (issue #38 D): the outbox is claimed most urgent first (life-safety rules, then by
+severity, then rectification orders, tests last: storage.notifications.alert_priority), and each robot
+gets no more than its service's documented limit, the last `reserve` of which only urgent messages may
+use — so a backlog of 20,000 messages to a city's robot leaves a fire alarm waiting for nothing but its
+own request (`carewatch bench notify`). A user queues a few test messages an hour (web).
 An HTTP status other than 200, a timeout or a refused connection is retried with a doubling delay;
 after the last attempt the delivery is `failed` with its reason, on the admins' page and in
 `carewatch_alerts_notification_failures`. Each delivery has its own timeout and runs beside the others,
@@ -60,6 +65,21 @@ DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 WECOM_MAX_BYTES = 4096
 WECOM_RETRY = frozenset({45009, -1})  # API frequency limit; system busy
 DINGTALK_RETRY = frozenset({130101, -1})  # sending too fast; system busy
+
+# The robots' documented limits, per robot (key / access token):
+# - WeCom group robot, 群机器人配置说明 "消息发送频率限制": "每个机器人发送的消息不能超过20条/分钟"
+#   (https://developer.work.weixin.qq.com/document/path/91770; beyond it errcode 45009).
+# - DingTalk custom robot, 自定义机器人接入 "消息发送频率限制": "每个机器人每分钟最多发送20条。如果超过20条，
+#   会限流10分钟" (https://open.dingtalk.com/document/group/custom-robot-access; errcode 130101
+#   "send too fast, exceed 20 times per minute"). Exceeding it mutes the robot for 10 minutes, alarms
+#   included, so it is never exceeded, not merely retried.
+# Neither says whether the minute is a calendar minute or a sliding one: a sliding window of 61 s (a
+# second for the time between our count and theirs) keeps to both readings. E-mail has no such limit.
+RATE_LIMITS = {
+    "wecom": store.RateLimit(20, 61.0),
+    "dingtalk": store.RateLimit(20, 61.0),
+}
+URGENT_RESERVE = 5  # of a robot's 20 a window, kept for life-safety and critical messages
 
 
 def wants(sub: store.Subscription, change: Change, local: time) -> bool:
@@ -124,7 +144,9 @@ def messages_for(change: Change, aud: store.Audience, public_url: str, now: date
     for sub in aud.subscriptions:
         if wants(sub, change, local):
             title, body = render(change, aud, sub.lang, public_url, now)
-            out.append(store.Outgoing(sub, change.alert_id, change.facility_id, event_of(change), title, body))
+            priority = store.alert_priority(change.rule, change.severity)
+            event = event_of(change)
+            out.append(store.Outgoing(sub, change.alert_id, change.facility_id, event, title, body, priority=priority))
     return out
 
 
@@ -174,6 +196,8 @@ class NotifyConfig:
     retry_s: float = 15.0  # first retry; doubles, at most 10 min
     timeout_s: float = 10.0
     poll_s: float = 1.0
+    rate_limits: dict[str, store.RateLimit] | None = None  # None: RATE_LIMITS
+    urgent_reserve: int = URGENT_RESERVE
 
 
 class Sender:
@@ -295,7 +319,8 @@ class Outbox:
 
     async def _round(self) -> int:
         async with self.pool.acquire() as conn:
-            due = await store.claim(conn, self.clock.now())
+            limits = RATE_LIMITS if self.cfg.rate_limits is None else self.cfg.rate_limits
+            due = await store.claim(conn, self.clock.now(), rate_limits=limits, reserve=self.cfg.urgent_reserve)
         if due:
             await asyncio.gather(*(self._deliver(d) for d in due))
         return len(due)

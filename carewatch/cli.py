@@ -165,6 +165,29 @@ def _share_group(value: str) -> str:
     return value
 
 
+_MQTT_CREDENTIALS = click.option(
+    "--mqtt-credentials",
+    "mqtt_credentials",
+    envvar="CAREWATCH_MQTT_CREDENTIALS",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="services' broker secrets as `carewatch provision` wrote them, read for this worker's own login"
+    " when the broker URL names no user (default with the local stack: <state dir>/credentials/services.yaml)",
+)
+
+
+def _worker_mqtt(settings: Settings, url: str, username: str, secrets_file: Path | None) -> str:
+    """The broker URL logged in as this worker's own username (carewatch.provision.worker_mqtt_url)."""
+    from carewatch.provision import CredentialError, worker_mqtt_url
+
+    if secrets_file is None and not settings.mqtt_url:  # the local stack's broker: its own provisioning
+        secrets_file = local_stack(settings).state_dir / "credentials" / "services.yaml"
+    try:
+        return worker_mqtt_url(url, username, secrets_file)
+    except (CredentialError, OSError, yaml.YAMLError) as err:
+        raise click.ClickException(str(err)) from err
+
+
 async def _serve(service: Any) -> None:
     """Run a service until SIGTERM, SIGINT or SIGHUP; it is gone within runtime.service.STOP_DEADLINE_S."""
     from runtime.service import serve
@@ -174,11 +197,21 @@ async def _serve(service: Any) -> None:
 
 @main.command()
 @click.option(
-    "--client-id",
-    default="carewatch-ingest-1",
+    "--worker",
+    envvar="CAREWATCH_INGEST_WORKER",
+    default=1,
     show_default=True,
-    help="MQTT client id: the persistent session that holds messages while ingest is down.",
+    type=click.IntRange(1, 999),
+    help="which ingest worker this is: it logs in to the broker as its own user (1: carewatch-ingest,"
+    " i: carewatch-ingest-i; `carewatch provision --ingest-workers N`)",
 )
+@click.option(
+    "--client-id",
+    default=None,
+    help="MQTT client id: the persistent session that holds messages while ingest is down"
+    " [default: carewatch-ingest-WORKER]",
+)
+@_MQTT_CREDENTIALS
 @click.option(
     "--metrics",
     "metrics_addr",
@@ -204,18 +237,28 @@ async def _serve(service: Any) -> None:
     help="batches written at once (one database connection each).",
 )
 def ingest(
-    client_id: str, metrics_addr: str, share_group: str, batch_size: int, flush_interval: float, writers: int
+    worker: int,
+    client_id: str | None,
+    mqtt_credentials: Path | None,
+    metrics_addr: str,
+    share_group: str,
+    batch_size: int,
+    flush_interval: float,
+    writers: int,
 ) -> None:
     """MQTT → TimescaleDB: validate, dead-letter, store exactly once."""
+    from contract.broker_acl import ingest_user
     from ingest.service import IngestConfig, IngestService
 
     settings = _settings()
 
     async def go() -> None:
         ep = endpoints(settings, "ingest")
+        fields = _service_fields(settings, ep, metrics_addr)
+        fields["mqtt_url"] = _worker_mqtt(settings, ep.mqtt_url, ingest_user(worker), mqtt_credentials)
         cfg = IngestConfig(
-            **_service_fields(settings, ep, metrics_addr),
-            client_id=client_id,
+            **fields,
+            client_id=client_id or f"carewatch-ingest-{worker}",
             share_group=share_group,
             batch_size=batch_size,
             flush_interval_s=flush_interval,
@@ -378,7 +421,13 @@ def simulate_run(
 
 
 @main.command()
-@click.option("--client-id", default="carewatch-alerts-1", show_default=True)
+@click.option(
+    "--client-id",
+    default=None,
+    help="MQTT client id [default: carewatch-alerts-1; a shard k/M with M > 1: its username,"
+    " carewatch-alerts-k-of-M, which names its probe topic in the broker's ACL]",
+)
+@_MQTT_CREDENTIALS
 @click.option("--facility", "facilities", multiple=True, help="own only these facilities (repeatable); default all")
 @click.option(
     "--shard",
@@ -411,7 +460,8 @@ def simulate_run(
     help="host:port for /metrics and /healthz ('' to disable).",
 )
 def alerts(
-    client_id: str,
+    client_id: str | None,
+    mqtt_credentials: Path | None,
     facilities: tuple[str, ...],
     shard: str | None,
     webhook: str | None,
@@ -429,22 +479,26 @@ def alerts(
 ) -> None:
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
     from alerts.service import AlertsConfig, AlertService
+    from contract.broker_acl import alerts_user
     from contract.rules import RulesConfigError, load_rules
     from contract.shards import Shard
 
     settings = _settings()
     try:
         rules = load_rules(settings.rules)
-        if shard is not None:
-            Shard.parse(shard)
+        owned = Shard.parse(shard) if shard is not None else None
     except (RulesConfigError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    username = alerts_user(owned)
+    sharded = owned is not None and owned.count > 1
 
     async def go() -> None:
         ep = endpoints(settings, "alerts")
+        fields = _service_fields(settings, ep, metrics_addr)
+        fields["mqtt_url"] = _worker_mqtt(settings, ep.mqtt_url, username, mqtt_credentials)
         cfg = AlertsConfig(
-            **_service_fields(settings, ep, metrics_addr),
-            client_id=client_id,
+            **fields,
+            client_id=client_id or (username if sharded else "carewatch-alerts-1"),
             facilities=list(facilities) or None,
             shard=shard,
             webhook_url=webhook,
@@ -792,7 +846,27 @@ def tokens_revoke(token_id: int) -> None:
 )
 @click.option("--rotate", multiple=True, help="make a new secret for this username (repeatable)")
 @click.option("--revoke", multiple=True, help="revoke this username (repeatable)")
-def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...], revoke: tuple[str, ...]) -> None:
+@click.option(
+    "--ingest-workers",
+    type=click.IntRange(1, 999),
+    default=None,
+    help="one broker user per ingest worker (carewatch-ingest, carewatch-ingest-2, …) [default: as provisioned]",
+)
+@click.option(
+    "--alert-shards",
+    type=click.IntRange(1, 999),
+    default=None,
+    help="one broker user per alert shard k/M (carewatch-alerts-k-of-M), each allowed its own facilities'"
+    " topics and its own probes; 1: one unsharded carewatch-alerts [default: as provisioned]",
+)
+def provision(
+    out: Path | None,
+    broker_dir: Path | None,
+    rotate: tuple[str, ...],
+    revoke: tuple[str, ...],
+    ingest_workers: int | None,
+    alert_shards: int | None,
+) -> None:
     """Device, facility and service credentials, and the broker's password and ACL files."""
     from carewatch.provision import provision as do_provision
 
@@ -809,6 +883,8 @@ def provision(out: Path | None, broker_dir: Path | None, rotate: tuple[str, ...]
                 root=settings.topic_root,
                 rotate=rotate,
                 revoke=revoke,
+                ingest_workers=ingest_workers,
+                alert_shards=alert_shards,
             )
         finally:
             await conn.close()

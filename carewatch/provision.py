@@ -4,18 +4,33 @@ Secrets are generated here, shown once (written to files of mode 0600 under --ou
 and only their mosquitto-format hashes are kept (table mqtt_credentials). Rotating a credential
 makes a new secret; revoking one removes it from the password file, so after the broker reloads
 (LocalStack.apply_auth for the local stack) that device can no longer connect.
+
+Each ingest worker and each alert shard has a username of its own (contract.broker_acl: the broker
+binds a client id to its username, so a shared login is a session two workers take from each other).
+How many there are is remembered by the credentials themselves: a later run without
+`--ingest-workers` / `--alert-shards` keeps the counts in force.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import yaml
 
 from carewatch.stack import private_write
-from contract.broker_acl import Credential, acl_file, mosquitto_hash, new_secret, password_file, wanted
+from contract.broker_acl import (
+    SERVICE_ROLES,
+    Credential,
+    acl_file,
+    mosquitto_hash,
+    new_secret,
+    password_file,
+    shard_of_user,
+    wanted,
+)
 from storage import credentials
 
 
@@ -36,11 +51,15 @@ async def provision(
     root: str = "cw/v1",
     rotate: tuple[str, ...] = (),
     revoke: tuple[str, ...] = (),
+    ingest_workers: int | None = None,
+    alert_shards: int | None = None,
 ) -> ProvisionResult:
+    """`ingest_workers` / `alert_shards`: one credential per worker (None: as many as now active)."""
     res = ProvisionResult()
     facilities = await credentials.devices_by_facility(conn)
-    want = {c.username: c for c in wanted(facilities)}
     have = await credentials.all_credentials(conn)
+    workers, shards = _counts_in_force(have)
+    want = {c.username: c for c in wanted(facilities, ingest_workers or workers, alert_shards or shards)}
     unknown = [u for u in (*rotate, *revoke) if u not in want and u not in have]
     if unknown:
         raise ValueError(f"no such credential: {', '.join(unknown)}")
@@ -62,6 +81,14 @@ async def provision(
     _write_broker_files(broker_dir, {r["username"]: r["password_hash"] for r in rows}, acl_file(creds, root))
     res.secrets_files = _write_secrets(out_dir, new)
     return res
+
+
+def _counts_in_force(have: dict[str, asyncpg.Record]) -> tuple[int, int]:
+    """How many ingest workers and alert shards the active credentials are for (at least one each)."""
+    active = [u for u, r in have.items() if r["revoked_at"] is None and r["kind"] == "service"]
+    workers = sum(1 for u in active if have[u]["role"] == "ingest")
+    shards = {s.count for u in active if (s := shard_of_user(u)) is not None}
+    return max(1, workers), (max(shards) if shards else 1)
 
 
 def _write_broker_files(broker_dir: Path, hashes: dict[str, str], acl: str) -> None:
@@ -95,3 +122,45 @@ def _write_secrets(out_dir: Path, new: dict[str, tuple[Credential, str]]) -> lis
         private_write(path, yaml.safe_dump(merged, sort_keys=True), 0o600)
         written.append(path)
     return written
+
+
+class CredentialError(ValueError):
+    """A worker cannot log in as itself: no credential for it, or a URL naming another worker's."""
+
+
+def worker_mqtt_url(url: str, username: str, secrets_file: Path | None) -> str:
+    """The broker URL a worker connects with, logged in as its own `username`.
+
+    A URL with a username is used as given, unless that username is another worker's of the same
+    service: that is the shared login that makes two workers take each other's session (issue #38 F),
+    refused here with the name to use instead. A URL without one gets `username` and its secret from
+    `secrets_file` (`carewatch provision`'s services.yaml) when that file exists; an anonymous broker
+    (the test suite's) is left anonymous when it does not."""
+    parts = urlsplit(url)
+    role = _role_of(username)
+    if parts.username:
+        if parts.username != username and role is not None and _role_of(parts.username) == role:
+            raise CredentialError(
+                f"this worker logs in as {username}, not {parts.username} (another worker's login: the broker"
+                f" would hand the session back and forth); take {username}'s secret from `carewatch provision`"
+            )
+        return url
+    if secrets_file is None or not secrets_file.exists():
+        return url
+    secrets_ = yaml.safe_load(secrets_file.read_text(encoding="utf-8")) or {}
+    secret = secrets_.get(username) if isinstance(secrets_, dict) else None
+    if not secret:
+        raise CredentialError(
+            f"no credential for {username} in {secrets_file}: run `carewatch provision` with enough"
+            " --ingest-workers / --alert-shards for this worker"
+        )
+    netloc = f"{quote(username, safe='')}:{quote(str(secret), safe='')}@{parts.netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _role_of(username: str) -> str | None:
+    for role in SERVICE_ROLES:
+        base = f"carewatch-{role}"
+        if username == base or username.startswith(base + "-"):
+            return role
+    return None

@@ -2,8 +2,14 @@
 
 The alert service writes a delivery row for each subscription an alert change concerns, then sends
 and retries from the table, so a receiver that is down delays only its own rows, a restart loses
-nothing, and several alert workers share the work (rows are claimed with SKIP LOCKED). The web lets a
-user manage their own subscriptions, queue a test message, and lets admins see every attempt.
+nothing, and several alert workers share the work. The web lets a user manage their own
+subscriptions, queue a test message (a few an hour), and lets admins see every attempt.
+
+Priority (issue #38 D): rows are claimed most urgent first — life-safety rules, then by severity, then
+rectification orders, tests last — and a rate-limited receiver (a WeCom or DingTalk robot, limits in
+alerts/notify.py) is given no more than its limit in any window, of which the part `reserve` is kept for
+urgent messages (life-safety or critical): a backlog of anything else never holds back an alarm. Claims
+are serialised by a transaction-level advisory lock, so the limit holds across alert workers.
 """
 
 from __future__ import annotations
@@ -16,10 +22,27 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from contract.labels import label
+from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
 from storage.rectification import OrderChange
 
 CHANNELS = ("wecom", "dingtalk", "email")
 LEASE = timedelta(seconds=60)  # a claimed row is retried after this if its worker died mid-send
+
+# Priorities, most urgent first (lower is sooner). URGENT and below may use a robot's reserve.
+PRIORITY_LIFE_SAFETY = 0
+PRIORITY_CRITICAL = 1  # then 2 major, 3 minor, 4 warning: PRIORITY_CRITICAL + the severity's index
+URGENT = PRIORITY_CRITICAL
+PRIORITY_ORDER = 5
+PRIORITY_TEST = 9
+_CLAIM_LOCK = 38_004  # pg_advisory_xact_lock key: one claim at a time, so a robot's limit holds across workers
+_TEST_LOCK = 38_005  # pg_advisory_xact_lock(key, user): a user's test-message count checked and added at once
+
+
+def alert_priority(rule: str, severity: str) -> int:
+    """A message about an alert: life-safety rules first, then by severity."""
+    if rule in LIFE_SAFETY_RULES:
+        return PRIORITY_LIFE_SAFETY
+    return PRIORITY_CRITICAL + (SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +132,7 @@ class Outgoing:
     body: str
     order_id: int | None = None
     not_before: datetime | None = None  # held back until then (a user's quiet hours)
+    priority: int = PRIORITY_ORDER  # alert_priority() for alerts, PRIORITY_TEST for a test
 
 
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing], now: datetime) -> int:
@@ -121,8 +145,9 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing], now: d
             target = "(subscription_id, order_id, event) WHERE order_id IS NOT NULL"
         done = await conn.fetchval(
             "INSERT INTO notification_deliveries (subscription_id, user_id, channel, alert_id, facility_id, event,"
-            " title, body, order_id, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-            f" COALESCE($10::timestamptz, $11::timestamptz)) ON CONFLICT {target} DO NOTHING RETURNING id",
+            " title, body, order_id, next_attempt_at, priority, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9, COALESCE($10::timestamptz, $11::timestamptz), $12, $11)"
+            f" ON CONFLICT {target} DO NOTHING RETURNING id",
             m.subscription.id,
             m.subscription.user_id,
             m.subscription.channel,
@@ -134,9 +159,31 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing], now: d
             m.order_id,
             m.not_before,
             now,
+            m.priority,
         )
         n += done is not None
     return n
+
+
+async def enqueue_test(conn: asyncpg.Connection, message: Outgoing, now: datetime, per_hour: int) -> float | None:
+    """Queue a user's test message unless they queued `per_hour` in the hour before `now`: None when
+    queued, else the seconds until the oldest of them is an hour old. Checked and added under a lock
+    of the user's, so parallel requests cannot all pass the count (issue #38 D: 300 in 0.9 s)."""
+    user_id = message.subscription.user_id
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2::int)", _TEST_LOCK, user_id)
+        recent = await conn.fetch(
+            "SELECT created_at FROM notification_deliveries WHERE event = 'test' AND user_id = $1"
+            " AND created_at > $2 ORDER BY created_at DESC LIMIT $3",
+            user_id,
+            now - timedelta(hours=1),
+            per_hour,
+        )
+        if len(recent) >= per_hour:
+            oldest: datetime = recent[-1]["created_at"]
+            return max(1.0, (oldest + timedelta(hours=1) - now).total_seconds())
+        await enqueue(conn, [message], now)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,19 +197,66 @@ class Delivery:
     attempts: int  # including this one
 
 
-async def claim(conn: asyncpg.Connection, now: datetime, limit: int = 50) -> list[Delivery]:
-    """Take due rows for sending: each counts an attempt and is leased, so another worker leaves it."""
-    rows = await conn.fetch(
-        "WITH c AS (UPDATE notification_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2"
-        " WHERE d.id IN (SELECT id FROM notification_deliveries WHERE status = 'pending' AND next_attempt_at <= $1"
-        " ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-        " RETURNING d.id, d.subscription_id, d.channel, d.title, d.body, d.attempts)"
-        " SELECT c.*, s.target, s.secret FROM c LEFT JOIN notification_subscriptions s ON s.id = c.subscription_id"
-        " ORDER BY c.id",
-        now,
-        now + LEASE,
-        limit,
-    )
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `count` requests to one receiver in any `window_s` seconds (claim() keeps one window,
+    the longest of those it is given)."""
+
+    count: int
+    window_s: float
+
+
+async def claim(
+    conn: asyncpg.Connection,
+    now: datetime,
+    limit: int = 50,
+    rate_limits: dict[str, RateLimit] | None = None,
+    reserve: int = 0,
+) -> list[Delivery]:
+    """Take due rows for sending, most urgent first: each counts an attempt and is leased, so another
+    worker leaves it. A channel in `rate_limits` gets no more than its count per window per receiver,
+    of which `reserve` only for priorities up to URGENT; each request claimed for it is logged."""
+    limits = rate_limits or {}
+    channels = list(limits)
+    window = max((lim.window_s for lim in limits.values()), default=60.0)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK)
+        await conn.execute("DELETE FROM notification_sends WHERE sent_at <= $1", now - timedelta(seconds=window))
+        ids = await conn.fetch(
+            # what is left in notification_sends is the window's (pruned just above)
+            "WITH lim AS (SELECT * FROM unnest($3::text[], $4::int[]) AS l(channel, n)),"
+            " used AS (SELECT target_key, count(*) AS n FROM notification_sends GROUP BY target_key),"
+            " due AS (SELECT d.id, d.priority, d.next_attempt_at, d.channel, md5(d.channel || ':' || s.target) AS key"
+            " FROM notification_deliveries d LEFT JOIN notification_subscriptions s ON s.id = d.subscription_id"
+            " WHERE d.status = 'pending' AND d.next_attempt_at <= $1),"
+            " ranked AS (SELECT due.*, lim.n AS cap, COALESCE(used.n, 0) AS used,"
+            " row_number() OVER (PARTITION BY due.key ORDER BY due.priority, due.next_attempt_at, due.id) AS k"
+            " FROM due LEFT JOIN lim ON lim.channel = due.channel LEFT JOIN used ON used.target_key = due.key)"
+            " SELECT id, key, cap IS NOT NULL AND key IS NOT NULL AS limited FROM ranked"
+            " WHERE cap IS NULL OR key IS NULL OR used + k <= cap - CASE WHEN priority <= $5 THEN 0 ELSE $6 END"
+            " ORDER BY priority, next_attempt_at, id LIMIT $2",
+            now,
+            limit,
+            channels,
+            [limits[c].count for c in channels],
+            URGENT,
+            reserve,
+        )
+        if not ids:
+            return []
+        await conn.executemany(
+            "INSERT INTO notification_sends (target_key, sent_at) VALUES ($1, $2)",
+            [(r["key"], now) for r in ids if r["limited"]],
+        )
+        rows = await conn.fetch(
+            "WITH c AS (UPDATE notification_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2"
+            " WHERE d.id = ANY($1::bigint[]) RETURNING d.id, d.subscription_id, d.channel, d.title, d.body,"
+            " d.attempts, d.priority)"
+            " SELECT c.*, s.target, s.secret FROM c LEFT JOIN notification_subscriptions s ON s.id = c.subscription_id"
+            " ORDER BY c.priority, c.id",
+            [r["id"] for r in ids],
+            now + LEASE,
+        )
     return [
         Delivery(r["id"], r["channel"], r["target"], r["secret"], r["title"], r["body"], r["attempts"]) for r in rows
     ]

@@ -54,6 +54,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
         "GRANT SELECT ON notification_subscriptions TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON notification_deliveries TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON notification_sends TO {role}",  # the robots' rate limits (migration 022)
         # 督办: overdue rectification orders go up a level, with a history row
         "GRANT SELECT, UPDATE (supervision_level, escalated_at) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history TO {role}",

@@ -70,9 +70,13 @@ def payload(obj: object) -> bytes:
 class Publisher:
     """A QoS 1 publisher with a bounded in-flight window (paho loses messages beyond 65,535)."""
 
-    def __init__(self, host: str, port: int, window: int = 1000, client_id: str = "") -> None:
+    def __init__(
+        self, host: str, port: int, window: int = 1000, client_id: str = "", auth: tuple[str, str] | None = None
+    ) -> None:
         self._sem = threading.Semaphore(window)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.max_inflight_messages_set(0)  # the semaphore keeps the window; paho's own is slow
         self.client.max_queued_messages_set(0)
         self.client.on_publish = lambda *_a: self._sem.release()

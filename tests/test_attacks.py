@@ -4,10 +4,14 @@ Mosquitto and PostgreSQL and the real services. Each failed on the code before i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -1007,6 +1011,7 @@ EXPECTED_PRIVILEGES = {
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
         "notification_deliveries": "SELECT, INSERT, UPDATE",
+        "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
         "notification_subscriptions": "SELECT",
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
@@ -1242,3 +1247,151 @@ async def test_c_nobody_can_lock_a_real_user_out(site: dict[str, object], db_url
         assert await _login(behind, "insp-a", "pw-a", local="127.0.0.41", **{"X-Forwarded-For": "203.0.113.99"}) == 429
     finally:
         await server.close()
+
+
+async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_other_off(
+    broker: tuple[LocalStack, int],
+    services: Services,
+    db: asyncpg.Connection,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """Issue #38 F: the broker binds a client id to its username, and every ingest worker logged in as
+    `carewatch-ingest`, so two workers (docs/scaling.md) took the one session from each other for ever:
+    356 "already connected, closing old connection" in 20 s, 0 of 2,000 messages stored. Now
+    `carewatch provision --ingest-workers 2` makes a login per worker and `carewatch ingest --worker k`
+    logs in as its own."""
+    from carewatch.stack import free_port
+    from contract.registry import DeviceType
+    from tests.test_ingest_faults import healthy, start_cli, stop_processes
+
+    stack, port = broker
+    await load_registry(db, PROV_REG)
+    out = tmp_path / "creds"
+    env = {**os.environ, "CAREWATCH_DATABASE_URL": db_url, "CAREWATCH_MQTT_URL": "mqtt://x"}
+    cmd = [sys.executable, "-m", "carewatch.cli", "provision", "--ingest-workers", "2"]
+    done = subprocess.run(
+        [*cmd, "--broker-dir", str(stack.mq_dir), "--out", str(out)], env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    stack.apply_auth()
+    secrets_ = yaml.safe_load((out / "services.yaml").read_text())
+    # the mechanism: one login twice is one session handed back and forth (what the log below counts)
+    first = _Session(port, "carewatch-ingest", secrets_["carewatch-ingest"], "a")
+    second = _Session(port, "carewatch-ingest", secrets_["carewatch-ingest"], "b")
+    assert first.gone.wait(5), "the broker binds a client id to its username"
+    for s in (first, second):
+        s.close()
+    log_file = stack.mq_dir / "mosquitto.log"
+    kicked_before = log_file.read_text(errors="replace").count("already connected, closing old connection")
+    broker_url = Services(services.database_url, f"mqtt://127.0.0.1:{port}")  # no user: each takes its own
+    log = tmp_path / "ingest.log"
+    ports = [free_port(), free_port()]
+    own = ["--mqtt-credentials", str(out / "services.yaml")]
+    workers = [
+        start_cli(
+            broker_url, db_url, "cw/v1", ["ingest", "--worker", str(k + 1), *own, "--metrics", f"127.0.0.1:{p}"], log
+        )
+        for k, p in enumerate(ports)
+    ]
+    sensor = next(d.id for d in PROV_REG.facilities[0].devices if d.type is DeviceType.ENV_SENSOR)
+    fac = PROV_REG.facilities[0].id
+    pub = Publisher("127.0.0.1", port, auth=("carewatch-simulator", secrets_["carewatch-simulator"]))
+    try:
+        for p in ports:
+            await wait_for(lambda p=p: healthy(p), 30, f"ingest on {p} up")
+        await asyncio.sleep(1.0)
+        ts = datetime.now(UTC).isoformat()
+        for i in range(2000):
+            body = {"msg_id": f"f38-{i}", "ts": ts, "readings": {"co2_ppm": 600 + i % 50}}
+            pub.publish(f"cw/v1/{fac}/{sensor}/telemetry", payload(body))
+        pub.flush()
+
+        async def stored() -> bool:
+            return int(await db.fetchval("SELECT count(*) FROM readings WHERE metric = 'co2_ppm'")) >= 2000
+
+        await wait_for(stored, 30, "2,000 readings stored")
+        await asyncio.sleep(2.0)
+        alive = [await healthy(p) for p in ports]
+    finally:
+        pub.close()
+        stop_processes(*workers)
+    kicked = log_file.read_text(errors="replace").count("already connected, closing old connection") - kicked_before
+    assert kicked == 0, f"{kicked} times a worker took the other's session"
+    assert alive == [True, True]
+    assert await db.fetchval("SELECT count(DISTINCT msg_id) FROM readings WHERE metric = 'co2_ppm'") == 2000
+
+
+async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
+    site: dict[str, object], db: asyncpg.Connection, db_url: str
+) -> None:
+    """Issue #38 D: an operator queued 300 test messages in 0.9 s, and against a WeCom robot answering
+    in 150 ms with WeCom's 20 messages a minute, the outbox sent them in queue order: a critical fire
+    alarm reached the robot after 75.7 s (refused 45009 on the way). Now a user queues a few tests an
+    hour (429 with the reason), the outbox sends the most urgent first and keeps each robot under its
+    limit with room left for alarms: the alarm arrives in seconds behind 300 queued messages, and the
+    robot never has to refuse one."""
+    from alerts.notify import NotifyConfig, Outbox
+    from bench.wecom import FakeWeCom
+    from storage.alerts import Change
+    from storage.notifications import add_subscription
+    from tests.test_web import B
+
+    url = str(site["url"])
+    user_id = await db.fetchval("SELECT id FROM users WHERE username = 'oper-b'")
+    robot = "city-robot-0038"
+    sid = await add_subscription(db, user_id, "wecom", robot, None, None, "warning", None, "zh")
+    s = await _session(url, "oper-b", "pw-b")
+    try:
+        page = await (await s.get(f"{url}/settings/notifications")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page
+
+        async def test_once() -> tuple[int, str]:
+            r = await s.post(
+                f"{url}/settings/notifications/{sid}/test", data={"csrf": csrf.group(1)}, allow_redirects=False
+            )
+            return r.status, await r.text()
+
+        answers = await asyncio.gather(*(test_once() for _ in range(300)))
+    finally:
+        await s.close()
+    statuses = [st for st, _ in answers]
+    assert statuses.count(302) <= 5 and statuses.count(429) == 300 - statuses.count(302), sorted(set(statuses))
+    refusal = next(text for st, text in answers if st == 429)
+    assert "测试消息每小时最多" in refusal, refusal[:500]
+    assert await db.fetchval("SELECT count(*) FROM notification_deliveries WHERE event = 'test'") <= 5
+    # a backlog such a flood (or sixty users' tests) leaves for the city's robot
+    await db.execute(
+        "INSERT INTO notification_deliveries (subscription_id, user_id, channel, event, title, body)"
+        " SELECT $1, $2, 'wecom', 'test', 'CareWatch 测试消息', '测试 ' || g FROM generate_series(1, 300) g",
+        sid,
+        user_id,
+    )
+    fake = FakeWeCom()
+    await fake.start()
+    pool = await asyncpg.create_pool(as_role(db_url, "alerts"), min_size=1, max_size=4)
+    http = aiohttp.ClientSession()
+    outbox = Outbox(NotifyConfig(wecom_url=fake.url, poll_s=0.2), pool, http, lambda _c: None)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(outbox.run(stop))
+    try:
+        await asyncio.sleep(2.0)  # the robot's minute is already taken by the backlog
+        sent_before = len(fake.received)
+        t0 = time.monotonic()
+        fire = Change(int(str(site["alert_b"])), "opened", B.id, "fire_alarm", "critical", "facility", False, "火警")
+        assert await outbox.queue(fire, datetime.now(UTC)) == 1
+        arrived = None
+        with contextlib.suppress(AssertionError):  # reported below, with what the robot refused
+            await wait_for(lambda: asyncio.sleep(0, result=fake.arrived(robot, "火灾报警") is not None), 10, "alarm")
+            arrived = fake.arrived(robot, "火灾报警")
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 20)
+        await http.close()
+        await pool.close()
+        await fake.stop()
+    assert arrived is not None, f"the fire alarm did not reach the robot in 10 s ({len(fake.refused)} refused)"
+    assert arrived - t0 < 5.0, f"the fire alarm took {arrived - t0:.1f} s behind the backlog"
+    assert sent_before >= 10, "the backlog was being sent meanwhile"
+    assert fake.refused == [], f"the robot refused {len(fake.refused)} requests over its 20 a minute"

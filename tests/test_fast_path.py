@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -28,6 +29,9 @@ from contract.payloads import (
 from contract.topics import Channel
 
 MISSING = object()
+# when the decoding tests' messages arrived: minutes after their fixed own times, so that the decoder's
+# bounds hold on any day (issue #35)
+ARRIVED = datetime(2026, 11, 28, 8, 5, tzinfo=UTC)
 
 msg_ids = st.one_of(
     st.text(min_size=0, max_size=66),
@@ -184,14 +188,12 @@ def test_fast_path_refuses_oversize_and_other_channels() -> None:
 
 def test_decoding_dispatches_on_the_channel_not_on_field_names() -> None:
     """Unknown fields are kept: a telemetry payload may carry one named `messages`."""
-    from datetime import UTC, datetime
-
     from ingest.decode import decode_batch
     from runtime.mqtt_source import Received
 
     body = {"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}, "messages": [1, 2]}
     d = decode_batch(
-        [Received("r/cw/v1/fac-1/env-1/telemetry", raw(body), datetime.now(UTC))],
+        [Received("r/cw/v1/fac-1/env-1/telemetry", raw(body), ARRIVED)],
         lambda _f, _d: True,
         "r/cw/v1",
         gateway=lambda _f, _d: False,
@@ -203,7 +205,6 @@ def test_decoding_dispatches_on_the_channel_not_on_field_names() -> None:
 def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
     """Not bad input but a fault of ours (here the registry lookup raises for one device): the
     message is kept as a dead letter with reason `internal`, the others are decoded."""
-    from datetime import UTC, datetime
 
     from ingest.decode import decode_batch
     from runtime.mqtt_source import Received
@@ -214,7 +215,7 @@ def test_a_failure_inside_decoding_dead_letters_that_message_only() -> None:
         return True
 
     body = raw({"msg_id": "m-1", "ts": "2026-11-28T08:00:00Z", "readings": {"co2_ppm": 1}})
-    msgs = [Received(f"r/cw/v1/fac-1/{d}/telemetry", body, datetime.now(UTC)) for d in ("env-1", "env-bad", "env-2")]
+    msgs = [Received(f"r/cw/v1/fac-1/{d}/telemetry", body, ARRIVED) for d in ("env-1", "env-bad", "env-2")]
     d = decode_batch(msgs, known, "r/cw/v1", gateway=lambda _f, _d: False)
     assert set(d.readings) == {("fac-1", "env-1", "m-1"), ("fac-1", "env-2", "m-1")}
     assert d.dead_reasons == ["internal"]

@@ -18,11 +18,15 @@ from tests.helpers import FAC, payload, registry_obj
 
 ROOT = "w/cw/v1"
 TS = "2026-11-28T08:00:00Z"
+# Received after every time these tests stamp (within the bounds and the readings' retention): the decoder
+# judges a message's own time against its arrival, so these storage tests hold together on any day
+# (issue #35); they never run retention, which reads the clock.
+ARRIVED = datetime(2026, 11, 29, 8, 5, tzinfo=UTC)
 
 
 def reading(n: int, device: str = "env-0") -> Received:
     body = payload({"msg_id": f"m-{n}", "ts": TS, "readings": {"co2_ppm": 400 + n}})
-    return Received(f"{ROOT}/{FAC}/{device}/telemetry", body, datetime.now(UTC))
+    return Received(f"{ROOT}/{FAC}/{device}/telemetry", body, ARRIVED)
 
 
 def gateway_batch(ns: list[int], batch_id: str) -> Received:
@@ -34,7 +38,7 @@ def gateway_batch(ns: list[int], batch_id: str) -> Received:
         }
         for n in ns
     ]
-    return Received(f"{ROOT}/{FAC}/gw-1/batch", payload({"msg_id": batch_id, "messages": items}), datetime.now(UTC))
+    return Received(f"{ROOT}/{FAC}/gw-1/batch", payload({"msg_id": batch_id, "messages": items}), ARRIVED)
 
 
 def decode(messages: list[Received]) -> Decoded:
@@ -105,7 +109,7 @@ async def test_a_battery_reported_as_a_reading_is_the_devices_battery(db: asyncp
             "samples": [{"ts": TS, "readings": {"battery_pct": 40.0}}, {"ts": TS, "readings": {"battery_pct": 39.0}}],
         }
     )
-    now = datetime.now(UTC)
+    now = ARRIVED
     await write_batch(
         db,
         decode(
@@ -120,7 +124,7 @@ async def test_a_battery_reported_as_a_reading_is_the_devices_battery(db: asyncp
 
 
 def status(device: str, ts: str, **fields: object) -> Received:
-    return Received(f"{ROOT}/{FAC}/{device}/status", payload({"ts": ts, **fields}), datetime.now(UTC))
+    return Received(f"{ROOT}/{FAC}/{device}/status", payload({"ts": ts, **fields}), ARRIVED)
 
 
 async def test_heartbeats_are_state_and_only_changes_are_logged(db: asyncpg.Connection) -> None:
@@ -170,12 +174,12 @@ async def test_device_hours_are_one_bit_per_hour_heard(db: asyncpg.Connection) -
         Received(
             f"{ROOT}/{FAC}/env-0/telemetry",
             payload({"msg_id": "t1", "ts": "2026-11-29T00:00:30Z", "readings": {"co2_ppm": 500}}),
-            datetime.now(UTC),
+            ARRIVED,
         ),
         Received(
             f"{ROOT}/{FAC}/env-1/event",
             payload({"msg_id": "e1", "ts": "2026-11-29T03:10:00+08:00", "type": "tamper", "state": "active"}),
-            datetime.now(UTC),
+            ARRIVED,
         ),
     ]
     await write_batch(db, decode(msgs), cache)

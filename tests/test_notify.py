@@ -364,3 +364,49 @@ async def test_a_mail_server_that_is_down_fails_visibly_after_retries(
     assert "Connect" in row["last_error"] or "refused" in row["last_error"].lower(), row["last_error"]
     assert metrics == 1
     await asyncio.sleep(0)
+
+
+async def test_the_outbox_claims_the_most_urgent_first_and_keeps_each_robot_under_its_limit(
+    registered: asyncpg.Connection,
+) -> None:
+    """Issue #38 D: life-safety, then by severity, then orders, tests last; a robot gets at most its
+    limit a window, the last `reserve` of it only for urgent messages; another robot is not held back."""
+    from datetime import timedelta
+
+    from storage.notifications import (
+        PRIORITY_ORDER,
+        PRIORITY_TEST,
+        Outgoing,
+        RateLimit,
+        alert_priority,
+        claim,
+        enqueue,
+    )
+
+    db = registered
+    uid, _ = await create_user(db, "robot-owner", "operator", None, facility=FAC.id)
+    city = await add_subscription(db, uid, "wecom", "city-robot", None, None, "warning", None, "zh")
+    other = await add_subscription(db, uid, "wecom", "other-robot", None, None, "warning", None, "zh")
+    s_city, s_other = sub(id=city, user_id=uid), sub(id=other, user_id=uid)
+    t0 = datetime.now(UTC)
+    tests = [Outgoing(s_city, None, FAC.id, "test", f"test {i}", "b", priority=PRIORITY_TEST) for i in range(10)]
+    await enqueue(db, tests, t0)
+    await enqueue(db, [Outgoing(s_city, None, FAC.id, "order:x:1", "order", "b", priority=PRIORITY_ORDER)], t0)
+    await enqueue(db, [Outgoing(s_other, None, FAC.id, "test", "other", "b", priority=PRIORITY_TEST)], t0)
+    limits = {"wecom": RateLimit(4, 60.0)}
+    first = await claim(db, t0, rate_limits=limits, reserve=2)
+    assert [d.title for d in first] == ["order", "test 0", "other"], "2 of the city robot's 4 (2 kept), the other's own"
+    assert await claim(db, t0 + timedelta(seconds=1), rate_limits=limits, reserve=2) == []
+    urgent = [("fire", alert_priority("fire_alarm", "critical")), ("gas", alert_priority("gas_alarm", "critical"))]
+    urgent += [("cam", alert_priority("camera_offline", "critical"))]
+    for title, prio in urgent:
+        await enqueue(db, [Outgoing(s_city, None, FAC.id, f"e-{title}", title, "b", priority=prio)], t0)
+    assert alert_priority("fire_alarm", "critical") < alert_priority("camera_offline", "critical")
+    assert alert_priority("guard_absent", "major") < alert_priority("guard_absent", "warning") < PRIORITY_ORDER
+    second = await claim(db, t0 + timedelta(seconds=2), rate_limits=limits, reserve=2)
+    assert sorted(d.title for d in second) == ["fire", "gas"], "the reserve: two urgent, life-safety first"
+    assert await claim(db, t0 + timedelta(seconds=3), rate_limits=limits, reserve=2) == []
+    later = await claim(db, t0 + timedelta(seconds=61), rate_limits=limits, reserve=2)
+    # a window after the first claim: its two sends have left the window, fire and gas still count, so
+    # only the critical camera (the reserve) for the city's robot; the other robot's unfinished lease ran out
+    assert [d.title for d in later] == ["cam", "other"]

@@ -223,3 +223,49 @@ async def test_an_alert_worker_whose_probes_the_broker_refuses_judges_by_the_wal
     finally:
         svc.stop()
         await asyncio.wait_for(task, 20)
+
+
+def test_each_worker_has_a_login_of_its_own_and_a_shard_reads_only_its_facilities(tmp_path: Path) -> None:
+    """Issue #38 F: one username per ingest worker and per alert shard (the broker binds client ids to
+    usernames); a shard's ACL lists its own facilities' topics and its own probe topic, nothing else."""
+    from carewatch.provision import CredentialError, worker_mqtt_url
+    from contract.broker_acl import acl_file, alerts_user, ingest_user, wanted
+    from contract.shards import Shard
+
+    facilities = {f.id: [d.id for d in f.devices] for f in generate_registry(8, seed=3).facilities}
+    creds = wanted(facilities, ingest_workers=3, alert_shards=2)
+    services = sorted(c.username for c in creds if c.kind == "service")
+    assert services == [
+        "carewatch-alerts-0-of-2",
+        "carewatch-alerts-1-of-2",
+        "carewatch-ingest",
+        "carewatch-ingest-2",
+        "carewatch-ingest-3",
+        "carewatch-simulator",
+    ]
+    assert [ingest_user(1), alerts_user(None), alerts_user(Shard(0, 1))] == ["carewatch-ingest"] + [
+        "carewatch-alerts"
+    ] * 2
+    blocks = {
+        b.splitlines()[0][5:]: b.splitlines()[1:] for b in acl_file(creds, ROOT).split("\n\n") if b.startswith("user ")
+    }
+    for k in (0, 1):
+        user = alerts_user(Shard(k, 2))
+        mine = sorted(f for f in facilities if Shard(k, 2).owns(f))
+        assert 0 < len(mine) < len(facilities)
+        assert blocks[user] == [f"topic readwrite {probe_topic(user, ROOT)}"] + [
+            line for f in mine for line in (f"topic read {ROOT}/{f}/#", f"topic write {ROOT}/{f}/_alerts")
+        ]
+    assert blocks["carewatch-ingest-3"] == [f"topic read {ROOT}/#"]
+    # a worker logs in as itself: from services.yaml, and never with another worker's login
+    secrets_file = tmp_path / "services.yaml"
+    secrets_file.write_text(yaml.safe_dump({"carewatch-ingest": "s1", "carewatch-ingest-2": "s2"}))
+    assert (
+        worker_mqtt_url("mqtt://127.0.0.1:1", "carewatch-ingest-2", secrets_file)
+        == "mqtt://carewatch-ingest-2:s2@127.0.0.1:1"
+    )
+    assert worker_mqtt_url("mqtt://127.0.0.1:1", "carewatch-ingest-2", None) == "mqtt://127.0.0.1:1"
+    with pytest.raises(CredentialError, match="another worker's login"):
+        worker_mqtt_url("mqtt://carewatch-ingest:s1@127.0.0.1:1", "carewatch-ingest-2", secrets_file)
+    with pytest.raises(CredentialError, match="--ingest-workers"):
+        worker_mqtt_url("mqtt://127.0.0.1:1", "carewatch-ingest-3", secrets_file)

@@ -1,6 +1,8 @@
 """Scale-out on one box (issue #18): two ingest workers on a shared subscription and two alert workers
-sharded by facility, on the local Mosquitto; one of each is killed (SIGKILL) mid-stream and started
-again. Every message stored once, every alert raised once, by the worker that owns its facility."""
+sharded by facility, on a Mosquitto provisioned as the local stack is (passwords, ACL, client ids bound
+to usernames: issue #38 F), each worker logging in as itself; one of each is killed (SIGKILL) mid-stream
+and started again. Every message stored once, every alert raised once, by the worker that owns its
+facility, and no worker ever took another's session."""
 
 from __future__ import annotations
 
@@ -8,23 +10,41 @@ import asyncio
 import json
 import signal
 import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
+import yaml
 
-from carewatch.stack import free_port
+from carewatch.provision import provision
+from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType
 from contract.shards import Shard, shard_of
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import Publisher, payload, wait_for
-from tests.test_ingest_faults import healthy, start_cli, start_ingest, stop_processes
+from tests.test_ingest_faults import healthy, start_cli, stop_processes
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_broker() -> Iterator[tuple[LocalStack, int]]:
+    """A Mosquitto of this test's own, which provisioning may lock down (the session's stays anonymous)."""
+    state = Path(tempfile.mkdtemp(prefix="carewatch-scale-"))
+    state.chmod(0o755)
+    stack = LocalStack(state)
+    port = free_port()
+    stack.up(mqtt_port=port, postgres=False)
+    try:
+        yield stack, port
+    finally:
+        stack.destroy()
 
 
 def test_shards_split_a_province_evenly_and_stably() -> None:
@@ -63,24 +83,40 @@ def _alarms(root: str, wave: list[tuple[str, str]], pub: Publisher, tag: str) ->
 
 
 async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
-    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, tmp_path: Path
+    services: Services,
+    db_url: str,
+    db: asyncpg.Connection,
+    topic_root: str,
+    tmp_path: Path,
+    own_broker: tuple[LocalStack, int],
 ) -> None:
     reg = generate_registry(12, seed=18)
     await load_registry(db, reg)
     smoke = {f.id: [d.id for d in f.devices if d.type is DeviceType.SMOKE_DETECTOR][:3] for f in reg.facilities}
     assert all(len(v) == 3 for v in smoke.values()), "three smoke detectors a facility: one for each wave"
     sensors = [(f.id, d.id) for f in reg.facilities for d in f.devices if d.type is DeviceType.ENV_SENSOR]
-    tag = topic_root.split("/", maxsplit=1)[0]
     log = tmp_path / "workers.log"
     ingest_ports, alert_ports = [free_port(), free_port()], [free_port(), free_port()]
+    # the broker as `carewatch provision --ingest-workers 2 --alert-shards 2` leaves it
+    stack, port = own_broker
+    creds = tmp_path / "creds"
+    await provision(db, stack.mq_dir, creds, root=topic_root, ingest_workers=2, alert_shards=2)
+    assert stack.apply_auth() == "restarted", "client ids bound to usernames from here on"
+    secrets = yaml.safe_load((creds / "services.yaml").read_text())
+    broker = Services(services.database_url, f"mqtt://127.0.0.1:{port}")  # no user: each worker picks its own
+    own_login = ["--mqtt-credentials", str(creds / "services.yaml")]
+
+    def start_ingest(k: int) -> subprocess.Popen[bytes]:
+        args = ["ingest", "--worker", str(k + 1), *own_login, "--metrics", f"127.0.0.1:{ingest_ports[k]}"]
+        return start_cli(broker, db_url, topic_root, [*args, "--flush-interval", "0.05", "--batch-size", "1000"], log)
 
     def start_alerts(k: int) -> subprocess.Popen[bytes]:
-        args = ["alerts", "--client-id", f"alerts-{k}-{tag}", "--shard", f"{k}/2", "--metrics"]
-        return start_cli(services, db_url, topic_root, [*args, f"127.0.0.1:{alert_ports[k]}"], log)
+        args = ["alerts", "--shard", f"{k}/2", *own_login, "--metrics", f"127.0.0.1:{alert_ports[k]}"]
+        return start_cli(broker, db_url, topic_root, args, log)
 
-    ingest = [start_ingest(services, db_url, topic_root, f"ingest-{k}-{tag}", ingest_ports[k], log) for k in (0, 1)]
+    ingest = [start_ingest(k) for k in (0, 1)]
     alerts = [start_alerts(k) for k in (0, 1)]
-    pub = Publisher(*services.mqtt_host_port, window=2000)
+    pub = Publisher("127.0.0.1", port, window=2000, auth=("carewatch-simulator", secrets["carewatch-simulator"]))
     stop = threading.Event()
     n = 24_000
     try:
@@ -97,7 +133,7 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
         alerts[1].wait(10)
         _alarms(topic_root, [(f, ds[1]) for f, ds in smoke.items()], pub, "2")  # shard 1's wait in its session
         await asyncio.sleep(1.5)
-        ingest[0] = start_ingest(services, db_url, topic_root, f"ingest-0-{tag}", ingest_ports[0], log)
+        ingest[0] = start_ingest(0)
         alerts[1] = start_alerts(1)
         await wait_for(lambda: healthy(alert_ports[1]), 60, "alert worker 1 back")
         _alarms(topic_root, [(f, ds[2]) for f, ds in smoke.items()], pub, "3")
@@ -106,16 +142,22 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
         await wait_for(lambda: _count(db, "SELECT count(*) FROM readings WHERE metric = 'co2_ppm'", sent), 90, "stored")
         await wait_for(lambda: _count(db, "SELECT count(*) FROM alerts WHERE rule = 'fire_alarm'", 36), 60, "alerts")
         await asyncio.sleep(1.0)  # anything doubled would land now
-        opened_by = [await asyncio.to_thread(_opened, port) for port in alert_ports]
+        opened_by = [await asyncio.to_thread(_opened, p) for p in alert_ports]
         frozen = [
             await asyncio.to_thread(_scrape, p, "carewatch_gc_frozen_objects") for p in ingest_ports + alert_ports
         ]
+        probes = [json.loads(await asyncio.to_thread(_get, p, "/healthz")) for p in alert_ports]
     finally:
         stop.set()
         pub.close()
         stop_processes(*ingest, *alerts)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
+    broker_log = (stack.mq_dir / "mosquitto.log").read_text(errors="replace")
+    assert "already connected, closing old connection" not in broker_log, "a worker took another's session"
+    for k in (0, 1):
+        assert f"as carewatch-alerts-{k}-of-2 " in broker_log or f"u'carewatch-alerts-{k}-of-2'" in broker_log
+    assert all(p.get("probes_refused") is None for p in probes), f"each shard's ACL allows its own probes: {probes}"
     rows = await db.fetchrow("SELECT count(*) AS rows, count(DISTINCT (device_id, msg_id)) AS ids FROM readings")
     assert (rows["rows"], rows["ids"]) == (2 * sent, sent), "each reading stored once (two metrics a message)"
     assert await db.fetchval("SELECT count(*) FROM events") == 36, "each alarm stored once, its copy not"
@@ -137,12 +179,16 @@ def _opened(port: int) -> int:
     return int(_scrape(port, "carewatch_alerts_opened_total{"))
 
 
-def _scrape(port: int, prefix: str) -> float:
-    """The sum of a worker's metric lines that start with `prefix`."""
+def _get(port: int, path: str) -> str:
     import urllib.request
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def _scrape(port: int, prefix: str) -> float:
+    """The sum of a worker's metric lines that start with `prefix`."""
+    text = _get(port, "/metrics")
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 

@@ -1094,10 +1094,27 @@ async def notifications_change(request: web.Request) -> web.Response:
             await notifications.delete_subscription(conn, user.id, sub_id)
         else:
             texts = TEXT[sub.lang]
-            test = notifications.Outgoing(sub, None, None, "test", texts["test_title"], texts["test_body"])
-            await notifications.enqueue(conn, [test], now_of(request))
+            test = notifications.Outgoing(
+                sub, None, None, "test", texts["test_title"], texts["test_body"], priority=notifications.PRIORITY_TEST
+            )
+            wait = await notifications.enqueue_test(conn, test, now_of(request), TESTS_PER_HOUR)
+            if wait is not None:  # a few an hour: a test checks a channel, it is not a way to flood one
+                return await _tests_limited(request, conn, user, wait)
         await audit(conn, user.username, f"notification.{action}", f"subscription {sub_id}", {"channel": sub.channel})
     raise web.HTTPFound("/settings/notifications" + ("?queued=1" if action == "test" else ""))
+
+
+TESTS_PER_HOUR = 5  # a user's test messages an hour, all channels together (issue #38 D)
+
+
+async def _tests_limited(request: web.Request, conn: asyncpg.Connection, user: User, wait_s: float) -> web.Response:
+    """The notifications page with the reason, as 429 with Retry-After."""
+    minutes = max(1, round(wait_s / 60))
+    error = TEXT[lang_of(request)]["test_limited"].format(n=TESTS_PER_HOUR, minutes=minutes)
+    resp = await render(request, "notifications.html", await _subscriptions_ctx(conn, user) | {"error": error})
+    resp.set_status(429)
+    resp.headers["Retry-After"] = str(int(wait_s) + 1)
+    return resp
 
 
 @page_routes.get("/admin/notifications")

@@ -322,6 +322,10 @@ _MORE = {
     "delete": ("删除", "Delete"),
     "send_test": ("发送测试消息", "Send a test message"),
     "test_queued": ("测试消息已排队发送，结果见下方发送记录。", "The test message is queued; its outcome shows below."),
+    "test_limited": (
+        "测试消息每小时最多{n}条，请{minutes}分钟后再试。",
+        "At most {n} test messages an hour: try again in {minutes} min.",
+    ),
     "test_title": ("CareWatch 测试消息", "CareWatch test message"),
     "test_body": (
         "这是一条测试消息：此通知渠道已能收到 CareWatch 的告警。",

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
 
 from alerts.engine import AlertEngine, InputClock
+from alerts.lifecycle import may_mute
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.writers import DecisionWriters
@@ -462,7 +463,9 @@ class AlertService(Service):
                     await record_lapse(conn, facility_id, d.key, d.since, d.at)
                     return None
                 if d.action == "open" and d.condition is not None:
-                    return await open_alert(conn, facility_id, d.key, d.condition, d.at, d.since)
+                    return await open_alert(
+                        conn, facility_id, d.key, d.condition, d.at, d.since, mutable=may_mute(d.key.rule)
+                    )
                 if d.action == "bump":
                     return await bump_alert(conn, facility_id, d.key, d.at)
                 return await clear_alert(conn, facility_id, d.key, d.at)

@@ -187,6 +187,20 @@ LIFE_SAFETY_RULES = frozenset(
     }
 )
 
+# What a maintenance window silences (issue #37, #38 H): the health of the devices under work, and
+# nothing else. A window is the supervised facility's own act, so it never mutes a life-safety alert, a
+# staffing lapse or anything else towards the inspectors; those are notified as always, and a window
+# never removes an alert from the record or the credit evaluation.
+MAINTENANCE_MUTES = frozenset(
+    {
+        RuleId.DEVICE_OFFLINE.value,
+        RuleId.CAMERA_BLIND_SPOT.value,
+        RuleId.DEVICE_FAULT.value,
+        RuleId.LOW_BATTERY.value,
+    }
+)
+assert not MAINTENANCE_MUTES & LIFE_SAFETY_RULES  # noqa: S101 - a guard on the two sets above
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 

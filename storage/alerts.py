@@ -95,9 +95,12 @@ async def open_alert(
     cond: Condition,
     at: datetime,
     since: datetime | None = None,
+    *,
+    mutable: bool = False,
 ) -> Change:
     """`since`: when the condition began (before its rule's `for` window); a lapse class's interval
-    (contract/credit.py) is recorded from then until the alert clears."""
+    (contract/credit.py) is recorded from then until the alert clears. `mutable`: whether a maintenance
+    window over the device may silence this alert (alerts.lifecycle.may_mute decides; never by default)."""
     async with conn.transaction():
         if key.rule in LAPSE_CLASSES:
             await conn.execute(
@@ -108,7 +111,7 @@ async def open_alert(
                 alert_key(key),
                 min(since or at, at),
             )
-        muted = await in_maintenance(conn, facility_id, key.device_id, at)
+        muted = mutable and await in_maintenance(conn, facility_id, key.device_id, at)
         row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)
         if row is not None:
             change = Change(

@@ -226,7 +226,7 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
     assert major.action == "opened"
 
 
-async def test_maintenance_window_mutes_but_records(db: asyncpg.Connection) -> None:
+async def test_maintenance_window_mutes_device_health_only_but_records(db: asyncpg.Connection) -> None:
     await load_registry(db, REG)
     t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
     await db.execute(
@@ -236,13 +236,15 @@ async def test_maintenance_window_mutes_but_records(db: asyncpg.Connection) -> N
         t0 - timedelta(minutes=5),
         t0 + timedelta(hours=1),
     )
-    during = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火", "fire"), t0)
-    other = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap2"), Condition("critical", "火", "fire"), t0)
-    after = await open_alert(
-        db, FAC.id, Key("device_fault", "smoke-nap1"), Condition("major", "障", "fault"), t0 + timedelta(hours=2)
-    )
-    assert (during.muted, other.muted, after.muted) == (True, False, False)
-    assert await db.fetchval("SELECT count(*) FROM alerts") == 3, "what fired is recorded either way"
+    fault = Condition("major", "障", "fault")
+    # a window silences only what the rules let it (alerts.lifecycle.may_mute): the device's health
+    during = await open_alert(db, FAC.id, Key("device_fault", "smoke-nap1"), fault, t0, mutable=True)
+    other = await open_alert(db, FAC.id, Key("device_fault", "smoke-nap2"), fault, t0, mutable=True)
+    later = t0 + timedelta(hours=2)
+    after = await open_alert(db, FAC.id, Key("low_battery", "smoke-nap1"), fault, later, mutable=True)
+    fire = await open_alert(db, FAC.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火", "fire"), t0)
+    assert (during.muted, other.muted, after.muted, fire.muted) == (True, False, False, False)
+    assert await db.fetchval("SELECT count(*) FROM alerts") == 4, "what fired is recorded either way"
 
 
 async def test_restart_with_active_alert_neither_duplicates_nor_loses(

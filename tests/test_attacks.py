@@ -1395,3 +1395,49 @@ async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
     assert arrived - t0 < 5.0, f"the fire alarm took {arrived - t0:.1f} s behind the backlog"
     assert sent_before >= 10, "the backlog was being sent meanwhile"
     assert fake.refused == [], f"the robot refused {len(fake.refused)} requests over its 20 a minute"
+
+
+async def test_h_no_maintenance_window_an_operator_sets_hides_a_fire_alarm_from_the_inspectors(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str
+) -> None:
+    """H: the supervised facility's operator sets a whole-facility maintenance window (31 days, from
+    yesterday: the most the web allowed) and a smoke detector fires inside it. The fire alarm is not
+    muted and its message is queued for the county inspector's robot; the window still silences what
+    it is for, the health of the devices under work. Failed before: the alert was muted and nothing
+    reached anyone at any level."""
+    from contract.rules import Condition, Key
+    from storage.alerts import open_alert
+    from storage.maintenance import create_window
+    from storage.notifications import add_subscription
+    from tests.test_alert_service import FAC
+
+    await load_registry(db, REG)
+    now = datetime.now(UTC)
+    await create_window(db, FAC.id, None, now - timedelta(days=1), now + timedelta(days=30), "装修 / works", "operator")
+    uid, _ = await create_user(db, "county-h", "inspector", "pw-county-h", county=FAC.county)
+    await add_subscription(db, uid, "wecom", "http://127.0.0.1:9/hook", None, None, "warning", None, "zh")
+    smoke = next(d.id for d in FAC.devices if d.type.value == "smoke_detector")
+    pub = Publisher(*services.mqtt_host_port)
+    try:
+        async with alerts_running(make(services, db_url, topic_root)):
+            body = {"msg_id": "fire-h", "ts": now_ts(), "type": "fire_alarm", "state": "active"}
+            pub.publish(f"{topic_root}/{FAC.id}/{smoke}/event", payload(body))
+
+            async def queued() -> bool:
+                n = await db.fetchval(
+                    "SELECT count(*) FROM notification_deliveries d JOIN alerts a ON a.id = d.alert_id"
+                    " WHERE a.rule = 'fire_alarm' AND d.user_id = $1",
+                    uid,
+                )
+                return bool(n)
+
+            await wait_for(queued, 20, "the fire alarm's message for the county inspector")
+    finally:
+        pub.close()
+    [fire] = await alerts(db, "fire_alarm")
+    assert fire["muted"] is False, "a fire alarm inside an operator's window reaches the inspectors"
+    # what a window is for: the health of the device under work is silenced (and still recorded)
+    health = await open_alert(
+        db, FAC.id, Key("device_offline", smoke), Condition("major", "离线", "offline"), now, mutable=True
+    )
+    assert health.muted is True

@@ -31,6 +31,7 @@ from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
 from storage.registry import load_registry
 from storage.users import create_user
+from supervision.orders import escalate_overdue
 from tests.conftest import as_role
 from tests.test_browser import CHROMIUM, REG, A
 from web.app import create_app
@@ -160,7 +161,7 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
     await db.execute(
         "UPDATE rectification_orders SET due_at = now() - interval '2 days' WHERE id = $1", overdue.order_id
     )
-    await rectification.escalate_overdue(db, now)
+    await escalate_overdue(db, now)
     iid = await inspections.plan(db, A.id, "visit", now.date(), "county", "county")
     findings = {code: {"result": "pass", "note": ""} for code in ITEMS} | {
         "exits": {"result": "fail", "note": "二楼出口上锁"}

@@ -49,8 +49,19 @@ def bench_alerts(events: int, rate: float) -> None:
 @click.option("--every", default=15, show_default=True, help="minutes between readings in the week of data")
 @click.option("--seconds", default=15.0, show_default=True, help="load per page")
 @click.option("--concurrency", default=4, show_default=True, help="clients of the load process")
-def bench_web(facilities: int, every: int, seconds: float, concurrency: int) -> None:
+@click.option(
+    "--login-flood",
+    is_flag=True,
+    help="instead: a token's API p99 quiet and during floods of 12 addresses × 19 failed logins (issue #38 B)",
+)
+@click.option("--rounds", default=5, show_default=True, help="with --login-flood: floods of 228 logins")
+def bench_web(facilities: int, every: int, seconds: float, concurrency: int, login_flood: bool, rounds: int) -> None:
     """Overview and facility pages with a week of data, loaded from another process."""
+    if login_flood:
+        from bench.loginflood import run_login_flood_bench
+
+        click.echo(json.dumps(asyncio.run(run_login_flood_bench(rounds))))
+        return
     from bench.web import run_web_bench
 
     click.echo(json.dumps(asyncio.run(run_web_bench(facilities, every, 2, seconds, concurrency))))

@@ -558,8 +558,10 @@ def _serve_web(
     from contract.rules import load_rules
     from runtime.collector import settle
     from web.app import create_app
+    from web.ratelimit import RateLimit
 
     settings = Settings()
+    api_limit = RateLimit(settings.api_rate, settings.api_burst) if settings.api_rate > 0 else None
     app = create_app(
         database_url,
         session_key,
@@ -569,6 +571,7 @@ def _serve_web(
         public_url=public_url,
         secure_cookies=secure_cookies,
         trusted_proxies=trusted_proxies,
+        api_limit=api_limit,
     )
 
     async def loaded(_app: aioweb.Application) -> None:

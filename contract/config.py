@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For the web believes
     # for a client's address (the login throttle, the audit log); from anyone else the header is ignored.
     trusted_proxies: str = ""
+    # Requests a second one API token or browser session may send to one web process, sustained, and at
+    # once (web/ratelimit.py); beyond them 429 with Retry-After. api_rate 0: no limit (a benchmark's load).
+    api_rate: float = Field(20.0, ge=0)
+    api_burst: int = Field(60, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod

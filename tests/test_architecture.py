@@ -162,6 +162,7 @@ WALL_ALLOWED: dict[str, tuple[int, str]] = {
     "alerts/service.py": (2, "real time: the probe's round trip through the broker"),
     "web/keys.py": (6, "real time: the age of a cached snapshot (5 s)"),
     "web/app.py": (4, "real time: browser sessions, the live stream's check of them, the login throttle's window"),
+    "web/ratelimit.py": (1, "real time: the API rate limit's token buckets (a scaled demo clock must not scale it)"),
     "gateway/adapters.py": (1, "the edge: a gateway is a device and stamps by its own clock"),
     "gateway/agent.py": (7, "the edge: the gateway's own watchdog, heartbeat and acknowledgement timeouts"),
     "simulators/runner.py": (2, "real time: the publisher's flush timeout"),

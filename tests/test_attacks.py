@@ -42,6 +42,7 @@ from tests.test_ingest import running as ingest_running
 from tests.test_provision import REG as PROV_REG
 from tests.test_provision import broker  # noqa: F401 - the fixture, requested by name below
 from tests.test_web import site  # noqa: F401 - the fixture, requested by name below
+from web.ratelimit import RateLimit
 
 FAC = REG.facilities[0]
 
@@ -1247,6 +1248,59 @@ async def test_c_nobody_can_lock_a_real_user_out(site: dict[str, object], db_url
         assert await _login(behind, "insp-a", "pw-a", local="127.0.0.41", **{"X-Forwarded-For": "203.0.113.99"}) == 429
     finally:
         await server.close()
+
+
+async def _hammer(s: aiohttp.ClientSession, url: str, n: int, parallel: int = 30) -> list[tuple[int, str, str]]:
+    """`n` GETs of `url` as fast as `parallel` connections go: (status, Retry-After, body) of each."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one() -> tuple[int, str, str]:
+        async with gate, s.get(url, allow_redirects=False) as r:
+            return r.status, r.headers.get("Retry-After", ""), await r.text()
+
+    return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def test_o_a_token_or_session_hammering_the_api_is_limited_and_nobody_else_is(
+    site: dict[str, object],
+) -> None:
+    """Finding O, second half: a token holder could send requests without limit, each a query. Now a
+    token (and a browser session) has a bucket of requests in the web process: 300 quick requests get
+    429 with Retry-After and a reason beyond it, answered at once, while another token is served."""
+    url = str(site["url"])
+    hammering = aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['insp']}"})
+    other = aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['admin']}"})
+    try:
+        t0 = time.monotonic()
+        flood = asyncio.create_task(_hammer(hammering, f"{url}/api/v1/facilities", 300))
+        meanwhile = []
+        while not flood.done() or not meanwhile:
+            async with other.get(f"{url}/api/v1/facilities") as r:
+                meanwhile.append(r.status)
+        answers = await flood
+        took = time.monotonic() - t0
+        assert meanwhile == [200] * len(meanwhile), "another token is served during the flood"
+        refused = [a for a in answers if a[0] == 429]
+        served = sum(a[0] == 200 for a in answers)
+        assert served + len(refused) == 300 and refused, sorted({a[0] for a in answers})
+        assert served <= RateLimit().burst + RateLimit().rate * took + 1, f"{served} served in {took:.1f} s"
+        for _, retry, body in refused:
+            assert int(retry) >= 1
+            assert "too many requests for this token" in json.loads(body)["error"]
+        async with other.get(f"{url}/api/v1/facilities") as r:
+            assert r.status == 200, "and after it"
+    finally:
+        await hammering.close()
+        await other.close()
+    # a browser session: its own bucket, pages and API alike (static files are not counted)
+    browser = await _session(url, "oper-b", "pw-b")
+    try:
+        answers = await _hammer(browser, f"{url}/api/v1/facilities", 300)
+        refused = [a for a in answers if a[0] == 429]
+        assert refused and all(int(r) >= 1 and "this session" in b for _, r, b in refused)
+        assert (await _hammer(browser, f"{url}/static/app.css", 1))[0][0] != 429
+    finally:
+        await browser.close()
 
 
 async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_other_off(

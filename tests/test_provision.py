@@ -176,7 +176,8 @@ def test_compose_gives_the_owners_database_password_to_migrate_only() -> None:
         cmd = compose["services"][name]["command"]
         assert cmd[:2] == ["/app/deploy/with-mqtt-credentials.sh", name], name
     script = (REPO_ROOT / "deploy/with-mqtt-credentials.sh").read_text()
-    assert "carewatch_${role}:${dbpw}@" in script and "/secrets/db-roles.json" in script
+    assert "carewatch_${role}:${dbpw}@" in script and "${secrets}/db-roles.json" in script
+    assert "secrets=${CAREWATCH_SECRETS_DIR:-/secrets}" in script
 
 
 async def test_an_alert_worker_whose_probes_the_broker_refuses_judges_by_the_wall_clock(

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -226,8 +229,6 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
 
     ingest = [n for n in services if command(n)[2:4] == ["carewatch", "ingest"]]
     assert len(ingest) >= 2
-    ids = [command(n)[command(n).index("--client-id") + 1] for n in ingest]
-    assert len(set(ids)) == len(ids), "each worker its own session"
     assert all("--share-group" not in command(n) for n in ingest), (
         "one group: " + IngestConfig.model_fields["share_group"].default
     )
@@ -235,8 +236,7 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
     shards = sorted(command(n)[command(n).index("--shard") + 1] for n in alerts)
     m = len(alerts)
     assert shards == [f"{k}/{m}" for k in range(m)] and m >= 2, "a full set of shards, each once"
-    alert_ids = [command(n)[command(n).index("--client-id") + 1] for n in alerts]
-    assert len(set(alert_ids)) == m
+    _each_worker_logs_in_as_its_own_provisioned_user(services)
     webs = [n for n in services if command(n)[2:4] == ["carewatch", "web"]]
     assert len(webs) >= 2 and all(services[w]["environment"]["CAREWATCH_STATE_DIR"] == "/webstate" for w in webs)
     lb = (here / "haproxy.cfg").read_text()
@@ -245,6 +245,76 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
     holders = {n for n, s in services.items() if owner in json.dumps(s.get("environment"))}
     assert holders == {"migrate"}, holders
     assert all(services[n]["environment"]["BROKER_DB_PASSWORD"].startswith("${BROKER_DB_PASSWORD:?") for n in emqx)
+
+
+def _each_worker_logs_in_as_its_own_provisioned_user(services: dict[str, Any]) -> None:
+    """Read from a compose file: `migrate` provisions as many ingest workers and alert shards as there are
+    services, each worker's command names its own (`--worker i`, `--shard k/M`), no two share a login or
+    a client id, and none overrides them (issue #38 F: one login for two workers is a session they take
+    from each other for ever; an alert shard's client id names its probes in the broker's ACL)."""
+    from contract.broker_acl import alerts_user, ingest_user, wanted
+
+    def command(name: str) -> list[str]:
+        return [str(x) for x in services[name].get("command") or []]
+
+    def flag(cmd: list[str], name: str, default: str | None = None) -> str:
+        if name not in cmd:
+            assert default is not None, f"{name} missing from {cmd}"
+            return default
+        return cmd[cmd.index(name) + 1]
+
+    migrate = " ".join(command("migrate"))
+    provision = next(p for p in migrate.split("&&") if "carewatch provision" in p).split()
+    workers, shards = int(flag(provision, "--ingest-workers")), int(flag(provision, "--alert-shards"))
+    provisioned = {c.username for c in wanted({}, workers, shards)}
+    logins: list[str] = []
+    for name in services:
+        cmd = command(name)
+        if cmd[2:4] == ["carewatch", "ingest"]:
+            logins.append(ingest_user(int(flag(cmd, "--worker"))))
+        elif cmd[2:4] == ["carewatch", "alerts"]:
+            shard = flag(cmd, "--shard", "") or None
+            logins.append(alerts_user(Shard.parse(shard) if shard else None))
+        else:
+            continue
+        assert cmd[:2] == ["/app/deploy/with-mqtt-credentials.sh", cmd[3]], name
+        assert "--client-id" not in cmd, f"{name}: its client id is its own login's, not another name"
+    assert len(set(logins)) == len(logins), f"two workers share a login: {sorted(logins)}"
+    assert set(logins) == {u for u in provisioned if u.startswith(("carewatch-ingest", "carewatch-alerts"))}, (
+        f"provisioned for {workers} ingest workers and {shards} shards, run: {sorted(logins)}"
+    )
+
+
+def test_the_single_host_compose_runs_its_workers_on_their_own_provisioned_logins() -> None:
+    from carewatch.stack import REPO_ROOT
+
+    _each_worker_logs_in_as_its_own_provisioned_user(
+        yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    )
+
+
+@pytest.mark.parametrize(("role", "args"), [("ingest", ["--worker", "2"]), ("alerts", ["--shard", "1/2"])])
+def test_the_compose_wrapper_leaves_each_worker_to_log_in_as_itself(role: str, args: list[str], tmp_path: Path) -> None:
+    """deploy/with-mqtt-credentials.sh, run as the compose files run it: an ingest worker or an alert
+    shard gets the broker's address without a user and the secrets file, and the CLI then picks the
+    worker's own login from it (before, every worker of a role was handed the role's one login)."""
+    from carewatch.provision import worker_mqtt_url
+    from carewatch.stack import REPO_ROOT
+    from contract.broker_acl import alerts_user, ingest_user
+
+    secrets_ = {"carewatch-ingest": "s1", "carewatch-ingest-2": "s2", "carewatch-alerts-1-of-2": "a1"}
+    (tmp_path / "services.yaml").write_text(yaml.safe_dump(secrets_))
+    (tmp_path / "db-roles.json").write_text(json.dumps({role: "dbpw"}))
+    env = {"PATH": os.environ["PATH"], "CAREWATCH_SECRETS_DIR": str(tmp_path), "MQTT_HOST": "mqtt-lb"}
+    script = REPO_ROOT / "deploy/with-mqtt-credentials.sh"
+    show = "import os, sys; print(os.environ['CAREWATCH_MQTT_URL'], os.environ['CAREWATCH_MQTT_CREDENTIALS'])"
+    out = subprocess.run(
+        ["sh", str(script), role, sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True
+    )
+    url, creds = out.stdout.split()
+    assert url == "mqtt://mqtt-lb:1883" and creds == str(tmp_path / "services.yaml")
+    user = ingest_user(int(args[1])) if role == "ingest" else alerts_user(Shard.parse(args[1]))
+    assert worker_mqtt_url(url, user, Path(creds)) == f"mqtt://{user}:{secrets_[user]}@mqtt-lb:1883"
 
 
 async def test_the_broker_views_say_what_the_mosquitto_files_say(db: asyncpg.Connection) -> None:

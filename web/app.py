@@ -52,6 +52,7 @@ from storage.users import (
     User,
     audit,
     end_sessions,
+    hash_token,
     password_record,
     user_by_session,
     user_by_token,
@@ -77,6 +78,7 @@ from web.keys import (
     LOGIN_LIMITS,
     POOL,
     PUBLIC_URL,
+    RATE_BUCKETS,
     RESYNC,
     RULES,
     SESSION_LIMITS,
@@ -93,6 +95,7 @@ from web.keys import (
 )
 from web.limits import DEFAULT_BYTES, body_limit
 from web.params import DEAD_LETTER_REASON, as_id, client_address, local_path, path_id, proxy_networks
+from web.ratelimit import Buckets, RateLimit, retry_after
 from web.throttle import HashSlots, LoginLimits
 
 logger = logging.getLogger(__name__)
@@ -176,6 +179,9 @@ async def authenticate(
     auth = request.headers.get("Authorization", "")
     user: User | None = None
     with request[TIMING]("auth"):
+        limited = await _rate_limited(request, auth)
+        if limited is not None:
+            return limited
         async with request.app[POOL].acquire() as conn:
             if auth.startswith("Bearer "):
                 token = auth.removeprefix("Bearer ").strip()
@@ -198,6 +204,33 @@ async def authenticate(
     if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
         await _form_origin(request)
     return await handler(request)
+
+
+async def _rate_limited(request: web.Request, auth: str) -> web.Response | None:
+    """A 429 if this request's token or session has spent its bucket (web/ratelimit.py); None: go on.
+
+    Keyed by what the request presents, before it is looked up, so a refused request costs no database
+    work: a token by its SHA-256 digest (what storage keeps; the token itself is not held here), a session
+    by its user and sign-in time (the cookie is encrypted and signed: nobody writes it but this site).
+    Static files and anonymous requests are not counted (a login is the login throttle's)."""
+    buckets = request.app[RATE_BUCKETS]
+    if buckets is None or request.path.startswith("/static/"):
+        return None
+    if auth.startswith("Bearer "):
+        key, what = "t:" + hash_token(auth.removeprefix("Bearer ").strip()), "this token"
+    else:
+        session = await get_session(request)
+        if "uid" not in session:
+            return None
+        key, what = f"s:{session['uid']}:{session.get('at', 0)}", "this session"
+    wait = buckets.take(key)
+    if wait <= 0:
+        return None
+    reason = f"too many requests for {what}: {buckets.limit.describe()}; retry after {retry_after(wait)} s"
+    headers = {"Retry-After": retry_after(wait)}
+    if request.path.startswith("/api/"):
+        return web.json_response({"error": reason}, status=429, headers=headers)
+    return web.Response(text=reason, status=429, headers=headers)
 
 
 async def _form_origin(request: web.Request) -> None:
@@ -1211,6 +1244,7 @@ def create_app(
     trusted_proxies: str = "",
     login_limits: LoginLimits | None = None,
     hash_slots: int | None = None,
+    api_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen, so one shared default is safe
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -1220,7 +1254,8 @@ def create_app(
     only over HTTPS (None: when public_url is https); stream_check_s: how often an open live stream
     checks that its token or session still holds; trusted_proxies: the addresses or networks
     (comma-separated) of the reverse proxies whose X-Forwarded-For is believed; login_limits,
-    hash_slots: the login throttle's (web/throttle.py)."""
+    hash_slots: the login throttle's (web/throttle.py); api_limit: the requests a token or a session may
+    send (web/ratelimit.py; None: no limit)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -1247,6 +1282,7 @@ def create_app(
     app[INTAKE] = IntakeSnapshot()
     app[LOGIN_LIMITS] = login_limits or LoginLimits()
     app[HASH_SLOTS] = HashSlots(hash_slots) if hash_slots else HashSlots()
+    app[RATE_BUCKETS] = Buckets(api_limit) if api_limit is not None else None
     app[TRUSTED_PROXIES] = proxy_networks(trusted_proxies)
     app[SESSION_LIMITS] = session_limits
     app[PUBLIC_URL] = public_url

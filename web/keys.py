@@ -21,6 +21,7 @@ from storage.intake import IntakeState
 from storage.intake import state as intake_state
 from storage.queries import gateway_states
 from storage.users import User
+from web.ratelimit import Buckets
 from web.throttle import HashSlots, LoginLimits
 
 RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
@@ -152,6 +153,8 @@ DATABASE_URL = web.AppKey("database_url", str)
 RULES: web.AppKey[Mapping[str, RuleConfig]] = web.AppKey("rules", Mapping)
 LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)  # the login throttle's limits (web/throttle.py)
 HASH_SLOTS = web.AppKey("hash_slots", HashSlots)  # password hashes this process runs at once
+# Requests per token and per session in this process (web/ratelimit.py); None: no limit (a benchmark's load).
+RATE_BUCKETS: web.AppKey[Buckets | None] = web.AppKey("rate_buckets", object)  # type: ignore[arg-type]
 # Reverse proxies whose X-Forwarded-For is believed (CAREWATCH_TRUSTED_PROXIES); from anyone else it is
 # the sender's own claim, and the address is the connection's.
 TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey("trusted_proxies", tuple)

@@ -43,9 +43,10 @@ def _ok(desc: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    """401 always (every operation needs a token) and 503 (the database out of reach, with
-    Retry-After); the others as the operation can answer them."""
-    return {str(c): _ERR for c in sorted({401, 503, *codes})}
+    """401 always (every operation needs a token), 429 (the token's requests beyond its rate,
+    web/ratelimit.py, with Retry-After) and 503 (the database out of reach, with Retry-After); the
+    others as the operation can answer them."""
+    return {str(c): _ERR for c in sorted({401, 429, 503, *codes})}
 
 
 def _q(name: str, desc: str, **schema: Any) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from contract.payloads import (
     expand_batch,
     parse_payload,
 )
-from contract.rules import ESCALATION_S, LATE_WAIT_S, REPLAY_SKEW_MAX_S, Key, RuleConfig
+from contract.rules import ESCALATION_S, INPUT_SLACK_S, LATE_WAIT_S, REPLAY_SKEW_MAX_S, Key, RuleConfig
 from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic, probe_topic
 from runtime.config import ServiceConfig
@@ -170,7 +170,7 @@ class AlertService(Service):
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
-        self.input = InputClock(self.clock.now())  # restarted by setup
+        self.input = self._input_clock(self.clock.now())  # restarted by setup
         self.probe_topic = probe_topic(config.client_id, config.topic_root)
         self._warned_behind = 0.0
         self._deaf_from: datetime | None = None  # judged up to here when the link to the broker dropped
@@ -182,6 +182,14 @@ class AlertService(Service):
     @property
     def metrics_registry(self) -> CollectorRegistry:
         return self.metrics.registry
+
+    def _input_clock(self, started: datetime) -> InputClock:
+        """The engine's own clock (CONTRACT §4). Its slack covers a probe's round trip and confirmation,
+        which take real seconds: on a clock running at N times (the accelerated demo) those are N times
+        as many of its seconds. Left unscaled, an engine at 60x always looked minutes behind its input,
+        read every message as from a backlog, never learnt a slow device clock, and took fourteen such
+        devices offline in the demo's first minutes."""
+        return InputClock(started, INPUT_SLACK_S * self.clock.speed)
 
     async def _owned(self, conn: asyncpg.Connection) -> list[str] | None:
         """The facilities this worker owns (None: all, with no shard or list given)."""
@@ -195,7 +203,7 @@ class AlertService(Service):
     async def setup(self, stack: contextlib.AsyncExitStack) -> None:
         assert self.pool is not None  # noqa: S101
         now = self.clock.now()
-        self.input = InputClock(now)
+        self.input = self._input_clock(now)
         self._deaf_from = now  # nothing heard until the first connection (the broker may be down at the start)
         async with self.pool.acquire() as conn:
             self.owned = await self._owned(conn)
@@ -511,7 +519,8 @@ class AlertService(Service):
                         orders = await escalate_overdue(conn, wall, step, self.owned)
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, wall)
-            await self.clock.sleep(self.config.tick_s)
+            # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)
+            await asyncio.sleep(self.config.tick_s)
 
     # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
     async def _reload_registry_if_changed(self, now: datetime) -> None:

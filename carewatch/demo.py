@@ -52,6 +52,9 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
 INJECT = [("smoke_alarm", 0), ("panic_button", 75), ("camera_blind_spot", 135)]
 ALARM_AFTER_S = 45
 CITY_TZ = ZoneInfo("Asia/Shanghai")  # the demo's facilities' zone (simulators.registry_gen)
+# An accelerated demo's clock keeps the machine's pace this long after it is made, while the services
+# and the simulator start and connect (contract.clock.ScaledClock); its day speeds up after that.
+WARMUP_S = 12.0
 
 
 class DemoStartError(ValueError):
@@ -69,6 +72,7 @@ def demo_clock(
     after it (DemoStartError)."""
     if speed == 1.0 and start_from is None:
         return SYSTEM
+    anchor = real_now.timestamp() + WARMUP_S  # the start's moment: the services are up by then
     if isinstance(start_from, datetime):
         start = start_from if start_from.tzinfo else start_from.replace(tzinfo=CITY_TZ)
         if latest is not None and latest > start:
@@ -76,15 +80,15 @@ def demo_clock(
                 f"data stored by an earlier run reaches {latest.astimezone(CITY_TZ):%Y-%m-%d %H:%M}, after the"
                 " demo's start: choose a later start, or `carewatch stack down` and remove the state directory"
             )
-        return ScaledClock(start, speed)
+        return ScaledClock(start, speed, anchor)
     floor = max(real_now, latest or real_now)
     if start_from is None:
-        return ScaledClock(floor.replace(microsecond=0), speed)
+        return ScaledClock(floor.replace(microsecond=0), speed, anchor)
     local = floor.astimezone(CITY_TZ)
     start = datetime.combine(local.date(), start_from, CITY_TZ)
     if start < floor:
         start = datetime.combine(local.date() + dt.timedelta(days=1), start_from, CITY_TZ)
-    return ScaledClock(start, speed)
+    return ScaledClock(start, speed, anchor)
 
 
 async def _prepare(
@@ -208,8 +212,8 @@ def run_demo(
         for username, password, what in logins:
             print(f"  login {username:<9} password {password:<14} {what}")
         print(f"\n  A smoke alarm fires in {first} about {alarm_after} s after the start; logs in {logs}.")
-        if clock.speed != 1.0 or start_from is not None:
-            local = clock.now().astimezone(CITY_TZ)
+        if isinstance(clock, ScaledClock):
+            local = clock.start.astimezone(CITY_TZ)
             print(f"  Demo time: {local:%Y-%m-%d %H:%M} (Asia/Shanghai), running at {clock.speed:g}x.")
         print("  Metrics: " + ", ".join(f"{n} http://127.0.0.1:{p}/metrics" for n, p in metrics.items()))
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)

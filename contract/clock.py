@@ -63,6 +63,10 @@ class Clock(abc.ABC):
         """How many of this clock's seconds pass in a second of the machine's (1 for real time)."""
         return 1.0
 
+    def real_seconds_until(self, t: datetime) -> float:
+        """How many of the machine's seconds until this clock reads `t` (negative: it has passed)."""
+        return (t - self.now()).total_seconds() / self.speed
+
     def spec(self) -> str:
         """The text that makes this clock again in another process (`clock_from_spec`)."""
         return "system"
@@ -80,8 +84,14 @@ class SystemClock(Clock):
 
 
 class ScaledClock(Clock):
-    """Time that starts at `start` when the machine's clock read `anchor` (Unix seconds), and runs
-    `speed` times as fast. Sleeping for N seconds of it takes N / speed real seconds."""
+    """Time that reads `start` when the machine's clock reads `anchor` (Unix seconds) and runs `speed`
+    times as fast from then on; before the anchor it runs at the machine's pace. Sleeping for N seconds
+    of it takes N / speed real seconds.
+
+    The demo puts the anchor a few seconds ahead, past its services' start (carewatch.demo): started
+    at 60x at once, the seconds a process takes to import, connect and subscribe were minutes of the
+    facilities' day in which the alert engine listened and the simulator did not yet speak, and every
+    device it had not heard from by then was reported offline."""
 
     def __init__(self, start: datetime, speed: float, anchor: float | None = None) -> None:
         if speed <= 0:
@@ -93,7 +103,13 @@ class ScaledClock(Clock):
         self._anchor = time.time() if anchor is None else anchor  # real time: the anchor of this clock
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.time() - self._anchor) * self._speed)  # real time: scaled
+        since = time.time() - self._anchor  # real time: scaled
+        return self._start + timedelta(seconds=since * self._speed if since > 0 else since)
+
+    def real_seconds_until(self, t: datetime) -> float:
+        ahead = (t - self._start).total_seconds()
+        at = self._anchor + (ahead / self._speed if ahead > 0 else ahead)
+        return at - time.time()  # real time: scaled
 
     def monotonic(self) -> float:
         return time.monotonic() * self._speed  # real time: scaled
@@ -104,6 +120,11 @@ class ScaledClock(Clock):
     @property
     def speed(self) -> float:
         return self._speed
+
+    @property
+    def start(self) -> datetime:
+        """What the clock reads at its anchor, when it starts running at its speed."""
+        return self._start
 
     def spec(self) -> str:
         return f"scaled:{self._speed:g}:{self._anchor!r}:{self._start.isoformat()}"

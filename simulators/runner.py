@@ -46,7 +46,7 @@ def drive(
             sink(ev)
             n += 1
         if clock is not None:
-            delay = (t - clock.now()).total_seconds() / clock.speed  # in real seconds
+            delay = clock.real_seconds_until(t)
             if delay > 0 and stop is not None:
                 stop.wait(delay)
             elif delay > 0:

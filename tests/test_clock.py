@@ -82,14 +82,14 @@ def test_the_demo_starts_at_the_next_hh_mm_after_the_machine_and_after_what_a_ru
     seven = dt.time(7, 0)
     c = demo_clock(60, seven, None, real)
     assert isinstance(c, ScaledClock) and c.speed == 60
-    start = c.now().astimezone(CITY_TZ)
+    start = c.start.astimezone(CITY_TZ)
     assert start.date() == dt.date(2031, 5, 5) and (start.hour, start.minute) == (7, 0)
     early = datetime(2031, 5, 4, 6, 30, tzinfo=CITY_TZ)  # before 07:00: today's
-    assert demo_clock(60, seven, None, early).now().astimezone(CITY_TZ).date() == dt.date(2031, 5, 4)
+    assert demo_clock(60, seven, None, early).start.astimezone(CITY_TZ).date() == dt.date(2031, 5, 4)  # type: ignore[attr-defined]
     left = datetime(2031, 5, 5, 21, 0, tzinfo=CITY_TZ)  # an earlier accelerated run got to 21:00 tomorrow
-    assert demo_clock(60, seven, left, real).now().astimezone(CITY_TZ).date() == dt.date(2031, 5, 6)
+    assert demo_clock(60, seven, left, real).start.astimezone(CITY_TZ).date() == dt.date(2031, 5, 6)  # type: ignore[attr-defined]
     assert demo_clock(1.0, None, left, real) is SYSTEM, "no --speed and no --from: the machine's clock"
-    sped = demo_clock(30, None, left, real).now()
+    sped = demo_clock(30, None, left, real).start  # type: ignore[attr-defined]
     assert left <= sped < left + timedelta(minutes=5), "no --from: from where the stored data ends"
 
 
@@ -99,6 +99,20 @@ def test_a_whole_start_date_is_taken_as_it_is_unless_stored_data_lies_after_it()
     real = datetime(2031, 5, 4, 23, 7, tzinfo=CITY_TZ)
     tuesday = datetime(2031, 5, 13, 16, 40)  # naive: the facilities' local time
     c = demo_clock(60, tuesday, None, real)
-    assert c.now().astimezone(CITY_TZ).replace(tzinfo=None) - tuesday < timedelta(minutes=1)
+    assert isinstance(c, ScaledClock) and c.start.astimezone(CITY_TZ).replace(tzinfo=None) == tuesday
     with pytest.raises(DemoStartError, match="2031-05-14 09:00"):
         demo_clock(60, tuesday, datetime(2031, 5, 14, 9, 0, tzinfo=CITY_TZ), real)
+
+
+def test_a_scaled_clock_keeps_the_machines_pace_until_its_anchor_then_runs_at_its_speed() -> None:
+    """The demo's warm-up (carewatch.demo.WARMUP_S): before its anchor the clock reads its start less the
+    real seconds still to go; after it, its start plus the seconds since at its speed. The simulator
+    waits exactly until the clock reaches a time (`real_seconds_until`), on either side."""
+    before = ScaledClock(T0, 60.0, time.time() + 10.0)
+    ahead = (T0 - before.now()).total_seconds()
+    assert 9.0 <= ahead <= 10.0, "ten real seconds to go read as ten seconds, not ten minutes"
+    assert 9.0 <= before.real_seconds_until(T0) <= 10.0
+    assert 10.0 <= before.real_seconds_until(T0 + timedelta(minutes=1)) <= 11.0, "a minute after: a second more"
+    after = ScaledClock(T0, 60.0, time.time() - 10.0)
+    assert 600 <= (after.now() - T0).total_seconds() < 600 + 60 * 5
+    assert -10.5 <= after.real_seconds_until(T0) <= -9.0

@@ -144,7 +144,8 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
     """`carewatch demo --speed 60 --from …` (issue #36): ingest, the engine, the web and the simulator on
     one clock. Started at 16:40 of a working day, the first facilities have children on site; the header
     shows the demo's time going at 60x; by 19:00 every child of them is collected and none is "not
-    collected". A service left on the machine's clock would refuse the simulator's messages as an hour
+    collected"; no device was taken offline by the services' own start. A service left on the machine's
+    clock would refuse the simulator's messages as an hour
     ahead (ingest), or judge pick-ups against the wrong day (the engine): children would stay on site,
     or be reported not collected."""
     start = _a_working_afternoon(datetime.now(UTC))
@@ -197,6 +198,16 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
             present, rules = await on_site()
             assert present == 0, f"every child collected by {now:%H:%M}"
             assert "child_not_collected" not in rules, rules
+            # the services' own start is no device's silence: at 60x their seconds of starting were
+            # minutes in which the engine listened before the simulator spoke (14 devices "offline")
+            async with s.get(f"{base}/api/v1/alerts", params={"rule": "device_offline", "status": "all"}) as r:
+                early = [
+                    (a["facility_id"], a["device_id"])
+                    for a in (await r.json())["alerts"]
+                    if datetime.fromisoformat(a["opened_at"]) < start + timedelta(minutes=20)
+                    and not str(a["device_id"]).startswith("gw")
+                ]
+            assert early == [], f"devices taken offline in the demo's first minutes: {early}"
         assert proc.returncode is None, "every process of the demo still running"
     finally:
         if proc.returncode is None:

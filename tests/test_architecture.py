@@ -156,7 +156,7 @@ def test_the_image_holds_every_package_but_the_benchmarks() -> None:
 # is a file and the number of places in it, so a new read fails here until it is argued for.
 WALL_READS = {"datetime.now", "datetime.utcnow", "date.today", "time.time", "time.monotonic"}
 WALL_ALLOWED: dict[str, tuple[int, str]] = {
-    "contract/clock.py": (5, "the clocks themselves"),
+    "contract/clock.py": (6, "the clocks themselves"),
     "runtime/mqtt_source.py": (5, "real time: paho's keepalive and the broker's queue (I/O, not a judgement)"),
     "ingest/service.py": (3, "real time: the age of the cached registry"),
     "alerts/service.py": (2, "real time: the probe's round trip through the broker"),

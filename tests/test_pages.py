@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from contract.inspection import ITEMS
 from contract.labels import LABELS
@@ -204,6 +205,28 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
     }[role]
 
 
+async def until(page: Page, expression: str, arg: object = None, limit_s: float = 30.0) -> None:
+    """Wait until `expression` (a JS expression, or a function of `arg`) is true in the page. Polled from
+    here through `evaluate`, not with Playwright's wait_for_function: under load its first try can miss,
+    and its in-page poller evaluates the string, which the pages' CSP (no 'unsafe-eval') refuses."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not await page.evaluate(expression, arg):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {expression}"
+        await asyncio.sleep(0.1)
+
+
+async def shot(page: Page, path: Path, full_page: bool = False) -> None:
+    """A screenshot for people to look at; Chromium starved of CPU answers "Unable to capture
+    screenshot" now and then (seen with the accelerated demo beside the tour): tried again once."""
+    try:
+        await page.screenshot(path=str(path), full_page=full_page)
+    except PlaywrightError as err:
+        if "Unable to capture screenshot" not in str(err):
+            raise
+        await asyncio.sleep(1.0)
+        await page.screenshot(path=str(path), full_page=full_page)
+
+
 async def login(page: Page, url: str, role: str) -> None:
     await page.goto(f"{url}/login")
     await page.fill("input[name=username]", role)
@@ -249,7 +272,7 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
                 if await page.locator("#map").count():
                     await page.wait_for_selector("#map[data-ready]")  # the boundaries fetched and drawn
                 name = re.sub(r"[^a-z0-9]+", "-", path.strip("/").lower()) or "overview"
-                await page.screenshot(path=str(SHOTS / f"{role}-{lang}-{name}.png"), full_page=True)
+                await shot(page, SHOTS / f"{role}-{lang}-{name}.png", full_page=True)
                 # what the page says in its own language: parts marked with another `lang` (a message as
                 # it was sent to a Chinese group) are content, not the page's text
                 text = await page.evaluate(
@@ -372,7 +395,7 @@ async def test_the_readings_chart_tells_time_by_the_facilitys_clock(
         await page.mouse.move(over["x"] + over["width"] / 2, y)
         await page.mouse.move(over["x"] + over["width"] - 2, y, steps=5)  # the cursor on the newest point
         value = page.locator("#chart .u-legend .u-value").first
-        await page.wait_for_function("(e) => e.textContent !== '--'", arg=await value.element_handle())
+        await until(page, "(e) => e.textContent !== '--'", await value.element_handle())
         shown = await value.inner_text()
     assert shown == last.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
@@ -388,11 +411,11 @@ async def test_the_map_outlives_a_window_of_no_size(browser: Browser, world: dic
         await page.goto(f"{url}/?county={A.county}&lang=zh")
         await page.wait_for_selector("#map[data-ready]")
         await page.set_viewport_size({"width": 1, "height": 1})
-        await page.wait_for_function("document.getElementById('map').clientWidth === 0")
+        await until(page, "document.getElementById('map').clientWidth === 0")
         await page.evaluate("([id]) => window.cwMap.update(id, 'amber')", [A.id])
         await asyncio.sleep(0.6)  # past the redraw's 300 ms
         await page.set_viewport_size({"width": 1400, "height": 1000})
-        await page.wait_for_function(f"({colour})({A.id!r}) === '#f2a900'")
+        await until(page, f"({colour})({A.id!r}) === '#f2a900'")
         width = await page.evaluate("window.cwMap.chart.getWidth()")
         assert width == await page.evaluate("document.getElementById('map').clientWidth") > 100
         assert errors == [], "shrunk to nothing and back"
@@ -415,14 +438,14 @@ async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Br
         await login(page, url, "county")
         await page.goto(f"{url}/wall")
         await page.wait_for_load_state("networkidle")
-        await page.screenshot(path=str(SHOTS / "wall-1920x1080.png"))
+        await shot(page, SHOTS / "wall-1920x1080.png")
         size = await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         assert size == [1920, 1080], f"the wall scrolls: {size}"
         assert await axe_problems(page) == []
         await page.goto(f"{url}/?lang=zh")
         await page.wait_for_load_state("networkidle")
         await page.set_viewport_size({"width": 1400, "height": 1000})
-        await page.screenshot(path=str(SHOTS / "overview-1400x1000.png"))
+        await shot(page, SHOTS / "overview-1400x1000.png")
         height = await page.evaluate("document.documentElement.scrollHeight")
         assert height <= 1000 + 60, f"the overview is {height} px tall at 1400 x 1000 (one screen, the banner aside)"
         # a laptop's width: the areas' table whole (a county's townships, the city's counties), no column
@@ -448,7 +471,7 @@ async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Br
             await page.goto(f"{url}{path}?lang=zh")
             await page.wait_for_load_state("networkidle")
             name = path.strip("/").split("/")[0]
-            await page.screenshot(path=str(SHOTS / f"phone-390x844-{name}.png"), full_page=True)
+            await shot(page, SHOTS / f"phone-390x844-{name}.png", full_page=True)
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{path}: the page is {width} px wide on a 390 px phone"
             assert await axe_problems(page) == []

@@ -12,9 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,22 +30,9 @@ from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import Publisher, payload, wait_for
 from tests.test_ingest_faults import healthy, start_cli, stop_processes
+from tests.test_provision import broker  # noqa: F401 - the fixture, requested by name below
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_broker() -> Iterator[tuple[LocalStack, int]]:
-    """A Mosquitto of this test's own, which provisioning may lock down (the session's stays anonymous)."""
-    state = Path(tempfile.mkdtemp(prefix="carewatch-scale-"))
-    state.chmod(0o755)
-    stack = LocalStack(state)
-    port = free_port()
-    stack.up(mqtt_port=port, postgres=False)
-    try:
-        yield stack, port
-    finally:
-        stack.destroy()
 
 
 def test_shards_split_a_province_evenly_and_stably() -> None:
@@ -91,7 +76,7 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
     db: asyncpg.Connection,
     topic_root: str,
     tmp_path: Path,
-    own_broker: tuple[LocalStack, int],
+    broker: tuple[LocalStack, int],  # noqa: F811 - a Mosquitto of its own, which provisioning locks down
 ) -> None:
     reg = generate_registry(12, seed=18)
     await load_registry(db, reg)
@@ -101,7 +86,7 @@ async def test_two_ingest_and_two_alert_workers_survive_a_kill_each(
     log = tmp_path / "workers.log"
     ingest_ports, alert_ports = [free_port(), free_port()], [free_port(), free_port()]
     # the broker as `carewatch provision --ingest-workers 2 --alert-shards 2` leaves it
-    stack, port = own_broker
+    stack, port = broker
     creds = tmp_path / "creds"
     await provision(db, stack.mq_dir, creds, root=topic_root, ingest_workers=2, alert_shards=2)
     assert stack.apply_auth() == "restarted", "client ids bound to usernames from here on"

@@ -129,6 +129,16 @@ def healthy(port: int, timeout: float = 1) -> bool:
         return False
 
 
+async def wait_healthy(port: int, limit_s: float = 30.0) -> bool:
+    """Until the service on `port` answers /healthz with 200 (True), or `limit_s` pass (False)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(healthy, port):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def stored_count(port: int) -> int:
     def get() -> int:
         try:

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.common import wait_healthy
+
 ADDRESSES = 12
 PER_ADDRESS = 19  # under the throttle's 30 per address (web/throttle.py): each is checked, none refused
 PACE_S = 1 / 15  # the token's requests: under its rate limit of 20 a second, so none is a 429
@@ -117,15 +119,8 @@ async def run_login_flood_bench(rounds: int = 5, quiet_n: int = 150, facilities:
         }
         cmd = [sys.executable, "-m", "carewatch.cli", "web"]
         web = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await wait_healthy(port, 30.0)
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
-            for _ in range(150):
-                try:
-                    async with s.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
             url = f"{base}/api/v1/facilities"
             await _sample(s, url, 10.0)  # warm-up: the pool, prepared statements
             quiet = await _sample(s, url, float(quiet_n))

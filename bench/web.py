@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import log
+from bench.common import log, wait_healthy
 from carewatch.stack import LocalStack, free_port
 from storage.migrate import migrate
 from storage.registry import load_registry
@@ -157,17 +157,7 @@ async def run_web_bench(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            import aiohttp
-
-            async with aiohttp.ClientSession() as http:
-                for _ in range(100):
-                    try:
-                        async with http.get(f"{base}/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.2)
+            await wait_healthy(port, 20.0)
             await asyncio.sleep(1.0 if workers > 1 else 0)  # the other workers bind a moment later
             return proc
 

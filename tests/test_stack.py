@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from carewatch.stack import LocalStack, free_port
+from carewatch.stack import LocalStack, _mosquitto_bin, free_port
 
 
 def _pids_mentioning(text: str) -> set[int]:
@@ -23,12 +23,22 @@ def _pids_mentioning(text: str) -> set[int]:
 
 
 def _other_servers() -> set[int]:
-    """Running Mosquitto brokers and PostgreSQL postmasters. A postgres process whose parent is a
-    postgres is a backend or helper of a server: those come and go with connections (another test
-    session's, say), so they are not counted."""
+    """Running Mosquitto brokers and PostgreSQL postmasters that live outside the temporary
+    directory: the machine's own. A postgres process whose parent is a postgres is a backend or
+    helper of a server: those come and go with connections, so they are not counted. Servers under
+    the temporary directory belong to other tests running beside this one, which may stop theirs at
+    any moment; the decoy below stands for them."""
     out = subprocess.run(["pgrep", "-x", "mosquitto|postgres"], capture_output=True, text=True, check=False)
     pids = {int(p) for p in out.stdout.split()}
-    return {p for p in pids if _parent(p) not in pids}
+    tmp = tempfile.gettempdir()
+    return {p for p in pids if _parent(p) not in pids and tmp not in _cmdline(p)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _parent(pid: int) -> int | None:
@@ -43,6 +53,10 @@ def test_up_is_idempotent_and_down_leaves_nothing() -> None:
     state = Path(tempfile.mkdtemp(prefix="carewatch-stacktest-"))
     state.chmod(0o755)
     before_others = _other_servers()
+    # a broker that is not the stack's, started from a directory like the stack's own: down must leave it
+    decoy_dir = Path(tempfile.mkdtemp(prefix="carewatch-stacktest-decoy-"))
+    (decoy_dir / "mosquitto.conf").write_text(f"listener {free_port()} 127.0.0.1\nallow_anonymous true\n")
+    decoy = subprocess.Popen([_mosquitto_bin(), "-c", str(decoy_dir / "mosquitto.conf")], stderr=subprocess.DEVNULL)
     stack = LocalStack(state, fsync=False)
     try:
         info = stack.up(pg_port=free_port(), mqtt_port=free_port())
@@ -56,10 +70,16 @@ def test_up_is_idempotent_and_down_leaves_nothing() -> None:
         assert _pids_mentioning(str(state)) == set()
         assert stack.status() == {**stack.status(), "postgresql": "stopped", "mosquitto": "stopped"}
         assert stack.down() == []
-        # the servers that were running before (the machine's own, other test stacks) still run
+        # the machine's own servers that were running before, and the decoy, still run
         assert before_others - _other_servers() - ours == set()
+        assert decoy.poll() is None, "down stopped a broker it did not start"
     finally:
+        decoy.terminate()
+        decoy.wait(timeout=10)
         stack.destroy()
+        for f in decoy_dir.iterdir():
+            f.unlink()
+        decoy_dir.rmdir()
 
 
 def test_down_never_kills_a_foreign_pid() -> None:

@@ -10,20 +10,34 @@ What a facility controls, and nothing else, costs points:
   recorded too, so splitting a lapse gains nothing. Each class has a weight in points per 1 % of its
   base: the month's opening minutes for lapses that only exist while open, all the month's minutes
   for the others. So a facility's size and the month's length do not change what a lapse costs.
-- **Going dark.** Minutes in which the facility sent nothing at all are charged as if every lapse class
-  held during them (the same weights, the same bases): a facility that unplugs its monitoring can never
-  score better than one that shows its lapses. Only minutes in which the platform itself was receiving
-  count: an outage of the platform's intake is not the facility's darkness (storage/credit.py).
-  Single devices that fall silent while the rest report cost a little per missing device-hour.
+- **Silence, charged to the rules it blinds** (issue #37). Each class names the device types it judges
+  by (`WATCHED_BY`: the staffing classes the door and badge controllers, exits their sensors, the
+  extinguishers their gauges, and two classes that only silence can breach: child-area and entrance
+  cameras, and fire detection). For every hour in which the platform was listening, the share of a
+  class's devices that sent nothing is charged as if the class had lapsed for that share of the hour
+  (at its weight, on its base), less the minutes of that class already recorded as lapses in that hour:
+  a device switched off costs what its rule could have found, whatever the other devices do, so a
+  facility never scores better with a device off than with it on and honest. A class with no device
+  registered at all is silent all the time. A facility that goes dark altogether is silent in every
+  class at once. Single devices outside these classes (environment sensors, panic buttons, lights)
+  cost a little per missing device-hour.
+- **Silent days are unanswered alerts.** A class silent for at least `silent_day_min` share-minutes of
+  an opening day counts as one alert left unanswered that day (its rules could not raise theirs, so
+  nobody could answer them): a facility does not escape the response part by switching off what
+  would have alerted.
+- **Split lapses are unanswered alerts too.** Pieces of one lapse class less than 5 minutes apart are one
+  episode; an episode as long as its rule's alert window whose pieces were each too short to alert
+  counts as one alert left unanswered (the minutes count anyway, as every piece is recorded).
 - **Response.** Critical and major alerts are acknowledged before their first escalation step; later
   costs a point, never costs three. An acknowledgement does not end the lapse's minutes.
 - **Rectification.** An order the facility did not answer by its due date costs three points.
 - **Inspections.** Each failed checklist item of a signed inspection in the month costs two points.
 
 Correct use costs nothing: a panic press, fire or gas alarm acknowledged in time (with the note the
-acknowledgement requires) is not a lapse; self-tests raise no alert; a drill or repair registered in
-advance as a maintenance window is excused, up to `maintenance_allowance_min` a month (the rest of the
-window counts as usual, and every window stays on the record).
+acknowledgement requires) is not a lapse; self-tests raise no alert. A maintenance window excuses
+nothing in the grade (since method 2026-12b): it keeps device-health alerts of the devices under work
+from the people notified, and that is all; a repair of a few hours costs a small share of one class
+(measured in `carewatch bench gaming`), while an excuse would be a way to hide lapses.
 
 Each part is capped so that one bad week cannot hide everything else; the score is 100 minus the
 parts, never below 0; grades come from thresholds (A ≥ 90, B ≥ 75, C ≥ 60, else D by default).
@@ -38,10 +52,15 @@ from typing import Any
 
 import yaml
 
+from contract.registry import DeviceType
+
 # 2026-12: darkness only while the platform's intake was listening (storage.intake, migration 019)
-METHOD_VERSION = "2026-12"
+# 2026-12b: silence charged per class to the rules it blinds; silent days are unanswered alerts;
+#           maintenance windows excuse nothing (issue #37)
+METHOD_VERSION = "2026-12b"
 
 # rule -> (base, points per 1 % of the base). base "open": the month's opening minutes; "all": every minute.
+# The rules the alert engine records as lapses (alerts.tracker), however short.
 LAPSE_CLASSES: dict[str, tuple[str, float]] = {
     "guard_absent": ("open", 1.0),
     "ratio_breach": ("open", 1.0),
@@ -50,6 +69,28 @@ LAPSE_CLASSES: dict[str, tuple[str, float]] = {
     "exit_obstructed": ("all", 1.5),
     "extinguisher_pressure": ("all", 0.25),
 }
+# Classes that only silence can breach: what the standards require watched, charged when it is not.
+# Cameras over the children's rooms, the entrance and the play yard (托育机构设置标准（试行）and
+# GB 50348 video surveillance of entrances); fire detection in every room (GB 50116).
+SILENCE_CLASSES: dict[str, tuple[str, float]] = {
+    "camera_coverage": ("open", 1.0),
+    "fire_detection": ("all", 1.0),
+}
+CLASSES: dict[str, tuple[str, float]] = LAPSE_CLASSES | SILENCE_CLASSES
+
+_DOORS = frozenset({DeviceType.ACCESS_CONTROLLER})
+# class -> the device types its rules judge by: when they are silent, the class cannot be judged
+WATCHED_BY: dict[str, frozenset[DeviceType]] = {
+    "guard_absent": _DOORS,
+    "ratio_breach": _DOORS,
+    "unqualified_staff_on_site": _DOORS,
+    "banned_staff_on_site": _DOORS,
+    "exit_obstructed": frozenset({DeviceType.EXIT_DOOR}),
+    "extinguisher_pressure": frozenset({DeviceType.EXTINGUISHER_GAUGE}),
+    "camera_coverage": frozenset({DeviceType.CAMERA}),
+    "fire_detection": frozenset({DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR}),
+}
+assert set(WATCHED_BY) == set(CLASSES)  # noqa: S101 - every class says what watches it
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +106,7 @@ class CreditConfig:
     orders_cap: float = 20.0
     failed_item_points: float = 2.0
     inspections_cap: float = 20.0
-    maintenance_allowance_min: float = 8 * 60.0
+    silent_day_min: float = 60.0  # share-minutes of a class's silence in an opening day that count as an alert
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> CreditConfig:
@@ -75,6 +116,11 @@ class CreditConfig:
             if name == "grades":
                 pairs = sorted(((str(g), float(t)) for g, t in dict(value).items()), key=lambda p: -p[1])
                 out = replace(out, grades=tuple(pairs))
+            elif name == "maintenance_allowance_min":
+                raise ValueError(
+                    "credit settings: maintenance_allowance_min is gone since method 2026-12b:"
+                    " maintenance windows excuse nothing in the grade (issue #37); remove the key"
+                )
             elif name in cls.__dataclass_fields__:
                 numbers: dict[str, Any] = {name: float(value)}
                 out = replace(out, **numbers)
@@ -89,12 +135,17 @@ class Facts:
 
     period_minutes: float
     open_minutes: float
-    lapse_minutes: dict[str, float] = field(default_factory=dict)  # maintenance allowance already taken off
-    dark_minutes: float = 0.0
+    lapse_minutes: dict[str, float] = field(default_factory=dict)
+    # per class: minutes charged for its devices' silence (share of the class silent x the minutes of its
+    # base), less what was recorded as that class's lapses in the same hours
+    silent_minutes: dict[str, float] = field(default_factory=dict)
+    silent_days: int = 0  # (class, opening day) pairs silent long enough to count as an unanswered alert
+    split_episodes: int = 0  # lapses split into pieces too short to alert: each an unanswered alert
+    unwatched: tuple[str, ...] = ()  # classes with no device registered: silent all the time
+    dark_minutes: float = 0.0  # shown: minutes with nothing from any device (charged through silent_minutes)
     dark_open_minutes: float = 0.0
     device_gap_pct: float = 0.0
-    maintenance_minutes: float = 0.0
-    excused_minutes: float = 0.0
+    maintenance_minutes: float = 0.0  # shown: every window stays on the record; it excuses nothing
     alerts_to_answer: int = 0
     late_acks: int = 0
     unacked: int = 0
@@ -114,22 +165,25 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
     """The score, the grade and the figures behind them (what the record stores and the page shows)."""
     cfg = cfg or CreditConfig()
     bases = {"open": facts.open_minutes, "all": facts.period_minutes}
-    dark = {"open": facts.dark_open_minutes, "all": facts.dark_minutes}
     exact = {
         rule: Fraction(weight) * _pct(facts.lapse_minutes.get(rule, 0.0), bases[base])
-        for rule, (base, weight) in LAPSE_CLASSES.items()
+        for rule, (base, weight) in CLASSES.items()
     }
-    dark_exact = sum(
-        (Fraction(weight) * _pct(dark[base], bases[base]) for base, weight in LAPSE_CLASSES.values()), Fraction(0)
-    )
+    silent_exact = {
+        rule: Fraction(weight) * _pct(facts.silent_minutes.get(rule, 0.0), bases[base])
+        for rule, (base, weight) in CLASSES.items()
+    }
     lapses = {rule: round(float(v), 2) for rule, v in exact.items()}
-    dark_points = round(float(dark_exact), 2)
-    lapse_total = min(Fraction(cfg.lapse_cap), sum(exact.values(), Fraction(0)) + dark_exact)
+    silent_points = {rule: round(float(v), 2) for rule, v in silent_exact.items()}
+    lapse_total = min(
+        Fraction(cfg.lapse_cap), sum(exact.values(), Fraction(0)) + sum(silent_exact.values(), Fraction(0))
+    )
+    unanswered = facts.unacked + facts.silent_days + facts.split_episodes
     parts = {
         "lapses": round(float(lapse_total), 2),
         "devices": round(min(cfg.device_gap_cap, cfg.device_gap_weight * facts.device_gap_pct), 2),
         "response": round(
-            min(cfg.response_cap, cfg.late_ack_points * facts.late_acks + cfg.unacked_points * facts.unacked), 2
+            min(cfg.response_cap, cfg.late_ack_points * facts.late_acks + cfg.unacked_points * unanswered), 2
         ),
         "orders": round(min(cfg.orders_cap, cfg.late_order_points * facts.orders_late), 2),
         "inspections": round(min(cfg.inspections_cap, cfg.failed_item_points * facts.failed_items), 2),
@@ -141,16 +195,19 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
         "grade": grade,
         "parts": parts,
         "lapse_points": lapses,
-        "dark_points": dark_points,
+        "silent_points": silent_points,
         "facts": {
             "period_minutes": round(facts.period_minutes, 1),
             "open_minutes": round(facts.open_minutes, 1),
             "lapse_minutes": {k: round(v, 1) for k, v in facts.lapse_minutes.items()},
+            "silent_minutes": {k: round(v, 1) for k, v in facts.silent_minutes.items() if v},
+            "silent_days": facts.silent_days,
+            "split_episodes": facts.split_episodes,
+            "unwatched": list(facts.unwatched),
             "dark_minutes": round(facts.dark_minutes, 1),
             "dark_open_minutes": round(facts.dark_open_minutes, 1),
             "device_gap_pct": round(facts.device_gap_pct, 2),
             "maintenance_minutes": round(facts.maintenance_minutes, 1),
-            "excused_minutes": round(facts.excused_minutes, 1),
             "alerts_to_answer": facts.alerts_to_answer,
             "late_acks": facts.late_acks,
             "unacked": facts.unacked,

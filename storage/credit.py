@@ -1,13 +1,12 @@
 """The month's facts of each facility for the credit evaluation (contract/credit.py has the method), and
 the stored monthly records with their appeals (migration 012).
 
-Measured, not estimated: lapse minutes from `lapse_intervals` (written by the alert service from the
-moment each condition began, short ones included), clipped to the month; whole-facility maintenance
-windows taken off up to the monthly allowance, earliest first; darkness and device gaps from the hours
-in which anything at all arrived (readings, events, access, status), darkness only for the part of an
-hour in which the platform's intake was listening (storage.intake: its own outage is not the
-facility's); acknowledgement times against each alert's first escalation step; orders answered by
-their due date or not; signed inspections.
+Gathered here, measured by contract.credit_facts (pure, shared with `bench gaming`): lapse intervals
+(written by the alert service from the moment each condition began, short ones included); the devices
+and the hours each was heard in (device_activity, readings, events, access, status alike); how much of
+each hour the platform's intake listened (storage.intake: its own outage is not the facility's);
+maintenance windows (shown, excusing nothing); acknowledgement times against each alert's first
+escalation step; orders answered by their due date or not; signed inspections.
 """
 
 from __future__ import annotations
@@ -20,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from contract.credit import LAPSE_CLASSES, CreditConfig, Facts, evaluate
-from contract.registry import OpeningHours
+from contract.credit import CreditConfig, Facts, evaluate
+from contract.credit_facts import Month, WatchDevice, measure
+from contract.registry import DeviceType
 from contract.rules import ESCALATION_S
 from storage import intake
 from storage.queries import opening_hours
@@ -37,74 +37,28 @@ def month_bounds(month: date) -> Span:
     return start, nxt
 
 
-def _overlap(a: Span, b: Span) -> float:
-    return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds() / 60)
-
-
-def _open_spans(hours: OpeningHours, tz: ZoneInfo, period: Span) -> list[Span]:
-    out = []
-    day = period[0].astimezone(tz).date() - timedelta(days=1)
-    last = period[1].astimezone(tz).date()
-    while day <= last:
-        h = hours.hours_on(day)
-        if h is not None:
-            out.append((datetime.combine(day, h[0], tz), datetime.combine(day, h[1], tz)))
-        day += timedelta(days=1)
-    return out
-
-
-def _minutes_in(spans: list[Span], window: Span) -> float:
-    return sum(_overlap(s, window) for s in spans)
-
-
-def _excused_windows(windows: list[Span], allowance: float) -> tuple[list[Span], float, float]:
-    """The maintenance windows that excuse lapses: the earliest first, until the allowance (minutes of
-    window) is spent. Returns (those spans, all windows' minutes, excused minutes)."""
-    total = sum((w[1] - w[0]).total_seconds() / 60 for w in windows)
-    budget, excused = allowance, []
-    for w in sorted(windows):
-        if budget <= 0:
-            break
-        take = min((w[1] - w[0]).total_seconds() / 60, budget)
-        excused.append((w[0], w[0] + timedelta(minutes=take)))
-        budget -= take
-    return excused, total, allowance - budget
-
-
-def _cut(span: Span, windows: list[Span]) -> list[Span]:
-    """What is left of a span once the windows are taken out of it."""
-    pieces = [span]
-    for w in windows:
-        nxt = []
-        for a, b in pieces:
-            if w[1] <= a or w[0] >= b:
-                nxt.append((a, b))
-                continue
-            if a < w[0]:
-                nxt.append((a, w[0]))
-            if w[1] < b:
-                nxt.append((w[1], b))
-        pieces = nxt
-    return pieces
-
-
 async def month_facts(
     conn: asyncpg.Connection, scope: Scope, month: date, now: datetime, cfg: CreditConfig
 ) -> list[tuple[asyncpg.Record, Facts]]:
+    """Each facility's month gathered here (SQL) and measured by the credit method's own code
+    (contract.credit_facts.measure)."""
     start, end = month_bounds(month)
     end = min(end, max(start, now))
     where, args = scope.sql("f", start=1)
     facs = await conn.fetch(
         "SELECT f.id, f.name, f.county, f.township, f.timezone, f.calendar, f.open_days, f.open_time, f.close_time,"
-        " f.registered_at,"
-        " (SELECT coalesce(sum(least(1.0, 3600.0 / greatest(d.heartbeat_s, 1))), 0) FROM devices d"
-        "  WHERE d.facility_id = f.id) AS device_rate"
-        f" FROM facilities f WHERE {where} AND f.registered_at < ${len(args) + 1} ORDER BY f.county, f.township, f.id",
+        " f.registered_at FROM facilities f"
+        f" WHERE {where} AND f.registered_at < ${len(args) + 1} ORDER BY f.county, f.township, f.id",
         *args,
         end,
     )
     ids = [f["id"] for f in facs]
     p = (ids, start, end)
+    devices: dict[str, list[WatchDevice]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT facility_id, id, type, heartbeat_s FROM devices WHERE facility_id = ANY($1) ORDER BY 1, 2", ids
+    ):
+        devices[r["facility_id"]].append(WatchDevice(r["id"], DeviceType(r["type"]), r["heartbeat_s"]))
     lapses: dict[str, list[tuple[str, Span]]] = defaultdict(list)
     for r in await conn.fetch(
         "SELECT facility_id, rule, started_at, coalesce(ended_at, $3) AS ended_at FROM lapse_intervals"
@@ -119,10 +73,10 @@ async def month_facts(
         *p,
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
-    seen_hours, device_hours = await _activity(conn, p)
+    heard = await _activity(conn, p)
     first_report, listened = await intake.listened(conn, start, end)
 
-    def heard(hour: datetime) -> float:
+    def listening(hour: datetime) -> float:
         """The share of an hour in which the platform listened: all of it before ingest first reported
         (not known), else what its workers reported, the greatest of them."""
         if first_report is None or hour < first_report:
@@ -133,68 +87,31 @@ async def month_facts(
     orders, inspected = await _orders_and_inspections(conn, p)
     out = []
     for f in facs:
-        # a facility registered during the month is evaluated from then
-        own = (max(start, f["registered_at"]), end)
-        hours_in_period = []
-        h = start
-        while h + timedelta(hours=1) <= end:
-            if h >= own[0]:
-                hours_in_period.append(h)
-            h += timedelta(hours=1)
-        tz = ZoneInfo(f["timezone"])
-        hours = opening_hours(f)
-        opens = _open_spans(hours, tz, own)
-        open_minutes = _minutes_in(opens, own)
-        excusing, maint, excused = _excused_windows(windows[f["id"]], cfg.maintenance_allowance_min)
-        minutes: dict[str, float] = defaultdict(float)
-        for rule, span in lapses[f["id"]]:
-            base = LAPSE_CLASSES.get(rule, ("all", 0.0))[0]
-            minutes[rule] += sum(
-                _minutes_in(opens, piece) if base == "open" else _overlap(piece, own) for piece in _cut(span, excusing)
-            )
-        dark = [(hr, hr + timedelta(hours=1)) for hr in hours_in_period if hr not in seen_hours[f["id"]]]
-        # charged for the part of each hour in which the platform was listening (storage.intake)
-        dark_minutes = sum(60.0 * heard(d[0]) for d in dark)
-        dark_open = sum(heard(d[0]) * _minutes_in(opens, d) for d in dark)
-        lit_hours = len(hours_in_period) - len(dark)
-        expected = float(f["device_rate"]) * lit_hours
-        gap = max(0.0, 100.0 * (1 - device_hours[f["id"]] / expected)) if expected > 0 else 0.0
-        n_alerts, late, never = acks.get(f["id"], (0, 0, 0))
-        due, late_orders = orders.get(f["id"], (0, 0))
-        n_insp, failed = inspected.get(f["id"], (0, 0))
-        out.append(
-            (
-                f,
-                Facts(
-                    period_minutes=_overlap(own, own),
-                    open_minutes=open_minutes,
-                    lapse_minutes=dict(minutes),
-                    dark_minutes=dark_minutes,
-                    dark_open_minutes=dark_open,
-                    device_gap_pct=gap,
-                    maintenance_minutes=maint,
-                    excused_minutes=excused,
-                    alerts_to_answer=n_alerts,
-                    late_acks=late,
-                    unacked=never,
-                    orders_due=due,
-                    orders_late=late_orders,
-                    inspections=n_insp,
-                    failed_items=failed,
-                ),
-            )
+        raw = Month(
+            # a facility registered during the month is evaluated from then
+            period=(max(start, f["registered_at"]), end),
+            tz=ZoneInfo(f["timezone"]),
+            hours=opening_hours(f),
+            devices=devices[f["id"]],
+            heard=heard.get(f["id"], {}),
+            lapses=lapses[f["id"]],
+            windows=windows[f["id"]],
+            listening=listening,
+            acks=acks.get(f["id"], (0, 0, 0)),
+            orders=orders.get(f["id"], (0, 0)),
+            inspected=inspected.get(f["id"], (0, 0)),
         )
+        out.append((f, measure(raw, cfg)))
     return out
 
 
-async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> tuple[dict[str, set[datetime]], dict[str, int]]:
-    """Hours in which anything arrived, per facility, and device-hours (darkness, device gaps), from
-    device_activity (one bit per device and UTC hour, written by ingest)."""
-    seen_hours: dict[str, set[datetime]] = defaultdict(set)
-    device_hours: dict[str, int] = defaultdict(int)
+async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, dict[datetime, set[str]]]:
+    """Per facility, the devices heard in each UTC hour, from device_activity (one bit per device and
+    UTC hour, written by ingest)."""
+    heard: dict[str, dict[datetime, set[str]]] = defaultdict(lambda: defaultdict(set))
     facilities, start, end = p
     rows = await conn.fetch(
-        "SELECT facility_id, day, hours FROM device_activity WHERE facility_id = ANY($1)"
+        "SELECT facility_id, day, device_id, hours FROM device_activity WHERE facility_id = ANY($1)"
         " AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($3::timestamptz AT TIME ZONE 'UTC')::date",
         facilities,
         start,
@@ -205,9 +122,8 @@ async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> tuple[dict[
         bits = r["hours"]
         for h in range(24):
             if bits >> h & 1 and start <= (hour := midnight + timedelta(hours=h)) < end:
-                seen_hours[r["facility_id"]].add(hour)
-                device_hours[r["facility_id"]] += 1
-    return seen_hours, device_hours
+                heard[r["facility_id"]][hour].add(r["device_id"])
+    return heard
 
 
 async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime) -> dict[str, tuple[int, int, int]]:

@@ -1,0 +1,244 @@
+"""A facility's month measured for the credit method (contract/credit.py): a pure function of what
+storage gathered (storage/credit.py holds the SQL), so `carewatch bench gaming` measures a simulated
+month with exactly the code that grades a real one.
+
+Lapse minutes come from the engine's lapse intervals, clipped to the month (the open-time classes to
+opening hours). Silence is measured per UTC hour from which devices were heard in it (ingest's
+device_activity): for each class, the share of its watching devices not heard is charged on that hour's
+minutes of the class's base, in proportion to the part of the hour in which the platform itself was
+listening (an outage of the platform's intake is nobody's silence), less the minutes of that class's
+lapses recorded in the same hour (a lapse and the silence over it are not charged twice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from contract.credit import CLASSES, WATCHED_BY, CreditConfig, Facts
+from contract.registry import DeviceType, OpeningHours
+from contract.rules import DEFAULTS
+
+Span = tuple[datetime, datetime]
+HOUR = timedelta(hours=1)
+# pieces of a lapse closer than this are one episode (a guard back for a minute between absences)
+SPLIT_GAP = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchDevice:
+    id: str
+    type: DeviceType
+    heartbeat_s: int = 60
+
+    @property
+    def hours_heard(self) -> int:
+        """How many hours back a report still vouches for the device: one for anything that reports at
+        least hourly, more for a device that speaks every few hours (half a period again of slack)."""
+        return max(1, math.ceil(1.5 * self.heartbeat_s / 3600))
+
+
+@dataclass(slots=True)
+class Month:
+    """One facility's raw month, as storage (or a simulation) gathered it."""
+
+    period: Span  # the month, from the facility's registration, up to now
+    tz: ZoneInfo
+    hours: OpeningHours
+    devices: list[WatchDevice]
+    heard: Mapping[datetime, set[str]]  # UTC hour -> ids of the devices heard in it
+    lapses: list[tuple[str, Span]] = field(default_factory=list)
+    windows: list[Span] = field(default_factory=list)  # maintenance windows: shown, excusing nothing
+    listening: Callable[[datetime], float] = lambda _h: 1.0  # share of the hour the platform listened
+    acks: tuple[int, int, int] = (0, 0, 0)  # alerts to answer, acknowledged late, never
+    orders: tuple[int, int] = (0, 0)  # due, late
+    inspected: tuple[int, int] = (0, 0)  # signed inspections, failed items
+
+
+def overlap(a: Span, b: Span) -> float:
+    return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds() / 60)
+
+
+def open_spans(hours: OpeningHours, tz: ZoneInfo, period: Span) -> list[Span]:
+    out = []
+    day = period[0].astimezone(tz).date() - timedelta(days=1)
+    last = period[1].astimezone(tz).date()
+    while day <= last:
+        h = hours.hours_on(day)
+        if h is not None:
+            out.append((datetime.combine(day, h[0], tz), datetime.combine(day, h[1], tz)))
+        day += timedelta(days=1)
+    return out
+
+
+def minutes_in(spans: Iterable[Span], window: Span) -> float:
+    return sum(overlap(s, window) for s in spans)
+
+
+def _hours(period: Span) -> list[datetime]:
+    """The whole UTC hours of the period."""
+    first = period[0].replace(minute=0, second=0, microsecond=0)
+    if first < period[0]:
+        first += HOUR
+    out, h = [], first
+    while h + HOUR <= period[1]:
+        out.append(h)
+        h += HOUR
+    return out
+
+
+def split_episodes(lapses: list[tuple[str, Span]]) -> int:
+    """Lapses broken into pieces too short to alert: pieces of one class less than SPLIT_GAP apart are
+    one episode, and an episode that lasted its rule's `for` window while none of its pieces did would
+    have been an alert. Each counts as an alert nobody answered (contract/credit.py)."""
+    by_rule: dict[str, list[Span]] = defaultdict(list)
+    for rule, span in lapses:
+        by_rule[rule].append(span)
+    n = 0
+    for rule, spans in by_rule.items():
+        need = timedelta(seconds=DEFAULTS[rule].for_s) if rule in DEFAULTS else timedelta(0)
+        if need <= timedelta(0):
+            continue
+        episodes: list[list[Span]] = []
+        for span in sorted(spans):
+            if episodes and span[0] - max(e[1] for e in episodes[-1]) <= SPLIT_GAP:
+                episodes[-1].append(span)
+            else:
+                episodes.append([span])
+        for ep in episodes:
+            long_enough = max(e[1] for e in ep) - ep[0][0] >= need
+            n += long_enough and all(e[1] - e[0] < need for e in ep)
+    return n
+
+
+def bridged(lapses: list[tuple[str, Span]]) -> list[tuple[str, Span]]:
+    """The lapses with the short returns between pieces of one class counted as lapse too: a guard back
+    for a minute between two absences was not there to guard (a gap of at most SPLIT_GAP)."""
+    by_rule: dict[str, list[Span]] = defaultdict(list)
+    for rule, span in lapses:
+        by_rule[rule].append(span)
+    out = list(lapses)
+    for rule, spans in by_rule.items():
+        reach: datetime | None = None
+        for a, b in sorted(spans):
+            if reach is not None and timedelta(0) < a - reach <= SPLIT_GAP:
+                out.append((rule, (reach, a)))
+            reach = b if reach is None else max(reach, b)
+    return out
+
+
+def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[str, datetime], float]]:
+    """Lapse minutes per class, in total and per UTC hour (to net the silence over them)."""
+    own = m.period
+    total: dict[str, float] = defaultdict(float)
+    hourly: dict[tuple[str, datetime], float] = defaultdict(float)
+    for rule, span in bridged(m.lapses):
+        base = CLASSES.get(rule, ("all", 0.0))[0]
+        piece = (max(span[0], own[0]), min(span[1], own[1]))
+        if piece[1] <= piece[0]:
+            continue
+        h = piece[0].replace(minute=0, second=0, microsecond=0)
+        while h < piece[1]:
+            part = (max(h, piece[0]), min(h + HOUR, piece[1]))
+            minutes = minutes_in(opens, part) if base == "open" else overlap(part, own)
+            total[rule] += minutes
+            hourly[rule, h] += minutes
+            h += HOUR
+    return dict(total), hourly
+
+
+@dataclass(slots=True)
+class _Silence:
+    minutes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    by_day: dict[tuple[str, object], float] = field(default_factory=lambda: defaultdict(float))
+    dark: float = 0.0
+    dark_open: float = 0.0
+    device_hours: int = 0  # device-hours heard
+    lit_hours: int = 0  # hours in which anything was heard
+
+
+def _silence(
+    m: Month, opens: list[Span], lapse_hourly: Mapping[tuple[str, datetime], float]
+) -> tuple[_Silence, tuple[str, ...]]:
+    own = m.period
+    watchers = {rule: [d for d in m.devices if d.type in types] for rule, types in WATCHED_BY.items()}
+    unwatched = tuple(sorted(rule for rule, ds in watchers.items() if not ds))
+    watched = {d.id for ds in watchers.values() for d in ds}
+    slow = [d for d in m.devices if d.id in watched and d.hours_heard > 1]
+
+    def vouched(hour: datetime) -> set[str]:
+        """The watching devices a report vouches for in this hour (their own or a recent one)."""
+        out = m.heard.get(hour, set()) & watched
+        for d in slow:
+            if d.id not in out and any(d.id in m.heard.get(hour - k * HOUR, ()) for k in range(1, d.hours_heard)):
+                out.add(d.id)
+        return out
+
+    out = _Silence()
+    for h in _hours(own):
+        span = (h, h + HOUR)
+        listened = m.listening(h)
+        heard_now = m.heard.get(h, set())
+        out.device_hours += len(heard_now)
+        if heard_now:
+            out.lit_hours += 1
+        else:
+            out.dark += 60.0 * listened
+            out.dark_open += listened * minutes_in(opens, span)
+        if listened <= 0:
+            continue
+        present = vouched(h)
+        if not unwatched and len(present) == len(watched):
+            continue  # every class watched all hour: the common case
+        open_minutes = minutes_in(opens, span)
+        for rule, (base, _w) in CLASSES.items():
+            ds = watchers[rule]
+            share = 1.0 if not ds else sum(1 for d in ds if d.id not in present) / len(ds)
+            if share <= 0:
+                continue
+            minutes = open_minutes if base == "open" else overlap(span, own)
+            charged = max(0.0, share * listened * minutes - lapse_hourly.get((rule, h), 0.0))
+            if charged > 0:
+                out.minutes[rule] += charged
+                if open_minutes > 0:  # an opening day's silence, on its open minutes whatever the base
+                    out.by_day[rule, h.astimezone(m.tz).date()] += share * listened * open_minutes
+    return out, unwatched
+
+
+def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
+    """The month's facts (contract.credit.Facts) from the raw month."""
+    cfg = cfg or CreditConfig()
+    own = m.period
+    opens = open_spans(m.hours, m.tz, own)
+    lapse_total, lapse_hourly = _lapses(m, opens)
+    silence, unwatched = _silence(m, opens, lapse_hourly)
+    rate = sum(min(1.0, 3600.0 / max(d.heartbeat_s, 1)) for d in m.devices)
+    expected = rate * silence.lit_hours
+    gap = max(0.0, 100.0 * (1 - silence.device_hours / expected)) if expected > 0 else 0.0
+    n_alerts, late, never = m.acks
+    due, late_orders = m.orders
+    n_insp, failed = m.inspected
+    return Facts(
+        period_minutes=overlap(own, own),
+        open_minutes=minutes_in(opens, own),
+        lapse_minutes=lapse_total,
+        silent_minutes=dict(silence.minutes),
+        silent_days=sum(1 for v in silence.by_day.values() if v >= cfg.silent_day_min),
+        split_episodes=split_episodes(m.lapses),
+        unwatched=unwatched,
+        dark_minutes=silence.dark,
+        dark_open_minutes=silence.dark_open,
+        device_gap_pct=gap,
+        maintenance_minutes=sum(overlap(w, own) for w in m.windows),
+        alerts_to_answer=n_alerts,
+        late_acks=late,
+        unacked=never,
+        orders_due=due,
+        orders_late=late_orders,
+        inspections=n_insp,
+        failed_items=failed,
+    )

@@ -3,7 +3,8 @@ the stored monthly records with their appeals (migration 012).
 
 Measured, not estimated: lapse minutes from `lapse_intervals` (written by the alert service from the
 moment each condition began, short ones included), clipped to the month; whole-facility maintenance
-windows taken off up to the monthly allowance, earliest first; darkness and device gaps from the hours
+windows an inspector approved taken off up to the monthly allowance, earliest first (a requested,
+rejected or withdrawn window excuses nothing); darkness and device gaps from the hours
 in which anything at all arrived (readings, events, access, status), darkness only for the part of an
 hour in which the platform's intake was listening (storage.intake: its own outage is not the
 facility's); acknowledgement times against each alert's first escalation step; orders answered by
@@ -115,7 +116,7 @@ async def month_facts(
     windows: dict[str, list[Span]] = defaultdict(list)
     for r in await conn.fetch(
         "SELECT facility_id, starts_at, ends_at FROM maintenance_windows WHERE facility_id = ANY($1)"
-        " AND device_id IS NULL AND starts_at < $3 AND ends_at > $2",
+        " AND device_id IS NULL AND status = 'approved' AND starts_at < $3 AND ends_at > $2",
         *p,
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))

@@ -220,6 +220,12 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "accepted": ("已验收", "accepted"),
         "escalated": ("逾期督办", "overdue, escalated"),
     },
+    "maintenance_status": {
+        "requested": ("待审批", "awaiting approval"),
+        "approved": ("已批准", "approved"),
+        "rejected": ("已驳回", "rejected"),
+        "withdrawn": ("已撤回", "withdrawn"),
+    },
     "order_status": {
         "issued": ("待整改", "to rectify"),
         "answered": ("待验收", "to review"),

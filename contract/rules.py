@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,27 @@ MAINTENANCE_MUTES = frozenset(
     }
 )
 assert not MAINTENANCE_MUTES & LIFE_SAFETY_RULES  # noqa: S101 - a guard on the two sets above
+
+# Who sets a maintenance window, and how much of it there may be (issue #37 item 3). A window is asked
+# for by the supervised facility and takes effect only once an inspector whose scope covers it (or an
+# admin) approves it, or when such an inspector sets it; a requested, rejected or withdrawn window
+# mutes nothing and excuses nothing. The numbers:
+# - no start in the past beyond MAINTENANCE_START_GRACE: a window is announced before the work, never
+#   written afterwards over a lapse (10 min covers a phone's clock and the time to fill in the form);
+# - at most MAINTENANCE_MAX_WINDOW long: one working day covers a facility's open hours (about 07:30 to
+#   18:00) for swapping a detector, a camera or a panel; longer work is split, so an inspector looks
+#   again the next day, and a device away for days is a lapse, not maintenance;
+# - at most MAINTENANCE_MONTHLY of approved window a month per facility (calendar months of
+#   MAINTENANCE_MONTH_ZONE, the time covered by any of its windows counted once, a window across a
+#   month's end counted in each month for its part): two such days a month. A window excuses nothing
+#   in the credit evaluation (contract/credit.py, method 2026-12b): it only keeps device-health noise
+#   from the people notified.
+MAINTENANCE_START_GRACE = timedelta(minutes=10)
+MAINTENANCE_MAX_WINDOW = timedelta(hours=12)
+MAINTENANCE_MONTHLY = timedelta(hours=24)
+MAINTENANCE_MONTH_ZONE = "Asia/Shanghai"
+# A window's states: requested → approved | rejected | withdrawn; only `approved` has any effect.
+MAINTENANCE_STATUSES = ("requested", "approved", "rejected", "withdrawn")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}

@@ -69,7 +69,7 @@ async def month_facts(
     windows: dict[str, list[Span]] = defaultdict(list)
     for r in await conn.fetch(
         "SELECT facility_id, starts_at, ends_at FROM maintenance_windows WHERE facility_id = ANY($1)"
-        " AND device_id IS NULL AND starts_at < $3 AND ends_at > $2",
+        " AND device_id IS NULL AND status = 'approved' AND starts_at < $3 AND ends_at > $2",
         *p,
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))

@@ -201,7 +201,7 @@ async def overview(conn: asyncpg.Connection, scope: Scope, now: datetime) -> lis
                        AND s.health_cert_expires < ({n} AT TIME ZONE f.timezone)::date) AS expired,
                    (SELECT count(*) FROM classes c WHERE c.facility_id = f.id) AS classes,
                    (SELECT count(*) FROM children c WHERE c.facility_id = f.id) AS children,
-                   (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id
+                   (SELECT count(*) FROM maintenance_windows m WHERE m.facility_id = f.id AND m.status = 'approved'
                        AND m.starts_at <= {n} AND m.ends_at > {n}) AS windows_now
                 FROM facilities f WHERE {where} ORDER BY f.county, f.township, f.id""",
             now,

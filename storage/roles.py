@@ -66,7 +66,10 @@ GRANTS: dict[str, list[str]] = {
         # a registry upload: a facility is upserted, never deleted; its members are replaced (delete, insert)
         "GRANT SELECT, INSERT, UPDATE ON facilities TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {', '.join(t for t in _REGISTRY if t != 'facilities')} TO {{role}}",
-        "GRANT SELECT, INSERT ON maintenance_windows TO {role}",  # set; they end by themselves
+        # requested or set; a pending request is decided (approved, rejected, withdrawn) once: its times,
+        # facility and author never change (migration 023's trigger refuses a second decision)
+        "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON maintenance_windows"
+        " TO {role}",
         "GRANT SELECT, UPDATE (acknowledged, acknowledged_at, acknowledged_by, note) ON alerts TO {role}",
         "GRANT SELECT, INSERT ON alert_history, audit_log TO {role}",
         "GRANT SELECT ON users, api_tokens TO {role}",

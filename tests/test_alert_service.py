@@ -230,8 +230,8 @@ async def test_maintenance_window_mutes_device_health_only_but_records(db: async
     await load_registry(db, REG)
     t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
     await db.execute(
-        "INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author)"
-        " VALUES ($1, 'smoke-nap1', $2, $3, '年度消防检测 / annual fire test', 'insp')",
+        "INSERT INTO maintenance_windows (facility_id, device_id, starts_at, ends_at, reason, author, requested_by,"
+        " status) VALUES ($1, 'smoke-nap1', $2, $3, '年度消防检测 / annual fire test', 'insp', 'insp', 'approved')",
         FAC.id,
         t0 - timedelta(minutes=5),
         t0 + timedelta(hours=1),

@@ -217,8 +217,8 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         start = START + timedelta(days=3)
         await lapse(f.id, "exit_obstructed", start, start + timedelta(hours=80))
         await db.execute(
-            "INSERT INTO maintenance_windows (facility_id, starts_at, ends_at, reason, author)"
-            " VALUES ($1, $2, $3, '消防通道改造', 'op')",
+            "INSERT INTO maintenance_windows (facility_id, starts_at, ends_at, reason, author, requested_by, status)"
+            " VALUES ($1, $2, $3, '消防通道改造', 'op', 'op', 'approved')",  # as stored before the limits (023)
             f.id,
             start,
             start + timedelta(hours=80),

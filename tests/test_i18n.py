@@ -13,7 +13,7 @@ import pytest
 
 from contract.payloads import KNOWN_METRICS, AccessType, EventType
 from contract.registry import DeviceType, StaffRole
-from contract.rules import RuleId
+from contract.rules import MAINTENANCE_STATUSES, RuleId
 from storage.users import create_user
 from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
 from web.i18n import DEFAULT_TZ, LABELS, TEXT, label, when
@@ -35,6 +35,7 @@ CODES = {
     "delivery_status": ["pending", "sent", "failed"],
     "delivery_event": ["opened", "reopened", "escalated:township", "escalated:county", "escalated:city", "test"],
     "report_column": list(COLUMNS),
+    "maintenance_status": list(MAINTENANCE_STATUSES),
     "equipment": [
         "smoke_or_heat_detector",
         "extinguisher_gauge",

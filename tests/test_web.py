@@ -347,21 +347,24 @@ async def test_maintenance_window_roles_validation_and_audit(site: dict[str, obj
         status, err = await post(path, str(site["oper"]), json=body)
         assert status == 400, body
         assert reason in err["error"], err  # type: ignore[index]
-    status, err = await post(f"{url}/api/v1/facilities/{A.id}/maintenance", str(site["insp"]), json=good)
-    assert status == 403, "an inspector supervises; they do not mute a facility's alerts"
-    assert "operator" in err["error"]  # type: ignore[index]
+    # an inspector in scope sets a window directly: approved at once (issue #37 item 3)
+    status, set_ = await post(f"{url}/api/v1/facilities/{A.id}/maintenance", str(site["insp"]), json=good)
+    assert status == 201 and (set_["status"], set_["decided_by"]) == ("approved", "insp-a"), set_  # type: ignore[index]
     device = B.devices[0].id
     status, made = await post(path, str(site["oper"]), json={**good, "device_id": device})
     assert status == 201
-    assert made["author"] == "oper-b"  # type: ignore[index]
+    assert (made["author"], made["status"]) == ("oper-b", "requested")  # type: ignore[index]
     status, listed = await get(path, str(site["oper"]))
     assert [w["id"] for w in listed["windows"]] == [made["id"]]  # type: ignore[index]
-    # the alert engine's own check now mutes that device, not the others
     from storage.maintenance import in_maintenance
 
+    assert not await in_maintenance(db, B.id, device, datetime.now(UTC)), "a request mutes nothing"
+    status, _ = await post(f"{path}/{made['id']}/approve", str(site["admin"]))  # type: ignore[index]
+    assert status == 200
+    # the alert engine's own check now mutes that device, not the others
     assert await in_maintenance(db, B.id, device, datetime.now(UTC))
     assert not await in_maintenance(db, B.id, B.devices[1].id, datetime.now(UTC))
-    status, log = await get(f"{url}/api/v1/audit?action=maintenance.create", str(site["admin"]))
+    status, log = await get(f"{url}/api/v1/audit?action=maintenance.request", str(site["admin"]))
     assert status == 200
     assert [(e["actor"], e["target"], e["detail"]["reason"]) for e in log["entries"]] == [  # type: ignore[index]
         ("oper-b", B.id, "换电池")
@@ -424,7 +427,7 @@ async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asy
         assert "已到场" in text
         text = await (await s.get(f"{url}/facilities/{A.id}")).text()
         assert 'data-kind="event"' in text
-        assert 'id="maintenance-form"' not in text, "no maintenance form for an inspector"
+        assert "设置维护时段（直接生效）" in text, "an inspector in scope sets a window, approved at once"
         assert "/static/vendor/uplot/uPlot.iife.min.js" in text
         js = await s.get(f"{url}/static/vendor/uplot/uPlot.iife.min.js")
         assert js.status == 200

@@ -1,10 +1,11 @@
-"""What people do through the web, shared by the API and the pages: acknowledge an alert, set a
-maintenance window, load a registry. Each checks scope (NotFound), role (Forbidden) and input
-(Invalid) in that order, writes through storage, and is audited; none knows about HTTP."""
+"""What people do through the web, shared by the API and the pages: acknowledge an alert, request,
+set, approve, reject or withdraw a maintenance window, load a registry. Each checks scope (NotFound),
+role (Forbidden) and input (Invalid) in that order, writes through storage, and is audited; none knows
+about HTTP."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,9 @@ from storage import queries
 from storage import registry as registry_store
 from storage.registry import load_registry
 from storage.users import User, audit
-from web.errors import Forbidden, Invalid, NotFound
+from supervision import maintenance as rules
+from supervision.maintenance import WindowRefused
+from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from web.params import parse_time
 
 
@@ -36,33 +39,85 @@ async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str) 
     return queries.alert_json(updated)
 
 
-def may_set_maintenance(user: User) -> bool:
-    """Admins, and a facility's own operator (scope already limits them to it). Inspectors supervise:
-    a window mutes notifications, so they do not set one."""
-    return user.role in {"admin", "operator"}
+def _refused(err: WindowRefused) -> Refused:
+    """supervision.maintenance's refusal as the web's: its status, its reason, its page text."""
+    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
+    return cls(str(err), err.key, **err.args_)
 
 
-async def set_maintenance(
-    pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime
+async def file_maintenance(
+    pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime, request_only: bool = False
 ) -> dict[str, Any]:
-    """Shared by the API and the facility page's form: scope first (404), then role (403), then the
-    body (400 with the reason); audited."""
+    """A new window on a facility in the user's scope: requested from its operator, set (approved at once)
+    by an inspector or an admin unless `request_only`. Scope first (404), then the body and the limits
+    (400 with the reason: supervision.maintenance.check_limits); audited as `maintenance.request` or
+    `maintenance.set`."""
     async with pool.acquire() as conn, conn.transaction():
         f = await queries.facility_row(conn, user.scope, facility_id)
         if f is None:
             raise NotFound("no such facility")
-        if not may_set_maintenance(user):
-            raise Forbidden("only an admin or the facility's operator may set a maintenance window", "err_window_who")
-        device, start, end, reason = window(body, now)
+        device, start, end, reason = window(body)
         if device and not await registry_store.has_device(conn, f["id"], device):
             raise Invalid(f"device_id {device!r} is not a device of this facility", "err_no_device", device=device)
-        row = await maintenance_store.create_window(conn, f["id"], device, start, end, reason, user.username)
+        status = "requested" if request_only else rules.new_status(user.scope)
+        await maintenance_store.lock_facility(conn, f["id"])
+        months = rules.month_spans(start, end)
+        counts = rules.REQUEST_COUNTS if status == "requested" else rules.APPROVAL_COUNTS
+        others = await maintenance_store.spans(conn, f["id"], months[0][0], months[-1][1], counts)
+        try:
+            rules.check_limits(start, end, now, others)
+        except WindowRefused as err:
+            raise _refused(err) from None
+        approved_at = now if status == "approved" else None
+        row = await maintenance_store.create_window(
+            conn, f["id"], device, start, end, reason, user.username, status=status, decided_at=approved_at
+        )
         out = maintenance_store.window_json(row)
-        await audit(conn, user.username, "maintenance.create", f["id"], out)
+        await audit(conn, user.username, "maintenance.set" if approved_at else "maintenance.request", f["id"], out)
     return out
 
 
-def window(body: Any, now: datetime) -> tuple[str | None, datetime, datetime, str]:
+DECISIONS = ("approve", "reject", "withdraw")
+
+
+async def decide_maintenance(
+    pool: asyncpg.Pool, user: User, facility_id: str, window_id: int, decision: str, body: Any, *, now: datetime
+) -> dict[str, Any]:
+    """Approve, reject (with a reason) or withdraw a pending request (supervision.maintenance.check_decision
+    says who may and when): scope (404), then who (403), then the window's state (409) and the body (400);
+    audited as `maintenance.approve|reject|withdraw`."""
+    async with pool.acquire() as conn, conn.transaction():
+        f = await queries.facility_row(conn, user.scope, facility_id)
+        if f is None:
+            raise NotFound("no such facility")
+        await maintenance_store.lock_facility(conn, f["id"])
+        row = await maintenance_store.window(conn, f["id"], window_id)
+        if row is None:
+            raise NotFound("no such maintenance window")
+        months = rules.month_spans(row["starts_at"], row["ends_at"])
+        approved = await maintenance_store.spans(conn, f["id"], months[0][0], months[-1][1], rules.APPROVAL_COUNTS)
+        try:
+            status = rules.check_decision(user.username, user.scope, row, decision, now, approved)
+        except WindowRefused as err:
+            raise _refused(err) from None
+        if not isinstance(body, dict):
+            raise Invalid("body must be a JSON object")
+        note = body.get("reason", "")
+        if not isinstance(note, str) or len(note.strip()) > 500 or "\x00" in note:
+            raise Invalid("reason is at most 500 characters", "err_reason_long")
+        if decision == "reject" and not note.strip():
+            raise Invalid("a rejection needs a reason", "err_window_reject_reason")
+        updated = await maintenance_store.decide(conn, row["id"], status, user.username, note.strip() or None, now)
+        if updated is None:  # for the type checker: the lock above keeps it pending
+            raise Conflict("the window was decided meanwhile", "err_window_state")
+        out = maintenance_store.window_json(updated)
+        await audit(conn, user.username, f"maintenance.{decision}", f["id"], out)
+    return out
+
+
+def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
+    """A window's fields as given: the device (None: the whole facility), start, end, reason. Its limits
+    are supervision.maintenance's."""
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object")
     for name in ("starts_at", "ends_at", "reason"):
@@ -79,10 +134,6 @@ def window(body: Any, now: datetime) -> tuple[str | None, datetime, datetime, st
         raise Invalid("starts_at and ends_at are required", "err_window_times")
     if end <= start:
         raise Invalid("ends_at must be after starts_at", "err_window_order")
-    if end - start > timedelta(days=31):
-        raise Invalid("a maintenance window is at most 31 days", "err_window_long")
-    if end <= now:
-        raise Invalid("ends_at is in the past", "err_window_past")
     return device, start, end, reason
 
 

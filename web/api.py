@@ -25,7 +25,7 @@ from storage.registry import fetch_registry
 from storage.users import User, audit
 from supervision import orders as order_rules
 from web import inspections, orders, reports
-from web.actions import acknowledge, load_registry_text, set_maintenance
+from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
 from web.keys import (
@@ -329,11 +329,44 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")
 async def create_maintenance(request: web.Request) -> web.Response:
+    """The caller's own act: a request from the facility's operator, a window set (approved at once) by
+    an inspector in scope or an admin (supervision.maintenance)."""
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     return web.json_response(
-        await set_maintenance(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request)),
+        await file_maintenance(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request)),
         status=201,
+    )
+
+
+@routes.post("/api/v1/facilities/{facility_id}/maintenance/requests")
+async def request_maintenance(request: web.Request) -> web.Response:
+    """A request whoever files it: it takes effect only once someone else who supervises approves it."""
+    user = user_of(request)
+    body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
+    fid = request.match_info["facility_id"]
+    return web.json_response(
+        await file_maintenance(request.app[POOL], user, fid, body, now=now_of(request), request_only=True),
+        status=201,
+    )
+
+
+@routes.post("/api/v1/facilities/{facility_id}/maintenance/{window_id}/{decision:approve|reject|withdraw}")
+async def decide_maintenance_api(request: web.Request) -> web.Response:
+    """Approve, reject (`{"reason": ...}` required) or withdraw a pending request."""
+    user = user_of(request)
+    window_id = path_id(request.match_info["window_id"])
+    body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
+    return web.json_response(
+        await decide_maintenance(
+            request.app[POOL],
+            user,
+            request.match_info["facility_id"],
+            window_id,
+            request.match_info["decision"],
+            body,
+            now=now_of(request),
+        )
     )
 
 

@@ -58,13 +58,14 @@ from storage.users import (
     user_by_token,
     verify_password,
 )
+from supervision import maintenance as window_rules
 from supervision import orders as order_rules
 from web import i18n, inspections, orders, reports, subscriptions
-from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
+from web.actions import DECISIONS, acknowledge, decide_maintenance, file_maintenance, load_registry_text
 from web.api import assessment_rows, month_param, report_params
 from web.api import public_url as api_public_url
 from web.api import routes as api_routes
-from web.errors import Forbidden, Invalid, Refused
+from web.errors import Conflict, Forbidden, Invalid, Refused
 from web.errors import NotFound as NotFoundError
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
 from web.keys import (
@@ -450,6 +451,7 @@ async def overview(request: web.Request) -> web.Response:
             open_alerts = await queries.alerts(
                 conn, user.scope, status="open", limit=20, county=county, order="last_seen_at"
             )
+            pending_windows = await maintenance_store.pending(conn, user.scope, now_of(request))
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).
@@ -472,6 +474,7 @@ async def overview(request: web.Request) -> web.Response:
                 "by_township": by_township,
                 "county": county,
                 "alerts": open_alerts,
+                "pending_windows": pending_windows,  # maintenance requests awaiting a decision
                 "scope": facs[0]["name"]
                 if user.role == "operator" and facs
                 else scope_name(user.scope, lang_of(request)),
@@ -569,7 +572,9 @@ async def _facility_ctx(
         "metrics": await queries.metrics_of(conn, f["id"], now),
         "staff": await queries.staff(conn, f["id"], now),
         "windows": await maintenance_store.windows(conn, f["id"], now),
-        "can_maintain": may_set_maintenance(user),
+        "can_maintain": True,  # in scope: the operator requests, an inspector or an admin sets (approved)
+        "may_decide_windows": window_rules.may_decide(user.scope),
+        "sets_windows": window_rules.new_status(user.scope) == "approved",
         "error": None,
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
@@ -622,7 +627,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
         try:
             return datetime.fromisoformat(v).replace(tzinfo=tz).isoformat() if v else ""
         except ValueError:
-            return v  # set_maintenance answers with the reason
+            return v  # file_maintenance answers with the reason
 
     body = {
         "starts_at": when("starts_at"),
@@ -631,12 +636,30 @@ async def maintenance_form(request: web.Request) -> web.Response:
         "device_id": str(form.get("device_id", "")) or None,
     }
     try:
-        await set_maintenance(request.app[POOL], user, f["id"], body, now=now_of(request))
+        await file_maintenance(request.app[POOL], user, f["id"], body, now=now_of(request))
     except (Invalid, Forbidden) as exc:
         async with request.app[POOL].acquire() as conn:
             ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
         kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
         return await _form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
+    raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
+
+
+@page_routes.post("/facilities/{facility_id}/maintenance/{window_id:[0-9]{1,18}}")
+async def maintenance_decision_form(request: web.Request) -> web.Response:
+    """The facility page's approve, reject (with a reason) and withdraw buttons (web.actions.decide_maintenance)."""
+    user, form, f = await _facility_form(request)
+    decision = str(form.get("decision", ""))
+    if decision not in DECISIONS:
+        raise Invalid("decision must be approve, reject or withdraw")
+    body = {"reason": str(form.get("reason", ""))}
+    try:
+        wid = int(request.match_info["window_id"])
+        await decide_maintenance(request.app[POOL], user, f["id"], wid, decision, body, now=now_of(request))
+    except (Invalid, Forbidden, Conflict) as exc:
+        async with request.app[POOL].acquire() as conn:
+            ctx = await _facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+        return await _form_refused(request, "facility.html", ctx, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
 
 

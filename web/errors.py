@@ -35,6 +35,12 @@ class Forbidden(Refused):
     status = 403
 
 
+class Conflict(Refused):
+    """The thing is not in a state that allows this step (409): an order, a maintenance window."""
+
+    status = 409
+
+
 class NotFound(Refused):
     """No such thing in the user's scope: outside it reads the same as not existing (404)."""
 

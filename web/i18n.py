@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 
 from contract.labels import LABELS, label  # noqa: F401  (re-exported: the pages use web.i18n)
 from contract.places import county_name_zh, township_name
+from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
 
 # Counties' Chinese names come from the divisions data (contract/places.py); their English names are ours.
 _COUNTIES_EN = {
@@ -175,6 +176,9 @@ TEXT["en"].update(
     }
 )
 
+_WINDOW_H = int(MAINTENANCE_MAX_WINDOW.total_seconds() // 3600)
+_MONTHLY_H = int(MAINTENANCE_MONTHLY.total_seconds() // 3600)
+
 _MORE = {
     # key: (中文, English)
     # `carewatch demo --speed`: the pages judge and show the demo's clock, not the machine's
@@ -209,15 +213,29 @@ _MORE = {
     "no": ("否", "no"),
     "maintenance": ("维护时段", "Maintenance windows"),
     "maintenance_help": (
-        "维护时段内该机构（或指定设备）的告警照常记录，但不推送通知。",
-        "During a window, alerts of the facility (or the one device) are recorded but not notified.",
+        "维护时段由机构申请，经乡镇、县级或市级监管人员批准后生效（监管人员也可直接设置）；"
+        f"每段最长 {_WINDOW_H} 小时，开始时间不得早于当前，每机构每月合计不超过 {_MONTHLY_H} 小时。"
+        "批准的时段内只暂停所维护设备的离线、画面遮挡、故障和低电量通知；火灾、燃气、紧急按钮等安全告警照常推送，所有告警照常记录。",
+        "A window is requested by the facility and takes effect once a township, county or city inspector approves it "
+        f"(an inspector may also set one); at most {_WINDOW_H} hours each, starting no earlier than now, {_MONTHLY_H} "
+        "hours a month per facility in all. An approved window silences only the devices' offline, blind-spot, fault "
+        "and low-battery notifications; fire, gas, panic and other safety alerts are sent as always, and every alert "
+        "is recorded.",
     ),
+    "window_status": ("状态", "Status"),
+    "window_decision": ("审批", "Decision"),
+    "decision_reason": ("审批意见", "Reason"),
+    "approve_window": ("批准", "Approve"),
+    "reject_window": ("驳回", "Reject"),
+    "withdraw_window": ("撤回申请", "Withdraw"),
+    "request_window": ("申请维护时段", "Request maintenance window"),
+    "pending_windows": ("待审批维护时段", "Maintenance requests awaiting approval"),
     "starts_at": ("开始", "Starts"),
     "ends_at": ("结束", "Ends"),
     "reason": ("原因", "Reason"),
-    "author": ("设置人", "Set by"),
+    "author": ("申请人", "Requested by"),
     "whole_facility": ("整个机构", "whole facility"),
-    "set_window": ("设置维护时段", "Set maintenance window"),
+    "set_window": ("设置维护时段（直接生效）", "Set maintenance window (approved at once)"),
     "load_registry": ("导入档案文件（YAML 或 JSON）", "Load a registry file (YAML or JSON)"),
     "load": ("导入", "Load"),
     "loaded": ("已导入", "Loaded"),
@@ -495,16 +513,35 @@ _MORE = {
         "确认危急告警须填写现场核实和处置情况",
         "Acknowledging a critical alert needs a note: what was found and done",
     ),
-    "err_window_who": (
-        "只有系统管理员或本机构管理员可以设置维护时段",
-        "Only an admin or the facility's operator may set a maintenance window",
+    "err_window_decide_who": (
+        "只有辖区监管人员或系统管理员可以审批维护时段",
+        "Only an inspector in scope or an admin approves or rejects a maintenance window",
+    ),
+    "err_window_own": ("不能审批自己申请的维护时段", "Nobody decides a maintenance window they requested"),
+    "err_window_withdraw_who": (
+        "只有申请人或本机构管理员可以撤回申请",
+        "Only the requester or the facility's operator withdraws a request",
+    ),
+    "err_window_state": ("该维护时段已审批或已撤回", "The window has been decided or withdrawn already"),
+    "err_window_begun": (
+        "该维护时段已经开始，不能再批准（否则等于追认过去）；请机构重新申请",
+        "The window has begun: approving it now would excuse the past; the facility asks again",
+    ),
+    "err_window_reject_reason": ("驳回须填写理由", "A rejection needs a reason"),
+    "err_window_past_start": (
+        "维护时段须事先申请，开始时间不得早于当前（允许 {minutes} 分钟误差）",
+        "A window is announced before the work: it cannot start in the past (more than {minutes} minutes ago)",
+    ),
+    "err_window_month": (
+        "每机构每月维护时段合计不超过 {hours} 小时；{month} 已批准或待审批 {used} 小时，本时段将超出",
+        "Maintenance windows are at most {hours} hours a month per facility; {month} has {used} h approved or "
+        "requested already, and this window would pass it",
     ),
     "err_no_device": ("设备 {device} 不属于该机构", "Device {device} is not a device of this facility"),
     "err_reason_long": ("原因最多 500 字", "The reason is at most 500 characters"),
     "err_window_times": ("请填写开始和结束时间", "Give a start and an end"),
     "err_window_order": ("结束时间须晚于开始时间", "The end must be after the start"),
-    "err_window_long": ("维护时段最长 31 天", "A maintenance window is at most 31 days"),
-    "err_window_past": ("结束时间已过", "The end is in the past"),
+    "err_window_long": ("维护时段每段最长 {hours} 小时", "A maintenance window is at most {hours} hours"),
     "err_registry_who": ("只有系统管理员可以导入档案", "Only an admin may load a registry"),
     "err_registry": ("档案文件有误：{detail}", "The registry file is not valid: {detail}"),
     "err_choose_file": ("请选择档案文件（YAML 或 JSON）", "Choose a registry file (YAML or JSON)"),

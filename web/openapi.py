@@ -58,6 +58,7 @@ _AID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "
 _COUNTY = _q("county", "6-digit county code", pattern="^[0-9]{6}$")
 _TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
 
+_WID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _OID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
 _IID = {"name": "inspection_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -274,10 +275,13 @@ SCHEMAS: dict[str, Any] = {
             reason={"type": "string", "minLength": 1, "maxLength": 500},
             device_id={"type": "string", "nullable": True, "description": "one device; omit for the whole facility"},
         ),
-        "description": "At most 31 days, ending in the future. Alerts in the window are recorded, not notified.",
+        "description": "At most 12 hours, starting no earlier than now (10 minutes' grace), at most 24 hours of"
+        " approved or requested window a month per facility (Asia/Shanghai months). Only an approved window has"
+        " any effect, and then only on the health of the devices under it (CONTRACT §5).",
     },
+    "MaintenanceDecision": _obj([], reason={"type": "string", "maxLength": 500, "description": "required to reject"}),
     "Maintenance": _obj(
-        ["id", "facility_id", "starts_at", "ends_at", "reason", "author"],
+        ["id", "facility_id", "starts_at", "ends_at", "reason", "author", "status", "requested_by"],
         id=_INT,
         facility_id=_STR,
         device_id=_NSTR,
@@ -286,6 +290,11 @@ SCHEMAS: dict[str, Any] = {
         reason=_STR,
         author=_STR,
         created_at=_TIME,
+        status={"type": "string", "enum": ["requested", "approved", "rejected", "withdrawn"]},
+        requested_by=_STR,
+        decided_by=_NSTR,
+        decided_at=_NTIME,
+        decision_reason=_NSTR,
     ),
     "Summary": _obj(
         ["by_severity", "by_rule", "open_alerts", "areas", "understaffed"],
@@ -408,11 +417,38 @@ PATHS: dict[str, Any] = {
             "responses": _ok("windows", _obj(["windows"], windows=_arr(_ref("Maintenance")))) | _errors(400, 404),
         },
         "post": {
-            "summary": "Set a maintenance window (admin, or the facility's operator); audited",
+            "summary": "A window: requested by the facility's operator, set (approved at once) by an inspector in"
+            " scope or an admin; audited (maintenance.request, maintenance.set)",
             "parameters": [_FID],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("MaintenanceIn")}}},
             "responses": _ok("the window", _ref("Maintenance"), "201") | _errors(400, 403, 404),
         },
+    },
+    "/api/v1/facilities/{facility_id}/maintenance/requests": {
+        "post": {
+            "summary": "Request a window whoever asks (someone else who supervises approves it); audited",
+            "parameters": [_FID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("MaintenanceIn")}}},
+            "responses": _ok("the request", _ref("Maintenance"), "201") | _errors(400, 403, 404),
+        },
+    },
+    **{
+        f"/api/v1/facilities/{{facility_id}}/maintenance/{{window_id}}/{decision}": {
+            "post": {
+                "summary": summary,
+                "parameters": [_FID, _WID],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("MaintenanceDecision")}},
+                },
+                "responses": _ok("the window", _ref("Maintenance")) | _errors(400, 403, 404, 409),
+            }
+        }
+        for decision, summary in (
+            ("approve", "Approve a pending request (an inspector in scope or an admin, not its requester); audited"),
+            ("reject", "Reject a pending request with a reason (as approve); audited"),
+            ("withdraw", "Withdraw a pending request (its requester or the facility's operator); audited"),
+        )
     },
     "/api/v1/alerts": {
         "get": {
@@ -500,7 +536,7 @@ PATHS: dict[str, Any] = {
             "summary": "The audit log, newest first, 200 a page (admin)",
             "parameters": [
                 _q("actor", "who"),
-                _q("action", "e.g. alert.ack, maintenance.create, registry.load, user.create"),
+                _q("action", "e.g. alert.ack, maintenance.request, maintenance.approve, registry.load, user.create"),
                 _q("before", "entries older than this id (paging)", pattern="^[0-9]{1,18}$"),
             ],
             "responses": _ok("entries", _obj(["entries"], entries=_arr(_ref("AuditEntry")))) | _errors(400, 403),

@@ -23,7 +23,7 @@ from storage import rectification as store
 from storage.errors import RETRYABLE
 from storage.users import User, audit
 from supervision import orders as order_rules
-from web.errors import Forbidden, Invalid, NotFound, Refused
+from web.errors import Conflict, Forbidden, Invalid, NotFound
 from web.params import parse_time
 from web.photos import without_metadata
 
@@ -32,12 +32,6 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DUE = timedelta(days=366)
 # what the bytes begin with, not what the name says
 MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
-
-
-class Conflict(Refused):
-    """The order is not in a state that allows this step (409)."""
-
-    status = 409
 
 
 @dataclass(frozen=True, slots=True)

@@ -829,7 +829,7 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
 
 
 def test_map_points_cannot_break_out_of_their_script_element() -> None:
-    from web.app import map_points_json
+    from web.pages.overview import map_points_json
 
     name = "</script><img src=x onerror=alert(1)>'&托育"
     out = str(

@@ -818,6 +818,11 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
         assert r.status == 404, "outside the operator's scope"
         r = await s.get(f"{url}/credit?month=2026-1&lang=zh")
         assert r.status == 400 and "月份格式应为" in await r.text()
+        assert r.content_type == "text/html" and "请求有误" in await r.text(), "a page of the site"
+        r = await s.get(f"{url}/alerts/{site['alert_a']}?lang=en")
+        assert (r.status, r.content_type) == (404, "text/html") and "Not found, or not in your scope" in await r.text()
+        r = await s.get(f"{url}/orders?status=nonsense&lang=zh")
+        assert r.status == 400 and "请求有误" in await r.text()
     finally:
         await s.close()
     s, csrf = await _logged_in(url, "insp-a", "pw-a")

@@ -17,24 +17,10 @@ from aiohttp_session import Session, get_session
 
 from contract.errors import DomainError
 from storage.errors import RETRYABLE
-from storage.users import (
-    User,
-    audit,
-    hash_token,
-    user_by_session,
-    user_by_token,
-)
-from web.errors import Forbidden, Refused
-from web.keys import (
-    POOL,
-    PUBLIC_URL,
-    RATE_BUCKETS,
-    SESSION_LIMITS,
-    STILL_VALID,
-    TIMING,
-    USER,
-    Timing,
-)
+from storage.users import User, audit, hash_token, user_by_session, user_by_token
+from web.errors import Forbidden, NotFound, Refused
+from web.keys import POOL, PUBLIC_URL, RATE_BUCKETS, SESSION_LIMITS, STILL_VALID, TIMING, USER, Timing
+from web.pages.render import error_page, lang_of
 from web.params import client_address
 from web.ratelimit import retry_after
 
@@ -57,9 +43,9 @@ async def server_timing(
 async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """API errors are JSON with a reason; unknown paths under /api answer JSON 404 too; a value the
-    database refuses is the client's error (400); the database out of reach is a 503 that says so
-    (with Retry-After), not a 500."""
+    """API errors are JSON with a reason; unknown paths under /api answer JSON 404 too; a page's refusal
+    is a page in the user's language with the refusal's status; a value the database refuses is the
+    client's error (400); the database out of reach is a 503 that says so (with Retry-After), not a 500."""
     try:
         return await handler(request)
     except Refused as exc:  # the domain's refusals, mapped here and nowhere else
@@ -67,12 +53,12 @@ async def errors(
             await _audit_forbidden(request, exc)
         if request.path.startswith("/api/"):
             return web.json_response({"error": exc.reason}, status=exc.status)
-        return web.Response(text=exc.reason, status=exc.status)
+        return await error_page(request, exc.status, _page_detail(exc, lang_of(request)))
     except DomainError as exc:  # a business rule below the web that no handler translated: never a 500
         status = 409 if exc.kind == "conflict" else 400
         if request.path.startswith("/api/"):
             return web.json_response({"error": str(exc)}, status=status)
-        return web.Response(text=str(exc), status=status)
+        return await error_page(request, status, str(exc) if lang_of(request) == "en" else None)
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.content_type != "application/json" and exc.status >= 400:
             return web.json_response({"error": exc.reason}, status=exc.status)
@@ -94,6 +80,14 @@ async def errors(
         if request.path.startswith("/api/"):
             return web.json_response({"error": reason}, status=503, headers=headers)
         return web.Response(text=reason, status=503, headers=headers)
+
+
+def _page_detail(exc: Refused, lang: str) -> str | None:
+    """What a page says below the refusal's title: the catalogue's reason in the page's language, or in
+    English the API's own; a 404 says nothing more (outside the scope reads the same as not existing)."""
+    if isinstance(exc, NotFound):
+        return None
+    return exc.text(lang) if exc.key or lang == "en" else None
 
 
 async def _audit_forbidden(request: web.Request, exc: Forbidden) -> None:

@@ -17,20 +17,9 @@ from storage import queries
 from storage.alerts import NOTIFY_CHANNEL
 from storage.errors import RETRYABLE
 from storage.listen import Listener
-from storage.users import (
-    User,
-)
+from storage.users import User
 from web.api import user_of
-from web.keys import (
-    CLOCK,
-    DATABASE_URL,
-    HUB,
-    POOL,
-    RESYNC,
-    RULES,
-    STILL_VALID,
-    STREAM_CHECK_S,
-)
+from web.keys import CLOCK, DATABASE_URL, HUB, POOL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()

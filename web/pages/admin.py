@@ -11,18 +11,12 @@ from aiohttp import web
 
 from storage import notifications, queries
 from storage import registry as registry_store
-from storage.users import (
-    User,
-    audit,
-)
+from storage.users import User, audit
 from web import subscriptions
 from web.actions import load_registry_text
-from web.errors import Forbidden, Invalid
+from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import TEXT
-from web.keys import (
-    POOL,
-    now_of,
-)
+from web.keys import POOL, now_of
 from web.pages.render import check_csrf, form_refused, lang_of, page_user, render
 from web.params import DEAD_LETTER_REASON, as_id, path_id
 
@@ -91,7 +85,7 @@ async def dead_letters_page(request: web.Request) -> web.Response:
 async def audit_page(request: web.Request) -> web.Response:
     user = page_user(request)
     if user.role != "admin":
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound()
     async with request.app[POOL].acquire() as conn:
         rows = await queries.audit_log(
             conn,
@@ -157,7 +151,7 @@ async def notifications_change(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         sub = await notifications.own_subscription(conn, user.id, sub_id)
         if sub is None:  # another user's reads the same as none
-            raise web.HTTPNotFound(text="not found")
+            raise NotFound()
         if action == "delete":
             await notifications.delete_subscription(conn, user.id, sub_id)
         else:
@@ -190,10 +184,10 @@ async def notification_log(request: web.Request) -> web.Response:
     """Every delivery attempt's outcome, for admins: a receiver that is down shows here as failures."""
     user = page_user(request)
     if user.role != "admin":
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound()
     status = request.query.get("status") or None
     if status not in {None, "pending", "sent", "failed"}:
-        raise web.HTTPBadRequest(text="status: pending, sent or failed")
+        raise Invalid("status: pending, sent or failed")
     async with request.app[POOL].acquire() as conn:
         rows = await notifications.deliveries(conn, None, status, as_id(request.query.get("before", "")), 200)
         counts = await notifications.delivery_counts(conn, now_of(request) - timedelta(days=1))

@@ -10,19 +10,9 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from storage import logins
-from storage.users import (
-    audit,
-    end_sessions,
-    password_record,
-    verify_password,
-)
+from storage.users import audit, end_sessions, password_record, verify_password
 from web.i18n import TEXT
-from web.keys import (
-    HASH_SLOTS,
-    LOGIN_LIMITS,
-    POOL,
-    USER,
-)
+from web.keys import HASH_SLOTS, LOGIN_LIMITS, POOL, USER
 from web.pages.render import check_csrf, lang_of, render
 from web.params import client_address
 

@@ -15,17 +15,11 @@ from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import rectification as rectification_store
-from storage.users import (
-    User,
-)
+from storage.users import User
 from supervision import orders as order_rules
 from web.actions import may_set_maintenance, set_maintenance
-from web.errors import Forbidden, Invalid
-from web.keys import (
-    POOL,
-    RULES,
-    now_of,
-)
+from web.errors import Forbidden, Invalid, NotFound
+from web.keys import POOL, RULES, now_of
 from web.pages.render import facility_form, form_refused, page_user, render
 
 routes = web.RouteTableDef()
@@ -63,7 +57,7 @@ async def facility_page(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
         if f is None:
-            raise web.HTTPNotFound(text="not found")
+            raise NotFound("no such facility")
         ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
     return await render(request, "facility.html", ctx)
 

@@ -13,13 +13,7 @@ from markupsafe import Markup
 from contract.places import boundaries_geojson
 from storage import queries
 from web.i18n import scope_name
-from web.keys import (
-    GATEWAYS,
-    POOL,
-    RULES,
-    TIMING,
-    now_of,
-)
+from web.keys import GATEWAYS, POOL, RULES, TIMING, now_of
 from web.pages.render import lang_of, page_user, render
 
 routes = web.RouteTableDef()

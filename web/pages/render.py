@@ -1,5 +1,6 @@
 """What every page handler shares: the signed-in user, the page's language, rendering a template with
-the catalogue and the clock, the CSRF check of a form, and a refused form shown again with its reason."""
+the catalogue and the clock, the CSRF check of a form, a refused form shown again with its reason, and
+the error page."""
 
 from __future__ import annotations
 
@@ -13,19 +14,11 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from storage import queries
-from storage.users import (
-    User,
-)
+from storage.users import User
 from web import orders
-from web.errors import Refused
+from web.errors import NotFound, Refused
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
-from web.keys import (
-    CLOCK,
-    INTAKE,
-    POOL,
-    USER,
-    now_of,
-)
+from web.keys import CLOCK, INTAKE, POOL, USER, now_of
 
 
 def page_user(request: web.Request) -> User:
@@ -93,6 +86,16 @@ async def form_refused(request: web.Request, template: str, ctx: dict[str, Any],
     return resp
 
 
+async def error_page(request: web.Request, status: int, detail: str | None) -> web.Response:
+    """A refusal on a page (web/middleware.py errors): a page of this site with its status as a title in
+    the page's language, and the reason when there is one to give in it."""
+    lang = lang_of(request)
+    title = TEXT[lang].get(f"error_{status}", TEXT[lang]["error_400"])
+    resp = await render(request, "error.html", {"title": title, "detail": detail})
+    resp.set_status(status)
+    return resp
+
+
 async def facility_form(request: web.Request) -> tuple[User, Any, asyncpg.Record]:
     """A form posted to a facility's path: the user, the checked form (CSRF) and the facility in scope
     (404 otherwise)."""
@@ -102,7 +105,7 @@ async def facility_form(request: web.Request) -> tuple[User, Any, asyncpg.Record
     async with request.app[POOL].acquire() as conn:
         f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
     if f is None:
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound("no such facility")
     return user, form, f
 
 

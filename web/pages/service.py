@@ -7,9 +7,7 @@ from aiohttp import web
 from prometheus_client import REGISTRY, generate_latest
 
 from storage import queries
-from web.keys import (
-    POOL,
-)
+from web.keys import POOL
 
 routes = web.RouteTableDef()
 

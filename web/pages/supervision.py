@@ -14,19 +14,12 @@ from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from storage import inspections as inspection_store
 from storage import rectification as rectification_store
-from storage.users import (
-    User,
-)
+from storage.users import User
 from supervision import orders as order_rules
 from web import inspections, orders
 from web.api import public_url as api_public_url
-from web.errors import NotFound as NotFoundError
-from web.errors import Refused
-from web.keys import (
-    POOL,
-    RULES,
-    now_of,
-)
+from web.errors import Invalid, NotFound, Refused
+from web.keys import POOL, RULES, now_of
 from web.pages.facilities import facility_ctx
 from web.pages.render import check_csrf, facility_form, form_files, form_refused, page_user, render
 from web.params import as_id, path_id
@@ -40,7 +33,7 @@ async def orders_page(request: web.Request) -> web.Response:
     user = page_user(request)
     status = request.query.get("status") or "open"
     if status not in {"open", "overdue", "issued", "answered", "returned", "accepted", "all"}:
-        raise web.HTTPBadRequest(text="status: open, overdue, issued, answered, returned, accepted or all")
+        raise Invalid("status: open, overdue, issued, answered, returned, accepted or all")
     level = order_rules.level_of(user.scope)
     now = now_of(request)
     async with request.app[POOL].acquire() as conn:
@@ -57,9 +50,9 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
     async with request.app[POOL].acquire() as conn:
         o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
     if o is None:
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound("no such order")
     may_review = order_rules.may_review(user.scope, o["issued_level"])
-    return {"o": o, "may_answer": user.role in {"operator", "admin"}, "may_review": may_review, "error": None}
+    return {"o": o, "may_answer": order_rules.may_answer(user.scope), "may_review": may_review, "error": None}
 
 
 @routes.get("/orders/{order_id}")
@@ -151,7 +144,7 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
     async with request.app[POOL].acquire() as conn:
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
     if i is None:
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound("no such inspection")
     return {
         "i": i,
         "checklist": CHECKLIST,
@@ -197,8 +190,8 @@ async def inspection_record_form(request: web.Request) -> web.Response:
     uploads = form_files(form, "photos")
     try:
         await inspections.record(request.app[POOL], user, inspection_id, body, uploads, now=now_of(request))
-    except NotFoundError:
-        raise web.HTTPNotFound(text="not found") from None
+    except NotFound:
+        raise  # the error page's 404, not the form again
     except Refused as exc:
         ctx = await _inspection_ctx(request, user, inspection_id)
         ctx["i"] = ctx["i"] | {"findings": {k: v for k, v in findings.items() if v["result"] or v["note"]}}
@@ -213,7 +206,7 @@ async def evidence_download(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await rectification_store.evidence_file(conn, user.scope, path_id(request.match_info["file_id"]))
     if row is None:
-        raise web.HTTPNotFound(text="not found")
+        raise NotFound("no such file")
     disposition = "inline" if row["content_type"].startswith("image/") else "attachment"
     return web.Response(
         body=bytes(row["data"]),

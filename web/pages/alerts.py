@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from contract.rules import SEVERITIES, RuleId
 from storage import queries
+from storage.users import User
 from supervision import orders as order_rules
 from web.actions import acknowledge
-from web.errors import Invalid
-from web.keys import (
-    POOL,
-)
+from web.errors import Invalid, NotFound
+from web.keys import POOL
 from web.pages.render import check_csrf, form_refused, page_user, render
 from web.params import local_path, path_id
 
@@ -100,21 +100,20 @@ async def ack_form(request: web.Request) -> web.Response:
     try:
         await acknowledge(request.app[POOL], user, alert_id, str(form.get("note", "")))
     except Invalid as exc:  # the alert's page again, with the reason in the page's language
-        async with request.app[POOL].acquire() as conn:
-            a = await queries.alert_detail(conn, user.scope, alert_id)
-        if a is None:
-            raise web.HTTPNotFound(text="not found") from None
-        return await form_refused(request, "alert.html", {"a": a, "alerts": [a], "may_issue": False}, exc)
+        return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
+
+
+async def _alert_ctx(request: web.Request, user: User, alert_id: int) -> dict[str, Any]:
+    """One alert's page, as its address shows it and as a refused acknowledgement shows it again."""
+    async with request.app[POOL].acquire() as conn:
+        a = await queries.alert_detail(conn, user.scope, alert_id)
+    if a is None:
+        raise NotFound("no such alert")
+    return {"a": a, "alerts": [a], "may_issue": order_rules.level_of(user.scope) is not None, "error": None}
 
 
 @routes.get("/alerts/{alert_id}")
 async def alert_page(request: web.Request) -> web.Response:
     user = page_user(request)
-    alert_id = path_id(request.match_info["alert_id"])
-    async with request.app[POOL].acquire() as conn:
-        a = await queries.alert_detail(conn, user.scope, alert_id)
-    if a is None:
-        raise web.HTTPNotFound(text="not found")
-    may_issue = order_rules.level_of(user.scope) is not None
-    return await render(request, "alert.html", {"a": a, "alerts": [a], "may_issue": may_issue})
+    return await render(request, "alert.html", await _alert_ctx(request, user, path_id(request.match_info["alert_id"])))

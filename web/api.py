@@ -19,21 +19,13 @@ from storage import queries
 from storage import rectification as rectification_store
 from storage.intake import state as intake_state
 from storage.registry import fetch_registry
-from storage.users import User, audit
+from storage.users import User
 from supervision import orders as order_rules
 from web import inspections, orders, reports
-from web.actions import acknowledge, load_registry_text, set_maintenance
+from web.actions import acknowledge, appeal_credit, load_registry_text, set_maintenance
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import (
-    CREDIT,
-    GATEWAYS,
-    POOL,
-    PUBLIC_URL,
-    RULES,
-    USER,
-    now_of,
-)
+from web.keys import CREDIT, GATEWAYS, POOL, PUBLIC_URL, RULES, USER, now_of
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -413,17 +405,10 @@ async def credit_appeal(request: web.Request) -> web.Response:
     body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
         raise Invalid("body must be a JSON object with a note", "err_appeal_note")
-    note = body["note"].strip()
-    if len(note) > 4000 or "\x00" in note:
-        raise Invalid("the note is at most 4,000 characters", "err_appeal_note")
-    async with request.app[POOL].acquire() as conn:
-        f = await in_scope(request, conn, user)
-        if user.role not in {"operator", "admin"}:
-            raise Forbidden("the facility's operator appeals its grade", "err_appeal_who")
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
-            raise NotFound("no stored record for that month (a month is recorded once it has ended)")
-        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
-    return web.json_response({"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note})
+    facility_id = request.match_info["facility_id"]
+    return web.json_response(
+        await appeal_credit(request.app[POOL], user, facility_id, month, body["note"], now=now_of(request))
+    )
 
 
 # -- the annual assessment (考核评估, issue #16) ------------------------------------------------------------

@@ -6,20 +6,11 @@ from aiohttp import web
 
 from contract.credit import METHOD_VERSION
 from storage import credit as credit_store
-from storage import queries
-from storage.users import (
-    audit,
-)
 from web import reports
+from web.actions import appeal_credit
 from web.api import assessment_rows, month_param, report_params
-from web.errors import Refused
-from web.i18n import TEXT
-from web.keys import (
-    CREDIT,
-    POOL,
-    now_of,
-)
-from web.pages.render import check_csrf, lang_of, page_user, render
+from web.keys import CREDIT, POOL, now_of
+from web.pages.render import check_csrf, page_user, render
 
 routes = web.RouteTableDef()
 
@@ -38,10 +29,7 @@ async def reports_page(request: web.Request) -> web.Response:
 @routes.get("/credit")
 async def credit_page(request: web.Request) -> web.Response:
     user = page_user(request)
-    try:
-        month = month_param(request.query.get("month", ""), now_of(request))
-    except Refused as exc:
-        raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
+    month = month_param(request.query.get("month", ""), now_of(request))  # Invalid: the error page says why
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
     rows.sort(key=lambda r: (r["score"], r["name"]))
@@ -61,17 +49,9 @@ async def credit_appeal_form(request: web.Request) -> web.Response:
     user = page_user(request)
     form = await request.post()
     await check_csrf(request, form)
-    note = str(form.get("note", "")).strip()
-    async with request.app[POOL].acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-        if f is None:
-            raise web.HTTPNotFound(text="not found")
-        month = month_param(request.match_info["month"], now_of(request))
-        if user.role not in {"operator", "admin"} or not note or len(note) > 4000:
-            raise web.HTTPBadRequest(text=TEXT[lang_of(request)]["err_appeal_note"])
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
-            raise web.HTTPNotFound(text="not found")
-        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
+    month = month_param(request.match_info["month"], now_of(request))
+    note = str(form.get("note", ""))
+    await appeal_credit(request.app[POOL], user, request.match_info["facility_id"], month, note, now=now_of(request))
     raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
 
 
@@ -79,10 +59,7 @@ async def credit_appeal_form(request: web.Request) -> web.Response:
 async def assessment_page(request: web.Request) -> web.Response:
     """The annual assessment (考核评估): a printable page (print CSS) and its CSV."""
     user = page_user(request)
-    try:
-        year, by, county, rows = await assessment_rows(request, user)
-    except Refused as exc:
-        raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
+    year, by, county, rows = await assessment_rows(request, user)  # Invalid: the error page says why
     from storage.assessment import COLUMNS as ASSESSMENT
 
     ctx = {"rows": rows, "year": year, "by": by, "county": county, "columns": ASSESSMENT}

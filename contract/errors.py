@@ -1,6 +1,6 @@
 """The contract's exceptions: ContractError for messages that do not fit it, and DomainError, the one
 base of every business refusal (an order in the wrong state, a critical alert acknowledged without a
-note, a user that cannot be made), which the web maps to HTTP in one place (web.app.errors)."""
+note, a user that cannot be made), which the web maps to HTTP in one place (web.middleware.errors)."""
 
 from __future__ import annotations
 

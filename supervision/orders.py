@@ -39,6 +39,11 @@ def may_review(scope: Scope, issued_level: str) -> bool:
     return level is not None and LEVELS.index(level) >= LEVELS.index(issued_level)
 
 
+def may_answer(scope: Scope) -> bool:
+    """The facility's operator answers an order (scope limits them to their own; admins may too)."""
+    return scope.role in {"operator", "admin"}
+
+
 def next_level(level: str) -> str | None:
     i = LEVELS.index(level)
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None

@@ -218,6 +218,7 @@ async def test_a_window_excuses_nothing_in_credit_and_a_request_is_not_even_on_t
     scope = Scope("admin", None, None, None)
     if start.astimezone(SH).month != now.astimezone(SH).month:
         pytest.skip("the lapse and the window fall in last month at this hour")  # a month's first 5 hours
+    await db.execute("UPDATE facilities SET registered_at = $2 WHERE id = $1", FAC.id, start - timedelta(hours=1))
 
     async def measured() -> tuple[float, float]:
         [(_, facts)] = [x for x in await month_facts(db, scope, month, now, CreditConfig()) if x[0]["id"] == FAC.id]

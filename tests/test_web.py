@@ -821,6 +821,11 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
         assert r.status == 404, "outside the operator's scope"
         r = await s.get(f"{url}/credit?month=2026-1&lang=zh")
         assert r.status == 400 and "月份格式应为" in await r.text()
+        assert r.content_type == "text/html" and "请求有误" in await r.text(), "a page of the site"
+        r = await s.get(f"{url}/alerts/{site['alert_a']}?lang=en")
+        assert (r.status, r.content_type) == (404, "text/html") and "Not found, or not in your scope" in await r.text()
+        r = await s.get(f"{url}/orders?status=nonsense&lang=zh")
+        assert r.status == 400 and "请求有误" in await r.text()
     finally:
         await s.close()
     s, csrf = await _logged_in(url, "insp-a", "pw-a")
@@ -832,7 +837,7 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
 
 
 def test_map_points_cannot_break_out_of_their_script_element() -> None:
-    from web.app import map_points_json
+    from web.pages.overview import map_points_json
 
     name = "</script><img src=x onerror=alert(1)>'&托育"
     out = str(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -11,7 +10,6 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
 
 from storage import assessment as assessment_store
 from storage import credit as credit_store
@@ -19,29 +17,15 @@ from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import rectification as rectification_store
-from storage.errors import RETRYABLE
 from storage.intake import state as intake_state
 from storage.registry import fetch_registry
-from storage.users import User, audit
+from storage.users import User
 from supervision import orders as order_rules
 from web import inspections, orders, reports
-from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
+from web.actions import acknowledge, appeal_credit, decide_maintenance, file_maintenance, load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import (
-    CLOCK,
-    CREDIT,
-    GATEWAYS,
-    HUB,
-    POOL,
-    PUBLIC_URL,
-    RESYNC,
-    RULES,
-    STILL_VALID,
-    STREAM_CHECK_S,
-    USER,
-    now_of,
-)
+from web.keys import CREDIT, GATEWAYS, POOL, PUBLIC_URL, RULES, USER, now_of
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -190,79 +174,6 @@ async def ack_alert(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
         raise Invalid("body must be a JSON object with a string note")
     return web.json_response(await acknowledge(request.app[POOL], user, alert_id, body.get("note", "")))
-
-
-PING_S = 15.0  # a quiet stream says it is alive (proxies close an idle connection)
-
-
-async def _send_change(request: web.Request, resp: EventSourceResponse, user: User, payload: str) -> bool:
-    """One change on a stream: the alert (in the user's scope) and its facility's new state; after a
-    resync, every facility's. False when the database is away (the stream ends)."""
-    change = json.loads(payload)
-    resync = payload == RESYNC  # changes may have been missed: send every facility's state
-    only = {} if resync else {"facility_id": change.get("facility_id", "")}
-    try:
-        async with request.app[POOL].acquire() as conn:
-            # each change judged at its own time: a stream stays open for hours
-            now = request.app[CLOCK].now()
-            states = await queries.facilities(conn, user.scope, **only, rules=request.app[RULES], now=now)
-    except RETRYABLE:
-        return False
-    if not resync:
-        if not states:
-            return True  # outside this user's scope: never on their stream
-        change.setdefault("facility_name", states[0].get("name"))  # people read names, not ids
-        await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
-    for state in states:
-        await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")
-    return True
-
-
-@routes.get("/api/v1/stream")
-async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: `alert` (every change in scope) and `facility_status` (its new state)."""
-    user = user_of(request)
-    hub = request.app[HUB]
-    queue = hub.subscribe()
-    loop = asyncio.get_running_loop()
-    check_s, still_valid = request.app[STREAM_CHECK_S], request[STILL_VALID]
-    opened: web.StreamResponse | None = None
-    try:
-        async with sse_response(request) as resp:
-            opened = resp
-            pinged = checked = loop.time()
-            while resp.is_connected():
-                wait = min(pinged + PING_S, checked + check_s) - loop.time()
-                try:
-                    payload = await asyncio.wait_for(queue.get(), max(0.0, wait))
-                except TimeoutError:
-                    payload = ""
-                if loop.time() >= checked + check_s:
-                    # a revoked token, a disabled user, a logout: the stream ends within check_s
-                    try:
-                        async with request.app[POOL].acquire() as conn:
-                            if not await still_valid(conn):
-                                break
-                    except RETRYABLE:
-                        break  # the database went away: end the stream; EventSource reconnects by itself
-                    checked = loop.time()
-                if payload == "":
-                    if loop.time() >= pinged + PING_S:
-                        await resp.send("", event="ping")
-                        pinged = loop.time()
-                    continue
-                if payload is None or not await _send_change(request, resp, user, payload):
-                    break  # the server is shutting down, or the database went away (EventSource reconnects)
-            return resp
-    except ConnectionResetError:
-        # the browser went away (a tab closed): nothing is wrong and nobody is left to answer; this was
-        # logged as "database unavailable" (aiohttp's reset is an OSError, which the error middleware reads
-        # as the database's)
-        if opened is None:
-            raise
-        return opened
-    finally:
-        hub.unsubscribe(queue)
 
 
 @routes.get("/api/v1/summary")
@@ -527,17 +438,10 @@ async def credit_appeal(request: web.Request) -> web.Response:
     body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
         raise Invalid("body must be a JSON object with a note", "err_appeal_note")
-    note = body["note"].strip()
-    if len(note) > 4000 or "\x00" in note:
-        raise Invalid("the note is at most 4,000 characters", "err_appeal_note")
-    async with request.app[POOL].acquire() as conn:
-        f = await in_scope(request, conn, user)
-        if user.role not in {"operator", "admin"}:
-            raise Forbidden("the facility's operator appeals its grade", "err_appeal_who")
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
-            raise NotFound("no stored record for that month (a month is recorded once it has ended)")
-        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
-    return web.json_response({"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note})
+    facility_id = request.match_info["facility_id"]
+    return web.json_response(
+        await appeal_credit(request.app[POOL], user, facility_id, month, body["note"], now=now_of(request))
+    )
 
 
 # -- the annual assessment (考核评估, issue #16) ------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The web's domain errors: what an action refuses, and why. Handlers and actions raise these;
-`web.app.errors` is the one place that turns them into HTTP (JSON under /api, the page otherwise),
+`web.middleware.errors` is the one place that turns them into HTTP (JSON under /api, the page otherwise),
 and a form handler shows the reason on its own page."""
 
 from __future__ import annotations

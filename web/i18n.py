@@ -569,6 +569,18 @@ for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
 
+# The error page's title by HTTP status (web/pages/render.py error_page): a refusal on a page reads in the
+# page's language; its reason follows when the catalogue has one.
+ERROR_TITLES = {
+    400: ("请求有误", "The request is not valid"),
+    403: ("无权执行此操作", "You may not do this"),
+    404: ("未找到，或不在您的权限范围内", "Not found, or not in your scope"),
+    409: ("当前状态不允许此操作", "Not possible in its present state"),
+}
+for _status, (_zh, _en) in ERROR_TITLES.items():
+    TEXT["zh"][f"error_{_status}"] = _zh
+    TEXT["en"][f"error_{_status}"] = _en
+
 
 @cache
 def labels_for(lang: str) -> dict[str, dict[str, str]]:

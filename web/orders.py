@@ -147,7 +147,7 @@ async def answer(
 ) -> dict[str, Any]:
     async with pool.acquire() as conn:
         o = await _visible(conn, user, order_id, now)
-        if user.role not in {"operator", "admin"}:
+        if not order_rules.may_answer(user.scope):
             raise Forbidden("the facility's operator answers an order", "err_answer_who")
         text = _text({"note": note}, "note", 4000, True, "err_answer_note")
         proofs = evidence(files)

@@ -1,5 +1,5 @@
 """Reading request input: query parameters, times, codes and ids. Each refusal is an Invalid (400)
-or NotFound (404) with the reason, which web.app.errors turns into the response."""
+or NotFound (404) with the reason, which web.middleware.errors turns into the response."""
 
 from __future__ import annotations
 

@@ -1,0 +1,112 @@
+"""A facility's page and its maintenance-window form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiohttp import web
+
+from contract.rules import RuleConfig
+from storage import inspections as inspection_store
+from storage import maintenance as maintenance_store
+from storage import queries
+from storage import rectification as rectification_store
+from storage.users import User
+from supervision import maintenance as window_rules
+from supervision import orders as order_rules
+from web.actions import DECISIONS, decide_maintenance, file_maintenance
+from web.errors import Conflict, Forbidden, Invalid, NotFound
+from web.keys import POOL, RULES, now_of
+from web.pages.render import facility_form, form_refused, page_user, render
+
+routes = web.RouteTableDef()
+
+
+async def facility_ctx(
+    conn: asyncpg.Connection, user: User, f: asyncpg.Record, rules: Mapping[str, RuleConfig], now: datetime
+) -> dict[str, Any]:
+    status = await queries.facility_status(conn, f, rules=rules, now=now)
+    latest = await queries.latest_readings(conn, f["id"], now)
+    for d in status["device_list"]:
+        d["latest"] = latest.get(d["id"], {})
+    return {
+        "f": f,
+        "status": status,
+        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="open"),
+        "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f, now), limit=100),
+        "metrics": await queries.metrics_of(conn, f["id"], now),
+        "staff": await queries.staff(conn, f["id"], now),
+        "windows": await maintenance_store.windows(conn, f["id"], now),
+        "can_maintain": True,  # in scope: the operator requests, an inspector or an admin sets (approved)
+        "may_decide_windows": window_rules.may_decide(user.scope),
+        "sets_windows": window_rules.new_status(user.scope) == "approved",
+        "error": None,
+        "kept": {},  # the maintenance form's values, kept when it comes back with an error
+        "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
+        "may_issue": order_rules.level_of(user.scope) is not None,
+        "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
+        "order_kept": {},
+        "order_error": False,
+    }
+
+
+@routes.get("/facilities/{facility_id}")
+async def facility_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+        if f is None:
+            raise NotFound("no such facility")
+        ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+    return await render(request, "facility.html", ctx)
+
+
+@routes.post("/facilities/{facility_id}/maintenance")
+async def maintenance_form(request: web.Request) -> web.Response:
+    """The facility page's form: local date-times in the facility's time zone."""
+    user, form, f = await facility_form(request)
+    tz = ZoneInfo(f["timezone"])
+
+    def when(name: str) -> str:
+        v = str(form.get(name, "")).strip()
+        try:
+            return datetime.fromisoformat(v).replace(tzinfo=tz).isoformat() if v else ""
+        except ValueError:
+            return v  # file_maintenance answers with the reason
+
+    body = {
+        "starts_at": when("starts_at"),
+        "ends_at": when("ends_at"),
+        "reason": str(form.get("reason", "")),
+        "device_id": str(form.get("device_id", "")) or None,
+    }
+    try:
+        await file_maintenance(request.app[POOL], user, f["id"], body, now=now_of(request))
+    except (Invalid, Forbidden) as exc:
+        async with request.app[POOL].acquire() as conn:
+            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+        kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
+        return await form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
+    raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
+
+
+@routes.post("/facilities/{facility_id}/maintenance/{window_id:[0-9]{1,18}}")
+async def maintenance_decision_form(request: web.Request) -> web.Response:
+    """The facility page's approve, reject (with a reason) and withdraw buttons (web.actions.decide_maintenance)."""
+    user, form, f = await facility_form(request)
+    decision = str(form.get("decision", ""))
+    if decision not in DECISIONS:
+        raise Invalid("decision must be approve, reject or withdraw")
+    body = {"reason": str(form.get("reason", ""))}
+    try:
+        wid = int(request.match_info["window_id"])
+        await decide_maintenance(request.app[POOL], user, f["id"], wid, decision, body, now=now_of(request))
+    except (Invalid, Forbidden, Conflict) as exc:
+        async with request.app[POOL].acquire() as conn:
+            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+        return await form_refused(request, "facility.html", ctx, exc)
+    raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")

@@ -1,0 +1,118 @@
+"""What every page handler shares: the signed-in user, the page's language, rendering a template with
+the catalogue and the clock, the CSRF check of a form, a refused form shown again with its reason, and
+the error page."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import asyncpg
+from aiohttp import web
+from aiohttp_session import get_session
+
+from storage import queries
+from storage.users import User
+from web import orders
+from web.errors import NotFound, Refused
+from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
+from web.keys import CLOCK, INTAKE, POOL, USER, now_of
+
+
+def page_user(request: web.Request) -> User:
+    """The signed-in user of a page (the middleware sent everyone else to /login)."""
+    user = request.get(USER)
+    if user is None:
+        raise web.HTTPFound("/login")
+    return user
+
+
+def lang_of(request: web.Request) -> str:
+    lang = request.query.get("lang") or request.cookies.get("lang") or "zh"
+    return lang if lang in TEXT else "zh"
+
+
+def _demo_clock(request: web.Request, lang: str) -> str | None:
+    """The demo's time on the city's clock and its speed, when the app runs on an accelerated clock."""
+    clock = request.app[CLOCK]
+    if clock.speed == 1.0:
+        return None
+    local = now_of(request).astimezone(ZoneInfo(DEFAULT_TZ))
+    return TEXT[lang]["demo_clock"].format(f"{local:%m-%d %H:%M}", f"{clock.speed:g}")
+
+
+async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> web.Response:
+    lang = lang_of(request)
+    session = await get_session(request)
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    base = {
+        "t": TEXT[lang],
+        "lang": lang,
+        "user": request.get(USER),
+        "csrf": session["csrf"],
+        "county_name": county_name,
+        "township_name": township_name,
+        "scope_name": lambda scope: scope_name(scope, lang),
+        "path": request.path_qs,
+        # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
+        "L": lambda kind, code: label(kind, code, lang),
+        "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
+        "details": lambda value: details(value, lang, now_of(request)),
+        "labels": labels_for(lang),
+        # an accelerated demo's clock (contract.clock): its time and speed in the header
+        "demo_clock": _demo_clock(request, lang),
+        # data intake stopped or behind: every page says so, and as of when states are known
+        "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
+    }
+    resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
+    if "lang" in request.query:
+        resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
+    return resp
+
+
+async def check_csrf(request: web.Request, form: Any) -> None:
+    session = await get_session(request)
+    if not session.get("csrf") or form.get("csrf") != session["csrf"]:
+        raise web.HTTPForbidden(text="CSRF token missing or wrong; reload the page")
+
+
+async def form_refused(request: web.Request, template: str, ctx: dict[str, Any], exc: Refused) -> web.Response:
+    """A form the shared action refused: the page again, with the reason and its status."""
+    resp = await render(request, template, ctx | {"error": exc.text(lang_of(request))})
+    resp.set_status(exc.status)
+    return resp
+
+
+async def error_page(request: web.Request, status: int, detail: str | None) -> web.Response:
+    """A refusal on a page (web/middleware.py errors): a page of this site with its status as a title in
+    the page's language, and the reason when there is one to give in it."""
+    lang = lang_of(request)
+    title = TEXT[lang].get(f"error_{status}", TEXT[lang]["error_400"])
+    resp = await render(request, "error.html", {"title": title, "detail": detail})
+    resp.set_status(status)
+    return resp
+
+
+async def facility_form(request: web.Request) -> tuple[User, Any, asyncpg.Record]:
+    """A form posted to a facility's path: the user, the checked form (CSRF) and the facility in scope
+    (404 otherwise)."""
+    user = page_user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+    if f is None:
+        raise NotFound("no such facility")
+    return user, form, f
+
+
+def form_files(form: Any, field: str) -> list[orders.Upload]:
+    """The files of a multipart form's field (web/orders.evidence checks them by their bytes)."""
+    return [
+        orders.Upload(str(getattr(v, "filename", "") or field), v.file.read())
+        for v in form.getall(field, [])
+        if hasattr(v, "file")
+    ]

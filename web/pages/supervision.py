@@ -1,0 +1,218 @@
+"""The government side's pages: rectification orders (整改通知, 督办), inspections (检查记录) and the
+evidence files they hold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from contract.inspection import AREAS as INSPECTION_AREAS
+from contract.inspection import CHECKLIST
+from storage import inspections as inspection_store
+from storage import rectification as rectification_store
+from storage.users import User
+from supervision import orders as order_rules
+from web import inspections, orders
+from web.api import public_url as api_public_url
+from web.errors import Invalid, NotFound, Refused
+from web.keys import POOL, RULES, now_of
+from web.pages.facilities import facility_ctx
+from web.pages.render import check_csrf, facility_form, form_files, form_refused, page_user, render
+from web.params import as_id, path_id
+
+routes = web.RouteTableDef()
+
+
+# -- rectification orders (整改通知): the inbox, one order, and the forms of each side ----------------------
+@routes.get("/orders")
+async def orders_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    status = request.query.get("status") or "open"
+    if status not in {"open", "overdue", "issued", "answered", "returned", "accepted", "all"}:
+        raise Invalid("status: open, overdue, issued, answered, returned, accepted or all")
+    level = order_rules.level_of(user.scope)
+    now = now_of(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await rectification_store.orders(conn, user.scope, now, status=None if status == "all" else status)
+        supervised = (
+            await rectification_store.orders(conn, user.scope, now, status="overdue", supervised_at=level)
+            if level and level != "township"
+            else []
+        )
+    return await render(request, "orders.html", {"rows": rows, "status": status, "supervised": supervised})
+
+
+async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
+    if o is None:
+        raise NotFound("no such order")
+    may_review = order_rules.may_review(user.scope, o["issued_level"])
+    return {"o": o, "may_answer": order_rules.may_answer(user.scope), "may_review": may_review, "error": None}
+
+
+@routes.get("/orders/{order_id}")
+async def order_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    return await render(request, "order.html", await _order_ctx(request, user, path_id(request.match_info["order_id"])))
+
+
+@routes.post("/facilities/{facility_id}/orders")
+async def order_issue_form(request: web.Request) -> web.Response:
+    """From the facility page or an alert's page: due date as the facility's local date and time."""
+    user, form, f = await facility_form(request)
+    due = str(form.get("due_at", "")).strip()
+    try:
+        due = datetime.fromisoformat(due).replace(tzinfo=ZoneInfo(f["timezone"])).isoformat() if due else ""
+    except ValueError:
+        due = ""  # not a date: the action refuses it with the form's own reason
+    body: dict[str, Any] = {"title": str(form.get("title", "")), "detail": str(form.get("detail", "")), "due_at": due}
+    for ref in ("alert_id", "inspection_id"):
+        raw = str(form.get(ref, "")).strip()
+        if raw:  # an id in ASCII digits, or the raw text for orders.issue to refuse with its reason
+            found = as_id(raw)  # not str.isdigit(): "²" is a digit to Python and not to int()
+            body[ref] = raw if found is None else found
+    try:
+        o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request), now=now_of(request))
+    except Refused as exc:  # the facility's page again, the order's form kept, with the reason
+        async with request.app[POOL].acquire() as conn:
+            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+        kept = {k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")}
+        return await form_refused(request, "facility.html", ctx | {"order_kept": kept, "order_error": True}, exc)
+    raise web.HTTPFound(f"/orders/{o['id']}")
+
+
+@routes.post("/orders/{order_id}/answer")
+async def order_answer_form(request: web.Request) -> web.Response:
+    """The operator's answer with evidence: multipart, files checked by their bytes (web/orders.py)."""
+    user = page_user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    uploads = form_files(form, "evidence")
+    try:
+        await orders.answer(
+            request.app[POOL],
+            user,
+            order_id,
+            str(form.get("note", "")),
+            uploads,
+            api_public_url(request),
+            now=now_of(request),
+        )
+    except Refused as exc:
+        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+@routes.post("/orders/{order_id}/review")
+async def order_review_form(request: web.Request) -> web.Response:
+    user = page_user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    accept = str(form.get("decision", "")) == "accept"
+    try:
+        await orders.review(
+            request.app[POOL],
+            user,
+            order_id,
+            accept,
+            str(form.get("note", "")),
+            api_public_url(request),
+            now=now_of(request),
+        )
+    except Refused as exc:
+        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+# -- inspections (检查记录) ------------------------------------------------------------------------------------
+@routes.get("/inspections")
+async def inspections_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await inspection_store.inspections(conn, user.scope)
+    return await render(request, "inspections.html", {"rows": rows})
+
+
+async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) -> dict[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
+    if i is None:
+        raise NotFound("no such inspection")
+    return {
+        "i": i,
+        "checklist": CHECKLIST,
+        "areas": INSPECTION_AREAS,
+        "may_record": order_rules.level_of(user.scope) is not None and i["status"] == "planned",
+        "may_issue": order_rules.level_of(user.scope) is not None,
+        "error": None,
+    }
+
+
+@routes.get("/inspections/{inspection_id}")
+async def inspection_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    ctx = await _inspection_ctx(request, user, path_id(request.match_info["inspection_id"]))
+    return await render(request, "inspection.html", ctx)
+
+
+@routes.post("/facilities/{facility_id}/inspections")
+async def inspection_plan_form(request: web.Request) -> web.Response:
+    user, form, f = await facility_form(request)
+    body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    try:
+        i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
+    except Refused as exc:
+        async with request.app[POOL].acquire() as conn:
+            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+        return await form_refused(request, "facility.html", ctx, exc)
+    raise web.HTTPFound(f"/inspections/{i['id']}")
+
+
+@routes.post("/inspections/{inspection_id}/record")
+async def inspection_record_form(request: web.Request) -> web.Response:
+    """The checklist form: a result and a note per item, notes, photos; 'sign' closes the record."""
+    user = page_user(request)
+    inspection_id = path_id(request.match_info["inspection_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    findings = {
+        item.code: {"result": str(form.get(f"result_{item.code}", "")), "note": str(form.get(f"note_{item.code}", ""))}
+        for item in CHECKLIST
+    }
+    body = {"findings": findings, "notes": str(form.get("notes", "")), "sign": form.get("action") == "sign"}
+    uploads = form_files(form, "photos")
+    try:
+        await inspections.record(request.app[POOL], user, inspection_id, body, uploads, now=now_of(request))
+    except NotFound:
+        raise  # the error page's 404, not the form again
+    except Refused as exc:
+        ctx = await _inspection_ctx(request, user, inspection_id)
+        ctx["i"] = ctx["i"] | {"findings": {k: v for k, v in findings.items() if v["result"] or v["note"]}}
+        return await form_refused(request, "inspection.html", ctx, exc)
+    raise web.HTTPFound(f"/inspections/{inspection_id}")
+
+
+@routes.get("/evidence/{file_id}")
+async def evidence_download(request: web.Request) -> web.Response:
+    """An evidence file of an order in scope, as a download (never rendered as a page of this site)."""
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await rectification_store.evidence_file(conn, user.scope, path_id(request.match_info["file_id"]))
+    if row is None:
+        raise NotFound("no such file")
+    disposition = "inline" if row["content_type"].startswith("image/") else "attachment"
+    return web.Response(
+        body=bytes(row["data"]),
+        content_type=row["content_type"],
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row['filename'])}",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )

@@ -52,6 +52,8 @@ class Month:
     devices: list[WatchDevice]
     heard: Mapping[datetime, set[str]]  # UTC hour -> ids of the devices heard in it
     lapses: list[tuple[str, Span]] = field(default_factory=list)
+    offline: list[tuple[str, Span]] = field(default_factory=list)  # (device, span): device_offline alerts
+    patrol_gaps: list[Span] = field(default_factory=list)  # patrol_missed alerts: no scan for interval_s
     windows: list[Span] = field(default_factory=list)  # maintenance windows: shown, excusing nothing
     listening: Callable[[datetime], float] = lambda _h: 1.0  # share of the hour the platform listened
     acks: tuple[int, int, int] = (0, 0, 0)  # alerts to answer, acknowledged late, never
@@ -131,12 +133,29 @@ def bridged(lapses: list[tuple[str, Span]]) -> list[tuple[str, Span]]:
     return out
 
 
+def with_patrol_gaps(lapses: list[tuple[str, Span]], gaps: list[Span]) -> list[tuple[str, Span]]:
+    """A guard who stays badged in but does not patrol is not guarding: the time since the last patrol
+    scan, once the patrol rule says it is overdue (its alert opens `interval_s` after the last scan),
+    counts towards guard_absent, in one union with the guard's badged absences (never twice)."""
+    if not gaps:
+        return lapses
+    interval = timedelta(seconds=DEFAULTS["patrol_missed"].thresholds["interval_s"])
+    spans = sorted([s for r, s in lapses if r == "guard_absent"] + [(a - interval, b) for a, b in gaps])
+    union: list[Span] = []
+    for a, b in spans:
+        if union and a <= union[-1][1]:
+            union[-1] = (union[-1][0], max(union[-1][1], b))
+        else:
+            union.append((a, b))
+    return [(r, s) for r, s in lapses if r != "guard_absent"] + [("guard_absent", s) for s in union]
+
+
 def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[str, datetime], float]]:
     """Lapse minutes per class, in total and per UTC hour (to net the silence over them)."""
     own = m.period
     total: dict[str, float] = defaultdict(float)
     hourly: dict[tuple[str, datetime], float] = defaultdict(float)
-    for rule, span in bridged(m.lapses):
+    for rule, span in bridged(with_patrol_gaps(m.lapses, m.patrol_gaps)):
         base = CLASSES.get(rule, ("all", 0.0))[0]
         piece = (max(span[0], own[0]), min(span[1], own[1]))
         if piece[1] <= piece[0]:
@@ -161,6 +180,52 @@ class _Silence:
     lit_hours: int = 0  # hours in which anything was heard
 
 
+def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], list[Span]]:
+    """The engine's judgement of a device's silence inside the hours it was heard in (its device_offline
+    alerts, from when they began to when they cleared), per device and UTC hour: the hourly bits alone
+    would miss a door switched off for 35 minutes."""
+    out: dict[tuple[str, datetime], list[Span]] = defaultdict(list)
+    for device, span in m.offline:
+        if device not in watched:
+            continue
+        a, b = max(span[0], m.period[0]), min(span[1], m.period[1])
+        h = a.replace(minute=0, second=0, microsecond=0)
+        while h < b:
+            out[device, h].append((max(a, h), min(b, h + HOUR)))
+            h += HOUR
+    return out
+
+
+def _hour_shares(
+    span: Span,
+    present: set[str],
+    offline: Mapping[tuple[str, datetime], list[Span]],
+    watchers: Mapping[str, list[WatchDevice]],
+    opens: list[Span],
+    own: Span,
+) -> dict[str, tuple[float, float]]:
+    """Per class, its devices' mean silent minutes in the hour: (on the class's base, while open). A
+    device not heard (nor vouched for) is silent all hour; one heard is silent for its offline alerts."""
+    open_minutes, all_minutes = minutes_in(opens, span), overlap(span, own)
+
+    def silent_of(d: WatchDevice, base: str) -> tuple[float, float]:
+        if d.id not in present:
+            return (open_minutes if base == "open" else all_minutes), open_minutes
+        pieces = offline.get((d.id, span[0]), [])
+        opened = sum(minutes_in(opens, piece) for piece in pieces)
+        return (opened if base == "open" else sum(overlap(piece, own) for piece in pieces)), opened
+
+    out = {}
+    for rule, (base, _w) in CLASSES.items():
+        ds = watchers[rule]
+        if not ds:
+            out[rule] = (open_minutes if base == "open" else all_minutes), open_minutes
+            continue
+        each = [silent_of(d, base) for d in ds]
+        out[rule] = sum(e[0] for e in each) / len(ds), sum(e[1] for e in each) / len(ds)
+    return out
+
+
 def _silence(
     m: Month, opens: list[Span], lapse_hourly: Mapping[tuple[str, datetime], float]
 ) -> tuple[_Silence, tuple[str, ...]]:
@@ -178,6 +243,9 @@ def _silence(
                 out.add(d.id)
         return out
 
+    offline = _offline_by_hour(m, watched)
+    offline_hours = {h for _d, h in offline}
+
     out = _Silence()
     for h in _hours(own):
         span = (h, h + HOUR)
@@ -192,20 +260,15 @@ def _silence(
         if listened <= 0:
             continue
         present = vouched(h)
-        if not unwatched and len(present) == len(watched):
+        if not unwatched and len(present) == len(watched) and h not in offline_hours:
             continue  # every class watched all hour: the common case
-        open_minutes = minutes_in(opens, span)
-        for rule, (base, _w) in CLASSES.items():
-            ds = watchers[rule]
-            share = 1.0 if not ds else sum(1 for d in ds if d.id not in present) / len(ds)
-            if share <= 0:
-                continue
-            minutes = open_minutes if base == "open" else overlap(span, own)
-            charged = max(0.0, share * listened * minutes - lapse_hourly.get((rule, h), 0.0))
+        shares = _hour_shares(span, present, offline, watchers, opens, own)
+        for rule, (on_base, while_open) in shares.items():
+            charged = max(0.0, on_base * listened - lapse_hourly.get((rule, h), 0.0))
             if charged > 0:
                 out.minutes[rule] += charged
-                if open_minutes > 0:  # an opening day's silence, on its open minutes whatever the base
-                    out.by_day[rule, h.astimezone(m.tz).date()] += share * listened * open_minutes
+                # an opening day's silence, on its open minutes whatever the base
+                out.by_day[rule, h.astimezone(m.tz).date()] += while_open * listened
     return out, unwatched
 
 

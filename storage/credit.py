@@ -66,6 +66,22 @@ async def month_facts(
         *p,
     ):
         lapses[r["facility_id"]].append((r["rule"], (max(r["started_at"], start), min(r["ended_at"], end))))
+    offline: dict[str, list[tuple[str, Span]]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT facility_id, device_id, opened_at, coalesce(cleared_at, $3) AS cleared_at FROM alerts"
+        " WHERE facility_id = ANY($1) AND rule = 'device_offline' AND device_id IS NOT NULL"
+        " AND opened_at < $3 AND coalesce(cleared_at, $3) > $2",
+        *p,
+    ):
+        offline[r["facility_id"]].append((r["device_id"], (r["opened_at"], r["cleared_at"])))
+    patrol_gaps: dict[str, list[Span]] = defaultdict(list)
+    for r in await conn.fetch(  # the "no patrol scan for 2 h" alerts (not the day's count at closing)
+        "SELECT facility_id, opened_at, coalesce(cleared_at, $3) AS cleared_at FROM alerts"
+        " WHERE facility_id = ANY($1) AND rule = 'patrol_missed' AND device_id IS NULL AND subject IS NULL"
+        " AND opened_at < $3 AND coalesce(cleared_at, $3) > $2",
+        *p,
+    ):
+        patrol_gaps[r["facility_id"]].append((r["opened_at"], r["cleared_at"]))
     windows: dict[str, list[Span]] = defaultdict(list)
     for r in await conn.fetch(
         "SELECT facility_id, starts_at, ends_at FROM maintenance_windows WHERE facility_id = ANY($1)"
@@ -95,6 +111,8 @@ async def month_facts(
             devices=devices[f["id"]],
             heard=heard.get(f["id"], {}),
             lapses=lapses[f["id"]],
+            offline=offline[f["id"]],
+            patrol_gaps=patrol_gaps[f["id"]],
             windows=windows[f["id"]],
             listening=listening,
             acks=acks.get(f["id"], (0, 0, 0)),
@@ -132,7 +150,7 @@ async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime
     acks: dict[str, tuple[int, int, int]] = {}
     for r in await conn.fetch(
         "SELECT facility_id, severity, opened_at, acknowledged_at FROM alerts WHERE facility_id = ANY($1)"
-        " AND opened_at >= $2 AND opened_at < $3 AND severity IN ('critical', 'major') AND NOT muted",
+        " AND opened_at >= $2 AND opened_at < $3 AND severity IN ('critical', 'major')",
         *p,
     ):
         n, late, never = acks.get(r["facility_id"], (0, 0, 0))

@@ -457,7 +457,9 @@ class AlertService(Service):
                     self.metrics.latency.observe(max(0.0, (self.clock.now() - source_ts).total_seconds()))
             elif change.action == "cleared":
                 self.metrics.cleared.labels(change.rule, change.severity).inc()
-            if change.action in {"opened", "reopened", "escalated"} and not change.muted:
+            # a muted alert still reaches the facility's own desk (alerts.notify.wants); escalations of
+            # one go to the supervisors, and so nowhere
+            if change.action in {"opened", "reopened"} or (change.action == "escalated" and not change.muted):
                 with contextlib.suppress(asyncio.QueueFull):
                     self._notify_q.put_nowait(change)
 
@@ -567,10 +569,12 @@ class AlertService(Service):
         while True:
             change = await self._notify_q.get()
             body = change.as_json().encode()
-            if self.source is not None:
+            # a muted alert goes to the facility's own subscriptions only (alerts.notify.wants); the
+            # topic and the webhook feed the supervisors' systems, which a maintenance window keeps it from
+            if self.source is not None and not change.muted:
                 self.source.publish(alerts_topic(change.facility_id, self.config.topic_root), body, qos=1)
             await self._queue_for_people(change)
-            if self.config.webhook_url:
+            if self.config.webhook_url and not change.muted:
                 await self._webhook(http, body)
 
     async def _queue_for_people(self, change: Change) -> None:

@@ -1,8 +1,8 @@
 """Maintenance windows (table maintenance_windows, migrations 003 and 023): stored and read here, decided
 in supervision/maintenance.py. Only an approved window has any effect: while one is open, the health of
-the devices under it is recorded as muted (alerts.lifecycle.may_mute says which rules), and the credit
-evaluation may excuse lapses in it (storage.credit). A requested, rejected or withdrawn window is a
-record and nothing more."""
+the devices under it is recorded as muted (alerts.lifecycle.may_mute says which rules): kept from the
+supervisors, still sent to the facility. It excuses nothing in the credit evaluation. A requested,
+rejected or withdrawn window is a record and nothing more."""
 
 from __future__ import annotations
 

@@ -82,7 +82,9 @@ def test_severity_threshold_escalation_level_and_maintenance() -> None:
     assert wants(sub(min_severity="minor"), change("guard_absent", "major"), noon)
     assert not wants(sub(), change(action="bumped"), noon)
     assert not wants(sub(), change(action="cleared"), noon)
-    assert not wants(sub(), change(muted=True), noon), "maintenance windows are not notified"
+    assert wants(sub(), change(muted=True), noon), "the facility hears its own alerts in a maintenance window"
+    assert not wants(sub(level="township"), change(muted=True), noon), "its supervisors do not"
+    assert not wants(sub(level="county"), change(muted=True), noon)
     assert not wants(sub(enabled=False), change(), noon)
     county = sub(level="county")
     assert wants(county, change(action="escalated", escalation="county"), noon)

@@ -1,0 +1,160 @@
+"""A facility cannot improve its grade by switching things off (issue #37): silence is charged to the
+rules it blinds (contract.credit_facts), and the strategies of `carewatch bench gaming`, run through the
+real engine and the real credit method over a few simulated days, never beat the same facility honest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.gaming import PROFILES, STRATEGIES, run_one
+from contract.credit import CLASSES, WATCHED_BY, evaluate
+from contract.credit_facts import Month, WatchDevice, measure
+from contract.registry import DeviceType
+from simulators.registry_gen import generate_registry
+
+SH = ZoneInfo("Asia/Shanghai")
+FAC = generate_registry(1, seed=41).facilities[0]
+DEVICES = [WatchDevice(d.id, d.type, d.heartbeat_s) for d in FAC.devices]
+START = datetime(2026, 11, 2, tzinfo=SH).astimezone(UTC)  # a Monday
+END = START + timedelta(days=7)
+HOURS = [START + timedelta(hours=h) for h in range(7 * 24)]
+
+
+def _month(
+    silent: dict[str, set[datetime]] | None = None,
+    lapses: list[tuple[str, tuple[datetime, datetime]]] | None = None,
+    devices: list[WatchDevice] = DEVICES,
+    **kw: object,
+) -> Month:
+    """A week of the facility, every device heard every hour but those `silent` in the hours given."""
+    silent = silent or {}
+    heard = {h: {d.id for d in devices if h not in silent.get(d.id, set())} for h in HOURS}
+    return Month((START, END), SH, FAC.opening_hours, devices, heard, lapses or [], **kw)  # type: ignore[arg-type]
+
+
+def _score(m: Month) -> float:
+    return float(evaluate(measure(m))["score"])
+
+
+def _open_hour(day: int, hour: int) -> datetime:
+    return datetime(2026, 11, 2 + day, hour, tzinfo=SH).astimezone(UTC)
+
+
+def test_an_honest_clean_week_is_100_and_unplugging_any_watched_kind_costs() -> None:
+    assert _score(_month()) == 100.0
+    for types in WATCHED_BY.values():
+        off = {d.id: set(HOURS) for d in DEVICES if d.type in types}
+        assert _score(_month(off)) < 75.0, f"{sorted(types)} off all week is not a B"
+
+
+def test_cameras_off_all_month_is_not_a_b_and_one_camera_kept_does_not_save_it() -> None:
+    """Issue #37: every camera off scored 84.6 B; keeping 1 of 11 missed nothing."""
+    cams = [d.id for d in DEVICES if d.type is DeviceType.CAMERA]
+    assert len(cams) >= 3
+    all_off = _score(_month({c: set(HOURS) for c in cams}))
+    one_kept = _score(_month({c: set(HOURS) for c in cams[1:]}))
+    assert all_off < 60.0 and one_kept < 60.0
+    # one camera broken for a day costs something small, not a grade
+    broken = _score(_month({cams[0]: {h for h in HOURS if h < START + timedelta(days=1)}}))
+    assert 90.0 <= broken < 100.0
+
+
+def test_a_kind_never_registered_is_silent_all_the_time() -> None:
+    no_cameras = [d for d in DEVICES if d.type is not DeviceType.CAMERA]
+    facts = measure(_month(devices=no_cameras))
+    assert facts.unwatched == ("camera_coverage",)
+    unplugged = measure(_month({d.id: set(HOURS) for d in DEVICES if d.type is DeviceType.CAMERA}))
+    assert facts.silent_minutes["camera_coverage"] == unplugged.silent_minutes["camera_coverage"] > 0
+
+
+def test_the_platforms_own_outage_is_no_facilitys_silence() -> None:
+    outage = {h for h in HOURS if _open_hour(1, 9) <= h < _open_hour(1, 15)}  # Tuesday 09:00-15:00
+    nothing = {d.id: outage for d in DEVICES}  # nothing arrives: the platform was not listening
+    deaf = _month(nothing, listening=lambda h: 0.0 if h in outage else 1.0)
+    assert measure(deaf).silent_minutes == {} and _score(deaf) == 100.0
+    assert _score(_month(nothing)) < 90.0, "the same hours while the platform listened: the facility went dark"
+
+
+def test_a_slow_device_is_not_silent_between_its_reports() -> None:
+    """A gauge that reports every 6 hours is heard in one hour of six, and that is not silence."""
+    slow = [
+        WatchDevice(d.id, d.type, 6 * 3600 if d.type is DeviceType.EXTINGUISHER_GAUGE else d.heartbeat_s)
+        for d in DEVICES
+    ]
+    gauges = {d.id for d in slow if d.type is DeviceType.EXTINGUISHER_GAUGE}
+    quiet = {g: {h for i, h in enumerate(HOURS) if i % 6} for g in gauges}
+    assert measure(_month(quiet, devices=slow)).silent_minutes == {}
+    gone = {g: {h for i, h in enumerate(HOURS) if i % 6 or i > 24} for g in gauges}
+    assert measure(_month(gone, devices=slow)).silent_minutes.get("extinguisher_pressure", 0) > 0
+
+
+def test_a_lapse_split_below_its_alert_window_costs_what_the_whole_one_does() -> None:
+    """A guard away 10:00-13:00, or back for a minute every ten (the rule needs ten minutes to alert)."""
+    whole, pieces = [], []
+    for day in range(5):
+        t = _open_hour(day, 10)
+        whole.append(("guard_absent", (t, t + timedelta(hours=3))))
+        pieces += [
+            ("guard_absent", (t + timedelta(minutes=m), t + timedelta(minutes=m + 9))) for m in range(0, 180, 10)
+        ]
+    shown, split = measure(_month(lapses=whole)), measure(_month(lapses=pieces))
+    assert split.lapse_minutes["guard_absent"] >= shown.lapse_minutes["guard_absent"] - 5 * 1
+    assert split.split_episodes == 5, "each day's pieces are one episode that would have alerted"
+    # the whole one alerted (and was answered in time by this facility); the split one never did
+    assert _score(_month(lapses=pieces)) < _score(_month(lapses=whole, acks=(5, 0, 0)))
+
+
+open_hours = st.sampled_from([h for h in HOURS if FAC.opening_hours.hours_on(h.astimezone(SH).date())])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(CLASSES)),
+    lapse_at=st.lists(open_hours, min_size=1, max_size=6, unique=True),
+    off=st.lists(open_hours, min_size=1, max_size=30, unique=True),
+    minutes=st.integers(min_value=1, max_value=60),
+)
+def test_switching_a_kind_off_never_scores_better_than_showing_its_lapses(
+    kind: str, lapse_at: list[datetime], off: list[datetime], minutes: int
+) -> None:
+    """Honest: the class lapses `minutes` in some hours. Gamed: its devices are off in other hours too,
+    and every lapse inside an hour they are off is hidden. The gamed week never scores better."""
+    lapses = [(kind, (h, h + timedelta(minutes=minutes))) for h in lapse_at]
+    hidden = set(off)
+    shown = [lp for lp in lapses if lp[1][0] not in hidden]
+    watchers = {d.id: hidden for d in DEVICES if d.type in WATCHED_BY[kind]}
+    assert _score(_month(watchers, shown)) <= _score(_month(lapses=lapses))
+
+
+# -- the bench's strategies through the real engine, three days (the bench runs a month) -----------------------
+KNOWN_GAPS = {
+    # no sensor sees a carer who stays badged in while away: only an inspection finds it (see the note in
+    # bench/gaming.py and docs/benchmarks.md); the guard's part is caught by the patrol points
+    "badge_in_all_day": "absences behind a badge no sensor sees",
+}
+
+
+@pytest.fixture(scope="module")
+def honest_bad() -> dict[str, float]:
+    return run_one("bad", "honest", days=3)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_no_strategy_beats_the_same_bad_facility_honest(strategy: str, honest_bad: dict[str, float]) -> None:
+    if strategy in KNOWN_GAPS:
+        pytest.xfail(KNOWN_GAPS[strategy])
+    gamed = run_one("bad", strategy, days=3)
+    assert gamed["uninspected"] <= honest_bad["uninspected"], (strategy, gamed, honest_bad)
+    assert gamed["inspected"] <= honest_bad["inspected"], (strategy, gamed, honest_bad)
+
+
+def test_the_profiles_are_what_they_say() -> None:
+    """The bench's honest facilities grade as their names say (else 'never beats honest' proves little)."""
+    good, average = run_one("good", "honest", days=3), run_one("average", "honest", days=3)
+    assert good["uninspected"] >= 90.0 > average["uninspected"]
+    assert set(PROFILES) == {"good", "average", "bad"}

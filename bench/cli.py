@@ -81,6 +81,18 @@ def bench_truth(facilities: int, days: int, seed: int, workers: int) -> None:
     click.echo(json.dumps(run_truth_bench(facilities, days, seed, workers or None), ensure_ascii=False))
 
 
+@bench.command("gaming")
+@click.option("--days", default=30, show_default=True, help="simulated days from Sunday 1 Nov 2026")
+@click.option("--seed", default=41, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="processes")
+def bench_gaming(days: int, seed: int, workers: int) -> None:
+    """Strategies to look better than the truth, through the real engine and credit method (target: none
+    beats the same facility honest)."""
+    from bench.gaming import run_gaming_bench
+
+    click.echo(json.dumps(run_gaming_bench(days, seed, workers), ensure_ascii=False))
+
+
 @bench.command("simulate")
 @click.option("--facilities", default=1000, show_default=True)
 @click.option("--minutes", default=5.0, show_default=True, help="simulated minutes to publish")

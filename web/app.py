@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -58,8 +58,9 @@ from storage.users import (
     user_by_token,
     verify_password,
 )
+from supervision import credit as appeal_rules
 from supervision import orders as order_rules
-from web import i18n, inspections, orders, reports, subscriptions
+from web import appeals, i18n, inspections, orders, reports, subscriptions
 from web.actions import acknowledge, load_registry_text, may_set_maintenance, set_maintenance
 from web.api import assessment_rows, month_param, report_params
 from web.api import public_url as api_public_url
@@ -837,7 +838,13 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
     if o is None:
         raise web.HTTPNotFound(text="not found")
     may_review = order_rules.may_review(user.scope, o["issued_level"])
-    return {"o": o, "may_answer": user.role in {"operator", "admin"}, "may_review": may_review, "error": None}
+    return {
+        "o": o,
+        "may_answer": user.role in {"operator", "admin"},
+        "may_review": may_review,
+        "return_days": order_rules.RETURN_DUE_MAX.days,
+        "error": None,
+    }
 
 
 @page_routes.get("/orders/{order_id}")
@@ -903,6 +910,21 @@ async def order_answer_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/orders/{order_id}")
 
 
+async def _local_due(request: web.Request, order_id: int, raw: str) -> str:
+    """A return's new due date from the form: the facility's local date and time, as RFC 3339 ("" when
+    missing or not a date: web.orders refuses it with its reason)."""
+    if not raw.strip():
+        return ""
+    async with request.app[POOL].acquire() as conn:
+        o = await rectification_store.order_detail(conn, _user(request).scope, order_id, now_of(request))
+        f = None if o is None else await queries.facility_row(conn, _user(request).scope, o["facility_id"])
+    try:
+        zone = ZoneInfo(f["timezone"]) if f is not None else ZoneInfo("Asia/Shanghai")
+        return datetime.fromisoformat(raw.strip()).replace(tzinfo=zone).isoformat()
+    except ValueError:
+        return ""
+
+
 @page_routes.post("/orders/{order_id}/review")
 async def order_review_form(request: web.Request) -> web.Response:
     user = _user(request)
@@ -919,6 +941,7 @@ async def order_review_form(request: web.Request) -> web.Response:
             str(form.get("note", "")),
             api_public_url(request),
             now=now_of(request),
+            due_at=await _local_due(request, order_id, str(form.get("due_at", ""))),
         )
     except Refused as exc:
         return await _form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
@@ -933,18 +956,26 @@ async def credit_page(request: web.Request) -> web.Response:
         month = month_param(request.query.get("month", ""), now_of(request))
     except Refused as exc:
         raise web.HTTPBadRequest(text=exc.text(lang_of(request))) from None
+    return await render(request, "credit.html", await _credit_ctx(request, user, month))
+
+
+async def _credit_ctx(request: web.Request, user: User, month: date) -> dict[str, Any]:
+    """The month's records in scope, each with its appeals (web/appeals.py), and who may file or decide."""
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
+    appeals.attach(rows, await appeals.listed(request.app[POOL], user.scope, month=month))
     rows.sort(key=lambda r: (r["score"], r["name"]))
     grades = {g: sum(1 for r in rows if r["grade"] == g) for g, _ in request.app[CREDIT].grades}
-    ctx = {
+    return {
         "rows": rows,
         "month": month.isoformat()[:7],
         "grades": grades,
         "cfg": request.app[CREDIT],
         "method": METHOD_VERSION,
+        "may_file": user.role == "operator",
+        "may_decide": appeal_rules.may_decide(user.scope),
+        "error": None,
     }
-    return await render(request, "credit.html", ctx)
 
 
 @page_routes.post("/credit/{facility_id}/{month}/appeal")
@@ -952,17 +983,45 @@ async def credit_appeal_form(request: web.Request) -> web.Response:
     user = _user(request)
     form = await request.post()
     await check_csrf(request, form)
-    note = str(form.get("note", "")).strip()
-    async with request.app[POOL].acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
-        if f is None:
-            raise web.HTTPNotFound(text="not found")
-        month = month_param(request.match_info["month"], now_of(request))
-        if user.role not in {"operator", "admin"} or not note or len(note) > 4000:
-            raise web.HTTPBadRequest(text=TEXT[lang_of(request)]["err_appeal_note"])
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now_of(request)):
-            raise web.HTTPNotFound(text="not found")
-        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
+    month = month_param(request.match_info["month"], now_of(request))
+    try:
+        await appeals.file(
+            request.app[POOL], user, request.match_info["facility_id"], month, form.get("note"), now=now_of(request)
+        )
+    except NotFoundError:
+        raise web.HTTPNotFound(text="not found") from None
+    except Refused as exc:
+        return await _form_refused(request, "credit.html", await _credit_ctx(request, user, month), exc)
+    raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
+
+
+@page_routes.post("/credit/appeals/{appeal_id}/decide")
+async def credit_decide_form(request: web.Request) -> web.Response:
+    """Accept with a corrected score, or reject; the month's page again."""
+    user = _user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    accept = str(form.get("decision", "")) == "accept"
+    raw = str(form.get("score", "")).strip()
+    try:
+        score: object = float(raw) if raw else None
+    except ValueError:
+        score = raw  # not a number: the rules refuse it with their reason
+    body = {"accept": accept, "score": score, "reason": str(form.get("reason", ""))}
+    month = month_param(str(form.get("month", "")), now_of(request))
+    try:
+        await appeals.decide(
+            request.app[POOL],
+            user,
+            path_id(request.match_info["appeal_id"]),
+            body,
+            request.app[CREDIT],
+            now=now_of(request),
+        )
+    except NotFoundError:
+        raise web.HTTPNotFound(text="not found") from None
+    except Refused as exc:
+        return await _form_refused(request, "credit.html", await _credit_ctx(request, user, month), exc)
     raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
 
 

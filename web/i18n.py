@@ -408,6 +408,45 @@ _MORE = {
     "err_year": ("年度应为四位数字，例如 2026", "The year is four digits, e.g. 2026"),
     "err_appeal_note": ("请填写申诉说明（最多 4000 字）", "Write the appeal (at most 4,000 characters)"),
     "err_appeal_who": ("由本机构管理员提出申诉", "The facility's operator appeals its grade"),
+    "err_appeal_pending": ("本月已有一项申诉待复核，请等待决定", "An appeal of this month awaits a decision already"),
+    "err_appeal_decided": ("该申诉已作出决定，决定不可更改", "The appeal was decided already: a decision is final"),
+    "err_appeal_month": (
+        "该月评价尚未存档，月份结束后方可申诉",
+        "The month is not recorded yet: appeal once it has ended",
+    ),
+    "err_appeal_decision": ("请选择采纳或驳回", "Accept or reject the appeal"),
+    "err_appeal_reason": (
+        "请填写决定理由（最多 4000 字）",
+        "Give the reason for the decision (at most 4,000 characters)",
+    ),
+    "err_appeal_score": ("更正后的分数应为 0 到 100 之间的数字", "The corrected score is a number from 0 to 100"),
+    "err_appeal_decide_who": ("申诉由县级或市级监管人员复核决定", "A county or city inspector decides an appeal"),
+    "appeals": ("申诉记录", "Appeals"),
+    "appeal_status": ("状态", "State"),
+    "appeal_pending": ("待复核", "Awaiting a decision"),
+    "appeal_accepted": ("已采纳", "Accepted"),
+    "appeal_rejected": ("已驳回", "Rejected"),
+    "appeal_filed": ("提出", "Filed"),
+    "appeal_decided": ("决定", "Decided"),
+    "appeal_change": (
+        "分数由 {before}（{gb}）更正为 {after}（{ga}）",
+        "Score corrected from {before} ({gb}) to {after} ({ga})",
+    ),
+    "appeal_reason": ("理由", "Reason"),
+    "appeal_decide": ("复核申诉", "Decide the appeal"),
+    "appeal_score": ("更正后的分数（采纳时填写）", "Corrected score (when accepting)"),
+    "appeal_accept": ("采纳并更正分数", "Accept and correct the score"),
+    "appeal_reject": ("驳回", "Reject"),
+    "return_due": ("新的整改期限（退回时必填）", "New due date (required to send back)"),
+    "return_due_help": (
+        "自现在起 {days} 天以内。退回的答复不算按期整改。",
+        "Within {days} days from now. An answer sent back is not on time.",
+    ),
+    "err_return_due": (
+        "退回时须设定新的整改期限：晚于现在，且不超过 {days} 天",
+        "Sending back needs a new due date: after now, within {days} days",
+    ),
+    "first_due_at": ("原定期限", "Original due date"),
     "credit_method": (
         "评价方法（{version}）：满分 100 分，只计机构自身可控的情况。① 失"
         "职时长：缺保安、师幼比不达标、无资质或禁止从业人员在岗按开放时间的占比计分，安全"

@@ -162,8 +162,7 @@ async def record_review(
     order_id = o["id"]
     if new_due is None:
         await conn.execute(
-            "UPDATE rectification_orders SET status = 'accepted', closed_at = $2, closed_by = $3"
-            " WHERE id = $1",
+            "UPDATE rectification_orders SET status = 'accepted', closed_at = $2, closed_by = $3 WHERE id = $1",
             order_id,
             now,
             actor,

@@ -152,5 +152,19 @@ async def test_appeals_are_filed_by_the_operator_and_decided_by_the_county(
         r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE action LIKE 'credit.%' ORDER BY id")
     ]
     assert audits == ["credit.appeal", "credit.appeal.accepted", "credit.appeal", "credit.appeal.rejected"]
+    async with aiohttp.ClientSession() as s:  # the credit page: each appeal, and who may do what with it
+        for who in ("county", "oper"):
+            headers = {"Authorization": f"Bearer {site[who]}"}
+            async with s.get(f"{site['url']}/credit?month=2026-10&lang=en", headers=headers) as r:
+                page = await r.text()
+            assert r.status == 200 and f'data-appeal="{first["id"]}"' in page, who
+            assert "Score corrected from" in page and ("/decide" in page) is False, who  # both decided
+        third_status, third = await call(site, "POST", appeal, "oper", {"note": "第三次"})
+        assert third_status == 201
+        for who, decide_form in (("county", True), ("oper", False)):
+            headers = {"Authorization": f"Bearer {site[who]}"}
+            async with s.get(f"{site['url']}/credit?month=2026-10", headers=headers) as r:
+                page = await r.text()
+            assert r.status == 200 and (f"/credit/appeals/{third['id']}/decide" in page) is decide_form, who
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("UPDATE credit_appeals SET status = 'rejected' WHERE id = $1", first["id"])

@@ -1,12 +1,13 @@
 """The month's facts of each facility for the credit evaluation (contract/credit.py has the method), and
-the stored monthly records with their appeals (migration 012).
+the stored monthly records (migration 012; their appeals are storage.appeals').
 
 Gathered here, measured by contract.credit_facts (pure, shared with `bench gaming`): lapse intervals
 (written by the alert service from the moment each condition began, short ones included); the devices
-and the hours each was heard in (device_activity, readings, events, access, status alike); how much of
-each hour the platform's intake listened (storage.intake: its own outage is not the facility's);
-maintenance windows (shown, excusing nothing); acknowledgement times against each alert's first
-escalation step; orders answered by their due date or not; signed inspections.
+and the hours each was heard in (device_activity, readings, events, access, status alike), and their
+device_offline alerts; how much of each hour the platform's intake listened (storage.intake: its own
+outage is not the facility's); maintenance windows (shown, excusing nothing); acknowledgement times
+against each alert's first escalation step; orders on time or late (contract/rectification.py: a
+returned answer is never on time); signed inspections.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +24,10 @@ import asyncpg
 
 from contract.credit import CreditConfig, Facts, evaluate
 from contract.credit_facts import Month, WatchDevice, measure
+from contract.rectification import OrderStep, is_late
 from contract.registry import DeviceType
 from contract.rules import ESCALATION_S
-from storage import intake
+from storage import intake, rectification
 from storage.queries import opening_hours
 from storage.users import Scope
 
@@ -167,17 +171,8 @@ async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime
 async def _orders_and_inspections(
     conn: asyncpg.Connection, p: tuple[Any, ...]
 ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
-    """Orders due in the period (count, not answered by their date); signed inspections (count, failed items)."""
-    orders = {
-        r["facility_id"]: (r["due"], r["late"])
-        for r in await conn.fetch(
-            "SELECT o.facility_id, count(*) AS due, count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM"
-            " rectification_history h WHERE h.order_id = o.id AND h.action = 'answered' AND h.at <= o.due_at)) AS late"
-            " FROM rectification_orders o WHERE o.facility_id = ANY($1) AND o.due_at >= $2 AND o.due_at < $3"
-            " GROUP BY 1",
-            *p,
-        )
-    }
+    """Orders due in the period (count, late); signed inspections (count, failed items)."""
+    orders = await orders_late(conn, *p)
     inspected: dict[str, tuple[int, int]] = {}
     for r in await conn.fetch(
         "SELECT facility_id, findings FROM inspections WHERE facility_id = ANY($1) AND status = 'signed'"
@@ -190,14 +185,30 @@ async def _orders_and_inspections(
     return orders, inspected
 
 
+async def orders_late(
+    conn: asyncpg.Connection, facilities: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per facility, the orders whose original due date falls in [start, end) and how many of them are
+    late as judged at `end` (contract.rectification.is_late: a returned answer is never the on-time one)."""
+    out: dict[str, tuple[int, int]] = {}
+    for (fid, _), steps in groupby(await rectification.timelines(conn, facilities, start, end), itemgetter(0, 1)):
+        rows = list(steps)
+        late = is_late(rows[0]["first_due_at"], (OrderStep(r["at"], r["action"], r["due_at"]) for r in rows), end)
+        due, n = out.get(fid, (0, 0))
+        out[fid] = (due + 1, n + late)
+    return out
+
+
 def _report_row(f: asyncpg.Record, result: dict[str, Any], provisional: bool) -> dict[str, Any]:
     keys = {k: f[k] for k in ("name", "county", "township")}
     return {"facility_id": f["id"], **keys, "provisional": provisional, **result}
 
 
 def _stored_result(r: asyncpg.Record) -> dict[str, Any]:
+    """The figures as measured; the score and grade as they stand (an accepted appeal corrects them,
+    storage.appeals, and keeps the measured ones in the appeal's row)."""
     figures: dict[str, Any] = json.loads(r["figures"])
-    return figures | {"appeal_note": r["appeal_note"], "appeal_by": r["appeal_by"]}
+    return figures | {"score": float(r["score"]), "grade": r["grade"]}
 
 
 async def month_report(
@@ -237,7 +248,7 @@ async def month_report(
             result = _stored_result(stored[f["id"]])
         else:
             figures = evaluate(facts, cfg)
-            result = figures | {"appeal_note": None, "appeal_by": None}
+            result = figures
             if closed:
                 await conn.execute(
                     "INSERT INTO credit_records (facility_id, month, score, grade, figures, method)"
@@ -251,17 +262,3 @@ async def month_report(
                 )
         rows.append(_report_row(f, result, not closed))
     return rows
-
-
-async def appeal(conn: asyncpg.Connection, facility_id: str, month: date, actor: str, note: str, now: datetime) -> bool:
-    """An operator's appeal note on a stored record (the grade stands until an inspector revises it)."""
-    done = await conn.fetchval(
-        "UPDATE credit_records SET appeal_note = $3, appeal_by = $4, appeal_at = $5"
-        " WHERE facility_id = $1 AND month = $2 RETURNING facility_id",
-        facility_id,
-        month.replace(day=1),
-        note,
-        actor,
-        now,
-    )
-    return done is not None

@@ -1,10 +1,11 @@
 """Rectification orders (整改通知) and their follow-up up the chain (督办): migration 010.
 
-The lifecycle, enforced here in one place for the API, the pages and the alert service's ticker:
-issued -> answered (the facility's operator: measures and evidence) -> accepted (closed) or returned
-(back to the operator, who answers again). An order the facility has not answered by its due date is
-overdue and its supervision goes up a level (township -> county -> city): at the due date, then again
-every `step` while it stays unanswered. Every step is a history row; an acknowledgement of the alert
+The lifecycle: issued -> answered (the facility's operator: measures and evidence) -> accepted (closed)
+or returned (back to the operator with a new due date, who answers again). Which step is allowed, who
+takes it and what a new due date may be are decided in supervision/orders.py; this module reads and
+writes the rows. An order the facility has not answered by its due date in force (`due_at`; the original
+stays in `first_due_at`, migration 025) is overdue and its supervision goes up a level (township ->
+county -> city). Every step is a history row, dated by the caller's `now`; an acknowledgement of the alert
 it came from changes nothing here.
 """
 
@@ -58,17 +59,19 @@ async def _history(
     order_id: int,
     actor: str,
     action: str,
-    note: str = "",
-    detail: dict[str, Any] | None = None,
+    note: str,
+    detail: dict[str, Any] | None,
+    at: datetime,
 ) -> int:
     hid: int = await conn.fetchval(
-        "INSERT INTO rectification_history (order_id, actor, action, note, detail) VALUES ($1, $2, $3, $4, $5)"
-        " RETURNING id",
+        "INSERT INTO rectification_history (order_id, actor, action, note, detail, at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         order_id,
         actor,
         action,
         note,
         json.dumps(detail or {}, ensure_ascii=False, default=str),
+        at,
     )
     return hid
 
@@ -85,11 +88,14 @@ async def issue(
     actor: str,
     level: str,
     inspection_id: int | None = None,
+    now: datetime,
 ) -> OrderChange:
+    """A new order, issued at `now`."""
     async with conn.transaction():
         oid: int = await conn.fetchval(
-            "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, issued_by,"
-            " issued_level, supervision_level, inspection_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
+            "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, first_due_at,"
+            " issued_by, issued_level, supervision_level, inspection_id, issued_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8, $9, $10)"
             " RETURNING id",
             facility_id,
             source,
@@ -100,61 +106,95 @@ async def issue(
             actor,
             level,
             inspection_id,
+            now,
         )
-        facts = {"due_at": due_at, "level": level, "alert_id": alert_id}
-        hid = await _history(conn, oid, actor, "issued", detail, facts)
+        facts = {"due_at": due_at.isoformat(), "level": level, "alert_id": alert_id}
+        hid = await _history(conn, oid, actor, "issued", detail, facts, now)
     return OrderChange(oid, facility_id, "issued", title, due_at, "facility", hid)
 
 
-async def _locked(conn: asyncpg.Connection, order_id: int) -> asyncpg.Record:
+async def locked(conn: asyncpg.Connection, order_id: int) -> asyncpg.Record:
+    """The order's row, locked for the rest of the caller's transaction."""
     row = await conn.fetchrow("SELECT * FROM rectification_orders WHERE id = $1 FOR UPDATE", order_id)
     if row is None:
         raise StateError("no such order")
     return row
 
 
-async def answer(
-    conn: asyncpg.Connection, order_id: int, actor: str, note: str, files: Sequence[Evidence] = ()
+async def record_answer(
+    conn: asyncpg.Connection,
+    o: asyncpg.Record,
+    actor: str,
+    note: str,
+    files: Sequence[Evidence],
+    now: datetime,
 ) -> OrderChange:
-    """The operator's answer: measures taken, with evidence. Only an issued or returned order."""
-    async with conn.transaction():
-        o = await _locked(conn, order_id)
-        if o["status"] not in {"issued", "returned"}:
-            raise StateError(f"the order is {o['status']}: it takes an answer only when issued or sent back")
-        await conn.execute("UPDATE rectification_orders SET status = 'answered' WHERE id = $1", order_id)
-        hid = await _history(conn, order_id, actor, "answered", note, {"files": len(files)})
-        for f in files:
-            await conn.execute(
-                "INSERT INTO evidence_files (history_id, filename, content_type, size_bytes, sha256, data, uploaded_by)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                hid,
-                f.filename,
-                f.content_type,
-                len(f.data),
-                hashlib.sha256(f.data).hexdigest(),
-                f.data,
-                actor,
-            )
+    """The operator's answer to the locked order `o`: measures taken, with evidence (the caller decided it
+    may be answered)."""
+    order_id = o["id"]
+    await conn.execute("UPDATE rectification_orders SET status = 'answered' WHERE id = $1", order_id)
+    hid = await _history(conn, order_id, actor, "answered", note, {"files": len(files)}, now)
+    for f in files:
+        await conn.execute(
+            "INSERT INTO evidence_files (history_id, filename, content_type, size_bytes, sha256, data, uploaded_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            hid,
+            f.filename,
+            f.content_type,
+            len(f.data),
+            hashlib.sha256(f.data).hexdigest(),
+            f.data,
+            actor,
+        )
     return OrderChange(order_id, o["facility_id"], "answered", o["title"], o["due_at"], o["issued_level"], hid)
 
 
-async def review(conn: asyncpg.Connection, order_id: int, actor: str, accept: bool, note: str) -> OrderChange:
-    """The issuing side accepts the answer (the order closes) or sends it back. Only an answered order."""
-    async with conn.transaction():
-        o = await _locked(conn, order_id)
-        if o["status"] != "answered":
-            raise StateError(f"the order is {o['status']}: only an answered order is accepted or sent back")
-        action = "accepted" if accept else "returned"
+async def record_review(
+    conn: asyncpg.Connection,
+    o: asyncpg.Record,
+    actor: str,
+    note: str,
+    now: datetime,
+    new_due: datetime | None = None,
+) -> OrderChange:
+    """The locked, answered order `o` accepted (`new_due` None: it closes) or sent back with `new_due`, the
+    due date in force from now on (the caller decided both)."""
+    order_id = o["id"]
+    if new_due is None:
         await conn.execute(
-            "UPDATE rectification_orders SET status = $2, closed_at = CASE WHEN $3 THEN now() END,"
-            " closed_by = CASE WHEN $3 THEN $4 END WHERE id = $1",
+            "UPDATE rectification_orders SET status = 'accepted', closed_at = $2, closed_by = $3 WHERE id = $1",
             order_id,
-            action,
-            accept,
+            now,
             actor,
         )
-        hid = await _history(conn, order_id, actor, action, note)
-    return OrderChange(order_id, o["facility_id"], action, o["title"], o["due_at"], "facility", hid)
+        hid = await _history(conn, order_id, actor, "accepted", note, None, now)
+        return OrderChange(order_id, o["facility_id"], "accepted", o["title"], o["due_at"], "facility", hid)
+    await conn.execute(
+        "UPDATE rectification_orders SET status = 'returned', due_at = $2 WHERE id = $1", order_id, new_due
+    )
+    facts = {"due_at": new_due.isoformat(), "previous_due_at": o["due_at"].isoformat()}
+    hid = await _history(conn, order_id, actor, "returned", note, facts, now)
+    return OrderChange(order_id, o["facility_id"], "returned", o["title"], new_due, "facility", hid)
+
+
+async def timelines(
+    conn: asyncpg.Connection, facilities: list[str], start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """Every step of the orders whose original due date falls in [start, end), per order in the order they
+    happened: (facility_id, order_id, first_due_at, action, at, due_at: the due date a step set). What
+    contract.rectification.is_late judges."""
+    return list(
+        await conn.fetch(
+            "SELECT o.facility_id, o.id AS order_id, o.first_due_at, h.action, h.at,"
+            " (h.detail ->> 'due_at')::timestamptz AS due_at"
+            " FROM rectification_orders o JOIN rectification_history h ON h.order_id = o.id"
+            " WHERE o.facility_id = ANY($1) AND o.first_due_at >= $2 AND o.first_due_at < $3"
+            " ORDER BY o.id, h.at, h.id",
+            facilities,
+            start,
+            end,
+        )
+    )
 
 
 async def overdue(conn: asyncpg.Connection, now: datetime, facilities: list[str] | None = None) -> list[asyncpg.Record]:
@@ -188,7 +228,8 @@ async def raise_supervision(
         )
         if r is None:
             return None
-        hid = await _history(conn, order_id, "system", "escalated", "", {"to": up, "due_at": r["due_at"]})
+        facts = {"to": up, "due_at": r["due_at"].isoformat()}
+        hid = await _history(conn, order_id, "system", "escalated", "", facts, now)
     return OrderChange(order_id, r["facility_id"], "escalated", r["title"], r["due_at"], up, hid)
 
 
@@ -204,6 +245,7 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "title": r["title"],
         "detail": r["detail"],
         "due_at": r["due_at"].isoformat(),
+        "first_due_at": r["first_due_at"].isoformat(),
         "issued_by": r["issued_by"],
         "issued_level": r["issued_level"],
         "issued_at": r["issued_at"].isoformat(),

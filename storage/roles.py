@@ -13,10 +13,11 @@ as their own roles and can do only this:
   only the scope columns) and sends from the notification outbox.
 - `carewatch_web` reads what the pages show and writes only what the pages do, column by column:
   acknowledgements, maintenance windows, registry uploads (a facility upserted, never deleted), orders'
-  status, inspections' records, credit appeals, the audit log, a user's session cut-off and a token's
-  last use (it cannot change anyone's role, scope or password). It cannot read the broker's credential
-  hashes or write the time series. `tests/test_attacks.py` compares every role's privileges with an
-  explicit table.
+  status and a return's due date, inspections' records, credit appeals and their decisions (never a
+  record's score: migration 024's trigger applies an accepted appeal), the audit log, a user's session
+  cut-off and a token's last use (it cannot change anyone's role, scope or password). It cannot read
+  the broker's credential hashes or write the time series. `tests/test_attacks.py` compares every
+  role's privileges with an explicit table.
 
 None is a superuser, none owns a table, none can create or drop one. Roles belong to the cluster,
 grants to each database: `grant_service_roles` runs at the end of every migration, so a new table
@@ -77,14 +78,18 @@ GRANTS: dict[str, list[str]] = {
         "GRANT UPDATE (last_used_at) ON api_tokens TO {role}",
         "GRANT SELECT, INSERT, DELETE ON notification_subscriptions TO {role}",  # a user's own (web checks)
         "GRANT SELECT, INSERT ON notification_deliveries TO {role}",  # the history; a test message
-        # issue; answer and review move the status (never the facility, the due date, the 督办 level)
-        "GRANT SELECT, INSERT, UPDATE (status, closed_at, closed_by) ON rectification_orders TO {role}",
+        # issue; answer and review move the status, a return the due date in force (never the facility, the
+        # original due date, the 督办 level)
+        "GRANT SELECT, INSERT, UPDATE (status, closed_at, closed_by, due_at) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
         # plan; record and sign
         "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by) ON inspections TO {role}",
         "GRANT SELECT ON lapse_intervals TO {role}",
-        # a closed month's record is stored once; an operator's appeal is added to it
-        "GRANT SELECT, INSERT, UPDATE (appeal_note, appeal_by, appeal_at) ON credit_records TO {role}",
+        # a closed month's record is stored once and never written by the web: an accepted appeal corrects
+        # its score through migration 024's trigger, which keeps the figures before it in the appeal
+        "GRANT SELECT, INSERT ON credit_records TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, reason, corrected_score, corrected_grade)"
+        " ON credit_appeals TO {role}",
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
         # the login throttle's counts (storage.logins): reserved, finished, pruned
         "GRANT SELECT, INSERT, UPDATE (outcome), DELETE ON login_attempts TO {role}",

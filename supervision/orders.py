@@ -1,8 +1,16 @@
-"""Rectification orders (整改通知): who issues and reviews them, and 督办 up the ladder.
+"""Rectification orders (整改通知): who issues and reviews them, which step an order takes when, the due
+date a return sets, and 督办 up the ladder.
 
 The ladder is the one of CONTRACT §5 (contract.rules.LEVELS): facility → township → county → city.
 Orders are issued and supervised from the township up. Storage reads and writes the orders
-(storage.rectification); the decisions are made here, as pure functions of rows and `now`.
+(storage.rectification); the decisions are made here, as pure functions of rows and `now`. When an order
+counts late in the month's credit is contract/rectification.py's (the credit's facts are gathered below
+this package).
+
+The lifecycle: issued → answered → accepted (closed), or answered → returned → answered … A reviewer who
+sends an answer back sets the due date in force from then on: required, after `now` and at most
+RETURN_DUE_MAX later. A returned answer is never the on-time one, so a line written before the due date
+buys nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +21,46 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from contract.errors import DomainError
 from contract.rules import LEVELS as ESCALATION_LADDER
 from storage import rectification as store
+from storage.rectification import StateError
 from storage.users import Scope
 
 # the supervising levels: the escalation ladder above the facility itself
 LEVELS: tuple[str, ...] = ESCALATION_LADDER[1:]
 ESCALATION_STEP = timedelta(days=3)  # unanswered this long after the last step: up again
+# The longest a reviewer may give a returned order: a month is what 托育机构管理规范 and the local
+# inspection practice give for most rectifications, and a return must not let an order drift for a year
+# (the issue date's limit, web.orders.MAX_DUE) while the facility keeps answering with one line.
+RETURN_DUE_MAX = timedelta(days=30)
+
+# which step each state allows: (action -> states it may be taken from)
+_ALLOWED = {"answer": frozenset({"issued", "returned"}), "review": frozenset({"answered"})}
+
+
+class DueDateError(DomainError):
+    """A return without a usable new due date (missing, not after now, or too far)."""
+
+    kind = "invalid"
+
+
+def check_step(status: str, action: str) -> None:
+    """Refuse a step the order's state does not allow: an answer only when issued or sent back, a review
+    (accept or send back) only when answered."""
+    if status not in _ALLOWED[action]:
+        if action == "answer":
+            raise StateError(f"the order is {status}: it takes an answer only when issued or sent back")
+        raise StateError(f"the order is {status}: only an answered order is accepted or sent back")
+
+
+def return_due(new_due: datetime | None, now: datetime) -> datetime:
+    """The due date a return sets: required, after `now`, at most RETURN_DUE_MAX after it."""
+    if new_due is None:
+        raise DueDateError("a returned order needs a new due date")
+    if not now < new_due <= now + RETURN_DUE_MAX:
+        raise DueDateError(f"the new due date must be after now and within {RETURN_DUE_MAX.days} days")
+    return new_due
 
 
 def level_of(scope: Scope) -> str | None:
@@ -47,6 +88,38 @@ def may_answer(scope: Scope) -> bool:
 def next_level(level: str) -> str | None:
     i = LEVELS.index(level)
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+
+
+async def answer(
+    conn: asyncpg.Connection,
+    order_id: int,
+    actor: str,
+    note: str,
+    files: Sequence[store.Evidence],
+    now: datetime,
+) -> store.OrderChange:
+    """The operator's answer, if the order's state allows one (StateError otherwise)."""
+    async with conn.transaction():
+        o = await store.locked(conn, order_id)
+        check_step(o["status"], "answer")
+        return await store.record_answer(conn, o, actor, note, files, now)
+
+
+async def review(
+    conn: asyncpg.Connection,
+    order_id: int,
+    actor: str,
+    accept: bool,
+    note: str,
+    now: datetime,
+    new_due: datetime | None = None,
+) -> store.OrderChange:
+    """Accept the answer (the order closes) or send it back with the new due date (return_due)."""
+    due = None if accept else return_due(new_due, now)
+    async with conn.transaction():
+        o = await store.locked(conn, order_id)
+        check_step(o["status"], "review")
+        return await store.record_review(conn, o, actor, note, now, due)
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,10 +178,9 @@ SQL_CLOCK_ALLOWED: dict[str, tuple[int, str]] = {
     "storage/credentials.py": (2, "stamps of an admin's broker credential changes"),
     "storage/registry.py": (2, "the registry's own load stamps"),
     "storage/retention.py": (1, "the rollup job's own stamp"),
-    # people's acts stamped by the database; the alert lifecycle and the order workflow take `now` once
-    # they move above storage (issue #36, deliverable 3)
+    # people's acts stamped by the database; the alert lifecycle takes `now` once it moves above storage
+    # (issue #36, deliverable 3; the order workflow did with issue #37: supervision.orders)
     "storage/alerts.py": (1, "acknowledged_at"),
-    "storage/rectification.py": (1, "closed_at"),
 }
 
 

@@ -1028,7 +1028,9 @@ EXPECTED_PRIVILEGES = {
         "api_tokens": "SELECT, UPDATE (last_used_at)",
         "audit_log": "SELECT, INSERT",
         **dict.fromkeys(_REGISTRY_MEMBERS, "SELECT, INSERT, DELETE"),
-        "credit_records": "SELECT, INSERT, UPDATE (appeal_at, appeal_by, appeal_note)",
+        "credit_appeals": "SELECT, INSERT, UPDATE (corrected_grade, corrected_score, decided_at, decided_by, reason,"
+        " status)",
+        "credit_records": "SELECT, INSERT",
         "dead_letters": "SELECT",
         "device_activity": "SELECT",
         "device_clocks": "SELECT",
@@ -1048,7 +1050,7 @@ EXPECTED_PRIVILEGES = {
         "readings": "SELECT",
         "readings_hourly": "SELECT",
         "rectification_history": "SELECT, INSERT",
-        "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, status)",
+        "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, due_at, status)",
         "rule_timers": "SELECT",
         "users": "SELECT, UPDATE (sessions_valid_after)",
     },
@@ -1067,6 +1069,8 @@ async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncp
         for attempt in (
             f"DELETE FROM facilities WHERE id = '{FAC.id}'",
             "UPDATE rectification_orders SET facility_id = 'x', due_at = now(), supervision_level = 'city'",
+            "UPDATE rectification_orders SET first_due_at = now()",
+            "UPDATE credit_appeals SET score_before = 100, note = 'x'",
             "UPDATE alerts SET status = 'cleared', severity = 'minor'",
             "UPDATE maintenance_windows SET ends_at = now()",
             "UPDATE credit_records SET score = 100, grade = 'A'",

@@ -20,9 +20,10 @@ from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.credit import month_bounds, month_facts, month_report
 from storage.inspections import plan, record
-from storage.rectification import answer, issue
+from storage.rectification import issue
 from storage.registry import load_registry
 from storage.users import Scope
+from supervision.orders import answer
 
 pytestmark = pytest.mark.clock  # run again a year ahead by scripts/test (issue #35)
 
@@ -200,9 +201,18 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         for i in range(2):
             due = START + timedelta(days=5 + i)
             change = await issue(
-                db, f.id, source="manual", alert_id=None, title="整改", detail="", due_at=due, actor="t", level="county"
+                db,
+                f.id,
+                source="manual",
+                alert_id=None,
+                title="整改",
+                detail="",
+                due_at=due,
+                actor="t",
+                level="county",
+                now=START,
             )
-            await answer(db, change.order_id, "op", "已整改")
+            await answer(db, change.order_id, "op", "已整改", [], due + timedelta(days=2))
             await db.execute(
                 "UPDATE rectification_history SET at = $2 WHERE order_id = $1 AND action = 'answered'",
                 change.order_id,
@@ -368,7 +378,7 @@ async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db
         status, _ = await call("POST", appeal, oper, {"note": "  "})
         assert status == 400
         status, body = await call("POST", appeal, oper, {"note": "10月保安因病请假，已补充人员"})
-        assert status == 200
+        assert status == 201
         status, body = await call("GET", "/api/v1/credit?month=2026-10", oper)
         assert body["facilities"][0]["appeal_note"] == "10月保安因病请假，已补充人员"
         assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'credit.appeal'") == 1

@@ -158,3 +158,16 @@ def test_the_profiles_are_what_they_say() -> None:
     good, average = run_one("good", "honest", days=3), run_one("average", "honest", days=3)
     assert good["uninspected"] >= 90.0 > average["uninspected"]
     assert set(PROFILES) == {"good", "average", "bad"}
+
+
+def test_the_credit_page_says_what_counted_in_words_not_field_names() -> None:
+    from web.credit_text import explain
+
+    doors = {d.id: set(HOURS) for d in DEVICES if d.type is DeviceType.ACCESS_CONTROLLER}
+    result = evaluate(measure(_month(doors, lapses=[("exit_obstructed", (_open_hour(0, 9), _open_hour(0, 10)))])))
+    zh, en = explain(result, "zh"), explain(result, "en")
+    assert any("缺保安：相关设备在开放期间静默，按失职计" in line for line in zh), zh
+    assert any(line.startswith("no guard: its devices silent, charged as lapses") for line in en), en
+    assert any("安全出口受阻：1.0 小时" in line for line in zh), zh
+    assert any("opening days with an hour or more of silence" in line for line in en), en
+    assert not [line for line in zh + en if "_" in line], "a field name or a rule id shown as text"

@@ -125,9 +125,8 @@ async def test_an_order_from_issue_to_acceptance(site: dict[str, Any], db: async
     assert status == 409, "answered once until it comes back"
     status, _ = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["town"], {"accept": False, "note": ""})
     assert status == 400, "a sending back says why"
-    status, o = await call(
-        "POST", f"{url}/api/v1/orders/{oid}/review", site["town"], {"accept": False, "note": "缺少上岗证明"}
-    )
+    back = {"accept": False, "note": "缺少上岗证明", "due_at": due(3)}
+    status, o = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["town"], back)
     assert o["status"] == "returned"
     status, o = await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "补充保安证"})
     status, o = await call("POST", f"{url}/api/v1/orders/{oid}/review", site["county"], {"accept": True})

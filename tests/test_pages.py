@@ -32,6 +32,7 @@ from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
 from storage.registry import load_registry
 from storage.users import create_user
+from supervision import orders as order_rules
 from supervision.orders import escalate_overdue
 from tests.conftest import as_role
 from tests.test_browser import CHROMIUM, REG, A
@@ -146,8 +147,9 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
         due_at=now + timedelta(days=3),
         actor="county",
         level="county",
+        now=now,
     )
-    await rectification.answer(db, order.order_id, "operator", "已请维保单位检测，烟感正常", [])
+    await order_rules.answer(db, order.order_id, "operator", "已请维保单位检测，烟感正常", [], now)
     overdue = await rectification.issue(
         db,
         A.id,
@@ -158,6 +160,7 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
         due_at=now + timedelta(hours=1),
         actor="county",
         level="county",
+        now=now,
     )
     await db.execute(
         "UPDATE rectification_orders SET due_at = now() - interval '2 days' WHERE id = $1", overdue.order_id

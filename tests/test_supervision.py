@@ -48,3 +48,64 @@ def test_every_business_refusal_shares_one_base_the_web_maps_in_one_place() -> N
     for err in (StateError("x"), NoteRequired("x"), AuthError("x")):
         assert isinstance(err, DomainError)
     assert StateError.kind == "conflict" and NoteRequired.kind == "invalid"
+
+
+def test_a_returned_answer_is_never_the_on_time_one() -> None:
+    from contract.rectification import OrderStep, is_late
+
+    due = NOW
+    issued = OrderStep(NOW - timedelta(days=5), "issued", due)
+    early = OrderStep(NOW - timedelta(days=1), "answered")
+    back = OrderStep(NOW + timedelta(days=1), "returned", NOW + timedelta(days=10))
+    again = OrderStep(NOW + timedelta(days=5), "answered")  # before the new due date, after the original
+    accepted = OrderStep(NOW + timedelta(days=6), "accepted")
+    end = NOW + timedelta(days=20)
+    assert not is_late(due, [issued, early, OrderStep(NOW + timedelta(days=1), "accepted")], end)
+    assert is_late(due, [issued, early, back, again, accepted], end), "one line before the due date buys nothing"
+    assert is_late(due, [issued, early], end), "awaiting review at the month's end is not accepted"
+    assert not is_late(due, [issued], NOW - timedelta(days=1)), "not due yet"
+    # sent back before the due date and answered again before it: on time
+    quick = [
+        issued,
+        OrderStep(NOW - timedelta(days=4), "answered"),
+        OrderStep(NOW - timedelta(days=3), "returned", due),
+    ]
+    assert not is_late(due, [*quick, early, accepted], end)
+
+
+def test_a_return_needs_a_new_due_date_within_the_limit() -> None:
+    import pytest
+
+    from supervision.orders import RETURN_DUE_MAX, DueDateError, check_step, return_due
+
+    assert return_due(NOW + RETURN_DUE_MAX, NOW) == NOW + RETURN_DUE_MAX
+    for wrong in (None, NOW, NOW - timedelta(hours=1), NOW + RETURN_DUE_MAX + timedelta(seconds=1)):
+        with pytest.raises(DueDateError):
+            return_due(wrong, NOW)
+    check_step("returned", "answer")
+    for status, action in (("answered", "answer"), ("accepted", "answer"), ("issued", "review")):
+        with pytest.raises(StateError):
+            check_step(status, action)
+
+
+def test_who_files_and_who_decides_an_appeal() -> None:
+    import pytest
+
+    from contract.credit import CreditConfig
+    from supervision.credit import AppealConflict, AppealRefused, decision, may_decide, may_file
+
+    operator = Scope("operator", None, None, "f1")
+    township = Scope("inspector", "140902", "140902001", None)
+    county = Scope("inspector", "140902", None, None)
+    city = Scope("inspector", None, None, None)
+    admin = Scope("admin", None, None, None)
+    assert may_file(operator, "f1") and not may_file(operator, "f2") and not may_file(county, "f1")
+    assert [may_decide(s) for s in (operator, township, county, city, admin)] == [False, False, True, True, False]
+    cfg = CreditConfig(grades=(("A", 95.0), ("B", 80.0), ("C", 60.0), ("D", 0.0)))
+    assert decision("pending", True, 88.46, "证明", cfg).corrected == (88.5, "B"), "the configured thresholds"
+    assert decision("pending", False, None, "无依据", cfg).corrected is None
+    for accept, score, reason in ((True, 100.5, "r"), (True, True, "r"), (True, None, "r"), (False, None, " ")):
+        with pytest.raises(AppealRefused):
+            decision("pending", accept, score, reason, cfg)
+    with pytest.raises(AppealConflict):
+        decision("accepted", False, None, "again", cfg)

@@ -1,11 +1,11 @@
 """What people do through the web, shared by the API and the pages: acknowledge an alert, request,
-set, approve, reject or withdraw a maintenance window, appeal a month's credit grade, load a registry.
+set, approve, reject or withdraw a maintenance window, load a registry (appeals: web/appeals.py).
 Each checks scope (NotFound), role (Forbidden) and input (Invalid) in that order, writes through
 storage, and is audited; none knows about HTTP."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,7 +14,6 @@ import yaml
 from contract.errors import ContractError
 from contract.registry import parse_registry
 from storage import alerts as alert_store
-from storage import credit as credit_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import registry as registry_store
@@ -136,26 +135,6 @@ def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
     if end <= start:
         raise Invalid("ends_at must be after starts_at", "err_window_order")
     return device, start, end, reason
-
-
-async def appeal_credit(
-    pool: asyncpg.Pool, user: User, facility_id: str, month: date, note: str, *, now: datetime
-) -> dict[str, Any]:
-    """Shared by the API and the credit page: a facility's operator (or an admin) appeals a stored month's
-    grade with a note. Scope (404), role (403), the note (400), a stored month (404); audited."""
-    note = note.strip()
-    async with pool.acquire() as conn:
-        f = await queries.facility_row(conn, user.scope, facility_id)
-        if f is None:
-            raise NotFound("no such facility")
-        if user.role not in {"operator", "admin"}:
-            raise Forbidden("the facility's operator appeals its grade", "err_appeal_who")
-        if not note or len(note) > 4000 or "\x00" in note:
-            raise Invalid("the note is at most 4,000 characters", "err_appeal_note")
-        if not await credit_store.appeal(conn, f["id"], month, user.username, note, now):
-            raise NotFound("no stored record for that month (a month is recorded once it has ended)")
-        await audit(conn, user.username, "credit.appeal", f"{f['id']} {month.isoformat()[:7]}", {"note": note[:200]})
-    return {"facility_id": f["id"], "month": month.isoformat()[:7], "appeal_note": note}
 
 
 async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: str) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from storage.intake import state as intake_state
 from storage.registry import fetch_registry
 from storage.users import User
 from supervision import orders as order_rules
-from web import inspections, orders, reports
-from web.actions import acknowledge, appeal_credit, decide_maintenance, file_maintenance, load_registry_text
+from web import appeals, inspections, orders, reports
+from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
 from web.keys import CREDIT, GATEWAYS, POOL, PUBLIC_URL, RULES, USER, now_of
@@ -362,6 +362,7 @@ async def review_order(request: web.Request) -> web.Response:
             body.get("note", ""),
             public_url(request),
             now=now_of(request),
+            due_at=body.get("due_at"),
         )
     )
 
@@ -427,21 +428,44 @@ async def credit_report(request: web.Request) -> web.Response:
     month = month_param(qp(request.query, "month"), now_of(request))
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
+    appeals.attach(rows, await appeals.listed(request.app[POOL], user.scope, month=month))
     return web.json_response({"month": month.isoformat()[:7], "facilities": rows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/credit/{month}/appeal")
 async def credit_appeal(request: web.Request) -> web.Response:
-    """The facility's operator appeals a stored month's grade with a note (audited)."""
+    """The facility's operator appeals a stored month's grade with a note (audited); one pending at a time."""
     user = user_of(request)
     month = month_param(request.match_info["month"], now_of(request))
     body = await json_body(request, '{"note": "..."}')
-    if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"].strip():
+    if not isinstance(body, dict):
         raise Invalid("body must be a JSON object with a note", "err_appeal_note")
-    facility_id = request.match_info["facility_id"]
-    return web.json_response(
-        await appeal_credit(request.app[POOL], user, facility_id, month, body["note"], now=now_of(request))
+    out = await appeals.file(
+        request.app[POOL], user, request.match_info["facility_id"], month, body.get("note"), now=now_of(request)
     )
+    return web.json_response(out, status=201)
+
+
+@routes.get("/api/v1/credit/appeals")
+async def credit_appeals(request: web.Request) -> web.Response:
+    """Appeals in scope, newest first, each with its decision (month, facility_id, status to filter)."""
+    user = user_of(request)
+    raw_month = qp(request.query, "month")
+    month = month_param(raw_month, now_of(request)) if raw_month else None
+    status = one_of(qp(request.query, "status"), "status", {"pending", "accepted", "rejected"})
+    facility = qp(request.query, "facility_id") or None
+    rows = await appeals.listed(request.app[POOL], user.scope, month=month, facility_id=facility, status=status)
+    return web.json_response({"appeals": rows})
+
+
+@routes.post("/api/v1/credit/appeals/{appeal_id}/decide")
+async def decide_credit_appeal(request: web.Request) -> web.Response:
+    """A county or city inspector accepts with a corrected score, or rejects; with a reason (audited)."""
+    user = user_of(request)
+    appeal_id = path_id(request.match_info["appeal_id"])
+    body = await json_body(request, '{"accept": true, "score": 82.5, "reason": "..."}')
+    out = await appeals.decide(request.app[POOL], user, appeal_id, body, request.app[CREDIT], now=now_of(request))
+    return web.json_response(out)
 
 
 # -- the annual assessment (考核评估, issue #16) ------------------------------------------------------------

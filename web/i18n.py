@@ -426,32 +426,78 @@ _MORE = {
     "err_year": ("年度应为四位数字，例如 2026", "The year is four digits, e.g. 2026"),
     "err_appeal_note": ("请填写申诉说明（最多 4000 字）", "Write the appeal (at most 4,000 characters)"),
     "err_appeal_who": ("由本机构管理员提出申诉", "The facility's operator appeals its grade"),
+    "err_appeal_pending": ("本月已有一项申诉待复核，请等待决定", "An appeal of this month awaits a decision already"),
+    "err_appeal_decided": ("该申诉已作出决定，决定不可更改", "The appeal was decided already: a decision is final"),
+    "err_appeal_month": (
+        "该月评价尚未存档，月份结束后方可申诉",
+        "The month is not recorded yet: appeal once it has ended",
+    ),
+    "err_appeal_decision": ("请选择采纳或驳回", "Accept or reject the appeal"),
+    "err_appeal_reason": (
+        "请填写决定理由（最多 4000 字）",
+        "Give the reason for the decision (at most 4,000 characters)",
+    ),
+    "err_appeal_score": ("更正后的分数应为 0 到 100 之间的数字", "The corrected score is a number from 0 to 100"),
+    "err_appeal_decide_who": ("申诉由县级或市级监管人员复核决定", "A county or city inspector decides an appeal"),
+    "appeals": ("申诉记录", "Appeals"),
+    "appeal_status": ("状态", "State"),
+    "appeal_pending": ("待复核", "Awaiting a decision"),
+    "appeal_accepted": ("已采纳", "Accepted"),
+    "appeal_rejected": ("已驳回", "Rejected"),
+    "appeal_filed": ("提出", "Filed"),
+    "appeal_decided": ("决定", "Decided"),
+    "appeal_change": (
+        "分数由 {before}（{gb}）更正为 {after}（{ga}）",
+        "Score corrected from {before} ({gb}) to {after} ({ga})",
+    ),
+    "appeal_reason": ("理由", "Reason"),
+    "appeal_decide": ("复核申诉", "Decide the appeal"),
+    "appeal_score": ("更正后的分数（采纳时填写）", "Corrected score (when accepting)"),
+    "appeal_accept": ("采纳并更正分数", "Accept and correct the score"),
+    "appeal_reject": ("驳回", "Reject"),
+    "return_due": ("新的整改期限（退回时必填）", "New due date (required to send back)"),
+    "return_due_help": (
+        "自现在起 {days} 天以内。退回的答复不算按期整改。",
+        "Within {days} days from now. An answer sent back is not on time.",
+    ),
+    "err_return_due": (
+        "退回时须设定新的整改期限：晚于现在，且不超过 {days} 天",
+        "Sending back needs a new due date: after now, within {days} days",
+    ),
+    "first_due_at": ("原定期限", "Original due date"),
     "credit_method": (
-        "评价方法（{version}）：满分 100 分，只计机构自身可控的情况。① 失"
-        "职时长：缺保安、师幼比不达标、无资质或禁止从业人员在岗按开放时间的占比计分，安全"
-        "出口受阻、灭火器压力异常按全月时长占比计分（每 1% 分别扣 1、1、1.5、1"
-        ".5、1.5、0.25 分）；条件持续时间从发生起算，短于告警门槛的片段同样计入"
-        "，拆分无益。② 失联：平台正常接收期间机构全部设备均无数据的时段，按上述各项同时发生计分"
-        "（平台自身中断的时段不计），断网不会比如实上报得分更高；个别设备缺数据每缺 1% 设备小时扣 0.5 分（最多 1"
-        "5 分）。③ 告警响应：危急、严重告警须在首次上报时限内确认，逾时扣 1 分，未"
-        "确认扣 3 分（最多 20 分）；确认不终止失职时长。④ 整改：到期未回复的整改"
-        "通知每件扣 3 分（最多 20 分）。⑤ 检查：已签字检查记录的不符合项每项扣 "
-        "2 分（最多 20 分）。正确使用不扣分：及时确认并说明的一键报警、火警，自检，"
-        "以及事先登记的演练或维修（维护时段每月最多抵扣 {allowance} 小时，全"
-        "部公开）。① 与 ② 合计最多扣 60 分。等级：{grades}。",
+        "评价方法（{version}）：满分 100 分，只计机构自身可控的情况。① 失职时长：缺保安、师幼比不达标、"
+        "无资质或禁止从业人员在岗按开放时间的占比计分，安全出口受阻、灭火器压力异常按全月时长占比计分"
+        "（每 1% 分别扣 1、1、1.5、1.5、1.5、0.25 分）；条件持续时间从发生起算，短于告警门槛的片段同样计入，"
+        "相隔不到 5 分钟的片段连为一段；保安超过 2 小时未巡更的时段计为缺保安。② 设备静默按失职计：平台正常接收期间，"
+        "某项规则所依据的设备（门禁、安全出口、灭火器压力表，以及视频监控、火灾探测器）中静默的比例，"
+        "按该项失职同时发生计分（视频监控按开放时间、火灾探测按全月，每 1% 各扣 1 分）；某类设备一台都未登记，"
+        "全时按静默计；平台自身中断的时段不计。关掉设备不会比如实上报得分更高。其他设备缺数据每缺 1% 设备小时扣 0.5 分"
+        "（最多 15 分）。③ 告警响应：危急、严重告警须在首次上报时限内确认，逾时扣 1 分，未确认扣 3 分；"
+        "某项设备静默超过 1 小时的开放日、拆分成短片段的失职，各按一条未确认告警计（最多 20 分）；确认不终止失职时长。"
+        "④ 整改：按原定期限回复并验收通过才算按期，被退回的回复不算，逾期每件扣 3 分（最多 20 分）。"
+        "⑤ 检查：已签字检查记录的不符合项每项扣 2 分（最多 20 分）。正确使用不扣分：及时确认并说明的一键报警、火警，"
+        "自检。维护时段经监管人员批准，只对监管人员屏蔽所维护设备的健康告警，不抵扣任何扣分。① 与 ② 合计最多扣 60 分。"
+        "等级：{grades}。",
         "Method ({version}): from 100, only what the facility controls. (1) Lapses: minutes without a guard, below the "
         "carer ratio, unqualified or banned staff on site, as a share of opening time; exits obstructed and "
         "extinguishers out of range as a share of the month (1, 1, 1.5, 1.5, 1.5 and 0.25 points per 1 %); a "
-        "condition counts from when it began, and pieces too short to alert count too, so splitting gains nothing. "
-        "(2) Going dark: time with no data from any device, while the platform was receiving (its own outages "
-        "do not count), counts as if every lapse held, so unplugging never scores better than reporting; "
-        "single silent devices cost 0.5 per 1 % of device-hours (at most 15). "
-        "(3) Response: critical and major alerts acknowledged within their first escalation step; later costs 1, "
-        "never 3 (at most 20); an acknowledgement does not stop a lapse's minutes. (4) Orders not answered by their "
-        "date: 3 each (at most 20). (5) Failed items of signed inspections: 2 each (at most 20). Correct use costs "
-        "nothing: a panic or fire alarm acknowledged in time with its note, self-tests, drills and repairs registered "
-        "in advance (maintenance windows excuse up to {allowance} h a month, all on the record). (1) and (2) together "
-        "at most 60. Grades: {grades}.",
+        "condition counts from when it began, pieces too short to alert count too, and pieces less than 5 minutes "
+        "apart are one; time a guard went more than 2 hours without a patrol scan counts as no guard. "
+        "(2) Silent devices are charged as lapses: while the platform was receiving, the share of the devices a rule "
+        "judges by (door controllers, exits, extinguisher gauges, and cameras and fire detectors) that sent nothing "
+        "counts as that rule's lapse for the time (cameras over opening time, fire detection over the month, 1 point "
+        "per 1 % each); a kind with no device registered is silent all the time; the platform's own outages do not "
+        "count. Switching a device off never scores better than reporting. Other devices' missing data costs 0.5 per "
+        "1 % of device-hours (at most 15). (3) Response: critical and major alerts acknowledged within their first "
+        "escalation step; later costs 1, never 3; an opening day with an hour or more of a rule's devices silent, and "
+        "a lapse split into pieces too short to alert, each count as an alert never acknowledged (at most 20); an "
+        "acknowledgement does not stop a lapse's minutes. (4) Orders: on time only when answered by the original "
+        "due date and accepted; an answer sent back does not count; 3 each late (at most 20). (5) Failed items of "
+        "signed inspections: 2 each (at most 20). Correct use costs nothing: a panic or fire alarm acknowledged in "
+        "time with its note, self-tests. Maintenance windows, approved by an inspector, keep the health alerts of the "
+        "devices under work from the supervisors and excuse nothing. (1) and (2) together at most 60. "
+        "Grades: {grades}.",
     ),
     "inspections": ("检查记录", "Inspections"),
     "inspections_help": (

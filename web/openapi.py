@@ -64,8 +64,29 @@ _LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
 _IID = {"name": "inspection_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _ORDER_STATUS = {"type": "string", "enum": ["issued", "answered", "returned", "accepted"]}
 
+_APPEAL_STATUS = {"type": "string", "enum": ["pending", "accepted", "rejected"]}
+_MONTH = {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj(["error"], error=_STR),
+    "Appeal": _obj(
+        ["id", "facility_id", "month", "note", "filed_by", "filed_at", "status"],
+        id=_INT,
+        facility_id=_STR,
+        facility_name=_STR,
+        month=_STR,
+        note=_STR,
+        filed_by=_STR,
+        filed_at=_TIME,
+        status=_APPEAL_STATUS,
+        decided_by=_NSTR,
+        decided_at=_NTIME,
+        reason=_NSTR,
+        score_before=_NNUM,
+        grade_before=_NSTR,
+        corrected_score=_NNUM,
+        corrected_grade=_NSTR,
+    ),
     "Order": _obj(
         ["id", "facility_id", "source", "title", "due_at", "issued_by", "issued_level", "status", "overdue"],
         id=_INT,
@@ -77,6 +98,7 @@ SCHEMAS: dict[str, Any] = {
         title=_STR,
         detail=_STR,
         due_at=_TIME,
+        first_due_at=_TIME,
         issued_by=_STR,
         issued_level=_LEVEL,
         issued_at=_TIME,
@@ -603,13 +625,19 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/orders/{order_id}/review": {
         "post": {
-            "summary": "Accept the answer (the order closes) or send it back with a note (the issuing level or above)",
+            "summary": "Accept the answer (the order closes) or send it back with a note and a new due date (the"
+            " issuing level or above)",
             "parameters": [_OID],
             "requestBody": {
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": _obj(["accept"], accept=_BOOL, note={"type": "string", "maxLength": 4000})
+                        "schema": _obj(
+                            ["accept"],
+                            accept=_BOOL,
+                            note={"type": "string", "maxLength": 4000},
+                            due_at={**_TIME, "description": "sending back: the new due date (required, ≤ 30 days)"},
+                        )
                     }
                 },
             },
@@ -703,6 +731,7 @@ PATHS: dict[str, Any] = {
                             provisional=_BOOL,
                             appeal_note=_NSTR,
                             appeal_by=_NSTR,
+                            appeals=_arr(_ref("Appeal")),
                         )
                     ),
                 ),
@@ -712,16 +741,9 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/facilities/{facility_id}/credit/{month}/appeal": {
         "post": {
-            "summary": "Appeal a stored month's grade with a note (the facility's operator); audited",
-            "parameters": [
-                _FID,
-                {
-                    "name": "month",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"},
-                },
-            ],
+            "summary": "Appeal a stored month's grade with a note (the facility's operator; one pending at a"
+            " time); audited",
+            "parameters": [_FID, {"name": "month", "in": "path", "required": True, "schema": _MONTH}],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -730,11 +752,41 @@ PATHS: dict[str, Any] = {
                     }
                 },
             },
-            "responses": _ok(
-                "the appeal",
-                _obj(["facility_id", "month", "appeal_note"], facility_id=_STR, month=_STR, appeal_note=_STR),
-            )
-            | _errors(400, 403, 404),
+            "responses": _ok("the appeal", _ref("Appeal"), "201") | _errors(400, 403, 404, 409),
+        }
+    },
+    "/api/v1/credit/appeals": {
+        "get": {
+            "summary": "Appeals (申诉) in scope, newest first, each kept with its decision",
+            "parameters": [
+                _q("month", "YYYY-MM", pattern=_MONTH["pattern"]),
+                _q("facility_id", "facility"),
+                _q("status", "pending, accepted or rejected", enum=["pending", "accepted", "rejected"]),
+            ],
+            "responses": _ok("appeals", _obj(["appeals"], appeals=_arr(_ref("Appeal")))) | _errors(400),
+        }
+    },
+    "/api/v1/credit/appeals/{appeal_id}/decide": {
+        "post": {
+            "summary": "Decide an appeal (an inspector of the county or the city): accept with a corrected score"
+            " (the stored month changes, the appeal keeps the figures before), or reject; with a reason; audited",
+            "parameters": [
+                {"name": "appeal_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _obj(
+                            ["accept", "reason"],
+                            accept=_BOOL,
+                            score={"type": "number", "minimum": 0, "maximum": 100},
+                            reason={"type": "string", "minLength": 1, "maxLength": 4000},
+                        )
+                    }
+                },
+            },
+            "responses": _ok("the appeal", _ref("Appeal")) | _errors(400, 403, 404, 409),
         }
     },
     "/api/v1/assessment": {

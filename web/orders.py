@@ -3,8 +3,9 @@ the input (400) and the order's state (409); every step audited and sent to the 
 
 Who may do what: an inspector (any level) or an admin issues an order for a facility in scope; the
 facility's operator (or an admin) answers it with measures and evidence; an inspector at the issuing
-level or above, in scope (or an admin), accepts or sends it back. storage.rectification keeps the
-lifecycle; the alert service's ticker does the 督办 of overdue orders."""
+level or above, in scope (or an admin), accepts or sends it back with a new due date. supervision.orders
+decides the lifecycle and the due dates, storage.rectification keeps the rows; the alert service's ticker
+does the 督办 of overdue orders."""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ async def issue(
             due_at=due,
             actor=user.username,
             level=level,
+            now=now,
         )
         await audit(
             conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}
@@ -154,7 +156,7 @@ async def answer(
     proofs = await stripped(proofs)  # no connection held meanwhile
     async with pool.acquire() as conn:
         try:
-            change = await store.answer(conn, o["id"], user.username, text, proofs)
+            change = await order_rules.answer(conn, o["id"], user.username, text, proofs, now)
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         await audit(conn, user.username, "order.answer", f"order {o['id']}", {"files": len(proofs)})
@@ -163,8 +165,18 @@ async def answer(
 
 
 async def review(
-    pool: asyncpg.Pool, user: User, order_id: int, accept: Any, note: Any, public_url: str, *, now: datetime
+    pool: asyncpg.Pool,
+    user: User,
+    order_id: int,
+    accept: Any,
+    note: Any,
+    public_url: str,
+    *,
+    now: datetime,
+    due_at: Any = None,
 ) -> dict[str, Any]:
+    """Accept, or send back with a note and a new due date (`due_at`, RFC 3339: required, after now, within
+    supervision.orders.RETURN_DUE_MAX)."""
     async with pool.acquire() as conn:
         o = await _visible(conn, user, order_id, now)
         if not order_rules.may_review(user.scope, o["issued_level"]):
@@ -172,10 +184,17 @@ async def review(
         if not isinstance(accept, bool):
             raise Invalid("accept must be true or false")
         text = _text({"note": note}, "note", 4000, not accept, "err_return_note")
+        new_due = None
+        if not accept:
+            new_due = parse_time(due_at, "due_at") if isinstance(due_at, str) and due_at.strip() else None
         try:
-            change = await store.review(conn, o["id"], user.username, accept, text)
+            change = await order_rules.review(conn, o["id"], user.username, accept, text, now, new_due)
+        except order_rules.DueDateError as err:
+            days = order_rules.RETURN_DUE_MAX.days
+            raise Invalid(f"due_at: {err} (RFC 3339)", "err_return_due", days=days) from None
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
-        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", {"note": text[:200]})
+        facts: dict[str, object] = {"note": text[:200]} | ({} if new_due is None else {"due_at": new_due})
+        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", facts)
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, o["id"], now)

@@ -13,6 +13,7 @@ from aiohttp import web
 from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from storage import inspections as inspection_store
+from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
 from supervision import orders as order_rules
@@ -52,7 +53,29 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
     if o is None:
         raise NotFound("no such order")
     may_review = order_rules.may_review(user.scope, o["issued_level"])
-    return {"o": o, "may_answer": order_rules.may_answer(user.scope), "may_review": may_review, "error": None}
+    return {
+        "o": o,
+        "may_answer": order_rules.may_answer(user.scope),
+        "may_review": may_review,
+        "return_days": order_rules.RETURN_DUE_MAX.days,
+        "error": None,
+    }
+
+
+async def _local_due(request: web.Request, order_id: int, raw: str) -> str:
+    """A return's new due date from the form: the facility's local date and time, as RFC 3339 ("" when
+    missing or not a date: web.orders refuses it with its reason)."""
+    if not raw.strip():
+        return ""
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
+        f = None if o is None else await queries.facility_row(conn, user.scope, o["facility_id"])
+    try:
+        zone = ZoneInfo(f["timezone"]) if f is not None else ZoneInfo("Asia/Shanghai")
+        return datetime.fromisoformat(raw.strip()).replace(tzinfo=zone).isoformat()
+    except ValueError:
+        return ""
 
 
 @routes.get("/orders/{order_id}")
@@ -125,6 +148,7 @@ async def order_review_form(request: web.Request) -> web.Response:
             str(form.get("note", "")),
             api_public_url(request),
             now=now_of(request),
+            due_at=await _local_due(request, order_id, str(form.get("due_at", ""))),
         )
     except Refused as exc:
         return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)

@@ -171,11 +171,15 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "sent": ("已发送", "sent"),
         "failed": ("失败", "failed"),
     },
-    "assessment_column": {  # the annual assessment's table and CSV (storage/assessment.py)
+    "assessment_column": {  # the annual assessment's table and CSV (supervision/assessment.py)
         "rank": ("排名", "Rank"),
         "area": ("区域", "Area"),
+        "work_index": ("监管工作指数", "Supervision index"),
         "facilities": ("机构数", "Facilities"),
         "mean_score": ("平均得分", "Mean score"),
+        "conduct_score": ("机构自律得分（不扣检查发现项）", "Facilities' conduct (before findings)"),
+        "inspected_pct": ("检查覆盖率（%）", "Facilities inspected (%)"),
+        "reviews_in_time_pct": ("整改及时审核率（%）", "Answers reviewed in time (%)"),
         "grade_a": ("A 级", "Grade A"),
         "grade_b": ("B 级", "Grade B"),
         "grade_c": ("C 级", "Grade C"),

@@ -1,6 +1,6 @@
 """When a rectification order (整改通知) counts as late in the credit evaluation (issue #37 item 4): a
 pure function of the order's history, used by storage/credit.py (the month's facts) and
-storage/assessment.py (orders answered on time), and shown by the README and docs/contract.md.
+supervision/assessment.py (orders answered on time), and shown by the README and docs/contract.md.
 
 It lives in the contract, beside the credit method, because the storage package that gathers the facts
 sits below supervision/ (the order workflow's rules: who acts, state transitions, the due date a return

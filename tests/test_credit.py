@@ -402,7 +402,7 @@ async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db
             assert area["facilities"] == len(mine)
             counts = [area[f"grade_{g.lower()}"] for g in "ABCD"]
             assert counts == [sum(grade(means[f]) == g for f in mine) for g in "ABCD"], area
-        ranked = [x["mean_score"] for x in body["areas"]]
+        ranked = [x["work_index"] for x in body["areas"]]
         assert ranked == sorted(ranked, reverse=True) and body["areas"][0]["rank"] == 1
         status, body = await call("GET", f"/api/v1/assessment?year=2026&county={a.county}", city)
         assert body["by"] == "township" and {x["area"][:6] for x in body["areas"]} == {a.county}
@@ -411,7 +411,7 @@ async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db
                 f"{url}/api/v1/assessment?year=2026&format=csv", headers={"Authorization": f"Bearer {city}"}
             )
             text = await r.text()
-        assert text.startswith("\ufeff排名,区域,机构数,平均得分,A 级")
+        assert text.startswith("\ufeff排名,区域,监管工作指数,机构数,平均得分,机构自律得分")
         assert county_name_zh(REG.facilities[0].county) in text
         status, _ = await call("GET", "/api/v1/assessment?year=1999", city)
         assert status == 400

@@ -171,3 +171,26 @@ def test_the_credit_page_says_what_counted_in_words_not_field_names() -> None:
     assert any("安全出口受阻：1.0 小时" in line for line in zh), zh
     assert any("opening days with an hour or more of silence" in line for line in en), en
     assert not [line for line in zh + en if "_" in line], "a field name or a rule id shown as text"
+
+
+# -- areas (issue #37 item 5) -----------------------------------------------------------------------------------
+def _facility(area: str, months: list[tuple[float, float]], **kw: int) -> dict[str, object]:
+    base = dict.fromkeys(("issued", "accepted", "due", "late", "answers", "reviewed_in_time", "planned", "signed"), 0)
+    return {"id": f"{area}-{len(months)}", "area": area, "months": months, "lapse_h": {}} | base | kw
+
+
+def test_an_area_that_inspects_and_finds_never_ranks_below_one_that_looks_away() -> None:
+    """The same bad facilities: in one county inspectors visit twice and find 6 failed items a month (the
+    facility loses 12 points for them); in the other nobody comes. The first ranks above."""
+    from contract.credit import CreditConfig
+    from supervision.assessment import rank
+
+    diligent = [_facility("140902", [(31.0, 12.0)] * 3, planned=6, signed=6, answers=4, reviewed_in_time=4)]
+    idle = [_facility("140921", [(43.0, 0.0)] * 3)]
+    rows = {r["area"]: r for r in rank(diligent + idle, CreditConfig())}
+    assert rows["140902"]["mean_score"] < rows["140921"]["mean_score"], "the plain mean would rank it lower"
+    assert rows["140902"]["conduct_score"] == rows["140921"]["conduct_score"] == 43.0
+    assert rows["140902"]["rank"] == 1 and rows["140921"]["rank"] == 2
+    # finding more never lowers the index
+    more = [_facility("140902", [(23.0, 20.0)] * 3, planned=6, signed=6, answers=4, reviewed_in_time=4)]
+    assert rank(more, CreditConfig())[0]["work_index"] == rows["140902"]["work_index"]

@@ -20,6 +20,7 @@ from storage import rectification as rectification_store
 from storage.intake import state as intake_state
 from storage.registry import fetch_registry
 from storage.users import User
+from supervision import assessment as assessment_rules
 from supervision import orders as order_rules
 from web import appeals, inspections, orders, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
@@ -490,7 +491,10 @@ async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, s
             if nxt <= now:
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
-        rows = await assessment_store.assess(conn, user.scope, start, end, by, cfg, county, now=now)
+        raw_rows = await assessment_store.gather(
+            conn, user.scope, start, end, by, assessment_rules.REVIEW_WITHIN, county, now=now
+        )
+    rows = assessment_rules.rank(raw_rows, cfg)
     return year, by, county, rows
 
 

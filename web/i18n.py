@@ -406,11 +406,16 @@ _MORE = {
         "(the month in progress is on the credit page).",
     ),
     "assessment_help": (
-        "按区域汇总：各机构月度诚信评价的平均得分及等级分布、各类失职时长、整改下发与按期率、检查计划与完成情况，按平均得分排名。"
+        "按区域汇总，按监管工作指数排名：机构自律得分（月度诚信评价得分，不扣检查发现项：发现问题记入机构，不拖累区域）、"
+        "检查覆盖率（本期有签字检查的机构占比）与整改及时审核率（机构回复 7 天内验收或退回的占比）的平均值；"
+        "发现问题的数量不影响排名。另列平均得分及等级分布、各类失职时长、整改下发与按期率、检查计划与完成情况。"
         "已结束的月份按存档记录计算。",
-        "Per area: the mean of the facilities' monthly credit scores and their grades, lapse hours by class, orders "
-        "issued and answered on time, inspections planned and done; ranked by mean score. Closed months use their "
-        "stored records.",
+        "Per area, ranked by its supervision index: the mean of its facilities' conduct (their monthly credit scores "
+        "before the points their inspections' findings took: a finding counts on the facility, never against the "
+        "area that made it), the share of its facilities inspected in the period, and the share of answers to orders "
+        "reviewed within 7 days; the number of findings never moves the rank. Also the mean score and the grades, "
+        "lapse hours by class, orders issued and answered on time, inspections planned and done. Closed months use "
+        "their stored records.",
     ),
     "credit_month": ("月份", "Month"),
     "grade": ("等级", "Grade"),

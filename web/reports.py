@@ -113,7 +113,7 @@ def to_csv(rows: list[dict[str, Any]], lang: str = "zh", county_en: dict[str, st
 
 def assessment_csv(rows: list[dict[str, Any]], by: str, lang: str, county_en: dict[str, str]) -> str:
     """The annual assessment for Excel and WPS: BOM, the catalogue's headers, areas by name."""
-    from storage.assessment import COLUMNS as ASSESSMENT
+    from supervision.assessment import COLUMNS as ASSESSMENT
 
     buf = io.StringIO()
     buf.write("\ufeff")

@@ -112,7 +112,7 @@ async def assessment_page(request: web.Request) -> web.Response:
     """The annual assessment (考核评估): a printable page (print CSS) and its CSV."""
     user = page_user(request)
     year, by, county, rows = await assessment_rows(request, user)  # Invalid: the error page says why
-    from storage.assessment import COLUMNS as ASSESSMENT
+    from supervision.assessment import COLUMNS as ASSESSMENT
 
     ctx = {"rows": rows, "year": year, "by": by, "county": county, "columns": ASSESSMENT}
     return await render(request, "assessment.html", ctx)

@@ -227,6 +227,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "fail": ("不符合", "fails"),
         "na": ("不适用", "not applicable"),
     },
+    "facility_kind": {  # a facility's type (contract.registry.Facility.kind), on the printable documents
+        "inclusive": ("普惠性托育机构", "inclusive (subsidised)"),
+        "for_profit": ("营利性托育机构", "for-profit"),
+        "employer": ("用人单位办托", "run by an employer"),
+        "kindergarten_class": ("幼儿园托班", "kindergarten nursery class"),
+        "home": ("家庭托育点", "home-based"),
+    },
     "order_action": {  # rectification orders (整改通知)
         "issued": ("已下发", "issued"),
         "answered": ("已回复", "answered"),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what CareWatch needs from Debian's packages, idempotently:
 #   Mosquitto, PostgreSQL (15 where Debian ships it) with TimescaleDB, python3-venv; with --browser
-#   chromium for the browser tests; with --tests both of those and faketime (the suite runs its
-#   time-sensitive tests a second time with the clock a year ahead, issue #35).
+#   chromium for the browser tests; with --tests both of those, faketime (the suite runs its
+#   time-sensitive tests a second time with the clock a year ahead, issue #35) and poppler's pdftotext
+#   with poppler-data (the printable documents' test reads their Chinese back, issue #40).
 # TimescaleDB: bookworm has no binary package, so we build Debian trixie's source package
 # (Apache-2 edition) against the local PostgreSQL. A built extension is reused, never rebuilt.
 # Never starts, stops or reconfigures the machine's own services.
@@ -20,10 +21,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 WANT_BROWSER=0
 WANT_FAKETIME=0
+WANT_PDFTEXT=0
 for arg in "$@"; do
   case "$arg" in
     --browser) WANT_BROWSER=1 ;;
-    --tests) WANT_BROWSER=1; WANT_FAKETIME=1 ;;
+    --tests) WANT_BROWSER=1; WANT_FAKETIME=1; WANT_PDFTEXT=1 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
 done
@@ -126,5 +128,9 @@ if [ "$WANT_BROWSER" -eq 1 ]; then
 fi
 if [ "$WANT_FAKETIME" -eq 1 ]; then
   install_pkgs faketime  # libfaketime: LD_PRELOAD moves the clock of a process and its children
+fi
+if [ "$WANT_PDFTEXT" -eq 1 ]; then
+  # pdftotext, and the Adobe-GB1 tables without which poppler cannot read the documents' STSong-Light text
+  install_pkgs poppler-utils poppler-data
 fi
 log "system dependencies ready"

@@ -85,6 +85,9 @@ GRANTS: dict[str, list[str]] = {
         # plan; record and sign
         "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by) ON inspections TO {role}",
         "GRANT SELECT ON lapse_intervals TO {role}",
+        # document numbers (migration 028): a department's sequence only counts up; a number, once given, stays
+        "GRANT SELECT, INSERT, UPDATE (last_no) ON document_sequences TO {role}",
+        "GRANT SELECT, INSERT ON document_numbers TO {role}",
         # a closed month's record is stored once and never written by the web: an accepted appeal corrects
         # its score through migration 024's trigger, which keeps the figures before it in the appeal
         "GRANT SELECT, INSERT ON credit_records TO {role}",

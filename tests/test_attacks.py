@@ -1034,6 +1034,8 @@ EXPECTED_PRIVILEGES = {
         "dead_letters": "SELECT",
         "device_activity": "SELECT",
         "device_clocks": "SELECT",
+        "document_numbers": "SELECT, INSERT",
+        "document_sequences": "SELECT, INSERT, UPDATE (last_no)",
         "device_state": "SELECT",
         "device_status": "SELECT",
         "events": "SELECT",

@@ -11,10 +11,11 @@ from typing import Any
 import asyncpg
 
 from contract.inspection import ITEMS, RESULTS
+from storage import documents, queries
 from storage import inspections as store
-from storage import queries
 from storage.rectification import StateError
 from storage.users import User, audit
+from supervision import documents as document_rules
 from supervision.orders import level_of
 from web.errors import Forbidden, Invalid, NotFound
 from web.orders import Conflict, Upload, evidence, stripped
@@ -76,11 +77,17 @@ def findings_of(raw: Any) -> dict[str, dict[str, str]]:
 async def record(
     pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload], *, now: datetime
 ) -> dict[str, Any]:
-    findings, notes, sign = await _checked(pool, user, inspection_id, body)
+    findings, notes, sign, facility_id = await _checked(pool, user, inspection_id, body)
     proofs = await stripped(evidence(files))  # photos without their metadata; no connection held meanwhile
     async with pool.acquire() as conn:
         try:
-            await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now)
+            async with conn.transaction():  # a signed record is never without its document number (文号)
+                await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now)
+                if sign:
+                    f = await documents.particulars(conn, facility_id)
+                    department = document_rules.department_of(_inspector_level(user), f["county"], f["township"])
+                    year = document_rules.year_of(now)
+                    await documents.allocate(conn, department, "inspection", year, now, inspection_id=inspection_id)
         except StateError as err:
             raise Conflict(str(err), "err_inspection_signed") from None
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
@@ -93,8 +100,9 @@ async def record(
 
 async def _checked(
     pool: asyncpg.Pool, user: User, inspection_id: int, body: Any
-) -> tuple[dict[str, dict[str, str]], str, bool]:
-    """Scope (404), role (403), then the body (400): the findings, the notes (stripped) and `sign`."""
+) -> tuple[dict[str, dict[str, str]], str, bool, str]:
+    """Scope (404), role (403), then the body (400): the findings, the notes (stripped), `sign` and the
+    inspection's facility."""
     async with pool.acquire() as conn:
         insp = await store.inspection_detail(conn, user.scope, inspection_id)
     if insp is None:
@@ -112,4 +120,4 @@ async def _checked(
     if sign and set(findings) != set(ITEMS):
         missing = len(set(ITEMS) - set(findings))
         raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
-    return findings, notes.strip(), sign
+    return findings, notes.strip(), sign, insp["facility_id"]

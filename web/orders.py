@@ -18,11 +18,12 @@ from urllib.parse import unquote
 
 import asyncpg
 
+from storage import documents, notifications, queries
 from storage import inspections as inspection_store
-from storage import notifications, queries
 from storage import rectification as store
 from storage.errors import RETRYABLE
 from storage.users import User, audit
+from supervision import documents as document_rules
 from supervision import orders as order_rules
 from web.errors import Conflict, Forbidden, Invalid, NotFound
 from web.params import parse_time
@@ -124,19 +125,23 @@ async def issue(
             a = await queries.alert_detail(conn, user.scope, alert_id)
             if a is None or a["facility_id"] != f["id"]:
                 raise Invalid("alert_id is not an alert of this facility", "err_order_alert")
-        change = await store.issue(
-            conn,
-            f["id"],
-            source="inspection" if inspection_id is not None else "alert" if alert_id is not None else "manual",
-            alert_id=alert_id,
-            inspection_id=inspection_id,
-            title=title,
-            detail=detail,
-            due_at=due,
-            actor=user.username,
-            level=level,
-            now=now,
-        )
+        async with conn.transaction():  # an order is never without its document number (文号)
+            change = await store.issue(
+                conn,
+                f["id"],
+                source="inspection" if inspection_id is not None else "alert" if alert_id is not None else "manual",
+                alert_id=alert_id,
+                inspection_id=inspection_id,
+                title=title,
+                detail=detail,
+                due_at=due,
+                actor=user.username,
+                level=level,
+                now=now,
+            )
+            department = document_rules.department_of(level, f["county"], f["township"])
+            year = document_rules.year_of(now)
+            await documents.allocate(conn, department, "order", year, now, order_id=change.order_id)
         await audit(
             conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}
         )

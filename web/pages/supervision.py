@@ -12,10 +12,12 @@ from aiohttp import web
 
 from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
+from storage import documents as document_store
 from storage import inspections as inspection_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import documents as document_rules
 from supervision import orders as order_rules
 from web import inspections, orders
 from web.api import public_url as api_public_url
@@ -26,6 +28,11 @@ from web.pages.render import check_csrf, facility_form, form_files, form_refused
 from web.params import as_id, path_id
 
 routes = web.RouteTableDef()
+
+
+def _doc_text(n: document_store.DocumentNumber | None) -> str | None:
+    """A document number as it reads (忻府卫托整〔2026〕12号), or None before it has one."""
+    return None if n is None else document_rules.number_text(n.department, n.kind, n.year, n.seq)
 
 
 # -- rectification orders (整改通知): the inbox, one order, and the forms of each side ----------------------
@@ -50,11 +57,13 @@ async def orders_page(request: web.Request) -> web.Response:
 async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
         o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
+        n = None if o is None else await document_store.number_of(conn, order_id=order_id)
     if o is None:
         raise NotFound("no such order")
     may_review = order_rules.may_review(user.scope, o["issued_level"])
     return {
         "o": o,
+        "doc_no": _doc_text(n),
         "may_answer": order_rules.may_answer(user.scope),
         "may_review": may_review,
         "return_days": order_rules.RETURN_DUE_MAX.days,
@@ -167,10 +176,12 @@ async def inspections_page(request: web.Request) -> web.Response:
 async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
+        n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
     if i is None:
         raise NotFound("no such inspection")
     return {
         "i": i,
+        "doc_no": _doc_text(n),
         "checklist": CHECKLIST,
         "areas": INSPECTION_AREAS,
         "may_record": order_rules.level_of(user.scope) is not None and i["status"] == "planned",

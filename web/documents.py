@@ -1,0 +1,307 @@
+"""The printable documents (issue #40 item 4), rendered server-side as PDF with ReportLab: a 整改通知书
+(rectification notice) and a 现场检查记录 (inspection record), A4, each with its document number, the
+facility's particulars, the findings, the inspection's photos as thumbnails, signature lines and the
+facility's receipt line. docs/contract.md ("Printable documents") gives each layout.
+
+The text is set in ReportLab's built-in CID font STSong-Light (Adobe-GB1, encoding UniGB-UCS2-H): no font
+file ships with CareWatch and the PDF carries no glyphs of its own, so a reader supplies the Song face
+(Acrobat's Asian font pack, poppler with poppler-data, every Chinese system's viewer). The text stays
+text: `pdftotext` reads it back (tests/test_documents.py).
+
+Rendering is CPU work (a thumbnail per photo, the layout): `render_*` are plain functions the pages run in
+a worker thread, holding no database connection.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from contract.inspection import AREAS, CHECKLIST
+from contract.places import county_name_zh, township_name
+from storage.documents import Photo
+
+FONT = "STSong-Light"
+THUMB_PX = 480  # a thumbnail's longer side: sharp at 46 mm wide when printed (≈ 260 dpi)
+THUMB_MM = 46
+THUMBS_PER_ROW = 3
+
+
+@cache
+def _font() -> str:
+    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    return FONT
+
+
+@dataclass(frozen=True, slots=True)
+class Facility:
+    """What a document says of a facility (storage.documents.particulars)."""
+
+    id: str
+    name: str
+    county: str
+    township: str
+    kind: str  # the name of its type, in the document's language
+    places: int
+    class_count: int
+    hours: str
+    timezone: str
+
+    @property
+    def area(self) -> str:
+        return f"{county_name_zh(self.county)} {township_name(self.township)}"
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    font = _font()
+    base = ParagraphStyle("body", fontName=font, fontSize=11, leading=17, wordWrap="CJK")
+    return {
+        "body": base,
+        "title": ParagraphStyle("title", parent=base, fontSize=20, leading=28, alignment=TA_CENTER, spaceAfter=2),
+        "issuer": ParagraphStyle("issuer", parent=base, fontSize=13, leading=18, alignment=TA_CENTER),
+        "number": ParagraphStyle("number", parent=base, alignment=TA_RIGHT, spaceAfter=6),
+        "h2": ParagraphStyle("h2", parent=base, fontSize=12.5, leading=19, spaceBefore=8, spaceAfter=3),
+        "small": ParagraphStyle("small", parent=base, fontSize=9, leading=12),
+        "cut": ParagraphStyle("cut", parent=base, fontSize=9, leading=12, alignment=TA_CENTER),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=9.5, leading=13),
+        "indent": ParagraphStyle("indent", parent=base, firstLineIndent=22),
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (escaped: a title with `<` is text, not markup), line breaks kept."""
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+
+
+def local_time(value: str | datetime | None, tz: str, lang: str, *, with_time: bool = True) -> str:
+    """2026年12月6日 14:30 / 2026-12-06 14:30 in the facility's zone; '' for none."""
+    if value is None or value == "":
+        return ""
+    t = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = t.astimezone(ZoneInfo(tz))
+    day = f"{local.year}年{local.month}月{local.day}日" if lang == "zh" else f"{local:%Y-%m-%d}"
+    return f"{day} {local:%H:%M}" if with_time else day
+
+
+def thumbnail(photo: Photo) -> bytes | None:
+    """A JPEG of at most THUMB_PX on its longer side, upright; None for a PDF scan or an unreadable file
+    (the stored photos were decoded once already, web/photos.py)."""
+    if photo.content_type not in {"image/jpeg", "image/png"}:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(photo.data)) as img:
+                small = ImageOps.exif_transpose(img)
+                small.thumbnail((THUMB_PX, THUMB_PX))
+                out = io.BytesIO()
+                small.convert("RGB").save(out, "JPEG", quality=80)
+                return out.getvalue()
+    except (UnidentifiedImageError, PILImage.DecompressionBombError, PILImage.DecompressionBombWarning, OSError):
+        return None
+
+
+def _photos(photos: Sequence[Photo], t: Mapping[str, str], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    if not photos:
+        return []
+    cells: list[Any] = []
+    for ph in photos:
+        jpeg = thumbnail(ph)
+        if jpeg is None:
+            cells.append(_p(f"{ph.filename}（{t['doc_photo_not_shown']}）", st["small"]))
+            continue
+        with PILImage.open(io.BytesIO(jpeg)) as im:
+            w, h = im.size
+        width = THUMB_MM * mm
+        img = Image(io.BytesIO(jpeg), width=width, height=width * h / w)
+        cells.append([img, _p(ph.filename, st["small"])])
+    rows = [cells[i : i + THUMBS_PER_ROW] for i in range(0, len(cells), THUMBS_PER_ROW)]
+    rows[-1] += [""] * (THUMBS_PER_ROW - len(rows[-1]))
+    grid = Table(rows, colWidths=[(THUMB_MM + 3) * mm] * THUMBS_PER_ROW)
+    grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    return [_p(t["doc_photos"], st["h2"]), grid]
+
+
+def _grid(rows: list[list[Any]], widths: list[float], header: bool = False) -> Table:
+    table = Table(rows, colWidths=[w * mm for w in widths], repeatRows=1 if header else 0)
+    style = [
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("FONTNAME", (0, 0), (-1, -1), _font()),
+    ]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _particulars(f: Facility, t: Mapping[str, str], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    c = st["cell"]
+    rows = [
+        [_p(t["doc_facility_name"], c), _p(f.name, c), _p(t["doc_facility_id"], c), _p(f.id, c)],
+        [_p(t["doc_area"], c), _p(f.area, c), _p(t["doc_kind"], c), _p(f.kind, c)],
+        [_p(t["doc_places"], c), _p(str(f.places), c), _p(t["doc_classes"], c), _p(str(f.class_count), c)],
+        [_p(t["doc_hours"], c), _p(f.hours, c), "", ""],
+    ]
+    table = _grid(rows, [26, 60, 26, 58])
+    table.setStyle(TableStyle([("SPAN", (1, 3), (3, 3))]))
+    return [_p(t["doc_particulars"], st["h2"]), table]
+
+
+def _signatures(lines: Sequence[str], st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    out: list[Flowable] = []
+    for line in lines:  # room to sign above each line
+        out += [Spacer(1, 6 * mm), _p(line, st["body"])]
+    return out
+
+
+def _build(flow: list[Flowable], title: str, author: str) -> bytes:
+    out = io.BytesIO()
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=22 * mm,
+        rightMargin=18 * mm,
+        topMargin=20 * mm,
+        bottomMargin=18 * mm,
+        title=title,
+        author=author,
+        creator="CareWatch",
+    )
+    doc.build(flow)
+    return out.getvalue()
+
+
+def render_order(
+    o: Mapping[str, Any],
+    number: str,
+    issuer: str,
+    f: Facility,
+    inspection_number: str | None,
+    photos: Sequence[Photo],
+    t: Mapping[str, str],
+    lang: str,
+) -> bytes:
+    """整改通知书: the issuer and the title, the number, the facility addressed, the subject, requirements
+    and due date, its particulars, the inspection it came from and that inspection's photos, the
+    inspectors' and the issuing department's signature lines, and a receipt line for the facility."""
+    st = _styles()
+    tz = f.timezone
+    source = {
+        "inspection": t["doc_source_inspection"].format(number=inspection_number or "—"),
+        "alert": t["doc_source_alert"].format(id=o.get("alert_id") or ""),
+        "manual": t["doc_source_manual"],
+    }[o["source"]]
+    flow: list[Flowable] = [
+        _p(issuer, st["issuer"]),
+        _p(t["doc_order_title"], st["title"]),
+        _p(number, st["number"]),
+        _p(t["doc_addressee"].format(name=f.name), st["body"]),
+        _p(
+            t["doc_order_intro"].format(date=local_time(o["issued_at"], tz, lang, with_time=False), source=source),
+            st["indent"],
+        ),
+        _p(t["doc_subject"], st["h2"]),
+        _p(o["title"], st["indent"]),
+    ]
+    if o.get("detail"):
+        flow += [_p(t["doc_requirements"], st["h2"]), _p(o["detail"], st["indent"])]
+    flow += [
+        _p(t["doc_due"], st["h2"]),
+        _p(t["doc_order_due"].format(due=local_time(o["due_at"], tz, lang)), st["indent"]),
+        *_particulars(f, t, st),
+        *_photos(photos, t, st),
+        *_signatures(
+            [
+                t["doc_sign_inspectors"],
+                t["doc_sign_issuer"].format(issuer=issuer, date=local_time(o["issued_at"], tz, lang, with_time=False)),
+            ],
+            st,
+        ),
+        Spacer(1, 6 * mm),
+        _p("- " * 30 + f" {t['doc_cut_here']} " + " -" * 30, st["cut"]),
+        _p(t["doc_receipt_title"], st["h2"]),
+        _p(t["doc_receipt"].format(number=number, name=f.name), st["body"]),
+        *_signatures([t["doc_sign_receipt"]], st),
+    ]
+    return _build(flow, f"{t['doc_order_title']} {number}", issuer)
+
+
+def render_inspection(
+    i: Mapping[str, Any],
+    number: str | None,
+    issuer: str,
+    f: Facility,
+    photos: Sequence[Photo],
+    t: Mapping[str, str],
+    lang: str,
+    labels: Mapping[str, str],
+) -> bytes:
+    """现场检查记录: the title and the number (a draft says it has none yet), the facility's particulars,
+    how and when it was inspected and by whom, a finding per checklist item with its basis and note, the
+    notes, the photos, the inspectors' signature lines and the facility's opinion and signature.
+    `labels`: the inspection's kind ("kind") and each result's name (pass, fail, na), in `lang`."""
+    st = _styles()
+    c = st["cell"]
+    tz = f.timezone
+    kind = labels.get("kind", i["kind"])
+    flow: list[Flowable] = [
+        _p(issuer, st["issuer"]),
+        _p(t["doc_inspection_title"], st["title"]),
+        _p(number or t["doc_draft_no_number"], st["number"]),
+        *_particulars(f, t, st),
+        _p(t["doc_how"], st["h2"]),
+        _p(
+            t["doc_inspection_how"].format(
+                kind=kind,
+                planned=i["planned_for"],
+                at=local_time(i["inspected_at"], tz, lang) or "—",
+                planned_by=i["planned_by"],
+                signed_by=i["signed_by"] or "—",
+            ),
+            st["body"],
+        ),
+        _p(t["doc_findings"], st["h2"]),
+    ]
+    rows: list[list[Any]] = [[_p(t[k], c) for k in ("doc_item", "doc_basis", "doc_result", "doc_note")]]
+    for area, names in AREAS.items():
+        rows.append([_p(names[0] if lang == "zh" else names[1], c), "", "", ""])
+        for item in (x for x in CHECKLIST if x.area == area):
+            found = i["findings"].get(item.code, {})
+            result = found.get("result", "")
+            rows.append(
+                [
+                    _p(item.zh if lang == "zh" else item.en, c),
+                    _p(item.basis, st["small"]),
+                    _p(labels.get(result, result) if result else "—", c),
+                    _p(found.get("note", ""), c),
+                ]
+            )
+    table = _grid(rows, [52, 50, 18, 50], header=True)
+    grey = colors.HexColor("#f5f5f5")
+    areas = [r for r, row in enumerate(rows) if r and row[1] == ""]  # an area's heading: one cell, shaded
+    table.setStyle(
+        TableStyle([s for r in areas for s in (("SPAN", (0, r), (-1, r)), ("BACKGROUND", (0, r), (-1, r), grey))])
+    )
+    flow += [table, _p(t["doc_notes"], st["h2"]), _p(i["notes"] or t["none"], st["indent"])]
+    flow += _photos(photos, t, st)
+    flow += _signatures([t["doc_sign_inspectors"], t["doc_sign_facility_opinion"], t["doc_sign_receipt"]], st)
+    return _build(flow, f"{t['doc_inspection_title']} {number or ''}".strip(), issuer)

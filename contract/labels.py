@@ -240,6 +240,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "returned": ("已退回", "sent back"),
         "accepted": ("已验收", "accepted"),
         "escalated": ("逾期督办", "overdue, escalated"),
+        "urged": ("催办", "urged"),
+        "summoned": ("约谈", "summons"),
     },
     "maintenance_status": {
         "requested": ("待审批", "awaiting approval"),

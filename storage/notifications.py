@@ -399,6 +399,7 @@ def order_messages(change: OrderChange, aud: Audience, public_url: str, now: dat
                 f"{state}: {status}",
                 f"{link}: {public_url.rstrip('/')}/orders/{change.order_id}",
             ]
+            + ([change.note[:1000]] if change.note else [])  # an urge's own words
         )
         not_before = None
         if in_quiet_hours(local_now.time(), sub.quiet_start, sub.quiet_end) and sub.quiet_end is not None:

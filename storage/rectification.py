@@ -43,11 +43,12 @@ class OrderChange:
 
     order_id: int
     facility_id: str
-    action: str  # issued | answered | returned | accepted | escalated
+    action: str  # issued | answered | returned | accepted | escalated | urged | summoned
     title: str
     due_at: datetime
     audience_level: str  # facility | township | county | city
     seq: int  # its history row: one message per step, however often the change is seen
+    note: str = ""  # said to the people it goes to (an urge's message)
 
     @property
     def event(self) -> str:
@@ -198,13 +199,17 @@ async def timelines(
 
 
 async def overdue(conn: asyncpg.Connection, now: datetime, facilities: list[str] | None = None) -> list[asyncpg.Record]:
-    """Orders the facility has not answered by their due date (issued or returned, due before `now`)
-    and not yet supervised by the city: what supervision.orders decides 督办 for."""
+    """The orders 督办 may concern, not yet supervised by the city: unanswered past their due date (issued or
+    returned, due before `now`), and every answered one with the time of its latest answer (`answered_at`;
+    supervision.orders decides when an unreviewed answer is late)."""
     return list(
         await conn.fetch(
-            "SELECT id, facility_id, title, due_at, supervision_level, escalated_at FROM rectification_orders"
-            " WHERE status IN ('issued', 'returned') AND due_at < $1 AND supervision_level <> 'city'"
-            + ("" if facilities is None else " AND facility_id = ANY($2::text[])"),
+            "SELECT o.id, o.facility_id, o.title, o.status, o.due_at, o.supervision_level, o.escalated_at,"
+            " (SELECT max(h.at) FROM rectification_history h WHERE h.order_id = o.id AND h.action = 'answered')"
+            " AS answered_at FROM rectification_orders o"
+            " WHERE ((o.status IN ('issued', 'returned') AND o.due_at < $1) OR o.status = 'answered')"
+            " AND o.supervision_level <> 'city'"
+            + ("" if facilities is None else " AND o.facility_id = ANY($2::text[])"),
             now,
             *([] if facilities is None else [facilities]),
         )
@@ -212,14 +217,14 @@ async def overdue(conn: asyncpg.Connection, now: datetime, facilities: list[str]
 
 
 async def raise_supervision(
-    conn: asyncpg.Connection, order_id: int, level: str, up: str, now: datetime
+    conn: asyncpg.Connection, order_id: int, level: str, up: str, now: datetime, late: str = "answer"
 ) -> OrderChange | None:
-    """Move an order's supervision from `level` to `up` at `now`, with its history row; None when it was
-    answered or moved meanwhile (nothing written)."""
+    """Move an open order's supervision from `level` to `up` at `now`, with its history row saying whose
+    delay it was (`late`: answer, review); None when it was accepted or moved meanwhile (nothing written)."""
     async with conn.transaction():
         r = await conn.fetchrow(
             "UPDATE rectification_orders SET supervision_level = $2, escalated_at = $3"
-            " WHERE id = $1 AND supervision_level = $4 AND status IN ('issued', 'returned')"
+            " WHERE id = $1 AND supervision_level = $4 AND status IN ('issued', 'returned', 'answered')"
             " RETURNING id, facility_id, title, due_at",
             order_id,
             up,
@@ -228,9 +233,45 @@ async def raise_supervision(
         )
         if r is None:
             return None
-        facts = {"to": up, "due_at": r["due_at"].isoformat()}
+        facts = {"to": up, "due_at": r["due_at"].isoformat(), "late": late}
         hid = await _history(conn, order_id, "system", "escalated", "", facts, now)
     return OrderChange(order_id, r["facility_id"], "escalated", r["title"], r["due_at"], up, hid)
+
+
+async def record_supervision(
+    conn: asyncpg.Connection,
+    o: asyncpg.Record,
+    actor: str,
+    action: str,
+    note: str,
+    detail: dict[str, Any],
+    audience_level: str,
+    now: datetime,
+) -> OrderChange:
+    """A 督办 step on the order `o` (urged, summoned: the caller decided it may be taken): a history row;
+    the order itself does not change."""
+    hid = await _history(conn, o["id"], actor, action, note, detail, now)
+    return OrderChange(o["id"], o["facility_id"], action, o["title"], o["due_at"], audience_level, hid, note)
+
+
+async def waiting_count(conn: asyncpg.Connection, scope: Scope, level: str | None) -> int:
+    """What waits for a user (the navigation's badge): for an inspector, the open orders in scope whose
+    supervision has reached their level and the answers awaiting their level's review; for an operator,
+    the orders their facility has to answer."""
+    where, args = scope.sql("f", start=1)
+    if level is None:
+        cond = "o.status IN ('issued', 'returned')"
+    else:
+        args.append(level)
+        p = f"${len(args)}"
+        here = f"o.supervision_level = {p} AND o.status <> 'accepted' AND o.supervision_level <> o.issued_level"
+        cond = f"(({here}) OR (o.status = 'answered' AND o.issued_level = {p}))"
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id"
+        f" WHERE {where} AND {cond}",
+        *args,
+    )
+    return n
 
 
 # -- reading, within a user's scope ----------------------------------------------------------------------
@@ -266,13 +307,16 @@ async def orders(
     supervised_at: str | None = None,
     limit: int = 200,
 ) -> list[dict[str, Any]]:
-    """Newest first. `status` 'open' = not accepted; 'overdue' = unanswered past due; or one status.
+    """Newest first. `status` 'open' = not accepted; 'overdue' = unanswered past due; 'escalated' = open and
+    gone up from the issuing level; or one status.
     `supervised_at`: only the orders whose supervision has reached that level (a user's 督办 inbox)."""
     where, args = scope.sql("f", start=1)
     n = len(args)
     conds = [where]
     if status == "open":
         conds.append("o.status <> 'accepted'")
+    elif status == "escalated":  # open and gone up from the issuing level: a 督办 list
+        conds.append("o.status <> 'accepted' AND o.supervision_level <> o.issued_level")
     elif status == "overdue":
         args.append(now)  # type: ignore[arg-type]
         conds.append(f"o.status IN ('issued', 'returned') AND o.due_at < ${n + 1}")

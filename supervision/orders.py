@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -30,6 +30,11 @@ from storage.users import Scope
 # the supervising levels: the escalation ladder above the facility itself
 LEVELS: tuple[str, ...] = ESCALATION_LADDER[1:]
 ESCALATION_STEP = timedelta(days=3)  # unanswered this long after the last step: up again
+# An answer the issuing level has not accepted or sent back this long after it came is the government
+# side's delay, and climbs like an unanswered order (issue #40 item 1). Seven days is what the annual
+# assessment counts as a timely review (supervision/assessment.py).
+REVIEW_PERIOD = timedelta(days=7)
+SUMMONS_PEOPLE_MAX = 500
 # The longest a reviewer may give a returned order: a month is what 托育机构管理规范 and the local
 # inspection practice give for most rectifications, and a return must not let an order drift for a year
 # (the issue date's limit, web.orders.MAX_DUE) while the facility keeps answering with one line.
@@ -129,33 +134,99 @@ class Step:
     order_id: int
     level: str
     up: str
+    late: str = "answer"  # whose delay: answer (the facility's) | review (the issuing level's)
+
+
+def late_since(status: str, due_at: datetime, answered_at: datetime | None) -> datetime | None:
+    """Since when an open order is late, and whose delay it is: unanswered (issued, sent back), from its due
+    date in force (the facility's); answered, from REVIEW_PERIOD after its latest answer (the reviewer's).
+    None for an accepted order."""
+    if status in {"issued", "returned"}:
+        return due_at
+    if status == "answered" and answered_at is not None:
+        return answered_at + REVIEW_PERIOD
+    return None
 
 
 def overdue_steps(rows: Sequence[asyncpg.Record], now: datetime, step: timedelta) -> list[Step]:
-    """督办: of the orders the facility has not answered by their due date (`rows`, as
-    storage.rectification.overdue reads them), those that go up a level at `now`: at the due date, then
-    again every `step` while still unanswered; never past the city."""
+    """督办: of the open orders (`rows`, as storage.rectification.overdue reads them), those that go up a
+    level at `now`: once they are late (late_since: an unanswered order at its due date, an unreviewed
+    answer REVIEW_PERIOD after it came), then again every `step` while still late; never past the city.
+    An order that became late again (sent back, or answered and left unreviewed) climbs at once."""
     out = []
     for r in rows:
-        since = r["escalated_at"]
-        if since is not None and now - since < step:
+        since = late_since(r["status"], r["due_at"], r["answered_at"])
+        if since is None or now < since:
+            continue
+        last = r["escalated_at"]
+        if last is not None and last >= since and now - last < step:
             continue
         up = next_level(r["supervision_level"])
         if up is not None:
-            out.append(Step(r["id"], r["supervision_level"], up))
+            out.append(Step(r["id"], r["supervision_level"], up, "review" if r["status"] == "answered" else "answer"))
     return out
+
+
+def may_supervise(scope: Scope, issued_level: str, status: str) -> bool:
+    """催办 and 约谈 come from above: an inspector (or an admin, the city's level) whose level is above the
+    order's issuing level, while the order is open. Scope is the caller's (404 outside it)."""
+    level = level_of(scope)
+    return level is not None and LEVELS.index(level) > LEVELS.index(issued_level) and status != "accepted"
+
+
+class SummonsError(DomainError):
+    """A summons without its date, its people or its minutes."""
+
+    kind = "invalid"
+
+
+def summons_facts(held_on: str, people: str, minutes: str, now: datetime) -> dict[str, str]:
+    """约谈: the date it was (or is to be) held (YYYY-MM-DD, at most a year from `now` either way), who was
+    summoned, and the minutes (required: a summons recorded without what was said is not one)."""
+    try:
+        day = date.fromisoformat(held_on.strip())
+    except ValueError:
+        raise SummonsError("the summons needs its date (YYYY-MM-DD)") from None
+    if abs((day - now.date()).days) > 366:
+        raise SummonsError("the summons' date is within a year of today")
+    people = people.strip()
+    if not people or len(people) > SUMMONS_PEOPLE_MAX:
+        raise SummonsError(f"name the people summoned (at most {SUMMONS_PEOPLE_MAX} characters)")
+    if not minutes.strip():
+        raise SummonsError("record the minutes of the summons")
+    return {"held_on": day.isoformat(), "people": people}
+
+
+async def supervise(
+    conn: asyncpg.Connection,
+    order_id: int,
+    actor: str,
+    actor_level: str,
+    action: str,
+    note: str,
+    detail: dict[str, str],
+    now: datetime,
+) -> store.OrderChange:
+    """A 催办 (`urged`) or a 约谈 (`summoned`) on an open order, told to its issuing level (the responsible
+    inspectors); StateError once the order is accepted."""
+    async with conn.transaction():
+        o = await store.locked(conn, order_id)
+        if o["status"] == "accepted":
+            raise StateError("the order is accepted: there is nothing to follow up")
+        facts = detail | {"by_level": actor_level}
+        return await store.record_supervision(conn, o, actor, action, note, facts, o["issued_level"], now)
 
 
 async def escalate_overdue(
     conn: asyncpg.Connection, now: datetime, step: timedelta = ESCALATION_STEP, facilities: list[str] | None = None
 ) -> list[store.OrderChange]:
-    """Take each overdue order up the ladder that is due to go (overdue_steps); an order answered or
-    escalated meanwhile is left as it is. An answered order waiting for review is not the facility's
-    delay and does not climb."""
+    """Take each late order up the ladder that is due to go (overdue_steps): unanswered past its due date,
+    or answered and left unreviewed past REVIEW_PERIOD; an order accepted or escalated meanwhile is left as
+    it is."""
     rows = await store.overdue(conn, now, facilities)
     changes = []
     for s in overdue_steps(rows, now, step):
-        change = await store.raise_supervision(conn, s.order_id, s.level, s.up, now)
+        change = await store.raise_supervision(conn, s.order_id, s.level, s.up, now, s.late)
         if change is not None:
             changes.append(change)
     return changes

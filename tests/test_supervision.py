@@ -4,18 +4,48 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contract.errors import DomainError
 from contract.rules import LEVELS as LADDER
 from storage.alerts import NoteRequired
 from storage.rectification import StateError
 from storage.users import AuthError, Scope
-from supervision.orders import ESCALATION_STEP, LEVELS, level_of, may_review, next_level, overdue_steps
+from supervision.orders import (
+    ESCALATION_STEP,
+    LEVELS,
+    REVIEW_PERIOD,
+    SummonsError,
+    late_since,
+    level_of,
+    may_review,
+    may_supervise,
+    next_level,
+    overdue_steps,
+    summons_facts,
+)
 
 NOW = datetime(2031, 3, 2, 9, 0, tzinfo=UTC)  # any date: nothing here reads today's
 
 
-def row(order_id: int, level: str, escalated: timedelta | None) -> dict[str, object]:
-    return {"id": order_id, "supervision_level": level, "escalated_at": None if escalated is None else NOW - escalated}
+def row(
+    order_id: int,
+    level: str,
+    escalated: timedelta | None,
+    *,
+    status: str = "issued",
+    due: timedelta = timedelta(days=30),
+    answered: timedelta | None = None,
+) -> dict[str, object]:
+    """An order as storage.rectification.overdue reads it: due `due` ago, escalated and answered so long ago."""
+    return {
+        "id": order_id,
+        "status": status,
+        "due_at": NOW - due,
+        "supervision_level": level,
+        "escalated_at": None if escalated is None else NOW - escalated,
+        "answered_at": None if answered is None else NOW - answered,
+    }
 
 
 def test_the_ladder_is_the_contracts_one_above_the_facility() -> None:
@@ -32,6 +62,45 @@ def test_overdue_orders_climb_at_the_due_date_then_once_a_step_and_never_past_th
     ]
     steps = overdue_steps(rows, NOW, ESCALATION_STEP)  # type: ignore[arg-type]
     assert [(s.order_id, s.level, s.up) for s in steps] == [(1, "township", "county"), (3, "county", "city")]
+
+
+def test_an_answer_left_unreviewed_climbs_like_an_unanswered_order() -> None:
+    """The government side's own delay (issue #40 item 1): an answer the issuing level has not reviewed
+    REVIEW_PERIOD after it came goes up, saying whose delay it is; before that it waits, whatever its due
+    date; a climb from the unanswered time does not stand in for the review's."""
+    rows = [
+        row(1, "township", None, status="answered", answered=REVIEW_PERIOD + timedelta(hours=1)),
+        row(2, "township", None, status="answered", answered=REVIEW_PERIOD - timedelta(hours=1)),
+        # went up unanswered, then answered: left unreviewed, it climbs again at once
+        row(3, "county", timedelta(days=2), status="answered", answered=REVIEW_PERIOD + timedelta(hours=1)),
+        row(4, "county", timedelta(hours=1), status="answered", answered=REVIEW_PERIOD + timedelta(days=1)),
+        row(5, "township", None, status="accepted", answered=timedelta(days=40)),
+    ]
+    steps = overdue_steps(rows, NOW, ESCALATION_STEP)  # type: ignore[arg-type]
+    assert [(s.order_id, s.up, s.late) for s in steps] == [(1, "county", "review"), (3, "city", "review")]
+    assert late_since("answered", NOW, NOW - timedelta(days=1)) == NOW + REVIEW_PERIOD - timedelta(days=1)
+    assert late_since("returned", NOW, NOW - timedelta(days=9)) == NOW, "sent back: the facility's due date again"
+
+
+def test_follow_up_comes_from_above_the_issuer_while_the_order_is_open() -> None:
+    township = Scope("inspector", "140902", "140902001", None)
+    county = Scope("inspector", "140902", None, None)
+    city = Scope("inspector", None, None, None)
+    operator = Scope("operator", "140902", "140902001", "xz-1")
+    assert not may_supervise(township, "township", "issued"), "not the issuer's own level"
+    assert may_supervise(county, "township", "answered") and may_supervise(city, "county", "returned")
+    assert not may_supervise(county, "county", "issued") and not may_supervise(operator, "township", "issued")
+    assert not may_supervise(city, "township", "accepted"), "nothing to follow up once accepted"
+    facts = summons_facts("2031-03-05", " 园长张某、乡镇卫健办李某 ", "责令一周内完成整改", NOW)
+    assert facts == {"held_on": "2031-03-05", "people": "园长张某、乡镇卫健办李某"}
+    for held_on, people, minutes in (
+        ("", "x", "y"),
+        ("2033-01-01", "x", "y"),
+        ("2031-03-05", " ", "y"),
+        ("2031-03-05", "x", "  "),
+    ):
+        with pytest.raises(SummonsError):
+            summons_facts(held_on, people, minutes, NOW)
 
 
 def test_who_issues_and_who_reviews() -> None:

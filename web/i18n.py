@@ -391,8 +391,8 @@ _MORE = {
     "send_back": ("退回重改", "Send back"),
     "review_note": ("意见（退回时必填）", "Note (required to send back)"),
     "supervised_inbox": (
-        "督办：逾期未整改、已上报至本级的整改通知",
-        "Follow-up: overdue orders escalated to your level",
+        "督办：逾期未整改或回复逾期未验收、已上报至本级的整改通知",
+        "Follow-up: orders escalated to your level, unanswered past their due date or answered and left unreviewed",
     ),
     "source": ("来源", "Source"),
     "order_status_filter": ("状态", "State"),
@@ -418,6 +418,30 @@ _MORE = {
         "their stored records.",
     ),
     "credit_month": ("月份", "Month"),
+    # 督办 that acts (issue #40 item 1)
+    "waiting_badge": ("等待您处理的整改通知", "Orders waiting for you"),
+    "follow_up": ("督办", "Follow-up from above"),
+    "follow_up_help": (
+        "催办：向下发层级的监管人员发送督办消息；约谈：记录约谈日期、被约谈人和约谈纪要。均记入整改记录并留痕。",
+        "Urge: a message to the inspectors of the issuing level; summons: its date, the people summoned and "
+        "the minutes. Both are recorded in the order's history and the audit log.",
+    ),
+    "urge": ("催办", "Urge"),
+    "urge_note": ("催办意见", "Message"),
+    "summon": ("记录约谈", "Record the summons"),
+    "summons_date": ("约谈日期", "Date"),
+    "summons_people": ("被约谈人", "People summoned"),
+    "summons_minutes": ("约谈纪要", "Minutes"),
+    "late_review": ("回复逾期未验收", "answer left unreviewed"),
+    "err_followup_who": (
+        "只有下发层级的上级可以督办（催办、约谈）未结的整改通知",
+        "Only a level above the issuer follows up (urges, summons) an open order",
+    ),
+    "err_urge_note": ("请填写催办意见（最多 1000 字）", "Give the message (at most 1,000 characters)"),
+    "err_summons": (
+        "请填写约谈日期（一年以内）、被约谈人（最多 500 字）和约谈纪要（最多 4000 字）",
+        "Give the summons' date (within a year), the people (at most 500 characters) and the minutes (at most 4,000)",
+    ),
     # printable documents (issue #40 item 4): the links and the PDFs' text (web/documents.py)
     "doc_number": ("文号", "Document no."),
     "doc_print_order": ("打印整改通知书（PDF）", "Print the rectification notice (PDF)"),

@@ -3,9 +3,10 @@ the input (400) and the order's state (409); every step audited and sent to the 
 
 Who may do what: an inspector (any level) or an admin issues an order for a facility in scope; the
 facility's operator (or an admin) answers it with measures and evidence; an inspector at the issuing
-level or above, in scope (or an admin), accepts or sends it back with a new due date. supervision.orders
-decides the lifecycle and the due dates, storage.rectification keeps the rows; the alert service's ticker
-does the 督办 of overdue orders."""
+level or above, in scope (or an admin), accepts or sends it back with a new due date; an inspector above
+the issuing level urges (催办) or records a summons (约谈) while it is open. supervision.orders decides the
+lifecycle and the due dates, storage.rectification keeps the rows; the alert service's ticker does the 督办
+of late orders."""
 
 from __future__ import annotations
 
@@ -201,5 +202,40 @@ async def review(
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {"note": text[:200]} | ({} if new_due is None else {"due_at": new_due})
         await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", facts)
+        await _notify(conn, change, public_url, now)
+        return await _visible(conn, user, o["id"], now)
+
+
+async def follow_up(
+    pool: asyncpg.Pool, user: User, order_id: int, action: str, body: Any, public_url: str, *, now: datetime
+) -> dict[str, Any]:
+    """督办 that acts, from above the issuing level (supervision.orders.may_supervise): `urge` (催办: `note`,
+    the message sent to the issuing level's inspectors) or `summon` (约谈: `held_on` YYYY-MM-DD, `people`,
+    `minutes`). Each is a step of the order's history, audited and sent to the responsible level."""
+    if action not in {"urge", "summon"}:
+        raise NotFound("no such step")
+    async with pool.acquire() as conn:
+        o = await _visible(conn, user, order_id, now)
+        level = order_rules.level_of(user.scope)
+        if level is None or not order_rules.may_supervise(user.scope, o["issued_level"], o["status"]):
+            raise Forbidden("a level above the issuer follows an open order up", "err_followup_who")
+        if not isinstance(body, dict):
+            raise Invalid("body must be a JSON object")
+        if action == "urge":
+            note = _text(body, "note", 1000, True, "err_urge_note")
+            detail: dict[str, str] = {}
+        else:
+            note = _text(body, "minutes", 4000, True, "err_summons")
+            try:
+                detail = order_rules.summons_facts(str(body.get("held_on", "")), str(body.get("people", "")), note, now)
+            except order_rules.SummonsError as err:
+                raise Invalid(str(err), "err_summons") from None
+        step = "urged" if action == "urge" else "summoned"
+        try:
+            change = await order_rules.supervise(conn, o["id"], user.username, level, step, note, detail, now)
+        except store.StateError as err:
+            raise Conflict(str(err), "err_order_state") from None
+        facts: dict[str, object] = {**detail, "note": note[:200]}
+        await audit(conn, user.username, f"order.{step}", f"order {o['id']}", facts)
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, o["id"], now)

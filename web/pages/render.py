@@ -14,7 +14,9 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from storage import queries
+from storage import rectification as rectification_store
 from storage.users import User
+from supervision import orders as order_rules
 from web import orders
 from web.errors import NotFound, Refused
 from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
@@ -67,10 +69,20 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }
+    base["waiting"] = await _waiting(request)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
     return resp
+
+
+async def _waiting(request: web.Request) -> int:
+    """The navigation's badge: the orders waiting for the signed-in user (storage.rectification.waiting_count)."""
+    user = request.get(USER)
+    if user is None:
+        return 0
+    async with request.app[POOL].acquire() as conn:
+        return await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
 
 
 async def check_csrf(request: web.Request, form: Any) -> None:

@@ -47,7 +47,7 @@ async def orders_page(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await rectification_store.orders(conn, user.scope, now, status=None if status == "all" else status)
         supervised = (
-            await rectification_store.orders(conn, user.scope, now, status="overdue", supervised_at=level)
+            await rectification_store.orders(conn, user.scope, now, status="escalated", supervised_at=level)
             if level and level != "township"
             else []
         )
@@ -66,6 +66,7 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
         "doc_no": _doc_text(n),
         "may_answer": order_rules.may_answer(user.scope),
         "may_review": may_review,
+        "may_supervise": order_rules.may_supervise(user.scope, o["issued_level"], o["status"]),
         "return_days": order_rules.RETURN_DUE_MAX.days,
         "error": None,
     }
@@ -158,6 +159,25 @@ async def order_review_form(request: web.Request) -> web.Response:
             api_public_url(request),
             now=now_of(request),
             due_at=await _local_due(request, order_id, str(form.get("due_at", ""))),
+        )
+    except Refused as exc:
+        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+@routes.post("/orders/{order_id}/urge")
+@routes.post("/orders/{order_id}/summons")
+async def order_follow_up_form(request: web.Request) -> web.Response:
+    """督办 from the order's page: 催办 (a message to the issuing level) or 约谈 (date, people, minutes)."""
+    user = page_user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    action = "urge" if request.path.endswith("/urge") else "summon"
+    body = {k: str(form.get(k, "")) for k in ("note", "held_on", "people", "minutes")}
+    try:
+        await orders.follow_up(
+            request.app[POOL], user, order_id, action, body, api_public_url(request), now=now_of(request)
         )
     except Refused as exc:
         return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)

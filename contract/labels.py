@@ -144,6 +144,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "access_controller": ("门禁", "access controller"),
         "camera_covering_child_area": ("覆盖儿童区域的摄像头", "camera covering a child area"),
         "gas_detector_in_kitchen": ("厨房燃气探测器", "gas detector in the kitchen"),
+        "camera_per_class": ("每个儿童活动室的摄像头", "a camera over every child room"),
+        "entrance_camera": ("出入口摄像头", "a camera over the entrance"),
+        "detector_per_class": (
+            "每个儿童活动室和厨房的烟感或感温探测器",
+            "a smoke or heat detector in every child room and the kitchen",
+        ),
+        "two_exit_sensors": ("两个安全出口的门磁", "sensors on two safety exits"),
     },
     "report_column": {  # the reports' table and CSV headers (web/reports.py)
         "facility_id": ("机构编号", "Facility ID"),

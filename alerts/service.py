@@ -33,6 +33,7 @@ from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.writers import DecisionWriters
 from contract.clock import Clock
+from contract.config import Channels
 from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
@@ -96,14 +97,7 @@ class AlertsConfig(ServiceConfig):
     webhook_retries: int = 5
     # people's own channels (alerts/notify.py): WeCom and DingTalk robots, e-mail
     public_url: str = "http://127.0.0.1:8080"  # the web's address, for the links in messages
-    wecom_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = Field(default=None, repr=False)
-    smtp_from: str = "carewatch@localhost"
+    channels: Channels = Field(default_factory=Channels)  # contract.config: the robots and the mail server
     notify_attempts: int = 6
     notify_retry_s: float = 15.0
     notify_stop_s: float = 3.0  # how long a stop waits for the outbox's round in progress
@@ -112,14 +106,7 @@ class AlertsConfig(ServiceConfig):
     def notify_config(self) -> NotifyConfig:
         return NotifyConfig(
             public_url=self.public_url,
-            wecom_url=self.wecom_url,
-            dingtalk_url=self.dingtalk_url,
-            smtp_host=self.smtp_host,
-            smtp_port=self.smtp_port,
-            smtp_starttls=self.smtp_starttls,
-            smtp_user=self.smtp_user,
-            smtp_password=self.smtp_password,
-            smtp_from=self.smtp_from,
+            channels=self.channels,
             attempts=self.notify_attempts,
             retry_s=self.notify_retry_s,
         )

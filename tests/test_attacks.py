@@ -1391,6 +1391,7 @@ async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
     robot never has to refuse one."""
     from alerts.notify import NotifyConfig, Outbox
     from bench.wecom import FakeWeCom
+    from contract.config import Channels
     from storage.alerts import Change
     from storage.notifications import add_subscription
     from tests.test_web import B
@@ -1430,7 +1431,7 @@ async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
     await fake.start()
     pool = await asyncpg.create_pool(as_role(db_url, "alerts"), min_size=1, max_size=4)
     http = aiohttp.ClientSession()
-    outbox = Outbox(NotifyConfig(wecom_url=fake.url, poll_s=0.2), pool, http, lambda _c: None)
+    outbox = Outbox(NotifyConfig(channels=Channels(wecom_url=fake.url), poll_s=0.2), pool, http, lambda _c: None)
     stop = asyncio.Event()
     runner = asyncio.create_task(outbox.run(stop))
     try:

@@ -23,8 +23,8 @@ import asyncpg
 
 from bench.common import log, prepare_db
 from bench.wecom import FakeWeCom
-from carewatch.stack import LocalStack, free_port
 from contract.rules import Condition, Key
+from runtime.stack import LocalStack, free_port
 from storage import notifications as store
 from storage.alerts import Change, open_alert
 from storage.users import create_user

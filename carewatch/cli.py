@@ -16,10 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
-from carewatch.stack import StackError
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
 from contract.registry import Registry, load_registry_file
+from runtime.stack import StackError
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ def migrate(role_passwords_file: Path | None) -> None:
         try:
             applied = await do_migrate(conn)
             if role_passwords_file or not settings.database_url:  # let the services log in as their roles
-                from carewatch.stack import role_passwords
+                from runtime.stack import role_passwords
                 from storage.roles import ensure_roles
 
                 path = role_passwords_file or local_stack(settings).state_dir / "db-roles.json"
@@ -505,7 +505,7 @@ def _session_key(settings: Settings) -> bytes:
     """The session cookies' key: kept in the state directory (created once, mode 0600)."""
     import secrets
 
-    from carewatch.stack import private_write
+    from runtime.stack import private_write
 
     path = local_stack(settings).state_dir / "session.key"
     if not path.exists():

@@ -29,8 +29,8 @@ from paho.mqtt.properties import Properties
 
 from alerts.service import AlertService
 from carewatch.provision import provision
-from carewatch.stack import LocalStack
 from ingest.service import IngestService
+from runtime.stack import LocalStack
 from storage.registry import load_registry
 from storage.users import AuthError, create_user
 from tests.conftest import Services, as_role
@@ -1319,8 +1319,8 @@ async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_ot
     356 "already connected, closing old connection" in 20 s, 0 of 2,000 messages stored. Now
     `carewatch provision --ingest-workers 2` makes a login per worker and `carewatch ingest --worker k`
     logs in as its own."""
-    from carewatch.stack import free_port
     from contract.registry import DeviceType
+    from runtime.stack import free_port
     from tests.test_ingest_faults import healthy, start_cli, stop_processes
 
     stack, port = broker

@@ -26,8 +26,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from alerts.notify import dingtalk_body, in_quiet_hours, messages_for, render, wants, wecom_body
-from carewatch.stack import free_port
 from contract.config import Channels
+from runtime.stack import free_port
 from storage.alerts import Change
 from storage.notifications import Audience, Subscription, add_subscription, deliveries
 from storage.registry import load_registry

@@ -32,6 +32,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "equipment_missing": ("安全设备缺失", "Safety equipment missing"),
         "attendance_missing": ("考勤数据缺失", "Attendance data missing"),
         "badge_out_missing": ("离园未刷卡", "Badge-out missing"),
+        "unknown_child_on_site": ("未登记幼儿入园", "Unregistered child on site"),
     },
     "severity": {
         "critical": ("危急", "Critical"),

@@ -241,6 +241,23 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "rejected": ("已驳回", "rejected"),
         "withdrawn": ("已撤回", "withdrawn"),
     },
+    # pick-up delegates (contract/pickup.py, storage.pickup.delegate_json)
+    "pickup_relation": {
+        "parent": ("父母", "parent"),
+        "grandparent": ("祖父母/外祖父母", "grandparent"),
+        "relative": ("其他亲属", "relative"),
+        "nanny": ("保姆", "nanny"),
+        "other": ("其他", "other"),
+    },
+    "pickup_kind": {"standing": ("长期", "standing"), "one_off": ("一次性", "one-off")},
+    "consent_method": {"signed_form": ("签字委托书", "signed form"), "note": ("记录说明", "recorded note")},
+    "delegate_state": {
+        "pending": ("未生效", "not yet valid"),
+        "valid": ("有效", "valid"),
+        "used": ("已使用", "used"),
+        "expired": ("已过期", "expired"),
+        "revoked": ("已撤销", "revoked"),
+    },
     "order_status": {
         "issued": ("待整改", "to rectify"),
         "answered": ("待验收", "to review"),

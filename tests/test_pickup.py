@@ -7,6 +7,7 @@ import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from alerts.engine import AlertEngine
@@ -16,8 +17,12 @@ from contract.pickup import Delegate
 from contract.registry import Facility
 from contract.rules import load_rules
 from simulators.registry_gen import generate_registry
-from storage.users import Scope
+from storage import pickup as pickup_store
+from storage.registry import load_registry
+from storage.users import Scope, create_user
 from supervision.pickup import NewDelegate, PickupRefused, check_new, check_revoke, judge_pickup
+from tests.conftest import as_role
+from tests.test_web import REG, B, _logged_in, get, post, site  # noqa: F401 - the fixture, requested by name below
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 16:00 in Xinzhou: pick-up time
 _ids = itertools.count(1)
@@ -219,3 +224,102 @@ def test_judge_pickup_prefers_a_valid_record_and_says_why_otherwise() -> None:
     assert judge_pickup(child.guardians, [], child.guardians[0], T0).why == "guardian"
     assert judge_pickup(child.guardians, [], None, T0).why == "none"
     assert judge_pickup(None, [renewed], GRANDMA, T0).why == "unknown_child"
+
+
+# -- over the web and the database (the real app, the web's own role) ---------------------------------------
+def _body(child: str, consent_by: str, start: datetime, **kw: object) -> dict[str, object]:
+    return {
+        "child_id": child,
+        "person_id": GRANDMA,
+        "name": "王奶奶",
+        "relation": "grandparent",
+        "kind": "standing",
+        "valid_from": start.isoformat(),
+        "valid_until": (start + timedelta(days=30)).isoformat(),
+        "consent_by": consent_by,
+        "consent_method": "note",
+        "consent_at": (start - timedelta(hours=1)).isoformat(),
+        "consent_note": "母亲当面签字同意，原件存档于园务室",
+    } | kw
+
+
+async def test_only_the_operator_records_and_revokes_and_inspectors_read_over_the_api(
+    site: dict[str, object],  # noqa: F811
+    db: asyncpg.Connection,
+) -> None:
+    url = str(site["url"])
+    path = f"{url}/api/v1/facilities/{B.id}/delegates"
+    _, county = await create_user(db, "county-b", "inspector", "pw-cb", county=B.county)
+    child = B.children[0]
+    now = datetime.now(UTC)
+    body = _body(child.id, child.guardians[0], now + timedelta(minutes=1))
+    # an inspector cannot add one (nor an admin): only the facility's operator
+    for token in (county, str(site["admin"])):
+        status, err = await post(path, token, json=body)
+        assert status == 403 and "operator" in err["error"], err  # type: ignore[index]
+    status, _ = await post(path, str(site["insp"]), json=body)  # another county's inspector: not even found
+    assert status == 404
+    # a validity from an hour ago, to cover a pick-up already judged: refused with the reason
+    status, err = await post(
+        path, str(site["oper"]), json=_body(child.id, child.guardians[0], now - timedelta(hours=1))
+    )
+    assert status == 400 and "past" in err["error"]  # type: ignore[index]
+    # consent from someone who is not the child's guardian: no consent at all
+    status, err = await post(path, str(site["oper"]), json=body | {"consent_by": GRANDMA + "-2"})
+    assert status == 400 and "guardian" in err["error"]  # type: ignore[index]
+    status, made = await post(path, str(site["oper"]), json=body)
+    assert status == 201 and made["state"] in {"pending", "valid"}, made  # type: ignore[index]
+    # the inspector in scope sees it, with the consent
+    status, listed = await get(path, county)
+    assert status == 200 and [d["id"] for d in listed["delegates"]] == [made["id"]]  # type: ignore[index]
+    assert listed["delegates"][0]["consent"]["by"] == child.guardians[0]  # type: ignore[index]
+    # and cannot revoke it; the operator can, once
+    assert (await post(f"{path}/{made['id']}/revoke", county))[0] == 403  # type: ignore[index]
+    status, gone = await post(f"{path}/{made['id']}/revoke", str(site["oper"]), json={"reason": "家长撤回"})  # type: ignore[index]
+    assert status == 200 and gone["state"] == "revoked"  # type: ignore[index]
+    assert (await post(f"{path}/{made['id']}/revoke", str(site["oper"])))[0] == 409  # type: ignore[index]
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE target = $1", B.id)]
+    assert actions.count("pickup.delegate.add") == 1 and actions.count("pickup.delegate.revoke") == 1
+    # the facility page shows the list to the inspector, without the operator's form
+    session, _csrf = await _logged_in(url, "county-b", "pw-cb")
+    async with session, session.get(f"{url}/facilities/{B.id}") as r:
+        page = await r.text()
+    assert f'data-delegate="{made["id"]}"' in page and 'id="delegate-form"' not in page  # type: ignore[index]
+
+
+async def test_the_web_may_revoke_a_delegate_once_and_change_nothing_else(db: asyncpg.Connection, db_url: str) -> None:
+    await load_registry(db, REG)
+    child = B.children[0]
+    now = datetime.now(UTC)
+    web_db = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        insert = (
+            "INSERT INTO pickup_delegates (facility_id, child_id, person_id, name, relation, kind, valid_from,"
+            " valid_until, consent_by, consent_method, consent_at, consent_note, created_by, created_at)"
+            " VALUES ($1, $2, 'g-grandma', '王奶奶', 'grandparent', 'standing', $3::timestamptz,"
+            " $3::timestamptz + interval '30 days', $4,"
+            " 'note', $5, $6, 'oper-b', $5) RETURNING id"
+        )
+        with pytest.raises(asyncpg.CheckViolationError):  # a validity written back over the past
+            await web_db.fetchval(
+                insert, B.id, child.id, now - timedelta(hours=1), child.guardians[0], now, "母亲电话同意，已记录"
+            )
+        with pytest.raises(asyncpg.CheckViolationError):  # no recorded consent
+            await web_db.fetchval(insert, B.id, child.id, now, child.guardians[0], now, "ok")
+        did = await web_db.fetchval(insert, B.id, child.id, now, child.guardians[0], now, "母亲电话同意，已记录")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await web_db.execute("UPDATE pickup_delegates SET valid_from = valid_from - interval '1 day'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await web_db.execute("DELETE FROM pickup_delegates")
+        await web_db.execute("UPDATE pickup_delegates SET revoked_by = 'oper-b', revoked_at = now() WHERE id = $1", did)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await web_db.execute("UPDATE pickup_delegates SET revoked_by = NULL, revoked_at = NULL WHERE id = $1", did)
+    finally:
+        await web_db.close()
+    # and the alert engine's role reads them: the reload path (storage.pickup.current) sees the revocation
+    alerts_db = await asyncpg.connect(as_role(db_url, "alerts"))
+    try:
+        got = await pickup_store.current(alerts_db, [B.id], now)
+    finally:
+        await alerts_db.close()
+    assert [(d.id, d.revoked_at is not None) for d in got] == [(did, True)]

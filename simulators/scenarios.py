@@ -245,7 +245,7 @@ def unauthorized_pickup(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> N
 
 def unknown_child_badge(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
     """A child badge the registry does not know is scanned in (a child enrolled but never registered)."""
-    sim.access(fs, "child_in", p.get("child", "c-unknown"))
+    sim.access(fs, "child_in", p.get("badge", "c-unknown"))  # not `child`: that names a registered one
 
 
 def badge_in(person: str) -> Fault:

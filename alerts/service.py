@@ -54,6 +54,7 @@ from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages
+from storage import pickup as pickup_store
 from storage.alerts import (
     Change,
     bump_alert,
@@ -206,6 +207,7 @@ class AlertService(Service):
                 lapse_rules=frozenset(LAPSE_CLASSES),
             )
             await self._seed(conn, now)
+            self.engine.set_delegates(await pickup_store.current(conn, self.owned, now))
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()
         stack.push_async_callback(self._http.close)
@@ -511,7 +513,7 @@ class AlertService(Service):
             # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)
             await asyncio.sleep(self.config.tick_s)
 
-    # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
+    # -- registry changes (a file loaded from the web or the CLI; a pick-up delegate recorded or revoked) --
     async def _reload_registry_if_changed(self, now: datetime) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101
         await self.registry_watch.ensure()
@@ -521,12 +523,14 @@ class AlertService(Service):
         async with self.pool.acquire() as conn:
             owned = await self._owned(conn)
             reg = await fetch_registry(conn, owned)
+            delegates = await pickup_store.current(conn, owned, now)  # who may collect: same notification
         if owned is not None and self.source is not None:  # a facility registered since: its topics too
             new = sorted(set(owned) - set(self.owned or ()))
             if new:
                 self.source.subscribe([f"{self.config.topic_root}/{f}/+/+" for f in new])
         self.owned = owned
         changed = self.engine.update_registry(reg.facilities, now)
+        self.engine.set_delegates(delegates)
         if changed:
             logger.info("registry reloaded: %d facilities changed", changed)
 

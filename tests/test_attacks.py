@@ -1011,6 +1011,7 @@ EXPECTED_PRIVILEGES = {
         "guardians": "SELECT",
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
+        "pickup_delegates": "SELECT",  # who may collect a child (migration 027)
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
         "notification_subscriptions": "SELECT",
@@ -1047,6 +1048,7 @@ EXPECTED_PRIVILEGES = {
         "maintenance_windows": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
+        "pickup_delegates": "SELECT, INSERT, UPDATE (revoke_reason, revoked_at, revoked_by)",  # migration 027
         "readings": "SELECT",
         "readings_hourly": "SELECT",
         "rectification_history": "SELECT, INSERT",

@@ -11,6 +11,7 @@ from alerts import people
 from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Payload, Status, Telemetry
+from contract.pickup import Delegate
 from contract.registry import Facility
 from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, SILENCE_RULES, Key, RuleConfig, RuleId
 
@@ -214,6 +215,19 @@ class AlertEngine:
             self.runtimes[f.id] = rt
             changed += 1
         return changed
+
+    def set_delegates(self, delegates: Iterable[Delegate], facilities: Iterable[str] | None = None) -> None:
+        """The pick-up delegates as stored now (storage.pickup.current), for `facilities` (default: every
+        facility this engine has): each facility's list is replaced. Judging only what comes after, it
+        changes no alert already raised. A one-off's first use stored (its `first_used_at`) and one this
+        engine saw both count."""
+        by: dict[str, dict[str, list[Delegate]]] = {}
+        for d in delegates:
+            by.setdefault(d.facility_id, {}).setdefault(d.child_id, []).append(d)
+        for fid in self.runtimes if facilities is None else facilities:
+            rt = self.runtimes.get(fid)
+            if rt is not None:
+                rt.delegates = {c: tuple(ds) for c, ds in by.get(fid, {}).items()}
 
     def on_message(
         self, facility_id: str, device_id: str, payload: Payload, received: datetime, judged: datetime | None = None

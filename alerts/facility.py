@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from alerts import alarms, devices, people, readings
 from contract.payloads import Access, Event, Payload, Status, Telemetry
+from contract.pickup import Delegate
 from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
 from contract.rules import (
     CLOCK_SKEW_S,
@@ -117,6 +118,11 @@ class FacilityRuntime:
     pulses: dict[Key, tuple[datetime, Condition, bool]] = field(default_factory=dict)
     staff_on_site: dict[str, Staff | None] = field(default_factory=dict)
     children_present: dict[str, str] = field(default_factory=dict)  # child -> class
+    unknown_children: set[str] = field(default_factory=set)  # badged in, not in the registry (on `day`)
+    # pick-up delegates per child (storage.pickup; set by AlertEngine.set_delegates, kept across a
+    # registry reload) and the first valid pick-up of each one-off this engine has seen
+    delegates: dict[str, tuple[Delegate, ...]] = field(default_factory=dict)
+    delegate_used: dict[int, datetime] = field(default_factory=dict)
     person_last: dict[str, datetime] = field(default_factory=dict)  # latest access event applied, per person
     day: date | None = None  # the local day the people state is of
     child_scans: int = 0  # child_in/child_out scans on `day`

@@ -39,7 +39,7 @@ import logging
 import time as clock
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ import aiosmtplib
 import asyncpg
 
 from contract.clock import SYSTEM, Clock
+from contract.config import Channels
 from contract.labels import label
 from contract.places import county_name_zh, township_name
 from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
@@ -60,8 +61,6 @@ from storage.rectification import OrderChange
 
 logger = logging.getLogger(__name__)
 
-WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 WECOM_MAX_BYTES = 4096
 WECOM_RETRY = frozenset({45009, -1})  # API frequency limit; system busy
 DINGTALK_RETRY = frozenset({130101, -1})  # sending too fast; system busy
@@ -188,14 +187,7 @@ class DeliveryError(Exception):
 @dataclass(frozen=True, slots=True)
 class NotifyConfig:
     public_url: str = "http://127.0.0.1:8080"
-    wecom_url: str = WECOM_URL
-    dingtalk_url: str = DINGTALK_URL
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_from: str = "carewatch@localhost"
+    channels: Channels = field(default_factory=Channels)
     attempts: int = 6
     retry_s: float = 15.0  # first retry; doubles, at most 10 min
     timeout_s: float = 10.0
@@ -213,14 +205,15 @@ class Sender:
         if d.target is None:
             raise DeliveryError("the subscription was deleted", retry=False)
         if d.channel == "wecom":
-            url = f"{self.cfg.wecom_url}?{urllib.parse.urlencode({'key': d.target})}"
+            url = f"{self.cfg.channels.wecom_url}?{urllib.parse.urlencode({'key': d.target})}"
             await self._robot(url, wecom_body(d.title, d.body), WECOM_RETRY)
         elif d.channel == "dingtalk":
             query = f"access_token={urllib.parse.quote_plus(d.target)}"
             if d.secret:
                 ts = int(clock.time() * 1000)
                 query += f"&timestamp={ts}&sign={dingtalk_sign(d.secret, ts)}"
-            await self._robot(f"{self.cfg.dingtalk_url}?{query}", dingtalk_body(d.title, d.body), DINGTALK_RETRY)
+            url = f"{self.cfg.channels.dingtalk_url}?{query}"
+            await self._robot(url, dingtalk_body(d.title, d.body), DINGTALK_RETRY)
         elif d.channel == "email":
             await self._email(d.target, d.title, d.body)
         else:
@@ -245,22 +238,22 @@ class Sender:
             raise DeliveryError(f"errcode {code}: {msg}"[:300], retry=code in retry_codes)
 
     async def _email(self, to: str, subject: str, body: str) -> None:
-        cfg = self.cfg
-        if not cfg.smtp_host:
+        cfg, mail = self.cfg, self.cfg.channels
+        if not mail.smtp_host:
             raise DeliveryError("no SMTP server configured (carewatch alerts --smtp-host)", retry=False)
         msg = EmailMessage()
-        msg["From"] = cfg.smtp_from
+        msg["From"] = mail.smtp_from
         msg["To"] = to
         msg["Subject"] = subject
         msg.set_content(body)  # UTF-8, the MIME headers encoded as RFC 2047 where needed
         try:
             await aiosmtplib.send(
                 msg,
-                hostname=cfg.smtp_host,
-                port=cfg.smtp_port,
-                start_tls=cfg.smtp_starttls,
-                username=cfg.smtp_user,
-                password=cfg.smtp_password,
+                hostname=mail.smtp_host,
+                port=mail.smtp_port,
+                start_tls=mail.smtp_starttls,
+                username=mail.smtp_user,
+                password=mail.smtp_password,
                 timeout=cfg.timeout_s,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

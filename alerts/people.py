@@ -1,7 +1,8 @@
-"""People (CONTRACT §4): who is on site from access events; banned and unqualified staff, classes over
-capacity, guards and the carer ratio while open, patrols, children not collected after closing,
-entries outside opening hours, pick-ups by someone who is not a guardian, repeated refusals, and the
-data-quality signals an operator needs (no attendance scans, badge-ins never badged out).
+"""People (CONTRACT §4): who is on site from access events; banned and unqualified staff, children the
+registry does not know, classes over capacity, guards and the carer ratio while open, patrols, children
+not collected after closing, entries outside opening hours, pick-ups by someone who is neither a guardian
+nor a delegate valid at that moment (supervision.pickup), repeated refusals, and the data-quality signals
+an operator needs (no attendance scans, badge-ins never badged out).
 
 Access events are applied in event time: for each person the latest event wins, ties at the same
 timestamp going to the one that arrived later (a device's own order: MQTT keeps it per connection
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from contract.payloads import Access
 from contract.registry import StaffRole, required_guards
 from contract.rules import Condition, Key
+from supervision.pickup import judge_pickup
 
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
@@ -66,20 +68,15 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
             rt.child_scans += 1
         if child is not None and current:
             rt.children_present[person] = child.class_
+        elif child is None and current:
+            rt.unknown_children.add(person)  # like a staff badge the registry does not know: flagged
     elif t == "child_out" and person:
         if day == rt.day:
             rt.child_scans += 1
         if current:
             rt.children_present.pop(person, None)
-        child = rt.children.get(person)
-        if child is None or a.guardian_id is None or a.guardian_id not in child.guardians:
-            who = a.guardian_id or "无登记 / none"
-            rt.pulse(
-                Key("unauthorized_pickup", subject=person),
-                at,
-                f"幼儿 {person} 被非监护人接走（{who}）",
-                f"child {person} released to a non-guardian ({who})",
-            )
+            rt.unknown_children.discard(person)
+        pickup(rt, person, a.guardian_id, at)
     elif t == "patrol":
         rt.last_patrol = at if rt.last_patrol is None else max(rt.last_patrol, at)
         if day == rt.day:
@@ -97,6 +94,45 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
                 f"门禁多次拒绝（{dev}，{len(q)} 次）",
                 f"repeated access denied at {dev} ({len(q)} times)",
             )
+
+
+# why a pick-up was not allowed (supervision.pickup.Verdict.why), as the alert says it
+_PICKUP_WHY = {
+    "none": ("未登记接送人", "no collector recorded"),
+    "unknown": ("非监护人", "not a guardian or delegate"),
+    "expired": ("委托已过期", "delegate expired"),
+    "not_yet": ("委托尚未生效", "delegate not yet valid"),
+    "revoked": ("委托已撤销", "delegate revoked"),
+    "used": ("一次性委托已使用", "one-off delegate already used"),
+    "unknown_child": ("幼儿不在登记名册", "child not in the registry"),
+}
+
+
+def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: datetime) -> None:
+    """A `child_out`: allowed for a registered guardian or a delegate valid at `at` (supervision.pickup);
+    anything else is a critical `unauthorized_pickup`. A one-off delegate's first valid pick-up spends it."""
+    child = rt.children.get(child_id)
+    v = judge_pickup(
+        child.guardians if child is not None else None,
+        rt.delegates.get(child_id, ()),
+        guardian_id,
+        at,
+        rt.delegate_used,
+    )
+    if v.allowed:
+        d = v.delegate
+        if d is not None and d.kind == "one_off":
+            first = rt.delegate_used.get(d.id)
+            rt.delegate_used[d.id] = at if first is None else min(first, at)
+        return
+    who = guardian_id or "无登记 / none"
+    zh, en = _PICKUP_WHY[v.why]
+    rt.pulse(
+        Key("unauthorized_pickup", subject=child_id),
+        at,
+        f"幼儿 {child_id} 被非授权人员接走（{who}，{zh}）",
+        f"child {child_id} released to someone not authorised ({who}: {en})",
+    )
 
 
 def _staff_may_enter(rt: FacilityRuntime, at: datetime) -> bool:
@@ -119,7 +155,7 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
         _judge_patrols(rt, rt.day)
         watch = rt.facility.night_watch
         stayed = [p for p, s in rt.staff_on_site.items() if not (watch and s and s.role is StaffRole.GUARD)]
-        for person in [*stayed, *rt.children_present]:
+        for person in [*stayed, *rt.children_present, *sorted(rt.unknown_children)]:
             rt.pulse(
                 Key("badge_out_missing", subject=person),
                 end,
@@ -129,6 +165,7 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
         for person in stayed:
             rt.staff_on_site.pop(person, None)
         rt.children_present.clear()
+        rt.unknown_children.clear()
     rt.day = day
     rt.child_scans = 0
     rt.patrols = []
@@ -184,6 +221,12 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
             out[Key("unqualified_staff_on_site", subject=person)] = rt.cond(
                 "unqualified_staff_on_site", f"{why[0]}（{person}）", f"{why[1]} ({person})"
             )
+    for person in rt.unknown_children:
+        out[Key("unknown_child_on_site", subject=person)] = rt.cond(
+            "unknown_child_on_site",
+            f"未登记幼儿刷卡入园（{person}），请核实并补录名册",
+            f"a child not in the registry badged in ({person}): check and register",
+        )
     per_class = _per_class(rt)
     for cls, n in per_class.items():
         info = rt.classes.get(cls)

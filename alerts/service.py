@@ -33,6 +33,7 @@ from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.writers import DecisionWriters
 from contract.clock import Clock
+from contract.config import Channels
 from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
@@ -53,6 +54,7 @@ from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages
+from storage import pickup as pickup_store
 from storage.alerts import (
     Change,
     bump_alert,
@@ -96,14 +98,7 @@ class AlertsConfig(ServiceConfig):
     webhook_retries: int = 5
     # people's own channels (alerts/notify.py): WeCom and DingTalk robots, e-mail
     public_url: str = "http://127.0.0.1:8080"  # the web's address, for the links in messages
-    wecom_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = Field(default=None, repr=False)
-    smtp_from: str = "carewatch@localhost"
+    channels: Channels = Field(default_factory=Channels)  # contract.config: the robots and the mail server
     notify_attempts: int = 6
     notify_retry_s: float = 15.0
     notify_stop_s: float = 3.0  # how long a stop waits for the outbox's round in progress
@@ -112,14 +107,7 @@ class AlertsConfig(ServiceConfig):
     def notify_config(self) -> NotifyConfig:
         return NotifyConfig(
             public_url=self.public_url,
-            wecom_url=self.wecom_url,
-            dingtalk_url=self.dingtalk_url,
-            smtp_host=self.smtp_host,
-            smtp_port=self.smtp_port,
-            smtp_starttls=self.smtp_starttls,
-            smtp_user=self.smtp_user,
-            smtp_password=self.smtp_password,
-            smtp_from=self.smtp_from,
+            channels=self.channels,
             attempts=self.notify_attempts,
             retry_s=self.notify_retry_s,
         )
@@ -219,6 +207,7 @@ class AlertService(Service):
                 lapse_rules=frozenset(LAPSE_CLASSES),
             )
             await self._seed(conn, now)
+            self.engine.set_delegates(await pickup_store.current(conn, self.owned, now))
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()
         stack.push_async_callback(self._http.close)
@@ -524,7 +513,7 @@ class AlertService(Service):
             # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)
             await asyncio.sleep(self.config.tick_s)
 
-    # -- registry changes (a file loaded from the web or the CLI) --------------------------------------
+    # -- registry changes (a file loaded from the web or the CLI; a pick-up delegate recorded or revoked) --
     async def _reload_registry_if_changed(self, now: datetime) -> None:
         assert self.engine is not None and self.pool is not None  # noqa: S101
         await self.registry_watch.ensure()
@@ -534,12 +523,14 @@ class AlertService(Service):
         async with self.pool.acquire() as conn:
             owned = await self._owned(conn)
             reg = await fetch_registry(conn, owned)
+            delegates = await pickup_store.current(conn, owned, now)  # who may collect: same notification
         if owned is not None and self.source is not None:  # a facility registered since: its topics too
             new = sorted(set(owned) - set(self.owned or ()))
             if new:
                 self.source.subscribe([f"{self.config.topic_root}/{f}/+/+" for f in new])
         self.owned = owned
         changed = self.engine.update_registry(reg.facilities, now)
+        self.engine.set_delegates(delegates)
         if changed:
             logger.info("registry reloaded: %d facilities changed", changed)
 

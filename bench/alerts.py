@@ -17,7 +17,7 @@ import asyncpg
 import paho.mqtt.client as mqtt
 
 from bench.common import Env, finish_loadgen, follow_alert_stream, loadgen, pct, prepare_db
-from carewatch.stack import LocalStack, free_port
+from runtime.stack import LocalStack, free_port
 from simulators.loadgen import facility_ids
 
 

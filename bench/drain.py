@@ -45,8 +45,8 @@ from bench.common import (
     rss_peak_mb,
     tree_cpu_seconds,
 )
-from carewatch.stack import LocalStack, free_port
 from ingest.service import IngestConfig
+from runtime.stack import LocalStack, free_port
 
 
 def _metric(port: int, name: str) -> float | None:

@@ -345,6 +345,7 @@ def run_one(profile_name: str, strategy_name: str, days: int = 30, seed: int = S
             lapses=_lapses(decisions, end),
             offline=_offline(decisions, end),
             patrol_gaps=_patrol_gaps(decisions, end),
+            gaps=f.watch_gaps(),
             windows=windows,
             acks=_responses(decisions, profile, end),
             orders=orders,

@@ -28,8 +28,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.common import log
-from carewatch.stack import LocalStack, free_port
 from gateway.agent import AgentConfig, GatewayAgent
+from runtime.stack import LocalStack, free_port
 from simulators.loadgen import publish as loadgen_publish
 
 DEVICES = 40

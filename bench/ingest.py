@@ -39,10 +39,10 @@ from bench.common import (
     stored_count,
     wait_stored,
 )
-from carewatch.stack import LocalStack, free_port
 from contract.payloads import Telemetry, parse_payload
 from contract.topics import parse_topic
 from runtime.mqtt_source import MqttSource
+from runtime.stack import LocalStack, free_port
 from simulators.loadgen import batch_messages, poisoned
 
 POISON = 0.01  # the figure: 1 % of the messages

@@ -23,8 +23,8 @@ import asyncpg
 
 from bench.common import log, prepare_db
 from bench.wecom import FakeWeCom
-from carewatch.stack import LocalStack, free_port
 from contract.rules import Condition, Key
+from runtime.stack import LocalStack, free_port
 from storage import notifications as store
 from storage.alerts import Change, open_alert
 from storage.users import create_user
@@ -36,6 +36,7 @@ TEST = store.PRIORITY_TEST
 
 async def run_notify_bench(backlog: int = 20_000, settle_s: float = 3.0) -> dict[str, Any]:
     from alerts.notify import NotifyConfig, Outbox
+    from contract.config import Channels
 
     state = Path(tempfile.mkdtemp(prefix="carewatch-bench-"))
     state.chmod(0o755)
@@ -53,7 +54,7 @@ async def run_notify_bench(backlog: int = 20_000, settle_s: float = 3.0) -> dict
             uid, _ = await create_user(conn, "city", "inspector", None)
             sid = await store.add_subscription(conn, uid, "wecom", ROBOT, None, None, "warning", None, "zh")
             sub = next(s for s in await store.subscriptions_of(conn, uid) if s.id == sid)
-            outbox = Outbox(NotifyConfig(wecom_url=fake.url), pool, http, lambda _c: None)
+            outbox = Outbox(NotifyConfig(channels=Channels(wecom_url=fake.url)), pool, http, lambda _c: None)
             stop = asyncio.Event()
             runner = asyncio.create_task(outbox.run(stop), name="bench-outbox")
             try:

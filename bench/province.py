@@ -52,11 +52,11 @@ from bench.common import (
     prepare_db,
     tree_cpu_seconds,
 )
-from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType, Registry
 from contract.topics import Channel, Topic
 from ingest.decode import decode_batch
 from runtime.mqtt_source import Received
+from runtime.stack import LocalStack, free_port
 from simulators.engine import CitySim, SimMessage
 from simulators.registry_gen import generate_registry
 from storage.messages import ACCESS_COLS

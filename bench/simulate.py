@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import log
-from carewatch.stack import LocalStack, free_port
+from runtime.stack import LocalStack, free_port
 from simulators.loadgen import telemetry_messages
 
 

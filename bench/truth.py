@@ -42,8 +42,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTH_START = datetime(2026, 9, 21, tzinfo=SHANGHAI)
 MATCH_S = 3600.0  # an alert matches a truth record or a scenario this close after it
 # What a scenario's fault deserves beyond its own alert, later the same day: a child never collected
-# was also never badged out.
-CONSEQUENCES = {"child_not_collected": "badge_out_missing"}
+# was also never badged out, and so was a child badge the registry does not know (no guardian can collect it).
+CONSEQUENCES = {"child_not_collected": "badge_out_missing", "unknown_child_on_site": "badge_out_missing"}
 
 
 def payloads(ev: SimMessage) -> Iterator[tuple[str, Payload]]:

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from bench.common import log, wait_healthy
-from carewatch.stack import LocalStack, free_port
+from runtime.stack import LocalStack, free_port
 from storage.migrate import migrate
 from storage.registry import load_registry
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from carewatch.stack import free_port
+from runtime.stack import free_port
 
 
 @dataclass

@@ -16,17 +16,21 @@ import yaml
 from pydantic import ValidationError
 
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
-from carewatch.stack import StackError
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
 from contract.registry import Registry, load_registry_file
+from runtime.stack import StackError
 
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(**overrides: Any) -> Settings:
+    """The one settings object (contract.config.Settings: the environment and `.env`), read once; a
+    command's flags override its fields (a flag left unset keeps the setting)."""
     try:
-        return Settings()
+        settings = Settings()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Settings.model_validate(settings.model_dump() | given) if given else settings
     except ValidationError as err:
         raise click.ClickException(f"configuration error: {err}") from err
 
@@ -117,7 +121,7 @@ def migrate(role_passwords_file: Path | None) -> None:
         try:
             applied = await do_migrate(conn)
             if role_passwords_file or not settings.database_url:  # let the services log in as their roles
-                from carewatch.stack import role_passwords
+                from runtime.stack import role_passwords
                 from storage.roles import ensure_roles
 
                 path = role_passwords_file or local_stack(settings).state_dir / "db-roles.json"
@@ -435,23 +439,18 @@ def simulate_run(
     default=None,
     help="own the facilities of shard k of M (k/M, e.g. 0/2): M workers share a province, no coordination",
 )
-@click.option("--webhook", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
-@click.option("--webhook-secret", envvar="CAREWATCH_WEBHOOK_SECRET", default=None, help="HMAC key (env)")
-@click.option(
-    "--public-url",
-    envvar="CAREWATCH_PUBLIC_URL",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="the web's address as people reach it: the link in every notification",
-)
-@click.option("--wecom-url", default="https://qyapi.weixin.qq.com/cgi-bin/webhook/send", show_default=True)
-@click.option("--dingtalk-url", default="https://oapi.dingtalk.com/robot/send", show_default=True)
-@click.option("--smtp-host", envvar="CAREWATCH_SMTP_HOST", default=None, help="mail server for e-mail notifications")
-@click.option("--smtp-port", envvar="CAREWATCH_SMTP_PORT", default=25, show_default=True, type=int)
-@click.option("--smtp-starttls/--no-smtp-starttls", default=False, show_default=True)
-@click.option("--smtp-user", envvar="CAREWATCH_SMTP_USER", default=None)
-@click.option("--smtp-password", envvar="CAREWATCH_SMTP_PASSWORD", default=None, help="(env)")
-@click.option("--smtp-from", envvar="CAREWATCH_SMTP_FROM", default="carewatch@localhost", show_default=True)
+# Each flag overrides its CAREWATCH_ setting (contract.config.Settings); unset, the setting stands.
+@click.option("--webhook", "webhook_url", default=None, help="POST alert notifications here (JSON, HMAC-signed)")
+@click.option("--webhook-secret", default=None, help="HMAC key (better: CAREWATCH_WEBHOOK_SECRET)")
+@click.option("--public-url", default=None, help="the web's address as people reach it: the link in every notification")
+@click.option("--wecom-url", default=None, help="WeCom robots' address (a private deployment's)")
+@click.option("--dingtalk-url", default=None, help="DingTalk robots' address (a private deployment's)")
+@click.option("--smtp-host", default=None, help="mail server for e-mail notifications")
+@click.option("--smtp-port", default=None, type=int)
+@click.option("--smtp-starttls/--no-smtp-starttls", default=None)
+@click.option("--smtp-user", default=None)
+@click.option("--smtp-password", default=None, help="(better: CAREWATCH_SMTP_PASSWORD)")
+@click.option("--smtp-from", default=None)
 @click.option(
     "--metrics",
     "metrics_addr",
@@ -464,18 +463,8 @@ def alerts(
     mqtt_credentials: Path | None,
     facilities: tuple[str, ...],
     shard: str | None,
-    webhook: str | None,
-    webhook_secret: str | None,
-    public_url: str,
-    wecom_url: str,
-    dingtalk_url: str,
-    smtp_host: str | None,
-    smtp_port: int,
-    smtp_starttls: bool,
-    smtp_user: str | None,
-    smtp_password: str | None,
-    smtp_from: str,
     metrics_addr: str,
+    **overrides: Any,
 ) -> None:
     """The alert engine: every rule of the catalogue, alert lifecycle, escalation, notifications."""
     from alerts.service import AlertsConfig, AlertService
@@ -483,7 +472,7 @@ def alerts(
     from contract.rules import RulesConfigError, load_rules
     from contract.shards import Shard
 
-    settings = _settings()
+    settings = _settings(**overrides)
     try:
         rules = load_rules(settings.rules)
         owned = Shard.parse(shard) if shard is not None else None
@@ -501,18 +490,11 @@ def alerts(
             client_id=client_id or (username if sharded else "carewatch-alerts-1"),
             facilities=list(facilities) or None,
             shard=shard,
-            webhook_url=webhook,
-            webhook_secret=webhook_secret,
+            webhook_url=settings.webhook_url,
+            webhook_secret=settings.webhook_secret,
             late_wait_s=settings.late_wait_s,
-            public_url=public_url,
-            wecom_url=wecom_url,
-            dingtalk_url=dingtalk_url,
-            smtp_host=smtp_host,
-            smtp_port=smtp_port,
-            smtp_starttls=smtp_starttls,
-            smtp_user=smtp_user,
-            smtp_password=smtp_password,
-            smtp_from=smtp_from,
+            public_url=settings.public_url,
+            channels=settings.channels(),
         )
         await _serve(AlertService(cfg, rules))
 
@@ -523,7 +505,7 @@ def _session_key(settings: Settings) -> bytes:
     """The session cookies' key: kept in the state directory (created once, mode 0600)."""
     import secrets
 
-    from carewatch.stack import private_write
+    from runtime.stack import private_write
 
     path = local_stack(settings).state_dir / "session.key"
     if not path.exists():

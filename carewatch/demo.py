@@ -26,10 +26,10 @@ import asyncpg
 import yaml
 
 from carewatch.provision import provision
-from carewatch.stack import LocalStack, StackInfo, free_port, port_is_free
 from contract.broker_acl import SERVICE_ROLES, service_user
 from contract.clock import SYSTEM, Clock, ScaledClock
 from runtime.service import STOP_DEADLINE_S
+from runtime.stack import LocalStack, StackInfo, free_port, port_is_free
 from simulators.registry_gen import generate_registry
 from storage import credentials
 from storage.messages import latest_time

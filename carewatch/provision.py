@@ -20,7 +20,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import yaml
 
-from carewatch.stack import private_write
 from contract.broker_acl import (
     SERVICE_ROLES,
     Credential,
@@ -31,6 +30,7 @@ from contract.broker_acl import (
     shard_of_user,
     wanted,
 )
+from runtime.stack import private_write
 from storage import credentials
 
 
@@ -101,7 +101,7 @@ def _write_broker_files(broker_dir: Path, hashes: dict[str, str], acl: str) -> N
 
 def auth_conf(broker_dir: Path) -> str:
     """Mosquitto's authentication settings. The broker also binds each client id to its username
-    (`use_username_as_clientid`, in the main config: see carewatch.stack.broker_conf for why)."""
+    (`use_username_as_clientid`, in the main config: see runtime.stack.broker_conf for why)."""
     return f"allow_anonymous false\npassword_file {broker_dir / 'passwd'}\nacl_file {broker_dir / 'acl'}\n"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carewatch.stack import DEFAULT_STATE_DIR, LocalStack
 from contract.config import Settings
+from runtime.stack import DEFAULT_STATE_DIR, LocalStack
 
 
 class NotConfiguredError(RuntimeError):

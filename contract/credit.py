@@ -142,6 +142,7 @@ class Facts:
     silent_days: int = 0  # (class, opening day) pairs silent long enough to count as an unanswered alert
     split_episodes: int = 0  # lapses split into pieces too short to alert: each an unanswered alert
     unwatched: tuple[str, ...] = ()  # classes with no device registered: silent all the time
+    missing_devices: dict[str, int] = field(default_factory=dict)  # required devices not registered, per class
     dark_minutes: float = 0.0  # shown: minutes with nothing from any device (charged through silent_minutes)
     dark_open_minutes: float = 0.0
     device_gap_pct: float = 0.0
@@ -204,6 +205,7 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
             "silent_days": facts.silent_days,
             "split_episodes": facts.split_episodes,
             "unwatched": list(facts.unwatched),
+            "missing_devices": dict(facts.missing_devices),
             "dark_minutes": round(facts.dark_minutes, 1),
             "dark_open_minutes": round(facts.dark_open_minutes, 1),
             "device_gap_pct": round(facts.device_gap_pct, 2),

@@ -54,6 +54,8 @@ class Month:
     lapses: list[tuple[str, Span]] = field(default_factory=list)
     offline: list[tuple[str, Span]] = field(default_factory=list)  # (device, span): device_offline alerts
     patrol_gaps: list[Span] = field(default_factory=list)  # patrol_missed alerts: no scan for interval_s
+    # required watching devices not registered at all, per class (contract.registry.watch_gaps)
+    gaps: Mapping[str, int] = field(default_factory=dict)
     windows: list[Span] = field(default_factory=list)  # maintenance windows: shown, excusing nothing
     listening: Callable[[datetime], float] = lambda _h: 1.0  # share of the hour the platform listened
     acks: tuple[int, int, int] = (0, 0, 0)  # alerts to answer, acknowledged late, never
@@ -176,7 +178,7 @@ class _Silence:
     by_day: dict[tuple[str, object], float] = field(default_factory=lambda: defaultdict(float))
     dark: float = 0.0
     dark_open: float = 0.0
-    device_hours: int = 0  # device-hours heard
+    device_hours: int = 0  # device-hours heard of the devices outside every class (the rest are charged as silence)
     lit_hours: int = 0  # hours in which anything was heard
 
 
@@ -201,11 +203,13 @@ def _hour_shares(
     present: set[str],
     offline: Mapping[tuple[str, datetime], list[Span]],
     watchers: Mapping[str, list[WatchDevice]],
+    gaps: Mapping[str, int],
     opens: list[Span],
     own: Span,
 ) -> dict[str, tuple[float, float]]:
     """Per class, its devices' mean silent minutes in the hour: (on the class's base, while open). A
-    device not heard (nor vouched for) is silent all hour; one heard is silent for its offline alerts."""
+    device not heard (nor vouched for) is silent all hour; one heard is silent for its offline alerts; a
+    required device never registered (gaps) is silent all the time."""
     open_minutes, all_minutes = minutes_in(opens, span), overlap(span, own)
 
     def silent_of(d: WatchDevice, base: str) -> tuple[float, float]:
@@ -222,7 +226,13 @@ def _hour_shares(
             out[rule] = (open_minutes if base == "open" else all_minutes), open_minutes
             continue
         each = [silent_of(d, base) for d in ds]
-        out[rule] = sum(e[0] for e in each) / len(ds), sum(e[1] for e in each) / len(ds)
+        missing = gaps.get(rule, 0)
+        full = (open_minutes if base == "open" else all_minutes, open_minutes)
+        n = len(ds) + missing
+        out[rule] = (
+            (sum(e[0] for e in each) + missing * full[0]) / n,
+            (sum(e[1] for e in each) + missing * full[1]) / n,
+        )
     return out
 
 
@@ -232,6 +242,7 @@ def _silence(
     own = m.period
     watchers = {rule: [d for d in m.devices if d.type in types] for rule, types in WATCHED_BY.items()}
     unwatched = tuple(sorted(rule for rule, ds in watchers.items() if not ds))
+    gaps = {rule: m.gaps.get(rule, 0) for rule in watchers if watchers[rule]}
     watched = {d.id for ds in watchers.values() for d in ds}
     slow = [d for d in m.devices if d.id in watched and d.hours_heard > 1]
 
@@ -251,7 +262,7 @@ def _silence(
         span = (h, h + HOUR)
         listened = m.listening(h)
         heard_now = m.heard.get(h, set())
-        out.device_hours += len(heard_now)
+        out.device_hours += len(heard_now - watched)
         if heard_now:
             out.lit_hours += 1
         else:
@@ -260,9 +271,9 @@ def _silence(
         if listened <= 0:
             continue
         present = vouched(h)
-        if not unwatched and len(present) == len(watched) and h not in offline_hours:
+        if not unwatched and not any(gaps.values()) and len(present) == len(watched) and h not in offline_hours:
             continue  # every class watched all hour: the common case
-        shares = _hour_shares(span, present, offline, watchers, opens, own)
+        shares = _hour_shares(span, present, offline, watchers, gaps, opens, own)
         for rule, (on_base, while_open) in shares.items():
             charged = max(0.0, on_base * listened - lapse_hourly.get((rule, h), 0.0))
             if charged > 0:
@@ -279,7 +290,8 @@ def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
     opens = open_spans(m.hours, m.tz, own)
     lapse_total, lapse_hourly = _lapses(m, opens)
     silence, unwatched = _silence(m, opens, lapse_hourly)
-    rate = sum(min(1.0, 3600.0 / max(d.heartbeat_s, 1)) for d in m.devices)
+    watched = {d.type for d in m.devices} & set().union(*WATCHED_BY.values())
+    rate = sum(min(1.0, 3600.0 / max(d.heartbeat_s, 1)) for d in m.devices if d.type not in watched)
     expected = rate * silence.lit_hours
     gap = max(0.0, 100.0 * (1 - silence.device_hours / expected)) if expected > 0 else 0.0
     n_alerts, late, never = m.acks
@@ -293,6 +305,7 @@ def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
         silent_days=sum(1 for v in silence.by_day.values() if v >= cfg.silent_day_min),
         split_episodes=split_episodes(m.lapses),
         unwatched=unwatched,
+        missing_devices={k: v for k, v in m.gaps.items() if v},
         dark_minutes=silence.dark,
         dark_open_minutes=silence.dark_open,
         device_gap_pct=gap,

@@ -32,6 +32,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "equipment_missing": ("安全设备缺失", "Safety equipment missing"),
         "attendance_missing": ("考勤数据缺失", "Attendance data missing"),
         "badge_out_missing": ("离园未刷卡", "Badge-out missing"),
+        "unknown_child_on_site": ("未登记幼儿入园", "Unregistered child on site"),
     },
     "severity": {
         "critical": ("危急", "Critical"),
@@ -144,6 +145,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "access_controller": ("门禁", "access controller"),
         "camera_covering_child_area": ("覆盖儿童区域的摄像头", "camera covering a child area"),
         "gas_detector_in_kitchen": ("厨房燃气探测器", "gas detector in the kitchen"),
+        "camera_per_class": ("每个儿童活动室的摄像头", "a camera over every child room"),
+        "entrance_camera": ("出入口摄像头", "a camera over the entrance"),
+        "detector_per_class": (
+            "每个儿童活动室和厨房的烟感或感温探测器",
+            "a smoke or heat detector in every child room and the kitchen",
+        ),
+        "two_exit_sensors": ("两个安全出口的门磁", "sensors on two safety exits"),
     },
     "report_column": {  # the reports' table and CSV headers (web/reports.py)
         "facility_id": ("机构编号", "Facility ID"),
@@ -248,6 +256,23 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "approved": ("已批准", "approved"),
         "rejected": ("已驳回", "rejected"),
         "withdrawn": ("已撤回", "withdrawn"),
+    },
+    # pick-up delegates (contract/pickup.py, storage.pickup.delegate_json)
+    "pickup_relation": {
+        "parent": ("父母", "parent"),
+        "grandparent": ("祖父母/外祖父母", "grandparent"),
+        "relative": ("其他亲属", "relative"),
+        "nanny": ("保姆", "nanny"),
+        "other": ("其他", "other"),
+    },
+    "pickup_kind": {"standing": ("长期", "standing"), "one_off": ("一次性", "one-off")},
+    "consent_method": {"signed_form": ("签字委托书", "signed form"), "note": ("记录说明", "recorded note")},
+    "delegate_state": {
+        "pending": ("未生效", "not yet valid"),
+        "valid": ("有效", "valid"),
+        "used": ("已使用", "used"),
+        "expired": ("已过期", "expired"),
+        "revoked": ("已撤销", "revoked"),
     },
     "order_status": {
         "issued": ("待整改", "to rectify"),

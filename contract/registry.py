@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -273,10 +274,16 @@ class Facility(_Model):
                 raise ValueError(f"child {child.id} is in unknown class {child.class_!r}")
         return self
 
+    def watch_gaps(self) -> dict[str, int]:
+        """Devices the standards require that the registry lacks, per credit class (contract/credit.py):
+        counted as silent all the time by the credit evaluation (issue #37 item 2)."""
+        return watch_gaps(len(self.classes), self.devices)
+
     def missing_equipment(self) -> list[str]:
         """Required equipment of CONTRACT §3 that this facility lacks (empty when complete)."""
         types = {d.type for d in self.devices}
         missing = []
+        gaps = self.watch_gaps()
         if not types & {DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR}:
             missing.append("smoke_or_heat_detector")
         for t in (DeviceType.EXTINGUISHER_GAUGE, DeviceType.PANIC_BUTTON, DeviceType.ACCESS_CONTROLLER):
@@ -288,7 +295,55 @@ class Facility(_Model):
             d.type is DeviceType.GAS_DETECTOR and d.in_kitchen for d in self.devices
         ):
             missing.append("gas_detector_in_kitchen")
+        entrance_cam = any(d.type is DeviceType.CAMERA and _at_entrance(d) for d in self.devices)
+        child_cam = any(d.type is DeviceType.CAMERA and d.covers_child_area for d in self.devices)
+        if child_cam and gaps["camera_coverage"] > (0 if entrance_cam else 1):
+            missing.append("camera_per_class")
+        if not entrance_cam:
+            missing.append("entrance_camera")
+        if types & _DETECTORS and gaps["fire_detection"]:
+            missing.append("detector_per_class")
+        if gaps["exit_obstructed"]:
+            missing.append("two_exit_sensors")
         return missing
+
+
+# Required watching devices by the facility's size (issue #37 item 2), each with its source:
+# - a camera over every child room the registry knows of (a classroom, nap room or play area named by
+#   any device's room), and at least one per class (托育机构设置标准（试行）2019: 视频监控覆盖婴幼儿活动
+#   区域), and one over the entrance (GB/T 29315-2022: video at the entrances of a kindergarten);
+# - a smoke or heat detector in every child room known and in the kitchen, at least one per class
+#   (GB 50116-2013 火灾自动报警系统设计规范: detectors in every room of a nursery);
+# - two safety exits, each watched (GB 50016-2014 建筑设计防火规范 5.5.8: a nursery's building has at least
+#   two safety exits).
+_DETECTORS = frozenset({DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR})
+CHILD_ROOMS = frozenset({RoomType.CLASSROOM, RoomType.NAP_ROOM, RoomType.PLAY_AREA})
+ENTRANCE_WORDS = ("entrance", "gate", "入口", "大门", "门口", "门厅")
+MIN_EXITS = 2
+
+
+def _at_entrance(d: Device) -> bool:
+    if d.room is not None:
+        return d.room is RoomType.ENTRANCE
+    loc = d.location.lower()
+    return any(w in loc for w in ENTRANCE_WORDS)
+
+
+def watch_gaps(classes: int, devices: Iterable[Device]) -> dict[str, int]:
+    """Per credit class, how many required watching devices are not registered at all."""
+    ds = list(devices)
+    child_rooms = {d.location for d in ds if d.room in CHILD_ROOMS}
+    kitchen = any(d.in_kitchen for d in ds)
+    child_cams = sum(1 for d in ds if d.type is DeviceType.CAMERA and d.covers_child_area)
+    entrance_cam = any(d.type is DeviceType.CAMERA and _at_entrance(d) for d in ds)
+    detectors = sum(1 for d in ds if d.type in _DETECTORS)
+    exits = sum(1 for d in ds if d.type is DeviceType.EXIT_DOOR)
+    rooms = max(1, classes, len(child_rooms))
+    return {
+        "camera_coverage": max(0, rooms - child_cams) + (0 if entrance_cam else 1),
+        "fire_detection": max(0, rooms + kitchen - detectors),
+        "exit_obstructed": max(0, MIN_EXITS - exits),
+    }
 
 
 def required_guards(enrolled: int) -> int:

@@ -39,7 +39,7 @@ LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
 
 
 class RuleId(StrEnum):
-    """The 24 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
+    """The 25 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
 
     FIRE_ALARM = "fire_alarm"
     GAS_ALARM = "gas_alarm"
@@ -66,6 +66,8 @@ class RuleId(StrEnum):
     # Data quality, for the operator: what the people rules cannot see
     ATTENDANCE_MISSING = "attendance_missing"
     BADGE_OUT_MISSING = "badge_out_missing"
+    # A child badge the registry does not know (issue #39 item 3), for the operator to register or explain
+    UNKNOWN_CHILD_ON_SITE = "unknown_child_on_site"
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
@@ -168,6 +170,10 @@ DEFAULTS: dict[str, RuleConfig] = {
     "attendance_missing": _r("minor", after_open_min=90),
     # A badge-in with no badge-out at the facility's local day end (00:00): never occupancy tomorrow.
     "badge_out_missing": _r("warning"),
+    # A child_in by an id not in the registry, while that child is on site (mirrors a staff badge the
+    # registry does not know, which is `unqualified_staff_on_site`): minor, for the facility's operator to
+    # register the child or explain the badge; nobody may be judged to collect such a child either.
+    "unknown_child_on_site": _r("minor"),
 }
 
 # Escalation delays from the alert's opening: facility → township → county → city (CONTRACT §5).

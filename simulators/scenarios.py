@@ -243,6 +243,11 @@ def unauthorized_pickup(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> N
     sim.access(fs, "child_out", child, guardian_id=p.get("guardian", "g-stranger"))
 
 
+def unknown_child_badge(sim: CitySim, fs: FacilityState, p: dict[str, Any]) -> None:
+    """A child badge the registry does not know is scanned in (a child enrolled but never registered)."""
+    sim.access(fs, "child_in", p.get("badge", "c-unknown"))  # not `child`: that names a registered one
+
+
 def badge_in(person: str) -> Fault:
     """Someone badges in, and out again after `minutes` (30): a visit, not a new day's occupant."""
 
@@ -314,6 +319,7 @@ FAULTS: dict[str, Fault] = {
     "banned_badge": badge_in("s-9001"),
     "expired_cert_badge": badge_in("s-9002"),
     "unknown_badge": badge_in("s-unknown"),
+    "unknown_child_badge": unknown_child_badge,
     "child_not_collected": child_not_collected,
     "gateway_uplink_drop": gateway_uplink_drop,
     "after_hours_visitor": lambda sim, fs, p: sim.access(fs, "visitor_in", p.get("person", "v-late")),

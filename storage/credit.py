@@ -25,7 +25,7 @@ import asyncpg
 from contract.credit import CreditConfig, Facts, evaluate
 from contract.credit_facts import Month, WatchDevice, measure
 from contract.rectification import OrderStep, is_late
-from contract.registry import DeviceType
+from contract.registry import Device, DeviceType, RoomType, watch_gaps
 from contract.rules import ESCALATION_S
 from storage import intake, rectification
 from storage.queries import opening_hours
@@ -59,10 +59,28 @@ async def month_facts(
     ids = [f["id"] for f in facs]
     p = (ids, start, end)
     devices: dict[str, list[WatchDevice]] = defaultdict(list)
+    registered: dict[str, list[Device]] = defaultdict(list)
     for r in await conn.fetch(
-        "SELECT facility_id, id, type, heartbeat_s FROM devices WHERE facility_id = ANY($1) ORDER BY 1, 2", ids
+        "SELECT facility_id, id, type, heartbeat_s, location, room, covers_child_area FROM devices"
+        " WHERE facility_id = ANY($1) ORDER BY 1, 2",
+        ids,
     ):
         devices[r["facility_id"]].append(WatchDevice(r["id"], DeviceType(r["type"]), r["heartbeat_s"]))
+        registered[r["facility_id"]].append(
+            Device.model_construct(
+                id=r["id"],
+                type=DeviceType(r["type"]),
+                location=r["location"] or "",
+                room=RoomType(r["room"]) if r["room"] else None,
+                covers_child_area=bool(r["covers_child_area"]),
+            )
+        )
+    classes = {
+        r["facility_id"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT facility_id, count(*) AS n FROM classes WHERE facility_id = ANY($1) GROUP BY 1", ids
+        )
+    }
     lapses: dict[str, list[tuple[str, Span]]] = defaultdict(list)
     for r in await conn.fetch(
         "SELECT facility_id, rule, started_at, coalesce(ended_at, $3) AS ended_at FROM lapse_intervals"
@@ -117,6 +135,7 @@ async def month_facts(
             lapses=lapses[f["id"]],
             offline=offline[f["id"]],
             patrol_gaps=patrol_gaps[f["id"]],
+            gaps=watch_gaps(classes.get(f["id"], 0), registered[f["id"]]),
             windows=windows[f["id"]],
             listening=listening,
             acks=acks.get(f["id"], (0, 0, 0)),

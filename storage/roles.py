@@ -13,11 +13,11 @@ as their own roles and can do only this:
   only the scope columns) and sends from the notification outbox.
 - `carewatch_web` reads what the pages show and writes only what the pages do, column by column:
   acknowledgements, maintenance windows, registry uploads (a facility upserted, never deleted), orders'
-  status and a return's due date, inspections' records, credit appeals and their decisions (never a
-  record's score: migration 024's trigger applies an accepted appeal), the audit log, a user's session
-  cut-off and a token's last use (it cannot change anyone's role, scope or password). It cannot read
-  the broker's credential hashes or write the time series. `tests/test_attacks.py` compares every
-  role's privileges with an explicit table.
+  status and a return's due date, inspections' records, pick-up delegates and their revocation, credit
+  appeals and their decisions (never a record's score: migration 024's trigger applies an accepted
+  appeal), the audit log, a user's session cut-off and a token's last use (it cannot change anyone's
+  role, scope or password). It cannot read the broker's credential hashes or write the time series.
+  `tests/test_attacks.py` compares every role's privileges with an explicit table.
 
 None is a superuser, none owns a table, none can create or drop one. Roles belong to the cluster,
 grants to each database: `grant_service_roles` runs at the end of every migration, so a new table
@@ -47,7 +47,8 @@ GRANTS: dict[str, list[str]] = {
         "GRANT DELETE ON intake_hours TO {role}",  # retention
     ],
     "alerts": [
-        f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows TO {{role}}",
+        # pick-up delegates (migration 027): who may collect a child, read like the registry
+        f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows, pickup_delegates TO {{role}}",
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
@@ -85,6 +86,8 @@ GRANTS: dict[str, list[str]] = {
         # plan; record and sign
         "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by) ON inspections TO {role}",
         "GRANT SELECT ON lapse_intervals TO {role}",
+        # pick-up delegates (migration 027): recorded, and revoked once (its trigger refuses anything else)
+        "GRANT SELECT, INSERT, UPDATE (revoked_by, revoked_at, revoke_reason) ON pickup_delegates TO {role}",
         # document numbers (migration 028): a department's sequence only counts up; a number, once given, stays
         "GRANT SELECT, INSERT, UPDATE (last_no) ON document_sequences TO {role}",
         "GRANT SELECT, INSERT ON document_numbers TO {role}",

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from carewatch.stack import LocalStack, free_port
+from runtime.stack import LocalStack, free_port
 from storage.migrate import migrate
 from storage.roles import SERVICES, ensure_roles, role_name
 from tests import processes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from carewatch.stack import free_port
+from runtime.stack import free_port
 
 
 class FaultProxy:

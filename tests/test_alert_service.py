@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 
 from alerts.service import AlertsConfig, AlertService
-from carewatch.stack import free_port
 from contract.registry import WEEKDAYS, OpeningHours, Registry
 from contract.rules import Condition, Key, load_rules
+from runtime.stack import free_port
 from simulators.registry_gen import generate_registry
 from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
 from storage.registry import load_registry

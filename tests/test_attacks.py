@@ -29,8 +29,8 @@ from paho.mqtt.properties import Properties
 
 from alerts.service import AlertService
 from carewatch.provision import provision
-from carewatch.stack import LocalStack
 from ingest.service import IngestService
+from runtime.stack import LocalStack
 from storage.registry import load_registry
 from storage.users import AuthError, create_user
 from tests.conftest import Services, as_role
@@ -1011,6 +1011,7 @@ EXPECTED_PRIVILEGES = {
         "guardians": "SELECT",
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
+        "pickup_delegates": "SELECT",  # who may collect a child (migration 027)
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
         "notification_subscriptions": "SELECT",
@@ -1049,6 +1050,7 @@ EXPECTED_PRIVILEGES = {
         "maintenance_windows": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
+        "pickup_delegates": "SELECT, INSERT, UPDATE (revoke_reason, revoked_at, revoked_by)",  # migration 027
         "readings": "SELECT",
         "readings_hourly": "SELECT",
         "rectification_history": "SELECT, INSERT",
@@ -1321,8 +1323,8 @@ async def test_two_ingest_workers_on_the_provisioned_broker_do_not_throw_each_ot
     356 "already connected, closing old connection" in 20 s, 0 of 2,000 messages stored. Now
     `carewatch provision --ingest-workers 2` makes a login per worker and `carewatch ingest --worker k`
     logs in as its own."""
-    from carewatch.stack import free_port
     from contract.registry import DeviceType
+    from runtime.stack import free_port
     from tests.test_ingest_faults import healthy, start_cli, stop_processes
 
     stack, port = broker
@@ -1393,6 +1395,7 @@ async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
     robot never has to refuse one."""
     from alerts.notify import NotifyConfig, Outbox
     from bench.wecom import FakeWeCom
+    from contract.config import Channels
     from storage.alerts import Change
     from storage.notifications import add_subscription
     from tests.test_web import B
@@ -1432,7 +1435,7 @@ async def test_test_messages_are_limited_and_no_backlog_delays_a_fire_alarm(
     await fake.start()
     pool = await asyncpg.create_pool(as_role(db_url, "alerts"), min_size=1, max_size=4)
     http = aiohttp.ClientSession()
-    outbox = Outbox(NotifyConfig(wecom_url=fake.url, poll_s=0.2), pool, http, lambda _c: None)
+    outbox = Outbox(NotifyConfig(channels=Channels(wecom_url=fake.url), poll_s=0.2), pool, http, lambda _c: None)
     stop = asyncio.Event()
     runner = asyncio.create_task(outbox.run(stop))
     try:

@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 
 from carewatch.demo import CITY_TZ
-from carewatch.stack import LocalStack, free_port
 from contract.calendar import DayKind, day_kind
 from runtime.service import STOP_DEADLINE_S
+from runtime.stack import LocalStack, free_port
 from tests import processes
 
 

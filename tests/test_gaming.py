@@ -144,10 +144,14 @@ def honest_bad() -> dict[str, float]:
     return run_one("bad", "honest", days=3)
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s])) if s in KNOWN_GAPS else s
+        for s in sorted(STRATEGIES)
+    ],
+)
 def test_no_strategy_beats_the_same_bad_facility_honest(strategy: str, honest_bad: dict[str, float]) -> None:
-    if strategy in KNOWN_GAPS:
-        pytest.xfail(KNOWN_GAPS[strategy])
     gamed = run_one("bad", strategy, days=3)
     assert gamed["uninspected"] <= honest_bad["uninspected"], (strategy, gamed, honest_bad)
     assert gamed["inspected"] <= honest_bad["inspected"], (strategy, gamed, honest_bad)
@@ -194,3 +198,17 @@ def test_an_area_that_inspects_and_finds_never_ranks_below_one_that_looks_away()
     # finding more never lowers the index
     more = [_facility("140902", [(23.0, 20.0)] * 3, planned=6, signed=6, answers=4, reviewed_in_time=4)]
     assert rank(more, CreditConfig())[0]["work_index"] == rows["140902"]["work_index"]
+
+
+def test_a_required_camera_left_out_of_the_registry_costs_what_an_unplugged_one_does() -> None:
+    """Deleting a device from the registry is no way out of its silence (issue #37 item 2)."""
+    from contract.registry import watch_gaps
+
+    nap = [d for d in FAC.devices if d.type is DeviceType.CAMERA and "nap" in d.id]
+    assert nap
+    kept = [d for d in FAC.devices if d not in nap]
+    left_out = _month(devices=[WatchDevice(d.id, d.type, d.heartbeat_s) for d in kept])
+    left_out.gaps = watch_gaps(len(FAC.classes), kept)
+    unplugged = _month({d.id: set(HOURS) for d in nap}, gaps=FAC.watch_gaps())
+    assert left_out.gaps["camera_coverage"] == len(nap) and FAC.watch_gaps()["camera_coverage"] == 0
+    assert _score(left_out) == _score(unplugged) < 100.0

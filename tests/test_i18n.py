@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from contract.payloads import KNOWN_METRICS, AccessType, EventType
+from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
 from contract.registry import DeviceType, StaffRole
 from contract.rules import MAINTENANCE_STATUSES, RuleId
 from storage.users import create_user
@@ -36,6 +37,10 @@ CODES = {
     "delivery_event": ["opened", "reopened", "escalated:township", "escalated:county", "escalated:city", "test"],
     "report_column": list(COLUMNS),
     "maintenance_status": list(MAINTENANCE_STATUSES),
+    "pickup_relation": list(RELATIONS),
+    "pickup_kind": list(KINDS),
+    "consent_method": list(CONSENT_METHODS),
+    "delegate_state": ["pending", "valid", "used", "expired", "revoked"],
     "equipment": [
         "smoke_or_heat_detector",
         "extinguisher_gauge",

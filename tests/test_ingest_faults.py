@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from carewatch.stack import free_port
+from runtime.stack import free_port
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import FAC, Publisher, ago, id_ranges, iso_z, payload, registry_obj, wait_for

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from contract.config import Channels
 from contract.credit import CreditConfig
 from contract.rules import MAINTENANCE_MONTHLY, Condition, Key
 from storage.alerts import open_alert
@@ -252,7 +253,13 @@ async def test_a_fire_alarm_inside_an_approved_window_reaches_the_county_inspect
     pub = Publisher(*services.mqtt_host_port)
     try:
         async with robots_running(robots) as base:
-            svc = make(services, db_url, topic_root, wecom_url=f"{base}/cgi-bin/webhook/send", notify_retry_s=0.2)
+            svc = make(
+                services,
+                db_url,
+                topic_root,
+                channels=Channels(wecom_url=f"{base}/cgi-bin/webhook/send"),
+                notify_retry_s=0.2,
+            )
             async with running(svc):
                 body = {"msg_id": "fire-m", "ts": now_ts(), "type": "fire_alarm", "state": "active"}
                 pub.publish(f"{topic_root}/{FAC.id}/{smoke}/event", payload(body))

@@ -26,7 +26,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from alerts.notify import dingtalk_body, in_quiet_hours, messages_for, render, wants, wecom_body
-from carewatch.stack import free_port
+from contract.config import Channels
+from runtime.stack import free_port
 from storage.alerts import Change
 from storage.notifications import Audience, Subscription, add_subscription, deliveries
 from storage.registry import load_registry
@@ -275,11 +276,13 @@ async def test_a_fire_alarm_reaches_each_subscriber_and_a_dead_receiver_delays_n
                 db_url,
                 topic_root,
                 public_url="http://carewatch.test:8080",
-                wecom_url=f"{base}/cgi-bin/webhook/send",
-                dingtalk_url=f"{base}/robot/send",
-                smtp_host="127.0.0.1",
-                smtp_port=smtp_port,
-                smtp_from="carewatch@city.example",
+                channels=Channels(
+                    wecom_url=f"{base}/cgi-bin/webhook/send",
+                    dingtalk_url=f"{base}/robot/send",
+                    smtp_host="127.0.0.1",
+                    smtp_port=smtp_port,
+                    smtp_from="carewatch@city.example",
+                ),
                 notify_attempts=3,
                 notify_retry_s=0.2,
                 escalation_s={"critical": (1.0, 2.0, 3.0), "default": (300.0, 900.0, 1800.0)},
@@ -346,7 +349,12 @@ async def test_a_mail_server_that_is_down_fails_visibly_after_retries(
     await add_subscription(db, city, "email", "duty@city.example", None, None, "critical", None, "zh")
     closed = free_port()  # nothing listens here: the mail server is down
     svc = make(
-        services, db_url, topic_root, smtp_host="127.0.0.1", smtp_port=closed, notify_attempts=2, notify_retry_s=0.2
+        services,
+        db_url,
+        topic_root,
+        channels=Channels(smtp_host="127.0.0.1", smtp_port=closed),
+        notify_attempts=2,
+        notify_retry_s=0.2,
     )
     pub = Publisher(*services.mqtt_host_port)
     try:

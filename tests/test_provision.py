@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from carewatch.provision import provision
-from carewatch.stack import LocalStack, free_port
 from contract.broker_acl import mosquitto_hash
 from contract.topics import probe_topic
+from runtime.stack import LocalStack, free_port
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 
@@ -142,7 +142,7 @@ def test_every_broker_config_binds_client_ids_right_after_its_listener(tmp_path:
     opens a second listener on 1883 for it); the anonymous local broker does not (it would refuse
     every client without a username)."""
     from carewatch.provision import auth_conf
-    from carewatch.stack import REPO_ROOT, broker_conf
+    from runtime.stack import REPO_ROOT, broker_conf
 
     def after_listener(text: str) -> str:
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
@@ -162,7 +162,7 @@ def test_compose_gives_the_owners_database_password_to_migrate_only() -> None:
     """Read, not run: in docker-compose only `migrate` holds the schema owner's (a superuser's) URL;
     ingest, alerts and web get their own roles through deploy/with-mqtt-credentials.sh, whose
     passwords `migrate --role-passwords` writes into the secrets volume."""
-    from carewatch.stack import REPO_ROOT
+    from runtime.stack import REPO_ROOT
 
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     owner_url = "postgresql://carewatch:carewatch@"

@@ -24,6 +24,9 @@ FACILITY: dict[str, Any] = {
         {"id": "smoke-nap1", "type": "smoke_detector", "location": "nap room 1", "heartbeat_s": 60},
         {"id": "cam-class1", "type": "camera", "location": "classroom 1", "covers_child_area": True},
         {"id": "door-main", "type": "access_controller", "location": "main entrance"},
+        {"id": "cam-gate", "type": "camera", "location": "main entrance"},
+        {"id": "exit-1", "type": "exit_door", "location": "east fire exit"},
+        {"id": "exit-2", "type": "exit_door", "location": "west fire exit"},
         {"id": "ext-1", "type": "extinguisher_gauge", "location": "hall"},
         {"id": "panic-1", "type": "panic_button", "location": "office"},
         {"id": "gw-1", "type": "gateway", "location": "office"},
@@ -88,7 +91,20 @@ def test_required_equipment() -> None:
         "access_controller",
         "camera_covering_child_area",
         "gas_detector_in_kitchen",
+        "entrance_camera",
+        "two_exit_sensors",
     }
+
+
+def test_required_watching_devices_grow_with_the_facility() -> None:
+    """Issue #37 item 2: a camera over the children's areas and a detector for every class, a camera over the
+    entrance, two exits watched; what is not registered is charged by the credit method as silent."""
+    three = [{"id": f"infant-{i}", "age_group": "infant", "capacity": 10} for i in (1, 2, 3)]
+    f = parse_registry(with_(classes=three, children=[])).facilities[0]
+    assert {"camera_per_class", "detector_per_class"} <= set(f.missing_equipment())
+    assert f.watch_gaps() == {"camera_coverage": 2, "fire_detection": 2, "exit_obstructed": 0}
+    one = parse_registry(with_()).facilities[0]
+    assert one.watch_gaps() == {"camera_coverage": 0, "fire_detection": 0, "exit_obstructed": 0}
 
 
 def test_generated_facilities_lie_inside_their_county() -> None:

@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from carewatch.provision import provision
-from carewatch.stack import LocalStack, free_port
 from contract.registry import DeviceType
 from contract.shards import Shard, shard_of
+from runtime.stack import LocalStack, free_port
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from tests.conftest import Services
@@ -190,8 +190,8 @@ def test_the_scaled_compose_is_a_3_node_emqx_cluster_with_sharded_workers() -> N
 
     import yaml
 
-    from carewatch.stack import REPO_ROOT
     from ingest.service import IngestConfig
+    from runtime.stack import REPO_ROOT
 
     here = REPO_ROOT / "deploy/scale"
     compose = yaml.safe_load((here / "compose.yml").read_text())
@@ -271,7 +271,7 @@ def _each_worker_logs_in_as_its_own_provisioned_user(services: dict[str, Any]) -
 
 
 def test_the_single_host_compose_runs_its_workers_on_their_own_provisioned_logins() -> None:
-    from carewatch.stack import REPO_ROOT
+    from runtime.stack import REPO_ROOT
 
     _each_worker_logs_in_as_its_own_provisioned_user(
         yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
@@ -284,8 +284,8 @@ def test_the_compose_wrapper_leaves_each_worker_to_log_in_as_itself(role: str, a
     shard gets the broker's address without a user and the secrets file, and the CLI then picks the
     worker's own login from it (before, every worker of a role was handed the role's one login)."""
     from carewatch.provision import worker_mqtt_url
-    from carewatch.stack import REPO_ROOT
     from contract.broker_acl import alerts_user, ingest_user
+    from runtime.stack import REPO_ROOT
 
     secrets_ = {"carewatch-ingest": "s1", "carewatch-ingest-2": "s2", "carewatch-alerts-1-of-2": "a1"}
     (tmp_path / "services.yaml").write_text(yaml.safe_dump(secrets_))

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from carewatch.stack import LocalStack, _mosquitto_bin, free_port
+from runtime.stack import LocalStack, _mosquitto_bin, free_port
 
 
 def _pids_mentioning(text: str) -> set[int]:

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from carewatch.stack import free_port
 from runtime.service import STOP_DEADLINE_S
+from runtime.stack import free_port
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import FAC, Publisher, payload, registry_obj, wait_for

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from carewatch.stack import free_port
+from runtime.stack import free_port
 from tests.conftest import Services
 from tests.helpers import wait_for
 

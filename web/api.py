@@ -22,7 +22,7 @@ from storage.registry import fetch_registry
 from storage.users import User
 from supervision import assessment as assessment_rules
 from supervision import orders as order_rules
-from web import appeals, inspections, orders, reports
+from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
@@ -280,6 +280,35 @@ async def decide_maintenance_api(request: web.Request) -> web.Response:
             now=now_of(request),
         )
     )
+
+
+# -- pick-up delegates (接送委托, issue #39 item 3) ------------------------------------------------------------
+@routes.get("/api/v1/facilities/{facility_id}/delegates")
+async def list_delegates(request: web.Request) -> web.Response:
+    """Who besides the registry's guardians may collect which child, every state (inspectors read-only)."""
+    user = user_of(request)
+    fid = request.match_info["facility_id"]
+    return web.json_response({"delegates": await pickup.listing(request.app[POOL], user, fid, now=now_of(request))})
+
+
+@routes.post("/api/v1/facilities/{facility_id}/delegates")
+async def create_delegate(request: web.Request) -> web.Response:
+    """The facility's operator records a delegate with the parents' consent (a note here; a signed form is
+    uploaded through the facility page)."""
+    user = user_of(request)
+    body = await json_body(request, '{"child_id": ..., "person_id": ..., "name": ..., "consent_by": ...}')
+    fid = request.match_info["facility_id"]
+    return web.json_response(await pickup.record(request.app[POOL], user, fid, body, now=now_of(request)), status=201)
+
+
+@routes.post("/api/v1/facilities/{facility_id}/delegates/{delegate_id}/revoke")
+async def revoke_delegate(request: web.Request) -> web.Response:
+    """The facility's operator revokes a delegate, at once and for good."""
+    user = user_of(request)
+    delegate_id = path_id(request.match_info["delegate_id"])
+    body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
+    fid = request.match_info["facility_id"]
+    return web.json_response(await pickup.revoke(request.app[POOL], user, fid, delegate_id, body, now=now_of(request)))
 
 
 # -- rectification orders (整改通知, issue #16) ---------------------------------------------------------------

@@ -704,6 +704,69 @@ _MORE = {
         "Quiet hours need a start and an end (HH:MM), not the same",
     ),
     "err_lang": ("请选择消息语言", "Choose a message language"),
+    # pick-up delegates (接送委托, issue #39 item 3)
+    "delegates": ("接送委托人", "Pick-up delegates"),
+    "delegates_help": (
+        "除登记的监护人外，经家长同意可委托他人接送幼儿（长期或一次性）。仅本机构管理员可登记或撤销，须记录家长同意"
+        "（上传签字委托书，或记录同意方式的说明）；有效期开始时间不得早于当前，委托自登记时起生效，不能覆盖登记前的接送，"
+        "已产生的告警不受影响。监管人员可查看，不能修改。",
+        "Besides the registered guardians, someone the parents authorise may collect a child (standing or "
+        "one-off). Only the facility's operator records or revokes one, with the parents' consent (a signed form "
+        "uploaded, or a note of how it was given); the validity starts no earlier than now and counts from the "
+        "recording on, so it never covers an earlier pick-up, and an alert already raised stays. Inspectors see "
+        "the list, read-only.",
+    ),
+    "child": ("幼儿", "Child"),
+    "delegate_person": ("接送人卡号/编号", "Collector's badge id"),
+    "delegate_name": ("姓名", "Name"),
+    "relation": ("关系", "Relation"),
+    "delegate_kind": ("类型", "Kind"),
+    "valid_from": ("生效", "Valid from"),
+    "valid_until": ("失效", "Valid until"),
+    "delegate_state": ("状态", "State"),
+    "consent": ("家长同意", "Parents' consent"),
+    "consent_by": ("同意的监护人", "Consenting guardian"),
+    "consent_method": ("同意方式", "How consent was given"),
+    "consent_at": ("同意时间", "Consent given at"),
+    "consent_note": ("同意说明", "Consent note"),
+    "consent_file": ("签字委托书", "Signed consent form"),
+    "photo": ("照片", "Photo"),
+    "add_delegate": ("登记接送委托人", "Record delegate"),
+    "revoke_delegate": ("撤销", "Revoke"),
+    "revoke_reason": ("撤销原因", "Reason"),
+    "first_used": ("已于{0}接走", "collected at {0}"),
+    "err_delegate_who": (
+        "只有本机构管理员可以登记或撤销接送委托人",
+        "Only the facility's operator records or revokes a delegate",
+    ),
+    "err_delegate_child": ("该幼儿不在本机构登记名册中", "That child is not in the facility's registry"),
+    "err_delegate_field": ("请填写{field}", "{field} is required"),
+    "err_delegate_kind": ("类型须为长期或一次性", "Kind must be standing or one-off"),
+    "err_delegate_relation": ("请选择与幼儿的关系", "Choose the relation to the child"),
+    "err_delegate_guardian": ("此人已是登记的监护人", "That person is a registered guardian already"),
+    "err_delegate_staff": (
+        "本机构工作人员不能作为接送委托人（机构不能自我授权）",
+        "A member of the facility's staff cannot be a delegate: the facility would authorise itself",
+    ),
+    "err_delegate_order": ("失效时间须晚于生效时间", "Valid until must be after valid from"),
+    "err_delegate_past": (
+        "生效时间不得早于当前 {minutes} 分钟以上：委托不能覆盖已发生的接送",
+        "The validity cannot start more than {minutes} minutes ago: a delegate never covers a past pick-up",
+    ),
+    "err_delegate_long": ("该类型委托最长 {days} 天", "This kind of delegate is valid for at most {days} days"),
+    "err_delegate_revoked": ("该委托已撤销", "The delegate is revoked already"),
+    "err_consent_by": ("须由幼儿登记的监护人同意", "Consent must come from one of the child's registered guardians"),
+    "err_consent_method": ("请选择同意方式", "Choose how consent was given"),
+    "err_consent_file": ("请上传签字委托书", "Upload the signed consent form"),
+    "err_consent_note": (
+        "同意说明至少 {n} 个字：由谁、以何种方式、何时同意",
+        "The consent note says who consented, how and when, in at least {n} characters",
+    ),
+    "err_consent_future": ("同意时间不能晚于当前", "Consent cannot be given in the future"),
+    "err_consent_old": (
+        "家长同意已超过 {days} 天，请重新取得",
+        "Consent older than {days} days: ask the parents again",
+    ),
 }
 for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh

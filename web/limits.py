@@ -29,6 +29,7 @@ ROUTE_LIMITS = {
     "/logout": LOGIN_BYTES,
     "/orders/{order_id}/answer": EVIDENCE_BYTES,
     "/inspections/{inspection_id}/record": EVIDENCE_BYTES,
+    "/facilities/{facility_id}/delegates": EVIDENCE_BYTES,  # a photo and a signed consent form
     "/registry": REGISTRY_BYTES,
     "/api/v1/registry": REGISTRY_BYTES,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
 from contract.rules import SEVERITIES
 
 _ERR = {
@@ -318,6 +319,96 @@ SCHEMAS: dict[str, Any] = {
         decided_at=_NTIME,
         decision_reason=_NSTR,
     ),
+    "DelegateIn": {
+        **_obj(
+            [
+                "child_id",
+                "person_id",
+                "name",
+                "relation",
+                "kind",
+                "valid_from",
+                "valid_until",
+                "consent_by",
+                "consent_method",
+                "consent_at",
+                "consent_note",
+            ],
+            child_id={"type": "string", "minLength": 1, "maxLength": 64},
+            person_id={
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                "description": "the id the door reports as the child_out's guardian_id",
+            },
+            name={"type": "string", "minLength": 1, "maxLength": 100},
+            relation={"type": "string", "enum": list(RELATIONS)},
+            kind={"type": "string", "enum": list(KINDS)},
+            valid_from=_TIME,
+            valid_until=_TIME,
+            consent_by={
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "description": "the registered guardian who consented",
+            },
+            consent_method={
+                "type": "string",
+                "enum": ["note"],
+                "description": "a signed form (signed_form) is uploaded through the facility page",
+            },
+            consent_at=_TIME,
+            consent_note={"type": "string", "minLength": 10, "maxLength": 1000},
+        ),
+        "description": "Only the facility's operator. The validity starts no earlier than now (10 minutes' grace)"
+        " and counts from the recording on: a delegate never covers a pick-up before it; a one-off is valid at most"
+        " 7 days and for one pick-up, a standing one at most 366 days. Consent from a registered guardian of the"
+        " child, not in the future, at most 90 days old (CONTRACT §4 unauthorized_pickup).",
+    },
+    "DelegateRevoke": _obj([], reason={"type": "string", "maxLength": 500}),
+    "Delegate": _obj(
+        [
+            "id",
+            "facility_id",
+            "child_id",
+            "person_id",
+            "name",
+            "relation",
+            "kind",
+            "valid_from",
+            "valid_until",
+            "state",
+            "consent",
+            "created_by",
+            "created_at",
+        ],
+        id=_INT,
+        facility_id=_STR,
+        child_id=_STR,
+        person_id=_STR,
+        name=_STR,
+        relation={"type": "string", "enum": list(RELATIONS)},
+        kind={"type": "string", "enum": list(KINDS)},
+        valid_from=_TIME,
+        valid_until=_TIME,
+        state={"type": "string", "enum": ["pending", "valid", "used", "expired", "revoked"]},
+        first_used_at=_NTIME,
+        has_photo=_BOOL,
+        consent=_obj(
+            ["by", "method", "at", "note"],
+            by=_STR,
+            method={"type": "string", "enum": list(CONSENT_METHODS)},
+            at=_TIME,
+            note=_STR,
+            file=_NSTR,
+        ),
+        created_by=_STR,
+        created_at=_TIME,
+        revoked_by=_NSTR,
+        revoked_at=_NTIME,
+        revoke_reason=_NSTR,
+    ),
     "Summary": _obj(
         ["by_severity", "by_rule", "open_alerts", "areas", "understaffed"],
         by_severity={"type": "object", "additionalProperties": _INT},
@@ -471,6 +562,32 @@ PATHS: dict[str, Any] = {
             ("reject", "Reject a pending request with a reason (as approve); audited"),
             ("withdraw", "Withdraw a pending request (its requester or the facility's operator); audited"),
         )
+    },
+    "/api/v1/facilities/{facility_id}/delegates": {
+        "get": {
+            "summary": "Pick-up delegates of the facility, every state (whoever's scope covers it; read-only)",
+            "parameters": [_FID],
+            "responses": _ok("delegates", _obj(["delegates"], delegates=_arr(_ref("Delegate")))) | _errors(404),
+        },
+        "post": {
+            "summary": "Record a delegate with the parents' consent (the facility's operator only); audited"
+            " (pickup.delegate.add)",
+            "parameters": [_FID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("DelegateIn")}}},
+            "responses": _ok("the delegate", _ref("Delegate"), "201") | _errors(400, 403, 404),
+        },
+    },
+    "/api/v1/facilities/{facility_id}/delegates/{delegate_id}/revoke": {
+        "post": {
+            "summary": "Revoke a delegate at once and for good (the facility's operator only); audited"
+            " (pickup.delegate.revoke)",
+            "parameters": [
+                _FID,
+                {"name": "delegate_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+            ],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("DelegateRevoke")}}},
+            "responses": _ok("the delegate", _ref("Delegate")) | _errors(400, 403, 404, 409),
+        }
     },
     "/api/v1/alerts": {
         "get": {

@@ -13,11 +13,13 @@ from aiohttp import web
 from contract.rules import RuleConfig
 from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
+from storage import pickup as pickup_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
 from supervision import maintenance as window_rules
 from supervision import orders as order_rules
+from supervision import pickup as pickup_rules
 from web.actions import DECISIONS, decide_maintenance, file_maintenance
 from web.errors import Conflict, Forbidden, Invalid, NotFound
 from web.keys import POOL, RULES, now_of
@@ -51,6 +53,13 @@ async def facility_ctx(
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
         "order_error": False,
+        # who may collect a child besides the guardians (issue #39 item 3): the operator records, others read
+        "delegates": await pickup_store.delegates(conn, f["id"], now),
+        "may_record_delegates": pickup_rules.may_record(user.scope, f["id"]),
+        "delegate_children": await pickup_store.children_of(conn, f["id"])
+        if pickup_rules.may_record(user.scope, f["id"])
+        else [],
+        "delegate_kept": {},
     }
 
 

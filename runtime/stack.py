@@ -157,7 +157,7 @@ def broker_conf(port: int, mq_dir: Path, *, bind_client_ids: bool) -> str:
     The option must follow the `listener` line here: Mosquitto 2.0.11, finding it in an included
     file, applies it to a default listener it then opens on port 1883 of every interface (measured)."""
     conf = [
-        "# Written by carewatch stack up; see carewatch/stack.py for why the limits are set.",
+        "# Written by carewatch stack up; see runtime/stack.py for why the limits are set.",
         "per_listener_settings false",
         f"listener {port} 127.0.0.1",
         *(["use_username_as_clientid true"] if bind_client_ids else []),

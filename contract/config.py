@@ -10,7 +10,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.clock import clock_from_spec
@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     # once (web/ratelimit.py); beyond them 429 with Retry-After. api_rate 0: no limit (a benchmark's load).
     api_rate: float = Field(20.0, ge=0)
     api_burst: int = Field(60, ge=1)
+    # The secret under which identity numbers become the register's person keys (contract/people.py):
+    # the same for every service and every load of a deployment, kept like a password (an identity
+    # number is guessable from its key by anyone who has it). Unset: a registry with identity numbers is
+    # refused; one with person keys loads.
+    person_salt: SecretStr | None = Field(default=None, repr=False)
+
+    def salt(self) -> bytes | None:
+        """The person salt as bytes, or None when none is configured."""
+        v = self.person_salt.get_secret_value() if self.person_salt is not None else ""
+        return v.encode("utf-8") if v else None
 
     @field_validator("trusted_proxies")
     @classmethod

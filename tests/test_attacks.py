@@ -1014,6 +1014,7 @@ EXPECTED_PRIVILEGES = {
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
         "notification_subscriptions": "SELECT",
+        "people": "SELECT",
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
         "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
@@ -1047,6 +1048,9 @@ EXPECTED_PRIVILEGES = {
         "maintenance_windows": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
+        "people": "SELECT, INSERT, UPDATE (ban_source, banned_on, health_cert_expires, health_check_on, id_masked,"
+        " name, qualifications, training_on, updated_at)",
+        "person_roles": "SELECT, INSERT, UPDATE (until)",
         "readings": "SELECT",
         "readings_hourly": "SELECT",
         "rectification_history": "SELECT, INSERT",

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from alerts import people
 from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
+from alerts.workforce import Register, Workforce
 from contract.payloads import Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Facility
@@ -104,8 +105,13 @@ class AlertEngine:
         *,
         late_wait_s: float = LATE_WAIT_S,
         lapse_rules: frozenset[str] = frozenset(),
+        register: Register | None = None,
     ) -> None:
         self.rules = rules
+        # the register of people (alerts.workforce), given like the registry; one Workforce over all the
+        # engine's facilities, so that the same person badged in at two of them is seen (double_shift)
+        self.register = register or Register()
+        self.workforce = Workforce()
         self.late_wait_s = late_wait_s
         self.lapse_rules = lapse_rules  # conditions recorded as lapses even when too short to alert
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
@@ -120,7 +126,9 @@ class AlertEngine:
     def add_facility(
         self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
     ) -> None:
-        self.runtimes[f.id] = FacilityRuntime(f, self.rules, started, self.late_wait_s)
+        self.runtimes[f.id] = FacilityRuntime(
+            f, self.rules, started, self.late_wait_s, register=self.register, workforce=self.workforce
+        )
         if pending:
             # A device that said it was offline before this engine started gets its reconnect grace from
             # the start: its reconnection (a retained online status) may be what arrives first now.
@@ -228,6 +236,13 @@ class AlertEngine:
             rt = self.runtimes.get(fid)
             if rt is not None:
                 rt.delegates = {c: tuple(ds) for c, ds in by.get(fid, {}).items()}
+
+    def update_register(self, register: Register) -> None:
+        """A new register of people (a registry file loaded with people in it): every facility reads it
+        from its next evaluation."""
+        self.register = register
+        for rt in self.runtimes.values():
+            rt.register, rt.register_day = register, None
 
     def on_message(
         self, facility_id: str, device_id: str, payload: Payload, received: datetime, judged: datetime | None = None

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts import alarms, devices, people, readings
+from alerts import alarms, devices, people, readings, workforce
+from alerts.workforce import Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
@@ -140,6 +141,11 @@ class FacilityRuntime:
     clocks_changed: set[str] = field(default_factory=set)  # devices whose clock was learnt or forgotten
     # device alerts unknown at the last evaluation (behind a silent gateway): neither raised nor cleared
     unknown: set[Key] = field(default_factory=set)
+    # the register of people and where its people are badged in, shared by the engine's facilities
+    register: Register = field(default_factory=Register)
+    workforce: Workforce = field(default_factory=Workforce)
+    register_day: date | None = field(default=None, init=False)  # what register_out was judged for
+    register_out: dict[Key, Condition] = field(default_factory=dict, init=False)
     staff: dict[str, Staff] = field(init=False)
     children: dict[str, Child] = field(init=False)
     classes: dict[str, ClassInfo] = field(init=False)
@@ -299,6 +305,7 @@ class FacilityRuntime:
         readings.conditions(self, out)
         devices.conditions(self, out, now)
         people.conditions(self, out, clock)
+        workforce.register_conditions(self, out, self.local(clock).date())
         if settled:
             self.windows = people.window_conditions(self, clock)
         out.update(self.windows)  # unsettled: what was decided on complete data stands, nothing new starts

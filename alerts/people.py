@@ -16,6 +16,7 @@ from collections import deque
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from alerts import workforce
 from contract.payloads import Access
 from contract.registry import StaffRole, required_guards
 from contract.rules import Condition, Key
@@ -43,7 +44,7 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
     if t == "staff_in" and person:
         staff = rt.staff.get(person)
         if current:
-            rt.staff_on_site[person] = staff
+            workforce.arrived(rt, person, staff, at)
         allowed = _staff_may_enter(rt, at) if staff is not None else rt.is_open(at)  # unknown persons: no margin
         if not allowed and not (staff and staff.role is StaffRole.GUARD):
             rt.pulse(
@@ -54,7 +55,7 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
             )
     elif t == "staff_out" and person:
         if current:
-            rt.staff_on_site.pop(person, None)
+            workforce.left(rt, rt.staff_on_site.pop(person, None))
     elif t == "visitor_in" and person and not rt.is_open(at):
         rt.pulse(
             Key("after_hours_entry", subject=person),
@@ -163,7 +164,7 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
                 f"{person} badged in but never out that day",
             )
         for person in stayed:
-            rt.staff_on_site.pop(person, None)
+            workforce.left(rt, rt.staff_on_site.pop(person, None))
         rt.children_present.clear()
         rt.unknown_children.clear()
     rt.day = day
@@ -198,29 +199,9 @@ def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
 
 
 def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) -> None:
-    """Who is on site now: banned or unqualified staff, classes over capacity."""
-    today = rt.local(clock).date()
-    for person, s in rt.staff_on_site.items():
-        if s is not None and s.banned:
-            out[Key("banned_staff_on_site", subject=person)] = rt.cond(
-                "banned_staff_on_site",
-                f"从业禁止人员在园（{person}）",
-                f"person under a lifetime ban on site ({person})",
-            )
-            continue
-        why = None
-        if s is None:
-            why = ("未登记人员", "not in the registry")
-        elif s.health_cert_expires is not None and s.health_cert_expires < today:
-            why = ("健康证过期", "health certificate expired")
-        elif s.role is StaffRole.GUARD and not s.licensed:
-            why = ("保安无证", "guard not licensed")
-        elif s.role is StaffRole.CAREGIVER and not s.qualified:
-            why = ("保育人员无资质", "caregiver not qualified")
-        if why:
-            out[Key("unqualified_staff_on_site", subject=person)] = rt.cond(
-                "unqualified_staff_on_site", f"{why[0]}（{person}）", f"{why[1]} ({person})"
-            )
+    """Who is on site now: banned or unqualified staff and the same person elsewhere (alerts.workforce,
+    with the register of people), classes over capacity."""
+    workforce.on_site_conditions(rt, out, rt.local(clock).date())
     for person in rt.unknown_children:
         out[Key("unknown_child_on_site", subject=person)] = rt.cond(
             "unknown_child_on_site",
@@ -295,7 +276,8 @@ def staffing(
             basis[c.class_] = basis.get(c.class_, 0) + 1
     ratio = rt.rules["ratio_breach"].thresholds
     need = sum(math.ceil(n / ratio[rt.classes[c].age_group.value]) for c, n in basis.items() if c in rt.classes)
-    carers = sum(1 for s in rt.staff_on_site.values() if s is not None and s.cares and not s.banned)
+    # only carers qualified on the day, banned by nobody, count (alerts.workforce; issue #39)
+    carers = workforce.carers_on_site(rt, rt.local(clock).date())
     if carers < need:
         out[Key("ratio_breach")] = rt.cond(
             "ratio_breach",

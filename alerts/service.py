@@ -31,6 +31,7 @@ from alerts.engine import AlertEngine, InputClock
 from alerts.lifecycle import may_mute
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
+from alerts.workforce import Register
 from alerts.writers import DecisionWriters
 from contract.clock import Clock
 from contract.config import Channels
@@ -46,7 +47,15 @@ from contract.payloads import (
     expand_batch,
     parse_payload,
 )
-from contract.rules import ESCALATION_S, INPUT_SLACK_S, LATE_WAIT_S, REPLAY_SKEW_MAX_S, Key, RuleConfig
+from contract.rules import (
+    ESCALATION_S,
+    INPUT_SLACK_S,
+    LATE_WAIT_S,
+    REPLAY_SKEW_MAX_S,
+    Key,
+    RuleConfig,
+    opening_level,
+)
 from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic, probe_topic
 from runtime.config import ServiceConfig
@@ -68,6 +77,7 @@ from storage.alerts import (
     save_timers,
 )
 from storage.errors import RETRYABLE
+from storage.people import fetch_register
 from storage.registry import facility_ids, fetch_registry
 from supervision.orders import escalate_overdue
 
@@ -196,6 +206,7 @@ class AlertService(Service):
         async with self.pool.acquire() as conn:
             self.owned = await self._owned(conn)
             reg = await fetch_registry(conn, self.owned)
+            register = Register(await fetch_register(conn))
             pending, firing = await load_state(conn, self.owned)
             self.engine = AlertEngine(
                 reg.facilities,
@@ -205,6 +216,7 @@ class AlertService(Service):
                 firing,
                 late_wait_s=self.config.late_wait_s,
                 lapse_rules=frozenset(LAPSE_CLASSES),
+                register=register,
             )
             await self._seed(conn, now)
             self.engine.set_delegates(await pickup_store.current(conn, self.owned, now))
@@ -463,7 +475,14 @@ class AlertService(Service):
                     return None
                 if d.action == "open" and d.condition is not None:
                     return await open_alert(
-                        conn, facility_id, d.key, d.condition, d.at, d.since, mutable=may_mute(d.key.rule)
+                        conn,
+                        facility_id,
+                        d.key,
+                        d.condition,
+                        d.at,
+                        d.since,
+                        mutable=may_mute(d.key.rule),
+                        escalation=opening_level(d.key.rule),
                     )
                 if d.action == "bump":
                     return await bump_alert(conn, facility_id, d.key, d.at)
@@ -524,6 +543,7 @@ class AlertService(Service):
             owned = await self._owned(conn)
             reg = await fetch_registry(conn, owned)
             delegates = await pickup_store.current(conn, owned, now)  # who may collect: same notification
+            register = Register(await fetch_register(conn))
         if owned is not None and self.source is not None:  # a facility registered since: its topics too
             new = sorted(set(owned) - set(self.owned or ()))
             if new:
@@ -531,6 +551,8 @@ class AlertService(Service):
         self.owned = owned
         changed = self.engine.update_registry(reg.facilities, now)
         self.engine.set_delegates(delegates)
+        if register != self.engine.register:
+            self.engine.update_register(register)
         if changed:
             logger.info("registry reloaded: %d facilities changed", changed)
 

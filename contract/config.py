@@ -10,7 +10,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.clock import clock_from_spec
@@ -110,6 +110,17 @@ class Settings(BaseSettings):
 
     def channels(self) -> Channels:
         return Channels(**{name: getattr(self, name) for name in Channels.model_fields})
+
+    # The secret under which identity numbers become the register's person keys (contract/people.py):
+    # the same for every service and every load of a deployment, kept like a password (an identity
+    # number is guessable from its key by anyone who has it). Unset: a registry with identity numbers is
+    # refused; one with person keys loads.
+    person_salt: SecretStr | None = Field(default=None, repr=False)
+
+    def salt(self) -> bytes | None:
+        """The person salt as bytes, or None when none is configured."""
+        v = self.person_salt.get_secret_value() if self.person_salt is not None else ""
+        return v.encode("utf-8") if v else None
 
     @field_validator("trusted_proxies")
     @classmethod

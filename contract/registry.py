@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from contract.calendar import DayKind, day_kind
 from contract.errors import ContractError
 from contract.ids import CountyCode, DeviceId, FacilityId, PersonId, TownshipCode
 from contract.payloads import describe_validation_error
+from contract.people import SALT_CONTEXT, Ban, IdentityError, MaskedId, Person, PersonKey, hash_identities
 
 
 class _Model(BaseModel):
@@ -184,10 +186,37 @@ class OpeningHours(_Model):
         return h is not None and h[0] <= local.time() < h[1]
 
 
+# Class sizes of 托育机构设置标准（试行）(2019) 第十三条: 乳儿班 (6–12 months) at most 10 children, 托小班
+# (12–24 months) 15, 托大班 (24–36 months) 20; 混合班 (18 months and over) 18. A registry declaring more is
+# refused at load, and more children checked in than the capacity is a major alert (CONTRACT §4).
+CLASS_CAPACITY: dict[AgeGroup, int] = {
+    AgeGroup.INFANT: 10,
+    AgeGroup.TODDLER: 15,
+    AgeGroup.OLDER: 20,
+    AgeGroup.MIXED: 18,
+}
+CLASS_NAMES = {
+    AgeGroup.INFANT: "乳儿班",
+    AgeGroup.TODDLER: "托小班",
+    AgeGroup.OLDER: "托大班",
+    AgeGroup.MIXED: "混合班",
+}
+
+
 class ClassInfo(_Model):
     id: PersonId
     age_group: AgeGroup
     capacity: Annotated[int, Field(ge=1, le=200)]
+
+    @model_validator(mode="after")
+    def _within_standard(self) -> ClassInfo:
+        limit = CLASS_CAPACITY[self.age_group]
+        if self.capacity > limit:
+            raise ValueError(
+                f"class {self.id}: capacity {self.capacity} is over the standard's {limit} for age group"
+                f" {self.age_group.value} ({CLASS_NAMES[self.age_group]} ≤ {limit}, 托育机构设置标准（试行）)"
+            )
+        return self
 
 
 class Staff(_Model):
@@ -199,6 +228,10 @@ class Staff(_Model):
     health_cert_expires: date | None = None
     # Counts towards the carer ratio; None: by role (CARING_ROLES).
     cares_for_children: bool | None = None
+    # The person in the register of people (contract.people): their key, from an `id_number` hashed at
+    # load (the number itself is dropped there), or given as it is; and the masked number to show.
+    person: PersonKey | None = None
+    id_masked: MaskedId | None = None
 
     @property
     def cares(self) -> bool:
@@ -264,6 +297,7 @@ class Facility(_Model):
             ("staff", [s.id for s in self.staff]),
             ("child", [c.id for c in self.children]),
             ("device", [d.id for d in self.devices]),
+            ("person", [s.person for s in self.staff if s.person is not None]),
         ):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
@@ -358,28 +392,68 @@ def required_guards(enrolled: int) -> int:
 
 class Registry(_Model):
     facilities: list[Facility]
+    # People of the register (contract.people) with their qualifications, checks and any ban; staff
+    # records link to them by `person`. A person not listed here keeps what the register has.
+    people: list[Person] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_identities(cls, data: Any, info: ValidationInfo) -> Any:
+        """Identity numbers become keys here, before anything else sees them (contract.people)."""
+        salt = (info.context or {}).get(SALT_CONTEXT)
+        return hash_identities(data, salt if isinstance(salt, bytes) else None)
 
     @model_validator(mode="after")
     def _unique(self) -> Registry:
-        ids = [f.id for f in self.facilities]
-        dup = {i for i in ids if ids.count(i) > 1}
-        if dup:
-            raise ValueError(f"duplicate facility id(s): {', '.join(sorted(dup))}")
+        for what, ids in (("facility", [f.id for f in self.facilities]), ("person", [p.key for p in self.people])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"duplicate {what} id(s): {', '.join(sorted(dup))}")
         return self
 
 
-def parse_registry(data: Any) -> Registry:
+def parse_registry(data: Any, salt: bytes | None = None) -> Registry:
+    """A registry from a file's data; identity numbers in it are hashed with `salt` and dropped."""
     try:
-        return Registry.model_validate(data)
+        return Registry.model_validate(data, context={SALT_CONTEXT: salt})
+    except IdentityError as err:
+        raise ContractError("registry", str(err)) from None
     except ValidationError as err:
-        raise ContractError("registry", describe_validation_error(err)) from err
+        raise ContractError("registry", describe_validation_error(err)) from None
 
 
-def load_registry_file(path: Path) -> Registry:
+def load_registry_file(path: Path, salt: bytes | None = None) -> Registry:
     """Read a registry from YAML or JSON (by extension; YAML otherwise)."""
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         raise ContractError("registry", f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from err
-    return parse_registry(data)
+    return parse_registry(data, salt)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterChanges:
+    """What loading a registry file writes into the register of people (contract.people)."""
+
+    people: list[Person]  # listed in the file: their details replace the register's (a ban is only added)
+    identities: dict[str, str | None]  # every person a staff record links to: key -> masked number
+    bans: dict[str, Ban]  # bans a facility's own record (`banned: true`) adds to the person
+
+
+def register_changes(reg: Registry, now: datetime) -> RegisterChanges:
+    """A file's people, the people its staff link to, and the bans its staff records declare: a staff
+    record marked `banned` that names a person bans the person at every facility, from the day of the
+    load (in the facility's time), with the facility's registry as the source. Nothing here lifts a ban."""
+    identities: dict[str, str | None] = {}
+    bans: dict[str, Ban] = {}
+    for f in reg.facilities:
+        day = now.astimezone(ZoneInfo(f.timezone)).date()
+        for s in f.staff:
+            if s.person is None:
+                continue
+            identities[s.person] = identities.get(s.person) or s.id_masked
+            if s.banned and s.person not in bans:
+                source = f"{f.name}（{f.id}）档案 / registry of {f.id}, {s.id}"
+                bans[s.person] = Ban(source=source[:200], on=day)
+    return RegisterChanges(list(reg.people), identities, bans)

@@ -39,7 +39,7 @@ LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
 
 
 class RuleId(StrEnum):
-    """The 25 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
+    """The 28 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
 
     FIRE_ALARM = "fire_alarm"
     GAS_ALARM = "gas_alarm"
@@ -68,6 +68,10 @@ class RuleId(StrEnum):
     BADGE_OUT_MISSING = "badge_out_missing"
     # A child badge the registry does not know (issue #39 item 3), for the operator to register or explain
     UNKNOWN_CHILD_ON_SITE = "unknown_child_on_site"
+    # The register of people across the city (issue #39 item 2)
+    DOUBLE_SHIFT = "double_shift"
+    CERTIFICATE_EXPIRING = "certificate_expiring"
+    HEALTH_STAFF_MISSING = "health_staff_missing"
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
@@ -137,7 +141,9 @@ DEFAULTS: dict[str, RuleConfig] = {
     "guard_absent": _r("major", 600),  # guard numbers: GB/T 29315-2022
     # carer ratios by age group: 托育机构设置标准(试行) (2019)
     "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5),
-    "class_over_capacity": _r("minor"),
+    # class sizes: 托育机构设置标准（试行）(2019), contract.registry.CLASS_CAPACITY; a class over them is a
+    # breach of the standard the facility was approved under, not a detail (issue #39 item 4: was minor)
+    "class_over_capacity": _r("major"),
     # after_close_min: project default, the grace parents get after closing (the simulator's late
     # pick-ups stay inside it); a facility's own rule may be shorter.
     "child_not_collected": _r("major", after_close_min=30),
@@ -174,7 +180,28 @@ DEFAULTS: dict[str, RuleConfig] = {
     # registry does not know, which is `unqualified_staff_on_site`): minor, for the facility's operator to
     # register the child or explain the badge; nobody may be judged to collect such a child either.
     "unknown_child_on_site": _r("minor"),
+    # The same person of the register badged in at two facilities at once (挂证: a qualified person lent
+    # on paper to several facilities, or double shifts). Opens at the county (OPENS_AT): the facility
+    # that profits from it is not the one to hear of it first.
+    "double_shift": _r("major"),
+    # A health certificate, a qualification, the annual health check or the annual health-care training
+    # (每年组织一次从业人员的卫生保健培训和健康体检) running out within `days`; on expiry the person on site
+    # is `unqualified_staff_on_site`.
+    "certificate_expiring": _r("warning", days=30),
+    # 保健人员: 托育机构设置标准（试行）(2019) requires 卫生保健 staff without a figure; the figure, one
+    # per 150 children enrolled and at least one, is 托儿所幼儿园卫生保健管理办法 (2010) 第十条 (contract.people
+    # HEALTH_STAFF_PER_CHILDREN).
+    "health_staff_missing": _r("major"),
 }
+
+# Where an alert opens when it must not wait for the facility to pass it on (default: the facility).
+OPENS_AT: dict[str, str] = {"double_shift": "county"}
+
+
+def opening_level(rule: str) -> str:
+    """The escalation level an alert of this rule opens at (CONTRACT §5)."""
+    return OPENS_AT.get(rule, "facility")
+
 
 # Escalation delays from the alert's opening: facility → township → county → city (CONTRACT §5).
 ESCALATION_S = {"default": (300.0, 900.0, 1800.0), "critical": (60.0, 180.0, 300.0)}

@@ -14,6 +14,7 @@ from datetime import date, time
 
 from contract.places import in_county, townships_of
 from contract.registry import (
+    CLASS_CAPACITY,
     AgeGroup,
     Child,
     ClassInfo,
@@ -69,9 +70,10 @@ NAME_WORDS = [
     "禾苗",
 ]
 KIND_WEIGHTS = [("inclusive", 5), ("for_profit", 3), ("employer", 1), ("kindergarten_class", 2), ("home", 1)]
-# Children per caregiver (CONTRACT §4 ratio_breach) and class-size limits.
+# Children per caregiver (CONTRACT §4 ratio_breach) and the standard's class sizes, which a registry
+# load refuses to exceed (contract.registry.CLASS_CAPACITY).
 RATIO = {AgeGroup.INFANT: 3, AgeGroup.TODDLER: 5, AgeGroup.OLDER: 7, AgeGroup.MIXED: 5}
-CLASS_LIMIT = {AgeGroup.INFANT: 10, AgeGroup.TODDLER: 15, AgeGroup.OLDER: 20, AgeGroup.MIXED: 18}
+CLASS_LIMIT = CLASS_CAPACITY
 
 
 def township_code(county: str, n: int) -> str:
@@ -198,7 +200,10 @@ def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[
     def add(role: StaffRole, **kw: object) -> None:
         nonlocal n
         n += 1
-        expires = date(2027, 1, 1).replace(month=rng.randint(1, 12), day=rng.randint(1, 28))
+        # from March 2027 on: nothing expires within the register's 30-day warning of the simulated months
+        # (autumn and winter 2026); the same draws as before, so every other choice stays as it was
+        month, day = rng.randint(1, 12), rng.randint(1, 28)
+        expires = date(2027 if month >= 3 else 2028, month, day)
         out.append(Staff(id=f"s-{n:04d}", role=role, health_cert_expires=expires, **kw))
 
     for c in classes:

@@ -24,8 +24,8 @@ NOTIFY_CHANNEL = "carewatch_alerts"
 
 _OPEN = """
 INSERT INTO alerts (rule, severity, facility_id, device_id, subject, opened_at, last_seen_at, muted, summary,
-                    summary_en, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)
+                    summary_en, detail, escalation)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (rule, facility_id, alert_key) WHERE status = 'active'
 DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, count = alerts.count + 1
 RETURNING id, (xmax = 0) AS created, escalation, muted
@@ -97,10 +97,12 @@ async def open_alert(
     since: datetime | None = None,
     *,
     mutable: bool = False,
+    escalation: str = "facility",
 ) -> Change:
     """`since`: when the condition began (before its rule's `for` window); a lapse class's interval
     (contract/credit.py) is recorded from then until the alert clears. `mutable`: whether a maintenance
-    window over the device may silence this alert (alerts.lifecycle.may_mute decides; never by default)."""
+    window over the device may silence this alert (alerts.lifecycle.may_mute decides; never by default).
+    `escalation`: the level a new alert opens at (contract.rules.opening_level decides)."""
     async with conn.transaction():
         if key.rule in LAPSE_CLASSES:
             await conn.execute(
@@ -138,6 +140,7 @@ async def open_alert(
                 cond.summary,
                 cond.summary_en,
                 "{}",
+                escalation,
             )
             change = Change(
                 row["id"],

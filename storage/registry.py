@@ -13,7 +13,8 @@ from datetime import datetime
 
 import asyncpg
 
-from contract.registry import Facility, Registry
+from contract.registry import Facility, Registry, register_changes
+from storage.people import record_people, record_roles
 from storage.users import Scope
 
 
@@ -25,10 +26,18 @@ class LoadSummary:
     children: int
 
 
-async def load_registry(conn: asyncpg.Connection, registry: Registry) -> LoadSummary:
+async def load_registry(conn: asyncpg.Connection, registry: Registry, now: datetime | None = None) -> LoadSummary:
+    """Write the file's facilities (and the register of people it names, at `now`: needed then)."""
+    links = bool(registry.people) or any(s.person for f in registry.facilities for s in f.staff)
+    if links and now is None:
+        raise ValueError("a registry that names people of the register is loaded with the time of the load")
     async with conn.transaction():
+        if links and now is not None:
+            await record_people(conn, register_changes(registry, now), now)
         for f in registry.facilities:
             await _upsert_facility(conn, f)
+            if now is not None:
+                await record_roles(conn, f, now)
     return LoadSummary(
         facilities=len(registry.facilities),
         devices=sum(len(f.devices) for f in registry.facilities),
@@ -70,9 +79,19 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
     )
     await conn.executemany(
         "INSERT INTO staff (facility_id, id, role, qualified, licensed, banned, health_cert_expires,"
-        " cares_for_children) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " cares_for_children, person_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
-            (f.id, s.id, s.role.value, s.qualified, s.licensed, s.banned, s.health_cert_expires, s.cares_for_children)
+            (
+                f.id,
+                s.id,
+                s.role.value,
+                s.qualified,
+                s.licensed,
+                s.banned,
+                s.health_cert_expires,
+                s.cares_for_children,
+                s.person,
+            )
             for s in f.staff
         ],
     )
@@ -118,7 +137,10 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
         return out
 
     classes = await by_facility("SELECT * FROM classes WHERE facility_id = ANY($1::text[]) ORDER BY id")
-    staff = await by_facility("SELECT * FROM staff WHERE facility_id = ANY($1::text[]) ORDER BY id")
+    staff = await by_facility(
+        "SELECT s.*, p.id_masked FROM staff s LEFT JOIN people p ON p.key = s.person_key"
+        " WHERE s.facility_id = ANY($1::text[]) ORDER BY s.id"
+    )
     devices = await by_facility("SELECT * FROM devices WHERE facility_id = ANY($1::text[]) ORDER BY id")
     children = await by_facility(
         "SELECT c.facility_id, c.id, c.class_id, coalesce(array_agg(g.guardian_id ORDER BY g.guardian_id)"
@@ -156,6 +178,8 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                             "banned": s["banned"],
                             "health_cert_expires": s["health_cert_expires"],
                             "cares_for_children": s["cares_for_children"],
+                            "person": s["person_key"],
+                            "id_masked": s["id_masked"] if s["person_key"] else None,
                         }
                         for s in staff.get(fid, [])
                     ],

@@ -49,6 +49,7 @@ GRANTS: dict[str, list[str]] = {
     "alerts": [
         # pick-up delegates (migration 027): who may collect a child, read like the registry
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows, pickup_delegates TO {{role}}",
+        "GRANT SELECT ON people TO {role}",  # the register of people: bans and qualifications everywhere
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
@@ -68,6 +69,11 @@ GRANTS: dict[str, list[str]] = {
         # a registry upload: a facility is upserted, never deleted; its members are replaced (delete, insert)
         "GRANT SELECT, INSERT, UPDATE ON facilities TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {', '.join(t for t in _REGISTRY if t != 'facilities')} TO {{role}}",
+        # the register of people: people added and their details replaced, never deleted (a recorded ban
+        # stays: migration 026's trigger); roles opened and closed, never rewritten
+        "GRANT SELECT, INSERT, UPDATE (name, id_masked, qualifications, health_cert_expires, health_check_on,"
+        " training_on, ban_source, banned_on, updated_at) ON people TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (until) ON person_roles TO {role}",
         # requested or set; a pending request is decided (approved, rejected, withdrawn) once: its times,
         # facility and author never change (migration 023's trigger refuses a second decision)
         "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON maintenance_windows"

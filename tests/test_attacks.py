@@ -1015,6 +1015,7 @@ EXPECTED_PRIVILEGES = {
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
         "notification_subscriptions": "SELECT",
+        "people": "SELECT",
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
         "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
@@ -1051,6 +1052,9 @@ EXPECTED_PRIVILEGES = {
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
         "pickup_delegates": "SELECT, INSERT, UPDATE (revoke_reason, revoked_at, revoked_by)",  # migration 027
+        "people": "SELECT, INSERT, UPDATE (ban_source, banned_on, health_cert_expires, health_check_on, id_masked,"
+        " name, qualifications, training_on, updated_at)",
+        "person_roles": "SELECT, INSERT, UPDATE (until)",
         "readings": "SELECT",
         "readings_hourly": "SELECT",
         "rectification_history": "SELECT, INSERT",

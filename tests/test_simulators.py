@@ -110,10 +110,15 @@ def test_full_day_for_20_facilities_is_valid_and_plausible() -> None:
     assert len(rel["child_in"]) > 20 * 30
 
 
+# The register of people's rules (issue #39 item 2) need people shared between facilities, which the
+# simulator does not generate yet: tests/test_people_register.py drives each of them through the engine.
+REGISTER_RULES = {"double_shift", "certificate_expiring", "health_staff_missing"}
+
+
 def test_scenarios_cover_every_rule() -> None:
     scenarios = builtin_scenarios()
     covered = {e.rule for s in scenarios.values() for e in s.expect}
-    assert covered == RULES
+    assert covered == RULES - REGISTER_RULES
 
 
 @pytest.mark.parametrize("name", sorted(builtin_scenarios()))

@@ -137,8 +137,12 @@ def window(body: Any) -> tuple[str | None, datetime, datetime, str]:
     return device, start, end, reason
 
 
-async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: str) -> dict[str, Any]:
-    """Admins load a registry file (YAML or JSON, CONTRACT §3); the facilities it names are replaced."""
+async def load_registry_text(
+    pool: asyncpg.Pool, user: User, text: str, source: str, *, salt: bytes | None, now: datetime
+) -> dict[str, Any]:
+    """Admins load a registry file (YAML or JSON, CONTRACT §3); the facilities it names are replaced. Identity
+    numbers in it are hashed with `salt` and dropped before anything is stored or said (contract/people.py);
+    a class over the standard's capacity, or an identity number without a salt, is refused (400)."""
     if user.role != "admin":
         raise Forbidden("only an admin may load a registry", "err_registry_who")
     try:
@@ -148,12 +152,12 @@ async def load_registry_text(pool: asyncpg.Pool, user: User, text: str, source: 
             f"not valid YAML or JSON: {str(err).splitlines()[0]}", "err_registry", detail=str(err).splitlines()[0]
         ) from None
     try:
-        reg = parse_registry(data)
+        reg = parse_registry(data, salt)
     except ContractError as err:
         raise Invalid(f"registry: {err}", "err_registry", detail=str(err)) from None
     try:
         async with pool.acquire() as conn, conn.transaction():
-            s = await load_registry(conn, reg)
+            s = await load_registry(conn, reg, now)
             out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
             await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
     except asyncpg.IntegrityConstraintViolationError as err:

@@ -26,7 +26,7 @@ from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, POOL, PUBLIC_URL, RULES, USER, now_of
+from web.keys import CREDIT, GATEWAYS, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -558,7 +558,8 @@ async def post_registry(request: web.Request) -> web.Response:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Invalid("the registry must be UTF-8 text") from None
-    return web.json_response(await load_registry_text(request.app[POOL], user, text, "api"))
+    salt, now = request.app[PERSON_SALT], now_of(request)
+    return web.json_response(await load_registry_text(request.app[POOL], user, text, "api", salt=salt, now=now))
 
 
 @routes.get("/api/v1/audit")

@@ -34,6 +34,7 @@ from web.keys import (
     HUB,
     INTAKE,
     LOGIN_LIMITS,
+    PERSON_SALT,
     POOL,
     PUBLIC_URL,
     RATE_BUCKETS,
@@ -80,6 +81,7 @@ def create_app(
     login_limits: LoginLimits | None = None,
     hash_slots: int | None = None,
     api_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen, so one shared default is safe
+    person_salt: bytes | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -90,7 +92,8 @@ def create_app(
     checks that its token or session still holds; trusted_proxies: the addresses or networks
     (comma-separated) of the reverse proxies whose X-Forwarded-For is believed; login_limits,
     hash_slots: the login throttle's (web/throttle.py); api_limit: the requests a token or a session may
-    send (web/ratelimit.py; None: no limit)."""
+    send (web/ratelimit.py; None: no limit); person_salt: the register of people's secret salt
+    (contract/people.py; None: a registry upload with identity numbers is refused)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -122,6 +125,7 @@ def create_app(
     app[SESSION_LIMITS] = session_limits
     app[PUBLIC_URL] = public_url
     app[STREAM_CHECK_S] = stream_check_s
+    app[PERSON_SALT] = person_salt
     app[CREDIT] = credit or CreditConfig()
     app.cleanup_ctx.extend([_pool_ctx, listen_ctx])
     app.on_shutdown.append(end_streams)

@@ -165,6 +165,9 @@ SESSION_LIMITS = web.AppKey("session_limits", tuple)
 # The site's address as people reach it (CAREWATCH_PUBLIC_URL): links in notifications come from it, never
 # from a request's Host header, which whoever sends the request writes.
 PUBLIC_URL = web.AppKey("public_url", str)
+# The secret salt of the register of people (CAREWATCH_PERSON_SALT, contract/people.py): a registry upload
+# with identity numbers hashes them with it; None refuses such an upload. Never shown, never logged.
+PERSON_SALT: web.AppKey[bytes | None] = web.AppKey("person_salt", object)  # type: ignore[arg-type]
 USER: web.RequestKey[User | None] = web.RequestKey("user", object)  # type: ignore[arg-type]
 # Whether the request's credential (its token, or its session) still holds: a long request (the live
 # stream) asks again every STREAM_CHECK_S, so a revoked token or a disabled user ends it within seconds.

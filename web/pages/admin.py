@@ -16,7 +16,7 @@ from web import subscriptions
 from web.actions import load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import TEXT
-from web.keys import POOL, now_of
+from web.keys import PERSON_SALT, POOL, now_of
 from web.pages.render import check_csrf, form_refused, lang_of, page_user, render
 from web.params import DEAD_LETTER_REASON, as_id, path_id
 
@@ -62,7 +62,9 @@ async def registry_upload(request: web.Request) -> web.Response:
     upload = form.get("file")
     try:
         text, name = _uploaded_text(upload)
-        result = await load_registry_text(request.app[POOL], user, text, name)
+        result = await load_registry_text(
+            request.app[POOL], user, text, name, salt=request.app[PERSON_SALT], now=now_of(request)
+        )
     except (Invalid, Forbidden) as exc:
         ctx = {"rows": await _registry_rows(request, user), "loaded": None}
         return await form_refused(request, "registry.html", ctx, exc)

@@ -1,4 +1,6 @@
 FROM python:3.11-slim-bookworm
+# the Chinese TrueType face the web embeds in its printable documents (web/documents.py)
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-zenhei && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY contract contract

@@ -63,7 +63,8 @@ pick_pg_version() {
 
 PGV=$(pick_pg_version)
 log "PostgreSQL major version: $PGV"
-install_pkgs mosquitto mosquitto-clients "postgresql-$PGV" "postgresql-client-$PGV" ca-certificates
+# fonts-wqy-zenhei: the Chinese TrueType face the web embeds in its printable documents (web/documents.py)
+install_pkgs mosquitto mosquitto-clients "postgresql-$PGV" "postgresql-client-$PGV" ca-certificates fonts-wqy-zenhei
 
 PG_CONFIG=/usr/lib/postgresql/$PGV/bin/pg_config
 timescaledb_present() {
@@ -130,7 +131,7 @@ if [ "$WANT_FAKETIME" -eq 1 ]; then
   install_pkgs faketime  # libfaketime: LD_PRELOAD moves the clock of a process and its children
 fi
 if [ "$WANT_PDFTEXT" -eq 1 ]; then
-  # pdftotext, and the Adobe-GB1 tables without which poppler cannot read the documents' STSong-Light text
+  # pdftotext and pdffonts, and the Adobe-GB1 tables poppler needs for the STSong-Light fallback's text
   install_pkgs poppler-utils poppler-data
 fi
 log "system dependencies ready"

@@ -42,6 +42,11 @@ def text_of(pdf: bytes, tmp: Path) -> str:
         ["pdftotext", "-enc", "UTF-8", "-layout", str(path), "-"], capture_output=True, check=True, timeout=30
     )
     assert b"Missing language pack" not in done.stderr, "poppler-data is needed to read STSong-Light"
+    # every font the document uses travels inside it (a subset of WenQuanYi Zen Hei), so any viewer,
+    # printer or archive shows the Chinese as printed
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True, timeout=30).stdout
+    rows = [line.split() for line in fonts.splitlines()[2:] if line.strip()]
+    assert rows and all(r[-5] == "yes" for r in rows), fonts
     return done.stdout.decode("utf-8")
 
 

@@ -3,10 +3,12 @@
 facility's particulars, the findings, the inspection's photos as thumbnails, signature lines and the
 facility's receipt line. docs/contract.md ("Printable documents") gives each layout.
 
-The text is set in ReportLab's built-in CID font STSong-Light (Adobe-GB1, encoding UniGB-UCS2-H): no font
-file ships with CareWatch and the PDF carries no glyphs of its own, so a reader supplies the Song face
-(Acrobat's Asian font pack, poppler with poppler-data, every Chinese system's viewer). The text stays
-text: `pdftotext` reads it back (tests/test_documents.py).
+The text is set in WenQuanYi Zen Hei (Debian's fonts-wqy-zenhei, a TrueType collection under the GPL
+with the font exception), embedded as a subset of the glyphs used: the PDF reads the same on any viewer,
+printer or archive, with no Chinese font of its own. Without that file (a machine set up by hand) the
+documents fall back to ReportLab's built-in CID font STSong-Light, which is named but not embedded (the
+reader then supplies the face), and the web logs that once. The text stays text: `pdftotext` reads it
+back (tests/test_documents.py).
 
 Rendering is CPU work (a thumbnail per photo, the layout): `render_*` are plain functions the pages run in
 a worker thread, holding no database connection.
@@ -15,11 +17,13 @@ a worker thread, holding no database connection.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -33,13 +37,20 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from contract.inspection import AREAS, CHECKLIST
 from contract.places import county_name_zh, township_name
 from storage.documents import Photo
 
-FONT = "STSong-Light"
+# TrueType faces with Chinese glyphs that ReportLab can embed (not CFF-based OpenType such as Noto CJK)
+EMBEDDABLE = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+)
+FALLBACK = "STSong-Light"
+logger = logging.getLogger(__name__)
 THUMB_PX = 480  # a thumbnail's longer side: sharp at 46 mm wide when printed (≈ 260 dpi)
 THUMB_MM = 46
 THUMBS_PER_ROW = 3
@@ -47,8 +58,18 @@ THUMBS_PER_ROW = 3
 
 @cache
 def _font() -> str:
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    return FONT
+    """The face the documents are set in: an embeddable TrueType one when the machine has it."""
+    for path in EMBEDDABLE:
+        if path.exists():
+            pdfmetrics.registerFont(TTFont("CareWatchCJK", str(path), subfontIndex=0))
+            return "CareWatchCJK"
+    logger.warning(
+        "no embeddable Chinese font (%s): printable documents use %s, not embedded (apt-get install fonts-wqy-zenhei)",
+        ", ".join(map(str, EMBEDDABLE)),
+        FALLBACK,
+    )
+    pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK))
+    return FALLBACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +157,7 @@ def _photos(photos: Sequence[Photo], t: Mapping[str, str], st: dict[str, Paragra
     rows = [cells[i : i + THUMBS_PER_ROW] for i in range(0, len(cells), THUMBS_PER_ROW)]
     rows[-1] += [""] * (THUMBS_PER_ROW - len(rows[-1]))
     grid = Table(rows, colWidths=[(THUMB_MM + 3) * mm] * THUMBS_PER_ROW)
-    grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTNAME", (0, 0), (-1, -1), _font())]))
     return [_p(t["doc_photos"], st["h2"]), grid]
 
 
@@ -185,6 +206,7 @@ def _build(flow: list[Flowable], title: str, author: str) -> bytes:
         title=title,
         author=author,
         creator="CareWatch",
+        initialFontName=_font(),  # the canvas's own default (Helvetica) would be one font not embedded
     )
     doc.build(flow)
     return out.getvalue()

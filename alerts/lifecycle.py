@@ -1,9 +1,18 @@
-"""An alert's life after the rules opened it: what a maintenance window may silence (issue #36's
-alert-lifecycle module; escalation and acknowledgement move here next). Pure decisions, no I/O."""
+"""An alert's life after the rules opened it (issue #36's alert-lifecycle module): what a maintenance
+window may silence, and when an unacknowledged alert climbs the ladder. The decisions are pure; `escalate`
+applies them through storage.alerts, which holds the SQL. The acknowledgement rule is
+contract.rules.check_acknowledgement (the web applies it, and may not import this package)."""
 
 from __future__ import annotations
 
-from contract.rules import MAINTENANCE_MUTES
+from collections.abc import Mapping
+from datetime import datetime
+
+import asyncpg
+
+from contract.rules import ESCALATION_S, LEVELS, MAINTENANCE_MUTES
+from storage import alerts as store
+from storage.alerts import Change
 
 
 def may_mute(rule: str) -> bool:
@@ -11,3 +20,29 @@ def may_mute(rule: str) -> bool:
     only the health of the devices under work (contract.rules.MAINTENANCE_MUTES), never a life-safety
     alert or a lapse. A muted alert is still recorded, shown and counted."""
     return rule in MAINTENANCE_MUTES
+
+
+def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]]) -> str | None:
+    """The level an unacknowledged alert should be at after opened_s seconds, if above `level`."""
+    steps = delays["critical"] if severity == "critical" else delays["default"]
+    target = 0
+    for i, d in enumerate(steps, start=1):
+        if opened_s >= d:
+            target = i
+    return LEVELS[target] if target > LEVELS.index(level) else None
+
+
+async def escalate(
+    conn: asyncpg.Connection,
+    now: datetime,
+    delays: Mapping[str, tuple[float, ...]] = ESCALATION_S,
+    facilities: list[str] | None = None,
+) -> list[Change]:
+    """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step.
+    With `facilities`, only theirs (an alert worker escalates its own shard's)."""
+    changes = []
+    for r in await store.escalation_candidates(conn, facilities):
+        level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)
+        if level is not None and (change := await store.raise_escalation(conn, r, level, now)) is not None:
+            changes.append(change)
+    return changes

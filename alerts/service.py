@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
 
 from alerts.engine import AlertEngine, InputClock
-from alerts.lifecycle import may_mute
+from alerts.lifecycle import escalate, may_mute
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.workforce import Register
@@ -68,7 +68,6 @@ from storage.alerts import (
     Change,
     bump_alert,
     clear_alert,
-    escalate,
     load_clocks,
     load_state,
     open_alert,

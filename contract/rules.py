@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from contract.errors import DomainError
+
 
 class Severity(StrEnum):
     """Alert severities, most severe first (CONTRACT §4)."""
@@ -371,3 +373,14 @@ def reconnect_grace_s(rules: Mapping[str, RuleConfig]) -> float:
 def carers_needed(rules: Mapping[str, RuleConfig], age_group: str, children: int) -> int:
     """Caregivers a class of `children` of this age group needs by the ratio rule."""
     return math.ceil(children / rules[RuleId.RATIO_BREACH].thresholds[age_group])
+
+
+class NoteRequired(DomainError):
+    """Acknowledging a critical alert says what was found and done (issue #16: an operator must not
+    silence their own fire alarm with an empty click)."""
+
+
+def check_acknowledgement(severity: str, note: str) -> None:
+    """The acknowledgement rule (the web's and the API's, one place): a critical alert needs a note."""
+    if severity == "critical" and not note.strip():
+        raise NoteRequired("a critical alert is acknowledged with a note: what was found and what was done")

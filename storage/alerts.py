@@ -8,15 +8,14 @@ apart (or two workers) never make two alerts.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from contract.credit import LAPSE_CLASSES
-from contract.errors import DomainError
-from contract.rules import ESCALATION_S, LATCHING, LEVELS, Condition, Key
+from contract.rules import LATCHING, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
 
@@ -240,61 +239,46 @@ async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: 
         return await _record(conn, "cleared", facility_id, key, row, at)
 
 
-def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]]) -> str | None:
-    """The level an unacknowledged alert should be at after opened_s seconds, if above `level`."""
-    steps = delays["critical"] if severity == "critical" else delays["default"]
-    target = 0
-    for i, d in enumerate(steps, start=1):
-        if opened_s >= d:
-            target = i
-    return LEVELS[target] if target > LEVELS.index(level) else None
-
-
-async def escalate(
-    conn: asyncpg.Connection,
-    now: datetime,
-    delays: Mapping[str, tuple[float, ...]] = ESCALATION_S,
-    facilities: list[str] | None = None,
-) -> list[Change]:
-    """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step.
-    With `facilities`, only theirs (an alert worker escalates its own shard's)."""
-    changes = []
-    rows = await conn.fetch(
-        "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en"
-        " FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
-        + ("" if facilities is None else " AND facility_id = ANY($1::text[])"),
-        *([] if facilities is None else [facilities]),
+async def escalation_candidates(conn: asyncpg.Connection, facilities: list[str] | None = None) -> list[asyncpg.Record]:
+    """Active, unacknowledged alerts below the top of the ladder (alerts.lifecycle decides which move)."""
+    return list(
+        await conn.fetch(
+            "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en"
+            " FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
+            + ("" if facilities is None else " AND facility_id = ANY($1::text[])"),
+            *([] if facilities is None else [facilities]),
+        )
     )
-    for r in rows:
-        level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)
-        if level is None:
-            continue
-        async with conn.transaction():
-            done = await conn.fetchval(
-                "UPDATE alerts SET escalation = $2, escalated_at = $3 WHERE id = $1 AND escalation = $4"
-                " AND NOT acknowledged RETURNING id",
-                r["id"],
-                level,
-                now,
-                r["escalation"],
-            )
-            if done is None:
-                continue  # acknowledged or escalated meanwhile
-            change = Change(
-                r["id"],
-                "escalated",
-                r["facility_id"],
-                r["rule"],
-                r["severity"],
-                level,
-                r["muted"],
-                r["summary"],
-                r["summary_en"],
-            )
-            await _history(conn, r["id"], "escalated", {"to": level, "at": now})
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
-        changes.append(change)
-    return changes
+
+
+async def raise_escalation(conn: asyncpg.Connection, r: asyncpg.Record, level: str, now: datetime) -> Change | None:
+    """Move one alert (an escalation_candidates row) up to `level`, in its history and on the stream;
+    None when it was acknowledged or moved meanwhile."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE alerts SET escalation = $2, escalated_at = $3 WHERE id = $1 AND escalation = $4"
+            " AND NOT acknowledged RETURNING id",
+            r["id"],
+            level,
+            now,
+            r["escalation"],
+        )
+        if done is None:
+            return None
+        change = Change(
+            r["id"],
+            "escalated",
+            r["facility_id"],
+            r["rule"],
+            r["severity"],
+            level,
+            r["muted"],
+            r["summary"],
+            r["summary_en"],
+        )
+        await _history(conn, r["id"], "escalated", {"to": level, "at": now})
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
+    return change
 
 
 async def save_timers(conn: asyncpg.Connection, facility_id: str, pending: dict[Key, datetime]) -> None:
@@ -351,16 +335,18 @@ async def load_state(
     return pending, firing
 
 
-class NoteRequired(DomainError):
-    """Acknowledging a critical alert says what was found and done (issue #16: an operator must not
-    silence their own fire alarm with an empty click)."""
-
-
 async def acknowledge(
-    conn: asyncpg.Connection, scope: Scope, alert_id: int, actor: str, note: str
+    conn: asyncpg.Connection,
+    scope: Scope,
+    alert_id: int,
+    actor: str,
+    note: str,
+    now: datetime,
+    check: Callable[[asyncpg.Record], None] = lambda _row: None,
 ) -> asyncpg.Record | None:
     """Acknowledge an alert the scope may see: recorded in its history and the audit log, announced
-    on the live stream. Returns the updated alert, or None when there is no such alert in scope."""
+    on the live stream. `check` (contract.rules.check_acknowledgement, from the caller) may refuse it
+    once the alert is read. Returns the updated alert, or None when there is no such alert in scope."""
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1",
@@ -370,14 +356,14 @@ async def acknowledge(
             {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
         ):
             return None
-        if row["severity"] == "critical" and not note.strip():
-            raise NoteRequired("a critical alert is acknowledged with a note: what was found and what was done")
+        check(row)
         updated = await conn.fetchrow(
-            "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, now()),"
+            "UPDATE alerts SET acknowledged = true, acknowledged_at = coalesce(acknowledged_at, $4),"
             " acknowledged_by = $2, note = $3 WHERE id = $1 RETURNING *",
             alert_id,
             actor,
             note,
+            now,
         )
         await conn.execute(
             "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, 'acknowledged', $2, $3)",

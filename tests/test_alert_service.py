@@ -16,12 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiohttp import web
 
+from alerts.lifecycle import escalate
 from alerts.service import AlertsConfig, AlertService
 from contract.registry import WEEKDAYS, OpeningHours, Registry
 from contract.rules import Condition, Key, load_rules
 from runtime.stack import free_port
 from simulators.registry_gen import generate_registry
-from storage.alerts import NOTIFY_CHANNEL, escalate, open_alert
+from storage.alerts import NOTIFY_CHANNEL, open_alert
 from storage.registry import load_registry
 from tests.conftest import Services, as_role
 from tests.faultproxy import FaultProxy

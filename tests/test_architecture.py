@@ -188,9 +188,8 @@ SQL_CLOCK_ALLOWED: dict[str, tuple[int, str]] = {
     "storage/credentials.py": (2, "stamps of an admin's broker credential changes"),
     "storage/registry.py": (2, "the registry's own load stamps"),
     "storage/retention.py": (1, "the rollup job's own stamp"),
-    # people's acts stamped by the database; the alert lifecycle takes `now` once it moves above storage
-    # (issue #36, deliverable 3; the order workflow did with issue #37: supervision.orders)
-    "storage/alerts.py": (1, "acknowledged_at"),
+    # people's acts take the request's `now` (an alert's acknowledgement and an order's steps since issues
+    # #36 and #37): none is stamped by the database any more
 }
 
 

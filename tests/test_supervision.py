@@ -8,7 +8,7 @@ import pytest
 
 from contract.errors import DomainError
 from contract.rules import LEVELS as LADDER
-from storage.alerts import NoteRequired
+from contract.rules import NoteRequired
 from storage.rectification import StateError
 from storage.users import AuthError, Scope
 from supervision.orders import (

@@ -13,6 +13,7 @@ import yaml
 
 from contract.errors import ContractError
 from contract.registry import parse_registry
+from contract.rules import NoteRequired, check_acknowledgement
 from storage import alerts as alert_store
 from storage import maintenance as maintenance_store
 from storage import queries
@@ -25,15 +26,19 @@ from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from web.params import parse_time
 
 
-async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str) -> dict[str, Any]:
+async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str, *, now: datetime) -> dict[str, Any]:
     """Shared by the API and the pages: scope-checked, audited, announced on the stream."""
     if len(note) > 2000:
         raise Invalid("note is at most 2,000 characters", "err_note_long")
-    async with pool.acquire() as conn:
+
+    def check(row: asyncpg.Record) -> None:
         try:
-            updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note)
-        except alert_store.NoteRequired as err:
+            check_acknowledgement(row["severity"], note)
+        except NoteRequired as err:
             raise Invalid(str(err), "err_note_required") from None
+
+    async with pool.acquire() as conn:
+        updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note, now, check)
     if updated is None:
         raise NotFound("no such alert")
     return queries.alert_json(updated)

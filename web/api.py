@@ -174,7 +174,9 @@ async def ack_alert(request: web.Request) -> web.Response:
     body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
         raise Invalid("body must be a JSON object with a string note")
-    return web.json_response(await acknowledge(request.app[POOL], user, alert_id, body.get("note", "")))
+    return web.json_response(
+        await acknowledge(request.app[POOL], user, alert_id, body.get("note", ""), now=now_of(request))
+    )
 
 
 @routes.get("/api/v1/summary")

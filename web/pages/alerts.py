@@ -14,7 +14,7 @@ from storage.users import User
 from supervision import orders as order_rules
 from web.actions import acknowledge
 from web.errors import Invalid, NotFound
-from web.keys import POOL
+from web.keys import POOL, now_of
 from web.pages.render import check_csrf, form_refused, page_user, render
 from web.params import local_path, path_id
 
@@ -98,7 +98,7 @@ async def ack_form(request: web.Request) -> web.Response:
     alert_id = path_id(request.match_info["alert_id"])
     user = page_user(request)
     try:
-        await acknowledge(request.app[POOL], user, alert_id, str(form.get("note", "")))
+        await acknowledge(request.app[POOL], user, alert_id, str(form.get("note", "")), now=now_of(request))
     except Invalid as exc:  # the alert's page again, with the reason in the page's language
         return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))

@@ -113,12 +113,19 @@ async def month_facts(
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
     heard = await _activity(conn, p)
     first_report, listened = await intake.listened(conn, start, end)
+    # before ingest first reported, the platform was receiving in the hours in which anyone was heard
+    # (history from before the intake's reports); an hour nobody at all was heard in, it was not running
+    # (a new deployment, a demo whose clock starts ahead: issue #37, found by a newcomer's demo)
+    running = await _heard_anywhere(conn, start, min(end, first_report)) if first_report is not None else set()
 
     def listening(hour: datetime) -> float:
-        """The share of an hour in which the platform listened: all of it before ingest first reported
-        (not known), else what its workers reported, the greatest of them."""
-        if first_report is None or hour < first_report:
+        """The share of an hour in which the platform listened: what its workers reported, the greatest of
+        them; before their first report, all of an hour anyone was heard in; with no report ever (a
+        database without the intake's clock), all of it."""
+        if first_report is None:
             return 1.0
+        if hour < first_report:
+            return 1.0 if hour in running else 0.0
         return min(1.0, listened.get(hour, 0.0) / 3600.0)
 
     acks = await _responses(conn, p, now)
@@ -144,6 +151,23 @@ async def month_facts(
         )
         out.append((f, measure(raw, cfg)))
     return out
+
+
+async def _heard_anywhere(conn: asyncpg.Connection, start: datetime, end: datetime) -> set[datetime]:
+    """The UTC hours of [start, end) in which any device of any facility was heard."""
+    out: set[datetime] = set()
+    if end <= start:
+        return out
+    for r in await conn.fetch(
+        "SELECT day, bit_or(hours) AS hours FROM device_activity"
+        " WHERE day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($2::timestamptz AT TIME ZONE 'UTC')::date"
+        " GROUP BY day",
+        start,
+        end,
+    ):
+        midnight = datetime.combine(r["day"], time(0), UTC)
+        out |= {midnight + timedelta(hours=h) for h in range(24) if r["hours"] >> h & 1}
+    return {h for h in out if start <= h + timedelta(hours=1) and h < end}
 
 
 async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, dict[datetime, set[str]]]:

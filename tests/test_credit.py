@@ -448,7 +448,8 @@ async def test_the_platforms_own_outage_is_not_a_facilitys_darkness(db: asyncpg.
     platform heard nothing from anyone — two with ingest down, one half down — cost a facility that sent
     nothing then only the half hour in which the platform listened; the same three silent hours at a time
     the platform listened cost another facility all three. Hours before ingest first reported are
-    charged as before (unknown)."""
+    charged when anyone at all was heard in them (the platform was running, before its reports), and not
+    when nobody was (it was not running: a new deployment, a demo whose clock starts ahead)."""
     await _seed(db)
     quiet, dark, before = REG.facilities[0], REG.facilities[1], REG.facilities[2]
     outage = _open_day(quiet, 4).astimezone(UTC).replace(minute=0)
@@ -466,7 +467,12 @@ async def test_the_platforms_own_outage_is_not_a_facilitys_darkness(db: asyncpg.
     await _dark(db, dark.id, elsewhere, elsewhere + timedelta(hours=3))
     early = START.astimezone(UTC).replace(minute=0) + timedelta(hours=30)  # before the first report
     await _dark(db, before.id, early, early + timedelta(hours=3))
+    nobody = START.astimezone(UTC).replace(minute=0) + timedelta(hours=40)  # before it, and nobody heard
+    for f in REG.facilities:
+        await _dark(db, f.id, nobody, nobody + timedelta(hours=2))
     facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert facts[REG.facilities[3].id].dark_minutes == 0.0, "nobody was heard: the platform was not running"
+    assert facts[REG.facilities[3].id].silent_minutes == {}
     assert facts[quiet.id].dark_minutes == 15.0 + 30.0
     assert facts[dark.id].dark_minutes == 180.0
     assert facts[before.id].dark_minutes == 180.0

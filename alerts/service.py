@@ -174,7 +174,8 @@ class AlertService(Service):
         self._probes: deque[int] = deque(maxlen=20)  # packet ids of the latest probes, for the broker's refusals
         self.writers = DecisionWriters(self.WRITERS, self._persist)
         self.metrics.write_queue.set_function(self.writers.depth)
-        self.metrics.input_behind.set_function(lambda: self.input.behind_s(self.clock.now()))
+        # real seconds behind (the accelerated demo's clock would multiply a second's round trip by its speed)
+        self.metrics.input_behind.set_function(lambda: self.input.behind_s(self.clock.now()) / self.clock.speed)
 
     @property
     def metrics_registry(self) -> CollectorRegistry:
@@ -286,7 +287,7 @@ class AlertService(Service):
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
-        behind = round(self.input.behind_s(self.clock.now()), 1)
+        behind = round(self.input.behind_s(self.clock.now()) / self.clock.speed, 1)  # real seconds
         return ok, {
             "mqtt": ok,
             "facilities": len(self.engine.runtimes) if self.engine else 0,
@@ -386,9 +387,10 @@ class AlertService(Service):
                     self.input.refused = reason
             if src.connected:
                 self._probes.append(src.publish(self.probe_topic, wall.isoformat().encode(), qos=1))
-        behind = self.input.behind_s(wall)
-        if behind >= 60 and self.clock.monotonic() - self._warned_behind >= 60:
-            self._warned_behind = self.clock.monotonic()
+        # in real seconds: on the accelerated demo's clock a probe's one-second round trip is a minute
+        behind = self.input.behind_s(wall) / self.clock.speed
+        if behind >= 60 and time.monotonic() - self._warned_behind >= 60:  # real time: how often it says so
+            self._warned_behind = time.monotonic()
             if self.input.refused is not None:
                 logger.error(
                     "the broker refuses this worker's probes on %s (%s): silence is judged by the wall clock,"

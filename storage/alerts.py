@@ -78,12 +78,17 @@ def alert_key(key: Key) -> str:
     return f"{key.device_id or ''}|{key.subject or ''}"
 
 
-async def _history(conn: asyncpg.Connection, alert_id: int, action: str, detail: dict[str, object]) -> None:
+async def _history(
+    conn: asyncpg.Connection, alert_id: int, action: str, detail: dict[str, object], at: datetime
+) -> None:
+    """One step of an alert's history by the engine, at the engine's time (not the database's clock: on
+    the accelerated demo's they differ by hours)."""
     await conn.execute(
-        "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, $2, 'engine', $3)",
+        "INSERT INTO alert_history (alert_id, action, actor, detail, at) VALUES ($1, $2, 'engine', $3, $4)",
         alert_id,
         action,
         json.dumps(detail, default=str),
+        at,
     )
 
 
@@ -152,7 +157,7 @@ async def open_alert(
                 cond.summary,
                 cond.summary_en,
             )
-        await _history(conn, change.alert_id, change.action, {"at": at})
+        await _history(conn, change.alert_id, change.action, {}, at)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
         await conn.execute(
             "DELETE FROM rule_timers WHERE facility_id = $1 AND rule = $2 AND alert_key = $3",
@@ -178,7 +183,7 @@ async def _record(
         row["summary"],
         row["summary_en"],
     )
-    await _history(conn, change.alert_id, action, {"at": at})
+    await _history(conn, change.alert_id, action, {}, at)
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
     return change
 
@@ -276,7 +281,7 @@ async def raise_escalation(conn: asyncpg.Connection, r: asyncpg.Record, level: s
             r["summary"],
             r["summary_en"],
         )
-        await _history(conn, r["id"], "escalated", {"to": level, "at": now})
+        await _history(conn, r["id"], "escalated", {"to": level}, now)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
     return change
 
@@ -366,10 +371,11 @@ async def acknowledge(
             now,
         )
         await conn.execute(
-            "INSERT INTO alert_history (alert_id, action, actor, detail) VALUES ($1, 'acknowledged', $2, $3)",
+            "INSERT INTO alert_history (alert_id, action, actor, detail, at) VALUES ($1, 'acknowledged', $2, $3, $4)",
             alert_id,
             actor,
             json.dumps({"note": note}, ensure_ascii=False),
+            now,
         )
         await audit(conn, actor, "alert.ack", str(alert_id), {"note": note})
         await conn.execute(

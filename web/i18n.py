@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_skeleton, format_timedelta
 from markupsafe import Markup, escape
 
-from contract.labels import LABELS, label  # noqa: F401  (re-exported: the pages use web.i18n)
+from contract.labels import LABELS, label
 from contract.places import county_name_zh, township_name
 from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
 
@@ -243,6 +243,7 @@ _MORE = {
     "history": ("处置记录", "History"),
     "action": ("操作", "Action"),
     "actor": ("操作人", "Actor"),
+    "actor_engine": ("系统", "the system"),
     "target": ("对象", "Target"),
     "detail": ("详情", "Detail"),
     "area": ("区域", "Area"),
@@ -860,6 +861,22 @@ def details(value: object, lang: str, now: datetime, tz: str = DEFAULT_TZ) -> Ma
         elif isinstance(v, dict | list):
             shown = json.dumps(v, ensure_ascii=False)
         parts.append(Markup("{}: {}").format(k, shown))
+    return Markup(" · ").join(parts)
+
+
+def history_detail(value: object, lang: str) -> Markup:
+    """An alert history step's detail for people: the level it went to, the note it carries; the time is
+    its own column (older rows also carry it as `at`)."""
+    if isinstance(value, str) and value.startswith("{"):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if not isinstance(value, dict):
+        return escape("" if value is None else str(value))
+    parts = []
+    if value.get("to"):
+        parts.append(Markup("{} {}").format(TEXT[lang]["escalated_to"], label("escalation", str(value["to"]), lang)))
+    if value.get("note"):
+        parts.append(escape(str(value["note"])))
     return Markup(" · ").join(parts)
 
 

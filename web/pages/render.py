@@ -19,7 +19,18 @@ from storage.users import User
 from supervision import orders as order_rules
 from web import orders
 from web.errors import NotFound, Refused
-from web.i18n import DEFAULT_TZ, TEXT, county_name, details, label, labels_for, scope_name, township_name, when
+from web.i18n import (
+    DEFAULT_TZ,
+    TEXT,
+    county_name,
+    details,
+    history_detail,
+    label,
+    labels_for,
+    scope_name,
+    township_name,
+    when,
+)
 from web.keys import CLOCK, INTAKE, POOL, USER, now_of
 
 
@@ -63,6 +74,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "L": lambda kind, code: label(kind, code, lang),
         "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
         "details": lambda value: details(value, lang, now_of(request)),
+        "history_detail": lambda value: history_detail(value, lang),
         "labels": labels_for(lang),
         # an accelerated demo's clock (contract.clock): its time and speed in the header
         "demo_clock": _demo_clock(request, lang),

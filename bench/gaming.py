@@ -161,11 +161,13 @@ def _fault(sim: CitySim, fs: FacilityState, name: str, params: dict[str, Any]) -
     return lambda: fault(sim, fs, params)
 
 
-def _plan(sim: CitySim, fs: FacilityState, profile: Profile, s: Strategy, world: _World, days: int) -> None:
+def _plan(
+    sim: CitySim, fs: FacilityState, profile: Profile, s: Strategy, world: _World, first: date, days: int
+) -> None:
     f = fs.facility
     guards, carers = _staff(f, StaffRole.GUARD), _staff(f, StaffRole.CAREGIVER)[1:]
-    day, n = MONTH, 0
-    while day < MONTH + timedelta(days=days):
+    day, n = first, 0
+    while day < first + timedelta(days=days):
         if f.opening_hours.hours_on(day) is not None:
             if profile.guard_away_min and n % profile.guard_days == 0:
                 t = datetime.combine(day, datetime.min.time().replace(hour=10), SHANGHAI).astimezone(UTC)
@@ -317,18 +319,20 @@ def _orders(profile: Profile, s: Strategy, inspected: bool) -> tuple[tuple[int, 
     return (orders, late), (2, orders)
 
 
-def run_one(profile_name: str, strategy_name: str, days: int = 30, seed: int = SEED) -> dict[str, float]:
+def run_one(
+    profile_name: str, strategy_name: str, days: int = 30, seed: int = SEED, first: date = MONTH
+) -> dict[str, float]:
     """One facility's month under one strategy: its score in an inspected and an uninspected area."""
     profile = PROFILES[profile_name]
     s = STRATEGIES.get(strategy_name, HONEST)
     reg = generate_registry(1, seed)
     f = reg.facilities[0]
-    start = datetime.combine(MONTH, datetime.min.time(), SHANGHAI).astimezone(UTC)
+    start = datetime.combine(first, datetime.min.time(), SHANGHAI).astimezone(UTC)
     end = start + timedelta(days=days)
     sim = CitySim(reg, seed, start, faults=True)
     fs = sim.facilities[f.id]
     world = _World()
-    _plan(sim, fs, profile, s, world, days)
+    _plan(sim, fs, profile, s, world, first, days)
     tz = ZoneInfo(f.timezone)
     opens = open_spans(f.opening_hours, tz, (start, end))
     decisions, heard = _drive(sim, reg, end, _shown(f, s, world, opens))

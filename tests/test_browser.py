@@ -257,7 +257,7 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
         await page.fill("tr[data-item=exits] input[name=due_at]", due)
         await page.locator("tr[data-item=exits] details button").click()
         await expect(page.locator("[data-order-status]")).to_have_text("待整改")
-        await expect(page.locator("h1 + section")).to_contain_text("检查发现")
+        await expect(page.locator("h1 ~ section.cards")).to_contain_text("检查发现")
         order_url = page.url
         await page.screenshot(path=str(ARTIFACTS / "order-1-issued.png"), full_page=True)
 
@@ -277,6 +277,10 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
 
         await page.goto(order_url)
         await page.fill("#review-form textarea[name=note]", "照片未显示出口通道全貌，请补充")
+        await page.locator("#review-form button[value=return]").click()  # sending back needs a new due date
+        await expect(page.locator("p.error")).to_contain_text("新的整改期限")
+        await expect(page.locator("#review-form textarea[name=note]")).to_have_value("照片未显示出口通道全貌，请补充")
+        await page.fill("#review-form input[name=due_at]", due)
         await page.locator("#review-form button[value=return]").click()
         await expect(page.locator("[data-order-status]")).to_have_text("退回重改")
         await operator_answers("补充通道全景照片")

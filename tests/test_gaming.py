@@ -4,7 +4,7 @@ real engine and the real credit method over a few simulated days, never beat the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -131,7 +131,8 @@ def test_switching_a_kind_off_never_scores_better_than_showing_its_lapses(
     assert _score(_month(watchers, shown)) <= _score(_month(lapses=lapses))
 
 
-# -- the bench's strategies through the real engine, three days (the bench runs a month) -----------------------
+# -- the bench's strategies through the real engine, two opening days (the bench runs a month) -----------------
+MONDAY = date(2026, 11, 2)
 KNOWN_GAPS = {
     # no sensor sees a carer who stays badged in while away: only an inspection finds it (see the note in
     # bench/gaming.py and docs/benchmarks.md); the guard's part is caught by the patrol points
@@ -141,7 +142,7 @@ KNOWN_GAPS = {
 
 @pytest.fixture(scope="module")
 def honest_bad() -> dict[str, float]:
-    return run_one("bad", "honest", days=3)
+    return run_one("bad", "honest", days=2, first=MONDAY)
 
 
 @pytest.mark.parametrize(
@@ -152,14 +153,14 @@ def honest_bad() -> dict[str, float]:
     ],
 )
 def test_no_strategy_beats_the_same_bad_facility_honest(strategy: str, honest_bad: dict[str, float]) -> None:
-    gamed = run_one("bad", strategy, days=3)
+    gamed = run_one("bad", strategy, days=2, first=MONDAY)
     assert gamed["uninspected"] <= honest_bad["uninspected"], (strategy, gamed, honest_bad)
     assert gamed["inspected"] <= honest_bad["inspected"], (strategy, gamed, honest_bad)
 
 
 def test_the_profiles_are_what_they_say() -> None:
     """The bench's honest facilities grade as their names say (else 'never beats honest' proves little)."""
-    good, average = run_one("good", "honest", days=3), run_one("average", "honest", days=3)
+    good, average = run_one("good", "honest", days=2, first=MONDAY), run_one("average", "honest", days=2, first=MONDAY)
     assert good["uninspected"] >= 90.0 > average["uninspected"]
     assert set(PROFILES) == {"good", "average", "bad"}
 

@@ -828,6 +828,24 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
         assert r.status == 400 and "请求有误" in await r.text()
     finally:
         await s.close()
+    # an order to B (by the admin), answered on the page with evidence that is no image: the reason, and the
+    # operator's text still in the box (a newcomer lost it on a refused form)
+    due = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    status, order = await post(
+        f"{url}/api/v1/facilities/{B.id}/orders", str(site["admin"]), json={"title": "出口整改", "due_at": due}
+    )
+    assert status == 201, order
+    s, csrf = await _logged_in(url, "oper-b", "pw-b")
+    try:
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("note", "东侧出口杂物已清理，已安排每日检查")
+        form.add_field("evidence", b"not an image", filename="x.jpg", content_type="image/jpeg")
+        r = await s.post(f"{url}/orders/{order['id']}/answer?lang=zh", data=form)  # type: ignore[index]
+        text = await r.text()
+        assert r.status == 400 and "东侧出口杂物已清理，已安排每日检查</textarea>" in text, text[-2000:]
+    finally:
+        await s.close()
     s, csrf = await _logged_in(url, "insp-a", "pw-a")
     try:  # a due date that is no date reads as the order form's own reason, not the API's
         r = await s.post(f"{url}/facilities/{A.id}/orders?lang=zh", data={"csrf": csrf, "title": "x", "due_at": "明天"})

@@ -3,6 +3,7 @@ evidence files they hold."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -68,6 +69,7 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
         "may_review": may_review,
         "may_supervise": order_rules.may_supervise(user.scope, o["issued_level"], o["status"]),
         "return_days": order_rules.RETURN_DUE_MAX.days,
+        "kept": {},  # a refused form's values, by form (answer, review, urge, summon)
         "error": None,
     }
 
@@ -119,6 +121,15 @@ async def order_issue_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/orders/{o['id']}")
 
 
+async def _order_refused(
+    request: web.Request, user: User, order_id: int, exc: Refused, which: str, form: Mapping[str, Any]
+) -> web.Response:
+    """The order's page again with the reason, and what the person typed in that form kept (not files)."""
+    kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    ctx = await _order_ctx(request, user, order_id) | {"kept": {which: kept}}
+    return await form_refused(request, "order.html", ctx, exc)
+
+
 @routes.post("/orders/{order_id}/answer")
 async def order_answer_form(request: web.Request) -> web.Response:
     """The operator's answer with evidence: multipart, files checked by their bytes (web/orders.py)."""
@@ -138,7 +149,7 @@ async def order_answer_form(request: web.Request) -> web.Response:
             now=now_of(request),
         )
     except Refused as exc:
-        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+        return await _order_refused(request, user, order_id, exc, "answer", form)
     raise web.HTTPFound(f"/orders/{order_id}")
 
 
@@ -161,7 +172,7 @@ async def order_review_form(request: web.Request) -> web.Response:
             due_at=await _local_due(request, order_id, str(form.get("due_at", ""))),
         )
     except Refused as exc:
-        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+        return await _order_refused(request, user, order_id, exc, "review", form)
     raise web.HTTPFound(f"/orders/{order_id}")
 
 
@@ -180,7 +191,7 @@ async def order_follow_up_form(request: web.Request) -> web.Response:
             request.app[POOL], user, order_id, action, body, api_public_url(request), now=now_of(request)
         )
     except Refused as exc:
-        return await form_refused(request, "order.html", await _order_ctx(request, user, order_id), exc)
+        return await _order_refused(request, user, order_id, exc, action, form)
     raise web.HTTPFound(f"/orders/{order_id}")
 
 

@@ -173,6 +173,13 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
                 month, day, hh, mm = map(int, m.groups())
                 return datetime(start.year, month, day, hh, mm, tzinfo=CITY_TZ)
 
+            # the duty-room wall's clock is the demo's too, not the machine's (a newcomer's wall said 04:46
+            # while the demo's day was at 17:15)
+            wall = await (await s.get(f"{base}/wall?lang=en")).text()
+            assert re.search(r'<time id="wall-clock" data-demo>Demo time \d\d-\d\d \d\d:\d\d \(60x\)</time>', wall), (
+                wall[:800]
+            )
+            assert 'id="wall-demo-time"' in wall, "the repainted part carries the demo's time for the header"
             async with s.get(f"{base}/api/v1/facilities") as r:
                 # the first facilities of a county in the demo's registry: children in several classes
                 watched = [f["id"] for f in (await r.json())["facilities"]][:6]

@@ -50,6 +50,12 @@
   }
 
   function tick() {
+    if (clock.dataset.demo !== undefined) {
+      // an accelerated demo: the server's clock, as of the last repaint, not this machine's
+      const demo = document.getElementById("wall-demo-time");
+      if (demo) clock.textContent = demo.textContent;
+      return;
+    }
     clock.textContent = new Date().toLocaleString(lang === "zh" ? "zh-CN" : "en-GB",
       { timeZone: "Asia/Shanghai", hour12: false, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }

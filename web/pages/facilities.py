@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp import web
@@ -21,9 +20,9 @@ from supervision import maintenance as window_rules
 from supervision import orders as order_rules
 from supervision import pickup as pickup_rules
 from web.actions import DECISIONS, decide_maintenance, file_maintenance
-from web.errors import Conflict, Forbidden, Invalid, NotFound
+from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from web.keys import POOL, RULES, now_of
-from web.pages.render import facility_form, form_refused, page_user, render
+from web.pages.render import facility_form, form_refused, local_iso, page_user, render
 
 routes = web.RouteTableDef()
 
@@ -63,6 +62,15 @@ async def facility_ctx(
     }
 
 
+async def facility_refused(
+    request: web.Request, user: User, f: asyncpg.Record, exc: Refused, **kept: object
+) -> web.Response:
+    """The facility page again with a form's refusal, and what that form kept (`kept`, `order_kept`, ...)."""
+    async with request.app[POOL].acquire() as conn:
+        ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
+    return await form_refused(request, "facility.html", ctx | kept, exc)
+
+
 @routes.get("/facilities/{facility_id}")
 async def facility_page(request: web.Request) -> web.Response:
     user = page_user(request)
@@ -78,14 +86,9 @@ async def facility_page(request: web.Request) -> web.Response:
 async def maintenance_form(request: web.Request) -> web.Response:
     """The facility page's form: local date-times in the facility's time zone."""
     user, form, f = await facility_form(request)
-    tz = ZoneInfo(f["timezone"])
 
     def when(name: str) -> str:
-        v = str(form.get(name, "")).strip()
-        try:
-            return datetime.fromisoformat(v).replace(tzinfo=tz).isoformat() if v else ""
-        except ValueError:
-            return v  # file_maintenance answers with the reason
+        return local_iso(str(form.get(name, "")), f["timezone"])
 
     body = {
         "starts_at": when("starts_at"),
@@ -96,10 +99,13 @@ async def maintenance_form(request: web.Request) -> web.Response:
     try:
         await file_maintenance(request.app[POOL], user, f["id"], body, now=now_of(request))
     except (Invalid, Forbidden) as exc:
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        kept = {k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")}
-        return await form_refused(request, "facility.html", ctx | {"kept": kept}, exc)
+        return await facility_refused(
+            request,
+            user,
+            f,
+            exc,
+            kept={k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")},
+        )
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
 
 
@@ -115,7 +121,5 @@ async def maintenance_decision_form(request: web.Request) -> web.Response:
         wid = int(request.match_info["window_id"])
         await decide_maintenance(request.app[POOL], user, f["id"], wid, decision, body, now=now_of(request))
     except (Invalid, Forbidden, Conflict) as exc:
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        return await form_refused(request, "facility.html", ctx, exc)
+        return await facility_refused(request, user, f, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")

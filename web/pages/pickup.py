@@ -4,9 +4,7 @@ see the list on the facility page, read-only (web/pickup.py says who may write).
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -14,9 +12,9 @@ from storage import pickup as pickup_store
 from storage import queries
 from web import pickup
 from web.errors import NotFound, Refused
-from web.keys import POOL, RULES, now_of
-from web.pages.facilities import facility_ctx
-from web.pages.render import facility_form, form_files, form_refused, page_user
+from web.keys import POOL, now_of
+from web.pages.facilities import facility_refused
+from web.pages.render import facility_form, form_files, local_iso, page_user
 from web.params import path_id
 
 routes = web.RouteTableDef()
@@ -40,14 +38,9 @@ async def delegate_form(request: web.Request) -> web.Response:
     """The operator's form (multipart: a photo and a signed consent form may come with it); local
     date-times in the facility's time zone."""
     user, form, f = await facility_form(request)
-    tz = ZoneInfo(f["timezone"])
 
     def when(name: str) -> str:
-        v = str(form.get(name, "")).strip()
-        try:
-            return datetime.fromisoformat(v).replace(tzinfo=tz).isoformat() if v else ""
-        except ValueError:
-            return v  # web.pickup answers with the reason
+        return local_iso(str(form.get(name, "")), f["timezone"])
 
     body = {k: str(form.get(k, "")) for k in FIELDS}
     body |= {k: when(k) for k in ("valid_from", "valid_until", "consent_at")}
@@ -63,10 +56,7 @@ async def delegate_form(request: web.Request) -> web.Response:
             consent_file=consents[0] if consents else None,
         )
     except Refused as exc:
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        kept = {k: str(form.get(k, "")) for k in FIELDS}
-        return await form_refused(request, "facility.html", ctx | {"delegate_kept": kept}, exc)
+        return await facility_refused(request, user, f, exc, delegate_kept={k: str(form.get(k, "")) for k in FIELDS})
     raise web.HTTPFound(f"/facilities/{f['id']}#delegates")
 
 
@@ -79,9 +69,7 @@ async def delegate_revoke_form(request: web.Request) -> web.Response:
             request.app[POOL], user, f["id"], did, {"reason": str(form.get("reason", ""))}, now=now_of(request)
         )
     except Refused as exc:
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        return await form_refused(request, "facility.html", ctx, exc)
+        return await facility_refused(request, user, f, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#delegates")
 
 

@@ -5,6 +5,7 @@ the error page."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,6 +106,16 @@ async def _waiting(request: web.Request) -> int | None:
             return await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
     except TimeoutError:
         return None
+
+
+def local_iso(value: str, tz: str) -> str:
+    """A form's local date-time (`datetime-local`, in the facility's zone) as RFC 3339; "" when empty;
+    as typed when it is no date, for the action to refuse with its own reason."""
+    v = value.strip()
+    try:
+        return datetime.fromisoformat(v).replace(tzinfo=ZoneInfo(tz)).isoformat() if v else ""
+    except ValueError:
+        return v
 
 
 async def check_csrf(request: web.Request, form: Any) -> None:

@@ -23,8 +23,8 @@ from supervision import orders as order_rules
 from web import inspections, orders
 from web.api import public_url as api_public_url
 from web.errors import Invalid, NotFound, Refused
-from web.keys import POOL, RULES, now_of
-from web.pages.facilities import facility_ctx
+from web.keys import POOL, now_of
+from web.pages.facilities import facility_refused
 from web.pages.render import check_csrf, facility_form, form_files, form_refused, page_user, render
 from web.params import as_id, path_id
 
@@ -114,10 +114,14 @@ async def order_issue_form(request: web.Request) -> web.Response:
     try:
         o = await orders.issue(request.app[POOL], user, f["id"], body, api_public_url(request), now=now_of(request))
     except Refused as exc:  # the facility's page again, the order's form kept, with the reason
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        kept = {k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")}
-        return await form_refused(request, "facility.html", ctx | {"order_kept": kept, "order_error": True}, exc)
+        return await facility_refused(
+            request,
+            user,
+            f,
+            exc,
+            order_kept={k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")},
+            order_error=True,
+        )
     raise web.HTTPFound(f"/orders/{o['id']}")
 
 
@@ -235,9 +239,7 @@ async def inspection_plan_form(request: web.Request) -> web.Response:
     try:
         i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
     except Refused as exc:
-        async with request.app[POOL].acquire() as conn:
-            ctx = await facility_ctx(conn, user, f, request.app[RULES], now_of(request))
-        return await form_refused(request, "facility.html", ctx, exc)
+        return await facility_refused(request, user, f, exc)
     raise web.HTTPFound(f"/inspections/{i['id']}")
 
 

@@ -43,12 +43,10 @@ WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 
 
-class Channels(BaseModel):
+class _ChannelFields(BaseModel):
     """Where people's notifications go (alerts/notify.py): the robots' addresses and the mail server.
-    Defined once: Settings reads them (CAREWATCH_WECOM_URL, CAREWATCH_SMTP_HOST, ...), the alert service's
-    configuration and the outbox's carry this object."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Defined once: Settings has these fields (CAREWATCH_WECOM_URL, CAREWATCH_SMTP_HOST, ...) and Channels,
+    which the alert service's configuration and the outbox's carry, is them alone."""
 
     wecom_url: str = WECOM_URL
     dingtalk_url: str = DINGTALK_URL
@@ -60,7 +58,11 @@ class Channels(BaseModel):
     smtp_from: str = "carewatch@localhost"
 
 
-class Settings(BaseSettings):
+class Channels(_ChannelFields):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Settings(BaseSettings, _ChannelFields):
     model_config = SettingsConfigDict(
         env_prefix="CAREWATCH_",
         env_file=".env",
@@ -95,18 +97,10 @@ class Settings(BaseSettings):
     # once (web/ratelimit.py); beyond them 429 with Retry-After. api_rate 0: no limit (a benchmark's load).
     api_rate: float = Field(20.0, ge=0)
     api_burst: int = Field(60, ge=1)
-    # the alert service's outgoing notifications: its webhook (JSON, HMAC-signed) and people's channels
-    # (the fields of Channels, flat here so that each has its CAREWATCH_ variable)
+    # the alert service's outgoing notifications: its webhook (JSON, HMAC-signed); people's channels are
+    # the fields of _ChannelFields, flat here so that each has its CAREWATCH_ variable
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
-    wecom_url: str = WECOM_URL
-    dingtalk_url: str = DINGTALK_URL
-    smtp_host: str | None = None
-    smtp_port: int = Field(25, gt=0, lt=65536)
-    smtp_starttls: bool = False
-    smtp_user: str | None = None
-    smtp_password: str | None = Field(default=None, repr=False)
-    smtp_from: str = "carewatch@localhost"
 
     def channels(self) -> Channels:
         return Channels(**{name: getattr(self, name) for name in Channels.model_fields})

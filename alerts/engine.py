@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from alerts import memory as rule_memory
 from alerts import people
 from alerts.facility import FacilityRuntime
 from alerts.tracker import Decision, Tracker
 from alerts.workforce import Register, Workforce
-from contract.payloads import Payload, Status, Telemetry
+from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Facility
 from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, SILENCE_RULES, Key, RuleConfig, RuleId
@@ -106,7 +108,11 @@ class AlertEngine:
         late_wait_s: float = LATE_WAIT_S,
         lapse_rules: frozenset[str] = frozenset(),
         register: Register | None = None,
+        watched: Mapping[str, datetime] | None = None,
     ) -> None:
+        """`watched`: per facility, the time up to which an engine before this one judged it, when that
+        was just before `started` (a restart: alerts.memory.RESUME_GAP_S); only the time between is
+        nobody's, not all of it before the start."""
         self.rules = rules
         # the register of people (alerts.workforce), given like the registry; one Workforce over all the
         # engine's facilities, so that the same person badged in at two of them is seen (double_shift)
@@ -120,6 +126,7 @@ class AlertEngine:
         self.clocks_changed: dict[tuple[str, str], tuple[float, datetime]] = {}
         self.runtimes: dict[str, FacilityRuntime] = {}
         self.trackers: dict[str, Tracker] = {}
+        self.watched = dict(watched or {})
         for f in facilities:
             self.add_facility(f, started, (pending or {}).get(f.id), (firing or {}).get(f.id))
 
@@ -132,8 +139,15 @@ class AlertEngine:
         if pending:
             # A device that said it was offline before this engine started gets its reconnect grace from
             # the start: its reconnection (a retained online status) may be what arrives first now.
+            # Just after an engine that judged the facility until `watched` (a restart), only that gap.
             offline = RuleId.DEVICE_OFFLINE.value
-            pending = {k: max(since, started) if k.rule == offline else since for k, since in pending.items()}
+            w = self.watched.get(f.id)
+            pending = {
+                k: (max(since, started) if w is None else since + max(started - max(w, since), timedelta(0)))
+                if k.rule == offline
+                else since
+                for k, since in pending.items()
+            }
         self.trackers[f.id] = Tracker(pending, firing, self.lapse_rules)
         slot = len(self._sweep_at) % SWEEP_SLOTS
         self._sweep_at[f.id] = started + timedelta(seconds=SWEEP_S * slot / SWEEP_SLOTS)
@@ -151,7 +165,13 @@ class AlertEngine:
         if d is None:
             return
         alerted = self._silence_alerted(facility_id, device_id)
-        d.last_seen = last_seen if alerted else max(last_seen, now - timedelta(seconds=d.heartbeat_s))
+        fresh = max(last_seen, now - timedelta(seconds=d.heartbeat_s))
+        w = self.watched.get(facility_id)
+        if w is not None and not alerted:
+            # an engine judged this facility until `w`, just before: the silence it saw is real, and only
+            # the gap since is nobody's (as after a lost broker connection: `resume`)
+            fresh = min(last_seen + max(now - max(w, last_seen), timedelta(0)), fresh)
+        d.last_seen = last_seen if alerted else fresh
         d.online, d.battery = online, battery
 
     def resume(self, deaf_from: datetime, at: datetime) -> None:
@@ -195,6 +215,32 @@ class AlertEngine:
         d = rt.devices.get(device_id) if rt else None
         if d is not None:
             d.learnt(skew_s, since)
+
+    def replay(self, facility_id: str, device_id: str, payload: Payload, at: datetime, now: datetime) -> None:
+        """A stored event (of the last day) or access event (of the facility's day) before this engine's
+        start at `now` (alerts.service), at its own time: it rebuilds who is on site and which alarms
+        are active. A one-off event's alert is not raised again: a stopped engine decided it, and
+        `recall` gives back those still held."""
+        rt = self.runtimes.get(facility_id)
+        if rt is None or not isinstance(payload, Access | Event):
+            return
+        if isinstance(payload, Access) and rt.local(at).date() != rt.local(now).date():
+            return
+        if isinstance(payload, Event) and payload.state is None:
+            return  # a panic, a forced door: its alert is in the memory (`recall`), not in the event
+        rt.apply(device_id, payload, at)
+        rt.pulses.clear()
+        rt.retriggered.clear()
+
+    def memory(self, facility_id: str, now: datetime) -> dict[str, object]:
+        """What the facility's rules remember that no stored message gives back (alerts.memory)."""
+        return rule_memory.snapshot(self.runtimes[facility_id], now)
+
+    def recall(self, facility_id: str, saved: Mapping[str, Any], saved_at: datetime, now: datetime) -> None:
+        """A memory saved at `saved_at` by an engine before this one, after the start's replay."""
+        rt = self.runtimes.get(facility_id)
+        if rt is not None:
+            rule_memory.restore(rt, saved, saved_at, now)
 
     def update_registry(self, facilities: Iterable[Facility], now: datetime) -> int:
         """A registry reload: a new facility starts fresh; a changed one gets its new devices, staff,

@@ -228,7 +228,9 @@ def _per_class(rt: FacilityRuntime) -> dict[str, int]:
 
 
 # the rules window_conditions judges, only on complete data (Tracker.step holds them meanwhile)
-WINDOW_RULES = frozenset({"guard_absent", "ratio_breach", "child_not_collected", "attendance_missing"})
+# (patrol_missed too: its gap is judged here; left out, a restart cleared an open one and opened it again a
+# minute later, once the facility's data was complete)
+WINDOW_RULES = frozenset({"guard_absent", "ratio_breach", "child_not_collected", "attendance_missing", "patrol_missed"})
 
 
 def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Condition]:

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from alerts.engine import AlertEngine, InputClock
 from alerts.lifecycle import escalate, may_mute
+from alerts.memory import RESUME_GAP_S
 from alerts.notify import NotifyConfig, Outbox
 from alerts.tracker import Decision
 from alerts.workforce import Register
@@ -38,9 +39,7 @@ from contract.config import Channels
 from contract.credit import LAPSE_CLASSES
 from contract.errors import ContractError
 from contract.payloads import (
-    Access,
     Batch,
-    Event,
     Payload,
     TypedBatch,
     batch_origin_error,
@@ -69,10 +68,12 @@ from storage.alerts import (
     bump_alert,
     clear_alert,
     load_clocks,
+    load_memory,
     load_state,
     open_alert,
     record_lapse,
     save_clocks,
+    save_memory,
     save_timers,
 )
 from storage.errors import RETRYABLE
@@ -164,6 +165,7 @@ class AlertService(Service):
         self.engine: AlertEngine | None = None
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
+        self._saved_memory: dict[str, dict[str, object]] = {}  # what rule_memory holds, per facility
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
@@ -208,6 +210,9 @@ class AlertService(Service):
             reg = await fetch_registry(conn, self.owned)
             register = Register(await fetch_register(conn))
             pending, firing = await load_state(conn, self.owned)
+            memories = await load_memory(conn, self.owned)
+            # an engine that saved its memory just before judged those facilities until then (a restart)
+            watched = {f: at for f, (_, at) in memories.items() if (now - at).total_seconds() <= RESUME_GAP_S}
             self.engine = AlertEngine(
                 reg.facilities,
                 self.rules,
@@ -217,8 +222,9 @@ class AlertService(Service):
                 late_wait_s=self.config.late_wait_s,
                 lapse_rules=frozenset(LAPSE_CLASSES),
                 register=register,
+                watched=watched,
             )
-            await self._seed(conn, now)
+            await self._seed(conn, now, memories)
             self.engine.set_delegates(await pickup_store.current(conn, self.owned, now))
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()
@@ -275,6 +281,10 @@ class AlertService(Service):
             writers = [tg.create_task(self.writers.run(k), name=f"alerts-writer-{k}") for k in range(self.WRITERS)]
             await self._consume()
             ticker.cancel()
+            # a stop keeps the timers and what the rules remember as of now: a restart changes no alert
+            with contextlib.suppress(*RETRYABLE):
+                await self._save_timers()
+                await self._save_memory(self.input.now(self.clock.now()))
             notifier.cancel()
             # The consumed batches' decisions are stored by now (_consume waited for them); a cancelled tick's
             # may be dropped here, as a tick cut short always was: the saved timers bring them back on start.
@@ -296,8 +306,11 @@ class AlertService(Service):
         }
 
     # -- state from storage --------------------------------------------------------------------------
-    async def _seed(self, conn: asyncpg.Connection, now: datetime) -> None:
-        """What ingest stored: device state, today's access events, conditions still active."""
+    async def _seed(
+        self, conn: asyncpg.Connection, now: datetime, memories: dict[str, tuple[dict[str, object], datetime]]
+    ) -> None:
+        """What ingest stored: device state, today's access events, conditions still active; then what the
+        rules remembered (`memories`, storage.alerts.load_memory)."""
         assert self.engine is not None  # noqa: S101
         states = await messages.device_states(conn, self.owned)
         for r in states:
@@ -321,23 +334,20 @@ class AlertService(Service):
             self.engine.seed_lateness(r["facility_id"], r["device_id"], r["last_seen_at"], r["status_at"])
         for r in clocks:
             self.engine.seed_clock(r["facility_id"], r["device_id"], r["skew_s"], r["since"])
+        # after the replay, which raises no one-off alert again: those still held, and what else the rules
+        # remember that no stored message gives back (alerts.memory)
+        for fid, (saved, saved_at) in memories.items():
+            self.engine.recall(fid, saved, saved_at, now)
+            self._saved_memory[fid] = self.engine.memory(fid, now) if fid in self.engine.runtimes else saved
 
     def _replay(self, r: asyncpg.Record, channel: str, now: datetime, skews: dict[tuple[str, str], timedelta]) -> None:
         assert self.engine is not None  # noqa: S101
-        rt = self.engine.runtimes.get(r["facility_id"])
         t = min(now, r["time"] + skews.get((r["facility_id"], r["device_id"]), timedelta(0)))
-        if rt is None or (rt.local(t).date() != rt.local(now).date() and channel == "access"):
-            return
         try:
             p = parse_payload(Channel(channel), r["payload"].encode())
         except ContractError:
             return
-        if isinstance(p, Event) and p.state is None:
-            return  # one-off events already raised their alerts
-        if isinstance(p, Access | Event):
-            rt.apply(r["device_id"], p, t)
-            rt.pulses.clear()
-            rt.retriggered.clear()
+        self.engine.replay(r["facility_id"], r["device_id"], p, t, now)
 
     # -- messages ----------------------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -518,6 +528,7 @@ class AlertService(Service):
                 await asyncio.gather(*due)
             with contextlib.suppress(*RETRYABLE):
                 await self._save_timers()
+                await self._save_memory(now)
                 await self._save_clocks()
                 if self.clock.monotonic() - last_escalation >= self.config.escalation_check_s:
                     last_escalation = self.clock.monotonic()
@@ -564,6 +575,20 @@ class AlertService(Service):
                 async with self.pool.acquire() as conn:
                     await save_timers(conn, fid, tracker.pending)
                 self._saved_timers[fid] = dict(tracker.pending)
+
+    async def _save_memory(self, now: datetime) -> None:
+        """What the rules remember (alerts.memory) of the facilities where it changed since it was saved."""
+        assert self.engine is not None and self.pool is not None  # noqa: S101
+        changed = {}
+        for fid in self.engine.runtimes:
+            m = self.engine.memory(fid, now)
+            if m != self._saved_memory.get(fid):
+                changed[fid] = m
+        if not changed:
+            return
+        async with self.pool.acquire() as conn:
+            await save_memory(conn, changed, now)
+        self._saved_memory.update(changed)
 
     async def _save_clocks(self) -> None:
         """The device clocks learnt or forgotten since the last tick; kept for the next one if this fails."""

@@ -20,15 +20,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, event_time
 from alerts.tracker import Decision
-from contract.payloads import Batch, Payload, Status, TypedBatch, expand_batch, parse_payload
+from contract.credit import LAPSE_CLASSES
+from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload
 from contract.registry import DeviceType, Facility, Registry
 from contract.rules import RuleConfig, load_rules
 from contract.topics import Channel
@@ -64,16 +65,25 @@ def drive_engine(
     *,
     rules: dict[str, RuleConfig] | None = None,
     tick: timedelta = timedelta(seconds=10),
+    restarts: Iterable[datetime] = (),
 ) -> list[tuple[str, Decision]]:
     """Feed every simulated message to the engine as it arrives, ticking the clock. What happened before
     the start (the day so far, backfilled with its own times) arrives at the start; an uplink that drops
-    arrives as the gateway's Last Will, as the broker delivers it."""
-    engine = AlertEngine(registry.facilities, rules or load_rules(None), started=sim.now)
+    arrives as the gateway's Last Will, as the broker delivers it. At each of `restarts` (on the first
+    tick at or after it) the engine is stopped and a new one started as the service starts it
+    (`restart_engine`)."""
+    rules = rules or load_rules(None)
+    engine = AlertEngine(registry.facilities, rules, started=sim.now, lapse_rules=frozenset(LAPSE_CLASSES))
     gateways = {f.id: d.id for f in registry.facilities for d in f.devices if d.type is DeviceType.GATEWAY}
     out: list[tuple[str, Decision]] = []
+    stored: list[Stored] = []  # what ingest would have stored of the access and event channels
+    pending_restarts = sorted(restarts)
     start = t = sim.now
     while t < until:
         t = min(t + tick, until)
+        if pending_restarts and t >= pending_restarts[0]:
+            pending_restarts = [r for r in pending_restarts if r > t]
+            engine = restart_engine(engine, registry, rules, t, stored)
         for ev in sim.run(t):
             if isinstance(ev, Uplink):
                 if not ev.up and ev.facility_id in gateways:
@@ -85,9 +95,51 @@ def drive_engine(
                 continue
             arrived = max(ev.at, start)
             for dev, p in payloads(ev):
+                if isinstance(p, Access | Event):
+                    stored.append(Stored(ev.facility_id, dev, p, event_time(p, arrived)))
                 out += [(ev.facility_id, d) for d in engine.on_message(ev.facility_id, dev, p, arrived)]
         out += engine.on_tick(t)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    facility_id: str
+    device_id: str
+    payload: Access | Event
+    at: datetime
+
+
+def restart_engine(
+    old: AlertEngine, registry: Registry, rules: dict[str, RuleConfig], now: datetime, stored: list[Stored]
+) -> AlertEngine:
+    """A new engine started at `now` as alerts.service starts one: timers and active alerts as stored,
+    devices as ingest keeps them, the last day's events and the day's access events replayed (refusals
+    are not replayed: storage.messages.access_since), then what the rules remember (alerts.memory)."""
+    engine = AlertEngine(
+        registry.facilities,
+        rules,
+        now,
+        {fid: dict(t.pending) for fid, t in old.trackers.items()},
+        {fid: set(t.firing) for fid, t in old.trackers.items()},
+        late_wait_s=old.late_wait_s,
+        lapse_rules=old.lapse_rules,
+        register=old.register,
+        watched=dict.fromkeys(old.runtimes, now),  # the old engine judged every facility until now
+    )
+    for fid, rt in old.runtimes.items():
+        for dev, d in rt.devices.items():
+            engine.seed_device(fid, dev, d.last_seen, d.online, d.battery, now)
+    since = now - timedelta(hours=24)
+    replayed = sorted((s for s in stored if since < s.at <= now), key=lambda s: (isinstance(s.payload, Access), s.at))
+    for s in replayed:
+        if not (isinstance(s.payload, Access) and s.payload.type.value == "denied"):
+            engine.replay(s.facility_id, s.device_id, s.payload, s.at, now)
+    for fid in old.runtimes:
+        engine.recall(fid, old.memory(fid, now), now, now)
+    for fid, rt in old.runtimes.items():
+        engine.set_delegates([d for ds in rt.delegates.values() for d in ds], [fid])
+    return engine
 
 
 @dataclass(frozen=True, slots=True)

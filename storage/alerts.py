@@ -321,6 +321,27 @@ async def load_clocks(conn: asyncpg.Connection, facilities: list[str] | None = N
     return list(await conn.fetch(f"SELECT facility_id, device_id, skew_s, since FROM device_clocks{where}", *args))
 
 
+async def save_memory(conn: asyncpg.Connection, memories: Mapping[str, Mapping[str, object]], at: datetime) -> None:
+    """The rules' memory of these facilities (alerts.memory), as of `at` (the engine's time)."""
+    await conn.executemany(
+        # a facility deleted meanwhile has nothing to remember (its rows went with it)
+        "INSERT INTO rule_memory (facility_id, memory, saved_at) SELECT $1::text, $2::jsonb, $3::timestamptz"
+        " WHERE EXISTS (SELECT 1 FROM facilities WHERE id = $1)"
+        " ON CONFLICT (facility_id) DO UPDATE SET memory = EXCLUDED.memory, saved_at = EXCLUDED.saved_at",
+        [(fid, json.dumps(m, ensure_ascii=False), at) for fid, m in memories.items()],
+    )
+
+
+async def load_memory(
+    conn: asyncpg.Connection, facilities: list[str] | None = None
+) -> dict[str, tuple[dict[str, object], datetime]]:
+    """The rules' memory saved before (of those facilities; None: all): facility -> (memory, saved at)."""
+    where = "" if facilities is None else " WHERE facility_id = ANY($1::text[])"
+    args = [] if facilities is None else [facilities]
+    rows = await conn.fetch(f"SELECT facility_id, memory, saved_at FROM rule_memory{where}", *args)
+    return {r["facility_id"]: (json.loads(r["memory"]), r["saved_at"]) for r in rows}
+
+
 async def load_state(
     conn: asyncpg.Connection, facilities: list[str] | None = None
 ) -> tuple[dict[str, dict[Key, datetime]], dict[str, set[Key]]]:

@@ -52,6 +52,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT ON people TO {role}",  # the register of people: bans and qualifications everywhere
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON rule_memory TO {role}",  # what the rules remember (migration 030)
         "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
         # notifications: who subscribed (scope only, never a password hash), and the outbox it sends from
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",

@@ -1019,6 +1019,7 @@ EXPECTED_PRIVILEGES = {
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
         "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
+        "rule_memory": "SELECT, INSERT, UPDATE",  # what the rules remember (migration 030)
         "rule_timers": "SELECT, INSERT, UPDATE, DELETE",
         "staff": "SELECT",
         "users": "SELECT (disabled, id, role, scope_county, scope_facility, scope_township)",

@@ -283,6 +283,13 @@ class AlertEngine:
             if rt is not None:
                 rt.delegates = {c: tuple(ds) for c, ds in by.get(fid, {}).items()}
 
+    def record_whereabouts(self, facility_id: str, child_id: str, at: datetime) -> bool:
+        """The operator recorded, with a note, where a child left on site overnight is (web.actions,
+        storage.whereabouts): the child's alert clears at the next evaluation, as a badge-out would clear
+        it. Whether the child was one this engine holds on site."""
+        rt = self.runtimes.get(facility_id)
+        return rt is not None and people.whereabouts_recorded(rt, child_id, at)
+
     def update_register(self, register: Register) -> None:
         """A new register of people (a registry file loaded with people in it): every facility reads it
         from its next evaluation."""
@@ -350,4 +357,11 @@ class AlertEngine:
         retriggered, rt.retriggered = rt.retriggered, []
         conds = rt.conditions(now)
         hold = frozenset() if rt.settled_now else people.WINDOW_RULES
-        return self.trackers[facility_id].step(conds, now, retriggered, hold=hold, unknown=rt.unknown)
+        tracker = self.trackers[facility_id]
+        out = tracker.step(conds, now, retriggered, hold=hold, unknown=rt.unknown)
+        raised, rt.raised = rt.raised, []
+        # an active alert whose condition became more severe (a child left overnight): raised, not reopened
+        out += [
+            Decision("raise", k, conds[k], now) for k in dict.fromkeys(raised) if k in tracker.firing and k in conds
+        ]
+        return out

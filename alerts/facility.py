@@ -119,6 +119,10 @@ class FacilityRuntime:
     pulses: dict[Key, tuple[datetime, Condition, bool]] = field(default_factory=dict)
     staff_on_site: dict[str, Staff | None] = field(default_factory=dict)
     children_present: dict[str, str] = field(default_factory=dict)  # child -> class
+    # children still badged in at a day's end (child -> that midnight): on site until badged out or their
+    # whereabouts recorded by the operator (issue #42 item 3), whatever day it is now
+    children_overnight: dict[str, datetime] = field(default_factory=dict)
+    raised: list[Key] = field(default_factory=list)  # active alerts whose severity their condition raised
     unknown_children: set[str] = field(default_factory=set)  # badged in, not in the registry (on `day`)
     # pick-up delegates per child (storage.pickup; set by AlertEngine.set_delegates, kept across a
     # registry reload) and the first valid pick-up of each one-off this engine has seen

@@ -6,8 +6,9 @@ that are over, or from readings a device will not repeat at once: a one-off aler
 panic, a forced door, an after-hours entry, repeated refusals, an unauthorised pick-up) and its clear
 time, the hysteresis of a reading condition (a gas level between its clear and alarm levels, a
 battery latched low) with the readings behind it, the refusals counted towards `repeated_access_denied`,
-and since when the facility has been watched (the day's patrols and attendance are judged only on a
-day seen whole). Forgotten, a restart cleared a panic alert at once and closed the minor one-offs
+the children still on site since a day's end (the replay covers the facility's day only), and since
+when the facility has been watched (the day's patrols and attendance are judged only on a day seen
+whole). Forgotten, a restart cleared a panic alert at once and closed the minor one-offs
 outright. `snapshot` writes them as plain JSON (the service keeps it in `rule_memory`, migration 030);
 `restore` gives them back after the start's replay. A restart at any moment then changes no alert.
 """
@@ -49,6 +50,8 @@ def snapshot(rt: FacilityRuntime, now: datetime) -> dict[str, Any]:
     denied = {dev: ts for dev, ts in denied.items() if ts}
     if denied:
         out["denied"] = denied
+    if rt.children_overnight:
+        out["overnight"] = {c: t.isoformat() for c, t in sorted(rt.children_overnight.items())}
     return out
 
 
@@ -71,6 +74,8 @@ def restore(rt: FacilityRuntime, memory: Mapping[str, Any], saved_at: datetime, 
         merged = sorted({*q, *(datetime.fromisoformat(t) for t in times)})
         q.clear()
         q.extend(merged)
+    for child, since in memory.get("overnight", {}).items():
+        rt.children_overnight.setdefault(child, datetime.fromisoformat(since))
     watched = memory.get("watched_from")
     if watched is not None and (now - saved_at).total_seconds() <= RESUME_GAP_S:
         rt.started = min(rt.started, datetime.fromisoformat(watched))

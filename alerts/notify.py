@@ -94,7 +94,7 @@ def wants(sub: store.Subscription, change: Change, local: time) -> bool:
     if change.action == "escalated":
         if change.escalation != sub.level:
             return False
-    elif change.action not in {"opened", "reopened"}:
+    elif change.action not in {"opened", "reopened", "raised"}:
         return False
     urgent = change.severity == "critical" or change.rule in LIFE_SAFETY_RULES
     return urgent or not in_quiet_hours(local, sub.quiet_start, sub.quiet_end)

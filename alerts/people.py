@@ -111,7 +111,9 @@ _PICKUP_WHY = {
 
 def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: datetime) -> None:
     """A `child_out`: allowed for a registered guardian or a delegate valid at `at` (supervision.pickup);
-    anything else is a critical `unauthorized_pickup`. A one-off delegate's first valid pick-up spends it."""
+    anything else is a critical `unauthorized_pickup`. A one-off delegate's first valid pick-up spends it.
+    A child left on site overnight is no longer (badged out, whenever: the child left)."""
+    rt.children_overnight.pop(child_id, None)
     child = rt.children.get(child_id)
     v = judge_pickup(
         child.guardians if child is not None else None,
@@ -165,6 +167,12 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
             )
         for person in stayed:
             workforce.left(rt, rt.staff_on_site.pop(person, None))
+        # The reset is for staff and data, never for a child: one still badged in stays on site, its
+        # alert open and raised to critical, until badged out or its whereabouts recorded (issue #42).
+        for child in rt.children_present:
+            if child not in rt.children_overnight:
+                rt.children_overnight[child] = end
+                rt.raised.append(Key("child_not_collected", subject=child))
         rt.children_present.clear()
         rt.unknown_children.clear()
     rt.day = day
@@ -253,7 +261,25 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
                 f"闭园后幼儿未被接走（{child}）",
                 f"child not collected after closing ({child})",
             )
+    for child, since in rt.children_overnight.items():
+        out[Key("child_not_collected", subject=child)] = rt.cond(
+            "child_not_collected",
+            f"幼儿 {rt.local(since):%m-%d} 闭园后未离园，至今未刷卡离开或登记去向（{child}）",
+            f"child still on site since closing on {rt.local(since):%m-%d}: not badged out, whereabouts not"
+            f" recorded ({child})",
+            severity="critical",
+        )
     return out
+
+
+def whereabouts_recorded(rt: FacilityRuntime, child: str, at: datetime) -> bool:
+    """The operator recorded where a child left overnight is (with a note, at `at`; web.actions): the
+    child is no longer on site by the records. Whether the child was one."""
+    since = rt.children_overnight.get(child)
+    if since is None or at < since:
+        return False
+    del rt.children_overnight[child]
+    return True
 
 
 def staffing(

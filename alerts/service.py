@@ -71,6 +71,7 @@ from storage.alerts import (
     load_memory,
     load_state,
     open_alert,
+    raise_severity,
     record_lapse,
     save_clocks,
     save_memory,
@@ -471,7 +472,7 @@ class AlertService(Service):
                 self.metrics.cleared.labels(change.rule, change.severity).inc()
             # a muted alert still reaches the facility's own desk (alerts.notify.wants); escalations of
             # one go to the supervisors, and so nowhere
-            if change.action in {"opened", "reopened"} or (change.action == "escalated" and not change.muted):
+            if change.action in {"opened", "reopened", "raised"} or (change.action == "escalated" and not change.muted):
                 with contextlib.suppress(asyncio.QueueFull):
                     self._notify_q.put_nowait(change)
 
@@ -497,6 +498,8 @@ class AlertService(Service):
                     )
                 if d.action == "bump":
                     return await bump_alert(conn, facility_id, d.key, d.at)
+                if d.action == "raise" and d.condition is not None:
+                    return await raise_severity(conn, facility_id, d.key, d.condition.severity, d.at)
                 return await clear_alert(conn, facility_id, d.key, d.at)
 
         return await retry(

@@ -11,7 +11,9 @@ from contract.rules import Condition, Key
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    action: str  # "open" | "clear" | "bump" (re-triggered while active: count + 1) | "lapse" (see below)
+    # "open" | "clear" | "bump" (re-triggered while active: count + 1) | "lapse" (see below) | "raise" (an
+    # active alert's condition is now of a higher severity: alerts.engine)
+    action: str
     key: Key
     condition: Condition | None
     at: datetime

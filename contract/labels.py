@@ -138,6 +138,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "cleared": ("解除", "cleared"),
         "acknowledged": ("已确认", "acknowledged"),
         "escalated": ("上报", "escalated"),
+        "raised": ("级别升高", "severity raised"),
         "retriggered": ("再次触发", "retriggered"),
         "muted": ("维护时段内", "in maintenance"),
     },

@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from contract.credit import LAPSE_CLASSES
-from contract.rules import LATCHING, Condition, Key
+from contract.rules import LATCHING, SEVERITIES, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
 
@@ -32,6 +32,7 @@ RETURNING id, (xmax = 0) AS created, escalation, muted
 
 # Critical and major alerts latch until acknowledged (CONTRACT §5): the SQL list of those severities.
 LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
+SEVERITIES_SQL = ", ".join(f"'{s}'" for s in SEVERITIES)  # most severe first
 
 # A latched alert (cleared, not yet acknowledged) whose condition comes back is the same alert again.
 _REOPEN = f"""
@@ -48,7 +49,7 @@ class Change:
     """What happened to an alert, for notifications."""
 
     alert_id: int
-    action: str  # opened | reopened | bumped | cleared | escalated
+    action: str  # opened | reopened | bumped | cleared | escalated | raised (its severity)
     facility_id: str
     rule: str
     severity: str
@@ -201,6 +202,29 @@ async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: d
         if row is None:
             return None
         return await _record(conn, "bumped", facility_id, key, row, at)
+
+
+async def raise_severity(
+    conn: asyncpg.Connection, facility_id: str, key: Key, severity: str, at: datetime
+) -> Change | None:
+    """An active alert's condition became more severe (a child left on site overnight: issue #42): its
+    severity goes up, in its history and on the stream. None when there is no such active alert, or it
+    is already as severe."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE alerts SET severity = $4, last_seen_at = $5 WHERE rule = $1 AND facility_id = $2"
+            " AND alert_key = $3 AND status = 'active'"
+            f" AND array_position(ARRAY[{SEVERITIES_SQL}], severity) > array_position(ARRAY[{SEVERITIES_SQL}], $4)"
+            " RETURNING id, severity, escalation, muted, summary, summary_en",
+            key.rule,
+            facility_id,
+            alert_key(key),
+            severity,
+            at,
+        )
+        if row is None:
+            return None
+        return await _record(conn, "raised", facility_id, key, row, at)
 
 
 async def record_lapse(conn: asyncpg.Connection, facility_id: str, key: Key, since: datetime, at: datetime) -> None:

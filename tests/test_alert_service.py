@@ -631,3 +631,39 @@ def _silent_offline(db: asyncpg.Connection, device: str) -> Callable[[], Awaitab
         return row is not None
 
     return check
+
+
+async def test_a_panic_alert_survives_a_restart_inside_its_hold(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """Issue #42 item 1: a panic alert is held for its rule's `hold` from the press; the service restarts
+    inside it and the alert stays active until the hold ends, as without the restart (the start's replay
+    skips one-off events: the held alert comes back from rule_memory)."""
+    db = registered
+    hold = 20.0
+
+    def service() -> AlertService:
+        s = make(services, db_url, topic_root)
+        s.rules["panic_button"] = replace(s.rules["panic_button"], hold_s=hold)
+        return s
+
+    pub = Publisher(*services.mqtt_host_port)
+    topic = f"{topic_root}/{FAC.id}/panic-gate/event"
+    try:
+        async with running(service()):
+            pressed = datetime.now(UTC)
+            pub.publish(topic, payload({"msg_id": "p1", "ts": now_ts(), "type": "panic"}))
+            await wait_for(lambda: _count(db, "panic_button", 1), 10, "the alert")
+            await asyncio.sleep(0.5)  # a tick or two: its memory saved
+        async with running(service()):
+            back = datetime.now(UTC)
+            await asyncio.sleep(1.5)  # several ticks after the start
+            if datetime.now(UTC) < pressed + timedelta(seconds=hold - 1):  # (a slow machine may be past it)
+                assert [r["status"] for r in await alerts(db, "panic_button")] == ["active"]
+            await wait_for(lambda: _field(db, "panic_button", "status", "cleared"), 30, "cleared at the hold's end")
+    finally:
+        pub.close()
+    [a] = await alerts(db, "panic_button")
+    # cleared when its hold ended (or at the start, had the restart taken longer than the hold), never before
+    assert pressed + timedelta(seconds=hold - 0.5) <= a["cleared_at"]
+    assert a["cleared_at"] <= max(pressed + timedelta(seconds=hold), back) + timedelta(seconds=3)

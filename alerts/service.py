@@ -61,7 +61,7 @@ from runtime.config import ServiceConfig
 from runtime.mqtt_source import MqttSource, Received
 from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
-from storage import messages
+from storage import messages, whereabouts
 from storage import pickup as pickup_store
 from storage.alerts import (
     Change,
@@ -94,6 +94,9 @@ WEBHOOK_ERRORS = (aiohttp.ClientError, TimeoutError, WebhookRefusedError)
 # held the loop 0.8-2.2 s on a 2-core machine (the first tick after a start judges them all), and an
 # alarm that came meanwhile waited as long (bench province: fire and gas alarms 1.4-2.0 s to the row).
 TICK_PART = 250
+# How far back a start reads where children left on site were recorded to be (storage.whereabouts): a
+# child left on site longer than this without a record has been an open critical alert all that time.
+WHEREABOUTS_REACH = timedelta(days=31)
 
 
 class AlertsConfig(ServiceConfig):
@@ -340,6 +343,7 @@ class AlertService(Service):
         for fid, (saved, saved_at) in memories.items():
             self.engine.recall(fid, saved, saved_at, now)
             self._saved_memory[fid] = self.engine.memory(fid, now) if fid in self.engine.runtimes else saved
+        await self._read_whereabouts(conn, now)
 
     def _replay(self, r: asyncpg.Record, channel: str, now: datetime, skews: dict[tuple[str, str], timedelta]) -> None:
         assert self.engine is not None  # noqa: S101
@@ -559,6 +563,7 @@ class AlertService(Service):
             reg = await fetch_registry(conn, owned)
             delegates = await pickup_store.current(conn, owned, now)  # who may collect: same notification
             register = Register(await fetch_register(conn))
+            await self._read_whereabouts(conn, now)
         if owned is not None and self.source is not None:  # a facility registered since: its topics too
             new = sorted(set(owned) - set(self.owned or ()))
             if new:
@@ -578,6 +583,14 @@ class AlertService(Service):
                 async with self.pool.acquire() as conn:
                     await save_timers(conn, fid, tracker.pending)
                 self._saved_timers[fid] = dict(tracker.pending)
+
+    async def _read_whereabouts(self, conn: asyncpg.Connection, now: datetime) -> None:
+        """Where children left on site are, as people recorded it (storage.whereabouts): at the start, and
+        whenever one is recorded (it notifies as a registry change). A record counts for a child left on
+        site before it only, so reading one again changes nothing."""
+        assert self.engine is not None  # noqa: S101
+        for r in await whereabouts.recorded(conn, now - WHEREABOUTS_REACH, self.owned):
+            self.engine.record_whereabouts(r["facility_id"], r["child_id"], r["recorded_at"])
 
     async def _save_memory(self, now: datetime) -> None:
         """What the rules remember (alerts.memory) of the facilities where it changed since it was saved."""

@@ -139,6 +139,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "acknowledged": ("已确认", "acknowledged"),
         "escalated": ("上报", "escalated"),
         "raised": ("级别升高", "severity raised"),
+        "whereabouts": ("登记幼儿去向", "whereabouts recorded"),
         "retriggered": ("再次触发", "retriggered"),
         "muted": ("维护时段内", "in maintenance"),
     },

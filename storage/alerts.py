@@ -212,7 +212,8 @@ async def raise_severity(
     is already as severe."""
     async with conn.transaction():
         row = await conn.fetchrow(
-            "UPDATE alerts SET severity = $4, last_seen_at = $5 WHERE rule = $1 AND facility_id = $2"
+            "UPDATE alerts SET opened_severity = coalesce(opened_severity, severity), severity = $4,"
+            " last_seen_at = $5 WHERE rule = $1 AND facility_id = $2"
             " AND alert_key = $3 AND status = 'active'"
             f" AND array_position(ARRAY[{SEVERITIES_SQL}], severity) > array_position(ARRAY[{SEVERITIES_SQL}], $4)"
             " RETURNING id, severity, escalation, muted, summary, summary_en",

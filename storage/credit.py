@@ -192,12 +192,15 @@ async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, d
 
 
 async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime) -> dict[str, tuple[int, int, int]]:
-    """Critical and major alerts opened in the period: (count, acknowledged late, never acknowledged)."""
+    """Critical and major alerts opened in the period: (count, acknowledged late, never acknowledged). An
+    alert raised while active (a child left overnight) is judged by the severity it opened with: the
+    delay that applied when its acknowledgement was due."""
     first_step = {"critical": ESCALATION_S["critical"][0], "default": ESCALATION_S["default"][0]}
     acks: dict[str, tuple[int, int, int]] = {}
     for r in await conn.fetch(
-        "SELECT facility_id, severity, opened_at, acknowledged_at FROM alerts WHERE facility_id = ANY($1)"
-        " AND opened_at >= $2 AND opened_at < $3 AND severity IN ('critical', 'major')",
+        "SELECT facility_id, coalesce(opened_severity, severity) AS severity, opened_at, acknowledged_at"
+        " FROM alerts WHERE facility_id = ANY($1) AND opened_at >= $2 AND opened_at < $3"
+        " AND coalesce(opened_severity, severity) IN ('critical', 'major')",
         *p,
     ):
         n, late, never = acks.get(r["facility_id"], (0, 0, 0))

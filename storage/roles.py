@@ -53,6 +53,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON rule_memory TO {role}",  # what the rules remember (migration 030)
+        "GRANT SELECT ON child_whereabouts TO {role}",  # where a child left on site is (migration 030)
         "GRANT SELECT, INSERT, UPDATE ON lapse_intervals TO {role}",  # the credit evaluation's lapse spans
         # notifications: who subscribed (scope only, never a password hash), and the outbox it sends from
         "GRANT SELECT (id, role, scope_county, scope_township, scope_facility, disabled) ON users TO {role}",
@@ -98,6 +99,8 @@ GRANTS: dict[str, list[str]] = {
         # document numbers (migration 028): a department's sequence only counts up; a number, once given, stays
         "GRANT SELECT, INSERT, UPDATE (last_no) ON document_sequences TO {role}",
         "GRANT SELECT, INSERT ON document_numbers TO {role}",
+        # where a child left on site is, recorded with a note (migration 030): only ever added
+        "GRANT SELECT, INSERT ON child_whereabouts TO {role}",
         # a closed month's record is stored once and never written by the web: an accepted appeal corrects
         # its score through migration 024's trigger, which keeps the figures before it in the appeal
         "GRANT SELECT, INSERT ON credit_records TO {role}",

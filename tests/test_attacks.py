@@ -1019,6 +1019,7 @@ EXPECTED_PRIVILEGES = {
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
         "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
+        "child_whereabouts": "SELECT",  # where a child left on site is (migration 030)
         "rule_memory": "SELECT, INSERT, UPDATE",  # what the rules remember (migration 030)
         "rule_timers": "SELECT, INSERT, UPDATE, DELETE",
         "staff": "SELECT",
@@ -1036,6 +1037,7 @@ EXPECTED_PRIVILEGES = {
         "credit_records": "SELECT, INSERT",
         "dead_letters": "SELECT",
         "device_activity": "SELECT",
+        "child_whereabouts": "SELECT, INSERT",  # where a child left on site is (migration 030)
         "device_clocks": "SELECT",
         "document_numbers": "SELECT, INSERT",
         "document_sequences": "SELECT, INSERT, UPDATE (last_no)",

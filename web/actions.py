@@ -1,5 +1,6 @@
-"""What people do through the web, shared by the API and the pages: acknowledge an alert, request,
-set, approve, reject or withdraw a maintenance window, load a registry (appeals: web/appeals.py).
+"""What people do through the web, shared by the API and the pages: acknowledge an alert, record where a
+child left on site is, request, set, approve, reject or withdraw a maintenance window, load a registry
+(appeals: web/appeals.py).
 Each checks scope (NotFound), role (Forbidden) and input (Invalid) in that order, writes through
 storage, and is audited; none knows about HTTP."""
 
@@ -18,6 +19,7 @@ from storage import alerts as alert_store
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage import registry as registry_store
+from storage import whereabouts as whereabouts_store
 from storage.registry import load_registry
 from storage.users import User, audit
 from supervision import maintenance as rules
@@ -39,6 +41,26 @@ async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str, 
 
     async with pool.acquire() as conn:
         updated = await alert_store.acknowledge(conn, user.scope, alert_id, user.username, note, now, check)
+    if updated is None:
+        raise NotFound("no such alert")
+    return queries.alert_json(updated)
+
+
+async def record_whereabouts(
+    pool: asyncpg.Pool, user: User, alert_id: int, note: str, *, now: datetime
+) -> dict[str, Any]:
+    """Where the child of a `child_not_collected` alert is (issue #42 item 3), with a note that is
+    required: the alert engine clears the alert as a badge-out at this time would, and the alert stays
+    on the record, acknowledged with the note, for the inspectors to read."""
+    if len(note) > 2000:
+        raise Invalid("note is at most 2,000 characters", "err_note_long")
+    if not note.strip():
+        raise Invalid("say where the child is and who is with the child", "err_whereabouts_note")
+    async with pool.acquire() as conn:
+        try:
+            updated = await whereabouts_store.record(conn, user.scope, alert_id, user.username, note.strip(), now)
+        except whereabouts_store.NotAChildAlert as err:
+            raise Conflict(str(err), "err_whereabouts_alert") from None
     if updated is None:
         raise NotFound("no such alert")
     return queries.alert_json(updated)

@@ -23,7 +23,7 @@ from storage.users import User
 from supervision import assessment as assessment_rules
 from supervision import orders as order_rules
 from web import appeals, inspections, orders, pickup, reports
-from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text
+from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text, record_whereabouts
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
 from web.keys import CREDIT, GATEWAYS, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
@@ -176,6 +176,19 @@ async def ack_alert(request: web.Request) -> web.Response:
         raise Invalid("body must be a JSON object with a string note")
     return web.json_response(
         await acknowledge(request.app[POOL], user, alert_id, body.get("note", ""), now=now_of(request))
+    )
+
+
+@routes.post("/api/v1/alerts/{alert_id}/whereabouts")
+async def whereabouts(request: web.Request) -> web.Response:
+    """Where the child of a `child_not_collected` alert is, with a note (issue #42 item 3)."""
+    user = user_of(request)
+    alert_id = path_id(request.match_info["alert_id"])
+    body = await json_body(request, '{"note": "..."}')
+    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
+        raise Invalid("body must be a JSON object with a string note")
+    return web.json_response(
+        await record_whereabouts(request.app[POOL], user, alert_id, body.get("note", ""), now=now_of(request))
     )
 
 

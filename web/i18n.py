@@ -307,6 +307,12 @@ _MORE = {
         "A facility's score and grade are the credit evaluation's (lapses, going dark, response, orders, inspections).",
     ),
     "escalated_to": ("已上报至", "escalated to"),
+    # issue #42 item 3: where a child left on site after closing is, recorded with a note
+    "whereabouts": ("登记幼儿去向", "Record where the child is"),
+    "whereabouts_note": (
+        "幼儿现在何处、由谁照看、何时离园（必填，将保留在告警记录中供监管人员查阅）",
+        "Where the child is, who is with the child, when the child left (required; kept on the alert for inspectors)",
+    ),
     "facility_list": ("机构", "Facilities"),
     # notifications (issue #17, item 7)
     "notifications": ("通知设置", "Notifications"),
@@ -650,6 +656,14 @@ _MORE = {
     "err_review_who": ("由下发层级或上级验收", "The issuing level or above reviews the order"),
     "err_return_note": ("退回时请填写意见（最多 4000 字）", "Say why it is sent back (at most 4,000 characters)"),
     "err_note_long": ("处置说明最多 2000 字", "The note is at most 2,000 characters"),
+    "err_whereabouts_note": (
+        "请填写幼儿现在何处、由谁照看",
+        "Say where the child is and who is with the child",
+    ),
+    "err_whereabouts_alert": (
+        "该告警不是仍在处理中的“幼儿未被接走”告警",
+        "That alert is not an active alert about a child still on site",
+    ),
     "err_note_required": (
         "确认危急告警须填写现场核实和处置情况",
         "Acknowledging a critical alert needs a note: what was found and done",

@@ -626,6 +626,26 @@ PATHS: dict[str, Any] = {
             "responses": _ok("the alert", _ref("Alert")) | _errors(400, 404),
         }
     },
+    "/api/v1/alerts/{alert_id}/whereabouts": {
+        "post": {
+            "summary": "Record where the child of an active child_not_collected alert is, with a required note"
+            " (audited; the alert clears as a badge-out would and stays on the record with the note)",
+            "parameters": [_AID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["note"],
+                            "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000}},
+                        }
+                    }
+                },
+            },
+            "responses": _ok("the alert", _ref("Alert")) | _errors(400, 404, 409),
+        }
+    },
     "/api/v1/reports": {
         "get": {
             "summary": "Per-facility report for a day or a month (grades: /api/v1/credit)",

@@ -12,8 +12,8 @@ from contract.rules import SEVERITIES, RuleId
 from storage import queries
 from storage.users import User
 from supervision import orders as order_rules
-from web.actions import acknowledge
-from web.errors import Invalid, NotFound
+from web.actions import acknowledge, record_whereabouts
+from web.errors import Invalid, NotFound, Refused
 from web.keys import POOL, now_of
 from web.pages.render import check_csrf, form_refused, page_user, render
 from web.params import local_path, path_id
@@ -102,6 +102,22 @@ async def ack_form(request: web.Request) -> web.Response:
     except Invalid as exc:  # the alert's page again, with the reason in the page's language
         return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
+
+
+@routes.post("/alerts/{alert_id}/whereabouts")
+async def whereabouts_form(request: web.Request) -> web.Response:
+    """Where the child of a `child_not_collected` alert is, with a note (issue #42 item 3)."""
+    form = await request.post()
+    await check_csrf(request, form)
+    alert_id = path_id(request.match_info["alert_id"])
+    user = page_user(request)
+    try:
+        await record_whereabouts(request.app[POOL], user, alert_id, str(form.get("note", "")), now=now_of(request))
+    except Refused as exc:  # the alert's page again, with the reason in the page's language
+        if isinstance(exc, NotFound):
+            raise
+        return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
+    raise web.HTTPFound(f"/alerts/{alert_id}")
 
 
 async def _alert_ctx(request: web.Request, user: User, alert_id: int) -> dict[str, Any]:

@@ -170,6 +170,7 @@ class AlertService(Service):
         self._notify_q: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
         self._saved_timers: dict[str, dict[Key, datetime]] = {}
         self._saved_memory: dict[str, dict[str, object]] = {}  # what rule_memory holds, per facility
+        self._memory_all_at = float("-inf")  # (monotonic) when every facility's memory was last saved
         self._http: aiohttp.ClientSession | None = None
         self.outbox: Outbox | None = None
         self.owned: list[str] | None = None  # set by setup: the facilities this worker owns (None: all)
@@ -288,7 +289,7 @@ class AlertService(Service):
             # a stop keeps the timers and what the rules remember as of now: a restart changes no alert
             with contextlib.suppress(*RETRYABLE):
                 await self._save_timers()
-                await self._save_memory(self.input.now(self.clock.now()))
+                await self._save_memory(self.input.now(self.clock.now()), every=True)
             notifier.cancel()
             # The consumed batches' decisions are stored by now (_consume waited for them); a cancelled tick's
             # may be dropped here, as a tick cut short always was: the saved timers bring them back on start.
@@ -592,19 +593,24 @@ class AlertService(Service):
         for r in await whereabouts.recorded(conn, now - WHEREABOUTS_REACH, self.owned):
             self.engine.record_whereabouts(r["facility_id"], r["child_id"], r["recorded_at"])
 
-    async def _save_memory(self, now: datetime) -> None:
-        """What the rules remember (alerts.memory) of the facilities where it changed since it was saved."""
+    async def _save_memory(self, now: datetime, *, every: bool = False) -> None:
+        """What the rules remember (alerts.memory) of the facilities where it changed since it was saved;
+        of `every` facility at a stop and every half RESUME_GAP_S: its time says until when this engine
+        judged them, so that the next start knows a restart from an outage (alerts.memory.restore)."""
         assert self.engine is not None and self.pool is not None  # noqa: S101
+        every = every or self.clock.monotonic() - self._memory_all_at >= RESUME_GAP_S / 2
         changed = {}
         for fid in self.engine.runtimes:
             m = self.engine.memory(fid, now)
-            if m != self._saved_memory.get(fid):
+            if every or m != self._saved_memory.get(fid):
                 changed[fid] = m
         if not changed:
             return
         async with self.pool.acquire() as conn:
             await save_memory(conn, changed, now)
         self._saved_memory.update(changed)
+        if every:
+            self._memory_all_at = self.clock.monotonic()
 
     async def _save_clocks(self) -> None:
         """The device clocks learnt or forgotten since the last tick; kept for the next one if this fails."""

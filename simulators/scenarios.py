@@ -34,6 +34,8 @@ class Expectation(BaseModel):
     rule: str
     device: str | None = None
     subject: str | None = None
+    # the alert must stay open at least this long after it opened (a child left overnight: issue #42)
+    held_h: float | None = None
 
 
 class RegistryPatch(BaseModel):

@@ -32,7 +32,7 @@ from alerts.tracker import Decision
 from contract.credit import LAPSE_CLASSES
 from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload
 from contract.registry import DeviceType, Facility, Registry
-from contract.rules import RuleConfig, load_rules
+from contract.rules import REPLAY_SKEW_MAX_S, RuleConfig, load_rules
 from contract.topics import Channel
 from simulators.engine import CitySim, SimMessage, Truth, Uplink
 from simulators.registry_gen import generate_registry
@@ -87,7 +87,8 @@ def drive_engine(
         t = min(t + tick, until)
         if pending_restarts and t >= pending_restarts[0]:
             pending_restarts = [r for r in pending_restarts if r > t]
-            stored = [s for s in stored if s.at > t - timedelta(hours=25)]  # the replay reads the last day
+            # the replay reads the last day, and as far again for a slow clock (REPLAY_SKEW_MAX_S)
+            stored = [s for s in stored if s.at > t - timedelta(hours=25, seconds=REPLAY_SKEW_MAX_S)]
             engine = restart_engine(engine, registry, rules, t, stored)
         for ev in sim.run(t):
             if isinstance(ev, Uplink):
@@ -119,8 +120,9 @@ def restart_engine(
     old: AlertEngine, registry: Registry, rules: dict[str, RuleConfig], now: datetime, stored: list[Stored]
 ) -> AlertEngine:
     """A new engine started at `now` as alerts.service starts one: timers and active alerts as stored,
-    devices as ingest keeps them, the last day's events and the day's access events replayed (refusals
-    are not replayed: storage.messages.access_since), then what the rules remember (alerts.memory)."""
+    devices as ingest keeps them, the last day's events and the day's access events replayed at their
+    times corrected by the clocks learnt (refusals are not replayed: storage.messages.access_since), the
+    clocks learnt, then what the rules remember (alerts.memory)."""
     engine = AlertEngine(
         registry.facilities,
         rules,
@@ -135,11 +137,19 @@ def restart_engine(
     for fid, rt in old.runtimes.items():
         for dev, d in rt.devices.items():
             engine.seed_device(fid, dev, d.last_seen, d.online, d.battery, now)
-    since = now - timedelta(hours=24)
-    replayed = sorted((s for s in stored if since < s.at <= now), key=lambda s: (isinstance(s.payload, Access), s.at))
+    # the day replayed at the times things happened: a stored `ts` corrected by the device's learnt clock
+    # error (device_clocks), reaching back as far (alerts.service._seed)
+    clocks = {(fid, dev): d for fid, rt in old.runtimes.items() for dev, d in rt.devices.items() if d.skew_s > 0}
+    skews = {k: timedelta(seconds=d.skew_s) for k, d in clocks.items()}
+    reach = min(timedelta(seconds=REPLAY_SKEW_MAX_S), max(skews.values(), default=timedelta(0)))
+    since = now - timedelta(hours=24) - reach
+    replayed = sorted((s for s in stored if since < s.at), key=lambda s: (isinstance(s.payload, Access), s.at))
     for s in replayed:
         if not (isinstance(s.payload, Access) and s.payload.type.value == "denied"):
-            engine.replay(s.facility_id, s.device_id, s.payload, s.at, now)
+            t = min(now, s.at + skews.get((s.facility_id, s.device_id), timedelta(0)))
+            engine.replay(s.facility_id, s.device_id, s.payload, t, now)
+    for (fid, dev), d in clocks.items():
+        engine.seed_clock(fid, dev, d.skew_s, d.late_since or now)
     for fid in old.runtimes:
         engine.recall(fid, old.memory(fid, now), now, now)
     for fid, rt in old.runtimes.items():

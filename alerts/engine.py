@@ -224,7 +224,9 @@ class AlertEngine:
         rt = self.runtimes.get(facility_id)
         if rt is None or not isinstance(payload, Access | Event):
             return
-        if isinstance(payload, Access) and rt.local(at).date() != rt.local(now).date():
+        # the facility's day is its clock's (now - the late wait): just after midnight, still the day before
+        day = rt.local(now - timedelta(seconds=rt.late_wait_s)).date()
+        if isinstance(payload, Access) and rt.local(at).date() != day:
             return
         if isinstance(payload, Event) and payload.state is None:
             return  # a panic, a forced door: its alert is in the memory (`recall`), not in the event

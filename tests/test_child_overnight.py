@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from alerts.memory import restore, snapshot
+from contract.registry import Registry
 from contract.rules import Key
 from tests.test_field_truth import World, local
 
@@ -76,3 +77,36 @@ def test_a_child_left_overnight_survives_a_restart() -> None:
     fresh = World(start=saturday)
     restore(fresh.rt, snapshot(w.rt, saturday), saturday, saturday)
     assert child in fresh.rt.children_overnight
+
+
+def test_a_restart_just_after_midnight_still_finds_the_child() -> None:
+    """Restarted at 00:00:30, before the engine's clock (a minute behind, for late data) had passed
+    midnight: the replay is of the facility's day by its clock, Friday's, so the child is still found."""
+    from bench.truth import Stored, restart_engine
+    from contract.payloads import Access
+
+    w = World(start=local(FRIDAY, 6, 0))
+    stored: list[Stored] = []
+    original = w.scan
+
+    def scan(kind: str, person: str, **kw: str) -> None:
+        original(kind, person, **kw)
+        stored.append(
+            Stored(
+                w.f.id,
+                "door-main",
+                Access(msg_id=f"r-{len(stored)}", ts=w.now, type=kind, person_id=person, **kw),
+                w.now,
+            )
+        )
+
+    w.scan = scan  # type: ignore[method-assign]
+    child = _friday_with_a_child_left(w)
+    w.run_until(local(FRIDAY + timedelta(days=1), 0, 0))
+    w.now = local(FRIDAY + timedelta(days=1), 0, 0) + timedelta(seconds=30)
+    w.engine = restart_engine(w.engine, Registry(facilities=[w.f]), w.engine.rules, w.now, stored)
+    w.rt = w.engine.runtimes[w.f.id]
+    w.run_until(local(FRIDAY + timedelta(days=1), 2, 0))
+    key = Key("child_not_collected", subject=child)
+    assert not [d for d in w.decisions if d.key == key and d.action == "clear"], "the restart lost the child"
+    assert child in w.rt.children_overnight

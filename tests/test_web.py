@@ -518,7 +518,8 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
     db: asyncpg.Connection, db_url: str, fault_proxy_factory: Any
 ) -> None:
     """The app reaches PostgreSQL through a fault proxy; cut, every page and API call answers 503
-    with Retry-After and a reason (never a 500); restored, the same calls answer 200 again."""
+    with Retry-After and a reason (never a 500) and the login form still loads; restored, the same
+    calls answer 200 again."""
     await load_registry(db, REG)
     _, tok = await create_user(db, "insp-city", "inspector", None)
     server, proxy = await app_via_proxy(db_url, fault_proxy_factory)
@@ -539,6 +540,11 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
                 assert "database is unavailable" in body["error"]
         status, _ = await get(f"{url}/healthz", None)
         assert status == 503
+        # An anonymous request takes no database connection (issue #38 B: a flood of logins once queued
+        # every signed-in user's request behind its own), so the login form is served all the same.
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/login") as r:
+            assert r.status == 200, (r.status, await r.text())
+            assert 'name="csrf"' in await r.text()
         proxy.restore()
         for path in paths:
             assert (await get(url + path, tok))[0] == 200, path

@@ -15,6 +15,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from carewatch.backups import backup, restore
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
@@ -1075,10 +1076,6 @@ def schema_export(out: Path) -> None:
         click.echo(str(p))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _attach_benchmarks() -> None:
     """`carewatch bench …` where the checkout's bench/ package is there (it is not a service)."""
     try:
@@ -1088,4 +1085,10 @@ def _attach_benchmarks() -> None:
     main.add_command(bench)
 
 
+main.add_command(backup)
+main.add_command(restore)
 _attach_benchmarks()
+
+
+if __name__ == "__main__":  # after every command is attached
+    sys.exit(main())

@@ -81,6 +81,19 @@ def bench_truth(facilities: int, days: int, seed: int, workers: int) -> None:
     click.echo(json.dumps(run_truth_bench(facilities, days, seed, workers or None), ensure_ascii=False))
 
 
+@bench.command("backup")
+@click.option("--facilities", default=100, show_default=True)
+@click.option(
+    "--devices", default=10, show_default=True, help="environment sensors a facility, a reading a minute each"
+)
+@click.option("--days", default=1, show_default=True, help="days of readings (the readings' retention is 7)")
+def bench_backup(facilities: int, devices: int, days: int) -> None:
+    """A full backup and a point-in-time restore of a filled database, against `cp -a` of its data directory."""
+    from bench.backup import run_backup_bench
+
+    click.echo(json.dumps(asyncio.run(run_backup_bench(facilities, devices, days))))
+
+
 @bench.command("gaming")
 @click.option("--days", default=30, show_default=True, help="simulated days from Sunday 1 Nov 2026")
 @click.option("--seed", default=41, show_default=True)

@@ -141,7 +141,9 @@ async def open_alert(
                 facility_id,
                 key.rule,
                 alert_key(key),
-                min(since or at, at),
+                # from when it began: by its own time when it has one (an exit held open while the gateway was
+                # offline, known from its spool an hour later, was a lapse from the hour before)
+                min(since or at, at, cond.at or at),
             )
         muted = mutable and await in_maintenance(conn, facility_id, key.device_id, at)
         row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)

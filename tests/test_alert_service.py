@@ -232,6 +232,20 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
     assert major.action == "opened"
 
 
+async def test_a_lapse_known_late_counts_from_when_it_began(db: asyncpg.Connection) -> None:
+    """An exit door held open an hour ago while the gateway was offline, known now from its spool: its
+    lapse minutes (the credit's) count from when it began, not from when it was known, so holding the
+    gateway offline hides none of them. The alert's own deadlines still count from opened_at."""
+    await load_registry(db, REG)
+    t0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    began = t0 - timedelta(hours=1)
+    held = Condition("major", "安全出口长时间未关（exit-1）", "fire exit held open", 300.0, at=began, cause="uplink")
+    await open_alert(db, FAC.id, Key("exit_obstructed", "exit-1"), held, t0, since=t0)
+    row = await db.fetchrow("SELECT opened_at, occurred_at, delay_cause FROM alerts WHERE rule = 'exit_obstructed'")
+    assert (row["opened_at"], row["occurred_at"], row["delay_cause"]) == (t0, began + timedelta(seconds=300), "uplink")
+    assert await db.fetchval("SELECT started_at FROM lapse_intervals WHERE rule = 'exit_obstructed'") == began
+
+
 async def test_maintenance_window_mutes_device_health_only_but_records(db: asyncpg.Connection) -> None:
     await load_registry(db, REG)
     t0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)

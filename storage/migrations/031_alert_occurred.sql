@@ -6,5 +6,8 @@
 -- delay_cause says why it came late, when the engine had evidence of why (contract/occurred.py):
 -- the facility's gateway offline at the time, the device's or gateway's own late delivery, or
 -- CareWatch's own deafness. Escalation and response times stay measured from opened_at.
-ALTER TABLE alerts ADD COLUMN occurred_at timestamptz;
-ALTER TABLE alerts ADD COLUMN delay_cause text CHECK (delay_cause IN ('uplink', 'device', 'platform'));
+-- The check is NOT VALID: every existing row is NULL, and validating would scan the whole alerts table
+-- under the lock this ALTER holds, keeping the alert engine from writing meanwhile; new rows are checked.
+ALTER TABLE alerts ADD COLUMN occurred_at timestamptz, ADD COLUMN delay_cause text;
+ALTER TABLE alerts ADD CONSTRAINT alerts_delay_cause_check
+    CHECK (delay_cause IN ('uplink', 'device', 'platform')) NOT VALID;

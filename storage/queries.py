@@ -276,6 +276,9 @@ def alert_json(r: asyncpg.Record) -> dict[str, Any]:
         "status": r["status"],
         "acknowledged": r["acknowledged"],
         "opened_at": ts(r["opened_at"]),
+        # when it happened (contract.occurred); an alert stored before migration 031 has none: when opened
+        "occurred_at": ts(r.get("occurred_at") or r["opened_at"]),
+        "delay_cause": r.get("delay_cause"),
         "last_seen_at": ts(r["last_seen_at"]),
         "cleared_at": ts(r["cleared_at"]),
         "acknowledged_at": ts(r["acknowledged_at"]),

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from contract.occurred import clock_text
 from contract.places import township_name
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
@@ -1050,3 +1051,32 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     assert (on_map, in_list, gw_online) == ("grey", "grey", False)
     assert isinstance(state, dict) and state["state"] == "ok"
     assert "data-intake" not in page and "data-intake" not in fpage
+
+
+async def test_an_alarm_known_late_says_when_it_happened_on_every_page(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A panic pressed an hour ago while the gateway was offline, known now from its spool: every page
+    that shows the alert says both times, "17:15 按下（18:15 收到，网关离线期间）"; the API gives
+    `occurred_at` and `delay_cause`. The fire alarm known in time keeps its one time, nothing more."""
+    url, tok = site["url"], str(site["insp"])
+    now = datetime.now(UTC)
+    pressed = now - timedelta(minutes=60)
+    late = Condition("critical", "一键报警被按下（panic-gate）", "panic", at=pressed, cause="uplink")
+    panic = await open_alert(db, A.id, Key("panic_button", "panic-gate"), late, now)
+    tz = ZoneInfo(A.timezone)
+    told = f"{clock_text(pressed, A.timezone, now, 'zh')} 按下（{now.astimezone(tz):%H:%M} 收到，网关离线期间）"
+    for path in ("/", "/wall?fragment=1", f"/alerts/{panic.alert_id}", "/alerts?status=all", f"/facilities/{A.id}"):
+        status, text = await get(f"{url}{path}", tok)
+        assert status == 200, path
+        items = dict(re.findall(r'<(?:li|tr)[^>]*data-alert="(\d+)"[^>]*>(.*?)</(?:li|tr)>', str(text), re.S))
+        assert told in items[str(panic.alert_id)], (path, items[str(panic.alert_id)])
+        assert "收到" not in items.get(str(site["alert_a"]), ""), f"{path}: the fire alarm was known in time"
+    status, text = await get(f"{url}/alerts/{panic.alert_id}?lang=en", tok)
+    assert "pressed" in str(text) and "(received" in str(text) and "while the gateway was offline" in str(text)
+    status, body = await get(f"{url}/api/v1/alerts/{panic.alert_id}", tok)
+    assert body["occurred_at"] == pressed.isoformat()  # type: ignore[index]
+    assert body["opened_at"] == now.isoformat()  # type: ignore[index]
+    assert body["delay_cause"] == "uplink"  # type: ignore[index]
+    status, body = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
+    assert body["occurred_at"] == body["opened_at"] and body["delay_cause"] is None  # type: ignore[index]

@@ -12,6 +12,7 @@ from babel.dates import format_skeleton, format_timedelta
 from markupsafe import Markup, escape
 
 from contract.labels import LABELS, label
+from contract.occurred import phrase, shown_late
 from contract.places import county_name_zh, township_name
 from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
 
@@ -804,6 +805,20 @@ def preload() -> None:
     for lang in ("zh", "en"):
         for ago in (timedelta(minutes=3), timedelta(days=40), timedelta(days=400)):
             when(now - ago, lang, DEFAULT_TZ, now)
+
+
+def occurred(alert: dict[str, object], lang: str, tz: str) -> Markup:
+    """An alert known late, told with both times: "17:15 按下（18:15 收到，网关离线期间）"
+    (contract.occurred); empty when it was known in time, where the alert's time alone says it."""
+    occ, opened = alert.get("occurred_at"), alert.get("opened_at")
+    if not isinstance(occ, str) or not isinstance(opened, str):
+        return Markup("")
+    t1, t2 = datetime.fromisoformat(occ), datetime.fromisoformat(opened)
+    if not shown_late(t1, t2):
+        return Markup("")
+    cause = alert.get("delay_cause")
+    text = phrase(str(alert.get("rule", "")), t1, t2, cause if isinstance(cause, str) else None, tz, lang)
+    return Markup('<time class="late" datetime="{}" data-occurred>{}</time>').format(occ, text)
 
 
 def when(value: object, lang: str, tz: str, now: datetime, *, clock: bool = False) -> Markup:

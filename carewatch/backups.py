@@ -1,5 +1,6 @@
-"""`carewatch backup now|list|check` and `carewatch restore --to TIME`: the local stack's database kept
-by pgBackRest (runtime/backup.py), restored to a moment into a fresh data directory."""
+"""`carewatch backup now|list|check`, `carewatch restore --to TIME` and `carewatch standby up|promote|down`:
+the local stack's database kept by pgBackRest (runtime/backup.py), restored to a moment into a fresh data
+directory, and a hot standby to fail over to (runtime/standby.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import click
 from carewatch.runtime import local_stack
 from contract.config import Settings
 from runtime.backup import BACKUP_TYPES, BackupError, Backups
-from runtime.stack import LocalStack, StackError
+from runtime.stack import LocalStack, StackError, free_port, port_is_free
+from runtime.standby import Standby, StandbyError
 
 
 def _stack() -> LocalStack:
@@ -110,3 +112,50 @@ def _moment(text: str) -> datetime:
     if t.tzinfo is None:
         raise click.BadParameter("give the offset (e.g. +08:00): a bare time is ambiguous", param_hint="--to")
     return t.astimezone(UTC)
+
+
+@click.group()
+def standby() -> None:
+    """A hot standby of the local stack's database (streaming replication, synchronous commits)."""
+
+
+@standby.command("up")
+@click.option("--port", type=int, default=None, help="The standby's port (default: 55433, or a free one).")
+def standby_up(port: int | None) -> None:
+    """Copy the running primary, start the copy, and make every commit wait for it."""
+    stack = local_stack(Settings())
+    try:
+        info = Standby(stack).up(port or (55433 if port_is_free(55433) else free_port()))
+    except (StandbyError, StackError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"standby on 127.0.0.1:{info.port}, commits are synchronous to it")
+    click.echo("services that should follow a failover: CAREWATCH_DATABASE_URL with both hosts, e.g.")
+    click.echo(
+        "  postgresql://USER:PASSWORD@127.0.0.1:PRIMARY,127.0.0.1:"
+        + f"{info.port}/carewatch?target_session_attrs=read-write"
+    )
+
+
+@standby.command("promote")
+def standby_promote() -> None:
+    """Fail over: the standby becomes the primary. Only once the old primary is stopped for good."""
+    stack = local_stack(Settings())
+    if stack.status()["postgresql"] == "running":
+        raise click.ClickException(
+            "the primary still runs: stop it first (`pg_ctl stop` or lose it); never two primaries"
+        )
+    try:
+        Standby(stack).promote()
+    except StandbyError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo("promoted: services with the two-host URL reconnect to it by themselves")
+
+
+@standby.command("down")
+def standby_down() -> None:
+    """Stop the standby (the primary first stops waiting for it)."""
+    try:
+        stopped = Standby(local_stack(Settings())).down()
+    except StandbyError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo("stopped" if stopped else "the standby was not running")

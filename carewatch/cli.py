@@ -15,7 +15,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from carewatch.backups import backup, restore
+from carewatch.backups import backup, restore, standby
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
@@ -1087,6 +1087,7 @@ def _attach_benchmarks() -> None:
 
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(standby)
 _attach_benchmarks()
 
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runtime import backup
+from runtime import backup, standby
 from storage.roles import SERVICES, role_name
 
 logger = logging.getLogger(__name__)
@@ -235,6 +235,8 @@ class LocalStack:
     def down(self) -> list[str]:
         """Stop what this state dir started; return what was stopped."""
         stopped = []
+        if standby.Standby(self).down():  # first: the primary stops waiting for it
+            stopped.append("standby")
         if self._pg_pid() is not None:
             self._as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w", "stop"])
             stopped.append("postgresql")

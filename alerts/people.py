@@ -235,7 +235,7 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
     """The rules that judge a span of time, at the facility's clock: only on complete data."""
     out: dict[Key, Condition] = {}
     today = rt.local(clock).date()
-    hours = rt.hours_of(today)
+    hours = hours_in_fact(rt, today)
     per_class = _per_class(rt)
     if hours is not None and hours[0] <= clock < hours[1]:
         staffing(rt, out, clock, hours[0], per_class)
@@ -252,6 +252,22 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
                 f"child not collected after closing ({child})",
             )
     return out
+
+
+def hours_in_fact(rt: FacilityRuntime, day: date) -> tuple[datetime, datetime] | None:
+    """The day's opening hours as the window rules hold the facility to them. A day closed by the calendar
+    (a holiday, a county's 停课, the facility's own approved closure) with children badged in is open in
+    fact: from the earliest badge-in of the children on site to the weekday's usual closing time, guards,
+    the carer ratio, patrols and children not collected are judged as on any open day. So no closure (nor a
+    holiday) hides what happens to children who are there (issue #42 item 4; CONTRACT §3)."""
+    hours = rt.hours_of(day)
+    if hours is not None or not rt.children_present:
+        return hours
+    arrived = [rt.person_last[c] for c in rt.children_present if c in rt.person_last]
+    _, close = rt.facility.opening_hours.usual_hours(day)
+    closing = datetime.combine(day, close, rt.tz)
+    opened = min(arrived, default=closing)
+    return min(opened, closing), closing
 
 
 def staffing(

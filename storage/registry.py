@@ -66,7 +66,7 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         list(oh.days),
         oh.open,
         oh.close,
-        oh.model_dump_json(),
+        oh.model_dump_json(exclude={"closures"}),  # approved closures are their own rows (migration 032)
         f.night_watch,
     )
     # Replace the facility's members. Children (and their guardians) go first: they reference classes.

@@ -24,6 +24,7 @@ from supervision.pickup import judge_pickup
 
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
+    from contract.registry import Staff
 
 PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
 ROUND_GAP = timedelta(minutes=20)
@@ -45,7 +46,7 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
         staff = rt.staff.get(person)
         if current:
             workforce.arrived(rt, person, staff, at)
-        allowed = _staff_may_enter(rt, at) if staff is not None else rt.is_open(at)  # unknown persons: no margin
+        allowed = _staff_may_enter(rt, staff, at) if staff is not None else rt.is_open(at)  # unknown: no margin
         if not allowed and not (staff and staff.role is StaffRole.GUARD):
             rt.pulse(
                 Key("after_hours_entry", subject=person),
@@ -136,13 +137,21 @@ def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: date
     )
 
 
-def _staff_may_enter(rt: FacilityRuntime, at: datetime) -> bool:
-    """Staff may badge in from `staff_margin_min` before opening until as long after closing."""
-    hours = rt.hours_of(rt.local(at).date())
+def _staff_may_enter(rt: FacilityRuntime, staff: Staff, at: datetime) -> bool:
+    """Staff may badge in on an open day from `staff_margin_min` before opening until as long after closing,
+    or within their role's own hours (`opening_hours.roles`: the kitchen from 06:00), whichever is wider."""
+    day = rt.local(at).date()
+    hours = rt.hours_of(day)
     if hours is None:
         return False
     margin = timedelta(minutes=rt.rules["after_hours_entry"].thresholds["staff_margin_min"])
-    return hours[0] - margin <= at < hours[1] + margin
+    lo, hi = hours[0] - margin, hours[1] + margin
+    role = rt.facility.opening_hours.roles.get(staff.role)
+    if role is not None and role.arrive is not None:
+        lo = min(lo, datetime.combine(day, role.arrive, rt.tz))
+    if role is not None and role.leave is not None:
+        hi = max(hi, datetime.combine(day, role.leave, rt.tz))
+    return lo <= at < hi
 
 
 def roll_day(rt: FacilityRuntime, clock: datetime) -> None:

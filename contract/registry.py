@@ -149,6 +149,33 @@ class Closure(_Model):
         return self.first <= day <= self.last
 
 
+class RoleHours(_Model):
+    """When staff of one role may badge in on an open day, besides opening hours ± the margin (CONTRACT §3):
+    kitchen and cleaning staff early, a cleaner late. It only widens the window; on a closed day no role
+    is expected (guards never raise `after_hours_entry` at all)."""
+
+    arrive: time | None = None  # from this local time (e.g. 06:00 for the kitchen)
+    leave: time | None = None  # until this local time (e.g. 20:00 for cleaning)
+
+    @model_validator(mode="after")
+    def _a_working_day(self) -> RoleHours:
+        if self.arrive is None and self.leave is None:
+            raise ValueError("a role's hours give arrive, leave or both")
+        if self.arrive is not None and self.arrive < EARLIEST_ARRIVAL:
+            raise ValueError(
+                f"a role arrives at {EARLIEST_ARRIVAL:%H:%M} at the earliest (a working day, not the night)"
+            )
+        if self.leave is not None and self.leave > LATEST_LEAVING:
+            raise ValueError(f"a role leaves at {LATEST_LEAVING:%H:%M} at the latest (a working day, not the night)")
+        if self.arrive is not None and self.leave is not None and self.arrive >= self.leave:
+            raise ValueError("a role's arrive must be before its leave")
+        return self
+
+
+EARLIEST_ARRIVAL = time(4, 0)
+LATEST_LEAVING = time(23, 0)
+
+
 class OpeningHours(_Model):
     """When a facility is open, in its own time zone (CONTRACT §3).
 
@@ -165,6 +192,8 @@ class OpeningHours(_Model):
     weekly: dict[Weekday, Hours] = {}
     exceptions: list[DayException] = []
     public_holidays: bool = True
+    # per-role arrival and leaving windows on open days (issue #42 item 5), e.g. {cook: {arrive: "06:00"}}
+    roles: dict[StaffRole, RoleHours] = {}
     closures: list[Closure] = []
 
     @model_validator(mode="after")

@@ -186,3 +186,52 @@ def test_staff_on_a_closed_day_are_entries_outside_opening_hours() -> None:
     w.scan("staff_in", w.staff(StaffRole.CAREGIVER)[0])
     w.run_until(local(MONDAY, 9, 2))
     assert "after_hours_entry" in opened(w)
+
+
+# -- per-role schedules (issue #42 item 5) -----------------------------------------------------------------------
+KITCHEN_EARLY = OpeningHours(roles={"cook": {"arrive": "06:00"}, "other": {"leave": "20:00"}})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("hours", "role", "day", "hh", "mm", "fires", "why"),
+    [
+        (None, StaffRole.COOK, MONDAY, 6, 20, True, "one margin for everyone: 70 min before opening"),
+        (KITCHEN_EARLY, StaffRole.COOK, MONDAY, 6, 20, False, "the kitchen's schedule: from 06:00"),
+        (KITCHEN_EARLY, StaffRole.COOK, MONDAY, 5, 50, True, "before the kitchen's schedule"),
+        (KITCHEN_EARLY, StaffRole.CAREGIVER, MONDAY, 6, 20, True, "the cook's schedule is not the carers'"),
+        (KITCHEN_EARLY, StaffRole.OTHER, MONDAY, 19, 30, False, "cleaning until 20:00"),
+        (KITCHEN_EARLY, StaffRole.OTHER, MONDAY, 20, 5, True, "after the cleaners' schedule"),
+        (KITCHEN_EARLY, StaffRole.COOK, MONDAY + timedelta(days=5), 6, 20, True, "a Saturday: closed for every role"),
+    ],
+)
+def test_per_role_schedules_widen_the_after_hours_window(
+    hours: OpeningHours | None, role: StaffRole, day: date, hh: int, mm: int, fires: bool, why: str
+) -> None:
+    f = facility() if hours is None else facility(opening_hours=hours)
+    w = World(f, start=local(day, 4, 0))
+    people = w.staff(role) or [s.id for s in w.f.staff if s.role is role]
+    if not people:
+        extra = w.f.staff[0].model_copy(update={"id": "s-0999", "role": role})
+        w = World(f.model_copy(update={"staff": [*f.staff, extra]}), start=local(day, 4, 0))
+        people = ["s-0999"]
+    w.run_until(local(day, hh, mm))
+    w.scan("staff_in", people[0])
+    w.run_until(w.now + timedelta(minutes=1))
+    assert bool([k for k in [d.key for d in w.decisions if d.action == 'open'] if k.rule == "after_hours_entry"]) is fires, why
+
+
+@pytest.mark.parametrize(
+    ("roles", "says"),
+    [
+        ({"cook": {}}, "arrive, leave or both"),
+        ({"cook": {"arrive": "03:00"}}, "04:00 at the earliest"),
+        ({"other": {"leave": "23:30"}}, "23:00 at the latest"),
+        ({"cook": {"arrive": "09:00", "leave": "08:00"}}, "before its leave"),
+        ({"chef": {"arrive": "06:00"}}, "roles"),
+    ],
+)
+def test_a_wrong_role_schedule_is_refused_with_the_reason(roles: dict[str, object], says: str) -> None:
+    data = facility().model_dump(mode="json", by_alias=True)
+    data["opening_hours"]["roles"] = roles
+    with pytest.raises(ContractError, match=says):
+        parse_registry({"facilities": [data]})

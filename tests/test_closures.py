@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
+from contract.registry import WEEKDAYS, OpeningHours, Registry
 from storage.closures import create
-from storage.registry import fetch_registry
+from storage.registry import fetch_registry, load_registry
 from storage.users import Scope, create_user
 from supervision.closures import ClosureRefused, check_decision, check_declaration, check_request
+from tests.conftest import Services
+from tests.helpers import wait_for
 from tests.test_web import REG, B, _logged_in, site  # noqa: F401 - the fixture, requested by name below
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -171,8 +174,6 @@ async def test_a_closure_tells_the_running_engine_and_the_database_guards_its_de
     """The alert engine reloads on `registry_changed` (storage.listen.RegistryWatch), as after a registry
     upload: a closure stored or decided notifies it. And the table itself refuses a facility's request
     approved by its requester, or decided twice."""
-    from storage.registry import load_registry
-
     await load_registry(db, REG)
     heard: asyncio.Queue[str] = asyncio.Queue()
     await db.add_listener("registry_changed", lambda *a: heard.put_nowait(a[2]))
@@ -194,3 +195,26 @@ async def test_a_closure_tells_the_running_engine_and_the_database_guards_its_de
     with pytest.raises(asyncpg.CheckViolationError, match="already rejected"):
         await db.execute("UPDATE closures SET status = 'approved', decided_by = 'town-b' WHERE id = $1", row["id"])
     assert await closed_days(db, B.id) == [], "rejected: nothing closed"
+
+
+async def test_the_running_engine_hears_a_county_closure_and_expects_no_guard_that_day(
+    services: Services, db_url: str, db: asyncpg.Connection, topic_root: str
+) -> None:
+    """How the engine learns of a closure: the closure's row notifies `registry_changed`, the running engine
+    reloads the facilities (with their approved closures) as after a registry upload, without a restart."""
+    from tests.test_alert_service import FAC, alerts, make, running
+
+    always_open = OpeningHours(days=list(WEEKDAYS), open=time(0, 0), close=time(23, 59, 59), public_holidays=False)
+    await load_registry(db, Registry(facilities=[FAC.model_copy(update={"opening_hours": always_open})]))
+
+    async def guard_absent(active: bool) -> bool:
+        return any((a["status"] == "active") is active for a in await alerts(db, "guard_absent"))
+
+    async with running(make(services, db_url, topic_root, "closure")) as svc:
+        await wait_for(lambda: guard_absent(True), 20, "no guard on an open day: guard_absent")
+        now = datetime.now(UTC)
+        today = now.astimezone(ZoneInfo(FAC.timezone)).date()
+        await create(db, "county", FAC.county, None, today, today, "暴雪停课", "county-x", now, status="approved")
+        await wait_for(lambda: guard_absent(False), 20, "closed today: no guard expected")
+        assert svc.engine is not None
+        assert not svc.engine.runtimes[FAC.id].facility.opening_hours.opens_on(today)

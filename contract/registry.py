@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from contract.calendar import DayKind, day_kind
 from contract.errors import ContractError
@@ -194,7 +195,8 @@ class OpeningHours(_Model):
     public_holidays: bool = True
     # per-role arrival and leaving windows on open days (issue #42 item 5), e.g. {cook: {arrive: "06:00"}}
     roles: dict[StaffRole, RoleHours] = {}
-    closures: list[Closure] = []
+    # filled from storage only (a registry file cannot declare them: parse_registry), so not in the schema
+    closures: SkipJsonSchema[list[Closure]] = []
 
     @model_validator(mode="after")
     def _open_before_close(self) -> OpeningHours:

@@ -198,6 +198,26 @@ def plan(year: int) -> YearPlan:
     return national().get(year) or package_plan(year)
 
 
+def year_known(year: int) -> bool:
+    """Whether the year's arrangement is known: entered in the data file, or in the package with its
+    make-up working days."""
+    return year in national() or package_has_year(year)
+
+
+# from this month on, the next year's notice is due (it came out in November or December in recent years)
+NEXT_YEAR_DUE_MONTH = 11
+
+
+def missing_year(today: date) -> int | None:
+    """The year whose arrangement the admin should enter now (CONTRACT §3): this year when unknown, or from
+    November the next one when unknown; None when both are known."""
+    if not year_known(today.year):
+        return today.year
+    if today.month >= NEXT_YEAR_DUE_MONTH and not year_known(today.year + 1):
+        return today.year + 1
+    return None
+
+
 def differences(entered: YearPlan, package: YearPlan) -> list[str]:
     """How a year entered from the notice differs from the `holidays` package's (empty: the same)."""
     out = []

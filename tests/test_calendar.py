@@ -169,7 +169,7 @@ def test_children_badged_in_on_a_closed_day_are_protected_as_on_an_open_day(kind
     """A closure (or a holiday) closes the day for the rules only while no child is there: a facility that
     opens anyway with children badged in is held to guards, the carer ratio and pick-up as on any day, so
     a closure approved for a day the facility was in fact open hides nothing about its children."""
-    closure = Closure(kind=kind, first=MONDAY, last=MONDAY, reason="停课")  # type: ignore[arg-type]
+    closure = Closure(kind=kind, first=MONDAY, last=MONDAY, reason="停课")
     w = World(facility(opening_hours=with_closure(closure)), start=local(MONDAY, 5, 0))
     w.run_until(local(MONDAY, 8, 0))
     child = w.f.children[0]
@@ -189,7 +189,7 @@ def test_staff_on_a_closed_day_are_entries_outside_opening_hours() -> None:
 
 
 # -- per-role schedules (issue #42 item 5) -----------------------------------------------------------------------
-KITCHEN_EARLY = OpeningHours(roles={"cook": {"arrive": "06:00"}, "other": {"leave": "20:00"}})  # type: ignore[dict-item]
+KITCHEN_EARLY = OpeningHours(roles={"cook": {"arrive": "06:00"}, "other": {"leave": "20:00"}})
 
 
 @pytest.mark.parametrize(
@@ -235,3 +235,13 @@ def test_a_wrong_role_schedule_is_refused_with_the_reason(roles: dict[str, objec
     data["opening_hours"]["roles"] = roles
     with pytest.raises(ContractError, match=says):
         parse_registry({"facilities": [data]})
+
+
+def test_the_admin_is_told_when_a_years_holidays_are_due_and_not_entered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calendar, "national", lambda: {2026: calendar.package_plan(2026)})
+    monkeypatch.setattr(calendar, "package_has_year", lambda year: year <= 2025)
+    assert calendar.missing_year(date(2026, 10, 31)) is None, "next year's notice is not due yet"
+    assert calendar.missing_year(date(2026, 11, 1)) == 2027
+    assert calendar.missing_year(date(2027, 1, 2)) == 2027, "a year begun without its arrangement"
+    monkeypatch.setattr(calendar, "national", lambda: {2026: calendar.package_plan(2026), 2027: None})
+    assert calendar.missing_year(date(2026, 12, 1)) is None

@@ -769,6 +769,13 @@ _MORE = {
         "家长同意已超过 {days} 天，请重新取得",
         "Consent older than {days} days: ask the parents again",
     ),
+    "calendar_missing": (
+        "{}年节假日安排尚未录入：国务院办公厅的通知发布后，请按说明文档录入全国节假日安排文件并核对；"
+        "在此之前，该年的调休上班日会被当作休息日。",
+        "The {} holiday arrangement is not entered yet: once the State Council's notice is out, enter it in"
+        " contract/data/cn-holidays.yaml (CONTRACT §3, The national calendar) and run carewatch calendar check;"
+        " until then that year's make-up working days are taken for days off.",
+    ),
     # closures (issue #42 item 4; web/pages/closures.py)
     "closures": ("停课停园", "Closures"),
     "closures_help": (

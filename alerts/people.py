@@ -266,17 +266,20 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
 def hours_in_fact(rt: FacilityRuntime, day: date) -> tuple[datetime, datetime] | None:
     """The day's opening hours as the window rules hold the facility to them. A day closed by the calendar
     (a holiday, a county's 停课, the facility's own approved closure) with children badged in is open in
-    fact: from the earliest badge-in of the children on site to the weekday's usual closing time, guards,
+    fact: from the earliest badge-in that day of the children on site to the weekday's usual closing time, guards,
     the carer ratio, patrols and children not collected are judged as on any open day. So no closure (nor a
     holiday) hides what happens to children who are there (issue #42 item 4; CONTRACT §3)."""
     hours = rt.hours_of(day)
     if hours is not None or not rt.children_present:
         return hours
-    arrived = [rt.person_last[c] for c in rt.children_present if c in rt.person_last]
+    # children badged in on this day: one still on site from the day before is the child's own alert's
+    # (child_not_collected across midnight), not a day opened in fact
+    arrived = [t for c in rt.children_present if (t := rt.person_last.get(c)) is not None and rt.local(t).date() == day]
+    if not arrived:
+        return None
     _, close = rt.facility.opening_hours.usual_hours(day)
     closing = datetime.combine(day, close, rt.tz)
-    opened = min(arrived, default=closing)
-    return min(opened, closing), closing
+    return min(*arrived, closing), closing
 
 
 def staffing(

@@ -245,3 +245,16 @@ def test_the_admin_is_told_when_a_years_holidays_are_due_and_not_entered(monkeyp
     assert calendar.missing_year(date(2027, 1, 2)) == 2027, "a year begun without its arrangement"
     monkeypatch.setattr(calendar, "national", lambda: {2026: calendar.package_plan(2026), 2027: None})
     assert calendar.missing_year(date(2026, 12, 1)) is None
+
+
+def test_a_child_left_from_the_day_before_does_not_open_a_closed_day() -> None:
+    """A child still on site from Friday (issue #42 item 3 keeps them across midnight) is that child's own
+    alert, not a Saturday opened in fact: no guard or ratio is expected of the closed day for it."""
+    saturday = MONDAY + timedelta(days=5)
+    w = World(start=local(saturday, 0, 0))
+    child = w.f.children[0]
+    w.rt.day = saturday
+    w.rt.children_present[child.id] = child.class_
+    w.rt.person_last[child.id] = local(saturday - timedelta(days=1), 8, 0)
+    w.run_until(local(saturday, 10, 0))
+    assert opened(w) & {"guard_absent", "ratio_breach"} == set()

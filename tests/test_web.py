@@ -144,6 +144,26 @@ async def test_operator_sees_only_their_facility(site: dict[str, object]) -> Non
     assert counts["never_seen"] == len(B.devices), "nothing was ever heard from them: not shown as offline"
 
 
+async def test_navigation_is_the_roles_and_the_language_switch_keeps_the_query(site: dict[str, object]) -> None:
+    """Issue #41: an operator's navigation offers the pages an operator uses, not the duty room's wall, the
+    departments' assessment or the registry's upload; switching the language keeps the page's query
+    (a county's view stayed that county's only in the language it was opened in)."""
+    url = site["url"]
+    status, page = await get(f"{url}/?county={A.county}", str(site["insp"]))
+    assert status == 200
+    nav = str(page).split("<nav>", 1)[1].split("</nav>", 1)[0]
+    for href in ("/wall", "/assessment", "/registry", "/orders", "/alerts"):
+        assert f'href="{href}"' in nav, href
+    assert f'href="?county={A.county}&amp;lang=en"' in nav
+    status, page = await get(f"{url}/alerts", str(site["oper"]))
+    assert status == 200
+    nav = str(page).split("<nav>", 1)[1].split("</nav>", 1)[0]
+    for href in ("/wall", "/assessment", "/registry", "/dead-letters"):
+        assert f'href="{href}"' not in nav, href
+    for href in ("/orders", "/alerts", "/credit", "/settings/notifications"):
+        assert f'href="{href}"' in nav, href
+
+
 @pytest.mark.parametrize(
     ("path", "reason"),
     [

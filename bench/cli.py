@@ -54,7 +54,7 @@ def bench_alerts(events: int, rate: float) -> None:
     is_flag=True,
     help="instead: a token's API p99 quiet and during floods of 12 addresses × 19 failed logins (issue #38 B)",
 )
-@click.option("--rounds", default=5, show_default=True, help="with --login-flood: floods of 228 logins")
+@click.option("--rounds", default=15, show_default=True, help="with --login-flood: floods of 228 logins")
 def bench_web(facilities: int, every: int, seconds: float, concurrency: int, login_flood: bool, rounds: int) -> None:
     """Overview and facility pages with a week of data, loaded from another process."""
     if login_flood:

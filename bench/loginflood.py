@@ -87,7 +87,7 @@ async def _sample(s: aiohttp.ClientSession, url: str, until: asyncio.Future[Any]
     return lat
 
 
-async def run_login_flood_bench(rounds: int = 5, quiet_n: int = 150, facilities: int = 200) -> dict[str, Any]:
+async def run_login_flood_bench(rounds: int = 15, quiet_n: int = 150, facilities: int = 200) -> dict[str, Any]:
     from bench.common import log, pct, prepare_db
     from runtime.stack import LocalStack, free_port
     from storage.users import create_user

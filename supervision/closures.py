@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from contract.errors import DomainError
 from storage.users import Scope
 from supervision.orders import level_of
+from supervision.requests import RequestRefused, check_who
 
 Row = Mapping[str, Any]
 MAX_COUNTY_DAYS = 60  # one declaration; a longer 停课 is declared again (and reviewed again)
@@ -31,25 +31,14 @@ MAX_FACILITY_DAYS = 14
 DECISIONS = ("approve", "reject", "withdraw")
 
 
-class ClosureRefused(DomainError):
+class ClosureRefused(RequestRefused):
     """A closure's declaration, request or decision refused. `kind`: `invalid` (400), `forbidden` (403) or
     `conflict` (409); `key` and `args` name the page text (web/i18n.py) that says why."""
-
-    def __init__(self, reason: str, key: str, kind: str = "invalid", **args: object) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.key = key
-        self.args_ = args
 
 
 def may_declare(scope: Scope) -> bool:
     """County and city inspectors and admins declare a county's closure; townships and operators do not."""
     return level_of(scope) in {"county", "city"}
-
-
-def may_decide(scope: Scope) -> bool:
-    """Inspectors at any level and admins decide a facility's request (the caller checked the scope)."""
-    return level_of(scope) is not None
 
 
 def _days(first: date, last: date, most: int) -> None:
@@ -92,23 +81,7 @@ def check_decision(username: str, scope: Scope, row: Row, decision: str, today: 
     the new status or raises ClosureRefused. The scope (a request outside it is not found) is the caller's."""
     if row["kind"] != "facility":
         raise ClosureRefused("a county's closure is declared, not decided", "err_closure_state", "conflict")
-    if decision == "withdraw":
-        if username != row["requested_by"] and scope.role != "operator":
-            raise ClosureRefused(
-                "only the requester or the facility's operator withdraws a request",
-                "err_closure_withdraw_who",
-                "forbidden",
-            )
-    elif not may_decide(scope):
-        raise ClosureRefused(
-            "only an inspector in scope or an admin approves or rejects a closure",
-            "err_closure_decide_who",
-            "forbidden",
-        )
-    elif username == row["requested_by"]:
-        raise ClosureRefused("nobody decides a closure they requested", "err_closure_own", "forbidden")
-    if row["status"] != "requested":
-        raise ClosureRefused(f"the closure is {row['status']} already", "err_closure_state", "conflict")
+    check_who(username, scope, row, decision, "closure", "err_closure", ClosureRefused)
     if decision == "approve" and row["first_day"] <= today:
         raise ClosureRefused(
             "the closure's first day has come: approving it now would excuse a day the facility may have been open;"

@@ -11,6 +11,7 @@ from aiohttp import web
 from storage import closures as closure_store
 from storage.users import User
 from supervision import closures as rules
+from supervision.requests import may_decide
 from web import closures
 from web.errors import Refused
 from web.keys import POOL, now_of
@@ -28,7 +29,7 @@ async def _ctx(request: web.Request, user: User) -> dict[str, Any]:
     return {
         "closures": rows,
         "may_declare": rules.may_declare(user.scope),
-        "may_decide": rules.may_decide(user.scope),
+        "may_decide": may_decide(user.scope),
         "error": None,
         "kept": {},
     }

@@ -46,9 +46,12 @@ def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
         if e.state == "active":
             if (dev, t) in rt.active_events and t in EVENT_RULE:
                 rt.retriggered.append(Key(EVENT_RULE[t], dev))
+            elif (dev, t) not in rt.active_events:
+                rt.event_began[(dev, t)] = (at, rt.heard_cause)  # its alert's occurred_at (contract.occurred)
             rt.active_events.add((dev, t))
         else:
             rt.active_events.discard((dev, t))
+            rt.event_began.pop((dev, t), None)
     elif t == "panic":
         rt.pulse(Key("panic_button", dev), at, f"一键报警被按下（{dev}）", f"panic button pressed ({dev})")
     elif t == "door_forced":
@@ -58,18 +61,29 @@ def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
 def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
     open_now = rt.is_open(now)
     for dev, t in rt.active_events:
+        # when it began by its own time (an exit found locked before opening began to matter at opening:
+        # that alert has no time of its own but the engine's)
+        began = rt.event_began.get((dev, t))
         if t == "fire_alarm":
-            out[Key("fire_alarm", dev)] = rt.cond("fire_alarm", f"火灾报警（{dev}）", f"fire alarm ({dev})")
+            out[Key("fire_alarm", dev)] = rt.cond(
+                "fire_alarm", f"火灾报警（{dev}）", f"fire alarm ({dev})", began=began
+            )
         elif t in {"gas_alarm", "co_alarm"}:
-            out[Key("gas_alarm", dev)] = rt.cond("gas_alarm", f"燃气/一氧化碳报警（{dev}）", f"gas/CO alarm ({dev})")
+            out[Key("gas_alarm", dev)] = rt.cond(
+                "gas_alarm", f"燃气/一氧化碳报警（{dev}）", f"gas/CO alarm ({dev})", began=began
+            )
         elif t == "water_leak":
             out[Key("environment_out_of_range", dev)] = rt.cond(
-                "environment_out_of_range", f"漏水（{dev}）", f"water leak ({dev})", for_s=0
+                "environment_out_of_range", f"漏水（{dev}）", f"water leak ({dev})", for_s=0, began=began
             )
         elif t == "battery_low":
-            out[Key("low_battery", dev)] = rt.cond("low_battery", f"电量低（{dev}）", f"battery low ({dev})")
+            out[Key("low_battery", dev)] = rt.cond(
+                "low_battery", f"电量低（{dev}）", f"battery low ({dev})", began=began
+            )
         elif t in {"fault", "tamper", "power_fail"}:
-            out[Key("device_fault", dev)] = rt.cond("device_fault", f"设备故障：{t}（{dev}）", f"device {t} ({dev})")
+            out[Key("device_fault", dev)] = rt.cond(
+                "device_fault", f"设备故障：{t}（{dev}）", f"device {t} ({dev})", began=began
+            )
         elif t in {"exit_locked", "exit_blocked"} and open_now:
             out[Key("exit_obstructed", dev)] = rt.cond(
                 "exit_obstructed",
@@ -79,5 +93,9 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         elif t == "door_held_open" and rt.devices.get(dev) and rt.devices[dev].type is DeviceType.EXIT_DOOR:
             held = rt.rules["exit_obstructed"].thresholds["held_open_s"]
             out[Key("exit_obstructed", dev)] = rt.cond(
-                "exit_obstructed", f"安全出口长时间未关（{dev}）", f"fire exit held open ({dev})", for_s=held
+                "exit_obstructed",
+                f"安全出口长时间未关（{dev}）",
+                f"fire exit held open ({dev})",
+                for_s=held,
+                began=began,
             )

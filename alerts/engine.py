@@ -191,6 +191,7 @@ class AlertEngine:
                     shifted = d.last_seen + (at - max(deaf_from, d.last_seen))
                     d.last_seen = min(shifted, max(d.last_seen, at - timedelta(seconds=d.heartbeat_s)))
             rt.settle(at)
+            rt.deaf_gaps.append((deaf_from, at))  # evidence from then that comes late is our delay (contract.occurred)
 
     def _silence_alerted(self, facility_id: str, device_id: str) -> bool:
         """Whether the device's offline or blind-spot alert is raised (decided on real silence)."""

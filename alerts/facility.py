@@ -145,6 +145,16 @@ class FacilityRuntime:
     clocks_changed: set[str] = field(default_factory=set)  # devices whose clock was learnt or forgotten
     # device alerts unknown at the last evaluation (behind a silent gateway): neither raised nor cleared
     unknown: set[Key] = field(default_factory=set)
+    # Why evidence came late (contract.occurred): the gateway's recent offline spans (its last sign of life
+    # before, its return), since when it is offline now, and the engine's own deaf spans (AlertEngine.resume)
+    uplink_gaps: deque[tuple[datetime, datetime]] = field(default_factory=lambda: deque(maxlen=16))
+    uplink_down: datetime | None = None
+    deaf_gaps: deque[tuple[datetime, datetime]] = field(default_factory=lambda: deque(maxlen=16))
+    # the message being folded in (apply): when the engine heard it, and why it was late (None: on time)
+    heard: datetime | None = None
+    heard_cause: str | None = None
+    # when each active condition event began by event time, and why it was late: (device, type) -> (at, cause)
+    event_began: dict[tuple[str, str], tuple[datetime, str | None]] = field(default_factory=dict)
     # the register of people and where its people are badged in, shared by the engine's facilities
     register: Register = field(default_factory=Register)
     workforce: Workforce = field(default_factory=Workforce)
@@ -253,7 +263,10 @@ class FacilityRuntime:
         # door controller set up in UTC wall time stamps every scan 8 hours behind: its 07:00 badge-ins
         # were the day before's, 19 after-hours entries a morning)
         happened = min(received, at + timedelta(seconds=d.skew_s)) if d.skew_s else at
+        seen_before = d.last_seen
         d.last_seen = max(d.last_seen, happened if late else arrived)
+        if device_id == self.gateway and not late:
+            self._uplink(d, payload, seen_before, received)
         if late:
             self.settle(judged)
         if isinstance(payload, Status):
@@ -276,20 +289,60 @@ class FacilityRuntime:
                 d.readings.update(readings)
             if "battery_pct" in d.readings:
                 d.battery = d.readings["battery_pct"]
-        elif isinstance(payload, Event):
-            alarms.on_event(self, device_id, payload, happened)
-        elif isinstance(payload, Access):
-            people.on_access(self, device_id, payload, happened)
+        elif isinstance(payload, Event | Access):
+            self.heard, self.heard_cause = received, self.delay_cause(happened, late, earliest is not None)
+            try:
+                if isinstance(payload, Event):
+                    alarms.on_event(self, device_id, payload, happened)
+                else:
+                    people.on_access(self, device_id, payload, happened)
+            finally:
+                self.heard, self.heard_cause = None, None
+
+    def _uplink(self, gw: DeviceRt, payload: Payload, seen_before: datetime, received: datetime) -> None:
+        """The gateway's offline spans, from its live messages: a Last Will (or an offline status) starts
+        one at its last sign of life before; its return, or a message after it missed its heartbeats, ends
+        it. Only to tell why evidence came late (`delay_cause`); liveness is judged as before."""
+        if isinstance(payload, Status) and not payload.online:
+            if self.uplink_down is None:
+                self.uplink_down = seen_before
+            return
+        missed = (received - seen_before).total_seconds() > offline_after_s(self.rules, gw.heartbeat_s)
+        if self.uplink_down is not None or not gw.online or missed:
+            start = self.uplink_down if self.uplink_down is not None else seen_before
+            self.uplink_gaps.append((start, received))
+            self.uplink_down = None
+
+    def delay_cause(self, happened: datetime, late: bool, from_backlog: bool) -> str | None:
+        """Why a message that happened at `happened` reached the engine late (contract.occurred.CAUSES);
+        None when it did not, or when nothing shows why (before this engine started, say)."""
+        if not late:
+            return "platform" if from_backlog else None  # the broker had it in time; this engine read it late
+        if any(a <= happened <= b for a, b in self.deaf_gaps):
+            return "platform"
+        if self.uplink_down is not None and happened >= self.uplink_down:
+            return "uplink"
+        if any(a <= happened <= b for a, b in self.uplink_gaps):
+            return "uplink"
+        return "device" if happened >= self.started else None
 
     def pulse(self, key: Key, at: datetime, zh: str, en: str) -> None:
         """A one-off event's alert: active for the rule's `hold` from the event's own time, and reported
         at least once even when it arrives later than that; again while active is a re-trigger."""
         cfg = self.rules[key.rule]
-        until, reported = at + timedelta(seconds=cfg.hold_s), False
+        # Held from when it was known when that is later (a message spooled while the uplink was down): a
+        # panic replayed an hour late is active, and climbs the escalation ladder, as long as a live one;
+        # held from its own time, it cleared at the next evaluation and no one above the facility heard.
+        known = max(at, self.heard) if self.heard is not None else at
+        until, reported = known + timedelta(seconds=cfg.hold_s), False
+        began, cause = at, self.heard_cause
         if key in self.pulses and at < self.pulses[key][0]:
             self.retriggered.append(key)
+            old = self.pulses[key][1]
             until, reported = max(until, self.pulses[key][0]), self.pulses[key][2]
-        self.pulses[key] = (until, Condition(cfg.severity, zh, en), reported)
+            if old.at is not None and old.at <= at:
+                began, cause = old.at, old.cause
+        self.pulses[key] = (until, Condition(cfg.severity, zh, en, at=began, cause=cause), reported)
 
     # -- conditions --------------------------------------------------------------------------------
     def conditions(self, now: datetime) -> dict[Key, Condition]:
@@ -316,9 +369,19 @@ class FacilityRuntime:
         devices.equipment_conditions(self, out)
         return out
 
-    def cond(self, rule: str, zh: str, en: str, severity: str | None = None, for_s: float | None = None) -> Condition:
+    def cond(
+        self,
+        rule: str,
+        zh: str,
+        en: str,
+        severity: str | None = None,
+        for_s: float | None = None,
+        began: tuple[datetime, str | None] | None = None,
+    ) -> Condition:
+        """`began`: when it began by event time and why that reached the engine late (Condition.at, .cause)."""
         cfg = self.rules[rule]
-        return Condition(severity or cfg.severity, zh, en, cfg.for_s if for_s is None else for_s)
+        at, cause = began if began is not None else (None, None)
+        return Condition(severity or cfg.severity, zh, en, cfg.for_s if for_s is None else for_s, at=at, cause=cause)
 
     def hyst(self, key: tuple[str, str], bad: bool, recovered: bool) -> bool:
         """A reading condition holds from `bad` until `recovered` (hysteresis against hovering)."""

@@ -39,7 +39,10 @@ async def escalate(
     facilities: list[str] | None = None,
 ) -> list[Change]:
     """Move unacknowledged active alerts up a level when their delay has passed; re-notify at each step.
-    With `facilities`, only theirs (an alert worker escalates its own shard's)."""
+    With `facilities`, only theirs (an alert worker escalates its own shard's). Delays count from
+    `opened_at`, when CareWatch knew of the alert, never from `occurred_at` (contract/occurred.py): each
+    level gets its time to act on what it can know, and a time the facility's own device clock gives
+    moves no deadline."""
     changes = []
     for r in await store.escalation_candidates(conn, facilities):
         level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)

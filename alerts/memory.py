@@ -37,7 +37,18 @@ def snapshot(rt: FacilityRuntime, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {"watched_from": rt.started.isoformat()}
     if rt.pulses:
         out["pulses"] = [
-            [k.rule, k.device_id, k.subject, until.isoformat(), c.severity, c.summary, c.summary_en, reported]
+            [
+                k.rule,
+                k.device_id,
+                k.subject,
+                until.isoformat(),
+                c.severity,
+                c.summary,
+                c.summary_en,
+                reported,
+                c.at.isoformat() if c.at is not None else None,
+                c.cause,
+            ]
             for k, (until, c, reported) in sorted(rt.pulses.items(), key=lambda kv: _key_order(kv[0]))
         ]
     if rt.latched_readings:
@@ -58,10 +69,11 @@ def snapshot(rt: FacilityRuntime, now: datetime) -> dict[str, Any]:
 def restore(rt: FacilityRuntime, memory: Mapping[str, Any], saved_at: datetime, now: datetime) -> None:
     """Give a facility back what `snapshot` saved at `saved_at`, after the start's replay (which leaves
     no one-off alert behind: theirs are these)."""
-    for rule, device, subject, until, severity, summary, summary_en, reported in memory.get("pulses", ()):
-        key = Key(rule, device, subject)
+    for rule, device, subject, until, severity, summary, summary_en, reported, *more in memory.get("pulses", ()):
+        at, cause = [*more, None, None][:2]  # when it happened and why it was late (alerts occurred_at)
         if rule in rt.rules:
-            rt.pulses[key] = (datetime.fromisoformat(until), Condition(severity, summary, summary_en), bool(reported))
+            cond = Condition(severity, summary, summary_en, at=datetime.fromisoformat(at) if at else None, cause=cause)
+            rt.pulses[Key(rule, device, subject)] = (datetime.fromisoformat(until), cond, bool(reported))
     for rule, dev in memory.get("latched", ()):
         if dev in rt.devices:
             rt.latched_readings.add((rule, dev))

@@ -51,6 +51,7 @@ import asyncpg
 from contract.clock import SYSTEM, Clock
 from contract.config import Channels
 from contract.labels import label
+from contract.occurred import phrase, shown_late
 from contract.places import county_name_zh, township_name
 from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
 from storage import notifications as store
@@ -120,6 +121,17 @@ def _t(key: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
+def _when(change: Change, tz: str, lang: str) -> str | None:
+    """An alert known late, with both times (contract.occurred): "2026-12-06 17:15 按下（18:15 收到，网关离线期间）";
+    None when it was known in time (the message's own time says it)."""
+    occ, opened = change.occurred_at, change.opened_at
+    if occ is None or opened is None or not shown_late(occ, opened):
+        return None
+    day = f"{occ.astimezone(ZoneInfo(tz)):%Y-%m-%d}"
+    told = phrase(change.rule, occ, opened, change.delay_cause, tz, lang)
+    return f"{day} {told}" if lang == "zh" else f"{told}, {day}"
+
+
 def render(change: Change, aud: store.Audience, lang: str, public_url: str, now: datetime) -> tuple[str, str]:
     """(title, body) of a message in plain text; the senders add each channel's markup."""
     sev = label("severity", change.severity, lang)
@@ -134,7 +146,7 @@ def render(change: Change, aud: store.Audience, lang: str, public_url: str, now:
         f"{_t('facility', lang)}: {aud.facility_name} ({change.facility_id})",
         f"{_t('place', lang)}: {place}",
         f"{_t('what', lang)}: {change.summary if lang == 'zh' else change.summary_en or change.summary}",
-        f"{_t('time', lang)}: {local:%Y-%m-%d %H:%M} ({aud.timezone})",
+        f"{_t('time', lang)}: {_when(change, aud.timezone, lang) or f'{local:%Y-%m-%d %H:%M}'} ({aud.timezone})",
         f"{_t('state', lang)}: {state}",
         f"{_t('open', lang)}: {public_url.rstrip('/')}/alerts/{change.alert_id}",
     ]

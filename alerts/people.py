@@ -24,6 +24,7 @@ from supervision.pickup import judge_pickup
 
 if TYPE_CHECKING:
     from alerts.facility import FacilityRuntime
+    from contract.registry import Staff
 
 PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
 ROUND_GAP = timedelta(minutes=20)
@@ -45,7 +46,7 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
         staff = rt.staff.get(person)
         if current:
             workforce.arrived(rt, person, staff, at)
-        allowed = _staff_may_enter(rt, at) if staff is not None else rt.is_open(at)  # unknown persons: no margin
+        allowed = _staff_may_enter(rt, staff, at) if staff is not None else rt.is_open(at)  # unknown: no margin
         if not allowed and not (staff and staff.role is StaffRole.GUARD):
             rt.pulse(
                 Key("after_hours_entry", subject=person),
@@ -138,13 +139,21 @@ def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: date
     )
 
 
-def _staff_may_enter(rt: FacilityRuntime, at: datetime) -> bool:
-    """Staff may badge in from `staff_margin_min` before opening until as long after closing."""
-    hours = rt.hours_of(rt.local(at).date())
+def _staff_may_enter(rt: FacilityRuntime, staff: Staff, at: datetime) -> bool:
+    """Staff may badge in on an open day from `staff_margin_min` before opening until as long after closing,
+    or within their role's own hours (`opening_hours.roles`: the kitchen from 06:00), whichever is wider."""
+    day = rt.local(at).date()
+    hours = rt.hours_of(day)
     if hours is None:
         return False
     margin = timedelta(minutes=rt.rules["after_hours_entry"].thresholds["staff_margin_min"])
-    return hours[0] - margin <= at < hours[1] + margin
+    lo, hi = hours[0] - margin, hours[1] + margin
+    role = rt.facility.opening_hours.roles.get(staff.role)
+    if role is not None and role.arrive is not None:
+        lo = min(lo, datetime.combine(day, role.arrive, rt.tz))
+    if role is not None and role.leave is not None:
+        hi = max(hi, datetime.combine(day, role.leave, rt.tz))
+    return lo <= at < hi
 
 
 def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
@@ -245,7 +254,7 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
     """The rules that judge a span of time, at the facility's clock: only on complete data."""
     out: dict[Key, Condition] = {}
     today = rt.local(clock).date()
-    hours = rt.hours_of(today)
+    hours = hours_in_fact(rt, today)
     per_class = _per_class(rt)
     if hours is not None and hours[0] <= clock < hours[1]:
         staffing(rt, out, clock, hours[0], per_class)
@@ -270,6 +279,25 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
             severity="critical",
         )
     return out
+
+
+def hours_in_fact(rt: FacilityRuntime, day: date) -> tuple[datetime, datetime] | None:
+    """The day's opening hours as the window rules hold the facility to them. A day closed by the calendar
+    (a holiday, a county's 停课, the facility's own approved closure) with children badged in is open in
+    fact: from the earliest badge-in that day of the children on site to the weekday's usual closing time, guards,
+    the carer ratio, patrols and children not collected are judged as on any open day. So no closure (nor a
+    holiday) hides what happens to children who are there (issue #42 item 4; CONTRACT §3)."""
+    hours = rt.hours_of(day)
+    if hours is not None or not rt.children_present:
+        return hours
+    # children badged in on this day: one still on site from the day before is the child's own alert's
+    # (child_not_collected across midnight), not a day opened in fact
+    arrived = [t for c in rt.children_present if (t := rt.person_last.get(c)) is not None and rt.local(t).date() == day]
+    if not arrived:
+        return None
+    _, close = rt.facility.opening_hours.usual_hours(day)
+    closing = datetime.combine(day, close, rt.tz)
+    return min(*arrived, closing), closing
 
 
 def whereabouts_recorded(rt: FacilityRuntime, child: str, at: datetime) -> bool:

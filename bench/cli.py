@@ -54,7 +54,7 @@ def bench_alerts(events: int, rate: float) -> None:
     is_flag=True,
     help="instead: a token's API p99 quiet and during floods of 12 addresses × 19 failed logins (issue #38 B)",
 )
-@click.option("--rounds", default=5, show_default=True, help="with --login-flood: floods of 228 logins")
+@click.option("--rounds", default=15, show_default=True, help="with --login-flood: floods of 228 logins")
 def bench_web(facilities: int, every: int, seconds: float, concurrency: int, login_flood: bool, rounds: int) -> None:
     """Overview and facility pages with a week of data, loaded from another process."""
     if login_flood:
@@ -79,6 +79,19 @@ def bench_truth(facilities: int, days: int, seed: int, workers: int) -> None:
     from bench.truth import run_truth_bench
 
     click.echo(json.dumps(run_truth_bench(facilities, days, seed, workers or None), ensure_ascii=False))
+
+
+@bench.command("backup")
+@click.option("--facilities", default=100, show_default=True)
+@click.option(
+    "--devices", default=10, show_default=True, help="environment sensors a facility, a reading a minute each"
+)
+@click.option("--days", default=1, show_default=True, help="days of readings (the readings' retention is 7)")
+def bench_backup(facilities: int, devices: int, days: int) -> None:
+    """A full backup and a point-in-time restore of a filled database, against `cp -a` of its data directory."""
+    from bench.backup import run_backup_bench
+
+    click.echo(json.dumps(asyncio.run(run_backup_bench(facilities, devices, days))))
 
 
 @bench.command("gaming")

@@ -161,16 +161,21 @@ def restart_engine(
 class Planned:
     scenario: Scenario
     facility: int
-    at: datetime
+    at: datetime | None  # None: its facility opens on no day of the run, so it is not played (`not_played`)
 
 
 def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START, seed: int = 1) -> list[Planned]:
-    """Scenario k on day k (mod days), at the scenario's local time (moved to the facility's next open
-    day), in the first facility from k (mod n) on that has what the scenario names (a class, a
-    device, a child): a kindergarten class has no toddlers to overfill."""
+    """Scenario k on day k (mod the run's days but the last), at the scenario's local time, in the first
+    facility from k (mod n) on that has what the scenario names (a class, a device, a child): a
+    kindergarten class has no toddlers to overfill. A scenario played by a fault goes to the facility's
+    next open day *inside the run* (from the run's first day again past its end): moved past the end, a
+    short run counted it as missed without ever playing it (issue #42 item 8); a facility open on none of
+    the run's days does not play it (`at` None), and the run says so. A registry scenario is true from the
+    first moment, whatever the day."""
     reg = generate_registry(n_facilities, seed)
     out = []
     scenarios = builtin_scenarios()
+    span = max(1, days - 1)  # the last day is left for what a scenario deserves later (a child's badge-out)
     for k, name in enumerate(sorted(scenarios)):
         sc = scenarios[name]
         fi = next(
@@ -179,8 +184,14 @@ def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START, seed
         )
         if fi is None:
             raise ValueError(f"no facility of the {n_facilities} generated fits scenario {name!r}")
-        day = month_start.date() + timedelta(days=k % max(1, days - 1))
-        out.append(Planned(sc.model_copy(update={"facility": fi}), fi, datetime.combine(day, sc.at, SHANGHAI)))
+        first = month_start.date()
+        day: date | None = first + timedelta(days=k % span)
+        if sc.fault is not None:
+            hours = reg.facilities[fi].opening_hours
+            offsets = ((k + i) % span for i in range(span))
+            day = next((first + timedelta(days=o) for o in offsets if hours.opens_on(first + timedelta(days=o))), None)
+        at = datetime.combine(day, sc.at, SHANGHAI) if day is not None else None
+        out.append(Planned(sc.model_copy(update={"facility": fi}), fi, at))
     return out
 
 
@@ -201,18 +212,11 @@ def _fits(f: Facility, sc: Scenario) -> bool:
 SUBJECT_IN_REGISTRY = {"class_over_capacity", "child_not_collected", "unauthorized_pickup"}
 
 
-def _open_day_at(reg: Registry, p: Planned) -> datetime:
-    f = reg.facilities[p.facility]
-    day: date = p.at.date()
-    while not f.opening_hours.opens_on(day):
-        day += timedelta(days=1)
-    return datetime.combine(day, p.scenario.at, SHANGHAI).astimezone(UTC)
-
-
 def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str, Any]:
     n, days, seed, mine, month_start, with_scenarios = args
     full = generate_registry(n, seed)
-    planned = [p for p in plan(n, days, month_start, seed) if p.facility in mine] if with_scenarios else []
+    placed = [p for p in plan(n, days, month_start, seed) if p.facility in mine] if with_scenarios else []
+    planned = [p for p in placed if p.at is not None]
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
@@ -224,7 +228,8 @@ def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str
     for p in planned:
         local = p.scenario.model_copy(update={"facility": full.facilities[p.facility].id})
         # a registry scenario is true from the first moment: the registry itself is what the rule reads
-        t = _open_day_at(reg, p) if local.fault is not None else start
+        assert p.at is not None  # noqa: S101  # the others are not played
+        t = p.at.astimezone(UTC) if local.fault is not None else start
         if local.fault is not None:
             inject_at(sim, local, t)
         for e in local.expect:
@@ -238,7 +243,8 @@ def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str
         for t in RESTARTS
     ]
     decisions = drive_engine(sim, part, start + timedelta(days=days), tick=timedelta(seconds=30), restarts=restarts)
-    return _score(decisions, sim.truth, expected, start, days, held)
+    not_played = [f"{full.facilities[p.facility].id} {p.scenario.name}" for p in placed if p.at is None]
+    return _score(decisions, sim.truth, expected, start, days, held) | {"not_played": not_played}
 
 
 def _run_parts(args: list[tuple[int, int, int, list[int], datetime, bool]]) -> list[dict[str, Any]]:
@@ -366,6 +372,7 @@ def run_truth_bench(
         false.update(r["false"])
         true_bg.update(r["true_background"])
     missed = [m for r in results for m in r["missed"]]
+    not_played = [m for r in results for m in r.get("not_played", [])]
     return {
         "bench": "truth",
         "facility_days": facilities * days,
@@ -375,6 +382,8 @@ def run_truth_bench(
         "false_by_rule": dict(false),
         "true_background_by_rule": dict(true_bg),
         "missed_list": missed,
+        # scenarios whose facility opens on none of the run's days: not played, neither hit nor missed
+        "not_played": not_played,
         "false_examples": [e for r in results for e in r["examples"]][:20],
         "seconds": round(time.monotonic() - t0, 1),
         "workers": workers,

@@ -15,6 +15,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from carewatch.backups import backup, restore, standby
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
@@ -169,6 +170,48 @@ def registry_load(file: Path) -> None:
 
 
 # -- services --------------------------------------------------------------------------------------
+@main.group("calendar")
+def calendar_group() -> None:
+    """China's national holiday calendar (CONTRACT §3, "The national calendar")."""
+
+
+@calendar_group.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+def calendar_check(file: Path | None) -> None:
+    """Validate FILE (default: the shipped contract/data/cn-holidays.yaml) and compare each of its years with
+    the `holidays` package where the package has the year; exit 1 on any error or difference."""
+    from zoneinfo import ZoneInfo
+
+    from contract import calendar
+    from contract.clock import clock_from_spec
+
+    path = file or calendar.DATA_FILE
+    try:
+        years = calendar.load_calendar_file(path)
+    except ContractError as err:
+        raise click.ClickException(f"{path}: {err}") from None
+    differ, version = False, calendar.holidays.__version__
+    for year, entered in sorted(years.items()):
+        blocks = "，".join(f"{b.name} {b.first:%m-%d}至{b.last:%m-%d}" for b in entered.blocks)
+        workdays = ", ".join(f"{d:%m-%d}" for d in sorted(entered.workdays))
+        click.echo(f"{year}: {entered.source}: {blocks}; 调休上班 {workdays}")
+        if not calendar.package_has_year(year):
+            click.echo(f"  holidays {version} does not have {year} yet: check it against the notice")
+            continue
+        diff = calendar.differences(entered, calendar.package_plan(year))
+        for line in diff:
+            click.echo(f"  differs from the holidays package: {line}")
+        differ = differ or bool(diff)
+        if not diff:
+            click.echo(f"  the same as holidays {version}")
+    today = clock_from_spec(_settings().clock).now().astimezone(ZoneInfo("Asia/Shanghai")).date()  # China's days
+    missing = calendar.missing_year(today)
+    if missing is not None:
+        click.echo(f"{missing}: not in the file, nor in holidays {version}: enter it from the notice")
+    if differ:
+        raise click.ClickException("the file differs from the holidays package: check both against the notice")
+
+
 def _share_group(value: str) -> str:
     if not value or any(c in value for c in "/+#"):
         raise click.BadParameter("a share group is a non-empty name without '/', '+' or '#' (MQTT 5 §4.8.2)")
@@ -1075,10 +1118,6 @@ def schema_export(out: Path) -> None:
         click.echo(str(p))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _attach_benchmarks() -> None:
     """`carewatch bench …` where the checkout's bench/ package is there (it is not a service)."""
     try:
@@ -1088,4 +1127,11 @@ def _attach_benchmarks() -> None:
     main.add_command(bench)
 
 
+main.add_command(backup)
+main.add_command(restore)
+main.add_command(standby)
 _attach_benchmarks()
+
+
+if __name__ == "__main__":  # after every command is attached
+    sys.exit(main())

@@ -19,7 +19,7 @@ class Endpoints:
 
 
 def local_stack(settings: Settings) -> LocalStack:
-    return LocalStack(settings.state_dir or DEFAULT_STATE_DIR)
+    return LocalStack(settings.state_dir or DEFAULT_STATE_DIR, backups=settings.backups)
 
 
 def endpoints(settings: Settings, service: str | None = None) -> Endpoints:

@@ -78,6 +78,9 @@ class Settings(BaseSettings, _ChannelFields):
     http: str = "127.0.0.1:8080"
     # Where the local stack keeps its data, logs and URLs (git-ignored).
     state_dir: Path | None = None
+    # The local stack's database archives its WAL and takes backups with pgBackRest (runtime/backup.py);
+    # off: nothing is kept but the data directory itself.
+    backups: bool = True
     # MQTT topic root; tests use a unique root per test.
     topic_root: str = "cw/v1"
     # How far a message's own time may lie from its arrival (contract.payloads.TimeBounds).

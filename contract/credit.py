@@ -29,7 +29,13 @@ What a facility controls, and nothing else, costs points:
   episode; an episode as long as its rule's alert window whose pieces were each too short to alert
   counts as one alert left unanswered (the minutes count anyway, as every piece is recorded).
 - **Response.** Critical and major alerts are acknowledged before their first escalation step; later
-  costs a point, never costs three. An acknowledgement does not end the lapse's minutes.
+  costs a point, never costs three. An acknowledgement does not end the lapse's minutes. The time
+  counts from when CareWatch knew of the alert (`opened_at`), not from when it happened (`occurred_at`,
+  contract/occurred.py): nobody answers an alert before it is known, and a platform's delay is not the
+  facility's. A facility that holds its gateway offline and replays its spool later gains nothing here:
+  the alarm replayed is held and climbs the ladder from its arrival as a live one does (alerts/facility.py
+  `pulse`), its time to acknowledge is a live one's, the gateway's own offline alert (major) has to be
+  answered too, and every page shows when the alarm happened and that it came late.
 - **Rectification.** An order the facility did not answer by its due date costs three points.
 - **Inspections.** Each failed checklist item of a signed inspection in the month costs two points.
 

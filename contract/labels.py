@@ -262,6 +262,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "rejected": ("已驳回", "rejected"),
         "withdrawn": ("已撤回", "withdrawn"),
     },
+    "closure_kind": {
+        "county": ("县级停课", "county closure"),
+        "facility": ("机构停园", "facility closure"),
+    },
     # pick-up delegates (contract/pickup.py, storage.pickup.delegate_json)
     "pickup_relation": {
         "parent": ("父母", "parent"),

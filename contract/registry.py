@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from contract.calendar import DayKind, day_kind
 from contract.errors import ContractError
@@ -135,12 +136,55 @@ class DayException(_Model):
         return self
 
 
+class Closure(_Model):
+    """Days closed by a decision outside the registry file (migration 032, supervision.closures): a county's
+    停课 (weather, an epidemic) declared by a county inspector, or the facility's own closure requested by
+    its operator and approved by an inspector. Only approved ones reach a facility's opening hours."""
+
+    kind: Literal["county", "facility"]
+    first: date
+    last: date
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+class RoleHours(_Model):
+    """When staff of one role may badge in on an open day, besides opening hours ± the margin (CONTRACT §3):
+    kitchen and cleaning staff early, a cleaner late. It only widens the window; on a closed day no role
+    is expected (guards never raise `after_hours_entry` at all)."""
+
+    arrive: time | None = None  # from this local time (e.g. 06:00 for the kitchen)
+    leave: time | None = None  # until this local time (e.g. 20:00 for cleaning)
+
+    @model_validator(mode="after")
+    def _a_working_day(self) -> RoleHours:
+        if self.arrive is None and self.leave is None:
+            raise ValueError("a role's hours give arrive, leave or both")
+        if self.arrive is not None and self.arrive < EARLIEST_ARRIVAL:
+            raise ValueError(
+                f"a role arrives at {EARLIEST_ARRIVAL:%H:%M} at the earliest (a working day, not the night)"
+            )
+        if self.leave is not None and self.leave > LATEST_LEAVING:
+            raise ValueError(f"a role leaves at {LATEST_LEAVING:%H:%M} at the latest (a working day, not the night)")
+        if self.arrive is not None and self.leave is not None and self.arrive >= self.leave:
+            raise ValueError("a role's arrive must be before its leave")
+        return self
+
+
+EARLIEST_ARRIVAL = time(4, 0)
+LATEST_LEAVING = time(23, 0)
+
+
 class OpeningHours(_Model):
     """When a facility is open, in its own time zone (CONTRACT §3).
 
     `days` with `open`/`close` is the usual week; `weekly` gives a weekday other hours (a Saturday
-    morning); `exceptions` change one date; with `public_holidays` (the default) China's statutory
-    holidays are closed and the make-up working days (调休) open with the usual weekday hours.
+    morning); `exceptions` change one date; with `public_holidays` (the default) every day of China's
+    holiday blocks (their weekends included, contract.calendar) is closed and the make-up working days
+    (调休) open with the usual weekday hours. `closures` (approved closures, filled from storage, never
+    from a registry file) close their days whatever else says.
     """
 
     days: Annotated[list[Weekday], Field(min_length=1)] = ["mon", "tue", "wed", "thu", "fri"]
@@ -149,6 +193,10 @@ class OpeningHours(_Model):
     weekly: dict[Weekday, Hours] = {}
     exceptions: list[DayException] = []
     public_holidays: bool = True
+    # per-role arrival and leaving windows on open days (issue #42 item 5), e.g. {cook: {arrive: "06:00"}}
+    roles: dict[StaffRole, RoleHours] = {}
+    # filled from storage only (a registry file cannot declare them: parse_registry), so not in the schema
+    closures: SkipJsonSchema[list[Closure]] = []
 
     @model_validator(mode="after")
     def _open_before_close(self) -> OpeningHours:
@@ -161,6 +209,8 @@ class OpeningHours(_Model):
 
     def hours_on(self, day: date) -> tuple[time, time] | None:
         """(open, close) on this local calendar day, or None when closed."""
+        if self.closure_on(day) is not None:
+            return None
         for e in self.exceptions:
             if e.date == day:
                 return None if e.closed or e.open is None or e.close is None else (e.open, e.close)
@@ -175,6 +225,16 @@ class OpeningHours(_Model):
             h = self.weekly[wd]
             return h.open, h.close
         return (self.open, self.close) if wd in self.days else None
+
+    def closure_on(self, day: date) -> Closure | None:
+        return next((c for c in self.closures if c.covers(day)), None)
+
+    def usual_hours(self, day: date) -> tuple[time, time]:
+        """The weekday's hours as if the day were not closed: how long a facility that opens anyway (children
+        badged in on a holiday or a closure day) is held to its opening-hours rules."""
+        wd = WEEKDAYS[day.weekday()]
+        h = self.weekly.get(wd)
+        return (h.open, h.close) if h is not None else (self.open, self.close)
 
     def opens_on(self, day: date) -> bool:
         """Whether the facility opens on this (local) calendar day."""
@@ -415,11 +475,19 @@ class Registry(_Model):
 def parse_registry(data: Any, salt: bytes | None = None) -> Registry:
     """A registry from a file's data; identity numbers in it are hashed with `salt` and dropped."""
     try:
-        return Registry.model_validate(data, context={SALT_CONTEXT: salt})
+        reg = Registry.model_validate(data, context={SALT_CONTEXT: salt})
     except IdentityError as err:
         raise ContractError("registry", str(err)) from None
     except ValidationError as err:
         raise ContractError("registry", describe_validation_error(err)) from None
+    for f in reg.facilities:
+        if f.opening_hours.closures:
+            raise ContractError(
+                "registry",
+                f"facility {f.id}: opening_hours.closures are declared and approved on the web (停课), not in a"
+                " registry file; a closed day of the facility's own calendar is an `exceptions` entry",
+            )
+    return reg
 
 
 def load_registry_file(path: Path, salt: bytes | None = None) -> Registry:

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,13 @@ class Condition:
     summary: str
     summary_en: str
     for_s: float = 0.0
+    # When what it is about happened, by the device's own time corrected by its clock's learnt error (an
+    # event's, a one-off's), and why it reached the engine late, if it did (contract.occurred.CAUSES);
+    # None: the condition has no time of its own, it holds from when the engine judged it (a silence, a
+    # span of people data). Not part of what the condition is: two conditions alike but for these are
+    # the same alert.
+    at: datetime | None = field(default=None, compare=False)
+    cause: str | None = field(default=None, compare=False)
 
 
 # -- thresholds that more than the engine shows -------------------------------------------------------

@@ -30,6 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from runtime import backup, standby
 from storage.roles import SERVICES, role_name
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def _needs_install() -> bool:
         pg_bindir()
     except StackError:
         return True
+    if not backup.installed():
+        return True
     return shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists()
 
 
@@ -182,9 +185,13 @@ def broker_conf(port: int, mq_dir: Path, *, bind_client_ids: bool) -> str:
 class LocalStack:
     """One state directory's private Mosquitto and PostgreSQL."""
 
-    def __init__(self, state_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(self, state_dir: Path, *, fsync: bool = True, backups: bool = False) -> None:
+        """fsync: off only for throwaway stacks (tests); backups: archive the WAL with pgBackRest
+        (runtime/backup.py) from the next start of PostgreSQL."""
         self.state_dir = state_dir.resolve()
         self.fsync = fsync
+        self.backups = backups
+        self.db_user = DB_USER
         self.pg_data = self.state_dir / "pg" / "data"
         self.pg_run = self.state_dir / "pg" / "run"
         self.pg_log = self.state_dir / "pg" / "postgres.log"
@@ -212,6 +219,8 @@ class LocalStack:
         password = self._password()
         if postgres:
             self._start_postgres(pg_port, password)
+            if self.backups:
+                backup.Backups(self).ensure_stanza()
         self._start_mosquitto(mqtt_port)
         info = StackInfo(
             database_url=f"postgresql://{DB_USER}:{password}@127.0.0.1:{pg_port}/{DB_NAME}",
@@ -226,6 +235,8 @@ class LocalStack:
     def down(self) -> list[str]:
         """Stop what this state dir started; return what was stopped."""
         stopped = []
+        if standby.Standby(self).down():  # first: the primary stops waiting for it
+            stopped.append("standby")
         if self._pg_pid() is not None:
             self._as_pg_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w", "stop"])
             stopped.append("postgresql")
@@ -264,6 +275,24 @@ class LocalStack:
         password = self.role_passwords()[service]
         return f"postgresql://{role_name(service)}:{password}@127.0.0.1:{info.pg_port}/{DB_NAME}"
 
+    def _wait_writable(self, port: int, password: str, limit_s: float = 3600) -> None:
+        """Until the server is out of recovery: `pg_ctl start -w` returns as soon as it takes connections,
+        which a restored directory does (read-only) while it still replays the WAL archive."""
+        cmd = [str(pg_bindir() / "psql"), "-h", str(self.pg_run), "-p", str(port), "-U", DB_USER, "-d", "postgres"]
+        cmd += ["-tAc", "SELECT pg_is_in_recovery()"]
+        deadline = time.monotonic() + limit_s
+        while True:
+            res = self.run_as_postgres(cmd, {"PGPASSWORD": password})
+            if res.returncode == 0 and res.stdout.strip() == "f":
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"PostgreSQL was still recovering after {limit_s:.0f} s; see {self.pg_log}")
+            time.sleep(0.5)
+
+    def owner_password(self) -> str:
+        """The database owner's password (the tools that log in as the owner: pgBackRest)."""
+        return self._password()
+
     def _password(self) -> str:
         if self.secret_file.exists():
             return self.secret_file.read_text().strip()
@@ -275,14 +304,24 @@ class LocalStack:
     def _pick(preferred: int) -> int:
         return preferred if port_is_free(preferred) else free_port()
 
-    def _as_pg_user(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run_as_postgres(
+        self, cmd: list[str], env: dict[str, str] | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user."""
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+        env = {**os.environ, **(env or {})}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=timeout)
+
+    def _as_pg_user(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        res = self.run_as_postgres(cmd, env)
         if res.returncode != 0:
             raise StackError(f"{' '.join(cmd)} failed: {res.stderr.strip() or res.stdout.strip()}")
         return res
+
+    def give_to_postgres(self, path: Path) -> None:
+        """As root, make a directory tree the `postgres` user's (what its servers and tools write)."""
+        self._chown_for("postgres", path)
 
     def _chown_for(self, user: str, path: Path) -> None:
         if os.geteuid() != 0:
@@ -350,6 +389,10 @@ class LocalStack:
             f"synchronous_commit = {'on' if self.fsync else 'off'}",
             f"full_page_writes = {'on' if self.fsync else 'off'}",
         ]
+        if self.backups:
+            archive = backup.Backups(self)
+            archive.write_config(port)
+            conf += archive.postgres_conf()
         conf_file = self.pg_data / "carewatch.conf"
         conf_file.write_text("\n".join(conf) + "\n")
         if os.geteuid() == 0:  # the rest of the data dir is the server's since initdb: no tree walk per start
@@ -358,6 +401,7 @@ class LocalStack:
             self._as_pg_user(
                 [str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_log), "-w", "-t", "60", "start"]
             )
+            self._wait_writable(port, password)  # a restored directory replays its WAL archive first
         env = {"PGPASSWORD": password}
         exists = self._as_pg_user(
             [

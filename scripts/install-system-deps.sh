@@ -64,7 +64,9 @@ pick_pg_version() {
 PGV=$(pick_pg_version)
 log "PostgreSQL major version: $PGV"
 # fonts-wqy-zenhei: the Chinese TrueType face the web embeds in its printable documents (web/documents.py)
-install_pkgs mosquitto mosquitto-clients "postgresql-$PGV" "postgresql-client-$PGV" ca-certificates fonts-wqy-zenhei
+# pgbackrest: the database's WAL archive, backups and point-in-time restore (runtime/backup.py)
+install_pkgs mosquitto mosquitto-clients "postgresql-$PGV" "postgresql-client-$PGV" ca-certificates fonts-wqy-zenhei \
+  pgbackrest
 
 PG_CONFIG=/usr/lib/postgresql/$PGV/bin/pg_config
 timescaledb_present() {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -23,12 +23,15 @@ NOTIFY_CHANNEL = "carewatch_alerts"
 
 _OPEN = """
 INSERT INTO alerts (rule, severity, facility_id, device_id, subject, opened_at, last_seen_at, muted, summary,
-                    summary_en, detail, escalation)
-VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11)
+                    summary_en, detail, escalation, occurred_at, delay_cause)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (rule, facility_id, alert_key) WHERE status = 'active'
 DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, count = alerts.count + 1
-RETURNING id, (xmax = 0) AS created, escalation, muted
+RETURNING id, (xmax = 0) AS created, escalation, muted, opened_at, occurred_at, delay_cause
 """
+
+# What a Change is made of, for an UPDATE's RETURNING
+_CHANGE_COLS = "id, severity, escalation, muted, summary, summary_en, opened_at, occurred_at, delay_cause"
 
 # Critical and major alerts latch until acknowledged (CONTRACT §5): the SQL list of those severities.
 LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
@@ -40,7 +43,7 @@ UPDATE alerts SET status = 'active', cleared_at = NULL, last_seen_at = $4, count
 WHERE id = (SELECT id FROM alerts WHERE rule = $1 AND facility_id = $2 AND alert_key = $3
             AND status = 'cleared' AND NOT acknowledged AND severity IN ({LATCHING_SQL})
             ORDER BY opened_at DESC LIMIT 1)
-RETURNING id, escalation, muted
+RETURNING id, escalation, muted, opened_at, occurred_at, delay_cause
 """
 
 
@@ -57,6 +60,10 @@ class Change:
     muted: bool
     summary: str = ""
     summary_en: str = ""
+    # when it was known and when it happened (contract.occurred; None: unknown here, as in tests)
+    opened_at: datetime | None = None
+    occurred_at: datetime | None = None
+    delay_cause: str | None = None
 
     def as_json(self) -> str:
         return json.dumps(
@@ -70,9 +77,26 @@ class Change:
                 "muted": self.muted,
                 "summary": self.summary,
                 "summary_en": self.summary_en,
+                "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+                "occurred_at": (self.occurred_at or self.opened_at).isoformat() if self.opened_at else None,
+                "delay_cause": self.delay_cause,
             },
             ensure_ascii=False,
         )
+
+
+def _times(row: asyncpg.Record) -> tuple[datetime, datetime, str | None]:
+    """A row's opened_at, occurred_at (NULL: the same) and delay_cause, Change's last fields."""
+    return row["opened_at"], row["occurred_at"] or row["opened_at"], row["delay_cause"]
+
+
+def occurred(cond: Condition, at: datetime) -> tuple[datetime, str | None]:
+    """When an alert opened at `at` on this condition happened (its own time, plus its `for` window: when
+    the window was met), never after `at`; and why it came late. A condition with no time of its own
+    happened when it was opened."""
+    if cond.at is None:
+        return at, None
+    return min(at, cond.at + timedelta(seconds=cond.for_s)), cond.cause
 
 
 def alert_key(key: Key) -> str:
@@ -107,7 +131,9 @@ async def open_alert(
     """`since`: when the condition began (before its rule's `for` window); a lapse class's interval
     (contract/credit.py) is recorded from then until the alert clears. `mutable`: whether a maintenance
     window over the device may silence this alert (alerts.lifecycle.may_mute decides; never by default).
-    `escalation`: the level a new alert opens at (contract.rules.opening_level decides)."""
+    `escalation`: the level a new alert opens at (contract.rules.opening_level decides). Its `occurred_at`
+    is the condition's own time (`occurred`); `opened_at` is `at`, and all deadlines count from it."""
+    happened, cause = occurred(cond, at)
     async with conn.transaction():
         if key.rule in LAPSE_CLASSES:
             await conn.execute(
@@ -116,7 +142,9 @@ async def open_alert(
                 facility_id,
                 key.rule,
                 alert_key(key),
-                min(since or at, at),
+                # from when it began: by its own time when it has one (an exit held open while the gateway was
+                # offline, known from its spool an hour later, was a lapse from the hour before)
+                min(since or at, at, cond.at or at),
             )
         muted = mutable and await in_maintenance(conn, facility_id, key.device_id, at)
         row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)
@@ -131,6 +159,7 @@ async def open_alert(
                 row["muted"] or muted,
                 cond.summary,
                 cond.summary_en,
+                *_times(row),
             )
         else:
             row = await conn.fetchrow(
@@ -146,6 +175,8 @@ async def open_alert(
                 cond.summary_en,
                 "{}",
                 escalation,
+                happened,
+                cause,
             )
             change = Change(
                 row["id"],
@@ -157,6 +188,7 @@ async def open_alert(
                 row["muted"],
                 cond.summary,
                 cond.summary_en,
+                *_times(row),
             )
         await _history(conn, change.alert_id, change.action, {}, at)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
@@ -183,6 +215,7 @@ async def _record(
         row["muted"],
         row["summary"],
         row["summary_en"],
+        *_times(row),
     )
     await _history(conn, change.alert_id, action, {}, at)
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())
@@ -193,7 +226,7 @@ async def bump_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: d
     async with conn.transaction():
         row = await conn.fetchrow(
             "UPDATE alerts SET count = count + 1, last_seen_at = $4 WHERE rule = $1 AND facility_id = $2"
-            " AND alert_key = $3 AND status = 'active' RETURNING id, severity, escalation, muted, summary, summary_en",
+            " AND alert_key = $3 AND status = 'active' RETURNING " + _CHANGE_COLS,
             key.rule,
             facility_id,
             alert_key(key),
@@ -252,7 +285,7 @@ async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: 
         )
         row = await conn.fetchrow(
             "UPDATE alerts SET status = 'cleared', cleared_at = $4 WHERE rule = $1 AND facility_id = $2"
-            " AND alert_key = $3 AND status = 'active' RETURNING id, severity, escalation, muted, summary, summary_en",
+            " AND alert_key = $3 AND status = 'active' RETURNING " + _CHANGE_COLS,
             key.rule,
             facility_id,
             alert_key(key),
@@ -273,8 +306,8 @@ async def escalation_candidates(conn: asyncpg.Connection, facilities: list[str] 
     """Active, unacknowledged alerts below the top of the ladder (alerts.lifecycle decides which move)."""
     return list(
         await conn.fetch(
-            "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en"
-            " FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
+            "SELECT id, facility_id, rule, severity, escalation, opened_at, muted, summary, summary_en, occurred_at,"
+            " delay_cause FROM alerts WHERE status = 'active' AND NOT acknowledged AND escalation <> 'city'"
             + ("" if facilities is None else " AND facility_id = ANY($1::text[])"),
             *([] if facilities is None else [facilities]),
         )
@@ -305,6 +338,7 @@ async def raise_escalation(conn: asyncpg.Connection, r: asyncpg.Record, level: s
             r["muted"],
             r["summary"],
             r["summary_en"],
+            *_times(r),
         )
         await _history(conn, r["id"], "escalated", {"to": level}, now)
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, change.as_json())

@@ -28,6 +28,7 @@ from contract.rectification import OrderStep, is_late
 from contract.registry import Device, DeviceType, RoomType, watch_gaps
 from contract.rules import ESCALATION_S
 from storage import intake, rectification
+from storage.closures import APPROVED_FOR_FACILITY
 from storage.queries import opening_hours
 from storage.users import Scope
 
@@ -51,7 +52,7 @@ async def month_facts(
     where, args = scope.sql("f", start=1)
     facs = await conn.fetch(
         "SELECT f.id, f.name, f.county, f.township, f.timezone, f.calendar, f.open_days, f.open_time, f.close_time,"
-        " f.registered_at FROM facilities f"
+        f" f.registered_at, {APPROVED_FOR_FACILITY} AS closures FROM facilities f"
         f" WHERE {where} AND f.registered_at < ${len(args) + 1} ORDER BY f.county, f.township, f.id",
         *args,
         end,

@@ -9,6 +9,7 @@ server has them; the Apache edition gets the same results from ingest's maintena
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -51,8 +52,16 @@ def _migration_files() -> list[tuple[int, str, str]]:
     return sorted(files)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
+# Called inside each migration's transaction, after its SQL and before its commit: what it holds then
+# it holds until the commit (tests/test_upgrade.py looks at its locks).
+BeforeCommit = Callable[[asyncpg.Connection, str], Awaitable[None]]
+
+
+async def migrate(
+    conn: asyncpg.Connection, upto: int | None = None, before_commit: BeforeCommit | None = None
+) -> list[str]:
+    """Apply pending migrations (up to version `upto`, when given: the rollup, the policies and the
+    services' grants only with the last); return the names applied (empty when up to date)."""
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
@@ -62,14 +71,19 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, name, sql in _migration_files():
-            if version in done:
+        files = _migration_files()
+        for version, name, sql in files:
+            if version in done or (upto is not None and version > upto):
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+                if before_commit is not None:
+                    await before_commit(conn, name)
             logger.info("applied migration %s", name)
             applied.append(name)
+        if upto is not None and upto < files[-1][0]:
+            return applied
         await _ensure_rollup_and_policies(conn, await detect_features(conn))
         from storage.roles import grant_service_roles  # here: storage.roles reads this module
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from contract.registry import CARING_ROLES, OpeningHours, required_guards
+from contract.registry import CARING_ROLES, Closure, OpeningHours, required_guards
 from contract.rules import (
     LEVELS,
     REPLAY_SKEW_MAX_S,
@@ -22,6 +22,7 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
+from storage.closures import closures_of
 from storage.intake import as_of_sql, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
@@ -255,10 +256,15 @@ async def facility_status(
 
 
 def opening_hours(f: asyncpg.Record) -> OpeningHours:
-    """The facility's calendar as the rules read it (older rows: the usual week only)."""
+    """The facility's calendar as the rules read it (older rows: the usual week only), with its approved
+    closures when the row carries them (`storage.closures.APPROVED_FOR_FACILITY AS closures`)."""
     if f["calendar"]:
-        return OpeningHours.model_validate_json(f["calendar"])
-    return OpeningHours(days=f["open_days"], open=f["open_time"], close=f["close_time"])
+        hours = OpeningHours.model_validate_json(f["calendar"])
+    else:
+        hours = OpeningHours(days=f["open_days"], open=f["open_time"], close=f["close_time"])
+    if "closures" in f.keys():  # noqa: SIM118  # a Record's keys() is its columns; `in f` tests its values
+        hours = hours.model_copy(update={"closures": [Closure(**c) for c in closures_of(f["closures"])]})
+    return hours
 
 
 def alert_json(r: asyncpg.Record) -> dict[str, Any]:
@@ -276,6 +282,9 @@ def alert_json(r: asyncpg.Record) -> dict[str, Any]:
         "status": r["status"],
         "acknowledged": r["acknowledged"],
         "opened_at": ts(r["opened_at"]),
+        # when it happened (contract.occurred); an alert stored before migration 031 has none: when opened
+        "occurred_at": ts(r.get("occurred_at") or r["opened_at"]),
+        "delay_cause": r.get("delay_cause"),
         "last_seen_at": ts(r["last_seen_at"]),
         "cleared_at": ts(r["cleared_at"]),
         "acknowledged_at": ts(r["acknowledged_at"]),

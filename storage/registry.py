@@ -14,6 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from contract.registry import Facility, Registry, register_changes
+from storage.closures import APPROVED_FOR_FACILITY, closures_of
 from storage.people import record_people, record_roles
 from storage.users import Scope
 
@@ -66,7 +67,7 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         list(oh.days),
         oh.open,
         oh.close,
-        oh.model_dump_json(),
+        oh.model_dump_json(exclude={"closures"}),  # approved closures are their own rows (migration 032)
         f.night_watch,
     )
     # Replace the facility's members. Children (and their guardians) go first: they reference classes.
@@ -127,7 +128,9 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
     """The registry as stored (all facilities, or those named), as contract models."""
     where = "WHERE id = ANY($1::text[])" if facility_ids is not None else ""
     args = [facility_ids] if facility_ids is not None else []
-    facs = await conn.fetch(f"SELECT * FROM facilities {where} ORDER BY id", *args)
+    facs = await conn.fetch(
+        f"SELECT f.*, {APPROVED_FOR_FACILITY} AS closures FROM facilities f {where} ORDER BY id", *args
+    )
     ids = [f["id"] for f in facs]
 
     async def by_facility(sql: str) -> dict[str, list[asyncpg.Record]]:
@@ -161,9 +164,13 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                     "location": {"lat": f["lat"], "lon": f["lon"]} if f["lat"] is not None else None,
                     "kind": f["kind"],
                     "timezone": f["timezone"],
-                    "opening_hours": json.loads(f["calendar"])
-                    if f["calendar"]
-                    else {"days": f["open_days"], "open": f["open_time"], "close": f["close_time"]},
+                    # the file's calendar and the approved closures (migration 032)
+                    "opening_hours": (
+                        json.loads(f["calendar"])
+                        if f["calendar"]
+                        else {"days": f["open_days"], "open": f["open_time"], "close": f["close_time"]}
+                    )
+                    | {"closures": closures_of(f["closures"])},
                     "night_watch": f["night_watch"],
                     "classes": [
                         {"id": c["id"], "age_group": c["age_group"], "capacity": c["capacity"]}

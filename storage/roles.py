@@ -12,7 +12,7 @@ as their own roles and can do only this:
   timers and the device clocks it has learnt; it reads users' notification subscriptions (of `users`
   only the scope columns) and sends from the notification outbox.
 - `carewatch_web` reads what the pages show and writes only what the pages do, column by column:
-  acknowledgements, maintenance windows, registry uploads (a facility upserted, never deleted), orders'
+  acknowledgements, maintenance windows and closures, registry uploads (a facility upserted, never deleted), orders'
   status and a return's due date, inspections' records, pick-up delegates and their revocation, credit
   appeals and their decisions (never a record's score: migration 024's trigger applies an accepted
   appeal), the audit log, a user's session cut-off and a token's last use (it cannot change anyone's
@@ -49,6 +49,7 @@ GRANTS: dict[str, list[str]] = {
     "alerts": [
         # pick-up delegates (migration 027): who may collect a child, read like the registry
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows, pickup_delegates TO {{role}}",
+        "GRANT SELECT ON closures TO {role}",  # approved closures close days (migration 032)
         "GRANT SELECT ON people TO {role}",  # the register of people: bans and qualifications everywhere
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
@@ -80,6 +81,8 @@ GRANTS: dict[str, list[str]] = {
         # facility and author never change (migration 023's trigger refuses a second decision)
         "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON maintenance_windows"
         " TO {role}",
+        # closures (migration 032): declared, or requested and decided once (its trigger), never rewritten
+        "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON closures TO {role}",
         "GRANT SELECT, UPDATE (acknowledged, acknowledged_at, acknowledged_by, note) ON alerts TO {role}",
         "GRANT SELECT, INSERT ON alert_history, audit_log TO {role}",
         "GRANT SELECT ON users, api_tokens TO {role}",

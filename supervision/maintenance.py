@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contract.errors import DomainError
 from contract.rules import (
     MAINTENANCE_MAX_WINDOW,
     MAINTENANCE_MONTH_ZONE,
@@ -34,7 +33,7 @@ from contract.rules import (
     MAINTENANCE_START_GRACE,
 )
 from storage.users import Scope
-from supervision.orders import level_of
+from supervision.requests import RequestRefused, check_who, may_decide
 
 Row = Mapping[str, Any]
 Span = tuple[datetime, datetime]
@@ -45,21 +44,9 @@ REQUEST_COUNTS = ("approved", "requested")
 APPROVAL_COUNTS = ("approved",)
 
 
-class WindowRefused(DomainError):
+class WindowRefused(RequestRefused):
     """A maintenance window's request or decision refused. `kind`: `invalid` (400), `forbidden` (403) or
     `conflict` (409); `key` and `args` name the page text (web/i18n.py) that says why."""
-
-    def __init__(self, reason: str, key: str, kind: str = "invalid", **args: object) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.key = key
-        self.args_ = args
-
-
-def may_decide(scope: Scope) -> bool:
-    """Inspectors at any level and admins decide windows of the facilities in their scope (the caller has
-    checked the scope); operators never."""
-    return level_of(scope) is not None
 
 
 def new_status(scope: Scope) -> str:
@@ -127,23 +114,7 @@ def check_decision(username: str, scope: Scope, row: Row, decision: str, now: da
     """Whether `username` may move window `row` by `decision` (approve, reject, withdraw) at `now`, given
     the facility's approved windows; returns the new status or raises WindowRefused. The scope (a
     window outside it is not found) is the caller's to check first."""
-    if decision == "withdraw":
-        if username != row["requested_by"] and scope.role != "operator":
-            raise WindowRefused(
-                "only the requester or the facility's operator withdraws a request",
-                "err_window_withdraw_who",
-                "forbidden",
-            )
-    elif not may_decide(scope):
-        raise WindowRefused(
-            "only an inspector in scope or an admin approves or rejects a maintenance window",
-            "err_window_decide_who",
-            "forbidden",
-        )
-    elif username == row["requested_by"]:
-        raise WindowRefused("nobody decides a maintenance window they requested", "err_window_own", "forbidden")
-    if row["status"] != "requested":
-        raise WindowRefused(f"the window is {row['status']} already", "err_window_state", "conflict")
+    check_who(username, scope, row, decision, "maintenance window", "err_window", WindowRefused)
     if decision == "approve":
         if row["starts_at"] < now - MAINTENANCE_START_GRACE:
             raise WindowRefused(

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import paho.mqtt.client as mqtt
@@ -18,12 +19,16 @@ from aiohttp import web
 
 from alerts.lifecycle import escalate
 from alerts.service import AlertsConfig, AlertService
+from contract.config import Channels
+from contract.occurred import clock_text
 from contract.registry import WEEKDAYS, OpeningHours, Registry
 from contract.rules import Condition, Key, load_rules
 from runtime.stack import free_port
 from simulators.registry_gen import generate_registry
 from storage.alerts import NOTIFY_CHANNEL, open_alert
+from storage.notifications import add_subscription
 from storage.registry import load_registry
+from storage.users import create_user
 from tests.conftest import Services, as_role
 from tests.faultproxy import FaultProxy
 from tests.helpers import Publisher, night_badge, payload, wait_for
@@ -225,6 +230,20 @@ async def test_escalation_timeline_and_ack(db: asyncpg.Connection) -> None:
     await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_at = now() WHERE id = $1", other.alert_id)
     assert await escalate(db, t0 + timedelta(hours=2)) == [], "acknowledgement stops escalation"
     assert major.action == "opened"
+
+
+async def test_a_lapse_known_late_counts_from_when_it_began(db: asyncpg.Connection) -> None:
+    """An exit door held open an hour ago while the gateway was offline, known now from its spool: its
+    lapse minutes (the credit's) count from when it began, not from when it was known, so holding the
+    gateway offline hides none of them. The alert's own deadlines still count from opened_at."""
+    await load_registry(db, REG)
+    t0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    began = t0 - timedelta(hours=1)
+    held = Condition("major", "安全出口长时间未关（exit-1）", "fire exit held open", 300.0, at=began, cause="uplink")
+    await open_alert(db, FAC.id, Key("exit_obstructed", "exit-1"), held, t0, since=t0)
+    row = await db.fetchrow("SELECT opened_at, occurred_at, delay_cause FROM alerts WHERE rule = 'exit_obstructed'")
+    assert (row["opened_at"], row["occurred_at"], row["delay_cause"]) == (t0, began + timedelta(seconds=300), "uplink")
+    assert await db.fetchval("SELECT started_at FROM lapse_intervals WHERE rule = 'exit_obstructed'") == began
 
 
 async def test_maintenance_window_mutes_device_health_only_but_records(db: asyncpg.Connection) -> None:
@@ -631,6 +650,70 @@ def _silent_offline(db: asyncpg.Connection, device: str) -> Callable[[], Awaitab
         return row is not None
 
     return check
+
+
+async def test_a_panic_replayed_from_the_spool_keeps_its_time_and_climbs_the_ladder_as_a_live_one(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """The facility's uplink went down 61 minutes ago (ingest stored the gateway's Last Will; its offline
+    alert is up). A panic was pressed 60 minutes ago; the gateway spooled it and sends it when its uplink is
+    back. The alert says both times: it occurred at the press and was opened at the arrival, late because
+    the gateway was offline, and the operator's message says so (CONTRACT §5, contract/occurred.py).
+
+    It is not a way to dodge the ladder: held from its own time, the press's 15-minute hold had long ended,
+    and the alert cleared at the next evaluation, which stopped its escalation (only active alerts climb):
+    a facility that keeps its gateway offline and replays later would let no one above it hear of a panic.
+    Held from when it was known, it climbs as a live one does, from `opened_at`."""
+    db = registered
+    now = datetime.now(UTC)
+    down, press = now - timedelta(minutes=61), now - timedelta(minutes=60)
+    await db.execute(
+        "INSERT INTO device_state (facility_id, device_id, last_seen_at, online, status_at) VALUES ($1, 'gw-1', $2,"
+        " false, $2)",
+        FAC.id,
+        down,
+    )
+    gw_off = Condition("major", "设备离线（gw-1）", "device offline (gw-1)")
+    await open_alert(db, FAC.id, Key("device_offline", "gw-1"), gw_off, down + timedelta(minutes=2))
+    op, _ = await create_user(db, "op-late", "operator", None, actor="test", facility=FAC.id)
+    await add_subscription(db, op, "wecom", "op-late-key-01", None, None, "warning", None, "zh")
+    base = f"{topic_root}/{FAC.id}/gw-1"
+    pub = Publisher(*services.mqtt_host_port)
+    svc = make(
+        services,
+        db_url,
+        topic_root,
+        "spool",
+        escalation_s={"critical": (3.0, 6.0, 9.0), "default": (300.0, 900.0, 1800.0)},
+        escalation_check_s=0.3,
+        channels=Channels(wecom_url=f"http://127.0.0.1:{free_port()}/cgi-bin/webhook/send"),  # nobody: loopback only
+        notify_attempts=1,
+    )
+    try:
+        async with running(svc):
+            pub.publish(f"{base}/status", payload({"ts": now_ts(), "online": True}))
+            arrival = datetime.now(UTC)
+            press_msg = {"msg_id": "gw-1-1", "ts": press.isoformat(), "type": "panic"}
+            item = {"device_id": "panic-office", "channel": "event", "payload": press_msg}
+            pub.publish(f"{base}/batch", payload({"msg_id": "b-1-1", "messages": [item]}))
+            await wait_for(lambda: _count(db, "panic_button", 1), 10, "the panic's alert")
+            [a] = await alerts(db, "panic_button")
+            assert abs((a["occurred_at"] - press).total_seconds()) < 0.001, "occurred: when it was pressed"
+            assert timedelta(0) <= a["opened_at"] - arrival < timedelta(seconds=5), "opened: when it arrived"
+            assert a["delay_cause"] == "uplink"
+            # a live panic's ladder (here 3, 6, 9 s), counted from when it was known
+            await wait_for(lambda: _field(db, "panic_button", "escalation", "city"), 20, "the panic up to the city")
+            [a] = await alerts(db, "panic_button")
+            assert a["status"] == "active", "held for its 15 minutes from when it was known"
+            assert a["escalated_at"] - a["opened_at"] >= timedelta(seconds=9), "escalated from opened_at"
+            body = await db.fetchval(
+                "SELECT body FROM notification_deliveries WHERE alert_id = $1 AND event = 'opened'", a["id"]
+            )
+    finally:
+        pub.close()
+    pressed = clock_text(press, FAC.timezone, a["opened_at"], "zh")
+    known = f"{a['opened_at'].astimezone(ZoneInfo(FAC.timezone)):%H:%M}"
+    assert f"{pressed} 按下（" in body and f"{known} 收到，网关离线期间）" in body, body
 
 
 async def test_a_panic_alert_survives_a_restart_inside_its_hold(

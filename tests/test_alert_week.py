@@ -5,12 +5,12 @@ yields no alert the simulated world did not deserve. `carewatch bench truth` run
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bench.truth import run_truth_bench
+from bench.truth import MONTH_START, plan, run_truth_bench
 from contract.registry import DeviceType
 from simulators.engine import UTC_WALL_TIME, wrong_clock
 from simulators.registry_gen import generate_registry
@@ -30,3 +30,27 @@ def test_realistic_holiday_week_has_no_false_alert() -> None:
     r = run_truth_bench(facilities=8, days=7, seed=seed, workers=2, start=HOLIDAY_WEEK, scenarios=False)
     assert r["false_by_rule"] == {}, r["false_examples"]
     assert r["true_background_by_rule"], "the faults happened and were seen (the check can tell them apart)"
+
+
+@pytest.mark.parametrize(("start", "days"), [(MONTH_START, 7), (MONTH_START, 30), (HOLIDAY_WEEK, 7)])
+def test_every_scenario_is_played_inside_the_run_on_a_day_its_facility_opens(start: datetime, days: int) -> None:
+    """Issue #42 item 8: `bench truth --days 7` counted as missed five scenarios it never played (planned
+    on 中秋节 or a Saturday, moved to the next open day past the run's end). Each is now placed inside the
+    run, or not played and said so; a short run's `missed` means what it says."""
+    registry = generate_registry(60, seed=1)
+    end = start + timedelta(days=days - 1)  # the last day is left for a scenario's consequences
+    placed = plan(60, days, start, seed=1)
+    for p in placed:
+        if p.scenario.fault is None or p.at is None:
+            continue
+        assert start <= p.at < end, f"{p.scenario.name} at {p.at} is outside the run"
+        assert registry.facilities[p.facility].opening_hours.opens_on(p.at.date()), f"{p.scenario.name} on a closed day"
+    played = [p for p in placed if p.at is not None]
+    assert len(played) >= len(placed) - 2, "nearly all are played, even in the National Day week"
+
+
+def test_a_run_on_closed_days_only_plays_no_fault_and_says_so() -> None:
+    holiday = datetime(2026, 10, 3, tzinfo=HOLIDAY_WEEK.tzinfo)  # Sat 3 - Sun 4 Oct: every facility is closed
+    placed = plan(60, 3, holiday, seed=1)
+    assert all(p.at is None for p in placed if p.scenario.fault is not None)
+    assert any(p.at is not None for p in placed if p.scenario.fault is None), "registry scenarios are true anyway"

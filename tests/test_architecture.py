@@ -166,7 +166,7 @@ def test_the_image_holds_every_package_but_the_benchmarks() -> None:
 WALL_READS = {"datetime.now", "datetime.utcnow", "date.today", "time.time", "time.monotonic"}
 WALL_ALLOWED: dict[str, tuple[int, str]] = {
     "contract/clock.py": (6, "the clocks themselves"),
-    "runtime/stack.py": (4, "real time: deadlines for the local stack's servers to start and stop (I/O)"),
+    "runtime/stack.py": (6, "real time: deadlines for the local stack's servers to start, recover and stop (I/O)"),
     "runtime/mqtt_source.py": (5, "real time: paho's keepalive and the broker's queue (I/O, not a judgement)"),
     "ingest/service.py": (3, "real time: the age of the cached registry"),
     "alerts/service.py": (

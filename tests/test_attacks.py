@@ -1011,6 +1011,7 @@ EXPECTED_PRIVILEGES = {
         "guardians": "SELECT",
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
+        "closures": "SELECT",  # approved closures close days (migration 032)
         "pickup_delegates": "SELECT",  # who may collect a child (migration 027)
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
@@ -1052,6 +1053,7 @@ EXPECTED_PRIVILEGES = {
         "lapse_intervals": "SELECT",
         "login_attempts": "SELECT, INSERT, UPDATE (outcome), DELETE",
         "maintenance_windows": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
+        "closures": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",  # migration 032
         "notification_deliveries": "SELECT, INSERT",
         "notification_subscriptions": "SELECT, INSERT, DELETE",
         "pickup_delegates": "SELECT, INSERT, UPDATE (revoke_reason, revoked_at, revoked_by)",  # migration 027

@@ -178,6 +178,18 @@ def test_the_credit_page_says_what_counted_in_words_not_field_names() -> None:
     assert not [line for line in zh + en if "_" in line], "a field name or a rule id shown as text"
 
 
+def test_the_credit_page_says_response_counts_from_when_an_alert_was_known() -> None:
+    """An alarm replayed late from a gateway's spool (issue #42 item 2): the response figure says its
+    time counts from when CareWatch knew of it, not from when it happened."""
+    from web.credit_text import explain
+
+    result = {"facts": {"alerts_to_answer": 3, "late_acks": 1, "unacked": 0}}
+    [zh] = [line for line in explain(result, "zh") if "危急/严重告警" in line]
+    assert "确认时限自平台收到告警时起算，不自事发时起算" in zh, zh
+    [en] = [line for line in explain(result, "en") if "critical or major alerts" in line]
+    assert "counts from when CareWatch knew of each, not from when it happened" in en, en
+
+
 # -- areas (issue #37 item 5) -----------------------------------------------------------------------------------
 def _facility(area: str, months: list[tuple[float, float]], **kw: int) -> dict[str, object]:
     base = dict.fromkeys(("issued", "accepted", "due", "late", "answers", "reviewed_in_time", "planned", "signed"), 0)

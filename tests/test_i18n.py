@@ -16,7 +16,7 @@ from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
 from contract.registry import DeviceType, StaffRole
 from contract.rules import MAINTENANCE_STATUSES, RuleId
 from storage.users import create_user
-from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
+from tests.test_web import A, B, site  # noqa: F401 - the fixture, requested by name below
 from web.i18n import DEFAULT_TZ, LABELS, TEXT, label, when
 from web.reports import COLUMNS
 
@@ -130,11 +130,22 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
         A.id,
     )
     await db.execute("UPDATE alerts SET escalation = 'county', escalated_at = now() WHERE id = $1", site["alert_a"])
+    for kind, county, ids in (("county", A.county, None), ("facility", B.county, [B.id])):  # the closures page
+        await db.execute(
+            "INSERT INTO closures (kind, county, facility_ids, first_day, last_day, reason, requested_by, requested_at)"
+            " VALUES ($1, $2, $3, current_date + 1, current_date + 1, '暴雪', 'someone', now())",
+            kind,
+            county,
+            ids,
+        )
     url = str(site["url"])
     pages = {
         "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters", "/wall"]),
-        "county": (site["insp"], ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports"]),
-        "operator": (site["oper"], ["/", "/alerts", "/dead-letters", "/wall?fragment=1"]),
+        "county": (
+            site["insp"],
+            ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports", "/closures"],
+        ),
+        "operator": (site["oper"], ["/", "/alerts", "/dead-letters", "/wall?fragment=1", "/closures"]),
         "admin": (
             site["admin"],
             ["/", "/alerts", "/audit", "/dead-letters", "/registry", "/settings/notifications", "/admin/notifications"],

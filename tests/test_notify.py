@@ -16,7 +16,7 @@ import json
 import time as clock
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from email import message_from_bytes, policy
 from typing import Any
 
@@ -106,6 +106,22 @@ def test_message_names_things_for_people_and_fits_wecom() -> None:
     huge = wecom_body(title, body * 200)
     assert len(huge["markdown"]["content"].encode()) <= 4096  # type: ignore[index]
     assert set(dingtalk_body(title, body)) == {"msgtype", "markdown", "at"}
+
+
+def test_a_message_of_an_alarm_known_late_says_when_it_happened() -> None:
+    """Pressed at 17:15 while the gateway was offline, known at 18:15 from its spool: the message says
+    both, as the pages do (contract/occurred.py); an alarm known in time says its one time."""
+    aud = Audience(FAC.name, "Asia/Shanghai", FAC.county, FAC.township, [])
+    pressed = datetime(2026, 12, 1, 9, 15, tzinfo=UTC)  # 17:15 in Xinzhou
+    known = datetime(2026, 12, 1, 10, 15, 4, tzinfo=UTC)
+    late = replace(change("panic_button", "critical"), opened_at=known, occurred_at=pressed, delay_cause="uplink")
+    _, body = render(late, aud, "zh", "http://x", known)
+    assert "时间: 2026-12-01 17:15 按下（18:15 收到，网关离线期间）" in body, body
+    _, body = render(replace(late, action="escalated", escalation="county"), aud, "en", "http://x", known)
+    assert "pressed 17:15 (received 18:15, while the gateway was offline), 2026-12-01" in body, body
+    on_time = replace(late, occurred_at=known - timedelta(seconds=30))
+    _, body = render(on_time, aud, "zh", "http://x", known)
+    assert "时间: 2026-12-01 18:15 (Asia/Shanghai)" in body and "收到" not in body, body
 
 
 def test_only_matching_subscriptions_get_a_message() -> None:

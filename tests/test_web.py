@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from contract.occurred import clock_text
 from contract.places import township_name
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
@@ -141,6 +142,26 @@ async def test_operator_sees_only_their_facility(site: dict[str, object]) -> Non
     counts = body["devices"]  # type: ignore[index]
     assert counts["online"] + counts["offline"] + counts["never_seen"] == len(B.devices)
     assert counts["never_seen"] == len(B.devices), "nothing was ever heard from them: not shown as offline"
+
+
+async def test_navigation_is_the_roles_and_the_language_switch_keeps_the_query(site: dict[str, object]) -> None:
+    """Issue #41: an operator's navigation offers the pages an operator uses, not the duty room's wall, the
+    departments' assessment or the registry's upload; switching the language keeps the page's query
+    (a county's view stayed that county's only in the language it was opened in)."""
+    url = site["url"]
+    status, page = await get(f"{url}/?county={A.county}", str(site["insp"]))
+    assert status == 200
+    nav = str(page).split("<nav>", 1)[1].split("</nav>", 1)[0]
+    for href in ("/wall", "/assessment", "/registry", "/orders", "/alerts"):
+        assert f'href="{href}"' in nav, href
+    assert f'href="?county={A.county}&amp;lang=en"' in nav
+    status, page = await get(f"{url}/alerts", str(site["oper"]))
+    assert status == 200
+    nav = str(page).split("<nav>", 1)[1].split("</nav>", 1)[0]
+    for href in ("/wall", "/assessment", "/registry", "/dead-letters"):
+        assert f'href="{href}"' not in nav, href
+    for href in ("/orders", "/alerts", "/credit", "/settings/notifications"):
+        assert f'href="{href}"' in nav, href
 
 
 @pytest.mark.parametrize(
@@ -518,7 +539,8 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
     db: asyncpg.Connection, db_url: str, fault_proxy_factory: Any
 ) -> None:
     """The app reaches PostgreSQL through a fault proxy; cut, every page and API call answers 503
-    with Retry-After and a reason (never a 500); restored, the same calls answer 200 again."""
+    with Retry-After and a reason (never a 500) and the login form still loads; restored, the same
+    calls answer 200 again."""
     await load_registry(db, REG)
     _, tok = await create_user(db, "insp-city", "inspector", None)
     server, proxy = await app_via_proxy(db_url, fault_proxy_factory)
@@ -539,6 +561,11 @@ async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
                 assert "database is unavailable" in body["error"]
         status, _ = await get(f"{url}/healthz", None)
         assert status == 503
+        # An anonymous request takes no database connection (issue #38 B: a flood of logins once queued
+        # every signed-in user's request behind its own), so the login form is served all the same.
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/login") as r:
+            assert r.status == 200, (r.status, await r.text())
+            assert 'name="csrf"' in await r.text()
         proxy.restore()
         for path in paths:
             assert (await get(url + path, tok))[0] == 200, path
@@ -1044,3 +1071,32 @@ async def test_an_intake_outage_greys_no_facility_and_every_page_says_so(
     assert (on_map, in_list, gw_online) == ("grey", "grey", False)
     assert isinstance(state, dict) and state["state"] == "ok"
     assert "data-intake" not in page and "data-intake" not in fpage
+
+
+async def test_an_alarm_known_late_says_when_it_happened_on_every_page(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A panic pressed an hour ago while the gateway was offline, known now from its spool: every page
+    that shows the alert says both times, "17:15 按下（18:15 收到，网关离线期间）"; the API gives
+    `occurred_at` and `delay_cause`. The fire alarm known in time keeps its one time, nothing more."""
+    url, tok = site["url"], str(site["insp"])
+    now = datetime.now(UTC)
+    pressed = now - timedelta(minutes=60)
+    late = Condition("critical", "一键报警被按下（panic-gate）", "panic", at=pressed, cause="uplink")
+    panic = await open_alert(db, A.id, Key("panic_button", "panic-gate"), late, now)
+    tz = ZoneInfo(A.timezone)
+    told = f"{clock_text(pressed, A.timezone, now, 'zh')} 按下（{now.astimezone(tz):%H:%M} 收到，网关离线期间）"
+    for path in ("/", "/wall?fragment=1", f"/alerts/{panic.alert_id}", "/alerts?status=all", f"/facilities/{A.id}"):
+        status, text = await get(f"{url}{path}", tok)
+        assert status == 200, path
+        items = dict(re.findall(r'<(?:li|tr)[^>]*data-alert="(\d+)"[^>]*>(.*?)</(?:li|tr)>', str(text), re.S))
+        assert told in items[str(panic.alert_id)], (path, items[str(panic.alert_id)])
+        assert "收到" not in items.get(str(site["alert_a"]), ""), f"{path}: the fire alarm was known in time"
+    status, text = await get(f"{url}/alerts/{panic.alert_id}?lang=en", tok)
+    assert "pressed" in str(text) and "(received" in str(text) and "while the gateway was offline" in str(text)
+    status, body = await get(f"{url}/api/v1/alerts/{panic.alert_id}", tok)
+    assert body["occurred_at"] == pressed.isoformat()  # type: ignore[index]
+    assert body["opened_at"] == now.isoformat()  # type: ignore[index]
+    assert body["delay_cause"] == "uplink"  # type: ignore[index]
+    status, body = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
+    assert body["occurred_at"] == body["opened_at"] and body["delay_cause"] is None  # type: ignore[index]

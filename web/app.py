@@ -48,7 +48,7 @@ from web.keys import (
 )
 from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
-from web.pages import admin, alerts, auth, documents, facilities, overview, pickup, service, supervision
+from web.pages import admin, alerts, auth, closures, documents, facilities, overview, pickup, service, supervision
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
 from web.params import proxy_networks
 from web.ratelimit import Buckets, RateLimit
@@ -134,7 +134,8 @@ def create_app(
     app.router.add_routes(api_routes)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
-    for area in (auth, overview, facilities, pickup, alerts, documents, supervision, credit_pages, admin, service):
+    areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
+    for area in areas:
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

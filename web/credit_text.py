@@ -30,9 +30,14 @@ _T: dict[str, tuple[str, str]] = {
         "已批准的维护时段 {h} 小时（不抵扣任何扣分）",
         "Approved maintenance windows: {h} h (they excuse nothing)",
     ),
+    # response is timed from when CareWatch knew of each alert (opened_at), never from when it happened
+    # (occurred_at: a spool replayed late, contract/occurred.py), and the reader is told so
     "alerts": (
-        "危急/严重告警 {n} 条：逾时确认 {late} 条，未确认 {never} 条",
-        "{n} critical or major alerts: {late} acknowledged late, {never} never",
+        "危急/严重告警 {n} 条：逾时确认 {late} 条，未确认 {never} 条（确认时限自平台收到告警时起算，"
+        "不自事发时起算；网关离线期间发生、事后补传的告警同样按收到时起算并逐级上报）",
+        "{n} critical or major alerts: {late} acknowledged late, {never} never (the time to acknowledge counts"
+        " from when CareWatch knew of each, not from when it happened; an alert sent late from a gateway's"
+        " spool counts and escalates from its arrival, as a live one does)",
     ),
     "orders": ("到期整改 {n} 件，逾期 {late} 件", "{n} orders due, {late} late"),
     "inspections": ("已签字检查 {n} 次，不符合项 {failed} 项", "{n} signed inspections, {failed} failed items"),

@@ -12,6 +12,7 @@ from babel.dates import format_skeleton, format_timedelta
 from markupsafe import Markup, escape
 
 from contract.labels import LABELS, label
+from contract.occurred import phrase, shown_late
 from contract.places import county_name_zh, township_name
 from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
 
@@ -782,6 +783,72 @@ _MORE = {
         "家长同意已超过 {days} 天，请重新取得",
         "Consent older than {days} days: ask the parents again",
     ),
+    "calendar_missing": (
+        "{}年节假日安排尚未录入：国务院办公厅的通知发布后，请按说明文档录入全国节假日安排文件并核对；"
+        "在此之前，该年的调休上班日会被当作休息日。",
+        "The {} holiday arrangement is not entered yet: once the State Council's notice is out, enter it in"
+        " contract/data/cn-holidays.yaml (CONTRACT §3, The national calendar) and run carewatch calendar check;"
+        " until then that year's make-up working days are taken for days off.",
+    ),
+    # closures (issue #42 item 4; web/pages/closures.py)
+    "closures": ("停课停园", "Closures"),
+    "closures_help": (
+        "县级停课（天气、疫情等）由县级或市级监管人员发布，当天起即生效，适用于全县或所列机构；"
+        "机构自行停园须由机构提前申请（最早次日），经乡镇、县级或市级监管人员在首日之前批准后生效，申请人不能审批自己的申请。"
+        "未批准的申请不改变任何判断。停课停园日不要求保安在岗、师幼比、考勤和巡更；但当天如有幼儿刷卡入园，"
+        "仍按开园日判断保安、师幼比、巡更和幼儿未接走。",
+        "A county's closure (weather, an epidemic) is declared by a county or city inspector, in effect from the day"
+        " it is declared, for the whole county or the facilities named. A facility's own closure is requested in"
+        " advance (tomorrow at the earliest) and takes effect once a township, county or city inspector approves it"
+        " before its first day; nobody approves their own request, and a request not approved changes nothing. On a"
+        " closed day no guard, carer ratio, attendance or patrol is expected; but if children are badged in, guards,"
+        " the ratio, patrols and children not collected are judged as on an open day.",
+    ),
+    "closure_kind": ("类别", "Kind"),
+    "closure_covers": ("范围", "Covers"),
+    "closure_whole_county": ("{}全部机构", "every facility of {}"),
+    "first_day": ("首日", "First day"),
+    "last_day": ("末日", "Last day"),
+    "declare_closure": ("发布县级停课", "Declare a county closure"),
+    "closure_facilities": ("涉及机构（留空为全县）", "Facilities (empty: the whole county)"),
+    "closure_facilities_hint": ("机构编号，以逗号分隔", "facility ids, separated by commas"),
+    "request_closure": ("申请机构停园", "Request a facility closure"),
+    "err_closure_order": ("末日不能早于首日", "The last day cannot be before the first"),
+    "err_closure_long": ("每次停课停园最长 {days} 天", "A closure is at most {days} days"),
+    "err_closure_past": ("停课不能从过去的日期开始", "A closure cannot begin in the past"),
+    "err_closure_tomorrow": (
+        "机构停园须在首日之前申请（最早为次日）；当天停课由县级发布",
+        "A facility's closure is requested before its first day (tomorrow at the earliest); a closure for today"
+        " is the county's to declare",
+    ),
+    "err_closure_declare_who": (
+        "只有县级、市级监管人员或系统管理员可以发布县级停课",
+        "Only a county or city inspector or an admin declares a county's closure",
+    ),
+    "err_closure_county": (
+        "县级监管人员只能发布本县的停课",
+        "A county inspector declares closures of their own county",
+    ),
+    "err_closure_county_code": ("请填写县（市、区）的 6 位代码", "Give the county's 6-digit code"),
+    "err_closure_facilities": ("机构编号有误或不属于该县：{ids}", "Not a facility of that county: {ids}"),
+    "err_closure_days": ("请填写首日和末日", "Give the first and the last day"),
+    "err_closure_reason": ("请填写停课停园原因", "Say why (the reason)"),
+    "err_closure_decide_who": (
+        "只有辖区监管人员或系统管理员可以审批停园申请",
+        "Only an inspector in scope or an admin approves or rejects a closure",
+    ),
+    "err_closure_own": ("不能审批自己提出的停园申请", "Nobody decides a closure they requested"),
+    "err_closure_withdraw_who": (
+        "只有申请人或本机构管理员可以撤回申请",
+        "Only the requester or the facility's operator withdraws a request",
+    ),
+    "err_closure_state": ("该申请已审批或已撤回", "The closure has been decided or withdrawn already"),
+    "err_closure_begun": (
+        "停园首日已到，不能再批准（否则可能为实际开园的日子免责）；请机构重新申请",
+        "The closure's first day has come: approving it now would excuse a day the facility may have been open;"
+        " the facility asks again",
+    ),
+    "err_closure_reject_reason": ("驳回须填写理由", "A rejection needs a reason"),
 }
 for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh
@@ -818,6 +885,20 @@ def preload() -> None:
     for lang in ("zh", "en"):
         for ago in (timedelta(minutes=3), timedelta(days=40), timedelta(days=400)):
             when(now - ago, lang, DEFAULT_TZ, now)
+
+
+def occurred(alert: dict[str, object], lang: str, tz: str) -> Markup:
+    """An alert known late, told with both times: "17:15 按下（18:15 收到，网关离线期间）"
+    (contract.occurred); empty when it was known in time, where the alert's time alone says it."""
+    occ, opened = alert.get("occurred_at"), alert.get("opened_at")
+    if not isinstance(occ, str) or not isinstance(opened, str):
+        return Markup("")
+    t1, t2 = datetime.fromisoformat(occ), datetime.fromisoformat(opened)
+    if not shown_late(t1, t2):
+        return Markup("")
+    cause = alert.get("delay_cause")
+    text = phrase(str(alert.get("rule", "")), t1, t2, cause if isinstance(cause, str) else None, tz, lang)
+    return Markup('<time class="late" datetime="{}" data-occurred>{}</time>').format(occ, text)
 
 
 def when(value: object, lang: str, tz: str, now: datetime, *, clock: bool = False) -> Markup:

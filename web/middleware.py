@@ -114,21 +114,22 @@ async def authenticate(
         limited = await _rate_limited(request, auth)
         if limited is not None:
             return limited
-        async with request.app[POOL].acquire() as conn:
-            if auth.startswith("Bearer "):
-                token = auth.removeprefix("Bearer ").strip()
+        if auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+            async with request.app[POOL].acquire() as conn:
                 user = await user_by_token(conn, token)
-                if user is None:
-                    return web.json_response({"error": "invalid or revoked token"}, status=401)
-                request[STILL_VALID] = _token_holds(token)
-            else:
-                session = await get_session(request)
-                if "uid" in session:
+            if user is None:
+                return web.json_response({"error": "invalid or revoked token"}, status=401)
+            request[STILL_VALID] = _token_holds(token)
+        else:
+            session = await get_session(request)
+            if "uid" in session:  # an anonymous request takes no connection: a flood of them waits on none
+                async with request.app[POOL].acquire() as conn:
                     user = await _session_user(request, conn, session)
-                    if user is not None:
-                        request[STILL_VALID] = _session_holds(request, user.id, float(session.get("at", 0)))
-                if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
-                    _same_origin(request)  # a cookie rides along with any site's request: check where it came from
+                if user is not None:
+                    request[STILL_VALID] = _session_holds(request, user.id, float(session.get("at", 0)))
+            if user is not None and request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+                _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
     if user is None and not public and not request.path.startswith("/api/"):

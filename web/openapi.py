@@ -237,7 +237,18 @@ SCHEMAS: dict[str, Any] = {
         intake=_ref("Intake"),
     ),
     "Alert": _obj(
-        ["id", "rule", "severity", "facility_id", "status", "acknowledged", "opened_at", "escalation", "count"],
+        [
+            "id",
+            "rule",
+            "severity",
+            "facility_id",
+            "status",
+            "acknowledged",
+            "opened_at",
+            "occurred_at",
+            "escalation",
+            "count",
+        ],
         id=_INT,
         rule=_STR,
         severity={"type": "string", "enum": _SEVERITIES},
@@ -247,7 +258,24 @@ SCHEMAS: dict[str, Any] = {
         subject=_NSTR,
         status={"type": "string", "enum": ["active", "cleared"]},
         acknowledged=_BOOL,
-        opened_at=_TIME,
+        opened_at={
+            **_TIME,
+            "description": "When CareWatch knew it and raised the alert; escalation and response times count from here",
+        },
+        occurred_at={
+            **_TIME,
+            "description": "When what it is about happened: the event's own time by the device's clock, corrected"
+            " by the clock's learnt error (for a rule with a `for` window, when the window was met); never after"
+            " `opened_at`. Earlier by more than 120 s when the evidence came late (a gateway's spool replayed"
+            " after its uplink returned)",
+        },
+        delay_cause={
+            "type": "string",
+            "nullable": True,
+            "enum": ["uplink", "device", "platform", None],
+            "description": "Why it came late, when known: `uplink` the facility's gateway was offline,"
+            " `device` the device or gateway delivered it late, `platform` CareWatch itself was not receiving",
+        },
         last_seen_at=_NTIME,
         cleared_at=_NTIME,
         acknowledged_at=_NTIME,

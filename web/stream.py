@@ -8,10 +8,13 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
+from contract.occurred import phrase, shown_late
 from runtime.retry import Backoff
 from storage import queries
 from storage.alerts import NOTIFY_CHANNEL
@@ -19,6 +22,7 @@ from storage.errors import RETRYABLE
 from storage.listen import Listener
 from storage.users import User
 from web.api import user_of
+from web.i18n import DEFAULT_TZ
 from web.keys import CLOCK, DATABASE_URL, HUB, POOL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,18 @@ async def end_streams(app: web.Application) -> None:
     app[HUB].close()
 
 
+def _occurred_text(change: dict[str, Any]) -> dict[str, str] | None:
+    """Both times of an alert known late, in both languages (contract.occurred), for the live banner."""
+    try:
+        occ, opened = datetime.fromisoformat(change["occurred_at"]), datetime.fromisoformat(change["opened_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not shown_late(occ, opened):
+        return None
+    rule, cause = str(change.get("rule", "")), change.get("delay_cause")
+    return {lang: phrase(rule, occ, opened, cause, DEFAULT_TZ, lang) for lang in ("zh", "en")}
+
+
 PING_S = 15.0  # a quiet stream says it is alive (proxies close an idle connection)
 
 
@@ -88,6 +104,8 @@ async def _send_change(request: web.Request, resp: EventSourceResponse, user: Us
         if not states:
             return True  # outside this user's scope: never on their stream
         change.setdefault("facility_name", states[0].get("name"))  # people read names, not ids
+        if told := _occurred_text(change):  # a banner for an alarm known late says when it happened
+            change["occurred_text"] = told
         await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
     for state in states:
         await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")

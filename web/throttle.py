@@ -14,8 +14,10 @@ their usual desk, is held by their own failures only, whatever others do elsewhe
 office's address.
 
 A refusal costs nothing (no hash) and says when to come back (429, Retry-After). Each web process also
-hashes at most `HASH_SLOTS` passwords at once and answers 503 at once beyond them, so a flood of logins
-can take neither the CPU nor the database connections (none is held while hashing) from the others.
+hashes at most `HASH_SLOTS` passwords at once (half its machine's cores) and answers 503 at once beyond
+them, so a flood of logins can take neither the CPU nor the database connections (none is held while
+hashing) from the others: with a hash on every core, the flood's own argon2 threads left the event loop
+a fraction of a core (py-spy, `bench web --login-flood`, 2026-12-06).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ KNOWN_FOR = timedelta(days=30)
 PER_PAIR = 5  # a person who forgot a password gets five tries in a quarter of an hour
 PER_ADDRESS = 30  # a shared office address gets more
 PER_NAME = 20  # one name from many addresses (not from the ones it is known at)
-HASH_SLOTS = max(2, os.cpu_count() or 2)  # argon2 takes a core for ~0.3 s: more at once only queue
+HASH_SLOTS = max(1, (os.cpu_count() or 2) // 2)  # argon2 takes a core for ~0.3 s: at most half the cores
 
 
 @dataclass(frozen=True, slots=True)

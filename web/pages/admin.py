@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp import web
 
+from contract.calendar import missing_year
 from storage import notifications, queries
 from storage import registry as registry_store
 from storage.users import User, audit
 from web import subscriptions
 from web.actions import load_registry_text
 from web.errors import Forbidden, Invalid, NotFound
-from web.i18n import TEXT
+from web.i18n import DEFAULT_TZ, TEXT
 from web.keys import PERSON_SALT, POOL, now_of
 from web.pages.render import check_csrf, form_refused, lang_of, page_user, render
 from web.params import DEAD_LETTER_REASON, as_id, path_id
@@ -40,6 +42,10 @@ async def registry_page(request: web.Request) -> web.Response:
             "rows": await _registry_rows(request, user),
             "loaded": loaded if as_id(loaded) is not None else None,
             "error": None,
+            # a year of holidays not entered yet (contract.calendar; CONTRACT §3 "The national calendar")
+            "calendar_missing": missing_year(now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date())
+            if user.role == "admin"
+            else None,
         },
     )
 

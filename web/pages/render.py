@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -28,6 +29,7 @@ from web.i18n import (
     history_detail,
     label,
     labels_for,
+    occurred,
     scope_name,
     township_name,
     when,
@@ -71,9 +73,13 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "township_name": township_name,
         "scope_name": lambda scope: scope_name(scope, lang),
         "path": request.path_qs,
+        # the other language, on the same page with the same query (a county's view stays that county's)
+        "switch_href": "?" + urlencode({**request.query, "lang": "en" if lang == "zh" else "zh"}),
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
         "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
+        # an alert known late: when it happened and when it was known, "17:15 按下（18:15 收到，网关离线期间）"
+        "occurred": lambda alert, tz=DEFAULT_TZ: occurred(alert, lang, tz),
         "details": lambda value: details(value, lang, now_of(request)),
         "history_detail": lambda value: history_detail(value, lang),
         "labels": labels_for(lang),

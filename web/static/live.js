@@ -80,7 +80,9 @@
     const a = JSON.parse(e.data);
     if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) {
       banner.hidden = false;
-      banner.textContent = `${me.dataset.critical}: ${a.facility_name || a.facility_id} — ${lang === "zh" ? a.summary : a.summary_en}`;
+      // an alarm known late says when it happened: "17:15 按下（18:15 收到，网关离线期间）"
+      const late = a.occurred_text ? ` · ${a.occurred_text[lang === "zh" ? "zh" : "en"]}` : "";
+      banner.textContent = `${me.dataset.critical}: ${a.facility_name || a.facility_id} — ${lang === "zh" ? a.summary : a.summary_en}${late}`;
       banner.dataset.alert = a.id;
     }
     const page = document.querySelector("[data-facility-page]");

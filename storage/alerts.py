@@ -249,7 +249,7 @@ async def raise_severity(
             " last_seen_at = $5 WHERE rule = $1 AND facility_id = $2"
             " AND alert_key = $3 AND status = 'active'"
             f" AND array_position(ARRAY[{SEVERITIES_SQL}], severity) > array_position(ARRAY[{SEVERITIES_SQL}], $4)"
-            " RETURNING id, severity, escalation, muted, summary, summary_en",
+            " RETURNING " + _CHANGE_COLS,
             key.rule,
             facility_id,
             alert_key(key),

@@ -214,7 +214,7 @@ class FacilityRuntime:
         return not d.online or self.missed(d, now)
 
     def missed(self, d: DeviceRt, now: datetime) -> bool:
-        """It missed the rule's number of heartbeats (and the minimum silence)."""
+        """It has been silent longer than its type allows (contract.rules.offline_after_s)."""
         return (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.type, d.heartbeat_s)
 
     def dark(self, now: datetime) -> bool:

@@ -26,19 +26,34 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             rt.unknown.update(Key(rule, dev) for rule in SILENCE_RULES)
             continue
         silent = rt.silent(d, now)
+        # Said offline and back, again and again (contract.rules OFFLINE_WINDOW_S): the said-offline time
+        # of the last minutes spends the grace, and a device that has spent it over several returns is not
+        # back until it has stayed so for the grace: offline 19 s, online 1 s, repeated, is an outage, not
+        # a run of blips. One return ends an outage at once, as it always did.
+        grace = reconnect_grace_s(rt.rules)
+        before = d.offline_before_s(now)
+        unsteady = not silent and len(d.said_offline) > 1 and before >= grace and d.back_within(now, grace)
+        missed = rt.missed(d, now)
         if d.type is DeviceType.CAMERA:
-            if silent and d.child_area:
+            if (silent or unsteady) and d.child_area:
+                cfg = rt.rules["camera_blind_spot"]
                 out[Key("camera_blind_spot", dev)] = rt.cond(
-                    "camera_blind_spot", f"儿童区域摄像头离线（{dev}）", f"camera over a child area offline ({dev})"
+                    "camera_blind_spot",
+                    f"儿童区域摄像头离线（{dev}）",
+                    f"camera over a child area offline ({dev})",
+                    for_s=cfg.for_s if missed else max(0.0, cfg.for_s - before),
                 )
             continue
-        if not silent:
+        if not (silent or unsteady):
             continue
         severity = "major" if d.type in LIFE_SAFETY_TYPES | {DeviceType.GATEWAY} else "minor"
         # said offline (a Last Will) but not yet silent: an alert only if it does not reconnect in time
-        grace = None if rt.missed(d, now) else reconnect_grace_s(rt.rules)
         out[Key("device_offline", dev)] = rt.cond(
-            "device_offline", f"设备离线（{dev}）", f"device offline ({dev})", severity=severity, for_s=grace
+            "device_offline",
+            f"设备离线（{dev}）",
+            f"device offline ({dev})",
+            severity=severity,
+            for_s=None if missed else max(0.0, grace - before),
         )
 
 

@@ -29,6 +29,7 @@ from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
 from contract.rules import (
     CLOCK_SKEW_S,
     LATE_WAIT_S,
+    OFFLINE_WINDOW_S,
     SKEW_SPAN_S,
     SKEW_STEADY_N,
     SKEW_TOL_S,
@@ -54,6 +55,29 @@ class DeviceRt:
     late_since: datetime | None = None
     late_run: int = 0
     skew_s: float = 0.0  # the clock's error so learnt (s its messages arrive after their ts); 0 once on time
+    # when it said it was offline (a Last Will, an offline status) and came back, within the last
+    # OFFLINE_WINDOW_S: the reconnect grace is spent over all of them (flapping is no way to stay dark)
+    said_offline: list[tuple[datetime, datetime]] = field(default_factory=list)
+    offline_since: datetime | None = None  # said offline since then (the current episode), None: not so
+
+    def say_online(self, online: bool, at: datetime) -> None:
+        """The device said it is (or, by sending, showed it is) online or offline at arrival `at`."""
+        if not online and self.online:
+            self.offline_since = at
+        elif online and not self.online and self.offline_since is not None:
+            self.said_offline.append((self.offline_since, max(at, self.offline_since)))
+            self.offline_since = None
+        self.online = online
+
+    def back_within(self, now: datetime, seconds: float) -> bool:
+        """It said it was offline and came back less than `seconds` ago."""
+        return bool(self.said_offline) and (now - self.said_offline[-1][1]).total_seconds() < seconds
+
+    def offline_before_s(self, now: datetime) -> float:
+        """Seconds it said it was offline, in earlier episodes, within the last OFFLINE_WINDOW_S."""
+        start = now - timedelta(seconds=OFFLINE_WINDOW_S)
+        self.said_offline = [(a, b) for a, b in self.said_offline if b > start]
+        return sum((b - max(a, start)).total_seconds() for a, b in self.said_offline)
 
     def learnt(self, skew_s: float, since: datetime) -> None:
         """A clock learnt before (an engine's restart): its run of late messages, SKEW_STEADY_N long."""
@@ -204,8 +228,8 @@ class FacilityRuntime:
         return not d.online or self.missed(d, now)
 
     def missed(self, d: DeviceRt, now: datetime) -> bool:
-        """It missed the rule's number of heartbeats (and the minimum silence)."""
-        return (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.heartbeat_s)
+        """It has been silent longer than its type allows (contract.rules.offline_after_s)."""
+        return (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.type, d.heartbeat_s)
 
     def dark(self, now: datetime) -> bool:
         """Whether the facility's people data may be missing: its gateway or every door controller is silent."""
@@ -276,14 +300,14 @@ class FacilityRuntime:
                 # the uplink is back: give the devices behind it a fresh grace period to report
                 for other in self.devices.values():
                     other.last_seen = max(other.last_seen, received)
-            d.online = payload.online
+            d.say_online(payload.online, received)
             if payload.battery_pct is not None:
                 d.battery = payload.battery_pct
             if payload.heartbeat_s:
                 d.heartbeat_s = payload.heartbeat_s
             return
         if not late:
-            d.online = True
+            d.say_online(True, received)
         if isinstance(payload, Telemetry):
             for _ts, readings in payload.iter_samples():
                 d.readings.update(readings)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from contract.credit import CLASSES, WATCHED_BY, CreditConfig, Facts
 from contract.registry import DeviceType, OpeningHours
-from contract.rules import DEFAULTS
+from contract.rules import DEFAULTS, offline_after_s, silent_after_s
 
 Span = tuple[datetime, datetime]
 HOUR = timedelta(hours=1)
@@ -182,15 +182,26 @@ class _Silence:
     lit_hours: int = 0  # hours in which anything was heard
 
 
+def shown_silent(d: WatchDevice) -> timedelta:
+    """How long before its device_offline alert a device of this kind is shown silent (CONTRACT §4): the
+    part of its silence that a slow device's longer threshold (issue #42) leaves unalerted, charged all the
+    same once the alert confirms the silence, so that the longer threshold hides nothing that was charged
+    before it."""
+    return timedelta(
+        seconds=offline_after_s(DEFAULTS, d.type, d.heartbeat_s) - silent_after_s(DEFAULTS, d.type, d.heartbeat_s)
+    )
+
+
 def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], list[Span]]:
     """The engine's judgement of a device's silence inside the hours it was heard in (its device_offline
-    alerts, from when they began to when they cleared), per device and UTC hour: the hourly bits alone
-    would miss a door switched off for 35 minutes."""
+    alerts, from when it was shown silent before them to when they cleared), per device and UTC hour: the
+    hourly bits alone would miss a door switched off for 35 minutes."""
     out: dict[tuple[str, datetime], list[Span]] = defaultdict(list)
+    kinds = {d.id: d for d in m.devices}
     for device, span in m.offline:
         if device not in watched:
             continue
-        a, b = max(span[0], m.period[0]), min(span[1], m.period[1])
+        a, b = max(span[0] - shown_silent(kinds[device]), m.period[0]), min(span[1], m.period[1])
         h = a.replace(minute=0, second=0, microsecond=0)
         while h < b:
             out[device, h].append((max(a, h), min(b, h + HOUR)))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from contract.errors import DomainError
+from contract.registry import DeviceType
 
 
 class Severity(StrEnum):
@@ -149,13 +150,17 @@ DEFAULTS: dict[str, RuleConfig] = {
     # after_close_min: project default, the grace parents get after closing (the simulator's late
     # pick-ups stay inside it); a facility's own rule may be shorter.
     "child_not_collected": _r("major", after_close_min=30),
-    # major for life-safety types, minor otherwise. Silent for `heartbeats` heartbeats and at least
-    # min_silence_s: silence alone needs five minutes, so that a fast device losing a few heartbeats in
-    # a row (1 in 500 lost, independently) does not page anyone; measured with `carewatch bench truth`
-    # (issue #13). A Last Will or an offline status reports once the device has not come back within
-    # reconnect_grace_s: a will fires on every dropped connection, and a Wi-Fi blip, a broker restart or
-    # the platform's own restart is followed by a reconnection within seconds (seen: every demo gateway
-    # reported offline, then online one second later, after the demo was restarted).
+    # major for life-safety types, minor otherwise. How long a device type's silence may last before
+    # it is offline is the type's (DEVICE_SILENCE below: heartbeats, a floor of min_silence_s, a
+    # ceiling); after `heartbeats` heartbeats of silence (and min_silence_s) it is shown "silent" to the
+    # operator without an alert (issue #42). Silence alone needs five minutes, so that a fast device
+    # losing a few heartbeats in a row (1 in 500 lost, independently) does not page anyone; measured
+    # with `carewatch bench truth` (issue #13). A Last Will or an offline status reports once the device
+    # has not come back within reconnect_grace_s: a will fires on every dropped connection, and a Wi-Fi
+    # blip, a broker restart or the platform's own restart is followed by a reconnection within seconds
+    # (seen: every demo gateway reported offline, then online one second later, after the demo was
+    # restarted; the simulator's gateways stay away about 20 s when the demo restarts). The grace is
+    # counted over flapping (OFFLINE_WINDOW_S below): said-offline time adds up across quick returns.
     "device_offline": _r("major", heartbeats=3, min_silence_s=300, reconnect_grace_s=60),
     "camera_blind_spot": _r("major", 120, heartbeats=3),  # video over child areas: 托育机构管理规范(试行)
     "device_fault": _r("major"),
@@ -359,17 +364,116 @@ class Condition:
 # "online" dot and the caregiver count on a page never disagree with the alerts.
 
 
-def offline_after_s(rules: Mapping[str, RuleConfig], heartbeat_s: float) -> float:
-    """Seconds of silence after which a device with this heartbeat counts as offline."""
-    beats, floor = offline_params(rules)
-    return max(beats * heartbeat_s, floor)
+# How each device type's silence is judged (CONTRACT §4 `device_offline`, issue #42). A device is
+# *silent* after the rule's `heartbeats` heartbeat intervals without a word (and min_silence_s): shown to
+# the operator on the facility page, no alert. It is *offline*, and device_offline opens, after `extra`
+# further intervals (at least min_silence_s) — but never later than `ceiling_s` after its last report,
+# whatever heartbeat the registry or the device itself declares: that ceiling is the worst case from a
+# device's death to its alert, the contract's promise to the inspectors, and a deployment's rules file
+# cannot lengthen it. The heartbeats are the simulator's (simulators/registry_gen.py), as installers
+# configure them. Losses: 1 heartbeat in 500, independently (simulators/engine.py; bench truth).
+# Three in a row lost is 1 in 1.25e8 heartbeats: a device every 5 min sends 288 a day, so a province's
+# 10,000 panic buttons lost three in a row about every 43 days, each a false major alert on the old rule
+# (`bench truth`, 2026-11-30: the one false alert of 1,800 facility-days); 4.5 intervals tolerate three
+# lost in a row with half an interval for delivery (the fourth's arrival, a gateway's 10 s batch), and
+# four in a row (1 in 6.25e10) happens in that province about once in 60 years.
+@dataclass(frozen=True, slots=True)
+class SilencePolicy:
+    extra: float  # heartbeat intervals of "silent" before "offline" (0: offline as soon as silent)
+    ceiling_s: float  # offline never later than this after the last report: the worst case from death to alert
+    why: str
 
 
-def offline_params(rules: Mapping[str, RuleConfig]) -> tuple[float, float]:
-    """(missed heartbeats, minimum seconds of silence) that make a device offline, for SQL that
-    computes `greatest(heartbeats * heartbeat_s, min_silence_s)` per device."""
+_LOST_3 = 1.5  # 3 + 1.5 = 4.5 intervals: three heartbeats lost in a row are not an outage
+DEVICE_SILENCE: dict[DeviceType, SilencePolicy] = {
+    DeviceType.PANIC_BUTTON: SilencePolicy(
+        _LOST_3,
+        1800,
+        "battery-powered, asleep between presses: a heartbeat every 5 min is all it says; three lost in a "
+        "row were the last false alert of bench truth. A press is an event sent at once; the heartbeat only "
+        "proves the button could send one. Silent after 15 min, offline after 22.5 min, at most 30 min",
+    ),
+    DeviceType.SMOKE_DETECTOR: SilencePolicy(
+        _LOST_3,
+        900,
+        "battery-powered, a status every 2 min and nothing else unless it alarms: silent after 6 min, "
+        "offline after 9 min, at most 15 min",
+    ),
+    DeviceType.HEAT_DETECTOR: SilencePolicy(_LOST_3, 900, "as a smoke detector (kitchens): offline after 9 min"),
+    DeviceType.GAS_DETECTOR: SilencePolicy(
+        _LOST_3, 900, "a status and a reading every 2 min each: offline after 9 min, at most 15 min"
+    ),
+    DeviceType.CO_DETECTOR: SilencePolicy(_LOST_3, 900, "as a gas detector (boiler rooms): offline after 9 min"),
+    DeviceType.ACCESS_CONTROLLER: SilencePolicy(
+        0,
+        900,
+        "mains-powered, a status every minute and every badge at once: 5 min of silence (five heartbeats) "
+        "is an outage, and the staffing rules are blind while it lasts",
+    ),
+    DeviceType.EXIT_DOOR: SilencePolicy(0, 900, "mains-powered, a status every minute: offline after 5 min"),
+    DeviceType.GATEWAY: SilencePolicy(
+        0,
+        900,
+        "the facility's uplink, a status every 30 s and a Last Will: offline after 5 min of silence, or "
+        "60 s after it said it is offline",
+    ),
+    DeviceType.CAMERA: SilencePolicy(
+        0, 900, "mains-powered, a status every minute: offline after 5 min (over a child area, blind 2 min later)"
+    ),
+    DeviceType.ENV_SENSOR: SilencePolicy(0, 3600, "a reading every minute: offline after 5 min, minor"),
+    DeviceType.EXTINGUISHER_GAUGE: SilencePolicy(
+        _LOST_3,
+        3600,
+        "a pressure reading and a status every 5 min; a gauge loses pressure over days: silent after 15 min, "
+        "offline after 22.5 min, minor",
+    ),
+    DeviceType.WATER_PRESSURE: SilencePolicy(_LOST_3, 3600, "as an extinguisher gauge (hydrant risers), minor"),
+    DeviceType.EMERGENCY_LIGHT: SilencePolicy(
+        _LOST_3, 3600, "a status every 5 min, nothing else: offline after 22.5 min, minor"
+    ),
+    DeviceType.PATROL_POINT: SilencePolicy(
+        _LOST_3, 3600, "a status every 5 min and the guards' scans: offline after 22.5 min, minor"
+    ),
+}
+assert set(DEVICE_SILENCE) == set(DeviceType)  # noqa: S101 - every type says how its silence is judged
+
+
+def silent_after_s(rules: Mapping[str, RuleConfig], device_type: str, heartbeat_s: float) -> float:
+    """Seconds of silence after which a device is shown silent (no alert; CONTRACT §4)."""
     t = rules[RuleId.DEVICE_OFFLINE].thresholds
-    return t["heartbeats"], t.get("min_silence_s", 0.0)
+    floor = t.get("min_silence_s", 0.0)
+    return min(offline_after_s(rules, device_type, heartbeat_s), max(t["heartbeats"] * heartbeat_s, floor))
+
+
+def offline_after_s(rules: Mapping[str, RuleConfig], device_type: str, heartbeat_s: float) -> float:
+    """Seconds of silence after which a device of this type and heartbeat is offline (device_offline)."""
+    beats, floor, ceiling = offline_params(rules, device_type)
+    return min(ceiling, max(beats * heartbeat_s, floor))
+
+
+def offline_params(rules: Mapping[str, RuleConfig], device_type: str) -> tuple[float, float, float]:
+    """(heartbeat intervals, minimum seconds, ceiling in seconds) of silence that make a device of this type
+    offline, for SQL that computes `least(ceiling, greatest(beats * heartbeat_s, floor))` per device."""
+    t = rules[RuleId.DEVICE_OFFLINE].thresholds
+    p = DEVICE_SILENCE[DeviceType(device_type)]
+    return t["heartbeats"] + p.extra, t.get("min_silence_s", 0.0), p.ceiling_s
+
+
+def device_liveness(
+    rules: Mapping[str, RuleConfig], device_type: str, heartbeat_s: float, said_online: bool, silent_s: float
+) -> str:
+    """Online, silent (quiet longer than usual, not yet alerted) or offline, as the engine judges it:
+    a device that said it is offline is offline (the alert waits reconnect_grace_s)."""
+    if not said_online or silent_s > offline_after_s(rules, device_type, heartbeat_s):
+        return "offline"
+    return "silent" if silent_s > silent_after_s(rules, device_type, heartbeat_s) else "online"
+
+
+# A device's reconnect grace is spent over flapping: the time it said it was offline within the last
+# OFFLINE_WINDOW_S adds up, so that going offline for 19 s and back for 1 s, again and again, is reported
+# once 60 s of it have added up (about a minute after it began) rather than never. One real return (a
+# restart of the demo, whose gateways stay away about 20 s; a broker restart) spends a third of it.
+OFFLINE_WINDOW_S = 600.0
 
 
 def reconnect_grace_s(rules: Mapping[str, RuleConfig]) -> float:

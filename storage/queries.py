@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from contract.registry import CARING_ROLES, Closure, OpeningHours, required_guards
+from contract.registry import CARING_ROLES, Closure, DeviceType, OpeningHours, required_guards
 from contract.rules import (
     LEVELS,
     REPLAY_SKEW_MAX_S,
@@ -19,6 +19,8 @@ from contract.rules import (
     RuleConfig,
     Severity,
     carers_needed,
+    device_liveness,
+    offline_after_s,
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
@@ -59,8 +61,8 @@ async def facilities(
     sev_p = len(args)
     gw_sql = "NULL::bool"
     if gateways is None:
-        args += [*offline_params(rules), now]
-        gw_sql = f"({_gateway_sql(beats=len(args) - 2, floor=len(args) - 1, now=len(args))})"
+        args += [*offline_params(rules, DeviceType.GATEWAY), now]
+        gw_sql = f"({_gateway_sql(beats=len(args) - 3, now=len(args))})"
     conds = [where]
     for col, val in (("f.county", county), ("f.township", township), ("f.id", facility_id)):
         if val:
@@ -110,13 +112,15 @@ async def facilities(
     return out
 
 
-def _gateway_sql(beats: int, floor: int, now: int) -> str:
+def _gateway_sql(beats: int, now: int) -> str:
     """Whether a facility's gateway is online (NULL: it has none, or none has reported), per facility f,
-    with the offline parameters at $beats and $floor and the clock's reading at $now. Its silence is what
-    the platform listened to (storage.intake.heard_sql), as of what it has stored."""
+    with the gateway type's offline parameters (contract.rules.offline_params: intervals, floor, ceiling)
+    at $beats, $beats+1, $beats+2 and the clock's reading at $now. Its silence is what the platform
+    listened to (storage.intake.heard_sql), as of what it has stored."""
     n = f"${now}::timestamptz"
+    after = f"least(${beats + 2}, greatest(${beats} * d.heartbeat_s, ${beats + 1}))"
     return f"""SELECT bool_or(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s", n)}
-                  > {as_of_sql(n)} - make_interval(secs => greatest(${beats} * d.heartbeat_s, ${floor})))
+                  > {as_of_sql(n)} - make_interval(secs => {after}))
                   FROM devices d JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
                   WHERE d.facility_id = f.id AND d.type = 'gateway'"""
 
@@ -125,8 +129,8 @@ async def gateway_states(conn: asyncpg.Connection, rules: Mapping[str, RuleConfi
     """Every facility's uplink at `now`: whether its gateway is online, for facilities with a gateway
     that reported."""
     rows = await conn.fetch(
-        f"SELECT f.id, ({_gateway_sql(beats=1, floor=2, now=3)}) AS up FROM facilities f",
-        *offline_params(rules),
+        f"SELECT f.id, ({_gateway_sql(beats=1, now=4)}) AS up FROM facilities f",
+        *offline_params(rules, DeviceType.GATEWAY),
         now,
     )
     return {r["id"]: r["up"] for r in rows if r["up"] is not None}
@@ -167,18 +171,28 @@ async def facility_status(
     """The facility's state at `now`: devices, who is on site, open alerts, the intake."""
     fid = f["id"]
     day_start = local_midnight(f, now)
-    n = "$4::timestamptz"
-    devices = await conn.fetch(
-        f"""SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s,
-                  coalesce(s.online AND {heard_sql("s.last_seen_at", "d.heartbeat_s", n)}
-                           > {as_of_sql(n)} - make_interval(secs => greatest($2 * d.heartbeat_s, $3)), false) AS online
+    n = "$2::timestamptz"
+    # how long each device has been silent, as the platform listened (storage.intake.heard_sql); judged
+    # below by the contract's thresholds for its type (online, silent, offline), as the engine judges it
+    silence = f"{as_of_sql(n)} - {heard_sql('s.last_seen_at', 'd.heartbeat_s', n)}"
+    rows = await conn.fetch(
+        f"""SELECT d.id, d.type, d.location, d.heartbeat_s, s.last_seen_at, s.battery_pct, c.skew_s, s.online AS said,
+                  extract(epoch FROM {silence})::float8 AS silent_s
            FROM devices d LEFT JOIN device_state s ON s.facility_id = d.facility_id AND s.device_id = d.id
            LEFT JOIN device_clocks c ON c.facility_id = d.facility_id AND c.device_id = d.id
            WHERE d.facility_id = $1 ORDER BY d.id""",
         fid,
-        *offline_params(rules),
         now,
     )
+    devices = [
+        dict(r)
+        | {
+            "liveness": "offline"
+            if r["silent_s"] is None
+            else device_liveness(rules, r["type"], r["heartbeat_s"], bool(r["said"]), float(r["silent_s"]))
+        }
+        for r in rows
+    ]
     # who is on site: each person's latest scan today, by the time it happened, as the alert engine judges
     # it (a door's stored ts corrected by its learnt clock error, CONTRACT §4: a door set up in UTC wall time
     # stored this morning's badges under yesterday); a day further back at most, as the engine's replay
@@ -221,8 +235,11 @@ async def facility_status(
     return {
         "facility_id": fid,
         "devices": {
-            "online": sum(1 for d in devices if d["online"]),
-            "offline": sum(1 for d in devices if not d["online"] and d["last_seen_at"] is not None),
+            "online": sum(1 for d in devices if d["liveness"] != "offline"),
+            "offline": sum(1 for d in devices if d["liveness"] == "offline" and d["last_seen_at"] is not None),
+            # of the online ones, quiet longer than usual and not yet offline (CONTRACT §4 device_offline:
+            # a slow life-safety device's lost heartbeats, shown to the operator before any alert)
+            "silent": sum(1 for d in devices if d["liveness"] == "silent"),
             # nothing heard since the platform knew it (just installed, or the service just started):
             # not known to be offline, and not shown as if it were
             "never_seen": sum(1 for d in devices if d["last_seen_at"] is None),
@@ -232,7 +249,17 @@ async def facility_status(
                 "id": d["id"],
                 "type": d["type"],
                 "location": d["location"],
-                "online": d["online"],
+                "online": d["liveness"] != "offline",
+                # "online", "silent" (not heard for longer than usual: no alert yet) or "offline"
+                "liveness": d["liveness"] if d["last_seen_at"] is not None else None,
+                **(
+                    {
+                        "silent_s": round(d["silent_s"]),
+                        "offline_in_s": round(offline_after_s(rules, d["type"], d["heartbeat_s"]) - d["silent_s"]),
+                    }
+                    if d["liveness"] == "silent"
+                    else {}
+                ),
                 "battery_pct": d["battery_pct"],
                 "last_seen_at": d["last_seen_at"].isoformat() if d["last_seen_at"] else None,
                 # how far its clock runs slow, as the alert engine learnt it (CONTRACT §4); None: on time

@@ -13,7 +13,7 @@ from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from contract.payloads import Access, Status
 from contract.registry import DayException, Device, DeviceType, Facility, Hours, OpeningHours, StaffRole
-from contract.rules import Key, load_rules
+from contract.rules import DEVICE_SILENCE, Key, device_liveness, load_rules, offline_after_s
 from simulators.registry_gen import generate_registry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -390,3 +390,113 @@ def test_a_registry_reload_keeps_the_day_and_the_watermark() -> None:
     rt = w.engine.runtimes[w.f.id]
     assert rt.clock == clock and rt.children_present == present and rt.day == MONDAY
     assert "smoke-new" in rt.devices
+
+
+# -- 6. device silence as the devices really report (issue #42) ---------------------------------------------
+def _heartbeats(
+    w: World,
+    dev: str,
+    until: datetime,
+    lost: frozenset[int] = frozenset(),
+    declared: int | None = None,
+    since: datetime | None = None,
+) -> None:
+    """`dev` reports nothing but its status, every heartbeat (the registry's) from `since` (default now),
+    until `until`; the heartbeats numbered in `lost` (from 1) never arrive. `declared`: the heartbeat its
+    statuses claim."""
+    hb = timedelta(seconds=w.rt.devices[dev].heartbeat_s)
+    w.dead.add(dev)
+    n, t = 0, since or w.now
+    while t + hb <= until:
+        t += hb
+        n += 1
+        if t <= w.now:
+            continue
+        w.run_until(t, step_s=10)
+        if n not in lost:
+            w.send(dev, Status(ts=w.now, online=True, heartbeat_s=declared or int(hb.total_seconds())))
+    w.run_until(until, step_s=10)
+
+
+def test_a_panic_buttons_three_lost_heartbeats_are_shown_silent_not_alerted() -> None:
+    """`bench truth`'s last false alert: a panic button (a heartbeat every 5 min) whose heartbeats of
+    14:39, 14:44 and 14:49 were all lost and whose 14:54 one came: 20 minutes of silence. The operator
+    sees it silent from 15 minutes on; nobody is paged (before: device_offline at 14:49)."""
+    w = World(start=local(MONDAY, 14, 0))
+    w.run_until(local(MONDAY, 14, 34))
+    panic = w.rt.devices["panic-office"]
+    assert panic.type is DeviceType.PANIC_BUTTON and panic.heartbeat_s == 300
+    w.send("panic-office", Status(ts=w.now, online=True, heartbeat_s=300))
+    last = w.now
+    _heartbeats(w, "panic-office", local(MONDAY, 14, 53), lost=frozenset({1, 2, 3}))
+    quiet = (w.now - panic.last_seen).total_seconds()
+    assert quiet == 19 * 60 and device_liveness(w.rt.rules, panic.type, 300, True, quiet) == "silent"
+    _heartbeats(w, "panic-office", local(MONDAY, 16, 0), since=last)
+    assert panic.last_seen == local(MONDAY, 15, 59)
+    assert w.opened("device_offline") == []
+
+
+@pytest.mark.parametrize("declared", [None, 86400], ids=["its-heartbeat", "declaring-a-day"])
+@pytest.mark.parametrize("dev", ["panic-office", "smoke-nap1", "door-main", "ext-f1", "cam-class1", "gw-1"])
+def test_a_dead_device_is_alerted_within_its_types_worst_case(dev: str, declared: int | None) -> None:
+    """A device dies just after a heartbeat. Its alert (device_offline; camera_blind_spot over a child
+    area) opens after its type's offline threshold (plus a camera's 2-minute window) and never later
+    than the type's ceiling (CONTRACT §4): however long a heartbeat its statuses declare, a facility
+    cannot push a dead device's alert beyond it."""
+    w = World(start=local(MONDAY, 9, 0))
+    d = w.rt.devices[dev]
+    policy = DEVICE_SILENCE[d.type]
+    _heartbeats(w, dev, local(MONDAY, 9, 30), declared=declared)
+    died = d.last_seen
+    w.run_until(died + timedelta(seconds=policy.ceiling_s + 180), step_s=10)
+    rule = "camera_blind_spot" if d.type is DeviceType.CAMERA else "device_offline"
+    got = [x for x in w.decisions if x.action == "open" and x.key == Key(rule, dev)]
+    assert len(got) == 1, (dev, [x.key for x in w.decisions if x.action == "open"])
+    after = (got[0].at - died).total_seconds()
+    window = w.rt.rules[rule].for_s if rule == "camera_blind_spot" else 0.0
+    threshold = offline_after_s(w.rt.rules, d.type, d.heartbeat_s if declared is None else declared)
+    assert after <= policy.ceiling_s + window + 10, "the worst case the contract states"
+    assert threshold + window <= after <= threshold + window + 10
+
+
+def _flap(w: World, dev: str, cycles: int, away_s: int = 19, back_s: int = 1) -> None:
+    """`dev` says it is offline (an availability message, a Last Will), is back `away_s` later, and
+    stays `back_s`, `cycles` times; everything else reports."""
+    for _ in range(cycles):
+        w.dead.add(dev)
+        w.send(dev, Status(ts=w.now, online=False))
+        w.run_until(w.now + timedelta(seconds=away_s), step_s=1)
+        w.dead.discard(dev)
+        w.send(dev, Status(ts=w.now, online=True, heartbeat_s=w.rt.devices[dev].heartbeat_s))
+        w.run_until(w.now + timedelta(seconds=back_s), step_s=1)
+
+
+def test_a_gateway_back_within_the_grace_is_not_alerted_but_flapping_is() -> None:
+    """The demo's restart: every gateway says offline and is back about 20 s later: no alert, twice in
+    ten minutes neither. Offline 19 s, online 1 s, again and again (the facility dark 95 % of the time):
+    device_offline once the 60 s of grace are spent (in the fourth cycle), staying open while the
+    flapping goes on, cleared once the gateway has stayed back 60 s."""
+    w = World(start=local(MONDAY, 9, 0))
+    _flap(w, "gw-1", 1, away_s=20, back_s=300)
+    _flap(w, "gw-1", 1, away_s=20, back_s=300)
+    assert [x for x in w.decisions if x.key.rule == "device_offline"] == []
+    w.run_until(local(MONDAY, 10, 0))
+    began = w.now
+    _flap(w, "gw-1", 30)
+    offline = [(x.action, x.at) for x in w.decisions if x.key == Key("device_offline", "gw-1")]
+    assert [a for a, _ in offline] == ["open"], offline
+    assert offline[0][1] - began <= timedelta(seconds=3 * 20 + 10), "60 s said offline in four cycles"
+    ended = w.now
+    w.run_until(ended + timedelta(seconds=120), step_s=1)
+    offline = [(x.action, x.at) for x in w.decisions if x.key == Key("device_offline", "gw-1")]
+    assert [a for a, _ in offline] == ["open", "clear"]
+    assert timedelta(seconds=60) <= offline[1][1] - ended <= timedelta(seconds=62)
+
+
+def test_a_camera_over_a_child_area_cannot_flap_its_blind_spot_away() -> None:
+    """The blind-spot window (2 min) is spent over quick returns too: off 19 s, on 1 s is a blind camera."""
+    w = World(start=local(MONDAY, 9, 0))
+    _flap(w, "cam-class1", 1, away_s=20, back_s=300)
+    assert w.opened("camera_blind_spot") == []
+    _flap(w, "cam-class1", 20)
+    assert w.opened("camera_blind_spot") == [Key("camera_blind_spot", "cam-class1")]

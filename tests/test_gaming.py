@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerts.engine import AlertEngine
 from bench.gaming import PROFILES, STRATEGIES, run_one
 from contract.credit import CLASSES, WATCHED_BY, evaluate
 from contract.credit_facts import Month, WatchDevice, measure
 from contract.registry import DeviceType
+from contract.rules import Key, load_rules
 from simulators.registry_gen import generate_registry
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -225,3 +227,43 @@ def test_a_required_camera_left_out_of_the_registry_costs_what_an_unplugged_one_
     unplugged = _month({d.id: set(HOURS) for d in nap}, gaps=FAC.watch_gaps())
     assert left_out.gaps["camera_coverage"] == len(nap) and FAC.watch_gaps()["camera_coverage"] == 0
     assert _score(left_out) == _score(unplugged) < 100.0
+
+
+# -- a slow device's longer silence threshold hides nothing from the credit (issue #42) -------------------
+FIRE = [d for d in DEVICES if d.type in WATCHED_BY["fire_detection"]]
+
+
+def test_a_fire_detector_off_all_month_costs_its_share_of_every_minute() -> None:
+    """Unheard, a detector is silent every minute of the month whatever the engine's threshold: its share
+    of fire detection (one of n detectors) for the whole period, with or without its offline alert."""
+    off = {FIRE[0].id: set(HOURS)}
+    alert = [(FIRE[0].id, (START + timedelta(minutes=9), END))]
+    for m in (_month(off), _month(off, offline=alert)):
+        facts = measure(m)
+        assert facts.silent_minutes["fire_detection"] == pytest.approx(facts.period_minutes / len(FIRE))
+
+
+def test_a_detector_off_for_half_an_hour_costs_what_it_did_before_the_longer_threshold() -> None:
+    """A smoke detector (a status every 2 min) switched off at 10:00 and on again at 10:30, heard in every
+    hour. Before issue #42 its alert opened after 6 min and the credit charged 24 minutes of its silence;
+    its alert now opens after 9 min (3 lost heartbeats are no outage), and the credit still charges from
+    when it was shown silent, 10:06: the longer threshold hides nothing (without that, 3 minutes less)."""
+    smoke = next(d for d in FAC.devices if d.type is DeviceType.SMOKE_DETECTOR)
+    off, on = _open_hour(1, 10), _open_hour(1, 10) + timedelta(minutes=30)
+    engine = AlertEngine([FAC], load_rules(None), off - timedelta(hours=1))
+    rt = engine.runtimes[FAC.id]
+    decisions = []
+    t = off - timedelta(hours=1)
+    while t < on + timedelta(minutes=10):
+        t += timedelta(seconds=10)
+        for dev, d in rt.devices.items():
+            if dev != smoke.id or not off < t < on:
+                d.last_seen = t
+        decisions += [d for _, d in engine.on_tick(t) if d.key == Key("device_offline", smoke.id)]
+    assert [(d.action, d.at - off) for d in decisions] == [
+        ("open", timedelta(minutes=9, seconds=10)),
+        ("clear", timedelta(minutes=30)),
+    ]
+    span = (smoke.id, (decisions[0].at, decisions[1].at))
+    charged = measure(_month(offline=[span])).silent_minutes["fire_detection"] * len(FIRE)
+    assert charged == pytest.approx(23 + 5 / 6)  # 10:06:10 (the old alert's opening, first tick past 6 min) to 10:30

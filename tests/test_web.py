@@ -644,6 +644,38 @@ async def test_the_page_and_the_engine_share_the_offline_threshold(
     assert seen == {"default": False, "override": True}
 
 
+async def test_a_slow_devices_lost_heartbeats_are_shown_silent_before_offline(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Issue #42: a panic button (a heartbeat every 5 min) last heard 16 minutes ago has lost three
+    heartbeats: its operator sees it silent, with how long and when it will be reported offline (the
+    engine's alert comes at 22.5 min); one last heard 23 minutes ago is offline, and so is a smoke
+    detector (every 2 min) after 10 minutes. The API says the same in `liveness`."""
+    url, tok = site["url"], str(site["oper"])
+    now = datetime.now(UTC)
+    heard = {"panic-office": 16, "panic-gate": 23, "smoke-nap1": 10, "door-main": 1}
+    for dev, minutes in heard.items():
+        await last_heard(db, B.id, dev, now - timedelta(minutes=minutes))
+    status, body = await get(f"{url}/api/v1/facilities/{B.id}/status", tok)
+    assert status == 200
+    seen = {d["id"]: d for d in body["device_list"] if d["id"] in heard}  # type: ignore[index]
+    assert {k: (d["liveness"], d["online"]) for k, d in seen.items()} == {
+        "panic-office": ("silent", True),
+        "panic-gate": ("offline", False),
+        "smoke-nap1": ("offline", False),
+        "door-main": ("online", True),
+    }
+    assert 6 * 60 <= seen["panic-office"]["offline_in_s"] <= 7 * 60  # type: ignore[operator]
+    assert body["devices"]["silent"] == 1  # type: ignore[index]
+    status, page = await get(f"{url}/facilities/{B.id}", tok)
+    assert status == 200 and isinstance(page, str)
+    row = page[page.index('data-device="panic-office"') :].split("</tr>", 1)[0]
+    assert "data-silent" in row and "静默" in row and "已约16分钟未报告" in row and "7分钟" in row
+    assert page.count("data-silent") == 1
+    _, en = await get(f"{url}/facilities/{B.id}?lang=en", tok)
+    assert "not heard for about 16 min; reported offline if still silent in about 7 min" in str(en)
+
+
 async def test_a_device_clock_learnt_slow_is_shown_for_the_installer(
     site: dict[str, object], db: asyncpg.Connection
 ) -> None:

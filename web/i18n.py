@@ -263,6 +263,13 @@ _MORE = {
     "chart_avg": ("平均值", "avg"),
     "chart_max": ("最大值", "max"),
     "never_seen": ("尚未上报", "not heard yet"),
+    # a device quiet longer than usual, not yet offline (CONTRACT §4 device_offline: a slow life-safety
+    # device's lost heartbeats are shown to the operator before they raise an alert)
+    "silent": ("静默", "silent"),
+    "silent_hint": (
+        "已约{}分钟未报告；再过约{}分钟仍无报告即告警离线",
+        "not heard for about {} min; reported offline if still silent in about {} min",
+    ),
     # a device clock the alert engine learnt to be slow (CONTRACT §4): its times read minutes early
     "clock_slow": ("设备时钟慢约 {} 分钟，请校时", "device clock about {} min slow: set its time"),
     # the platform's own data intake (storage.intake): states are judged as of when it last kept up

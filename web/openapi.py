@@ -209,7 +209,7 @@ SCHEMAS: dict[str, Any] = {
             "guards_on_site",
         ],
         facility_id=_STR,
-        devices=_obj(["online", "offline"], online=_INT, offline=_INT, never_seen=_INT),
+        devices=_obj(["online", "offline"], online=_INT, offline=_INT, never_seen=_INT, silent=_INT),
         device_list=_arr(
             _obj(
                 ["id", "type", "online"],
@@ -217,6 +217,10 @@ SCHEMAS: dict[str, Any] = {
                 type=_STR,
                 location=_STR,
                 online=_BOOL,
+                # online, silent (quiet longer than usual, no alert yet) or offline; null: never heard
+                liveness={"type": "string", "nullable": True, "enum": ["online", "silent", "offline", None]},
+                silent_s=_NNUM,
+                offline_in_s=_NNUM,
                 battery_pct=_NNUM,
                 last_seen_at=_NTIME,
                 clock_slow_s=_NNUM,

@@ -331,7 +331,7 @@ class FacilityRuntime:
             if self.uplink_down is None:
                 self.uplink_down = seen_before
             return
-        missed = (received - seen_before).total_seconds() > offline_after_s(self.rules, gw.heartbeat_s)
+        missed = (received - seen_before).total_seconds() > offline_after_s(self.rules, gw.type, gw.heartbeat_s)
         if self.uplink_down is not None or not gw.online or missed:
             start = self.uplink_down if self.uplink_down is not None else seen_before
             self.uplink_gaps.append((start, received))

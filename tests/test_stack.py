@@ -31,7 +31,17 @@ def _other_servers() -> set[int]:
     out = subprocess.run(["pgrep", "-x", "mosquitto|postgres"], capture_output=True, text=True, check=False)
     pids = {int(p) for p in out.stdout.split()}
     tmp = tempfile.gettempdir()
-    return {p for p in pids if _parent(p) not in pids and tmp not in _cmdline(p)}
+    servers = set()
+    for p in pids:
+        cmd, parent = _cmdline(p), _parent(p)
+        # A process gone while it was looked at (a backend whose connection ended) read as an empty
+        # command line with no parent, and counted as a server that then "vanished" (CI, 2026-12-07); a
+        # backend retitles itself "postgres: …", a postmaster keeps its command line.
+        if not cmd or parent is None or cmd.startswith("postgres:"):
+            continue
+        if parent not in pids and tmp not in cmd:
+            servers.add(p)
+    return servers
 
 
 def _cmdline(pid: int) -> str:

@@ -23,7 +23,7 @@ from tests.conftest import Services
 from tests.helpers import registry_obj, wait_for
 from tests.test_ingest_faults import DEVICES, assert_exactly_once, healthy, publish_stream, start_ingest, stop_processes
 
-pytestmark = [pytest.mark.slow, pytest.mark.clock]
+pytestmark = pytest.mark.slow  # not `clock`: nothing in it depends on the date
 
 
 @pytest.fixture

@@ -36,9 +36,10 @@ def _other_servers() -> set[int]:
         cmd, parent = _cmdline(p), _parent(p)
         # A process gone while it was looked at (a backend whose connection ended) read as an empty
         # command line with no parent, and counted as a server that then "vanished" (CI, 2026-12-07); a
-        # backend retitles itself "postgres: …", a postmaster keeps its command line.
-        if not cmd or parent is None or cmd.startswith("postgres:"):
-            continue
+        # backend retitles itself "postgres: …", a postmaster keeps its command line; initdb's own
+        # short-lived postgres processes (another test's stack being made) are no servers either.
+        if not cmd or parent is None or cmd.startswith("postgres:") or " --boot" in cmd or " --single" in cmd:
+            continue  # initdb's bootstrap and single-user postgres name no data directory: not servers
         if parent not in pids and tmp not in cmd:
             servers.add(p)
     return servers

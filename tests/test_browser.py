@@ -197,7 +197,10 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
             topic = f"{topic_root}/{A.id}/smoke-nap1/event"
             pub.publish(topic, payload({"msg_id": "w1", "ts": ts(), "type": "fire_alarm", "state": "active"}))
             await expect(page.locator(".wall-alerts li.sev-critical")).to_contain_text("火灾报警", timeout=15_000)
-            await expect(page.locator('[data-count="red"] b')).to_have_text("1")
+            # red without a reload; not "exactly 1": on the real clock, during the county's opening hours, its
+            # other facilities (no staff badged, nothing heard) turn red too once the engine has waited out its
+            # late data (60 s), which a slow run reaches (CI, 2026-12-07 08:47 Shanghai: 2, then 4)
+            await expect(page.locator('[data-count="red"] b')).not_to_have_text("0")
             await expect(page.locator(".wall-facilities")).to_contain_text(A.name)
             fits = await page.evaluate(
                 "document.documentElement.scrollHeight <= window.innerHeight"
@@ -210,7 +213,7 @@ async def test_the_duty_room_wall_fits_1920x1080_and_follows_live(
             await expect(page.locator("#wall-conn")).to_be_visible(timeout=10_000)
             await page.context.set_offline(False)
             await expect(page.locator("#wall-conn")).to_be_hidden(timeout=40_000)
-            await expect(page.locator('[data-count="red"] b')).to_have_text("1")  # repainted, still red
+            await expect(page.locator('[data-count="red"] b')).not_to_have_text("0")  # repainted, still red
     finally:
         pub.close()
 

@@ -420,6 +420,13 @@ async def load_state(
     return pending, firing
 
 
+async def notify_acknowledged(conn: asyncpg.Connection, alert_id: int, row: Mapping[str, object]) -> None:
+    """Tell the live pages (LISTEN carewatch_alerts) that an alert was acknowledged; `row` is the alert's."""
+    keys = ("facility_id", "rule", "severity", "escalation", "muted", "summary", "summary_en")
+    payload = {"id": alert_id, "action": "acknowledged", **{k: row[k] for k in keys}}
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(payload, ensure_ascii=False))
+
+
 async def acknowledge(
     conn: asyncpg.Connection,
     scope: Scope,
@@ -458,22 +465,5 @@ async def acknowledge(
             now,
         )
         await audit(conn, actor, "alert.ack", str(alert_id), {"note": note})
-        await conn.execute(
-            "SELECT pg_notify($1, $2)",
-            NOTIFY_CHANNEL,
-            json.dumps(
-                {
-                    "id": alert_id,
-                    "action": "acknowledged",
-                    "facility_id": row["facility_id"],
-                    "rule": row["rule"],
-                    "severity": row["severity"],
-                    "escalation": row["escalation"],
-                    "muted": row["muted"],
-                    "summary": row["summary"],
-                    "summary_en": row["summary_en"],
-                },
-                ensure_ascii=False,
-            ),
-        )
+        await notify_acknowledged(conn, alert_id, row)
     return updated

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.alerts import NOTIFY_CHANNEL
+from storage.alerts import notify_acknowledged
 from storage.users import Scope, audit
 
 RULE = "child_not_collected"
@@ -62,24 +62,7 @@ async def record(
             now,
         )
         await audit(conn, actor, "alert.whereabouts", str(alert_id), {"child": row["subject"], "note": note})
-        await conn.execute(
-            "SELECT pg_notify($1, $2)",
-            NOTIFY_CHANNEL,
-            json.dumps(
-                {
-                    "id": alert_id,
-                    "action": "acknowledged",
-                    "facility_id": row["facility_id"],
-                    "rule": row["rule"],
-                    "severity": row["severity"],
-                    "escalation": row["escalation"],
-                    "muted": row["muted"],
-                    "summary": row["summary"],
-                    "summary_en": row["summary_en"],
-                },
-                ensure_ascii=False,
-            ),
-        )
+        await notify_acknowledged(conn, alert_id, row)
     return updated
 
 

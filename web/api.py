@@ -167,16 +167,20 @@ async def list_alerts(request: web.Request) -> web.Response:
     return web.json_response({"alerts": rows})
 
 
+async def _note(request: web.Request) -> str:
+    """The body `{"note": "..."}` of an alert's acknowledgement or whereabouts record (the note may be empty)."""
+    body = await json_body(request, '{"note": "..."}')
+    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
+        raise Invalid("body must be a JSON object with a string note")
+    return str(body.get("note", ""))
+
+
 @routes.post("/api/v1/alerts/{alert_id}/ack")
 async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    body = await json_body(request, '{"note": "..."}')
-    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
-        raise Invalid("body must be a JSON object with a string note")
-    return web.json_response(
-        await acknowledge(request.app[POOL], user, alert_id, body.get("note", ""), now=now_of(request))
-    )
+    note = await _note(request)
+    return web.json_response(await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request)))
 
 
 @routes.post("/api/v1/alerts/{alert_id}/whereabouts")
@@ -184,12 +188,8 @@ async def whereabouts(request: web.Request) -> web.Response:
     """Where the child of a `child_not_collected` alert is, with a note (issue #42 item 3)."""
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    body = await json_body(request, '{"note": "..."}')
-    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
-        raise Invalid("body must be a JSON object with a string note")
-    return web.json_response(
-        await record_whereabouts(request.app[POOL], user, alert_id, body.get("note", ""), now=now_of(request))
-    )
+    note = await _note(request)
+    return web.json_response(await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request)))
 
 
 @routes.get("/api/v1/summary")

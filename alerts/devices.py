@@ -25,7 +25,8 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             # Last Will, retained at the broker and read at a restart, was a false all-clear).
             rt.unknown.update(Key(rule, dev) for rule in SILENCE_RULES)
             continue
-        silent = rt.silent(d, now)
+        missed = rt.missed(d, now)
+        silent = not d.online or missed  # rt.silent, without asking `missed` twice
         # Said offline and back, again and again (contract.rules OFFLINE_WINDOW_S): the said-offline time
         # of the last minutes spends the grace, and a device that has spent it over several returns is not
         # back until it has stayed so for the grace: offline 19 s, online 1 s, repeated, is an outage, not
@@ -33,7 +34,6 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         grace = reconnect_grace_s(rt.rules)
         before = d.offline_before_s(now)
         unsteady = not silent and len(d.said_offline) > 1 and before >= grace and d.back_within(now, grace)
-        missed = rt.missed(d, now)
         if d.type is DeviceType.CAMERA:
             if (silent or unsteady) and d.child_area:
                 cfg = rt.rules["camera_blind_spot"]
@@ -58,7 +58,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
 
 
 def equipment_conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
-    for missing in rt.facility.missing_equipment():
+    for missing in rt.missing_equipment:
         out[Key("equipment_missing", subject=missing)] = rt.cond(
             "equipment_missing",
             f"缺少必备设备：{label('equipment', missing, 'zh')}",

@@ -310,7 +310,8 @@ class AlertEngine:
         rt = self.runtimes.get(facility_id)
         if rt is None:
             return []
-        msg_id = getattr(payload, "msg_id", None)
+        # a status has no msg_id: asked of a pydantic model, the missing attribute costs an exception
+        msg_id = None if isinstance(payload, Status) else getattr(payload, "msg_id", None)
         if msg_id is not None:
             key = (facility_id, device_id, msg_id)
             if key in self._seen:

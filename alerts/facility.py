@@ -75,6 +75,8 @@ class DeviceRt:
 
     def offline_before_s(self, now: datetime) -> float:
         """Seconds it said it was offline, in earlier episodes, within the last OFFLINE_WINDOW_S."""
+        if not self.said_offline:  # most devices, most of the time: asked of each device at every sweep
+            return 0.0
         start = now - timedelta(seconds=OFFLINE_WINDOW_S)
         self.said_offline = [(a, b) for a, b in self.said_offline if b > start]
         return sum((b - max(a, start)).total_seconds() for a, b in self.said_offline)
@@ -190,6 +192,11 @@ class FacilityRuntime:
     gateway: str | None = field(init=False)
     doors: list[str] = field(init=False)
     patrol_points: set[str] = field(init=False)
+    missing_equipment: tuple[str, ...] = field(init=False)  # the registry's gaps (Facility is frozen)
+    # offline_after_s per (device type, heartbeat) under the rules' current device_offline config: asked
+    # of every device at every sweep, it was an eighth of the engine's time (contract.rules.offline_params)
+    _offline_cfg: RuleConfig | None = field(default=None, init=False, repr=False)
+    _offline_s: dict[tuple[DeviceType, int], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.facility.timezone)
@@ -202,6 +209,7 @@ class FacilityRuntime:
         self.gateway = next((d.id for d in self.facility.devices if d.type is DeviceType.GATEWAY), None)
         self.doors = [d.id for d in self.facility.devices if d.type is DeviceType.ACCESS_CONTROLLER]
         self.patrol_points = {d.id for d in self.facility.devices if d.type is DeviceType.PATROL_POINT}
+        self.missing_equipment = tuple(self.facility.missing_equipment())
         if not hasattr(self, "clock"):
             # just started: nothing is known yet; the first minute's data (retained statuses, a
             # simulator's backfill, a gateway's spool) arrives before anything is judged
@@ -229,7 +237,18 @@ class FacilityRuntime:
 
     def missed(self, d: DeviceRt, now: datetime) -> bool:
         """It has been silent longer than its type allows (contract.rules.offline_after_s)."""
-        return (now - d.last_seen).total_seconds() > offline_after_s(self.rules, d.type, d.heartbeat_s)
+        return (now - d.last_seen).total_seconds() > self.offline_s(d.type, d.heartbeat_s)
+
+    def offline_s(self, device_type: DeviceType, heartbeat_s: int) -> float:
+        """contract.rules.offline_after_s, kept per type and heartbeat while the rule's config is the same."""
+        cfg = self.rules["device_offline"]
+        if cfg is not self._offline_cfg:
+            self._offline_cfg, self._offline_s = cfg, {}
+        key = (device_type, heartbeat_s)
+        s = self._offline_s.get(key)
+        if s is None:
+            s = self._offline_s[key] = offline_after_s(self.rules, device_type, heartbeat_s)
+        return s
 
     def dark(self, now: datetime) -> bool:
         """Whether the facility's people data may be missing: its gateway or every door controller is silent."""
@@ -331,7 +350,7 @@ class FacilityRuntime:
             if self.uplink_down is None:
                 self.uplink_down = seen_before
             return
-        missed = (received - seen_before).total_seconds() > offline_after_s(self.rules, gw.type, gw.heartbeat_s)
+        missed = (received - seen_before).total_seconds() > self.offline_s(gw.type, gw.heartbeat_s)
         if self.uplink_down is not None or not gw.online or missed:
             start = self.uplink_down if self.uplink_down is not None else seen_before
             self.uplink_gaps.append((start, received))

@@ -11,13 +11,16 @@ import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
 
+from carewatch.cli import main
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from storage.users import create_user
@@ -333,3 +336,19 @@ async def test_the_pages_draw_and_rerun_in_chinese(site: dict[str, Any]) -> None
     oper = {"Authorization": f"Bearer {site['oper']}"}
     async with aiohttp.ClientSession(headers=oper) as s, s.get(f"{url}/draws/{d['id']}") as r:
         assert r.status == 404
+
+
+def test_carewatch_draw_verify_from_a_published_record(tmp_path: Path) -> None:
+    """`carewatch draw verify --file`: what a third party runs on the public record (exit 1 when it differs)."""
+    rec = _record(_inputs(), 3)
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
+    picks = rec["picks"]
+    bad.write_text(json.dumps(rec | {"picks": [picks[1], picks[0], *picks[2:]]}), encoding="utf-8")
+    runner = CliRunner()
+    out = runner.invoke(main, ["draw", "verify", "--file", str(good)])
+    assert out.exit_code == 0 and "verified" in out.output, out.output
+    out = runner.invoke(main, ["draw", "verify", "--file", str(bad)])
+    assert out.exit_code == 1 and "differs" in out.output, out.output
+    out = runner.invoke(main, ["draw", "verify"])
+    assert out.exit_code == 2

@@ -1070,6 +1070,9 @@ EXPECTED_PRIVILEGES = {
         "random_draws": "SELECT, INSERT",
         "random_draw_picks": "SELECT, INSERT",
         "draw_availability": "SELECT, INSERT, UPDATE (available, changed_at, changed_by, reason)",
+        # 复查 and extensions (migration 035)
+        "order_rechecks": "SELECT, INSERT",
+        "order_extensions": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
     },
 }
 

@@ -656,7 +656,10 @@ _MORE = {
     "err_order_who": ("只有监管人员或系统管理员可以下发整改通知", "Only an inspector or an admin issues an order"),
     "err_order_title": ("请填写整改事项（最多 200 字）", "Give the subject (at most 200 characters)"),
     "err_order_detail": ("要求与依据最多 4000 字", "Requirements are at most 4,000 characters"),
-    "err_order_due": ("整改期限须为今后一年内的时间", "The due date must be within the coming year"),
+    "err_order_due": (
+        "整改期限须在今后 {days} 天之内（涉及生命安全的须立即整改，1 天之内）",
+        "The due date must be within {days} days (a life-safety finding: at once, within 1 day)",
+    ),
     "err_order_alert": ("该告警不属于此机构", "That alert is not of this facility"),
     "err_answer_who": ("由本机构管理员回复整改情况", "The facility's operator answers the order"),
     "err_answer_note": ("请填写整改措施（最多 4000 字）", "Describe the measures taken (at most 4,000 characters)"),
@@ -1077,5 +1080,56 @@ _DRAWS = {
     "err_draw_unavailable_reason": ("标记为不可抽取须说明理由", "Say why the inspector is not available"),
 }
 for _k, (_zh, _en) in _DRAWS.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en
+
+# 复查 and extensions (issue #40 item 2; web/pages/followups.py, supervision/followups.py, supervision/deadlines.py)
+_FOLLOWUPS = {
+    "recheck": ("复查", "Re-inspection"),
+    "recheck_failed": ("不合格项 {} 项", "{} items failed"),
+    "recheck_on": ("复查日期", "Re-inspection on"),
+    "recheck_help": (
+        "验收前须到现场复查：复查在 {days} 天内进行，签字确认后方可验收（复查有不合格项的应退回）",
+        "Accept only after an on-site re-inspection within {days} days: the order is accepted once it is signed"
+        " (sent back if it failed an item)",
+    ),
+    "accept_with_recheck": ("复查后验收", "Accept after a re-inspection"),
+    "extension": ("延期申请", "Extension"),
+    "extension_request": ("申请延期", "Ask for an extension"),
+    "extension_help": (
+        "每份整改通知只能申请一次延期，须在整改期限之前提出并说明理由，由下发单位或上级审批；"
+        "延期不超过 30 天（涉及生命安全的不超过 1 天）。诚信评价仍按原定期限判断是否按时整改。",
+        "Once per order, before the due date, with reasons; the issuing level or above decides. At most 30 days"
+        " (a life-safety finding: 1 day). The credit evaluation still judges the answer by the original due date.",
+    ),
+    "extension_due": ("申请延至", "New due date asked for"),
+    "extension_reason": ("延期理由", "Reasons"),
+    "extension_approve": ("准予延期", "Grant"),
+    "extension_reject": ("不予延期", "Refuse"),
+    "err_order_life_safety": ("“涉及生命安全”须为是或否", "life_safety must be true or false"),
+    "err_recheck_day": ("复查日期须在今天至 {days} 天之内", "The re-inspection is from today to {days} days ahead"),
+    "err_extension_who": ("只有本机构可以申请延期", "Only the facility's operator asks for an extension"),
+    "err_extension_reason": ("请说明延期理由（至少 {min} 个字）", "Give the reasons (at least {min} characters)"),
+    "err_extension_once": ("每份整改通知只能申请一次延期", "An order is extended at most once"),
+    "err_extension_state": (
+        "该整改通知当前不能申请或审批延期",
+        "The order or its extension is not in a state for this",
+    ),
+    "err_extension_late": ("整改期限已过，不能再申请延期", "The due date has passed: too late to ask"),
+    "err_extension_due": (
+        "延期后的期限须晚于现行期限，且在 {days} 天之内",
+        "The new due date must be later than the present one and within {days} days",
+    ),
+    "err_extension_none": ("没有待审批的延期申请", "No extension was asked for"),
+    "err_extension_decide_who": (
+        "只有下发单位或上级监管人员可以审批延期",
+        "Only the issuing level or above decides an extension",
+    ),
+    "err_extension_own": ("不能审批自己提出的延期申请", "Nobody decides an extension they asked for"),
+    "err_extension_withdraw_who": ("不能撤回他人的延期申请", "Only the facility withdraws its request"),
+    "err_extension_reject_reason": ("不予延期须说明理由", "A refusal needs a reason"),
+    "err_extension_passed": ("申请延至的日期已过，不能再批准", "The date asked for has passed"),
+}
+for _k, (_zh, _en) in _FOLLOWUPS.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en

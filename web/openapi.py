@@ -1180,3 +1180,83 @@ PATHS.update(
         },
     }
 )
+
+# -- 复查 and extensions (issue #40 item 2; web/followups.py): its own section -------------------------------
+_ORDER_STATUS["enum"] = ["issued", "answered", "returned", "recheck", "accepted"]
+SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties"]["action"]["enum"].extend(
+    ["urged", "summoned", "recheck", "extension_requested", "extended", "extension_rejected"]
+)
+SCHEMAS["Order"]["properties"]["life_safety"] = _BOOL
+SCHEMAS["OrderFollowup"] = {
+    "allOf": [
+        _ref("OrderDetail"),
+        _obj(
+            ["recheck", "extension"],
+            recheck={
+                "type": "object",
+                "nullable": True,
+                "properties": {"inspection_id": _INT, "planned_for": _DATE, "status": _STR, "failed": _arr(_STR)},
+            },
+            extension={
+                "type": "object",
+                "nullable": True,
+                "properties": {
+                    "requested_due": _TIME,
+                    "previous_due": _TIME,
+                    "reason": _STR,
+                    "status": {"type": "string", "enum": ["requested", "approved", "rejected"]},
+                    "decided_by": _NSTR,
+                    "decided_at": _NTIME,
+                    "decision_reason": _STR,
+                },
+            },
+        ),
+    ]
+}
+
+
+def _body(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _obj(required, **props)}}}
+
+
+PATHS.update(
+    {
+        "/api/v1/orders/{order_id}/recheck": {
+            "post": {
+                "summary": "Accept the answer subject to a 复查 (re-inspection) within 30 days: the order waits in"
+                " `recheck` and is accepted (or sent back) once the re-inspection is signed",
+                "parameters": [_OID],
+                "requestBody": _body(["planned_for"], planned_for=_DATE, note={"type": "string", "maxLength": 4000}),
+                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/orders/{order_id}/extension": {
+            "post": {
+                "summary": "The facility's operator asks, once, before the due date, for a later one (≤ 30 days, a"
+                " life-safety finding 1 day) with reasons",
+                "parameters": [_OID],
+                "requestBody": _body(
+                    ["due_at", "reason"], due_at=_TIME, reason={"type": "string", "minLength": 4, "maxLength": 1000}
+                ),
+                "responses": _ok("the order", _ref("OrderFollowup"), "201") | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/orders/{order_id}/extension/{decision}": {
+            "post": {
+                "summary": "The issuing level or above grants or refuses (with a reason) the extension; never its"
+                " own request; once",
+                "parameters": [
+                    _OID,
+                    {
+                        "name": "decision",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["approve", "reject"]},
+                    },
+                ],
+                "requestBody": _body([], reason={"type": "string", "maxLength": 1000}),
+                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
+            }
+        },
+    }
+)

@@ -51,3 +51,53 @@ CREATE TABLE draw_availability (
     CONSTRAINT not_own CHECK (changed_by <> username),
     CONSTRAINT unavailable_reason CHECK (available OR length(btrim(reason)) >= 2)
 );
+
+-- 复查 and extensions (issue #40 item 2; supervision/deadlines.py, supervision/followups.py).
+-- A life-safety order (marked by its issuer, or from a critical alert) is due within a day; others within 30.
+ALTER TABLE rectification_orders ADD COLUMN life_safety boolean NOT NULL DEFAULT false;
+-- Accepting an answer may require a 复查: the order waits in 'recheck' until the re-inspection is signed and
+-- the reviewer accepts it (or sends it back); it closes only then.
+ALTER TABLE rectification_orders DROP CONSTRAINT rectification_orders_status_check;
+ALTER TABLE rectification_orders ADD CONSTRAINT rectification_orders_status_check
+    CHECK (status IN ('issued', 'answered', 'returned', 'recheck', 'accepted'));
+ALTER TABLE rectification_history DROP CONSTRAINT rectification_history_action_check;
+ALTER TABLE rectification_history ADD CONSTRAINT rectification_history_action_check
+    CHECK (action IN ('issued', 'answered', 'returned', 'accepted', 'escalated', 'urged', 'summoned',
+                      'recheck', 'extension_requested', 'extended', 'extension_rejected'));
+
+CREATE TABLE order_rechecks (
+    order_id      bigint NOT NULL REFERENCES rectification_orders(id) ON DELETE CASCADE,
+    inspection_id bigint NOT NULL UNIQUE REFERENCES inspections(id) ON DELETE CASCADE,
+    planned_by    text NOT NULL,
+    planned_at    timestamptz NOT NULL,
+    PRIMARY KEY (order_id, inspection_id)
+);
+
+-- One extension per order, ever (the primary key): requested by the facility with its reasons, decided
+-- once by someone else (the check and the trigger), and only later, never earlier, than the due date then.
+CREATE TABLE order_extensions (
+    order_id        bigint PRIMARY KEY REFERENCES rectification_orders(id) ON DELETE CASCADE,
+    requested_by    text NOT NULL,
+    requested_at    timestamptz NOT NULL,
+    reason          text NOT NULL CHECK (length(btrim(reason)) BETWEEN 4 AND 1000),
+    previous_due    timestamptz NOT NULL,
+    requested_due   timestamptz NOT NULL CHECK (requested_due > previous_due),
+    status          text NOT NULL DEFAULT 'requested' CHECK (status IN ('requested', 'approved', 'rejected')),
+    decided_by      text,
+    decided_at      timestamptz,
+    decision_reason text NOT NULL DEFAULT '' CHECK (length(decision_reason) <= 1000),
+    CONSTRAINT extension_not_own CHECK (decided_by IS NULL OR decided_by <> requested_by),
+    CONSTRAINT extension_decided CHECK ((status = 'requested') = (decided_by IS NULL)),
+    CONSTRAINT extension_rejected_reason CHECK (status <> 'rejected' OR length(btrim(decision_reason)) > 0)
+);
+CREATE FUNCTION order_extension_decided_once() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF OLD.status <> 'requested' THEN
+        RAISE EXCEPTION 'the extension of order % is already %', OLD.order_id, OLD.status
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER order_extension_decided_once BEFORE UPDATE ON order_extensions
+    FOR EACH ROW EXECUTE FUNCTION order_extension_decided_once();

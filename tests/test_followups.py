@@ -203,7 +203,10 @@ async def test_an_extension_is_asked_before_the_due_date_and_within_a_day_for_li
     _, late = await issue(site, {"title": "灭火器过期", "due_at": due(2)})
     await db.execute("UPDATE rectification_orders SET due_at = now() - interval '1 hour' WHERE id = $1", late["id"])
     ok, err = await call(
-        "POST", f"{url}/api/v1/orders/{late['id']}/extension", site["oper"], {"due_at": due(3), "reason": "正在补办手续"}
+        "POST",
+        f"{url}/api/v1/orders/{late['id']}/extension",
+        site["oper"],
+        {"due_at": due(3), "reason": "正在补办手续"},
     )
     assert ok == 409, "too late: the due date has passed"
 

@@ -212,6 +212,52 @@ def calendar_check(file: Path | None) -> None:
         raise click.ClickException("the file differs from the holidays package: check both against the notice")
 
 
+@main.group("draw")
+def draw_group() -> None:
+    """双随机一公开: the random draws of inspections (CONTRACT §6, "双随机一公开")."""
+
+
+@draw_group.command("verify")
+@click.argument("draw_id", type=int, required=False)
+@click.option(
+    "--file",
+    "record_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a draw's public record (JSON, as GET /api/v1/draws/ID gives it) instead of the database",
+)
+def draw_verify(draw_id: int | None, record_file: Path | None) -> None:
+    """Re-run draw DRAW_ID (or the record in --file) from its published inputs and compare it with what it
+    recorded (and, from the database, with the inspections it planned); exit 1 when anything differs."""
+    from supervision import draw as algorithm
+    from supervision import draws as draw_rules
+
+    if (draw_id is None) == (record_file is None):
+        raise click.UsageError("give a draw's id or --file, one of the two")
+    if record_file is not None:
+        try:
+            verdict: algorithm.Verdict | None = algorithm.verify(json.loads(record_file.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise click.ClickException(f"{record_file}: not JSON: {err}") from None
+    else:
+        settings = _settings()
+
+        async def go() -> algorithm.Verdict | None:
+            conn = await _connect(settings)
+            try:
+                return await draw_rules.verify(conn, draw_id or 0)
+            finally:
+                await conn.close()
+
+        verdict = _run(go)
+    if verdict is None:
+        raise click.ClickException(f"no draw {draw_id}")
+    for problem in verdict.problems:
+        click.echo(f"differs: {problem}")
+    if not verdict.ok:
+        raise click.ClickException("the draw does not verify")
+    click.echo("verified: the re-run from the published inputs gives the draw as recorded")
+
+
 def _share_group(value: str) -> str:
     if not value or any(c in value for c in "/+#"):
         raise click.BadParameter("a share group is a non-empty name without '/', '+' or '#' (MQTT 5 §4.8.2)")

@@ -255,6 +255,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "escalated": ("逾期督办", "overdue, escalated"),
         "urged": ("催办", "urged"),
         "summoned": ("约谈", "summons"),
+        # 复查 and extensions (issue #40 item 2)
+        "recheck": ("验收前须复查", "re-inspection required"),
+        "extension_requested": ("申请延期", "extension requested"),
+        "extended": ("准予延期", "extended"),
+        "extension_rejected": ("不予延期", "extension refused"),
     },
     "maintenance_status": {
         "requested": ("待审批", "awaiting approval"),
@@ -287,6 +292,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "issued": ("待整改", "to rectify"),
         "answered": ("待验收", "to review"),
         "returned": ("退回重改", "sent back"),
+        "recheck": ("待复查", "to re-inspect"),
         "accepted": ("已验收", "accepted"),
     },
     "order_source": {

@@ -90,13 +90,14 @@ async def issue(
     level: str,
     inspection_id: int | None = None,
     now: datetime,
+    life_safety: bool = False,
 ) -> OrderChange:
-    """A new order, issued at `now`."""
+    """A new order, issued at `now` (`life_safety`: due at once, supervision/deadlines.py)."""
     async with conn.transaction():
         oid: int = await conn.fetchval(
             "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, first_due_at,"
-            " issued_by, issued_level, supervision_level, inspection_id, issued_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8, $9, $10)"
+            " issued_by, issued_level, supervision_level, inspection_id, issued_at, life_safety)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8, $9, $10, $11)"
             " RETURNING id",
             facility_id,
             source,
@@ -108,6 +109,7 @@ async def issue(
             level,
             inspection_id,
             now,
+            life_safety,
         )
         facts = {"due_at": due_at.isoformat(), "level": level, "alert_id": alert_id}
         hid = await _history(conn, oid, actor, "issued", detail, facts, now)
@@ -291,6 +293,7 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "issued_level": r["issued_level"],
         "issued_at": r["issued_at"].isoformat(),
         "status": r["status"],
+        "life_safety": r["life_safety"],
         "overdue": r["status"] in {"issued", "returned"} and r["due_at"] < now,
         "supervision_level": r["supervision_level"],
         "closed_at": r["closed_at"].isoformat() if r["closed_at"] else None,

@@ -112,6 +112,13 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
         # the login throttle's counts (storage.logins): reserved, finished, pruned
         "GRANT SELECT, INSERT, UPDATE (outcome), DELETE ON login_attempts TO {role}",
+        # 双随机一公开 (migration 035): a draw and its picks are only ever added, never changed or deleted; an
+        # inspector's availability is set (never by themselves: the table's check)
+        "GRANT SELECT, INSERT ON random_draws, random_draw_picks TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (available, reason, changed_by, changed_at) ON draw_availability TO {role}",
+        # 复查 and extensions (migration 035): a re-inspection linked once; an extension requested, decided once
+        "GRANT SELECT, INSERT ON order_rechecks TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON order_extensions TO {role}",
     ],
 }
 

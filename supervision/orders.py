@@ -23,9 +23,11 @@ import asyncpg
 
 from contract.errors import DomainError
 from contract.rules import LEVELS as ESCALATION_LADDER
+from storage import order_followups as followup_store
 from storage import rectification as store
 from storage.rectification import StateError
 from storage.users import Scope
+from supervision import deadlines
 
 # the supervising levels: the escalation ladder above the facility itself
 LEVELS: tuple[str, ...] = ESCALATION_LADDER[1:]
@@ -38,16 +40,14 @@ SUMMONS_PEOPLE_MAX = 500
 # The longest a reviewer may give a returned order: a month is what 托育机构管理规范 and the local
 # inspection practice give for most rectifications, and a return must not let an order drift for a year
 # (the issue date's limit, web.orders.MAX_DUE) while the facility keeps answering with one line.
-RETURN_DUE_MAX = timedelta(days=30)
+RETURN_DUE_MAX = deadlines.ORDINARY  # the policy's (supervision/deadlines.py; a day for life-safety findings)
 
 # which step each state allows: (action -> states it may be taken from)
-_ALLOWED = {"answer": frozenset({"issued", "returned"}), "review": frozenset({"answered"})}
+# (a 复查 pending: the reviewer accepts or sends back once it is signed, supervision/followups.py)
+_ALLOWED = {"answer": frozenset({"issued", "returned"}), "review": frozenset({"answered", "recheck"})}
 
 
-class DueDateError(DomainError):
-    """A return without a usable new due date (missing, not after now, or too far)."""
-
-    kind = "invalid"
+DueDateError = deadlines.DueDateError  # a due date outside the policy (supervision/deadlines.py)
 
 
 def check_step(status: str, action: str) -> None:
@@ -56,16 +56,14 @@ def check_step(status: str, action: str) -> None:
     if status not in _ALLOWED[action]:
         if action == "answer":
             raise StateError(f"the order is {status}: it takes an answer only when issued or sent back")
-        raise StateError(f"the order is {status}: only an answered order is accepted or sent back")
+        raise StateError(f"the order is {status}: only an answered (or re-inspected) order is accepted or sent back")
 
 
-def return_due(new_due: datetime | None, now: datetime) -> datetime:
-    """The due date a return sets: required, after `now`, at most RETURN_DUE_MAX after it."""
+def return_due(new_due: datetime | None, now: datetime, life_safety: bool = False) -> datetime:
+    """The due date a return sets: required, after `now`, within the policy (supervision/deadlines.py)."""
     if new_due is None:
-        raise DueDateError("a returned order needs a new due date")
-    if not now < new_due <= now + RETURN_DUE_MAX:
-        raise DueDateError(f"the new due date must be after now and within {RETURN_DUE_MAX.days} days")
-    return new_due
+        raise DueDateError("a returned order needs a new due date", deadlines.longest(life_safety).days)
+    return deadlines.check_due(new_due, now, life_safety)
 
 
 def level_of(scope: Scope) -> str | None:
@@ -120,11 +118,23 @@ async def review(
     new_due: datetime | None = None,
 ) -> store.OrderChange:
     """Accept the answer (the order closes) or send it back with the new due date (return_due)."""
-    due = None if accept else return_due(new_due, now)
     async with conn.transaction():
         o = await store.locked(conn, order_id)
         check_step(o["status"], "review")
+        if o["status"] == "recheck":
+            await _recheck_done(conn, order_id, accept)
+        due = None if accept else return_due(new_due, now, o["life_safety"])
         return await store.record_review(conn, o, actor, note, now, due)
+
+
+async def _recheck_done(conn: asyncpg.Connection, order_id: int, accept: bool) -> None:
+    """An order waiting for its 复查 is decided only on the signed re-inspection, and accepted only when it
+    failed nothing (supervision/followups.py)."""
+    recheck = await followup_store.latest_recheck(conn, order_id)
+    if recheck is None or recheck["status"] != "signed":
+        raise StateError("the 复查 is not recorded and signed yet: the order waits for it")
+    if accept and recheck["failed"]:
+        raise StateError("the 复查 found items that fail: send the order back (or issue a new one), not accept it")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1066,6 +1066,13 @@ EXPECTED_PRIVILEGES = {
         "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, due_at, status)",
         "rule_timers": "SELECT",
         "users": "SELECT, UPDATE (sessions_valid_after)",
+        # 双随机一公开 (migration 035): draws only added; availability set, column by column
+        "random_draws": "SELECT, INSERT",
+        "random_draw_picks": "SELECT, INSERT",
+        "draw_availability": "SELECT, INSERT, UPDATE (available, changed_at, changed_by, reason)",
+        # 复查 and extensions (migration 035)
+        "order_rechecks": "SELECT, INSERT",
+        "order_extensions": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
     },
 }
 

@@ -908,7 +908,7 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
     s, csrf = await _logged_in(url, "insp-a", "pw-a")
     try:  # a due date that is no date reads as the order form's own reason, not the API's
         r = await s.post(f"{url}/facilities/{A.id}/orders?lang=zh", data={"csrf": csrf, "title": "x", "due_at": "明天"})
-        assert r.status == 400 and "整改期限须为今后一年内的时间" in await r.text()
+        assert r.status == 400 and "整改期限须在今后 30 天之内" in await r.text()  # the policy (#40 item 2)
     finally:
         await s.close()
 

@@ -25,6 +25,8 @@ from contract.rules import RuleConfig, load_rules
 from runtime.collector import watch_pauses
 from web import i18n
 from web.api import routes as api_routes
+from web.draws import routes as draw_api_routes
+from web.followups import routes as followup_api_routes
 from web.keys import (
     CLOCK,
     CREDIT,
@@ -50,6 +52,8 @@ from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
 from web.pages import admin, alerts, auth, closures, documents, facilities, overview, pickup, service, supervision
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
+from web.pages import draws as draw_pages
+from web.pages import followups as followup_pages
 from web.params import proxy_networks
 from web.ratelimit import Buckets, RateLimit
 from web.stream import end_streams, listen_ctx
@@ -132,10 +136,12 @@ def create_app(
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}  # Chinese stays readable
     app.router.add_routes(api_routes)
+    app.router.add_routes(draw_api_routes)  # 双随机一公开 (issue #40 item 5)
+    app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
-    for area in areas:
+    for area in (*areas, draw_pages, followup_pages):  # issue #40 items 5 and 2
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

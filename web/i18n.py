@@ -656,7 +656,10 @@ _MORE = {
     "err_order_who": ("只有监管人员或系统管理员可以下发整改通知", "Only an inspector or an admin issues an order"),
     "err_order_title": ("请填写整改事项（最多 200 字）", "Give the subject (at most 200 characters)"),
     "err_order_detail": ("要求与依据最多 4000 字", "Requirements are at most 4,000 characters"),
-    "err_order_due": ("整改期限须为今后一年内的时间", "The due date must be within the coming year"),
+    "err_order_due": (
+        "整改期限须在今后 {days} 天之内（涉及生命安全的须立即整改，1 天之内）",
+        "The due date must be within {days} days (a life-safety finding: at once, within 1 day)",
+    ),
     "err_order_alert": ("该告警不属于此机构", "That alert is not of this facility"),
     "err_answer_who": ("由本机构管理员回复整改情况", "The facility's operator answers the order"),
     "err_answer_note": ("请填写整改措施（最多 4000 字）", "Describe the measures taken (at most 4,000 characters)"),
@@ -991,3 +994,142 @@ def scope_name(scope: object, lang: str = "zh") -> str:
     if county := getattr(scope, "county", None):
         return county_name(county, lang)
     return "忻州市" if lang == "zh" else "Xinzhou"
+
+
+# 双随机一公开 (issue #40 item 5; web/pages/draws.py, supervision/draws.py)
+_DRAWS = {
+    "draws": ("双随机抽查", "Random inspections"),
+    "draws_help": (
+        "双随机一公开：从本县公布的机构名录和检查人员名录中随机抽取被检查机构，每家随机选派两名检查人员，"
+        "抽取结果和检查结果公开。随机种子由抽取序号、抽取时间和名录的哈希值算出，任何人不能指定；"
+        "每次抽取都留存并公开，同一县同一月份再次抽取须说明理由并显示为重新抽取。乡镇检查人员不抽到本乡镇的机构。",
+        "Double random, one public: facilities are drawn at random from the county's published list, two"
+        " inspectors for each from its published inspector list, and the results are published. The seed is derived"
+        " from the draw's number, its time and the lists' hash; nobody chooses it. Every draw is kept and published;"
+        " another draw for the same county and month needs a reason and shows as a re-draw. A township's inspector"
+        " is never drawn for a facility of their own township.",
+    ),
+    "draw_show": ("查看", "Show"),
+    "draw_make": ("随机抽取", "Draw"),
+    "draw_count": ("抽取机构数", "Facilities to draw"),
+    "draw_planned_for": ("计划检查日期", "Planned for"),
+    "draw_reason": ("理由", "Reason"),
+    "draw_records": ("抽取记录", "Draws"),
+    "draw_no": ("序号", "No."),
+    "draw_seq": ("第{}次抽取", "Draw no. {}"),
+    "draw_when": ("抽取时间", "Drawn at"),
+    "draw_by": ("抽取人", "Drawn by"),
+    "draw_signed": ("已完成检查", "Inspections signed"),
+    "draw_redraw": ("重新抽取", "Re-draw"),
+    "draw_is_redraw": ("重新抽取", "re-draw"),
+    "draw_redraw_of": ("上一次抽取", "the draw it follows"),
+    "draw_facilities": ("机构名录", "Facility list"),
+    "draw_inspectors": ("检查人员", "Inspectors"),
+    "draw_inspector": ("检查人员", "Inspector"),
+    "draw_county_level": ("县级", "County level"),
+    "draw_available": ("可抽取", "Available"),
+    "draw_yes": ("是", "yes"),
+    "draw_no_": ("否", "no"),
+    "draw_changed": ("变更", "Changed"),
+    "draw_mark_unavailable": ("标记为不可抽取", "Mark unavailable"),
+    "draw_mark_available": ("恢复可抽取", "Mark available"),
+    "draw_inputs_hash": ("名录哈希值（SHA-256）", "The lists' hash (SHA-256)"),
+    "draw_back": ("返回抽取记录", "Back to the draws"),
+    "draw_record_json": ("公开记录（JSON）", "Public record (JSON)"),
+    "draw_results": ("抽取结果", "Results"),
+    "draw_outcome": ("检查结果", "Outcome"),
+    "draw_outcome_text": (
+        "{} 检查，不合格项 {} 项，整改通知 {} 份（已验收 {} 份）",
+        "inspected {}, {} items failed, {} orders ({} accepted)",
+    ),
+    "draw_status_signed": ("已签署", "signed"),
+    "draw_status_planned": ("待检查", "planned"),
+    "draw_how": ("如何复核", "How to check it"),
+    "draw_how_text": (
+        "算法 cw-draw-1（见接口文档）：种子 = SHA-256（算法名、县、序号、抽取时间、名录哈希值、上一次抽取的种子），"
+        "随机数由种子经 SHA-256 计数器模式产生。用公开记录中的名录和上述数据重新计算，应得到相同的机构和检查人员。",
+        "Algorithm cw-draw-1 (docs/contract.md): seed = SHA-256 of the algorithm's name, the county, the number, the"
+        " time, the lists' hash and the previous draw's seed; random numbers from SHA-256 in counter mode. Re-run"
+        " from the public record's lists and these, it gives the same facilities and inspectors.",
+    ),
+    "draw_previous_seed": ("上一次抽取的种子", "The previous draw's seed"),
+    "draw_seed": ("随机种子", "Seed"),
+    "draw_verify": ("按公开数据重新计算并核对", "Re-run from the published inputs and compare"),
+    "draw_verified": ("核对一致：重新计算得到相同的抽取结果", "Verified: the re-run gives the same draw"),
+    "draw_not_verified": ("核对不一致", "Does not verify"),
+    "err_draw_who": (
+        "只有本县或市级检查人员可以抽取和调整检查人员名录",
+        "Only a county or city inspector draws and changes the county's inspector list",
+    ),
+    "err_draw_county": ("请选择县（市、区）", "Give the county's 6-digit code"),
+    "err_draw_fields": ("请求含有未知字段；随机种子不能指定", "Unknown fields: the seed is derived, never given"),
+    "err_draw_count": ("抽取机构数须为 1 至 {n}", "The count is from 1 to {n}"),
+    "err_draw_date": ("计划检查日期须在今天至一年之内", "Planned for: a date from today to a year ahead"),
+    "err_draw_reason": ("理由最多 500 字", "A reason is at most 500 characters"),
+    "err_draw_redraw": (
+        "本县本月已经抽取过（第 {id} 号记录）；重新抽取须填写理由，两次抽取都会公开",
+        "This county's month was drawn already (draw {id}): a re-draw needs a reason, and both are published",
+    ),
+    "err_draw_inspectors": (
+        "可抽取的检查人员不足：每家机构需要两名不属于该乡镇的检查人员",
+        "Too few available inspectors: each facility needs two who are not of its township",
+    ),
+    "err_draw_no_inspector": ("本县名录中没有该检查人员", "No such inspector in the county's list"),
+    "err_draw_own": ("不能调整自己是否可被抽取", "Nobody changes their own availability"),
+    "err_draw_available": ("请说明是否可抽取", "Say whether the inspector is available"),
+    "err_draw_unavailable_reason": ("标记为不可抽取须说明理由", "Say why the inspector is not available"),
+}
+for _k, (_zh, _en) in _DRAWS.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en
+
+# 复查 and extensions (issue #40 item 2; web/pages/followups.py, supervision/followups.py, supervision/deadlines.py)
+_FOLLOWUPS = {
+    "recheck": ("复查", "Re-inspection"),
+    "recheck_failed": ("不合格项 {} 项", "{} items failed"),
+    "recheck_on": ("复查日期", "Re-inspection on"),
+    "recheck_help": (
+        "验收前须到现场复查：复查在 {days} 天内进行，签字确认后方可验收（复查有不合格项的应退回）",
+        "Accept only after an on-site re-inspection within {days} days: the order is accepted once it is signed"
+        " (sent back if it failed an item)",
+    ),
+    "accept_with_recheck": ("复查后验收", "Accept after a re-inspection"),
+    "extension": ("延期申请", "Extension"),
+    "extension_request": ("申请延期", "Ask for an extension"),
+    "extension_help": (
+        "每份整改通知只能申请一次延期，须在整改期限之前提出并说明理由，由下发单位或上级审批；"
+        "延期不超过 30 天（涉及生命安全的不超过 1 天）。诚信评价仍按原定期限判断是否按时整改。",
+        "Once per order, before the due date, with reasons; the issuing level or above decides. At most 30 days"
+        " (a life-safety finding: 1 day). The credit evaluation still judges the answer by the original due date.",
+    ),
+    "extension_due": ("申请延至", "New due date asked for"),
+    "extension_reason": ("延期理由", "Reasons"),
+    "extension_approve": ("准予延期", "Grant"),
+    "extension_reject": ("不予延期", "Refuse"),
+    "err_order_life_safety": ("“涉及生命安全”须为是或否", "life_safety must be true or false"),
+    "err_recheck_day": ("复查日期须在今天至 {days} 天之内", "The re-inspection is from today to {days} days ahead"),
+    "err_extension_who": ("只有本机构可以申请延期", "Only the facility's operator asks for an extension"),
+    "err_extension_reason": ("请说明延期理由（至少 {min} 个字）", "Give the reasons (at least {min} characters)"),
+    "err_extension_once": ("每份整改通知只能申请一次延期", "An order is extended at most once"),
+    "err_extension_state": (
+        "该整改通知当前不能申请或审批延期",
+        "The order or its extension is not in a state for this",
+    ),
+    "err_extension_late": ("整改期限已过，不能再申请延期", "The due date has passed: too late to ask"),
+    "err_extension_due": (
+        "延期后的期限须晚于现行期限，且在 {days} 天之内",
+        "The new due date must be later than the present one and within {days} days",
+    ),
+    "err_extension_none": ("没有待审批的延期申请", "No extension was asked for"),
+    "err_extension_decide_who": (
+        "只有下发单位或上级监管人员可以审批延期",
+        "Only the issuing level or above decides an extension",
+    ),
+    "err_extension_own": ("不能审批自己提出的延期申请", "Nobody decides an extension they asked for"),
+    "err_extension_withdraw_who": ("不能撤回他人的延期申请", "Only the facility withdraws its request"),
+    "err_extension_reject_reason": ("不予延期须说明理由", "A refusal needs a reason"),
+    "err_extension_passed": ("申请延至的日期已过，不能再批准", "The date asked for has passed"),
+}
+for _k, (_zh, _en) in _FOLLOWUPS.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en

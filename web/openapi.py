@@ -1019,3 +1019,244 @@ OPENAPI: dict[str, Any] = {
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
     "paths": PATHS,
 }
+
+# -- 双随机一公开 (issue #40 item 5; web/draws.py): its own section, added to the document above ------------
+_DRAW_ID = {"name": "draw_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_USERNAME = {
+    "name": "username",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.@-]{1,64}$"},
+}
+_SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_DATE = {"type": "string", "format": "date"}
+_NINT = {"type": "integer", "nullable": True}
+_PAIR = {"type": "array", "items": _STR, "minItems": 2, "maxItems": 2}
+SCHEMAS["DrawSummary"] = _obj(
+    ["id", "county", "seq", "drawn_by", "drawn_level", "drawn_at", "planned_for", "count", "redraw_of", "reason"],
+    id=_INT,
+    county=_STR,
+    seq=_INT,
+    drawn_by=_STR,
+    drawn_level=_STR,
+    drawn_at=_TIME,
+    planned_for=_DATE,
+    count=_INT,
+    redraw_of=_NINT,
+    reason=_STR,
+    signed=_INT,
+)
+SCHEMAS["Draw"] = _obj(
+    ["id", "county", "seq", "algorithm", "drawn_at", "planned_for", "count", "inputs", "inputs_sha256", "seed"],
+    id=_INT,
+    county=_STR,
+    seq=_INT,
+    algorithm={"type": "string", "enum": ["cw-draw-1"]},
+    drawn_level=_STR,
+    drawn_by=_STR,
+    drawn_at=_TIME,
+    planned_for=_DATE,
+    count=_INT,
+    inputs=_obj(
+        ["algorithm", "county", "facilities", "inspectors"],
+        algorithm=_STR,
+        county=_STR,
+        facilities=_arr(_PAIR),
+        inspectors=_arr(_PAIR),
+    ),
+    inputs_sha256=_SHA,
+    previous_seed={**_SHA, "nullable": True},
+    seed=_SHA,
+    picks=_arr(_obj(["facility_id", "inspectors"], facility_id=_STR, inspectors=_PAIR)),
+    redraw_of=_NINT,
+    reason=_STR,
+    results=_arr(
+        _obj(
+            ["facility_id", "facility_name", "planned_for", "status"],
+            facility_id=_STR,
+            facility_name=_STR,
+            township=_STR,
+            inspection_id=_INT,
+            inspectors=_PAIR,
+            planned_for=_DATE,
+            status=_STR,
+            inspected_on={**_DATE, "nullable": True},
+            failed_items=_NINT,
+            orders=_INT,
+            orders_accepted=_INT,
+        )
+    ),
+)
+SCHEMAS["DrawLists"] = _obj(
+    ["county", "facilities", "inspectors", "inputs_sha256"],
+    county=_STR,
+    facilities=_arr(_obj(["id", "name", "township"], id=_STR, name=_STR, township=_STR)),
+    inspectors=_arr(
+        _obj(
+            ["username", "township", "available"],
+            username=_STR,
+            display_name=_STR,
+            township=_STR,
+            available=_BOOL,
+            reason=_STR,
+            changed_by=_NSTR,
+            changed_at=_NTIME,
+        )
+    ),
+    inputs_sha256=_SHA,
+)
+PATHS.update(
+    {
+        "/api/v1/draws": {
+            "get": {
+                "summary": "The draws (双随机), newest first; inspectors and admins only",
+                "parameters": [_COUNTY],
+                "responses": _ok("the draws", _obj(["draws"], draws=_arr(_ref("DrawSummary")))) | _errors(400, 404),
+            },
+            "post": {
+                "summary": "Draw facilities of a county and two inspectors each (a county's or the city's inspector); "
+                "the seed is derived, never given; a second draw of a county's month needs a reason",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["count", "planned_for"],
+                                "properties": {
+                                    "county": {"type": "string", "pattern": "^[0-9]{6}$"},
+                                    "count": {"type": "integer", "minimum": 1, "maximum": 200},
+                                    "planned_for": _DATE,
+                                    "reason": {"type": "string", "maxLength": 500},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _ok("the draw", _ref("Draw"), "201") | _errors(400, 403, 404, 409),
+            },
+        },
+        "/api/v1/draws/lists": {
+            "get": {
+                "summary": "A county's published lists (facilities, inspectors and their availability) and their hash",
+                "parameters": [_COUNTY],
+                "responses": _ok("the lists", _ref("DrawLists")) | _errors(400, 404),
+            }
+        },
+        "/api/v1/draws/{draw_id}": {
+            "get": {
+                "summary": "One draw: its public record (inputs, seed, picks), who drew it, its results",
+                "parameters": [_DRAW_ID],
+                "responses": _ok("the draw", _ref("Draw")) | _errors(404),
+            }
+        },
+        "/api/v1/draws/{draw_id}/verify": {
+            "get": {
+                "summary": "Re-run the draw from its published inputs and compare with its record and inspections",
+                "parameters": [_DRAW_ID],
+                "responses": _ok("the verdict", _obj(["id", "ok", "problems"], id=_INT, ok=_BOOL, problems=_arr(_STR)))
+                | _errors(404),
+            }
+        },
+        "/api/v1/draws/inspectors/{username}/availability": {
+            "post": {
+                "summary": "Mark a county's inspector available for draws or not (with a reason); never oneself",
+                "parameters": [_USERNAME],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["available"],
+                                "properties": {"available": _BOOL, "reason": {"type": "string", "maxLength": 500}},
+                            }
+                        }
+                    },
+                },
+                "responses": _ok("the county's lists", _ref("DrawLists")) | _errors(400, 403, 404),
+            }
+        },
+    }
+)
+
+# -- 复查 and extensions (issue #40 item 2; web/followups.py): its own section -------------------------------
+_ORDER_STATUS["enum"] = ["issued", "answered", "returned", "recheck", "accepted"]
+SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties"]["action"]["enum"].extend(
+    ["urged", "summoned", "recheck", "extension_requested", "extended", "extension_rejected"]
+)
+SCHEMAS["Order"]["properties"]["life_safety"] = _BOOL
+SCHEMAS["OrderFollowup"] = {
+    "allOf": [
+        _ref("OrderDetail"),
+        _obj(
+            ["recheck", "extension"],
+            recheck={
+                "type": "object",
+                "nullable": True,
+                "properties": {"inspection_id": _INT, "planned_for": _DATE, "status": _STR, "failed": _arr(_STR)},
+            },
+            extension={
+                "type": "object",
+                "nullable": True,
+                "properties": {
+                    "requested_due": _TIME,
+                    "previous_due": _TIME,
+                    "reason": _STR,
+                    "status": {"type": "string", "enum": ["requested", "approved", "rejected"]},
+                    "decided_by": _NSTR,
+                    "decided_at": _NTIME,
+                    "decision_reason": _STR,
+                },
+            },
+        ),
+    ]
+}
+
+
+def _body(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _obj(required, **props)}}}
+
+
+PATHS.update(
+    {
+        "/api/v1/orders/{order_id}/recheck": {
+            "post": {
+                "summary": "Accept the answer subject to a 复查 (re-inspection) within 30 days: the order waits in"
+                " `recheck` and is accepted (or sent back) once the re-inspection is signed",
+                "parameters": [_OID],
+                "requestBody": _body(["planned_for"], planned_for=_DATE, note={"type": "string", "maxLength": 4000}),
+                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/orders/{order_id}/extension": {
+            "post": {
+                "summary": "The facility's operator asks, once, before the due date, for a later one (≤ 30 days, a"
+                " life-safety finding 1 day) with reasons",
+                "parameters": [_OID],
+                "requestBody": _body(
+                    ["due_at", "reason"], due_at=_TIME, reason={"type": "string", "minLength": 4, "maxLength": 1000}
+                ),
+                "responses": _ok("the order", _ref("OrderFollowup"), "201") | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/orders/{order_id}/extension/{decision}": {
+            "post": {
+                "summary": "The issuing level or above grants or refuses (with a reason) the extension; never its"
+                " own request; once",
+                "parameters": [
+                    _OID,
+                    {
+                        "name": "decision",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["approve", "reject"]},
+                    },
+                ],
+                "requestBody": _body([], reason={"type": "string", "maxLength": 1000}),
+                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
+            }
+        },
+    }
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,6 +24,7 @@ from storage import inspections as inspection_store
 from storage import rectification as store
 from storage.errors import RETRYABLE
 from storage.users import User, audit
+from supervision import deadlines
 from supervision import documents as document_rules
 from supervision import orders as order_rules
 from web.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,7 +33,6 @@ from web.photos import without_metadata
 
 MAX_FILES = 3
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_DUE = timedelta(days=366)
 # what the bytes begin with, not what the name says
 MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
 
@@ -110,8 +110,9 @@ async def issue(
         detail = _text(body, "detail", 4000, False, "err_order_detail")
         raw_due = body.get("due_at")
         due = parse_time(raw_due, "due_at") if isinstance(raw_due, str) else None
-        if due is None or not now < due <= now + MAX_DUE:
-            raise Invalid("due_at must be a time in the coming year (RFC 3339)", "err_order_due")
+        marked = body.get("life_safety", False)
+        if not isinstance(marked, bool):
+            raise Invalid("life_safety must be true or false", "err_order_life_safety")
         inspection_id = body.get("inspection_id")
         if inspection_id is not None:
             if not isinstance(inspection_id, int) or isinstance(inspection_id, bool) or not 0 < inspection_id < 2**63:
@@ -120,12 +121,19 @@ async def issue(
             if insp is None or insp["facility_id"] != f["id"] or insp["status"] != "signed":
                 raise Invalid("inspection_id is not a signed inspection of this facility", "err_order_inspection")
         alert_id = body.get("alert_id")
+        severity = None
         if alert_id is not None:
             if not isinstance(alert_id, int) or isinstance(alert_id, bool) or not 0 < alert_id < 2**63:
                 raise Invalid("alert_id must be an alert's id", "err_order_alert")
             a = await queries.alert_detail(conn, user.scope, alert_id)
             if a is None or a["facility_id"] != f["id"]:
                 raise Invalid("alert_id is not an alert of this facility", "err_order_alert")
+            severity = a["severity"]
+        life_safety = deadlines.is_life_safety(marked, severity)
+        try:
+            deadlines.check_due(due, now, life_safety)  # the policy: 30 days, a life-safety finding 1
+        except deadlines.DueDateError as err:
+            raise Invalid(f"due_at: {err} (RFC 3339)", "err_order_due", days=err.days) from None
         async with conn.transaction():  # an order is never without its document number (文号)
             change = await store.issue(
                 conn,
@@ -133,9 +141,10 @@ async def issue(
                 source="inspection" if inspection_id is not None else "alert" if alert_id is not None else "manual",
                 alert_id=alert_id,
                 inspection_id=inspection_id,
+                life_safety=life_safety,
                 title=title,
                 detail=detail,
-                due_at=due,
+                due_at=deadlines.check_due(due, now, life_safety),
                 actor=user.username,
                 level=level,
                 now=now,
@@ -196,8 +205,7 @@ async def review(
         try:
             change = await order_rules.review(conn, o["id"], user.username, accept, text, now, new_due)
         except order_rules.DueDateError as err:
-            days = order_rules.RETURN_DUE_MAX.days
-            raise Invalid(f"due_at: {err} (RFC 3339)", "err_return_due", days=days) from None
+            raise Invalid(f"due_at: {err} (RFC 3339)", "err_return_due", days=err.days) from None
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {"note": text[:200]} | ({} if new_due is None else {"due_at": new_due})

@@ -18,7 +18,9 @@ from storage import inspections as inspection_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import deadlines
 from supervision import documents as document_rules
+from supervision import followups as followup_rules
 from supervision import orders as order_rules
 from web import inspections, orders
 from web.api import public_url as api_public_url
@@ -62,8 +64,13 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
     if o is None:
         raise NotFound("no such order")
     may_review = order_rules.may_review(user.scope, o["issued_level"])
+    async with request.app[POOL].acquire() as conn:
+        followup = await followup_rules.state(conn, order_id)  # 复查 and extension (issue #40 item 2)
     return {
         "o": o,
+        "followup": followup,
+        "may_extend": followup_rules.may_request_extension(user.scope),
+        "recheck_days": deadlines.RECHECK_WITHIN.days,
         "doc_no": _doc_text(n),
         "may_answer": order_rules.may_answer(user.scope),
         "may_review": may_review,
@@ -88,6 +95,9 @@ async def _local_due(request: web.Request, order_id: int, raw: str) -> str:
         return datetime.fromisoformat(raw.strip()).replace(tzinfo=zone).isoformat()
     except ValueError:
         return ""
+
+
+local_due = _local_due  # for the 复查 and extension forms (web/pages/followups.py)
 
 
 @routes.get("/orders/{order_id}")
@@ -132,6 +142,9 @@ async def _order_refused(
     kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
     ctx = await _order_ctx(request, user, order_id) | {"kept": {which: kept}}
     return await form_refused(request, "order.html", ctx, exc)
+
+
+order_refused = _order_refused  # for the 复查 and extension forms (web/pages/followups.py)
 
 
 @routes.post("/orders/{order_id}/answer")

@@ -112,6 +112,11 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
         # the login throttle's counts (storage.logins): reserved, finished, pruned
         "GRANT SELECT, INSERT, UPDATE (outcome), DELETE ON login_attempts TO {role}",
+        # parents' complaints (migration 034): filed from the public page, then handled, answered and closed by
+        # the inspectors; never deleted, and its trigger keeps what was filed and every step taken as it is
+        "GRANT SELECT, INSERT, UPDATE (status, handled_by, handled_at, answer, answered_by, answered_at, closed_by,"
+        " closed_at) ON complaints TO {role}",
+        "GRANT SELECT, INSERT ON complaint_history TO {role}",
     ],
 }
 

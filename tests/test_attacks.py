@@ -1066,6 +1066,10 @@ EXPECTED_PRIVILEGES = {
         "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, due_at, status)",
         "rule_timers": "SELECT",
         "users": "SELECT, UPDATE (sessions_valid_after)",
+        # parents' complaints (migration 034): filed, then its steps; never deleted, never rewritten (its trigger)
+        "complaints": "SELECT, INSERT, UPDATE (answer, answered_at, answered_by, closed_at, closed_by, handled_at,"
+        " handled_by, status)",
+        "complaint_history": "SELECT, INSERT",
     },
 }
 

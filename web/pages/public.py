@@ -85,13 +85,14 @@ async def file_complaint(request: web.Request) -> web.Response:
     facility_id = request.match_info["facility_id"]
     form = await request.post()
     await check_csrf(request, form)
-    kept = {k: str(v) for k, v in form.items() if k in {"what", "happened_on", "contact"}}
+    given = {k: str(v) for k, v in form.items() if k in {"what", "happened_on", "contact"}}
     try:
-        filed = await complaints.file(request.app[POOL], facility_id, kept, client_address(request), now_of(request))
+        filed = await complaints.file(request.app[POOL], facility_id, given, client_address(request), now_of(request))
     except Refused as exc:
         if exc.status == 404:
             raise
-        ctx = await _record(request, facility_id) | {"kept": kept}
+        # the form again with what was typed, but the contact: a page is no place for it to travel back on
+        ctx = await _record(request, facility_id) | {"kept": given | {"contact": ""}}
         return await form_refused(request, "public_facility.html", ctx, exc)
     resp = await render(request, "public_filed.html", {"code": filed.code, "due_at": filed.due_at, "tz": DEFAULT_TZ})
     resp.headers.update(NO_STORE)

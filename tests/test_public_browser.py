@@ -1,6 +1,7 @@
 """In Debian's headless Chromium, zh-CN (issue #40's acceptance): a parent finds a facility on the public page,
 files a complaint, keeps the code; the county inspector reads it with the contact and answers; the parent
-follows the code to the answer. Screenshots go to test-artifacts/."""
+follows the code to the answer. The parent's pages pass axe-core's WCAG 2.1 A/AA checks (no serious or
+critical violation). Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from storage.registry import load_registry
 from storage.users import create_user
 from tests.conftest import as_role
 from tests.test_browser import ARTIFACTS, REG, A, login, page  # noqa: F401 - the fixture, requested by name below
+from tests.test_pages import axe_problems
 from web.app import create_app
 from web.i18n import county_name
 
@@ -59,12 +61,14 @@ async def test_a_parent_files_a_complaint_and_follows_it_to_its_answer(
         await expect(parent.locator("h1")).to_have_text(A.name)
         await expect(parent.locator("[data-filing]")).to_contain_text("已在监管平台登记备案")
         assert township_name(A.township) in await parent.content()
+        problems = await axe_problems(parent)  # WCAG 2.1 A/AA, as every signed-in page (tests/test_pages.py)
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
         await parent.fill("#complaint-form textarea[name=what]", "午睡时寝室门被反锁，老师不在场")
         await parent.fill("#complaint-form input[name=happened_on]", today)
         await parent.fill("#complaint-form input[name=contact]", PHONE)
         await parent.locator("#complaint-form button").click()
         await expect(parent.locator("h1")).to_have_text("投诉已提交")
+        problems += await axe_problems(parent)
         code = (await parent.locator("[data-complaint-code]").inner_text()).strip()
         assert re.fullmatch(r"[A-Z2-9]{16}", code)
         await parent.screenshot(path=str(ARTIFACTS / "complaint-0-filed.png"), full_page=True)
@@ -87,6 +91,8 @@ async def test_a_parent_files_a_complaint_and_follows_it_to_its_answer(
         await parent.locator("#follow-form button").click()
         await expect(parent.locator("[data-complaint-answer]")).to_have_text("经现场核查，已责令机构整改寝室门锁。")
         assert PHONE not in await parent.content()
+        problems += await axe_problems(parent)
+        assert problems == [], "\n".join(problems)
         await parent.screenshot(path=str(ARTIFACTS / "complaint-2-followed.png"), full_page=True)
     finally:
         await parent_ctx.close()

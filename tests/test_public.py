@@ -507,3 +507,22 @@ def test_the_policy_of_a_complaint() -> None:
     assert rules.check_filing(" 午睡时被锁在寝室 ", "2026-12-01", "", date(2026, 12, 1)).contact is None
     assert rules.waiting_kind(county) == "open" and rules.waiting_kind(city) == "overdue"
     assert rules.waiting_kind(township) is None and rules.waiting_kind(operator) is None
+
+
+async def test_a_refused_public_request_costs_no_database_work() -> None:
+    """The per-address limit is decided before anything touches the database: with the database out of reach
+    the first request is a 503 (its page needs the database), the next ones are 429 at once, not a wait for
+    a connection. A flood of anonymous requests holds none of the pool's connections."""
+    app = create_app("postgresql://nobody:x@127.0.0.1:9/none", secrets.token_bytes(32), public_limit=RateLimit(0.01, 1))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{url}/public/facilities/{A.id}") as r:
+                assert r.status == 503, r.status
+            for _ in range(20):
+                async with s.get(f"{url}/public/facilities/{A.id}") as r:
+                    assert r.status == 429 and "Retry-After" in r.headers
+    finally:
+        await server.close()

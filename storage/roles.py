@@ -119,6 +119,11 @@ GRANTS: dict[str, list[str]] = {
         # 复查 and extensions (migration 035): a re-inspection linked once; an extension requested, decided once
         "GRANT SELECT, INSERT ON order_rechecks TO {role}",
         "GRANT SELECT, INSERT, UPDATE (status, decided_by, decided_at, decision_reason) ON order_extensions TO {role}",
+        # parents' complaints (migration 034): filed from the public page, then handled, answered and closed by
+        # the inspectors; never deleted, and its trigger keeps what was filed and every step taken as it is
+        "GRANT SELECT, INSERT, UPDATE (status, handled_by, handled_at, answer, answered_by, answered_at, closed_by,"
+        " closed_at) ON complaints TO {role}",
+        "GRANT SELECT, INSERT ON complaint_history TO {role}",
     ],
 }
 

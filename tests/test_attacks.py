@@ -1073,6 +1073,10 @@ EXPECTED_PRIVILEGES = {
         # 复查 and extensions (migration 035)
         "order_rechecks": "SELECT, INSERT",
         "order_extensions": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
+        # parents' complaints (migration 034): filed, then its steps; never deleted, never rewritten (its trigger)
+        "complaints": "SELECT, INSERT, UPDATE (answer, answered_at, answered_by, closed_at, closed_by, handled_at,"
+        " handled_by, status)",
+        "complaint_history": "SELECT, INSERT",
     },
 }
 

@@ -199,12 +199,17 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         "/reports",
         "/dead-letters",
         "/settings/notifications",
+        # the public page (issue #40 item 7), as a signed-in user sees it too
+        "/public",
+        f"/public?county={A.county}",
+        f"/public/facilities/{A.id}",
+        "/public/complaints",
     ]
     return {
-        "city": ["/", f"/?county={A.county}", *common, "/registry"],
-        "county": ["/", *common],
+        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints"],
+        "county": ["/", *common, "/complaints"],
         "operator": [*common],
-        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications"],
+        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications", "/complaints"],
     }[role]
 
 

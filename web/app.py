@@ -29,6 +29,7 @@ from web.draws import routes as draw_api_routes
 from web.followups import routes as followup_api_routes
 from web.keys import (
     CLOCK,
+    COMPLAINT_BUCKETS,
     CREDIT,
     DATABASE_URL,
     GATEWAYS,
@@ -38,6 +39,7 @@ from web.keys import (
     LOGIN_LIMITS,
     PERSON_SALT,
     POOL,
+    PUBLIC_BUCKETS,
     PUBLIC_URL,
     RATE_BUCKETS,
     RULES,
@@ -51,11 +53,13 @@ from web.keys import (
 from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
 from web.pages import admin, alerts, auth, closures, documents, facilities, overview, pickup, service, supervision
+from web.pages import complaints as complaint_pages
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
 from web.pages import draws as draw_pages
 from web.pages import followups as followup_pages
+from web.pages import public as public_pages
 from web.params import proxy_networks
-from web.ratelimit import Buckets, RateLimit
+from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
 from web.throttle import HashSlots, LoginLimits
@@ -86,6 +90,8 @@ def create_app(
     hash_slots: int | None = None,
     api_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen, so one shared default is safe
     person_salt: bytes | None = None,
+    public_limit: RateLimit | None = PUBLIC_LIMIT,
+    complaint_limit: RateLimit | None = COMPLAINT_LIMIT,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -97,7 +103,9 @@ def create_app(
     (comma-separated) of the reverse proxies whose X-Forwarded-For is believed; login_limits,
     hash_slots: the login throttle's (web/throttle.py); api_limit: the requests a token or a session may
     send (web/ratelimit.py; None: no limit); person_salt: the register of people's secret salt
-    (contract/people.py; None: a registry upload with identity numbers is refused)."""
+    (contract/people.py; None: a registry upload with identity numbers is refused); public_limit, complaint_limit:
+    the public page's requests and its complaint filings and look-ups per client address (web/ratelimit.py;
+    None: no limit)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -125,6 +133,8 @@ def create_app(
     app[LOGIN_LIMITS] = login_limits or LoginLimits()
     app[HASH_SLOTS] = HashSlots(hash_slots) if hash_slots else HashSlots()
     app[RATE_BUCKETS] = Buckets(api_limit) if api_limit is not None else None
+    app[PUBLIC_BUCKETS] = Buckets(public_limit) if public_limit is not None else None
+    app[COMPLAINT_BUCKETS] = Buckets(complaint_limit) if complaint_limit is not None else None
     app[TRUSTED_PROXIES] = proxy_networks(trusted_proxies)
     app[SESSION_LIMITS] = session_limits
     app[PUBLIC_URL] = public_url
@@ -141,7 +151,7 @@ def create_app(
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
-    for area in (*areas, draw_pages, followup_pages):  # issue #40 items 5 and 2
+    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages):  # issue #40 items 5, 2, 7
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

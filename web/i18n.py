@@ -15,6 +15,7 @@ from contract.labels import LABELS, label
 from contract.occurred import phrase, shown_late
 from contract.places import county_name_zh, township_name
 from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
+from supervision.complaints import ANSWER_PERIOD
 
 # Counties' Chinese names come from the divisions data (contract/places.py); their English names are ours.
 _COUNTIES_EN = {
@@ -860,6 +861,118 @@ _MORE = {
     ),
     "err_closure_reject_reason": ("驳回须填写理由", "A rejection needs a reason"),
 }
+_ANSWER_DAYS = ANSWER_PERIOD.days
+# The public page and parents' complaints (issue #40 item 7: web/pages/public.py, web/pages/complaints.py)
+_PUBLIC = {
+    "public_nav": ("机构信息公示", "Public register"),
+    "public_title": ("托育机构信息公示", "Childcare facilities: public register"),
+    "public_help": (
+        "依据忻州市托育服务工作要求公开：机构的备案情况、托位、已结束月份的诚信评价等级和已整改完毕的整改通知摘要。"
+        "不公开任何个人信息。",
+        "Published for social supervision: each facility's filing status, places, the credit grades of closed"
+        " months and the summaries of closed rectification orders. No personal data is published.",
+    ),
+    "public_search": ("查看", "Show"),
+    "public_area": ("所在区域", "Area"),
+    "public_filing": ("备案状态", "Filing status"),
+    "public_filed_since": ("已在监管平台登记备案（自{}）", "In the supervision register (since {})"),
+    "public_places": ("托位数", "Places"),
+    "public_classes": ("{n}个班，{places}个托位", "{n} classes, {places} places"),
+    "age_infant": ("乳儿班（6-12个月）", "Infant class (6-12 months)"),
+    "age_toddler": ("托小班（12-24个月）", "Toddler class (12-24 months)"),
+    "age_older": ("托大班（24-36个月）", "Older class (24-36 months)"),
+    "age_mixed": ("混龄班", "Mixed-age class"),
+    "facility_kind": ("机构类型", "Type"),
+    "public_grades": ("诚信评价等级", "Credit grades"),
+    "public_grades_help": (
+        "仅公示已结束的月份；本月尚未结束，不公示。",
+        "Closed months only; the running month is not shown.",
+    ),
+    "public_month": ("{y}年{m}月", "{y}-{m:02d}"),
+    "public_orders": ("已整改完毕的整改通知", "Closed rectification orders"),
+    "public_orders_help": (
+        "下达日期、问题类别和整改验收日期；不含检查人员的文字记录。",
+        "Date issued, kind of finding and date closed; no inspector's text.",
+    ),
+    "public_issued_on": ("下达", "Issued"),
+    "public_category": ("问题类别", "Finding"),
+    "public_closed_on": ("整改完毕", "Closed"),
+    "complaints": ("投诉", "Complaints"),
+    "complaint": ("投诉", "Complaint"),
+    "complaints_help": (
+        f"家长通过公示页面提交的投诉。县级监管人员须在提交后{_ANSWER_DAYS}天内答复；逾期未答复的投诉转市级督办。",
+        f"Complaints filed by parents on the public page. The county answers within {_ANSWER_DAYS} days of filing;"
+        " one unanswered by then goes to the city (督办).",
+    ),
+    "complaints_badge": ("等待您处理的投诉", "Complaints waiting for you"),
+    "complaint_file": ("投诉该机构", "File a complaint about this facility"),
+    "complaint_file_help": (
+        "投诉将转交机构所在县（市、区）的监管部门，须在{days}天内答复。机构看不到您的联系方式。",
+        "The complaint goes to the county's inspectors, who answer within {days} days. The facility never sees"
+        " your contact.",
+    ),
+    "complaint_what": ("发生了什么", "What happened"),
+    "complaint_when": ("发生日期", "Day it happened"),
+    "complaint_contact": ("联系方式（选填）", "Contact (optional)"),
+    "complaint_contact_help": (
+        "仅处理投诉的监管人员可见，不公开，也不告知机构。",
+        "Seen only by the inspectors who handle the complaint; never published, never told to the facility.",
+    ),
+    "complaint_no_captcha": (
+        "为防止滥用，每个网络地址提交投诉的次数有限制。",
+        "To prevent abuse, each network address may file only a few complaints.",
+    ),
+    "complaint_submit": ("提交投诉", "File the complaint"),
+    "complaint_filed": ("投诉已提交", "Complaint filed"),
+    "complaint_code_once": (
+        "请记下您的查询码。查询码只显示这一次，凭它可查询处理进度和答复：",
+        "Write down your follow-up code. It is shown only this once; with it you follow the complaint and read"
+        " the answer:",
+    ),
+    "complaint_due": ("监管部门应在{}前答复。", "The department answers by {}."),
+    "complaint_follow": ("查询投诉处理进度", "Follow a complaint"),
+    "complaint_code": ("查询码", "Follow-up code"),
+    "complaint_look": ("查询", "Look up"),
+    "complaint_filed_at": ("提交时间", "Filed"),
+    "complaint_due_at": ("答复期限", "Answer due"),
+    "complaint_answer": ("监管部门答复", "The department's answer"),
+    "complaint_answered_at": ("答复时间", "Answered"),
+    "complaint_level": ("督办层级", "Supervised at"),
+    "complaint_open": ("未答复", "open"),
+    "complaint_overdue": ("逾期未答复", "overdue"),
+    "complaint_received": ("已收到", "received"),
+    "complaint_handling": ("处理中", "being handled"),
+    "complaint_answered": ("已答复", "answered"),
+    "complaint_closed": ("已办结", "closed"),
+    "complaint_step_filed": ("提交", "filed"),
+    "complaint_step_handling": ("受理", "taken in hand"),
+    "complaint_step_answered": ("答复", "answered"),
+    "complaint_step_closed": ("办结", "closed"),
+    "complaint_public": ("投诉人", "complainant"),
+    "complaint_contact_hidden": ("（仅处理投诉的层级可见）", "(only for the level that handles it)"),
+    "complaint_answer_text": (
+        "答复（将向投诉人公开）或受理说明",
+        "Answer (the complainant reads it) or a note on taking it in hand",
+    ),
+    "complaint_handle": ("受理", "Take in hand"),
+    "complaint_do_answer": ("答复", "Answer"),
+    "complaint_close": ("办结", "Close"),
+    "err_complaint_what": ("请用{lo}至{hi}个字说明发生了什么", "Say what happened in {lo} to {hi} characters"),
+    "err_complaint_day": ("请填写发生日期", "Give the day it happened"),
+    "err_complaint_day_range": (
+        "发生日期须为今天或一年以内",
+        "The day it happened is today or within the past year",
+    ),
+    "err_complaint_contact": ("联系方式最多{n}个字", "A contact is at most {n} characters"),
+    "err_complaint_code": ("请填写提交投诉时显示的查询码", "Give the follow-up code you were shown"),
+    "err_complaint_code_unknown": ("没有与该查询码对应的投诉", "No complaint has this code"),
+    "err_complaint_who": ("投诉由县级和市级监管人员处理", "Complaints are handled by the county and the city"),
+    "err_complaint_step": ("无效的操作", "Not a step of a complaint"),
+    "err_complaint_state": ("该投诉当前状态不允许此操作", "The complaint's state does not allow this step"),
+    "err_complaint_answer": ("答复须为1至{n}个字", "An answer is 1 to {n} characters"),
+    "err_public_limited": ("请求过于频繁，请稍后再试", "Too many requests; try again shortly"),
+}
+_MORE.update(_PUBLIC)
 for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en

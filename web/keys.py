@@ -155,6 +155,10 @@ LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)  # the login throttle's l
 HASH_SLOTS = web.AppKey("hash_slots", HashSlots)  # password hashes this process runs at once
 # Requests per token and per session in this process (web/ratelimit.py); None: no limit (a benchmark's load).
 RATE_BUCKETS: web.AppKey[Buckets | None] = web.AppKey("rate_buckets", object)  # type: ignore[arg-type]
+# The public page's requests per client address, and its complaint filings and look-ups (web/ratelimit.py
+# PUBLIC_LIMIT, COMPLAINT_LIMIT); None: no limit.
+PUBLIC_BUCKETS: web.AppKey[Buckets | None] = web.AppKey("public_buckets", object)  # type: ignore[arg-type]
+COMPLAINT_BUCKETS: web.AppKey[Buckets | None] = web.AppKey("complaint_buckets", object)  # type: ignore[arg-type]
 # Reverse proxies whose X-Forwarded-For is believed (CAREWATCH_TRUSTED_PROXIES); from anyone else it is
 # the sender's own claim, and the address is the connection's.
 TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey("trusted_proxies", tuple)

@@ -19,7 +19,18 @@ from contract.errors import DomainError
 from storage.errors import RETRYABLE
 from storage.users import User, audit, hash_token, user_by_session, user_by_token
 from web.errors import Forbidden, NotFound, Refused
-from web.keys import POOL, PUBLIC_URL, RATE_BUCKETS, SESSION_LIMITS, STILL_VALID, TIMING, USER, Timing
+from web.keys import (
+    COMPLAINT_BUCKETS,
+    POOL,
+    PUBLIC_BUCKETS,
+    PUBLIC_URL,
+    RATE_BUCKETS,
+    SESSION_LIMITS,
+    STILL_VALID,
+    TIMING,
+    USER,
+    Timing,
+)
 from web.pages.render import error_page, lang_of
 from web.params import client_address
 from web.ratelimit import retry_after
@@ -111,7 +122,8 @@ async def authenticate(
     auth = request.headers.get("Authorization", "")
     user: User | None = None
     with request[TIMING]("auth"):
-        limited = await _rate_limited(request, auth)
+        limited = _public_limited(request) if is_public(request.path) else None
+        limited = limited or await _rate_limited(request, auth)
         if limited is not None:
             return limited
         if auth.startswith("Bearer "):
@@ -132,6 +144,7 @@ async def authenticate(
                 _same_origin(request)  # a cookie rides along with any site's request: check where it came from
     request[USER] = user
     public = request.path in {"/login", "/healthz", "/metrics"} or request.path.startswith("/static/")
+    public = public or is_public(request.path)
     if user is None and not public and not request.path.startswith("/api/"):
         raise web.HTTPFound("/login")
     if request.method not in SAFE_METHODS and not request.path.startswith("/api/"):
@@ -164,6 +177,32 @@ async def _rate_limited(request: web.Request, auth: str) -> web.Response | None:
     if request.path.startswith("/api/"):
         return web.json_response({"error": reason}, status=429, headers=headers)
     return web.Response(text=reason, status=429, headers=headers)
+
+
+def is_public(path: str) -> bool:
+    """The public page (web/pages/public.py): read, and complaints filed and followed, without a login."""
+    return path == "/public" or path.startswith("/public/")
+
+
+def _public_limited(request: web.Request) -> web.Response | None:
+    """A 429 if this client address has spent its bucket of public pages, or (a POST: filing or looking up a
+    complaint) its bucket of those (web/ratelimit.py PUBLIC_LIMIT, COMPLAINT_LIMIT); None: go on. Decided
+    before anything else, with no database work: a flood of anonymous requests holds no connection."""
+    address = client_address(request)
+    checks = [(request.app[PUBLIC_BUCKETS], "public pages")]
+    if request.method not in SAFE_METHODS:
+        checks.append((request.app[COMPLAINT_BUCKETS], "complaints filed or looked up"))
+    for buckets, what in checks:
+        if buckets is None:
+            continue
+        wait = buckets.take("a:" + address)
+        if wait > 0:
+            reason = (
+                f"too many {what} from this address: {buckets.limit.describe()}; retry after {retry_after(wait)} s"
+                " (请求过于频繁，请稍后再试)"
+            )
+            return web.Response(text=reason, status=429, headers={"Retry-After": retry_after(wait)})
+    return None
 
 
 async def _form_origin(request: web.Request) -> None:

@@ -44,6 +44,8 @@ class RateLimit:
             raise ValueError(f"a rate limit needs a rate above 0 and a burst of at least 1, not {self}")
 
     def describe(self) -> str:
+        if self.rate < 1:
+            return f"at most one request every {1 / self.rate:g} s ({self.burst} at once)"
         return f"at most {self.rate:g} requests a second ({self.burst} at once)"
 
 
@@ -80,3 +82,13 @@ class Buckets:
 def retry_after(wait: float) -> str:
     """The header's whole seconds, at least 1 (HTTP has no fractions here)."""
     return str(max(1, math.ceil(wait)))
+
+
+# The public page (issue #40 item 7) has no credential to key by: its requests are counted per client address
+# (web.params.client_address: behind a trusted proxy, the address it saw). A person reading the register
+# opens a page every few seconds; 5 a second with 30 at once is several people behind one address (a school's,
+# a carrier's NAT) and keeps a scraper at the rate of one person's fast clicking. Filing and looking up a
+# complaint costs more than reading and is what a flood would aim at: 5 at once, then one every 10 minutes
+# per address. No CAPTCHA (issue #40: out of scope): an address that changes (a botnet) is not held by this.
+PUBLIC_LIMIT = RateLimit(rate=5.0, burst=30)
+COMPLAINT_LIMIT = RateLimit(rate=1 / 600, burst=5)

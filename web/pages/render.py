@@ -15,9 +15,11 @@ import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
+from storage import complaints as complaint_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import complaints as complaint_rules
 from supervision import orders as order_rules
 from web import orders
 from web.errors import NotFound, Refused
@@ -88,7 +90,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }
-    base["waiting"] = await _waiting(request)
+    base["waiting"], base["complaints_waiting"] = await _waiting(request)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -98,7 +100,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
 BADGE_WAIT_S = 0.5
 
 
-async def _waiting(request: web.Request) -> int | None:
+async def _waiting(request: web.Request) -> tuple[int | None, int | None]:
     """The navigation's badge: the orders waiting for the signed-in user (storage.rectification.waiting_count).
     Many handlers render while they hold a connection of their own: with every connection of the pool so
     held (300 refused test messages at once), waiting for one more here would wait for ever, so the badge
@@ -106,12 +108,16 @@ async def _waiting(request: web.Request) -> int | None:
     hung until its five-minute timeout)."""
     user = request.get(USER)
     if user is None:
-        return 0
+        return 0, 0
     try:
         async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
-            return await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
+            orders = await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
+            # the complaints that wait for this user's level (supervision.complaints.waiting_kind)
+            kind = complaint_rules.waiting_kind(user.scope)
+            complaints = await complaint_store.waiting_count(conn, user.scope, kind, now_of(request)) if kind else 0
+            return orders, complaints
     except TimeoutError:
-        return None
+        return None, None
 
 
 def local_iso(value: str, tz: str) -> str:

@@ -1,0 +1,81 @@
+"""What the public page reads (issue #40 item 7): facilities by area and each one's public record. Only
+columns that carry no personal data are selected here: no child, guardian or staff row is read at all, no
+device, no order's free text (its title and detail are an inspector's words and may name people), no
+complaint. The running month's credit is not read: only months before `closed_before`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+MAX_LISTED = 500  # one county's facilities (the largest, 忻府区, has about 200 in the plan's target)
+
+
+async def counties(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT county, count(*) AS n FROM facilities GROUP BY county ORDER BY county"))
+
+
+async def facilities(conn: asyncpg.Connection, county: str, township: str | None) -> list[asyncpg.Record]:
+    """The facilities of a county (or one of its townships), by name, with their total 托位."""
+    return list(
+        await conn.fetch(
+            "SELECT f.id, f.name, f.county, f.township, f.kind,"
+            " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places"
+            " FROM facilities f WHERE f.county = $1 AND ($2::text IS NULL OR f.township = $2)"
+            " ORDER BY f.township, f.name LIMIT $3",
+            county,
+            township,
+            MAX_LISTED,
+        )
+    )
+
+
+async def facility(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, county, township, kind, registered_at, timezone FROM facilities WHERE id = $1", facility_id
+    )
+
+
+async def places(conn: asyncpg.Connection, facility_id: str) -> list[asyncpg.Record]:
+    """托位 by class type (age group): the number of classes and their capacity."""
+    return list(
+        await conn.fetch(
+            "SELECT age_group, count(*) AS classes, sum(capacity) AS places FROM classes WHERE facility_id = $1"
+            " GROUP BY age_group ORDER BY array_position(ARRAY['infant', 'toddler', 'older', 'mixed'], age_group)",
+            facility_id,
+        )
+    )
+
+
+async def grades(
+    conn: asyncpg.Connection, facility_id: str, closed_before: date, months: int = 12
+) -> list[asyncpg.Record]:
+    """The grades of the closed months (before `closed_before`, the first of the running month), newest first;
+    an accepted appeal has corrected the stored grade already (migration 024's trigger)."""
+    return list(
+        await conn.fetch(
+            "SELECT month, grade FROM credit_records WHERE facility_id = $1 AND month < $2"
+            " ORDER BY month DESC LIMIT $3",
+            facility_id,
+            closed_before,
+            months,
+        )
+    )
+
+
+async def closed_orders(conn: asyncpg.Connection, facility_id: str, limit: int = 50) -> list[asyncpg.Record]:
+    """The facility's accepted (closed) orders: when issued, of which kind (its source, and the alert's rule or
+    the inspection's failed checklist items), when closed. Never the title or the detail."""
+    return list(
+        await conn.fetch(
+            "SELECT o.issued_at, o.closed_at, o.source, a.rule,"
+            " (SELECT coalesce(array_agg(k ORDER BY k), '{}') FROM jsonb_each(i.findings) AS e(k, v)"
+            "  WHERE v->>'result' = 'fail') AS items"
+            " FROM rectification_orders o LEFT JOIN alerts a ON a.id = o.alert_id"
+            " LEFT JOIN inspections i ON i.id = o.inspection_id"
+            " WHERE o.facility_id = $1 AND o.status = 'accepted' ORDER BY o.closed_at DESC LIMIT $2",
+            facility_id,
+            limit,
+        )
+    )

@@ -1,0 +1,117 @@
+"""The public page (issue #40 item 7, 信息公示 and 社会监督): no login, read-only but for filing and following a
+complaint, limited per client address (web/middleware.py, web/ratelimit.py). A search of the facilities by
+county and township, and each facility's public record: its name and area, its 托位 by class type, its
+filing status (in the registry since), the grades of its closed months and its closed orders' summaries
+(dates and kind, never an inspector's free text). No personal data is read for these pages (storage/public.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from contract.inspection import ITEMS
+from storage import public as store
+from supervision.complaints import ANSWER_PERIOD, CONTACT_MAX, WHAT_MAX
+from web import complaints
+from web.errors import Invalid, NotFound, Refused
+from web.i18n import COUNTIES, DEFAULT_TZ
+from web.keys import POOL, now_of
+from web.pages.render import check_csrf, form_refused, lang_of, render
+from web.params import client_address, code, qp
+
+routes = web.RouteTableDef()
+NO_STORE = {"Cache-Control": "no-store"}  # a page with a follow-up code is kept by no cache
+
+
+def _month_start(request: web.Request, tz: str) -> date:
+    """The first day of the running month in `tz`: grades are shown only for months before it."""
+    return now_of(request).astimezone(ZoneInfo(tz)).date().replace(day=1)
+
+
+@routes.get("/public")
+async def public_index(request: web.Request) -> web.Response:
+    county = code(qp(request.query, "county"), "county", 6)
+    township = code(qp(request.query, "township"), "township", 9)
+    if township and (county is None or not township.startswith(county)):
+        raise Invalid("township must be one of the county's (its first 6 digits)")
+    async with request.app[POOL].acquire() as conn:
+        counties = await store.counties(conn)
+        rows = await store.facilities(conn, county, township) if county else []
+    return await render(
+        request,
+        "public.html",
+        {"counties": counties, "county": county, "township": township, "rows": rows, "known": set(COUNTIES)},
+    )
+
+
+async def _record(request: web.Request, facility_id: str) -> dict[str, Any]:
+    async with request.app[POOL].acquire() as conn:
+        f = await store.facility(conn, facility_id)
+        if f is None:
+            raise NotFound("no such facility")
+        places = await store.places(conn, facility_id)
+        grades = await store.grades(conn, facility_id, _month_start(request, f["timezone"]))
+        orders = await store.closed_orders(conn, facility_id)
+    lang = lang_of(request)
+    return {
+        "f": f,
+        "places": places,
+        "total_places": sum(p["places"] for p in places),
+        "grades": grades,
+        "orders": [o | {"items": [_item(i, lang) for i in o["items"] or ()]} for o in map(dict, orders)],
+        "answer_days": ANSWER_PERIOD.days,
+        "what_max": WHAT_MAX,
+        "contact_max": CONTACT_MAX,
+        "kept": {},
+        "error": None,
+    }
+
+
+def _item(item: str, lang: str) -> str:
+    found = ITEMS.get(item)
+    return item if found is None else found.zh if lang == "zh" else found.en
+
+
+@routes.get("/public/facilities/{facility_id}")
+async def public_facility(request: web.Request) -> web.Response:
+    return await render(request, "public_facility.html", await _record(request, request.match_info["facility_id"]))
+
+
+@routes.post("/public/facilities/{facility_id}/complaints")
+async def file_complaint(request: web.Request) -> web.Response:
+    facility_id = request.match_info["facility_id"]
+    form = await request.post()
+    await check_csrf(request, form)
+    given = {k: str(v) for k, v in form.items() if k in {"what", "happened_on", "contact"}}
+    try:
+        filed = await complaints.file(request.app[POOL], facility_id, given, client_address(request), now_of(request))
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        # the form again with what was typed, but the contact: a page is no place for it to travel back on
+        ctx = await _record(request, facility_id) | {"kept": given | {"contact": ""}}
+        return await form_refused(request, "public_facility.html", ctx, exc)
+    resp = await render(request, "public_filed.html", {"code": filed.code, "due_at": filed.due_at, "tz": DEFAULT_TZ})
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+@routes.get("/public/complaints")
+async def follow_page(request: web.Request) -> web.Response:
+    return await render(request, "public_follow.html", {"c": None, "error": None})
+
+
+@routes.post("/public/complaints")
+async def follow_form(request: web.Request) -> web.Response:
+    form = await request.post()
+    await check_csrf(request, form)
+    try:
+        row = await complaints.follow(request.app[POOL], str(form.get("code", "")))
+    except Refused as exc:
+        return await form_refused(request, "public_follow.html", {"c": None}, exc)
+    resp = await render(request, "public_follow.html", {"c": row, "error": None})
+    resp.headers.update(NO_STORE)
+    return resp

@@ -112,6 +112,12 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT ON intake_clock, intake_hours TO {role}",  # silence judged as of the intake's clock
         # the login throttle's counts (storage.logins): reserved, finished, pruned
         "GRANT SELECT, INSERT, UPDATE (outcome), DELETE ON login_attempts TO {role}",
+        # 登记备案 (migration 036): filed, resubmitted and reviewed once (its trigger: the reviewer an inspector
+        # other than the submitter, a decision final); the history only added to; numbers only count up
+        "GRANT SELECT, INSERT, UPDATE (status, particulars, declared, submitted_by, submitted_at, due_at, reviewed_by,"
+        " reviewed_at, reasons, filing_no) ON filings TO {role}",
+        "GRANT SELECT, INSERT ON filing_history TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (last_no) ON filing_sequences TO {role}",
     ],
 }
 

@@ -1066,6 +1066,11 @@ EXPECTED_PRIVILEGES = {
         "rectification_orders": "SELECT, INSERT, UPDATE (closed_at, closed_by, due_at, status)",
         "rule_timers": "SELECT",
         "users": "SELECT, UPDATE (sessions_valid_after)",
+        # 登记备案 (migration 036): filed and reviewed, never moved to another facility; history only added to
+        "filings": "SELECT, INSERT, UPDATE (declared, due_at, filing_no, particulars, reasons, reviewed_at,"
+        " reviewed_by, status, submitted_at, submitted_by)",
+        "filing_history": "SELECT, INSERT",
+        "filing_sequences": "SELECT, INSERT, UPDATE (last_no)",
     },
 }
 
@@ -1089,6 +1094,8 @@ async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncp
             "UPDATE credit_records SET score = 100, grade = 'A'",
             "UPDATE inspections SET facility_id = 'x'",
             "UPDATE users SET role = 'admin'",
+            "UPDATE filings SET facility_id = 'x', kind = 'initial'",  # migration 036
+            "DELETE FROM filing_history",
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await web.execute(attempt)

@@ -50,6 +50,7 @@ from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
 from web.pages import admin, alerts, auth, closures, documents, facilities, overview, pickup, service, supervision
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
+from web.pages import filing as filing_pages
 from web.params import proxy_networks
 from web.ratelimit import Buckets, RateLimit
 from web.stream import end_streams, listen_ctx
@@ -134,7 +135,10 @@ def create_app(
     app.router.add_routes(api_routes)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
-    areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
+    areas = (
+        *(auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service),
+        filing_pages,
+    )
     for area in areas:
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")

@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
 
+from storage import filing as filing_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
@@ -89,6 +90,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }
     base["waiting"] = await _waiting(request)
+    base["filing_waiting"] = await _filing_waiting(request)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -110,6 +112,20 @@ async def _waiting(request: web.Request) -> int | None:
     try:
         async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
             return await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
+    except TimeoutError:
+        return None
+
+
+async def _filing_waiting(request: web.Request) -> int | None:
+    """The filing link's badge (登记备案, storage.filing.waiting_count): for a county inspector the filings
+    awaiting review, for a city inspector those past their deadline, for an operator a returned one."""
+    user = request.get(USER)
+    if user is None:
+        return 0
+    try:
+        async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
+            level = order_rules.level_of(user.scope)
+            return await filing_store.waiting_count(conn, user.scope, level, now_of(request))
     except TimeoutError:
         return None
 

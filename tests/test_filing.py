@@ -140,9 +140,8 @@ async def test_submit_return_resubmit_accept_with_a_number(
         assert 'data-filing-state="unfiled"' in page and "未备案" in page, "shown as 未备案 to its inspectors"
         page = await (await insp.get(f"{url}/filing")).text()
         assert f'data-filing-facility="{B.id}" data-state="unfiled"' in page
-        status, page = await post(
-            op, f"{url}/facilities/{B.id}/filing", {"csrf": csrf, "particulars": await particulars(db)} | DOCS
-        )
+        # an existing facility files what the registry says: no particulars file, only the documents
+        status, page = await post(op, f"{url}/facilities/{B.id}/filing", {"csrf": csrf} | DOCS)
         assert status == 200 and "备案审核中" in page, page[-2000:]
         fid = filing_id(page, "submitted")
         assert 'data-review="' not in page, "an operator has no review buttons"
@@ -154,10 +153,14 @@ async def test_submit_return_resubmit_accept_with_a_number(
         )
         assert status == 200 and "场地证明已过期" in page and filing_id(page, "returned") == fid
         # the operator corrects it and submits again; the history keeps both submissions
-        fixed = DOCS | {"doc_site_number": "繁房租赁2026-099"}
-        status, page = await post(
-            op, f"{url}/facilities/{B.id}/filing", {"csrf": csrf, "particulars": await particulars(db)} | fixed
-        )
+        # the particulars as downloaded from the page, uploaded back as a file (multipart)
+        async with op.get(f"{url}/facilities/{B.id}/filing/particulars.yaml") as r:
+            downloaded = await r.text()
+            assert r.status == 200 and "classes:" in downloaded and "age_group: infant" in downloaded
+        form = aiohttp.FormData({"csrf": csrf} | DOCS | {"doc_site_number": "繁房租赁2026-099"})
+        form.add_field("particulars_file", downloaded.encode(), filename="b.yaml", content_type="application/yaml")
+        async with op.post(f"{url}/facilities/{B.id}/filing", data=form) as r:
+            status, page = r.status, await r.text()
         assert status == 200 and filing_id(page, "submitted") == fid
         status, page = await post(insp, f"{url}/filings/{fid}/review", {"csrf": icsrf, "decision": "accept"})
         assert status == 200 and filing_id(page, "accepted") == fid
@@ -318,7 +321,7 @@ async def test_an_overdue_review_goes_up_to_the_city(
         ({"particulars": "classes: [unclosed"}, "机构信息有误"),
         ({"particulars": "- a list"}, "机构信息有误"),
         ({"particulars": "id: xz-140902-0001\nname: 别的机构"}, "机构信息有误"),
-        ({"particulars": "classes: [{id: infant-1, age_group: infant, capacity: 12}]"}, "机构信息有误"),
+        ({"particulars": "classes: [{id: infant-1, age_group: infant, capacity: 12}]"}, "乳儿班 ≤ 10"),
         ({"particulars": ""}, "请填写机构信息"),
     ],
 )

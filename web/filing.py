@@ -25,7 +25,7 @@ from supervision.filing import FilingRefused
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 
 TEXT_MAX = 200
-PARTICULARS_MAX = 200_000  # characters of the particulars' YAML: a large facility's is a few thousand
+PARTICULARS_MAX = 100_000  # characters of the particulars' YAML: a large facility's is about 10,000
 
 
 def _named(args: dict[str, object]) -> dict[str, object]:
@@ -168,11 +168,19 @@ async def review(
         if status == "accepted":
             filed = store.filing_json(row)["particulars"]
             entry = _entry(await current_entry(conn, f["id"]), filed, salt)  # the children as they are today
-            await load_registry(conn, Registry(facilities=[entry]), now)
+            try:
+                await load_registry(conn, Registry(facilities=[entry]), now)
+            except asyncpg.IntegrityConstraintViolationError as err:  # what the schema alone can say
+                first = str(err).splitlines()[0]
+                raise Conflict(f"particulars: {first}", "err_filing_particulars", detail=first[:300]) from None
             if row["kind"] == "initial":
                 year = rules.year_of(now)
                 number = rules.filing_number(f["county"], year, await store.next_number(conn, f["county"], year))
-        updated = await store.review(conn, row["id"], status, user.username, reasons.strip() or None, now, number)
+        try:
+            updated = await store.review(conn, row["id"], status, user.username, reasons.strip() or None, now, number)
+        except asyncpg.CheckViolationError as err:  # migration 036's guard: never a 500
+            why = f"the database refused the review: {str(err).splitlines()[0]}"
+            raise Forbidden(why, "err_filing_review_who") from None
         if updated is None:
             raise Conflict("the filing was reviewed meanwhile", "err_filing_state")
         out = store.filing_json(updated)

@@ -891,6 +891,12 @@ _FILING = {
         "机构信息（班级、工作人员、设备，登记表格式）",
         "Particulars (classes, staff, devices; registry format)",
     ),
+    "filing_particulars_help": (
+        "不上传则按当前信息（或被退回的备案内容）提交；如有变更（新增班级、调整托位、人员或设备变动），请下载当前信息，修改后上传。",
+        "Without a file the particulars are filed as they are now (or as in the returned filing); for a change (a new"
+        " class, places, staff or devices), download them, edit and upload.",
+    ),
+    "filing_particulars_download": ("下载当前机构信息", "Download the particulars"),
     "filing_submit": ("提交备案", "Submit the filing"),
     "filing_accept": ("予以备案", "Accept"),
     "filing_return": ("退回补正", "Return for correction"),

@@ -15,9 +15,9 @@ from storage import queries
 from storage.users import User
 from supervision import filing as rules
 from web import filing
-from web.errors import NotFound, Refused
+from web.errors import Invalid, NotFound, Refused
 from web.keys import PERSON_SALT, POOL, now_of
-from web.pages.render import check_csrf, facility_form, form_refused, page_user, render
+from web.pages.render import check_csrf, facility_form, form_files, form_refused, page_user, render
 
 routes = web.RouteTableDef()
 
@@ -83,15 +83,50 @@ async def filing_page(request: web.Request) -> web.Response:
 async def _refused(request: web.Request, user: User, f: asyncpg.Record, exc: Refused, form: Any) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         ctx = await _facility_ctx(conn, user, f, now_of(request))
-    if "particulars" in form:  # what was typed stays in the form
-        ctx["form_yaml"] = str(form.get("particulars", ""))
     return await form_refused(request, "filing.html", ctx, exc)
+
+
+@routes.get("/facilities/{facility_id}/filing/particulars.yaml")
+async def particulars_file(request: web.Request) -> web.Response:
+    """The particulars the form starts from (the returned filing's, or the registry's as judged now) as a
+    file in the registry's format, for the operator to edit and upload with the filing."""
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        f = await queries.facility_row(conn, user.scope, request.match_info["facility_id"])
+        if f is None:
+            raise NotFound("no such facility")
+        ctx = await _facility_ctx(conn, user, f, now_of(request))
+    return web.Response(
+        text=ctx["form_yaml"],
+        content_type="application/yaml",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{f["id"]}-filing.yaml"'},
+    )
+
+
+async def _body(request: web.Request, form: Any, f: asyncpg.Record, user: User) -> dict[str, str]:
+    """The form's fields; the particulars from the uploaded file, or as typed (`particulars`), or else the
+    ones the form started from (a facility filing what the registry already says)."""
+    body = {k: str(v) for k, v in form.items() if k not in {"csrf", "particulars_file"} and not hasattr(v, "file")}
+    files = form_files(form, "particulars_file")
+    if files and files[0].data:
+        try:
+            body["particulars"] = files[0].data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Invalid("the particulars file must be UTF-8 text", "err_not_utf8") from None
+    elif "particulars" not in body:
+        async with request.app[POOL].acquire() as conn:
+            body["particulars"] = (await _facility_ctx(conn, user, f, now_of(request)))["form_yaml"]
+    return body
 
 
 @routes.post("/facilities/{facility_id}/filing")
 async def submit_form(request: web.Request) -> web.Response:
     user, form, f = await facility_form(request)
-    body = {k: str(v) for k, v in form.items() if k != "csrf"}
+    try:
+        body = await _body(request, form, f, user)
+    except Refused as exc:
+        return await _refused(request, user, f, exc, {})
     try:
         await filing.submit(request.app[POOL], user, f["id"], body, salt=request.app[PERSON_SALT], now=now_of(request))
     except Refused as exc:

@@ -213,6 +213,8 @@ async def test_a_change_pending_review_changes_nothing_judged(
         changed = await particulars(db, f=_raise_capacity_and_drop_the_kitchen)
         status, page = await post(op, f"{url}/facilities/{B.id}/filing", {"csrf": csrf, "particulars": changed} | DOCS)
         assert status == 200 and "变更备案" in page
+        shown = await (await insp.get(f"{url}/facilities/{B.id}/filing")).text()
+        assert re.search(r"data-if-accepted>.*托位 \+1.*设备 -4", shown, re.S), "the reviewer sees what it changes"
         amendment = filing_id(page, "submitted")
         pending = await judged(db)
         assert pending == accepted, "a pending amendment changes nothing the engine or the credit reads"

@@ -902,6 +902,12 @@ _FILING = {
     "filing_return": ("退回补正", "Return for correction"),
     "filing_refuse": ("不予备案", "Refuse"),
     "filing_waiting": ("待处理的备案", "Filings waiting"),
+    "filing_if_accepted": ("予以备案后与现行信息相比", "If accepted, against what is judged now"),
+    "filing_missing": ("将缺少必备设备", "required equipment it would lack"),
+    "filing_unfit": (
+        "与当前档案不符（如删除了仍有幼儿的班级），无法予以备案",
+        "does not fit the registry now (e.g. a class with children dropped): it cannot be accepted",
+    ),
     "err_filing_submit_who": ("只有本机构管理员可以提交备案", "Only the facility's operator files its particulars"),
     "err_filing_pending": (
         "本机构有备案正在审核，退回后才能修改",

@@ -10,6 +10,8 @@ import asyncpg
 import yaml
 from aiohttp import web
 
+from contract.errors import ContractError
+from contract.registry import parse_registry
 from storage import filing as store
 from storage import queries
 from storage.users import User
@@ -28,16 +30,26 @@ def _yaml(entry: dict[str, Any]) -> str:
     )
 
 
+def _missing_if_accepted(current: dict[str, Any], filed: dict[str, Any]) -> list[str] | None:
+    """For the reviewer: the required equipment the facility would lack with this filing accepted (None when
+    it no longer fits today's registry, e.g. a class with children dropped: accepting it would be refused)."""
+    try:
+        return parse_registry({"facilities": [rules.merged(current, filed)]}).facilities[0].missing_equipment()
+    except ContractError:
+        return None
+
+
 async def _facility_ctx(conn: asyncpg.Connection, user: User, f: asyncpg.Record, now: Any) -> dict[str, Any]:
     rows = [store.filing_json(r) for r in await store.of_facility(conn, f["id"])]
     steps = await store.history(conn, [r["id"] for r in rows])
+    current = await filing.current_entry(conn, f["id"])
     for r in rows:
         r["steps"] = [s for s in steps if s["filing_id"] == r["id"]]
+        r["missing"] = _missing_if_accepted(current, r["particulars"]) if r["status"] == "submitted" else None
         r["overdue"] = rules.overdue(r, now)
         r["level"] = rules.review_level(r, now)
     accepted = await store.accepted(conn, f["id"])
     open_row = next((r for r in rows if r["status"] in {"submitted", "returned"}), None)
-    current = await filing.current_entry(conn, f["id"])
     # the form starts from the returned filing (to correct it), or from the registry as judged now
     start = open_row if open_row is not None and open_row["status"] == "returned" else None
     last = start or (store.filing_json(accepted) if accepted is not None else None)

@@ -89,8 +89,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }
-    base["waiting"] = await _waiting(request)
-    base["filing_waiting"] = await _filing_waiting(request)
+    base["waiting"], base["filing_waiting"] = await _waiting(request)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -100,34 +99,24 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
 BADGE_WAIT_S = 0.5
 
 
-async def _waiting(request: web.Request) -> int | None:
-    """The navigation's badge: the orders waiting for the signed-in user (storage.rectification.waiting_count).
+async def _waiting(request: web.Request) -> tuple[int | None, int | None]:
+    """The navigation's badges: the orders waiting for the signed-in user (storage.rectification.waiting_count)
+    and the filings (storage.filing.waiting_count: for a county inspector those awaiting review, for a city
+    inspector those past their deadline, for an operator a returned one), read on one connection.
     Many handlers render while they hold a connection of their own: with every connection of the pool so
-    held (300 refused test messages at once), waiting for one more here would wait for ever, so the badge
-    waits a moment and is left out rather than hold the page (seen: the suite's flood of test messages
+    held (300 refused test messages at once), waiting for one more here would wait for ever, so the badges
+    wait a moment and are left out rather than hold the page (seen: the suite's flood of test messages
     hung until its five-minute timeout)."""
     user = request.get(USER)
     if user is None:
-        return 0
-    try:
-        async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
-            return await rectification_store.waiting_count(conn, user.scope, order_rules.level_of(user.scope))
-    except TimeoutError:
-        return None
-
-
-async def _filing_waiting(request: web.Request) -> int | None:
-    """The filing link's badge (登记备案, storage.filing.waiting_count): for a county inspector the filings
-    awaiting review, for a city inspector those past their deadline, for an operator a returned one."""
-    user = request.get(USER)
-    if user is None:
-        return 0
+        return 0, 0
     try:
         async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
             level = order_rules.level_of(user.scope)
-            return await filing_store.waiting_count(conn, user.scope, level, now_of(request))
+            orders_n = await rectification_store.waiting_count(conn, user.scope, level)
+            return orders_n, await filing_store.waiting_count(conn, user.scope, level, now_of(request))
     except TimeoutError:
-        return None
+        return None, None
 
 
 def local_iso(value: str, tz: str) -> str:

@@ -28,7 +28,7 @@ from supervision.filing import (
     review_level,
 )
 from tests.conftest import as_role
-from tests.test_web import B, _logged_in, site  # noqa: F401 - the fixture, requested by name below
+from tests.test_web import A, B, _logged_in, site  # noqa: F401 - the fixture, requested by name below
 from web.filing import current_entry
 
 SH = "Asia/Shanghai"
@@ -251,6 +251,8 @@ async def test_the_operator_cannot_review_their_own_filing(
         fid = filing_id(page, "submitted")
         status, page = await post(op, f"{url}/filings/{fid}/review", {"csrf": csrf, "decision": "accept"})
         assert status == 403 and "县级或市级监管人员" in page
+        status, _ = await post(op, f"{url}/facilities/{A.id}/filing", {"csrf": csrf} | DOCS)
+        assert status == 404, "another facility's filing is not the operator's to make"
     finally:
         await op.close()
     insp, icsrf = await _logged_in(url, "insp-a", "pw-a")  # another county's inspector: not found

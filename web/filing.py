@@ -138,7 +138,10 @@ async def submit(
             action = "filing.resubmit"
         else:
             kind = "initial" if await store.accepted(conn, f["id"]) is None else "amendment"
-            row = await store.submit(conn, f, kind, particulars, declared, user.username, now, due)
+            try:
+                row = await store.submit(conn, f, kind, particulars, declared, user.username, now, due)
+            except asyncpg.UniqueViolationError:  # another submission of the facility came first (filings_one_open)
+                raise Conflict("a filing of this facility awaits its review", "err_filing_pending") from None
             action = "filing.submit"
         out = store.filing_json(row)
         await audit(conn, user.username, action, f["id"], {"filing": row["id"], "kind": row["kind"]})

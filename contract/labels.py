@@ -335,6 +335,45 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+# 登记备案 (issue #39 item 1; supervision/filing.py)
+LABELS.update(
+    {
+        "filing_state": {
+            "unfiled": ("未备案", "not filed"),
+            "filed": ("已备案", "filed"),
+            "submitted": ("备案审核中", "awaiting review"),
+            "returned": ("已退回补正", "returned for correction"),
+        },
+        "filing_status": {
+            "submitted": ("待审核", "awaiting review"),
+            "returned": ("已退回补正", "returned for correction"),
+            "accepted": ("已备案", "accepted"),
+            "refused": ("不予备案", "refused"),
+        },
+        "filing_kind": {"initial": ("首次备案", "initial filing"), "amendment": ("变更备案", "amendment")},
+        "filing_step": {
+            "submitted": ("提交", "submitted"),
+            "resubmitted": ("补正后重新提交", "resubmitted"),
+            "returned": ("退回补正", "returned"),
+            "accepted": ("予以备案", "accepted"),
+            "refused": ("不予备案", "refused"),
+        },
+        "filing_document": {
+            "licence": ("营业执照或其他法人登记证书", "business licence or legal-person certificate"),
+            "site": ("场地证明", "proof of the premises"),
+            "health_evaluation": ("托幼机构卫生评价报告（合格）", "health evaluation report (passed)"),
+            "fire_safety": ("消防安全检查合格证明", "fire safety inspection certificate"),
+        },
+        "age_group": {
+            "infant": ("乳儿班", "infant class"),
+            "toddler": ("托小班", "toddler class"),
+            "older": ("托大班", "older class"),
+            "mixed": ("混合班", "mixed class"),
+        },
+    }
+)
+
+
 def label(kind: str, code: object, lang: str = "zh") -> str:
     """A code's name for people; an unknown code shows as itself (never an error on a page)."""
     pair = LABELS.get(kind, {}).get(str(code))

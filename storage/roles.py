@@ -124,6 +124,12 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT, UPDATE (status, handled_by, handled_at, answer, answered_by, answered_at, closed_by,"
         " closed_at) ON complaints TO {role}",
         "GRANT SELECT, INSERT ON complaint_history TO {role}",
+        # 登记备案 (migration 036): filed, resubmitted and reviewed once (its trigger: the reviewer an inspector
+        # other than the submitter, a decision final); the history only added to; numbers only count up
+        "GRANT SELECT, INSERT, UPDATE (status, particulars, declared, submitted_by, submitted_at, due_at, reviewed_by,"
+        " reviewed_at, reasons, filing_no) ON filings TO {role}",
+        "GRANT SELECT, INSERT ON filing_history TO {role}",
+        "GRANT SELECT, INSERT, UPDATE (last_no) ON filing_sequences TO {role}",
     ],
 }
 

@@ -1077,6 +1077,11 @@ EXPECTED_PRIVILEGES = {
         "complaints": "SELECT, INSERT, UPDATE (answer, answered_at, answered_by, closed_at, closed_by, handled_at,"
         " handled_by, status)",
         "complaint_history": "SELECT, INSERT",
+        # 登记备案 (migration 036): filed and reviewed, never moved to another facility; history only added to
+        "filings": "SELECT, INSERT, UPDATE (declared, due_at, filing_no, particulars, reasons, reviewed_at,"
+        " reviewed_by, status, submitted_at, submitted_by)",
+        "filing_history": "SELECT, INSERT",
+        "filing_sequences": "SELECT, INSERT, UPDATE (last_no)",
     },
 }
 
@@ -1100,6 +1105,8 @@ async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncp
             "UPDATE credit_records SET score = 100, grade = 'A'",
             "UPDATE inspections SET facility_id = 'x'",
             "UPDATE users SET role = 'admin'",
+            "UPDATE filings SET facility_id = 'x', kind = 'initial'",  # migration 036
+            "DELETE FROM filing_history",
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await web.execute(attempt)

@@ -143,9 +143,21 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
         "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters", "/wall"]),
         "county": (
             site["insp"],
-            ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/reports", "/closures"],
+            [
+                "/",
+                "/alerts",
+                f"/alerts/{site['alert_a']}",
+                f"/facilities/{A.id}",
+                "/reports",
+                "/closures",
+                "/filing",
+                f"/facilities/{A.id}/filing",
+            ],
         ),
-        "operator": (site["oper"], ["/", "/alerts", "/dead-letters", "/wall?fragment=1", "/closures"]),
+        "operator": (
+            site["oper"],
+            ["/", "/alerts", "/dead-letters", "/wall?fragment=1", "/closures", f"/facilities/{B.id}/filing"],
+        ),
         "admin": (
             site["admin"],
             ["/", "/alerts", "/audit", "/dead-letters", "/registry", "/settings/notifications", "/admin/notifications"],

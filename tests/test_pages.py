@@ -26,13 +26,15 @@ from playwright.async_api import Error as PlaywrightError
 from contract.inspection import ITEMS
 from contract.labels import LABELS
 from contract.rules import Condition, Key
+from storage import filing as filing_store
 from storage import inspections, rectification
 from storage.alerts import open_alert
 from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
-from storage.registry import load_registry
+from storage.registry import fetch_registry, load_registry
 from storage.users import create_user
 from supervision import orders as order_rules
+from supervision.filing import FILED_FIELDS, review_due
 from supervision.orders import escalate_overdue
 from tests.conftest import as_role
 from tests.test_browser import CHROMIUM, REG, A
@@ -171,6 +173,13 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
         "exits": {"result": "fail", "note": "二楼出口上锁"}
     }
     await inspections.record(db, iid, "county", findings, "整体良好", [], True, now)
+    # 登记备案: a filing returned for correction (its history and reasons; the operator's form to correct it)
+    entry = (await fetch_registry(db, [A.id])).facilities[0]
+    filed = entry.model_dump(mode="json", include=set(FILED_FIELDS), exclude={"opening_hours": {"closures"}})
+    docs = {"address": "忻府区长征街1号", "organiser": "忻州市阳光托育有限公司", "documents": {}}
+    fac = await db.fetchrow("SELECT * FROM facilities WHERE id = $1", A.id)
+    filing = await filing_store.submit(db, fac, "initial", filed, docs, "operator", now, review_due(now))
+    await filing_store.review(db, filing["id"], "returned", "county", "租赁合同已到期，请补正续签合同", now, None)
     server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
@@ -204,6 +213,8 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         f"/public?county={A.county}",
         f"/public/facilities/{A.id}",
         "/public/complaints",
+        "/filing",
+        f"/facilities/{A.id}/filing",
     ]
     return {
         "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints"],

@@ -56,6 +56,7 @@ from web.pages import admin, alerts, auth, closures, documents, facilities, over
 from web.pages import complaints as complaint_pages
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
 from web.pages import draws as draw_pages
+from web.pages import filing as filing_pages
 from web.pages import followups as followup_pages
 from web.pages import public as public_pages
 from web.params import proxy_networks
@@ -151,7 +152,8 @@ def create_app(
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
-    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages):  # issue #40 items 5, 2, 7
+    # issue #40 items 5, 2, 7 and issue #39 item 1
+    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages, filing_pages):
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

@@ -977,6 +977,83 @@ for _k, (_zh, _en) in _MORE.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
 
+# 登记备案 (issue #39 item 1; web/pages/filing.py)
+_FILING = {
+    "filing": ("登记备案", "Filing"),
+    "filing_help": (
+        "机构向所在县卫生健康部门备案（《托育机构登记和备案办法（试行）》）：提交机构信息、托位与班级、场所、工作人员和证明材料；"
+        "县级监管人员在5个工作日内审核，予以备案（发备案号）、退回补正或不予备案。备案后的变更同样需审核；审核通过前，"
+        "监测规则和诚信评价仍按最后一次通过的信息判断。逾期未审核的上报市级督办。",
+        "A facility files with its county's health department: its particulars, places and classes, rooms, staff and"
+        " documents; a county inspector reviews within 5 working days: files it (with a number), returns it for"
+        " correction or refuses it. Changes after filing are reviewed the same way; until then the rules and the credit"
+        " evaluation judge by the last accepted particulars. A review past its deadline goes up to the city.",
+    ),
+    "filing_state": ("备案状态", "Filing"),
+    "filing_number": ("备案号", "Filing number"),
+    "filing_due": ("审核期限", "Review due"),
+    "filing_overdue": ("审核逾期，已报市级督办", "review overdue: with the city"),
+    "filing_judged": ("当前监管依据（最后一次通过的信息）", "What supervision judges by now (last accepted)"),
+    "filing_places": ("托位", "Places"),
+    "filing_history": ("备案记录", "Filings"),
+    "filing_submitted": ("提交于", "Submitted"),
+    "filing_reviewed": ("审核于", "Reviewed"),
+    "filing_reasons": ("理由", "Reasons"),
+    "filing_address": ("地址", "Address"),
+    "filing_organiser": ("举办者", "Organiser"),
+    "filing_valid_until": ("有效期至", "valid until"),
+    "filing_doc_number": ("编号", "number"),
+    "filing_particulars": (
+        "机构信息（班级、工作人员、设备，登记表格式）",
+        "Particulars (classes, staff, devices; registry format)",
+    ),
+    "filing_particulars_help": (
+        "不上传则按当前信息（或被退回的备案内容）提交；如有变更（新增班级、调整托位、人员或设备变动），请下载当前信息，修改后上传。",
+        "Without a file the particulars are filed as they are now (or as in the returned filing); for a change (a new"
+        " class, places, staff or devices), download them, edit and upload.",
+    ),
+    "filing_particulars_download": ("下载当前机构信息", "Download the particulars"),
+    "filing_submit": ("提交备案", "Submit the filing"),
+    "filing_accept": ("予以备案", "Accept"),
+    "filing_return": ("退回补正", "Return for correction"),
+    "filing_refuse": ("不予备案", "Refuse"),
+    "filing_waiting": ("待处理的备案", "Filings waiting"),
+    "filing_if_accepted": ("予以备案后与现行信息相比", "If accepted, against what is judged now"),
+    "filing_missing": ("将缺少必备设备", "required equipment it would lack"),
+    "filing_unfit": (
+        "与当前档案不符（如删除了仍有幼儿的班级），无法予以备案",
+        "does not fit the registry now (e.g. a class with children dropped): it cannot be accepted",
+    ),
+    "err_filing_submit_who": ("只有本机构管理员可以提交备案", "Only the facility's operator files its particulars"),
+    "err_filing_pending": (
+        "本机构有备案正在审核，退回后才能修改",
+        "A filing of this facility awaits its review; it can be changed once returned",
+    ),
+    "err_filing_decision": ("请选择予以备案、退回补正或不予备案", "Choose accept, return or refuse"),
+    "err_filing_review_who": (
+        "只有县级或市级监管人员可以审核备案",
+        "Only an inspector of the county or the city reviews a filing",
+    ),
+    "err_filing_own": ("不能审核自己提交的备案", "Nobody reviews a filing they submitted"),
+    "err_filing_state": ("该备案已审核或已变更", "The filing has been reviewed or changed already"),
+    "err_filing_reasons": ("退回或不予备案须写明理由", "A return or a refusal says why"),
+    "err_filing_reasons_long": ("理由最多2000字", "Reasons are at most 2,000 characters"),
+    "err_filing_address": ("请填写地址（最多200字）", "Give the address (at most 200 characters)"),
+    "err_filing_organiser": ("请填写举办者（最多200字）", "Give the organiser (at most 200 characters)"),
+    "err_filing_date": ("证明材料的有效期不是日期：{doc_zh}", "The validity of the {doc_en} is not a date"),
+    "err_filing_document": (
+        "请填写证明材料编号（最多200字）：{doc_zh}",
+        "Give the number of the {doc_en} (at most 200)",
+    ),
+    "err_filing_validity": ("请填写证明材料有效期：{doc_zh}", "Give the validity of the {doc_en}"),
+    "err_filing_expired": ("证明材料已过有效期：{doc_zh}", "The {doc_en} has expired"),
+    "err_filing_particulars_missing": ("请填写机构信息", "Give the particulars"),
+    "err_filing_particulars": ("机构信息有误：{detail}", "The particulars are not valid: {detail}"),
+}
+for _k, (_zh, _en) in _FILING.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en
+
 # The error page's title by HTTP status (web/pages/render.py error_page): a refusal on a page reads in the
 # page's language; its reason follows when the catalogue has one.
 ERROR_TITLES = {

@@ -10,12 +10,14 @@ import asyncpg
 from aiohttp import web
 
 from contract.rules import RuleConfig
+from storage import filing as filing_store
 from storage import inspections as inspection_store
 from storage import maintenance as maintenance_store
 from storage import pickup as pickup_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import filing as filing_rules
 from supervision import maintenance as window_rules
 from supervision import orders as order_rules
 from supervision import pickup as pickup_rules
@@ -59,6 +61,11 @@ async def facility_ctx(
         if pickup_rules.may_record(user.scope, f["id"])
         else [],
         "delegate_kept": {},
+        # 登记备案 (issue #39 item 1): 未备案 until a filing is accepted, on the facility's page for everyone
+        "filing_state": filing_rules.facility_state(
+            accepted := await filing_store.accepted(conn, f["id"]), await filing_store.latest(conn, f["id"])
+        ),
+        "filing_number": accepted["number"] if accepted is not None else None,
     }
 
 

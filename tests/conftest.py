@@ -191,3 +191,31 @@ def _fail_on_unhandled_loop_errors() -> Iterator[None]:
     if handler.records:
         msgs = "\n".join(r.getMessage() for r in handler.records)
         pytest.fail(f"asyncio logged unhandled errors:\n{msgs}")
+
+
+# The files that take longest, longest first (measured with `scripts/test --durations=100`, 2026-12-07):
+# scripts/test hands pytest-xdist whole files in collection order (`--dist loadfile --no-loadscope-reorder`),
+# and the suite ends when the worker holding the last long file does. xdist's own order (by the number of
+# tests in a file) put the holiday week's 4 tests, ten minutes of CPU on a loaded machine, among the last
+# files, with the other worker idle meanwhile. Longest first, the two workers end close together. Files not
+# named keep their order after these; `tests/test_architecture.py` checks each named file exists.
+SLOWEST_FIRST = (
+    "test_alert_restart.py",
+    "test_gaming.py",
+    "test_alert_week.py",
+    "test_api_schema.py",
+    "test_pages.py",
+    "test_alert_service.py",
+    "test_alert_scenarios.py",
+    "test_simulators.py",
+    "test_demo.py",
+    "test_stops.py",
+    "test_demo_hours.py",
+    "test_credit.py",
+    "test_backup.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order

@@ -253,3 +253,12 @@ def test_the_clock_check_catches_a_stray_read(source: str, expect: str, monkeypa
         lambda: [*real, ("alerts", Path("alerts/probe.py"), ast.parse(source))],
     )
     assert any(v.startswith("alerts/probe.py") and expect in v for v in clock_violations()), clock_violations()
+
+
+def test_the_suites_slowest_first_list_names_files_that_exist() -> None:
+    """tests/conftest.SLOWEST_FIRST orders the suite for its two workers: a renamed file would silently
+    fall back to the end, where a long file keeps the suite waiting on one worker."""
+    from tests.conftest import SLOWEST_FIRST
+
+    here = Path(__file__).parent
+    assert [name for name in SLOWEST_FIRST if not (here / name).is_file()] == []

@@ -357,12 +357,37 @@ class AlertEngine:
                 out += [(fid, d) for d in self._step(fid, rt, now)]
         return out
 
+    @staticmethod
+    def _replayed(rt: FacilityRuntime, tracker: Tracker, now: datetime) -> list[Decision]:
+        """The span conditions a replayed backlog showed (FacilityRuntime._replay), decided now as the tracker
+        would have decided them live: one that held for its rule's `for` opens, dated by when it began and
+        why that came late, and, if it has ended, clears with when it ended (the lapse's end); one shorter
+        than its window is a lapse of the credit's classes; one that still holds starts its timer from when it
+        began, so its window is not counted again from now."""
+        out: list[Decision] = []
+        replayed, rt.replayed = rt.replayed, []
+        for key, held, began, ended in replayed:
+            if key in tracker.firing:
+                continue
+            cond = replace(held, at=began, cause=held.cause or rt.delay_cause(began, True, False))
+            if ended is None:
+                since = tracker.pending.get(key)
+                tracker.pending[key] = began if since is None else min(since, began)
+                tracker.due.pop(key, None)
+                continue
+            if (ended - began).total_seconds() >= cond.for_s:
+                out += [Decision("open", key, cond, now, began), Decision("clear", key, None, now, ended)]
+            elif key.rule in tracker.lapse_rules:
+                out.append(Decision("lapse", key, None, ended, began))
+        return out
+
     def _step(self, facility_id: str, rt: FacilityRuntime, now: datetime) -> list[Decision]:
         retriggered, rt.retriggered = rt.retriggered, []
         conds = rt.conditions(now)
         hold = frozenset() if rt.settled_now else people.WINDOW_RULES
         tracker = self.trackers[facility_id]
-        out = tracker.step(conds, now, retriggered, hold=hold, unknown=rt.unknown)
+        out = self._replayed(rt, tracker, now) if rt.replayed else []
+        out += tracker.step(conds, now, retriggered, hold=hold, unknown=rt.unknown)
         raised, rt.raised = rt.raised, []
         # an active alert whose condition became more severe (a child left overnight): raised, not reopened
         out += [

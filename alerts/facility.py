@@ -39,6 +39,11 @@ from contract.rules import (
     offline_after_s,
 )
 
+# A late scan waits in the backlog (FacilityRuntime.backlog) at most this many to a facility; beyond, it is
+# folded in at once, as before. The replay judges the span rules every REPLAY_STEP_S between scans.
+BACKLOG_MAX = 20_000
+REPLAY_STEP_S = 60.0
+
 
 @dataclass(slots=True)
 class DeviceRt:
@@ -181,6 +186,15 @@ class FacilityRuntime:
     heard_cause: str | None = None
     # when each active condition event began by event time, and why it was late: (device, type) -> (at, cause)
     event_began: dict[tuple[str, str], tuple[datetime, str | None]] = field(default_factory=dict)
+    # Presence and patrol scans that came late and happened after the clock (a gateway's spool replayed while
+    # the clock waits): folded in at their own times as the clock passes them, the span rules judged in
+    # between (`_replay`), so that a guard away while the gateway was held offline is a lapse when the spool
+    # arrives (issue #42; before, the scans were folded at once and the rules saw only the state after them).
+    # (happened, arrival order, device, scan, when heard, why late)
+    backlog: list[tuple[datetime, int, str, Access, datetime | None, str | None]] = field(default_factory=list)
+    # what the span rules found in a replayed backlog: (key, condition, began, ended or None: still holds)
+    replayed: list[tuple[Key, Condition, datetime, datetime | None]] = field(default_factory=list)
+    backlog_seq: int = 0
     # the register of people and where its people are badged in, shared by the engine's facilities
     register: Register = field(default_factory=Register)
     workforce: Workforce = field(default_factory=Workforce)
@@ -333,7 +347,18 @@ class FacilityRuntime:
             if "battery_pct" in d.readings:
                 d.battery = d.readings["battery_pct"]
         elif isinstance(payload, Event | Access):
-            self.heard, self.heard_cause = received, self.delay_cause(happened, late, earliest is not None)
+            cause = self.delay_cause(happened, late, earliest is not None)
+            if (
+                late
+                and isinstance(payload, Access)
+                and payload.type.value in people.REPLAYED
+                and happened > self.clock
+                and len(self.backlog) < BACKLOG_MAX
+            ):
+                self.backlog_seq += 1
+                self.backlog.append((happened, self.backlog_seq, device_id, payload, received, cause))
+                return
+            self.heard, self.heard_cause = received, cause
             try:
                 if isinstance(payload, Event):
                     alarms.on_event(self, device_id, payload, happened)
@@ -389,9 +414,12 @@ class FacilityRuntime:
 
     # -- conditions --------------------------------------------------------------------------------
     def conditions(self, now: datetime) -> dict[Key, Condition]:
+        before = self.clock
         settled = self.advance(now)
         self.settled_now = settled  # unsettled: what is missing is unknown, not ended (Tracker.step's hold)
         clock = self.clock
+        if self.backlog and clock > before:
+            self._replay(before, clock)
         people.roll_day(self, clock)
         out: dict[Key, Condition] = {}
         self.unknown = set()
@@ -411,6 +439,42 @@ class FacilityRuntime:
         out.update(self.windows)  # unsettled: what was decided on complete data stands, nothing new starts
         devices.equipment_conditions(self, out)
         return out
+
+    def _replay(self, start: datetime, end: datetime) -> None:
+        """Fold in the backlog's scans up to `end` at their own times, judging the span rules at each scan and
+        every minute between, as a live facility's sweeps would have; a span condition that began in between
+        is reported in `replayed` with when it began and, if it ended before `end`, when it ended (the engine
+        turns them into decisions: alerts.engine._step). Conditions already decided at `start` are the
+        tracker's, as before."""
+        due = sorted(b for b in self.backlog if b[0] <= end)
+        self.backlog = [b for b in self.backlog if b[0] > end]
+        began: dict[Key, tuple[datetime, Condition]] = {}
+        known = set(self.windows)
+        step = timedelta(seconds=REPLAY_STEP_S)
+
+        def judge(t: datetime) -> None:
+            people.roll_day(self, t)
+            now_holds = people.window_conditions(self, t)
+            for key, cond in now_holds.items():
+                if key not in known and key not in began:
+                    began[key] = (t, cond)
+            for key in [k for k in began if k not in now_holds]:
+                at, cond = began.pop(key)
+                self.replayed.append((key, cond, at, t))
+
+        t, i = start, 0
+        while t < end:
+            t = min(t + step, end, due[i][0]) if i < len(due) else min(t + step, end)
+            while i < len(due) and due[i][0] <= t:
+                happened, _n, dev, scan, heard, cause = due[i]
+                self.heard, self.heard_cause = heard, cause
+                try:
+                    people.on_access(self, dev, scan, happened)
+                finally:
+                    self.heard, self.heard_cause = None, None
+                i += 1
+            judge(t)
+        self.replayed += [(key, cond, at, None) for key, (at, cond) in began.items()]
 
     def cond(
         self,

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from contract.registry import Staff
 
 PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
+# scans that come late from a spool are folded in at their own times (alerts.facility FacilityRuntime.backlog)
+REPLAYED = frozenset(PRESENCE | {"patrol"})
 ROUND_GAP = timedelta(minutes=20)
 
 

@@ -505,7 +505,7 @@ class AlertService(Service):
                     return await bump_alert(conn, facility_id, d.key, d.at)
                 if d.action == "raise" and d.condition is not None:
                     return await raise_severity(conn, facility_id, d.key, d.condition.severity, d.at)
-                return await clear_alert(conn, facility_id, d.key, d.at)
+                return await clear_alert(conn, facility_id, d.key, d.at, d.since)
 
         return await retry(
             write,

@@ -17,7 +17,9 @@ class Decision:
     key: Key
     condition: Condition | None
     at: datetime
-    since: datetime | None = None  # open, lapse: when the condition began (before its `for` window)
+    # open, lapse: when the condition began (before its `for` window); clear: when it ended, if that was
+    # before `at` (a span known from a replayed spool: alerts.engine AlertEngine._replayed), else None
+    since: datetime | None = None
 
 
 class Tracker:

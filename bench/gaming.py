@@ -245,8 +245,8 @@ def _lapses(decisions: list[Decision], end: datetime) -> list[tuple[str, tuple[d
             out.append((d.key.rule, (d.since, d.at)))
         elif d.action == "open":
             opened[d.key] = d.since or d.at
-        elif d.action == "clear" and d.key in opened:
-            out.append((d.key.rule, (opened.pop(d.key), d.at)))
+        elif d.action == "clear" and d.key in opened:  # `since`: when it ended, if before (a replayed spool)
+            out.append((d.key.rule, (opened.pop(d.key), min(d.at, d.since or d.at))))
     out += [(k.rule, (since, end)) for k, since in opened.items()]
     return out
 

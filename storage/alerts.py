@@ -273,7 +273,11 @@ async def record_lapse(conn: asyncpg.Connection, facility_id: str, key: Key, sin
     )
 
 
-async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime) -> Change | None:
+async def clear_alert(
+    conn: asyncpg.Connection, facility_id: str, key: Key, at: datetime, ended: datetime | None = None
+) -> Change | None:
+    """`ended`: when the condition ended, when that was before `at` (known from a replayed spool): its lapse
+    interval ends then; the alert is cleared at `at`."""
     async with conn.transaction():
         await conn.execute(
             "UPDATE lapse_intervals SET ended_at = greatest($4, started_at) WHERE facility_id = $1 AND rule = $2"
@@ -281,7 +285,7 @@ async def clear_alert(conn: asyncpg.Connection, facility_id: str, key: Key, at: 
             facility_id,
             key.rule,
             alert_key(key),
-            at,
+            min(at, ended) if ended is not None else at,
         )
         row = await conn.fetchrow(
             "UPDATE alerts SET status = 'cleared', cleared_at = $4 WHERE rule = $1 AND facility_id = $2"

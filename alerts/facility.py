@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts import alarms, devices, people, readings, workforce
+from alerts import alarms, counting, devices, people, readings, workforce
 from alerts.workforce import Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
@@ -59,6 +59,10 @@ class DeviceRt:
     # OFFLINE_WINDOW_S: the reconnect grace is spent over all of them (flapping is no way to stay dark)
     said_offline: list[tuple[datetime, datetime]] = field(default_factory=list)
     offline_since: datetime | None = None  # said offline since then (the current episode), None: not so
+    # a camera that counts the adults in its view (the registry's counts_adults): its samples, (time, count),
+    # in time order, the last COUNT_KEEP of them by time (alerts.counting)
+    counts: bool = False
+    adults: list[tuple[datetime, float]] = field(default_factory=list)
 
     def say_online(self, online: bool, at: datetime) -> None:
         """The device said it is (or, by sending, showed it is) online or offline at arrival `at`."""
@@ -190,12 +194,18 @@ class FacilityRuntime:
     gateway: str | None = field(init=False)
     doors: list[str] = field(init=False)
     patrol_points: set[str] = field(init=False)
+    child_rooms: dict[str, list[str]] = field(init=False)  # a child area (camera location) -> its cameras
 
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.facility.timezone)
         self.devices = {
-            d.id: DeviceRt(d.type, d.heartbeat_s, d.covers_child_area, self.started) for d in self.facility.devices
+            d.id: DeviceRt(d.type, d.heartbeat_s, d.covers_child_area, self.started, counts=d.counts_adults)
+            for d in self.facility.devices
         }
+        self.child_rooms = {}
+        for d in self.facility.devices:
+            if d.type is DeviceType.CAMERA and d.covers_child_area:
+                self.child_rooms.setdefault(d.location or d.id, []).append(d.id)
         self.staff = {s.id: s for s in self.facility.staff}
         self.children = {c.id: c for c in self.facility.children}
         self.classes = {c.id: c for c in self.facility.classes}
@@ -309,8 +319,10 @@ class FacilityRuntime:
         if not late:
             d.say_online(True, received)
         if isinstance(payload, Telemetry):
-            for _ts, readings in payload.iter_samples():
+            for ts, readings in payload.iter_samples():
                 d.readings.update(readings)
+                if d.counts and "adults_count" in readings:
+                    counting.sample(d.adults, min(received, ts + timedelta(seconds=d.skew_s)), readings["adults_count"])
             if "battery_pct" in d.readings:
                 d.battery = d.readings["battery_pct"]
         elif isinstance(payload, Event | Access):

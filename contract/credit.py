@@ -97,6 +97,13 @@ WATCHED_BY: dict[str, frozenset[DeviceType]] = {
     "fire_detection": frozenset({DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR}),
 }
 assert set(WATCHED_BY) == set(CLASSES)  # noqa: S101 - every class says what watches it
+# class -> a signal some devices declare they send (the registry's capability, not their type) that its rules
+# judge by as well: the adults the counting cameras over the child areas see (CONTRACT §2 adults_count; the
+# carers who stay badged in while away, issue #37). The rule needs every such device's signal at once, so a
+# class is as silent as the silentest of them (and at least as silent as its devices by type). A facility
+# whose cameras declare no counting is not charged for it: its carer ratio rests on the badges alone, which
+# the credit page says (Facts.ratio_by_badges_only).
+WATCHED_BY_SIGNAL: dict[str, str] = {"ratio_breach": "adults_count"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +156,8 @@ class Facts:
     split_episodes: int = 0  # lapses split into pieces too short to alert: each an unanswered alert
     unwatched: tuple[str, ...] = ()  # classes with no device registered: silent all the time
     missing_devices: dict[str, int] = field(default_factory=dict)  # required devices not registered, per class
+    # no camera over a child area counts adults: carers are known from their badges only (weaker evidence)
+    ratio_by_badges_only: bool = False
     dark_minutes: float = 0.0  # shown: minutes with nothing from any device (charged through silent_minutes)
     dark_open_minutes: float = 0.0
     device_gap_pct: float = 0.0
@@ -212,6 +221,7 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
             "split_episodes": facts.split_episodes,
             "unwatched": list(facts.unwatched),
             "missing_devices": dict(facts.missing_devices),
+            "ratio_by_badges_only": facts.ratio_by_badges_only,
             "dark_minutes": round(facts.dark_minutes, 1),
             "dark_open_minutes": round(facts.dark_open_minutes, 1),
             "device_gap_pct": round(facts.device_gap_pct, 2),

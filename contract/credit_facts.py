@@ -165,6 +165,17 @@ def with_patrol_gaps(lapses: list[tuple[str, Span]], gaps: list[Span]) -> list[t
     return [(r, s) for r, s in lapses if r != "guard_absent"] + [("guard_absent", s) for s in union]
 
 
+def unalerted_absences(lapses: list[tuple[str, Span]], gaps: list[Span]) -> int:
+    """A guard's absences known only from a patrol gap (badged in, not patrolling: with_patrol_gaps), with no
+    guard_absent lapse recorded over them: the major alert of an absence never opened, so nobody could
+    answer it. Each counts as an alert left unanswered, as a split lapse does (the guard's part of the
+    carers and guards who stay badged in while away, issue #37: counted as minutes only, it still spared
+    the facility the answer an honest badge-out calls for)."""
+    interval = timedelta(seconds=DEFAULTS["patrol_missed"].thresholds["interval_s"])
+    guard = [s for r, s in lapses if r == "guard_absent"]
+    return sum(1 for a, b in gaps if not any(overlap(s, (a - interval, b)) > 0 for s in guard))
+
+
 def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[str, datetime], float]]:
     """Lapse minutes per class, in total and per UTC hour (to net the silence over them)."""
     own = m.period
@@ -344,6 +355,7 @@ def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
         silent_minutes=dict(silence.minutes),
         silent_days=sum(1 for v in silence.by_day.values() if v >= cfg.silent_day_min),
         split_episodes=split_episodes(m.lapses),
+        unalerted_absences=unalerted_absences(m.lapses, m.patrol_gaps),
         unwatched=unwatched,
         missing_devices={k: v for k, v in m.gaps.items() if v},
         ratio_by_badges_only=not any(d.signal == WATCHED_BY_SIGNAL["ratio_breach"] for d in m.devices),

@@ -734,10 +734,10 @@ def test_a_guard_absent_while_the_gateway_was_held_offline_is_still_a_lapse() ->
 
 
 # -- carers who stay badged in while away: the counting cameras over child areas (issue #37) -----------------------
-def _counting(f: Facility) -> Facility:
-    """The facility with every child-area camera counting adults (the registry's counts_adults)."""
+def _counting(f: Facility, on: bool = True) -> Facility:
+    """The facility with every child-area camera counting adults (the registry's counts_adults), or none."""
     cams = [
-        d.model_copy(update={"counts_adults": True}) if d.type is DeviceType.CAMERA and d.covers_child_area else d
+        d.model_copy(update={"counts_adults": on}) if d.type is DeviceType.CAMERA and d.covers_child_area else d
         for d in f.devices
     ]
     return f.model_copy(update={"devices": cams})
@@ -812,7 +812,7 @@ def test_carers_badged_in_but_not_seen_for_15_minutes_breach_the_ratio() -> None
     assert "摄像头仅见成人 1 人" in (op.condition.summary if op.condition else "")
     assert any(d.action == "clear" and d.key.rule == "ratio_breach" for d in ds)
 
-    plain = facility()  # cameras without counting: their readings (if any) are not evidence of adults
+    plain = _counting(facility(), on=False)  # cameras without counting: readings (if any) are no evidence
     engine2 = _class_day(plain)
     ds2 = _watch(engine2, plain, t0, 30, lambda t: 1)
     assert [d for d in ds2 if d.key.rule == "ratio_breach"] == []

@@ -17,7 +17,11 @@ What the bench assumes, where the real system has people in the loop:
   a month), over its opening hours from the first day on;
 - an order's answer that a reviewer sends back is not on time (the order rules since issue #37): a
   one-line answer before the due date is sent back, and the real answer comes after it;
-- inspectors find what is really there (the profile's failed checklist items), whatever the sensors say.
+- inspectors find what is really there (the profile's failed checklist items), whatever the sensors say;
+- the facility's cameras over the child areas count adults (`counts_adults`: the simulator's first
+  facility does, as half of its others): they see where the carers really are, whatever their badges
+  say, with the counting's noise (simulators.engine). A facility without them is graded on its badges
+  alone, and the credit page says so; for it, staying badged in while away is found by inspection only.
 """
 
 from __future__ import annotations

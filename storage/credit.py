@@ -210,7 +210,8 @@ async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[s
     rows = await conn.fetch(
         "SELECT facility_id, bucket AS hour, device_id FROM readings_hourly WHERE facility_id = ANY($1)"
         " AND metric = $4 AND bucket >= $2 AND bucket < $3"
-        " UNION SELECT DISTINCT facility_id, date_trunc('hour', time) AS hour, device_id FROM readings"
+        " UNION SELECT DISTINCT facility_id, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,"
+        " device_id FROM readings"
         " WHERE facility_id = ANY($1) AND metric = $4 AND time >= greatest($2, $3 - $5::interval) AND time < $3",
         facilities,
         start,

@@ -267,7 +267,11 @@ class AlertEngine:
                 prev = old.devices.get(dev_id)
                 if prev is not None:
                     rt.devices[dev_id] = replace(
-                        prev, type=fresh.type, heartbeat_s=fresh.heartbeat_s, child_area=fresh.child_area
+                        prev,
+                        type=fresh.type,
+                        heartbeat_s=fresh.heartbeat_s,
+                        child_area=fresh.child_area,
+                        counts=fresh.counts,
                     )
             self.runtimes[f.id] = rt
             changed += 1

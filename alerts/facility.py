@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts import alarms, devices, people, readings, workforce
+from alerts import alarms, counting, devices, people, readings, workforce
 from alerts.workforce import Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
@@ -64,6 +64,10 @@ class DeviceRt:
     # OFFLINE_WINDOW_S: the reconnect grace is spent over all of them (flapping is no way to stay dark)
     said_offline: list[tuple[datetime, datetime]] = field(default_factory=list)
     offline_since: datetime | None = None  # said offline since then (the current episode), None: not so
+    # a camera that counts the adults in its view (the registry's counts_adults): its samples, (time, count),
+    # in time order, the last COUNT_KEEP of them by time (alerts.counting)
+    counts: bool = False
+    adults: list[tuple[datetime, float]] = field(default_factory=list)
 
     def say_online(self, online: bool, at: datetime) -> None:
         """The device said it is (or, by sending, showed it is) online or offline at arrival `at`."""
@@ -206,6 +210,7 @@ class FacilityRuntime:
     gateway: str | None = field(init=False)
     doors: list[str] = field(init=False)
     patrol_points: set[str] = field(init=False)
+    child_rooms: dict[str, list[str]] = field(init=False)  # a child area (camera location) -> its cameras
     missing_equipment: tuple[str, ...] = field(init=False)  # the registry's gaps (Facility is frozen)
     # offline_after_s per (device type, heartbeat) under the rules' current device_offline config: asked
     # of every device at every sweep, it was an eighth of the engine's time (contract.rules.offline_params)
@@ -215,8 +220,13 @@ class FacilityRuntime:
     def __post_init__(self) -> None:
         self.tz = ZoneInfo(self.facility.timezone)
         self.devices = {
-            d.id: DeviceRt(d.type, d.heartbeat_s, d.covers_child_area, self.started) for d in self.facility.devices
+            d.id: DeviceRt(d.type, d.heartbeat_s, d.covers_child_area, self.started, counts=d.counts_adults)
+            for d in self.facility.devices
         }
+        self.child_rooms = {}
+        for d in self.facility.devices:
+            if d.type is DeviceType.CAMERA and d.covers_child_area:
+                self.child_rooms.setdefault(d.location or d.id, []).append(d.id)
         self.staff = {s.id: s for s in self.facility.staff}
         self.children = {c.id: c for c in self.facility.children}
         self.classes = {c.id: c for c in self.facility.classes}
@@ -342,30 +352,44 @@ class FacilityRuntime:
         if not late:
             d.say_online(True, received)
         if isinstance(payload, Telemetry):
-            for _ts, readings in payload.iter_samples():
+            for ts, readings in payload.iter_samples():
                 d.readings.update(readings)
+                if d.counts and "adults_count" in readings:
+                    counting.sample(d.adults, min(received, ts + timedelta(seconds=d.skew_s)), readings["adults_count"])
             if "battery_pct" in d.readings:
                 d.battery = d.readings["battery_pct"]
         elif isinstance(payload, Event | Access):
             cause = self.delay_cause(happened, late, earliest is not None)
-            if (
-                late
-                and isinstance(payload, Access)
-                and payload.type.value in people.REPLAYED
-                and happened > self.clock
-                and len(self.backlog) < BACKLOG_MAX
-            ):
-                self.backlog_seq += 1
-                self.backlog.append((happened, self.backlog_seq, device_id, payload, received, cause))
-                return
-            self.heard, self.heard_cause = received, cause
-            try:
-                if isinstance(payload, Event):
-                    alarms.on_event(self, device_id, payload, happened)
-                else:
-                    people.on_access(self, device_id, payload, happened)
-            finally:
-                self.heard, self.heard_cause = None, None
+            self._fold(device_id, payload, happened, received, late, cause)
+
+    def _fold(
+        self,
+        device_id: str,
+        payload: Event | Access,
+        happened: datetime,
+        received: datetime,
+        late: bool,
+        cause: str | None,
+    ) -> None:
+        """An event or a scan, at `happened`; a late scan after the clock waits in the backlog (`_replay`)."""
+        if (
+            late
+            and isinstance(payload, Access)
+            and payload.type.value in people.REPLAYED
+            and happened > self.clock
+            and len(self.backlog) < BACKLOG_MAX
+        ):
+            self.backlog_seq += 1
+            self.backlog.append((happened, self.backlog_seq, device_id, payload, received, cause))
+            return
+        self.heard, self.heard_cause = received, cause
+        try:
+            if isinstance(payload, Event):
+                alarms.on_event(self, device_id, payload, happened)
+            else:
+                people.on_access(self, device_id, payload, happened)
+        finally:
+            self.heard, self.heard_cause = None, None
 
     def _uplink(self, gw: DeviceRt, payload: Payload, seen_before: datetime, received: datetime) -> None:
         """The gateway's offline spans, from its live messages: a Last Will (or an offline status) starts

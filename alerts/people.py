@@ -16,7 +16,7 @@ from collections import deque
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from alerts import workforce
+from alerts import counting, workforce
 from contract.payloads import Access
 from contract.registry import StaffRole, required_guards
 from contract.rules import Condition, Key
@@ -336,7 +336,16 @@ def staffing(
     need = sum(math.ceil(n / ratio[rt.classes[c].age_group.value]) for c, n in basis.items() if c in rt.classes)
     # only carers qualified on the day, banned by nobody, count (alerts.workforce; issue #39)
     carers = workforce.carers_on_site(rt, rt.local(clock).date())
-    if carers < need:
+    # where every child area's camera counts adults, carers badged in but not with the children do not
+    # count (alerts.counting: the carers who stay badged in while away, issue #37)
+    seen = counting.adults_seen(rt, clock)
+    if seen is not None and seen < carers and seen < need:
+        out[Key("ratio_breach")] = rt.cond(
+            "ratio_breach",
+            f"保育人员刷卡在岗 {carers} 人，但婴幼儿活动区摄像头仅见成人 {seen} 人，需 {need} 人，师幼比不达标",
+            f"carers badged in {carers}, but the child areas' cameras see {seen} adults; {need} required",
+        )
+    elif carers < need:
         out[Key("ratio_breach")] = rt.cond(
             "ratio_breach",
             f"保育人员 {carers}/{need}，师幼比不达标",

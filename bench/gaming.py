@@ -17,7 +17,11 @@ What the bench assumes, where the real system has people in the loop:
   a month), over its opening hours from the first day on;
 - an order's answer that a reviewer sends back is not on time (the order rules since issue #37): a
   one-line answer before the due date is sent back, and the real answer comes after it;
-- inspectors find what is really there (the profile's failed checklist items), whatever the sensors say.
+- inspectors find what is really there (the profile's failed checklist items), whatever the sensors say;
+- the facility's cameras over the child areas count adults (`counts_adults`: the simulator's first
+  facility does, as half of its others): they see where the carers really are, whatever their badges
+  say, with the counting's noise (simulators.engine). A facility without them is graded on its badges
+  alone, and the credit page says so; for it, staying badged in while away is found by inspection only.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from bench.truth import payloads
 from contract.credit import LAPSE_CLASSES, CreditConfig, evaluate
-from contract.credit_facts import Month, WatchDevice, measure, open_spans
-from contract.payloads import Access, AccessType, Payload, Status
+from contract.credit_facts import Month, WatchDevice, measure, open_spans, signal_id
+from contract.payloads import Access, AccessType, Payload, Status, Telemetry
 from contract.registry import DeviceType, Facility, Registry, StaffRole
 from contract.rules import ESCALATION_S, MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY, load_rules
 from simulators.engine import CitySim, FacilityState, Uplink
@@ -97,6 +101,10 @@ STRATEGIES: dict[str, Strategy] = {
     "maintenance_all_month": Strategy(maintenance=True),
     "never_badge": Strategy(never_badge=True),
     "badge_in_all_day": Strategy(absences_unbadged=True),
+    # ...and the cameras that would count the carers missing switched off while they are away
+    "unplug_counting_cameras_while_away": Strategy(
+        absences_unbadged=True, unplug_while_away=frozenset({DeviceType.CAMERA})
+    ),
     "split_lapses": Strategy(split=True),
     "one_line_answers": Strategy(one_line_answers=True),
     "maintenance_and_unplug": Strategy(maintenance=True, unplug=_DOORS | _FIRE | {DeviceType.CAMERA}),
@@ -135,6 +143,16 @@ def _absence(sim: CitySim, fs: FacilityState, people: list[str], start: datetime
 
         return fn
 
+    def where(away: bool) -> Callable[[], None]:
+        def fn() -> None:
+            for person in people:
+                sim.whereabouts(fs, person, away=away)
+
+        return fn
+
+    # where they really are, whatever they badge (the counting cameras see this)
+    sim.schedule(start, where(True))
+    sim.schedule(end, where(False))
     if s.never_badge or s.absences_unbadged:
         return
     if s.split:
@@ -230,7 +248,10 @@ def _drive(
             for dev, p in payloads(ev):
                 if not shown(dev, p, arrived):
                     continue
-                heard.setdefault(arrived.replace(minute=0, second=0, microsecond=0), set()).add(dev)
+                hour = heard.setdefault(arrived.replace(minute=0, second=0, microsecond=0), set())
+                hour.add(dev)
+                if isinstance(p, Telemetry) and any(COUNT in r for _t, r in p.iter_samples()):
+                    hour.add(signal_id(dev, COUNT))  # what the readings' rollup says (storage.credit)
                 out += engine.on_message(fid, dev, p, arrived)
         out += [d for _f, d in engine.on_tick(t)]
     return out, heard
@@ -319,6 +340,17 @@ def _orders(profile: Profile, s: Strategy, inspected: bool) -> tuple[tuple[int, 
     return (orders, late), (2, orders)
 
 
+COUNT = "adults_count"
+
+
+def watchers(f: Facility) -> list[WatchDevice]:
+    """The facility's devices as the credit method watches them (storage.credit.month_facts): a counting
+    camera's count is a watcher of its own."""
+    out = [WatchDevice(d.id, d.type, d.heartbeat_s) for d in f.devices]
+    out += [WatchDevice(signal_id(d.id, COUNT), d.type, d.heartbeat_s, COUNT) for d in f.devices if d.counts_adults]
+    return out
+
+
 def run_one(
     profile_name: str, strategy_name: str, days: int = 30, seed: int = SEED, first: date = MONTH
 ) -> dict[str, float]:
@@ -344,7 +376,7 @@ def run_one(
             period=(start, end),
             tz=tz,
             hours=f.opening_hours,
-            devices=[WatchDevice(d.id, d.type, d.heartbeat_s) for d in f.devices],
+            devices=watchers(f),
             heard=heard,
             lapses=_lapses(decisions, end),
             offline=_offline(decisions, end),

@@ -28,6 +28,12 @@ What a facility controls, and nothing else, costs points:
 - **Split lapses are unanswered alerts too.** Pieces of one lapse class less than 5 minutes apart are one
   episode; an episode as long as its rule's alert window whose pieces were each too short to alert
   counts as one alert left unanswered (the minutes count anyway, as every piece is recorded).
+- **Absences that raised no alert are unanswered alerts too.** A guard badged in but not patrolling is
+  not guarding (the patrol gap counts as `guard_absent` minutes); each such gap with no guard absence
+  recorded over it counts as one alert left unanswered, since the absence's own alert never opened (issue
+  #37: carers and guards who stay badged in while away). Carers are seen by the counting cameras over the
+  child areas where the registry declares them (`WATCHED_BY_SIGNAL`): their absence then raises the ratio
+  alert itself; without them the ratio rests on the badges alone, which the credit page says.
 - **Response.** Critical and major alerts are acknowledged before their first escalation step; later
   costs a point, never costs three. An acknowledgement does not end the lapse's minutes. The time
   counts from when CareWatch knew of the alert (`opened_at`), not from when it happened (`occurred_at`,
@@ -97,6 +103,13 @@ WATCHED_BY: dict[str, frozenset[DeviceType]] = {
     "fire_detection": frozenset({DeviceType.SMOKE_DETECTOR, DeviceType.HEAT_DETECTOR}),
 }
 assert set(WATCHED_BY) == set(CLASSES)  # noqa: S101 - every class says what watches it
+# class -> a signal some devices declare they send (the registry's capability, not their type) that its rules
+# judge by as well: the adults the counting cameras over the child areas see (CONTRACT §2 adults_count; the
+# carers who stay badged in while away, issue #37). The rule needs every such device's signal at once, so a
+# class is as silent as the silentest of them (and at least as silent as its devices by type). A facility
+# whose cameras declare no counting is not charged for it: its carer ratio rests on the badges alone, which
+# the credit page says (Facts.ratio_by_badges_only).
+WATCHED_BY_SIGNAL: dict[str, str] = {"ratio_breach": "adults_count"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +160,11 @@ class Facts:
     silent_minutes: dict[str, float] = field(default_factory=dict)
     silent_days: int = 0  # (class, opening day) pairs silent long enough to count as an unanswered alert
     split_episodes: int = 0  # lapses split into pieces too short to alert: each an unanswered alert
+    unalerted_absences: int = 0  # a guard badged in but not patrolling (a patrol gap): each an unanswered alert
     unwatched: tuple[str, ...] = ()  # classes with no device registered: silent all the time
     missing_devices: dict[str, int] = field(default_factory=dict)  # required devices not registered, per class
+    # no camera over a child area counts adults: carers are known from their badges only (weaker evidence)
+    ratio_by_badges_only: bool = False
     dark_minutes: float = 0.0  # shown: minutes with nothing from any device (charged through silent_minutes)
     dark_open_minutes: float = 0.0
     device_gap_pct: float = 0.0
@@ -185,7 +201,7 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
     lapse_total = min(
         Fraction(cfg.lapse_cap), sum(exact.values(), Fraction(0)) + sum(silent_exact.values(), Fraction(0))
     )
-    unanswered = facts.unacked + facts.silent_days + facts.split_episodes
+    unanswered = facts.unacked + facts.silent_days + facts.split_episodes + facts.unalerted_absences
     parts = {
         "lapses": round(float(lapse_total), 2),
         "devices": round(min(cfg.device_gap_cap, cfg.device_gap_weight * facts.device_gap_pct), 2),
@@ -210,8 +226,10 @@ def evaluate(facts: Facts, cfg: CreditConfig | None = None) -> dict[str, Any]:
             "silent_minutes": {k: round(v, 1) for k, v in facts.silent_minutes.items() if v},
             "silent_days": facts.silent_days,
             "split_episodes": facts.split_episodes,
+            "unalerted_absences": facts.unalerted_absences,
             "unwatched": list(facts.unwatched),
             "missing_devices": dict(facts.missing_devices),
+            "ratio_by_badges_only": facts.ratio_by_badges_only,
             "dark_minutes": round(facts.dark_minutes, 1),
             "dark_open_minutes": round(facts.dark_open_minutes, 1),
             "device_gap_pct": round(facts.device_gap_pct, 2),

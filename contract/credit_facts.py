@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from contract.credit import CLASSES, WATCHED_BY, CreditConfig, Facts
+from contract.credit import CLASSES, WATCHED_BY, WATCHED_BY_SIGNAL, CreditConfig, Facts
 from contract.registry import DeviceType, OpeningHours
 from contract.rules import DEFAULTS, offline_after_s, silent_after_s
 
@@ -31,15 +31,28 @@ SPLIT_GAP = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class WatchDevice:
+    """A device that watches classes by its type; or, with `signal`, a device's declared signal (its id is
+    then `signal_id(device, signal)`, heard in the hours the signal was: contract.credit.WATCHED_BY_SIGNAL)."""
+
     id: str
     type: DeviceType
     heartbeat_s: int = 60
+    signal: str | None = None
 
     @property
     def hours_heard(self) -> int:
         """How many hours back a report still vouches for the device: one for anything that reports at
         least hourly, more for a device that speaks every few hours (half a period again of slack)."""
         return max(1, math.ceil(1.5 * self.heartbeat_s / 3600))
+
+
+def signal_id(device_id: str, signal: str) -> str:
+    """The watcher of a device's signal (never a device id: those have no '#')."""
+    return f"{device_id}#{signal}"
+
+
+def _base(watcher_id: str) -> str:
+    return watcher_id.split("#", 1)[0]
 
 
 @dataclass(slots=True)
@@ -152,6 +165,17 @@ def with_patrol_gaps(lapses: list[tuple[str, Span]], gaps: list[Span]) -> list[t
     return [(r, s) for r, s in lapses if r != "guard_absent"] + [("guard_absent", s) for s in union]
 
 
+def unalerted_absences(lapses: list[tuple[str, Span]], gaps: list[Span]) -> int:
+    """A guard's absences known only from a patrol gap (badged in, not patrolling: with_patrol_gaps), with no
+    guard_absent lapse recorded over them: the major alert of an absence never opened, so nobody could
+    answer it. Each counts as an alert left unanswered, as a split lapse does (the guard's part of the
+    carers and guards who stay badged in while away, issue #37: counted as minutes only, it still spared
+    the facility the answer an honest badge-out calls for)."""
+    interval = timedelta(seconds=DEFAULTS["patrol_missed"].thresholds["interval_s"])
+    guard = [s for r, s in lapses if r == "guard_absent"]
+    return sum(1 for a, b in gaps if not any(overlap(s, (a - interval, b)) > 0 for s in guard))
+
+
 def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[str, datetime], float]]:
     """Lapse minutes per class, in total and per UTC hour (to net the silence over them)."""
     own = m.period
@@ -198,14 +222,20 @@ def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], 
     hourly bits alone would miss a door switched off for 35 minutes."""
     out: dict[tuple[str, datetime], list[Span]] = defaultdict(list)
     kinds = {d.id: d for d in m.devices}
+    # a device offline sends none of its signals either
+    twins: dict[str, list[str]] = defaultdict(list)
+    for d in m.devices:
+        twins[_base(d.id)].append(d.id)
     for device, span in m.offline:
-        if device not in watched:
-            continue
-        a, b = max(span[0] - shown_silent(kinds[device]), m.period[0]), min(span[1], m.period[1])
-        h = a.replace(minute=0, second=0, microsecond=0)
-        while h < b:
-            out[device, h].append((max(a, h), min(b, h + HOUR)))
-            h += HOUR
+        for watcher in twins.get(device, []):
+            if watcher not in watched:
+                continue
+            d = kinds[watcher]
+            a, b = max(span[0] - shown_silent(d), m.period[0]), min(span[1], m.period[1])
+            h = a.replace(minute=0, second=0, microsecond=0)
+            while h < b:
+                out[watcher, h].append((max(a, h), min(b, h + HOUR)))
+                h += HOUR
     return out
 
 
@@ -214,6 +244,7 @@ def _hour_shares(
     present: set[str],
     offline: Mapping[tuple[str, datetime], list[Span]],
     watchers: Mapping[str, list[WatchDevice]],
+    signals: Mapping[str, list[WatchDevice]],
     gaps: Mapping[str, int],
     opens: list[Span],
     own: Span,
@@ -240,10 +271,14 @@ def _hour_shares(
         missing = gaps.get(rule, 0)
         full = (open_minutes if base == "open" else all_minutes, open_minutes)
         n = len(ds) + missing
-        out[rule] = (
+        share = (
             (sum(e[0] for e in each) + missing * full[0]) / n,
             (sum(e[1] for e in each) + missing * full[1]) / n,
         )
+        if signals.get(rule):  # the rule needs all of them: as silent as the silentest
+            weakest = [silent_of(d, base) for d in signals[rule]]
+            share = (max(share[0], *(e[0] for e in weakest)), max(share[1], *(e[1] for e in weakest)))
+        out[rule] = share
     return out
 
 
@@ -251,10 +286,13 @@ def _silence(
     m: Month, opens: list[Span], lapse_hourly: Mapping[tuple[str, datetime], float]
 ) -> tuple[_Silence, tuple[str, ...]]:
     own = m.period
-    watchers = {rule: [d for d in m.devices if d.type in types] for rule, types in WATCHED_BY.items()}
+    watchers = {
+        rule: [d for d in m.devices if d.signal is None and d.type in types] for rule, types in WATCHED_BY.items()
+    }
+    signals = {rule: [d for d in m.devices if d.signal == sig] for rule, sig in WATCHED_BY_SIGNAL.items()}
     unwatched = tuple(sorted(rule for rule, ds in watchers.items() if not ds))
     gaps = {rule: m.gaps.get(rule, 0) for rule in watchers if watchers[rule]}
-    watched = {d.id for ds in watchers.values() for d in ds}
+    watched = {d.id for ds in (*watchers.values(), *signals.values()) for d in ds}
     slow = [d for d in m.devices if d.id in watched and d.hours_heard > 1]
 
     def vouched(hour: datetime) -> set[str]:
@@ -284,7 +322,7 @@ def _silence(
         present = vouched(h)
         if not unwatched and not any(gaps.values()) and len(present) == len(watched) and h not in offline_hours:
             continue  # every class watched all hour: the common case
-        shares = _hour_shares(span, present, offline, watchers, gaps, opens, own)
+        shares = _hour_shares(span, present, offline, watchers, signals, gaps, opens, own)
         for rule, (on_base, while_open) in shares.items():
             charged = max(0.0, on_base * listened - lapse_hourly.get((rule, h), 0.0))
             if charged > 0:
@@ -302,7 +340,9 @@ def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
     lapse_total, lapse_hourly = _lapses(m, opens)
     silence, unwatched = _silence(m, opens, lapse_hourly)
     watched = {d.type for d in m.devices} & set().union(*WATCHED_BY.values())
-    rate = sum(min(1.0, 3600.0 / max(d.heartbeat_s, 1)) for d in m.devices if d.type not in watched)
+    rate = sum(
+        min(1.0, 3600.0 / max(d.heartbeat_s, 1)) for d in m.devices if d.type not in watched and d.signal is None
+    )
     expected = rate * silence.lit_hours
     gap = max(0.0, 100.0 * (1 - silence.device_hours / expected)) if expected > 0 else 0.0
     n_alerts, late, never = m.acks
@@ -315,8 +355,10 @@ def measure(m: Month, cfg: CreditConfig | None = None) -> Facts:
         silent_minutes=dict(silence.minutes),
         silent_days=sum(1 for v in silence.by_day.values() if v >= cfg.silent_day_min),
         split_episodes=split_episodes(m.lapses),
+        unalerted_absences=unalerted_absences(m.lapses, m.patrol_gaps),
         unwatched=unwatched,
         missing_devices={k: v for k, v in m.gaps.items() if v},
+        ratio_by_badges_only=not any(d.signal == WATCHED_BY_SIGNAL["ratio_breach"] for d in m.devices),
         dark_minutes=silence.dark,
         dark_open_minutes=silence.dark_open,
         device_gap_pct=gap,

@@ -122,6 +122,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "water_pressure_mpa": ("消防水压（MPa）", "Water pressure (MPa)"),
         "battery_pct": ("电量（%）", "Battery (%)"),
         "signal_dbm": ("信号强度（dBm）", "Signal (dBm)"),
+        "adults_count": ("画面内成人数（人）", "Adults in view"),
     },
     "timeline_kind": {
         "event": ("事件", "Event"),

@@ -52,6 +52,8 @@ KNOWN_METRICS = frozenset(
         "water_pressure_mpa",
         "battery_pct",
         "signal_dbm",
+        # a counting camera's adults in its view (CONTRACT §2; the registry's counts_adults)
+        "adults_count",
     }
 )
 

@@ -314,6 +314,16 @@ class Device(_Model):
     # cameras: the view covers a child area; env sensors: the room is a child area.
     covers_child_area: bool = False
     room: RoomType | None = None
+    # cameras over a child area: the camera's own analytics count the adults in its view (people counting
+    # in a zone with a height filter, children left out) and it reports them as `adults_count` (CONTRACT
+    # §2, §4 ratio_breach). A declared capability, filed in the registry like the rest of it.
+    counts_adults: bool = False
+
+    @model_validator(mode="after")
+    def _counting_camera(self) -> Device:
+        if self.counts_adults and not (self.type is DeviceType.CAMERA and self.covers_child_area):
+            raise ValueError("counts_adults is for a camera that covers a child area")
+        return self
 
     @property
     def in_kitchen(self) -> bool:

@@ -143,7 +143,9 @@ DEFAULTS: dict[str, RuleConfig] = {
     "unqualified_staff_on_site": _r("major"),
     "guard_absent": _r("major", 600),  # guard numbers: GB/T 29315-2022
     # carer ratios by age group: 托育机构设置标准(试行) (2019)
-    "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5),
+    # count_window_s: a counting camera's adults are judged as the upper median of its samples over this
+    # window (CONTRACT §4 ratio_breach), so an occlusion of seconds or one sample off by one changes nothing
+    "ratio_breach": _r("major", 600, infant=3, toddler=5, older=7, mixed=5, count_window_s=180),
     # class sizes: 托育机构设置标准（试行）(2019), contract.registry.CLASS_CAPACITY; a class over them is a
     # breach of the standard the facility was approved under, not a detail (issue #39 item 4: was minor)
     "class_over_capacity": _r("major"),

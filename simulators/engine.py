@@ -41,6 +41,12 @@ TELEMETRY_EVERY = {
     DeviceType.CO_DETECTOR: 120,
 }
 BATCH_FLUSH_S = 10
+# A counting camera (the registry's counts_adults) reports the adults in its view this often, with the
+# counting's noise: an occlusion of seconds caught in a sample (a carer behind a shelf, a child in the
+# way) one or two short, and a sample one off either way (a carer half out of the zone, a tall child).
+COUNT_EVERY = 30
+COUNT_OCCLUDED_P = 0.02
+COUNT_OFF_BY_ONE_P = 0.03
 URGENT_CHANNELS = frozenset({"event", "access"})
 
 
@@ -169,6 +175,13 @@ class FacilityState:
     patrol_paused_until: datetime | None = None
     scanner_off_until: datetime | None = None  # the children's attendance scanner is not used
     no_badge_out: set[str] = field(default_factory=set)  # staff who leave without badging out
+    # Where the staff really are, apart from their badges (the counting cameras see this, not the badges):
+    # on site, and on site but away from the children (a carer out of the rooms, badged in or not)
+    here: set[str] = field(default_factory=set)
+    away: set[str] = field(default_factory=set)
+    # parents in a class's room at drop-off or pick-up until then (class -> times): counted as adults
+    parents: dict[str, list[datetime]] = field(default_factory=dict)
+    carer_class: dict[str, str] | None = None  # each carer's class (CitySim._carer_class)
 
 
 class CitySim:
@@ -201,6 +214,9 @@ class CitySim:
                     if (slow := wrong_clock(seed, f.id, ds.device)) is not None:
                         ds.skew -= slow
             for ds in devices.values():
+                if ds.device.counts_adults:  # its own stream: every other device's stays as it was
+                    crng = random.Random(f"{seed}:{f.id}:{ds.device.id}:count")
+                    self._at(start + timedelta(seconds=crng.uniform(0, COUNT_EVERY)), self._count_fn(fs, ds, crng))
                 phase = ds.rng.uniform(0, ds.device.heartbeat_s)
                 self._at(start + timedelta(seconds=phase), self._heartbeat_fn(fs, ds))
                 every = TELEMETRY_EVERY.get(ds.device.type)
@@ -348,6 +364,65 @@ class CitySim:
             return {"co_ppm": round(abs(rng.gauss(2, 1)), 1)}
         return {}
 
+    def _count_fn(self, fs: FacilityState, ds: DeviceState, rng: random.Random) -> Callable[[], None]:
+        """A counting camera's adults in view every COUNT_EVERY s: the carers truly in its room (wherever
+        their badges say they are), parents at drop-off and pick-up, and the counting's own noise."""
+
+        def fn() -> None:
+            if self._alive(ds) and not (ds.offline_until and self.now < ds.offline_until):
+                n = self._adults_in_room(fs, ds.device.location)
+                if self.faults:
+                    r = rng.random()
+                    if r < COUNT_OCCLUDED_P:  # an occlusion of seconds: a carer behind a shelf, a child
+                        n -= rng.choice((1, 2))
+                    elif r < COUNT_OCCLUDED_P + COUNT_OFF_BY_ONE_P:
+                        n += rng.choice((-1, 1))
+                body: dict[str, object] = {
+                    "msg_id": ds.next_id("n"),
+                    "ts": wire_ts(self.now + ds.skew),
+                    "readings": {"adults_count": max(0, n)},
+                }
+                self.emit(fs, ds.device.id, "telemetry", body)
+            self._at(self.now + timedelta(seconds=COUNT_EVERY), fn)
+
+        return fn
+
+    def _adults_in_room(self, fs: FacilityState, location: str) -> int:
+        """Carers with their class in this room now (classroom, or the nap room at nap time), and parents
+        dropping off or collecting there (in the classroom)."""
+        cls = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location else None
+        if cls is None:
+            return 0
+        local = self.now.astimezone(fs.tz)
+        napping = 12 <= local.hour + local.minute / 60 < 14.5
+        if ("nap room" in location) != napping:
+            return 0
+        carers = sum(1 for p, c in self._carer_class(fs).items() if c == cls and p in fs.here and p not in fs.away)
+        parents = 0
+        if "classroom" in location:
+            times = fs.parents.get(cls, [])
+            times[:] = [t for t in times if t > self.now]
+            parents = len(times)
+        return carers + parents
+
+    def _carer_class(self, fs: FacilityState) -> dict[str, str]:
+        """Each carer's class: the carers in registry order, spread over the classes in order."""
+        if fs.carer_class is None:
+            f = fs.facility
+            carers = [s.id for s in f.staff if s.cares and not s.banned and s.id < "s-9000"]
+            n = len(f.classes)
+            fs.carer_class = {p: f.classes[i * n // len(carers)].id for i, p in enumerate(carers)} if n else {}
+        return fs.carer_class
+
+    def whereabouts(
+        self, fs: FacilityState, person: str, *, here: bool | None = None, away: bool | None = None
+    ) -> None:
+        """Where a person really is (not what their badge says): on site or not, away from the children."""
+        if here is not None:
+            (fs.here.add if here else fs.here.discard)(person)
+        if away is not None:
+            (fs.away.add if away else fs.away.discard)(person)
+
     def _children_in_room(self, fs: FacilityState, location: str, hour: float) -> int:
         """Children of the room's class on site; nap rooms fill 12:00–14:30, classrooms otherwise."""
         cls = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location else None
@@ -391,6 +466,8 @@ class CitySim:
             else:  # carers, health, manager: 5-30 min before opening, after the last pick-up
                 arrive, leave = opens - minutes(5, 30), closes + minutes(5, 40)
             at(arrive, self._access_fn(fs, "staff_in", s.id))
+            at(arrive, self._where_fn(fs, s.id, True))
+            at(leave, self._where_fn(fs, s.id, False))  # gone, badged out or not
             if self.faults and rng.random() < FORGET_BADGE_OUT_P:
                 self.truth.append(Truth(tomorrow.astimezone(UTC), f.id, "badge_out_missing", subject=s.id))
                 continue  # walks out behind a colleague without badging
@@ -453,6 +530,9 @@ class CitySim:
 
         return fn
 
+    def _where_fn(self, fs: FacilityState, person: str, here: bool) -> Callable[[], None]:
+        return lambda: self.whereabouts(fs, person, here=here)
+
     def _patrol_fn(self, fs: FacilityState, guard: str, point: str) -> Callable[[], None]:
         def fn() -> None:
             if fs.patrol_paused_until is None or self.now >= fs.patrol_paused_until:
@@ -468,6 +548,9 @@ class CitySim:
                 if child in fs.skip_collect or child not in fs.on_site_children:
                     return
                 del fs.on_site_children[child]
+            # the parent comes into the classroom for a minute or three: an adult the cameras count
+            stay = timedelta(seconds=random.Random(f"{self.seed}:{child}:{self.now.isoformat()}").uniform(60, 180))
+            fs.parents.setdefault(cls, []).append(self.now + stay)
             if fs.scanner_off_until is not None and self.now < fs.scanner_off_until:
                 return  # nobody scans the children in or out
             extra = {"guardian_id": guardian} if guardian else {}

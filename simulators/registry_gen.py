@@ -74,6 +74,11 @@ KIND_WEIGHTS = [("inclusive", 5), ("for_profit", 3), ("employer", 1), ("kinderga
 # load refuses to exceed (contract.registry.CLASS_CAPACITY).
 RATIO = {AgeGroup.INFANT: 3, AgeGroup.TODDLER: 5, AgeGroup.OLDER: 7, AgeGroup.MIXED: 5}
 CLASS_LIMIT = CLASS_CAPACITY
+# Facilities whose cameras over the child areas count the adults in view (on-camera people counting with a
+# height filter, leave-post detection: common in the smart cameras child-care rooms are fitted with since
+# about 2020, not in older installations): half, drawn per facility, and always the first (the demo's and
+# the benches' facility). An assumption of the simulation, not a measured figure.
+COUNTING_SHARE = 0.5
 
 
 def township_code(county: str, n: int) -> str:
@@ -129,6 +134,11 @@ def _facility(
     children = _children(rng, classes)
     staff = _staff(rng, classes, len(children))
     devices = _devices(rng, classes)
+    if first or random.Random(f"{fid}:counting").random() < COUNTING_SHARE:  # its own draw: the rest stays
+        devices = [
+            d.model_copy(update={"counts_adults": True}) if d.covers_child_area and d.type is DeviceType.CAMERA else d
+            for d in devices
+        ]
     lat, lon = _place(code, lat, lon, rng.random(), rng.random())
     return Facility(
         id=fid,

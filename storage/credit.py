@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from contract.credit import CreditConfig, Facts, evaluate
-from contract.credit_facts import Month, WatchDevice, measure
+from contract.credit_facts import Month, WatchDevice, measure, signal_id
 from contract.rectification import OrderStep, is_late
 from contract.registry import Device, DeviceType, RoomType, watch_gaps
 from contract.rules import ESCALATION_S
@@ -62,11 +62,16 @@ async def month_facts(
     devices: dict[str, list[WatchDevice]] = defaultdict(list)
     registered: dict[str, list[Device]] = defaultdict(list)
     for r in await conn.fetch(
-        "SELECT facility_id, id, type, heartbeat_s, location, room, covers_child_area FROM devices"
+        "SELECT facility_id, id, type, heartbeat_s, location, room, covers_child_area, counts_adults FROM devices"
         " WHERE facility_id = ANY($1) ORDER BY 1, 2",
         ids,
     ):
         devices[r["facility_id"]].append(WatchDevice(r["id"], DeviceType(r["type"]), r["heartbeat_s"]))
+        if r["counts_adults"]:  # its count watches the carer ratio (contract.credit.WATCHED_BY_SIGNAL)
+            counting = signal_id(r["id"], COUNT_METRIC)
+            devices[r["facility_id"]].append(
+                WatchDevice(counting, DeviceType(r["type"]), r["heartbeat_s"], signal=COUNT_METRIC)
+            )
         registered[r["facility_id"]].append(
             Device.model_construct(
                 id=r["id"],
@@ -113,6 +118,8 @@ async def month_facts(
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
     heard = await _activity(conn, p)
+    for fid, hour, device in await _counted(conn, p):
+        heard.setdefault(fid, defaultdict(set))[hour].add(signal_id(device, COUNT_METRIC))
     first_report, listened = await intake.listened(conn, start, end)
     # before ingest first reported, the platform was receiving in the hours in which anyone was heard
     # (history from before the intake's reports); an hour nobody at all was heard in, it was not running
@@ -190,6 +197,29 @@ async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, d
             if bits >> h & 1 and start <= (hour := midnight + timedelta(hours=h)) < end:
                 heard[r["facility_id"]][hour].add(r["device_id"])
     return heard
+
+
+COUNT_METRIC = "adults_count"
+RECENT = timedelta(hours=3)  # the rollup lags behind the hour: the last hours are read from the readings
+
+
+async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[str, datetime, str]]:
+    """(facility, UTC hour, camera): the hours in which each counting camera reported the adults it sees
+    (the readings' hourly rollup, which outlives the readings; the last hours from the readings)."""
+    facilities, start, end = p
+    rows = await conn.fetch(
+        "SELECT facility_id, bucket AS hour, device_id FROM readings_hourly WHERE facility_id = ANY($1)"
+        " AND metric = $4 AND bucket >= $2 AND bucket < $3"
+        " UNION SELECT DISTINCT facility_id, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,"
+        " device_id FROM readings"
+        " WHERE facility_id = ANY($1) AND metric = $4 AND time >= greatest($2, $3 - $5::interval) AND time < $3",
+        facilities,
+        start,
+        end,
+        COUNT_METRIC,
+        RECENT,
+    )
+    return [(r["facility_id"], r["hour"].astimezone(UTC), r["device_id"]) for r in rows]
 
 
 async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime) -> dict[str, tuple[int, int, int]]:

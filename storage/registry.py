@@ -105,10 +105,19 @@ async def _upsert_facility(conn: asyncpg.Connection, f: Facility) -> None:
         [(f.id, c.id, g) for c in f.children for g in dict.fromkeys(c.guardians)],
     )
     await conn.executemany(
-        "INSERT INTO devices (facility_id, id, type, location, heartbeat_s, covers_child_area, room)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO devices (facility_id, id, type, location, heartbeat_s, covers_child_area, room, counts_adults)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         [
-            (f.id, d.id, d.type.value, d.location, d.heartbeat_s, d.covers_child_area, d.room and d.room.value)
+            (
+                f.id,
+                d.id,
+                d.type.value,
+                d.location,
+                d.heartbeat_s,
+                d.covers_child_area,
+                d.room and d.room.value,
+                d.counts_adults,
+            )
             for d in f.devices
         ],
     )
@@ -202,6 +211,7 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
                             "heartbeat_s": d["heartbeat_s"],
                             "covers_child_area": d["covers_child_area"],
                             "room": d["room"],
+                            "counts_adults": d["counts_adults"],
                         }
                         for d in devices.get(fid, [])
                     ],

@@ -733,3 +733,99 @@ def test_a_guard_absent_while_the_gateway_was_held_offline_is_still_a_lapse() ->
     assert opened.condition is not None and opened.condition.at == m(10) and opened.condition.cause == "uplink"
     assert opened.since == m(10) and opened.at >= m(70)
     assert cleared.since == m(40), "the lapse ends when the guard came back, not when the spool arrived"
+
+
+# -- carers who stay badged in while away: the counting cameras over child areas (issue #37) -----------------------
+def _counting(f: Facility, on: bool = True) -> Facility:
+    """The facility with every child-area camera counting adults (the registry's counts_adults), or none."""
+    cams = [
+        d.model_copy(update={"counts_adults": on}) if d.type is DeviceType.CAMERA and d.covers_child_area else d
+        for d in f.devices
+    ]
+    return f.model_copy(update={"devices": cams})
+
+
+def _class_day(f: Facility) -> AlertEngine:
+    """Everyone badged in, every child in."""
+    engine = AlertEngine([f], load_rules(None), T0, lapse_rules=frozenset({"ratio_breach"}))
+    staff_all_in(engine, f, T0)
+    for c in f.children:
+        engine.on_message(f.id, "door-main", access("child_in", c.id, T0), T0)
+    return engine
+
+
+def _need(engine: AlertEngine, f: Facility) -> int:
+    rt = engine.runtimes[f.id]
+    per: dict[str, int] = {}
+    for c in f.children:
+        per[c.class_] = per.get(c.class_, 0) + 1
+    return sum(contract.rules.carers_needed(rt.rules, rt.classes[c].age_group.value, n) for c, n in per.items())
+
+
+def _watch(
+    engine: AlertEngine, f: Facility, start: datetime, minutes: float, adults: object, quiet: str | None = None
+) -> list[Decision]:
+    """Ticks every 10 s with each counting camera but `quiet` reporting: `adults(t)` in the first classroom,
+    0 elsewhere."""
+    cams = [d.id for d in f.devices if d.counts_adults and d.id != quiet]
+    out: list[Decision] = []
+    t = start
+    while t <= start + timedelta(minutes=minutes):
+        for cam in cams:
+            n = adults(t) if cam == "cam-class1" else 0  # type: ignore[operator]
+            reading = Telemetry(msg_id=f"t-{next(_ids)}", ts=t, readings={"adults_count": float(n)})
+            out += engine.on_message(f.id, cam, reading, t)
+        out += [d for _f, d in run_ticks(engine, t, 0, 10)]
+        t += timedelta(seconds=10)
+    return out
+
+
+def test_a_counting_cameras_momentary_miscount_raises_nothing() -> None:
+    """A 20-second occlusion dip to no adult at all, and lone samples one short, every few minutes: no
+    alert and not even a lapse (the upper median over count_window_s), while the badges say all present."""
+    f = _counting(facility())
+    engine = _class_day(f)
+    need = _need(engine, f)
+    t0 = T0 + timedelta(minutes=2)
+
+    def adults(t: datetime) -> int:
+        s = (t - t0).total_seconds()
+        if 600 <= s < 620:  # hidden behind a shelf, or the view blocked, for 20 s
+            return 0
+        return need - 1 if int(s) % 240 == 0 else need  # one sample one short every 4 minutes
+
+    ds = _watch(engine, f, t0, 30, adults)
+    assert [d for d in ds if d.key.rule == "ratio_breach"] == []
+
+
+def test_carers_badged_in_but_not_seen_for_15_minutes_breach_the_ratio() -> None:
+    """Every carer badged in, but the child areas' cameras see one adult for 15 minutes: ratio_breach opens
+    (its 10-minute window after the count's median fell), and clears once the carers are seen again.
+    The same facility with cameras that do not count: nothing, the badges say all are there."""
+    f = _counting(facility())
+    engine = _class_day(f)
+    need = _need(engine, f)
+    assert need >= 2
+    t0 = T0 + timedelta(minutes=2)
+    away = (t0 + timedelta(minutes=5), t0 + timedelta(minutes=20))
+    ds = _watch(engine, f, t0, 30, lambda t: 1 if away[0] <= t < away[1] else need)
+    [op] = opened(ds, "ratio_breach")
+    assert away[0] + timedelta(minutes=10) < op.at < away[0] + timedelta(minutes=13), op.at - away[0]
+    assert "摄像头仅见成人 1 人" in (op.condition.summary if op.condition else "")
+    assert any(d.action == "clear" and d.key.rule == "ratio_breach" for d in ds)
+
+    plain = _counting(facility(), on=False)  # cameras without counting: readings (if any) are no evidence
+    engine2 = _class_day(plain)
+    ds2 = _watch(engine2, plain, t0, 30, lambda t: 1)
+    assert [d for d in ds2 if d.key.rule == "ratio_breach"] == []
+
+
+def test_a_silent_counting_camera_leaves_the_ratio_to_the_badges() -> None:
+    """One child area's counting camera sends no count: the cameras cannot bound the carers, and the badges
+    decide (the credit evaluation charges that silence to the ratio, contract.credit_facts)."""
+    f = _counting(facility())
+    engine = _class_day(f)
+    quiet = next(d.id for d in f.devices if d.counts_adults and d.id != "cam-class1")
+    ds = _watch(engine, f, T0 + timedelta(minutes=2), 20, lambda t: 0, quiet=quiet)
+    assert opened(ds, "ratio_breach") == []
+    assert opened(_watch(engine, f, T0 + timedelta(minutes=23), 15, lambda t: 0), "ratio_breach"), "all report"

@@ -1533,3 +1533,32 @@ async def test_h_no_maintenance_window_an_operator_sets_hides_a_fire_alarm_from_
         db, FAC.id, Key("device_offline", smoke), Condition("major", "离线", "offline"), now, mutable=True
     )
     assert health.muted is True
+
+
+# -- counting cameras (issue #37, carers badged in while away): a declared capability the operator cannot drop --
+async def test_an_operator_cannot_declare_its_cameras_non_counting(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Cameras that count the adults over the child areas bound the carers counted toward the ratio; without
+    them the badges alone decide. The flag comes from the filed registry: an operator's upload that flips it
+    is refused (403) and changes nothing, and the database keeps the flag to cameras over a child area."""
+    from tests.test_web import B
+
+    stored = "SELECT array_agg(id ORDER BY id) FROM devices WHERE facility_id = $1 AND counts_adults"
+    before = await db.fetchval(stored, B.id)
+    doc = B.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for d in doc["devices"]:
+        if d.get("covers_child_area") and d["type"] == "camera":
+            d["counts_adults"] = not d.get("counts_adults", False)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{site['url']}/api/v1/registry",
+            data=yaml.safe_dump({"facilities": [doc]}, allow_unicode=True),
+            headers={"Authorization": f"Bearer {site['oper']}"},
+        ) as r,
+    ):
+        assert r.status == 403, await r.text()
+    assert await db.fetchval(stored, B.id) == before
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("UPDATE devices SET counts_adults = true WHERE facility_id = $1 AND id = 'door-main'", B.id)

@@ -118,6 +118,7 @@ async def _dark(db: asyncpg.Connection, fid: str, start: datetime, end: datetime
             hour.date(),
             hour.hour,
         )
+        await db.execute("DELETE FROM readings_hourly WHERE facility_id = $1 AND bucket = $2", fid, hour)
         hour += timedelta(hours=1)
 
 
@@ -133,6 +134,15 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         " bit_or(1 << extract(hour FROM h AT TIME ZONE 'UTC')::int)"
         " FROM devices d, generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h"
         " GROUP BY 1, 2, 3",
+        START,
+        END,
+    )
+    # and every counting camera's count, as the readings' hourly rollup keeps it (issue #37)
+    await db.execute(
+        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
+        " SELECT h, d.facility_id, d.id, 'adults_count', 120, 240, 1, 3 FROM devices d,"
+        " generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h"
+        " WHERE d.counts_adults",
         START,
         END,
     )
@@ -477,3 +487,29 @@ async def test_the_platforms_own_outage_is_not_a_facilitys_darkness(db: asyncpg.
     assert facts[dark.id].dark_minutes == 180.0
     assert facts[before.id].dark_minutes == 180.0
     assert evaluate(facts[quiet.id])["score"] > evaluate(facts[dark.id])["score"]
+
+
+async def test_a_counting_cameras_count_missing_for_a_day_is_charged_to_the_ratio(db: asyncpg.Connection) -> None:
+    """Issue #37: the hours of a counting camera's count come from the readings' rollup. Its count missing on
+    an opening day (video and statuses still heard) charges the carer ratio that day; a facility whose
+    cameras do not count is charged nothing for it and is told its ratio rests on badges."""
+    await _seed(db)
+    counting = next(f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices))
+    plain = next(f for f in REG.facilities[:20] if not any(d.counts_adults for d in f.devices))
+    cam = next(d.id for d in counting.devices if d.counts_adults)
+    day = _open_day(counting, 2)
+    await db.execute(
+        "DELETE FROM readings_hourly WHERE facility_id = $1 AND device_id = $2 AND bucket >= $3 AND bucket < $4",
+        counting.id,
+        cam,
+        day.replace(hour=0),
+        day.replace(hour=0) + timedelta(days=1),
+    )
+    facts = {f["id"]: fa for f, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    day_open = facts[counting.id].open_minutes / sum(
+        1 for i in range(31) if counting.opening_hours.hours_on(MONTH + timedelta(days=i)) is not None
+    )
+    assert facts[counting.id].silent_minutes.get("ratio_breach") == pytest.approx(day_open)
+    assert "camera_coverage" not in facts[counting.id].silent_minutes
+    assert not facts[counting.id].ratio_by_badges_only
+    assert facts[plain.id].ratio_by_badges_only and facts[plain.id].silent_minutes == {}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from alerts.engine import AlertEngine
 from bench.gaming import PROFILES, STRATEGIES, run_one
 from contract.credit import CLASSES, WATCHED_BY, evaluate
-from contract.credit_facts import Month, WatchDevice, measure
+from contract.credit_facts import Month, WatchDevice, measure, signal_id
 from contract.registry import DeviceType
 from contract.rules import Key, load_rules
 from simulators.registry_gen import generate_registry
@@ -135,11 +135,9 @@ def test_switching_a_kind_off_never_scores_better_than_showing_its_lapses(
 
 # -- the bench's strategies through the real engine, two opening days (the bench runs a month) -----------------
 MONDAY = date(2026, 11, 2)
-KNOWN_GAPS = {
-    # no sensor sees a carer who stays badged in while away: only an inspection finds it (see the note in
-    # bench/gaming.py and docs/benchmarks.md); the guard's part is caught by the patrol points
-    "badge_in_all_day": "absences behind a badge no sensor sees",
-}
+# none left: the carers who stay badged in while away are seen by the counting cameras over the child areas
+# (alerts.counting), the guard by the patrol points (a patrol gap is an unanswered alert: issue #37)
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +265,44 @@ def test_a_detector_off_for_half_an_hour_costs_what_it_did_before_the_longer_thr
     span = (smoke.id, (decisions[0].at, decisions[1].at))
     charged = measure(_month(offline=[span])).silent_minutes["fire_detection"] * len(FIRE)
     assert charged == pytest.approx(23 + 5 / 6)  # 10:06:10 (the old alert's opening, first tick past 6 min) to 10:30
+
+
+# -- the counting cameras' counts watch the carer ratio (issue #37, carers badged in while away) ------------------
+COUNTING = [d for d in FAC.devices if d.counts_adults]
+WITH_COUNTS = DEVICES + [
+    WatchDevice(signal_id(d.id, "adults_count"), d.type, d.heartbeat_s, "adults_count") for d in COUNTING
+]
+
+
+def test_one_counting_camera_silent_blinds_the_ratio_for_its_hours() -> None:
+    """The rule needs every child area counted: one count missing for a day charges the ratio that day's
+    open minutes in full (the silentest, not the mean); the camera's video still heard changes nothing."""
+    assert len(COUNTING) >= 3, "the bench's facility counts"
+    day = {h for h in HOURS if h < START + timedelta(days=1)}
+    silent = measure(_month({signal_id(COUNTING[0].id, "adults_count"): day}, devices=WITH_COUNTS))
+    assert silent.silent_minutes["ratio_breach"] == pytest.approx(silent.open_minutes / 5)  # Mon of 5 open days
+    assert "camera_coverage" not in silent.silent_minutes, "its video was heard"
+    assert not silent.ratio_by_badges_only
+    all_heard = measure(_month(devices=WITH_COUNTS))
+    assert all_heard.silent_minutes == {} and _score(_month(devices=WITH_COUNTS)) == 100.0
+
+
+def test_a_facility_without_counting_cameras_is_not_charged_but_told_its_ratio_rests_on_badges() -> None:
+    from web.credit_text import explain
+
+    facts = measure(_month())
+    assert facts.ratio_by_badges_only and facts.silent_minutes == {}
+    result = evaluate(facts)
+    assert result["score"] == 100.0
+    assert any("仅凭刷卡记录" in line for line in explain(result, "zh"))
+    assert any("badges alone" in line for line in explain(result, "en"))
+    assert not any("badges alone" in line for line in explain(evaluate(measure(_month(devices=WITH_COUNTS))), "en"))
+
+
+def test_a_guard_badged_in_who_does_not_patrol_is_an_unanswered_alert() -> None:
+    """A patrol gap with no guard absence recorded over it: the absence's own alert never opened."""
+    gap = (_open_hour(0, 12), _open_hour(0, 13))
+    hidden = measure(_month(patrol_gaps=[gap]))
+    assert hidden.unalerted_absences == 1
+    shown = measure(_month(lapses=[("guard_absent", (_open_hour(0, 10), _open_hour(0, 13)))], patrol_gaps=[gap]))
+    assert shown.unalerted_absences == 0

@@ -24,6 +24,16 @@ _T: dict[str, tuple[str, str]] = {
         "拆分成短时片段的失职 {n} 次，每次按一条未确认告警计",
         "{n} lapses split into pieces too short to alert, each counted as an alert nobody answered",
     ),
+    "unalerted": (
+        "保安刷卡在岗却未巡更 {n} 次（未触发缺保安告警），每次按一条未确认告警计",
+        "{n} times a guard badged in did not patrol (no alert of a missing guard opened), each counted as an"
+        " alert nobody answered",
+    ),
+    "badges_only": (
+        "婴幼儿活动区摄像头未申报成人计数：保育人员在岗仅凭刷卡记录判断，证据较弱",
+        "No camera over the child areas counts adults: carers on duty are known from their badges alone,"
+        " weaker evidence",
+    ),
     "dark": ("全部设备无数据 {h} 小时（已计入上述静默）", "Nothing from any device for {h} h (in the silence above)"),
     "gap": ("其他设备数据缺失 {pct}%", "Other devices' data missing: {pct} %"),
     "maintenance": (
@@ -70,6 +80,10 @@ def explain(result: dict[str, Any], lang: str) -> list[str]:
         out.append(t["silent_days"].format(n=facts["silent_days"]))
     if facts.get("split_episodes"):
         out.append(t["split"].format(n=facts["split_episodes"]))
+    if facts.get("unalerted_absences"):
+        out.append(t["unalerted"].format(n=facts["unalerted_absences"]))
+    if facts.get("ratio_by_badges_only"):
+        out.append(t["badges_only"])
     if facts.get("dark_minutes"):
         out.append(t["dark"].format(h=_h(facts["dark_minutes"])))
     if facts.get("device_gap_pct"):

@@ -43,6 +43,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SEED = 1
 DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, scope, password
     ("xinfu", "inspector", {"county": "140902"}, "xinfu-demo"),
+    # two more of the county's inspectors: a random draw (双随机, /draws) gives each facility two inspectors
+    # from outside its township, and with one inspector the demo could not draw at all (a newcomer's try)
+    ("xinfu2", "inspector", {"county": "140902"}, "xinfu2-demo"),
+    ("xinfu3", "inspector", {"county": "140902"}, "xinfu3-demo"),
     ("city", "inspector", {}, "city-demo"),
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
     ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log

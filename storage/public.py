@@ -37,6 +37,16 @@ async def facility(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record
     )
 
 
+async def filed(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record | None:
+    """The facility's accepted initial filing (登记备案, storage.filing): its number and when it was accepted;
+    None: not filed (being in the registry is not being filed)."""
+    return await conn.fetchrow(
+        "SELECT filing_no, reviewed_at FROM filings WHERE facility_id = $1 AND kind = 'initial'"
+        " AND status = 'accepted' ORDER BY id LIMIT 1",
+        facility_id,
+    )
+
+
 async def places(conn: asyncpg.Connection, facility_id: str) -> list[asyncpg.Record]:
     """托位 by class type (age group): the number of classes and their capacity."""
     return list(

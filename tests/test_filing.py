@@ -170,6 +170,13 @@ async def test_submit_return_resubmit_accept_with_a_number(
         assert number in page and 'data-state="filed"' in page
         page = await (await insp.get(f"{url}/facilities/{B.id}")).text()
         assert 'data-filing-state="filed"' in page and number in page
+        # the public record says filed, with the number, only once a filing is accepted (a newcomer read
+        # "已在监管平台登记备案" on a facility that was only in the registry)
+        async with aiohttp.ClientSession() as parent:
+            filed = await (await parent.get(f"{url}/public/facilities/{B.id}")).text()
+            unfiled = await (await parent.get(f"{url}/public/facilities/{A.id}")).text()
+        assert re.search(r"data-filing>已备案，备案号 " + re.escape(number), filed), filed
+        assert re.search(r"data-filing>未备案<", unfiled), unfiled
     finally:
         await op.close()
         await insp.close()

@@ -247,7 +247,7 @@ async def test_no_public_response_carries_personal_data(public_site: dict[str, A
     assert f'data-grade-month="{closed}"' in record and f'data-grade-month="{running}"' not in record
     assert 'class="grade gD"' not in record, "the running month's grade is never published"
     assert record.count("data-closed-order") == 1 and "人工下发" in record
-    assert "已在监管平台登记备案" in record and "English" in record  # the language switch, for anonymous readers
+    assert "data-filing>未备案<" in record and "English" in record  # the language switch, for anonymous readers
     for name, body in bodies.items():  # people's pages: no facility id as text, no UTC time, no escaped markup
         assert A.id not in visible_text(body) and "+00:00" not in body and "&lt;time" not in body, name
     assert ANSWER in bodies["zh follow"] and "已答复" in bodies["zh follow"] and "answered" in bodies["en follow"]

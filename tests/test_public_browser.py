@@ -59,7 +59,7 @@ async def test_a_parent_files_a_complaint_and_follows_it_to_its_answer(
         await expect(parent.locator("h2").first).to_contain_text(county_name(A.county))
         await parent.get_by_role("link", name=A.name).click()
         await expect(parent.locator("h1")).to_have_text(A.name)
-        await expect(parent.locator("[data-filing]")).to_contain_text("已在监管平台登记备案")
+        await expect(parent.locator("[data-filing]")).to_contain_text("未备案")
         assert township_name(A.township) in await parent.content()
         problems = await axe_problems(parent)  # WCAG 2.1 A/AA, as every signed-in page (tests/test_pages.py)
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()

@@ -875,7 +875,10 @@ _PUBLIC = {
     "public_search": ("查看", "Show"),
     "public_area": ("所在区域", "Area"),
     "public_filing": ("备案状态", "Filing status"),
-    "public_filed_since": ("已在监管平台登记备案（自{}）", "In the supervision register (since {})"),
+    # only an accepted filing is 备案 (storage.public.filed); being in the registry is not (a newcomer read
+    # "已在监管平台登记备案" on a facility the county had not filed)
+    "public_filed_no": ("已备案，备案号 {}（{}）", "Filed, number {} ({})"),
+    "public_not_filed": ("未备案", "Not filed"),
     "public_places": ("托位数", "Places"),
     "public_classes": ("{n}个班，{places}个托位", "{n} classes, {places} places"),
     "age_infant": ("乳儿班（6-12个月）", "Infant class (6-12 months)"),

@@ -53,11 +53,13 @@ async def _record(request: web.Request, facility_id: str) -> dict[str, Any]:
         if f is None:
             raise NotFound("no such facility")
         places = await store.places(conn, facility_id)
+        filed = await store.filed(conn, facility_id)
         grades = await store.grades(conn, facility_id, _month_start(request, f["timezone"]))
         orders = await store.closed_orders(conn, facility_id)
     lang = lang_of(request)
     return {
         "f": f,
+        "filed": filed,
         "places": places,
         "total_places": sum(p["places"] for p in places),
         "grades": grades,

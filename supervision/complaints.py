@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from contract.errors import DomainError
 from storage.users import Scope
 from supervision.orders import level_of
+from supervision.requests import RequestRefused
 
 Row = Mapping[str, Any]
 
@@ -41,15 +41,9 @@ STEPS = {"handle": ("received",), "answer": ("received", "handling"), "close": (
 OPEN = ("received", "handling")
 
 
-class ComplaintRefused(DomainError):
+class ComplaintRefused(RequestRefused):
     """A complaint or a step refused. `kind`: `invalid` (400), `forbidden` (403) or `conflict` (409); `key`
     and `args` name the page text (web/i18n.py) that says why."""
-
-    def __init__(self, reason: str, key: str, kind: str = "invalid", **args: object) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.key = key
-        self.args_ = args
 
 
 @dataclass(frozen=True, slots=True)

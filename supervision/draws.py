@@ -17,25 +17,19 @@ from typing import Any
 
 import asyncpg
 
-from contract.errors import DomainError
 from storage import draws as store
 from storage import inspections as inspection_store
 from storage.users import Scope
 from supervision import draw as algorithm
 from supervision.orders import level_of
+from supervision.requests import RequestRefused
 
 REDRAW_REASON_MIN = 4  # characters: "重新抽取" at least says something; the column's check agrees
 
 
-class DrawRefused(DomainError):
+class DrawRefused(RequestRefused):
     """A draw or a change of the lists refused: `kind` invalid (400), forbidden (403) or conflict (409);
     `key` and `args_` name the page text (web/i18n.py)."""
-
-    def __init__(self, reason: str, key: str, kind: str = "invalid", **args: object) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.key = key
-        self.args_ = args
 
 
 def may_read(scope: Scope) -> bool:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contract.errors import DomainError
 from contract.pickup import (
     CONSENT_MAX_AGE,
     CONSENT_METHODS,
@@ -38,19 +37,14 @@ from contract.pickup import (
     Delegate,
 )
 from storage.users import Scope
+from supervision.requests import RequestRefused
 
 Row = Mapping[str, Any]
 
 
-class PickupRefused(DomainError):
+class PickupRefused(RequestRefused):
     """A delegate's record or revocation refused. `kind`: `invalid` (400), `forbidden` (403) or `conflict`
     (409); `key` and `args` name the page text (web/i18n.py) that says why."""
-
-    def __init__(self, reason: str, key: str, kind: str = "invalid", **args: object) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.key = key
-        self.args_ = args
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from storage.registry import load_registry
 from storage.users import User, audit
 from supervision import maintenance as rules
 from supervision.maintenance import WindowRefused
-from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from web.errors import Conflict, Forbidden, Invalid, NotFound, from_rule
 from web.params import parse_time
 
 
@@ -66,12 +66,6 @@ async def record_whereabouts(
     return queries.alert_json(updated)
 
 
-def _refused(err: WindowRefused) -> Refused:
-    """supervision.maintenance's refusal as the web's: its status, its reason, its page text."""
-    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
-    return cls(str(err), err.key, **err.args_)
-
-
 async def file_maintenance(
     pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime, request_only: bool = False
 ) -> dict[str, Any]:
@@ -94,7 +88,7 @@ async def file_maintenance(
         try:
             rules.check_limits(start, end, now, others)
         except WindowRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         approved_at = now if status == "approved" else None
         row = await maintenance_store.create_window(
             conn, f["id"], device, start, end, reason, user.username, status=status, decided_at=approved_at
@@ -126,7 +120,7 @@ async def decide_maintenance(
         try:
             status = rules.check_decision(user.username, user.scope, row, decision, now, approved)
         except WindowRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         if not isinstance(body, dict):
             raise Invalid("body must be a JSON object")
         note = body.get("reason", "")

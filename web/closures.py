@@ -18,16 +18,11 @@ from storage import queries
 from storage.users import User, audit
 from supervision import closures as rules
 from supervision.closures import ClosureRefused
-from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from web.errors import Conflict, Invalid, NotFound, from_rule
 
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # a county's day: every county of the contract is in China's zone
 _COUNTY = re.compile(r"^[0-9]{6}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-
-def _refused(err: ClosureRefused) -> Refused:
-    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
-    return cls(str(err), err.key, **err.args_)
 
 
 def _days(body: Any) -> tuple[date, date, str]:
@@ -78,7 +73,7 @@ async def declare(pool: asyncpg.Pool, user: User, body: Any, *, now: datetime) -
     try:
         rules.check_declaration(user.scope, county, first, last, now.astimezone(COUNTY_TZ).date())
     except ClosureRefused as err:
-        raise _refused(err) from None
+        raise from_rule(err) from None
     ids = _facility_ids(body.get("facility_ids"))
     async with pool.acquire() as conn, conn.transaction():
         if ids is not None:
@@ -105,7 +100,7 @@ async def request(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *
         try:
             rules.check_request(first, last, now.astimezone(ZoneInfo(f["timezone"])).date())
         except ClosureRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         row = await store.create(conn, "facility", f["county"], [f["id"]], first, last, reason, user.username, now)
         out = store.closure_json(row)
         await audit(conn, user.username, "closure.request", f["id"], out)
@@ -133,7 +128,7 @@ async def decide(
                 user.username, user.scope, row, decision, now.astimezone(ZoneInfo(f["timezone"])).date()
             )
         except ClosureRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         if decision == "reject" and not note.strip():
             raise Invalid("a rejection needs a reason", "err_closure_reject_reason")
         updated = await store.decide(conn, row["id"], status, user.username, note.strip() or None, now)

@@ -19,12 +19,7 @@ from storage import public as public_store
 from storage.users import User, audit
 from supervision import complaints as rules
 from supervision.complaints import ComplaintRefused
-from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
-
-
-def _refused(err: ComplaintRefused) -> Refused:
-    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
-    return cls(str(err), err.key, **err.args_)
+from web.errors import Forbidden, Invalid, NotFound, from_rule
 
 
 def new_code() -> str:
@@ -49,7 +44,7 @@ async def file(pool: asyncpg.Pool, facility_id: str, form: dict[str, str], addre
             what, day, contact = form.get("what", ""), form.get("happened_on", ""), form.get("contact", "")
             filing = rules.check_filing(what, day, contact, today)
         except ComplaintRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         code, due = new_code(), rules.due_at(now)
         cid = await store.create(conn, facility_id, code, filing.what, filing.happened_on, filing.contact, now, due)
         await audit(conn, "public", "complaint.file", f"complaint {cid}", {"facility": facility_id, "address": address})
@@ -119,7 +114,7 @@ async def step(pool: asyncpg.Pool, user: User, cid: int, step_name: str, text: s
             rules.check_step(user.scope, row, step_name, now)
             text = rules.check_answer(text) if step_name == "answer" else rules.check_note(text)
         except ComplaintRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         await store.record_step(conn, cid, step_name, user.username, now, text)
         detail = {"facility": row["facility_id"], "level": rules.level_at(row, now), "overdue": rules.overdue(row, now)}
         await audit(conn, user.username, f"complaint.{step_name}", f"complaint {cid}", detail)

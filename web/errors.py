@@ -4,6 +4,11 @@ and a form handler shows the reason on its own page."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from supervision.requests import RequestRefused
+
 
 class Refused(Exception):
     """An action refused for a reason the user can act on. `status` is its HTTP status. `reason` is
@@ -48,3 +53,10 @@ class NotFound(Refused):
 
     def __init__(self, reason: str = "not found") -> None:
         super().__init__(reason)
+
+
+def from_rule(err: RequestRefused) -> Refused:
+    """A supervision rule's refusal (supervision.requests.RequestRefused and its kinds) as the web's: its
+    status by `kind`, its reason, its page text."""
+    cls: type[Refused] = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
+    return cls(str(err), err.key, **err.args_)

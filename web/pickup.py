@@ -15,16 +15,11 @@ from storage import queries
 from storage.users import User, audit
 from supervision import pickup as rules
 from supervision.pickup import NewDelegate, PickupRefused
-from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from web.errors import Conflict, Invalid, NotFound, from_rule
 from web.orders import Upload, evidence, stripped
 from web.params import parse_time
 
 _TEXT = {"child_id": 64, "person_id": 64, "name": 100, "relation": 20, "kind": 20, "consent_by": 64}
-
-
-def _refused(err: PickupRefused) -> Refused:
-    cls = {"forbidden": Forbidden, "conflict": Conflict}.get(err.kind, Invalid)
-    return cls(str(err), err.key, **err.args_)
 
 
 def parse_new(body: Any, has_file: bool) -> NewDelegate:
@@ -84,7 +79,7 @@ async def record(
     if f is None:
         raise NotFound("no such facility")
     if not rules.may_record(user.scope, f["id"]):
-        raise _refused(
+        raise from_rule(
             PickupRefused("only the facility's operator records a delegate", "err_delegate_who", "forbidden")
         )
     form = (await stripped(evidence([consent_file])))[0] if consent_file and consent_file.data else None
@@ -98,7 +93,7 @@ async def record(
         try:
             rules.check_new(user.scope, f["id"], d, guardians, staff, now)
         except PickupRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         fields = {k: getattr(d, k) for k in NewDelegate.__slots__ if k != "consent_file"}
         row = await store.create(
             conn,
@@ -133,7 +128,7 @@ async def revoke(
         try:
             rules.check_revoke(user.scope, f["id"], row)
         except PickupRefused as err:
-            raise _refused(err) from None
+            raise from_rule(err) from None
         updated = await store.revoke(conn, f["id"], delegate_id, user.username, reason.strip() or None, now)
         if updated is None:
             raise Conflict("the delegate was revoked meanwhile", "err_delegate_revoked")

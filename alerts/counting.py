@@ -18,7 +18,8 @@ helping in another are not a lapse (the rule stays facility-wide, as with badges
 
 from __future__ import annotations
 
-from bisect import insort
+import math
+from bisect import bisect_right, insort
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -52,13 +53,14 @@ def adults_seen(rt: FacilityRuntime, clock: datetime) -> int | None:
         return None
     window = timedelta(seconds=rt.rules["ratio_breach"].thresholds.get("count_window_s", 180))
     total = 0.0
+    lo, hi = (clock - window, math.inf), (clock, math.inf)  # samples are in time order: (lo, hi] by bisection
     for cameras in rt.child_rooms.values():
         seen: float | None = None
         for cam in cameras:
             d = rt.devices[cam]
             if not d.counts:
                 continue
-            recent = [n for t, n in d.adults if clock - window < t <= clock]
+            recent = [n for _, n in d.adults[bisect_right(d.adults, lo) : bisect_right(d.adults, hi)]]
             if len(recent) >= MIN_SAMPLES:
                 here = _upper_median(recent)
                 seen = here if seen is None else max(seen, here)

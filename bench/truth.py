@@ -62,8 +62,48 @@ def payloads(ev: SimMessage) -> Iterator[tuple[str, Payload]]:
         yield ev.device_id, p
 
 
+Arrival = tuple[str, str, Payload, datetime]  # (facility, device, payload, arrived) as the engine is given it
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A simulated run's arrivals, tick by tick, kept to be played again to the engine (`drive_engine`):
+    the same run with and without a restart simulates and parses its messages once, not twice."""
+
+    start: datetime
+    until: datetime
+    ticks: list[tuple[datetime, list[Arrival]]]
+
+
+def _arrivals(
+    sim: CitySim, registry: Registry, until: datetime, tick: timedelta
+) -> Iterator[tuple[datetime, list[Arrival]]]:
+    """What reaches the alert service at each tick up to `until`: what happened before the start (the day so
+    far, backfilled with its own times) arrives at the start; an uplink that drops arrives as the gateway's
+    Last Will, as the broker delivers it; a batch is its items."""
+    gateways = {f.id: d.id for f in registry.facilities for d in f.devices if d.type is DeviceType.GATEWAY}
+    will = Status(online=False)
+    start = t = sim.now
+    while t < until:
+        t = min(t + tick, until)
+        now: list[Arrival] = []
+        for ev in sim.run(t):
+            if isinstance(ev, Uplink):
+                if not ev.up and ev.facility_id in gateways:
+                    now.append((ev.facility_id, gateways[ev.facility_id], will, ev.at))
+                continue
+            arrived = max(ev.at, start)
+            now += [(ev.facility_id, dev, p, arrived) for dev, p in payloads(ev)]
+        yield t, now
+
+
+def record(sim: CitySim, registry: Registry, until: datetime, tick: timedelta = timedelta(seconds=10)) -> Recording:
+    start = sim.now
+    return Recording(start, until, list(_arrivals(sim, registry, until, tick)))
+
+
 def drive_engine(
-    sim: CitySim,
+    sim: CitySim | Recording,
     registry: Registry,
     until: datetime,
     *,
@@ -71,39 +111,32 @@ def drive_engine(
     tick: timedelta = timedelta(seconds=10),
     restarts: Iterable[datetime] = (),
 ) -> list[tuple[str, Decision]]:
-    """Feed every simulated message to the engine as it arrives, ticking the clock. What happened before
-    the start (the day so far, backfilled with its own times) arrives at the start; an uplink that drops
-    arrives as the gateway's Last Will, as the broker delivers it. At each of `restarts` (on the first
-    tick at or after it) the engine is stopped and a new one started as the service starts it
-    (`restart_engine`)."""
+    """Feed every simulated message to the engine as it arrives (`_arrivals`), ticking the clock. At each of
+    `restarts` (on the first tick at or after it) the engine is stopped and a new one started as the service
+    starts it (`restart_engine`). A Recording is played up to `until` at its own ticks."""
     rules = rules or load_rules(None)
-    engine = AlertEngine(registry.facilities, rules, started=sim.now, lapse_rules=frozenset(LAPSE_CLASSES))
-    gateways = {f.id: d.id for f in registry.facilities for d in f.devices if d.type is DeviceType.GATEWAY}
+    if isinstance(sim, Recording):
+        if until > sim.until:
+            raise ValueError(f"the recording ends at {sim.until}, before {until}")
+        start, ticks = sim.start, iter(sim.ticks)
+    else:
+        start, ticks = sim.now, _arrivals(sim, registry, until, tick)
+    engine = AlertEngine(registry.facilities, rules, started=start, lapse_rules=frozenset(LAPSE_CLASSES))
     out: list[tuple[str, Decision]] = []
     stored: list[Stored] = []  # what ingest would have stored of the access and event channels
     pending_restarts = sorted(restarts)
-    start = t = sim.now
-    while t < until:
-        t = min(t + tick, until)
+    for t, arrivals in ticks:
+        if t > until:
+            break
         if pending_restarts and t >= pending_restarts[0]:
             pending_restarts = [r for r in pending_restarts if r > t]
             # the replay reads the last day, and as far again for a slow clock (REPLAY_SKEW_MAX_S)
             stored = [s for s in stored if s.at > t - timedelta(hours=25, seconds=REPLAY_SKEW_MAX_S)]
             engine = restart_engine(engine, registry, rules, t, stored)
-        for ev in sim.run(t):
-            if isinstance(ev, Uplink):
-                if not ev.up and ev.facility_id in gateways:
-                    will = Status(online=False)
-                    out += [
-                        (ev.facility_id, d)
-                        for d in engine.on_message(ev.facility_id, gateways[ev.facility_id], will, ev.at)
-                    ]
-                continue
-            arrived = max(ev.at, start)
-            for dev, p in payloads(ev):
-                if isinstance(p, Access | Event):
-                    stored.append(Stored(ev.facility_id, dev, p, event_time(p, arrived)))
-                out += [(ev.facility_id, d) for d in engine.on_message(ev.facility_id, dev, p, arrived)]
+        for fid, dev, p, arrived in arrivals:
+            if isinstance(p, Access | Event):
+                stored.append(Stored(fid, dev, p, event_time(p, arrived)))
+            out += [(fid, d) for d in engine.on_message(fid, dev, p, arrived)]
         out += engine.on_tick(t)
     return out
 

@@ -22,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from argon2 import PasswordHasher
 
 from runtime.stack import LocalStack, free_port
+from storage import users
 from storage.migrate import migrate
 from storage.roles import SERVICES, ensure_roles, role_name
 from tests import processes
@@ -62,6 +64,16 @@ class Services:
 
     def db_url(self, name: str) -> str:
         return urlunsplit(urlsplit(self.database_url)._replace(path="/" + name))
+
+
+# argon2id as production hashes (time cost 3, 64 MiB, 4 lanes) takes ~0.2 s of CPU a password; the suite
+# creates and logs in a user hundreds of times, in-process, and the hashing was a tenth of its CPU. Test
+# users get a cheap argon2id instead: a stored hash carries its own parameters, so a login checks it at
+# that cost, through the same code. The production hasher is kept here and checked (test_attacks), and the
+# tests about hashing's cost (the login flood, the hash slots) make it slow on purpose. Services started as
+# processes (the demo, the web workers) hash as production does.
+PRODUCTION_HASHER = users._hasher
+users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +218,6 @@ SLOWEST_FIRST = (
     "test_api_schema.py",
     "test_pages.py",
     "test_alert_service.py",
-    "test_alert_scenarios.py",
     "test_simulators.py",
     "test_demo.py",
     "test_stops.py",

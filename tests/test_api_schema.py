@@ -78,7 +78,7 @@ async def _schemathesis(base: str, token: str, name: str) -> tuple[int, str]:
         "--phases",
         "examples,coverage,fuzzing",
         "--max-examples",
-        os.environ.get("CAREWATCH_SCHEMATHESIS_EXAMPLES", "40"),
+        os.environ.get("CAREWATCH_SCHEMATHESIS_EXAMPLES", "25"),
         "--seed",
         "20261129",
         "--exclude-path",

@@ -332,6 +332,19 @@ async def test_guessing_a_password_is_throttled_and_audited(site: dict[str, obje
     assert [r["actor"] for r in failed] == ["insp-a"] * 5
 
 
+def test_passwords_are_hashed_with_argon2id_at_production_cost() -> None:
+    """The suite's own users get a cheap argon2id (tests/conftest.py); production's hasher does not: argon2id
+    at RFC 9106's second recommended option's cost or more (3 passes, 64 MiB), whatever a test swapped in."""
+    from argon2 import Type, extract_parameters
+
+    from tests.conftest import PRODUCTION_HASHER
+
+    p = extract_parameters(PRODUCTION_HASHER.hash("a password"))
+    assert p.type is Type.ID
+    assert p.time_cost >= 3 and p.memory_cost >= 65536, p
+    assert PRODUCTION_HASHER.verify(PRODUCTION_HASHER.hash("x"), "x")
+
+
 async def test_a_login_does_not_stall_other_requests(site: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
     """Password hashing runs off the event loop: while a login's hash is being checked (made slow
     here), the server still answers other requests."""

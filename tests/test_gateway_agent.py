@@ -1,4 +1,4 @@
-"""The edge gateway: adapters on realistic payloads, the spool's eviction policy, and a 30 s uplink cut
+"""The edge gateway: adapters on realistic payloads, the spool's eviction policy, and a 15 s uplink cut
 with a restart in the middle: every message stored exactly once, in per-device order."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def start_agent(cfg: AgentConfig) -> tuple[GatewayAgent, threading.Thread]:
 
 
 @pytest.mark.slow
-async def test_uplink_cut_30s_with_restart_loses_nothing(
+async def test_an_uplink_cut_with_a_restart_inside_loses_nothing(
     services: Services,
     db_url: str,
     db: asyncpg.Connection,
@@ -134,7 +134,7 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
     watch.connect(host, port)
     watch.subscribe(f"{topic_root}/{FAC}/gw-1/batch", qos=1)
     watch.loop_start()
-    n, rate = 8000, 200.0
+    n, rate = 4000, 200.0  # 20 s of readings from ten devices, 15 s of them with the uplink down
     pub = Publisher(host, port)
 
     ts = iso_z(ago(minutes=5))  # by the clock the test runs on: readings are kept 7 days (issue #35)
@@ -160,13 +160,13 @@ async def test_uplink_cut_30s_with_restart_loses_nothing(
         await wait_for(lambda: asyncio.sleep(0, result=_counted(agent) == (1, 1)), 10, "malformed, unmapped counted")
         async with running(make_service(services, db_url, topic_root)):
             stream = asyncio.create_task(asyncio.to_thread(devices_publish))
-            await asyncio.sleep(5)
+            await asyncio.sleep(3)
             proxy.cut()
-            await asyncio.sleep(10)
+            await asyncio.sleep(6)
             agent.stop()  # the gateway restarts during the outage
             await asyncio.to_thread(thread.join, 10)
             agent, thread = start_agent(cfg)
-            await asyncio.sleep(20)
+            await asyncio.sleep(9)
             queued_during = len(Spool(cfg.spool_path))
             proxy.restore()
             await stream

@@ -98,7 +98,8 @@ ON CONFLICT (facility_id, device_id) DO UPDATE SET
 """
 
 # What each device last logged to device_status, locked: a second ingest worker holding a status of the
-# same device waits here, then compares against what this one logged.
+# same device waits here, then compares against what this one logged. Locked in key order, as the upsert
+# after it goes (_DEVICE_STATE).
 _LOGGED = """
 SELECT facility_id, device_id, logged_online, logged_battery, logged_heartbeat_s, logged_firmware
 FROM device_state WHERE (facility_id, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
@@ -258,7 +259,10 @@ async def write_batch(conn: asyncpg.Connection, d: Decoded, cache: ActivityCache
             rows += n_rows
         changed: dict[tuple[str, str], Logged] = {}
         if d.status:
-            devs = sorted({(str(r[1]), str(r[2])) for r in d.status.values()})
+            # every device of the batch locked here, in one order, not only those with a status: a worker that
+            # locked its statuses' devices and then upserted the others waited on a second worker doing the
+            # same the other way round ("deadlock detected", one batch refused and stored again in halves)
+            devs = sorted({(str(r[1]), str(r[2])) for r in d.status.values()} | set(d.devices))
             logged = {
                 (r[0], r[1]): (r[2], r[3], r[4], r[5])
                 for r in await conn.fetch(_LOGGED, [f for f, _ in devs], [v for _, v in devs])

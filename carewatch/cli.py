@@ -440,6 +440,12 @@ def _facility_credentials(folder: Path, reg: Registry) -> dict[str, tuple[str, s
     metavar="SCENARIO@SECONDS",
     help="inject a built-in scenario's fault N simulated seconds after the start (demo)",
 )
+@click.option(
+    "--behind-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write here how many simulated seconds the run is behind its clock, when it falls behind and when it"
+    " catches up (0), for `carewatch demo` to say",
+)
 def simulate_run(
     registry_file: Path | None,
     facilities: int,
@@ -453,6 +459,7 @@ def simulate_run(
     dump: Path | None,
     credentials_dir: Path | None = None,
     injections: tuple[str, ...] = (),
+    behind_file: Path | None = None,
 ) -> None:
     """Run simulated facilities and publish their messages."""
     from datetime import datetime, timedelta
@@ -460,7 +467,7 @@ def simulate_run(
     from contract.clock import ScaledClock, clock_from_spec
     from simulators.engine import CitySim
     from simulators.registry_gen import generate_registry
-    from simulators.runner import FileSink, MqttSink, drive
+    from simulators.runner import FileSink, MqttSink, drive, say_behind
     from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject, inject_at, load_scenario
 
     reg = load_registry_file(registry_file) if registry_file else generate_registry(facilities, seed)
@@ -509,8 +516,9 @@ def simulate_run(
         f"({'as fast as possible' if asap else f'speed {clock.speed:g}x'})",
         err=True,
     )
+
     try:
-        n = drive(sim, until, sink, clock=None if asap else clock)
+        n = drive(sim, until, sink, clock=None if asap else clock, report=say_behind(clock.speed, behind_file))
         sink.flush()
     except KeyboardInterrupt:
         n = sink.published

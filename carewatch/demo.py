@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -190,6 +191,8 @@ def run_demo(
             # each facility signs in as its own gateway would (the broker binds client ids to usernames)
             "--credentials-dir",
             str(stack.state_dir / "credentials"),
+            "--behind-file",
+            str(logs / BEHIND_FILE),
             # simulated seconds after the start: the same real seconds at any speed
             *[a for name, t in INJECT for a in ("--inject", f"{name}@{(alarm_after + t) * clock.speed:g}")],
         ],
@@ -221,15 +224,13 @@ def run_demo(
             print(f"  Demo time: {local:%Y-%m-%d %H:%M} (Asia/Shanghai), running at {clock.speed:g}x.")
         print("  Metrics: " + ", ".join(f"{n} http://127.0.0.1:{p}/metrics" for n, p in metrics.items()))
         print("  Press Ctrl-C to stop (the stack keeps running: `carewatch stack down` stops it).\n", flush=True)
-        ticks = 0
+        ticks, said = 0, 0
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)
             ticks += 1
-            if ticks % 5 == 0 and stack.status()["mosquitto"] != "running":
-                # Seen once here: Debian's Mosquitto 2.0.11 died of a segfault under the demo's load.
-                # Bring it back; ingest, alerts and the simulator reconnect by themselves.
-                print("[demo] the broker stopped; restarting it", file=sys.stderr, flush=True)
-                stack.up()
+            said = _say_if_behind(logs / BEHIND_FILE, said, clock.speed)
+            if ticks % 5 == 0:
+                _keep_the_broker(stack)
         dead = [n for n, p in procs.items() if p.poll() is not None]
         print(f"[demo] {', '.join(dead)} stopped; see {logs}", file=sys.stderr)
         return 1
@@ -239,6 +240,38 @@ def run_demo(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_group(group, procs.values())
+
+
+def _keep_the_broker(stack: LocalStack) -> None:
+    if stack.status()["mosquitto"] != "running":
+        # Seen once here: Debian's Mosquitto 2.0.11 died of a segfault under the demo's load.
+        # Bring it back; ingest, alerts and the simulator reconnect by themselves.
+        print("[demo] the broker stopped; restarting it", file=sys.stderr, flush=True)
+        stack.up()
+
+
+BEHIND_FILE = "simulator.behind"  # the simulator's lag behind the demo's clock (simulators.runner.drive)
+
+
+def _say_if_behind(path: Path, said: int, speed: float) -> int:
+    """Tell the person watching when the simulator falls behind the demo's clock, and when it has caught up:
+    the devices' silence meanwhile is the machine's, and the platform's offline alerts with it. Returns the
+    lag last said (simulated seconds), to say each change of state once."""
+    try:
+        behind = int(path.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return said
+    if behind and not said:
+        print(
+            f"[demo] the simulator is {behind / 60:.0f} min behind the demo's clock: this machine is too busy"
+            f" for {speed:g}x. Devices go silent to the platform meanwhile, and the offline alerts that follow"
+            " are the demo's, not the devices'. A lower --speed avoids it.",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif said and not behind:
+        print("[demo] the simulator has caught up with the demo's clock", file=sys.stderr, flush=True)
+    return behind
 
 
 def _stop_requested(signum: int, _frame: object) -> None:

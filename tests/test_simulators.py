@@ -7,17 +7,19 @@ import json
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from contract.clock import ManualClock
 from contract.payloads import Access, Batch, Event, TypedBatch, parse_item, parse_payload
 from contract.registry import AgeGroup, StaffRole, required_guards
 from contract.rules import RuleId
 from contract.topics import Channel, parse_topic
 from simulators.engine import CitySim, SimMessage, Uplink
 from simulators.registry_gen import CLASS_LIMIT, COUNTIES, RATIO, generate_registry
-from simulators.runner import FileSink, drive
+from simulators.runner import FileSink, drive, say_behind
 from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -215,3 +217,32 @@ def test_an_uplink_outage_over_before_the_start_is_not_replayed_as_a_last_will_n
     replayed = [e for e in late.run(evening + timedelta(minutes=1)) if isinstance(e, Uplink)]
     assert replayed == [], f"outages over hours ago replayed at the start: {replayed[:3]}"
     assert not [t for t in late.truth if t.rule == "device_offline"]
+
+
+def test_a_simulation_behind_its_clock_says_so_and_says_when_it_has_caught_up(tmp_path: Path) -> None:
+    """At 60x a machine too busy for the simulator for three real seconds leaves every device three minutes
+    silent, and the platform rightly raises them offline (1,580 such alerts in a demo beside other work).
+    The simulator cannot make that true, so it says it: how far behind (simulated seconds), once it is more
+    than BEHIND_REPORT_S behind, and 0 when it has caught up, into the file `carewatch demo` reads."""
+    start = MONDAY.astimezone(UTC) + timedelta(hours=9)
+    sim = CitySim(generate_registry(1, seed=3), 3, start)
+    clock = ManualClock(start + timedelta(minutes=10))  # the services' clock, ten minutes ahead; it stands still
+    reports: list[float] = []
+    out = tmp_path / "simulator.behind"
+    say = say_behind(60.0, out)
+
+    def report(seconds: float) -> None:
+        reports.append(seconds)
+        say(seconds)
+
+    drive(sim, start + timedelta(minutes=3), lambda _ev: None, clock=clock, report=report)
+    assert len(reports) == 1 and 595 <= reports[0] <= 600, reports  # said once, not at every step
+    assert int(out.read_text()) == round(reports[0])
+    drive(sim, start + timedelta(minutes=10, seconds=1), lambda _ev: None, clock=clock, report=report)
+    assert reports[-1] == 0.0 and out.read_text().strip() == "0", reports
+    # on time all along: nothing said
+    quiet: list[float] = []
+    on_time = CitySim(generate_registry(1, seed=3), 3, start)
+    just_ahead = ManualClock(start + timedelta(seconds=0.5))
+    drive(on_time, start + timedelta(seconds=1), lambda _ev: None, clock=just_ahead, report=quiet.append)
+    assert quiet == []

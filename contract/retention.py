@@ -305,9 +305,9 @@ POLICY: dict[str, Retention] = {
             ("credit_appeals", "信用申诉及其决定", "credit appeals and their decisions"),
             ("complaints", "家长投诉及其处理", "parents' complaints and their handling"),
             ("complaint_history", "投诉处理的每一步", "every step of a complaint"),
-            ("filings", "登记备案", "filings (登记备案)"),
+            ("filings", "登记备案", "filings (registration for the record)"),
             ("filing_history", "备案的每一步", "every step of a filing"),
-            ("random_draws", "双随机抽查", "random draws (双随机一公开)"),
+            ("random_draws", "双随机抽查", "random draws (two randoms, one public)"),
             ("random_draw_picks", "抽中的机构与检查人员", "a draw's picks"),
             ("document_numbers", "已发文号", "document numbers given"),
         )

@@ -5,8 +5,10 @@ handed; supervision records are kept; the admin sees the policy on a page, nobod
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -15,7 +17,7 @@ from storage import retention
 from storage.alerts import open_alert
 from storage.migrate import detect_features
 from tests.conftest import as_role
-from tests.test_web import A
+from tests.test_web import A, site  # noqa: F401 - the fixture, requested by name below
 
 
 async def schema_tables(db: asyncpg.Connection) -> set[str]:
@@ -40,6 +42,7 @@ async def test_every_table_of_the_migrated_schema_has_its_retention_in_one_place
     assert stale == [], f"contract.retention.POLICY names tables the schema does not have: {stale}"
     for table, p in POLICY.items():
         assert p.basis_zh.strip() and p.basis_en.strip(), f"{table}: no basis"
+        assert not re.search(r"[\u4e00-\u9fff]", p.basis_en), f"{table}: Chinese in the English basis"
         assert p.keep is None or p.by, f"{table}: a finite retention nobody enforces"
 
 
@@ -119,3 +122,29 @@ async def test_maintenance_prunes_only_what_is_older_than_its_retention_as_of_th
     assert left == {"young", "old-pending"}
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE at = $1", ancient) == 1
     assert await db.fetchval("SELECT count(*) FROM alerts WHERE opened_at = $1", ancient) == 1
+
+
+async def test_the_admin_sees_the_retention_page_and_nobody_else_does(site: dict[str, object]) -> None:  # noqa: F811
+    url = str(site["url"])
+    async with aiohttp.ClientSession() as s:
+        pages = {}
+        for lang in ("zh", "en"):
+            async with s.get(
+                f"{url}/admin/retention?lang={lang}", headers={"Authorization": f"Bearer {site['admin']}"}
+            ) as r:
+                assert r.status == 200, lang
+                pages[lang] = await r.text()
+        for table in POLICY:
+            for lang, html in pages.items():
+                assert f'data-table="{table}"' in html, (lang, table)
+        assert "7 天" in pages["zh"] and "长期保存" in pages["zh"] and "个人信息保护法" in pages["zh"]
+        assert "7 days" in pages["en"] and "Kept for good" in pages["en"]
+        async with s.get(f"{url}/?lang=zh", headers={"Authorization": f"Bearer {site['admin']}"}) as r:
+            assert 'href="/admin/retention"' in await r.text(), "the admin's navigation links to it"
+        for who in ("oper", "insp"):
+            async with s.get(
+                f"{url}/admin/retention", headers={"Authorization": f"Bearer {site[who]}"}, allow_redirects=False
+            ) as r:
+                assert r.status == 403, who
+            async with s.get(f"{url}/?lang=zh", headers={"Authorization": f"Bearer {site[who]}"}) as r:
+                assert 'href="/admin/retention"' not in await r.text(), who

@@ -61,14 +61,9 @@ from simulators.engine import CitySim, SimMessage
 from simulators.registry_gen import generate_registry
 from storage.messages import ACCESS_COLS
 from storage.migrate import retention_days
-from storage.retention import ACTIVITY_RETENTION, DEAD_LETTER_RETENTION, refresh_rollup_range
+from storage.retention import refresh_rollup_range
 
 PROVINCE = 5000  # facilities the projection is for
-# tables pruned by ingest's maintenance rather than by chunk retention (storage.retention)
-KEPT = {
-    t: int(keep.split()[0])
-    for t, keep in (("device_activity", ACTIVITY_RETENTION), ("dead_letters", DEAD_LETTER_RETENTION))
-}
 RECEIVED = "carewatch_ingest_received_total"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -481,7 +476,7 @@ def _storage(
     for horizon in (90, 365):
         total = 0.0
         for t, b in per_fd.items():
-            keep = KEPT.get(t) or retention_days(t)
+            keep = retention_days(t)  # contract.retention: chunks and rows pruned alike
             total += max(0.0, b) * min(horizon, keep if keep is not None else horizon) * PROVINCE
         proj[horizon] = total
     return {

@@ -108,7 +108,8 @@ async def _ensure_rollup_and_policies(conn: asyncpg.Connection, features: Featur
                 "SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => INTERVAL '3 days',"
                 " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true)"
             )
-        for table, keep in RETENTION.items():
+        # the rollup too (a continuous aggregate takes a retention policy like a hypertable): 800 days
+        for table, keep in {**RETENTION, "readings_hourly": ROLLUP_RETENTION}.items():
             await conn.execute(f"SELECT add_retention_policy('{table}', INTERVAL '{keep}', if_not_exists => true)")
         await conn.execute(
             "ALTER TABLE readings SET (timescaledb.compress,"

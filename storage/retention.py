@@ -12,13 +12,22 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from contract.retention import RETENTION, ROLLUP_RETENTION
+from contract.retention import POLICY, RETENTION, ROLLUP_RETENTION
 from storage.migrate import Features
 
 logger = logging.getLogger(__name__)
 
-DEAD_LETTER_RETENTION = "90 days"
-ACTIVITY_RETENTION = "400 days"  # device-hours: the credit evaluation's year, and its appeals
+# What maintenance prunes by a row's age, besides the hypertables' chunks: each table's rows older than
+# its retention in contract.retention.POLICY (by="storage.retention"; the interval only there), as of the
+# `now` handed in. {keep} is that interval; $1 is now.
+PRUNE: dict[str, str] = {
+    "device_activity": "DELETE FROM device_activity WHERE day < ($1::timestamptz - INTERVAL '{keep}')::date",
+    "intake_hours": "DELETE FROM intake_hours WHERE hour < $1::timestamptz - INTERVAL '{keep}'",
+    "dead_letters": "DELETE FROM dead_letters WHERE received_at < $1::timestamptz - INTERVAL '{keep}'",
+    # a delivery still pending is not history yet (the alert service gives up on it and marks it failed)
+    "notification_deliveries": "DELETE FROM notification_deliveries"
+    " WHERE created_at < $1::timestamptz - INTERVAL '{keep}' AND status <> 'pending'",
+}
 ROLLUP_JOB = "readings_hourly"
 
 
@@ -43,13 +52,11 @@ async def apply_retention(conn: asyncpg.Connection, features: Features, now: dat
         for table in tables:
             # a function of the schema's owner: ingest's own role may drop chunks, but never younger ones
             dropped += await conn.fetchval("SELECT carewatch_drop_chunks($1)", table)
-    await conn.execute(
-        f"DELETE FROM device_activity WHERE day < ($1::timestamptz - INTERVAL '{ACTIVITY_RETENTION}')::date", now
-    )
-    await conn.execute(f"DELETE FROM intake_hours WHERE hour < $1::timestamptz - INTERVAL '{ACTIVITY_RETENTION}'", now)
-    await conn.execute(
-        f"DELETE FROM dead_letters WHERE received_at < $1::timestamptz - INTERVAL '{DEAD_LETTER_RETENTION}'", now
-    )
+    for table, sql in PRUNE.items():
+        keep = POLICY[table].keep
+        if keep is None:  # tests/test_retention.py: never, PRUNE is exactly the policy's
+            raise ValueError(f"{table} has no retention to prune by")
+        await conn.execute(sql.format(keep=keep), now)
     return dropped
 
 

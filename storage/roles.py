@@ -6,7 +6,8 @@ as their own roles and can do only this:
 
 - `carewatch_ingest` appends what devices send (readings, events, access, status, device state,
   dead letters, dedup keys), keeps the hourly rollup, and prunes by age through
-  `carewatch_drop_chunks`, which refuses to drop anything younger than the retention below. It
+  `carewatch_drop_chunks`, which refuses to drop anything younger than the retention below, and
+  deletes the notification delivery log past its retention (seeing only its rows' age and status). It
   reads the device registry and nothing of people: no users, tokens, credentials, children.
 - `carewatch_alerts` reads the registry and the time series and writes alerts, their history, rule
   timers and the device clocks it has learnt; it reads users' notification subscriptions (of `users`
@@ -45,6 +46,8 @@ GRANTS: dict[str, list[str]] = {
         "GRANT DELETE ON device_activity, dead_letters TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON intake_clock, intake_hours TO {role}",  # its own clock (migration 019)
         "GRANT DELETE ON intake_hours TO {role}",  # retention
+        # retention of the delivery log (contract.retention): its age and status, never who or what was sent
+        "GRANT SELECT (created_at, status), DELETE ON notification_deliveries TO {role}",
     ],
     "alerts": [
         # pick-up delegates (migration 027): who may collect a child, read like the registry

@@ -1005,6 +1005,7 @@ EXPECTED_PRIVILEGES = {
         "intake_clock": "SELECT, INSERT, UPDATE",
         "intake_hours": "SELECT, INSERT, UPDATE, DELETE",
         "job_state": "SELECT, INSERT, UPDATE",
+        "notification_deliveries": "SELECT (created_at, status), DELETE",
         "readings": "SELECT, INSERT",
         "readings_hourly": "SELECT, INSERT, UPDATE",
     },

@@ -160,7 +160,16 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
         ),
         "admin": (
             site["admin"],
-            ["/", "/alerts", "/audit", "/dead-letters", "/registry", "/settings/notifications", "/admin/notifications"],
+            [
+                "/",
+                "/alerts",
+                "/audit",
+                "/dead-letters",
+                "/registry",
+                "/settings/notifications",
+                "/admin/notifications",
+                "/admin/retention",
+            ],
         ),
     }
     seen_time = False

@@ -220,7 +220,7 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints"],
         "county": ["/", *common, "/complaints"],
         "operator": [*common],
-        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications", "/complaints"],
+        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications", "/admin/retention", "/complaints"],
     }[role]
 
 

@@ -367,6 +367,21 @@ _MORE = {
     ),
     "sent_log": ("发送记录", "Deliveries"),
     "notification_log": ("通知发送记录", "Notification deliveries"),
+    # the retention policy (contract.retention), for admins
+    "retention": ("数据保留", "Data retention"),
+    "retention_help": (
+        "每张数据表保留多久及其依据。有期限的由系统定期清理（按记录自身的时间）；监管记录长期保存，系统不删除。",
+        "How long each table keeps its rows, and why. What has a period is pruned on a schedule (by the row's own"
+        " time); records of supervision are kept for good and never deleted by CareWatch.",
+    ),
+    "retention_table": ("数据表", "Table"),
+    "retention_keep": ("保留期限", "Kept for"),
+    "retention_basis": ("依据", "Basis"),
+    "retention_by": ("由谁清理", "Pruned by"),
+    "retention_days": ("{} 天", "{} days"),
+    "retention_for_good": ("长期保存", "Kept for good"),
+    "retention_current": ("仅当前状态", "While current"),
+    "retention_legal": ("法定依据", "legal basis"),
     "notification_log_help": (
         "每条通知的发送结果。接收方不可达时会按间隔重试，多次失败后标记为失败并显示原因。",
         "The outcome of every notification. An unreachable receiver is retried at growing intervals; after the "

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from contract.calendar import missing_year
+from contract.retention import POLICY, days
 from storage import notifications, queries
 from storage import registry as registry_store
 from storage.users import User, audit
@@ -185,6 +186,19 @@ async def _tests_limited(request: web.Request, conn: asyncpg.Connection, user: U
     resp.set_status(429)
     resp.headers["Retry-After"] = str(int(wait_s) + 1)
     return resp
+
+
+@routes.get("/admin/retention")
+async def retention_page(request: web.Request) -> web.Response:
+    """Every table, how long it keeps its rows and why (contract.retention.POLICY), for admins only."""
+    user = page_user(request)
+    if user.role != "admin":
+        raise Forbidden("the retention policy is for administrators")
+    rows = [
+        {"table": t, "policy": p, "days": days(p.keep) if p.keep else None}
+        for t, p in sorted(POLICY.items(), key=lambda kv: (kv[1].keep is None, kv[1].current, kv[0]))
+    ]
+    return await render(request, "retention.html", {"rows": rows})
 
 
 @routes.get("/admin/notifications")

@@ -87,6 +87,8 @@ class Strategy:
     split: bool = False  # absences broken into 9-minute pieces (the guard rule needs 10)
     maintenance: bool = False  # a whole-facility maintenance window over the month, approved
     one_line_answers: bool = False  # orders answered with one line before the due date
+    # the cameras' counting on only the first minutes of each hour (0: always on), their video on all along
+    count_minutes: int = 0
 
 
 _DOORS = frozenset({DeviceType.ACCESS_CONTROLLER})
@@ -105,6 +107,8 @@ STRATEGIES: dict[str, Strategy] = {
     "unplug_counting_cameras_while_away": Strategy(
         absences_unbadged=True, unplug_while_away=frozenset({DeviceType.CAMERA})
     ),
+    # ...or their counting switched off all but a few minutes of every hour (one count an hour was enough)
+    "counting_off_most_of_each_hour": Strategy(absences_unbadged=True, count_minutes=5),
     "split_lapses": Strategy(split=True),
     "one_line_answers": Strategy(one_line_answers=True),
     "maintenance_and_unplug": Strategy(maintenance=True, unplug=_DOORS | _FIRE | {DeviceType.CAMERA}),
@@ -221,6 +225,8 @@ def _shown(
             return False
         if s.gateway_off_open and inside(at, opens):
             return False
+        if s.count_minutes and isinstance(p, Telemetry) and any(COUNT in r for _t, r in p.iter_samples()):
+            return at.minute < s.count_minutes
         return not (s.never_badge and isinstance(p, Access) and p.type in (AccessType.STAFF_IN, AccessType.STAFF_OUT))
 
     return shown
@@ -228,14 +234,16 @@ def _shown(
 
 def _drive(
     sim: CitySim, reg: Registry, until: datetime, shown: Callable[[str, Payload, datetime], bool]
-) -> tuple[list[Decision], dict[datetime, set[str]]]:
-    """bench.truth.drive_engine, with the strategy's filter between the facility and the platform, and
-    the hours each device was heard in (what ingest marks in device_activity)."""
+) -> tuple[list[Decision], dict[datetime, set[str]], dict[tuple[str, datetime], int]]:
+    """bench.truth.drive_engine, with the strategy's filter between the facility and the platform, the
+    hours each device was heard in (what ingest marks in device_activity) and the counts each counting
+    camera sent in each hour (what the readings' rollup keeps)."""
     engine = AlertEngine(reg.facilities, load_rules(None), started=sim.now, lapse_rules=frozenset(LAPSE_CLASSES))
     fid = reg.facilities[0].id
     gateway = next((d.id for d in reg.facilities[0].devices if d.type is DeviceType.GATEWAY), None)
     out: list[Decision] = []
     heard: dict[datetime, set[str]] = {}
+    samples: dict[tuple[str, datetime], int] = {}
     t = start = sim.now
     while t < until:
         t = min(t + TICK, until)
@@ -250,11 +258,14 @@ def _drive(
                     continue
                 hour = heard.setdefault(arrived.replace(minute=0, second=0, microsecond=0), set())
                 hour.add(dev)
-                if isinstance(p, Telemetry) and any(COUNT in r for _t, r in p.iter_samples()):
-                    hour.add(signal_id(dev, COUNT))  # what the readings' rollup says (storage.credit)
+                for at, readings in p.iter_samples() if isinstance(p, Telemetry) else ():
+                    if COUNT in readings:  # what the readings' rollup says (storage.credit)
+                        key = (signal_id(dev, COUNT), at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+                        heard.setdefault(key[1], set()).add(key[0])
+                        samples[key] = samples.get(key, 0) + 1
                 out += engine.on_message(fid, dev, p, arrived)
         out += [d for _f, d in engine.on_tick(t)]
-    return out, heard
+    return out, heard, samples
 
 
 def _lapses(decisions: list[Decision], end: datetime) -> list[tuple[str, tuple[datetime, datetime]]]:
@@ -367,7 +378,7 @@ def run_one(
     _plan(sim, fs, profile, s, world, first, days)
     tz = ZoneInfo(f.timezone)
     opens = open_spans(f.opening_hours, tz, (start, end))
-    decisions, heard = _drive(sim, reg, end, _shown(f, s, world, opens))
+    decisions, heard, samples = _drive(sim, reg, end, _shown(f, s, world, opens))
     windows = _windows(f, tz, start, end) if s.maintenance else []
     out = {}
     for area, inspected in (("inspected", True), ("uninspected", False)):
@@ -386,6 +397,7 @@ def run_one(
             acks=_responses(decisions, profile, end),
             orders=orders,
             inspected=inspections,
+            samples=samples,
         )
         out[area] = evaluate(measure(month, CreditConfig()))["score"]
     return out

@@ -8,6 +8,19 @@ device_activity): for each class, the share of its watching devices not heard is
 minutes of the class's base, in proportion to the part of the hour in which the platform itself was
 listening (an outage of the platform's intake is nobody's silence), less the minutes of that class's
 lapses recorded in the same hour (a lapse and the silence over it are not charged twice).
+
+A counting camera's count (a signal watcher) is judged by how much of the hour it counted, not by whether
+it counted at all (issue #37: a count switched on for a few minutes an hour hid carers away the rest of
+it). The contract has it send its count every COUNT_EVERY_S seconds at least (CONTRACT §2 `adults_count`),
+so an hour expects one sample per COUNT_EVERY_S of the class's base in it (the open minutes, for the
+ratio) in which the platform listened. An hour with at least COUNTED_SHARE of them is counted whole (a
+lost sample or two, a camera's restart: noise); below it, the whole missing share of the hour is charged
+(a count kept a quarter of the hour is silent three quarters of it), never less than its offline alerts.
+The tolerance is kept under the ratio rule's `for` window (10 min): what counting may drop an hour free of
+charge (6 minutes) is shorter than any absence the rule would have raised. Known limit: what is judged is
+the number of counts stored in the hour (the rollup keeps `n`, not when in the hour they came), so a camera
+made to send its 120 counts in a burst of a few minutes (on change) would pass; catching that needs the
+rollup to keep the 30-s slots an hour's counts fall in.
 """
 
 from __future__ import annotations
@@ -27,6 +40,10 @@ Span = tuple[datetime, datetime]
 HOUR = timedelta(hours=1)
 # pieces of a lapse closer than this are one episode (a guard back for a minute between absences)
 SPLIT_GAP = timedelta(minutes=5)
+# a counting camera sends its count at least this often (CONTRACT §2 `adults_count`, §4 Counting cameras)
+COUNT_EVERY_S = 30
+# the share of an hour's expected counts that counts the hour whole; below it, the missing share is charged
+COUNTED_SHARE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,8 @@ class Month:
     acks: tuple[int, int, int] = (0, 0, 0)  # alerts to answer, acknowledged late, never
     orders: tuple[int, int] = (0, 0)  # due, late
     inspected: tuple[int, int] = (0, 0)  # signed inspections, failed items
+    # (signal watcher id, UTC hour) -> the samples of the signal stored in the hour (none: 0)
+    samples: Mapping[tuple[str, datetime], int] = field(default_factory=dict)
 
 
 def overlap(a: Span, b: Span) -> float:
@@ -239,6 +258,17 @@ def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], 
     return out
 
 
+def uncounted_share(samples: int, minutes: float, listened: float) -> float:
+    """The share of `minutes` (a class's base in one hour) that a counting signal with `samples` stored in
+    the hour did not count: none with at least COUNTED_SHARE of the samples expected (one every
+    COUNT_EVERY_S of the minutes, while the platform listened), else all that is missing (module doc)."""
+    expected = minutes * listened * 60.0 / COUNT_EVERY_S
+    if expected <= 0:
+        return 0.0
+    share = min(1.0, samples / expected)
+    return 0.0 if share >= COUNTED_SHARE else 1.0 - share
+
+
 def _hour_shares(
     span: Span,
     present: set[str],
@@ -248,10 +278,13 @@ def _hour_shares(
     gaps: Mapping[str, int],
     opens: list[Span],
     own: Span,
+    samples: Mapping[tuple[str, datetime], int],
+    listened: float,
 ) -> dict[str, tuple[float, float]]:
     """Per class, its devices' mean silent minutes in the hour: (on the class's base, while open). A
     device not heard (nor vouched for) is silent all hour; one heard is silent for its offline alerts; a
-    required device never registered (gaps) is silent all the time."""
+    required device never registered (gaps) is silent all the time; a counting signal heard is silent for
+    the share of the hour it did not count (uncounted_share), if more."""
     open_minutes, all_minutes = minutes_in(opens, span), overlap(span, own)
 
     def silent_of(d: WatchDevice, base: str) -> tuple[float, float]:
@@ -259,7 +292,13 @@ def _hour_shares(
             return (open_minutes if base == "open" else all_minutes), open_minutes
         pieces = offline.get((d.id, span[0]), [])
         opened = sum(minutes_in(opens, piece) for piece in pieces)
-        return (opened if base == "open" else sum(overlap(piece, own) for piece in pieces)), opened
+        on_base = opened if base == "open" else sum(overlap(piece, own) for piece in pieces)
+        if d.signal is not None:
+            n = samples.get((d.id, span[0]), 0)
+            base_minutes = open_minutes if base == "open" else all_minutes
+            on_base = max(on_base, uncounted_share(n, base_minutes, listened) * base_minutes)
+            opened = max(opened, uncounted_share(n, open_minutes, listened) * open_minutes)
+        return on_base, opened
 
     out = {}
     for rule, (base, _w) in CLASSES.items():
@@ -306,6 +345,15 @@ def _silence(
     offline = _offline_by_hour(m, watched)
     offline_hours = {h for _d, h in offline}
 
+    def undercounted(span: Span, present: set[str], listened: float) -> bool:
+        """Whether a counting signal heard in the hour counted too little of it (uncounted_share)."""
+        for rule, ds in signals.items():
+            minutes = minutes_in(opens, span) if CLASSES[rule][0] == "open" else overlap(span, own)
+            for d in ds:
+                if d.id in present and uncounted_share(m.samples.get((d.id, span[0]), 0), minutes, listened) > 0:
+                    return True
+        return False
+
     out = _Silence()
     for h in _hours(own):
         span = (h, h + HOUR)
@@ -320,9 +368,15 @@ def _silence(
         if listened <= 0:
             continue
         present = vouched(h)
-        if not unwatched and not any(gaps.values()) and len(present) == len(watched) and h not in offline_hours:
+        if (
+            not unwatched
+            and not any(gaps.values())
+            and len(present) == len(watched)
+            and h not in offline_hours
+            and not undercounted(span, present, listened)
+        ):
             continue  # every class watched all hour: the common case
-        shares = _hour_shares(span, present, offline, watchers, signals, gaps, opens, own)
+        shares = _hour_shares(span, present, offline, watchers, signals, gaps, opens, own, m.samples, listened)
         for rule, (on_base, while_open) in shares.items():
             charged = max(0.0, on_base * listened - lapse_hourly.get((rule, h), 0.0))
             if charged > 0:

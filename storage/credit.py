@@ -118,8 +118,10 @@ async def month_facts(
     ):
         windows[r["facility_id"]].append((max(r["starts_at"], start), min(r["ends_at"], end)))
     heard = await _activity(conn, p)
-    for fid, hour, device in await _counted(conn, p):
+    samples: dict[str, dict[tuple[str, datetime], int]] = defaultdict(dict)
+    for fid, hour, device, n in await _counted(conn, p):
         heard.setdefault(fid, defaultdict(set))[hour].add(signal_id(device, COUNT_METRIC))
+        samples[fid][signal_id(device, COUNT_METRIC), hour] = n
     first_report, listened = await intake.listened(conn, start, end)
     # before ingest first reported, the platform was receiving in the hours in which anyone was heard
     # (history from before the intake's reports); an hour nobody at all was heard in, it was not running
@@ -156,6 +158,7 @@ async def month_facts(
             acks=acks.get(f["id"], (0, 0, 0)),
             orders=orders.get(f["id"], (0, 0)),
             inspected=inspected.get(f["id"], (0, 0)),
+            samples=samples.get(f["id"], {}),
         )
         out.append((f, measure(raw, cfg)))
     return out
@@ -200,26 +203,32 @@ async def _activity(conn: asyncpg.Connection, p: tuple[Any, ...]) -> dict[str, d
 
 
 COUNT_METRIC = "adults_count"
-RECENT = timedelta(hours=3)  # the rollup lags behind the hour: the last hours are read from the readings
+# the rollup lags behind the hour: the last hours are read from the readings (from the start of the hour)
+RECENT = timedelta(hours=3)
 
 
-async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[str, datetime, str]]:
-    """(facility, UTC hour, camera): the hours in which each counting camera reported the adults it sees
-    (the readings' hourly rollup, which outlives the readings; the last hours from the readings)."""
+async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[str, datetime, str, int]]:
+    """(facility, UTC hour, camera, samples): how many counts each counting camera stored in each hour in
+    which it reported the adults it sees (the readings' hourly rollup, which outlives the readings; the
+    last hours from the readings, the more of the two where both have the hour). How much of an hour that
+    counts is the credit method's judgement (contract.credit_facts.uncounted_share)."""
     facilities, start, end = p
     rows = await conn.fetch(
-        "SELECT facility_id, bucket AS hour, device_id FROM readings_hourly WHERE facility_id = ANY($1)"
+        "SELECT facility_id, hour, device_id, max(n) AS n FROM ("
+        " SELECT facility_id, bucket AS hour, device_id, n FROM readings_hourly WHERE facility_id = ANY($1)"
         " AND metric = $4 AND bucket >= $2 AND bucket < $3"
-        " UNION SELECT DISTINCT facility_id, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,"
-        " device_id FROM readings"
-        " WHERE facility_id = ANY($1) AND metric = $4 AND time >= greatest($2, $3 - $5::interval) AND time < $3",
+        " UNION ALL SELECT facility_id, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,"
+        " device_id, count(*) AS n FROM readings"
+        " WHERE facility_id = ANY($1) AND metric = $4"
+        " AND time >= greatest($2, time_bucket(INTERVAL '1 hour', $3 - $5::interval)) AND time < $3"
+        " GROUP BY 1, 2, 3) AS counted GROUP BY 1, 2, 3",
         facilities,
         start,
         end,
         COUNT_METRIC,
         RECENT,
     )
-    return [(r["facility_id"], r["hour"].astimezone(UTC), r["device_id"]) for r in rows]
+    return [(r["facility_id"], r["hour"].astimezone(UTC), r["device_id"], int(r["n"])) for r in rows]
 
 
 async def _responses(conn: asyncpg.Connection, p: tuple[Any, ...], now: datetime) -> dict[str, tuple[int, int, int]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from alerts.tracker import Tracker
 from contract.credit import CLASSES, LAPSE_CLASSES, CreditConfig, Facts, evaluate
+from contract.credit_facts import minutes_in, open_spans
 from contract.places import county_name_zh
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
@@ -513,3 +515,80 @@ async def test_a_counting_cameras_count_missing_for_a_day_is_charged_to_the_rati
     assert "camera_coverage" not in facts[counting.id].silent_minutes
     assert not facts[counting.id].ratio_by_badges_only
     assert facts[plain.id].ratio_by_badges_only and facts[plain.id].silent_minutes == {}
+
+
+async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along(db: asyncpg.Connection) -> None:
+    """Issue #37: an hour with one count counted as a counted hour. A facility whose counting cameras count
+    5 minutes of every hour (10 samples of the 120 a camera sends at one every 30 s), video on, carers away
+    unseen the rest of it, must not score better than the same facility counted all along that shows its
+    carers away an hour every opening day. A camera losing a few samples an hour is not charged."""
+    await _seed(db)
+    f = next(f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices))
+    cams = [d.id for d in f.devices if d.counts_adults]
+    cfg = CreditConfig()
+
+    async def facts() -> Facts:
+        return {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), cfg)}[f.id]
+
+    # counting noise: every hour a camera misses up to 8 of its 120 samples
+    await db.execute(
+        "UPDATE readings_hourly SET n = 112 + (extract(hour FROM bucket)::int % 9)"
+        " WHERE facility_id = $1 AND device_id = ANY($2)",
+        f.id,
+        cams,
+    )
+    noisy = await facts()
+    assert noisy.silent_minutes == {} and evaluate(noisy)["score"] == 100.0
+    # honest: counted all along, an hour of carers away every opening day recorded as the ratio's lapse
+    opened = [_open_day(f, i) for i in range(20) if _open_day(f, i) < END]
+    await db.executemany(
+        "INSERT INTO lapse_intervals (facility_id, rule, started_at, ended_at) VALUES ($1, 'ratio_breach', $2, $3)",
+        [(f.id, t, t + timedelta(hours=1)) for t in opened],
+    )
+    honest = evaluate(await facts(), cfg)
+    assert honest["score"] < 100.0
+    # gaming: the same absences unseen, the counting on for 5 minutes of every hour
+    await db.execute("DELETE FROM lapse_intervals WHERE facility_id = $1", f.id)
+    await db.execute("UPDATE readings_hourly SET n = 10 WHERE facility_id = $1 AND device_id = ANY($2)", f.id, cams)
+    gamed = await facts()
+    assert evaluate(gamed, cfg)["score"] <= honest["score"]
+    assert gamed.silent_minutes["ratio_breach"] == pytest.approx(gamed.open_minutes * 110 / 120, rel=0.05)
+
+
+async def test_the_last_hours_counts_are_read_from_the_readings_by_their_number(db: asyncpg.Connection) -> None:
+    """The rollup lags behind the hour: a month in progress reads its last hours' counts from the readings,
+    and a camera that counted 4 minutes of an open hour there is charged the rest of it; one sending every
+    30 s, a few samples lost, is not."""
+    await _seed(db)
+    counting = [f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices)]
+    sparse = counting[0]
+    now = _open_day(sparse, 10) + timedelta(hours=3)
+    hour = now.astimezone(UTC).replace(minute=0) - timedelta(hours=1)  # the last whole hour, an open one
+
+    def open_all_hour(f: Any) -> bool:
+        span = (hour, hour + timedelta(hours=1))
+        return minutes_in(open_spans(f.opening_hours, ZoneInfo(f.timezone), span), span) == 60
+
+    steady = next(f for f in counting[1:] if open_all_hour(f))
+    assert open_all_hour(sparse)
+    rows = []
+    for f, every in ((sparse, 60), (steady, 30)):
+        for d in (d for d in f.devices if d.counts_adults):
+            await db.execute(
+                "DELETE FROM readings_hourly WHERE facility_id = $1 AND device_id = $2 AND bucket >= $3",
+                f.id,
+                d.id,
+                hour,
+            )
+            stamps = [hour + timedelta(seconds=s) for s in range(0, 3600, every)]
+            if f is sparse:
+                stamps = stamps[:4]  # 4 counts, a minute apart, then nothing
+            rows += [(t, f.id, d.id, 2.0, f"m{i}") for i, t in enumerate(stamps) if i % 20 != 7]  # a few lost
+    await db.executemany(
+        "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+        " VALUES ($1, $2, $3, 'adults_count', $4, $5)",
+        rows,
+    )
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, now, CreditConfig())}
+    assert facts[steady.id].silent_minutes == {}
+    assert facts[sparse.id].silent_minutes["ratio_breach"] == pytest.approx(60 * (1 - 4 / 120))

@@ -69,7 +69,9 @@ from contract.registry import DeviceType
 # 2026-12: darkness only while the platform's intake was listening (storage.intake, migration 019)
 # 2026-12b: silence charged per class to the rules it blinds; silent days are unanswered alerts;
 #           maintenance windows excuse nothing (issue #37)
-METHOD_VERSION = "2026-12b"
+# 2026-12c: counting cameras over the child areas bound the carers counted to the adults they see; an hour
+#           of a counting camera counts by the share of its expected counts that came (issue #37)
+METHOD_VERSION = "2026-12c"
 
 # rule -> (base, points per 1 % of the base). base "open": the month's opening minutes; "all": every minute.
 # The rules the alert engine records as lapses (alerts.tracker), however short.

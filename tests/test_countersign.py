@@ -141,7 +141,8 @@ async def test_a_record_needs_a_second_officer_who_confirms_on_their_own_account
         )
         for sql in (
             "UPDATE inspections SET status = 'signed', signed_by = 'town' WHERE id = $1",
-            "UPDATE inspections SET status = 'countersign', signed_by = 'town', second_inspector = 'town' WHERE id = $1",
+            "UPDATE inspections SET status = 'countersign', signed_by = 'town', second_inspector = 'town'"
+            " WHERE id = $1",
         ):
             with pytest.raises(asyncpg.CheckViolationError):
                 await web.execute(sql, other)

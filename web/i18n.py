@@ -513,9 +513,12 @@ _MORE = {
         "The facility's comments: ____________________________________________",
     ),
     "doc_how": ("检查情况", "The inspection"),
+    "doc_not_countersigned": ("未会签（本记录尚未生效）", "not confirmed (the record is not yet valid)"),
     "doc_inspection_how": (
-        "检查方式：{kind}；计划日期：{planned}；检查时间：{at}；计划人：{planned_by}；签署人：{signed_by}",
-        "Kind: {kind}; planned for: {planned}; inspected: {at}; planned by: {planned_by}; signed by: {signed_by}",
+        "检查方式：{kind}；计划日期：{planned}；检查时间：{at}；计划人：{planned_by}；签署人：{signed_by}；"
+        "第二名检查人员：{second}；会签：{confirmed}",
+        "Kind: {kind}; planned for: {planned}; inspected: {at}; planned by: {planned_by}; signed by: {signed_by}; "
+        "second inspector: {second}; confirmed: {confirmed}",
     ),
     "doc_findings": ("检查项目及结果", "Checklist and findings"),
     "doc_item": ("检查项目", "Item"),

@@ -655,6 +655,21 @@ _MORE = {
         "I confirm I was present at this inspection as its second officer and have checked the findings above.",
     ),
     "countersign_mine": ("待我会签", "Awaiting my confirmation"),
+    "receipt": ("签收", "Receipt"),
+    "receipt_done": ("已签收", "acknowledged"),
+    "receipt_not": ("未签收", "not acknowledged"),
+    "receipt_overdue": ("逾期未签收", "receipt overdue"),
+    "receipt_acknowledge": ("签收整改通知", "Acknowledge receipt"),
+    "receipt_help": (
+        "确认本机构已收到本整改通知；签收时间以平台记录时间为准。",
+        "Confirms the facility has received this order; the time of receipt is the platform's.",
+    ),
+    "err_receipt_who": ("只有被检查机构的账号可以签收整改通知", "Only the facility's operator acknowledges receipt"),
+    "err_receipt_time": (
+        "签收时间以平台记录时间为准，不能填写",
+        "The time of receipt is the platform's: it is not given",
+    ),
+    "err_receipt_done": ("该整改通知已签收", "The order's receipt is acknowledged already"),
     "err_second_missing": (
         "检查记录须由两名检查人员签署：请指定第二名检查人员",
         "An inspection record is signed by two officers: name the second inspector",

@@ -107,6 +107,9 @@ SCHEMAS: dict[str, Any] = {
         overdue=_BOOL,
         supervision_level=_LEVEL,
         closed_at=_NTIME,
+        received_at=_NTIME,
+        received_by=_NSTR,
+        receipt_overdue=_BOOL,
     ),
     "OrderDetail": {
         "allOf": [
@@ -1234,6 +1237,18 @@ def _body(required: list[str], **props: Any) -> dict[str, Any]:
 
 PATHS.update(
     {
+        "/api/v1/orders/{order_id}/receipt": {
+            "post": {
+                "summary": "The facility's operator acknowledges receipt of the order (签收), once, at the server's"
+                " time (a body with a time or anything else: 400); audited",
+                "parameters": [_OID],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False}}},
+                },
+                "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
+            }
+        },
         "/api/v1/orders/{order_id}/recheck": {
             "post": {
                 "summary": "Accept the answer subject to a 复查 (re-inspection) within 30 days: the order waits in"

@@ -23,7 +23,7 @@ from supervision import deadlines
 from supervision import documents as document_rules
 from supervision import followups as followup_rules
 from supervision import orders as order_rules
-from web import inspections, orders
+from web import inspections, orders, receipts
 from web.api import public_url as api_public_url
 from web.errors import Invalid, NotFound, Refused
 from web.keys import POOL, now_of
@@ -74,6 +74,7 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
         "recheck_days": deadlines.RECHECK_WITHIN.days,
         "doc_no": _doc_text(n),
         "may_answer": order_rules.may_answer(user.scope),
+        "may_receive": user.scope.role == "operator",  # the facility's own operator (supervision/receipts.py)
         "may_review": may_review,
         "may_supervise": order_rules.may_supervise(user.scope, o["issued_level"], o["status"]),
         "return_days": order_rules.RETURN_DUE_MAX.days,
@@ -289,6 +290,22 @@ async def inspection_record_form(request: web.Request) -> web.Response:
         ctx["i"] = ctx["i"] | {"findings": {k: v for k, v in findings.items() if v["result"] or v["note"]}}
         return await form_refused(request, "inspection.html", ctx, exc)
     raise web.HTTPFound(f"/inspections/{inspection_id}")
+
+
+@routes.post("/orders/{order_id}/receipt")
+async def order_receipt_form(request: web.Request) -> web.Response:
+    """The facility's operator acknowledges receipt of the order (签收), at the server's time."""
+    user = page_user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    try:
+        await receipts.acknowledge(request.app[POOL], user, order_id, {}, now=now_of(request))
+    except NotFound:
+        raise
+    except Refused as exc:
+        return await _order_refused(request, user, order_id, exc, "receipt", form)
+    raise web.HTTPFound(f"/orders/{order_id}")
 
 
 @routes.post("/inspections/{inspection_id}/countersign")

@@ -234,6 +234,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "inspection_status": {
         "planned": ("待检查", "planned"),
+        "countersign": ("待会签", "awaiting the second officer"),
         "signed": ("已签字确认", "signed"),
     },
     "finding": {

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +54,16 @@ def is_late(first_due: datetime, steps: Iterable[OrderStep], as_of: datetime) ->
         elif s.action == "accepted":
             return not answer_in_time
     return first_due <= as_of
+
+
+# -- 整改通知 签收: the facility's acknowledgement of receipt (issue #40 item 3) -------------------------------
+# An order is served on the facility; its operator acknowledges receipt on their account (the time is the
+# server's, never one they give). One not acknowledged this long after it was issued is flagged to its issuer
+# (the order page and the lists say 逾期未签收): nobody assumes silently that it arrived. A day: the notice is
+# delivered on the spot or by the platform, and a life-safety order is due within a day anyway.
+RECEIPT_WITHIN = timedelta(days=1)
+
+
+def receipt_overdue(status: str, issued_at: datetime, received_at: datetime | None, now: datetime) -> bool:
+    """Whether an open order still unacknowledged by the facility is past the time to acknowledge it."""
+    return received_at is None and status != "accepted" and now - issued_at > RECEIPT_WITHIN

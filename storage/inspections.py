@@ -38,17 +38,20 @@ async def record(
     files: Sequence[Evidence],
     sign: bool,
     now: datetime,
+    second: str | None = None,
 ) -> None:
-    """Save the findings (a draft can be saved again); with `sign`, the record is closed for good."""
+    """Save the findings (a draft can be saved again); with `sign`, the record is closed for good and
+    waits for `second`, the second officer, to confirm it (status `countersign`, 待会签)."""
     async with conn.transaction():
         row = await conn.fetchrow("SELECT status FROM inspections WHERE id = $1 FOR UPDATE", inspection_id)
         if row is None:
             raise StateError("no such inspection")
-        if row["status"] == "signed":
+        if row["status"] != "planned":
             raise StateError("the inspection is signed: its record does not change")
         await conn.execute(
             "UPDATE inspections SET findings = $2, notes = $3, inspected_at = $4,"
-            " status = CASE WHEN $5 THEN 'signed' ELSE status END, signed_by = CASE WHEN $5 THEN $6 END"
+            " status = CASE WHEN $5 THEN 'countersign' ELSE status END, signed_by = CASE WHEN $5 THEN $6 END,"
+            " second_inspector = CASE WHEN $5 THEN $7 END"
             " WHERE id = $1",
             inspection_id,
             json.dumps(findings, ensure_ascii=False),
@@ -56,6 +59,7 @@ async def record(
             now,
             sign,
             actor,
+            second,
         )
         for f in files:
             await conn.execute(
@@ -69,6 +73,68 @@ async def record(
                 f.data,
                 actor,
             )
+
+
+async def record_row(conn: asyncpg.Connection, inspection_id: int, *, lock: bool = False) -> asyncpg.Record | None:
+    """The inspection with its facility's id, county and township and, when a draw (双随机) planned it, the
+    two inspectors drawn (`lock`: for update, in a transaction)."""
+    return await conn.fetchrow(
+        "SELECT i.id, i.status, i.signed_by, i.second_inspector, f.id AS facility_id, f.county, f.township,"
+        " p.inspector_a AS drawn_a, p.inspector_b AS drawn_b"
+        " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id WHERE i.id = $1"
+        + (" FOR UPDATE OF i" if lock else ""),
+        inspection_id,
+    )
+
+
+async def account(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
+    """The users row that decides whether `username` may be a record's second officer."""
+    return await conn.fetchrow(
+        "SELECT username, role, scope_county, scope_township, scope_facility, disabled FROM users WHERE username = $1",
+        username,
+    )
+
+
+async def candidate_seconds(conn: asyncpg.Connection, inspection_id: int, author: str) -> list[str]:
+    """Inspector accounts whose area holds the record's facility, other than `author`: the form's choice
+    of second officer (supervision/countersign.py decides; this only lists)."""
+    rows = await conn.fetch(
+        "SELECT u.username FROM inspections i JOIN facilities f ON f.id = i.facility_id JOIN users u"
+        " ON u.role = 'inspector' AND NOT u.disabled AND u.username <> $2"
+        " AND (u.scope_county IS NULL OR (u.scope_county = f.county"
+        " AND (u.scope_township IS NULL OR u.scope_township = f.township)))"
+        " WHERE i.id = $1 ORDER BY u.scope_township NULLS LAST, u.scope_county NULLS LAST, u.username LIMIT 200",
+        inspection_id,
+        author,
+    )
+    return [r["username"] for r in rows]
+
+
+async def countersign(conn: asyncpg.Connection, inspection_id: int, actor: str, now: datetime) -> bool:
+    """The second officer's confirmation: `countersign` -> `signed`. False when the record no longer
+    waits for `actor` (the caller checked it under the lock; this is the last word)."""
+    done = await conn.execute(
+        "UPDATE inspections SET status = 'signed', countersigned_by = $2, countersigned_at = $3"
+        " WHERE id = $1 AND status = 'countersign' AND second_inspector = $2 AND signed_by <> $2",
+        inspection_id,
+        actor,
+        now,
+    )
+    return bool(done.endswith(" 1"))
+
+
+async def awaiting(conn: asyncpg.Connection, scope: Scope, username: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The records in scope waiting for `username`'s confirmation as second officer, oldest first."""
+    where, args = scope.sql("f", start=2)
+    rows = await conn.fetch(
+        "SELECT i.*, f.name AS facility_name FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        f" WHERE i.status = 'countersign' AND i.second_inspector = $1 AND {where}"
+        f" ORDER BY i.inspected_at, i.id LIMIT {int(limit)}",
+        username,
+        *args,
+    )
+    return [inspection_json(r) for r in rows]
 
 
 def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
@@ -87,6 +153,9 @@ def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
         "notes": r["notes"],
         "inspected_at": r["inspected_at"].isoformat() if r["inspected_at"] else None,
         "signed_by": r["signed_by"],
+        "second_inspector": r["second_inspector"],
+        "countersigned_by": r["countersigned_by"],
+        "countersigned_at": r["countersigned_at"].isoformat() if r["countersigned_at"] else None,
     }
 
 

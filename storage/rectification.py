@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from contract.errors import DomainError
+from contract.rectification import receipt_overdue
 from storage.users import Scope
 
 
@@ -295,6 +296,10 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "status": r["status"],
         "life_safety": r["life_safety"],
         "overdue": r["status"] in {"issued", "returned"} and r["due_at"] < now,
+        # 签收 (migration 037): when and by whom the facility acknowledged it; flagged when it is late to
+        "received_at": r["received_at"].isoformat() if r["received_at"] else None,
+        "received_by": r["received_by"],
+        "receipt_overdue": receipt_overdue(r["status"], r["issued_at"], r["received_at"], now),
         "supervision_level": r["supervision_level"],
         "closed_at": r["closed_at"].isoformat() if r["closed_at"] else None,
     }
@@ -334,7 +339,8 @@ async def orders(
         conds.append(f"o.supervision_level = ${len(args)}")
     args.append(limit)  # type: ignore[arg-type]
     rows = await conn.fetch(
-        "SELECT o.*, f.name AS facility_name FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id"
+        "SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by FROM rectification_orders o"
+        " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
         f" WHERE {' AND '.join(conds)} ORDER BY o.id DESC LIMIT ${len(args)}",
         *args,
     )
@@ -344,7 +350,8 @@ async def orders(
 async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, now: datetime) -> dict[str, Any] | None:
     where, args = scope.sql("f", start=2)
     r = await conn.fetchrow(
-        "SELECT o.*, f.name AS facility_name FROM rectification_orders o JOIN facilities f ON f.id = o.facility_id"
+        "SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by FROM rectification_orders o"
+        " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
         f" WHERE o.id = $1 AND {where}",
         order_id,
         *args,
@@ -372,6 +379,18 @@ async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, no
             for h in hist
         ]
     }
+
+
+async def record_receipt(conn: asyncpg.Connection, order_id: int, actor: str, now: datetime) -> bool:
+    """The facility's acknowledgement of receipt, once (False: already acknowledged)."""
+    done = await conn.execute(
+        "INSERT INTO order_receipts (order_id, received_by, received_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (order_id) DO NOTHING",
+        order_id,
+        actor,
+        now,
+    )
+    return bool(done.endswith(" 1"))
 
 
 async def evidence_file(conn: asyncpg.Connection, scope: Scope, file_id: int) -> asyncpg.Record | None:

@@ -97,8 +97,11 @@ GRANTS: dict[str, list[str]] = {
         # original due date, the 督办 level)
         "GRANT SELECT, INSERT, UPDATE (status, closed_at, closed_by, due_at) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history, evidence_files TO {role}",
-        # plan; record and sign
-        "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by) ON inspections TO {role}",
+        # plan; record and sign naming the second officer, who confirms it (migration 037)
+        "GRANT SELECT, INSERT, UPDATE (findings, notes, inspected_at, status, signed_by, second_inspector,"
+        " countersigned_by, countersigned_at) ON inspections TO {role}",
+        # an order's receipt (签收, migration 037): recorded once, never changed
+        "GRANT SELECT, INSERT ON order_receipts TO {role}",
         "GRANT SELECT ON lapse_intervals TO {role}",
         # pick-up delegates (migration 027): recorded, and revoked once (its trigger refuses anything else)
         "GRANT SELECT, INSERT, UPDATE (revoked_by, revoked_at, revoke_reason) ON pickup_delegates TO {role}",

@@ -1061,7 +1061,8 @@ EXPECTED_PRIVILEGES = {
         "events": "SELECT",
         "evidence_files": "SELECT, INSERT",
         "facilities": "SELECT, INSERT, UPDATE",
-        "inspections": "SELECT, INSERT, UPDATE (findings, inspected_at, notes, signed_by, status)",
+        "inspections": "SELECT, INSERT, UPDATE (countersigned_at, countersigned_by, findings, inspected_at, notes,"
+        " second_inspector, signed_by, status)",  # the second officer (migration 037)
         "intake_clock": "SELECT",
         "intake_hours": "SELECT",
         "lapse_intervals": "SELECT",
@@ -1086,6 +1087,7 @@ EXPECTED_PRIVILEGES = {
         "draw_availability": "SELECT, INSERT, UPDATE (available, changed_at, changed_by, reason)",
         # 复查 and extensions (migration 035)
         "order_rechecks": "SELECT, INSERT",
+        "order_receipts": "SELECT, INSERT",  # 签收, once (migration 037)
         "order_extensions": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",
         # parents' complaints (migration 034): filed, then its steps; never deleted, never rewritten (its trigger)
         "complaints": "SELECT, INSERT, UPDATE (answer, answered_at, answered_by, closed_at, closed_by, handled_at,"

@@ -19,7 +19,7 @@ import pytest
 
 from runtime.stack import LocalStack
 from simulators.registry_gen import generate_registry
-from storage.inspections import plan, record
+from storage.inspections import countersign, plan, record
 from storage.rectification import Evidence
 from storage.registry import load_registry
 
@@ -64,7 +64,8 @@ async def _write_readings(conn: asyncpg.Connection, facility: str, tag: str, sta
 async def _signed_inspection(conn: asyncpg.Connection, facility: str, photo: bytes, now: datetime) -> int:
     iid = await plan(conn, facility, "visit", now.date(), "county-a", "county")
     files = [Evidence("exit.png", "image/png", photo)]
-    await record(conn, iid, "county-a", {}, "消防通道畅通", files, sign=True, now=now)
+    await record(conn, iid, "county-a", {}, "消防通道畅通", files, sign=True, now=now, second="county-b")
+    assert await countersign(conn, iid, "county-b", now)  # two officers (migration 037)
     return iid
 
 

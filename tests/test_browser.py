@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
@@ -230,7 +231,7 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
 
     await load_registry(db, REG)
     await create_user(db, "town", "inspector", "pw-town", county=A.county, township=A.township)
-    await create_user(db, "county", "inspector", "pw-county", county=A.county)
+    _, county_token = await create_user(db, "county", "inspector", "pw-county", county=A.county)
     await create_user(db, "op", "operator", "pw-op", facility=A.id)
     browser = page.context.browser
     assert browser is not None
@@ -250,7 +251,14 @@ async def test_an_order_issued_answered_sent_back_accepted_and_an_overdue_one_es
             code = await row.get_attribute("data-item")
             await row.locator(f"input[value={'fail' if code == 'exits' else 'pass'}]").check()
         await page.fill("tr[data-item=exits] input[name=note_exits]", "二楼安全出口堆放床垫")
+        await page.select_option("select[name=second_inspector]", "county")
         await page.locator("#inspection-form button[value=sign]").click()
+        await expect(page.locator("[data-inspection-status]")).to_have_text("待会签")
+        # the second officer confirms on their own account (tests/test_browser_countersign.py in the browser)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {county_token}"}) as s:
+            r = await s.post(page.url.replace("/inspections/", "/api/v1/inspections/") + "/countersign")
+            assert r.status == 200, await r.text()
+        await page.reload()
         await expect(page.locator("[data-inspection-status]")).to_have_text("已签字确认")
         await expect(page.locator("tr[data-item=exits] .finding")).to_have_text("不符合")
         await page.screenshot(path=str(ARTIFACTS / "order-0-inspection-signed.png"), full_page=True)

@@ -21,7 +21,7 @@ from contract.places import county_name_zh
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.credit import month_bounds, month_facts, month_report
-from storage.inspections import plan, record
+from storage.inspections import countersign, plan, record
 from storage.rectification import issue
 from storage.registry import load_registry
 from storage.users import Scope
@@ -233,7 +233,9 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         iid = await plan(db, f.id, "visit", MONTH + timedelta(days=14), "t", "county")
         findings = {c: {"result": "pass", "note": ""} for c in ("ratio", "exits")}
         findings |= {c: {"result": "fail", "note": "x"} for c in ("patrols", "extinguishers", "pickup")}
-        await record(db, iid, "t", findings, "", [], True, START + timedelta(days=14, hours=3))
+        signed_at = START + timedelta(days=14, hours=3)
+        await record(db, iid, "t", findings, "", [], True, signed_at, second="t2")
+        assert await countersign(db, iid, "t2", signed_at + timedelta(hours=1))  # two officers (migration 037)
     for f in groups["maintenance_limited"]:
         expect[f.id] = "B"  # an 80 h repair window over an 80 h lapse excuses nothing: 10.75 % x 1.5, 83.9
         start = START + timedelta(days=3)

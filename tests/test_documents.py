@@ -56,8 +56,9 @@ def jpeg(colour: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-async def _signed_inspection(url: str, county_token: str) -> int:
-    """An inspection of A planned, recorded with two photos and signed by the county's inspector (pages)."""
+async def _signed_inspection(url: str, county_token: str, town_token: str) -> int:
+    """An inspection of A planned, recorded with two photos and signed by the county's inspector (pages),
+    and confirmed by the township's as its second officer."""
     today = datetime.now(UTC).date().isoformat()
     status, insp = await call(
         "POST", f"{url}/api/v1/facilities/{A.id}/inspections", county_token, {"planned_for": today}
@@ -73,11 +74,14 @@ async def _signed_inspection(url: str, county_token: str) -> int:
         form.add_field("notes", "现场检查发现安全出口上锁，已当场责令打开。")
         form.add_field("photos", jpeg((200, 30, 30)), filename="出口.jpg", content_type="image/jpeg")
         form.add_field("photos", jpeg((30, 30, 200)), filename="走廊.jpg", content_type="image/jpeg")
+        form.add_field("second_inspector", "town")
         form.add_field("action", "sign")
         r = await s.post(f"{url}/inspections/{insp['id']}/record", data=form)
         assert r.status == 200, await r.text()
     finally:
         await s.close()
+    status, confirmed = await call("POST", f"{url}/api/v1/inspections/{insp['id']}/countersign", town_token)
+    assert (status, confirmed["status"]) == (200, "signed"), "the second officer confirms it (issue #40 item 3)"
     return int(insp["id"])
 
 
@@ -88,7 +92,7 @@ async def test_the_inspection_record_and_the_notice_print_numbered_in_chinese(
 ) -> None:
     url = site["url"]
     year = year_of(datetime.now(UTC))
-    iid = await _signed_inspection(url, site["county"])
+    iid = await _signed_inspection(url, site["county"], site["town"])
     insp_no = number_text(A.county, "inspection", year, 1)
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['oper']}"}) as s:
         r = await s.get(f"{url}/inspections/{iid}")
@@ -134,7 +138,7 @@ async def test_the_inspection_record_and_the_notice_print_numbered_in_chinese(
 
 async def test_a_document_outside_the_scope_is_404(site: dict[str, Any]) -> None:  # noqa: F811
     url = site["url"]
-    iid = await _signed_inspection(url, site["county"])
+    iid = await _signed_inspection(url, site["county"], site["town"])
     _, order = await call(
         "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], {"title": "灭火器过期", "due_at": due()}
     )

@@ -105,8 +105,10 @@ async def _sign(site: dict[str, Any], iid: int, fail: bool) -> None:
     findings = {code: {"result": "pass"} for code in ITEMS}
     if fail:
         findings["exits"] = {"result": "fail", "note": "仍然上锁"}
-    body = {"findings": findings, "notes": "复查", "sign": True}
+    body = {"findings": findings, "notes": "复查", "sign": True, "second_inspector": "county"}
     ok, signed = await call("POST", f"{site['url']}/api/v1/inspections/{iid}/record", site["town"], body)
+    assert ok == 200 and signed["status"] == "countersign", signed
+    ok, signed = await call("POST", f"{site['url']}/api/v1/inspections/{iid}/countersign", site["county"])
     assert ok == 200 and signed["status"] == "signed", signed
 
 

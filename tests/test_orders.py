@@ -258,9 +258,13 @@ async def test_an_inspection_planned_recorded_signed_and_its_failed_item_ordered
     findings = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
     status, draft = await call("POST", rec, site["town"], {"findings": findings, "notes": "草稿"})
     assert (status, draft["status"]) == (200, "planned"), "a draft can be saved and saved again"
-    status, signed = await call("POST", rec, site["town"], {"findings": findings, "notes": "复查", "sign": True})
-    assert (status, signed["status"], signed["failed"], signed["signed_by"]) == (200, "signed", ["exits"], "town")
-    status, _ = await call("POST", rec, site["county"], {"findings": findings, "sign": True})
+    body = {"findings": findings, "notes": "复查", "sign": True, "second_inspector": "county"}
+    status, signed = await call("POST", rec, site["town"], body)
+    assert (status, signed["status"], signed["failed"], signed["signed_by"]) == (200, "countersign", ["exits"], "town")
+    status, signed = await call("POST", f"{url}/api/v1/inspections/{iid}/countersign", site["county"])
+    assert (status, signed["status"], signed["countersigned_by"]) == (200, "signed", "county")
+    again = {"findings": findings, "sign": True, "second_inspector": "city"}
+    status, _ = await call("POST", rec, site["county"], again)
     assert status == 409, "a signed record does not change"
     for who in ("other", "oper_b"):
         status, _ = await call("GET", f"{url}/api/v1/inspections/{iid}", site[who])
@@ -273,7 +277,7 @@ async def test_an_inspection_planned_recorded_signed_and_its_failed_item_ordered
     status, again = await call("GET", f"{url}/api/v1/inspections/{iid}", site["oper"])
     assert status == 200 and [o["id"] for o in again["orders"]] == [order["id"]], "the operator sees it too"
     audits = [r["action"] for r in await db.fetch("SELECT action FROM audit_log WHERE action LIKE 'inspection.%'")]
-    assert audits == ["inspection.plan", "inspection.record", "inspection.sign"]
+    assert audits == ["inspection.plan", "inspection.record", "inspection.sign", "inspection.countersign"]
 
 
 async def test_every_supervision_endpoint_and_page_is_404_outside_the_scope(

@@ -172,7 +172,8 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
     findings = {code: {"result": "pass", "note": ""} for code in ITEMS} | {
         "exits": {"result": "fail", "note": "二楼出口上锁"}
     }
-    await inspections.record(db, iid, "county", findings, "整体良好", [], True, now)
+    await inspections.record(db, iid, "county", findings, "整体良好", [], True, now, second="city")
+    await inspections.countersign(db, iid, "city", now)  # the second officer confirms (migration 037)
     # 登记备案: a filing returned for correction (its history and reasons; the operator's form to correct it)
     entry = (await fetch_registry(db, [A.id])).facilities[0]
     filed = entry.model_dump(mode="json", include=set(FILED_FIELDS), exclude={"opening_hours": {"closures"}})

@@ -450,6 +450,14 @@ async def record_inspection(request: web.Request) -> web.Response:
     return web.json_response(await inspections.record(request.app[POOL], user, iid, body, [], now=now_of(request)))
 
 
+@routes.post("/api/v1/inspections/{inspection_id}/countersign")
+async def countersign_inspection(request: web.Request) -> web.Response:
+    """The second officer's confirmation of a record awaiting them (issue #40 item 3)."""
+    user = user_of(request)
+    iid = path_id(request.match_info["inspection_id"])
+    return web.json_response(await inspections.countersign(request.app[POOL], user, iid, now=now_of(request)))
+
+
 # -- the credit evaluation (诚信评价, issue #16) -------------------------------------------------------------
 _MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 

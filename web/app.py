@@ -61,6 +61,7 @@ from web.pages import followups as followup_pages
 from web.pages import public as public_pages
 from web.params import proxy_networks
 from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
+from web.receipts import routes as receipt_api_routes
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
 from web.throttle import HashSlots, LoginLimits
@@ -149,6 +150,7 @@ def create_app(
     app.router.add_routes(api_routes)
     app.router.add_routes(draw_api_routes)  # 双随机一公开 (issue #40 item 5)
     app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)
+    app.router.add_routes(receipt_api_routes)  # 整改通知 签收 (issue #40 item 3)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)

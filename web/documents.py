@@ -298,6 +298,14 @@ def render_inspection(
                 at=local_time(i["inspected_at"], tz, lang) or "—",
                 planned_by=i["planned_by"],
                 signed_by=i["signed_by"] or "—",
+                second=i["second_inspector"] or "—",
+                confirmed=(
+                    f"{i['countersigned_by']} {local_time(i['countersigned_at'], tz, lang)}"
+                    if i["countersigned_by"]
+                    else t["doc_not_countersigned"]
+                    if i["status"] == "countersign"
+                    else "—"
+                ),
             ),
             st["body"],
         ),

@@ -528,9 +528,12 @@ _MORE = {
         "The facility's comments: ____________________________________________",
     ),
     "doc_how": ("检查情况", "The inspection"),
+    "doc_not_countersigned": ("未会签（本记录尚未生效）", "not confirmed (the record is not yet valid)"),
     "doc_inspection_how": (
-        "检查方式：{kind}；计划日期：{planned}；检查时间：{at}；计划人：{planned_by}；签署人：{signed_by}",
-        "Kind: {kind}; planned for: {planned}; inspected: {at}; planned by: {planned_by}; signed by: {signed_by}",
+        "检查方式：{kind}；计划日期：{planned}；检查时间：{at}；计划人：{planned_by}；签署人：{signed_by}；"
+        "第二名检查人员：{second}；会签：{confirmed}",
+        "Kind: {kind}; planned for: {planned}; inspected: {at}; planned by: {planned_by}; signed by: {signed_by}; "
+        "second inspector: {second}; confirmed: {confirmed}",
     ),
     "doc_findings": ("检查项目及结果", "Checklist and findings"),
     "doc_item": ("检查项目", "Item"),
@@ -627,9 +630,12 @@ _MORE = {
     "inspections": ("检查记录", "Inspections"),
     "inspections_help": (
         "监管人员计划并记录现场或远程检查：按检查清单逐项判定，填写说明、上传照片并签字确认；签字后记录不可更改。"
+        "检查记录须两名检查人员：签字人指定第二名检查人员，其用本人账号会签后记录方才有效。"
         "不符合项可据此下发整改通知。",
         "Inspectors plan and record site visits and remote inspections: a finding per checklist item, notes, "
-        "photos and a signature; a signed record does not change. A failed item can become a rectification order.",
+        "photos and a signature; a signed record does not change. A record needs two officers: the one who signs "
+        "names the second, and it counts once the second has confirmed it on their own account. "
+        "A failed item can become a rectification order.",
     ),
     "inspection": ("检查记录", "Inspection"),
     "inspect_kind": ("检查方式", "Kind"),
@@ -646,9 +652,59 @@ _MORE = {
     "save_draft": ("保存", "Save"),
     "sign_off": ("签字确认", "Sign"),
     "sign_help": (
-        "签字前须逐项填写检查结果；签字后不可更改。",
-        "Every item needs a finding before signing; signed, it does not change.",
+        "签字前须逐项填写检查结果并指定第二名检查人员；签字后不可更改，经第二名检查人员会签后生效。",
+        "Every item needs a finding and a second inspector before signing; signed, it does not change, and it "
+        "counts once the second inspector has confirmed it.",
     ),
+    "second_inspector": ("第二名检查人员（会签）", "Second inspector (confirms)"),
+    "second_choose": ("请选择", "Choose"),
+    "countersigned_by": ("会签", "Confirmed by"),
+    "countersign_awaiting": (
+        "待会签：本记录须经第二名检查人员 {} 用本人账号确认后方为有效检查记录，确认前不计入检查。",
+        "Awaiting the second officer: {} must confirm this record on their own account; until then it does not "
+        "count as an inspection.",
+    ),
+    "countersign_confirm": ("确认会签", "Confirm as second officer"),
+    "countersign_confirm_help": (
+        "确认本人作为第二名检查人员在场参与了本次检查，并核对了上述检查结果。",
+        "I confirm I was present at this inspection as its second officer and have checked the findings above.",
+    ),
+    "countersign_mine": ("待我会签", "Awaiting my confirmation"),
+    "receipt": ("签收", "Receipt"),
+    "receipt_done": ("已签收", "acknowledged"),
+    "receipt_not": ("未签收", "not acknowledged"),
+    "receipt_overdue": ("逾期未签收", "receipt overdue"),
+    "receipt_acknowledge": ("签收整改通知", "Acknowledge receipt"),
+    "receipt_help": (
+        "确认本机构已收到本整改通知；签收时间以平台记录时间为准。",
+        "Confirms the facility has received this order; the time of receipt is the platform's.",
+    ),
+    "err_receipt_who": ("只有被检查机构的账号可以签收整改通知", "Only the facility's operator acknowledges receipt"),
+    "err_receipt_time": (
+        "签收时间以平台记录时间为准，不能填写",
+        "The time of receipt is the platform's: it is not given",
+    ),
+    "err_receipt_done": ("该整改通知已签收", "The order's receipt is acknowledged already"),
+    "err_second_missing": (
+        "检查记录须由两名检查人员签署：请指定第二名检查人员",
+        "An inspection record is signed by two officers: name the second inspector",
+    ),
+    "err_second_self": ("第二名检查人员不能是签字人本人", "The second officer is someone other than the one who signs"),
+    "err_second_unknown": ("没有该检查人员账号", "No such inspector account"),
+    "err_second_scope": (
+        "该检查人员的辖区不包括本机构，不能参与本次检查",
+        "That inspector's area does not include this facility",
+    ),
+    "err_second_not_drawn": (
+        "本次检查由双随机抽取确定检查人员（{a}、{b}），第二名检查人员须为其中之一",
+        "The draw picked {a} and {b} for this inspection: the second officer is one of them",
+    ),
+    "err_countersign_who": (
+        "只有记录中指定的第二名检查人员可以会签",
+        "Only the second inspector named on the record confirms it",
+    ),
+    "err_countersign_own": ("不能会签本人签字的检查记录", "Nobody confirms a record they signed"),
+    "err_countersign_state": ("该检查记录不在待会签状态", "The record is not awaiting a second officer"),
     "plan_inspection": ("计划检查", "Plan an inspection"),
     "err_inspect_who": (
         "只有监管人员或系统管理员可以计划和记录检查",
@@ -1251,6 +1307,7 @@ _DRAWS = {
         "inspected {}, {} items failed, {} orders ({} accepted)",
     ),
     "draw_status_signed": ("已签署", "signed"),
+    "draw_status_countersign": ("待会签", "awaiting the second officer"),
     "draw_status_planned": ("待检查", "planned"),
     "draw_how": ("如何复核", "How to check it"),
     "draw_how_text": (

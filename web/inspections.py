@@ -15,9 +15,10 @@ from storage import documents, queries
 from storage import inspections as store
 from storage.rectification import StateError
 from storage.users import User, audit
+from supervision import countersign as two_officers
 from supervision import documents as document_rules
 from supervision.orders import level_of
-from web.errors import Forbidden, Invalid, NotFound
+from web.errors import Forbidden, Invalid, NotFound, from_rule
 from web.orders import Conflict, Upload, evidence, stripped
 
 
@@ -78,11 +79,18 @@ async def record(
     pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload], *, now: datetime
 ) -> dict[str, Any]:
     findings, notes, sign, facility_id = await _checked(pool, user, inspection_id, body)
+    second = body.get("second_inspector") if sign else None
+    if sign and not isinstance(second, str):
+        second = ""
     proofs = await stripped(evidence(files))  # photos without their metadata; no connection held meanwhile
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():  # a signed record is never without its document number (文号)
-                await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now)
+                if sign:  # two officers: the one signing names the second (supervision/countersign.py)
+                    assert isinstance(second, str)  # noqa: S101 - set above
+                    second = second.strip()
+                    await _check_second(conn, user, inspection_id, second)
+                await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now, second)
                 if sign:
                     f = await documents.particulars(conn, facility_id)
                     department = document_rules.department_of(_inspector_level(user), f["county"], f["township"])
@@ -90,12 +98,27 @@ async def record(
                     await documents.allocate(conn, department, "inspection", year, now, inspection_id=inspection_id)
         except StateError as err:
             raise Conflict(str(err), "err_inspection_signed") from None
+        except two_officers.CountersignRefused as err:
+            raise from_rule(err) from None
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
         action = "inspection.sign" if sign else "inspection.record"
-        await audit(conn, user.username, action, f"inspection {inspection_id}", {"failed": failed})
+        facts: dict[str, Any] = {"failed": failed} | ({"second_inspector": second} if sign else {})
+        await audit(conn, user.username, action, f"inspection {inspection_id}", facts)
         out = await store.inspection_detail(conn, user.scope, inspection_id)
         assert out is not None  # noqa: S101
         return out
+
+
+async def _check_second(conn: asyncpg.Connection, user: User, inspection_id: int, second: str) -> None:
+    """The state first (a signed record does not change: 409), then whom the signer names as the second
+    officer (supervision/countersign.py). StateError or CountersignRefused."""
+    row = await store.record_row(conn, inspection_id)
+    if row is None or row["status"] != "planned":  # store.record checks it again under its lock
+        raise StateError("the inspection is signed: its record does not change")
+    facility = {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
+    account = await store.account(conn, second) if 0 < len(second) <= two_officers.SECOND_MAX else None
+    drawn = (row["drawn_a"], row["drawn_b"]) if row["drawn_a"] else None
+    two_officers.check_second(user.username, facility, second, account, drawn)
 
 
 async def _checked(
@@ -121,3 +144,25 @@ async def _checked(
         missing = len(set(ITEMS) - set(findings))
         raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
     return findings, notes.strip(), sign, insp["facility_id"]
+
+
+async def countersign(pool: asyncpg.Pool, user: User, inspection_id: int, *, now: datetime) -> dict[str, Any]:
+    """The second officer confirms a record awaiting them (待会签 -> signed): scope first (404), then who
+    (403: not the one who signed, only the named second inspector) and the state (409)."""
+    async with pool.acquire() as conn:
+        if await store.inspection_detail(conn, user.scope, inspection_id) is None:
+            raise NotFound("no such inspection")
+        try:
+            async with conn.transaction():
+                row = await store.record_row(conn, inspection_id, lock=True)
+                assert row is not None  # noqa: S101 - in scope just now; records are not deleted
+                facility = {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
+                two_officers.check_confirm(user.username, user.scope, row, facility)
+                if not await store.countersign(conn, inspection_id, user.username, now):
+                    raise Conflict("the record no longer waits for your confirmation", "err_countersign_state")
+        except two_officers.CountersignRefused as err:
+            raise from_rule(err) from None
+        await audit(conn, user.username, "inspection.countersign", f"inspection {inspection_id}", {})
+        out = await store.inspection_detail(conn, user.scope, inspection_id)
+        assert out is not None  # noqa: S101
+        return out

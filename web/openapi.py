@@ -107,6 +107,9 @@ SCHEMAS: dict[str, Any] = {
         overdue=_BOOL,
         supervision_level=_LEVEL,
         closed_at=_NTIME,
+        received_at=_NTIME,
+        received_by=_NSTR,
+        receipt_overdue=_BOOL,
     ),
     "OrderDetail": {
         "allOf": [
@@ -144,7 +147,7 @@ SCHEMAS: dict[str, Any] = {
         planned_for={"type": "string", "format": "date"},
         planned_by=_STR,
         level=_LEVEL,
-        status={"type": "string", "enum": ["planned", "signed"]},
+        status={"type": "string", "enum": ["planned", "countersign", "signed"]},
         findings={
             "type": "object",
             "additionalProperties": _obj(
@@ -155,6 +158,9 @@ SCHEMAS: dict[str, Any] = {
         notes=_STR,
         inspected_at=_NTIME,
         signed_by=_NSTR,
+        second_inspector=_NSTR,
+        countersigned_by=_NSTR,
+        countersigned_at=_NTIME,
         files=_arr(_obj(["id", "filename"], id=_INT, filename=_STR, content_type=_STR, size_bytes=_INT)),
         orders=_arr(_obj(["id", "title", "status"], id=_INT, title=_STR, status=_ORDER_STATUS)),
     ),
@@ -848,7 +854,8 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/inspections/{inspection_id}/record": {
         "post": {
-            "summary": "Record findings (pass / fail / na per checklist item), notes; sign=true closes the record",
+            "summary": "Record findings (pass / fail / na per checklist item), notes; sign=true closes the record"
+            " and names second_inspector, who must confirm it (待会签 until then)",
             "parameters": [_IID],
             "requestBody": {
                 "required": True,
@@ -860,12 +867,21 @@ PATHS: dict[str, Any] = {
                                 "findings": {"type": "object"},
                                 "notes": {"type": "string", "maxLength": 4000},
                                 "sign": _BOOL,
+                                "second_inspector": {"type": "string", "maxLength": 64},
                             },
                         }
                     }
                 },
             },
             "responses": _ok("the inspection", _ref("Inspection")) | _errors(400, 403, 404, 409),
+        }
+    },
+    "/api/v1/inspections/{inspection_id}/countersign": {
+        "post": {
+            "summary": "The named second inspector confirms a record awaiting them (待会签 -> signed); never the"
+            " one who signed; audited",
+            "parameters": [_IID],
+            "responses": _ok("the inspection", _ref("Inspection")) | _errors(403, 404, 409),
         }
     },
     "/api/v1/credit": {
@@ -1221,6 +1237,18 @@ def _body(required: list[str], **props: Any) -> dict[str, Any]:
 
 PATHS.update(
     {
+        "/api/v1/orders/{order_id}/receipt": {
+            "post": {
+                "summary": "The facility's operator acknowledges receipt of the order (签收), once, at the server's"
+                " time (a body with a time or anything else: 400); audited",
+                "parameters": [_OID],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False}}},
+                },
+                "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
+            }
+        },
         "/api/v1/orders/{order_id}/recheck": {
             "post": {
                 "summary": "Accept the answer subject to a 复查 (re-inspection) within 30 days: the order waits in"

@@ -18,11 +18,12 @@ from storage import inspections as inspection_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import countersign as countersign_rules
 from supervision import deadlines
 from supervision import documents as document_rules
 from supervision import followups as followup_rules
 from supervision import orders as order_rules
-from web import inspections, orders
+from web import inspections, orders, receipts
 from web.api import public_url as api_public_url
 from web.errors import Invalid, NotFound, Refused
 from web.keys import POOL, now_of
@@ -73,6 +74,7 @@ async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[st
         "recheck_days": deadlines.RECHECK_WITHIN.days,
         "doc_no": _doc_text(n),
         "may_answer": order_rules.may_answer(user.scope),
+        "may_receive": user.scope.role == "operator",  # the facility's own operator (supervision/receipts.py)
         "may_review": may_review,
         "may_supervise": order_rules.may_supervise(user.scope, o["issued_level"], o["status"]),
         "return_days": order_rules.RETURN_DUE_MAX.days,
@@ -218,13 +220,16 @@ async def inspections_page(request: web.Request) -> web.Response:
     user = page_user(request)
     async with request.app[POOL].acquire() as conn:
         rows = await inspection_store.inspections(conn, user.scope)
-    return await render(request, "inspections.html", {"rows": rows})
+        awaiting = await inspection_store.awaiting(conn, user.scope, user.username)
+    return await render(request, "inspections.html", {"rows": rows, "awaiting": awaiting})
 
 
 async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
+        may_record = i is not None and order_rules.level_of(user.scope) is not None and i["status"] == "planned"
+        seconds = await inspection_store.candidate_seconds(conn, inspection_id, user.username) if may_record else []
     if i is None:
         raise NotFound("no such inspection")
     return {
@@ -232,7 +237,9 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         "doc_no": _doc_text(n),
         "checklist": CHECKLIST,
         "areas": INSPECTION_AREAS,
-        "may_record": order_rules.level_of(user.scope) is not None and i["status"] == "planned",
+        "may_record": may_record,
+        "seconds": seconds,
+        "may_countersign": user.scope.role == "inspector" and countersign_rules.awaits(i, user.username),
         "may_issue": order_rules.level_of(user.scope) is not None,
         "error": None,
     }
@@ -267,7 +274,12 @@ async def inspection_record_form(request: web.Request) -> web.Response:
         item.code: {"result": str(form.get(f"result_{item.code}", "")), "note": str(form.get(f"note_{item.code}", ""))}
         for item in CHECKLIST
     }
-    body = {"findings": findings, "notes": str(form.get("notes", "")), "sign": form.get("action") == "sign"}
+    body = {
+        "findings": findings,
+        "notes": str(form.get("notes", "")),
+        "sign": form.get("action") == "sign",
+        "second_inspector": str(form.get("second_inspector", "")),
+    }
     uploads = form_files(form, "photos")
     try:
         await inspections.record(request.app[POOL], user, inspection_id, body, uploads, now=now_of(request))
@@ -277,6 +289,38 @@ async def inspection_record_form(request: web.Request) -> web.Response:
         ctx = await _inspection_ctx(request, user, inspection_id)
         ctx["i"] = ctx["i"] | {"findings": {k: v for k, v in findings.items() if v["result"] or v["note"]}}
         return await form_refused(request, "inspection.html", ctx, exc)
+    raise web.HTTPFound(f"/inspections/{inspection_id}")
+
+
+@routes.post("/orders/{order_id}/receipt")
+async def order_receipt_form(request: web.Request) -> web.Response:
+    """The facility's operator acknowledges receipt of the order (签收), at the server's time."""
+    user = page_user(request)
+    order_id = path_id(request.match_info["order_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    try:
+        await receipts.acknowledge(request.app[POOL], user, order_id, {}, now=now_of(request))
+    except NotFound:
+        raise
+    except Refused as exc:
+        return await _order_refused(request, user, order_id, exc, "receipt", form)
+    raise web.HTTPFound(f"/orders/{order_id}")
+
+
+@routes.post("/inspections/{inspection_id}/countersign")
+async def inspection_countersign_form(request: web.Request) -> web.Response:
+    """The second officer's confirmation (会签), from their own login (a phone in the field)."""
+    user = page_user(request)
+    inspection_id = path_id(request.match_info["inspection_id"])
+    form = await request.post()
+    await check_csrf(request, form)
+    try:
+        await inspections.countersign(request.app[POOL], user, inspection_id, now=now_of(request))
+    except NotFound:
+        raise
+    except Refused as exc:
+        return await form_refused(request, "inspection.html", await _inspection_ctx(request, user, inspection_id), exc)
     raise web.HTTPFound(f"/inspections/{inspection_id}")
 
 

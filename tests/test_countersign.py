@@ -1,0 +1,207 @@
+"""Two officers on an inspection record (issue #40 item 3) over real HTTP and TimescaleDB: the one who
+signs names a second inspector whose area holds the facility (one of the two drawn, for a drawn
+inspection); the record waits 待会签 and counts for nothing (draw results, the assessment's coverage, the
+credit evaluation, orders issued from it) until the named second inspector confirms it on their own
+account; never its author, nobody else, nobody outside the area."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from contract.inspection import ITEMS
+from simulators.registry_gen import generate_registry
+from storage.registry import load_registry
+from storage.users import create_user
+from tests.conftest import as_role
+from web.app import create_app
+
+REG = generate_registry(12, seed=3)
+A = REG.facilities[0]
+B = next(f for f in REG.facilities if f.county != A.county)
+# a township of A's county other than A's (its inspector's area does not hold A)
+ELSEWHERE = next(
+    (f.township for f in REG.facilities if f.county == A.county and f.township != A.township), f"{A.county}999"
+)
+FINDINGS = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
+
+
+@pytest.fixture
+async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+    await load_registry(db, REG)
+    users = {
+        "town": await create_user(db, "town", "inspector", "pw-town", county=A.county, township=A.township),
+        "town_x": await create_user(db, "town_x", "inspector", "pw-town-x", county=A.county, township=ELSEWHERE),
+        "county": await create_user(db, "county", "inspector", "pw-county", county=A.county),
+        "county2": await create_user(db, "county2", "inspector", "pw-county2", county=A.county),
+        "city": await create_user(db, "city", "inspector", "pw-city"),
+        "other": await create_user(db, "other", "inspector", "pw-other", county=B.county),
+        "admin": await create_user(db, "admin", "admin", "pw-admin"),
+        "oper": await create_user(db, "oper", "operator", "pw-oper", facility=A.id),
+    }
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("")).rstrip("/")} | {k: tok for k, (_, tok) in users.items()}
+    finally:
+        await server.close()
+
+
+async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        return r.status, await r.json()
+
+
+def today() -> str:
+    return (datetime.now(UTC) + timedelta(hours=8)).date().isoformat()
+
+
+async def test_a_record_needs_a_second_officer_who_confirms_on_their_own_account(
+    site: dict[str, Any], db: asyncpg.Connection, db_url: str
+) -> None:
+    url = site["url"]
+    status, insp = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], {"planned_for": today()}
+    )
+    assert status == 201, insp
+    iid = insp["id"]
+    rec = f"{url}/api/v1/inspections/{iid}/record"
+    sign = {"findings": FINDINGS, "notes": "现场检查", "sign": True}
+    status, err = await call("POST", rec, site["town"], sign)
+    assert status == 400 and "second inspector" in err["error"], "one officer alone does not sign a record"
+    status, err = await call("POST", rec, site["town"], sign | {"second_inspector": "town"})
+    assert status == 403, "the second officer is someone else"
+    for outside in ("other", "town_x"):
+        status, err = await call("POST", rec, site["town"], sign | {"second_inspector": outside})
+        assert status == 403 and "outside their area" in err["error"], (outside, err)
+    for nobody in ("oper", "admin", "no_such_user", "x" * 300):
+        status, err = await call("POST", rec, site["town"], sign | {"second_inspector": nobody})
+        assert status == 400 and "no inspector account" in err["error"], (nobody, err)
+    assert await db.fetchval("SELECT status FROM inspections WHERE id = $1", iid) == "planned", "refused: unchanged"
+    status, signed = await call("POST", rec, site["town"], sign | {"second_inspector": "county"})
+    assert status == 200, signed
+    assert (signed["status"], signed["signed_by"], signed["second_inspector"], signed["countersigned_by"]) == (
+        "countersign",
+        "town",
+        "county",
+        None,
+    )
+    status, _ = await call("POST", rec, site["town"], sign | {"second_inspector": "county2"})
+    assert status == 409, "a record awaiting its second officer does not change (nor its second officer)"
+    # an order cannot be issued from a record that is not yet valid
+    order = {
+        "title": "安全出口上锁",
+        "due_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+        "inspection_id": iid,
+    }
+    status, err = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], order)
+    assert status == 400 and "signed inspection" in err["error"]
+    confirm = f"{url}/api/v1/inspections/{iid}/countersign"
+    status, err = await call("POST", confirm, site["town"])
+    assert status == 403 and "they signed" in err["error"], "the author does not confirm their own record"
+    for who in ("county2", "city", "admin", "oper"):
+        status, err = await call("POST", confirm, site[who])
+        assert status == 403 and "named on the record" in err["error"], (who, err)
+    for who in ("other", "town_x"):
+        status, _ = await call("POST", confirm, site[who])
+        assert status == 404, f"{who}: outside the area reads as no such record"
+    status, still = await call("GET", f"{url}/api/v1/inspections/{iid}", site["county"])
+    assert (status, still["status"]) == (200, "countersign")
+    status, done = await call("POST", confirm, site["county"])
+    assert status == 200, done
+    assert (done["status"], done["signed_by"], done["countersigned_by"]) == ("signed", "town", "county")
+    assert done["countersigned_at"] is not None
+    status, _ = await call("POST", confirm, site["county"])
+    assert status == 409, "confirmed once"
+    status, made = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], order)
+    assert status == 201 and made["inspection_id"] == iid, made
+    audits = await db.fetch("SELECT actor, action, detail FROM audit_log WHERE action LIKE 'inspection.%' ORDER BY id")
+    assert [(r["actor"], r["action"]) for r in audits] == [
+        ("town", "inspection.plan"),
+        ("town", "inspection.sign"),
+        ("county", "inspection.countersign"),
+    ]
+    # the database holds the rule too: the web's own role cannot make a record signed by one officer
+    web = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        other = await web.fetchval(
+            "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level)"
+            " VALUES ($1, 'visit', current_date, 'town', 'township') RETURNING id",
+            A.id,
+        )
+        for sql in (
+            "UPDATE inspections SET status = 'signed', signed_by = 'town' WHERE id = $1",
+            "UPDATE inspections SET status = 'countersign', signed_by = 'town', second_inspector = 'town'"
+            " WHERE id = $1",
+        ):
+            with pytest.raises(asyncpg.CheckViolationError):
+                await web.execute(sql, other)
+    finally:
+        await web.close()
+
+
+async def test_a_record_awaiting_its_second_officer_counts_for_nothing(site: dict[str, Any]) -> None:
+    """A drawn inspection (双随机) recorded by one of the two drawn and confirmed by the other, and one
+    planned by hand: until they are confirmed the draw's results, the assessment's coverage and the credit
+    evaluation count no inspection; after it, each counts."""
+    url = site["url"]
+    for who in ("town", "town_x"):  # the county-level pair only, so the two drawn both hold A's area
+        status, _ = await call(
+            "POST",
+            f"{url}/api/v1/draws/inspectors/{who}/availability",
+            site["county"],
+            {"available": False, "reason": "借调"},
+        )
+        assert status == 200
+    n = sum(1 for f in REG.facilities if f.county == A.county)
+    status, d = await call(
+        "POST", f"{url}/api/v1/draws", site["city"], {"county": A.county, "count": n, "planned_for": today()}
+    )
+    assert status == 201, d
+    pick = next(r for r in d["results"] if r["facility_id"] == A.id)
+    first, second = pick["inspectors"]
+    assert {first, second} == {"county", "county2"}
+    iid = pick["inspection_id"]
+    rec = f"{url}/api/v1/inspections/{iid}/record"
+    sign = {"findings": FINDINGS, "sign": True}
+    status, err = await call("POST", rec, site[first], sign | {"second_inspector": "town"})
+    assert status == 403 and "the draw picked" in err["error"], "a drawn inspection's second officer is the drawn one"
+    status, signed = await call("POST", rec, site[first], sign | {"second_inspector": second})
+    assert (status, signed["status"]) == (200, "countersign"), signed
+    # and one planned by hand for yesterday (the assessment counts the inspections planned before today)
+    yesterday = (datetime.now(UTC) + timedelta(hours=8, days=-1)).date()
+    _, planned = await call(
+        "POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["county"], {"planned_for": yesterday.isoformat()}
+    )
+    by_hand = planned["id"]
+    status, signed = await call(
+        "POST", f"{url}/api/v1/inspections/{by_hand}/record", site["county"], sign | {"second_inspector": "town"}
+    )
+    assert (status, signed["status"]) == (200, "countersign"), signed
+
+    async def counted() -> tuple[str, int, int, int]:
+        _, drawn = await call("GET", f"{url}/api/v1/draws/{d['id']}", site["county"])
+        result = next(r for r in drawn["results"] if r["inspection_id"] == iid)
+        _, listed = await call("GET", f"{url}/api/v1/draws?county={A.county}", site["county"])
+        signed_in_draw = next(x for x in listed["draws"] if x["id"] == d["id"])["signed"]
+        _, assessed = await call("GET", f"{url}/api/v1/assessment?year={yesterday.year}", site["county"])
+        done = sum(a["inspections_done"] for a in assessed["areas"])
+        _, credit = await call("GET", f"{url}/api/v1/credit", site["county"])
+        row = next(f for f in credit["facilities"] if f["facility_id"] == A.id)
+        return result["status"], signed_in_draw, done, row["facts"]["inspections"]
+
+    assert await counted() == ("countersign", 0, 0, 0), "awaiting its second officer: no inspection yet"
+    for who, inspection in ((second, iid), ("town", by_hand)):
+        status, done = await call("POST", f"{url}/api/v1/inspections/{inspection}/countersign", site[who])
+        assert (status, done["status"]) == (200, "signed"), done
+    assert await counted() == ("signed", 1, 1, 2)

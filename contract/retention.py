@@ -295,9 +295,10 @@ POLICY: dict[str, Retention] = {
     **{
         t: _p(None, f"{zh}：{_SUPERVISION[0]}", f"{en}: {_SUPERVISION[1]}")
         for t, zh, en in (
-            ("inspections", "检查记录（含签署）", "inspection records (signed)"),
+            ("inspections", "检查记录（含签署与会签）", "inspection records (signed and countersigned)"),
             ("rectification_orders", "整改通知", "rectification orders"),
             ("rectification_history", "整改通知的每一步", "every step of an order"),
+            ("order_receipts", "整改通知的签收", "receipts of rectification orders"),
             ("evidence_files", "整改证据（照片与文件）", "evidence photos and files"),
             ("order_rechecks", "复查记录", "re-inspections"),
             ("order_extensions", "延期申请与决定", "extensions requested and decided"),

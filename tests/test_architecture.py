@@ -179,7 +179,7 @@ WALL_ALLOWED: dict[str, tuple[int, str]] = {
     "web/ratelimit.py": (1, "real time: the API rate limit's token buckets (a scaled demo clock must not scale it)"),
     "gateway/adapters.py": (1, "the edge: a gateway is a device and stamps by its own clock"),
     "gateway/agent.py": (7, "the edge: the gateway's own watchdog, heartbeat and acknowledgement timeouts"),
-    "simulators/runner.py": (4, "real time: the publisher's flush timeout; how often a lag behind the clock is reported"),
+    "simulators/runner.py": (4, "real time: the publisher's flush timeout; how often a lag is reported"),
     "simulators/loadgen.py": (1, "the load generator's start, two days before the machine's time"),
 }
 # SQL that reads the database's clock: `now()` / `current_date` / `current_timestamp` in a query string.

@@ -1132,3 +1132,52 @@ async def test_an_alarm_known_late_says_when_it_happened_on_every_page(
     assert body["delay_cause"] == "uplink"  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
     assert body["occurred_at"] == body["opened_at"] and body["delay_cause"] is None  # type: ignore[index]
+
+
+async def _inspector(url: str) -> aiohttp.ClientSession:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = await s.post(f"{url}/login", data={"username": "insp-a", "password": "pw-a", "csrf": csrf})
+    assert r.status == 200 and "/login" not in str(r.url)
+    return s
+
+
+def _section(page: str, start: str, end: str) -> str:
+    """The page's text from the heading `start` to the next heading `end` (or to the end)."""
+    i = page.index(start)
+    j = page.find(end, i + len(start))
+    return page[i : j if j > 0 else len(page)]
+
+
+async def test_open_alert_lists_show_no_cleared_alert(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """Under 未结告警 (the overview's list, the facility page's table) only active alerts; a major alert
+    cleared but not yet acknowledged (latched: still to be acknowledged) is listed under its own heading,
+    marked cleared; a cleared and acknowledged one is in neither (it is history: the inbox's 全部)."""
+    url = str(site["url"])
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    gone = await open_alert(db, A.id, Key("device_offline", "exit-1"), Condition("major", "离线甲", "off a"), t0)
+    await clear_alert(db, A.id, Key("device_offline", "exit-1"), t0 + timedelta(minutes=5))
+    done = await open_alert(db, A.id, Key("device_offline", "exit-2"), Condition("major", "离线乙", "off b"), t0)
+    await clear_alert(db, A.id, Key("device_offline", "exit-2"), t0 + timedelta(minutes=5))
+    await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_by = 'insp-a' WHERE id = $1", done.alert_id)
+    s = await _inspector(url)
+    try:
+        overview = await (await s.get(f"{url}/")).text()
+        facility = await (await s.get(f"{url}/facilities/{A.id}")).text()
+        inbox_all = await (await s.get(f"{url}/alerts?status=all")).text()
+    finally:
+        await s.close()
+    active = f'data-alert="{site["alert_a"]}"'
+    for name, page, listed in (
+        ("overview", overview, _section(overview, "未结告警 <small>", "<h2")),
+        ("facility", facility, _section(facility, "<h2>未结告警</h2>", "<h2")),
+    ):
+        assert active in listed, f"{name}: the active fire alarm is an open alert"
+        assert "已解除" not in listed, f"{name}: a cleared alert under 未结告警"
+        for cleared in (gone, done):
+            assert f'"{cleared.alert_id}"' not in listed, name
+        waiting = _section(page, "已解除、待确认", "<h2")
+        assert f'"{gone.alert_id}"' in waiting, f"{name}: the unacknowledged latched alert is still shown, apart"
+        assert f'"{done.alert_id}"' not in waiting and active not in waiting, name
+    assert f'data-alert="{done.alert_id}"' in inbox_all, "the cleared, acknowledged alert is in the history"

@@ -39,7 +39,9 @@ async def facility_ctx(
     return {
         "f": f,
         "status": status,
-        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="open"),
+        # active alerts under 未结告警; latched cleared ones waiting for an acknowledgement apart
+        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="active"),
+        "awaiting_ack": await queries.alerts(conn, user.scope, facility_id=f["id"], status="awaiting_ack"),
         "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f, now), limit=100),
         "metrics": await queries.metrics_of(conn, f["id"], now),
         "staff": await queries.staff(conn, f["id"], now),

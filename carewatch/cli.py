@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,13 @@ def _settings(**overrides: Any) -> Settings:
         return Settings.model_validate(settings.model_dump() | given) if given else settings
     except ValidationError as err:
         raise click.ClickException(f"configuration error: {err}") from err
+
+
+def _clock_now() -> datetime:
+    """The configured clock's reading (CAREWATCH_CLOCK: a demo's accelerated one), for what a command stamps."""
+    from contract.clock import clock_from_spec
+
+    return clock_from_spec(_settings().clock).now()
 
 
 def _service_fields(settings: Settings, ep: Endpoints, metrics_addr: str) -> dict[str, Any]:
@@ -807,6 +815,7 @@ def users_create(
                 facility=facility,
                 update=update,
                 token_days=token_days,
+                now=_clock_now(),
             )
             return token
         finally:
@@ -846,7 +855,7 @@ def _set_disabled(username: str, disabled: bool) -> None:
     async def go() -> bool:
         conn = await _connect(_settings())
         try:
-            return await set_disabled(conn, username, disabled, "cli")
+            return await set_disabled(conn, username, disabled, "cli", _clock_now())
         finally:
             await conn.close()
 
@@ -903,7 +912,7 @@ def tokens_revoke(token_id: int) -> None:
     async def go() -> bool:
         conn = await _connect(_settings())
         try:
-            return await revoke_token(conn, token_id, "cli")
+            return await revoke_token(conn, token_id, "cli", _clock_now())
         finally:
             await conn.close()
 

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from contract.clock import ScaledClock
 from contract.occurred import clock_text
 from contract.places import township_name
 from contract.rules import Condition, Key
@@ -1181,3 +1182,57 @@ async def test_open_alert_lists_show_no_cleared_alert(site: dict[str, object], d
         assert f'"{gone.alert_id}"' in waiting, f"{name}: the unacknowledged latched alert is still shown, apart"
         assert f'"{done.alert_id}"' not in waiting and active not in waiting, name
     assert f'data-alert="{done.alert_id}"' in inbox_all, "the cleared, acknowledged alert is in the history"
+
+
+async def test_every_stamp_on_the_history_pages_is_the_apps_clock(db: asyncpg.Connection, db_url: str) -> None:
+    """An app on a clock days away from the machine's (as `carewatch demo --speed 60 --from 07:00` runs):
+    an acknowledgement, an order, a refused action and a failed login, and every time the alert's history,
+    the order's history and the audit log show lies on that clock, none on the machine's or the database's."""
+    await load_registry(db, REG)
+    start = datetime(2031, 3, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock = ScaledClock(start, 60.0)  # an accelerated day: a real minute is an hour of it
+    alert = await open_alert(db, A.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火警", "fire"), start)
+    _, token = await create_user(db, "insp-a", "inspector", "pw-a", county=A.county, now=start)
+    await create_user(db, "root", "admin", "pw-root", now=start)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        s = await _inspector(url)
+        try:
+            page = await (await s.get(f"{url}/alerts/{alert.alert_id}")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+            r = await s.post(f"{url}/alerts/{alert.alert_id}/ack", data={"csrf": csrf, "note": "现场核查"})
+            assert r.status == 200
+            due = (clock.now() + timedelta(hours=20)).astimezone(ZoneInfo("Asia/Shanghai"))
+            form = {"csrf": csrf, "alert_id": str(alert.alert_id), "title": "整改", "detail": "检查烟感"}
+            r = await s.post(f"{url}/facilities/{A.id}/orders", data=form | {"due_at": f"{due:%Y-%m-%dT%H:%M}"})
+            assert r.status == 200 and "/orders/" in str(r.url), await r.text()
+            order_url = str(r.url)
+            registry = {"Authorization": f"Bearer {token}"}  # refused (an admin's job), and audited
+            assert (await s.post(f"{url}/api/v1/registry", data="facilities: []", headers=registry)).status == 403
+            pages = {"alert": await (await s.get(f"{url}/alerts/{alert.alert_id}")).text()}
+            pages["order"] = await (await s.get(order_url)).text()
+        finally:
+            await s.close()
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
+            login = await (await admin.get(f"{url}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+            await admin.post(f"{url}/login", data={"username": "root", "password": "wrong", "csrf": csrf})
+            login = await (await admin.get(f"{url}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+            await admin.post(f"{url}/login", data={"username": "root", "password": "pw-root", "csrf": csrf})
+            pages["audit"] = await (await admin.get(f"{url}/audit")).text()
+        end = clock.now()
+    finally:
+        await server.close()
+    audited = set(re.findall(r'data-audit="([a-z._]+)"', pages["audit"]))
+    assert {"alert.ack", "order.issue", "forbidden", "login.failed", "user.create"} <= audited, audited
+    for name, page in pages.items():
+        rows = re.findall(r'<tr data-(?:action|step|audit)="[^"]+">(.*?)</tr>', page, re.S)
+        assert rows, name
+        for row in rows:
+            stamp = re.search(r'<time datetime="([^"]+)"', row)
+            assert stamp is not None, (name, row)
+            at = datetime.fromisoformat(stamp.group(1))
+            assert start <= at <= end, f"{name}: {at} is not on the app's clock ({start} .. {end})"

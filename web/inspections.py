@@ -50,7 +50,9 @@ async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, n
                 "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
             )
         iid = await store.plan(conn, f["id"], kind, when, user.username, level)
-        await audit(conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when})
+        await audit(
+            conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when}, at=now
+        )
         out = await store.inspection_detail(conn, user.scope, iid)
         assert out is not None  # noqa: S101 - just written, in scope
         return out
@@ -92,7 +94,7 @@ async def record(
             raise Conflict(str(err), "err_inspection_signed") from None
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
         action = "inspection.sign" if sign else "inspection.record"
-        await audit(conn, user.username, action, f"inspection {inspection_id}", {"failed": failed})
+        await audit(conn, user.username, action, f"inspection {inspection_id}", {"failed": failed}, at=now)
         out = await store.inspection_detail(conn, user.scope, inspection_id)
         assert out is not None  # noqa: S101
         return out

@@ -88,6 +88,10 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "labels": labels_for(lang),
         # an accelerated demo's clock (contract.clock): its time and speed in the header
         "demo_clock": _demo_clock(request, lang),
+        # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that
+        # a browser tells the app's time, not its own machine's (an accelerated demo runs days apart from it)
+        "clock_now": now_of(request).isoformat(),
+        "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }

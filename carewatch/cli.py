@@ -789,6 +789,7 @@ def users() -> None:
 @click.option("--password", default=None, help="for browser login (omit for an API-only user)")
 @click.option("--update", is_flag=True, help="change an existing user (refused without it)")
 @click.option("--token-days", default=365, show_default=True, type=click.IntRange(1, 3650), help="the token expires")
+@click.option("--name", default=None, help="the person's name the pages show for the login, e.g. 张华")
 def users_create(
     username: str,
     role: str,
@@ -798,6 +799,7 @@ def users_create(
     password: str | None,
     update: bool,
     token_days: int,
+    name: str | None,
 ) -> None:
     """Create a user (or --update one); prints a new API token (shown once)."""
     from storage.users import AuthError, create_user
@@ -816,6 +818,7 @@ def users_create(
                 update=update,
                 token_days=token_days,
                 now=_clock_now(),
+                display_name=name,
             )
             return token
         finally:

@@ -52,6 +52,16 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
     ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log
 ]
+# The names the pages show for the demo's logins (the login itself only as a tooltip): a duty role, as a
+# demo has no real people
+DEMO_NAMES = {
+    "xinfu": "忻府区监管员甲",
+    "xinfu2": "忻府区监管员乙",
+    "xinfu3": "忻府区监管员丙",
+    "city": "市卫健委值班员",
+    "operator": "机构负责人",
+    "admin": "平台管理员",
+}
 # The scenarios injected, at seconds after the start: the first alarm late enough for a newcomer to
 # have the overview open when it fires (`carewatch demo --alarm-after` moves them all).
 INJECT = [("smoke_alarm", 0), ("panic_button", 75), ("camera_blind_spot", 135)]
@@ -137,6 +147,7 @@ async def _logins(info: StackInfo, operator_facility: str, now: datetime) -> lis
                 county=scope.get("county"),
                 facility=scope.get("facility"),
                 now=now,
+                display_name=DEMO_NAMES.get(username),
             )
             where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
             logins.append((username, password, f"{role} ({where})"))

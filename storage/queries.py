@@ -666,3 +666,9 @@ async def dead_letters(
             }
         )
     return out
+
+
+async def class_groups(conn: asyncpg.Connection, facility_id: str) -> list[tuple[str, str]]:
+    """A facility's classes as (id, age group), in id order."""
+    rows = await conn.fetch("SELECT id, age_group FROM classes WHERE facility_id = $1 ORDER BY id", facility_id)
+    return [(r["id"], r["age_group"]) for r in rows]

@@ -97,11 +97,13 @@ async def create_user(
     update: bool = False,
     token_days: int | None = 365,
     now: datetime | None = None,
+    display_name: str | None = None,
 ) -> tuple[int, str]:
     """Create a user (or, with `update`, change an existing one) and issue a fresh API token; return
     (user id, token). The scope is checked: a code that is given must be a real code of the right
     form (an empty `--county ""` is refused, not read as the whole city), a township lies in its
-    county, an operator's facility exists, and only the role that uses a scope may have it."""
+    county, an operator's facility exists, and only the role that uses a scope may have it. `display_name`:
+    the person's name the pages show for the login (kept as it is when None on an update)."""
     county, township = _check_scope(role, county, township, facility)
     token = "cw_" + secrets.token_urlsafe(32)
     async with conn.transaction():
@@ -113,16 +115,18 @@ async def create_user(
         ):
             raise AuthError(f"no facility {facility!r} in the registry")
         uid = await conn.fetchval(
-            "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET"
+            "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility,"
+            " display_name) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '')) ON CONFLICT (username) DO UPDATE SET"
             " password_hash = coalesce(EXCLUDED.password_hash, users.password_hash), role = $3,"
-            " scope_county = $4, scope_township = $5, scope_facility = $6 RETURNING id",
+            " scope_county = $4, scope_township = $5, scope_facility = $6,"
+            " display_name = coalesce($7, users.display_name) RETURNING id",
             username,
             _hasher.hash(password) if password else None,
             role,
             county,
             township,
             facility,
+            display_name.strip() if display_name is not None else None,
         )
         await conn.execute(
             "INSERT INTO api_tokens (user_id, token_hash, expires_at)"
@@ -295,3 +299,9 @@ async def _db_now(conn: asyncpg.Connection) -> datetime:
     """The database's time, for a user changed with no clock handed in (a command line, a test's setup)."""
     now: datetime = await conn.fetchval("SELECT now()")
     return now
+
+
+async def display_names(conn: asyncpg.Connection) -> dict[str, str]:
+    """Each login that has a person's name, by login: what the pages show instead of the login."""
+    rows = await conn.fetch("SELECT username, display_name FROM users WHERE display_name <> ''")
+    return {r["username"]: r["display_name"] for r in rows}

@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from contract.clock import ScaledClock
+from contract.labels import LABELS
 from contract.occurred import clock_text
 from contract.places import township_name
 from contract.rules import Condition, Key
@@ -1236,3 +1237,37 @@ async def test_every_stamp_on_the_history_pages_is_the_apps_clock(db: asyncpg.Co
             assert stamp is not None, (name, row)
             at = datetime.fromisoformat(stamp.group(1))
             assert start <= at <= end, f"{name}: {at} is not on the app's clock ({start} .. {end})"
+
+
+async def test_pages_name_people_and_classes_not_their_ids(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """A login with a person's name is shown by the name wherever it acted (who acknowledged, the alert's
+    history, the header), its login only as the tooltip; a facility's classes by their age group's name
+    and number (托小班 2), their ids only as the tooltip."""
+    from tests.test_i18n import visible_text  # here: tests.test_i18n imports this module's fixture
+
+    assert A.classes, "the registry's facility has classes to name"
+    url = str(site["url"])
+    await db.execute("UPDATE users SET display_name = '王检查员' WHERE username = 'insp-a'")
+    s = await _inspector(url)
+    try:
+        page = await (await s.get(f"{url}/alerts/{site['alert_a']}")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        r = await s.post(f"{url}/alerts/{site['alert_a']}/ack", data={"csrf": csrf, "note": "现场核查"})
+        assert r.status == 200
+        pages = {
+            p: await (await s.get(f"{url}{p}")).text() for p in (f"/alerts/{site['alert_a']}", f"/facilities/{A.id}")
+        }
+    finally:
+        await s.close()
+    for path, body in pages.items():
+        text = visible_text(body)
+        assert "王检查员" in text and "insp-a" not in text, path
+        assert 'title="insp-a">王检查员<' in body, f"{path}: the login as the name's tooltip"
+    shown = dict(
+        re.findall(r'<small data-class="([^"]+)"><span title="[^"]+">([^<]+)</span>', pages[f"/facilities/{A.id}"])
+    )
+    assert set(shown) == {c.id for c in A.classes}
+    for c in A.classes:
+        name = LABELS["age_group"][c.age_group.value][0]
+        same = sorted(x.id for x in A.classes if x.age_group == c.age_group)
+        assert shown[c.id] == (f"{name} {same.index(c.id) + 1}" if len(same) > 1 else name), (c.id, shown)

@@ -5,6 +5,7 @@ the error page."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ import aiohttp_jinja2
 import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
+from markupsafe import Markup
 
 from storage import complaints as complaint_store
 from storage import filing as filing_store
@@ -37,7 +39,7 @@ from web.i18n import (
     township_name,
     when,
 )
-from web.keys import CLOCK, INTAKE, POOL, USER, now_of
+from web.keys import CLOCK, INTAKE, POOL, USER, USER_NAMES, now_of
 
 
 def page_user(request: web.Request) -> User:
@@ -51,6 +53,16 @@ def page_user(request: web.Request) -> User:
 def lang_of(request: web.Request) -> str:
     lang = request.query.get("lang") or request.cookies.get("lang") or "zh"
     return lang if lang in TEXT else "zh"
+
+
+def _who(names: dict[str, str]) -> Callable[[str | None], Markup | str]:
+    """`who(login)`: the person's name with the login as its tooltip, or the login when no name is known."""
+
+    def who(login: str | None) -> Markup | str:
+        name = names.get(login or "")
+        return Markup('<span title="{}">{}</span>').format(login, name) if name else (login or "")
+
+    return who
 
 
 def _demo_clock(request: web.Request, lang: str) -> str | None:
@@ -91,6 +103,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that
         # a browser tells the app's time, not its own machine's (an accelerated demo runs days apart from it)
         "clock_now": now_of(request).isoformat(),
+        # a login by the person's name where the registry of users has one (the login as its tooltip)
+        "who": _who(await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
         "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,

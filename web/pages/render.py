@@ -65,6 +65,33 @@ def _who(names: dict[str, str]) -> Callable[[str | None], Markup | str]:
     return who
 
 
+_ISO = {
+    "date": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "date_hint", ""),
+    "datetime-local": ("[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}", "datetime_hint", " 17:00"),
+}
+
+
+def _date_input(lang: str, today: str) -> Callable[..., Markup]:
+    """`date_input(name, value, required=…, kind="date"|"datetime-local")`: the browser's own field on English
+    pages; on Chinese ones a text field in ISO order (年-月-日 [时:分]), with an example of today. A browser's
+    date field is in the order of the browser's locale, not the page's: Chromium in English (a headless
+    one, whatever its --lang) shows mm/dd/yyyy on a Chinese page. The server reads both (fromisoformat)."""
+
+    def date_input(name: str, value: object = "", *, required: bool = False, kind: str = "date") -> Markup:
+        shown = "" if value is None else str(value)
+        req = Markup(" required") if required else Markup("")
+        if lang != "zh":
+            return Markup('<input type="{}" name="{}" value="{}"{}>').format(kind, name, shown, req)
+        pattern, hint, hour = _ISO[kind]
+        example = today + hour
+        return Markup(
+            '<input type="text" name="{}" value="{}" pattern="{}" placeholder="{}" title="{}" size="16"'
+            ' maxlength="16" autocomplete="off" data-iso-date="{}"{}>'
+        ).format(name, shown.replace("T", " "), pattern, example, TEXT[lang][hint].format(example), kind, req)
+
+    return date_input
+
+
 def _demo_clock(request: web.Request, lang: str) -> str | None:
     """The demo's time on the city's clock and its speed, when the app runs on an accelerated clock."""
     clock = request.app[CLOCK]
@@ -103,6 +130,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that
         # a browser tells the app's time, not its own machine's (an accelerated demo runs days apart from it)
         "clock_now": now_of(request).isoformat(),
+        # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
+        "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
         # a login by the person's name where the registry of users has one (the login as its tooltip)
         "who": _who(await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
         "clock_speed": f"{request.app[CLOCK].speed:g}",

@@ -129,7 +129,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "demo_clock": _demo_clock(request, lang),
         # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that
         # a browser tells the app's time, not its own machine's (an accelerated demo runs days apart from it)
-        "clock_now": now_of(request).isoformat(),
+        "clock_now": now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).isoformat(),  # in the city's zone, as all
         # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
         "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
         # a login by the person's name where the registry of users has one (the login as its tooltip)

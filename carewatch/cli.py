@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,13 @@ def _settings(**overrides: Any) -> Settings:
         return Settings.model_validate(settings.model_dump() | given) if given else settings
     except ValidationError as err:
         raise click.ClickException(f"configuration error: {err}") from err
+
+
+def _clock_now() -> datetime:
+    """The configured clock's reading (CAREWATCH_CLOCK: a demo's accelerated one), for what a command stamps."""
+    from contract.clock import clock_from_spec
+
+    return clock_from_spec(_settings().clock).now()
 
 
 def _service_fields(settings: Settings, ep: Endpoints, metrics_addr: str) -> dict[str, Any]:
@@ -789,6 +797,7 @@ def users() -> None:
 @click.option("--password", default=None, help="for browser login (omit for an API-only user)")
 @click.option("--update", is_flag=True, help="change an existing user (refused without it)")
 @click.option("--token-days", default=365, show_default=True, type=click.IntRange(1, 3650), help="the token expires")
+@click.option("--name", default=None, help="the person's name the pages show for the login, e.g. 张华")
 def users_create(
     username: str,
     role: str,
@@ -798,6 +807,7 @@ def users_create(
     password: str | None,
     update: bool,
     token_days: int,
+    name: str | None,
 ) -> None:
     """Create a user (or --update one); prints a new API token (shown once)."""
     from storage.users import AuthError, create_user
@@ -815,6 +825,8 @@ def users_create(
                 facility=facility,
                 update=update,
                 token_days=token_days,
+                now=_clock_now(),
+                display_name=name,
             )
             return token
         finally:
@@ -854,7 +866,7 @@ def _set_disabled(username: str, disabled: bool) -> None:
     async def go() -> bool:
         conn = await _connect(_settings())
         try:
-            return await set_disabled(conn, username, disabled, "cli")
+            return await set_disabled(conn, username, disabled, "cli", _clock_now())
         finally:
             await conn.close()
 
@@ -911,7 +923,7 @@ def tokens_revoke(token_id: int) -> None:
     async def go() -> bool:
         conn = await _connect(_settings())
         try:
-            return await revoke_token(conn, token_id, "cli")
+            return await revoke_token(conn, token_id, "cli", _clock_now())
         finally:
             await conn.close()
 

@@ -29,6 +29,7 @@ import yaml
 from carewatch.provision import provision
 from contract.broker_acl import SERVICE_ROLES, service_user
 from contract.clock import SYSTEM, Clock, ScaledClock
+from contract.registry import Facility
 from runtime.service import STOP_DEADLINE_S
 from runtime.stack import LocalStack, StackInfo, free_port, port_is_free
 from simulators.registry_gen import generate_registry
@@ -52,6 +53,16 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
     ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log
 ]
+# The names the pages show for the demo's logins (the login itself only as a tooltip): a duty role, as a
+# demo has no real people
+DEMO_NAMES = {
+    "xinfu": "忻府区监管员甲",
+    "xinfu2": "忻府区监管员乙",
+    "xinfu3": "忻府区监管员丙",
+    "city": "市卫健委值班员",
+    "operator": "机构负责人",
+    "admin": "平台管理员",
+}
 # The scenarios injected, at seconds after the start: the first alarm late enough for a newcomer to
 # have the overview open when it fires (`carewatch demo --alarm-after` moves them all).
 INJECT = [("smoke_alarm", 0), ("panic_button", 75), ("camera_blind_spot", 135)]
@@ -96,9 +107,7 @@ def demo_clock(
     return ScaledClock(start, speed, anchor)
 
 
-async def _prepare(
-    info: StackInfo, stack: LocalStack
-) -> tuple[list[tuple[str, str, str]], str, dict[str, str], datetime | None]:
+async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[Facility, dict[str, str], datetime | None]:
     reg = generate_registry(FACILITIES, SEED)
     conn = await asyncpg.connect(info.database_url)
     try:
@@ -116,9 +125,19 @@ async def _prepare(
         await provision(conn, stack.mq_dir, creds_dir, rotate=tuple(u for u in rotate if u in have))
         stack.apply_auth()
         secrets_ = yaml.safe_load(services_file.read_text())
+        return reg.facilities[0], secrets_, latest
+    finally:
+        await conn.close()
+
+
+async def _logins(info: StackInfo, operator_facility: str, now: datetime) -> list[tuple[str, str, str]]:
+    """The demo's users (created, or their passwords and scopes reset), stamped in the audit log at `now`,
+    the demo clock's reading: the audit page shows the demo's time, not the machine's."""
+    conn = await asyncpg.connect(info.database_url)
+    try:
         logins = []
         for username, role, base_scope, password in DEMO_USERS:
-            scope: dict[str, str] = {"facility": reg.facilities[0].id} if role == "operator" else dict(base_scope)
+            scope: dict[str, str] = {"facility": operator_facility} if role == "operator" else dict(base_scope)
             await create_user(
                 conn,
                 username,
@@ -128,12 +147,26 @@ async def _prepare(
                 update=True,
                 county=scope.get("county"),
                 facility=scope.get("facility"),
+                now=now,
+                display_name=DEMO_NAMES.get(username),
             )
             where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
             logins.append((username, password, f"{role} ({where})"))
-        return logins, reg.facilities[0].name, secrets_, latest
+        return logins
     finally:
         await conn.close()
+
+
+def _prepared(
+    info: StackInfo, stack: LocalStack, speed: float, start_from: dt.time | datetime | None
+) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock]:
+    """The stack prepared: (the logins, the first facility's name, the services' secrets, the demo clock)."""
+    first, secrets_, latest = asyncio.run(_prepare(info, stack))
+    # the users are stamped just before the demo's start (a first reading of its clock); the clock handed to
+    # the services is made after their passwords are hashed, so that its warm-up is all the services'
+    setup_at = demo_clock(speed, start_from, latest, datetime.now(UTC)).now()
+    logins = asyncio.run(_logins(info, first.id, setup_at))
+    return logins, first.name, secrets_, demo_clock(speed, start_from, latest, datetime.now(UTC))
 
 
 def run_demo(
@@ -150,9 +183,8 @@ def run_demo(
     info = stack.up()
     print("[demo] preparing the database, the registry of 60 facilities and broker credentials...", flush=True)
     logging.getLogger("storage.migrate").setLevel(logging.WARNING)  # one line here, not one per migration
-    logins, first, secrets_, latest = asyncio.run(_prepare(info, stack))
+    logins, first, secrets_, clock = _prepared(info, stack, speed, start_from)
     print("[demo] starting ingest, the alert engine, the web app and the simulator...", flush=True)
-    clock = demo_clock(speed, start_from, latest, datetime.now(UTC))
     env = {
         **os.environ,
         "CAREWATCH_DATABASE_URL": info.database_url,

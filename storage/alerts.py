@@ -468,6 +468,6 @@ async def acknowledge(
             json.dumps({"note": note}, ensure_ascii=False),
             now,
         )
-        await audit(conn, actor, "alert.ack", str(alert_id), {"note": note})
+        await audit(conn, actor, "alert.ack", str(alert_id), {"note": note}, at=now)
         await notify_acknowledged(conn, alert_id, row)
     return updated

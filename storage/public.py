@@ -9,26 +9,36 @@ from datetime import date
 
 import asyncpg
 
-MAX_LISTED = 500  # one county's facilities (the largest, 忻府区, has about 200 in the plan's target)
+PAGE = 50  # facilities a page of the public list (the largest county, 忻府区, has about 200 in the plan's target)
 
 
 async def counties(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return list(await conn.fetch("SELECT county, count(*) AS n FROM facilities GROUP BY county ORDER BY county"))
 
 
-async def facilities(conn: asyncpg.Connection, county: str, township: str | None) -> list[asyncpg.Record]:
-    """The facilities of a county (or one of its townships), by name, with their total 托位."""
+async def facilities(
+    conn: asyncpg.Connection, county: str, township: str | None, *, limit: int = PAGE, offset: int = 0
+) -> list[asyncpg.Record]:
+    """The facilities of a county (or one of its townships), by township and name, with their total 托位:
+    `limit` of them from `offset`."""
     return list(
         await conn.fetch(
             "SELECT f.id, f.name, f.county, f.township, f.kind,"
             " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places"
             " FROM facilities f WHERE f.county = $1 AND ($2::text IS NULL OR f.township = $2)"
-            " ORDER BY f.township, f.name LIMIT $3",
+            " ORDER BY f.township, f.name, f.id LIMIT $3 OFFSET $4",
             county,
             township,
-            MAX_LISTED,
+            limit,
+            max(0, offset),
         )
     )
+
+
+async def townships(conn: asyncpg.Connection, county: str) -> list[str]:
+    """The townships of a county that have a facility, in code order."""
+    rows = await conn.fetch("SELECT DISTINCT township FROM facilities WHERE county = $1 ORDER BY township", county)
+    return [r["township"] for r in rows]
 
 
 async def facility(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record | None:

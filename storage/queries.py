@@ -42,6 +42,10 @@ OPEN_SQL = (
     f" AND (a.status = 'active' OR (NOT a.acknowledged AND a.severity IN ({LATCHING_SQL}))))"
 )
 
+# Cleared but still open (a latched critical or major alert nobody has acknowledged): listed apart from the
+# active ones, under its own heading, so "未结告警" never shows a row marked 已解除 (issue #41).
+AWAITING_ACK_SQL = f"(a.status = 'cleared' AND NOT a.acknowledged AND a.severity IN ({LATCHING_SQL}))"
+
 
 async def facilities(
     conn: asyncpg.Connection,
@@ -341,7 +345,9 @@ async def alerts(
     order: str = "opened_at",
     descending: bool = True,
 ) -> list[dict[str, Any]]:
-    """Alerts in scope, newest first unless `order` names another column of ALERT_ORDER."""
+    """Alerts in scope, newest first unless `order` names another column of ALERT_ORDER. `status`: "open"
+    (active, or latched and not yet acknowledged), "active", "cleared", "awaiting_ack" (cleared, latched, not
+    acknowledged) or anything else for all."""
     where, scope_args = scope.sql("f")
     args: list[Any] = list(scope_args)
     conds = [where]
@@ -360,6 +366,8 @@ async def alerts(
         conds.append(f"a.opened_at >= ${len(args)}")
     if status == "open":
         conds.append(OPEN_SQL)
+    elif status == "awaiting_ack":
+        conds.append(AWAITING_ACK_SQL)
     elif status in {"active", "cleared"}:
         args.append(status)
         conds.append(f"a.status = ${len(args)}")
@@ -658,3 +666,9 @@ async def dead_letters(
             }
         )
     return out
+
+
+async def class_groups(conn: asyncpg.Connection, facility_id: str) -> list[tuple[str, str]]:
+    """A facility's classes as (id, age group), in id order."""
+    rows = await conn.fetch("SELECT id, age_group FROM classes WHERE facility_id = $1 ORDER BY id", facility_id)
+    return [(r["id"], r["age_group"]) for r in rows]

@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -95,11 +96,14 @@ async def create_user(
     actor: str = "cli",
     update: bool = False,
     token_days: int | None = 365,
+    now: datetime | None = None,
+    display_name: str | None = None,
 ) -> tuple[int, str]:
     """Create a user (or, with `update`, change an existing one) and issue a fresh API token; return
     (user id, token). The scope is checked: a code that is given must be a real code of the right
     form (an empty `--county ""` is refused, not read as the whole city), a township lies in its
-    county, an operator's facility exists, and only the role that uses a scope may have it."""
+    county, an operator's facility exists, and only the role that uses a scope may have it. `display_name`:
+    the person's name the pages show for the login (kept as it is when None on an update)."""
     county, township = _check_scope(role, county, township, facility)
     token = "cw_" + secrets.token_urlsafe(32)
     async with conn.transaction():
@@ -111,16 +115,18 @@ async def create_user(
         ):
             raise AuthError(f"no facility {facility!r} in the registry")
         uid = await conn.fetchval(
-            "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO UPDATE SET"
+            "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility,"
+            " display_name) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '')) ON CONFLICT (username) DO UPDATE SET"
             " password_hash = coalesce(EXCLUDED.password_hash, users.password_hash), role = $3,"
-            " scope_county = $4, scope_township = $5, scope_facility = $6 RETURNING id",
+            " scope_county = $4, scope_township = $5, scope_facility = $6,"
+            " display_name = coalesce($7, users.display_name) RETURNING id",
             username,
             _hasher.hash(password) if password else None,
             role,
             county,
             township,
             facility,
+            display_name.strip() if display_name is not None else None,
         )
         await conn.execute(
             "INSERT INTO api_tokens (user_id, token_hash, expires_at)"
@@ -135,6 +141,7 @@ async def create_user(
             "user.create",
             username,
             {"role": role, "county": county, "township": township, "facility": facility},
+            at=now or await _db_now(conn),
         )
     return uid, token
 
@@ -226,14 +233,18 @@ async def end_sessions(conn: asyncpg.Connection, uid: int) -> None:
     await conn.execute("UPDATE users SET sessions_valid_after = now() WHERE id = $1", uid)
 
 
-async def set_disabled(conn: asyncpg.Connection, username: str, disabled: bool, actor: str) -> bool:
+async def set_disabled(
+    conn: asyncpg.Connection, username: str, disabled: bool, actor: str, now: datetime | None = None
+) -> bool:
     """Disable (or enable) a user: a disabled user's sessions and tokens stop working at once."""
     async with conn.transaction():
         done = await conn.fetchval(
             "UPDATE users SET disabled = $2 WHERE username = $1 RETURNING true", username, disabled
         )
         if done:
-            await audit(conn, actor, "user.disable" if disabled else "user.enable", username, {})
+            await audit(
+                conn, actor, "user.disable" if disabled else "user.enable", username, {}, at=now or await _db_now(conn)
+            )
     return bool(done)
 
 
@@ -257,7 +268,7 @@ async def list_tokens(conn: asyncpg.Connection, username: str | None = None) -> 
     )
 
 
-async def revoke_token(conn: asyncpg.Connection, token_id: int, actor: str) -> bool:
+async def revoke_token(conn: asyncpg.Connection, token_id: int, actor: str, now: datetime | None = None) -> bool:
     async with conn.transaction():
         user = await conn.fetchval(
             "UPDATE api_tokens t SET revoked_at = coalesce(t.revoked_at, now()) FROM users u"
@@ -265,15 +276,32 @@ async def revoke_token(conn: asyncpg.Connection, token_id: int, actor: str) -> b
             token_id,
         )
         if user is not None:
-            await audit(conn, actor, "token.revoke", user, {"token_id": token_id})
+            await audit(conn, actor, "token.revoke", user, {"token_id": token_id}, at=now or await _db_now(conn))
     return user is not None
 
 
-async def audit(conn: asyncpg.Connection, actor: str, action: str, target: str, detail: dict[str, object]) -> None:
+async def audit(
+    conn: asyncpg.Connection, actor: str, action: str, target: str, detail: dict[str, object], *, at: datetime
+) -> None:
+    """One line of the audit log, stamped `at`: the caller's reading of its clock (a request's, the demo's
+    accelerated one), never the database's, so the audit page tells the same time as every other page."""
     await conn.execute(
-        "INSERT INTO audit_log (actor, action, target, detail) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO audit_log (actor, action, target, detail, at) VALUES ($1, $2, $3, $4, $5)",
         actor,
         action,
         target,
         json.dumps(detail, ensure_ascii=False, default=str),
+        at,
     )
+
+
+async def _db_now(conn: asyncpg.Connection) -> datetime:
+    """The database's time, for a user changed with no clock handed in (a command line, a test's setup)."""
+    now: datetime = await conn.fetchval("SELECT now()")
+    return now
+
+
+async def display_names(conn: asyncpg.Connection) -> dict[str, str]:
+    """Each login that has a person's name, by login: what the pages show instead of the login."""
+    rows = await conn.fetch("SELECT username, display_name FROM users WHERE display_name <> ''")
+    return {r["username"]: r["display_name"] for r in rows}

@@ -61,7 +61,7 @@ async def record(
             json.dumps({"note": note}, ensure_ascii=False),
             now,
         )
-        await audit(conn, actor, "alert.whereabouts", str(alert_id), {"child": row["subject"], "note": note})
+        await audit(conn, actor, "alert.whereabouts", str(alert_id), {"child": row["subject"], "note": note}, at=now)
         await notify_acknowledged(conn, alert_id, row)
     return updated
 

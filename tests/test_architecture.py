@@ -173,7 +173,7 @@ WALL_ALLOWED: dict[str, tuple[int, str]] = {
         4,
         "real time: the probe's round trip through the broker, and how often a worker behind says so",
     ),
-    "web/keys.py": (6, "real time: the age of a cached snapshot (5 s)"),
+    "web/keys.py": (9, "real time: the age of a cached snapshot (5 s; the users' names, 30 s)"),
     "web/middleware.py": (2, "real time: browser sessions and the live stream's check of them"),
     "web/pages/auth.py": (2, "real time: a session's sign-in stamp, the login throttle's window"),
     "web/ratelimit.py": (1, "real time: the API rate limit's token buckets (a scaled demo clock must not scale it)"),
@@ -187,7 +187,9 @@ SQL_CLOCK = ("now()", "current_date", "current_timestamp", "localtimestamp")
 SQL_CLOCK_ALLOWED: dict[str, tuple[int, str]] = {
     "storage/migrate.py": (1, "a column default: when the migration was applied"),
     "storage/roles.py": (1, "carewatch_drop_chunks' guard: nothing younger than its retention, whatever a caller says"),
-    "storage/users.py": (6, "authentication on real time: token expiry, last use, logout"),
+    # and the audit stamp of a user changed with no clock handed in (a test's setup, a benchmark's): the
+    # command line and the demo hand theirs in
+    "storage/users.py": (7, "authentication on real time: token expiry, last use, logout"),
     "storage/credentials.py": (2, "stamps of an admin's broker credential changes"),
     "storage/registry.py": (2, "the registry's own load stamps"),
     "storage/retention.py": (1, "the rollup job's own stamp"),

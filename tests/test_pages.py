@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Route, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from contract.clock import ScaledClock
 from contract.inspection import ITEMS
 from contract.labels import LABELS
 from contract.rules import Condition, Key
@@ -497,3 +498,37 @@ async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Br
             assert await axe_problems(page) == []
     finally:
         await phone.close()
+
+
+async def test_the_readings_chart_ends_at_the_apps_clock(browser: Browser, db: asyncpg.Connection, db_url: str) -> None:
+    """An app on an accelerated clock days from the browser's (`carewatch demo --speed 60 --from 07:00`): the
+    readings chart's default 24 h ends at the app's now, not the browser machine's, so the readings stored
+    in the last hours of the app's day are drawn (they were outside the window the browser's clock asked for)."""
+    await load_registry(db, REG)
+    await create_user(db, "county", "inspector", "county-pw-1", county=A.county)
+    start = datetime(2031, 3, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock = ScaledClock(start, 60.0)
+    env = next(d for d in A.devices if d.type.value == "env_sensor")
+    for i in range(3):  # an hour apart, the last one an hour before the app's start
+        await db.execute(
+            "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+            " VALUES ($1, $2, $3, 'co2_ppm', $4, $5)",
+            start - timedelta(hours=3 - i),
+            A.id,
+            env.id,
+            450.0 + i,
+            f"scaled-{i}",
+        )
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        async with watched(browser) as (page, errors):
+            await login(page, url, "county")
+            await page.goto(f"{url}/facilities/{A.id}?lang=zh")
+            await page.wait_for_selector("#chart[data-points]", timeout=10000)
+            drawn = await page.get_attribute("#chart", "data-points")
+            assert errors == []
+    finally:
+        await server.close()
+    assert drawn == "3", "the last 24 h of the app's day holds three readings"

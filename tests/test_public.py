@@ -6,6 +6,7 @@ what was filed and every step as it is; bad input is a 4xx with its reason; the 
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from contract.clock import SYSTEM, Clock, ScaledClock
 from contract.rules import Condition, Key
+from storage import public as public_store
 from storage.alerts import open_alert
 from storage.registry import load_registry
 from storage.users import Scope, create_user
@@ -478,6 +480,52 @@ async def test_the_public_page_is_limited_per_address(db: asyncpg.Connection, db
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers=other) as s:
             assert (await s.get(f"{url}/public")).status == 200
             assert (await _file(s, url)).status == 200
+    finally:
+        await server.close()
+
+
+async def test_the_public_page_lists_a_county_on_arrival_a_page_at_a_time(db: asyncpg.Connection, db_url: str) -> None:
+    """A visitor's first look at /public lists the facilities of the county the form shows selected (the
+    first), not an empty list until 查看 is pressed; a county longer than a page is paged, each facility on
+    exactly one page, and the township links name every township of the county, not only the first page's."""
+    await load_registry(db, REG)
+    first = min(f.county for f in REG.facilities)
+    town = next(f.township for f in REG.facilities if f.county == first)
+    for i in range(public_store.PAGE + 3):  # more than a page in the first county
+        await db.execute(
+            "INSERT INTO facilities (id, name, county, township, kind, open_days, open_time, close_time)"
+            " VALUES ($1, $2, $3, $4, 'inclusive', '{mon}', '08:00', '17:00')",
+            f"page-test-{i:03d}",
+            f"分页测试托育园{i:03d}",
+            first,
+            town,
+        )
+    expected = {r["name"] for r in await db.fetch("SELECT name FROM facilities WHERE county = $1", first)}
+    townships = {r["township"] for r in await db.fetch("SELECT township FROM facilities WHERE county = $1", first)}
+    server = _app(db_url, complaint_limit=None)
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        seen: list[str] = []
+        path: str | None = "/public"
+        pages = 0
+        async with _anonymous() as s:
+            while path is not None:
+                async with s.get(f"{url}{path}") as r:
+                    assert r.status == 200, path
+                    body = await r.text()
+                rows = re.findall(r'<tr data-public-facility><td><a href="/public/facilities/[^"]+">([^<]+)</a>', body)
+                assert 0 < len(rows) <= public_store.PAGE, (path, len(rows))
+                if pages == 0:
+                    assert len(rows) == public_store.PAGE, "a first page full of the first county's facilities"
+                    listed = set(re.findall(r'<a href="/public\?county=[0-9]{6}&amp;township=([0-9]{9})">', body))
+                    assert listed == townships if len(townships) > 1 else not listed
+                seen += rows
+                pages += 1
+                nxt = re.search(r'<a href="([^"]+)" rel="next">', body)
+                path = html.unescape(nxt.group(1)) if nxt else None
+        assert pages == 2
+        assert sorted(seen) == sorted(expected), "each facility of the county on exactly one page"
     finally:
         await server.close()
 

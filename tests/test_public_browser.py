@@ -96,3 +96,24 @@ async def test_a_parent_files_a_complaint_and_follows_it_to_its_answer(
         await parent.screenshot(path=str(ARTIFACTS / "complaint-2-followed.png"), full_page=True)
     finally:
         await parent_ctx.close()
+
+
+async def test_a_date_is_typed_year_first_on_a_chinese_page(
+    page: Page,  # noqa: F811 - the fixture imported above
+    base: str,
+    db: asyncpg.Connection,
+) -> None:
+    """Chromium's own date field takes the order of the browser's locale, not the page's: a headless one shows
+    mm/dd/yyyy on a Chinese page. The Chinese complaint form takes 年-月-日 as typed, refuses a month-first
+    date before sending it, and the English page keeps the browser's date field."""
+    await load_registry(db, REG)
+    await page.goto(f"{base}/public/facilities/{A.id}?lang=zh")
+    field = page.locator("#complaint-form [name=happened_on]")
+    await field.press_sequentially("2026-12-20")
+    assert await field.input_value() == "2026-12-20"
+    assert await field.evaluate("(e) => e.validity.valid")
+    await field.fill("")
+    await field.press_sequentially("12/20/2026")
+    assert await field.evaluate("(e) => e.validity.patternMismatch"), "a month-first date is refused"
+    await page.goto(f"{base}/public/facilities/{A.id}?lang=en")
+    assert await page.locator("#complaint-form [name=happened_on]").get_attribute("type") == "date"

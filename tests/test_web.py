@@ -17,6 +17,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from contract.clock import ScaledClock
+from contract.labels import LABELS
 from contract.occurred import clock_text
 from contract.places import township_name
 from contract.rules import Condition, Key
@@ -1132,3 +1134,140 @@ async def test_an_alarm_known_late_says_when_it_happened_on_every_page(
     assert body["delay_cause"] == "uplink"  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
     assert body["occurred_at"] == body["opened_at"] and body["delay_cause"] is None  # type: ignore[index]
+
+
+async def _inspector(url: str) -> aiohttp.ClientSession:
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await (await s.get(f"{url}/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = await s.post(f"{url}/login", data={"username": "insp-a", "password": "pw-a", "csrf": csrf})
+    assert r.status == 200 and "/login" not in str(r.url)
+    return s
+
+
+def _section(page: str, start: str, end: str) -> str:
+    """The page's text from the heading `start` to the next heading `end` (or to the end)."""
+    i = page.index(start)
+    j = page.find(end, i + len(start))
+    return page[i : j if j > 0 else len(page)]
+
+
+async def test_open_alert_lists_show_no_cleared_alert(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """Under 未结告警 (the overview's list, the facility page's table) only active alerts; a major alert
+    cleared but not yet acknowledged (latched: still to be acknowledged) is listed under its own heading,
+    marked cleared; a cleared and acknowledged one is in neither (it is history: the inbox's 全部)."""
+    url = str(site["url"])
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    gone = await open_alert(db, A.id, Key("device_offline", "exit-1"), Condition("major", "离线甲", "off a"), t0)
+    await clear_alert(db, A.id, Key("device_offline", "exit-1"), t0 + timedelta(minutes=5))
+    done = await open_alert(db, A.id, Key("device_offline", "exit-2"), Condition("major", "离线乙", "off b"), t0)
+    await clear_alert(db, A.id, Key("device_offline", "exit-2"), t0 + timedelta(minutes=5))
+    await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_by = 'insp-a' WHERE id = $1", done.alert_id)
+    s = await _inspector(url)
+    try:
+        overview = await (await s.get(f"{url}/")).text()
+        facility = await (await s.get(f"{url}/facilities/{A.id}")).text()
+        inbox_all = await (await s.get(f"{url}/alerts?status=all")).text()
+    finally:
+        await s.close()
+    active = f'data-alert="{site["alert_a"]}"'
+    for name, page, listed in (
+        ("overview", overview, _section(overview, "未结告警 <small>", "<h2")),
+        ("facility", facility, _section(facility, "<h2>未结告警</h2>", "<h2")),
+    ):
+        assert active in listed, f"{name}: the active fire alarm is an open alert"
+        assert "已解除" not in listed, f"{name}: a cleared alert under 未结告警"
+        for cleared in (gone, done):
+            assert f'"{cleared.alert_id}"' not in listed, name
+        waiting = _section(page, "已解除、待确认", "<h2")
+        assert f'"{gone.alert_id}"' in waiting, f"{name}: the unacknowledged latched alert is still shown, apart"
+        assert f'"{done.alert_id}"' not in waiting and active not in waiting, name
+    assert f'data-alert="{done.alert_id}"' in inbox_all, "the cleared, acknowledged alert is in the history"
+
+
+async def test_every_stamp_on_the_history_pages_is_the_apps_clock(db: asyncpg.Connection, db_url: str) -> None:
+    """An app on a clock days away from the machine's (as `carewatch demo --speed 60 --from 07:00` runs):
+    an acknowledgement, an order, a refused action and a failed login, and every time the alert's history,
+    the order's history and the audit log show lies on that clock, none on the machine's or the database's."""
+    await load_registry(db, REG)
+    start = datetime(2031, 3, 4, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock = ScaledClock(start, 60.0)  # an accelerated day: a real minute is an hour of it
+    alert = await open_alert(db, A.id, Key("fire_alarm", "smoke-nap1"), Condition("critical", "火警", "fire"), start)
+    _, token = await create_user(db, "insp-a", "inspector", "pw-a", county=A.county, now=start)
+    await create_user(db, "root", "admin", "pw-root", now=start)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        s = await _inspector(url)
+        try:
+            page = await (await s.get(f"{url}/alerts/{alert.alert_id}")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+            r = await s.post(f"{url}/alerts/{alert.alert_id}/ack", data={"csrf": csrf, "note": "现场核查"})
+            assert r.status == 200
+            due = (clock.now() + timedelta(hours=20)).astimezone(ZoneInfo("Asia/Shanghai"))
+            form = {"csrf": csrf, "alert_id": str(alert.alert_id), "title": "整改", "detail": "检查烟感"}
+            r = await s.post(f"{url}/facilities/{A.id}/orders", data=form | {"due_at": f"{due:%Y-%m-%dT%H:%M}"})
+            assert r.status == 200 and "/orders/" in str(r.url), await r.text()
+            order_url = str(r.url)
+            registry = {"Authorization": f"Bearer {token}"}  # refused (an admin's job), and audited
+            assert (await s.post(f"{url}/api/v1/registry", data="facilities: []", headers=registry)).status == 403
+            pages = {"alert": await (await s.get(f"{url}/alerts/{alert.alert_id}")).text()}
+            pages["order"] = await (await s.get(order_url)).text()
+        finally:
+            await s.close()
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
+            login = await (await admin.get(f"{url}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+            await admin.post(f"{url}/login", data={"username": "root", "password": "wrong", "csrf": csrf})
+            login = await (await admin.get(f"{url}/login")).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login).group(1)  # type: ignore[union-attr]
+            await admin.post(f"{url}/login", data={"username": "root", "password": "pw-root", "csrf": csrf})
+            pages["audit"] = await (await admin.get(f"{url}/audit")).text()
+        end = clock.now()
+    finally:
+        await server.close()
+    audited = set(re.findall(r'data-audit="([a-z._]+)"', pages["audit"]))
+    assert {"alert.ack", "order.issue", "forbidden", "login.failed", "user.create"} <= audited, audited
+    for name, page in pages.items():
+        rows = re.findall(r'<tr data-(?:action|step|audit)="[^"]+">(.*?)</tr>', page, re.S)
+        assert rows, name
+        for row in rows:
+            stamp = re.search(r'<time datetime="([^"]+)"', row)
+            assert stamp is not None, (name, row)
+            at = datetime.fromisoformat(stamp.group(1))
+            assert start <= at <= end, f"{name}: {at} is not on the app's clock ({start} .. {end})"
+
+
+async def test_pages_name_people_and_classes_not_their_ids(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """A login with a person's name is shown by the name wherever it acted (who acknowledged, the alert's
+    history, the header), its login only as the tooltip; a facility's classes by their age group's name
+    and number (托小班 2), their ids only as the tooltip."""
+    from tests.test_i18n import visible_text  # here: tests.test_i18n imports this module's fixture
+
+    assert A.classes, "the registry's facility has classes to name"
+    url = str(site["url"])
+    await db.execute("UPDATE users SET display_name = '王检查员' WHERE username = 'insp-a'")
+    s = await _inspector(url)
+    try:
+        page = await (await s.get(f"{url}/alerts/{site['alert_a']}")).text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        r = await s.post(f"{url}/alerts/{site['alert_a']}/ack", data={"csrf": csrf, "note": "现场核查"})
+        assert r.status == 200
+        pages = {
+            p: await (await s.get(f"{url}{p}")).text() for p in (f"/alerts/{site['alert_a']}", f"/facilities/{A.id}")
+        }
+    finally:
+        await s.close()
+    for path, body in pages.items():
+        text = visible_text(body)
+        assert "王检查员" in text and "insp-a" not in text, path
+        assert 'title="insp-a">王检查员<' in body, f"{path}: the login as the name's tooltip"
+    shown = dict(
+        re.findall(r'<small data-class="([^"]+)"><span title="[^"]+">([^<]+)</span>', pages[f"/facilities/{A.id}"])
+    )
+    assert set(shown) == {c.id for c in A.classes}
+    for c in A.classes:
+        name = LABELS["age_group"][c.age_group.value][0]
+        same = sorted(x.id for x in A.classes if x.age_group == c.age_group)
+        assert shown[c.id] == (f"{name} {same.index(c.id) + 1}" if len(same) > 1 else name), (c.id, shown)

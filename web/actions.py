@@ -94,7 +94,9 @@ async def file_maintenance(
             conn, f["id"], device, start, end, reason, user.username, status=status, decided_at=approved_at
         )
         out = maintenance_store.window_json(row)
-        await audit(conn, user.username, "maintenance.set" if approved_at else "maintenance.request", f["id"], out)
+        await audit(
+            conn, user.username, "maintenance.set" if approved_at else "maintenance.request", f["id"], out, at=now
+        )
     return out
 
 
@@ -132,7 +134,7 @@ async def decide_maintenance(
         if updated is None:  # for the type checker: the lock above keeps it pending
             raise Conflict("the window was decided meanwhile", "err_window_state")
         out = maintenance_store.window_json(updated)
-        await audit(conn, user.username, f"maintenance.{decision}", f["id"], out)
+        await audit(conn, user.username, f"maintenance.{decision}", f["id"], out, at=now)
     return out
 
 
@@ -180,7 +182,9 @@ async def load_registry_text(
         async with pool.acquire() as conn, conn.transaction():
             s = await load_registry(conn, reg, now)
             out = {"facilities": s.facilities, "devices": s.devices, "staff": s.staff, "children": s.children}
-            await audit(conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]})
+            await audit(
+                conn, user.username, "registry.load", source, out | {"ids": [f.id for f in reg.facilities]}, at=now
+            )
     except asyncpg.IntegrityConstraintViolationError as err:
         # what the schema cannot say alone (a township outside its county, a class that does not exist)
         raise Invalid(

@@ -46,9 +46,11 @@ from web.keys import (
     SESSION_LIMITS,
     STREAM_CHECK_S,
     TRUSTED_PROXIES,
+    USER_NAMES,
     GatewaySnapshot,
     Hub,
     IntakeSnapshot,
+    UserNames,
 )
 from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
@@ -132,6 +134,7 @@ def create_app(
     app[HUB] = Hub()
     app[GATEWAYS] = GatewaySnapshot()
     app[INTAKE] = IntakeSnapshot()
+    app[USER_NAMES] = UserNames()
     app[LOGIN_LIMITS] = login_limits or LoginLimits()
     app[HASH_SLOTS] = HashSlots(hash_slots) if hash_slots else HashSlots()
     app[RATE_BUCKETS] = Buckets(api_limit) if api_limit is not None else None

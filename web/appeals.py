@@ -47,7 +47,7 @@ async def file(
         except rules.AppealRefused as err:
             raise _refused(err) from None
         target = f"{f['id']} {month.isoformat()[:7]}"
-        await audit(conn, user.username, "credit.appeal", target, {"appeal": appeal_id, "note": text[:200]})
+        await audit(conn, user.username, "credit.appeal", target, {"appeal": appeal_id, "note": text[:200]}, at=now)
         out = await store.appeal_detail(conn, user.scope, appeal_id)
     if out is None:  # just written, in the filer's own scope: cannot be
         raise NotFound("no such appeal")
@@ -86,7 +86,7 @@ async def decide(
         if d.corrected is not None:
             facts |= {"score": d.corrected[0], "grade": d.corrected[1]}
         target = f"{a['facility_id']} {a['month'].isoformat()[:7]}"
-        await audit(conn, user.username, f"credit.appeal.{d.status}", target, {"appeal": appeal_id} | facts)
+        await audit(conn, user.username, f"credit.appeal.{d.status}", target, {"appeal": appeal_id} | facts, at=now)
     return out
 
 

@@ -85,7 +85,7 @@ async def declare(pool: asyncpg.Pool, user: User, body: Any, *, now: datetime) -
             conn, "county", county, ids, first, last, reason, user.username, now, status="approved"
         )
         out = store.closure_json(row)
-        await audit(conn, user.username, "closure.declare", county, out)
+        await audit(conn, user.username, "closure.declare", county, out, at=now)
     return out
 
 
@@ -103,7 +103,7 @@ async def request(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *
             raise from_rule(err) from None
         row = await store.create(conn, "facility", f["county"], [f["id"]], first, last, reason, user.username, now)
         out = store.closure_json(row)
-        await audit(conn, user.username, "closure.request", f["id"], out)
+        await audit(conn, user.username, "closure.request", f["id"], out, at=now)
     return out
 
 
@@ -135,5 +135,5 @@ async def decide(
         if updated is None:
             raise Conflict("the closure was decided meanwhile", "err_closure_state")
         out = store.closure_json(updated)
-        await audit(conn, user.username, f"closure.{decision}", f["id"], out)
+        await audit(conn, user.username, f"closure.{decision}", f["id"], out, at=now)
     return out

@@ -47,7 +47,9 @@ async def file(pool: asyncpg.Pool, facility_id: str, form: dict[str, str], addre
             raise from_rule(err) from None
         code, due = new_code(), rules.due_at(now)
         cid = await store.create(conn, facility_id, code, filing.what, filing.happened_on, filing.contact, now, due)
-        await audit(conn, "public", "complaint.file", f"complaint {cid}", {"facility": facility_id, "address": address})
+        await audit(
+            conn, "public", "complaint.file", f"complaint {cid}", {"facility": facility_id, "address": address}, at=now
+        )
     return Filed(code, due)
 
 
@@ -97,7 +99,7 @@ async def detail(pool: asyncpg.Pool, user: User, cid: int, now: datetime) -> dic
             raise NotFound("no such complaint")
         out = shown(row, user, now)
         if out["contact"] is not None:  # who read a complainant's contact, and when
-            await audit(conn, user.username, "complaint.view", f"complaint {cid}", {"contact": True})
+            await audit(conn, user.username, "complaint.view", f"complaint {cid}", {"contact": True}, at=now)
         out["history"] = [dict(h) for h in await store.history(conn, cid)]
     return out
 
@@ -117,4 +119,4 @@ async def step(pool: asyncpg.Pool, user: User, cid: int, step_name: str, text: s
             raise from_rule(err) from None
         await store.record_step(conn, cid, step_name, user.username, now, text)
         detail = {"facility": row["facility_id"], "level": rules.level_at(row, now), "overdue": rules.overdue(row, now)}
-        await audit(conn, user.username, f"complaint.{step_name}", f"complaint {cid}", detail)
+        await audit(conn, user.username, f"complaint.{step_name}", f"complaint {cid}", detail, at=now)

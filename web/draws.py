@@ -105,6 +105,7 @@ async def make(pool: asyncpg.Pool, user: User, body: Any, *, now: datetime) -> i
                 "reason": d["reason"],
                 "seed": d["seed"],
             },
+            at=now,
         )
     return draw_id
 
@@ -154,7 +155,12 @@ async def mark(pool: asyncpg.Pool, user: User, username: str, body: Any, *, now:
             raise refused(err) from None
         await store.set_availability(conn, username, body["available"], reason.strip(), user.username, now)
         await audit(
-            conn, user.username, "draw.availability", username, {"available": body["available"], "reason": reason}
+            conn,
+            user.username,
+            "draw.availability",
+            username,
+            {"available": body["available"], "reason": reason},
+            at=now,
         )
         return await lists(conn, county)
 

@@ -144,7 +144,7 @@ async def submit(
                 raise Conflict("a filing of this facility awaits its review", "err_filing_pending") from None
             action = "filing.submit"
         out = store.filing_json(row)
-        await audit(conn, user.username, action, f["id"], {"filing": row["id"], "kind": row["kind"]})
+        await audit(conn, user.username, action, f["id"], {"filing": row["id"], "kind": row["kind"]}, at=now)
     return out
 
 
@@ -188,5 +188,5 @@ async def review(
             raise Conflict("the filing was reviewed meanwhile", "err_filing_state")
         out = store.filing_json(updated)
         verb = {"accepted": "accept", "returned": "return", "refused": "refuse"}[status]
-        await audit(conn, user.username, f"filing.{verb}", f["id"], {"filing": row["id"], "number": number})
+        await audit(conn, user.username, f"filing.{verb}", f["id"], {"filing": row["id"], "number": number}, at=now)
     return out

@@ -62,7 +62,7 @@ async def recheck(
             raise Invalid(str(err), "err_recheck_day", days=err.days) from None
         except StateError as err:
             raise Conflict(str(err), "err_order_state") from None
-        await audit(conn, user.username, "order.recheck", f"order {o['id']}", {"planned_for": day})
+        await audit(conn, user.username, "order.recheck", f"order {o['id']}", {"planned_for": day}, at=now)
         await _notify(conn, change, url, now)
         return await detail(conn, user, o["id"], now)
 
@@ -86,7 +86,9 @@ async def extension(
             raise _refused(err) from None
         except StateError as err:
             raise Conflict(str(err), "err_order_state") from None
-        await audit(conn, user.username, "order.extension", f"order {o['id']}", {"due_at": due, "reason": reason[:200]})
+        await audit(
+            conn, user.username, "order.extension", f"order {o['id']}", {"due_at": due, "reason": reason[:200]}, at=now
+        )
         await _notify(conn, change, url, now)
         return await detail(conn, user, o["id"], now)
 
@@ -108,7 +110,7 @@ async def decide(
             raise _refused(err) from None
         except StateError as err:
             raise Conflict(str(err), "err_order_state") from None
-        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", {"reason": reason[:200]})
+        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", {"reason": reason[:200]}, at=now)
         await _notify(conn, change, url, now)
         return await detail(conn, user, o["id"], now)
 

@@ -294,6 +294,12 @@ _MORE = {
     "prev_page": ("上一页", "Previous"),
     "wall": ("值班大屏", "Duty-room wall"),
     "wall_newest": ("最新紧急告警", "Newest urgent alerts"),
+    # a date field on a Chinese page (web/pages/render.py date_input): ISO order, whatever the browser's locale
+    "date_hint": ("按 年-月-日 填写，如 {}", "YYYY-MM-DD, e.g. {}"),
+    "datetime_hint": ("按 年-月-日 时:分 填写，如 {}", "YYYY-MM-DD HH:MM, e.g. {}"),
+    # a latched alert (critical, major) cleared but not acknowledged: still open (docs/contract.md §5), listed
+    # apart from the active ones
+    "awaiting_ack": ("已解除、待确认", "Cleared, awaiting acknowledgement"),
     "reconnecting": ("连接中断，正在重连…", "Connection lost, reconnecting…"),
     "enable_sound": ("启用提示音", "Enable sound"),
     "and_more": ("另有 {} 家", "and {} more"),

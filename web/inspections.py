@@ -51,7 +51,9 @@ async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, n
                 "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
             )
         iid = await store.plan(conn, f["id"], kind, when, user.username, level)
-        await audit(conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when})
+        await audit(
+            conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when}, at=now
+        )
         out = await store.inspection_detail(conn, user.scope, iid)
         assert out is not None  # noqa: S101 - just written, in scope
         return out
@@ -103,7 +105,7 @@ async def record(
         failed = sorted(c for c, f in findings.items() if f["result"] == "fail")
         action = "inspection.sign" if sign else "inspection.record"
         facts: dict[str, Any] = {"failed": failed} | ({"second_inspector": second} if sign else {})
-        await audit(conn, user.username, action, f"inspection {inspection_id}", facts)
+        await audit(conn, user.username, action, f"inspection {inspection_id}", facts, at=now)
         out = await store.inspection_detail(conn, user.scope, inspection_id)
         assert out is not None  # noqa: S101
         return out
@@ -162,7 +164,7 @@ async def countersign(pool: asyncpg.Pool, user: User, inspection_id: int, *, now
                     raise Conflict("the record no longer waits for your confirmation", "err_countersign_state")
         except two_officers.CountersignRefused as err:
             raise from_rule(err) from None
-        await audit(conn, user.username, "inspection.countersign", f"inspection {inspection_id}", {})
+        await audit(conn, user.username, "inspection.countersign", f"inspection {inspection_id}", {}, at=now)
         out = await store.inspection_detail(conn, user.scope, inspection_id)
         assert out is not None  # noqa: S101
         return out

@@ -20,7 +20,7 @@ from storage.errors import RETRYABLE
 from storage.intake import IntakeState
 from storage.intake import state as intake_state
 from storage.queries import gateway_states
-from storage.users import User
+from storage.users import User, display_names
 from web.ratelimit import Buckets
 from web.throttle import HashSlots, LoginLimits
 
@@ -107,6 +107,29 @@ class IntakeSnapshot:
         return self._state
 
 
+class UserNames:
+    """The users' names by login (storage.users.display_names), read at most once every TTL_S by this web
+    process: the pages show a person's name where the login was (an actor, an issuer, who acknowledged)."""
+
+    TTL_S = 30.0
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, pool: asyncpg.Pool) -> dict[str, str]:
+        if time.monotonic() - self._at < self.TTL_S:  # real time: the age of a cached copy
+            return self._names
+        async with self._lock:
+            if time.monotonic() - self._at >= self.TTL_S:
+                with contextlib.suppress(*RETRYABLE):  # the logins, then: a page never fails for a name
+                    async with pool.acquire() as conn:
+                        self._names = await display_names(conn)
+                self._at = time.monotonic()
+        return self._names
+
+
 class Timing:
     """A request's phases for its `Server-Timing` header (W3C; shown in the browser's developer tools):
     `auth;dur=1.2, sql;dur=15.0, render;dur=60.3, app;dur=80.1`. What made a slow page slow, read off
@@ -147,6 +170,7 @@ def now_of(request: web.Request) -> datetime:
 
 GATEWAYS = web.AppKey("gateways", GatewaySnapshot)
 INTAKE = web.AppKey("intake", IntakeSnapshot)
+USER_NAMES = web.AppKey("user_names", UserNames)
 HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.

@@ -30,6 +30,7 @@ from web.keys import (
     TIMING,
     USER,
     Timing,
+    now_of,
 )
 from web.pages.render import error_page, lang_of
 from web.params import client_address
@@ -112,6 +113,7 @@ async def _audit_forbidden(request: web.Request, exc: Forbidden) -> None:
                 "forbidden",
                 f"{request.method} {request.path}",
                 {"reason": exc.reason, "address": client_address(request)},
+                at=now_of(request),
             )
 
 

@@ -153,7 +153,7 @@ async def issue(
             year = document_rules.year_of(now)
             await documents.allocate(conn, department, "order", year, now, order_id=change.order_id)
         await audit(
-            conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}
+            conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}, at=now
         )
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, change.order_id, now)
@@ -174,7 +174,7 @@ async def answer(
             change = await order_rules.answer(conn, o["id"], user.username, text, proofs, now)
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
-        await audit(conn, user.username, "order.answer", f"order {o['id']}", {"files": len(proofs)})
+        await audit(conn, user.username, "order.answer", f"order {o['id']}", {"files": len(proofs)}, at=now)
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, o["id"], now)
 
@@ -209,7 +209,7 @@ async def review(
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {"note": text[:200]} | ({} if new_due is None else {"due_at": new_due})
-        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", facts)
+        await audit(conn, user.username, f"order.{change.action}", f"order {o['id']}", facts, at=now)
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, o["id"], now)
 
@@ -244,6 +244,6 @@ async def follow_up(
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {**detail, "note": note[:200]}
-        await audit(conn, user.username, f"order.{step}", f"order {o['id']}", facts)
+        await audit(conn, user.username, f"order.{step}", f"order {o['id']}", facts, at=now)
         await _notify(conn, change, public_url, now)
         return await _visible(conn, user, o["id"], now)

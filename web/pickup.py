@@ -105,7 +105,7 @@ async def record(
             store.StoredFile(form.data, form.content_type, form.filename) if form else None,
         )
         out = store.delegate_json(row, now)
-        await audit(conn, user.username, "pickup.delegate.add", f["id"], out)
+        await audit(conn, user.username, "pickup.delegate.add", f["id"], out, at=now)
     return out
 
 
@@ -133,7 +133,7 @@ async def revoke(
         if updated is None:
             raise Conflict("the delegate was revoked meanwhile", "err_delegate_revoked")
         out = store.delegate_json(updated, now)
-        await audit(conn, user.username, "pickup.delegate.revoke", f["id"], out)
+        await audit(conn, user.username, "pickup.delegate.revoke", f["id"], out, at=now)
     return out
 
 

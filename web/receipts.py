@@ -36,7 +36,7 @@ async def acknowledge(pool: asyncpg.Pool, user: User, order_id: int, body: Any, 
             raise from_rule(err) from None
         if not await store.record_receipt(conn, order_id, user.username, now):
             raise Conflict("the order's receipt is acknowledged already", "err_receipt_done")
-        await audit(conn, user.username, "order.receipt", f"order {order_id}", {"at": now.isoformat()})
+        await audit(conn, user.username, "order.receipt", f"order {order_id}", {"at": now.isoformat()}, at=now)
         out = await store.order_detail(conn, user.scope, order_id, now)
         assert out is not None  # noqa: S101 - just read in scope
         return out

@@ -146,7 +146,7 @@ async def notifications_add(request: web.Request) -> web.Response:
             conn, user.id, sub.channel, sub.target, sub.secret, sub.facilities, sub.min_severity, sub.quiet, sub.lang
         )
         detail: dict[str, object] = {"channel": sub.channel, "severity": sub.min_severity, "facilities": sub.facilities}
-        await audit(conn, user.username, "notification.subscribe", f"subscription {sid}", detail)
+        await audit(conn, user.username, "notification.subscribe", f"subscription {sid}", detail, at=now_of(request))
     raise web.HTTPFound("/settings/notifications")
 
 
@@ -171,7 +171,14 @@ async def notifications_change(request: web.Request) -> web.Response:
             wait = await notifications.enqueue_test(conn, test, now_of(request), TESTS_PER_HOUR)
             if wait is not None:  # a few an hour: a test checks a channel, it is not a way to flood one
                 return await _tests_limited(request, conn, user, wait)
-        await audit(conn, user.username, f"notification.{action}", f"subscription {sub_id}", {"channel": sub.channel})
+        await audit(
+            conn,
+            user.username,
+            f"notification.{action}",
+            f"subscription {sub_id}",
+            {"channel": sub.channel},
+            at=now_of(request),
+        )
     raise web.HTTPFound("/settings/notifications" + ("?queued=1" if action == "test" else ""))
 
 

@@ -29,7 +29,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
     """Filter by area, facility, rule, severity and state; a bad filter value is simply ignored."""
     user = page_user(request)
     q = request.query
-    status = q.get("status") if q.get("status") in {"open", "active", "cleared", "all"} else "open"
+    status = q.get("status") if q.get("status") in {"open", "active", "awaiting_ack", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
     rule = q.get("rule") if q.get("rule") in RuleId.__members__.values() else None
     county = q.get("county") if re.fullmatch(r"[0-9]{6}", q.get("county", "")) else None

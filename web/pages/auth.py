@@ -12,7 +12,7 @@ from aiohttp_session import get_session, new_session
 from storage import logins
 from storage.users import audit, end_sessions, password_record, verify_password
 from web.i18n import TEXT
-from web.keys import HASH_SLOTS, LOGIN_LIMITS, POOL, USER
+from web.keys import HASH_SLOTS, LOGIN_LIMITS, POOL, USER, now_of
 from web.pages.render import check_csrf, lang_of, render
 from web.params import client_address
 
@@ -49,7 +49,7 @@ async def login(request: web.Request) -> web.Response:
     async with pool.acquire() as conn:
         await logins.finish(conn, attempt, user is not None, now, limits.window, limits.known_for)
         if user is None:
-            await audit(conn, username or "-", "login.failed", address, {})
+            await audit(conn, username or "-", "login.failed", address, {}, at=now_of(request))
     if user is None:
         return await render(request, "login.html", {"error": TEXT[lang_of(request)]["bad_login"]})
     session = await new_session(request)

@@ -29,6 +29,21 @@ from web.pages.render import facility_form, form_refused, local_iso, page_user, 
 routes = web.RouteTableDef()
 
 
+def class_names(classes: list[tuple[str, str]]) -> dict[str, tuple[str, int]]:
+    """Each class by its age group's name (托小班, 托大班…) and, where the facility has more than one of that
+    group, its number among them in id order: (age group, number or 0). The page shows "托小班 2" for
+    `toddler-2`, the id as its tooltip; the registry gives a class no name of its own."""
+    count: dict[str, int] = {}
+    for _, group in classes:
+        count[group] = count.get(group, 0) + 1
+    seen: dict[str, int] = {}
+    out: dict[str, tuple[str, int]] = {}
+    for cid, group in classes:
+        seen[group] = seen.get(group, 0) + 1
+        out[cid] = (group, seen[group] if count[group] > 1 else 0)
+    return out
+
+
 async def facility_ctx(
     conn: asyncpg.Connection, user: User, f: asyncpg.Record, rules: Mapping[str, RuleConfig], now: datetime
 ) -> dict[str, Any]:
@@ -39,7 +54,10 @@ async def facility_ctx(
     return {
         "f": f,
         "status": status,
-        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="open"),
+        "class_names": class_names(await queries.class_groups(conn, f["id"])),
+        # active alerts under 未结告警; latched cleared ones waiting for an acknowledgement apart
+        "alerts": await queries.alerts(conn, user.scope, facility_id=f["id"], status="active"),
+        "awaiting_ack": await queries.alerts(conn, user.scope, facility_id=f["id"], status="awaiting_ack"),
         "timeline": await queries.timeline(conn, f["id"], queries.local_midnight(f, now), limit=100),
         "metrics": await queries.metrics_of(conn, f["id"], now),
         "staff": await queries.staff(conn, f["id"], now),

@@ -45,8 +45,12 @@ async def overview(request: web.Request) -> web.Response:
         with timing("sql"):
             summary = await queries.summary(conn, user.scope, county)
             # by their latest evidence, as the wall: a reopened alarm comes back to the top
+            # the active ones; the cleared ones that wait for an acknowledgement under their own heading
             open_alerts = await queries.alerts(
-                conn, user.scope, status="open", limit=20, county=county, order="last_seen_at"
+                conn, user.scope, status="active", limit=20, county=county, order="last_seen_at"
+            )
+            awaiting_ack = await queries.alerts(
+                conn, user.scope, status="awaiting_ack", limit=20, county=county, order="last_seen_at"
             )
             pending_windows = await maintenance_store.pending(conn, user.scope, now_of(request))
     by_township = user.scope.below_city or county is not None
@@ -71,6 +75,7 @@ async def overview(request: web.Request) -> web.Response:
                 "by_township": by_township,
                 "county": county,
                 "alerts": open_alerts,
+                "awaiting_ack": awaiting_ack,
                 "pending_windows": pending_windows,  # maintenance requests awaiting a decision
                 "scope": facs[0]["name"]
                 if user.role == "operator" and facs

@@ -6,8 +6,10 @@ filing status (in the registry since), the grades of its closed months and its c
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -33,17 +35,44 @@ def _month_start(request: web.Request, tz: str) -> date:
 
 @routes.get("/public")
 async def public_index(request: web.Request) -> web.Response:
+    """The facilities of a county (or a township of it), a page at a time. Without a county, the first
+    one of the list: a visitor sees facilities on arrival, not an empty list until they press 查看."""
     county = code(qp(request.query, "county"), "county", 6)
     township = code(qp(request.query, "township"), "township", 9)
     if township and (county is None or not township.startswith(county)):
         raise Invalid("township must be one of the county's (its first 6 digits)")
+    raw_page = qp(request.query, "page")
+    if raw_page and not re.fullmatch(r"[1-9][0-9]{0,3}", raw_page):
+        raise Invalid("page must be a number from 1")
+    page = int(raw_page or 1)
     async with request.app[POOL].acquire() as conn:
         counties = await store.counties(conn)
-        rows = await store.facilities(conn, county, township) if county else []
+        county = county or (counties[0]["county"] if counties else None)
+        rows, towns = [], []
+        if county:
+            # one more than a page: is there a next one?
+            rows = await store.facilities(conn, county, township, limit=store.PAGE + 1, offset=(page - 1) * store.PAGE)
+            towns = await store.townships(conn, county)
+
+    def link(p: int) -> str:
+        lang = request.query.get("lang", "")
+        params = {"county": county or "", "township": township or "", "page": str(p), "lang": lang}
+        return "/public?" + urlencode({k: v for k, v in params.items() if v})
+
     return await render(
         request,
         "public.html",
-        {"counties": counties, "county": county, "township": township, "rows": rows, "known": set(COUNTIES)},
+        {
+            "counties": counties,
+            "county": county,
+            "township": township,
+            "rows": rows[: store.PAGE],
+            "towns": towns,
+            "known": set(COUNTIES),
+            "page": page,
+            "prev_link": link(page - 1) if page > 1 else None,
+            "next_link": link(page + 1) if len(rows) > store.PAGE else None,
+        },
     )
 
 

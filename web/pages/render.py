@@ -5,6 +5,7 @@ the error page."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ import aiohttp_jinja2
 import asyncpg
 from aiohttp import web
 from aiohttp_session import get_session
+from markupsafe import Markup
 
 from storage import complaints as complaint_store
 from storage import filing as filing_store
@@ -37,7 +39,7 @@ from web.i18n import (
     township_name,
     when,
 )
-from web.keys import CLOCK, INTAKE, POOL, USER, now_of
+from web.keys import CLOCK, INTAKE, POOL, USER, USER_NAMES, now_of
 
 
 def page_user(request: web.Request) -> User:
@@ -51,6 +53,43 @@ def page_user(request: web.Request) -> User:
 def lang_of(request: web.Request) -> str:
     lang = request.query.get("lang") or request.cookies.get("lang") or "zh"
     return lang if lang in TEXT else "zh"
+
+
+def _who(names: dict[str, str]) -> Callable[[str | None], Markup | str]:
+    """`who(login)`: the person's name with the login as its tooltip, or the login when no name is known."""
+
+    def who(login: str | None) -> Markup | str:
+        name = names.get(login or "")
+        return Markup('<span title="{}">{}</span>').format(login, name) if name else (login or "")
+
+    return who
+
+
+_ISO = {
+    "date": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "date_hint", ""),
+    "datetime-local": ("[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}", "datetime_hint", " 17:00"),
+}
+
+
+def _date_input(lang: str, today: str) -> Callable[..., Markup]:
+    """`date_input(name, value, required=…, kind="date"|"datetime-local")`: the browser's own field on English
+    pages; on Chinese ones a text field in ISO order (年-月-日 [时:分]), with an example of today. A browser's
+    date field is in the order of the browser's locale, not the page's: Chromium in English (a headless
+    one, whatever its --lang) shows mm/dd/yyyy on a Chinese page. The server reads both (fromisoformat)."""
+
+    def date_input(name: str, value: object = "", *, required: bool = False, kind: str = "date") -> Markup:
+        shown = "" if value is None else str(value)
+        req = Markup(" required") if required else Markup("")
+        if lang != "zh":
+            return Markup('<input type="{}" name="{}" value="{}"{}>').format(kind, name, shown, req)
+        pattern, hint, hour = _ISO[kind]
+        example = today + hour
+        return Markup(
+            '<input type="text" name="{}" value="{}" pattern="{}" placeholder="{}" title="{}" size="16"'
+            ' maxlength="16" autocomplete="off" data-iso-date="{}"{}>'
+        ).format(name, shown.replace("T", " "), pattern, example, TEXT[lang][hint].format(example), kind, req)
+
+    return date_input
 
 
 def _demo_clock(request: web.Request, lang: str) -> str | None:
@@ -88,6 +127,14 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "labels": labels_for(lang),
         # an accelerated demo's clock (contract.clock): its time and speed in the header
         "demo_clock": _demo_clock(request, lang),
+        # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that
+        # a browser tells the app's time, not its own machine's (an accelerated demo runs days apart from it)
+        "clock_now": now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).isoformat(),  # in the city's zone, as all
+        # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
+        "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
+        # a login by the person's name where the registry of users has one (the login as its tooltip)
+        "who": _who(await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
+        "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
     }

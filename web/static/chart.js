@@ -23,12 +23,18 @@
     [60, "{HH}:{mm}", "\n{YYYY} " + day, null, "\n" + day, null, null, null, 1],
   ];
   let plot = null;
+  // "now" is the app's clock (the page says its reading and speed), run on from the page's load: on an
+  // accelerated demo the browser's own clock is days away from the data, and its 24 h showed nothing
+  const appNow = Date.parse(controls.dataset.now);
+  const speed = Number(controls.dataset.speed) || 1;
+  const loaded = performance.now();
+  const clockNow = () => (Number.isNaN(appNow) ? Date.now() : appNow + (performance.now() - loaded) * speed);
 
   async function draw() {
     const metric = metricSel.value;
     if (!metric) { box.textContent = controls.dataset.noData; return; }
     const [span, bucket] = RANGES[rangeSel.value];
-    const to = new Date();
+    const to = new Date(clockNow());
     const from = new Date(to.getTime() - span * 1000);
     const q = new URLSearchParams({ metric, bucket, from: from.toISOString(), to: to.toISOString() });
     const r = await fetch(`/api/v1/facilities/${encodeURIComponent(fid)}/readings?${q}`, { credentials: "same-origin" });

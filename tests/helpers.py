@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import paho.mqtt.client as mqtt
 
 from contract.registry import parse_registry
@@ -117,3 +118,12 @@ async def wait_for(check: Callable[[], Awaitable[bool]], limit: float = 30, what
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {limit}s waiting for {what}")
+
+
+async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
+    """One API request with a bearer token: (status, JSON body)."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        return r.status, await r.json()

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
@@ -21,6 +20,7 @@ from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from storage.users import create_user
 from tests.conftest import as_role
+from tests.helpers import call
 from web.app import create_app
 
 REG = generate_registry(12, seed=3)
@@ -52,14 +52,6 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, A
         yield {"url": str(server.make_url("")).rstrip("/")} | {k: tok for k, (_, tok) in users.items()}
     finally:
         await server.close()
-
-
-async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
-    ):
-        return r.status, await r.json()
 
 
 def today() -> str:

@@ -27,6 +27,7 @@ from storage.users import create_user
 from supervision import draw as algorithm
 from supervision.draw import DrawError, Inputs, draw, inputs_sha256, seed_of, verify
 from tests.conftest import as_role
+from tests.helpers import call
 from web.app import create_app
 
 REG = generate_registry(40, seed=3)
@@ -182,14 +183,6 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, A
         yield {"url": str(server.make_url("")).rstrip("/")} | {k: tok for k, (_, tok) in users.items()}
     finally:
         await server.close()
-
-
-async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
-    ):
-        return r.status, await r.json()
 
 
 def day(days: int = 10) -> str:

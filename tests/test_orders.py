@@ -28,6 +28,7 @@ from storage.registry import load_registry
 from storage.users import create_user
 from supervision.orders import escalate_overdue
 from tests.conftest import as_role
+from tests.helpers import call
 from web.app import create_app
 
 REG = generate_registry(12, seed=3)
@@ -74,14 +75,6 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, A
         }
     finally:
         await server.close()
-
-
-async def call(method: str, url: str, token: str, body: object = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}) as r,
-    ):
-        return r.status, await r.json()
 
 
 def due(days: float = 7) -> str:

@@ -124,12 +124,32 @@ async def countersign(conn: asyncpg.Connection, inspection_id: int, actor: str, 
     return bool(done.endswith(" 1"))
 
 
+# an inspection with its facility's name and, when a draw planned it, the two inspectors drawn
+_SELECT = (
+    "SELECT i.*, f.name AS facility_name, d.inspector_a AS drawn_a, d.inspector_b AS drawn_b"
+    " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+    " LEFT JOIN random_draw_picks d ON d.inspection_id = i.id"
+)
+
+
+def _visible(scope: Scope, drawn_for: str | None, start: int) -> tuple[str, list[str]]:
+    """A WHERE fragment over inspections `i` joined to facilities `f`: the facility in `scope`, or, with
+    `drawn_for`, an inspection a draw (双随机) assigned to that inspector (supervision/countersign.py:
+    the draw, not the inspector's area, decides who inspects a drawn facility)."""
+    where, args = scope.sql("f", start=start)
+    if drawn_for is None:
+        return where, args
+    n = start + len(args)
+    picked = f"i.id IN (SELECT p.inspection_id FROM random_draw_picks p WHERE ${n} IN (p.inspector_a, p.inspector_b))"
+    return f"({where} OR {picked})", [*args, drawn_for]
+
+
 async def awaiting(conn: asyncpg.Connection, scope: Scope, username: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The records in scope waiting for `username`'s confirmation as second officer, oldest first."""
-    where, args = scope.sql("f", start=2)
+    """The records waiting for `username`'s confirmation as second officer, oldest first: in scope, or
+    drawn for them."""
+    where, args = _visible(scope, username, 2)
     rows = await conn.fetch(
-        "SELECT i.*, f.name AS facility_name FROM inspections i JOIN facilities f ON f.id = i.facility_id"
-        f" WHERE i.status = 'countersign' AND i.second_inspector = $1 AND {where}"
+        _SELECT + f" WHERE i.status = 'countersign' AND i.second_inspector = $1 AND {where}"
         f" ORDER BY i.inspected_at, i.id LIMIT {int(limit)}",
         username,
         *args,
@@ -156,30 +176,39 @@ def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
         "second_inspector": r["second_inspector"],
         "countersigned_by": r["countersigned_by"],
         "countersigned_at": r["countersigned_at"].isoformat() if r["countersigned_at"] else None,
+        "drawn": [r["drawn_a"], r["drawn_b"]] if r["drawn_a"] else [],
     }
 
 
 async def inspections(
-    conn: asyncpg.Connection, scope: Scope, *, facility_id: str | None = None, limit: int = 200
+    conn: asyncpg.Connection,
+    scope: Scope,
+    *,
+    facility_id: str | None = None,
+    limit: int = 200,
+    drawn_for: str | None = None,
 ) -> list[dict[str, Any]]:
-    where, args = scope.sql("f", start=1)
+    """Inspections of facilities in `scope` and, with `drawn_for`, those a draw assigned to that inspector."""
+    where, args = _visible(scope, drawn_for, 1)
     extra = ""
     if facility_id is not None:
         args.append(facility_id)
         extra = f" AND i.facility_id = ${len(args)}"
     rows = await conn.fetch(
-        "SELECT i.*, f.name AS facility_name FROM inspections i JOIN facilities f ON f.id = i.facility_id"
-        f" WHERE {where}{extra} ORDER BY i.planned_for DESC, i.id DESC LIMIT {int(limit)}",
+        _SELECT + f" WHERE {where}{extra} ORDER BY i.planned_for DESC, i.id DESC LIMIT {int(limit)}",
         *args,
     )
     return [inspection_json(r) for r in rows]
 
 
-async def inspection_detail(conn: asyncpg.Connection, scope: Scope, inspection_id: int) -> dict[str, Any] | None:
-    where, args = scope.sql("f", start=2)
+async def inspection_detail(
+    conn: asyncpg.Connection, scope: Scope, inspection_id: int, drawn_for: str | None = None
+) -> dict[str, Any] | None:
+    """One inspection with its files and orders, if its facility is in `scope` or (with `drawn_for`) a
+    draw assigned it to that inspector; None otherwise."""
+    where, args = _visible(scope, drawn_for, 2)
     r = await conn.fetchrow(
-        "SELECT i.*, f.name AS facility_name FROM inspections i JOIN facilities f ON f.id = i.facility_id"
-        f" WHERE i.id = $1 AND {where}",
+        _SELECT + f" WHERE i.id = $1 AND {where}",
         inspection_id,
         *args,
     )

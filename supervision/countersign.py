@@ -7,9 +7,15 @@ who may confirm are decided here, as pure functions of rows:
 
 - the second officer is an inspector account (not an admin: an administrator is not a law-enforcement
   officer), not disabled, other than the one who signs, whose scope holds the facility (its township, its
-  county or the city); for an inspection a draw planned, one of the two inspectors drawn;
+  county or the city);
+- an inspection a draw (双随机) planned is recorded, signed and confirmed by the two inspectors drawn and
+  nobody else: the point of the draw is that nobody chooses who inspects. The draw, not the inspector's
+  area, gives them the facility for that inspection: a township inspector is drawn for facilities of
+  *other* townships (never their own), which their login's area does not hold. The grant is that
+  inspection's record only (storage.inspections' `drawn_for`: its page, its record, its printed
+  现场检查记录), not the facility's page, alerts or people;
 - only the named second officer confirms, never the one who signed, and only while the record waits and
-  the facility is in their scope.
+  the facility is in their scope or the draw picked them for it.
 """
 
 from __future__ import annotations
@@ -40,8 +46,16 @@ def check_second(
 ) -> None:
     """Whether `author` may name `name` (whose users row is `account`, None: no such account) as the second
     officer of a record of `facility` (a facilities row: id, county, township). `drawn`: the two inspectors
-    a draw (双随机) picked for this inspection; then the second is one of them, since the point of the draw
-    is that nobody chooses who inspects."""
+    a draw (双随机) picked for this inspection; then the one who signs and the second are those two, since
+    the point of the draw is that nobody chooses who inspects, and the draw gives them the facility."""
+    if drawn is not None and author not in drawn:
+        raise CountersignRefused(
+            f"the draw picked {drawn[0]} and {drawn[1]} for this inspection: they record and sign it",
+            "err_author_not_drawn",
+            "forbidden",
+            a=drawn[0],
+            b=drawn[1],
+        )
     if not name:
         raise CountersignRefused(
             "an inspection record is signed by two officers: name the second inspector", "err_second_missing"
@@ -52,7 +66,7 @@ def check_second(
         )
     if account is None or account["role"] != "inspector" or account["disabled"]:
         raise CountersignRefused(f"no inspector account {name[:SECOND_MAX]!r}", "err_second_unknown")
-    if not scope_of(account).allows(facility):
+    if drawn is None and not scope_of(account).allows(facility):
         raise CountersignRefused(
             f"{name[:SECOND_MAX]} may not inspect this facility (outside their area)", "err_second_scope", "forbidden"
         )
@@ -66,9 +80,11 @@ def check_second(
         )
 
 
-def check_confirm(username: str, scope: Scope, record: Row, facility: Row) -> None:
+def check_confirm(
+    username: str, scope: Scope, record: Row, facility: Row, drawn: tuple[str, str] | None = None
+) -> None:
     """Whether `username` (of `scope`) may confirm the inspection `record` (an inspections row) of
-    `facility` as its second officer."""
+    `facility` as its second officer (`drawn`: the two a draw picked for it, whom the draw gives it)."""
     if scope.role != "inspector":
         raise CountersignRefused(
             "only the second inspector named on the record confirms it", "err_countersign_who", "forbidden"
@@ -87,10 +103,25 @@ def check_confirm(username: str, scope: Scope, record: Row, facility: Row) -> No
         raise CountersignRefused(
             "only the second inspector named on the record confirms it", "err_countersign_who", "forbidden"
         )
-    if not scope.allows(facility):
+    if not scope.allows(facility) and (drawn is None or username not in drawn):
         raise CountersignRefused(
             "the facility is outside your area: you may not confirm its record", "err_second_scope", "forbidden"
         )
+
+
+def may_record(username: str, may_inspect: bool, record: Row) -> bool:
+    """Whether `username` records this planned inspection (the page shows the form): an inspector of the
+    facility's area or above (`may_inspect`) for one planned by hand; one of the two drawn for a drawn one."""
+    if record["status"] != "planned":
+        return False
+    drawn = record.get("drawn") or []
+    return username in drawn if drawn else may_inspect
+
+
+def task_of(scope: Scope, username: str) -> str | None:
+    """The `drawn_for` of storage.inspections' reads: an inspector reads the inspections a draw assigned
+    them wherever they are; other roles only what their scope holds."""
+    return username if scope.role == "inspector" else None
 
 
 def awaits(record: Row, username: str) -> bool:

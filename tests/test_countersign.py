@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
@@ -30,6 +31,11 @@ B = next(f for f in REG.facilities if f.county != A.county)
 ELSEWHERE = next(
     (f.township for f in REG.facilities if f.county == A.county and f.township != A.township), f"{A.county}999"
 )
+# a third one (for a draw made of township inspectors only: each facility needs two not of its township)
+THIRD = next(
+    (f.township for f in REG.facilities if f.county == A.county and f.township not in (A.township, ELSEWHERE)),
+    f"{A.county}998",
+)
 FINDINGS = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
 
 
@@ -39,6 +45,7 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, A
     users = {
         "town": await create_user(db, "town", "inspector", "pw-town", county=A.county, township=A.township),
         "town_x": await create_user(db, "town_x", "inspector", "pw-town-x", county=A.county, township=ELSEWHERE),
+        "town_y": await create_user(db, "town_y", "inspector", "pw-town-y", county=A.county, township=THIRD),
         "county": await create_user(db, "county", "inspector", "pw-county", county=A.county),
         "county2": await create_user(db, "county2", "inspector", "pw-county2", county=A.county),
         "city": await create_user(db, "city", "inspector", "pw-city"),
@@ -147,7 +154,7 @@ async def test_a_record_awaiting_its_second_officer_counts_for_nothing(site: dic
     planned by hand: until they are confirmed the draw's results, the assessment's coverage and the credit
     evaluation count no inspection; after it, each counts."""
     url = site["url"]
-    for who in ("town", "town_x"):  # the county-level pair only, so the two drawn both hold A's area
+    for who in ("town", "town_x", "town_y"):  # the county-level pair only, so the two drawn both hold A's area
         status, _ = await call(
             "POST",
             f"{url}/api/v1/draws/inspectors/{who}/availability",
@@ -197,3 +204,64 @@ async def test_a_record_awaiting_its_second_officer_counts_for_nothing(site: dic
         status, done = await call("POST", f"{url}/api/v1/inspections/{inspection}/countersign", site[who])
         assert (status, done["status"]) == (200, "signed"), done
     assert await counted() == ("signed", 1, 1, 2)
+
+
+async def test_a_drawn_township_pair_records_the_facility_the_draw_gave_them_and_nothing_more(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """双随机 draws township inspectors for facilities of *other* townships, which their logins' areas do not
+    hold. The draw gives the two drawn that inspection's record (open, record, sign, confirm, print), and
+    nothing else of the facility; and nobody but the two drawn records it, a county inspector included."""
+    url = site["url"]
+    county_level = ("county", "county2")
+    for who in county_level:  # the township inspectors only, so A's pair comes from the other two townships
+        status, _ = await call(
+            "POST",
+            f"{url}/api/v1/draws/inspectors/{who}/availability",
+            site["city"],
+            {"available": False, "reason": "借调"},
+        )
+        assert status == 200
+    n = sum(1 for f in REG.facilities if f.county == A.county)
+    status, d = await call(
+        "POST", f"{url}/api/v1/draws", site["city"], {"county": A.county, "count": n, "planned_for": today()}
+    )
+    assert status == 201, d
+    pick = next(r for r in d["results"] if r["facility_id"] == A.id)
+    first, second = pick["inspectors"]
+    assert {first, second} == {"town_x", "town_y"}, "never A's own township"
+    iid = pick["inspection_id"]
+    # what the draw gives: the record, not the facility
+    status, insp = await call("GET", f"{url}/api/v1/inspections/{iid}", site[first])
+    assert (status, insp["drawn"]) == (200, pick["inspectors"]), insp
+    status, listed = await call("GET", f"{url}/api/v1/inspections", site[second])
+    assert status == 200 and iid in [i["id"] for i in listed["inspections"]], "the task is in the drawn one's list"
+    status, _ = await call("GET", f"{url}/api/v1/facilities/{A.id}", site[first])
+    assert status == 404, "the facility itself stays outside a drawn inspector's area"
+    status, _ = await call("GET", f"{url}/api/v1/inspections/{iid}", site["other"])
+    assert status == 404, "another county's inspector neither"
+    rec = f"{url}/api/v1/inspections/{iid}/record"
+    sign = {"findings": FINDINGS, "sign": True}
+    for outsider, second_named in (("county", first), ("town", first)):
+        status, err = await call("POST", rec, site[outsider], sign | {"second_inspector": second_named})
+        assert status == 403 and "they record and sign it" in err["error"], (outsider, err)
+    status, err = await call("POST", rec, site[first], sign | {"second_inspector": "county"})
+    assert status == 403 and "the draw picked" in err["error"], "the second is the other one drawn"
+    assert await db.fetchval("SELECT status FROM inspections WHERE id = $1", iid) == "planned", "refused: unchanged"
+    status, signed = await call("POST", rec, site[first], sign | {"second_inspector": second})
+    assert (status, signed["status"], signed["signed_by"]) == (200, "countersign", first), signed
+    for other in ("county", "town"):
+        status, err = await call("POST", f"{url}/api/v1/inspections/{iid}/countersign", site[other])
+        assert status == 403, (other, err)
+    status, done = await call("POST", f"{url}/api/v1/inspections/{iid}/countersign", site[second])
+    assert (status, done["status"], done["countersigned_by"]) == (200, "signed", second), done
+    # the record counts for the draw; its document is the drawing county's, and the drawn print it
+    _, drawn = await call("GET", f"{url}/api/v1/draws/{d['id']}", site["county"])
+    assert next(r for r in drawn["results"] if r["inspection_id"] == iid)["status"] == "signed"
+    department = await db.fetchval("SELECT department FROM document_numbers WHERE inspection_id = $1", iid)
+    assert department == {"city": "city", "county": A.county}[insp["level"]], (department, insp["level"])
+    async with aiohttp.ClientSession() as http:
+        for who in (first, second):
+            headers = {"Authorization": f"Bearer {site[who]}"}
+            async with http.get(f"{url}/inspections/{iid}.pdf", headers=headers) as resp:
+                assert (resp.status, (await resp.read())[:5]) == (200, b"%PDF-"), who

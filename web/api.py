@@ -21,6 +21,7 @@ from storage.intake import state as intake_state
 from storage.registry import fetch_registry
 from storage.users import User
 from supervision import assessment as assessment_rules
+from supervision import countersign as countersign_rules
 from supervision import orders as order_rules
 from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text, record_whereabouts
@@ -418,7 +419,8 @@ async def list_inspections(request: web.Request) -> web.Response:
     user = user_of(request)
     facility = qp(request.query, "facility_id") or None
     async with request.app[POOL].acquire() as conn:
-        rows = await inspection_store.inspections(conn, user.scope, facility_id=facility)
+        task = countersign_rules.task_of(user.scope, user.username)
+        rows = await inspection_store.inspections(conn, user.scope, facility_id=facility, drawn_for=task)
     return web.json_response({"inspections": rows})
 
 
@@ -435,7 +437,9 @@ async def get_inspection(request: web.Request) -> web.Response:
     user = user_of(request)
     iid = path_id(request.match_info["inspection_id"])
     async with request.app[POOL].acquire() as conn:
-        out = await inspection_store.inspection_detail(conn, user.scope, iid)
+        out = await inspection_store.inspection_detail(
+            conn, user.scope, iid, countersign_rules.task_of(user.scope, user.username)
+        )
     if out is None:
         raise NotFound("no such inspection")
     return web.json_response(out)

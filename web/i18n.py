@@ -705,6 +705,11 @@ _MORE = {
         "本次检查由双随机抽取确定检查人员（{a}、{b}），第二名检查人员须为其中之一",
         "The draw picked {a} and {b} for this inspection: the second officer is one of them",
     ),
+    "drawn_pair": ("双随机抽取的检查人员：{} 、{}", "Drawn at random to inspect: {} and {}"),
+    "err_author_not_drawn": (
+        "本次检查由双随机抽取确定检查人员（{a}、{b}），只能由抽中的两人记录、签字",
+        "The draw picked {a} and {b} for this inspection: they record and sign it",
+    ),
     "err_countersign_who": (
         "只有记录中指定的第二名检查人员可以会签",
         "Only the second inspector named on the record confirms it",

@@ -17,6 +17,7 @@ from storage.rectification import StateError
 from storage.users import User, audit
 from supervision import countersign as two_officers
 from supervision import documents as document_rules
+from supervision.countersign import task_of
 from supervision.orders import level_of
 from web.errors import Forbidden, Invalid, NotFound, from_rule
 from web.orders import Conflict, Upload, evidence, stripped
@@ -80,7 +81,10 @@ def findings_of(raw: Any) -> dict[str, dict[str, str]]:
 async def record(
     pool: asyncpg.Pool, user: User, inspection_id: int, body: Any, files: list[Upload], *, now: datetime
 ) -> dict[str, Any]:
-    findings, notes, sign, facility_id = await _checked(pool, user, inspection_id, body)
+    findings, notes, sign, insp = await _checked(pool, user, inspection_id, body)
+    facility_id = insp["facility_id"]
+    # a drawn inspection's record is the drawing county's document; one planned by hand, its recorder's level's
+    level = insp["level"] if insp["drawn"] else _inspector_level(user)
     second = body.get("second_inspector") if sign else None
     if sign and not isinstance(second, str):
         second = ""
@@ -95,7 +99,7 @@ async def record(
                 await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now, second)
                 if sign:
                     f = await documents.particulars(conn, facility_id)
-                    department = document_rules.department_of(_inspector_level(user), f["county"], f["township"])
+                    department = document_rules.department_of(level, f["county"], f["township"])
                     year = document_rules.year_of(now)
                     await documents.allocate(conn, department, "inspection", year, now, inspection_id=inspection_id)
         except StateError as err:
@@ -106,7 +110,7 @@ async def record(
         action = "inspection.sign" if sign else "inspection.record"
         facts: dict[str, Any] = {"failed": failed} | ({"second_inspector": second} if sign else {})
         await audit(conn, user.username, action, f"inspection {inspection_id}", facts, at=now)
-        out = await store.inspection_detail(conn, user.scope, inspection_id)
+        out = await store.inspection_detail(conn, user.scope, inspection_id, task_of(user.scope, user.username))
         assert out is not None  # noqa: S101
         return out
 
@@ -125,14 +129,22 @@ async def _check_second(conn: asyncpg.Connection, user: User, inspection_id: int
 
 async def _checked(
     pool: asyncpg.Pool, user: User, inspection_id: int, body: Any
-) -> tuple[dict[str, dict[str, str]], str, bool, str]:
-    """Scope (404), role (403), then the body (400): the findings, the notes (stripped), `sign` and the
-    inspection's facility."""
+) -> tuple[dict[str, dict[str, str]], str, bool, dict[str, Any]]:
+    """Scope or the draw (404), role (403: an inspector, one of the two drawn for a drawn inspection), then
+    the body (400): the findings, the notes (stripped), `sign` and the inspection."""
     async with pool.acquire() as conn:
-        insp = await store.inspection_detail(conn, user.scope, inspection_id)
+        insp = await store.inspection_detail(conn, user.scope, inspection_id, task_of(user.scope, user.username))
     if insp is None:
         raise NotFound("no such inspection")
     _inspector_level(user)
+    drawn = insp["drawn"]
+    if drawn and user.username not in drawn:
+        raise Forbidden(
+            f"the draw picked {drawn[0]} and {drawn[1]} for this inspection: they record and sign it",
+            "err_author_not_drawn",
+            a=drawn[0],
+            b=drawn[1],
+        )
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object")
     findings = findings_of(body.get("findings", {}))
@@ -145,26 +157,28 @@ async def _checked(
     if sign and set(findings) != set(ITEMS):
         missing = len(set(ITEMS) - set(findings))
         raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
-    return findings, notes.strip(), sign, insp["facility_id"]
+    return findings, notes.strip(), sign, insp
 
 
 async def countersign(pool: asyncpg.Pool, user: User, inspection_id: int, *, now: datetime) -> dict[str, Any]:
     """The second officer confirms a record awaiting them (待会签 -> signed): scope first (404), then who
     (403: not the one who signed, only the named second inspector) and the state (409)."""
+    task = task_of(user.scope, user.username)
     async with pool.acquire() as conn:
-        if await store.inspection_detail(conn, user.scope, inspection_id) is None:
+        if await store.inspection_detail(conn, user.scope, inspection_id, task) is None:
             raise NotFound("no such inspection")
         try:
             async with conn.transaction():
                 row = await store.record_row(conn, inspection_id, lock=True)
                 assert row is not None  # noqa: S101 - in scope just now; records are not deleted
                 facility = {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
-                two_officers.check_confirm(user.username, user.scope, row, facility)
+                drawn = (row["drawn_a"], row["drawn_b"]) if row["drawn_a"] else None
+                two_officers.check_confirm(user.username, user.scope, row, facility, drawn)
                 if not await store.countersign(conn, inspection_id, user.username, now):
                     raise Conflict("the record no longer waits for your confirmation", "err_countersign_state")
         except two_officers.CountersignRefused as err:
             raise from_rule(err) from None
         await audit(conn, user.username, "inspection.countersign", f"inspection {inspection_id}", {}, at=now)
-        out = await store.inspection_detail(conn, user.scope, inspection_id)
+        out = await store.inspection_detail(conn, user.scope, inspection_id, task)
         assert out is not None  # noqa: S101
         return out

@@ -161,6 +161,7 @@ SCHEMAS: dict[str, Any] = {
         second_inspector=_NSTR,
         countersigned_by=_NSTR,
         countersigned_at=_NTIME,
+        drawn=_arr(_STR),
         files=_arr(_obj(["id", "filename"], id=_INT, filename=_STR, content_type=_STR, size_bytes=_INT)),
         orders=_arr(_obj(["id", "title", "status"], id=_INT, title=_STR, status=_ORDER_STATUS)),
     ),

@@ -14,6 +14,7 @@ from aiohttp import web
 from storage import documents as document_store
 from storage import inspections as inspection_store
 from storage import rectification as rectification_store
+from supervision import countersign as countersign_rules
 from supervision import documents as document_rules
 from web import documents
 from web.errors import NotFound
@@ -96,7 +97,9 @@ async def inspection_pdf(request: web.Request) -> web.Response:
     user = page_user(request)
     lang = lang_of(request)
     async with request.app[POOL].acquire() as conn:
-        i = await inspection_store.inspection_detail(conn, user.scope, path_id(request.match_info["inspection_id"]))
+        task = countersign_rules.task_of(user.scope, user.username)  # the drawn pair print their own record
+        iid = path_id(request.match_info["inspection_id"])
+        i = await inspection_store.inspection_detail(conn, user.scope, iid, task)
         if i is None:
             raise NotFound("no such inspection")
         n = await document_store.number_of(conn, inspection_id=i["id"])

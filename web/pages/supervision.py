@@ -219,17 +219,27 @@ async def order_follow_up_form(request: web.Request) -> web.Response:
 async def inspections_page(request: web.Request) -> web.Response:
     user = page_user(request)
     async with request.app[POOL].acquire() as conn:
-        rows = await inspection_store.inspections(conn, user.scope)
+        task = countersign_rules.task_of(user.scope, user.username)
+        rows = await inspection_store.inspections(conn, user.scope, drawn_for=task)
         awaiting = await inspection_store.awaiting(conn, user.scope, user.username)
     return await render(request, "inspections.html", {"rows": rows, "awaiting": awaiting})
 
 
 async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
-        i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
+        task = countersign_rules.task_of(user.scope, user.username)
+        i = await inspection_store.inspection_detail(conn, user.scope, inspection_id, task)
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
-        may_record = i is not None and order_rules.level_of(user.scope) is not None and i["status"] == "planned"
-        seconds = await inspection_store.candidate_seconds(conn, inspection_id, user.username) if may_record else []
+        inspects = order_rules.level_of(user.scope) is not None
+        may_record = i is not None and countersign_rules.may_record(user.username, inspects, i)
+        if may_record and i is not None and i["drawn"]:  # the draw chose both officers: the other one seconds
+            seconds = [x for x in i["drawn"] if x != user.username]
+        elif may_record:
+            seconds = await inspection_store.candidate_seconds(conn, inspection_id, user.username)
+        else:
+            seconds = []
+        # a drawn inspector of another area holds this record only, not the facility (its page, its orders)
+        in_area = i is not None and await queries.facility_row(conn, user.scope, i["facility_id"]) is not None
     if i is None:
         raise NotFound("no such inspection")
     return {
@@ -240,7 +250,8 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         "may_record": may_record,
         "seconds": seconds,
         "may_countersign": user.scope.role == "inspector" and countersign_rules.awaits(i, user.username),
-        "may_issue": order_rules.level_of(user.scope) is not None,
+        "may_issue": inspects and in_area,
+        "in_area": in_area,
         "error": None,
     }
 

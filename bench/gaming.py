@@ -40,7 +40,7 @@ from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from bench.truth import payloads
 from contract.credit import LAPSE_CLASSES, CreditConfig, evaluate
-from contract.credit_facts import Month, WatchDevice, measure, open_spans, signal_id
+from contract.credit_facts import COUNT_EVERY_S, Month, WatchDevice, measure, open_spans, signal_id
 from contract.payloads import Access, AccessType, Payload, Status, Telemetry
 from contract.registry import DeviceType, Facility, Registry, StaffRole
 from contract.rules import ESCALATION_S, MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY, load_rules
@@ -89,6 +89,9 @@ class Strategy:
     one_line_answers: bool = False  # orders answered with one line before the due date
     # the cameras' counting on only the first minutes of each hour (0: always on), their video on all along
     count_minutes: int = 0
+    # each count sent this many times, a second apart (a burst that sends an hour's number of samples in
+    # the minutes the counting is on; 1: once)
+    count_burst: int = 1
 
 
 _DOORS = frozenset({DeviceType.ACCESS_CONTROLLER})
@@ -109,6 +112,8 @@ STRATEGIES: dict[str, Strategy] = {
     ),
     # ...or their counting switched off all but a few minutes of every hour (one count an hour was enough)
     "counting_off_most_of_each_hour": Strategy(absences_unbadged=True, count_minutes=5),
+    # ...and in those minutes a count every second: an hour's number of samples (the burst gap, migration 042)
+    "counting_in_bursts": Strategy(absences_unbadged=True, count_minutes=5, count_burst=12),
     "split_lapses": Strategy(split=True),
     "one_line_answers": Strategy(one_line_answers=True),
     "maintenance_and_unplug": Strategy(maintenance=True, unplug=_DOORS | _FIRE | {DeviceType.CAMERA}),
@@ -233,17 +238,18 @@ def _shown(
 
 
 def _drive(
-    sim: CitySim, reg: Registry, until: datetime, shown: Callable[[str, Payload, datetime], bool]
+    sim: CitySim, reg: Registry, until: datetime, shown: Callable[[str, Payload, datetime], bool], burst: int = 1
 ) -> tuple[list[Decision], dict[datetime, set[str]], dict[tuple[str, datetime], int]]:
     """bench.truth.drive_engine, with the strategy's filter between the facility and the platform, the
-    hours each device was heard in (what ingest marks in device_activity) and the counts each counting
-    camera sent in each hour (what the readings' rollup keeps)."""
+    hours each device was heard in (what ingest marks in device_activity) and the COUNT_EVERY_S slots each
+    counting camera sent its count in, per hour (what ingest's maintenance keeps in counted_slots); each
+    count `burst` times, a second apart (the engine sees it once: the same count again changes nothing)."""
     engine = AlertEngine(reg.facilities, load_rules(None), started=sim.now, lapse_rules=frozenset(LAPSE_CLASSES))
     fid = reg.facilities[0].id
     gateway = next((d.id for d in reg.facilities[0].devices if d.type is DeviceType.GATEWAY), None)
     out: list[Decision] = []
     heard: dict[datetime, set[str]] = {}
-    samples: dict[tuple[str, datetime], int] = {}
+    slots: dict[tuple[str, datetime], set[int]] = {}
     t = start = sim.now
     while t < until:
         t = min(t + TICK, until)
@@ -259,13 +265,15 @@ def _drive(
                 hour = heard.setdefault(arrived.replace(minute=0, second=0, microsecond=0), set())
                 hour.add(dev)
                 for at, readings in p.iter_samples() if isinstance(p, Telemetry) else ():
-                    if COUNT in readings:  # what the readings' rollup says (storage.credit)
-                        key = (signal_id(dev, COUNT), at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
-                        heard.setdefault(key[1], set()).add(key[0])
-                        samples[key] = samples.get(key, 0) + 1
+                    if COUNT in readings:  # what counted_slots says (storage.credit)
+                        for i in range(burst):
+                            t_i = (at + timedelta(seconds=i)).astimezone(UTC)
+                            key = (signal_id(dev, COUNT), t_i.replace(minute=0, second=0, microsecond=0))
+                            heard.setdefault(key[1], set()).add(key[0])
+                            slots.setdefault(key, set()).add(int(t_i.timestamp()) // COUNT_EVERY_S)
                 out += engine.on_message(fid, dev, p, arrived)
         out += [d for _f, d in engine.on_tick(t)]
-    return out, heard, samples
+    return out, heard, {key: len(covered) for key, covered in slots.items()}
 
 
 def _lapses(decisions: list[Decision], end: datetime) -> list[tuple[str, tuple[datetime, datetime]]]:
@@ -378,7 +386,7 @@ def run_one(
     _plan(sim, fs, profile, s, world, first, days)
     tz = ZoneInfo(f.timezone)
     opens = open_spans(f.opening_hours, tz, (start, end))
-    decisions, heard, samples = _drive(sim, reg, end, _shown(f, s, world, opens))
+    decisions, heard, samples = _drive(sim, reg, end, _shown(f, s, world, opens), s.count_burst)
     windows = _windows(f, tz, start, end) if s.maintenance else []
     out = {}
     for area, inspected in (("inspected", True), ("uninspected", False)):

@@ -71,7 +71,9 @@ from contract.registry import DeviceType
 #           maintenance windows excuse nothing (issue #37)
 # 2026-12c: counting cameras over the child areas bound the carers counted to the adults they see; an hour
 #           of a counting camera counts by the share of its expected counts that came (issue #37)
-METHOD_VERSION = "2026-12c"
+# 2026-12d: a counting camera's hour counts by the 30-s slots its counts covered, not their number (a burst
+#           of counts in a few minutes covers a few slots: issue #37, migration 042)
+METHOD_VERSION = "2026-12d"
 
 # rule -> (base, points per 1 % of the base). base "open": the month's opening minutes; "all": every minute.
 # The rules the alert engine records as lapses (alerts.tracker), however short.

@@ -17,10 +17,10 @@ ratio) in which the platform listened. An hour with at least COUNTED_SHARE of th
 lost sample or two, a camera's restart: noise); below it, the whole missing share of the hour is charged
 (a count kept a quarter of the hour is silent three quarters of it), never less than its offline alerts.
 The tolerance is kept under the ratio rule's `for` window (10 min): what counting may drop an hour free of
-charge (6 minutes) is shorter than any absence the rule would have raised. Known limit: what is judged is
-the number of counts stored in the hour (the rollup keeps `n`, not when in the hour they came), so a camera
-made to send its 120 counts in a burst of a few minutes (on change) would pass; catching that needs the
-rollup to keep the 30-s slots an hour's counts fall in.
+charge (6 minutes) is shorter than any absence the rule would have raised. What is judged is the number of
+COUNT_EVERY_S slots of the hour a count came in (counted_slots, migration 042), not the number of counts:
+a camera made to send its 120 counts in a burst of a few minutes covers a few slots, and the rest of the
+hour is charged (method 2026-12d; before it, the number of samples, which such a burst passed).
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ HOUR = timedelta(hours=1)
 SPLIT_GAP = timedelta(minutes=5)
 # a counting camera sends its count at least this often (CONTRACT §2 `adults_count`, §4 Counting cameras)
 COUNT_EVERY_S = 30
+COUNT_METRIC = "adults_count"
+# An hour's counting is measured in the COUNT_EVERY_S slots it covered, not in samples: a camera switched on
+# five minutes an hour and sending a count every second sent an hour's samples but covered ten slots of 120
+# (issue #37, the burst gap). storage.retention keeps the slots per hour (counted_slots, migration 042).
+SLOTS_PER_HOUR = 3600 // COUNT_EVERY_S
 # the share of an hour's expected counts that counts the hour whole; below it, the missing share is charged
 COUNTED_SHARE = 0.9
 
@@ -259,9 +264,10 @@ def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], 
 
 
 def uncounted_share(samples: int, minutes: float, listened: float) -> float:
-    """The share of `minutes` (a class's base in one hour) that a counting signal with `samples` stored in
-    the hour did not count: none with at least COUNTED_SHARE of the samples expected (one every
-    COUNT_EVERY_S of the minutes, while the platform listened), else all that is missing (module doc)."""
+    """The share of `minutes` (a class's base in one hour) that a counting signal which covered `samples`
+    of the hour's COUNT_EVERY_S slots did not count: none with at least COUNTED_SHARE of the slots expected
+    (one every COUNT_EVERY_S of the minutes, while the platform listened), else all that is missing
+    (module doc)."""
     expected = minutes * listened * 60.0 / COUNT_EVERY_S
     if expected <= 0:
         return 0.0

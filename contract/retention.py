@@ -111,6 +111,13 @@ POLICY: dict[str, Retention] = {
         "devices' hours heard from for 400 days: the credit evaluation's device-hours and its appeals",
         _MAINT,
     ),
+    "counted_slots": _p(
+        "400 days",
+        "计数摄像机每小时报数覆盖的 30 秒时段数，与设备在线位图保留一样久：信用评价的一年及其申诉期（迁移 042）",
+        "the 30-second slots of each hour a counting camera sent its count in, as long as device_activity: the"
+        " credit evaluation's year and its appeals (migration 042)",
+        _MAINT,
+    ),
     "intake_hours": _p(
         "400 days",
         "接入服务每小时在线秒数，与设备在线位图保留一样久（它限定后者）",

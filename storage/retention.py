@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from contract.credit_facts import COUNT_EVERY_S, COUNT_METRIC
 from contract.retention import POLICY, RETENTION, ROLLUP_RETENTION
 from storage.migrate import Features
 
@@ -23,12 +24,15 @@ logger = logging.getLogger(__name__)
 PRUNE: dict[str, str] = {
     "device_activity": "DELETE FROM device_activity WHERE day < ($1::timestamptz - INTERVAL '{keep}')::date",
     "intake_hours": "DELETE FROM intake_hours WHERE hour < $1::timestamptz - INTERVAL '{keep}'",
+    "counted_slots": "DELETE FROM counted_slots WHERE hour < $1::timestamptz - INTERVAL '{keep}'",
     "dead_letters": "DELETE FROM dead_letters WHERE received_at < $1::timestamptz - INTERVAL '{keep}'",
     # a delivery still pending is not history yet (the alert service gives up on it and marks it failed)
     "notification_deliveries": "DELETE FROM notification_deliveries"
     " WHERE created_at < $1::timestamptz - INTERVAL '{keep}' AND status <> 'pending'",
 }
 ROLLUP_JOB = "readings_hourly"
+SLOTS_JOB = "counted_slots"
+SLOT = f"{COUNT_EVERY_S} seconds"  # a constant, in SQL text
 
 
 async def maintain(
@@ -38,6 +42,7 @@ async def maintain(
     chunks dropped). In that order, a sample stored late in its last minutes of retention (the door
     refuses older ones, contract.retention) is in its hour's rollup before its chunk goes."""
     upserted = await refresh_rollup(conn, features, now, late)
+    upserted += await refresh_slots(conn, now, late)
     dropped = await apply_retention(conn, features, now)
     return upserted, dropped
 
@@ -121,5 +126,53 @@ async def refresh_rollup_range(
         start,
         end,
         facilities,
+    )
+    return int(result.split()[-1])
+
+
+async def refresh_slots(conn: asyncpg.Connection, now: datetime, late: Mapping[str, datetime] | None = None) -> int:
+    """The counting cameras' slots (counted_slots, migration 042) of each completed hour, on every edition
+    (a continuous aggregate cannot count distinct slots): from the watermark to the start of the current
+    hour, then the hours already done of the facilities that sent late samples; return rows upserted.
+    An hour is never recomputed to fewer slots than it had (its raw rows only ever go by retention)."""
+    end = hour_start(now)
+    n = 0
+    async with conn.transaction():
+        wm = await conn.fetchval("SELECT watermark FROM job_state WHERE name = $1 FOR UPDATE", SLOTS_JOB)
+        start = wm if wm is not None else await conn.fetchval("SELECT min(time) FROM readings")
+        if start is None:
+            return 0
+        start = hour_start(start)
+        if start < end:
+            n += await _slots_range(conn, start, end)
+        older = {f: t for f, t in (late or {}).items() if t < start}
+        if older:
+            n += await _slots_range(conn, hour_start(min(older.values())), start, list(older))
+        await conn.execute(
+            "INSERT INTO job_state (name, watermark) VALUES ($1, $2)"
+            " ON CONFLICT (name) DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = now()",
+            SLOTS_JOB,
+            end,
+        )
+    return n
+
+
+async def _slots_range(
+    conn: asyncpg.Connection, start: datetime, end: datetime, facilities: list[str] | None = None
+) -> int:
+    result = await conn.execute(
+        f"""INSERT INTO counted_slots (facility_id, device_id, hour, slots)
+           SELECT facility_id, device_id, time_bucket(INTERVAL '1 hour', time),
+                  count(DISTINCT time_bucket(INTERVAL '{SLOT}', time))
+           FROM readings
+           WHERE metric = $4 AND time >= time_bucket(INTERVAL '1 hour', $1::timestamptz) AND time < $2
+             AND ($3::text[] IS NULL OR facility_id = ANY($3::text[]))
+           GROUP BY 1, 2, 3
+           ON CONFLICT (facility_id, device_id, hour)
+           DO UPDATE SET slots = EXCLUDED.slots WHERE EXCLUDED.slots >= counted_slots.slots""",
+        start,
+        end,
+        facilities,
+        COUNT_METRIC,
     )
     return int(result.split()[-1])

@@ -46,6 +46,7 @@ GRANTS: dict[str, list[str]] = {
         "GRANT DELETE ON device_activity, dead_letters TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON intake_clock, intake_hours TO {role}",  # its own clock (migration 019)
         "GRANT DELETE ON intake_hours TO {role}",  # retention
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON counted_slots TO {role}",  # counting cameras' slots (migration 042)
         # retention of the delivery log (contract.retention): its age and status, never who or what was sent
         "GRANT SELECT (created_at, status), DELETE ON notification_deliveries TO {role}",
     ],
@@ -71,7 +72,8 @@ GRANTS: dict[str, list[str]] = {
     # What the web's statements do, column by column (issue #38 K: it could DELETE a facility, cascading into
     # its orders, evidence and history, and set any order's status or any alert's fields).
     "web": [
-        f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, dead_letters, rule_timers, device_clocks TO {{role}}",
+        f"GRANT SELECT ON {', '.join(_SERIES)}, readings_hourly, counted_slots, dead_letters, rule_timers,"
+        " device_clocks, job_state TO {role}",
         # a registry upload: a facility is upserted, never deleted; its members are replaced (delete, insert)
         "GRANT SELECT, INSERT, UPDATE ON facilities TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {', '.join(t for t in _REGISTRY if t != 'facilities')} TO {{role}}",

@@ -1004,6 +1004,7 @@ EXPECTED_PRIVILEGES = {
         "facilities": "SELECT",
         "intake_clock": "SELECT, INSERT, UPDATE",
         "intake_hours": "SELECT, INSERT, UPDATE, DELETE",
+        "counted_slots": "SELECT, INSERT, UPDATE, DELETE",  # counting cameras' slots (migration 042)
         "job_state": "SELECT, INSERT, UPDATE",
         "notification_deliveries": "SELECT (created_at, status), DELETE",
         "readings": "SELECT, INSERT",
@@ -1065,6 +1066,8 @@ EXPECTED_PRIVILEGES = {
         " second_inspector, signed_by, status)",  # the second officer (migration 037)
         "intake_clock": "SELECT",
         "intake_hours": "SELECT",
+        "counted_slots": "SELECT",  # the credit reads the counting cameras' slots (migration 042)
+        "job_state": "SELECT",  # from which hour the slots are complete (migration 042)
         "lapse_intervals": "SELECT",
         "login_attempts": "SELECT, INSERT, UPDATE (outcome), DELETE",
         "maintenance_windows": "SELECT, INSERT, UPDATE (decided_at, decided_by, decision_reason, status)",

@@ -24,6 +24,7 @@ from storage.credit import month_bounds, month_facts, month_report
 from storage.inspections import countersign, plan, record
 from storage.rectification import issue
 from storage.registry import load_registry
+from storage.retention import refresh_slots
 from storage.users import Scope
 from supervision.orders import answer
 
@@ -120,7 +121,7 @@ async def _dark(db: asyncpg.Connection, fid: str, start: datetime, end: datetime
             hour.date(),
             hour.hour,
         )
-        await db.execute("DELETE FROM readings_hourly WHERE facility_id = $1 AND bucket = $2", fid, hour)
+        await db.execute("DELETE FROM counted_slots WHERE facility_id = $1 AND hour = $2", fid, hour)
         hour += timedelta(hours=1)
 
 
@@ -139,10 +140,11 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         START,
         END,
     )
-    # and every counting camera's count, as the readings' hourly rollup keeps it (issue #37)
+    # and every counting camera's count in each of an hour's 120 slots, as ingest's maintenance keeps them
+    # (issue #37, migration 042)
     await db.execute(
-        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
-        " SELECT h, d.facility_id, d.id, 'adults_count', 120, 240, 1, 3 FROM devices d,"
+        "INSERT INTO counted_slots (hour, facility_id, device_id, slots)"
+        " SELECT h, d.facility_id, d.id, 120 FROM devices d,"
         " generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h"
         " WHERE d.counts_adults",
         START,
@@ -503,7 +505,7 @@ async def test_a_counting_cameras_count_missing_for_a_day_is_charged_to_the_rati
     cam = next(d.id for d in counting.devices if d.counts_adults)
     day = _open_day(counting, 2)
     await db.execute(
-        "DELETE FROM readings_hourly WHERE facility_id = $1 AND device_id = $2 AND bucket >= $3 AND bucket < $4",
+        "DELETE FROM counted_slots WHERE facility_id = $1 AND device_id = $2 AND hour >= $3 AND hour < $4",
         counting.id,
         cam,
         day.replace(hour=0),
@@ -534,7 +536,7 @@ async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along
 
     # counting noise: every hour a camera misses up to 8 of its 120 samples
     await db.execute(
-        "UPDATE readings_hourly SET n = 112 + (extract(hour FROM bucket)::int % 9)"
+        "UPDATE counted_slots SET slots = 112 + (extract(hour FROM hour)::int % 9)"
         " WHERE facility_id = $1 AND device_id = ANY($2)",
         f.id,
         cams,
@@ -551,7 +553,7 @@ async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along
     assert honest["score"] < 100.0
     # gaming: the same absences unseen, the counting on for 5 minutes of every hour
     await db.execute("DELETE FROM lapse_intervals WHERE facility_id = $1", f.id)
-    await db.execute("UPDATE readings_hourly SET n = 10 WHERE facility_id = $1 AND device_id = ANY($2)", f.id, cams)
+    await db.execute("UPDATE counted_slots SET slots = 10 WHERE facility_id = $1 AND device_id = ANY($2)", f.id, cams)
     gamed = await facts()
     assert evaluate(gamed, cfg)["score"] <= honest["score"]
     assert gamed.silent_minutes["ratio_breach"] == pytest.approx(gamed.open_minutes * 110 / 120, rel=0.05)
@@ -577,7 +579,7 @@ async def test_the_last_hours_counts_are_read_from_the_readings_by_their_number(
     for f, every in ((sparse, 60), (steady, 30)):
         for d in (d for d in f.devices if d.counts_adults):
             await db.execute(
-                "DELETE FROM readings_hourly WHERE facility_id = $1 AND device_id = $2 AND bucket >= $3",
+                "DELETE FROM counted_slots WHERE facility_id = $1 AND device_id = $2 AND hour >= $3",
                 f.id,
                 d.id,
                 hour,
@@ -594,3 +596,99 @@ async def test_the_last_hours_counts_are_read_from_the_readings_by_their_number(
     facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, now, CreditConfig())}
     assert facts[steady.id].silent_minutes == {}
     assert facts[sparse.id].silent_minutes["ratio_breach"] == pytest.approx(60 * (1 - 4 / 120))
+
+
+async def test_a_count_sent_in_a_burst_each_hour_is_charged_by_the_slots_it_covered(db: asyncpg.Connection) -> None:
+    """Issue #37, the burst gap: a camera switched on two minutes an hour that sends 120 counts in them (one
+    a second) sent an hour's number of samples, but covered 4 of the hour's 120 thirty-second slots: the
+    rest of the hour is charged to the ratio as uncounted. Ingest's maintenance keeps the slots
+    (storage.retention.refresh_slots) from the readings, so the hour stays charged after they are gone; an
+    honest camera (one count every 30 s, a few lost) covers its slots and is charged nothing."""
+    await _seed(db)
+    counting = [f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices)]
+    bursty, steady = counting[0], counting[1]
+    days = {f.id: _open_day(f, 3) for f in (bursty, steady)}
+    rows = []
+    for f in (bursty, steady):
+        day = days[f.id]
+        tz = ZoneInfo(f.timezone)
+        midnight = datetime.combine(day.date(), datetime.min.time(), tz)
+        hours = [midnight + timedelta(hours=h) for h in range(24)]
+        for d in (d for d in f.devices if d.counts_adults):
+            await db.execute(
+                "DELETE FROM counted_slots WHERE facility_id = $1 AND device_id = $2 AND hour >= $3 AND hour < $4",
+                f.id,
+                d.id,
+                hours[0],
+                hours[-1] + timedelta(hours=1),
+            )
+            for h in hours:
+                if f is bursty:
+                    stamps = [h + timedelta(seconds=s) for s in range(120)]  # 120 counts in the first 2 minutes
+                else:
+                    stamps = [h + timedelta(seconds=s) for s in range(0, 3600, 30) if s % 600 != 300]  # a few lost
+                rows += [(t, f.id, d.id, 2.0, f"b{t.timestamp()}") for t in stamps]
+    await db.executemany(
+        "INSERT INTO readings (time, facility_id, device_id, metric, value, msg_id)"
+        " VALUES ($1, $2, $3, 'adults_count', $4, $5)",
+        rows,
+    )
+    await db.execute("DELETE FROM job_state WHERE name = 'counted_slots'")
+    assert await refresh_slots(db, END) > 0
+    await db.execute("DELETE FROM readings WHERE metric = 'adults_count'")  # the readings' 7 days are over
+    for f, expected in ((bursty, 4), (steady, 114)):  # 120 slots, 6 counts lost an hour
+        day = datetime.combine(days[f.id].date(), datetime.min.time(), ZoneInfo(f.timezone))
+        kept = await db.fetch(
+            "SELECT DISTINCT slots FROM counted_slots WHERE facility_id = $1 AND hour >= $2 AND hour < $3",
+            f.id,
+            day,
+            day + timedelta(days=1),
+        )
+        assert [r["slots"] for r in kept] == [expected], f.id
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert facts[steady.id].silent_minutes == {}, "an honest camera missing a sample now and then"
+    midnight = datetime.combine(days[bursty.id].date(), datetime.min.time(), ZoneInfo(bursty.timezone))
+    span = (midnight, midnight + timedelta(days=1))
+    day_open = minutes_in(open_spans(bursty.opening_hours, ZoneInfo(bursty.timezone), span), span)
+    assert day_open > 0
+    assert facts[bursty.id].silent_minutes["ratio_breach"] == pytest.approx(day_open * (1 - 4 / 120), rel=0.02)
+    assert evaluate(facts[bursty.id])["score"] < evaluate(facts[steady.id])["score"]
+
+
+async def test_hours_whose_readings_were_gone_before_the_slots_existed_read_the_rollup(db: asyncpg.Connection) -> None:
+    """Upgrading to migration 042: the hours before the first whose readings still existed have no slots;
+    the credit reads the rollup's samples for them (as before), never 'uncounted', and slots after."""
+    await _seed(db)
+    f = next(f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices))
+    cams = [d.id for d in f.devices if d.counts_adults]
+    cutoff = _open_day(f, 5).replace(minute=0)  # an hour, as the migration sets it
+    await db.execute(
+        "INSERT INTO job_state (name, watermark) VALUES ('counted_slots_from', $1)"
+        " ON CONFLICT (name) DO UPDATE SET watermark = $1",
+        cutoff,
+    )
+    await db.execute("DELETE FROM counted_slots WHERE facility_id = $1 AND hour < $2", f.id, cutoff)
+    await db.execute(
+        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
+        " SELECT h, $1, d, 'adults_count', 120, 240, 1, 3 FROM unnest($2::text[]) d,"
+        " generate_series($3::timestamptz, $4::timestamptz - interval '1 hour', interval '1 hour') h",
+        f.id,
+        cams,
+        START,
+        cutoff,
+    )
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert facts[f.id].silent_minutes == {}
+    # an hour after the cutoff with no slots is uncounted, whatever the rollup says
+    await db.execute("DELETE FROM counted_slots WHERE facility_id = $1 AND hour >= $2", f.id, cutoff)
+    await db.execute(
+        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
+        " SELECT h, $1, d, 'adults_count', 120, 240, 1, 3 FROM unnest($2::text[]) d,"
+        " generate_series($3::timestamptz, $4::timestamptz - interval '1 hour', interval '1 hour') h",
+        f.id,
+        cams,
+        cutoff,
+        END,
+    )
+    facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
+    assert facts[f.id].silent_minutes["ratio_breach"] > 0

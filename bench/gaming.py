@@ -40,7 +40,7 @@ from alerts.engine import AlertEngine
 from alerts.tracker import Decision
 from bench.truth import payloads
 from contract.credit import LAPSE_CLASSES, CreditConfig, evaluate
-from contract.credit_facts import COUNT_EVERY_S, Month, WatchDevice, measure, open_spans, signal_id
+from contract.credit_facts import SLOT_S, Month, WatchDevice, measure, open_spans, signal_id
 from contract.payloads import Access, AccessType, Payload, Status, Telemetry
 from contract.registry import DeviceType, Facility, Registry, StaffRole
 from contract.rules import ESCALATION_S, MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY, load_rules
@@ -241,7 +241,7 @@ def _drive(
     sim: CitySim, reg: Registry, until: datetime, shown: Callable[[str, Payload, datetime], bool], burst: int = 1
 ) -> tuple[list[Decision], dict[datetime, set[str]], dict[tuple[str, datetime], int]]:
     """bench.truth.drive_engine, with the strategy's filter between the facility and the platform, the
-    hours each device was heard in (what ingest marks in device_activity) and the COUNT_EVERY_S slots each
+    hours each device was heard in (what ingest marks in device_activity) and the SLOT_S slots each
     counting camera sent its count in, per hour (what ingest's maintenance keeps in counted_slots); each
     count `burst` times, a second apart (the engine sees it once: the same count again changes nothing)."""
     engine = AlertEngine(reg.facilities, load_rules(None), started=sim.now, lapse_rules=frozenset(LAPSE_CLASSES))
@@ -270,7 +270,7 @@ def _drive(
                             t_i = (at + timedelta(seconds=i)).astimezone(UTC)
                             key = (signal_id(dev, COUNT), t_i.replace(minute=0, second=0, microsecond=0))
                             heard.setdefault(key[1], set()).add(key[0])
-                            slots.setdefault(key, set()).add(int(t_i.timestamp()) // COUNT_EVERY_S)
+                            slots.setdefault(key, set()).add(int(t_i.timestamp()) // SLOT_S)
                 out += engine.on_message(fid, dev, p, arrived)
         out += [d for _f, d in engine.on_tick(t)]
     return out, heard, {key: len(covered) for key, covered in slots.items()}

@@ -18,9 +18,12 @@ lost sample or two, a camera's restart: noise); below it, the whole missing shar
 (a count kept a quarter of the hour is silent three quarters of it), never less than its offline alerts.
 The tolerance is kept under the ratio rule's `for` window (10 min): what counting may drop an hour free of
 charge (6 minutes) is shorter than any absence the rule would have raised. What is judged is the number of
-COUNT_EVERY_S slots of the hour a count came in (counted_slots, migration 042), not the number of counts:
-a camera made to send its 120 counts in a burst of a few minutes covers a few slots, and the rest of the
-hour is charged (method 2026-12d; before it, the number of samples, which such a burst passed).
+the hour's SLOT_S slots (a minute: two counts' worth) a count came in (counted_slots, migration 042), not
+the number of counts: a camera made to send its 120 counts in a burst of a few minutes covers a few slots,
+and the rest of the hour is charged (method 2026-12d; before it, the number of samples, which such a burst
+passed). A slot is two periods long so that an honest camera covers every one: counts every 30 s with any
+jitter under 15 s put one in each minute, where 30-s slots would lose up to a quarter of them to a camera
+whose counts fall about a slot's edge.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ SPLIT_GAP = timedelta(minutes=5)
 # a counting camera sends its count at least this often (CONTRACT §2 `adults_count`, §4 Counting cameras)
 COUNT_EVERY_S = 30
 COUNT_METRIC = "adults_count"
-# An hour's counting is measured in the COUNT_EVERY_S slots it covered, not in samples: a camera switched on
-# five minutes an hour and sending a count every second sent an hour's samples but covered ten slots of 120
-# (issue #37, the burst gap). storage.retention keeps the slots per hour (counted_slots, migration 042).
-SLOTS_PER_HOUR = 3600 // COUNT_EVERY_S
+# An hour's counting is measured in the slots it covered, not in samples: a camera switched on five minutes
+# an hour and sending a count every second sent an hour's samples but covered five slots of 60 (issue #37,
+# the burst gap). storage.retention keeps the slots per hour (counted_slots, migration 042). Two periods
+# long, so that counts on time, with any jitter under half a period, cover every slot (module doc).
+SLOT_S = 2 * COUNT_EVERY_S
+SLOTS_PER_HOUR = 3600 // SLOT_S
 # the share of an hour's expected counts that counts the hour whole; below it, the missing share is charged
 COUNTED_SHARE = 0.9
 
@@ -265,10 +270,10 @@ def _offline_by_hour(m: Month, watched: set[str]) -> dict[tuple[str, datetime], 
 
 def uncounted_share(samples: int, minutes: float, listened: float) -> float:
     """The share of `minutes` (a class's base in one hour) that a counting signal which covered `samples`
-    of the hour's COUNT_EVERY_S slots did not count: none with at least COUNTED_SHARE of the slots expected
-    (one every COUNT_EVERY_S of the minutes, while the platform listened), else all that is missing
+    of the hour's SLOT_S slots did not count: none with at least COUNTED_SHARE of the slots expected
+    (one every SLOT_S of the minutes, while the platform listened), else all that is missing
     (module doc)."""
-    expected = minutes * listened * 60.0 / COUNT_EVERY_S
+    expected = minutes * listened * 60.0 / SLOT_S
     if expected <= 0:
         return 0.0
     share = min(1.0, samples / expected)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from contract.credit import CreditConfig, Facts, evaluate
-from contract.credit_facts import COUNT_EVERY_S, COUNT_METRIC, Month, WatchDevice, measure, signal_id
+from contract.credit_facts import COUNT_EVERY_S, COUNT_METRIC, SLOT_S, Month, WatchDevice, measure, signal_id
 from contract.rectification import OrderStep, is_late
 from contract.registry import Device, DeviceType, RoomType, watch_gaps
 from contract.rules import ESCALATION_S
@@ -207,7 +207,7 @@ RECENT = timedelta(hours=3)
 
 
 async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[str, datetime, str, int]]:
-    """(facility, UTC hour, camera, slots): in how many of each hour's COUNT_EVERY_S slots each counting
+    """(facility, UTC hour, camera, slots): in how many of each hour's SLOT_S slots each counting
     camera reported the adults it sees (counted_slots, which ingest's maintenance keeps after the readings
     are gone; the last hours from the readings, the more of the two where both have the hour; hours from
     before migration 042 whose readings were gone by then, the rollup's samples). How much of an hour that
@@ -217,12 +217,13 @@ async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[s
         "SELECT facility_id, hour, device_id, max(slots) AS slots FROM ("
         " SELECT facility_id, hour, device_id, slots FROM counted_slots WHERE facility_id = ANY($1)"
         " AND hour >= $2 AND hour < $3"
-        # the hours before migration 042 whose readings were already gone: the rollup's samples, capped
-        " UNION ALL SELECT facility_id, bucket, device_id, least(n, 3600 / $6) FROM readings_hourly"
+        # the hours before migration 042 whose readings were already gone: the rollup's samples as the slots
+        # they would fill on time (SLOT_S / COUNT_EVERY_S to a slot), so judged as before
+        " UNION ALL SELECT facility_id, bucket, device_id, least(n * $6 / $7, 3600 / $7) FROM readings_hourly"
         " WHERE facility_id = ANY($1) AND metric = $4 AND bucket >= $2 AND bucket < least($3, coalesce("
         "(SELECT watermark FROM job_state WHERE name = 'counted_slots_from'), '-infinity'))"
         " UNION ALL SELECT facility_id, date_trunc('hour', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,"
-        f" device_id, count(DISTINCT time_bucket(INTERVAL '{COUNT_EVERY_S} seconds', time)) AS slots FROM readings"
+        f" device_id, count(DISTINCT time_bucket(INTERVAL '{SLOT_S} seconds', time)) AS slots FROM readings"
         " WHERE facility_id = ANY($1) AND metric = $4"
         " AND time >= greatest($2, time_bucket(INTERVAL '1 hour', $3 - $5::interval)) AND time < $3"
         " GROUP BY 1, 2, 3) AS counted GROUP BY 1, 2, 3",
@@ -232,6 +233,7 @@ async def _counted(conn: asyncpg.Connection, p: tuple[Any, ...]) -> list[tuple[s
         COUNT_METRIC,
         RECENT,
         COUNT_EVERY_S,
+        SLOT_S,
     )
     return [(r["facility_id"], r["hour"].astimezone(UTC), r["device_id"], int(r["slots"])) for r in rows]
 

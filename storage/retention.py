@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from contract.credit_facts import COUNT_EVERY_S, COUNT_METRIC
+from contract.credit_facts import COUNT_METRIC, SLOT_S
 from contract.retention import POLICY, RETENTION, ROLLUP_RETENTION
 from storage.migrate import Features
 
@@ -32,7 +32,7 @@ PRUNE: dict[str, str] = {
 }
 ROLLUP_JOB = "readings_hourly"
 SLOTS_JOB = "counted_slots"
-SLOT = f"{COUNT_EVERY_S} seconds"  # a constant, in SQL text
+SLOT = f"{SLOT_S} seconds"  # a constant, in SQL text
 
 
 async def maintain(

@@ -140,11 +140,11 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
         START,
         END,
     )
-    # and every counting camera's count in each of an hour's 120 slots, as ingest's maintenance keeps them
+    # and every counting camera's count in each of an hour's 60 slots, as ingest's maintenance keeps them
     # (issue #37, migration 042)
     await db.execute(
         "INSERT INTO counted_slots (hour, facility_id, device_id, slots)"
-        " SELECT h, d.facility_id, d.id, 120 FROM devices d,"
+        " SELECT h, d.facility_id, d.id, 60 FROM devices d,"
         " generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h"
         " WHERE d.counts_adults",
         START,
@@ -523,8 +523,8 @@ async def test_a_counting_cameras_count_missing_for_a_day_is_charged_to_the_rati
 
 async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along(db: asyncpg.Connection) -> None:
     """Issue #37: an hour with one count counted as a counted hour. A facility whose counting cameras count
-    5 minutes of every hour (10 samples of the 120 a camera sends at one every 30 s), video on, carers away
-    unseen the rest of it, must not score better than the same facility counted all along that shows its
+    5 minutes of every hour (5 one-minute slots of the hour's 60; a camera sends a count every 30 s), video
+    on, carers away unseen the rest of it, must not score better than the same facility counted all along that shows its
     carers away an hour every opening day. A camera losing a few samples an hour is not charged."""
     await _seed(db)
     f = next(f for f in REG.facilities[:20] if any(d.counts_adults for d in f.devices))
@@ -534,9 +534,9 @@ async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along
     async def facts() -> Facts:
         return {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), cfg)}[f.id]
 
-    # counting noise: every hour a camera misses up to 8 of its 120 samples
+    # counting noise: every hour a camera misses up to 4 of its 60 slots (both counts of a minute lost)
     await db.execute(
-        "UPDATE counted_slots SET slots = 112 + (extract(hour FROM hour)::int % 9)"
+        "UPDATE counted_slots SET slots = 56 + (extract(hour FROM hour)::int % 5)"
         " WHERE facility_id = $1 AND device_id = ANY($2)",
         f.id,
         cams,
@@ -553,7 +553,7 @@ async def test_a_count_kept_a_few_minutes_an_hour_never_beats_counting_all_along
     assert honest["score"] < 100.0
     # gaming: the same absences unseen, the counting on for 5 minutes of every hour
     await db.execute("DELETE FROM lapse_intervals WHERE facility_id = $1", f.id)
-    await db.execute("UPDATE counted_slots SET slots = 10 WHERE facility_id = $1 AND device_id = ANY($2)", f.id, cams)
+    await db.execute("UPDATE counted_slots SET slots = 5 WHERE facility_id = $1 AND device_id = ANY($2)", f.id, cams)
     gamed = await facts()
     assert evaluate(gamed, cfg)["score"] <= honest["score"]
     assert gamed.silent_minutes["ratio_breach"] == pytest.approx(gamed.open_minutes * 110 / 120, rel=0.05)
@@ -595,12 +595,12 @@ async def test_the_last_hours_counts_are_read_from_the_readings_by_their_number(
     )
     facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, now, CreditConfig())}
     assert facts[steady.id].silent_minutes == {}
-    assert facts[sparse.id].silent_minutes["ratio_breach"] == pytest.approx(60 * (1 - 4 / 120))
+    assert facts[sparse.id].silent_minutes["ratio_breach"] == pytest.approx(60 * (1 - 4 / 60))
 
 
 async def test_a_count_sent_in_a_burst_each_hour_is_charged_by_the_slots_it_covered(db: asyncpg.Connection) -> None:
     """Issue #37, the burst gap: a camera switched on two minutes an hour that sends 120 counts in them (one
-    a second) sent an hour's number of samples, but covered 4 of the hour's 120 thirty-second slots: the
+    a second) sent an hour's number of samples, but covered 2 of the hour's 60 one-minute slots: the
     rest of the hour is charged to the ratio as uncounted. Ingest's maintenance keeps the slots
     (storage.retention.refresh_slots) from the readings, so the hour stays charged after they are gone; an
     honest camera (one count every 30 s, a few lost) covers its slots and is charged nothing."""
@@ -636,7 +636,7 @@ async def test_a_count_sent_in_a_burst_each_hour_is_charged_by_the_slots_it_cove
     await db.execute("DELETE FROM job_state WHERE name = 'counted_slots'")
     assert await refresh_slots(db, END) > 0
     await db.execute("DELETE FROM readings WHERE metric = 'adults_count'")  # the readings' 7 days are over
-    for f, expected in ((bursty, 4), (steady, 114)):  # 120 slots, 6 counts lost an hour
+    for f, expected in ((bursty, 2), (steady, 60)):  # a count lost now and then: its minute's other one
         day = datetime.combine(days[f.id].date(), datetime.min.time(), ZoneInfo(f.timezone))
         kept = await db.fetch(
             "SELECT DISTINCT slots FROM counted_slots WHERE facility_id = $1 AND hour >= $2 AND hour < $3",
@@ -651,7 +651,7 @@ async def test_a_count_sent_in_a_burst_each_hour_is_charged_by_the_slots_it_cove
     span = (midnight, midnight + timedelta(days=1))
     day_open = minutes_in(open_spans(bursty.opening_hours, ZoneInfo(bursty.timezone), span), span)
     assert day_open > 0
-    assert facts[bursty.id].silent_minutes["ratio_breach"] == pytest.approx(day_open * (1 - 4 / 120), rel=0.02)
+    assert facts[bursty.id].silent_minutes["ratio_breach"] == pytest.approx(day_open * (1 - 2 / 60), rel=0.02)
     assert evaluate(facts[bursty.id])["score"] < evaluate(facts[steady.id])["score"]
 
 

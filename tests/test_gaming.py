@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from alerts.engine import AlertEngine
 from bench.gaming import PROFILES, STRATEGIES, run_one
 from contract.credit import CLASSES, WATCHED_BY, evaluate
-from contract.credit_facts import COUNT_EVERY_S, Month, WatchDevice, measure, minutes_in, open_spans, signal_id
+from contract.credit_facts import SLOT_S, SLOTS_PER_HOUR, Month, WatchDevice, measure, minutes_in, open_spans, signal_id
 from contract.registry import DeviceType
 from contract.rules import Key, load_rules
 from simulators.registry_gen import generate_registry
@@ -38,7 +38,7 @@ def _month(
     counting camera's count heard with all its samples, unless `samples` says otherwise)."""
     silent = silent or {}
     heard = {h: {d.id for d in devices if h not in silent.get(d.id, set())} for h in HOURS}
-    full = 3600 // COUNT_EVERY_S
+    full = SLOTS_PER_HOUR
     kw.setdefault("samples", {(d.id, h): full for h in HOURS for d in devices if d.signal and d.id in heard[h]})
     return Month((START, END), SH, FAC.opening_hours, devices, heard, lapses or [], **kw)  # type: ignore[arg-type]
 
@@ -292,13 +292,13 @@ def test_one_counting_camera_silent_blinds_the_ratio_for_its_hours() -> None:
 
 
 def test_a_count_kept_a_few_minutes_an_hour_is_charged_the_rest_and_counting_noise_nothing() -> None:
-    """Issue #37: one count an hour made the hour counted. A camera counting 5 minutes of each hour (10
-    samples of the 120 expected) hides the carers the other 55: the ratio is charged the uncounted share
+    """Issue #37: one count an hour made the hour counted. A camera counting 5 minutes of each hour (5
+    one-minute slots of the 60 expected) hides the carers the other 55: the ratio is charged the uncounted share
     of the open time, and the facility scores below the same one counted all along that shows an hour of
     carers away every opening day. A camera that loses a few samples an hour (noise, a restart), or that
     counts only while open (a part-open hour expects counts for its open minutes only), is charged nothing."""
     cam = signal_id(COUNTING[0].id, "adults_count")
-    few = {(cam, h): 10 for h in HOURS}
+    few = {(cam, h): 5 for h in HOURS}
     gamed = measure(_month(devices=WITH_COUNTS, samples=_counts(few)))
     assert gamed.silent_minutes["ratio_breach"] == pytest.approx(gamed.open_minutes * 110 / 120, rel=0.05)
     assert "camera_coverage" not in gamed.silent_minutes, "its video was heard"
@@ -307,11 +307,11 @@ def test_a_count_kept_a_few_minutes_an_hour_is_charged_the_rest_and_counting_noi
     assert _score(_month(lapses=[], devices=WITH_COUNTS, samples=_counts(few))) < _score(honest) < 100.0
 
     rng = random.Random(7)
-    noisy = {(d.id, h): 120 - rng.randint(0, 10) for h in HOURS for d in WITH_COUNTS if d.signal}
+    noisy = {(d.id, h): SLOTS_PER_HOUR - rng.randint(0, 5) for h in HOURS for d in WITH_COUNTS if d.signal}
     assert measure(_month(devices=WITH_COUNTS, samples=noisy)).silent_minutes == {}
     opens = open_spans(FAC.opening_hours, SH, (START, END))
     while_open = {
-        (d.id, h): round(minutes_in(opens, (h, h + timedelta(hours=1))) * 60 / COUNT_EVERY_S)
+        (d.id, h): round(minutes_in(opens, (h, h + timedelta(hours=1))) * 60 / SLOT_S)
         for h in HOURS
         for d in WITH_COUNTS
         if d.signal
@@ -321,7 +321,7 @@ def test_a_count_kept_a_few_minutes_an_hour_is_charged_the_rest_and_counting_noi
 
 def _counts(override: dict[tuple[str, datetime], int]) -> dict[tuple[str, datetime], int]:
     """Every counting camera's samples in full but for those given."""
-    full = {(d.id, h): 3600 // COUNT_EVERY_S for h in HOURS for d in WITH_COUNTS if d.signal}
+    full = {(d.id, h): SLOTS_PER_HOUR for h in HOURS for d in WITH_COUNTS if d.signal}
     return full | override
 
 

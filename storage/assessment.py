@@ -185,6 +185,4 @@ async def summonses(conn: asyncpg.Connection, county: str | None, year: int) -> 
     rows = await conn.fetch(
         f"SELECT * FROM area_summons WHERE period LIKE $1 AND {cond} ORDER BY held_on DESC, id DESC", *args
     )
-    return [
-        {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in dict(r).items()} for r in rows
-    ]
+    return [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in dict(r).items()} for r in rows]

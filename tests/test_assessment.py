@@ -148,3 +148,166 @@ def test_the_weights_are_written_down_and_make_a_hundred() -> None:
     assert sum(WEIGHTS.values()) == 100
     for key in WEIGHTS:
         assert LABELS["assessment_how"][key][0] and LABELS["assessment_how"][key][1], key
+
+
+# -- the figures from the database, the page and its 约谈 -------------------------------------------------------
+REG = generate_registry(12, seed=3)
+A = REG.facilities[0]
+B = next(f for f in REG.facilities if f.county != A.county)
+T0 = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)  # 09:00 in Xinzhou, the first day of the second quarter
+FINDINGS = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
+
+
+@pytest.fixture
+async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+    await load_registry(db, REG)
+    await db.execute("UPDATE facilities SET registered_at = '2026-01-01T00:00:00Z'")
+    users = {
+        "city": await create_user(db, "city", "inspector", "pw-city"),
+        "county_a": await create_user(db, "county_a", "inspector", "pw-county-a", county=A.county),
+        "county_a2": await create_user(db, "county_a2", "inspector", None, county=A.county),
+        "county_b": await create_user(db, "county_b", "inspector", "pw-county-b", county=B.county),
+        "town_a": await create_user(db, "town_a", "inspector", "pw-town-a", county=A.county, township=A.township),
+        "oper": await create_user(db, "oper", "operator", "pw-oper", facility=A.id),
+    }
+    clock = ManualClock(T0)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("")).rstrip("/"), "clock": clock} | {k: t for k, (_, t) in users.items()}
+    finally:
+        await server.close()
+
+
+async def test_http_the_assessment_counts_the_work_done_not_the_findings(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """County A inspects the facility it planned to, by two officers, and finds an exit locked; county B
+    planned one and never went. A ranks above B. Then A issues an order from the finding, the facility
+    leaves it unanswered and it climbs to the city (督办): A's index and rank stay as they were."""
+    from supervision.orders import escalate_overdue
+
+    url, clock = site["url"], site["clock"]
+    plans = {}
+    for fac, who in ((A, "county_a"), (B, "county_b")):
+        status, insp = await call(
+            "POST", f"{url}/api/v1/facilities/{fac.id}/inspections", site[who], {"planned_for": "2026-04-02"}
+        )
+        assert status == 201, insp
+        plans[fac.id] = insp["id"]
+    clock.set(datetime(2026, 4, 2, 2, 0, tzinfo=UTC))
+    sign = {"findings": FINDINGS, "sign": True, "second_inspector": "county_a2"}
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{plans[A.id]}/record", site["county_a"], sign)
+    assert status == 200
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{plans[A.id]}/countersign", site["county_a2"])
+    assert status == 200
+
+    async def assessed() -> dict[str, dict[str, Any]]:
+        status, body = await call("GET", f"{url}/api/v1/assessment?year=2026&quarter=2", site["city"])
+        assert status == 200 and body["by"] == "county" and body["quarter"] == 2, body
+        assert body["weights"] == WEIGHTS
+        return {r["area"]: r for r in body["areas"]}
+
+    clock.set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
+    rows = await assessed()
+    a, b = rows[A.county], rows[B.county]
+    assert (a["plan_done"], a["plan_due"], a["plan_done_pct"]) == (1, 1, 100.0)
+    assert (b["plan_done"], b["plan_due"], b["plan_done_pct"]) == (0, 1, 0.0)
+    assert a["facilities_inspected"] == 1 and b["facilities_inspected"] == 0
+    assert a["draw_done_pct"] is None and a["complaints_in_time_pct"] is None, "no case: not counted"
+    assert a["rank"] == 1 and b["rank"] > a["rank"] and b["work_index"] < a["work_index"]
+    before = a["work_index"]
+    # the finding becomes an order; unanswered past its due date it climbs above the county
+    due = datetime(2026, 6, 24, 2, 0, tzinfo=UTC).isoformat()
+    order = {"title": "安全出口上锁", "due_at": due, "inspection_id": plans[A.id]}
+    status, made = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["county_a"], order)
+    assert status == 201, made
+    clock.set(datetime(2026, 6, 28, 2, 0, tzinfo=UTC))
+    assert [c.audience_level for c in await escalate_overdue(db, clock.now())] == ["city"]
+    clock.set(datetime(2026, 6, 28, 3, 0, tzinfo=UTC))
+    rows = await assessed()
+    a = rows[A.county]
+    assert (a["escalated"], a["escalated_open"], a["orders_issued"]) == (1, 1, 1)
+    assert a["work_index"] == before and a["rank"] == 1, "the finding and its order cost the county nothing"
+    async with aiohttp.ClientSession() as s:
+        r = await s.get(
+            f"{url}/api/v1/assessment?year=2026&quarter=2&format=csv",
+            headers={"Authorization": f"Bearer {site['city']}"},
+        )
+        assert r.status == 200 and "2026-Q2" in r.headers["Content-Disposition"]
+        text = await r.text()
+    assert text.startswith("\ufeff排名,区域,监管工作指数,机构数,检查覆盖率（%）,已检查机构,计划检查完成率（%）")
+    assert county_name_zh(A.county) in text
+    for bad in ("quarter=5", "quarter=Q1", "year=1999"):
+        status, err = await call("GET", f"{url}/api/v1/assessment?{bad}", site["city"])
+        assert status == 400, (bad, err)
+
+
+async def test_http_a_summons_of_a_lagging_area_is_recorded_audited_and_shown(
+    site: dict[str, Any], db: asyncpg.Connection, db_url: str
+) -> None:
+    """From the assessment page the city summons a county (约谈: date, people, minutes, all required; a
+    refused form keeps what was typed), beside each area a 通报 link; the record is audited and shown on the
+    city's page and on the county's own. A county summons its own townships and nobody else; a township
+    nobody. The database holds it too: the web's role cannot record a county's summons for a county
+    inspector, nor change or delete one."""
+    url = site["url"]
+    site["clock"].set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
+    city, csrf = await _logged_in(url, "city", "pw-city")
+    county_a, csrf_a = await _logged_in(url, "county_a", "pw-county-a")
+    county_b, _ = await _logged_in(url, "county_b", "pw-county-b")
+    town, csrf_t = await _logged_in(url, "town_a", "pw-town-a")
+    try:
+        page = await (await city.get(f"{url}/assessment?year=2026")).text()
+        assert f'href="/circulars/new?subject=area:{B.county}"' in page and "指标及计算方法" in page
+        visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
+        assert not re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", visible), "no field names on a zh page"
+        form = {"csrf": csrf, "area": B.county, "period": "2026", "held_on": "2026-06-19", "people": "县卫健局局长张某"}
+        r = await city.post(f"{url}/assessment/summons?year=2026", data=form | {"minutes": "  "})
+        text = await r.text()
+        assert r.status == 400 and "约谈纪要" in text and 'value="县卫健局局长张某"' in text, "refused, kept"
+        minutes = "本季度双随机抽查未完成，限期一个月内完成并书面报告"
+        r = await city.post(f"{url}/assessment/summons?year=2026", data=form | {"minutes": minutes})
+        assert r.status == 200 and [h.status for h in r.history] == [302] and r.url.path == "/assessment"
+        assert minutes in await r.text()
+        row = await db.fetchrow("SELECT * FROM area_summons")
+        assert (row["level"], row["area"], row["county"], row["recorded_by"]) == ("county", B.county, B.county, "city")
+        assert row["recorded_at"] == datetime(2026, 6, 20, 2, 0, tzinfo=UTC), "the app's clock"
+        audit = await db.fetchrow("SELECT actor, target FROM audit_log WHERE action = 'assessment.summoned'")
+        assert (audit["actor"], audit["target"]) == ("city", f"county {B.county}")
+        assert minutes in await (await county_b.get(f"{url}/assessment?year=2026")).text(), "the county's view"
+        assert minutes not in await (await county_a.get(f"{url}/assessment?year=2026")).text(), "not another's"
+        # a county summons its own townships, not a county nor another county's township; a township nobody
+        other_town = next(f.township for f in REG.facilities if f.county == B.county)
+        for who, s, token, area, status in (
+            ("county_a", county_a, csrf_a, A.county, 403),
+            ("county_a", county_a, csrf_a, other_town, 403),
+            ("town_a", town, csrf_t, A.township, 403),
+            ("county_a", county_a, csrf_a, f"{A.county}999", 404),
+            ("county_a", county_a, csrf_a, "x", 400),
+            ("county_a", county_a, csrf_a, A.township, 200),
+        ):
+            data = form | {"csrf": token, "area": area, "minutes": minutes}
+            r = await s.post(f"{url}/assessment/summons?year=2026", data=data)
+            assert r.status == status, (who, area, r.status)
+        assert await db.fetchval("SELECT count(*) FROM area_summons") == 2
+        r = await city.post(
+            f"{url}/assessment/summons?year=2026", data=form | {"held_on": "2028-01-01", "minutes": "x"}
+        )
+        assert r.status == 400, "a date within a year"
+    finally:
+        for s in (city, county_a, county_b, town):
+            await s.close()
+    web = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await web.execute(
+                "INSERT INTO area_summons (level, county, area, period, held_on, people, minutes, recorded_by,"
+                " recorded_at) VALUES ('county', $1, $1, '2026', '2026-06-19', 'x', 'y', 'county_a', now())",
+                B.county,
+            )
+        for sql in ("UPDATE area_summons SET minutes = '无'", "DELETE FROM area_summons"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await web.execute(sql)
+    finally:
+        await web.close()

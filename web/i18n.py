@@ -461,13 +461,17 @@ _MORE = {
         "其余指标按权重比例计算。尚未到期的事项不计入；已逾期仍未办理的按未按时计。",
         "Supervision index = the weighted mean of the indicators the area has cases for (weights above); an "
         "indicator with no case in the period (no complaint, no draw) is left out and the others count in "
-        "proportion to their weights. Cases not yet due are not counted; those past due and not dealt with count as late.",
+        "proportion to their weights. Cases not yet due are not counted; those past due and not dealt with count "
+        "as late.",
     ),
     "assessment_no_case": ("本期无案件，不计入", "no case in the period: not counted"),
     "assessment_median": ("中位数", "median"),
     "days_unit": ("天", "days"),
     "assessment_escalated": ("督办（上报本级以上）", "督办 (escalated above the area)"),
-    "assessment_escalated_how": ("已验收 {0} · 未结 {1} · 其中因本级审核逾期 {2}", "accepted {0} · open {1} · of them for the area's own late review {2}"),
+    "assessment_escalated_how": (
+        "已验收 {0} · 未结 {1} · 其中因本级审核逾期 {2}",
+        "accepted {0} · open {1} · of them for the area's own late review {2}",
+    ),
     "assessment_actions": ("通报约谈", "Circular, summons"),
     "assessment_how": ("指标及计算方法", "Indicators and how they are computed"),
     "assessment_indicator": ("指标", "Indicator"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -123,9 +122,12 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
     year, quarter, by, county, rows = await assessment_rows(request, user)  # Invalid: the error page says why
     from supervision import assessment as rules
 
-    view_county = county or user.scope.county
-    async with request.app[POOL].acquire() as conn:
-        summoned = await assessment_store.summonses(conn, view_county, year)
+    # the 约谈 are the departments': shown to inspectors and admins (a township's, its own), never to operators
+    summoned: list[dict[str, Any]] = []
+    if user.role != "operator":
+        async with request.app[POOL].acquire() as conn:
+            summoned = await assessment_store.summonses(conn, county or user.scope.county, year)
+        summoned = [s for s in summoned if not user.scope.township or s["area"] == user.scope.township]
     level = "county" if by == "county" else "township"
     may = {r["area"]: rules.may_summon(user.scope, level, r["area"][:6]) for r in rows}
     last = next((r["area"] for r in reversed(rows) if may[r["area"]]), "")

@@ -258,7 +258,9 @@ async def test_http_a_summons_of_a_lagging_area_is_recorded_audited_and_shown(
     county_b, _ = await _logged_in(url, "county_b", "pw-county-b")
     town, csrf_t = await _logged_in(url, "town_a", "pw-town-a")
     try:
-        page = await (await city.get(f"{url}/assessment?year=2026")).text()
+        r = await city.get(f"{url}/assessment?year=2026&quarter=")  # the filter form's whole year
+        assert r.status == 200
+        page = await r.text()
         assert f'href="/circulars/new?subject=area:{B.county}"' in page and "指标及计算方法" in page
         visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
         assert not re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", visible), "no field names on a zh page"

@@ -543,12 +543,14 @@ def assessment_period(query: Any, now: datetime) -> tuple[int, int | None, datet
 
 
 async def assessment_rows(
-    request: web.Request, user: User
+    request: web.Request, user: User, query: Mapping[str, str] | None = None
 ) -> tuple[int, int | None, str, str | None, list[dict[str, Any]]]:
-    """(year, quarter, by, county, rows): the period's closed months are evaluated and stored first (once each)."""
+    """(year, quarter, by, county, rows) of `query` (the request's by default): the period's closed months are
+    evaluated and stored first (once each)."""
     now = now_of(request)
-    year, quarter, start, period_end = assessment_period(request.query, now)
-    county = code(qp(request.query, "county"), "county", 6)
+    query = request.query if query is None else query
+    year, quarter, start, period_end = assessment_period(query, now)
+    county = code(qp(query, "county"), "county", 6)
     by = "township" if (user.scope.below_city or county) else "county"
     end = min(period_end, now)
     cfg = request.app[CREDIT]

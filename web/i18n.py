@@ -467,7 +467,7 @@ _MORE = {
     "assessment_no_case": ("本期无案件，不计入", "no case in the period: not counted"),
     "assessment_median": ("中位数", "median"),
     "days_unit": ("天", "days"),
-    "assessment_escalated": ("督办（上报本级以上）", "督办 (escalated above the area)"),
+    "assessment_escalated": ("督办（上报本级以上）", "Follow-up from above (orders escalated above the area)"),
     "assessment_escalated_how": (
         "已验收 {0} · 未结 {1} · 其中因本级审核逾期 {2}",
         "accepted {0} · open {1} · of them for the area's own late review {2}",

@@ -119,7 +119,9 @@ async def assessment_page(request: web.Request) -> web.Response:
 
 
 async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str] | None = None) -> dict[str, Any]:
-    year, quarter, by, county, rows = await assessment_rows(request, user)  # Invalid: the error page says why
+    # the page's form sends empty fields (the whole year); they mean "not set" here. Invalid: the error page
+    query = {k: v for k, v in request.query.items() if v}
+    year, quarter, by, county, rows = await assessment_rows(request, user, query)
     from supervision import assessment as rules
 
     # the 约谈 are the departments': shown to inspectors and admins (a township's, its own), never to operators

@@ -48,6 +48,10 @@ WEIGHTS: dict[str, int] = {
     "complaints_in_time_pct": 15,
     "filings_in_time_pct": 10,
 }
+# What a county's department does itself, not its townships: complaints reach the county's inspectors
+# (supervision/complaints.py) and filings are reviewed by the county (supervision/filing.py). A township is
+# not ranked on them (their figures are shown; the county is ranked on them by the city).
+COUNTY_ONLY = frozenset({"complaints_in_time_pct", "filings_in_time_pct"})
 # each indicator's figure and the counts it is computed from (numerator, denominator), and its median
 INDICATORS: dict[str, tuple[str, str, str | None]] = {
     "inspected_pct": ("facilities_inspected", "facilities", None),
@@ -138,8 +142,10 @@ def work_index(row: dict[str, Any]) -> float | None:
     return round(sum(row[k] * w for k, w in known.items()) / total, 1) if total else None
 
 
-def rank(facilities: list[dict[str, Any]], cfg: CreditConfig, now: datetime) -> list[dict[str, Any]]:
-    """One row per area, ranked by its work index (areas with nothing known last)."""
+def rank(
+    facilities: list[dict[str, Any]], cfg: CreditConfig, now: datetime, by: str = "county"
+) -> list[dict[str, Any]]:
+    """One row per area (`by`: county or township), ranked by its work index (areas with nothing known last)."""
     areas: dict[str, list[dict[str, Any]]] = {}
     for f in facilities:
         areas.setdefault(f["area"], []).append(f)
@@ -187,7 +193,7 @@ def rank(facilities: list[dict[str, Any]], cfg: CreditConfig, now: datetime) -> 
             row[f"{prefix}s_in_time"], row[f"{prefix}s_counted"] = in_time, counted
             row[f"{prefix}_median_days"] = days
         for key, (num, den, _med) in INDICATORS.items():
-            row[key] = _pct(row[num], row[den])
+            row[key] = None if by == "township" and key in COUNTY_ONLY else _pct(row[num], row[den])
         row["work_index"] = work_index(row)
         rows.append(row)
     rows.sort(key=lambda r: (r["work_index"] is None, -(r["work_index"] or 0), r["area"]))

@@ -131,6 +131,18 @@ def test_an_area_that_lags_ranks_lower(how: str) -> None:
     assert rows["140921"]["rank"] == 3, how
 
 
+def test_a_township_is_not_ranked_on_what_its_county_does() -> None:
+    """Complaints reach the county's inspectors and filings are reviewed by the county: a township whose
+    facilities' complaint and filing wait is not ranked lower for them (its county is, by the city)."""
+    waiting = {"complaints": [(NOW - 40 * DAY, NOW - 25 * DAY, None)], "filings": [(NOW - 90 * DAY, None)]}
+    facs = [honest("140902001"), honest("140902002", **waiting)]
+    rows = {r["area"]: r for r in rank(facs, CreditConfig(), NOW, "township")}
+    assert rows["140902002"]["work_index"] == rows["140902001"]["work_index"] == 100.0
+    assert rows["140902002"]["complaints_counted"] == 1 and rows["140902002"]["complaints_in_time_pct"] is None
+    as_counties = ranked([honest("140902"), honest("140921", **waiting)])
+    assert as_counties["140921"]["work_index"] < as_counties["140902"]["work_index"]
+
+
 def test_what_is_not_yet_due_is_not_counted_and_what_waits_past_it_is_late() -> None:
     cases = [
         (NOW - 10 * DAY, NOW - 3 * DAY, NOW - 8 * DAY),  # dealt with in 2 days: in time

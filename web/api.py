@@ -562,7 +562,7 @@ async def assessment_rows(
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
         raw_rows = await assessment_store.gather(conn, user.scope, start, end, by, county, now=now)
-    rows = assessment_rules.rank(raw_rows, cfg, now)
+    rows = assessment_rules.rank(raw_rows, cfg, now, by)
     return year, quarter, by, county, rows
 
 

@@ -465,6 +465,7 @@ _MORE = {
         "as late.",
     ),
     "assessment_no_case": ("本期无案件，不计入", "no case in the period: not counted"),
+    "assessment_county_only": ("由县级办理，乡镇不计入", "the county's to deal with: not counted for a township"),
     "assessment_median": ("中位数", "median"),
     "days_unit": ("天", "days"),
     "assessment_escalated": ("督办（上报本级以上）", "Follow-up from above (orders escalated above the area)"),

@@ -143,6 +143,7 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
         "columns": rules.COLUMNS,
         "indicators": rules.INDICATORS,
         "weights": rules.WEIGHTS,
+        "county_only": rules.COUNTY_ONLY,
         "summoned": summoned,
         "may_summon": may,
         "kept": kept or {"area": last},

@@ -190,10 +190,32 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "area": ("区域", "Area"),
         "work_index": ("监管工作指数", "Supervision index"),
         "facilities": ("机构数", "Facilities"),
+        "inspected_pct": ("检查覆盖率（%）", "Facilities inspected (%)"),
+        "facilities_inspected": ("已检查机构", "Facilities inspected"),
+        "plan_done_pct": ("计划检查完成率（%）", "Planned inspections done (%)"),
+        "plan_done": ("计划检查已完成", "Planned inspections done"),
+        "plan_due": ("计划检查应完成", "Planned inspections due"),
+        "draw_done_pct": ("双随机抽查完成率（%）", "Drawn inspections done (%)"),
+        "draw_done": ("抽查已完成（双人签字）", "Drawn inspections done (two officers)"),
+        "draw_due": ("抽查应完成", "Drawn inspections due"),
+        "reviews_in_time_pct": ("整改及时审核率（%）", "Answers reviewed in time (%)"),
+        "reviews_in_time": ("7 天内审核的整改回复", "Answers reviewed within 7 days"),
+        "reviews_counted": ("计入的整改回复", "Answers counted"),
+        "review_median_days": ("审核用时中位数（天）", "Median time to review (days)"),
+        "complaints_in_time_pct": ("投诉按时办结率（%）", "Complaints answered in time (%)"),
+        "complaints_in_time": ("15 天内答复的投诉", "Complaints answered within 15 days"),
+        "complaints_counted": ("计入的投诉", "Complaints counted"),
+        "complaint_median_days": ("投诉答复用时中位数（天）", "Median time to answer a complaint (days)"),
+        "filings_in_time_pct": ("备案按时审核率（%）", "Filings reviewed in time (%)"),
+        "filings_in_time": ("5 个工作日内审核的备案", "Filings reviewed within 5 working days"),
+        "filings_counted": ("计入的备案", "Filings counted"),
+        "filing_median_days": ("备案审核用时中位数（天）", "Median time to review a filing (days)"),
+        "escalated": ("上报上级督办的整改", "Orders escalated above the area"),
+        "escalated_closed": ("督办后已验收", "Escalated, since accepted"),
+        "escalated_open": ("督办后仍未结", "Escalated, still open"),
+        "escalated_review": ("因本级审核逾期被督办", "Escalated for the area's own late review"),
         "mean_score": ("平均得分", "Mean score"),
         "conduct_score": ("机构自律得分（不扣检查发现项）", "Facilities' conduct (before findings)"),
-        "inspected_pct": ("检查覆盖率（%）", "Facilities inspected (%)"),
-        "reviews_in_time_pct": ("整改及时审核率（%）", "Answers reviewed in time (%)"),
         "grade_a": ("A 级", "Grade A"),
         "grade_b": ("B 级", "Grade B"),
         "grade_c": ("C 级", "Grade C"),
@@ -210,6 +232,49 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "orders_on_time_pct": ("按期整改率（%）", "Answered on time (%)"),
         "inspections_planned": ("计划检查", "Inspections planned"),
         "inspections_done": ("完成检查", "Inspections done"),
+    },
+    "assessment_how": {  # how each indicator of the assessment is computed (supervision/assessment.py)
+        "inspected_pct": (
+            "本期至少有一次双人签字检查的机构数 ÷ 机构总数。",
+            "Facilities with at least one inspection signed (by two officers) in the period ÷ all facilities.",
+        ),
+        "plan_done_pct": (
+            "本期计划日期已过的人工计划检查（含复查）中已签字完成的比例。",
+            "Of the inspections planned by hand (and re-inspections) for a day of the period that has passed, the "
+            "share signed.",
+        ),
+        "draw_done_pct": (
+            "本期计划日期已过的双随机抽查检查中，由两名执法人员签字完成的比例（重新抽取的以新抽取结果为准）。",
+            "Of the inspections a random draw planned for a day of the period that has passed, the share signed by "
+            "two officers (a re-drawn draw counts by its re-draw).",
+        ),
+        "reviews_in_time_pct": (
+            "机构整改回复在 7 天内被验收、退回或要求复查的比例；超过 7 天仍未审核的按未按时计；另列审核用时中位数。",
+            "Answers to orders accepted, sent back or sent to re-inspection within 7 days; one still waiting past 7 "
+            "days counts as late. Also the median time taken.",
+        ),
+        "complaints_in_time_pct": (
+            "本期收到的家长投诉在 15 天内答复的比例；逾期未答复的按未按时计；另列答复用时中位数。",
+            "Parents' complaints of the period answered within 15 days; one unanswered past them counts as late. "
+            "Also the median time taken.",
+        ),
+        "filings_in_time_pct": (
+            "每次提交（含重新提交）的备案在 5 个工作日内审核的比例；逾期未审核的按未按时计；另列审核用时中位数。",
+            "Each filing submitted (or resubmitted) reviewed within 5 working days; one waiting past them counts as "
+            "late. Also the median time taken.",
+        ),
+        "escalated": (
+            "本期上报到本级以上督办的整改通知数及其结果（已验收、未结、因本级审核逾期）。仅展示，不计入指数："
+            "机构逾期不整改即会上报，那是机构的责任；本级自身的延误已计入整改及时审核率。",
+            "Orders escalated above the area in the period and how they ended (accepted, open, for the area's own "
+            "late review). Shown, not weighed: an order climbs when the facility does not answer, which is the "
+            "facility's failure; the area's own delay is in the answers reviewed in time.",
+        ),
+        "conduct_score": (
+            "机构月度诚信评价得分（不扣检查发现项）的平均值。仅展示，不计入指数：这是机构的表现，不是监管部门的工作。",
+            "The mean of the facilities' monthly credit scores before the points findings took. Shown, not weighed: "
+            "it is the facilities' conduct, not the department's work.",
+        ),
     },
     "credit_class": {  # the classes of the credit evaluation (contract/credit.py CLASSES)
         "guard_absent": ("缺保安", "no guard"),

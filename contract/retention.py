@@ -318,6 +318,7 @@ POLICY: dict[str, Retention] = {
             ("random_draws", "双随机抽查", "random draws (two randoms, one public)"),
             ("random_draw_picks", "抽中的机构与检查人员", "a draw's picks"),
             ("document_numbers", "已发文号", "document numbers given"),
+            ("area_summons", "督导评估中的约谈记录", "summonses of lagging areas (the assessment)"),
         )
     },
     "draw_availability": _p(

@@ -1,14 +1,16 @@
-"""The annual assessment's figures (考核评估; the ranking is supervision/assessment.py): per facility over
-a period, from what the other records already hold: its stored monthly credit records (score, and the
-part its inspections' findings took), lapse hours by class, rectification orders (issued, accepted, on
-time by contract.rectification), answers and how soon the supervisors reviewed them, inspections
-(planned, signed)."""
+"""The assessment's figures (督导评估; the ranking is supervision/assessment.py): per facility over a period,
+from what the other records already hold: its stored monthly credit records (score, and the part its
+inspections' findings took), lapse hours by class, rectification orders (issued, accepted, on time by
+contract.rectification), the answers with when a supervisor reviewed them, inspections (planned by hand,
+drawn by a 双随机 draw, done), the orders that climbed above the area (督办) and how they ended, parents'
+complaints with when they were answered, filings with when they were reviewed; and the 约谈 of areas
+(migration 041). Times are returned as they are: what counts as in time is decided above."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -17,6 +19,9 @@ from contract.credit import LAPSE_CLASSES
 from storage.credit import orders_late
 from storage.users import Scope
 
+# the levels above an area of each kind: an order that climbed to one of them was 督办'd above the area
+ABOVE = {"county": ["city"], "township": ["county", "city"]}
+
 
 async def gather(
     conn: asyncpg.Connection,
@@ -24,13 +29,13 @@ async def gather(
     start: datetime,
     end: datetime,
     by: str,
-    review_within: timedelta,
     county: str | None = None,
     *,
     now: datetime,
 ) -> list[dict[str, Any]]:
     """One dict per facility in scope: its area (`by`: county or township) and its figures for the period
-    (up to `now`: a lapse still open counts so far)."""
+    (up to `now`: a lapse still open counts so far, an inspection counts once the day it was planned for
+    has passed)."""
     end = min(end, now)
     where, args = scope.sql("f", start=3)
     if county:
@@ -48,10 +53,16 @@ async def gather(
             "accepted": 0,
             "due": 0,
             "late": 0,
-            "answers": 0,
-            "reviewed_in_time": 0,
+            "answers": [],  # (answered at, first accepted / returned / sent to 复查 after it, or None)
             "planned": 0,
             "signed": 0,
+            "hand_planned": 0,
+            "hand_done": 0,
+            "drawn": 0,
+            "drawn_done": 0,
+            "escalated": [],  # (order id, whose delay: answer | review, closed)
+            "complaints": [],  # (filed at, due at, answered at or None)
+            "filings": [],  # ((re)submitted at, reviewed at or None)
         }
         for r in await conn.fetch(
             f"SELECT f.id, {col} AS area FROM facilities f WHERE $1::timestamptz <= $2::timestamptz AND {where}", *p
@@ -82,28 +93,96 @@ async def gather(
         facs[r["facility_id"]] |= {"issued": r["issued"], "accepted": r["accepted"]}
     for fid, (due, late) in (await orders_late(conn, list(facs), start, end)).items():
         facs[fid] |= {"due": due, "late": late}
-    # an answer is reviewed in time when the supervisor accepted or returned it within review_within; one
-    # whose time has not run out yet and is still waiting is not counted either way
+    # each answer of the period with the supervisor's first step on it after it came (accept, return, or
+    # accept pending a 复查)
     for r in await conn.fetch(
-        "SELECT o.facility_id, count(*) AS answers, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM"
-        " rectification_history v WHERE v.order_id = h.order_id AND v.action IN ('accepted', 'returned')"
-        f" AND v.at >= h.at AND v.at <= h.at + ${len(args) + 3})) AS in_time"
+        "SELECT o.facility_id, h.at, (SELECT min(v.at) FROM rectification_history v WHERE v.order_id = h.order_id"
+        " AND v.action IN ('accepted', 'returned', 'recheck') AND v.at >= h.at AND v.at < $2) AS reviewed"
         " FROM rectification_history h JOIN rectification_orders o ON o.id = h.order_id"
         " JOIN facilities f ON f.id = o.facility_id"
-        f" WHERE h.action = 'answered' AND h.at >= $1 AND h.at < $2 AND {where}"
-        f" AND (h.at + ${len(args) + 3} <= $2 OR EXISTS (SELECT 1 FROM rectification_history v"
-        " WHERE v.order_id = h.order_id AND v.action IN ('accepted', 'returned') AND v.at >= h.at))"
-        " GROUP BY 1",
+        f" WHERE h.action = 'answered' AND h.at >= $1 AND h.at < $2 AND {where} ORDER BY h.at",
         *p,
-        review_within,
     ):
-        facs[r["facility_id"]] |= {"answers": r["answers"], "reviewed_in_time": r["in_time"]}
+        facs[r["facility_id"]]["answers"].append((r["at"], r["reviewed"]))
+    # inspections planned for a day of the period before today: by hand (and 复查), or by a draw that was not
+    # drawn again (a re-draw's picks replace the draw it follows); done = signed, a drawn one by two officers
     for r in await conn.fetch(
-        "SELECT i.facility_id, count(*) AS planned, count(*) FILTER (WHERE i.status = 'signed') AS signed"
+        "SELECT i.facility_id, count(*) AS planned, count(*) FILTER (WHERE i.status = 'signed') AS signed,"
+        " count(*) FILTER (WHERE p.draw_id IS NULL) AS hand_planned,"
+        " count(*) FILTER (WHERE p.draw_id IS NULL AND i.status = 'signed') AS hand_done,"
+        " count(*) FILTER (WHERE p.draw_id IS NOT NULL AND NOT x.redrawn) AS drawn,"
+        " count(*) FILTER (WHERE p.draw_id IS NOT NULL AND NOT x.redrawn AND i.status = 'signed'"
+        " AND i.countersigned_by IS NOT NULL) AS drawn_done"
         " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id"
+        " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM random_draws d WHERE d.redraw_of = p.draw_id) AS redrawn) x"
         f" WHERE i.planned_for >= $1::timestamptz::date AND i.planned_for < $2::timestamptz::date AND {where}"
         " GROUP BY 1",
         *p,
     ):
-        facs[r["facility_id"]] |= {"planned": r["planned"], "signed": r["signed"]}
+        facs[r["facility_id"]] |= {k: r[k] for k in ("planned", "signed", "hand_planned", "hand_done")}
+        facs[r["facility_id"]] |= {"drawn": r["drawn"], "drawn_done": r["drawn_done"]}
+    # 督办: the orders that climbed above the area in the period, whose delay it was, and whether they closed
+    above = len(args) + 3
+    for r in await conn.fetch(
+        "SELECT o.facility_id, o.id, bool_or(h.detail->>'late' = 'review') AS review,"
+        " o.status = 'accepted' AND o.closed_at < $2 AS closed"
+        " FROM rectification_history h JOIN rectification_orders o ON o.id = h.order_id"
+        " JOIN facilities f ON f.id = o.facility_id"
+        f" WHERE h.action = 'escalated' AND h.at >= $1 AND h.at < $2 AND h.detail->>'to' = ANY(${above}::text[])"
+        f" AND {where} GROUP BY o.facility_id, o.id, o.status, o.closed_at ORDER BY o.id",
+        *p,
+        ABOVE[by],
+    ):
+        facs[r["facility_id"]]["escalated"].append((r["id"], "review" if r["review"] else "answer", r["closed"]))
+    for r in await conn.fetch(
+        "SELECT c.facility_id, c.filed_at, c.due_at, CASE WHEN c.answered_at < $2 THEN c.answered_at END AS answered"
+        " FROM complaints c JOIN facilities f ON f.id = c.facility_id"
+        f" WHERE c.filed_at >= $1 AND c.filed_at < $2 AND {where} ORDER BY c.filed_at",
+        *p,
+    ):
+        facs[r["facility_id"]]["complaints"].append((r["filed_at"], r["due_at"], r["answered"]))
+    # each (re)submission of a filing in the period with the review that followed it
+    for r in await conn.fetch(
+        "SELECT fi.facility_id, h.at, (SELECT min(v.at) FROM filing_history v WHERE v.filing_id = h.filing_id"
+        " AND v.action IN ('returned', 'accepted', 'refused') AND v.at >= h.at AND v.at < $2) AS reviewed"
+        " FROM filing_history h JOIN filings fi ON fi.id = h.filing_id JOIN facilities f ON f.id = fi.facility_id"
+        f" WHERE h.action IN ('submitted', 'resubmitted') AND h.at >= $1 AND h.at < $2 AND {where} ORDER BY h.at",
+        *p,
+    ):
+        facs[r["facility_id"]]["filings"].append((r["at"], r["reviewed"]))
     return list(facs.values())
+
+
+# -- 约谈 of an area (migration 041) -------------------------------------------------------------------------
+async def area_exists(conn: asyncpg.Connection, level: str, area: str) -> bool:
+    """An area the registry knows: a county or a township with a facility."""
+    col = "county" if level == "county" else "township"
+    return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM facilities WHERE {col} = $1)", area))
+
+
+async def record_summons(conn: asyncpg.Connection, row: dict[str, Any]) -> int:
+    sid: int = await conn.fetchval(
+        "INSERT INTO area_summons (level, county, area, period, held_on, people, minutes, recorded_by, recorded_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        row["level"],
+        row["county"],
+        row["area"],
+        row["period"],
+        row["held_on"],
+        row["people"],
+        row["minutes"],
+        row["recorded_by"],
+        row["recorded_at"],
+    )
+    return sid
+
+
+async def summonses(conn: asyncpg.Connection, county: str | None, year: int) -> list[dict[str, Any]]:
+    """The 约谈 recorded on the year's assessments, newest first: of the counties (county None: the city's
+    view), or of one county and its townships."""
+    cond, args = ("level = 'county'", [f"{year}%"]) if county is None else ("county = $2", [f"{year}%", county])
+    rows = await conn.fetch(
+        f"SELECT * FROM area_summons WHERE period LIKE $1 AND {cond} ORDER BY held_on DESC, id DESC", *args
+    )
+    return [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in dict(r).items()} for r in rows]

@@ -138,6 +138,9 @@ GRANTS: dict[str, list[str]] = {
         " reviewed_at, reasons, filing_no) ON filings TO {role}",
         "GRANT SELECT, INSERT ON filing_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE (last_no) ON filing_sequences TO {role}",
+        # 督导评估's 约谈 of an area (migration 041): recorded once, never changed or deleted (its trigger checks
+        # the recorder's level)
+        "GRANT SELECT, INSERT ON area_summons TO {role}",
     ],
 }
 

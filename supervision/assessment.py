@@ -1,37 +1,79 @@
-"""The annual assessment (考核评估) of areas (counties of the city, or townships of a county): what the
-government side did, ranked (issue #37 item 5). The figures are storage/assessment.py's.
+"""督导评估 (issue #40 item 9; first built for issue #37 item 5): the city assessing its counties' work, a county
+its townships', over a year or a quarter. The figures are storage/assessment.py's; this module decides what
+counts as in time, computes each indicator and ranks the areas by their *work index*.
 
 An area's rank must never fall because its inspectors found things, nor rise because they looked away.
-Its work index is the mean of what is known of:
+The index is the weighted mean (WEIGHTS) of the indicators the area has cases for:
 
-- **its facilities' conduct**: the mean of their monthly credit scores *before* the points their
-  inspections' findings took (a finding counts on the facility's own record, not against the area that
-  made it);
-- **inspection coverage**: the share of its facilities with at least one signed inspection in the period;
-- **reviews in time**: the share of facilities' answers to rectification orders that a supervisor
-  accepted or sent back within REVIEW_WITHIN.
+- **inspection coverage**: the share of its facilities with a signed inspection in the period;
+- **against the plan**: the inspections planned by hand (and 复查) for a day of the period before today, done
+  and signed;
+- **against the draw**: the inspections a 双随机 draw planned for a day of the period before today (a
+  re-drawn draw's picks replaced by the re-draw's), done and signed by two officers;
+- **reviews in time**: the answers to orders a supervisor accepted, sent back or sent to 复查 within
+  REVIEW_WITHIN; an answer still waiting past it counts as late, one whose time has not run out is not
+  counted yet;
+- **complaints answered in time**: parents' complaints answered by their due date (15 days,
+  supervision/complaints.py), the same way;
+- **filings reviewed in time**: each (re)submission reviewed within 5 working days (supervision/filing.py).
 
-The count of findings enters nowhere; the facilities' plain mean score is shown, not ranked on.
+Shown with their figures and not weighed: the 督办 (orders that climbed above the area and how they ended:
+an order climbs when the facility does not answer, which is the facility's failure, and the area's own
+delay is already in "reviews in time"), the facilities' conduct (their credit before findings), their
+plain mean score and grades, lapse hours, orders. The number of findings and orders enters nowhere: a
+finding adds nothing to a denominator the area is judged on.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from statistics import median
 from typing import Any
 
 from contract.credit import LAPSE_CLASSES, CreditConfig
+from storage.users import Scope
+from supervision.filing import review_due
+from supervision.orders import REVIEW_PERIOD, level_of
 
-REVIEW_WITHIN = timedelta(days=7)  # an answer waits at most a week for its review (the orders' own step)
+REVIEW_WITHIN = REVIEW_PERIOD  # an answer waits at most a week for its review (the orders' own 督办 step)
+
+# Each indicator of the index with its weight (points of 100). An indicator an area has no case of (no
+# complaint filed, no draw) is left out and the others' weights scale up: no case is neither good nor bad.
+WEIGHTS: dict[str, int] = {
+    "inspected_pct": 20,
+    "plan_done_pct": 20,
+    "draw_done_pct": 20,
+    "reviews_in_time_pct": 15,
+    "complaints_in_time_pct": 15,
+    "filings_in_time_pct": 10,
+}
+# What a county's department does itself, not its townships: complaints reach the county's inspectors
+# (supervision/complaints.py) and filings are reviewed by the county (supervision/filing.py). A township is
+# not ranked on them (their figures are shown; the county is ranked on them by the city).
+COUNTY_ONLY = frozenset({"complaints_in_time_pct", "filings_in_time_pct"})
+# each indicator's figure and the counts it is computed from (numerator, denominator), and its median
+INDICATORS: dict[str, tuple[str, str, str | None]] = {
+    "inspected_pct": ("facilities_inspected", "facilities", None),
+    "plan_done_pct": ("plan_done", "plan_due", None),
+    "draw_done_pct": ("draw_done", "draw_due", None),
+    "reviews_in_time_pct": ("reviews_in_time", "reviews_counted", "review_median_days"),
+    "complaints_in_time_pct": ("complaints_in_time", "complaints_counted", "complaint_median_days"),
+    "filings_in_time_pct": ("filings_in_time", "filings_counted", "filing_median_days"),
+}
 
 COLUMNS = [
     "rank",
     "area",
     "work_index",
     "facilities",
+    *[c for key, (num, den, med) in INDICATORS.items() for c in (key, num, den, med) if c and c != "facilities"],
+    "escalated",
+    "escalated_closed",
+    "escalated_open",
+    "escalated_review",
     "mean_score",
     "conduct_score",
-    "inspected_pct",
-    "reviews_in_time_pct",
     "grade_a",
     "grade_b",
     "grade_c",
@@ -44,6 +86,28 @@ COLUMNS = [
     "inspections_planned",
     "inspections_done",
 ]
+_COUNTS = [
+    "facilities_inspected",
+    "plan_done",
+    "plan_due",
+    "draw_done",
+    "draw_due",
+    "escalated",
+    "escalated_closed",
+    "escalated_open",
+    "escalated_review",
+    "grade_a",
+    "grade_b",
+    "grade_c",
+    "grade_d",
+    "orders_issued",
+    "orders_accepted",
+    "orders_due",
+    "inspections_planned",
+    "inspections_done",
+]
+
+Case = tuple[datetime, datetime, datetime | None]  # (came, due, dealt with or None)
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -54,15 +118,45 @@ def _mean(xs: list[float]) -> float | None:
     return round(sum(xs) / len(xs), 1) if xs else None
 
 
-def rank(facilities: list[dict[str, Any]], cfg: CreditConfig) -> list[dict[str, Any]]:
-    """One row per area, ranked by its work index (areas with nothing known last)."""
+def timeliness(cases: Iterable[Case], now: datetime) -> tuple[int, int, float | None]:
+    """(in time, counted, median days taken) of cases each due by a time: one dealt with by its due time is
+    in time; one not dealt with past it counts as late, with the time it has waited so far; one whose time
+    has not run out is not counted yet (neither way)."""
+    in_time, waits = 0, []
+    for came, due, done in cases:
+        if done is None and now <= due:
+            continue
+        in_time += done is not None and done <= due
+        waits.append(((done or now) - came).total_seconds() / 86400)
+    return in_time, len(waits), (round(median(waits), 1) if waits else None)
+
+
+def _cases(pairs: Iterable[tuple[datetime, datetime | None]], due: Callable[[datetime], datetime]) -> list[Case]:
+    return [(came, due(came), done) for came, done in pairs]
+
+
+def work_index(row: dict[str, Any]) -> float | None:
+    """The weighted mean of the indicators the area has cases for (WEIGHTS); None with none."""
+    known = {k: w for k, w in WEIGHTS.items() if row.get(k) is not None}
+    total = sum(known.values())
+    return round(sum(row[k] * w for k, w in known.items()) / total, 1) if total else None
+
+
+def rank(
+    facilities: list[dict[str, Any]], cfg: CreditConfig, now: datetime, by: str = "county"
+) -> list[dict[str, Any]]:
+    """One row per area (`by`: county or township), ranked by its work index (areas with nothing known last)."""
     areas: dict[str, list[dict[str, Any]]] = {}
     for f in facilities:
         areas.setdefault(f["area"], []).append(f)
     rows = []
     for area, facs in areas.items():
-        row: dict[str, Any] = {"area": area, "facilities": len(facs)} | dict.fromkeys(COLUMNS[8:], 0)
+        row: dict[str, Any] = {"area": area} | dict.fromkeys(_COUNTS, 0) | {"facilities": len(facs)}
+        row |= {f"lapse_h_{rule}": 0.0 for rule in LAPSE_CLASSES}
         means, conduct = [], []
+        answers: list[Case] = []
+        complaints: list[Case] = []
+        filings: list[Case] = []
         for f in facs:
             if f["months"]:
                 mean = sum(s for s, _ in f["months"]) / len(f["months"])
@@ -78,16 +172,41 @@ def rank(facilities: list[dict[str, Any]], cfg: CreditConfig) -> list[dict[str, 
             row["orders_due"] += f["due"]
             row["inspections_planned"] += f["planned"]
             row["inspections_done"] += f["signed"]
+            row["facilities_inspected"] += 1 if f["signed"] else 0
+            row["plan_due"] += f["hand_planned"]
+            row["plan_done"] += f["hand_done"]
+            row["draw_due"] += f["drawn"]
+            row["draw_done"] += f["drawn_done"]
+            for _order, late, closed in f["escalated"]:
+                row["escalated"] += 1
+                row["escalated_closed" if closed else "escalated_open"] += 1
+                row["escalated_review"] += late == "review"
+            answers += _cases(f["answers"], lambda t: t + REVIEW_WITHIN)
+            complaints += f["complaints"]
+            filings += _cases(f["filings"], review_due)
         on_time = sum(f["due"] - f["late"] for f in facs)
         row["orders_on_time_pct"] = _pct(on_time, row["orders_due"])
         row["mean_score"] = _mean(means)
         row["conduct_score"] = _mean(conduct)
-        row["inspected_pct"] = _pct(sum(1 for f in facs if f["signed"]), len(facs))
-        row["reviews_in_time_pct"] = _pct(sum(f["reviewed_in_time"] for f in facs), sum(f["answers"] for f in facs))
-        parts = [row[k] for k in ("conduct_score", "inspected_pct", "reviews_in_time_pct") if row[k] is not None]
-        row["work_index"] = _mean(parts) if row["conduct_score"] is not None else None
+        for prefix, cases in (("review", answers), ("complaint", complaints), ("filing", filings)):
+            in_time, counted, days = timeliness(cases, now)
+            row[f"{prefix}s_in_time"], row[f"{prefix}s_counted"] = in_time, counted
+            row[f"{prefix}_median_days"] = days
+        for key, (num, den, _med) in INDICATORS.items():
+            row[key] = None if by == "township" and key in COUNTY_ONLY else _pct(row[num], row[den])
+        row["work_index"] = work_index(row)
         rows.append(row)
     rows.sort(key=lambda r: (r["work_index"] is None, -(r["work_index"] or 0), r["area"]))
     for i, r in enumerate(rows, start=1):
         r["rank"] = i if r["work_index"] is not None else None
     return rows
+
+
+# -- 约谈 of a lagging area ------------------------------------------------------------------------------------
+def may_summon(scope: Scope, level: str, county: str) -> bool:
+    """The level above an area summons it: the city (a city inspector, an admin) a county or a township, a
+    county inspector the townships of its own county. Nobody else (the trigger of migration 041 agrees)."""
+    who = level_of(scope)
+    if who == "city" and scope.role in {"inspector", "admin"}:
+        return True
+    return who == "county" and level == "township" and scope.county == county

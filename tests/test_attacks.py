@@ -1101,6 +1101,7 @@ EXPECTED_PRIVILEGES = {
         " reviewed_by, status, submitted_at, submitted_by)",
         "filing_history": "SELECT, INSERT",
         "filing_sequences": "SELECT, INSERT, UPDATE (last_no)",
+        "area_summons": "SELECT, INSERT",  # 督导评估's 约谈, only added (migration 041)
     },
 }
 

@@ -427,7 +427,7 @@ async def test_the_credit_api_in_scope_with_an_appeal(db: asyncpg.Connection, db
                 f"{url}/api/v1/assessment?year=2026&format=csv", headers={"Authorization": f"Bearer {city}"}
             )
             text = await r.text()
-        assert text.startswith("\ufeff排名,区域,监管工作指数,机构数,平均得分,机构自律得分")
+        assert text.startswith("\ufeff排名,区域,监管工作指数,机构数,检查覆盖率（%）,已检查机构")
         assert county_name_zh(REG.facilities[0].county) in text
         status, _ = await call("GET", "/api/v1/assessment?year=1999", city)
         assert status == 400

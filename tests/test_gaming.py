@@ -195,9 +195,10 @@ def test_the_credit_page_says_response_counts_from_when_an_alert_was_known() -> 
 
 
 # -- areas (issue #37 item 5) -----------------------------------------------------------------------------------
-def _facility(area: str, months: list[tuple[float, float]], **kw: int) -> dict[str, object]:
-    base = dict.fromkeys(("issued", "accepted", "due", "late", "answers", "reviewed_in_time", "planned", "signed"), 0)
-    return {"id": f"{area}-{len(months)}", "area": area, "months": months, "lapse_h": {}} | base | kw
+def _facility(area: str, months: list[tuple[float, float]], **kw: object) -> dict[str, object]:
+    from tests.test_assessment import facility
+
+    return facility(area, months=months, **kw)
 
 
 def test_an_area_that_inspects_and_finds_never_ranks_below_one_that_looks_away() -> None:
@@ -206,15 +207,17 @@ def test_an_area_that_inspects_and_finds_never_ranks_below_one_that_looks_away()
     from contract.credit import CreditConfig
     from supervision.assessment import rank
 
-    diligent = [_facility("140902", [(31.0, 12.0)] * 3, planned=6, signed=6, answers=4, reviewed_in_time=4)]
+    now = datetime(2026, 6, 30, tzinfo=UTC)  # the assessment's clock, given: nothing here reads the machine's
+    answers = [(now - timedelta(days=20), now - timedelta(days=18))] * 4  # reviewed within two days
+    diligent = [_facility("140902", [(31.0, 12.0)] * 3, planned=6, signed=6, answers=answers)]
     idle = [_facility("140921", [(43.0, 0.0)] * 3)]
-    rows = {r["area"]: r for r in rank(diligent + idle, CreditConfig())}
+    rows = {r["area"]: r for r in rank(diligent + idle, CreditConfig(), now)}
     assert rows["140902"]["mean_score"] < rows["140921"]["mean_score"], "the plain mean would rank it lower"
     assert rows["140902"]["conduct_score"] == rows["140921"]["conduct_score"] == 43.0
     assert rows["140902"]["rank"] == 1 and rows["140921"]["rank"] == 2
     # finding more never lowers the index
-    more = [_facility("140902", [(23.0, 20.0)] * 3, planned=6, signed=6, answers=4, reviewed_in_time=4)]
-    assert rank(more, CreditConfig())[0]["work_index"] == rows["140902"]["work_index"]
+    more = [_facility("140902", [(23.0, 20.0)] * 3, planned=6, signed=6, answers=answers)]
+    assert rank(more, CreditConfig(), now)[0]["work_index"] == rows["140902"]["work_index"]
 
 
 def test_a_required_camera_left_out_of_the_registry_costs_what_an_unplugged_one_does() -> None:

@@ -525,51 +525,69 @@ async def decide_credit_appeal(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-# -- the annual assessment (考核评估, issue #16) ------------------------------------------------------------
-async def assessment_rows(request: web.Request, user: User) -> tuple[int, str, str | None, list[dict[str, Any]]]:
-    """(year, by, county, rows): the year's closed months are evaluated and stored first (once each)."""
-    raw = qp(request.query, "year")
-    now = now_of(request)
+# -- the assessment of the departments (督导评估, issues #16, #37, #40 item 9) -------------------------------------
+def assessment_period(query: Any, now: datetime) -> tuple[int, int | None, datetime, datetime]:
+    """(year, quarter or None, start, end) of `year=YYYY` (the app clock's year when not given) and an
+    optional `quarter=1..4`, in Xinzhou's time."""
+    raw = qp(query, "year")
     year = (
         int(raw) if re.fullmatch(r"20[0-9]{2}", raw or "") else (now.astimezone(reports.CITY_TZ).year if not raw else 0)
     )
     if not 2000 <= year <= 2099:
         raise Invalid("year must be YYYY (2000-2099)", "err_year")
-    county = code(qp(request.query, "county"), "county", 6)
+    raw_q = qp(query, "quarter")
+    if raw_q and not re.fullmatch(r"[1-4]", raw_q):
+        raise Invalid("quarter must be 1, 2, 3 or 4", "err_quarter")
+    quarter = int(raw_q) if raw_q else None
+    first = 1 if quarter is None else 3 * quarter - 2
+    start = datetime(year, first, 1, tzinfo=reports.CITY_TZ)
+    last = 12 if quarter is None else 3 * quarter
+    end = datetime(year + (last == 12), last % 12 + 1, 1, tzinfo=reports.CITY_TZ)
+    return year, quarter, start, end
+
+
+async def assessment_rows(
+    request: web.Request, user: User, query: Mapping[str, str] | None = None
+) -> tuple[int, int | None, str, str | None, list[dict[str, Any]]]:
+    """(year, quarter, by, county, rows) of `query` (the request's by default): the period's closed months are
+    evaluated and stored first (once each)."""
+    now = now_of(request)
+    query = request.query if query is None else query
+    year, quarter, start, period_end = assessment_period(query, now)
+    county = code(qp(query, "county"), "county", 6)
     by = "township" if (user.scope.below_city or county) else "county"
-    start = datetime(year, 1, 1, tzinfo=reports.CITY_TZ)
-    end = min(datetime(year + 1, 1, 1, tzinfo=reports.CITY_TZ), now)
+    end = min(period_end, now)
     cfg = request.app[CREDIT]
     async with request.app[POOL].acquire() as conn:
-        month = date(year, 1, 1)
+        month = start.date()
         while datetime(month.year, month.month, 1, tzinfo=reports.CITY_TZ) < end:
             _, nxt = credit_store.month_bounds(month)
             if nxt <= now:
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
-        raw_rows = await assessment_store.gather(
-            conn, user.scope, start, end, by, assessment_rules.REVIEW_WITHIN, county, now=now
-        )
-    rows = assessment_rules.rank(raw_rows, cfg)
-    return year, by, county, rows
+        raw_rows = await assessment_store.gather(conn, user.scope, start, end, by, county, now=now)
+    rows = assessment_rules.rank(raw_rows, cfg, now, by)
+    return year, quarter, by, county, rows
 
 
 @routes.get("/api/v1/assessment")
 async def assessment(request: web.Request) -> web.StreamResponse:
-    """Per area for a year: facilities by grade, lapse hours by class, rectification and inspection counts,
-    ranked by mean score; JSON, or CSV (format=csv; lang=zh headers by default)."""
+    """Per area for a year or a quarter: the work index and its indicators, 督办, grades, lapse hours,
+    orders and inspections, ranked by the index; JSON, or CSV (format=csv; lang=zh headers by default)."""
     user = user_of(request)
     fmt = one_of(qp(request.query, "format"), "format", {"json", "csv"}) or "json"
     lang = one_of(qp(request.query, "lang"), "lang", {"zh", "en"}) or "zh"
-    year, by, _county, rows = await assessment_rows(request, user)
+    year, quarter, by, _county, rows = await assessment_rows(request, user)
+    period = f"{year}" if quarter is None else f"{year}-Q{quarter}"
     if fmt == "csv":
         return web.Response(
             text=reports.assessment_csv(rows, by, lang, {c: en for c, (_, en) in COUNTIES.items()}),
             content_type="text/csv",
             charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="carewatch-assessment-{year}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="carewatch-assessment-{period}.csv"'},
         )
-    return web.json_response({"year": year, "by": by, "areas": rows})
+    weights = assessment_rules.WEIGHTS
+    return web.json_response({"year": year, "quarter": quarter, "by": by, "weights": weights, "areas": rows})
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

@@ -435,24 +435,63 @@ _MORE = {
     "order_status_filter": ("状态", "State"),
     "open_orders": ("未验收", "not accepted"),
     "credit": ("诚信评价", "Credit evaluation"),
-    "assessment": ("年度考核评估", "Annual assessment"),
+    "assessment": ("督导评估", "Assessment of the departments"),
     "year": ("年度", "Year"),
+    "quarter": ("季度", "Quarter"),
+    "whole_year": ("全年", "Whole year"),
+    "quarter_1": ("第一季度", "Q1"),
+    "quarter_2": ("第二季度", "Q2"),
+    "quarter_3": ("第三季度", "Q3"),
+    "quarter_4": ("第四季度", "Q4"),
+    "err_quarter": ("季度须为 1 至 4", "The quarter is 1, 2, 3 or 4"),
     "assessment_no_months": (
-        "本年度尚无已结束并存档的月份：得分和等级将在月份结束后计入（进行中的月份见诚信评价）。",
-        "No month of this year has ended and been recorded yet: scores and grades count once a month ends "
-        "(the month in progress is on the credit page).",
+        "本期尚无已结束并存档的月份：机构得分和等级将在月份结束后计入（进行中的月份见诚信评价）；排名不依赖于此。",
+        "No month of this period has ended and been recorded yet: facilities' scores and grades count once a month "
+        "ends (the month in progress is on the credit page); the ranking does not depend on them.",
     ),
     "assessment_help": (
-        "按区域汇总，按监管工作指数排名：机构自律得分（月度诚信评价得分，不扣检查发现项：发现问题记入机构，不拖累区域）、"
-        "检查覆盖率（本期有签字检查的机构占比）与整改及时审核率（机构回复 7 天内验收或退回的占比）的平均值；"
-        "发现问题的数量不影响排名。另列平均得分及等级分布、各类失职时长、整改下发与按期率、检查计划与完成情况。"
-        "已结束的月份按存档记录计算。",
-        "Per area, ranked by its supervision index: the mean of its facilities' conduct (their monthly credit scores "
-        "before the points their inspections' findings took: a finding counts on the facility, never against the "
-        "area that made it), the share of its facilities inspected in the period, and the share of answers to orders "
-        "reviewed within 7 days; the number of findings never moves the rank. Also the mean score and the grades, "
-        "lapse hours by class, orders issued and answered on time, inspections planned and done. Closed months use "
-        "their stored records.",
+        "上级对下级监管部门工作的督导评估：按区域汇总本期各项指标，按监管工作指数排名。检查发现问题、下发整改的多少不影响排名："
+        "发现问题记入机构，不拖累发现问题的区域；不检查、不审核、不办理的区域排名靠后。",
+        "The level above assessing the departments' work: each area's indicators for the period, ranked by its "
+        "supervision index. How much its inspectors found or ordered never moves the rank: a finding counts on the "
+        "facility, never against the area that made it; an area that does not inspect, review or answer ranks lower.",
+    ),
+    "assessment_index_how": (
+        "监管工作指数 = 各项有案可计指标的加权平均（权重见上表）；某项指标本期没有案件（如无投诉、无抽查）时不计入，"
+        "其余指标按权重比例计算。尚未到期的事项不计入；已逾期仍未办理的按未按时计。",
+        "Supervision index = the weighted mean of the indicators the area has cases for (weights above); an "
+        "indicator with no case in the period (no complaint, no draw) is left out and the others count in "
+        "proportion to their weights. Cases not yet due are not counted; those past due and not dealt with count "
+        "as late.",
+    ),
+    "assessment_no_case": ("本期无案件，不计入", "no case in the period: not counted"),
+    "assessment_county_only": ("由县级办理，乡镇不计入", "the county's to deal with: not counted for a township"),
+    "assessment_median": ("中位数", "median"),
+    "days_unit": ("天", "days"),
+    "assessment_escalated": ("督办（上报本级以上）", "Follow-up from above (orders escalated above the area)"),
+    "assessment_escalated_how": (
+        "已验收 {0} · 未结 {1} · 其中因本级审核逾期 {2}",
+        "accepted {0} · open {1} · of them for the area's own late review {2}",
+    ),
+    "assessment_actions": ("通报约谈", "Circular, summons"),
+    "assessment_how": ("指标及计算方法", "Indicators and how they are computed"),
+    "assessment_indicator": ("指标", "Indicator"),
+    "assessment_weight": ("权重", "Weight"),
+    "assessment_computed": ("计算方法", "How it is computed"),
+    "assessment_details": ("机构情况（仅展示，不计入排名）", "The facilities (shown, not ranked on)"),
+    "area_summons": ("约谈记录", "Summonses"),
+    "area_summons_help": (
+        "约谈排名靠后的下级部门：记录约谈日期、被约谈人和约谈纪要（均为必填），记入操作日志，并在本页和被约谈区域的督导评估页显示。",
+        "Summon a lagging department: its date, the people summoned and the minutes (all required); audited, and "
+        "shown here and on the summoned area's assessment page.",
+    ),
+    "summon_area": ("约谈", "Summon"),
+    "issue_circular": ("通报", "Circular"),
+    "recorded_by": ("记录人", "Recorded by"),
+    "err_summons_area": ("请选择被约谈的区域", "Choose the area summoned"),
+    "err_summons_who": (
+        "只有上级可以约谈：市级约谈县（区），县级约谈本县的乡镇（街道）",
+        "Only the level above summons an area: the city a county, a county its own townships",
     ),
     "credit_month": ("月份", "Month"),
     # 督办 that acts (issue #40 item 1)

@@ -977,9 +977,11 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/assessment": {
         "get": {
-            "summary": "The annual assessment (考核评估) per area, ranked; JSON or CSV (UTF-8 with BOM)",
+            "summary": "督导评估: the departments' work per area (county or township) for a year or a quarter, "
+            "ranked by the weighted work index; JSON or CSV (UTF-8 with BOM)",
             "parameters": [
-                _q("year", "YYYY; default this year", pattern="^20[0-9]{2}$"),
+                _q("year", "YYYY; default the app clock's year", pattern="^20[0-9]{2}$"),
+                _q("quarter", "1-4: that quarter of the year (default the whole year)", pattern="^[1-4]$"),
                 _COUNTY,
                 _q("format", "json or csv", enum=["json", "csv"]),
                 _q("lang", "the CSV's headers: zh (default) or en", enum=["zh", "en"]),
@@ -990,15 +992,30 @@ PATHS: dict[str, Any] = {
                     "content": {
                         "application/json": {
                             "schema": _obj(
-                                ["year", "by", "areas"],
+                                ["year", "quarter", "by", "weights", "areas"],
                                 year=_INT,
+                                quarter={"type": "integer", "nullable": True},
                                 by={"type": "string", "enum": ["county", "township"]},
+                                weights={"type": "object", "additionalProperties": _INT},
                                 areas=_arr(
                                     _obj(
-                                        ["area", "facilities"],
+                                        ["area", "facilities", "work_index"],
                                         rank={"type": "integer", "nullable": True},
                                         area=_STR,
                                         facilities=_INT,
+                                        work_index=_NNUM,
+                                        inspected_pct=_NNUM,
+                                        plan_done_pct=_NNUM,
+                                        draw_done_pct=_NNUM,
+                                        reviews_in_time_pct=_NNUM,
+                                        review_median_days=_NNUM,
+                                        complaints_in_time_pct=_NNUM,
+                                        complaint_median_days=_NNUM,
+                                        filings_in_time_pct=_NNUM,
+                                        filing_median_days=_NNUM,
+                                        escalated=_INT,
+                                        escalated_closed=_INT,
+                                        escalated_open=_INT,
                                         mean_score=_NNUM,
                                         orders_on_time_pct=_NNUM,
                                     )

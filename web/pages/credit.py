@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from contract.credit import METHOD_VERSION
+from storage import assessment as assessment_store
 from storage import credit as credit_store
 from storage.users import User
 from supervision import credit as appeal_rules
 from web import appeals, reports
+from web import assessment as assessment_action
 from web.api import assessment_rows, month_param, report_params
 from web.credit_text import explain
 from web.errors import NotFound, Refused
@@ -109,10 +112,59 @@ async def credit_decide_form(request: web.Request) -> web.Response:
 
 @routes.get("/assessment")
 async def assessment_page(request: web.Request) -> web.Response:
-    """The annual assessment (考核评估): a printable page (print CSS) and its CSV."""
+    """督导评估: the areas ranked by their work index with each indicator's figure and how it was computed,
+    the 约谈 recorded, and (for the level above) a 约谈 form and a 通报 link beside each area; printable."""
     user = page_user(request)
-    year, by, county, rows = await assessment_rows(request, user)  # Invalid: the error page says why
-    from supervision.assessment import COLUMNS as ASSESSMENT
+    return await render(request, "assessment.html", await _assessment_ctx(request, user))
 
-    ctx = {"rows": rows, "year": year, "by": by, "county": county, "columns": ASSESSMENT}
-    return await render(request, "assessment.html", ctx)
+
+async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str] | None = None) -> dict[str, Any]:
+    # the page's form sends empty fields (the whole year); they mean "not set" here. Invalid: the error page
+    query = {k: v for k, v in request.query.items() if v}
+    year, quarter, by, county, rows = await assessment_rows(request, user, query)
+    from supervision import assessment as rules
+
+    # the 约谈 are the departments': shown to inspectors and admins (a township's, its own), never to operators
+    summoned: list[dict[str, Any]] = []
+    if user.role != "operator":
+        async with request.app[POOL].acquire() as conn:
+            summoned = await assessment_store.summonses(conn, county or user.scope.county, year)
+        summoned = [s for s in summoned if not user.scope.township or s["area"] == user.scope.township]
+    level = "county" if by == "county" else "township"
+    may = {r["area"]: rules.may_summon(user.scope, level, r["area"][:6]) for r in rows}
+    last = next((r["area"] for r in reversed(rows) if may[r["area"]]), "")
+    return {
+        "rows": rows,
+        "year": year,
+        "quarter": quarter,
+        "period": f"{year}" if quarter is None else f"{year}-Q{quarter}",
+        "by": by,
+        "county": county,
+        "columns": rules.COLUMNS,
+        "indicators": rules.INDICATORS,
+        "weights": rules.WEIGHTS,
+        "county_only": rules.COUNTY_ONLY,
+        "summoned": summoned,
+        "may_summon": may,
+        "kept": kept or {"area": last},
+        "error": None,
+    }
+
+
+@routes.post("/assessment/summons")
+async def assessment_summons(request: web.Request) -> web.Response:
+    """约谈 of a lagging area from the assessment page (web/assessment.py): back to the page it came from."""
+    user = page_user(request)
+    form = await request.post()
+    await check_csrf(request, form)
+    body = {k: str(form.get(k, "")) for k in ("area", "period", "held_on", "people", "minutes")}
+    try:
+        await assessment_action.summon_area(request.app[POOL], user, body, now=now_of(request))
+    except NotFound:
+        raise
+    except Refused as exc:
+        return await form_refused(request, "assessment.html", await _assessment_ctx(request, user, body), exc)
+    query = {"year": body["period"][:4]} | ({"quarter": body["period"][-1]} if "-Q" in body["period"] else {})
+    if request.query.get("county"):
+        query["county"] = request.query["county"]
+    raise web.HTTPFound(f"/assessment?{urlencode(query)}#summons")

@@ -1,0 +1,327 @@
+"""督导评估 (issue #40 item 9): the city assessing its counties' work, a county its townships'. An area's
+rank never falls because its inspectors found things, and never rises by looking away: skipping the
+planned or drawn inspections, leaving answers unreviewed, complaints or filings waiting ranks lower. The
+rule tests run the ranking (supervision/assessment.py) on two or three areas; the HTTP tests run the
+figures from a real database through the API, the page and its 约谈 form."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from contract.clock import ManualClock
+from contract.credit import CreditConfig
+from contract.inspection import ITEMS
+from contract.places import county_name_zh
+from simulators.registry_gen import generate_registry
+from storage.registry import load_registry
+from storage.users import create_user
+from supervision.assessment import WEIGHTS, rank, timeliness
+from tests.conftest import as_role
+from tests.helpers import call
+from tests.test_web import _logged_in
+from web.app import create_app
+
+NOW = datetime(2026, 6, 20, 2, 0, tzinfo=UTC)  # the assessment's clock: given, never the machine's
+DAY = timedelta(days=1)
+
+
+def facility(area: str, **kw: Any) -> dict[str, Any]:
+    """One facility's figures as storage.assessment.gather gives them: nothing happened unless given."""
+    base: dict[str, Any] = {
+        "id": f"{area}-f",
+        "area": area,
+        "months": [],
+        "lapse_h": {},
+        **dict.fromkeys(("issued", "accepted", "due", "late", "planned", "signed"), 0),
+        **dict.fromkeys(("hand_planned", "hand_done", "drawn", "drawn_done"), 0),
+        "answers": [],
+        "escalated": [],
+        "complaints": [],
+        "filings": [],
+    }
+    return base | kw
+
+
+def honest(area: str, **kw: Any) -> dict[str, Any]:
+    """A facility of an area that does its work: inspected as planned and as drawn, its answers reviewed in
+    two days, its complaint answered in five, its filing reviewed the next day."""
+    work: dict[str, Any] = {
+        "months": [(80.0, 0.0)] * 2,
+        "planned": 2,
+        "signed": 2,
+        "hand_planned": 1,
+        "hand_done": 1,
+        "drawn": 1,
+        "drawn_done": 1,
+        "answers": [(NOW - 30 * DAY, NOW - 28 * DAY)],
+        "complaints": [(NOW - 40 * DAY, NOW - 25 * DAY, NOW - 35 * DAY)],
+        "filings": [(NOW - 90 * DAY, NOW - 89 * DAY)],
+    }
+    return facility(area, **(work | kw))
+
+
+def ranked(facs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["area"]: r for r in rank(facs, CreditConfig(), NOW)}
+
+
+# -- the rule ---------------------------------------------------------------------------------------------------
+def test_findings_and_orders_never_lower_an_areas_index_or_rank() -> None:
+    """Three counties doing the same work. In the first, the inspectors find things: the facilities lose
+    points for them, orders are issued and fall due, some late, unanswered ones climb above the county
+    (督办) and stay open; answers not yet due for review wait. Its index and rank do not move."""
+    areas = ["140902", "140921", "140922"]
+    before = ranked([honest(a) for a in areas])
+    found = honest(
+        "140902",
+        months=[(52.0, 28.0)] * 2,
+        issued=6,
+        due=5,
+        late=3,
+        escalated=[(1, "answer", False), (2, "answer", False), (3, "answer", True)],
+        answers=[(NOW - 30 * DAY, NOW - 28 * DAY), (NOW - 2 * DAY, None)],
+    )
+    after = ranked([found, honest("140921"), honest("140922")])
+    assert after["140902"]["escalated"] == 3 and after["140902"]["escalated_open"] == 2
+    assert after["140902"]["mean_score"] < before["140902"]["mean_score"], "the findings count on the facility"
+    assert after["140902"]["work_index"] == before["140902"]["work_index"] == 100.0
+    assert after["140902"]["rank"] == before["140902"]["rank"] == 1
+    # reviewed in time, the answers to those orders can only add to the index
+    reviewed = found | {"answers": [(NOW - 30 * DAY, NOW - 28 * DAY)] * 4}
+    assert ranked([reviewed, honest("140921")])["140902"]["work_index"] >= before["140902"]["work_index"]
+
+
+def test_an_area_that_looks_away_ranks_below_one_that_inspects_and_finds() -> None:
+    """The same facilities: one county inspects all of them and finds much; the other plans nothing and
+    inspects nobody, so it has nothing to find, review or escalate. The one that looked away ranks last."""
+    finds = honest("140902", months=[(40.0, 40.0)] * 2, issued=4, due=4, late=4, escalated=[(9, "answer", False)])
+    idle = facility("140921", months=[(80.0, 0.0)] * 2)
+    rows = ranked([finds, idle])
+    assert rows["140921"]["work_index"] == 0.0 and rows["140921"]["rank"] == 2
+    assert rows["140902"]["rank"] == 1
+
+
+# each way of lagging, as what changes in one area of otherwise equal three
+LAGGING = {
+    "skips its planned inspections": {"hand_planned": 3, "hand_done": 1},
+    "skips its drawn inspections": {"drawn": 2, "drawn_done": 0},
+    "has its drawn inspections signed by one officer only": {"drawn": 1, "drawn_done": 0},
+    "leaves answers unreviewed": {"answers": [(NOW - 30 * DAY, NOW - 28 * DAY), (NOW - 10 * DAY, None)]},
+    "reviews answers late": {"answers": [(NOW - 30 * DAY, NOW - 20 * DAY)]},
+    "leaves a complaint waiting": {"complaints": [(NOW - 40 * DAY, NOW - 25 * DAY, None)]},
+    "answers a complaint late": {"complaints": [(NOW - 40 * DAY, NOW - 25 * DAY, NOW - 20 * DAY)]},
+    "leaves a filing waiting": {"filings": [(NOW - 50 * DAY, None)]},
+    "reviews a filing after 5 working days": {"filings": [(NOW - 90 * DAY, NOW - 80 * DAY)]},  # 3-22 to 4-1
+    "inspects fewer of its facilities": {"planned": 0, "signed": 0},
+}
+
+
+@pytest.mark.parametrize("how", list(LAGGING))
+def test_an_area_that_lags_ranks_lower(how: str) -> None:
+    rows = ranked([honest("140902"), honest("140921", **LAGGING[how]), honest("140922")])
+    assert rows["140921"]["work_index"] < rows["140902"]["work_index"] == rows["140922"]["work_index"], how
+    assert rows["140921"]["rank"] == 3, how
+
+
+def test_a_township_is_not_ranked_on_what_its_county_does() -> None:
+    """Complaints reach the county's inspectors and filings are reviewed by the county: a township whose
+    facilities' complaint and filing wait is not ranked lower for them (its county is, by the city)."""
+    waiting = {"complaints": [(NOW - 40 * DAY, NOW - 25 * DAY, None)], "filings": [(NOW - 90 * DAY, None)]}
+    facs = [honest("140902001"), honest("140902002", **waiting)]
+    rows = {r["area"]: r for r in rank(facs, CreditConfig(), NOW, "township")}
+    assert rows["140902002"]["work_index"] == rows["140902001"]["work_index"] == 100.0
+    assert rows["140902002"]["complaints_counted"] == 1 and rows["140902002"]["complaints_in_time_pct"] is None
+    as_counties = ranked([honest("140902"), honest("140921", **waiting)])
+    assert as_counties["140921"]["work_index"] < as_counties["140902"]["work_index"]
+
+
+def test_what_is_not_yet_due_is_not_counted_and_what_waits_past_it_is_late() -> None:
+    cases = [
+        (NOW - 10 * DAY, NOW - 3 * DAY, NOW - 8 * DAY),  # dealt with in 2 days: in time
+        (NOW - 10 * DAY, NOW - 3 * DAY, NOW - 2 * DAY),  # in 8 days, due in 7: late
+        (NOW - 6 * DAY, NOW - 2 * DAY, None),  # waiting past its due time: late, 6 days so far
+        (NOW - 1 * DAY, NOW + 6 * DAY, None),  # not yet due: not counted
+    ]
+    assert timeliness(cases, NOW) == (1, 3, 6.0)
+    assert timeliness([], NOW) == (0, 0, None)
+
+
+def test_the_weights_are_written_down_and_make_a_hundred() -> None:
+    from contract.labels import LABELS
+
+    assert sum(WEIGHTS.values()) == 100
+    for key in WEIGHTS:
+        assert LABELS["assessment_how"][key][0] and LABELS["assessment_how"][key][1], key
+
+
+# -- the figures from the database, the page and its 约谈 -------------------------------------------------------
+REG = generate_registry(12, seed=3)
+A = REG.facilities[0]
+B = next(f for f in REG.facilities if f.county != A.county)
+T0 = datetime(2026, 4, 1, 1, 0, tzinfo=UTC)  # 09:00 in Xinzhou, the first day of the second quarter
+FINDINGS = {code: {"result": "pass"} for code in ITEMS} | {"exits": {"result": "fail", "note": "二楼出口上锁"}}
+
+
+@pytest.fixture
+async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+    await load_registry(db, REG)
+    await db.execute("UPDATE facilities SET registered_at = '2026-01-01T00:00:00Z'")
+    users = {
+        "city": await create_user(db, "city", "inspector", "pw-city"),
+        "county_a": await create_user(db, "county_a", "inspector", "pw-county-a", county=A.county),
+        "county_a2": await create_user(db, "county_a2", "inspector", None, county=A.county),
+        "county_b": await create_user(db, "county_b", "inspector", "pw-county-b", county=B.county),
+        "town_a": await create_user(db, "town_a", "inspector", "pw-town-a", county=A.county, township=A.township),
+        "oper": await create_user(db, "oper", "operator", "pw-oper", facility=A.id),
+    }
+    clock = ManualClock(T0)
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield {"url": str(server.make_url("")).rstrip("/"), "clock": clock} | {k: t for k, (_, t) in users.items()}
+    finally:
+        await server.close()
+
+
+async def test_http_the_assessment_counts_the_work_done_not_the_findings(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """County A inspects the facility it planned to, by two officers, and finds an exit locked; county B
+    planned one and never went. A ranks above B. Then A issues an order from the finding, the facility
+    leaves it unanswered and it climbs to the city (督办): A's index and rank stay as they were."""
+    from supervision.orders import escalate_overdue
+
+    url, clock = site["url"], site["clock"]
+    plans = {}
+    for fac, who in ((A, "county_a"), (B, "county_b")):
+        status, insp = await call(
+            "POST", f"{url}/api/v1/facilities/{fac.id}/inspections", site[who], {"planned_for": "2026-04-02"}
+        )
+        assert status == 201, insp
+        plans[fac.id] = insp["id"]
+    clock.set(datetime(2026, 4, 2, 2, 0, tzinfo=UTC))
+    sign = {"findings": FINDINGS, "sign": True, "second_inspector": "county_a2"}
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{plans[A.id]}/record", site["county_a"], sign)
+    assert status == 200
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{plans[A.id]}/countersign", site["county_a2"])
+    assert status == 200
+
+    async def assessed() -> dict[str, dict[str, Any]]:
+        status, body = await call("GET", f"{url}/api/v1/assessment?year=2026&quarter=2", site["city"])
+        assert status == 200 and body["by"] == "county" and body["quarter"] == 2, body
+        assert body["weights"] == WEIGHTS
+        return {r["area"]: r for r in body["areas"]}
+
+    clock.set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
+    rows = await assessed()
+    a, b = rows[A.county], rows[B.county]
+    assert (a["plan_done"], a["plan_due"], a["plan_done_pct"]) == (1, 1, 100.0)
+    assert (b["plan_done"], b["plan_due"], b["plan_done_pct"]) == (0, 1, 0.0)
+    assert a["facilities_inspected"] == 1 and b["facilities_inspected"] == 0
+    assert a["draw_done_pct"] is None and a["complaints_in_time_pct"] is None, "no case: not counted"
+    assert a["rank"] == 1 and b["rank"] > a["rank"] and b["work_index"] < a["work_index"]
+    before = a["work_index"]
+    # the finding becomes an order; unanswered past its due date it climbs above the county
+    due = datetime(2026, 6, 24, 2, 0, tzinfo=UTC).isoformat()
+    order = {"title": "安全出口上锁", "due_at": due, "inspection_id": plans[A.id]}
+    status, made = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["county_a"], order)
+    assert status == 201, made
+    clock.set(datetime(2026, 6, 28, 2, 0, tzinfo=UTC))
+    assert [c.audience_level for c in await escalate_overdue(db, clock.now())] == ["city"]
+    clock.set(datetime(2026, 6, 28, 3, 0, tzinfo=UTC))
+    rows = await assessed()
+    a = rows[A.county]
+    assert (a["escalated"], a["escalated_open"], a["orders_issued"]) == (1, 1, 1)
+    assert a["work_index"] == before and a["rank"] == 1, "the finding and its order cost the county nothing"
+    async with aiohttp.ClientSession() as s:
+        r = await s.get(
+            f"{url}/api/v1/assessment?year=2026&quarter=2&format=csv",
+            headers={"Authorization": f"Bearer {site['city']}"},
+        )
+        assert r.status == 200 and "2026-Q2" in r.headers["Content-Disposition"]
+        text = await r.text()
+    assert text.startswith("\ufeff排名,区域,监管工作指数,机构数,检查覆盖率（%）,已检查机构,计划检查完成率（%）")
+    assert county_name_zh(A.county) in text
+    for bad in ("quarter=5", "quarter=Q1", "year=1999"):
+        status, err = await call("GET", f"{url}/api/v1/assessment?{bad}", site["city"])
+        assert status == 400, (bad, err)
+
+
+async def test_http_a_summons_of_a_lagging_area_is_recorded_audited_and_shown(
+    site: dict[str, Any], db: asyncpg.Connection, db_url: str
+) -> None:
+    """From the assessment page the city summons a county (约谈: date, people, minutes, all required; a
+    refused form keeps what was typed), beside each area a 通报 link; the record is audited and shown on the
+    city's page and on the county's own. A county summons its own townships and nobody else; a township
+    nobody. The database holds it too: the web's role cannot record a county's summons for a county
+    inspector, nor change or delete one."""
+    url = site["url"]
+    site["clock"].set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
+    city, csrf = await _logged_in(url, "city", "pw-city")
+    county_a, csrf_a = await _logged_in(url, "county_a", "pw-county-a")
+    county_b, _ = await _logged_in(url, "county_b", "pw-county-b")
+    town, csrf_t = await _logged_in(url, "town_a", "pw-town-a")
+    try:
+        r = await city.get(f"{url}/assessment?year=2026&quarter=")  # the filter form's whole year
+        assert r.status == 200
+        page = await r.text()
+        assert f'href="/circulars/new?subject=area:{B.county}"' in page and "指标及计算方法" in page
+        visible = re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", "", page, flags=re.S))
+        assert not re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", visible), "no field names on a zh page"
+        form = {"csrf": csrf, "area": B.county, "period": "2026", "held_on": "2026-06-19", "people": "县卫健局局长张某"}
+        r = await city.post(f"{url}/assessment/summons?year=2026", data=form | {"minutes": "  "})
+        text = await r.text()
+        assert r.status == 400 and "约谈纪要" in text and 'value="县卫健局局长张某"' in text, "refused, kept"
+        minutes = "本季度双随机抽查未完成，限期一个月内完成并书面报告"
+        r = await city.post(f"{url}/assessment/summons?year=2026", data=form | {"minutes": minutes})
+        assert r.status == 200 and [h.status for h in r.history] == [302] and r.url.path == "/assessment"
+        assert minutes in await r.text()
+        row = await db.fetchrow("SELECT * FROM area_summons")
+        assert (row["level"], row["area"], row["county"], row["recorded_by"]) == ("county", B.county, B.county, "city")
+        assert row["recorded_at"] == datetime(2026, 6, 20, 2, 0, tzinfo=UTC), "the app's clock"
+        audit = await db.fetchrow("SELECT actor, target FROM audit_log WHERE action = 'assessment.summoned'")
+        assert (audit["actor"], audit["target"]) == ("city", f"county {B.county}")
+        assert minutes in await (await county_b.get(f"{url}/assessment?year=2026")).text(), "the county's view"
+        assert minutes not in await (await county_a.get(f"{url}/assessment?year=2026")).text(), "not another's"
+        # a county summons its own townships, not a county nor another county's township; a township nobody
+        other_town = next(f.township for f in REG.facilities if f.county == B.county)
+        for who, s, token, area, status in (
+            ("county_a", county_a, csrf_a, A.county, 403),
+            ("county_a", county_a, csrf_a, other_town, 403),
+            ("town_a", town, csrf_t, A.township, 403),
+            ("county_a", county_a, csrf_a, f"{A.county}999", 404),
+            ("county_a", county_a, csrf_a, "x", 400),
+            ("county_a", county_a, csrf_a, A.township, 200),
+        ):
+            data = form | {"csrf": token, "area": area, "minutes": minutes}
+            r = await s.post(f"{url}/assessment/summons?year=2026", data=data)
+            assert r.status == status, (who, area, r.status)
+        assert await db.fetchval("SELECT count(*) FROM area_summons") == 2
+        r = await city.post(
+            f"{url}/assessment/summons?year=2026", data=form | {"held_on": "2028-01-01", "minutes": "x"}
+        )
+        assert r.status == 400, "a date within a year"
+    finally:
+        for s in (city, county_a, county_b, town):
+            await s.close()
+    web = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await web.execute(
+                "INSERT INTO area_summons (level, county, area, period, held_on, people, minutes, recorded_by,"
+                " recorded_at) VALUES ('county', $1, $1, '2026', '2026-06-19', 'x', 'y', 'county_a', now())",
+                B.county,
+            )
+        for sql in ("UPDATE area_summons SET minutes = '无'", "DELETE FROM area_summons"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await web.execute(sql)
+    finally:
+        await web.close()

@@ -1,0 +1,50 @@
+"""The statistics page (信息统计监测, issue #40 item 8): an area's month in charts (the vendored ECharts,
+web/static/statistics.js), each with its table under it, and the CSV (web/statistics.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from contract.labels import label
+from contract.population import CITY_CODE
+from supervision import statistics as rules
+from web.pages.render import lang_of, page_user, render
+from web.statistics import area_name, own_area, read
+
+routes = web.RouteTableDef()
+
+
+def _trail(area: str, mine: str) -> list[str]:
+    """The areas from the user's own down to the one shown (the page's breadcrumb)."""
+    chain = [CITY_CODE, area[:6], area] if len(area) == 9 else [CITY_CODE, area]
+    chain = list(dict.fromkeys(c for c in chain if c))
+    return chain[chain.index(mine) :] if mine in chain else [area]
+
+
+@routes.get("/statistics")
+async def statistics_page(request: web.Request) -> web.Response:
+    user = page_user(request)
+    figures = await read(request, user)  # 403 for an operator, 404 outside the scope: the error page says why
+    lang = lang_of(request)
+    series = rules.chart_series(figures)
+    names = {r["area"]: area_name(r["area"], lang) for r in [figures["total"], *figures["areas"]]}
+    chart: dict[str, Any] = series | {
+        "areas": [names[a] for a in series["areas"]],
+        "alerts": [[label("rule", rule, lang), n] for rule, n in series["alerts"]],
+        "names": {k: label("statistics_column", k, lang) for k in rules.COLUMNS}
+        | {f"kind_{k}": label("facility_kind", k, lang) for k in rules.KINDS},
+    }
+    ctx = {
+        "f": figures,
+        "rows": figures["areas"] or [figures["total"]],
+        "names": names,
+        "chart": chart,
+        "trail": _trail(figures["area"], own_area(user.scope)),
+        "kinds": rules.KINDS,
+        "ages": rules.AGE_GROUPS,
+        "qualifications": rules.QUALIFICATIONS,
+        "alert_rows": series["alerts"],
+    }
+    return await render(request, "statistics.html", ctx)

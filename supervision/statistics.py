@@ -306,11 +306,12 @@ def chart_series(figures: Mapping[str, Any]) -> dict[str, Any]:
             by_kind[k].append(r[f"places_{k}"])
     return {
         "areas": [r["area"] for r in rows],
-        "places_by_kind": {k: by_kind[k] for k in KINDS},
+        # [name, values] pairs, in the order the legend shows them (a JSON object's keys get sorted)
+        "places_by_kind": [[k, by_kind[k]] for k in KINDS],
         "places_per_1000": [r["places_per_1000"] for r in rows],
         "occupancy_pct": [r["occupancy_pct"] for r in rows],
-        "inspections": {k: [r[f"inspections_{k}"] for r in rows] for k in ("planned", "drawn", "signed")},
-        "orders": {k: [r[f"orders_{k}"] for r in rows] for k in ("on_time", "late", "escalated")},
+        "inspections": [[k, [r[f"inspections_{k}"] for r in rows]] for k in ("planned", "drawn", "signed")],
+        "orders": [[k, [r[f"orders_{k}"] for r in rows]] for k in ("on_time", "late", "escalated")],
         "alerts": [[rule, n] for rule, n in alerts.most_common() if n],
         "target": TARGET_PLACES_PER_1000,
     }

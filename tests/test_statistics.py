@@ -428,6 +428,7 @@ async def test_the_page_draws_its_charts_in_chromium(site: dict[str, str], page:
     # down to a county: its townships
     await page.locator(f"tr[data-area='{A}'] a").first.click()
     await expect(page.locator("h1")).to_contain_text("忻府区")
+    await expect(page.locator("nav.trail a")).to_have_text("忻州市")  # the way back up
     await expect(page.locator("[data-chart='places'] canvas")).to_have_count(1)
     await page.screenshot(path=str(ARTIFACTS / "statistics-county.png"), full_page=True)
     assert not errors, errors

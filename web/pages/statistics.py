@@ -29,7 +29,9 @@ async def statistics_page(request: web.Request) -> web.Response:
     figures = await read(request, user)  # 403 for an operator, 404 outside the scope: the error page says why
     lang = lang_of(request)
     series = rules.chart_series(figures)
-    names = {r["area"]: area_name(r["area"], lang) for r in [figures["total"], *figures["areas"]]}
+    trail = _trail(figures["area"], own_area(user.scope))
+    codes = [*trail, *(r["area"] for r in figures["areas"])]
+    names = {code: area_name(code, lang) for code in codes}
     chart: dict[str, Any] = series | {
         "areas": [names[a] for a in series["areas"]],
         "alerts": [[label("rule", rule, lang), n] for rule, n in series["alerts"]],
@@ -41,7 +43,7 @@ async def statistics_page(request: web.Request) -> web.Response:
         "rows": figures["areas"] or [figures["total"]],
         "names": names,
         "chart": chart,
-        "trail": _trail(figures["area"], own_area(user.scope)),
+        "trail": trail,
         "kinds": rules.KINDS,
         "ages": rules.AGE_GROUPS,
         "qualifications": rules.QUALIFICATIONS,

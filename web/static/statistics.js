@@ -9,6 +9,7 @@
   const N = d.names;
   const COLORS = ["#1f5f99", "#c27c0e", "#2e7d32", "#7b4ea3", "#5f6b76", "#c62828"];
   const axis = { type: "category", data: d.areas, axisLabel: { interval: 0, rotate: d.areas.length > 6 ? 30 : 0 } };
+  const counts = { type: "value", minInterval: 1 };  // no 0.5 of an inspection
   const base = {
     animation: false,
     color: COLORS,
@@ -16,18 +17,19 @@
     legend: { top: 0 },
     grid: { left: 50, right: 20, top: 40, bottom: d.areas.length > 6 ? 80 : 40 },
     xAxis: axis,
-    yAxis: { type: "value" },
+    yAxis: counts,
   };
   const bars = (entries, stack) =>
     entries.map(([name, values]) => ({ type: "bar", name, data: values, stack: stack || undefined }));
   const options = {
     places: {
       ...base,
-      series: bars(Object.entries(d.places_by_kind).map(([k, v]) => [N["kind_" + k], v]), "places"),
+      series: bars(d.places_by_kind.map(([k, v]) => [N["kind_" + k], v]), "places"),
     },
     per1000: {
       ...base,
       legend: { show: false },
+      yAxis: { type: "value" },
       series: [{
         type: "bar", name: N.places_per_1000, data: d.places_per_1000,
         markLine: { symbol: "none", data: [{ yAxis: d.target, name: String(d.target) }], label: { formatter: String(d.target) } },
@@ -41,11 +43,11 @@
     },
     inspections: {
       ...base,
-      series: bars(Object.entries(d.inspections).map(([k, v]) => [N["inspections_" + k], v])),
+      series: bars(d.inspections.map(([k, v]) => [N["inspections_" + k], v])),
     },
     orders: {
       ...base,
-      series: bars(Object.entries(d.orders).map(([k, v]) => [N["orders_" + k], v])),
+      series: bars(d.orders.map(([k, v]) => [N["orders_" + k], v])),
     },
     alerts: {
       ...base,

@@ -49,9 +49,11 @@ async def gather(
     classes = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT c.facility_id, c.id, c.age_group, c.capacity,"
-            " (SELECT count(*) FROM children k WHERE k.facility_id = c.facility_id AND k.class_id = c.id) AS enrolled"
-            " FROM classes c WHERE c.facility_id = ANY($1::text[]) ORDER BY 1, 2",
+            # one pass over the children (a subquery per class read them all again for each: 0.4 s for 2,000
+            # facilities)
+            "SELECT c.facility_id, c.id, c.age_group, c.capacity, count(k.id) AS enrolled FROM classes c"
+            " LEFT JOIN children k ON k.facility_id = c.facility_id AND k.class_id = c.id"
+            " WHERE c.facility_id = ANY($1::text[]) GROUP BY c.facility_id, c.id ORDER BY 1, 2",
             ids,
         )
     ]

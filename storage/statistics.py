@@ -60,8 +60,9 @@ async def gather(
     staff = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT s.facility_id, s.id, s.role, s.person_key, coalesce(p.qualifications, '[]'::jsonb)::text"
-            " AS qualifications FROM staff s LEFT JOIN people p ON p.key = s.person_key"
+            "SELECT s.facility_id, s.id, s.role, s.qualified, s.person_key,"
+            " coalesce(p.qualifications, '[]'::jsonb)::text AS qualifications"
+            " FROM staff s LEFT JOIN people p ON p.key = s.person_key"
             " WHERE s.facility_id = ANY($1::text[]) ORDER BY 1, 2",
             ids,
         )

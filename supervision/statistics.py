@@ -10,10 +10,12 @@ the app's `now` in the month in progress):
   employer, 托幼一体 kindergarten_class, 家庭托育点 home).
 - **托位**: the capacity of the facilities' classes by age group and by the facility's type, as the registry
   holds them now (it keeps no history): only an accepted filing or an administrator's load reaches it, never a
-  filing awaiting review, so a facility cannot add places by declaring them. **Occupancy**: the children
+  filing awaiting review, so a facility cannot add places by declaring them; of those, the places of filed
+  facilities. **Occupancy**: the children
   enrolled in those classes against their places.
 - **staff** by the register's certificates valid on the month's last day (or `as_of`'s): each kind held, none
-  valid, and staff not linked to the register (their certificates unknown).
+  valid, and staff not linked to the register (their certificates unknown; of those, how many the registry's
+  own record marks `qualified`, a flag nobody checked against a certificate).
 - **inspections**: planned for a day of the month; of those, drawn (双随机); signed (both officers) in the month.
 - **orders**: issued in the month; falling due in it (the original due date) and, of those, on time or late
   (contract.rectification.is_late, as the credit evaluation judges); 督办: orders escalated in the month.
@@ -58,6 +60,7 @@ COLUMNS: list[str] = [
     "unfiled",
     *[f"facilities_{k}" for k in KINDS],
     "places",
+    "places_filed",
     *[f"places_{g}" for g in AGE_GROUPS],
     *[f"places_{k}" for k in KINDS],
     "inclusive_share_pct",
@@ -68,6 +71,7 @@ COLUMNS: list[str] = [
     *[f"staff_{q}" for q in QUALIFICATIONS],
     "staff_no_valid_certificate",
     "staff_not_in_register",
+    "staff_not_in_register_qualified",
     "inspections_planned",
     "inspections_drawn",
     "inspections_signed",
@@ -164,6 +168,7 @@ def _facility_counts(rows: Mapping[str, Sequence[Row]], period: Period) -> dict[
             continue
         kind = facs[str(c["facility_id"])]["kind"]
         row["places"] += c["capacity"]
+        row["places_filed"] += c["capacity"] if row["filed"] else 0
         row[f"places_{c['age_group']}"] += c["capacity"]
         if kind in KINDS:
             row[f"places_{kind}"] += c["capacity"]
@@ -209,6 +214,7 @@ def _count_staff(out: dict[str, dict[str, Any]], staff: Sequence[Row], on: date)
         row["staff"] += 1
         if s["person_key"] is None:
             row["staff_not_in_register"] += 1
+            row["staff_not_in_register_qualified"] += bool(s["qualified"])
             continue
         held = _valid_kinds(s["qualifications"], on) & set(QUALIFICATIONS)
         for q in held:

@@ -64,7 +64,7 @@ def _registry() -> Any:
                     "staff": [
                         {"id": "s1", "role": "caregiver", "person": P[0]},
                         {"id": "s2", "role": "guard", "person": P[1]},
-                        {"id": "s3", "role": "cook"},  # not linked to the register
+                        {"id": "s3", "role": "cook", "qualified": True},  # not in the register; the file says qualified
                     ],
                 },
                 {
@@ -258,15 +258,16 @@ async def test_the_figures_match_a_hand_count_across_two_months_and_two_counties
         "places": 63, "places_infant": 10, "places_toddler": 15, "places_older": 20, "places_mixed": 18,
     }  # fmt: skip
     assert (t["places_inclusive"], t["places_for_profit"], t["inclusive_share_pct"]) == (30, 33, 47.6)  # 30/63
+    assert t["places_filed"] == 0  # none filed in October
     # children: 6 + 15 + 15 + 3 = 39 of 63 places = 61.9 %; 15 of them in 托大班
     assert (t["enrolled"], t["enrolled_older"], t["occupancy_pct"]) == (39, 15, 61.9)
     # staff on 31 October: s1 保育员, s2 guard (valid to that day), s1 of f2 教师, s2 of f2 nothing, f1's cook unlinked
     assert _pick(
         t, "staff", "staff_childcare_worker", "staff_security_guard", "staff_teacher",
-        "staff_no_valid_certificate", "staff_not_in_register",
+        "staff_no_valid_certificate", "staff_not_in_register", "staff_not_in_register_qualified",
     ) == {
         "staff": 5, "staff_childcare_worker": 1, "staff_security_guard": 1, "staff_teacher": 1,
-        "staff_no_valid_certificate": 1, "staff_not_in_register": 1,
+        "staff_no_valid_certificate": 1, "staff_not_in_register": 1, "staff_not_in_register_qualified": 1,
     }  # fmt: skip
     # inspections planned 10 and 31 October; the second signed 00:01 on 1 November: one signed
     assert _pick(t, "inspections_planned", "inspections_drawn", "inspections_signed") == {
@@ -299,6 +300,7 @@ async def test_the_figures_match_a_hand_count_across_two_months_and_two_counties
         "facilities": 3, "filed": 1, "unfiled": 2, "facilities_kindergarten_class": 1,
     }  # fmt: skip
     assert (t["places"], t["places_older"], t["places_kindergarten_class"], t["enrolled"]) == (83, 40, 20, 49)
+    assert t["places_filed"] == 30  # f1's
     # on 30 November the guard's certificate has lapsed: two without a valid one
     assert (t["staff_security_guard"], t["staff_no_valid_certificate"], t["staff_childcare_worker"]) == (0, 2, 1)
     # planned: f2's drawn one; signed: f1's of 31 October, signed at 00:01 on 1 November

@@ -22,10 +22,13 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, expect
 
 from contract.clock import ManualClock
-from contract.population import parse_population
+from contract.errors import ContractError
+from contract.population import CITY_CODE, load_population, parse_population
 from contract.registry import parse_registry
+from storage.credit import month_bounds
 from storage.registry import load_registry
 from storage.users import create_user
+from supervision.statistics import Period, area_figures
 from tests.conftest import as_role
 from tests.test_browser import ARTIFACTS, login, page  # noqa: F401 - the fixture
 from web.app import create_app
@@ -215,6 +218,45 @@ async def _seed(db: asyncpg.Connection) -> dict[str, str]:
     await alert("f2", "guard_absent", "2026-10-15T02:00:00")
     await alert("f3", "device_offline", "2026-11-20T02:00:00")
     return tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("code,name,population,year\n140902,忻府区,1000,2020\n", "needs the columns"),
+        ("code,population,source\n150102,1000,x\n", "is not Xinzhou's"),
+        ("code,population,source\n140902,1000,\n", "names its source"),
+        ("code,population,source\n140902,-5,x\n", "whole number above 0"),
+        ("code,population,source\n140902,1000,x\n140902,1000,y\n", "listed twice"),
+    ],
+)
+def test_a_population_file_without_a_source_or_with_a_bad_figure_is_refused_with_its_line(text: str, why: str) -> None:
+    with pytest.raises(ContractError, match=why):
+        parse_population(text)
+
+
+def test_the_shipped_population_file_says_its_figures_are_examples() -> None:
+    shipped = load_population(None)
+    assert CITY_CODE in shipped and all("示例（非官方数据）" in p.source for p in shipped.values())
+
+
+def test_an_area_without_its_own_figure_sums_the_areas_below_only_when_all_have_one() -> None:
+    start, end = month_bounds(date(2026, 10, 1))
+    period = Period(date(2026, 10, 1), start, end, end)
+    rows: dict[str, list[dict[str, Any]]] = {k: [] for k in ("facilities", "classes", "staff", "inspections")}
+    rows |= {k: [] for k in ("issued", "escalated", "due", "alerts")}
+    rows["facilities"] = [
+        {"id": "f1", "county": A, "township": A1, "kind": "home", "registered_at": start, "filed_at": None}
+    ]
+    rows["classes"] = [{"facility_id": "f1", "id": "c1", "age_group": "older", "capacity": 12, "enrolled": 9}]
+    both = parse_population("code,population,population_2_3,source\n140902,3000,100,a\n140981,1000,,b\n")
+    total = area_figures(rows, CITY_CODE, period, both)["total"]
+    # 12 places / (3,000 + 1,000) people; one county lacks its 2–3-year-olds: 托育率 unknown
+    assert (total["population"], total["places_per_1000"], total["care_rate_pct"]) == (4000, 3.0, None)
+    assert total["population_source"].startswith("a；b")
+    one = parse_population("code,population,source\n140902,3000,a\n")
+    with_unknown = area_figures(rows, CITY_CODE, period, one, known_areas=[B])
+    assert with_unknown["total"]["population"] is None and with_unknown["total"]["places_per_1000"] is None
 
 
 @pytest.fixture

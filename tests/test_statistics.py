@@ -399,7 +399,7 @@ async def test_each_inspector_sees_their_area_only_and_an_operator_none(site: di
     status, page_ = await _get(site, "oper", "/statistics")
     assert status == 403 and "统计数据仅供监管部门查看" in page_
     status, page_ = await _get(site, "county", "/statistics?month=2026-13")
-    assert status == 400 and "月份格式应为" in page_
+    assert status == 400 and "月份格式应为" in page_ and 'value="2026-13"' in page_, "the reason, and the text kept"
 
 
 async def test_the_csv_parses_with_a_bom_and_the_figures(site: dict[str, str]) -> None:

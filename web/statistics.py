@@ -78,13 +78,13 @@ async def area_statistics(
     return rules.area_figures(rows, area, period, population)
 
 
-async def read(request: web.Request, user: User) -> dict[str, Any]:
-    """The figures a request asks for (`month` YYYY-MM, default the app clock's month; `area`, default the
-    user's own)."""
+async def read(request: web.Request, user: User, month_raw: str | None = None) -> dict[str, Any]:
+    """The figures a request asks for (`month` YYYY-MM, default the app clock's month, or `month_raw` in its
+    place; `area`, default the user's own). Who first (403), then where (404), then when (400)."""
     check_reader(user)
     now = now_of(request)
-    month = month_param(qp(request.query, "month"), now)
     area = area_param(qp(request.query, "area"), user.scope)
+    month = month_param(qp(request.query, "month") if month_raw is None else month_raw, now)
     population: dict[str, AreaPopulation] = request.app[POPULATION]
     async with request.app[POOL].acquire() as conn:
         return await area_statistics(conn, user.scope, area, month, now, population)

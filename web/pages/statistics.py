@@ -10,7 +10,9 @@ from aiohttp import web
 from contract.labels import label
 from contract.population import CITY_CODE
 from supervision import statistics as rules
+from web.errors import Invalid
 from web.pages.render import lang_of, page_user, render
+from web.params import qp
 from web.statistics import area_name, own_area, read
 
 routes = web.RouteTableDef()
@@ -26,8 +28,16 @@ def _trail(area: str, mine: str) -> list[str]:
 @routes.get("/statistics")
 async def statistics_page(request: web.Request) -> web.Response:
     user = page_user(request)
-    figures = await read(request, user)  # 403 for an operator, 404 outside the scope: the error page says why
     lang = lang_of(request)
+    typed = qp(request.query, "month")
+    error: Invalid | None = None
+    try:
+        figures = await read(request, user)  # 403 for an operator, 404 outside the scope: the error page says why
+    except Invalid as exc:
+        if exc.key != "err_month":
+            raise
+        error = exc  # a month mistyped: the month in progress, with the reason and the text as typed
+        figures = await read(request, user, month_raw="")
     series = rules.chart_series(figures)
     trail = _trail(figures["area"], own_area(user.scope))
     codes = [*trail, *(r["area"] for r in figures["areas"])]
@@ -48,5 +58,10 @@ async def statistics_page(request: web.Request) -> web.Response:
         "ages": rules.AGE_GROUPS,
         "qualifications": rules.QUALIFICATIONS,
         "alert_rows": series["alerts"],
+        "typed_month": typed if error else figures["month"],
+        "error": error.text(lang) if error else None,
     }
-    return await render(request, "statistics.html", ctx)
+    resp = await render(request, "statistics.html", ctx)
+    if error is not None:
+        resp.set_status(error.status)
+    return resp

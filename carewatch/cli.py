@@ -648,6 +648,7 @@ def _serve_web(
     from contract.clock import clock_from_spec
     from contract.config import Settings
     from contract.credit import load_credit
+    from contract.population import load_population
     from contract.rules import load_rules
     from runtime.collector import settle
     from web.app import create_app
@@ -666,6 +667,7 @@ def _serve_web(
         trusted_proxies=trusted_proxies,
         api_limit=api_limit,
         person_salt=settings.salt(),
+        population=load_population(settings.population),
     )
 
     async def loaded(_app: aioweb.Application) -> None:

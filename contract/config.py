@@ -75,6 +75,9 @@ class Settings(BaseSettings, _ChannelFields):
     rules: Path | None = None
     # credit evaluation settings (YAML: grades and weights, contract/credit.py); defaults when unset
     credit: Path | None = None
+    # each area's population for the statistics' 托位 per 1,000 people and 托育率 (CSV with a `source` per row,
+    # contract/population.py); unset: the shipped file, example figures marked as such
+    population: Path | None = None
     http: str = "127.0.0.1:8080"
     # Where the local stack keeps its data, logs and URLs (git-ignored).
     state_dir: Path | None = None

@@ -140,7 +140,18 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
         )
     url = str(site["url"])
     pages = {
-        "city": (city, ["/", "/alerts", f"/alerts/{site['alert_a']}", f"/facilities/{A.id}", "/dead-letters", "/wall"]),
+        "city": (
+            city,
+            [
+                "/",
+                "/alerts",
+                f"/alerts/{site['alert_a']}",
+                f"/facilities/{A.id}",
+                "/dead-letters",
+                "/wall",
+                "/statistics",
+            ],
+        ),
         "county": (
             site["insp"],
             [
@@ -152,6 +163,7 @@ async def test_no_page_shows_a_rule_id_or_a_utc_time(
                 "/closures",
                 "/filing",
                 f"/facilities/{A.id}/filing",
+                "/statistics",
             ],
         ),
         "operator": (

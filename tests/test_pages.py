@@ -219,10 +219,19 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         f"/facilities/{A.id}/filing",
     ]
     return {
-        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints"],
-        "county": ["/", *common, "/complaints"],
+        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints", "/statistics"],
+        "county": ["/", *common, "/complaints", "/statistics", f"/statistics?area={A.township}"],
         "operator": [*common],
-        "admin": ["/", *common, "/registry", "/audit", "/admin/notifications", "/admin/retention", "/complaints"],
+        "admin": [
+            "/",
+            *common,
+            "/registry",
+            "/audit",
+            "/admin/notifications",
+            "/admin/retention",
+            "/complaints",
+            "/statistics",
+        ],
     }[role]
 
 

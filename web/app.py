@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from contract.clock import SYSTEM, Clock
 from contract.config import DEFAULT_PUBLIC_URL, check_public_url
 from contract.credit import CreditConfig
+from contract.population import AreaPopulation, load_population
 from contract.rules import RuleConfig, load_rules
 from runtime.collector import watch_pauses
 from web import i18n
@@ -39,6 +40,7 @@ from web.keys import (
     LOGIN_LIMITS,
     PERSON_SALT,
     POOL,
+    POPULATION,
     PUBLIC_BUCKETS,
     PUBLIC_URL,
     RATE_BUCKETS,
@@ -61,9 +63,11 @@ from web.pages import draws as draw_pages
 from web.pages import filing as filing_pages
 from web.pages import followups as followup_pages
 from web.pages import public as public_pages
+from web.pages import statistics as statistics_pages
 from web.params import proxy_networks
 from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
 from web.receipts import routes as receipt_api_routes
+from web.statistics import routes as statistics_api_routes
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
 from web.throttle import HashSlots, LoginLimits
@@ -96,6 +100,7 @@ def create_app(
     person_salt: bytes | None = None,
     public_limit: RateLimit | None = PUBLIC_LIMIT,
     complaint_limit: RateLimit | None = COMPLAINT_LIMIT,
+    population: Mapping[str, AreaPopulation] | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -109,7 +114,8 @@ def create_app(
     send (web/ratelimit.py; None: no limit); person_salt: the register of people's secret salt
     (contract/people.py; None: a registry upload with identity numbers is refused); public_limit, complaint_limit:
     the public page's requests and its complaint filings and look-ups per client address (web/ratelimit.py;
-    None: no limit)."""
+    None: no limit); population: each area's population for the statistics (contract/population.py; None: the
+    shipped file, example figures marked as such)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -146,6 +152,7 @@ def create_app(
     app[STREAM_CHECK_S] = stream_check_s
     app[PERSON_SALT] = person_salt
     app[CREDIT] = credit or CreditConfig()
+    app[POPULATION] = dict(population if population is not None else load_population(None))
     app.cleanup_ctx.extend([_pool_ctx, listen_ctx])
     app.on_shutdown.append(end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -154,11 +161,12 @@ def create_app(
     app.router.add_routes(draw_api_routes)  # 双随机一公开 (issue #40 item 5)
     app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)
     app.router.add_routes(receipt_api_routes)  # 整改通知 签收 (issue #40 item 3)
+    app.router.add_routes(statistics_api_routes)  # 信息统计监测 (issue #40 item 8)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
     # issue #40 items 5, 2, 7 and issue #39 item 1
-    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages, filing_pages):
+    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages, filing_pages, statistics_pages):
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

@@ -1448,3 +1448,50 @@ _FOLLOWUPS = {
 for _k, (_zh, _en) in _FOLLOWUPS.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
+
+
+# 信息统计监测 (issue #40 item 8; web/pages/statistics.py)
+_STATISTICS = {
+    "statistics": ("信息统计监测", "Statistics"),
+    "statistics_help": (
+        "按所选月份（北京时间）统计本区域及下级区域：机构（备案、类型）、托位（年龄段、类型）、在托幼儿、从业人员资质、"
+        "检查、整改通知及其时效、告警；每千人口托位数和托育率以人口数据文件为分母，数据来源列于表中。",
+        "For the month chosen (Beijing time), this area and the areas below it: facilities (filing, type), places (age "
+        "group, type), children enrolled, staff by qualification, inspections, orders and their timeliness, alerts; "
+        "places per 1,000 people and the care rate divide by the population file, its source shown in the table.",
+    ),
+    "st_month": ("月份（年-月）", "Month (YYYY-MM)"),
+    "st_area": ("区域", "Area"),
+    "st_summary": ("本区域合计", "Totals of the area"),
+    "st_figure": ("指标", "Figure"),
+    "st_in_progress": ("本月尚未结束，数据截至", "The month is not over: figures as of"),
+    "st_unknown": ("未知", "unknown"),
+    "st_source": ("来源", "Source"),
+    "st_no_population": ("无人口数据", "no population figure"),
+    "st_target": (
+        "目标：到2025年每千人口拥有3岁以下婴幼儿托位数 {} 个"
+        "（《中华人民共和国国民经济和社会发展第十四个五年规划和2035年远景目标纲要》）。",
+        "Target: {} places for children under 3 per 1,000 people by 2025 (China's 14th Five-Year Plan outline, 2021).",
+    ),
+    "st_registry_now": (
+        "托位、在托幼儿和从业人员为机构档案的现状（档案不保留历史）；只有通过审核的备案才会改变它们。",
+        "Places, children and staff are the registry as it stands (it keeps no history); only an accepted filing "
+        "changes them.",
+    ),
+    "st_places_by_kind": ("托位（按机构类型）", "Places by type of facility"),
+    "st_places_per_1000": ("每千人口托位数与托育率", "Places per 1,000 people and the care rate"),
+    "st_occupancy": ("托位使用率（在托幼儿 / 托位）", "Occupancy (children enrolled / places)"),
+    "st_staff": ("从业人员资质", "Staff by qualification"),
+    "st_inspections": ("检查", "Inspections"),
+    "st_orders": ("整改通知及时效", "Orders and their timeliness"),
+    "st_alerts": ("本月告警（按规则）", "Alerts opened this month, by rule"),
+    "st_rule": ("规则", "Rule"),
+    "err_statistics_who": ("统计数据仅供监管部门查看", "The statistics are for the supervising departments"),
+    "err_area": (
+        "区域应为忻州市代码 140900、县（市、区）代码（6位）或乡镇（街道）代码（9位）",
+        "The area is Xinzhou's code 140900, a county's (6 digits) or a township's (9 digits)",
+    ),
+}
+for _k, (_zh, _en) in _STATISTICS.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en

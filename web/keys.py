@@ -15,6 +15,7 @@ from aiohttp import web
 
 from contract.clock import Clock
 from contract.credit import CreditConfig
+from contract.population import AreaPopulation
 from contract.rules import RuleConfig
 from storage.errors import RETRYABLE
 from storage.intake import IntakeState
@@ -187,6 +188,8 @@ COMPLAINT_BUCKETS: web.AppKey[Buckets | None] = web.AppKey("complaint_buckets", 
 # the sender's own claim, and the address is the connection's.
 TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey("trusted_proxies", tuple)
 CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades and weights (CAREWATCH_CREDIT)
+# Each area's population for the statistics (CAREWATCH_POPULATION, contract/population.py), by area code.
+POPULATION: web.AppKey[dict[str, AreaPopulation]] = web.AppKey("population", dict)
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
 # its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.
 SESSION_LIMITS = web.AppKey("session_limits", tuple)

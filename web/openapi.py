@@ -1306,3 +1306,70 @@ PATHS.update(
         },
     }
 )
+
+
+# 信息统计监测 (issue #40 item 8; web/statistics.py, supervision/statistics.py)
+_FIGURES = _obj(
+    ["area", "facilities", "places", "population_source"],
+    area=_STR,
+    facilities=_INT,
+    filed=_INT,
+    unfiled=_INT,
+    places=_INT,
+    enrolled=_INT,
+    occupancy_pct=_NNUM,
+    inclusive_share_pct=_NNUM,
+    population={"type": "integer", "nullable": True},
+    population_2_3={"type": "integer", "nullable": True},
+    population_source=_NSTR,
+    places_per_1000=_NNUM,
+    care_rate_pct=_NNUM,
+    orders_due=_INT,
+    orders_late=_INT,
+    alerts=_INT,
+)
+PATHS.update(
+    {
+        "/api/v1/statistics": {
+            "get": {
+                "summary": "信息统计监测 of an area for a month (Asia/Shanghai): facilities, places by age group"
+                " and type, occupancy, staff by qualification, inspections, orders and their timeliness, alerts"
+                " by rule, places per 1,000 people and the care rate (each population figure with its source);"
+                " the area's total and each area one level down. Inspectors (their area and below) and admins;"
+                " an operator 403, an area outside the scope 404. JSON or CSV (UTF-8 with BOM)",
+                "parameters": [
+                    _q("month", "YYYY-MM; default the month in progress", pattern="^20[0-9]{2}-(0[1-9]|1[0-2])$"),
+                    _q(
+                        "area",
+                        "140900 (the city), a county's 6 digits or a township's 9; default the user's own",
+                        pattern="^1409([0-9]{2}|[0-9]{5})$",
+                    ),
+                    _q("format", "json or csv", enum=["json", "csv"]),
+                    _q("lang", "the CSV's headers: zh (default) or en", enum=["zh", "en"]),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the figures",
+                        "content": {
+                            "application/json": {
+                                "schema": _obj(
+                                    ["area", "level", "month", "complete", "total", "areas"],
+                                    area=_STR,
+                                    level={"type": "string", "enum": ["city", "county", "township"]},
+                                    month=_STR,
+                                    as_of=_TIME,
+                                    complete=_BOOL,
+                                    target_places_per_1000=_NUM,
+                                    total=_FIGURES,
+                                    areas=_arr(_FIGURES),
+                                )
+                            },
+                            "text/csv": {"schema": _STR},
+                        },
+                    },
+                    **_errors(400, 403, 404),
+                },
+            }
+        }
+    }
+)

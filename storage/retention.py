@@ -149,10 +149,11 @@ async def refresh_slots(conn: asyncpg.Connection, now: datetime, late: Mapping[s
         if older:
             n += await _slots_range(conn, hour_start(min(older.values())), start, list(older))
         await conn.execute(
-            "INSERT INTO job_state (name, watermark) VALUES ($1, $2)"
-            " ON CONFLICT (name) DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = now()",
+            "INSERT INTO job_state (name, watermark, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name)"
+            " DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = $3",
             SLOTS_JOB,
             end,
+            now,
         )
     return n
 

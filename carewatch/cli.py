@@ -668,6 +668,7 @@ def _serve_web(
         api_limit=api_limit,
         person_salt=settings.salt(),
         population=load_population(settings.population),
+        simulator_behind=settings.simulator_behind_file,
     )
 
     async def loaded(_app: aioweb.Application) -> None:

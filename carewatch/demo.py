@@ -191,6 +191,8 @@ def run_demo(
         "CAREWATCH_HTTP": http,
         "CAREWATCH_STATE_DIR": str(stack.state_dir),
         "CAREWATCH_CLOCK": clock.spec(),
+        # the simulator writes its lag behind the demo's clock here; the web's pages say it while it is behind
+        "CAREWATCH_SIMULATOR_BEHIND_FILE": str(stack.state_dir / "logs" / BEHIND_FILE),
     }
 
     def mqtt_for(role: str) -> dict[str, str]:

@@ -78,6 +78,10 @@ class Settings(BaseSettings, _ChannelFields):
     # each area's population for the statistics' 托位 per 1,000 people and 托育率 (CSV with a `source` per row,
     # contract/population.py); unset: the shipped file, example figures marked as such
     population: Path | None = None
+    # `carewatch demo` only: the file its simulator writes its lag behind the demo's clock to (simulated
+    # seconds; simulators.runner.say_behind). While it is behind, every page says so: the devices' silence
+    # meanwhile is the machine's, and so are the offline alerts that follow.
+    simulator_behind_file: Path | None = None
     http: str = "127.0.0.1:8080"
     # Where the local stack keeps its data, logs and URLs (git-ignored).
     state_dir: Path | None = None

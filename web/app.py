@@ -46,6 +46,7 @@ from web.keys import (
     RATE_BUCKETS,
     RULES,
     SESSION_LIMITS,
+    SIMULATOR_BEHIND,
     STREAM_CHECK_S,
     TRUSTED_PROXIES,
     USER_NAMES,
@@ -101,6 +102,7 @@ def create_app(
     public_limit: RateLimit | None = PUBLIC_LIMIT,
     complaint_limit: RateLimit | None = COMPLAINT_LIMIT,
     population: Mapping[str, AreaPopulation] | None = None,
+    simulator_behind: Path | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -153,6 +155,7 @@ def create_app(
     app[PERSON_SALT] = person_salt
     app[CREDIT] = credit or CreditConfig()
     app[POPULATION] = dict(population if population is not None else load_population(None))
+    app[SIMULATOR_BEHIND] = simulator_behind  # `carewatch demo` only: its simulator's lag, said on every page
     app.cleanup_ctx.extend([_pool_ctx, listen_ctx])
     app.on_shutdown.append(end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)

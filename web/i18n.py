@@ -287,6 +287,13 @@ _MORE = {
         " not counted as any device's silence: a device last heard longer ago than its offline threshold may"
         " still show online until it next reports or its threshold is reached.",
     ),
+    "simulator_behind": (
+        "演示：设备模拟器比演示时钟落后约 {} 分钟（本机太忙，跟不上所设的倍速）。"
+        "其间设备对平台静默，随之而来的离线告警是演示造成的，不是设备的；以较低的 --speed 运行演示可避免。",
+        "Demo: the device simulator is about {} min behind the demo's clock (this machine is too busy for the"
+        " speed set). Devices are silent to the platform meanwhile, and the offline alerts that follow are the"
+        " demo's, not the devices'; a lower --speed avoids it.",
+    ),
     "intake_behind": (
         "数据接收正在补传积压，约落后 {} 分钟：各机构的在线状态为{}时所知。",
         "Data intake is catching up on a backlog, about {} min behind: facilities' states are as known at {}.",

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -190,6 +191,8 @@ TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey(
 CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades and weights (CAREWATCH_CREDIT)
 # Each area's population for the statistics (CAREWATCH_POPULATION, contract/population.py), by area code.
 POPULATION: web.AppKey[dict[str, AreaPopulation]] = web.AppKey("population", dict)
+# `carewatch demo`: where its simulator says how far behind the demo's clock it is (None: not a demo)
+SIMULATOR_BEHIND: web.AppKey[Path | None] = web.AppKey("simulator_behind", object)  # type: ignore[arg-type]
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps
 # its stream open and reloads when it drops); absolute: 12 h after the login, whatever happens.
 SESSION_LIMITS = web.AppKey("session_limits", tuple)

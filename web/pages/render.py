@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -39,7 +40,7 @@ from web.i18n import (
     township_name,
     when,
 )
-from web.keys import CLOCK, INTAKE, POOL, USER, USER_NAMES, now_of
+from web.keys import CLOCK, INTAKE, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
 
 
 def page_user(request: web.Request) -> User:
@@ -137,6 +138,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
+        # `carewatch demo` on a machine too busy for its speed: the simulator's lag behind the demo's clock
+        "simulator_behind": simulator_behind_min(request.app[SIMULATOR_BEHIND]),
     }
     base["waiting"], base["complaints_waiting"], base["filing_waiting"] = await _waiting(request)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
@@ -146,6 +149,19 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
 
 
 BADGE_WAIT_S = 0.5
+SIMULATOR_BEHIND_SAY_S = 60  # simulated seconds: less is a moment's jitter, not worth a banner
+
+
+def simulator_behind_min(path: Path | None) -> int:
+    """Whole minutes (of the demo's clock) the demo's simulator says it is behind (0: not behind, not a demo,
+    or nothing said yet). A file of a few bytes, written when its state changes (simulators.runner)."""
+    if path is None:
+        return 0
+    try:
+        seconds = float(path.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+    return max(1, round(seconds / 60)) if seconds >= SIMULATOR_BEHIND_SAY_S else 0
 
 
 async def _waiting(request: web.Request) -> tuple[int | None, int | None, int | None]:

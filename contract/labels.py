@@ -382,3 +382,16 @@ def label(kind: str, code: object, lang: str = "zh") -> str:
     if pair is None:
         return "" if code is None else str(code)
     return pair[0] if lang == "zh" else pair[1]
+
+
+# 通报 (circulars, issue #40 item 1; supervision/circulars.py)
+LABELS.update(
+    {
+        "circular_kind": {
+            "commend": ("通报表扬", "commendation"),
+            "criticise": ("通报批评", "criticism"),
+            "report": ("情况通报", "report"),
+        },
+        "circular_status": {"draft": ("草稿", "draft"), "issued": ("已印发", "issued")},
+    }
+)

@@ -136,6 +136,11 @@ GRANTS: dict[str, list[str]] = {
         " reviewed_at, reasons, filing_no) ON filings TO {role}",
         "GRANT SELECT, INSERT ON filing_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE (last_no) ON filing_sequences TO {role}",
+        # 通报 (migration 039): drafted and edited by the department's writers, issued once, then never changed
+        # (its triggers: who writes, and nothing after the issue); a draft's subjects replaced
+        "GRANT SELECT, INSERT, UPDATE (kind, title, body, public, status, updated_by, updated_at, issued_by,"
+        " issued_at) ON circulars TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON circular_subjects TO {role}",
     ],
 }
 

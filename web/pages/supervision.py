@@ -15,9 +15,11 @@ from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from storage import documents as document_store
 from storage import inspections as inspection_store
+from storage import order_followups as followup_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import circulars as circular_rules
 from supervision import countersign as countersign_rules
 from supervision import deadlines
 from supervision import documents as document_rules
@@ -55,7 +57,13 @@ async def orders_page(request: web.Request) -> web.Response:
             if level and level != "township"
             else []
         )
-    return await render(request, "orders.html", {"rows": rows, "status": status, "supervised": supervised})
+    ctx = {
+        "rows": rows,
+        "status": status,
+        "supervised": supervised,
+        "may_circulate": circular_rules.may_write(user.scope),
+    }
+    return await render(request, "orders.html", ctx)
 
 
 async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
@@ -228,6 +236,7 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
     async with request.app[POOL].acquire() as conn:
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
+        recheck_of = None if i is None else await followup_store.order_of_recheck(conn, inspection_id)  # a 复查
         may_record = i is not None and order_rules.level_of(user.scope) is not None and i["status"] == "planned"
         seconds = await inspection_store.candidate_seconds(conn, inspection_id, user.username) if may_record else []
     if i is None:
@@ -235,6 +244,7 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
     return {
         "i": i,
         "doc_no": _doc_text(n),
+        "recheck_of": recheck_of,
         "checklist": CHECKLIST,
         "areas": INSPECTION_AREAS,
         "may_record": may_record,

@@ -92,7 +92,7 @@ def order_state_at(history: Sequence[Mapping[str, Any]], step_id: int, due_at: d
             continue
         sets_due = h["action"] in {"issued", "returned", "extended"} and (h.get("detail") or {}).get("due_at")
         if not before:
-            changed_after = changed_after or bool(sets_due) and h["action"] != "issued"
+            changed_after = changed_after or (bool(sets_due) and h["action"] != "issued")
             continue
         status = _STATUS_AFTER.get(h["action"], status)
         if h["action"] == "answered":

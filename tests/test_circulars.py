@@ -50,7 +50,7 @@ async def _pdf(url: str, token: str, path: str) -> tuple[int, bytes]:
         return r.status, await r.read()
 
 
-async def _sign(site: dict[str, Any], iid: int, failing: str | None) -> None:
+async def _sign(site: dict[str, Any], iid: int, failing: str | None) -> None:  # noqa: F811 - the fixture's value
     """The township's inspector records the 复查 (one item failing, or none) naming the county's as the second
     officer, who confirms it."""
     findings = {
@@ -261,15 +261,17 @@ async def test_the_database_holds_who_writes_and_that_an_issued_circular_never_c
                 "INSERT INTO circulars (department, kind, title, body, drafted_by, drafted_at, updated_by, updated_at)"
                 f" VALUES ('{A.county}', 'commend', '乡镇通报', '', 'town', now(), 'town', now())"
             ),
-            "an operator edits a draft": f"UPDATE circulars SET title = '表扬本机构', updated_by = 'oper' WHERE id = {draft}",
+            "an operator edits a draft": f"UPDATE circulars SET title = '表扬', updated_by = 'oper' WHERE id = {draft}",
             "an issued one is rewritten": f"UPDATE circulars SET title = '改', updated_by = 'county' WHERE id = {cid}",
-            "an issued one is made public": f"UPDATE circulars SET public = true, updated_by = 'county' WHERE id = {cid}",
+            "an issued one made public": f"UPDATE circulars SET public = true, updated_by = 'county' WHERE id = {cid}",
             "an issued one's subject removed": f"DELETE FROM circular_subjects WHERE circular_id = {cid}",
             "an issued one gets a subject": (
-                f"INSERT INTO circular_subjects (circular_id, position, area, statement) VALUES ({cid}, 9, '{A.township}', 'x')"
+                "INSERT INTO circular_subjects (circular_id, position, area, statement)"
+                f" VALUES ({cid}, 9, '{A.township}', 'x')"
             ),
             "a county names another county's facility": (
-                f"INSERT INTO circular_subjects (circular_id, position, facility_id, statement) VALUES ({draft}, 5, '{B.id}', 'x')"
+                "INSERT INTO circular_subjects (circular_id, position, facility_id, statement)"
+                f" VALUES ({draft}, 5, '{B.id}', 'x')"
             ),
             "an issued one deleted": f"DELETE FROM circulars WHERE id = {cid}",
         }

@@ -196,6 +196,13 @@ async def open_orders(conn: asyncpg.Connection, facility_id: str | None, area: s
     )
 
 
+async def facilities_in(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """The facilities a writer may name (id, name), by area and name."""
+    where, args = scope.sql("f")
+    sql = f"SELECT id, name FROM facilities f WHERE {where} ORDER BY county, township, name"
+    return list(await conn.fetch(sql, *args))
+
+
 async def facility_count(conn: asyncpg.Connection, area: str) -> int:
     n: int = await conn.fetchval("SELECT count(*) FROM facilities WHERE county = $1 OR township = $1", area)
     return n

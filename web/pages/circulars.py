@@ -40,10 +40,7 @@ async def _options(request: web.Request, user: User, department: str | None) -> 
     lang = lang_of(request)
     out = [(f"area:{a}", circulars.area_name(a, lang)) for a in rules.lower_departments(department, COUNTIES)]
     async with request.app[POOL].acquire() as conn:
-        where, args = user.scope.sql("f")
-        rows = await conn.fetch(
-            f"SELECT id, name FROM facilities f WHERE {where} ORDER BY county, township, name", *args
-        )
+        rows = await store.facilities_in(conn, user.scope)
     return out + [(f"facility:{r['id']}", r["name"]) for r in rows]
 
 

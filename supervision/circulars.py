@@ -33,8 +33,8 @@ from supervision.requests import RequestRefused
 KINDS = ("commend", "criticise", "report")
 TITLE_MIN, TITLE_MAX = 2, 200
 BODY_MAX = 8000
-STATEMENT_MAX = 2000
-SUBJECTS_MAX = 50
+STATEMENT_MAX = 1000
+SUBJECTS_MAX = 30
 _ID_NUMBER = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}[01][0-9][0-3][0-9][0-9]{3}[0-9Xx](?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
@@ -94,7 +94,9 @@ def check_fields(kind: str, title: str, body: str, subjects: Sequence[store.Subj
         raise CircularRefused(f"at most {SUBJECTS_MAX} subjects", "err_circular_subjects_many", max=SUBJECTS_MAX)
     if any(len(s.statement) > STATEMENT_MAX for s in subjects):
         raise CircularRefused(
-            f"what is said of a subject is at most {STATEMENT_MAX} characters", "err_circular_statement"
+            f"what is said of a subject is at most {STATEMENT_MAX} characters",
+            "err_circular_statement",
+            max=STATEMENT_MAX,
         )
     keys = [(s.facility_id, s.area) for s in subjects]
     if len(set(keys)) != len(keys):

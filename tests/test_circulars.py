@@ -19,12 +19,14 @@ import pytest
 
 from contract.inspection import ITEMS
 from storage.users import create_user
+from supervision import circulars as rules
 from supervision.documents import number_text, year_of
 from supervision.orders import escalate_overdue
 from tests.conftest import as_role
 from tests.helpers import call
 from tests.test_documents import text_of
 from tests.test_orders import A, B, _page_session, due, site  # noqa: F401 - `site`: the fixture, by name
+from web.i18n import COUNTIES
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 PASSWORDS = {"town": "pw-town", "county": "pw-county", "city": "pw-city", "oper": "pw-oper", "other": "pw-other"}
@@ -345,3 +347,25 @@ async def test_a_public_circular_naming_a_person_is_refused(
         assert r.status == 200 and "整改及时，予以表扬。" in await r.text()
         refused = cid - 1  # drafted, never issued
         assert (await anon.get(f"{url}/public/circulars/{refused}")).status == 404
+
+
+async def test_a_circular_at_its_limits_is_taken_and_one_beyond_them_refused_with_the_text_kept(
+    site: dict[str, Any],  # noqa: F811
+) -> None:
+    """The form at the rules' limits (every character Chinese, percent-encoded) fits its route's body limit;
+    beyond them it is refused with the reason, the typed text kept. (Over 256 KiB: the default limit refused
+    it with a 413 before the circulars' routes had their own.)"""
+    url = site["url"]
+    areas = rules.lower_departments("city", COUNTIES)[: rules.SUBJECTS_MAX]
+    full = [(f"area:{a}", "整" * rules.STATEMENT_MAX) for a in areas]
+    s, csrf = await _session(url, "city")
+    try:
+        r = await _draft(s, url, csrf, full, title="通" * rules.TITLE_MAX, body="文" * rules.BODY_MAX)
+        assert r.status == 200, (r.status, len(areas))
+        cid = _circular_id(r)
+        r = await _draft(s, url, csrf, [(f"facility:{A.id}", "超" * (rules.STATEMENT_MAX + 1))], title="保留的标题")
+        page = await r.text()
+        assert r.status == 400 and "保留的标题" in page and f"不超过 {rules.STATEMENT_MAX} 个字" in page
+    finally:
+        await s.close()
+    assert cid and len(areas) == rules.SUBJECTS_MAX

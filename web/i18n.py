@@ -1471,7 +1471,7 @@ _CIRCULARS = {
     "err_circular_title": ("标题为 2 至 {max} 个字", "A title of 2 to {max} characters"),
     "err_circular_body": ("正文不超过 {max} 个字", "The text is at most {max} characters"),
     "err_circular_subjects_many": ("通报对象不超过 {max} 个", "At most {max} subjects"),
-    "err_circular_statement": ("每个对象的通报内容不超过 2000 个字", "At most 2,000 characters for each subject"),
+    "err_circular_statement": ("每个对象的通报内容不超过 {max} 个字", "At most {max} characters for each subject"),
     "err_circular_subject_twice": ("同一对象只能列一次", "A subject is named once"),
     "err_circular_who": (
         "只有本部门的县级、市级监管人员可以起草、修改和签发通报",

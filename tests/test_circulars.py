@@ -38,6 +38,11 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+def _ago(**delta: float) -> datetime:
+    """On the clock the app runs on (the test's: a year ahead under faketime too), not the database's."""
+    return datetime.now(UTC) - timedelta(**delta)
+
+
 def _day(days: int) -> str:
     return (datetime.now(UTC) + timedelta(hours=8, days=days)).date().isoformat()
 
@@ -113,7 +118,7 @@ async def test_an_urge_and_a_summons_print_their_supervision_notices(
         "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], {"title": "灭火器过期", "due_at": due(3)}
     )
     oid = order["id"]
-    await db.execute("UPDATE rectification_orders SET due_at = now() - interval '2 days' WHERE id = $1", oid)
+    await db.execute("UPDATE rectification_orders SET due_at = $2 WHERE id = $1", oid, _ago(days=2))
     s, csrf = await _session(url, "county")
     try:
         r = await s.post(f"{url}/orders/{oid}/urge", data={"csrf": csrf, "note": "请三日内督促机构更换灭火器"})
@@ -182,7 +187,7 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
     _, order = await call(
         "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["town"], {"title": "安全出口上锁", "due_at": due(3)}
     )
-    await db.execute("UPDATE rectification_orders SET due_at = now() - interval '3 days' WHERE id = $1", order["id"])
+    await db.execute("UPDATE rectification_orders SET due_at = $2 WHERE id = $1", order["id"], _ago(days=3))
     assert len(await escalate_overdue(db, datetime.now(UTC))) == 1, "overdue: on the county's 督办 list"
     s, csrf = await _session(url, "county")
     try:

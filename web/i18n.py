@@ -1416,6 +1416,7 @@ _CIRCULARS = {
     ),
     "circular_new": ("起草通报", "Draft a circular"),
     "city_name": ("忻州市", "Xinzhou"),
+    "circular_public_tag": ("公开", "public"),
     "circular_title": ("标题", "Title"),
     "circular_kind": ("类型", "Kind"),
     "circular_body": ("正文", "Text"),

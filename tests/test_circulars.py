@@ -7,6 +7,7 @@ township inspector writes one; numbers are never given twice, concurrently or af
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ import asyncpg
 import pytest
 
 from contract.inspection import ITEMS
+from storage.documents import allocate
+from storage.migrate import migrate
 from storage.users import create_user
 from supervision import circulars as rules
 from supervision.documents import number_text, year_of
@@ -26,6 +29,7 @@ from tests.conftest import as_role
 from tests.helpers import call
 from tests.test_documents import text_of
 from tests.test_orders import A, B, _page_session, due, site  # noqa: F401 - `site`: the fixture, by name
+from tests.test_upgrade import empty_db  # noqa: F401 - the fixture, by name
 from web.i18n import COUNTIES
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
@@ -374,3 +378,58 @@ async def test_a_circular_at_its_limits_is_taken_and_one_beyond_them_refused_wit
     finally:
         await s.close()
     assert cid and len(areas) == rules.SUBJECTS_MAX
+
+
+async def test_migration_039_numbers_the_rechecks_and_supervision_steps_before_it(empty_db: str) -> None:  # noqa: F811
+    """A 复查 signed and a 催办 taken before migration 039 get their numbers from it, in the order they happened,
+    and the sequences go on from there."""
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await migrate(conn, upto=37)
+        await conn.execute(
+            "INSERT INTO facilities (id, name, county, township, kind, open_days, open_time, close_time)"
+            " VALUES ('fac-1', '托育1', '140902', '140902001', 'nursery', ARRAY['mon'], '07:30', '17:30')"
+        )
+        at = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+        oid = await conn.fetchval(
+            "INSERT INTO rectification_orders (facility_id, source, title, detail, due_at, first_due_at, issued_by,"
+            " issued_level, supervision_level, issued_at) VALUES ('fac-1', 'manual', '灭火器', '', $1, $1, 'town',"
+            " 'township', 'county', $1) RETURNING id",
+            at,
+        )
+        for n, by in enumerate(("county", "city", "county")):
+            await conn.execute(
+                "INSERT INTO rectification_history (order_id, actor, action, note, detail, at)"
+                " VALUES ($1, 'x', 'urged', '催', $2, $3)",
+                oid,
+                json.dumps({"by_level": by}),
+                at + timedelta(days=n + 1),
+            )
+        iid = await conn.fetchval(
+            "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, status, inspected_at,"
+            " signed_by, second_inspector, countersigned_by, countersigned_at)"
+            " VALUES ('fac-1', 'visit', '2026-03-05', 'town', 'township', 'signed', $1, 'town', 'county', 'county', $1)"
+            " RETURNING id",
+            at + timedelta(days=3),
+        )
+        await conn.execute(
+            "INSERT INTO order_rechecks (order_id, inspection_id, planned_by, planned_at) VALUES ($1, $2, 'town', $3)",
+            oid,
+            iid,
+            at,
+        )
+        await migrate(conn)
+        rows = await conn.fetch(
+            "SELECT department, kind, year, seq FROM document_numbers WHERE kind IN ('recheck', 'supervision')"
+            " ORDER BY kind, department, seq"
+        )
+        assert [tuple(r) for r in rows] == [
+            ("140902001", "recheck", 2026, 1),
+            ("140902", "supervision", 2026, 1),
+            ("140902", "supervision", 2026, 2),
+            ("city", "supervision", 2026, 1),
+        ]
+        n = await allocate(conn, "140902", "supervision", 2026, at, of=None)
+        assert n.seq == 3, "the sequence goes on after the numbers given"
+    finally:
+        await conn.close()

@@ -6,6 +6,8 @@ Scope first (404), then who (403), then the input (400) and the circular's state
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +23,25 @@ from web.errors import Invalid, NotFound, from_rule
 from web.i18n import COUNTIES, TEXT, county_name, township_name
 
 ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@contextlib.contextmanager
+def _as_web() -> Iterator[None]:
+    """A rule's refusal (supervision.circulars) as the web's: 400, 403 or 409 with its reason."""
+    try:
+        yield
+    except CircularRefused as err:
+        raise from_rule(err) from None
+
+
+def writer_department(user: User) -> str:
+    """The department `user` drafts circulars for (403 for a township inspector or an operator)."""
+    department = rules.department_of(user.scope)
+    if department is None:
+        raise from_rule(
+            CircularRefused("only a county or city inspector drafts a circular", "err_circular_who", "forbidden")
+        )
+    return department
 
 
 def area_name(area: str, lang: str) -> str:
@@ -57,12 +78,10 @@ async def subjects(
     for raw, statement in pairs:
         if not raw.strip():
             continue
-        try:
+        with _as_web():
             kind, ident = rules.parse_subject(raw)
             if kind == "area":
                 rules.check_area(department, ident, COUNTIES)
-        except CircularRefused as err:
-            raise from_rule(err) from None
         if kind == "facility" and await queries.facility_row(conn, user.scope, ident) is None:
             raise Invalid(f"no such facility in scope: {ident}", "err_circular_facility", id=ident[:64])
         said = statement.strip() or await facts(conn, kind, ident, lang, now)
@@ -70,25 +89,15 @@ async def subjects(
     return out
 
 
-def _check(kind: str, title: str, body: str, subs: list[store.Subject]) -> None:
-    try:
-        rules.check_fields(kind, title, body, subs)
-    except CircularRefused as err:
-        raise from_rule(err) from None
-
-
 async def draft(
     pool: asyncpg.Pool, user: User, form: dict[str, Any], pairs: list[tuple[str, str]], lang: str, *, now: datetime
 ) -> int:
-    department = rules.department_of(user.scope)
-    if department is None:
-        raise from_rule(
-            CircularRefused("only a county or city inspector drafts a circular", "err_circular_who", "forbidden")
-        )
+    department = writer_department(user)
     kind, title, body, public = fields(form)
     async with pool.acquire() as conn:
         subs = await subjects(conn, user, department, pairs, lang, now)
-        _check(kind, title, body, subs)
+        with _as_web():
+            rules.check_fields(kind, title, body, subs)
         cid = await store.create(conn, department, kind, title, body, public, subs, user.username, now)
         await audit(conn, user.username, "circular.draft", f"circular {cid}", {"subjects": len(subs)}, at=now)
     return cid
@@ -114,17 +123,14 @@ async def edit(
     kind, title, body, public = fields(form)
     async with pool.acquire() as conn:
         c = await visible(conn, user, cid)
-        try:
+        with _as_web():
             rules.check_draft(c, user.scope)  # refused before the input is judged: 403, 409
-        except CircularRefused as err:
-            raise from_rule(err) from None
         subs = await subjects(conn, user, c["department"], pairs, lang, now)
-        _check(kind, title, body, subs)
+        with _as_web():
+            rules.check_fields(kind, title, body, subs)
         async with conn.transaction():
-            try:
+            with _as_web():
                 rules.check_draft(await store.locked(conn, cid), user.scope)
-            except CircularRefused as err:
-                raise from_rule(err) from None
             await store.update(conn, cid, kind, title, body, public, subs, user.username, now)
         await audit(conn, user.username, "circular.edit", f"circular {cid}", {"subjects": len(subs)}, at=now)
 
@@ -132,10 +138,8 @@ async def edit(
 async def issue(pool: asyncpg.Pool, user: User, cid: int, *, now: datetime) -> str:
     async with pool.acquire() as conn:
         await visible(conn, user, cid)
-        try:
+        with _as_web():
             number = await rules.issue(conn, user.scope, cid, user.username, now)
-        except CircularRefused as err:
-            raise from_rule(err) from None
         await audit(conn, user.username, "circular.issue", f"circular {cid}", {"number": number}, at=now)
     return number
 

@@ -10,12 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from storage import circulars as store
-from storage import queries
 from storage.users import User
 from supervision import circulars as rules
 from supervision import documents as document_rules
 from web import circulars
-from web.errors import Refused, from_rule
+from web.errors import Refused
 from web.i18n import COUNTIES
 from web.keys import POOL, now_of
 from web.pages.documents import subject_name
@@ -85,27 +84,21 @@ async def new_page(request: web.Request) -> web.Response:
     reason), with what is said of each drafted from the facts."""
     user = page_user(request)
     lang = lang_of(request)
-    department = rules.department_of(user.scope)
-    if department is None:
-        raise from_rule(
-            rules.CircularRefused("only a county or city inspector drafts a circular", "err_circular_who", "forbidden")
-        )
+    department = circulars.writer_department(user)
     pairs = [(raw, "") for raw in request.query.getall("subject", [])][: rules.SUBJECTS_MAX]
     async with request.app[POOL].acquire() as conn:
         subs = await circulars.subjects(conn, user, department, pairs, lang, now_of(request))
-        names = {}
-        for s in subs:
-            if s.facility_id:
-                f = await queries.facility_row(conn, user.scope, s.facility_id)
-                names[s.facility_id] = f["name"] if f else s.facility_id
-    rows = [
+        names = {r["id"]: r["name"] for r in await store.facilities_in(conn, user.scope)}
+    shown = [
         {
-            "subject": f"facility:{s.facility_id}" if s.facility_id else f"area:{s.area}",
+            "facility_id": s.facility_id,
+            "area": s.area,
             "statement": s.statement,
-            "name": names[s.facility_id] if s.facility_id else circulars.area_name(s.area or "", lang),
+            "facility_name": names.get(s.facility_id),
         }
         for s in subs
     ]
+    rows = _rows({"subjects": shown}, lang)
     return await render(request, "circular.html", await _form_ctx(request, user, None, rows))
 
 

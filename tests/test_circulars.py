@@ -235,6 +235,8 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
     text = text_of(pdf, tmp_path)
     for wanted in ("关于部分托育机构整改逾期的通报", number, "通报批评", A.name, "安全出口上锁", "该乡镇督促不力"):
         assert _flat(wanted) in _flat(text), (wanted, text)
+    status, pdf = await _pdf(url, site["oper"], f"/circulars/{cid}.pdf?lang=en")
+    assert status == 200 and "criticism" in text_of(pdf, tmp_path) and number in _flat(text_of(pdf, tmp_path))
     for who in ("oper_b", "other"):
         assert (await _pdf(url, site[who], f"/circulars/{cid}"))[0] == 404, who
         assert (await _pdf(url, site[who], f"/circulars/{cid}.pdf"))[0] == 404, who

@@ -203,6 +203,20 @@ async def facilities_in(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.
     return list(await conn.fetch(sql, *args))
 
 
+async def lapses(conn: asyncpg.Connection, facility_id: str, since: datetime, now: datetime) -> list[asyncpg.Record]:
+    """The facility's monitoring lapses (the credit evaluation's spans) between `since` and `now`, each cut to
+    that window (an open one ends at `now`)."""
+    return list(
+        await conn.fetch(
+            "SELECT rule, greatest(started_at, $2) AS started_at, least(coalesce(ended_at, $3), $3) AS ended_at"
+            " FROM lapse_intervals WHERE facility_id = $1 AND started_at < $3 AND coalesce(ended_at, $3) > $2",
+            facility_id,
+            since,
+            now,
+        )
+    )
+
+
 async def facility_count(conn: asyncpg.Connection, area: str) -> int:
     n: int = await conn.fetchval("SELECT count(*) FROM facilities WHERE county = $1 OR township = $1", area)
     return n

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -155,6 +155,18 @@ async def issue(conn: asyncpg.Connection, scope: Scope, cid: int, actor: str, no
         year = document_rules.year_of(now)
         n = await documents.allocate(conn, c["department"], "circular", year, now, of=cid)
     return document_rules.number_text(n.department, n.kind, n.year, n.seq)
+
+
+LAPSE_WINDOW = timedelta(days=30)  # the lapses a facility's statement counts: the last 30 days
+
+
+def lapse_hours(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Hours of monitoring lapse per rule (storage.circulars.lapses, already cut to the window), rounded to a
+    tenth, the longest first; none under six minutes."""
+    hours: dict[str, float] = {}
+    for r in rows:
+        hours[r["rule"]] = hours.get(r["rule"], 0.0) + (r["ended_at"] - r["started_at"]).total_seconds() / 3600
+    return {k: round(v, 1) for k, v in sorted(hours.items(), key=lambda kv: -kv[1]) if round(v, 1) > 0}
 
 
 def late_orders(rows: Sequence[asyncpg.Record], now: datetime) -> list[tuple[asyncpg.Record, datetime, str]]:

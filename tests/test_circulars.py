@@ -193,6 +193,18 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
     )
     await db.execute("UPDATE rectification_orders SET due_at = $2 WHERE id = $1", order["id"], _ago(days=3))
     assert len(await escalate_overdue(db, datetime.now(UTC))) == 1, "overdue: on the county's 督办 list"
+    for rule, start, end in (
+        ("guard_absent", 5, 2),
+        ("guard_absent", 31 * 24 + 5, 31 * 24),
+        ("device_offline", 1.5, 1),
+    ):
+        await db.execute(
+            "INSERT INTO lapse_intervals (facility_id, rule, started_at, ended_at) VALUES ($1, $2, $3, $4)",
+            A.id,
+            rule,
+            _ago(hours=start),
+            _ago(hours=end),
+        )
     s, csrf = await _session(url, "county")
     try:
         # prefilled from the links of the 督办 list and the assessment, the statements drafted from the facts
@@ -203,6 +215,7 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
         assert r.status == 200, page
         assert "安全出口上锁" in page and "逾期" in page and A.name in page
         assert "逾期未整改的整改通知1份" in page, "the township's facts"
+        assert "近30天安全监测失效累计3.5小时" in page, "the facility's lapses of the last 30 days, not before"
         for bad, status in ((f"facility:{B.id}", 400), (f"area:{B.county}", 403), ("nonsense", 400)):
             r = await s.get(f"{url}/circulars/new", params={"subject": bad})
             assert r.status == status, (bad, r.status)

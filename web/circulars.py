@@ -20,7 +20,7 @@ from storage.users import User, audit
 from supervision import circulars as rules
 from supervision.circulars import CircularRefused
 from web.errors import Invalid, NotFound, from_rule
-from web.i18n import COUNTIES, TEXT, county_name, township_name
+from web.i18n import COUNTIES, TEXT, county_name, label, township_name
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -153,13 +153,22 @@ async def facts(conn: asyncpg.Connection, kind: str, ident: str, lang: str, now:
     today = now.astimezone(ZONE).date().isoformat()
     if kind == "facility":
         unanswered = [(r, since) for r, since, whose in late if whose == "answer"]
-        if not unanswered:
-            return t["circular_fact_none"].format(date=today)
         items = t["circular_list_sep"].join(
             t["circular_fact_item"].format(title=r["title"], since=since.astimezone(ZONE).date().isoformat())
             for r, since in unanswered
         )
-        return t["circular_fact_facility"].format(date=today, n=len(unanswered), items=items)
+        said = (
+            t["circular_fact_facility"].format(date=today, n=len(unanswered), items=items)
+            if unanswered
+            else t["circular_fact_none"].format(date=today)
+        )
+        hours = rules.lapse_hours(await store.lapses(conn, ident, now - rules.LAPSE_WINDOW, now))
+        if hours:
+            by_rule = t["circular_list_sep"].join(f"{label('rule', r, lang)} {h:g}" for r, h in hours.items())
+            said += t["circular_fact_lapses"].format(
+                days=rules.LAPSE_WINDOW.days, hours=f"{sum(hours.values()):g}", rules=by_rule
+            )
+        return said
     n_answer = sum(1 for _, _, whose in late if whose == "answer")
     n_review = len(late) - n_answer
     facilities = await store.facility_count(conn, ident)

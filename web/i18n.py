@@ -1454,6 +1454,10 @@ _CIRCULARS = {
         "截至{date}，该机构有逾期未整改的整改通知{n}份：{items}。",
         "As of {date}, the facility has {n} overdue order(s): {items}.",
     ),
+    "circular_fact_lapses": (
+        "近{days}天安全监测失效累计{hours}小时（{rules}，单位：小时）。",
+        " In the last {days} days, safety monitoring lapsed for {hours} hours in all ({rules}, in hours).",
+    ),
     "circular_fact_item": ("“{title}”（{since}起逾期）", "“{title}” (overdue since {since})"),
     "circular_list_sep": ("；", "; "),
     "circular_fact_area": (

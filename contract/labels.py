@@ -505,3 +505,14 @@ LABELS["statistics_column"] = {
     "places_per_1000": ("每千人口托位数", "Places per 1,000 people"),
     "care_rate_pct": ("2-3岁托育率（%）", "Care rate, ages 2-3 (%)"),
 }
+# 通报 (circulars, issue #40 item 1; supervision/circulars.py)
+LABELS.update(
+    {
+        "circular_kind": {
+            "commend": ("通报表扬", "commendation"),
+            "criticise": ("通报批评", "criticism"),
+            "report": ("情况通报", "report"),
+        },
+        "circular_status": {"draft": ("草稿", "draft"), "issued": ("已印发", "issued")},
+    }
+)

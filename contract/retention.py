@@ -319,6 +319,8 @@ POLICY: dict[str, Retention] = {
             ("random_draw_picks", "抽中的机构与检查人员", "a draw's picks"),
             ("document_numbers", "已发文号", "document numbers given"),
             ("area_summons", "督导评估中的约谈记录", "summonses of lagging areas (the assessment)"),
+            ("circulars", "通报（草稿与已印发）", "circulars (drafts and issued)"),
+            ("circular_subjects", "通报对象及内容", "a circular's subjects and what it says of them"),
         )
     },
     "draw_availability": _p(

@@ -1,6 +1,7 @@
-"""Document numbers (文号), migration 028: allocated once per order issued or inspection signed, per
-department, kind and year, never reused. How a number reads is supervision/documents.py's; what the
-documents show is read here too (the facility's particulars, an inspection's photos)."""
+"""Document numbers (文号), migrations 028 and 039: allocated once per order issued, inspection signed,
+复查 signed, 督办 step taken or 通报 issued, per department, kind and year, never reused. How a number reads
+is supervision/documents.py's; what the documents show is read here too (the facility's particulars, an
+inspection's photos)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import asyncpg
 @dataclass(frozen=True, slots=True)
 class DocumentNumber:
     department: str
-    kind: str  # order | inspection
+    kind: str  # order | inspection | recheck | supervision | circular
     year: int
     seq: int
 
@@ -25,6 +26,16 @@ class Photo:
     data: bytes
 
 
+# the column naming what a number was given to, per kind (migrations 028 and 039)
+OF = {
+    "order": "order_id",
+    "inspection": "inspection_id",
+    "recheck": "recheck_id",  # a 复查意见书: its re-inspection
+    "supervision": "supervision_id",  # a 督办通知: the order's 催办 or 约谈 step (rectification_history)
+    "circular": "circular_id",  # a 通报
+}
+
+
 async def allocate(
     conn: asyncpg.Connection,
     department: str,
@@ -34,11 +45,13 @@ async def allocate(
     *,
     order_id: int | None = None,
     inspection_id: int | None = None,
+    of: int | None = None,
 ) -> DocumentNumber:
-    """The next number of `department`'s `kind` in `year`, recorded for the order or the inspection. Call
-    it inside the transaction that issues the order or signs the record: the sequence's row stays locked
-    until it ends, so concurrent allocations queue, and a rolled-back issue takes its number back with it
-    (nothing was printed)."""
+    """The next number of `department`'s `kind` in `year`, recorded for the order, the inspection or (`of`)
+    the thing of the kind (OF). Call it inside the transaction that issues the order or signs the record:
+    the sequence's row stays locked until it ends, so concurrent allocations queue, and a rolled-back issue
+    takes its number back with it (nothing was printed)."""
+    target = of if of is not None else order_id if kind == "order" else inspection_id
     async with conn.transaction():
         seq: int = await conn.fetchval(
             "INSERT INTO document_sequences (department, kind, year, last_no) VALUES ($1, $2, $3, 1)"
@@ -49,27 +62,32 @@ async def allocate(
             year,
         )
         await conn.execute(
-            "INSERT INTO document_numbers (department, kind, year, seq, order_id, inspection_id, allocated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            f"INSERT INTO document_numbers (department, kind, year, seq, {OF[kind]}, allocated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
             department,
             kind,
             year,
             seq,
-            order_id,
-            inspection_id,
+            target,
             now,
         )
     return DocumentNumber(department, kind, year, seq)
 
 
 async def number_of(
-    conn: asyncpg.Connection, *, order_id: int | None = None, inspection_id: int | None = None
+    conn: asyncpg.Connection,
+    *,
+    order_id: int | None = None,
+    inspection_id: int | None = None,
+    kind: str | None = None,
+    of: int | None = None,
 ) -> DocumentNumber | None:
-    """The number of an order or an inspection; None when it has none (an inspection not signed yet)."""
+    """The number of an order, an inspection or (`kind`, `of`) another document; None when it has none (an
+    inspection not signed yet)."""
+    if kind is None:
+        kind, of = ("order", order_id) if order_id is not None else ("inspection", inspection_id)
     r = await conn.fetchrow(
-        "SELECT department, kind, year, seq FROM document_numbers WHERE order_id = $1 OR inspection_id = $2",
-        order_id,
-        inspection_id,
+        f"SELECT department, kind, year, seq FROM document_numbers WHERE {OF[kind]} = $1 AND kind = $2", of, kind
     )
     return None if r is None else DocumentNumber(r["department"], r["kind"], r["year"], r["seq"])
 

@@ -25,6 +25,12 @@ async def link_recheck(conn: asyncpg.Connection, order_id: int, inspection_id: i
     )
 
 
+async def order_of_recheck(conn: asyncpg.Connection, inspection_id: int) -> int | None:
+    """The order an inspection is the 复查 of; None for an inspection of its own."""
+    oid: int | None = await conn.fetchval("SELECT order_id FROM order_rechecks WHERE inspection_id = $1", inspection_id)
+    return oid
+
+
 async def latest_recheck(conn: asyncpg.Connection, order_id: int) -> dict[str, Any] | None:
     """The order's latest 复查 with its inspection's state and the items it failed (None: never asked for)."""
     r = await conn.fetchrow(

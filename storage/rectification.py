@@ -369,6 +369,7 @@ async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, no
     return order_json(r, now) | {
         "history": [
             {
+                "id": h["id"],  # a 督办 step's 督办通知 is printed by it (web/pages/documents.py)
                 "at": h["at"].isoformat(),
                 "actor": h["actor"],
                 "action": h["action"],

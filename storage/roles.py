@@ -141,6 +141,11 @@ GRANTS: dict[str, list[str]] = {
         # 督导评估's 约谈 of an area (migration 041): recorded once, never changed or deleted (its trigger checks
         # the recorder's level)
         "GRANT SELECT, INSERT ON area_summons TO {role}",
+        # 通报 (migration 039): drafted and edited by the department's writers, issued once, then never changed
+        # (its triggers: who writes, and nothing after the issue); a draft's subjects replaced
+        "GRANT SELECT, INSERT, UPDATE (kind, title, body, public, status, updated_by, updated_at, issued_by,"
+        " issued_at) ON circulars TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON circular_subjects TO {role}",
     ],
 }
 

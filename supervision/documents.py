@@ -9,16 +9,21 @@ numbers and never reuses one. The text is made here from the stored parts, as pu
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from contract.places import county_name_zh, township_name
+from supervision import orders as order_rules
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the year a document counts in is Xinzhou's
-KINDS = ("order", "inspection")
+KINDS = ("order", "inspection", "recheck", "supervision", "circular")
 # 卫 for the health commission (卫生健康), the plan's lead department; 托 for childcare (托育); then the
-# kind: 整 a rectification notice (整改通知书), 检 an inspection record (现场检查记录)
-_KIND_MARK = {"order": "整", "inspection": "检"}
+# kind: 整 a rectification notice (整改通知书), 检 an inspection record (现场检查记录), 复 a re-inspection
+# opinion (复查意见书), 督 a supervision notice (督办通知), 通 a circular (通报)
+_KIND_MARK = {"order": "整", "inspection": "检", "recheck": "复", "supervision": "督", "circular": "通"}
 _CITY_SHORT = "忻"  # 忻州市's departments number their documents 忻卫…
 
 
@@ -53,3 +58,52 @@ def number_text(department: str, kind: str, year: int, seq: int) -> str:
     """忻府卫托整〔2026〕12号: the department's short name, 卫托 and the kind's mark, the year in 〔〕
     (U+3014/U+3015, as GB/T 9704 writes it), the number without leading zeros, 号."""
     return f"{short_name(department)}卫托{_KIND_MARK[kind]}〔{year}〕{seq}号"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """An order as it stood when a 督办 step was taken (a 督办通知 says what was late, whose and since when)."""
+
+    status: str
+    due_at: datetime
+    answered_at: datetime | None
+    since: datetime | None  # late since (supervision.orders.late_since); None: not late
+    whose: str | None  # answer (the facility's delay) | review (the issuing level's) | None
+
+
+_STATUS_AFTER = {
+    "issued": "issued",
+    "answered": "answered",
+    "returned": "returned",
+    "recheck": "recheck",
+    "accepted": "accepted",
+}
+
+
+def order_state_at(history: Sequence[Mapping[str, Any]], step_id: int, due_at: datetime | str) -> OrderState:
+    """The order's status, due date in force and latest answer just before its history row `step_id`,
+    replayed from the history (as storage.rectification.order_detail reads it); `due_at`: the one in force
+    now, unless a return or an extension after the step changed it (then the one the history gave before)."""
+    status, answered, due, changed_after = "issued", None, None, False
+    before = True
+    for h in history:
+        if h["id"] == step_id:
+            before = False
+            continue
+        sets_due = h["action"] in {"issued", "returned", "extended"} and (h.get("detail") or {}).get("due_at")
+        if not before:
+            changed_after = changed_after or (bool(sets_due) and h["action"] != "issued")
+            continue
+        status = _STATUS_AFTER.get(h["action"], status)
+        if h["action"] == "answered":
+            answered = _time(h["at"])
+        if sets_due:
+            due = _time(h["detail"]["due_at"])
+    due_in_force = due if changed_after and due is not None else _time(due_at)
+    since = order_rules.late_since(status, due_in_force, answered)
+    whose = None if since is None else "review" if status == "answered" else "answer"
+    return OrderState(status, due_in_force, answered, since, whose)
+
+
+def _time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

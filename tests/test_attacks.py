@@ -1102,6 +1102,11 @@ EXPECTED_PRIVILEGES = {
         "filing_history": "SELECT, INSERT",
         "filing_sequences": "SELECT, INSERT, UPDATE (last_no)",
         "area_summons": "SELECT, INSERT",  # 督导评估's 约谈, only added (migration 041)
+        # 通报 (migration 039): drafted and edited, issued once (its trigger: then never changed); a draft's
+        # subjects replaced, an issued one's never; never deleted
+        "circulars": "SELECT, INSERT, UPDATE (body, issued_at, issued_by, kind, public, status, title, updated_at,"
+        " updated_by)",
+        "circular_subjects": "SELECT, INSERT, DELETE",
     },
 }
 

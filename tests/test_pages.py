@@ -27,13 +27,15 @@ from contract.clock import ScaledClock
 from contract.inspection import ITEMS
 from contract.labels import LABELS
 from contract.rules import Condition, Key
+from storage import circulars as circular_store
 from storage import filing as filing_store
 from storage import inspections, rectification
 from storage.alerts import open_alert
 from storage.maintenance import create_window
 from storage.notifications import Outgoing, add_subscription, enqueue, finish, own_subscription
 from storage.registry import fetch_registry, load_registry
-from storage.users import create_user
+from storage.users import Scope, create_user
+from supervision import circulars as circular_rules
 from supervision import orders as order_rules
 from supervision.filing import FILED_FIELDS, review_due
 from supervision.orders import escalate_overdue
@@ -182,6 +184,12 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
     fac = await db.fetchrow("SELECT * FROM facilities WHERE id = $1", A.id)
     filing = await filing_store.submit(db, fac, "initial", filed, docs, "operator", now, review_due(now))
     await filing_store.review(db, filing["id"], "returned", "county", "租赁合同已到期，请补正续签合同", now, None)
+    # 通报: a public circular the county issued, naming the facility (issue #40 item 1)
+    subject = circular_store.Subject(A.id, None, "已按期完成消防通道清理。")
+    circular = await circular_store.create(
+        db, A.county, "report", "关于消防通道的情况", "请各机构对照检查。", True, [subject], "county", now
+    )
+    await circular_rules.issue(db, Scope("inspector", A.county, None, None), circular, "county", now)
     server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
     await server.start_server()
     try:
@@ -190,12 +198,13 @@ async def world(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, 
             "alert": fire.alert_id,
             "order": order.order_id,
             "inspection": iid,
+            "circular": circular,
         }
     finally:
         await server.close()
 
 
-def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str]:
+def pages_of(role: str, alert: int, order: int, inspection: int = 1, circular: int = 1) -> list[str]:
     common = [
         "/alerts",
         f"/alerts/{alert}",
@@ -217,10 +226,15 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1) -> list[str
         "/public/complaints",
         "/filing",
         f"/facilities/{A.id}/filing",
+        # 通报 (issue #40 item 1): the list, an issued one, and the public one on the public page
+        "/circulars",
+        f"/circulars/{circular}",
+        f"/public/circulars/{circular}",
     ]
+    draft = f"/circulars/new?subject=facility:{A.id}"  # a new draft, prefilled from the 督办 list's link
     return {
-        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints", "/statistics"],
-        "county": ["/", *common, "/complaints", "/statistics", f"/statistics?area={A.township}"],
+        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints", "/statistics", draft],
+        "county": ["/", *common, "/complaints", "/statistics", f"/statistics?area={A.township}", draft],
         "operator": [*common],
         "admin": [
             "/",
@@ -294,7 +308,7 @@ async def test_every_page_in_both_languages(browser: Browser, world: dict[str, A
         page.on("console", lambda m: errors.append(f"{at[0]}: {m.text}") if m.type == "error" else None)  # noqa: B023
         try:
             await login(page, url, role)
-            for path in pages_of(role, world["alert"], world["order"], world["inspection"]):
+            for path in pages_of(role, world["alert"], world["order"], world["inspection"], world["circular"]):
                 at[0] = path
                 sep = "&" if "?" in path else "?"
                 resp = await page.goto(f"{url}{path}{sep}lang={lang}")

@@ -47,6 +47,8 @@ DELEGATE_NAME = "孙秘密代接人"
 DELEGATE_PHONE = "13711112222"
 PHONE = "13987654321"
 WHAT = "孩子在午睡时被锁在寝室里，家长李秘密发现"
+INSPECTOR_NAME = "周秘密监管员"  # who drafted and issued a public circular (通报): never on a public page
+CIRCULAR_TITLE = "关于托育机构消防整改情况的通报"
 SECRETS = (
     CHILD_ID,
     GUARDIAN_ID,
@@ -60,6 +62,8 @@ SECRETS = (
     DELEGATE_PHONE,
     PHONE,
     WHAT,
+    INSPECTOR_NAME,
+    "insp-a",
     "李秘密",
     "smoke-kitchen",
     "cam-entrance",
@@ -217,6 +221,7 @@ async def test_no_public_response_carries_personal_data(public_site: dict[str, A
     try:
         cid = await _complaint_id(db)
         assert (await _step(insp, url, cid, "answer", ANSWER)).status == 302
+        circular = await _public_circular(insp, url, db)
     finally:
         await insp.close()
     paths = [
@@ -227,6 +232,8 @@ async def test_no_public_response_carries_personal_data(public_site: dict[str, A
         f"/public/facilities/{B.id}",
         "/public/complaints",
         "/public/facilities/no-such-facility",
+        f"/public/circulars/{circular}",
+        f"/public/circulars/{circular + 1}",  # drafted public, refused (it named a person): not published
     ]
     async with _anonymous() as s:
         for lang in ("zh", "en"):
@@ -250,10 +257,31 @@ async def test_no_public_response_carries_personal_data(public_site: dict[str, A
     assert 'class="grade gD"' not in record, "the running month's grade is never published"
     assert record.count("data-closed-order") == 1 and "人工下发" in record
     assert "data-filing>未备案<" in record and "English" in record  # the language switch, for anonymous readers
+    assert CIRCULAR_TITLE in bodies["zh /public"] and CIRCULAR_TITLE in bodies[f"zh /public/circulars/{circular}"]
+    assert (
+        "整改及时" in bodies[f"zh /public/circulars/{circular}"]
+        and A.name in bodies[f"zh /public/circulars/{circular}"]
+    )
     for name, body in bodies.items():  # people's pages: no facility id as text, no UTC time, no escaped markup
         assert A.id not in visible_text(body) and "+00:00" not in body and "&lt;time" not in body, name
     assert ANSWER in bodies["zh follow"] and "已答复" in bodies["zh follow"] and "answered" in bodies["en follow"]
     assert code not in bodies["zh follow"], "the code is shown once, at filing"
+
+
+async def _public_circular(s: aiohttp.ClientSession, url: str, db: asyncpg.Connection) -> int:
+    """A public 通报 drafted and issued by the county's inspector (with a distinctive display name), and a
+    second one refused at issue: it names a member of staff."""
+    await db.execute("UPDATE users SET display_name = $1 WHERE username = 'insp-a'", INSPECTOR_NAME)
+    ids = []
+    for said in ("整改及时，予以表扬。", f"{STAFF_NAME}无证上岗"):
+        form = {"csrf": await _page_csrf(s, f"{url}/circulars/new"), "title": CIRCULAR_TITLE, "kind": "report"}
+        form |= {"body": "现将检查情况通报如下。", "public": "1", "subject": f"facility:{A.id}", "statement": said}
+        r = await s.post(f"{url}/circulars", data=form)
+        assert r.status == 200, await r.text()
+        ids.append(int(str(r.url).rsplit("/", 1)[1]))
+        issued = await s.post(f"{url}/circulars/{ids[-1]}/issue", data={"csrf": form["csrf"]})
+        assert issued.status == (200 if len(ids) == 1 else 400), await issued.text()
+    return ids[0]
 
 
 async def test_a_complaint_reaches_the_county_with_its_contact_and_the_parent_reads_the_answer(

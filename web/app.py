@@ -58,6 +58,7 @@ from web.keys import (
 from web.limits import DEFAULT_BYTES, body_limit
 from web.middleware import authenticate, errors, security_headers, server_timing
 from web.pages import admin, alerts, auth, closures, documents, facilities, overview, pickup, service, supervision
+from web.pages import circulars as circular_pages
 from web.pages import complaints as complaint_pages
 from web.pages import credit as credit_pages  # `credit` is the factory's argument
 from web.pages import draws as draw_pages
@@ -168,8 +169,17 @@ def create_app(
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)
-    # issue #40 items 5, 2, 7 and issue #39 item 1
-    for area in (*areas, draw_pages, followup_pages, public_pages, complaint_pages, filing_pages, statistics_pages):
+    # issue #40 items 5, 2, 7, 8, 1 (通报) and issue #39 item 1
+    for area in (
+        *areas,
+        draw_pages,
+        followup_pages,
+        public_pages,
+        complaint_pages,
+        filing_pages,
+        statistics_pages,
+        circular_pages,
+    ):
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")
     return app

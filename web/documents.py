@@ -335,3 +335,170 @@ def render_inspection(
     flow += _photos(photos, t, st)
     flow += _signatures([t["doc_sign_inspectors"], t["doc_sign_facility_opinion"], t["doc_sign_receipt"]], st)
     return _build(flow, f"{t['doc_inspection_title']} {number or ''}".strip(), issuer)
+
+
+def _header(issuer: str, title: str, number: str, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    return [_p(issuer, st["issuer"]), _p(title, st["title"]), _p(number, st["number"])]
+
+
+def render_recheck(
+    i: Mapping[str, Any],
+    number: str,
+    issuer: str,
+    f: Facility,
+    o: Mapping[str, Any],
+    order_number: str,
+    record_number: str,
+    photos: Sequence[Photo],
+    t: Mapping[str, str],
+    lang: str,
+    labels: Mapping[str, str],
+) -> bytes:
+    """复查意见书: the issuer, the title and the number, the facility addressed, the order it follows and the
+    re-inspection's record, the facility's particulars, each item re-checked with its result and note, the
+    conclusion (整改到位 or 未整改到位 with the items and what follows), the photos, the two officers', the
+    issuing department's and the facility's signature lines. `labels`: each result's name in `lang`."""
+    st = _styles()
+    c = st["cell"]
+    tz = f.timezone
+    day = local_time(i["inspected_at"], tz, lang, with_time=False)
+    flow = [
+        *_header(issuer, t["doc_recheck_title"], number, st),
+        _p(t["doc_addressee"].format(name=f.name), st["body"]),
+        _p(t["doc_recheck_intro"].format(order=order_number, date=day, record=record_number), st["indent"]),
+        *_particulars(f, t, st),
+        _p(t["doc_recheck_order"], st["h2"]),
+        _p(f"{order_number}  {o['title']}", st["indent"]),
+        _p(t["doc_recheck_items"], st["h2"]),
+    ]
+    rows: list[list[Any]] = [[_p(t[k], c) for k in ("doc_item", "doc_basis", "doc_result", "doc_note")]]
+    failed = []
+    for item in CHECKLIST:
+        found = i["findings"].get(item.code)
+        if not found or not found.get("result"):
+            continue  # not re-checked
+        result = found["result"]
+        if result == "fail":
+            failed.append(item.zh if lang == "zh" else item.en)
+        rows.append(
+            [
+                _p(item.zh if lang == "zh" else item.en, c),
+                _p(item.basis, st["small"]),
+                _p(labels.get(result, result), c),
+                _p(found.get("note", ""), c),
+            ]
+        )
+    flow += [_grid(rows, [52, 50, 18, 50], header=True), _p(t["doc_recheck_conclusion"], st["h2"])]
+    if failed:
+        items = t["circular_list_sep"].join(failed)
+        flow += [
+            _p(t["doc_recheck_not_done"], st["h2"]),
+            _p(t["doc_recheck_not_done_next"].format(items=items, order=order_number), st["indent"]),
+        ]
+    else:
+        flow += [
+            _p(t["doc_recheck_done"], st["h2"]),
+            _p(t["doc_recheck_done_next"].format(order=order_number), st["indent"]),
+        ]
+    if i.get("notes"):
+        flow += [_p(t["doc_notes"], st["h2"]), _p(i["notes"], st["indent"])]
+    flow += _photos(photos, t, st)
+    flow += _signatures(
+        [
+            t["doc_sign_inspectors"],
+            t["doc_sign_issuer"].format(issuer=issuer, date=day),
+            t["doc_sign_receipt"],
+        ],
+        st,
+    )
+    return _build(flow, f"{t['doc_recheck_title']} {number}", issuer)
+
+
+def render_supervision(
+    step: Mapping[str, Any],
+    o: Mapping[str, Any],
+    number: str,
+    order_number: str,
+    issuer: str,
+    addressee: str,
+    f: Facility,
+    late: str,
+    by: datetime,
+    t: Mapping[str, str],
+    lang: str,
+) -> bytes:
+    """督办通知: from the upper level (`issuer`) to the lower department responsible for the order
+    (`addressee`): which order, whose and since when it is late (`late`, already phrased), the 催办's
+    message or the 约谈's date, people and minutes, what must be done by when (`by`), the issuer's stamp
+    line and the receiving department's signature line."""
+    st = _styles()
+    tz = f.timezone
+    kind = "doc_supervision_summoned" if step["action"] == "summoned" else "doc_supervision_urged"
+    flow = [
+        *_header(issuer, t["doc_supervision_title"], number, st),
+        _p(t["doc_addressee"].format(name=addressee), st["body"]),
+        _p(
+            t["doc_supervision_intro"].format(
+                issued=local_time(o["issued_at"], tz, lang, with_time=False),
+                facility=f.name,
+                order=order_number,
+                title=o["title"],
+                late=late,
+                step=t[kind],
+            ),
+            st["indent"],
+        ),
+    ]
+    if step["action"] == "summoned":
+        detail = step.get("detail") or {}
+        flow += [
+            _p(
+                t["doc_supervision_summons"].format(date=detail.get("held_on", ""), people=detail.get("people", "")),
+                st["body"],
+            ),
+            _p(t["doc_supervision_minutes"], st["h2"]),
+            _p(step["note"], st["indent"]),
+        ]
+    else:
+        flow += [_p(t["doc_supervision_message"], st["h2"]), _p(step["note"], st["indent"])]
+    flow += [
+        _p(t["doc_supervision_due_title"], st["h2"]),
+        _p(t["doc_supervision_due"].format(by=local_time(by, tz, lang), issuer=issuer), st["indent"]),
+        *_particulars(f, t, st),
+        *_signatures(
+            [
+                t["doc_sign_issuer"].format(issuer=issuer, date=local_time(step["at"], tz, lang, with_time=False)),
+                t["doc_sign_receiver"],
+            ],
+            st,
+        ),
+    ]
+    return _build(flow, f"{t['doc_supervision_title']} {number}", issuer)
+
+
+def render_circular(
+    c: Mapping[str, Any],
+    number: str,
+    issuer: str,
+    subjects: Sequence[tuple[str, str]],
+    t: Mapping[str, str],
+    lang: str,
+    kind: str,
+) -> bytes:
+    """通报: the issuer, the circular's title and number, its kind (`kind`, in `lang`), the text, each subject
+    (its name, what is said of it), the issuer's stamp line with the date of issue. No person's name is
+    printed by the system: the department issues it."""
+    st = _styles()
+    flow = [
+        *_header(issuer, c["title"], number, st),
+        _p(kind, st["issuer"]),
+        Spacer(1, 3 * mm),
+        _p(t["doc_circular_to"], st["body"]),
+    ]
+    flow += [_p(par, st["indent"]) for par in str(c["body"]).split("\n") if par.strip()]
+    flow.append(_p(t["doc_circular_subjects"], st["h2"]))
+    for n, (name, said) in enumerate(subjects, 1):
+        flow.append(_p(f"{n}. {name}：{said}" if lang == "zh" else f"{n}. {name}: {said}", st["indent"]))
+    issued = local_time(c["issued_at"], "Asia/Shanghai", lang, with_time=False)
+    flow += _signatures([t["doc_sign_issuer"].format(issuer=issuer, date=issued)], st)
+    return _build(flow, f"{c['title']} {number}", issuer)

@@ -1502,3 +1502,157 @@ _STATISTICS = {
 for _k, (_zh, _en) in _STATISTICS.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
+
+
+# 通报 (issue #40 item 1) and the last printable documents: 复查意见书, 督办通知, 通报 (web/documents.py)
+_CIRCULARS = {
+    "circulars": ("通报", "Circulars"),
+    "circulars_help": (
+        "县、市两级监管部门印发的通报（表扬、批评、情况通报）。印发后编号、不可修改；公开通报同时在公示页发布，不含个人信息。",
+        "Circulars issued by the county and city departments (commendation, criticism, report). Once issued "
+        "they are numbered and never change; a public one is also published on the public pages, with no "
+        "personal data.",
+    ),
+    "circular_new": ("起草通报", "Draft a circular"),
+    "city_name": ("忻州市", "Xinzhou"),
+    "circular_public_tag": ("公开", "public"),
+    "circular_title": ("标题", "Title"),
+    "circular_kind": ("类型", "Kind"),
+    "circular_body": ("正文", "Text"),
+    "circular_public": (
+        "公开通报（在公示页发布；不得含有任何个人信息）",
+        "Public (published on the public pages; no personal data)",
+    ),
+    "circular_subjects": ("通报对象", "Subjects"),
+    "circular_subject": ("对象", "Subject"),
+    "circular_statement": (
+        "通报内容（留空则按现有事实自动起草）",
+        "What is said of it (left blank: drafted from the facts)",
+    ),
+    "circular_subject_help": (
+        "填写 facility:机构编号 或 area:地区代码（市级：县、乡镇；县级：本县乡镇），可从列表中选择。",
+        "Enter facility:<facility id> or area:<area code> (the city: counties and townships; a county: its "
+        "townships), or pick one from the list.",
+    ),
+    "circular_save": ("保存草稿", "Save the draft"),
+    "circular_issue": ("签发并编号", "Issue and number it"),
+    "circular_issue_help": ("签发后不可修改。", "Once issued it never changes."),
+    "circular_print": ("打印通报（PDF）", "Print the circular (PDF)"),
+    "circular_department": ("印发部门", "Issued by"),
+    "circular_issued_at": ("印发日期", "Issued on"),
+    "circular_drafted_by": ("起草人", "Drafted by"),
+    "circular_status": ("状态", "Status"),
+    "circular_from_overdue": ("通报", "Circular"),
+    "public_circulars": ("公开通报", "Public circulars"),
+    "public_circulars_none": ("暂无公开通报", "No public circulars yet"),
+    "circular_fact_none": (
+        "截至{date}，该机构无逾期未整改的整改通知。",
+        "As of {date}, the facility has no overdue order.",
+    ),
+    "circular_fact_facility": (
+        "截至{date}，该机构有逾期未整改的整改通知{n}份：{items}。",
+        "As of {date}, the facility has {n} overdue order(s): {items}.",
+    ),
+    "circular_fact_lapses": (
+        "近{days}天安全监测失效累计{hours}小时（{rules}，单位：小时）。",
+        " In the last {days} days, safety monitoring lapsed for {hours} hours in all ({rules}, in hours).",
+    ),
+    "circular_fact_item": ("“{title}”（{since}起逾期）", "“{title}” (overdue since {since})"),
+    "circular_list_sep": ("；", "; "),
+    "circular_fact_area": (
+        "截至{date}，辖区内托育机构{facilities}家；逾期未整改的整改通知{answer}份，逾期未审核的整改答复{review}份。",
+        "As of {date}: {facilities} facilities; {answer} order(s) unanswered past their due date, {review} "
+        "answer(s) unreviewed past the review period.",
+    ),
+    "err_circular_text": ("请填写文字", "Text only"),
+    "err_circular_subject": (
+        "通报对象格式应为 facility:机构编号 或 area:地区代码",
+        "A subject is facility:<facility id> or area:<area code>",
+    ),
+    "err_circular_area": ("{area} 不是本部门的下级部门", "{area} is not a department below yours"),
+    "err_circular_facility": ("没有该机构，或不在您的监管范围内：{id}", "No such facility in your scope: {id}"),
+    "err_circular_kind": ("请选择通报类型", "Choose the kind of circular"),
+    "err_circular_title": ("标题为 2 至 {max} 个字", "A title of 2 to {max} characters"),
+    "err_circular_body": ("正文不超过 {max} 个字", "The text is at most {max} characters"),
+    "err_circular_subjects_many": ("通报对象不超过 {max} 个", "At most {max} subjects"),
+    "err_circular_statement": ("每个对象的通报内容不超过 {max} 个字", "At most {max} characters for each subject"),
+    "err_circular_subject_twice": ("同一对象只能列一次", "A subject is named once"),
+    "err_circular_who": (
+        "只有本部门的县级、市级监管人员可以起草、修改和签发通报",
+        "Only a county or city inspector of the department drafts, edits and issues its circulars",
+    ),
+    "err_circular_issued": ("该通报已印发，不可修改", "The circular is issued: it never changes"),
+    "err_circular_missing": ("没有该通报", "No such circular"),
+    "err_circular_no_subjects": ("请先列出通报对象", "Name the circular's subjects first"),
+    "err_circular_personal": (
+        "公开通报不得含有个人信息：{found}。请删去后再签发，或取消“公开通报”。",
+        "A public circular carries no personal data: {found}. Remove it, or make the circular not public.",
+    ),
+    "err_circular_not_issued": ("通报签发后才能打印", "A circular is printed once issued"),
+    # 复查意见书 (a signed 复查's opinion) and 督办通知 (a 催办 or 约谈), web/documents.py
+    "doc_print_recheck": ("打印复查意见书（PDF）", "Print the re-inspection opinion (PDF)"),
+    "doc_print_supervision": ("打印督办通知（PDF）", "Print the supervision notice (PDF)"),
+    "doc_recheck_title": ("复查意见书", "Re-inspection opinion"),
+    "doc_recheck_intro": (
+        "根据{order}整改通知书，{date}对你单位整改情况进行了现场复查（复查记录 {record}），复查意见如下。",
+        "Following rectification notice {order}, your facility's rectification was re-inspected on site on "
+        "{date} (record {record}). The opinion follows.",
+    ),
+    "doc_recheck_order": ("原整改通知", "The order re-checked"),
+    "doc_recheck_items": ("复查事项及结果", "Items re-checked and their results"),
+    "doc_recheck_conclusion": ("复查结论", "Conclusion"),
+    "doc_recheck_done": ("整改到位", "Put right"),
+    "doc_recheck_not_done": ("未整改到位", "Not put right"),
+    "doc_recheck_done_next": (
+        "复查事项均已整改到位，原整改通知{order}经审核后予以销号。",
+        "Every item re-checked was put right; order {order} is closed once its reviewer accepts it.",
+    ),
+    "doc_recheck_not_done_next": (
+        "下列事项未整改到位：{items}。原整改通知{order}将退回并重新限期整改，逾期仍未整改的，逐级上报督办。",
+        "These items were not put right: {items}. Order {order} is sent back with a new due date; left "
+        "unanswered past it, it is escalated.",
+    ),
+    "doc_recheck_not_signed": (
+        "复查记录签署并会签后才能打印复查意见书",
+        "The opinion is printed once the re-inspection is signed and confirmed",
+    ),
+    "doc_supervision_title": ("督办通知", "Supervision notice"),
+    "doc_supervision_urged": ("催办", "urged"),
+    "doc_supervision_summoned": ("约谈", "summoned"),
+    "doc_supervision_intro": (
+        "你部门于{issued}向{facility}下发的整改通知书（{order}，整改事项：{title}），{late}。现予{step}。",
+        "The rectification notice your department issued to {facility} on {issued} ({order}: {title}) "
+        "{late}. It is hereby {step}.",
+    ),
+    "doc_supervision_late_answer": (
+        "应于{due}前整改完毕，自{since}起逾期未整改",
+        "was due by {due} and has been overdue since {since}",
+    ),
+    "doc_supervision_late_review": (
+        "机构已于{answered}答复，自{since}起逾期未审核",
+        "was answered on {answered} and has waited for its review since {since}",
+    ),
+    "doc_supervision_open": ("尚未办结", "is still open"),
+    "doc_supervision_message": ("督办意见", "Instructions"),
+    "doc_supervision_summons": (
+        "约谈时间：{date}；约谈对象：{people}",
+        "Held on {date}; summoned: {people}",
+    ),
+    "doc_supervision_minutes": ("约谈纪要", "Minutes"),
+    "doc_supervision_due_title": ("办理要求", "What must be done"),
+    "doc_supervision_due": (
+        "请于{by}前督促该机构整改到位（或完成审核），并将办理结果报送{issuer}。逾期仍未办结的，将继续上报督办。",
+        "See to it that the order is put right (or reviewed) by {by} and report the outcome to {issuer}. Left "
+        "open past that, it is escalated further.",
+    ),
+    "doc_sign_receiver": (
+        "承办部门（签收）：________________  签收日期：______年____月____日",
+        "Received by the department: ________________  on: ____-____-____",
+    ),
+    "doc_circular_subjects": ("通报对象及内容", "Subjects"),
+    "doc_circular_to": ("各有关单位：", "To all concerned:"),
+    "doc_draft": ("草稿", "Draft"),
+}
+for _k, (_zh, _en) in _CIRCULARS.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en

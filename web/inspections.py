@@ -13,6 +13,7 @@ import asyncpg
 from contract.inspection import ITEMS, RESULTS
 from storage import documents, queries
 from storage import inspections as store
+from storage import order_followups as followup_store
 from storage.rectification import StateError
 from storage.users import User, audit
 from supervision import countersign as two_officers
@@ -102,6 +103,8 @@ async def record(
                     department = document_rules.department_of(level, f["county"], f["township"])
                     year = document_rules.year_of(now)
                     await documents.allocate(conn, department, "inspection", year, now, inspection_id=inspection_id)
+                    if await followup_store.order_of_recheck(conn, inspection_id) is not None:  # its 复查意见书
+                        await documents.allocate(conn, department, "recheck", year, now, of=inspection_id)
         except StateError as err:
             raise Conflict(str(err), "err_inspection_signed") from None
         except two_officers.CountersignRefused as err:

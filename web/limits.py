@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from supervision import circulars
 from web.api import MAX_REGISTRY_BYTES
 from web.orders import MAX_FILE_BYTES, MAX_FILES
 
@@ -22,6 +23,9 @@ DEFAULT_BYTES = 256 * 1024  # JSON and forms: the largest, an inspection's 12 no
 FORM_OVERHEAD = 256 * 1024  # a multipart form's other fields and boundaries beside its files
 EVIDENCE_BYTES = MAX_FILES * MAX_FILE_BYTES + FORM_OVERHEAD
 REGISTRY_BYTES = MAX_REGISTRY_BYTES + FORM_OVERHEAD
+# a 通报's form at its rules' limits, each Chinese character percent-encoded (9 bytes): about 380 kB
+_CIRCULAR_CHARS = circulars.TITLE_MAX + circulars.BODY_MAX + circulars.SUBJECTS_MAX * (circulars.STATEMENT_MAX + 80)
+CIRCULAR_BYTES = 9 * _CIRCULAR_CHARS + 16 * 1024
 
 # by the route's path as the router names it (`resource.canonical`); everything else: DEFAULT_BYTES
 ROUTE_LIMITS = {
@@ -31,6 +35,8 @@ ROUTE_LIMITS = {
     "/inspections/{inspection_id}/record": EVIDENCE_BYTES,
     "/facilities/{facility_id}/delegates": EVIDENCE_BYTES,  # a photo and a signed consent form
     "/registry": REGISTRY_BYTES,
+    "/circulars": CIRCULAR_BYTES,
+    "/circulars/{circular_id}": CIRCULAR_BYTES,
     "/api/v1/registry": REGISTRY_BYTES,
 }
 

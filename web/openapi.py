@@ -119,6 +119,7 @@ SCHEMAS: dict[str, Any] = {
                 history=_arr(
                     _obj(
                         ["at", "actor", "action"],
+                        id=_INT,
                         at=_TIME,
                         actor=_STR,
                         action={"type": "string", "enum": ["issued", "answered", "returned", "accepted", "escalated"]},

@@ -239,8 +239,13 @@ async def follow_up(
             except order_rules.SummonsError as err:
                 raise Invalid(str(err), "err_summons") from None
         step = "urged" if action == "urge" else "summoned"
+        f = await documents.particulars(conn, o["facility_id"])
         try:
-            change = await order_rules.supervise(conn, o["id"], user.username, level, step, note, detail, now)
+            async with conn.transaction():  # a step is never without its 督办通知's number (文号)
+                change = await order_rules.supervise(conn, o["id"], user.username, level, step, note, detail, now)
+                department = document_rules.department_of(level, f["county"], f["township"])
+                year = document_rules.year_of(now)
+                await documents.allocate(conn, department, "supervision", year, now, of=change.seq)
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {**detail, "note": note[:200]}

@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from contract.inspection import ITEMS
+from storage import circulars as circular_store
 from storage import public as store
+from supervision import documents as document_rules
 from supervision.complaints import ANSWER_PERIOD, CONTACT_MAX, WHAT_MAX
 from web import complaints
 from web.errors import Invalid, NotFound, Refused
 from web.i18n import COUNTIES, DEFAULT_TZ
 from web.keys import POOL, now_of
+from web.pages.documents import issuer_name, subject_name
 from web.pages.render import check_csrf, form_refused, lang_of, render
 from web.params import client_address, code, qp
 
@@ -72,6 +75,7 @@ async def public_index(request: web.Request) -> web.Response:
             "page": page,
             "prev_link": link(page - 1) if page > 1 else None,
             "next_link": link(page + 1) if len(rows) > store.PAGE else None,
+            "circulars": await _circulars(request),
         },
     )
 
@@ -146,3 +150,46 @@ async def follow_form(request: web.Request) -> web.Response:
     resp = await render(request, "public_follow.html", {"c": row, "error": None})
     resp.headers.update(NO_STORE)
     return resp
+
+
+async def _circulars(request: web.Request) -> list[dict[str, Any]]:
+    """The public circulars (公开通报), newest first: number, title, kind, issuing department, date; never
+    who drafted or issued them."""
+    lang = lang_of(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await circular_store.public(conn)
+    return [
+        {
+            "id": r["id"],
+            "title": r["title"],
+            "kind": r["kind"],
+            "issued_at": r["issued_at"],
+            "issuer": issuer_name(r["department"], lang),
+            "number": document_rules.number_text(r["number_department"], "circular", r["year"], r["seq"]),
+        }
+        for r in rows
+    ]
+
+
+@routes.get(r"/public/circulars/{circular_id:[0-9]{1,18}}")
+async def public_circular(request: web.Request) -> web.Response:
+    """A public circular: its number, title, kind, department and date, its text and its subjects (a
+    facility's or a department's name, what is said of it). Issuing it checked it names no person
+    (supervision/circulars.py); who drafted or issued it is not shown."""
+    lang = lang_of(request)
+    async with request.app[POOL].acquire() as conn:
+        c = await circular_store.detail(conn, None, int(request.match_info["circular_id"]))
+    if c is None:
+        raise NotFound("no such circular")
+    department, year, seq = c["number"]
+    shown = {
+        "id": c["id"],
+        "title": c["title"],
+        "kind": c["kind"],
+        "body": c["body"],
+        "issued_at": c["issued_at"],
+        "issuer": issuer_name(c["department"], lang),
+        "number": document_rules.number_text(department, "circular", year, seq),
+        "subjects": [{"name": subject_name(s, lang), "statement": s["statement"]} for s in c["subjects"]],
+    }
+    return await render(request, "public_circular.html", {"c": shown})

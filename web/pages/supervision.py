@@ -15,9 +15,11 @@ from contract.inspection import AREAS as INSPECTION_AREAS
 from contract.inspection import CHECKLIST
 from storage import documents as document_store
 from storage import inspections as inspection_store
+from storage import order_followups as followup_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import circulars as circular_rules
 from supervision import countersign as countersign_rules
 from supervision import deadlines
 from supervision import documents as document_rules
@@ -55,7 +57,13 @@ async def orders_page(request: web.Request) -> web.Response:
             if level and level != "township"
             else []
         )
-    return await render(request, "orders.html", {"rows": rows, "status": status, "supervised": supervised})
+    ctx = {
+        "rows": rows,
+        "status": status,
+        "supervised": supervised,
+        "may_circulate": circular_rules.may_write(user.scope),
+    }
+    return await render(request, "orders.html", ctx)
 
 
 async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:
@@ -230,6 +238,7 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         task = countersign_rules.task_of(user.scope, user.username)
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id, task)
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
+        recheck_of = None if i is None else await followup_store.order_of_recheck(conn, inspection_id)  # a 复查
         inspects = order_rules.level_of(user.scope) is not None
         may_record = i is not None and countersign_rules.may_record(user.username, inspects, i)
         if may_record and i is not None and i["drawn"]:  # the draw chose both officers: the other one seconds
@@ -245,6 +254,7 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
     return {
         "i": i,
         "doc_no": _doc_text(n),
+        "recheck_of": recheck_of,
         "checklist": CHECKLIST,
         "areas": INSPECTION_AREAS,
         "may_record": may_record,

@@ -7,7 +7,7 @@ functions only prune CareWatch's own plain tables.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import asyncpg
@@ -83,24 +83,37 @@ async def refresh_rollup(
     """
     if features.community:
         return 0
+    return await _by_watermark(conn, ROLLUP_JOB, now, late, refresh_rollup_range)
+
+
+Refresh = Callable[[asyncpg.Connection, datetime, datetime, list[str] | None], Awaitable[int]]
+
+
+async def _by_watermark(
+    conn: asyncpg.Connection, job: str, now: datetime, late: Mapping[str, datetime] | None, refresh: Refresh
+) -> int:
+    """Run `refresh` over the completed hours since `job`'s watermark (every facility), then over the hours
+    already done of the facilities that sent late samples (`late`, each facility's earliest); move the
+    watermark to the start of the current hour. Rows upserted."""
     end = hour_start(now)
     n = 0
     async with conn.transaction():
-        wm = await conn.fetchval("SELECT watermark FROM job_state WHERE name = $1 FOR UPDATE", ROLLUP_JOB)
+        wm = await conn.fetchval("SELECT watermark FROM job_state WHERE name = $1 FOR UPDATE", job)
         start = wm if wm is not None else await conn.fetchval("SELECT min(time) FROM readings")
         if start is None:
             return 0
         start = hour_start(start)
         if start < end:
-            n += await refresh_rollup_range(conn, start, end)
+            n += await refresh(conn, start, end, None)
         older = {f: t for f, t in (late or {}).items() if t < start}
         if older:
-            n += await refresh_rollup_range(conn, hour_start(min(older.values())), start, list(older))
+            n += await refresh(conn, hour_start(min(older.values())), start, list(older))
         await conn.execute(
-            "INSERT INTO job_state (name, watermark) VALUES ($1, $2)"
-            " ON CONFLICT (name) DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = now()",
-            ROLLUP_JOB,
+            "INSERT INTO job_state (name, watermark, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name)"
+            " DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = $3",
+            job,
             end,
+            now,
         )
     return n
 
@@ -135,27 +148,7 @@ async def refresh_slots(conn: asyncpg.Connection, now: datetime, late: Mapping[s
     (a continuous aggregate cannot count distinct slots): from the watermark to the start of the current
     hour, then the hours already done of the facilities that sent late samples; return rows upserted.
     An hour is never recomputed to fewer slots than it had (its raw rows only ever go by retention)."""
-    end = hour_start(now)
-    n = 0
-    async with conn.transaction():
-        wm = await conn.fetchval("SELECT watermark FROM job_state WHERE name = $1 FOR UPDATE", SLOTS_JOB)
-        start = wm if wm is not None else await conn.fetchval("SELECT min(time) FROM readings")
-        if start is None:
-            return 0
-        start = hour_start(start)
-        if start < end:
-            n += await _slots_range(conn, start, end)
-        older = {f: t for f, t in (late or {}).items() if t < start}
-        if older:
-            n += await _slots_range(conn, hour_start(min(older.values())), start, list(older))
-        await conn.execute(
-            "INSERT INTO job_state (name, watermark, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name)"
-            " DO UPDATE SET watermark = greatest(job_state.watermark, $2), updated_at = $3",
-            SLOTS_JOB,
-            end,
-            now,
-        )
-    return n
+    return await _by_watermark(conn, SLOTS_JOB, now, late, _slots_range)
 
 
 async def _slots_range(

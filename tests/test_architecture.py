@@ -192,7 +192,6 @@ SQL_CLOCK_ALLOWED: dict[str, tuple[int, str]] = {
     "storage/users.py": (7, "authentication on real time: token expiry, last use, logout"),
     "storage/credentials.py": (2, "stamps of an admin's broker credential changes"),
     "storage/registry.py": (2, "the registry's own load stamps"),
-    "storage/retention.py": (1, "the rollup job's own stamp"),
     # people's acts take the request's `now` (an alert's acknowledgement and an order's steps since issues
     # #36 and #37): none is stamped by the database any more
 }

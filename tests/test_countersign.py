@@ -149,25 +149,31 @@ async def test_a_record_needs_a_second_officer_who_confirms_on_their_own_account
         await web.close()
 
 
-async def test_a_record_awaiting_its_second_officer_counts_for_nothing(site: dict[str, Any]) -> None:
-    """A drawn inspection (双随机) recorded by one of the two drawn and confirmed by the other, and one
-    planned by hand: until they are confirmed the draw's results, the assessment's coverage and the credit
-    evaluation count no inspection; after it, each counts."""
+async def _draw_all_of_As_county(
+    site: dict[str, Any], unavailable: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A draw of every facility of A's county, with `unavailable` off the inspectors' list: the draw and
+    A's result."""
     url = site["url"]
-    for who in ("town", "town_x", "town_y"):  # the county-level pair only, so the two drawn both hold A's area
-        status, _ = await call(
-            "POST",
-            f"{url}/api/v1/draws/inspectors/{who}/availability",
-            site["county"],
-            {"available": False, "reason": "借调"},
-        )
+    for who in unavailable:
+        off = {"available": False, "reason": "借调"}
+        status, _ = await call("POST", f"{url}/api/v1/draws/inspectors/{who}/availability", site["city"], off)
         assert status == 200
     n = sum(1 for f in REG.facilities if f.county == A.county)
     status, d = await call(
         "POST", f"{url}/api/v1/draws", site["city"], {"county": A.county, "count": n, "planned_for": today()}
     )
     assert status == 201, d
-    pick = next(r for r in d["results"] if r["facility_id"] == A.id)
+    return d, next(r for r in d["results"] if r["facility_id"] == A.id)
+
+
+async def test_a_record_awaiting_its_second_officer_counts_for_nothing(site: dict[str, Any]) -> None:
+    """A drawn inspection (双随机) recorded by one of the two drawn and confirmed by the other, and one
+    planned by hand: until they are confirmed the draw's results, the assessment's coverage and the credit
+    evaluation count no inspection; after it, each counts."""
+    url = site["url"]
+    # the county-level pair only, so the two drawn both hold A's area
+    d, pick = await _draw_all_of_As_county(site, ("town", "town_x", "town_y"))
     first, second = pick["inspectors"]
     assert {first, second} == {"county", "county2"}
     iid = pick["inspection_id"]
@@ -213,21 +219,8 @@ async def test_a_drawn_township_pair_records_the_facility_the_draw_gave_them_and
     hold. The draw gives the two drawn that inspection's record (open, record, sign, confirm, print), and
     nothing else of the facility; and nobody but the two drawn records it, a county inspector included."""
     url = site["url"]
-    county_level = ("county", "county2")
-    for who in county_level:  # the township inspectors only, so A's pair comes from the other two townships
-        status, _ = await call(
-            "POST",
-            f"{url}/api/v1/draws/inspectors/{who}/availability",
-            site["city"],
-            {"available": False, "reason": "借调"},
-        )
-        assert status == 200
-    n = sum(1 for f in REG.facilities if f.county == A.county)
-    status, d = await call(
-        "POST", f"{url}/api/v1/draws", site["city"], {"county": A.county, "count": n, "planned_for": today()}
-    )
-    assert status == 201, d
-    pick = next(r for r in d["results"] if r["facility_id"] == A.id)
+    # the township inspectors only, so A's pair comes from the other two townships
+    d, pick = await _draw_all_of_As_county(site, ("county", "county2"))
     first, second = pick["inspectors"]
     assert {first, second} == {"town_x", "town_y"}, "never A's own township"
     iid = pick["inspection_id"]

@@ -668,27 +668,24 @@ async def test_hours_whose_readings_were_gone_before_the_slots_existed_read_the_
         cutoff,
     )
     await db.execute("DELETE FROM counted_slots WHERE facility_id = $1 AND hour < $2", f.id, cutoff)
-    await db.execute(
-        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
-        " SELECT h, $1, d, 'adults_count', 120, 240, 1, 3 FROM unnest($2::text[]) d,"
-        " generate_series($3::timestamptz, $4::timestamptz - interval '1 hour', interval '1 hour') h",
-        f.id,
-        cams,
-        START,
-        cutoff,
-    )
+
+    async def rollup(start: datetime, end: datetime) -> None:
+        """The cameras' 120 samples an hour in the rollup, as ingest kept them before migration 042."""
+        await db.execute(
+            "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
+            " SELECT h, $1, d, 'adults_count', 120, 240, 1, 3 FROM unnest($2::text[]) d,"
+            " generate_series($3::timestamptz, $4::timestamptz - interval '1 hour', interval '1 hour') h",
+            f.id,
+            cams,
+            start,
+            end,
+        )
+
+    await rollup(START, cutoff)
     facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
     assert facts[f.id].silent_minutes == {}
     # an hour after the cutoff with no slots is uncounted, whatever the rollup says
     await db.execute("DELETE FROM counted_slots WHERE facility_id = $1 AND hour >= $2", f.id, cutoff)
-    await db.execute(
-        "INSERT INTO readings_hourly (bucket, facility_id, device_id, metric, n, sum, min, max)"
-        " SELECT h, $1, d, 'adults_count', 120, 240, 1, 3 FROM unnest($2::text[]) d,"
-        " generate_series($3::timestamptz, $4::timestamptz - interval '1 hour', interval '1 hour') h",
-        f.id,
-        cams,
-        cutoff,
-        END,
-    )
+    await rollup(cutoff, END)
     facts = {fr["id"]: fa for fr, fa in await month_facts(db, CITY, MONTH, datetime.now(UTC), CreditConfig())}
     assert facts[f.id].silent_minutes["ratio_breach"] > 0

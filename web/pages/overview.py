@@ -29,7 +29,7 @@ async def intake_banner(request: web.Request) -> web.Response:
     return await render(request, "intake_banner.html", {})
 
 
-BANNER_ALERTS = 5  # active critical alerts in the red banner (the newest by their latest evidence)
+BANNER_ALERTS = 3  # active critical alerts in the red banner, the newest by their latest evidence (all: /alerts)
 
 
 @routes.get("/critical-banner")

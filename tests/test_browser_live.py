@@ -72,12 +72,12 @@ async def test_typing_on_the_alert_and_facility_pages_survives_an_escalation_and
             for p in (page, facility):
                 await p.evaluate(MARK)
             # the alert page: the acknowledgement's note (in the live row) and an order's detail
-            note = page.locator(f'[data-live="row"] tr[data-alert="{alert_id}"] input[name=note]')
+            note = page.locator(f'tr[data-alert="{alert_id}"] input[name=note]')
             await note.fill("现场核实中：午睡室烟感")
             await page.locator("details summary").click()
             await page.locator("#order-form textarea[name=detail]").fill("请于今日内更换午睡室烟感")
             # the facility page: the same row's note, an order's detail and a maintenance reason
-            f_note = facility.locator(f'[data-live="alerts"] tr[data-alert="{alert_id}"] input[name=note]')
+            f_note = facility.locator(f'tr[data-alert="{alert_id}"] input[name=note]').first  # under 未结告警
             await f_note.fill("已电话联系园长")
             await facility.locator("details summary").click()
             await facility.locator("#order-form textarea[name=detail]").fill("整改烟感")
@@ -88,11 +88,9 @@ async def test_typing_on_the_alert_and_facility_pages_survives_an_escalation_and
             await _climb(db, alert_id, "county")
             county = label("escalation", "county", "zh")
             await expect(page.locator("[data-escalation]")).to_have_text(county, timeout=10_000)  # in place
-            await expect(page.locator('[data-live="history"] tr[data-action="escalated"]')).to_have_count(2)
-            await expect(page.locator(f'[data-live="row"] tr[data-alert="{alert_id}"]')).to_contain_text(county)
-            await expect(facility.locator(f'[data-live="alerts"] tr[data-alert="{alert_id}"]')).to_contain_text(
-                county, timeout=10_000
-            )
+            await expect(page.locator('table.history tr[data-action="escalated"]')).to_have_count(2)
+            await expect(page.locator(f'tr[data-alert="{alert_id}"]')).to_contain_text(county)
+            await expect(facility.locator(f'tr[data-alert="{alert_id}"]')).to_contain_text(county, timeout=10_000)
             await expect(note).to_have_value("现场核实中：午睡室烟感")
             await expect(page.locator("#order-form textarea[name=detail]")).to_have_value("请于今日内更换午睡室烟感")
             await expect(f_note).to_have_value("已电话联系园长")
@@ -188,3 +186,32 @@ async def test_the_overview_list_and_the_banner_follow_the_alerts_without_a_relo
             await page.screenshot(path=str(ARTIFACTS / "live-overview-cleared.png"))
     finally:
         pub.close()
+
+
+async def test_a_refused_order_says_why_next_to_its_field_where_the_form_is(
+    page: Page,  # noqa: F811
+    base: str,  # noqa: F811
+    db: asyncpg.Connection,
+) -> None:
+    """Issue #41 item 6: a due date in the past was refused at the top of a 5,000 px page while the form was
+    at the bottom; now the reason stands next to the due date, and the answer opens at the form."""
+    await load_registry(db, REG)
+    await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
+    await login(page, base, "insp", "pw-insp")
+    await page.goto(f"{base}/facilities/{A.id}")
+    await page.locator("#order-form").locator("xpath=..").locator("summary").click()
+    await page.fill("#order-form input[name=title]", "消防通道堆放杂物")
+    await page.fill("#order-form textarea[name=detail]", "清理二楼消防通道")
+    await page.fill("#order-form input[name=due_at]", "2020-01-01 17:00")
+    await page.click("#order-form button")
+    error = page.locator("#order-form [data-error]")
+    await expect(error).to_have_count(1)
+    await expect(error).to_be_in_viewport()  # where the inspector is, not 5,000 px above
+    # right after the due date's field, and nowhere else on the page
+    after_due = "#order-form label:has(input[name=due_at]) + [data-error]"
+    await expect(page.locator(after_due)).to_have_count(1)
+    await expect(page.locator("[data-error]")).to_have_count(1)
+    await expect(page.locator("#order-form input[name=title]")).to_have_value("消防通道堆放杂物")  # kept
+    await expect(page.locator("#order-form textarea[name=detail]")).to_have_value("清理二楼消防通道")
+    await page.screenshot(path=str(ARTIFACTS / "order-error-next-to-field.png"))
+    assert await db.fetchval("SELECT count(*) FROM rectification_orders") == 0

@@ -68,6 +68,7 @@ async def facility_ctx(
         "may_decide_windows": window_rules.may_decide(user.scope),
         "sets_windows": window_rules.new_status(user.scope) == "approved",
         "error": None,
+        "error_at": None,  # a refused form's reason beside its field: (the form's id, the field or "")
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
         "may_issue": order_rules.level_of(user.scope) is not None,
@@ -109,6 +110,15 @@ async def facility_page(request: web.Request) -> web.Response:
     return await render(request, "facility.html", ctx)
 
 
+# the maintenance form's field each refusal concerns (the others: the form as a whole)
+WINDOW_FIELDS = {
+    "err_no_device": "device_id",
+    "err_window_past_start": "starts_at",
+    "err_window_order": "ends_at",
+    "err_window_long": "ends_at",
+}
+
+
 @routes.post("/facilities/{facility_id}/maintenance")
 async def maintenance_form(request: web.Request) -> web.Response:
     """The facility page's form: local date-times in the facility's time zone."""
@@ -132,6 +142,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
             f,
             exc,
             kept={k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")},
+            error_at=("maintenance-form", WINDOW_FIELDS.get(exc.key or "", "")),
         )
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
 

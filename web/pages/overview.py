@@ -1,5 +1,6 @@
-"""The overview (city → county → township, with the map), the duty-room wall and the banner every page
-fetches while data intake is stopped or behind."""
+"""The overview (city → county → township, with the map, and its alert lists alone for the live page), the
+duty-room wall, and the two banners every page fetches: data intake stopped or behind, and the active
+critical alarms."""
 
 from __future__ import annotations
 

@@ -10,6 +10,14 @@
   }
   focusableScrollers();
   window.addEventListener("resize", focusableScrollers);
+  // a refused form's reason stands next to its field (facility.html field_error): the page opens there,
+  // not at its top 5,000 px away, with the field it concerns (or the form's first) ready to correct
+  const refused = document.querySelector(".field-error");
+  if (refused) {
+    refused.scrollIntoView({ block: "center" });
+    const field = refused.previousElementSibling && refused.previousElementSibling.querySelector("input, textarea, select");
+    if (field) field.focus({ preventScroll: true });
+  }
   const me = document.currentScript;
   const lang = me.dataset.lang;
   // the page's catalogue (web/i18n.py LABELS): codes are shown by their names, never bare

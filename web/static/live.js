@@ -100,6 +100,7 @@
     const closed = new Set(dismissed());
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
     const items = [...doc.querySelectorAll("[data-banner-alert]")].filter((el) => !closed.has(el.dataset.bannerAlert));
+    if (banner.innerHTML === items.map((el) => el.outerHTML).join("")) return;  // unchanged: not announced again
     const before = new Set([...banner.querySelectorAll("[data-banner-alert]")].map((el) => el.dataset.bannerAlert));
     banner.replaceChildren(...items.map((el) => document.adoptNode(el)));
     banner.hidden = items.length === 0;
@@ -127,7 +128,7 @@
   // page (it is gone from the answer), the page says so and waits for the reader: never a reload.
   const stale = document.getElementById("live-stale");
   const pageEl = document.querySelector("[data-live-page]");
-  // its 刷新 link: the page's own address, also where a refused form's answer stands at the form's
+  // its 刷新 link: the page's own address (a refused form's answer stands at the form's, which no GET opens)
   if (stale && pageEl) stale.querySelector("a").href = pageEl.dataset.livePage;
   const FIELDS = "input, textarea, select";
   function edited(f) {
@@ -158,13 +159,15 @@
   const sources = new Map();  // a source's URL → the regions it feeds
   document.querySelectorAll("[data-live]").forEach((el) => {
     const src = el.dataset.liveSrc || (pageEl ? pageEl.dataset.livePage : window.location.pathname + window.location.search);
-    if (!sources.has(src)) sources.set(src, { regions: [], timer: null });
+    if (!sources.has(src)) sources.set(src, { regions: [], timer: null, last: 0 });
     sources.get(src).regions.push(el.dataset.live);
     const every = Number(el.dataset.liveEvery || 0);  // relative times ("3 分钟前") stay current
     if (every > 0) setInterval(() => schedule(src, 0), every * 1000);
   });
+  const EVERY_MS = 1000;  // a burst of changes (an alarm bumped again and again): one fetch a second at most
   async function refresh(src) {
     sources.get(src).timer = null;
+    sources.get(src).last = Date.now();
     const r = await fetch(src, { credentials: "same-origin" });
     if (r.redirected) return;  // signed out meanwhile: /login answered, not the page
     if (!r.ok) { showStale(); return; }
@@ -177,11 +180,12 @@
       morphdom(here, there, MORPH);
     }
     focusableScrollers();
-    document.dispatchEvent(new CustomEvent("carewatch:live", { detail: { src } }));
   }
   function schedule(src, ms) {
     const s = sources.get(src);
-    if (s && s.timer === null) s.timer = setTimeout(() => { refresh(src).catch(() => {}); }, ms);
+    if (!s || s.timer !== null) return;
+    const wait = Math.max(ms, s.last + EVERY_MS - Date.now());
+    s.timer = setTimeout(() => { refresh(src).catch(() => {}); }, wait);
   }
   const scheduleAll = () => sources.forEach((_, src) => schedule(src, 250));  // one refresh for a burst
 
@@ -193,6 +197,13 @@
     if (facilityPage) { if (facilityPage.dataset.facilityPage === a.facility_id) scheduleAll(); }
     else if (alertPage) { if (alertPage.dataset.alertPage === String(a.id)) scheduleAll(); }
     else scheduleAll();  // the overview's list: every alert in scope (the stream sends no other)
+  });
+  // the stream lost and opened again (EventSource does it by itself): what changed meanwhile was not
+  // sent, so the live parts and the banner are fetched again
+  let opened = false;
+  es.addEventListener("open", () => {
+    if (opened) { scheduleAll(); refreshBanner(true).catch(() => {}); }
+    opened = true;
   });
   es.addEventListener("facility_status", (e) => {
     const f = JSON.parse(e.data);

@@ -6,37 +6,15 @@ is tests/test_browser_live.py."""
 from __future__ import annotations
 
 import re
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
-from aiohttp.test_utils import TestServer
 
 from contract.rules import Condition, Key
 from storage.alerts import clear_alert, open_alert
-from storage.registry import load_registry
-from storage.users import create_user
-from tests.conftest import as_role
-from tests.test_web import REG, A, B, _logged_in
-from web.app import create_app
+from tests.test_web import A, _logged_in, site  # noqa: F401 - the fixture
 
 FIRE = Condition("critical", "火灾报警（午睡室1）", "fire alarm (nap room 1)")
-
-
-@pytest.fixture
-async def url(db: asyncpg.Connection, db_url: str) -> AsyncIterator[str]:
-    await load_registry(db, REG)
-    await create_user(db, "insp-a", "inspector", "pw-a", county=A.county)
-    await create_user(db, "insp-b", "inspector", "pw-b", county=B.county)
-    await create_user(db, "oper-a", "operator", "pw-o", facility=A.id)
-    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
 
 
 def _ids(html: str, attr: str) -> set[int]:
@@ -44,16 +22,16 @@ def _ids(html: str, attr: str) -> set[int]:
 
 
 async def test_the_banner_lists_the_active_critical_alarms_in_scope_each_a_link(
-    url: str, db: asyncpg.Connection
+    site: dict[str, object],  # noqa: F811
+    db: asyncpg.Connection,
 ) -> None:
-    now = datetime.now(UTC)
-    fire = await open_alert(db, A.id, Key("fire_alarm", "smoke-nap1"), FIRE, now - timedelta(minutes=3))
+    """`site` (tests/test_web.py): a fire alarm active at A and one at B; insp-a sees A's county, oper-b is B's."""
+    url, now = str(site["url"]), datetime.now(UTC)
     door = await open_alert(db, A.id, Key("door_forced", "exit-1"), Condition("major", "门", "door"), now)
     gone = await open_alert(db, A.id, Key("fire_alarm", "smoke-class1"), FIRE, now - timedelta(minutes=2))
     await clear_alert(db, A.id, Key("fire_alarm", "smoke-class1"), now - timedelta(minutes=1))
-    other = await open_alert(db, B.id, Key("fire_alarm", "smoke-nap1"), FIRE, now)
-    expected = {"insp-a": {fire.alert_id}, "oper-a": {fire.alert_id}, "insp-b": {other.alert_id}}
-    for user, password in (("insp-a", "pw-a"), ("oper-a", "pw-o"), ("insp-b", "pw-b")):
+    expected = {"insp-a": {site["alert_a"]}, "oper-b": {site["alert_b"]}}
+    for user, password in (("insp-a", "pw-a"), ("oper-b", "pw-b")):
         s, _ = await _logged_in(url, user, password)
         async with s:
             r = await s.get(f"{url}/critical-banner")
@@ -68,12 +46,13 @@ async def test_the_banner_lists_the_active_critical_alarms_in_scope_each_a_link(
     assert door.alert_id not in expected["insp-a"] and gone.alert_id not in expected["insp-a"]
 
 
-async def test_the_overviews_alert_lists_alone_are_the_overviews(url: str, db: asyncpg.Connection) -> None:
-    now = datetime.now(UTC)
-    fire = await open_alert(db, A.id, Key("fire_alarm", "smoke-nap1"), FIRE, now)
+async def test_the_overviews_alert_lists_alone_are_the_overviews(
+    site: dict[str, object],  # noqa: F811
+    db: asyncpg.Connection,
+) -> None:
+    url, now = str(site["url"]), datetime.now(UTC)
     cleared = await open_alert(db, A.id, Key("fire_alarm", "smoke-class1"), FIRE, now - timedelta(minutes=2))
     await clear_alert(db, A.id, Key("fire_alarm", "smoke-class1"), now - timedelta(minutes=1))  # latched
-    elsewhere = await open_alert(db, B.id, Key("fire_alarm", "smoke-nap1"), FIRE, now)
     s, _ = await _logged_in(url, "insp-a", "pw-a")
     async with s:
         page = await (await s.get(f"{url}/")).text()
@@ -83,9 +62,9 @@ async def test_the_overviews_alert_lists_alone_are_the_overviews(url: str, db: a
     assert "<html" not in part and 'id="map"' not in part, "the lists alone, without the map"
     active, awaiting = (re.search(rf'data-list="{k}">(.*?)</ol>', part, re.S) for k in ("active", "awaiting-ack"))
     assert active and awaiting, part
-    assert _ids(active.group(1), "data-alert") == {fire.alert_id}
+    assert _ids(active.group(1), "data-alert") == {site["alert_a"]}
     assert _ids(awaiting.group(1), "data-alert") == {cleared.alert_id}
-    assert elsewhere.alert_id not in _ids(part, "data-alert"), "another county's alert"
+    assert site["alert_b"] not in _ids(part, "data-alert"), "another county's alert"
     # the same lists as the overview's own (one template), which says where to fetch them
     start = page.index('<div data-live="alerts"')
     assert page[start : start + len(part.strip())] == part.strip()

@@ -194,7 +194,8 @@ async def test_a_refused_order_says_why_next_to_its_field_where_the_form_is(
     db: asyncpg.Connection,
 ) -> None:
     """Issue #41 item 6: a due date in the past was refused at the top of a 5,000 px page while the form was
-    at the bottom; now the reason stands next to the due date, and the answer opens at the form."""
+    at the bottom; now the reason stands next to the due date, and the answer opens at the form. The
+    inspection plan's form likewise."""
     await load_registry(db, REG)
     await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
     await login(page, base, "insp", "pw-insp")
@@ -214,4 +215,13 @@ async def test_a_refused_order_says_why_next_to_its_field_where_the_form_is(
     await expect(page.locator("#order-form input[name=title]")).to_have_value("消防通道堆放杂物")  # kept
     await expect(page.locator("#order-form textarea[name=detail]")).to_have_value("清理二楼消防通道")
     await page.screenshot(path=str(ARTIFACTS / "order-error-next-to-field.png"))
+    # the inspection plan's form the same way, its date kept as typed
+    await page.select_option("#plan-form select[name=kind]", "remote")
+    await page.fill("#plan-form input[name=planned_for]", "2020-01-01")
+    await page.click("#plan-form button")
+    await expect(page.locator("#plan-form label:has(input[name=planned_for]) + [data-error]")).to_be_in_viewport()
+    await expect(page.locator("[data-error]")).to_have_count(1)
+    await expect(page.locator("#plan-form input[name=planned_for]")).to_have_value("2020-01-01")
+    await expect(page.locator("#plan-form select[name=kind]")).to_have_value("remote")
     assert await db.fetchval("SELECT count(*) FROM rectification_orders") == 0
+    assert await db.fetchval("SELECT count(*) FROM inspections") == 0

@@ -74,6 +74,7 @@ async def facility_ctx(
         "may_issue": order_rules.level_of(user.scope) is not None,
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
+        "plan_kept": {},  # the inspection plan form's values, kept when it comes back with an error
         "order_error": False,
         # who may collect a child besides the guardians (issue #39 item 3): the operator records, others read
         "delegates": await pickup_store.delegates(conn, f["id"], now),

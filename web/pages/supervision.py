@@ -263,8 +263,9 @@ async def inspection_plan_form(request: web.Request) -> web.Response:
     body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
     try:
         i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
-    except Refused as exc:
-        return await facility_refused(request, user, f, exc)
+    except Refused as exc:  # the reason next to the date (or at the form's head), the form as typed
+        field = "planned_for" if exc.key == "err_inspect_date" else ""
+        return await facility_refused(request, user, f, exc, plan_kept=body, error_at=("plan-form", field))
     raise web.HTTPFound(f"/inspections/{i['id']}")
 
 

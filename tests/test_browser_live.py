@@ -182,6 +182,8 @@ async def test_the_overview_list_and_the_banner_follow_the_alerts_without_a_relo
             await expect(active).to_have_count(0)  # and the active list; latched, it waits for an acknowledgement
             await expect(page.locator(f'[data-list="awaiting-ack"] li[data-alert="{second}"]')).to_have_count(1)
             await expect(item).to_be_visible()  # the first, still active (its banner closed, not the alert)
+            kept = await db.fetchrow("SELECT status, acknowledged FROM alerts WHERE id = $1", first)
+            assert (kept["status"], kept["acknowledged"]) == ("active", False), "closing a banner changes no alert"
             assert await page.evaluate(MARKED), "the overview was reloaded"
             await page.screenshot(path=str(ARTIFACTS / "live-overview-cleared.png"))
     finally:

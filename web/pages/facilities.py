@@ -51,10 +51,11 @@ async def facility_ctx(
     latest = await queries.latest_readings(conn, f["id"], now)
     for d in status["device_list"]:
         d["latest"] = latest.get(d["id"], {})
-    [listed] = await queries.facilities(conn, user.scope, facility_id=f["id"], rules=rules, now=now)
+    listed = await queries.facilities(conn, user.scope, facility_id=f["id"], rules=rules, now=now)
     return {
         "f": f,
-        "state": listed["state"],  # red, amber, grey or green, as the overview and the live stream say it
+        # red, amber, grey or green, as the overview and the live stream say it
+        "state": listed[0]["state"] if listed else "grey",
         "status": status,
         "class_names": class_names(await queries.class_groups(conn, f["id"])),
         # active alerts under 未结告警; latched cleared ones waiting for an acknowledgement apart

@@ -308,6 +308,10 @@ _MORE = {
     # apart from the active ones
     "awaiting_ack": ("已解除、待确认", "Cleared, awaiting acknowledgement"),
     "reconnecting": ("连接中断，正在重连…", "Connection lost, reconnecting…"),
+    # issue #41 item 1: the live pages and the critical banner (web/static/live.js)
+    "banner_close": ("关闭此提醒（本次浏览不再显示，告警不受影响）", "Dismiss (this browser session; the alert stays)"),
+    "live_stale": ("有新的变化，保存后刷新", "There are new changes: save, then refresh"),
+    "live_refresh": ("刷新", "Refresh"),
     "enable_sound": ("启用提示音", "Enable sound"),
     "and_more": ("另有 {} 家", "and {} more"),
     "next_page": ("下一页", "Next"),

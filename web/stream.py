@@ -73,7 +73,8 @@ async def end_streams(app: web.Application) -> None:
 
 
 def _occurred_text(change: dict[str, Any]) -> dict[str, str] | None:
-    """Both times of an alert known late, in both languages (contract.occurred), for the live banner."""
+    """Both times of an alert known late, in both languages (contract.occurred), for the stream's readers
+    (the pages' red banner renders its own: GET /critical-banner)."""
     try:
         occ, opened = datetime.fromisoformat(change["occurred_at"]), datetime.fromisoformat(change["opened_at"])
     except (KeyError, TypeError, ValueError):

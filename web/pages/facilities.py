@@ -51,8 +51,11 @@ async def facility_ctx(
     latest = await queries.latest_readings(conn, f["id"], now)
     for d in status["device_list"]:
         d["latest"] = latest.get(d["id"], {})
+    listed = await queries.facilities(conn, user.scope, facility_id=f["id"], rules=rules, now=now)
     return {
         "f": f,
+        # red, amber, grey or green, as the overview and the live stream say it
+        "state": listed[0]["state"] if listed else "grey",
         "status": status,
         "class_names": class_names(await queries.class_groups(conn, f["id"])),
         # active alerts under 未结告警; latched cleared ones waiting for an acknowledgement apart
@@ -66,11 +69,13 @@ async def facility_ctx(
         "may_decide_windows": window_rules.may_decide(user.scope),
         "sets_windows": window_rules.new_status(user.scope) == "approved",
         "error": None,
+        "error_at": None,  # a refused form's reason beside its field: (the form's id, the field or "")
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
         "may_issue": order_rules.level_of(user.scope) is not None,
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
+        "plan_kept": {},  # the inspection plan form's values, kept when it comes back with an error
         "order_error": False,
         # who may collect a child besides the guardians (issue #39 item 3): the operator records, others read
         "delegates": await pickup_store.delegates(conn, f["id"], now),
@@ -107,6 +112,15 @@ async def facility_page(request: web.Request) -> web.Response:
     return await render(request, "facility.html", ctx)
 
 
+# the maintenance form's field each refusal concerns (the others: the form as a whole)
+WINDOW_FIELDS = {
+    "err_no_device": "device_id",
+    "err_window_past_start": "starts_at",
+    "err_window_order": "ends_at",
+    "err_window_long": "ends_at",
+}
+
+
 @routes.post("/facilities/{facility_id}/maintenance")
 async def maintenance_form(request: web.Request) -> web.Response:
     """The facility page's form: local date-times in the facility's time zone."""
@@ -130,6 +144,7 @@ async def maintenance_form(request: web.Request) -> web.Response:
             f,
             exc,
             kept={k: str(form.get(k, "")) for k in ("device_id", "starts_at", "ends_at", "reason")},
+            error_at=("maintenance-form", WINDOW_FIELDS.get(exc.key or "", "")),
         )
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
 

@@ -1,5 +1,6 @@
-"""The overview (city → county → township, with the map), the duty-room wall and the banner every page
-fetches while data intake is stopped or behind."""
+"""The overview (city → county → township, with the map, and its alert lists alone for the live page), the
+duty-room wall, and the two banners every page fetches: data intake stopped or behind, and the active
+critical alarms."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import json
 import re
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from markupsafe import Markup
 
 from contract.places import boundaries_geojson
 from storage import maintenance as maintenance_store
 from storage import queries
+from storage.users import User
 from web.i18n import scope_name
 from web.keys import GATEWAYS, POOL, RULES, TIMING, now_of
 from web.pages.render import lang_of, page_user, render
@@ -27,6 +30,22 @@ async def intake_banner(request: web.Request) -> web.Response:
     return await render(request, "intake_banner.html", {})
 
 
+BANNER_ALERTS = 3  # active critical alerts in the red banner, the newest by their latest evidence (all: /alerts)
+
+
+@routes.get("/critical-banner")
+async def critical_banner(request: web.Request) -> web.Response:
+    """The red banner alone: the active critical alerts in the user's scope, each a link to its alert.
+    Every page fetches it when it opens and on each change of a critical alert (live.js), so the banner
+    is the current state: a cleared alarm leaves it, an escalated one stays one entry."""
+    user = page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        critical = await queries.alerts(
+            conn, user.scope, status="active", severity="critical", limit=BANNER_ALERTS, order="last_seen_at"
+        )
+    return await render(request, "critical_banner.html", {"critical": critical})
+
+
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     user = page_user(request)
@@ -34,6 +53,10 @@ async def overview(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
+    if request.query.get("fragment") == "alerts":  # the open-alert lists alone (live.js), without the map
+        async with request.app[POOL].acquire() as conn:
+            lists = await _alert_lists(conn, user, county)
+        return await render(request, "overview_alerts.html", {**lists, "county": county})
     timing = request[TIMING]
     with timing("gateways"):
         gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
@@ -44,14 +67,7 @@ async def overview(request: web.Request) -> web.Response:
             )
         with timing("sql"):
             summary = await queries.summary(conn, user.scope, county)
-            # by their latest evidence, as the wall: a reopened alarm comes back to the top
-            # the active ones; the cleared ones that wait for an acknowledgement under their own heading
-            open_alerts = await queries.alerts(
-                conn, user.scope, status="active", limit=20, county=county, order="last_seen_at"
-            )
-            awaiting_ack = await queries.alerts(
-                conn, user.scope, status="awaiting_ack", limit=20, county=county, order="last_seen_at"
-            )
+            lists = await _alert_lists(conn, user, county)
             pending_windows = await maintenance_store.pending(conn, user.scope, now_of(request))
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
@@ -74,8 +90,7 @@ async def overview(request: web.Request) -> web.Response:
                 "areas": queries.areas(facs, by_township),
                 "by_township": by_township,
                 "county": county,
-                "alerts": open_alerts,
-                "awaiting_ack": awaiting_ack,
+                **lists,
                 "pending_windows": pending_windows,  # maintenance requests awaiting a decision
                 "scope": facs[0]["name"]
                 if user.role == "operator" and facs
@@ -87,6 +102,15 @@ async def overview(request: web.Request) -> web.Response:
                 or (facs[0]["county"] if user.role == "operator" and facs else ""),
             },
         )
+
+
+async def _alert_lists(conn: asyncpg.Connection, user: User, county: str | None) -> dict[str, Any]:
+    """The overview's alert lists: the active ones, and the cleared ones that wait for an acknowledgement
+    under their own heading; each by its latest evidence, as the wall: a reopened alarm comes back to the top."""
+    return {
+        status_key: await queries.alerts(conn, user.scope, status=status, limit=20, county=county, order="last_seen_at")
+        for status_key, status in (("alerts", "active"), ("awaiting_ack", "awaiting_ack"))
+    }
 
 
 _HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))

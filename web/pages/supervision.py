@@ -116,6 +116,10 @@ async def order_page(request: web.Request) -> web.Response:
     return await render(request, "order.html", await _order_ctx(request, user, path_id(request.match_info["order_id"])))
 
 
+# the order form's field each refusal concerns (the others: the form as a whole)
+ORDER_FIELDS = {"err_order_title": "title", "err_order_detail": "detail", "err_order_due": "due_at"}
+
+
 @routes.post("/facilities/{facility_id}/orders")
 async def order_issue_form(request: web.Request) -> web.Response:
     """From the facility page or an alert's page: due date as the facility's local date and time."""
@@ -141,6 +145,7 @@ async def order_issue_form(request: web.Request) -> web.Response:
             exc,
             order_kept={k: str(form.get(k, "")) for k in ("title", "detail", "due_at", "alert_id")},
             order_error=True,
+            error_at=("order-form", ORDER_FIELDS.get(exc.key or "", "")),
         )
     raise web.HTTPFound(f"/orders/{o['id']}")
 
@@ -279,8 +284,9 @@ async def inspection_plan_form(request: web.Request) -> web.Response:
     body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
     try:
         i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
-    except Refused as exc:
-        return await facility_refused(request, user, f, exc)
+    except Refused as exc:  # the reason next to the date (or at the form's head), the form as typed
+        field = "planned_for" if exc.key == "err_inspect_date" else ""
+        return await facility_refused(request, user, f, exc, plan_kept=body, error_at=("plan-form", field))
     raise web.HTTPFound(f"/inspections/{i['id']}")
 
 

@@ -1,5 +1,6 @@
 // Live updates from /api/v1/stream: repaint facility states and the overview's counters in place;
-// a critical alert cannot be missed.
+// the parts of a page marked data-live follow it in place (never a reload, never a form that holds
+// input); a critical alert cannot be missed (the red banner: a link, a close button, the current state).
 (function () {
   // a table wider than a phone scrolls sideways (app.css): let the keyboard reach it too
   function focusableScrollers() {
@@ -9,8 +10,15 @@
   }
   focusableScrollers();
   window.addEventListener("resize", focusableScrollers);
+  // a refused form's reason stands next to its field (facility.html field_error): the page opens there,
+  // not at its top 5,000 px away, with the field it concerns (or the form's first) ready to correct
+  const refused = document.querySelector(".field-error");
+  if (refused) {
+    refused.scrollIntoView({ block: "center" });
+    const field = refused.previousElementSibling && refused.previousElementSibling.querySelector("input, textarea, select");
+    if (field) field.focus({ preventScroll: true });
+  }
   const me = document.currentScript;
-  const banner = document.getElementById("banner");
   const lang = me.dataset.lang;
   // the page's catalogue (web/i18n.py LABELS): codes are shown by their names, never bare
   const labels = JSON.parse(document.getElementById("labels").textContent);
@@ -76,20 +84,130 @@
       summaryTimer = setTimeout(refreshSummary, 250);  // one refresh for a burst of changes
     }
   });
+
+  // The red banner (GET /critical-banner): the active critical alerts in scope, each a link to its
+  // alert, fetched when the page opens and when a critical alert changes, so that a cleared alarm
+  // leaves it and an escalated one stays one entry. Its close button hides that alert's entry for this
+  // browser session (sessionStorage), not the alert: an escalation does not bring it back.
+  const banner = document.getElementById("banner");
+  const DISMISSED = "carewatch-banner-dismissed";
+  const dismissed = () => { try { return JSON.parse(sessionStorage.getItem(DISMISSED) || "[]"); } catch (e) { return []; } };
+  let bannerTimer = null;
+  async function refreshBanner(live) {
+    bannerTimer = null;
+    const r = await fetch(`/critical-banner?lang=${encodeURIComponent(lang)}`, { credentials: "same-origin" });
+    if (!r.ok || r.redirected) return;
+    const closed = new Set(dismissed());
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    const items = [...doc.querySelectorAll("[data-banner-alert]")].filter((el) => !closed.has(el.dataset.bannerAlert));
+    if (banner.innerHTML === items.map((el) => el.outerHTML).join("")) return;  // unchanged: not announced again
+    const before = new Set([...banner.querySelectorAll("[data-banner-alert]")].map((el) => el.dataset.bannerAlert));
+    banner.replaceChildren(...items.map((el) => document.adoptNode(el)));
+    banner.hidden = items.length === 0;
+    if (live && items.some((el) => !before.has(el.dataset.bannerAlert))) {  // one that just came in: it blinks
+      banner.classList.remove("flash");
+      void banner.offsetWidth;  // restart the animation
+      banner.classList.add("flash");
+    }
+  }
+  banner.addEventListener("click", (e) => {
+    const close = e.target.closest("[data-banner-close]");
+    if (!close) return;
+    const id = close.dataset.bannerClose;
+    const closed = dismissed();
+    if (!closed.includes(id)) closed.push(id);
+    try { sessionStorage.setItem(DISMISSED, JSON.stringify(closed)); } catch (err) { /* private mode: this page only */ }
+    close.closest("[data-banner-alert]").remove();
+    banner.hidden = !banner.querySelector("[data-banner-alert]");
+  });
+  refreshBanner(false).catch(() => {});
+
+  // The page's live parts ([data-live="name"]): fetched again (the page itself, or the region's
+  // data-live-src) and morphed in place (morphdom, web/static/vendor). An element holding what someone
+  // typed, or the focus, is never touched: not updated, not removed. Should a part no longer fit the
+  // page (it is gone from the answer), the page says so and waits for the reader: never a reload.
+  const stale = document.getElementById("live-stale");
+  const pageEl = document.querySelector("[data-live-page]");
+  // its 刷新 link: the page's own address (a refused form's answer stands at the form's, which no GET opens)
+  if (stale && pageEl) stale.querySelector("a").href = pageEl.dataset.livePage;
+  const FIELDS = "input, textarea, select";
+  function edited(f) {
+    if (f === document.activeElement) return true;
+    if (f.tagName === "SELECT") return [...f.options].some((o) => o.selected !== o.defaultSelected);
+    const type = (f.type || "").toLowerCase();
+    if (type === "hidden" || type === "submit" || type === "button") return false;
+    if (type === "checkbox" || type === "radio") return f.checked !== f.defaultChecked;
+    if (type === "file") return f.files && f.files.length > 0;
+    return f.value !== f.defaultValue;
+  }
+  const holdsInput = (el) =>
+    el.nodeType === 1 && ((el.matches(FIELDS) && edited(el)) || [...el.querySelectorAll(FIELDS)].some(edited));
+  const showStale = () => { if (stale) stale.hidden = false; };
+  const MORPH = {
+    getNodeKey: (n) => (n.nodeType === 1 && (n.getAttribute("data-alert") || n.id)) || undefined,
+    onBeforeElUpdated: (from, to) => {
+      if (!((from.tagName === "FORM" || from.matches(FIELDS)) && holdsInput(from))) return true;
+      if (!from.isEqualNode(to)) showStale();  // kept as typed, though the form itself changed
+      return false;
+    },
+    onBeforeNodeDiscarded: (n) => {
+      if (!holdsInput(n)) return true;
+      showStale();  // gone from the page's new state, but someone is typing in it: it stays
+      return false;
+    },
+  };
+  const sources = new Map();  // a source's URL → the regions it feeds
+  document.querySelectorAll("[data-live]").forEach((el) => {
+    const src = el.dataset.liveSrc || (pageEl ? pageEl.dataset.livePage : window.location.pathname + window.location.search);
+    if (!sources.has(src)) sources.set(src, { regions: [], timer: null, last: 0 });
+    sources.get(src).regions.push(el.dataset.live);
+    const every = Number(el.dataset.liveEvery || 0);  // relative times ("3 分钟前") stay current
+    if (every > 0) setInterval(() => schedule(src, 0), every * 1000);
+  });
+  const EVERY_MS = 1000;  // a burst of changes (an alarm bumped again and again): one fetch a second at most
+  async function refresh(src) {
+    sources.get(src).timer = null;
+    sources.get(src).last = Date.now();
+    const r = await fetch(src, { credentials: "same-origin" });
+    if (r.redirected) return;  // signed out meanwhile: /login answered, not the page
+    if (!r.ok) { showStale(); return; }
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    for (const name of sources.get(src).regions) {
+      const here = document.querySelector(`[data-live="${name}"]`);
+      const there = doc.querySelector(`[data-live="${name}"]`);
+      if (!here) continue;
+      if (!there) { showStale(); continue; }
+      morphdom(here, there, MORPH);
+    }
+    focusableScrollers();
+  }
+  function schedule(src, ms) {
+    const s = sources.get(src);
+    if (!s || s.timer !== null) return;
+    const wait = Math.max(ms, s.last + EVERY_MS - Date.now());
+    s.timer = setTimeout(() => { refresh(src).catch(() => {}); }, wait);
+  }
+  const scheduleAll = () => sources.forEach((_, src) => schedule(src, 250));  // one refresh for a burst
+
   es.addEventListener("alert", (e) => {
     const a = JSON.parse(e.data);
-    if (a.severity === "critical" && (a.action === "opened" || a.action === "reopened" || a.action === "escalated")) {
-      banner.hidden = false;
-      // an alarm known late says when it happened: "17:15 按下（18:15 收到，网关离线期间）"
-      const late = a.occurred_text ? ` · ${a.occurred_text[lang === "zh" ? "zh" : "en"]}` : "";
-      banner.textContent = `${me.dataset.critical}: ${a.facility_name || a.facility_id} — ${lang === "zh" ? a.summary : a.summary_en}${late}`;
-      banner.dataset.alert = a.id;
-    }
-    const page = document.querySelector("[data-facility-page]");
+    if (a.severity === "critical" && bannerTimer === null) bannerTimer = setTimeout(() => { refreshBanner(true).catch(() => {}); }, 250);
+    const facilityPage = document.querySelector("[data-facility-page]");
     const alertPage = document.querySelector("[data-alert-page]");
-    if ((page && page.dataset.facilityPage === a.facility_id) || (alertPage && alertPage.dataset.alertPage === String(a.id))) {
-      // the facility and alert pages list this alert: refresh them when it changes
-      setTimeout(() => window.location.reload(), 300);
-    }
+    if (facilityPage) { if (facilityPage.dataset.facilityPage === a.facility_id) scheduleAll(); }
+    else if (alertPage) { if (alertPage.dataset.alertPage === String(a.id)) scheduleAll(); }
+    else scheduleAll();  // the overview's list: every alert in scope (the stream sends no other)
+  });
+  // the stream lost and opened again (EventSource does it by itself): what changed meanwhile was not
+  // sent, so the live parts and the banner are fetched again
+  let opened = false;
+  es.addEventListener("open", () => {
+    if (opened) { scheduleAll(); refreshBanner(true).catch(() => {}); }
+    opened = true;
+  });
+  es.addEventListener("facility_status", (e) => {
+    const f = JSON.parse(e.data);
+    const facilityPage = document.querySelector("[data-facility-page]");
+    if (facilityPage && facilityPage.dataset.facilityPage === f.id) scheduleAll();
   });
 })();

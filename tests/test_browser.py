@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -119,13 +120,42 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await page.screenshot(path=str(ARTIFACTS / "3-acknowledged.png"), full_page=True)
             await expect(page.locator("tr.sev-critical")).to_have_count(0)  # closed: cleared and acknowledged
             await page.goto(f"{base}/")
-            await expect(row).to_have_text("正常")  # green, by its name
+            await expect(page.locator('[data-sev-count="critical"]')).to_have_text("0")
+            await _green_but_for_the_staffing_rules(page, row, db, base)
     finally:
         pub.close()
     acked = await db.fetchrow("SELECT * FROM alerts WHERE rule = 'fire_alarm'")
     assert acked["acknowledged_by"] == "insp"
     assert acked["note"].startswith("现场核实")
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'") == 1
+
+
+# the rules that judge the facility's staff against its opening hours on the real clock: in this test nobody
+# is ever badged in, so run during the facility's opening hours they rightly open (seen at 17:10 Shanghai time)
+STAFFING_RULES = {"guard_absent", "ratio_breach", "attendance_missing", "patrol_missed", "health_staff_missing"}
+
+
+async def _green_but_for_the_staffing_rules(page: Page, row: Any, db: asyncpg.Connection, base: str) -> None:
+    """The facility's row back to green (正常) once its fire alarm is closed; or, when the real clock is in
+    its opening hours and the staffing rules have opened alerts of their own (nobody is badged in), those
+    and nothing else keep it from green. Retried for 10 s: an alert may open between a look and a read."""
+    for _ in range(20):
+        others = {
+            r["rule"]
+            for r in await db.fetch(
+                "SELECT rule FROM alerts WHERE facility_id = $1 AND rule <> 'fire_alarm'"
+                " AND NOT (status = 'cleared' AND acknowledged)",
+                A.id,
+            )
+        }
+        if others:
+            assert others <= STAFFING_RULES, f"open besides the fire alarm: {others}"
+            return
+        if (await row.inner_text()).strip() == "正常":
+            return
+        await page.wait_for_timeout(500)
+        await page.goto(f"{base}/")
+    raise AssertionError(f"the facility's row stayed {await row.inner_text()!r} with no other alert open")
 
 
 async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyncpg.Connection) -> None:

@@ -220,6 +220,42 @@ def calendar_check(file: Path | None) -> None:
         raise click.ClickException("the file differs from the holidays package: check both against the notice")
 
 
+@main.group("filing")
+def filing_group() -> None:
+    """登记备案: filings (CONTRACT §3, "登记备案")."""
+
+
+@filing_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--actor", default="cli", show_default=True, help="who imports (the audit log's actor)")
+def filing_import(csv_file: Path, actor: str) -> None:
+    """Import filings accepted before CareWatch (the county's 备案 records, e.g. exported from the national
+    filing system): CSV with facility_id, filing_no, accepted_on (YYYY-MM-DD), authority (the department
+    that accepted it) and source. All or nothing: any wrong line refuses the file, each line with its reason."""
+    from supervision.filing_import import ImportRefused, import_file
+
+    settings = _settings()
+    try:
+        text = csv_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file}: not UTF-8 text (save the CSV as UTF-8)") from None
+
+    async def go() -> int:
+        conn = await _connect(settings)
+        try:
+            return len(await import_file(conn, text, actor, _clock_now()))
+        finally:
+            await conn.close()
+
+    try:
+        n = _run(go)
+    except ImportRefused as err:
+        for problem in err.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"nothing imported: {len(err.problems)} line(s) to correct") from None
+    click.echo(f"imported {n} accepted filing(s)")
+
+
 @main.group("draw")
 def draw_group() -> None:
     """双随机一公开: the random draws of inspections (CONTRACT §6, "双随机一公开")."""

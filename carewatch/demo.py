@@ -157,6 +157,39 @@ async def _logins(info: StackInfo, operator_facility: str, now: datetime) -> lis
         await conn.close()
 
 
+UNFILED_EVERY = 6  # one facility in six has never filed (未备案), the others filed in 2025
+FILED_SOURCE = "演示数据：模拟的存量备案记录（非真实备案）"
+
+
+async def _filed(info: StackInfo, now: datetime) -> int:
+    """The demo's facilities filed with their counties before CareWatch, as a county imports its existing
+    备案 records (supervision.filing_import), but for one in six that never filed: the public page, the
+    statistics and the 督导评估 then show both. Facilities filed already (an earlier run) are left as they
+    are. Returns how many were imported."""
+    from contract.places import county_name_zh
+    from storage.filing import counties, with_filings
+    from supervision.filing import filing_number
+    from supervision.filing_import import COLUMNS, import_file
+
+    conn = await asyncpg.connect(info.database_url)
+    try:
+        filed, _ = await with_filings(conn)
+        seq: dict[str, int] = {}
+        lines = [",".join(COLUMNS)]
+        for i, (fid, county) in enumerate((await counties(conn)).items()):
+            seq[county] = seq.get(county, 0) + 1
+            if i % UNFILED_EVERY == UNFILED_EVERY - 1 or fid in filed:
+                continue
+            number = filing_number(county, 2025, seq[county])
+            day = dt.date(2025, 3, 3) + dt.timedelta(days=(5 * i) % 280)
+            lines.append(f"{fid},{number},{day},{county_name_zh(county)}卫生健康局,{FILED_SOURCE}")
+        if len(lines) == 1:
+            return 0
+        return len(await import_file(conn, "\n".join(lines) + "\n", "demo", now))
+    finally:
+        await conn.close()
+
+
 def _prepared(
     info: StackInfo, stack: LocalStack, speed: float, start_from: dt.time | datetime | None
 ) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock]:
@@ -166,6 +199,7 @@ def _prepared(
     # the services is made after their passwords are hashed, so that its warm-up is all the services'
     setup_at = demo_clock(speed, start_from, latest, datetime.now(UTC)).now()
     logins = asyncio.run(_logins(info, first.id, setup_at))
+    asyncio.run(_filed(info, setup_at))
     return logins, first.name, secrets_, demo_clock(speed, start_from, latest, datetime.now(UTC))
 
 

@@ -219,3 +219,57 @@ async def waiting_count(conn: asyncpg.Connection, scope: Scope, level: str | Non
         f"SELECT count(*) FROM filings x JOIN facilities f ON f.id = x.facility_id WHERE {where} AND {cond}", *args
     )
     return n
+
+
+async def import_accepted(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    county: str,
+    particulars: dict[str, Any],
+    number: str,
+    accepted_at: datetime,
+    authority: str,
+    source: str,
+    actor: str,
+    sequence: tuple[int, int] | None,
+) -> int:
+    """A filing accepted before CareWatch (supervision.filing_import), as an accepted initial filing with its
+    steps: submitted and accepted on the day it was, by `authority`, noted with its `source`. `sequence`
+    (year, number): the county's 备案 sequence moves past it, so that no later number repeats it."""
+    declared = {"imported_from": source, "imported_by": actor}
+    row = await conn.fetchrow(
+        "INSERT INTO filings (facility_id, county, kind, particulars, declared, status, submitted_by, submitted_at,"
+        " due_at, reviewed_by, reviewed_at, reasons, filing_no)"
+        " VALUES ($1, $2, 'initial', $3::jsonb, $4::jsonb, 'accepted', $5, $6, $6, $7, $6, NULL, $8) RETURNING id",
+        facility_id,
+        county,
+        json.dumps(particulars, ensure_ascii=False),
+        json.dumps(declared, ensure_ascii=False),
+        actor,
+        accepted_at,
+        authority,
+        number,
+    )
+    await _step(conn, row["id"], "submitted", actor, accepted_at, f"导入：{source}", particulars, declared)
+    await _step(conn, row["id"], "accepted", authority, accepted_at, f"导入：{source}", None, None)
+    if sequence is not None:
+        year, seq = sequence
+        await conn.execute(
+            "INSERT INTO filing_sequences (county, year, last_no) VALUES ($1, $2, $3) ON CONFLICT (county, year)"
+            " DO UPDATE SET last_no = greatest(filing_sequences.last_no, $3)",
+            county,
+            year,
+            seq,
+        )
+    return int(row["id"])
+
+
+async def with_filings(conn: asyncpg.Connection) -> tuple[set[str], set[str]]:
+    """The facilities that have a filing of any state, and the 备案 numbers given."""
+    rows = await conn.fetch("SELECT facility_id, filing_no FROM filings")
+    return {r["facility_id"] for r in rows}, {r["filing_no"] for r in rows if r["filing_no"]}
+
+
+async def counties(conn: asyncpg.Connection) -> dict[str, str]:
+    """Each registered facility's county, by facility id (in id order)."""
+    return {r["id"]: r["county"] for r in await conn.fetch("SELECT id, county FROM facilities ORDER BY id")}

@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contract.calendar import DayKind, day_kind
+from contract.registry import Facility
 from storage.users import Scope
 from supervision.documents import short_name
 from supervision.orders import level_of
@@ -150,6 +151,11 @@ def merged(current: Mapping[str, Any], filed: Mapping[str, Any]) -> dict[str, An
     out = dict(current)
     out.update({k: filed[k] for k in FILED_FIELDS if k in filed})
     return out
+
+
+def filed_part(f: Facility) -> dict[str, Any]:
+    """What a filing stores of an entry: the filed fields, normalised (person keys, never identity numbers)."""
+    return f.model_dump(mode="json", include=set(FILED_FIELDS), exclude={"opening_hours": {"closures"}})
 
 
 def filing_number(county: str, year: int, seq: int) -> str:

@@ -21,7 +21,7 @@ from storage import queries
 from storage.registry import fetch_registry, load_registry
 from storage.users import User, audit
 from supervision import filing as rules
-from supervision.filing import FilingRefused
+from supervision.filing import FilingRefused, filed_part
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 
 TEXT_MAX = 200
@@ -95,11 +95,6 @@ def _entry(current: dict[str, Any], filed: dict[str, Any], salt: bytes | None) -
         return parse_registry({"facilities": [rules.merged(current, filed)]}, salt).facilities[0]
     except ContractError as err:
         raise Invalid(f"particulars: {err}", "err_filing_particulars", detail=str(err)[:300]) from None
-
-
-def filed_part(f: Facility) -> dict[str, Any]:
-    """What a filing stores of an entry: the filed fields, normalised (person keys, never identity numbers)."""
-    return f.model_dump(mode="json", include=set(rules.FILED_FIELDS), exclude={"opening_hours": {"closures"}})
 
 
 async def current_entry(conn: asyncpg.Connection, facility_id: str) -> dict[str, Any]:

@@ -12,19 +12,30 @@ from typing import Any
 
 import asyncpg
 
+from contract.inspection import DEFAULT_DEPARTMENT
 from storage.rectification import Evidence, StateError
 from storage.users import Scope
 
 
-async def plan(conn: asyncpg.Connection, facility_id: str, kind: str, planned_for: date, actor: str, level: str) -> int:
+async def plan(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    kind: str,
+    planned_for: date,
+    actor: str,
+    level: str,
+    department: str = DEFAULT_DEPARTMENT,
+) -> int:
+    """A planned inspection of `department` (部门: its checklist, its officers; migration 043)."""
     iid: int = await conn.fetchval(
-        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level) VALUES ($1, $2, $3, $4, $5)"
-        " RETURNING id",
+        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         facility_id,
         kind,
         planned_for,
         actor,
         level,
+        department,
     )
     return iid
 
@@ -79,7 +90,8 @@ async def record_row(conn: asyncpg.Connection, inspection_id: int, *, lock: bool
     """The inspection with its facility's id, county and township and, when a draw (双随机) planned it, the
     two inspectors drawn (`lock`: for update, in a transaction)."""
     return await conn.fetchrow(
-        "SELECT i.id, i.status, i.signed_by, i.second_inspector, f.id AS facility_id, f.county, f.township,"
+        "SELECT i.id, i.status, i.signed_by, i.second_inspector, i.department, f.id AS facility_id, f.county,"
+        " f.township,"
         " p.inspector_a AS drawn_a, p.inspector_b AS drawn_b"
         " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
         " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id WHERE i.id = $1"
@@ -91,17 +103,18 @@ async def record_row(conn: asyncpg.Connection, inspection_id: int, *, lock: bool
 async def account(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
     """The users row that decides whether `username` may be a record's second officer."""
     return await conn.fetchrow(
-        "SELECT username, role, scope_county, scope_township, scope_facility, disabled FROM users WHERE username = $1",
+        "SELECT username, role, scope_county, scope_township, scope_facility, disabled, department FROM users"
+        " WHERE username = $1",
         username,
     )
 
 
 async def candidate_seconds(conn: asyncpg.Connection, inspection_id: int, author: str) -> list[str]:
-    """Inspector accounts whose area holds the record's facility, other than `author`: the form's choice
-    of second officer (supervision/countersign.py decides; this only lists)."""
+    """Inspector accounts of the record's department whose area holds the record's facility, other than
+    `author`: the form's choice of second officer (supervision/countersign.py decides; this only lists)."""
     rows = await conn.fetch(
         "SELECT u.username FROM inspections i JOIN facilities f ON f.id = i.facility_id JOIN users u"
-        " ON u.role = 'inspector' AND NOT u.disabled AND u.username <> $2"
+        " ON u.role = 'inspector' AND NOT u.disabled AND u.username <> $2 AND u.department = i.department"
         " AND (u.scope_county IS NULL OR (u.scope_county = f.county"
         " AND (u.scope_township IS NULL OR u.scope_township = f.township)))"
         " WHERE i.id = $1 ORDER BY u.scope_township NULLS LAST, u.scope_county NULLS LAST, u.username LIMIT 200",
@@ -167,6 +180,7 @@ def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
         "planned_for": r["planned_for"].isoformat(),
         "planned_by": r["planned_by"],
         "level": r["level"],
+        "department": r["department"],
         "status": r["status"],
         "findings": findings,
         "failed": sorted(code for code, f in findings.items() if f.get("result") == "fail"),

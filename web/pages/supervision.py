@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from contract.inspection import ALL_ITEMS, checklist
 from contract.inspection import AREAS as INSPECTION_AREAS
-from contract.inspection import CHECKLIST
 from storage import documents as document_store
 from storage import inspections as inspection_store
 from storage import queries
@@ -20,6 +20,7 @@ from storage import rectification as rectification_store
 from storage.users import User
 from supervision import countersign as countersign_rules
 from supervision import deadlines
+from supervision import departments as department_rules
 from supervision import documents as document_rules
 from supervision import followups as followup_rules
 from supervision import orders as order_rules
@@ -231,7 +232,11 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         i = await inspection_store.inspection_detail(conn, user.scope, inspection_id, task)
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
         inspects = order_rules.level_of(user.scope) is not None
-        may_record = i is not None and countersign_rules.may_record(user.username, inspects, i)
+        may_record = (
+            i is not None
+            and countersign_rules.may_record(user.username, inspects, i)
+            and department_rules.may_record(user.scope, user.department, i["department"])
+        )
         if may_record and i is not None and i["drawn"]:  # the draw chose both officers: the other one seconds
             seconds = [x for x in i["drawn"] if x != user.username]
         elif may_record:
@@ -245,15 +250,24 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
     return {
         "i": i,
         "doc_no": _doc_text(n),
-        "checklist": CHECKLIST,
+        "checklist": checklist(i["department"]),  # the record's department's items (supervision/departments.py)
         "areas": INSPECTION_AREAS,
         "may_record": may_record,
         "seconds": seconds,
         "may_countersign": user.scope.role == "inspector" and countersign_rules.awaits(i, user.username),
-        "may_issue": inspects and in_area,
+        "may_issue": inspects and in_area and _issues_from(user, i["department"]),
         "in_area": in_area,
         "error": None,
     }
+
+
+def _issues_from(user: User, record_department: str) -> bool:
+    """Whether the user's department issues orders from a record of `record_department`."""
+    try:
+        department_rules.order_department(user.scope, user.department, record_department)
+    except department_rules.DepartmentRefused:
+        return False
+    return True
 
 
 @routes.get("/inspections/{inspection_id}")
@@ -281,9 +295,10 @@ async def inspection_record_form(request: web.Request) -> web.Response:
     inspection_id = path_id(request.match_info["inspection_id"])
     form = await request.post()
     await check_csrf(request, form)
-    findings = {
-        item.code: {"result": str(form.get(f"result_{item.code}", "")), "note": str(form.get(f"note_{item.code}", ""))}
-        for item in CHECKLIST
+    findings = {  # the items the form sent, of any department: the record's department decides which count
+        code: {"result": str(form.get(f"result_{code}", "")), "note": str(form.get(f"note_{code}", ""))}
+        for code in ALL_ITEMS
+        if f"result_{code}" in form or f"note_{code}" in form
     }
     body = {
         "findings": findings,

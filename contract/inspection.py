@@ -289,7 +289,7 @@ HEALTH_CARE_CHECKLIST: tuple[Item, ...] = (
         "hc_evaluation",
         "health_care",
         "取得评价为合格的《托幼机构卫生评价报告》且在有效期内",
-        "A passing 托幼机构卫生评价报告 (health evaluation report), in date",
+        "A passing health evaluation report for child-care facilities, in date",
         "托儿所幼儿园卫生保健管理办法",
     ),
     Item(
@@ -343,7 +343,7 @@ DEPARTMENTS: dict[str, tuple[str, str]] = {
     "market": ("市场监管", "Market regulation (food)"),
     "police": ("公安", "Public security"),
     "education": ("教育", "Education"),
-    "health_care": ("卫生保健", "Child health care (妇幼保健 / 疾控 / 卫生监督)"),
+    "health_care": ("卫生保健", "Child health care (maternal and child health, disease control, health inspection)"),
 }
 DEFAULT_DEPARTMENT = "health"
 CHECKLISTS: dict[str, tuple[Item, ...]] = {

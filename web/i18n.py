@@ -752,7 +752,7 @@ _MORE = {
     ),
     "err_department_kind": (
         "{department}部门只检查托幼一体（幼儿园托班）机构",
-        "{department} inspects kindergarten nursery classes (托幼一体) only",
+        "{department} inspects kindergarten nursery classes only",
     ),
     "err_department_record": (
         "本次检查属于{department}部门，只能由该部门的检查人员记录、签字",
@@ -764,7 +764,7 @@ _MORE = {
     ),
     "err_department_alert": (
         "该告警不属于{department}部门的检查事项：由卫健或其所涉部门下达整改通知",
-        "This alert is not {department}'s to order: 卫健 or the department it concerns issues it",
+        "This alert is not {department}'s to order: the health commission or the department it concerns issues it",
     ),
     "err_department_manual": (
         "{department}部门依据本部门的检查记录（或涉及本部门的告警）下达整改通知",

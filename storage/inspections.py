@@ -25,17 +25,20 @@ async def plan(
     actor: str,
     level: str,
     department: str = DEFAULT_DEPARTMENT,
+    joint_id: int | None = None,
 ) -> int:
-    """A planned inspection of `department` (部门: its checklist, its officers; migration 043)."""
+    """A planned inspection of `department` (部门: its checklist, its officers; migration 043); with
+    `joint_id`, that department's part of the joint inspection (联合检查) the inspection `joint_id` leads."""
     iid: int = await conn.fetchval(
-        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department, joint_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         facility_id,
         kind,
         planned_for,
         actor,
         level,
         department,
+        joint_id,
     )
     return iid
 
@@ -181,6 +184,7 @@ def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
         "planned_by": r["planned_by"],
         "level": r["level"],
         "department": r["department"],
+        "joint_id": r["joint_id"],
         "status": r["status"],
         "findings": findings,
         "failed": sorted(code for code, f in findings.items() if f.get("result") == "fail"),
@@ -235,7 +239,15 @@ async def inspection_detail(
     orders = await conn.fetch(
         "SELECT id, title, status FROM rectification_orders WHERE inspection_id = $1 ORDER BY id", inspection_id
     )
+    parts = await conn.fetch(  # a joint inspection's parts (联合检查, migration 043): the lead first
+        "SELECT id, department, status FROM inspections WHERE id = $1 OR joint_id = $1 ORDER BY joint_id NULLS FIRST,"
+        " id",
+        r["joint_id"] or r["id"],
+    )
+    joint = [dict(p) for p in parts] if len(parts) > 1 else []
     return inspection_json(r) | {
         "files": [dict(f) for f in files],
         "orders": [dict(o) for o in orders],
+        "joint": joint,
+        "joint_signed": bool(joint) and all(p["status"] == "signed" for p in joint),
     }

@@ -10,6 +10,9 @@ was. The rules, as pure functions (migration 043 holds the signing and issuing o
   which checklist: the record holds that department's items (contract/inspection.py CHECKLISTS) and is
   signed with every one of them;
 - 教育 inspects 托幼一体 facilities (kindergarten nursery classes) only;
+- **joint inspections** (联合检查): the planner names the departments of one visit, their own among them
+  (it leads); each department's part is an inspection of its own (its checklist, its two officers, its
+  orders), and the joint inspection is signed when every part is;
 - an inspector records, signs and seconds only their own department's inspections (admins: any);
 - **orders**: an order from a record is of the record's department, and only that department's
   inspectors issue it. With no record: on an alert, 卫健 (the lead) or the department whose items the
@@ -125,3 +128,41 @@ def may_review(scope: Scope, department: str, order_department_: str) -> bool:
     """Whether the user's department accepts, sends back or re-inspects an order of `order_department_`
     (the level is supervision/orders.may_review's)."""
     return scope.role != "inspector" or department == order_department_
+
+
+JOINT_MAX = len(DEPARTMENTS)
+
+
+def joint_choices(scope: Scope, department: str, facility_kind: str) -> list[str]:
+    """The departments the planning form offers to join the user's own in a joint inspection."""
+    lead = department_of(scope, department)
+    return [d for d in DEPARTMENTS if d != lead and facility_kind in KINDS_INSPECTED.get(d, {facility_kind})]
+
+
+def check_joint(scope: Scope, department: str, departments: object, facility_kind: str) -> list[str]:
+    """The departments of a joint inspection (联合检查) the user plans, the planner's own first (it leads):
+    a list of two or more known departments, each once, the planner's among them, each inspecting this
+    kind of facility."""
+    lead = department_of(scope, department)
+    if (
+        not isinstance(departments, list)
+        or not all(isinstance(d, str) and d in DEPARTMENTS for d in departments)
+        or len(set(departments)) != len(departments)
+        or not 2 <= len(departments) <= JOINT_MAX
+        or lead not in departments
+    ):
+        raise DepartmentRefused(
+            f"departments: two or more of {', '.join(DEPARTMENTS)}, each once, yours ({lead}) among them",
+            "err_joint_departments",
+            department=DEPARTMENTS[lead][0],
+        )
+    for d in departments:
+        kinds = KINDS_INSPECTED.get(d)
+        if kinds is not None and facility_kind not in kinds:
+            raise DepartmentRefused(
+                f"{d} inspects {', '.join(sorted(kinds))} facilities only, not {facility_kind}",
+                "err_department_kind",
+                "forbidden",
+                department=DEPARTMENTS[d][0],
+            )
+    return [lead, *(d for d in departments if d != lead)]

@@ -329,3 +329,75 @@ async def test_education_inspects_kindergarten_classes_and_health_care_has_its_c
     order = {"title": "晨午检未落实", "due_at": due(), "inspection_id": insp["id"]}
     status, made = await call("POST", f"{url}/api/v1/facilities/{A.id}/orders", site["hc"], order)
     assert (status, made["department"]) == (201, "health_care"), made
+
+
+async def test_a_joint_inspection_is_signed_when_every_department_part_is(
+    site: dict[str, Any], db: asyncpg.Connection, db_url: str
+) -> None:
+    url = site["url"]
+    plan = f"{url}/api/v1/facilities/{A.id}/inspections"
+    for bad in (["fire", "market"], ["health"], ["health", "health", "fire"], ["health", "army"], "health,fire"):
+        status, err = await call("POST", plan, site["wj"], {"planned_for": today(), "departments": bad})
+        assert status == 400 and "departments" in err["error"], (bad, err)
+    status, err = await call("POST", plan, site["wj"], {"planned_for": today(), "departments": ["health", "education"]})
+    assert status == 403, "教育 inspects 托幼一体 only, jointly too"
+    status, err = await call("POST", plan, site["oper"], {"planned_for": today(), "departments": ["health", "fire"]})
+    assert status == 403, "the facility plans no inspection of itself"
+    assert await db.fetchval("SELECT count(*) FROM inspections") == 0, "refused: nothing planned"
+    lead = await _plan(site, "wj", A.id, {"departments": ["fire", "health", "market"]})
+    assert lead["department"] == "health", "the planner's department leads"
+    assert [(p["department"], p["status"]) for p in lead["joint"]] == [
+        ("health", "planned"),
+        ("fire", "planned"),
+        ("market", "planned"),
+    ]
+    assert lead["joint_signed"] is False
+    parts = {p["department"]: p["id"] for p in lead["joint"]}
+    # the database keeps one part per department, of the lead's facility and day
+    web = await asyncpg.connect(as_role(db_url, "web"))
+    try:
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await web.execute(
+                "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department, joint_id)"
+                " VALUES ($1, 'visit', $2, 'xf', 'county', 'fire', $3)",
+                A.id,
+                datetime.fromisoformat(today()).date(),
+                lead["id"],
+            )
+        with pytest.raises(asyncpg.CheckViolationError):
+            await web.execute(
+                "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department, joint_id)"
+                " VALUES ($1, 'visit', $2, 'ga', 'county', 'police', $3)",
+                B.id,
+                datetime.fromisoformat(today()).date(),
+                lead["id"],
+            )
+    finally:
+        await web.close()
+    # each department records its own part with its own checklist and officers
+    status, err = await call(
+        "POST", f"{url}/api/v1/inspections/{parts['fire']}/record", site["wj"], {"findings": all_pass("fire")}
+    )
+    assert status == 403, "卫健 does not record 消防's part"
+    for department, (author, second) in {"health": ("wj", "wj2"), "fire": ("xf", "xf2")}.items():
+        body = {"findings": all_pass(department), "sign": True, "second_inspector": second}
+        status, out = await call("POST", f"{url}/api/v1/inspections/{parts[department]}/record", site[author], body)
+        assert status == 200, out
+        status, _ = await call("POST", f"{url}/api/v1/inspections/{parts[department]}/countersign", site[second])
+        assert status == 200
+    status, now = await call("GET", f"{url}/api/v1/inspections/{parts['fire']}", site["xf"])
+    assert status == 200 and now["joint_id"] == lead["id"] and now["joint_signed"] is False, "market's part is open"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['wj']}"}) as s:
+        html = await (await s.get(f"{url}/inspections/{lead['id']}")).text()
+    assert 'data-joint="open"' in html and "2/3" in html and 'data-joint-part="market"' in html
+    # market's officers finish market's part: then the joint inspection is signed
+    tokens = {
+        u: (await create_user(db, u, "inspector", None, county=A.county, department="market"))[1] for u in ("sc", "sc2")
+    }
+    body = {"findings": all_pass("market"), "sign": True, "second_inspector": "sc2"}
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{parts['market']}/record", tokens["sc"], body)
+    assert status == 200
+    status, _ = await call("POST", f"{url}/api/v1/inspections/{parts['market']}/countersign", tokens["sc2"])
+    assert status == 200
+    status, done = await call("GET", f"{url}/api/v1/inspections/{lead['id']}", site["wj"])
+    assert done["joint_signed"] is True and {p["status"] for p in done["joint"]} == {"signed"}

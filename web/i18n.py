@@ -688,6 +688,10 @@ _MORE = {
     "failed_items": ("不符合项", "Failed items"),
     "inspector": ("检查人", "Inspector"),
     "department": ("部门", "Department"),
+    "joint_inspection": ("联合检查", "Joint inspection"),
+    "joint_with": ("联合检查（勾选参加的其他部门）", "Joint inspection (tick the other departments taking part)"),
+    "joint_signed": ("各部门均已签字确认", "Every department's part signed"),
+    "joint_open": ("{0}/{1} 个部门已签字确认", "{0} of {1} departments' parts signed"),
     "signed_by": ("签字确认", "Signed by"),
     "check_item": ("检查项目", "Item"),
     "finding": ("检查结果", "Finding"),
@@ -769,6 +773,10 @@ _MORE = {
     "err_department_manual": (
         "{department}部门依据本部门的检查记录（或涉及本部门的告警）下达整改通知",
         "{department} issues orders from its inspection records (or alerts that concern it)",
+    ),
+    "err_joint_departments": (
+        "联合检查须选择两个及以上部门，每个部门一次，并包括本部门（{department}）",
+        "A joint inspection names two or more departments, each once, yours ({department}) among them",
     ),
     "err_department_review": (
         "整改通知由下达部门验收或退回",

@@ -53,17 +53,22 @@ async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, n
             raise Invalid(
                 "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
             )
-        try:  # the planner's department: its checklist, its officers (supervision/departments.py)
+        joint = body.get("departments")
+        try:  # the planner's department (and a joint one's others): checklists, officers (supervision/departments.py)
             department = departments.check_plan(user.scope, user.department, f["kind"])
+            parts = [] if joint is None else departments.check_joint(user.scope, user.department, joint, f["kind"])
         except departments.DepartmentRefused as err:
             raise from_rule(err) from None
-        iid = await store.plan(conn, f["id"], kind, when, user.username, level, department)
+        async with conn.transaction():  # a joint inspection (联合检查) is planned whole: the lead and its parts
+            iid = await store.plan(conn, f["id"], kind, when, user.username, level, department)
+            for other in parts[1:]:
+                await store.plan(conn, f["id"], kind, when, user.username, level, other, joint_id=iid)
         await audit(
             conn,
             user.username,
             "inspection.plan",
             f"inspection {iid}",
-            {"facility": f["id"], "date": when, "department": department},
+            {"facility": f["id"], "date": when, "department": department} | ({"joint": parts} if parts else {}),
             at=now,
         )
         out = await store.inspection_detail(conn, user.scope, iid)

@@ -28,6 +28,15 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.department <> OLD.department THEN
         RAISE EXCEPTION 'inspection %: its department does not change', NEW.id USING ERRCODE = 'check_violation';
     END IF;
+    IF TG_OP = 'UPDATE' AND NEW.joint_id IS DISTINCT FROM OLD.joint_id THEN
+        RAISE EXCEPTION 'inspection %: its joint inspection does not change', NEW.id USING ERRCODE = 'check_violation';
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.joint_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM inspections l WHERE l.id = NEW.joint_id AND l.joint_id IS NULL
+        AND l.facility_id = NEW.facility_id AND l.planned_for = NEW.planned_for AND l.status = 'planned') THEN
+        RAISE EXCEPTION 'a part of joint inspection % is of its facility and day, planned while it is', NEW.joint_id
+            USING ERRCODE = 'check_violation';
+    END IF;
     IF NEW.signed_by IS NOT NULL AND NEW.signed_by IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.signed_by END) THEN
         d := inspector_department(NEW.signed_by);
         IF d IS NOT NULL AND d <> NEW.department THEN
@@ -77,3 +86,11 @@ $fn$;
 CREATE TRIGGER order_department_checked BEFORE INSERT OR UPDATE OF department ON rectification_orders
     FOR EACH ROW EXECUTE FUNCTION order_department_checked();
 CREATE INDEX users_department ON users (department) WHERE role = 'inspector';
+
+-- Joint inspections (联合检查): one visit planned for several departments. The planner's department's
+-- inspection leads (joint_id NULL); each other department's part is an inspection of its own (its
+-- checklist, its two officers of that department, its orders) whose joint_id names the lead: same facility,
+-- same day, one part per department. The joint inspection is signed when every part is (read, not stored).
+ALTER TABLE inspections ADD COLUMN joint_id bigint REFERENCES inspections(id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX inspections_joint_part ON inspections ((coalesce(joint_id, id)), department);
+CREATE INDEX inspections_joint ON inspections (joint_id) WHERE joint_id IS NOT NULL;

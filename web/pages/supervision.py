@@ -280,7 +280,9 @@ async def inspection_page(request: web.Request) -> web.Response:
 @routes.post("/facilities/{facility_id}/inspections")
 async def inspection_plan_form(request: web.Request) -> web.Response:
     user, form, f = await facility_form(request)
-    body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    body: dict[str, Any] = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    if joint := [str(d) for d in form.getall("departments", [])]:  # 联合检查: the planner's department leads
+        body["departments"] = [department_rules.department_of(user.scope, user.department), *joint]
     try:
         i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
     except Refused as exc:

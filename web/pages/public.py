@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from contract.inspection import ITEMS
+from contract.inspection import ALL_ITEMS
 from storage import public as store
 from supervision.complaints import ANSWER_PERIOD, CONTACT_MAX, WHAT_MAX
 from web import complaints
@@ -102,7 +102,7 @@ async def _record(request: web.Request, facility_id: str) -> dict[str, Any]:
 
 
 def _item(item: str, lang: str) -> str:
-    found = ITEMS.get(item)
+    found = ALL_ITEMS.get(item)  # of any department (migration 043)
     return item if found is None else found.zh if lang == "zh" else found.en
 
 

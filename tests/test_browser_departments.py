@@ -1,7 +1,8 @@
 """In Debian's headless Chromium, zh-CN (issue #40 item 6): a 消防 (fire) officer plans an inspection of
 a facility, records it against the fire checklist (not 卫健's), names a fellow fire officer as the second
 officer (the county's 卫健 inspector is not offered), and, once confirmed, issues an order from the failed
-item; the order reads as 消防's. Screenshots go to test-artifacts/."""
+item; the order reads as 消防's. Then a joint inspection (联合检查) with 市场监管, planned from the facility
+page, shows its two parts. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -71,3 +72,18 @@ async def test_a_fire_officer_records_a_fire_inspection_and_issues_its_order(
         " JOIN inspections i ON i.id = o.inspection_id"
     )
     assert tuple(row) == ("fire", "xf", "fire")
+    # a joint inspection with 市场监管: the fire part leads, market's part is its own record
+    await page.goto(f"{base}/facilities/{A.id}")
+    await expect(page.locator("[data-joint-choice] input[value=fire]")).to_have_count(0)  # one's own: always in
+    await page.fill("#plan-form input[name=planned_for]", today)
+    await page.locator("[data-joint-choice] input[value=market]").check()
+    await page.locator("#plan-form button").click()
+    await expect(page.locator("[data-joint=open]")).to_contain_text("0/2")
+    await expect(page.locator("[data-joint-part]")).to_have_count(2)
+    await expect(page.locator("[data-joint-part=market] a")).to_have_text("市场监管")
+    await page.screenshot(path=str(ARTIFACTS / "department-3-joint.png"), full_page=True)
+    parts = await db.fetch(
+        "SELECT department, joint_id IS NULL AS lead FROM inspections"
+        " WHERE joint_id IS NOT NULL OR id IN (SELECT joint_id FROM inspections) ORDER BY id"
+    )
+    assert [tuple(p) for p in parts] == [("fire", True), ("market", False)]

@@ -225,6 +225,11 @@ async def test_a_fire_inspection_is_recorded_signed_and_ordered_by_fire_officers
     assert status == 403, err
     status, _ = await call("POST", review, site["xf2"], {"accept": True})
     assert status == 409, "fire's reviewer is refused only for the state (not answered yet)"
+    recheck = f"{url}/api/v1/orders/{made['id']}/recheck"
+    status, err = await call("POST", recheck, site["wj"], {"planned_for": today()})
+    assert status == 403 and "department" in err["error"], "nor asks for a 复查 of it"
+    status, _ = await call("POST", recheck, site["xf2"], {"planned_for": today()})
+    assert status == 409
     # with no record: 卫健 by hand as before; fire does not order by hand
     status, err = await call(
         "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["xf"], {"title": "x", "due_at": due()}

@@ -95,6 +95,13 @@ async def _visible(conn: asyncpg.Connection, user: User, order_id: int, now: dat
     return o
 
 
+def reviewing_department(user: User, order: dict[str, Any]) -> None:
+    """403 unless the user's department is the order's (accepting, sending back, a 复查, an extension's
+    decision: supervision/departments.py; the level is checked beside)."""
+    if not department_rules.may_review(user.scope, user.department, order["department"]):
+        raise Forbidden("the order's department reviews it", "err_department_review")
+
+
 def _department(user: User, record_department: str | None, alert_rule: str | None) -> str:
     """Whose order it is: the record's department, or 卫健 / the alert's (supervision/departments.py); 403
     when the user's department does not issue it."""
@@ -211,8 +218,7 @@ async def review(
         o = await _visible(conn, user, order_id, now)
         if not order_rules.may_review(user.scope, o["issued_level"]):
             raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
-        if not department_rules.may_review(user.scope, user.department, o["department"]):
-            raise Forbidden("the order's department reviews it", "err_department_review")
+        reviewing_department(user, o)
         if not isinstance(accept, bool):
             raise Invalid("accept must be true or false")
         text = _text({"note": note}, "note", 4000, not accept, "err_return_note")

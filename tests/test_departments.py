@@ -34,6 +34,7 @@ from contract.inspection import (
 )
 from contract.labels import label
 from simulators.registry_gen import generate_registry
+from storage import draws
 from storage.registry import load_registry
 from storage.users import AuthError, Scope, create_user
 from supervision import departments as rules
@@ -172,6 +173,9 @@ async def test_accounts_default_to_health_and_only_inspectors_have_another(db: a
         await create_user(db, "x", "inspector", "pw", department="army")
     with pytest.raises(asyncpg.CheckViolationError):
         await db.execute("UPDATE users SET department = 'army' WHERE username = 'old'")
+    # a draw (双随机) plans 卫健's inspections: it draws from 卫健's inspectors only
+    await create_user(db, "wj", "inspector", "pw", county=A.county)
+    assert [r["username"] for r in await draws.listed_inspectors(db, A.county)] == ["wj"]
 
 
 async def test_a_fire_inspection_is_recorded_signed_and_ordered_by_fire_officers_only(

@@ -42,6 +42,7 @@ async def test_a_fire_officer_records_a_fire_inspection_and_issues_its_order(
     rows = page.locator("tr[data-item]")
     await expect(rows).to_have_count(len(FIRE_CHECKLIST))
     await expect(page.locator("tr[data-item=ratio]")).to_have_count(0)  # 卫健's items are not on it
+    await expect(page.locator("h2", has_text="人员配备与比例")).to_have_count(0)  # nor their headings
     await expect(page.locator("#inspection-form")).to_contain_text("消防法")
     for row in await rows.all():
         code = await row.get_attribute("data-item")

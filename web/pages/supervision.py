@@ -247,11 +247,12 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         in_area = i is not None and await queries.facility_row(conn, user.scope, i["facility_id"]) is not None
     if i is None:
         raise NotFound("no such inspection")
+    items = checklist(i["department"])
     return {
         "i": i,
         "doc_no": _doc_text(n),
-        "checklist": checklist(i["department"]),  # the record's department's items (supervision/departments.py)
-        "areas": INSPECTION_AREAS,
+        "checklist": items,  # the record's department's items (supervision/departments.py)
+        "areas": {a: names for a, names in INSPECTION_AREAS.items() if any(x.area == a for x in items)},
         "may_record": may_record,
         "seconds": seconds,
         "may_countersign": user.scope.role == "inspector" and countersign_rules.awaits(i, user.username),

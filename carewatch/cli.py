@@ -20,6 +20,7 @@ from carewatch.backups import backup, restore, standby
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
+from contract.inspection import DEPARTMENTS
 from contract.registry import Registry, load_registry_file
 from runtime.stack import StackError
 
@@ -837,6 +838,14 @@ def users() -> None:
 @click.option("--update", is_flag=True, help="change an existing user (refused without it)")
 @click.option("--token-days", default=365, show_default=True, type=click.IntRange(1, 3650), help="the token expires")
 @click.option("--name", default=None, help="the person's name the pages show for the login, e.g. 张华")
+@click.option(
+    "--department",
+    type=click.Choice(list(DEPARTMENTS)),
+    default=None,
+    help="an inspector's department (部门): "
+    + ", ".join(f"{k} {v[0]}" for k, v in DEPARTMENTS.items())
+    + "; health (卫健) for a new account, kept on --update",
+)
 def users_create(
     username: str,
     role: str,
@@ -847,6 +856,7 @@ def users_create(
     update: bool,
     token_days: int,
     name: str | None,
+    department: str | None,
 ) -> None:
     """Create a user (or --update one); prints a new API token (shown once)."""
     from storage.users import AuthError, create_user
@@ -866,6 +876,7 @@ def users_create(
                 token_days=token_days,
                 now=_clock_now(),
                 display_name=name,
+                department=department,
             )
             return token
         finally:
@@ -896,7 +907,9 @@ def users_list() -> None:
             or r["scope_county"]
             or ("all" if r["role"] == "admin" else "city")
         )
-        click.echo(f"{r['username']:<20} {r['role']:<10} {scope:<16} {'disabled' if r['disabled'] else 'active'}")
+        department = f"{r['department']} {DEPARTMENTS[r['department']][0]}" if r["role"] == "inspector" else "-"
+        state = "disabled" if r["disabled"] else "active"
+        click.echo(f"{r['username']:<20} {r['role']:<10} {scope:<16} {department:<20} {state}")
 
 
 def _set_disabled(username: str, disabled: bool) -> None:

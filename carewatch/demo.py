@@ -50,6 +50,10 @@ DEMO_USERS: list[tuple[str, str, dict[str, str], str]] = [  # username, role, sc
     ("xinfu2", "inspector", {"county": "140902"}, "xinfu2-demo"),
     ("xinfu3", "inspector", {"county": "140902"}, "xinfu3-demo"),
     ("city", "inspector", {}, "city-demo"),
+    # two of the county's 消防 (fire) officers: a department's inspection has two officers of that department
+    # (supervision/departments.py), with their own checklist and orders
+    ("xiaofang", "inspector", {"county": "140902", "department": "fire"}, "xiaofang-demo"),
+    ("xiaofang2", "inspector", {"county": "140902", "department": "fire"}, "xiaofang2-demo"),
     ("operator", "operator", {}, "operator-demo"),  # scope: the first facility
     ("admin", "admin", {}, "admin-demo"),  # registry loads and the audit log
 ]
@@ -60,6 +64,8 @@ DEMO_NAMES = {
     "xinfu2": "忻府区监管员乙",
     "xinfu3": "忻府区监管员丙",
     "city": "市卫健委值班员",
+    "xiaofang": "忻府区消防监督员甲",
+    "xiaofang2": "忻府区消防监督员乙",
     "operator": "机构负责人",
     "admin": "平台管理员",
 }
@@ -149,8 +155,10 @@ async def _logins(info: StackInfo, operator_facility: str, now: datetime) -> lis
                 facility=scope.get("facility"),
                 now=now,
                 display_name=DEMO_NAMES.get(username),
+                department=scope.get("department"),
             )
             where = scope.get("county") or scope.get("facility") or ("all" if role == "admin" else "city")
+            where += f", {scope['department']}" if "department" in scope else ""
             logins.append((username, password, f"{role} ({where})"))
         return logins
     finally:

@@ -5,6 +5,8 @@ tests/test_i18n.py fails when a code of the contract has no name here in either 
 
 from __future__ import annotations
 
+from contract.inspection import DEPARTMENTS
+
 # A page shows a code only through label(); a page that shows a bare rule id or a UTC time fails a test.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "rule": {
@@ -55,6 +57,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "county": ("县（市、区）", "County"),
         "city": ("市", "City"),
     },
+    "department": dict(DEPARTMENTS),  # 部门 of inspectors, inspections and orders (contract/inspection.py)
     "staff_role": {
         "caregiver": ("保育人员", "Caregiver"),
         "teacher": ("教师", "Teacher"),

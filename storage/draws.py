@@ -26,13 +26,15 @@ async def listed_facilities(conn: asyncpg.Connection, county: str) -> list[async
 
 
 async def listed_inspectors(conn: asyncpg.Connection, county: str) -> list[asyncpg.Record]:
-    """The county's inspector accounts (county and township level, not disabled) with their availability:
-    the published inspector list. Available unless marked otherwise."""
+    """The county's 卫健 inspector accounts (county and township level, not disabled; a draw plans 卫健's
+    inspections, migration 043) with their availability: the published inspector list. Available unless
+    marked otherwise."""
     return await conn.fetch(
         "SELECT u.username, u.display_name, coalesce(u.scope_township, '') AS township,"
         " coalesce(a.available, true) AS available, coalesce(a.reason, '') AS reason, a.changed_by, a.changed_at"
         " FROM users u LEFT JOIN draw_availability a ON a.username = u.username"
-        " WHERE u.role = 'inspector' AND u.scope_county = $1 AND NOT u.disabled ORDER BY u.username",
+        " WHERE u.role = 'inspector' AND u.department = 'health' AND u.scope_county = $1 AND NOT u.disabled"
+        " ORDER BY u.username",
         county,
     )
 

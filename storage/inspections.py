@@ -12,19 +12,33 @@ from typing import Any
 
 import asyncpg
 
+from contract.inspection import DEFAULT_DEPARTMENT
 from storage.rectification import Evidence, StateError
 from storage.users import Scope
 
 
-async def plan(conn: asyncpg.Connection, facility_id: str, kind: str, planned_for: date, actor: str, level: str) -> int:
+async def plan(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    kind: str,
+    planned_for: date,
+    actor: str,
+    level: str,
+    department: str = DEFAULT_DEPARTMENT,
+    joint_id: int | None = None,
+) -> int:
+    """A planned inspection of `department` (部门: its checklist, its officers; migration 043); with
+    `joint_id`, that department's part of the joint inspection (联合检查) the inspection `joint_id` leads."""
     iid: int = await conn.fetchval(
-        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level) VALUES ($1, $2, $3, $4, $5)"
-        " RETURNING id",
+        "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department, joint_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         facility_id,
         kind,
         planned_for,
         actor,
         level,
+        department,
+        joint_id,
     )
     return iid
 
@@ -79,7 +93,8 @@ async def record_row(conn: asyncpg.Connection, inspection_id: int, *, lock: bool
     """The inspection with its facility's id, county and township and, when a draw (双随机) planned it, the
     two inspectors drawn (`lock`: for update, in a transaction)."""
     return await conn.fetchrow(
-        "SELECT i.id, i.status, i.signed_by, i.second_inspector, f.id AS facility_id, f.county, f.township,"
+        "SELECT i.id, i.status, i.signed_by, i.second_inspector, i.department, f.id AS facility_id, f.county,"
+        " f.township,"
         " p.inspector_a AS drawn_a, p.inspector_b AS drawn_b"
         " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
         " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id WHERE i.id = $1"
@@ -91,17 +106,18 @@ async def record_row(conn: asyncpg.Connection, inspection_id: int, *, lock: bool
 async def account(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
     """The users row that decides whether `username` may be a record's second officer."""
     return await conn.fetchrow(
-        "SELECT username, role, scope_county, scope_township, scope_facility, disabled FROM users WHERE username = $1",
+        "SELECT username, role, scope_county, scope_township, scope_facility, disabled, department FROM users"
+        " WHERE username = $1",
         username,
     )
 
 
 async def candidate_seconds(conn: asyncpg.Connection, inspection_id: int, author: str) -> list[str]:
-    """Inspector accounts whose area holds the record's facility, other than `author`: the form's choice
-    of second officer (supervision/countersign.py decides; this only lists)."""
+    """Inspector accounts of the record's department whose area holds the record's facility, other than
+    `author`: the form's choice of second officer (supervision/countersign.py decides; this only lists)."""
     rows = await conn.fetch(
         "SELECT u.username FROM inspections i JOIN facilities f ON f.id = i.facility_id JOIN users u"
-        " ON u.role = 'inspector' AND NOT u.disabled AND u.username <> $2"
+        " ON u.role = 'inspector' AND NOT u.disabled AND u.username <> $2 AND u.department = i.department"
         " AND (u.scope_county IS NULL OR (u.scope_county = f.county"
         " AND (u.scope_township IS NULL OR u.scope_township = f.township)))"
         " WHERE i.id = $1 ORDER BY u.scope_township NULLS LAST, u.scope_county NULLS LAST, u.username LIMIT 200",
@@ -167,6 +183,8 @@ def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
         "planned_for": r["planned_for"].isoformat(),
         "planned_by": r["planned_by"],
         "level": r["level"],
+        "department": r["department"],
+        "joint_id": r["joint_id"],
         "status": r["status"],
         "findings": findings,
         "failed": sorted(code for code, f in findings.items() if f.get("result") == "fail"),
@@ -221,7 +239,15 @@ async def inspection_detail(
     orders = await conn.fetch(
         "SELECT id, title, status FROM rectification_orders WHERE inspection_id = $1 ORDER BY id", inspection_id
     )
+    parts = await conn.fetch(  # a joint inspection's parts (联合检查, migration 043): the lead first
+        "SELECT id, department, status FROM inspections WHERE id = $1 OR joint_id = $1 ORDER BY joint_id NULLS FIRST,"
+        " id",
+        r["joint_id"] or r["id"],
+    )
+    joint = [dict(p) for p in parts] if len(parts) > 1 else []
     return inspection_json(r) | {
         "files": [dict(f) for f in files],
         "orders": [dict(o) for o in orders],
+        "joint": joint,
+        "joint_signed": bool(joint) and all(p["status"] == "signed" for p in joint),
     }

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from contract.errors import DomainError
+from contract.inspection import DEFAULT_DEPARTMENT
 from contract.rectification import receipt_overdue
 from storage.users import Scope
 
@@ -92,13 +93,15 @@ async def issue(
     inspection_id: int | None = None,
     now: datetime,
     life_safety: bool = False,
+    department: str = DEFAULT_DEPARTMENT,
 ) -> OrderChange:
-    """A new order, issued at `now` (`life_safety`: due at once, supervision/deadlines.py)."""
+    """A new order of `department` (部门, migration 043), issued at `now` (`life_safety`: due at once,
+    supervision/deadlines.py)."""
     async with conn.transaction():
         oid: int = await conn.fetchval(
             "INSERT INTO rectification_orders (facility_id, source, alert_id, title, detail, due_at, first_due_at,"
-            " issued_by, issued_level, supervision_level, inspection_id, issued_at, life_safety)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8, $9, $10, $11)"
+            " issued_by, issued_level, supervision_level, inspection_id, issued_at, life_safety, department)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $8, $9, $10, $11, $12)"
             " RETURNING id",
             facility_id,
             source,
@@ -111,6 +114,7 @@ async def issue(
             inspection_id,
             now,
             life_safety,
+            department,
         )
         facts = {"due_at": due_at.isoformat(), "level": level, "alert_id": alert_id}
         hid = await _history(conn, oid, actor, "issued", detail, facts, now)
@@ -292,6 +296,7 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "first_due_at": r["first_due_at"].isoformat(),
         "issued_by": r["issued_by"],
         "issued_level": r["issued_level"],
+        "department": r["department"],
         "issued_at": r["issued_at"].isoformat(),
         "status": r["status"],
         "life_safety": r["life_safety"],

@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from contract.errors import DomainError
 from contract.ids import COUNTY_RE, TOWNSHIP_RE
+from contract.inspection import DEFAULT_DEPARTMENT, DEPARTMENTS
 
 _hasher = PasswordHasher()
 
@@ -37,6 +38,7 @@ class User:
     county: str | None = None
     township: str | None = None
     facility: str | None = None
+    department: str = DEFAULT_DEPARTMENT  # 部门 (contract/inspection.py DEPARTMENTS): an inspector's; 卫健 by default
 
     @property
     def scope(self) -> Scope:
@@ -98,13 +100,20 @@ async def create_user(
     token_days: int | None = 365,
     now: datetime | None = None,
     display_name: str | None = None,
+    department: str | None = None,
 ) -> tuple[int, str]:
     """Create a user (or, with `update`, change an existing one) and issue a fresh API token; return
     (user id, token). The scope is checked: a code that is given must be a real code of the right
     form (an empty `--county ""` is refused, not read as the whole city), a township lies in its
     county, an operator's facility exists, and only the role that uses a scope may have it. `display_name`:
-    the person's name the pages show for the login (kept as it is when None on an update)."""
+    the person's name the pages show for the login (kept as it is when None on an update). `department`: an
+    inspector's 部门 (contract/inspection.py DEPARTMENTS; 卫健 for a new account and kept on an update when
+    None); only an inspector is given one."""
     county, township = _check_scope(role, county, township, facility)
+    if department is not None and department not in DEPARTMENTS:
+        raise AuthError(f"department must be one of {', '.join(DEPARTMENTS)}, not {department!r}")
+    if department is not None and department != DEFAULT_DEPARTMENT and role != "inspector":
+        raise AuthError("only an inspector belongs to a department other than 卫健 (health)")
     token = "cw_" + secrets.token_urlsafe(32)
     async with conn.transaction():
         exists = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)", username)
@@ -116,10 +125,12 @@ async def create_user(
             raise AuthError(f"no facility {facility!r} in the registry")
         uid = await conn.fetchval(
             "INSERT INTO users (username, password_hash, role, scope_county, scope_township, scope_facility,"
-            " display_name) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, '')) ON CONFLICT (username) DO UPDATE SET"
+            " display_name, department) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, ''), coalesce($8, $9))"
+            " ON CONFLICT (username) DO UPDATE SET"
             " password_hash = coalesce(EXCLUDED.password_hash, users.password_hash), role = $3,"
             " scope_county = $4, scope_township = $5, scope_facility = $6,"
-            " display_name = coalesce($7, users.display_name) RETURNING id",
+            " display_name = coalesce($7, users.display_name),"
+            " department = CASE WHEN $3 = 'inspector' THEN coalesce($8, users.department) ELSE $9 END RETURNING id",
             username,
             _hasher.hash(password) if password else None,
             role,
@@ -127,6 +138,8 @@ async def create_user(
             township,
             facility,
             display_name.strip() if display_name is not None else None,
+            department,
+            DEFAULT_DEPARTMENT,
         )
         await conn.execute(
             "INSERT INTO api_tokens (user_id, token_hash, expires_at)"
@@ -140,7 +153,7 @@ async def create_user(
             actor,
             "user.create",
             username,
-            {"role": role, "county": county, "township": township, "facility": facility},
+            {"role": role, "county": county, "township": township, "facility": facility, "department": department},
             at=now or await _db_now(conn),
         )
     return uid, token
@@ -169,7 +182,9 @@ def _check_scope(
 
 
 def _user(r: asyncpg.Record) -> User:
-    return User(r["id"], r["username"], r["role"], r["scope_county"], r["scope_township"], r["scope_facility"])
+    return User(
+        r["id"], r["username"], r["role"], r["scope_county"], r["scope_township"], r["scope_facility"], r["department"]
+    )
 
 
 async def password_record(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
@@ -251,7 +266,7 @@ async def set_disabled(
 async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            "SELECT username, role, scope_county, scope_township, scope_facility, disabled, created_at"
+            "SELECT username, role, scope_county, scope_township, scope_facility, disabled, created_at, department"
             " FROM users ORDER BY username"
         )
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from contract.inspection import DEFAULT_DEPARTMENT, DEPARTMENTS
 from storage.users import Scope
 from supervision.requests import RequestRefused
 
@@ -42,12 +43,18 @@ def scope_of(account: Row) -> Scope:
 
 
 def check_second(
-    author: str, facility: Row, name: str, account: Row | None, drawn: tuple[str, str] | None = None
+    author: str,
+    facility: Row,
+    name: str,
+    account: Row | None,
+    drawn: tuple[str, str] | None = None,
+    department: str = DEFAULT_DEPARTMENT,
 ) -> None:
     """Whether `author` may name `name` (whose users row is `account`, None: no such account) as the second
     officer of a record of `facility` (a facilities row: id, county, township). `drawn`: the two inspectors
     a draw (双随机) picked for this inspection; then the one who signs and the second are those two, since
-    the point of the draw is that nobody chooses who inspects, and the draw gives them the facility."""
+    the point of the draw is that nobody chooses who inspects, and the draw gives them the facility.
+    `department`: the record's (部门, supervision/departments.py): the second is an officer of it too."""
     if drawn is not None and author not in drawn:
         raise CountersignRefused(
             f"the draw picked {drawn[0]} and {drawn[1]} for this inspection: they record and sign it",
@@ -66,6 +73,13 @@ def check_second(
         )
     if account is None or account["role"] != "inspector" or account["disabled"]:
         raise CountersignRefused(f"no inspector account {name[:SECOND_MAX]!r}", "err_second_unknown")
+    if account.get("department", DEFAULT_DEPARTMENT) != department:
+        raise CountersignRefused(
+            f"{name[:SECOND_MAX]} is not an officer of the record's department",
+            "err_second_department",
+            "forbidden",
+            department=DEPARTMENTS.get(department, ("?",))[0],
+        )
     if drawn is None and not scope_of(account).allows(facility):
         raise CountersignRefused(
             f"{name[:SECOND_MAX]} may not inspect this facility (outside their area)", "err_second_scope", "forbidden"

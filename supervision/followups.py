@@ -61,7 +61,7 @@ async def accept_with_recheck(
         if o["status"] != "answered":
             raise StateError(f"the order is {o['status']}: a 复查 is asked for when accepting an answer")
         deadlines.check_recheck_day(day, today)
-        iid = await inspection_store.plan(conn, o["facility_id"], "visit", day, actor, level)
+        iid = await inspection_store.plan(conn, o["facility_id"], "visit", day, actor, level, o["department"])
         await store.link_recheck(conn, order_id, iid, actor, now)
         await store.set_recheck(conn, order_id)
         facts = {"inspection_id": iid, "planned_for": day.isoformat()}

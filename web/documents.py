@@ -40,7 +40,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from contract.inspection import AREAS, CHECKLIST
+from contract.inspection import AREAS, DEFAULT_DEPARTMENT, checklist
 from contract.places import county_name_zh, township_name
 from storage.documents import Photo
 
@@ -309,12 +309,14 @@ def render_inspection(
             ),
             st["body"],
         ),
+        _p(f"{t['department']}：{labels.get('department', '')}", st["body"]),
         _p(t["doc_findings"], st["h2"]),
     ]
     rows: list[list[Any]] = [[_p(t[k], c) for k in ("doc_item", "doc_basis", "doc_result", "doc_note")]]
-    for area, names in AREAS.items():
+    items = checklist(i.get("department", DEFAULT_DEPARTMENT))  # the record's department's (migration 043)
+    for area, names in ((a, n) for a, n in AREAS.items() if any(x.area == a for x in items)):
         rows.append([_p(names[0] if lang == "zh" else names[1], c), "", "", ""])
-        for item in (x for x in CHECKLIST if x.area == area):
+        for item in (x for x in items if x.area == area):
             found = i["findings"].get(item.code, {})
             result = found.get("result", "")
             rows.append(

@@ -22,7 +22,7 @@ from supervision.followups import FollowupRefused
 from web.api import public_url, user_of
 from web.errors import Conflict, Forbidden, Invalid, Refused
 from web.keys import POOL, now_of
-from web.orders import _notify, _text, _visible
+from web.orders import _notify, _text, _visible, reviewing_department
 from web.params import json_body, parse_time, path_id
 
 routes = web.RouteTableDef()
@@ -46,6 +46,7 @@ async def recheck(
         o = await _visible(conn, user, order_id, now)
         if not isinstance(body, dict):
             raise Invalid("body must be a JSON object")
+        reviewing_department(user, o)
         note = _text(body, "note", 4000, False, "err_return_note")
         raw = body.get("planned_for")
         try:
@@ -103,6 +104,7 @@ async def decide(
         reason = body.get("reason", "")
         if not isinstance(reason, str) or "\x00" in reason:
             raise Invalid("reason must be text", "err_extension_reason", min=rules.REASON_MIN)
+        reviewing_department(user, o)
         approve = decision == "approve"
         try:
             change = await rules.decide_extension(conn, user.scope, o["id"], user.username, approve, reason, now)

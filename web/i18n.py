@@ -698,6 +698,11 @@ _MORE = {
     "planned_for": ("计划日期", "Planned for"),
     "failed_items": ("不符合项", "Failed items"),
     "inspector": ("检查人", "Inspector"),
+    "department": ("部门", "Department"),
+    "joint_inspection": ("联合检查", "Joint inspection"),
+    "joint_with": ("联合检查（勾选参加的其他部门）", "Joint inspection (tick the other departments taking part)"),
+    "joint_signed": ("各部门均已签字确认", "Every department's part signed"),
+    "joint_open": ("{0}/{1} 个部门已签字确认", "{0} of {1} departments' parts signed"),
     "signed_by": ("签字确认", "Signed by"),
     "check_item": ("检查项目", "Item"),
     "finding": ("检查结果", "Finding"),
@@ -756,6 +761,38 @@ _MORE = {
         "The draw picked {a} and {b} for this inspection: the second officer is one of them",
     ),
     "drawn_pair": ("双随机抽取的检查人员：{} 、{}", "Drawn at random to inspect: {} and {}"),
+    "err_second_department": (
+        "第二名检查人员须为本检查所属部门（{department}）的执法人员",
+        "The second officer is an officer of the inspection's department ({department})",
+    ),
+    "err_department_kind": (
+        "{department}部门只检查托幼一体（幼儿园托班）机构",
+        "{department} inspects kindergarten nursery classes only",
+    ),
+    "err_department_record": (
+        "本次检查属于{department}部门，只能由该部门的检查人员记录、签字",
+        "This inspection is {department}'s: its officers record and sign it",
+    ),
+    "err_department_order": (
+        "该检查记录属于{department}部门，其整改通知只能由该部门下达",
+        "The record is {department}'s: only its officers issue its orders",
+    ),
+    "err_department_alert": (
+        "该告警不属于{department}部门的检查事项：由卫健或其所涉部门下达整改通知",
+        "This alert is not {department}'s to order: the health commission or the department it concerns issues it",
+    ),
+    "err_department_manual": (
+        "{department}部门依据本部门的检查记录（或涉及本部门的告警）下达整改通知",
+        "{department} issues orders from its inspection records (or alerts that concern it)",
+    ),
+    "err_joint_departments": (
+        "联合检查须选择两个及以上部门，每个部门一次，并包括本部门（{department}）",
+        "A joint inspection names two or more departments, each once, yours ({department}) among them",
+    ),
+    "err_department_review": (
+        "整改通知由下达部门验收或退回",
+        "The order's department accepts or sends it back",
+    ),
     "err_author_not_drawn": (
         "本次检查由双随机抽取确定检查人员（{a}、{b}），只能由抽中的两人记录、签字",
         "The draw picked {a} and {b} for this inspection: they record and sign it",

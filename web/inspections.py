@@ -5,18 +5,20 @@ with notes and photos, and signs it; a signed record does not change. Scope firs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from contract.inspection import ITEMS, RESULTS
+from contract.inspection import RESULTS, items_of
 from storage import documents, queries
 from storage import inspections as store
 from storage import order_followups as followup_store
 from storage.rectification import StateError
 from storage.users import User, audit
 from supervision import countersign as two_officers
+from supervision import departments
 from supervision import documents as document_rules
 from supervision.countersign import task_of
 from supervision.orders import level_of
@@ -52,22 +54,36 @@ async def plan(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, n
             raise Invalid(
                 "planned_for must be a date (YYYY-MM-DD) from a month ago to a year ahead", "err_inspect_date"
             )
-        iid = await store.plan(conn, f["id"], kind, when, user.username, level)
+        joint = body.get("departments")
+        try:  # the planner's department (and a joint one's others): checklists, officers (supervision/departments.py)
+            department = departments.check_plan(user.scope, user.department, f["kind"])
+            parts = [] if joint is None else departments.check_joint(user.scope, user.department, joint, f["kind"])
+        except departments.DepartmentRefused as err:
+            raise from_rule(err) from None
+        async with conn.transaction():  # a joint inspection (联合检查) is planned whole: the lead and its parts
+            iid = await store.plan(conn, f["id"], kind, when, user.username, level, department)
+            for other in parts[1:]:
+                await store.plan(conn, f["id"], kind, when, user.username, level, other, joint_id=iid)
         await audit(
-            conn, user.username, "inspection.plan", f"inspection {iid}", {"facility": f["id"], "date": when}, at=now
+            conn,
+            user.username,
+            "inspection.plan",
+            f"inspection {iid}",
+            {"facility": f["id"], "date": when, "department": department} | ({"joint": parts} if parts else {}),
+            at=now,
         )
         out = await store.inspection_detail(conn, user.scope, iid)
         assert out is not None  # noqa: S101 - just written, in scope
         return out
 
 
-def findings_of(raw: Any) -> dict[str, dict[str, str]]:
-    """{code: {"result": pass|fail|na, "note": "..."}} for known items only."""
+def findings_of(raw: Any, items: Mapping[str, object]) -> dict[str, dict[str, str]]:
+    """{code: {"result": pass|fail|na, "note": "..."}} for the record's department's `items` only."""
     if not isinstance(raw, dict):
         raise Invalid("findings must be an object of checklist items", "err_findings")
     out = {}
     for code, f in raw.items():
-        if code not in ITEMS or not isinstance(f, dict):
+        if code not in items or not isinstance(f, dict):
             raise Invalid(f"findings: unknown item {str(code)[:40]!r}", "err_findings")
         result, note = f.get("result", ""), f.get("note", "")
         if result not in (*RESULTS, "") or not isinstance(note, str) or len(note) > 500 or "\x00" in note:
@@ -127,7 +143,7 @@ async def _check_second(conn: asyncpg.Connection, user: User, inspection_id: int
     facility = {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
     account = await store.account(conn, second) if 0 < len(second) <= two_officers.SECOND_MAX else None
     drawn = (row["drawn_a"], row["drawn_b"]) if row["drawn_a"] else None
-    two_officers.check_second(user.username, facility, second, account, drawn)
+    two_officers.check_second(user.username, facility, second, account, drawn, row["department"])
 
 
 async def _checked(
@@ -148,17 +164,22 @@ async def _checked(
             a=drawn[0],
             b=drawn[1],
         )
+    try:  # a department records its own inspections only (supervision/departments.py)
+        departments.check_record(user.scope, user.department, insp["department"])
+    except departments.DepartmentRefused as err:
+        raise from_rule(err) from None
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object")
-    findings = findings_of(body.get("findings", {}))
+    items = items_of(insp["department"])  # the record's department's checklist, whoever asks
+    findings = findings_of(body.get("findings", {}), items)
     notes = body.get("notes", "")
     if not isinstance(notes, str) or len(notes) > 4000 or "\x00" in notes:
         raise Invalid("notes are at most 4,000 characters", "err_findings")
     sign = body.get("sign", False)
     if not isinstance(sign, bool):
         raise Invalid("sign must be true or false")
-    if sign and set(findings) != set(ITEMS):
-        missing = len(set(ITEMS) - set(findings))
+    if sign and set(findings) != set(items):
+        missing = len(set(items) - set(findings))
         raise Invalid(f"{missing} checklist items have no finding yet", "err_sign_incomplete", n=missing)
     return findings, notes.strip(), sign, insp
 
@@ -177,9 +198,10 @@ async def countersign(pool: asyncpg.Pool, user: User, inspection_id: int, *, now
                 facility = {"id": row["facility_id"], "county": row["county"], "township": row["township"]}
                 drawn = (row["drawn_a"], row["drawn_b"]) if row["drawn_a"] else None
                 two_officers.check_confirm(user.username, user.scope, row, facility, drawn)
+                departments.check_record(user.scope, user.department, row["department"])
                 if not await store.countersign(conn, inspection_id, user.username, now):
                     raise Conflict("the record no longer waits for your confirmation", "err_countersign_state")
-        except two_officers.CountersignRefused as err:
+        except (two_officers.CountersignRefused, departments.DepartmentRefused) as err:
             raise from_rule(err) from None
         await audit(conn, user.username, "inspection.countersign", f"inspection {inspection_id}", {}, at=now)
         out = await store.inspection_detail(conn, user.scope, inspection_id, task)

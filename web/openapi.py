@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.inspection import DEPARTMENTS
 from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
 from contract.rules import SEVERITIES
 
@@ -62,6 +63,7 @@ _TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
 _WID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _OID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
+_DEPARTMENT = {"type": "string", "enum": list(DEPARTMENTS), "description": "部门 (contract/inspection.py)"}
 _IID = {"name": "inspection_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _ORDER_STATUS = {"type": "string", "enum": ["issued", "answered", "returned", "accepted"]}
 
@@ -101,6 +103,7 @@ SCHEMAS: dict[str, Any] = {
         due_at=_TIME,
         first_due_at=_TIME,
         issued_by=_STR,
+        department=_DEPARTMENT,
         issued_level=_LEVEL,
         issued_at=_TIME,
         status=_ORDER_STATUS,
@@ -148,6 +151,10 @@ SCHEMAS: dict[str, Any] = {
         planned_for={"type": "string", "format": "date"},
         planned_by=_STR,
         level=_LEVEL,
+        department=_DEPARTMENT,
+        joint_id={"type": "integer", "nullable": True, "description": "联合检查: the inspection this part's joins"},
+        joint=_arr(_obj(["id", "department", "status"], id=_INT, department=_DEPARTMENT, status=_STR)),
+        joint_signed={"type": "boolean"},
         status={"type": "string", "enum": ["planned", "countersign", "signed"]},
         findings={
             "type": "object",
@@ -840,6 +847,11 @@ PATHS: dict[str, Any] = {
                             ["planned_for"],
                             kind={"type": "string", "enum": ["visit", "remote"]},
                             planned_for={"type": "string", "format": "date"},
+                            departments={
+                                **_arr(_DEPARTMENT),
+                                "description": "联合检查: two or more departments, each once, the planner's among them"
+                                " (it leads; each other one's part is an inspection of its own)",
+                            },
                         )
                     }
                 },

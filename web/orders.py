@@ -25,9 +25,10 @@ from storage import rectification as store
 from storage.errors import RETRYABLE
 from storage.users import User, audit
 from supervision import deadlines
+from supervision import departments as department_rules
 from supervision import documents as document_rules
 from supervision import orders as order_rules
-from web.errors import Conflict, Forbidden, Invalid, NotFound
+from web.errors import Conflict, Forbidden, Invalid, NotFound, from_rule
 from web.params import parse_time
 from web.photos import without_metadata
 
@@ -94,6 +95,22 @@ async def _visible(conn: asyncpg.Connection, user: User, order_id: int, now: dat
     return o
 
 
+def reviewing_department(user: User, order: dict[str, Any]) -> None:
+    """403 unless the user's department is the order's (accepting, sending back, a 复查, an extension's
+    decision: supervision/departments.py; the level is checked beside)."""
+    if not department_rules.may_review(user.scope, user.department, order["department"]):
+        raise Forbidden("the order's department reviews it", "err_department_review")
+
+
+def _department(user: User, record_department: str | None, alert_rule: str | None) -> str:
+    """Whose order it is: the record's department, or 卫健 / the alert's (supervision/departments.py); 403
+    when the user's department does not issue it."""
+    try:
+        return department_rules.order_department(user.scope, user.department, record_department, alert_rule)
+    except department_rules.DepartmentRefused as err:
+        raise from_rule(err) from None
+
+
 async def issue(
     pool: asyncpg.Pool, user: User, facility_id: str, body: Any, public_url: str, *, now: datetime
 ) -> dict[str, Any]:
@@ -114,12 +131,14 @@ async def issue(
         if not isinstance(marked, bool):
             raise Invalid("life_safety must be true or false", "err_order_life_safety")
         inspection_id = body.get("inspection_id")
+        record_department = alert_rule = None
         if inspection_id is not None:
             if not isinstance(inspection_id, int) or isinstance(inspection_id, bool) or not 0 < inspection_id < 2**63:
                 raise Invalid("inspection_id must be an inspection's id", "err_order_inspection")
             insp = await inspection_store.inspection_detail(conn, user.scope, inspection_id)
             if insp is None or insp["facility_id"] != f["id"] or insp["status"] != "signed":
                 raise Invalid("inspection_id is not a signed inspection of this facility", "err_order_inspection")
+            record_department = insp["department"]
         alert_id = body.get("alert_id")
         severity = None
         if alert_id is not None:
@@ -129,6 +148,8 @@ async def issue(
             if a is None or a["facility_id"] != f["id"]:
                 raise Invalid("alert_id is not an alert of this facility", "err_order_alert")
             severity = a["severity"]
+            alert_rule = a["rule"]
+        department = _department(user, record_department, alert_rule)
         life_safety = deadlines.is_life_safety(marked, severity)
         try:
             deadlines.check_due(due, now, life_safety)  # the policy: 30 days, a life-safety finding 1
@@ -148,6 +169,7 @@ async def issue(
                 actor=user.username,
                 level=level,
                 now=now,
+                department=department,
             )
             department = document_rules.department_of(level, f["county"], f["township"])
             year = document_rules.year_of(now)
@@ -196,6 +218,7 @@ async def review(
         o = await _visible(conn, user, order_id, now)
         if not order_rules.may_review(user.scope, o["issued_level"]):
             raise Forbidden("the issuing level or above accepts or sends back an order", "err_review_who")
+        reviewing_department(user, o)
         if not isinstance(accept, bool):
             raise Invalid("accept must be true or false")
         text = _text({"note": note}, "note", 4000, not accept, "err_return_note")

@@ -115,6 +115,7 @@ async def inspection_pdf(request: web.Request) -> web.Response:
     department = n.department if n else document_rules.department_of(i["level"], f.county, f.township)
     labels: dict[str, Any] = {"kind": label("inspection_kind", i["kind"], lang)}
     labels |= {r: label("finding", r, lang) for r in ("pass", "fail", "na")}
+    labels["department"] = label("department", i["department"], lang)
     body = await asyncio.to_thread(
         documents.render_inspection, i, number, issuer_name(department, lang), f, photos, TEXT[lang], lang, labels
     )

@@ -17,6 +17,7 @@ from storage import pickup as pickup_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
+from supervision import departments as department_rules
 from supervision import filing as filing_rules
 from supervision import maintenance as window_rules
 from supervision import orders as order_rules
@@ -73,6 +74,7 @@ async def facility_ctx(
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
         "may_issue": order_rules.level_of(user.scope) is not None,
+        "joint_departments": department_rules.joint_choices(user.scope, user.department, f["kind"]),
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
         "plan_kept": {},  # the inspection plan form's values, kept when it comes back with an error

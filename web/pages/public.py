@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from contract.inspection import ITEMS
+from contract.inspection import ALL_ITEMS
 from storage import circulars as circular_store
 from storage import public as store
 from supervision import documents as document_rules
@@ -106,7 +106,7 @@ async def _record(request: web.Request, facility_id: str) -> dict[str, Any]:
 
 
 def _item(item: str, lang: str) -> str:
-    found = ITEMS.get(item)
+    found = ALL_ITEMS.get(item)  # of any department (migration 043)
     return item if found is None else found.zh if lang == "zh" else found.en
 
 

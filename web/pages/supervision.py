@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from contract.inspection import ALL_ITEMS, checklist
 from contract.inspection import AREAS as INSPECTION_AREAS
-from contract.inspection import CHECKLIST
 from storage import documents as document_store
 from storage import inspections as inspection_store
 from storage import order_followups as followup_store
@@ -22,6 +22,7 @@ from storage.users import User
 from supervision import circulars as circular_rules
 from supervision import countersign as countersign_rules
 from supervision import deadlines
+from supervision import departments as department_rules
 from supervision import documents as document_rules
 from supervision import followups as followup_rules
 from supervision import orders as order_rules
@@ -245,7 +246,11 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         n = None if i is None else await document_store.number_of(conn, inspection_id=inspection_id)
         recheck_of = None if i is None else await followup_store.order_of_recheck(conn, inspection_id)  # a 复查
         inspects = order_rules.level_of(user.scope) is not None
-        may_record = i is not None and countersign_rules.may_record(user.username, inspects, i)
+        may_record = (
+            i is not None
+            and countersign_rules.may_record(user.username, inspects, i)
+            and department_rules.may_record(user.scope, user.department, i["department"])
+        )
         if may_record and i is not None and i["drawn"]:  # the draw chose both officers: the other one seconds
             seconds = [x for x in i["drawn"] if x != user.username]
         elif may_record:
@@ -256,19 +261,29 @@ async def _inspection_ctx(request: web.Request, user: User, inspection_id: int) 
         in_area = i is not None and await queries.facility_row(conn, user.scope, i["facility_id"]) is not None
     if i is None:
         raise NotFound("no such inspection")
+    items = checklist(i["department"])
     return {
         "i": i,
         "doc_no": _doc_text(n),
         "recheck_of": recheck_of,
-        "checklist": CHECKLIST,
-        "areas": INSPECTION_AREAS,
+        "checklist": items,  # the record's department's items (supervision/departments.py)
+        "areas": {a: names for a, names in INSPECTION_AREAS.items() if any(x.area == a for x in items)},
         "may_record": may_record,
         "seconds": seconds,
         "may_countersign": user.scope.role == "inspector" and countersign_rules.awaits(i, user.username),
-        "may_issue": inspects and in_area,
+        "may_issue": inspects and in_area and _issues_from(user, i["department"]),
         "in_area": in_area,
         "error": None,
     }
+
+
+def _issues_from(user: User, record_department: str) -> bool:
+    """Whether the user's department issues orders from a record of `record_department`."""
+    try:
+        department_rules.order_department(user.scope, user.department, record_department)
+    except department_rules.DepartmentRefused:
+        return False
+    return True
 
 
 @routes.get("/inspections/{inspection_id}")
@@ -281,7 +296,9 @@ async def inspection_page(request: web.Request) -> web.Response:
 @routes.post("/facilities/{facility_id}/inspections")
 async def inspection_plan_form(request: web.Request) -> web.Response:
     user, form, f = await facility_form(request)
-    body = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    body: dict[str, Any] = {"kind": str(form.get("kind", "visit")), "planned_for": str(form.get("planned_for", ""))}
+    if joint := [str(d) for d in form.getall("departments", [])]:  # 联合检查: the planner's department leads
+        body["departments"] = [department_rules.department_of(user.scope, user.department), *joint]
     try:
         i = await inspections.plan(request.app[POOL], user, f["id"], body, now=now_of(request))
     except Refused as exc:  # the reason next to the date (or at the form's head), the form as typed
@@ -297,9 +314,10 @@ async def inspection_record_form(request: web.Request) -> web.Response:
     inspection_id = path_id(request.match_info["inspection_id"])
     form = await request.post()
     await check_csrf(request, form)
-    findings = {
-        item.code: {"result": str(form.get(f"result_{item.code}", "")), "note": str(form.get(f"note_{item.code}", ""))}
-        for item in CHECKLIST
+    findings = {  # the items the form sent, of any department: the record's department decides which count
+        code: {"result": str(form.get(f"result_{code}", "")), "note": str(form.get(f"note_{code}", ""))}
+        for code in ALL_ITEMS
+        if f"result_{code}" in form or f"note_{code}" in form
     }
     body = {
         "findings": findings,

@@ -2,8 +2,11 @@
 issued by, the year it counts in, and how its number reads, e.g. 忻府卫托整〔2026〕12号.
 
 A department is the issuer's level over the facility: the city (`city`), the facility's county (its code)
-or its township (its code), since an inspector's scope always contains the facility. Each department
-numbers each kind of document from 1 every year, in Xinzhou's time; storage.documents allocates the
+or its township (its code), since an inspector's scope always contains the facility; and, for a department
+other than 卫健 (contract.inspection.DEPARTMENTS: 消防, 市场监管, …), its code after a slash (`140902/fire`),
+so that each department numbers its own documents (忻府消托整〔2026〕1号 beside 忻府卫托整〔2026〕12号). 卫健's
+keep the plain area, as before departments existed. Each department numbers each kind of document from 1
+every year, in Xinzhou's time; storage.documents allocates the
 numbers and never reuses one. The text is made here from the stored parts, as pure functions.
 """
 
@@ -15,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from contract.inspection import DEFAULT_DEPARTMENT
 from contract.places import county_name_zh, township_name
 from supervision import orders as order_rules
 
@@ -27,10 +31,29 @@ _KIND_MARK = {"order": "整", "inspection": "检", "recheck": "复", "supervisio
 _CITY_SHORT = "忻"  # 忻州市's departments number their documents 忻卫…
 
 
-def department_of(level: str, county: str, township: str) -> str:
+# each department's mark in a number: 卫 (卫生健康), 消 (消防救援), 市监 (市场监督管理), 公 (公安), 教 (教育),
+# 卫保 (卫生保健: the health commission's child-health institutions)
+DEPARTMENT_MARK = {
+    "health": "卫",
+    "fire": "消",
+    "market": "市监",
+    "police": "公",
+    "education": "教",
+    "health_care": "卫保",
+}
+
+
+def department_of(level: str, county: str, township: str, kind: str = DEFAULT_DEPARTMENT) -> str:
     """The department a document of `level` (township, county, city) over a facility in `county` and
-    `township` is issued by."""
-    return {"city": "city", "county": county, "township": township}[level]
+    `township` is issued by, for department `kind` (卫健 by default)."""
+    area = {"city": "city", "county": county, "township": township}[level]
+    return area if kind == DEFAULT_DEPARTMENT else f"{area}/{kind}"
+
+
+def split(department: str) -> tuple[str, str]:
+    """A document department as (its area, its department's code)."""
+    area, _, kind = department.partition("/")
+    return area, kind or DEFAULT_DEPARTMENT
 
 
 def year_of(now: datetime) -> int:
@@ -47,6 +70,7 @@ def _short(name: str, suffixes: tuple[str, ...]) -> str:
 
 def short_name(department: str) -> str:
     """The department's short name in a document number: 忻 (the city), 忻府 (忻府区), 秀容 (秀容街道)."""
+    department, _ = split(department)
     if department == "city":
         return _CITY_SHORT
     if len(department) == 6:
@@ -55,9 +79,10 @@ def short_name(department: str) -> str:
 
 
 def number_text(department: str, kind: str, year: int, seq: int) -> str:
-    """忻府卫托整〔2026〕12号: the department's short name, 卫托 and the kind's mark, the year in 〔〕
-    (U+3014/U+3015, as GB/T 9704 writes it), the number without leading zeros, 号."""
-    return f"{short_name(department)}卫托{_KIND_MARK[kind]}〔{year}〕{seq}号"
+    """忻府卫托整〔2026〕12号: the area's short name, the department's mark (卫, 消, 市监…), 托 and the kind's
+    mark, the year in 〔〕 (U+3014/U+3015, as GB/T 9704 writes it), the number without leading zeros, 号."""
+    mark = DEPARTMENT_MARK.get(split(department)[1], DEPARTMENT_MARK[DEFAULT_DEPARTMENT])
+    return f"{short_name(department)}{mark}托{_KIND_MARK[kind]}〔{year}〕{seq}号"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from storage import draws
 from storage.registry import load_registry
 from storage.users import AuthError, Scope, create_user
 from supervision import departments as rules
+from supervision.documents import number_text, short_name
 from tests.conftest import as_role
 from tests.helpers import call
 from tests.test_documents import text_of
@@ -259,6 +260,14 @@ async def test_a_fire_inspection_is_recorded_signed_and_ordered_by_fire_officers
         flat = "".join(text.split())
         assert "消防" in flat and "疏散通道、安全出口未被占用" in flat, flat[:2000]
         assert "各班保育人员与婴幼儿比例" not in flat, "卫健's items are not on a fire record"
+    # each department numbers its own documents: fire's first order of the year beside 卫健's
+    numbers = {
+        r["order_id"]: number_text(r["department"], "order", r["year"], r["seq"])
+        for r in await db.fetch("SELECT * FROM document_numbers WHERE order_id = ANY($1)", [made["id"], made2["id"]])
+    }
+    short = short_name(A.county)
+    assert numbers[made["id"]].startswith(f"{short}消托整〔") and numbers[made["id"]].endswith("〕1号"), numbers
+    assert numbers[made2["id"]].startswith(f"{short}卫托整〔") and numbers[made2["id"]].endswith("〕1号"), numbers
     # the database holds it whatever a page lets through (the web's own role)
     web = await asyncpg.connect(as_role(db_url, "web"))
     try:

@@ -375,7 +375,7 @@ def render_recheck(
     ]
     rows: list[list[Any]] = [[_p(t[k], c) for k in ("doc_item", "doc_basis", "doc_result", "doc_note")]]
     failed = []
-    for item in CHECKLIST:
+    for item in checklist(i.get("department", DEFAULT_DEPARTMENT)):  # the 复查 record's department's items
         found = i["findings"].get(item.code)
         if not found or not found.get("result"):
             continue  # not re-checked

@@ -116,7 +116,7 @@ async def record(
                 await store.record(conn, inspection_id, user.username, findings, notes, proofs, sign, now, second)
                 if sign:
                     f = await documents.particulars(conn, facility_id)
-                    department = document_rules.department_of(level, f["county"], f["township"])
+                    department = document_rules.department_of(level, f["county"], f["township"], insp["department"])
                     year = document_rules.year_of(now)
                     await documents.allocate(conn, department, "inspection", year, now, inspection_id=inspection_id)
                     if await followup_store.order_of_recheck(conn, inspection_id) is not None:  # its 复查意见书

@@ -171,9 +171,9 @@ async def issue(
                 now=now,
                 department=department,
             )
-            department = document_rules.department_of(level, f["county"], f["township"])
+            numbered_by = document_rules.department_of(level, f["county"], f["township"], department)
             year = document_rules.year_of(now)
-            await documents.allocate(conn, department, "order", year, now, order_id=change.order_id)
+            await documents.allocate(conn, numbered_by, "order", year, now, order_id=change.order_id)
         await audit(
             conn, user.username, "order.issue", f"order {change.order_id}", {"facility": f["id"], "due_at": due}, at=now
         )
@@ -266,9 +266,10 @@ async def follow_up(
         try:
             async with conn.transaction():  # a step is never without its 督办通知's number (文号)
                 change = await order_rules.supervise(conn, o["id"], user.username, level, step, note, detail, now)
-                department = document_rules.department_of(level, f["county"], f["township"])
+                # the 督办通知 is the upper level's, of the order's department
+                numbered_by = document_rules.department_of(level, f["county"], f["township"], o["department"])
                 year = document_rules.year_of(now)
-                await documents.allocate(conn, department, "supervision", year, now, of=change.seq)
+                await documents.allocate(conn, numbered_by, "supervision", year, now, of=change.seq)
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {**detail, "note": note[:200]}

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
+from contract.inspection import DEFAULT_DEPARTMENT
 from storage import circulars as circular_store
 from storage import documents as document_store
 from storage import inspections as inspection_store
@@ -33,14 +34,20 @@ routes = web.RouteTableDef()
 
 
 def issuer_name(department: str, lang: str) -> str:
-    """The issuing department's name on the document (its place: the city, a county, a township)."""
+    """The issuing department's name on the document (its place: the city, a county, a township; and its
+    department when not 卫健's: 忻府区托育机构安全监管部门（消防）)."""
+    department, kind = document_rules.split(department)
     if department == "city":
         place = "忻州市" if lang == "zh" else "Xinzhou"
     elif len(department) == 6:
         place = county_name(department, lang)
     else:
         place = f"{county_name(department[:6], lang)} {township_name(department)}"
-    return TEXT[lang]["doc_issuer"].format(place=place)
+    name = TEXT[lang]["doc_issuer"].format(place=place)
+    if kind == DEFAULT_DEPARTMENT:
+        return name
+    which = label("department", kind, lang)
+    return f"{name}（{which}）" if lang == "zh" else f"{name} ({which})"
 
 
 async def _facility(conn: asyncpg.Connection, facility_id: str, lang: str) -> documents.Facility:
@@ -112,7 +119,7 @@ async def inspection_pdf(request: web.Request) -> web.Response:
         f = await _facility(conn, i["facility_id"], lang)
         photos = await document_store.inspection_photos(conn, i["id"])
     number = _number(n)
-    department = n.department if n else document_rules.department_of(i["level"], f.county, f.township)
+    department = n.department if n else document_rules.department_of(i["level"], f.county, f.township, i["department"])
     labels: dict[str, Any] = {"kind": label("inspection_kind", i["kind"], lang)}
     labels |= {r: label("finding", r, lang) for r in ("pass", "fail", "na")}
     labels["department"] = label("department", i["department"], lang)

@@ -262,6 +262,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "extension_requested": ("申请延期", "extension requested"),
         "extended": ("准予延期", "extended"),
         "extension_rejected": ("不予延期", "extension refused"),
+        # 督办 that acts (issue #40 item 1)
+        "instructed": ("批示", "instruction"),
+        "received": ("已签收", "receipt acknowledged"),
+        "receipt_late": ("逾期未签收", "receipt overdue"),
     },
     "maintenance_status": {
         "requested": ("待审批", "awaiting approval"),

@@ -137,6 +137,18 @@ async def awaiting(conn: asyncpg.Connection, scope: Scope, username: str, limit:
     return [inspection_json(r) for r in rows]
 
 
+async def awaiting_count(conn: asyncpg.Connection, scope: Scope, username: str) -> int:
+    """How many records `awaiting` holds for `username` (the navigation's 待会签 badge)."""
+    where, args = scope.sql("f", start=2)
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        f" WHERE i.status = 'countersign' AND i.second_inspector = $1 AND {where}",
+        username,
+        *args,
+    )
+    return n
+
+
 def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
     findings = json.loads(r["findings"]) if isinstance(r["findings"], str) else dict(r["findings"])
     return {

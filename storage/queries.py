@@ -29,6 +29,7 @@ from storage.intake import as_of_sql, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
 from storage.retention import hour_start
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 from storage.users import Scope
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -88,14 +89,15 @@ async def facilities(
                 WHERE {OPEN_SQL}
                 GROUP BY a.facility_id)
             SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind, o.worst,
-                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, {gw_sql} AS gateway_online
+                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, {gw_sql} AS gateway_online,
+                   {SUSPENDED_SQL} AS suspended
             FROM facilities f LEFT JOIN open o ON o.facility_id = f.id
             WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
         *args,
     )
     major = Severity.MAJOR.rank
     out = []
-    for fid, name, f_county, f_township, lat, lon, kind, worst, n_open, staffing, read_online in rows:
+    for fid, name, f_county, f_township, lat, lon, kind, worst, n_open, staffing, read_online, suspended in rows:
         gateway_online = read_online if gateways is None else gateways.get(fid)
         state = (
             "grey" if gateway_online is False else "green" if worst is None else "red" if worst <= major else "amber"
@@ -111,6 +113,7 @@ async def facilities(
                 "state": state,
                 "open_alerts": n_open,
                 "staffing_alerts": list(staffing or []),
+                "suspended": suspended,  # 责令停业整改 in force (storage/suspensions.py)
             }
         )
     return out

@@ -136,6 +136,10 @@ GRANTS: dict[str, list[str]] = {
         " reviewed_at, reasons, filing_no) ON filings TO {role}",
         "GRANT SELECT, INSERT ON filing_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE (last_no) ON filing_sequences TO {role}",
+        # 责令停业整改 (migration 038): ordered, and lifted once on a clean 复查 (its trigger checks who and on
+        # what); never changed otherwise, never deleted
+        "GRANT SELECT, INSERT, UPDATE (lifted_by, lifted_at, lift_reason, recheck_inspection_id)"
+        " ON facility_suspensions TO {role}",
     ],
 }
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 
 from contract.errors import DomainError
+from contract.rectification import RECEIPT_WITHIN
 from contract.rules import LEVELS as ESCALATION_LADDER
 from storage import order_followups as followup_store
 from storage import rectification as store
@@ -232,11 +233,12 @@ async def escalate_overdue(
 ) -> list[store.OrderChange]:
     """Take each late order up the ladder that is due to go (overdue_steps): unanswered past its due date,
     or answered and left unreviewed past REVIEW_PERIOD; an order accepted or escalated meanwhile is left as
-    it is."""
+    it is. And flag, once, each open order its facility has not acknowledged within RECEIPT_WITHIN."""
     rows = await store.overdue(conn, now, facilities)
     changes = []
     for s in overdue_steps(rows, now, step):
         change = await store.raise_supervision(conn, s.order_id, s.level, s.up, now, s.late)
         if change is not None:
             changes.append(change)
-    return changes
+    # 逾期未签收: an order not acknowledged within RECEIPT_WITHIN is told to its issuing level, once
+    return changes + await store.flag_late_receipts(conn, now - RECEIPT_WITHIN, now, facilities)

@@ -1098,6 +1098,8 @@ EXPECTED_PRIVILEGES = {
         " reviewed_by, status, submitted_at, submitted_by)",
         "filing_history": "SELECT, INSERT",
         "filing_sequences": "SELECT, INSERT, UPDATE (last_no)",
+        # 责令停业整改 (migration 038): ordered, lifted once on a clean 复查 (its trigger), never deleted
+        "facility_suspensions": "SELECT, INSERT, UPDATE (lift_reason, lifted_at, lifted_by, recheck_inspection_id)",
     },
 }
 

@@ -66,6 +66,7 @@ from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
 from web.receipts import routes as receipt_api_routes
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
+from web.suspensions import routes as suspension_api_routes
 from web.throttle import HashSlots, LoginLimits
 
 HERE = Path(__file__).parent
@@ -154,6 +155,7 @@ def create_app(
     app.router.add_routes(draw_api_routes)  # 双随机一公开 (issue #40 item 5)
     app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)
     app.router.add_routes(receipt_api_routes)  # 整改通知 签收 (issue #40 item 3)
+    app.router.add_routes(suspension_api_routes)  # 责令停业整改 (issue #40 item 1)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)

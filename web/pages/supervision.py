@@ -197,13 +197,15 @@ async def order_review_form(request: web.Request) -> web.Response:
 
 @routes.post("/orders/{order_id}/urge")
 @routes.post("/orders/{order_id}/summons")
+@routes.post("/orders/{order_id}/instruction")
 async def order_follow_up_form(request: web.Request) -> web.Response:
-    """督办 from the order's page: 催办 (a message to the issuing level) or 约谈 (date, people, minutes)."""
+    """督办 from the order's page: 催办 (a message to the issuing level), 约谈 (date, people, minutes) or 批示 (a
+    leader's written instruction, sent to the issuing level)."""
     user = page_user(request)
     order_id = path_id(request.match_info["order_id"])
     form = await request.post()
     await check_csrf(request, form)
-    action = "urge" if request.path.endswith("/urge") else "summon"
+    action = {"urge": "urge", "summons": "summon", "instruction": "instruct"}[request.path.rsplit("/", 1)[1]]
     body = {k: str(form.get(k, "")) for k in ("note", "held_on", "people", "minutes")}
     try:
         await orders.follow_up(

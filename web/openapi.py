@@ -1355,8 +1355,8 @@ PATHS.update(
         },
         "/api/v1/suspensions/{suspension_id}/lift": {
             "post": {
-                "summary": "Lift a suspension (the issuing level or above) on a 复查 of the facility made after it, signed"
-                " by two officers, that failed nothing; with a reason; once; audited",
+                "summary": "Lift a suspension (the issuing level or above) on a 复查 of the facility made after it,"
+                " signed by two officers, that failed nothing; with a reason; once; audited",
                 "parameters": [_SID],
                 "requestBody": _body(
                     ["reason", "inspection_id"],

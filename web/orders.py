@@ -238,6 +238,9 @@ async def follow_up(
         if action == "urge":
             note = _text(body, "note", 1000, True, "err_urge_note")
         elif action == "instruct":
+            raw = body.get("note")
+            if isinstance(raw, str) and len(raw) > INSTRUCTION_MAX:  # as sent, before any trimming
+                raise Invalid(f"note is at most {INSTRUCTION_MAX} characters", "err_instruction_note")
             note = _text(body, "note", INSTRUCTION_MAX, True, "err_instruction_note")
         else:
             note = _text(body, "minutes", 4000, True, "err_summons")

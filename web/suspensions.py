@@ -30,8 +30,10 @@ routes = web.RouteTableDef()
 def _id_list(raw: Any) -> list[int]:
     if raw is None:
         return []
-    if not isinstance(raw, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in raw
+    if (
+        not isinstance(raw, list)
+        or len(raw) > rules.ORDERS_MAX
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in raw)
     ):
         raise Invalid("order_ids must be a list of orders' ids", "err_suspend_orders")
     return list(raw)
@@ -39,8 +41,8 @@ def _id_list(raw: Any) -> list[int]:
 
 def _str(body: dict[str, Any], name: str, key: str) -> str:
     value = body.get(name, "")
-    if not isinstance(value, str):
-        raise Invalid(f"{name} must be a string", key)
+    if not isinstance(value, str) or len(value) > rules.REASONS_MAX:  # as sent, before any trimming
+        raise Invalid(f"{name} must be a string of at most {rules.REASONS_MAX} characters", key)
     return value
 
 

@@ -80,7 +80,7 @@ from storage.alerts import (
 from storage.errors import RETRYABLE
 from storage.people import fetch_register
 from storage.registry import facility_ids, fetch_registry
-from supervision.orders import escalate_overdue
+from supervision.orders import escalate_overdue, flag_late_receipts
 
 logger = logging.getLogger(__name__)
 
@@ -547,6 +547,7 @@ class AlertService(Service):
                                 self._notify_q.put_nowait(change)
                         step = timedelta(seconds=self.config.order_step_s)
                         orders = await escalate_overdue(conn, wall, step, self.owned)
+                        orders += await flag_late_receipts(conn, wall, self.owned)  # 逾期未签收, told once
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, wall)
             # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)

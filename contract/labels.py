@@ -265,7 +265,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         # 督办 that acts (issue #40 item 1)
         "instructed": ("批示", "instruction"),
         "received": ("已签收", "receipt acknowledged"),
-        "receipt_late": ("逾期未签收", "receipt overdue"),
+        "receipt_late": ("签收超期，已告知发文层级", "receipt overdue: the issuer told"),
     },
     "maintenance_status": {
         "requested": ("待审批", "awaiting approval"),

@@ -233,12 +233,19 @@ async def escalate_overdue(
 ) -> list[store.OrderChange]:
     """Take each late order up the ladder that is due to go (overdue_steps): unanswered past its due date,
     or answered and left unreviewed past REVIEW_PERIOD; an order accepted or escalated meanwhile is left as
-    it is. And flag, once, each open order its facility has not acknowledged within RECEIPT_WITHIN."""
+    it is."""
     rows = await store.overdue(conn, now, facilities)
     changes = []
     for s in overdue_steps(rows, now, step):
         change = await store.raise_supervision(conn, s.order_id, s.level, s.up, now, s.late)
         if change is not None:
             changes.append(change)
-    # 逾期未签收: an order not acknowledged within RECEIPT_WITHIN is told to its issuing level, once
-    return changes + await store.flag_late_receipts(conn, now - RECEIPT_WITHIN, now, facilities)
+    return changes
+
+
+async def flag_late_receipts(
+    conn: asyncpg.Connection, now: datetime, facilities: list[str] | None = None
+) -> list[store.OrderChange]:
+    """逾期未签收: each open order its facility has not acknowledged RECEIPT_WITHIN after its issue, told to its
+    issuing level once (a 'receipt_late' step; the 督办 ticker runs this beside escalate_overdue)."""
+    return await store.flag_late_receipts(conn, now - RECEIPT_WITHIN, now, facilities)

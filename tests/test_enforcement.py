@@ -23,7 +23,7 @@ from storage.credit import month_facts
 from storage.notifications import add_subscription
 from storage.registry import fetch_registry
 from storage.users import Scope
-from supervision.orders import escalate_overdue
+from supervision.orders import flag_late_receipts
 from tests.conftest import as_role
 from tests.test_orders import A, B, _page_session, call, due, site  # noqa: F401 - `site`: the fixture, by name
 
@@ -340,13 +340,11 @@ async def test_the_receipt_is_a_step_and_a_late_one_is_told_to_the_issuer_once(
     alerts = await asyncpg.connect(as_role(db_url, "alerts"))  # the ticker's own role
     try:
         now = datetime.now(UTC)
-        changes = await escalate_overdue(alerts, now + RECEIPT_WITHIN - timedelta(hours=1))
-        assert [c for c in changes if c.action == "receipt_late"] == [], "a day to acknowledge it"
-        changes = await escalate_overdue(alerts, now + RECEIPT_WITHIN + timedelta(hours=1))
-        flagged = [(c.order_id, c.audience_level) for c in changes if c.action == "receipt_late"]
-        assert flagged == [(late["id"], "township")], "the unacknowledged one, to its issuing level"
-        changes = await escalate_overdue(alerts, now + RECEIPT_WITHIN + timedelta(hours=5))
-        assert [c for c in changes if c.action == "receipt_late"] == [], "once"
+        assert await flag_late_receipts(alerts, now + RECEIPT_WITHIN - timedelta(hours=1)) == [], "a day to sign"
+        changes = await flag_late_receipts(alerts, now + RECEIPT_WITHIN + timedelta(hours=1))
+        flagged = [(c.order_id, c.action, c.audience_level) for c in changes]
+        assert flagged == [(late["id"], "receipt_late", "township")], "the unacknowledged one, to its issuer"
+        assert await flag_late_receipts(alerts, now + RECEIPT_WITHIN + timedelta(hours=5)) == [], "once"
     finally:
         await alerts.close()
     _, o = await call("GET", f"{url}/api/v1/orders/{late['id']}", site["town"])

@@ -307,6 +307,8 @@ async def test_a_suspension_excuses_nothing_and_children_on_site_are_flagged(
     try:
         page = await (await county.get(f"{url}/facilities/{A.id}?lang=zh")).text()
         assert "停业整改期间有幼儿在园" in page and 'data-suspension-children="1"' in page
+        page = await (await county.get(f"{url}/orders?lang=zh")).text()
+        assert 'data-suspension-children="1"' in page, "and in the 督办 list"
     finally:
         await county.close()
 

@@ -17,6 +17,7 @@ from storage import documents as document_store
 from storage import inspections as inspection_store
 from storage import queries
 from storage import rectification as rectification_store
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import countersign as countersign_rules
 from supervision import deadlines
@@ -55,7 +56,10 @@ async def orders_page(request: web.Request) -> web.Response:
             if level and level != "township"
             else []
         )
-    return await render(request, "orders.html", {"rows": rows, "status": status, "supervised": supervised})
+        # 责令停业整改 in force in scope, with the children badged in meanwhile (停业整改期间有幼儿在园)
+        suspended = await suspension_store.suspensions(conn, user.scope, in_force=True) if level else []
+    ctx = {"rows": rows, "status": status, "supervised": supervised, "suspensions": suspended}
+    return await render(request, "orders.html", ctx)
 
 
 async def _order_ctx(request: web.Request, user: User, order_id: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 from contract.credit import CreditConfig
 from contract.inspection import ITEMS
 from contract.rectification import RECEIPT_WITHIN
+from storage import notifications
 from storage.credit import month_facts
 from storage.notifications import add_subscription
 from storage.registry import fetch_registry
@@ -346,9 +347,18 @@ async def test_the_receipt_is_a_step_and_a_late_one_is_told_to_the_issuer_once(
         changes = await flag_late_receipts(alerts, now + RECEIPT_WITHIN + timedelta(hours=1))
         flagged = [(c.order_id, c.action, c.audience_level) for c in changes]
         assert flagged == [(late["id"], "receipt_late", "township")], "the unacknowledged one, to its issuer"
+        # what the alert service's outbox queues for it (alerts.notify.Outbox.queue_order), as the alerts role
+        audience = await notifications.audience(alerts, A.id)
+        assert audience is not None
+        await notifications.enqueue(alerts, notifications.order_messages(changes[0], audience, url, now), now)
         assert await flag_late_receipts(alerts, now + RECEIPT_WITHIN + timedelta(hours=5)) == [], "once"
     finally:
         await alerts.close()
+    sent = await db.fetch(
+        "SELECT s.target, d.title FROM notification_deliveries d"
+        " JOIN notification_subscriptions s ON s.id = d.subscription_id WHERE d.event LIKE 'order:receipt_late:%'"
+    )
+    assert [r["target"] for r in sent] == ["town-key-0002"] and "签收超期" in sent[0]["title"], sent
     _, o = await call("GET", f"{url}/api/v1/orders/{late['id']}", site["town"])
     assert [h["action"] for h in o["history"]].count("receipt_late") == 1
     # acknowledged late, it is still acknowledged once and the step stays

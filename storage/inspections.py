@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from storage.rectification import Evidence, StateError
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 from storage.users import Scope
 
 
@@ -180,11 +181,12 @@ async def inspections(
         args.append(facility_id)
         extra = f" AND i.facility_id = ${len(args)}"
     rows = await conn.fetch(
-        "SELECT i.*, f.name AS facility_name FROM inspections i JOIN facilities f ON f.id = i.facility_id"
-        f" WHERE {where}{extra} ORDER BY i.planned_for DESC, i.id DESC LIMIT {int(limit)}",
+        f"SELECT i.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM inspections i"
+        f" JOIN facilities f ON f.id = i.facility_id WHERE {where}{extra} ORDER BY i.planned_for DESC, i.id DESC"
+        f" LIMIT {int(limit)}",
         *args,
     )
-    return [inspection_json(r) for r in rows]
+    return [inspection_json(r) | {"facility_suspended": r["facility_suspended"]} for r in rows]
 
 
 async def inspection_detail(conn: asyncpg.Connection, scope: Scope, inspection_id: int) -> dict[str, Any] | None:

@@ -377,12 +377,13 @@ async def alerts(
     args += [limit, max(0, offset)]
     direction = "DESC" if descending else "ASC"
     rows = await conn.fetch(
-        f"SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
-        f" WHERE {' AND '.join(conds)} ORDER BY {ALERT_ORDER.get(order, ALERT_ORDER['opened_at'])} {direction},"
+        f"SELECT a.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM alerts a"
+        f" JOIN facilities f ON f.id = a.facility_id WHERE {' AND '.join(conds)}"
+        f" ORDER BY {ALERT_ORDER.get(order, ALERT_ORDER['opened_at'])} {direction},"
         f" a.id {direction} LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args,
     )
-    return [alert_json(r) for r in rows]
+    return [alert_json(r) | {"facility_suspended": r["facility_suspended"]} for r in rows]
 
 
 def _rank_sql(column: str, ranks: dict[str, int]) -> str:
@@ -581,8 +582,8 @@ async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) ->
     """One alert with its history (openings, escalations, acknowledgements), if in scope."""
     where, args = scope.sql("f", start=2)
     r = await conn.fetchrow(
-        "SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
-        f" WHERE a.id = $1 AND {where}",
+        f"SELECT a.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM alerts a"
+        f" JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1 AND {where}",
         alert_id,
         *args,
     )
@@ -592,6 +593,7 @@ async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) ->
         "SELECT at, action, actor, detail FROM alert_history WHERE alert_id = $1 ORDER BY at, id", alert_id
     )
     return alert_json(r) | {
+        "facility_suspended": r["facility_suspended"],  # 停业整改中 (migration 038)
         "escalated_at": r["escalated_at"].isoformat() if r["escalated_at"] else None,
         "history": [
             {"at": h["at"].isoformat(), "action": h["action"], "actor": h["actor"], "detail": json.loads(h["detail"])}

@@ -123,7 +123,19 @@ async def test_a_suspension_is_ordered_from_the_county_up_and_shown_everywhere(
     assert [x["id"] for x in listed] == [s["id"]], "the operator sees its own suspension"
     assert (await call("GET", f"{url}/api/v1/suspensions", site["oper_b"]))[1] == [], "another facility's: none"
     for who, pw, paths in (
-        ("county", "pw-county", ["/", "/wall", f"/facilities/{A.id}", f"/orders/{order['id']}", "/orders"]),
+        (
+            "county",
+            "pw-county",
+            [
+                "/",
+                "/wall",
+                f"/facilities/{A.id}",
+                f"/orders/{order['id']}",
+                "/orders",
+                "/alerts",
+                f"/alerts/{site['alert']}",
+            ],
+        ),
         ("city", "pw-city", ["/"]),
         ("oper", "pw-oper", [f"/facilities/{A.id}", f"/orders/{order['id']}"]),
     ):

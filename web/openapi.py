@@ -1299,6 +1299,8 @@ SCHEMAS["Order"]["properties"]["last_instruction"] = {
     "nullable": True,
 }
 SCHEMAS["Facility"]["properties"]["suspended"] = _BOOL
+SCHEMAS["Alert"]["properties"]["facility_suspended"] = _BOOL
+SCHEMAS["Inspection"]["properties"]["facility_suspended"] = _BOOL
 SCHEMAS["Suspension"] = _obj(
     ["id", "facility_id", "reasons", "order_ids", "issued_by", "issued_level", "issued_at", "in_force"],
     id=_INT,

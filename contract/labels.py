@@ -33,6 +33,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "attendance_missing": ("考勤数据缺失", "Attendance data missing"),
         "badge_out_missing": ("离园未刷卡", "Badge-out missing"),
         "unknown_child_on_site": ("未登记幼儿入园", "Unregistered child on site"),
+        "children_during_suspension": ("停业整改期间有幼儿在园", "Children on site during a suspension"),
         "double_shift": ("同一人员多机构同时在岗（挂证）", "Same person on duty at two facilities"),
         "certificate_expiring": ("证照/体检/培训即将到期", "Certificate or annual check expiring"),
         "health_staff_missing": ("卫生保健人员不足", "Health-care staff below the standard"),

@@ -53,6 +53,7 @@ GRANTS: dict[str, list[str]] = {
         # pick-up delegates (migration 027): who may collect a child, read like the registry
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows, pickup_delegates TO {{role}}",
         "GRANT SELECT ON closures TO {role}",  # approved closures close days (migration 032)
+        "GRANT SELECT ON facility_suspensions TO {role}",  # children_during_suspension (migration 038)
         "GRANT SELECT ON people TO {role}",  # the register of people: bans and qualifications everywhere
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",

@@ -116,6 +116,17 @@ async def record_lift(
     )
 
 
+async def in_force_since(conn: asyncpg.Connection, facilities: list[str] | None = None) -> dict[str, datetime]:
+    """The facilities (of `facilities`, or all) under a suspension in force, with when it was ordered: what the
+    alert engine reads (its `children_during_suspension`), on every registry_changed notification."""
+    rows = await conn.fetch(
+        "SELECT facility_id, issued_at FROM facility_suspensions WHERE lifted_at IS NULL"
+        " AND ($1::text[] IS NULL OR facility_id = ANY($1::text[]))",
+        facilities,
+    )
+    return {r["facility_id"]: r["issued_at"] for r in rows}
+
+
 async def orders_of(conn: asyncpg.Connection, facility_id: str, order_ids: list[int]) -> set[int]:
     """Which of `order_ids` are the facility's orders."""
     rows = await conn.fetch(

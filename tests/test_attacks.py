@@ -1026,6 +1026,7 @@ EXPECTED_PRIVILEGES = {
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
         "closures": "SELECT",  # approved closures close days (migration 032)
+        "facility_suspensions": "SELECT",  # children_during_suspension (migration 038)
         "pickup_delegates": "SELECT",  # who may collect a child (migration 027)
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)

@@ -16,10 +16,13 @@ import aiohttp
 import asyncpg
 import pytest
 
+from alerts.engine import AlertEngine
 from contract.credit import CreditConfig
 from contract.inspection import ITEMS
 from contract.rectification import RECEIPT_WITHIN
+from contract.rules import load_rules, opening_level
 from storage import notifications
+from storage import suspensions as suspension_store
 from storage.credit import month_facts
 from storage.notifications import add_subscription
 from storage.registry import fetch_registry
@@ -27,6 +30,7 @@ from storage.users import Scope
 from supervision.orders import flag_late_receipts
 from tests.conftest import as_role
 from tests.test_orders import A, B, _page_session, call, due, site  # noqa: F401 - `site`: the fixture, by name
+from tests.test_pickup import T0, access, facility, opened
 
 CLEAN = {code: {"result": "pass"} for code in ITEMS}
 
@@ -274,7 +278,13 @@ async def test_the_database_refuses_what_the_web_must_not_write(
             await web.execute(lift, sid, "oper", now, clean)
         with pytest.raises(asyncpg.PostgresError):
             await web.execute(lift, sid, "town", now, clean)
-        await web.execute(lift, sid, "county", datetime.now(UTC), clean)
+        alerts = await asyncpg.connect(as_role(db_url, "alerts"))
+        try:  # what the alert engine reads, with the alerts role's grant
+            assert await suspension_store.in_force_since(alerts, [A.id]) == {A.id: now}
+            await web.execute(lift, sid, "county", datetime.now(UTC), clean)
+            assert await suspension_store.in_force_since(alerts) == {}
+        finally:
+            await alerts.close()
         with pytest.raises(asyncpg.PostgresError):
             await web.execute("UPDATE facility_suspensions SET lift_reason = '改写' WHERE id = $1", sid)
     finally:
@@ -400,3 +410,25 @@ async def test_a_record_awaiting_countersignature_is_a_badge_for_the_named_offic
     assert await badge("city", "pw-city") == 0, "not an officer the record does not name"
     await call("POST", f"{url}/api/v1/inspections/{insp['id']}/countersign", site["county"])
     assert await badge("county", "pw-county") == 0
+
+
+def test_a_child_badged_in_while_suspended_raises_its_own_alert_and_the_day_stays_open() -> None:
+    """The engine keeps watching: the same badge-in raises children_during_suspension (major, opened at the
+    county) only while a suspension is in force, and every other rule judges the day as it would anyway."""
+    f = facility()
+    child = f.children[0].id
+    at = T0 - timedelta(hours=6)  # 10:00 in Xinzhou, a Monday
+
+    def run(suspended: dict[str, datetime]) -> list[Any]:
+        engine = AlertEngine([f], load_rules(None), at - timedelta(hours=2))
+        engine.set_suspensions(suspended)
+        return engine.on_message(f.id, "door-main", access("child_in", child, at), at)
+
+    plain = run({})
+    assert opened(plain, "children_during_suspension") == []
+    defied = run({f.id: at - timedelta(days=2)})
+    [alert] = opened(defied, "children_during_suspension")
+    assert alert.condition.severity == "major" and opening_level("children_during_suspension") == "county"
+    others = {(d.key, d.action) for d in defied if d.key.rule != "children_during_suspension"}
+    assert others == {(d.key, d.action) for d in plain}, "nothing else changes: no day closed, nothing excused"
+    assert opened(run({"xz-other-facility": at}), "children_during_suspension") == [], "another's is not this one's"

@@ -107,3 +107,8 @@ CREATE TRIGGER facility_suspension_steps BEFORE INSERT OR UPDATE ON facility_sus
 -- the receipts acknowledged before this migration, as steps of their orders' histories
 INSERT INTO rectification_history (order_id, actor, action, note, detail, at)
     SELECT order_id, received_by, 'received', '', '{}', received_at FROM order_receipts;
+
+-- the alert engine reads the suspensions in force (children_during_suspension): it hears of a change as of a
+-- registry upload's
+CREATE TRIGGER facility_suspensions_changed AFTER INSERT OR UPDATE ON facility_suspensions
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_registry_changed();

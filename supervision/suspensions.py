@@ -5,7 +5,7 @@ lifting it. The rows are storage/suspensions.py (migration 038, whose trigger ho
   never a township inspector, never an operator. With reasons (required) and optionally the orders of the
   facility it rests on. One in force per facility.
 - **Who lifts**: the issuing level or above (a county's suspension by the county or the city, a city's by
-  the city), in scope, with a reason, and only on a 复查: an inspection of the facility recorded after the
+  the city), in scope, with a reason, and only on a 复查: an on-site inspection of the facility recorded after the
   suspension was ordered, signed by two officers (supervision/countersign.py), that failed nothing (the
   same test as an order's 复查, supervision/followups.py). The facility cannot lift, shorten or hide it:
   it has no end date, and nothing but the lift changes it.
@@ -53,6 +53,8 @@ def check_recheck(inspection: Mapping[str, Any] | None, facility_id: str, issued
     signed by two officers, and failing nothing."""
     if inspection is None or inspection["facility_id"] != facility_id:
         raise SuspensionRefused("name a 复查 of this facility", "err_lift_recheck")
+    if inspection["kind"] != "visit":
+        raise SuspensionRefused("a 复查 is made on site, not remotely", "err_lift_remote", "conflict")
     at = inspection["inspected_at"]
     if inspection["status"] != "signed" or inspection["countersigned_at"] is None:
         raise SuspensionRefused("the 复查 is not signed by two officers yet", "err_lift_unsigned", "conflict")

@@ -39,9 +39,10 @@ def today() -> str:
     return (datetime.now(UTC) + timedelta(hours=8)).date().isoformat()
 
 
-async def _recheck(url: str, site: dict[str, Any], failed: bool = False) -> int:  # noqa: F811
+async def _recheck(url: str, site: dict[str, Any], failed: bool = False, kind: str = "visit") -> int:  # noqa: F811
     """A 复查 of A recorded by the township, confirmed by the county (two officers): its id."""
-    _, insp = await call("POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], {"planned_for": today()})
+    body = {"planned_for": today(), "kind": kind}
+    _, insp = await call("POST", f"{url}/api/v1/facilities/{A.id}/inspections", site["town"], body)
     findings = CLEAN | ({"exits": {"result": "fail", "note": "仍然上锁"}} if failed else {})
     body = {"findings": findings, "notes": "复查", "sign": True, "second_inspector": "county"}
     status, rec = await call("POST", f"{url}/api/v1/inspections/{insp['id']}/record", site["town"], body)
@@ -184,6 +185,9 @@ async def test_only_a_clean_two_officer_recheck_lifts_it_and_the_facility_never_
     assert (await call("POST", lift, site["county"], {"reason": reason}))[0] == 400, "no 复查 named"
     status, err = await call("POST", lift, site["county"], {"reason": reason, "inspection_id": before})
     assert status == 409 and "after" in err["error"], "a 复查 from before the suspension is none"
+    remote = await _recheck(url, site, kind="remote")
+    status, err = await call("POST", lift, site["county"], {"reason": reason, "inspection_id": remote})
+    assert status == 409 and "on site" in err["error"], "a remote inspection is no 复查"
     failed = await _recheck(url, site, failed=True)
     status, err = await call("POST", lift, site["county"], {"reason": reason, "inspection_id": failed})
     assert status == 409 and "fail" in err["error"]

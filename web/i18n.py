@@ -1457,6 +1457,7 @@ _ENFORCEMENT = {
     "err_lift_reason": ("请写明解除理由（4 至 2000 字）", "Give the reason for lifting (4 to 2,000 characters)"),
     "err_lift_recheck": ("请选择本机构的复查记录", "Choose a re-inspection of this facility"),
     "err_lift_unsigned": ("复查记录尚未由两名检查人员签署", "The re-inspection is not signed by two officers yet"),
+    "err_lift_remote": ("复查须为现场检查，不能以远程检查代替", "A re-inspection is made on site, not remotely"),
     "err_lift_before": ("复查须在责令停业整改之后进行", "The re-inspection must be made after the suspension"),
     "err_lift_failed": ("复查有不合格项，不能解除：{items}", "The re-inspection failed items, it stays: {items}"),
     "err_lift_done": ("停业整改已解除", "The suspension is lifted already"),

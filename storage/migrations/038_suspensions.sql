@@ -15,8 +15,8 @@ CREATE UNIQUE INDEX rectification_history_once ON rectification_history (order_i
 
 -- 责令停业整改: a county or city inspector in scope (or an admin) orders a facility to suspend operation
 -- pending rectification, with reasons and optionally the orders it rests on. It has no end date: it is
--- lifted only by the issuing level or above, with a reason, naming a 复查 (a re-inspection of the facility
--- signed by two officers after the suspension, that failed nothing). Nothing else about it changes and it is
+-- lifted only by the issuing level or above, with a reason, naming a 复查 (an on-site re-inspection of the
+-- facility signed by two officers after the suspension, that failed nothing). Nothing else about it changes and it is
 -- never deleted (the web's grant: insert, and the lift's four columns; the trigger below checks each
 -- step against the users table, so the web role cannot write one for an operator either).
 -- A suspension closes no day: the alert engine and the credit evaluation read the opening hours, which
@@ -90,13 +90,13 @@ BEGIN
         RAISE EXCEPTION 'only the issuing level or above, in scope, lifts a suspension'
             USING ERRCODE = 'check_violation';
     END IF;
-    SELECT facility_id, status, inspected_at, countersigned_at, findings INTO insp
+    SELECT facility_id, kind, status, inspected_at, countersigned_at, findings INTO insp
         FROM inspections WHERE id = NEW.recheck_inspection_id;
-    IF insp IS NULL OR insp.facility_id <> NEW.facility_id OR insp.status <> 'signed'
+    IF insp IS NULL OR insp.facility_id <> NEW.facility_id OR insp.kind <> 'visit' OR insp.status <> 'signed'
        OR insp.countersigned_at IS NULL OR insp.inspected_at IS NULL OR insp.inspected_at < OLD.issued_at
        OR EXISTS (SELECT 1 FROM jsonb_each(insp.findings) e WHERE e.value ->> 'result' = 'fail') THEN
-        RAISE EXCEPTION 'a suspension is lifted only on a 复查 of the facility after it, signed by two officers,'
-            ' that failed nothing' USING ERRCODE = 'check_violation';
+        RAISE EXCEPTION 'a suspension is lifted only on an on-site 复查 of the facility after it, signed by two'
+            ' officers, that failed nothing' USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
 END

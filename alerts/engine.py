@@ -290,6 +290,15 @@ class AlertEngine:
             if rt is not None:
                 rt.delegates = {c: tuple(ds) for c, ds in by.get(fid, {}).items()}
 
+    def set_suspensions(self, since: Mapping[str, datetime], facilities: Iterable[str] | None = None) -> None:
+        """The 责令停业整改 in force as stored now (storage.suspensions.in_force_since: facility -> since when),
+        for `facilities` (default: every facility this engine has). Nothing is excused by one: it only adds
+        `children_during_suspension` while children are on site."""
+        for fid in self.runtimes if facilities is None else facilities:
+            rt = self.runtimes.get(fid)
+            if rt is not None:
+                rt.suspended_since = since.get(fid)
+
     def record_whereabouts(self, facility_id: str, child_id: str, at: datetime) -> bool:
         """The operator recorded, with a note, where a child left on site overnight is (web.actions,
         storage.whereabouts): the child's alert clears at the next evaluation, as a badge-out would clear

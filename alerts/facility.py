@@ -159,6 +159,8 @@ class FacilityRuntime:
     children_overnight: dict[str, datetime] = field(default_factory=dict)
     raised: list[Key] = field(default_factory=list)  # active alerts whose severity their condition raised
     unknown_children: set[str] = field(default_factory=set)  # badged in, not in the registry (on `day`)
+    # a 责令停业整改 in force since then (storage.suspensions.in_force_since; None: not suspended)
+    suspended_since: datetime | None = None
     # pick-up delegates per child (storage.pickup; set by AlertEngine.set_delegates, kept across a
     # registry reload) and the first valid pick-up of each one-off this engine has seen
     delegates: dict[str, tuple[Delegate, ...]] = field(default_factory=dict)

@@ -227,6 +227,13 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
             f"未登记幼儿刷卡入园（{person}），请核实并补录名册",
             f"a child not in the registry badged in ({person}): check and register",
         )
+    if rt.suspended_since is not None and rt.children_present:
+        # a suspension is no closure (storage/suspensions.py): the day is judged as open, and this is raised too
+        out[Key("children_during_suspension")] = rt.cond(
+            "children_during_suspension",
+            "停业整改期间有幼儿在园，请立即核查",
+            "children on site while the facility is ordered to suspend operation: check at once",
+        )
     per_class = _per_class(rt)
     for cls, n in per_class.items():
         info = rt.classes.get(cls)

@@ -63,6 +63,7 @@ from runtime.retry import Backoff, Stopped, retry
 from runtime.service import Service
 from storage import messages, whereabouts
 from storage import pickup as pickup_store
+from storage import suspensions as suspension_store
 from storage.alerts import (
     Change,
     bump_alert,
@@ -80,7 +81,7 @@ from storage.alerts import (
 from storage.errors import RETRYABLE
 from storage.people import fetch_register
 from storage.registry import facility_ids, fetch_registry
-from supervision.orders import escalate_overdue
+from supervision.orders import escalate_overdue, flag_late_receipts
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ class AlertService(Service):
             )
             await self._seed(conn, now, memories)
             self.engine.set_delegates(await pickup_store.current(conn, self.owned, now))
+            self.engine.set_suspensions(await suspension_store.in_force_since(conn, self.owned))
         self._saved_timers = {fid: dict(t.pending) for fid, t in self.engine.trackers.items()}
         self._http = aiohttp.ClientSession()
         stack.push_async_callback(self._http.close)
@@ -547,6 +549,7 @@ class AlertService(Service):
                                 self._notify_q.put_nowait(change)
                         step = timedelta(seconds=self.config.order_step_s)
                         orders = await escalate_overdue(conn, wall, step, self.owned)
+                        orders += await flag_late_receipts(conn, wall, self.owned)  # 逾期未签收, told once
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, wall)
             # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)
@@ -563,6 +566,7 @@ class AlertService(Service):
             owned = await self._owned(conn)
             reg = await fetch_registry(conn, owned)
             delegates = await pickup_store.current(conn, owned, now)  # who may collect: same notification
+            suspended = await suspension_store.in_force_since(conn, owned)  # 责令停业整改: same notification
             register = Register(await fetch_register(conn))
             await self._read_whereabouts(conn, now)
         if owned is not None and self.source is not None:  # a facility registered since: its topics too
@@ -572,6 +576,7 @@ class AlertService(Service):
         self.owned = owned
         changed = self.engine.update_registry(reg.facilities, now)
         self.engine.set_delegates(delegates)
+        self.engine.set_suspensions(suspended)
         if register != self.engine.register:
             self.engine.update_register(register)
         if changed:

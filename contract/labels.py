@@ -35,6 +35,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "attendance_missing": ("考勤数据缺失", "Attendance data missing"),
         "badge_out_missing": ("离园未刷卡", "Badge-out missing"),
         "unknown_child_on_site": ("未登记幼儿入园", "Unregistered child on site"),
+        "children_during_suspension": ("停业整改期间有幼儿在园", "Children on site during a suspension"),
         "double_shift": ("同一人员多机构同时在岗（挂证）", "Same person on duty at two facilities"),
         "certificate_expiring": ("证照/体检/培训即将到期", "Certificate or annual check expiring"),
         "health_staff_missing": ("卫生保健人员不足", "Health-care staff below the standard"),
@@ -330,6 +331,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "extension_requested": ("申请延期", "extension requested"),
         "extended": ("准予延期", "extended"),
         "extension_rejected": ("不予延期", "extension refused"),
+        # 督办 that acts (issue #40 item 1)
+        "instructed": ("批示", "instruction"),
+        "received": ("已签收", "receipt acknowledged"),
+        "receipt_late": ("签收超期，已告知发文层级", "receipt overdue: the issuer told"),
     },
     "maintenance_status": {
         "requested": ("待审批", "awaiting approval"),

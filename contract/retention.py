@@ -309,6 +309,7 @@ POLICY: dict[str, Retention] = {
             ("evidence_files", "整改证据（照片与文件）", "evidence photos and files"),
             ("order_rechecks", "复查记录", "re-inspections"),
             ("order_extensions", "延期申请与决定", "extensions requested and decided"),
+            ("facility_suspensions", "责令停业整改及其解除", "orders to suspend operation and their lifting"),
             ("credit_records", "月度信用记录", "monthly credit records"),
             ("credit_appeals", "信用申诉及其决定", "credit appeals and their decisions"),
             ("complaints", "家长投诉及其处理", "parents' complaints and their handling"),

@@ -42,7 +42,7 @@ LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
 
 
 class RuleId(StrEnum):
-    """The 28 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
+    """The 29 rules of the catalogue (CONTRACT §4). A StrEnum, so a plain string looks them up too."""
 
     FIRE_ALARM = "fire_alarm"
     GAS_ALARM = "gas_alarm"
@@ -75,6 +75,8 @@ class RuleId(StrEnum):
     DOUBLE_SHIFT = "double_shift"
     CERTIFICATE_EXPIRING = "certificate_expiring"
     HEALTH_STAFF_MISSING = "health_staff_missing"
+    # 责令停业整改 (issue #40 item 1): children on site while the facility is ordered to suspend operation
+    CHILDREN_DURING_SUSPENSION = "children_during_suspension"
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
@@ -193,6 +195,10 @@ DEFAULTS: dict[str, RuleConfig] = {
     # on paper to several facilities, or double shifts). Opens at the county (OPENS_AT): the facility
     # that profits from it is not the one to hear of it first.
     "double_shift": _r("major"),
+    # 停业整改期间有幼儿在园: children badged in while a 责令停业整改 (storage/suspensions.py) is in force. A
+    # suspension is no closure: the day is judged as open, and this says the order is being defied. Opens at
+    # the county (OPENS_AT), as the facility is the one that would keep it quiet.
+    "children_during_suspension": _r("major"),
     # A health certificate, a qualification, the annual health check or the annual health-care training
     # (每年组织一次从业人员的卫生保健培训和健康体检) running out within `days`; on expiry the person on site
     # is `unqualified_staff_on_site`.
@@ -204,7 +210,7 @@ DEFAULTS: dict[str, RuleConfig] = {
 }
 
 # Where an alert opens when it must not wait for the facility to pass it on (default: the facility).
-OPENS_AT: dict[str, str] = {"double_shift": "county"}
+OPENS_AT: dict[str, str] = {"double_shift": "county", "children_during_suspension": "county"}
 
 
 def opening_level(rule: str) -> str:

@@ -14,6 +14,7 @@ import asyncpg
 
 from contract.inspection import DEFAULT_DEPARTMENT
 from storage.rectification import Evidence, StateError
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 from storage.users import Scope
 
 
@@ -142,8 +143,8 @@ async def countersign(conn: asyncpg.Connection, inspection_id: int, actor: str, 
 
 # an inspection with its facility's name and, when a draw planned it, the two inspectors drawn
 _SELECT = (
-    "SELECT i.*, f.name AS facility_name, d.inspector_a AS drawn_a, d.inspector_b AS drawn_b"
-    " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+    "SELECT i.*, f.name AS facility_name, d.inspector_a AS drawn_a, d.inspector_b AS drawn_b,"
+    f" {SUSPENDED_SQL} AS facility_suspended FROM inspections i JOIN facilities f ON f.id = i.facility_id"
     " LEFT JOIN random_draw_picks d ON d.inspection_id = i.id"
 )
 
@@ -171,6 +172,18 @@ async def awaiting(conn: asyncpg.Connection, scope: Scope, username: str, limit:
         *args,
     )
     return [inspection_json(r) for r in rows]
+
+
+async def awaiting_count(conn: asyncpg.Connection, scope: Scope, username: str) -> int:
+    """How many records `awaiting` holds for `username` (the navigation's 待会签 badge)."""
+    where, args = scope.sql("f", start=2)
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        f" WHERE i.status = 'countersign' AND i.second_inspector = $1 AND {where}",
+        username,
+        *args,
+    )
+    return n
 
 
 def inspection_json(r: asyncpg.Record) -> dict[str, Any]:
@@ -216,7 +229,7 @@ async def inspections(
         _SELECT + f" WHERE {where}{extra} ORDER BY i.planned_for DESC, i.id DESC LIMIT {int(limit)}",
         *args,
     )
-    return [inspection_json(r) for r in rows]
+    return [inspection_json(r) | {"facility_suspended": r["facility_suspended"]} for r in rows]
 
 
 async def inspection_detail(

@@ -1,13 +1,16 @@
 """What the public page reads (issue #40 item 7): facilities by area and each one's public record. Only
 columns that carry no personal data are selected here: no child, guardian or staff row is read at all, no
 device, no order's free text (its title and detail are an inspector's words and may name people), no
-complaint. The running month's credit is not read: only months before `closed_before`."""
+complaint. The running month's credit is not read: only months before `closed_before`. A suspension in force
+(责令停业整改) is shown, without its reasons (an inspector's words)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 import asyncpg
+
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 
 PAGE = 50  # facilities a page of the public list (the largest county, 忻府区, has about 200 in the plan's target)
 
@@ -24,7 +27,8 @@ async def facilities(
     return list(
         await conn.fetch(
             "SELECT f.id, f.name, f.county, f.township, f.kind,"
-            " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places"
+            " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places,"
+            f" {SUSPENDED_SQL} AS suspended"
             " FROM facilities f WHERE f.county = $1 AND ($2::text IS NULL OR f.township = $2)"
             " ORDER BY f.township, f.name, f.id LIMIT $3 OFFSET $4",
             county,
@@ -43,7 +47,9 @@ async def townships(conn: asyncpg.Connection, county: str) -> list[str]:
 
 async def facility(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, name, county, township, kind, registered_at, timezone FROM facilities WHERE id = $1", facility_id
+        "SELECT f.id, f.name, f.county, f.township, f.kind, f.registered_at, f.timezone,"
+        f" {SUSPENDED_SQL} AS suspended FROM facilities f WHERE f.id = $1",
+        facility_id,
     )
 
 

@@ -29,6 +29,7 @@ from storage.intake import as_of_sql, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
 from storage.retention import hour_start
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 from storage.users import Scope
 
 SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -88,14 +89,15 @@ async def facilities(
                 WHERE {OPEN_SQL}
                 GROUP BY a.facility_id)
             SELECT f.id, f.name, f.county, f.township, f.lat, f.lon, f.kind, o.worst,
-                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, {gw_sql} AS gateway_online
+                   coalesce(o.open_alerts, 0) AS open_alerts, o.staffing, {gw_sql} AS gateway_online,
+                   {SUSPENDED_SQL} AS suspended
             FROM facilities f LEFT JOIN open o ON o.facility_id = f.id
             WHERE {" AND ".join(conds)} ORDER BY f.county, f.township, f.id""",
         *args,
     )
     major = Severity.MAJOR.rank
     out = []
-    for fid, name, f_county, f_township, lat, lon, kind, worst, n_open, staffing, read_online in rows:
+    for fid, name, f_county, f_township, lat, lon, kind, worst, n_open, staffing, read_online, suspended in rows:
         gateway_online = read_online if gateways is None else gateways.get(fid)
         state = (
             "grey" if gateway_online is False else "green" if worst is None else "red" if worst <= major else "amber"
@@ -111,6 +113,7 @@ async def facilities(
                 "state": state,
                 "open_alerts": n_open,
                 "staffing_alerts": list(staffing or []),
+                "suspended": suspended,  # 责令停业整改 in force (storage/suspensions.py)
             }
         )
     return out
@@ -374,12 +377,13 @@ async def alerts(
     args += [limit, max(0, offset)]
     direction = "DESC" if descending else "ASC"
     rows = await conn.fetch(
-        f"SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
-        f" WHERE {' AND '.join(conds)} ORDER BY {ALERT_ORDER.get(order, ALERT_ORDER['opened_at'])} {direction},"
+        f"SELECT a.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM alerts a"
+        f" JOIN facilities f ON f.id = a.facility_id WHERE {' AND '.join(conds)}"
+        f" ORDER BY {ALERT_ORDER.get(order, ALERT_ORDER['opened_at'])} {direction},"
         f" a.id {direction} LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args,
     )
-    return [alert_json(r) for r in rows]
+    return [alert_json(r) | {"facility_suspended": r["facility_suspended"]} for r in rows]
 
 
 def _rank_sql(column: str, ranks: dict[str, int]) -> str:
@@ -578,8 +582,8 @@ async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) ->
     """One alert with its history (openings, escalations, acknowledgements), if in scope."""
     where, args = scope.sql("f", start=2)
     r = await conn.fetchrow(
-        "SELECT a.*, f.name AS facility_name FROM alerts a JOIN facilities f ON f.id = a.facility_id"
-        f" WHERE a.id = $1 AND {where}",
+        f"SELECT a.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM alerts a"
+        f" JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1 AND {where}",
         alert_id,
         *args,
     )
@@ -589,6 +593,7 @@ async def alert_detail(conn: asyncpg.Connection, scope: Scope, alert_id: int) ->
         "SELECT at, action, actor, detail FROM alert_history WHERE alert_id = $1 ORDER BY at, id", alert_id
     )
     return alert_json(r) | {
+        "facility_suspended": r["facility_suspended"],  # 停业整改中 (migration 038)
         "escalated_at": r["escalated_at"].isoformat() if r["escalated_at"] else None,
         "history": [
             {"at": h["at"].isoformat(), "action": h["action"], "actor": h["actor"], "detail": json.loads(h["detail"])}

@@ -23,6 +23,7 @@ import asyncpg
 from contract.errors import DomainError
 from contract.inspection import DEFAULT_DEPARTMENT
 from contract.rectification import receipt_overdue
+from storage.suspensions import IN_FORCE_SQL as SUSPENDED_SQL
 from storage.users import Scope
 
 
@@ -45,7 +46,7 @@ class OrderChange:
 
     order_id: int
     facility_id: str
-    action: str  # issued | answered | returned | accepted | escalated | urged | summoned
+    action: str  # issued | answered | returned | accepted | escalated | urged | summoned | instructed | …
     title: str
     due_at: datetime
     audience_level: str  # facility | township | county | city
@@ -282,6 +283,18 @@ async def waiting_count(conn: asyncpg.Connection, scope: Scope, level: str | Non
 
 
 # -- reading, within a user's scope ----------------------------------------------------------------------
+# an order row's facility under a suspension in force, and its latest 批示 (with who and when), for the lists
+_ORDER_EXTRA = (
+    f"{SUSPENDED_SQL} AS facility_suspended, (SELECT json_build_object('note', h.note, 'actor', h.actor, 'at', h.at)"
+    " FROM rectification_history h WHERE h.order_id = o.id AND h.action = 'instructed'"
+    " ORDER BY h.at DESC, h.id DESC LIMIT 1) AS last_instruction"
+)
+_ORDER_SELECT = (
+    f"SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by, {_ORDER_EXTRA} FROM rectification_orders o"
+    " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
+)
+
+
 def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
     return {
         "id": r["id"],
@@ -307,6 +320,9 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "receipt_overdue": receipt_overdue(r["status"], r["issued_at"], r["received_at"], now),
         "supervision_level": r["supervision_level"],
         "closed_at": r["closed_at"].isoformat() if r["closed_at"] else None,
+        "facility_suspended": r["facility_suspended"],  # 停业整改中 (migration 038)
+        # the latest 批示 on it: {note, actor, at} or None
+        "last_instruction": json.loads(r["last_instruction"]) if r["last_instruction"] else None,
     }
 
 
@@ -344,9 +360,7 @@ async def orders(
         conds.append(f"o.supervision_level = ${len(args)}")
     args.append(limit)  # type: ignore[arg-type]
     rows = await conn.fetch(
-        "SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by FROM rectification_orders o"
-        " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
-        f" WHERE {' AND '.join(conds)} ORDER BY o.id DESC LIMIT ${len(args)}",
+        f"{_ORDER_SELECT} WHERE {' AND '.join(conds)} ORDER BY o.id DESC LIMIT ${len(args)}",
         *args,
     )
     return [order_json(r, now) for r in rows]
@@ -355,9 +369,7 @@ async def orders(
 async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, now: datetime) -> dict[str, Any] | None:
     where, args = scope.sql("f", start=2)
     r = await conn.fetchrow(
-        "SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by FROM rectification_orders o"
-        " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
-        f" WHERE o.id = $1 AND {where}",
+        f"{_ORDER_SELECT} WHERE o.id = $1 AND {where}",
         order_id,
         *args,
     )
@@ -388,15 +400,57 @@ async def order_detail(conn: asyncpg.Connection, scope: Scope, order_id: int, no
 
 
 async def record_receipt(conn: asyncpg.Connection, order_id: int, actor: str, now: datetime) -> bool:
-    """The facility's acknowledgement of receipt, once (False: already acknowledged)."""
-    done = await conn.execute(
-        "INSERT INTO order_receipts (order_id, received_by, received_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT (order_id) DO NOTHING",
-        order_id,
-        actor,
+    """The facility's acknowledgement of receipt, once (False: already acknowledged), and its step in the
+    order's history (migration 038)."""
+    async with conn.transaction():
+        done = await conn.execute(
+            "INSERT INTO order_receipts (order_id, received_by, received_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (order_id) DO NOTHING",
+            order_id,
+            actor,
+            now,
+        )
+        if not done.endswith(" 1"):
+            return False
+        await _history(conn, order_id, actor, "received", "", None, now)
+    return True
+
+
+async def flag_late_receipts(
+    conn: asyncpg.Connection, issued_before: datetime, now: datetime, facilities: list[str] | None = None
+) -> list[OrderChange]:
+    """Open orders issued before `issued_before` that the facility has not acknowledged (no 'received' step):
+    a 'receipt_late' step, once per order (the history's unique index), told to the issuing level."""
+    rows = await conn.fetch(
+        "INSERT INTO rectification_history (order_id, actor, action, note, detail, at)"
+        " SELECT o.id, 'system', 'receipt_late', '', '{}', $2 FROM rectification_orders o"
+        " WHERE o.status <> 'accepted' AND o.issued_at < $1"
+        " AND NOT EXISTS (SELECT 1 FROM rectification_history h WHERE h.order_id = o.id"
+        " AND h.action IN ('received', 'receipt_late'))"
+        + ("" if facilities is None else " AND o.facility_id = ANY($3::text[])")
+        + " ON CONFLICT (order_id, action) WHERE action IN ('received', 'receipt_late') DO NOTHING"
+        " RETURNING id, order_id",
+        issued_before,
         now,
+        *([] if facilities is None else [facilities]),
     )
-    return bool(done.endswith(" 1"))
+    if not rows:
+        return []
+    orders = {
+        r["id"]: r
+        for r in await conn.fetch(
+            "SELECT id, facility_id, title, due_at, issued_level FROM rectification_orders"
+            " WHERE id = ANY($1::bigint[])",
+            [r["order_id"] for r in rows],
+        )
+    }
+    out = []
+    for r in rows:
+        o = orders[r["order_id"]]
+        out.append(
+            OrderChange(o["id"], o["facility_id"], "receipt_late", o["title"], o["due_at"], o["issued_level"], r["id"])
+        )
+    return out
 
 
 async def evidence_file(conn: asyncpg.Connection, scope: Scope, file_id: int) -> asyncpg.Record | None:

@@ -54,6 +54,7 @@ GRANTS: dict[str, list[str]] = {
         # pick-up delegates (migration 027): who may collect a child, read like the registry
         f"GRANT SELECT ON {', '.join(_REGISTRY + _SERIES)}, maintenance_windows, pickup_delegates TO {{role}}",
         "GRANT SELECT ON closures TO {role}",  # approved closures close days (migration 032)
+        "GRANT SELECT ON facility_suspensions TO {role}",  # children_during_suspension (migration 038)
         "GRANT SELECT ON people TO {role}",  # the register of people: bans and qualifications everywhere
         "GRANT SELECT, INSERT, UPDATE ON alerts, alert_history TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON rule_timers, device_clocks TO {role}",
@@ -146,6 +147,10 @@ GRANTS: dict[str, list[str]] = {
         "GRANT SELECT, INSERT, UPDATE (kind, title, body, public, status, updated_by, updated_at, issued_by,"
         " issued_at) ON circulars TO {role}",
         "GRANT SELECT, INSERT, DELETE ON circular_subjects TO {role}",
+        # 责令停业整改 (migration 038): ordered, and lifted once on a clean 复查 (its trigger checks who and on
+        # what); never changed otherwise, never deleted
+        "GRANT SELECT, INSERT, UPDATE (lifted_by, lifted_at, lift_reason, recheck_inspection_id)"
+        " ON facility_suspensions TO {role}",
     ],
 }
 

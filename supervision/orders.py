@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 import asyncpg
 
 from contract.errors import DomainError
+from contract.rectification import RECEIPT_WITHIN
 from contract.rules import LEVELS as ESCALATION_LADDER
 from storage import order_followups as followup_store
 from storage import rectification as store
@@ -240,3 +241,11 @@ async def escalate_overdue(
         if change is not None:
             changes.append(change)
     return changes
+
+
+async def flag_late_receipts(
+    conn: asyncpg.Connection, now: datetime, facilities: list[str] | None = None
+) -> list[store.OrderChange]:
+    """逾期未签收: each open order its facility has not acknowledged RECEIPT_WITHIN after its issue, told to its
+    issuing level once (a 'receipt_late' step; the 督办 ticker runs this beside escalate_overdue)."""
+    return await store.flag_late_receipts(conn, now - RECEIPT_WITHIN, now, facilities)

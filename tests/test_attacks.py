@@ -1027,6 +1027,7 @@ EXPECTED_PRIVILEGES = {
         "lapse_intervals": "SELECT, INSERT, UPDATE",
         "maintenance_windows": "SELECT",
         "closures": "SELECT",  # approved closures close days (migration 032)
+        "facility_suspensions": "SELECT",  # children_during_suspension (migration 038)
         "pickup_delegates": "SELECT",  # who may collect a child (migration 027)
         "notification_deliveries": "SELECT, INSERT, UPDATE",
         "notification_sends": "SELECT, INSERT, DELETE",  # each robot's rate limit (migration 022)
@@ -1107,6 +1108,8 @@ EXPECTED_PRIVILEGES = {
         "circulars": "SELECT, INSERT, UPDATE (body, issued_at, issued_by, kind, public, status, title, updated_at,"
         " updated_by)",
         "circular_subjects": "SELECT, INSERT, DELETE",
+        # 责令停业整改 (migration 038): ordered, lifted once on a clean 复查 (its trigger), never deleted
+        "facility_suspensions": "SELECT, INSERT, UPDATE (lift_reason, lifted_at, lifted_by, recheck_inspection_id)",
     },
 }
 

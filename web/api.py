@@ -413,6 +413,18 @@ async def review_order(request: web.Request) -> web.Response:
     )
 
 
+@routes.post("/api/v1/orders/{order_id}/instruction")
+async def instruct_order(request: web.Request) -> web.Response:
+    """批示: a leader's written instruction on an open order, from above its issuing level (web.orders.follow_up)."""
+    user = user_of(request)
+    order_id = path_id(request.match_info["order_id"])
+    body = await json_body(request, '{"note": "..."}')
+    out = await orders.follow_up(
+        request.app[POOL], user, order_id, "instruct", body, public_url(request), now=now_of(request)
+    )
+    return web.json_response(out, status=201)
+
+
 # -- inspections (检查记录, issue #16) ----------------------------------------------------------------------
 @routes.get("/api/v1/inspections")
 async def list_inspections(request: web.Request) -> web.Response:

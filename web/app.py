@@ -72,6 +72,7 @@ from web.receipts import routes as receipt_api_routes
 from web.statistics import routes as statistics_api_routes
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
+from web.suspensions import routes as suspension_api_routes
 from web.throttle import HashSlots, LoginLimits
 
 HERE = Path(__file__).parent
@@ -166,6 +167,7 @@ def create_app(
     app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)
     app.router.add_routes(receipt_api_routes)  # 整改通知 签收 (issue #40 item 3)
     app.router.add_routes(statistics_api_routes)  # 信息统计监测 (issue #40 item 8)
+    app.router.add_routes(suspension_api_routes)  # 责令停业整改 (issue #40 item 1)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)

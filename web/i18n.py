@@ -1697,3 +1697,66 @@ _CIRCULARS = {
 for _k, (_zh, _en) in _CIRCULARS.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
+
+
+# 督办 that acts, the rest (issue #40 item 1): 批示, 责令停业整改 (web/suspensions.py, supervision/suspensions.py)
+_ENFORCEMENT = {
+    "instruction": ("批示", "Instruction"),
+    "countersign_badge": ("等待您会签的检查记录", "Inspection records waiting for your countersignature"),
+    "instruction_note": (
+        "批示内容（发给发文层级的监管人员）",
+        "The instruction (sent to the issuing level's inspectors)",
+    ),
+    "instruct": ("签发批示", "Record the instruction"),
+    "instructions": ("批示", "Instructions"),
+    "err_instruction_note": ("请填写批示内容（最多 2000 字）", "Write the instruction (at most 2,000 characters)"),
+    "suspended": ("停业整改中", "suspended pending rectification"),
+    "suspension": ("责令停业整改", "Suspension of operation"),
+    "suspension_help": (
+        "县级或市级监管人员可责令机构停业整改，须写明理由，可注明所依据的整改通知。停业整改期间监测照常："
+        "告警不因此免除，也不按停园日处理；有幼儿刷卡入园即按开园日判断，并在此标记“停业整改期间有幼儿在园”。"
+        "只有发文层级或上级可以解除，且须依据停业后由两名检查人员签署、无不合格项的复查记录，并写明理由。",
+        "A county or city inspector may order the facility to suspend operation pending rectification, with reasons"
+        " and the orders it rests on. Monitoring goes on: no alert is excused and no day counts as closed; children"
+        " badged in are judged as on an open day and flagged here. Only the issuing level or above lifts it, on a"
+        " re-inspection after it, signed by two officers with nothing failed, with a reason.",
+    ),
+    "suspension_reasons": ("理由", "Reasons"),
+    "suspension_orders": (
+        "依据的整改通知编号（逗号分隔，可不填）",
+        "Orders it rests on (ids, comma-separated; optional)",
+    ),
+    "suspension_order": ("责令停业整改", "Order the suspension"),
+    "suspension_since": ("自", "since"),
+    "suspension_by": ("决定人", "Ordered by"),
+    "suspension_lifted": ("已解除", "lifted"),
+    "suspension_lift": ("解除停业整改", "Lift the suspension"),
+    "suspension_lift_reason": ("解除理由", "Reason for lifting"),
+    "suspension_recheck": ("复查记录", "Re-inspection"),
+    "suspension_no_recheck": (
+        "尚无可依据的复查：请先安排检查，由两名检查人员签署且无不合格项后再解除。",
+        "No re-inspection to rest on yet: plan one; once signed by two officers with nothing failed, lift.",
+    ),
+    "suspension_children": ("停业整改期间有幼儿在园", "Children on site during the suspension"),
+    "suspension_children_n": ("{} 次幼儿入园刷卡，首次 ", "{} child badge-ins, the first "),
+    "suspensions_in_force": ("停业整改中的机构", "Facilities suspended"),
+    "err_suspend_who": (
+        "只有县级、市级监管人员或管理员可以责令停业整改",
+        "Only a county or city inspector (or an admin) orders a suspension",
+    ),
+    "err_suspend_reasons": ("请写明理由（4 至 2000 字）", "Give the reasons (4 to 2,000 characters)"),
+    "err_suspend_orders": ("所列整改通知不是本机构的", "The orders named are not this facility's"),
+    "err_suspend_twice": ("该机构已在停业整改中", "The facility is suspended already"),
+    "err_lift_who": ("只有发文层级或上级可以解除停业整改", "Only the issuing level or above lifts a suspension"),
+    "err_lift_reason": ("请写明解除理由（4 至 2000 字）", "Give the reason for lifting (4 to 2,000 characters)"),
+    "err_lift_recheck": ("请选择本机构的复查记录", "Choose a re-inspection of this facility"),
+    "err_lift_unsigned": ("复查记录尚未由两名检查人员签署", "The re-inspection is not signed by two officers yet"),
+    "err_lift_remote": ("复查须为现场检查，不能以远程检查代替", "A re-inspection is made on site, not remotely"),
+    "err_lift_before": ("复查须在责令停业整改之后进行", "The re-inspection must be made after the suspension"),
+    "err_lift_failed": ("复查有不合格项，不能解除：{items}", "The re-inspection failed items, it stays: {items}"),
+    "err_lift_done": ("停业整改已解除", "The suspension is lifted already"),
+    "err_lift_none": ("没有该停业整改", "No such suspension"),
+}
+for _k, (_zh, _en) in _ENFORCEMENT.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en

@@ -1386,3 +1386,85 @@ PATHS.update(
         }
     }
 )
+
+# -- 督办 that acts, the rest (issue #40 item 1): 批示, 责令停业整改 (web/api.py, web/suspensions.py) ----------
+SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties"]["action"]["enum"].extend(
+    ["instructed", "received", "receipt_late"]
+)
+SCHEMAS["Order"]["properties"]["facility_suspended"] = _BOOL
+SCHEMAS["Order"]["properties"]["last_instruction"] = {
+    **_obj(["note", "actor", "at"], note=_STR, actor=_STR, at=_TIME),
+    "nullable": True,
+}
+SCHEMAS["Facility"]["properties"]["suspended"] = _BOOL
+SCHEMAS["Alert"]["properties"]["facility_suspended"] = _BOOL
+SCHEMAS["Inspection"]["properties"]["facility_suspended"] = _BOOL
+SCHEMAS["Suspension"] = _obj(
+    ["id", "facility_id", "reasons", "order_ids", "issued_by", "issued_level", "issued_at", "in_force"],
+    id=_INT,
+    facility_id=_STR,
+    facility_name=_STR,
+    reasons=_STR,
+    order_ids=_arr(_INT),
+    issued_by=_STR,
+    issued_level={"type": "string", "enum": ["county", "city"]},
+    issued_at=_TIME,
+    in_force=_BOOL,
+    lifted_by=_NSTR,
+    lifted_at=_NTIME,
+    lift_reason=_NSTR,
+    recheck_inspection_id={"type": "integer", "nullable": True},
+    children_badged_in=_INT,
+    first_child_in=_NTIME,
+)
+_SID = {"name": "suspension_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+PATHS.update(
+    {
+        "/api/v1/orders/{order_id}/instruction": {
+            "post": {
+                "summary": "批示: a leader's written instruction on an open order, from above its issuing level; a step"
+                " of its history, sent to the issuing level's inspectors; audited",
+                "parameters": [_OID],
+                "requestBody": _body(["note"], note={"type": "string", "minLength": 1, "maxLength": 2000}),
+                "responses": _ok("the order", _ref("OrderDetail"), "201") | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/suspensions": {
+            "get": {
+                "summary": "责令停业整改 of the facilities in scope, newest first, each with the children badged in"
+                " during it (停业整改期间有幼儿在园)",
+                "parameters": [
+                    _q("facility_id", "one facility"),
+                    _q("in_force", "only those in force", enum=["true", "false"]),
+                ],
+                "responses": _ok("the suspensions", _arr(_ref("Suspension"))) | _errors(400),
+            }
+        },
+        "/api/v1/facilities/{facility_id}/suspension": {
+            "post": {
+                "summary": "Order the facility to suspend operation pending rectification (a county or city inspector"
+                " in scope, or an admin), with reasons and the orders it rests on; no end date; audited",
+                "parameters": [_FID],
+                "requestBody": _body(
+                    ["reasons"],
+                    reasons={"type": "string", "minLength": 4, "maxLength": 2000},
+                    order_ids={**_arr({"type": "integer", "minimum": 1}), "maxItems": 20},
+                ),
+                "responses": _ok("the suspension", _ref("Suspension"), "201") | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/suspensions/{suspension_id}/lift": {
+            "post": {
+                "summary": "Lift a suspension (the issuing level or above) on a 复查 of the facility made after it,"
+                " signed by two officers, that failed nothing; with a reason; once; audited",
+                "parameters": [_SID],
+                "requestBody": _body(
+                    ["reason", "inspection_id"],
+                    reason={"type": "string", "minLength": 4, "maxLength": 2000},
+                    inspection_id={"type": "integer", "minimum": 1},
+                ),
+                "responses": _ok("the suspension", _ref("Suspension")) | _errors(400, 403, 404, 409),
+            }
+        },
+    }
+)

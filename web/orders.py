@@ -4,9 +4,9 @@ the input (400) and the order's state (409); every step audited and sent to the 
 Who may do what: an inspector (any level) or an admin issues an order for a facility in scope; the
 facility's operator (or an admin) answers it with measures and evidence; an inspector at the issuing
 level or above, in scope (or an admin), accepts or sends it back with a new due date; an inspector above
-the issuing level urges (催办) or records a summons (约谈) while it is open. supervision.orders decides the
-lifecycle and the due dates, storage.rectification keeps the rows; the alert service's ticker does the 督办
-of late orders."""
+the issuing level urges (催办), records a summons (约谈) or an instruction (批示) while it is open.
+supervision.orders decides the lifecycle and the due dates, storage.rectification keeps the rows; the alert
+service's ticker does the 督办 of late orders."""
 
 from __future__ import annotations
 
@@ -237,13 +237,18 @@ async def review(
         return await _visible(conn, user, o["id"], now)
 
 
+_STEPS = {"urge": "urged", "summon": "summoned", "instruct": "instructed"}  # the history's word for each
+INSTRUCTION_MAX = 2000
+
+
 async def follow_up(
     pool: asyncpg.Pool, user: User, order_id: int, action: str, body: Any, public_url: str, *, now: datetime
 ) -> dict[str, Any]:
     """督办 that acts, from above the issuing level (supervision.orders.may_supervise): `urge` (催办: `note`,
-    the message sent to the issuing level's inspectors) or `summon` (约谈: `held_on` YYYY-MM-DD, `people`,
-    `minutes`). Each is a step of the order's history, audited and sent to the responsible level."""
-    if action not in {"urge", "summon"}:
+    the message sent to the issuing level's inspectors), `summon` (约谈: `held_on` YYYY-MM-DD, `people`,
+    `minutes`) or `instruct` (批示: `note`, a leader's written instruction). Each is a step of the order's
+    history, audited and sent to the responsible level."""
+    if action not in _STEPS:
         raise NotFound("no such step")
     async with pool.acquire() as conn:
         o = await _visible(conn, user, order_id, now)
@@ -252,24 +257,29 @@ async def follow_up(
             raise Forbidden("a level above the issuer follows an open order up", "err_followup_who")
         if not isinstance(body, dict):
             raise Invalid("body must be a JSON object")
+        detail: dict[str, str] = {}
         if action == "urge":
             note = _text(body, "note", 1000, True, "err_urge_note")
-            detail: dict[str, str] = {}
+        elif action == "instruct":
+            raw = body.get("note")
+            if isinstance(raw, str) and len(raw) > INSTRUCTION_MAX:  # as sent, before any trimming
+                raise Invalid(f"note is at most {INSTRUCTION_MAX} characters", "err_instruction_note")
+            note = _text(body, "note", INSTRUCTION_MAX, True, "err_instruction_note")
         else:
             note = _text(body, "minutes", 4000, True, "err_summons")
             try:
                 detail = order_rules.summons_facts(str(body.get("held_on", "")), str(body.get("people", "")), note, now)
             except order_rules.SummonsError as err:
                 raise Invalid(str(err), "err_summons") from None
-        step = "urged" if action == "urge" else "summoned"
+        step = _STEPS[action]
         f = await documents.particulars(conn, o["facility_id"])
         try:
             async with conn.transaction():  # a step is never without its 督办通知's number (文号)
                 change = await order_rules.supervise(conn, o["id"], user.username, level, step, note, detail, now)
-                # the 督办通知 is the upper level's, of the order's department
-                numbered_by = document_rules.department_of(level, f["county"], f["township"], o["department"])
-                year = document_rules.year_of(now)
-                await documents.allocate(conn, numbered_by, "supervision", year, now, of=change.seq)
+                if step in ("urged", "summoned"):  # a 督办通知: the upper level's, of the order's department
+                    numbered_by = document_rules.department_of(level, f["county"], f["township"], o["department"])
+                    year = document_rules.year_of(now)
+                    await documents.allocate(conn, numbered_by, "supervision", year, now, of=change.seq)
         except store.StateError as err:
             raise Conflict(str(err), "err_order_state") from None
         facts: dict[str, object] = {**detail, "note": note[:200]}

@@ -16,16 +16,20 @@ from storage import maintenance as maintenance_store
 from storage import pickup as pickup_store
 from storage import queries
 from storage import rectification as rectification_store
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import departments as department_rules
 from supervision import filing as filing_rules
 from supervision import maintenance as window_rules
 from supervision import orders as order_rules
 from supervision import pickup as pickup_rules
+from supervision import suspensions as suspension_rules
+from web import suspensions
 from web.actions import DECISIONS, decide_maintenance, file_maintenance
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from web.keys import POOL, RULES, now_of
 from web.pages.render import facility_form, form_refused, local_iso, page_user, render
+from web.params import as_id
 
 routes = web.RouteTableDef()
 
@@ -91,6 +95,33 @@ async def facility_ctx(
             accepted := await filing_store.accepted(conn, f["id"]), await filing_store.latest(conn, f["id"])
         ),
         "filing_number": accepted["number"] if accepted is not None else None,
+        # 责令停业整改 (issue #40 item 1): shown to everyone who sees the facility; ordered and lifted from above
+        **await suspension_ctx(conn, user, f["id"]),
+    }
+
+
+async def suspension_ctx(conn: asyncpg.Connection, user: User, facility_id: str) -> dict[str, Any]:
+    """The facility's suspensions, the one in force (or None), who may order or lift, and the signed
+    inspections a lift may rest on."""
+    rows = await suspension_store.suspensions(conn, user.scope, facility_id=facility_id)
+    current = next((s for s in rows if s["in_force"]), None)
+    may_lift = current is not None and suspension_rules.may_lift(user.scope, current["issued_level"])
+    signed = (
+        [
+            i
+            for i in await inspection_store.inspections(conn, user.scope, facility_id=facility_id)
+            if i["status"] == "signed"
+        ]
+        if may_lift
+        else []
+    )
+    return {
+        "suspensions": rows,
+        "suspension": current,
+        "may_suspend": current is None and suspension_rules.may_order(user.scope),
+        "may_lift": may_lift,
+        "lift_inspections": signed,
+        "suspend_kept": {},
     }
 
 
@@ -165,3 +196,39 @@ async def maintenance_decision_form(request: web.Request) -> web.Response:
     except (Invalid, Forbidden, Conflict) as exc:
         return await facility_refused(request, user, f, exc)
     raise web.HTTPFound(f"/facilities/{f['id']}#maintenance")
+
+
+@routes.post("/facilities/{facility_id}/suspension")
+async def suspension_form(request: web.Request) -> web.Response:
+    """责令停业整改 from the facility's page: reasons and the orders it rests on (their ids, comma-separated)."""
+    user, form, f = await facility_form(request)
+    raw = str(form.get("order_ids", ""))
+    ids: list[object] = []
+    for part in raw.replace("，", ",").split(","):
+        if part.strip():
+            found = as_id(part.strip().lstrip("#"))
+            ids.append(part if found is None else found)
+    body = {"reasons": str(form.get("reasons", "")), "order_ids": ids}
+    try:
+        await suspensions.suspend(request.app[POOL], user, f["id"], body, now=now_of(request))
+    except Refused as exc:
+        kept = {k: str(form.get(k, "")) for k in ("reasons", "order_ids")}
+        return await facility_refused(request, user, f, exc, suspend_kept=kept)
+    raise web.HTTPFound(f"/facilities/{f['id']}#suspension")
+
+
+@routes.post("/facilities/{facility_id}/suspension/{suspension_id:[0-9]{1,18}}/lift")
+async def lift_form(request: web.Request) -> web.Response:
+    """Lifting the suspension on a signed, clean 复查, with a reason."""
+    user, form, f = await facility_form(request)
+    raw = as_id(str(form.get("inspection_id", "")).strip())
+    body = {"reason": str(form.get("reason", "")), "inspection_id": raw if raw is not None else 0}
+    try:
+        sid = int(request.match_info["suspension_id"])
+        await suspensions.lift(request.app[POOL], user, sid, body, now=now_of(request), facility_id=f["id"])
+    except NotFound:
+        raise
+    except Refused as exc:
+        kept = {k: str(form.get(k, "")) for k in ("reason", "inspection_id")}
+        return await facility_refused(request, user, f, exc, suspend_kept=kept)
+    raise web.HTTPFound(f"/facilities/{f['id']}#suspension")

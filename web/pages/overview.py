@@ -16,7 +16,7 @@ from contract.places import boundaries_geojson
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage.users import User
-from web.i18n import scope_name
+from web.i18n import TEXT, scope_name
 from web.keys import GATEWAYS, POOL, RULES, TIMING, now_of
 from web.pages.render import lang_of, page_user, render
 
@@ -72,11 +72,11 @@ async def overview(request: web.Request) -> web.Response:
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).
-    listed = facs if by_township else [f for f in facs if f["state"] != "green"]
+    listed = facs if by_township else [f for f in facs if f["state"] != "green" or f["suspended"]]
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
     # [id, name, lon, lat, state, county] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
-    points = map_points_json([f for f in facs if f["location"]])
+    points = map_points_json([f for f in facs if f["location"]], suspended=TEXT[lang_of(request)]["suspended"])
     with timing("render"):
         return await render(
             request,
@@ -116,10 +116,15 @@ async def _alert_lists(conn: asyncpg.Connection, user: User, county: str | None)
 _HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
 
 
-def map_points_json(facs: list[dict[str, Any]]) -> Markup:
+def map_points_json(facs: list[dict[str, Any]], suspended: str = "") -> Markup:
     """The map's facilities for a `<script type="application/json">`: escaped as jinja's tojson does
-    (no `<`, `>`, `&` or `'` survives), without its sorted keys and ASCII escapes."""
-    rows = [[f["id"], f["name"], f["location"]["lon"], f["location"]["lat"], f["state"], f["county"]] for f in facs]
+    (no `<`, `>`, `&` or `'` survives), without its sorted keys and ASCII escapes. A suspended facility's
+    name carries `suspended` (停业整改中) in brackets: the map's tooltip shows it."""
+
+    def name(f: dict[str, Any]) -> str:
+        return f"{f['name']}（{suspended}）" if f.get("suspended") and suspended else str(f["name"])
+
+    rows = [[f["id"], name(f), f["location"]["lon"], f["location"]["lat"], f["state"], f["county"]] for f in facs]
     text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     for char, escaped in _HTML_SAFE:  # str.replace, not str.translate: 10x quicker on 500 kB
         text = text.replace(char, escaped)
@@ -161,7 +166,9 @@ async def wall(request: web.Request) -> web.Response:
     # old alert (latching, docs/contract.md), and must come to the top, not stay where it first opened
     newest.sort(key=lambda a: a["last_seen_at"], reverse=True)
     counts = {s: sum(1 for f in facs if f["state"] == s) for s in STATE_RANK}
-    attention = sorted((f for f in facs if f["state"] != "green"), key=lambda f: (STATE_RANK[f["state"]], f["name"]))
+    attention = sorted(
+        (f for f in facs if f["state"] != "green" or f["suspended"]), key=lambda f: (STATE_RANK[f["state"]], f["name"])
+    )
     ctx = {
         "counts": counts,
         "newest": newest[:WALL_ALERTS],

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from storage import complaints as complaint_store
 from storage import filing as filing_store
+from storage import inspections as inspection_store
 from storage import queries
 from storage import rectification as rectification_store
 from storage.users import User
@@ -141,7 +142,9 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # `carewatch demo` on a machine too busy for its speed: the simulator's lag behind the demo's clock
         "simulator_behind": simulator_behind_min(request.app[SIMULATOR_BEHIND]),
     }
-    base["waiting"], base["complaints_waiting"], base["filing_waiting"] = await _waiting(request)
+    base["waiting"], base["complaints_waiting"], base["filing_waiting"], base["countersign_waiting"] = await _waiting(
+        request
+    )
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")
@@ -164,18 +167,19 @@ def simulator_behind_min(path: Path | None) -> int:
     return max(1, round(seconds / 60)) if seconds >= SIMULATOR_BEHIND_SAY_S else 0
 
 
-async def _waiting(request: web.Request) -> tuple[int | None, int | None, int | None]:
+async def _waiting(request: web.Request) -> tuple[int | None, int | None, int | None, int | None]:
     """The navigation's badges: the orders waiting for the signed-in user (storage.rectification.waiting_count),
     the complaints waiting for the user's level (supervision.complaints.waiting_kind) and the filings
     (storage.filing.waiting_count: for a county inspector those awaiting review, for a city inspector those
-    past their deadline, for an operator a returned one), read on one connection.
+    past their deadline, for an operator a returned one) and the inspection records 待会签 that name the user as
+    their second officer (storage.inspections.awaiting_count), read on one connection.
     Many handlers render while they hold a connection of their own: with every connection of the pool so
     held (300 refused test messages at once), waiting for one more here would wait for ever, so the badges
     wait a moment and are left out rather than hold the page (seen: the suite's flood of test messages
     hung until its five-minute timeout)."""
     user = request.get(USER)
     if user is None:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     try:
         async with request.app[POOL].acquire(timeout=BADGE_WAIT_S) as conn:
             level = order_rules.level_of(user.scope)
@@ -183,9 +187,14 @@ async def _waiting(request: web.Request) -> tuple[int | None, int | None, int | 
             kind = complaint_rules.waiting_kind(user.scope)
             complaints = await complaint_store.waiting_count(conn, user.scope, kind, now_of(request)) if kind else 0
             filings = await filing_store.waiting_count(conn, user.scope, level, now_of(request))
-            return orders, complaints, filings
+            countersign = (
+                await inspection_store.awaiting_count(conn, user.scope, user.username)
+                if user.role == "inspector"
+                else 0
+            )
+            return orders, complaints, filings, countersign
     except TimeoutError:
-        return None, None, None
+        return None, None, None, None
 
 
 def local_iso(value: str, tz: str) -> str:

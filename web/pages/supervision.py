@@ -18,6 +18,7 @@ from storage import inspections as inspection_store
 from storage import order_followups as followup_store
 from storage import queries
 from storage import rectification as rectification_store
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import circulars as circular_rules
 from supervision import countersign as countersign_rules
@@ -58,10 +59,13 @@ async def orders_page(request: web.Request) -> web.Response:
             if level and level != "township"
             else []
         )
+        # 责令停业整改 in force in scope, with the children badged in meanwhile (停业整改期间有幼儿在园)
+        suspended = await suspension_store.suspensions(conn, user.scope, in_force=True) if level else []
     ctx = {
         "rows": rows,
         "status": status,
         "supervised": supervised,
+        "suspensions": suspended,
         "may_circulate": circular_rules.may_write(user.scope),
     }
     return await render(request, "orders.html", ctx)
@@ -211,13 +215,15 @@ async def order_review_form(request: web.Request) -> web.Response:
 
 @routes.post("/orders/{order_id}/urge")
 @routes.post("/orders/{order_id}/summons")
+@routes.post("/orders/{order_id}/instruction")
 async def order_follow_up_form(request: web.Request) -> web.Response:
-    """督办 from the order's page: 催办 (a message to the issuing level) or 约谈 (date, people, minutes)."""
+    """督办 from the order's page: 催办 (a message to the issuing level), 约谈 (date, people, minutes) or 批示 (a
+    leader's written instruction, sent to the issuing level)."""
     user = page_user(request)
     order_id = path_id(request.match_info["order_id"])
     form = await request.post()
     await check_csrf(request, form)
-    action = "urge" if request.path.endswith("/urge") else "summon"
+    action = {"urge": "urge", "summons": "summon", "instruction": "instruct"}[request.path.rsplit("/", 1)[1]]
     body = {k: str(form.get(k, "")) for k in ("note", "held_on", "people", "minutes")}
     try:
         await orders.follow_up(

@@ -445,7 +445,8 @@ async def acknowledge(
     once the alert is read. Returns the updated alert, or None when there is no such alert in scope."""
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1",
+            "SELECT a.*, f.county, f.township FROM alerts a JOIN facilities f ON f.id = a.facility_id WHERE a.id = $1"
+            " FOR UPDATE OF a",  # two acknowledgements at once: the second sees the first (the caller's check)
             alert_id,
         )
         if row is None or not scope.allows(

@@ -28,7 +28,10 @@ async def facilities(
         await conn.fetch(
             "SELECT f.id, f.name, f.county, f.township, f.kind,"
             " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places,"
-            f" {SUSPENDED_SQL} AS suspended"
+            f" {SUSPENDED_SQL} AS suspended,"
+            # its 登记备案 number (an accepted initial filing), or none: 未备案 (being registered is not being filed)
+            " (SELECT x.filing_no FROM filings x WHERE x.facility_id = f.id AND x.kind = 'initial'"
+            " AND x.status = 'accepted' ORDER BY x.id LIMIT 1) AS filing_no"
             " FROM facilities f WHERE f.county = $1 AND ($2::text IS NULL OR f.township = $2)"
             " ORDER BY f.township, f.name, f.id LIMIT $3 OFFSET $4",
             county,

@@ -110,10 +110,10 @@ def order_state_at(history: Sequence[Mapping[str, Any]], step_id: int, due_at: d
     replayed from the history (as storage.rectification.order_detail reads it); `due_at`: the one in force
     now, unless a return or an extension after the step changed it (then the one the history gave before)."""
     status, answered, due, changed_after = "issued", None, None, False
-    before = True
+    before, step_at = True, None
     for h in history:
         if h["id"] == step_id:
-            before = False
+            before, step_at = False, _time(h["at"])
             continue
         sets_due = h["action"] in {"issued", "returned", "extended"} and (h.get("detail") or {}).get("due_at")
         if not before:
@@ -126,6 +126,8 @@ def order_state_at(history: Sequence[Mapping[str, Any]], step_id: int, due_at: d
             due = _time(h["detail"]["due_at"])
     due_in_force = due if changed_after and due is not None else _time(due_at)
     since = order_rules.late_since(status, due_in_force, answered)
+    if since is not None and step_at is not None and since > step_at:
+        since = None  # urged before it was late: the notice says when it is due, never that it is overdue
     whose = None if since is None else "review" if status == "answered" else "answer"
     return OrderState(status, due_in_force, answered, since, whose)
 

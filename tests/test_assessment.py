@@ -325,3 +325,12 @@ async def test_http_a_summons_of_a_lagging_area_is_recorded_audited_and_shown(
                 await web.execute(sql)
     finally:
         await web.close()
+
+
+def test_areas_that_did_the_same_share_their_rank() -> None:
+    """Equal work, equal rank (1, 1, 3), not an order by area code (a newcomer's demo ranked 14 counties all at
+    0.0 from 1 to 14, and the 约谈 list read "忻府区（排名 1）")."""
+    lagging = honest("140922", hand_planned=2, hand_done=0, drawn=2, drawn_done=0)
+    rows = ranked([honest("140902"), honest("140921"), lagging])
+    assert rows["140902"]["work_index"] == rows["140921"]["work_index"] > rows["140922"]["work_index"]
+    assert [rows[a]["rank"] for a in ("140902", "140921", "140922")] == [1, 1, 3]

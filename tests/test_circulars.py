@@ -448,3 +448,21 @@ async def test_migration_039_numbers_the_rechecks_and_supervision_steps_before_i
         assert n.seq == 3, "the sequence goes on after the numbers given"
     finally:
         await conn.close()
+
+
+def test_a_notice_urged_before_the_due_date_never_says_the_order_is_overdue() -> None:
+    """A 催办 may come before an order is late (a newcomer's demo: urged at 15:26, due the next day at 09:00):
+    the order's state at that step is not late, so its 督办通知 says when it is due, not 自…起逾期未整改; one
+    urged after the due date is late since it."""
+    from supervision.documents import order_state_at
+
+    issued, due = datetime(2026, 12, 8, 1, 0, tzinfo=UTC), datetime(2026, 12, 9, 1, 0, tzinfo=UTC)
+    history = [
+        {"id": 1, "action": "issued", "at": issued.isoformat(), "detail": {"due_at": due.isoformat()}},
+        {"id": 2, "action": "urged", "at": (due - timedelta(hours=17)).isoformat(), "detail": {}},
+        {"id": 3, "action": "urged", "at": (due + timedelta(hours=2)).isoformat(), "detail": {}},
+    ]
+    early = order_state_at(history, 2, due)
+    assert (early.status, early.since, early.whose, early.due_at) == ("issued", None, None, due)
+    late = order_state_at(history, 3, due)
+    assert (late.since, late.whose) == (due, "answer")

@@ -115,3 +115,41 @@ async def test_the_command_imports_and_says_why_it_refuses(
 
     web_paths = [*PATHS, *(getattr(r, "path", "") for r in api_routes)]
     assert not [p for p in web_paths if "import" in p], "no web route imports filings"
+
+
+async def test_the_public_list_says_which_facilities_are_filed(db: asyncpg.Connection, db_url: str) -> None:
+    """The public list promises 备案情况: each row says 已备案 with its number, or 未备案 (a newcomer's demo:
+    filed and unfiled facilities looked alike); the facility's page dates its 备案 as a date, not "刚刚"."""
+    import secrets
+
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from tests.conftest import as_role
+    from web.app import create_app
+
+    await load_registry(db, REG)
+    filed = SAME_COUNTY[0]
+    await import_file(
+        db, _csv((filed.id, "忻府卫托备〔2025〕3号", "2025-03-03", "忻府区卫生健康局", SOURCE)), "admin", NOW
+    )
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = str(server.make_url("")).rstrip("/")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{url}/public", params={"county": A.county}) as r:
+                page = await r.text()
+                assert r.status == 200
+            async with s.get(f"{url}/public/facilities/{filed.id}") as r:
+                one = await r.text()
+    finally:
+        await server.close()
+    rows = page.split("data-public-facility")[1:]
+    states = {
+        f.id: next(("filed" if 'data-filing="filed"' in r else "unfiled") for r in rows if f.id in r)
+        for f in SAME_COUNTY
+    }
+    assert states == {f.id: "filed" if f is filed else "unfiled" for f in SAME_COUNTY}, states
+    assert "忻府卫托备〔2025〕3号" in page
+    assert "2025年3月3日" in one and "刚刚" not in one.split("data-filing")[1][:300]

@@ -131,6 +131,22 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
     assert acked["acknowledged"] is True
     assert acked["acknowledged_by"] == "insp-a"
     assert acked["note"] == "已核实，误报"
+    # the first acknowledgement stands: another one (a page left open, another level) is refused, and the
+    # record keeps who acknowledged it, when and what they noted (a newcomer's demo: a stale page's button
+    # overwrote the city's acknowledgement)
+    async with aiohttp.ClientSession() as s:
+        r = await s.post(
+            f"{url}/api/v1/alerts/{site['alert_a']}/ack",
+            json={"note": "另一条说明"},
+            headers={"Authorization": f"Bearer {site['admin']}"},
+        )
+        assert r.status == 409 and "acknowledged already by insp-a" in (await r.json())["error"]
+    status, again = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
+    assert (again["acknowledged_by"], again["note"], again["acknowledged_at"]) == (  # type: ignore[index]
+        "insp-a",
+        "已核实，误报",
+        acked["acknowledged_at"],
+    )
 
 
 async def test_operator_sees_only_their_facility(site: dict[str, object]) -> None:

@@ -34,6 +34,9 @@ async def acknowledge(pool: asyncpg.Pool, user: User, alert_id: int, note: str, 
         raise Invalid("note is at most 2,000 characters", "err_note_long")
 
     def check(row: asyncpg.Record) -> None:
+        if row["acknowledged"]:  # the first acknowledgement stands: its who, when and note are the record
+            by = row["acknowledged_by"] or ""
+            raise Conflict(f"the alert was acknowledged already by {by}", "err_already_acknowledged", by=by)
         try:
             check_acknowledgement(row["severity"], note)
         except NoteRequired as err:

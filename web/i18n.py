@@ -1273,6 +1273,20 @@ def occurred(alert: dict[str, object], lang: str, tz: str) -> Markup:
     return Markup('<time class="late" datetime="{}" data-occurred>{}</time>').format(occ, text)
 
 
+def on_day(value: object, lang: str, tz: str) -> Markup:
+    """A document's date as it is printed, never relative: "2025年3月3日", "Mar 3, 2025" (a 备案's, a 通报's
+    印发日期: "刚刚" ages on a page that is a record). The exact local time is in the element's `title`."""
+    if value is None or value == "":
+        return Markup("")
+    t = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(t, datetime):
+        return escape(str(value))
+    local = (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz))
+    text = format_skeleton("yMMMd", local, locale="zh_CN" if lang == "zh" else "en")
+    full = local.strftime("%Y-%m-%d %H:%M:%S %z")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(local.date().isoformat(), full, text)
+
+
 def when(value: object, lang: str, tz: str, now: datetime, *, clock: bool = False) -> Markup:
     """A time as people read it, in the facility's time zone: "刚刚", "3分钟前", "今天 08:12", "昨天 08:12",
     "11月28日 08:12", "2025年11月28日 08:12" (English alike). The exact local time is in the element's
@@ -1674,6 +1688,8 @@ _CIRCULARS = {
         "was answered on {answered} and has waited for its review since {since}",
     ),
     "doc_supervision_open": ("尚未办结", "is still open"),
+    "err_already_acknowledged": ("该告警已由 {by} 确认，无需再次确认", "The alert was acknowledged already by {by}"),
+    "doc_supervision_not_due": ("应于{due}前整改完毕，尚未到期", "is due by {due}, not overdue yet"),
     "doc_supervision_message": ("督办意见", "Instructions"),
     "doc_supervision_summons": (
         "约谈时间：{date}；约谈对象：{people}",

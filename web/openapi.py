@@ -670,7 +670,7 @@ PATHS: dict[str, Any] = {
                     }
                 },
             },
-            "responses": _ok("the alert", _ref("Alert")) | _errors(400, 404),
+            "responses": _ok("the alert", _ref("Alert")) | _errors(400, 404, 409),
         }
     },
     "/api/v1/alerts/{alert_id}/whereabouts": {

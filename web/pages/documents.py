@@ -203,6 +203,8 @@ async def supervision_pdf(request: web.Request) -> web.Response:
             answered=documents.local_time(state.answered_at, tz, lang),
             since=documents.local_time(state.since, tz, lang),
         )
+    elif state.status in {"issued", "returned"} and state.due_at > datetime.fromisoformat(step["at"]):
+        late = t["doc_supervision_not_due"].format(due=documents.local_time(state.due_at, tz, lang))
     else:
         late = t["doc_supervision_open"]
     by = datetime.fromisoformat(step["at"]) + order_rules.ESCALATION_STEP

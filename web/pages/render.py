@@ -37,6 +37,7 @@ from web.i18n import (
     label,
     labels_for,
     occurred,
+    on_day,
     scope_name,
     township_name,
     when,
@@ -122,6 +123,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
         "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
+        # a document's date, never relative (a 备案's, a 通报's 印发日期)
+        "on_day": lambda value, tz=DEFAULT_TZ: on_day(value, lang, tz),
         # an alert known late: when it happened and when it was known, "17:15 按下（18:15 收到，网关离线期间）"
         "occurred": lambda alert, tz=DEFAULT_TZ: occurred(alert, lang, tz),
         "details": lambda value: details(value, lang, now_of(request)),

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from contract.rules import ESCALATION_S, LEVELS, MAINTENANCE_MUTES
+from contract.rules import ESCALATION_S, FOR_THE_OPERATOR, LEVELS, MAINTENANCE_MUTES
 from storage import alerts as store
 from storage.alerts import Change
 
@@ -22,8 +22,13 @@ def may_mute(rule: str) -> bool:
     return rule in MAINTENANCE_MUTES
 
 
-def escalation_due(severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]]) -> str | None:
-    """The level an unacknowledged alert should be at after opened_s seconds, if above `level`."""
+def escalation_due(
+    severity: str, level: str, opened_s: float, delays: Mapping[str, tuple[float, ...]], rule: str = ""
+) -> str | None:
+    """The level an unacknowledged alert should be at after opened_s seconds, if above `level`; data-quality
+    alerts for the operator (contract.rules.FOR_THE_OPERATOR) stay where they are."""
+    if rule in FOR_THE_OPERATOR:
+        return None
     steps = delays["critical"] if severity == "critical" else delays["default"]
     target = 0
     for i, d in enumerate(steps, start=1):
@@ -45,7 +50,8 @@ async def escalate(
     moves no deadline."""
     changes = []
     for r in await store.escalation_candidates(conn, facilities):
-        level = escalation_due(r["severity"], r["escalation"], (now - r["opened_at"]).total_seconds(), delays)
+        opened_s = (now - r["opened_at"]).total_seconds()
+        level = escalation_due(r["severity"], r["escalation"], opened_s, delays, r["rule"])
         if level is not None and (change := await store.raise_escalation(conn, r, level, now)) is not None:
             changes.append(change)
     return changes

@@ -80,6 +80,10 @@ class RuleId(StrEnum):
 
 
 STAFFING_RULES = frozenset({RuleId.GUARD_ABSENT, RuleId.RATIO_BREACH})
+# Data quality, for the operator to put right: they stay at the facility's level, never climbing the ladder
+# (a newcomer's demo: 24 "badge-out missing" at midnight, each up to the township minutes later). Inspectors
+# still see them in every list and count; what they hint at is judged by the people rules themselves.
+FOR_THE_OPERATOR = frozenset({RuleId.ATTENDANCE_MISSING, RuleId.BADGE_OUT_MISSING})
 # The rules a device's silence raises: a restart or a gap in hearing keeps an alert of these once raised.
 SILENCE_RULES = (RuleId.DEVICE_OFFLINE.value, RuleId.CAMERA_BLIND_SPOT.value)
 # Event time (CONTRACT §4). A live facility's data counts as complete up to now − LATE_WAIT_S: a

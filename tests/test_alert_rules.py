@@ -829,3 +829,15 @@ def test_a_silent_counting_camera_leaves_the_ratio_to_the_badges() -> None:
     ds = _watch(engine, f, T0 + timedelta(minutes=2), 20, lambda t: 0, quiet=quiet)
     assert opened(ds, "ratio_breach") == []
     assert opened(_watch(engine, f, T0 + timedelta(minutes=23), 15, lambda t: 0), "ratio_breach"), "all report"
+
+
+def test_data_quality_alerts_stay_with_the_operator_and_the_rest_climb() -> None:
+    """A badge-out missing at midnight or attendance not recorded is the operator's to put right: it never
+    climbs to the township (a newcomer's demo: 24 of them at midnight, each at the township minutes later);
+    every other unacknowledged alert climbs as before, a warning included."""
+    from alerts.lifecycle import escalation_due
+
+    for rule in contract.rules.FOR_THE_OPERATOR:
+        assert escalation_due("warning", "facility", 7200, contract.rules.ESCALATION_S, rule) is None
+    assert escalation_due("warning", "facility", 7200, contract.rules.ESCALATION_S, "patrol_missed") == "city"
+    assert escalation_due("critical", "facility", 90, contract.rules.ESCALATION_S, "fire_alarm") == "township"

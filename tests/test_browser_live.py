@@ -227,3 +227,40 @@ async def test_a_refused_order_says_why_next_to_its_field_where_the_form_is(
     await expect(page.locator("#plan-form select[name=kind]")).to_have_value("remote")
     assert await db.fetchval("SELECT count(*) FROM rectification_orders") == 0
     assert await db.fetchval("SELECT count(*) FROM inspections") == 0
+
+
+async def test_the_demo_clock_in_the_header_goes_on_without_a_reload(
+    page: Page,  # noqa: F811
+    db: asyncpg.Connection,
+    db_url: str,
+) -> None:
+    """An accelerated demo's time in the header follows the demo's clock on a page left open (a newcomer's
+    demo at 60x: it stayed at 06:42 for two demo hours until a reload)."""
+    import re
+    import secrets
+
+    from aiohttp.test_utils import TestServer
+
+    from contract.clock import ScaledClock
+    from tests.conftest import as_role
+    from web.app import create_app
+
+    await load_registry(db, REG)
+    await create_user(db, "insp", "inspector", "pw-insp", county=A.county)
+    clock = ScaledClock(datetime(2026, 12, 8, 22, 40, tzinfo=UTC), 600.0)  # 06:40 in Shanghai, 10 min a second
+    server = TestServer(create_app(as_role(db_url, "web"), secrets.token_bytes(32), clock=clock), host="127.0.0.1")
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        await login(page, base, "insp", "pw-insp")
+        header = page.locator("[data-demo-clock]")
+        await expect(header).to_contain_text("600")
+        first = re.search(r"(\d\d)-(\d\d) (\d\d):(\d\d)", await header.inner_text())
+        assert first is not None
+        url = page.url
+        await expect(header).not_to_contain_text(first.group(0), timeout=10_000)  # 10 demo minutes a second
+        later = re.search(r"(\d\d)-(\d\d) (\d\d):(\d\d)", await header.inner_text())
+        assert later is not None and later.group(0) > first.group(0), (first.group(0), later.group(0))
+        assert page.url == url
+    finally:
+        await server.close()

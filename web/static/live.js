@@ -18,6 +18,23 @@
     const field = refused.previousElementSibling && refused.previousElementSibling.querySelector("input, textarea, select");
     if (field) field.focus({ preventScroll: true });
   }
+  // an accelerated demo's clock in the header goes on with the demo's time on a page left open (it was the
+  // page's load time: 2 demo hours went by at 60x and the header still said 06:42)
+  const demoClock = document.querySelector("[data-demo-clock]");
+  if (demoClock) {
+    const start = Date.parse(demoClock.dataset.now), loaded = Date.now();
+    const speed = parseFloat(demoClock.dataset.speed) || 1;
+    const parts = new Intl.DateTimeFormat("en-GB", {
+      timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false,
+    });
+    const tick = () => {
+      const p = Object.fromEntries(parts.formatToParts(new Date(start + (Date.now() - loaded) * speed)).map((x) => [x.type, x.value]));
+      const text = `${p.month}-${p.day} ${p.hour}:${p.minute}`;
+      const shown = demoClock.dataset.text.replace("{}", text).replace("{}", demoClock.dataset.speed);
+      if (demoClock.textContent !== shown) demoClock.textContent = shown;
+    };
+    if (!Number.isNaN(start)) setInterval(tick, 1000);
+  }
   const me = document.currentScript;
   const lang = me.dataset.lang;
   // the page's catalogue (web/i18n.py LABELS): codes are shown by their names, never bare

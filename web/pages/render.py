@@ -58,6 +58,11 @@ def lang_of(request: web.Request) -> str:
     return lang if lang in TEXT else "zh"
 
 
+def _name_of(names: dict[str, str]) -> Callable[[str | None], str]:
+    """`name_of(login)`: the person's name as plain text (a choice in a list, a sentence), or the login."""
+    return lambda login: names.get(login or "") or (login or "")
+
+
 def _who(names: dict[str, str]) -> Callable[[str | None], Markup | str]:
     """`who(login)`: the person's name with the login as its tooltip, or the login when no name is known."""
 
@@ -138,7 +143,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
         "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
         # a login by the person's name where the registry of users has one (the login as its tooltip)
-        "who": _who(await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
+        "who": _who(names := await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
+        "name_of": _name_of(names),
         "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,

@@ -1530,6 +1530,10 @@ _STATISTICS = {
     "st_unknown": ("未知", "unknown"),
     "st_source": ("来源", "Source"),
     "st_no_population": ("无人口数据", "no population figure"),
+    "st_per1000_none": (
+        "人口数据文件中没有这些区域的常住人口，无法计算每千人口托位数（见下表“来源”）。",
+        "The population file has no figure for these areas: no places per 1,000 people (see the table's source).",
+    ),
     "st_target": (
         "目标：到2025年每千人口拥有3岁以下婴幼儿托位数 {} 个"
         "（《中华人民共和国国民经济和社会发展第十四个五年规划和2035年远景目标纲要》）。",

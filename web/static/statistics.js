@@ -62,6 +62,13 @@
   for (const el of document.querySelectorAll("[data-chart]")) {
     const option = options[el.dataset.chart];
     if (!option) continue;
+    // no area below has a population figure: say so, not an empty frame (the table's rows say which)
+    if (el.dataset.chart === "per1000" && d.places_per_1000.every((v) => v === null || v === undefined)) {
+      el.textContent = el.dataset.empty;
+      el.classList.add("stats-empty");
+      el.dataset.ready = "1";
+      continue;
+    }
     if (el.dataset.chart === "alerts") el.style.height = Math.max(120, 40 + 26 * d.alerts.length) + "px";
     const chart = echarts.init(el, null, { renderer: "canvas" });
     chart.setOption(option);

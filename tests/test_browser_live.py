@@ -74,12 +74,12 @@ async def test_typing_on_the_alert_and_facility_pages_survives_an_escalation_and
             # the alert page: the acknowledgement's note (in the live row) and an order's detail
             note = page.locator(f'tr[data-alert="{alert_id}"] input[name=note]')
             await note.fill("现场核实中：午睡室烟感")
-            await page.locator("details summary").click()
+            await page.locator("details:has(#order-form) > summary").click()
             await page.locator("#order-form textarea[name=detail]").fill("请于今日内更换午睡室烟感")
             # the facility page: the same row's note, an order's detail and a maintenance reason
             f_note = facility.locator(f'tr[data-alert="{alert_id}"] input[name=note]').first  # under 未结告警
             await f_note.fill("已电话联系园长")
-            await facility.locator("details summary").click()
+            await facility.locator("details:has(#order-form) > summary").click()
             await facility.locator("#order-form textarea[name=detail]").fill("整改烟感")
             await facility.locator("#maintenance-form input[name=reason]").fill("更换烟感")
             await facility.locator("#order-form textarea[name=detail]").focus()  # the focus is kept too

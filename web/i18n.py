@@ -1273,15 +1273,23 @@ def occurred(alert: dict[str, object], lang: str, tz: str) -> Markup:
     return Markup('<time class="late" datetime="{}" data-occurred>{}</time>').format(occ, text)
 
 
-def on_day(value: object, lang: str, tz: str) -> Markup:
-    """A document's date as it is printed, never relative: "2025年3月3日", "Mar 3, 2025" (a 备案's, a 通报's
-    印发日期: "刚刚" ages on a page that is a record). The exact local time is in the element's `title`."""
+def _local(value: object, tz: str) -> datetime | Markup:
+    """A stored time (a datetime or ISO text; naive is UTC) in the zone `tz`; "" for none, and what is no
+    time as it is, escaped, for the caller to show instead."""
     if value is None or value == "":
         return Markup("")
     t = datetime.fromisoformat(value) if isinstance(value, str) else value
     if not isinstance(t, datetime):
         return escape(str(value))
-    local = (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz))
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz))
+
+
+def on_day(value: object, lang: str, tz: str) -> Markup:
+    """A document's date as it is printed, never relative: "2025年3月3日", "Mar 3, 2025" (a 备案's, a 通报's
+    印发日期: "刚刚" ages on a page that is a record). The exact local time is in the element's `title`."""
+    local = _local(value, tz)
+    if not isinstance(local, datetime):
+        return local
     text = format_skeleton("yMMMd", local, locale="zh_CN" if lang == "zh" else "en")
     full = local.strftime("%Y-%m-%d %H:%M:%S %z")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(local.date().isoformat(), full, text)
@@ -1291,16 +1299,10 @@ def when(value: object, lang: str, tz: str, now: datetime, *, clock: bool = Fals
     """A time as people read it, in the facility's time zone: "刚刚", "3分钟前", "今天 08:12", "昨天 08:12",
     "11月28日 08:12", "2025年11月28日 08:12" (English alike). The exact local time is in the element's
     `datetime` and `title`. ISO 8601 stays in the API and CSV. `now`: the request's clock reading."""
-    if value is None or value == "":
-        return Markup("")
-    t = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if not isinstance(t, datetime):
-        return escape(str(value))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    zone = ZoneInfo(tz)
-    local = t.astimezone(zone)
-    current = now.astimezone(zone)
+    local = _local(value, tz)
+    if not isinstance(local, datetime):
+        return local
+    current = now.astimezone(ZoneInfo(tz))
     ago = current - local
     locale = "zh_CN" if lang == "zh" else "en"
     hm = local.strftime("%H:%M")

@@ -114,6 +114,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
     session = await get_session(request)
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
+    # people by name (web.keys.UserNames): `who` in text with the login as tooltip, `name_of` plain
+    names = await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}
     base = {
         "t": TEXT[lang],
         "lang": lang,
@@ -143,7 +145,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
         "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
         # a login by the person's name where the registry of users has one (the login as its tooltip)
-        "who": _who(names := await request.app[USER_NAMES].get(request.app[POOL]) if request.get(USER) else {}),
+        "who": _who(names),
         "name_of": _name_of(names),
         "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known

@@ -394,12 +394,34 @@ class AlertEngine:
                 out.append(Decision("lapse", key, None, ended, began))
         return out
 
+    @staticmethod
+    def _ended(rt: FacilityRuntime, tracker: Tracker, now: datetime) -> list[Decision]:
+        """Condition events whose end came late (alerts.alarms._ended_late), decided as live: one already an
+        alert clears with when it ended; one whose timer runs, or that no evaluation saw (its start and end in
+        the same spool), opens and clears if it lasted its rule's `for`, else is a lapse of the credit's classes."""
+        out: list[Decision] = []
+        ended, rt.ended_events = rt.ended_events, []
+        for key, held, began, end in ended:
+            if key in tracker.firing:
+                tracker.firing.discard(key)
+                out.append(Decision("clear", key, None, now, end))
+                continue
+            tracker.pending.pop(key, None)
+            tracker.due.pop(key, None)
+            cond = replace(held, at=began, cause=held.cause or rt.delay_cause(began, True, False))
+            if (end - began).total_seconds() >= cond.for_s:
+                out += [Decision("open", key, cond, now, began), Decision("clear", key, None, now, end)]
+            elif key.rule in tracker.lapse_rules and end > began:
+                out.append(Decision("lapse", key, None, end, began))
+        return out
+
     def _step(self, facility_id: str, rt: FacilityRuntime, now: datetime) -> list[Decision]:
         retriggered, rt.retriggered = rt.retriggered, []
         conds = rt.conditions(now)
         hold = frozenset() if rt.settled_now else people.WINDOW_RULES
         tracker = self.trackers[facility_id]
         out = self._replayed(rt, tracker, now) if rt.replayed else []
+        out += self._ended(rt, tracker, now) if rt.ended_events else []
         out += tracker.step(conds, now, retriggered, hold=hold, unknown=rt.unknown)
         raised, rt.raised = rt.raised, []
         # an active alert whose condition became more severe (a child left overnight): raised, not reopened

@@ -200,6 +200,8 @@ class FacilityRuntime:
     backlog: list[tuple[datetime, int, str, Access, datetime | None, str | None]] = field(default_factory=list)
     # what the span rules found in a replayed backlog: (key, condition, began, ended or None: still holds)
     replayed: list[tuple[Key, Condition, datetime, datetime | None]] = field(default_factory=list)
+    # condition events whose end came late (alerts.alarms._ended_late): (key, condition, began, ended)
+    ended_events: list[tuple[Key, Condition, datetime, datetime]] = field(default_factory=list)
     backlog_seq: int = 0
     # the register of people and where its people are badged in, shared by the engine's facilities
     register: Register = field(default_factory=Register)

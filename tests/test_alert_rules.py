@@ -841,3 +841,45 @@ def test_data_quality_alerts_stay_with_the_operator_and_the_rest_climb() -> None
         assert escalation_due("warning", "facility", 7200, contract.rules.ESCALATION_S, rule) is None
     assert escalation_due("warning", "facility", 7200, contract.rules.ESCALATION_S, "patrol_missed") == "city"
     assert escalation_due("critical", "facility", 90, contract.rules.ESCALATION_S, "fire_alarm") == "township"
+
+
+@pytest.mark.parametrize(
+    ("dev", "kind", "rule", "minutes"),
+    [
+        ("smoke-nap1", "fire_alarm", "fire_alarm", 3),
+        ("exit-1", "door_held_open", "exit_obstructed", 15),
+        ("gas-kitchen", "gas_alarm", "gas_alarm", 2),
+    ],
+)
+def test_an_alarm_that_began_and_ended_inside_a_spool_is_still_an_alert(
+    dev: str, kind: str, rule: str, minutes: float
+) -> None:
+    """A fire alarm (a fire exit held open, a gas alarm) that went off and stopped while the gateway's uplink was
+    down reached the engine as two messages at once when the spool arrived: the state was active and then not
+    before any evaluation saw it, so nothing was raised (#42: a facility that holds its gateway offline hid
+    the whole episode). Now it opens when the spool arrives, dated from when it began with the uplink as the
+    cause, and clears with when it ended."""
+    f = facility()
+    e = AlertEngine([f], load_rules(None), T0)
+
+    def m(x: float) -> datetime:
+        return T0 + timedelta(minutes=x)
+
+    out = run_ticks(e, T0, 1)
+    e.on_message(f.id, "gw-1", Status(online=False), m(1))  # its Last Will
+    t = m(1)
+    while t < m(40):
+        out += e.on_tick(t)
+        t += timedelta(seconds=30)
+    e.on_message(f.id, "gw-1", Status(ts=m(40), online=True), m(40))
+    began, ended = m(5), m(5 + minutes)
+    for i, (state, at) in enumerate((("active", began), ("cleared", ended))):
+        ev = Event(msg_id=f"s{i}", ts=at, type=kind, state=state)
+        out += [(f.id, d) for d in e.on_message(f.id, dev, ev, m(40) + timedelta(seconds=i))]
+    out += run_ticks(e, m(40), 3)
+    mine = [d for _, d in out if d.key.rule == rule and d.key.device_id == dev]
+    [op] = [d for d in mine if d.action == "open"]
+    [cl] = [d for d in mine if d.action == "clear"]
+    assert op.condition is not None and (op.condition.at, op.condition.cause) == (began, "uplink")
+    assert op.at >= m(40), "known only when the spool arrived"
+    assert cl.since == ended, "cleared when it ended, not when the spool arrived"

@@ -73,7 +73,9 @@ from contract.registry import DeviceType
 #           of a counting camera counts by the share of its expected counts that came (issue #37)
 # 2026-12d: a counting camera's hour counts by the 30-s slots its counts covered, not their number (a burst
 #           of counts in a few minutes covers a few slots: issue #37, migration 042)
-METHOD_VERSION = "2026-12d"
+# 2026-12e: a guard or carer-ratio lapse on a day the calendar closes, which the engine raises only when children
+#           were brought in (open in fact), is charged for its whole span (issue #42)
+METHOD_VERSION = "2026-12e"
 
 # rule -> (base, points per 1 % of the base). base "open": the month's opening minutes; "all": every minute.
 # The rules the alert engine records as lapses (alerts.tracker), however short.

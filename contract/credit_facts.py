@@ -105,6 +105,13 @@ class Month:
     samples: Mapping[tuple[str, datetime], int] = field(default_factory=dict)
 
 
+# The lapse rules the engine judges on a day's hours *in fact* (alerts.people.hours_in_fact): on a day the
+# calendar closes (a holiday, a 停课, the facility's own approved closure) they are raised only when children
+# were badged in, so such a lapse is charged for its whole span (method 2026-12e; before, a facility that
+# opened on its closure day with no guard was charged nothing for it, the calendar saying closed).
+OPEN_IN_FACT = frozenset({"guard_absent", "ratio_breach"})
+
+
 def overlap(a: Span, b: Span) -> float:
     return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds() / 60)
 
@@ -210,6 +217,7 @@ def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[s
     own = m.period
     total: dict[str, float] = defaultdict(float)
     hourly: dict[tuple[str, datetime], float] = defaultdict(float)
+    open_days = {s[0].astimezone(m.tz).date() for s in opens}
     for rule, span in bridged(with_patrol_gaps(m.lapses, m.patrol_gaps)):
         base = CLASSES.get(rule, ("all", 0.0))[0]
         piece = (max(span[0], own[0]), min(span[1], own[1]))
@@ -218,7 +226,12 @@ def _lapses(m: Month, opens: list[Span]) -> tuple[dict[str, float], dict[tuple[s
         h = piece[0].replace(minute=0, second=0, microsecond=0)
         while h < piece[1]:
             part = (max(h, piece[0]), min(h + HOUR, piece[1]))
-            minutes = minutes_in(opens, part) if base == "open" else overlap(part, own)
+            if base == "open" and rule in OPEN_IN_FACT and part[0].astimezone(m.tz).date() not in open_days:
+                minutes = overlap(part, own)  # a closed day with children brought in: open in fact
+            elif base == "open":
+                minutes = minutes_in(opens, part)
+            else:
+                minutes = overlap(part, own)
             total[rule] += minutes
             hourly[rule, h] += minutes
             h += HOUR

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from alerts.tracker import Tracker
 from contract.credit import CLASSES, LAPSE_CLASSES, CreditConfig, Facts, evaluate
-from contract.credit_facts import minutes_in, open_spans
+from contract.credit_facts import Month, measure, minutes_in, open_spans
 from contract.places import county_name_zh
+from contract.registry import Closure
 from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage.credit import month_bounds, month_facts, month_report
@@ -96,6 +97,34 @@ def test_a_short_lapse_is_still_a_lapse_and_a_long_one_counts_from_its_start() -
     [opened] = tracker.step({key: cond}, t0 + timedelta(hours=1, minutes=10))
     assert opened.action == "open" and opened.since == t0 + timedelta(hours=1)
     assert Tracker().step({}, t0) == [], "without lapse rules (the engine's tests) nothing new is reported"
+
+
+def test_a_lapse_on_a_closed_day_that_children_were_brought_in_is_charged() -> None:
+    """A day closed by an approved closure (停课) with children badged in is open in fact: the engine judges
+    guards and the carer ratio as on any open day (alerts.people.hours_in_fact) and records their lapses. The
+    credit charged them nothing, since the calendar said closed: a facility that opened on its closure day with
+    no guard looked as good as one that stayed shut (#42). Now such a lapse is charged for its whole span."""
+    tz = ZoneInfo("Asia/Shanghai")
+    f = REG.facilities[0]
+    closed = date(2026, 10, 14)  # a Wednesday
+    hours = f.opening_hours.model_copy(
+        update={"closures": [Closure(kind="facility", first=closed, last=closed, reason="停水")]}
+    )
+    assert hours.hours_on(closed) is None and f.opening_hours.hours_on(closed) is not None
+    away = (datetime(2026, 10, 14, 9, 0, tzinfo=tz), datetime(2026, 10, 14, 10, 30, tzinfo=tz))
+
+    def guard_minutes(h: Any, lapses: list[tuple[str, tuple[datetime, datetime]]]) -> float:
+        m = Month((START, END), tz, h, [], {}, lapses=lapses)
+        return measure(m).lapse_minutes.get("guard_absent", 0.0)
+
+    assert guard_minutes(f.opening_hours, [("guard_absent", away)]) == 90.0, "an open day's lapse"
+    assert guard_minutes(hours, [("guard_absent", away)]) == 90.0, "the same lapse on the closure day"
+    assert guard_minutes(hours, []) == 0.0
+    # an open day's lapse is still counted within its opening hours only
+    late = (datetime(2026, 10, 15, 17, 0, tzinfo=tz), datetime(2026, 10, 15, 23, 0, tzinfo=tz))
+    _, close = f.opening_hours.usual_hours(date(2026, 10, 15))
+    expected = (datetime.combine(date(2026, 10, 15), close, tz) - late[0]).total_seconds() / 60
+    assert guard_minutes(hours, [("guard_absent", late)]) == expected
 
 
 # -- a month of 60 facilities in TimescaleDB ----------------------------------------------------------------

@@ -706,6 +706,7 @@ def _serve_web(
         person_salt=settings.salt(),
         population=load_population(settings.population),
         simulator_behind=settings.simulator_behind_file,
+        read_database_url=settings.read_database_url,
     )
 
     async def loaded(_app: aioweb.Application) -> None:

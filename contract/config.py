@@ -71,6 +71,9 @@ class Settings(BaseSettings, _ChannelFields):
     )
 
     database_url: str | None = Field(default=None, repr=False)
+    # A hot standby (streaming replication: `carewatch standby up`) for the web's report reads: statistics and
+    # the public pages (web/replica.py). Unset: every read from the primary. Out of reach: the primary serves.
+    read_database_url: str | None = Field(default=None, repr=False)
     mqtt_url: str | None = Field(default=None, repr=False)
     rules: Path | None = None
     # credit evaluation settings (YAML: grades and weights, contract/credit.py); defaults when unset

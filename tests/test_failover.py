@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
+from contract.registry import Registry
 from runtime.stack import LocalStack, free_port, pg_bindir
 from runtime.standby import Standby
+from simulators.registry_gen import generate_registry
 from storage.migrate import migrate
 from storage.registry import load_registry
 from tests.conftest import Services
 from tests.helpers import registry_obj, wait_for
 from tests.test_ingest_faults import DEVICES, assert_exactly_once, healthy, publish_stream, start_ingest, stop_processes
+from web.app import create_app
+from web.replica import FALLBACKS
 
 pytestmark = pytest.mark.slow  # not `clock`: nothing in it depends on the date
 
@@ -84,3 +92,53 @@ async def test_the_primary_lost_mid_stream_the_standby_promoted_nothing_lost(sta
 
 async def _has(conn: asyncpg.Connection, n: int) -> bool:
     return int(await conn.fetchval("SELECT count(DISTINCT msg_id) FROM readings")) >= n
+
+
+async def test_report_reads_come_from_the_standby_and_fall_back_to_the_primary(stack: LocalStack) -> None:
+    """Issue #43 item 4: with `read_database_url` the public pages and the statistics read the hot standby. Shown
+    by holding the standby's replay: a facility registered on the primary meanwhile is missing from the public
+    list (the standby's view) until the replay resumes. With the standby gone the page is served by the primary
+    at once, with the fallback counted."""
+    info = stack.read_info()
+    assert info is not None
+    reg = generate_registry(12, seed=3)
+    county = Counter(f.county for f in reg.facilities).most_common(1)[0][0]
+    first, second = [f for f in reg.facilities if f.county == county][:2]
+    conn = await asyncpg.connect(info.database_url)
+    try:
+        await migrate(conn)
+        await load_registry(conn, Registry(facilities=[first]))
+        standby = Standby(stack)
+        st = standby.up(free_port())
+        standby_url = f"postgresql://{stack.db_user}:{stack.owner_password()}@127.0.0.1:{st.port}/carewatch"
+        app = create_app(info.database_url, secrets.token_bytes(32), read_database_url=standby_url)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession() as s:
+
+                async def listed(name: str) -> bool:
+                    async with s.get(server.make_url(f"/public?county={county}")) as r:
+                        assert r.status == 200, await r.text()
+                        return name in await r.text()
+
+                await wait_for(lambda: listed(first.name), 30, "the first facility on the standby")
+                replica = await asyncpg.connect(standby_url)
+                try:
+                    await replica.execute("SELECT pg_wal_replay_pause()")
+                    await load_registry(conn, Registry(facilities=[first, second]))
+                    assert await conn.fetchval("SELECT count(*) FROM facilities WHERE id = $1", second.id) == 1
+                    assert not await listed(second.name), "read from the standby, whose replay is held"
+                    await replica.execute("SELECT pg_wal_replay_resume()")
+                    await wait_for(lambda: listed(second.name), 30, "the second facility once replayed")
+                finally:
+                    await replica.close()
+                before = FALLBACKS._value.get()
+                await asyncio.to_thread(standby.down)
+                await conn.execute("UPDATE facilities SET name = name || '（新址）' WHERE id = $1", second.id)
+                assert await listed(f"{second.name}（新址）"), "the standby gone, the primary serves the page"
+                assert FALLBACKS._value.get() == before + 1
+        finally:
+            await server.close()
+    finally:
+        await conn.close()

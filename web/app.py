@@ -44,6 +44,7 @@ from web.keys import (
     PUBLIC_BUCKETS,
     PUBLIC_URL,
     RATE_BUCKETS,
+    READS,
     RULES,
     SESSION_LIMITS,
     SIMULATOR_BEHIND,
@@ -69,6 +70,7 @@ from web.pages import statistics as statistics_pages
 from web.params import proxy_networks
 from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
 from web.receipts import routes as receipt_api_routes
+from web.replica import Replica
 from web.statistics import routes as statistics_api_routes
 from web.stream import end_streams, listen_ctx
 from web.stream import routes as stream_routes
@@ -81,7 +83,9 @@ HERE = Path(__file__).parent
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     # min_size=0: the app starts without the database and answers 503 until it is reachable
     app[POOL] = await asyncpg.create_pool(app[DATABASE_URL], min_size=0, max_size=8)
+    await app[READS].start()
     yield
+    await app[READS].close()
     await app[POOL].close()
 
 
@@ -105,6 +109,7 @@ def create_app(
     complaint_limit: RateLimit | None = COMPLAINT_LIMIT,
     population: Mapping[str, AreaPopulation] | None = None,
     simulator_behind: Path | None = None,
+    read_database_url: str | None = None,
 ) -> web.Application:
     """session_key: 32 random bytes (the Fernet key of the session cookies); rules: the rule
     configuration the alert engine runs with (the defaults when None); session_limits: a browser
@@ -119,7 +124,8 @@ def create_app(
     (contract/people.py; None: a registry upload with identity numbers is refused); public_limit, complaint_limit:
     the public page's requests and its complaint filings and look-ups per client address (web/ratelimit.py;
     None: no limit); population: each area's population for the statistics (contract/population.py; None: the
-    shipped file, example figures marked as such)."""
+    shipped file, example figures marked as such); read_database_url: a hot standby for the report pages'
+    reads (web/replica.py; None: every read from the primary)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -138,6 +144,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[DATABASE_URL] = database_url
     app[CLOCK] = clock
+    app[READS] = Replica(read_database_url, clock)
     app[RULES] = rules if rules is not None else load_rules(None)
     i18n.preload()
     watch_pauses(REGISTRY)

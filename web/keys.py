@@ -24,6 +24,7 @@ from storage.intake import state as intake_state
 from storage.queries import gateway_states
 from storage.users import User, display_names
 from web.ratelimit import Buckets
+from web.replica import Replica
 from web.throttle import HashSlots, LoginLimits
 
 RESYNC = '{"resync": true}'  # published when the LISTEN connection is back after a loss
@@ -157,8 +158,14 @@ class Timing:
 
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+READS = web.AppKey("reads", Replica)  # the hot standby for the report pages' reads, if any (web/replica.py)
 CLOCK = web.AppKey("clock", Clock)  # the one clock pages judge time by (contract.clock)
 NOW: web.RequestKey[datetime] = web.RequestKey("now", datetime)
+
+
+def report_conn(request: web.Request) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+    """A connection for a report's read-only queries: the standby's when one is configured and reachable."""
+    return request.app[READS].acquire(request.app[POOL])
 
 
 def now_of(request: web.Request) -> datetime:

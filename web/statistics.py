@@ -29,7 +29,7 @@ from supervision import statistics as rules
 from web.api import month_param, user_of
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import POOL, POPULATION, now_of
+from web.keys import POPULATION, now_of, report_conn
 from web.params import one_of, qp
 from web.reports import cell
 
@@ -86,7 +86,7 @@ async def read(request: web.Request, user: User, month_raw: str | None = None) -
     area = area_param(qp(request.query, "area"), user.scope)
     month = month_param(qp(request.query, "month") if month_raw is None else month_raw, now)
     population: dict[str, AreaPopulation] = request.app[POPULATION]
-    async with request.app[POOL].acquire() as conn:
+    async with report_conn(request) as conn:
         return await area_statistics(conn, user.scope, area, month, now, population)
 
 

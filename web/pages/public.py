@@ -22,7 +22,7 @@ from supervision.complaints import ANSWER_PERIOD, CONTACT_MAX, WHAT_MAX
 from web import complaints
 from web.errors import Invalid, NotFound, Refused
 from web.i18n import COUNTIES, DEFAULT_TZ
-from web.keys import POOL, now_of
+from web.keys import POOL, now_of, report_conn
 from web.pages.documents import issuer_name, subject_name
 from web.pages.render import check_csrf, form_refused, lang_of, render
 from web.params import client_address, code, qp
@@ -48,7 +48,7 @@ async def public_index(request: web.Request) -> web.Response:
     if raw_page and not re.fullmatch(r"[1-9][0-9]{0,3}", raw_page):
         raise Invalid("page must be a number from 1")
     page = int(raw_page or 1)
-    async with request.app[POOL].acquire() as conn:
+    async with report_conn(request) as conn:
         counties = await store.counties(conn)
         county = county or (counties[0]["county"] if counties else None)
         rows, towns = [], []
@@ -81,7 +81,7 @@ async def public_index(request: web.Request) -> web.Response:
 
 
 async def _record(request: web.Request, facility_id: str) -> dict[str, Any]:
-    async with request.app[POOL].acquire() as conn:
+    async with report_conn(request) as conn:
         f = await store.facility(conn, facility_id)
         if f is None:
             raise NotFound("no such facility")

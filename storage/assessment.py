@@ -113,11 +113,16 @@ async def gather(
         " count(*) FILTER (WHERE p.draw_id IS NOT NULL AND NOT x.redrawn) AS drawn,"
         " count(*) FILTER (WHERE p.draw_id IS NOT NULL AND NOT x.redrawn AND i.status = 'signed'"
         " AND i.countersigned_by IS NOT NULL) AS drawn_done"
-        " FROM inspections i JOIN facilities f ON f.id = i.facility_id"
+        # a joint inspection (联合检查) once, led by its lead's row and done when every department's part is
+        " FROM (SELECT coalesce(joint_id, id) AS id, facility_id, min(planned_for) AS planned_for,"
+        " CASE WHEN bool_and(status = 'signed') THEN 'signed' ELSE 'planned' END AS status,"
+        " CASE WHEN bool_and(countersigned_by IS NOT NULL) THEN 'both' END AS countersigned_by"
+        # (its parts are of its day: migration 043)
+        " FROM inspections WHERE planned_for >= $1::timestamptz::date AND planned_for < $2::timestamptz::date"
+        " GROUP BY 1, 2) i JOIN facilities f ON f.id = i.facility_id"
         " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM random_draws d WHERE d.redraw_of = p.draw_id) AS redrawn) x"
-        f" WHERE i.planned_for >= $1::timestamptz::date AND i.planned_for < $2::timestamptz::date AND {where}"
-        " GROUP BY 1",
+        f" WHERE {where} GROUP BY 1",
         *p,
     ):
         facs[r["facility_id"]] |= {k: r[k] for k in ("planned", "signed", "hand_planned", "hand_done")}

@@ -70,13 +70,19 @@ async def gather(
     inspections = [
         dict(r)
         for r in await conn.fetch(
-            "SELECT i.id, i.facility_id, i.planned_for, i.status, coalesce(i.countersigned_at, i.inspected_at)"
-            " AS signed_at, EXISTS (SELECT 1 FROM random_draw_picks d WHERE d.inspection_id = i.id) AS drawn"
+            # a joint inspection (联合检查, migration 043) is one inspection however many departments' parts it
+            # has: planned once, signed when its last part is (its parts counted apiece, three departments
+            # visiting together counted three inspections, and a joint one with a part open counted as done)
+            "SELECT coalesce(i.joint_id, i.id) AS id, i.facility_id, min(i.planned_for) AS planned_for,"
+            " CASE WHEN bool_and(i.status = 'signed') THEN 'signed' ELSE 'planned' END AS status,"
+            " max(coalesce(i.countersigned_at, i.inspected_at)) AS signed_at,"
+            " bool_or(EXISTS (SELECT 1 FROM random_draw_picks d WHERE d.inspection_id = i.id)) AS drawn"
             " FROM inspections i WHERE i.facility_id = ANY($1::text[])"
-            " AND ((i.planned_for >= $4 AND i.planned_for < $5)"
-            "  OR (i.status = 'signed' AND coalesce(i.countersigned_at, i.inspected_at) >= $2"
-            "      AND coalesce(i.countersigned_at, i.inspected_at) < $3))"
-            " ORDER BY i.id",
+            " GROUP BY coalesce(i.joint_id, i.id), i.facility_id"
+            " HAVING (min(i.planned_for) >= $4 AND min(i.planned_for) < $5)"
+            "  OR (bool_and(i.status = 'signed') AND max(coalesce(i.countersigned_at, i.inspected_at)) >= $2"
+            "      AND max(coalesce(i.countersigned_at, i.inspected_at)) < $3)"
+            " ORDER BY 1",
             ids,
             start,
             as_of,

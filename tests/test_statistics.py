@@ -25,9 +25,11 @@ from contract.clock import ManualClock
 from contract.errors import ContractError
 from contract.population import CITY_CODE, load_population, parse_population
 from contract.registry import parse_registry
+from storage import assessment as assessment_store
+from storage import statistics as statistics_store
 from storage.credit import month_bounds
 from storage.registry import load_registry
-from storage.users import create_user
+from storage.users import Scope, create_user
 from supervision.statistics import Period, area_figures
 from tests.conftest import as_role
 from tests.test_browser import ARTIFACTS, login, page  # noqa: F401 - the fixture
@@ -36,6 +38,7 @@ from web.app import create_app
 A, B = "140902", "140981"  # 忻府区, 原平市
 A1, A2, B1 = "140902001", "140902002", "140981001"
 P = [f"p-{i:032x}" for i in range(1, 5)]
+CITY = Scope("inspector", None, None, None)
 Z = "+00:00"  # every time below in UTC; Xinzhou is UTC+8
 
 
@@ -476,3 +479,48 @@ async def test_the_page_draws_its_charts_in_chromium(site: dict[str, str], page:
     await expect(page.locator("[data-chart='places'] canvas")).to_have_count(1)
     await page.screenshot(path=str(ARTIFACTS / "statistics-county.png"), full_page=True)
     assert not errors, errors
+
+
+async def test_a_joint_inspection_counts_once_and_is_done_when_every_part_is(db: asyncpg.Connection) -> None:
+    """A joint inspection (联合检查) of three departments is one inspection: planned once, done when its last part
+    is signed. Counted part by part, an area whose departments visit together tripled its inspections in the
+    statistics, and in the 督导评估 a joint one with a part still open counted two of three as done."""
+    await load_registry(db, _registry(), now=datetime(2026, 9, 1, tzinfo=UTC))
+    day = date(2026, 10, 12)
+    signed_at = datetime(2026, 10, 12, 3, 0, tzinfo=UTC)
+
+    async def part(department: str, joint: int | None) -> int:
+        iid: int = await db.fetchval(
+            "INSERT INTO inspections (facility_id, kind, planned_for, planned_by, level, department, joint_id)"
+            " VALUES ('f1', 'visit', $1, 'county', 'county', $2, $3) RETURNING id",
+            day,
+            department,
+            joint,
+        )
+        return iid
+
+    async def sign(iid: int) -> None:
+        await db.execute(
+            "UPDATE inspections SET status = 'signed', inspected_at = $2, signed_by = 'o1', second_inspector = 'o2',"
+            " countersigned_by = 'o2', countersigned_at = $2 WHERE id = $1",
+            iid,
+            signed_at,
+        )
+
+    lead = await part("health", None)
+    fire = await part("fire", lead)
+    market = await part("market", lead)
+    await sign(lead)
+    await sign(fire)
+    start, end = month_bounds(date(2026, 10, 1))
+    as_of = datetime(2026, 11, 1, tzinfo=UTC)
+
+    async def counted() -> tuple[list[tuple[str, str]], tuple[int, int]]:
+        rows = await statistics_store.gather(db, CITY, None, start, end, as_of)
+        mine = [(str(r["id"]), r["status"]) for r in rows["inspections"] if r["facility_id"] == "f1"]
+        [f1] = [f for f in await assessment_store.gather(db, CITY, start, end, "county", now=as_of) if f["id"] == "f1"]
+        return mine, (f1["planned"], f1["signed"])
+
+    assert await counted() == ([(str(lead), "planned")], (1, 0)), "one inspection, its market part open"
+    await sign(market)
+    assert await counted() == ([(str(lead), "signed")], (1, 1))

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import HealthCheck, settings
 
 from runtime.stack import LocalStack, free_port
 from storage import users
@@ -30,6 +31,12 @@ from storage.migrate import migrate
 from storage.roles import SERVICES, ensure_roles, role_name
 from tests import processes
 from tests.faultproxy import FaultProxy
+
+# Property tests judge what the code does, never how fast: on a loaded 2-core machine an example may take
+# longer than Hypothesis's default 200 ms deadline, which then fails a test that is right (seen: a suite
+# beside four helpers' work). Every @given runs without a deadline and without the too-slow health check.
+settings.register_profile("carewatch", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("carewatch")
 
 TEMPLATE_DB = "cw_test_template"
 ROLE_PASSWORD = f"test-{uuid.uuid4().hex}"  # the service roles' password on the test server

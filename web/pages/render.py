@@ -42,7 +42,8 @@ from web.i18n import (
     township_name,
     when,
 )
-from web.keys import CLOCK, INTAKE, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
+from web.keys import CLOCK, INTAKE, NAMES, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
+from web.names import name_alerts
 
 
 def page_user(request: web.Request) -> User:
@@ -156,6 +157,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
     base["waiting"], base["complaints_waiting"], base["filing_waiting"], base["countersign_waiting"] = await _waiting(
         request
     )
+    # alerts' texts by name (contract.names): the references the engine wrote, resolved in both languages
+    await name_alerts(request.app[POOL], request.app[NAMES], ctx)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from contract.names import FacilityNames, summaries
+from contract.names import FacilityNames, name, summaries
 
 if TYPE_CHECKING:
     from web.keys import NameBook
@@ -29,14 +29,34 @@ def _alert_rows(value: object, depth: int = 0) -> Iterable[dict[str, Any]]:
             yield from _alert_rows(v, depth + 1)
 
 
-async def name_alerts(pool: asyncpg.Pool, book: NameBook, value: object) -> None:
+async def name_alerts(
+    pool: asyncpg.Pool, book: NameBook, value: object, also: Iterable[str] = ()
+) -> Mapping[str, FacilityNames]:
     """Every alert in `value` (a dict, a list, a page's context) with its summary and summary_en by name,
-    each in its own language; in place. An alert without references is left as stored."""
-    rows = [r for r in _alert_rows(value) if "⟦" in str(r.get("summary") or "") + str(r.get("summary_en") or "")]
-    if not rows:
-        return
-    names: Mapping[str, FacilityNames] = await book.get(pool, {r["facility_id"] for r in rows})
+    each in its own language; in place. An alert without references is left as stored. Returns the names of
+    the facilities read, those of `also` among them (a facility's page names its devices and staff too)."""
+    alerts = list(_alert_rows(value))
+    rows = [r for r in alerts if "⟦" in str(r.get("summary") or "") + str(r.get("summary_en") or "")]
+    wanted = {r["facility_id"] for r in alerts} | set(also)  # subject_of names what each alert is about
+    if not wanted:
+        return {}
+    names = await book.get(pool, wanted)
     for r in rows:
         r["summary"], r["summary_en"] = summaries(
             str(r["summary"] or ""), r.get("summary_en"), names.get(r["facility_id"])
         )
+    return names
+
+
+def subject_of(alert: Mapping[str, Any], names: Mapping[str, FacilityNames], lang: str) -> str:
+    """What an alert is about (its device, or the person, class or day of its subject) by name."""
+    fid = str(alert.get("facility_id") or "")
+    if device := alert.get("device_id"):
+        return name("device", str(device), names.get(fid), lang)
+    subject = str(alert.get("subject") or "")
+    if not subject or subject.startswith("day:"):
+        return subject.removeprefix("day:")
+    if alert.get("rule") == "class_over_capacity":
+        return name("class", subject, names.get(fid), lang)
+    shown = name("person", subject, names.get(fid), lang)
+    return name("card", subject, None, lang) if shown == subject else shown  # a card the registry does not know

@@ -576,4 +576,7 @@ LABELS["audit_field"] = {
     "child": ("幼儿", "child"),
     "subjects": ("对象数", "subjects"),
     "token_id": ("令牌编号", "token no."),
+    "number": ("编号", "number"),
+    "accepted_on": ("受理日期", "accepted on"),
+    "source": ("来源", "source"),
 }

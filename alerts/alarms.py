@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from contract.labels import label
+from contract.names import ref
 from contract.payloads import Event
 from contract.registry import DeviceType
 from contract.rules import CLOCK_SKEW_S, Condition, Key
@@ -55,9 +57,19 @@ def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
             rt.active_events.discard((dev, t))
             rt.event_began.pop((dev, t), None)
     elif t == "panic":
-        rt.pulse(Key("panic_button", dev), at, f"一键报警被按下（{dev}）", f"panic button pressed ({dev})")
+        rt.pulse(
+            Key("panic_button", dev),
+            at,
+            f"一键报警被按下（{ref('device', dev)}）",
+            f"panic button pressed ({ref('device', dev)})",
+        )
     elif t == "door_forced":
-        rt.pulse(Key("door_forced", dev), at, f"门被强行打开（{dev}）", f"door forced open ({dev})")
+        rt.pulse(
+            Key("door_forced", dev),
+            at,
+            f"门被强行打开（{ref('device', dev)}）",
+            f"door forced open ({ref('device', dev)})",
+        )
 
 
 def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
@@ -75,33 +87,47 @@ def _condition(
 ) -> tuple[Key, Condition] | None:
     """The alert an active condition event of `dev` stands for, if any (`open_now`: the facility is open)."""
     if t == "fire_alarm":
-        return Key("fire_alarm", dev), rt.cond("fire_alarm", f"火灾报警（{dev}）", f"fire alarm ({dev})", began=began)
+        return Key("fire_alarm", dev), rt.cond(
+            "fire_alarm", f"火灾报警（{ref('device', dev)}）", f"fire alarm ({ref('device', dev)})", began=began
+        )
     if t in {"gas_alarm", "co_alarm"}:
         return Key("gas_alarm", dev), rt.cond(
-            "gas_alarm", f"燃气/一氧化碳报警（{dev}）", f"gas/CO alarm ({dev})", began=began
+            "gas_alarm",
+            f"燃气/一氧化碳报警（{ref('device', dev)}）",
+            f"gas/CO alarm ({ref('device', dev)})",
+            began=began,
         )
     if t == "water_leak":
         return Key("environment_out_of_range", dev), rt.cond(
-            "environment_out_of_range", f"漏水（{dev}）", f"water leak ({dev})", for_s=0, began=began
+            "environment_out_of_range",
+            f"漏水（{ref('device', dev)}）",
+            f"water leak ({ref('device', dev)})",
+            for_s=0,
+            began=began,
         )
     if t == "battery_low":
-        return Key("low_battery", dev), rt.cond("low_battery", f"电量低（{dev}）", f"battery low ({dev})", began=began)
+        return Key("low_battery", dev), rt.cond(
+            "low_battery", f"电量低（{ref('device', dev)}）", f"battery low ({ref('device', dev)})", began=began
+        )
     if t in {"fault", "tamper", "power_fail"}:
         return Key("device_fault", dev), rt.cond(
-            "device_fault", f"设备故障：{t}（{dev}）", f"device {t} ({dev})", began=began
+            "device_fault",
+            f"设备故障：{label('event', t, 'zh')}（{ref('device', dev)}）",
+            f"device {label('event', t, 'en').lower()} ({ref('device', dev)})",
+            began=began,
         )
     if t in {"exit_locked", "exit_blocked"} and open_now:
         return Key("exit_obstructed", dev), rt.cond(
             "exit_obstructed",
-            f"开放时间安全出口受阻（{dev}）",
-            f"fire exit obstructed during opening hours ({dev})",
+            f"开放时间安全出口受阻（{ref('device', dev)}）",
+            f"fire exit obstructed during opening hours ({ref('device', dev)})",
         )
     if t == "door_held_open" and rt.devices.get(dev) and rt.devices[dev].type is DeviceType.EXIT_DOOR:
         held = rt.rules["exit_obstructed"].thresholds["held_open_s"]
         return Key("exit_obstructed", dev), rt.cond(
             "exit_obstructed",
-            f"安全出口长时间未关（{dev}）",
-            f"fire exit held open ({dev})",
+            f"安全出口长时间未关（{ref('device', dev)}）",
+            f"fire exit held open ({ref('device', dev)})",
             for_s=held,
             began=began,
         )

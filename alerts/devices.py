@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from contract.labels import label
+from contract.names import ref
 from contract.registry import LIFE_SAFETY_TYPES, DeviceType
 from contract.rules import SILENCE_RULES, Condition, Key, reconnect_grace_s
 
@@ -39,8 +40,8 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
                 cfg = rt.rules["camera_blind_spot"]
                 out[Key("camera_blind_spot", dev)] = rt.cond(
                     "camera_blind_spot",
-                    f"儿童区域摄像头离线（{dev}）",
-                    f"camera over a child area offline ({dev})",
+                    f"儿童区域摄像头离线（{ref('device', dev)}）",
+                    f"camera over a child area offline ({ref('device', dev)})",
                     for_s=cfg.for_s if missed else max(0.0, cfg.for_s - before),
                 )
             continue
@@ -50,8 +51,8 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         # said offline (a Last Will) but not yet silent: an alert only if it does not reconnect in time
         out[Key("device_offline", dev)] = rt.cond(
             "device_offline",
-            f"设备离线（{dev}）",
-            f"device offline ({dev})",
+            f"设备离线（{ref('device', dev)}）",
+            f"device offline ({ref('device', dev)})",
             severity=severity,
             for_s=None if missed else max(0.0, grace - before),
         )

@@ -39,7 +39,7 @@ import logging
 import time as clock
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -51,6 +51,7 @@ import asyncpg
 from contract.clock import SYSTEM, Clock
 from contract.config import Channels
 from contract.labels import label
+from contract.names import FacilityNames, summaries
 from contract.occurred import phrase, shown_late
 from contract.places import county_name_zh, township_name
 from contract.rules import LIFE_SAFETY_RULES, SEVERITIES
@@ -59,6 +60,7 @@ from storage.alerts import Change
 from storage.errors import RETRYABLE
 from storage.notifications import in_quiet_hours
 from storage.rectification import OrderChange
+from storage.registry import facility_names
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +132,18 @@ def _when(change: Change, tz: str, lang: str) -> str | None:
     day = f"{occ.astimezone(ZoneInfo(tz)):%Y-%m-%d}"
     told = phrase(change.rule, occ, opened, change.delay_cause, tz, lang)
     return f"{day} {told}" if lang == "zh" else f"{told}, {day}"
+
+
+async def by_name(pool: asyncpg.Pool, change: Change) -> Change:
+    """The change with its texts by name (contract.names: the references the engine wrote, resolved against
+    the registry in each language) for the messages, the alerts topic and the webhook; by id when the
+    database is away, as before names (a message never waits for a name)."""
+    names: FacilityNames | None = None
+    with contextlib.suppress(*RETRYABLE):
+        async with pool.acquire() as conn:
+            names = (await facility_names(conn, [change.facility_id])).get(change.facility_id)
+    zh, en = summaries(change.summary, change.summary_en, names)
+    return replace(change, summary=zh, summary_en=en)
 
 
 def render(change: Change, aud: store.Audience, lang: str, public_url: str, now: datetime) -> tuple[str, str]:

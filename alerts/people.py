@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from alerts import counting, workforce
+from contract.names import ref
 from contract.payloads import Access
 from contract.registry import StaffRole, required_guards
 from contract.rules import Condition, Key
@@ -53,8 +54,8 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
             rt.pulse(
                 Key("after_hours_entry", subject=person),
                 at,
-                f"非开放时间人员进入（{person}）",
-                f"entry outside opening hours ({person})",
+                f"非开放时间人员进入（{ref('person', person)}）",
+                f"entry outside opening hours ({ref('person', person)})",
             )
     elif t == "staff_out" and person:
         if current:
@@ -63,8 +64,8 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
         rt.pulse(
             Key("after_hours_entry", subject=person),
             at,
-            f"非开放时间访客进入（{person}）",
-            f"visitor entry outside opening hours ({person})",
+            f"非开放时间访客进入（{ref('card', person)}）",
+            f"visitor entry outside opening hours ({ref('card', person)})",
         )
     elif t == "child_in" and person:
         child = rt.children.get(person)
@@ -95,8 +96,8 @@ def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
             rt.pulse(
                 Key("repeated_access_denied", dev),
                 at,
-                f"门禁多次拒绝（{dev}，{len(q)} 次）",
-                f"repeated access denied at {dev} ({len(q)} times)",
+                f"门禁多次拒绝（{ref('device', dev)}，{len(q)} 次）",
+                f"repeated access denied at {ref('device', dev)} ({len(q)} times)",
             )
 
 
@@ -131,13 +132,15 @@ def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: date
             first = rt.delegate_used.get(d.id)
             rt.delegate_used[d.id] = at if first is None else min(first, at)
         return
-    who = guardian_id or "无登记 / none"
     zh, en = _PICKUP_WHY[v.why]
+    kid, who_zh, who_en = ref("child", child_id), "无登记", "none"
+    if guardian_id:
+        who_zh = who_en = ref("card", guardian_id)
     rt.pulse(
         Key("unauthorized_pickup", subject=child_id),
         at,
-        f"幼儿 {child_id} 被非授权人员接走（{who}，{zh}）",
-        f"child {child_id} released to someone not authorised ({who}: {en})",
+        f"{kid} 被非授权人员接走（{who_zh}，{zh}）",
+        f"{kid} released to someone not authorised ({who_en}: {en})",
     )
 
 
@@ -173,8 +176,8 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
             rt.pulse(
                 Key("badge_out_missing", subject=person),
                 end,
-                f"有进无出：{person} 当日未刷卡离开",
-                f"{person} badged in but never out that day",
+                f"有进无出：{ref('person', person)} 当日未刷卡离开",
+                f"{ref('person', person)} badged in but never out that day",
             )
         for person in stayed:
             workforce.left(rt, rt.staff_on_site.pop(person, None))
@@ -203,7 +206,7 @@ def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
     span = (hours[1] - hours[0]).total_seconds()
     needed = min(int(cfg["per_day"]), int(span // cfg["interval_s"]) + 1)
     done = sorted(p for p in rt.patrols if hours[0] <= p[0] <= hours[1])
-    missing = sorted(rt.patrol_points - {dev for _, dev in done})
+    missing = [ref("device", d) for d in sorted(rt.patrol_points - {dev for _, dev in done})]
     # a patrol is a round over the checkpoints: scans less than ROUND_GAP apart belong to one round
     rounds = sum(1 for i, (t, _) in enumerate(done) if i == 0 or t - done[i - 1][0] > ROUND_GAP)
     if rounds >= needed and not missing:
@@ -224,8 +227,8 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
     for person in rt.unknown_children:
         out[Key("unknown_child_on_site", subject=person)] = rt.cond(
             "unknown_child_on_site",
-            f"未登记幼儿刷卡入园（{person}），请核实并补录名册",
-            f"a child not in the registry badged in ({person}): check and register",
+            f"未登记幼儿刷卡入园（{ref('card', person)}），请核实并补录名册",
+            f"a child not in the registry badged in ({ref('card', person)}): check and register",
         )
     if rt.suspended_since is not None and rt.children_present:
         # a suspension is no closure (storage/suspensions.py): the day is judged as open, and this is raised too
@@ -240,8 +243,8 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
         if info is not None and n > info.capacity:
             out[Key("class_over_capacity", subject=cls)] = rt.cond(
                 "class_over_capacity",
-                f"班级超额：{cls} {n}/{info.capacity}",
-                f"class {cls} over capacity {n}/{info.capacity}",
+                f"班级超额：{ref('class', cls)} {n}/{info.capacity}",
+                f"class {ref('class', cls)} over capacity {n}/{info.capacity}",
             )
 
 
@@ -276,15 +279,15 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
         for child in rt.children_present:
             out[Key("child_not_collected", subject=child)] = rt.cond(
                 "child_not_collected",
-                f"闭园后幼儿未被接走（{child}）",
-                f"child not collected after closing ({child})",
+                f"闭园后幼儿未被接走（{ref('child', child)}）",
+                f"child not collected after closing ({ref('child', child)})",
             )
     for child, since in rt.children_overnight.items():
         out[Key("child_not_collected", subject=child)] = rt.cond(
             "child_not_collected",
-            f"幼儿 {rt.local(since):%m-%d} 闭园后未离园，至今未刷卡离开或登记去向（{child}）",
+            f"幼儿 {rt.local(since):%m-%d} 闭园后未离园，至今未刷卡离开或登记去向（{ref('child', child)}）",
             f"child still on site since closing on {rt.local(since):%m-%d}: not badged out, whereabouts not"
-            f" recorded ({child})",
+            f" recorded ({ref('child', child)})",
             severity="critical",
         )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from contract.names import ref
 from contract.registry import DeviceType
 from contract.rules import Condition, Key
 
@@ -25,7 +26,9 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
             ok = (lel or 0) < gas["gas_lel_pct"] * 0.8 and (co or 0) < gas["co_ppm"] * 0.8
             if rt.hyst(("gas_alarm", dev), bad, ok):
                 out[Key("gas_alarm", dev)] = rt.cond(
-                    "gas_alarm", f"可燃气体/一氧化碳超标（{dev}）", f"gas or CO above the alarm level ({dev})"
+                    "gas_alarm",
+                    f"可燃气体/一氧化碳超标（{ref('device', dev)}）",
+                    f"gas or CO above the alarm level ({ref('device', dev)})",
                 )
         p = r.get("extinguisher_pressure_mpa")
         if p is not None:
@@ -33,13 +36,15 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
             if rt.hyst(("extinguisher_pressure", dev), not lo <= p <= hi, lo + 0.02 <= p <= hi - 0.02):
                 out[Key("extinguisher_pressure", dev)] = rt.cond(
                     "extinguisher_pressure",
-                    f"灭火器压力异常 {p:.2f} MPa（{dev}）",
-                    f"extinguisher pressure {p:.2f} MPa outside the green band ({dev})",
+                    f"灭火器压力异常 {p:.2f} MPa（{ref('device', dev)}）",
+                    f"extinguisher pressure {p:.2f} MPa outside the green band ({ref('device', dev)})",
                 )
         low = d.battery is not None and (d.battery < batt or ("low_battery", dev) in rt.latched_readings)
         if low and d.battery is not None and rt.hyst(("low_battery", dev), d.battery < batt, d.battery >= batt + 5):
             out[Key("low_battery", dev)] = rt.cond(
-                "low_battery", f"电量低 {d.battery:.0f}%（{dev}）", f"battery low {d.battery:.0f}% ({dev})"
+                "low_battery",
+                f"电量低 {d.battery:.0f}%（{ref('device', dev)}）",
+                f"battery low {d.battery:.0f}% ({ref('device', dev)})",
             )
         if d.type is DeviceType.ENV_SENSOR and d.child_area and r:
             co2, tc, rh = r.get("co2_ppm"), r.get("temperature_c"), r.get("humidity_pct")
@@ -56,6 +61,6 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
             if rt.hyst(("environment_out_of_range", dev), bad, ok):
                 out[Key("environment_out_of_range", dev)] = rt.cond(
                     "environment_out_of_range",
-                    f"室内环境超标（{dev}）",
-                    f"indoor environment out of range ({dev}): CO2 {co2}, {tc} °C, {rh} %RH",
+                    f"室内环境超标（{ref('device', dev)}）",
+                    f"indoor environment out of range ({ref('device', dev)}): CO2 {co2}, {tc} °C, {rh} %RH",
                 )

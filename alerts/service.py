@@ -30,7 +30,7 @@ from pydantic import Field
 from alerts.engine import AlertEngine, InputClock
 from alerts.lifecycle import escalate, may_mute
 from alerts.memory import RESUME_GAP_S
-from alerts.notify import NotifyConfig, Outbox
+from alerts.notify import NotifyConfig, Outbox, by_name
 from alerts.tracker import Decision
 from alerts.workforce import Register
 from alerts.writers import DecisionWriters
@@ -634,6 +634,8 @@ class AlertService(Service):
     async def _notifier(self, http: aiohttp.ClientSession) -> None:
         while True:
             change = await self._notify_q.get()
+            assert self.pool is not None  # noqa: S101
+            change = await by_name(self.pool, change)  # by name, not by id (contract.names)
             body = change.as_json().encode()
             # a muted alert goes to the facility's own subscriptions only (alerts.notify.wants); the
             # topic and the webhook feed the supervisors' systems, which a maintenance window keeps it from

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from contract.names import ref
 from contract.people import (
     ROLE_QUALIFICATIONS,
     Person,
@@ -187,11 +188,13 @@ def on_site_conditions(rt: FacilityRuntime, out: dict[Key, Condition], today: da
     for person, s in rt.staff_on_site.items():
         if s is None:
             out[Key("unqualified_staff_on_site", subject=person)] = rt.cond(
-                "unqualified_staff_on_site", f"未登记人员（{person}）", f"not in the registry ({person})"
+                "unqualified_staff_on_site",
+                f"未登记人员（{ref('card', person)}）",
+                f"not in the registry ({ref('card', person)})",
             )
             continue
         p = rt.register.get(s.person)
-        who = f"{person}，{s.id_masked}" if s.id_masked else person
+        who = f"{ref('staff', person)}，{s.id_masked}" if s.id_masked else ref("staff", person)
         ban = ban_of(s, p)
         if ban is not None:
             out[Key("banned_staff_on_site", subject=person)] = rt.cond(
@@ -217,13 +220,14 @@ def _double_shift(rt: FacilityRuntime, out: dict[Key, Condition], staff_id: str,
     if len(places) < 2 or max(places, key=lambda p: (p.since, p.facility_id)).facility_id != rt.facility.id:
         return
     others = [p for p in sorted(places, key=lambda p: p.since) if p.facility_id != rt.facility.id]
-    zh = "、".join(f"{p.facility_name}（{p.facility_id}，{p.staff_id}，{rt.local(p.since):%H:%M} 起）" for p in others)
+    # the other facilities by name in Chinese (their staff ids are theirs, not this registry's to name)
+    zh = "、".join(f"{p.facility_name}（{rt.local(p.since):%H:%M} 起）" for p in others)
     en = ", ".join(
         f"{p.facility_name} ({p.facility_id}, as {p.staff_id}, since {rt.local(p.since):%H:%M})" for p in others
     )
     out[Key("double_shift", subject=staff_id)] = rt.cond(
         "double_shift",
-        f"同一人员同时在两处机构在岗（挂证嫌疑）：{who} 在 {rt.facility.name}（{rt.facility.id}）刷卡时仍在 {zh} 在岗",
+        f"同一人员同时在两处机构在岗（挂证嫌疑）：{who} 在 {rt.facility.name} 刷卡时仍在 {zh} 在岗",
         f"the same person on duty at two facilities: {who} badged in at {rt.facility.name} ({rt.facility.id})"
         f" while on site at {en}",
     )
@@ -250,7 +254,7 @@ def _register_conditions(rt: FacilityRuntime, today: date) -> dict[Key, Conditio
             health += 1
         soon = [d for d in documents(s, p) if today <= d[2] <= today + ahead]
         if soon:
-            who = f"{s.id}，{s.id_masked}" if s.id_masked else s.id
+            who = f"{ref('staff', s.id)}，{s.id_masked}" if s.id_masked else ref("staff", s.id)
             out[Key("certificate_expiring", subject=s.id)] = rt.cond(
                 "certificate_expiring",
                 f"即将到期（{who}）：" + "；".join(f"{zh} {d} 到期" for zh, _, d in soon),

@@ -22,12 +22,13 @@ import heapq
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from contract.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, StaffRole
+from contract.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, RoomType, StaffRole
 
 BATTERY_TYPES = LIFE_SAFETY_TYPES - {DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR} | {
     DeviceType.PATROL_POINT,
@@ -347,7 +348,7 @@ class CitySim:
         local = self.now.astimezone(fs.tz)
         hour = local.hour + local.minute / 60
         if d.type is DeviceType.ENV_SENSOR:
-            present = self._children_in_room(fs, d.location, hour)
+            present = self._children_in_room(fs, d, hour)
             temp = 22.0 + 1.2 * math.sin((hour - 9) / 24 * 2 * math.pi) + rng.gauss(0, 0.15) + ds.temp_offset
             co2 = 460 + 22 * present + rng.gauss(0, 12)
             hum = 46 + 4 * math.sin(hour / 24 * 2 * math.pi) + rng.gauss(0, 0.8)
@@ -370,7 +371,7 @@ class CitySim:
 
         def fn() -> None:
             if self._alive(ds) and not (ds.offline_until and self.now < ds.offline_until):
-                n = self._adults_in_room(fs, ds.device.location)
+                n = self._adults_in_room(fs, ds.device)
                 if self.faults:
                     r = rng.random()
                     if r < COUNT_OCCLUDED_P:  # an occlusion of seconds: a carer behind a shelf, a child
@@ -387,19 +388,19 @@ class CitySim:
 
         return fn
 
-    def _adults_in_room(self, fs: FacilityState, location: str) -> int:
+    def _adults_in_room(self, fs: FacilityState, device: Device) -> int:
         """Carers with their class in this room now (classroom, or the nap room at nap time), and parents
         dropping off or collecting there (in the classroom)."""
-        cls = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location else None
+        cls, nap = _class_room(fs.facility, device)
         if cls is None:
             return 0
         local = self.now.astimezone(fs.tz)
         napping = 12 <= local.hour + local.minute / 60 < 14.5
-        if ("nap room" in location) != napping:
+        if nap != napping:
             return 0
         carers = sum(1 for p, c in self._carer_class(fs).items() if c == cls and p in fs.here and p not in fs.away)
         parents = 0
-        if "classroom" in location:
+        if not nap:
             times = fs.parents.get(cls, [])
             times[:] = [t for t in times if t > self.now]
             parents = len(times)
@@ -423,13 +424,13 @@ class CitySim:
         if away is not None:
             (fs.away.add if away else fs.away.discard)(person)
 
-    def _children_in_room(self, fs: FacilityState, location: str, hour: float) -> int:
+    def _children_in_room(self, fs: FacilityState, device: Device, hour: float) -> int:
         """Children of the room's class on site; nap rooms fill 12:00–14:30, classrooms otherwise."""
-        cls = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location else None
+        cls, nap = _class_room(fs.facility, device)
         if cls is None:
             return 0
         napping = 12 <= hour < 14.5
-        if ("nap room" in location) != napping:
+        if nap != napping:
             return 0
         return sum(1 for c in fs.on_site_children.values() if c == cls)
 
@@ -557,3 +558,22 @@ class CitySim:
             self.access(fs, kind, child, **extra)
 
         return fn
+
+
+_NUMBERED = re.compile(r"-(?:class|nap)([0-9]+)$")
+
+
+def _class_room(f: Facility, d: Device) -> tuple[str | None, bool]:
+    """The class whose room a device is in, and whether it is the class's nap room: (None, False) for any
+    other room. A location naming the class in brackets, "nap room 1 (toddler-1)", as registries written in
+    English did; otherwise the device's number among the classes (simulators.registry_gen names them
+    `…-class{i}`, `…-nap{i}`) in a room the registry types as a classroom or a nap room."""
+    if "(" in d.location:
+        return d.location.rsplit("(", 1)[-1].rstrip(")"), "nap room" in d.location
+    m = _NUMBERED.search(d.id)
+    if m is None or d.room not in {RoomType.CLASSROOM, RoomType.NAP_ROOM}:
+        return None, False
+    i = int(m.group(1)) - 1
+    if not 0 <= i < len(f.classes):
+        return None, False
+    return f.classes[i].id, d.room is RoomType.NAP_ROOM

@@ -12,6 +12,7 @@ import math
 import random
 from datetime import date, time
 
+from contract.names import class_name, class_numbers
 from contract.places import in_county, townships_of
 from contract.registry import (
     CLASS_CAPACITY,
@@ -231,22 +232,26 @@ def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[
     return out
 
 
+# Where devices are, as an installer writes it on a Chinese site, and what room each word means
+# (contract.registry.RoomType; registry_gen files `room` with each device, so nothing reads the words but
+# this table). The first word found decides: "厨房后门" is the kitchen's.
 ROOMS = {
-    "kitchen": RoomType.KITCHEN,
-    "classroom": RoomType.CLASSROOM,
-    "nap room": RoomType.NAP_ROOM,
-    "play yard": RoomType.PLAY_AREA,
-    "entrance": RoomType.ENTRANCE,
-    "main gate": RoomType.ENTRANCE,
-    "hall": RoomType.HALL,
-    "stairs": RoomType.HALL,
-    "fire exit": RoomType.HALL,
-    "office": RoomType.OFFICE,
-    "guard room": RoomType.OFFICE,
-    "equipment room": RoomType.EQUIPMENT,
-    "hydrant riser": RoomType.EQUIPMENT,
-    "boiler room": RoomType.BOILER,
+    "厨房": RoomType.KITCHEN,
+    "教室": RoomType.CLASSROOM,
+    "午睡室": RoomType.NAP_ROOM,
+    "户外活动场": RoomType.PLAY_AREA,
+    "门厅": RoomType.ENTRANCE,
+    "大门": RoomType.ENTRANCE,
+    "大厅": RoomType.HALL,
+    "楼梯间": RoomType.HALL,
+    "安全出口": RoomType.HALL,
+    "办公室": RoomType.OFFICE,
+    "门卫室": RoomType.OFFICE,
+    "设备间": RoomType.EQUIPMENT,
+    "消防立管": RoomType.EQUIPMENT,
+    "锅炉房": RoomType.BOILER,
 }
+FLOORS = ("一楼", "二楼")
 
 
 def _room(location: str) -> RoomType:
@@ -255,37 +260,40 @@ def _room(location: str) -> RoomType:
 
 def _devices(rng: random.Random, classes: list[ClassInfo]) -> list[Device]:
     d: list[Device] = []
+    names = class_numbers((c.id, c.age_group.value) for c in classes)
 
     def add(did: str, t: DeviceType, loc: str, hb: int = 60, child: bool = False) -> None:
         d.append(Device(id=did, type=t, location=loc, heartbeat_s=hb, covers_child_area=child, room=_room(loc)))
 
-    add("gw-1", DeviceType.GATEWAY, "equipment room", 30)
-    add("door-main", DeviceType.ACCESS_CONTROLLER, "main entrance")
-    add("exit-1", DeviceType.EXIT_DOOR, "east fire exit")
-    add("exit-2", DeviceType.EXIT_DOOR, "west fire exit")
-    add("panic-office", DeviceType.PANIC_BUTTON, "office", 300)
-    add("panic-gate", DeviceType.PANIC_BUTTON, "guard room", 300)
-    add("cam-entrance", DeviceType.CAMERA, "main entrance")
-    add("smoke-kitchen", DeviceType.HEAT_DETECTOR, "kitchen", 120)
-    add("gas-kitchen", DeviceType.GAS_DETECTOR, "kitchen", 120)
-    add("cam-kitchen", DeviceType.CAMERA, "kitchen")
-    add("co-boiler", DeviceType.CO_DETECTOR, "boiler room", 120)
-    add("water-1", DeviceType.WATER_PRESSURE, "hydrant riser", 300)
+    add("gw-1", DeviceType.GATEWAY, "设备间", 30)
+    add("door-main", DeviceType.ACCESS_CONTROLLER, "大门入口")
+    add("exit-1", DeviceType.EXIT_DOOR, "东侧安全出口")
+    add("exit-2", DeviceType.EXIT_DOOR, "西侧安全出口")
+    add("panic-office", DeviceType.PANIC_BUTTON, "办公室", 300)
+    add("panic-gate", DeviceType.PANIC_BUTTON, "门卫室", 300)
+    add("cam-entrance", DeviceType.CAMERA, "大门入口")
+    add("smoke-kitchen", DeviceType.HEAT_DETECTOR, "厨房", 120)
+    add("gas-kitchen", DeviceType.GAS_DETECTOR, "厨房", 120)
+    add("cam-kitchen", DeviceType.CAMERA, "厨房")
+    add("co-boiler", DeviceType.CO_DETECTOR, "锅炉房", 120)
+    add("water-1", DeviceType.WATER_PRESSURE, "消防立管", 300)
     floors = 1 if len(classes) <= 2 else 2
     for f in range(1, floors + 1):
-        add(f"ext-f{f}", DeviceType.EXTINGUISHER_GAUGE, f"floor {f} hall", 300)
-        add(f"elight-f{f}", DeviceType.EMERGENCY_LIGHT, f"floor {f} stairs", 300)
-        add(f"smoke-hall-f{f}", DeviceType.SMOKE_DETECTOR, f"floor {f} hall", 120)
+        add(f"ext-f{f}", DeviceType.EXTINGUISHER_GAUGE, f"{FLOORS[f - 1]}大厅", 300)
+        add(f"elight-f{f}", DeviceType.EMERGENCY_LIGHT, f"{FLOORS[f - 1]}楼梯间", 300)
+        add(f"smoke-hall-f{f}", DeviceType.SMOKE_DETECTOR, f"{FLOORS[f - 1]}大厅", 120)
     for i, c in enumerate(classes, 1):
-        add(f"smoke-class{i}", DeviceType.SMOKE_DETECTOR, f"classroom {i} ({c.id})", 120)
-        add(f"smoke-nap{i}", DeviceType.SMOKE_DETECTOR, f"nap room {i} ({c.id})", 120)
-        add(f"cam-class{i}", DeviceType.CAMERA, f"classroom {i} ({c.id})", child=True)
-        add(f"cam-nap{i}", DeviceType.CAMERA, f"nap room {i} ({c.id})", child=True)
-        add(f"env-class{i}", DeviceType.ENV_SENSOR, f"classroom {i} ({c.id})", child=True)
-        add(f"env-nap{i}", DeviceType.ENV_SENSOR, f"nap room {i} ({c.id})", child=True)
-    add("cam-yard", DeviceType.CAMERA, "play yard", child=True)
+        # the class's rooms by its name (托小班 1 教室); the simulator finds the class by the device's number
+        room = class_name(*names[c.id], "zh")
+        add(f"smoke-class{i}", DeviceType.SMOKE_DETECTOR, f"{room} 教室", 120)
+        add(f"smoke-nap{i}", DeviceType.SMOKE_DETECTOR, f"{room} 午睡室", 120)
+        add(f"cam-class{i}", DeviceType.CAMERA, f"{room} 教室", child=True)
+        add(f"cam-nap{i}", DeviceType.CAMERA, f"{room} 午睡室", child=True)
+        add(f"env-class{i}", DeviceType.ENV_SENSOR, f"{room} 教室", child=True)
+        add(f"env-nap{i}", DeviceType.ENV_SENSOR, f"{room} 午睡室", child=True)
+    add("cam-yard", DeviceType.CAMERA, "户外活动场", child=True)
     for p in range(1, 4):
-        add(f"patrol-{p}", DeviceType.PATROL_POINT, ["main gate", "play yard", "kitchen back door"][p - 1], 300)
+        add(f"patrol-{p}", DeviceType.PATROL_POINT, ["大门", "户外活动场", "厨房后门"][p - 1], 300)
     if rng.random() < 0.5:
-        add("env-hall", DeviceType.ENV_SENSOR, "entrance hall")
+        add("env-hall", DeviceType.ENV_SENSOR, "门厅")
     return d

@@ -290,7 +290,8 @@ _ORDER_EXTRA = (
     " ORDER BY h.at DESC, h.id DESC LIMIT 1) AS last_instruction"
 )
 _ORDER_SELECT = (
-    f"SELECT o.*, f.name AS facility_name, rc.received_at, rc.received_by, {_ORDER_EXTRA} FROM rectification_orders o"
+    f"SELECT o.*, f.name AS facility_name, f.county AS facility_county, f.township AS facility_township,"
+    f" rc.received_at, rc.received_by, {_ORDER_EXTRA} FROM rectification_orders o"
     " JOIN facilities f ON f.id = o.facility_id LEFT JOIN order_receipts rc ON rc.order_id = o.id"
 )
 
@@ -300,6 +301,9 @@ def order_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "id": r["id"],
         "facility_id": r["facility_id"],
         "facility_name": r["facility_name"],
+        # the facility's area: an issuer shows as the area's name at its level (忻府区), not as a level
+        "facility_county": r["facility_county"],
+        "facility_township": r["facility_township"],
         "source": r["source"],
         "alert_id": r["alert_id"],
         "inspection_id": r["inspection_id"],

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from contract.names import FacilityNames
 from contract.registry import Facility, Registry, register_changes
 from storage.closures import APPROVED_FOR_FACILITY, closures_of
 from storage.people import record_people, record_roles
@@ -219,6 +220,34 @@ async def fetch_registry(conn: asyncpg.Connection, facility_ids: list[str] | Non
             )
         )
     return Registry(facilities=out)
+
+
+async def facility_names(conn: asyncpg.Connection, facility_ids: list[str]) -> dict[str, FacilityNames]:
+    """What the named facilities' registries call their devices, staff, classes and children
+    (contract.names: an alert's references shown by name); a facility not stored is left out."""
+    out: dict[str, dict[str, dict[str, object]]] = {
+        r["id"]: {"devices": {}, "staff": {}, "classes": {}, "children": {}}
+        for r in await conn.fetch("SELECT id FROM facilities WHERE id = ANY($1::text[])", facility_ids)
+    }
+    for r in await conn.fetch(
+        "SELECT facility_id, id, type, location FROM devices WHERE facility_id = ANY($1::text[])", facility_ids
+    ):
+        out[r["facility_id"]]["devices"][r["id"]] = (r["type"], r["location"])
+    for r in await conn.fetch(
+        "SELECT s.facility_id, s.id, s.role, coalesce(p.name, '') AS name FROM staff s"
+        " LEFT JOIN people p ON p.key = s.person_key WHERE s.facility_id = ANY($1::text[])",
+        facility_ids,
+    ):
+        out[r["facility_id"]]["staff"][r["id"]] = (r["role"], r["name"])
+    for r in await conn.fetch(
+        "SELECT facility_id, id, age_group FROM classes WHERE facility_id = ANY($1::text[])", facility_ids
+    ):
+        out[r["facility_id"]]["classes"][r["id"]] = r["age_group"]
+    for r in await conn.fetch(
+        "SELECT facility_id, id, class_id FROM children WHERE facility_id = ANY($1::text[])", facility_ids
+    ):
+        out[r["facility_id"]]["children"][r["id"]] = r["class_id"]
+    return {fid: FacilityNames(**parts) for fid, parts in out.items()}  # type: ignore[arg-type]
 
 
 async def has_device(conn: asyncpg.Connection, facility_id: str, device_id: str) -> bool:

@@ -342,7 +342,7 @@ def test_equipment_missing_reads_rooms_in_any_language(
     kitchen: tuple[str, str | None], gas: tuple[str, str | None] | None, missing: bool
 ) -> None:
     f = facility()
-    devices = [d for d in f.devices if d.type is not DeviceType.GAS_DETECTOR and "kitchen" not in d.location]
+    devices = [d for d in f.devices if d.type is not DeviceType.GAS_DETECTOR and not d.in_kitchen]
     devices.append(Device(id="heat-k", type=DeviceType.HEAT_DETECTOR, location=kitchen[0], room=kitchen[1]))
     if gas:
         devices.append(Device(id="gas-k", type=DeviceType.GAS_DETECTOR, location=gas[0], room=gas[1]))

@@ -13,7 +13,7 @@ import pytest
 
 from contract.payloads import KNOWN_METRICS, AccessType, EventType
 from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
-from contract.registry import DeviceType, StaffRole
+from contract.registry import DeviceType, Facility, StaffRole
 from contract.rules import MAINTENANCE_STATUSES, RuleId
 from storage.users import create_user
 from tests.test_web import A, B, site  # noqa: F401 - the fixture, requested by name below
@@ -221,3 +221,113 @@ async def test_a_county_inspector_sees_township_names(site: dict[str, object]) -
         async with s.get(f"{site['url']}/?lang=zh", headers=headers) as r:
             text = visible_text(await r.text())
     assert township_name(A.township) in text, A.township
+
+
+# An ASCII identifier on a Chinese page (issue #41 item 2): a word joined by '-' or '_' with a letter in it,
+# like panic-gate, s-0010, for_profit, toddler-1, xz-140902-0001. Dates, times and document numbers (GB/T
+# 29315-2022) have no letter; a card the registry does not know is shown by its number after 卡号.
+CODE_TOKEN = re.compile(r"(?<![\w/.:@-])(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)+(?![\w/.@-])")
+CODE_ALLOWED = re.compile(r"卡号 $")
+CODE_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}[a-z]")  # a method's version (the credit evaluation's 2026-12d)
+# Names that are what they are in any language: a hash function, the URL parameter a DingTalk robot's address
+# carries (the operator pastes it)
+CODE_WORDS = {"SHA-256", "access_token"}
+
+
+def codes_in(text: str) -> list[str]:
+    """Each code with a few characters around it, to find where it comes from."""
+    return sorted(
+        {
+            f"{m.group(0)} «{text[max(0, m.start() - 20) : m.end() + 20]}»"
+            for m in CODE_TOKEN.finditer(text)
+            if m.group(0) not in CODE_WORDS
+            and not CODE_VERSION.fullmatch(m.group(0))
+            and not CODE_ALLOWED.search(text[max(0, m.start() - 3) : m.start()])
+        }
+    )
+
+
+def test_the_code_finder_finds_codes_and_nothing_else() -> None:
+    found = codes_in("一键报警被按下（panic-gate） s-0010 for_profit toddler-1: 0/11 xz-140902-0001")
+    assert [c.split(" ")[0] for c in found] == ["for_profit", "panic-gate", "s-0010", "toddler-1", "xz-140902-0001"]
+    assert codes_in("2026-12-07 18:15 GB/T 29315-2022 卡号 g-0099a https://x.example/a-b 0.35 MPa CO2 SHA-256") == []
+
+
+async def _engine_alerts(db: asyncpg.Connection, f: Facility) -> list[int]:
+    """Alerts as the engine composes them (alerts/*.py) for facility A on a Sunday night: a panic press, a
+    member of staff and a visitor badging in, an unknown child's card, the gateway gone silent."""
+    from alerts.engine import AlertEngine
+    from contract.payloads import Access, Event
+    from contract.rules import load_rules
+    from storage.alerts import open_alert
+
+    t0 = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # 23:00 in Xinzhou, a Sunday: closed
+    engine = AlertEngine([f], load_rules(None), t0 - timedelta(minutes=1))
+    ds = engine.on_message(f.id, "panic-gate", Event(ts=t0, msg_id="e1", type=EventType.PANIC), t0)
+    for i, (kind, person) in enumerate((("staff_in", "s-0001"), ("visitor_in", "v-0007"), ("child_in", "c-9999"))):
+        scan = Access(ts=t0, msg_id=f"a{i}", type=AccessType(kind), person_id=person)
+        ds += engine.on_message(f.id, "door-main", scan, t0)
+    ds += [d for _, d in engine.on_tick(t0 + timedelta(minutes=30))]
+    first: dict[str, object] = {}
+    for d in ds:
+        if d.action == "open" and d.condition is not None:
+            first.setdefault(d.key.rule, d)
+    assert {"panic_button", "after_hours_entry", "device_offline", "unknown_child_on_site"} <= set(first), set(first)
+    now = datetime.now(UTC)
+    out = []
+    for d in first.values():
+        change = await open_alert(db, f.id, d.key, d.condition, now)  # type: ignore[attr-defined]
+        out.append(change.alert_id)
+    return out
+
+
+@pytest.mark.parametrize("role", ["city", "county", "operator", "admin"])
+async def test_no_chinese_page_shows_a_code(
+    site: dict[str, object],  # noqa: F811 - the fixture imported above
+    db: asyncpg.Connection,
+    role: str,
+) -> None:
+    """Every page each role reaches, and the API's alert texts, in Chinese: no device, staff, class, facility or
+    type code (issue #41 item 2); the alerts on them as the engine writes them, the users with their names."""
+    ids = await _engine_alerts(db, A) + await _engine_alerts(db, B)
+    await db.execute("UPDATE users SET display_name = '张' || username")  # logins are not names
+    _, city = await create_user(db, "city", "inspector", None, display_name="李市")
+    tokens = {"city": city, "county": site["insp"], "operator": site["oper"], "admin": site["admin"]}
+    mine = A if role in {"city", "county", "admin"} else B
+    common = ["/", "/alerts", "/alerts?status=all", f"/facilities/{mine.id}", "/critical-banner", "/orders"]
+    by_role = {
+        "city": ["/wall", "/statistics", "/credit", "/assessment", "/circulars", "/inspections", "/draws", "/reports"],
+        "county": ["/closures", "/filing", f"/facilities/{A.id}/filing", "/complaints", "/credit", "/inspections"],
+        "operator": ["/closures", f"/facilities/{B.id}/filing", "/settings/notifications", "/credit"],
+        # /admin/retention lists the database's tables by their names: the administrator's own subject, left out
+        "admin": ["/audit", "/registry", "/dead-letters", "/admin/notifications"],
+    }
+    alert_ids = [site["alert_a"] if mine is A else site["alert_b"], *ids]
+    paths = common + by_role[role]
+    found: dict[str, list[str]] = {}
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        for path in paths:
+            sep = "&" if "?" in path else "?"
+            async with s.get(f"{site['url']}{path}{sep}lang=zh", headers=headers) as r:
+                if r.status == 403:
+                    continue  # not this role's page
+                assert r.status == 200, (role, path, r.status)
+                text = visible_text(await r.text())
+            if codes := codes_in(text):
+                found[path] = codes
+        for aid in alert_ids:
+            async with s.get(f"{site['url']}/alerts/{aid}?lang=zh", headers=headers) as r:
+                if r.status == 404:
+                    continue  # another facility's: not in this role's scope
+                assert r.status == 200
+                if codes := codes_in(visible_text(await r.text())):
+                    found[f"/alerts/{aid}"] = codes
+        async with s.get(f"{site['url']}/api/v1/alerts?status=all", headers=headers) as r:
+            listed = (await r.json())["alerts"]
+        assert listed, "the API lists alerts"
+        for a in listed:
+            if codes := codes_in(a["summary"]):
+                found[f"api alert {a['id']} summary"] = codes
+            assert "⟦" not in a["summary_en"], a["summary_en"]
+    assert found == {}, f"{role}: codes on Chinese pages: {found}"

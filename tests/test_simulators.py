@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,55 @@ def test_registry_is_realistic() -> None:
         assert all(g.licensed for g in guards)
     assert reg.facilities[0].kind == "inclusive"
     assert any(c.age_group is AgeGroup.TODDLER for c in reg.facilities[0].classes)
+
+
+# Each generated device's room, by its id (issue #41 item 2: locations in Chinese, rooms as before)
+ROOM_OF = {
+    "gw-1": "equipment",
+    "door-main": "entrance",
+    "exit-": "hall",
+    "panic-office": "office",
+    "panic-gate": "office",
+    "cam-entrance": "entrance",
+    "smoke-kitchen": "kitchen",
+    "gas-kitchen": "kitchen",
+    "cam-kitchen": "kitchen",
+    "co-boiler": "boiler",
+    "water-1": "equipment",
+    "ext-f": "hall",
+    "elight-f": "hall",
+    "smoke-hall-f": "hall",
+    "smoke-class": "classroom",
+    "cam-class": "classroom",
+    "env-class": "classroom",
+    "smoke-nap": "nap_room",
+    "cam-nap": "nap_room",
+    "env-nap": "nap_room",
+    "cam-yard": "play_area",
+    "patrol-1": "entrance",
+    "patrol-2": "play_area",
+    "patrol-3": "kitchen",
+    "env-hall": "entrance",
+}
+
+
+def test_devices_are_where_a_chinese_installer_says_and_in_the_same_rooms() -> None:
+    """Locations in Chinese (门卫室, 厨房, 托小班 1 教室…), each inferred to the room it always was: the rules that
+    need a kitchen or a child area read the room, and the simulator's classes fill their own rooms."""
+    from simulators.engine import _class_room
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for f in generate_registry(12, seed=3).facilities:
+        for d in f.devices:
+            assert cjk.search(d.location) and not re.search(r"[A-Za-z]", d.location), (f.id, d.id, d.location)
+            want = next(room for prefix, room in ROOM_OF.items() if d.id.startswith(prefix))
+            assert d.room is not None and d.room.value == want, (f.id, d.id, d.location, d.room)
+        for i, c in enumerate(f.classes, 1):
+            for kind, nap in (("class", False), ("nap", True)):
+                d = next(x for x in f.devices if x.id == f"cam-{kind}{i}")
+                assert _class_room(f, d) == (c.id, nap)
+                assert c.id not in d.location, "the room by the class's name, not its id"
+        assert _class_room(f, next(x for x in f.devices if x.id == "cam-yard")) == (None, False)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:

@@ -27,7 +27,8 @@ from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text, record_whereabouts
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
+from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
+from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 
@@ -165,6 +166,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             severity=severity,
             since=parse_time(qp(q, "since"), "since"),
         )
+    await name_alerts(request.app[POOL], request.app[NAMES], rows)  # by name, each language (contract.names)
     return web.json_response({"alerts": rows})
 
 
@@ -181,7 +183,9 @@ async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
     note = await _note(request)
-    return web.json_response(await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request)))
+    out = await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request))
+    await name_alerts(request.app[POOL], request.app[NAMES], out)
+    return web.json_response(out)
 
 
 @routes.post("/api/v1/alerts/{alert_id}/whereabouts")
@@ -220,6 +224,7 @@ async def get_alert(request: web.Request) -> web.Response:
         a = await queries.alert_detail(conn, user.scope, alert_id)
     if a is None:
         raise NotFound("no such alert")
+    await name_alerts(request.app[POOL], request.app[NAMES], a)
     return web.json_response(a)
 
 

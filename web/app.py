@@ -38,6 +38,7 @@ from web.keys import (
     HUB,
     INTAKE,
     LOGIN_LIMITS,
+    NAMES,
     PERSON_SALT,
     POOL,
     POPULATION,
@@ -54,6 +55,7 @@ from web.keys import (
     GatewaySnapshot,
     Hub,
     IntakeSnapshot,
+    NameBook,
     UserNames,
 )
 from web.limits import DEFAULT_BYTES, body_limit
@@ -152,6 +154,7 @@ def create_app(
     app[GATEWAYS] = GatewaySnapshot()
     app[INTAKE] = IntakeSnapshot()
     app[USER_NAMES] = UserNames()
+    app[NAMES] = NameBook()
     app[LOGIN_LIMITS] = login_limits or LoginLimits()
     app[HASH_SLOTS] = HashSlots(hash_slots) if hash_slots else HashSlots()
     app[RATE_BUCKETS] = Buckets(api_limit) if api_limit is not None else None

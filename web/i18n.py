@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -1333,17 +1334,51 @@ def details(value: object, lang: str, now: datetime, tz: str = DEFAULT_TZ) -> Ma
             value = json.loads(value)
     if not isinstance(value, dict) or not value:
         return escape("" if value in (None, {}) else str(value))
+    return Markup(" · ").join(Markup("{}: {}").format(k, _shown(v, lang, tz, now)) for k, v in value.items())
+
+
+def _shown(v: object, lang: str, tz: str, now: datetime) -> object:
+    """A detail's value for people: a time as `when`, a structure as JSON, anything else as it is."""
+    if isinstance(v, str) and len(v) >= 19 and v[10:11] in {"T", " "} and v[4:5] == "-":
+        try:
+            return when(v, lang, tz, now)
+        except ValueError:
+            return v
+    if isinstance(v, dict | list):
+        return json.dumps(v, ensure_ascii=False)
+    return v
+
+
+_AUDIT_VALUES = {
+    "role": lambda v, lang: label("user_role", v, lang),
+    "county": lambda v, lang: county_name(str(v), lang),
+    "township": lambda v, lang: township_name(str(v)),
+    "department": lambda v, lang: label("department", v, lang),
+}
+
+
+def audit_detail(
+    value: object, lang: str, now: datetime, facilities: Mapping[str, str] | None = None, tz: str = DEFAULT_TZ
+) -> Markup:
+    """An audit entry's detail for people: its fields by name, codes by their names (a role, a county, a
+    department), empty fields left out ("county: None" said nothing); other values as `details` shows them."""
+    if isinstance(value, str) and value.startswith("{"):
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if not isinstance(value, dict):
+        return details(value, lang, now, tz)
     parts = []
     for k, v in value.items():
-        shown: object = v
-        if isinstance(v, str) and len(v) >= 19 and v[10:11] in {"T", " "} and v[4:5] == "-":
-            try:
-                shown = when(v, lang, tz, now)
-            except ValueError:
-                shown = v
-        elif isinstance(v, dict | list):
-            shown = json.dumps(v, ensure_ascii=False)
-        parts.append(Markup("{}: {}").format(k, shown))
+        if v is None or v in ("", []):
+            continue
+        if k == "facility" and facilities and str(v) in facilities:
+            shown: object = facilities[str(v)]
+        elif k in _AUDIT_VALUES:
+            shown = _AUDIT_VALUES[k](v, lang)
+        else:
+            shown = _shown(v, lang, tz, now)
+        sep = "：" if lang == "zh" else ": "
+        parts.append(Markup("{}{}{}").format(label("audit_field", k, lang), sep, shown))
     return Markup(" · ").join(parts)
 
 
@@ -1361,6 +1396,18 @@ def history_detail(value: object, lang: str) -> Markup:
     if value.get("note"):
         parts.append(escape(str(value["note"])))
     return Markup(" · ").join(parts)
+
+
+def level_area(level: str | None, county: str | None, township: str | None, lang: str = "zh") -> str:
+    """An issuing level by the area's name for a facility in `county`/`township`: 忻府区 for the county, 秀容街道
+    for the township, 忻州市 for the city; the facility level by its name (机构)."""
+    if level == "county" and county:
+        return county_name(county, lang)
+    if level == "township" and township:
+        return township_name(township)
+    if level == "city":
+        return "忻州市" if lang == "zh" else "Xinzhou"
+    return label("escalation", level, lang)
 
 
 def scope_name(scope: object, lang: str = "zh") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
@@ -16,12 +16,14 @@ from aiohttp import web
 
 from contract.clock import Clock
 from contract.credit import CreditConfig
+from contract.names import FacilityNames
 from contract.population import AreaPopulation
 from contract.rules import RuleConfig
 from storage.errors import RETRYABLE
 from storage.intake import IntakeState
 from storage.intake import state as intake_state
 from storage.queries import gateway_states
+from storage.registry import facility_names
 from storage.users import User, display_names
 from web.ratelimit import Buckets
 from web.replica import Replica
@@ -133,6 +135,31 @@ class UserNames:
         return self._names
 
 
+class NameBook:
+    """The facilities' names (storage.registry.facility_names), each read at most once every TTL_S by this web
+    process and only for the facilities a request shows alerts of: a registry change shows within TTL_S."""
+
+    TTL_S = 30.0
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[float, FacilityNames]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, pool: asyncpg.Pool, facility_ids: Iterable[str]) -> dict[str, FacilityNames]:
+        wanted = set(facility_ids)
+        now = time.monotonic()  # real time: the age of a cached copy
+        stale = sorted(f for f in wanted if f not in self._names or now - self._names[f][0] >= self.TTL_S)
+        if stale:
+            async with self._lock:
+                # a page never fails for a name: with the database away the ids show, as before
+                with contextlib.suppress(*RETRYABLE):
+                    async with pool.acquire() as conn:
+                        read = await facility_names(conn, stale)
+                    for fid in stale:
+                        self._names[fid] = (now, read.get(fid, FacilityNames()))
+        return {f: self._names[f][1] for f in wanted if f in self._names}
+
+
 class Timing:
     """A request's phases for its `Server-Timing` header (W3C; shown in the browser's developer tools):
     `auth;dur=1.2, sql;dur=15.0, render;dur=60.3, app;dur=80.1`. What made a slow page slow, read off
@@ -180,6 +207,8 @@ def now_of(request: web.Request) -> datetime:
 GATEWAYS = web.AppKey("gateways", GatewaySnapshot)
 INTAKE = web.AppKey("intake", IntakeSnapshot)
 USER_NAMES = web.AppKey("user_names", UserNames)
+# what the registry calls the things alerts name (contract.names): an alert's text by name on pages and in the API
+NAMES = web.AppKey("names", NameBook)
 HUB = web.AppKey("hub", Hub)
 DATABASE_URL = web.AppKey("database_url", str)
 # The rule configuration the engine runs with (defaults + CAREWATCH_RULES overrides): pages show its thresholds.

@@ -1392,6 +1392,8 @@ SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties
     ["instructed", "received", "receipt_late"]
 )
 SCHEMAS["Order"]["properties"]["facility_suspended"] = _BOOL
+SCHEMAS["Order"]["properties"]["facility_county"] = _STR  # issue #41 item 2: the issuer by its area's name
+SCHEMAS["Order"]["properties"]["facility_township"] = _STR
 SCHEMAS["Order"]["properties"]["last_instruction"] = {
     **_obj(["note", "actor", "at"], note=_STR, actor=_STR, at=_TIME),
     "nullable": True,

@@ -23,7 +23,8 @@ from storage.listen import Listener
 from storage.users import User
 from web.api import user_of
 from web.i18n import DEFAULT_TZ
-from web.keys import CLOCK, DATABASE_URL, HUB, POOL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S
+from web.keys import CLOCK, DATABASE_URL, HUB, NAMES, POOL, RESYNC, RULES, STILL_VALID, STREAM_CHECK_S
+from web.names import name_alerts
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -107,6 +108,7 @@ async def _send_change(request: web.Request, resp: EventSourceResponse, user: Us
         change.setdefault("facility_name", states[0].get("name"))  # people read names, not ids
         if told := _occurred_text(change):  # a banner for an alarm known late says when it happened
             change["occurred_text"] = told
+        await name_alerts(request.app[POOL], request.app[NAMES], change)  # its text by name (contract.names)
         await resp.send(json.dumps(change, ensure_ascii=False), event="alert")
     for state in states:
         await resp.send(json.dumps(state, ensure_ascii=False), event="facility_status")

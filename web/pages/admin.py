@@ -102,7 +102,9 @@ async def audit_page(request: web.Request) -> web.Response:
             request.query.get("action") or None,
             as_id(request.query.get("before", "")),
         )
-    return await render(request, "audit.html", {"rows": rows})
+        # the facilities the entries name, by their names (issue #41 item 2)
+        facilities = {r["id"]: r["name"] for r in await queries.facility_names(conn, user.scope)}
+    return await render(request, "audit.html", {"rows": rows, "facilities": facilities})
 
 
 # -- notifications: a user's own channels (WeCom, DingTalk, e-mail) and what was sent -----------------------

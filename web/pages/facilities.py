@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from contract.names import class_numbers
 from contract.rules import RuleConfig
 from storage import filing as filing_store
 from storage import inspections as inspection_store
@@ -35,18 +36,9 @@ routes = web.RouteTableDef()
 
 
 def class_names(classes: list[tuple[str, str]]) -> dict[str, tuple[str, int]]:
-    """Each class by its age group's name (托小班, 托大班…) and, where the facility has more than one of that
-    group, its number among them in id order: (age group, number or 0). The page shows "托小班 2" for
-    `toddler-2`, the id as its tooltip; the registry gives a class no name of its own."""
-    count: dict[str, int] = {}
-    for _, group in classes:
-        count[group] = count.get(group, 0) + 1
-    seen: dict[str, int] = {}
-    out: dict[str, tuple[str, int]] = {}
-    for cid, group in classes:
-        seen[group] = seen.get(group, 0) + 1
-        out[cid] = (group, seen[group] if count[group] > 1 else 0)
-    return out
+    """Each class by its age group's name (托小班, 托大班…) and its number among them (contract.names, as the
+    alerts name it): the page shows "托小班 2" for `toddler-2`, the id as its tooltip."""
+    return class_numbers(classes)
 
 
 async def facility_ctx(

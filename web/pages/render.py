@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 from markupsafe import Markup
 
+from contract.names import name
 from storage import complaints as complaint_store
 from storage import filing as filing_store
 from storage import inspections as inspection_store
@@ -31,18 +32,21 @@ from web.errors import NotFound, Refused
 from web.i18n import (
     DEFAULT_TZ,
     TEXT,
+    audit_detail,
     county_name,
     details,
     history_detail,
     label,
     labels_for,
+    level_area,
     occurred,
     on_day,
     scope_name,
     township_name,
     when,
 )
-from web.keys import CLOCK, INTAKE, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
+from web.keys import CLOCK, INTAKE, NAMES, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
+from web.names import name_alerts, subject_of
 
 
 def page_user(request: web.Request) -> User:
@@ -58,15 +62,27 @@ def lang_of(request: web.Request) -> str:
     return lang if lang in TEXT else "zh"
 
 
-def _name_of(names: dict[str, str]) -> Callable[[str | None], str]:
+# the platform's own acts (the alert engine, the order ticker's 督办) are the system's, not a login's
+SYSTEM_ACTORS = frozenset({"engine", "system"})
+
+
+def _name_of(names: dict[str, str], lang: str) -> Callable[[str | None], str]:
     """`name_of(login)`: the person's name as plain text (a choice in a list, a sentence), or the login."""
-    return lambda login: names.get(login or "") or (login or "")
+
+    def name_of(login: str | None) -> str:
+        if login in SYSTEM_ACTORS:
+            return TEXT[lang]["actor_engine"]
+        return names.get(login or "") or (login or "")
+
+    return name_of
 
 
-def _who(names: dict[str, str]) -> Callable[[str | None], Markup | str]:
+def _who(names: dict[str, str], lang: str) -> Callable[[str | None], Markup | str]:
     """`who(login)`: the person's name with the login as its tooltip, or the login when no name is known."""
 
     def who(login: str | None) -> Markup | str:
+        if login in SYSTEM_ACTORS:
+            return TEXT[lang]["actor_engine"]
         name = names.get(login or "")
         return Markup('<span title="{}">{}</span>').format(login, name) if name else (login or "")
 
@@ -124,6 +140,11 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "county_name": county_name,
         "township_name": township_name,
         "scope_name": lambda scope: scope_name(scope, lang),
+        # an issuer's level by the area's name for an order's facility: 忻府区, not 县（市、区）
+        "level_area": lambda level, county, township: level_area(level, county, township, lang),
+        "issuer_area": lambda o: level_area(
+            o.get("issued_level"), o.get("facility_county"), o.get("facility_township"), lang
+        ),
         "path": request.path_qs,
         # the other language, on the same page with the same query (a county's view stays that county's)
         "switch_href": "?" + urlencode({**request.query, "lang": "en" if lang == "zh" else "zh"}),
@@ -135,6 +156,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # an alert known late: when it happened and when it was known, "17:15 按下（18:15 收到，网关离线期间）"
         "occurred": lambda alert, tz=DEFAULT_TZ: occurred(alert, lang, tz),
         "details": lambda value: details(value, lang, now_of(request)),
+        "audit_detail": lambda value, facilities=None: audit_detail(value, lang, now_of(request), facilities),
         "history_detail": lambda value: history_detail(value, lang),
         "labels": labels_for(lang),
         # an accelerated demo's clock (contract.clock): its time and speed in the header
@@ -145,8 +167,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         # a date (or date and time) field: ISO order on Chinese pages whatever the browser's locale
         "date_input": _date_input(lang, now_of(request).astimezone(ZoneInfo(DEFAULT_TZ)).date().isoformat()),
         # a login by the person's name where the registry of users has one (the login as its tooltip)
-        "who": _who(names),
-        "name_of": _name_of(names),
+        "who": _who(names, lang),
+        "name_of": _name_of(names, lang),
         "clock_speed": f"{request.app[CLOCK].speed:g}",
         # data intake stopped or behind: every page says so, and as of when states are known
         "intake": await request.app[INTAKE].get(request.app[POOL], now_of(request)) if request.get(USER) else None,
@@ -156,6 +178,13 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
     base["waiting"], base["complaints_waiting"], base["filing_waiting"], base["countersign_waiting"] = await _waiting(
         request
     )
+    # alerts' texts by name (contract.names): the references the engine wrote, resolved in both languages;
+    # a facility's page names its devices, staff and children from the same registry
+    shown: Any = ctx.get("f")  # a facility's Record, or a dict
+    also = [str(shown["id"])] if shown is not None and hasattr(shown, "get") and shown.get("id") else []
+    things = await name_alerts(request.app[POOL], request.app[NAMES], ctx, also)
+    base["named"] = lambda kind, ident, fid: name(kind, str(ident), things.get(fid), lang) if ident else ""
+    base["subject_of"] = lambda alert: subject_of(alert, things, lang)
     resp = aiohttp_jinja2.render_template(template, request, {**base, **ctx})
     if "lang" in request.query:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax")

@@ -32,7 +32,7 @@ from contract.clock import SYSTEM, Clock, ScaledClock
 from contract.registry import Facility
 from runtime.service import STOP_DEADLINE_S
 from runtime.stack import LocalStack, StackInfo, free_port, port_is_free
-from simulators.registry_gen import generate_registry
+from simulators.registry_gen import generate_registry, with_register
 from storage import credentials
 from storage.messages import latest_time
 from storage.migrate import migrate
@@ -113,12 +113,18 @@ def demo_clock(
     return ScaledClock(start, speed, anchor)
 
 
-async def _prepare(info: StackInfo, stack: LocalStack) -> tuple[Facility, dict[str, str], datetime | None]:
-    reg = generate_registry(FACILITIES, SEED)
+async def _prepare(
+    info: StackInfo, stack: LocalStack, today: dt.date
+) -> tuple[Facility, dict[str, str], datetime | None]:
     conn = await asyncpg.connect(info.database_url)
     try:
         await migrate(conn)
         latest = await latest_time(conn)
+        # the register of people behind the staff (names; certificates valid around the demo's day, which a
+        # demo run before at speed may have carried past today): the pages name people, and nothing runs out
+        if latest is not None:
+            today = max(today, latest.astimezone(CITY_TZ).date())
+        reg = with_register(generate_registry(FACILITIES, SEED), today)
         # the services connect as their own database roles, never as the owner (storage/roles.py)
         await ensure_roles(conn, stack.role_passwords())
         await load_registry(conn, reg)
@@ -202,7 +208,7 @@ def _prepared(
     info: StackInfo, stack: LocalStack, speed: float, start_from: dt.time | datetime | None
 ) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock]:
     """The stack prepared: (the logins, the first facility's name, the services' secrets, the demo clock)."""
-    first, secrets_, latest = asyncio.run(_prepare(info, stack))
+    first, secrets_, latest = asyncio.run(_prepare(info, stack, datetime.now(CITY_TZ).date()))
     # the users are stamped just before the demo's start (a first reading of its clock); the clock handed to
     # the services is made after their passwords are hashed, so that its warm-up is all the services'
     setup_at = demo_clock(speed, start_from, latest, datetime.now(UTC)).now()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, time
+from datetime import date, time, timedelta
 
 from contract.names import class_name, class_numbers
+from contract.people import ROLE_QUALIFICATIONS, Ban, Certificate, Person, mask_id, person_key, with_check_digit
 from contract.places import in_county, townships_of
 from contract.registry import (
     CLASS_CAPACITY,
@@ -204,6 +205,9 @@ def _children(rng: random.Random, classes: list[ClassInfo]) -> list[Child]:
     return out
 
 
+LAPSED_COOK = "s-9002"
+
+
 def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[Staff]:
     out = []
     n = 0
@@ -228,7 +232,7 @@ def _staff(rng: random.Random, classes: list[ClassInfo], enrolled: int) -> list[
     # Records every facility keeps but who never badge in on a normal day: a former employee under
     # a lifetime ban (从业禁止), and a cook on leave whose health certificate has lapsed.
     out.append(Staff(id="s-9001", role=StaffRole.OTHER, banned=True))
-    out.append(Staff(id="s-9002", role=StaffRole.COOK, qualified=True, health_cert_expires=date(2025, 6, 30)))
+    out.append(Staff(id=LAPSED_COOK, role=StaffRole.COOK, qualified=True, health_cert_expires=date(2025, 6, 30)))
     return out
 
 
@@ -297,3 +301,60 @@ def _devices(rng: random.Random, classes: list[ClassInfo]) -> list[Device]:
     if rng.random() < 0.5:
         add("env-hall", DeviceType.ENV_SENSOR, "门厅")
     return d
+
+
+# Simulated names: common surnames and given-name characters (no real person is meant).
+_SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+    "余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+)
+_GIVEN = "丽娟敏静秀英华慧芳燕玲红霞婷雪梅琳晶洁莉萍颖婧佳欣怡悦建国志强军伟明勇杰磊涛斌鹏辉刚平亮浩宇晨阳凯"
+# A simulated identity number's first digits: 忻州市 (1409), then the county's two digits.
+_SALT = b"carewatch-simulated-register"
+
+
+def with_register(reg: Registry, today: date, seed: int = 1) -> Registry:
+    """The registry with a register of people behind its staff (issue #39: the simulator uses the register): each
+    staff record linked to a person with a simulated Chinese name, a masked identity number, the certificate their
+    role needs and a health certificate valid for months after `today`, and an annual health check and training
+    within the year before it; the facility's banned former employee (s-9001) a person with the ban on record, and
+    the cook whose health certificate lapsed (s-9002) as lapsed as before. Nothing runs out within the rules'
+    30-day warning of `today`, so the register adds names and no alert: the pages show people as people."""
+    rng = random.Random(f"register-{seed}")
+    people: list[Person] = []
+    facilities = []
+    serial = 0
+    for f in reg.facilities:
+        staff = []
+        for s in f.staff:
+            serial += 1
+            born = date(1970, 1, 1) + timedelta(days=rng.randint(0, 35 * 365))
+            number = with_check_digit(f"1409{f.county[4:6]}{born:%Y%m%d}{serial % 1000:03d}")
+            key = person_key(number, _SALT)
+            name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2, 2))))
+            if s.banned:
+                person = Person(
+                    key=key,
+                    name=name,
+                    id_masked=mask_id(number),
+                    ban=Ban(source="忻州市卫生健康委员会 从业禁止决定（模拟）", on=today - timedelta(days=400)),
+                )
+            else:
+                need = sorted(ROLE_QUALIFICATIONS.get(s.role.value, frozenset()))
+                valid = today + timedelta(days=rng.randint(180, 900))
+                certs = [Certificate(kind=need[0], expires=valid)] if need else []
+                lapsed = s.id == LAPSED_COOK  # the record kept of a cook on leave (_staff)
+                health = s.health_cert_expires if lapsed else today + timedelta(days=rng.randint(60, 360))
+                person = Person(
+                    key=key,
+                    name=name,
+                    id_masked=mask_id(number),
+                    qualifications=certs,
+                    health_cert_expires=health,
+                    health_check_on=today - timedelta(days=rng.randint(20, 300)),
+                    training_on=today - timedelta(days=rng.randint(20, 300)),
+                )
+            people.append(person)
+            staff.append(s.model_copy(update={"person": key, "id_masked": person.id_masked}))
+        facilities.append(f.model_copy(update={"staff": staff}))
+    return Registry(facilities=facilities, people=people)

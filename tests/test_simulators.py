@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -299,3 +299,33 @@ def test_a_simulation_behind_its_clock_says_so_and_says_when_it_has_caught_up(tm
     just_ahead = ManualClock(start + timedelta(seconds=0.5))
     drive(on_time, start + timedelta(seconds=1), lambda _ev: None, clock=just_ahead, report=quiet.append)
     assert quiet == []
+
+
+def test_the_simulated_register_names_every_member_of_staff_and_adds_no_alert() -> None:
+    """Issue #39: the simulator's registry uses the register of people. The demo's staff are people with
+    names and masked identity numbers, their certificates valid around the demo's day (nothing within the
+    30-day warning), the banned former employee banned on the register and the lapsed cook still lapsed;
+    every other member of staff may work that day."""
+    from alerts.workforce import ban_of, documents, lapses
+    from contract.people import MASKED_ID_RE, PERSON_KEY_RE
+    from simulators.registry_gen import with_register
+
+    today = date(2027, 3, 9)
+    reg = with_register(generate_registry(4, seed=7), today)
+    people = {p.key: p for p in reg.people}
+    assert len(people) == sum(len(f.staff) for f in reg.facilities), "one person a staff record"
+    for f in reg.facilities:
+        for s in f.staff:
+            p = people[s.person] if s.person else None
+            assert p is not None and PERSON_KEY_RE.match(p.key) and MASKED_ID_RE.match(s.id_masked or "")
+            assert 2 <= len(p.name) <= 3 and all("\u4e00" <= c <= "\u9fff" for c in p.name), p.name
+            if s.id == "s-9001":
+                assert ban_of(s, p) is not None and p.ban is not None
+            elif s.id == "s-9002":
+                assert lapses(s, p, today) == [("健康证过期", "health certificate expired")]
+            else:
+                assert lapses(s, p, today) == [], (s.id, lapses(s, p, today))
+                soon = [d for d in documents(s, p) if d[2] <= today + timedelta(days=30)]
+                assert soon == [], (s.id, soon)
+    again = with_register(generate_registry(4, seed=7), today)
+    assert [p.name for p in again.people] == [p.name for p in reg.people], "the same names every start"

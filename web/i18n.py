@@ -304,9 +304,12 @@ _MORE = {
     # a date field on a Chinese page (web/pages/render.py date_input): ISO order, whatever the browser's locale
     "date_hint": ("按 年-月-日 填写，如 {}", "YYYY-MM-DD, e.g. {}"),
     "datetime_hint": ("按 年-月-日 时:分 填写，如 {}", "YYYY-MM-DD HH:MM, e.g. {}"),
-    # a latched alert (critical, major) cleared but not acknowledged: still open (docs/contract.md §5), listed
-    # apart from the active ones
-    "awaiting_ack": ("已解除、待确认", "Cleared, awaiting acknowledgement"),
+    # One meaning of 未结 (issue #41, the lead's decision): 未结 / "open" is not closed, i.e. active, or a latched
+    # alert (critical, major) cleared but not acknowledged (docs/contract.md §5). A list or count of the active
+    # ones alone is headed 进行中 / "Active"; a cleared one awaiting its acknowledgement carries this tag
+    # wherever it appears, and heads its own list.
+    "awaiting_ack": ("已恢复待确认", "Cleared, awaiting acknowledgement"),
+    "active_alerts": ("进行中告警", "Active alerts"),
     "reconnecting": ("连接中断，正在重连…", "Connection lost, reconnecting…"),
     # issue #41 item 1: the live pages and the critical banner (web/static/live.js)
     "banner_close": ("关闭此提醒（本次浏览不再显示，告警不受影响）", "Dismiss (this browser session; the alert stays)"),

@@ -181,7 +181,7 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
         [(now - timedelta(minutes=5 * i), B.id, env, "co2_ppm", 600.0 + 3 * i, f"r{i}") for i in range(60)],
     )
     await page.goto(f"{base}/facilities/{B.id}?lang=en")
-    await expect(page.locator("h2").first).to_contain_text("Open alerts")
+    await expect(page.locator("h2").first).to_contain_text("Active alerts")
     await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
     assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
     await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("CO₂ (ppm) 600")  # name and unit

@@ -1785,3 +1785,22 @@ _ENFORCEMENT = {
 for _k, (_zh, _en) in _ENFORCEMENT.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en
+
+# the operator's landing page and phones (issue #41 item 5): what waits for the operator first
+_HOME = {
+    "home_todo": ("待办", "To do"),
+    "home_facility": ("本园", "My facility"),
+    "home_facility_page": ("本园详情（设备、人员、读数）", "Facility page (devices, staff, readings)"),
+    "home_waiting": ("等待您处理的事项", "What waits for you"),
+    "home_orders": ("整改通知待回复", "Orders to answer"),
+    "home_alerts": ("告警待确认", "Alerts to acknowledge"),
+    "home_filing": ("备案退回", "Filing returned"),
+    "home_answer": ("回复整改", "Reply"),
+    "home_all_alerts": ("全部告警", "All alerts"),
+    "home_all_orders": ("全部整改通知", "All orders"),
+    "home_filing_go": ("查看退回理由并修改备案", "Read the reasons and correct the filing"),
+    "home_more_alerts": ("还有更多待确认的告警", "More alerts wait for an acknowledgement"),
+}
+for _k, (_zh, _en) in _HOME.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en

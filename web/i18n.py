@@ -1594,10 +1594,14 @@ _CIRCULARS = {
         "What is said of it (left blank: drafted from the facts)",
     ),
     "circular_subject_help": (
-        "填写 facility:机构编号 或 area:地区代码（市级：县、乡镇；县级：本县乡镇），可从列表中选择。",
-        "Enter facility:<facility id> or area:<area code> (the city: counties and townships; a county: its "
-        "townships), or pick one from the list.",
+        "在列表中选择被通报的地区（市级：县、乡镇；县级：本县乡镇）或机构；机构较多时先在搜索框输入名称缩小列表。",
+        "Choose the area (the city: counties and townships; a county: its townships) or the facility; with many "
+        "facilities, type part of a name in the search box first to narrow the lists.",
     ),
+    "circular_find": ("搜索机构", "Find a facility"),
+    "circular_areas": ("地区", "Areas"),
+    "circular_facilities": ("机构", "Facilities"),
+    "circular_none": ("（不选）", "(none)"),
     "circular_save": ("保存草稿", "Save the draft"),
     "circular_issue": ("签发并编号", "Issue and number it"),
     "circular_issue_help": ("签发后不可修改。", "Once issued it never changes."),

@@ -1804,6 +1804,14 @@ _HOME = {
     "home_all_orders": ("全部整改通知", "All orders"),
     "home_filing_go": ("查看退回理由并修改备案", "Read the reasons and correct the filing"),
     "home_more_alerts": ("还有更多待确认的告警", "More alerts wait for an acknowledgement"),
+    # an alert's page: the facility open or closed when it happened, who is badged in now (issue #41 item 6)
+    "ctx_title": ("现场情况", "On site"),
+    "ctx_open": ("发生时在开放时间内", "Within opening hours when it happened"),
+    "ctx_closed": ("发生时闭园（非开放时间）", "Closed when it happened (outside opening hours)"),
+    "ctx_closed_nobody": ("闭园、无人在岗", "Closed, nobody on site"),
+    "ctx_nobody": ("此刻无人刷卡在园", "Nobody badged in on site now"),
+    "ctx_badged": ("此刻刷卡在园：", "Badged in on site now: "),
+    "ctx_children": ("幼儿 {} 名", "{} children"),
 }
 for _k, (_zh, _en) in _HOME.items():
     TEXT["zh"][_k] = _zh

@@ -162,7 +162,9 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
     await load_registry(db, REG)
     await create_user(db, "op", "operator", "pw-op", facility=B.id)
     await login(page, base, "op", "pw-op")
-    assert page.url == f"{base}/facilities/{B.id}", "an operator lands on their own facility"
+    assert page.url == f"{base}/", "an operator lands on what waits for them (issue #41 item 5)"
+    await expect(page.locator(f'[data-home="{B.id}"]')).to_have_count(1)
+    await page.locator(f'header nav a[href="/facilities/{B.id}"]').click()  # 本园: their own facility
     await expect(page.locator(f'[data-facility-page="{B.id}"]')).to_have_count(1)
     # a laptop's 1280 px: the title and the signed-in user each stay on one line (the nav may wrap)
     lines = await page.evaluate(

@@ -110,7 +110,8 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await page.goto(f"{base}/alerts")
             alert_row = page.locator("tr.sev-critical").first
             await expect(alert_row).to_contain_text("火灾报警")
-            await expect(alert_row).to_contain_text("已解除")  # cleared, but latched: still listed until acknowledged
+            # cleared, but latched: still listed (未结) until acknowledged, tagged as such (issue #41)
+            await expect(alert_row.locator("[data-awaiting-ack]")).to_have_text("已恢复待确认")
             await page.goto(f"{base}/")
             await expect(row).to_have_text("告警")
             await page.goto(f"{base}/alerts")

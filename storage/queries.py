@@ -24,7 +24,7 @@ from contract.rules import (
     offline_params,
 )
 from storage.alerts import LATCHING_SQL
-from storage.closures import closures_of
+from storage.closures import APPROVED_FOR_FACILITY, closures_of
 from storage.intake import as_of_sql, heard_sql
 from storage.intake import state as intake_state
 from storage.migrate import retention_days
@@ -154,6 +154,15 @@ async def facility_names(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg
 async def facility_row(conn: asyncpg.Connection, scope: Scope, facility_id: str) -> asyncpg.Record | None:
     """The facility if the scope may see it, else None (the caller answers 404)."""
     r = await conn.fetchrow("SELECT * FROM facilities WHERE id = $1", facility_id)
+    return r if r is not None and scope.allows(r) else None
+
+
+async def facility_with_closures(conn: asyncpg.Connection, scope: Scope, facility_id: str) -> asyncpg.Record | None:
+    """facility_row with the facility's approved closures (`closures`), so that `opening_hours` of it counts
+    a closure day as closed; None outside the scope."""
+    r = await conn.fetchrow(
+        f"SELECT f.*, {APPROVED_FOR_FACILITY} AS closures FROM facilities f WHERE f.id = $1", facility_id
+    )
     return r if r is not None and scope.allows(r) else None
 
 

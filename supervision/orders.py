@@ -51,6 +51,11 @@ _ALLOWED = {"answer": frozenset({"issued", "returned"}), "review": frozenset({"a
 DueDateError = deadlines.DueDateError  # a due date outside the policy (supervision/deadlines.py)
 
 
+def awaits_facility(status: str) -> bool:
+    """Whether an order waits for its facility's answer (issued, or sent back): the operator's to-do."""
+    return status in _ALLOWED["answer"]
+
+
 def check_step(status: str, action: str) -> None:
     """Refuse a step the order's state does not allow: an answer only when issued or sent back, a review
     (accept or send back) only when answered."""

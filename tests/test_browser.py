@@ -110,7 +110,8 @@ async def test_inspector_sees_red_live_acknowledges_and_latch(
             await page.goto(f"{base}/alerts")
             alert_row = page.locator("tr.sev-critical").first
             await expect(alert_row).to_contain_text("火灾报警")
-            await expect(alert_row).to_contain_text("已解除")  # cleared, but latched: still listed until acknowledged
+            # cleared, but latched: still listed (未结) until acknowledged, tagged as such (issue #41)
+            await expect(alert_row.locator("[data-awaiting-ack]")).to_have_text("已恢复待确认")
             await page.goto(f"{base}/")
             await expect(row).to_have_text("告警")
             await page.goto(f"{base}/alerts")
@@ -162,7 +163,9 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
     await load_registry(db, REG)
     await create_user(db, "op", "operator", "pw-op", facility=B.id)
     await login(page, base, "op", "pw-op")
-    assert page.url == f"{base}/facilities/{B.id}", "an operator lands on their own facility"
+    assert page.url == f"{base}/", "an operator lands on what waits for them (issue #41 item 5)"
+    await expect(page.locator(f'[data-home="{B.id}"]')).to_have_count(1)
+    await page.locator(f'header nav a[href="/facilities/{B.id}"]').click()  # 本园: their own facility
     await expect(page.locator(f'[data-facility-page="{B.id}"]')).to_have_count(1)
     # a laptop's 1280 px: the title and the signed-in user each stay on one line (the nav may wrap)
     lines = await page.evaluate(
@@ -181,7 +184,7 @@ async def test_operator_sees_only_their_facility(page: Page, base: str, db: asyn
         [(now - timedelta(minutes=5 * i), B.id, env, "co2_ppm", 600.0 + 3 * i, f"r{i}") for i in range(60)],
     )
     await page.goto(f"{base}/facilities/{B.id}?lang=en")
-    await expect(page.locator("h2").first).to_contain_text("Open alerts")
+    await expect(page.locator("h2").first).to_contain_text("Active alerts")
     await expect(page.locator("#chart canvas")).to_have_count(1)  # uPlot, served from /static/vendor
     assert int(await page.locator("#chart").get_attribute("data-points") or 0) >= 20  # 15-min buckets of 5 h
     await expect(page.locator(f'tr[data-device="{env}"]')).to_contain_text("CO₂ (ppm) 600")  # name and unit

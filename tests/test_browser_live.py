@@ -77,7 +77,7 @@ async def test_typing_on_the_alert_and_facility_pages_survives_an_escalation_and
             await page.locator("details:has(#order-form) > summary").click()
             await page.locator("#order-form textarea[name=detail]").fill("请于今日内更换午睡室烟感")
             # the facility page: the same row's note, an order's detail and a maintenance reason
-            f_note = facility.locator(f'tr[data-alert="{alert_id}"] input[name=note]').first  # under 未结告警
+            f_note = facility.locator(f'tr[data-alert="{alert_id}"] input[name=note]').first  # under 进行中告警
             await f_note.fill("已电话联系园长")
             await facility.locator("details:has(#order-form) > summary").click()
             await facility.locator("#order-form textarea[name=detail]").fill("整改烟感")
@@ -98,9 +98,9 @@ async def test_typing_on_the_alert_and_facility_pages_survives_an_escalation_and
 
             pub.publish(topic, payload({"msg_id": "f2", "ts": ts(), "type": "fire_alarm", "state": "cleared"}))
             cleared = page.locator('[data-live="cards"]')
-            await expect(cleared).to_contain_text("已解除", timeout=10_000)  # the status, in place
+            await expect(cleared).to_contain_text("已恢复待确认", timeout=10_000)  # the status, in place
             await expect(page.locator('[data-live="history"] tr[data-action="cleared"]')).to_have_count(1)
-            # latched: under 已解除、待确认 on the facility page, and red no more on its state
+            # latched: under 已恢复待确认 on the facility page, and red no more on its state
             waiting = facility.locator(f'[data-live="awaiting-ack"] tr[data-alert="{alert_id}"]')
             await expect(waiting).to_have_count(1, timeout=10_000)
             await expect(note).to_have_value("现场核实中：午睡室烟感")

@@ -150,3 +150,25 @@ async def test_a_document_outside_the_scope_is_404(site: dict[str, Any]) -> None
                 assert r.headers["Content-Type"].startswith("text/html"), "the error page, not a PDF"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['oper']}"}) as s:
         assert (await s.get(f"{url}/orders/{order['id']}.pdf")).status == 200, "the facility's own operator"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_circulars_long_title_is_printed_in_full_lines(lang: str, tmp_path: Path) -> None:
+    """Issue #41: a circular's title in its PDF is set in full lines across the page, never a character a
+    line; the longest title the form takes (200 characters) still leaves the page its text."""
+    from web.documents import render_circular
+    from web.i18n import TEXT
+
+    title = "关于全市托育机构2026年第四季度安全监管情况及部分机构消防通道整改逾期问题的通报"
+    for t in (title, title * 3):
+        c = {"title": t[:200], "body": "近期检查发现，部分托育机构消防通道整改逾期。", "issued_at": datetime.now(UTC)}
+        pdf = render_circular(
+            c, "忻府卫托通〔2026〕1号", "忻府区卫生健康局", [("忻府区", "督促不力")], TEXT[lang], lang, "通报批评"
+        )
+        lines = [line.strip() for line in text_of(pdf, tmp_path).splitlines() if line.strip()]
+        start = next(i for i, line in enumerate(lines) if line.startswith("关于全市"))
+        end = next(i for i, line in enumerate(lines) if "忻府卫托通" in line)
+        title_lines = lines[start:end]
+        assert "".join(title_lines) == t[:200], title_lines
+        assert len(title_lines) <= 2 + len(t[:200]) // 20, title_lines  # about 22 characters a line at 20 pt
+        assert all(len(line) >= 10 for line in title_lines[:-1]), title_lines

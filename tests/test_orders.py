@@ -5,6 +5,7 @@ up township -> county -> city."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import secrets
@@ -256,6 +257,18 @@ async def test_an_inspection_planned_recorded_signed_and_its_failed_item_ordered
     assert (status, signed["status"], signed["failed"], signed["signed_by"]) == (200, "countersign", ["exits"], "town")
     status, signed = await call("POST", f"{url}/api/v1/inspections/{iid}/countersign", site["county"])
     assert (status, signed["status"], signed["countersigned_by"]) == (200, "signed", "county")
+    # the failed item's order form is prefilled in the page's language (issue #41): its item's name and the note
+    s, _ = await _page_session(url, "town", "pw-town")
+    try:
+        for lang, wanted in (
+            ("zh", f"{ITEMS['exits'].zh}：二楼出口上锁"),
+            ("en", f"{ITEMS['exits'].en}: 二楼出口上锁"),
+        ):
+            page = await (await s.get(f"{url}/inspections/{iid}?lang={lang}")).text()
+            prefilled = re.search(r'<input name="title" maxlength="200" value="([^"]*)"', page)
+            assert prefilled and html.unescape(prefilled.group(1)) == wanted, lang
+    finally:
+        await s.close()
     again = {"findings": findings, "sign": True, "second_inspector": "city"}
     status, _ = await call("POST", rec, site["county"], again)
     assert status == 409, "a signed record does not change"

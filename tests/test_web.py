@@ -7,7 +7,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1168,10 +1168,26 @@ def _section(page: str, start: str, end: str) -> str:
     return page[i : j if j > 0 else len(page)]
 
 
-async def test_open_alert_lists_show_no_cleared_alert(site: dict[str, object], db: asyncpg.Connection) -> None:
-    """Under 未结告警 (the overview's list, the facility page's table) only active alerts; a major alert
-    cleared but not yet acknowledged (latched: still to be acknowledged) is listed under its own heading,
-    marked cleared; a cleared and acknowledged one is in neither (it is history: the inbox's 全部)."""
+def _headed(page: str) -> list[tuple[str, str]]:
+    """Every heading (h1-h3) of a page with what follows it up to the next heading: (heading's text, section)."""
+    parts = re.split(r"(<h[1-3][^>]*>.*?</h[1-3]>)", page, flags=re.S)
+    return [
+        (re.sub(r"<small>.*?</small>|<[^>]+>", "", parts[i], flags=re.S), parts[i + 1])
+        for i in range(1, len(parts) - 1, 2)
+    ]
+
+
+def _row(page: str, alert_id: int) -> str:
+    """The table row or list item of an alert on a page ("" when it is not there)."""
+    m = re.search(rf'<(tr|li) data-alert="{alert_id}".*?</\1>', page, flags=re.S)
+    return m.group(0) if m else ""
+
+
+async def test_open_means_not_closed_on_every_page(site: dict[str, object], db: asyncpg.Connection) -> None:
+    """One meaning of 未结 (issue #41, the lead's decision): not closed, that is active, or a latched alert cleared
+    and awaiting its acknowledgement. A list or count under 未结 holds both, the cleared one tagged 已恢复待确认;
+    a list of the active ones alone is headed 进行中, never 未结; a cleared and acknowledged alert is in neither
+    (it is history: the inbox's 全部). Any page that heads an active-only list 未结 fails here."""
     url = str(site["url"])
     t0 = datetime.now(UTC) - timedelta(minutes=30)
     gone = await open_alert(db, A.id, Key("device_offline", "exit-1"), Condition("major", "离线甲", "off a"), t0)
@@ -1179,26 +1195,54 @@ async def test_open_alert_lists_show_no_cleared_alert(site: dict[str, object], d
     done = await open_alert(db, A.id, Key("device_offline", "exit-2"), Condition("major", "离线乙", "off b"), t0)
     await clear_alert(db, A.id, Key("device_offline", "exit-2"), t0 + timedelta(minutes=5))
     await db.execute("UPDATE alerts SET acknowledged = true, acknowledged_by = 'insp-a' WHERE id = $1", done.alert_id)
+    active, waiting, closed = int(site["alert_a"]), gone.alert_id, done.alert_id  # type: ignore[call-overload]
+    paths = ("/", "/?fragment=alerts", f"/facilities/{A.id}", f"/alerts/{waiting}")
+    inbox = ("open", "active", "awaiting_ack", "cleared", "all")
     s = await _inspector(url)
     try:
-        overview = await (await s.get(f"{url}/")).text()
-        facility = await (await s.get(f"{url}/facilities/{A.id}")).text()
-        inbox_all = await (await s.get(f"{url}/alerts?status=all")).text()
+        pages = {p: await (await s.get(f"{url}{p}")).text() for p in paths}
+        pages |= {f"/alerts?status={st}": await (await s.get(f"{url}/alerts?status={st}")).text() for st in inbox}
+        pages["/alerts"] = await (await s.get(f"{url}/alerts")).text()
+        overview_en = await (await s.get(f"{url}/?lang=en")).text()
     finally:
         await s.close()
-    active = f'data-alert="{site["alert_a"]}"'
-    for name, page, listed in (
-        ("overview", overview, _section(overview, "未结告警 <small>", "<h2")),
-        ("facility", facility, _section(facility, "<h2>未结告警</h2>", "<h2")),
-    ):
-        assert active in listed, f"{name}: the active fire alarm is an open alert"
-        assert "已解除" not in listed, f"{name}: a cleared alert under 未结告警"
-        for cleared in (gone, done):
-            assert f'"{cleared.alert_id}"' not in listed, name
-        waiting = _section(page, "已解除、待确认", "<h2")
-        assert f'"{gone.alert_id}"' in waiting, f"{name}: the unacknowledged latched alert is still shown, apart"
-        assert f'"{done.alert_id}"' not in waiting and active not in waiting, name
-    assert f'data-alert="{done.alert_id}"' in inbox_all, "the cleared, acknowledged alert is in the history"
+    for path, page in pages.items():
+        # the cleared one awaiting its acknowledgement says so wherever it is listed with active ones (the
+        # overview lists it under its own heading, 已恢复待确认: checked below)
+        if (row := _row(page, waiting)) and path not in {"/", "/?fragment=alerts"}:
+            assert "已恢复待确认" in row and "data-awaiting-ack" in row, f"{path}: its tag"
+        if row := _row(page, active):
+            assert "已恢复待确认" not in row, f"{path}: an active alert tagged as cleared"
+        # headed lists: 未结 both, 进行中 the active ones only
+        for heading, section in _headed(page):
+            if "data-alert=" not in section:
+                continue
+            if "未结" in heading:
+                assert _row(section, active) and _row(section, waiting), f"{path}: {heading} is active-only"
+            if "进行中" in heading:
+                assert not _row(section, waiting), f"{path}: {heading} lists a cleared alert"
+            if "未结" in heading or "进行中" in heading:
+                assert not _row(section, closed), f"{path}: {heading} lists a closed alert"
+    # the inbox: its status filter heads its table
+    for st in ("open", "active", "awaiting_ack"):
+        page = pages[f"/alerts?status={st}"]
+        shown = re.search(r'<option value="\w+" selected>([^<]+)<', page).group(1)  # type: ignore[union-attr]
+        assert {"open": "未结", "active": "进行中", "awaiting_ack": "已恢复待确认"}[st] == shown
+        assert bool(_row(page, active)) == (st != "awaiting_ack"), st
+        assert bool(_row(page, waiting)) == (st != "active"), st
+        assert not _row(page, closed), st
+    assert _row(pages["/alerts"], active) and _row(pages["/alerts"], waiting), "the inbox opens on 未结: both"
+    assert _row(pages["/alerts?status=all"], closed), "the cleared, acknowledged alert is in the history"
+    # counts under 未结: the area table's column counts both
+    areas = _section(pages["/"], 'class="areas"', "</table>")
+    assert "<th>未结告警</th>" in areas
+    row = re.search(rf'<tr data-area="{A.township}">.*?</tr>', areas, flags=re.S).group(0)  # type: ignore[union-attr]
+    assert '<td data-n="open_alerts">2</td>' in row, "未结 counts the active and the cleared awaiting one"
+    # the overview's active-only list is headed 进行中 / Active, its cleared ones apart, in both languages
+    assert any("进行中" in h and _row(sec, active) for h, sec in _headed(pages["/"]))
+    assert any("已恢复待确认" in h and _row(sec, waiting) for h, sec in _headed(pages["/"]))
+    assert any("Active alerts" in h and _row(sec, active) for h, sec in _headed(overview_en))
+    assert "Open alerts" not in "".join(h for h, sec in _headed(overview_en) if "data-alert=" in sec)
 
 
 async def test_every_stamp_on_the_history_pages_is_the_apps_clock(db: asyncpg.Connection, db_url: str) -> None:
@@ -1287,3 +1331,43 @@ async def test_pages_name_people_and_classes_not_their_ids(site: dict[str, objec
         name = LABELS["age_group"][c.age_group.value][0]
         same = sorted(x.id for x in A.classes if x.age_group == c.age_group)
         assert shown[c.id] == (f"{name} {same.index(c.id) + 1}" if len(same) > 1 else name), (c.id, shown)
+
+
+async def test_an_alert_page_says_whether_the_facility_was_open_and_who_is_on_site(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """Issue #41 item 6: an alarm at 23:09 in a facility closed at that hour says "闭园、无人在岗" while nobody is
+    badged in; once a carer badges in, the page says the facility was closed and who is on site now; an alarm
+    in its opening hours says so. The alert itself is the same on every one (nothing of it changes)."""
+    url = str(site["url"])
+    zone = ZoneInfo(A.timezone)
+    today = datetime.now(UTC).astimezone(zone).date()
+    night = datetime.combine(today - timedelta(days=1), time(23, 9), zone)  # after every day's closing (17:30)
+    day = datetime(2026, 12, 2, 10, 0, tzinfo=zone)  # a Wednesday, a working day, within 07:30-17:30
+    late = await open_alert(db, A.id, Key("fire_alarm", "smoke-x"), Condition("critical", "火警", "fire"), night)
+    open_hours = await open_alert(db, A.id, Key("fire_alarm", "smoke-y"), Condition("critical", "火警", "fire"), day)
+    s = await _inspector(url)
+    try:
+
+        async def page(alert_id: int, lang: str = "zh") -> str:
+            return await (await s.get(f"{url}/alerts/{alert_id}?lang={lang}")).text()
+
+        closed = await page(late.alert_id)
+        assert 'data-on-site="closed"' in closed and "闭园、无人在岗" in closed
+        assert "Closed, nobody on site" in await page(late.alert_id, "en")
+        during = await page(open_hours.alert_id)
+        assert 'data-on-site="open"' in during and "发生时在开放时间内" in during and "闭园" not in during
+        carer = A.staff[0]
+        badge = night_badge(A.timezone, datetime.now(UTC))
+        await db.execute(
+            "INSERT INTO access_events (time, facility_id, device_id, msg_id, type, person_id, payload)"
+            " VALUES ($1, $2, 'door-main', 'b1', 'staff_in', $3, '{}')",
+            badge,
+            A.id,
+            carer.id,
+        )
+        closed = await page(late.alert_id)
+        assert "闭园、无人在岗" not in closed and "发生时闭园（非开放时间）" in closed
+        assert f"此刻刷卡在园：{LABELS['staff_role'][carer.role.value][0]} 1" in closed
+    finally:
+        await s.close()

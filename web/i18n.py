@@ -305,9 +305,12 @@ _MORE = {
     # a date field on a Chinese page (web/pages/render.py date_input): ISO order, whatever the browser's locale
     "date_hint": ("按 年-月-日 填写，如 {}", "YYYY-MM-DD, e.g. {}"),
     "datetime_hint": ("按 年-月-日 时:分 填写，如 {}", "YYYY-MM-DD HH:MM, e.g. {}"),
-    # a latched alert (critical, major) cleared but not acknowledged: still open (docs/contract.md §5), listed
-    # apart from the active ones
-    "awaiting_ack": ("已解除、待确认", "Cleared, awaiting acknowledgement"),
+    # One meaning of 未结 (issue #41, the lead's decision): 未结 / "open" is not closed, i.e. active, or a latched
+    # alert (critical, major) cleared but not acknowledged (docs/contract.md §5). A list or count of the active
+    # ones alone is headed 进行中 / "Active"; a cleared one awaiting its acknowledgement carries this tag
+    # wherever it appears, and heads its own list.
+    "awaiting_ack": ("已恢复待确认", "Cleared, awaiting acknowledgement"),
+    "active_alerts": ("进行中告警", "Active alerts"),
     "reconnecting": ("连接中断，正在重连…", "Connection lost, reconnecting…"),
     # issue #41 item 1: the live pages and the critical banner (web/static/live.js)
     "banner_close": ("关闭此提醒（本次浏览不再显示，告警不受影响）", "Dismiss (this browser session; the alert stays)"),
@@ -1638,10 +1641,14 @@ _CIRCULARS = {
         "What is said of it (left blank: drafted from the facts)",
     ),
     "circular_subject_help": (
-        "填写 facility:机构编号 或 area:地区代码（市级：县、乡镇；县级：本县乡镇），可从列表中选择。",
-        "Enter facility:<facility id> or area:<area code> (the city: counties and townships; a county: its "
-        "townships), or pick one from the list.",
+        "在列表中选择被通报的地区（市级：县、乡镇；县级：本县乡镇）或机构；机构较多时先在搜索框输入名称缩小列表。",
+        "Choose the area (the city: counties and townships; a county: its townships) or the facility; with many "
+        "facilities, type part of a name in the search box first to narrow the lists.",
     ),
+    "circular_find": ("搜索机构", "Find a facility"),
+    "circular_areas": ("地区", "Areas"),
+    "circular_facilities": ("机构", "Facilities"),
+    "circular_none": ("（不选）", "(none)"),
     "circular_save": ("保存草稿", "Save the draft"),
     "circular_issue": ("签发并编号", "Issue and number it"),
     "circular_issue_help": ("签发后不可修改。", "Once issued it never changes."),
@@ -1827,5 +1834,32 @@ _ENFORCEMENT = {
     "err_lift_none": ("没有该停业整改", "No such suspension"),
 }
 for _k, (_zh, _en) in _ENFORCEMENT.items():
+    TEXT["zh"][_k] = _zh
+    TEXT["en"][_k] = _en
+
+# the operator's landing page and phones (issue #41 item 5): what waits for the operator first
+_HOME = {
+    "home_todo": ("待办", "To do"),
+    "home_facility": ("本园", "My facility"),
+    "home_facility_page": ("本园详情（设备、人员、读数）", "Facility page (devices, staff, readings)"),
+    "home_waiting": ("等待您处理的事项", "What waits for you"),
+    "home_orders": ("整改通知待回复", "Orders to answer"),
+    "home_alerts": ("告警待确认", "Alerts to acknowledge"),
+    "home_filing": ("备案退回", "Filing returned"),
+    "home_answer": ("回复整改", "Reply"),
+    "home_all_alerts": ("全部告警", "All alerts"),
+    "home_all_orders": ("全部整改通知", "All orders"),
+    "home_filing_go": ("查看退回理由并修改备案", "Read the reasons and correct the filing"),
+    "home_more_alerts": ("还有更多待确认的告警", "More alerts wait for an acknowledgement"),
+    # an alert's page: the facility open or closed when it happened, who is badged in now (issue #41 item 6)
+    "ctx_title": ("现场情况", "On site"),
+    "ctx_open": ("发生时在开放时间内", "Within opening hours when it happened"),
+    "ctx_closed": ("发生时闭园（非开放时间）", "Closed when it happened (outside opening hours)"),
+    "ctx_closed_nobody": ("闭园、无人在岗", "Closed, nobody on site"),
+    "ctx_nobody": ("此刻无人刷卡在园", "Nobody badged in on site now"),
+    "ctx_badged": ("此刻刷卡在园：", "Badged in on site now: "),
+    "ctx_children": ("幼儿 {} 名", "{} children"),
+}
+for _k, (_zh, _en) in _HOME.items():
     TEXT["zh"][_k] = _zh
     TEXT["en"][_k] = _en

@@ -47,11 +47,14 @@ async def _form_ctx(
     request: web.Request, user: User, c: dict[str, Any] | None, rows: list[dict[str, str]]
 ) -> dict[str, Any]:
     department = c["department"] if c else rules.department_of(user.scope)
+    options = await _options(request, user, department)
     return {
         "c": c,
         "number": _number(c) if c else None,
         "rows": rows + [{"subject": "", "statement": "", "name": ""}] * BLANK_ROWS,
-        "options": await _options(request, user, department),
+        "area_options": [o for o in options if o[0].startswith("area:")],
+        "facility_options": [o for o in options if o[0].startswith("facility:")],
+        "option_values": {value for value, _ in options},
         "may_write": rules.may_write(user.scope, department) and (c is None or c["status"] == "draft"),
         "kept": {},
         "error": None,

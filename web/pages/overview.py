@@ -18,6 +18,7 @@ from storage import queries
 from storage.users import User
 from web.i18n import TEXT, scope_name
 from web.keys import GATEWAYS, POOL, RULES, TIMING, now_of
+from web.pages.home import operator_home
 from web.pages.render import lang_of, page_user, render
 
 routes = web.RouteTableDef()
@@ -50,7 +51,7 @@ async def critical_banner(request: web.Request) -> web.Response:
 async def overview(request: web.Request) -> web.Response:
     user = page_user(request)
     if user.role == "operator" and user.scope.facility:
-        raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
+        return await operator_home(request, user)  # what waits for them first; their facility one link away
     raw_county = request.query.get("county", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
     if request.query.get("fragment") == "alerts":  # the open-alert lists alone (live.js), without the map

@@ -19,6 +19,7 @@ from aiohttp_session import get_session
 from markupsafe import Markup
 
 from contract.names import name
+from contract.rules import LATCHING
 from storage import complaints as complaint_store
 from storage import filing as filing_store
 from storage import inspections as inspection_store
@@ -47,6 +48,12 @@ from web.i18n import (
 )
 from web.keys import CLOCK, INTAKE, NAMES, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
 from web.names import name_alerts, subject_of
+
+
+def awaiting_ack(alert: dict[str, Any]) -> bool:
+    """Whether an alert (as storage.queries.alert_json gives it) is cleared and still open: latched (critical,
+    major) and not yet acknowledged (docs/contract.md §5), the rows tagged 已恢复待确认 among 未结 ones."""
+    return alert["status"] == "cleared" and not alert["acknowledged"] and alert["severity"] in LATCHING
 
 
 def page_user(request: web.Request) -> User:
@@ -159,6 +166,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "audit_detail": lambda value, facilities=None: audit_detail(value, lang, now_of(request), facilities),
         "history_detail": lambda value: history_detail(value, lang),
         "labels": labels_for(lang),
+        # an alert cleared but still open, waiting for its acknowledgement (tagged 已恢复待确认 wherever listed)
+        "awaiting": awaiting_ack,
         # an accelerated demo's clock (contract.clock): its time and speed in the header
         "demo_clock": _demo_clock(request, lang),
         # the app's clock for a page's script (the readings chart's "now"): its reading and its speed, so that

@@ -532,7 +532,7 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     points = json.loads(
         re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S).group(1)
     )  # type: ignore[union-attr]
-    by_id = {p[0]: p for p in points}  # [id, name, lon, lat, state, county]
+    by_id = {p[0]: p for p in points}  # [id, name, lon, lat, state, county, township]
     assert by_id[green.id][4] == "green" and by_id[green.id][5] == green.county, "green: on the map, in its county"
     assert by_id[A.id][1] == A.name and all(p[2] and p[3] for p in points)
     assert f'href="/?county={green.county}"' in str(page)
@@ -937,11 +937,20 @@ def test_map_points_cannot_break_out_of_their_script_element() -> None:
     name = "</script><img src=x onerror=alert(1)>'&托育"
     out = str(
         map_points_json(
-            [{"id": "f1", "name": name, "location": {"lon": 112.7, "lat": 38.4}, "state": "red", "county": "140902"}]
+            [
+                {
+                    "id": "f1",
+                    "name": name,
+                    "location": {"lon": 112.7, "lat": 38.4},
+                    "state": "red",
+                    "county": "140902",
+                    "township": "140902001",
+                }
+            ]
         )
     )
     assert not any(c in out for c in "<>&'"), out
-    assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902"]]
+    assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902", "140902001"]]
 
 
 async def map_and_list(url: str, tok: str, fac: Any) -> tuple[str, str, str, Any]:

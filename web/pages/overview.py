@@ -1,6 +1,6 @@
-"""The overview (city → county → township, with the map, and its alert lists alone for the live page), the
-duty-room wall, and the two banners every page fetches: data intake stopped or behind, and the active
-critical alarms."""
+"""The overview (city → county → township, with the map, and its alert lists alone for the live page), and the
+two banners every page fetches: data intake stopped or behind, and the active critical alarms. The duty-room
+wall is web/pages/wall.py."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def overview(request: web.Request) -> web.Response:
     # ones are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green" or f["suspended"]]
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
-    # [id, name, lon, lat, state, county] a facility, as compact JSON made once (a province's 5,000
+    # [id, name, lon, lat, state, county, township] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
     points = map_points_json([f for f in facs if f["location"]], suspended=TEXT[lang_of(request)]["suspended"])
     with timing("render"):
@@ -124,7 +124,10 @@ def map_points_json(facs: list[dict[str, Any]], suspended: str = "") -> Markup:
     def name(f: dict[str, Any]) -> str:
         return f"{f['name']}（{suspended}）" if f.get("suspended") and suspended else str(f["name"])
 
-    rows = [[f["id"], name(f), f["location"]["lon"], f["location"]["lat"], f["state"], f["county"]] for f in facs]
+    rows = [
+        [f["id"], name(f), f["location"]["lon"], f["location"]["lat"], f["state"], f["county"], f["township"]]
+        for f in facs
+    ]
     text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     for char, escaped in _HTML_SAFE:  # str.replace, not str.translate: 10x quicker on 500 kB
         text = text.replace(char, escaped)
@@ -140,41 +143,4 @@ async def county_boundaries(_: web.Request) -> web.Response:
 
 
 OVERVIEW_LIST = 300  # facilities listed on the overview (the rest: a county's drill-down, the map)
-WALL_ALERTS = 8  # newest critical and major alerts on the duty-room wall
-WALL_FACILITIES = 12  # facilities needing attention on it
 STATE_RANK = {"red": 0, "amber": 1, "grey": 2, "green": 3}
-
-
-@routes.get("/wall")
-async def wall(request: web.Request) -> web.Response:
-    """The duty-room wall (值班大屏): read-only, full screen at 1920 × 1080 without scrolling, live.
-    `?fragment=1` answers its changing part only, which the page fetches on every change."""
-    user = page_user(request)
-    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
-    async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(
-            conn, user.scope, rules=request.app[RULES], now=now_of(request), gateways=gateways
-        )
-        newest = [
-            a
-            for sev in ("critical", "major")
-            for a in await queries.alerts(
-                conn, user.scope, status="open", severity=sev, limit=WALL_ALERTS, order="last_seen_at"
-            )
-        ]
-    # newest by their latest evidence: a panic button pressed again after it was released reopens its
-    # old alert (latching, docs/contract.md), and must come to the top, not stay where it first opened
-    newest.sort(key=lambda a: a["last_seen_at"], reverse=True)
-    counts = {s: sum(1 for f in facs if f["state"] == s) for s in STATE_RANK}
-    attention = sorted(
-        (f for f in facs if f["state"] != "green" or f["suspended"]), key=lambda f: (STATE_RANK[f["state"]], f["name"])
-    )
-    ctx = {
-        "counts": counts,
-        "newest": newest[:WALL_ALERTS],
-        "attention": attention[:WALL_FACILITIES],
-        "attention_more": max(0, len(attention) - WALL_FACILITIES),
-        "scope": scope_name(user.scope, lang_of(request)),
-        "fragment": request.query.get("fragment") == "1",
-    }
-    return await render(request, "wall.html", ctx)

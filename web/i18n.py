@@ -341,6 +341,20 @@ _MORE = {
     ),
     "map_help_county": ("点击区县查看该县，点击圆点打开机构", "Click a county to open it, a dot to open a facility"),
     "map_help": ("点击圆点打开机构；滚轮缩放", "Click a dot to open a facility; scroll to zoom"),
+    # issue #41 item 3: city → county → township → facility. No open dataset of township boundaries was found:
+    # a township's view is its county's boundary zoomed to its facilities, and the page says so
+    "map_help_township": (
+        "点击乡镇标记或在上方选择乡镇查看该乡镇，点击圆点打开机构",
+        "Click a township's marker, or choose it above, to open it; a dot opens a facility",
+    ),
+    "map_help_in_township": (
+        "县界内按本乡镇机构位置放大（未绘制乡镇界线）；点击圆点打开机构",
+        "The county's boundary, zoomed to this township's facilities (township boundaries not drawn); a dot opens a"
+        " facility",
+    ),
+    "all_townships": ("全部乡镇", "All townships"),
+    "back_to_county": ("返回全县", "whole county"),
+    "show": ("查看", "Show"),
     "all_alerts": ("全部告警", "all alerts"),
     "download_csv": ("下载 CSV（Excel / WPS）", "Download CSV (Excel / WPS)"),
     "reports_credit_note": (

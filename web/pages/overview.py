@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp import web
 from markupsafe import Markup
 
-from contract.places import boundaries_geojson
+from contract.places import boundaries_geojson, township_name
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage.users import User
@@ -51,12 +51,17 @@ async def overview(request: web.Request) -> web.Response:
     user = page_user(request)
     if user.role == "operator" and user.scope.facility:
         raise web.HTTPFound(f"/facilities/{user.scope.facility}")  # an operator's overview is their facility
-    raw_county = request.query.get("county", "")
+    raw_county, raw_township = request.query.get("county", ""), request.query.get("township", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
+    # a township's view (issue #41 item 3): its county's map zoomed to its facilities, its facilities listed; a
+    # township's code begins with its county's
+    township = raw_township if re.fullmatch(r"[0-9]{9}", raw_township) else None
+    if township:
+        county = township[:6]
     if request.query.get("fragment") == "alerts":  # the open-alert lists alone (live.js), without the map
         async with request.app[POOL].acquire() as conn:
-            lists = await _alert_lists(conn, user, county)
-        return await render(request, "overview_alerts.html", {**lists, "county": county})
+            lists = await _alert_lists(conn, user, county, township)
+        return await render(request, "overview_alerts.html", {**lists, "county": county, "township": township})
     timing = request[TIMING]
     with timing("gateways"):
         gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
@@ -66,13 +71,17 @@ async def overview(request: web.Request) -> web.Response:
                 conn, user.scope, county=county, rules=request.app[RULES], now=now_of(request), gateways=gateways
             )
         with timing("sql"):
-            summary = await queries.summary(conn, user.scope, county)
-            lists = await _alert_lists(conn, user, county)
+            summary = await queries.summary(conn, user.scope, county, township)
+            lists = await _alert_lists(conn, user, county, township)
             pending_windows = await maintenance_store.pending(conn, user.scope, now_of(request))
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green" or f["suspended"]]
+    if township:
+        listed = [f for f in facs if f["township"] == township]
+    # the townships of the view with facilities, by name: the map's markers, the selector beside it
+    townships = {f["township"]: township_name(f["township"]) for f in facs if f["township"]}
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
     # [id, name, lon, lat, state, county, township] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
@@ -90,12 +99,15 @@ async def overview(request: web.Request) -> web.Response:
                 "areas": queries.areas(facs, by_township),
                 "by_township": by_township,
                 "county": county,
+                "township": township if township in townships else None,
+                "townships": sorted(townships.items(), key=lambda kv: kv[0]),
+                "map_townships": json_for_script(townships),
                 **lists,
                 "pending_windows": pending_windows,  # maintenance requests awaiting a decision
                 "scope": facs[0]["name"]
                 if user.role == "operator" and facs
                 else scope_name(user.scope, lang_of(request)),
-                "understaffed": [f for f in facs if f["staffing_alerts"]],
+                "understaffed": [f for f in facs if f["staffing_alerts"] and township in (None, f["township"])],
                 # below the city, the map shows the user's own county (an operator's: their facility's)
                 "map_county": county
                 or user.scope.county
@@ -104,16 +116,28 @@ async def overview(request: web.Request) -> web.Response:
         )
 
 
-async def _alert_lists(conn: asyncpg.Connection, user: User, county: str | None) -> dict[str, Any]:
+async def _alert_lists(
+    conn: asyncpg.Connection, user: User, county: str | None, township: str | None = None
+) -> dict[str, Any]:
     """The overview's alert lists: the active ones, and the cleared ones that wait for an acknowledgement
     under their own heading; each by its latest evidence, as the wall: a reopened alarm comes back to the top."""
     return {
-        status_key: await queries.alerts(conn, user.scope, status=status, limit=20, county=county, order="last_seen_at")
+        status_key: await queries.alerts(
+            conn, user.scope, status=status, limit=20, county=county, township=township, order="last_seen_at"
+        )
         for status_key, status in (("alerts", "active"), ("awaiting_ack", "awaiting_ack"))
     }
 
 
 _HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
+
+
+def json_for_script(value: Any) -> Markup:
+    """Any JSON value for a `<script type="application/json">`, escaped as map_points_json."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _HTML_SAFE:
+        text = text.replace(char, escaped)
+    return Markup(text)  # noqa: S704
 
 
 def map_points_json(facs: list[dict[str, Any]], suspended: str = "") -> Markup:

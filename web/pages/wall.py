@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from aiohttp import web
-from markupsafe import Markup
 
 from contract.places import township_name
 from storage import queries
@@ -20,7 +18,7 @@ from storage import wall as wall_store
 from storage.credit import CITY_TZ
 from web.i18n import TEXT, county_name, scope_name
 from web.keys import GATEWAYS, POOL, RULES, now_of
-from web.pages.overview import STATE_RANK, map_points_json
+from web.pages.overview import STATE_RANK, json_for_script, map_points_json
 from web.pages.render import lang_of, page_user, render
 
 routes = web.RouteTableDef()
@@ -41,13 +39,6 @@ def hourly_series(counts: dict[int, int], now: datetime) -> list[int | None]:
     """24 values for the chart, one an hour of the local day: the count so far, None for hours still to come."""
     current = int((now - day_start(now)).total_seconds() // 3600)
     return [counts.get(h, 0) if h <= current else None for h in range(HOURS)]
-
-
-def _json_for_script(value: Any) -> Markup:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
-        text = text.replace(char, escaped)
-    return Markup(text)  # noqa: S704
 
 
 @routes.get("/wall")
@@ -101,7 +92,7 @@ async def wall(request: web.Request) -> web.Response:
         "area_name": county_name(county, lang) if county else scope,
         "areas": [["", t["wall_whole_city"]], *[[c, county_name(c, lang)] for c in areas]],
         "rotate": not user.scope.below_city,
-        "wall_data": _json_for_script(data),
+        "wall_data": json_for_script(data),
         "fragment": request.query.get("fragment") == "1",
     }
     return await render(request, "wall.html", ctx)

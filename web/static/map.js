@@ -53,7 +53,7 @@
       emphasis: { scale: 1.8 },
       data: sorted.map((p) => ({ name: p.name, value: [p.lon, p.lat], id: p.id, itemStyle: { color: COLORS[p.state] } })),
     }];
-    if (clickTownship || onWall && county) {
+    if (clickTownship || township || (onWall && county)) {
       out.push({  // the townships: a labelled pin each, under the dots (z), a click opens it (clickTownship)
         type: "scatter",
         coordinateSystem: "geo",
@@ -63,6 +63,7 @@
         itemStyle: { opacity: 0.55 },
         label: { show: true, position: "top", color: "#1d2733", fontSize: onWall ? 18 : 13,
                  fontWeight: "bold", textBorderColor: "#fff", textBorderWidth: 3, formatter: "{b}" },
+        labelLayout: { moveOverlap: "shiftY" },  // two townships' middles close together: both names readable
         tooltip: { show: false },
         data: townships(),
       });
@@ -89,7 +90,7 @@
     const ps = [...byId.values()].filter((p) => p.township === township);
     if (ps.length === 0) return undefined;
     const lons = ps.map((p) => p.lon), lats = ps.map((p) => p.lat);
-    const pad = Math.max(0.03, (Math.max(...lons) - Math.min(...lons)) * 0.25, (Math.max(...lats) - Math.min(...lats)) * 0.25);
+    const pad = Math.max(0.08, (Math.max(...lons) - Math.min(...lons)) * 0.25, (Math.max(...lats) - Math.min(...lats)) * 0.25);
     return [[Math.min(...lons) - pad, Math.max(...lats) + pad], [Math.max(...lons) + pad, Math.min(...lats) - pad]];
   }
 
@@ -113,7 +114,7 @@
         layoutSize: "96%",  // of the panel's shorter side: the city fills the panel's width
         boundingCoords: bounds(),
         scaleLimit: { min: 0.8, max: 12 },
-        label: { show: !county || !onWall, color: "#34495e", fontSize: onWall ? 16 : 12 },
+        label: { show: !county, color: "#34495e", fontSize: onWall ? 16 : 12 },  // a county's view: its name is the title
         itemStyle: { borderColor: "#7f93a8", borderWidth: 1 },
         emphasis: { label: { show: true, fontWeight: "bold" }, itemStyle: { areaColor: "#cfe0f1" } },
         select: { disabled: true },
@@ -165,6 +166,10 @@
       window.location.href = "/?county=" + encodeURIComponent(codeOf[p.name]);
     }
   });
+
+  // the township selector beside the map (overview.html): a choice opens that township's view
+  const pick = document.getElementById("township-select");
+  if (pick) pick.addEventListener("change", () => pick.form.submit());
 
   window.cwMap = {
     update(id, state) {

@@ -70,7 +70,11 @@ async def wall(request: web.Request) -> web.Response:
     )
     t = TEXT[lang]
     data = {
-        "county": county or user.scope.county or "",
+        # the map's county: the one shown, the user's own (a township's: its code's first six digits)
+        "county": county
+        or user.scope.county
+        or (user.scope.township or "")[:6]
+        or (facs[0]["county"] if user.role == "operator" and facs else ""),
         "points": json.loads(str(map_points_json([f for f in facs if f["location"]], suspended=t["suspended"]))),
         # the township markers' names (map.js): names, not codes, on the wall
         "townships": {f["township"]: township_name(f["township"]) for f in facs if f["township"]},

@@ -302,7 +302,7 @@ _MORE = {
     "wall": ("值班大屏", "Duty-room wall"),
     # issue #41 item 4: the wall's panels (web/templates/wall.html, web/static/wall.js)
     "wall_life_safety": ("最近一小时生命安全告警", "Life-safety alerts, last hour"),
-    "wall_life_safety_help": ("仅紧急级", "critical only"),
+    "wall_life_safety_help": ("仅紧急级；未确认的保留", "critical; kept until acknowledged"),
     "wall_trend": ("今日告警与失职（按小时）", "Today's alerts and lapses by hour"),
     "wall_alerts_series": ("告警", "Alerts"),
     "wall_lapses_series": ("失职", "Lapses"),

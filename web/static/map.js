@@ -63,8 +63,10 @@
         itemStyle: { opacity: 0.55 },
         label: { show: true, position: "top", color: "#1d2733", fontSize: onWall ? 18 : 13,
                  fontWeight: "bold", textBorderColor: "#fff", textBorderWidth: 3, formatter: "{b}" },
-        labelLayout: { moveOverlap: "shiftY" },  // two townships' middles close together: both names readable
-        tooltip: { show: false },
+        // townships whose middles lie close together (a county town's 街道): a name over another is hidden
+        // rather than drawn illegibly on top of it; every pin keeps its name as a tooltip and stays clickable
+        labelLayout: { hideOverlap: true },
+        tooltip: { show: true, formatter: "{b}" },
         data: townships(),
       });
     }

@@ -33,7 +33,7 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "wall"
 FITS = (
     "[document.documentElement.scrollWidth <= window.innerWidth,"
     " document.documentElement.scrollHeight <= window.innerHeight,"
-    " [...document.querySelectorAll('.wall-panel h2, .wall-tile span, .wall-head strong')]"
+    " [...document.querySelectorAll('.wall-panel h2, .wall-help, .wall-tile span, .wall-head strong')]"
     ".filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)]"
 )
 

@@ -551,6 +551,15 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == B.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/summary?county=14", tok)
     assert status == 400
+    # a township's view (issue #41 item 3): its facilities only, its counters, a bad code a 400
+    status, body = await get(f"{url}/api/v1/summary?township={B.township}", tok)
+    assert status == 200 and [a["code"] for a in body["areas"]] == [B.township]  # type: ignore[index]
+    assert body["by_severity"]["critical"] == 1  # type: ignore[index]
+    assert (await get(f"{url}/api/v1/summary?township=1409", tok))[0] == 400
+    status, page = await get(f"{url}/?county={B.county}&township={B.township}", tok)
+    listed = set(re.findall(r'<tr data-facility="([^"]+)"', str(page)))
+    assert listed == {f.id for f in REG.facilities if f.township == B.township}, listed
+    assert f'data-township="{B.township}"' in str(page) and '<b data-sev-count="critical">1</b>' in str(page)
 
 
 async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(

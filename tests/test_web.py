@@ -111,6 +111,12 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
         assert r.status == 404, "outside the scope: 404 before any role or body check"
     status, body = await get(f"{url}/api/v1/summary", tok)
     assert body["by_severity"]["critical"] == 1, "B's critical alert is not counted"  # type: ignore[index]
+    # the wall's ?county= narrows a city-wide wall only: a county inspector's stays their own county
+    for query in (f"county={B.county}", f"county={B.county}&fragment=1"):
+        status, page = await get(f"{url}/wall?{query}", tok)
+        assert status == 200 and B.id not in str(page) and A.id in str(page), query
+    status, page = await get(f"{url}/?county={B.county}&township={B.township}", tok)
+    assert B.id not in str(page), "a township outside the scope shows nothing of it"
     assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == A.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts?status=all", tok)
     assert {a["facility_id"] for a in body["alerts"]} == {A.id}  # type: ignore[index]

@@ -458,12 +458,15 @@ async def readings(
     return [{"t": r["b"].astimezone(UTC).isoformat(), "min": r["min"], "avg": r["avg"], "max": r["max"]} for r in rows]
 
 
-async def summary(conn: asyncpg.Connection, scope: Scope, county: str | None = None) -> dict[str, Any]:
-    """Open alerts in scope (and in `county`, when given) by severity and by rule."""
+async def summary(
+    conn: asyncpg.Connection, scope: Scope, county: str | None = None, township: str | None = None
+) -> dict[str, Any]:
+    """Open alerts in scope (and in `county`, `township`, when given) by severity and by rule."""
     where, args = scope.sql("f")
-    if county is not None:
-        args = [*args, county]
-        where += f" AND f.county = ${len(args)}"
+    for column, value in (("county", county), ("township", township)):
+        if value is not None:
+            args = [*args, value]
+            where += f" AND f.{column} = ${len(args)}"
     rows = await conn.fetch(
         "SELECT a.severity, a.rule FROM alerts a JOIN facilities f ON f.id = a.facility_id"
         f" WHERE {where} AND {OPEN_SQL}",

@@ -111,6 +111,12 @@ async def test_county_inspector_gets_404_outside_scope_everywhere(site: dict[str
         assert r.status == 404, "outside the scope: 404 before any role or body check"
     status, body = await get(f"{url}/api/v1/summary", tok)
     assert body["by_severity"]["critical"] == 1, "B's critical alert is not counted"  # type: ignore[index]
+    # the wall's ?county= narrows a city-wide wall only: a county inspector's stays their own county
+    for query in (f"county={B.county}", f"county={B.county}&fragment=1"):
+        status, page = await get(f"{url}/wall?{query}", tok)
+        assert status == 200 and B.id not in str(page) and A.id in str(page), query
+    status, page = await get(f"{url}/?county={B.county}&township={B.township}", tok)
+    assert B.id not in str(page), "a township outside the scope shows nothing of it"
     assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == A.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/alerts?status=all", tok)
     assert {a["facility_id"] for a in body["alerts"]} == {A.id}  # type: ignore[index]
@@ -532,7 +538,7 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     points = json.loads(
         re.search(r'<script id="map-facilities" type="application/json">(.*?)</script>', str(page), re.S).group(1)
     )  # type: ignore[union-attr]
-    by_id = {p[0]: p for p in points}  # [id, name, lon, lat, state, county]
+    by_id = {p[0]: p for p in points}  # [id, name, lon, lat, state, county, township]
     assert by_id[green.id][4] == "green" and by_id[green.id][5] == green.county, "green: on the map, in its county"
     assert by_id[A.id][1] == A.name and all(p[2] and p[3] for p in points)
     assert f'href="/?county={green.county}"' in str(page)
@@ -551,6 +557,15 @@ async def test_city_overview_lists_facilities_needing_attention_and_drills_down(
     assert {a["code"] for a in body["areas"]} == {f.township for f in REG.facilities if f.county == B.county}  # type: ignore[index]
     status, body = await get(f"{url}/api/v1/summary?county=14", tok)
     assert status == 400
+    # a township's view (issue #41 item 3): its facilities only, its counters, a bad code a 400
+    status, body = await get(f"{url}/api/v1/summary?township={B.township}", tok)
+    assert status == 200 and [a["code"] for a in body["areas"]] == [B.township]  # type: ignore[index]
+    assert body["by_severity"]["critical"] == 1  # type: ignore[index]
+    assert (await get(f"{url}/api/v1/summary?township=1409", tok))[0] == 400
+    status, page = await get(f"{url}/?county={B.county}&township={B.township}", tok)
+    listed = set(re.findall(r'<tr data-facility="([^"]+)"', str(page)))
+    assert listed == {f.id for f in REG.facilities if f.township == B.township}, listed
+    assert f'data-township="{B.township}"' in str(page) and '<b data-sev-count="critical">1</b>' in str(page)
 
 
 async def test_database_out_of_reach_is_a_503_with_a_reason_then_recovers(
@@ -937,11 +952,20 @@ def test_map_points_cannot_break_out_of_their_script_element() -> None:
     name = "</script><img src=x onerror=alert(1)>'&托育"
     out = str(
         map_points_json(
-            [{"id": "f1", "name": name, "location": {"lon": 112.7, "lat": 38.4}, "state": "red", "county": "140902"}]
+            [
+                {
+                    "id": "f1",
+                    "name": name,
+                    "location": {"lon": 112.7, "lat": 38.4},
+                    "state": "red",
+                    "county": "140902",
+                    "township": "140902001",
+                }
+            ]
         )
     )
     assert not any(c in out for c in "<>&'"), out
-    assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902"]]
+    assert json.loads(out) == [["f1", name, 112.7, 38.4, "red", "140902", "140902001"]]
 
 
 async def map_and_list(url: str, tok: str, fac: Any) -> tuple[str, str, str, Any]:

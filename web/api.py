@@ -199,19 +199,21 @@ async def whereabouts(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/summary")
 async def summary(request: web.Request) -> web.Response:
-    """Open alerts in scope (and in `county`, when given) by severity and rule, and facilities by
+    """Open alerts in scope (and in `county` or `township`, when given) by severity and rule, and facilities by
     state per area: townships below the city level or within one county, else counties."""
     user = user_of(request)
     county = code(qp(request.query, "county"), "county", 6)
+    township = code(qp(request.query, "township"), "township", 9)
     gateways = await request.app[GATEWAYS].get(
         request.app[POOL], request.app[RULES], now_of(request)
     )  # as the overview
     async with request.app[POOL].acquire() as conn:
-        out = await queries.summary(conn, user.scope, county)
+        out = await queries.summary(conn, user.scope, county, township)
         facs = await queries.facilities(
-            conn, user.scope, county, rules=request.app[RULES], now=now_of(request), gateways=gateways
+            conn, user.scope, county, township, rules=request.app[RULES], now=now_of(request), gateways=gateways
         )
-    out["areas"] = queries.areas(facs, by_township=user.scope.below_city or county is not None)
+    by_township = user.scope.below_city or county is not None or township is not None
+    out["areas"] = queries.areas(facs, by_township=by_township)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
     return web.json_response(out)
 

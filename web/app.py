@@ -69,6 +69,7 @@ from web.pages import filing as filing_pages
 from web.pages import followups as followup_pages
 from web.pages import public as public_pages
 from web.pages import statistics as statistics_pages
+from web.pages import wall as wall_pages
 from web.params import proxy_networks
 from web.ratelimit import COMPLAINT_LIMIT, PUBLIC_LIMIT, Buckets, RateLimit
 from web.receipts import routes as receipt_api_routes
@@ -191,6 +192,7 @@ def create_app(
         filing_pages,
         statistics_pages,
         circular_pages,
+        wall_pages,  # issue #41 item 4
     ):
         app.router.add_routes(area.routes)
     app.router.add_static("/static/", HERE / "static")

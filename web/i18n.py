@@ -301,7 +301,22 @@ _MORE = {
     ),
     "prev_page": ("上一页", "Previous"),
     "wall": ("值班大屏", "Duty-room wall"),
-    "wall_newest": ("最新紧急告警", "Newest urgent alerts"),
+    # issue #41 item 4: the wall's panels (web/templates/wall.html, web/static/wall.js)
+    "wall_life_safety": ("最近一小时生命安全告警", "Life-safety alerts, last hour"),
+    "wall_life_safety_help": ("仅紧急级；未确认的保留", "critical; kept until acknowledged"),
+    "wall_trend": ("今日告警与失职（按小时）", "Today's alerts and lapses by hour"),
+    "wall_alerts_series": ("告警", "Alerts"),
+    "wall_lapses_series": ("失职", "Lapses"),
+    "wall_hour": ("{}时", "{}:00"),
+    "wall_followups": ("待督办", "Follow-up waiting"),
+    "wall_overdue": ("逾期未整改", "overdue"),
+    "wall_escalated": ("已上报{}", "with the {}"),
+    "wall_rotating": ("轮播", "Rotating"),
+    "wall_pinned": ("已固定", "Pinned"),
+    "wall_pin": ("固定此区", "Pin this area"),
+    "wall_resume": ("继续轮播", "Resume rotation"),
+    "wall_area": ("显示区域", "Area shown"),
+    "wall_whole_city": ("全市", "Whole city"),
     # a date field on a Chinese page (web/pages/render.py date_input): ISO order, whatever the browser's locale
     "date_hint": ("按 年-月-日 填写，如 {}", "YYYY-MM-DD, e.g. {}"),
     "datetime_hint": ("按 年-月-日 时:分 填写，如 {}", "YYYY-MM-DD HH:MM, e.g. {}"),
@@ -330,6 +345,20 @@ _MORE = {
     ),
     "map_help_county": ("点击区县查看该县，点击圆点打开机构", "Click a county to open it, a dot to open a facility"),
     "map_help": ("点击圆点打开机构；滚轮缩放", "Click a dot to open a facility; scroll to zoom"),
+    # issue #41 item 3: city → county → township → facility. No open dataset of township boundaries was found:
+    # a township's view is its county's boundary zoomed to its facilities, and the page says so
+    "map_help_township": (
+        "点击乡镇标记或在上方选择乡镇查看该乡镇，点击圆点打开机构",
+        "Click a township's marker, or choose it above, to open it; a dot opens a facility",
+    ),
+    "map_help_in_township": (
+        "县界内按本乡镇机构位置放大（未绘制乡镇界线）；点击圆点打开机构",
+        "The county's boundary, zoomed to this township's facilities (township boundaries not drawn); a dot opens a"
+        " facility",
+    ),
+    "all_townships": ("全部乡镇", "All townships"),
+    "back_to_county": ("返回全县", "whole county"),
+    "show": ("查看", "Show"),
     "all_alerts": ("全部告警", "all alerts"),
     "download_csv": ("下载 CSV（Excel / WPS）", "Download CSV (Excel / WPS)"),
     "reports_credit_note": (

@@ -530,8 +530,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/summary": {
         "get": {
             "summary": "Open alerts in scope by severity and rule; facilities by state per area",
-            "description": "With `county`, only that county, its areas being townships.",
-            "parameters": [_COUNTY],
+            "description": "With `county`, only that county, its areas being townships; with `township`, that one.",
+            "parameters": [_COUNTY, _TOWNSHIP],
             "responses": _ok("summary", _ref("Summary")) | _errors(400),
         }
     },

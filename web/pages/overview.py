@@ -1,6 +1,6 @@
-"""The overview (city → county → township, with the map, and its alert lists alone for the live page), the
-duty-room wall, and the two banners every page fetches: data intake stopped or behind, and the active
-critical alarms."""
+"""The overview (city → county → township, with the map, and its alert lists alone for the live page), and the
+two banners every page fetches: data intake stopped or behind, and the active critical alarms. The duty-room
+wall is web/pages/wall.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp import web
 from markupsafe import Markup
 
-from contract.places import boundaries_geojson
+from contract.places import boundaries_geojson, township_name
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage.users import User
@@ -52,12 +52,17 @@ async def overview(request: web.Request) -> web.Response:
     user = page_user(request)
     if user.role == "operator" and user.scope.facility:
         return await operator_home(request, user)  # what waits for them first; their facility one link away
-    raw_county = request.query.get("county", "")
+    raw_county, raw_township = request.query.get("county", ""), request.query.get("township", "")
     county = raw_county if re.fullmatch(r"[0-9]{6}", raw_county) else None
+    # a township's view (issue #41 item 3): its county's map zoomed to its facilities, its facilities listed; a
+    # township's code begins with its county's
+    township = raw_township if re.fullmatch(r"[0-9]{9}", raw_township) else None
+    if township:
+        county = township[:6]
     if request.query.get("fragment") == "alerts":  # the open-alert lists alone (live.js), without the map
         async with request.app[POOL].acquire() as conn:
-            lists = await _alert_lists(conn, user, county)
-        return await render(request, "overview_alerts.html", {**lists, "county": county})
+            lists = await _alert_lists(conn, user, county, township)
+        return await render(request, "overview_alerts.html", {**lists, "county": county, "township": township})
     timing = request[TIMING]
     with timing("gateways"):
         gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
@@ -67,15 +72,19 @@ async def overview(request: web.Request) -> web.Response:
                 conn, user.scope, county=county, rules=request.app[RULES], now=now_of(request), gateways=gateways
             )
         with timing("sql"):
-            summary = await queries.summary(conn, user.scope, county)
-            lists = await _alert_lists(conn, user, county)
+            summary = await queries.summary(conn, user.scope, county, township)
+            lists = await _alert_lists(conn, user, county, township)
             pending_windows = await maintenance_store.pending(conn, user.scope, now_of(request))
     by_township = user.scope.below_city or county is not None
     # A city-wide view lists the facilities that need attention (red, amber, grey), worst first; the green
     # ones are on the map and one click away in their county's list (city → county → township).
     listed = facs if by_township else [f for f in facs if f["state"] != "green" or f["suspended"]]
+    if township:
+        listed = [f for f in facs if f["township"] == township]
+    # the townships of the view with facilities, by name: the map's markers, the selector beside it
+    townships = {f["township"]: township_name(f["township"]) for f in facs if f["township"]}
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
-    # [id, name, lon, lat, state, county] a facility, as compact JSON made once (a province's 5,000
+    # [id, name, lon, lat, state, county, township] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)
     points = map_points_json([f for f in facs if f["location"]], suspended=TEXT[lang_of(request)]["suspended"])
     with timing("render"):
@@ -91,12 +100,15 @@ async def overview(request: web.Request) -> web.Response:
                 "areas": queries.areas(facs, by_township),
                 "by_township": by_township,
                 "county": county,
+                "township": township if township in townships else None,
+                "townships": sorted(townships.items(), key=lambda kv: kv[0]),
+                "map_townships": json_for_script(townships),
                 **lists,
                 "pending_windows": pending_windows,  # maintenance requests awaiting a decision
                 "scope": facs[0]["name"]
                 if user.role == "operator" and facs
                 else scope_name(user.scope, lang_of(request)),
-                "understaffed": [f for f in facs if f["staffing_alerts"]],
+                "understaffed": [f for f in facs if f["staffing_alerts"] and township in (None, f["township"])],
                 # below the city, the map shows the user's own county (an operator's: their facility's)
                 "map_county": county
                 or user.scope.county
@@ -105,16 +117,28 @@ async def overview(request: web.Request) -> web.Response:
         )
 
 
-async def _alert_lists(conn: asyncpg.Connection, user: User, county: str | None) -> dict[str, Any]:
+async def _alert_lists(
+    conn: asyncpg.Connection, user: User, county: str | None, township: str | None = None
+) -> dict[str, Any]:
     """The overview's alert lists: the active ones, and the cleared ones that wait for an acknowledgement
     under their own heading; each by its latest evidence, as the wall: a reopened alarm comes back to the top."""
     return {
-        status_key: await queries.alerts(conn, user.scope, status=status, limit=20, county=county, order="last_seen_at")
+        status_key: await queries.alerts(
+            conn, user.scope, status=status, limit=20, county=county, township=township, order="last_seen_at"
+        )
         for status_key, status in (("alerts", "active"), ("awaiting_ack", "awaiting_ack"))
     }
 
 
 _HTML_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
+
+
+def json_for_script(value: Any) -> Markup:
+    """Any JSON value for a `<script type="application/json">`, escaped as map_points_json."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in _HTML_SAFE:
+        text = text.replace(char, escaped)
+    return Markup(text)  # noqa: S704
 
 
 def map_points_json(facs: list[dict[str, Any]], suspended: str = "") -> Markup:
@@ -125,7 +149,10 @@ def map_points_json(facs: list[dict[str, Any]], suspended: str = "") -> Markup:
     def name(f: dict[str, Any]) -> str:
         return f"{f['name']}（{suspended}）" if f.get("suspended") and suspended else str(f["name"])
 
-    rows = [[f["id"], name(f), f["location"]["lon"], f["location"]["lat"], f["state"], f["county"]] for f in facs]
+    rows = [
+        [f["id"], name(f), f["location"]["lon"], f["location"]["lat"], f["state"], f["county"], f["township"]]
+        for f in facs
+    ]
     text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     for char, escaped in _HTML_SAFE:  # str.replace, not str.translate: 10x quicker on 500 kB
         text = text.replace(char, escaped)
@@ -141,41 +168,4 @@ async def county_boundaries(_: web.Request) -> web.Response:
 
 
 OVERVIEW_LIST = 300  # facilities listed on the overview (the rest: a county's drill-down, the map)
-WALL_ALERTS = 8  # newest critical and major alerts on the duty-room wall
-WALL_FACILITIES = 12  # facilities needing attention on it
 STATE_RANK = {"red": 0, "amber": 1, "grey": 2, "green": 3}
-
-
-@routes.get("/wall")
-async def wall(request: web.Request) -> web.Response:
-    """The duty-room wall (值班大屏): read-only, full screen at 1920 × 1080 without scrolling, live.
-    `?fragment=1` answers its changing part only, which the page fetches on every change."""
-    user = page_user(request)
-    gateways = await request.app[GATEWAYS].get(request.app[POOL], request.app[RULES], now_of(request))
-    async with request.app[POOL].acquire() as conn:
-        facs = await queries.facilities(
-            conn, user.scope, rules=request.app[RULES], now=now_of(request), gateways=gateways
-        )
-        newest = [
-            a
-            for sev in ("critical", "major")
-            for a in await queries.alerts(
-                conn, user.scope, status="open", severity=sev, limit=WALL_ALERTS, order="last_seen_at"
-            )
-        ]
-    # newest by their latest evidence: a panic button pressed again after it was released reopens its
-    # old alert (latching, docs/contract.md), and must come to the top, not stay where it first opened
-    newest.sort(key=lambda a: a["last_seen_at"], reverse=True)
-    counts = {s: sum(1 for f in facs if f["state"] == s) for s in STATE_RANK}
-    attention = sorted(
-        (f for f in facs if f["state"] != "green" or f["suspended"]), key=lambda f: (STATE_RANK[f["state"]], f["name"])
-    )
-    ctx = {
-        "counts": counts,
-        "newest": newest[:WALL_ALERTS],
-        "attention": attention[:WALL_FACILITIES],
-        "attention_more": max(0, len(attention) - WALL_FACILITIES),
-        "scope": scope_name(user.scope, lang_of(request)),
-        "fragment": request.query.get("fragment") == "1",
-    }
-    return await render(request, "wall.html", ctx)

@@ -58,8 +58,9 @@
   async function refreshSummary() {
     // counters by severity, by rule, per area and the understaffed list, from one scoped call
     summaryTimer = null;
-    const county = document.getElementById("summary").dataset.county;  // set on a county's drill-down
-    const url = county ? `/api/v1/summary?county=${encodeURIComponent(county)}` : "/api/v1/summary";
+    const { county, township } = document.getElementById("summary").dataset;  // set on a drill-down
+    const url = township ? `/api/v1/summary?township=${encodeURIComponent(township)}`
+      : county ? `/api/v1/summary?county=${encodeURIComponent(county)}` : "/api/v1/summary";
     const r = await fetch(url, { credentials: "same-origin" });
     if (!r.ok) return;
     const s = await r.json();

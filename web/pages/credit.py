@@ -128,8 +128,10 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
     summoned: list[dict[str, Any]] = []
     if user.role != "operator":
         async with request.app[POOL].acquire() as conn:
-            summoned = await assessment_store.summonses(conn, county or user.scope.county, year)
-        summoned = [s for s in summoned if not user.scope.township or s["area"] == user.scope.township]
+            # within the user's scope whatever `county` asks (another county's 约谈 are not theirs to read)
+            summoned = await assessment_store.summonses_in(conn, user.scope, year, county or user.scope.county)
+        if not (county or user.scope.county):  # the city's view: the counties summoned
+            summoned = [s for s in summoned if s["level"] == "county"]
     level = "county" if by == "county" else "township"
     may = {r["area"]: rules.may_summon(user.scope, level, r["area"][:6]) for r in rows}
     last = next((r["area"] for r in reversed(rows) if may[r["area"]]), "")

@@ -23,7 +23,7 @@ from supervision import documents as document_rules
 from web import circulars
 from web.api import user_of
 from web.errors import Invalid, NotFound
-from web.keys import POOL, now_of
+from web.keys import POOL, PUBLIC_URL, now_of
 from web.params import json_body, one_of, path_id, qp
 
 routes = web.RouteTableDef()
@@ -109,7 +109,7 @@ async def post_circular(request: web.Request) -> web.Response:
 async def post_issue(request: web.Request) -> web.Response:
     user = user_of(request)
     cid = path_id(request.match_info["circular_id"])
-    await circulars.issue(request.app[POOL], user, cid, now=now_of(request))
+    await circulars.issue(request.app[POOL], user, cid, now=now_of(request), public_url=request.app[PUBLIC_URL])
     async with request.app[POOL].acquire() as conn:
         c = await circulars.visible(conn, user, cid)
     return web.json_response(_shown(c))

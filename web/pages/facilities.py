@@ -27,7 +27,7 @@ from supervision import suspensions as suspension_rules
 from web import suspensions
 from web.actions import DECISIONS, decide_maintenance, file_maintenance
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
-from web.keys import POOL, RULES, now_of
+from web.keys import POOL, PUBLIC_URL, RULES, now_of
 from web.pages.render import facility_form, form_refused, local_iso, page_user, render
 from web.params import as_id
 
@@ -210,7 +210,8 @@ async def suspension_form(request: web.Request) -> web.Response:
             ids.append(part if found is None else found)
     body = {"reasons": str(form.get("reasons", "")), "order_ids": ids}
     try:
-        await suspensions.suspend(request.app[POOL], user, f["id"], body, now=now_of(request))
+        url = request.app[PUBLIC_URL]
+        await suspensions.suspend(request.app[POOL], user, f["id"], body, now=now_of(request), public_url=url)
     except Refused as exc:
         kept = {k: str(form.get(k, "")) for k in ("reasons", "order_ids")}
         return await facility_refused(request, user, f, exc, suspend_kept=kept)
@@ -225,7 +226,15 @@ async def lift_form(request: web.Request) -> web.Response:
     body = {"reason": str(form.get("reason", "")), "inspection_id": raw if raw is not None else 0}
     try:
         sid = int(request.match_info["suspension_id"])
-        await suspensions.lift(request.app[POOL], user, sid, body, now=now_of(request), facility_id=f["id"])
+        await suspensions.lift(
+            request.app[POOL],
+            user,
+            sid,
+            body,
+            now=now_of(request),
+            public_url=request.app[PUBLIC_URL],
+            facility_id=f["id"],
+        )
     except NotFound:
         raise
     except Refused as exc:

@@ -77,7 +77,10 @@ async def facility_ctx(
         "error_at": None,  # a refused form's reason beside its field: (the form's id, the field or "")
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
-        "may_issue": order_rules.level_of(user.scope) is not None,
+        # planning an inspection is every inspector's (of their department); an order by hand 卫健's only
+        "may_plan": order_rules.level_of(user.scope) is not None,
+        "may_issue": order_rules.level_of(user.scope) is not None
+        and department_rules.may_issue(user.scope, user.department),
         "joint_departments": department_rules.joint_choices(user.scope, user.department, f["kind"]),
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},

@@ -72,6 +72,8 @@ def _draft_input(body: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             or not isinstance(s.get("statement", ""), str)
         ):
             raise Invalid('each subject is {"subject": "facility:<id>" or "area:<code>", "statement"}')
+        if not s["subject"].strip():  # the form skips its blank rows; a program means what it sends
+            raise Invalid("a subject is facility:<id> or area:<code>, not blank", "err_circular_subject")
         pairs.append((s["subject"], s.get("statement", "")))
     form = {k: body.get(k, "") for k in ("kind", "title", "body")} | {"public": "1" if body.get("public") else ""}
     return form, pairs

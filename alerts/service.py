@@ -81,6 +81,7 @@ from storage.alerts import (
 from storage.errors import RETRYABLE
 from storage.people import fetch_register
 from storage.registry import facility_ids, fetch_registry
+from supervision.notices import sweep_overdue
 from supervision.orders import escalate_overdue, flag_late_receipts
 
 logger = logging.getLogger(__name__)
@@ -550,6 +551,9 @@ class AlertService(Service):
                         step = timedelta(seconds=self.config.order_step_s)
                         orders = await escalate_overdue(conn, wall, step, self.owned)
                         orders += await flag_late_receipts(conn, wall, self.owned)  # 逾期未签收, told once
+                        # complaints unanswered and filings unreviewed past their deadlines: the city, once
+                        if await sweep_overdue(conn, wall, self.outbox.cfg.public_url, self.owned):
+                            self.outbox.wake.set()
                     for order in orders:  # 督办: the level an overdue order reached hears of it
                         await self.outbox.queue_order(order, wall)
             # real time: how often the engine looks, not what it judges (a tick at 60x would be 60 a second)

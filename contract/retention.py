@@ -322,6 +322,7 @@ POLICY: dict[str, Retention] = {
             ("area_summons", "督导评估中的约谈记录", "summonses of lagging areas (the assessment)"),
             ("circulars", "通报（草稿与已印发）", "circulars (drafts and issued)"),
             ("circular_subjects", "通报对象及内容", "a circular's subjects and what it says of them"),
+            ("overdue_notices", "投诉答复、备案审核逾期的督办提醒", "complaints and filings overdue, told above"),
         )
     },
     "draw_availability": _p(

@@ -183,11 +183,41 @@ async def record_summons(conn: asyncpg.Connection, row: dict[str, Any]) -> int:
     return sid
 
 
-async def summonses(conn: asyncpg.Connection, county: str | None, year: int) -> list[dict[str, Any]]:
-    """The 约谈 recorded on the year's assessments, newest first: of the counties (county None: the city's
-    view), or of one county and its townships."""
-    cond, args = ("level = 'county'", [f"{year}%"]) if county is None else ("county = $2", [f"{year}%", county])
+def _summons_scope(scope: Scope, start: int) -> tuple[str, list[str]]:
+    """Which 约谈 `scope` reads, as a WHERE fragment over `area_summons`: the city's people all; a county
+    inspector those of its county (its own and its townships'); a township inspector its own; an operator
+    none (the 约谈 are the departments')."""
+    if scope.role == "operator":
+        return "FALSE", []
+    if scope.role == "inspector" and scope.township:
+        return f"area = ${start}", [scope.township]
+    if scope.role == "inspector" and scope.county:
+        return f"county = ${start}", [scope.county]
+    return "TRUE", []
+
+
+def _summons_json(r: asyncpg.Record) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in dict(r).items()}
+
+
+async def summonses_in(
+    conn: asyncpg.Connection, scope: Scope, year: int | None, county: str | None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The 约谈 `scope` reads, newest first: of a year's assessments (`year`), of one county and its townships
+    (`county`), or all."""
+    where, args = _summons_scope(scope, 3)
     rows = await conn.fetch(
-        f"SELECT * FROM area_summons WHERE period LIKE $1 AND {cond} ORDER BY held_on DESC, id DESC", *args
+        "SELECT * FROM area_summons WHERE ($1::text IS NULL OR period LIKE $1) AND ($2::text IS NULL OR county = $2)"
+        f" AND {where} ORDER BY held_on DESC, id DESC LIMIT {int(limit)}",
+        None if year is None else f"{year}%",
+        county,
+        *args,
     )
-    return [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in dict(r).items()} for r in rows]
+    return [_summons_json(r) for r in rows]
+
+
+async def summons(conn: asyncpg.Connection, scope: Scope, sid: int) -> dict[str, Any] | None:
+    """One 约谈, if `scope` reads it."""
+    where, args = _summons_scope(scope, 2)
+    r = await conn.fetchrow(f"SELECT * FROM area_summons WHERE id = $1 AND {where}", sid, *args)
+    return None if r is None else _summons_json(r)

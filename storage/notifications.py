@@ -127,7 +127,7 @@ class Outgoing:
     subscription: Subscription
     alert_id: int | None
     facility_id: str | None
-    event: str  # opened | reopened | escalated:<level> | test | order:<action>:<history id>
+    event: str  # opened | reopened | escalated:<level> | test | order:<action>:<history id> | notice:<what>:<id>
     title: str
     body: str
     order_id: int | None = None
@@ -143,6 +143,8 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[Outgoing], now: d
         target = "(subscription_id, alert_id, event) WHERE alert_id IS NOT NULL"
         if m.order_id is not None:
             target = "(subscription_id, order_id, event) WHERE order_id IS NOT NULL"
+        elif m.alert_id is None and m.event.startswith("notice:"):  # supervision's own (migration 046)
+            target = "(subscription_id, event) WHERE alert_id IS NULL AND order_id IS NULL AND event LIKE 'notice:%'"
         done = await conn.fetchval(
             "INSERT INTO notification_deliveries (subscription_id, user_id, channel, alert_id, facility_id, event,"
             " title, body, order_id, next_attempt_at, priority, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"

@@ -11,7 +11,8 @@ as their own roles and can do only this:
   reads the device registry and nothing of people: no users, tokens, credentials, children.
 - `carewatch_alerts` reads the registry and the time series and writes alerts, their history, rule
   timers and the device clocks it has learnt; it reads users' notification subscriptions (of `users`
-  only the scope columns) and sends from the notification outbox.
+  only the scope columns) and sends from the notification outbox; for 督办 it reads which complaints and
+  filings are late (their deadlines and status, nothing they say) and records the deadlines it told.
 - `carewatch_web` reads what the pages show and writes only what the pages do, column by column:
   acknowledgements, maintenance windows and closures, registry uploads (a facility upserted, never deleted), orders'
   status and a return's due date, inspections' records, pick-up delegates and their revocation, credit
@@ -69,6 +70,10 @@ GRANTS: dict[str, list[str]] = {
         # 督办: overdue rectification orders go up a level, with a history row
         "GRANT SELECT, UPDATE (supervision_level, escalated_at) ON rectification_orders TO {role}",
         "GRANT SELECT, INSERT ON rectification_history TO {role}",
+        # 督办 of a complaint's answer or a filing's review past its deadline (migration 046): which are late,
+        # nothing of what was complained of or filed; the deadlines told, added once
+        "GRANT SELECT (id, facility_id, status, due_at) ON complaints, filings TO {role}",
+        "GRANT SELECT, INSERT ON overdue_notices TO {role}",
     ],
     # What the web's statements do, column by column (issue #38 K: it could DELETE a facility, cascading into
     # its orders, evidence and history, and set any order's status or any alert's fields).

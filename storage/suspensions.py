@@ -6,6 +6,7 @@ engine and the credit evaluation read (storage.closures.APPROVED_FOR_FACILITY is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +73,16 @@ async def suspension(conn: asyncpg.Connection, scope: Scope, suspension_id: int)
 
 async def locked(conn: asyncpg.Connection, suspension_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM facility_suspensions WHERE id = $1 FOR UPDATE", suspension_id)
+
+
+async def in_force_among(conn: asyncpg.Connection, facility_ids: Iterable[str]) -> set[str]:
+    """Of `facility_ids`, those under a suspension in force: the 停业整改中 tag of a page's list."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT facility_id FROM facility_suspensions"
+        " WHERE lifted_at IS NULL AND facility_id = ANY($1::text[])",
+        list(facility_ids),
+    )
+    return {r["facility_id"] for r in rows}
 
 
 async def in_force(conn: asyncpg.Connection, facility_id: str) -> asyncpg.Record | None:

@@ -124,6 +124,19 @@ def order_department(
     return d
 
 
+def may_issue(
+    scope: Scope, department: str, record_department: str | None = None, alert_rule: str | None = None
+) -> bool:
+    """Whether `order_department` would let the user issue that order: the pages show an order form only to
+    those it would not refuse (a 消防 inspector sees none by hand; on an alert, only if it concerns them). The
+    level (an inspector or an admin, the facility in scope) is the caller's to check."""
+    try:
+        order_department(scope, department, record_department, alert_rule)
+    except DepartmentRefused:
+        return False
+    return True
+
+
 def may_review(scope: Scope, department: str, order_department_: str) -> bool:
     """Whether the user's department accepts, sends back or re-inspects an order of `order_department_`
     (the level is supervision/orders.may_review's)."""

@@ -750,3 +750,42 @@ async def test_a_panic_alert_survives_a_restart_inside_its_hold(
     # cleared when its hold ended (or at the start, had the restart taken longer than the hold), never before
     assert pressed + timedelta(seconds=hold - 0.5) <= a["cleared_at"]
     assert a["cleared_at"] <= max(pressed + timedelta(seconds=hold), back) + timedelta(seconds=3)
+
+
+async def test_the_tickers_sweep_tells_the_city_of_a_complaint_past_its_deadline_once(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str
+) -> None:
+    """督办 of a complaint (supervision.notices.sweep_overdue) runs in the alert service's ticker beside the
+    orders' escalation, as its own role: a complaint unanswered past its deadline reaches the city's
+    subscription once, however many sweeps pass; one not yet due reaches nobody."""
+    db = registered
+    now = datetime.now(UTC)
+    city, _ = await create_user(db, "city-sweep", "inspector", None, actor="test")
+    await add_subscription(db, city, "wecom", "city-sweep-key", None, None, "warning", None, "zh")
+    for code, due in (("c", now - timedelta(days=1)), ("d", now + timedelta(days=1))):
+        await db.execute(
+            "INSERT INTO complaints (facility_id, code_sha256, what, happened_on, filed_at, due_at)"
+            " VALUES ($1, $2, '午睡时无人看护', $3, $4, $5)",
+            FAC.id,
+            code * 64,
+            (due - timedelta(days=16)).date(),
+            due - timedelta(days=15),
+            due,
+        )
+
+    async def told() -> int:
+        n: int = await db.fetchval(
+            "SELECT count(*) FROM notification_deliveries WHERE event LIKE 'notice:complaint_overdue:%'"
+        )
+        return n
+
+    svc = make(services, db_url, topic_root, "sweep", escalation_check_s=0.2)
+    async with running(svc):
+        await wait_for(lambda: told_at_least(told, 1), 10, "the city told of the late complaint")
+        await asyncio.sleep(1.0)  # five sweeps more
+    assert await told() == 1
+    assert await db.fetchval("SELECT count(*) FROM overdue_notices") == 1
+
+
+async def told_at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() >= n

@@ -1049,6 +1049,10 @@ EXPECTED_PRIVILEGES = {
         "readings": "SELECT",
         "rectification_history": "SELECT, INSERT",
         "rectification_orders": "SELECT, UPDATE (escalated_at, supervision_level)",
+        # 督办 of complaints and filings past their deadlines (migration 046): which are late, nothing they say
+        "complaints": "SELECT (due_at, facility_id, id, status)",
+        "filings": "SELECT (due_at, facility_id, id, status)",
+        "overdue_notices": "SELECT, INSERT",
         "child_whereabouts": "SELECT",  # where a child left on site is (migration 030)
         "rule_memory": "SELECT, INSERT, UPDATE",  # what the rules remember (migration 030)
         "rule_timers": "SELECT, INSERT, UPDATE, DELETE",
@@ -1148,6 +1152,9 @@ async def test_k_each_roles_privileges_are_exactly_the_expected_table(db: asyncp
             "UPDATE users SET role = 'admin'",
             "UPDATE filings SET facility_id = 'x', kind = 'initial'",  # migration 036
             "DELETE FROM filing_history",
+            # an operator's requests cannot mark a deadline as told, or untell it (migration 046)
+            f"INSERT INTO overdue_notices VALUES ('complaint', 1, now(), '{FAC.id}', 'city', now())",
+            "DELETE FROM overdue_notices",
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await web.execute(attempt)

@@ -33,8 +33,10 @@ from contract.inspection import (
     checklist,
 )
 from contract.labels import label
+from contract.rules import Condition, Key
 from simulators.registry_gen import generate_registry
 from storage import draws
+from storage.alerts import open_alert
 from storage.registry import load_registry
 from storage.users import AuthError, Scope, create_user
 from supervision import departments as rules
@@ -419,3 +421,31 @@ async def test_a_joint_inspection_is_signed_when_every_department_part_is(
     assert status == 200
     status, done = await call("GET", f"{url}/api/v1/inspections/{lead['id']}", site["wj"])
     assert done["joint_signed"] is True and {p["status"] for p in done["joint"]} == {"signed"}
+
+
+async def test_an_order_form_is_shown_only_to_who_may_use_it(site: dict[str, Any], db: asyncpg.Connection) -> None:
+    """By hand, only 卫健 issues an order: a 消防 or 公安 inspector's facility page offers the inspection plan but
+    no order form (it would refuse them). On an alert, 卫健 and the department it concerns (guard_absent:
+    公安) see the form; 消防 does not. An operator sees neither."""
+    url = site["url"]
+    alert = await open_alert(
+        db, A.id, Key("guard_absent"), Condition("major", "保安缺岗", "no guard"), datetime.now(UTC)
+    )
+    seen: dict[str, tuple[bool, bool, bool]] = {}
+    for who in ("wj", "xf", "ga", "oper"):
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site[who]}"}) as s:
+            facility = await (await s.get(f"{url}/facilities/{A.id}")).text()
+            on_alert = await (await s.get(f"{url}/alerts/{alert.alert_id}")).text()
+        seen[who] = ('id="plan-form"' in facility, 'id="order-form"' in facility, 'id="order-form"' in on_alert)
+    assert seen == {
+        "wj": (True, True, True),
+        "xf": (True, False, False),
+        "ga": (True, False, True),
+        "oper": (False, False, False),
+    }
+    # and what the forms would do agrees: the fire inspector is refused by hand and on this alert
+    for body in ({}, {"alert_id": alert.alert_id}):
+        status, _ = await call(
+            "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["xf"], {"title": "x", "due_at": due()} | body
+        )
+        assert status == 403, body

@@ -380,3 +380,22 @@ async def test_a_review_decision_must_be_one_of_three(
         await op.close()
         await insp.close()
     assert await db.fetchval("SELECT status FROM filings WHERE id = $1", fid) == "submitted"
+
+
+async def test_a_filing_declared_without_its_documents_still_shows(
+    site: dict[str, object],  # noqa: F811
+    db: asyncpg.Connection,
+) -> None:
+    """A filing whose declaration names no documents (an imported one, an older form) is shown with them
+    blank, not a 500 (seen on the demo's facility filing page)."""
+    url = str(site["url"])
+    now = datetime.now(UTC)
+    f = await db.fetchrow("SELECT * FROM facilities WHERE id = $1", A.id)
+    filed = yaml.safe_load(await particulars(db))
+    await store.submit(db, f, "initial", filed, {"address": "x"}, "oper-a", now, review_due(now))
+    s, _ = await _logged_in(url, "insp-a", "pw-a")
+    try:
+        r = await s.get(f"{url}/facilities/{A.id}/filing")
+        assert r.status == 200, (await r.text())[-500:]
+    finally:
+        await s.close()

@@ -26,6 +26,8 @@ from contract.rules import RuleConfig, load_rules
 from runtime.collector import watch_pauses
 from web import i18n
 from web.api import routes as api_routes
+from web.assessment import routes as summons_api_routes
+from web.circulars_api import routes as circular_api_routes
 from web.draws import routes as draw_api_routes
 from web.followups import routes as followup_api_routes
 from web.keys import (
@@ -179,6 +181,8 @@ def create_app(
     app.router.add_routes(receipt_api_routes)  # 整改通知 签收 (issue #40 item 3)
     app.router.add_routes(statistics_api_routes)  # 信息统计监测 (issue #40 item 8)
     app.router.add_routes(suspension_api_routes)  # 责令停业整改 (issue #40 item 1)
+    app.router.add_routes(circular_api_routes)  # 通报 (issue #40 item 1)
+    app.router.add_routes(summons_api_routes)  # 约谈 of a lagging area (issue #40 item 9)
     app.router.add_routes(stream_routes)
     # documents before supervision: /orders/{id}.pdf before /orders/{id}
     areas = (auth, overview, facilities, pickup, closures, alerts, documents, supervision, credit_pages, admin, service)

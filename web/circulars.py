@@ -16,8 +16,10 @@ import asyncpg
 
 from storage import circulars as store
 from storage import queries
+from storage.errors import RETRYABLE
 from storage.users import User, audit
 from supervision import circulars as rules
+from supervision import notices
 from supervision.circulars import CircularRefused
 from web.errors import Invalid, NotFound, from_rule
 from web.i18n import COUNTIES, TEXT, county_name, label, township_name
@@ -135,12 +137,18 @@ async def edit(
         await audit(conn, user.username, "circular.edit", f"circular {cid}", {"subjects": len(subs)}, at=now)
 
 
-async def issue(pool: asyncpg.Pool, user: User, cid: int, *, now: datetime) -> str:
+async def issue(pool: asyncpg.Pool, user: User, cid: int, *, now: datetime, public_url: str) -> str:
+    """Issue the draft; the facilities and departments it names are told (supervision.notices; a failure to
+    queue the messages never undoes the issue). `public_url`: the links' site."""
+    from web.pages.documents import issuer_name  # the documents' name of a department; pages import this module
+
     async with pool.acquire() as conn:
         await visible(conn, user, cid)
         with _as_web():
             number = await rules.issue(conn, user.scope, cid, user.username, now)
         await audit(conn, user.username, "circular.issue", f"circular {cid}", {"number": number}, at=now)
+        with contextlib.suppress(*RETRYABLE):
+            await notices.tell_circular(conn, await visible(conn, user, cid), issuer_name, public_url, now)
     return number
 
 

@@ -537,6 +537,7 @@ _MORE = {
         "只有上级可以约谈：市级约谈县（区），县级约谈本县的乡镇（街道）",
         "Only the level above summons an area: the city a county, a county its own townships",
     ),
+    "err_summons_read": ("约谈记录仅供监管部门查阅", "The summonses are for the departments to read"),
     "credit_month": ("月份", "Month"),
     # 督办 that acts (issue #40 item 1)
     "waiting_badge": ("等待您处理的整改通知", "Orders waiting for you"),

@@ -182,8 +182,9 @@ async def _rate_limited(request: web.Request, auth: str) -> web.Response | None:
 
 
 def is_public(path: str) -> bool:
-    """The public page (web/pages/public.py): read, and complaints filed and followed, without a login."""
-    return path == "/public" or path.startswith("/public/")
+    """The public page (web/pages/public.py): read, and complaints filed and followed, without a login; and
+    the public circulars of the API (web/circulars_api.py), limited per address as the page is."""
+    return path == "/public" or path.startswith(("/public/", "/api/v1/public/"))
 
 
 def _public_limited(request: web.Request) -> web.Response | None:

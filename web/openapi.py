@@ -1470,3 +1470,169 @@ PATHS.update(
         },
     }
 )
+
+# -- 通报 and the 约谈 of a lagging area over the API (issue #40 items 1 and 9: web/circulars_api.py,
+# web/assessment.py) ------------------------------------------------------------------------------------------
+_CID = {"name": "circular_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_NUMBER = {**_arr({"oneOf": [_STR, _INT]}), "nullable": True, "description": "(department, year, sequence)"}
+_CIRCULAR_KIND = {"type": "string", "enum": ["commend", "criticise", "report"]}
+_SUBJECT = _obj(
+    ["position", "facility_id", "area", "statement"],
+    position=_INT,
+    facility_id=_NSTR,
+    facility_name=_NSTR,
+    area=_NSTR,
+    county=_NSTR,
+    township=_NSTR,
+    statement=_STR,
+)
+SCHEMAS["Circular"] = _obj(
+    ["id", "department", "kind", "title", "body", "public", "status", "number", "number_text"],
+    id=_INT,
+    department={"type": "string", "description": "city, or a county's code"},
+    kind=_CIRCULAR_KIND,
+    title=_STR,
+    body=_STR,
+    public=_BOOL,
+    status={"type": "string", "enum": ["draft", "issued"]},
+    drafted_by=_STR,
+    drafted_at=_TIME,
+    updated_by=_STR,
+    updated_at=_TIME,
+    issued_by=_NSTR,
+    issued_at=_NTIME,
+    number=_NUMBER,
+    number_text={**_STR, "nullable": True, "description": "忻卫托通〔2026〕3号; null for a draft"},
+)
+SCHEMAS["CircularDetail"] = {"allOf": [_ref("Circular"), _obj(["subjects"], subjects=_arr(_SUBJECT))]}
+SCHEMAS["PublicCircular"] = _obj(
+    ["id", "department", "kind", "title", "issued_at", "number", "number_text"],
+    id=_INT,
+    department=_STR,
+    kind=_CIRCULAR_KIND,
+    title=_STR,
+    body=_STR,
+    issued_at=_TIME,
+    number=_NUMBER,
+    number_text=_STR,
+    subjects=_arr(
+        _obj(
+            ["position", "facility_id", "area", "statement"],
+            position=_INT,
+            facility_id=_NSTR,
+            facility_name=_NSTR,
+            area=_NSTR,
+            statement=_STR,
+        )
+    ),
+)
+SCHEMAS["AreaSummons"] = _obj(
+    ["id", "level", "county", "area", "period", "held_on", "people", "minutes", "recorded_by", "recorded_at"],
+    id=_INT,
+    level={"type": "string", "enum": ["county", "township"]},
+    county=_STR,
+    area=_STR,
+    period={"type": "string", "pattern": "^20[0-9]{2}(-Q[1-4])?$"},
+    held_on={"type": "string", "format": "date"},
+    people=_STR,
+    minutes=_STR,
+    recorded_by=_STR,
+    recorded_at=_TIME,
+)
+_PUBLIC_ERRORS = {"404": _ERR, "429": _ERR, "503": _ERR}
+_SUMMONS_ID = {"name": "summons_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+PATHS.update(
+    {
+        "/api/v1/circulars": {
+            "get": {
+                "summary": "通报 the caller reads, newest first: the department's drafts and the issued ones naming"
+                " what is in scope (an operator: those naming its facility)",
+                "responses": _ok("the circulars", _obj(["circulars"], circulars=_arr(_ref("Circular")))) | _errors(),
+            },
+            "post": {
+                "summary": "Draft a 通报 (a county or city inspector, or an admin) naming facilities in scope or lower"
+                " departments; a subject without a statement gets one drafted from the facts; audited",
+                "parameters": [_q("lang", "the language a drafted statement is in", enum=["zh", "en"])],
+                "requestBody": _body(
+                    ["kind", "title"],
+                    kind=_CIRCULAR_KIND,
+                    title={"type": "string", "minLength": 2, "maxLength": 200},
+                    body={"type": "string", "maxLength": 8000},
+                    public=_BOOL,
+                    subjects={
+                        **_arr(
+                            _obj(
+                                ["subject"],
+                                subject={"type": "string", "pattern": "^(facility|area):.{1,64}$"},
+                                statement={"type": "string", "maxLength": 1000},
+                            )
+                        ),
+                        "maxItems": 30,
+                    },
+                ),
+                "responses": _ok("the draft", _ref("CircularDetail"), "201") | _errors(400, 403, 404),
+            },
+        },
+        "/api/v1/circulars/{circular_id}": {
+            "get": {
+                "summary": "One 通报 with its subjects (404 when the caller does not read it)",
+                "parameters": [_CID],
+                "responses": _ok("the circular", _ref("CircularDetail")) | _errors(404),
+            }
+        },
+        "/api/v1/circulars/{circular_id}/issue": {
+            "post": {
+                "summary": "Issue a draft (a writer of its department): numbered, then never changed; a public one"
+                " only when it names no person; told to the facilities and departments it names; audited",
+                "parameters": [_CID],
+                "responses": _ok("the circular", _ref("CircularDetail")) | _errors(400, 403, 404, 409),
+            }
+        },
+        "/api/v1/public/circulars": {
+            "get": {
+                "summary": "The public 通报 (公开通报), newest first, for anyone without a login (limited per address);"
+                " never who drafted or issued them",
+                "security": [],
+                "responses": _ok("the circulars", _obj(["circulars"], circulars=_arr(_ref("PublicCircular"))))
+                | _PUBLIC_ERRORS,
+            }
+        },
+        "/api/v1/public/circulars/{circular_id}": {
+            "get": {
+                "summary": "One public 通报 with its subjects, for anyone without a login",
+                "security": [],
+                "parameters": [_CID],
+                "responses": _ok("the circular", _ref("PublicCircular")) | _PUBLIC_ERRORS,
+            }
+        },
+        "/api/v1/assessment/summonses": {
+            "get": {
+                "summary": "约谈 of lagging areas recorded from the assessment, newest first, in the caller's scope"
+                " (a county: its own and its townships'; a township: its own); an operator reads none (403)",
+                "parameters": [_q("year", "the assessments of a year", pattern="^20[0-9]{2}$"), _COUNTY],
+                "responses": _ok("the summonses", _obj(["summonses"], summonses=_arr(_ref("AreaSummons"))))
+                | _errors(400, 403),
+            },
+            "post": {
+                "summary": "Record a 约谈 of an area from its assessment (the level above it: the city a county or a"
+                " township, a county its townships); audited",
+                "requestBody": _body(
+                    ["area", "period", "held_on", "people", "minutes"],
+                    area={"type": "string", "pattern": "^[0-9]{6}([0-9]{3})?$"},
+                    period={"type": "string", "pattern": "^20[0-9]{2}(-Q[1-4])?$"},
+                    held_on={"type": "string", "format": "date"},
+                    people={"type": "string", "minLength": 1, "maxLength": 500},
+                    minutes={"type": "string", "minLength": 1, "maxLength": 4000},
+                ),
+                "responses": _ok("the summons", _ref("AreaSummons"), "201") | _errors(400, 403, 404),
+            },
+        },
+        "/api/v1/assessment/summonses/{summons_id}": {
+            "get": {
+                "summary": "One 约谈 of an area (404 outside the caller's scope; an operator 403)",
+                "parameters": [_SUMMONS_ID],
+                "responses": _ok("the summons", _ref("AreaSummons")) | _errors(403, 404),
+            }
+        },
+    }
+)

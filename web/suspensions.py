@@ -8,6 +8,7 @@ API: `GET /api/v1/suspensions` (`facility_id`, `in_force=true`), `POST /api/v1/f
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +18,13 @@ from aiohttp import web
 from storage import inspections as inspection_store
 from storage import queries
 from storage import suspensions as store
+from storage.errors import RETRYABLE
 from storage.users import User, audit
+from supervision import notices
 from supervision import suspensions as rules
 from web.api import user_of
 from web.errors import Invalid, NotFound, from_rule
-from web.keys import POOL, now_of
+from web.keys import POOL, PUBLIC_URL, now_of
 from web.params import json_body, one_of, path_id, qp
 
 routes = web.RouteTableDef()
@@ -46,7 +49,11 @@ def _str(body: dict[str, Any], name: str, key: str) -> str:
     return value
 
 
-async def suspend(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime) -> dict[str, Any]:
+async def suspend(
+    pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *, now: datetime, public_url: str
+) -> dict[str, Any]:
+    """Order the facility's suspension; its operators and the area's inspectors are told (supervision.notices;
+    a failure to queue the messages never undoes the order). `public_url`: the links' site."""
     async with pool.acquire() as conn:
         f = await queries.facility_row(conn, user.scope, facility_id)
         if f is None:
@@ -68,13 +75,23 @@ async def suspend(pool: asyncpg.Pool, user: User, facility_id: str, body: Any, *
         s = await store.suspension(conn, user.scope, sid)
         assert s is not None  # noqa: S101 - just written in scope
         await audit(conn, user.username, "facility.suspend", f"facility {f['id']}", {"suspension": sid}, at=now)
+        with contextlib.suppress(*RETRYABLE):
+            await notices.tell_suspension(conn, "suspended", s, public_url, now)
         return s
 
 
 async def lift(
-    pool: asyncpg.Pool, user: User, suspension_id: int, body: Any, *, now: datetime, facility_id: str | None = None
+    pool: asyncpg.Pool,
+    user: User,
+    suspension_id: int,
+    body: Any,
+    *,
+    now: datetime,
+    public_url: str,
+    facility_id: str | None = None,
 ) -> dict[str, Any]:
-    """Lift the suspension (`facility_id`: only if it is that facility's, as a page's path says)."""
+    """Lift the suspension (`facility_id`: only if it is that facility's, as a page's path says); told as its
+    order was."""
     async with pool.acquire() as conn:
         s = await store.suspension(conn, user.scope, suspension_id)
         if s is None or facility_id not in {None, s["facility_id"]}:
@@ -95,6 +112,8 @@ async def lift(
         await audit(conn, user.username, "facility.lift", f"facility {s['facility_id']}", facts, at=now)
         out = await store.suspension(conn, user.scope, suspension_id)
         assert out is not None  # noqa: S101 - read in scope a moment ago
+        with contextlib.suppress(*RETRYABLE):
+            await notices.tell_suspension(conn, "lifted", out, public_url, now)
         return out
 
 
@@ -112,7 +131,8 @@ async def list_suspensions(request: web.Request) -> web.Response:
 async def post_suspension(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"reasons": "...", "order_ids": []}')
-    out = await suspend(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request))
+    fid = request.match_info["facility_id"]
+    out = await suspend(request.app[POOL], user, fid, body, now=now_of(request), public_url=request.app[PUBLIC_URL])
     return web.json_response(out, status=201)
 
 
@@ -121,4 +141,5 @@ async def post_lift(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"reason": "...", "inspection_id": 1}')
     sid = path_id(request.match_info["suspension_id"])
-    return web.json_response(await lift(request.app[POOL], user, sid, body, now=now_of(request)))
+    out = await lift(request.app[POOL], user, sid, body, now=now_of(request), public_url=request.app[PUBLIC_URL])
+    return web.json_response(out)

@@ -13,6 +13,7 @@ from aiohttp import web
 from contract.rules import SEVERITIES, RuleId
 from storage import queries
 from storage.users import User
+from supervision import departments as department_rules
 from supervision import orders as order_rules
 from web.actions import acknowledge, record_whereabouts
 from web.errors import Invalid, NotFound, Refused
@@ -133,10 +134,14 @@ async def _alert_ctx(request: web.Request, user: User, alert_id: int) -> dict[st
         if f is not None:
             status = await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request))
             on_site = site_context(f, a, status)
+    # the order form only for who may issue one on this alert (its department: 卫健, or the one it concerns)
+    may_issue = order_rules.level_of(user.scope) is not None and department_rules.may_issue(
+        user.scope, user.department, alert_rule=a["rule"]
+    )
     return {
         "a": a,
         "alerts": [a],
-        "may_issue": order_rules.level_of(user.scope) is not None,
+        "may_issue": may_issue,
         "on_site": on_site,
         "error": None,
     }

@@ -16,7 +16,7 @@ from supervision import documents as document_rules
 from web import circulars
 from web.errors import Refused
 from web.i18n import COUNTIES
-from web.keys import POOL, now_of
+from web.keys import POOL, PUBLIC_URL, now_of
 from web.pages.documents import subject_name
 from web.pages.render import check_csrf, form_refused, lang_of, page_user, render
 from web.params import path_id
@@ -173,7 +173,7 @@ async def issue_form(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     c = await _visible(request, user)
     try:
-        await circulars.issue(request.app[POOL], user, c["id"], now=now_of(request))
+        await circulars.issue(request.app[POOL], user, c["id"], now=now_of(request), public_url=request.app[PUBLIC_URL])
     except Refused as exc:
         ctx = await _form_ctx(request, user, c, _rows(c, lang_of(request)))
         return await form_refused(request, "circular.html", ctx, exc)

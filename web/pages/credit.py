@@ -11,6 +11,7 @@ from aiohttp import web
 from contract.credit import METHOD_VERSION
 from storage import assessment as assessment_store
 from storage import credit as credit_store
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import credit as appeal_rules
 from web import appeals, reports
@@ -47,11 +48,13 @@ async def _credit_ctx(request: web.Request, user: User, month: date) -> dict[str
     """The month's records in scope, each with its appeals (web/appeals.py), and who may file or decide."""
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
+        suspended = await suspension_store.in_force_among(conn, (r["facility_id"] for r in rows))
     appeals.attach(rows, await appeals.listed(request.app[POOL], user.scope, month=month))
     rows.sort(key=lambda r: (r["score"], r["name"]))
     grades = {g: sum(1 for r in rows if r["grade"] == g) for g, _ in request.app[CREDIT].grades}
     return {
         "rows": rows,
+        "suspended": suspended,  # 停业整改中 now (a month's record is the month's; the tag is today's state)
         "month": month.isoformat()[:7],
         "grades": grades,
         "cfg": request.app[CREDIT],
@@ -128,8 +131,10 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
     summoned: list[dict[str, Any]] = []
     if user.role != "operator":
         async with request.app[POOL].acquire() as conn:
-            summoned = await assessment_store.summonses(conn, county or user.scope.county, year)
-        summoned = [s for s in summoned if not user.scope.township or s["area"] == user.scope.township]
+            # within the user's scope whatever `county` asks (another county's 约谈 are not theirs to read)
+            summoned = await assessment_store.summonses_in(conn, user.scope, year, county or user.scope.county)
+        if not (county or user.scope.county):  # the city's view: the counties summoned
+            summoned = [s for s in summoned if s["level"] == "county"]
     level = "county" if by == "county" else "township"
     may = {r["area"]: rules.may_summon(user.scope, level, r["area"][:6]) for r in rows}
     last = next((r["area"] for r in reversed(rows) if may[r["area"]]), "")

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from storage import draws as store
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import draws as rules
 from web import draws
@@ -39,10 +40,12 @@ async def _ctx(request: web.Request, user: User, county: str) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
         lists = await draws.lists(conn, county)
         rows = await store.draws(conn, county)
+        suspended = await suspension_store.in_force_among(conn, (f["id"] for f in lists["facilities"]))
     return {
         "county": county,
         "counties": list(COUNTIES) if user.scope.county is None else [],
         "lists": lists,
+        "suspended": suspended,
         "draws": rows,
         "may_draw": rules.may_draw(user.scope, county),
         "error": None,
@@ -105,4 +108,6 @@ async def draw_page(request: web.Request) -> web.Response:
         names = {
             i["username"]: i["display_name"] or i["username"] for i in await store.listed_inspectors(conn, d["county"])
         }
-    return await render(request, "draw.html", {"d": d, "verdict": verdict, "names": names})
+        suspended = await suspension_store.in_force_among(conn, (r["facility_id"] for r in d["results"]))
+    ctx = {"d": d, "verdict": verdict, "names": names, "suspended": suspended}
+    return await render(request, "draw.html", ctx)

@@ -28,7 +28,7 @@ from supervision import suspensions as suspension_rules
 from web import suspensions
 from web.actions import DECISIONS, decide_maintenance, file_maintenance
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
-from web.keys import POOL, RULES, now_of
+from web.keys import POOL, PUBLIC_URL, RULES, now_of
 from web.pages.render import facility_form, form_refused, local_iso, page_user, render
 from web.params import as_id
 
@@ -69,7 +69,10 @@ async def facility_ctx(
         "error_at": None,  # a refused form's reason beside its field: (the form's id, the field or "")
         "kept": {},  # the maintenance form's values, kept when it comes back with an error
         "facility_orders": await rectification_store.orders(conn, user.scope, now, facility_id=f["id"], limit=20),
-        "may_issue": order_rules.level_of(user.scope) is not None,
+        # planning an inspection is every inspector's (of their department); an order by hand 卫健's only
+        "may_plan": order_rules.level_of(user.scope) is not None,
+        "may_issue": order_rules.level_of(user.scope) is not None
+        and department_rules.may_issue(user.scope, user.department),
         "joint_departments": department_rules.joint_choices(user.scope, user.department, f["kind"]),
         "facility_inspections": await inspection_store.inspections(conn, user.scope, facility_id=f["id"], limit=20),
         "order_kept": {},
@@ -202,7 +205,8 @@ async def suspension_form(request: web.Request) -> web.Response:
             ids.append(part if found is None else found)
     body = {"reasons": str(form.get("reasons", "")), "order_ids": ids}
     try:
-        await suspensions.suspend(request.app[POOL], user, f["id"], body, now=now_of(request))
+        url = request.app[PUBLIC_URL]
+        await suspensions.suspend(request.app[POOL], user, f["id"], body, now=now_of(request), public_url=url)
     except Refused as exc:
         kept = {k: str(form.get(k, "")) for k in ("reasons", "order_ids")}
         return await facility_refused(request, user, f, exc, suspend_kept=kept)
@@ -217,7 +221,15 @@ async def lift_form(request: web.Request) -> web.Response:
     body = {"reason": str(form.get("reason", "")), "inspection_id": raw if raw is not None else 0}
     try:
         sid = int(request.match_info["suspension_id"])
-        await suspensions.lift(request.app[POOL], user, sid, body, now=now_of(request), facility_id=f["id"])
+        await suspensions.lift(
+            request.app[POOL],
+            user,
+            sid,
+            body,
+            now=now_of(request),
+            public_url=request.app[PUBLIC_URL],
+            facility_id=f["id"],
+        )
     except NotFound:
         raise
     except Refused as exc:

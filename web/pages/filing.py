@@ -14,6 +14,7 @@ from contract.errors import ContractError
 from contract.registry import parse_registry
 from storage import filing as store
 from storage import queries
+from storage import suspensions as suspension_store
 from storage.users import User
 from supervision import filing as rules
 from web import filing
@@ -55,6 +56,7 @@ async def _facility_ctx(conn: asyncpg.Connection, user: User, f: asyncpg.Record,
     last = start or (store.filing_json(accepted) if accepted is not None else None)
     return {
         "f": f,
+        "suspended": await suspension_store.in_force_among(conn, [f["id"]]),
         "filings": rows,
         "state": rules.facility_state(accepted, rows[0] if rows else None),
         "number": accepted["number"] if accepted is not None else None,
@@ -75,10 +77,11 @@ async def filing_list(request: web.Request) -> web.Response:
     user, now = page_user(request), now_of(request)
     async with request.app[POOL].acquire() as conn:
         rows = [dict(r) for r in await store.in_scope(conn, user.scope)]
+        suspended = await suspension_store.in_force_among(conn, (r["facility_id"] for r in rows))
     for r in rows:
         r["state"] = "filed" if r["accepted_id"] else rules.facility_state(None, r if r["id"] else None)
         r["overdue"] = r["id"] is not None and rules.overdue(r, now)
-    return await render(request, "filing_list.html", {"rows": rows})
+    return await render(request, "filing_list.html", {"rows": rows, "suspended": suspended})
 
 
 @routes.get("/facilities/{facility_id}/filing")

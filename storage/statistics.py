@@ -17,7 +17,7 @@ from storage.credit import CITY_TZ, orders_late
 from storage.users import Scope
 
 
-def _where(scope: Scope, area: str | None, start: int) -> tuple[str, list[Any]]:
+def area_where(scope: Scope, area: str | None, start: int = 1) -> tuple[str, list[Any]]:
     """The scope's WHERE over facilities `f`, narrowed to a county (6 digits) or a township (9) when given."""
     where, args = scope.sql("f", start=start)
     out: list[Any] = list(args)
@@ -35,7 +35,7 @@ async def gather(
         inspections planned or signed in the month, orders issued, falling due (and how many of those are late, as
         judged at `as_of`: contract.rectification.is_late) or escalated (督办) in the month, alerts opened. Dated acts
     count in [start, as_of); inspections planned for a day of [start, end) in the city's time."""
-    where, args = _where(scope, area, 1)
+    where, args = area_where(scope, area)
     facilities = [
         dict(r)
         for r in await conn.fetch(

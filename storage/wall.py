@@ -11,17 +11,8 @@ from typing import Any
 import asyncpg
 
 from storage.queries import OPEN_SQL, SUSPENDED_SQL, alert_json
+from storage.statistics import area_where
 from storage.users import Scope
-
-
-def _area(scope: Scope, county: str | None, start: int = 1) -> tuple[str, list[Any]]:
-    """The scope's WHERE over facilities `f`, narrowed to a county when given."""
-    where, args = scope.sql("f", start=start)
-    out: list[Any] = list(args)
-    if county:
-        out.append(county)
-        where += f" AND f.county = ${start + len(out) - 1}"
-    return where, out
 
 
 async def critical_since(
@@ -30,7 +21,7 @@ async def critical_since(
     """Critical alerts in scope with evidence since `since` (opened, repeated or reopened), and every critical
     alert still open however old: an alarm nobody acknowledged never leaves the wall because an hour passed,
     and one the facility cleared stays listed (marked cleared) for its hour. Newest evidence first."""
-    where, args = _area(scope, county)
+    where, args = area_where(scope, county)
     args += [since, limit]
     rows = await conn.fetch(
         f"SELECT a.*, f.name AS facility_name, {SUSPENDED_SQL} AS facility_suspended FROM alerts a"
@@ -48,7 +39,7 @@ async def by_hour(
     """Alerts opened and lapses begun in [start, now), counted by whole hours since `start` (0 = the first
     hour): {"alerts": {hour: n}, "lapses": {hour: n}}. A lapse is a span the credit evaluation charges
     (lapse_intervals), whether or not it lasted long enough to raise an alert."""
-    where, args = _area(scope, county)
+    where, args = area_where(scope, county)
     args += [start, now]
     s, e = f"${len(args) - 1}", f"${len(args)}"
     out: dict[str, dict[int, int]] = {}
@@ -69,7 +60,7 @@ async def followups(
     """督办 waiting: the open rectification orders in scope that are unanswered past their due date in force
     at `now`, or whose supervision has gone up from the issuing level. Their number, and the `limit` most
     urgent (the longest overdue first)."""
-    where, args = _area(scope, county)
+    where, args = area_where(scope, county)
     args.append(now)
     p = f"${len(args)}"
     cond = (

@@ -18,6 +18,7 @@ them): the link leads to the page, where the reader's scope decides what they se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,19 +146,37 @@ async def tell_suspension(
     conn: asyncpg.Connection, action: str, s: Mapping[str, Any], public_url: str, now: datetime
 ) -> int:
     """Queue the messages of a suspension ordered or lifted (`action`: suspended | lifted)."""
-    aud = await notifications.audience(conn, s["facility_id"])
+    return await _to_facility(
+        conn,
+        s["facility_id"],
+        f"notice:{action}:{s['id']}",
+        lambda name: suspension_texts(action, s, name, public_url),
+        AREA_LEVELS,
+        now,
+    )
+
+
+async def _to_facility(
+    conn: asyncpg.Connection,
+    facility_id: str,
+    event: str,
+    texts: Callable[[str], Texts],
+    levels: tuple[str, ...],
+    now: datetime,
+) -> int:
+    """Queue a message about one facility to its audience's subscriptions at `levels` (`texts(facility_name)`
+    writes it); none when the facility is unknown. Returns the messages queued."""
+    aud = await notifications.audience(conn, facility_id)
     if aud is None:
         return 0
-    texts = suspension_texts(action, s, aud.facility_name, public_url)
-    event = f"notice:{action}:{s['id']}"
     out = messages(
         aud.subscriptions,
         event,
-        texts,
-        facility_id=s["facility_id"],
+        texts(aud.facility_name),
+        facility_id=facility_id,
         timezone=aud.timezone,
         now=now,
-        levels=AREA_LEVELS,
+        levels=levels,
     )
     return await notifications.enqueue(conn, out, now)
 
@@ -191,18 +210,7 @@ async def tell_circular(
     n = 0
     for subject in c["subjects"]:
         if subject["facility_id"]:
-            aud = await notifications.audience(conn, subject["facility_id"])
-            if aud is not None:
-                out = messages(
-                    aud.subscriptions,
-                    event,
-                    texts,
-                    facility_id=subject["facility_id"],
-                    timezone=aud.timezone,
-                    now=now,
-                    levels=("facility",),
-                )
-                n += await notifications.enqueue(conn, out, now)
+            n += await _to_facility(conn, subject["facility_id"], event, lambda _name: texts, ("facility",), now)
         else:
             subs = await store.area_subscriptions(conn, subject["area"])
             n += await notifications.enqueue(
@@ -243,19 +251,7 @@ async def sweep_overdue(
     for kind, statuses in OVERDUE_STATUSES.items():
         async with conn.transaction():
             for r in await store.flag_overdue(conn, kind, statuses, "city", now, facilities):
-                aud = await notifications.audience(conn, r["facility_id"])
-                if aud is None:
-                    continue
-                texts = overdue_texts(kind, r["subject_id"], r["due_at"], aud.facility_name, public_url)
                 event = f"notice:{kind}_overdue:{r['subject_id']}:{int(r['due_at'].timestamp())}"
-                out = messages(
-                    aud.subscriptions,
-                    event,
-                    texts,
-                    facility_id=r["facility_id"],
-                    timezone=aud.timezone,
-                    now=now,
-                    levels=("city",),
-                )
-                n += await notifications.enqueue(conn, out, now)
+                texts = functools.partial(overdue_texts, kind, r["subject_id"], r["due_at"], public_url=public_url)
+                n += await _to_facility(conn, r["facility_id"], event, texts, ("city",), now)
     return n

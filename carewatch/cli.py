@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from carewatch.backups import backup, restore, standby
 from carewatch.runtime import Endpoints, NotConfiguredError, endpoints, local_stack
+from carewatch.screenshots import screenshots
 from contract.config import Settings, mask_url
 from contract.errors import ContractError
 from contract.inspection import DEPARTMENTS
@@ -1249,6 +1250,7 @@ def _attach_benchmarks() -> None:
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(standby)
+main.add_command(screenshots)
 _attach_benchmarks()
 
 

@@ -40,7 +40,8 @@ CHECKS = ",".join(
         "ignored_auth",
     )
 )
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# where screenshots and reports go: test-artifacts/, or `carewatch screenshots --out DIR`'s directory
+ARTIFACTS = Path(os.environ.get("CAREWATCH_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,8 @@ from tests.test_alert_service import make, running
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# where screenshots and reports go: test-artifacts/, or `carewatch screenshots --out DIR`'s directory
+ARTIFACTS = Path(os.environ.get("CAREWATCH_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts")
 CHROMIUM = "/usr/bin/chromium"
 REG = generate_registry(12, seed=3)
 A = REG.facilities[0]

@@ -2,7 +2,7 @@
 today by hour, critical alerts only under the life-safety heading, 督办 waiting, no overflow in zh or en, the
 city's rotation with its pin) and the map's click-through from a county to a township's view.
 
-Screenshots go to test-artifacts/wall/."""
+Screenshots go to test-artifacts/wall/ (or `carewatch screenshots --out DIR`)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from storage.alerts import open_alert
 from storage.registry import load_registry
 from storage.users import create_user
 from tests.conftest import as_role
-from tests.test_browser import CHROMIUM, REG, A, login
+from tests.test_browser import ARTIFACTS, CHROMIUM, REG, A, login
 from web.app import create_app
 from web.i18n import county_name
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "wall"
+SHOTS = ARTIFACTS / "wall"
 FITS = (
     "[document.documentElement.scrollWidth <= window.innerWidth,"
     " document.documentElement.scrollHeight <= window.innerHeight,"

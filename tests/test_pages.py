@@ -40,12 +40,12 @@ from supervision import orders as order_rules
 from supervision.filing import FILED_FIELDS, review_due
 from supervision.orders import escalate_overdue
 from tests.conftest import as_role
-from tests.test_browser import CHROMIUM, REG, A
+from tests.test_browser import ARTIFACTS, CHROMIUM, REG, A
 from web.app import create_app
 from web.i18n import TEXT
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "pages"
+SHOTS = ARTIFACTS / "pages"
 AXE = (Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -114,7 +114,7 @@ def demo_clock(
 
 
 async def _prepare(
-    info: StackInfo, stack: LocalStack, today: dt.date
+    info: StackInfo, stack: LocalStack, now: datetime
 ) -> tuple[Facility, dict[str, str], datetime | None]:
     conn = await asyncpg.connect(info.database_url)
     try:
@@ -122,12 +122,11 @@ async def _prepare(
         latest = await latest_time(conn)
         # the register of people behind the staff (names; certificates valid around the demo's day, which a
         # demo run before at speed may have carried past today): the pages name people, and nothing runs out
-        if latest is not None:
-            today = max(today, latest.astimezone(CITY_TZ).date())
-        reg = with_register(generate_registry(FACILITIES, SEED), today)
+        loaded = max(now, latest) if latest is not None else now
+        reg = with_register(generate_registry(FACILITIES, SEED), loaded.astimezone(CITY_TZ).date())
         # the services connect as their own database roles, never as the owner (storage/roles.py)
         await ensure_roles(conn, stack.role_passwords())
-        await load_registry(conn, reg)
+        await load_registry(conn, reg, loaded)  # the register's roles start when it is loaded
         # Nothing anonymous: every service and the simulator connect with their own credentials.
         creds_dir = stack.state_dir / "credentials"
         services_file = creds_dir / "services.yaml"
@@ -208,7 +207,7 @@ def _prepared(
     info: StackInfo, stack: LocalStack, speed: float, start_from: dt.time | datetime | None
 ) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock]:
     """The stack prepared: (the logins, the first facility's name, the services' secrets, the demo clock)."""
-    first, secrets_, latest = asyncio.run(_prepare(info, stack, datetime.now(CITY_TZ).date()))
+    first, secrets_, latest = asyncio.run(_prepare(info, stack, datetime.now(UTC)))
     # the users are stamped just before the demo's start (a first reading of its clock); the clock handed to
     # the services is made after their passwords are hashed, so that its warm-up is all the services'
     setup_at = demo_clock(speed, start_from, latest, datetime.now(UTC)).now()

@@ -217,6 +217,18 @@ async def lapses(conn: asyncpg.Connection, facility_id: str, since: datetime, no
     )
 
 
+async def alerts_opened(conn: asyncpg.Connection, facility_id: str, since: datetime, now: datetime) -> dict[str, int]:
+    """The facility's alerts opened between `since` and `now`, counted by rule."""
+    rows = await conn.fetch(
+        "SELECT rule, count(*) AS n FROM alerts WHERE facility_id = $1 AND opened_at >= $2 AND opened_at < $3"
+        " GROUP BY rule ORDER BY count(*) DESC, rule",
+        facility_id,
+        since,
+        now,
+    )
+    return {r["rule"]: int(r["n"]) for r in rows}
+
+
 async def facility_count(conn: asyncpg.Connection, area: str) -> int:
     n: int = await conn.fetchval("SELECT count(*) FROM facilities WHERE county = $1 OR township = $1", area)
     return n

@@ -19,6 +19,8 @@ import asyncpg
 import pytest
 
 from contract.inspection import ITEMS
+from contract.rules import Condition, Key
+from storage.alerts import open_alert
 from storage.documents import allocate
 from storage.migrate import migrate
 from storage.users import create_user
@@ -205,6 +207,10 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
             _ago(hours=start),
             _ago(hours=end),
         )
+    # a fire alarm this week and one of 40 days ago: the facility's alerts of the last 30 days are drafted too
+    for days in (2, 40):
+        fire = Condition("critical", "火警", "fire")
+        await open_alert(db, A.id, Key("fire_alarm", f"smoke-{days}"), fire, _ago(days=days))
     s, csrf = await _session(url, "county")
     try:
         # prefilled from the links of the 督办 list and the assessment, the statements drafted from the facts
@@ -216,6 +222,7 @@ async def test_a_county_drafts_issues_and_prints_a_circular_within_its_scope(
         assert "安全出口上锁" in page and "逾期" in page and A.name in page
         assert "逾期未整改的整改通知1份" in page, "the township's facts"
         assert "近30天安全监测失效累计3.5小时" in page, "the facility's lapses of the last 30 days, not before"
+        assert re.search("近30天告警[0-9]+条（[^）]*火灾报警 1[；，]", page), re.findall("近30天[^<]{0,120}", page)
         for bad, status in ((f"facility:{B.id}", 400), (f"area:{B.county}", 403), ("nonsense", 400)):
             r = await s.get(f"{url}/circulars/new", params={"subject": bad})
             assert r.status == status, (bad, r.status)

@@ -1291,6 +1291,11 @@ async def test_every_stamp_on_the_history_pages_is_the_apps_clock(db: asyncpg.Co
             assert r.status == 200
             due = (clock.now() + timedelta(hours=20)).astimezone(ZoneInfo("Asia/Shanghai"))
             form = {"csrf": csrf, "alert_id": str(alert.alert_id), "title": "整改", "detail": "检查烟感"}
+            # refused (a due date passed), the form comes back still the alert's: sent again, the order is
+            # the alert's, not one issued by hand (a newcomer's order lost its alert this way)
+            r = await s.post(f"{url}/facilities/{A.id}/orders", data=form | {"due_at": "2030-01-01 09:00"})
+            kept = await r.text()
+            assert r.status == 400 and f'name="alert_id" value="{alert.alert_id}"' in kept, kept
             r = await s.post(f"{url}/facilities/{A.id}/orders", data=form | {"due_at": f"{due:%Y-%m-%dT%H:%M}"})
             assert r.status == 200 and "/orders/" in str(r.url), await r.text()
             order_url = str(r.url)

@@ -176,6 +176,13 @@ async def facts(conn: asyncpg.Connection, kind: str, ident: str, lang: str, now:
             said += t["circular_fact_lapses"].format(
                 days=rules.LAPSE_WINDOW.days, hours=f"{sum(hours.values()):g}", rules=by_rule
             )
+        # what happened there too, not only what is late: a facility with today's fire alarm and no late order
+        # was drafted as "no overdue order" alone, a favourable sentence in a 通报批评
+        opened = await store.alerts_opened(conn, ident, now - rules.LAPSE_WINDOW, now)
+        if opened:
+            by_rule = t["circular_list_sep"].join(f"{label('rule', r, lang)} {n}" for r, n in opened.items())
+            n = sum(opened.values())
+            said += t["circular_fact_alerts"].format(days=rules.LAPSE_WINDOW.days, n=n, rules=by_rule)
         return said
     n_answer = sum(1 for _, _, whose in late if whose == "answer")
     n_review = len(late) - n_answer

@@ -302,8 +302,8 @@ _MORE = {
     "prev_page": ("上一页", "Previous"),
     "wall": ("值班大屏", "Duty-room wall"),
     # issue #41 item 4: the wall's panels (web/templates/wall.html, web/static/wall.js)
-    "wall_life_safety": ("最近一小时生命安全告警", "Life-safety alerts, last hour"),
-    "wall_life_safety_help": ("仅紧急级；未确认的保留", "critical; kept until acknowledged"),
+    "wall_life_safety": ("生命安全告警：近一小时及未结", "Life-safety alerts: last hour and not closed"),
+    "wall_life_safety_help": ("仅紧急级；未确认的一直保留", "critical only; kept until acknowledged"),
     "wall_trend": ("今日告警与失职（按小时）", "Today's alerts and lapses by hour"),
     "wall_alerts_series": ("告警", "Alerts"),
     "wall_lapses_series": ("失职", "Lapses"),
@@ -1701,6 +1701,10 @@ _CIRCULARS = {
     "circular_fact_lapses": (
         "近{days}天安全监测失效累计{hours}小时（{rules}，单位：小时）。",
         " In the last {days} days, safety monitoring lapsed for {hours} hours in all ({rules}, in hours).",
+    ),
+    "circular_fact_alerts": (
+        "近{days}天告警{n}条（{rules}，单位：条）。",
+        " In the last {days} days, {n} alert(s) ({rules}).",
     ),
     "circular_fact_item": ("“{title}”（{since}起逾期）", "“{title}” (overdue since {since})"),
     "circular_list_sep": ("；", "; "),

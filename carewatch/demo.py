@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,6 +217,22 @@ def _prepared(
     return logins, first.name, secrets_, demo_clock(speed, start_from, latest, datetime.now(UTC))
 
 
+def _say_running(host: str, port: int, web: subprocess.Popen[bytes], log: Path, limit_s: float = 90.0) -> None:
+    """Print the address once the web answers /healthz there (at most `limit_s`, or until it exits): on a busy
+    machine the web took longer than a fixed wait to listen, and a first click on the printed link was refused."""
+    deadline = time.monotonic() + limit_s
+    answered = False
+    url = f"http://{host}:{port}/"
+    while not answered and time.monotonic() < deadline and web.poll() is None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}healthz", timeout=2) as r:  # noqa: S310
+            answered = r.status == 200
+        if not answered:
+            time.sleep(0.5)
+    if not answered:
+        print(f"[demo] the web does not answer on {url} yet: see {log}", flush=True)
+    print(f"\n  CareWatch is running: open {url}\n")
+
+
 def run_demo(
     stack: LocalStack,
     http: str,
@@ -296,7 +313,7 @@ def run_demo(
             group = group or procs[name].pid
             time.sleep(1.0 if name != "web" else 2.0)
         host, _, port = http.rpartition(":")
-        print(f"\n  CareWatch is running: open http://{host}:{port}/\n")
+        _say_running(host, int(port), procs["web"], logs / "web.log")
         for username, password, what in logins:
             print(f"  login {username:<9} password {password:<14} {what}")
         print(f"\n  A smoke alarm fires in {first} about {alarm_after} s after the start; logs in {logs}.")

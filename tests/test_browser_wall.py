@@ -202,6 +202,8 @@ async def test_a_click_on_the_county_map_reaches_a_township_view(browser: Browse
     # the map: the county's boundary zoomed to the township's facilities, the township's marker alone
     pins = "window.cwMap.chart.getOption().series.find((s) => s.symbol === 'pin').data.map((d) => d.township)"
     assert await page.evaluate(pins) == [township]
+    dots = "window.cwMap.chart.getOption().series[0].data.map((d) => d.id)"
+    assert set(await page.evaluate(dots)) == in_township, "the township's dots only (a newcomer saw another's red one)"
     await page.screenshot(path=str(SHOTS / "overview-township-1400.png"))
     # the selector beside the map reaches it too
     await page.goto(f"{url}/?county={A.county}")

@@ -44,7 +44,10 @@
 
   function series() {
     // worst last, so a red dot is drawn over a green neighbour
-    const sorted = [...byId.values()].sort((a, b) => RANK[b.state] - RANK[a.state]);
+    // a township's view draws that township's facilities only (another township's red dot is not its own)
+    const sorted = [...byId.values()]
+      .filter((p) => !township || p.township === township)
+      .sort((a, b) => RANK[b.state] - RANK[a.state]);
     const out = [{
       type: "scatter",
       coordinateSystem: "geo",

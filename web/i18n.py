@@ -208,7 +208,7 @@ _MORE = {
     "staff": ("工作人员", "Staff"),
     "role": ("岗位", "Role"),
     "qualified": ("资质", "Qualified"),
-    "licensed": ("持证", "Licensed"),
+    "licensed": ("保安员证", "Guard licence"),  # the registry's `licensed`: a guard's 保安员证 only
     "banned": ("禁止从业", "Banned"),
     "cert_expires": ("健康证有效期", "Health certificate expires"),
     "expired": ("已过期", "expired"),

@@ -55,7 +55,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, Any]]:
+async def site(db: asyncpg.Connection, db_url: str, browser: Browser) -> AsyncIterator[dict[str, Any]]:
     """A's county with a critical fire alarm, a major guard absence (not life-safety) and an overdue order;
     a county inspector and a city inspector."""
     await load_registry(db, REG)
@@ -85,6 +85,9 @@ async def site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict[str, A
     try:
         yield {"url": str(server.make_url("")).rstrip("/"), "fire": fire.alert_id, "guard": guard.alert_id}
     finally:
+        # the pages first: a page's live stream left open held the server's close for two minutes
+        for ctx in browser.contexts:
+            await ctx.close()
         await server.close()
 
 

@@ -144,7 +144,7 @@ async def public_site(db: asyncpg.Connection, db_url: str) -> AsyncIterator[dict
     await create_user(db, "town-a", "inspector", "pw-ta", county=A.county, township=A.township)
     await create_user(db, "city", "inspector", "pw-c")
     await create_user(db, "oper-a", "operator", "pw-oa", facility=A.id)
-    server = _app(db_url, complaint_limit=None)  # the limits' own test is below
+    server = _app(db_url, complaint_limit=None, public_limit=None)  # the limits' own tests are below
     await server.start_server()
     try:
         yield {"url": str(server.make_url("")).rstrip("/"), "db_url": db_url}

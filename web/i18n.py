@@ -302,7 +302,7 @@ _MORE = {
     "prev_page": ("上一页", "Previous"),
     "wall": ("值班大屏", "Duty-room wall"),
     # issue #41 item 4: the wall's panels (web/templates/wall.html, web/static/wall.js)
-    "wall_life_safety": ("生命安全告警：近一小时及未结", "Life-safety alerts: last hour and not closed"),
+    "wall_life_safety": ("生命安全告警：近一小时及未结", "Life safety: last hour, open"),
     "wall_life_safety_help": ("仅紧急级；未确认的一直保留", "critical only; kept until acknowledged"),
     "wall_trend": ("今日告警与失职（按小时）", "Today's alerts and lapses by hour"),
     "wall_alerts_series": ("告警", "Alerts"),

@@ -16,7 +16,7 @@ from alerts.workforce import Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Facility
-from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, SILENCE_RULES, Key, RuleConfig, RuleId
+from contract.rules import INPUT_SLACK_S, LATE_WAIT_S, SILENCE_RULES, SKEW_TOL_S, Key, RuleConfig, RuleId
 
 URGENT_METRICS = frozenset({"gas_lel_pct", "co_ppm"})
 SEEN_MAX = 200_000  # msg_ids remembered to drop redelivered and duplicated copies
@@ -106,6 +106,7 @@ class AlertEngine:
         firing: dict[str, set[Key]] | None = None,
         *,
         late_wait_s: float = LATE_WAIT_S,
+        skew_tol_s: float = SKEW_TOL_S,
         lapse_rules: frozenset[str] = frozenset(),
         register: Register | None = None,
         watched: Mapping[str, datetime] | None = None,
@@ -119,6 +120,7 @@ class AlertEngine:
         self.register = register or Register()
         self.workforce = Workforce()
         self.late_wait_s = late_wait_s
+        self.skew_tol_s = skew_tol_s  # contract.rules.skew_tolerance_s of the clock's speed
         self.lapse_rules = lapse_rules  # conditions recorded as lapses even when too short to alert
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._sweep_at: dict[str, datetime] = {}  # next evaluation on a tick, whatever it hears
@@ -134,7 +136,13 @@ class AlertEngine:
         self, f: Facility, started: datetime, pending: dict[Key, datetime] | None = None, firing: set[Key] | None = None
     ) -> None:
         self.runtimes[f.id] = FacilityRuntime(
-            f, self.rules, started, self.late_wait_s, register=self.register, workforce=self.workforce
+            f,
+            self.rules,
+            started,
+            self.late_wait_s,
+            self.skew_tol_s,
+            register=self.register,
+            workforce=self.workforce,
         )
         if pending:
             # A device that said it was offline before this engine started gets its reconnect grace from

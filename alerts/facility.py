@@ -101,24 +101,25 @@ class DeviceRt:
         if self.late_run == 0 and late_by > CLOCK_SKEW_S:
             self.late_by, self.late_since, self.late_run = late_by, received, 1
 
-    def lateness(self, at: datetime, received: datetime, earliest: datetime | None = None) -> float:
+    def lateness(
+        self, at: datetime, received: datetime, earliest: datetime | None = None, tol_s: float = SKEW_TOL_S
+    ) -> float:
         """How late a message is, beyond a steady error of the device's clock (then 0).
 
-        Read from a backlog, a message reached the broker by `received` and, if it was queued after the
-        last probe the engine counted, after `earliest` (CONTRACT §4, the engine's own clock): its
-        lateness is a range. It continues a run of late messages when the run's lateness lies in that
-        range (within SKEW_TOL_S), and is late (at the range's low end) otherwise; the run's span is
-        told to its reading (its probes stand still while a backlog is read). A range neither
-        starts a run nor breaks one: it is no measure of a clock's error (a spool replayed into the
-        backlog, its messages late by different amounts, would fit a wide one), and a message queued
-        before the engine started arrived before `earliest`. Keeping up, the range is a point and this
-        is the rule as it always was."""
+        Read from a backlog, a message reached the broker by `received` and, if it was queued after the last
+        probe the engine counted, after `earliest` (CONTRACT §4, the engine's own clock): its lateness is a
+        range. It continues a run of late messages when the run's lateness lies in that range (within `tol_s`:
+        SKEW_TOL_S, wider on a fast clock), and is late (at the range's low end) otherwise; the run's span is
+        told to its reading (its probes stand still while a backlog is read). A range neither starts a run nor
+        breaks one: it is no measure of a clock's error (a spool replayed into the backlog, its messages late by
+        different amounts, would fit a wide one), and a message queued before the engine started arrived before
+        `earliest`. Keeping up, the range is a point and this is the rule as it always was."""
         hi = (received - at).total_seconds()
         lo = hi if earliest is None else min(hi, (earliest - at).total_seconds())
         if hi <= CLOCK_SKEW_S:  # on time whenever it reached the broker
             self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
             return lo
-        if self.late_by is not None and lo - SKEW_TOL_S <= self.late_by <= hi + SKEW_TOL_S:
+        if self.late_by is not None and lo - tol_s <= self.late_by <= hi + tol_s:
             self.late_run += 1
         elif lo <= CLOCK_SKEW_S:  # it may have been on time, and no run of late ones says otherwise
             self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
@@ -146,6 +147,7 @@ class FacilityRuntime:
     rules: dict[str, RuleConfig]
     started: datetime
     late_wait_s: float = LATE_WAIT_S  # the watermark's wait (CONTRACT §4); tests shrink it
+    skew_tol_s: float = SKEW_TOL_S  # a slow clock's run of late messages (contract.rules.skew_tolerance_s)
     tz: ZoneInfo = field(init=False)
     devices: dict[str, DeviceRt] = field(init=False)
     active_events: set[tuple[str, str]] = field(default_factory=set)  # (device, type)
@@ -324,7 +326,7 @@ class FacilityRuntime:
         judged = judged or received
         earliest = judged if judged < received else None  # read from a backlog (CONTRACT §4, the engine's own clock)
         skew = d.skew_s
-        late = d.lateness(at, received, earliest) > CLOCK_SKEW_S
+        late = d.lateness(at, received, earliest, self.skew_tol_s) > CLOCK_SKEW_S
         if d.skew_s != skew:
             self.clocks_changed.add(device_id)
         arrived = received

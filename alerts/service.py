@@ -54,6 +54,7 @@ from contract.rules import (
     Key,
     RuleConfig,
     opening_level,
+    skew_tolerance_s,
 )
 from contract.shards import Shard
 from contract.topics import Channel, alerts_topic, parse_topic, probe_topic
@@ -227,6 +228,7 @@ class AlertService(Service):
                 pending,
                 firing,
                 late_wait_s=self.config.late_wait_s,
+                skew_tol_s=skew_tolerance_s(self.clock.speed),
                 lapse_rules=frozenset(LAPSE_CLASSES),
                 register=register,
                 watched=watched,

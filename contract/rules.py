@@ -109,6 +109,20 @@ REPLAY_SKEW_MAX_S = 86400.0
 SKEW_STEADY_N = 2
 SKEW_TOL_S = 15.0
 SKEW_SPAN_S = 30.0
+# On a clock running N times real time (the accelerated demo: `carewatch demo --speed`), a message's real
+# transit jitter (the simulator's send, the broker, the engine's read: tenths of a second on a loaded
+# machine) is N times as many of that clock's seconds: at 90x, 0.2 s of it is 18 s, past SKEW_TOL_S, and
+# a slow clock's run of late messages kept breaking (CI: six smoke detectors with clocks 9 to 19 minutes
+# slow taken offline in the demo's first 10 minutes). The tolerance grows by TRANSIT_JITTER_S real
+# seconds per unit of speed above one; at real time it is SKEW_TOL_S exactly.
+TRANSIT_JITTER_S = 1.0
+
+
+def skew_tolerance_s(speed: float) -> float:
+    """SKEW_TOL_S on a clock running `speed` times real time (alerts.service passes the clock's speed)."""
+    return SKEW_TOL_S + TRANSIT_JITTER_S * max(0.0, speed - 1.0)
+
+
 # The engine's own input (CONTRACT §4, "The engine's own clock"): each alert worker sends itself a
 # probe through the broker every tick; one that came back with no backlog queued for the worker
 # (alerts.engine.InputClock: a broker may send it ahead of a backlog) means every message the broker

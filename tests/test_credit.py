@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from alerts.tracker import Tracker
 from contract.credit import CLASSES, LAPSE_CLASSES, CreditConfig, Facts, evaluate
-from contract.credit_facts import Month, measure, minutes_in, open_spans
+from contract.credit_facts import HOUR, Month, measure, minutes_in, open_by_hour, open_spans
 from contract.places import county_name_zh
 from contract.registry import Closure
 from contract.rules import Condition, Key
@@ -71,6 +71,24 @@ def test_going_dark_never_scores_better_than_showing_the_lapses(
     silent = {rule: dark_open if base == "open" else dark_all for rule, (base, _w) in CLASSES.items()}
     dark = Facts(period, opening, dict(seen), silent_minutes=silent, dark_minutes=dark_all, dark_open_minutes=dark_open)
     assert evaluate(dark)["score"] <= evaluate(shown)["score"]
+
+
+@given(
+    tz=st.sampled_from(["Asia/Shanghai", "Asia/Kolkata", "UTC"]),
+    opens=st.lists(st.tuples(st.integers(0, 24 * 60 * 9), st.integers(1, 60 * 30)), max_size=12),
+)
+def test_an_hours_open_minutes_are_those_of_the_spans(tz: str, opens: list[tuple[int, int]]) -> None:
+    """contract.credit_facts.open_by_hour (each span visited once, for speed) gives every UTC hour the minutes
+    minutes_in gives it (each hour against every span), spans of any length, overlapping or not, in zones a
+    whole or a half hour from UTC."""
+    z = ZoneInfo(tz)
+    t0 = datetime(2026, 10, 1, tzinfo=z)
+    spans = [(t0 + timedelta(minutes=a), t0 + timedelta(minutes=a + n)) for a, n in opens]
+    got = open_by_hour(spans)
+    first = t0.astimezone(UTC).replace(minute=0) - HOUR
+    for k in range(24 * 11):
+        h = first + k * HOUR
+        assert got.get(h, 0.0) == pytest.approx(minutes_in(spans, (h, h + HOUR))), h
 
 
 def test_never_acknowledging_never_pays() -> None:

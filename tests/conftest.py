@@ -212,24 +212,31 @@ def _fail_on_unhandled_loop_errors() -> Iterator[None]:
         pytest.fail(f"asyncio logged unhandled errors:\n{msgs}")
 
 
-# The files that take longest, longest first (measured with `scripts/test --durations=100`, 2026-12-07):
-# scripts/test hands pytest-xdist whole files in collection order (`--dist loadfile --no-loadscope-reorder`),
-# and the suite ends when the worker holding the last long file does. xdist's own order (by the number of
-# tests in a file) put the holiday week's 4 tests, ten minutes of CPU on a loaded machine, among the last
-# files, with the other worker idle meanwhile. Longest first, the two workers end close together. Files not
-# named keep their order after these; `tests/test_architecture.py` checks each named file exists.
+# The files that take longest, longest first (summed from `scripts/test --durations=0`, 2026-12-07, idle
+# machine: pages 252 s, alert_service 249, credit 199, alert_restart 178, gaming 162, demo 128, attacks 116,
+# alert_week 99, simulators 96, api_schema 95, web 49, stops 43; the suite's sum 2,299 s over three workers,
+# 807 s of wall time): scripts/test hands pytest-xdist whole files in collection order (`--dist loadfile
+# --no-loadscope-reorder`), and the suite ends when the worker holding the last long file does. xdist's own
+# order (by the number of tests in a file) put the holiday week's 4 tests, ten minutes of CPU on a loaded
+# machine, among the last files, with the other workers idle meanwhile. Longest first, the workers end close
+# together. Files not named keep their order after these; `tests/test_architecture.py` checks each named
+# file exists.
 SLOWEST_FIRST = (
-    "test_alert_restart.py",
-    "test_gaming.py",
-    "test_alert_week.py",
-    "test_api_schema.py",
     "test_pages.py",
     "test_alert_service.py",
-    "test_simulators.py",
-    "test_demo.py",
-    "test_stops.py",
-    "test_demo_hours.py",
+    "test_alert_restart.py",
     "test_credit.py",
+    "test_gaming.py",
+    "test_demo.py",
+    "test_attacks.py",
+    "test_alert_week.py",
+    "test_simulators.py",
+    "test_api_schema.py",
+    "test_web.py",
+    "test_stops.py",
+    "test_browser_live.py",
+    "test_browser.py",
+    "test_failover.py",
     "test_backup.py",
 )
 

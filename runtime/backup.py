@@ -73,7 +73,9 @@ class Backups:
             f"archive_timeout = {ARCHIVE_TIMEOUT_S}",
         ]
 
-    def write_config(self, port: int) -> None:
+    def write_config(self, port: int, data: Path | None = None, run: Path | None = None) -> None:
+        """The stanza on the stack's primary, or on the server at `data`/`run` (a promoted standby:
+        runtime.standby.Standby.promote)."""
         for d in (self.dir, self.dir / "log", self.dir / "lock", self.dir / "conf.d", self.repo):
             d.mkdir(parents=True, exist_ok=True)
         extra = self.extra.read_text() if self.extra.exists() else ""
@@ -89,9 +91,9 @@ class Backups:
             "start-fast=y\n"  # a backup asked for now starts now, not at the next checkpoint
             f"{extra}\n"
             f"[{STANZA}]\n"
-            f"pg1-path={self.stack.pg_data}\n"
+            f"pg1-path={data or self.stack.pg_data}\n"
             f"pg1-port={port}\n"
-            f"pg1-socket-path={self.stack.pg_run}\n"
+            f"pg1-socket-path={run or self.stack.pg_run}\n"
             f"pg1-user={self.stack.db_user}\n"
         )
         self.stack.give_to_postgres(self.dir)

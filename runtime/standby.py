@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runtime.backup import Backups
+
 if TYPE_CHECKING:
     from runtime.stack import LocalStack
 
@@ -80,10 +82,21 @@ class Standby:
         return info
 
     def promote(self) -> None:
-        """The standby becomes the primary and stops waiting for a standby of its own."""
+        """The standby becomes the primary and stops waiting for a standby of its own. Where the stack keeps
+        backups, pgBackRest follows it first (its data directory, port and socket), so that the WAL of its
+        new timeline is archived from the promotion on and `carewatch backup` backs it up: before, the
+        stanza still named the lost primary and the new primary's writes went unarchived until an
+        operator edited pgbackrest.conf by hand."""
         info = self._info()
+        archive = Backups(self.stack)
+        if archive.conf.exists():
+            archive.write_config(info.port, data=self.data, run=self.run)
         self._pg_ctl("-w", "-t", "120", "promote")
         self._settle(info.port, self.run, *UNWAIT)
+        if archive.conf.exists():
+            # its control file names the new timeline only from its first checkpoint on, and pgBackRest refuses
+            # a backup until then ("WAL timeline 2 does not match pg_control timeline 1", seen right after)
+            self._sql(info.port, self.run, "CHECKPOINT")
 
     def down(self) -> bool:
         """Stop the standby, first lifting the primary's wait for it (where the primary runs)."""
@@ -127,11 +140,16 @@ class Standby:
     def _configure(self, port: int) -> None:
         self.run.mkdir(parents=True, exist_ok=True)
         self.stack.give_to_postgres(self.run)
-        # The copy's carewatch.conf is the primary's: its own port and socket, and no archiving of its own
-        # (after a promotion the operator points pgBackRest at it: README, Backups)
+        # The copy's carewatch.conf is the primary's, with its own port and socket. The primary's archiving
+        # stays: a standby in recovery archives nothing (archive_mode = on, not always), and once promoted
+        # it archives its new timeline through the stanza, which `promote` has pointed at it. Without backups
+        # on the primary, none here either.
         conf = (self.data / "carewatch.conf").read_text().splitlines()
-        keep = [c for c in conf if not c.startswith(("port", "unix_socket_directories", "archive_"))]
-        text = "\n".join([*keep, f"port = {port}", f"unix_socket_directories = '{self.run}'", "archive_mode = off"])
+        archiving = any(c.startswith("archive_mode = on") for c in conf)
+        keep = [c for c in conf if not c.startswith(("port", "unix_socket_directories"))]
+        if not archiving:
+            keep = [c for c in keep if not c.startswith("archive_")] + ["archive_mode = off"]
+        text = "\n".join([*keep, f"port = {port}", f"unix_socket_directories = '{self.run}'"])
         (self.data / "carewatch.conf").write_text(text + "\n")
         self.stack.give_to_postgres(self.data / "carewatch.conf")
 

@@ -20,6 +20,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from contract.registry import Registry
+from runtime.backup import Backups
 from runtime.stack import LocalStack, free_port, pg_bindir
 from runtime.standby import Standby
 from simulators.registry_gen import generate_registry
@@ -35,10 +36,11 @@ pytestmark = pytest.mark.slow  # not `clock`: nothing in it depends on the date
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    """A local stack of its own; with pgBackRest archiving its WAL for a test marked `backups`."""
     state = Path(tempfile.mkdtemp(prefix="cw-failover-"))
     state.chmod(0o755)
-    s = LocalStack(state, fsync=False)
+    s = LocalStack(state, fsync=False, backups=request.node.get_closest_marker("backups") is not None)
     try:
         s.up(pg_port=free_port(), mqtt_port=free_port())
         yield s
@@ -46,7 +48,11 @@ def stack() -> Iterator[LocalStack]:
         s.destroy()  # the standby too
 
 
+@pytest.mark.backups
 async def test_the_primary_lost_mid_stream_the_standby_promoted_nothing_lost(stack: LocalStack, tmp_path: Path) -> None:
+    """... and pgBackRest follows the promotion (issue #43): the new primary's WAL is archived (`backup check`
+    forces a segment through) and it is backed up, with nothing edited by hand. Before, the stanza still named
+    the lost primary's directory and port: the check failed and the new timeline went unarchived."""
     info = stack.read_info()
     assert info is not None
     conn = await asyncpg.connect(info.database_url)
@@ -86,6 +92,10 @@ async def test_the_primary_lost_mid_stream_the_standby_promoted_nothing_lost(sta
             await assert_exactly_once(new_primary, n)
         finally:
             await new_primary.close()
+        archive = Backups(stack)
+        await asyncio.to_thread(archive.check)
+        taken = await asyncio.to_thread(archive.backup, "full")
+        assert taken.kind == "full" and taken.size_bytes > 0, taken
     finally:
         stop_processes(ingest)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -350,6 +350,7 @@ async def alerts(
     township: str | None = None,
     status: str = "open",
     rule: str | None = None,
+    rules: Sequence[str] | None = None,
     severity: str | None = None,
     since: datetime | None = None,
     limit: int = 500,
@@ -359,7 +360,7 @@ async def alerts(
 ) -> list[dict[str, Any]]:
     """Alerts in scope, newest first unless `order` names another column of ALERT_ORDER. `status`: "open"
     (active, or latched and not yet acknowledged), "active", "cleared", "awaiting_ack" (cleared, latched, not
-    acknowledged) or anything else for all."""
+    acknowledged) or anything else for all. `rules`: only alerts of these rules (a department's filter)."""
     where, scope_args = scope.sql("f")
     args: list[Any] = list(scope_args)
     conds = [where]
@@ -373,6 +374,9 @@ async def alerts(
         if val:
             args.append(val)
             conds.append(f"{col} = ${len(args)}")
+    if rules is not None:  # a department's rules (contract.rules.rules_of_department); none: no alert
+        args.append(list(rules))
+        conds.append(f"a.rule = ANY(${len(args)}::text[])")
     if since:
         args.append(since)
         conds.append(f"a.opened_at >= ${len(args)}")

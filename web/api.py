@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from contract.inspection import DEPARTMENTS
+from contract.rules import rules_of_department
 from storage import assessment as assessment_store
 from storage import credit as credit_store
 from storage import inspections as inspection_store
@@ -154,6 +156,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     q = request.query
     status = one_of(qp(q, "status"), "status", {"active", "cleared", "open", "all"}) or "open"
     severity = one_of(qp(q, "severity"), "severity", set(queries.SEVERITY_RANK))
+    department = one_of(qp(q, "department"), "department", set(DEPARTMENTS))
     async with request.app[POOL].acquire() as conn:
         rows = await queries.alerts(
             conn,
@@ -163,6 +166,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             township=code(qp(q, "township"), "township", 9),
             status=status,
             rule=q.get("rule") or None,
+            rules=sorted(rules_of_department(department)) if department else None,
             severity=severity,
             since=parse_time(qp(q, "since"), "since"),
         )

@@ -733,6 +733,7 @@ _MORE = {
     "failed_items": ("不符合项", "Failed items"),
     "inspector": ("检查人", "Inspector"),
     "department": ("部门", "Department"),
+    "own_department_mark": ("（本部门）", "(yours)"),
     "joint_inspection": ("联合检查", "Joint inspection"),
     "joint_with": ("联合检查（勾选参加的其他部门）", "Joint inspection (tick the other departments taking part)"),
     "joint_signed": ("各部门均已签字确认", "Every department's part signed"),

@@ -645,6 +645,11 @@ PATHS: dict[str, Any] = {
                 _TOWNSHIP,
                 _q("status", "which alerts", enum=["active", "cleared", "open", "all"]),
                 _q("rule", "rule id"),
+                _q(
+                    "department",
+                    "only the rules of this department (contract/rules.py RULE_DEPARTMENTS)",
+                    enum=list(DEPARTMENTS),
+                ),
                 _q("severity", "severity", enum=_SEVERITIES),
                 _q("since", "opened at or after (RFC 3339)", format="date-time"),
             ],

@@ -29,7 +29,7 @@ from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text, record_whereabouts
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
+from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, POPULATION, PUBLIC_URL, RULES, TARGETS, USER, now_of
 from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
@@ -589,7 +589,7 @@ async def assessment_rows(
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
         raw_rows = await assessment_store.gather(conn, user.scope, start, end, by, county, now=now)
-    rows = assessment_rules.rank(raw_rows, cfg, now, by)
+    rows = assessment_rules.rank(raw_rows, cfg, now, by, request.app[POPULATION], request.app[TARGETS])
     return year, quarter, by, county, rows
 
 
@@ -610,7 +610,13 @@ async def assessment(request: web.Request) -> web.StreamResponse:
             headers={"Content-Disposition": f'attachment; filename="carewatch-assessment-{period}.csv"'},
         )
     weights = assessment_rules.WEIGHTS
-    return web.json_response({"year": year, "quarter": quarter, "by": by, "weights": weights, "areas": rows})
+    targets = {
+        k: {"target": t.target, "year": t.year, "source": t.source, "example": t.example}
+        for k, t in request.app[TARGETS].items()
+    }
+    return web.json_response(
+        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows}
+    )
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

@@ -1010,11 +1010,22 @@ PATHS: dict[str, Any] = {
                     "content": {
                         "application/json": {
                             "schema": _obj(
-                                ["year", "quarter", "by", "weights", "areas"],
+                                ["year", "quarter", "by", "weights", "targets", "areas"],
                                 year=_INT,
                                 quarter={"type": "integer", "nullable": True},
                                 by={"type": "string", "enum": ["county", "township"]},
                                 weights={"type": "object", "additionalProperties": _INT},
+                                # the plan's targets (contract/targets.py) by indicator, each with its source
+                                targets={
+                                    "type": "object",
+                                    "additionalProperties": _obj(
+                                        ["target", "source", "example"],
+                                        target=_NUM,
+                                        year={"type": "integer", "nullable": True},
+                                        source=_STR,
+                                        example={"type": "boolean"},
+                                    ),
+                                },
                                 areas=_arr(
                                     _obj(
                                         ["area", "facilities", "work_index"],
@@ -1031,6 +1042,11 @@ PATHS: dict[str, Any] = {
                                         complaint_median_days=_NNUM,
                                         filings_in_time_pct=_NNUM,
                                         filing_median_days=_NNUM,
+                                        targets_pct=_NNUM,
+                                        plan_places_per_1000=_NNUM,
+                                        plan_inclusive_share_pct=_NNUM,
+                                        plan_filed_pct=_NNUM,
+                                        plan_filed_dealt_pct=_NNUM,
                                         escalated=_INT,
                                         escalated_closed=_INT,
                                         escalated_open=_INT,

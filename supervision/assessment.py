@@ -94,6 +94,7 @@ COLUMNS = [
     "work_index",
     "facilities",
     *[c for key, (num, den, med) in INDICATORS.items() for c in (key, num, den, med) if c and c != "facilities"],
+    *TARGET_COLUMNS,  # (before the details the page lists from mean_score on: they have a table of their own)
     "escalated",
     "escalated_closed",
     "escalated_open",
@@ -111,7 +112,6 @@ COLUMNS = [
     "orders_on_time_pct",
     "inspections_planned",
     "inspections_done",
-    *TARGET_COLUMNS,
 ]
 _COUNTS = [
     "facilities_inspected",

@@ -497,15 +497,15 @@ async def test_the_alert_list_shows_each_rules_department_and_filters_by_it(
     try:
         page = await (await s.get(f"{url}/alerts?lang=zh")).text()
         assert f'data-alert="{ids["fire_alarm"]}"' in page and f'data-alert="{ids["ratio_breach"]}"' in page
-        assert '<small class="dept" data-department="fire_alarm">消防</small>' in page
-        assert '<small class="dept" data-department="ratio_breach">卫健</small>' in page
+        assert '<small class="dept" data-rule-department="fire_alarm">消防</small>' in page
+        assert '<small class="dept" data-rule-department="ratio_breach">卫健</small>' in page
         assert '<option value="fire" >消防 （本部门）</option>' in page, "the filter marks the inspector's own"
         mine = await (await s.get(f"{url}/alerts?department=fire")).text()
         assert f'data-alert="{ids["fire_alarm"]}"' in mine and f'data-alert="{ids["ratio_breach"]}"' not in mine
         health = await (await s.get(f"{url}/alerts?department=health")).text()
         assert f'data-alert="{ids["fire_alarm"]}"' not in health and f'data-alert="{ids["ratio_breach"]}"' in health
         one = await (await s.get(f"{url}/alerts/{ids['ratio_breach']}?lang=en")).text()
-        assert 'data-department="ratio_breach">Department: Health commission</small>' in one
+        assert 'data-rule-department="ratio_breach">Department: Health commission</small>' in one
     finally:
         await s.close()
     status, body = await call("GET", f"{url}/api/v1/alerts?department=fire", site["xf"])

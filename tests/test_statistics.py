@@ -532,5 +532,5 @@ async def test_alerts_by_rule_name_each_rules_department(site: dict[str, str]) -
     only."""
     status, page_ = await _get(site, "city", "/statistics?month=2026-10&lang=zh")
     assert status == 200
-    assert '<td data-department="fire_alarm">消防</td><td>1</td>' in page_
-    assert '<td data-department="guard_absent">公安</td><td>1</td>' in page_
+    assert '<td data-rule-department="fire_alarm">消防</td><td>1</td>' in page_
+    assert '<td data-rule-department="guard_absent">公安</td><td>1</td>' in page_

@@ -1393,7 +1393,7 @@ PATHS.update(
                                     month=_STR,
                                     as_of=_TIME,
                                     complete=_BOOL,
-                                    target_places_per_1000=_NUM,
+                                    target_places_per_1000=_NNUM,
                                     total=_FIGURES,
                                     areas=_arr(_FIGURES),
                                 )

@@ -22,6 +22,7 @@ from contract.rules import (
     device_liveness,
     offline_after_s,
     offline_params,
+    rule_department,
 )
 from storage.alerts import LATCHING_SQL
 from storage.closures import APPROVED_FOR_FACILITY, closures_of
@@ -317,6 +318,7 @@ def alert_json(r: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": r["id"],
         "rule": r["rule"],
+        "department": rule_department(r["rule"]),  # the rule's (contract/rules.py RULE_DEPARTMENTS)
         "severity": r["severity"],
         "facility_id": r["facility_id"],
         "facility_name": r.get("facility_name"),

@@ -509,7 +509,7 @@ async def test_the_alert_list_shows_each_rules_department_and_filters_by_it(
     finally:
         await s.close()
     status, body = await call("GET", f"{url}/api/v1/alerts?department=fire", site["xf"])
-    assert status == 200 and [a["rule"] for a in body["alerts"]] == ["fire_alarm"]
+    assert status == 200 and [(a["rule"], a["department"]) for a in body["alerts"]] == [("fire_alarm", "fire")]
     status, body = await call("GET", f"{url}/api/v1/alerts", site["xf"])
     assert status == 200 and {a["rule"] for a in body["alerts"]} == {"fire_alarm", "ratio_breach"}
     status, err = await call("GET", f"{url}/api/v1/alerts?department=army", site["xf"])

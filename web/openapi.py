@@ -270,6 +270,7 @@ SCHEMAS: dict[str, Any] = {
         ],
         id=_INT,
         rule=_STR,
+        department={**_DEPARTMENT, "description": "the department the rule belongs to (contract/rules.py)"},
         severity={"type": "string", "enum": _SEVERITIES},
         facility_id=_STR,
         facility_name=_NSTR,

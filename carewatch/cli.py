@@ -688,6 +688,7 @@ def _serve_web(
     from contract.credit import load_credit
     from contract.population import load_population
     from contract.rules import load_rules
+    from contract.targets import load_targets
     from runtime.collector import settle
     from web.app import create_app
     from web.ratelimit import RateLimit
@@ -706,6 +707,7 @@ def _serve_web(
         api_limit=api_limit,
         person_salt=settings.salt(),
         population=load_population(settings.population),
+        targets=load_targets(settings.targets),
         simulator_behind=settings.simulator_behind_file,
         read_database_url=settings.read_database_url,
     )

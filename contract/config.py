@@ -81,6 +81,9 @@ class Settings(BaseSettings, _ChannelFields):
     # each area's population for the statistics' 托位 per 1,000 people and 托育率 (CSV with a `source` per row,
     # contract/population.py); unset: the shipped file, example figures marked as such
     population: Path | None = None
+    # the plan's targets the assessment holds each area's statistics against (CSV with a `source` per row,
+    # contract/targets.py); unset: the shipped file, the national target and examples marked as such
+    targets: Path | None = None
     # `carewatch demo` only: the file its simulator writes its lag behind the demo's clock to (simulated
     # seconds; simulators.runner.say_behind). While it is behind, every page says so: the devices' silence
     # meanwhile is the machine's, and so are the offline alerts that follow.

@@ -236,8 +236,50 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "orders_on_time_pct": ("按期整改率（%）", "Answered on time (%)"),
         "inspections_planned": ("计划检查", "Inspections planned"),
         "inspections_done": ("完成检查", "Inspections done"),
+        "targets_pct": ("规划目标达成度（%）", "Plan targets attained (%)"),
+        "targets_met": ("已达标的目标", "Targets met"),
+        "targets_known": ("计入的目标", "Targets counted"),
+        "plan_places": ("托位数", "Places"),
+        "plan_places_inclusive": ("普惠托位数", "Inclusive places"),
+        "plan_population": ("常住人口", "Population"),
+        "plan_registered": ("登记机构数", "Facilities registered"),
+        "plan_filed": ("已备案机构", "Facilities filed"),
+        "plan_sent_back": ("备案被退回或不予备案的机构", "Facilities whose filing was sent back or refused"),
+        "plan_places_per_1000": ("每千人口托位数", "Places per 1,000 people"),
+        "plan_places_per_1000_target": ("每千人口托位数目标", "Target: places per 1,000 people"),
+        "plan_places_per_1000_attain_pct": ("每千人口托位数达成度（%）", "Places per 1,000 attained (%)"),
+        "plan_inclusive_share_pct": ("普惠托位占比（%）", "Inclusive share of places (%)"),
+        "plan_inclusive_share_pct_target": ("普惠托位占比目标（%）", "Target: inclusive share (%)"),
+        "plan_inclusive_share_pct_attain_pct": ("普惠托位占比达成度（%）", "Inclusive share attained (%)"),
+        "plan_filed_pct": ("备案率（%）", "Facilities filed (%)"),
+        "plan_filed_pct_target": ("备案率目标（%）", "Target: facilities filed (%)"),
+        "plan_filed_pct_attain_pct": ("备案率达成度（%）", "Facilities filed attained (%)"),
+        "plan_filed_dealt_pct": ("已备案或已审结（退回、不予备案）（%）", "Filed or decided (sent back, refused) (%)"),
     },
     "assessment_how": {  # how each indicator of the assessment is computed (supervision/assessment.py)
+        "targets_pct": (
+            "本区域期末统计数据对照规划目标的达成度（各项最高 100%）的平均值：每千人口托位数、普惠托位占比、备案率"
+            "（乡镇不计备案率，备案由县级审核）。备案率计入指数时，备案被退回补正或不予备案的机构按已审结计，"
+            "与已备案同等：审出问题不得使排名下降；从未备案或备案待审的机构计为未达成。检查发现、整改与督办均不影响这些数据。",
+            "The area's statistics at the period's end against the plan's targets, each attained at most 100 %, "
+            "averaged: places per 1,000 people, the inclusive share of places, facilities filed (a township is not "
+            "held to filing: the county reviews it). For the index a facility whose filing was sent back or "
+            "refused counts as decided, like a filed one: finding a filing wanting must not lower the area; one "
+            "never filed or waiting for review counts against it. No finding, order or escalation changes them.",
+        ),
+        "plan_places_per_1000": (
+            "托位数 × 1000 ÷ 本区域常住人口（人口文件，注明来源）；无人口数据则未知。",
+            "Places × 1000 ÷ the area's population (the population file, with its source); unknown without one.",
+        ),
+        "plan_inclusive_share_pct": (
+            "普惠性机构的托位数 ÷ 全部托位数（登记信息，期末现状）。",
+            "Places of inclusive facilities ÷ all places (the registry as it stands at the period's end).",
+        ),
+        "plan_filed_pct": (
+            "期末已有备案被通过的机构数 ÷ 期末已登记的机构数；计入指数的为已备案或已审结（退回、不予备案）的比例。",
+            "Facilities with a filing accepted by the period's end ÷ facilities registered by then; the index "
+            "counts the share filed or decided (sent back, refused).",
+        ),
         "inspected_pct": (
             "本期至少有一次双人签字检查的机构数 ÷ 机构总数。",
             "Facilities with at least one inspection signed (by two officers) in the period ÷ all facilities.",

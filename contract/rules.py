@@ -227,6 +227,151 @@ DEFAULTS: dict[str, RuleConfig] = {
     "health_staff_missing": _r("major"),
 }
 
+
+# 归口部门 (issue #40 item 6): the department each rule belongs to, with the reason (docs/contract.md §4 "Rule
+# departments" is this table). The codes are contract/inspection.py DEPARTMENTS'; 卫健 (health) leads and acts on
+# every alert whatever its department; an alert of a rule of another department may be ordered on by that
+# department too (supervision/departments.py). 市场监管 (food) owns no rule: no sensor watches the kitchen's food
+# (留样, 索证索票, 餐具消毒 are items of its checklist, not alerts).
+@dataclass(frozen=True, slots=True)
+class RuleDepartment:
+    department: str
+    why_zh: str
+    why_en: str
+
+
+def _d(department: str, why_zh: str, why_en: str) -> RuleDepartment:
+    return RuleDepartment(department, why_zh, why_en)
+
+
+_FIRE = (
+    "《中华人民共和国消防法》：消防安全由消防救援机构监督检查",
+    "Fire Protection Law: fire safety is the fire and rescue service's to inspect",
+)
+_TECH = (
+    "技防、人防、物防：GB/T 29315-2022，由公安机关监督指导",
+    "guarding and technical protection (GB/T 29315-2022), supervised by public security",
+)
+_MONITOR = (
+    "监测系统的运行是机构按卫健部门要求承担的义务（托育机构管理规范）",
+    "the monitoring system's upkeep is the facility's duty to the health commission (托育机构管理规范)",
+)
+_DATA = (
+    "出勤与在园数据是卫健部门的登记与托育管理数据",
+    "attendance and presence data are the health commission's registration and care records",
+)
+RULE_DEPARTMENTS: dict[str, RuleDepartment] = {
+    RuleId.FIRE_ALARM: _d("fire", *_FIRE),
+    RuleId.GAS_ALARM: _d(
+        "fire",
+        "可燃气体与一氧化碳：火灾与燃气安全，消防监督检查",
+        "combustible gas and CO: fire and gas safety, inspected by the fire service",
+    ),
+    RuleId.EXTINGUISHER_PRESSURE: _d(
+        "fire",
+        "消防器材完好有效：《消防法》第十六条",
+        "fire equipment kept in working order: Fire Protection Law art. 16",
+    ),
+    RuleId.EXIT_OBSTRUCTED: _d(
+        "fire",
+        "安全出口、疏散通道畅通：《消防法》第二十八条",
+        "exits and escape routes kept clear: Fire Protection Law art. 28",
+    ),
+    RuleId.PANIC_BUTTON: _d(
+        "police",
+        "一键报警接入公安：紧急报警装置（GB/T 29315-2022）",
+        "the emergency alarm reaches the police (GB/T 29315-2022)",
+    ),
+    RuleId.DOOR_FORCED: _d("police", *_TECH),
+    RuleId.REPEATED_ACCESS_DENIED: _d("police", *_TECH),
+    RuleId.AFTER_HOURS_ENTRY: _d("police", *_TECH),
+    RuleId.GUARD_ABSENT: _d(
+        "police",
+        "专职保安配备：GB/T 29315-2022，公安机关监督",
+        "guards on duty: GB/T 29315-2022, supervised by public security",
+    ),
+    RuleId.PATROL_MISSED: _d("police", *_TECH),
+    RuleId.CAMERA_BLIND_SPOT: _d(
+        "police", "视频监控覆盖：技防要求（GB/T 29315-2022）", "video coverage: technical protection (GB/T 29315-2022)"
+    ),
+    RuleId.UNAUTHORIZED_PICKUP: _d(
+        "health",
+        "接送制度是托育机构管理规范的要求（卫健）；犯罪由公安另行处置",
+        "the pick-up rule is 托育机构管理规范's (health); a crime is the police's by its own channel",
+    ),
+    RuleId.BANNED_STAFF_ON_SITE: _d(
+        "health",
+        "从业禁止与人员准入：卫健部门托育从业人员管理",
+        "barred persons and staff admission: the health commission's staff rules",
+    ),
+    RuleId.UNQUALIFIED_STAFF_ON_SITE: _d(
+        "health", "从业人员资质：托育机构设置标准（试行）", "staff qualifications: 托育机构设置标准（试行）"
+    ),
+    RuleId.RATIO_BREACH: _d("health", "师幼比：托育机构设置标准（试行）", "carer ratios: 托育机构设置标准（试行）"),
+    RuleId.CLASS_OVER_CAPACITY: _d(
+        "health",
+        "班级规模：托育机构设置标准（试行）（托幼一体的托班，教育部门亦可下达整改）",
+        "class sizes: 托育机构设置标准（试行） (education may order too at a kindergarten's nursery class)",
+    ),
+    RuleId.CHILD_NOT_COLLECTED: _d(
+        "health", "幼儿照护与交接：托育机构管理规范", "care and hand-over of children: 托育机构管理规范"
+    ),
+    RuleId.DEVICE_OFFLINE: _d("health", *_MONITOR),
+    RuleId.DEVICE_FAULT: _d("health", *_MONITOR),
+    RuleId.LOW_BATTERY: _d("health", *_MONITOR),
+    RuleId.EQUIPMENT_MISSING: _d(
+        "health", "设施设备配置：托育机构设置标准（试行）", "required equipment: 托育机构设置标准（试行）"
+    ),
+    RuleId.ENVIRONMENT_OUT_OF_RANGE: _d(
+        "health_care",
+        "室内空气、温湿度：托儿所幼儿园卫生保健工作规范（卫生保健）",
+        "indoor air, temperature, humidity: the child health-care rules (卫生保健)",
+    ),
+    RuleId.ATTENDANCE_MISSING: _d("health", *_DATA),
+    RuleId.BADGE_OUT_MISSING: _d("health", *_DATA),
+    RuleId.UNKNOWN_CHILD_ON_SITE: _d(
+        "health", "在托幼儿须登记：卫健部门的托育登记", "children in care are registered with the health commission"
+    ),
+    RuleId.DOUBLE_SHIFT: _d(
+        "health",
+        "挂证与人员登记：卫健部门的人员库",
+        "lent certificates and the staff register: the health commission's",
+    ),
+    RuleId.CERTIFICATE_EXPIRING: _d(
+        "health_care",
+        "健康证、年度体检与卫生保健培训：托儿所幼儿园卫生保健管理办法",
+        "health certificates, annual checks, health-care training: 托儿所幼儿园卫生保健管理办法",
+    ),
+    RuleId.HEALTH_STAFF_MISSING: _d(
+        "health_care",
+        "卫生保健人员配备：托儿所幼儿园卫生保健管理办法第十条",
+        "health-care staff: 托儿所幼儿园卫生保健管理办法 art. 10",
+    ),
+    RuleId.CHILDREN_DURING_SUSPENSION: _d(
+        "health",
+        "责令停业整改由卫健部门作出并监督执行",
+        "a suspension is the health commission's order, and its enforcement",
+    ),
+}
+# A department that may order on a rule it does not own, at the facilities it inspects: 教育 at the 托幼一体
+# (kindergarten nursery classes) whose class sizes it supervises.
+RULE_ALSO: dict[str, str] = {RuleId.CLASS_OVER_CAPACITY: "education"}
+
+
+def rule_department(rule: str) -> str:
+    """The department an alert of `rule` belongs to (卫健 for a rule the catalogue does not know)."""
+    owner = RULE_DEPARTMENTS.get(rule)
+    return owner.department if owner else "health"
+
+
+def rules_of_department(department: str) -> frozenset[str]:
+    """The rules a department's filter of the alert list shows: those it owns and those it may also order on."""
+    return frozenset(
+        {str(r) for r, o in RULE_DEPARTMENTS.items() if o.department == department}
+        | {str(r) for r, d in RULE_ALSO.items() if d == department}
+    )
+
+
 # Where an alert opens when it must not wait for the facility to pass it on (default: the facility).
 OPENS_AT: dict[str, str] = {"double_shift": "county", "children_during_suspension": "county"}
 

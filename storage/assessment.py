@@ -3,7 +3,8 @@ from what the other records already hold: its stored monthly credit records (sco
 inspections' findings took), lapse hours by class, rectification orders (issued, accepted, on time by
 contract.rectification), the answers with when a supervisor reviewed them, inspections (planned by hand,
 drawn by a 双随机 draw, done), the orders that climbed above the area (督办) and how they ended, parents'
-complaints with when they were answered, filings with when they were reviewed; and the 约谈 of areas
+complaints with when they were answered, filings with when they were reviewed, its type, places and filing
+status at the period's end (the statistics held against the plan's targets); and the 约谈 of areas
 (migration 041). Times are returned as they are: what counts as in time is decided above."""
 
 from __future__ import annotations
@@ -156,6 +157,26 @@ async def gather(
         *p,
     ):
         facs[r["facility_id"]]["filings"].append((r["at"], r["reviewed"]))
+    # the statistics the plan's targets are about (supervision/assessment.py TARGETS), at the period's end: the
+    # facility's type and places (the registry as it stands: it keeps no history), whether it was registered
+    # and filed (备案: a filing accepted) by then, and the last step of its filings before then
+    for r in await conn.fetch(
+        "SELECT f.id, f.kind, f.registered_at < $2 AS registered,"
+        " (SELECT coalesce(sum(c.capacity), 0) FROM classes c WHERE c.facility_id = f.id) AS places,"
+        " EXISTS (SELECT 1 FROM filings x WHERE x.facility_id = f.id AND x.status = 'accepted'"
+        "  AND x.reviewed_at < $2) AS filed,"
+        " (SELECT h.action FROM filing_history h JOIN filings x ON x.id = h.filing_id"
+        "  WHERE x.facility_id = f.id AND h.at < $2 ORDER BY h.at DESC, h.id DESC LIMIT 1) AS last_filing"
+        f" FROM facilities f WHERE $1::timestamptz <= $2::timestamptz AND {where}",
+        *p,
+    ):
+        facs[r["id"]] |= {
+            "kind": r["kind"],
+            "registered": r["registered"],
+            "places": int(r["places"]),
+            "filed": r["filed"],
+            "last_filing": r["last_filing"],
+        }
     return list(facs.values())
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from contract.rules import (
     device_liveness,
     offline_after_s,
     offline_params,
+    rule_department,
 )
 from storage.alerts import LATCHING_SQL
 from storage.closures import APPROVED_FOR_FACILITY, closures_of
@@ -317,6 +318,7 @@ def alert_json(r: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": r["id"],
         "rule": r["rule"],
+        "department": rule_department(r["rule"]),  # the rule's (contract/rules.py RULE_DEPARTMENTS)
         "severity": r["severity"],
         "facility_id": r["facility_id"],
         "facility_name": r.get("facility_name"),
@@ -350,6 +352,7 @@ async def alerts(
     township: str | None = None,
     status: str = "open",
     rule: str | None = None,
+    rules: Sequence[str] | None = None,
     severity: str | None = None,
     since: datetime | None = None,
     limit: int = 500,
@@ -359,7 +362,7 @@ async def alerts(
 ) -> list[dict[str, Any]]:
     """Alerts in scope, newest first unless `order` names another column of ALERT_ORDER. `status`: "open"
     (active, or latched and not yet acknowledged), "active", "cleared", "awaiting_ack" (cleared, latched, not
-    acknowledged) or anything else for all."""
+    acknowledged) or anything else for all. `rules`: only alerts of these rules (a department's filter)."""
     where, scope_args = scope.sql("f")
     args: list[Any] = list(scope_args)
     conds = [where]
@@ -373,6 +376,9 @@ async def alerts(
         if val:
             args.append(val)
             conds.append(f"{col} = ${len(args)}")
+    if rules is not None:  # a department's rules (contract.rules.rules_of_department); none: no alert
+        args.append(list(rules))
+        conds.append(f"a.rule = ANY(${len(args)}::text[])")
     if since:
         args.append(since)
         conds.append(f"a.opened_at >= ${len(args)}")

@@ -15,7 +15,15 @@ The index is the weighted mean (WEIGHTS) of the indicators the area has cases fo
   counted yet;
 - **complaints answered in time**: parents' complaints answered by their due date (15 days,
   supervision/complaints.py), the same way;
-- **filings reviewed in time**: each (re)submission reviewed within 5 working days (supervision/filing.py).
+- **filings reviewed in time**: each (re)submission reviewed within 5 working days (supervision/filing.py);
+- **against the plan's targets** (规划目标, contract/targets.py): the area's statistics at the period's end held
+  against the plan's targets, each attained at most 100 % (above the target counts as the target), their mean:
+  每千人口托位数 (places × 1000 / the area's population, contract/population.py; unknown without one), the
+  普惠 share of places, and the 备案率 (facilities filed / facilities registered). For the index the 备案率 counts
+  a facility whose filing the county sent back (退回补正) or refused (不予备案) as dealt with, like a filed one: a
+  county that refuses a filing found wanting must not rank below one that accepts it; a facility that never
+  filed, or whose filing waits for review, counts against the area. A township is not held to the 备案率 (the
+  county reviews filings). No finding, order or 督办 changes places, types or filings.
 
 Shown with their figures and not weighed: the 督办 (orders that climbed above the area and how they ended:
 an order climbs when the facility does not answer, which is the facility's failure, and the area's own
@@ -26,12 +34,15 @@ finding adds nothing to a denominator the area is judged on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from statistics import median
 from typing import Any
 
 from contract.credit import LAPSE_CLASSES, CreditConfig
+from contract.population import AreaPopulation
+from contract.targets import INDICATORS as TARGET_INDICATORS
+from contract.targets import Target
 from storage.users import Scope
 from supervision.filing import review_due
 from supervision.orders import REVIEW_PERIOD, level_of
@@ -42,11 +53,12 @@ REVIEW_WITHIN = REVIEW_PERIOD  # an answer waits at most a week for its review (
 # complaint filed, no draw) is left out and the others' weights scale up: no case is neither good nor bad.
 WEIGHTS: dict[str, int] = {
     "inspected_pct": 20,
-    "plan_done_pct": 20,
-    "draw_done_pct": 20,
+    "plan_done_pct": 15,
+    "draw_done_pct": 15,
     "reviews_in_time_pct": 15,
     "complaints_in_time_pct": 15,
     "filings_in_time_pct": 10,
+    "targets_pct": 10,
 }
 # What a county's department does itself, not its townships: complaints reach the county's inspectors
 # (supervision/complaints.py) and filings are reviewed by the county (supervision/filing.py). A township is
@@ -60,7 +72,21 @@ INDICATORS: dict[str, tuple[str, str, str | None]] = {
     "reviews_in_time_pct": ("reviews_in_time", "reviews_counted", "review_median_days"),
     "complaints_in_time_pct": ("complaints_in_time", "complaints_counted", "complaint_median_days"),
     "filings_in_time_pct": ("filings_in_time", "filings_counted", "filing_median_days"),
+    "targets_pct": ("targets_met", "targets_known", None),
 }
+# the statistics held against the plan's targets (contract/targets.py INDICATORS), each with its figure, the
+# target, its attainment and the counts it is computed from
+TARGETS = tuple(TARGET_INDICATORS)
+TARGET_COLUMNS = [
+    "plan_places",
+    "plan_places_inclusive",
+    "plan_population",
+    "plan_registered",
+    "plan_filed",
+    "plan_sent_back",
+    *[c for k in TARGETS for c in (f"plan_{k}", f"plan_{k}_target", f"plan_{k}_attain_pct")],
+    "plan_filed_dealt_pct",
+]
 
 COLUMNS = [
     "rank",
@@ -68,6 +94,7 @@ COLUMNS = [
     "work_index",
     "facilities",
     *[c for key, (num, den, med) in INDICATORS.items() for c in (key, num, den, med) if c and c != "facilities"],
+    *TARGET_COLUMNS,  # (before the details the page lists from mean_score on: they have a table of their own)
     "escalated",
     "escalated_closed",
     "escalated_open",
@@ -142,10 +169,57 @@ def work_index(row: dict[str, Any]) -> float | None:
     return round(sum(row[k] * w for k, w in known.items()) / total, 1) if total else None
 
 
+def against_targets(
+    row: dict[str, Any],
+    facs: list[dict[str, Any]],
+    population: AreaPopulation | None,
+    targets: Mapping[str, Target],
+    by: str,
+) -> None:
+    """The area's statistics at the period's end against the plan's targets (module doc): each figure, its
+    target, its attainment (at most 100), and `targets_pct` their mean (None with no target known)."""
+    registered = [f for f in facs if f.get("registered", True)]
+    places = sum(int(f.get("places", 0)) for f in registered)
+    filed = sum(1 for f in registered if f.get("filed"))
+    sent_back = sum(1 for f in registered if not f.get("filed") and f.get("last_filing") in {"returned", "refused"})
+    people = population.population if population else None
+    row |= {
+        "plan_places": places,
+        "plan_places_inclusive": sum(int(f.get("places", 0)) for f in registered if f.get("kind") == "inclusive"),
+        "plan_population": people,
+        "plan_registered": len(registered),
+        "plan_filed": filed,
+        "plan_sent_back": sent_back,
+    }
+    row["plan_places_per_1000"] = round(places * 1000 / people, 2) if people else None
+    row["plan_inclusive_share_pct"] = _pct(row["plan_places_inclusive"], places)
+    row["plan_filed_pct"] = _pct(filed, len(registered))
+    # the index's 备案率: a filing sent back or refused is dealt with (a finding must not lower the area)
+    row["plan_filed_dealt_pct"] = _pct(filed + sent_back, len(registered))
+    attained = []
+    for key in TARGETS:
+        target = targets.get(key)
+        row[f"plan_{key}_target"] = target.target if target else None
+        figure = row["plan_filed_dealt_pct" if key == "filed_pct" else f"plan_{key}"]
+        attain = None if target is None or figure is None else min(100.0, round(100.0 * figure / target.target, 1))
+        row[f"plan_{key}_attain_pct"] = attain
+        if attain is not None and not (by == "township" and key == "filed_pct"):  # filings are the county's
+            attained.append(attain)
+    row["targets_known"], row["targets_met"] = len(attained), sum(1 for a in attained if a >= 100.0)
+    row["targets_pct"] = _mean(attained)
+
+
 def rank(
-    facilities: list[dict[str, Any]], cfg: CreditConfig, now: datetime, by: str = "county"
+    facilities: list[dict[str, Any]],
+    cfg: CreditConfig,
+    now: datetime,
+    by: str = "county",
+    population: Mapping[str, AreaPopulation] | None = None,
+    targets: Mapping[str, Target] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per area (`by`: county or township), ranked by its work index (areas with nothing known last)."""
+    """One row per area (`by`: county or township), ranked by its work index (areas with nothing known last).
+    `population` (by area code) and `targets` (by indicator): what the area's statistics are held against;
+    without them the targets are unknown and left out of the index."""
     areas: dict[str, list[dict[str, Any]]] = {}
     for f in facilities:
         areas.setdefault(f["area"], []).append(f)
@@ -192,8 +266,10 @@ def rank(
             in_time, counted, days = timeliness(cases, now)
             row[f"{prefix}s_in_time"], row[f"{prefix}s_counted"] = in_time, counted
             row[f"{prefix}_median_days"] = days
+        against_targets(row, facs, (population or {}).get(area), targets or {}, by)
         for key, (num, den, _med) in INDICATORS.items():
-            row[key] = None if by == "township" and key in COUNTY_ONLY else _pct(row[num], row[den])
+            if key != "targets_pct":  # a mean of attainments, not a share of cases
+                row[key] = None if by == "township" and key in COUNTY_ONLY else _pct(row[num], row[den])
         row["work_index"] = work_index(row)
         rows.append(row)
     rows.sort(key=lambda r: (r["work_index"] is None, -(r["work_index"] or 0), r["area"]))

@@ -25,27 +25,16 @@ was. The rules, as pure functions (migration 043 holds the signing and issuing o
 from __future__ import annotations
 
 from contract.inspection import DEFAULT_DEPARTMENT, DEPARTMENTS, KINDS_INSPECTED
-from contract.rules import RuleId
+from contract.rules import RULE_ALSO, RULE_DEPARTMENTS
 from storage.users import Scope
 from supervision.requests import RequestRefused
 
-# the department (other than 卫健, which acts on every alert) whose items an alert's rule concerns
+# the department (other than 卫健, which acts on every alert) whose items an alert's rule concerns: the rule's own
+# department (contract/rules.py RULE_DEPARTMENTS, one table with the reason per rule) or the one that also
+# orders on it (RULE_ALSO: 教育 on a class over capacity)
 RULE_DEPARTMENT: dict[str, str] = {
-    RuleId.FIRE_ALARM: "fire",
-    RuleId.GAS_ALARM: "fire",
-    RuleId.EXTINGUISHER_PRESSURE: "fire",
-    RuleId.EXIT_OBSTRUCTED: "fire",
-    RuleId.PANIC_BUTTON: "police",
-    RuleId.DOOR_FORCED: "police",
-    RuleId.REPEATED_ACCESS_DENIED: "police",
-    RuleId.AFTER_HOURS_ENTRY: "police",
-    RuleId.GUARD_ABSENT: "police",
-    RuleId.PATROL_MISSED: "police",
-    RuleId.CAMERA_BLIND_SPOT: "police",
-    RuleId.HEALTH_STAFF_MISSING: "health_care",
-    RuleId.CERTIFICATE_EXPIRING: "health_care",
-    RuleId.CLASS_OVER_CAPACITY: "education",
-}
+    str(rule): owner.department for rule, owner in RULE_DEPARTMENTS.items() if owner.department != DEFAULT_DEPARTMENT
+} | {str(rule): d for rule, d in RULE_ALSO.items()}
 
 
 class DepartmentRefused(RequestRefused):

@@ -319,5 +319,5 @@ def chart_series(figures: Mapping[str, Any]) -> dict[str, Any]:
         "inspections": [[k, [r[f"inspections_{k}"] for r in rows]] for k in ("planned", "drawn", "signed")],
         "orders": [[k, [r[f"orders_{k}"] for r in rows]] for k in ("on_time", "late", "escalated")],
         "alerts": [[rule, n] for rule, n in alerts.most_common() if n],
-        "target": TARGET_PLACES_PER_1000,
+        "target": figures.get("target_places_per_1000", TARGET_PLACES_PER_1000),
     }

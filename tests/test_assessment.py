@@ -19,8 +19,11 @@ from aiohttp.test_utils import TestServer
 
 from contract.clock import ManualClock
 from contract.credit import CreditConfig
+from contract.errors import ContractError
 from contract.inspection import ITEMS
 from contract.places import county_name_zh
+from contract.population import AreaPopulation, load_population
+from contract.targets import Target, load_targets, parse_targets
 from simulators.registry_gen import generate_registry
 from storage.registry import load_registry
 from storage.users import create_user
@@ -162,6 +165,115 @@ def test_the_weights_are_written_down_and_make_a_hundred() -> None:
         assert LABELS["assessment_how"][key][0] and LABELS["assessment_how"][key][1], key
 
 
+# -- against the plan's targets (规划目标) ---------------------------------------------------------------------
+POP = {c: AreaPopulation(c, "", 100_000, None, 2020, "示例（非官方数据）") for c in ("140902", "140921", "140922")}
+TARGETS = {
+    "places_per_1000": Target("places_per_1000", 4.5, 2025, "十四五规划纲要"),
+    "inclusive_share_pct": Target("inclusive_share_pct", 60.0, 2025, "示例（非官方数据）"),
+    "filed_pct": Target("filed_pct", 100.0, 2025, "示例（非官方数据）"),
+}
+
+
+def stats(area: str, places: int = 450, kind: str = "inclusive", **kw: Any) -> dict[str, Any]:
+    """An honest area's facility with its statistics: at 4.5 places per 1,000 of POP's 100,000, 普惠, filed."""
+    return honest(area, places=places, kind=kind, registered=True, filed=True, last_filing="accepted") | kw
+
+
+def against(facs: list[dict[str, Any]], by: str = "county") -> dict[str, dict[str, Any]]:
+    return {r["area"]: r for r in rank(facs, CreditConfig(), NOW, by, POP, TARGETS)}
+
+
+def test_each_target_shows_its_figure_the_target_and_the_attainment_capped_at_the_target() -> None:
+    """Before: the assessment held no area against the plan's targets (rank() took neither population nor
+    targets)."""
+    rows = against([stats("140902", places=900), stats("140921", places=225, kind="for_profit", filed=False)])
+    a, b = rows["140902"], rows["140921"]
+    assert (a["plan_places_per_1000"], a["plan_places_per_1000_target"], a["plan_places_per_1000_attain_pct"]) == (
+        9.0,
+        4.5,
+        100.0,
+    ), "twice the target attains the target, no more"
+    assert (b["plan_places"], b["plan_population"], b["plan_places_per_1000"]) == (225, 100_000, 2.25)
+    assert b["plan_places_per_1000_attain_pct"] == 50.0
+    assert (b["plan_inclusive_share_pct"], b["plan_inclusive_share_pct_attain_pct"]) == (0.0, 0.0)
+    assert (b["plan_filed"], b["plan_registered"], b["plan_filed_pct"], b["plan_filed_pct_attain_pct"]) == (
+        0,
+        1,
+        0.0,
+        0.0,
+    )
+    assert (a["targets_pct"], a["targets_met"], a["targets_known"]) == (100.0, 3, 3)
+    assert b["targets_pct"] == round(50.0 / 3, 1) and b["targets_met"] == 0
+    assert b["work_index"] < a["work_index"] and b["rank"] == 2
+    # without targets or population nothing is guessed, and the index is the other indicators'
+    bare = {r["area"]: r for r in rank([stats("140902")], CreditConfig(), NOW)}["140902"]
+    assert bare["targets_pct"] is None and bare["plan_places_per_1000"] is None and bare["work_index"] == 100.0
+
+
+def test_findings_never_lower_an_area_against_the_targets_nor_does_a_filing_found_wanting() -> None:
+    """The rule for the new indicator. Findings, orders and 督办 change no place, type or filing; and a county
+    that sends back or refuses a filing found wanting ranks level with one that accepts it (both dealt with),
+    while one that leaves a filing unreviewed or a facility unfiled ranks below. A township is not held to the
+    备案率 at all (the county reviews filings)."""
+    third = [stats("140922"), stats("140922", id="x", places=0, kind="for_profit")]
+    base = against([stats("140902"), stats("140921"), *third])
+    found = stats("140902", months=[(40.0, 40.0)] * 2, issued=5, due=5, late=5, escalated=[(1, "answer", False)])
+    after = against([found, stats("140921"), *third])
+    assert after["140902"]["targets_pct"] == base["140902"]["targets_pct"]
+    assert after["140902"]["work_index"] == base["140902"]["work_index"] and after["140902"]["rank"] == 1
+    # a second facility each: county A accepts its filing, B refuses it, C sends it back; D never reviews it
+    second = {"places": 0, "kind": "for_profit", "id": "second"}
+    rows = against(
+        [
+            stats("140902"),
+            stats("140902", **second),
+            stats("140921"),
+            stats("140921", filed=False, last_filing="refused", **second),
+            stats("140922"),
+            stats("140922", filed=False, last_filing="returned", **second),
+            stats("140923"),
+            stats("140923", filed=False, last_filing="submitted", **second),
+        ]
+    )
+    assert rows["140921"]["plan_filed_pct"] == 50.0, "the 备案率 shown is the plain one"
+    assert rows["140921"]["plan_filed_dealt_pct"] == 100.0 == rows["140921"]["plan_filed_pct_attain_pct"]
+    assert rows["140902"]["work_index"] == rows["140921"]["work_index"] == rows["140922"]["work_index"]
+    assert rows["140923"]["plan_filed_pct_attain_pct"] == 50.0
+    # (140923 has no population: its places per 1,000 are unknown, not zero)
+    assert rows["140923"]["plan_places_per_1000"] is None
+    towns = {
+        r["area"]: r
+        for r in rank(
+            [stats("140902001"), stats("140902002", filed=False, last_filing=None)],
+            CreditConfig(),
+            NOW,
+            "township",
+            {},
+            TARGETS,
+        )
+    }
+    assert towns["140902002"]["plan_filed_pct"] == 0.0 and towns["140902002"]["targets_known"] == 1
+    assert towns["140902002"]["work_index"] == towns["140902001"]["work_index"]
+
+
+def test_the_targets_file_names_its_sources_and_marks_its_examples() -> None:
+    shipped = load_targets(None)
+    assert shipped["places_per_1000"].target == 4.5 and not shipped["places_per_1000"].example
+    assert "第十四个五年规划" in shipped["places_per_1000"].source
+    assert shipped["inclusive_share_pct"].example and shipped["filed_pct"].example, "no invented official figure"
+    head = "indicator,target,year,source\n"
+    for bad, why in (
+        ("托育率,50,2025,x", "not one of"),
+        ("places_per_1000,-1,2025,x", "above 0"),
+        ("filed_pct,120,2025,x", "at most 100"),
+        ("places_per_1000,4.5,2025,", "source"),
+        ("places_per_1000,4.5,25,x", "four digits"),
+        ("places_per_1000,4.5,2025,x\nplaces_per_1000,5,2025,y", "twice"),
+    ):
+        with pytest.raises(ContractError, match=why):
+            parse_targets(head + bad)
+
+
 # -- the figures from the database, the page and its 约谈 -------------------------------------------------------
 REG = generate_registry(12, seed=3)
 A = REG.facilities[0]
@@ -218,6 +330,7 @@ async def test_http_the_assessment_counts_the_work_done_not_the_findings(
         status, body = await call("GET", f"{url}/api/v1/assessment?year=2026&quarter=2", site["city"])
         assert status == 200 and body["by"] == "county" and body["quarter"] == 2, body
         assert body["weights"] == WEIGHTS
+        assert body["targets"]["places_per_1000"]["target"] == 4.5 and body["targets"]["filed_pct"]["example"]
         return {r["area"]: r for r in body["areas"]}
 
     clock.set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
@@ -229,6 +342,28 @@ async def test_http_the_assessment_counts_the_work_done_not_the_findings(
     assert a["draw_done_pct"] is None and a["complaints_in_time_pct"] is None, "no case: not counted"
     assert a["rank"] == 1 and b["rank"] > a["rank"] and b["work_index"] < a["work_index"]
     before = a["work_index"]
+    # against the plan's targets, by hand from the registry and the shipped population and targets files
+    own = [f for f in REG.facilities if f.county == A.county]
+    places = sum(c.capacity for f in own for c in f.classes)
+    inclusive = sum(c.capacity for f in own if f.kind == "inclusive" for c in f.classes)
+    people = load_population(None)[A.county].population
+    assert (a["plan_places"], a["plan_places_inclusive"], a["plan_population"]) == (places, inclusive, people)
+    assert (a["plan_registered"], a["plan_filed"], a["plan_filed_pct"]) == (len(own), 0, 0.0), "nothing filed yet"
+    assert a["plan_places_per_1000"] == round(places * 1000 / people, 2) and a["plan_places_per_1000_target"] == 4.5
+    assert a["plan_inclusive_share_pct"] == round(100 * inclusive / places, 1)
+    assert a["targets_known"] == 3 and a["targets_pct"] is not None
+    targets_before = {k: v for k, v in a.items() if k.startswith(("plan_", "targets_"))}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {site['city']}"}) as s,
+        s.get(f"{url}/assessment?year=2026&quarter=2&lang=zh") as r,
+    ):
+        status, page = r.status, await r.text()
+    assert (
+        status == 200
+        and 'id="against-targets"' in page
+        and f'data-target="places_per_1000">{a["plan_places_per_1000"]} / 4.5' in page
+    )
+    assert "第十四个五年规划" in page and "示例，非官方目标" in page, "each target's source; examples said to be"
     # the finding becomes an order; unanswered past its due date it climbs above the county
     due = datetime(2026, 6, 24, 2, 0, tzinfo=UTC).isoformat()
     order = {"title": "安全出口上锁", "due_at": due, "inspection_id": plans[A.id]}
@@ -241,6 +376,7 @@ async def test_http_the_assessment_counts_the_work_done_not_the_findings(
     a = rows[A.county]
     assert (a["escalated"], a["escalated_open"], a["orders_issued"]) == (1, 1, 1)
     assert a["work_index"] == before and a["rank"] == 1, "the finding and its order cost the county nothing"
+    assert {k: v for k, v in a.items() if k.startswith(("plan_", "targets_"))} == targets_before
     async with aiohttp.ClientSession() as s:
         r = await s.get(
             f"{url}/api/v1/assessment?year=2026&quarter=2&format=csv",

@@ -56,6 +56,10 @@ async def test_a_city_inspector_summons_the_last_county_from_the_assessment(
     await expect(first.locator("td[data-indicator=inspected_pct]")).to_contain_text("1 /")
     await expect(first.locator("td[data-indicator=plan_done_pct]")).to_contain_text("100.0")
     await expect(page.locator("table.assessment-how")).to_contain_text("本期至少有一次双人签字检查的机构数")
+    # against the plan's targets: every county's figures, the national 4.5 cited, the two examples said to be
+    await expect(page.locator("#against-targets tr[data-area]")).to_have_count(len(counties))
+    await expect(page.locator("#plan-targets tr[data-plan-target=places_per_1000]")).to_contain_text("4.5")
+    await expect(page.locator("#plan-targets [data-example]")).to_have_count(2)
     last = await rows.nth(len(counties) - 1).get_attribute("data-area")
     assert last and last != A.county
     await expect(rows.nth(len(counties) - 1).locator(f"a[href='/circulars/new?subject=area:{last}']")).to_have_text(

@@ -88,3 +88,35 @@ async def test_a_fire_officer_records_a_fire_inspection_and_issues_its_order(
         " WHERE joint_id IS NOT NULL OR id IN (SELECT joint_id FROM inspections) ORDER BY id"
     )
     assert [tuple(p) for p in parts] == [("fire", True), ("market", False)]
+
+
+async def test_a_fire_officer_filters_the_alert_list_by_their_department(
+    page: Page,  # noqa: F811
+    base: str,  # noqa: F811
+    db: asyncpg.Connection,
+) -> None:
+    """The alert list names each rule's department beside it, and a 消防 officer narrows it to their own
+    (marked 本部门 in the filter): the smoke alarm stays, the ratio breach (卫健's) goes. Before: no department
+    beside a rule and no such filter."""
+    await load_registry(db, REG)
+    await create_user(db, "xf", "inspector", "pw-xf", county=A.county, department="fire")
+    for rule, sev in (("fire_alarm", "critical"), ("ratio_breach", "major")):
+        await db.execute(
+            "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
+            " VALUES ($1, $2, $3, 'dev-1', now(), now())",
+            rule,
+            sev,
+            A.id,
+        )
+    await login(page, base, "xf", "pw-xf")
+    await page.goto(f"{base}/alerts")
+    rows = page.locator("table.alerts tr[data-alert]")
+    await expect(rows).to_have_count(2)
+    await expect(page.locator("[data-rule-department=fire_alarm]")).to_have_text("消防")
+    await expect(page.locator("[data-rule-department=ratio_breach]")).to_have_text("卫健")
+    await page.select_option("select[name=department]", "fire")
+    await expect(page.locator("select[name=department] option[value=fire]")).to_contain_text("本部门")
+    await page.locator("form.filters button").click()
+    await expect(rows).to_have_count(1)
+    await expect(page.locator("[data-rule-department=fire_alarm]")).to_have_text("消防")
+    await page.screenshot(path=str(ARTIFACTS / "department-4-alert-filter.png"), full_page=True)

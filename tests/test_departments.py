@@ -449,3 +449,68 @@ async def test_an_order_form_is_shown_only_to_who_may_use_it(site: dict[str, Any
             "POST", f"{url}/api/v1/facilities/{A.id}/orders", site["xf"], {"title": "x", "due_at": due()} | body
         )
         assert status == 403, body
+
+
+# ---- each alert rule's department (归口部门): the table, the pages, the filter ----
+
+
+def test_every_rule_of_the_catalogue_belongs_to_a_department_with_its_reason() -> None:
+    """Before: no rule had a department of its own (RULE_DEPARTMENT named 15 rules as "also concerns"); a
+    rule added to the catalogue without one now fails here."""
+    from contract.rules import DEFAULTS, RULE_ALSO, RULE_DEPARTMENTS, RuleId, rule_department, rules_of_department
+
+    assert set(RULE_DEPARTMENTS) == set(RuleId) == set(DEFAULTS), "every rule, and nothing else, has a department"
+    for rule, owner in RULE_DEPARTMENTS.items():
+        assert owner.department in DEPARTMENTS, rule
+        assert owner.why_zh and owner.why_en and owner.why_zh != owner.why_en, rule
+    assert rule_department("fire_alarm") == "fire" and rule_department("guard_absent") == "police"
+    assert rule_department("ratio_breach") == "health" and rule_department("health_staff_missing") == "health_care"
+    # the departments that may order on an alert (supervision) are the table's, never a second list
+    for rule in RuleId:
+        owner = rule_department(rule)
+        expect = RULE_ALSO.get(rule) or (owner if owner != DEFAULT_DEPARTMENT else None)
+        assert rules.RULE_DEPARTMENT.get(str(rule)) == expect, rule
+    assert "class_over_capacity" in rules_of_department("education") and not rules_of_department("market")
+    assert set().union(*(rules_of_department(d) for d in DEPARTMENTS)) == {str(r) for r in RuleId}
+
+
+async def test_the_alert_list_shows_each_rules_department_and_filters_by_it(
+    site: dict[str, Any], db: asyncpg.Connection
+) -> None:
+    """A fire alarm and a ratio breach at one facility. The list and the alert's page name each one's
+    department (消防, 卫健); a 消防 inspector filtering by their department sees the fire alarm only, and by
+    default every alert in scope; the API filters alike and refuses an unknown department with a reason (400).
+    Before: no department beside a rule, and `department` was ignored (both alerts listed)."""
+    url = site["url"]
+    ids = {}
+    for rule, sev in (("fire_alarm", "critical"), ("ratio_breach", "major")):
+        ids[rule] = await db.fetchval(
+            "INSERT INTO alerts (rule, severity, facility_id, device_id, opened_at, last_seen_at)"
+            " VALUES ($1, $2, $3, 'dev-1', now(), now()) RETURNING id",
+            rule,
+            sev,
+            A.id,
+        )
+    from tests.test_web import _logged_in
+
+    s, _csrf = await _logged_in(url, "xf", "pw")
+    try:
+        page = await (await s.get(f"{url}/alerts?lang=zh")).text()
+        assert f'data-alert="{ids["fire_alarm"]}"' in page and f'data-alert="{ids["ratio_breach"]}"' in page
+        assert '<small class="dept" data-rule-department="fire_alarm">消防</small>' in page
+        assert '<small class="dept" data-rule-department="ratio_breach">卫健</small>' in page
+        assert '<option value="fire" >消防 （本部门）</option>' in page, "the filter marks the inspector's own"
+        mine = await (await s.get(f"{url}/alerts?department=fire")).text()
+        assert f'data-alert="{ids["fire_alarm"]}"' in mine and f'data-alert="{ids["ratio_breach"]}"' not in mine
+        health = await (await s.get(f"{url}/alerts?department=health")).text()
+        assert f'data-alert="{ids["fire_alarm"]}"' not in health and f'data-alert="{ids["ratio_breach"]}"' in health
+        one = await (await s.get(f"{url}/alerts/{ids['ratio_breach']}?lang=en")).text()
+        assert 'data-rule-department="ratio_breach">Department: Health commission</small>' in one
+    finally:
+        await s.close()
+    status, body = await call("GET", f"{url}/api/v1/alerts?department=fire", site["xf"])
+    assert status == 200 and [(a["rule"], a["department"]) for a in body["alerts"]] == [("fire_alarm", "fire")]
+    status, body = await call("GET", f"{url}/api/v1/alerts", site["xf"])
+    assert status == 200 and {a["rule"] for a in body["alerts"]} == {"fire_alarm", "ratio_breach"}
+    status, err = await call("GET", f"{url}/api/v1/alerts?department=army", site["xf"])
+    assert status == 400 and "department" in err["error"]

@@ -524,3 +524,13 @@ async def test_a_joint_inspection_counts_once_and_is_done_when_every_part_is(db:
     assert await counted() == ([(str(lead), "planned")], (1, 0)), "one inspection, its market part open"
     await sign(market)
     assert await counted() == ([(str(lead), "signed")], (1, 1))
+
+
+async def test_alerts_by_rule_name_each_rules_department(site: dict[str, str]) -> None:
+    """The statistics' "alerts by rule" names the department each rule belongs to (contract/rules.py
+    RULE_DEPARTMENTS): October's fire alarm is 消防's, its missing guard 公安's. Before: the rule and its count
+    only."""
+    status, page_ = await _get(site, "city", "/statistics?month=2026-10&lang=zh")
+    assert status == 200
+    assert '<td data-rule-department="fire_alarm">消防</td><td>1</td>' in page_
+    assert '<td data-rule-department="guard_absent">公安</td><td>1</td>' in page_

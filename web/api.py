@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from contract.inspection import DEPARTMENTS
+from contract.rules import rules_of_department
 from storage import assessment as assessment_store
 from storage import credit as credit_store
 from storage import inspections as inspection_store
@@ -27,7 +29,7 @@ from web import appeals, inspections, orders, pickup, reports
 from web.actions import acknowledge, decide_maintenance, file_maintenance, load_registry_text, record_whereabouts
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, PUBLIC_URL, RULES, USER, now_of
+from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, POPULATION, PUBLIC_URL, RULES, TARGETS, USER, now_of
 from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
@@ -154,6 +156,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     q = request.query
     status = one_of(qp(q, "status"), "status", {"active", "cleared", "open", "all"}) or "open"
     severity = one_of(qp(q, "severity"), "severity", set(queries.SEVERITY_RANK))
+    department = one_of(qp(q, "department"), "department", set(DEPARTMENTS))
     async with request.app[POOL].acquire() as conn:
         rows = await queries.alerts(
             conn,
@@ -163,6 +166,7 @@ async def list_alerts(request: web.Request) -> web.Response:
             township=code(qp(q, "township"), "township", 9),
             status=status,
             rule=q.get("rule") or None,
+            rules=sorted(rules_of_department(department)) if department else None,
             severity=severity,
             since=parse_time(qp(q, "since"), "since"),
         )
@@ -585,7 +589,7 @@ async def assessment_rows(
                 await credit_store.month_report(conn, user.scope, month, now, cfg)  # stores what is missing
             month = nxt.date()
         raw_rows = await assessment_store.gather(conn, user.scope, start, end, by, county, now=now)
-    rows = assessment_rules.rank(raw_rows, cfg, now, by)
+    rows = assessment_rules.rank(raw_rows, cfg, now, by, request.app[POPULATION], request.app[TARGETS])
     return year, quarter, by, county, rows
 
 
@@ -606,7 +610,13 @@ async def assessment(request: web.Request) -> web.StreamResponse:
             headers={"Content-Disposition": f'attachment; filename="carewatch-assessment-{period}.csv"'},
         )
     weights = assessment_rules.WEIGHTS
-    return web.json_response({"year": year, "quarter": quarter, "by": by, "weights": weights, "areas": rows})
+    targets = {
+        k: {"target": t.target, "year": t.year, "source": t.source, "example": t.example}
+        for k, t in request.app[TARGETS].items()
+    }
+    return web.json_response(
+        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows}
+    )
 
 
 MAX_REGISTRY_BYTES = 8 * 1024 * 1024

@@ -23,6 +23,7 @@ from contract.config import DEFAULT_PUBLIC_URL, check_public_url
 from contract.credit import CreditConfig
 from contract.population import AreaPopulation, load_population
 from contract.rules import RuleConfig, load_rules
+from contract.targets import Target, load_targets
 from runtime.collector import watch_pauses
 from web import i18n
 from web.api import routes as api_routes
@@ -52,6 +53,7 @@ from web.keys import (
     SESSION_LIMITS,
     SIMULATOR_BEHIND,
     STREAM_CHECK_S,
+    TARGETS,
     TRUSTED_PROXIES,
     USER_NAMES,
     GatewaySnapshot,
@@ -113,6 +115,7 @@ def create_app(
     public_limit: RateLimit | None = PUBLIC_LIMIT,
     complaint_limit: RateLimit | None = COMPLAINT_LIMIT,
     population: Mapping[str, AreaPopulation] | None = None,
+    targets: Mapping[str, Target] | None = None,
     simulator_behind: Path | None = None,
     read_database_url: str | None = None,
 ) -> web.Application:
@@ -129,8 +132,9 @@ def create_app(
     (contract/people.py; None: a registry upload with identity numbers is refused); public_limit, complaint_limit:
     the public page's requests and its complaint filings and look-ups per client address (web/ratelimit.py;
     None: no limit); population: each area's population for the statistics (contract/population.py; None: the
-    shipped file, example figures marked as such); read_database_url: a hot standby for the report pages'
-    reads (web/replica.py; None: every read from the primary)."""
+    shipped file, example figures marked as such); targets: the plan's targets the assessment holds the areas'
+    statistics against (contract/targets.py; None: the shipped file); read_database_url: a hot standby for the
+    report pages' reads (web/replica.py; None: every read from the primary)."""
     public_url = check_public_url(public_url)
     app = web.Application(middlewares=[body_limit, server_timing, errors], client_max_size=DEFAULT_BYTES)
     setup_session(
@@ -170,6 +174,7 @@ def create_app(
     app[PERSON_SALT] = person_salt
     app[CREDIT] = credit or CreditConfig()
     app[POPULATION] = dict(population if population is not None else load_population(None))
+    app[TARGETS] = dict(targets if targets is not None else load_targets(None))
     app[SIMULATOR_BEHIND] = simulator_behind  # `carewatch demo` only: its simulator's lag, said on every page
     app.cleanup_ctx.extend([_pool_ctx, listen_ctx])
     app.on_shutdown.append(end_streams)

@@ -519,6 +519,20 @@ _MORE = {
     ),
     "assessment_actions": ("通报约谈", "Circular, summons"),
     "assessment_how": ("指标及计算方法", "Indicators and how they are computed"),
+    "assessment_targets": ("对照规划目标", "Against the plan's targets"),
+    "assessment_targets_help": (
+        "各区域期末统计数据与规划目标的对照：数值 / 目标，括号内为达成度（最高 100%）。"
+        "目标及其来源见下表；标注“示例”的不是官方目标。",
+        "Each area's statistics at the period's end against the plan's targets: figure / target, attainment in "
+        "brackets (at most 100 %). The targets and their sources are listed below; one marked “example” is not an "
+        "official target.",
+    ),
+    "target_of": ("目标", "target"),
+    "target_year": ("目标年份", "By"),
+    "target_source": ("来源", "Source"),
+    "target_example": ("示例，非官方目标", "example, not an official target"),
+    "target_unset": ("未设目标", "no target set"),
+    "target_sent_back": ("退回或不予备案 {}", "sent back or refused: {}"),
     "assessment_indicator": ("指标", "Indicator"),
     "assessment_weight": ("权重", "Weight"),
     "assessment_computed": ("计算方法", "How it is computed"),
@@ -733,6 +747,7 @@ _MORE = {
     "failed_items": ("不符合项", "Failed items"),
     "inspector": ("检查人", "Inspector"),
     "department": ("部门", "Department"),
+    "own_department_mark": ("（本部门）", "(yours)"),
     "joint_inspection": ("联合检查", "Joint inspection"),
     "joint_with": ("联合检查（勾选参加的其他部门）", "Joint inspection (tick the other departments taking part)"),
     "joint_signed": ("各部门均已签字确认", "Every department's part signed"),

@@ -19,6 +19,7 @@ from contract.credit import CreditConfig
 from contract.names import FacilityNames
 from contract.population import AreaPopulation
 from contract.rules import RuleConfig
+from contract.targets import Target
 from storage.errors import RETRYABLE
 from storage.intake import IntakeState
 from storage.intake import state as intake_state
@@ -227,6 +228,8 @@ TRUSTED_PROXIES: web.AppKey[tuple[IPv4Network | IPv6Network, ...]] = web.AppKey(
 CREDIT = web.AppKey("credit", CreditConfig)  # the credit evaluation's grades and weights (CAREWATCH_CREDIT)
 # Each area's population for the statistics (CAREWATCH_POPULATION, contract/population.py), by area code.
 POPULATION: web.AppKey[dict[str, AreaPopulation]] = web.AppKey("population", dict)
+# The plan's targets the assessment holds the areas' statistics against (CAREWATCH_TARGETS, contract/targets.py).
+TARGETS: web.AppKey[dict[str, Target]] = web.AppKey("targets", dict)
 # `carewatch demo`: where its simulator says how far behind the demo's clock it is (None: not a demo)
 SIMULATOR_BEHIND: web.AppKey[Path | None] = web.AppKey("simulator_behind", object)  # type: ignore[arg-type]
 # Browser sessions: (idle, absolute) seconds. Idle: no request for 2 h ends it (a duty-room wall keeps

@@ -270,6 +270,7 @@ SCHEMAS: dict[str, Any] = {
         ],
         id=_INT,
         rule=_STR,
+        department={**_DEPARTMENT, "description": "the department the rule belongs to (contract/rules.py)"},
         severity={"type": "string", "enum": _SEVERITIES},
         facility_id=_STR,
         facility_name=_NSTR,
@@ -645,6 +646,11 @@ PATHS: dict[str, Any] = {
                 _TOWNSHIP,
                 _q("status", "which alerts", enum=["active", "cleared", "open", "all"]),
                 _q("rule", "rule id"),
+                _q(
+                    "department",
+                    "only the rules of this department (contract/rules.py RULE_DEPARTMENTS)",
+                    enum=list(DEPARTMENTS),
+                ),
                 _q("severity", "severity", enum=_SEVERITIES),
                 _q("since", "opened at or after (RFC 3339)", format="date-time"),
             ],
@@ -1005,11 +1011,22 @@ PATHS: dict[str, Any] = {
                     "content": {
                         "application/json": {
                             "schema": _obj(
-                                ["year", "quarter", "by", "weights", "areas"],
+                                ["year", "quarter", "by", "weights", "targets", "areas"],
                                 year=_INT,
                                 quarter={"type": "integer", "nullable": True},
                                 by={"type": "string", "enum": ["county", "township"]},
                                 weights={"type": "object", "additionalProperties": _INT},
+                                # the plan's targets (contract/targets.py) by indicator, each with its source
+                                targets={
+                                    "type": "object",
+                                    "additionalProperties": _obj(
+                                        ["target", "source", "example"],
+                                        target=_NUM,
+                                        year={"type": "integer", "nullable": True},
+                                        source=_STR,
+                                        example={"type": "boolean"},
+                                    ),
+                                },
                                 areas=_arr(
                                     _obj(
                                         ["area", "facilities", "work_index"],
@@ -1026,6 +1043,11 @@ PATHS: dict[str, Any] = {
                                         complaint_median_days=_NNUM,
                                         filings_in_time_pct=_NNUM,
                                         filing_median_days=_NNUM,
+                                        targets_pct=_NNUM,
+                                        plan_places_per_1000=_NNUM,
+                                        plan_inclusive_share_pct=_NNUM,
+                                        plan_filed_pct=_NNUM,
+                                        plan_filed_dealt_pct=_NNUM,
                                         escalated=_INT,
                                         escalated_closed=_INT,
                                         escalated_open=_INT,
@@ -1372,7 +1394,7 @@ PATHS.update(
                                     month=_STR,
                                     as_of=_TIME,
                                     complete=_BOOL,
-                                    target_places_per_1000=_NUM,
+                                    target_places_per_1000=_NNUM,
                                     total=_FIGURES,
                                     areas=_arr(_FIGURES),
                                 )

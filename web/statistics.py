@@ -29,7 +29,7 @@ from supervision import statistics as rules
 from web.api import month_param, user_of
 from web.errors import Forbidden, Invalid, NotFound
 from web.i18n import COUNTIES
-from web.keys import POPULATION, now_of, report_conn
+from web.keys import POPULATION, TARGETS, now_of, report_conn
 from web.params import one_of, qp
 from web.reports import cell
 
@@ -87,7 +87,11 @@ async def read(request: web.Request, user: User, month_raw: str | None = None) -
     month = month_param(qp(request.query, "month") if month_raw is None else month_raw, now)
     population: dict[str, AreaPopulation] = request.app[POPULATION]
     async with report_conn(request) as conn:
-        return await area_statistics(conn, user.scope, area, month, now, population)
+        figures = await area_statistics(conn, user.scope, area, month, now, population)
+    # the target the assessment holds the areas to (CAREWATCH_TARGETS), so that the two pages agree
+    target = request.app[TARGETS].get("places_per_1000")
+    figures["target_places_per_1000"] = target.target if target else None
+    return figures
 
 
 def area_name(code: str, lang: str) -> str:

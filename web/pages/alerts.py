@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from contract.rules import SEVERITIES, RuleId
+from contract.inspection import DEPARTMENTS
+from contract.rules import SEVERITIES, RuleId, rules_of_department
 from storage import queries
 from storage.users import User
 from supervision import departments as department_rules
@@ -29,12 +30,15 @@ INBOX_PAGE = 50  # alerts a page of the inbox
 
 @routes.get("/alerts")
 async def alert_inbox(request: web.Request) -> web.Response:
-    """Filter by area, facility, rule, severity and state; a bad filter value is simply ignored."""
+    """Filter by area, facility, rule, the rule's department, severity and state; a bad filter value is simply
+    ignored."""
     user = page_user(request)
     q = request.query
     status = q.get("status") if q.get("status") in {"open", "active", "awaiting_ack", "cleared", "all"} else "open"
     severity = q.get("severity") if q.get("severity") in queries.SEVERITY_RANK else None
     rule = q.get("rule") if q.get("rule") in RuleId.__members__.values() else None
+    # a department's alerts (contract/rules.py RULE_DEPARTMENTS): an inspector picks their own; default all in scope
+    department = q.get("department") if q.get("department") in DEPARTMENTS else None
     county = q.get("county") if re.fullmatch(r"[0-9]{6}", q.get("county", "")) else None
     township = q.get("township") if re.fullmatch(r"[0-9]{9}", q.get("township", "")) else None
     facility_id = q.get("facility_id") or None
@@ -49,6 +53,7 @@ async def alert_inbox(request: web.Request) -> web.Response:
             status=status or "open",
             severity=severity,
             rule=rule,
+            rules=sorted(rules_of_department(department)) if department else None,
             county=county,
             township=township,
             facility_id=facility_id,
@@ -75,6 +80,9 @@ async def alert_inbox(request: web.Request) -> web.Response:
             "severity": severity,
             "rule": rule,
             "rules": sorted(r.value for r in RuleId),
+            "department": department,
+            "departments": list(DEPARTMENTS),
+            "own_department": user.department if user.role == "inspector" else None,
             "severities": SEVERITIES,
             "county": county,
             "township": township,

@@ -19,7 +19,7 @@ from web import assessment as assessment_action
 from web.api import assessment_rows, month_param, report_params
 from web.credit_text import explain
 from web.errors import NotFound, Refused
-from web.keys import CREDIT, POOL, now_of
+from web.keys import CREDIT, POOL, TARGETS, now_of
 from web.pages.render import check_csrf, form_refused, page_user, render
 from web.params import path_id
 
@@ -149,6 +149,8 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
         "indicators": rules.INDICATORS,
         "weights": rules.WEIGHTS,
         "county_only": rules.COUNTY_ONLY,
+        "target_keys": rules.TARGETS,
+        "targets": request.app[TARGETS],
         "summoned": summoned,
         "may_summon": may,
         "kept": kept or {"area": last},

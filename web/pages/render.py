@@ -19,7 +19,7 @@ from aiohttp_session import get_session
 from markupsafe import Markup
 
 from contract.names import name
-from contract.rules import LATCHING
+from contract.rules import LATCHING, rule_department
 from storage import complaints as complaint_store
 from storage import filing as filing_store
 from storage import inspections as inspection_store
@@ -157,6 +157,8 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "switch_href": "?" + urlencode({**request.query, "lang": "en" if lang == "zh" else "zh"}),
         # codes and times for people (web/i18n.py): L('rule', a.rule), when(a.opened_at[, tz])
         "L": lambda kind, code: label(kind, code, lang),
+        # the department an alert's rule belongs to (contract/rules.py RULE_DEPARTMENTS), by its name: 消防
+        "rule_dept": lambda rule: label("department", rule_department(rule), lang),
         "when": lambda value, tz=DEFAULT_TZ, clock=False: when(value, lang, tz, now_of(request), clock=clock),
         # a document's date, never relative (a 备案's, a 通报's 印发日期)
         "on_day": lambda value, tz=DEFAULT_TZ: on_day(value, lang, tz),

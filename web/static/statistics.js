@@ -32,7 +32,7 @@
       yAxis: { type: "value" },
       series: [{
         type: "bar", name: N.places_per_1000, data: d.places_per_1000,
-        markLine: { symbol: "none", data: [{ yAxis: d.target, name: String(d.target) }], label: { formatter: String(d.target) } },
+        markLine: d.target == null ? undefined : { symbol: "none", data: [{ yAxis: d.target, name: String(d.target) }], label: { formatter: String(d.target) } },
       }],
     },
     occupancy: {

@@ -541,6 +541,8 @@ WHO_MAY_REACH: tuple[tuple[str, str, int, int], ...] = (
     ("/registry", "GET", 200, 200),  # the operator's own facility only
     ("/dead-letters", "GET", 200, 200),  # the operator's own facility only
     ("/api/v1/dead-letters", "GET", 200, 200),
+    ("/draws", "GET", 404, 200),  # 双随机: a facility never learns it was drawn before the visit
+    ("/statistics", "GET", 403, 200),  # 信息统计监测: the departments'
     ("/audit", "GET", 404, 404),  # an admin's
     ("/api/v1/audit", "GET", 403, 403),
 )

@@ -215,7 +215,6 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1, circular: i
         f"/inspections/{inspection}",
         "/credit",
         "/credit?month=2026-10",
-        "/assessment",
         "/reports",
         "/dead-letters",
         "/settings/notifications",
@@ -232,13 +231,15 @@ def pages_of(role: str, alert: int, order: int, inspection: int = 1, circular: i
         f"/public/circulars/{circular}",
     ]
     draft = f"/circulars/new?subject=facility:{A.id}"  # a new draft, prefilled from the 督办 list's link
+    # 督导评估 is the departments' own (an operator gets 404: tests/test_attacks.py WHO_MAY_REACH)
+    departments = [*common, "/assessment"]
     return {
-        "city": ["/", f"/?county={A.county}", *common, "/registry", "/complaints", "/statistics", draft],
-        "county": ["/", *common, "/complaints", "/statistics", f"/statistics?area={A.township}", draft],
+        "city": ["/", f"/?county={A.county}", *departments, "/registry", "/complaints", "/statistics", draft],
+        "county": ["/", *departments, "/complaints", "/statistics", f"/statistics?area={A.township}", draft],
         "operator": [*common],
         "admin": [
             "/",
-            *common,
+            *departments,
             "/registry",
             "/audit",
             "/admin/notifications",

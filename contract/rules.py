@@ -658,11 +658,27 @@ def carers_needed(rules: Mapping[str, RuleConfig], age_group: str, children: int
 
 
 class NoteRequired(DomainError):
-    """Acknowledging a critical alert says what was found and done (issue #16: an operator must not
-    silence their own fire alarm with an empty click)."""
+    """Acknowledging a critical or major alert says what was found and done (issue #16: an operator must not
+    silence their own fire alarm with an empty click, nor with a space, a dot or one letter)."""
+
+
+# the least a note on a latching (critical or major) alert holds: letters or digits, a Chinese character
+# counting as one; whitespace and punctuation do not count, nor one character repeated ("aaaa", "。。。。")
+NOTE_MIN_SUBSTANCE = 4
+
+
+def note_substance(note: str) -> int:
+    """The letters and digits of `note` (any script), 0 when they are all one character repeated."""
+    kept = [c for c in note if c.isalnum()]
+    return len(kept) if len(set(kept)) > 1 else 0
 
 
 def check_acknowledgement(severity: str, note: str) -> None:
-    """The acknowledgement rule (the web's and the API's, one place): a critical alert needs a note."""
-    if severity == "critical" and not note.strip():
-        raise NoteRequired("a critical alert is acknowledged with a note: what was found and what was done")
+    """The acknowledgement rule (the web's and the API's, one place): a critical or major alert (those that
+    latch until acknowledged) needs a note of at least NOTE_MIN_SUBSTANCE letters or digits; a minor alert
+    or a warning may be acknowledged without one."""
+    if severity in LATCHING and note_substance(note) < NOTE_MIN_SUBSTANCE:
+        raise NoteRequired(
+            f"a {severity} alert is acknowledged with a note of what was found and what was done"
+            f" (at least {NOTE_MIN_SUBSTANCE} letters or digits)"
+        )

@@ -260,7 +260,7 @@ async def test_the_acknowledge_form_does_not_redirect_off_site(site: dict[str, o
             await _unacknowledged(db, alert)
             r = await s.post(
                 f"{url}/alerts/{alert}/ack",
-                data={"note": "ok", "csrf": csrf.group(1), "back": evil},
+                data={"note": "已到场查看", "csrf": csrf.group(1), "back": evil},
                 allow_redirects=False,
             )
             assert r.status == 302
@@ -527,6 +527,67 @@ async def test_refused_messages_are_visible_to_their_facility_only_and_escaped(
     assert "nowhere" not in page and A.id not in page
 
 
+# -- who may reach which government page: the privilege table of routes (CONTRACT "Who may do what") -----
+# (path, method, what an operator gets, what a county inspector gets). Pages are asked with a signed-in
+# session, /api/ paths with the user's token. A 200 for an operator is checked below to hold its own facility's
+# rows only. Add a route here when it is one a facility must not reach, or reaches only for itself.
+WHO_MAY_REACH: tuple[tuple[str, str, int, int], ...] = (
+    ("/assessment", "GET", 404, 200),  # 督导评估 grades the departments: their own business
+    ("/assessment?year=2026&by=township", "GET", 404, 200),
+    ("/assessment/summons", "POST", 404, 403),  # a 约谈 form (the inspector's post lacks its CSRF token)
+    ("/api/v1/assessment", "GET", 404, 200),
+    ("/api/v1/assessment?format=csv", "GET", 404, 200),
+    ("/api/v1/assessment/summonses", "GET", 403, 200),
+    ("/registry", "GET", 200, 200),  # the operator's own facility only
+    ("/dead-letters", "GET", 200, 200),  # the operator's own facility only
+    ("/api/v1/dead-letters", "GET", 200, 200),
+    ("/draws", "GET", 404, 200),  # 双随机: a facility never learns it was drawn before the visit
+    ("/statistics", "GET", 403, 200),  # 信息统计监测: the departments'
+    ("/audit", "GET", 404, 404),  # an admin's
+    ("/api/v1/audit", "GET", 403, 403),
+)
+
+
+async def test_p_an_operator_reaches_no_government_page_and_only_its_own_rows(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A newcomer signed in as facility B's operator opened /assessment (the departments' 督导评估) by URL:
+    it answered 200 with the area's ranking, and /api/v1/assessment gave the same as JSON and CSV (before,
+    the menu alone hid them; these rows failed). /registry and /dead-letters stay open to the operator, for
+    its own facility: no other facility's id appears on them, while the county inspector sees A's."""
+    from tests.test_web import REG, A, B
+
+    await db.executemany(
+        "INSERT INTO dead_letters (topic, payload, reason, detail, facility_id) VALUES ($1, $2, 'json', 'bad', $3)",
+        [(f"cw/v1/{f.id}/d/telemetry", b"{", f.id) for f in REG.facilities],
+    )
+    url = str(site["url"])
+    others = [f.id for f in REG.facilities if f.id != B.id]
+    sessions = {"oper": await _session(url, "oper-b", "pw-b"), "insp": await _session(url, "insp-a", "pw-a")}
+    try:
+        for path, method, oper_gets, insp_gets in WHO_MAY_REACH:
+            for who, expected in (("oper", oper_gets), ("insp", insp_gets)):
+                if path.startswith("/api/"):
+                    headers = {"Authorization": f"Bearer {site[who]}"}
+                    async with aiohttp.ClientSession() as s, s.request(method, f"{url}{path}", headers=headers) as r:
+                        status, body = r.status, await r.text()
+                else:
+                    async with sessions[who].request(method, f"{url}{path}", allow_redirects=False) as r:
+                        status, body = r.status, await r.text()
+                assert status == expected, (who, method, path, status, body[:300])
+                if who == "oper" and status == 200:
+                    assert B.id in body, (path, body[:300])
+                    leaked = [f for f in others if re.search(rf"\b{re.escape(f)}\b", body)]
+                    assert not leaked, (path, leaked)
+                if who == "insp" and status == 200 and "dead-letters" in path:
+                    assert A.id in body and B.id not in body, path
+        page = await (await sessions["oper"].get(f"{url}/registry")).text()
+        assert re.findall(r'data-facility="([^"]+)"', page) == [B.id], "the operator's registry: its own facility"
+    finally:
+        for s in sessions.values():
+            await s.close()
+
+
 async def test_a_few_poison_messages_cost_a_few_transactions_and_lose_nothing(
     services: Services, db_url: str, db: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -730,7 +791,7 @@ async def test_n_a_redirect_target_with_a_tab_or_whitespace_stays_on_the_site(
             await _unacknowledged(db, alert)
             r = await s.post(
                 f"{url}/alerts/{alert}/ack",
-                data={"note": "ok", "csrf": csrf, "back": evil},
+                data={"note": "已到场查看", "csrf": csrf, "back": evil},
                 allow_redirects=False,
             )
             assert r.status == 302, (evil, r.status)
@@ -738,7 +799,7 @@ async def test_n_a_redirect_target_with_a_tab_or_whitespace_stays_on_the_site(
         await _unacknowledged(db, alert)
         r = await s.post(
             f"{url}/alerts/{alert}/ack",
-            data={"note": "ok", "csrf": csrf, "back": "/alerts?status=all"},
+            data={"note": "已到场查看", "csrf": csrf, "back": "/alerts?status=all"},
             allow_redirects=False,
         )
         assert r.headers["Location"] == "/alerts?status=all", "a same-site path is kept"

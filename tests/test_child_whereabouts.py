@@ -54,12 +54,12 @@ async def test_the_operator_records_where_the_child_is_with_a_note(
 ) -> None:
     url, oper, insp = str(site["url"]), str(site["oper"]), str(site["insp"])
     alert = left_overnight["alert"]
-    for note in ("", "   "):
+    for note in ("", "   ", "在", "ok", "。。。。", "aaaa"):  # a blank or near-blank note closed it before
         status, body = await _post(url, oper, alert, note)
         assert status == 400 and "child" in str(body["error"])
-    status, _ = await _post(url, insp, alert, "在家")  # B is outside the county inspector's scope
+    status, _ = await _post(url, insp, alert, "在外婆家")  # B is outside the county inspector's scope
     assert status == 404
-    status, _ = await _post(url, oper, site["alert_b"], "在家")  # a fire alarm is not about a child
+    status, _ = await _post(url, oper, site["alert_b"], "在外婆家")  # a fire alarm is not about a child
     assert status == 409
     # the page (Chinese first) offers the form on the active alert
     async with aiohttp.ClientSession() as s:

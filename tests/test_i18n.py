@@ -223,6 +223,53 @@ async def test_a_county_inspector_sees_township_names(site: dict[str, object]) -
     assert township_name(A.township) in text, A.township
 
 
+async def test_english_pages_name_areas_in_english_with_the_chinese_beside(
+    site: dict[str, object],  # noqa: F811 - the fixture imported above
+    db: asyncpg.Connection,
+) -> None:
+    """A newcomer reading in English found 忻府区 and the townships in Chinese alone (the county's English name
+    was only in some places, a township never had one). Now an English page says "Xinfu District (忻府区)",
+    "Xiurong Subdistrict (秀容街道)": every Chinese area name on it stands in brackets after its English
+    or pinyin one. Before, the township of A stood bare on the county inspector's English pages (this failed).
+    The Chinese pages name them as before."""
+    from contract.places import county_name_zh, township_name
+    from tests.test_web import REG
+
+    _, city = await create_user(db, "city", "inspector", None)
+    names = {county_name_zh(f.county) for f in (A, B)} | {township_name(f.township) for f in (A, B)}
+    bare = re.compile("|".join(sorted(map(re.escape, names), key=len, reverse=True)))
+    url, seen = str(site["url"]), set()
+    async with aiohttp.ClientSession() as s:
+        for token, path in (
+            (site["insp"], "/"),
+            (site["insp"], "/registry"),
+            (site["insp"], "/assessment"),
+            (site["insp"], "/credit"),
+            (site["insp"], "/filing"),
+            (site["insp"], f"/facilities/{A.id}"),
+            (city, "/"),
+            (city, "/assessment"),
+            (city, "/statistics"),
+        ):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with s.get(f"{url}{path}?lang=en", headers=headers) as r:
+                assert r.status == 200, path
+                text = visible_text(await r.text())
+            for f in REG.facilities:  # a facility's own name stays Chinese (原平市童心托育园1号)
+                text = text.replace(f.name, "")
+            for m in bare.finditer(text):
+                seen.add(m.group())
+                before = text[max(0, m.start() - 2) : m.start()]
+                assert before.endswith("(") and text[m.end() : m.end() + 1] == ")", (
+                    path,
+                    text[m.start() - 40 : m.end() + 5],
+                )
+        async with s.get(f"{url}/?lang=zh", headers={"Authorization": f"Bearer {site['insp']}"}) as r:
+            zh = visible_text(await r.text())
+    assert township_name(A.township) in seen and county_name_zh(A.county) in seen, seen
+    assert township_name(A.township) in zh and "Subdistrict" not in zh and " Town (" not in zh
+
+
 # An ASCII identifier on a Chinese page (issue #41 item 2): a word joined by '-' or '_' with a letter in it,
 # like panic-gate, s-0010, for_profit, toddler-1, xz-140902-0001. Dates, times and document numbers (GB/T
 # 29315-2022) have no letter; a card the registry does not know is shown by its number after 卡号.

@@ -96,7 +96,7 @@ async def test_an_order_from_issue_to_acceptance(site: dict[str, Any], db: async
     assert (order["status"], order["issued_level"], order["source"]) == ("issued", "township", "alert")
     oid = order["id"]
     # an acknowledgement of the alert changes nothing of the order
-    status, _ = await call("POST", f"{url}/api/v1/alerts/{site['alert']}/ack", site["oper"], {"note": "已安排"})
+    status, _ = await call("POST", f"{url}/api/v1/alerts/{site['alert']}/ack", site["oper"], {"note": "已安排人员处置"})
     assert status == 200
     status, o = await call("GET", f"{url}/api/v1/orders/{oid}", site["oper"])
     assert o["status"] == "issued"

@@ -458,7 +458,7 @@ async def test_alert_history_timeline_and_pages(site: dict[str, object], db: asy
     )
     status, body = await get(f"{url}/api/v1/facilities/{A.id}/timeline", tok)
     assert [(i["kind"], i["type"]) for i in body["items"]] == [("event", "smoke"), ("access", "child_out")]  # type: ignore[index]
-    status, _ = await post(f"{url}/api/v1/alerts/{site['alert_a']}/ack", tok, json={"note": "已到场"})
+    status, _ = await post(f"{url}/api/v1/alerts/{site['alert_a']}/ack", tok, json={"note": "已到场查看"})
     assert status == 200
     status, a = await get(f"{url}/api/v1/alerts/{site['alert_a']}", tok)
     assert [h["action"] for h in a["history"]] == ["opened", "acknowledged"]  # type: ignore[index]
@@ -831,6 +831,45 @@ async def test_a_critical_alert_is_not_acknowledged_without_a_note(site: dict[st
             assert (await r.json())["acknowledged"] is True
 
 
+async def test_a_major_or_critical_alert_needs_a_note_of_substance_a_minor_one_none(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """The operator of B tries to close its own fire alarm (critical) and a major alert with a blank, a
+    whitespace, a one-character, a punctuation-only and a repeated-letter note: each is a 400 with the reason,
+    in Chinese on the Chinese page and in English on the English one, and the page keeps what was typed.
+    Before, only a critical alert needed a note and any non-blank one did ("x" closed a fire alarm), and a
+    major alert needed none. A minor alert is still acknowledged without a note."""
+    t0 = datetime.now(UTC)
+    major = await open_alert(db, B.id, Key("device_offline", "cam-1"), Condition("major", "离线", "offline"), t0)
+    minor = await open_alert(db, B.id, Key("co2_high", "co2-1"), Condition("minor", "二氧化碳偏高", "CO2 high"), t0)
+    url, tok = str(site["url"]), str(site["oper"])
+    headers = {"Authorization": f"Bearer {tok}"}
+    async with aiohttp.ClientSession() as s:
+        for alert in (site["alert_b"], major.alert_id):
+            for note in ("", "   ", "x", "好", "ok", "。。。。", "aaaa", " a.b "):
+                async with s.post(f"{url}/api/v1/alerts/{alert}/ack", json={"note": note}, headers=headers) as r:
+                    assert r.status == 400, (alert, note, r.status)
+                    assert "at least 4 letters or digits" in (await r.json())["error"], note
+        async with s.post(f"{url}/api/v1/alerts/{minor.alert_id}/ack", json={"note": ""}, headers=headers) as r:
+            assert r.status == 200, "a minor alert needs no note"
+    s2, csrf = await _logged_in(url, "oper-b", "pw-b")
+    try:
+        typed = "已阅 。"
+        r = await s2.post(f"{url}/alerts/{major.alert_id}/ack?lang=zh", data={"csrf": csrf, "note": typed})
+        text = await r.text()
+        assert r.status == 400 and "至少4个字" in text and f'value="{typed}"' in text, "refused, the note kept"
+        r = await s2.post(f"{url}/alerts/{major.alert_id}/ack?lang=en", data={"csrf": csrf, "note": "…"})
+        assert r.status == 400 and "critical or major alert needs a note" in await r.text()
+        r = await s2.post(f"{url}/alerts/{major.alert_id}/ack", data={"csrf": csrf, "note": "摄像头断电，已重启"})
+        assert r.status == 200 and str(r.url).endswith("/alerts")
+    finally:
+        await s2.close()
+    _, a = await get(f"{url}/api/v1/alerts/{major.alert_id}", tok)
+    assert a["acknowledged"] is True and a["note"] == "摄像头断电，已重启"  # type: ignore[index]
+    _, a = await get(f"{url}/api/v1/alerts/{site['alert_b']}", tok)
+    assert a["acknowledged"] is False, "no near-blank note acknowledged the fire alarm"  # type: ignore[index]
+
+
 async def _logged_in(url: str, username: str, password: str) -> tuple[aiohttp.ClientSession, str]:
     s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies of an IP-address host
     page = await (await s.get(f"{url}/login")).text()
@@ -903,7 +942,7 @@ async def test_form_refusals_read_in_the_pages_language(site: dict[str, object])
     try:
         r = await s.post(f"{url}/alerts/{site['alert_b']}/ack?lang=zh", data={"csrf": csrf, "note": "   "})
         text = await r.text()
-        assert r.status == 400 and "确认危急告警须填写现场核实和处置情况" in text and "data-alert-page=" in text
+        assert r.status == 400 and "确认危急或严重告警须填写现场核实和处置情况" in text and "data-alert-page=" in text
         r = await s.post(f"{url}/alerts/{site['alert_b']}/ack?lang=en", data={"csrf": csrf, "note": ""})
         assert r.status == 400 and "needs a note" in await r.text()
         window = {"csrf": csrf, "starts_at": "2030-01-02T10:00", "ends_at": "2030-01-02T09:00", "reason": "检修"}

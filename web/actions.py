@@ -14,7 +14,7 @@ import yaml
 
 from contract.errors import ContractError
 from contract.registry import parse_registry
-from contract.rules import NoteRequired, check_acknowledgement
+from contract.rules import NOTE_MIN_SUBSTANCE, NoteRequired, check_acknowledgement, note_substance
 from storage import alerts as alert_store
 from storage import maintenance as maintenance_store
 from storage import queries
@@ -57,8 +57,11 @@ async def record_whereabouts(
     on the record, acknowledged with the note, for the inspectors to read."""
     if len(note) > 2000:
         raise Invalid("note is at most 2,000 characters", "err_note_long")
-    if not note.strip():
-        raise Invalid("say where the child is and who is with the child", "err_whereabouts_note")
+    if note_substance(note) < NOTE_MIN_SUBSTANCE:  # it closes the alert: no less than an acknowledgement's note
+        raise Invalid(
+            f"say where the child is and who is with the child (at least {NOTE_MIN_SUBSTANCE} letters or digits)",
+            "err_whereabouts_note",
+        )
     async with pool.acquire() as conn:
         try:
             updated = await whereabouts_store.record(conn, user.scope, alert_id, user.username, note.strip(), now)

@@ -596,8 +596,11 @@ async def assessment_rows(
 @routes.get("/api/v1/assessment")
 async def assessment(request: web.Request) -> web.StreamResponse:
     """Per area for a year or a quarter: the work index and its indicators, 督办, grades, lapse hours,
-    orders and inspections, ranked by the index; JSON, or CSV (format=csv; lang=zh headers by default)."""
+    orders and inspections, ranked by the index; JSON, or CSV (format=csv; lang=zh headers by default).
+    The departments' own business: 404 for an operator (CONTRACT "Who may do what")."""
     user = user_of(request)
+    if user.role == "operator":
+        raise NotFound()
     fmt = one_of(qp(request.query, "format"), "format", {"json", "csv"}) or "json"
     lang = one_of(qp(request.query, "lang"), "lang", {"zh", "en"}) or "zh"
     year, quarter, by, _county, rows = await assessment_rows(request, user)

@@ -50,7 +50,7 @@ def area_name(area: str, lang: str) -> str:
     """A lower department as it is named: 忻府区, or 忻府区 秀容街道."""
     if len(area) == 6:
         return county_name(area, lang)
-    return f"{county_name(area[:6], lang)} {township_name(area)}"
+    return f"{county_name(area[:6], lang)} {township_name(area, lang)}"
 
 
 def _str(form: dict[str, Any], name: str) -> str:

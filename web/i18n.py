@@ -14,7 +14,8 @@ from markupsafe import Markup, escape
 
 from contract.labels import LABELS, label
 from contract.occurred import phrase, shown_late
-from contract.places import county_name_zh, township_name
+from contract.places import county_name_zh
+from contract.places import township_name as township_name_zh
 from contract.rules import MAINTENANCE_MAX_WINDOW, MAINTENANCE_MONTHLY
 from supervision.complaints import ANSWER_PERIOD
 
@@ -34,13 +35,46 @@ _COUNTIES_EN = {
     "140930": "Hequ",
     "140931": "Baode",
     "140932": "Pianguan",
+    "140971": "Mount Wutai Scenic Area",
 }
 COUNTIES = {code: (county_name_zh(code), en) for code, en in _COUNTIES_EN.items()}
 
 
 def county_name(code: str, lang: str = "zh") -> str:
-    zh, en = COUNTIES.get(code, (code, code))
-    return zh if lang == "zh" else en
+    """忻府区 on a Chinese page; on an English one the official English name with the Chinese beside it,
+    "Xinfu District (忻府区)", which is what a signpost, a document or a colleague calls it."""
+    zh, en = COUNTIES.get(code, (county_name_zh(code), ""))
+    if lang == "zh" or not en:
+        return zh
+    return f"{en} ({zh})"
+
+
+# a township's kind by the ending of its Chinese name (乡镇 / 街道), in English; the name before it in pinyin
+_TOWNSHIP_KINDS = (("街道", "Subdistrict"), ("镇", "Town"), ("乡", "Township"))
+
+
+def _pinyin(text: str) -> str:
+    """`text` in pinyin as a place name is written: one word, capitalised, an apostrophe before a syllable
+    that starts with a, o or e (Xi'an). pypinyin's readings of rare place-name characters can be wrong, so
+    the Chinese name is always shown beside it."""
+    from pypinyin import lazy_pinyin  # imported when an English page first needs it
+
+    syllables = lazy_pinyin(text, v_to_u=True)
+    word = syllables[0] + "".join(("'" + s if s[:1] in "aoe" else s) for s in syllables[1:])
+    return word[:1].upper() + word[1:]
+
+
+@cache
+def township_name(code: str | None, lang: str = "zh") -> str:
+    """秀容街道 on a Chinese page; "Xiurong Subdistrict (秀容街道)" on an English one; the code itself when the
+    divisions data does not know it (contract.places)."""
+    zh = township_name_zh(code)
+    if lang == "zh" or not code or zh == code:
+        return zh
+    for suffix, kind in _TOWNSHIP_KINDS:
+        if zh.endswith(suffix) and len(zh) > len(suffix):
+            return f"{_pinyin(zh[: -len(suffix)])} {kind} ({zh})"
+    return f"{_pinyin(zh)} ({zh})"
 
 
 TEXT: dict[str, dict[str, str]] = {
@@ -75,6 +109,7 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "保安",
         "ack": "确认",
         "note": "处置说明",
+        "note_needed": "处置说明（必填，至少4字）",
         "acknowledged": "已确认",
         "escalation": "上报层级",
         "severity": "级别",
@@ -126,6 +161,7 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "Guards",
         "ack": "Acknowledge",
         "note": "Note",
+        "note_needed": "What was done (required, 4+ characters)",
         "acknowledged": "acknowledged",
         "escalation": "Escalation",
         "severity": "Severity",
@@ -887,16 +923,17 @@ _MORE = {
     "err_return_note": ("退回时请填写意见（最多 4000 字）", "Say why it is sent back (at most 4,000 characters)"),
     "err_note_long": ("处置说明最多 2000 字", "The note is at most 2,000 characters"),
     "err_whereabouts_note": (
-        "请填写幼儿现在何处、由谁照看",
-        "Say where the child is and who is with the child",
+        "请填写幼儿现在何处、由谁照看（至少4个字或字母数字，标点和空格不计）",
+        "Say where the child is and who is with the child (at least 4 letters or digits)",
     ),
     "err_whereabouts_alert": (
         "该告警不是仍在处理中的“幼儿未被接走”告警",
         "That alert is not an active alert about a child still on site",
     ),
     "err_note_required": (
-        "确认危急告警须填写现场核实和处置情况",
-        "Acknowledging a critical alert needs a note: what was found and done",
+        "确认危急或严重告警须填写现场核实和处置情况（至少4个字或字母数字，标点和空格不计）",
+        "Acknowledging a critical or major alert needs a note of what was found and done"
+        " (at least 4 letters or digits; spaces and punctuation do not count)",
     ),
     "err_window_decide_who": (
         "只有辖区监管人员或系统管理员可以审批维护时段",
@@ -1400,7 +1437,7 @@ def _shown(v: object, lang: str, tz: str, now: datetime) -> object:
 _AUDIT_VALUES = {
     "role": lambda v, lang: label("user_role", v, lang),
     "county": lambda v, lang: county_name(str(v), lang),
-    "township": lambda v, lang: township_name(str(v)),
+    "township": lambda v, lang: township_name(str(v), lang),
     "department": lambda v, lang: label("department", v, lang),
 }
 
@@ -1452,7 +1489,7 @@ def level_area(level: str | None, county: str | None, township: str | None, lang
     if level == "county" and county:
         return county_name(county, lang)
     if level == "township" and township:
-        return township_name(township)
+        return township_name(township, lang)
     if level == "city":
         return "忻州市" if lang == "zh" else "Xinzhou"
     return label("escalation", level, lang)
@@ -1463,7 +1500,7 @@ def scope_name(scope: object, lang: str = "zh") -> str:
     if getattr(scope, "role", None) == "operator":
         return f"{'机构' if lang == 'zh' else 'facility'} {getattr(scope, 'facility', '')}"
     if township := getattr(scope, "township", None):
-        return township_name(township)
+        return township_name(township, lang)
     if county := getattr(scope, "county", None):
         return county_name(county, lang)
     return "忻州市" if lang == "zh" else "Xinzhou"

@@ -19,10 +19,11 @@ from typing import Any
 import asyncpg
 
 from contract.labels import label
-from contract.places import county_name_zh, township_name
+from contract.places import county_name_zh
 from storage import reports as report_store
 from storage.credit import CITY_TZ, month_bounds
 from storage.users import Scope
+from web.i18n import township_name
 
 COLUMNS = [
     "facility_id",
@@ -106,7 +107,7 @@ def to_csv(rows: list[dict[str, Any]], lang: str = "zh", county_en: dict[str, st
         named["county"] = (
             (county_en or {}).get(r["county"], r["county"]) if lang == "en" else county_name_zh(r["county"])
         )
-        named["township"] = township_name(r["township"])
+        named["township"] = township_name(r["township"], lang)
         w.writerow([cell(named.get(c)) for c in COLUMNS])
     return buf.getvalue()
 
@@ -124,6 +125,6 @@ def assessment_csv(rows: list[dict[str, Any]], by: str, lang: str, county_en: di
         if by == "county":
             name = county_en.get(code, code) if lang == "en" else county_name_zh(code)
         else:
-            name = township_name(code)
+            name = township_name(code, lang)
         w.writerow([cell(name if c == "area" else r.get(c)) for c in ASSESSMENT])
     return buf.getvalue()

@@ -20,7 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from contract.labels import label
-from contract.places import county_name_zh, township_name
+from contract.places import county_name_zh
 from contract.population import CITY_CODE, AreaPopulation
 from storage import statistics as store
 from storage.credit import month_bounds
@@ -28,7 +28,7 @@ from storage.users import Scope, User
 from supervision import statistics as rules
 from web.api import month_param, user_of
 from web.errors import Forbidden, Invalid, NotFound
-from web.i18n import COUNTIES
+from web.i18n import COUNTIES, township_name
 from web.keys import POPULATION, TARGETS, now_of, report_conn
 from web.params import one_of, qp
 from web.reports import cell
@@ -99,7 +99,7 @@ def area_name(code: str, lang: str) -> str:
         return "忻州市" if lang == "zh" else "Xinzhou"
     if len(code) == 6:
         return COUNTIES[code][1] if lang == "en" and code in COUNTIES else county_name_zh(code)
-    return township_name(code)
+    return township_name(code, lang)
 
 
 def statistics_csv(figures: Mapping[str, Any], lang: str) -> str:

@@ -108,10 +108,12 @@ async def ack_form(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     alert_id = path_id(request.match_info["alert_id"])
     user = page_user(request)
+    note = str(form.get("note", ""))
     try:
-        await acknowledge(request.app[POOL], user, alert_id, str(form.get("note", "")), now=now_of(request))
-    except Invalid as exc:  # the alert's page again, with the reason in the page's language
-        return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
+        await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request))
+    except Invalid as exc:  # the alert's page again, with the reason in the page's language and the note typed
+        ctx = await _alert_ctx(request, user, alert_id) | {"kept_note": {"alert": alert_id, "note": note[:2000]}}
+        return await form_refused(request, "alert.html", ctx, exc)
     raise web.HTTPFound(local_path(str(form.get("back") or ""), "/alerts"))
 
 
@@ -122,12 +124,15 @@ async def whereabouts_form(request: web.Request) -> web.Response:
     await check_csrf(request, form)
     alert_id = path_id(request.match_info["alert_id"])
     user = page_user(request)
+    note = str(form.get("note", ""))
     try:
-        await record_whereabouts(request.app[POOL], user, alert_id, str(form.get("note", "")), now=now_of(request))
-    except Refused as exc:  # the alert's page again, with the reason in the page's language
+        await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request))
+    except Refused as exc:  # the alert's page again, with the reason in the page's language and the note typed
         if isinstance(exc, NotFound):
             raise
-        return await form_refused(request, "alert.html", await _alert_ctx(request, user, alert_id), exc)
+        kept = {"alert": alert_id, "note": note[:2000], "whereabouts": True}
+        ctx = await _alert_ctx(request, user, alert_id) | {"kept_note": kept}
+        return await form_refused(request, "alert.html", ctx, exc)
     raise web.HTTPFound(f"/alerts/{alert_id}")
 
 

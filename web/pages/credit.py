@@ -113,11 +113,20 @@ async def credit_decide_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/credit?month={month.isoformat()[:7]}")
 
 
+def _departments_only(request: web.Request) -> User:
+    """The signed-in user unless an operator: the assessment grades the departments, not the facilities."""
+    user = page_user(request)
+    if user.role == "operator":
+        raise NotFound()
+    return user
+
+
 @routes.get("/assessment")
 async def assessment_page(request: web.Request) -> web.Response:
     """督导评估: the areas ranked by their work index with each indicator's figure and how it was computed,
-    the 约谈 recorded, and (for the level above) a 约谈 form and a 通报 link beside each area; printable."""
-    user = page_user(request)
+    the 约谈 recorded, and (for the level above) a 约谈 form and a 通报 link beside each area; printable.
+    The departments' own business: an operator gets 404, as for /audit (CONTRACT "Who may do what")."""
+    user = _departments_only(request)
     return await render(request, "assessment.html", await _assessment_ctx(request, user))
 
 
@@ -161,7 +170,7 @@ async def _assessment_ctx(request: web.Request, user: User, kept: dict[str, str]
 @routes.post("/assessment/summons")
 async def assessment_summons(request: web.Request) -> web.Response:
     """约谈 of a lagging area from the assessment page (web/assessment.py): back to the page it came from."""
-    user = page_user(request)
+    user = _departments_only(request)
     form = await request.post()
     await check_csrf(request, form)
     body = {k: str(form.get(k, "")) for k in ("area", "period", "held_on", "people", "minutes")}

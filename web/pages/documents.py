@@ -42,7 +42,7 @@ def issuer_name(department: str, lang: str) -> str:
     elif len(department) == 6:
         place = county_name(department, lang)
     else:
-        place = f"{county_name(department[:6], lang)} {township_name(department)}"
+        place = f"{county_name(department[:6], lang)} {township_name(department, lang)}"
     name = TEXT[lang]["doc_issuer"].format(place=place)
     if kind == DEFAULT_DEPARTMENT:
         return name

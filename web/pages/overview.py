@@ -12,11 +12,11 @@ import asyncpg
 from aiohttp import web
 from markupsafe import Markup
 
-from contract.places import boundaries_geojson, township_name
+from contract.places import boundaries_geojson
 from storage import maintenance as maintenance_store
 from storage import queries
 from storage.users import User
-from web.i18n import TEXT, scope_name
+from web.i18n import TEXT, scope_name, township_name
 from web.keys import GATEWAYS, POOL, RULES, TIMING, now_of
 from web.pages.home import operator_home
 from web.pages.render import lang_of, page_user, render
@@ -82,7 +82,7 @@ async def overview(request: web.Request) -> web.Response:
     if township:
         listed = [f for f in facs if f["township"] == township]
     # the townships of the view with facilities, by name: the map's markers, the selector beside it
-    townships = {f["township"]: township_name(f["township"]) for f in facs if f["township"]}
+    townships = {f["township"]: township_name(f["township"], lang_of(request)) for f in facs if f["township"]}
     listed = sorted(listed, key=lambda f: (STATE_RANK[f["state"]], -f["open_alerts"], f["name"]))
     # [id, name, lon, lat, state, county, township] a facility, as compact JSON made once (a province's 5,000
     # facilities: jinja's tojson of dicts was a quarter of the page's time, bench province)

@@ -145,7 +145,7 @@ async def render(request: web.Request, template: str, ctx: dict[str, Any]) -> we
         "user": request.get(USER),
         "csrf": session["csrf"],
         "county_name": county_name,
-        "township_name": township_name,
+        "township_name": lambda code: township_name(code, lang),
         "scope_name": lambda scope: scope_name(scope, lang),
         # an issuer's level by the area's name for an order's facility: 忻府区, not 县（市、区）
         "level_area": lambda level, county, township: level_area(level, county, township, lang),

@@ -12,11 +12,10 @@ from datetime import datetime, time, timedelta
 
 from aiohttp import web
 
-from contract.places import township_name
 from storage import queries
 from storage import wall as wall_store
 from storage.credit import CITY_TZ
-from web.i18n import TEXT, county_name, scope_name
+from web.i18n import TEXT, county_name, scope_name, township_name
 from web.keys import GATEWAYS, POOL, RULES, now_of
 from web.pages.overview import STATE_RANK, json_for_script, map_points_json
 from web.pages.render import lang_of, page_user, render
@@ -77,7 +76,7 @@ async def wall(request: web.Request) -> web.Response:
         or (facs[0]["county"] if user.role == "operator" and facs else ""),
         "points": json.loads(str(map_points_json([f for f in facs if f["location"]], suspended=t["suspended"]))),
         # the township markers' names (map.js): names, not codes, on the wall
-        "townships": {f["township"]: township_name(f["township"]) for f in facs if f["township"]},
+        "townships": {f["township"]: township_name(f["township"], lang) for f in facs if f["township"]},
         "hours": [t["wall_hour"].format(h) for h in range(HOURS)],
         "series": [
             {"name": t["wall_alerts_series"], "data": hourly_series(hours["alerts"], now)},

@@ -7,6 +7,7 @@ Scope is enforced in one place (storage.users.Scope) for pages, API and stream.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -85,6 +86,8 @@ from web.suspensions import routes as suspension_api_routes
 from web.throttle import HashSlots, LoginLimits
 
 HERE = Path(__file__).parent
+
+HAN = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character (a text given as data: its `lang`)
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -180,6 +183,9 @@ def create_app(
     app.on_shutdown.append(end_streams)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}  # Chinese stays readable
+    # the language of a text that comes as data (a file's source line), for its element's `lang`: a Chinese
+    # source on an English page is content in Chinese, read aloud and checked as such
+    env.filters["text_lang"] = lambda s: "zh-CN" if HAN.search(str(s or "")) else "en"
     app.router.add_routes(api_routes)
     app.router.add_routes(draw_api_routes)  # 双随机一公开 (issue #40 item 5)
     app.router.add_routes(followup_api_routes)  # 复查 and extensions (issue #40 item 2)

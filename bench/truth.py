@@ -6,7 +6,10 @@ engine for 60 facilities over 30 days from a Monday before National Day, so the 
 make-up working days are inside. Every built-in scenario is injected once, each in another facility
 on another day. An alert is *true* when a scenario expects it or when the simulator's ground truth
 (`CitySim.truth`: a forgotten badge-out, a gateway outage) says the world deserved it; every other
-alert is false. `missed` counts expectations that never opened.
+alert is false. `missed` counts expectations that never opened. Besides them the run places issue #42's
+field situations (bench/field.py: a restart mid-day compared with a run without, a 2-hour spool over the
+pick-up with a panic at its press time, a holiday block's Saturday, a county's closure), each reported under
+`field` with what it expected and the false alerts inside its quiet windows.
 
 Facilities are independent, so the month is split over processes by facility (the simulator seeds
 every choice by facility, so the split changes nothing); the figures are exact, not sampled.

@@ -43,6 +43,8 @@ from contract.rules import (
 # folded in at once, as before. The replay judges the span rules every REPLAY_STEP_S between scans.
 BACKLOG_MAX = 20_000
 REPLAY_STEP_S = 60.0
+# the badges that wait behind a backlog even on time (FacilityRuntime._fold): who staffs the span replayed
+STAFF_PRESENCE = frozenset({"staff_in", "staff_out"})
 
 
 @dataclass(slots=True)
@@ -377,9 +379,13 @@ class FacilityRuntime:
         late: bool,
         cause: str | None,
     ) -> None:
-        """An event or a scan, at `happened`; a late scan after the clock waits in the backlog (`_replay`)."""
+        """An event or a scan, at `happened`; a late scan after the clock waits in the backlog (`_replay`), and
+        so does a staff member's on-time badge while a backlog waits: applied at once, a guard's badge-out at
+        18:30 just after a 2-hour spool was read emptied the post before the spool's span was judged, and the
+        replay found the guard gone from 16:30 (`bench truth`'s spool_over_pickup: a false guard_absent). A
+        child's on-time scan is applied at once still: a pick-up's alert is never held for a sweep."""
         if (
-            late
+            (late or (self.backlog and payload.type.value in STAFF_PRESENCE))
             and isinstance(payload, Access)
             and payload.type.value in people.REPLAYED
             and happened > self.clock

@@ -74,11 +74,35 @@ def bench_web(facilities: int, every: int, seconds: float, concurrency: int, log
 )
 @click.option("--seed", default=1, show_default=True)
 @click.option("--workers", default=0, help="processes (0: one per CPU)")
-def bench_truth(facilities: int, days: int, seed: int, workers: int) -> None:
+@click.option(
+    "--start",
+    "start_day",
+    default=None,
+    help="the run's first local day, e.g. 2026-02-16 (the Spring Festival block); default Monday 21 Sep 2026",
+)
+@click.option(
+    "--only",
+    default="",
+    help="comma-separated scenarios or field situations: run just the facilities that play them",
+)
+def bench_truth(facilities: int, days: int, seed: int, workers: int, start_day: str | None, only: str) -> None:
     """A simulated month against the alert engine: false alerts and missed scenarios (target 0 and 0)."""
-    from bench.truth import run_truth_bench
+    from datetime import date, datetime
 
-    click.echo(json.dumps(run_truth_bench(facilities, days, seed, workers or None), ensure_ascii=False))
+    from bench.truth import MONTH_START, run_truth_bench
+
+    start = MONTH_START
+    if start_day:
+        try:
+            start = datetime.combine(date.fromisoformat(start_day), MONTH_START.timetz())
+        except ValueError as err:
+            raise click.BadParameter(f"{start_day!r}: give a date as 2026-02-16", param_hint="--start") from err
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    try:
+        result = run_truth_bench(facilities, days, seed, workers or None, start=start, only=names)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--only") from err
+    click.echo(json.dumps(result, ensure_ascii=False))
 
 
 @bench.command("backup")

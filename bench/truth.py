@@ -6,7 +6,10 @@ engine for 60 facilities over 30 days from a Monday before National Day, so the 
 make-up working days are inside. Every built-in scenario is injected once, each in another facility
 on another day. An alert is *true* when a scenario expects it or when the simulator's ground truth
 (`CitySim.truth`: a forgotten badge-out, a gateway outage) says the world deserved it; every other
-alert is false. `missed` counts expectations that never opened.
+alert is false. `missed` counts expectations that never opened. Besides them the run places issue #42's
+field situations (bench/field.py: a restart mid-day compared with a run without, a 2-hour spool over the
+pick-up with a panic at its press time, a holiday block's Saturday, a county's closure), each reported under
+`field` with what it expected and the false alerts inside its quiet windows.
 
 Facilities are independent, so the month is split over processes by facility (the simulator seeds
 every choice by facility, so the split changes nothing); the figures are exact, not sampled.
@@ -29,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine, event_time
 from alerts.tracker import Decision
+from bench.field import FIELD_NAMES, OCCURRED_TOL, FieldPlan, place_field, with_closures
 from contract.credit import LAPSE_CLASSES
 from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload
 from contract.registry import DeviceType, Facility, Registry
@@ -197,15 +201,22 @@ class Planned:
     at: datetime | None  # None: its facility opens on no day of the run, so it is not played (`not_played`)
 
 
-def plan(n_facilities: int, days: int, month_start: datetime = MONTH_START, seed: int = 1) -> list[Planned]:
+def plan(
+    n_facilities: int,
+    days: int,
+    month_start: datetime = MONTH_START,
+    seed: int = 1,
+    registry: Registry | None = None,
+) -> list[Planned]:
     """Scenario k on day k (mod the run's days but the last), at the scenario's local time, in the first
     facility from k (mod n) on that has what the scenario names (a class, a device, a child): a
     kindergarten class has no toddlers to overfill. A scenario played by a fault goes to the facility's
     next open day *inside the run* (from the run's first day again past its end): moved past the end, a
     short run counted it as missed without ever playing it (issue #42 item 8); a facility open on none of
     the run's days does not play it (`at` None), and the run says so. A registry scenario is true from the
-    first moment, whatever the day."""
-    reg = generate_registry(n_facilities, seed)
+    first moment, whatever the day. `registry`: the generated one as the run plays it (with the field
+    situations' closures: bench.field.with_closures), so no fault is placed on a day its facility is shut."""
+    reg = registry or generate_registry(n_facilities, seed)
     out = []
     scenarios = builtin_scenarios()
     span = max(1, days - 1)  # the last day is left for what a scenario deserves later (a child's badge-out)
@@ -245,42 +256,135 @@ def _fits(f: Facility, sc: Scenario) -> bool:
 SUBJECT_IN_REGISTRY = {"class_over_capacity", "child_not_collected", "unauthorized_pickup"}
 
 
-def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str, Any]:
+RunArgs = tuple[int, int, int, list[int], datetime, bool]
+
+
+def _run_part(args: RunArgs) -> dict[str, Any]:
     n, days, seed, mine, month_start, with_scenarios = args
-    full = generate_registry(n, seed)
-    placed = [p for p in plan(n, days, month_start, seed) if p.facility in mine] if with_scenarios else []
+    generated = generate_registry(n, seed)
+    fields = [p for p in place_field(generated, days, month_start) if p.played] if with_scenarios else []
+    full = with_closures(generated, fields)  # the county's 停课 declared: the engine reads it from its registry
+    placed = [p for p in plan(n, days, month_start, seed, full) if p.facility in mine] if with_scenarios else []
     planned = [p for p in placed if p.at is not None]
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
     part = Registry(facilities=[reg.facilities[i] for i in mine])
     start = month_start.astimezone(UTC)
-    sim = CitySim(part, seed, start, gateway_share=0.3, faults=True)
+    ids = [f.id for f in full.facilities]
+    closed: dict[str, frozenset[date]] = {}
+    for fp in fields:
+        for i, ds in fp.closed.items():
+            closed[ids[i]] = closed.get(ids[i], frozenset()) | ds
+    spooling = frozenset(ids[i] for fp in fields for i in fp.spooling)
+
+    def new_sim(registry: Registry) -> CitySim:
+        """The world of these facilities, every fault of the run placed in them injected."""
+        sim = CitySim(registry, seed, start, gateway_share=0.3, faults=True, closed=closed, spooling=spooling)
+        for fp in fields:
+            for i, sc, at in fp.injections:
+                if ids[i] in sim.facilities:
+                    inject_at(sim, sc.model_copy(update={"facility": ids[i]}), at.astimezone(UTC))
+        for p in planned:
+            fid = full.facilities[p.facility].id
+            if p.scenario.fault is not None and p.at is not None and fid in sim.facilities:
+                inject_at(sim, p.scenario.model_copy(update={"facility": fid}), p.at.astimezone(UTC))
+        return sim
+
+    sim = new_sim(part)
     expected: list[tuple[str, str, str | None, str | None, datetime]] = []
     held: dict[int, float] = {}  # expectation -> hours its alert must stay open
+    occurred: dict[int, datetime] = {}  # expectation -> the occurred time its alert must carry
+    owner: dict[int, str] = {}  # expectation -> the field situation it belongs to
     for p in planned:
         local = p.scenario.model_copy(update={"facility": full.facilities[p.facility].id})
         # a registry scenario is true from the first moment: the registry itself is what the rule reads
         assert p.at is not None  # noqa: S101  # the others are not played
-        t = p.at.astimezone(UTC) if local.fault is not None else start
-        if local.fault is not None:
-            inject_at(sim, local, t)
+        t = p.at.astimezone(UTC) if local.fault is not None else start  # injected by new_sim
         for e in local.expect:
             if e.held_h is not None:
                 held[len(expected)] = e.held_h
             expected.append((full.facilities[p.facility].id, e.rule, e.device, e.subject, t))
+    for fp in fields:
+        if fp.facility in mine:
+            for fe in fp.expect:
+                if fe.occurred is not None:
+                    occurred[len(expected)] = fe.occurred
+                owner[len(expected)] = fp.name
+                expected.append((ids[fp.facility], fe.rule, fe.device, fe.subject, fe.at.astimezone(UTC)))
     # the engine restarts mid-day, every day (issue #42): a restart changes no alert, so the score is the same
     restarts = [
         datetime.combine(month_start.date() + timedelta(days=d), t, SHANGHAI).astimezone(UTC)
         for d in range(days)
         for t in RESTARTS
-    ]
-    decisions = drive_engine(sim, part, start + timedelta(days=days), tick=timedelta(seconds=30), restarts=restarts)
+    ] + [r.astimezone(UTC) for fp in fields for r in fp.restarts]
+    until = start + timedelta(days=days)
+    decisions = drive_engine(sim, part, until, tick=timedelta(seconds=30), restarts=restarts)
     not_played = [f"{full.facilities[p.facility].id} {p.scenario.name}" for p in placed if p.at is None]
-    return _score(decisions, sim.truth, expected, start, days, held) | {"not_played": not_played}
+    score = _score(decisions, sim.truth, expected, start, days, held, occurred)
+    false_list = score.pop("false_list")
+    reports: list[dict[str, Any]] = []
+    for fp in fields:
+        if not fp.facilities() & set(mine):
+            continue
+        mine_exp = [i for i, o in owner.items() if o == fp.name]
+        unwanted = [
+            _alert_line(fid, rule, dev, subj, at)
+            for fid, rule, dev, subj, at in false_list
+            if any(
+                ids[q.facility] == fid
+                and q.facility in mine
+                and q.first <= at < q.last
+                and (q.rules is None or rule in q.rules)
+                for q in fp.quiet
+            )
+        ]
+        changed: list[str] = []
+        if fp.compare_restarts and fp.facility in mine:
+            # the facility alone, never restarted: a restart must change no decision (issue #42 item 1)
+            fid = ids[fp.facility]
+            alone = Registry(facilities=[reg.facilities[fp.facility]])
+            calm = drive_engine(new_sim(alone), alone, until, tick=timedelta(seconds=30))
+            a = {_decision_line(f, d) for f, d in decisions if f == fid}
+            b = {_decision_line(f, d) for f, d in calm}
+            changed = [f"with restarts only: {x}" for x in sorted(a - b)] + [
+                f"without restarts only: {x}" for x in sorted(b - a)
+            ]
+        reports.append(
+            {
+                "name": fp.name,
+                "facility": ids[fp.facility] if fp.facility is not None else None,
+                "day": fp.day.isoformat() if fp.day else None,
+                "expected": [
+                    f"{expected[i][1]} {expected[i][2] or ''} {expected[i][3] or ''}".strip()
+                    + (f" occurred {occurred[i].astimezone(SHANGHAI):%m-%d %H:%M}" if i in occurred else "")
+                    for i in mine_exp
+                ],
+                "missed": [m for i, m in score["missed_at"].items() if i in mine_exp],
+                "quiet_windows": sum(1 for q in fp.quiet if q.facility in mine),
+                "unwanted": unwanted[:50],
+                "restart_changes": changed[:50],
+            }
+        )
+    score["missed"] += [
+        f"{r['facility']} {r['name']}: {len(r['restart_changes'])} decisions changed by restarts"
+        for r in reports
+        if r["restart_changes"]
+    ]
+    del score["missed_at"]
+    return score | {"not_played": not_played, "field": reports}
 
 
-def _run_parts(args: list[tuple[int, int, int, list[int], datetime, bool]]) -> list[dict[str, Any]]:
+def _alert_line(fid: str, rule: str, dev: str | None, subj: str | None, at: datetime) -> str:
+    return f"{fid} {rule} {dev or ''} {subj or ''} at {at.astimezone(SHANGHAI):%m-%d %H:%M}"
+
+
+def _decision_line(fid: str, d: Decision) -> str:
+    k = d.key
+    return f"{d.action} {k.rule} {k.device_id or ''} {k.subject or ''} at {d.at.astimezone(SHANGHAI):%m-%d %H:%M:%S}"
+
+
+def _run_parts(args: list[RunArgs]) -> list[dict[str, Any]]:
     """Each part in a child Python of its own (`python -m bench.truth`, the part pickled in and the
     result out). Not a multiprocessing pool: its spawn context leaves a resource-tracker process
     behind for the rest of the caller's life, and the test suite calls this."""
@@ -316,14 +420,19 @@ def _score(
     start: datetime,
     days_run: int,
     held: dict[int, float] | None = None,
+    occurred: dict[int, datetime] | None = None,
 ) -> dict[str, Any]:
-    """`held`: expectations whose alert must stay open so many hours after it opened (else missed)."""
+    """`held`: expectations whose alert must stay open so many hours after it opened (else missed);
+    `occurred`: expectations whose alert must carry this occurred time (a press replayed from a spool), else
+    missed with the time it carried."""
     opened = [(fid, d) for fid, d in decisions if d.action == "open"]
     clears = [(fid, d) for fid, d in decisions if d.action == "clear"]
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     hit: set[int] = set()
     examples: list[str] = []
+    false_list: list[tuple[str, str, str | None, str | None, datetime]] = []
+    wrong_time: dict[int, str] = {}
     for fid, d in opened:
         k = d.key
         match = next(
@@ -343,6 +452,11 @@ def _score(
             early = hours is not None and any(
                 cf == fid and c.key == k and d.at < c.at < d.at + timedelta(hours=hours) for cf, c in clears
             )
+            want = (occurred or {}).get(match)
+            got = d.condition.at if d.condition is not None else None
+            if want is not None and (got is None or abs(got - want) > OCCURRED_TOL):
+                wrong_time[match] = f"occurred {got.astimezone(SHANGHAI):%m-%d %H:%M:%S}" if got else "no occurred time"
+                continue
             if not early:
                 hit.add(match)
             continue
@@ -368,11 +482,18 @@ def _score(
             true_bg[k.rule] += 1
             continue
         false[k.rule] += 1
+        if len(false_list) < 10_000:
+            false_list.append((fid, k.rule, k.device_id, k.subject, d.at))
         if len(examples) < 20:
             examples.append(
                 f"{fid} {k.rule} {k.device_id or ''} {k.subject or ''} at {d.at.astimezone(SHANGHAI):%m-%d %H:%M}"
             )
-    missed = [f"{e[0]} {e[1]} {e[2] or ''} {e[3] or ''}" for i, e in enumerate(expected) if i not in hit]
+    missed_at = {
+        i: f"{e[0]} {e[1]} {e[2] or ''} {e[3] or ''}" + (f" ({wrong_time[i]})" if i in wrong_time else "")
+        for i, e in enumerate(expected)
+        if i not in hit
+    }
+    missed = list(missed_at.values())
     return {
         "false": dict(false),
         "true_background": dict(true_bg),
@@ -380,7 +501,27 @@ def _score(
         "missed": missed,
         "scenarios": len(expected),
         "examples": examples,
+        "false_list": false_list,
+        "missed_at": missed_at,
     }
+
+
+def hosts(facilities: int, days: int, seed: int, start: datetime, names: Iterable[str]) -> list[int]:
+    """The facilities that play the named scenarios or field situations (`bench truth --only`): a short run
+    of just them plays each as the full run does (facilities are independent, seeded each by its own id)."""
+    wanted = set(names)
+    known = set(builtin_scenarios()) | set(FIELD_NAMES)
+    if unknown := wanted - known:
+        raise ValueError(f"unknown scenarios {sorted(unknown)} (known: {', '.join(sorted(known))})")
+    generated = generate_registry(facilities, seed)
+    fields = [p for p in place_field(generated, days, start) if p.played]
+    out = {i for p in fields if p.name in wanted for i in p.facilities()}
+    out |= {
+        p.facility
+        for p in plan(facilities, days, start, seed, with_closures(generated, fields))
+        if p.scenario.name in wanted
+    }
+    return sorted(out)
 
 
 def run_truth_bench(
@@ -391,11 +532,16 @@ def run_truth_bench(
     *,
     start: datetime = MONTH_START,
     scenarios: bool = True,
+    only: Iterable[str] = (),
 ) -> dict[str, Any]:
-    workers = workers or min(os.cpu_count() or 1, facilities)
+    """`only`: run just the facilities that play these scenarios (and whatever else is placed there)."""
+    chosen = hosts(facilities, days, seed, start, only) if only else list(range(facilities))
+    workers = min(workers or os.cpu_count() or 1, len(chosen))
     if scenarios:
-        plan(facilities, days, start, seed)  # fails here, before an hour of simulation, if one cannot be placed
-    parts = [list(range(i, facilities, workers)) for i in range(workers)]
+        generated = generate_registry(facilities, seed)
+        # fails here, before an hour of simulation, if one cannot be placed
+        plan(facilities, days, start, seed, with_closures(generated, place_field(generated, days, start)))
+    parts = [chosen[i::workers] for i in range(workers)]
     t0 = time.monotonic()
     args = [(facilities, days, seed, p, start, scenarios) for p in parts]
     results = [_run_part(args[0])] if workers == 1 else _run_parts(args)
@@ -408,7 +554,8 @@ def run_truth_bench(
     not_played = [m for r in results for m in r.get("not_played", [])]
     return {
         "bench": "truth",
-        "facility_days": facilities * days,
+        "start": start.date().isoformat(),
+        "facility_days": len(chosen) * days,
         "false_alerts": sum(false.values()),
         "missed": len(missed),
         "scenarios": sum(r["scenarios"] for r in results),
@@ -416,11 +563,36 @@ def run_truth_bench(
         "true_background_by_rule": dict(true_bg),
         "missed_list": missed,
         # scenarios whose facility opens on none of the run's days: not played, neither hit nor missed
-        "not_played": not_played,
+        "not_played": not_played
+        + [
+            f"{p.name}: {p.why_not}"
+            for p in (field_plans(facilities, days, seed, start) if scenarios else [])
+            if not p.played
+        ],
+        "field": merge_field([r.get("field", []) for r in results]),
         "false_examples": [e for r in results for e in r["examples"]][:20],
         "seconds": round(time.monotonic() - t0, 1),
         "workers": workers,
     }
+
+
+def field_plans(facilities: int, days: int, seed: int, start: datetime) -> list[FieldPlan]:
+    return place_field(generate_registry(facilities, seed), days, start)
+
+
+def merge_field(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry a field situation over the parts that played some of its facilities."""
+    out: dict[str, dict[str, Any]] = {}
+    for reports in parts:
+        for r in reports:
+            m = out.setdefault(
+                r["name"],
+                {**r, "expected": [], "missed": [], "quiet_windows": 0, "unwanted": [], "restart_changes": []},
+            )
+            for k in ("expected", "missed", "unwanted", "restart_changes"):
+                m[k] = m[k] + r[k]
+            m["quiet_windows"] += r["quiet_windows"]
+    return [out[k] for k in sorted(out)]
 
 
 if __name__ == "__main__":  # one part of `_run_parts`: pickled arguments in, pickled result out

@@ -183,14 +183,27 @@ class FacilityState:
     # parents in a class's room at drop-off or pick-up until then (class -> times): counted as adults
     parents: dict[str, list[datetime]] = field(default_factory=dict)
     carer_class: dict[str, str] | None = None  # each carer's class (CitySim._carer_class)
+    # days the world keeps the facility closed whatever its registry says (bench truth's calendar scenarios:
+    # a county's 停课, a holiday block's Saturday), so the engine's calendar is judged against the world's
+    closed_days: frozenset[date] = frozenset()
 
 
 class CitySim:
     """All facilities of a registry on one simulated clock."""
 
     def __init__(
-        self, registry: Registry, seed: int, start: datetime, *, gateway_share: float = 0.3, faults: bool = True
+        self,
+        registry: Registry,
+        seed: int,
+        start: datetime,
+        *,
+        gateway_share: float = 0.3,
+        faults: bool = True,
+        closed: dict[str, frozenset[date]] | None = None,
+        spooling: frozenset[str] = frozenset(),
     ) -> None:
+        """`closed`: facility -> days nobody comes (FacilityState.closed_days); `spooling`: facilities whose
+        gateway stores and forwards whatever `gateway_share` drew (a scenario's spool needs one)."""
         self.seed = seed
         self.start = start
         self.now = start
@@ -207,7 +220,10 @@ class CitySim:
                 for d in f.devices
             }
             has_gw = any(d.type is DeviceType.GATEWAY for d in f.devices)
-            fs = FacilityState(f, i, ZoneInfo(f.timezone), devices, has_gw and frng.random() < gateway_share)
+            # the draw is made as before (the other streams unchanged), then a spooling facility forwards anyway
+            forwards = (has_gw and frng.random() < gateway_share) or (has_gw and f.id in spooling)
+            shut = (closed or {}).get(f.id, frozenset())
+            fs = FacilityState(f, i, ZoneInfo(f.timezone), devices, forwards, closed_days=shut)
             self.facilities[f.id] = fs
             if faults:
                 for ds in devices.values():
@@ -446,7 +462,7 @@ class CitySim:
         tomorrow = datetime.combine(day + timedelta(days=1), datetime.min.time(), fs.tz)
         self._at(max(self.now, tomorrow.astimezone(UTC)), lambda: self._plan_day(fs, day + timedelta(days=1)))
         hours = f.opening_hours.hours_on(day)
-        if hours is None:
+        if hours is None or day in fs.closed_days:
             return  # weekend, holiday or a dated closure
         rng = random.Random(f"{self.seed}:{f.id}:{day.isoformat()}")
         opens = datetime.combine(day, hours[0], fs.tz)

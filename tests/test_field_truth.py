@@ -118,6 +118,33 @@ def test_spool_replayed_two_hours_late_with_on_time_pickups_gives_no_alert(all_i
     assert w.opened("device_offline") == [Key("device_offline", "gw-1")], "the outage itself is true"
 
 
+def test_a_guards_on_time_badge_out_after_a_spool_does_not_empty_the_post_of_the_span_replayed() -> None:
+    """`bench truth`'s spool_over_pickup (bench/field.py): the uplink is down 15:00-18:00 over the pick-up,
+    the spool (the carers leaving 17:40-17:50) is read at 18:00, and the guard badges out on time at 18:00:30,
+    before the next sweep replays the spool's span. Applied at once, that badge-out emptied the post first and
+    the replay judged 15:00-17:30 with no guard: a false `guard_absent` (opened and cleared at once, dated
+    15:00). It now waits behind the backlog, in its place."""
+    w = World()
+    w.morning()
+    w.day_with_rounds(MONDAY, [(9, 0), (10, 50), (12, 40), (14, 30)])
+    w.run_until(local(MONDAY, 15, 0))
+    w.send("gw-1", Status(online=False))
+    w.dead.add("gw-1")
+    w.run_until(local(MONDAY, 18, 0))
+    w.dead.clear()
+    w.send("gw-1", Status(ts=w.now, online=True, heartbeat_s=30))
+    for i, c in enumerate(w.f.children):
+        w.scan("child_out", c.id, at=local(MONDAY, 16, 30) + timedelta(minutes=i), guardian_id=c.guardians[0])
+    guard = w.staff(StaffRole.GUARD)[0]
+    for s in w.staff():
+        if s != guard:
+            w.scan("staff_out", s, at=local(MONDAY, 17, 40))
+    w.scan("staff_out", guard, at=w.now + timedelta(seconds=30), received=w.now + timedelta(seconds=30))
+    w.run_until(local(MONDAY, 18, 30))
+    assert w.opened("guard_absent") == []
+    assert w.opened("child_not_collected") == []
+
+
 @pytest.mark.parametrize(("order", "fires"), [(("child_in", "child_out"), False), (("child_out", "child_in"), True)])
 def test_same_timestamp_follows_the_devices_order(order: tuple[str, str], fires: bool) -> None:
     """Two scans in one second: the one the device sent last wins, whatever their kinds."""

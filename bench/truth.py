@@ -29,13 +29,15 @@ from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine, event_time
 from alerts.tracker import Decision
+from alerts.workforce import Register
 from contract.credit import LAPSE_CLASSES
 from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload
+from contract.pickup import Delegate
 from contract.registry import DeviceType, Facility, Registry
 from contract.rules import REPLAY_SKEW_MAX_S, RuleConfig, load_rules
 from contract.topics import Channel
 from simulators.engine import CitySim, SimMessage, Truth, Uplink
-from simulators.registry_gen import generate_registry
+from simulators.registry_gen import generate_registry, planted, simulated_delegates, with_register
 from simulators.scenarios import Scenario, apply_registry_patch, builtin_scenarios, inject_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -110,10 +112,12 @@ def drive_engine(
     rules: dict[str, RuleConfig] | None = None,
     tick: timedelta = timedelta(seconds=10),
     restarts: Iterable[datetime] = (),
+    delegates: Iterable[Delegate] = (),
 ) -> list[tuple[str, Decision]]:
     """Feed every simulated message to the engine as it arrives (`_arrivals`), ticking the clock. At each of
     `restarts` (on the first tick at or after it) the engine is stopped and a new one started as the service
-    starts it (`restart_engine`). A Recording is played up to `until` at its own ticks."""
+    starts it (`restart_engine`). A Recording is played up to `until` at its own ticks. The engine is given
+    the registry's register of people and `delegates` as the service loads them from storage."""
     rules = rules or load_rules(None)
     if isinstance(sim, Recording):
         if until > sim.until:
@@ -121,7 +125,14 @@ def drive_engine(
         start, ticks = sim.start, iter(sim.ticks)
     else:
         start, ticks = sim.now, _arrivals(sim, registry, until, tick)
-    engine = AlertEngine(registry.facilities, rules, started=start, lapse_rules=frozenset(LAPSE_CLASSES))
+    engine = AlertEngine(
+        registry.facilities,
+        rules,
+        started=start,
+        lapse_rules=frozenset(LAPSE_CLASSES),
+        register=Register({p.key: p for p in registry.people}),
+    )
+    engine.set_delegates(delegates)
     out: list[tuple[str, Decision]] = []
     stored: list[Stored] = []  # what ingest would have stored of the access and event channels
     pending_restarts = sorted(restarts)
@@ -247,16 +258,21 @@ SUBJECT_IN_REGISTRY = {"class_over_capacity", "child_not_collected", "unauthoriz
 
 def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str, Any]:
     n, days, seed, mine, month_start, with_scenarios = args
-    full = generate_registry(n, seed)
+    full = _registry(n, seed, month_start, with_scenarios)
     placed = [p for p in plan(n, days, month_start, seed) if p.facility in mine] if with_scenarios else []
     planned = [p for p in placed if p.at is not None]
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
-    part = Registry(facilities=[reg.facilities[i] for i in mine])
+    part = Registry(facilities=[reg.facilities[i] for i in mine], people=reg.people)
+    ids = {f.id for f in part.facilities}
     start = month_start.astimezone(UTC)
-    sim = CitySim(part, seed, start, gateway_share=0.3, faults=True)
+    # the register's planted delegates (with the scenarios: the month's truths include the register's cases)
+    delegates = [d for d in simulated_delegates(full, month_start.date()) if d.facility_id in ids]
+    sim = CitySim(part, seed, start, gateway_share=0.3, faults=True, delegates=delegates)
     expected: list[tuple[str, str, str | None, str | None, datetime]] = []
+    # what the planted register deserves, true from the first moment like a registry scenario's condition
+    expected += [(c.facility_id, c.rule, None, c.subject, start) for c in planted(full) if c.facility_id in ids]
     held: dict[int, float] = {}  # expectation -> hours its alert must stay open
     for p in planned:
         local = p.scenario.model_copy(update={"facility": full.facilities[p.facility].id})
@@ -275,9 +291,35 @@ def _run_part(args: tuple[int, int, int, list[int], datetime, bool]) -> dict[str
         for d in range(days)
         for t in RESTARTS
     ]
-    decisions = drive_engine(sim, part, start + timedelta(days=days), tick=timedelta(seconds=30), restarts=restarts)
+    decisions = drive_engine(
+        sim, part, start + timedelta(days=days), tick=timedelta(seconds=30), restarts=restarts, delegates=delegates
+    )
     not_played = [f"{full.facilities[p.facility].id} {p.scenario.name}" for p in placed if p.at is None]
     return _score(decisions, sim.truth, expected, start, days, held) | {"not_played": not_played}
+
+
+def _registry(n: int, seed: int, month_start: datetime, with_scenarios: bool) -> Registry:
+    """The month's registry: with the scenarios, its staff people of the register with the register's cases
+    planted (simulators.registry_gen.with_register) as of the month's first day."""
+    reg = generate_registry(n, seed)
+    return with_register(reg, month_start.date(), seed) if with_scenarios else reg
+
+
+def _parts(reg: Registry, workers: int) -> list[list[int]]:
+    """The facilities split over `workers`, round the registry, but the facilities that share a person of the
+    register in one part: an engine sees double shifts only over its own facilities."""
+    part = {i: i % workers for i in range(len(reg.facilities))}
+    first: dict[str, int] = {}
+    for i, f in enumerate(reg.facilities):
+        for s in f.staff:
+            if s.person is None:
+                continue
+            if s.person in first:
+                part[i] = part[first[s.person]]  # with the facility the person was first seen at
+            else:
+                first[s.person] = i
+    out = [[i for i in range(len(reg.facilities)) if part[i] == w] for w in range(workers)]
+    return [p for p in out if p]
 
 
 def _run_parts(args: list[tuple[int, int, int, list[int], datetime, bool]]) -> list[dict[str, Any]]:
@@ -395,10 +437,10 @@ def run_truth_bench(
     workers = workers or min(os.cpu_count() or 1, facilities)
     if scenarios:
         plan(facilities, days, start, seed)  # fails here, before an hour of simulation, if one cannot be placed
-    parts = [list(range(i, facilities, workers)) for i in range(workers)]
+    parts = _parts(_registry(facilities, seed, start, scenarios), workers)
     t0 = time.monotonic()
     args = [(facilities, days, seed, p, start, scenarios) for p in parts]
-    results = [_run_part(args[0])] if workers == 1 else _run_parts(args)
+    results = [_run_part(args[0])] if len(args) == 1 else _run_parts(args)
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     for r in results:

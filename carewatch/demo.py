@@ -146,7 +146,7 @@ async def _prepare(
 
 async def _delegates(conn: asyncpg.Connection, reg: Registry, day: dt.date) -> None:
     """The register's pick-up delegates (simulators.registry_gen.simulated_delegates: two valid, one expired)
-    recorded as the facility's operator recorded them, with the parents' signed consent; one recorded
+    recorded as the facility's operator recorded them, with the parents' consent as a note; one recorded
     already (an earlier run) is left as it is."""
     from storage.pickup import create, current
 
@@ -166,9 +166,10 @@ async def _delegates(conn: asyncpg.Connection, reg: Registry, day: dt.date) -> N
             "valid_from": d.valid_from,
             "valid_until": d.valid_until,
             "consent_by": children[(d.facility_id, d.child_id)].guardians[0],
-            "consent_method": "signed_form",
+            "consent_method": "note",
             "consent_at": d.created_at,
-            "consent_note": "演示数据：家长签字的接送委托书（模拟） / demo data: the parents' signed form (simulated)",
+            "consent_note": "演示数据：家长当面同意，由祖父母长期接送（模拟） / demo data: the parents agreed in person"
+            " that the grandparent collects the child (simulated)",
         }
         await create(conn, d.facility_id, fields, "demo", d.created_at, None, None)
 

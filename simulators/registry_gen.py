@@ -422,7 +422,7 @@ def plant_cases(reg: Registry, today: date) -> Registry:
 
     def add(other: int, home: int, role: StaffRole, staff_id: str) -> None:
         s = _first(facilities[home], role)
-        extra = Staff(id=staff_id, role=role, qualified=True, person=s.person, id_masked=s.id_masked)
+        extra = s.model_copy(update={"id": staff_id})  # the same person, their record as at home
         facilities[other] = facilities[other].model_copy(update={"staff": [*facilities[other].staff, extra]})
 
     add(at["health_other"], at["health_home"], StaffRole.HEALTH, SHARED_HEALTH)

@@ -32,14 +32,16 @@ from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine, event_time
 from alerts.tracker import Decision
+from alerts.workforce import Register
 from bench.field import FIELD_NAMES, OCCURRED_TOL, FieldPlan, place_field, with_closures
 from contract.credit import LAPSE_CLASSES
 from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload
+from contract.pickup import Delegate
 from contract.registry import DeviceType, Facility, Registry
 from contract.rules import REPLAY_SKEW_MAX_S, RuleConfig, load_rules
 from contract.topics import Channel
 from simulators.engine import CitySim, SimMessage, Truth, Uplink
-from simulators.registry_gen import generate_registry
+from simulators.registry_gen import generate_registry, planted, simulated_delegates, with_register
 from simulators.scenarios import Scenario, apply_registry_patch, builtin_scenarios, inject_at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -114,10 +116,12 @@ def drive_engine(
     rules: dict[str, RuleConfig] | None = None,
     tick: timedelta = timedelta(seconds=10),
     restarts: Iterable[datetime] = (),
+    delegates: Iterable[Delegate] = (),
 ) -> list[tuple[str, Decision]]:
     """Feed every simulated message to the engine as it arrives (`_arrivals`), ticking the clock. At each of
     `restarts` (on the first tick at or after it) the engine is stopped and a new one started as the service
-    starts it (`restart_engine`). A Recording is played up to `until` at its own ticks."""
+    starts it (`restart_engine`). A Recording is played up to `until` at its own ticks. The engine is given
+    the registry's register of people and `delegates` as the service loads them from storage."""
     rules = rules or load_rules(None)
     if isinstance(sim, Recording):
         if until > sim.until:
@@ -125,7 +129,14 @@ def drive_engine(
         start, ticks = sim.start, iter(sim.ticks)
     else:
         start, ticks = sim.now, _arrivals(sim, registry, until, tick)
-    engine = AlertEngine(registry.facilities, rules, started=start, lapse_rules=frozenset(LAPSE_CLASSES))
+    engine = AlertEngine(
+        registry.facilities,
+        rules,
+        started=start,
+        lapse_rules=frozenset(LAPSE_CLASSES),
+        register=Register({p.key: p for p in registry.people}),
+    )
+    engine.set_delegates(delegates)
     out: list[tuple[str, Decision]] = []
     stored: list[Stored] = []  # what ingest would have stored of the access and event channels
     pending_restarts = sorted(restarts)
@@ -261,7 +272,7 @@ RunArgs = tuple[int, int, int, list[int], datetime, bool]
 
 def _run_part(args: RunArgs) -> dict[str, Any]:
     n, days, seed, mine, month_start, with_scenarios = args
-    generated = generate_registry(n, seed)
+    generated = _registry(n, seed, month_start, with_scenarios)
     fields = [p for p in place_field(generated, days, month_start) if p.played] if with_scenarios else []
     full = with_closures(generated, fields)  # the county's 停课 declared: the engine reads it from its registry
     placed = [p for p in plan(n, days, month_start, seed, full) if p.facility in mine] if with_scenarios else []
@@ -269,7 +280,8 @@ def _run_part(args: RunArgs) -> dict[str, Any]:
     reg = full
     for p in planned:
         reg = apply_registry_patch(reg, p.scenario)
-    part = Registry(facilities=[reg.facilities[i] for i in mine])
+    part = Registry(facilities=[reg.facilities[i] for i in mine], people=reg.people)
+    here = {f.id for f in part.facilities}
     start = month_start.astimezone(UTC)
     ids = [f.id for f in full.facilities]
     closed: dict[str, frozenset[date]] = {}
@@ -278,9 +290,21 @@ def _run_part(args: RunArgs) -> dict[str, Any]:
             closed[ids[i]] = closed.get(ids[i], frozenset()) | ds
     spooling = frozenset(ids[i] for fp in fields for i in fp.spooling)
 
+    # the register's planted delegates (with the scenarios: the month's truths include the register's cases)
+    delegates = [d for d in simulated_delegates(full, month_start.date()) if d.facility_id in here]
+
     def new_sim(registry: Registry) -> CitySim:
         """The world of these facilities, every fault of the run placed in them injected."""
-        sim = CitySim(registry, seed, start, gateway_share=0.3, faults=True, closed=closed, spooling=spooling)
+        sim = CitySim(
+            registry,
+            seed,
+            start,
+            gateway_share=0.3,
+            faults=True,
+            closed=closed,
+            spooling=spooling,
+            delegates=_delegates_of(delegates, registry),
+        )
         for fp in fields:
             for i, sc, at in fp.injections:
                 if ids[i] in sim.facilities:
@@ -293,6 +317,8 @@ def _run_part(args: RunArgs) -> dict[str, Any]:
 
     sim = new_sim(part)
     expected: list[tuple[str, str, str | None, str | None, datetime]] = []
+    # what the planted register deserves, true from the first moment like a registry scenario's condition
+    expected += [(c.facility_id, c.rule, None, c.subject, start) for c in planted(full) if c.facility_id in here]
     held: dict[int, float] = {}  # expectation -> hours its alert must stay open
     occurred: dict[int, datetime] = {}  # expectation -> the occurred time its alert must carry
     owner: dict[int, str] = {}  # expectation -> the field situation it belongs to
@@ -319,7 +345,7 @@ def _run_part(args: RunArgs) -> dict[str, Any]:
         for t in RESTARTS
     ] + [r.astimezone(UTC) for fp in fields for r in fp.restarts]
     until = start + timedelta(days=days)
-    decisions = drive_engine(sim, part, until, tick=timedelta(seconds=30), restarts=restarts)
+    decisions = drive_engine(sim, part, until, tick=timedelta(seconds=30), restarts=restarts, delegates=delegates)
     not_played = [f"{full.facilities[p.facility].id} {p.scenario.name}" for p in placed if p.at is None]
     score = _score(decisions, sim.truth, expected, start, days, held, occurred)
     false_list = score.pop("false_list")
@@ -343,8 +369,10 @@ def _run_part(args: RunArgs) -> dict[str, Any]:
         if fp.compare_restarts and fp.facility in mine:
             # the facility alone, never restarted: a restart must change no decision (issue #42 item 1)
             fid = ids[fp.facility]
-            alone = Registry(facilities=[reg.facilities[fp.facility]])
-            calm = drive_engine(new_sim(alone), alone, until, tick=timedelta(seconds=30))
+            alone = Registry(facilities=[reg.facilities[fp.facility]], people=reg.people)
+            calm = drive_engine(
+                new_sim(alone), alone, until, tick=timedelta(seconds=30), delegates=_delegates_of(delegates, alone)
+            )
             a = {_decision_line(f, d) for f, d in decisions if f == fid}
             b = {_decision_line(f, d) for f, d in calm}
             changed = [f"with restarts only: {x}" for x in sorted(a - b)] + [
@@ -382,6 +410,38 @@ def _alert_line(fid: str, rule: str, dev: str | None, subj: str | None, at: date
 def _decision_line(fid: str, d: Decision) -> str:
     k = d.key
     return f"{d.action} {k.rule} {k.device_id or ''} {k.subject or ''} at {d.at.astimezone(SHANGHAI):%m-%d %H:%M:%S}"
+
+
+def _registry(n: int, seed: int, month_start: datetime, with_scenarios: bool) -> Registry:
+    """The month's registry: with the scenarios, its staff people of the register with the register's cases
+    planted (simulators.registry_gen.with_register) as of the month's first day."""
+    reg = generate_registry(n, seed)
+    return with_register(reg, month_start.date(), seed) if with_scenarios else reg
+
+
+def _parts(reg: Registry, workers: int, chosen: list[int] | None = None) -> list[list[int]]:
+    """The `chosen` facilities (default: all) split over `workers`, round the registry, but the facilities that
+    share a person of the register in one part: an engine sees double shifts only over its own facilities."""
+    chosen = list(range(len(reg.facilities))) if chosen is None else chosen
+    part = {i: k % workers for k, i in enumerate(chosen)}
+    first: dict[str, int] = {}
+    for i in chosen:
+        f = reg.facilities[i]
+        for s in f.staff:
+            if s.person is None:
+                continue
+            if s.person in first:
+                part[i] = part[first[s.person]]  # with the facility the person was first seen at
+            else:
+                first[s.person] = i
+    out = [[i for i in chosen if part[i] == w] for w in range(workers)]
+    return [p for p in out if p]
+
+
+def _delegates_of(delegates: list[Delegate], registry: Registry) -> list[Delegate]:
+    """The delegates of the registry's facilities."""
+    ids = {f.id for f in registry.facilities}
+    return [d for d in delegates if d.facility_id in ids]
 
 
 def _run_parts(args: list[RunArgs]) -> list[dict[str, Any]]:
@@ -538,13 +598,13 @@ def run_truth_bench(
     chosen = hosts(facilities, days, seed, start, only) if only else list(range(facilities))
     workers = min(workers or os.cpu_count() or 1, len(chosen))
     if scenarios:
-        generated = generate_registry(facilities, seed)
+        generated = _registry(facilities, seed, start, scenarios)
         # fails here, before an hour of simulation, if one cannot be placed
         plan(facilities, days, start, seed, with_closures(generated, place_field(generated, days, start)))
-    parts = [chosen[i::workers] for i in range(workers)]
+    parts = _parts(_registry(facilities, seed, start, scenarios), workers, chosen)
     t0 = time.monotonic()
     args = [(facilities, days, seed, p, start, scenarios) for p in parts]
-    results = [_run_part(args[0])] if workers == 1 else _run_parts(args)
+    results = [_run_part(args[0])] if len(args) == 1 else _run_parts(args)
     false: Counter[str] = Counter()
     true_bg: Counter[str] = Counter()
     for r in results:

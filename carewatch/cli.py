@@ -487,6 +487,13 @@ def _facility_credentials(folder: Path, reg: Registry) -> dict[str, tuple[str, s
     help="inject a built-in scenario's fault N simulated seconds after the start (demo)",
 )
 @click.option(
+    "--register-day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="the generated staff as people of the register as of this day, with its planted cases (people on two"
+    " facilities' staff, an expiring and a lapsed certificate) and pick-up delegates collecting children"
+    " (simulators.registry_gen.with_register; `carewatch demo` loads the same)",
+)
+@click.option(
     "--behind-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write here how many simulated seconds the run is behind its clock, when it falls behind and when it"
@@ -506,17 +513,22 @@ def simulate_run(
     credentials_dir: Path | None = None,
     injections: tuple[str, ...] = (),
     behind_file: Path | None = None,
+    register_day: datetime | None = None,
 ) -> None:
     """Run simulated facilities and publish their messages."""
     from datetime import datetime, timedelta
 
     from contract.clock import ScaledClock, clock_from_spec
     from simulators.engine import CitySim
-    from simulators.registry_gen import generate_registry
+    from simulators.registry_gen import generate_registry, simulated_delegates, with_register
     from simulators.runner import FileSink, MqttSink, drive, say_behind
     from simulators.scenarios import apply_registry_patch, builtin_scenarios, inject, inject_at, load_scenario
 
     reg = load_registry_file(registry_file) if registry_file else generate_registry(facilities, seed)
+    delegates = []
+    if register_day is not None:
+        reg = with_register(reg, register_day.date(), seed)
+        delegates = simulated_delegates(reg, register_day.date())
     known = builtin_scenarios()
     chosen = [known[s] if s in known else load_scenario(Path(s)) for s in scenarios]
     for sc in chosen:
@@ -531,7 +543,7 @@ def simulate_run(
         raise click.BadParameter("the start needs its UTC offset, e.g. 2026-12-01T07:00:00+08:00", param_hint="--start")
     # paced by the services' own clock when it is not the machine's; else from the start at --speed
     clock = shared if shared.speed != 1.0 else ScaledClock(start, speed)
-    sim = CitySim(reg, seed, start, gateway_share=gateway_share)
+    sim = CitySim(reg, seed, start, gateway_share=gateway_share, delegates=delegates)
     for sc in chosen:
         inject(sim, sc)
     for spec in injections:

@@ -30,10 +30,10 @@ import yaml
 from carewatch.provision import provision
 from contract.broker_acl import SERVICE_ROLES, service_user
 from contract.clock import SYSTEM, Clock, ScaledClock
-from contract.registry import Facility
+from contract.registry import Facility, Registry
 from runtime.service import STOP_DEADLINE_S
 from runtime.stack import LocalStack, StackInfo, free_port, port_is_free
-from simulators.registry_gen import generate_registry, with_register
+from simulators.registry_gen import generate_registry, simulated_delegates, with_register
 from storage import credentials
 from storage.messages import latest_time
 from storage.migrate import migrate
@@ -116,7 +116,7 @@ def demo_clock(
 
 async def _prepare(
     info: StackInfo, stack: LocalStack, now: datetime
-) -> tuple[Facility, dict[str, str], datetime | None]:
+) -> tuple[Facility, dict[str, str], datetime | None, dt.date]:
     conn = await asyncpg.connect(info.database_url)
     try:
         await migrate(conn)
@@ -124,10 +124,12 @@ async def _prepare(
         # the register of people behind the staff (names; certificates valid around the demo's day, which a
         # demo run before at speed may have carried past today): the pages name people, and nothing runs out
         loaded = max(now, latest) if latest is not None else now
-        reg = with_register(generate_registry(FACILITIES, SEED), loaded.astimezone(CITY_TZ).date())
+        day = loaded.astimezone(CITY_TZ).date()
+        reg = with_register(generate_registry(FACILITIES, SEED), day)
         # the services connect as their own database roles, never as the owner (storage/roles.py)
         await ensure_roles(conn, stack.role_passwords())
         await load_registry(conn, reg, loaded)  # the register's roles start when it is loaded
+        await _delegates(conn, reg, day)
         # Nothing anonymous: every service and the simulator connect with their own credentials.
         creds_dir = stack.state_dir / "credentials"
         services_file = creds_dir / "services.yaml"
@@ -137,9 +139,39 @@ async def _prepare(
         await provision(conn, stack.mq_dir, creds_dir, rotate=tuple(u for u in rotate if u in have))
         stack.apply_auth()
         secrets_ = yaml.safe_load(services_file.read_text())
-        return reg.facilities[0], secrets_, latest
+        return reg.facilities[0], secrets_, latest, day
     finally:
         await conn.close()
+
+
+async def _delegates(conn: asyncpg.Connection, reg: Registry, day: dt.date) -> None:
+    """The register's pick-up delegates (simulators.registry_gen.simulated_delegates: two valid, one expired)
+    recorded as the facility's operator recorded them, with the parents' consent as a note; one recorded
+    already (an earlier run) is left as it is."""
+    from storage.pickup import create, current
+
+    have = {
+        (d.facility_id, d.child_id, d.person_id) for d in await current(conn, None, datetime(2000, 1, 1, tzinfo=UTC))
+    }
+    children = {(f.id, c.id): c for f in reg.facilities for c in f.children}
+    for d in simulated_delegates(reg, day):
+        if (d.facility_id, d.child_id, d.person_id) in have:
+            continue
+        fields = {
+            "child_id": d.child_id,
+            "person_id": d.person_id,
+            "name": d.name,
+            "relation": d.relation,
+            "kind": d.kind,
+            "valid_from": d.valid_from,
+            "valid_until": d.valid_until,
+            "consent_by": children[(d.facility_id, d.child_id)].guardians[0],
+            "consent_method": "note",
+            "consent_at": d.created_at,
+            "consent_note": "演示数据：家长当面同意，由祖父母长期接送（模拟） / demo data: the parents agreed in person"
+            " that the grandparent collects the child (simulated)",
+        }
+        await create(conn, d.facility_id, fields, "demo", d.created_at, None, None)
 
 
 async def _logins(info: StackInfo, operator_facility: str, now: datetime) -> list[tuple[str, str, str]]:
@@ -206,15 +238,16 @@ async def _filed(info: StackInfo, now: datetime) -> int:
 
 def _prepared(
     info: StackInfo, stack: LocalStack, speed: float, start_from: dt.time | datetime | None
-) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock]:
-    """The stack prepared: (the logins, the first facility's name, the services' secrets, the demo clock)."""
-    first, secrets_, latest = asyncio.run(_prepare(info, stack, datetime.now(UTC)))
+) -> tuple[list[tuple[str, str, str]], str, dict[str, str], Clock, dt.date]:
+    """The stack prepared: (the logins, the first facility's name, the services' secrets, the demo clock, the
+    register's day)."""
+    first, secrets_, latest, day = asyncio.run(_prepare(info, stack, datetime.now(UTC)))
     # the users are stamped just before the demo's start (a first reading of its clock); the clock handed to
     # the services is made after their passwords are hashed, so that its warm-up is all the services'
     setup_at = demo_clock(speed, start_from, latest, datetime.now(UTC)).now()
     logins = asyncio.run(_logins(info, first.id, setup_at))
     asyncio.run(_filed(info, setup_at))
-    return logins, first.name, secrets_, demo_clock(speed, start_from, latest, datetime.now(UTC))
+    return logins, first.name, secrets_, demo_clock(speed, start_from, latest, datetime.now(UTC)), day
 
 
 def _say_running(host: str, port: int, web: subprocess.Popen[bytes], log: Path, limit_s: float = 90.0) -> None:
@@ -247,7 +280,7 @@ def run_demo(
     info = stack.up()
     print("[demo] preparing the database, the registry of 60 facilities and broker credentials...", flush=True)
     logging.getLogger("storage.migrate").setLevel(logging.WARNING)  # one line here, not one per migration
-    logins, first, secrets_, clock = _prepared(info, stack, speed, start_from)
+    logins, first, secrets_, clock, day = _prepared(info, stack, speed, start_from)
     print("[demo] starting ingest, the alert engine, the web app and the simulator...", flush=True)
     env = {
         **os.environ,
@@ -286,6 +319,9 @@ def run_demo(
             str(SEED),
             "--hours",
             "720",
+            # the staff as people of the register, its cases and delegates as the database has them
+            "--register-day",
+            day.isoformat(),
             # each facility signs in as its own gateway would (the broker binds client ids to usernames)
             "--credentials-dir",
             str(stack.state_dir / "credentials"),

@@ -23,12 +23,13 @@ import json
 import math
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from contract.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, RoomType, StaffRole
+from contract.pickup import Delegate
+from contract.registry import LIFE_SAFETY_TYPES, Device, DeviceType, Facility, Registry, RoomType, Staff, StaffRole
 
 BATTERY_TYPES = LIFE_SAFETY_TYPES - {DeviceType.ACCESS_CONTROLLER, DeviceType.EXIT_DOOR} | {
     DeviceType.PATROL_POINT,
@@ -186,6 +187,9 @@ class FacilityState:
     # days the world keeps the facility closed whatever its registry says (bench truth's calendar scenarios:
     # a county's 停课, a holiday block's Saturday), so the engine's calendar is judged against the world's
     closed_days: frozenset[date] = frozenset()
+    # staff who are people of another facility's staff too (`_shifts`): "am" | "pm" (half days), "lent"
+    shifts: dict[str, str] = field(default_factory=dict)
+    collectors: dict[str, str] = field(default_factory=dict)  # child -> the delegate who collects it
 
 
 class CitySim:
@@ -201,9 +205,12 @@ class CitySim:
         faults: bool = True,
         closed: dict[str, frozenset[date]] | None = None,
         spooling: frozenset[str] = frozenset(),
+        delegates: Iterable[Delegate] = (),
     ) -> None:
         """`closed`: facility -> days nobody comes (FacilityState.closed_days); `spooling`: facilities whose
-        gateway stores and forwards whatever `gateway_share` drew (a scenario's spool needs one)."""
+        gateway stores and forwards whatever `gateway_share` drew (a scenario's spool needs one);
+        `delegates`: who collects which child instead of its guardians (simulators.registry_gen
+        .simulated_delegates), every day, whether their delegation is valid or not."""
         self.seed = seed
         self.start = start
         self.now = start
@@ -213,6 +220,8 @@ class CitySim:
         self._seq = 0
         self._out: list[SimEvent] = []
         self.facilities: dict[str, FacilityState] = {}
+        shifts = _shifts(registry)
+        collectors = {(d.facility_id, d.child_id): d.person_id for d in delegates}
         for i, f in enumerate(registry.facilities):
             frng = random.Random(f"{seed}:{f.id}")
             devices = {
@@ -225,6 +234,8 @@ class CitySim:
             shut = (closed or {}).get(f.id, frozenset())
             fs = FacilityState(f, i, ZoneInfo(f.timezone), devices, forwards, closed_days=shut)
             self.facilities[f.id] = fs
+            fs.shifts = {sid: how for (fid, sid), how in shifts.items() if fid == f.id}
+            fs.collectors = {c: who for (fid, c), who in collectors.items() if fid == f.id}
             if faults:
                 for ds in devices.values():
                     ds.skew = timedelta(seconds=ds.rng.uniform(-CLOCK_SKEW_S, CLOCK_SKEW_S))
@@ -475,20 +486,7 @@ class CitySim:
             return timedelta(minutes=rng.triangular(lo, hi, mode) if mode is not None else rng.uniform(lo, hi))
 
         regular = [s for s in f.staff if not s.banned and s.id < "s-9000"]
-        for s in regular:
-            if s.role is StaffRole.GUARD:  # opens the gate, locks up
-                arrive, leave = opens - minutes(20, 40), closes + minutes(20, 40)
-            elif s.role is StaffRole.COOK:  # breakfast
-                arrive, leave = opens - minutes(35, 55), closes - minutes(0, 30)
-            else:  # carers, health, manager: 5-30 min before opening, after the last pick-up
-                arrive, leave = opens - minutes(5, 30), closes + minutes(5, 40)
-            at(arrive, self._access_fn(fs, "staff_in", s.id))
-            at(arrive, self._where_fn(fs, s.id, True))
-            at(leave, self._where_fn(fs, s.id, False))  # gone, badged out or not
-            if self.faults and rng.random() < FORGET_BADGE_OUT_P:
-                self.truth.append(Truth(tomorrow.astimezone(UTC), f.id, "badge_out_missing", subject=s.id))
-                continue  # walks out behind a colleague without badging
-            at(leave, self._access_fn(fs, "staff_out", s.id))
+        self._plan_staff(fs, day, regular, (opens, closes, tomorrow), rng, at, minutes)
         points = sorted(d for d in fs.devices if fs.devices[d].device.type is DeviceType.PATROL_POINT)
         for g in (s for s in regular if s.role is StaffRole.GUARD):
             t = opens + minutes(5, 25)
@@ -506,7 +504,8 @@ class CitySim:
             else:
                 leave = closes - minutes(0, min(120, span / 3), 30)
             at(arrive, self._child_fn(fs, "child_in", c.id, c.class_, rng.choice(c.guardians) if c.guardians else None))
-            at(leave, self._child_fn(fs, "child_out", c.id, c.class_, rng.choice(c.guardians) if c.guardians else None))
+            by = rng.choice(c.guardians) if c.guardians else None
+            at(leave, self._child_fn(fs, "child_out", c.id, c.class_, fs.collectors.get(c.id, by)))
         for v in range(rng.choice([0, 0, 1, 1, 2])):
             vin = opens + timedelta(seconds=rng.uniform(0.2, 0.7) * span * 60)
             vid = f"v-{day.strftime('%m%d')}-{v + 1}"
@@ -520,6 +519,56 @@ class CitySim:
             # hours ago (seen: the demo started at 20:25 local opened two such alerts at once).
             if down + length > self.start:
                 at(down, lambda: self._outage(fs, length))
+
+    def _plan_staff(
+        self,
+        fs: FacilityState,
+        day: date,
+        regular: list[Staff],
+        times: tuple[datetime, datetime, datetime],
+        rng: random.Random,
+        at: Callable[[datetime, Callable[[], None]], None],
+        minutes: Callable[..., timedelta],
+    ) -> None:
+        """The staff's badges and whereabouts on one open day (`times`: opening, closing, the next midnight)."""
+        opens, closes, tomorrow = times
+        for s in regular:
+            if s.role is StaffRole.GUARD:  # opens the gate, locks up
+                arrive, leave = opens - minutes(20, 40), closes + minutes(20, 40)
+            elif s.role is StaffRole.COOK:  # breakfast
+                arrive, leave = opens - minutes(35, 55), closes - minutes(0, 30)
+            else:  # carers, health, manager: 5-30 min before opening, after the last pick-up
+                arrive, leave = opens - minutes(5, 30), closes + minutes(5, 40)
+            shift = fs.shifts.get(s.id)
+            if shift is not None:  # a person of two facilities' staff (registry_gen.plant_cases)
+                arrive, leave = self._shift(fs, day, shift, arrive, leave, opens, closes)
+                if arrive >= leave:
+                    continue  # an afternoon at a facility that closes at noon that day
+            at(arrive, self._access_fn(fs, "staff_in", s.id))
+            if shift != "lent":  # the lent card is used at the door, its holder is elsewhere
+                at(arrive, self._where_fn(fs, s.id, True))
+                at(leave, self._where_fn(fs, s.id, False))  # gone, badged out or not
+            # a part-timer's badge-out is what the other facility's badge-in is judged by: they do not
+            # forget it in this simulation (a forgotten one would be a double_shift the rule cannot tell)
+            if self.faults and rng.random() < FORGET_BADGE_OUT_P and shift is None:
+                self.truth.append(Truth(tomorrow.astimezone(UTC), fs.facility.id, "badge_out_missing", subject=s.id))
+                continue  # walks out behind a colleague without badging
+            at(leave, self._access_fn(fs, "staff_out", s.id))
+
+    @staticmethod
+    def _shift(
+        fs: FacilityState, day: date, shift: str, arrive: datetime, leave: datetime, opens: datetime, closes: datetime
+    ) -> tuple[datetime, datetime]:
+        """A shared person's hours at this facility: mornings (until 12:00-12:15), afternoons (from
+        13:00-13:30) when the facility is open past 14:00, or all day with the lent card first used
+        mid-morning (90-120 min after opening, when the card's holder is at their own facility)."""
+        r = random.Random(f"{fs.facility.id}:{day.isoformat()}:{shift}")  # its own draw: the rest stays
+        noon = datetime.combine(day, datetime.min.time(), fs.tz) + timedelta(hours=12)
+        if shift == "am":
+            return arrive, min(leave, noon + timedelta(minutes=r.uniform(0, 15)))
+        if shift == "pm":
+            return noon + timedelta(minutes=r.uniform(60, 90)), leave if closes > noon + timedelta(hours=2) else noon
+        return opens + timedelta(minutes=r.uniform(90, 120)), leave
 
     def _outage(self, fs: FacilityState, length: timedelta) -> None:
         """The uplink drops (the broker publishes the gateway's Last Will); the gateway spools."""
@@ -574,6 +623,31 @@ class CitySim:
             self.access(fs, kind, child, **extra)
 
         return fn
+
+
+def _shifts(registry: Registry) -> dict[tuple[str, str], str]:
+    """(facility, staff id) -> "am" | "pm" | "lent" for the people on two facilities' staff: a record with an
+    id from s-8000 to s-9000 is a person of another facility's staff (simulators.registry_gen.SHARED_FROM).
+    A health-care worker works mornings where they are on the staff and afternoons at the other; anyone
+    else's card is used at both all day (挂证)."""
+    shared = {
+        s.person: s
+        for f in registry.facilities
+        for s in f.staff
+        if s.person is not None and "s-8000" <= s.id < "s-9000"
+    }
+    out: dict[tuple[str, str], str] = {}
+    for f in registry.facilities:
+        for s in f.staff:
+            other = shared.get(s.person) if s.person is not None else None
+            if other is None:
+                continue
+            part_time = other.role is StaffRole.HEALTH
+            if other is s:
+                out[(f.id, s.id)] = "pm" if part_time else "lent"
+            elif part_time:
+                out[(f.id, s.id)] = "am"
+    return out
 
 
 _NUMBERED = re.compile(r"-(?:class|nap)([0-9]+)$")

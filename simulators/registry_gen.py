@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from contract.names import class_name, class_numbers
 from contract.people import ROLE_QUALIFICATIONS, Ban, Certificate, Person, mask_id, person_key, with_check_digit
+from contract.pickup import Delegate
 from contract.places import in_county, townships_of
 from contract.registry import (
     CLASS_CAPACITY,
@@ -318,8 +321,9 @@ def with_register(reg: Registry, today: date, seed: int = 1) -> Registry:
     staff record linked to a person with a simulated Chinese name, a masked identity number, the certificate their
     role needs and a health certificate valid for months after `today`, and an annual health check and training
     within the year before it; the facility's banned former employee (s-9001) a person with the ban on record, and
-    the cook whose health certificate lapsed (s-9002) as lapsed as before. Nothing runs out within the rules'
-    30-day warning of `today`, so the register adds names and no alert: the pages show people as people."""
+    the cook whose health certificate lapsed (s-9002) as lapsed as before. Nothing else runs out within the rules'
+    30-day warning of `today`, but for the register's cases planted in a registry of at least PLANTED_MIN
+    facilities (`plant_cases`): shared people, an expiring and a lapsed certificate."""
     rng = random.Random(f"register-{seed}")
     people: list[Person] = []
     facilities = []
@@ -357,4 +361,148 @@ def with_register(reg: Registry, today: date, seed: int = 1) -> Registry:
             people.append(person)
             staff.append(s.model_copy(update={"person": key, "id_masked": person.id_masked}))
         facilities.append(f.model_copy(update={"staff": staff}))
-    return Registry(facilities=facilities, people=people)
+    out = Registry(facilities=facilities, people=people)
+    return plant_cases(out, today) if len(facilities) >= PLANTED_MIN else out
+
+
+# -- the register's cases (issue #39 acceptance: the demo shows each at least once) --------------------------
+# Planted in the last facilities of a registry, away from the first ones where the benches place their
+# scenarios (bench.truth.plan) and the demo's operator works. A staff record with an id from SHARED_FROM
+# up to s-9000 is a person of another facility's staff also on this facility's: the simulator
+# (simulators.engine) makes them badge in at both, a health-care worker half days at each (morning at the
+# facility they are on the staff of, afternoon at the other: 兼职保健医, no alert), anyone else all day
+# at both, the second facility's badge used from mid-morning (挂证: a certificate lent, the card with it).
+PLANTED_MIN = 6
+SHARED_FROM = "s-8000"
+SHARED_HEALTH = "s-8001"  # a part-time health-care worker of another facility
+LENT = "s-8002"  # a caregiver of another facility, lent on paper (挂证): double_shift
+EXPIRING_DAYS = 29  # inside the rules' 30-day warning, and valid through a 30-day run from `today`
+LAPSED_DAYS = 3
+CITY_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True, slots=True)
+class Planted:
+    """An alert the planted register deserves: at `facility_id`, true from the register's day on."""
+
+    facility_id: str
+    rule: str
+    subject: str
+    what: str  # the case, for the reader
+
+
+def _planted_at(reg: Registry) -> dict[str, int]:
+    n = len(reg.facilities)
+    return {
+        "health_home": n - 1,  # part-time health worker: on this facility's staff, mornings
+        "health_other": n - 2,  # ... and afternoons here
+        "health2_home": n - 3,
+        "health2_other": n - 4,
+        "lent_home": n - 5,  # the caregiver whose certificate is lent
+        "lent_other": n - 6,  # ... to this facility (挂证)
+        "expiring": n - 1,  # a caregiver's certificate runs out in EXPIRING_DAYS
+        "lapsed": n - 2,  # the cook on duty whose health certificate lapsed LAPSED_DAYS ago
+        "delegates": n - 3,  # children collected by delegates, one expired
+    }
+
+
+def _first(f: Facility, role: StaffRole) -> Staff:
+    return next(s for s in f.staff if s.role is role and s.id < SHARED_FROM)
+
+
+def plant_cases(reg: Registry, today: date) -> Registry:
+    """The register's cases in a registry whose staff are people of the register (`with_register`):
+    two health-care workers each on the staff of two facilities (legitimate part-time, no alert), one
+    caregiver lent on paper to a second facility (挂证: double_shift), a caregiver's certificate expiring
+    within the 30-day warning (certificate_expiring) and an on-duty cook's health certificate lapsed
+    (unqualified_staff_on_site). The delegates are `simulated_delegates`; what is deserved, `planted`."""
+    at = _planted_at(reg)
+    facilities = list(reg.facilities)
+    people = {p.key: p for p in reg.people}
+
+    def add(other: int, home: int, role: StaffRole, staff_id: str) -> None:
+        s = _first(facilities[home], role)
+        extra = s.model_copy(update={"id": staff_id})  # the same person, their record as at home
+        facilities[other] = facilities[other].model_copy(update={"staff": [*facilities[other].staff, extra]})
+
+    add(at["health_other"], at["health_home"], StaffRole.HEALTH, SHARED_HEALTH)
+    add(at["health2_other"], at["health2_home"], StaffRole.HEALTH, SHARED_HEALTH)
+    add(at["lent_other"], at["lent_home"], StaffRole.CAREGIVER, LENT)
+    carer = _first(facilities[at["expiring"]], StaffRole.CAREGIVER)
+    assert carer.person is not None  # noqa: S101 - with_register linked every record
+    p = people[carer.person]
+    people[p.key] = p.model_copy(
+        update={
+            "qualifications": [
+                c.model_copy(update={"expires": today + timedelta(days=EXPIRING_DAYS)}) for c in p.qualifications
+            ]
+        }
+    )
+    cook = _first(facilities[at["lapsed"]], StaffRole.COOK)
+    assert cook.person is not None  # noqa: S101
+    people[cook.person] = people[cook.person].model_copy(
+        update={"health_cert_expires": today - timedelta(days=LAPSED_DAYS)}
+    )
+    return Registry(facilities=facilities, people=list(people.values()))
+
+
+def simulated_delegates(reg: Registry, today: date) -> list[Delegate]:
+    """Pick-up delegates of one facility's children, recorded with the parents' consent: two grandparents
+    collecting every day under a standing delegation valid around `today` (no alert), and one whose
+    delegation ended two days before `today` and who still comes (unauthorized_pickup, critical). The door
+    reports the delegate's card as the pick-up's guardian_id. None in a registry under PLANTED_MIN."""
+    if len(reg.facilities) < PLANTED_MIN:
+        return []
+    f = reg.facilities[_planted_at(reg)["delegates"]]
+    children = [c for c in f.children if c.guardians][1:4]  # not the first: the scenarios' child
+    start = datetime.combine(today, time(0, 0), CITY_TZ)
+    out = []
+    for i, (c, (name, begins, ends)) in enumerate(
+        zip(
+            children,
+            (("张秀兰", -30, 300), ("李桂英", -60, 250), ("王建华", -200, -2)),
+            strict=True,
+        ),
+        1,
+    ):
+        valid_from = start + timedelta(days=begins)
+        out.append(
+            Delegate(
+                id=i,
+                facility_id=f.id,
+                child_id=c.id,
+                person_id=f"dg-{c.id[2:]}",
+                name=name,
+                relation="grandparent",
+                kind="standing",
+                valid_from=valid_from,
+                valid_until=start + timedelta(days=ends),
+                created_at=valid_from,
+            )
+        )
+    return out
+
+
+def planted(reg: Registry) -> list[Planted]:
+    """The alerts the planted register and delegates deserve (bench truth counts them as expected)."""
+    if len(reg.facilities) < PLANTED_MIN:
+        return []
+    at = _planted_at(reg)
+    f = reg.facilities
+    expired = simulated_delegates(reg, date(2000, 1, 1))[-1]
+    return [
+        Planted(f[at["lent_other"]].id, "double_shift", LENT, "挂证: a caregiver lent on paper"),
+        Planted(
+            f[at["expiring"]].id,
+            "certificate_expiring",
+            _first(f[at["expiring"]], StaffRole.CAREGIVER).id,
+            "a caregiver's certificate expiring",
+        ),
+        Planted(
+            f[at["lapsed"]].id,
+            "unqualified_staff_on_site",
+            _first(f[at["lapsed"]], StaffRole.COOK).id,
+            "an on-duty cook's health certificate lapsed",
+        ),
+        Planted(expired.facility_id, "unauthorized_pickup", expired.child_id, "a delegate whose delegation expired"),
+    ]

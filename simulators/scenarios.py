@@ -72,7 +72,7 @@ def apply_registry_patch(registry: Registry, scenario: Scenario) -> Registry:
     facilities[i] = f.model_copy(
         update={"devices": [d for d in f.devices if d.id not in patch.remove_devices], "children": children}
     )
-    return Registry(facilities=facilities)
+    return Registry(facilities=facilities, people=registry.people)  # the register stays behind the staff
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -71,7 +71,10 @@ async def gather(
     }
     for r in await conn.fetch(
         "SELECT c.facility_id, c.score, c.figures FROM credit_records c JOIN facilities f ON f.id = c.facility_id"
-        f" WHERE c.month >= $1::timestamptz::date AND c.month < $2::timestamptz::date AND {where}",
+        # months and days by the facility's own calendar (a bare ::date is the session's UTC day: from midnight to
+        # 08:00 in Xinzhou it was the day before, and yesterday's inspections did not count yet; seen in CI at 00:09)
+        " WHERE c.month >= ($1::timestamptz AT TIME ZONE f.timezone)::date"
+        f" AND c.month < ($2::timestamptz AT TIME ZONE f.timezone)::date AND {where}",
         *p,
     ):
         figures = json.loads(r["figures"]) if isinstance(r["figures"], str) else r["figures"]
@@ -119,11 +122,13 @@ async def gather(
         " CASE WHEN bool_and(status = 'signed') THEN 'signed' ELSE 'planned' END AS status,"
         " CASE WHEN bool_and(countersigned_by IS NOT NULL) THEN 'both' END AS countersigned_by"
         # (its parts are of its day: migration 043)
-        " FROM inspections WHERE planned_for >= $1::timestamptz::date AND planned_for < $2::timestamptz::date"
+        # (a day either side: any zone's day of the bounds; the facility's own below)
+        " FROM inspections WHERE planned_for >= $1::timestamptz::date - 1 AND planned_for < $2::timestamptz::date + 2"
         " GROUP BY 1, 2) i JOIN facilities f ON f.id = i.facility_id"
         " LEFT JOIN random_draw_picks p ON p.inspection_id = i.id"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM random_draws d WHERE d.redraw_of = p.draw_id) AS redrawn) x"
-        f" WHERE {where} GROUP BY 1",
+        " WHERE i.planned_for >= ($1::timestamptz AT TIME ZONE f.timezone)::date"
+        f" AND i.planned_for < ($2::timestamptz AT TIME ZONE f.timezone)::date AND {where} GROUP BY 1",
         *p,
     ):
         facs[r["facility_id"]] |= {k: r[k] for k in ("planned", "signed", "hand_planned", "hand_done")}

@@ -333,6 +333,11 @@ async def test_http_the_assessment_counts_the_work_done_not_the_findings(
         assert body["targets"]["places_per_1000"]["target"] == 4.5 and body["targets"]["filed_pct"]["example"]
         return {r["area"]: r for r in body["areas"]}
 
+    # 00:30 in Xinzhou the next day (16:30 UTC, still the 2nd there): yesterday's inspection counts, its day is by
+    # the facility's calendar, not the database's UTC (before, from midnight to 08:00 it was not yet due)
+    clock.set(datetime(2026, 4, 2, 16, 30, tzinfo=UTC))
+    a = (await assessed())[A.county]
+    assert (a["plan_done"], a["plan_due"], a["facilities_inspected"]) == (1, 1, 1), a
     clock.set(datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
     rows = await assessed()
     a, b = rows[A.county], rows[B.county]

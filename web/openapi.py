@@ -1060,7 +1060,7 @@ PATHS: dict[str, Any] = {
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                **_errors(400),
+                **_errors(400, 404),  # 404: an operator (the departments' own business)
             },
         }
     },

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import aiohttp
 
-from carewatch.demo import CITY_TZ
+from carewatch.demo import BEHIND_FILE, CITY_TZ
 from contract.calendar import DayKind, day_kind
 from runtime.service import STOP_DEADLINE_S
 from runtime.stack import LocalStack, free_port
 from tests import processes
+from tests.helpers import wait_for
 
 
 async def _lines_until(stream: asyncio.StreamReader, marker: str, limit: float, seen: list[str]) -> None:
@@ -213,8 +214,24 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
                 await asyncio.sleep(5)
             real = time.monotonic() - t0
             assert (now - first).total_seconds() >= SPEED * real * 0.8 - 120, f"{SPEED}x, give or take a minute a side"
+            # A simulator starved by a loaded machine lags the demo's clock and says so (its behind file, the pages'
+            # banner): the pick-ups it has not played yet are the world's delay, not the platform's. Seen in a suite
+            # run: 4 children still on site at 19:04 of the demo's clock, the year-ahead run beside it. Wait for it
+            # to catch up (at most 90 s), then give the platform a few of its ticks.
+            behind = state / "logs" / BEHIND_FILE
+
+            async def caught_up() -> bool:
+                return _behind_s(behind) == 0
+
+            async def collected() -> bool:
+                return (await on_site())[0] == 0
+
+            with contextlib.suppress(AssertionError):  # the assertions below say what was left
+                await wait_for(caught_up, 90, "the simulator caught up with its clock")
+                await wait_for(collected, 15, "every child collected")
             present, rules = await on_site()
-            assert present == 0, f"every child collected by {now:%H:%M}"
+            lag = _behind_s(behind)
+            assert present == 0, f"every child collected by {now:%H:%M} (the simulator {lag:.0f} s behind its clock)"
             assert "child_not_collected" not in rules, rules
             # the services' own start is no device's silence: at 60x their seconds of starting were
             # minutes in which the engine listened before the simulator spoke (14 devices "offline" 5 and
@@ -243,3 +260,11 @@ async def test_an_accelerated_demo_plays_the_afternoon_on_one_clock() -> None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(LocalStack(state).destroy)
     assert proc.returncode == 0, "".join(seen)
+
+
+def _behind_s(path: Path) -> float:
+    """Seconds of the demo's clock its simulator says it is behind (simulators.runner.say_behind; 0: caught up)."""
+    try:
+        return float(path.read_text(encoding="utf-8").strip() or 0)
+    except (OSError, ValueError):
+        return 0.0

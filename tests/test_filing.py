@@ -32,6 +32,7 @@ from tests.test_web import A, B, _logged_in, site  # noqa: F401 - the fixture, r
 from web.filing import current_entry
 
 SH = "Asia/Shanghai"
+REVIEWER = "繁峙县审核员"  # the county inspector's display name
 COUNTY = Scope("inspector", B.county, None, None)
 CITY = Scope("inspector", None, None, None)
 TOWNSHIP = Scope("inspector", B.county, B.township, None)
@@ -132,7 +133,7 @@ async def test_submit_return_resubmit_accept_with_a_number(
     db: asyncpg.Connection,
 ) -> None:
     url = str(site["url"])
-    await create_user(db, "county-b", "inspector", "pw-cb", county=B.county)
+    await create_user(db, "county-b", "inspector", "pw-cb", county=B.county, display_name=REVIEWER)
     op, csrf = await _logged_in(url, "oper-b", "pw-b")
     insp, icsrf = await _logged_in(url, "county-b", "pw-cb")
     try:
@@ -152,6 +153,14 @@ async def test_submit_return_resubmit_accept_with_a_number(
             insp, f"{url}/filings/{fid}/review", {"csrf": icsrf, "decision": "return", "reasons": "场地证明已过期"}
         )
         assert status == 200 and "场地证明已过期" in page and filing_id(page, "returned") == fid
+        # the history names people as every page does, by their name, not their login (a newcomer read
+        # "已退回（county-b）"), and keeps to the page's language's brackets
+        history = page.split('<ol class="history">', 1)[1].split("</ol>", 1)[0]
+        assert f">{REVIEWER}</span>）" in history and "（county-b）" not in history, history
+        async with op.get(f"{url}/facilities/{B.id}/filing?lang=en") as r:
+            history = (await r.text()).split('<ol class="history">', 1)[1].split("</ol>", 1)[0]
+        assert f">{REVIEWER}</span>)" in history and "（" not in history, history
+        await (await op.get(f"{url}/facilities/{B.id}/filing?lang=zh")).text()  # the language is a cookie
         # the operator corrects it and submits again; the history keeps both submissions
         # the particulars as downloaded from the page, uploaded back as a file (multipart)
         async with op.get(f"{url}/facilities/{B.id}/filing/particulars.yaml") as r:

@@ -303,6 +303,7 @@ async def test_a_complaint_reaches_the_county_with_its_contact_and_the_parent_re
     and the operator see no complaint and take no step; the operator's pages never show the contact;
     every inspector's step and every look at the contact is in the audit log."""
     url = public_site["url"]
+    await db.execute("UPDATE users SET display_name = '忻府区投诉受理员' WHERE username = 'insp-a'")
     async with _anonymous() as s:
         code = _code(await (await _file(s, url)).text())
         assert len(code) == rules.CODE_LENGTH
@@ -337,6 +338,9 @@ async def test_a_complaint_reaches_the_county_with_its_contact_and_the_parent_re
         assert (await db.fetchrow("SELECT status, answer FROM complaints WHERE id = $1", cid))["status"] == "received"
         assert (await _step(insp, url, cid, "close")).status == 409, "closed before an answer"
         assert (await _step(insp, url, cid, "handle", "已转县卫健局托育科核查")).status == 302
+        # the inspectors' page names who took a step as every page does, by name, not by login
+        page = await (await insp.get(f"{url}/complaints/{cid}")).text()
+        assert '· 受理 · <span title="insp-a">忻府区投诉受理员</span>：' in page and "· insp-a：" not in page
         r = await _step(insp, url, cid, "answer", "  ")
         assert r.status == 400 and "答复须为1至2000个字" in await r.text()
         assert (await _step(insp, url, cid, "answer", ANSWER)).status == 302

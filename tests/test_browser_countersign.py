@@ -69,7 +69,7 @@ async def test_the_second_inspector_confirms_the_record_on_their_phone(
         await phone.locator("li[data-awaiting] a").click()
         await expect(phone.locator("[data-inspection-status]")).to_have_text("待会签")
         await expect(phone.locator("tr[data-item=exits] .finding")).to_have_text("不符合")
-        wide = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        wide = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, f"the inspection page is {wide} px wider than a phone"
         await phone.screenshot(path=str(ARTIFACTS / "countersign-2-phone.png"), full_page=True)
         await phone.locator("#countersign-form button").click()

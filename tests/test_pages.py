@@ -553,13 +553,14 @@ async def test_the_wall_fits_1920x1080_and_the_facility_page_a_phone(browser: Br
 async def sideways(page: Page) -> list[str]:
     """What scrolls sideways on the page: the page itself wider than the window, or a box (a table made a
     scroller) wider inside than it shows. A table behind a sideways scroll bar on a phone is a table the
-    operator does not read."""
+    operator does not read. The page against its layout's width, not window.innerWidth, which a mobile context
+    widens to the content (a page too wide read as fitting)."""
     return list(
         await page.evaluate(
             """() => {
               const out = [];
               const doc = document.documentElement;
-              if (doc.scrollWidth > window.innerWidth) out.push(`page ${doc.scrollWidth} > ${window.innerWidth}`);
+              if (doc.scrollWidth > doc.clientWidth) out.push(`page ${doc.scrollWidth} > ${doc.clientWidth}`);
               for (const e of document.querySelectorAll('body *')) {
                 const x = getComputedStyle(e).overflowX;
                 if ((x === 'auto' || x === 'scroll') && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)

@@ -345,6 +345,38 @@ async def test_the_intake_clock_keeps_the_gap_in_which_ingest_could_not_hear(
         await proxy.stop()
 
 
+async def test_the_intake_clock_outlives_asyncpgs_state_error_on_a_released_connection(
+    services: Services, db_url: str, registered: asyncpg.Connection, topic_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine asyncpg once raised InternalClientError ("cannot switch to state 15; another
+    operation (2) is in progress", asyncpg issue #784) as the intake report gave its connection back to the
+    pool; the report task died of it and took ingest down (the demo, 2026-12-07). The race is asyncpg's and
+    not reproducible at will, so the first report raises that error here: ingest must log it, keep storing,
+    and report on the next beat."""
+    monkeypatch.setattr(intake, "BEAT_S", 0.05)
+    beat, raised = intake.beat, []
+
+    async def first_fails(conn: asyncpg.Connection, *a: object, **kw: object) -> None:
+        if not raised:
+            raised.append(True)
+            raise asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+        await beat(conn, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "beat", first_fails)
+    db, t = registered, f"{topic_root}/{FAC}"
+    async with running(make_service(services, db_url, topic_root)) as svc:
+        await wait_for(lambda: _listened(db, svc.config.client_id), 30, "a report after the failed one")
+        pub = Publisher(*services.mqtt_host_port)
+        try:
+            pub.publish(f"{t}/smoke-nap1/telemetry", payload({"msg_id": "after-1", "ts": TS, "readings": {"co2_ppm": 1}}))
+            pub.flush()
+        finally:
+            pub.close()
+        sql = "SELECT count(*) FROM readings WHERE msg_id = 'after-1'"
+        await wait_for(lambda: _count_at_least(db, sql, 1), 30, "a message stored after the failed report")
+    assert raised, "the failing report was never made: nothing was tested"
+
+
 async def _listened(db: asyncpg.Connection, worker: str) -> bool:
     return bool(await db.fetchval("SELECT sum(up_s) > 0 FROM intake_hours WHERE worker = $1", worker))
 

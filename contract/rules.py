@@ -39,6 +39,11 @@ _RANK = {s: i for i, s in enumerate(Severity)}
 SEVERITIES = tuple(s.value for s in Severity)
 # Critical and major alerts latch until acknowledged; minor and warning ones close when they clear.
 LATCHING = frozenset({Severity.CRITICAL, Severity.MAJOR})
+# A latched alert, cleared and not yet acknowledged, is the same incident when its condition comes back within
+# this long of clearing (a detector flapping, a panic button pressed again): it reopens, count + 1. Later it is
+# a new alert beside the old one, which still waits for its acknowledgement: a fire alarm this morning, with
+# children on site, must not read as last night's alarm in the closed building reopened (the demo, 2026-12-07).
+REOPEN_WITHIN = timedelta(hours=1)
 
 
 class RuleId(StrEnum):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from contract.credit import LAPSE_CLASSES
-from contract.rules import LATCHING, SEVERITIES, Condition, Key
+from contract.rules import LATCHING, REOPEN_WITHIN, SEVERITIES, Condition, Key
 from storage.maintenance import in_maintenance
 from storage.users import Scope, audit
 
@@ -37,11 +37,12 @@ _CHANGE_COLS = "id, severity, escalation, muted, summary, summary_en, opened_at,
 LATCHING_SQL = ", ".join(f"'{s.value}'" for s in sorted(LATCHING, key=lambda s: s.rank))
 SEVERITIES_SQL = ", ".join(f"'{s}'" for s in SEVERITIES)  # most severe first
 
-# A latched alert (cleared, not yet acknowledged) whose condition comes back is the same alert again.
+# A latched alert (cleared, not yet acknowledged) whose condition comes back soon after clearing (cleared at
+# $5 or later: contract.rules.REOPEN_WITHIN) is the same alert again.
 _REOPEN = f"""
 UPDATE alerts SET status = 'active', cleared_at = NULL, last_seen_at = $4, count = count + 1
 WHERE id = (SELECT id FROM alerts WHERE rule = $1 AND facility_id = $2 AND alert_key = $3
-            AND status = 'cleared' AND NOT acknowledged AND severity IN ({LATCHING_SQL})
+            AND status = 'cleared' AND NOT acknowledged AND severity IN ({LATCHING_SQL}) AND cleared_at >= $5
             ORDER BY opened_at DESC LIMIT 1)
 RETURNING id, escalation, muted, opened_at, occurred_at, delay_cause
 """
@@ -147,7 +148,7 @@ async def open_alert(
                 min(since or at, at, cond.at or at),
             )
         muted = mutable and await in_maintenance(conn, facility_id, key.device_id, at)
-        row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at)
+        row = await conn.fetchrow(_REOPEN, key.rule, facility_id, alert_key(key), at, at - REOPEN_WITHIN)
         if row is not None:
             change = Change(
                 row["id"],

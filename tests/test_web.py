@@ -21,7 +21,7 @@ from contract.clock import ScaledClock
 from contract.labels import LABELS
 from contract.occurred import clock_text
 from contract.places import township_name
-from contract.rules import Condition, Key
+from contract.rules import REOPEN_WITHIN, Condition, Key
 from simulators.registry_gen import generate_registry
 from storage import intake
 from storage.alerts import clear_alert, open_alert
@@ -526,6 +526,32 @@ async def test_a_panic_pressed_again_comes_to_the_top_of_the_wall_and_the_overvi
         assert order[:2] == [str(first.alert_id), str(site["alert_a"])], (path, order)
         item = re.search(rf'data-alert="{first.alert_id}"[^>]*>(.*?)</li>', str(text), re.S)
         assert item is not None and "40分钟前" not in item.group(1) and "次数 2" in item.group(1), (path, item)
+
+
+async def test_an_alarm_a_day_after_the_last_is_a_new_alert_not_yesterdays_reopened(
+    site: dict[str, object], db: asyncpg.Connection
+) -> None:
+    """A fire alarm in the night, cleared and never acknowledged; another the next morning. Reopening the
+    night's alert made the morning's read as the night's ("发生时间 昨天 00:28", 发生时闭园) while 51 children
+    were on site (the demo, 2026-12-07). Within contract.rules.REOPEN_WITHIN of clearing it is the same
+    incident; after that a new alert, and the night's still waits for its acknowledgement."""
+    url, tok = site["url"], str(site["insp"])
+    now = datetime.now(UTC)
+    key = Key("smoke_alarm", "smoke-nap1")
+    cond = Condition("critical", "烟感报警", "smoke alarm")
+    night = await open_alert(db, A.id, key, cond, now - timedelta(hours=7))
+    await clear_alert(db, A.id, key, now - timedelta(hours=7) + REOPEN_WITHIN / 2)
+    morning = await open_alert(db, A.id, key, cond, now)
+    assert morning.action == "opened" and morning.alert_id != night.alert_id
+    assert morning.occurred_at == now, "the morning's alarm happened this morning"
+    old = await db.fetchrow("SELECT status, acknowledged, count FROM alerts WHERE id = $1", night.alert_id)
+    assert (old["status"], old["acknowledged"], old["count"]) == ("cleared", False, 1), "the night's waits, untouched"
+    status, text = await get(f"{url}/alerts?status=open", tok)
+    assert status == 200
+    assert f'data-alert="{night.alert_id}"' in str(text) and f'data-alert="{morning.alert_id}"' in str(text)
+    await clear_alert(db, A.id, key, now + REOPEN_WITHIN / 4)
+    again = await open_alert(db, A.id, key, cond, now + REOPEN_WITHIN / 2)
+    assert (again.action, again.alert_id) == ("reopened", morning.alert_id), "soon after clearing: the same incident"
 
 
 async def test_city_overview_lists_facilities_needing_attention_and_drills_down(site: dict[str, object]) -> None:

@@ -31,8 +31,8 @@ from alerts.engine import AlertEngine, InputClock
 from alerts.lifecycle import escalate, may_mute
 from alerts.memory import RESUME_GAP_S
 from alerts.notify import NotifyConfig, Outbox, by_name
+from alerts.state import Register
 from alerts.tracker import Decision
-from alerts.workforce import Register
 from alerts.writers import DecisionWriters
 from contract.clock import Clock
 from contract.config import Channels

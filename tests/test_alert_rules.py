@@ -11,7 +11,7 @@ import pytest
 
 import contract.rules
 from alerts.engine import AlertEngine, InputClock
-from alerts.facility import DeviceRt
+from alerts.state import DeviceRt
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Access, Event, Status, Telemetry
 from contract.registry import DeviceType, Facility

@@ -266,10 +266,8 @@ WALL_ALLOWED: dict[str, tuple[int, str]] = {
     "runtime/stack.py": (6, "real time: deadlines for the local stack's servers to start, recover and stop (I/O)"),
     "runtime/mqtt_source.py": (5, "real time: paho's keepalive and the broker's queue (I/O, not a judgement)"),
     "ingest/service.py": (3, "real time: the age of the cached registry"),
-    "alerts/service.py": (
-        4,
-        "real time: the probe's round trip through the broker, and how often a worker behind says so",
-    ),
+    "alerts/intake.py": (1, "real time: the probe's round trip through the broker"),
+    "alerts/ticker.py": (3, "real time: the broker's queue at a probe, and how often a worker behind says so"),
     "web/keys.py": (10, "real time: the age of a cached snapshot (5 s; the users' and the registry's names, 30 s)"),
     "web/middleware.py": (2, "real time: browser sessions and the live stream's check of them"),
     "web/pages/auth.py": (2, "real time: a session's sign-in stamp, the login throttle's window"),

@@ -307,6 +307,7 @@ class AlertService(Service):
         behind = round(self.input.behind_s(self.clock.now()) / self.clock.speed, 1)  # real seconds
         return ok, {
             "mqtt": ok,
+            "mqtt_link": self.mqtt_link(),
             "facilities": len(self.engine.runtimes) if self.engine else 0,
             "input_behind_s": behind,
             "probes_refused": self.input.refused,  # the broker's reason, when it refuses them (CONTRACT §4)

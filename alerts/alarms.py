@@ -13,7 +13,7 @@ from contract.registry import DeviceType
 from contract.rules import CLOCK_SKEW_S, Condition, Key
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import FacilityState, FacilityView
 
 CONDITION_EVENTS = {
     "fire_alarm",
@@ -38,7 +38,7 @@ EVENT_RULE = {
 }
 
 
-def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
+def on_event(rt: FacilityState, dev: str, e: Event, at: datetime) -> None:
     t = e.type.value
     if t in CONDITION_EVENTS:
         last = rt.event_last.get((dev, t))
@@ -72,7 +72,7 @@ def on_event(rt: FacilityRuntime, dev: str, e: Event, at: datetime) -> None:
         )
 
 
-def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
+def conditions(rt: FacilityView, out: dict[Key, Condition], now: datetime) -> None:
     open_now = rt.is_open(now)
     for dev, t in rt.active_events:
         # when it began by its own time (an exit found locked before opening began to matter at opening:
@@ -83,7 +83,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
 
 
 def _condition(
-    rt: FacilityRuntime, dev: str, t: str, began: tuple[datetime, str | None] | None, open_now: bool
+    rt: FacilityView, dev: str, t: str, began: tuple[datetime, str | None] | None, open_now: bool
 ) -> tuple[Key, Condition] | None:
     """The alert an active condition event of `dev` stands for, if any (`open_now`: the facility is open)."""
     if t == "fire_alarm":
@@ -134,7 +134,7 @@ def _condition(
     return None
 
 
-def _ended_late(rt: FacilityRuntime, dev: str, t: str, ended: datetime) -> None:
+def _ended_late(rt: FacilityState, dev: str, t: str, ended: datetime) -> None:
     """A condition event's end that came late (a gateway's spool): the episode, with when it began and when it
     ended, goes to the engine (`ended_events`: alerts.engine AlertEngine._ended), which decides it as it would
     have been decided live. Its start and end may both have come in the same spool, before any evaluation saw

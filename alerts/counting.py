@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import FacilityView
 
 COUNT_KEEP = timedelta(minutes=15)  # samples kept per camera, behind its newest (the window is shorter)
 # a count is judged from at least this many samples in the window (a camera reports every 30 s or on change):
@@ -45,7 +45,7 @@ def _upper_median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def adults_seen(rt: FacilityRuntime, clock: datetime) -> int | None:
+def adults_seen(rt: FacilityView, clock: datetime) -> int | None:
     """Adults the counting cameras see in the facility's child areas at `clock` (event time), the sum over
     the areas of the highest of an area's cameras; None when some child area has no counting camera that
     reported MIN_SAMPLES times in the window before `clock` (not counted, or silent: the badges alone decide)."""

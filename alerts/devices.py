@@ -13,10 +13,10 @@ from contract.registry import LIFE_SAFETY_TYPES, DeviceType
 from contract.rules import SILENCE_RULES, Condition, Key, reconnect_grace_s
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import FacilityView, Judging
 
 
-def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) -> None:
+def conditions(rt: Judging, out: dict[Key, Condition], now: datetime) -> None:
     gw = rt.devices.get(rt.gateway) if rt.gateway else None
     gw_down = gw is not None and rt.silent(gw, now)
     for dev, d in rt.devices.items():
@@ -24,7 +24,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
             # Behind a silent gateway: one alert on the gateway holds these back, and what they are now is
             # unknown: an alert they had stays as it is (a camera's blind spot cleared by its gateway's
             # Last Will, retained at the broker and read at a restart, was a false all-clear).
-            rt.unknown.update(Key(rule, dev) for rule in SILENCE_RULES)
+            rt.unknown_now(Key(rule, dev) for rule in SILENCE_RULES)
             continue
         missed = rt.missed(d, now)
         silent = not d.online or missed  # rt.silent, without asking `missed` twice
@@ -58,7 +58,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], now: datetime) ->
         )
 
 
-def equipment_conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
+def equipment_conditions(rt: FacilityView, out: dict[Key, Condition]) -> None:
     for missing in rt.missing_equipment:
         out[Key("equipment_missing", subject=missing)] = rt.cond(
             "equipment_missing",

@@ -11,8 +11,8 @@ from typing import Any
 from alerts import memory as rule_memory
 from alerts import people
 from alerts.facility import FacilityRuntime
+from alerts.state import Register, Workforce
 from alerts.tracker import Decision, Tracker
-from alerts.workforce import Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Facility

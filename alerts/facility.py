@@ -3,6 +3,8 @@
 No I/O here. `FacilityRuntime.apply()` folds one accepted message into the state at the message's
 own time (event time); `conditions(now)` asks each rule family — alarms, readings, devices, people —
 which alert conditions hold. `alerts.tracker.Tracker` turns conditions into open/clear decisions.
+The families see a facility through alerts.view (read-only, and what each may change), never this
+module; the device and people records they read are in alerts.state.
 
 Event time. What happened is judged by the message's `ts`: a badge-out replayed from a gateway's
 spool two hours late still happened before closing. The rules that judge a span of time ("no guard
@@ -17,21 +19,19 @@ one-off events count at once.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts import alarms, counting, devices, people, readings, workforce
-from alerts.workforce import Register, Workforce
+from alerts.state import DeviceRt, Register, Workforce
 from contract.payloads import Access, Event, Payload, Status, Telemetry
 from contract.pickup import Delegate
 from contract.registry import Child, ClassInfo, DeviceType, Facility, Staff
 from contract.rules import (
     CLOCK_SKEW_S,
     LATE_WAIT_S,
-    OFFLINE_WINDOW_S,
-    SKEW_SPAN_S,
-    SKEW_STEADY_N,
     SKEW_TOL_S,
     Condition,
     Key,
@@ -45,100 +45,6 @@ BACKLOG_MAX = 20_000
 REPLAY_STEP_S = 60.0
 # the badges that wait behind a backlog even on time (FacilityRuntime._fold): who staffs the span replayed
 STAFF_PRESENCE = frozenset({"staff_in", "staff_out"})
-
-
-@dataclass(slots=True)
-class DeviceRt:
-    type: DeviceType
-    heartbeat_s: int
-    child_area: bool
-    last_seen: datetime
-    online: bool = True
-    battery: float | None = None
-    readings: dict[str, float] = field(default_factory=dict)
-    # late messages in a row, each about as late as the first of them: its lateness (s), its arrival,
-    # how many (contract.rules SKEW_*: then the device's clock is wrong, the messages are not late)
-    late_by: float | None = None
-    late_since: datetime | None = None
-    late_run: int = 0
-    skew_s: float = 0.0  # the clock's error so learnt (s its messages arrive after their ts); 0 once on time
-    # when it said it was offline (a Last Will, an offline status) and came back, within the last
-    # OFFLINE_WINDOW_S: the reconnect grace is spent over all of them (flapping is no way to stay dark)
-    said_offline: list[tuple[datetime, datetime]] = field(default_factory=list)
-    offline_since: datetime | None = None  # said offline since then (the current episode), None: not so
-    # a camera that counts the adults in its view (the registry's counts_adults): its samples, (time, count),
-    # in time order, the last COUNT_KEEP of them by time (alerts.counting)
-    counts: bool = False
-    adults: list[tuple[datetime, float]] = field(default_factory=list)
-
-    def say_online(self, online: bool, at: datetime) -> None:
-        """The device said it is (or, by sending, showed it is) online or offline at arrival `at`."""
-        if not online and self.online:
-            self.offline_since = at
-        elif online and not self.online and self.offline_since is not None:
-            self.said_offline.append((self.offline_since, max(at, self.offline_since)))
-            self.offline_since = None
-        self.online = online
-
-    def back_within(self, now: datetime, seconds: float) -> bool:
-        """It said it was offline and came back less than `seconds` ago."""
-        return bool(self.said_offline) and (now - self.said_offline[-1][1]).total_seconds() < seconds
-
-    def offline_before_s(self, now: datetime) -> float:
-        """Seconds it said it was offline, in earlier episodes, within the last OFFLINE_WINDOW_S."""
-        if not self.said_offline:  # most devices, most of the time: asked of each device at every sweep
-            return 0.0
-        start = now - timedelta(seconds=OFFLINE_WINDOW_S)
-        self.said_offline = [(a, b) for a, b in self.said_offline if b > start]
-        return sum((b - max(a, start)).total_seconds() for a, b in self.said_offline)
-
-    def learnt(self, skew_s: float, since: datetime) -> None:
-        """A clock learnt before (an engine's restart): its run of late messages, SKEW_STEADY_N long."""
-        self.skew_s = self.late_by = skew_s
-        self.late_since, self.late_run = since, SKEW_STEADY_N
-
-    def heard_late(self, late_by: float, received: datetime) -> None:
-        """Its last status before this engine started arrived at `received`, `late_by` s after its own
-        time (ingest's device_state): a run of one late message, which the next ones may continue."""
-        if self.late_run == 0 and late_by > CLOCK_SKEW_S:
-            self.late_by, self.late_since, self.late_run = late_by, received, 1
-
-    def lateness(
-        self, at: datetime, received: datetime, earliest: datetime | None = None, tol_s: float = SKEW_TOL_S
-    ) -> float:
-        """How late a message is, beyond a steady error of the device's clock (then 0).
-
-        Read from a backlog, a message reached the broker by `received` and, if it was queued after the last
-        probe the engine counted, after `earliest` (CONTRACT §4, the engine's own clock): its lateness is a
-        range. It continues a run of late messages when the run's lateness lies in that range (within `tol_s`:
-        SKEW_TOL_S, wider on a fast clock), and is late (at the range's low end) otherwise; the run's span is
-        told to its reading (its probes stand still while a backlog is read). A range neither starts a run nor
-        breaks one: it is no measure of a clock's error (a spool replayed into the backlog, its messages late by
-        different amounts, would fit a wide one), and a message queued before the engine started arrived before
-        `earliest`. Keeping up, the range is a point and this is the rule as it always was."""
-        hi = (received - at).total_seconds()
-        lo = hi if earliest is None else min(hi, (earliest - at).total_seconds())
-        if hi <= CLOCK_SKEW_S:  # on time whenever it reached the broker
-            self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
-            return lo
-        if self.late_by is not None and lo - tol_s <= self.late_by <= hi + tol_s:
-            self.late_run += 1
-        elif lo <= CLOCK_SKEW_S:  # it may have been on time, and no run of late ones says otherwise
-            self.late_by, self.late_since, self.late_run, self.skew_s = None, None, 0, 0.0
-            return lo
-        elif earliest is None:
-            self.late_by, self.late_since, self.late_run = hi, received, 1
-        else:  # late, and a range that misses the run: no measure of the clock, the run stands
-            return lo
-        if (
-            self.late_by is not None
-            and self.late_since is not None
-            and self.late_run >= SKEW_STEADY_N
-            and (received - self.late_since).total_seconds() >= SKEW_SPAN_S
-        ):
-            self.skew_s = self.late_by
-            return 0.0  # as late as ever, message after message, for a while: the clock, not the delivery
-        return lo
 
 
 @dataclass(slots=True)
@@ -469,7 +375,10 @@ class FacilityRuntime:
         readings.conditions(self, out)
         devices.conditions(self, out, now)
         people.conditions(self, out, clock)
-        workforce.register_conditions(self, out, self.local(clock).date())
+        today = self.local(clock).date()
+        if self.register_day != today:
+            self.register_day, self.register_out = today, workforce.register_conditions(self, today)
+        out.update(self.register_out)
         if settled:
             self.windows = people.window_conditions(self, clock)
         out.update(self.windows)  # unsettled: what was decided on complete data stands, nothing new starts
@@ -525,6 +434,11 @@ class FacilityRuntime:
         cfg = self.rules[rule]
         at, cause = began if began is not None else (None, None)
         return Condition(severity or cfg.severity, zh, en, cfg.for_s if for_s is None else for_s, at=at, cause=cause)
+
+    def unknown_now(self, keys: Iterable[Key]) -> None:
+        """Alerts whose condition is unknown at this evaluation (behind a silent gateway): neither raised
+        nor cleared (Tracker.step)."""
+        self.unknown.update(keys)
 
     def hyst(self, key: tuple[str, str], bad: bool, recovered: bool) -> bool:
         """A reading condition holds from `bad` until `recovered` (hysteresis against hovering)."""

@@ -24,7 +24,7 @@ from contract.rules import Condition, Key
 from supervision.pickup import judge_pickup
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import FacilityState, FacilityView
     from contract.registry import Staff
 
 PRESENCE = {"staff_in", "staff_out", "child_in", "child_out"}
@@ -33,7 +33,7 @@ REPLAYED = frozenset(PRESENCE | {"patrol"})
 ROUND_GAP = timedelta(minutes=20)
 
 
-def on_access(rt: FacilityRuntime, dev: str, a: Access, at: datetime) -> None:
+def on_access(rt: FacilityState, dev: str, a: Access, at: datetime) -> None:
     t, person = a.type.value, a.person_id
     day = rt.local(at).date()
     if rt.day is None or day > rt.day:
@@ -113,7 +113,7 @@ _PICKUP_WHY = {
 }
 
 
-def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: datetime) -> None:
+def pickup(rt: FacilityState, child_id: str, guardian_id: str | None, at: datetime) -> None:
     """A `child_out`: allowed for a registered guardian or a delegate valid at `at` (supervision.pickup);
     anything else is a critical `unauthorized_pickup`. A one-off delegate's first valid pick-up spends it.
     A child left on site overnight is no longer (badged out, whenever: the child left)."""
@@ -144,7 +144,7 @@ def pickup(rt: FacilityRuntime, child_id: str, guardian_id: str | None, at: date
     )
 
 
-def _staff_may_enter(rt: FacilityRuntime, staff: Staff, at: datetime) -> bool:
+def _staff_may_enter(rt: FacilityView, staff: Staff, at: datetime) -> bool:
     """Staff may badge in on an open day from `staff_margin_min` before opening until as long after closing,
     or within their role's own hours (`opening_hours.roles`: the kitchen from 06:00), whichever is wider."""
     day = rt.local(at).date()
@@ -161,7 +161,7 @@ def _staff_may_enter(rt: FacilityRuntime, staff: Staff, at: datetime) -> bool:
     return lo <= at < hi
 
 
-def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
+def roll_day(rt: FacilityState, clock: datetime) -> None:
     """At the facility's local day end, who is on site starts afresh: whoever badged in and never out is
     a data-quality signal for the operator (`badge_out_missing`), never occupancy for the next day."""
     day = rt.local(clock).date()
@@ -194,7 +194,7 @@ def roll_day(rt: FacilityRuntime, clock: datetime) -> None:
     rt.patrols = []
 
 
-def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
+def _judge_patrols(rt: FacilityState, day: date) -> None:
     """Once a day, at closing: enough patrols, and every checkpoint scanned (GB/T 29315-2022)."""
     if rt.patrols_judged == day or not rt.patrol_points:
         return
@@ -220,7 +220,7 @@ def _judge_patrols(rt: FacilityRuntime, day: date) -> None:
     )
 
 
-def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) -> None:
+def conditions(rt: FacilityView, out: dict[Key, Condition], clock: datetime) -> None:
     """Who is on site now: banned or unqualified staff and the same person elsewhere (alerts.workforce,
     with the register of people), classes over capacity."""
     workforce.on_site_conditions(rt, out, rt.local(clock).date())
@@ -248,7 +248,7 @@ def conditions(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime) 
             )
 
 
-def _per_class(rt: FacilityRuntime) -> dict[str, int]:
+def _per_class(rt: FacilityView) -> dict[str, int]:
     """Children on site per class."""
     out: dict[str, int] = {}
     for cls in rt.children_present.values():
@@ -262,7 +262,7 @@ def _per_class(rt: FacilityRuntime) -> dict[str, int]:
 WINDOW_RULES = frozenset({"guard_absent", "ratio_breach", "child_not_collected", "attendance_missing", "patrol_missed"})
 
 
-def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Condition]:
+def window_conditions(rt: FacilityState, clock: datetime) -> dict[Key, Condition]:
     """The rules that judge a span of time, at the facility's clock: only on complete data."""
     out: dict[Key, Condition] = {}
     today = rt.local(clock).date()
@@ -293,7 +293,7 @@ def window_conditions(rt: FacilityRuntime, clock: datetime) -> dict[Key, Conditi
     return out
 
 
-def hours_in_fact(rt: FacilityRuntime, day: date) -> tuple[datetime, datetime] | None:
+def hours_in_fact(rt: FacilityView, day: date) -> tuple[datetime, datetime] | None:
     """The day's opening hours as the window rules hold the facility to them. A day closed by the calendar
     (a holiday, a county's 停课, the facility's own approved closure) with children badged in is open in
     fact: from the earliest badge-in that day of the children on site to the weekday's usual closing time, guards,
@@ -312,7 +312,7 @@ def hours_in_fact(rt: FacilityRuntime, day: date) -> tuple[datetime, datetime] |
     return min(*arrived, closing), closing
 
 
-def whereabouts_recorded(rt: FacilityRuntime, child: str, at: datetime) -> bool:
+def whereabouts_recorded(rt: FacilityState, child: str, at: datetime) -> bool:
     """The operator recorded where a child left overnight is (with a note, at `at`; web.actions): the
     child is no longer on site by the records. Whether the child was one."""
     since = rt.children_overnight.get(child)
@@ -323,7 +323,7 @@ def whereabouts_recorded(rt: FacilityRuntime, child: str, at: datetime) -> bool:
 
 
 def staffing(
-    rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime, opened: datetime, per_class: dict[str, int]
+    rt: FacilityView, out: dict[Key, Condition], clock: datetime, opened: datetime, per_class: dict[str, int]
 ) -> None:
     guards = sum(1 for s in rt.staff_on_site.values() if s is not None and s.role is StaffRole.GUARD)
     need_guards = required_guards(len(rt.facility.children))
@@ -364,7 +364,7 @@ def staffing(
     _patrol_gap(rt, out, clock, max(opened, rt.started))
 
 
-def _patrol_gap(rt: FacilityRuntime, out: dict[Key, Condition], clock: datetime, since: datetime) -> None:
+def _patrol_gap(rt: FacilityView, out: dict[Key, Condition], clock: datetime, since: datetime) -> None:
     interval = rt.rules["patrol_missed"].thresholds["interval_s"]
     since = max(since, rt.last_patrol) if rt.last_patrol is not None else since
     if (clock - since).total_seconds() > interval:

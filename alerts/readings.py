@@ -10,10 +10,10 @@ from contract.registry import DeviceType
 from contract.rules import Condition, Key
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import Judging
 
 
-def conditions(rt: FacilityRuntime, out: dict[Key, Condition]) -> None:
+def conditions(rt: Judging, out: dict[Key, Condition]) -> None:
     gas = rt.rules["gas_alarm"].thresholds
     ext = rt.rules["extinguisher_pressure"].thresholds
     env = rt.rules["environment_out_of_range"].thresholds

@@ -15,11 +15,10 @@ shards are not compared (CONTRACT §4 notes it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from alerts.state import Presence
 from contract.names import ref
 from contract.people import (
     ROLE_QUALIFICATIONS,
@@ -32,7 +31,7 @@ from contract.registry import StaffRole
 from contract.rules import Condition, Key
 
 if TYPE_CHECKING:
-    from alerts.facility import FacilityRuntime
+    from alerts.view import FacilityState, FacilityView
     from contract.registry import Staff
 
 QUALIFICATION_NAMES = {
@@ -45,55 +44,15 @@ QUALIFICATION_NAMES = {
 _CARER_QUALIFICATIONS = ROLE_QUALIFICATIONS["caregiver"]
 
 
-@dataclass(frozen=True, slots=True)
-class Register:
-    """The register of people as the engine is given it (storage.people.fetch_register)."""
-
-    people: Mapping[str, Person] = field(default_factory=dict)
-
-    def get(self, key: str | None) -> Person | None:
-        return self.people.get(key) if key is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class Presence:
-    """One person badged in at one facility, since `since` (event time)."""
-
-    facility_id: str
-    facility_name: str
-    staff_id: str
-    since: datetime
-
-
-class Workforce:
-    """Where each person of the register is badged in now, over the engine's facilities."""
-
-    def __init__(self) -> None:
-        self.at: dict[str, dict[str, Presence]] = {}
-
-    def arrive(self, key: str, p: Presence) -> None:
-        self.at.setdefault(key, {})[p.facility_id] = p
-
-    def leave(self, key: str, facility_id: str) -> None:
-        places = self.at.get(key)
-        if places is not None:
-            places.pop(facility_id, None)
-            if not places:
-                del self.at[key]
-
-    def places(self, key: str) -> list[Presence]:
-        return list(self.at.get(key, {}).values())
-
-
 # -- hooks the people rules call as who is on site changes ------------------------------------------------
-def arrived(rt: FacilityRuntime, staff_id: str, staff: Staff | None, at: datetime) -> None:
+def arrived(rt: FacilityState, staff_id: str, staff: Staff | None, at: datetime) -> None:
     """On site at this facility from `at` (and, for a person of the register, in the workforce)."""
     rt.staff_on_site[staff_id] = staff
     if staff is not None and staff.person is not None:
         rt.workforce.arrive(staff.person, Presence(rt.facility.id, rt.facility.name, staff_id, at))
 
 
-def left(rt: FacilityRuntime, staff: Staff | None) -> None:
+def left(rt: FacilityState, staff: Staff | None) -> None:
     if staff is not None and staff.person is not None:
         rt.workforce.leave(staff.person, rt.facility.id)
 
@@ -176,14 +135,14 @@ def counts_as_carer(s: Staff | None, p: Person | None, today: date) -> bool:
     return s is not None and s.cares and ban_of(s, p) is None and not lapses(s, p, today)
 
 
-def carers_on_site(rt: FacilityRuntime, today: date) -> int:
+def carers_on_site(rt: FacilityView, today: date) -> int:
     return sum(
         1 for s in rt.staff_on_site.values() if s is not None and counts_as_carer(s, rt.register.get(s.person), today)
     )
 
 
 # -- the rules ----------------------------------------------------------------------------------------
-def on_site_conditions(rt: FacilityRuntime, out: dict[Key, Condition], today: date) -> None:
+def on_site_conditions(rt: FacilityView, out: dict[Key, Condition], today: date) -> None:
     """Who is on site now: banned (anywhere) or unqualified staff, and the same person at two facilities."""
     for person, s in rt.staff_on_site.items():
         if s is None:
@@ -214,7 +173,7 @@ def on_site_conditions(rt: FacilityRuntime, out: dict[Key, Condition], today: da
             _double_shift(rt, out, person, s.person, who)
 
 
-def _double_shift(rt: FacilityRuntime, out: dict[Key, Condition], staff_id: str, key: str, who: str) -> None:
+def _double_shift(rt: FacilityView, out: dict[Key, Condition], staff_id: str, key: str, who: str) -> None:
     """Raised once, at the facility the person badged in at last (its badge-in overlaps the others')."""
     places = rt.workforce.places(key)
     if len(places) < 2 or max(places, key=lambda p: (p.since, p.facility_id)).facility_id != rt.facility.id:
@@ -233,16 +192,10 @@ def _double_shift(rt: FacilityRuntime, out: dict[Key, Condition], staff_id: str,
     )
 
 
-def register_conditions(rt: FacilityRuntime, out: dict[Key, Condition], today: date) -> None:
+def register_conditions(rt: FacilityView, today: date) -> dict[Key, Condition]:
     """What the register says of the facility's staff whether or not they are on site: documents
-    running out within the rule's days, and too few qualified health-care staff. Judged once a day
-    (and again after a registry or register change)."""
-    if rt.register_day != today:
-        rt.register_day, rt.register_out = today, _register_conditions(rt, today)
-    out.update(rt.register_out)
-
-
-def _register_conditions(rt: FacilityRuntime, today: date) -> dict[Key, Condition]:
+    running out within the rule's days, and too few qualified health-care staff. The facility judges it
+    once a day (and again after a registry or register change: FacilityRuntime.register_day)."""
     out: dict[Key, Condition] = {}
     ahead = timedelta(days=rt.rules["certificate_expiring"].thresholds["days"])
     health = 0

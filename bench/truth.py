@@ -31,8 +31,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.engine import AlertEngine, event_time
+from alerts.state import Register
 from alerts.tracker import Decision
-from alerts.workforce import Register
 from bench.field import FIELD_NAMES, OCCURRED_TOL, FieldPlan, place_field, with_closures
 from contract.credit import LAPSE_CLASSES
 from contract.payloads import Access, Batch, Event, Payload, Status, TypedBatch, expand_batch, parse_payload

@@ -420,4 +420,4 @@ class IngestService(Service):
 
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = bool(self.source and self.source.connected)
-        return ok, {"mqtt": ok, "pending": self.source.pending() if self.source else 0}
+        return ok, {"mqtt": ok, "mqtt_link": self.mqtt_link(), "pending": self.source.pending() if self.source else 0}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import select
 import struct
@@ -22,6 +23,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import accumulate
 from operator import attrgetter, itemgetter
@@ -48,6 +50,42 @@ class Received(NamedTuple):
     received_at: datetime
     mid: int = 0
     generation: int = 0  # which broker connection delivered it (acks go only to the same one)
+
+
+class LinkState(enum.Enum):
+    """Where the connection to the broker is (`MqttSource.link`); the moves between them: LINK_MOVES."""
+
+    IDLE = "idle"  # not started
+    DOWN = "down"  # no connection: the network thread connects again after a back-off
+    CONNECTING = "connecting"  # a socket to the broker, its answer (CONNACK) not yet read
+    UP = "up"  # connected: messages flow, acknowledgements go to this connection
+    REFUSED = "refused"  # the broker said no (a login, a client id): backing off to the maximum
+    STOPPED = "stopped"
+
+
+_L = LinkState
+# The moves the network thread makes, from paho's callbacks and its own loop. A move not in here is
+# logged as an error and made all the same: the link is what paho says it is, the table is what we expect.
+LINK_MOVES: dict[LinkState, frozenset[LinkState]] = {
+    _L.IDLE: frozenset({_L.DOWN, _L.STOPPED}),
+    _L.DOWN: frozenset({_L.DOWN, _L.CONNECTING, _L.STOPPED}),
+    # (again: a socket closed before the broker answered, with no disconnect heard)
+    _L.CONNECTING: frozenset({_L.UP, _L.REFUSED, _L.DOWN, _L.CONNECTING, _L.STOPPED}),
+    _L.UP: frozenset({_L.DOWN, _L.CONNECTING, _L.STOPPED}),
+    # (refused, then the socket's close heard; after the back-off, down and connecting again)
+    _L.REFUSED: frozenset({_L.REFUSED, _L.DOWN, _L.STOPPED}),
+    _L.STOPPED: frozenset({_L.STOPPED}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The connection's state, replaced as a whole by `MqttSource._move` (read from either thread)."""
+
+    state: LinkState = LinkState.IDLE
+    generation: int = 0  # connections made so far: which one delivered a message (acks go only to it)
+    up_at: float = float("-inf")  # monotonic time of the last connection
+    refused: str | None = None  # the broker's reason, while REFUSED
 
 
 _PAYLOAD = attrgetter("payload")
@@ -234,7 +272,6 @@ class MqttSource:
         self._refused: dict[int, str] = {}  # packet id -> the broker's reason, for publications it refused
         self._inflight = 0  # QoS 1 messages delivered on this connection and not yet acknowledged
         self.full_at = 0.0  # monotonic time the in-flight window was last half full or more (a backlog)
-        self.connected_at = float("-inf")  # monotonic time of the last connection
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup = asyncio.Event()
         self._wake_at = 1
@@ -242,9 +279,7 @@ class MqttSource:
         self._pending_bytes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.generation = 0
-        self.connected = False
-        self.refused: str | None = None
+        self.link = Link()
         self._client = _DrainingClient(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
@@ -257,6 +292,43 @@ class MqttSource:
         self._client.on_plain_publishes = self._deliver
         # Writes are flushed by the network thread (not one send per queued packet by the caller).
         self._client.on_socket_register_write = lambda *_a: None
+
+    # -- the connection's state ------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.link.state is LinkState.UP
+
+    @property
+    def generation(self) -> int:
+        return self.link.generation
+
+    def link_state(self) -> str:
+        """For /healthz: idle, down, connecting, up, refused (with the broker's reason) or stopped."""
+        link = self.link
+        return f"refused: {link.refused}" if link.state is LinkState.REFUSED else link.state.value
+
+    def _move(self, to: LinkState, *, refused: str | None = None) -> None:
+        """The one place the link changes: the table's check, the new connection's bookkeeping, the log,
+        and the service told when it goes up or down (`on_state`)."""
+        old = self.link
+        if to not in LINK_MOVES[old.state]:
+            logger.error("MQTT link moved from %s to %s, not a move we expect", old.state.value, to.value)
+        new = replace(old, state=to, refused=refused if to is LinkState.REFUSED else None)
+        if to is LinkState.UP:
+            with self._lock:
+                self._acks.clear()  # packet ids of the old connection mean nothing on this one
+                self._inflight = 0
+                # what the broker kept for the session comes right after this: until it has had time to,
+                # an empty window says nothing (a clock read "drained" here passed a whole backlog)
+                up_at = time.monotonic()  # real time: the broker's queue
+                new = replace(new, generation=old.generation + 1, up_at=up_at)
+                self.link = new
+        else:
+            self.link = new
+        if to is LinkState.REFUSED and old.state is not LinkState.REFUSED:
+            logger.warning("MQTT connection refused: %s", refused)
+        if (old.state is LinkState.UP) != (to is LinkState.UP):
+            self._notify(to is LinkState.UP)
 
     # -- lifecycle (asyncio side) ----------------------------------------------------------------
     def start(self, wake_at: int, wake_bytes: int | None = None) -> None:
@@ -329,7 +401,7 @@ class MqttSource:
         with self._lock:
             if self._inflight * 2 >= self.receive_maximum:
                 return time.monotonic()  # real time: the broker's queue
-            return max(self.full_at, self.connected_at + self.CONNECT_WAIT_S)
+            return max(self.full_at, self.link.up_at + self.CONNECT_WAIT_S)
 
     def drained(self) -> bool:
         """Whether the broker has nothing queued for this client: connected, nothing waiting here, and
@@ -350,7 +422,7 @@ class MqttSource:
 
     def ack(self, messages: list[Received]) -> int:
         """Queue acknowledgements for messages delivered on the current connection; return how many."""
-        gen = self.generation
+        gen = self.link.generation
         mids = [m.mid for m in messages if m.generation == gen and m.mid]
         with self._lock:
             self._acks.extend(mids)
@@ -360,10 +432,17 @@ class MqttSource:
     # -- network thread --------------------------------------------------------------------------
     def _run(self) -> None:
         backoff = Backoff(0.5, self.backoff_max_s)
+        self._move(LinkState.DOWN)
         while not self._stop.is_set():
+            if self.link.state is LinkState.REFUSED:  # the broker said no: back off to the maximum
+                self._client.disconnect()
+                self._stop.wait(self.backoff_max_s)
+                self._move(LinkState.DOWN)
+                continue
             if self._client.socket() is None:
                 if self._connect():
                     backoff.succeeded()
+                    self._move(LinkState.CONNECTING)
                 else:
                     delay = backoff.failed()
                     backoff.log(
@@ -371,16 +450,12 @@ class MqttSource:
                     )
                     self._stop.wait(delay)
                     continue
-            if self.refused is not None:  # the broker said no: back off to the maximum
-                self._client.disconnect()
-                self._stop.wait(self.backoff_max_s)
-                self.refused = None
-                continue
             self._pump()
         with contextlib.suppress(OSError):
             self._send_acks()
             self._client.disconnect()
             self._client.loop_write()
+        self._move(LinkState.STOPPED)
 
     def _connect(self) -> bool:
         props = Properties(PacketTypes.CONNECT)
@@ -428,30 +503,21 @@ class MqttSource:
         self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: Properties | None
     ) -> None:
         if rc.is_failure:
-            self.refused = str(rc)
-            logger.warning("MQTT connection refused: %s", rc)
+            self._move(LinkState.REFUSED, refused=str(rc))
             return
-        self.refused = None
-        with self._lock:
-            self._acks.clear()  # packet ids of the old connection mean nothing on this one
-            self.generation += 1
-            self._inflight = 0
-            # what the broker kept for the session comes right after this: until it has had time to,
-            # an empty window says nothing (a clock read "drained" here passed a whole backlog)
-            self.connected_at = time.monotonic()  # real time: the broker's queue
-        self.connected = True
         logger.info("MQTT connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
         subs = [self.subscription] if isinstance(self.subscription, str) else self.subscription
+        self._move(LinkState.UP)
         client.subscribe([(s, 1) for s in subs])
-        self._notify(True)
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags, rc: ReasonCode, _p: Properties | None
     ) -> None:
-        if self.connected:
+        state = self.link.state
+        if state is not LinkState.STOPPED:  # a refusal stays one until its back-off (`_run`)
+            self._move(LinkState.REFUSED if state is LinkState.REFUSED else LinkState.DOWN, refused=self.link.refused)
+        if state is LinkState.UP:
             logger.warning("MQTT disconnected: %s", rc)
-        self.connected = False
-        self._notify(False)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: ReasonCode, _p: Properties | None) -> None:
         with self._lock:
@@ -467,7 +533,7 @@ class MqttSource:
 
     def _deliver(self, messages: list[tuple[str, bytes, int]]) -> None:
         """Messages read together (from one read of the socket) share their time of receipt."""
-        now, gen = self.clock.now(), self.generation
+        now, gen = self.clock.now(), self.link.generation
         recs = [Received(topic, payload, now, mid, gen) for topic, payload, mid in messages]
         size = sum(len(r.payload) for r in recs)
         acked_later = len(messages) - list(map(_MID, messages)).count(0)  # QoS 1: mid > 0 (counted in C)

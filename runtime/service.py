@@ -82,7 +82,11 @@ class Service(abc.ABC):
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         ok = bool(self.source and self.source.connected)
-        return ok, {"mqtt": ok}
+        return ok, {"mqtt": ok, "mqtt_link": self.mqtt_link()}
+
+    def mqtt_link(self) -> str:
+        """The link to the broker, for /healthz (runtime.mqtt_source.LinkState; idle before the source)."""
+        return self.source.link_state() if self.source is not None else "idle"
 
     # -- the skeleton -------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import contract.rules
 from alerts.engine import AlertEngine, InputClock
-from alerts.facility import DeviceRt
+from alerts.state import DeviceRt
 from alerts.tracker import Decision, Tracker
 from contract.payloads import Access, Event, Status, Telemetry
 from contract.registry import DeviceType, Facility
@@ -622,10 +622,10 @@ def test_a_window_full_and_waiting_for_acknowledgements_is_still_a_backlog() -> 
     never connected: its window is set as deliveries would leave it."""
     import time
 
-    from runtime.mqtt_source import MqttSource
+    from runtime.mqtt_source import Link, LinkState, MqttSource
 
     src = MqttSource("mqtt://127.0.0.1:9", "t", "x/#", receive_maximum=100, session_expiry_s=0)
-    src.connected = True
+    src.link = Link(LinkState.UP)
     src.full_at = time.monotonic() - 10  # the last delivery, ten seconds ago
     src._inflight = 100  # ... which left the window full, waiting for acknowledgements
     clock = InputClock(T0)

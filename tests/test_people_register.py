@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from alerts.engine import AlertEngine
+from alerts.state import Register
 from alerts.tracker import Decision
-from alerts.workforce import Register
 from contract.errors import ContractError
 from contract.payloads import Access
 from contract.people import Ban, Certificate, Person, Qualification, mask_id, person_key, with_check_digit

@@ -17,7 +17,7 @@ import yaml
 from aiohttp.test_utils import TestServer
 
 from alerts.engine import AlertEngine
-from alerts.workforce import Register
+from alerts.state import Register
 from contract.payloads import Access
 from contract.people import mask_id, person_key, with_check_digit
 from contract.rules import load_rules

@@ -65,9 +65,16 @@ class Notifier:
         self.queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
 
     def tell(self, change: Change) -> None:
-        """Queue a change; a full queue drops it (a decision's write never waits for the notifications)."""
-        with contextlib.suppress(asyncio.QueueFull):
+        """Queue a change; a full queue drops it (a decision's write never waits for the notifications),
+        counted as a failure of the `queue` channel and logged: the people's channels go through the
+        outbox in the database and lose nothing; the topic and the webhook lose this one."""
+        try:
             self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.failures.labels("queue").inc()
+            logger.warning(
+                "notification queue full: alert %s %s not sent to the topic/webhook", change.alert_id, change.action
+            )
 
     async def run(self, http: aiohttp.ClientSession, source: Callable[[], MqttSource | None]) -> None:
         while True:
@@ -156,7 +163,7 @@ class Escalation:
             # people's deadlines (acknowledging, rectifying) run on the wall clock
             for change in await escalate(conn, wall, self.escalation_s, owned):
                 if not change.muted:
-                    self.notifier.queue.put_nowait(change)
+                    self.notifier.tell(change)  # a full queue must not end the service
             step = timedelta(seconds=self.order_step_s)
             orders = await escalate_overdue(conn, wall, step, owned)
             orders += await flag_late_receipts(conn, wall, owned)  # 逾期未签收, told once

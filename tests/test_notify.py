@@ -436,3 +436,21 @@ async def test_the_outbox_claims_the_most_urgent_first_and_keeps_each_robot_unde
     # a window after the first claim: its two sends have left the window, fire and gas still count, so
     # only the critical camera (the reserve) for the city's robot; the other robot's unfinished lease ran out
     assert [d.title for d in later] == ["cam", "other"]
+
+
+def test_a_full_notification_queue_drops_counts_and_never_raises() -> None:
+    """The topic/webhook queue full (a flood of changes, a webhook answering slowly): the escalation sweep
+    once put on it with a bare put_nowait, whose QueueFull would have ended the alert service's task group.
+    `tell` drops the change, counts it as a `queue` failure, and the service goes on."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    from alerts.escalation import Notifier
+
+    failures = Counter("f", "failures", ["channel"], registry=CollectorRegistry())
+    n = Notifier(None, None, None, "cw", None, None, 0, failures, asyncio.Event())  # type: ignore[arg-type]
+    n.queue = asyncio.Queue(maxsize=1)
+    first, second = (Change(i, "escalated", "fac", "smoke_alarm", "critical", "county", False) for i in (1, 2))
+    n.tell(first)
+    n.tell(second)
+    assert n.queue.qsize() == 1 and n.queue.get_nowait() is first
+    assert failures.labels("queue")._value.get() == 1

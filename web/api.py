@@ -33,6 +33,8 @@ from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, POPULATION, PUB
 from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
+from web.schemas import alerts, facilities
+from web.schemas.base import parse, respond
 
 routes = web.RouteTableDef()
 _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
@@ -71,7 +73,9 @@ async def list_facilities(request: web.Request) -> web.Response:
         facs = await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES], now=now)
         intake = await intake_state(conn, now)
     # `intake`: how far the platform has stored what devices sent; a grey facility is judged as of it
-    return web.json_response({"facilities": facs, "intake": intake.as_json() if intake is not None else None})
+    return respond(
+        facilities.Facilities, {"facilities": facs, "intake": intake.as_json() if intake is not None else None}
+    )
 
 
 @routes.get("/api/v1/facilities/{facility_id}/status")
@@ -79,7 +83,8 @@ async def facility_status(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request)))
+        status = await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request))
+    return respond(facilities.FacilityStatus, status)
 
 
 @routes.get("/api/v1/facilities/{facility_id}/readings")
@@ -105,7 +110,7 @@ async def facility_readings(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket, now_of(request))
-    return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
+    return respond(facilities.Points, {"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
 
 
 def report_params(
@@ -171,25 +176,22 @@ async def list_alerts(request: web.Request) -> web.Response:
             since=parse_time(qp(q, "since"), "since"),
         )
     await name_alerts(request.app[POOL], request.app[NAMES], rows)  # by name, each language (contract.names)
-    return web.json_response({"alerts": rows})
+    return respond(alerts.Alerts, {"alerts": rows})
 
 
-async def _note(request: web.Request) -> str:
-    """The body `{"note": "..."}` of an alert's acknowledgement or whereabouts record (the note may be empty)."""
-    body = await json_body(request, '{"note": "..."}')
-    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
-        raise Invalid("body must be a JSON object with a string note")
-    return str(body.get("note", ""))
+async def _note(request: web.Request, model: type[alerts.AlertNote] | type[alerts.Whereabouts]) -> str:
+    """The body `{"note": "..."}` of an alert's acknowledgement (the note may be empty) or whereabouts record."""
+    return parse(model, await json_body(request, '{"note": "..."}')).note
 
 
 @routes.post("/api/v1/alerts/{alert_id}/ack")
 async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    note = await _note(request)
+    note = await _note(request, alerts.AlertNote)
     out = await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request))
     await name_alerts(request.app[POOL], request.app[NAMES], out)
-    return web.json_response(out)
+    return respond(alerts.Alert, out)
 
 
 @routes.post("/api/v1/alerts/{alert_id}/whereabouts")
@@ -197,8 +199,8 @@ async def whereabouts(request: web.Request) -> web.Response:
     """Where the child of a `child_not_collected` alert is, with a note (issue #42 item 3)."""
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    note = await _note(request)
-    return web.json_response(await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request)))
+    note = await _note(request, alerts.Whereabouts)
+    return respond(alerts.Alert, await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request)))
 
 
 @routes.get("/api/v1/summary")
@@ -219,7 +221,7 @@ async def summary(request: web.Request) -> web.Response:
     by_township = user.scope.below_city or county is not None or township is not None
     out["areas"] = queries.areas(facs, by_township=by_township)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
-    return web.json_response(out)
+    return respond(facilities.Summary, out)
 
 
 @routes.get("/api/v1/alerts/{alert_id}")
@@ -231,7 +233,7 @@ async def get_alert(request: web.Request) -> web.Response:
     if a is None:
         raise NotFound("no such alert")
     await name_alerts(request.app[POOL], request.app[NAMES], a)
-    return web.json_response(a)
+    return respond(alerts.AlertDetail, a)
 
 
 @routes.get("/api/v1/facilities/{facility_id}/timeline")
@@ -242,7 +244,7 @@ async def facility_timeline(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f, now_of(request)))
-    return web.json_response({"items": items})
+    return respond(facilities.Timeline, {"items": items})
 
 
 @routes.get("/api/v1/facilities/{facility_id}/registry")

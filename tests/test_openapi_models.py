@@ -70,7 +70,7 @@ def test_the_documents_schemas_are_the_models_and_enums_come_from_the_contract()
     assert alert["escalation"]["enum"] == list(LEVELS)
     assert alert["department"]["enum"] == list(DEPARTMENTS)
     assert {"type": "null"} in alert["delay_cause"]["anyOf"]
-    assert [s for s in alert["delay_cause"]["anyOf"] if "enum" in s][0]["enum"] == list(CAUSES)
+    assert next(s for s in alert["delay_cause"]["anyOf"] if "enum" in s)["enum"] == list(CAUSES)
     assert SCHEMAS["Alert"]["additionalProperties"] is False  # a field the server adds fails Schemathesis
     assert set(SCHEMAS["Alert"]["required"]) == {k for k in ALERT if k != "battery_pct"}  # NotRequired: optional
     assert SCHEMAS["AlertDetail"]["properties"]["history"]["items"] == {"$ref": "#/components/schemas/AlertEvent"}
@@ -110,7 +110,7 @@ def test_a_request_body_that_is_not_its_model_is_a_400_with_the_reason() -> None
     assert parse(alerts.AlertNote, {}).note == ""
     assert parse(alerts.AlertNote, {"note": "ok", "other": 1}).note == "ok"  # unknown fields ignored, as before
     for bad in ([], {"note": 5}, {"note": "x" * 2001}):
-        with pytest.raises(Invalid, match="note|body"):
+        with pytest.raises(Invalid, match=r"note|body"):
             parse(alerts.AlertNote, bad)
     with pytest.raises(Invalid, match="note"):
         parse(alerts.Whereabouts, {})

@@ -33,8 +33,9 @@ from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, POPULATION, PUB
 from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
-from web.schemas import alerts, facilities
+from web.schemas import alerts, facilities, maintenance, records
 from web.schemas.base import parse, respond
+from web.schemas.credit import Appeal, Appeals, Credit
 
 routes = web.RouteTableDef()
 _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
@@ -152,7 +153,9 @@ async def report(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return web.json_response({"period": period, "from": start.isoformat(), "to": end.isoformat(), "facilities": rows})
+    return respond(
+        records.Report, {"period": period, "from": start.isoformat(), "to": end.isoformat(), "facilities": rows}
+    )
 
 
 @routes.get("/api/v1/alerts")
@@ -263,9 +266,8 @@ async def list_maintenance(request: web.Request) -> web.Response:
     past = one_of(qp(request.query, "past"), "past", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(
-            {"windows": await maintenance_store.windows(conn, f["id"], now_of(request), include_past=past)}
-        )
+        windows = await maintenance_store.windows(conn, f["id"], now_of(request), include_past=past)
+    return respond(maintenance.Windows, {"windows": windows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")
@@ -274,9 +276,9 @@ async def create_maintenance(request: web.Request) -> web.Response:
     an inspector in scope or an admin (supervision.maintenance)."""
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
-    return web.json_response(
-        await file_maintenance(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request)),
-        status=201,
+    fid = request.match_info["facility_id"]
+    return respond(
+        maintenance.Maintenance, await file_maintenance(request.app[POOL], user, fid, body, now=now_of(request)), 201
     )
 
 
@@ -286,9 +288,10 @@ async def request_maintenance(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     fid = request.match_info["facility_id"]
-    return web.json_response(
+    return respond(
+        maintenance.Maintenance,
         await file_maintenance(request.app[POOL], user, fid, body, now=now_of(request), request_only=True),
-        status=201,
+        201,
     )
 
 
@@ -298,7 +301,8 @@ async def decide_maintenance_api(request: web.Request) -> web.Response:
     user = user_of(request)
     window_id = path_id(request.match_info["window_id"])
     body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
-    return web.json_response(
+    return respond(
+        maintenance.Maintenance,
         await decide_maintenance(
             request.app[POOL],
             user,
@@ -307,7 +311,7 @@ async def decide_maintenance_api(request: web.Request) -> web.Response:
             request.match_info["decision"],
             body,
             now=now_of(request),
-        )
+        ),
     )
 
 
@@ -317,7 +321,8 @@ async def list_delegates(request: web.Request) -> web.Response:
     """Who besides the registry's guardians may collect which child, every state (inspectors read-only)."""
     user = user_of(request)
     fid = request.match_info["facility_id"]
-    return web.json_response({"delegates": await pickup.listing(request.app[POOL], user, fid, now=now_of(request))})
+    delegates = await pickup.listing(request.app[POOL], user, fid, now=now_of(request))
+    return respond(maintenance.Delegates, {"delegates": delegates})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/delegates")
@@ -327,7 +332,9 @@ async def create_delegate(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"child_id": ..., "person_id": ..., "name": ..., "consent_by": ...}')
     fid = request.match_info["facility_id"]
-    return web.json_response(await pickup.record(request.app[POOL], user, fid, body, now=now_of(request)), status=201)
+    return respond(
+        maintenance.Delegate, await pickup.record(request.app[POOL], user, fid, body, now=now_of(request)), 201
+    )
 
 
 @routes.post("/api/v1/facilities/{facility_id}/delegates/{delegate_id}/revoke")
@@ -337,7 +344,8 @@ async def revoke_delegate(request: web.Request) -> web.Response:
     delegate_id = path_id(request.match_info["delegate_id"])
     body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
     fid = request.match_info["facility_id"]
-    return web.json_response(await pickup.revoke(request.app[POOL], user, fid, delegate_id, body, now=now_of(request)))
+    out = await pickup.revoke(request.app[POOL], user, fid, delegate_id, body, now=now_of(request))
+    return respond(maintenance.Delegate, out)
 
 
 # -- rectification orders (整改通知, issue #16) ---------------------------------------------------------------
@@ -511,7 +519,7 @@ async def credit_report(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
     appeals.attach(rows, await appeals.listed(request.app[POOL], user.scope, month=month))
-    return web.json_response({"month": month.isoformat()[:7], "facilities": rows})
+    return respond(Credit, {"month": month.isoformat()[:7], "facilities": rows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/credit/{month}/appeal")
@@ -525,7 +533,7 @@ async def credit_appeal(request: web.Request) -> web.Response:
     out = await appeals.file(
         request.app[POOL], user, request.match_info["facility_id"], month, body.get("note"), now=now_of(request)
     )
-    return web.json_response(out, status=201)
+    return respond(Appeal, out, 201)
 
 
 @routes.get("/api/v1/credit/appeals")
@@ -537,7 +545,7 @@ async def credit_appeals(request: web.Request) -> web.Response:
     status = one_of(qp(request.query, "status"), "status", {"pending", "accepted", "rejected"})
     facility = qp(request.query, "facility_id") or None
     rows = await appeals.listed(request.app[POOL], user.scope, month=month, facility_id=facility, status=status)
-    return web.json_response({"appeals": rows})
+    return respond(Appeals, {"appeals": rows})
 
 
 @routes.post("/api/v1/credit/appeals/{appeal_id}/decide")
@@ -547,7 +555,7 @@ async def decide_credit_appeal(request: web.Request) -> web.Response:
     appeal_id = path_id(request.match_info["appeal_id"])
     body = await json_body(request, '{"accept": true, "score": 82.5, "reason": "..."}')
     out = await appeals.decide(request.app[POOL], user, appeal_id, body, request.app[CREDIT], now=now_of(request))
-    return web.json_response(out)
+    return respond(Appeal, out)
 
 
 # -- the assessment of the departments (督导评估, issues #16, #37, #40 item 9) -------------------------------------
@@ -638,7 +646,9 @@ async def post_registry(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise Invalid("the registry must be UTF-8 text") from None
     salt, now = request.app[PERSON_SALT], now_of(request)
-    return web.json_response(await load_registry_text(request.app[POOL], user, text, "api", salt=salt, now=now))
+    return respond(
+        records.LoadSummary, await load_registry_text(request.app[POOL], user, text, "api", salt=salt, now=now)
+    )
 
 
 @routes.get("/api/v1/audit")
@@ -650,7 +660,7 @@ async def audit_log(request: web.Request) -> web.Response:
     before = cursor(q, "before", "an audit entry id")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.audit_log(conn, q.get("actor") or None, q.get("action") or None, before)
-    return web.json_response({"entries": rows})
+    return respond(records.AuditLog, {"entries": rows})
 
 
 @routes.get("/api/v1/dead-letters")
@@ -664,4 +674,4 @@ async def dead_letters(request: web.Request) -> web.Response:
     before = cursor(q, "before", "a dead letter id")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.dead_letters(conn, user.scope, reason, before)
-    return web.json_response({"dead_letters": rows})
+    return respond(records.DeadLetters, {"dead_letters": rows})

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     GetCoreSchemaHandler,
     TypeAdapter,
     ValidationError,
@@ -30,6 +31,16 @@ from web.errors import Invalid
 # A response body (or a part of one) is a TypedDict decorated @closed: strict, no field it does not name;
 # `NotRequired[...]` for a field a handler may leave out (no invented default in the document).
 closed = with_config(ConfigDict(strict=True, extra="forbid"))
+
+
+def absent() -> Any:
+    """The default of a request field that may be left out but is never null: None in Python, no
+    `default: null` in the document (the document says what a client may send)."""
+    return Field(default=None, json_schema_extra=_no_default)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class RequestBody(BaseModel):

@@ -10,6 +10,7 @@ from typing_extensions import TypedDict
 from contract.pickup import CONSENT_METHODS, KINDS, RELATIONS
 from contract.rules import MAINTENANCE_STATUSES
 from web.schemas.base import OneOf, RequestBody, Time, closed
+from web.schemas.ops import FID, Op, path_id, query
 
 Reason = Annotated[str, Field(max_length=500)]
 
@@ -134,3 +135,71 @@ class Delegates(TypedDict):
     """delegates"""
 
     delegates: list[Delegate]
+
+
+_WINDOW = (FID, path_id("window_id"))
+OPERATIONS: dict[str, dict[str, Op]] = {
+    "/api/v1/facilities/{facility_id}/maintenance": {
+        "get": Op(
+            "Maintenance windows (current and future; past=true for all)",
+            Windows,
+            (400, 404),
+            (FID, query("past", "include past windows", enum=["true", "false"])),
+        ),
+        "post": Op(
+            "A window: requested by the facility's operator, set (approved at once) by an inspector in"
+            " scope or an admin; audited (maintenance.request, maintenance.set)",
+            Maintenance,
+            (400, 403, 404),
+            (FID,),
+            MaintenanceIn,
+            status=201,
+        ),
+    },
+    "/api/v1/facilities/{facility_id}/maintenance/requests": {
+        "post": Op(
+            "Request a window whoever asks (someone else who supervises approves it); audited",
+            Maintenance,
+            (400, 403, 404),
+            (FID,),
+            MaintenanceIn,
+            status=201,
+        ),
+    },
+    **{
+        f"/api/v1/facilities/{{facility_id}}/maintenance/{{window_id}}/{decision}": {
+            "post": Op(summary, Maintenance, (400, 403, 404, 409), _WINDOW, MaintenanceDecision, request_required=False)
+        }
+        for decision, summary in (
+            ("approve", "Approve a pending request (an inspector in scope or an admin, not its requester); audited"),
+            ("reject", "Reject a pending request with a reason (as approve); audited"),
+            ("withdraw", "Withdraw a pending request (its requester or the facility's operator); audited"),
+        )
+    },
+    "/api/v1/facilities/{facility_id}/delegates": {
+        "get": Op(
+            "Pick-up delegates of the facility, every state (whoever's scope covers it; read-only)",
+            Delegates,
+            (404,),
+            (FID,),
+        ),
+        "post": Op(
+            "Record a delegate with the parents' consent (the facility's operator only); audited (pickup.delegate.add)",
+            Delegate,
+            (400, 403, 404),
+            (FID,),
+            DelegateIn,
+            status=201,
+        ),
+    },
+    "/api/v1/facilities/{facility_id}/delegates/{delegate_id}/revoke": {
+        "post": Op(
+            "Revoke a delegate at once and for good (the facility's operator only); audited (pickup.delegate.revoke)",
+            Delegate,
+            (400, 403, 404, 409),
+            (FID, path_id("delegate_id")),
+            DelegateRevoke,
+            request_required=False,
+        )
+    },
+}

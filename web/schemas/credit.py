@@ -45,6 +45,7 @@ class Evaluation(TypedDict):
     grade: str
     parts: dict[str, Number]
     lapse_points: NotRequired[dict[str, Number]]
+    silent_points: NotRequired[dict[str, Number]]  # by rule: devices heard from too seldom (contract/credit.py)
     dark_points: NotRequired[Number]
     facts: AnyObject
     method: NotRequired[str]

@@ -33,6 +33,9 @@ from web.keys import CREDIT, GATEWAYS, NAMES, PERSON_SALT, POOL, POPULATION, PUB
 from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
+from web.schemas import alerts, facilities, maintenance, records
+from web.schemas.base import parse, respond
+from web.schemas.credit import Appeal, Appeals, Credit
 
 routes = web.RouteTableDef()
 _DURATION = re.compile(r"^(\d{1,5})(s|m|h|d)$")
@@ -71,7 +74,9 @@ async def list_facilities(request: web.Request) -> web.Response:
         facs = await queries.facilities(conn, user.scope, county, township, rules=request.app[RULES], now=now)
         intake = await intake_state(conn, now)
     # `intake`: how far the platform has stored what devices sent; a grey facility is judged as of it
-    return web.json_response({"facilities": facs, "intake": intake.as_json() if intake is not None else None})
+    return respond(
+        facilities.Facilities, {"facilities": facs, "intake": intake.as_json() if intake is not None else None}
+    )
 
 
 @routes.get("/api/v1/facilities/{facility_id}/status")
@@ -79,7 +84,8 @@ async def facility_status(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request)))
+        status = await queries.facility_status(conn, f, rules=request.app[RULES], now=now_of(request))
+    return respond(facilities.FacilityStatus, status)
 
 
 @routes.get("/api/v1/facilities/{facility_id}/readings")
@@ -105,7 +111,7 @@ async def facility_readings(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         rows = await queries.readings(conn, f["id"], metric, device, start, end, bucket, now_of(request))
-    return web.json_response({"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
+    return respond(facilities.Points, {"metric": metric, "bucket": q.get("bucket", "5m"), "points": rows})
 
 
 def report_params(
@@ -147,7 +153,9 @@ async def report(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return web.json_response({"period": period, "from": start.isoformat(), "to": end.isoformat(), "facilities": rows})
+    return respond(
+        records.Report, {"period": period, "from": start.isoformat(), "to": end.isoformat(), "facilities": rows}
+    )
 
 
 @routes.get("/api/v1/alerts")
@@ -171,25 +179,22 @@ async def list_alerts(request: web.Request) -> web.Response:
             since=parse_time(qp(q, "since"), "since"),
         )
     await name_alerts(request.app[POOL], request.app[NAMES], rows)  # by name, each language (contract.names)
-    return web.json_response({"alerts": rows})
+    return respond(alerts.Alerts, {"alerts": rows})
 
 
-async def _note(request: web.Request) -> str:
-    """The body `{"note": "..."}` of an alert's acknowledgement or whereabouts record (the note may be empty)."""
-    body = await json_body(request, '{"note": "..."}')
-    if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
-        raise Invalid("body must be a JSON object with a string note")
-    return str(body.get("note", ""))
+async def _note(request: web.Request, model: type[alerts.AlertNote] | type[alerts.Whereabouts]) -> str:
+    """The body `{"note": "..."}` of an alert's acknowledgement (the note may be empty) or whereabouts record."""
+    return parse(model, await json_body(request, '{"note": "..."}')).note
 
 
 @routes.post("/api/v1/alerts/{alert_id}/ack")
 async def ack_alert(request: web.Request) -> web.Response:
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    note = await _note(request)
+    note = await _note(request, alerts.AlertNote)
     out = await acknowledge(request.app[POOL], user, alert_id, note, now=now_of(request))
     await name_alerts(request.app[POOL], request.app[NAMES], out)
-    return web.json_response(out)
+    return respond(alerts.Alert, out)
 
 
 @routes.post("/api/v1/alerts/{alert_id}/whereabouts")
@@ -197,8 +202,8 @@ async def whereabouts(request: web.Request) -> web.Response:
     """Where the child of a `child_not_collected` alert is, with a note (issue #42 item 3)."""
     user = user_of(request)
     alert_id = path_id(request.match_info["alert_id"])
-    note = await _note(request)
-    return web.json_response(await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request)))
+    note = await _note(request, alerts.Whereabouts)
+    return respond(alerts.Alert, await record_whereabouts(request.app[POOL], user, alert_id, note, now=now_of(request)))
 
 
 @routes.get("/api/v1/summary")
@@ -219,7 +224,7 @@ async def summary(request: web.Request) -> web.Response:
     by_township = user.scope.below_city or county is not None or township is not None
     out["areas"] = queries.areas(facs, by_township=by_township)
     out["understaffed"] = [{"id": f["id"], "rules": f["staffing_alerts"]} for f in facs if f["staffing_alerts"]]
-    return web.json_response(out)
+    return respond(facilities.Summary, out)
 
 
 @routes.get("/api/v1/alerts/{alert_id}")
@@ -231,7 +236,7 @@ async def get_alert(request: web.Request) -> web.Response:
     if a is None:
         raise NotFound("no such alert")
     await name_alerts(request.app[POOL], request.app[NAMES], a)
-    return web.json_response(a)
+    return respond(alerts.AlertDetail, a)
 
 
 @routes.get("/api/v1/facilities/{facility_id}/timeline")
@@ -242,7 +247,7 @@ async def facility_timeline(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
         items = await queries.timeline(conn, f["id"], since or queries.local_midnight(f, now_of(request)))
-    return web.json_response({"items": items})
+    return respond(facilities.Timeline, {"items": items})
 
 
 @routes.get("/api/v1/facilities/{facility_id}/registry")
@@ -261,9 +266,8 @@ async def list_maintenance(request: web.Request) -> web.Response:
     past = one_of(qp(request.query, "past"), "past", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         f = await in_scope(request, conn, user)
-        return web.json_response(
-            {"windows": await maintenance_store.windows(conn, f["id"], now_of(request), include_past=past)}
-        )
+        windows = await maintenance_store.windows(conn, f["id"], now_of(request), include_past=past)
+    return respond(maintenance.Windows, {"windows": windows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/maintenance")
@@ -272,9 +276,9 @@ async def create_maintenance(request: web.Request) -> web.Response:
     an inspector in scope or an admin (supervision.maintenance)."""
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
-    return web.json_response(
-        await file_maintenance(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request)),
-        status=201,
+    fid = request.match_info["facility_id"]
+    return respond(
+        maintenance.Maintenance, await file_maintenance(request.app[POOL], user, fid, body, now=now_of(request)), 201
     )
 
 
@@ -284,9 +288,10 @@ async def request_maintenance(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"starts_at": ..., "ends_at": ..., "reason": ...}')
     fid = request.match_info["facility_id"]
-    return web.json_response(
+    return respond(
+        maintenance.Maintenance,
         await file_maintenance(request.app[POOL], user, fid, body, now=now_of(request), request_only=True),
-        status=201,
+        201,
     )
 
 
@@ -296,7 +301,8 @@ async def decide_maintenance_api(request: web.Request) -> web.Response:
     user = user_of(request)
     window_id = path_id(request.match_info["window_id"])
     body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
-    return web.json_response(
+    return respond(
+        maintenance.Maintenance,
         await decide_maintenance(
             request.app[POOL],
             user,
@@ -305,7 +311,7 @@ async def decide_maintenance_api(request: web.Request) -> web.Response:
             request.match_info["decision"],
             body,
             now=now_of(request),
-        )
+        ),
     )
 
 
@@ -315,7 +321,8 @@ async def list_delegates(request: web.Request) -> web.Response:
     """Who besides the registry's guardians may collect which child, every state (inspectors read-only)."""
     user = user_of(request)
     fid = request.match_info["facility_id"]
-    return web.json_response({"delegates": await pickup.listing(request.app[POOL], user, fid, now=now_of(request))})
+    delegates = await pickup.listing(request.app[POOL], user, fid, now=now_of(request))
+    return respond(maintenance.Delegates, {"delegates": delegates})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/delegates")
@@ -325,7 +332,9 @@ async def create_delegate(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"child_id": ..., "person_id": ..., "name": ..., "consent_by": ...}')
     fid = request.match_info["facility_id"]
-    return web.json_response(await pickup.record(request.app[POOL], user, fid, body, now=now_of(request)), status=201)
+    return respond(
+        maintenance.Delegate, await pickup.record(request.app[POOL], user, fid, body, now=now_of(request)), 201
+    )
 
 
 @routes.post("/api/v1/facilities/{facility_id}/delegates/{delegate_id}/revoke")
@@ -335,7 +344,8 @@ async def revoke_delegate(request: web.Request) -> web.Response:
     delegate_id = path_id(request.match_info["delegate_id"])
     body = await json_body(request, '{"reason": "..."}') if request.body_exists else {}
     fid = request.match_info["facility_id"]
-    return web.json_response(await pickup.revoke(request.app[POOL], user, fid, delegate_id, body, now=now_of(request)))
+    out = await pickup.revoke(request.app[POOL], user, fid, delegate_id, body, now=now_of(request))
+    return respond(maintenance.Delegate, out)
 
 
 # -- rectification orders (整改通知, issue #16) ---------------------------------------------------------------
@@ -509,7 +519,7 @@ async def credit_report(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await credit_store.month_report(conn, user.scope, month, now_of(request), request.app[CREDIT])
     appeals.attach(rows, await appeals.listed(request.app[POOL], user.scope, month=month))
-    return web.json_response({"month": month.isoformat()[:7], "facilities": rows})
+    return respond(Credit, {"month": month.isoformat()[:7], "facilities": rows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/credit/{month}/appeal")
@@ -523,7 +533,7 @@ async def credit_appeal(request: web.Request) -> web.Response:
     out = await appeals.file(
         request.app[POOL], user, request.match_info["facility_id"], month, body.get("note"), now=now_of(request)
     )
-    return web.json_response(out, status=201)
+    return respond(Appeal, out, 201)
 
 
 @routes.get("/api/v1/credit/appeals")
@@ -535,7 +545,7 @@ async def credit_appeals(request: web.Request) -> web.Response:
     status = one_of(qp(request.query, "status"), "status", {"pending", "accepted", "rejected"})
     facility = qp(request.query, "facility_id") or None
     rows = await appeals.listed(request.app[POOL], user.scope, month=month, facility_id=facility, status=status)
-    return web.json_response({"appeals": rows})
+    return respond(Appeals, {"appeals": rows})
 
 
 @routes.post("/api/v1/credit/appeals/{appeal_id}/decide")
@@ -545,7 +555,7 @@ async def decide_credit_appeal(request: web.Request) -> web.Response:
     appeal_id = path_id(request.match_info["appeal_id"])
     body = await json_body(request, '{"accept": true, "score": 82.5, "reason": "..."}')
     out = await appeals.decide(request.app[POOL], user, appeal_id, body, request.app[CREDIT], now=now_of(request))
-    return web.json_response(out)
+    return respond(Appeal, out)
 
 
 # -- the assessment of the departments (督导评估, issues #16, #37, #40 item 9) -------------------------------------
@@ -636,7 +646,9 @@ async def post_registry(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise Invalid("the registry must be UTF-8 text") from None
     salt, now = request.app[PERSON_SALT], now_of(request)
-    return web.json_response(await load_registry_text(request.app[POOL], user, text, "api", salt=salt, now=now))
+    return respond(
+        records.LoadSummary, await load_registry_text(request.app[POOL], user, text, "api", salt=salt, now=now)
+    )
 
 
 @routes.get("/api/v1/audit")
@@ -648,7 +660,7 @@ async def audit_log(request: web.Request) -> web.Response:
     before = cursor(q, "before", "an audit entry id")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.audit_log(conn, q.get("actor") or None, q.get("action") or None, before)
-    return web.json_response({"entries": rows})
+    return respond(records.AuditLog, {"entries": rows})
 
 
 @routes.get("/api/v1/dead-letters")
@@ -662,4 +674,4 @@ async def dead_letters(request: web.Request) -> web.Response:
     before = cursor(q, "before", "a dead letter id")
     async with request.app[POOL].acquire() as conn:
         rows = await queries.dead_letters(conn, user.scope, reason, before)
-    return web.json_response({"dead_letters": rows})
+    return respond(records.DeadLetters, {"dead_letters": rows})

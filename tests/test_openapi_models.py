@@ -1,0 +1,116 @@
+"""The API's bodies are models (web/schemas/) and the document is generated from them (web/openapi.py):
+a handler's body that drifts from its model fails, the document's schemas are the models' own, and no enum
+is typed a second time. Pure logic: no database, no server."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from contract.inspection import DEPARTMENTS
+from contract.occurred import CAUSES
+from contract.rules import LEVELS, SEVERITIES
+from web.errors import Invalid
+from web.openapi import OPENAPI, _nullable_31
+from web.schemas import alerts, facilities
+from web.schemas.base import body, parse
+
+SCHEMAS = OPENAPI["components"]["schemas"]
+ALERT = {
+    "id": 1,
+    "rule": "fire_alarm",
+    "severity": "critical",
+    "facility_id": "fac-1",
+    "status": "active",
+    "acknowledged": False,
+    "opened_at": "2026-12-07T08:00:00+00:00",
+    "occurred_at": "2026-12-07T08:00:00+00:00",
+    "escalation": "facility",
+    "count": 1,
+    "battery_pct": None,
+}
+
+
+def test_a_body_is_written_through_its_model_unchanged() -> None:
+    alert = {k: v for k, v in ALERT.items() if k != "battery_pct"} | {"delay_cause": None, "muted": True}
+    assert body(alerts.Alert, alert) == body(alerts.Alert, dict(reversed(alert.items())))
+    import json
+
+    assert json.loads(body(alerts.Alert, alert)) == alert  # same fields, same values: times stay the strings sent
+    point = {"t": "2026-12-07T08:00:00+00:00", "min": 3, "avg": 3.5, "max": None}
+    assert json.loads(body(facilities.Point, point)) == point
+    assert b'"min":3,' in body(facilities.Point, point)  # an int stays an int
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        {"battery_pct": None},  # a field the model does not describe
+        {"count": None},  # null where the document says integer
+        {"count": "1"},  # a string where the document says integer
+        {"acknowledged": 0},  # an int where the document says boolean
+        {"severity": "urgent"},  # a severity the contract does not have
+        {"escalation": "province"},  # a level the contract does not have
+    ],
+)
+def test_a_body_that_drifts_from_its_model_is_refused(drift: dict[str, object]) -> None:
+    alert = {k: v for k, v in ALERT.items() if k != "battery_pct"} | drift
+    with pytest.raises(ValidationError):
+        body(alerts.Alert, alert)
+
+
+def test_a_body_missing_a_required_field_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        body(alerts.Alert, {k: v for k, v in ALERT.items() if k not in ("battery_pct", "count")})
+
+
+def test_the_documents_schemas_are_the_models_and_enums_come_from_the_contract() -> None:
+    alert = SCHEMAS["Alert"]["properties"]
+    assert alert["severity"]["enum"] == list(SEVERITIES)
+    assert alert["escalation"]["enum"] == list(LEVELS)
+    assert alert["department"]["enum"] == list(DEPARTMENTS)
+    assert {"type": "null"} in alert["delay_cause"]["anyOf"]
+    assert next(s for s in alert["delay_cause"]["anyOf"] if "enum" in s)["enum"] == list(CAUSES)
+    assert SCHEMAS["Alert"]["additionalProperties"] is False  # a field the server adds fails Schemathesis
+    assert set(SCHEMAS["Alert"]["required"]) == {k for k in ALERT if k != "battery_pct"}  # NotRequired: optional
+    assert SCHEMAS["AlertDetail"]["properties"]["history"]["items"] == {"$ref": "#/components/schemas/AlertEvent"}
+    assert OPENAPI["openapi"] == "3.1.0"
+
+
+def test_every_reference_in_the_document_resolves() -> None:
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(OPENAPI)
+    assert refs
+    assert sorted({r for r in refs if r.removeprefix("#/components/schemas/") not in SCHEMAS}) == []
+    assert "nullable" not in str(OPENAPI)  # 3.0's keyword: 3.1 has the null type
+
+
+def test_a_hand_written_nullable_becomes_the_null_type() -> None:
+    assert _nullable_31({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
+    assert _nullable_31({"allOf": [{"$ref": "#/x"}], "nullable": True}) == {
+        "anyOf": [{"allOf": [{"$ref": "#/x"}]}, {"type": "null"}]
+    }
+    assert _nullable_31({"items": [{"type": "integer", "nullable": True}]}) == {
+        "items": [{"type": ["integer", "null"]}]
+    }
+
+
+def test_a_request_body_that_is_not_its_model_is_a_400_with_the_reason() -> None:
+    assert parse(alerts.AlertNote, {}).note == ""
+    assert parse(alerts.AlertNote, {"note": "ok", "other": 1}).note == "ok"  # unknown fields ignored, as before
+    for bad in ([], {"note": 5}, {"note": "x" * 2001}):
+        with pytest.raises(Invalid, match=r"note|body"):
+            parse(alerts.AlertNote, bad)
+    with pytest.raises(Invalid, match="note"):
+        parse(alerts.Whereabouts, {})

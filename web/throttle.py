@@ -27,6 +27,7 @@ lane threads argon2 starts), so a hash gets only the CPU the event loop and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -70,7 +71,8 @@ def lowest_priority() -> None:
     priority set for a thread's own id is that thread's alone; elsewhere it would be the whole
     process's, so it is left alone there."""
     if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+        with contextlib.suppress(OSError):  # a sandbox refusing it: hash at the usual priority, not fail logins
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
 
 
 class HashSlots:

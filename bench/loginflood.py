@@ -9,7 +9,9 @@ token asks for the facility list at a steady 15 a second (under its own rate lim
 for a quiet spell, then during `rounds` floods of 228 logins sent from another process (new addresses
 each round, so the throttle counts each as a first-time guess). Printed: both p99s and their ratio
 (target: ≤ 5× and < 500 ms), with how the web answered the flood (401 wrong password, 503 beyond this
-process's hash slots, 429 throttled).
+process's hash slots, 429 throttled), and where the machine's CPU went during the floods: the web's, the
+flood client's (on the same cores here, as an attacker's would not be), this sampler's, and everything
+else's (the database, other work on a shared machine), with the load average at the start and end.
 
 Run as `python -m bench.loginflood BASE` it is the flood's own process: it reads a line from stdin,
 sends one round and prints its answers as one JSON line, until stdin closes.
@@ -87,6 +89,24 @@ async def _sample(s: aiohttp.ClientSession, url: str, until: asyncio.Future[Any]
     return lat
 
 
+def _cpu_s(pid: int) -> float:
+    """A process's CPU seconds so far (user + system, all its threads), from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (every core), from /proc/stat."""
+    try:
+        cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan")
+    return (sum(cpu[:8]) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
 async def run_login_flood_bench(rounds: int = 15, quiet_n: int = 150, facilities: int = 200) -> dict[str, Any]:
     from bench.common import log, pct, prepare_db
     from runtime.stack import LocalStack, free_port
@@ -138,6 +158,10 @@ async def run_login_flood_bench(rounds: int = 15, quiet_n: int = 150, facilities
             during: list[float] = []
             answers: Counter[str] = Counter()
             flood_s = []
+            pids = {"web": web.pid, "flood_client": flood.pid, "bench_sampler": os.getpid()}
+            load_start = os.getloadavg()[0]
+            cpu0 = {k: _cpu_s(p) for k, p in pids.items()} | {"machine": _machine_busy_s()}
+            t_flood = time.perf_counter()
             for _ in range(rounds):
                 flood.stdin.write(b"go\n")
                 await flood.stdin.drain()
@@ -148,6 +172,10 @@ async def run_login_flood_bench(rounds: int = 15, quiet_n: int = 150, facilities
                 flood_s.append(result["s"])
                 log(f"flood round: {result}; p99 so far {pct(during, 99):.1f} ms over {len(during)}")
                 await asyncio.sleep(2.0)  # the last hashes finish before the next round
+            cpu = {k: round(_cpu_s(p) - cpu0[k], 2) for k, p in pids.items()}
+            cpu["everything_else"] = round(_machine_busy_s() - cpu0["machine"] - sum(cpu.values()), 2)
+            flood_wall = round(time.perf_counter() - t_flood, 1)
+            load_end = os.getloadavg()[0]
             flood.stdin.close()
             await flood.wait()
         quiet_p99, flood_p99 = pct(quiet, 99), pct(during, 99)
@@ -167,6 +195,11 @@ async def run_login_flood_bench(rounds: int = 15, quiet_n: int = 150, facilities
             "quiet_n": len(quiet),
             "flood_n": len(during),
             "target_met": ratio <= TARGET_RATIO and flood_p99 < TARGET_MS,
+            # the floods' CPU seconds over `flood_wall_s` on `cores` cores (the 2 s pauses included)
+            "flood_wall_s": flood_wall,
+            "cores": os.cpu_count(),
+            "cpu_s": cpu,
+            "load_avg_start_end": [round(load_start, 1), round(load_end, 1)],
         }
     finally:
         if flood is not None and flood.returncode is None:

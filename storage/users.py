@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -192,15 +193,19 @@ async def password_record(conn: asyncpg.Connection, username: str) -> asyncpg.Re
     return await conn.fetchrow("SELECT * FROM users WHERE username = $1 AND NOT disabled", username)
 
 
-async def verify_password(record: asyncpg.Record | None, password: str) -> User | None:
+async def verify_password(
+    record: asyncpg.Record | None, password: str, executor: Executor | None = None
+) -> User | None:
     """The user if the password is right. argon2 (about a third of a second of CPU) runs in a worker
-    thread, so that logins never stall the event loop; it needs no database connection, and the caller
+    thread, so that logins never stall the event loop: `executor`'s (the web's run at the lowest CPU
+    priority, web/throttle.py), else the loop's default. It needs no database connection, and the caller
     holds none meanwhile (a login flood held the pool's connections and stalled every other request)."""
+    loop = asyncio.get_running_loop()
     if record is None or not record["password_hash"]:
-        await asyncio.to_thread(_hasher.hash, password)  # same work either way: no user enumeration by timing
+        await loop.run_in_executor(executor, _hasher.hash, password)  # same work either way: no enumeration
         return None
     try:
-        await asyncio.to_thread(_hasher.verify, record["password_hash"], password)
+        await loop.run_in_executor(executor, _hasher.verify, record["password_hash"], password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return _user(record)

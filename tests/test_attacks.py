@@ -43,6 +43,7 @@ from tests.test_provision import REG as PROV_REG
 from tests.test_provision import broker  # noqa: F401 - the fixture, requested by name below
 from tests.test_web import site  # noqa: F401 - the fixture, requested by name below
 from web.ratelimit import RateLimit
+from web.throttle import HASH_NICE
 
 FAC = REG.facilities[0]
 
@@ -1270,13 +1271,15 @@ async def test_g_an_open_stream_ends_when_its_token_or_session_does(
 
 
 class _CountingHasher:
-    """storage.users' hasher, counting the passwords checked (and, with `slow`, taking that long each)."""
+    """storage.users' hasher, counting the passwords checked (and, with `slow`, taking that long each),
+    and the CPU priorities (nice) of the threads they were checked on."""
 
     def __init__(self, slow: float = 0.0) -> None:
         from storage import users
 
         self.real, self.slow, self.checked = users._hasher, slow, 0
         self.lock = threading.Lock()
+        self.nice: set[int] = set()
 
     def hash(self, pw: str) -> str:
         return self.verify("", pw) and self.real.hash(pw)  # type: ignore[return-value]
@@ -1284,6 +1287,7 @@ class _CountingHasher:
     def verify(self, h: str, pw: str) -> bool:
         with self.lock:
             self.checked += 1
+            self.nice.add(os.getpriority(os.PRIO_PROCESS, 0))  # Linux: the calling thread's own
         time.sleep(self.slow)
         return self.real.verify(h, pw) if h else True
 
@@ -1333,10 +1337,12 @@ async def test_b_a_login_flood_holds_no_database_connection_and_is_refused_beyon
 ) -> None:
     """Finding B: a login held one of the pool's 8 connections while argon2 ran, so 12 × 19 parallel
     failed logins made a token request wait 61 s. Now no connection is held while hashing, a process
-    hashes a few passwords at a time, and a login beyond them is answered 503 at once."""
+    hashes a few passwords at a time, at the lowest CPU priority, and a login beyond them is answered
+    503 at once."""
     from storage import users
 
-    monkeypatch.setattr(users, "_hasher", _CountingHasher(slow=3.0))  # argon2 on a slow, busy machine
+    hasher = _CountingHasher(slow=3.0)  # argon2 on a slow, busy machine
+    monkeypatch.setattr(users, "_hasher", hasher)
     url = str(site["url"])
     flood = [asyncio.create_task(_login(url, f"name-{i}", "guess", local=f"127.0.0.{2 + i % 12}")) for i in range(24)]
     await asyncio.sleep(1.0)  # every login of the flood is in, hashing or refused
@@ -1350,6 +1356,7 @@ async def test_b_a_login_flood_holds_no_database_connection_and_is_refused_beyon
     answers = await asyncio.gather(*flood)
     assert took < 1.0, f"a token request took {took:.1f} s during the login flood"
     assert answers.count(503) >= 12, answers
+    assert hasher.checked > 0 and hasher.nice == {HASH_NICE}, f"passwords were hashed at nice {hasher.nice}"
 
 
 async def test_c_nobody_can_lock_a_real_user_out(site: dict[str, object], db_url: str) -> None:

@@ -3,10 +3,16 @@ tests/test_attacks.py against the database)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from storage.logins import Counts
-from web.throttle import HashSlots, LoginLimits
+from tests.conftest import PRODUCTION_HASHER
+from web.throttle import HASH_NICE, HashSlots, LoginLimits
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 LIMITS = LoginLimits(window=timedelta(minutes=15), per_pair=5, per_address=30, per_name=20)
@@ -41,3 +47,39 @@ def test_hash_slots_refuse_at_once_beyond_their_number() -> None:
     assert not slots.take()
     slots.give()
     assert slots.take()
+
+
+def _threads_nice() -> dict[int, int]:
+    """This process's threads and their nice values, from /proc (threads ending meanwhile are skipped)."""
+    seen = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        seen[int(task.name)] = int(stat.rsplit(")", 1)[1].split()[16])  # field 19: nice
+    return seen
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
+def test_passwords_are_hashed_at_the_lowest_cpu_priority_and_nothing_else_is() -> None:
+    """argon2id as stored starts a thread per lane (4) for every slice of every pass, so one hash took
+    every core of a 2-core machine from the event loop. The slots' threads run at nice 19, and the lane
+    threads argon2 starts inherit it; the process's other threads keep their priority."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    slots = HashSlots(1)
+    try:
+        assert slots.executor.submit(os.getpriority, os.PRIO_PROCESS, 0).result() == HASH_NICE
+        before = set(_threads_nice())
+        lanes: dict[int, int] = {}
+        for _ in range(20):  # until the lane threads are seen while a production hash runs
+            running = slots.executor.submit(PRODUCTION_HASHER.hash, "a guess")
+            while not running.done():
+                lanes |= {tid: nice for tid, nice in _threads_nice().items() if tid not in before}
+            if len(lanes) > 1:
+                break
+        assert len(lanes) > 1, "argon2 started no lane threads of its own"
+        assert set(lanes.values()) == {HASH_NICE}, f"the hash ran at nice {lanes}"
+    finally:
+        slots.close()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine, "the caller's own priority is untouched"

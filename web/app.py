@@ -99,6 +99,10 @@ async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[POOL].close()
 
 
+async def _close_hash_slots(app: web.Application) -> None:
+    app[HASH_SLOTS].close()
+
+
 def create_app(
     database_url: str,
     session_key: bytes,
@@ -181,6 +185,7 @@ def create_app(
     app[SIMULATOR_BEHIND] = simulator_behind  # `carewatch demo` only: its simulator's lag, said on every page
     app.cleanup_ctx.extend([_pool_ctx, listen_ctx])
     app.on_shutdown.append(end_streams)
+    app.on_cleanup.append(_close_hash_slots)
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}  # Chinese stays readable
     # the language of a text that comes as data (a file's source line), for its element's `lang`: a Chinese

@@ -18,11 +18,20 @@ hashes at most `HASH_SLOTS` passwords at once (half its machine's cores) and ans
 them, so a flood of logins can take neither the CPU nor the database connections (none is held while
 hashing) from the others: with a hash on every core, the flood's own argon2 threads left the event loop
 a fraction of a core (py-spy, `bench web --login-flood`, 2026-12-06).
+
+Half the cores is not what it says, though: argon2id as stored (4 lanes) starts a thread per lane for
+every slice of every pass, so one hash runs on all of a 2-core machine's cores. The hashes therefore run
+in the slots' own threads at the lowest CPU priority (nice 19, Linux: per thread, and inherited by the
+lane threads argon2 starts), so a hash gets only the CPU the event loop and the database do not want.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,6 +43,7 @@ PER_PAIR = 5  # a person who forgot a password gets five tries in a quarter of a
 PER_ADDRESS = 30  # a shared office address gets more
 PER_NAME = 20  # one name from many addresses (not from the ones it is known at)
 HASH_SLOTS = max(1, (os.cpu_count() or 2) // 2)  # argon2 takes a core for ~0.3 s: at most half the cores
+HASH_NICE = 19  # the lowest CPU priority: hashing takes what serving requests leaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +66,23 @@ class LoginLimits:
         return max(waits)
 
 
+def lowest_priority() -> None:
+    """The calling thread (and every thread it starts from now on) at nice `HASH_NICE`. On Linux a
+    priority set for a thread's own id is that thread's alone; elsewhere it would be the whole
+    process's, so it is left alone there."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):  # a sandbox refusing it: hash at the usual priority, not fail logins
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
 class HashSlots:
-    """At most `n` password hashes at once in this process; `take` says no at once rather than queue."""
+    """At most `n` password hashes at once in this process; `take` says no at once rather than queue.
+    `executor` runs them: `n` threads at the lowest CPU priority (started when first used)."""
 
     def __init__(self, n: int = HASH_SLOTS) -> None:
         self.n = n
         self.busy = 0
+        self.executor = ThreadPoolExecutor(n, thread_name_prefix="argon2", initializer=lowest_priority)
 
     def take(self) -> bool:
         if self.busy >= self.n:
@@ -71,3 +92,6 @@ class HashSlots:
 
     def give(self) -> None:
         self.busy -= 1
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

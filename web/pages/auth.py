@@ -27,7 +27,8 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     """The password is checked only once the attempt is reserved (web/throttle.py): refused tries cost no
-    hash; a hash runs in a worker thread with no database connection held, at most HASH_SLOTS at once."""
+    hash; a hash runs in one of the slots' threads (at the lowest CPU priority) with no database connection
+    held, at most HASH_SLOTS at once."""
     form = await request.post()
     await check_csrf(request, form)
     username, address = str(form.get("username", ""))[:200], client_address(request)
@@ -43,7 +44,7 @@ async def login(request: web.Request) -> web.Response:
             record = await password_record(conn, username) if attempt is not None else None
         if attempt is None:  # refused without checking the password: guessing gains nothing, costs nothing
             return await _login_refused(request, 429, "too_many_logins", wait)
-        user = await verify_password(record, str(form.get("password", "")))
+        user = await verify_password(record, str(form.get("password", "")), slots.executor)
     finally:
         slots.give()
     async with pool.acquire() as conn:

@@ -1354,7 +1354,9 @@ async def test_b_a_login_flood_holds_no_database_connection_and_is_refused_beyon
         assert r.status == 200
     took = time.monotonic() - t0
     answers = await asyncio.gather(*flood)
-    assert took < 1.0, f"a token request took {took:.1f} s during the login flood"
+    # not a speed target: a request that waited behind even one hash (or for a connection a hash held) takes
+    # the hash's own time, however fast or loaded the machine
+    assert took < hasher.slow, f"a token request took {took:.1f} s during the login flood: it waited behind a hash"
     assert answers.count(503) >= 12, answers
     assert hasher.checked > 0 and hasher.nice == {HASH_NICE}, f"passwords were hashed at nice {hasher.nice}"
 

@@ -109,7 +109,10 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "保安",
         "ack": "确认",
         "note": "处置说明",
-        "note_needed": "处置说明（必填，至少4字）",
+        "note_needed": "处置说明（必填）",
+        # under the field, not in its placeholder: a placeholder was cut off at the table's width (a newcomer never
+        # saw the minimum, and "已检查" met only the browser's own popup); contract.rules.NOTE_MIN_SUBSTANCE
+        "note_rule": "须写明现场情况和处置：至少4个字（标点和空格不计）",
         "acknowledged": "已确认",
         "escalation": "上报层级",
         "severity": "级别",
@@ -161,7 +164,8 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "Guards",
         "ack": "Acknowledge",
         "note": "Note",
-        "note_needed": "What was done (required, 4+ characters)",
+        "note_needed": "What was done (required)",
+        "note_rule": "Say what was found and done: at least 4 letters or digits (spaces and punctuation do not count)",
         "acknowledged": "acknowledged",
         "escalation": "Escalation",
         "severity": "Severity",

@@ -1138,6 +1138,7 @@ _PUBLIC = {
     # "已在监管平台登记备案" on a facility the county had not filed)
     "public_filed_no": ("已备案，备案号 {}（{}）", "Filed, number {} ({})"),
     "public_not_filed": ("未备案", "Not filed"),
+    "public_filed": ("已备案", "Filed"),  # the list's column, beside "Not filed" (filing_state's is lower case)
     "public_places": ("托位数", "Places"),
     "public_classes": ("{n}个班，{places}个托位", "{n} classes, {places} places"),
     "age_infant": ("乳儿班（6-12个月）", "Infant class (6-12 months)"),

@@ -511,6 +511,8 @@ _MORE = {
     "accept": ("验收通过", "Accept"),
     "send_back": ("退回重改", "Send back"),
     "review_note": ("意见（退回时必填）", "Note (required to send back)"),
+    # the 复查 form accepts subject to a re-inspection: it never sends back, so its note is optional
+    "recheck_note": ("复查说明（选填）", "Note on the re-inspection (optional)"),
     "supervised_inbox": (
         "督办：逾期未整改或回复逾期未验收、已上报至本级的整改通知",
         "Follow-up: orders escalated to your level, unanswered past their due date or answered and left unreviewed",
@@ -925,6 +927,7 @@ _MORE = {
     "err_order_state": ("整改通知当前状态不允许此操作", "The order's state does not allow this step"),
     "err_review_who": ("由下发层级或上级验收", "The issuing level or above reviews the order"),
     "err_return_note": ("退回时请填写意见（最多 4000 字）", "Say why it is sent back (at most 4,000 characters)"),
+    "err_recheck_note": ("复查说明最多 4000 字", "The note on the re-inspection is at most 4,000 characters"),
     "err_note_long": ("处置说明最多 2000 字", "The note is at most 2,000 characters"),
     "err_whereabouts_note": (
         "请填写幼儿现在何处、由谁照看（至少4个字或字母数字，标点和空格不计）",

@@ -817,6 +817,8 @@ _MORE = {
         "count as an inspection.",
     ),
     "countersign_confirm": ("确认会签", "Confirm as second officer"),
+    # the awaiting notice's link to the form below: not the button's own name, so the page has one 确认会签
+    "countersign_go": ("去会签 ↓", "Go to the confirmation ↓"),
     "countersign_confirm_help": (
         "确认本人作为第二名检查人员在场参与了本次检查，并核对了上述检查结果。",
         "I confirm I was present at this inspection as its second officer and have checked the findings above.",

@@ -387,25 +387,48 @@ def _keep_the_broker(stack: LocalStack) -> None:
 BEHIND_FILE = "simulator.behind"  # the simulator's lag behind the demo's clock (simulators.runner.drive)
 
 
+LAG_STEPS_MIN = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)  # the lags said as the simulator falls further behind
+
+
+def lag_step(behind_s: float) -> int:
+    """The largest of LAG_STEPS_MIN the lag has reached (minutes), 0 under the first."""
+    return max((m for m in LAG_STEPS_MIN if behind_s >= m * 60), default=0)
+
+
+def lag_news(said: int, behind_s: float, speed: float) -> tuple[int, str | None]:
+    """What to tell the person watching about the simulator's lag (simulated seconds, as its behind file
+    holds it), given the step last said (`said`, minutes; 0: on time): a line when the lag reaches a further
+    step of LAG_STEPS_MIN, when it has fallen clearly (a fifth) below the step last said, and when it has
+    caught up; nothing otherwise. Before, only the first crossing was said ("1 min behind", then silence while
+    the pages' banner said 19). Returns the step now said and the line, if any."""
+    if behind_s <= 0:
+        return 0, ("[demo] the simulator has caught up with the demo's clock" if said else None)
+    step, minutes = lag_step(behind_s), max(1, round(behind_s / 60))
+    if step > said and not said:
+        return step, (
+            f"[demo] the simulator is {minutes} min behind the demo's clock: this machine is too busy"
+            f" for {speed:g}x. Devices go silent to the platform meanwhile, and the offline alerts that follow"
+            " are the demo's, not the devices'. A lower --speed avoids it."
+        )
+    if step > said:
+        return step, f"[demo] the simulator is now {minutes} min behind the demo's clock, and falling further behind"
+    if max(step, 1) < said and behind_s < said * 60 * 0.8:
+        return max(step, 1), f"[demo] the simulator is catching up: {minutes} min behind the demo's clock"
+    return said, None
+
+
 def _say_if_behind(path: Path, said: int, speed: float) -> int:
-    """Tell the person watching when the simulator falls behind the demo's clock, and when it has caught up:
-    the devices' silence meanwhile is the machine's, and the platform's offline alerts with it. Returns the
-    lag last said (simulated seconds), to say each change of state once."""
+    """Tell the person watching when the simulator falls behind the demo's clock, as the lag grows or shrinks,
+    and when it has caught up: the devices' silence meanwhile is the machine's, and the platform's offline
+    alerts with it. Returns the step of the lag last said (lag_news)."""
     try:
         behind = int(path.read_text(encoding="utf-8").strip() or 0)
     except (OSError, ValueError):
         return said
-    if behind and not said:
-        print(
-            f"[demo] the simulator is {behind / 60:.0f} min behind the demo's clock: this machine is too busy"
-            f" for {speed:g}x. Devices go silent to the platform meanwhile, and the offline alerts that follow"
-            " are the demo's, not the devices'. A lower --speed avoids it.",
-            file=sys.stderr,
-            flush=True,
-        )
-    elif said and not behind:
-        print("[demo] the simulator has caught up with the demo's clock", file=sys.stderr, flush=True)
-    return behind
+    said, line = lag_news(said, behind, speed)
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return said
 
 
 def _stop_requested(signum: int, _frame: object) -> None:

@@ -72,7 +72,13 @@ async def test_the_second_inspector_confirms_the_record_on_their_phone(
         wide = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, f"the inspection page is {wide} px wider than a phone"
         await phone.screenshot(path=str(ARTIFACTS / "countersign-2-phone.png"), full_page=True)
-        await phone.locator("#countersign-form button").click()
+        # one thing on the page is named 确认会签, the button: the notice's link says where it goes (a newcomer's
+        # `text=确认会签` found the link first)
+        await expect(phone.locator("[data-countersign-link]")).to_have_text("去会签 ↓")
+        await expect(phone.locator("text=确认会签")).to_have_count(1)
+        await expect(phone.get_by_role("link", name="确认会签")).to_have_count(0)
+        await expect(phone.get_by_role("button", name="确认会签")).to_have_count(1)
+        await phone.locator("text=确认会签").click()
         await expect(phone.locator("[data-inspection-status]")).to_have_text("已签字确认")
         await expect(phone.locator("[data-countersigned-by]")).to_have_text("county")
         await phone.screenshot(path=str(ARTIFACTS / "countersign-3-confirmed-phone.png"), full_page=True)

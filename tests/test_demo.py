@@ -17,8 +17,9 @@ from datetime import time as dtime
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from carewatch.demo import BEHIND_FILE, CITY_TZ
+from carewatch.demo import BEHIND_FILE, CITY_TZ, _say_if_behind
 from contract.calendar import DayKind, day_kind
 from runtime.service import STOP_DEADLINE_S
 from runtime.stack import LocalStack, free_port
@@ -271,3 +272,27 @@ def _behind_s(path: Path) -> float:
         return float(path.read_text(encoding="utf-8").strip() or 0)
     except (OSError, ValueError):
         return 0.0
+
+
+def test_the_demo_says_the_simulators_lag_as_it_grows_and_as_it_shrinks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's demo said "1 min behind" and, much later, "caught up", while the pages' banner said 19
+    minutes: only the first crossing was said. The lag (the simulator's behind file, read each second) is said
+    at each further step (1, 2, 5, 10, 20 ... minutes), again when it has fallen clearly below the step last
+    said, and when it has caught up; a lag that wobbles about a step, or stays put, is not said again."""
+    behind = tmp_path / BEHIND_FILE
+    said, spoken = 0, []
+    lags = (0, 0.5, 1.2, 1.5, 2.6, 4, 5.5, 9, 12, 19, 19.5, 20.1, 19.8, 17, 15.9, 9, 7.9, 5.2, 4.9, 5.3, 3, 1.1, 0, 0)
+    for minutes in lags:
+        behind.write_text(f"{minutes * 60:.0f}\n", encoding="utf-8")
+        said = _say_if_behind(behind, said, 60.0)
+        line = capsys.readouterr().err.strip()
+        if line:
+            spoken.append((minutes, line))
+    assert [m for m, _ in spoken] == [1.2, 2.6, 5.5, 12, 20.1, 15.9, 7.9, 3, 1.1, 0], spoken
+    lines = [line for _, line in spoken]
+    assert "1 min behind" in lines[0] and "too busy for 60x" in lines[0]
+    assert "now 3 min behind" in lines[1] and "now 20 min behind" in lines[4]
+    assert "catching up: 16 min behind" in lines[5] and "catching up: 1 min behind" in lines[8]
+    assert "caught up" in lines[9] and said == 0

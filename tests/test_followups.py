@@ -6,6 +6,7 @@ it, once; an extension never makes a late answer on time in the credit evaluatio
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -219,3 +220,34 @@ def test_an_extension_never_makes_a_late_answer_on_time() -> None:
     ]
     assert is_late(first_due, steps, t0 + timedelta(days=30))
     assert deadlines.longest(True) == timedelta(days=1) and deadlines.longest(False) == timedelta(days=30)
+
+
+async def test_the_recheck_forms_note_is_not_labelled_as_a_send_back(site: dict[str, Any]) -> None:
+    """The order page's 复查 form accepts subject to a re-inspection and never sends back, yet its note read
+    "意见（退回时必填）" (a newcomer's pass): it reads as the optional note it is, in both languages, and a note
+    too long is refused with the 复查 note's reason, not the send-back's; the review form keeps its label."""
+    from tests.test_web import _logged_in
+
+    url = site["url"]
+    _, order = await issue(site, {"title": "安全出口上锁", "due_at": due(3)})
+    oid = order["id"]
+    await call("POST", f"{url}/api/v1/orders/{oid}/answer", site["oper"], {"note": "已拆除门锁"})
+    s, csrf = await _logged_in(url, "town", "pw")
+    try:
+        for lang, send_back, optional in (("zh", "退回", "选填"), ("en", "send back", "optional")):
+            async with s.get(f"{url}/orders/{oid}?lang={lang}") as r:
+                assert r.status == 200
+                page = await r.text()
+            recheck = re.search(r'<form [^>]*id="recheck-form".*?</form>', page, re.S)
+            review = re.search(r'<form [^>]*id="review-form".*?</form>', page, re.S)
+            assert recheck and review, "both forms on an answered order's page"
+            labels = re.findall(r"<label>([^<]+)<textarea", recheck.group(0))
+            assert len(labels) == 1 and send_back not in labels[0] and optional in labels[0], labels
+            assert send_back in "".join(re.findall(r"<label>([^<]+)<textarea", review.group(0)))
+        form = {"csrf": csrf, "planned_for": day(3), "note": "复" * 4001}
+        async with s.post(f"{url}/orders/{oid}/recheck?lang=zh", data=form) as r:
+            assert r.status == 400
+            text = await r.text()
+        assert "复查说明最多 4000 字" in text and "退回时请填写意见" not in text
+    finally:
+        await s.close()

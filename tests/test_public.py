@@ -619,3 +619,45 @@ async def test_a_refused_public_request_costs_no_database_work() -> None:
                     assert r.status == 429 and "Retry-After" in r.headers
     finally:
         await server.close()
+
+
+async def test_the_public_list_reads_as_one_language_in_english(db: asyncpg.Connection, db_url: str) -> None:
+    """A newcomer's pass of /public in English read "filed" beside "Not filed" and the county choice
+    "Xinfu District (忻府区)（14）": the filed state is "Filed" like its neighbour, and the count's brackets
+    are ASCII on an English page (full-width on the Chinese one)."""
+    await load_registry(db, REG)
+    await db.execute(
+        "INSERT INTO filings (facility_id, county, kind, particulars, declared, status, submitted_by, submitted_at,"
+        " due_at, reviewed_by, reviewed_at, filing_no) VALUES ($1, $2, 'initial', '{}', '{}', 'accepted', 'oper',"
+        " '2026-10-20T02:00:00Z', '2026-10-28T16:00:00Z', 'county', '2026-10-31T16:30:00Z', '忻府卫托备〔2026〕1号')",
+        A.id,
+        A.county,
+    )
+    server = _app(db_url, complaint_limit=None)
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    try:
+        async with _anonymous() as s:
+            pages = {}
+            for lang in ("zh", "en"):
+                async with s.get(f"{url}/public?county={A.county}&lang={lang}") as r:
+                    assert r.status == 200
+                    pages[lang] = await r.text()
+    finally:
+        await server.close()
+    cells = {
+        lang: {
+            state: {
+                re.sub(r"<small>.*?</small>", "", c).strip()
+                for c in re.findall(rf'data-filing="{state}">(.*?)</td>', p)
+            }
+            for state in ("filed", "unfiled")
+        }
+        for lang, p in pages.items()
+    }
+    assert cells["en"] == {"filed": {"Filed"}, "unfiled": {"Not filed"}}, cells["en"]
+    assert cells["zh"] == {"filed": {"已备案"}, "unfiled": {"未备案"}}, cells["zh"]
+    options = {lang: re.findall(r'<option value="[0-9]{6}"[^>]*>([^<]+)</option>', p) for lang, p in pages.items()}
+    assert options["en"] and all(re.search(r" \([0-9]+\)$", o) for o in options["en"]), options["en"]
+    assert not any("（" in o or "）" in o for o in options["en"]), options["en"]
+    assert options["zh"] and all(re.search(r"（[0-9]+）$", o) for o in options["zh"]), options["zh"]

@@ -47,7 +47,7 @@ async def recheck(
         if not isinstance(body, dict):
             raise Invalid("body must be a JSON object")
         reviewing_department(user, o)
-        note = _text(body, "note", 4000, False, "err_return_note")
+        note = _text(body, "note", 4000, False, "err_recheck_note")
         raw = body.get("planned_for")
         try:
             day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None

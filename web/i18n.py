@@ -109,7 +109,10 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "保安",
         "ack": "确认",
         "note": "处置说明",
-        "note_needed": "处置说明（必填，至少4字）",
+        "note_needed": "处置说明（必填）",
+        # under the field, not in its placeholder: a placeholder was cut off at the table's width (a newcomer never
+        # saw the minimum, and "已检查" met only the browser's own popup); contract.rules.NOTE_MIN_SUBSTANCE
+        "note_rule": "须写明现场情况和处置：至少4个字（标点和空格不计）",
         "acknowledged": "已确认",
         "escalation": "上报层级",
         "severity": "级别",
@@ -161,7 +164,8 @@ TEXT: dict[str, dict[str, str]] = {
         "guards": "Guards",
         "ack": "Acknowledge",
         "note": "Note",
-        "note_needed": "What was done (required, 4+ characters)",
+        "note_needed": "What was done (required)",
+        "note_rule": "Say what was found and done: at least 4 letters or digits (spaces and punctuation do not count)",
         "acknowledged": "acknowledged",
         "escalation": "Escalation",
         "severity": "Severity",
@@ -507,6 +511,8 @@ _MORE = {
     "accept": ("验收通过", "Accept"),
     "send_back": ("退回重改", "Send back"),
     "review_note": ("意见（退回时必填）", "Note (required to send back)"),
+    # the 复查 form accepts subject to a re-inspection: it never sends back, so its note is optional
+    "recheck_note": ("复查说明（选填）", "Note on the re-inspection (optional)"),
     "supervised_inbox": (
         "督办：逾期未整改或回复逾期未验收、已上报至本级的整改通知",
         "Follow-up: orders escalated to your level, unanswered past their due date or answered and left unreviewed",
@@ -811,6 +817,8 @@ _MORE = {
         "count as an inspection.",
     ),
     "countersign_confirm": ("确认会签", "Confirm as second officer"),
+    # the awaiting notice's link to the form below: not the button's own name, so the page has one 确认会签
+    "countersign_go": ("去会签 ↓", "Go to the confirmation ↓"),
     "countersign_confirm_help": (
         "确认本人作为第二名检查人员在场参与了本次检查，并核对了上述检查结果。",
         "I confirm I was present at this inspection as its second officer and have checked the findings above.",
@@ -921,6 +929,7 @@ _MORE = {
     "err_order_state": ("整改通知当前状态不允许此操作", "The order's state does not allow this step"),
     "err_review_who": ("由下发层级或上级验收", "The issuing level or above reviews the order"),
     "err_return_note": ("退回时请填写意见（最多 4000 字）", "Say why it is sent back (at most 4,000 characters)"),
+    "err_recheck_note": ("复查说明最多 4000 字", "The note on the re-inspection is at most 4,000 characters"),
     "err_note_long": ("处置说明最多 2000 字", "The note is at most 2,000 characters"),
     "err_whereabouts_note": (
         "请填写幼儿现在何处、由谁照看（至少4个字或字母数字，标点和空格不计）",
@@ -1134,6 +1143,7 @@ _PUBLIC = {
     # "已在监管平台登记备案" on a facility the county had not filed)
     "public_filed_no": ("已备案，备案号 {}（{}）", "Filed, number {} ({})"),
     "public_not_filed": ("未备案", "Not filed"),
+    "public_filed": ("已备案", "Filed"),  # the list's column, beside "Not filed" (filing_state's is lower case)
     "public_places": ("托位数", "Places"),
     "public_classes": ("{n}个班，{places}个托位", "{n} classes, {places} places"),
     "age_infant": ("乳儿班（6-12个月）", "Infant class (6-12 months)"),

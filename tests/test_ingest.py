@@ -368,7 +368,9 @@ async def test_the_intake_clock_outlives_asyncpgs_state_error_on_a_released_conn
         await wait_for(lambda: _listened(db, svc.config.client_id), 30, "a report after the failed one")
         pub = Publisher(*services.mqtt_host_port)
         try:
-            pub.publish(f"{t}/smoke-nap1/telemetry", payload({"msg_id": "after-1", "ts": TS, "readings": {"co2_ppm": 1}}))
+            pub.publish(
+                f"{t}/smoke-nap1/telemetry", payload({"msg_id": "after-1", "ts": TS, "readings": {"co2_ppm": 1}})
+            )
             pub.flush()
         finally:
             pub.close()

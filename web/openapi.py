@@ -18,11 +18,11 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from web import openapi_legacy as legacy
-from web.schemas import alerts, credit, facilities, maintenance, records
+from web.schemas import alerts, credit, facilities, maintenance, orders, records
 from web.schemas.base import Error
 from web.schemas.ops import Op
 
-AREAS = (facilities, alerts, maintenance, records, credit)
+AREAS = (facilities, alerts, maintenance, records, credit, orders)
 OPERATIONS: dict[str, dict[str, Op]] = {path: ops for area in AREAS for path, ops in area.OPERATIONS.items()}
 
 _REF = "#/components/schemas/{model}"

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.inspection import DEPARTMENTS
-from contract.rules import SEVERITIES
-
 _ERR = {
     "description": "error, with the reason",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -23,7 +20,6 @@ _NUM = {"type": "number"}
 _NNUM = {"type": "number", "nullable": True}
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
-_SEVERITIES = list(SEVERITIES)
 
 
 def _obj(required: list[str], **props: Any) -> dict[str, Any]:
@@ -54,256 +50,11 @@ def _q(name: str, desc: str, **schema: Any) -> dict[str, Any]:
 
 
 _FID = {"name": "facility_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": _ID_PATTERN}}
-_AID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 _COUNTY = _q("county", "6-digit county code", pattern="^[0-9]{6}$")
-_TOWNSHIP = _q("township", "9-digit township code", pattern="^[0-9]{9}$")
 
-_WID = {"name": "window_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-_OID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-_LEVEL = {"type": "string", "enum": ["township", "county", "city"]}
-_DEPARTMENT = {"type": "string", "enum": list(DEPARTMENTS), "description": "部门 (contract/inspection.py)"}
-_IID = {"name": "inspection_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-_ORDER_STATUS = {"type": "string", "enum": ["issued", "answered", "returned", "accepted"]}
-
-_APPEAL_STATUS = {"type": "string", "enum": ["pending", "accepted", "rejected"]}
-_MONTH = {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"}
-
-SCHEMAS: dict[str, Any] = {
-    "Order": _obj(
-        ["id", "facility_id", "source", "title", "due_at", "issued_by", "issued_level", "status", "overdue"],
-        id=_INT,
-        facility_id=_STR,
-        facility_name=_STR,
-        source={"type": "string", "enum": ["alert", "inspection", "manual"]},
-        alert_id={"type": "integer", "nullable": True},
-        inspection_id={"type": "integer", "nullable": True},
-        title=_STR,
-        detail=_STR,
-        due_at=_TIME,
-        first_due_at=_TIME,
-        issued_by=_STR,
-        department=_DEPARTMENT,
-        issued_level=_LEVEL,
-        issued_at=_TIME,
-        status=_ORDER_STATUS,
-        overdue=_BOOL,
-        supervision_level=_LEVEL,
-        closed_at=_NTIME,
-        received_at=_NTIME,
-        received_by=_NSTR,
-        receipt_overdue=_BOOL,
-    ),
-    "OrderDetail": {
-        "allOf": [
-            {"$ref": "#/components/schemas/Order"},
-            _obj(
-                ["history"],
-                history=_arr(
-                    _obj(
-                        ["at", "actor", "action"],
-                        id=_INT,
-                        at=_TIME,
-                        actor=_STR,
-                        action={"type": "string", "enum": ["issued", "answered", "returned", "accepted", "escalated"]},
-                        note=_STR,
-                        detail={"type": "object"},
-                        files=_arr(
-                            _obj(
-                                ["id", "filename", "content_type", "size_bytes"],
-                                id=_INT,
-                                filename=_STR,
-                                content_type=_STR,
-                                size_bytes=_INT,
-                            )
-                        ),
-                    )
-                ),
-            ),
-        ]
-    },
-    "Inspection": _obj(
-        ["id", "facility_id", "kind", "planned_for", "planned_by", "level", "status", "findings", "failed"],
-        id=_INT,
-        facility_id=_STR,
-        facility_name=_STR,
-        kind={"type": "string", "enum": ["visit", "remote"]},
-        planned_for={"type": "string", "format": "date"},
-        planned_by=_STR,
-        level=_LEVEL,
-        department=_DEPARTMENT,
-        joint_id={"type": "integer", "nullable": True, "description": "联合检查: the inspection this part's joins"},
-        joint=_arr(_obj(["id", "department", "status"], id=_INT, department=_DEPARTMENT, status=_STR)),
-        joint_signed={"type": "boolean"},
-        status={"type": "string", "enum": ["planned", "countersign", "signed"]},
-        findings={
-            "type": "object",
-            "additionalProperties": _obj(
-                ["result"], result={"type": "string", "enum": ["pass", "fail", "na"]}, note=_STR
-            ),
-        },
-        failed=_arr(_STR),
-        notes=_STR,
-        inspected_at=_NTIME,
-        signed_by=_NSTR,
-        second_inspector=_NSTR,
-        countersigned_by=_NSTR,
-        countersigned_at=_NTIME,
-        drawn=_arr(_STR),
-        files=_arr(_obj(["id", "filename"], id=_INT, filename=_STR, content_type=_STR, size_bytes=_INT)),
-        orders=_arr(_obj(["id", "title", "status"], id=_INT, title=_STR, status=_ORDER_STATUS)),
-    ),
-    "OrderIn": {
-        "type": "object",
-        "required": ["title", "due_at"],
-        "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": 200},
-            "detail": {"type": "string", "maxLength": 4000},
-            "due_at": {"type": "string", "format": "date-time", "description": "within the coming year"},
-            "alert_id": {"type": "integer", "minimum": 1, "description": "an alert of this facility"},
-            "inspection_id": {"type": "integer", "minimum": 1, "description": "a signed inspection of this facility"},
-        },
-    },
-}
+SCHEMAS: dict[str, Any] = {}
 
 PATHS: dict[str, Any] = {
-    "/api/v1/orders": {
-        "get": {
-            "summary": "Rectification orders (整改通知) in scope, newest first",
-            "parameters": [
-                _q(
-                    "status",
-                    "open = not accepted; overdue = unanswered past due; or a status",
-                    enum=["open", "overdue", "issued", "answered", "returned", "accepted", "all"],
-                ),
-                _q("facility_id", "facility"),
-                _q(
-                    "supervised", "only those whose follow-up (督办) reached the caller's level", enum=["true", "false"]
-                ),
-            ],
-            "responses": _ok("orders", _obj(["orders"], orders=_arr(_ref("Order")))) | _errors(400),
-        }
-    },
-    "/api/v1/facilities/{facility_id}/orders": {
-        "post": {
-            "summary": "Issue a rectification order (an inspector or an admin); audited and notified",
-            "parameters": [_FID],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderIn")}}},
-            "responses": _ok("the order", _ref("OrderDetail"), "201") | _errors(400, 403, 404),
-        }
-    },
-    "/api/v1/orders/{order_id}": {
-        "get": {
-            "summary": "One order with its history and evidence files",
-            "parameters": [_OID],
-            "responses": _ok("the order", _ref("OrderDetail")) | _errors(404),
-        }
-    },
-    "/api/v1/orders/{order_id}/answer": {
-        "post": {
-            "summary": "The facility's answer: the measures taken (the operator); evidence files through the page",
-            "parameters": [_OID],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": _obj(["note"], note={"type": "string", "minLength": 1, "maxLength": 4000})
-                    }
-                },
-            },
-            "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
-        }
-    },
-    "/api/v1/orders/{order_id}/review": {
-        "post": {
-            "summary": "Accept the answer (the order closes) or send it back with a note and a new due date (the"
-            " issuing level or above)",
-            "parameters": [_OID],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": _obj(
-                            ["accept"],
-                            accept=_BOOL,
-                            note={"type": "string", "maxLength": 4000},
-                            due_at={**_TIME, "description": "sending back: the new due date (required, ≤ 30 days)"},
-                        )
-                    }
-                },
-            },
-            "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
-        }
-    },
-    "/api/v1/inspections": {
-        "get": {
-            "summary": "Inspections (检查记录) in scope, latest first",
-            "parameters": [_q("facility_id", "facility")],
-            "responses": _ok("inspections", _obj(["inspections"], inspections=_arr(_ref("Inspection")))) | _errors(400),
-        }
-    },
-    "/api/v1/facilities/{facility_id}/inspections": {
-        "post": {
-            "summary": "Plan a visit or a remote inspection (an inspector or an admin); audited",
-            "parameters": [_FID],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": _obj(
-                            ["planned_for"],
-                            kind={"type": "string", "enum": ["visit", "remote"]},
-                            planned_for={"type": "string", "format": "date"},
-                            departments={
-                                **_arr(_DEPARTMENT),
-                                "description": "联合检查: two or more departments, each once, the planner's among them"
-                                " (it leads; each other one's part is an inspection of its own)",
-                            },
-                        )
-                    }
-                },
-            },
-            "responses": _ok("the inspection", _ref("Inspection"), "201") | _errors(400, 403, 404),
-        }
-    },
-    "/api/v1/inspections/{inspection_id}": {
-        "get": {
-            "summary": "One inspection with its findings, photos and the orders issued from it",
-            "parameters": [_IID],
-            "responses": _ok("the inspection", _ref("Inspection")) | _errors(404),
-        }
-    },
-    "/api/v1/inspections/{inspection_id}/record": {
-        "post": {
-            "summary": "Record findings (pass / fail / na per checklist item), notes; sign=true closes the record"
-            " and names second_inspector, who must confirm it (待会签 until then)",
-            "parameters": [_IID],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "findings": {"type": "object"},
-                                "notes": {"type": "string", "maxLength": 4000},
-                                "sign": _BOOL,
-                                "second_inspector": {"type": "string", "maxLength": 64},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": _ok("the inspection", _ref("Inspection")) | _errors(400, 403, 404, 409),
-        }
-    },
-    "/api/v1/inspections/{inspection_id}/countersign": {
-        "post": {
-            "summary": "The named second inspector confirms a record awaiting them (待会签 -> signed); never the"
-            " one who signed; audited",
-            "parameters": [_IID],
-            "responses": _ok("the inspection", _ref("Inspection")) | _errors(403, 404, 409),
-        }
-    },
     "/api/v1/assessment": {
         "get": {
             "summary": "督导评估: the departments' work per area (county or township) for a year or a quarter, "
@@ -546,97 +297,9 @@ PATHS.update(
     }
 )
 
-# -- 复查 and extensions (issue #40 item 2; web/followups.py): its own section -------------------------------
-_ORDER_STATUS["enum"] = ["issued", "answered", "returned", "recheck", "accepted"]
-SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties"]["action"]["enum"].extend(
-    ["urged", "summoned", "recheck", "extension_requested", "extended", "extension_rejected"]
-)
-SCHEMAS["Order"]["properties"]["life_safety"] = _BOOL
-SCHEMAS["OrderFollowup"] = {
-    "allOf": [
-        _ref("OrderDetail"),
-        _obj(
-            ["recheck", "extension"],
-            recheck={
-                "type": "object",
-                "nullable": True,
-                "properties": {"inspection_id": _INT, "planned_for": _DATE, "status": _STR, "failed": _arr(_STR)},
-            },
-            extension={
-                "type": "object",
-                "nullable": True,
-                "properties": {
-                    "requested_due": _TIME,
-                    "previous_due": _TIME,
-                    "reason": _STR,
-                    "status": {"type": "string", "enum": ["requested", "approved", "rejected"]},
-                    "decided_by": _NSTR,
-                    "decided_at": _NTIME,
-                    "decision_reason": _STR,
-                },
-            },
-        ),
-    ]
-}
-
 
 def _body(required: list[str], **props: Any) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _obj(required, **props)}}}
-
-
-PATHS.update(
-    {
-        "/api/v1/orders/{order_id}/receipt": {
-            "post": {
-                "summary": "The facility's operator acknowledges receipt of the order (签收), once, at the server's"
-                " time (a body with a time or anything else: 400); audited",
-                "parameters": [_OID],
-                "requestBody": {
-                    "required": False,
-                    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False}}},
-                },
-                "responses": _ok("the order", _ref("OrderDetail")) | _errors(400, 403, 404, 409),
-            }
-        },
-        "/api/v1/orders/{order_id}/recheck": {
-            "post": {
-                "summary": "Accept the answer subject to a 复查 (re-inspection) within 30 days: the order waits in"
-                " `recheck` and is accepted (or sent back) once the re-inspection is signed",
-                "parameters": [_OID],
-                "requestBody": _body(["planned_for"], planned_for=_DATE, note={"type": "string", "maxLength": 4000}),
-                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
-            }
-        },
-        "/api/v1/orders/{order_id}/extension": {
-            "post": {
-                "summary": "The facility's operator asks, once, before the due date, for a later one (≤ 30 days, a"
-                " life-safety finding 1 day) with reasons",
-                "parameters": [_OID],
-                "requestBody": _body(
-                    ["due_at", "reason"], due_at=_TIME, reason={"type": "string", "minLength": 4, "maxLength": 1000}
-                ),
-                "responses": _ok("the order", _ref("OrderFollowup"), "201") | _errors(400, 403, 404, 409),
-            }
-        },
-        "/api/v1/orders/{order_id}/extension/{decision}": {
-            "post": {
-                "summary": "The issuing level or above grants or refuses (with a reason) the extension; never its"
-                " own request; once",
-                "parameters": [
-                    _OID,
-                    {
-                        "name": "decision",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "enum": ["approve", "reject"]},
-                    },
-                ],
-                "requestBody": _body([], reason={"type": "string", "maxLength": 1000}),
-                "responses": _ok("the order", _ref("OrderFollowup")) | _errors(400, 403, 404, 409),
-            }
-        },
-    }
-)
 
 
 # 信息统计监测 (issue #40 item 8; web/statistics.py, supervision/statistics.py)
@@ -706,17 +369,6 @@ PATHS.update(
 )
 
 # -- 督办 that acts, the rest (issue #40 item 1): 批示, 责令停业整改 (web/api.py, web/suspensions.py) ----------
-SCHEMAS["OrderDetail"]["allOf"][1]["properties"]["history"]["items"]["properties"]["action"]["enum"].extend(
-    ["instructed", "received", "receipt_late"]
-)
-SCHEMAS["Order"]["properties"]["facility_suspended"] = _BOOL
-SCHEMAS["Order"]["properties"]["facility_county"] = _STR  # issue #41 item 2: the issuer by its area's name
-SCHEMAS["Order"]["properties"]["facility_township"] = _STR
-SCHEMAS["Order"]["properties"]["last_instruction"] = {
-    **_obj(["note", "actor", "at"], note=_STR, actor=_STR, at=_TIME),
-    "nullable": True,
-}
-SCHEMAS["Inspection"]["properties"]["facility_suspended"] = _BOOL
 SCHEMAS["Suspension"] = _obj(
     ["id", "facility_id", "reasons", "order_ids", "issued_by", "issued_level", "issued_at", "in_force"],
     id=_INT,
@@ -738,15 +390,6 @@ SCHEMAS["Suspension"] = _obj(
 _SID = {"name": "suspension_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 PATHS.update(
     {
-        "/api/v1/orders/{order_id}/instruction": {
-            "post": {
-                "summary": "批示: a leader's written instruction on an open order, from above its issuing level; a step"
-                " of its history, sent to the issuing level's inspectors; audited",
-                "parameters": [_OID],
-                "requestBody": _body(["note"], note={"type": "string", "minLength": 1, "maxLength": 2000}),
-                "responses": _ok("the order", _ref("OrderDetail"), "201") | _errors(400, 403, 404, 409),
-            }
-        },
         "/api/v1/suspensions": {
             "get": {
                 "summary": "责令停业整改 of the facilities in scope, newest first, each with the children badged in"

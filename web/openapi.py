@@ -12,17 +12,17 @@ turns its `nullable` into 3.1's `null` type, so the served document is one coher
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from web import openapi_legacy as legacy
-from web.schemas import alerts, credit, facilities, maintenance, orders, records
+from web.schemas import alerts, credit, draws, enforcement, facilities, maintenance, orders, records
 from web.schemas.base import Error
 from web.schemas.ops import Op
 
-AREAS = (facilities, alerts, maintenance, records, credit, orders)
+AREAS = (facilities, alerts, maintenance, records, credit, orders, enforcement, draws)
 OPERATIONS: dict[str, dict[str, Op]] = {path: ops for area in AREAS for path, ops in area.OPERATIONS.items()}
 
 _REF = "#/components/schemas/{model}"
@@ -52,10 +52,26 @@ def _generate(models: list[Any]) -> dict[str, Any]:
     return out
 
 
+def _schema_of(response: Any) -> dict[str, Any]:
+    """A raw schema as it is, a model by its reference, `list[Model]` as an array of it."""
+    if isinstance(response, dict):
+        return response
+    if get_origin(response) is list:
+        return {"type": "array", "items": _schema_of(get_args(response)[0])}
+    return {"$ref": _REF.format(model=response.__name__)}
+
+
+def _described(response: Any) -> str:
+    model = get_args(response)[0] if get_origin(response) is list else response
+    return model.__doc__.strip() if not isinstance(model, dict) and model.__doc__ else "ok"
+
+
 def _operation(op: Op) -> dict[str, Any]:
-    ok = op.response if isinstance(op.response, dict) else {"$ref": _REF.format(model=op.response.__name__)}
-    desc = op.response.__doc__.strip() if not isinstance(op.response, dict) and op.response.__doc__ else "ok"
+    ok = _schema_of(op.response)
+    desc = _described(op.response)
     out: dict[str, Any] = {"summary": op.summary}
+    if op.public:
+        out["security"] = []
     if op.description:
         out["description"] = op.description
     if op.params:
@@ -70,7 +86,7 @@ def _operation(op: Op) -> dict[str, Any]:
     media = {"application/json": {"schema": ok}} | {t: {"schema": schema} for t, schema in op.also}
     errors = {
         str(c): {"description": "error, with the reason", "content": _json("Error")}
-        for c in {401, 429, 503, *op.errors}
+        for c in {429, 503, *op.errors} | (set() if op.public else {401})
     }
     out["responses"] = {str(op.status): {"description": desc, "content": media}} | dict(sorted(errors.items()))
     return out
@@ -95,7 +111,8 @@ def _models() -> list[Any]:
     found: list[Any] = [Error]
     for ops in OPERATIONS.values():
         for op in ops.values():
-            found += [m for m in (op.response, op.request) if m is not None and not isinstance(m, dict)]
+            response = get_args(op.response)[0] if get_origin(op.response) is list else op.response
+            found += [m for m in (response, op.request) if m is not None and not isinstance(m, dict)]
     return list(dict.fromkeys(found))
 
 

@@ -34,6 +34,7 @@ from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 from web.schemas import alerts, facilities, maintenance, records
+from web.schemas import assessment as assessment_schemas
 from web.schemas import orders as order_schemas
 from web.schemas.base import parse, respond
 from web.schemas.credit import Appeal, Appeals, Credit
@@ -632,8 +633,9 @@ async def assessment(request: web.Request) -> web.StreamResponse:
         k: {"target": t.target, "year": t.year, "source": t.source, "example": t.example}
         for k, t in request.app[TARGETS].items()
     }
-    return web.json_response(
-        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows}
+    return respond(
+        assessment_schemas.Assessment,
+        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows},
     )
 
 

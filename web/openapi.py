@@ -18,11 +18,22 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from web import openapi_legacy as legacy
-from web.schemas import alerts, credit, draws, enforcement, facilities, maintenance, orders, records
+from web.schemas import (
+    alerts,
+    assessment,
+    credit,
+    draws,
+    enforcement,
+    facilities,
+    maintenance,
+    orders,
+    records,
+    statistics,
+)
 from web.schemas.base import Error
 from web.schemas.ops import Op
 
-AREAS = (facilities, alerts, maintenance, records, credit, orders, enforcement, draws)
+AREAS = (facilities, alerts, maintenance, records, credit, orders, enforcement, draws, assessment, statistics)
 OPERATIONS: dict[str, dict[str, Op]] = {path: ops for area in AREAS for path, ops in area.OPERATIONS.items()}
 
 _REF = "#/components/schemas/{model}"
@@ -68,7 +79,7 @@ def _described(response: Any) -> str:
 
 def _operation(op: Op) -> dict[str, Any]:
     ok = _schema_of(op.response)
-    desc = _described(op.response)
+    desc = op.said or _described(op.response)
     out: dict[str, Any] = {"summary": op.summary}
     if op.public:
         out["security"] = []
@@ -83,7 +94,7 @@ def _operation(op: Op) -> dict[str, Any]:
             else _json(op.request.__name__)
         )
         out["requestBody"] = {"required": op.request_required, "content": content}
-    media = {"application/json": {"schema": ok}} | {t: {"schema": schema} for t, schema in op.also}
+    media = {op.media: {"schema": ok}} | {t: {"schema": schema} for t, schema in op.also}
     errors = {
         str(c): {"description": "error, with the reason", "content": _json("Error")}
         for c in {429, 503, *op.errors} | (set() if op.public else {401})

@@ -5,9 +5,6 @@ so the document and the server cannot drift: `components.schemas` is what pydant
 (JSON Schema 2020-12, hence OpenAPI 3.1), and the paths table below names, per operation, its parameters,
 its request model, its response model and its error codes. tests/test_api_schema.py runs Schemathesis
 against the document; tests/test_openapi_routes.py checks that it names every route and no other.
-
-Areas not yet converted are still written by hand in web/openapi_legacy.py (3.0 style); `_nullable_31`
-turns its `nullable` into 3.1's `null` type, so the served document is one coherent 3.1 document.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-from web import openapi_legacy as legacy
 from web.schemas import (
     alerts,
     assessment,
@@ -103,21 +99,6 @@ def _operation(op: Op) -> dict[str, Any]:
     return out
 
 
-def _nullable_31(schema: Any) -> Any:
-    """A hand-written 3.0 schema as 3.1 has it: `nullable: true` becomes the `null` type."""
-    if isinstance(schema, list):
-        return [_nullable_31(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _nullable_31(v) for k, v in schema.items() if k != "nullable"}
-    if schema.get("nullable") is True:
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        else:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
 def _models() -> list[Any]:
     found: list[Any] = [Error]
     for ops in OPERATIONS.values():
@@ -128,12 +109,7 @@ def _models() -> list[Any]:
 
 
 SCHEMAS = _generate(_models())
-if clash := set(SCHEMAS) & set(legacy.SCHEMAS):
-    raise ValueError(f"schemas both generated and hand-written: {sorted(clash)}")
 PATHS: dict[str, Any] = {path: {m: _operation(op) for m, op in ops.items()} for path, ops in OPERATIONS.items()}
-if clash := set(PATHS) & set(legacy.PATHS):
-    raise ValueError(f"paths both generated and hand-written: {sorted(clash)}")
-PATHS |= _nullable_31(legacy.PATHS)
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -147,7 +123,7 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": SCHEMAS | _nullable_31(legacy.SCHEMAS),
+        "schemas": SCHEMAS,
     },
     "paths": PATHS,
 }

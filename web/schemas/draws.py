@@ -110,7 +110,7 @@ class ListedInspector(TypedDict):
 
 @closed
 class DrawLists(TypedDict):
-    """the county's lists"""
+    """the lists"""
 
     county: str
     facilities: list[ListedFacility]
@@ -190,6 +190,7 @@ OPERATIONS: dict[str, dict[str, Op]] = {
             (400, 403, 404),
             (_USERNAME,),
             Availability,
+            said="the county's lists",
         )
     },
 }

@@ -204,6 +204,7 @@ OPERATIONS: dict[str, dict[str, Op]] = {
             list[Suspension],
             (400,),
             (query("facility_id", "one facility"), query("in_force", "only those in force", enum=["true", "false"])),
+            said="the suspensions",
         )
     },
     "/api/v1/facilities/{facility_id}/suspension": {
@@ -241,6 +242,7 @@ OPERATIONS: dict[str, dict[str, Op]] = {
             (query("lang", "the language a drafted statement is in", enum=["zh", "en"]),),
             CircularIn,
             status=201,
+            said="the draft",
         ),
     },
     "/api/v1/circulars/{circular_id}": {

@@ -34,6 +34,8 @@ from web.names import name_alerts
 from web.openapi import OPENAPI
 from web.params import DEAD_LETTER_REASON, code, cursor, json_body, one_of, parse_time, path_id, qp
 from web.schemas import alerts, facilities, maintenance, records
+from web.schemas import assessment as assessment_schemas
+from web.schemas import orders as order_schemas
 from web.schemas.base import parse, respond
 from web.schemas.credit import Appeal, Appeals, Credit
 
@@ -361,7 +363,7 @@ async def list_orders(request: web.Request) -> web.Response:
     """Orders in scope, newest first; `supervised=true`: those whose 督办 has reached the caller's level."""
     user = user_of(request)
     q = request.query
-    status = one_of(qp(q, "status"), "status", {"open", "overdue", "issued", "answered", "returned", "accepted", "all"})
+    status = one_of(qp(q, "status"), "status", set(order_schemas.ORDER_FILTERS))
     facility = qp(q, "facility_id") or None
     supervised = one_of(qp(q, "supervised"), "supervised", {"true", "false"}) == "true"
     level = order_rules.level_of(user.scope)
@@ -374,7 +376,7 @@ async def list_orders(request: web.Request) -> web.Response:
             facility_id=facility,
             supervised_at=level if supervised and level else None,
         )
-    return web.json_response({"orders": rows})
+    return respond(order_schemas.Orders, {"orders": rows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/orders")
@@ -384,7 +386,7 @@ async def create_order(request: web.Request) -> web.Response:
     out = await orders.issue(
         request.app[POOL], user, request.match_info["facility_id"], body, public_url(request), now=now_of(request)
     )
-    return web.json_response(out, status=201)
+    return respond(order_schemas.OrderDetail, out, 201)
 
 
 @routes.get("/api/v1/orders/{order_id}")
@@ -395,7 +397,7 @@ async def get_order(request: web.Request) -> web.Response:
         o = await rectification_store.order_detail(conn, user.scope, order_id, now_of(request))
     if o is None:
         raise NotFound("no such order")
-    return web.json_response(o)
+    return respond(order_schemas.OrderDetail, o)
 
 
 @routes.post("/api/v1/orders/{order_id}/answer")
@@ -406,10 +408,11 @@ async def answer_order(request: web.Request) -> web.Response:
     body = await json_body(request, '{"note": "..."}')
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object with a note")
-    return web.json_response(
+    return respond(
+        order_schemas.OrderDetail,
         await orders.answer(
             request.app[POOL], user, order_id, body.get("note"), [], public_url(request), now=now_of(request)
-        )
+        ),
     )
 
 
@@ -420,7 +423,8 @@ async def review_order(request: web.Request) -> web.Response:
     body = await json_body(request, '{"accept": true, "note": "..."}')
     if not isinstance(body, dict):
         raise Invalid("body must be a JSON object with accept and note")
-    return web.json_response(
+    return respond(
+        order_schemas.OrderDetail,
         await orders.review(
             request.app[POOL],
             user,
@@ -430,7 +434,7 @@ async def review_order(request: web.Request) -> web.Response:
             public_url(request),
             now=now_of(request),
             due_at=body.get("due_at"),
-        )
+        ),
     )
 
 
@@ -443,7 +447,7 @@ async def instruct_order(request: web.Request) -> web.Response:
     out = await orders.follow_up(
         request.app[POOL], user, order_id, "instruct", body, public_url(request), now=now_of(request)
     )
-    return web.json_response(out, status=201)
+    return respond(order_schemas.OrderDetail, out, 201)
 
 
 # -- inspections (检查记录, issue #16) ----------------------------------------------------------------------
@@ -454,7 +458,7 @@ async def list_inspections(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         task = countersign_rules.task_of(user.scope, user.username)
         rows = await inspection_store.inspections(conn, user.scope, facility_id=facility, drawn_for=task)
-    return web.json_response({"inspections": rows})
+    return respond(order_schemas.Inspections, {"inspections": rows})
 
 
 @routes.post("/api/v1/facilities/{facility_id}/inspections")
@@ -462,7 +466,7 @@ async def plan_inspection(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, '{"kind": "visit", "planned_for": "YYYY-MM-DD"}')
     out = await inspections.plan(request.app[POOL], user, request.match_info["facility_id"], body, now=now_of(request))
-    return web.json_response(out, status=201)
+    return respond(order_schemas.Inspection, out, 201)
 
 
 @routes.get("/api/v1/inspections/{inspection_id}")
@@ -475,7 +479,7 @@ async def get_inspection(request: web.Request) -> web.Response:
         )
     if out is None:
         raise NotFound("no such inspection")
-    return web.json_response(out)
+    return respond(order_schemas.Inspection, out)
 
 
 @routes.post("/api/v1/inspections/{inspection_id}/record")
@@ -484,7 +488,8 @@ async def record_inspection(request: web.Request) -> web.Response:
     user = user_of(request)
     iid = path_id(request.match_info["inspection_id"])
     body = await json_body(request, '{"findings": {"exits": {"result": "fail", "note": "..."}}, "sign": false}')
-    return web.json_response(await inspections.record(request.app[POOL], user, iid, body, [], now=now_of(request)))
+    out = await inspections.record(request.app[POOL], user, iid, body, [], now=now_of(request))
+    return respond(order_schemas.Inspection, out)
 
 
 @routes.post("/api/v1/inspections/{inspection_id}/countersign")
@@ -492,7 +497,8 @@ async def countersign_inspection(request: web.Request) -> web.Response:
     """The second officer's confirmation of a record awaiting them (issue #40 item 3)."""
     user = user_of(request)
     iid = path_id(request.match_info["inspection_id"])
-    return web.json_response(await inspections.countersign(request.app[POOL], user, iid, now=now_of(request)))
+    out = await inspections.countersign(request.app[POOL], user, iid, now=now_of(request))
+    return respond(order_schemas.Inspection, out)
 
 
 # -- the credit evaluation (诚信评价, issue #16) -------------------------------------------------------------
@@ -627,8 +633,9 @@ async def assessment(request: web.Request) -> web.StreamResponse:
         k: {"target": t.target, "year": t.year, "source": t.source, "example": t.example}
         for k, t in request.app[TARGETS].items()
     }
-    return web.json_response(
-        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows}
+    return respond(
+        assessment_schemas.Assessment,
+        {"year": year, "quarter": quarter, "by": by, "weights": weights, "targets": targets, "areas": rows},
     )
 
 

@@ -23,6 +23,8 @@ from web.api import user_of
 from web.errors import Forbidden, Invalid, NotFound
 from web.keys import POOL, now_of
 from web.params import code, json_body, path_id, qp
+from web.schemas.base import respond
+from web.schemas.enforcement import AreaSummons, AreaSummonses
 
 routes = web.RouteTableDef()
 MINUTES_MAX = 4000
@@ -86,7 +88,7 @@ async def list_summonses(request: web.Request) -> web.Response:
     county = code(qp(request.query, "county"), "county", 6)
     async with request.app[POOL].acquire() as conn:
         rows = await store.summonses_in(conn, user.scope, int(raw) if raw else None, county)
-    return web.json_response({"summonses": rows})
+    return respond(AreaSummonses, {"summonses": rows})
 
 
 @routes.get(r"/api/v1/assessment/summonses/{summons_id}")
@@ -97,7 +99,7 @@ async def get_summons(request: web.Request) -> web.Response:
         row = await store.summons(conn, user.scope, path_id(request.match_info["summons_id"]))
     if row is None:
         raise NotFound("no such summons")
-    return web.json_response(row)
+    return respond(AreaSummons, row)
 
 
 @routes.post("/api/v1/assessment/summonses")
@@ -111,4 +113,4 @@ async def post_summons(request: web.Request) -> web.Response:
     sid = await summon_area(request.app[POOL], user, {k: body.get(k, "") for k in names}, now=now_of(request))
     async with request.app[POOL].acquire() as conn:
         row = await store.summons(conn, user.scope, sid)
-    return web.json_response(row, status=201)
+    return respond(AreaSummons, row, 201)

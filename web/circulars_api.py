@@ -25,6 +25,8 @@ from web.api import user_of
 from web.errors import Invalid, NotFound
 from web.keys import POOL, PUBLIC_URL, now_of
 from web.params import json_body, one_of, path_id, qp
+from web.schemas import enforcement as schemas
+from web.schemas.base import respond
 
 routes = web.RouteTableDef()
 _SHAPE = '{"kind", "title", "body", "public": false, "subjects": [{"subject": "facility:<id>", "statement"}]}'
@@ -84,7 +86,7 @@ async def list_circulars(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         rows = await store.visible(conn, user.scope)
-    return web.json_response({"circulars": [_shown(r) for r in rows]})
+    return respond(schemas.Circulars, {"circulars": [_shown(r) for r in rows]})
 
 
 @routes.get(r"/api/v1/circulars/{circular_id}")
@@ -92,7 +94,7 @@ async def get_circular(request: web.Request) -> web.Response:
     user = user_of(request)
     async with request.app[POOL].acquire() as conn:
         c = await circulars.visible(conn, user, path_id(request.match_info["circular_id"]))
-    return web.json_response(_shown(c))
+    return respond(schemas.CircularDetail, _shown(c))
 
 
 @routes.post("/api/v1/circulars")
@@ -104,7 +106,7 @@ async def post_circular(request: web.Request) -> web.Response:
     cid = await circulars.draft(request.app[POOL], user, form, pairs, lang, now=now_of(request))
     async with request.app[POOL].acquire() as conn:
         c = await circulars.visible(conn, user, cid)
-    return web.json_response(_shown(c), status=201)
+    return respond(schemas.CircularDetail, _shown(c), 201)
 
 
 @routes.post(r"/api/v1/circulars/{circular_id}/issue")
@@ -114,7 +116,7 @@ async def post_issue(request: web.Request) -> web.Response:
     await circulars.issue(request.app[POOL], user, cid, now=now_of(request), public_url=request.app[PUBLIC_URL])
     async with request.app[POOL].acquire() as conn:
         c = await circulars.visible(conn, user, cid)
-    return web.json_response(_shown(c))
+    return respond(schemas.CircularDetail, _shown(c))
 
 
 @routes.get("/api/v1/public/circulars")
@@ -136,7 +138,7 @@ async def public_circulars(request: web.Request) -> web.Response:
                 "number_text": document_rules.number_text(number[0], "circular", number[1], number[2]),
             }
         )
-    return web.json_response({"circulars": out})
+    return respond(schemas.PublicCirculars, {"circulars": out})
 
 
 @routes.get(r"/api/v1/public/circulars/{circular_id}")
@@ -145,4 +147,4 @@ async def public_circular(request: web.Request) -> web.Response:
         c = await store.detail(conn, None, path_id(request.match_info["circular_id"]))
     if c is None:
         raise NotFound("no such circular")
-    return web.json_response(_public(c))
+    return respond(schemas.PublicCircular, _public(c))

@@ -23,6 +23,8 @@ from supervision.draws import DrawRefused
 from web.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from web.keys import POOL, USER, now_of
 from web.params import json_body, path_id, qp
+from web.schemas import draws as schemas
+from web.schemas.base import respond
 
 routes = web.RouteTableDef()
 CITY_TZ_DAY = timedelta(hours=8)  # a draw's dates are Xinzhou's (UTC+8, no summer time)
@@ -175,7 +177,7 @@ async def list_draws(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await store.draws(conn, county or None)
     out = [r | {"drawn_at": r["drawn_at"].isoformat(), "planned_for": r["planned_for"].isoformat()} for r in rows]
-    return web.json_response({"draws": out})
+    return respond(schemas.Draws, {"draws": out})
 
 
 @routes.post("/api/v1/draws")
@@ -184,7 +186,7 @@ async def post_draw(request: web.Request) -> web.Response:
     body = await json_body(request, '{"county": "140902", "count": 3, "planned_for": "YYYY-MM-DD", "reason": ""}')
     draw_id = await make(request.app[POOL], user, body, now=now_of(request))
     async with request.app[POOL].acquire() as conn:
-        return web.json_response(await detail(conn, draw_id), status=201)
+        return respond(schemas.Draw, await detail(conn, draw_id), 201)
 
 
 @routes.get("/api/v1/draws/lists")
@@ -192,7 +194,7 @@ async def get_lists(request: web.Request) -> web.Response:
     user = reader(request.get(USER))
     county = county_of(user, qp(request.query, "county"))
     async with request.app[POOL].acquire() as conn:
-        return web.json_response(await lists(conn, county))
+        return respond(schemas.DrawLists, await lists(conn, county))
 
 
 @routes.get("/api/v1/draws/{draw_id:[0-9]+}")
@@ -200,7 +202,7 @@ async def get_draw(request: web.Request) -> web.Response:
     reader(request.get(USER))
     draw_id = path_id(request.match_info["draw_id"])
     async with request.app[POOL].acquire() as conn:
-        return web.json_response(await detail(conn, draw_id))
+        return respond(schemas.Draw, await detail(conn, draw_id))
 
 
 @routes.get("/api/v1/draws/{draw_id:[0-9]+}/verify")
@@ -212,7 +214,7 @@ async def verify_draw(request: web.Request) -> web.Response:
         verdict = await rules.verify(conn, draw_id)
     if verdict is None:
         raise NotFound("no such draw")
-    return web.json_response({"id": draw_id, "ok": verdict.ok, "problems": list(verdict.problems)})
+    return respond(schemas.Verdict, {"id": draw_id, "ok": verdict.ok, "problems": list(verdict.problems)})
 
 
 @routes.post("/api/v1/draws/inspectors/{username}/availability")
@@ -220,4 +222,4 @@ async def post_availability(request: web.Request) -> web.Response:
     user = reader(request.get(USER))
     body = await json_body(request, '{"available": false, "reason": "..."}')
     out = await mark(request.app[POOL], user, request.match_info["username"], body, now=now_of(request))
-    return web.json_response(out)
+    return respond(schemas.DrawLists, out)

@@ -24,6 +24,8 @@ from web.errors import Conflict, Forbidden, Invalid, Refused
 from web.keys import POOL, now_of
 from web.orders import _notify, _text, _visible, reviewing_department
 from web.params import json_body, parse_time, path_id
+from web.schemas.base import respond
+from web.schemas.orders import OrderFollowup
 
 routes = web.RouteTableDef()
 CITY_DAY = timedelta(hours=8)  # the 复查's day is Xinzhou's (UTC+8)
@@ -122,8 +124,8 @@ async def post_recheck(request: web.Request) -> web.Response:
     user = user_of(request)
     order_id = path_id(request.match_info["order_id"])
     body = await json_body(request, '{"planned_for": "YYYY-MM-DD", "note": "..."}')
-    return web.json_response(
-        await recheck(request.app[POOL], user, order_id, body, public_url(request), now=now_of(request))
+    return respond(
+        OrderFollowup, await recheck(request.app[POOL], user, order_id, body, public_url(request), now=now_of(request))
     )
 
 
@@ -133,7 +135,7 @@ async def post_extension(request: web.Request) -> web.Response:
     order_id = path_id(request.match_info["order_id"])
     body = await json_body(request, '{"due_at": "RFC 3339", "reason": "..."}')
     out = await extension(request.app[POOL], user, order_id, body, public_url(request), now=now_of(request))
-    return web.json_response(out, status=201)
+    return respond(OrderFollowup, out, 201)
 
 
 @routes.post("/api/v1/orders/{order_id}/extension/{decision:approve|reject}")
@@ -142,6 +144,7 @@ async def post_extension_decision(request: web.Request) -> web.Response:
     order_id = path_id(request.match_info["order_id"])
     body = await json_body(request, '{"reason": "..."}')
     decision = request.match_info["decision"]
-    return web.json_response(
-        await decide(request.app[POOL], user, order_id, decision, body, public_url(request), now=now_of(request))
+    return respond(
+        OrderFollowup,
+        await decide(request.app[POOL], user, order_id, decision, body, public_url(request), now=now_of(request)),
     )

@@ -5,24 +5,31 @@ so the document and the server cannot drift: `components.schemas` is what pydant
 (JSON Schema 2020-12, hence OpenAPI 3.1), and the paths table below names, per operation, its parameters,
 its request model, its response model and its error codes. tests/test_api_schema.py runs Schemathesis
 against the document; tests/test_openapi_routes.py checks that it names every route and no other.
-
-Areas not yet converted are still written by hand in web/openapi_legacy.py (3.0 style); `_nullable_31`
-turns its `nullable` into 3.1's `null` type, so the served document is one coherent 3.1 document.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-from web import openapi_legacy as legacy
-from web.schemas import alerts, credit, facilities, maintenance, records
+from web.schemas import (
+    alerts,
+    assessment,
+    credit,
+    draws,
+    enforcement,
+    facilities,
+    maintenance,
+    orders,
+    records,
+    statistics,
+)
 from web.schemas.base import Error
 from web.schemas.ops import Op
 
-AREAS = (facilities, alerts, maintenance, records, credit)
+AREAS = (facilities, alerts, maintenance, records, credit, orders, enforcement, draws, assessment, statistics)
 OPERATIONS: dict[str, dict[str, Op]] = {path: ops for area in AREAS for path, ops in area.OPERATIONS.items()}
 
 _REF = "#/components/schemas/{model}"
@@ -52,10 +59,26 @@ def _generate(models: list[Any]) -> dict[str, Any]:
     return out
 
 
+def _schema_of(response: Any) -> dict[str, Any]:
+    """A raw schema as it is, a model by its reference, `list[Model]` as an array of it."""
+    if isinstance(response, dict):
+        return response
+    if get_origin(response) is list:
+        return {"type": "array", "items": _schema_of(get_args(response)[0])}
+    return {"$ref": _REF.format(model=response.__name__)}
+
+
+def _described(response: Any) -> str:
+    model = get_args(response)[0] if get_origin(response) is list else response
+    return model.__doc__.strip() if not isinstance(model, dict) and model.__doc__ else "ok"
+
+
 def _operation(op: Op) -> dict[str, Any]:
-    ok = op.response if isinstance(op.response, dict) else {"$ref": _REF.format(model=op.response.__name__)}
-    desc = op.response.__doc__.strip() if not isinstance(op.response, dict) and op.response.__doc__ else "ok"
+    ok = _schema_of(op.response)
+    desc = op.said or _described(op.response)
     out: dict[str, Any] = {"summary": op.summary}
+    if op.public:
+        out["security"] = []
     if op.description:
         out["description"] = op.description
     if op.params:
@@ -67,27 +90,12 @@ def _operation(op: Op) -> dict[str, Any]:
             else _json(op.request.__name__)
         )
         out["requestBody"] = {"required": op.request_required, "content": content}
-    media = {"application/json": {"schema": ok}} | {t: {"schema": schema} for t, schema in op.also}
+    media = {op.media: {"schema": ok}} | {t: {"schema": schema} for t, schema in op.also}
     errors = {
         str(c): {"description": "error, with the reason", "content": _json("Error")}
-        for c in {401, 429, 503, *op.errors}
+        for c in {429, 503, *op.errors} | (set() if op.public else {401})
     }
     out["responses"] = {str(op.status): {"description": desc, "content": media}} | dict(sorted(errors.items()))
-    return out
-
-
-def _nullable_31(schema: Any) -> Any:
-    """A hand-written 3.0 schema as 3.1 has it: `nullable: true` becomes the `null` type."""
-    if isinstance(schema, list):
-        return [_nullable_31(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _nullable_31(v) for k, v in schema.items() if k != "nullable"}
-    if schema.get("nullable") is True:
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        else:
-            out = {"anyOf": [out, {"type": "null"}]}
     return out
 
 
@@ -95,17 +103,13 @@ def _models() -> list[Any]:
     found: list[Any] = [Error]
     for ops in OPERATIONS.values():
         for op in ops.values():
-            found += [m for m in (op.response, op.request) if m is not None and not isinstance(m, dict)]
+            response = get_args(op.response)[0] if get_origin(op.response) is list else op.response
+            found += [m for m in (response, op.request) if m is not None and not isinstance(m, dict)]
     return list(dict.fromkeys(found))
 
 
 SCHEMAS = _generate(_models())
-if clash := set(SCHEMAS) & set(legacy.SCHEMAS):
-    raise ValueError(f"schemas both generated and hand-written: {sorted(clash)}")
 PATHS: dict[str, Any] = {path: {m: _operation(op) for m, op in ops.items()} for path, ops in OPERATIONS.items()}
-if clash := set(PATHS) & set(legacy.PATHS):
-    raise ValueError(f"paths both generated and hand-written: {sorted(clash)}")
-PATHS |= _nullable_31(legacy.PATHS)
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -119,7 +123,7 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": SCHEMAS | _nullable_31(legacy.SCHEMAS),
+        "schemas": SCHEMAS,
     },
     "paths": PATHS,
 }

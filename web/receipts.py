@@ -19,6 +19,8 @@ from web.api import user_of
 from web.errors import Conflict, Invalid, NotFound, from_rule
 from web.keys import POOL, now_of
 from web.params import json_body, path_id
+from web.schemas.base import respond
+from web.schemas.orders import OrderDetail
 
 routes = web.RouteTableDef()
 
@@ -47,4 +49,4 @@ async def post_receipt(request: web.Request) -> web.Response:
     user = user_of(request)
     body = await json_body(request, "{}") if request.can_read_body else {}
     oid = path_id(request.match_info["order_id"])
-    return web.json_response(await acknowledge(request.app[POOL], user, oid, body, now=now_of(request)))
+    return respond(OrderDetail, await acknowledge(request.app[POOL], user, oid, body, now=now_of(request)))

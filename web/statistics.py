@@ -32,6 +32,8 @@ from web.i18n import COUNTIES, township_name
 from web.keys import POPULATION, TARGETS, now_of, report_conn
 from web.params import one_of, qp
 from web.reports import cell
+from web.schemas.base import respond
+from web.schemas.statistics import Statistics
 
 routes = web.RouteTableDef()
 _AREA = re.compile(r"1409([0-9]{2}|[0-9]{5})")
@@ -130,4 +132,4 @@ async def statistics(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return web.json_response(figures)
+    return respond(Statistics, figures)

@@ -26,6 +26,8 @@ from web.api import user_of
 from web.errors import Invalid, NotFound, from_rule
 from web.keys import POOL, PUBLIC_URL, now_of
 from web.params import json_body, one_of, path_id, qp
+from web.schemas.base import respond
+from web.schemas.enforcement import Suspension
 
 routes = web.RouteTableDef()
 
@@ -124,7 +126,7 @@ async def list_suspensions(request: web.Request) -> web.Response:
     in_force = one_of(qp(request.query, "in_force"), "in_force", {"true", "false"}) == "true"
     async with request.app[POOL].acquire() as conn:
         rows = await store.suspensions(conn, user.scope, facility_id=facility, in_force=in_force)
-    return web.json_response(rows)
+    return respond(list[Suspension], rows)
 
 
 @routes.post("/api/v1/facilities/{facility_id}/suspension")
@@ -133,7 +135,7 @@ async def post_suspension(request: web.Request) -> web.Response:
     body = await json_body(request, '{"reasons": "...", "order_ids": []}')
     fid = request.match_info["facility_id"]
     out = await suspend(request.app[POOL], user, fid, body, now=now_of(request), public_url=request.app[PUBLIC_URL])
-    return web.json_response(out, status=201)
+    return respond(Suspension, out, 201)
 
 
 @routes.post("/api/v1/suspensions/{suspension_id}/lift")
@@ -142,4 +144,4 @@ async def post_lift(request: web.Request) -> web.Response:
     body = await json_body(request, '{"reason": "...", "inspection_id": 1}')
     sid = path_id(request.match_info["suspension_id"])
     out = await lift(request.app[POOL], user, sid, body, now=now_of(request), public_url=request.app[PUBLIC_URL])
-    return web.json_response(out)
+    return respond(Suspension, out)

@@ -143,4 +143,12 @@ OPERATIONS: dict[str, dict[str, Op]] = {
             Whereabouts,
         )
     },
+    "/api/v1/stream": {
+        "get": Op(
+            "Server-Sent Events: `alert` (each change in scope), `facility_status` (that facility's state)",
+            {"type": "string"},
+            media="text/event-stream",
+            said="an event stream",
+        )
+    },
 }

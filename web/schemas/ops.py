@@ -43,3 +43,6 @@ class Op:
     status: int = 200
     description: str | None = None
     also: tuple[tuple[str, dict[str, Any]], ...] = ()  # other media types of the response: (type, schema)
+    public: bool = False  # no token: `security: []`, and no 401
+    media: str = "application/json"  # the response's media type
+    said: str | None = None  # the response's description (default: its model's docstring)

@@ -237,7 +237,7 @@ def with_closures(registry: Registry, plans: list[FieldPlan]) -> Registry:
         f = facilities[i]
         hours = f.opening_hours.model_copy(update={"closures": [*f.opening_hours.closures, *cs]})
         facilities[i] = f.model_copy(update={"opening_hours": hours})
-    return Registry(facilities=facilities)
+    return registry.model_copy(update={"facilities": facilities})  # the register of people kept with them
 
 
 def to_utc(t: datetime) -> datetime:

@@ -29,7 +29,7 @@ from contract.calendar import DayKind, day_kind
 from contract.registry import DeviceType
 from contract.rules import Condition, Key
 from simulators.engine import CitySim, SimMessage
-from simulators.registry_gen import generate_registry
+from simulators.registry_gen import generate_registry, with_register
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SPRING = datetime(2026, 2, 16, tzinfo=SHANGHAI)  # Mon; the Spring Festival block is 15-23 Feb
@@ -92,6 +92,10 @@ def test_each_field_situation_is_placed_with_what_it_must_and_must_not_raise(sta
     assert set(c.closed) == members == set(c.closures) == {q.facility for q in c.quiet}
     assert day_kind(c.day) is not DayKind.HOLIDAY and (c.day.weekday() < 5 or day_kind(c.day) is DayKind.MAKEUP)
     declared = with_closures(reg, plans)
+    # the register of people stays with the facilities: without it the month's engine heard of no certificate
+    # and missed the planted certificate_expiring and unqualified_staff_on_site (2026-12-07)
+    registered = with_register(reg, first, 1)
+    assert registered.people and with_closures(registered, plans).people == registered.people
     for i in members:  # the engine reads the closure from the facility's opening hours, as storage fills them
         assert not declared.facilities[i].opening_hours.opens_on(c.day)
         assert reg.facilities[i].opening_hours.opens_on(c.day), "a working day the closure shuts"

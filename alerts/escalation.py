@@ -66,14 +66,15 @@ class Notifier:
 
     def tell(self, change: Change) -> None:
         """Queue a change; a full queue drops it (a decision's write never waits for the notifications),
-        counted as a failure of the `queue` channel and logged: the people's channels go through the
-        outbox in the database and lose nothing; the topic and the webhook lose this one."""
+        counted as a failure of the `queue` channel and logged. A dropped change reaches none of the
+        topic, the people's outbox (filled from this queue by `run`) or the webhook; the alert itself is
+        stored, on the pages and escalated all the same."""
         try:
             self.queue.put_nowait(change)
         except asyncio.QueueFull:
             self.failures.labels("queue").inc()
             logger.warning(
-                "notification queue full: alert %s %s not sent to the topic/webhook", change.alert_id, change.action
+                "notification queue full: alert %s %s not told (topic, outbox, webhook)", change.alert_id, change.action
             )
 
     async def run(self, http: aiohttp.ClientSession, source: Callable[[], MqttSource | None]) -> None:

@@ -8,6 +8,7 @@ Screenshots go to test-artifacts/newcomer-*.png.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -97,6 +98,8 @@ async def test_the_alert_pages_say_the_notes_rule_keep_badges_whole_and_fit_the_
                 await expect(refused).to_contain_text(REFUSED[lang])
                 await expect(row.locator("input[name=note]")).to_have_value("已检查")
                 await expect(row.locator("input[name=note]")).to_have_attribute("aria-invalid", "true")
+                # corrected and sent again, it must lead back to the list, not to the address posted to (a 405)
+                await expect(row.locator("input[name=back]")).not_to_have_value(re.compile(r"/ack"))
                 await _badges_on_one_line(tab, f"the refused alert's page in {lang} at {width} px")
                 if width < 500:
                     await _fits(tab, f"the refused alert's page in {lang}")

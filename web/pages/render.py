@@ -48,6 +48,7 @@ from web.i18n import (
 )
 from web.keys import CLOCK, INTAKE, NAMES, POOL, SIMULATOR_BEHIND, USER, USER_NAMES, now_of
 from web.names import name_alerts, subject_of
+from web.params import local_path
 
 
 def awaiting_ack(alert: dict[str, Any]) -> bool:
@@ -265,8 +266,13 @@ async def check_csrf(request: web.Request, form: Any) -> None:
 
 
 async def form_refused(request: web.Request, template: str, ctx: dict[str, Any], exc: Refused) -> web.Response:
-    """A form the shared action refused: the page again, with the reason and its status."""
-    resp = await render(request, template, ctx | {"error": exc.text(lang_of(request))})
+    """A form the shared action refused: the page again, with the reason and its status. Its `path` (where
+    its forms send the user back to) stays the page the form came from (the form's `back`), not the address it
+    was posted to: sent back there after the corrected form succeeded, the user met "405: Method Not Allowed"."""
+    back = local_path(str((await request.post()).get("back") or ""), "")
+    resp = await render(
+        request, template, ctx | {"error": exc.text(lang_of(request))} | ({"path": back} if back else {})
+    )
     resp.set_status(exc.status)
     return resp
 
